@@ -1,0 +1,69 @@
+import { scalarWasmBase64, simdWasmBase64 } from './generated/wasm.js';
+import { jsKernel, type Kernel } from './kernel.js';
+import type { BackendChoice, BackendName } from './options.js';
+import { decodeBase64 } from './base64.js';
+
+/** A heap plus a kernel that updates slices of it. */
+export interface Backend {
+  readonly name: BackendName;
+  readonly buffer: ArrayBuffer;
+  readonly kernel: Kernel;
+}
+
+const WASM_PAGE = 65536;
+/** wasm32 addresses at most 65536 pages. */
+export const MAX_HEAP_BYTES = 65536 * WASM_PAGE;
+
+type WasmBuild = 'simd' | 'wasm';
+const BASE64: Record<WasmBuild, string> = { simd: simdWasmBase64, wasm: scalarWasmBase64 };
+const modules: Partial<Record<WasmBuild, Promise<WebAssembly.Module>>> = {};
+
+function wasmApi(): typeof WebAssembly | undefined {
+  return (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
+}
+
+/** Why `name` cannot run here, or undefined when it can. */
+export function unavailableReason(name: BackendName): string | undefined {
+  if (name === 'js') return undefined;
+  const wasm = wasmApi();
+  if (!wasm) return 'this runtime has no WebAssembly';
+  if (name === 'simd') {
+    // Validate the real SIMD binary rather than a probe, so exactly what we run is checked.
+    if (!wasm.validate(decodeBase64(simdWasmBase64))) return "this runtime's WebAssembly does not support fixed-width SIMD";
+  }
+  return undefined;
+}
+
+/** The backends this runtime can run, fastest first. */
+export function availableBackends(): BackendName[] {
+  return (['simd', 'wasm', 'js'] as const).filter((name) => unavailableReason(name) === undefined);
+}
+
+export function pickBackend(choice: BackendChoice): BackendName {
+  if (choice === 'auto') return availableBackends()[0];
+  const reason = unavailableReason(choice);
+  if (reason) throw new Error(`backend '${choice}' is not available: ${reason}`);
+  return choice;
+}
+
+function compiled(build: WasmBuild): Promise<WebAssembly.Module> {
+  const pending = (modules[build] ??= wasmApi()!.compile(decodeBase64(BASE64[build])));
+  pending.catch(() => delete modules[build]);
+  return pending;
+}
+
+/** A fresh backend with a heap of exactly `bytes` bytes that can never grow. */
+export async function createBackend(name: BackendName, bytes: number): Promise<Backend> {
+  if (name === 'js') {
+    const buffer = new ArrayBuffer(bytes);
+    return { name, buffer, kernel: jsKernel(new Float32Array(buffer)) };
+  }
+  const wasm = wasmApi()!;
+  const module = await compiled(name);
+  const pages = Math.ceil(bytes / WASM_PAGE);
+  // maximum = initial: the memory cannot grow, so its buffer and every view of it stay valid.
+  const memory = new wasm.Memory({ initial: pages, maximum: pages });
+  const instance = await wasm.instantiate(module, { env: { memory } });
+  const kernel = instance.exports.step as Kernel;
+  return { name, buffer: memory.buffer as ArrayBuffer, kernel };
+}

@@ -1,0 +1,133 @@
+/** Which implementation runs the update. `auto` picks the fastest one this runtime supports. */
+export type BackendName = 'simd' | 'wasm' | 'js';
+export type BackendChoice = BackendName | 'auto';
+export type PresetName = 'seed' | 'pytorch' | 'keras' | 'tf1' | 'optax' | 'tfjs';
+
+/** Every option of the update. Options left out come from the preset (default `seed`). */
+export interface RMSPropOptions {
+  /** Framework whose defaults and conventions to start from. Explicit options win. */
+  preset?: PresetName;
+  /** Learning rate, ≥ 0. */
+  lr?: number;
+  /** Decay of the running averages (PyTorch `alpha`, Keras `rho`), in [0, 1). */
+  decay?: number;
+  /** Added to the denominator, > 0. */
+  eps?: number;
+  /** `√(S + ε)` when true, `√S + ε` (PyTorch) when false. */
+  epsInSqrt?: boolean;
+  /** Divide by the running standard deviation `√(S − ḡ²)` instead of `√S`. */
+  centered?: boolean;
+  /** Momentum coefficient μ in [0, 1); 0 turns momentum off. */
+  momentum?: number;
+  /** Nesterov momentum (Optax `nesterov`): step by `μ·m + increment` instead of `m`. Needs momentum > 0. */
+  nesterov?: boolean;
+  /** Momentum accumulates `lr·u` (TF, Keras) instead of `u` with lr applied after (PyTorch, Optax). */
+  lrInMomentum?: boolean;
+  /** Starting value of the square average S (TF1 uses 1). */
+  initialSquareAvg?: number;
+  /** Divide S and ḡ by `1 − decayᵗ` (Optax `bias_correction`). */
+  biasCorrection?: boolean;
+  /** Weight decay factor, ≥ 0. */
+  weightDecay?: number;
+  /** Decoupled (Keras: `w −= lr·wd·w` before the step) instead of coupled (PyTorch: `g += wd·w`). */
+  decoupledWeightDecay?: boolean;
+  /** Ascend the objective instead of descending it. */
+  maximize?: boolean;
+  /** Implementation to use; `auto` takes simd, then wasm, then js. */
+  backend?: BackendChoice;
+}
+
+/** Options after the preset is applied: every field is set. */
+export type ResolvedOptions = Readonly<Required<Omit<RMSPropOptions, 'backend'>>> & { readonly backend: BackendChoice };
+
+type Defaults = Omit<ResolvedOptions, 'preset' | 'backend'>;
+
+const COMMON = {
+  centered: false,
+  momentum: 0,
+  nesterov: false,
+  biasCorrection: false,
+  weightDecay: 0,
+  maximize: false,
+} as const;
+
+/** Framework conventions, as data. README.md cites the source each row is read from. */
+export const PRESETS: Readonly<Record<PresetName, Defaults>> = Object.freeze({
+  seed: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-8, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
+  pytorch: { ...COMMON, lr: 1e-2, decay: 0.99, eps: 1e-8, epsInSqrt: false, lrInMomentum: false, initialSquareAvg: 0, decoupledWeightDecay: false },
+  keras: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-7, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: true },
+  tf1: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-10, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 1, decoupledWeightDecay: false },
+  optax: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-8, epsInSqrt: true, lrInMomentum: false, initialSquareAvg: 0, decoupledWeightDecay: false },
+  tfjs: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-7, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
+});
+
+const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
+
+type Check = (value: unknown, name: string) => void;
+
+const isBoolean: Check = (value, name) => {
+  if (typeof value !== 'boolean') throw new TypeError(`option '${name}' must be a boolean, got ${describe(value)}`);
+};
+
+function numberIn(test: (x: number) => boolean, range: string): Check {
+  return (value, name) => {
+    if (typeof value !== 'number') throw new TypeError(`option '${name}' must be a number, got ${describe(value)}`);
+    if (!test(value)) throw new RangeError(`option '${name}' must be ${range}, got ${value}`);
+  };
+}
+
+const nonNegativeFinite = numberIn((x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
+const unitInterval = numberIn((x) => x >= 0 && x < 1, 'in [0, 1)');
+
+const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
+  preset: (value, name) => {
+    if (typeof value !== 'string' || !Object.hasOwn(PRESETS, value)) {
+      throw new TypeError(`option '${name}' must be one of ${Object.keys(PRESETS).join(', ')}, got ${describe(value)}`);
+    }
+  },
+  backend: (value, name) => {
+    if (!BACKENDS.includes(value as BackendChoice)) {
+      throw new TypeError(`option '${name}' must be one of ${BACKENDS.join(', ')}, got ${describe(value)}`);
+    }
+  },
+  lr: nonNegativeFinite,
+  decay: unitInterval,
+  eps: numberIn((x) => x > 0 && x < Infinity, 'a finite number > 0'),
+  epsInSqrt: isBoolean,
+  centered: isBoolean,
+  momentum: unitInterval,
+  nesterov: isBoolean,
+  lrInMomentum: isBoolean,
+  initialSquareAvg: nonNegativeFinite,
+  biasCorrection: isBoolean,
+  weightDecay: nonNegativeFinite,
+  decoupledWeightDecay: isBoolean,
+  maximize: isBoolean,
+};
+
+/** Validates `options` and fills in the preset. Throws TypeError/RangeError naming the bad option. */
+export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+  for (const [name, value] of Object.entries(options)) {
+    const check = Object.hasOwn(CHECKS, name) ? CHECKS[name as keyof RMSPropOptions] : undefined;
+    if (!check) throw new TypeError(`unknown option '${name}' (known options: ${Object.keys(CHECKS).join(', ')})`);
+    if (value !== undefined) check(value, name);
+  }
+  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as RMSPropOptions;
+  const preset = defined.preset ?? 'seed';
+  const resolved = { preset, backend: 'auto' as BackendChoice, ...PRESETS[preset], ...defined };
+  if (resolved.nesterov && resolved.momentum === 0) {
+    throw new RangeError(`option 'nesterov' needs option 'momentum' > 0, got momentum ${resolved.momentum}`);
+  }
+  return Object.freeze(resolved);
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  if (Array.isArray(value)) return 'an array';
+  return `a ${Object.prototype.toString.call(value).slice(8, -1)}`;
+}
