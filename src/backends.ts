@@ -56,7 +56,7 @@ function compiled(build: WasmBuild): Promise<WebAssembly.Module> {
 export async function createBackend(name: BackendName, bytes: number): Promise<Backend> {
   if (name === 'js') {
     const buffer = new ArrayBuffer(bytes);
-    return { name, buffer, kernel: jsKernel(new Float32Array(buffer)) };
+    return { name, buffer, kernel: jsKernel(buffer) };
   }
   const wasm = wasmApi()!;
   const module = await compiled(name);

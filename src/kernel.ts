@@ -60,33 +60,41 @@ const f = Math.fround;
  * The JS kernel: the same operations in the same order as assembly/index.ts, each rounded to
  * float32, so it agrees with the wasm kernels bit for bit (NaN payloads aside).
  */
-export function jsKernel(heap: Float32Array): Kernel {
-  return (mode, n, w, g, s, a, m, k) => {
-    w >>>= 2; g >>>= 2; s >>>= 2; a >>>= 2; m >>>= 2; k >>>= 2;
+export function jsKernel(buffer: ArrayBuffer): Kernel {
+  // V8 optimises indexing a typed array from 0 far better than indexing one big heap at an offset,
+  // so each pointer gets a view that starts there; views are cached, so steps allocate nothing.
+  const views = new Map<number, Float32Array>();
+  const at = (pointer: number) => {
+    let view = views.get(pointer);
+    if (!view) views.set(pointer, (view = new Float32Array(buffer, pointer)));
+    return view;
+  };
+  return (mode, n, wp, gp, sp, ap, mp, kp) => {
+    const w = at(wp), g = at(gp), s = at(sp), a = at(ap), m = at(mp), k = at(kp);
     const centered = (mode & CENTERED) !== 0;
     const momentumKind = (mode >> MOMENTUM_SHIFT) & 3;
     const weightDecayKind = (mode >> WEIGHT_DECAY_SHIFT) & 3;
-    const gradSign = heap[k + K.gradSign];
-    const weightDecay = heap[k + K.weightDecay];
-    const decay = heap[k + K.decay];
-    const oneMinusDecay = heap[k + K.oneMinusDecay];
-    const biasScale = heap[k + K.biasScale];
-    const epsInSqrt = heap[k + K.epsInSqrt];
-    const epsOutsideSqrt = heap[k + K.epsOutsideSqrt];
-    const momentum = heap[k + K.momentum];
-    const incrementScale = heap[k + K.incrementScale];
-    const stepScale = heap[k + K.stepScale];
+    const gradSign = k[K.gradSign];
+    const weightDecay = k[K.weightDecay];
+    const decay = k[K.decay];
+    const oneMinusDecay = k[K.oneMinusDecay];
+    const biasScale = k[K.biasScale];
+    const epsInSqrt = k[K.epsInSqrt];
+    const epsOutsideSqrt = k[K.epsOutsideSqrt];
+    const momentum = k[K.momentum];
+    const incrementScale = k[K.incrementScale];
+    const stepScale = k[K.stepScale];
     for (let i = 0; i < n; i++) {
-      let wi = heap[w + i];
-      let gi = f(heap[g + i] * gradSign);
+      let wi = w[i];
+      let gi = f(g[i] * gradSign);
       if (weightDecayKind === WEIGHT_DECAY_COUPLED) gi = f(gi + f(weightDecay * wi));
       else if (weightDecayKind === WEIGHT_DECAY_DECOUPLED) wi = f(wi - f(weightDecay * wi));
-      const si = f(f(decay * heap[s + i]) + f(oneMinusDecay * f(gi * gi)));
-      heap[s + i] = si;
+      const si = f(f(decay * s[i]) + f(oneMinusDecay * f(gi * gi)));
+      s[i] = si;
       let variance = f(si * biasScale);
       if (centered) {
-        const ai = f(f(decay * heap[a + i]) + f(oneMinusDecay * gi));
-        heap[a + i] = ai;
+        const ai = f(f(decay * a[i]) + f(oneMinusDecay * gi));
+        a[i] = ai;
         const meanGrad = f(ai * biasScale);
         variance = Math.max(f(variance - f(meanGrad * meanGrad)), 0);
       }
@@ -96,12 +104,12 @@ export function jsKernel(heap: Float32Array): Kernel {
         wi = f(wi - f(stepScale * u));
       } else {
         const increment = f(incrementScale * u);
-        const mi = f(f(momentum * heap[m + i]) + increment);
-        heap[m + i] = mi;
+        const mi = f(f(momentum * m[i]) + increment);
+        m[i] = mi;
         const direction = momentumKind === MOMENTUM_NESTEROV ? f(f(momentum * mi) + increment) : mi;
         wi = f(wi - f(stepScale * direction));
       }
-      heap[w + i] = wi;
+      w[i] = wi;
     }
   };
 }

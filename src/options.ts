@@ -57,7 +57,7 @@ export const PRESETS: Readonly<Record<PresetName, Defaults>> = Object.freeze({
   pytorch: { ...COMMON, lr: 1e-2, decay: 0.99, eps: 1e-8, epsInSqrt: false, lrInMomentum: false, initialSquareAvg: 0, decoupledWeightDecay: false },
   keras: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-7, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: true },
   tf1: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-10, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 1, decoupledWeightDecay: false },
-  optax: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-8, epsInSqrt: true, lrInMomentum: false, initialSquareAvg: 0, decoupledWeightDecay: false },
+  optax: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-8, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
   tfjs: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-7, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
 });
 
