@@ -24,6 +24,8 @@ const WEIGHT_DECAY_COUPLED: i32 = 1;
  * w, g, s: parameters, gradients, square averages (w and s are updated in place; g is only read).
  * a, m: gradient averages (centered) and momentum buffers; not touched when their option is off.
  * k: the step's float constants, written by JS once per step (layout in src/kernel.ts).
+ * The gradient entering the update is clamp(g, ±clipValue)·gradScale (scale = clipping × ±1 for
+ * maximize); S, ḡ and m are flushed to zero below the smallest normal float32.
  */
 export function step(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): void {
   // Dispatch once per call to a loop specialised for these options (the option tests inside
@@ -58,19 +60,23 @@ function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: 
   const centered = (mode & CENTERED) != 0;
   const momentumKind = (mode >> MOMENTUM_SHIFT) & 3;
   const weightDecayKind = (mode >> WEIGHT_DECAY_SHIFT) & 3;
-  const gradSign = load<f32>(k, 0);
-  const weightDecay = load<f32>(k, 4);
-  const decay = load<f32>(k, 8);
-  const oneMinusDecay = load<f32>(k, 12);
-  const biasScale = load<f32>(k, 16);
-  const epsInSqrt = load<f32>(k, 20);
-  const epsOutsideSqrt = load<f32>(k, 24);
-  const momentum = load<f32>(k, 28);
-  const incrementScale = load<f32>(k, 32);
-  const stepScale = load<f32>(k, 36);
+  const gradScale = load<f32>(k, 0);
+  const clipValue = load<f32>(k, 4);
+  const weightDecay = load<f32>(k, 8);
+  const decay = load<f32>(k, 12);
+  const oneMinusDecay = load<f32>(k, 16);
+  const biasScale = load<f32>(k, 20);
+  const epsInSqrt = load<f32>(k, 24);
+  const epsOutsideSqrt = load<f32>(k, 28);
+  const momentum = load<f32>(k, 32);
+  const incrementScale = load<f32>(k, 36);
+  const stepScale = load<f32>(k, 40);
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
-    const vGradSign = f32x4.splat(gradSign);
+    const vGradScale = f32x4.splat(gradScale);
+    const vClipValue = f32x4.splat(clipValue);
+    const vMinusClipValue = f32x4.splat(-clipValue);
+    const vMinNormal = f32x4.splat(MIN_NORMAL);
     const vWeightDecay = f32x4.splat(weightDecay);
     const vDecay = f32x4.splat(decay);
     const vOneMinusDecay = f32x4.splat(oneMinusDecay);
@@ -85,14 +91,14 @@ function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: 
     for (; i < laneEnd; i += 4) {
       const offset = i << 2;
       let wv = v128.load(w + offset);
-      let gv = f32x4.mul(v128.load(g + offset), vGradSign);
+      let gv = f32x4.mul(f32x4.min(f32x4.max(v128.load(g + offset), vMinusClipValue), vClipValue), vGradScale);
       if (weightDecayKind == WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(vWeightDecay, wv));
       else if (weightDecayKind != WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(vWeightDecay, wv));
-      const sv = f32x4.add(f32x4.mul(vDecay, v128.load(s + offset)), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv)));
+      const sv = flushVector(f32x4.add(f32x4.mul(vDecay, v128.load(s + offset)), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv))), vMinNormal);
       v128.store(s + offset, sv);
       let variance = f32x4.mul(sv, vBiasScale);
       if (centered) {
-        const av = f32x4.add(f32x4.mul(vDecay, v128.load(a + offset)), f32x4.mul(vOneMinusDecay, gv));
+        const av = flushVector(f32x4.add(f32x4.mul(vDecay, v128.load(a + offset)), f32x4.mul(vOneMinusDecay, gv)), vMinNormal);
         v128.store(a + offset, av);
         const meanGrad = f32x4.mul(av, vBiasScale);
         variance = f32x4.max(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), vZero);
@@ -103,7 +109,7 @@ function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: 
         wv = f32x4.sub(wv, f32x4.mul(vStepScale, u));
       } else {
         const increment = f32x4.mul(vIncrementScale, u);
-        const mv = f32x4.add(f32x4.mul(vMomentum, v128.load(m + offset)), increment);
+        const mv = flushVector(f32x4.add(f32x4.mul(vMomentum, v128.load(m + offset)), increment), vMinNormal);
         v128.store(m + offset, mv);
         const direction = momentumKind == MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(vMomentum, mv), increment) : mv;
         wv = f32x4.sub(wv, f32x4.mul(vStepScale, direction));
@@ -114,14 +120,14 @@ function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: 
   for (; i < n; i++) {
     const offset = i << 2;
     let wi = load<f32>(w + offset);
-    let gi = load<f32>(g + offset) * gradSign;
+    let gi = min<f32>(max<f32>(load<f32>(g + offset), -clipValue), clipValue) * gradScale;
     if (weightDecayKind == WEIGHT_DECAY_COUPLED) gi = gi + weightDecay * wi;
     else if (weightDecayKind != WEIGHT_DECAY_NONE) wi = wi - weightDecay * wi;
-    const si = decay * load<f32>(s + offset) + oneMinusDecay * (gi * gi);
+    const si = flush(decay * load<f32>(s + offset) + oneMinusDecay * (gi * gi));
     store<f32>(s + offset, si);
     let variance = si * biasScale;
     if (centered) {
-      const ai = decay * load<f32>(a + offset) + oneMinusDecay * gi;
+      const ai = flush(decay * load<f32>(a + offset) + oneMinusDecay * gi);
       store<f32>(a + offset, ai);
       const meanGrad = ai * biasScale;
       variance = max<f32>(variance - meanGrad * meanGrad, 0);
@@ -132,11 +138,96 @@ function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: 
       wi = wi - stepScale * u;
     } else {
       const increment = incrementScale * u;
-      const mi = momentum * load<f32>(m + offset) + increment;
+      const mi = flush(momentum * load<f32>(m + offset) + increment);
       store<f32>(m + offset, mi);
       const direction = momentumKind == MOMENTUM_NESTEROV ? momentum * mi + increment : mi;
       wi = wi - stepScale * direction;
     }
     store<f32>(w + offset, wi);
   }
+}
+
+// State values below the smallest normal float32 become +0, so that a long run of zero gradients
+// never leaves the state subnormal (x86 computes on subnormals several times slower).
+const MIN_NORMAL: f32 = 1.17549435e-38;
+
+@inline
+function flush(x: f32): f32 {
+  return abs<f32>(x) < MIN_NORMAL ? 0 : x;
+}
+
+@inline
+function flushVector(x: v128, minNormal: v128): v128 {
+  return v128.andnot(x, f32x4.lt(f32x4.abs(x), minNormal));
+}
+
+// Gradient reductions, in an order every backend and any split into slices reproduces: the
+// gradients are cut into blocks of BLOCK elements; within a block, element i goes to float64
+// partial sum i % 4 in index order, and the block's sum is (p0 + p1) + (p2 + p3). Callers add the
+// block sums in order. Squares of float32 values are exact in float64.
+const BLOCK: usize = 1024;
+
+/**
+ * Writes to `out` (float64) the sum of squares of each block of `clamp(g, ±clipValue)`, over `n`
+ * elements starting at `g` (a block boundary).
+ */
+export function sumSquares(n: usize, g: usize, clipValue: f32, out: usize): void {
+  for (let start: usize = 0; start < n; start += BLOCK) {
+    const end = min<usize>(start + BLOCK, n);
+    let p0: f64 = 0, p1: f64 = 0, p2: f64 = 0, p3: f64 = 0;
+    let i = start;
+    if (ASC_FEATURE_SIMD) {
+      const vClip = f32x4.splat(clipValue);
+      const vMinusClip = f32x4.splat(-clipValue);
+      let low = f64x2.splat(0), high = f64x2.splat(0);
+      for (; i + 4 <= end; i += 4) {
+        const v = f32x4.min(f32x4.max(v128.load(g + (i << 2)), vMinusClip), vClip);
+        const v01 = f64x2.promote_low_f32x4(v);
+        const v23 = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+        low = f64x2.add(low, f64x2.mul(v01, v01));
+        high = f64x2.add(high, f64x2.mul(v23, v23));
+      }
+      p0 = f64x2.extract_lane(low, 0);
+      p1 = f64x2.extract_lane(low, 1);
+      p2 = f64x2.extract_lane(high, 0);
+      p3 = f64x2.extract_lane(high, 1);
+    } else {
+      for (; i + 4 <= end; i += 4) {
+        const x0 = <f64>clampTo(load<f32>(g + (i << 2)), clipValue);
+        const x1 = <f64>clampTo(load<f32>(g + (i << 2), 4), clipValue);
+        const x2 = <f64>clampTo(load<f32>(g + (i << 2), 8), clipValue);
+        const x3 = <f64>clampTo(load<f32>(g + (i << 2), 12), clipValue);
+        p0 += x0 * x0;
+        p1 += x1 * x1;
+        p2 += x2 * x2;
+        p3 += x3 * x3;
+      }
+    }
+    // the tail of the last block: at most three elements, into lanes 0, 1, 2 in order
+    if (i < end) { const x = <f64>clampTo(load<f32>(g + (i << 2)), clipValue); p0 += x * x; i++; }
+    if (i < end) { const x = <f64>clampTo(load<f32>(g + (i << 2)), clipValue); p1 += x * x; i++; }
+    if (i < end) { const x = <f64>clampTo(load<f32>(g + (i << 2)), clipValue); p2 += x * x; }
+    store<f64>(out + ((start / BLOCK) << 3), (p0 + p1) + (p2 + p3));
+  }
+}
+
+@inline
+function clampTo(x: f32, limit: f32): f32 {
+  return min<f32>(max<f32>(x, -limit), limit);
+}
+
+/** Index of the first NaN or ±∞ among `n` elements at `g`, or -1. */
+export function firstNonFinite(n: usize, g: usize): isize {
+  let i: usize = 0;
+  if (ASC_FEATURE_SIMD) {
+    const infinity = f32x4.splat(Infinity);
+    // |x| < ∞ is false exactly for NaN and ±∞
+    for (; i + 4 <= n; i += 4) {
+      if (!i32x4.all_true(f32x4.lt(f32x4.abs(v128.load(g + (i << 2))), infinity))) break;
+    }
+  }
+  for (; i < n; i++) {
+    if (!(abs<f32>(load<f32>(g + (i << 2))) < Infinity)) return <isize>i;
+  }
+  return -1;
 }

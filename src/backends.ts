@@ -64,6 +64,6 @@ export async function createBackend(name: BackendName, bytes: number): Promise<B
   // maximum = initial: the memory cannot grow, so its buffer and every view of it stay valid.
   const memory = new wasm.Memory({ initial: pages, maximum: pages });
   const instance = await wasm.instantiate(module, { env: { memory } });
-  const kernel = instance.exports.step as Kernel;
-  return { name, buffer: memory.buffer as ArrayBuffer, kernel };
+  const { step, sumSquares, firstNonFinite } = instance.exports as unknown as Kernel;
+  return { name, buffer: memory.buffer as ArrayBuffer, kernel: { step, sumSquares, firstNonFinite } };
 }

@@ -1,5 +1,11 @@
 export { RMSProp } from './rmsprop.js';
-export type { GradsInput, ParamInput, ParamsInput, TensorState } from './rmsprop.js';
+export type { GradsInput, GroupInfo, ParamGroup, ParamInput, ParamsInput, TensorState } from './rmsprop.js';
 export { PRESETS } from './options.js';
-export type { BackendChoice, BackendName, PresetName, ResolvedOptions, RMSPropOptions } from './options.js';
+export type {
+  BackendChoice, BackendName, LearningRate, NonFinitePolicy, PresetName, ResolvedOptions, RMSPropOptions,
+} from './options.js';
 export { availableBackends } from './backends.js';
+export { decodeState, encodeState, STATE_FORMAT, STATE_VERSION, type SavedState } from './state.js';
+export type { TorchParamGroup, TorchParamState, TorchStateDict } from './torch.js';
+export * as schedules from './schedules.js';
+export type { Schedule } from './schedules.js';

@@ -2,13 +2,16 @@
 export type BackendName = 'simd' | 'wasm' | 'js';
 export type BackendChoice = BackendName | 'auto';
 export type PresetName = 'seed' | 'pytorch' | 'keras' | 'tf1' | 'optax' | 'tfjs';
+/** A learning rate, or a schedule: called once per step with the number of steps taken before it. */
+export type LearningRate = number | ((step: number) => number);
+export type NonFinitePolicy = 'propagate' | 'skip' | 'throw';
 
 /** Every option of the update. Options left out come from the preset (default `seed`). */
 export interface RMSPropOptions {
   /** Framework whose defaults and conventions to start from. Explicit options win. */
   preset?: PresetName;
-  /** Learning rate, ≥ 0. */
-  lr?: number;
+  /** Learning rate ≥ 0, or a schedule `(step) => lr` (see `schedules`). */
+  lr?: LearningRate;
   /** Decay of the running averages (PyTorch `alpha`, Keras `rho`), in [0, 1). */
   decay?: number;
   /** Added to the denominator, > 0. */
@@ -33,14 +36,25 @@ export interface RMSPropOptions {
   decoupledWeightDecay?: boolean;
   /** Ascend the objective instead of descending it. */
   maximize?: boolean;
-  /** Implementation to use; `auto` takes simd, then wasm, then js. */
+  /** Clamp each gradient element to [−clipValue, clipValue] (Keras `clipvalue`). */
+  clipValue?: number;
+  /** Rescale each tensor's gradient to norm ≤ clipNorm (Keras `clipnorm`). */
+  clipNorm?: number;
+  /** Rescale all gradients together to global norm ≤ globalClipNorm (Keras `global_clipnorm`). Whole optimizer. */
+  globalClipNorm?: number;
+  /** What a NaN or ±∞ gradient does: spread to its own elements (PyTorch), skip the step, or throw. Whole optimizer. */
+  nonFinite?: NonFinitePolicy;
+  /** Implementation to use; `auto` takes simd, then wasm, then js. Whole optimizer. */
   backend?: BackendChoice;
 }
 
-/** Options after the preset is applied: every field is set. */
-export type ResolvedOptions = Readonly<Required<Omit<RMSPropOptions, 'backend'>>> & { readonly backend: BackendChoice };
+/** Options that apply to the whole optimizer, not to one parameter group. */
+export const OPTIMIZER_WIDE = ['backend', 'globalClipNorm', 'nonFinite'] as const;
 
-type Defaults = Omit<ResolvedOptions, 'preset' | 'backend'>;
+/** Options after the preset is applied: every field is set. */
+export type ResolvedOptions = Readonly<Required<RMSPropOptions>>;
+
+type Defaults = Omit<ResolvedOptions, 'preset' | (typeof OPTIMIZER_WIDE)[number] | 'clipValue' | 'clipNorm'>;
 
 const COMMON = {
   centered: false,
@@ -62,6 +76,10 @@ export const PRESETS: Readonly<Record<PresetName, Defaults>> = Object.freeze({
 });
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
+const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
+
+/** Not set means off; Infinity is off too. */
+const OFF = { clipValue: Infinity, clipNorm: Infinity, globalClipNorm: Infinity, nonFinite: 'propagate', backend: 'auto' } as const;
 
 type Check = (value: unknown, name: string) => void;
 
@@ -78,6 +96,7 @@ function numberIn(test: (x: number) => boolean, range: string): Check {
 
 const nonNegativeFinite = numberIn((x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
 const unitInterval = numberIn((x) => x >= 0 && x < 1, 'in [0, 1)');
+const positive = numberIn((x) => x > 0, 'a number > 0 (Infinity: no clipping)');
 
 const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
   preset: (value, name) => {
@@ -90,7 +109,9 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
       throw new TypeError(`option '${name}' must be one of ${BACKENDS.join(', ')}, got ${describe(value)}`);
     }
   },
-  lr: nonNegativeFinite,
+  lr: (value, name) => {
+    if (typeof value !== 'function') nonNegativeFinite(value, name);
+  },
   decay: unitInterval,
   eps: numberIn((x) => x > 0 && x < Infinity, 'a finite number > 0'),
   epsInSqrt: isBoolean,
@@ -103,20 +124,33 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
   weightDecay: nonNegativeFinite,
   decoupledWeightDecay: isBoolean,
   maximize: isBoolean,
+  clipValue: positive,
+  clipNorm: positive,
+  globalClipNorm: positive,
+  nonFinite: (value, name) => {
+    if (!NON_FINITE.includes(value as NonFinitePolicy)) {
+      throw new TypeError(`option '${name}' must be one of ${NON_FINITE.join(', ')}, got ${describe(value)}`);
+    }
+  },
 };
 
-/** Validates `options` and fills in the preset. Throws TypeError/RangeError naming the bad option. */
-export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOptions {
-  if (options === undefined) options = {};
-  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+/** Checks each given option's name and value. Throws TypeError/RangeError naming the bad option. */
+export function checkOptions(options: unknown, what = 'options'): asserts options is RMSPropOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${what} must be an object, got ${describe(options)}`);
   for (const [name, value] of Object.entries(options)) {
     const check = Object.hasOwn(CHECKS, name) ? CHECKS[name as keyof RMSPropOptions] : undefined;
     if (!check) throw new TypeError(`unknown option '${name}' (known options: ${Object.keys(CHECKS).join(', ')})`);
     if (value !== undefined) check(value, name);
   }
+}
+
+/** Validates `options` and fills in the preset. Throws TypeError/RangeError naming the bad option. */
+export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOptions {
+  if (options === undefined) options = {};
+  checkOptions(options);
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as RMSPropOptions;
   const preset = defined.preset ?? 'seed';
-  const resolved = { preset, backend: 'auto' as BackendChoice, ...PRESETS[preset], ...defined };
+  const resolved: ResolvedOptions = { preset, ...OFF, ...PRESETS[preset], ...defined };
   if (resolved.nesterov && resolved.momentum === 0) {
     throw new RangeError(`option 'nesterov' needs option 'momentum' > 0, got momentum ${resolved.momentum}`);
   }

@@ -1,12 +1,21 @@
 import { createBackend, MAX_HEAP_BYTES, pickBackend, type Backend } from './backends.js';
-import { CONSTANTS_BYTES, kernelMode, writeStepConstants } from './kernel.js';
-import { describe, resolveOptions, type BackendName, type ResolvedOptions, type RMSPropOptions } from './options.js';
+import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, writeStepConstants, type StepScalars } from './kernel.js';
+import {
+  checkOptions, describe, OPTIMIZER_WIDE, resolveOptions,
+  type BackendName, type ResolvedOptions, type RMSPropOptions,
+} from './options.js';
+import { readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
+import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
 export type ParamInput = Float32Array | number;
 export type ParamsInput = Record<string, ParamInput> | readonly ParamInput[];
+/** Parameters with options of their own (PyTorch's parameter groups). */
+export type ParamGroup = { params: ParamsInput } & Omit<RMSPropOptions, (typeof OPTIMIZER_WIDE)[number]>;
 /** Gradients by parameter name; `null` or a missing name skips that parameter for this step. */
 export type GradsInput = Record<string, Float32Array | null | undefined> | readonly (Float32Array | null | undefined)[];
+/** A group's resolved options and the names of its parameters. */
+export type GroupInfo = ResolvedOptions & { readonly params: readonly string[] };
 
 export interface TensorState {
   readonly squareAvg: Float32Array;
@@ -17,53 +26,50 @@ export interface TensorState {
 interface Tensor {
   readonly name: string;
   readonly length: number;
-  /** Element offset inside each region of the heap (a multiple of 4, so every array is 16-byte aligned). */
+  readonly group: number;
+  /** Element offset inside each region of its group (a multiple of 4: every array is 16-byte aligned). */
   readonly offset: number;
   /** The caller's array for a bring-your-own parameter; the heap copy is synced around each step. */
   readonly external: Float32Array | undefined;
   readonly param: Float32Array;
   readonly grad: Float32Array;
   readonly state: TensorState;
+  /** Byte offsets of this tensor's own constants block and of its reduction block sums. */
+  readonly constantsAt: number;
+  readonly sumsAt: number;
 }
 
 type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
 
-/**
- * The heap: a constants block, then one region per array kind, each holding every tensor back to
- * back. One kernel call therefore covers all tensors (padding elements stay zero and are harmless).
- */
-interface Layout {
-  readonly bytes: number;
+interface Group {
+  options: ResolvedOptions;
+  mode: number;
+  /** Tensors first … first + count − 1 belong to this group. */
+  readonly first: number;
+  readonly count: number;
   readonly paddedLength: number;
+  /** Byte offset of each region: the group's tensors back to back, so one kernel call covers them all. */
   readonly base: Readonly<Record<Region, number>>;
-}
-
-function planLayout(lengths: readonly number[], o: ResolvedOptions): Layout {
-  const paddedLength = lengths.reduce((sum, n) => sum + padded(n), 0);
-  const regions: Region[] = ['param', 'grad', 'squareAvg'];
-  if (o.centered) regions.push('gradAvg');
-  if (o.momentum !== 0) regions.push('momentum');
-  const base = { param: 0, grad: 0, squareAvg: 0, gradAvg: 0, momentum: 0 };
-  let bytes = CONSTANTS_BYTES;
-  for (const region of regions) {
-    base[region] = bytes;
-    bytes += paddedLength * 4;
-  }
-  return { bytes, paddedLength, base };
+  readonly constantsAt: number;
 }
 
 const padded = (n: number) => (n + 3) & ~3;
+const align16 = (bytes: number) => (bytes + 15) & ~15;
 
 export function isFloat32Array(value: unknown): value is Float32Array {
   return ArrayBuffer.isView(value) && (value as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'Float32Array';
 }
 
-function readParams(params: ParamsInput): Array<[string, ParamInput]> {
+function isGroup(value: unknown): value is ParamGroup {
+  return typeof value === 'object' && value !== null && !isFloat32Array(value) && 'params' in value;
+}
+
+function readParams(params: unknown, where: string): Array<[string, ParamInput]> {
   if (params === null || typeof params !== 'object' || isFloat32Array(params)) {
-    throw new TypeError(`params must be a record or an array of Float32Arrays or element counts, got ${describe(params)}`);
+    throw new TypeError(`${where} must be a record or an array of Float32Arrays or element counts, got ${describe(params)}`);
   }
   const entries = Object.entries(params) as Array<[string, ParamInput]>;
-  if (entries.length === 0) throw new TypeError('params is empty: give at least one parameter');
+  if (entries.length === 0) throw new TypeError(`${where} is empty: give at least one parameter`);
   for (const [name, value] of entries) {
     if (typeof value === 'number') {
       if (!Number.isSafeInteger(value) || value < 0) {
@@ -73,7 +79,31 @@ function readParams(params: ParamsInput): Array<[string, ParamInput]> {
       throw new TypeError(`parameter '${name}' must be a Float32Array or an element count, got ${describe(value)}`);
     }
   }
-  const arrays = entries.filter((entry): entry is [string, Float32Array] => typeof entry[1] !== 'number');
+  return entries;
+}
+
+/** Splits `create`'s first argument into groups of [name, value] entries with their own options. */
+function readGroups(params: ParamsInput | readonly ParamGroup[], defaults: RMSPropOptions | undefined) {
+  if (defaults !== undefined) checkOptions(defaults);
+  const list = Array.isArray(params) && params.length > 0 && params.some(isGroup) ? (params as readonly unknown[]) : undefined;
+  const specs = list
+    ? list.map((group, i) => {
+      if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
+      const { params: groupParams, ...own } = group;
+      checkOptions(own, `group ${i}`);
+      for (const name of OPTIMIZER_WIDE) {
+        if (name in own) throw new TypeError(`group ${i}: option '${name}' applies to the whole optimizer; give it in create's second argument`);
+      }
+      return { entries: readParams(groupParams, `group ${i} params`), options: resolveOptions({ ...defaults, ...own }) };
+    })
+    : [{ entries: readParams(params, 'params'), options: resolveOptions(defaults) }];
+  const all = specs.flatMap((spec) => spec.entries);
+  const seen = new Set<string>();
+  for (const [name] of all) {
+    if (seen.has(name)) throw new TypeError(`parameter name '${name}' appears in more than one group`);
+    seen.add(name);
+  }
+  const arrays = all.filter((entry): entry is [string, Float32Array] => typeof entry[1] !== 'number');
   for (let i = 0; i < arrays.length; i++) {
     for (let j = i + 1; j < arrays.length; j++) {
       if (overlap(arrays[i][1], arrays[j][1])) {
@@ -81,7 +111,7 @@ function readParams(params: ParamsInput): Array<[string, ParamInput]> {
       }
     }
   }
-  return entries;
+  return specs;
 }
 
 function overlap(a: Float32Array, b: Float32Array): boolean {
@@ -89,12 +119,46 @@ function overlap(a: Float32Array, b: Float32Array): boolean {
     a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
+const lengthOf = (value: ParamInput) => (typeof value === 'number' ? value : value.length);
+
+/**
+ * The heap: a constants block per group and per tensor, the reduction block sums, then each
+ * group's regions (param, grad, squareAvg, gradAvg?, momentum?).
+ */
+function planLayout(specs: ReturnType<typeof readGroups>) {
+  const tensorCount = specs.reduce((sum, spec) => sum + spec.entries.length, 0);
+  const constantsBytes = (specs.length + tensorCount) * CONSTANTS_BYTES;
+  const sumsAt: number[] = [];
+  let bytes = constantsBytes;
+  for (const spec of specs) {
+    for (const [, value] of spec.entries) {
+      sumsAt.push(bytes);
+      bytes += Math.ceil(lengthOf(value) / REDUCTION_BLOCK) * 8;
+    }
+  }
+  bytes = align16(bytes);
+  const groups = specs.map((spec) => {
+    const paddedLength = spec.entries.reduce((sum, [, value]) => sum + padded(lengthOf(value)), 0);
+    const regions: Region[] = ['param', 'grad', 'squareAvg'];
+    if (spec.options.centered) regions.push('gradAvg');
+    if (spec.options.momentum !== 0) regions.push('momentum');
+    const base = { param: 0, grad: 0, squareAvg: 0, gradAvg: 0, momentum: 0 };
+    for (const region of regions) {
+      base[region] = bytes;
+      bytes += paddedLength * 4;
+    }
+    return { paddedLength, base };
+  });
+  return { bytes, groups, sumsAt, tensorConstantsAt: specs.length * CONSTANTS_BYTES };
+}
+
+/** Options whose change would change the memory layout or the meaning of the state. */
+const FIXED_AFTER_CREATE = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE] as const;
+
 /** RMSProp over float32 parameters, updated by a wasm SIMD, scalar wasm or JS kernel. */
 export class RMSProp {
   /** The backend in use. */
   readonly backend: BackendName;
-  /** Options after the preset was applied. */
-  readonly options: ResolvedOptions;
   /** Parameters by name: your arrays (bring-your-own) or views into the optimizer's memory (zero-copy). */
   readonly params: Readonly<Record<string, Float32Array>>;
   /** Gradient buffers by name, views into the optimizer's memory: `step()` without arguments reads them. */
@@ -104,96 +168,146 @@ export class RMSProp {
 
   #backend: Backend | undefined;
   #steps = 0;
+  #groupInfo: readonly GroupInfo[];
+  readonly #groups: readonly Group[];
   readonly #tensors: readonly Tensor[];
   readonly #byName: ReadonlyMap<string, number>;
-  readonly #layout: Layout;
-  readonly #mode: number;
   readonly #heap: Float32Array;
-  /** Per tensor, whether this step has its gradient; reused so that `step()` allocates nothing. */
+  readonly #heap64: Float64Array;
+  // Per-step scratch, allocated once so that step() allocates nothing.
   readonly #present: Uint8Array;
+  readonly #sumOfSquares: Float64Array;
+  readonly #clipScale: Float64Array;
+  readonly #lrs: Float64Array;
+  readonly #scalars: StepScalars = { t: 0, lr: 0, clipScale: 1 };
 
   /**
    * Creates an optimizer for `params`: a record or an array (named '0', '1', …) of Float32Arrays,
    * which stay yours and are updated in place by every step, or of element counts, for parameters
-   * that live in the optimizer's memory (`opt.params`) and are never copied.
+   * that live in the optimizer's memory (`opt.params`) and are never copied. An array of
+   * `{ params, ...options }` makes parameter groups; `options` are then every group's defaults.
    */
-  static async create(params: ParamsInput, options?: RMSPropOptions): Promise<RMSProp> {
-    const resolved = resolveOptions(options);
-    const entries = readParams(params);
-    const lengths = entries.map(([, value]) => (typeof value === 'number' ? value : value.length));
-    const layout = planLayout(lengths, resolved);
+  static async create(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): Promise<RMSProp> {
+    const specs = readGroups(params, options);
+    const layout = planLayout(specs);
     if (layout.bytes > MAX_HEAP_BYTES) {
       throw new RangeError(
         `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly can address at most ${MAX_HEAP_BYTES}`,
       );
     }
-    const backend = await createBackend(pickBackend(resolved.backend), layout.bytes);
-    return new RMSProp(backend, resolved, entries, layout);
+    const backend = await createBackend(pickBackend(specs[0].options.backend), layout.bytes);
+    return new RMSProp(backend, specs, layout);
   }
 
-  private constructor(backend: Backend, options: ResolvedOptions, entries: Array<[string, ParamInput]>, layout: Layout) {
+  private constructor(backend: Backend, specs: ReturnType<typeof readGroups>, layout: ReturnType<typeof planLayout>) {
     this.#backend = backend;
     this.backend = backend.name;
-    this.options = options;
-    this.#layout = layout;
-    this.#mode = kernelMode(options);
     this.#heap = new Float32Array(backend.buffer);
-    const view = (region: Region, offset: number, length: number) =>
-      new Float32Array(backend.buffer, layout.base[region] + offset * 4, length);
-    let offset = 0;
-    this.#tensors = entries.map(([name, value]) => {
-      const length = typeof value === 'number' ? value : value.length;
-      const tensor: Tensor = {
-        name,
-        length,
-        offset,
-        external: typeof value === 'number' ? undefined : value,
-        param: view('param', offset, length),
-        grad: view('grad', offset, length),
-        state: Object.freeze({
-          squareAvg: view('squareAvg', offset, length),
-          ...(options.centered && { gradAvg: view('gradAvg', offset, length) }),
-          ...(options.momentum !== 0 && { momentum: view('momentum', offset, length) }),
-        }),
+    this.#heap64 = new Float64Array(backend.buffer, 0, backend.buffer.byteLength >> 3);
+    const tensors: Tensor[] = [];
+    this.#groups = specs.map((spec, g) => {
+      const { base, paddedLength } = layout.groups[g];
+      const view = (region: Region, offset: number, length: number) => new Float32Array(backend.buffer, base[region] + offset * 4, length);
+      const first = tensors.length;
+      let offset = 0;
+      for (const [name, value] of spec.entries) {
+        const length = lengthOf(value);
+        const index = tensors.length;
+        const tensor: Tensor = {
+          name, length, group: g, offset,
+          external: typeof value === 'number' ? undefined : value,
+          param: view('param', offset, length),
+          grad: view('grad', offset, length),
+          state: Object.freeze({
+            squareAvg: view('squareAvg', offset, length),
+            ...(spec.options.centered && { gradAvg: view('gradAvg', offset, length) }),
+            ...(spec.options.momentum !== 0 && { momentum: view('momentum', offset, length) }),
+          }),
+          constantsAt: layout.tensorConstantsAt + index * CONSTANTS_BYTES,
+          sumsAt: layout.sumsAt[index],
+        };
+        if (tensor.external) tensor.param.set(tensor.external);
+        tensors.push(tensor);
+        offset += padded(length);
+      }
+      this.#heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
+      return {
+        options: spec.options, mode: kernelMode(spec.options), first, count: tensors.length - first,
+        paddedLength, base, constantsAt: g * CONSTANTS_BYTES,
       };
-      offset += padded(length);
-      if (tensor.external) tensor.param.set(tensor.external);
-      return tensor;
     });
-    this.#heap.fill(options.initialSquareAvg, layout.base.squareAvg / 4, layout.base.squareAvg / 4 + layout.paddedLength);
-    this.#byName = new Map(this.#tensors.map((t, i) => [t.name, i]));
-    this.#present = new Uint8Array(this.#tensors.length);
-    const record = <T>(pick: (t: Tensor) => T) => Object.freeze(Object.fromEntries(this.#tensors.map((t) => [t.name, pick(t)])));
+    this.#tensors = tensors;
+    this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
+    this.#present = new Uint8Array(tensors.length);
+    this.#sumOfSquares = new Float64Array(tensors.length);
+    this.#clipScale = new Float64Array(tensors.length);
+    this.#lrs = new Float64Array(this.#groups.length);
+    this.#groupInfo = this.#describeGroups();
+    const record = <T>(pick: (t: Tensor) => T) => Object.freeze(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])));
     this.params = record((t) => t.external ?? t.param);
     this.grads = record((t) => t.grad);
     this.state = record((t) => t.state);
   }
 
-  /** Steps taken so far. */
+  /** Steps taken so far (skipped steps do not count). */
   get stepCount(): number {
     this.#live();
     return this.#steps;
   }
 
+  /** The first group's resolved options (all of them, for an optimizer without groups). */
+  get options(): ResolvedOptions {
+    return this.groups[0];
+  }
+
+  /** Each group's resolved options, with the names of its parameters. */
+  get groups(): readonly GroupInfo[] {
+    this.#live();
+    return this.#groupInfo;
+  }
+
+  /**
+   * Changes options of group `groupIndex` between steps (say, `{ lr: 1e-4 }`). Options that fix the
+   * memory layout or the meaning of the state (centered, momentum on/off, initialSquareAvg, preset,
+   * and the optimizer-wide ones) cannot change. Checked first: a call that throws changes nothing.
+   */
+  setOptions(groupIndex: number, changes: Omit<RMSPropOptions, (typeof FIXED_AFTER_CREATE)[number]>): void {
+    this.#live();
+    if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= this.#groups.length) {
+      throw new RangeError(`groupIndex must be an integer from 0 to ${this.#groups.length - 1}, got ${groupIndex}`);
+    }
+    checkOptions(changes, 'changes');
+    for (const name of FIXED_AFTER_CREATE) {
+      if (name in changes) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
+    }
+    const group = this.#groups[groupIndex];
+    const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+    const next = resolveOptions({ ...group.options, ...defined });
+    if ((next.momentum === 0) !== (group.options.momentum === 0)) {
+      throw new RangeError(`option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${group.options.momentum})`);
+    }
+    group.options = next;
+    group.mode = kernelMode(next);
+    this.#groupInfo = this.#describeGroups();
+  }
+
   /**
    * One RMSProp step. With `grads`, each named gradient is used for its parameter (a missing or
    * `null` one skips it); without, gradients are read from `opt.grads`. Input is checked before
-   * anything is written, so a call that throws changes nothing. Returns true (the step was taken).
+   * anything is written, so a call that throws changes nothing. Returns false when the step was
+   * skipped for a non-finite gradient (`nonFinite: 'skip'`), true otherwise.
    */
   step(grads?: GradsInput): boolean {
     const backend = this.#live();
     const tensors = this.#tensors;
     const present = this.#present;
-    let skipped = false;
     if (grads === undefined) {
       present.fill(1);
     } else {
       this.#checkGrads(grads);
-      for (let i = 0; i < tensors.length; i++) {
-        present[i] = (grads as Record<string, unknown>)[tensors[i].name] == null ? 0 : 1;
-        if (!present[i]) skipped = true;
-      }
+      for (let i = 0; i < tensors.length; i++) present[i] = (grads as Record<string, unknown>)[tensors[i].name] == null ? 0 : 1;
     }
+    const lrs = this.#learningRates();
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       if (!present[i]) continue;
@@ -203,11 +317,33 @@ export class RMSProp {
         if (g !== t.grad) t.grad.set(g);
       }
     }
-    writeStepConstants(this.#heap, 0, this.options, this.#steps + 1);
-    if (!skipped) {
-      this.#run(backend, 0, this.#layout.paddedLength);
-    } else {
-      for (let i = 0; i < tensors.length; i++) if (present[i]) this.#run(backend, tensors[i].offset, tensors[i].length);
+    const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
+    if (wide.nonFinite !== 'propagate' && !this.#allFinite(backend, wide.nonFinite === 'throw')) return false;
+    const clipping = this.#clip(backend, wide.globalClipNorm);
+    const scalars = this.#scalars;
+    scalars.t = this.#steps + 1;
+    for (let g = 0; g < this.#groups.length; g++) {
+      const group = this.#groups[g];
+      scalars.lr = lrs[g];
+      scalars.clipScale = clipping === 'global' ? this.#clipScale[group.first] : 1;
+      writeStepConstants(this.#heap, group.constantsAt >> 2, group.options, scalars);
+      let whole = clipping !== 'per tensor';
+      for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
+      if (whole) {
+        this.#run(backend, group, 0, group.paddedLength, group.constantsAt);
+        continue;
+      }
+      for (let i = group.first; i < group.first + group.count; i++) {
+        if (!present[i]) continue;
+        const t = tensors[i];
+        let constantsAt = group.constantsAt;
+        if (clipping === 'per tensor') {
+          scalars.clipScale = this.#clipScale[i];
+          writeStepConstants(this.#heap, t.constantsAt >> 2, group.options, scalars);
+          constantsAt = t.constantsAt;
+        }
+        this.#run(backend, group, t.offset, t.length, constantsAt);
+      }
     }
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
@@ -217,16 +353,119 @@ export class RMSProp {
     return true;
   }
 
+  /** A versioned, JSON-serialisable snapshot: step count, options and every state array (base64 float32). */
+  saveState(): SavedState {
+    this.#live();
+    return savedState(this.#steps, this.#groupInfo, this.#tensorArrays());
+  }
+
+  /**
+   * Restores a snapshot from `saveState()` (or `decodeState`). Everything is checked first (format
+   * version, names, lengths, centered and momentum per group); on any mismatch it throws a
+   * TypeError or RangeError saying what differs and changes nothing. Options stay as they are.
+   */
+  loadState(saved: SavedState): void {
+    this.#live();
+    const { stepCount, arrays } = readSavedState(saved, this.#groupInfo, this.#tensorArrays());
+    for (const [target, source] of arrays) target.set(source);
+    this.#steps = stepCount;
+  }
+
+  /** The state in the JSON form of PyTorch's `optimizer.state_dict()` (parameters numbered in order). */
+  toTorchStateDict(): TorchStateDict {
+    this.#live();
+    return toTorch(this.#steps, this.#groupInfo, this.#tensorArrays());
+  }
+
+  /** Loads the JSON form of a PyTorch `optimizer.state_dict()`; checked like `loadState`. */
+  fromTorchStateDict(dict: TorchStateDict): void {
+    this.#live();
+    this.loadState(fromTorch(dict, this.#groupInfo, this.#tensorArrays()));
+  }
+
   /** Releases the optimizer's memory. Any later use throws. */
   dispose(): void {
     this.#backend = undefined;
   }
 
-  /** Runs the kernel over `length` elements of every region, starting at element `offset`. */
-  #run(backend: Backend, offset: number, length: number): void {
-    const { base } = this.#layout;
+  /** Runs the update over `length` elements of every region of `group`, starting at element `offset`. */
+  #run(backend: Backend, group: Group, offset: number, length: number, constantsAt: number): void {
+    const { base } = group;
     const at = offset * 4;
-    backend.kernel(this.#mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, 0);
+    backend.kernel.step(group.mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, constantsAt);
+  }
+
+  /** Fills #lrs with this step's learning rate per group, evaluating schedules once. */
+  #learningRates(): Float64Array {
+    for (let g = 0; g < this.#groups.length; g++) {
+      const lr = this.#groups[g].options.lr;
+      if (typeof lr === 'number') {
+        this.#lrs[g] = lr;
+        continue;
+      }
+      const value = lr(this.#steps);
+      if (typeof value !== 'number' || !(value >= 0 && value < Infinity)) {
+        throw new RangeError(`option 'lr': the schedule of group ${g} returned ${describe(value)} at step ${this.#steps}; it must be a finite number ≥ 0`);
+      }
+      this.#lrs[g] = value;
+    }
+    return this.#lrs;
+  }
+
+  /** Scans the present gradients for NaN or ±∞; throws (naming the first) or reports false. */
+  #allFinite(backend: Backend, throwOnBad: boolean): boolean {
+    for (let i = 0; i < this.#tensors.length; i++) {
+      if (!this.#present[i]) continue;
+      const t = this.#tensors[i];
+      const index = backend.kernel.firstNonFinite(t.length, this.#groups[t.group].base.grad + t.offset * 4);
+      if (index < 0) continue;
+      if (!throwOnBad) return false;
+      throw new RangeError(`gradient '${t.name}' has ${t.grad[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`);
+    }
+    return true;
+  }
+
+  /**
+   * Computes each present tensor's clipping scale into #clipScale. Norms come from the kernel's
+   * block sums, added in block order, then across tensors in order, all in float64.
+   */
+  #clip(backend: Backend, globalClipNorm: number): 'none' | 'global' | 'per tensor' {
+    let perTensor = false;
+    for (let g = 0; g < this.#groups.length; g++) if (this.#groups[g].options.clipNorm !== Infinity) perTensor = true;
+    if (!perTensor && globalClipNorm === Infinity) return 'none';
+    let globalSum = 0;
+    for (let i = 0; i < this.#tensors.length; i++) {
+      this.#clipScale[i] = 1;
+      if (!this.#present[i]) continue;
+      const t = this.#tensors[i];
+      const { options, base } = this.#groups[t.group];
+      backend.kernel.sumSquares(t.length, base.grad + t.offset * 4, options.clipValue, t.sumsAt);
+      let sum = 0;
+      const blocks = Math.ceil(t.length / REDUCTION_BLOCK);
+      for (let b = 0; b < blocks; b++) sum += this.#heap64[(t.sumsAt >> 3) + b];
+      this.#sumOfSquares[i] = sum;
+      if (options.clipNorm !== Infinity) {
+        const norm = Math.sqrt(sum);
+        this.#clipScale[i] = options.clipNorm / Math.max(norm, options.clipNorm);
+      }
+      globalSum += this.#clipScale[i] * this.#clipScale[i] * sum;
+    }
+    if (globalClipNorm !== Infinity) {
+      const globalScale = globalClipNorm / Math.max(Math.sqrt(globalSum), globalClipNorm);
+      for (let i = 0; i < this.#tensors.length; i++) this.#clipScale[i] *= globalScale;
+    }
+    return perTensor ? 'per tensor' : 'global';
+  }
+
+  #tensorArrays(): TensorArrays[] {
+    return this.#tensors.map((t) => ({ name: t.name, group: t.group, length: t.length, state: t.state }));
+  }
+
+  #describeGroups(): readonly GroupInfo[] {
+    return Object.freeze(this.#groups.map((group) => Object.freeze({
+      ...group.options,
+      params: Object.freeze(this.#tensors.slice(group.first, group.first + group.count).map((t) => t.name)),
+    })));
   }
 
   #live(): Backend {

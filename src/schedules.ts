@@ -1,0 +1,81 @@
+// Learning-rate schedules: functions of the number of steps taken before the current one (0 for the
+// first step, like Keras' `iterations` and Optax's `count`). Pass one as `lr`.
+
+export type Schedule = (step: number) => number;
+
+function check(name: string, value: number, test: (x: number) => boolean, range: string): void {
+  if (typeof value !== 'number' || !test(value)) throw new RangeError(`${name} must be ${range}, got ${value}`);
+}
+const finiteNonNegative = (x: number) => x >= 0 && x < Infinity;
+const positiveInteger = (x: number) => Number.isSafeInteger(x) && x > 0;
+
+/** The same rate at every step. */
+export function constant(lr: number): Schedule {
+  check('constant: lr', lr, finiteNonNegative, 'a finite number ≥ 0');
+  return () => lr;
+}
+
+/**
+ * `initial · rate^(step / decaySteps)`, with the exponent floored when `staircase` (Keras
+ * `ExponentialDecay`, keras/src/optimizers/schedules/learning_rate_schedule.py).
+ */
+export function exponentialDecay(o: { initial: number; decaySteps: number; decayRate: number; staircase?: boolean }): Schedule {
+  check('exponentialDecay: initial', o.initial, finiteNonNegative, 'a finite number ≥ 0');
+  check('exponentialDecay: decaySteps', o.decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
+  check('exponentialDecay: decayRate', o.decayRate, finiteNonNegative, 'a finite number ≥ 0');
+  const { initial, decaySteps, decayRate, staircase = false } = o;
+  return (step) => {
+    const p = step / decaySteps;
+    return initial * decayRate ** (staircase ? Math.floor(p) : p);
+  };
+}
+
+/** `initial · gamma^⌊step / stepSize⌋` (PyTorch `StepLR`, torch/optim/lr_scheduler.py, counted in steps). */
+export function stepDecay(o: { initial: number; stepSize: number; gamma: number }): Schedule {
+  check('stepDecay: initial', o.initial, finiteNonNegative, 'a finite number ≥ 0');
+  check('stepDecay: stepSize', o.stepSize, positiveInteger, 'an integer > 0');
+  check('stepDecay: gamma', o.gamma, finiteNonNegative, 'a finite number ≥ 0');
+  const { initial, stepSize, gamma } = o;
+  return (step) => initial * gamma ** Math.floor(step / stepSize);
+}
+
+/**
+ * Keras `CosineDecay` (keras/src/optimizers/schedules/learning_rate_schedule.py): with
+ * `warmupSteps`, a linear ramp from `initial` to `warmupTarget`, then cosine decay from the target
+ * (or from `initial` without warm-up) to `alpha` times it over `decaySteps`, constant after.
+ */
+export function cosineDecay(o: { initial: number; decaySteps: number; alpha?: number; warmupTarget?: number; warmupSteps?: number }): Schedule {
+  const { initial, decaySteps, alpha = 0, warmupSteps = 0 } = o;
+  check('cosineDecay: initial', initial, finiteNonNegative, 'a finite number ≥ 0');
+  check('cosineDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
+  check('cosineDecay: alpha', alpha, (x) => x >= 0 && x <= 1, 'in [0, 1]');
+  check('cosineDecay: warmupSteps', warmupSteps, (x) => Number.isSafeInteger(x) && x >= 0, 'an integer ≥ 0');
+  if (o.warmupTarget !== undefined) check('cosineDecay: warmupTarget', o.warmupTarget, finiteNonNegative, 'a finite number ≥ 0');
+  const peak = o.warmupTarget ?? initial;
+  const decayed = (step: number) => {
+    const cosine = 0.5 * (1 + Math.cos(Math.PI * (Math.min(step, decaySteps) / decaySteps)));
+    return peak * ((1 - alpha) * cosine + alpha);
+  };
+  if (o.warmupTarget === undefined || warmupSteps === 0) return decayed;
+  return (step) => (step < warmupSteps ? (peak - initial) * (step / warmupSteps) + initial : decayed(step - warmupSteps));
+}
+
+/**
+ * Keras `PiecewiseConstantDecay`: `values[0]` while step ≤ boundaries[0], `values[i]` while
+ * boundaries[i−1] < step ≤ boundaries[i], and the last value after the last boundary.
+ */
+export function piecewiseConstant(o: { boundaries: readonly number[]; values: readonly number[] }): Schedule {
+  const { boundaries, values } = o;
+  if (!Array.isArray(boundaries) || !Array.isArray(values) || values.length !== boundaries.length + 1) {
+    throw new RangeError(`piecewiseConstant: values must have one more entry than boundaries, got ${values?.length} values and ${boundaries?.length} boundaries`);
+  }
+  for (let i = 1; i < boundaries.length; i++) {
+    if (!(boundaries[i] > boundaries[i - 1])) throw new RangeError(`piecewiseConstant: boundaries must increase, got ${boundaries.join(', ')}`);
+  }
+  values.forEach((v, i) => check(`piecewiseConstant: values[${i}]`, v, finiteNonNegative, 'a finite number ≥ 0'));
+  return (step) => {
+    let i = 0;
+    while (i < boundaries.length && step > boundaries[i]) i++;
+    return values[i];
+  };
+}
