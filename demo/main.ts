@@ -127,7 +127,7 @@ table(['optimizer', ...KAPPAS.map((k) => `κ = ${k}: steps`), 'best lr (κ = ' +
   METHODS.map((m) => row([LABEL[m], ...KAPPAS.map((k) => steps(ravineBest.get(k)!.get(m)!)), ravine.get(m)!.lr, ravine.get(m)!.finalDistance.toExponential(1)])));
 console.log(`\n   RMSProp's step is about lr per coordinate whatever the curvature, so it settles into a cycle of`);
 console.log(`   about lr/2 around the minimum: reaching ${REGION} needs a small lr and ~distance/lr steps, while`);
-console.log(`   gradient descent needs ~κ·ln(distance/${REGION}) steps. RMSProp wins once the valley is narrow.`);
+console.log(`   gradient descent needs at least κ·ln(distance/${REGION})/2. RMSProp wins once the valley is narrow.`);
 
 console.log(`\n2. Iris (${iris.train.count} training / ${iris.test.count} held-out flowers), MLP ${IRIS.shape.inputs}-${IRIS.shape.hidden}-${IRIS.shape.classes} (tanh, softmax), batches of ${IRIS.batch}, ${IRIS.epochs} epochs, seed ${IRIS.seed}\n`);
 table(['optimizer', 'best lr', `epochs to loss < ${IRIS.target} for good`, 'final training loss', 'final held-out accuracy'],
