@@ -1,0 +1,112 @@
+// `npm run bench` (full, under 5 minutes: writes bench/results/) and `npm run bench -- --quick`
+// (under 30 s: prints only). Options: --cpu N pins the process to CPU N (default 0), --no-pin.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { measure, type Plan } from './measure.js';
+import { buildNative } from './native.js';
+import { markdownTable, sizeLabel, sizeTable, targets, targetTable, textTable, rows, type SizeResult } from './report.js';
+import { initTfjs } from './tfjs.js';
+import { overheadVariants, variantsAt } from './variants.js';
+import { throughputChart } from './chart.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const cpuArg = args.indexOf('--cpu');
+const cpu = cpuArg >= 0 ? Number(args[cpuArg + 1]) : 0;
+
+const K = 1024;
+const M = K * K;
+const SIZES = quick ? [64, 1 * K, 16 * K, 256 * K, 1 * M] : [64, 256, 1 * K, 4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M, 16 * M];
+const PLAN: Plan = quick
+  ? { rounds: 5, sampleMs: 4, minBatches: 2, warmMs: 10, batchMs: 0.5, slowMs: 100, slowRounds: 1 }
+  : { rounds: 11, sampleMs: 25, minBatches: 5, warmMs: 60, batchMs: 1, slowMs: 150, slowRounds: 3 };
+
+/**
+ * The two vCPUs of the reference machine run plain JS at different speeds, so every thread of this
+ * process (V8's compiler and GC helpers included) and every child is pinned to one CPU.
+ */
+function pin(): string {
+  if (args.includes('--no-pin')) return 'not pinned (--no-pin)';
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' });
+    return `pinned to CPU ${cpu} (taskset; every thread and child)`;
+  } catch {
+    return 'not pinned (taskset unavailable)';
+  }
+}
+
+const pinning = pin();
+const t0 = performance.now();
+const native = buildNative();
+const tfjs = await initTfjs();
+process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1)} s] C built, TF.js ready\n`);
+const env = {
+  date: new Date().toISOString(),
+  cpu: `${os.cpus()[0].model.trim()}, ${os.cpus().length} logical CPUs`,
+  memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
+  os: `${os.type()} ${os.release()} ${os.arch()}`,
+  node: process.version,
+  v8: process.versions.v8,
+  pinning,
+  native: native.compiler ?? null,
+  nativeSkipped: native.skipped ?? null,
+  tfjs,
+  mode: quick ? 'quick' : 'full',
+  plan: PLAN,
+};
+
+console.log(`RMSProp step, seed preset (S = 0.9 S + 0.1 g²; w −= lr g / √(S + 1e-8)), float32`);
+console.log(`${env.cpu}, ${env.memory}, ${env.os}; Node ${env.node}; ${env.date}`);
+console.log(`${pinning}; ${PLAN.rounds} interleaved rounds (order rotated each round), medians; TF.js cpu steps over ${PLAN.slowMs} ms: ${PLAN.slowRounds} rounds`);
+console.log(`${tfjs}`);
+console.log(native.skipped ? `native C: skipped: ${native.skipped}` : `native C: ${native.compiler}`);
+console.log('Columns: × = times faster than that; % of stream = share of the streaming limit for the same bytes; time / C = our time over native C time.\n');
+
+const started = t0;
+const progress = (what: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${what}\n`);
+const results: SizeResult[] = [];
+for (const n of SIZES) {
+  progress(`setting up ${sizeLabel(n)}`);
+  const variants = await variantsAt(n, native.builds);
+  progress(`measuring ${sizeLabel(n)}`);
+  const result: SizeResult = { n, variants: variants.map(({ key, label, bytes }) => ({ key, label, bytes })), measured: await measure(variants, PLAN) };
+  for (const v of variants) v.dispose?.();
+  results.push(result);
+  console.log(`${sizeLabel(n)} elements (${n})\n${sizeTable(result)}\n`);
+}
+progress('measuring the per-call overhead');
+
+const overheadVs = await overheadVariants();
+const overhead: SizeResult = {
+  n: 100 * K,
+  variants: overheadVs.map(({ key, label, bytes }) => ({ key, label, bytes })),
+  measured: await measure(overheadVs, PLAN),
+};
+const overheadHeader = ['variant', 'ns/element', 'GB/s'];
+const overheadRows = rows(overhead).map((row) => row.slice(0, 3));
+console.log(`Per-call overhead, 100 K elements in total\n${textTable(overheadHeader, overheadRows)}\n`);
+
+const ts = targets(results, overhead);
+console.log(`Targets (issue 3)\n${targetTable(ts)}`);
+progress('done measuring');
+
+if (!quick) {
+  const dir = fileURLToPath(new URL('results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}results.json`, `${JSON.stringify({ env, sizes: results, overhead, targets: ts }, null, 2)}\n`);
+  const subtitle = `${env.cpu}, Node ${env.node}, ${env.date.slice(0, 10)}, ${pinning.split(' (')[0]}`;
+  const { svg, png } = await throughputChart(results, subtitle);
+  writeFileSync(`${dir}throughput.svg`, svg);
+  writeFileSync(`${dir}throughput.png`, png);
+  const md = [
+    `Environment: ${env.cpu}, ${env.memory}, ${env.os}, Node ${env.node} (V8 ${env.v8}), ${env.date}; ${pinning}.`,
+    `Peers: ${tfjs}. Native: ${native.compiler ?? `skipped: ${native.skipped}`}.`,
+    ...results.map((r) => `### ${sizeLabel(r.n)} elements\n\n${sizeTable(r, markdownTable)}`),
+    `### Per-call overhead (100 K elements in total)\n\n${markdownTable(overheadHeader, overheadRows)}`,
+    `### Targets\n\n${targetTable(ts, markdownTable)}`,
+  ].join('\n\n');
+  writeFileSync(`${dir}results.md`, `${md}\n`);
+  console.log(`\nwrote ${dir}results.json, results.md, throughput.svg, throughput.png`);
+}

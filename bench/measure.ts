@@ -1,0 +1,79 @@
+// Interleaved sampling with tinybench. Each round samples every variant once, in an order rotated
+// round by round, so every ratio compares variants measured under the same machine conditions;
+// a variant's figure is the median over rounds of its per-round median.
+import { Bench } from 'tinybench';
+import type { Variant } from './variants.js';
+
+export interface Plan {
+  rounds: number;
+  /** tinybench's time budget and minimum number of timed batches per variant per round. */
+  sampleMs: number;
+  minBatches: number;
+  /** Warm-up per variant before the first round (JIT tiers, page faults, caches). */
+  warmMs: number;
+  /** One timed iteration runs enough steps to last about this long, so timer overhead is negligible. */
+  batchMs: number;
+  /** Variants slower than this per step (TF.js cpu at 16 M takes seconds) are sampled in fewer rounds. */
+  slowMs: number;
+  slowRounds: number;
+}
+
+export interface Measured {
+  /** Median over rounds, ns per step. */
+  nsPerStep: number;
+  /** Per-round medians, ns per step. */
+  rounds: number[];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export async function measure(variants: Variant[], plan: Plan): Promise<Record<string, Measured>> {
+  const batch = new Map<Variant, { reps: number; slow: boolean }>();
+  for (const v of variants) {
+    if (!v.step) {
+      batch.set(v, { reps: 1, slow: false }); // self-timed, with its own warm-up
+      continue;
+    }
+    await v.prepare?.();
+    let steps = 0;
+    let elapsed = 0;
+    const start = performance.now();
+    do {
+      v.step();
+      steps++;
+      elapsed = performance.now() - start;
+    } while (elapsed < plan.warmMs || steps < 2);
+    const msPerStep = elapsed / steps;
+    batch.set(v, { reps: Math.max(1, Math.round(plan.batchMs / msPerStep)), slow: msPerStep > plan.slowMs });
+  }
+  const rounds = variants.map((): number[] => []);
+  for (let round = 0; round < plan.rounds; round++) {
+    for (let j = 0; j < variants.length; j++) {
+      const i = (j + round) % variants.length;
+      const { reps, slow } = batch.get(variants[i])!;
+      if (slow && round >= plan.slowRounds) continue;
+      rounds[i].push(await sampleOnce(variants[i], reps, slow, plan));
+    }
+  }
+  return Object.fromEntries(variants.map((v, i) => [v.key, { nsPerStep: median(rounds[i]), rounds: rounds[i] }]));
+}
+
+/** One tinybench run of one variant; returns its median ns per step. */
+async function sampleOnce(v: Variant, reps: number, slow: boolean, plan: Plan): Promise<number> {
+  const external = v.sample;
+  const bench = new Bench({ time: external || slow ? 0 : plan.sampleMs, iterations: external || slow ? 1 : plan.minBatches, warmup: false, throws: true });
+  const body = external
+    ? () => ({ overriddenDuration: external(plan.sampleMs) / 1e6 }) // the child process timed itself
+    : () => {
+        for (let r = 0; r < reps; r++) v.step!();
+      };
+  bench.add(v.key, body, { beforeAll: v.prepare });
+  await bench.run();
+  const result = bench.tasks[0].result;
+  if (result.state !== 'completed') throw new Error(`${v.label}: tinybench ended in state '${result.state}'`);
+  return (result.latency.p50 * 1e6) / reps;
+}
