@@ -12,6 +12,10 @@
 const CENTERED: i32 = 1;
 const MOMENTUM_SHIFT: i32 = 1; // 0 none, 1 heavy ball, 2 nesterov
 const WEIGHT_DECAY_SHIFT: i32 = 3; // 0 none, 1 coupled (added to g), 2 decoupled (applied to w)
+// Clamp and scale the gradient, and scale the averages for bias correction. Without this bit those
+// steps are skipped: JS leaves it off only when they would be exact identities (clamp to ∞, ×1),
+// so the bit changes speed, never results.
+const TRANSFORMED: i32 = 32;
 
 const MOMENTUM_NONE: i32 = 0;
 const MOMENTUM_NESTEROV: i32 = 2;
@@ -49,8 +53,55 @@ export function step(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize
     case 19: update(19, n, w, g, s, a, m, k); break;
     case 20: update(20, n, w, g, s, a, m, k); break;
     case 21: update(21, n, w, g, s, a, m, k); break;
+    case 32: update(32, n, w, g, s, a, m, k); break;
+    case 33: update(33, n, w, g, s, a, m, k); break;
+    case 34: update(34, n, w, g, s, a, m, k); break;
+    case 35: update(35, n, w, g, s, a, m, k); break;
+    case 36: update(36, n, w, g, s, a, m, k); break;
+    case 37: update(37, n, w, g, s, a, m, k); break;
+    case 40: update(40, n, w, g, s, a, m, k); break;
+    case 41: update(41, n, w, g, s, a, m, k); break;
+    case 42: update(42, n, w, g, s, a, m, k); break;
+    case 43: update(43, n, w, g, s, a, m, k); break;
+    case 44: update(44, n, w, g, s, a, m, k); break;
+    case 45: update(45, n, w, g, s, a, m, k); break;
+    case 48: update(48, n, w, g, s, a, m, k); break;
+    case 49: update(49, n, w, g, s, a, m, k); break;
+    case 50: update(50, n, w, g, s, a, m, k); break;
+    case 51: update(51, n, w, g, s, a, m, k); break;
+    case 52: update(52, n, w, g, s, a, m, k); break;
+    case 53: update(53, n, w, g, s, a, m, k); break;
     default: unreachable();
   }
+}
+
+// The step's constants: slot i holds one float32 repeated in four lanes at k + 16·i (written by
+// writeStepConstants in src/kernel.ts). The lane loop reads them with v128.load inside the loop,
+// which V8 folds into the arithmetic as memory operands; splatting them into locals instead makes
+// V8 re-broadcast them on every iteration.
+const GRAD_SCALE = 0;
+const CLIP_VALUE = 1;
+const MINUS_CLIP_VALUE = 2;
+const WEIGHT_DECAY = 3;
+const DECAY = 4;
+const ONE_MINUS_DECAY = 5;
+const BIAS_SCALE = 6;
+const EPS_IN_SQRT = 7;
+const EPS_OUTSIDE_SQRT = 8;
+const MOMENTUM = 9;
+const INCREMENT_SCALE = 10;
+const STEP_SCALE = 11;
+const MIN_NORMAL_SLOT = 12;
+const ZERO = 13;
+
+@inline
+function lanes(k: usize, slot: i32): v128 {
+  return v128.load(k + (<usize>slot << 4));
+}
+
+@inline
+function scalar(k: usize, slot: i32): f32 {
+  return load<f32>(k + (<usize>slot << 4));
 }
 
 // The formula, once. The lane loop and the scalar loop below must stay operation-for-operation
@@ -58,79 +109,74 @@ export function step(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize
 @inline
 function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): void {
   const centered = (mode & CENTERED) != 0;
+  const transformed = (mode & TRANSFORMED) != 0;
   const momentumKind = (mode >> MOMENTUM_SHIFT) & 3;
   const weightDecayKind = (mode >> WEIGHT_DECAY_SHIFT) & 3;
-  const gradScale = load<f32>(k, 0);
-  const clipValue = load<f32>(k, 4);
-  const weightDecay = load<f32>(k, 8);
-  const decay = load<f32>(k, 12);
-  const oneMinusDecay = load<f32>(k, 16);
-  const biasScale = load<f32>(k, 20);
-  const epsInSqrt = load<f32>(k, 24);
-  const epsOutsideSqrt = load<f32>(k, 28);
-  const momentum = load<f32>(k, 32);
-  const incrementScale = load<f32>(k, 36);
-  const stepScale = load<f32>(k, 40);
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
-    const vGradScale = f32x4.splat(gradScale);
-    const vClipValue = f32x4.splat(clipValue);
-    const vMinusClipValue = f32x4.splat(-clipValue);
-    const vMinNormal = f32x4.splat(MIN_NORMAL);
-    const vWeightDecay = f32x4.splat(weightDecay);
-    const vDecay = f32x4.splat(decay);
-    const vOneMinusDecay = f32x4.splat(oneMinusDecay);
-    const vBiasScale = f32x4.splat(biasScale);
-    const vEpsIn = f32x4.splat(epsInSqrt);
-    const vEpsOut = f32x4.splat(epsOutsideSqrt);
-    const vMomentum = f32x4.splat(momentum);
-    const vIncrementScale = f32x4.splat(incrementScale);
-    const vStepScale = f32x4.splat(stepScale);
-    const vZero = f32x4.splat(0);
     const laneEnd = n & ~(<usize>3);
     for (; i < laneEnd; i += 4) {
       const offset = i << 2;
       let wv = v128.load(w + offset);
-      let gv = f32x4.mul(f32x4.min(f32x4.max(v128.load(g + offset), vMinusClipValue), vClipValue), vGradScale);
-      if (weightDecayKind == WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(vWeightDecay, wv));
-      else if (weightDecayKind != WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(vWeightDecay, wv));
-      const sv = flushVector(f32x4.add(f32x4.mul(vDecay, v128.load(s + offset)), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv))), vMinNormal);
+      let gv = v128.load(g + offset);
+      if (transformed) gv = f32x4.mul(clampVector(gv, lanes(k, MINUS_CLIP_VALUE), lanes(k, CLIP_VALUE)), lanes(k, GRAD_SCALE));
+      if (weightDecayKind == WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(lanes(k, WEIGHT_DECAY), wv));
+      else if (weightDecayKind != WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(lanes(k, WEIGHT_DECAY), wv));
+      const sv = flushSquares(
+        f32x4.add(f32x4.mul(lanes(k, DECAY), v128.load(s + offset)), f32x4.mul(lanes(k, ONE_MINUS_DECAY), f32x4.mul(gv, gv))),
+        lanes(k, MIN_NORMAL_SLOT),
+      );
       v128.store(s + offset, sv);
-      let variance = f32x4.mul(sv, vBiasScale);
+      let variance = transformed ? f32x4.mul(sv, lanes(k, BIAS_SCALE)) : sv;
       if (centered) {
-        const av = flushVector(f32x4.add(f32x4.mul(vDecay, v128.load(a + offset)), f32x4.mul(vOneMinusDecay, gv)), vMinNormal);
+        const av = flushVector(
+          f32x4.add(f32x4.mul(lanes(k, DECAY), v128.load(a + offset)), f32x4.mul(lanes(k, ONE_MINUS_DECAY), gv)),
+          lanes(k, MIN_NORMAL_SLOT),
+        );
         v128.store(a + offset, av);
-        const meanGrad = f32x4.mul(av, vBiasScale);
-        variance = f32x4.max(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), vZero);
+        const meanGrad = transformed ? f32x4.mul(av, lanes(k, BIAS_SCALE)) : av;
+        variance = f32x4.pmax(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), lanes(k, ZERO));
       }
-      const denom = f32x4.add(f32x4.sqrt(f32x4.add(variance, vEpsIn)), vEpsOut);
+      const denom = f32x4.add(f32x4.sqrt(f32x4.add(variance, lanes(k, EPS_IN_SQRT))), lanes(k, EPS_OUTSIDE_SQRT));
       const u = f32x4.div(gv, denom);
       if (momentumKind == MOMENTUM_NONE) {
-        wv = f32x4.sub(wv, f32x4.mul(vStepScale, u));
+        wv = f32x4.sub(wv, f32x4.mul(lanes(k, STEP_SCALE), u));
       } else {
-        const increment = f32x4.mul(vIncrementScale, u);
-        const mv = flushVector(f32x4.add(f32x4.mul(vMomentum, v128.load(m + offset)), increment), vMinNormal);
+        const increment = f32x4.mul(lanes(k, INCREMENT_SCALE), u);
+        const mv = flushVector(f32x4.add(f32x4.mul(lanes(k, MOMENTUM), v128.load(m + offset)), increment), lanes(k, MIN_NORMAL_SLOT));
         v128.store(m + offset, mv);
-        const direction = momentumKind == MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(vMomentum, mv), increment) : mv;
-        wv = f32x4.sub(wv, f32x4.mul(vStepScale, direction));
+        const direction = momentumKind == MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(lanes(k, MOMENTUM), mv), increment) : mv;
+        wv = f32x4.sub(wv, f32x4.mul(lanes(k, STEP_SCALE), direction));
       }
       v128.store(w + offset, wv);
     }
   }
+  const gradScale = scalar(k, GRAD_SCALE);
+  const clipValue = scalar(k, CLIP_VALUE);
+  const weightDecay = scalar(k, WEIGHT_DECAY);
+  const decay = scalar(k, DECAY);
+  const oneMinusDecay = scalar(k, ONE_MINUS_DECAY);
+  const biasScale = scalar(k, BIAS_SCALE);
+  const epsInSqrt = scalar(k, EPS_IN_SQRT);
+  const epsOutsideSqrt = scalar(k, EPS_OUTSIDE_SQRT);
+  const momentum = scalar(k, MOMENTUM);
+  const incrementScale = scalar(k, INCREMENT_SCALE);
+  const stepScale = scalar(k, STEP_SCALE);
   for (; i < n; i++) {
     const offset = i << 2;
     let wi = load<f32>(w + offset);
-    let gi = min<f32>(max<f32>(load<f32>(g + offset), -clipValue), clipValue) * gradScale;
+    let gi = load<f32>(g + offset);
+    if (transformed) gi = clampTo(gi, clipValue) * gradScale;
     if (weightDecayKind == WEIGHT_DECAY_COUPLED) gi = gi + weightDecay * wi;
     else if (weightDecayKind != WEIGHT_DECAY_NONE) wi = wi - weightDecay * wi;
-    const si = flush(decay * load<f32>(s + offset) + oneMinusDecay * (gi * gi));
+    const si = flushSquare(decay * load<f32>(s + offset) + oneMinusDecay * (gi * gi));
     store<f32>(s + offset, si);
-    let variance = si * biasScale;
+    let variance = transformed ? si * biasScale : si;
     if (centered) {
       const ai = flush(decay * load<f32>(a + offset) + oneMinusDecay * gi);
       store<f32>(a + offset, ai);
-      const meanGrad = ai * biasScale;
-      variance = max<f32>(variance - meanGrad * meanGrad, 0);
+      const meanGrad = transformed ? ai * biasScale : ai;
+      variance = atLeastZero(variance - meanGrad * meanGrad);
     }
     const denom = sqrt<f32>(variance + epsInSqrt) + epsOutsideSqrt;
     const u = gi / denom;
@@ -161,6 +207,17 @@ function flushVector(x: v128, minNormal: v128): v128 {
   return v128.andnot(x, f32x4.lt(f32x4.abs(x), minNormal));
 }
 
+// The square average is never negative (nor −0), so it needs no |x|: one compare fewer per element.
+@inline
+function flushSquare(x: f32): f32 {
+  return x < MIN_NORMAL ? 0 : x;
+}
+
+@inline
+function flushSquares(x: v128, minNormal: v128): v128 {
+  return v128.andnot(x, f32x4.lt(x, minNormal));
+}
+
 // Gradient reductions, in an order every backend and any split into slices reproduces: the
 // gradients are cut into blocks of BLOCK elements; within a block, element i goes to float64
 // partial sum i % 4 in index order, and the block's sum is (p0 + p1) + (p2 + p3). Callers add the
@@ -181,7 +238,7 @@ export function sumSquares(n: usize, g: usize, clipValue: f32, out: usize): void
       const vMinusClip = f32x4.splat(-clipValue);
       let low = f64x2.splat(0), high = f64x2.splat(0);
       for (; i + 4 <= end; i += 4) {
-        const v = f32x4.min(f32x4.max(v128.load(g + (i << 2)), vMinusClip), vClip);
+        const v = clampVector(v128.load(g + (i << 2)), vMinusClip, vClip);
         const v01 = f64x2.promote_low_f32x4(v);
         const v23 = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
         low = f64x2.add(low, f64x2.mul(v01, v01));
@@ -211,9 +268,22 @@ export function sumSquares(n: usize, g: usize, clipValue: f32, out: usize): void
   }
 }
 
+// Clamping and the variance floor use pseudo-min/max (`b < a ? b : a`, wasm's pmin/pmax): one x86
+// instruction each, where IEEE min/max take several, and a NaN passes through unchanged.
 @inline
 function clampTo(x: f32, limit: f32): f32 {
-  return min<f32>(max<f32>(x, -limit), limit);
+  const low = x < -limit ? -limit : x;
+  return limit < low ? limit : low;
+}
+
+@inline
+function clampVector(x: v128, minusLimit: v128, limit: v128): v128 {
+  return f32x4.pmin(f32x4.pmax(x, minusLimit), limit);
+}
+
+@inline
+function atLeastZero(x: f32): f32 {
+  return x < 0 ? 0 : x;
 }
 
 /** Index of the first NaN or ±∞ among `n` elements at `g`, or -1. */
@@ -221,9 +291,15 @@ export function firstNonFinite(n: usize, g: usize): isize {
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const infinity = f32x4.splat(Infinity);
-    // |x| < ∞ is false exactly for NaN and ±∞
-    for (; i + 4 <= n; i += 4) {
-      if (!i32x4.all_true(f32x4.lt(f32x4.abs(v128.load(g + (i << 2))), infinity))) break;
+    // |x| < ∞ is false exactly for NaN and ±∞. Sixteen elements per test keeps the scan far
+    // cheaper than the update; the scalar loop below then finds the exact index.
+    for (; i + 16 <= n; i += 16) {
+      const p = g + (i << 2);
+      const ok = v128.and(
+        v128.and(f32x4.lt(f32x4.abs(v128.load(p)), infinity), f32x4.lt(f32x4.abs(v128.load(p, 16)), infinity)),
+        v128.and(f32x4.lt(f32x4.abs(v128.load(p, 32)), infinity), f32x4.lt(f32x4.abs(v128.load(p, 48)), infinity)),
+      );
+      if (!i32x4.all_true(ok)) break;
     }
   }
   for (; i < n; i++) {

@@ -10,27 +10,36 @@ import type { ResolvedOptions } from './options.js';
 const CENTERED = 1;
 const MOMENTUM_SHIFT = 1;
 const WEIGHT_DECAY_SHIFT = 3;
+/** Clamp/scale the gradient and bias-correct the averages; off only where those are exact identities. */
+const TRANSFORMED = 32;
 const MOMENTUM_HEAVY_BALL = 1;
 const MOMENTUM_NESTEROV = 2;
 const WEIGHT_DECAY_COUPLED = 1;
 const WEIGHT_DECAY_DECOUPLED = 2;
 
-/** Float32 slots of the constants block at `k`. */
+/** The smallest normal float32: state values below it are flushed to zero. */
+const MIN_NORMAL = 1.1754943508222875e-38;
+
+/** Slots of the constants block at `k`: each holds one float32 four times (one per SIMD lane). */
 const K = {
   gradScale: 0,
   clipValue: 1,
-  weightDecay: 2,
-  decay: 3,
-  oneMinusDecay: 4,
-  biasScale: 5,
-  epsInSqrt: 6,
-  epsOutsideSqrt: 7,
-  momentum: 8,
-  incrementScale: 9,
-  stepScale: 10,
+  minusClipValue: 2,
+  weightDecay: 3,
+  decay: 4,
+  oneMinusDecay: 5,
+  biasScale: 6,
+  epsInSqrt: 7,
+  epsOutsideSqrt: 8,
+  momentum: 9,
+  incrementScale: 10,
+  stepScale: 11,
+  minNormal: 12,
+  zero: 13,
 } as const;
+const SLOT_FLOATS = 4;
 /** Bytes reserved for one constants block (16-byte aligned). */
-export const CONSTANTS_BYTES = 48;
+export const CONSTANTS_BYTES = 16 * SLOT_FLOATS * 4;
 
 /** Elements per block of a gradient reduction (see `sumSquares` in assembly/index.ts). */
 export const REDUCTION_BLOCK = 1024;
@@ -60,27 +69,47 @@ export function kernelMode(o: ResolvedOptions): number {
   return (o.centered ? CENTERED : 0) | (momentumKind << MOMENTUM_SHIFT) | (weightDecayKind << WEIGHT_DECAY_SHIFT);
 }
 
+/** The mode bit that turns on clamping, gradient scaling and bias correction, when this step needs them. */
+export function transformBit(o: ResolvedOptions, clipScale: number): number {
+  const needed = o.maximize || o.biasCorrection || o.clipValue !== Infinity || Math.fround(clipScale) !== 1;
+  return needed ? TRANSFORMED : 0;
+}
+
 /** Writes the constants of one step into `heap` at float index `at`. Every value is rounded to float32 once. */
 export function writeStepConstants(heap: Float32Array, at: number, o: ResolvedOptions, { t, lr, clipScale }: StepScalars): void {
   const lrOutside = o.momentum === 0 || !o.lrInMomentum;
-  heap[at + K.gradScale] = o.maximize ? -clipScale : clipScale;
-  heap[at + K.clipValue] = o.clipValue;
-  heap[at + K.weightDecay] = o.decoupledWeightDecay ? lr * o.weightDecay : o.weightDecay;
-  heap[at + K.decay] = o.decay;
-  heap[at + K.oneMinusDecay] = 1 - o.decay;
-  heap[at + K.biasScale] = o.biasCorrection ? 1 / (1 - o.decay ** t) : 1;
-  heap[at + K.epsInSqrt] = o.epsInSqrt ? o.eps : 0;
-  heap[at + K.epsOutsideSqrt] = o.epsInSqrt ? 0 : o.eps;
-  heap[at + K.momentum] = o.momentum;
-  heap[at + K.incrementScale] = lrOutside ? 1 : lr;
-  heap[at + K.stepScale] = lrOutside ? lr : 1;
+  put(heap, at, K.gradScale, o.maximize ? -clipScale : clipScale);
+  put(heap, at, K.clipValue, o.clipValue);
+  put(heap, at, K.minusClipValue, -o.clipValue);
+  put(heap, at, K.weightDecay, o.decoupledWeightDecay ? lr * o.weightDecay : o.weightDecay);
+  put(heap, at, K.decay, o.decay);
+  put(heap, at, K.oneMinusDecay, 1 - o.decay);
+  put(heap, at, K.biasScale, o.biasCorrection ? 1 / (1 - o.decay ** t) : 1);
+  put(heap, at, K.epsInSqrt, o.epsInSqrt ? o.eps : 0);
+  put(heap, at, K.epsOutsideSqrt, o.epsInSqrt ? 0 : o.eps);
+  put(heap, at, K.momentum, o.momentum);
+  put(heap, at, K.incrementScale, lrOutside ? 1 : lr);
+  put(heap, at, K.stepScale, lrOutside ? lr : 1);
+  put(heap, at, K.minNormal, MIN_NORMAL);
+  put(heap, at, K.zero, 0);
+}
+
+function put(heap: Float32Array, at: number, slot: number, value: number): void {
+  const first = at + slot * SLOT_FLOATS;
+  heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = value;
 }
 
 const f = Math.fround;
 
-const MIN_NORMAL = 1.1754943508222875e-38;
-const flush = (x: number) => (Math.abs(x) < MIN_NORMAL ? 0 : x);
-const clamp = (x: number, limit: number) => Math.min(Math.max(x, -limit), limit);
+// `x - x` rather than 0: a literal 0 would make V8 box every result (a Smi/double phi).
+const flush = (x: number) => (Math.abs(x) < MIN_NORMAL ? x - x : x);
+// S is never negative (loadState refuses negative values), so it needs no |x|, as in the kernels.
+const flushSquare = (x: number) => (x < MIN_NORMAL ? x - x : x);
+// wasm's pmax then pmin (`a < b ? b : a`, `b < a ? b : a`): NaN passes through, as in the kernels.
+const clamp = (x: number, low: number, high: number) => {
+  const atLeastLow = x < low ? low : x;
+  return high < atLeastLow ? high : atLeastLow;
+};
 const square = (x: number) => x * x;
 
 /**
@@ -103,30 +132,34 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
       const centered = (mode & CENTERED) !== 0;
       const momentumKind = (mode >> MOMENTUM_SHIFT) & 3;
       const weightDecayKind = (mode >> WEIGHT_DECAY_SHIFT) & 3;
-      const gradScale = k[K.gradScale];
-      const clipValue = k[K.clipValue];
-      const weightDecay = k[K.weightDecay];
-      const decay = k[K.decay];
-      const oneMinusDecay = k[K.oneMinusDecay];
-      const biasScale = k[K.biasScale];
-      const epsInSqrt = k[K.epsInSqrt];
-      const epsOutsideSqrt = k[K.epsOutsideSqrt];
-      const momentum = k[K.momentum];
-      const incrementScale = k[K.incrementScale];
-      const stepScale = k[K.stepScale];
+      const gradScale = k[K.gradScale * SLOT_FLOATS];
+      const clipValue = k[K.clipValue * SLOT_FLOATS];
+      const minusClipValue = k[K.minusClipValue * SLOT_FLOATS];
+      const transformed = (mode & TRANSFORMED) !== 0;
+      const weightDecay = k[K.weightDecay * SLOT_FLOATS];
+      const decay = k[K.decay * SLOT_FLOATS];
+      const oneMinusDecay = k[K.oneMinusDecay * SLOT_FLOATS];
+      const biasScale = k[K.biasScale * SLOT_FLOATS];
+      const epsInSqrt = k[K.epsInSqrt * SLOT_FLOATS];
+      const epsOutsideSqrt = k[K.epsOutsideSqrt * SLOT_FLOATS];
+      const momentum = k[K.momentum * SLOT_FLOATS];
+      const incrementScale = k[K.incrementScale * SLOT_FLOATS];
+      const stepScale = k[K.stepScale * SLOT_FLOATS];
       for (let i = 0; i < n; i++) {
         let wi = w[i];
-        let gi = f(clamp(g[i], clipValue) * gradScale);
+        let gi = g[i];
+        if (transformed) gi = f(clamp(gi, minusClipValue, clipValue) * gradScale);
         if (weightDecayKind === WEIGHT_DECAY_COUPLED) gi = f(gi + f(weightDecay * wi));
         else if (weightDecayKind === WEIGHT_DECAY_DECOUPLED) wi = f(wi - f(weightDecay * wi));
-        const si = flush(f(f(decay * s[i]) + f(oneMinusDecay * f(gi * gi))));
+        const si = flushSquare(f(f(decay * s[i]) + f(oneMinusDecay * f(gi * gi))));
         s[i] = si;
-        let variance = f(si * biasScale);
+        let variance = transformed ? f(si * biasScale) : si;
         if (centered) {
           const ai = flush(f(f(decay * a[i]) + f(oneMinusDecay * gi)));
           a[i] = ai;
-          const meanGrad = f(ai * biasScale);
-          variance = Math.max(f(variance - f(meanGrad * meanGrad)), 0);
+          const meanGrad = transformed ? f(ai * biasScale) : ai;
+          const difference = f(variance - f(meanGrad * meanGrad));
+          variance = Math.max(difference, 0); // = pmax(difference, 0): difference is never −0
         }
         const denom = f(f(Math.sqrt(f(variance + epsInSqrt))) + epsOutsideSqrt);
         const u = f(gi / denom);
@@ -146,20 +179,22 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
     sumSquares(n, gp, clipValue, out) {
       const g = at(gp);
       const limit = f(clipValue);
+      const minusLimit = -limit;
       for (let start = 0; start < n; start += REDUCTION_BLOCK) {
         const end = Math.min(start + REDUCTION_BLOCK, n);
         let p0 = 0, p1 = 0, p2 = 0, p3 = 0;
         let i = start;
         for (; i + 4 <= end; i += 4) {
-          const x0 = clamp(g[i], limit), x1 = clamp(g[i + 1], limit), x2 = clamp(g[i + 2], limit), x3 = clamp(g[i + 3], limit);
+          const x0 = clamp(g[i], minusLimit, limit), x1 = clamp(g[i + 1], minusLimit, limit);
+          const x2 = clamp(g[i + 2], minusLimit, limit), x3 = clamp(g[i + 3], minusLimit, limit);
           p0 += x0 * x0;
           p1 += x1 * x1;
           p2 += x2 * x2;
           p3 += x3 * x3;
         }
-        if (i < end) p0 += square(clamp(g[i], limit));
-        if (i + 1 < end) p1 += square(clamp(g[i + 1], limit));
-        if (i + 2 < end) p2 += square(clamp(g[i + 2], limit));
+        if (i < end) p0 += square(clamp(g[i], minusLimit, limit));
+        if (i + 1 < end) p1 += square(clamp(g[i + 1], minusLimit, limit));
+        if (i + 2 < end) p2 += square(clamp(g[i + 2], minusLimit, limit));
         float64[(out >> 3) + start / REDUCTION_BLOCK] = (p0 + p1) + (p2 + p3);
       }
     },

@@ -1,5 +1,5 @@
 import { createBackend, MAX_HEAP_BYTES, pickBackend, type Backend } from './backends.js';
-import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, writeStepConstants, type StepScalars } from './kernel.js';
+import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, transformBit, writeStepConstants, type StepScalars } from './kernel.js';
 import {
   checkOptions, describe, OPTIMIZER_WIDE, resolveOptions,
   type BackendName, type ResolvedOptions, type RMSPropOptions,
@@ -330,7 +330,7 @@ export class RMSProp {
       let whole = clipping !== 'per tensor';
       for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
       if (whole) {
-        this.#run(backend, group, 0, group.paddedLength, group.constantsAt);
+        this.#run(backend, group, group.mode | transformBit(group.options, scalars.clipScale), 0, group.paddedLength, group.constantsAt);
         continue;
       }
       for (let i = group.first; i < group.first + group.count; i++) {
@@ -342,7 +342,7 @@ export class RMSProp {
           writeStepConstants(this.#heap, t.constantsAt >> 2, group.options, scalars);
           constantsAt = t.constantsAt;
         }
-        this.#run(backend, group, t.offset, t.length, constantsAt);
+        this.#run(backend, group, group.mode | transformBit(group.options, scalars.clipScale), t.offset, t.length, constantsAt);
       }
     }
     for (let i = 0; i < tensors.length; i++) {
@@ -388,11 +388,11 @@ export class RMSProp {
     this.#backend = undefined;
   }
 
-  /** Runs the update over `length` elements of every region of `group`, starting at element `offset`. */
-  #run(backend: Backend, group: Group, offset: number, length: number, constantsAt: number): void {
+  /** Runs the update (`mode`, see src/kernel.ts) over `length` elements of every region of `group`, starting at element `offset`. */
+  #run(backend: Backend, group: Group, mode: number, offset: number, length: number, constantsAt: number): void {
     const { base } = group;
     const at = offset * 4;
-    backend.kernel.step(group.mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, constantsAt);
+    backend.kernel.step(mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, constantsAt);
   }
 
   /** Fills #lrs with this step's learning rate per group, evaluating schedules once. */

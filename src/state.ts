@@ -114,7 +114,11 @@ export function readSavedState(saved: unknown, groups: readonly GroupInfo[], ten
       if (bytes.length !== t.length * 4) {
         throw new RangeError(`saved state: ${kind} of '${t.name}' has ${bytes.length / 4} elements, the parameter has ${t.length}`);
       }
-      arrays.push([target, new Float32Array(bytes.buffer, bytes.byteOffset, t.length)]);
+      const values = new Float32Array(bytes.buffer, bytes.byteOffset, t.length);
+      // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
+      const negative = kind === 'squareAvg' ? values.findIndex((x) => x < 0) : -1;
+      if (negative >= 0) throw new RangeError(`saved state: squareAvg of '${t.name}' is negative (${values[negative]}) at index ${negative}`);
+      arrays.push([target, values]);
     }
   }
   return { stepCount: s.stepCount as number, arrays };

@@ -226,7 +226,8 @@ describe('saved state', () => {
 
   it('the binary form round-trips, NaN, ±∞ and −0 included', async () => {
     const opt = await RMSProp.create({ w: new Float32Array([NaN, -0, Infinity, -Infinity, 1e-45]) }, { momentum: 0.5 });
-    opt.state.w.squareAvg.set([NaN, -0, Infinity, -Infinity, 1e-45]);
+    opt.state.w.squareAvg.set([NaN, -0, Infinity, 0, 1e-45]);
+    opt.state.w.momentum!.set([NaN, -0, Infinity, -Infinity, -1e-45]);
     const saved = opt.saveState();
     const bytes = encodeState(saved);
     expect(decodeState(bytes)).toEqual(saved);
@@ -253,6 +254,7 @@ describe('saved state', () => {
       ['centered mismatch', (s) => ({ ...s, groups: [{ ...s.groups[0], options: { ...s.groups[0].options, centered: false } }] }), /centered/, RangeError],
       ['momentum mismatch', (s) => ({ ...s, groups: [{ ...s.groups[0], options: { ...s.groups[0].options, momentum: 0.9 } }] }), /momentum/, RangeError],
       ['bad step count', (s) => ({ ...s, stepCount: -1 }), /stepCount/, RangeError],
+      ['negative square average', (s) => ({ ...s, state: { ...s.state, b: { ...s.state.b, squareAvg: Buffer.from(new Float32Array([0, -1]).buffer).toString('base64') } } }), /squareAvg of 'b' is negative \(-1\) at index 1/, RangeError],
       ['not base64', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: '!!!' } } }), /base64/, TypeError],
       ['not an object', () => 'state', /object/, TypeError],
     ];
