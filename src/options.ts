@@ -46,10 +46,12 @@ export interface RMSPropOptions {
   nonFinite?: NonFinitePolicy;
   /** Implementation to use; `auto` takes simd, then wasm, then js. Whole optimizer. */
   backend?: BackendChoice;
+  /** Threads that share each step (wasm backends): a number, or `auto` (the cores that help, for steps large enough to gain). Whole optimizer. */
+  threads?: number | 'auto';
 }
 
 /** Options that apply to the whole optimizer, not to one parameter group. */
-export const OPTIMIZER_WIDE = ['backend', 'globalClipNorm', 'nonFinite'] as const;
+export const OPTIMIZER_WIDE = ['backend', 'globalClipNorm', 'nonFinite', 'threads'] as const;
 
 /** Options after the preset is applied: every field is set. */
 export type ResolvedOptions = Readonly<Required<RMSPropOptions>>;
@@ -77,9 +79,10 @@ export const PRESETS: Readonly<Record<PresetName, Defaults>> = Object.freeze({
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
 const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
+const MAX_THREADS = 64;
 
 /** Not set means off; Infinity is off too. */
-const OFF = { clipValue: Infinity, clipNorm: Infinity, globalClipNorm: Infinity, nonFinite: 'propagate', backend: 'auto' } as const;
+const OFF = { clipValue: Infinity, clipNorm: Infinity, globalClipNorm: Infinity, nonFinite: 'propagate', backend: 'auto', threads: 1 } as const;
 
 type Check = (value: unknown, name: string) => void;
 
@@ -127,6 +130,13 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
   clipValue: positive,
   clipNorm: positive,
   globalClipNorm: positive,
+  threads: (value, name) => {
+    if (value === 'auto') return;
+    if (typeof value !== 'number') throw new TypeError(`option '${name}' must be a number or 'auto', got ${describe(value)}`);
+    if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
+      throw new RangeError(`option '${name}' must be an integer from 1 to ${MAX_THREADS} or 'auto', got ${value}`);
+    }
+  },
   nonFinite: (value, name) => {
     if (!NON_FINITE.includes(value as NonFinitePolicy)) {
       throw new TypeError(`option '${name}' must be one of ${NON_FINITE.join(', ')}, got ${describe(value)}`);

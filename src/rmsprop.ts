@@ -5,6 +5,7 @@ import {
   type BackendName, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
+import { CALL_INTS, CONTROL_BYTES, threadSupport, ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
@@ -54,6 +55,21 @@ interface Group {
 }
 
 const padded = (n: number) => (n + 3) & ~3;
+
+/**
+ * With `threads: 'auto'`, steps over fewer elements than this run on the calling thread: waking
+ * workers costs tens of microseconds, more than they save on small steps (see BENCHMARKS.md).
+ */
+const AUTO_THREADS_MIN_ELEMENTS = 65536;
+
+async function chooseThreads(requested: number | 'auto', backend: BackendName): Promise<{ threads: number; reason?: string }> {
+  if (requested === 1) return { threads: 1 };
+  if (backend === 'js') return { threads: 1, reason: 'the js backend runs on the calling thread only' };
+  const { cores, unavailable } = await threadSupport();
+  if (unavailable) return { threads: 1, reason: unavailable };
+  if (requested !== 'auto') return { threads: requested };
+  return cores > 1 ? { threads: cores } : { threads: 1, reason: 'this machine reports one core' };
+}
 const align16 = (bytes: number) => (bytes + 15) & ~15;
 
 export function isFloat32Array(value: unknown): value is Float32Array {
@@ -122,14 +138,15 @@ function overlap(a: Float32Array, b: Float32Array): boolean {
 const lengthOf = (value: ParamInput) => (typeof value === 'number' ? value : value.length);
 
 /**
- * The heap: a constants block per group and per tensor, the reduction block sums, then each
- * group's regions (param, grad, squareAvg, gradAvg?, momentum?).
+ * The heap: the threads' control block and job table, a constants block per group and per tensor,
+ * the reduction block sums, then each group's regions (param, grad, squareAvg, gradAvg?, momentum?).
  */
 function planLayout(specs: ReturnType<typeof readGroups>) {
   const tensorCount = specs.reduce((sum, spec) => sum + spec.entries.length, 0);
-  const constantsBytes = (specs.length + tensorCount) * CONSTANTS_BYTES;
+  const jobInts = (specs.length + tensorCount) * CALL_INTS; // at most one kernel call per group or tensor
+  const constantsAt = align16(CONTROL_BYTES + jobInts * 4);
   const sumsAt: number[] = [];
-  let bytes = constantsBytes;
+  let bytes = constantsAt + (specs.length + tensorCount) * CONSTANTS_BYTES;
   for (const spec of specs) {
     for (const [, value] of spec.entries) {
       sumsAt.push(bytes);
@@ -149,7 +166,7 @@ function planLayout(specs: ReturnType<typeof readGroups>) {
     }
     return { paddedLength, base };
   });
-  return { bytes, groups, sumsAt, tensorConstantsAt: specs.length * CONSTANTS_BYTES };
+  return { bytes, groups, sumsAt, jobInts, constantsAt, tensorConstantsAt: constantsAt + specs.length * CONSTANTS_BYTES };
 }
 
 /** Options whose change would change the memory layout or the meaning of the state. */
@@ -165,9 +182,18 @@ export class RMSProp {
   readonly grads: Readonly<Record<string, Float32Array>>;
   /** Optimizer state by name, views into the optimizer's memory. */
   readonly state: Readonly<Record<string, TensorState>>;
+  /** Threads that share each large enough step (1: the calling thread alone). */
+  readonly threads: number;
+  /** Why fewer threads than asked for are used, if they are. */
+  readonly threadsReason: string | undefined;
 
   #backend: Backend | undefined;
   #steps = 0;
+  readonly #pool: ThreadPool | undefined;
+  readonly #autoThreads: boolean;
+  readonly #layoutElements: number;
+  /** Kernel calls queued for the thread pool in this step; -1 when calls run at once. */
+  #queued = -1;
   #groupInfo: readonly GroupInfo[];
   readonly #groups: readonly Group[];
   readonly #tensors: readonly Tensor[];
@@ -195,13 +221,28 @@ export class RMSProp {
         `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly can address at most ${MAX_HEAP_BYTES}`,
       );
     }
-    const backend = await createBackend(pickBackend(specs[0].options.backend), layout.bytes);
-    return new RMSProp(backend, specs, layout);
+    const wide = specs[0].options;
+    const name = pickBackend(wide.backend);
+    const { threads, reason } = await chooseThreads(wide.threads, name);
+    const backend = await createBackend(name, layout.bytes, threads > 1);
+    let pool: ThreadPool | undefined;
+    if (threads > 1) {
+      const { module, memory } = backend.shared!;
+      pool = await ThreadPool.start(threads, module, memory, backend.kernel.step, 0, CONTROL_BYTES, layout.jobInts);
+    }
+    return new RMSProp(backend, specs, layout, pool, reason);
   }
 
-  private constructor(backend: Backend, specs: ReturnType<typeof readGroups>, layout: ReturnType<typeof planLayout>) {
+  private constructor(
+    backend: Backend, specs: ReturnType<typeof readGroups>, layout: ReturnType<typeof planLayout>,
+    pool: ThreadPool | undefined, threadsReason: string | undefined,
+  ) {
     this.#backend = backend;
     this.backend = backend.name;
+    this.#pool = pool;
+    this.threads = pool?.threads ?? 1;
+    this.threadsReason = threadsReason;
+    this.#autoThreads = specs[0].options.threads === 'auto';
     this.#heap = new Float32Array(backend.buffer);
     this.#heap64 = new Float64Array(backend.buffer, 0, backend.buffer.byteLength >> 3);
     const tensors: Tensor[] = [];
@@ -233,10 +274,11 @@ export class RMSProp {
       this.#heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
       return {
         options: spec.options, mode: kernelMode(spec.options), first, count: tensors.length - first,
-        paddedLength, base, constantsAt: g * CONSTANTS_BYTES,
+        paddedLength, base, constantsAt: layout.constantsAt + g * CONSTANTS_BYTES,
       };
     });
     this.#tensors = tensors;
+    this.#layoutElements = this.#groups.reduce((sum, group) => sum + group.paddedLength, 0);
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
     this.#present = new Uint8Array(tensors.length);
     this.#sumOfSquares = new Float64Array(tensors.length);
@@ -307,6 +349,7 @@ export class RMSProp {
       this.#checkGrads(grads);
       for (let i = 0; i < tensors.length; i++) present[i] = (grads as Record<string, unknown>)[tensors[i].name] == null ? 0 : 1;
     }
+    this.#pool?.check();
     const lrs = this.#learningRates();
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
@@ -322,6 +365,7 @@ export class RMSProp {
     const clipping = this.#clip(backend, wide.globalClipNorm);
     const scalars = this.#scalars;
     scalars.t = this.#steps + 1;
+    this.#queued = this.#pool && (!this.#autoThreads || this.#layoutElements >= AUTO_THREADS_MIN_ELEMENTS) ? 0 : -1;
     for (let g = 0; g < this.#groups.length; g++) {
       const group = this.#groups[g];
       scalars.lr = lrs[g];
@@ -345,6 +389,8 @@ export class RMSProp {
         this.#run(backend, group, group.mode | transformBit(group.options, scalars.clipScale), t.offset, t.length, constantsAt);
       }
     }
+    if (this.#queued > 0) this.#pool!.run(this.#queued);
+    this.#queued = -1;
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       if (present[i] && t.external) t.external.set(t.param);
@@ -383,16 +429,35 @@ export class RMSProp {
     this.loadState(fromTorch(dict, this.#groupInfo, this.#tensorArrays()));
   }
 
-  /** Releases the optimizer's memory. Any later use throws. */
+  /** Releases the optimizer's memory and ends its worker threads. Any later use throws. */
   dispose(): void {
+    this.#pool?.dispose();
     this.#backend = undefined;
+  }
+
+  /** For tests of a crashed worker: ends worker thread `index` (1-based). */
+  async killWorkerForTest(index: number): Promise<void> {
+    await this.#pool?.killWorkerForTest(index);
   }
 
   /** Runs the update (`mode`, see src/kernel.ts) over `length` elements of every region of `group`, starting at element `offset`. */
   #run(backend: Backend, group: Group, mode: number, offset: number, length: number, constantsAt: number): void {
     const { base } = group;
     const at = offset * 4;
-    backend.kernel.step(mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, constantsAt);
+    if (this.#queued < 0) {
+      backend.kernel.step(mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, constantsAt);
+      return;
+    }
+    const jobs = this.#pool!.jobs;
+    const j = this.#queued++ * CALL_INTS;
+    jobs[j] = mode;
+    jobs[j + 1] = length;
+    jobs[j + 2] = base.param + at;
+    jobs[j + 3] = base.grad + at;
+    jobs[j + 4] = base.squareAvg + at;
+    jobs[j + 5] = base.gradAvg + at;
+    jobs[j + 6] = base.momentum + at;
+    jobs[j + 7] = constantsAt;
   }
 
   /** Fills #lrs with this step's learning rate per group, evaluating schedules once. */

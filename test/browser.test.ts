@@ -23,9 +23,14 @@ beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   server = createServer((req, res) => {
-    const path = normalize(join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname)));
+    const url = new URL(req.url!, 'http://x');
+    const path = normalize(join(root, decodeURIComponent(url.pathname)));
     if (!path.startsWith(root) || !existsSync(path)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(readFileSync(path));
+    // ?isolated serves the page cross-origin isolated, which SharedArrayBuffer (threads) needs
+    const isolation = url.searchParams.has('isolated')
+      ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }
+      : {};
+    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', ...isolation }).end(readFileSync(path));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -46,7 +51,9 @@ it('the built entry imports no Node built-ins', () => {
   for (const file of readdirSync(join(root, 'dist'), { recursive: true, encoding: 'utf8' })) {
     if (!file.endsWith('.js')) continue;
     const source = readFileSync(join(root, 'dist', file), 'utf8');
-    expect(source, file).not.toMatch(/from\s+['"](node:|fs|path|buffer|os|worker_threads)['"]|\bBuffer\./);
+    // Static imports only: Node's worker_threads and os are reached by dynamic import, in Node alone.
+    expect(source, file).not.toMatch(/^\s*(import|export)\s[^;]*from\s+['"](node:[\w/]+|fs|path|buffer|os|worker_threads)['"]/m);
+    expect(source, file).not.toMatch(/\bimport\(\s*['"]node:|\brequire\(|\bBuffer\./);
   }
 });
 
@@ -73,4 +80,35 @@ it('all three backends in Chromium give the same bits as Node', async () => {
   // and the backends agree with each other (the fixed case has no NaN)
   expect({ ...inBrowser.results[0], backend: '' }).toEqual({ ...inBrowser.results[2], backend: '' });
   await page.close();
+}, 60_000);
+
+async function fixedCaseInPage(query: string, backend: string, threads: number) {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${origin}/test/browser/blank.html${query}`);
+  const result = (await page.evaluate(`(async () => {
+    const { RMSProp } = await import('/dist/index.js');
+    const { runFixedCase } = await import('/test/browser/fixed-case.js');
+    return { isolated: self.crossOriginIsolated, ...(await runFixedCase(RMSProp, ${JSON.stringify(backend)}, ${threads})) };
+  })()`)) as Record<string, unknown>;
+  await page.close();
+  expect(errors).toEqual([]);
+  return result;
+}
+
+it.each(['simd', 'wasm'])('threads in a cross-origin isolated page give the same bits as one thread in Node (%s)', async (backend) => {
+  const { isolated, ...inBrowser } = await fixedCaseInPage('?isolated', backend, 2);
+  expect(isolated).toBe(true);
+  expect(inBrowser.threads).toBe(2);
+  const inNode = await runFixedCase(RMSProp, backend);
+  expect({ ...inBrowser, threads: 1 }).toEqual(inNode);
+}, 60_000);
+
+it('without cross-origin isolation the optimizer runs on one thread and says why', async () => {
+  const { isolated, ...inBrowser } = await fixedCaseInPage('', 'simd', 2);
+  expect(isolated).toBe(false);
+  expect(inBrowser.threads).toBe(1);
+  expect(inBrowser.threadsReason).toMatch(/cross-origin isolated/);
+  expect({ ...inBrowser, threads: 1, threadsReason: null }).toEqual(await runFixedCase(RMSProp, 'simd'));
 }, 60_000);

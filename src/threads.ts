@@ -1,0 +1,213 @@
+// Multi-threaded steps: workers share the optimizer's wasm memory and each runs the same kernel
+// calls on its own slice of every call's elements. Slices only change which thread computes an
+// element, never the operations on it, so the result is bit-identical to one thread.
+//
+// Synchronisation is a control block in the shared memory (no postMessage per step):
+//   ctl[GENERATION]  bumped by the main thread to start a step; workers Atomics.wait on it
+//   ctl[REMAINING]   workers still busy; the last one notifies
+//   ctl[CALLS]       how many kernel calls the job table holds
+//   ctl[STOP]        set on dispose
+// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k.
+
+const GENERATION = 0;
+const REMAINING = 1;
+const CALLS = 2;
+const STOP = 3;
+export const CONTROL_BYTES = 64;
+export const CALL_INTS = 8;
+
+type StepFn = (mode: number, n: number, w: number, g: number, s: number, a: number, m: number, k: number) => void;
+
+/** Runs thread `index` of `threads`' share of call `c` of the job table: a slice aligned to 4 elements. */
+export function runSlice(step: StepFn, jobs: Int32Array, calls: number, index: number, threads: number): void {
+  for (let c = 0; c < calls; c++) {
+    const j = c * 8; // CALL_INTS, spelled out: workers run this function's source on its own
+    const n = jobs[j + 1];
+    const chunk = Math.ceil(Math.ceil(n / 4) / threads) * 4;
+    const start = Math.min(n, index * chunk);
+    const end = Math.min(n, start + chunk);
+    if (end <= start) continue;
+    const at = start * 4;
+    step(jobs[j], end - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+  }
+}
+
+/**
+ * The worker's program, run from source text (so no runtime or bundler needs a worker file). It
+ * must not refer to anything outside itself; runSlice is passed in as source.
+ */
+function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, ready: () => void): void {
+  onMessage((init) => {
+    const { module, memory, index, threads, controlAt, jobsAt, jobInts } = init;
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    const step = instance.exports.step as StepFn;
+    const ctl = new Int32Array(memory.buffer, controlAt, 16);
+    const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
+    let seen = Atomics.load(ctl, 0); // before ready(): the main thread may start a step right after it
+    ready();
+    for (;;) {
+      Atomics.wait(ctl, 0, seen);
+      seen = Atomics.load(ctl, 0);
+      if (Atomics.load(ctl, 3) !== 0) return;
+      // runSlice: in the worker, the copy prepended to this source
+      runSlice(step, jobs, Atomics.load(ctl, 2), index, threads);
+      if (Atomics.sub(ctl, 1, 1) === 1) Atomics.notify(ctl, 1);
+    }
+  });
+}
+
+interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  index: number;
+  threads: number;
+  controlAt: number;
+  jobsAt: number;
+  jobInts: number;
+}
+
+// An ES module given as a data: URL, so it runs the same whatever module type the host process uses.
+const NODE_PRELUDE = `import { parentPort } from 'node:worker_threads';
+const onMessage = (handler) => parentPort.once('message', handler);
+const ready = () => parentPort.postMessage('ready');`;
+const BROWSER_PRELUDE = `const onMessage = (handler) => { self.onmessage = (event) => handler(event.data); };
+const ready = () => self.postMessage('ready');`;
+
+const workerSource = (prelude: string) => `${prelude}\n${runSlice.toString()}\n(${workerMain.toString()})(onMessage, ready);`;
+
+interface AnyWorker {
+  postMessage(message: unknown): void;
+  terminate(): unknown;
+}
+
+const isNode = () => typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
+/** The number of cores worth using, and why threads cannot be used here (or undefined). */
+export async function threadSupport(): Promise<{ cores: number; unavailable?: string }> {
+  if (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
+    return {
+      cores: 1,
+      unavailable: 'SharedArrayBuffer is unavailable: the page must be cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)',
+    };
+  }
+  if (isNode()) {
+    const os = await import(/* @vite-ignore */ 'node:' + 'os');
+    return { cores: os.availableParallelism?.() ?? os.cpus().length };
+  }
+  if (typeof Worker === 'undefined') return { cores: 1, unavailable: 'this runtime has no Web Workers' };
+  return { cores: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1 };
+}
+
+/** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. */
+export class ThreadPool {
+  readonly threads: number;
+  #workers: AnyWorker[];
+  #ctl: Int32Array;
+  #jobs: Int32Array;
+  #step: StepFn;
+  #died: string | undefined;
+
+  private constructor(threads: number, workers: AnyWorker[], ctl: Int32Array, jobs: Int32Array, step: StepFn) {
+    this.threads = threads;
+    this.#workers = workers;
+    this.#ctl = ctl;
+    this.#jobs = jobs;
+    this.#step = step;
+  }
+
+  /** Starts `threads − 1` workers (the calling thread is the other one) and waits until each is ready. */
+  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, step: StepFn, controlAt: number, jobsAt: number, jobInts: number): Promise<ThreadPool> {
+    const ctl = new Int32Array(memory.buffer, controlAt, 16);
+    const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
+    const workers: AnyWorker[] = [];
+    const pool = new ThreadPool(threads, workers, ctl, jobs, step);
+    const readies: Array<Promise<void>> = [];
+    const node = isNode();
+    const NodeWorker = node ? (await import(/* @vite-ignore */ 'node:' + 'worker_threads')).Worker : undefined;
+    const browserUrl = node ? '' : URL.createObjectURL(new Blob([workerSource(BROWSER_PRELUDE)], { type: 'text/javascript' }));
+    try {
+      for (let index = 1; index < threads; index++) {
+        const init: WorkerInit = { module, memory, index, threads, controlAt, jobsAt, jobInts };
+        if (NodeWorker) {
+          const worker = new NodeWorker(new URL(`data:text/javascript,${encodeURIComponent(workerSource(NODE_PRELUDE))}`));
+          worker.unref(); // a forgotten optimizer must not keep the process alive
+          readies.push(new Promise((resolve, reject) => {
+            worker.once('message', () => resolve());
+            worker.once('error', reject);
+          }));
+          worker.on('error', (error: Error) => pool.#markDead(`worker ${index} failed: ${error.message}`));
+          worker.on('exit', (code: number) => pool.#markDead(`worker ${index} exited with code ${code}`));
+          worker.postMessage(init);
+          workers.push(worker);
+        } else {
+          const worker = new Worker(browserUrl);
+          readies.push(new Promise((resolve, reject) => {
+            worker.onmessage = () => resolve();
+            worker.onerror = (event) => reject(new Error(event.message));
+          }));
+          worker.addEventListener('error', (event) => pool.#markDead(`worker ${index} failed: ${event.message}`));
+          worker.postMessage(init);
+          workers.push(worker);
+        }
+      }
+      await Promise.all(readies);
+    } catch (error) {
+      pool.dispose();
+      throw error;
+    } finally {
+      if (browserUrl) URL.revokeObjectURL(browserUrl);
+    }
+    return pool;
+  }
+
+  /** Throws if a worker has died; call before writing anything for a step. */
+  check(): void {
+    if (this.#died) throw new Error(`a worker thread of this optimizer is gone (${this.#died}); dispose it and create a new one`);
+  }
+
+  /** The job table, to be filled with `calls` kernel calls before `run(calls)`. */
+  get jobs(): Int32Array {
+    return this.#jobs;
+  }
+
+  /** Runs the job table's calls on every thread and returns when all slices are done. */
+  run(calls: number): void {
+    const ctl = this.#ctl;
+    Atomics.store(ctl, CALLS, calls);
+    Atomics.store(ctl, REMAINING, this.threads - 1);
+    Atomics.add(ctl, GENERATION, 1);
+    Atomics.notify(ctl, GENERATION);
+    runSlice(this.#step, this.#jobs, calls, 0, this.threads);
+    // Browsers' main threads may not Atomics.wait; there, and for the first microseconds, spin.
+    const canWait = isNode() || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
+    let spins = 0;
+    for (;;) {
+      const remaining = Atomics.load(ctl, REMAINING);
+      if (remaining === 0) return;
+      if (canWait && ++spins > 1000) {
+        if (Atomics.wait(ctl, REMAINING, remaining, 5000) === 'timed-out' && Atomics.load(ctl, REMAINING) === remaining) {
+          this.#markDead('a worker did not finish its slice within 5 s');
+          this.check();
+        }
+      }
+    }
+  }
+
+  dispose(): void {
+    Atomics.store(this.#ctl, STOP, 1);
+    Atomics.add(this.#ctl, GENERATION, 1);
+    Atomics.notify(this.#ctl, GENERATION);
+    for (const worker of this.#workers) void worker.terminate();
+    this.#workers = [];
+    this.#died ??= 'disposed';
+  }
+
+  /** For tests: end worker `index − 1` as if it had crashed. */
+  async killWorkerForTest(index: number): Promise<void> {
+    await this.#workers[index - 1].terminate();
+  }
+
+  #markDead(reason: string): void {
+    this.#died ??= reason;
+  }
+}

@@ -1,0 +1,91 @@
+// Multi-threaded steps: bit-identical to one thread at every size around slice boundaries, workers
+// that end with the optimizer (or the process), and a clear error when one is gone.
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RMSProp, type RMSPropOptions } from '../src/index.js';
+import { normal, rng, sameBits, snapshot } from './helpers.js';
+
+const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 4099];
+
+function arrays(seed: number, lengths: readonly number[]): Float32Array[] {
+  const random = rng(seed);
+  return lengths.map((n) => Float32Array.from({ length: n }, () => normal(random)));
+}
+
+function everything(opt: RMSProp): Float32Array[] {
+  return Object.keys(opt.params).flatMap((name) => [opt.params[name], ...Object.values(opt.state[name])]);
+}
+
+async function run(threads: number, lengths: readonly number[], options: RMSPropOptions, skipEvery = 0) {
+  const opt = await RMSProp.create(arrays(1, lengths), { ...options, threads });
+  for (let k = 0; k < 6; k++) {
+    const grads: Array<Float32Array | null> = arrays(10 + k, lengths);
+    if (skipEvery && k % 2 === 1) grads[k % lengths.length] = null; // per-tensor kernel calls
+    opt.step(grads);
+  }
+  const result = everything(opt).map((a) => a.slice());
+  opt.dispose();
+  return { threads: opt.threads, result };
+}
+
+describe.each(['simd', 'wasm'] as const)('threads 1, 2 and 3 give the same bits (%s)', (backend) => {
+  it.each(SIZES)('one tensor of %i elements', async (n) => {
+    const options: RMSPropOptions = { backend, centered: true, momentum: 0.9, weightDecay: 0.01 };
+    const [one, two, three] = await Promise.all([1, 2, 3].map((t) => run(t, [n], options)));
+    expect([one.threads, two.threads, three.threads]).toEqual([1, 2, 3]);
+    for (const other of [two, three]) {
+      other.result.forEach((a, i) => expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined());
+    }
+  });
+
+  it('groups, skipped gradients, clipping and the non-finite scan', async () => {
+    const options: RMSPropOptions = { backend, clipNorm: 1, globalClipNorm: 2, nonFinite: 'skip', biasCorrection: true, maximize: true };
+    const [one, two, three] = await Promise.all([1, 2, 3].map((t) => run(t, SIZES, options, 2)));
+    for (const other of [two, three]) {
+      other.result.forEach((a, i) => expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined());
+    }
+  });
+});
+
+describe('thread options', () => {
+  it("'auto' uses the machine's cores; the js backend stays on one thread and says why", async () => {
+    const auto = await RMSProp.create({ w: 8 }, { threads: 'auto' });
+    expect(auto.threads).toBe(Math.max(1, availableParallelism()));
+    auto.dispose();
+    const js = await RMSProp.create({ w: 8 }, { threads: 2, backend: 'js' });
+    expect(js.threads).toBe(1);
+    expect(js.threadsReason).toMatch(/js backend/);
+    await expect(RMSProp.create({ w: 8 }, { threads: 0 })).rejects.toThrow(RangeError);
+    await expect(RMSProp.create({ w: 8 }, { threads: 1.5 })).rejects.toThrow(/'threads'.*1\.5/);
+    await expect(RMSProp.create({ w: 8 }, { threads: 'many' as never })).rejects.toThrow(TypeError);
+  });
+
+  it('a worker that is gone makes the next step throw, changing nothing', async () => {
+    const w = Float32Array.from({ length: 1000 }, (_, i) => i);
+    const opt = await RMSProp.create({ w }, { threads: 2, momentum: 0.9 });
+    opt.step({ w: new Float32Array(1000).fill(1) });
+    await opt.killWorkerForTest(1);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // let the exit event arrive
+    const before = snapshot([w, ...everything(opt)]);
+    expect(() => opt.step({ w: new Float32Array(1000).fill(1) })).toThrow(/worker thread .* is gone/);
+    expect(snapshot([w, ...everything(opt)])).toEqual(before);
+    expect(opt.stepCount).toBe(1);
+    opt.dispose();
+    expect(() => opt.step()).toThrow(/disposed/);
+  });
+
+  it.each([['without', ''], ['with', 'opt.dispose();']])('a process that uses threads exits by itself (%s dispose)', (_, ending) => {
+    const entry = new URL('../dist/index.js', import.meta.url).href;
+    const script = `import { RMSProp } from '${entry}';
+      const opt = await RMSProp.create({ w: 100000 }, { threads: 2 });
+      opt.grads.w.fill(1); opt.step(); opt.step();
+      console.log(opt.threads, opt.params.w[0]);
+      ${ending}`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)), timeout: 20_000, encoding: 'utf8',
+    });
+    expect(output.trim().split(' ')[0]).toBe('2');
+  });
+});
