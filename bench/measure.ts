@@ -13,9 +13,12 @@ export interface Plan {
   warmMs: number;
   /** One timed iteration runs enough steps to last about this long, so timer overhead is negligible. */
   batchMs: number;
-  /** Variants slower than this per step (TF.js cpu at 16 M takes seconds) are sampled in fewer rounds. */
-  slowMs: number;
-  slowRounds: number;
+  /**
+   * Time per variant over all rounds: a variant whose steps take long (TF.js cpu takes seconds per
+   * step at 16 M) is sampled in as many rounds as fit, but at least `minRounds`.
+   */
+  budgetMs: number;
+  minRounds: number;
 }
 
 export interface Measured {
@@ -32,10 +35,10 @@ const median = (xs: number[]) => {
 };
 
 export async function measure(variants: Variant[], plan: Plan): Promise<Record<string, Measured>> {
-  const batch = new Map<Variant, { reps: number; slow: boolean }>();
+  const schedule = new Map<Variant, { reps: number; long: boolean; rounds: number }>();
   for (const v of variants) {
     if (!v.step) {
-      batch.set(v, { reps: 1, slow: false }); // self-timed, with its own warm-up
+      schedule.set(v, { reps: 1, long: true, rounds: plan.rounds }); // self-timed, with its own warm-up
       continue;
     }
     await v.prepare?.();
@@ -46,26 +49,30 @@ export async function measure(variants: Variant[], plan: Plan): Promise<Record<s
       v.step();
       steps++;
       elapsed = performance.now() - start;
-    } while (elapsed < plan.warmMs || steps < 2);
+    } while (elapsed < plan.warmMs || (steps < 2 && elapsed < plan.warmMs * 2)); // one step, if it is long, will do
     const msPerStep = elapsed / steps;
-    batch.set(v, { reps: Math.max(1, Math.round(plan.batchMs / msPerStep)), slow: msPerStep > plan.slowMs });
+    schedule.set(v, {
+      reps: Math.max(1, Math.round(plan.batchMs / msPerStep)),
+      long: msPerStep >= plan.sampleMs,
+      rounds: Math.min(plan.rounds, Math.max(plan.minRounds, Math.floor(plan.budgetMs / msPerStep))),
+    });
   }
   const rounds = variants.map((): number[] => []);
   for (let round = 0; round < plan.rounds; round++) {
     for (let j = 0; j < variants.length; j++) {
       const i = (j + round) % variants.length;
-      const { reps, slow } = batch.get(variants[i])!;
-      if (slow && round >= plan.slowRounds) continue;
-      rounds[i].push(await sampleOnce(variants[i], reps, slow, plan));
+      const { reps, long, rounds: roundsOfVariant } = schedule.get(variants[i])!;
+      if (round < roundsOfVariant) rounds[i].push(await sampleOnce(variants[i], reps, long, plan));
     }
   }
   return Object.fromEntries(variants.map((v, i) => [v.key, { nsPerStep: median(rounds[i]), rounds: rounds[i] }]));
 }
 
 /** One tinybench run of one variant; returns its median ns per step. */
-async function sampleOnce(v: Variant, reps: number, slow: boolean, plan: Plan): Promise<number> {
+async function sampleOnce(v: Variant, reps: number, long: boolean, plan: Plan): Promise<number> {
   const external = v.sample;
-  const bench = new Bench({ time: external || slow ? 0 : plan.sampleMs, iterations: external || slow ? 1 : plan.minBatches, warmup: false, throws: true });
+  // A step that outlasts the time budget is timed once per round.
+  const bench = new Bench({ time: long ? 0 : plan.sampleMs, iterations: long ? 1 : plan.minBatches, warmup: false, throws: true });
   const body = external
     ? () => ({ overriddenDuration: external(plan.sampleMs) / 1e6 }) // the child process timed itself
     : () => {

@@ -30,10 +30,10 @@ export function gradient(n: number): Float32Array {
   return g;
 }
 
-async function zeroCopy(n: number, backend: BackendName, extra = {}) {
-  const opt = await RMSProp.create({ w: n }, { backend, ...extra });
+async function zeroCopy(g: Float32Array, backend: BackendName, extra = {}) {
+  const opt = await RMSProp.create({ w: g.length }, { backend, ...extra });
   opt.params.w.fill(0.5);
-  opt.grads.w.set(gradient(n));
+  opt.grads.w.set(g);
   return () => void opt.step();
 }
 
@@ -47,15 +47,15 @@ export async function variantsAt(n: number, native: NativeBuild[]): Promise<Vari
   const tfWasm = await tfjsStep('wasm', n, g);
   return [
     { key: 'plain', label: 'plain JS loop', bytes: SEED_BYTES, step: () => plainRMSPropStep(plain.w, g, plain.s, 1e-3, 0.9, 1e-8) },
-    { key: 'js', label: 'js backend', bytes: SEED_BYTES, step: await zeroCopy(n, 'js') },
-    { key: 'wasm', label: 'wasm backend', bytes: SEED_BYTES, step: await zeroCopy(n, 'wasm') },
-    { key: 'simd', label: 'simd backend', bytes: SEED_BYTES, step: await zeroCopy(n, 'simd') },
+    { key: 'js', label: 'js backend', bytes: SEED_BYTES, step: await zeroCopy(g, 'js') },
+    { key: 'wasm', label: 'wasm backend', bytes: SEED_BYTES, step: await zeroCopy(g, 'wasm') },
+    { key: 'simd', label: 'simd backend', bytes: SEED_BYTES, step: await zeroCopy(g, 'simd') },
     { key: 'simd-byo', label: 'simd, your arrays (copies)', bytes: SEED_BYTES, step: () => void byoOpt.step(byo.grads) },
     {
       key: 'simd-cm',
       label: 'simd, centered + momentum',
       bytes: CENTERED_MOMENTUM_BYTES,
-      step: await zeroCopy(n, 'simd', { centered: true, momentum: 0.9 }),
+      step: await zeroCopy(g, 'simd', { centered: true, momentum: 0.9 }),
     },
     { key: 'tfjs-cpu', label: 'TF.js cpu', bytes: SEED_BYTES, step: tfCpu.step, prepare: tfCpu.prepare, dispose: tfCpu.dispose },
     { key: 'tfjs-wasm', label: 'TF.js wasm', bytes: SEED_BYTES, step: tfWasm.step, prepare: tfWasm.prepare, dispose: tfWasm.dispose },
@@ -72,7 +72,7 @@ export const TENSOR_LENGTH = 1024;
 export async function overheadVariants(): Promise<Variant[]> {
   const total = TENSORS * TENSOR_LENGTH;
   const many = <T>(make: (i: number) => T) => Object.fromEntries(Array.from({ length: TENSORS }, (_, i) => [`t${i}`, make(i)]));
-  const one = await zeroCopy(total, 'simd');
+  const one = await zeroCopy(gradient(total), 'simd');
   const manyOpt = await RMSProp.create(many(() => TENSOR_LENGTH), { backend: 'simd' });
   for (const name in manyOpt.grads) manyOpt.grads[name].set(gradient(TENSOR_LENGTH));
   const oneByo = await RMSProp.create({ w: new Float32Array(total).fill(0.5) }, { backend: 'simd' });
