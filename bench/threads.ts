@@ -1,0 +1,59 @@
+// `npx tsx bench/threads.ts [--quick]`: the zero-copy SIMD step on 1 thread, 2 threads and
+// threads: 'auto', interleaved round by round (medians), from 1 K to 16 M elements.
+import { RMSProp } from '../src/index.js';
+
+const quick = process.argv.includes('--quick');
+const SIZES = quick ? [16 * 1024, 256 * 1024, 4 * 1024 * 1024] : [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024];
+const ROUNDS = quick ? 7 : 15;
+const TARGET_MS = quick ? 5 : 20;
+const VARIANTS = [1, 2, 'auto'] as const;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+export interface ThreadsRow {
+  elements: number;
+  /** Median ns per element for 1 thread, 2 threads and 'auto'. */
+  ns: Record<string, number>;
+}
+
+export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
+  const rows: ThreadsRow[] = [];
+  for (const n of sizes) {
+    const opts = await Promise.all(VARIANTS.map(async (threads) => {
+      const opt = await RMSProp.create({ w: n }, { backend: 'simd', threads });
+      opt.params.w.fill(0.5);
+      opt.grads.w.forEach((_, i, g) => (g[i] = Math.sin(i) * 1e-2));
+      return opt;
+    }));
+    const reps = opts.map((opt) => {
+      const start = performance.now();
+      let steps = 0;
+      while (performance.now() - start < 50 || steps < 3) {
+        opt.step();
+        steps++;
+      }
+      return Math.max(1, Math.round((TARGET_MS * steps) / (performance.now() - start)));
+    });
+    const samples = opts.map((): number[] => []);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let j = 0; j < opts.length; j++) {
+        const i = (j + round) % opts.length;
+        const start = performance.now();
+        for (let r = 0; r < reps[i]; r++) opts[i].step();
+        samples[i].push(((performance.now() - start) * 1e6) / reps[i] / n);
+      }
+    }
+    rows.push({ elements: n, ns: Object.fromEntries(VARIANTS.map((v, i) => [String(v), median(samples[i])])) });
+    for (const opt of opts) opt.dispose();
+  }
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(`SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, medians of ${ROUNDS} interleaved rounds`);
+  console.log('elements      1 thread     2 threads    auto        2 threads vs 1   auto vs 1');
+  for (const row of await benchThreads()) {
+    const [one, two, auto] = [row.ns['1'], row.ns['2'], row.ns.auto];
+    console.log(`${row.elements.toLocaleString('en-US').padStart(10)}  ${one.toFixed(3).padStart(8)} ns  ${two.toFixed(3).padStart(8)} ns  ${auto.toFixed(3).padStart(8)} ns   ${(one / two).toFixed(2).padStart(8)}×   ${(one / auto).toFixed(2).padStart(8)}×`);
+  }
+}
