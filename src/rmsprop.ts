@@ -202,7 +202,6 @@ export class RMSProp {
   readonly #heap64: Float64Array;
   // Per-step scratch, allocated once so that step() allocates nothing.
   readonly #present: Uint8Array;
-  readonly #sumOfSquares: Float64Array;
   readonly #clipScale: Float64Array;
   readonly #lrs: Float64Array;
   readonly #scalars: StepScalars = { t: 0, lr: 0, clipScale: 1 };
@@ -281,7 +280,6 @@ export class RMSProp {
     this.#layoutElements = this.#groups.reduce((sum, group) => sum + group.paddedLength, 0);
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
     this.#present = new Uint8Array(tensors.length);
-    this.#sumOfSquares = new Float64Array(tensors.length);
     this.#clipScale = new Float64Array(tensors.length);
     this.#lrs = new Float64Array(this.#groups.length);
     this.#groupInfo = this.#describeGroups();
@@ -435,7 +433,7 @@ export class RMSProp {
     this.#backend = undefined;
   }
 
-  /** For tests of a crashed worker: ends worker thread `index` (1-based). */
+  /** @internal For tests of a crashed worker: ends worker thread `index` (1-based). */
   async killWorkerForTest(index: number): Promise<void> {
     await this.#pool?.killWorkerForTest(index);
   }
@@ -508,7 +506,6 @@ export class RMSProp {
       let sum = 0;
       const blocks = Math.ceil(t.length / REDUCTION_BLOCK);
       for (let b = 0; b < blocks; b++) sum += this.#heap64[(t.sumsAt >> 3) + b];
-      this.#sumOfSquares[i] = sum;
       if (options.clipNorm !== Infinity) {
         const norm = Math.sqrt(sum);
         this.#clipScale[i] = options.clipNorm / Math.max(norm, options.clipNorm);
