@@ -1,7 +1,7 @@
 // `npm run bench` (full, under 5 minutes: writes bench/results/) and `npm run bench -- --quick`
 // (under 30 s: prints only). Options: --cpu N pins the process to CPU N (default 0), --no-pin.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measure, type Plan } from './measure.js';
@@ -37,6 +37,31 @@ function pin(): string {
   }
 }
 
+/** The CPU as precisely as the OS says (a VM may report only "AMD EPYC"). */
+function cpuModel(): string {
+  const cpus = os.cpus();
+  let detail = '';
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (name: string) => info.match(new RegExp(`^${name}\\s*: (.*)$`, 'm'))?.[1];
+    detail = ` (family ${field('cpu family')}, model ${field('model')})`;
+  } catch {
+    // not Linux
+  }
+  return `${cpus[0].model.trim()}${detail}, ${cpus.length} logical CPUs`;
+}
+
+/** The library commit measured, and whether its sources differ from it. */
+function commit(): string {
+  try {
+    const git = (...a: string[]) => execFileSync('git', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git('status', '--porcelain', '--', 'src', 'assembly') !== '';
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in src/ or assembly/' : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
 const pinning = pin();
 const t0 = performance.now();
 const native = buildNative();
@@ -44,11 +69,12 @@ const tfjs = await initTfjs();
 process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1)} s] C built, TF.js ready\n`);
 const env = {
   date: new Date().toISOString(),
-  cpu: `${os.cpus()[0].model.trim()}, ${os.cpus().length} logical CPUs`,
+  cpu: cpuModel(),
   memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
   os: `${os.type()} ${os.release()} ${os.arch()}`,
   node: process.version,
   v8: process.versions.v8,
+  commit: commit(),
   pinning,
   native: native.compiler ?? null,
   nativeSkipped: native.skipped ?? null,
@@ -58,7 +84,7 @@ const env = {
 };
 
 console.log(`RMSProp step, seed preset (S = 0.9 S + 0.1 g²; w −= lr g / √(S + 1e-8)), float32`);
-console.log(`${env.cpu}, ${env.memory}, ${env.os}; Node ${env.node}; ${env.date}`);
+console.log(`${env.cpu}, ${env.memory}, ${env.os}; Node ${env.node}; ${env.date}; rmsprop-wasm ${env.commit}`);
 console.log(`${pinning}; ${PLAN.rounds} interleaved rounds (order rotated each round; variants with long steps in fewer, at least ${PLAN.minRounds}), medians`);
 console.log(`${tfjs}`);
 console.log(native.skipped ? `native C: skipped: ${native.skipped}` : `native C: ${native.compiler}`);
@@ -101,7 +127,7 @@ if (!quick) {
   writeFileSync(`${dir}throughput.svg`, svg);
   writeFileSync(`${dir}throughput.png`, png);
   const md = [
-    `Environment: ${env.cpu}, ${env.memory}, ${env.os}, Node ${env.node} (V8 ${env.v8}), ${env.date}; ${pinning}.`,
+    `Environment: ${env.cpu}, ${env.memory}, ${env.os}, Node ${env.node} (V8 ${env.v8}), ${env.date}; ${pinning}; rmsprop-wasm ${env.commit}.`,
     `Peers: ${tfjs}. Native: ${native.compiler ?? `skipped: ${native.skipped}`}.`,
     ...results.map((r) => `### ${sizeLabel(r.n)} elements\n\n${sizeTable(r, markdownTable)}`),
     `### Per-call overhead (100 K elements in total)\n\n${markdownTable(overheadHeader, overheadRows)}`,
