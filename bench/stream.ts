@@ -1,5 +1,5 @@
-// The streaming limit, in this process: bench/assembly/stream.ts, compiled at bench time with the
-// asc API by bench/assembly/compile.mjs.
+// The wasm loops of bench/assembly/loops.ts (the streaming limit and diagnostics), compiled at
+// bench time with the asc API by bench/assembly/compile.mjs, run in this process.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -11,22 +11,16 @@ function compileStream(): Promise<WebAssembly.Module> {
 
 let module: Promise<WebAssembly.Module> | undefined;
 
-/**
- * The streaming pass, or the diagnostic seed-only loop, over n elements of w, g, s in a fresh wasm
- * memory, laid out like the optimizer's.
- */
-export async function wasmLoop(n: number, loop: 'stream' | 'seedOnly'): Promise<() => void> {
+type Loop = 'stream' | 'seedOnly' | 'seedLibraryOps';
+
+/** One loop over n elements of w, g, s in a fresh wasm memory, laid out like the optimizer's. */
+export async function wasmLoop(n: number, loop: Loop): Promise<() => void> {
   const region = Math.ceil(n / 8) * 32; // the loop moves 8 floats at a time
   const memory = new WebAssembly.Memory({ initial: Math.ceil((3 * region) / 65536) });
   const instance = await WebAssembly.instantiate(await (module ??= compileStream()), { env: { memory } });
   const f32 = new Float32Array(memory.buffer);
   f32.fill(0.5, 0, region / 4);
   for (let i = 0; i < n; i++) f32[region / 4 + i] = Math.sin(i) * 1e-2;
-  const { stream, seedOnly } = instance.exports as {
-    stream: (n: number, w: number, g: number, s: number) => void;
-    seedOnly: (n: number, w: number, g: number, s: number, lr: number, decay: number, oneMinusDecay: number, eps: number) => void;
-  };
-  return loop === 'stream'
-    ? () => stream(n, 0, region, 2 * region)
-    : () => seedOnly(n, 0, region, 2 * region, 1e-3, 0.9, 1 - 0.9, 1e-8);
+  const run = instance.exports[loop] as (n: number, w: number, g: number, s: number, ...constants: number[]) => void;
+  return loop === 'stream' ? () => run(n, 0, region, 2 * region) : () => run(n, 0, region, 2 * region, 1e-3, 0.9, 1 - 0.9, 1e-8);
 }

@@ -1,4 +1,4 @@
-// Compiles stream.ts (next to this file) with the asc API and writes the wasm bytes to stdout; the
+// Compiles loops.ts (next to this file) with the asc API and writes the wasm bytes to stdout; the
 // bytes never touch the disk. A plain-Node child of the benchmark, because loading AssemblyScript's
 // 13 MB binaryen module through tsx's loader takes about 10 s against under 1 s here.
 import asc from 'assemblyscript/asc';
@@ -6,12 +6,12 @@ import { fileURLToPath } from 'node:url';
 
 let wasm;
 const { error, stderr } = await asc.main(
-  ['stream.ts', '--baseDir', fileURLToPath(new URL('.', import.meta.url)), '--outFile', 'stream.wasm', '--enable', 'simd',
+  ['loops.ts', '--baseDir', fileURLToPath(new URL('.', import.meta.url)), '--outFile', 'loops.wasm', '--enable', 'simd',
     '-O3', '--runtime', 'stub', '--importMemory', '--noAssert', '--use', 'abort='],
   { writeFile: (name, contents) => { if (name.endsWith('.wasm')) wasm = contents; } },
 );
 if (error || !wasm) {
-  process.stderr.write(`asc failed on bench/assembly/stream.ts: ${error?.message}\n${stderr.toString()}`);
+  process.stderr.write(`asc failed on bench/assembly/loops.ts: ${error?.message}\n${stderr.toString()}`);
   process.exit(1);
 }
 process.stdout.write(wasm);
