@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { RMSProp } from '../src/index.js';
 import { measure, type Plan } from './measure.js';
-import { wasmLoop } from './stream.js';
+import { wasmLoop } from './loops.js';
 import { gradient, type Variant } from './variants.js';
 
 execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });

@@ -1,7 +1,7 @@
 // What is timed. Every variant is set up here, outside the timed body; `step` is the timed body.
 import { RMSProp, type BackendName } from '../src/index.js';
 import { plainRMSPropStep } from './plain.js';
-import { wasmLoop } from './stream.js';
+import { wasmLoop } from './loops.js';
 import { tfjsStep } from './tfjs.js';
 import type { NativeBuild } from './native.js';
 
