@@ -3,7 +3,9 @@
 //  1. The default simd step against wasm loops that isolate what it costs: seedOnly (the seed
 //     formula alone, as bench/native/rmsprop.c) and seedLibraryOps (the library's operations with
 //     the constants in registers).
-//  2. Centered + momentum at exactly 16 M elements against 16 M + 12 K: the optimizer's arrays
+//  2. The bring-your-own-arrays step against the zero-copy step plus one and three array copies
+//     (it copies the gradient in, the parameters in and the parameters out).
+//  3. Centered + momentum at exactly 16 M elements against 16 M + 12 K: the optimizer's arrays
 //     sit exactly 64 MiB apart at 16 M.
 import { execFileSync } from 'node:child_process';
 import { RMSProp } from '../src/index.js';
@@ -33,6 +35,24 @@ await report(`The seed step at ${n} elements`, [
   { key: 'library-ops', label: "its operations, constants in registers", bytes: 20, n, step: await wasmLoop(n, 'seedLibraryOps') },
   { key: 'seed-only', label: 'the seed formula alone', bytes: 20, n, step: await wasmLoop(n, 'seedOnly') },
 ]);
+
+const mid = 256 * 1024;
+{
+  const opt = await RMSProp.create({ w: mid }, { backend: 'simd' });
+  const user = { w: new Float32Array(mid).fill(0.5), g: gradient(mid) };
+  const byo = await RMSProp.create({ w: user.w }, { backend: 'simd' });
+  const grads = { w: user.g };
+  const copies = (k: number) => () => {
+    for (let c = 0; c < k; c++) opt.grads.w.set(user.g);
+    opt.step();
+  };
+  await report(`Copies at ${mid} elements`, [
+    { key: 'zero-copy', label: 'zero-copy step()', bytes: 20, n: mid, step: copies(0) },
+    { key: 'one', label: 'one Float32Array.set, then step()', bytes: 20, n: mid, step: copies(1) },
+    { key: 'three', label: 'three Float32Array.set, then step()', bytes: 20, n: mid, step: copies(3) },
+    { key: 'byo', label: 'step(grads) on your arrays', bytes: 20, n: mid, step: () => void byo.step(grads) },
+  ]);
+}
 
 const big = 16 * 1024 * 1024;
 const offset = big + 12 * 1024;
