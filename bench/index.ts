@@ -6,7 +6,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measure, type Plan } from './measure.js';
 import { buildNative } from './native.js';
-import { markdownTable, sizeLabel, sizeTable, targets, targetTable, textTable, rows, type SizeResult } from './report.js';
+import { markdownTable, rows, sizeLabel, sizeTable, summaryTable, targets, targetTable, textTable, type SizeResult } from './report.js';
 import { initTfjs } from './tfjs.js';
 import { overheadVariants, variantsAt } from './variants.js';
 import { throughputChart } from './chart.js';
@@ -115,6 +115,7 @@ const overheadRows = rows(overhead).map((row) => row.slice(0, 3));
 console.log(`Per-call overhead, 100 K elements in total\n${textTable(overheadHeader, overheadRows)}\n`);
 
 const ts = targets(results, overhead);
+console.log(`Summary: ns/element (lower is better) and the simd backend's ratios\n${summaryTable(results)}\n`);
 console.log(`Targets (issue 3)\n${targetTable(ts)}`);
 progress('done measuring');
 
@@ -129,6 +130,7 @@ if (!quick) {
   const md = [
     `Environment: ${env.cpu}, ${env.memory}, ${env.os}, Node ${env.node} (V8 ${env.v8}), ${env.date}; ${pinning}; rmsprop-wasm ${env.commit}.`,
     `Peers: ${tfjs}. Native: ${native.compiler ?? `skipped: ${native.skipped}`}.`,
+    `### Summary: ns/element and the simd backend's ratios\n\n${summaryTable(results, markdownTable)}`,
     ...results.map((r) => `### ${sizeLabel(r.n)} elements\n\n${sizeTable(r, markdownTable)}`),
     `### Per-call overhead (100 K elements in total)\n\n${markdownTable(overheadHeader, overheadRows)}`,
     `### Targets\n\n${targetTable(ts, markdownTable)}`,

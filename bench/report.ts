@@ -67,6 +67,33 @@ export function markdownTable(header: string[], body: string[][], textColumns = 
 
 export const sizeTable = (r: SizeResult, render = textTable) => render(COLUMNS, rows(r), 1);
 
+const SUMMARY = ['elements', 'plain JS', 'js', 'wasm', 'simd', 'simd GB/s', 'simd × plain JS', 'simd × js', 'simd × TF.js cpu', 'simd × TF.js wasm', 'simd % of stream', 'simd time / C sse4.2'];
+
+/** One row per size: ns/element of plain JS and our backends, then the simd backend's ratios. */
+export function summaryTable(results: SizeResult[], render = textTable): string {
+  return render(
+    SUMMARY,
+    results.map((r) => {
+      const { ns, speedup, ofStream } = ratios(r);
+      const perElement = (key: string) => fmt((ns(key) ?? NaN) / r.n, 3);
+      return [
+        sizeLabel(r.n),
+        perElement('plain'),
+        perElement('js'),
+        perElement('wasm'),
+        perElement('simd'),
+        fmt((SEED_BYTES * r.n) / (ns('simd') ?? NaN), 1),
+        fmtRatio(speedup('simd', 'plain')),
+        fmtRatio(speedup('simd', 'js')),
+        fmtRatio(speedup('simd', 'tfjs-cpu')),
+        fmtRatio(speedup('simd', 'tfjs-wasm')),
+        fmt((ofStream({ key: 'simd', bytes: SEED_BYTES }) ?? NaN) * 100, 0, ' %'),
+        fmt(speedup('c-sse', 'simd'), 2),
+      ];
+    }),
+  );
+}
+
 export interface Target {
   target: string;
   measured: string;
