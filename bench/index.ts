@@ -8,7 +8,7 @@ import { measure, type Plan } from './measure.js';
 import { buildNative } from './native.js';
 import { markdownTable, rows, sizeLabel, sizeTable, summaryTable, targets, targetTable, textTable, type SizeResult } from './report.js';
 import { initTfjs } from './tfjs.js';
-import { overheadVariants, variantsAt } from './variants.js';
+import { overheadVariants, variantsAt, type Variant } from './variants.js';
 import { throughputChart } from './chart.js';
 
 const args = process.argv.slice(2);
@@ -85,31 +85,28 @@ const env = {
 
 console.log(`RMSProp step, seed preset (S = 0.9 S + 0.1 g²; w −= lr g / √(S + 1e-8)), float32`);
 console.log(`${env.cpu}, ${env.memory}, ${env.os}; Node ${env.node}; ${env.date}; rmsprop-wasm ${env.commit}`);
-console.log(`${pinning}; ${PLAN.rounds} interleaved rounds (order rotated each round; variants with long steps in fewer, at least ${PLAN.minRounds}), medians`);
+console.log(`${pinning}; per size, ${PLAN.rounds} rounds, each sampling every variant once in a shuffled order (long steps in fewer rounds, at least ${PLAN.minRounds}); medians`);
 console.log(`${tfjs}`);
 console.log(native.skipped ? `native C: skipped: ${native.skipped}` : `native C: ${native.compiler}`);
 console.log('Columns: × = times faster than that; % of stream = share of the streaming limit for the same bytes; time / C = our time over native C time.\n');
 
 const started = t0;
 const progress = (what: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${what}\n`);
+
 const results: SizeResult[] = [];
+const measureGroup = async (n: number, variants: Variant[]): Promise<SizeResult> => {
+  progress(`measuring ${sizeLabel(n)}`);
+  const measured = await measure(variants, PLAN);
+  for (const v of variants) v.dispose?.();
+  return { n, variants: variants.map(({ key, label, bytes }) => ({ key, label, bytes })), measured };
+};
 for (const n of SIZES) {
   progress(`setting up ${sizeLabel(n)}`);
-  const variants = await variantsAt(n, native.builds);
-  progress(`measuring ${sizeLabel(n)}`);
-  const result: SizeResult = { n, variants: variants.map(({ key, label, bytes }) => ({ key, label, bytes })), measured: await measure(variants, PLAN) };
-  for (const v of variants) v.dispose?.();
+  const result = await measureGroup(n, await variantsAt(n, native.builds));
   results.push(result);
   console.log(`${sizeLabel(n)} elements (${n})\n${sizeTable(result)}\n`);
 }
-progress('measuring the per-call overhead');
-
-const overheadVs = await overheadVariants();
-const overhead: SizeResult = {
-  n: 100 * K,
-  variants: overheadVs.map(({ key, label, bytes }) => ({ key, label, bytes })),
-  measured: await measure(overheadVs, PLAN),
-};
+const overhead = await measureGroup(100 * K, await overheadVariants());
 const overheadHeader = ['variant', 'ns/element', 'GB/s'];
 const overheadRows = rows(overhead).map((row) => row.slice(0, 3));
 console.log(`Per-call overhead, 100 K elements in total\n${textTable(overheadHeader, overheadRows)}\n`);

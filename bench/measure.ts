@@ -1,4 +1,4 @@
-// Interleaved sampling with tinybench. Each round samples every variant once, in an order rotated
+// Interleaved sampling with tinybench. Each round samples every variant once, in an order shuffled
 // round by round, so every ratio compares variants measured under the same machine conditions;
 // a variant's figure is the median over rounds of its per-round median.
 import { Bench } from 'tinybench';
@@ -34,6 +34,18 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/** A fixed pseudo-random order per round (the same in every run), so neighbours change. */
+function shuffled(length: number, round: number): number[] {
+  const order = Array.from({ length }, (_, i) => i);
+  let seed = round + 1;
+  for (let i = length - 1; i > 0; i--) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    const j = seed % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
 export async function measure(variants: Variant[], plan: Plan): Promise<Record<string, Measured>> {
   const schedule = new Map<Variant, { reps: number; long: boolean; rounds: number }>();
   for (const v of variants) {
@@ -59,8 +71,7 @@ export async function measure(variants: Variant[], plan: Plan): Promise<Record<s
   }
   const rounds = variants.map((): number[] => []);
   for (let round = 0; round < plan.rounds; round++) {
-    for (let j = 0; j < variants.length; j++) {
-      const i = (j + round) % variants.length;
+    for (const i of shuffled(variants.length, round)) {
       const { reps, long, rounds: roundsOfVariant } = schedule.get(variants[i])!;
       if (round < roundsOfVariant) rounds[i].push(await sampleOnce(variants[i], reps, long, plan));
     }
