@@ -2,7 +2,7 @@
 // times a plain JS loop and the js, wasm and simd backends, interleaved round by round so that all
 // see the same machine conditions, and prints median ns/element and speed-ups.
 import { RMSProp, type BackendName } from '../src/index.js';
-import { plainRMSPropStep } from './plain.js';
+import { plainRMSPropStep, SEED } from './plain.js';
 
 const SIZES = [16 * 1024, 256 * 1024, 4 * 1024 * 1024];
 const ROUNDS = 15;
@@ -22,7 +22,7 @@ async function variants(n: number): Promise<Variant[]> {
   const grad = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e-2);
   const w = new Float32Array(n).fill(0.5);
   const s = new Float32Array(n);
-  const out: Variant[] = [{ name: 'plain JS loop', step: () => plainRMSPropStep(w, grad, s, 1e-3, 0.9, 1e-8) }];
+  const out: Variant[] = [{ name: 'plain JS loop', step: () => plainRMSPropStep(w, grad, s, SEED.lr, SEED.decay, SEED.eps) }];
   for (const backend of ['js', 'wasm', 'simd'] as BackendName[]) {
     const opt = await RMSProp.create({ w: n }, { backend });
     opt.params.w.fill(0.5);

@@ -8,6 +8,7 @@ import { measure, type Plan } from './measure.js';
 import { buildNative } from './native.js';
 import { markdownTable, rows, sizeLabel, sizeTable, summaryTable, targets, targetTable, textTable, type SizeResult } from './report.js';
 import { initTfjs } from './tfjs.js';
+import { SEED } from './plain.js';
 import { overheadVariants, variantsAt, type Variant } from './variants.js';
 import { throughputChart } from './chart.js';
 
@@ -83,7 +84,7 @@ const env = {
   plan: PLAN,
 };
 
-console.log(`RMSProp step, seed preset (S = 0.9 S + 0.1 g²; w −= lr g / √(S + 1e-8)), float32`);
+console.log(`RMSProp step, seed preset (S = ${SEED.decay} S + ${1 - SEED.decay} g²; w −= ${SEED.lr} g / √(S + ${SEED.eps})), float32`);
 console.log(`${env.cpu}, ${env.memory}, ${env.os}; Node ${env.node}; ${env.date}; rmsprop-wasm ${env.commit}`);
 console.log(`${pinning}; per size, ${PLAN.rounds} rounds, each sampling every variant once in a shuffled order (long steps in fewer rounds, at least ${PLAN.minRounds}); medians`);
 console.log(`${tfjs}`);

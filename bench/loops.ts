@@ -2,6 +2,7 @@
 // bench time with the asc API by bench/assembly/compile.mjs, run in this process.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { SEED } from './plain.js';
 
 function compileStream(): Promise<WebAssembly.Module> {
   const compiler = fileURLToPath(new URL('assembly/compile.mjs', import.meta.url));
@@ -22,5 +23,5 @@ export async function wasmLoop(n: number, loop: Loop): Promise<() => void> {
   f32.fill(0.5, 0, region / 4);
   for (let i = 0; i < n; i++) f32[region / 4 + i] = Math.sin(i) * 1e-2;
   const run = instance.exports[loop] as (n: number, w: number, g: number, s: number, ...constants: number[]) => void;
-  return loop === 'stream' ? () => run(n, 0, region, 2 * region) : () => run(n, 0, region, 2 * region, 1e-3, 0.9, 1 - 0.9, 1e-8);
+  return loop === 'stream' ? () => run(n, 0, region, 2 * region) : () => run(n, 0, region, 2 * region, SEED.lr, SEED.decay, 1 - SEED.decay, SEED.eps);
 }

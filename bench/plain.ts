@@ -1,4 +1,10 @@
 /**
+ * The seed preset's constants, which every variant of the benchmark uses (bench/native/rmsprop.c
+ * repeats them in C); the library's own defaults live in src/options.ts.
+ */
+export const SEED = { lr: 1e-3, decay: 0.9, eps: 1e-8 } as const;
+
+/**
  * The baseline a user would write: plain JS over Float32Array, float64 math, constants hoisted.
  * The seed formula: S = βS + (1−β)g², w −= lr·g/√(S+ε).
  */

@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { SEED } from './plain.js';
 
 export type TfBackend = 'cpu' | 'wasm';
 
@@ -36,8 +37,8 @@ export async function tfjsStep(backend: TfBackend, n: number, grad: Float32Array
   await tf.setBackend(backend);
   const w = tf.variable(tf.fill([n], 0.5));
   const g = tf.tensor1d(grad);
-  // TF.js: ms = ρ ms + (1−ρ) g²; w −= lr g / √(ms + ε), which is the seed formula with ε = 1e-8.
-  const opt = tf.train.rmsprop(1e-3, 0.9, 0, 1e-8, false);
+  // TF.js: ms = ρ ms + (1−ρ) g²; w −= lr g / √(ms + ε): the seed formula, given its ε.
+  const opt = tf.train.rmsprop(SEED.lr, SEED.decay, 0, SEED.eps, false);
   const grads = { [w.name]: g };
   return {
     // Tensors move to whichever backend is active, so each sample switches to its own first.

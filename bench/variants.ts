@@ -1,6 +1,6 @@
 // What is timed. Every variant is set up here, outside the timed body; `step` is the timed body.
 import { RMSProp, type BackendName } from '../src/index.js';
-import { plainRMSPropStep } from './plain.js';
+import { plainRMSPropStep, SEED } from './plain.js';
 import { wasmLoop } from './loops.js';
 import { tfjsStep } from './tfjs.js';
 import type { NativeBuild } from './native.js';
@@ -46,7 +46,7 @@ export async function variantsAt(n: number, native: NativeBuild[]): Promise<Vari
   const tfCpu = await tfjsStep('cpu', n, g);
   const tfWasm = await tfjsStep('wasm', n, g);
   return [
-    { key: 'plain', label: 'plain JS loop', bytes: SEED_BYTES, step: () => plainRMSPropStep(plain.w, g, plain.s, 1e-3, 0.9, 1e-8) },
+    { key: 'plain', label: 'plain JS loop', bytes: SEED_BYTES, step: () => plainRMSPropStep(plain.w, g, plain.s, SEED.lr, SEED.decay, SEED.eps) },
     { key: 'js', label: 'js backend', bytes: SEED_BYTES, step: await zeroCopy(g, 'js') },
     { key: 'wasm', label: 'wasm backend', bytes: SEED_BYTES, step: await zeroCopy(g, 'wasm') },
     { key: 'simd', label: 'simd backend', bytes: SEED_BYTES, step: await zeroCopy(g, 'simd') },
