@@ -84,7 +84,7 @@ const env = {
   plan: PLAN,
 };
 
-console.log(`RMSProp step, seed preset (S = ${SEED.decay} S + ${1 - SEED.decay} g²; w −= ${SEED.lr} g / √(S + ${SEED.eps})), float32`);
+console.log(`RMSProp step, seed preset (S = ${SEED.decay} S + ${+(1 - SEED.decay).toPrecision(12)} g²; w −= ${SEED.lr} g / √(S + ${SEED.eps})), float32`);
 console.log(`${env.cpu}, ${env.memory}, ${env.os}; Node ${env.node}; ${env.date}; rmsprop-wasm ${env.commit}`);
 console.log(`${pinning}; per size, ${PLAN.rounds} rounds, each sampling every variant once in a shuffled order (long steps in fewer rounds, at least ${PLAN.minRounds}); medians`);
 console.log(`${tfjs}`);
