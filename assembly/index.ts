@@ -16,6 +16,8 @@ const WEIGHT_DECAY_SHIFT: i32 = 3; // 0 none, 1 coupled (added to g), 2 decouple
 // steps are skipped: JS leaves it off only when they would be exact identities (clamp to ∞, ×1),
 // so the bit changes speed, never results.
 const TRANSFORMED: i32 = 32;
+// ε added outside the root (√var + ε, PyTorch) rather than inside (√(var + ε)).
+const EPS_OUTSIDE: i32 = 64;
 
 const MOMENTUM_NONE: i32 = 0;
 const MOMENTUM_NESTEROV: i32 = 2;
@@ -71,14 +73,50 @@ export function step(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize
     case 51: update(51, n, w, g, s, a, m, k); break;
     case 52: update(52, n, w, g, s, a, m, k); break;
     case 53: update(53, n, w, g, s, a, m, k); break;
+    case 64: update(64, n, w, g, s, a, m, k); break;
+    case 65: update(65, n, w, g, s, a, m, k); break;
+    case 66: update(66, n, w, g, s, a, m, k); break;
+    case 67: update(67, n, w, g, s, a, m, k); break;
+    case 68: update(68, n, w, g, s, a, m, k); break;
+    case 69: update(69, n, w, g, s, a, m, k); break;
+    case 72: update(72, n, w, g, s, a, m, k); break;
+    case 73: update(73, n, w, g, s, a, m, k); break;
+    case 74: update(74, n, w, g, s, a, m, k); break;
+    case 75: update(75, n, w, g, s, a, m, k); break;
+    case 76: update(76, n, w, g, s, a, m, k); break;
+    case 77: update(77, n, w, g, s, a, m, k); break;
+    case 80: update(80, n, w, g, s, a, m, k); break;
+    case 81: update(81, n, w, g, s, a, m, k); break;
+    case 82: update(82, n, w, g, s, a, m, k); break;
+    case 83: update(83, n, w, g, s, a, m, k); break;
+    case 84: update(84, n, w, g, s, a, m, k); break;
+    case 85: update(85, n, w, g, s, a, m, k); break;
+    case 96: update(96, n, w, g, s, a, m, k); break;
+    case 97: update(97, n, w, g, s, a, m, k); break;
+    case 98: update(98, n, w, g, s, a, m, k); break;
+    case 99: update(99, n, w, g, s, a, m, k); break;
+    case 100: update(100, n, w, g, s, a, m, k); break;
+    case 101: update(101, n, w, g, s, a, m, k); break;
+    case 104: update(104, n, w, g, s, a, m, k); break;
+    case 105: update(105, n, w, g, s, a, m, k); break;
+    case 106: update(106, n, w, g, s, a, m, k); break;
+    case 107: update(107, n, w, g, s, a, m, k); break;
+    case 108: update(108, n, w, g, s, a, m, k); break;
+    case 109: update(109, n, w, g, s, a, m, k); break;
+    case 112: update(112, n, w, g, s, a, m, k); break;
+    case 113: update(113, n, w, g, s, a, m, k); break;
+    case 114: update(114, n, w, g, s, a, m, k); break;
+    case 115: update(115, n, w, g, s, a, m, k); break;
+    case 116: update(116, n, w, g, s, a, m, k); break;
+    case 117: update(117, n, w, g, s, a, m, k); break;
     default: unreachable();
   }
 }
 
 // The step's constants: slot i holds one float32 repeated in four lanes at k + 16·i (written by
-// writeStepConstants in src/kernel.ts). The lane loop reads them with v128.load inside the loop,
-// which V8 folds into the arithmetic as memory operands; splatting them into locals instead makes
-// V8 re-broadcast them on every iteration.
+// writeStepConstants in src/kernel.ts). The lane loop loads them into v128 locals before the loop:
+// splatting f32 values instead makes V8 re-broadcast them on every iteration, and loading them
+// inside the loop makes it reload them every iteration (it hoists no loads).
 const GRAD_SCALE = 0;
 const CLIP_VALUE = 1;
 const MINUS_CLIP_VALUE = 2;
@@ -110,43 +148,58 @@ function scalar(k: usize, slot: i32): f32 {
 function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): void {
   const centered = (mode & CENTERED) != 0;
   const transformed = (mode & TRANSFORMED) != 0;
+  const epsOutside = (mode & EPS_OUTSIDE) != 0;
   const momentumKind = (mode >> MOMENTUM_SHIFT) & 3;
   const weightDecayKind = (mode >> WEIGHT_DECAY_SHIFT) & 3;
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
+    const vGradScale = lanes(k, GRAD_SCALE);
+    const vClipValue = lanes(k, CLIP_VALUE);
+    const vMinusClipValue = lanes(k, MINUS_CLIP_VALUE);
+    const vWeightDecay = lanes(k, WEIGHT_DECAY);
+    const vDecay = lanes(k, DECAY);
+    const vOneMinusDecay = lanes(k, ONE_MINUS_DECAY);
+    const vBiasScale = lanes(k, BIAS_SCALE);
+    const vEpsInSqrt = lanes(k, EPS_IN_SQRT);
+    const vEpsOutsideSqrt = lanes(k, EPS_OUTSIDE_SQRT);
+    const vMomentum = lanes(k, MOMENTUM);
+    const vIncrementScale = lanes(k, INCREMENT_SCALE);
+    const vStepScale = lanes(k, STEP_SCALE);
+    const vMinNormal = lanes(k, MIN_NORMAL_SLOT);
+    const vZero = lanes(k, ZERO);
     const laneEnd = n & ~(<usize>3);
     for (; i < laneEnd; i += 4) {
       const offset = i << 2;
       let wv = v128.load(w + offset);
       let gv = v128.load(g + offset);
-      if (transformed) gv = f32x4.mul(clampVector(gv, lanes(k, MINUS_CLIP_VALUE), lanes(k, CLIP_VALUE)), lanes(k, GRAD_SCALE));
-      if (weightDecayKind == WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(lanes(k, WEIGHT_DECAY), wv));
-      else if (weightDecayKind != WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(lanes(k, WEIGHT_DECAY), wv));
+      if (transformed) gv = f32x4.mul(clampVector(gv, vMinusClipValue, vClipValue), vGradScale);
+      if (weightDecayKind == WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(vWeightDecay, wv));
+      else if (weightDecayKind != WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(vWeightDecay, wv));
       const sv = flushSquares(
-        f32x4.add(f32x4.mul(lanes(k, DECAY), v128.load(s + offset)), f32x4.mul(lanes(k, ONE_MINUS_DECAY), f32x4.mul(gv, gv))),
-        lanes(k, MIN_NORMAL_SLOT),
+        f32x4.add(f32x4.mul(vDecay, v128.load(s + offset)), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv))),
+        vMinNormal,
       );
       v128.store(s + offset, sv);
-      let variance = transformed ? f32x4.mul(sv, lanes(k, BIAS_SCALE)) : sv;
+      let variance = transformed ? f32x4.mul(sv, vBiasScale) : sv;
       if (centered) {
         const av = flushVector(
-          f32x4.add(f32x4.mul(lanes(k, DECAY), v128.load(a + offset)), f32x4.mul(lanes(k, ONE_MINUS_DECAY), gv)),
-          lanes(k, MIN_NORMAL_SLOT),
+          f32x4.add(f32x4.mul(vDecay, v128.load(a + offset)), f32x4.mul(vOneMinusDecay, gv)),
+          vMinNormal,
         );
         v128.store(a + offset, av);
-        const meanGrad = transformed ? f32x4.mul(av, lanes(k, BIAS_SCALE)) : av;
-        variance = f32x4.pmax(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), lanes(k, ZERO));
+        const meanGrad = transformed ? f32x4.mul(av, vBiasScale) : av;
+        variance = f32x4.pmax(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), vZero);
       }
-      const denom = f32x4.add(f32x4.sqrt(f32x4.add(variance, lanes(k, EPS_IN_SQRT))), lanes(k, EPS_OUTSIDE_SQRT));
+      const denom = epsOutside ? f32x4.add(f32x4.sqrt(variance), vEpsOutsideSqrt) : f32x4.sqrt(f32x4.add(variance, vEpsInSqrt));
       const u = f32x4.div(gv, denom);
       if (momentumKind == MOMENTUM_NONE) {
-        wv = f32x4.sub(wv, f32x4.mul(lanes(k, STEP_SCALE), u));
+        wv = f32x4.sub(wv, f32x4.mul(vStepScale, u));
       } else {
-        const increment = f32x4.mul(lanes(k, INCREMENT_SCALE), u);
-        const mv = flushVector(f32x4.add(f32x4.mul(lanes(k, MOMENTUM), v128.load(m + offset)), increment), lanes(k, MIN_NORMAL_SLOT));
+        const increment = f32x4.mul(vIncrementScale, u);
+        const mv = flushVector(f32x4.add(f32x4.mul(vMomentum, v128.load(m + offset)), increment), vMinNormal);
         v128.store(m + offset, mv);
-        const direction = momentumKind == MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(lanes(k, MOMENTUM), mv), increment) : mv;
-        wv = f32x4.sub(wv, f32x4.mul(lanes(k, STEP_SCALE), direction));
+        const direction = momentumKind == MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(vMomentum, mv), increment) : mv;
+        wv = f32x4.sub(wv, f32x4.mul(vStepScale, direction));
       }
       v128.store(w + offset, wv);
     }
@@ -178,7 +231,7 @@ function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: 
       const meanGrad = transformed ? ai * biasScale : ai;
       variance = atLeastZero(variance - meanGrad * meanGrad);
     }
-    const denom = sqrt<f32>(variance + epsInSqrt) + epsOutsideSqrt;
+    const denom = epsOutside ? sqrt<f32>(variance) + epsOutsideSqrt : sqrt<f32>(variance + epsInSqrt);
     const u = gi / denom;
     if (momentumKind == MOMENTUM_NONE) {
       wi = wi - stepScale * u;

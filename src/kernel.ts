@@ -12,6 +12,8 @@ const MOMENTUM_SHIFT = 1;
 const WEIGHT_DECAY_SHIFT = 3;
 /** Clamp/scale the gradient and bias-correct the averages; off only where those are exact identities. */
 const TRANSFORMED = 32;
+/** ε outside the root: √var + ε (else √(var + ε)). */
+const EPS_OUTSIDE = 64;
 const MOMENTUM_HEAVY_BALL = 1;
 const MOMENTUM_NESTEROV = 2;
 const WEIGHT_DECAY_COUPLED = 1;
@@ -53,20 +55,13 @@ export interface Kernel {
   firstNonFinite(n: number, g: number): number;
 }
 
-/** What one step of one tensor run needs besides the options. */
-export interface StepScalars {
-  /** 1-based step number (for bias correction). */
-  t: number;
-  /** This step's learning rate (a schedule is evaluated once per step). */
-  lr: number;
-  /** Clipping scale of the gradient (1 when not clipped by norm). */
-  clipScale: number;
-}
+
 
 export function kernelMode(o: ResolvedOptions): number {
   const momentumKind = o.momentum === 0 ? 0 : o.nesterov ? MOMENTUM_NESTEROV : MOMENTUM_HEAVY_BALL;
   const weightDecayKind = o.weightDecay === 0 ? 0 : o.decoupledWeightDecay ? WEIGHT_DECAY_DECOUPLED : WEIGHT_DECAY_COUPLED;
-  return (o.centered ? CENTERED : 0) | (momentumKind << MOMENTUM_SHIFT) | (weightDecayKind << WEIGHT_DECAY_SHIFT);
+  return (o.centered ? CENTERED : 0) | (momentumKind << MOMENTUM_SHIFT) | (weightDecayKind << WEIGHT_DECAY_SHIFT) |
+    (o.epsInSqrt ? 0 : EPS_OUTSIDE);
 }
 
 /** The mode bit that turns on clamping, gradient scaling and bias correction, when this step needs them. */
@@ -75,8 +70,12 @@ export function transformBit(o: ResolvedOptions, clipScale: number): number {
   return needed ? TRANSFORMED : 0;
 }
 
-/** Writes the constants of one step into `heap` at float index `at`. Every value is rounded to float32 once. */
-export function writeStepConstants(heap: Float32Array, at: number, o: ResolvedOptions, { t, lr, clipScale }: StepScalars): void {
+/**
+ * Writes the constants of step `t` (1-based) into `heap` at float index `at`, for learning rate `lr`
+ * (a schedule's value for this step) and gradient clipping scale `clipScale` (1: not clipped by
+ * norm). Every value is rounded to float32 once.
+ */
+export function writeStepConstants(heap: Float32Array, at: number, o: ResolvedOptions, t: number, lr: number, clipScale: number): void {
   const lrOutside = o.momentum === 0 || !o.lrInMomentum;
   put(heap, at, K.gradScale, o.maximize ? -clipScale : clipScale);
   put(heap, at, K.clipValue, o.clipValue);
@@ -136,6 +135,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
       const clipValue = k[K.clipValue * SLOT_FLOATS];
       const minusClipValue = k[K.minusClipValue * SLOT_FLOATS];
       const transformed = (mode & TRANSFORMED) !== 0;
+      const epsOutside = (mode & EPS_OUTSIDE) !== 0;
       const weightDecay = k[K.weightDecay * SLOT_FLOATS];
       const decay = k[K.decay * SLOT_FLOATS];
       const oneMinusDecay = k[K.oneMinusDecay * SLOT_FLOATS];
@@ -161,7 +161,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
           const difference = f(variance - f(meanGrad * meanGrad));
           variance = Math.max(difference, 0); // = pmax(difference, 0): difference is never −0
         }
-        const denom = f(f(Math.sqrt(f(variance + epsInSqrt))) + epsOutsideSqrt);
+        const denom = epsOutside ? f(f(Math.sqrt(variance)) + epsOutsideSqrt) : f(Math.sqrt(f(variance + epsInSqrt)));
         const u = f(gi / denom);
         if (momentumKind === 0) {
           wi = f(wi - f(stepScale * u));

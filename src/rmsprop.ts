@@ -1,5 +1,5 @@
 import { createBackend, MAX_HEAP_BYTES, pickBackend, type Backend } from './backends.js';
-import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, transformBit, writeStepConstants, type StepScalars } from './kernel.js';
+import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, transformBit, writeStepConstants } from './kernel.js';
 import {
   checkOptions, describe, OPTIMIZER_WIDE, resolveOptions,
   type BackendName, type ResolvedOptions, type RMSPropOptions,
@@ -207,7 +207,6 @@ export class RMSProp {
   readonly #present: Uint8Array;
   readonly #clipScale: Float64Array;
   readonly #lrs: Float64Array;
-  readonly #scalars: StepScalars = { t: 0, lr: 0, clipScale: 1 };
 
   /**
    * Creates an optimizer for `params`: a record or an array (named '0', '1', …) of Float32Arrays,
@@ -364,30 +363,29 @@ export class RMSProp {
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
     if (wide.nonFinite !== 'propagate' && !this.#allFinite(backend, wide.nonFinite === 'throw')) return false;
     const clipping = this.#clip(backend, wide.globalClipNorm);
-    const scalars = this.#scalars;
-    scalars.t = this.#steps + 1;
+    const t = this.#steps + 1;
     this.#queued = this.#pool && (!this.#autoThreads || this.#layoutElements >= AUTO_THREADS_MIN_ELEMENTS) ? 0 : -1;
     for (let g = 0; g < this.#groups.length; g++) {
       const group = this.#groups[g];
-      scalars.lr = lrs[g];
-      scalars.clipScale = clipping === 'global' ? this.#clipScale[group.first] : 1;
-      writeStepConstants(this.#heap, group.constantsAt >> 2, group.options, scalars);
+      const groupScale = clipping === 'global' ? this.#clipScale[group.first] : 1;
+      writeStepConstants(this.#heap, group.constantsAt >> 2, group.options, t, lrs[g], groupScale);
       let whole = clipping !== 'per tensor';
       for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
       if (whole) {
-        this.#run(backend, group, group.mode | transformBit(group.options, scalars.clipScale), 0, group.paddedLength, group.constantsAt);
+        this.#run(backend, group, group.mode | transformBit(group.options, groupScale), 0, group.paddedLength, group.constantsAt);
         continue;
       }
       for (let i = group.first; i < group.first + group.count; i++) {
         if (!present[i]) continue;
-        const t = tensors[i];
+        const tensor = tensors[i];
         let constantsAt = group.constantsAt;
+        let scale = groupScale;
         if (clipping === 'per tensor') {
-          scalars.clipScale = this.#clipScale[i];
-          writeStepConstants(this.#heap, t.constantsAt >> 2, group.options, scalars);
-          constantsAt = t.constantsAt;
+          scale = this.#clipScale[i];
+          writeStepConstants(this.#heap, tensor.constantsAt >> 2, group.options, t, lrs[g], scale);
+          constantsAt = tensor.constantsAt;
         }
-        this.#run(backend, group, group.mode | transformBit(group.options, scalars.clipScale), t.offset, t.length, constantsAt);
+        this.#run(backend, group, group.mode | transformBit(group.options, scale), tensor.offset, tensor.length, constantsAt);
       }
     }
     if (this.#queued > 0) this.#pool!.run(this.#queued);
