@@ -65,38 +65,49 @@ export function kernelMode(o: ResolvedOptions): number {
 }
 
 /** The mode bit that turns on clamping, gradient scaling and bias correction, when this step needs them. */
-export function transformBit(o: ResolvedOptions, clipScale: number): number {
-  const needed = o.maximize || o.biasCorrection || o.clipValue !== Infinity || Math.fround(clipScale) !== 1;
+export function transformBit(o: ResolvedOptions, scalars: Float64Array): number {
+  const needed = o.maximize || o.biasCorrection || o.clipValue !== Infinity || Math.fround(scalars[STEP_CLIP_SCALE]) !== 1;
   return needed ? TRANSFORMED : 0;
 }
 
+/** Slots of the per-call scalars that writeStepConstants reads besides the options. */
+export const STEP_LR = 0;
+export const STEP_CLIP_SCALE = 1;
+
 /**
- * Writes the constants of step `t` (1-based) into `heap` at float index `at`, for learning rate `lr`
- * (a schedule's value for this step) and gradient clipping scale `clipScale` (1: not clipped by
- * norm). Every value is rounded to float32 once.
+ * Writes the constants of step `t` (1-based) into `heap` at float index `at`. `scalars` holds this
+ * step's learning rate (a schedule's value) and gradient clipping scale (1: not clipped by norm):
+ * a Float64Array, because double arguments to a call V8 does not inline are boxed, an allocation
+ * per step. Every value is rounded to float32 once.
  */
-export function writeStepConstants(heap: Float32Array, at: number, o: ResolvedOptions, t: number, lr: number, clipScale: number): void {
+export function writeStepConstants(heap: Float32Array, at: number, o: ResolvedOptions, t: number, scalars: Float64Array): void {
+  const lr = scalars[STEP_LR];
+  const clipScale = scalars[STEP_CLIP_SCALE];
   const lrOutside = o.momentum === 0 || !o.lrInMomentum;
-  put(heap, at, K.gradScale, o.maximize ? -clipScale : clipScale);
-  put(heap, at, K.clipValue, o.clipValue);
-  put(heap, at, K.minusClipValue, -o.clipValue);
-  put(heap, at, K.weightDecay, o.decoupledWeightDecay ? lr * o.weightDecay : o.weightDecay);
-  put(heap, at, K.decay, o.decay);
-  put(heap, at, K.oneMinusDecay, 1 - o.decay);
-  put(heap, at, K.biasScale, o.biasCorrection ? 1 / (1 - o.decay ** t) : 1);
-  put(heap, at, K.epsInSqrt, o.epsInSqrt ? o.eps : 0);
-  put(heap, at, K.epsOutsideSqrt, o.epsInSqrt ? 0 : o.eps);
-  put(heap, at, K.momentum, o.momentum);
-  put(heap, at, K.incrementScale, lrOutside ? 1 : lr);
-  put(heap, at, K.stepScale, lrOutside ? lr : 1);
-  put(heap, at, K.minNormal, MIN_NORMAL);
-  put(heap, at, K.zero, 0);
+  const v = slotValues;
+  v[K.gradScale] = o.maximize ? -clipScale : clipScale;
+  v[K.clipValue] = o.clipValue;
+  v[K.minusClipValue] = -o.clipValue;
+  v[K.weightDecay] = o.decoupledWeightDecay ? lr * o.weightDecay : o.weightDecay;
+  v[K.decay] = o.decay;
+  v[K.oneMinusDecay] = 1 - o.decay;
+  v[K.biasScale] = o.biasCorrection ? 1 / (1 - o.decay ** t) : 1;
+  v[K.epsInSqrt] = o.epsInSqrt ? o.eps : 0;
+  v[K.epsOutsideSqrt] = o.epsInSqrt ? 0 : o.eps;
+  v[K.momentum] = o.momentum;
+  v[K.incrementScale] = lrOutside ? 1 : lr;
+  v[K.stepScale] = lrOutside ? lr : 1;
+  v[K.minNormal] = MIN_NORMAL;
+  v[K.zero] = 0;
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const first = at + slot * SLOT_FLOATS;
+    heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];
+  }
 }
 
-function put(heap: Float32Array, at: number, slot: number, value: number): void {
-  const first = at + slot * SLOT_FLOATS;
-  heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = value;
-}
+/** Scratch for writeStepConstants: values stay unboxed doubles on their way to the heap. */
+const SLOTS = Object.keys(K).length;
+const slotValues = new Float64Array(SLOTS);
 
 const f = Math.fround;
 

@@ -1,5 +1,5 @@
 import { createBackend, MAX_HEAP_BYTES, pickBackend, type Backend } from './backends.js';
-import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, transformBit, writeStepConstants } from './kernel.js';
+import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
 import {
   checkOptions, describe, OPTIMIZER_WIDE, resolveOptions,
   type BackendName, type ResolvedOptions, type RMSPropOptions,
@@ -207,6 +207,8 @@ export class RMSProp {
   readonly #present: Uint8Array;
   readonly #clipScale: Float64Array;
   readonly #lrs: Float64Array;
+  /** This call's learning rate and clip scale, for writeStepConstants (see there why an array). */
+  readonly #stepScalars = new Float64Array(2);
 
   /**
    * Creates an optimizer for `params`: a record or an array (named '0', '1', …) of Float32Arrays,
@@ -362,30 +364,31 @@ export class RMSProp {
     }
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
     if (wide.nonFinite !== 'propagate' && !this.#allFinite(backend, wide.nonFinite === 'throw')) return false;
-    const clipping = this.#clip(backend, wide.globalClipNorm);
+    const clipping = this.#clip(backend);
     const t = this.#steps + 1;
     this.#queued = this.#pool && (!this.#autoThreads || this.#layoutElements >= AUTO_THREADS_MIN_ELEMENTS) ? 0 : -1;
     for (let g = 0; g < this.#groups.length; g++) {
       const group = this.#groups[g];
-      const groupScale = clipping === 'global' ? this.#clipScale[group.first] : 1;
-      writeStepConstants(this.#heap, group.constantsAt >> 2, group.options, t, lrs[g], groupScale);
+      const scalars = this.#stepScalars;
+      scalars[STEP_LR] = lrs[g];
+      scalars[STEP_CLIP_SCALE] = clipping === 'global' ? this.#clipScale[group.first] : 1;
+      writeStepConstants(this.#heap, group.constantsAt >> 2, group.options, t, scalars);
       let whole = clipping !== 'per tensor';
       for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
       if (whole) {
-        this.#run(backend, group, group.mode | transformBit(group.options, groupScale), 0, group.paddedLength, group.constantsAt);
+        this.#run(backend, group, group.mode | transformBit(group.options, scalars), 0, group.paddedLength, group.constantsAt);
         continue;
       }
       for (let i = group.first; i < group.first + group.count; i++) {
         if (!present[i]) continue;
         const tensor = tensors[i];
         let constantsAt = group.constantsAt;
-        let scale = groupScale;
         if (clipping === 'per tensor') {
-          scale = this.#clipScale[i];
-          writeStepConstants(this.#heap, tensor.constantsAt >> 2, group.options, t, lrs[g], scale);
+          scalars[STEP_CLIP_SCALE] = this.#clipScale[i];
+          writeStepConstants(this.#heap, tensor.constantsAt >> 2, group.options, t, scalars);
           constantsAt = tensor.constantsAt;
         }
-        this.#run(backend, group, group.mode | transformBit(group.options, scale), tensor.offset, tensor.length, constantsAt);
+        this.#run(backend, group, group.mode | transformBit(group.options, scalars), tensor.offset, tensor.length, constantsAt);
       }
     }
     if (this.#queued > 0) this.#pool!.run(this.#queued);
@@ -493,7 +496,9 @@ export class RMSProp {
    * Computes each present tensor's clipping scale into #clipScale. Norms come from the kernel's
    * block sums, added in block order, then across tensors in order, all in float64.
    */
-  #clip(backend: Backend, globalClipNorm: number): 'none' | 'global' | 'per tensor' {
+  #clip(backend: Backend): 'none' | 'global' | 'per tensor' {
+    // Read here, not passed in: a double argument to a call V8 does not inline is boxed every step.
+    const globalClipNorm = this.#groups[0].options.globalClipNorm;
     let perTensor = false;
     for (let g = 0; g < this.#groups.length; g++) if (this.#groups[g].options.clipNorm !== Infinity) perTensor = true;
     if (!perTensor && globalClipNorm === Infinity) return 'none';
