@@ -112,6 +112,26 @@ const overheadHeader = ['variant', 'ns/element', 'GB/s'];
 const overheadRows = rows(overhead).map((row) => row.slice(0, 3));
 console.log(`Per-call overhead, 100 K elements in total\n${textTable(overheadHeader, overheadRows)}\n`);
 
+// Threads need every CPU, so they run in a child process whose affinity is widened again.
+progress('measuring threads (1 vs 2 vs auto, unpinned child process)');
+const threadsScript = fileURLToPath(new URL('threads.ts', import.meta.url));
+const allCpus = `0-${os.cpus().length - 1}`;
+const threadRows: Array<{ elements: number; ns: Record<string, number> }> = JSON.parse(execFileSync(
+  'taskset', ['-c', allCpus, process.execPath, ...process.execArgv, threadsScript, '--json', ...(quick ? ['--quick'] : [])],
+  { encoding: 'utf8', maxBuffer: 1 << 20 },
+));
+const threadHeader = ['elements', '1 thread ns/el', '2 threads ns/el', 'auto ns/el', '2 threads vs 1', 'auto vs 1', '2 threads % of stream'];
+const streamAt = (n: number) => results.find((r) => r.n === n)?.measured.stream?.nsPerStep;
+const threadTableRows = threadRows.map(({ elements, ns }) => {
+  const stream = streamAt(elements);
+  return [
+    sizeLabel(elements), ns['1'].toFixed(3), ns['2'].toFixed(3), ns.auto.toFixed(3),
+    `${(ns['1'] / ns['2']).toFixed(2)}×`, `${(ns['1'] / ns.auto).toFixed(2)}×`,
+    stream === undefined ? '' : `${((100 * stream) / elements / ns['2']).toFixed(0)} %`,
+  ];
+});
+console.log(`Threads (simd, zero-copy, not pinned: ${os.cpus().length} CPUs)\n${textTable(threadHeader, threadTableRows)}\n`);
+
 const ts = targets(results, overhead);
 console.log(`Summary: ns/element (lower is better) and the simd backend's ratios\n${summaryTable(results)}\n`);
 console.log(`Targets (issue 3)\n${targetTable(ts)}`);
@@ -120,7 +140,7 @@ progress('done measuring');
 if (!quick) {
   const dir = fileURLToPath(new URL('results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}results.json`, `${JSON.stringify({ env, sizes: results, overhead, targets: ts }, null, 2)}\n`);
+  writeFileSync(`${dir}results.json`, `${JSON.stringify({ env, sizes: results, overhead, threads: threadRows, targets: ts }, null, 2)}\n`);
   const subtitle = `${env.cpu}, Node ${env.node}, ${env.date.slice(0, 10)}, ${pinning.split(' (')[0]}`;
   const { svg, png } = await throughputChart(results, subtitle);
   writeFileSync(`${dir}throughput.svg`, svg);
@@ -131,6 +151,7 @@ if (!quick) {
     `### Summary: ns/element and the simd backend's ratios\n\n${summaryTable(results, markdownTable)}`,
     ...results.map((r) => `### ${sizeLabel(r.n)} elements\n\n${sizeTable(r, markdownTable)}`),
     `### Per-call overhead (100 K elements in total)\n\n${markdownTable(overheadHeader, overheadRows)}`,
+    `### Threads (simd, zero-copy, ${os.cpus().length} CPUs, not pinned)\n\n${markdownTable(threadHeader, threadTableRows)}`,
     `### Targets\n\n${targetTable(ts, markdownTable)}`,
   ].join('\n\n');
   writeFileSync(`${dir}results.md`, `${md}\n`);

@@ -1,5 +1,6 @@
-// `npx tsx bench/threads.ts [--quick]`: the zero-copy SIMD step on 1 thread, 2 threads and
-// threads: 'auto', interleaved round by round (medians), from 1 K to 16 M elements.
+// `npx tsx bench/threads.ts [--quick] [--json]`: the zero-copy SIMD step on 1 thread, 2 threads
+// and threads: 'auto', interleaved round by round (medians), from 1 K to 16 M elements. Run
+// unpinned (npm run bench runs it as a child on every CPU, after its pinned single-thread part).
 import { RMSProp } from '../src/index.js';
 
 const quick = process.argv.includes('--quick');
@@ -49,7 +50,9 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
   return rows;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--json')) {
+  console.log(JSON.stringify(await benchThreads()));
+} else if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, medians of ${ROUNDS} interleaved rounds`);
   console.log('elements      1 thread     2 threads    auto        2 threads vs 1   auto vs 1');
   for (const row of await benchThreads()) {
