@@ -7,45 +7,56 @@ const quick = process.argv.includes('--quick');
 const SIZES = quick ? [16 * 1024, 256 * 1024, 4 * 1024 * 1024] : [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024];
 const ROUNDS = quick ? 7 : 15;
 const TARGET_MS = quick ? 5 : 20;
-const VARIANTS = [1, 2, 'auto'] as const;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 export interface ThreadsRow {
   elements: number;
-  /** Median ns per element for 1 thread, 2 threads and 'auto'. */
+  /** Median ns per element for 1 thread and 2 threads; for 'auto', its ratio to 1 thread applied to that. */
   ns: Record<string, number>;
 }
 
+/** Median ns per element of each optimizer, stepped in interleaved rounds. */
+async function interleaved(n: number, threads: ReadonlyArray<number | 'auto'>): Promise<number[]> {
+  const opts = await Promise.all(threads.map(async (t) => {
+    const opt = await RMSProp.create({ w: n }, { backend: 'simd', threads: t });
+    opt.params.w.fill(0.5);
+    opt.grads.w.forEach((_, i, g) => (g[i] = Math.sin(i) * 1e-2));
+    return opt;
+  }));
+  const reps = opts.map((opt) => {
+    const start = performance.now();
+    let steps = 0;
+    while (performance.now() - start < 50 || steps < 3) {
+      opt.step();
+      steps++;
+    }
+    return Math.max(1, Math.round((TARGET_MS * steps) / (performance.now() - start)));
+  });
+  const samples = opts.map((): number[] => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let j = 0; j < opts.length; j++) {
+      const i = (j + round) % opts.length;
+      const start = performance.now();
+      for (let r = 0; r < reps[i]; r++) opts[i].step();
+      samples[i].push(((performance.now() - start) * 1e6) / reps[i] / n);
+    }
+  }
+  for (const opt of opts) opt.dispose();
+  return samples.map(median);
+}
+
+/**
+ * Per size, 2 threads against 1 and 'auto' against 1, each pair interleaved with no other
+ * optimizer alive (an idle optimizer's worker would share the cores with the pair being measured).
+ */
 export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
   const rows: ThreadsRow[] = [];
   for (const n of sizes) {
-    const opts = await Promise.all(VARIANTS.map(async (threads) => {
-      const opt = await RMSProp.create({ w: n }, { backend: 'simd', threads });
-      opt.params.w.fill(0.5);
-      opt.grads.w.forEach((_, i, g) => (g[i] = Math.sin(i) * 1e-2));
-      return opt;
-    }));
-    const reps = opts.map((opt) => {
-      const start = performance.now();
-      let steps = 0;
-      while (performance.now() - start < 50 || steps < 3) {
-        opt.step();
-        steps++;
-      }
-      return Math.max(1, Math.round((TARGET_MS * steps) / (performance.now() - start)));
-    });
-    const samples = opts.map((): number[] => []);
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let j = 0; j < opts.length; j++) {
-        const i = (j + round) % opts.length;
-        const start = performance.now();
-        for (let r = 0; r < reps[i]; r++) opts[i].step();
-        samples[i].push(((performance.now() - start) * 1e6) / reps[i] / n);
-      }
-    }
-    rows.push({ elements: n, ns: Object.fromEntries(VARIANTS.map((v, i) => [String(v), median(samples[i])])) });
-    for (const opt of opts) opt.dispose();
+    const [one, two] = await interleaved(n, [1, 2]);
+    const [oneAgain, auto] = await interleaved(n, [1, 'auto']);
+    // 'auto' is reported relative to the 1-thread run it was interleaved with
+    rows.push({ elements: n, ns: { 1: one, 2: two, auto: (auto * one) / oneAgain } });
   }
   return rows;
 }
