@@ -1,32 +1,47 @@
-// Multi-threaded steps: workers share the optimizer's wasm memory and each runs the same kernel
-// calls on its own slice of every call's elements. Slices only change which thread computes an
-// element, never the operations on it, so the result is bit-identical to one thread.
+// Multi-threaded steps: workers share the optimizer's wasm memory, and every thread (the caller
+// included) takes chunks of the step's kernel calls from a shared counter until none are left, so a
+// slower core simply takes fewer. Chunks only change which thread computes an element, never the
+// operations on it, so the result is bit-identical to one thread.
 //
 // Synchronisation is a control block in the shared memory (no postMessage per step):
 //   ctl[GENERATION]  bumped by the main thread to start a step; workers Atomics.wait on it
 //   ctl[REMAINING]   workers still busy; the last one notifies
 //   ctl[CALLS]       how many kernel calls the job table holds
 //   ctl[STOP]        set on dispose
+//   ctl[NEXT_CHUNK]  the next chunk to take; ctl[CHUNK] elements per chunk (a multiple of 4)
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k.
 
 const GENERATION = 0;
 const REMAINING = 1;
 const CALLS = 2;
 const STOP = 3;
+const NEXT_CHUNK = 4;
+const CHUNK = 5;
 export const CONTROL_BYTES = 64;
+/** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
+const MIN_CHUNK = 4096;
 export const CALL_INTS = 8;
 
 type StepFn = (mode: number, n: number, w: number, g: number, s: number, a: number, m: number, k: number) => void;
 
-/** Runs thread `index` of `threads`' share of call `c` of the job table: a slice aligned to 4 elements. */
-export function runSlice(step: StepFn, jobs: Int32Array, calls: number, index: number, threads: number): void {
-  for (let c = 0; c < calls; c++) {
-    const j = c * 8; // CALL_INTS, spelled out: workers run this function's source on its own
-    const n = jobs[j + 1];
-    const chunk = Math.ceil(Math.ceil(n / 4) / threads) * 4;
-    const start = Math.min(n, index * chunk);
-    const end = Math.min(n, start + chunk);
-    if (end <= start) continue;
+/**
+ * Takes chunks (call c, elements [k·size, (k+1)·size)) from ctl[4] and runs them until every call
+ * of the job table is done. Indices are spelled out: workers run this function's source on its own.
+ */
+export function runChunks(step: StepFn, jobs: Int32Array, calls: number, ctl: Int32Array): void {
+  const size = ctl[5]; // CHUNK
+  for (;;) {
+    let k = Atomics.add(ctl, 4, 1); // NEXT_CHUNK
+    let c = 0;
+    for (; c < calls; c++) {
+      const chunks = Math.ceil(jobs[c * 8 + 1] / size); // CALL_INTS = 8
+      if (k < chunks) break;
+      k -= chunks;
+    }
+    if (c === calls) return;
+    const j = c * 8;
+    const start = k * size;
+    const end = Math.min(jobs[j + 1], start + size);
     const at = start * 4;
     step(jobs[j], end - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
   }
@@ -34,11 +49,11 @@ export function runSlice(step: StepFn, jobs: Int32Array, calls: number, index: n
 
 /**
  * The worker's program, run from source text (so no runtime or bundler needs a worker file). It
- * must not refer to anything outside itself; runSlice is passed in as source.
+ * must not refer to anything outside itself; runChunks is passed in as source.
  */
 function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, ready: () => void): void {
   onMessage((init) => {
-    const { module, memory, index, threads, controlAt, jobsAt, jobInts } = init;
+    const { module, memory, controlAt, jobsAt, jobInts } = init;
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const step = instance.exports.step as StepFn;
     const ctl = new Int32Array(memory.buffer, controlAt, 16);
@@ -52,8 +67,8 @@ function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, re
       Atomics.wait(ctl, 0, seen);
       seen = Atomics.load(ctl, 0);
       if (Atomics.load(ctl, 3) !== 0) return;
-      // runSlice: in the worker, the copy prepended to this source
-      runSlice(step, jobs, Atomics.load(ctl, 2), index, threads);
+      // runChunks: in the worker, the copy prepended to this source
+      runChunks(step, jobs, Atomics.load(ctl, 2), ctl);
       if (Atomics.sub(ctl, 1, 1) === 1) Atomics.notify(ctl, 1);
     }
   });
@@ -62,8 +77,6 @@ function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, re
 interface WorkerInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
-  index: number;
-  threads: number;
   controlAt: number;
   jobsAt: number;
   jobInts: number;
@@ -76,7 +89,7 @@ const ready = () => parentPort.postMessage('ready');`;
 const BROWSER_PRELUDE = `const onMessage = (handler) => { self.onmessage = (event) => handler(event.data); };
 const ready = () => self.postMessage('ready');`;
 
-const workerSource = (prelude: string) => `${prelude}\n${runSlice.toString()}\n(${workerMain.toString()})(onMessage, ready);`;
+const workerSource = (prelude: string) => `${prelude}\n${runChunks.toString()}\n(${workerMain.toString()})(onMessage, ready);`;
 
 interface AnyWorker {
   postMessage(message: unknown): void;
@@ -130,7 +143,7 @@ export class ThreadPool {
     const browserUrl = node ? '' : URL.createObjectURL(new Blob([workerSource(BROWSER_PRELUDE)], { type: 'text/javascript' }));
     try {
       for (let index = 1; index < threads; index++) {
-        const init: WorkerInit = { module, memory, index, threads, controlAt, jobsAt, jobInts };
+        const init: WorkerInit = { module, memory, controlAt, jobsAt, jobInts };
         if (NodeWorker) {
           const worker = new NodeWorker(new URL(`data:text/javascript,${encodeURIComponent(workerSource(NODE_PRELUDE))}`));
           worker.unref(); // a forgotten optimizer must not keep the process alive
@@ -173,14 +186,20 @@ export class ThreadPool {
     return this.#jobs;
   }
 
-  /** Runs the job table's calls on every thread and returns when all slices are done. */
+  /** Runs the job table's calls on every thread and returns when all chunks are done. */
   run(calls: number): void {
     const ctl = this.#ctl;
+    let elements = 0;
+    for (let c = 0; c < calls; c++) elements += this.#jobs[c * CALL_INTS + 1];
+    // About eight chunks per thread: enough to even out unequal cores, few enough that taking one
+    // (an atomic add) costs nothing next to computing it.
+    Atomics.store(ctl, CHUNK, Math.max(MIN_CHUNK, Math.ceil(elements / (this.threads * 8 * 4)) * 4));
+    Atomics.store(ctl, NEXT_CHUNK, 0);
     Atomics.store(ctl, CALLS, calls);
     Atomics.store(ctl, REMAINING, this.threads - 1);
     Atomics.add(ctl, GENERATION, 1);
     Atomics.notify(ctl, GENERATION);
-    runSlice(this.#step, this.#jobs, calls, 0, this.threads);
+    runChunks(this.#step, this.#jobs, calls, ctl);
     // Spin while the other slices finish (they take about as long as ours; sleeping and waking
     // would cost tens of microseconds), then sleep. Browsers' main threads may not Atomics.wait:
     // they only spin.
