@@ -1,8 +1,8 @@
 export { RMSProp } from './rmsprop.js';
-export type { GradsInput, GroupInfo, ParamGroup, ParamInput, ParamsInput, TensorState } from './rmsprop.js';
+export type { GradsInput, ParamGroup, ParamInput, ParamsInput, TensorState } from './rmsprop.js';
 export { PRESETS } from './options.js';
 export type {
-  BackendChoice, BackendName, LearningRate, NonFinitePolicy, PresetName, ResolvedOptions, RMSPropOptions,
+  BackendChoice, BackendName, GroupInfo, LearningRate, NonFinitePolicy, PresetName, ResolvedOptions, RMSPropOptions,
 } from './options.js';
 export { availableBackends } from './backends.js';
 export { decodeState, encodeState, STATE_FORMAT, STATE_VERSION, type SavedState } from './state.js';

@@ -55,7 +55,9 @@ export interface Kernel {
   firstNonFinite(n: number, g: number): number;
 }
 
-
+/** Slots of the per-call scalars that writeStepConstants and transformBit read besides the options. */
+export const STEP_LR = 0;
+export const STEP_CLIP_SCALE = 1;
 
 export function kernelMode(o: ResolvedOptions): number {
   const momentumKind = o.momentum === 0 ? 0 : o.nesterov ? MOMENTUM_NESTEROV : MOMENTUM_HEAVY_BALL;
@@ -69,10 +71,6 @@ export function transformBit(o: ResolvedOptions, scalars: Float64Array): number 
   const needed = o.maximize || o.biasCorrection || o.clipValue !== Infinity || Math.fround(scalars[STEP_CLIP_SCALE]) !== 1;
   return needed ? TRANSFORMED : 0;
 }
-
-/** Slots of the per-call scalars that writeStepConstants reads besides the options. */
-export const STEP_LR = 0;
-export const STEP_CLIP_SCALE = 1;
 
 /**
  * Writes the constants of step `t` (1-based) into `heap` at float index `at`. `scalars` holds this

@@ -55,6 +55,8 @@ export const OPTIMIZER_WIDE = ['backend', 'globalClipNorm', 'nonFinite', 'thread
 
 /** Options after the preset is applied: every field is set. */
 export type ResolvedOptions = Readonly<Required<RMSPropOptions>>;
+/** A parameter group's resolved options and the names of its parameters. */
+export type GroupInfo = ResolvedOptions & { readonly params: readonly string[] };
 
 type Defaults = Omit<ResolvedOptions, 'preset' | (typeof OPTIMIZER_WIDE)[number] | 'clipValue' | 'clipNorm'>;
 

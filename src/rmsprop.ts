@@ -2,7 +2,7 @@ import { createBackend, MAX_HEAP_BYTES, pickBackend, type Backend } from './back
 import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
 import {
   checkOptions, describe, OPTIMIZER_WIDE, resolveOptions,
-  type BackendName, type ResolvedOptions, type RMSPropOptions,
+  type BackendName, type GroupInfo, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
 import { CALL_INTS, CONTROL_BYTES, threadSupport, ThreadPool } from './threads.js';
@@ -15,8 +15,6 @@ export type ParamsInput = Record<string, ParamInput> | readonly ParamInput[];
 export type ParamGroup = { params: ParamsInput } & Omit<RMSPropOptions, (typeof OPTIMIZER_WIDE)[number]>;
 /** Gradients by parameter name; `null` or a missing name skips that parameter for this step. */
 export type GradsInput = Record<string, Float32Array | null | undefined> | readonly (Float32Array | null | undefined)[];
-/** A group's resolved options and the names of its parameters. */
-export type GroupInfo = ResolvedOptions & { readonly params: readonly string[] };
 
 export interface TensorState {
   readonly squareAvg: Float32Array;
@@ -365,14 +363,14 @@ export class RMSProp {
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
     if (wide.nonFinite !== 'propagate' && !this.#allFinite(backend, wide.nonFinite === 'throw')) return false;
     const clipping = this.#clip(backend);
-    const t = this.#steps + 1;
+    const stepNumber = this.#steps + 1;
     this.#queued = this.#pool && (!this.#autoThreads || this.#layoutElements >= AUTO_THREADS_MIN_ELEMENTS) ? 0 : -1;
+    const scalars = this.#stepScalars;
     for (let g = 0; g < this.#groups.length; g++) {
       const group = this.#groups[g];
-      const scalars = this.#stepScalars;
       scalars[STEP_LR] = lrs[g];
       scalars[STEP_CLIP_SCALE] = clipping === 'global' ? this.#clipScale[group.first] : 1;
-      writeStepConstants(this.#heap, group.constantsAt >> 2, group.options, t, scalars);
+      writeStepConstants(this.#heap, group.constantsAt >> 2, group.options, stepNumber, scalars);
       let whole = clipping !== 'per tensor';
       for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
       if (whole) {
@@ -385,7 +383,7 @@ export class RMSProp {
         let constantsAt = group.constantsAt;
         if (clipping === 'per tensor') {
           scalars[STEP_CLIP_SCALE] = this.#clipScale[i];
-          writeStepConstants(this.#heap, tensor.constantsAt >> 2, group.options, t, scalars);
+          writeStepConstants(this.#heap, tensor.constantsAt >> 2, group.options, stepNumber, scalars);
           constantsAt = tensor.constantsAt;
         }
         this.#run(backend, group, group.mode | transformBit(group.options, scalars), tensor.offset, tensor.length, constantsAt);

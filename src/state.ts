@@ -1,7 +1,7 @@
 // Saved optimizer state: a versioned JSON form (float arrays as base64 of little-endian float32, so
 // NaN, ±∞ and −0 survive JSON.stringify) and a compact binary form of the same thing.
 import { decodeBase64, encodeBase64 } from './base64.js';
-import { describe, type ResolvedOptions } from './options.js';
+import { describe, type GroupInfo, type ResolvedOptions } from './options.js';
 
 export const STATE_FORMAT = 'rmsprop-wasm-state';
 export const STATE_VERSION = 1;
@@ -26,8 +26,6 @@ export interface TensorArrays {
   readonly length: number;
   readonly state: Readonly<Partial<Record<ArrayKind, Float32Array>>>;
 }
-
-type GroupInfo = ResolvedOptions & { readonly params: readonly string[] };
 
 const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 

@@ -122,6 +122,8 @@ export class ThreadPool {
   #jobs: Int32Array;
   #step: StepFn;
   #died: string | undefined;
+  /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
+  readonly #canWait = isNode() || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
 
   private constructor(threads: number, workers: AnyWorker[], ctl: Int32Array, jobs: Int32Array, step: StepFn) {
     this.threads = threads;
@@ -200,15 +202,13 @@ export class ThreadPool {
     Atomics.add(ctl, GENERATION, 1);
     Atomics.notify(ctl, GENERATION);
     runChunks(this.#step, this.#jobs, calls, ctl);
-    // Spin while the other slices finish (they take about as long as ours; sleeping and waking
-    // would cost tens of microseconds), then sleep. Browsers' main threads may not Atomics.wait:
-    // they only spin.
-    const canWait = isNode() || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
+    // Spin while the other chunks finish (they take about as long as ours; sleeping and waking
+    // would cost tens of microseconds), then sleep where this thread may.
     let spins = 0;
     for (;;) {
       const remaining = Atomics.load(ctl, REMAINING);
       if (remaining === 0) return;
-      if (canWait && ++spins > 1_000_000) {
+      if (this.#canWait && ++spins > 1_000_000) {
         if (Atomics.wait(ctl, REMAINING, remaining, 5000) === 'timed-out' && Atomics.load(ctl, REMAINING) === remaining) {
           this.#markDead('a worker did not finish its slice within 5 s');
           this.check();

@@ -1,7 +1,7 @@
 // The JSON form of PyTorch's `optimizer.state_dict()` for torch.optim.RMSprop: parameters are
 // numbered in order across groups, tensors become plain number arrays.
 import { encodeBase64 } from './base64.js';
-import { describe, type ResolvedOptions } from './options.js';
+import { describe, type GroupInfo } from './options.js';
 import { STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
 
 export interface TorchParamState {
@@ -29,8 +29,6 @@ export interface TorchStateDict {
   state: Record<string, TorchParamState>;
   param_groups: TorchParamGroup[];
 }
-
-type GroupInfo = ResolvedOptions & { readonly params: readonly string[] };
 
 const TORCH_KEYS = { squareAvg: 'square_avg', momentum: 'momentum_buffer', gradAvg: 'grad_avg' } as const;
 
