@@ -30,3 +30,38 @@ describe.each(BACKENDS)('the TRANSFORMED bit changes speed, never results (%s)',
     expect(sameBits(runs[1], runs[0])).toBeUndefined();
   });
 });
+
+// The SIMD scan tests a whole block of elements at once, then finds the exact index with a scalar
+// loop: check it against a plain definition for bad values placed around every block and vector
+// boundary, and that no finite value (the largest, subnormals, −0) is taken for a bad one.
+describe.each(BACKENDS)('firstNonFinite finds the first NaN or ±∞ (%s)', (backend) => {
+  const LENGTHS = [0, 1, 3, 4, 5, 15, 16, 17, 1023, 1024, 1025, 2047, 2048, 2049, 3000];
+  const FINITE = [0, -0, 1e-45, -1e-45, 1.1754942e-38, 3.4028234663852886e38, -3.4028234663852886e38, 1, -2];
+  const BAD = [NaN, Infinity, -Infinity, new Float32Array(new Uint32Array([0xffc00001]).buffer)[0]];
+
+  it('at every position near a boundary, alone or after another bad value', async () => {
+    const { buffer, kernel } = await createBackend(backend, 1 << 16);
+    const at = 68; // not 16-byte aligned: the scan must not assume it
+    const g = new Float32Array(buffer, at, 3000);
+    const random = rng(7);
+    for (const n of LENGTHS) {
+      const positions = [...new Set([0, 1, 2, 3, 4, 15, 16, 17, 1020, 1023, 1024, 1025, 2047, 2048, n - 4, n - 2, n - 1].filter((p) => p >= 0 && p < n))];
+      g.fill(0).subarray(0, n).forEach((_, i, a) => (a[i] = FINITE[Math.floor(random() * FINITE.length)]));
+      expect(kernel.firstNonFinite(n, at), `n=${n}, all finite`).toBe(-1);
+      for (const p of positions) {
+        const value = BAD[p % BAD.length];
+        const saved = g[p];
+        g[p] = value;
+        if (p + 5 < n) g[p + 5] = NaN; // a later bad value must not hide the first
+        expect(kernel.firstNonFinite(n, at), `n=${n}, ${value} at ${p}`).toBe(p);
+        g[p] = saved;
+        if (p + 5 < n) g[p + 5] = 0;
+      }
+      if (n < 3000) {
+        g[n] = NaN; // just past the end: not the scan's business
+        expect(kernel.firstNonFinite(n, at), `n=${n}, NaN past the end`).toBe(-1);
+        g[n] = 0;
+      }
+    }
+  });
+});
