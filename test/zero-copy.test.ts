@@ -71,6 +71,36 @@ describe.each(BACKENDS)('zero-copy views (%s)', (backend) => {
     opt.step({ b: new Float32Array([1, 1]) });
     expect(b[0]).toBeLessThan(4);
   });
+
+  // Regions of 1 MiB and more are laid out with a wider gap (see regionGap in src/rmsprop.ts).
+  it('large and small regions never overlap, and a large group equals separate optimizers', async () => {
+    const lengths = { big: 300_007, small: 7 };
+    const options = { backend, momentum: 0.9, centered: true } as const;
+    const grouped = await RMSProp.create(lengths, options);
+    const alone = await Promise.all(Object.entries(lengths).map(([name, n]) => RMSProp.create({ [name]: n }, options)));
+    const views = Object.keys(lengths).flatMap((name) => [grouped.params[name], grouped.grads[name], ...Object.values(grouped.state[name])]);
+    const ranges = views.map((v) => [v.byteOffset, v.byteOffset + v.byteLength]).sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i][0]).toBeGreaterThanOrEqual(ranges[i - 1][1]);
+    for (const [i, name] of Object.keys(lengths).entries()) {
+      const initial = Float32Array.from(grouped.params[name], (_, j) => Math.sin(j + i));
+      grouped.params[name].set(initial);
+      alone[i].params[name].set(initial);
+    }
+    for (let k = 0; k < 3; k++) {
+      for (const [i, name] of Object.keys(lengths).entries()) {
+        const g = Float32Array.from(grouped.grads[name], (_, j) => Math.cos(j * (k + 1) + i));
+        grouped.grads[name].set(g);
+        alone[i].grads[name].set(g);
+        alone[i].step();
+      }
+      grouped.step();
+    }
+    for (const [i, name] of Object.keys(lengths).entries()) {
+      expect(sameBits(grouped.params[name], alone[i].params[name]), name).toBeUndefined();
+      const expected: Record<string, Float32Array> = alone[i].state[name];
+      for (const [key, array] of Object.entries(grouped.state[name])) expect(sameBits(array, expected[key]), `${name}.${key}`).toBeUndefined();
+    }
+  });
 });
 
 it('arrays of parameters are named 0, 1, …', async () => {
