@@ -6,7 +6,7 @@
 //  2. The bring-your-own-arrays step against the zero-copy step plus one and three array copies
 //     (it copies the gradient in, the parameters in and the parameters out).
 //  3. Centered + momentum at exactly 16 M elements against 16 M + 12 K: before commit c4e3679 the
-//     optimizer's arrays sat exactly 64 MiB apart at 16 M (now 64 MiB + 320 bytes).
+//     optimizer's arrays sat exactly 64 MiB apart at 16 M (now 64 MiB + 32 KiB + 320 bytes).
 import { execFileSync } from 'node:child_process';
 import { RMSProp } from '../src/index.js';
 import { measure, type Plan } from './measure.js';
