@@ -5,7 +5,7 @@ import {
   type BackendName, type GroupInfo, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
-import { CALL_INTS, CONTROL_BYTES, threadSupport, ThreadPool } from './threads.js';
+import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
@@ -236,7 +236,7 @@ export class RMSProp {
     let pool: ThreadPool | undefined;
     if (threads > 1) {
       const { module, memory } = backend.shared!;
-      pool = await ThreadPool.start(threads, module, memory, backend.kernel.step, 0, CONTROL_BYTES, layout.jobInts);
+      pool = await ThreadPool.start(threads, module, memory, backend.kernel, 0, CONTROL_BYTES, layout.jobInts);
     }
     return new RMSProp(backend, specs, layout, pool, reason);
   }
@@ -367,11 +367,14 @@ export class RMSProp {
         if (g !== t.grad) t.grad.set(g);
       }
     }
+    const threaded = this.#pool !== undefined && (!this.#autoThreads || this.#layoutElements >= AUTO_THREADS_MIN_ELEMENTS);
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
-    if (wide.nonFinite !== 'propagate' && !this.#allFinite(backend, wide.nonFinite === 'throw')) return false;
+    if (wide.nonFinite !== 'propagate' && !(threaded && this.#allFiniteThreaded()) && !this.#allFinite(backend, wide.nonFinite === 'throw')) {
+      return false;
+    }
     const clipping = this.#clip(backend);
     const stepNumber = this.#steps + 1;
-    this.#queued = this.#pool && (!this.#autoThreads || this.#layoutElements >= AUTO_THREADS_MIN_ELEMENTS) ? 0 : -1;
+    this.#queued = threaded ? 0 : -1;
     const scalars = this.#stepScalars;
     for (let g = 0; g < this.#groups.length; g++) {
       const group = this.#groups[g];
@@ -482,6 +485,24 @@ export class RMSProp {
       this.#lrs[g] = value;
     }
     return this.#lrs;
+  }
+
+  /**
+   * Scans the present gradients for NaN or ±∞ on every thread: true if there is none. Otherwise
+   * #allFinite, on this thread alone, finds the first (a rare path, for an error message or a skip).
+   */
+  #allFiniteThreaded(): boolean {
+    const jobs = this.#pool!.jobs;
+    let calls = 0;
+    for (let i = 0; i < this.#tensors.length; i++) {
+      if (!this.#present[i]) continue;
+      const t = this.#tensors[i];
+      const j = calls++ * CALL_INTS;
+      jobs[j] = SCAN_MODE;
+      jobs[j + 1] = t.length;
+      jobs[j + 3] = this.#groups[t.group].base.grad + t.offset * 4;
+    }
+    return this.#pool!.run(calls);
   }
 
   /** Scans the present gradients for NaN or ±∞; throws (naming the first) or reports false. */

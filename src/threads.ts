@@ -9,7 +9,9 @@
 //   ctl[CALLS]       how many kernel calls the job table holds
 //   ctl[STOP]        set on dispose
 //   ctl[NEXT_CHUNK]  the next chunk to take; ctl[CHUNK] elements per chunk (a multiple of 4)
-// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k.
+//   ctl[FOUND_NON_FINITE]  set by any thread whose chunk of a scan call holds a NaN or ±∞
+// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k. A call whose mode is
+// SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
 
 const GENERATION = 0;
 const REMAINING = 1;
@@ -17,18 +19,23 @@ const CALLS = 2;
 const STOP = 3;
 const NEXT_CHUNK = 4;
 const CHUNK = 5;
+const FOUND_NON_FINITE = 6;
+export const SCAN_MODE = -1;
 export const CONTROL_BYTES = 64;
+const NAP_MS = 50;
+const DEAD_AFTER_MS = 5000;
 /** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
 const MIN_CHUNK = 4096;
 export const CALL_INTS = 8;
 
 type StepFn = (mode: number, n: number, w: number, g: number, s: number, a: number, m: number, k: number) => void;
+type ScanFn = (n: number, g: number) => number;
 
 /**
  * Takes chunks (call c, elements [k·size, (k+1)·size)) from ctl[4] and runs them until every call
  * of the job table is done. Indices are spelled out: workers run this function's source on its own.
  */
-export function runChunks(step: StepFn, jobs: Int32Array, calls: number, ctl: Int32Array): void {
+export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: number, ctl: Int32Array): void {
   const size = ctl[5]; // CHUNK
   for (;;) {
     let k = Atomics.add(ctl, 4, 1); // NEXT_CHUNK
@@ -43,7 +50,11 @@ export function runChunks(step: StepFn, jobs: Int32Array, calls: number, ctl: In
     const start = k * size;
     const end = Math.min(jobs[j + 1], start + size);
     const at = start * 4;
-    step(jobs[j], end - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+    if (jobs[j] === -1) { // SCAN_MODE
+      if (scan(end - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
+    } else {
+      step(jobs[j], end - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+    }
   }
 }
 
@@ -56,6 +67,7 @@ function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, re
     const { module, memory, controlAt, jobsAt, jobInts } = init;
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const step = instance.exports.step as StepFn;
+    const scan = instance.exports.firstNonFinite as ScanFn;
     const ctl = new Int32Array(memory.buffer, controlAt, 16);
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     let seen = Atomics.load(ctl, 0); // before ready(): the main thread may start a step right after it
@@ -64,11 +76,12 @@ function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, re
       // Spin a little before sleeping: training loops step back to back, and waking from
       // Atomics.wait costs tens of microseconds, as much as a 256 K-element step's slice.
       for (let spin = 0; spin < 100000 && Atomics.load(ctl, 0) === seen; spin++);
-      Atomics.wait(ctl, 0, seen);
+      // A wake-up without a new generation (the caller repeats them while it waits) is not a step.
+      while (Atomics.load(ctl, 0) === seen) Atomics.wait(ctl, 0, seen);
       seen = Atomics.load(ctl, 0);
       if (Atomics.load(ctl, 3) !== 0) return;
       // runChunks: in the worker, the copy prepended to this source
-      runChunks(step, jobs, Atomics.load(ctl, 2), ctl);
+      runChunks(step, scan, jobs, Atomics.load(ctl, 2), ctl);
       if (Atomics.sub(ctl, 1, 1) === 1) Atomics.notify(ctl, 1);
     }
   });
@@ -121,24 +134,26 @@ export class ThreadPool {
   #ctl: Int32Array;
   #jobs: Int32Array;
   #step: StepFn;
+  #scan: ScanFn;
   #died: string | undefined;
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
   readonly #canWait = isNode() || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
 
-  private constructor(threads: number, workers: AnyWorker[], ctl: Int32Array, jobs: Int32Array, step: StepFn) {
+  private constructor(threads: number, workers: AnyWorker[], ctl: Int32Array, jobs: Int32Array, step: StepFn, scan: ScanFn) {
     this.threads = threads;
     this.#workers = workers;
     this.#ctl = ctl;
     this.#jobs = jobs;
     this.#step = step;
+    this.#scan = scan;
   }
 
   /** Starts `threads − 1` workers (the calling thread is the other one) and waits until each is ready. */
-  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, step: StepFn, controlAt: number, jobsAt: number, jobInts: number): Promise<ThreadPool> {
+  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernel: { step: StepFn; firstNonFinite: ScanFn }, controlAt: number, jobsAt: number, jobInts: number): Promise<ThreadPool> {
     const ctl = new Int32Array(memory.buffer, controlAt, 16);
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     const workers: AnyWorker[] = [];
-    const pool = new ThreadPool(threads, workers, ctl, jobs, step);
+    const pool = new ThreadPool(threads, workers, ctl, jobs, kernel.step, kernel.firstNonFinite);
     const readies: Array<Promise<void>> = [];
     const node = isNode();
     const NodeWorker = node ? (await import(/* @vite-ignore */ 'node:' + 'worker_threads')).Worker : undefined;
@@ -188,8 +203,11 @@ export class ThreadPool {
     return this.#jobs;
   }
 
-  /** Runs the job table's calls on every thread and returns when all chunks are done. */
-  run(calls: number): void {
+  /**
+   * Runs the job table's calls on every thread and returns when all chunks are done: true unless
+   * a scan call found a NaN or ±∞ (which one is then for the caller to find, on its own thread).
+   */
+  run(calls: number): boolean {
     const ctl = this.#ctl;
     let elements = 0;
     for (let c = 0; c < calls; c++) elements += this.#jobs[c * CALL_INTS + 1];
@@ -197,20 +215,27 @@ export class ThreadPool {
     // (an atomic add) costs nothing next to computing it.
     Atomics.store(ctl, CHUNK, Math.max(MIN_CHUNK, Math.ceil(elements / (this.threads * 8 * 4)) * 4));
     Atomics.store(ctl, NEXT_CHUNK, 0);
+    Atomics.store(ctl, FOUND_NON_FINITE, 0);
     Atomics.store(ctl, CALLS, calls);
     Atomics.store(ctl, REMAINING, this.threads - 1);
     Atomics.add(ctl, GENERATION, 1);
     Atomics.notify(ctl, GENERATION);
-    runChunks(this.#step, this.#jobs, calls, ctl);
+    runChunks(this.#step, this.#scan, this.#jobs, calls, ctl);
     // Spin while the other chunks finish (they take about as long as ours; sleeping and waking
-    // would cost tens of microseconds), then sleep where this thread may.
+    // would cost tens of microseconds), then sleep where this thread may, in short naps that
+    // repeat the wake-up call: a worker that slept through one still joins, and one that answers
+    // none for 5 s is taken for dead.
     let spins = 0;
+    let napsWithoutProgress = 0;
     for (;;) {
       const remaining = Atomics.load(ctl, REMAINING);
-      if (remaining === 0) return;
+      if (remaining === 0) return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
       if (this.#canWait && ++spins > 1_000_000) {
-        if (Atomics.wait(ctl, REMAINING, remaining, 5000) === 'timed-out' && Atomics.load(ctl, REMAINING) === remaining) {
-          this.#markDead('a worker did not finish its slice within 5 s');
+        Atomics.notify(ctl, GENERATION);
+        if (Atomics.wait(ctl, REMAINING, remaining, NAP_MS) !== 'timed-out' || Atomics.load(ctl, REMAINING) !== remaining) {
+          napsWithoutProgress = 0;
+        } else if (++napsWithoutProgress * NAP_MS >= DEAD_AFTER_MS) {
+          this.#markDead(`a worker did not finish its slice within ${DEAD_AFTER_MS / 1000} s`);
           this.check();
         }
       }

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../src/index.js';
-import { normal, rng, sameBits, snapshot } from './helpers.js';
+import { normal, rng, sameBits, snapshot, snapshotDifference } from './helpers.js';
 
 const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 4099];
 
@@ -46,6 +46,52 @@ describe.each(['simd', 'wasm'] as const)('threads 1, 2 and 3 give the same bits 
     for (const other of [two, three]) {
       other.result.forEach((a, i) => expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined());
     }
+  });
+});
+
+// With threads, every thread scans chunks of the gradients; a found NaN or ±∞ is then located on
+// the calling thread. Bad values in the first, a middle and the last chunk, and in a later tensor.
+describe.each([2, 3])('the non-finite scan on %i threads', (threads) => {
+  const LENGTHS = [5, 40_000, 9_001];
+  const PLACES: Array<[tensor: number, index: number]> = [[1, 0], [1, 20_003], [1, 39_999], [2, 9_000], [0, 4]];
+
+  it.each(PLACES)("'throw' names the first bad element (tensor %i, index %i) and changes nothing", async (tensor, index) => {
+    const params = arrays(1, LENGTHS);
+    const opt = await RMSProp.create(params, { threads, momentum: 0.9, centered: true, nonFinite: 'throw' });
+    expect(opt.threads).toBe(threads);
+    opt.step(arrays(2, LENGTHS));
+    const before = snapshot([...params, ...everything(opt)]);
+    const grads = arrays(3, LENGTHS);
+    grads[tensor][index] = Infinity;
+    if (index + 7 < LENGTHS[tensor]) grads[tensor][index + 7] = NaN; // a later one is not reported
+    grads[2][9_000] = tensor === 2 ? Infinity : -Infinity; // neither is one in a later tensor
+    expect(() => opt.step(grads)).toThrow(new RegExp(`gradient '${tensor}' has Infinity at index ${index} `));
+    expect(snapshotDifference(snapshot([...params, ...everything(opt)]), before)).toBeUndefined();
+    expect(opt.stepCount).toBe(1);
+    opt.dispose();
+  });
+
+  it("'skip' leaves every byte unchanged, then steps as one thread does", async () => {
+    const runs = await Promise.all([1, threads].map(async (t) => {
+      const params = arrays(1, LENGTHS);
+      const opt = await RMSProp.create(params, { threads: t, momentum: 0.9, nonFinite: 'skip' });
+      const results: boolean[] = [];
+      for (let k = 0; k < 8; k++) {
+        const grads = arrays(10 + k, LENGTHS);
+        const [tensor, index] = PLACES[k % PLACES.length];
+        if (k % 2 === 1) grads[tensor][index] = k % 4 === 1 ? NaN : -Infinity;
+        const before = snapshot([...params, ...everything(opt)]);
+        results.push(opt.step(grads));
+        if (k % 2 === 1) expect(snapshotDifference(snapshot([...params, ...everything(opt)]), before), `step ${k}`).toBeUndefined();
+      }
+      const state = everything(opt).map((a) => a.slice());
+      const steps = opt.stepCount;
+      opt.dispose();
+      return { results, state, steps };
+    }));
+    expect(runs[1].results).toEqual([true, false, true, false, true, false, true, false]);
+    expect(runs[1].steps).toBe(4);
+    runs[1].state.forEach((a, i) => expect(sameBits(a, runs[0].state[i]), `array ${i}`).toBeUndefined());
   });
 });
 
