@@ -73,7 +73,7 @@ const align16 = (bytes: number) => (bytes + 15) & ~15;
  * Bytes between one region and the next. A few cache lines always: arrays a power of two apart
  * (64 MiB at 16 M elements) map to the same cache sets and halved the speed of the steps that
  * stream five of them. Past 1 MiB, 32 KiB more: with only the cache lines, 16 M-element arrays still
- * streamed 8–20 % slower on one thread than with the larger gap (the regions then share DRAM rows
+ * streamed 8–22 % slower on one thread than with the larger gap (the regions then share DRAM rows
  * or banks). That costs at most about 3 % more memory (at 1 MiB) and nothing below it.
  */
 function regionGap(regionBytes: number): number {
