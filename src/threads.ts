@@ -5,21 +5,27 @@
 //
 // Synchronisation is a control block in the shared memory (no postMessage per step):
 //   ctl[GENERATION]  bumped by the main thread to start a step; workers Atomics.wait on it
-//   ctl[REMAINING]   workers still busy; the last one notifies
+//   ctl[WORKING]     workers inside the current step; the last one out notifies
 //   ctl[CALLS]       how many kernel calls the job table holds
 //   ctl[STOP]        set on dispose
 //   ctl[NEXT_CHUNK]  the next chunk to take; ctl[CHUNK] elements per chunk (a multiple of 4)
 //   ctl[FOUND_NON_FINITE]  set by any thread whose chunk of a scan call holds a NaN or ±∞
+//   ctl[OPEN]        1 while the step's chunks may be taken: set after the job table is written,
+//                    cleared by the caller once it finds no chunk left
+// A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
+// waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
+// waits for a worker that has not woken up yet: a late worker finds the step closed and sleeps on.
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k. A call whose mode is
 // SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
 
 const GENERATION = 0;
-const REMAINING = 1;
+const WORKING = 1;
 const CALLS = 2;
 const STOP = 3;
 const NEXT_CHUNK = 4;
 const CHUNK = 5;
 const FOUND_NON_FINITE = 6;
+const OPEN = 7;
 export const SCAN_MODE = -1;
 export const CONTROL_BYTES = 64;
 const NAP_MS = 50;
@@ -76,12 +82,12 @@ function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, re
       // Spin a little before sleeping: training loops step back to back, and waking from
       // Atomics.wait costs tens of microseconds, as much as a 256 K-element step's slice.
       for (let spin = 0; spin < 100000 && Atomics.load(ctl, 0) === seen; spin++);
-      // A wake-up without a new generation (the caller repeats them while it waits) is not a step.
-      while (Atomics.load(ctl, 0) === seen) Atomics.wait(ctl, 0, seen);
+      while (Atomics.load(ctl, 0) === seen) Atomics.wait(ctl, 0, seen); // only a new generation is a step
       seen = Atomics.load(ctl, 0);
-      if (Atomics.load(ctl, 3) !== 0) return;
+      if (Atomics.load(ctl, 3) !== 0) return; // STOP
+      Atomics.add(ctl, 1, 1); // WORKING, before OPEN is read
       // runChunks: in the worker, the copy prepended to this source
-      runChunks(step, scan, jobs, Atomics.load(ctl, 2), ctl);
+      if (Atomics.load(ctl, 7) === 1) runChunks(step, scan, jobs, Atomics.load(ctl, 2), ctl); // OPEN, CALLS
       if (Atomics.sub(ctl, 1, 1) === 1) Atomics.notify(ctl, 1);
     }
   });
@@ -217,25 +223,24 @@ export class ThreadPool {
     Atomics.store(ctl, NEXT_CHUNK, 0);
     Atomics.store(ctl, FOUND_NON_FINITE, 0);
     Atomics.store(ctl, CALLS, calls);
-    Atomics.store(ctl, REMAINING, this.threads - 1);
+    Atomics.store(ctl, OPEN, 1);
     Atomics.add(ctl, GENERATION, 1);
     Atomics.notify(ctl, GENERATION);
     runChunks(this.#step, this.#scan, this.#jobs, calls, ctl);
-    // Spin while the other chunks finish (they take about as long as ours; sleeping and waking
-    // would cost tens of microseconds), then sleep where this thread may, in short naps that
-    // repeat the wake-up call: a worker that slept through one still joins, and one that answers
-    // none for 5 s is taken for dead.
+    Atomics.store(ctl, OPEN, 0);
+    // Spin while the workers' last chunks finish (they take about as long as ours; sleeping and
+    // waking would cost tens of microseconds), then sleep where this thread may, in naps; a worker
+    // that stays inside one step for 5 s is taken for dead.
     let spins = 0;
     let napsWithoutProgress = 0;
     for (;;) {
-      const remaining = Atomics.load(ctl, REMAINING);
-      if (remaining === 0) return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
+      const working = Atomics.load(ctl, WORKING);
+      if (working === 0) return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
       if (this.#canWait && ++spins > 1_000_000) {
-        Atomics.notify(ctl, GENERATION);
-        if (Atomics.wait(ctl, REMAINING, remaining, NAP_MS) !== 'timed-out' || Atomics.load(ctl, REMAINING) !== remaining) {
+        if (Atomics.wait(ctl, WORKING, working, NAP_MS) !== 'timed-out' || Atomics.load(ctl, WORKING) !== working) {
           napsWithoutProgress = 0;
         } else if (++napsWithoutProgress * NAP_MS >= DEAD_AFTER_MS) {
-          this.#markDead(`a worker did not finish its slice within ${DEAD_AFTER_MS / 1000} s`);
+          this.#markDead(`a worker did not finish its chunk within ${DEAD_AFTER_MS / 1000} s`);
           this.check();
         }
       }
