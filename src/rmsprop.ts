@@ -56,9 +56,11 @@ const padded = (n: number) => (n + 3) & ~3;
 
 /**
  * With `threads: 'auto'`, steps over fewer elements than this run on the calling thread: waking
- * workers costs tens of microseconds, more than they save on small steps (see BENCHMARKS.md).
+ * workers that have gone to sleep (as they do between the steps of a training loop) costs more
+ * than they save below it. Back to back, 2 threads already win at 16 K; with 2 ms of other work
+ * before each step they lost at 64 K (0.72–0.80×) and broke even at 128 K (1.05×; BENCHMARKS.md).
  */
-const AUTO_THREADS_MIN_ELEMENTS = 65536;
+const AUTO_THREADS_MIN_ELEMENTS = 131072;
 
 async function chooseThreads(requested: number | 'auto', backend: BackendName): Promise<{ threads: number; reason?: string }> {
   if (requested === 1) return { threads: 1 };
