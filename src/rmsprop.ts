@@ -55,16 +55,21 @@ interface Group {
 const padded = (n: number) => (n + 3) & ~3;
 
 /**
- * With `threads: 'auto'`, steps over fewer elements than this run on the calling thread: waking
- * workers that have gone to sleep (as they do between the steps of a training loop) costs more
- * than they save below it. Back to back, 2 threads already win at 16 K; with 2 ms of other work
- * before each step they lost at 64 K (0.72–0.80×) and broke even at 128 K (1.05×; BENCHMARKS.md).
+ * With `threads: 'auto'`, an optimizer of fewer elements than this runs on the calling thread alone
+ * (no workers, no shared memory). Waking workers that went to sleep, as they do while a training
+ * loop computes its gradients, costs the caller about 20 µs, and they join 60–80 µs later on this
+ * project's VM: with 2 ms of other work before each step, 2 threads lost at 64 K (0.72–0.80×) and
+ * broke even at 128 K (1.05×). An 'auto' optimizer below this size that kept idle workers and a
+ * shared memory also stepped 6–15 % slower than one without, at 4 K and 16 K (BENCHMARKS.md).
  */
 const AUTO_THREADS_MIN_ELEMENTS = 131072;
 
-async function chooseThreads(requested: number | 'auto', backend: BackendName): Promise<{ threads: number; reason?: string }> {
+async function chooseThreads(requested: number | 'auto', backend: BackendName, elements: number): Promise<{ threads: number; reason?: string }> {
   if (requested === 1) return { threads: 1 };
   if (backend === 'js') return { threads: 1, reason: 'the js backend runs on the calling thread only' };
+  if (requested === 'auto' && elements < AUTO_THREADS_MIN_ELEMENTS) {
+    return { threads: 1, reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): waking workers would cost more than they save` };
+  }
   const { cores, unavailable } = await threadSupport();
   if (unavailable) return { threads: 1, reason: unavailable };
   if (requested !== 'auto') return { threads: requested };
@@ -200,8 +205,6 @@ export class RMSProp {
   #backend: Backend | undefined;
   #steps = 0;
   readonly #pool: ThreadPool | undefined;
-  readonly #autoThreads: boolean;
-  readonly #layoutElements: number;
   /** Kernel calls queued for the thread pool in this step; -1 when calls run at once. */
   #queued = -1;
   #groupInfo: readonly GroupInfo[];
@@ -233,7 +236,8 @@ export class RMSProp {
     }
     const wide = specs[0].options;
     const name = pickBackend(wide.backend);
-    const { threads, reason } = await chooseThreads(wide.threads, name);
+    const elements = layout.groups.reduce((sum, group) => sum + group.paddedLength, 0);
+    const { threads, reason } = await chooseThreads(wide.threads, name, elements);
     const backend = await createBackend(name, layout.bytes, threads > 1);
     let pool: ThreadPool | undefined;
     if (threads > 1) {
@@ -252,7 +256,6 @@ export class RMSProp {
     this.#pool = pool;
     this.threads = pool?.threads ?? 1;
     this.threadsReason = threadsReason;
-    this.#autoThreads = specs[0].options.threads === 'auto';
     this.#heap = new Float32Array(backend.buffer);
     this.#heap64 = new Float64Array(backend.buffer, 0, backend.buffer.byteLength >> 3);
     const tensors: Tensor[] = [];
@@ -288,7 +291,6 @@ export class RMSProp {
       };
     });
     this.#tensors = tensors;
-    this.#layoutElements = this.#groups.reduce((sum, group) => sum + group.paddedLength, 0);
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
     this.#present = new Uint8Array(tensors.length);
     this.#clipScale = new Float64Array(tensors.length);
@@ -369,7 +371,7 @@ export class RMSProp {
         if (g !== t.grad) t.grad.set(g);
       }
     }
-    const threaded = this.#pool !== undefined && (!this.#autoThreads || this.#layoutElements >= AUTO_THREADS_MIN_ELEMENTS);
+    const threaded = this.#pool !== undefined;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
     if (wide.nonFinite !== 'propagate' && !(threaded && this.#allFiniteThreaded()) && !this.#allFinite(backend, wide.nonFinite === 'throw')) {
       return false;

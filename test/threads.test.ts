@@ -95,11 +95,31 @@ describe.each([2, 3])('the non-finite scan on %i threads', (threads) => {
   });
 });
 
+// A step right after another finds the workers spinning, one after a pause finds them asleep (and
+// the caller may finish before they join). Either way the bits are those of one thread.
+it("'auto' gives the bits of one thread whether its workers are awake or asleep", async () => {
+  const lengths = [131_072, 7];
+  const runs = await Promise.all([1, 'auto' as const].map(async (threads) => {
+    const opt = await RMSProp.create(arrays(1, lengths), { threads, momentum: 0.9 });
+    for (let k = 0; k < 12; k++) {
+      if (k % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20)); // long enough to fall asleep
+      opt.step(arrays(20 + k, lengths));
+    }
+    const result = everything(opt).map((a) => a.slice());
+    opt.dispose();
+    return result;
+  }));
+  runs[1].forEach((a, i) => expect(sameBits(a, runs[0][i]), `array ${i}`).toBeUndefined());
+});
+
 describe('thread options', () => {
-  it("'auto' uses the machine's cores; the js backend stays on one thread and says why", async () => {
-    const auto = await RMSProp.create({ w: 8 }, { threads: 'auto' });
+  it("'auto' uses the machine's cores from 128 K elements; below, and on the js backend, one thread that says why", async () => {
+    const auto = await RMSProp.create({ w: 131_072 }, { threads: 'auto' });
     expect(auto.threads).toBe(Math.max(1, availableParallelism()));
     auto.dispose();
+    const small = await RMSProp.create({ w: 131_068 }, { threads: 'auto' });
+    expect(small.threads).toBe(1);
+    expect(small.threadsReason).toMatch(/'auto' uses one thread below 131072 elements \(this optimizer has 131068\)/);
     const js = await RMSProp.create({ w: 8 }, { threads: 2, backend: 'js' });
     expect(js.threads).toBe(1);
     expect(js.threadsReason).toMatch(/js backend/);
