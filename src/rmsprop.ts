@@ -371,14 +371,11 @@ export class RMSProp {
         if (g !== t.grad) t.grad.set(g);
       }
     }
-    const threaded = this.#pool !== undefined;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
-    if (wide.nonFinite !== 'propagate' && !(threaded && this.#allFiniteThreaded()) && !this.#allFinite(backend, wide.nonFinite === 'throw')) {
-      return false;
-    }
+    if (wide.nonFinite !== 'propagate' && !this.#allFinite(backend, wide.nonFinite === 'throw')) return false;
     const clipping = this.#clip(backend);
     const stepNumber = this.#steps + 1;
-    this.#queued = threaded ? 0 : -1;
+    this.#queued = this.#pool ? 0 : -1;
     const scalars = this.#stepScalars;
     for (let g = 0; g < this.#groups.length; g++) {
       const group = this.#groups[g];
@@ -492,34 +489,38 @@ export class RMSProp {
   }
 
   /**
-   * Scans the present gradients for NaN or ±∞ on every thread: true if there is none. Otherwise
-   * #allFinite, on this thread alone, finds the first (a rare path, for an error message or a skip).
+   * Scans the present gradients for NaN or ±∞; throws (naming the first) or reports false. With
+   * threads, every thread scans chunks first, and only if one finds a bad value does this thread
+   * look for the first (a rare path, for an error message or a skip).
    */
-  #allFiniteThreaded(): boolean {
-    const jobs = this.#pool!.jobs;
-    let calls = 0;
-    for (let i = 0; i < this.#tensors.length; i++) {
-      if (!this.#present[i]) continue;
-      const t = this.#tensors[i];
-      const j = calls++ * CALL_INTS;
-      jobs[j] = SCAN_MODE;
-      jobs[j + 1] = t.length;
-      jobs[j + 3] = this.#groups[t.group].base.grad + t.offset * 4;
-    }
-    return this.#pool!.run(calls);
-  }
-
-  /** Scans the present gradients for NaN or ±∞; throws (naming the first) or reports false. */
   #allFinite(backend: Backend, throwOnBad: boolean): boolean {
+    if (this.#pool) {
+      const jobs = this.#pool.jobs;
+      let calls = 0;
+      for (let i = 0; i < this.#tensors.length; i++) {
+        if (!this.#present[i]) continue;
+        const j = calls++ * CALL_INTS;
+        jobs[j] = SCAN_MODE;
+        jobs[j + 1] = this.#tensors[i].length;
+        jobs[j + 3] = this.#gradAt(i);
+      }
+      if (this.#pool.run(calls)) return true;
+    }
     for (let i = 0; i < this.#tensors.length; i++) {
       if (!this.#present[i]) continue;
       const t = this.#tensors[i];
-      const index = backend.kernel.firstNonFinite(t.length, this.#groups[t.group].base.grad + t.offset * 4);
+      const index = backend.kernel.firstNonFinite(t.length, this.#gradAt(i));
       if (index < 0) continue;
       if (!throwOnBad) return false;
       throw new RangeError(`gradient '${t.name}' has ${t.grad[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`);
     }
     return true;
+  }
+
+  /** The byte offset of tensor i's gradients in the heap. */
+  #gradAt(i: number): number {
+    const t = this.#tensors[i];
+    return this.#groups[t.group].base.grad + t.offset * 4;
   }
 
   /**
@@ -537,8 +538,8 @@ export class RMSProp {
       this.#clipScale[i] = 1;
       if (!this.#present[i]) continue;
       const t = this.#tensors[i];
-      const { options, base } = this.#groups[t.group];
-      backend.kernel.sumSquares(t.length, base.grad + t.offset * 4, options.clipValue, t.sumsAt);
+      const { options } = this.#groups[t.group];
+      backend.kernel.sumSquares(t.length, this.#gradAt(i), options.clipValue, t.sumsAt);
       let sum = 0;
       const blocks = Math.ceil(t.length / REDUCTION_BLOCK);
       for (let b = 0; b < blocks; b++) sum += this.#heap64[(t.sumsAt >> 3) + b];

@@ -18,6 +18,8 @@
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k. A call whose mode is
 // SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
 
+import type { Kernel } from './kernel.js';
+
 const GENERATION = 0;
 const WORKING = 1;
 const CALLS = 2;
@@ -28,14 +30,13 @@ const FOUND_NON_FINITE = 6;
 const OPEN = 7;
 export const SCAN_MODE = -1;
 export const CONTROL_BYTES = 64;
-const NAP_MS = 50;
 const DEAD_AFTER_MS = 5000;
 /** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
 const MIN_CHUNK = 4096;
 export const CALL_INTS = 8;
 
-type StepFn = (mode: number, n: number, w: number, g: number, s: number, a: number, m: number, k: number) => void;
-type ScanFn = (n: number, g: number) => number;
+type StepFn = Kernel['step'];
+type ScanFn = Kernel['firstNonFinite'];
 
 /**
  * Takes chunks (call c, elements [k·size, (k+1)·size)) from ctl[4] and runs them until every call
@@ -155,7 +156,7 @@ export class ThreadPool {
   }
 
   /** Starts `threads − 1` workers (the calling thread is the other one) and waits until each is ready. */
-  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernel: { step: StepFn; firstNonFinite: ScanFn }, controlAt: number, jobsAt: number, jobInts: number): Promise<ThreadPool> {
+  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernel: Pick<Kernel, 'step' | 'firstNonFinite'>, controlAt: number, jobsAt: number, jobInts: number): Promise<ThreadPool> {
     const ctl = new Int32Array(memory.buffer, controlAt, 16);
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     const workers: AnyWorker[] = [];
@@ -229,17 +230,14 @@ export class ThreadPool {
     runChunks(this.#step, this.#scan, this.#jobs, calls, ctl);
     Atomics.store(ctl, OPEN, 0);
     // Spin while the workers' last chunks finish (they take about as long as ours; sleeping and
-    // waking would cost tens of microseconds), then sleep where this thread may, in naps; a worker
-    // that stays inside one step for 5 s is taken for dead.
+    // waking would cost tens of microseconds), then sleep where this thread may; a worker that
+    // stays inside one step for 5 s is taken for dead.
     let spins = 0;
-    let napsWithoutProgress = 0;
     for (;;) {
       const working = Atomics.load(ctl, WORKING);
       if (working === 0) return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
       if (this.#canWait && ++spins > 1_000_000) {
-        if (Atomics.wait(ctl, WORKING, working, NAP_MS) !== 'timed-out' || Atomics.load(ctl, WORKING) !== working) {
-          napsWithoutProgress = 0;
-        } else if (++napsWithoutProgress * NAP_MS >= DEAD_AFTER_MS) {
+        if (Atomics.wait(ctl, WORKING, working, DEAD_AFTER_MS) === 'timed-out' && Atomics.load(ctl, WORKING) === working) {
           this.#markDead(`a worker did not finish its chunk within ${DEAD_AFTER_MS / 1000} s`);
           this.check();
         }
