@@ -31,14 +31,24 @@ async function zeroCopy(n: number, threads: number | 'auto'): Promise<RMSProp> {
   return opt;
 }
 
-function timeOneStep(opt: RMSProp): number {
-  opt.step();
-  const start = performance.now();
-  opt.step();
-  return performance.now() - start;
+/**
+ * Runs `measure` (ns per element of one sample) on each optimizer in interleaved rounds, rotating
+ * the order every round, and returns each one's median; the first `warmRounds` are discarded.
+ */
+function medianOfRounds(opts: RMSProp[], measure: (opt: RMSProp, i: number) => number, warmRounds = 0): number[] {
+  const samples = opts.map((): number[] => []);
+  for (let round = 0; round < ROUNDS + warmRounds; round++) {
+    for (let j = 0; j < opts.length; j++) {
+      const i = (j + round) % opts.length;
+      const sample = measure(opts[i], i);
+      if (round >= warmRounds) samples[i].push(sample);
+    }
+  }
+  for (const opt of opts) opt.dispose();
+  return samples.map(median);
 }
 
-/** Median ns per element of each optimizer, stepped in interleaved rounds. */
+/** Median ns per element of each optimizer, stepped back to back in interleaved rounds. */
 async function interleaved(n: number, threads: ReadonlyArray<number | 'auto'>): Promise<number[]> {
   const opts = await Promise.all(threads.map((t) => zeroCopy(n, t)));
   const reps = opts.map((opt) => {
@@ -50,41 +60,31 @@ async function interleaved(n: number, threads: ReadonlyArray<number | 'auto'>): 
     }
     return Math.max(1, Math.round((TARGET_MS * steps) / (performance.now() - start)));
   });
-  const samples = opts.map((): number[] => []);
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let j = 0; j < opts.length; j++) {
-      const i = (j + round) % opts.length;
-      const start = performance.now();
-      for (let r = 0; r < reps[i]; r++) opts[i].step();
-      samples[i].push(((performance.now() - start) * 1e6) / reps[i] / n);
-    }
-  }
-  for (const opt of opts) opt.dispose();
-  return samples.map(median);
+  return medianOfRounds(opts, (opt, i) => {
+    const start = performance.now();
+    for (let r = 0; r < reps[i]; r++) opt.step();
+    return ((performance.now() - start) * 1e6) / reps[i] / n;
+  });
 }
 
 /** Like `interleaved`, but each step comes after APART_MS of busy work, and only steps are timed. */
 async function interleavedApart(n: number, threads: ReadonlyArray<number | 'auto'>): Promise<number[]> {
   const opts = await Promise.all(threads.map((t) => zeroCopy(n, t)));
-  const stepMs = timeOneStep(opts[0]);
-  const steps = Math.max(2, Math.min(APART_STEPS, Math.round(TARGET_MS / stepMs)));
-  const samples = opts.map((): number[] => []);
-  for (let round = 0; round < ROUNDS + 1; round++) {
-    for (let j = 0; j < opts.length; j++) {
-      const i = (j + round) % opts.length;
-      let total = 0;
-      for (let r = 0; r < steps; r++) {
-        const until = performance.now() + APART_MS;
-        while (performance.now() < until); // the rest of a training step, on this thread
-        const start = performance.now();
-        opts[i].step();
-        total += performance.now() - start;
-      }
-      if (round > 0) samples[i].push((total * 1e6) / steps / n); // round 0 warms up
+  opts[0].step();
+  const start = performance.now();
+  opts[0].step();
+  const steps = Math.max(2, Math.min(APART_STEPS, Math.round(TARGET_MS / (performance.now() - start))));
+  return medianOfRounds(opts, (opt) => {
+    let total = 0;
+    for (let r = 0; r < steps; r++) {
+      const until = performance.now() + APART_MS;
+      while (performance.now() < until); // the rest of a training step, on this thread
+      const stepStart = performance.now();
+      opt.step();
+      total += performance.now() - stepStart;
     }
-  }
-  for (const opt of opts) opt.dispose();
-  return samples.map(median);
+    return (total * 1e6) / steps / n;
+  }, 1);
 }
 
 /**
