@@ -81,7 +81,7 @@ export const PRESETS: Readonly<Record<PresetName, Defaults>> = Object.freeze({
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
 const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
-const MAX_THREADS = 64;
+export const MAX_THREADS = 64;
 
 /** Not set means off; Infinity is off too. */
 const OFF = { clipValue: Infinity, clipNorm: Infinity, globalClipNorm: Infinity, nonFinite: 'propagate', backend: 'auto', threads: 1 } as const;

@@ -1,11 +1,11 @@
 import { createBackend, MAX_HEAP_BYTES, pickBackend, type Backend } from './backends.js';
 import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
 import {
-  checkOptions, describe, OPTIMIZER_WIDE, resolveOptions,
+  checkOptions, describe, MAX_THREADS, OPTIMIZER_WIDE, resolveOptions,
   type BackendName, type GroupInfo, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
-import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool } from './threads.js';
+import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool, WAKE_MIN_ELEMENTS } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
@@ -55,14 +55,13 @@ interface Group {
 const padded = (n: number) => (n + 3) & ~3;
 
 /**
- * With `threads: 'auto'`, an optimizer of fewer elements than this runs on the calling thread alone
- * (no workers, no shared memory). Waking workers that went to sleep, as they do while a training
- * loop computes its gradients, costs the caller about 20 µs, and they join 60–80 µs later on this
- * project's VM: with 2 ms of other work before each step, 2 threads lost at 64 K (0.72–0.80×) and
- * broke even at 128 K (1.05×). An 'auto' optimizer below this size that kept idle workers and a
- * shared memory also stepped 6–15 % slower than one without, at 4 K and 16 K (BENCHMARKS.md).
+ * With `threads: 'auto'`, an optimizer of fewer elements runs on the calling thread alone (no
+ * workers, no shared memory): in a training loop its workers would be asleep at every step and
+ * waking them does not pay below this size. Kept at this size, rather than using workers that are
+ * only woken when the steps come back to back, because such an optimizer still stepped 2–5 % slower
+ * than one thread when they slept (BENCHMARKS.md).
  */
-const AUTO_THREADS_MIN_ELEMENTS = 131072;
+const AUTO_THREADS_MIN_ELEMENTS = WAKE_MIN_ELEMENTS;
 
 async function chooseThreads(requested: number | 'auto', backend: BackendName, elements: number): Promise<{ threads: number; reason?: string }> {
   if (requested === 1) return { threads: 1 };
@@ -73,7 +72,7 @@ async function chooseThreads(requested: number | 'auto', backend: BackendName, e
   const { cores, unavailable } = await threadSupport();
   if (unavailable) return { threads: 1, reason: unavailable };
   if (requested !== 'auto') return { threads: requested };
-  return cores > 1 ? { threads: cores } : { threads: 1, reason: 'this machine reports one core' };
+  return cores > 1 ? { threads: Math.min(cores, MAX_THREADS) } : { threads: 1, reason: 'this machine reports one core' };
 }
 const align16 = (bytes: number) => (bytes + 15) & ~15;
 /**

@@ -1,66 +1,94 @@
-// Multi-threaded steps: workers share the optimizer's wasm memory, and every thread (the caller
-// included) takes chunks of the step's kernel calls from a shared counter until none are left, so a
-// slower core simply takes fewer. Chunks only change which thread computes an element, never the
-// operations on it, so the result is bit-identical to one thread.
+// Multi-threaded steps: workers share the optimizer's wasm memory. A step's kernel calls are cut
+// into chunks and every thread (the caller included) owns a contiguous share of them: it runs its
+// own chunks first, then takes the chunks the others have not reached yet, so a slower core simply
+// runs fewer. Owning the same share every step keeps each thread on the same elements, which are
+// then still in its own cache (handing chunks out first come, first served mixed them up and made
+// 2 threads at 256 K elements 10–20 % slower). Chunks only change which thread computes an
+// element, never the operations on it, so the result is bit-identical to one thread.
 //
 // Synchronisation is a control block in the shared memory (no postMessage per step):
 //   ctl[GENERATION]  bumped by the main thread to start a step; workers Atomics.wait on it
 //   ctl[WORKING]     workers inside the current step; the last one out notifies
 //   ctl[CALLS]       how many kernel calls the job table holds
 //   ctl[STOP]        set on dispose
-//   ctl[NEXT_CHUNK]  the next chunk to take; ctl[CHUNK] elements per chunk (a multiple of 4)
+//   ctl[CHUNKS]      how many chunks the step has; ctl[CHUNK] elements per chunk (a multiple of 4)
 //   ctl[FOUND_NON_FINITE]  set by any thread whose chunk of a scan call holds a NaN or ±∞
 //   ctl[OPEN]        1 while the step's chunks may be taken: set after the job table is written,
 //                    cleared by the caller once it finds no chunk left
+//   ctl[SLEEPING]    workers asleep in Atomics.wait (or about to be)
+//   ctl[NEXT + 16·t] the next chunk of thread t's share, one cache line per thread
 // A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
 // waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
 // waits for a worker that has not woken up yet: a late worker finds the step closed and sleeps on.
+// Workers spin for SPIN_MS after a step, then sleep. A small step does not wake sleeping workers
+// (see WAKE_MIN_ELEMENTS): with all of them asleep, the caller runs the calls alone, as one
+// thread would, and publishes nothing.
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k. A call whose mode is
 // SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
 
 import type { Kernel } from './kernel.js';
+import { MAX_THREADS } from './options.js';
 
 const GENERATION = 0;
 const WORKING = 1;
 const CALLS = 2;
 const STOP = 3;
-const NEXT_CHUNK = 4;
+const CHUNKS = 4;
 const CHUNK = 5;
 const FOUND_NON_FINITE = 6;
 const OPEN = 7;
+const SLEEPING = 8;
+const NEXT = 16;
 export const SCAN_MODE = -1;
-export const CONTROL_BYTES = 64;
+export const CONTROL_BYTES = 64 * (1 + MAX_THREADS);
 const DEAD_AFTER_MS = 5000;
+/** How long a worker spins after a step before it sleeps (spelled out in workerMain). */
+const SPIN_MS = 1;
+/**
+ * Waking sleeping workers pays from this many elements in a step. Waking one costs the caller
+ * 20–40 µs and the worker joins 60–150 µs later (2026-11-30 VM): with 2 ms of other work before
+ * every step, 2 threads stepped 0.83× as fast as one at 256 K and 1.29× at 512 K (BENCHMARKS.md).
+ * Smaller steps wake no one unless the steps come back to back (less than SPIN_MS apart, so that a
+ * woken worker is still spinning at the next one); spinning workers take part in every step.
+ */
+export const WAKE_MIN_ELEMENTS = 524288;
 /** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
 const MIN_CHUNK = 4096;
+const CHUNKS_PER_THREAD = 8;
 export const CALL_INTS = 8;
 
 type StepFn = Kernel['step'];
 type ScanFn = Kernel['firstNonFinite'];
 
 /**
- * Takes chunks (call c, elements [k·size, (k+1)·size)) from ctl[4] and runs them until every call
- * of the job table is done. Indices are spelled out: workers run this function's source on its own.
+ * Runs chunks of the job table (chunk k: call c, elements [k'·size, (k'+1)·size) of it) until none
+ * is left: first thread `self`'s own share of the ctl[4] chunks, then what is left of the others'.
+ * Indices are spelled out: workers run this function's source on its own.
  */
-export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: number, ctl: Int32Array): void {
+export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: number, ctl: Int32Array, self: number, threads: number): void {
   const size = ctl[5]; // CHUNK
-  for (;;) {
-    let k = Atomics.add(ctl, 4, 1); // NEXT_CHUNK
-    let c = 0;
-    for (; c < calls; c++) {
-      const chunks = Math.ceil(jobs[c * 8 + 1] / size); // CALL_INTS = 8
-      if (k < chunks) break;
-      k -= chunks;
-    }
-    if (c === calls) return;
-    const j = c * 8;
-    const start = k * size;
-    const end = Math.min(jobs[j + 1], start + size);
-    const at = start * 4;
-    if (jobs[j] === -1) { // SCAN_MODE
-      if (scan(end - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
-    } else {
-      step(jobs[j], end - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+  const chunks = ctl[4]; // CHUNKS
+  for (let i = 0; i < threads; i++) {
+    const owner = (self + i) % threads;
+    const end = Math.ceil(((owner + 1) * chunks) / threads);
+    for (;;) {
+      let k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
+      if (k >= end) break;
+      let c = 0;
+      for (; c < calls; c++) {
+        const callChunks = Math.ceil(jobs[c * 8 + 1] / size); // CALL_INTS = 8
+        if (k < callChunks) break;
+        k -= callChunks;
+      }
+      const j = c * 8;
+      const start = k * size;
+      const stop = Math.min(jobs[j + 1], start + size);
+      const at = start * 4;
+      if (jobs[j] === -1) { // SCAN_MODE
+        if (scan(stop - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
+      } else {
+        step(jobs[j], stop - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+      }
     }
   }
 }
@@ -71,24 +99,27 @@ export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: n
  */
 function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, ready: () => void): void {
   onMessage((init) => {
-    const { module, memory, controlAt, jobsAt, jobInts } = init;
+    const { module, memory, controlAt, jobsAt, jobInts, index, threads } = init;
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const step = instance.exports.step as StepFn;
     const scan = instance.exports.firstNonFinite as ScanFn;
-    const ctl = new Int32Array(memory.buffer, controlAt, 16);
+    const ctl = new Int32Array(memory.buffer, controlAt, 16 * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     let seen = Atomics.load(ctl, 0); // before ready(): the main thread may start a step right after it
     ready();
     for (;;) {
-      // Spin a little before sleeping: training loops step back to back, and waking from
-      // Atomics.wait costs tens of microseconds, as much as a 256 K-element step's slice.
-      for (let spin = 0; spin < 100000 && Atomics.load(ctl, 0) === seen; spin++);
+      // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
+      // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
+      const spinUntil = performance.now() + 1; // SPIN_MS
+      for (let spin = 1; Atomics.load(ctl, 0) === seen; spin++) if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
+      Atomics.add(ctl, 8, 1); // SLEEPING
       while (Atomics.load(ctl, 0) === seen) Atomics.wait(ctl, 0, seen); // only a new generation is a step
+      Atomics.sub(ctl, 8, 1);
       seen = Atomics.load(ctl, 0);
       if (Atomics.load(ctl, 3) !== 0) return; // STOP
       Atomics.add(ctl, 1, 1); // WORKING, before OPEN is read
       // runChunks: in the worker, the copy prepended to this source
-      if (Atomics.load(ctl, 7) === 1) runChunks(step, scan, jobs, Atomics.load(ctl, 2), ctl); // OPEN, CALLS
+      if (Atomics.load(ctl, 7) === 1) runChunks(step, scan, jobs, Atomics.load(ctl, 2), ctl, index, threads); // OPEN, CALLS
       if (Atomics.sub(ctl, 1, 1) === 1) Atomics.notify(ctl, 1);
     }
   });
@@ -100,6 +131,9 @@ interface WorkerInit {
   controlAt: number;
   jobsAt: number;
   jobInts: number;
+  /** This worker's thread number (the caller is 0) and the number of threads. */
+  index: number;
+  threads: number;
 }
 
 // An ES module given as a data: URL, so it runs the same whatever module type the host process uses.
@@ -143,6 +177,8 @@ export class ThreadPool {
   #step: StepFn;
   #scan: ScanFn;
   #died: string | undefined;
+  /** When the last step ended (performance.now()). */
+  #lastEnd = -Infinity;
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
   readonly #canWait = isNode() || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
 
@@ -157,7 +193,7 @@ export class ThreadPool {
 
   /** Starts `threads − 1` workers (the calling thread is the other one) and waits until each is ready. */
   static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernel: Pick<Kernel, 'step' | 'firstNonFinite'>, controlAt: number, jobsAt: number, jobInts: number): Promise<ThreadPool> {
-    const ctl = new Int32Array(memory.buffer, controlAt, 16);
+    const ctl = new Int32Array(memory.buffer, controlAt, 16 * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     const workers: AnyWorker[] = [];
     const pool = new ThreadPool(threads, workers, ctl, jobs, kernel.step, kernel.firstNonFinite);
@@ -167,7 +203,7 @@ export class ThreadPool {
     const browserUrl = node ? '' : URL.createObjectURL(new Blob([workerSource(BROWSER_PRELUDE)], { type: 'text/javascript' }));
     try {
       for (let index = 1; index < threads; index++) {
-        const init: WorkerInit = { module, memory, controlAt, jobsAt, jobInts };
+        const init: WorkerInit = { module, memory, controlAt, jobsAt, jobInts, index, threads };
         if (NodeWorker) {
           const worker = new NodeWorker(new URL(`data:text/javascript,${encodeURIComponent(workerSource(NODE_PRELUDE))}`));
           worker.unref(); // a forgotten optimizer must not keep the process alive
@@ -218,16 +254,23 @@ export class ThreadPool {
     const ctl = this.#ctl;
     let elements = 0;
     for (let c = 0; c < calls; c++) elements += this.#jobs[c * CALL_INTS + 1];
-    // About eight chunks per thread: enough to even out unequal cores, few enough that taking one
-    // (an atomic add) costs nothing next to computing it.
-    Atomics.store(ctl, CHUNK, Math.max(MIN_CHUNK, Math.ceil(elements / (this.threads * 8 * 4)) * 4));
-    Atomics.store(ctl, NEXT_CHUNK, 0);
+    const start = performance.now();
+    const wake = elements >= WAKE_MIN_ELEMENTS || start - this.#lastEnd < SPIN_MS;
+    if (!wake && Atomics.load(ctl, SLEEPING) === this.threads - 1) return this.#runAlone(calls);
+    // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
+    // taking one (an atomic add) costs nothing next to computing it.
+    const size = Math.max(MIN_CHUNK, Math.ceil(elements / (this.threads * CHUNKS_PER_THREAD * 4)) * 4);
+    let chunks = 0;
+    for (let c = 0; c < calls; c++) chunks += Math.ceil(this.#jobs[c * CALL_INTS + 1] / size);
+    for (let t = 0; t < this.threads; t++) Atomics.store(ctl, NEXT + 16 * t, Math.ceil((t * chunks) / this.threads));
+    Atomics.store(ctl, CHUNK, size);
+    Atomics.store(ctl, CHUNKS, chunks);
     Atomics.store(ctl, FOUND_NON_FINITE, 0);
     Atomics.store(ctl, CALLS, calls);
     Atomics.store(ctl, OPEN, 1);
     Atomics.add(ctl, GENERATION, 1);
-    Atomics.notify(ctl, GENERATION);
-    runChunks(this.#step, this.#scan, this.#jobs, calls, ctl);
+    if (wake) Atomics.notify(ctl, GENERATION); // otherwise only spinning workers take part
+    runChunks(this.#step, this.#scan, this.#jobs, calls, ctl, 0, this.threads);
     Atomics.store(ctl, OPEN, 0);
     // Spin while the workers' last chunks finish (they take about as long as ours; sleeping and
     // waking would cost tens of microseconds), then sleep where this thread may; a worker that
@@ -235,7 +278,10 @@ export class ThreadPool {
     let spins = 0;
     for (;;) {
       const working = Atomics.load(ctl, WORKING);
-      if (working === 0) return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
+      if (working === 0) {
+        this.#lastEnd = performance.now();
+        return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
+      }
       if (this.#canWait && ++spins > 1_000_000) {
         if (Atomics.wait(ctl, WORKING, working, DEAD_AFTER_MS) === 'timed-out' && Atomics.load(ctl, WORKING) === working) {
           this.#markDead(`a worker did not finish its chunk within ${DEAD_AFTER_MS / 1000} s`);
@@ -243,6 +289,21 @@ export class ThreadPool {
         }
       }
     }
+  }
+
+  /** Runs the job table's calls on this thread, in order, as one thread would. */
+  #runAlone(calls: number): boolean {
+    const jobs = this.#jobs;
+    let finite = true;
+    for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
+      if (jobs[j] === SCAN_MODE) {
+        if (this.#scan(jobs[j + 1], jobs[j + 3]) >= 0) finite = false;
+      } else {
+        this.#step(jobs[j], jobs[j + 1], jobs[j + 2], jobs[j + 3], jobs[j + 4], jobs[j + 5], jobs[j + 6], jobs[j + 7]);
+      }
+    }
+    this.#lastEnd = performance.now();
+    return finite;
   }
 
   dispose(): void {

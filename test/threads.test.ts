@@ -95,12 +95,14 @@ describe.each([2, 3])('the non-finite scan on %i threads', (threads) => {
   });
 });
 
-// A step right after another finds the workers spinning, one after a pause finds them asleep (and
-// the caller may finish before they join). Either way the bits are those of one thread.
-it("'auto' gives the bits of one thread whether its workers are awake or asleep", async () => {
-  const lengths = [131_072, 7];
-  const runs = await Promise.all([1, 'auto' as const].map(async (threads) => {
-    const opt = await RMSProp.create(arrays(1, lengths), { threads, momentum: 0.9 });
+// A step right after another finds the workers spinning, one after a pause finds them asleep: a
+// large step wakes them (and the caller may finish before they join), a small one runs on the
+// caller alone. Either way the bits are those of one thread.
+it.each([['auto', 524_288], [2, 131_072]] as const)("threads: %s gives the bits of one thread whether its workers are awake or asleep (%i elements)", async (threads, n) => {
+  const lengths = [n, 7];
+  const runs = await Promise.all([1, threads].map(async (t) => {
+    const opt = await RMSProp.create(arrays(1, lengths), { threads: t, momentum: 0.9 });
+    expect(opt.threads).toBe(t === 'auto' ? availableParallelism() : t);
     for (let k = 0; k < 12; k++) {
       if (k % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20)); // long enough to fall asleep
       opt.step(arrays(20 + k, lengths));
@@ -113,13 +115,13 @@ it("'auto' gives the bits of one thread whether its workers are awake or asleep"
 });
 
 describe('thread options', () => {
-  it("'auto' uses the machine's cores from 128 K elements; below, and on the js backend, one thread that says why", async () => {
-    const auto = await RMSProp.create({ w: 131_072 }, { threads: 'auto' });
+  it("'auto' uses the machine's cores from 512 K elements; below, and on the js backend, one thread that says why", async () => {
+    const auto = await RMSProp.create({ w: 524_288 }, { threads: 'auto' });
     expect(auto.threads).toBe(Math.max(1, availableParallelism()));
     auto.dispose();
-    const small = await RMSProp.create({ w: 131_068 }, { threads: 'auto' });
+    const small = await RMSProp.create({ w: 524_284 }, { threads: 'auto' });
     expect(small.threads).toBe(1);
-    expect(small.threadsReason).toMatch(/'auto' uses one thread below 131072 elements \(this optimizer has 131068\)/);
+    expect(small.threadsReason).toMatch(/'auto' uses one thread below 524288 elements \(this optimizer has 524284\)/);
     const js = await RMSProp.create({ w: 8 }, { threads: 2, backend: 'js' });
     expect(js.threads).toBe(1);
     expect(js.threadsReason).toMatch(/js backend/);
