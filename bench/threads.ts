@@ -1,9 +1,11 @@
 // `npx tsx bench/threads.ts [--quick] [--json]`: the zero-copy SIMD step on 1 thread, 2 threads
 // and threads: 'auto', interleaved round by round (medians), from 1 K to 16 M elements: back to
 // back, and with 2 ms of other work before every step (as in training, where the forward and
-// backward passes run between steps and the workers have gone to sleep). Run unpinned (npm run
-// bench runs it as a child on every CPU, after its pinned single-thread part).
+// backward passes run between steps and the workers have gone to sleep); and the streaming limit
+// on 1 and 2 threads. Run unpinned (npm run bench runs it as a child on every CPU, after its
+// pinned single-thread part).
 import { RMSProp } from '../src/index.js';
+import { streamLoops } from './stream-threads.js';
 
 const quick = process.argv.includes('--quick');
 const SIZES = quick ? [16 * 1024, 256 * 1024, 4 * 1024 * 1024] : [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024];
@@ -20,6 +22,7 @@ export interface ThreadsRow {
   /**
    * Median ns per element for 1 thread and 2 threads; for 'auto', its ratio to 1 thread applied to
    * that. 'auto, apart' and '1, apart': the same with APART_MS of other work before each step.
+   * 'stream 1' and 'stream 2': the streaming limit on 1 and on 2 threads.
    */
   ns: Record<string, number>;
 }
@@ -32,39 +35,53 @@ async function zeroCopy(n: number, threads: number | 'auto'): Promise<RMSProp> {
 }
 
 /**
- * Runs `measure` (ns per element of one sample) on each optimizer in interleaved rounds, rotating
- * the order every round, and returns each one's median; the first `warmRounds` are discarded.
+ * Runs `measure` (ns per element of one sample) on each item in interleaved rounds, rotating the
+ * order every round, and returns each one's median; the first `warmRounds` are discarded.
  */
-function medianOfRounds(opts: RMSProp[], measure: (opt: RMSProp, i: number) => number, warmRounds = 0): number[] {
-  const samples = opts.map((): number[] => []);
+function medianOfRounds<T>(items: T[], measure: (item: T, i: number) => number, warmRounds = 0): number[] {
+  const samples = items.map((): number[] => []);
   for (let round = 0; round < ROUNDS + warmRounds; round++) {
-    for (let j = 0; j < opts.length; j++) {
-      const i = (j + round) % opts.length;
-      const sample = measure(opts[i], i);
+    for (let j = 0; j < items.length; j++) {
+      const i = (j + round) % items.length;
+      const sample = measure(items[i], i);
       if (round >= warmRounds) samples[i].push(sample);
     }
   }
-  for (const opt of opts) opt.dispose();
   return samples.map(median);
+}
+
+/** Median ns per element of each step function (over n elements), run back to back in interleaved rounds. */
+function backToBack(n: number, steps: Array<() => void>): number[] {
+  const reps = steps.map((step) => {
+    const start = performance.now();
+    let count = 0;
+    while (performance.now() - start < 50 || count < 3) {
+      step();
+      count++;
+    }
+    return Math.max(1, Math.round((TARGET_MS * count) / (performance.now() - start)));
+  });
+  return medianOfRounds(steps, (step, i) => {
+    const start = performance.now();
+    for (let r = 0; r < reps[i]; r++) step();
+    return ((performance.now() - start) * 1e6) / reps[i] / n;
+  }, 1);
 }
 
 /** Median ns per element of each optimizer, stepped back to back in interleaved rounds. */
 async function interleaved(n: number, threads: ReadonlyArray<number | 'auto'>): Promise<number[]> {
   const opts = await Promise.all(threads.map((t) => zeroCopy(n, t)));
-  const reps = opts.map((opt) => {
-    const start = performance.now();
-    let steps = 0;
-    while (performance.now() - start < 50 || steps < 3) {
-      opt.step();
-      steps++;
-    }
-    return Math.max(1, Math.round((TARGET_MS * steps) / (performance.now() - start)));
-  });
-  return medianOfRounds(opts, (opt, i) => {
-    const start = performance.now();
-    for (let r = 0; r < reps[i]; r++) opt.step();
-    return ((performance.now() - start) * 1e6) / reps[i] / n;
-  });
+  const ns = backToBack(n, opts.map((opt) => () => void opt.step()));
+  for (const opt of opts) opt.dispose();
+  return ns;
+}
+
+/** The streaming limit on 1 and 2 threads (bench/stream-threads.ts), interleaved. */
+async function streamLimits(n: number): Promise<number[]> {
+  const loops = await streamLoops(n);
+  const ns = backToBack(n, [loops.one, loops.two]);
+  loops.dispose();
+  return ns;
 }
 
 /** Like `interleaved`, but each step comes after APART_MS of busy work, and only steps are timed. */
@@ -74,7 +91,7 @@ async function interleavedApart(n: number, threads: ReadonlyArray<number | 'auto
   const start = performance.now();
   opts[0].step();
   const steps = Math.max(2, Math.min(APART_STEPS, Math.round(TARGET_MS / (performance.now() - start))));
-  return medianOfRounds(opts, (opt) => {
+  const ns = medianOfRounds(opts, (opt) => {
     let total = 0;
     for (let r = 0; r < steps; r++) {
       const until = performance.now() + APART_MS;
@@ -85,6 +102,21 @@ async function interleavedApart(n: number, threads: ReadonlyArray<number | 'auto
     }
     return (total * 1e6) / steps / n;
   }, 1);
+  for (const opt of opts) opt.dispose();
+  return ns;
+}
+
+/**
+ * Steps a 2-thread optimizer for a while first. Until V8 has compiled the shared-memory kernel with
+ * its optimizing tier (in a background thread, which two busy threads starve), both threads run
+ * baseline code: the first pair measured in a process read 0.54–1.37× where later pairs of the same
+ * size read 1.7–1.9×.
+ */
+async function warmUp(): Promise<void> {
+  const opt = await zeroCopy(256 * 1024, 2);
+  const until = performance.now() + (quick ? 200 : 500);
+  while (performance.now() < until) opt.step();
+  opt.dispose();
 }
 
 /**
@@ -92,13 +124,18 @@ async function interleavedApart(n: number, threads: ReadonlyArray<number | 'auto
  * optimizer alive (an idle optimizer's worker would share the cores with the pair being measured).
  */
 export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
+  await warmUp();
   const rows: ThreadsRow[] = [];
   for (const n of sizes) {
     const [one, two] = await interleaved(n, [1, 2]);
     const [oneAgain, auto] = await interleaved(n, [1, 'auto']);
     const [oneApart, autoApart] = await interleavedApart(n, [1, 'auto']);
+    const [streamOne, streamTwo] = await streamLimits(n);
     // 'auto' is reported relative to the 1-thread run it was interleaved with
-    rows.push({ elements: n, ns: { 1: one, 2: two, auto: (auto * one) / oneAgain, '1, apart': oneApart, 'auto, apart': autoApart } });
+    rows.push({
+      elements: n,
+      ns: { 1: one, 2: two, auto: (auto * one) / oneAgain, '1, apart': oneApart, 'auto, apart': autoApart, 'stream 1': streamOne, 'stream 2': streamTwo },
+    });
   }
   return rows;
 }
@@ -107,10 +144,10 @@ if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--
   console.log(JSON.stringify(await benchThreads()));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, medians of ${ROUNDS} interleaved rounds`);
-  console.log(`elements      1 thread     2 threads    auto        2 threads vs 1   auto vs 1   auto vs 1, ${APART_MS} ms apart`);
+  console.log(`elements      1 thread     2 threads    auto        2 threads vs 1   auto vs 1   auto vs 1, ${APART_MS} ms apart   stream, 2 threads   2 threads % of it`);
   for (const row of await benchThreads()) {
-    const [one, two, auto] = [row.ns['1'], row.ns['2'], row.ns.auto];
+    const [one, two, auto, stream] = [row.ns['1'], row.ns['2'], row.ns.auto, row.ns['stream 2']];
     const apart = row.ns['1, apart'] / row.ns['auto, apart'];
-    console.log(`${row.elements.toLocaleString('en-US').padStart(10)}  ${one.toFixed(3).padStart(8)} ns  ${two.toFixed(3).padStart(8)} ns  ${auto.toFixed(3).padStart(8)} ns   ${(one / two).toFixed(2).padStart(8)}×   ${(one / auto).toFixed(2).padStart(8)}×   ${apart.toFixed(2).padStart(8)}×`);
+    console.log(`${row.elements.toLocaleString('en-US').padStart(10)}  ${one.toFixed(3).padStart(8)} ns  ${two.toFixed(3).padStart(8)} ns  ${auto.toFixed(3).padStart(8)} ns   ${(one / two).toFixed(2).padStart(8)}×   ${(one / auto).toFixed(2).padStart(8)}×   ${apart.toFixed(2).padStart(8)}×   ${stream.toFixed(3).padStart(12)} ns   ${((100 * stream) / two).toFixed(0).padStart(8)} %`);
   }
 }

@@ -80,9 +80,10 @@ const align16 = (bytes: number) => (bytes + 15) & ~15;
  * (64 MiB at 16 M elements) map to the same cache sets and halved the speed of the steps that
  * stream five of them. Past 1 MiB, 32 KiB more: with only the cache lines, 16 M-element arrays still
  * streamed 8–22 % slower on one thread than with the larger gap (the regions then share DRAM rows
- * or banks). That costs at most about 3 % more memory (at 1 MiB) and nothing below it.
+ * or banks). That costs at most about 3 % more memory (at 1 MiB) and nothing below it. Exported
+ * for bench/stream-threads.ts, whose streaming limit lays its arrays out the same way.
  */
-function regionGap(regionBytes: number): number {
+export function regionGap(regionBytes: number): number {
   return 5 * 64 + (regionBytes >= 1 << 20 ? 32 * 1024 : 0);
 }
 
