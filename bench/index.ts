@@ -116,13 +116,13 @@ console.log(`Per-call overhead, 100 K elements in total\n${textTable(overheadHea
 progress('measuring threads (1 vs 2 vs auto, unpinned child process)');
 const threadsScript = fileURLToPath(new URL('threads.ts', import.meta.url));
 const allCpus = `0-${os.cpus().length - 1}`;
-const threadRows: Array<{ elements: number; ns: Record<string, number> }> = JSON.parse(execFileSync(
+const threadRows: Array<{ elements: number; autoThreads: number; ns: Record<string, number> }> = JSON.parse(execFileSync(
   'taskset', ['-c', allCpus, process.execPath, ...process.execArgv, threadsScript, '--json', ...(quick ? ['--quick'] : [])],
   { encoding: 'utf8', maxBuffer: 1 << 20 },
 ));
-const threadHeader = ['elements', '1 thread ns/el', '2 threads ns/el', 'auto ns/el', '2 threads vs 1', 'auto vs 1', 'auto vs 1, 2 ms apart', 'stream, 2 threads ns/el', '2 threads % of it'];
-const threadTableRows = threadRows.map(({ elements, ns }) => [
-  sizeLabel(elements), ns['1'].toFixed(3), ns['2'].toFixed(3), ns.auto.toFixed(3),
+const threadHeader = ['elements', '1 thread ns/el', '2 threads ns/el', 'auto ns/el (threads)', '2 threads vs 1', 'auto vs 1', 'auto vs 1, 2 ms apart', 'stream, 2 threads ns/el', '2 threads % of it'];
+const threadTableRows = threadRows.map(({ elements, autoThreads, ns }) => [
+  sizeLabel(elements), ns['1'].toFixed(3), ns['2'].toFixed(3), `${ns.auto.toFixed(3)} (${autoThreads})`,
   `${(ns['1'] / ns['2']).toFixed(2)}×`, `${(ns['1'] / ns.auto).toFixed(2)}×`, `${(ns['1, apart'] / ns['auto, apart']).toFixed(2)}×`,
   ns['stream 2'].toFixed(3), `${((100 * ns['stream 2']) / ns['2']).toFixed(0)} %`,
 ]);

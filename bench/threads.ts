@@ -19,6 +19,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 export interface ThreadsRow {
   elements: number;
+  /** Threads an optimizer of this size gets from threads: 'auto' (1: no workers, the code of one thread). */
+  autoThreads: number;
   /**
    * Median ns per element for 1 thread and 2 threads; for 'auto', its ratio to 1 thread applied to
    * that. 'auto, apart' and '1, apart': the same with APART_MS of other work before each step.
@@ -132,8 +134,11 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
     const [oneApart, autoApart] = await interleavedApart(n, [1, 'auto']);
     const [streamOne, streamTwo] = await streamLimits(n);
     // 'auto' is reported relative to the 1-thread run it was interleaved with
+    const probe = await RMSProp.create({ w: n }, { backend: 'simd', threads: 'auto' });
+    probe.dispose();
     rows.push({
       elements: n,
+      autoThreads: probe.threads,
       ns: { 1: one, 2: two, auto: (auto * one) / oneAgain, '1, apart': oneApart, 'auto, apart': autoApart, 'stream 1': streamOne, 'stream 2': streamTwo },
     });
   }
@@ -144,10 +149,10 @@ if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--
   console.log(JSON.stringify(await benchThreads()));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, medians of ${ROUNDS} interleaved rounds`);
-  console.log(`elements      1 thread     2 threads    auto        2 threads vs 1   auto vs 1   auto vs 1, ${APART_MS} ms apart   stream, 2 threads   2 threads % of it`);
+  console.log(`elements      1 thread     2 threads    auto (threads)     2 threads vs 1   auto vs 1   auto vs 1, ${APART_MS} ms apart   stream, 2 threads   2 threads % of it`);
   for (const row of await benchThreads()) {
     const [one, two, auto, stream] = [row.ns['1'], row.ns['2'], row.ns.auto, row.ns['stream 2']];
     const apart = row.ns['1, apart'] / row.ns['auto, apart'];
-    console.log(`${row.elements.toLocaleString('en-US').padStart(10)}  ${one.toFixed(3).padStart(8)} ns  ${two.toFixed(3).padStart(8)} ns  ${auto.toFixed(3).padStart(8)} ns   ${(one / two).toFixed(2).padStart(8)}×   ${(one / auto).toFixed(2).padStart(8)}×   ${apart.toFixed(2).padStart(8)}×   ${stream.toFixed(3).padStart(12)} ns   ${((100 * stream) / two).toFixed(0).padStart(8)} %`);
+    console.log(`${row.elements.toLocaleString('en-US').padStart(10)}  ${one.toFixed(3).padStart(8)} ns  ${two.toFixed(3).padStart(8)} ns  ${auto.toFixed(3).padStart(8)} ns (${row.autoThreads})   ${(one / two).toFixed(2).padStart(8)}×   ${(one / auto).toFixed(2).padStart(8)}×   ${apart.toFixed(2).padStart(8)}×   ${stream.toFixed(3).padStart(12)} ns   ${((100 * stream) / two).toFixed(0).padStart(8)} %`);
   }
 }
