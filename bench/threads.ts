@@ -111,8 +111,8 @@ async function interleavedApart(n: number, threads: ReadonlyArray<number | 'auto
 /**
  * Steps a 2-thread optimizer for a while first. Until V8 has compiled the shared-memory kernel with
  * its optimizing tier (in a background thread, which two busy threads starve), both threads run
- * baseline code: the first pair measured in a process read 0.54–1.37× where later pairs of the same
- * size read 1.7–1.9×.
+ * baseline code: at 128 K the first pair measured in a process read 0.54–1.75× (seven runs) while
+ * the next pair of the same size read 1.70–1.85×.
  */
 async function warmUp(): Promise<void> {
   const opt = await zeroCopy(256 * 1024, 2);

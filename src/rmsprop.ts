@@ -58,8 +58,8 @@ const padded = (n: number) => (n + 3) & ~3;
  * With `threads: 'auto'`, an optimizer of fewer elements runs on the calling thread alone (no
  * workers, no shared memory): in a training loop its workers would be asleep at every step and
  * waking them does not pay below this size. Kept at this size, rather than using workers that are
- * only woken when the steps come back to back, because such an optimizer still stepped 2–5 % slower
- * than one thread when they slept (BENCHMARKS.md).
+ * only woken when the steps come back to back, because such an optimizer still stepped up to 3 %
+ * slower than one thread when they slept (0.97–1.00×, BENCHMARKS.md).
  */
 const AUTO_THREADS_MIN_ELEMENTS = WAKE_MIN_ELEMENTS;
 
