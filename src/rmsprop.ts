@@ -446,6 +446,11 @@ export class RMSProp {
     this.#backend = undefined;
   }
 
+  /** @internal For tests: chunks of steps that worker threads have run. */
+  get workerChunksForTest(): number {
+    return this.#pool?.workerChunks ?? 0;
+  }
+
   /** @internal For tests of a crashed worker: ends worker thread `index` (1-based). */
   async killWorkerForTest(index: number): Promise<void> {
     await this.#pool?.killWorkerForTest(index);

@@ -16,6 +16,7 @@
 //   ctl[OPEN]        1 while the step's chunks may be taken: set after the job table is written,
 //                    cleared by the caller once it finds no chunk left
 //   ctl[SLEEPING]    workers asleep in Atomics.wait (or about to be)
+//   ctl[WORKER_CHUNKS]  chunks run by workers so far (for tests)
 //   ctl[NEXT + 16·t] the next chunk of thread t's share, one cache line per thread
 // A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
 // waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
@@ -38,6 +39,7 @@ const CHUNK = 5;
 const FOUND_NON_FINITE = 6;
 const OPEN = 7;
 const SLEEPING = 8;
+const WORKER_CHUNKS = 9;
 const NEXT = 16;
 export const SCAN_MODE = -1;
 export const CONTROL_BYTES = 64 * (1 + MAX_THREADS);
@@ -74,6 +76,7 @@ export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: n
     for (;;) {
       let k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
       if (k >= end) break;
+      if (self !== 0) Atomics.add(ctl, 9, 1); // WORKER_CHUNKS
       let c = 0;
       for (; c < calls; c++) {
         const callChunks = Math.ceil(jobs[c * 8 + 1] / size); // CALL_INTS = 8
@@ -239,6 +242,11 @@ export class ThreadPool {
   /** Throws if a worker has died; call before writing anything for a step. */
   check(): void {
     if (this.#died) throw new Error(`a worker thread of this optimizer is gone (${this.#died}); dispose it and create a new one`);
+  }
+
+  /** Chunks of steps run by workers so far. */
+  get workerChunks(): number {
+    return Atomics.load(this.#ctl, WORKER_CHUNKS);
   }
 
   /** The job table, to be filled with `calls` kernel calls before `run(calls)`. */

@@ -114,6 +114,22 @@ it.each([['auto', 524_288], [2, 131_072]] as const)("threads: %s gives the bits 
   runs[1].forEach((a, i) => expect(sameBits(a, runs[0][i]), `array ${i}`).toBeUndefined());
 });
 
+// Workers spin for 1 ms after a step, then sleep; a step below 512 K elements does not wake them
+// (this one is just below: long enough that a woken worker would join it and run chunks).
+it('workers run part of steps that come back to back; after a pause a small step runs on the caller alone', async () => {
+  const opt = await RMSProp.create({ w: 524_284 }, { threads: 2 });
+  opt.grads.w.fill(0.01);
+  for (let k = 0; k < 20; k++) opt.step();
+  const backToBack = opt.workerChunksForTest;
+  expect(backToBack).toBeGreaterThan(0);
+  for (let k = 0; k < 3; k++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    opt.step();
+  }
+  expect(opt.workerChunksForTest).toBe(backToBack);
+  opt.dispose();
+});
+
 describe('thread options', () => {
   it("'auto' uses the machine's cores from 512 K elements; below, and on the js backend, one thread that says why", async () => {
     const auto = await RMSProp.create({ w: 524_288 }, { threads: 'auto' });
