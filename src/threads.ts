@@ -3,7 +3,7 @@
 // own chunks first, then takes the chunks the others have not reached yet, so a slower core simply
 // runs fewer. Owning the same share every step keeps each thread on the same elements, which are
 // then still in its own cache (handing chunks out first come, first served mixed them up and made
-// 2 threads at 256 K elements 10–20 % slower). Chunks only change which thread computes an
+// 2 threads at 256 K elements 13–20 % slower). Chunks only change which thread computes an
 // element, never the operations on it, so the result is bit-identical to one thread.
 //
 // Synchronisation is a control block in the shared memory (no postMessage per step):
@@ -48,8 +48,9 @@ const DEAD_AFTER_MS = 5000;
 const SPIN_MS = 1;
 /**
  * Waking sleeping workers pays from this many elements in a step. Waking one costs the caller
- * 20–40 µs and the worker joins 60–150 µs later (2026-11-30 VM): with 2 ms of other work before
- * every step, 2 threads stepped 0.83× as fast as one at 256 K and 1.29× at 512 K (BENCHMARKS.md).
+ * 36 µs and the worker starts 115 µs later (medians, Zen 5 VM; 17–19 and 65–80 µs on the Zen 3 VM):
+ * with 2 ms of other work before every step, 2 threads that woke every step ran 0.83× as fast as
+ * one at 256 K and 1.29× at 512 K (BENCHMARKS.md).
  * Smaller steps wake no one unless the steps come back to back (less than SPIN_MS apart, so that a
  * woken worker is still spinning at the next one); spinning workers take part in every step.
  */
