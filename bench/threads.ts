@@ -70,12 +70,12 @@ function backToBack(n: number, steps: Array<() => void>): number[] {
   }, 1);
 }
 
-/** Median ns per element of each optimizer, stepped back to back in interleaved rounds. */
-async function interleaved(n: number, threads: ReadonlyArray<number | 'auto'>): Promise<number[]> {
+/** Median ns per element of each optimizer, stepped back to back in interleaved rounds, and the threads each used. */
+async function interleaved(n: number, threads: ReadonlyArray<number | 'auto'>): Promise<{ ns: number[]; used: number[] }> {
   const opts = await Promise.all(threads.map((t) => zeroCopy(n, t)));
   const ns = backToBack(n, opts.map((opt) => () => void opt.step()));
   for (const opt of opts) opt.dispose();
-  return ns;
+  return { ns, used: opts.map((opt) => opt.threads) };
 }
 
 /** The streaming limit on 1 and 2 threads (bench/stream-threads.ts), interleaved. */
@@ -129,16 +129,14 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
   await warmUp();
   const rows: ThreadsRow[] = [];
   for (const n of sizes) {
-    const [one, two] = await interleaved(n, [1, 2]);
-    const [oneAgain, auto] = await interleaved(n, [1, 'auto']);
+    const [one, two] = (await interleaved(n, [1, 2])).ns;
+    const { ns: [oneAgain, auto], used: [, autoThreads] } = await interleaved(n, [1, 'auto']);
     const [oneApart, autoApart] = await interleavedApart(n, [1, 'auto']);
     const [streamOne, streamTwo] = await streamLimits(n);
     // 'auto' is reported relative to the 1-thread run it was interleaved with
-    const probe = await RMSProp.create({ w: n }, { backend: 'simd', threads: 'auto' });
-    probe.dispose();
     rows.push({
       elements: n,
-      autoThreads: probe.threads,
+      autoThreads,
       ns: { 1: one, 2: two, auto: (auto * one) / oneAgain, '1, apart': oneApart, 'auto, apart': autoApart, 'stream 1': streamOne, 'stream 2': streamTwo },
     });
   }
