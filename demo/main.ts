@@ -12,14 +12,23 @@ import { bestRun, LABEL, LR_GRID, MAX_STEPS, METHODS, RAVINE, REGION, type Metho
 import { bitIdentical, epochsToTarget, train, type TrainResult } from './train.js';
 
 const USAGE = 'usage: npm start -- [--quick] [--out DIR] [--backend auto|simd|wasm|js]';
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    out: { type: 'string', default: 'out' },
-    backend: { type: 'string', default: 'auto' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+const args = parseArgsOrExit();
+function parseArgsOrExit() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        out: { type: 'string', default: 'out' },
+        backend: { type: 'string', default: 'auto' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (error) {
+    // an unknown flag, a stray positional or a missing value: say which, then how to call, not a stack trace
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
 if (args.help) {
   console.log(USAGE);
   process.exit(0);
