@@ -92,10 +92,19 @@ const isBoolean: Check = (value, name) => {
   if (typeof value !== 'boolean') throw new TypeError(`option '${name}' must be a boolean, got ${describe(value)}`);
 };
 
+/**
+ * A number check done twice: on the value as given, and on the value as the kernels see it (every
+ * constant is rounded to float32 once), so that 0.99999999 (which float32 makes 1) or 1e-46 (which
+ * it makes 0) cannot pass a check that float32 then breaks.
+ */
 function numberIn(test: (x: number) => boolean, range: string): Check {
   return (value, name) => {
     if (typeof value !== 'number') throw new TypeError(`option '${name}' must be a number, got ${describe(value)}`);
     if (!test(value)) throw new RangeError(`option '${name}' must be ${range}, got ${value}`);
+    const rounded = Math.fround(value);
+    if (!test(rounded)) {
+      throw new RangeError(`option '${name}' must be ${range} in float32, got ${value}, which float32 rounds to ${rounded}`);
+    }
   };
 }
 
@@ -146,27 +155,68 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
   },
 };
 
-/** Checks each given option's name and value. Throws TypeError/RangeError naming the bad option. */
-export function checkOptions(options: unknown, what = 'options'): asserts options is RMSPropOptions {
-  if (options === null || typeof options !== 'object') throw new TypeError(`${what} must be an object, got ${describe(options)}`);
-  for (const [name, value] of Object.entries(options)) {
+/**
+ * Reads `options` once: each own enumerable property (a getter runs once, a Proxy is asked once
+ * per key), then checks that copy, and returns it without the undefined ones. Checking the copy is
+ * what makes the check hold: an object read twice could answer differently the second time.
+ */
+export function readOptions(options: unknown, what = 'options'): RMSPropOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Map) {
+    throw new TypeError(`${what} must be an object of options, got ${describe(options)}`);
+  }
+  const copy: Record<string, unknown> = Object.create(null);
+  for (const name of Object.keys(options)) {
+    const value = (options as Record<string, unknown>)[name];
+    if (value !== undefined) copy[name] = value;
+  }
+  for (const name of Object.keys(copy)) {
     const check = Object.hasOwn(CHECKS, name) ? CHECKS[name as keyof RMSPropOptions] : undefined;
     if (!check) throw new TypeError(`unknown option '${name}' (known options: ${Object.keys(CHECKS).join(', ')})`);
-    if (value !== undefined) check(value, name);
+    check(copy[name], name);
   }
+  return copy as RMSPropOptions;
 }
 
-/** Validates `options` and fills in the preset. Throws TypeError/RangeError naming the bad option. */
+/** Checks each given option's name and value. Throws TypeError/RangeError naming the bad option. */
+export function checkOptions(options: unknown, what = 'options'): asserts options is RMSPropOptions {
+  readOptions(options, what);
+}
+
+/**
+ * Validates `options` (read once, see readOptions) and fills in the preset. Throws
+ * TypeError/RangeError naming the bad option.
+ */
 export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOptions {
-  if (options === undefined) options = {};
-  checkOptions(options);
-  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as RMSPropOptions;
+  const defined = readOptions(options ?? {});
   const preset = defined.preset ?? 'seed';
   const resolved: ResolvedOptions = { preset, ...OFF, ...PRESETS[preset], ...defined };
   if (resolved.nesterov && resolved.momentum === 0) {
     throw new RangeError(`option 'nesterov' needs option 'momentum' > 0, got momentum ${resolved.momentum}`);
   }
+  if (typeof resolved.lr === 'number') checkDecoupledDecay(resolved.lr, resolved, `option 'lr'`);
   return Object.freeze(resolved);
+}
+
+/**
+ * Checks a learning rate a schedule returned, as the lr option is checked (a non-number is a
+ * TypeError, a value outside [0, float32's largest] a RangeError), and returns it.
+ */
+export function checkLearningRate(value: unknown, options: ResolvedOptions, where: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${where} returned ${describe(value)}; it must return a number`);
+  if (!(value >= 0 && Math.fround(value) < Infinity)) {
+    const rounded = Math.fround(value);
+    const note = value < Infinity && rounded === Infinity ? ', which float32 rounds to Infinity' : '';
+    throw new RangeError(`${where} returned ${value}${note}; it must be a finite number ≥ 0 in float32`);
+  }
+  checkDecoupledDecay(value, options, where);
+  return value;
+}
+
+/** Decoupled weight decay multiplies lr by weightDecay into one float32 constant, which must stay finite. */
+function checkDecoupledDecay(lr: number, o: ResolvedOptions, where: string): void {
+  if (o.decoupledWeightDecay && o.weightDecay !== 0 && Math.fround(lr * o.weightDecay) === Infinity) {
+    throw new RangeError(`${where}: lr ${lr} times weightDecay ${o.weightDecay} overflows float32 (decoupled weight decay uses their product)`);
+  }
 }
 
 export function describe(value: unknown): string {

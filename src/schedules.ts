@@ -1,17 +1,23 @@
 // Learning-rate schedules: functions of the number of steps taken before the current one (0 for the
 // first step, like Keras' `iterations` and Optax's `count`). Pass one as `lr`.
+import { describe } from './options.js';
 
 export type Schedule = (step: number) => number;
 
 function check(name: string, value: number, test: (x: number) => boolean, range: string): void {
-  if (typeof value !== 'number' || !test(value)) throw new RangeError(`${name} must be ${range}, got ${value}`);
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
+  if (!test(value)) throw new RangeError(`${name} must be ${range}, got ${value}`);
 }
-const finiteNonNegative = (x: number) => x >= 0 && x < Infinity;
+function checkObject(name: string, o: unknown): void {
+  if (o === null || typeof o !== 'object') throw new TypeError(`${name} needs an object of options, got ${describe(o)}`);
+}
+/** A learning rate must stay finite once rounded to float32, as the kernels use it. */
+const finiteNonNegative = (x: number) => x >= 0 && Math.fround(x) < Infinity;
 const positiveInteger = (x: number) => Number.isSafeInteger(x) && x > 0;
 
 /** The same rate at every step. */
 export function constant(lr: number): Schedule {
-  check('constant: lr', lr, finiteNonNegative, 'a finite number ≥ 0');
+  check('constant: lr', lr, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   return () => lr;
 }
 
@@ -20,9 +26,10 @@ export function constant(lr: number): Schedule {
  * `ExponentialDecay`, keras/src/optimizers/schedules/learning_rate_schedule.py).
  */
 export function exponentialDecay(o: { initial: number; decaySteps: number; decayRate: number; staircase?: boolean }): Schedule {
-  check('exponentialDecay: initial', o.initial, finiteNonNegative, 'a finite number ≥ 0');
+  checkObject('exponentialDecay', o);
+  check('exponentialDecay: initial', o.initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   check('exponentialDecay: decaySteps', o.decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
-  check('exponentialDecay: decayRate', o.decayRate, finiteNonNegative, 'a finite number ≥ 0');
+  check('exponentialDecay: decayRate', o.decayRate, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   const { initial, decaySteps, decayRate, staircase = false } = o;
   return (step) => {
     const p = step / decaySteps;
@@ -32,9 +39,10 @@ export function exponentialDecay(o: { initial: number; decaySteps: number; decay
 
 /** `initial · gamma^⌊step / stepSize⌋` (PyTorch `StepLR`, torch/optim/lr_scheduler.py, counted in steps). */
 export function stepDecay(o: { initial: number; stepSize: number; gamma: number }): Schedule {
-  check('stepDecay: initial', o.initial, finiteNonNegative, 'a finite number ≥ 0');
+  checkObject('stepDecay', o);
+  check('stepDecay: initial', o.initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   check('stepDecay: stepSize', o.stepSize, positiveInteger, 'an integer > 0');
-  check('stepDecay: gamma', o.gamma, finiteNonNegative, 'a finite number ≥ 0');
+  check('stepDecay: gamma', o.gamma, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   const { initial, stepSize, gamma } = o;
   return (step) => initial * gamma ** Math.floor(step / stepSize);
 }
@@ -45,12 +53,13 @@ export function stepDecay(o: { initial: number; stepSize: number; gamma: number 
  * (or from `initial` without warm-up) to `alpha` times it over `decaySteps`, constant after.
  */
 export function cosineDecay(o: { initial: number; decaySteps: number; alpha?: number; warmupTarget?: number; warmupSteps?: number }): Schedule {
+  checkObject('cosineDecay', o);
   const { initial, decaySteps, alpha = 0, warmupSteps = 0 } = o;
-  check('cosineDecay: initial', initial, finiteNonNegative, 'a finite number ≥ 0');
+  check('cosineDecay: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   check('cosineDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
   check('cosineDecay: alpha', alpha, (x) => x >= 0 && x <= 1, 'in [0, 1]');
   check('cosineDecay: warmupSteps', warmupSteps, (x) => Number.isSafeInteger(x) && x >= 0, 'an integer ≥ 0');
-  if (o.warmupTarget !== undefined) check('cosineDecay: warmupTarget', o.warmupTarget, finiteNonNegative, 'a finite number ≥ 0');
+  if (o.warmupTarget !== undefined) check('cosineDecay: warmupTarget', o.warmupTarget, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   const peak = o.warmupTarget ?? initial;
   const decayed = (step: number) => {
     const cosine = 0.5 * (1 + Math.cos(Math.PI * (Math.min(step, decaySteps) / decaySteps)));
@@ -65,14 +74,16 @@ export function cosineDecay(o: { initial: number; decaySteps: number; alpha?: nu
  * boundaries[i−1] < step ≤ boundaries[i], and the last value after the last boundary.
  */
 export function piecewiseConstant(o: { boundaries: readonly number[]; values: readonly number[] }): Schedule {
+  checkObject('piecewiseConstant', o);
   const { boundaries, values } = o;
   if (!Array.isArray(boundaries) || !Array.isArray(values) || values.length !== boundaries.length + 1) {
     throw new RangeError(`piecewiseConstant: values must have one more entry than boundaries, got ${values?.length} values and ${boundaries?.length} boundaries`);
   }
+  boundaries.forEach((b, i) => check(`piecewiseConstant: boundaries[${i}]`, b, (x) => !Number.isNaN(x), 'a number'));
   for (let i = 1; i < boundaries.length; i++) {
     if (!(boundaries[i] > boundaries[i - 1])) throw new RangeError(`piecewiseConstant: boundaries must increase, got ${boundaries.join(', ')}`);
   }
-  values.forEach((v, i) => check(`piecewiseConstant: values[${i}]`, v, finiteNonNegative, 'a finite number ≥ 0'));
+  values.forEach((v, i) => check(`piecewiseConstant: values[${i}]`, v, finiteNonNegative, 'a number ≥ 0 that float32 holds'));
   return (step) => {
     let i = 0;
     while (i < boundaries.length && step > boundaries[i]) i++;

@@ -2,7 +2,7 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { encodeBase64 } from './base64.js';
 import { describe, type GroupInfo } from './options.js';
-import { STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
+import { checkStepCount, isRecord, own, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
 
 export interface TorchParamState {
   step: number;
@@ -60,47 +60,60 @@ export function toTorch(stepCount: number, groups: readonly GroupInfo[], tensors
   return { state, param_groups };
 }
 
+/** A torch state id: the decimal index of a parameter, as PyTorch numbers them ('0', '1', …, no sign, no leading zero). */
+const INDEX = /^(0|[1-9][0-9]*)$/;
+
 /** Converts a PyTorch state dict into a saved state for this optimizer (then checked by loadState). */
 export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): SavedState {
-  if (dict === null || typeof dict !== 'object') throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
-  const d = dict as Partial<TorchStateDict>;
-  if (!Array.isArray(d.param_groups) || d.param_groups.length !== groups.length) {
-    throw new RangeError(`torch state dict has ${Array.isArray(d.param_groups) ? d.param_groups.length : describe(d.param_groups)} param_groups, this optimizer has ${groups.length} groups`);
+  if (!isRecord(dict)) throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
+  const paramGroups = own(dict, 'param_groups');
+  const state = own(dict, 'state');
+  if (!Array.isArray(paramGroups)) throw new TypeError(`torch state dict: param_groups must be an array, got ${describe(paramGroups)}`);
+  if (paramGroups.length !== groups.length) {
+    throw new RangeError(`torch state dict has ${paramGroups.length} param_groups, this optimizer has ${groups.length} groups`);
   }
-  if (d.state === null || typeof d.state !== 'object') throw new TypeError(`torch state dict: 'state' must be an object, got ${describe(d.state)}`);
+  if (!isRecord(state)) throw new TypeError(`torch state dict: 'state' must be an object, got ${describe(state)}`);
   let index = 0;
-  d.param_groups.forEach((group, g) => {
+  const flags = paramGroups.map((group: unknown, g) => {
+    if (!isRecord(group)) throw new TypeError(`torch state dict: param_groups[${g}] must be an object, got ${describe(group)}`);
     const expected = groups[g].params.map(() => index++);
-    const params = Array.isArray(group?.params) ? group.params : [];
+    const params = own(group, 'params');
+    if (!Array.isArray(params)) throw new TypeError(`torch state dict: param_groups[${g}].params must be an array of indices, got ${describe(params)}`);
     if (params.length !== expected.length || params.some((p, i) => p !== expected[i])) {
-      throw new RangeError(`torch state dict: param_groups[${g}].params is [${params.join(', ')}], this optimizer numbers that group [${expected.join(', ')}]`);
+      throw new RangeError(`torch state dict: param_groups[${g}].params is [${params.map((p) => describe(p)).join(', ')}], this optimizer numbers that group [${expected.join(', ')}]`);
     }
+    return { centered: own(group, 'centered'), momentum: own(group, 'momentum') };
   });
-  const steps = Object.values(d.state).map((entry) => entry?.step);
-  for (const step of steps) {
-    if (!Number.isSafeInteger(step) || (step as number) < 0) throw new RangeError(`torch state dict: step must be an integer ≥ 0, got ${describe(step)}`);
-  }
-  const state: SavedState['state'] = {};
-  tensors.forEach((t, i) => {
-    const entry = d.state![String(i)];
-    state[t.name] = {};
-    for (const [kind, key] of Object.entries(TORCH_KEYS) as Array<[keyof typeof TORCH_KEYS, string]>) {
-      if (!t.state[kind]) continue;
-      const values = entry ? (entry as unknown as Record<string, unknown>)[key] : undefined;
-      // A parameter PyTorch never stepped has no state yet: it starts from this optimizer's initial values.
-      const array = values === undefined && !entry ? initial(t, kind, groups[t.group]) : toFloat32(values, `state['${i}'].${key}`, t.length);
-      state[t.name][kind] = encodeBase64(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+  // PyTorch keeps a step per parameter (one that got no gradient lags behind); the optimizer's is the largest.
+  let stepCount = 0;
+  for (const id of Object.keys(state)) {
+    const i = INDEX.test(id) ? Number(id) : -1;
+    if (!(i >= 0 && i < tensors.length)) {
+      throw new RangeError(`torch state dict: state has an entry '${id}', but this optimizer's parameters are numbered 0 to ${tensors.length - 1}`);
     }
+    const entry = own(state, id);
+    if (!isRecord(entry)) throw new TypeError(`torch state dict: state['${id}'] must be an object, got ${describe(entry)}`);
+    const step = own(entry, 'step');
+    checkStepCount(step, `torch state dict: state['${id}'].step`);
+    if (step > stepCount) stepCount = step;
+  }
+  const saved = tensors.map((t, i) => {
+    const entry = own(state, String(i)) as object | undefined;
+    return [t.name, Object.fromEntries(Object.entries(TORCH_KEYS).flatMap(([kind, key]) => {
+      if (!t.state[kind as keyof typeof TORCH_KEYS]) return [];
+      // A parameter PyTorch never stepped has no state yet: it starts from this optimizer's initial values.
+      const array = entry === undefined
+        ? initial(t, kind as keyof typeof TORCH_KEYS, groups[t.group])
+        : toFloat32(own(entry, key), `state['${i}'].${key}`, t.length);
+      return [[kind, encodeBase64(new Uint8Array(array.buffer, array.byteOffset, array.byteLength))]];
+    }))] as const;
   });
   return {
     format: STATE_FORMAT,
     version: STATE_VERSION,
-    stepCount: steps.length ? Math.max(...(steps as number[])) : 0,
-    groups: d.param_groups.map((group, g) => ({
-      params: [...groups[g].params],
-      options: { centered: group.centered, momentum: group.momentum },
-    })),
-    state,
+    stepCount,
+    groups: flags.map((options, g) => ({ params: [...groups[g].params], options })),
+    state: Object.fromEntries(saved), // defines every name as its own property, '__proto__' included
   };
 }
 
@@ -109,9 +122,13 @@ function initial(t: TensorArrays, kind: 'squareAvg' | 'gradAvg' | 'momentum', gr
 }
 
 function toFloat32(values: unknown, where: string, length: number): Float32Array {
-  if (!Array.isArray(values) || values.some((v) => typeof v !== 'number')) {
-    throw new TypeError(`torch state dict: ${where} must be an array of numbers, got ${describe(values)}`);
-  }
+  if (!Array.isArray(values)) throw new TypeError(`torch state dict: ${where} must be an array of numbers, got ${describe(values)}`);
   if (values.length !== length) throw new RangeError(`torch state dict: ${where} has ${values.length} elements, the parameter has ${length}`);
-  return Float32Array.from(values);
+  const array = new Float32Array(length);
+  for (let k = 0; k < length; k++) {
+    const v: unknown = values[k]; // a hole reads as undefined, not skipped as .some() would skip it
+    if (typeof v !== 'number') throw new TypeError(`torch state dict: ${where}[${k}] must be a number, got ${describe(v)}`);
+    array[k] = v;
+  }
+  return array;
 }
