@@ -4,11 +4,11 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { availableBackends, type BackendChoice, type BackendName } from '../src/index.js';
+import { availableBackends, RMSProp, type BackendChoice, type BackendName } from '../src/index.js';
 import { loadIris } from './iris.js';
 import { paramCount, type Shape } from './mlp.js';
-import { lossSpec, ravineSpec, render } from './plots.js';
-import { bestRun, LABEL, LR_GRID, MAX_STEPS, METHODS, RAVINE, REGION, type Method, type RavineRun } from './ravine.js';
+import { lossSpec, pictured, ravineSpec, render } from './plots.js';
+import { bestRun, LABEL, LR_GRID, MAX_STEPS, METHODS, RAVINE, REGION, runRavine, zigzagLr, type Method, type RavineRun } from './ravine.js';
 import { bitIdentical, epochsToTarget, train, type TrainResult } from './train.js';
 
 const USAGE = 'usage: npm start -- [--quick] [--out DIR] [--backend auto|simd|wasm|js]';
@@ -62,7 +62,7 @@ const bar = new cliProgress.SingleBar(
   { format: ' {bar} {percentage}% | {stage}', clearOnComplete: true, hideCursor: true },
   cliProgress.Presets.shades_classic,
 );
-const work = 3 * LR_GRID.length * KAPPAS.length + 3 * IRIS.grid.length + timed.length * (IRIS.timingRuns + 1);
+const work = 3 * LR_GRID.length * KAPPAS.length + 1 + 3 * IRIS.grid.length + timed.length * (IRIS.timingRuns + 1);
 bar.start(work, 0, { stage: 'ravine' });
 const tick = (stage: string) => () => bar.increment(1, { stage });
 
@@ -71,12 +71,15 @@ const ravineBest = new Map<number, Map<Method, RavineRun>>();
 for (const kappa of KAPPAS) {
   const runs = new Map<Method, RavineRun>();
   for (const method of METHODS) {
-    const { best } = await bestRun(method, { ravine: { ...RAVINE, kappa }, backend }, tick(`ravine κ=${kappa}: ${LABEL[method]}`));
+    const { best } = await bestRun(method, { RMSProp, ravine: { ...RAVINE, kappa }, backend }, tick(`ravine κ=${kappa}: ${LABEL[method]}`));
     runs.set(method, best);
   }
   ravineBest.set(kappa, runs);
 }
 const ravine = ravineBest.get(RAVINE.kappa)!;
+// The seed's zig-zag: gradient descent near its stability limit, pictured beside the best-lr runs.
+const zigzag = await runRavine('gd', zigzagLr(RAVINE.kappa), { RMSProp, ravine: RAVINE, backend });
+tick('ravine: gradient descent near 2/κ')();
 
 // 2. Iris: each method at every rate of the grid; the best gets below the target loss for good in the fewest epochs.
 const iris = loadIris(IRIS.splitSeed);
@@ -134,6 +137,8 @@ console.log(`\n1. Ravine f(w, b) = ½(w² + κ·b²) from (${RAVINE.start.join('
 console.log(`   (best learning rate of ${LR_GRID.join(', ')}; at most ${MAX_STEPS} steps; momentum: heavy ball, μ = 0.9)\n`);
 table(['optimizer', ...KAPPAS.map((k) => `κ = ${k}: steps`), 'best lr (κ = ' + RAVINE.kappa + ')', 'ends at ‖θ − θ*‖'],
   METHODS.map((m) => row([LABEL[m], ...KAPPAS.map((k) => steps(ravineBest.get(k)!.get(m)!)), ravine.get(m)!.lr, ravine.get(m)!.finalDistance.toExponential(1)])));
+console.log(`\n   Pictured with them: gradient descent at lr ${+zigzag.lr.toPrecision(3)} = 0.95 × 2/κ (κ = ${RAVINE.kappa}), where each step flips b and`);
+console.log(`   shrinks it by only 0.9 (the zig-zag across the valley): ${steps(zigzag)} steps.`);
 console.log(`\n   RMSProp's step is about lr per coordinate whatever the curvature, so it settles into a cycle of`);
 console.log(`   about lr/2 around the minimum: reaching ${REGION} needs a small lr and ~distance/lr steps, while`);
 console.log(`   gradient descent needs at least κ·ln(distance/${REGION})/2. RMSProp wins once the valley is narrow.`);
@@ -170,7 +175,7 @@ if (timed.length > 1) {
 
 await mkdir(outDir, { recursive: true });
 const written = [
-  ...(await render(ravineSpec(RAVINE, METHODS.map((m) => ravine.get(m)!)), outDir, 'ravine')),
+  ...(await render(ravineSpec(RAVINE, pictured(METHODS.map((m) => ravine.get(m)!), zigzag)), outDir, 'ravine')),
   ...(await render(lossSpec(METHODS.map((m) => ({ method: m, lr: irisBest.get(m)!.lr, epochs: irisBest.get(m)!.result.epochs })), IRIS.target,
     `Iris, MLP ${IRIS.shape.inputs}-${IRIS.shape.hidden}-${IRIS.shape.classes}, batches of ${IRIS.batch}`), outDir, 'loss')),
 ];

@@ -1,4 +1,9 @@
-import { RMSProp, type BackendChoice } from '../src/index.js';
+// Plain TS shared by `npm start` (demo/main.ts) and the browser page (web/ravine.ts): the library comes
+// in as an argument, so the page runs the package a user installs and Node runs src/.
+import type { BackendChoice, RMSProp } from '../src/index.js';
+
+/** The library's optimizer class, as the caller imported it. */
+export type RMSPropClass = Pick<typeof RMSProp, 'create'>;
 
 /** f(w, b) = ½(w² + κ·b²): a valley κ times steeper across (b) than along (w); minimum at (0, 0). */
 export interface Ravine {
@@ -13,6 +18,11 @@ export const MAX_STEPS = 20_000;
 /** One log grid (1-2-5 per decade) for every optimizer, so none gets a hand-picked rate. */
 export const LR_GRID = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1];
 export const MOMENTUM = 0.9;
+/**
+ * Gradient descent diverges across the valley above lr = 2/κ; at 0.95 of that limit each step flips b
+ * and shrinks it by only 0.9, which is the zig-zag of the seed's picture (its best rate barely zig-zags).
+ */
+export const zigzagLr = (kappa: number) => 1.9 / kappa;
 
 export type Method = 'gd' | 'momentum' | 'rmsprop';
 export const METHODS: readonly Method[] = ['gd', 'momentum', 'rmsprop'];
@@ -36,22 +46,23 @@ export interface RavineRun {
 export const loss = (r: Ravine, w: number, b: number) => 0.5 * (w * w + r.kappa * b * b);
 
 /** A step function over θ = [w, b] and its gradient g, both float32. */
-type Stepper = { theta: Float32Array; grad: Float32Array; step(): void };
+type Stepper = { theta: Float32Array; grad: Float32Array; step(): void; dispose(): void };
 
-async function stepper(method: Method, lr: number, backend: BackendChoice): Promise<Stepper> {
+async function stepper(method: Method, lr: number, backend: BackendChoice, rmsprop: RMSPropClass): Promise<Stepper> {
   if (method === 'rmsprop') {
     // Zero-copy: θ and its gradient live in the optimizer's wasm memory.
-    const opt = await RMSProp.create({ theta: 2 }, { preset: 'seed', lr, backend });
-    return { theta: opt.params.theta, grad: opt.grads.theta, step: () => opt.step() };
+    const opt = await rmsprop.create({ theta: 2 }, { preset: 'seed', lr, backend });
+    return { theta: opt.params.theta, grad: opt.grads.theta, step: () => opt.step(), dispose: () => opt.dispose() };
   }
   const theta = new Float32Array(2);
   const grad = new Float32Array(2);
+  const dispose = () => {};
   if (method === 'gd') {
-    return { theta, grad, step: () => { for (let i = 0; i < 2; i++) theta[i] -= lr * grad[i]; } };
+    return { theta, grad, dispose, step: () => { for (let i = 0; i < 2; i++) theta[i] -= lr * grad[i]; } };
   }
   const velocity = new Float32Array(2); // heavy ball, as torch.optim.SGD: v ← μv + g, θ ← θ − lr·v
   return {
-    theta, grad, step: () => {
+    theta, grad, dispose, step: () => {
       for (let i = 0; i < 2; i++) {
         velocity[i] = MOMENTUM * velocity[i] + grad[i];
         theta[i] -= lr * velocity[i];
@@ -60,11 +71,27 @@ async function stepper(method: Method, lr: number, backend: BackendChoice): Prom
   };
 }
 
+export interface RavineOptions {
+  /** The library's RMSProp class (needed for method 'rmsprop'). */
+  RMSProp: RMSPropClass;
+  ravine?: Ravine;
+  maxSteps?: number;
+  backend?: BackendChoice;
+}
+
 export async function runRavine(
   method: Method, lr: number,
-  { ravine = RAVINE, maxSteps = MAX_STEPS, backend = 'auto' as BackendChoice } = {},
+  { RMSProp, ravine = RAVINE, maxSteps = MAX_STEPS, backend = 'auto' }: RavineOptions,
 ): Promise<RavineRun> {
-  const s = await stepper(method, lr, backend);
+  const s = await stepper(method, lr, backend, RMSProp);
+  try {
+    return walk(s, method, lr, ravine, maxSteps);
+  } finally {
+    s.dispose(); // the page runs this on every change of a control
+  }
+}
+
+function walk(s: Stepper, method: Method, lr: number, ravine: Ravine, maxSteps: number): RavineRun {
   const path = new Float32Array(2 * (maxSteps + 1));
   s.theta.set(ravine.start);
   path.set(s.theta, 0);
@@ -92,7 +119,7 @@ export async function runRavine(
 
 /** Every rate of the grid; the best is the one that settles in the region in the fewest steps. */
 export async function bestRun(
-  method: Method, options: Parameters<typeof runRavine>[2] = {}, onRun?: () => void,
+  method: Method, options: RavineOptions, onRun?: () => void,
 ): Promise<{ best: RavineRun; all: Array<Omit<RavineRun, 'path'>> }> {
   let best: RavineRun | undefined;
   const all: Array<Omit<RavineRun, 'path'>> = [];

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadIris, mulberry32 } from '../demo/iris.js';
 import { allocate, initialize, Mlp, PARAM_NAMES, type Shape } from '../demo/mlp.js';
-import { bestRun, METHODS, REGION } from '../demo/ravine.js';
+import { RMSProp } from '../src/index.js';
+import { bestRun, METHODS, RAVINE, REGION, runRavine, zigzagLr } from '../demo/ravine.js';
 import { bitIdentical, epochsToTarget, train, type TrainResult } from '../demo/train.js';
 
 describe('MLP backpropagation', () => {
@@ -41,7 +42,7 @@ describe('MLP backpropagation', () => {
 
 describe('ravine', () => {
   it.each(METHODS)('%s at its best learning rate ends inside the minimum region', async (method) => {
-    const { best } = await bestRun(method);
+    const { best } = await bestRun(method, { RMSProp });
     expect(best.steps).toBeDefined();
     expect(best.finalDistance).toBeLessThan(REGION);
     const end = best.path.length / 2 - 1;
@@ -49,11 +50,25 @@ describe('ravine', () => {
   });
 
   it('RMSProp reaches the region in fewer steps than gradient descent; js and simd take the same path', async () => {
-    const gd = (await bestRun('gd')).best;
-    const rms = (await bestRun('rmsprop', { backend: 'js' })).best;
+    const gd = (await bestRun('gd', { RMSProp })).best;
+    const rms = (await bestRun('rmsprop', { RMSProp, backend: 'js' })).best;
     expect(rms.steps!).toBeLessThan(gd.steps!);
-    const simd = (await bestRun('rmsprop', { backend: 'simd' })).best;
+    const simd = (await bestRun('rmsprop', { RMSProp, backend: 'simd' })).best;
     expect(new Uint32Array(simd.path.slice().buffer)).toEqual(new Uint32Array(rms.path.slice().buffer));
+  });
+});
+
+describe('the zig-zag pictured by npm start', () => {
+  it('gradient descent near 2/κ flips b every step and shrinks it by 1 − lr·κ, as the formula says', async () => {
+    const lr = zigzagLr(RAVINE.kappa);
+    const run = await runRavine('gd', lr, { RMSProp, maxSteps: 40 });
+    const factor = 1 - lr * RAVINE.kappa; // b ← b − lr·κ·b, in float64
+    for (let t = 1; t <= 40; t++) {
+      const expected = RAVINE.start[1] * factor ** t;
+      expect(Math.sign(run.path[2 * t + 1])).toBe(t % 2 ? -1 : 1);
+      expect(Math.abs(run.path[2 * t + 1] - expected)).toBeLessThan(1e-5);
+    }
+    expect(factor).toBeCloseTo(-0.9, 12);
   });
 });
 
