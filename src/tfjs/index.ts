@@ -83,6 +83,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     return 'RMSProp';
   }
 
+  /** @internal For tests: false makes every optimizer take the public `dataSync()` path on the wasm backend too. */
+  static heapViews = true;
+
   /** The options as given (preset `'tfjs'` unless given). */
   readonly options: Readonly<TfjsRMSPropOptions>;
   #core: RMSProp | undefined;
@@ -139,7 +142,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#take(entries.map(([name]) => name));
     const core = this.#core!;
     const backend = tf.backend();
-    const heapView = tf.getBackend() === 'wasm' ? heapViewOf(backend) : undefined;
+    const heapView = tf.getBackend() === 'wasm' && RMSPropWasmOptimizer.heapViews ? heapViewOf(backend) : undefined;
     const grads = this.#grads;
     for (const name in grads) grads[name] = null;
     const updated: Slot[] = [];

@@ -1,0 +1,327 @@
+// rmsprop-wasm/tfjs inside TensorFlow.js, on tfjs-backend-cpu and tfjs-backend-wasm: every figure
+// is checked against TF.js' own tf.train.rmsprop run here, or against a float64 reference.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { rmsprop, RMSPropWasmOptimizer, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
+import { normal, rng, sameBits } from './helpers.js';
+
+const BACKENDS = ['cpu', 'wasm'] as const;
+const LR = 1e-3;
+
+beforeAll(async () => {
+  const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  setWasmPaths(`${wasmDir}/`);
+  const warn = console.warn;
+  console.warn = () => {}; // the cpu backend's "install tfjs-node" banner
+  try {
+    await tf.setBackend('cpu');
+    tf.tensor1d([0]).dispose();
+  } finally {
+    console.warn = warn;
+  }
+  expect(await tf.setBackend('wasm')).toBe(true);
+}, 60_000);
+
+afterAll(() => {
+  tf.serialization.registerClass(tf.RMSPropOptimizer); // leave TF.js' own class under 'RMSProp'
+});
+
+/** 64 rows of 8 features (column 7 always 0: its kernel row has a zero gradient), 3 classes. */
+function data(seed = 1) {
+  const random = rng(seed);
+  const n = 64;
+  const x = new Float32Array(n * 8);
+  const y = new Float32Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const row = Array.from({ length: 7 }, () => normal(random));
+    x.set(row, i * 8);
+    const scores = [row[0] + row[1], row[2] - row[3], row[4] * row[5] - row[6]];
+    y[i * 3 + scores.indexOf(Math.max(...scores))] = 1;
+  }
+  return { x: tf.tensor2d(x, [n, 8]), y: tf.tensor2d(y, [n, 3]) };
+}
+
+/** An 8-16-3 MLP; two calls with the same seed give the same weights. */
+function mlp(seed = 7) {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [8], units: 16, activation: 'tanh', kernelInitializer: tfl.initializers.glorotUniform({ seed }) }),
+      tfl.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
+    ],
+  });
+}
+
+const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((w) => (w.dataSync() as Float32Array).slice());
+
+/** Trains and returns the weights after every batch. */
+async function fit(model: tfl.LayersModel, optimizer: tf.Optimizer, epochs: number, batchSize = 16, seed = 1) {
+  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  const { x, y } = data(seed);
+  const after: Float32Array[][] = [];
+  await model.fit(x, y, { epochs, batchSize, shuffle: false, verbose: 0, callbacks: { onBatchEnd: async () => void after.push(weightsOf(model)) } });
+  tf.dispose([x, y]);
+  return after;
+}
+
+/** The agreed bound (test/presets.test.ts): |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
+function firstViolation(ours: Float32Array[], reference: Float32Array[], k: number, momentum: number, lr = LR): string | undefined {
+  for (const [t, ref] of reference.entries()) {
+    for (let i = 0; i < ref.length; i++) {
+      const bound = 1e-5 * Math.abs(ref[i]) + (5e-4 * lr * k) / (1 - momentum);
+      if (!(Math.abs(ours[t][i] - ref[i]) <= bound)) return `weight ${t}, element ${i}: ${ours[t][i]} vs ${ref[i]} (bound ${bound})`;
+    }
+  }
+  return undefined;
+}
+
+function sameWeights(a: Float32Array[], b: Float32Array[]): string | undefined {
+  if (a.length !== b.length) return `${a.length} weights ≠ ${b.length}`;
+  for (let t = 0; t < a.length; t++) {
+    const difference = sameBits(a[t], b[t]);
+    if (difference) return `weight ${t}: ${difference}`;
+  }
+  return undefined;
+}
+
+async function saved(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }), { includeOptimizer: true });
+  return artifacts!;
+}
+
+const load = (artifacts: tf.io.ModelArtifacts) => tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+
+describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
+  beforeEach(async () => {
+    await tf.setBackend(backend);
+  });
+
+  it.each([0, 0.9])('model.fit with momentum %s tracks tf.train.rmsprop after every batch', async (momentum) => {
+    const ours = await fit(mlp(), await rmsprop({ lr: LR, momentum }), 3);
+    const theirs = await fit(mlp(), tf.train.rmsprop(LR, 0.9, momentum, 1e-7), 3);
+    expect(ours).toHaveLength(12);
+    for (let k = 1; k <= ours.length; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], k, momentum), `after batch ${k}`).toBeUndefined();
+    // and the weights did move, by more than the bound
+    expect(firstViolation(ours[11], weightsOf(mlp()), 12, momentum)).toBeDefined();
+  });
+
+  it('centered stays finite where tf.train.rmsprop(centered) returns NaN (a feature that is always 0)', async () => {
+    const ours = await fit(mlp(), await rmsprop({ lr: LR, centered: true }), 1);
+    const theirs = await fit(mlp(), tf.train.rmsprop(LR, 0.9, 0, 1e-7, true), 1);
+    expect(theirs[0].some((w) => w.some(Number.isNaN))).toBe(true);
+    expect(ours.every((step) => step.every((w) => w.every(Number.isFinite)))).toBe(true);
+  });
+
+  it.each([0, 0.9])('save with includeOptimizer, load, continue: the same bits as an uninterrupted run (momentum %s)', async (momentum) => {
+    tf.serialization.registerClass(RMSPropWasmOptimizer);
+    const whole = await fit(mlp(), await rmsprop({ lr: LR, momentum }), 2);
+    const first = mlp();
+    await fit(first, await rmsprop({ lr: LR, momentum }), 1);
+    const loaded = await load(await saved(first));
+    expect(loaded.optimizer.constructor).toBe(RMSPropWasmOptimizer);
+    expect((loaded.optimizer as RMSPropWasmOptimizer).iterations).toBe(4);
+    const continued = await fit(loaded, loaded.optimizer, 1);
+    expect(sameWeights(continued[3], whole[7])).toBeUndefined();
+    // a fresh optimizer from the same weights goes elsewhere: the state is what carried the run
+    const fresh = await load(await saved(first));
+    const restarted = await fit(fresh, await rmsprop({ lr: LR, momentum }), 1);
+    expect(sameWeights(restarted[3], whole[7])).toBeDefined();
+  });
+
+  it('state saved by tf.train.rmsprop loads into this optimizer and continues the stock trajectory', async () => {
+    const momentum = 0.9;
+    tf.serialization.registerClass(RMSPropWasmOptimizer);
+    const stock = mlp();
+    await fit(stock, tf.train.rmsprop(LR, 0.9, momentum, 1e-7), 1);
+    const stockState = (await stock.optimizer.getWeights()).map((w) => (w.tensor.dataSync() as Float32Array).slice());
+    const loaded = await load(await saved(stock));
+    expect(loaded.optimizer.constructor).toBe(RMSPropWasmOptimizer);
+    const ourState = (await loaded.optimizer.getWeights()).map((w) => (w.tensor.dataSync() as Float32Array).slice());
+    expect(ourState.slice(1).map((a, i) => sameBits(a, stockState[i + 1])).filter(Boolean)).toEqual([]);
+    expect([...ourState[0]]).toEqual([4]);
+    const theirs = await fit(stock, stock.optimizer, 1);
+    const ours = await fit(loaded, loaded.optimizer, 1);
+    for (let k = 1; k <= 4; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], 4 + k, momentum), `after batch ${k}`).toBeUndefined();
+  });
+
+  it('state saved by this optimizer loads into tf.train.rmsprop (a program without this package) and continues', async () => {
+    const momentum = 0.9;
+    tf.serialization.registerClass(tf.RMSPropOptimizer);
+    const ourModel = mlp();
+    await fit(ourModel, await rmsprop({ lr: LR, momentum }), 1);
+    const loaded = await load(await saved(ourModel));
+    expect(loaded.optimizer.constructor).toBe(tf.RMSPropOptimizer);
+    expect(loaded.optimizer.getConfig()).toMatchObject({ learningRate: LR, decay: 0.9, momentum, epsilon: 1e-7, centered: false });
+    const ours = await fit(ourModel, ourModel.optimizer, 1);
+    const theirs = await fit(loaded, loaded.optimizer, 1);
+    for (let k = 1; k <= 4; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], 4 + k, momentum), `after batch ${k}`).toBeUndefined();
+  });
+
+  it('minimize with a varList updates only those variables, as tf.train.rmsprop does', async () => {
+    const run = (optimizer: tf.Optimizer) => {
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const b = tf.variable(tf.tensor1d([1.5, 0.25]));
+      const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.mul(b, tf.sum(a)))) as tf.Scalar;
+      for (let k = 0; k < 5; k++) optimizer.minimize(loss, false, [a]);
+      const out = [a.dataSync().slice() as Float32Array, b.dataSync().slice() as Float32Array];
+      tf.dispose([a, b]);
+      return out;
+    };
+    const ours = run(await rmsprop({ lr: 0.01 }));
+    const theirs = run(tf.train.rmsprop(0.01, 0.9, 0, 1e-7));
+    expect(firstViolation(ours, theirs, 5, 0, 0.01)).toBeUndefined();
+    expect([...ours[1]]).toEqual([1.5, 0.25]);
+    expect(ours[0][0]).not.toBe(0.5);
+  });
+
+  it('a variable seen after the first step joins, and the others keep their state', async () => {
+    const run = (optimizer: tf.Optimizer) => {
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const b = tf.variable(tf.tensor2d([[1.5, 0.25], [-0.5, 1]]));
+      const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.square(tf.sub(b, tf.sum(a))))) as tf.Scalar;
+      for (let k = 0; k < 3; k++) optimizer.minimize(loss, false, [a]);
+      for (let k = 0; k < 4; k++) optimizer.minimize(loss, false, [a, b]);
+      const out = [a.dataSync().slice() as Float32Array, b.dataSync().slice() as Float32Array];
+      tf.dispose([a, b]);
+      return out;
+    };
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const ours = run(optimizer);
+    const theirs = run(tf.train.rmsprop(0.01, 0.9, 0, 1e-7));
+    expect(firstViolation(ours, theirs, 7, 0, 0.01)).toBeUndefined();
+    expect(optimizer.iterations).toBe(7);
+    expect(optimizer.core!.stepCount).toBe(7);
+    // (had a's state restarted at the fourth step, it would step by about lr/√(1−ρ) again: 0.012 off, far outside the bound)
+  });
+
+  it('a variable never aliases the optimizer\'s memory, and a value assigned from outside is the one stepped from', async () => {
+    const run = (optimizer: tf.Optimizer) => {
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const loss = () => tf.sum(tf.square(tf.sub(a, 1))) as tf.Scalar;
+      optimizer.minimize(loss);
+      const kept = tf.clone(a); // shares a's data, as TF.js tensors may
+      const keptValues = kept.dataSync().slice();
+      optimizer.minimize(loss);
+      expect([...kept.dataSync()]).toEqual([...keptValues]);
+      a.assign(tf.tensor1d([3, 2, 1]));
+      optimizer.minimize(loss);
+      const out = [a.dataSync().slice() as Float32Array];
+      tf.dispose([a, kept]);
+      return out;
+    };
+    const ours = run(await rmsprop({ lr: 0.01 }));
+    const theirs = run(tf.train.rmsprop(0.01, 0.9, 0, 1e-7));
+    expect(firstViolation(ours, theirs, 3, 0, 0.01)).toBeUndefined();
+    expect(ours[0][0]).toBeLessThan(3);
+  });
+
+  it('no tensor leaks: the same count after 1 and 1000 steps, and after repeated saves', async () => {
+    const optimizer = await rmsprop({ lr: 0.01, momentum: 0.5 });
+    const a = tf.variable(tf.randomNormal([50], 0, 1, 'float32', 3));
+    const loss = () => tf.sum(tf.square(a)) as tf.Scalar;
+    optimizer.minimize(loss);
+    const afterOne = tf.memory().numTensors;
+    for (let k = 1; k < 1000; k++) optimizer.minimize(loss);
+    expect(tf.memory().numTensors).toBe(afterOne);
+    optimizer.dispose();
+    a.dispose();
+
+    const model = mlp();
+    await fit(model, await rmsprop({ lr: LR, centered: true }), 1);
+    await saved(model);
+    const afterSave = tf.memory().numTensors;
+    for (let k = 0; k < 5; k++) await saved(model);
+    expect(tf.memory().numTensors).toBe(afterSave);
+  });
+
+  it('globalClipNorm and a schedule take effect inside model.fit (float64 reference)', async () => {
+    const { x, y } = data(2);
+    const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [8], units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 }) })] });
+    const w0 = weightsOf(model);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, model.predict(x) as tf.Tensor) as tf.Scalar, variables);
+    const g = variables.map((v) => Float64Array.from(grads[v.name].dataSync()));
+    tf.dispose([value, ...Object.values(grads)]);
+    const norm = Math.sqrt(g.reduce((sum, t) => sum + t.reduce((s, e) => s + e * e, 0), 0));
+    const clip = norm / 10;
+    // ε = 1 makes the step depend on the gradient's size, so that clipping shows
+    const options: TfjsRMSPropOptions = { lr: (step) => (step === 0 ? 0.05 : 0), eps: 1, globalClipNorm: clip };
+    const reference = (scale: number) => w0.map((w, t) => Float32Array.from(w, (wi, i) => {
+      const gi = g[t][i] * scale;
+      return wi - (0.05 * gi) / Math.sqrt(0.1 * gi * gi + 1);
+    }));
+    model.compile({ optimizer: await rmsprop(options), loss: 'meanSquaredError' });
+    const after: Float32Array[][] = [];
+    await model.fit(x, y, { epochs: 2, batchSize: 64, shuffle: false, verbose: 0, callbacks: { onBatchEnd: async () => void after.push(weightsOf(model)) } });
+    tf.dispose([x, y]);
+    expect(firstViolation(after[0], reference(clip / norm), 1, 0, 0.05)).toBeUndefined();
+    expect(firstViolation(after[0], reference(1), 1, 0, 0.05)).toBeDefined(); // unclipped is told apart
+    expect(sameWeights(after[1], after[0])).toBeUndefined(); // lr 0 from the second step
+  });
+});
+
+describe('on tfjs-backend-wasm, the zero-copy view of its heap', () => {
+  it('is used when present, and the public dataSync() path gives the same bits', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.Tensor) => Float32Array };
+    const original = Object.getPrototypeOf(backend).typedArrayFromHeap as (t: tf.Tensor) => Float32Array;
+    expect(typeof original).toBe('function');
+    let views = 0;
+    backend.typedArrayFromHeap = function (t) {
+      views++;
+      return original.call(this, t);
+    };
+    try {
+      const fast = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 2);
+      RMSPropWasmOptimizer.heapViews = false; // the backend's kernels use the view too, so it stays
+      const before = views;
+      const slow = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 2);
+      const kernelViews = views - before;
+      RMSPropWasmOptimizer.heapViews = true;
+      views = 0;
+      await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 2);
+      // the optimizer's own views: 4 gradients × 8 batches, and the 4 variables read at the first step
+      expect(views - kernelViews).toBe(36);
+      for (let k = 0; k < fast.length; k++) expect(sameWeights(slow[k], fast[k]), `after batch ${k + 1}`).toBeUndefined();
+    } finally {
+      delete backend.typedArrayFromHeap;
+      RMSPropWasmOptimizer.heapViews = true;
+    }
+  });
+});
+
+describe('options and config', () => {
+  it('bad options are rejected by rmsprop() with the option named', async () => {
+    await expect(rmsprop({ lr: -1 })).rejects.toThrow(RangeError);
+    await expect(rmsprop({ lr: -1 })).rejects.toThrow(/'lr'/);
+    await expect(rmsprop({ learningRate: 1 } as TfjsRMSPropOptions)).rejects.toThrow(/unknown option 'learningRate'/);
+    await expect(rmsprop({ nesterov: true })).rejects.toThrow(/'nesterov'/);
+  });
+
+  it('getConfig carries the stock keys and this optimizer\'s options; fromConfig restores them', async () => {
+    const optimizer = await rmsprop({ lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip' });
+    const config = optimizer.getConfig();
+    expect(config).toMatchObject({ learningRate: 0.02, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false });
+    const back = RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(config)));
+    expect(back.options).toEqual({ preset: 'tfjs', lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip', decay: 0.9, eps: 1e-7, centered: false });
+    const stock = tf.RMSPropOptimizer.fromConfig(tf.RMSPropOptimizer, config);
+    expect(stock.getConfig()).toEqual({ learningRate: 0.02, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false });
+    expect(RMSPropWasmOptimizer.className).toBe(tf.RMSPropOptimizer.className);
+  });
+
+  it('setWeights with a count that fits no layout throws before changing anything', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const weights = [{ name: 'iter', tensor: tf.scalar(3, 'int32') }, { name: 'v/rms', tensor: tf.ones([2]) }];
+    await expect(optimizer.setWeights(weights)).rejects.toThrow(RangeError);
+    expect(optimizer.iterations).toBe(0);
+    tf.dispose(weights.map((w) => w.tensor));
+  });
+});
