@@ -6,7 +6,7 @@ import { describe, type GroupInfo, type ResolvedOptions } from './options.js';
 export const STATE_FORMAT = 'rmsprop-wasm-state';
 export const STATE_VERSION = 1;
 
-type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum';
+export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum';
 const KINDS: readonly ArrayKind[] = ['squareAvg', 'gradAvg', 'momentum'];
 
 export interface SavedState {
@@ -43,6 +43,8 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
 export function own(o: object, key: string): unknown {
   return Object.hasOwn(o, key) ? (o as Record<string, unknown>)[key] : undefined;
 }
+/** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). */
+export const stateArray = (t: TensorArrays, kind: ArrayKind) => own(t.state, kind) as Float32Array | undefined;
 export const isRecord = (value: unknown): value is object => value !== null && typeof value === 'object' && !Array.isArray(value);
 /** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). */
 const record = <T>(entries: Iterable<readonly [string, T]>): Record<string, T> => Object.fromEntries(entries);
@@ -51,7 +53,7 @@ const listNames = (names: readonly unknown[]) => names.map((n) => (typeof n === 
 
 export function savedState(stepCount: number, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): SavedState {
   const state = record(tensors.map((t) => [t.name, record(KINDS.flatMap((kind) => {
-    const array = t.state[kind];
+    const array = stateArray(t, kind);
     return array ? [[kind, encodeBase64(bytesOf(array))] as const] : [];
   }))]));
   return {
@@ -118,7 +120,7 @@ export function readSavedState(saved: unknown, groups: readonly GroupInfo[], ten
       if (!KINDS.includes(kind as ArrayKind)) throw new RangeError(`saved state: state[${quote(t.name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`);
     }
     for (const kind of KINDS) {
-      const target = t.state[kind];
+      const target = stateArray(t, kind);
       const text = own(entry, kind);
       if (!target) {
         if (text !== undefined) throw new RangeError(`saved state has ${kind} for '${t.name}', which this optimizer does not keep`);

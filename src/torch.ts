@@ -2,7 +2,7 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { encodeBase64 } from './base64.js';
 import { describe, type GroupInfo } from './options.js';
-import { checkStepCount, isRecord, own, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
+import { checkStepCount, isRecord, own, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
 
 export interface TorchParamState {
   step: number;
@@ -37,9 +37,11 @@ export function toTorch(stepCount: number, groups: readonly GroupInfo[], tensors
   // PyTorch creates per-parameter state at the first step.
   if (stepCount > 0) {
     tensors.forEach((t, i) => {
-      const entry: TorchParamState = { step: stepCount, square_avg: Array.from(t.state.squareAvg!) };
-      if (t.state.momentum) entry.momentum_buffer = Array.from(t.state.momentum);
-      if (t.state.gradAvg) entry.grad_avg = Array.from(t.state.gradAvg);
+      const entry: TorchParamState = { step: stepCount, square_avg: Array.from(stateArray(t, 'squareAvg')!) };
+      const momentum = stateArray(t, 'momentum');
+      const gradAvg = stateArray(t, 'gradAvg');
+      if (momentum) entry.momentum_buffer = Array.from(momentum);
+      if (gradAvg) entry.grad_avg = Array.from(gradAvg);
       state[String(i)] = entry;
     });
   }
@@ -100,7 +102,7 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
   const saved = tensors.map((t, i) => {
     const entry = own(state, String(i)) as object | undefined;
     return [t.name, Object.fromEntries(Object.entries(TORCH_KEYS).flatMap(([kind, key]) => {
-      if (!t.state[kind as keyof typeof TORCH_KEYS]) return [];
+      if (!stateArray(t, kind as keyof typeof TORCH_KEYS)) return [];
       // A parameter PyTorch never stepped has no state yet: it starts from this optimizer's initial values.
       const array = entry === undefined
         ? initial(t, kind as keyof typeof TORCH_KEYS, groups[t.group])
