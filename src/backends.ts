@@ -24,9 +24,21 @@ const BASE64: Record<WasmBuild, string> = {
   'wasm-shared': scalarSharedWasmBase64,
 };
 const modules: Partial<Record<WasmBuild, Promise<WebAssembly.Module>>> = {};
+/** The builds compiled so far, for synchronous instantiation. */
+const compiled: Partial<Record<WasmBuild, WebAssembly.Module>> = {};
 
 function wasmApi(): typeof WebAssembly | undefined {
   return (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
+}
+
+/** Why this runtime refuses to compile wasm it can validate (a page's CSP), once known. */
+let compileRefused: string | undefined;
+/** The smallest module there is: compiling it tells whether compiling is allowed at all. */
+const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+
+function refusedReason(error: unknown): string {
+  const detail = (error as Error)?.message || String(error);
+  return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src (${detail})`;
 }
 
 /** Why `name` cannot run here, or undefined when it can. */
@@ -34,6 +46,15 @@ export function unavailableReason(name: BackendName): string | undefined {
   if (name === 'js') return undefined;
   const wasm = wasmApi();
   if (!wasm) return 'this runtime has no WebAssembly';
+  if (compileRefused === undefined) {
+    try {
+      new wasm.Module(EMPTY_MODULE);
+      compileRefused = '';
+    } catch (error) {
+      compileRefused = refusedReason(error);
+    }
+  }
+  if (compileRefused) return compileRefused;
   if (name === 'simd') {
     // Validate the real SIMD binary rather than a probe, so exactly what we run is checked.
     if (!wasm.validate(decodeBase64(simdWasmBase64))) return "this runtime's WebAssembly does not support fixed-width SIMD";
@@ -46,34 +67,56 @@ export function availableBackends(): BackendName[] {
   return (['simd', 'wasm', 'js'] as const).filter((name) => unavailableReason(name) === undefined);
 }
 
-export function pickBackend(choice: BackendChoice): BackendName {
-  if (choice === 'auto') return availableBackends()[0];
+/** The backend `choice` runs on, and for 'auto', why it is not simd when it is not. */
+export function backendChoice(choice: BackendChoice): { name: BackendName; reason?: string } {
+  if (choice === 'auto') {
+    const name = availableBackends()[0];
+    return name === 'simd' ? { name } : { name, reason: unavailableReason('simd') };
+  }
   const reason = unavailableReason(choice);
   if (reason) throw new Error(`backend '${choice}' is not available: ${reason}`);
-  return choice;
+  return { name: choice };
 }
 
-function compiled(build: WasmBuild): Promise<WebAssembly.Module> {
-  const pending = (modules[build] ??= wasmApi()!.compile(decodeBase64(BASE64[build])));
-  pending.catch(() => delete modules[build]);
-  return pending;
+const buildOf = (name: Exclude<BackendName, 'js'>, shared: boolean): WasmBuild => (shared ? `${name}-shared` : name);
+
+/**
+ * Compiles (once per runtime) the wasm build that `name` runs, shared or not. A refusal to compile
+ * is remembered, so that later optimizers and `availableBackends()` know at once.
+ */
+export async function compileBackend(name: BackendName, shared = false): Promise<void> {
+  if (name === 'js') return;
+  const build = buildOf(name, shared);
+  const pending = (modules[build] ??= wasmApi()!.compile(decodeBase64(BASE64[build])).then((module) => {
+    compiled[build] = module;
+    return module;
+  }));
+  try {
+    await pending;
+  } catch (error) {
+    delete modules[build];
+    compileRefused = refusedReason(error);
+    throw new Error(`backend '${name}' is not available: ${compileRefused}`);
+  }
 }
 
 /**
  * A fresh backend with a heap of exactly `bytes` bytes that can never grow; `shared` puts it in a
- * SharedArrayBuffer for worker threads (wasm backends only).
+ * SharedArrayBuffer for worker threads (wasm backends only). Its wasm must have been compiled by
+ * `compileBackend` (throws otherwise).
  */
-export async function createBackend(name: BackendName, bytes: number, shared = false): Promise<Backend> {
+export function createBackend(name: BackendName, bytes: number, shared = false): Backend {
   if (name === 'js') {
     const buffer = new ArrayBuffer(bytes);
     return { name, buffer, kernel: jsKernel(buffer) };
   }
+  const module = compiled[buildOf(name, shared)];
+  if (!module) throw new Error(`backend '${name}' is not compiled yet: await RMSProp.ready(${JSON.stringify({ backend: name, ...(shared && { threads: 2 }) })}) before RMSProp.createSync`);
   const wasm = wasmApi()!;
-  const module = await compiled(shared ? (`${name}-shared` as const) : name);
   const pages = Math.ceil(bytes / WASM_PAGE);
   // maximum = initial: the memory cannot grow, so its buffer and every view of it stay valid.
   const memory = new wasm.Memory({ initial: pages, maximum: pages, shared });
-  const instance = await wasm.instantiate(module, { env: { memory } });
+  const instance = new wasm.Instance(module, { env: { memory } });
   const { step, sumSquares, firstNonFinite } = instance.exports as unknown as Kernel;
   return {
     name,

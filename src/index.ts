@@ -1,5 +1,5 @@
 export { RMSProp } from './rmsprop.js';
-export type { GradsInput, ParamGroup, ParamInput, ParamsInput, TensorState } from './rmsprop.js';
+export type { GradsInput, GroupNamesOf, NamesOf, ParamGroup, ParamInput, ParamsInput, TensorState } from './rmsprop.js';
 export { PRESETS } from './options.js';
 export type {
   BackendChoice, BackendName, GroupInfo, LearningRate, NonFinitePolicy, PresetName, ResolvedOptions, RMSPropOptions,

@@ -133,7 +133,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
     if (!view) views.set(pointer, (view = new Float32Array(buffer, pointer)));
     return view;
   };
-  const float64 = new Float64Array(buffer, 0, buffer.byteLength >> 3);
+  const float64 = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
   return {
     step(mode, n, wp, gp, sp, ap, mp, kp) {
       const w = at(wp), g = at(gp), s = at(sp), a = at(ap), m = at(mp), k = at(kp);
@@ -204,7 +204,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
         if (i < end) p0 += square(clamp(g[i], minusLimit, limit));
         if (i + 1 < end) p1 += square(clamp(g[i + 1], minusLimit, limit));
         if (i + 2 < end) p2 += square(clamp(g[i + 2], minusLimit, limit));
-        float64[(out >> 3) + start / REDUCTION_BLOCK] = (p0 + p1) + (p2 + p3);
+        float64[out / 8 + start / REDUCTION_BLOCK] = (p0 + p1) + (p2 + p3);
       }
     },
 

@@ -1,5 +1,7 @@
-import { createBackend, MAX_HEAP_BYTES, pickBackend, type Backend } from './backends.js';
+import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, type Backend } from './backends.js';
 import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
+import { checkGrads, own, readGroups, type GroupSpec, type ParamGroup, type ParamInput, type ParamsInput } from './inputs.js';
+import { planLayout, type Layout, type Region } from './layout.js';
 import {
   checkOptions, describe, MAX_THREADS, OPTIMIZER_WIDE, resolveOptions,
   type BackendName, type GroupInfo, type ResolvedOptions, type RMSPropOptions,
@@ -8,13 +10,19 @@ import { readSavedState, savedState, type SavedState, type TensorArrays } from '
 import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool, WAKE_MIN_ELEMENTS } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
-/** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
-export type ParamInput = Float32Array | number;
-export type ParamsInput = Record<string, ParamInput> | readonly ParamInput[];
-/** Parameters with options of their own (PyTorch's parameter groups). */
-export type ParamGroup = { params: ParamsInput } & Omit<RMSPropOptions, (typeof OPTIMIZER_WIDE)[number]>;
+export type { ParamGroup, ParamInput, ParamsInput } from './inputs.js';
+
+/** The parameter names of `P`: a record's keys, or an array's indices ('0', '1', …). */
+export type NamesOf<P> = P extends readonly unknown[]
+  ? number extends P['length'] ? `${number}` : Exclude<keyof P, keyof unknown[]> & string
+  : keyof P & string;
+/** The parameter names of every group in `G`. */
+export type GroupNamesOf<G extends readonly ParamGroup[]> = { [I in keyof G]: G[I] extends { readonly params: infer P } ? NamesOf<P> : never }[number];
+
 /** Gradients by parameter name; `null` or a missing name skips that parameter for this step. */
-export type GradsInput = Record<string, Float32Array | null | undefined> | readonly (Float32Array | null | undefined)[];
+export type GradsInput<Name extends string = string> =
+  | { readonly [N in Name]?: Float32Array | null | undefined }
+  | readonly (Float32Array | null | undefined)[];
 
 export interface TensorState {
   readonly squareAvg: Float32Array;
@@ -38,8 +46,6 @@ interface Tensor {
   readonly sumsAt: number;
 }
 
-type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
-
 interface Group {
   options: ResolvedOptions;
   mode: number;
@@ -52,8 +58,6 @@ interface Group {
   readonly constantsAt: number;
 }
 
-const padded = (n: number) => (n + 3) & ~3;
-
 /**
  * With `threads: 'auto'`, an optimizer of fewer elements runs on the calling thread alone (no
  * workers, no shared memory): in a training loop its workers would be asleep at every step and
@@ -63,140 +67,51 @@ const padded = (n: number) => (n + 3) & ~3;
  */
 const AUTO_THREADS_MIN_ELEMENTS = WAKE_MIN_ELEMENTS;
 
-async function chooseThreads(requested: number | 'auto', backend: BackendName, elements: number): Promise<{ threads: number; reason?: string }> {
+function chooseThreads(requested: number | 'auto', backend: BackendName, elements: number): { threads: number; reason?: string } {
   if (requested === 1) return { threads: 1 };
   if (backend === 'js') return { threads: 1, reason: 'the js backend runs on the calling thread only' };
   if (requested === 'auto' && elements < AUTO_THREADS_MIN_ELEMENTS) {
     return { threads: 1, reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): waking workers would cost more than they save` };
   }
-  const { cores, unavailable } = await threadSupport();
+  const { cores, unavailable } = threadSupport();
   if (unavailable) return { threads: 1, reason: unavailable };
   if (requested !== 'auto') return { threads: requested };
   return cores > 1 ? { threads: Math.min(cores, MAX_THREADS) } : { threads: 1, reason: 'this machine reports one core' };
 }
-const align16 = (bytes: number) => (bytes + 15) & ~15;
-/**
- * Bytes between one region and the next. A few cache lines always: arrays a power of two apart
- * (64 MiB at 16 M elements) map to the same cache sets and halved the speed of the steps that
- * stream five of them. Past 1 MiB, 32 KiB more: with only the cache lines, 16 M-element arrays still
- * streamed 8–22 % slower on one thread than with the larger gap (the regions then share DRAM rows
- * or banks). That costs at most about 3 % more memory (at 1 MiB) and nothing below it. Exported
- * for bench/stream-threads.ts, whose streaming limit lays its arrays out the same way.
- */
-export function regionGap(regionBytes: number): number {
-  return 5 * 64 + (regionBytes >= 1 << 20 ? 32 * 1024 : 0);
-}
 
-export function isFloat32Array(value: unknown): value is Float32Array {
-  return ArrayBuffer.isView(value) && (value as { [Symbol.toStringTag]?: string })[Symbol.toStringTag] === 'Float32Array';
-}
-
-function isGroup(value: unknown): value is ParamGroup {
-  return typeof value === 'object' && value !== null && !isFloat32Array(value) && 'params' in value;
-}
-
-function readParams(params: unknown, where: string): Array<[string, ParamInput]> {
-  if (params === null || typeof params !== 'object' || isFloat32Array(params)) {
-    throw new TypeError(`${where} must be a record or an array of Float32Arrays or element counts, got ${describe(params)}`);
+/** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
+function plan(params: unknown, options: RMSPropOptions | undefined) {
+  const specs = readGroups(params, options);
+  const layout = planLayout(specs);
+  if (layout.bytes > MAX_HEAP_BYTES) {
+    throw new RangeError(
+      `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly memory holds at most ${MAX_HEAP_BYTES} bytes (4 GiB)`,
+    );
   }
-  const entries = Object.entries(params) as Array<[string, ParamInput]>;
-  if (entries.length === 0) throw new TypeError(`${where} is empty: give at least one parameter`);
-  for (const [name, value] of entries) {
-    if (typeof value === 'number') {
-      if (!Number.isSafeInteger(value) || value < 0) {
-        throw new RangeError(`parameter '${name}': a zero-copy size must be a non-negative integer, got ${value}`);
-      }
-    } else if (!isFloat32Array(value)) {
-      throw new TypeError(`parameter '${name}' must be a Float32Array or an element count, got ${describe(value)}`);
-    }
-  }
-  return entries;
-}
-
-/** Splits `create`'s first argument into groups of [name, value] entries with their own options. */
-function readGroups(params: ParamsInput | readonly ParamGroup[], defaults: RMSPropOptions | undefined) {
-  if (defaults !== undefined) checkOptions(defaults);
-  const list = Array.isArray(params) && params.length > 0 && params.some(isGroup) ? (params as readonly unknown[]) : undefined;
-  const specs = list
-    ? list.map((group, i) => {
-      if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
-      const { params: groupParams, ...own } = group;
-      checkOptions(own, `group ${i}`);
-      for (const name of OPTIMIZER_WIDE) {
-        if (name in own) throw new TypeError(`group ${i}: option '${name}' applies to the whole optimizer; give it in create's second argument`);
-      }
-      return { entries: readParams(groupParams, `group ${i} params`), options: resolveOptions({ ...defaults, ...own }) };
-    })
-    : [{ entries: readParams(params, 'params'), options: resolveOptions(defaults) }];
-  const all = specs.flatMap((spec) => spec.entries);
-  const seen = new Set<string>();
-  for (const [name] of all) {
-    if (seen.has(name)) throw new TypeError(`parameter name '${name}' appears in more than one group`);
-    seen.add(name);
-  }
-  const arrays = all.filter((entry): entry is [string, Float32Array] => typeof entry[1] !== 'number');
-  for (let i = 0; i < arrays.length; i++) {
-    for (let j = i + 1; j < arrays.length; j++) {
-      if (overlap(arrays[i][1], arrays[j][1])) {
-        throw new TypeError(`parameters '${arrays[i][0]}' and '${arrays[j][0]}' share memory; give each its own array`);
-      }
-    }
-  }
-  return specs;
-}
-
-function overlap(a: Float32Array, b: Float32Array): boolean {
-  return a.buffer === b.buffer && a.length > 0 && b.length > 0 &&
-    a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
-const lengthOf = (value: ParamInput) => (typeof value === 'number' ? value : value.length);
-
-/**
- * The heap: the threads' control block and job table, a constants block per group and per tensor,
- * the reduction block sums, then each group's regions (param, grad, squareAvg, gradAvg?, momentum?).
- */
-function planLayout(specs: ReturnType<typeof readGroups>) {
-  const tensorCount = specs.reduce((sum, spec) => sum + spec.entries.length, 0);
-  const jobInts = (specs.length + tensorCount) * CALL_INTS; // at most one kernel call per group or tensor
-  const constantsAt = align16(CONTROL_BYTES + jobInts * 4);
-  const sumsAt: number[] = [];
-  let bytes = constantsAt + (specs.length + tensorCount) * CONSTANTS_BYTES;
-  for (const spec of specs) {
-    for (const [, value] of spec.entries) {
-      sumsAt.push(bytes);
-      bytes += Math.ceil(lengthOf(value) / REDUCTION_BLOCK) * 8;
-    }
-  }
-  bytes = align16(bytes);
-  const groups = specs.map((spec) => {
-    const paddedLength = spec.entries.reduce((sum, [, value]) => sum + padded(lengthOf(value)), 0);
-    const regions: Region[] = ['param', 'grad', 'squareAvg'];
-    if (spec.options.centered) regions.push('gradAvg');
-    if (spec.options.momentum !== 0) regions.push('momentum');
-    const base = { param: 0, grad: 0, squareAvg: 0, gradAvg: 0, momentum: 0 };
-    for (const region of regions) {
-      base[region] = bytes;
-      bytes += paddedLength * 4 + regionGap(paddedLength * 4);
-    }
-    return { paddedLength, base };
-  });
-  return { bytes, groups, sumsAt, jobInts, constantsAt, tensorConstantsAt: constantsAt + specs.length * CONSTANTS_BYTES };
+  const wide = specs[0].options;
+  const { name, reason: backendReason } = backendChoice(wide.backend);
+  const { threads, reason: threadsReason } = chooseThreads(wide.threads, name, layout.elements);
+  return { specs, layout, name, backendReason, threads, threadsReason };
 }
 
 /** Options whose change would change the memory layout or the meaning of the state. */
 const FIXED_AFTER_CREATE = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE] as const;
 
-/** RMSProp over float32 parameters, updated by a wasm SIMD, scalar wasm or JS kernel. */
-export class RMSProp {
+/**
+ * RMSProp over float32 parameters, updated by a wasm SIMD, scalar wasm or JS kernel. `Name` is the
+ * union of its parameter names, inferred by `create` from the record (or array) you pass.
+ */
+export class RMSProp<Name extends string = string> {
   /** The backend in use. */
   readonly backend: BackendName;
+  /** Why `backend: 'auto'` took a slower backend than `simd`, if it did. */
+  readonly backendReason: string | undefined;
   /** Parameters by name: your arrays (bring-your-own) or views into the optimizer's memory (zero-copy). */
-  readonly params: Readonly<Record<string, Float32Array>>;
+  readonly params: Readonly<Record<Name, Float32Array>>;
   /** Gradient buffers by name, views into the optimizer's memory: `step()` without arguments reads them. */
-  readonly grads: Readonly<Record<string, Float32Array>>;
+  readonly grads: Readonly<Record<Name, Float32Array>>;
   /** Optimizer state by name, views into the optimizer's memory. */
-  readonly state: Readonly<Record<string, TensorState>>;
+  readonly state: Readonly<Record<Name, TensorState>>;
   /** Threads that share each large enough step (1: the calling thread alone). */
   readonly threads: number;
   /** Why fewer threads than asked for are used, if they are. */
@@ -225,48 +140,89 @@ export class RMSProp {
    * which stay yours and are updated in place by every step, or of element counts, for parameters
    * that live in the optimizer's memory (`opt.params`) and are never copied. An array of
    * `{ params, ...options }` makes parameter groups; `options` are then every group's defaults.
+   * Async only because compiling wasm and starting worker threads are.
    */
+  static async create<const P extends ParamsInput>(params: P, options?: RMSPropOptions): Promise<RMSProp<NamesOf<P>>>;
+  static async create<const G extends readonly ParamGroup[]>(groups: G, options?: RMSPropOptions): Promise<RMSProp<GroupNamesOf<G>>>;
   static async create(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): Promise<RMSProp> {
-    const specs = readGroups(params, options);
-    const layout = planLayout(specs);
-    if (layout.bytes > MAX_HEAP_BYTES) {
-      throw new RangeError(
-        `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly can address at most ${MAX_HEAP_BYTES}`,
-      );
+    const planned = plan(params, options);
+    const { specs, layout, name } = planned;
+    let { backendReason, threads, threadsReason } = planned;
+    let backendName = name;
+    try {
+      await compileBackend(name, threads > 1);
+    } catch (error) {
+      // A runtime may refuse to compile wasm although it validates it (a page's CSP without
+      // 'wasm-unsafe-eval'): compileBackend records why, and 'auto' then falls back to js.
+      if (specs[0].options.backend !== 'auto') throw error;
+      backendName = 'js';
+      backendReason = (error as Error).message;
+      threads = 1;
+      threadsReason = undefined;
     }
-    const wide = specs[0].options;
-    const name = pickBackend(wide.backend);
-    const elements = layout.groups.reduce((sum, group) => sum + group.paddedLength, 0);
-    const { threads, reason } = await chooseThreads(wide.threads, name, elements);
-    const backend = await createBackend(name, layout.bytes, threads > 1);
-    let pool: ThreadPool | undefined;
-    if (threads > 1) {
-      const { module, memory } = backend.shared!;
-      pool = await ThreadPool.start(threads, module, memory, backend.kernel, 0, CONTROL_BYTES, layout.jobInts);
+    const backend = createBackend(backendName, layout.bytes, threads > 1);
+    if (threads === 1) return new RMSProp(backend, specs, layout, undefined, threadsReason, backendReason);
+    const { pool, ready } = ThreadPool.start(threads, backend.shared!.module, backend.shared!.memory, backend.kernel, 0, CONTROL_BYTES, layout.jobInts);
+    try {
+      await ready;
+    } catch (error) {
+      // Workers refused (a page's CSP, a sandbox): one thread, saying why. ThreadPool has ended them.
+      await compileBackend(backend.name);
+      const single = createBackend(backend.name, layout.bytes);
+      return new RMSProp(single, specs, layout, undefined, (error as Error).message, backendReason);
     }
-    return new RMSProp(backend, specs, layout, pool, reason);
+    return new RMSProp(backend, specs, layout, pool, threadsReason, backendReason);
+  }
+
+  /**
+   * Compiles, once per runtime, the wasm that optimizers with these `options` use (the backend, and
+   * its shared-memory build when `threads` is not 1), so that `createSync` can follow. Options are
+   * checked as `create` checks them.
+   */
+  static async ready(options?: Pick<RMSPropOptions, 'backend' | 'threads'>): Promise<void> {
+    checkOptions(options ?? {});
+    const { name } = backendChoice(options?.backend ?? 'auto');
+    const threads = options?.threads ?? 1;
+    await compileBackend(name, threads !== 1 && threadSupport().unavailable === undefined);
+  }
+
+  /**
+   * `create`, synchronously, once `await RMSProp.ready(options)` has compiled its wasm (it throws
+   * an Error saying so otherwise). For frameworks whose hooks are synchronous (TF.js'
+   * `applyGradients`). Worker threads start in the background and join steps once running; if the
+   * runtime refuses them, steps throw (use `create` to fall back to one thread instead).
+   */
+  static createSync<const P extends ParamsInput>(params: P, options?: RMSPropOptions): RMSProp<NamesOf<P>>;
+  static createSync<const G extends readonly ParamGroup[]>(groups: G, options?: RMSPropOptions): RMSProp<GroupNamesOf<G>>;
+  static createSync(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): RMSProp {
+    const { specs, layout, name, backendReason, threads, threadsReason } = plan(params, options);
+    const backend = createBackend(name, layout.bytes, threads > 1);
+    if (threads === 1) return new RMSProp(backend, specs, layout, undefined, threadsReason, backendReason);
+    const { pool, ready } = ThreadPool.start(threads, backend.shared!.module, backend.shared!.memory, backend.kernel, 0, CONTROL_BYTES, layout.jobInts);
+    ready.catch(() => {}); // a refusal marks the pool dead, and the next step says why
+    return new RMSProp(backend, specs, layout, pool, threadsReason, backendReason);
   }
 
   private constructor(
-    backend: Backend, specs: ReturnType<typeof readGroups>, layout: ReturnType<typeof planLayout>,
-    pool: ThreadPool | undefined, threadsReason: string | undefined,
+    backend: Backend, specs: readonly GroupSpec[], layout: Layout,
+    pool: ThreadPool | undefined, threadsReason: string | undefined, backendReason: string | undefined,
   ) {
     this.#backend = backend;
     this.backend = backend.name;
+    this.backendReason = backendReason;
     this.#pool = pool;
     this.threads = pool?.threads ?? 1;
     this.threadsReason = threadsReason;
     this.#heap = new Float32Array(backend.buffer);
-    this.#heap64 = new Float64Array(backend.buffer, 0, backend.buffer.byteLength >> 3);
+    this.#heap64 = new Float64Array(backend.buffer, 0, Math.floor(backend.buffer.byteLength / 8));
     const tensors: Tensor[] = [];
     this.#groups = specs.map((spec, g) => {
-      const { base, paddedLength } = layout.groups[g];
+      const { base, paddedLength, constantsAt, tensors: placed } = layout.groups[g];
       const view = (region: Region, offset: number, length: number) => new Float32Array(backend.buffer, base[region] + offset * 4, length);
       const first = tensors.length;
-      let offset = 0;
-      for (const [name, value] of spec.entries) {
-        const length = lengthOf(value);
-        const index = tensors.length;
+      spec.entries.forEach(([name, value], i) => {
+        const length = typeof value === 'number' ? value : value.length;
+        const { offset } = placed[i];
         const tensor: Tensor = {
           name, length, group: g, offset,
           external: typeof value === 'number' ? undefined : value,
@@ -277,18 +233,14 @@ export class RMSProp {
             ...(spec.options.centered && { gradAvg: view('gradAvg', offset, length) }),
             ...(spec.options.momentum !== 0 && { momentum: view('momentum', offset, length) }),
           }),
-          constantsAt: layout.tensorConstantsAt + index * CONSTANTS_BYTES,
-          sumsAt: layout.sumsAt[index],
+          constantsAt: placed[i].constantsAt,
+          sumsAt: placed[i].sumsAt,
         };
         if (tensor.external) tensor.param.set(tensor.external);
         tensors.push(tensor);
-        offset += padded(length);
-      }
+      });
       this.#heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
-      return {
-        options: spec.options, mode: kernelMode(spec.options), first, count: tensors.length - first,
-        paddedLength, base, constantsAt: layout.constantsAt + g * CONSTANTS_BYTES,
-      };
+      return { options: spec.options, mode: kernelMode(spec.options), first, count: tensors.length - first, paddedLength, base, constantsAt };
     });
     this.#tensors = tensors;
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
@@ -296,7 +248,10 @@ export class RMSProp {
     this.#clipScale = new Float64Array(tensors.length);
     this.#lrs = new Float64Array(this.#groups.length);
     this.#groupInfo = this.#describeGroups();
-    const record = <T>(pick: (t: Tensor) => T) => Object.freeze(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])));
+    // Null-prototype records: a parameter may be named 'constructor' or '__proto__', and a name that
+    // is not a parameter finds nothing.
+    const record = <T>(pick: (t: Tensor) => T) =>
+      Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null)) as Readonly<Record<Name, T>>;
     this.params = record((t) => t.external ?? t.param);
     this.grads = record((t) => t.grad);
     this.state = record((t) => t.state);
@@ -350,15 +305,15 @@ export class RMSProp {
    * anything is written, so a call that throws changes nothing. Returns false when the step was
    * skipped for a non-finite gradient (`nonFinite: 'skip'`), true otherwise.
    */
-  step(grads?: GradsInput): boolean {
+  step(grads?: GradsInput<Name>): boolean {
     const backend = this.#live();
     const tensors = this.#tensors;
     const present = this.#present;
     if (grads === undefined) {
       present.fill(1);
     } else {
-      this.#checkGrads(grads);
-      for (let i = 0; i < tensors.length; i++) present[i] = (grads as Record<string, unknown>)[tensors[i].name] == null ? 0 : 1;
+      checkGrads(grads, tensors, this.#byName);
+      for (let i = 0; i < tensors.length; i++) present[i] = own(grads, tensors[i].name) == null ? 0 : 1;
     }
     this.#pool?.check();
     const lrs = this.#learningRates();
@@ -367,7 +322,7 @@ export class RMSProp {
       if (!present[i]) continue;
       if (t.external) t.param.set(t.external);
       if (grads !== undefined) {
-        const g = (grads as Record<string, Float32Array>)[t.name];
+        const g = own(grads, t.name) as Float32Array;
         if (g !== t.grad) t.grad.set(g);
       }
     }
@@ -381,7 +336,7 @@ export class RMSProp {
       const group = this.#groups[g];
       scalars[STEP_LR] = lrs[g];
       scalars[STEP_CLIP_SCALE] = clipping === 'global' ? this.#clipScale[group.first] : 1;
-      writeStepConstants(this.#heap, group.constantsAt >> 2, group.options, stepNumber, scalars);
+      writeStepConstants(this.#heap, group.constantsAt / 4, group.options, stepNumber, scalars);
       let whole = clipping !== 'per tensor';
       for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
       if (whole) {
@@ -394,7 +349,7 @@ export class RMSProp {
         let constantsAt = group.constantsAt;
         if (clipping === 'per tensor') {
           scalars[STEP_CLIP_SCALE] = this.#clipScale[i];
-          writeStepConstants(this.#heap, tensor.constantsAt >> 2, group.options, stepNumber, scalars);
+          writeStepConstants(this.#heap, tensor.constantsAt / 4, group.options, stepNumber, scalars);
           constantsAt = tensor.constantsAt;
         }
         this.#run(backend, group, group.mode | transformBit(group.options, scalars), tensor.offset, tensor.length, constantsAt);
@@ -547,7 +502,7 @@ export class RMSProp {
       backend.kernel.sumSquares(t.length, this.#gradAt(i), options.clipValue, t.sumsAt);
       let sum = 0;
       const blocks = Math.ceil(t.length / REDUCTION_BLOCK);
-      for (let b = 0; b < blocks; b++) sum += this.#heap64[(t.sumsAt >> 3) + b];
+      for (let b = 0; b < blocks; b++) sum += this.#heap64[t.sumsAt / 8 + b];
       if (options.clipNorm !== Infinity) {
         const norm = Math.sqrt(sum);
         this.#clipScale[i] = options.clipNorm / Math.max(norm, options.clipNorm);
@@ -575,24 +530,5 @@ export class RMSProp {
   #live(): Backend {
     if (!this.#backend) throw new Error('this RMSProp optimizer was disposed');
     return this.#backend;
-  }
-
-  #checkGrads(grads: GradsInput): void {
-    if (grads === null || typeof grads !== 'object' || isFloat32Array(grads)) {
-      throw new TypeError(`grads must be a record or an array of Float32Arrays, got ${describe(grads)}`);
-    }
-    for (const name in grads) {
-      if (!this.#byName.has(name)) {
-        throw new TypeError(`unknown gradient '${name}' (parameters: ${[...this.#byName.keys()].join(', ')})`);
-      }
-    }
-    for (const t of this.#tensors) {
-      const g = (grads as Record<string, unknown>)[t.name];
-      if (g == null) continue;
-      if (!isFloat32Array(g)) throw new TypeError(`gradient '${t.name}' must be a Float32Array, got ${describe(g)}`);
-      if (g.length !== t.length) {
-        throw new RangeError(`gradient '${t.name}' has ${g.length} elements, its parameter has ${t.length}`);
-      }
-    }
   }
 }

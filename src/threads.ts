@@ -27,8 +27,10 @@
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k. A call whose mode is
 // SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
 
+import { platform } from '#platform';
 import type { Kernel } from './kernel.js';
 import { MAX_THREADS } from './options.js';
+import type { PlatformWorker } from './platform/types.js';
 
 const GENERATION = 0;
 const WORKING = 1;
@@ -140,42 +142,24 @@ interface WorkerInit {
   threads: number;
 }
 
-// An ES module given as a data: URL, so it runs the same whatever module type the host process uses.
-const NODE_PRELUDE = `import { parentPort } from 'node:worker_threads';
-const onMessage = (handler) => parentPort.once('message', handler);
-const ready = () => parentPort.postMessage('ready');`;
-const BROWSER_PRELUDE = `const onMessage = (handler) => { self.onmessage = (event) => handler(event.data); };
-const ready = () => self.postMessage('ready');`;
+/** The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. */
+const WORKER_PROGRAM = `${runChunks.toString()}\n(${workerMain.toString()})(onMessage, ready);`;
 
-const workerSource = (prelude: string) => `${prelude}\n${runChunks.toString()}\n(${workerMain.toString()})(onMessage, ready);`;
-
-interface AnyWorker {
-  postMessage(message: unknown): void;
-  terminate(): unknown;
-}
-
-const isNode = () => typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+const ISOLATION_NEEDED = 'SharedArrayBuffer is unavailable: the page must be cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
 
 /** The number of cores worth using, and why threads cannot be used here (or undefined). */
-export async function threadSupport(): Promise<{ cores: number; unavailable?: string }> {
+export function threadSupport(): { cores: number; unavailable?: string } {
   if (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
-    return {
-      cores: 1,
-      unavailable: 'SharedArrayBuffer is unavailable: the page must be cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)',
-    };
+    return { cores: 1, unavailable: ISOLATION_NEEDED };
   }
-  if (isNode()) {
-    const os = await import(/* @vite-ignore */ 'node:' + 'os');
-    return { cores: os.availableParallelism?.() ?? os.cpus().length };
-  }
-  if (typeof Worker === 'undefined') return { cores: 1, unavailable: 'this runtime has no Web Workers' };
-  return { cores: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1 };
+  const unavailable = platform.workersUnavailable();
+  return unavailable ? { cores: 1, unavailable } : { cores: platform.cores() };
 }
 
 /** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. */
 export class ThreadPool {
   readonly threads: number;
-  #workers: AnyWorker[];
+  #workers: PlatformWorker[];
   #ctl: Int32Array;
   #jobs: Int32Array;
   #step: StepFn;
@@ -184,9 +168,9 @@ export class ThreadPool {
   /** When the last step ended (performance.now()). */
   #lastEnd = -Infinity;
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
-  readonly #canWait = isNode() || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
+  readonly #canWait = platform.canWait;
 
-  private constructor(threads: number, workers: AnyWorker[], ctl: Int32Array, jobs: Int32Array, step: StepFn, scan: ScanFn) {
+  private constructor(threads: number, workers: PlatformWorker[], ctl: Int32Array, jobs: Int32Array, step: StepFn, scan: ScanFn) {
     this.threads = threads;
     this.#workers = workers;
     this.#ctl = ctl;
@@ -195,49 +179,40 @@ export class ThreadPool {
     this.#scan = scan;
   }
 
-  /** Starts `threads − 1` workers (the calling thread is the other one) and waits until each is ready. */
-  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernel: Pick<Kernel, 'step' | 'firstNonFinite'>, controlAt: number, jobsAt: number, jobInts: number): Promise<ThreadPool> {
+  /**
+   * Starts `threads − 1` workers (the calling thread is the other one). The pool can run steps at
+   * once (a worker that has not started yet simply takes no chunk); `ready` settles when every
+   * worker runs, or rejects with the reason one could not start, after ending them all.
+   */
+  static start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernel: Pick<Kernel, 'step' | 'firstNonFinite'>, controlAt: number, jobsAt: number, jobInts: number): { pool: ThreadPool; ready: Promise<void> } {
     const ctl = new Int32Array(memory.buffer, controlAt, 16 * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
-    const workers: AnyWorker[] = [];
+    const workers: PlatformWorker[] = [];
     const pool = new ThreadPool(threads, workers, ctl, jobs, kernel.step, kernel.firstNonFinite);
     const readies: Array<Promise<void>> = [];
-    const node = isNode();
-    const NodeWorker = node ? (await import(/* @vite-ignore */ 'node:' + 'worker_threads')).Worker : undefined;
-    const browserUrl = node ? '' : URL.createObjectURL(new Blob([workerSource(BROWSER_PRELUDE)], { type: 'text/javascript' }));
     try {
       for (let index = 1; index < threads; index++) {
         const init: WorkerInit = { module, memory, controlAt, jobsAt, jobInts, index, threads };
-        if (NodeWorker) {
-          const worker = new NodeWorker(new URL(`data:text/javascript,${encodeURIComponent(workerSource(NODE_PRELUDE))}`));
-          worker.unref(); // a forgotten optimizer must not keep the process alive
-          readies.push(new Promise((resolve, reject) => {
-            worker.once('message', () => resolve());
-            worker.once('error', reject);
+        readies.push(new Promise((resolve, reject) => {
+          workers.push(platform.startWorker(WORKER_PROGRAM, {
+            message: () => resolve(),
+            failed: (reason) => {
+              pool.#markDead(`worker ${index}: ${reason}`);
+              reject(new Error(reason));
+            },
           }));
-          worker.on('error', (error: Error) => pool.#markDead(`worker ${index} failed: ${error.message}`));
-          worker.on('exit', (code: number) => pool.#markDead(`worker ${index} exited with code ${code}`));
-          worker.postMessage(init);
-          workers.push(worker);
-        } else {
-          const worker = new Worker(browserUrl);
-          readies.push(new Promise((resolve, reject) => {
-            worker.onmessage = () => resolve();
-            worker.onerror = (event) => reject(new Error(event.message));
-          }));
-          worker.addEventListener('error', (event) => pool.#markDead(`worker ${index} failed: ${event.message}`));
-          worker.postMessage(init);
-          workers.push(worker);
-        }
+        }));
+        workers[workers.length - 1].postMessage(init);
       }
-      await Promise.all(readies);
     } catch (error) {
       pool.dispose();
       throw error;
-    } finally {
-      if (browserUrl) URL.revokeObjectURL(browserUrl);
     }
-    return pool;
+    const ready = Promise.all(readies).then(() => undefined, (error: unknown) => {
+      pool.dispose();
+      throw error;
+    });
+    return { pool, ready };
   }
 
   /** Throws if a worker has died; call before writing anything for a step. */

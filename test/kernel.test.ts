@@ -1,7 +1,7 @@
 // The kernels skip clamping, gradient scaling and bias scaling when JS leaves the TRANSFORMED mode
 // bit off, which it does only when those steps are exact identities. Check that claim directly.
 import { describe, expect, it } from 'vitest';
-import { createBackend } from '../src/backends.js';
+import { compileBackend, createBackend } from '../src/backends.js';
 import { CONSTANTS_BYTES, kernelMode, transformBit, writeStepConstants } from '../src/kernel.js';
 import { resolveOptions } from '../src/options.js';
 import { BACKENDS, normal, rng, sameBits } from './helpers.js';
@@ -19,7 +19,8 @@ describe.each(BACKENDS)('the TRANSFORMED bit changes speed, never results (%s)',
     arrays[2] = arrays[2].map(Math.abs); // S ≥ 0
     const runs = await Promise.all([0, 32].map(async (bit) => {
       const heapBytes = CONSTANTS_BYTES + 5 * N * 4;
-      const { buffer, kernel } = await createBackend(backend, heapBytes);
+      await compileBackend(backend);
+      const { buffer, kernel } = createBackend(backend, heapBytes);
       const heap = new Float32Array(buffer);
       writeStepConstants(heap, 0, options, 3, Float64Array.of(0.01, 1));
       arrays.forEach((a, i) => heap.set(a, CONSTANTS_BYTES / 4 + i * N));
@@ -40,7 +41,8 @@ describe.each(BACKENDS)('firstNonFinite finds the first NaN or ±∞ (%s)', (bac
   const BAD = [NaN, Infinity, -Infinity, new Float32Array(new Uint32Array([0xffc00001]).buffer)[0]];
 
   it('at every position near a boundary, alone or after another bad value', async () => {
-    const { buffer, kernel } = await createBackend(backend, 1 << 16);
+    await compileBackend(backend);
+    const { buffer, kernel } = createBackend(backend, 1 << 16);
     const at = 68; // not 16-byte aligned: the scan must not assume it
     const g = new Float32Array(buffer, at, 3000);
     const random = rng(7);

@@ -1,0 +1,82 @@
+// The memory plan: where each group's regions, each tensor's constants and reduction sums, and the
+// threads' control block sit in the optimizer's heap. Sizes reach 4 GiB, past int32: every size and
+// offset here is plain arithmetic on numbers (exact up to 2^53), never a bitwise operator.
+import { CONSTANTS_BYTES, REDUCTION_BLOCK } from './kernel.js';
+import { lengthOf, type GroupSpec } from './inputs.js';
+import { CALL_INTS, CONTROL_BYTES } from './threads.js';
+
+export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
+
+/** Elements rounded up to a multiple of 4, so that every array starts 16-byte aligned (one f32x4). */
+export const padded = (n: number) => Math.ceil(n / 4) * 4;
+const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
+/**
+ * Bytes between one region and the next. A few cache lines always: arrays a power of two apart
+ * (64 MiB at 16 M elements) map to the same cache sets and halved the speed of the steps that
+ * stream five of them. Past 1 MiB, 32 KiB more: with only the cache lines, 16 M-element arrays still
+ * streamed 8–22 % slower on one thread than with the larger gap (the regions then share DRAM rows
+ * or banks). That costs at most about 3 % more memory (at 1 MiB) and nothing below it. Exported
+ * for bench/stream-threads.ts, whose streaming limit lays its arrays out the same way.
+ */
+export function regionGap(regionBytes: number): number {
+  return 5 * 64 + (regionBytes >= 1 << 20 ? 32 * 1024 : 0);
+}
+
+export interface GroupLayout {
+  /** Elements of the group's tensors back to back, each padded to a multiple of 4. */
+  readonly paddedLength: number;
+  /** Byte offset of each region: the group's tensors back to back, so one kernel call covers them all. */
+  readonly base: Readonly<Record<Region, number>>;
+  /** Byte offset of the group's constants block. */
+  readonly constantsAt: number;
+  /** Per tensor of the group: element offset in each region, and byte offsets of its constants and block sums. */
+  readonly tensors: ReadonlyArray<{ readonly offset: number; readonly constantsAt: number; readonly sumsAt: number }>;
+}
+
+export interface Layout {
+  /** The heap size in bytes. */
+  readonly bytes: number;
+  readonly groups: readonly GroupLayout[];
+  /** Int32 slots of the threads' job table: at most one kernel call per group or tensor. */
+  readonly jobInts: number;
+  /** Elements updated by a step over every tensor (padding included). */
+  readonly elements: number;
+}
+
+/**
+ * The heap: the threads' control block and job table, a constants block per group and per tensor,
+ * the reduction block sums, then each group's regions (param, grad, squareAvg, gradAvg?, momentum?).
+ */
+export function planLayout(specs: readonly GroupSpec[]): Layout {
+  const tensorCount = specs.reduce((sum, spec) => sum + spec.entries.length, 0);
+  const jobInts = (specs.length + tensorCount) * CALL_INTS;
+  const groupConstantsAt = align16(CONTROL_BYTES + jobInts * 4);
+  let tensorConstantsAt = groupConstantsAt + specs.length * CONSTANTS_BYTES;
+  let bytes = tensorConstantsAt + tensorCount * CONSTANTS_BYTES;
+  const tensors = specs.map((spec) => spec.entries.map(([, value]) => {
+    const sumsAt = bytes;
+    bytes += Math.ceil(lengthOf(value) / REDUCTION_BLOCK) * 8;
+    return { sumsAt, constantsAt: (tensorConstantsAt += CONSTANTS_BYTES) - CONSTANTS_BYTES };
+  }));
+  bytes = align16(bytes);
+  const groups = specs.map((spec, g): GroupLayout => {
+    let paddedLength = 0;
+    const groupTensors = spec.entries.map(([, value], i) => {
+      const offset = paddedLength;
+      paddedLength += padded(lengthOf(value));
+      return { offset, ...tensors[g][i] };
+    });
+    const regions: Region[] = ['param', 'grad', 'squareAvg'];
+    if (spec.options.centered) regions.push('gradAvg');
+    if (spec.options.momentum !== 0) regions.push('momentum');
+    const base = { param: 0, grad: 0, squareAvg: 0, gradAvg: 0, momentum: 0 };
+    for (const region of regions) {
+      base[region] = bytes;
+      bytes += paddedLength * 4 + regionGap(paddedLength * 4);
+    }
+    return { paddedLength, base, constantsAt: groupConstantsAt + g * CONSTANTS_BYTES, tensors: groupTensors };
+  });
+  const elements = groups.reduce((sum, group) => sum + group.paddedLength, 0);
+  return { bytes, groups, jobInts, elements };
+}

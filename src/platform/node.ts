@@ -1,0 +1,30 @@
+// Node: worker_threads, started from a data: URL so that no worker file has to ship, and unref'd
+// so that an optimizer the program forgot to dispose never keeps the process alive.
+/// <reference types="node" />
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Platform } from './types.js';
+
+const PRELUDE = `import { parentPort } from 'node:worker_threads';
+const onMessage = (handler) => parentPort.once('message', handler);
+const ready = () => parentPort.postMessage('ready');`;
+
+export const platform: Platform = {
+  cores: () => availableParallelism(),
+  workersUnavailable: () => undefined,
+  canWait: true,
+  startWorker(program, events) {
+    // An ES module, so it runs the same whatever module type the host process uses.
+    const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(`${PRELUDE}\n${program}`)}`));
+    worker.unref();
+    worker.once('message', () => events.message()); // once: a lasting 'message' listener would ref the worker again
+    worker.on('error', (error: Error) => events.failed(`worker failed: ${error.message || String(error)}`));
+    worker.on('exit', (code: number) => events.failed(`worker exited with code ${code}`));
+    return {
+      postMessage: (message) => worker.postMessage(message),
+      terminate: async () => {
+        await worker.terminate();
+      },
+    };
+  },
+};

@@ -1,0 +1,31 @@
+// What the thread pool needs from the platform it runs on. Each platform has its own module
+// (node.ts, browser.ts), chosen by package.json `imports` conditions (`#platform`), so that a
+// browser bundle contains no Node built-in and Node never looks for Web Workers.
+
+/** A started worker, as the pool drives it. */
+export interface PlatformWorker {
+  postMessage(message: unknown): void;
+  /** Ends the worker; resolves once it is gone. */
+  terminate(): Promise<void>;
+}
+
+export interface WorkerEvents {
+  /** The worker posted a message (the pool's workers post one: 'ready'). */
+  message(): void;
+  /** The worker could not start, threw, or exited; `reason` is never empty. */
+  failed(reason: string): void;
+}
+
+export interface Platform {
+  /** Cores worth using for one optimizer's steps. */
+  cores(): number;
+  /** Why this runtime cannot start workers at all, or undefined. */
+  workersUnavailable(): string | undefined;
+  /** Whether the calling thread may block in Atomics.wait (a browser's main thread may not). */
+  readonly canWait: boolean;
+  /**
+   * Starts a worker running `program`: a script whose first lines receive `onMessage(handler)` and
+   * `ready()` from the platform's prelude (see threads.ts, workerMain).
+   */
+  startWorker(program: string, events: WorkerEvents): PlatformWorker;
+}
