@@ -1,0 +1,211 @@
+// The TF.js drop-in (rmsprop-wasm/tfjs, issue 13) against tf.train.rmsprop inside TF.js:
+// `applyGradients` on one variable (copies in and out included) at 100 K, 1 M and 4 M parameters,
+// and one `model.fit` epoch of a 784-600-32-10 MLP (490 K parameters), on tfjs-backend-cpu and -wasm.
+// `npx tsx bench/tfjs-adapter.ts [--quick]`; `npm run bench` runs it too (tfjsAdapterReport).
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { rmsprop } from '../src/tfjs/index.js';
+import { measure, type Plan } from './measure.js';
+import { initTfjs, type TfBackend } from './tfjs.js';
+
+const K = 1024;
+
+/**
+ * A full collection before each sample, untimed: the stock optimizer leaves megabytes of garbage
+ * per step, whose collection otherwise lands in whichever variant is sampled next.
+ */
+v8.setFlagsFromString('--expose-gc');
+const collect = vm.runInNewContext('gc') as () => void;
+const BACKENDS: readonly TfBackend[] = ['cpu', 'wasm'];
+const LR = 1e-3;
+
+interface StepVariant {
+  key: string;
+  label: string;
+  bytes: number;
+  step: () => void;
+  prepare: () => Promise<void>;
+  dispose: () => void;
+}
+
+/** Deterministic values in [−1, 1), so that no run depends on Math.random. */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/**
+ * Three variants on one variable of n elements each: the stock optimizer, ours (the whole
+ * `applyGradients`, copies included), and our core's update alone on the same memory (no copies),
+ * whose difference from ours is the data movement.
+ */
+async function stepVariants(backend: TfBackend, n: number): Promise<{ variants: StepVariant[]; coreBackend: string }> {
+  await tf.setBackend(backend);
+  const g = tf.tensor1d(values(n, 2));
+  const make = (key: string, label: string, optimizer: tf.Optimizer): StepVariant => {
+    const w = tf.variable(tf.tensor1d(values(n, 1)));
+    const grads = { [w.name]: g };
+    return {
+      key, label, bytes: 16,
+      prepare: async () => {
+        await tf.setBackend(backend);
+        collect();
+      },
+      step: () => optimizer.applyGradients(grads),
+      dispose: () => {
+        optimizer.dispose();
+        w.dispose();
+      },
+    };
+  };
+  const stock = make('stock', `tf.train.rmsprop, ${backend}`, tf.train.rmsprop(LR, 0.9, 0, 1e-7));
+  const ours = make('ours', `rmsprop-wasm/tfjs, ${backend}`, await rmsprop({ lr: LR }));
+  const core = await rmsprop({ lr: LR });
+  const coreVariant = make('core', `its core step alone (no copies), ${backend}`, core);
+  coreVariant.step(); // lays the core out and fills its gradient buffer
+  const kernel = core.core!;
+  const alone = { ...coreVariant, step: () => void kernel.step(), dispose: () => { coreVariant.dispose(); g.dispose(); } };
+  return { variants: [stock, ours, alone], coreBackend: kernel.backend };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** A 784-600-32-10 MLP (490 K parameters), the same initial weights for every call. */
+function mlp() {
+  const init = (seed: number) => tfl.initializers.glorotUniform({ seed });
+  return tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [784], units: 600, activation: 'relu', kernelInitializer: init(1) }),
+      tfl.layers.dense({ units: 32, activation: 'relu', kernelInitializer: init(2) }),
+      tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(3) }),
+    ],
+  });
+}
+
+/**
+ * One `model.fit` epoch (`samples` rows, batches of 32, the default) with each optimizer, on fresh
+ * models, alternating which goes first; median seconds per epoch and the optimizer's share.
+ */
+async function epochs(backend: TfBackend, samples: number, rounds: number) {
+  await tf.setBackend(backend);
+  const x = tf.tensor2d(values(samples * 784, 3).map((v) => (v + 1) / 2), [samples, 784]);
+  const labels = values(samples, 4);
+  const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(Array.from(labels, (v) => Math.floor((v + 1) * 5)), 'int32'), 10), 'float32'));
+  const [xWarm, yWarm] = [tf.slice(x, 0, 64), tf.slice(y, 0, 64)];
+  const times: Record<'stock' | 'ours', number[]> = { stock: [], ours: [] };
+  const optimizerMs: Record<'stock' | 'ours', number[]> = { stock: [], ours: [] };
+  let parameters = 0;
+  for (let round = 0; round < rounds; round++) {
+    const order: Array<'stock' | 'ours'> = round % 2 ? ['ours', 'stock'] : ['stock', 'ours'];
+    for (const which of order) {
+      const model = mlp();
+      parameters = model.countParams();
+      const optimizer = which === 'stock' ? tf.train.rmsprop(LR, 0.9, 0, 1e-7) : await rmsprop({ lr: LR });
+      // the optimizer's own time inside fit, measured around applyGradients
+      let inOptimizer = 0;
+      const apply = optimizer.applyGradients.bind(optimizer);
+      optimizer.applyGradients = (grads) => {
+        const t0 = performance.now();
+        apply(grads);
+        inOptimizer += performance.now() - t0;
+      };
+      model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+      await model.fit(xWarm, yWarm, { epochs: 1, batchSize: 32, verbose: 0 }); // warm-up: kernels, layout
+      inOptimizer = 0;
+      const t0 = performance.now();
+      await model.fit(x, y, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
+      const ms = performance.now() - t0;
+      times[which].push(ms);
+      optimizerMs[which].push(inOptimizer / ms);
+      optimizer.dispose();
+      model.dispose();
+    }
+  }
+  tf.dispose([x, y, xWarm, yWarm]);
+  return {
+    parameters,
+    stockMs: median(times.stock), oursMs: median(times.ours),
+    stockShare: median(optimizerMs.stock), oursShare: median(optimizerMs.ours),
+    rounds,
+  };
+}
+
+function environment(): string {
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return `${os.cpus()[0].model.trim()}, ${os.cpus().length} logical CPUs; Node ${process.version}; ${new Date().toISOString()}; commit ${commit}`;
+}
+
+const ms = (ns: number) => (ns / 1e6).toFixed(ns < 1e7 ? 3 : 1);
+const table = (header: string[], rows: string[][]) =>
+  [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+/** Runs the whole benchmark and returns its report (markdown tables). */
+export async function tfjsAdapterReport(quick: boolean, progress: (what: string) => void = () => {}): Promise<string> {
+  const tfjs = await initTfjs();
+  const sizes = quick ? [100 * K, 1024 * K] : [100 * K, 1024 * K, 4096 * K];
+  const plan: Plan = quick
+    ? { rounds: 5, sampleMs: 10, minBatches: 2, warmMs: 20, batchMs: 2, budgetMs: 1500, minRounds: 2 }
+    : { rounds: 9, sampleMs: 40, minBatches: 3, warmMs: 100, batchMs: 5, budgetMs: 8000, minRounds: 3 };
+  const stepRows: string[][] = [];
+  let coreBackend = '';
+  for (const backend of BACKENDS) {
+    for (const n of sizes) {
+      progress(`applyGradients, ${backend}, ${n / K} K`);
+      const { variants, coreBackend: name } = await stepVariants(backend, n);
+      coreBackend = name;
+      const m = await measure(variants, plan);
+      for (const v of variants) v.dispose();
+      const [stock, ours, core] = [m.stock.nsPerStep, m.ours.nsPerStep, m.core.nsPerStep];
+      stepRows.push([
+        backend, `${n / K} K`, ms(stock), ms(ours), ms(core), `${(stock / ours).toFixed(1)}×`,
+        `${(100 * (ours - core) / ours).toFixed(0)} %`,
+      ]);
+    }
+  }
+  const epochRows: string[][] = [];
+  const samples = quick ? 256 : 1024;
+  for (const backend of BACKENDS) {
+    progress(`model.fit epochs, ${backend}`);
+    const e = await epochs(backend, samples, quick ? 2 : 4);
+    epochRows.push([
+      backend, `${e.parameters}`, `${samples} / 32`, (e.stockMs / 1000).toFixed(2), (e.oursMs / 1000).toFixed(2),
+      `${(e.stockMs / e.oursMs).toFixed(2)}×`, `${(100 * e.stockShare).toFixed(0)} %`, `${(100 * e.oursShare).toFixed(1)} %`,
+    ]);
+  }
+  return [
+    `TensorFlow.js drop-in (issue 13): ${environment()}`,
+    `${tfjs}; this optimizer's core: backend ${coreBackend}, one thread; ${quick ? 'quick' : 'full'} run`,
+    '',
+    `applyGradients on one float32 variable, ms per step (medians of ${plan.rounds} interleaved rounds; ours includes reading the gradient and writing the variable)`,
+    '',
+    table(['TF.js backend', 'parameters', 'tf.train.rmsprop', 'rmsprop-wasm/tfjs', 'its core step alone', 'speed-up', 'data movement share of ours'], stepRows),
+    '',
+    'One model.fit epoch (784-600-32-10 MLP, relu/softmax, categorical cross-entropy, batches of 32), seconds (medians, alternating order)',
+    '',
+    table(['TF.js backend', 'parameters', 'rows / batch', 'tf.train.rmsprop s', 'rmsprop-wasm/tfjs s', 'speed-up', 'stock optimizer share', 'ours share'], epochRows),
+  ].join('\n');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const quick = process.argv.includes('--quick');
+  console.log(await tfjsAdapterReport(quick, (what) => process.stderr.write(`${what}\n`)));
+}
