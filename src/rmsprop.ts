@@ -239,7 +239,8 @@ export class RMSProp<Name extends string = string> {
         if (tensor.external) tensor.param.set(tensor.external);
         tensors.push(tensor);
       });
-      this.#heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
+      // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
+      if (spec.options.initialSquareAvg !== 0) this.#heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
       return { options: spec.options, mode: kernelMode(spec.options), first, count: tensors.length - first, paddedLength, base, constantsAt };
     });
     this.#tensors = tensors;
