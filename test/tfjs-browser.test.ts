@@ -1,0 +1,112 @@
+// rmsprop-wasm/tfjs in headless Chromium, bundled from the built dist/ by esbuild as an app would
+// bundle it: model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu and wasm backends.
+import { build } from 'esbuild';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.wasm': 'application/wasm' };
+
+/** What the page runs: the same small model trained with each optimizer, weights after every batch. */
+const PAGE = `
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { rmsprop, RMSPropWasmOptimizer } from ${JSON.stringify(join(root, 'dist/tfjs/index.js'))};
+
+setWasmPaths('/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
+
+function model() {
+  return tfl.sequential({ layers: [
+    tfl.layers.dense({ inputShape: [4], units: 8, activation: 'tanh', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+    tfl.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
+  ] });
+}
+
+async function train(optimizer) {
+  const m = model();
+  m.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  const x = tf.tensor2d(Array.from({ length: 32 * 4 }, (_, i) => Math.sin(i * 0.7)), [32, 4]);
+  const y = tf.tensor2d(Array.from({ length: 32 * 2 }, (_, i) => ((i >> 1) % 3 === 0) === (i % 2 === 0) ? 1 : 0), [32, 2]);
+  const after = [];
+  await m.fit(x, y, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0,
+    callbacks: { onBatchEnd: async () => { after.push(m.getWeights().map((w) => Array.from(w.dataSync()))); } } });
+  tf.dispose([x, y]);
+  return after;
+}
+
+window.runIn = async (backend) => {
+  if (!(await tf.setBackend(backend))) throw new Error('TF.js backend ' + backend + ' did not start');
+  const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9 });
+  const ours = await train(optimizer);
+  const theirs = await train(tf.train.rmsprop(0.01, 0.9, 0.9, 1e-7));
+  return { backend: tf.getBackend(), core: optimizer.core.backend, className: RMSPropWasmOptimizer.className, ours, theirs };
+};
+`;
+
+let server: Server;
+let browser: Browser;
+let origin: string;
+
+beforeAll(async () => {
+  if (!existsSync(join(root, 'dist/tfjs/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+  const bundle = await build({
+    stdin: { contents: PAGE, resolveDir: root, loader: 'js' },
+    bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
+  });
+  const script = bundle.outputFiles[0].contents;
+  server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    if (url.pathname === '/page.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    if (url.pathname === '/') {
+      return void res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>');
+    }
+    const path = normalize(join(root, decodeURIComponent(url.pathname)));
+    if (!path.startsWith(root) || !existsSync(path)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(readFileSync(path));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((resolve) => server?.close(resolve));
+});
+
+it.each(['cpu', 'wasm'])('model.fit in a page on TF.js %s tracks tf.train.rmsprop', async (backend) => {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${origin}/`);
+  await page.waitForFunction('typeof window.runIn === "function"');
+  const result = (await page.evaluate(`window.runIn(${JSON.stringify(backend)})`)) as {
+    backend: string; core: string; className: string; ours: number[][][]; theirs: number[][][];
+  };
+  await page.close();
+  expect(errors).toEqual([]);
+  expect([result.backend, result.core, result.className]).toEqual([backend, 'simd', 'RMSProp']);
+  expect(result.ours).toHaveLength(8);
+  // the agreed bound (test/presets.test.ts), lr 0.01, momentum 0.9, after k batches
+  for (const [k, weights] of result.ours.entries()) {
+    weights.forEach((w, t) => w.forEach((value, i) => {
+      const reference = result.theirs[k][t][i];
+      const bound = 1e-5 * Math.abs(reference) + (5e-4 * 0.01 * (k + 1)) / (1 - 0.9);
+      expect(Math.abs(value - reference), `batch ${k + 1}, weight ${t}, element ${i}`).toBeLessThanOrEqual(bound);
+    }));
+  }
+  expect(result.ours[7][0]).not.toEqual(result.ours[0][0]);
+}, 120_000);
