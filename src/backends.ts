@@ -3,7 +3,7 @@ import { jsKernel, type Kernel } from './kernel.js';
 import type { BackendChoice, BackendName } from './options.js';
 import { decodeBase64 } from './base64.js';
 
-/** A heap plus a kernel that updates slices of it. */
+/** @internal A heap plus a kernel that updates slices of it. */
 export interface Backend {
   readonly name: BackendName;
   readonly buffer: ArrayBuffer;
@@ -81,6 +81,7 @@ export function backendChoice(choice: BackendChoice): { name: BackendName; reaso
 const buildOf = (name: Exclude<BackendName, 'js'>, shared: boolean): WasmBuild => (shared ? `${name}-shared` : name);
 
 /**
+ * @internal
  * Compiles (once per runtime) the wasm build that `name` runs, shared or not. A refusal to compile
  * is remembered, so that later optimizers and `availableBackends()` know at once.
  */
@@ -101,6 +102,7 @@ export async function compileBackend(name: BackendName, shared = false): Promise
 }
 
 /**
+ * @internal
  * A fresh backend with a heap of exactly `bytes` bytes that can never grow; `shared` puts it in a
  * SharedArrayBuffer for worker threads (wasm backends only). Its wasm must have been compiled by
  * `compileBackend` (throws otherwise).

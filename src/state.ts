@@ -69,7 +69,7 @@ export function savedState(stepCount: number, groups: readonly GroupInfo[], tens
  * Checks `saved` against this optimizer and returns what to copy where. Throws a TypeError (wrong
  * kind of value) or RangeError (a value that does not fit) naming the first bad field.
  */
-export function readSavedState(saved: unknown, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]) {
+export function readSavedState(saved: unknown, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): { stepCount: number; arrays: Array<[target: Float32Array, source: Float32Array]> } {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
   const format = own(saved, 'format');
   const version = own(saved, 'version');
@@ -147,7 +147,7 @@ export function checkStepCount(value: unknown, where: string): asserts value is 
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${where} must be an integer from 0 to 2^53 − 1, got ${value}`);
 }
 
-function decodeField(text: string, where: string): Uint8Array<ArrayBuffer> {
+function decodeField(text: string, where: string): Uint8Array {
   try {
     return decodeBase64(text);
   } catch {
