@@ -4,8 +4,12 @@
 // `npx tsx bench/tfjs-adapter.ts [--quick]`; `npm run bench` runs it too (tfjsAdapterReport).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
 import os from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -144,6 +148,123 @@ async function epochs(backend: TfBackend, samples: number, rounds: number) {
   };
 }
 
+/** The page of `webgl()`: the same measurements in Chromium on TF.js' webgl backend. */
+const WEBGL_PAGE = (library: string) => `
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-webgl';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { rmsprop } from ${JSON.stringify(library)};
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const make = async (which) => which === 'stock' ? tf.train.rmsprop(${LR}, 0.9, 0, 1e-7) : await rmsprop({ lr: ${LR} });
+
+window.measure = async (sizes, steps, rounds, samples) => {
+  if (!(await tf.setBackend('webgl'))) throw new Error('no webgl backend');
+  const gl = tf.backend().gpgpu.gl;
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const renderer = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
+  const rows = [];
+  for (const n of sizes) {
+    const g = tf.randomUniform([n], -1, 1, 'float32', 2);
+    const v = {};
+    for (const which of ['stock', 'ours']) {
+      const w = tf.variable(tf.randomUniform([n], -1, 1, 'float32', 1));
+      v[which] = { w, optimizer: await make(which), grads: { [w.name]: g } };
+      for (let i = 0; i < 3; i++) v[which].optimizer.applyGradients(v[which].grads);
+      w.dataSync();
+    }
+    const times = { stock: [], ours: [] };
+    for (let round = 0; round < rounds; round++) {
+      for (const which of round % 2 ? ['ours', 'stock'] : ['stock', 'ours']) {
+        // steps queue on the GPU; one read at the end waits for all of them
+        const t0 = performance.now();
+        for (let i = 0; i < steps; i++) v[which].optimizer.applyGradients(v[which].grads);
+        v[which].w.dataSync();
+        times[which].push((performance.now() - t0) / steps);
+      }
+    }
+    rows.push({ n, stock: median(times.stock), ours: median(times.ours) });
+    for (const which of ['stock', 'ours']) { v[which].optimizer.dispose(); v[which].w.dispose(); }
+    g.dispose();
+  }
+  const x = tf.randomUniform([samples, 784], 0, 1, 'float32', 3);
+  const y = tf.cast(tf.oneHot(tf.randomUniform([samples], 0, 10, 'int32', 4), 10), 'float32');
+  const epochs = { stock: [], ours: [] };
+  let parameters = 0;
+  for (let round = 0; round < 2; round++) {
+    for (const which of round % 2 ? ['ours', 'stock'] : ['stock', 'ours']) {
+      const init = (seed) => tfl.initializers.glorotUniform({ seed });
+      const model = tfl.sequential({ layers: [
+        tfl.layers.dense({ inputShape: [784], units: 128, activation: 'relu', kernelInitializer: init(1) }),
+        tfl.layers.dense({ units: 64, activation: 'relu', kernelInitializer: init(2) }),
+        tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(3) }),
+      ] });
+      parameters = model.countParams();
+      const optimizer = await make(which);
+      model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+      await model.fit(x, y, { epochs: 1, batchSize: 32, verbose: 0 }); // warm-up: shaders, layout
+      const t0 = performance.now();
+      await model.fit(x, y, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
+      epochs[which].push(performance.now() - t0);
+      optimizer.dispose();
+      model.dispose();
+    }
+  }
+  tf.dispose([x, y]);
+  return { renderer, rows, parameters, epoch: { stock: median(epochs.stock), ours: median(epochs.ours) } };
+};
+`;
+
+/**
+ * tf.train.rmsprop against rmsprop-wasm/tfjs on TF.js' webgl backend, in headless Chromium (where
+ * WebGL runs on SwiftShader, a CPU implementation), bundled from the built dist/ by esbuild.
+ */
+async function webgl(quick: boolean): Promise<string> {
+  const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const library = join(root, 'dist/tfjs/index.js');
+  if (!existsSync(chromiumPath) || !existsSync(library)) return `webgl: skipped (needs Chromium at ${chromiumPath} and the built dist/)`;
+  const { chromium } = await import('playwright-core');
+  const bundle = await build({
+    stdin: { contents: WEBGL_PAGE(library), resolveDir: root, loader: 'js' },
+    bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
+  });
+  const server = createServer((req, res) => {
+    if (req.url === '/page.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle.outputFiles[0].contents);
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`);
+    await page.waitForFunction('typeof window.measure === "function"');
+    const sizes = quick ? [100 * K] : [100 * K, 1024 * K];
+    const r = (await page.evaluate(`window.measure(${JSON.stringify(sizes)}, ${quick ? 3 : 10}, ${quick ? 3 : 5}, ${quick ? 128 : 512})`)) as {
+      renderer: string; rows: Array<{ n: number; stock: number; ours: number }>; parameters: number; epoch: { stock: number; ours: number };
+    };
+    const rows = r.rows.map(({ n, stock, ours }) => ['webgl', `${n / K} K`, stock.toFixed(2), ours.toFixed(2), `${(stock / ours).toFixed(2)}×`]);
+    return [
+      `TF.js webgl backend in headless Chromium ${browser.version()} (${r.renderer})`,
+      '',
+      'applyGradients on one float32 variable, ms per step (a read of the variable after the steps waits for the GPU; medians, alternating order)',
+      '',
+      table(['TF.js backend', 'parameters', 'tf.train.rmsprop', 'rmsprop-wasm/tfjs', 'speed-up'], rows),
+      '',
+      `One model.fit epoch, 784-128-64-10 MLP (${r.parameters} parameters), random data, batches of 32: ` +
+        `tf.train.rmsprop ${(r.epoch.stock / 1000).toFixed(2)} s, rmsprop-wasm/tfjs ${(r.epoch.ours / 1000).toFixed(2)} s (${(r.epoch.stock / r.epoch.ours).toFixed(2)}×)`,
+    ].join('\n');
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
 function environment(): string {
   let commit = 'unknown';
   try {
@@ -191,6 +312,8 @@ export async function tfjsAdapterReport(quick: boolean, progress: (what: string)
       `${(e.stockMs / e.oursMs).toFixed(2)}×`, `${(100 * e.stockShare).toFixed(0)} %`, `${(100 * e.oursShare).toFixed(1)} %`,
     ]);
   }
+  progress('webgl in Chromium');
+  const gpu = await webgl(quick);
   return [
     `TensorFlow.js drop-in (issue 13): ${environment()}`,
     `${tfjs}; this optimizer's core: backend ${coreBackend}, one thread; ${quick ? 'quick' : 'full'} run`,
@@ -202,10 +325,16 @@ export async function tfjsAdapterReport(quick: boolean, progress: (what: string)
     'One model.fit epoch (784-600-32-10 MLP, relu/softmax, categorical cross-entropy, batches of 32), seconds (medians, alternating order)',
     '',
     table(['TF.js backend', 'parameters', 'rows / batch', 'tf.train.rmsprop s', 'rmsprop-wasm/tfjs s', 'speed-up', 'stock optimizer share', 'ours share'], epochRows),
+    '',
+    gpu,
   ].join('\n');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const quick = process.argv.includes('--quick');
+  if (process.argv.includes('--webgl')) {
+    console.log(await webgl(quick));
+    process.exit(0);
+  }
   console.log(await tfjsAdapterReport(quick, (what) => process.stderr.write(`${what}\n`)));
 }

@@ -1,5 +1,5 @@
 // rmsprop-wasm/tfjs in headless Chromium, bundled from the built dist/ by esbuild as an app would
-// bundle it: model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu and wasm backends.
+// bundle it: model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu, wasm and webgl backends.
 import { build } from 'esbuild';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -16,6 +16,7 @@ const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text
 const PAGE = `
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { rmsprop, RMSPropWasmOptimizer } from ${JSON.stringify(join(root, 'dist/tfjs/index.js'))};
@@ -87,7 +88,8 @@ afterAll(async () => {
   await new Promise((resolve) => server?.close(resolve));
 });
 
-it.each(['cpu', 'wasm'])('model.fit in a page on TF.js %s tracks tf.train.rmsprop', async (backend) => {
+// webgl runs on SwiftShader here (--disable-gpu): gradients come down and parameters go up at every step
+it.each(['cpu', 'wasm', 'webgl'])('model.fit in a page on TF.js %s tracks tf.train.rmsprop', async (backend) => {
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
