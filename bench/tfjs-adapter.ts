@@ -303,10 +303,10 @@ export async function tfjsAdapterReport(quick: boolean, progress: (what: string)
     }
   }
   const epochRows: string[][] = [];
-  const samples = quick ? 256 : 1024;
+  const samples = quick ? 256 : 512;
   for (const backend of BACKENDS) {
     progress(`model.fit epochs, ${backend}`);
-    const e = await epochs(backend, samples, quick ? 2 : 4);
+    const e = await epochs(backend, samples, quick ? 2 : 3);
     epochRows.push([
       backend, `${e.parameters}`, `${samples} / 32`, (e.stockMs / 1000).toFixed(2), (e.oursMs / 1000).toFixed(2),
       `${(e.stockMs / e.oursMs).toFixed(2)}×`, `${(100 * e.stockShare).toFixed(0)} %`, `${(100 * e.oursShare).toFixed(1)} %`,
