@@ -8,6 +8,8 @@ export interface Backend {
   readonly name: BackendName;
   readonly buffer: ArrayBuffer;
   readonly kernel: Kernel;
+  /** The wasm memory (undefined for js), which dispose detaches when it is not shared. */
+  readonly memory?: WebAssembly.Memory;
   /** For a shared (multi-threaded) wasm backend: what workers instantiate. */
   readonly shared?: { module: WebAssembly.Module; memory: WebAssembly.Memory };
 }
@@ -123,7 +125,21 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
   return {
     name,
     buffer: memory.buffer as ArrayBuffer,
+    memory,
     kernel: { step, sumSquares, firstNonFinite },
     ...(shared && { shared: { module, memory } }),
   };
+}
+
+/**
+ * @internal
+ * Detaches a non-shared heap: every view of it (opt.params, opt.grads, opt.state, and any the
+ * caller kept) becomes empty, so that none of them keeps the memory alive. `grow(0)` is how the
+ * WebAssembly JS API detaches a memory's buffer; a js heap is transferred away. A shared heap
+ * (threads) cannot be detached: its views keep their values, and the memory, until dropped.
+ */
+export function releaseBackend(backend: Backend): void {
+  if (backend.shared) return;
+  if (backend.memory) backend.memory.grow(0);
+  else structuredClone(backend.buffer, { transfer: [backend.buffer] });
 }

@@ -2,7 +2,7 @@
 // count, so any name works (`constructor`, `__proto__`, …) and nothing added to Object.prototype
 // leaks in. Everything here throws before the optimizer writes anything.
 import {
-  checkOptions, describe, OPTIMIZER_WIDE, resolveOptions,
+  describe, OPTIMIZER_WIDE, readOptions, resolveOptions,
   type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 
@@ -56,21 +56,24 @@ function readParams(params: unknown, where: string): Array<[string, ParamInput]>
   return entries as Array<[string, ParamInput]>;
 }
 
-/** Splits `create`'s first argument into groups of [name, value] entries with their own options. */
+/**
+ * Splits `create`'s first argument into groups of [name, value] entries with their own options.
+ * Options are read once (readOptions): the defaults once for every group, each group's own once.
+ */
 export function readGroups(params: unknown, defaults: RMSPropOptions | undefined): GroupSpec[] {
-  if (defaults !== undefined) checkOptions(defaults);
+  const base = readOptions(defaults ?? {});
   const list = Array.isArray(params) && params.length > 0 && params.some(isGroup) ? (params as readonly unknown[]) : undefined;
   const specs = list
     ? list.map((group, i) => {
       if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
       const { params: groupParams, ...groupOptions } = group;
-      checkOptions(groupOptions, `group ${i}`);
+      const mine = readOptions(groupOptions, `group ${i}`);
       for (const name of OPTIMIZER_WIDE) {
-        if (Object.hasOwn(groupOptions, name)) throw new TypeError(`group ${i}: option '${name}' applies to the whole optimizer; give it in create's second argument`);
+        if (Object.hasOwn(mine, name)) throw new TypeError(`group ${i}: option '${name}' applies to the whole optimizer; give it in create's second argument`);
       }
-      return { entries: readParams(groupParams, `group ${i} params`), options: resolveOptions({ ...defaults, ...groupOptions }) };
+      return { entries: readParams(groupParams, `group ${i} params`), options: resolveOptions({ ...base, ...mine }) };
     })
-    : [{ entries: readParams(params, 'params'), options: resolveOptions(defaults) }];
+    : [{ entries: readParams(params, 'params'), options: resolveOptions(base) }];
   const all = specs.flatMap((spec) => spec.entries);
   const seen = new Set<string>();
   for (const [name] of all) {
@@ -100,22 +103,42 @@ export interface NamedLength {
 }
 
 /**
- * Checks `step`'s gradients: a record or array, names that are parameters, Float32Arrays of the
- * right length. `byName` maps each parameter's name to its index in `tensors`.
+ * Reads `step`'s gradients once into `out` (per tensor: the array, or undefined to skip it),
+ * checking what cannot change afterwards: a record or array, names that are parameters (own
+ * properties only), Float32Arrays. Lengths are checked later (checkGradLengths), after the
+ * schedules ran: a schedule could shrink a resizable buffer. Allocates nothing for a record.
  */
-export function checkGrads(grads: unknown, tensors: readonly NamedLength[], byName: ReadonlyMap<string, number>): asserts grads is object {
+export function readGrads(grads: unknown, tensors: readonly NamedLength[], byName: ReadonlyMap<string, number>, out: Array<Float32Array | undefined>): void {
   checkRecord(grads, 'grads', 'Float32Arrays');
-  for (const name of Object.keys(grads)) {
-    if (!byName.has(name)) {
+  for (const name in grads) {
+    if (Object.hasOwn(grads, name) && !byName.has(name)) {
       throw new TypeError(`unknown gradient '${name}' (parameters: ${[...byName.keys()].join(', ')})`);
     }
   }
-  for (const t of tensors) {
-    const g = own(grads, t.name);
-    if (g == null) continue;
-    if (!isFloat32Array(g)) throw new TypeError(`gradient '${t.name}' must be a Float32Array, got ${describe(g)}`);
-    if (g.length !== t.length) {
-      throw new RangeError(`gradient '${t.name}' has ${g.length} elements, its parameter has ${t.length}`);
+  for (let i = 0; i < tensors.length; i++) {
+    const g = own(grads, tensors[i].name);
+    if (g == null) {
+      out[i] = undefined;
+      continue;
+    }
+    if (!isFloat32Array(g)) throw new TypeError(`gradient '${tensors[i].name}' must be a Float32Array, got ${describe(g)}`);
+    out[i] = g;
+  }
+}
+
+/**
+ * Checks the length of every gradient read by readGrads, and of every bring-your-own parameter (a
+ * detached, shrunk or grown buffer changes it), naming the first that does not fit.
+ */
+export function checkLengths(tensors: readonly (NamedLength & { readonly external: Float32Array | undefined })[], sources: ReadonlyArray<Float32Array | undefined>): void {
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    const g = sources[i];
+    if (g !== undefined && g.length !== t.length) {
+      throw new RangeError(`gradient '${t.name}' has ${g.length} elements, its parameter has ${t.length}${g.length === 0 ? ' (is its buffer detached or shrunk?)' : ''}`);
+    }
+    if (g !== undefined && t.external !== undefined && t.external.length !== t.length) {
+      throw new RangeError(`parameter '${t.name}' now has ${t.external.length} elements, it had ${t.length} at create: its buffer was detached, shrunk or grown`);
     }
   }
 }

@@ -31,7 +31,7 @@ export interface GroupLayout {
   /** Byte offset of the group's constants block. */
   readonly constantsAt: number;
   /** Per tensor of the group: element offset in each region, and byte offsets of its constants and block sums. */
-  readonly tensors: ReadonlyArray<{ readonly offset: number; readonly constantsAt: number; readonly sumsAt: number }>;
+  readonly tensors: ReadonlyArray<{ readonly offset: number; readonly length: number; readonly constantsAt: number; readonly sumsAt: number }>;
 }
 
 export interface Layout {
@@ -64,8 +64,9 @@ export function planLayout(specs: readonly GroupSpec[]): Layout {
     let paddedLength = 0;
     const groupTensors = spec.entries.map(([, value], i) => {
       const offset = paddedLength;
-      paddedLength += padded(lengthOf(value));
-      return { offset, ...tensors[g][i] };
+      const length = lengthOf(value);
+      paddedLength += padded(length);
+      return { offset, length, ...tensors[g][i] };
     });
     const regions: Region[] = ['param', 'grad', 'squareAvg'];
     if (spec.options.centered) regions.push('gradAvg');

@@ -198,18 +198,22 @@ export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOpt
 }
 
 /**
- * Checks a learning rate a schedule returned, as the lr option is checked (a non-number is a
- * TypeError, a value outside [0, float32's largest] a RangeError), and returns it.
+ * Checks the learning rate that group `group`'s schedule returned at step `step`, as the lr option
+ * is checked (a non-number is a TypeError, a value outside [0, float32's largest] a RangeError).
+ * Builds a message only on failure: step() calls this every step and allocates nothing.
  */
-export function checkLearningRate(value: unknown, options: ResolvedOptions, where: string): number {
-  if (typeof value !== 'number') throw new TypeError(`${where} returned ${describe(value)}; it must return a number`);
-  if (!(value >= 0 && Math.fround(value) < Infinity)) {
-    const rounded = Math.fround(value);
-    const note = value < Infinity && rounded === Infinity ? ', which float32 rounds to Infinity' : '';
-    throw new RangeError(`${where} returned ${value}${note}; it must be a finite number ≥ 0 in float32`);
+export function checkLearningRate(value: unknown, options: ResolvedOptions, group: number, step: number): number {
+  if (typeof value === 'number' && value >= 0 && Math.fround(value) < Infinity) {
+    if (options.decoupledWeightDecay && options.weightDecay !== 0 && Math.fround(value * options.weightDecay) === Infinity) {
+      checkDecoupledDecay(value, options, `option 'lr': the schedule of group ${group} at step ${step}`);
+    }
+    return value;
   }
-  checkDecoupledDecay(value, options, where);
-  return value;
+  const where = `option 'lr': the schedule of group ${group} returned ${describe(value)}`;
+  if (typeof value !== 'number') throw new TypeError(`${where} at step ${step}; it must return a number`);
+  const rounded = Math.fround(value);
+  const note = value < Infinity && rounded === Infinity ? ', which float32 rounds to Infinity,' : '';
+  throw new RangeError(`${where}${note} at step ${step}; it must be a finite number ≥ 0 in float32`);
 }
 
 /** Decoupled weight decay multiplies lr by weightDecay into one float32 constant, which must stay finite. */

@@ -1,9 +1,9 @@
-import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, type Backend } from './backends.js';
+import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, releaseBackend, type Backend } from './backends.js';
 import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
-import { checkGrads, own, readGroups, type GroupSpec, type ParamGroup, type ParamInput, type ParamsInput } from './inputs.js';
+import { checkLengths, readGrads, readGroups, type GroupSpec, type ParamGroup, type ParamInput, type ParamsInput } from './inputs.js';
 import { planLayout, type Layout, type Region } from './layout.js';
 import {
-  checkOptions, describe, MAX_THREADS, OPTIMIZER_WIDE, resolveOptions,
+  checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
   type BackendName, type GroupInfo, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
@@ -94,6 +94,15 @@ function plan(params: unknown, options: RMSPropOptions | undefined) {
   return { specs, layout, name, backendReason, threads, threadsReason };
 }
 
+/** The index of the first NaN or ±∞ in `a`, or -1 (x − x is 0 for every finite x, NaN otherwise). */
+function firstNonFinite(a: Float32Array): number {
+  for (let k = 0; k < a.length; k++) {
+    const x = a[k];
+    if (x - x !== 0) return k;
+  }
+  return -1;
+}
+
 /** Options whose change would change the memory layout or the meaning of the state. */
 const FIXED_AFTER_CREATE = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE] as const;
 
@@ -106,12 +115,6 @@ export class RMSProp<Name extends string = string> {
   readonly backend: BackendName;
   /** Why `backend: 'auto'` took a slower backend than `simd`, if it did. */
   readonly backendReason: string | undefined;
-  /** Parameters by name: your arrays (bring-your-own) or views into the optimizer's memory (zero-copy). */
-  readonly params: Readonly<Record<Name, Float32Array>>;
-  /** Gradient buffers by name, views into the optimizer's memory: `step()` without arguments reads them. */
-  readonly grads: Readonly<Record<Name, Float32Array>>;
-  /** Optimizer state by name, views into the optimizer's memory. */
-  readonly state: Readonly<Record<Name, TensorState>>;
   /** Threads that share each large enough step (1: the calling thread alone). */
   readonly threads: number;
   /** Why fewer threads than asked for are used, if they are. */
@@ -119,18 +122,33 @@ export class RMSProp<Name extends string = string> {
 
   #backend: Backend | undefined;
   #steps = 0;
-  readonly #pool: ThreadPool | undefined;
+  /** True while a step, loadState or setOptions runs: a schedule or getter that calls back in is refused. */
+  #busy = false;
+  #pool: ThreadPool | undefined;
   /** Kernel calls queued for the thread pool in this step; -1 when calls run at once. */
   #queued = -1;
   #groupInfo: readonly GroupInfo[];
-  readonly #groups: readonly Group[];
-  readonly #tensors: readonly Tensor[];
+  #groups: readonly Group[];
+  #tensors: readonly Tensor[];
   readonly #byName: ReadonlyMap<string, number>;
-  readonly #heap: Float32Array;
-  readonly #heap64: Float64Array;
+  #heap: Float32Array;
+  #heap64: Float64Array;
+  #params: Readonly<Record<Name, Float32Array>>;
+  #grads: Readonly<Record<Name, Float32Array>>;
+  #state: Readonly<Record<Name, TensorState>>;
   // Per-step scratch, allocated once so that step() allocates nothing.
   readonly #present: Uint8Array;
+  /** This step's gradient per tensor, read once from the caller (undefined: skipped). */
+  readonly #sources: Array<Float32Array | undefined>;
+  /**
+   * Per tensor, room for a gradient that is a view of this optimizer's own memory, copied aside
+   * before any gradient is written (see #copyIn). Reserved at create, so that memory never grows in
+   * a step; untouched until such a step, it takes address space rather than memory.
+   */
+  #staging: readonly Float32Array[];
   readonly #clipScale: Float64Array;
+  /** Per tensor: its gradient norm was NaN or ∞, so clipping leaves it unscaled (see #clip). */
+  readonly #unscaled: Uint8Array;
   readonly #lrs: Float64Array;
   /** This call's learning rate and clip scale, for writeStepConstants (see there why an array). */
   readonly #stepScalars = new Float64Array(2);
@@ -161,7 +179,7 @@ export class RMSProp<Name extends string = string> {
       threadsReason = undefined;
     }
     const backend = createBackend(backendName, layout.bytes, threads > 1);
-    if (threads === 1) return new RMSProp(backend, specs, layout, undefined, threadsReason, backendReason);
+    if (threads === 1) return RMSProp.#construct(backend, specs, layout, undefined, threadsReason, backendReason);
     const { pool, ready } = ThreadPool.start(threads, backend.shared!.module, backend.shared!.memory, backend.kernel, 0, CONTROL_BYTES, layout.jobInts);
     try {
       await ready;
@@ -169,9 +187,23 @@ export class RMSProp<Name extends string = string> {
       // Workers refused (a page's CSP, a sandbox): one thread, saying why. ThreadPool has ended them.
       await compileBackend(backend.name);
       const single = createBackend(backend.name, layout.bytes);
-      return new RMSProp(single, specs, layout, undefined, (error as Error).message, backendReason);
+      return RMSProp.#construct(single, specs, layout, undefined, (error as Error).message, backendReason);
     }
-    return new RMSProp(backend, specs, layout, pool, threadsReason, backendReason);
+    return RMSProp.#construct(backend, specs, layout, pool, threadsReason, backendReason);
+  }
+
+  /** The constructor, ending the workers (and freeing the heap) if it throws: a failed create leaves nothing running. */
+  static #construct(
+    backend: Backend, specs: readonly GroupSpec[], layout: Layout,
+    pool: ThreadPool | undefined, threadsReason: string | undefined, backendReason: string | undefined,
+  ): RMSProp {
+    try {
+      return new RMSProp(backend, specs, layout, pool, threadsReason, backendReason);
+    } catch (error) {
+      pool?.dispose();
+      releaseBackend(backend);
+      throw error;
+    }
   }
 
   /**
@@ -180,9 +212,9 @@ export class RMSProp<Name extends string = string> {
    * checked as `create` checks them.
    */
   static async ready(options?: Pick<RMSPropOptions, 'backend' | 'threads'>): Promise<void> {
-    checkOptions(options ?? {});
-    const { name } = backendChoice(options?.backend ?? 'auto');
-    const threads = options?.threads ?? 1;
+    const read = readOptions(options ?? {});
+    const { name } = backendChoice(read.backend ?? 'auto');
+    const threads = read.threads ?? 1;
     await compileBackend(name, threads !== 1 && threadSupport().unavailable === undefined);
   }
 
@@ -197,10 +229,10 @@ export class RMSProp<Name extends string = string> {
   static createSync(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): RMSProp {
     const { specs, layout, name, backendReason, threads, threadsReason } = plan(params, options);
     const backend = createBackend(name, layout.bytes, threads > 1);
-    if (threads === 1) return new RMSProp(backend, specs, layout, undefined, threadsReason, backendReason);
+    if (threads === 1) return RMSProp.#construct(backend, specs, layout, undefined, threadsReason, backendReason);
     const { pool, ready } = ThreadPool.start(threads, backend.shared!.module, backend.shared!.memory, backend.kernel, 0, CONTROL_BYTES, layout.jobInts);
     ready.catch(() => {}); // a refusal marks the pool dead, and the next step says why
-    return new RMSProp(backend, specs, layout, pool, threadsReason, backendReason);
+    return RMSProp.#construct(backend, specs, layout, pool, threadsReason, backendReason);
   }
 
   private constructor(
@@ -221,8 +253,11 @@ export class RMSProp<Name extends string = string> {
       const view = (region: Region, offset: number, length: number) => new Float32Array(backend.buffer, base[region] + offset * 4, length);
       const first = tensors.length;
       spec.entries.forEach(([name, value], i) => {
-        const length = typeof value === 'number' ? value : value.length;
-        const { offset } = placed[i];
+        const { offset, length } = placed[i];
+        // The caller's code ran while create awaited: an array may have been detached or resized since it was read.
+        if (typeof value !== 'number' && value.length !== length) {
+          throw new RangeError(`parameter '${name}' now has ${value.length} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`);
+        }
         const tensor: Tensor = {
           name, length, group: g, offset,
           external: typeof value === 'number' ? undefined : value,
@@ -246,16 +281,39 @@ export class RMSProp<Name extends string = string> {
     this.#tensors = tensors;
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
     this.#present = new Uint8Array(tensors.length);
+    this.#sources = new Array<Float32Array | undefined>(tensors.length).fill(undefined);
+    const staging = new ArrayBuffer(tensors.reduce((sum, t) => sum + t.length, 0) * 4);
+    let stagedAt = 0;
+    this.#staging = tensors.map((t) => new Float32Array(staging, (stagedAt += t.length * 4) - t.length * 4, t.length));
     this.#clipScale = new Float64Array(tensors.length);
+    this.#unscaled = new Uint8Array(tensors.length);
     this.#lrs = new Float64Array(this.#groups.length);
     this.#groupInfo = this.#describeGroups();
     // Null-prototype records: a parameter may be named 'constructor' or '__proto__', and a name that
     // is not a parameter finds nothing.
     const record = <T>(pick: (t: Tensor) => T) =>
       Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null)) as Readonly<Record<Name, T>>;
-    this.params = record((t) => t.external ?? t.param);
-    this.grads = record((t) => t.grad);
-    this.state = record((t) => t.state);
+    this.#params = record((t) => t.external ?? t.param);
+    this.#grads = record((t) => t.grad);
+    this.#state = record((t) => t.state);
+  }
+
+  /**
+   * Parameters by name: your arrays (bring-your-own) or views into the optimizer's memory
+   * (zero-copy). After `dispose()`, zero-copy ones are empty (see there).
+   */
+  get params(): Readonly<Record<Name, Float32Array>> {
+    return this.#params;
+  }
+
+  /** Gradient buffers by name, views into the optimizer's memory: `step()` without arguments reads them. */
+  get grads(): Readonly<Record<Name, Float32Array>> {
+    return this.#grads;
+  }
+
+  /** Optimizer state by name, views into the optimizer's memory. */
+  get state(): Readonly<Record<Name, TensorState>> {
+    return this.#state;
   }
 
   /** Steps taken so far (skipped steps do not count). */
@@ -281,23 +339,26 @@ export class RMSProp<Name extends string = string> {
    * and the optimizer-wide ones) cannot change. Checked first: a call that throws changes nothing.
    */
   setOptions(groupIndex: number, changes: Omit<RMSPropOptions, (typeof FIXED_AFTER_CREATE)[number]>): void {
-    this.#live();
-    if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= this.#groups.length) {
-      throw new RangeError(`groupIndex must be an integer from 0 to ${this.#groups.length - 1}, got ${groupIndex}`);
+    this.#enter('setOptions');
+    try {
+      if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= this.#groups.length) {
+        throw new RangeError(`groupIndex must be an integer from 0 to ${this.#groups.length - 1}, got ${groupIndex}`);
+      }
+      const read = readOptions(changes, 'changes');
+      for (const name of FIXED_AFTER_CREATE) {
+        if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
+      }
+      const group = this.#groups[groupIndex];
+      const next = resolveOptions({ ...group.options, ...read });
+      if ((next.momentum === 0) !== (group.options.momentum === 0)) {
+        throw new RangeError(`option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${group.options.momentum})`);
+      }
+      group.options = next;
+      group.mode = kernelMode(next);
+      this.#groupInfo = this.#describeGroups();
+    } finally {
+      this.#busy = false;
     }
-    checkOptions(changes, 'changes');
-    for (const name of FIXED_AFTER_CREATE) {
-      if (name in changes) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
-    }
-    const group = this.#groups[groupIndex];
-    const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
-    const next = resolveOptions({ ...group.options, ...defined });
-    if ((next.momentum === 0) !== (group.options.momentum === 0)) {
-      throw new RangeError(`option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${group.options.momentum})`);
-    }
-    group.options = next;
-    group.mode = kernelMode(next);
-    this.#groupInfo = this.#describeGroups();
   }
 
   /**
@@ -307,28 +368,40 @@ export class RMSProp<Name extends string = string> {
    * skipped for a non-finite gradient (`nonFinite: 'skip'`), true otherwise.
    */
   step(grads?: GradsInput<Name>): boolean {
-    const backend = this.#live();
+    const backend = this.#enter('step');
+    try {
+      return this.#step(backend, grads);
+    } finally {
+      this.#busy = false;
+      this.#sources.fill(undefined); // hold no caller array between steps
+    }
+  }
+
+  /**
+   * The step, all or nothing: everything the caller gives (each gradient, the schedules' values,
+   * the lengths of gradients and of bring-your-own parameters) is read once and checked before the
+   * first write; from the first write on, nothing can throw.
+   */
+  #step(backend: Backend, grads: GradsInput<Name> | undefined): boolean {
     const tensors = this.#tensors;
     const present = this.#present;
+    const sources = this.#sources;
     if (grads === undefined) {
-      present.fill(1);
+      for (let i = 0; i < tensors.length; i++) sources[i] = tensors[i].grad;
     } else {
-      checkGrads(grads, tensors, this.#byName);
-      for (let i = 0; i < tensors.length; i++) present[i] = own(grads, tensors[i].name) == null ? 0 : 1;
+      readGrads(grads, tensors, this.#byName, sources);
     }
-    this.#pool?.check();
+    // Schedules are the caller's code: they run before the lengths are checked, since they could resize a buffer.
     const lrs = this.#learningRates();
-    for (let i = 0; i < tensors.length; i++) {
-      const t = tensors[i];
-      if (!present[i]) continue;
-      if (t.external) t.param.set(t.external);
-      if (grads !== undefined) {
-        const g = own(grads, t.name) as Float32Array;
-        if (g !== t.grad) t.grad.set(g);
-      }
+    checkLengths(tensors, sources);
+    this.#pool?.check();
+    if (this.#steps === Number.MAX_SAFE_INTEGER) {
+      throw new RangeError(`stepCount is ${this.#steps} (2^53 − 1), the largest a number counts exactly; load a saved state with a smaller stepCount to go on`);
     }
+    for (let i = 0; i < tensors.length; i++) present[i] = sources[i] === undefined ? 0 : 1;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
     if (wide.nonFinite !== 'propagate' && !this.#allFinite(backend, wide.nonFinite === 'throw')) return false;
+    this.#copyIn();
     const clipping = this.#clip(backend);
     const stepNumber = this.#steps + 1;
     this.#queued = this.#pool ? 0 : -1;
@@ -366,6 +439,29 @@ export class RMSProp<Name extends string = string> {
     return true;
   }
 
+  /**
+   * Copies this step's gradients and bring-your-own parameters into the heap, as if every one were
+   * read before any is written: a gradient that is a view of this optimizer's memory (another
+   * tensor's `opt.grads`, as in `step({ a: opt.grads.b, b: opt.grads.a })`) is staged first, since
+   * writing a gradient slot could overwrite it. A caller's own arrays are never written here.
+   */
+  #copyIn(): void {
+    const tensors = this.#tensors;
+    const sources = this.#sources;
+    const heap = this.#heap.buffer;
+    for (let i = 0; i < tensors.length; i++) {
+      const source = sources[i];
+      if (source !== undefined && source !== tensors[i].grad && source.buffer === heap) this.#staging[i].set(source);
+    }
+    for (let i = 0; i < tensors.length; i++) {
+      const t = tensors[i];
+      const source = sources[i];
+      if (source === undefined) continue;
+      if (source !== t.grad) t.grad.set(source.buffer === heap ? this.#staging[i] : source);
+      if (t.external) t.param.set(t.external);
+    }
+  }
+
   /** A versioned, JSON-serialisable snapshot: step count, options and every state array (base64 float32). */
   saveState(): SavedState {
     this.#live();
@@ -378,10 +474,14 @@ export class RMSProp<Name extends string = string> {
    * TypeError or RangeError saying what differs and changes nothing. Options stay as they are.
    */
   loadState(saved: SavedState): void {
-    this.#live();
-    const { stepCount, arrays } = readSavedState(saved, this.#groupInfo, this.#tensorArrays());
-    for (const [target, source] of arrays) target.set(source);
-    this.#steps = stepCount;
+    this.#enter('loadState');
+    try {
+      const { stepCount, arrays } = readSavedState(saved, this.#groupInfo, this.#tensorArrays());
+      for (const [target, source] of arrays) target.set(source);
+      this.#steps = stepCount;
+    } finally {
+      this.#busy = false;
+    }
   }
 
   /** The state in the JSON form of PyTorch's `optimizer.state_dict()` (parameters numbered in order). */
@@ -392,14 +492,44 @@ export class RMSProp<Name extends string = string> {
 
   /** Loads the JSON form of a PyTorch `optimizer.state_dict()`; checked like `loadState`. */
   fromTorchStateDict(dict: TorchStateDict): void {
-    this.#live();
-    this.loadState(fromTorch(dict, this.#groupInfo, this.#tensorArrays()));
+    this.#enter('fromTorchStateDict');
+    let saved: SavedState;
+    try {
+      saved = fromTorch(dict, this.#groupInfo, this.#tensorArrays());
+    } finally {
+      this.#busy = false;
+    }
+    this.loadState(saved);
   }
 
-  /** Releases the optimizer's memory and ends its worker threads. Any later use throws. */
+  /**
+   * Ends the worker threads and lets the optimizer's memory go, even while this object is still
+   * referenced; any later use throws (a second dispose does nothing). Without threads the memory is
+   * detached: every view the optimizer handed out (zero-copy `params`, `grads`, `state`) becomes
+   * empty (length 0), so none keeps it alive. With threads it is a SharedArrayBuffer, which cannot
+   * be detached: views you kept keep their values, and the memory, until you drop them.
+   */
   dispose(): void {
-    this.#pool?.dispose();
+    if (this.#busy) throw new Error('dispose() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it was not disposed');
+    const backend = this.#backend;
+    if (!backend) return;
     this.#backend = undefined;
+    this.#pool?.dispose();
+    this.#pool = undefined;
+    releaseBackend(backend);
+    // Drop every reference into the heap, so that this object keeps none of it alive.
+    const empty = new Float32Array(0);
+    const tensors = this.#tensors;
+    const record = <T>(pick: (t: Tensor) => T) =>
+      Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null)) as Readonly<Record<Name, T>>;
+    this.#params = record((t) => t.external ?? empty);
+    this.#grads = record(() => empty);
+    this.#state = record((t) => Object.freeze({ squareAvg: empty, ...(t.state.gradAvg && { gradAvg: empty }), ...(t.state.momentum && { momentum: empty }) }));
+    this.#tensors = [];
+    this.#groups = [];
+    this.#staging = [];
+    this.#heap = empty;
+    this.#heap64 = new Float64Array(0);
   }
 
   /** @internal For tests: chunks of steps that worker threads have run. */
@@ -432,48 +562,52 @@ export class RMSProp<Name extends string = string> {
     jobs[j + 7] = constantsAt;
   }
 
-  /** Fills #lrs with this step's learning rate per group, evaluating schedules once. */
+  /** Fills #lrs with this step's learning rate per group, evaluating schedules once and checking their values. */
   #learningRates(): Float64Array {
     for (let g = 0; g < this.#groups.length; g++) {
-      const lr = this.#groups[g].options.lr;
-      if (typeof lr === 'number') {
-        this.#lrs[g] = lr;
-        continue;
-      }
-      const value = lr(this.#steps);
-      if (typeof value !== 'number' || !(value >= 0 && value < Infinity)) {
-        throw new RangeError(`option 'lr': the schedule of group ${g} returned ${describe(value)} at step ${this.#steps}; it must be a finite number ≥ 0`);
-      }
-      this.#lrs[g] = value;
+      const { options } = this.#groups[g];
+      const lr = options.lr;
+      this.#lrs[g] = typeof lr === 'number' ? lr : checkLearningRate(lr(this.#steps), options, g, this.#steps);
     }
     return this.#lrs;
   }
 
   /**
-   * Scans the present gradients for NaN or ±∞; throws (naming the first) or reports false. With
-   * threads, every thread scans chunks first, and only if one finds a bad value does this thread
-   * look for the first (a rare path, for an error message or a skip).
+   * Scans the present gradients for NaN or ±∞, before anything is copied, so that a skipped or
+   * refused step leaves even `opt.grads` as it was; throws (naming the first) or reports false.
+   * Gradients already in `opt.grads` are scanned by the kernel (with threads, every thread scans
+   * chunks first, and this thread looks for the first bad value only if one was found); a caller's
+   * array, outside the heap, is scanned here in JS.
    */
   #allFinite(backend: Backend, throwOnBad: boolean): boolean {
+    const tensors = this.#tensors;
+    const sources = this.#sources;
+    let heapFinite = false;
     if (this.#pool) {
       const jobs = this.#pool.jobs;
       let calls = 0;
-      for (let i = 0; i < this.#tensors.length; i++) {
-        if (!this.#present[i]) continue;
+      for (let i = 0; i < tensors.length; i++) {
+        if (sources[i] !== tensors[i].grad) continue;
         const j = calls++ * CALL_INTS;
         jobs[j] = SCAN_MODE;
-        jobs[j + 1] = this.#tensors[i].length;
+        jobs[j + 1] = tensors[i].length;
         jobs[j + 3] = this.#gradAt(i);
       }
-      if (this.#pool.run(calls)) return true;
+      heapFinite = calls === 0 || this.#pool.run(calls);
     }
-    for (let i = 0; i < this.#tensors.length; i++) {
-      if (!this.#present[i]) continue;
-      const t = this.#tensors[i];
-      const index = backend.kernel.firstNonFinite(t.length, this.#gradAt(i));
+    for (let i = 0; i < tensors.length; i++) {
+      const source = sources[i];
+      if (source === undefined) continue;
+      let index: number;
+      if (source === tensors[i].grad) {
+        if (heapFinite) continue;
+        index = backend.kernel.firstNonFinite(tensors[i].length, this.#gradAt(i));
+      } else {
+        index = firstNonFinite(source);
+      }
       if (index < 0) continue;
       if (!throwOnBad) return false;
-      throw new RangeError(`gradient '${t.name}' has ${t.grad[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`);
+      throw new RangeError(`gradient '${tensors[i].name}' has ${source[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`);
     }
     return true;
   }
@@ -486,7 +620,10 @@ export class RMSProp<Name extends string = string> {
 
   /**
    * Computes each present tensor's clipping scale into #clipScale. Norms come from the kernel's
-   * block sums, added in block order, then across tensors in order, all in float64.
+   * block sums, added in block order, then across tensors in order, all in float64. A tensor whose
+   * norm is NaN or ∞ (a NaN or ±∞ gradient under 'propagate') is left unscaled and out of the global
+   * norm: scaling by such a norm would make the whole tensor NaN, or zero it, and through the global
+   * norm every tensor; unscaled, its NaN and ∞ stay in their own elements.
    */
   #clip(backend: Backend): 'none' | 'global' | 'per tensor' {
     // Read here, not passed in: a double argument to a call V8 does not inline is boxed every step.
@@ -497,6 +634,7 @@ export class RMSProp<Name extends string = string> {
     let globalSum = 0;
     for (let i = 0; i < this.#tensors.length; i++) {
       this.#clipScale[i] = 1;
+      this.#unscaled[i] = 0;
       if (!this.#present[i]) continue;
       const t = this.#tensors[i];
       const { options } = this.#groups[t.group];
@@ -504,6 +642,11 @@ export class RMSProp<Name extends string = string> {
       let sum = 0;
       const blocks = Math.ceil(t.length / REDUCTION_BLOCK);
       for (let b = 0; b < blocks; b++) sum += this.#heap64[t.sumsAt / 8 + b];
+      if (!(sum < Infinity)) {
+        this.#unscaled[i] = 1;
+        perTensor = true; // this tensor's scale differs from its group's
+        continue;
+      }
       if (options.clipNorm !== Infinity) {
         const norm = Math.sqrt(sum);
         this.#clipScale[i] = options.clipNorm / Math.max(norm, options.clipNorm);
@@ -512,7 +655,7 @@ export class RMSProp<Name extends string = string> {
     }
     if (globalClipNorm !== Infinity) {
       const globalScale = globalClipNorm / Math.max(Math.sqrt(globalSum), globalClipNorm);
-      for (let i = 0; i < this.#tensors.length; i++) this.#clipScale[i] *= globalScale;
+      for (let i = 0; i < this.#tensors.length; i++) if (!this.#unscaled[i]) this.#clipScale[i] *= globalScale;
     }
     return perTensor ? 'per tensor' : 'global';
   }
@@ -531,5 +674,19 @@ export class RMSProp<Name extends string = string> {
   #live(): Backend {
     if (!this.#backend) throw new Error('this RMSProp optimizer was disposed');
     return this.#backend;
+  }
+
+  /**
+   * Starts a call that writes (step, loadState, setOptions): one that comes from inside another
+   * (a schedule or a getter of the caller's calling back in) is refused before it reads anything,
+   * and the outer call goes on as if it had not been made. The caller resets #busy in a finally.
+   */
+  #enter(what: string): Backend {
+    const backend = this.#live();
+    if (this.#busy) {
+      throw new Error(`${what}() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it changed nothing`);
+    }
+    this.#busy = true;
+    return backend;
   }
 }
