@@ -542,6 +542,16 @@ export class RMSProp<Name extends string = string> {
     await this.#pool?.killWorkerForTest(index);
   }
 
+  /**
+   * @internal For tests of a slow worker: worker thread `index` (1-based) sleeps `ms` inside the
+   * next chunk it takes. Returns whether it has taken that chunk yet.
+   */
+  stallWorkerForTest(index: number, ms: number): () => boolean {
+    const pool = this.#pool!;
+    pool.stallWorkerForTest(index, ms);
+    return () => pool.stalledForTest;
+  }
+
   /** Runs the update (`mode`, see src/kernel.ts) over `length` elements of every region of `group`, starting at element `offset`. */
   #run(backend: Backend, group: Group, mode: number, offset: number, length: number, constantsAt: number): void {
     const { base } = group;
