@@ -6,7 +6,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pack, root, tempDir, type Packed } from './pack.js';
 
 // 80.2 kB packed at the time of writing (dist/generated/wasm.js is most of it: the four wasm builds
-// in base64). Shipping source maps with the sources they need, or a second copy of the wasm would break it.
+// in base64). Shipping source maps with the sources they need, or a second copy of the wasm, would
+// break it.
 const BUDGET = 100_000;
 const DOCUMENTS = ['package.json', 'README.md', 'LICENSE'];
 
