@@ -155,7 +155,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     if (!core.step(grads)) return;
     // tfjs-backend-wasm copies a new tensor's values into its heap at once; the other backends keep
-    // the array they are given, which must then not be the optimizer's memory.
+    // the array they are given, which must then not be the optimizer's memory. Never written in
+    // place: TF.js tensors are immutable (a `dataSync()` array on cpu is the data itself, and the
+    // wasm backend caches XNNPACK's packed weights by tensor; tried, model.fit went wrong).
+    // A new tensor per step, then, as tf.train.rmsprop makes one per operation.
     const copies = tf.getBackend() !== 'wasm';
     for (const slot of updated) {
       const params = core.params[slot.name!];
