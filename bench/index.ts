@@ -8,6 +8,7 @@ import { measure, type Plan } from './measure.js';
 import { buildNative } from './native.js';
 import { markdownTable, rows, sizeLabel, sizeTable, summaryTable, targets, targetTable, textTable, type SizeResult } from './report.js';
 import { initTfjs } from './tfjs.js';
+import { tfjsAdapterReport } from './tfjs-adapter.js';
 import { SEED } from './plain.js';
 import { overheadVariants, variantsAt, type Variant } from './variants.js';
 import { throughputChart } from './chart.js';
@@ -127,6 +128,8 @@ const threadTableRows = threadRows.map(({ elements, autoThreads, ns }) => [
   ns['stream 2'].toFixed(3), `${((100 * ns['stream 2']) / ns['2']).toFixed(0)} %`,
 ]);
 console.log(`Threads (simd, zero-copy, not pinned: ${os.cpus().length} CPUs)\n${textTable(threadHeader, threadTableRows)}\n`);
+progress('measuring the TF.js drop-in (bench/tfjs-adapter.ts)');
+console.log(`${await tfjsAdapterReport(quick, progress)}\n`);
 
 const ts = targets(results, overhead);
 console.log(`Summary: ns/element (lower is better) and the simd backend's ratios\n${summaryTable(results)}\n`);
