@@ -113,6 +113,43 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     expect(firstViolation(ours[11], weightsOf(mlp()), 12, momentum)).toBeDefined();
   });
 
+  it('model.trainOnBatch tracks tf.train.rmsprop', async () => {
+    const run = async (optimizer: tf.Optimizer) => {
+      const model = mlp();
+      model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+      const { x, y } = data(3);
+      for (let k = 0; k < 5; k++) await model.trainOnBatch(x, y);
+      tf.dispose([x, y]);
+      return weightsOf(model);
+    };
+    expect(firstViolation(await run(await rmsprop({ lr: LR })), await run(tf.train.rmsprop(LR, 0.9, 0, 1e-7)), 5, 0)).toBeUndefined();
+  });
+
+  it('the core\'s backend and threads options give the same bits inside model.fit', async () => {
+    const simd = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 1);
+    const js = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9, backend: 'js' }), 1);
+    const threaded = await rmsprop({ lr: LR, momentum: 0.9, threads: 2 });
+    const two = await fit(mlp(), threaded, 1);
+    expect([threaded.core!.backend, threaded.core!.threads]).toEqual(['simd', 2]);
+    expect(sameWeights(js[3], simd[3])).toBeUndefined();
+    expect(sameWeights(two[3], simd[3])).toBeUndefined();
+    threaded.dispose();
+  });
+
+  it("nonFinite: 'skip' skips a step with a NaN gradient, and it does not count", async () => {
+    const optimizer = await rmsprop({ lr: 0.01, nonFinite: 'skip' });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    const good = tf.tensor1d([0.1, 0.2]);
+    const bad = tf.tensor1d([0.1, NaN]);
+    optimizer.applyGradients({ [a.name]: good });
+    const after = a.dataSync().slice();
+    optimizer.applyGradients([{ name: a.name, tensor: bad }]);
+    expect([...a.dataSync()]).toEqual([...after]);
+    expect(optimizer.iterations).toBe(1);
+    tf.dispose([a, good, bad]);
+    optimizer.dispose();
+  });
+
   it('centered stays finite where tf.train.rmsprop(centered) returns NaN (a feature that is always 0)', async () => {
     const ours = await fit(mlp(), await rmsprop({ lr: LR, centered: true }), 1);
     const theirs = await fit(mlp(), tf.train.rmsprop(LR, 0.9, 0, 1e-7, true), 1);
