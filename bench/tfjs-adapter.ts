@@ -158,7 +158,7 @@ import { rmsprop } from ${JSON.stringify(library)};
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const make = async (which) => which === 'stock' ? tf.train.rmsprop(${LR}, 0.9, 0, 1e-7) : await rmsprop({ lr: ${LR} });
 
-window.measure = async (sizes, steps, rounds, samples) => {
+window.measure = async (sizes, steps, rounds, samples, epochRounds) => {
   if (!(await tf.setBackend('webgl'))) throw new Error('no webgl backend');
   const gl = tf.backend().gpgpu.gl;
   const info = gl.getExtension('WEBGL_debug_renderer_info');
@@ -191,7 +191,7 @@ window.measure = async (sizes, steps, rounds, samples) => {
   const y = tf.cast(tf.oneHot(tf.randomUniform([samples], 0, 10, 'int32', 4), 10), 'float32');
   const epochs = { stock: [], ours: [] };
   let parameters = 0;
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < epochRounds; round++) {
     for (const which of round % 2 ? ['ours', 'stock'] : ['stock', 'ours']) {
       const init = (seed) => tfl.initializers.glorotUniform({ seed });
       const model = tfl.sequential({ layers: [
@@ -245,7 +245,7 @@ async function webgl(quick: boolean): Promise<string> {
     await page.goto(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`);
     await page.waitForFunction('typeof window.measure === "function"');
     const sizes = quick ? [100 * K] : [100 * K, 1024 * K];
-    const r = (await page.evaluate(`window.measure(${JSON.stringify(sizes)}, ${quick ? 3 : 10}, ${quick ? 3 : 5}, ${quick ? 128 : 512})`)) as {
+    const r = (await page.evaluate(`window.measure(${JSON.stringify(sizes)}, ${quick ? 3 : 10}, ${quick ? 3 : 5}, ${quick ? 128 : 512}, ${quick ? 2 : 4})`)) as {
       renderer: string; rows: Array<{ n: number; stock: number; ours: number }>; parameters: number; epoch: { stock: number; ours: number };
     };
     const rows = r.rows.map(({ n, stock, ours }) => ['webgl', `${n / K} K`, stock.toFixed(2), ours.toFixed(2), `${(stock / ours).toFixed(2)}×`]);
@@ -306,7 +306,7 @@ export async function tfjsAdapterReport(quick: boolean, progress: (what: string)
   const samples = quick ? 256 : 512;
   for (const backend of BACKENDS) {
     progress(`model.fit epochs, ${backend}`);
-    const e = await epochs(backend, samples, quick ? 2 : 3);
+    const e = await epochs(backend, samples, quick ? 2 : 5);
     epochRows.push([
       backend, `${e.parameters}`, `${samples} / 32`, (e.stockMs / 1000).toFixed(2), (e.oursMs / 1000).toFixed(2),
       `${(e.stockMs / e.oursMs).toFixed(2)}×`, `${(100 * e.stockShare).toFixed(0)} %`, `${(100 * e.oursShare).toFixed(1)} %`,
