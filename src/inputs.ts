@@ -2,15 +2,19 @@
 // count, so any name works (`constructor`, `__proto__`, …) and nothing added to Object.prototype
 // leaks in. Everything here throws before the optimizer writes anything.
 import {
-  describe, OPTIMIZER_WIDE, readOptions, resolveOptions,
+  describe, OPTIMIZER_WIDE, readOptions, resolveOptions, type GroupOptions,
   type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
 export type ParamInput = Float32Array | number;
+/** Parameters by name, or an array of them (named '0', '1', …). */
 export type ParamsInput = Readonly<Record<string, ParamInput>> | readonly ParamInput[];
 /** Parameters with options of their own (PyTorch's parameter groups). */
-export type ParamGroup<P extends ParamsInput = ParamsInput> = { readonly params: P } & Omit<RMSPropOptions, (typeof OPTIMIZER_WIDE)[number]>;
+export type ParamGroup<P extends ParamsInput = ParamsInput> = {
+  /** The group's parameters. */
+  readonly params: P;
+} & GroupOptions;
 
 /** A group as read: its parameters in order, and its options with the preset applied. */
 export interface GroupSpec {

@@ -1,9 +1,12 @@
 /** Which implementation runs the update. `auto` picks the fastest one this runtime supports. */
 export type BackendName = 'simd' | 'wasm' | 'js';
+/** The `backend` option: a backend, or `auto` for the fastest this runtime runs. */
 export type BackendChoice = BackendName | 'auto';
+/** A framework whose defaults and conventions a preset reproduces (`seed`: the formula of this project's brief). */
 export type PresetName = 'seed' | 'pytorch' | 'keras' | 'tf1' | 'optax' | 'tfjs';
 /** A learning rate, or a schedule: called once per step with the number of steps taken before it. */
 export type LearningRate = number | ((step: number) => number);
+/** What a NaN or ±∞ gradient does: spread to its own elements, skip the whole step, or throw. */
 export type NonFinitePolicy = 'propagate' | 'skip' | 'throw';
 
 /** Every option of the update. Options left out come from the preset (default `seed`). */
@@ -51,14 +54,21 @@ export interface RMSPropOptions {
 }
 
 /** Options that apply to the whole optimizer, not to one parameter group. */
-export const OPTIMIZER_WIDE = ['backend', 'globalClipNorm', 'nonFinite', 'threads'] as const;
+export type OptimizerWideOption = 'backend' | 'globalClipNorm' | 'nonFinite' | 'threads';
+export const OPTIMIZER_WIDE: readonly OptimizerWideOption[] = ['backend', 'globalClipNorm', 'nonFinite', 'threads'];
+/** The options a parameter group may set for itself: all but the optimizer-wide ones. */
+export type GroupOptions = Omit<RMSPropOptions, OptimizerWideOption>;
 
 /** Options after the preset is applied: every field is set. */
 export type ResolvedOptions = Readonly<Required<RMSPropOptions>>;
 /** A parameter group's resolved options and the names of its parameters. */
-export type GroupInfo = ResolvedOptions & { readonly params: readonly string[] };
+export type GroupInfo = ResolvedOptions & {
+  /** The names of the group's parameters, in order. */
+  readonly params: readonly string[];
+};
 
-type Defaults = Omit<ResolvedOptions, 'preset' | (typeof OPTIMIZER_WIDE)[number] | 'clipValue' | 'clipNorm'>;
+/** What a preset sets: every option of the update but clipping and the optimizer-wide ones. */
+export type PresetDefaults = Omit<ResolvedOptions, 'preset' | OptimizerWideOption | 'clipValue' | 'clipNorm'>;
 
 const COMMON = {
   centered: false,
@@ -70,7 +80,7 @@ const COMMON = {
 } as const;
 
 /** Framework conventions, as data. README.md cites the source each row is read from. */
-export const PRESETS: Readonly<Record<PresetName, Defaults>> = Object.freeze({
+export const PRESETS: Readonly<Record<PresetName, PresetDefaults>> = Object.freeze({
   seed: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-8, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
   pytorch: { ...COMMON, lr: 1e-2, decay: 0.99, eps: 1e-8, epsInSqrt: false, lrInMomentum: false, initialSquareAvg: 0, decoupledWeightDecay: false },
   keras: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-7, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: true },

@@ -4,7 +4,7 @@ import { checkLengths, readGrads, readGroups, type GroupSpec, type ParamGroup, t
 import { planLayout, type Layout, type Region } from './layout.js';
 import {
   checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
-  type BackendName, type GroupInfo, type ResolvedOptions, type RMSPropOptions,
+  type BackendName, type GroupInfo, type OptimizerWideOption, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
 import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool, WAKE_MIN_ELEMENTS } from './threads.js';
@@ -17,16 +17,20 @@ export type NamesOf<P> = P extends readonly unknown[]
   ? number extends P['length'] ? `${number}` : Exclude<keyof P, keyof unknown[]> & string
   : keyof P & string;
 /** The parameter names of every group in `G`. */
-export type GroupNamesOf<G extends readonly ParamGroup[]> = { [I in keyof G]: G[I] extends { readonly params: infer P } ? NamesOf<P> : never }[number];
+export type GroupNamesOf<G extends readonly ParamGroup[]> = { [I in keyof G]: G[I] extends ParamGroup<infer P> ? NamesOf<P> : never }[number];
 
 /** Gradients by parameter name; `null` or a missing name skips that parameter for this step. */
 export type GradsInput<Name extends string = string> =
   | { readonly [N in Name]?: Float32Array | null | undefined }
   | readonly (Float32Array | null | undefined)[];
 
+/** One parameter's optimizer state: views into the optimizer's memory. */
 export interface TensorState {
+  /** The running average of squared gradients, S. */
   readonly squareAvg: Float32Array;
+  /** The running average of gradients, ḡ (`centered` only). */
   readonly gradAvg?: Float32Array;
+  /** The momentum buffer (`momentum` > 0 only). */
   readonly momentum?: Float32Array;
 }
 
@@ -104,7 +108,10 @@ function firstNonFinite(a: Float32Array): number {
 }
 
 /** Options whose change would change the memory layout or the meaning of the state. */
-const FIXED_AFTER_CREATE = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE] as const;
+type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption;
+const FIXED_AFTER_CREATE: readonly FixedOption[] = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE];
+/** What `setOptions` may change: every option but those fixed at create (see there). */
+export type OptionChanges = Omit<RMSPropOptions, 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption>;
 
 /**
  * RMSProp over float32 parameters, updated by a wasm SIMD, scalar wasm or JS kernel. `Name` is the
@@ -338,7 +345,7 @@ export class RMSProp<Name extends string = string> {
    * memory layout or the meaning of the state (centered, momentum on/off, initialSquareAvg, preset,
    * and the optimizer-wide ones) cannot change. Checked first: a call that throws changes nothing.
    */
-  setOptions(groupIndex: number, changes: Omit<RMSPropOptions, (typeof FIXED_AFTER_CREATE)[number]>): void {
+  setOptions(groupIndex: number, changes: OptionChanges): void {
     this.#enter('setOptions');
     try {
       if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= this.#groups.length) {

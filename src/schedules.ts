@@ -2,6 +2,7 @@
 // first step, like Keras' `iterations` and Optax's `count`). Pass one as `lr`.
 import { describe } from './options.js';
 
+/** A learning rate as a function of the number of steps taken before this one. */
 export type Schedule = (step: number) => number;
 
 function check(name: string, value: number, test: (x: number) => boolean, range: string): void {

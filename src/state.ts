@@ -3,18 +3,30 @@
 import { decodeBase64, encodeBase64 } from './base64.js';
 import { describe, type GroupInfo, type ResolvedOptions } from './options.js';
 
+/** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
+/** The version of the saved-state format this package writes and reads. */
 export const STATE_VERSION = 1;
 
+/** The names of a parameter's state arrays (see `TensorState`). */
 export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum';
 const KINDS: readonly ArrayKind[] = ['squareAvg', 'gradAvg', 'momentum'];
 
+/** A versioned, JSON-serialisable snapshot of an optimizer (`saveState()`). */
 export interface SavedState {
+  /** Always `STATE_FORMAT`. */
   format: typeof STATE_FORMAT;
+  /** The format version, `STATE_VERSION` when written by this package. */
   version: number;
+  /** Steps taken. */
   stepCount: number;
   /** Per group: its parameter names, and its options (informative, except centered and momentum, which must match on load). */
-  groups: Array<{ params: string[]; options: Record<string, unknown> }>;
+  groups: Array<{
+    /** The group's parameter names, in order. */
+    params: string[];
+    /** The group's options as JSON (a schedule as "schedule", Infinity as null). */
+    options: Record<string, unknown>;
+  }>;
   /** Per parameter: each state array as base64 of little-endian float32. */
   state: Record<string, Partial<Record<ArrayKind, string>>>;
 }

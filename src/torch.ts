@@ -4,29 +4,49 @@ import { encodeBase64 } from './base64.js';
 import { describe, type GroupInfo } from './options.js';
 import { checkStepCount, isRecord, own, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
 
+/** One parameter's entry in `TorchStateDict.state`, as PyTorch names it. */
 export interface TorchParamState {
+  /** Steps taken. */
   step: number;
+  /** The running average of squared gradients. */
   square_avg: number[];
+  /** The momentum buffer (momentum > 0 only). */
   momentum_buffer?: number[];
+  /** The running average of gradients (centered only). */
   grad_avg?: number[];
 }
 
+/** One parameter group of `TorchStateDict.param_groups`, with `torch.optim.RMSprop`'s option names. */
 export interface TorchParamGroup {
+  /** Learning rate (a schedule's next value). */
   lr: number;
+  /** The decay of the averages (`decay` here). */
   alpha: number;
+  /** ε. */
   eps: number;
+  /** Weight decay. */
   weight_decay: number;
+  /** Momentum μ. */
   momentum: number;
+  /** Centered variant. */
   centered: boolean;
+  /** Ascend instead of descend. */
   maximize: boolean;
+  /** PyTorch's implementation choice; always null here. */
   foreach: null;
+  /** PyTorch's autograd flag; always false here. */
   differentiable: boolean;
+  /** PyTorch's CUDA-graph flag; always false here. */
   capturable: boolean;
+  /** The indices of the group's parameters, numbered in order across groups. */
   params: number[];
 }
 
+/** The JSON form of PyTorch's `optimizer.state_dict()` for `torch.optim.RMSprop`. */
 export interface TorchStateDict {
+  /** Per parameter index (as a string): its state. */
   state: Record<string, TorchParamState>;
+  /** The parameter groups, in order. */
   param_groups: TorchParamGroup[];
 }
 

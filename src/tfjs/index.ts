@@ -27,7 +27,9 @@ export type TfjsRMSPropOptions = RMSPropOptions;
 
 /** TF.js' `NamedTensor` (tfjs-core does not export the type). */
 export interface NamedTensor {
+  /** The variable's name (`<variable>/rms`, …, as TF.js names optimizer weights). */
   name: string;
+  /** Its value. */
   tensor: tf.Tensor;
 }
 
