@@ -2,7 +2,7 @@
 // round by round, so every ratio compares variants measured under the same machine conditions;
 // a variant's figure is the median over rounds of its per-round median.
 import { Bench } from 'tinybench';
-import type { Variant } from './variants.js';
+import type { Variant } from './steps.js';
 
 export interface Plan {
   rounds: number;
@@ -46,7 +46,8 @@ function shuffled(length: number, round: number): number[] {
   return order;
 }
 
-export async function measure(variants: Variant[], plan: Plan): Promise<Record<string, Measured>> {
+/** `onSample` runs after every sample, untimed (the browser page yields there, to repaint its progress bar). */
+export async function measure(variants: Variant[], plan: Plan, onSample?: () => unknown): Promise<Record<string, Measured>> {
   const schedule = new Map<Variant, { reps: number; long: boolean; rounds: number }>();
   for (const v of variants) {
     if (!v.step) {
@@ -54,15 +55,26 @@ export async function measure(variants: Variant[], plan: Plan): Promise<Record<s
       continue;
     }
     await v.prepare?.();
+    // Warm-up in batches of about batchMs; the step's time is the fastest batch's per step, so that a
+    // first call paying one-time costs, or a pause of the machine, cannot make a short step look long
+    // (it would then be timed one step per sample, below the timer's resolution in a browser).
     let steps = 0;
     let elapsed = 0;
+    let msPerStep = Infinity;
     const start = performance.now();
     do {
-      v.step();
-      steps++;
+      const batchStart = performance.now();
+      let batch = 0;
+      let ms = 0;
+      do {
+        v.step();
+        batch++;
+        ms = performance.now() - batchStart;
+      } while (ms < plan.batchMs);
+      steps += batch;
+      msPerStep = Math.min(msPerStep, ms / batch);
       elapsed = performance.now() - start;
     } while (elapsed < plan.warmMs || (steps < 2 && elapsed < plan.warmMs * 2)); // one step, if it is long, will do
-    const msPerStep = elapsed / steps;
     schedule.set(v, {
       reps: Math.max(1, Math.round(plan.batchMs / msPerStep)),
       long: msPerStep >= plan.sampleMs,
@@ -72,8 +84,19 @@ export async function measure(variants: Variant[], plan: Plan): Promise<Record<s
   const rounds = variants.map((): number[] => []);
   for (let round = 0; round < plan.rounds; round++) {
     for (const i of shuffled(variants.length, round)) {
-      const { reps, long, rounds: roundsOfVariant } = schedule.get(variants[i])!;
-      if (round < roundsOfVariant) rounds[i].push(await sampleOnce(variants[i], reps, long, plan));
+      const entry = schedule.get(variants[i])!;
+      if (round >= entry.rounds) continue;
+      let ns = await sampleOnce(variants[i], entry.reps, entry.long, plan);
+      // A batch far shorter than batchMs: the warm-up saw the step slower than it is (the machine was
+      // busy), and a figure this short is mostly the timer's resolution (zero, in a browser that is
+      // not cross-origin isolated). Longer batches, and the sample again.
+      while (!variants[i].sample && ns * entry.reps < (plan.batchMs * 1e6) / 4 && entry.reps < 1e8) {
+        entry.reps = Math.ceil(entry.reps * Math.min(100, (plan.batchMs * 1e6) / Math.max(ns * entry.reps, plan.batchMs * 1e4)));
+        entry.long = false;
+        ns = await sampleOnce(variants[i], entry.reps, entry.long, plan);
+      }
+      rounds[i].push(ns);
+      await onSample?.();
     }
   }
   return Object.fromEntries(variants.map((v, i) => [v.key, { nsPerStep: median(rounds[i]), rounds: rounds[i] }]));

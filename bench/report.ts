@@ -1,7 +1,7 @@
 // Derived figures, the targets of issue 3, and the tables (plain text for stdout, Markdown for
 // BENCHMARKS.md). One place computes every ratio.
 import type { Measured } from './measure.js';
-import { SEED_BYTES, type Variant } from './variants.js';
+import { SEED_BYTES, type Variant } from './steps.js';
 
 export interface SizeResult {
   n: number;

@@ -1,10 +1,10 @@
-// TF.js as a user runs it: tf.train.rmsprop(...).applyGradients on one variable, cpu and wasm backends.
+// TF.js in Node: the cpu and wasm backends registered once, its .wasm files found in node_modules.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { SEED } from './plain.js';
+import { tfjsVariant, type Variant } from './steps.js';
 
 export type TfBackend = 'cpu' | 'wasm';
 
@@ -31,25 +31,8 @@ export function initTfjs(): Promise<string> {
   })());
 }
 
-/** One variable of n elements and its optimizer on `backend`, with the seed preset's formula. */
-export async function tfjsStep(backend: TfBackend, n: number, grad: Float32Array) {
+/** TF.js's RMSProp on one variable the size of `grad`, on `backend` (bench/steps.ts, shared with the browser). */
+export async function tfjsStep(backend: TfBackend, grad: Float32Array): Promise<Variant> {
   await initTfjs();
-  await tf.setBackend(backend);
-  const w = tf.variable(tf.fill([n], 0.5));
-  const g = tf.tensor1d(grad);
-  // TF.js: ms = ρ ms + (1−ρ) g²; w −= lr g / √(ms + ε): the seed formula, given its ε.
-  const opt = tf.train.rmsprop(SEED.lr, SEED.decay, 0, SEED.eps, false);
-  const grads = { [w.name]: g };
-  return {
-    // Tensors move to whichever backend is active, so each sample switches to its own first.
-    prepare: () => tf.setBackend(backend).then(() => undefined),
-    step: () => opt.applyGradients(grads),
-    dispose: () => {
-      opt.dispose();
-      w.dispose();
-      g.dispose();
-    },
-  };
+  return tfjsVariant(backend, `TF.js ${backend}`, grad);
 }
-
-export const tfjsTensorCount = () => tf.memory().numTensors;

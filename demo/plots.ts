@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { LABEL, loss, REGION, type Method, type Ravine, type RavineRun } from './ravine.js';
+import { CLOSE_UP_STEPS, LABEL, loss, REGION, type Method, type Ravine, type RavineRun } from './ravine.js';
 import type { EpochRecord } from './train.js';
 
 const COLOR = {
@@ -18,8 +18,6 @@ const CONFIG = { font: 'Helvetica, Arial, DejaVu Sans, Liberation Sans, sans-ser
 const keep = (t: number, last: number) => t <= 300 || t === last || t % Math.ceil(t / 300) === 0;
 /** Dots on the paths every this many steps show the speed along the valley, which the lines alone hide. */
 const MARK_EVERY = 1000;
-/** The close-up shows this many first steps, every one: at full width a step of w is below a pixel. */
-export const CLOSE_UP_STEPS = 60;
 
 /** One path on the picture; `name` is its legend entry (one of COLOR.domain). */
 export interface PicturedRun {

@@ -1,9 +1,20 @@
 // Plain TS shared by `npm start` (demo/main.ts) and the browser page (web/ravine.ts): the library comes
 // in as an argument, so the page runs the package a user installs and Node runs src/.
-import type { BackendChoice, RMSProp } from '../src/index.js';
+import type { BackendChoice, RMSPropOptions } from '../src/index.js';
 
-/** The library's optimizer class, as the caller imported it. */
-export type RMSPropClass = Pick<typeof RMSProp, 'create'>;
+/**
+ * What the demo and the benchmark use of the library's RMSProp class, as the caller imported it (src/
+ * in Node, the package's dist/ in the browser): structural, so either one fits.
+ */
+export interface RMSPropClass {
+  create(params: Record<string, number | Float32Array>, options?: RMSPropOptions): Promise<{
+    readonly params: Record<string, Float32Array>;
+    readonly grads: Record<string, Float32Array>;
+    readonly threads: number;
+    step(grads?: Record<string, Float32Array>): boolean;
+    dispose(): void;
+  }>;
+}
 
 /** f(w, b) = ½(w² + κ·b²): a valley κ times steeper across (b) than along (w); minimum at (0, 0). */
 export interface Ravine {
@@ -23,6 +34,8 @@ export const MOMENTUM = 0.9;
  * and shrinks it by only 0.9, which is the zig-zag of the seed's picture (its best rate barely zig-zags).
  */
 export const zigzagLr = (kappa: number) => 1.9 / kappa;
+/** The close-up (npm start's picture and the page) shows this many first steps: at full width a step of w is below a pixel. */
+export const CLOSE_UP_STEPS = 60;
 
 export type Method = 'gd' | 'momentum' | 'rmsprop';
 export const METHODS: readonly Method[] = ['gd', 'momentum', 'rmsprop'];
@@ -48,10 +61,10 @@ export const loss = (r: Ravine, w: number, b: number) => 0.5 * (w * w + r.kappa 
 /** A step function over θ = [w, b] and its gradient g, both float32. */
 type Stepper = { theta: Float32Array; grad: Float32Array; step(): void; dispose(): void };
 
-async function stepper(method: Method, lr: number, backend: BackendChoice, rmsprop: RMSPropClass): Promise<Stepper> {
+async function stepper(method: Method, lr: number, backend: BackendChoice, rmsprop: RMSPropClass, decay?: number): Promise<Stepper> {
   if (method === 'rmsprop') {
     // Zero-copy: θ and its gradient live in the optimizer's wasm memory.
-    const opt = await rmsprop.create({ theta: 2 }, { preset: 'seed', lr, backend });
+    const opt = await rmsprop.create({ theta: 2 }, { preset: 'seed', lr, backend, ...(decay === undefined ? {} : { decay }) });
     return { theta: opt.params.theta, grad: opt.grads.theta, step: () => opt.step(), dispose: () => opt.dispose() };
   }
   const theta = new Float32Array(2);
@@ -77,13 +90,15 @@ export interface RavineOptions {
   ravine?: Ravine;
   maxSteps?: number;
   backend?: BackendChoice;
+  /** RMSProp's decay (default: the seed preset's, 0.9). */
+  decay?: number;
 }
 
 export async function runRavine(
   method: Method, lr: number,
-  { RMSProp, ravine = RAVINE, maxSteps = MAX_STEPS, backend = 'auto' }: RavineOptions,
+  { RMSProp, ravine = RAVINE, maxSteps = MAX_STEPS, backend = 'auto', decay }: RavineOptions,
 ): Promise<RavineRun> {
-  const s = await stepper(method, lr, backend, RMSProp);
+  const s = await stepper(method, lr, backend, RMSProp, decay);
   try {
     return walk(s, method, lr, ravine, maxSteps);
   } finally {

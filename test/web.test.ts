@@ -1,0 +1,247 @@
+// The site (web/) as a visitor gets it: built by `vite build web` into out/web/, served by a plain
+// static server with and without COOP/COEP headers, opened in real headless Chromium. Checks what
+// the pages show against independent references (the update formulas in float64 here), never against
+// figures the pages produced before; saves the README's screenshots to docs/images/.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const site = join(root, 'out/web');
+const images = join(root, 'docs/images');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TYPES: Record<string, string> = {
+  '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png',
+};
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+/** A static host: out/web/ as files, with the isolation headers or without (as most static hosts). */
+async function serve(headers: Record<string, string>): Promise<{ server: Server; origin: string }> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const path = normalize(join(site, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname)));
+    if (!path.startsWith(site) || !existsSync(path)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', ...headers }).end(readFileSync(path));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { server, origin: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };
+}
+
+let browser: Browser;
+let isolated: { server: Server; origin: string };
+let plain: { server: Server; origin: string };
+
+beforeAll(async () => {
+  if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+  execFileSync(join(root, 'node_modules/.bin/vite'), ['build', 'web', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
+  [isolated, plain] = await Promise.all([serve(ISOLATION), serve({})]);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // A name that is not localhost: plain http there is not a secure context, so no service worker (as on an http host).
+      '--host-resolver-rules=MAP insecure.test 127.0.0.1'],
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const s of [isolated, plain]) await new Promise((resolve) => s?.server.close(resolve));
+});
+
+/** A page that records console errors and uncaught exceptions. */
+async function open(context: BrowserContext, url: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`exception: ${e.message}`));
+  await page.goto(url);
+  return { page, errors };
+}
+
+// --- float64 references ----------------------------------------------------------------------------
+
+const KAPPA = 2500, START = [-5, 0.2] as const;
+
+/** Seed RMSProp on the ravine in float64: steps until ‖θ‖ < 10⁻³ for good (as demo/ravine.ts counts). */
+function rmspropSteps(lr: number, decay = 0.9, kappa = KAPPA, maxSteps = 20_000): number {
+  let [w, b] = START;
+  let sw = 0, sb = 0, lastOutside = 0;
+  for (let t = 1; t <= maxSteps; t++) {
+    const gw = w, gb = kappa * b;
+    sw = decay * sw + (1 - decay) * gw * gw;
+    sb = decay * sb + (1 - decay) * gb * gb;
+    w -= (lr * gw) / Math.sqrt(sw + 1e-8);
+    b -= (lr * gb) / Math.sqrt(sb + 1e-8);
+    if (!(Math.hypot(w, b) < 1e-3)) lastOutside = t;
+  }
+  return lastOutside + 1;
+}
+
+type Runs = Record<string, { lr: number; steps: number | null; path: number[] }>;
+/** The runs the page drew (its test hook), once the `generation`-th computation is on screen. */
+async function pageRuns(page: Page, generation = 1): Promise<Runs> {
+  await page.waitForFunction((g) => Number(document.body.dataset.ready) >= g, generation);
+  return page.evaluate(() => {
+    const { runs } = (window as unknown as { ravineDemo: { runs: Map<string, { lr: number; steps?: number; path: Float32Array }> } }).ravineDemo;
+    return Object.fromEntries([...runs].map(([m, r]) => [m, { lr: r.lr, steps: r.steps ?? null, path: [...r.path.subarray(0, 200)] }]));
+  });
+}
+
+/** Pixels of a canvas within 40 of an RGB colour and mostly opaque, counted in the page. */
+function countPixels(page: Page, selector: string, rgb: [number, number, number] | 'grey'): Promise<number> {
+  return page.evaluate(({ selector, rgb }) => {
+    const canvas = document.querySelector(selector) as HTMLCanvasElement;
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+      const near = rgb === 'grey' ? Math.abs(r - 187) < 40 && Math.abs(g - 187) < 40 && Math.abs(b - 187) < 40 && Math.abs(r - b) < 8
+        : Math.abs(r - rgb[0]) < 40 && Math.abs(g - rgb[1]) < 40 && Math.abs(b - rgb[2]) < 40;
+      if (near && a > 200) n++;
+    }
+    return n;
+  }, { selector, rgb });
+}
+
+const COLOURS: Record<string, [number, number, number]> = { gd: [0xe4, 0x57, 0x56], momentum: [0x4c, 0x78, 0xa8], rmsprop: [0x54, 0xa2, 0x4b] };
+
+describe('the ravine page', () => {
+  it('draws the contours and three trajectories; RMSProp reaches the minimum, gradient descent zig-zags; the lr slider changes its path', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const { page, errors } = await open(context, `${isolated.origin}/index.html`);
+    const runs = await pageRuns(page);
+    expect(Object.keys(runs).sort()).toEqual(['gd', 'momentum', 'rmsprop']);
+
+    // RMSProp (the package, in the page) reaches the region, in as many steps as the float64 formula ±1 %.
+    const reference = rmspropSteps(runs.rmsprop.lr);
+    expect(runs.rmsprop.steps).not.toBeNull();
+    expect(Math.abs(runs.rmsprop.steps! - reference)).toBeLessThanOrEqual(reference / 100);
+    await expect.poll(() => page.textContent('#rmsprop-steps')).toContain(runs.rmsprop.steps!.toLocaleString('en-US'));
+
+    // Gradient descent at the default rate zig-zags: b flips sign every step, shrinking by 1 − lr·κ.
+    const factor = 1 - runs.gd.lr * KAPPA;
+    expect(factor).toBeLessThan(-0.8);
+    for (let t = 1; t <= 40; t++) expect(runs.gd.path[2 * t + 1]).toBeCloseTo(START[1] * factor ** t, 5);
+
+    await page.click('#to-end');
+    expect(await countPixels(page, '#main-plot canvas.bg', 'grey')).toBeGreaterThan(500);
+    for (const [method, rgb] of Object.entries(COLOURS)) {
+      expect(await countPixels(page, '#main-plot canvas.trail', rgb), method).toBeGreaterThan(200);
+      expect(await countPixels(page, '#close-up canvas.trail', rgb), method).toBeGreaterThan(20);
+    }
+    await page.evaluate(() => scrollTo(0, 0)); // the click scrolled the button into view
+    await page.screenshot({ path: join(images, 'web-ravine.png') });
+
+    // The keyboard moves the slider; the page runs gradient descent again at the new rate.
+    const before = await page.evaluate(() => (document.querySelector('#main-plot canvas.trail') as HTMLCanvasElement).toDataURL());
+    await page.focus('#gd-lr');
+    await page.keyboard.press('ArrowLeft');
+    const after = await pageRuns(page, 2);
+    expect(after.gd.lr).toBeLessThan(runs.gd.lr);
+    expect(after.gd.path[3]).toBeCloseTo(START[1] * (1 - after.gd.lr * KAPPA), 5);
+    expect(after.gd.path).not.toEqual(runs.gd.path);
+    expect(after.rmsprop.path).toEqual(runs.rmsprop.path);
+    expect(await page.evaluate(() => (document.querySelector('#main-plot canvas.trail') as HTMLCanvasElement).toDataURL())).not.toBe(before);
+
+    // The arrow keys on the plot move the start point.
+    await page.focus('#main-plot canvas.heads');
+    await page.keyboard.press('ArrowUp');
+    const moved = await pageRuns(page, 3);
+    expect(moved.gd.path[1]).toBeGreaterThan(START[1]);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it('fits a phone-sized screen without sideways scrolling', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const { page, errors } = await open(context, `${isolated.origin}/index.html`);
+    await pageRuns(page);
+    const widths = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      viewport: innerWidth,
+      plot: document.querySelector('#main-plot')!.getBoundingClientRect().right,
+    }));
+    expect(widths.page).toBeLessThanOrEqual(widths.viewport);
+    expect(widths.plot).toBeLessThanOrEqual(widths.viewport);
+    await page.tap('#main-plot canvas.heads', { position: { x: 30, y: 30 } });
+    const moved = await pageRuns(page, 2);
+    expect(moved.gd.path[0]).not.toBe(START[0]);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
+});
+
+const LIBRARY = ['plain', 'js', 'wasm', 'simd', 'simd-byo', 'simd-cm'];
+
+interface BenchJson {
+  env: { crossOriginIsolated: boolean; tfjsSkipped: Record<string, string> };
+  sizes: Array<{ n: number; variants: Array<{ key: string }>; measured: Record<string, { nsPerStep: number }> }>;
+  threads: unknown[];
+}
+
+async function quickBench(context: BrowserContext, origin: string): Promise<{ page: Page; errors: string[]; json: BenchJson; webgl: boolean }> {
+  const { page, errors } = await open(context, `${origin}/bench.html?quick&run`);
+  await page.waitForSelector('body[data-done]', { timeout: 80_000 });
+  const json = (await page.evaluate('window.benchResults')) as BenchJson;
+  // Whether this Chromium gives WebGL at all, asked independently of TF.js.
+  const webgl = await page.evaluate(() => {
+    const c = document.createElement('canvas');
+    return Boolean(c.getContext('webgl2') ?? c.getContext('webgl'));
+  });
+  return { page, errors, json, webgl };
+}
+
+describe('the benchmark page, quick mode', () => {
+  it('with COOP/COEP: a figure for every backend, threads and TF.js cpu, wasm (and webgl where Chromium has it)', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1400 } });
+    const { page, errors, json, webgl } = await quickBench(context, isolated.origin);
+    expect(json.env.crossOriginIsolated).toBe(true);
+    const expected = [...LIBRARY, 'threads-2', 'threads-auto', 'tfjs-cpu', 'tfjs-wasm', ...(webgl ? ['tfjs-webgl'] : [])];
+    if (!webgl) expect(json.env.tfjsSkipped.webgl).toMatch(/WebGL/);
+    expect(json.sizes.map((s) => s.n)).toEqual([1024, 65536]);
+    for (const size of json.sizes) {
+      expect(size.variants.map((v) => v.key).sort()).toEqual([...expected].sort());
+      for (const key of expected) expect(size.measured[key].nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
+    }
+    expect(json.threads).toHaveLength(2);
+    expect(await page.locator('#tables table').count()).toBe(2);
+    expect(await page.locator('#chart svg').count()).toBe(1);
+    expect(await page.isHidden('#isolation')).toBe(true);
+    await page.screenshot({ path: join(images, 'web-bench.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 90_000);
+
+  it('without the headers, coi-serviceworker isolates the page (one reload) and the threads run', async () => {
+    const context = await browser.newContext();
+    // The first visit installs the service worker and reloads; from then on it adds the headers.
+    const first = await open(context, `${plain.origin}/index.html`);
+    await first.page.waitForFunction(() => navigator.serviceWorker.controller !== null && crossOriginIsolated, undefined, { timeout: 20_000 });
+    await first.page.close();
+    const { errors, json } = await quickBench(context, plain.origin);
+    expect([...first.errors, ...errors]).toEqual([]);
+    expect(json.env.crossOriginIsolated).toBe(true);
+    for (const size of json.sizes) for (const key of [...LIBRARY, 'threads-2', 'threads-auto']) expect(size.measured[key].nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
+    await context.close();
+  }, 90_000);
+
+  it('on plain http without the headers (no service worker there): no threads, and the page says why', async () => {
+    const context = await browser.newContext();
+    const { page, errors, json } = await quickBench(context, plain.origin.replace('127.0.0.1', 'insecure.test'));
+    expect(json.env.crossOriginIsolated).toBe(false);
+    for (const size of json.sizes) {
+      expect(size.measured['threads-2']).toBeUndefined();
+      for (const key of [...LIBRARY, 'tfjs-cpu', 'tfjs-wasm']) expect(size.measured[key].nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
+    }
+    expect(await page.textContent('#isolation')).toMatch(/Threads are off.*Cross-Origin-Opener-Policy/);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 90_000);
+});

@@ -1,0 +1,221 @@
+// The benchmark page: bench/'s own code (steps.ts: the variants; measure.ts: interleaved tinybench
+// rounds; report.ts: the table; chart-spec.ts: the chart) run on the package as an app imports it,
+// plus what only a browser has: TF.js on WebGL. Results download in bench/results/results.json's shape.
+import { availableBackends, RMSProp } from 'rmsprop-wasm';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import * as vega from 'vega';
+import { compile } from 'vega-lite';
+import { throughputSpec } from '../bench/chart-spec.js';
+import { measure, type Plan } from '../bench/measure.js';
+import { rows, sizeLabel, textTable, type SizeResult } from '../bench/report.js';
+import { gradient, libraryVariants, threadVariants, tfjsVariant, type Variant } from '../bench/steps.js';
+
+const K = 1024;
+const M = K * K;
+/** `npm run bench`'s plans (bench/index.ts); quick is shorter still, to finish in seconds. */
+const FULL: Plan = { rounds: 9, sampleMs: 20, minBatches: 5, warmMs: 50, batchMs: 1, budgetMs: 10_000, minRounds: 2 };
+const QUICK: Plan = { rounds: 3, sampleMs: 4, minBatches: 2, warmMs: 25, batchMs: 0.5, budgetMs: 300, minRounds: 1 };
+const SIZES = { full: [1 * K, 4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M], quick: [1 * K, 64 * K] };
+const COLUMNS = 6; // variant … × TF.js wasm: the stream and C columns of npm run bench have no browser figure
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const params = new URLSearchParams(location.search);
+const isolated = self.crossOriginIsolated === true;
+
+/** The threads rows of results.json: ns per element on 1 thread (the simd backend), 2 and 'auto'. */
+interface ThreadsRow { elements: number; autoThreads: number; ns: Record<string, number> }
+
+interface Tfjs { description: string; backends: string[]; webgl: string | null; skipped: Record<string, string> }
+
+/** Registers TF.js's backends; says which run and why one does not (webgl needs a GPU or a software one). */
+async function initTfjs(): Promise<Tfjs> {
+  setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd });
+  await import('@tensorflow/tfjs-backend-wasm'); // registers the backend (setWasmPaths first)
+  const backends: string[] = [];
+  const skipped: Record<string, string> = {};
+  for (const b of ['cpu', 'wasm']) {
+    if (await tf.setBackend(b)) backends.push(b);
+    else skipped[b] = 'failed to start';
+  }
+  let webgl: string | null = null;
+  const gl = document.createElement('canvas').getContext('webgl2') ?? document.createElement('canvas').getContext('webgl');
+  if (!gl) skipped.webgl = 'this browser gives no WebGL context (no GPU, or software WebGL turned off)';
+  else {
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    webgl = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    if (await tf.setBackend('webgl')) backends.push('webgl');
+    else skipped.webgl = 'the TF.js webgl backend failed to start';
+  }
+  let wasm = '';
+  if (backends.includes('wasm')) {
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+    wasm = ` (wasm SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'})`;
+  }
+  const description = `@tensorflow/tfjs-core ${tf.version_core}, ${backends.join(', ')} backends${wasm}${webgl ? `; WebGL: ${webgl}` : ''}`;
+  return { description, backends, webgl, skipped };
+}
+
+function environment(tfjs: Tfjs, plan: Plan, mode: string) {
+  return {
+    date: new Date().toISOString(),
+    userAgent: navigator.userAgent,
+    cores: navigator.hardwareConcurrency,
+    crossOriginIsolated: isolated,
+    backends: availableBackends(),
+    threads: isolated ? "2 and 'auto' (simd)" : 'off: the page is not cross-origin isolated (SharedArrayBuffer needs COOP/COEP)',
+    tfjs: tfjs.description,
+    tfjsSkipped: tfjs.skipped,
+    mode,
+    plan,
+  };
+}
+
+function showEnvironment(env: Record<string, unknown>): void {
+  const dl = $('env');
+  dl.replaceChildren();
+  for (const [key, value] of Object.entries(env)) {
+    const dt = document.createElement('dt');
+    dt.textContent = key;
+    const dd = document.createElement('dd');
+    dd.textContent = typeof value === 'string' ? value : JSON.stringify(value);
+    dl.append(dt, dd);
+  }
+}
+
+/** Every variant this browser can run at size n, in npm run bench's table order. */
+async function variantsAt(n: number, tfjs: Tfjs): Promise<{ variants: Variant[]; autoThreads?: number }> {
+  const g = gradient(n);
+  const variants = await libraryVariants(RMSProp, g, availableBackends());
+  let autoThreads: number | undefined;
+  if (isolated && availableBackends().includes('simd')) {
+    const threads = await threadVariants(RMSProp, g);
+    variants.push(...threads.variants);
+    autoThreads = threads.autoThreads;
+  }
+  for (const b of tfjs.backends) variants.push(await tfjsVariant(b, `TF.js ${b}`, g));
+  return { variants, autoThreads };
+}
+
+function renderTable(result: SizeResult): void {
+  const table = document.createElement('table');
+  const header = ['variant', 'ns/element', 'GB/s', '× plain JS', '× TF.js cpu', '× TF.js wasm'];
+  table.innerHTML = `<caption>${sizeLabel(result.n)} elements</caption><thead><tr>${header.map((h) => `<th scope="col">${h}</th>`).join('')}</tr></thead>`;
+  const body = table.createTBody();
+  for (const row of rows(result)) {
+    const tr = body.insertRow();
+    tr.dataset.variant = result.variants.find((v) => v.label === row[0])?.key;
+    for (const cell of row.slice(0, COLUMNS)) tr.insertCell().textContent = cell;
+  }
+  $('tables').append(table);
+  console.info(`${sizeLabel(result.n)} elements\n${textTable(header, rows(result).map((r) => r.slice(0, COLUMNS)))}`);
+}
+
+let view: vega.View | undefined;
+async function renderChart(results: SizeResult[], subtitle: string): Promise<void> {
+  const spec = throughputSpec(results, subtitle);
+  const width = Math.max(280, Math.min(720, $('chart').clientWidth - 40));
+  const narrow = width < 600;
+  const color = { ...(spec as { encoding: { color: object } }).encoding.color, legend: { orient: narrow ? 'bottom' : 'right', columns: narrow ? 1 : undefined, labelLimit: 400, symbolType: 'stroke' } };
+  const fitted = { ...spec, width, height: narrow ? 300 : 400, encoding: { ...(spec as { encoding: object }).encoding, color } } as typeof spec;
+  view?.finalize();
+  view = new vega.View(vega.parse(compile(fitted).spec), { renderer: 'svg', container: $('chart'), hover: true });
+  await view.runAsync();
+}
+
+/** The smallest step of performance.now() seen: Chromium gives 5 µs to isolated pages and 100 µs to others. */
+function timerResolution(): number {
+  let smallest = Infinity;
+  let last = performance.now();
+  for (let changes = 0, start = last; changes < 20 && last - start < 100; ) {
+    const now = performance.now();
+    if (now > last) {
+      smallest = Math.min(smallest, now - last);
+      changes++;
+      last = now;
+    }
+  }
+  return +smallest.toFixed(4);
+}
+
+/** Timed batches at least 50 timer steps long, so that a coarse clock rounds a batch by 2 % at most. */
+const forTimer = (plan: Plan, resolution: number): Plan => ({ ...plan, batchMs: Math.max(plan.batchMs, 50 * resolution) });
+
+const frame = () => new Promise((resolve) => setTimeout(resolve, 0)); // lets the progress bar repaint
+
+async function run(quick: boolean): Promise<void> {
+  const button = $<HTMLButtonElement>('run');
+  button.disabled = true;
+  $<HTMLButtonElement>('download').disabled = true;
+  $('tables').replaceChildren();
+  const progress = $<HTMLProgressElement>('progress');
+  const label = $('progress-label');
+  label.textContent = 'Starting TF.js…';
+  await frame();
+  const tfjs = await initTfjs();
+  const resolution = timerResolution();
+  const plan = forTimer(quick ? QUICK : FULL, resolution);
+  const sizes = quick ? SIZES.quick : SIZES.full;
+  const env = { ...environment(tfjs, plan, quick ? 'quick' : 'full'), timerResolutionMs: resolution };
+  showEnvironment(env);
+  const results: SizeResult[] = [];
+  const threads: ThreadsRow[] = [];
+  const subtitle = `${navigator.userAgent.match(/(Chrome|Firefox|Safari|Edg)\/[\d.]+/)?.[0] ?? 'this browser'}, ${navigator.hardwareConcurrency} cores, ${isolated ? 'cross-origin isolated' : 'not isolated (no threads)'}, ${env.date.slice(0, 10)}`;
+  for (const [i, n] of sizes.entries()) {
+    label.textContent = `Setting up ${sizeLabel(n)} elements (${i + 1} of ${sizes.length})…`;
+    await frame();
+    const { variants, autoThreads } = await variantsAt(n, tfjs);
+    let samples = 0;
+    const expected = variants.length * plan.rounds;
+    const measured = await measure(variants, plan, async () => {
+      samples++;
+      progress.value = (i + Math.min(1, samples / expected)) / sizes.length;
+      label.textContent = `Measuring ${sizeLabel(n)} elements (${i + 1} of ${sizes.length}): ${samples} samples`;
+      await frame();
+    });
+    for (const v of variants) v.dispose?.();
+    const result: SizeResult = { n, variants: variants.map(({ key, label, bytes }) => ({ key, label, bytes })), measured };
+    results.push(result);
+    if (measured['threads-2']) {
+      const per = (key: string) => measured[key].nsPerStep / n;
+      threads.push({ elements: n, autoThreads: autoThreads!, ns: { '1': per('simd'), '2': per('threads-2'), auto: per('threads-auto') } });
+    }
+    renderTable(result);
+    await renderChart(results, subtitle);
+  }
+  progress.value = 1;
+  label.textContent = `Done: ${sizes.length} sizes, ${results[0].variants.length} variants each.`;
+  const json = { env, sizes: results, threads };
+  Object.assign(window, { benchResults: json });
+  const download = $<HTMLButtonElement>('download');
+  download.disabled = false;
+  download.onclick = () => {
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([`${JSON.stringify(json, null, 2)}\n`], { type: 'application/json' }));
+    a.download = `rmsprop-wasm-browser-${env.mode}-${env.date.slice(0, 10)}.json`;
+    a.click();
+    URL.revokeObjectURL(a.href);
+  };
+  button.disabled = false;
+  document.body.dataset.done = 'true';
+}
+
+if (!isolated) {
+  const note = $('isolation');
+  note.hidden = false;
+  note.textContent = 'Threads are off: this page is not cross-origin isolated, so the browser gives it no SharedArrayBuffer. '
+    + 'The host must send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp '
+    + '(the service worker coi-serviceworker.js adds them where it may run: https or localhost, and not in private windows). '
+    + 'Every other variant runs.';
+}
+$<HTMLInputElement>('quick').checked = params.has('quick');
+$('run').addEventListener('click', () => void run($<HTMLInputElement>('quick').checked));
+showEnvironment({ userAgent: navigator.userAgent, cores: navigator.hardwareConcurrency, crossOriginIsolated: isolated, backends: availableBackends() });
+if (params.has('run')) void run(params.has('quick'));

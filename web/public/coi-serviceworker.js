@@ -1,0 +1,1 @@
+../../node_modules/coi-serviceworker/coi-serviceworker.js
