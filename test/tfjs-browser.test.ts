@@ -1,7 +1,8 @@
-// rmsprop-wasm/tfjs in headless Chromium, bundled from the built dist/ by esbuild as an app would
-// bundle it: model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu, wasm and webgl backends.
+// rmsprop-wasm/tfjs in headless Chromium, bundled by esbuild as an app would bundle it (through the
+// package's exports map and its browser #platform, from the built dist/): model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu, wasm and webgl backends.
 import { build } from 'esbuild';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { rmsprop, RMSPropWasmOptimizer } from ${JSON.stringify(join(root, 'dist/tfjs/index.js'))};
+import { rmsprop, RMSPropWasmOptimizer } from 'rmsprop-wasm/tfjs';
 
 setWasmPaths('/node_modules/@tensorflow/tfjs-backend-wasm/dist/');
 
@@ -52,16 +53,24 @@ window.runIn = async (backend) => {
 `;
 
 let server: Server;
+/** The bundle's inputs outside TF.js. */
+let bundled: string[] = [];
 let browser: Browser;
 let origin: string;
 
 beforeAll(async () => {
   if (!existsSync(join(root, 'dist/tfjs/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+  // The package installed as an app has it: node_modules/rmsprop-wasm pointing at this checkout.
+  const installed = mkdtempSync(join(tmpdir(), 'rmsprop-wasm-tfjs-'));
+  mkdirSync(join(installed, 'node_modules'));
+  symlinkSync(root, join(installed, 'node_modules/rmsprop-wasm'), 'dir');
   const bundle = await build({
     stdin: { contents: PAGE, resolveDir: root, loader: 'js' },
-    bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
-  });
+    nodePaths: [join(installed, 'node_modules')],
+    bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent', metafile: true,
+  }).finally(() => rmSync(installed, { recursive: true }));
+  bundled = Object.keys(bundle.metafile.inputs).filter((path) => !path.includes('node_modules/@tensorflow'));
   const script = bundle.outputFiles[0].contents;
   server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
@@ -86,6 +95,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await new Promise((resolve) => server?.close(resolve));
+});
+
+it('the bundle reached the library through its tfjs subpath and its browser platform module', () => {
+  const ours = bundled.filter((path) => path.includes('dist/')).map((path) => path.slice(path.indexOf('dist/')));
+  expect(ours).toContain('dist/tfjs/index.js');
+  expect(ours).toContain('dist/index.js');
+  expect(ours).toContain('dist/platform/browser.js');
+  expect(ours).not.toContain('dist/platform/node.js');
 });
 
 // webgl runs on SwiftShader here (--disable-gpu): gradients come down and parameters go up at every step
