@@ -114,7 +114,7 @@ const COLOURS: Record<string, [number, number, number]> = { gd: [0xe4, 0x57, 0x5
 
 describe('the ravine page', () => {
   it('draws the contours and three trajectories; RMSProp reaches the minimum, gradient descent zig-zags; the lr slider changes its path', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1130 } });
     const { page, errors } = await open(context, `${isolated.origin}/index.html`);
     const runs = await pageRuns(page);
     expect(Object.keys(runs).sort()).toEqual(['gd', 'momentum', 'rmsprop']);

@@ -8,6 +8,9 @@ import {
 } from '../demo/ravine.js';
 
 const COLOR: Record<Method, string> = { gd: '#e45756', momentum: '#4c78a8', rmsprop: '#54a24b' };
+/** RMSProp first and wide, gradient descent last and thin: both end on the valley floor, and both stay visible there. */
+const DRAW_ORDER: readonly Method[] = ['rmsprop', 'momentum', 'gd'];
+const WIDTH: Record<Method, number> = { gd: 1.5, momentum: 1.5, rmsprop: 4 };
 /** Defaults: gradient descent near its limit (the zig-zag); the others at their best rate of the grid at κ = 2 500 (npm start's table). */
 const DEFAULTS = { kappa: RAVINE.kappa, start: RAVINE.start, lr: { gd: zigzagLr(RAVINE.kappa), momentum: 1e-3, rmsprop: 1e-3 }, decay: 0.9 };
 
@@ -104,7 +107,7 @@ class Plot {
     const ctx = this.trail.getContext('2d')!;
     ctx.clearRect(0, 0, this.width, this.height);
     ctx.globalAlpha = 0.22;
-    for (const [method, run] of runs) this.segment(ctx, method, run, 0, Math.min(lastStep(run), this.maxStep));
+    for (const [method, run] of drawn()) this.segment(ctx, method, run, 0, Math.min(lastStep(run), this.maxStep));
     ctx.globalAlpha = 1;
     this.drawn.clear();
   }
@@ -114,7 +117,7 @@ class Plot {
     const trail = this.trail.getContext('2d')!;
     const heads = this.heads.getContext('2d')!;
     heads.clearRect(0, 0, this.width, this.height);
-    for (const [method, run] of runs) {
+    for (const [method, run] of drawn()) {
       const to = Math.min(t, lastStep(run), this.maxStep);
       const from = this.drawn.get(method) ?? 0;
       if (to > from) this.segment(trail, method, run, from, to);
@@ -128,7 +131,7 @@ class Plot {
 
   private segment(ctx: CanvasRenderingContext2D, method: Method, run: RavineRun, from: number, to: number): void {
     ctx.strokeStyle = COLOR[method];
-    ctx.lineWidth = 1.5;
+    ctx.lineWidth = WIDTH[method];
     ctx.lineJoin = 'round';
     ctx.beginPath();
     ctx.moveTo(this.x(run.path[2 * from]), this.y(run.path[2 * from + 1]));
@@ -164,6 +167,8 @@ function cross(ctx: CanvasRenderingContext2D, x: number, y: number): void {
   ctx.lineTo(x, y + 5);
   ctx.stroke();
 }
+
+const drawn = () => DRAW_ORDER.filter((m) => runs.has(m)).map((m) => [m, runs.get(m)!] as const);
 
 /** The last step worth drawing: where the run settles for good, or its end. */
 const lastStep = (run: RavineRun) => Math.min(run.steps ?? Infinity, run.path.length / 2 - 1);
