@@ -121,7 +121,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     RMSProp.createSync({ check: 0 }, { ...this.options, threads: 1 }).dispose();
   }
 
-  /** The library's optimizer underneath (for `saveState`/`loadState`, `stepCount`, …); undefined before the first step. */
+  /**
+   * The library's optimizer underneath (`saveState`/`loadState`, `stepCount`, `state`, …), its
+   * parameters named after the variables; undefined before the first step, and a new one (the old
+   * one disposed) whenever a variable joins.
+   */
   get core(): RMSProp | undefined {
     return this.#core;
   }
