@@ -230,7 +230,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
           throw new RangeError(`setWeights: '${name}' has ${tensor.size} elements, the variable in position ${i} ('${existing.name}') has ${existing.length}`);
         }
         slot.stateNames[kind] = name;
-        slot.pending[kind] = Float32Array.from(await tensor.data());
+        slot.pending[kind] = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
       }
       slot.stateNames.gradAvg ??= slot.stateNames.squareAvg.replace(/\/rms$/, '') + '/mg';
       loaded.push(slot);
