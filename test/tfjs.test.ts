@@ -4,8 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rmsprop, RMSPropWasmOptimizer, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
 import { normal, rng, sameBits } from './helpers.js';
@@ -332,6 +334,19 @@ describe('on tfjs-backend-wasm, the zero-copy view of its heap', () => {
       delete backend.typedArrayFromHeap;
       RMSPropWasmOptimizer.heapViews = true;
     }
+  });
+});
+
+describe('the package', () => {
+  it('the main entry never imports TF.js; the tfjs entry reaches the core only through it', () => {
+    const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+    if (!existsSync(`${dist}tfjs/index.js`)) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+    for (const file of readdirSync(dist, { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.js') || file.startsWith('tfjs')) continue;
+      expect(readFileSync(`${dist}${file}`, 'utf8'), file).not.toMatch(/@tensorflow/);
+    }
+    const imports = [...readFileSync(`${dist}tfjs/index.js`, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    expect(imports.sort()).toEqual(['../index.js', '@tensorflow/tfjs-core']);
   });
 });
 
