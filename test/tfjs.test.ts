@@ -369,6 +369,28 @@ describe('options and config', () => {
     expect(RMSPropWasmOptimizer.className).toBe(tf.RMSPropOptimizer.className);
   });
 
+  it('bad gradients throw a TypeError or RangeError naming them, and change nothing', async () => {
+    await tf.setBackend('cpu');
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    const good = tf.tensor1d([0.1, 0.2]);
+    optimizer.applyGradients({ [a.name]: good });
+    const before = a.dataSync().slice();
+    const cases: Array<[tf.NamedTensorMap, ErrorConstructor, RegExp]> = [
+      [{ 'no such variable': good }, TypeError, /'no such variable' is not the name of a tf.Variable/],
+      [{ [a.name]: tf.tensor1d([1, 2, 3]) }, RangeError, new RegExp(`gradient '${a.name}' has 3 elements, its parameter has 2`)],
+      [{ [a.name]: tf.tensor1d([1, 2], 'int32') }, TypeError, new RegExp(`gradient '${a.name}' is int32`)],
+    ];
+    for (const [grads, kind, message] of cases) {
+      expect(() => optimizer.applyGradients(grads)).toThrow(kind);
+      expect(() => optimizer.applyGradients(grads)).toThrow(message);
+    }
+    expect([...a.dataSync()]).toEqual([...before]);
+    expect(optimizer.iterations).toBe(1);
+    tf.dispose([a, good, ...cases.map(([g]) => Object.values(g)).flat().filter((t) => t !== good)]);
+    optimizer.dispose();
+  });
+
   it('setWeights with a count that fits no layout throws before changing anything', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
     const weights = [{ name: 'iter', tensor: tf.scalar(3, 'int32') }, { name: 'v/rms', tensor: tf.ones([2]) }];
