@@ -214,6 +214,13 @@ describe('the benchmark page, quick mode', () => {
     expect(await page.locator('#tables table').count()).toBe(2);
     expect(await page.locator('#chart svg').count()).toBe(1);
     expect(await page.isHidden('#isolation')).toBe(true);
+    // The download is what the page measured, in the shape of npm run bench's results.json.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const saved = JSON.parse(readFileSync((await download.path())!, 'utf8'));
+    expect(saved).toEqual(json);
+    const node = JSON.parse(readFileSync(join(root, 'bench/results/results.json'), 'utf8'));
+    expect(Object.keys(saved.sizes[0]).sort()).toEqual(Object.keys(node.sizes[0]).sort());
+    expect(Object.keys(saved.sizes[0].measured.simd).sort()).toEqual(Object.keys(node.sizes[0].measured.simd).sort());
     await page.screenshot({ path: join(images, 'web-bench.png'), fullPage: true });
     expect(errors).toEqual([]);
     await context.close();
