@@ -362,7 +362,7 @@ describe('options and config', () => {
     const optimizer = await rmsprop({ lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip' });
     const config = optimizer.getConfig();
     expect(config).toMatchObject({ learningRate: 0.02, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false });
-    const back = RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(config)));
+    const back = RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(config))) as RMSPropWasmOptimizer;
     expect(back.options).toEqual({ preset: 'tfjs', lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip', decay: 0.9, eps: 1e-7, centered: false });
     const stock = tf.RMSPropOptimizer.fromConfig(tf.RMSPropOptimizer, config);
     expect(stock.getConfig()).toEqual({ learningRate: 0.02, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false });
