@@ -130,6 +130,8 @@ describe('the ravine page', () => {
     expect(factor).toBeLessThan(-0.8);
     for (let t = 1; t <= 40; t++) expect(runs.gd.path[2 * t + 1]).toBeCloseTo(START[1] * factor ** t, 5);
 
+    // The animation runs: the step counter moves on by itself.
+    await expect.poll(async () => Number((await page.textContent('#step-out'))!.replace(/,/g, '')), { timeout: 20_000 }).toBeGreaterThan(0);
     await page.click('#to-end');
     expect(await countPixels(page, '#main-plot canvas.bg', 'grey')).toBeGreaterThan(500);
     for (const [method, rgb] of Object.entries(COLOURS)) {
