@@ -152,10 +152,23 @@ describe('the ravine page', () => {
     expect(after.rmsprop.path).toEqual(runs.rmsprop.path);
     expect(await page.evaluate(() => (document.querySelector('#main-plot canvas.trail') as HTMLCanvasElement).toDataURL())).not.toBe(before);
 
+    // "best learning rate" picks gradient descent's rate of the grid that the float64 formula picks.
+    const grid = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1];
+    const gdSteps = (lr: number) => {
+      let last = 0;
+      for (let t = 1; t <= 20_000; t++) if (!(Math.hypot(START[0] * (1 - lr) ** t, START[1] * (1 - lr * KAPPA) ** t) < 1e-3)) last = t;
+      return last === 20_000 ? Infinity : last + 1;
+    };
+    const expectedLr = grid.reduce((best, lr) => (gdSteps(lr) < gdSteps(best) ? lr : best));
+    await page.click('#gd-best');
+    const best = await pageRuns(page, 3);
+    expect(best.gd.lr).toBe(expectedLr);
+    expect(Math.abs(best.gd.steps! - gdSteps(expectedLr))).toBeLessThanOrEqual(gdSteps(expectedLr) / 100);
+
     // The arrow keys on the plot move the start point.
     await page.focus('#main-plot canvas.heads');
     await page.keyboard.press('ArrowUp');
-    const moved = await pageRuns(page, 3);
+    const moved = await pageRuns(page, 4);
     expect(moved.gd.path[1]).toBeGreaterThan(START[1]);
     expect(errors).toEqual([]);
     await context.close();
