@@ -1,9 +1,9 @@
 // The site (web/) as a visitor gets it: built by `vite build web` into out/web/, served by a plain
 // static server with and without COOP/COEP headers, opened in real headless Chromium. Checks what
 // the pages show against independent references (the update formulas in float64 here), never against
-// figures the pages produced before; saves the README's screenshots to docs/images/.
+// figures the pages produced before; takes the README's screenshots (see `images`).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const site = join(root, 'out/web');
-const images = join(root, 'docs/images');
+// Screenshots go to out/screenshots/; WEB_SCREENSHOTS=docs/images refreshes the README's (committed) ones.
+const images = join(root, process.env.WEB_SCREENSHOTS ?? 'out/screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TYPES: Record<string, string> = {
   '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png',
@@ -40,6 +41,7 @@ beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   execFileSync(join(root, 'node_modules/.bin/vite'), ['build', 'web', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
+  mkdirSync(images, { recursive: true });
   [isolated, plain] = await Promise.all([serve(ISOLATION), serve({})]);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
