@@ -3,7 +3,7 @@
 // the pages show against independent references (the update formulas in float64 here), never against
 // figures the pages produced before; takes the README's screenshots (see `images`).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,6 +113,13 @@ function countPixels(page: Page, selector: string, rgb: [number, number, number]
 }
 
 const COLOURS: Record<string, [number, number, number]> = { gd: [0xe4, 0x57, 0x56], momentum: [0x4c, 0x78, 0xa8], rmsprop: [0x54, 0xa2, 0x4b] };
+
+it('the built site has no Node built-in left in it', () => {
+  const assets = join(site, 'assets');
+  const scripts = readdirSync(assets).filter((f) => f.endsWith('.js'));
+  expect(scripts.length).toBeGreaterThan(0);
+  for (const file of scripts) expect(readFileSync(join(assets, file), 'utf8'), file).not.toMatch(/['"]node:/);
+});
 
 describe('the ravine page', () => {
   it('draws the contours and three trajectories; RMSProp reaches the minimum, gradient descent zig-zags; the lr slider changes its path', async () => {
