@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { regionGap } from '../src/rmsprop.js';
+import { regionGap } from '../src/layout.js';
 
 type Stream = (n: number, w: number, g: number, s: number) => void;
 

@@ -72,7 +72,7 @@ describe.each(BACKENDS)('zero-copy views (%s)', (backend) => {
     expect(b[0]).toBeLessThan(4);
   });
 
-  // Regions of 1 MiB and more are laid out with a wider gap (see regionGap in src/rmsprop.ts).
+  // Regions of 1 MiB and more are laid out with a wider gap (see regionGap in src/layout.ts).
   it('large and small regions never overlap, and a large group equals separate optimizers', async () => {
     const lengths = { big: 300_007, small: 7 };
     const options = { backend, momentum: 0.9, centered: true } as const;
