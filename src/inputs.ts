@@ -114,10 +114,13 @@ export interface NamedLength {
  */
 export function readGrads(grads: unknown, tensors: readonly NamedLength[], byName: ReadonlyMap<string, number>, out: Array<Float32Array | undefined>): void {
   checkRecord(grads, 'grads', 'Float32Arrays');
-  for (const name in grads) {
-    if (Object.hasOwn(grads, name) && !byName.has(name)) {
-      throw new TypeError(`unknown gradient '${name}' (parameters: ${[...byName.keys()].join(', ')})`);
+  if (Array.isArray(grads)) {
+    // Indices rather than for-in, which allocates an array's element keys at every step.
+    for (let k = 0; k < grads.length; k++) {
+      if (Object.hasOwn(grads, k) && !byName.has(String(k))) unknownGradient(String(k), byName);
     }
+  } else {
+    for (const name in grads) if (Object.hasOwn(grads, name) && !byName.has(name)) unknownGradient(name, byName);
   }
   for (let i = 0; i < tensors.length; i++) {
     const g = own(grads, tensors[i].name);
@@ -128,6 +131,10 @@ export function readGrads(grads: unknown, tensors: readonly NamedLength[], byNam
     if (!isFloat32Array(g)) throw new TypeError(`gradient '${tensors[i].name}' must be a Float32Array, got ${describe(g)}`);
     out[i] = g;
   }
+}
+
+function unknownGradient(name: string, byName: ReadonlyMap<string, number>): never {
+  throw new TypeError(`unknown gradient '${name}' (parameters: ${[...byName.keys()].join(', ')})`);
 }
 
 /**

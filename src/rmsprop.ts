@@ -53,6 +53,12 @@ interface Tensor {
 interface Group {
   options: ResolvedOptions;
   mode: number;
+  /**
+   * options.clipValue as sumSquares' argument, kept as a heap number: a double passed to a call V8
+   * does not inline (the js kernel's) is boxed anew at every call, 16 bytes, unless it is one
+   * already. The field first holds null, so that V8 keeps it tagged rather than unboxed.
+   */
+  clipValueArg: number | null;
   /** Tensors first … first + count − 1 belong to this group. */
   readonly first: number;
   readonly count: number;
@@ -283,7 +289,9 @@ export class RMSProp<Name extends string = string> {
       });
       // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
       if (spec.options.initialSquareAvg !== 0) this.#heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
-      return { options: spec.options, mode: kernelMode(spec.options), first, count: tensors.length - first, paddedLength, base, constantsAt };
+      const group: Group = { options: spec.options, mode: kernelMode(spec.options), clipValueArg: null, first, count: tensors.length - first, paddedLength, base, constantsAt };
+      group.clipValueArg = spec.options.clipValue;
+      return group;
     });
     this.#tensors = tensors;
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
@@ -362,6 +370,7 @@ export class RMSProp<Name extends string = string> {
       }
       group.options = next;
       group.mode = kernelMode(next);
+      group.clipValueArg = next.clipValue;
       this.#groupInfo = this.#describeGroups();
     } finally {
       this.#busy = false;
@@ -654,8 +663,9 @@ export class RMSProp<Name extends string = string> {
       this.#unscaled[i] = 0;
       if (!this.#present[i]) continue;
       const t = this.#tensors[i];
-      const { options } = this.#groups[t.group];
-      backend.kernel.sumSquares(t.length, this.#gradAt(i), options.clipValue, t.sumsAt);
+      const group = this.#groups[t.group];
+      const { options } = group;
+      backend.kernel.sumSquares(t.length, this.#gradAt(i), group.clipValueArg!, t.sumsAt);
       let sum = 0;
       const blocks = Math.ceil(t.length / REDUCTION_BLOCK);
       for (let b = 0; b < blocks; b++) sum += this.#heap64[t.sumsAt / 8 + b];

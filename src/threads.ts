@@ -204,8 +204,8 @@ export class ThreadPool {
   #step: StepFn;
   #scan: ScanFn;
   #died: string | undefined;
-  /** When the last step ended (performance.now()). */
-  #lastEnd = -Infinity;
+  /** When the last step that found every worker asleep began (performance.now()). */
+  #lastAlone = -Infinity;
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
   readonly #canWait = platform.canWait;
 
@@ -278,9 +278,18 @@ export class ThreadPool {
     const ctl = this.#ctl;
     let elements = 0;
     for (let c = 0; c < calls; c++) elements += this.#jobs[c * CALL_INTS + 1];
-    const start = performance.now();
-    const wake = elements >= WAKE_MIN_ELEMENTS || start - this.#lastEnd < SPIN_MS;
-    if (!wake && Atomics.load(ctl, SLEEPING) === this.threads - 1) return this.#runAlone(calls);
+    let wake = elements >= WAKE_MIN_ELEMENTS;
+    if (!wake && Atomics.load(ctl, SLEEPING) === this.threads - 1) {
+      // A small step with every worker asleep wakes them only if the steps come back to back: less
+      // than SPIN_MS after the last such step (after a step they took part in, they spin for
+      // SPIN_MS, so all asleep means at least that long has passed). The clock is read only here:
+      // performance.now() returns a fresh heap number, 16 bytes a call.
+      const now = performance.now();
+      const backToBack = now - this.#lastAlone < SPIN_MS;
+      this.#lastAlone = now;
+      if (!backToBack) return this.#runAlone(calls);
+      wake = true;
+    }
     // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
     // taking one (an atomic add) costs nothing next to computing it.
     const size = Math.max(MIN_CHUNK, Math.ceil(elements / (this.threads * CHUNKS_PER_THREAD * 4)) * 4);
@@ -303,7 +312,6 @@ export class ThreadPool {
     for (let working = Atomics.load(ctl, WORKING); working !== 0; working = Atomics.load(ctl, WORKING)) {
       if (this.#canWait && ++spins > 1_000_000) Atomics.wait(ctl, WORKING, working, WAIT_SLICE_MS);
     }
-    this.#lastEnd = performance.now();
     const failed = Atomics.load(ctl, FAILED);
     if (failed !== 0) {
       // Its chunk stopped part way, and cannot be redone (an update is not idempotent): the step is
@@ -325,7 +333,6 @@ export class ThreadPool {
         this.#step(jobs[j], jobs[j + 1], jobs[j + 2], jobs[j + 3], jobs[j + 4], jobs[j + 5], jobs[j + 6], jobs[j + 7]);
       }
     }
-    this.#lastEnd = performance.now();
     return finite;
   }
 
