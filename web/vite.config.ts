@@ -19,9 +19,10 @@ export default defineConfig({
     outDir: '../out/web',
     emptyOutDir: true,
     target: 'es2022',
-    // Not minified: TF.js's threaded wasm backend (and this library's threads) send functions to their
-    // workers as source text (Function.prototype.toString); renamed identifiers break them there
-    // ("ReferenceError: e is not defined" in every worker). Compression on the host does most of the rest.
+    // Not minified: TF.js's threaded wasm backend sends its Emscripten module to its workers as source
+    // text (Function.prototype.toString), and minified names break it there ("ReferenceError: e is not
+    // defined" in every worker). This library's threads survive minification (tried: same bits as one
+    // thread). Compression on the host does most of what minifying would.
     minify: false,
     chunkSizeWarningLimit: 4096, // vega and TF.js are large, and only the benchmark page loads them
     rollupOptions: {
