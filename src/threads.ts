@@ -34,7 +34,10 @@
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k. A call whose mode is
 // SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
 
-import { platform } from '#platform';
+// Node's module; package.json's `browser` field swaps in ./platform/browser.js for bundlers that
+// build for browsers (esbuild, webpack, Rollup, Vite and Parcel all read it with no configuration,
+// which Parcel does not do for `imports` conditions).
+import { platform } from './platform/node.js';
 import type { Kernel } from './kernel.js';
 import { MAX_THREADS } from './options.js';
 import type { PlatformWorker } from './platform/types.js';

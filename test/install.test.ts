@@ -12,7 +12,7 @@ import { freshProject, pack, root, run, tempDir } from './pack.js';
 import { runFixedCase } from './browser/fixed-case.js';
 
 // What the installed package computes, by ES import and by require; threads: 2 checks that Node
-// resolves the package's `#platform` import to its Node module (worker_threads).
+// takes the package's Node platform module (worker_threads), not the browser one.
 const PROGRAM = (load: string) => `${load}
 const results = [];
 for (const backend of ${JSON.stringify(BACKENDS)}) results.push(await runFixedCase(RMSProp, backend));

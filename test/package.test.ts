@@ -19,10 +19,17 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => tmp.remove());
 
-/** Every path string under an exports / imports map (all conditions). */
+/** Every path string under an exports / imports / browser map (all conditions, both sides). */
 function targets(map: unknown): string[] {
   if (typeof map === 'string') return [normalize(map)];
   if (map && typeof map === 'object') return Object.values(map).flatMap(targets);
+  return [];
+}
+
+/** The modules that package.json's `browser` field puts in place of others (its values). */
+function browserReplacements(): string[] {
+  const { browser } = pkg;
+  if (browser && typeof browser === 'object') return Object.values(browser).flatMap(targets);
   return [];
 }
 
@@ -61,7 +68,7 @@ it('ships no source maps, sources, tests or build inputs: only dist/ and the pac
 });
 
 it('every shipped module is reachable from an entry, and every entry and import is shipped', () => {
-  const all = [pkg.main, pkg.types, ...targets(pkg.exports), ...targets(pkg.imports)].map((path: string) => normalize(path));
+  const all = [pkg.main, pkg.types, ...targets(pkg.exports), ...targets(pkg.imports), ...browserReplacements()].map((path: string) => normalize(path));
   const js = reachable(all.filter((path) => path.endsWith('.js')), (file) => file);
   // Types: the public declarations, and the declaration beside each module that runs (tsc emits
   // them in pairs, and a tool that loads one of those modules by path looks for its types there).

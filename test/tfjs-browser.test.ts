@@ -1,5 +1,5 @@
 // rmsprop-wasm/tfjs in headless Chromium, bundled by esbuild as an app would bundle it (through the
-// package's exports map and its browser #platform, from the built dist/): model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu, wasm and webgl backends.
+// package's exports map and its browser platform module, from the built dist/): model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu, wasm and webgl backends.
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,6 @@
 // What the thread pool needs from the platform it runs on. Each platform has its own module
-// (node.ts, browser.ts), chosen by package.json `imports` conditions (`#platform`), so that a
+// (node.ts, browser.ts): threads.ts imports node.ts and package.json's `browser` field maps it to
+// browser.ts for browser bundles, so that a
 // browser bundle contains no Node built-in and Node never looks for Web Workers.
 
 /** A started worker, as the pool drives it. */
