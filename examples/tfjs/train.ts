@@ -41,7 +41,7 @@ function digits(from: number, perDigit: number) {
   const y = new Float32Array(perDigit * 10 * 10);
   for (let d = 0; d < 10; d++) {
     // set(start, end) includes `end`
-    mnist[d].set(from, from + perDigit - 1).forEach((sample: { input: number[]; output: number[] }, i: number) => {
+    mnist[d].set(from, from + perDigit - 1).forEach((sample, i) => {
       x.set(sample.input, (i * 10 + d) * 784);
       y.set(sample.output, (i * 10 + d) * 10);
     });
