@@ -580,7 +580,7 @@ export class RMSProp<Name extends string = string> {
 
   /**
    * @internal For tests of a slow worker: worker thread `index` (1-based) sleeps `ms` inside the
-   * next chunk it takes. Returns whether it has taken that chunk yet.
+   * next chunk it takes (with `ms` < 0, throws there). Returns whether it has taken that chunk yet.
    */
   stallWorkerForTest(index: number, ms: number): () => boolean {
     const pool = this.#pool!;

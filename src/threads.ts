@@ -94,8 +94,9 @@ export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: n
     for (;;) {
       let k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
       if (k >= end) break;
-      if (self !== 0 && Atomics.load(ctl, 11) === self) { // STALL: a test's slow worker, inside its chunk
+      if (self !== 0 && Atomics.load(ctl, 11) === self) { // STALL: a test's slow (or failing) worker, inside its chunk
         Atomics.store(ctl, 11, 0);
+        if (Atomics.load(ctl, 12) < 0) throw new Error('this worker was asked to fail by a test'); // STALL_MS
         Atomics.wait(ctl, 13, 0, Atomics.load(ctl, 12)); // STALL_WAIT, STALL_MS
       }
       if (self !== 0) Atomics.add(ctl, 9, 1); // WORKER_CHUNKS
@@ -358,7 +359,10 @@ export class ThreadPool {
     await this.#workers[index - 1].terminate();
   }
 
-  /** For tests: worker `index` (1-based) sleeps `ms` inside the next chunk it takes, as a descheduled thread would. */
+  /**
+   * For tests: worker `index` (1-based) sleeps `ms` inside the next chunk it takes, as a descheduled
+   * thread would, or with `ms` < 0 throws there.
+   */
   stallWorkerForTest(index: number, ms: number): void {
     Atomics.store(this.#ctl, STALL_MS, ms);
     Atomics.store(this.#ctl, STALL, index);

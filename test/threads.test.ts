@@ -160,6 +160,27 @@ describe('thread options', () => {
     expect(() => opt.step()).toThrow(/disposed/);
   });
 
+  // A worker ends only by dispose or by an error; one that throws inside its chunk says so in the
+  // shared memory, so that the step stops waiting for it (it would wait forever otherwise).
+  it('a worker that fails inside a step: that step says it is only partly written, and later steps refuse', async () => {
+    const opt = await RMSProp.create({ w: 1 << 21 }, { threads: 2 });
+    opt.grads.w.fill(0.5);
+    opt.step();
+    const failed = opt.stallWorkerForTest(1, -1);
+    let error: Error | undefined;
+    for (let k = 0; k < 30 && !error; k++) {
+      try {
+        opt.step();
+      } catch (thrown) {
+        error = thrown as Error;
+      }
+    }
+    expect(failed()).toBe(true);
+    expect(error?.message).toMatch(/worker thread 1 of this optimizer failed inside this step, which is therefore only partly written/);
+    expect(() => opt.step()).toThrow(/worker thread of this optimizer is gone/);
+    opt.dispose();
+  }, 30_000);
+
   it.each([['without', ''], ['with', 'opt.dispose();']])('a process that uses threads exits by itself (%s dispose)', (_, ending) => {
     const entry = new URL('../dist/index.js', import.meta.url).href;
     const script = `import { RMSProp } from '${entry}';
