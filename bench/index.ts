@@ -1,10 +1,10 @@
-// `npm run bench` (full, under 5 minutes: writes bench/results/) and `npm run bench -- --quick`
-// (under 30 s: prints only). Options: --cpu N pins the process to CPU N (default 0), --no-pin.
+// `npm run bench` (full, about 5 minutes with the TF.js drop-in: writes bench/results/) and `npm run bench -- --quick`
+// (about 45 s: prints only). Options: --cpu N pins the process to CPU N (default 0), --no-pin.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { measure, type Plan } from './measure.js';
+import { FULL_PLAN, measure, QUICK_PLAN, type Plan } from './measure.js';
 import { buildNative } from './native.js';
 import { markdownTable, rows, sizeLabel, sizeTable, summaryTable, targets, targetTable, textTable, type SizeResult } from './report.js';
 import { initTfjs } from './tfjs.js';
@@ -21,9 +21,7 @@ const cpu = cpuArg >= 0 ? Number(args[cpuArg + 1]) : 0;
 const K = 1024;
 const M = K * K;
 const SIZES = quick ? [64, 1 * K, 16 * K, 256 * K, 1 * M] : [64, 256, 1 * K, 4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M, 16 * M];
-const PLAN: Plan = quick
-  ? { rounds: 5, sampleMs: 4, minBatches: 2, warmMs: 10, batchMs: 0.5, budgetMs: 1500, minRounds: 1 }
-  : { rounds: 9, sampleMs: 20, minBatches: 5, warmMs: 50, batchMs: 1, budgetMs: 10_000, minRounds: 2 };
+const PLAN: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 
 /**
  * The two vCPUs of the reference machine run plain JS at different speeds, so every thread of this

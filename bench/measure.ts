@@ -21,6 +21,10 @@ export interface Plan {
   minRounds: number;
 }
 
+/** `npm run bench`'s plans, shared with the browser benchmark (web/bench.ts). */
+export const FULL_PLAN: Plan = { rounds: 9, sampleMs: 20, minBatches: 5, warmMs: 50, batchMs: 1, budgetMs: 10_000, minRounds: 2 };
+export const QUICK_PLAN: Plan = { rounds: 5, sampleMs: 4, minBatches: 2, warmMs: 10, batchMs: 0.5, budgetMs: 1500, minRounds: 1 };
+
 export interface Measured {
   /** Median over rounds, ns per step. */
   nsPerStep: number;

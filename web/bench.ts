@@ -12,14 +12,13 @@ import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wa
 import * as vega from 'vega';
 import { compile } from 'vega-lite';
 import { throughputSpec } from '../bench/chart-spec.js';
-import { measure, type Plan } from '../bench/measure.js';
+import { FULL_PLAN, measure, type Plan } from '../bench/measure.js';
 import { rows, sizeLabel, textTable, type SizeResult } from '../bench/report.js';
 import { gradient, libraryVariants, threadVariants, tfjsVariant, type Variant } from '../bench/steps.js';
 
 const K = 1024;
 const M = K * K;
-/** `npm run bench`'s plans (bench/index.ts); quick is shorter still, to finish in seconds. */
-const FULL: Plan = { rounds: 9, sampleMs: 20, minBatches: 5, warmMs: 50, batchMs: 1, budgetMs: 10_000, minRounds: 2 };
+/** Shorter than `npm run bench -- --quick`, to finish in seconds; the full run uses its plan. */
 const QUICK: Plan = { rounds: 3, sampleMs: 4, minBatches: 2, warmMs: 25, batchMs: 0.5, budgetMs: 300, minRounds: 1 };
 const SIZES = { full: [1 * K, 4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M], quick: [1 * K, 64 * K] };
 const COLUMNS = 6; // variant … × TF.js wasm: the stream and C columns of npm run bench have no browser figure
@@ -161,7 +160,7 @@ async function run(quick: boolean): Promise<void> {
   await frame();
   const tfjs = await initTfjs();
   const resolution = timerResolution();
-  const plan = forTimer(quick ? QUICK : FULL, resolution);
+  const plan = forTimer(quick ? QUICK : FULL_PLAN, resolution);
   const sizes = quick ? SIZES.quick : SIZES.full;
   const env = { ...environment(tfjs, plan, quick ? 'quick' : 'full'), timerResolutionMs: resolution };
   showEnvironment(env);
