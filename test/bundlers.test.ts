@@ -13,7 +13,8 @@ import { extname, join, normalize } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import * as esbuild from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { rollup } from 'rollup';
 import { build as viteBuild } from 'vite';
 import webpack from 'webpack';
@@ -24,7 +25,6 @@ import { freshProject, pack, root, tempDir } from './pack.js';
 // @ts-expect-error: plain JS shared with the browser pages
 import { runFixedCase } from './browser/fixed-case.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 const STRICT_CSP = "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'";
 const NO_WASM_CSP = "script-src 'self'; worker-src 'self' blob:";
@@ -100,7 +100,6 @@ function jsFiles(dir: string): string[] {
 
 beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   const { tarball } = await pack(tmp.path);
   const app = join(tmp.path, 'app');
   mkdirSync(join(app, 'src'), { recursive: true });
@@ -125,11 +124,7 @@ beforeAll(async () => {
     return error ? `  ${b}: failed` : `  ${b}: ${raw} raw, ${gzip} gzip`;
   }).join('\n')}`);
   for (const backend of BACKENDS) inNode[backend] = await runFixedCase(RMSProp, backend);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 240_000);
 
 afterAll(async () => {

@@ -7,14 +7,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const site = join(root, 'out/web');
 // Screenshots go to out/screenshots/; WEB_SCREENSHOTS=docs/images refreshes the README's (committed) ones.
 const images = join(root, process.env.WEB_SCREENSHOTS ?? 'out/screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TYPES: Record<string, string> = {
   '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png',
 };
@@ -39,17 +39,13 @@ let plain: { server: Server; origin: string };
 
 beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   execFileSync(join(root, 'node_modules/.bin/vite'), ['build', 'web', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
   mkdirSync(images, { recursive: true });
   [isolated, plain] = await Promise.all([serve(ISOLATION), serve({})]);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      // A name that is not localhost: plain http there is not a secure context, so no service worker (as on an http host).
-      '--host-resolver-rules=MAP insecure.test 127.0.0.1'],
-  });
+  browser = await launchChromium([
+    // A name that is not localhost: plain http there is not a secure context, so no service worker (as on an http host).
+    '--host-resolver-rules=MAP insecure.test 127.0.0.1',
+  ]);
 }, 90_000);
 
 afterAll(async () => {
