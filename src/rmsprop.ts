@@ -1,6 +1,6 @@
 import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, releaseBackend, type Backend } from './backends.js';
 import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
-import { checkLengths, readGrads, readGroups, type GroupSpec, type ParamGroup, type ParamInput, type ParamsInput } from './inputs.js';
+import { allFinite, checkLengths, firstNonFinite, readGrads, readGroups, type GroupSpec, type ParamGroup, type ParamInput, type ParamsInput } from './inputs.js';
 import { planLayout, type Layout, type Region } from './layout.js';
 import {
   checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
@@ -102,35 +102,6 @@ function plan(params: unknown, options: RMSPropOptions | undefined) {
   const { name, reason: backendReason } = backendChoice(wide.backend);
   const { threads, reason: threadsReason } = chooseThreads(wide.threads, name, layout.elements);
   return { specs, layout, name, backendReason, threads, threadsReason };
-}
-
-/**
- * Whether `a` holds no NaN or ±∞: x·0 is ±0 for every finite x and NaN otherwise. Four sums and no
- * branch: twice as fast as testing each element (0.55 against 1.1 ns per element at 256 K).
- */
-function allFinite(a: Float32Array): boolean {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let k = 0;
-  for (; k + 3 < a.length; k += 4) {
-    s0 += a[k] * 0;
-    s1 += a[k + 1] * 0;
-    s2 += a[k + 2] * 0;
-    s3 += a[k + 3] * 0;
-  }
-  for (; k < a.length; k++) s0 += a[k] * 0;
-  return s0 + s1 + s2 + s3 === 0;
-}
-
-/** The index of the first NaN or ±∞ in `a`, or -1 (x − x is 0 for every finite x, NaN otherwise). */
-function firstNonFinite(a: Float32Array): number {
-  for (let k = 0; k < a.length; k++) {
-    const x = a[k];
-    if (x - x !== 0) return k;
-  }
-  return -1;
 }
 
 /** Options whose change would change the memory layout or the meaning of the state. */
