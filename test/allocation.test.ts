@@ -85,7 +85,9 @@ function measureInChild(setup: string): number {
     ${setup}
     console.log(JSON.stringify(bytesPerStep(step, steps)));
     process.exit(0);`;
-  const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+  // Optimizing compilers run on the main thread: in the background they may not get a core on a
+  // loaded machine before the rounds end, and an unoptimized step() boxes numbers (16 bytes).
+  const output = execFileSync(process.execPath, ['--no-concurrent-recompilation', '--input-type=module', '-e', script], {
     cwd: fileURLToPath(new URL('..', import.meta.url)), timeout: 120_000, encoding: 'utf8',
   });
   return JSON.parse(output.trim().split('\n').pop()!);
