@@ -28,7 +28,10 @@ export function isFloat32Array(value: unknown): value is Float32Array {
 
 export const lengthOf = (value: ParamInput) => (typeof value === 'number' ? value : value.length);
 
-/** The value of own property `name` of `record`, never an inherited one. */
+/**
+ * The value of own property `name` of `record`, never an inherited one: a parameter may be called
+ * '__proto__', 'constructor' or 'toString', and nothing on Object.prototype (or added to it) counts.
+ */
 export function own(record: object, name: string): unknown {
   return Object.hasOwn(record, name) ? (record as Record<string, unknown>)[name] : undefined;
 }

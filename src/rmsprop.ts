@@ -104,6 +104,14 @@ function plan(params: unknown, options: RMSPropOptions | undefined) {
   return { specs, layout, name, backendReason, threads, threadsReason };
 }
 
+/**
+ * A frozen record of `pick(tensor)` by tensor name, with a null prototype: a parameter may be named
+ * 'constructor' or '__proto__', and a name that is not a parameter finds nothing.
+ */
+function recordByName<Name extends string, T>(tensors: readonly Tensor[], pick: (t: Tensor) => T): Readonly<Record<Name, T>> {
+  return Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null));
+}
+
 /** Options whose change would change the memory layout or the meaning of the state. */
 type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption;
 const FIXED_AFTER_CREATE: readonly FixedOption[] = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE];
@@ -295,13 +303,9 @@ export class RMSProp<Name extends string = string> {
     this.#unscaled = new Uint8Array(tensors.length);
     this.#lrs = new Float64Array(this.#groups.length);
     this.#groupInfo = this.#describeGroups();
-    // Null-prototype records: a parameter may be named 'constructor' or '__proto__', and a name that
-    // is not a parameter finds nothing.
-    const record = <T>(pick: (t: Tensor) => T) =>
-      Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null)) as Readonly<Record<Name, T>>;
-    this.#params = record((t) => t.external ?? t.param);
-    this.#grads = record((t) => t.grad);
-    this.#state = record((t) => t.state);
+    this.#params = recordByName(tensors, (t) => t.external ?? t.param);
+    this.#grads = recordByName(tensors, (t) => t.grad);
+    this.#state = recordByName(tensors, (t) => t.state);
   }
 
   /**
@@ -527,11 +531,9 @@ export class RMSProp<Name extends string = string> {
     // Drop every reference into the heap, so that this object keeps none of it alive.
     const empty = new Float32Array(0);
     const tensors = this.#tensors;
-    const record = <T>(pick: (t: Tensor) => T) =>
-      Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null)) as Readonly<Record<Name, T>>;
-    this.#params = record((t) => t.external ?? empty);
-    this.#grads = record(() => empty);
-    this.#state = record((t) => Object.freeze({ squareAvg: empty, ...(t.state.gradAvg && { gradAvg: empty }), ...(t.state.momentum && { momentum: empty }) }));
+    this.#params = recordByName(tensors, (t) => t.external ?? empty);
+    this.#grads = recordByName(tensors, () => empty);
+    this.#state = recordByName(tensors, (t) => Object.freeze({ squareAvg: empty, ...(t.state.gradAvg && { gradAvg: empty }), ...(t.state.momentum && { momentum: empty }) }));
     this.#tensors = [];
     this.#groups = [];
     this.#staging = [];

@@ -1,6 +1,7 @@
 // Saved optimizer state: a versioned JSON form (float arrays as base64 of little-endian float32, so
 // NaN, ±∞ and −0 survive JSON.stringify) and a compact binary form of the same thing.
 import { decodeBase64, encodeBase64 } from './base64.js';
+import { own } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions } from './options.js';
 
 /** The `format` field of every saved state. */
@@ -48,13 +49,6 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
   ]));
 }
 
-/**
- * Own properties only, read once: a parameter may be called '__proto__', 'constructor' or
- * 'toString', and what Object.prototype holds (or someone added to it) is never a saved field.
- */
-export function own(o: object, key: string): unknown {
-  return Object.hasOwn(o, key) ? (o as Record<string, unknown>)[key] : undefined;
-}
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). */
 export const stateArray = (t: TensorArrays, kind: ArrayKind) => own(t.state, kind) as Float32Array | undefined;
 export const isRecord = (value: unknown): value is object => value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -2,7 +2,8 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { encodeBase64 } from './base64.js';
 import { describe, type GroupInfo } from './options.js';
-import { checkStepCount, isRecord, own, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
+import { own } from './inputs.js';
+import { checkStepCount, isRecord, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
 
 /** One parameter's entry in `TorchStateDict.state`, as PyTorch names it. */
 export interface TorchParamState {
