@@ -187,11 +187,6 @@ export function readOptions(options: unknown, what = 'options'): RMSPropOptions 
   return copy as RMSPropOptions;
 }
 
-/** Checks each given option's name and value. Throws TypeError/RangeError naming the bad option. */
-export function checkOptions(options: unknown, what = 'options'): asserts options is RMSPropOptions {
-  readOptions(options, what);
-}
-
 /**
  * Validates `options` (read once, see readOptions) and fills in the preset. Throws
  * TypeError/RangeError naming the bad option.
