@@ -1,6 +1,6 @@
 import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, releaseBackend, type Backend } from './backends.js';
-import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
-import { allFinite, checkLengths, firstNonFinite, readGrads, readGroups, type GroupSpec, type ParamGroup, type ParamInput, type ParamsInput } from './inputs.js';
+import { kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
+import { allFinite, checkLengths, firstNonFinite, readGrads, readGroups, type GroupSpec, type ParamGroup, type ParamsInput } from './inputs.js';
 import { planLayout, type Layout, type Region } from './layout.js';
 import {
   checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
