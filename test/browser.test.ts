@@ -1,11 +1,11 @@
 // The built package in real headless Chromium: it loads with no Node built-ins, every backend runs,
 // and each gives the same bits as Node. Needs Debian's chromium (.ci/run installs it).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from './chromium.js';
+import { serveFiles, type StaticServer } from './static-server.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RMSProp } from '../src/index.js';
 import { BACKENDS } from './helpers.js';
@@ -13,33 +13,23 @@ import { BACKENDS } from './helpers.js';
 import { runFixedCase } from './browser/fixed-case.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.map': 'application/json' };
 
-let server: Server;
+let server: StaticServer;
 let browser: Browser;
 let origin: string;
 
 beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
-  server = createServer((req, res) => {
-    const url = new URL(req.url!, 'http://x');
-    const path = normalize(join(root, decodeURIComponent(url.pathname)));
-    if (!path.startsWith(root) || !existsSync(path)) return void res.writeHead(404).end();
-    // ?isolated serves the page cross-origin isolated, which SharedArrayBuffer (threads) needs
-    const isolation = url.searchParams.has('isolated')
-      ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }
-      : {};
-    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', ...isolation }).end(readFileSync(path));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  // ?isolated serves the page cross-origin isolated, which SharedArrayBuffer (threads) needs
+  const isolation = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+  server = await serveFiles(root, { headers: (url) => (url.searchParams.has('isolated') ? isolation : {}) });
+  origin = server.origin;
   browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await server?.close();
 });
 
 it('the built package mentions Node built-ins only in its Node platform module', () => {

@@ -8,13 +8,13 @@
 //   nowasm    COOP/COEP + CSP without 'wasm-unsafe-eval': 'auto' falls back to js and says why
 // Each page's bits must equal what the sources give in Node. Needs Debian's chromium.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from './chromium.js';
+import { serveFiles, type StaticServer } from './static-server.js';
 import { rollup } from 'rollup';
 import { build as viteBuild } from 'vite';
 import webpack from 'webpack';
@@ -34,7 +34,6 @@ const MODES: Record<string, Record<string, string>> = {
   strict: { ...ISOLATED, 'content-security-policy': STRICT_CSP },
   nowasm: { ...ISOLATED, 'content-security-policy': NO_WASM_CSP },
 };
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.css': 'text/css' };
 
 type Bundler = 'esbuild' | 'webpack' | 'rollup' | 'vite';
 const BUNDLERS: Bundler[] = ['esbuild', 'webpack', 'rollup', 'vite'];
@@ -74,24 +73,16 @@ const BUILD: Record<Bundler, (app: string, out: string) => Promise<void>> = {
 
 const tmp = tempDir('bundlers');
 const built = new Map<Bundler, { out: string; error?: Error; raw: number; gzip: number; sources: string }>();
-const servers: Server[] = [];
+const servers: StaticServer[] = [];
 const origins = new Map<Bundler, string>();
 let browser: Browser;
 const inNode: Record<string, Record<string, unknown>> = {};
 
 /** Serves `dir`; `?mode=` picks the document's headers from MODES (subresources need none). */
 async function serve(dir: string): Promise<string> {
-  const server = createServer((req, res) => {
-    const url = new URL(req.url!, 'http://x');
-    const path = normalize(join(dir, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname)));
-    if (!path.startsWith(dir) || !existsSync(path)) return void res.writeHead(404).end();
-    const headers = MODES[url.searchParams.get('mode') ?? 'plain'] ?? {};
-    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', ...headers }).end(readFileSync(path));
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const served = await serveFiles(dir, { headers: (url) => MODES[url.searchParams.get('mode') ?? 'plain'] ?? {} });
+  servers.push(served);
+  return served.origin;
 }
 
 function jsFiles(dir: string): string[] {
@@ -129,7 +120,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(servers.map((served) => served.close()));
   tmp.remove();
 });
 

@@ -1,17 +1,16 @@
 // rmsprop-wasm/tfjs in headless Chromium, bundled by esbuild as an app would bundle it (through the
 // package's exports map and its browser platform module, from the built dist/): model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu, wasm and webgl backends.
 import { build } from 'esbuild';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, type Server } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from './chromium.js';
+import { serveFiles, type StaticServer } from './static-server.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.wasm': 'application/wasm' };
 
 /** What the page runs: the same small model trained with each optimizer, weights after every batch. */
 const PAGE = `
@@ -52,7 +51,7 @@ window.runIn = async (backend) => {
 };
 `;
 
-let server: Server;
+let server: StaticServer;
 /** The bundle's inputs outside TF.js. */
 let bundled: string[] = [];
 let browser: Browser;
@@ -70,26 +69,20 @@ beforeAll(async () => {
     bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent', metafile: true,
   }).finally(() => rmSync(installed, { recursive: true }));
   bundled = Object.keys(bundle.metafile.inputs).filter((path) => !path.includes('node_modules/@tensorflow'));
-  const script = bundle.outputFiles[0].contents;
-  server = createServer((req, res) => {
-    const url = new URL(req.url!, 'http://x');
-    if (url.pathname === '/page.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    if (url.pathname === '/') {
-      return void res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>');
-    }
-    const path = normalize(join(root, decodeURIComponent(url.pathname)));
-    if (!path.startsWith(root) || !existsSync(path)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(readFileSync(path));
+  // The page and its bundle from memory; the wasm backend's files from this checkout's node_modules.
+  server = await serveFiles(root, {
+    routes: {
+      '/': { type: 'text/html', body: '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>' },
+      '/page.js': { type: 'text/javascript', body: bundle.outputFiles[0].contents },
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  origin = server.origin;
   browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await server?.close();
 });
 
 it('the bundle reached the library through its tfjs subpath and its browser platform module', () => {

@@ -4,38 +4,25 @@
 // figures the pages produced before; takes the README's screenshots (see `images`).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './chromium.js';
+import { serveFiles, type StaticServer } from './static-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const site = join(root, 'out/web');
 // Screenshots go to out/screenshots/; WEB_SCREENSHOTS=docs/images refreshes the README's (committed) ones.
 const images = join(root, process.env.WEB_SCREENSHOTS ?? 'out/screenshots');
-const TYPES: Record<string, string> = {
-  '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png',
-};
 const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 /** A static host: out/web/ as files, with the isolation headers or without (as most static hosts). */
-async function serve(headers: Record<string, string>): Promise<{ server: Server; origin: string }> {
-  const server = createServer((req, res) => {
-    const url = new URL(req.url!, 'http://x');
-    const path = normalize(join(site, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname)));
-    if (!path.startsWith(site) || !existsSync(path)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', ...headers }).end(readFileSync(path));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  return { server, origin: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };
-}
+const serve = (headers: Record<string, string>) => serveFiles(site, { headers: () => headers });
 
 let browser: Browser;
-let isolated: { server: Server; origin: string };
-let plain: { server: Server; origin: string };
+let isolated: StaticServer;
+let plain: StaticServer;
 
 beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
@@ -50,7 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  for (const s of [isolated, plain]) await new Promise((resolve) => s?.server.close(resolve));
+  for (const s of [isolated, plain]) await s?.close();
 });
 
 /** A page that records console errors and uncaught exceptions. */
