@@ -61,6 +61,8 @@ export const SCAN_MODE = -1;
 export const CONTROL_BYTES = 64 * (1 + MAX_THREADS);
 /** How long the caller sleeps at a time while it waits for a worker's last chunk (then it looks again). */
 const WAIT_SLICE_MS = 1000;
+/** How many times the caller reads WORKING before it sleeps. */
+const SPINS_BEFORE_SLEEP = 1_000_000;
 /** How long a worker spins after a step before it sleeps (spelled out in workerMain). */
 const SPIN_MS = 1;
 /**
@@ -199,6 +201,26 @@ function countAsExternal(memory: WebAssembly.Memory): void {
   }
 }
 
+/**
+ * Spins while the workers' last chunks finish (they take about as long as ours; sleeping and waking
+ * would cost tens of microseconds), then sleeps where this thread may. A slow worker is waited for
+ * however long it takes (see the top of this file); one that fails leaves the step.
+ * Every operation here runs at every step (the wait for 0 ms once the workers are done): V8
+ * compiles the step without a branch it has not seen run, and when a busy machine first took one,
+ * it sent the step back to the interpreter, which allocated numbers for hundreds of steps.
+ * A function of its own, so that compiling its loop on the stack (a long wait) never recompiles run().
+ */
+function waitForWorkers(ctl: Int32Array, canWait: boolean): void {
+  let working = Atomics.load(ctl, WORKING);
+  for (let spins = 0; working !== 0 && (!canWait || spins < SPINS_BEFORE_SLEEP); spins++) working = Atomics.load(ctl, WORKING);
+  if (!canWait) return;
+  for (;;) {
+    Atomics.wait(ctl, WORKING, working, working === 0 ? 0 : WAIT_SLICE_MS);
+    if (working === 0) return;
+    working = Atomics.load(ctl, WORKING);
+  }
+}
+
 /** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. */
 export class ThreadPool {
   readonly threads: number;
@@ -309,13 +331,7 @@ export class ThreadPool {
     if (wake) Atomics.notify(ctl, GENERATION); // otherwise only spinning workers take part
     runChunks(this.#step, this.#scan, this.#jobs, calls, ctl, 0, this.threads);
     Atomics.store(ctl, OPEN, 0);
-    // Spin while the workers' last chunks finish (they take about as long as ours; sleeping and
-    // waking would cost tens of microseconds), then sleep where this thread may. A slow worker is
-    // waited for however long it takes (see the top of this file); one that fails leaves the step.
-    let spins = 0;
-    for (let working = Atomics.load(ctl, WORKING); working !== 0; working = Atomics.load(ctl, WORKING)) {
-      if (this.#canWait && ++spins > 1_000_000) Atomics.wait(ctl, WORKING, working, WAIT_SLICE_MS);
-    }
+    waitForWorkers(ctl, this.#canWait);
     const failed = Atomics.load(ctl, FAILED);
     if (failed !== 0) {
       // Its chunk stopped part way, and cannot be redone (an update is not idempotent): the step is
