@@ -87,7 +87,10 @@ function measureInChild(setup: string): number {
     process.exit(0);`;
   // Optimizing compilers run on the main thread: in the background they may not get a core on a
   // loaded machine before the rounds end, and an unoptimized step() boxes numbers (16 bytes).
-  const output = execFileSync(process.execPath, ['--no-concurrent-recompilation', '--input-type=module', '-e', script], {
+  // No on-stack replacement: a long wait for a descheduled worker made V8 compile the waiting loop
+  // before it had seen the code after it, then drop that code at the loop's end, up to a hundred
+  // times a process; how often depends on the load, and what the interpreter then boxes was counted.
+  const output = execFileSync(process.execPath, ['--no-concurrent-recompilation', '--no-use-osr', '--input-type=module', '-e', script], {
     cwd: fileURLToPath(new URL('..', import.meta.url)), timeout: 120_000, encoding: 'utf8',
   });
   return JSON.parse(output.trim().split('\n').pop()!);
