@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rmsprop, RMSPropWasmOptimizer, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
 import { normal, rng, sameBits } from './helpers.js';
+import { firstViolation as agreedBound } from './tfjs-helpers.js';
 
 const BACKENDS = ['cpu', 'wasm'] as const;
 const LR = 1e-3;
@@ -70,15 +71,8 @@ async function fit(model: tfl.LayersModel, optimizer: tf.Optimizer, epochs: numb
   return after;
 }
 
-/** The agreed bound (test/presets.test.ts): |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
 function firstViolation(ours: Float32Array[], reference: Float32Array[], k: number, momentum: number, lr = LR): string | undefined {
-  for (const [t, ref] of reference.entries()) {
-    for (let i = 0; i < ref.length; i++) {
-      const bound = 1e-5 * Math.abs(ref[i]) + (5e-4 * lr * k) / (1 - momentum);
-      if (!(Math.abs(ours[t][i] - ref[i]) <= bound)) return `weight ${t}, element ${i}: ${ours[t][i]} vs ${ref[i]} (bound ${bound})`;
-    }
-  }
-  return undefined;
+  return agreedBound(ours, reference, k, momentum, lr);
 }
 
 function sameWeights(a: Float32Array[], b: Float32Array[]): string | undefined {

@@ -203,6 +203,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
     }
     const old = this.#core;
+    if (!old && fresh.length === 0) {
+      this.#steps++; // no variable yet: a step that updates nothing, which stock TF.js counts too
+      return;
+    }
     const core = fresh.length > 0 || !old ? this.#layout(slots) : old;
     try {
       this.#step(core, slots, entries);
