@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { rmsprop, RMSPropWasmOptimizer, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
+import { rmsprop, RMSPropWasmOptimizer, type NamedTensor, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
 import { normal, rng, sameBits } from './helpers.js';
 import { firstViolation as agreedBound } from './tfjs-helpers.js';
 
@@ -383,6 +383,88 @@ describe('options and config', () => {
     expect(optimizer.iterations).toBe(1);
     tf.dispose([a, good, ...cases.map(([g]) => Object.values(g)).flat().filter((t) => t !== good)]);
     optimizer.dispose();
+  });
+
+  it('applyGradients with no map or array, or with something else than tensors, throws a TypeError saying so', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    expect(() => optimizer.applyGradients(null as unknown as tf.NamedTensorMap)).toThrow(/applyGradients: variableGradients must be a map .* got null/);
+    expect(() => optimizer.applyGradients([null] as unknown as NamedTensor[])).toThrow(/variableGradients\[0\] must be \{ name: string, tensor \}, got null/);
+    expect(() => optimizer.applyGradients({ [a.name]: [1, 2] as unknown as tf.Tensor })).toThrow(new RegExp(`the gradient of '${a.name}' must be a tf.Tensor or null, got an array`));
+    const g = tf.tensor1d([1, 1]);
+    expect(() => optimizer.applyGradients([{ name: a.name, tensor: g }, { name: a.name, tensor: g }])).toThrow(new RegExp(`'${a.name}' has two gradients`));
+    expect(optimizer.variables).toEqual([]);
+    tf.dispose([a, g]);
+  });
+
+  describe('setWeights checks what loadState checks, names the weight, and changes nothing', () => {
+    async function setting(centered = false) {
+      const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9, centered });
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const b = tf.variable(tf.tensor1d([1, 2]));
+      optimizer.applyGradients({ [a.name]: tf.tensor1d([0.1, 0.2, 0.3]), [b.name]: tf.tensor1d([-1, 1]) });
+      const weights = (await optimizer.getWeights()).map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
+      return { optimizer, a, b, weights };
+    }
+    const snapshot = async (optimizer: RMSPropWasmOptimizer) => (await optimizer.getWeights()).map((w) => `${w.name}=${w.tensor.dataSync().join(',')}`);
+
+    it.each([
+      ['a negative square average', (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, -1, 1]) } : x)), RangeError, /'\d+\/rms' \(a square average\) has -1 at index 1; it must be finite and ≥ 0/],
+      ['−∞ as a square average', (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([-Infinity, 0]) } : x)), RangeError, /'\d+\/rms' \(a square average\) has -Infinity at index 0/],
+      ['NaN as a square average', (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([0, NaN]) } : x)), RangeError, /has NaN at index 1/],
+      ['an int32 square average', (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, 2, 3], 'int32') } : x)), TypeError, /setWeights: '\d+\/rms' is int32; RMSProp state is float32/],
+      ['a momentum of another size', (w: NamedTensor[]) => w.map((x, i) => (i === 3 ? { ...x, tensor: tf.tensor1d([1, 2]) } : x)), RangeError, /'\d+\/momentum' has 2 elements, '\d+\/rms' \(the same variable's\) has 3/],
+      ['weights out of order', (w: NamedTensor[]) => [w[0], w[3], w[2], w[1], w[4]], RangeError, /weightValues\[1\] is '\d+\/momentum' where variable 0's '\/rms' belongs/],
+      ['a step count that is not an integer', (w: NamedTensor[]) => [{ name: 'iter', tensor: tf.scalar(1.5) }, ...w.slice(1)], RangeError, /'iter' \(the step count\) must be an integer/],
+      ['a weight without a tensor', (w: NamedTensor[]) => [w[0], { name: 'x/rms' }, ...w.slice(2)], TypeError, /weightValues\[1\] must be \{ name: string, tensor: tf\.Tensor \}/],
+    ] as const)('%s', async (_, corrupt, errorClass, message) => {
+      const { optimizer, a, b, weights } = await setting();
+      const before = await snapshot(optimizer);
+      const error = await optimizer.setWeights(corrupt(weights) as NamedTensor[]).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(errorClass);
+      expect((error as Error).message).toMatch(message);
+      expect(await snapshot(optimizer)).toEqual(before);
+      tf.dispose([a, b]);
+      optimizer.dispose();
+    });
+
+    it('a centered layout does not load into an optimizer that is not centered, even when the counts agree', async () => {
+      // 2 centered variables: 1 + 3·2 = 7 weights, which a non-centered layout reads as 3 variables
+      const centered = await setting(true);
+      const plain = await rmsprop({ lr: 0.01, momentum: 0.9 });
+      const error = await plain.setWeights(centered.weights).then(() => undefined, (e: unknown) => e as Error);
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error!.message).toMatch(/weightValues\[3\] is '\d+\/momentum' where variable 2's '\/rms' belongs \(a centered optimizer's layout/);
+      expect((await plain.getWeights()).length).toBe(1);
+      // and the other way: 1 + 2·3 = 7 weights of a non-centered optimizer with 3 variables
+      const three = await rmsprop({ lr: 0.01, momentum: 0.9 });
+      const vars = [1, 2, 3].map((n) => tf.variable(tf.ones([n])));
+      three.applyGradients(Object.fromEntries(vars.map((v) => [v.name, tf.onesLike(v)])));
+      const weights = await three.getWeights();
+      const error2 = await centered.optimizer.setWeights(weights).then(() => undefined, (e: unknown) => e as Error);
+      expect(error2!.message).toMatch(/is '\d+\/rms' where variable 0's '\/momentum' belongs \(a non-centered optimizer's layout/);
+      tf.dispose([centered.a, centered.b, ...vars]);
+    });
+
+    it('the weights of tf.train.rmsprop load (its momentum slots hold its last update at momentum 0)', async () => {
+      const stock = tf.train.rmsprop(0.01, 0.9, 0, 1e-7);
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      stock.applyGradients({ [a.name]: tf.tensor1d([0.1, 0.2, 0.3]) });
+      const ours = await rmsprop({ lr: 0.01 });
+      await ours.setWeights(await stock.getWeights());
+      expect(ours.iterations).toBe(1);
+      tf.dispose(a);
+    });
+  });
+
+  it('fromConfig(getConfig()) round-trips exactly, options left out included', async () => {
+    for (const options of [{}, { lr: 0.02, clipNorm: 1 }, { preset: 'pytorch' as const, momentum: 0.5, centered: true, threads: 'auto' as const }]) {
+      const first = (await rmsprop(options)).getConfig();
+      const second = (RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(first))) as RMSPropWasmOptimizer).getConfig();
+      expect(second).toEqual(first);
+      const third = (RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, second) as RMSPropWasmOptimizer).getConfig();
+      expect(third).toEqual(first);
+    }
   });
 
   it('setWeights with a count that fits no layout throws before changing anything', async () => {
