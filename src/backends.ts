@@ -19,6 +19,7 @@ export interface Backend {
  * not been compiled yet: `await RMSProp.ready(options)` (or `create`) first. Nothing was changed.
  */
 export class NotReadyError extends Error {
+  /** `'NotReadyError'`, so that logs and `instanceof`-free checks can tell it apart. */
   override name = 'NotReadyError';
 }
 

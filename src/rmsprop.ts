@@ -339,6 +339,7 @@ export class RMSProp<Name extends string = string> {
     return this.#steps;
   }
 
+  /** Restores a step count (see the getter); checked first, so that a refused one changes nothing. */
   set stepCount(count: number) {
     this.#enter('stepCount');
     try {

@@ -43,19 +43,25 @@ describe('every promise holds in a fresh process', () => {
     [{ threads: 2 }],
     [{ threads: 'auto', backend: 'wasm' }],
   ])('RMSProp.ready(%j) prepares every size createSync can be given', async (options) => {
-    const result = await run<Array<{ threads: number; moved: boolean }>>(`
+    const result = await run<{ before: Failure; isNotReady: boolean; sizes: Array<{ threads: number; moved: boolean }> }>(`
       const options = ${JSON.stringify(options)};
+      let isNotReady = false;
+      const before = errorOf(() => {
+        try { RMSProp.createSync({ w: 4 }, options); } catch (e) { isNotReady = e instanceof NotReadyError; throw e; }
+      });
       await RMSProp.ready(options);
-      out([1000, 600000].map((n) => {
+      out({ before, isNotReady, sizes: [1000, 600000].map((n) => {
         const opt = RMSProp.createSync({ w: n }, options);
         opt.grads.w.fill(0.5);
         opt.step();
         const result = { threads: opt.threads, moved: opt.params.w[n - 1] < 0 };
         opt.dispose();
         return result;
-      }));
+      }) });
     `);
-    expect(result).toEqual([{ threads: options.threads === 2 ? 2 : 1, moved: true }, { threads: 2, moved: true }]);
+    expect(result.before).toMatchObject({ name: 'NotReadyError', message: expect.stringMatching(/is not compiled yet: await RMSProp\.ready/) });
+    expect(result.isNotReady).toBe(true);
+    expect(result.sizes).toEqual([{ threads: options.threads === 2 ? 2 : 1, moved: true }, { threads: 2, moved: true }]);
   }, 60_000);
 
   it.each([

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RMSProp } from '../src/index.js';
 import { rmsprop, RMSPropWasmOptimizer, type NamedTensor, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
 import { normal, rng, sameBits } from './helpers.js';
 import { firstViolation as agreedBound } from './tfjs-helpers.js';
@@ -328,6 +329,30 @@ describe('on tfjs-backend-wasm, the zero-copy view of its heap', () => {
       delete backend.typedArrayFromHeap;
       RMSPropWasmOptimizer.heapViews = true;
     }
+  });
+});
+
+describe('what the adapter uses from the public entry', () => {
+  it('stepCount can be set (it is what schedules read); a bad count is refused and changes nothing', async () => {
+    const opt = await RMSProp.create({ w: 2 }, { lr: (step) => (step === 5 ? 0.1 : 0) });
+    const cases: Array<[unknown, ErrorConstructor, RegExp]> = [
+      ['3', TypeError, /stepCount must be a number, got "3"/],
+      [-1, RangeError, /stepCount must be an integer from 0 to 2\^53 − 1, got -1/],
+      [1.5, RangeError, /got 1\.5/],
+      [2 ** 53, RangeError, /got 9007199254740992/],
+    ];
+    for (const [count, kind, message] of cases) {
+      expect(() => { opt.stepCount = count as number; }).toThrow(kind);
+      expect(() => { opt.stepCount = count as number; }).toThrow(message);
+      expect(opt.stepCount).toBe(0);
+    }
+    opt.step({ w: new Float32Array([1, 1]) }); // the schedule's lr is 0 at step 0
+    expect([...opt.params.w]).toEqual([0, 0]);
+    opt.stepCount = 5;
+    opt.step({ w: new Float32Array([1, 1]) });
+    expect(opt.stepCount).toBe(6);
+    expect(opt.params.w[0]).toBeLessThan(0);
+    opt.dispose();
   });
 });
 
