@@ -15,19 +15,23 @@ export interface ChildResult {
   stderr: string;
 }
 
-/**
- * Runs `script` (an ES module's text) with `node --input-type=module -e` in the repository's root,
- * so that bare imports resolve as in a project that installed this package. Never rejects for a
- * non-zero exit: the caller checks `status`.
- */
-export function runScript(script: string, timeout = 120_000): Promise<ChildResult> {
+/** Runs Node with `args` in the repository's root. Never rejects for a non-zero exit: the caller checks `status`. */
+export function runNode(args: string[], timeout = 120_000): Promise<ChildResult> {
   if (!existsSync(`${root}dist/tfjs/index.js`)) throw new Error('dist/ is missing: build it with `npx tsc -p .` first');
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', script], { cwd: root, timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+    execFile(process.execPath, args, { cwd: root, timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
       const status = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       resolve({ status, stdout, stderr });
     });
   });
+}
+
+/**
+ * Runs `script` (an ES module's text) with `node --input-type=module -e` in the repository's root,
+ * so that bare imports resolve as in a project that installed this package.
+ */
+export function runScript(script: string, timeout?: number): Promise<ChildResult> {
+  return runNode(['--input-type=module', '-e', script], timeout);
 }
 
 /** Runs `script`, which prints one JSON value as its last line of output, and returns that value. */

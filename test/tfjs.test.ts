@@ -236,6 +236,21 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     // (had a's state restarted at the fourth step, it would step by about lr/√(1−ρ) again: 0.012 off, far outside the bound)
   });
 
+  it('a variable that joins gets a new core, and the one it replaces is disposed', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    const b = tf.variable(tf.tensor1d([2]));
+    const g = [tf.tensor1d([1, 1]), tf.tensor1d([1])];
+    optimizer.applyGradients({ [a.name]: g[0] });
+    const first = optimizer.core!;
+    optimizer.applyGradients({ [a.name]: g[0], [b.name]: g[1] });
+    expect(optimizer.core).not.toBe(first);
+    expect(() => first.stepCount).toThrow(/disposed/);
+    expect(optimizer.core!.stepCount).toBe(2);
+    tf.dispose([a, b, ...g]);
+    optimizer.dispose();
+  });
+
   it('a variable never aliases the optimizer\'s memory, and a value assigned from outside is the one stepped from', async () => {
     const run = (optimizer: tf.Optimizer) => {
       const a = tf.variable(tf.tensor1d([0.5, -1, 2]));

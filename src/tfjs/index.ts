@@ -315,6 +315,13 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const loaded = await this.#readWeights(weightValues);
     await this.#ready.catch(() => {}); // invalid options are reported by ready() and by the first step
     this.#live();
+    // A variable may have joined while this call awaited: check its position again, synchronously.
+    for (const [i, slot] of loaded.slots.entries()) {
+      const existing = this.#slots[i];
+      if (existing && existing.length !== slot.length) {
+        throw new RangeError(`setWeights: '${slot.stateNames.squareAvg}' has ${slot.length} elements, the variable in position ${i} ('${existing.name}') has ${existing.length}`);
+      }
+    }
     // Everything read and checked: now change the optimizer.
     this.#release();
     for (const [i, slot] of loaded.slots.entries()) {
@@ -496,10 +503,11 @@ function gradientEntries(variableGradients: tf.NamedTensorMap | NamedTensor[]): 
   } else {
     entries.push(...Object.entries(variableGradients));
   }
-  const seen = new Set<string>();
+  // (a map cannot name a variable twice; an array can)
+  const seen = Array.isArray(variableGradients) ? new Set<string>() : undefined;
   for (const [name, tensor] of entries) {
-    if (seen.has(name)) throw new TypeError(`applyGradients: variable '${name}' has two gradients`);
-    seen.add(name);
+    if (seen?.has(name)) throw new TypeError(`applyGradients: variable '${name}' has two gradients`);
+    seen?.add(name);
     if (tensor != null && !isTensor(tensor)) throw new TypeError(`applyGradients: the gradient of '${name}' must be a tf.Tensor or null, got ${describe(tensor)}`);
     if (tensor != null && tensor.isDisposed) throw new TypeError(`applyGradients: the gradient of '${name}' is disposed`);
   }
