@@ -14,6 +14,15 @@ export interface Backend {
   readonly shared?: { module: WebAssembly.Module; memory: WebAssembly.Memory };
 }
 
+/**
+ * Thrown by `RMSProp.createSync` (and the TF.js adapter's first step) when the wasm it needs has
+ * not been compiled yet: `await RMSProp.ready(options)` (or `create`) first. Nothing was changed.
+ */
+export class NotReadyError extends Error {
+  /** `'NotReadyError'`, so that logs and `instanceof`-free checks can tell it apart. */
+  override name = 'NotReadyError';
+}
+
 const WASM_PAGE = 65536;
 /** wasm32 addresses at most 65536 pages. */
 export const MAX_HEAP_BYTES = 65536 * WASM_PAGE;
@@ -115,7 +124,7 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
     return { name, buffer, kernel: jsKernel(buffer) };
   }
   const module = compiled[buildOf(name, shared)];
-  if (!module) throw new Error(`backend '${name}' is not compiled yet: await RMSProp.ready(${JSON.stringify({ backend: name, ...(shared && { threads: 2 }) })}) before RMSProp.createSync`);
+  if (!module) throw new NotReadyError(`backend '${name}' is not compiled yet: await RMSProp.ready(${JSON.stringify({ backend: name, ...(shared && { threads: 2 }) })}) before RMSProp.createSync`);
   const wasm = wasmApi()!;
   const pages = Math.ceil(bytes / WASM_PAGE);
   // maximum = initial: the memory cannot grow, so its buffer and every view of it stay valid.

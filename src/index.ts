@@ -5,7 +5,7 @@ export type {
   BackendChoice, BackendName, GroupInfo, GroupOptions, LearningRate, NonFinitePolicy, OptimizerWideOption, PresetDefaults,
   PresetName, ResolvedOptions, RMSPropOptions,
 } from './options.js';
-export { availableBackends } from './backends.js';
+export { availableBackends, NotReadyError } from './backends.js';
 export { decodeState, encodeState, STATE_FORMAT, STATE_VERSION, type ArrayKind, type SavedState } from './state.js';
 export type { TorchParamGroup, TorchParamState, TorchStateDict } from './torch.js';
 export * as schedules from './schedules.js';

@@ -6,7 +6,7 @@ import {
   checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
   type BackendName, type GroupInfo, type OptimizerWideOption, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
-import { readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
+import { checkStepCount, readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
 import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool, WAKE_MIN_ELEMENTS } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
@@ -219,20 +219,23 @@ export class RMSProp<Name extends string = string> {
   }
 
   /**
-   * Compiles, once per runtime, the wasm that optimizers with these `options` use (the backend, and
-   * its shared-memory build when `threads` is not 1), so that `createSync` can follow. Options are
-   * checked as `create` checks them.
+   * Compiles, once per runtime, every wasm build that `createSync` with these `options` can need at
+   * any size: the backend's single-thread build (for `threads: 1`, for `'auto'` below its threshold,
+   * and where threads are unavailable), and its shared-memory build when `threads` is not 1. Options
+   * are checked as `create` checks them.
    */
   static async ready(options?: Pick<RMSPropOptions, 'backend' | 'threads'>): Promise<void> {
     const read = readOptions(options ?? {});
     const { name } = backendChoice(read.backend ?? 'auto');
     const threads = read.threads ?? 1;
-    await compileBackend(name, threads !== 1 && threadSupport().unavailable === undefined);
+    const shared = threads !== 1 && threadSupport().unavailable === undefined;
+    const single = threads === 1 || threads === 'auto' || !shared;
+    await Promise.all([shared && compileBackend(name, true), single && compileBackend(name, false)]);
   }
 
   /**
    * `create`, synchronously, once `await RMSProp.ready(options)` has compiled its wasm (it throws
-   * an Error saying so otherwise). For frameworks whose hooks are synchronous (TF.js'
+   * a `NotReadyError` saying so otherwise). For frameworks whose hooks are synchronous (TF.js'
    * `applyGradients`). Worker threads start in the background and join steps once running; if the
    * runtime refuses them, steps throw (use `create` to fall back to one thread instead).
    */
@@ -326,10 +329,25 @@ export class RMSProp<Name extends string = string> {
     return this.#state;
   }
 
-  /** Steps taken so far (skipped steps do not count). */
+  /**
+   * Steps taken so far (skipped steps do not count). Setting it (an integer from 0 to 2^53 − 1,
+   * else a TypeError or RangeError that changes nothing) restores a count kept elsewhere, as a
+   * framework's checkpoint does; it is what bias correction and schedules read.
+   */
   get stepCount(): number {
     this.#live();
     return this.#steps;
+  }
+
+  /** Restores a step count (see the getter); checked first, so that a refused one changes nothing. */
+  set stepCount(count: number) {
+    this.#enter('stepCount');
+    try {
+      checkStepCount(count, 'stepCount');
+      this.#steps = count;
+    } finally {
+      this.#busy = false;
+    }
   }
 
   /** The first group's resolved options (all of them, for an optimizer without groups). */

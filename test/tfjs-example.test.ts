@@ -1,16 +1,11 @@
 // examples/tfjs/train.ts --quick, as a user runs it (through the built package): both optimizers
 // train, epoch by epoch, and this one's loss tracks tf.train.rmsprop's. Its timings are not checked.
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
+import { runNode } from './child.js';
 
 it('examples/tfjs trains MNIST digits with tf.train.rmsprop and with rmsprop-wasm/tfjs', async () => {
-  if (!existsSync(`${root}dist/tfjs/index.js`)) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/tfjs/train.ts', '--quick'], { cwd: root });
+  const { status, stdout, stderr } = await runNode(['--import', 'tsx', 'examples/tfjs/train.ts', '--quick']);
+  expect(status, stderr).toBe(0);
   const rows = [...stdout.matchAll(/^\s*(\d+) \| (\S+)\s*\| ([\d.]+) \|\s*([\d.]+) % \| ([\d.]+) s$/gm)]
     .map(([, epoch, name, loss, accuracy]) => ({ epoch: Number(epoch), name, loss: Number(loss), accuracy: Number(accuracy) }));
   expect(rows.map((r) => `${r.epoch} ${r.name}`)).toEqual(['1 tf.train.rmsprop', '1 rmsprop-wasm/tfjs', '2 tf.train.rmsprop', '2 rmsprop-wasm/tfjs']);

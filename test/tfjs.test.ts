@@ -9,8 +9,10 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { rmsprop, RMSPropWasmOptimizer, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
+import { RMSProp } from '../src/index.js';
+import { rmsprop, RMSPropWasmOptimizer, type NamedTensor, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
 import { normal, rng, sameBits } from './helpers.js';
+import { firstViolation as agreedBound } from './tfjs-helpers.js';
 
 const BACKENDS = ['cpu', 'wasm'] as const;
 const LR = 1e-3;
@@ -70,15 +72,8 @@ async function fit(model: tfl.LayersModel, optimizer: tf.Optimizer, epochs: numb
   return after;
 }
 
-/** The agreed bound (test/presets.test.ts): |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
 function firstViolation(ours: Float32Array[], reference: Float32Array[], k: number, momentum: number, lr = LR): string | undefined {
-  for (const [t, ref] of reference.entries()) {
-    for (let i = 0; i < ref.length; i++) {
-      const bound = 1e-5 * Math.abs(ref[i]) + (5e-4 * lr * k) / (1 - momentum);
-      if (!(Math.abs(ours[t][i] - ref[i]) <= bound)) return `weight ${t}, element ${i}: ${ours[t][i]} vs ${ref[i]} (bound ${bound})`;
-    }
-  }
-  return undefined;
+  return agreedBound(ours, reference, k, momentum, lr);
 }
 
 function sameWeights(a: Float32Array[], b: Float32Array[]): string | undefined {
@@ -241,6 +236,21 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     // (had a's state restarted at the fourth step, it would step by about lr/√(1−ρ) again: 0.012 off, far outside the bound)
   });
 
+  it('a variable that joins gets a new core, and the one it replaces is disposed', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    const b = tf.variable(tf.tensor1d([2]));
+    const g = [tf.tensor1d([1, 1]), tf.tensor1d([1])];
+    optimizer.applyGradients({ [a.name]: g[0] });
+    const first = optimizer.core!;
+    optimizer.applyGradients({ [a.name]: g[0], [b.name]: g[1] });
+    expect(optimizer.core).not.toBe(first);
+    expect(() => first.stepCount).toThrow(/disposed/);
+    expect(optimizer.core!.stepCount).toBe(2);
+    tf.dispose([a, b, ...g]);
+    optimizer.dispose();
+  });
+
   it('a variable never aliases the optimizer\'s memory, and a value assigned from outside is the one stepped from', async () => {
     const run = (optimizer: tf.Optimizer) => {
       const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
@@ -337,6 +347,30 @@ describe('on tfjs-backend-wasm, the zero-copy view of its heap', () => {
   });
 });
 
+describe('what the adapter uses from the public entry', () => {
+  it('stepCount can be set (it is what schedules read); a bad count is refused and changes nothing', async () => {
+    const opt = await RMSProp.create({ w: 2 }, { lr: (step) => (step === 5 ? 0.1 : 0) });
+    const cases: Array<[unknown, ErrorConstructor, RegExp]> = [
+      ['3', TypeError, /stepCount must be a number, got "3"/],
+      [-1, RangeError, /stepCount must be an integer from 0 to 2\^53 − 1, got -1/],
+      [1.5, RangeError, /got 1\.5/],
+      [2 ** 53, RangeError, /got 9007199254740992/],
+    ];
+    for (const [count, kind, message] of cases) {
+      expect(() => { opt.stepCount = count as number; }).toThrow(kind);
+      expect(() => { opt.stepCount = count as number; }).toThrow(message);
+      expect(opt.stepCount).toBe(0);
+    }
+    opt.step({ w: new Float32Array([1, 1]) }); // the schedule's lr is 0 at step 0
+    expect([...opt.params.w]).toEqual([0, 0]);
+    opt.stepCount = 5;
+    opt.step({ w: new Float32Array([1, 1]) });
+    expect(opt.stepCount).toBe(6);
+    expect(opt.params.w[0]).toBeLessThan(0);
+    opt.dispose();
+  });
+});
+
 describe('the package', () => {
   it('the main entry never imports TF.js; the tfjs entry reaches the core only through it', () => {
     const dist = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -389,6 +423,88 @@ describe('options and config', () => {
     expect(optimizer.iterations).toBe(1);
     tf.dispose([a, good, ...cases.map(([g]) => Object.values(g)).flat().filter((t) => t !== good)]);
     optimizer.dispose();
+  });
+
+  it('applyGradients with no map or array, or with something else than tensors, throws a TypeError saying so', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    expect(() => optimizer.applyGradients(null as unknown as tf.NamedTensorMap)).toThrow(/applyGradients: variableGradients must be a map .* got null/);
+    expect(() => optimizer.applyGradients([null] as unknown as NamedTensor[])).toThrow(/variableGradients\[0\] must be \{ name: string, tensor \}, got null/);
+    expect(() => optimizer.applyGradients({ [a.name]: [1, 2] as unknown as tf.Tensor })).toThrow(new RegExp(`the gradient of '${a.name}' must be a tf.Tensor or null, got an array`));
+    const g = tf.tensor1d([1, 1]);
+    expect(() => optimizer.applyGradients([{ name: a.name, tensor: g }, { name: a.name, tensor: g }])).toThrow(new RegExp(`'${a.name}' has two gradients`));
+    expect(optimizer.variables).toEqual([]);
+    tf.dispose([a, g]);
+  });
+
+  describe('setWeights checks what loadState checks, names the weight, and changes nothing', () => {
+    async function setting(centered = false) {
+      const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9, centered });
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const b = tf.variable(tf.tensor1d([1, 2]));
+      optimizer.applyGradients({ [a.name]: tf.tensor1d([0.1, 0.2, 0.3]), [b.name]: tf.tensor1d([-1, 1]) });
+      const weights = (await optimizer.getWeights()).map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
+      return { optimizer, a, b, weights };
+    }
+    const snapshot = async (optimizer: RMSPropWasmOptimizer) => (await optimizer.getWeights()).map((w) => `${w.name}=${w.tensor.dataSync().join(',')}`);
+
+    it.each([
+      ['a negative square average', (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, -1, 1]) } : x)), RangeError, /'\d+\/rms' \(a square average\) has -1 at index 1; it must be finite and ≥ 0/],
+      ['−∞ as a square average', (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([-Infinity, 0]) } : x)), RangeError, /'\d+\/rms' \(a square average\) has -Infinity at index 0/],
+      ['NaN as a square average', (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([0, NaN]) } : x)), RangeError, /has NaN at index 1/],
+      ['an int32 square average', (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, 2, 3], 'int32') } : x)), TypeError, /setWeights: '\d+\/rms' is int32; RMSProp state is float32/],
+      ['a momentum of another size', (w: NamedTensor[]) => w.map((x, i) => (i === 3 ? { ...x, tensor: tf.tensor1d([1, 2]) } : x)), RangeError, /'\d+\/momentum' has 2 elements, '\d+\/rms' \(the same variable's\) has 3/],
+      ['weights out of order', (w: NamedTensor[]) => [w[0], w[3], w[2], w[1], w[4]], RangeError, /weightValues\[1\] is '\d+\/momentum' where variable 0's '\/rms' belongs/],
+      ['a step count that is not an integer', (w: NamedTensor[]) => [{ name: 'iter', tensor: tf.scalar(1.5) }, ...w.slice(1)], RangeError, /'iter' \(the step count\) must be an integer/],
+      ['a weight without a tensor', (w: NamedTensor[]) => [w[0], { name: 'x/rms' }, ...w.slice(2)], TypeError, /weightValues\[1\] must be \{ name: string, tensor: tf\.Tensor \}/],
+    ] as const)('%s', async (_, corrupt, errorClass, message) => {
+      const { optimizer, a, b, weights } = await setting();
+      const before = await snapshot(optimizer);
+      const error = await optimizer.setWeights(corrupt(weights) as NamedTensor[]).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(errorClass);
+      expect((error as Error).message).toMatch(message);
+      expect(await snapshot(optimizer)).toEqual(before);
+      tf.dispose([a, b]);
+      optimizer.dispose();
+    });
+
+    it('a centered layout does not load into an optimizer that is not centered, even when the counts agree', async () => {
+      // 2 centered variables: 1 + 3·2 = 7 weights, which a non-centered layout reads as 3 variables
+      const centered = await setting(true);
+      const plain = await rmsprop({ lr: 0.01, momentum: 0.9 });
+      const error = await plain.setWeights(centered.weights).then(() => undefined, (e: unknown) => e as Error);
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error!.message).toMatch(/weightValues\[3\] is '\d+\/momentum' where variable 2's '\/rms' belongs \(a centered optimizer's layout/);
+      expect((await plain.getWeights()).length).toBe(1);
+      // and the other way: 1 + 2·3 = 7 weights of a non-centered optimizer with 3 variables
+      const three = await rmsprop({ lr: 0.01, momentum: 0.9 });
+      const vars = [1, 2, 3].map((n) => tf.variable(tf.ones([n])));
+      three.applyGradients(Object.fromEntries(vars.map((v) => [v.name, tf.onesLike(v)])));
+      const weights = await three.getWeights();
+      const error2 = await centered.optimizer.setWeights(weights).then(() => undefined, (e: unknown) => e as Error);
+      expect(error2!.message).toMatch(/is '\d+\/rms' where variable 0's '\/momentum' belongs \(a non-centered optimizer's layout/);
+      tf.dispose([centered.a, centered.b, ...vars]);
+    });
+
+    it('the weights of tf.train.rmsprop load (its momentum slots hold its last update at momentum 0)', async () => {
+      const stock = tf.train.rmsprop(0.01, 0.9, 0, 1e-7);
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      stock.applyGradients({ [a.name]: tf.tensor1d([0.1, 0.2, 0.3]) });
+      const ours = await rmsprop({ lr: 0.01 });
+      await ours.setWeights(await stock.getWeights());
+      expect(ours.iterations).toBe(1);
+      tf.dispose(a);
+    });
+  });
+
+  it('fromConfig(getConfig()) round-trips exactly, options left out included', async () => {
+    for (const options of [{}, { lr: 0.02, clipNorm: 1 }, { preset: 'pytorch' as const, momentum: 0.5, centered: true, threads: 'auto' as const }]) {
+      const first = (await rmsprop(options)).getConfig();
+      const second = (RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(first))) as RMSPropWasmOptimizer).getConfig();
+      expect(second).toEqual(first);
+      const third = (RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, second) as RMSPropWasmOptimizer).getConfig();
+      expect(third).toEqual(first);
+    }
   });
 
   it('setWeights with a count that fits no layout throws before changing anything', async () => {

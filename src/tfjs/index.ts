@@ -20,7 +20,7 @@
  * @module
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { PRESETS, RMSProp, type RMSPropOptions, type TensorState } from '../index.js';
+import { NotReadyError, PRESETS, RMSProp, type RMSPropOptions, type TensorState } from '../index.js';
 
 /** Options of the TF.js optimizer: every option of `RMSProp.create`, with preset `'tfjs'` by default. */
 export type TfjsRMSPropOptions = RMSPropOptions;
@@ -36,11 +36,14 @@ export interface NamedTensor {
 type StateKind = 'squareAvg' | 'momentum' | 'gradAvg';
 /** The stock `RMSPropOptimizer`'s weight names and order: `<var>/rms`, `<var>/momentum`, `<var>/mg`. */
 const STOCK: ReadonlyArray<readonly [StateKind, string]> = [['squareAvg', 'rms'], ['momentum', 'momentum'], ['gradAvg', 'mg']];
+/** The options the stock config keys carry (`learningRate`, `decay`, …), left out of `rmspropWasm`. */
+const STOCK_OPTIONS = ['lr', 'decay', 'momentum', 'eps', 'centered'] as const;
 
 /** One variable's place in the optimizer, by position of first appearance (as TF.js matches state). */
 interface Slot {
   /** The variable's name once seen; undefined for state loaded by `setWeights` before its variable. */
   name: string | undefined;
+  /** The variable last updated under that name: one re-created under it replaces it. */
   variable: tf.Variable | undefined;
   shape: number[];
   length: number;
@@ -70,14 +73,18 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? 'an array' : `a ${value.constructor?.name ?? 'object'}`;
 }
 
+const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Tensor;
+
 /**
  * RMSProp for TensorFlow.js, computed by this library's wasm SIMD kernel on the CPU. Variables are
  * taken when first seen by `applyGradients` (no list to give), and one seen later joins without the
  * others losing their state. State is matched to variables by position of first appearance, as
  * TF.js' own `RMSPropOptimizer` does, and `getWeights`/`setWeights` use its layout: `iter`, then
  * `<var>/rms` for every variable, `<var>/momentum` for every variable (zeros at momentum 0), then
- * `<var>/mg` when centered. Create it with `await rmsprop(options)`, which compiles the wasm that
- * the synchronous `applyGradients` needs. See the module comment for what a saved model carries.
+ * `<var>/mg` when centered. A variable disposed and re-created under the same name is updated with
+ * the state kept for that name, as the stock optimizer does. Create it with `await rmsprop(options)`,
+ * which compiles the wasm that the synchronous `applyGradients` needs. A call that throws changes
+ * nothing. See the module comment for what a saved model carries.
  */
 export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** The name saved models carry: the stock optimizer's, so that any TF.js program can load them. */
@@ -95,8 +102,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #bySlotName = new Map<string, number>();
   /** Steps taken before the core existed (from `setWeights`). */
   #steps = 0;
-  /** Tensors handed out by the last `getWeights`, disposed by the next call, so saving leaks nothing. */
-  #lent: tf.Tensor[] = [];
+  /**
+   * The tensors of the last `getWeights`, returned again until the state changes (a step,
+   * `setWeights`, `dispose`), which disposes them: saves in flight share them, and none leaks.
+   */
+  #weights: NamedTensor[] | undefined;
   /** Reused by every step, so that a step allocates no record. */
   #grads: Record<string, Float32Array | null> = {};
   #ready: Promise<void>;
@@ -104,7 +114,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   /**
    * Prefer `await rmsprop(options)`. The constructor is synchronous for `fromConfig`; it starts
-   * compiling the wasm, and `applyGradients` throws until that has finished (`await opt.ready()`).
+   * compiling the wasm, and `applyGradients` throws a `NotReadyError` until that has finished
+   * (`await opt.ready()`). `setWeights` (so `tf.loadLayersModel`) waits for it.
    */
   constructor(options: TfjsRMSPropOptions = {}) {
     super();
@@ -117,8 +128,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** Resolves when the wasm this optimizer needs is compiled; rejects if the options are invalid. */
   async ready(): Promise<void> {
     await this.#ready;
-    // Every option checked now, not at the first step: a one-element optimizer on one thread.
-    RMSProp.createSync({ check: 0 }, { ...this.options, threads: 1 }).dispose();
+    // Every option checked now, not at the first step: a one-element optimizer on the js backend,
+    // which needs no wasm (the backend and threads were checked by RMSProp.ready).
+    RMSProp.createSync({ check: 0 }, { ...this.options, backend: 'js', threads: 1 }).dispose();
   }
 
   /**
@@ -137,29 +149,98 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   /** The variables in the order their state is kept (and saved). */
   get variables(): readonly tf.Variable[] {
-    return this.#slots.flatMap((slot) => (slot.variable ? [slot.variable] : []));
+    return this.#slots.flatMap((slot) => (slot.variable && !slot.variable.isDisposed ? [slot.variable] : []));
   }
 
+  /**
+   * Everything is checked, and a variable that joins laid out in a new core, before any state,
+   * variable or slot changes: a call that throws changes nothing.
+   */
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     this.#live();
-    const entries: Array<[string, tf.Tensor | null | undefined]> = Array.isArray(variableGradients)
-      ? variableGradients.map((item) => [item.name, item.tensor])
-      : Object.entries(variableGradients);
-    this.#take(entries.map(([name]) => name));
-    const core = this.#core!;
-    const backend = tf.backend();
-    const heapView = tf.getBackend() === 'wasm' && RMSPropWasmOptimizer.heapViews ? heapViewOf(backend) : undefined;
-    const grads = this.#grads;
+    const entries = gradientEntries(variableGradients);
+    const registered = tf.engine().registeredVariables;
+    const fresh: string[] = [];
+    const recreated: Array<[number, tf.Variable]> = [];
+    for (const [name, gradient] of entries) {
+      const variable = Object.hasOwn(registered, name) ? registered[name] : undefined;
+      const index = this.#bySlotName.get(name);
+      if (!variable) {
+        if (index === undefined) throw new TypeError(`applyGradients: '${name}' is not the name of a tf.Variable`);
+        if (gradient == null) continue; // nothing to update, as in stock TF.js
+        throw new TypeError(`applyGradients: variable '${name}' was disposed (no tf.Variable has that name now); nothing was changed`);
+      }
+      if (variable.dtype !== 'float32') throw new TypeError(`applyGradients: variable '${name}' is ${variable.dtype}; RMSProp updates float32 variables`);
+      if (gradient != null) {
+        if (gradient.dtype !== 'float32') throw new TypeError(`applyGradients: gradient '${name}' is ${gradient.dtype}; RMSProp takes float32`);
+        if (gradient.size !== variable.size) throw new RangeError(`applyGradients: gradient '${name}' has ${gradient.size} elements, its parameter has ${variable.size}`);
+      }
+      if (index === undefined) {
+        fresh.push(name);
+      } else if (this.#slots[index].variable !== variable) {
+        // Re-created under a known name: it takes the state kept for that name, as in stock TF.js.
+        const { length } = this.#slots[index];
+        if (variable.size !== length) {
+          throw new RangeError(`applyGradients: variable '${name}' was re-created with ${variable.size} elements; the state kept for that name has ${length} (use a new optimizer)`);
+        }
+        recreated.push([index, variable]);
+      }
+    }
+    // Slots change on copies, kept only if the step succeeds.
+    const changed = fresh.length > 0 || recreated.length > 0 || !this.#core;
+    const slots = changed ? this.#slots.map((slot) => ({ ...slot })) : this.#slots;
+    for (const [index, variable] of recreated) Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
+    for (const name of fresh) {
+      const variable = registered[name] as tf.Variable;
+      let slot = slots.find((s) => s.name === undefined);
+      if (slot && slot.length !== variable.size) {
+        throw new RangeError(`applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for its position has ${slot.length}`);
+      }
+      if (!slot) {
+        slot = { name, variable, shape: [], length: 0, stateNames: { squareAvg: `${name}/rms`, momentum: `${name}/momentum`, gradAvg: `${name}/mg` }, pending: undefined, dataId: undefined };
+        slots.push(slot);
+      }
+      Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
+    }
+    const old = this.#core;
+    if (!old && fresh.length === 0) {
+      this.#steps++; // no variable yet: a step that updates nothing, which stock TF.js counts too
+      return;
+    }
+    const core = fresh.length > 0 || !old ? this.#layout(slots) : old;
+    try {
+      this.#step(core, slots, entries);
+    } catch (error) {
+      if (core !== old) core.dispose();
+      throw error;
+    }
+    if (core !== old) {
+      old?.dispose();
+      this.#core = core;
+      this.#bySlotName = new Map(slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i] as const])));
+      this.#grads = Object.fromEntries(slots.flatMap((slot) => (slot.name === undefined ? [] : [[slot.name, null]])));
+      for (const slot of slots) if (slot.name !== undefined) slot.pending = undefined;
+    }
+    this.#slots = slots;
+  }
+
+  /** Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each stepped variable its new values. */
+  #step(core: RMSProp, slots: readonly Slot[], entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>): void {
+    const heapView = tf.getBackend() === 'wasm' && RMSPropWasmOptimizer.heapViews ? heapViewOf(tf.backend()) : undefined;
+    const grads = core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
     for (const name in grads) grads[name] = null;
     const updated: Slot[] = [];
     for (const [name, tensor] of entries) {
       if (tensor == null) continue;
-      const slot = this.#slots[this.#bySlotName.get(name)!];
-      if (slot.variable!.dataId !== slot.dataId) core.params[name].set(floats(slot.variable!, heapView, `variable '${name}'`));
-      grads[name] = floats(tensor, heapView, `gradient '${name}'`);
+      const slot = slots[this.#bySlotName.get(name) ?? slots.findIndex((s) => s.name === name)];
+      if (slot.variable!.dataId !== slot.dataId) core.params[name].set(floats(slot.variable!, heapView));
+      grads[name] = floats(tensor, heapView);
       updated.push(slot);
     }
-    if (!core.step(grads)) return;
+    const stepped = core.step(grads);
+    for (const name in grads) grads[name] = null; // hold no gradient's array between steps
+    this.#release(); // the state changed (or may have: a new layout, a variable re-created)
+    if (!stepped) return;
     // tfjs-backend-wasm copies a new tensor's values into its heap at once; the other backends keep
     // the array they are given, which must then not be the optimizer's memory. Never written in
     // place: TF.js tensors are immutable (a `dataSync()` array on cpu is the data itself, and the
@@ -176,13 +257,35 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   /**
+   * `tf.Optimizer.minimize`, except that the gradients and the loss are disposed when
+   * `applyGradients` throws too (the stock one leaves them), so that a refused call leaks nothing.
+   */
+  override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
+    const { value, grads } = this.computeGradients(f, varList);
+    try {
+      this.applyGradients(varList != null ? varList.map((v) => ({ name: v.name, tensor: grads[v.name] })) : grads);
+    } catch (error) {
+      value.dispose();
+      throw error;
+    } finally {
+      tf.dispose(grads);
+    }
+    if (returnCost) return value;
+    value.dispose();
+    return null;
+  }
+
+  /**
    * The stock `RMSPropOptimizer`'s weights: `iter`, `<var>/rms`…, `<var>/momentum`… (zeros at
-   * momentum 0), `<var>/mg`… when centered. The tensors are copies owned by this optimizer, valid
-   * until the next `getWeights`, `setWeights` or `dispose` (so that repeated saves leak nothing).
+   * momentum 0), `<var>/mg`… when centered. The tensors are copies owned by this optimizer: calls
+   * before the state next changes return the same ones (so saves in flight together all succeed,
+   * and repeated saves leak nothing), and they are disposed when it changes (the next step,
+   * `setWeights` or `dispose`). Clone one to keep it longer.
    */
   override async getWeights(): Promise<NamedTensor[]> {
     this.#live();
-    tf.dispose(this.#lent);
+    if (this.#weights?.every((w) => !w.tensor.isDisposed)) return this.#weights.slice();
+    this.#release();
     const core = this.#core;
     const centered = this.#resolved('centered');
     const out: NamedTensor[] = [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }];
@@ -194,54 +297,37 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         out.push({ name: slot.stateNames[kind], tensor });
       }
     }
-    this.#lent = out.map((w) => tf.keep(w.tensor));
-    return out;
+    for (const w of out) tf.keep(w.tensor);
+    this.#weights = out;
+    return out.slice();
   }
 
   /**
    * Loads weights in the stock layout (from `getWeights` of this or of `tf.train.rmsprop`, or from a
-   * saved model), matched to variables by position. Copies before returning; may come before the
-   * first step (as `tf.loadLayersModel` does), in which case each state waits for its variable.
+   * saved model), matched to variables by position. Checked as `RMSProp.loadState` checks a state
+   * (the layout and each name's `/rms`, `/momentum`, `/mg` against this optimizer's options, sizes,
+   * square averages finite and ≥ 0) before anything changes; copies before returning. May come
+   * before the first step (as `tf.loadLayersModel` does), in which case each state waits for its
+   * variable; waits until the wasm is compiled, so that the step after it can run.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     this.#live();
-    if (!Array.isArray(weightValues) || weightValues.length === 0) {
-      throw new TypeError(`setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(weightValues)}`);
-    }
-    const centered = this.#resolved('centered');
-    const perVariable = centered ? 3 : 2;
-    const count = (weightValues.length - 1) / perVariable;
-    if (!Number.isInteger(count)) {
-      throw new RangeError(`setWeights: ${weightValues.length} weights do not make 'iter' and ${perVariable} arrays per variable (centered: ${centered})`);
-    }
-    const iter = (await weightValues[0].tensor.data())[0];
-    if (!Number.isSafeInteger(iter) || iter < 0) throw new RangeError(`setWeights: 'iter' must be an integer ≥ 0, got ${iter}`);
-    const loaded: Array<Pick<Slot, 'shape' | 'length' | 'stateNames' | 'pending'>> = [];
-    for (let i = 0; i < count; i++) {
-      const first = weightValues[1 + i].tensor;
-      const slot = { shape: first.shape.slice(), length: first.size, stateNames: {} as Record<StateKind, string>, pending: {} as Partial<Record<StateKind, Float32Array>> };
-      for (const [k, [kind]] of STOCK.slice(0, perVariable).entries()) {
-        const { name, tensor } = weightValues[1 + k * count + i];
-        if (tensor.dtype !== 'float32' || tensor.size !== slot.length) {
-          throw new RangeError(`setWeights: '${name}' has ${tensor.size} ${tensor.dtype} elements, '${weightValues[1 + i].name}' has ${slot.length}`);
-        }
-        const existing = this.#slots[i];
-        if (existing && existing.length !== slot.length) {
-          throw new RangeError(`setWeights: '${name}' has ${tensor.size} elements, the variable in position ${i} ('${existing.name}') has ${existing.length}`);
-        }
-        slot.stateNames[kind] = name;
-        slot.pending[kind] = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
+    const loaded = await this.#readWeights(weightValues);
+    await this.#ready.catch(() => {}); // invalid options are reported by ready() and by the first step
+    this.#live();
+    // A variable may have joined while this call awaited: check its position again, synchronously.
+    for (const [i, slot] of loaded.slots.entries()) {
+      const existing = this.#slots[i];
+      if (existing && existing.length !== slot.length) {
+        throw new RangeError(`setWeights: '${slot.stateNames.squareAvg}' has ${slot.length} elements, the variable in position ${i} ('${existing.name}') has ${existing.length}`);
       }
-      slot.stateNames.gradAvg ??= slot.stateNames.squareAvg.replace(/\/rms$/, '') + '/mg';
-      loaded.push(slot);
     }
     // Everything read and checked: now change the optimizer.
-    tf.dispose(this.#lent);
-    this.#lent = [];
-    for (const [i, slot] of loaded.entries()) {
+    this.#release();
+    for (const [i, slot] of loaded.slots.entries()) {
       const existing = this.#slots[i];
       if (existing?.name !== undefined && this.#core) {
-        copyState(slot.pending!, this.#core.state[existing.name]);
+        copyState(slot.pending, this.#core.state[existing.name]);
         existing.stateNames = slot.stateNames;
       } else if (existing) {
         Object.assign(existing, slot);
@@ -249,11 +335,72 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         this.#slots.push({ name: undefined, variable: undefined, dataId: undefined, ...slot });
       }
     }
-    this.#setSteps(iter);
+    this.#steps = loaded.iter;
+    if (this.#core) this.#core.stepCount = loaded.iter;
+    this.iterations_ = loaded.iter;
+  }
+
+  /** The checks of `setWeights`, and copies of the values; changes nothing. */
+  async #readWeights(weightValues: NamedTensor[]) {
+    if (!Array.isArray(weightValues) || weightValues.length === 0) {
+      throw new TypeError(`setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(weightValues)}`);
+    }
+    for (const [i, w] of weightValues.entries()) {
+      if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !isTensor(w.tensor)) {
+        throw new TypeError(`setWeights: weightValues[${i}] must be { name: string, tensor: tf.Tensor }, got ${describe(w)}`);
+      }
+      if (w.tensor.isDisposed) throw new TypeError(`setWeights: the tensor of '${w.name}' (weightValues[${i}]) is disposed`);
+    }
+    const centered = this.#resolved('centered');
+    const kinds = STOCK.slice(0, centered ? 3 : 2);
+    const layout = `${centered ? 'centered' : 'not centered'}: 'iter', then ${kinds.map(([, suffix]) => `'<var>/${suffix}'`).join(', ')} for every variable`;
+    const count = (weightValues.length - 1) / kinds.length;
+    if (!Number.isInteger(count)) {
+      throw new RangeError(`setWeights: ${weightValues.length} weights do not fit this optimizer's layout (${layout})`);
+    }
+    const iterTensor = weightValues[0].tensor;
+    if (iterTensor.size !== 1) throw new RangeError(`setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be a scalar`);
+    const iter = (await iterTensor.data())[0];
+    if (!Number.isSafeInteger(iter) || iter < 0) throw new RangeError(`setWeights: '${weightValues[0].name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`);
+    // Names first: a layout saved with other options is refused before any value is read.
+    for (const [k, [, suffix]] of kinds.entries()) {
+      for (let i = 0; i < count; i++) {
+        const at = 1 + k * count + i;
+        const { name } = weightValues[at];
+        if (name.endsWith(`/${suffix}`)) continue;
+        const other = centered ? 'non-centered' : 'centered';
+        const hint = /\/(rms|momentum|mg)$/.test(name) ? ` (a ${other} optimizer's layout, or weights out of order?)` : '';
+        throw new RangeError(`setWeights: weightValues[${at}] is '${name}' where variable ${i}'s '/${suffix}' belongs${hint}; this optimizer's layout is ${layout}`);
+      }
+    }
+    const slots: Array<Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }> = [];
+    for (let i = 0; i < count; i++) {
+      const first = weightValues[1 + i];
+      const slot = { shape: first.tensor.shape.slice(), length: first.tensor.size, stateNames: {} as Record<StateKind, string>, pending: {} as Partial<Record<StateKind, Float32Array>> };
+      const existing = this.#slots[i];
+      for (const [k, [kind]] of kinds.entries()) {
+        const { name, tensor } = weightValues[1 + k * count + i];
+        if (tensor.dtype !== 'float32') throw new TypeError(`setWeights: '${name}' is ${tensor.dtype}; RMSProp state is float32`);
+        if (tensor.size !== slot.length) throw new RangeError(`setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`);
+        if (existing && existing.length !== slot.length) {
+          throw new RangeError(`setWeights: '${name}' has ${tensor.size} elements, the variable in position ${i} (${existing.name === undefined ? 'loaded earlier' : `'${existing.name}'`}) has ${existing.length}`);
+        }
+        const values = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
+        if (kind === 'squareAvg') {
+          const bad = values.findIndex((x) => !(x >= 0 && x < Infinity));
+          if (bad >= 0) throw new RangeError(`setWeights: '${name}' (a square average) has ${values[bad]} at index ${bad}; it must be finite and ≥ 0`);
+        }
+        slot.stateNames[kind] = name;
+        slot.pending[kind] = values;
+      }
+      slot.stateNames.gradAvg ??= slot.stateNames.squareAvg.replace(/\/rms$/, '') + '/mg';
+      slots.push(slot);
+    }
+    return { iter, slots };
   }
 
   getConfig(): tf.serialization.ConfigDict {
-    const { lr, ...rest } = this.options;
+    const { lr } = this.options;
     const stock = {
       learningRate: typeof lr === 'function' ? lr(this.iterations) : this.#resolved('lr') as number,
       decay: this.#resolved('decay'),
@@ -261,8 +408,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       epsilon: this.#resolved('eps'),
       centered: this.#resolved('centered'),
     };
-    // Infinity (no clipping) is not JSON; left out, it means the same.
-    const own = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined && v !== Infinity && typeof v !== 'function'));
+    // The stock keys carry lr, decay, momentum, eps and centered (resolved), so that a config built
+    // from this one gives this one again. Infinity (no clipping) is not JSON; left out, it means the same.
+    const own = Object.fromEntries(Object.entries(this.options).filter(([key, v]) =>
+      !(STOCK_OPTIONS as readonly string[]).includes(key) && v !== undefined && v !== Infinity && typeof v !== 'function'));
     return { ...stock, rmspropWasm: own } as tf.serialization.ConfigDict;
   }
 
@@ -284,11 +433,16 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   override dispose(): void {
-    tf.dispose(this.#lent);
-    this.#lent = [];
+    this.#release();
     this.#core?.dispose();
     this.#core = undefined;
     this.#disposed = true;
+  }
+
+  /** Disposes the tensors of the last `getWeights`: the state they copied has changed. */
+  #release(): void {
+    if (this.#weights) tf.dispose(this.#weights.map((w) => w.tensor));
+    this.#weights = undefined;
   }
 
   /** An option after the preset, before the core exists too. */
@@ -299,75 +453,65 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     return (given ?? preset[key]) as NonNullable<RMSPropOptions[K]>;
   }
 
-  /** Binds new variable names to slots and, if there are any, lays the core out again with them. */
-  #take(names: readonly string[]): void {
-    const fresh = names.filter((name) => !this.#bySlotName.has(name));
-    if (fresh.length === 0 && this.#core) return;
-    const registered = tf.engine().registeredVariables;
-    for (const name of new Set(fresh)) {
-      const variable = registered[name];
-      if (!variable) throw new TypeError(`applyGradients: '${name}' is not the name of a tf.Variable`);
-      if (variable.dtype !== 'float32') throw new TypeError(`applyGradients: variable '${name}' is ${variable.dtype}; RMSProp updates float32 variables`);
-      let slot = this.#slots.find((s) => s.name === undefined);
-      if (slot && slot.length !== variable.size) {
-        throw new RangeError(`applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for its position has ${slot.length}`);
-      }
-      if (!slot) {
-        slot = { name: undefined, variable: undefined, shape: [], length: 0, stateNames: {} as Record<StateKind, string>, pending: undefined, dataId: undefined };
-        this.#slots.push(slot);
-        slot.stateNames = { squareAvg: `${name}/rms`, momentum: `${name}/momentum`, gradAvg: `${name}/mg` };
-      }
-      Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
-    }
-    this.#relayout();
-  }
-
-  /** A new core for every bound slot, carrying over the old core's state and step count, and loaded state. */
-  #relayout(): void {
-    const bound = this.#slots.filter((slot) => slot.name !== undefined);
+  /**
+   * A new core for every bound slot of `slots`, with the current core's state, parameters and step
+   * count, and state loaded by `setWeights`, copied through the public views. The caller commits it
+   * (disposing the old one) or disposes it.
+   */
+  #layout(slots: readonly Slot[]): RMSProp {
+    const bound = slots.filter((slot) => slot.name !== undefined);
     let core: RMSProp;
     try {
       core = RMSProp.createSync(Object.fromEntries(bound.map((slot) => [slot.name!, slot.length])), this.options);
     } catch (error) {
-      if ((error as Error).message.includes('ready')) {
-        throw new Error('this optimizer is not ready: create it with `await rmsprop(options)`, or `await optimizer.ready()` before its first step', { cause: error });
+      if (error instanceof NotReadyError) {
+        throw new NotReadyError('this optimizer is not ready (its wasm is still compiling): create it with `await rmsprop(options)`, or `await optimizer.ready()` before its first step; nothing was changed', { cause: error });
       }
       throw error;
     }
     const old = this.#core;
-    this.#setStepsOf(core, this.iterations);
+    core.stepCount = this.iterations;
     for (const slot of bound) {
       if (old && slot.name! in old.state) {
         copyState(old.state[slot.name!], core.state[slot.name!]);
         core.params[slot.name!].set(old.params[slot.name!]);
       } else if (slot.pending) {
         copyState(slot.pending, core.state[slot.name!]);
-        slot.pending = undefined;
       }
     }
-    old?.dispose();
-    this.#core = core;
-    this.#bySlotName = new Map(bound.map((slot) => [slot.name!, this.#slots.indexOf(slot)] as const));
-    this.#grads = Object.fromEntries(bound.map((slot) => [slot.name!, null]));
-  }
-
-  #setSteps(steps: number): void {
-    this.#steps = steps;
-    if (this.#core) this.#setStepsOf(this.#core, steps);
-    this.iterations_ = steps;
-  }
-
-  /** The public way to set a step count: a saved state of the optimizer itself, with that count. */
-  #setStepsOf(core: RMSProp, steps: number): void {
-    if (core.stepCount === steps) return;
-    const saved = core.saveState();
-    saved.stepCount = steps;
-    core.loadState(saved);
+    return core;
   }
 
   #live(): void {
     if (this.#disposed) throw new Error('this RMSPropWasmOptimizer was disposed');
   }
+}
+
+/** `applyGradients`' argument as [name, gradient] pairs, checked: names once each, tensors or null. */
+function gradientEntries(variableGradients: tf.NamedTensorMap | NamedTensor[]): Array<[string, tf.Tensor | null | undefined]> {
+  if (variableGradients === null || typeof variableGradients !== 'object') {
+    throw new TypeError(`applyGradients: variableGradients must be a map of variable name to gradient, or an array of { name, tensor }, got ${describe(variableGradients)}`);
+  }
+  const entries: Array<[string, tf.Tensor | null | undefined]> = [];
+  if (Array.isArray(variableGradients)) {
+    for (const [i, item] of variableGradients.entries()) {
+      if (item === null || typeof item !== 'object' || typeof item.name !== 'string') {
+        throw new TypeError(`applyGradients: variableGradients[${i}] must be { name: string, tensor }, got ${describe(item)}`);
+      }
+      entries.push([item.name, item.tensor]);
+    }
+  } else {
+    entries.push(...Object.entries(variableGradients));
+  }
+  // (a map cannot name a variable twice; an array can)
+  const seen = Array.isArray(variableGradients) ? new Set<string>() : undefined;
+  for (const [name, tensor] of entries) {
+    if (seen?.has(name)) throw new TypeError(`applyGradients: variable '${name}' has two gradients`);
+    seen?.add(name);
+    if (tensor != null && !isTensor(tensor)) throw new TypeError(`applyGradients: the gradient of '${name}' must be a tf.Tensor or null, got ${describe(tensor)}`);
+    if (tensor != null && tensor.isDisposed) throw new TypeError(`applyGradients: the gradient of '${name}' is disposed`);
+  }
+  return entries;
 }
 
 function copyState(from: Partial<Record<StateKind, Float32Array>>, to: TensorState): void {
@@ -379,8 +523,7 @@ function copyState(from: Partial<Record<StateKind, Float32Array>>, to: TensorSta
 }
 
 /** A tensor's float32 values: a view into the wasm backend's heap, or `dataSync()` (the cpu backend's own array). */
-function floats(tensor: tf.Tensor, heapView: HeapView | undefined, what: string): Float32Array {
-  if (tensor.dtype !== 'float32') throw new TypeError(`${what} is ${tensor.dtype}; RMSProp takes float32`);
+function floats(tensor: tf.Tensor, heapView: HeapView | undefined): Float32Array {
   if (heapView) {
     try {
       return heapView(tensor);
