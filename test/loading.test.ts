@@ -50,7 +50,7 @@ describe('a malformed saved state names the field', () => {
     ['a step count beyond 2^53', (s) => ({ ...s, stepCount: 2 ** 53 }), RangeError, /stepCount must be an integer from 0 to 2\^53 − 1, got 9007199254740992/],
     ['a fractional step count', (s) => ({ ...s, stepCount: 1.5 }), RangeError, /stepCount.*1\.5/],
     ['a version that is not a number', (s) => ({ ...s, version: '1' }), TypeError, /version must be a number, got "1"/],
-    ['a squareAvg that is a number', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 4 } } }), TypeError, /squareAvg of 'w' must be a base64 string, got 4/],
+    ['a squareAvg that is a number', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 4 } } }), TypeError, /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got 4/],
     // Fields that Object.prototype has are not fields of the state.
     ['a state without its own entries', (s) => ({ ...s, state: Object.create({ w: s.state.w, b: s.state.b }) }), RangeError, /missing parameter 'w'/],
   ];
