@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { BackendName } from '../src/index.js';
 
 export const BACKENDS: readonly BackendName[] = ['simd', 'wasm', 'js'];
@@ -52,4 +54,18 @@ export function snapshotDifference(actual: Uint8Array[], expected: Uint8Array[])
     return `array ${i} differs at byte ${byte < 0 ? 'length' : byte}`;
   }
   return undefined;
+}
+
+/**
+ * Runs `body` (an ES module body in which `lib` is the built package, dist/index.js) in a fresh
+ * Node process, as a user's program would run, and returns the JSON its last line of output
+ * prints. Build dist first (npx tsc -p .).
+ */
+export function runInChild<T = unknown>(body: string, { timeout = 60_000, nodeOptions = [] as string[] } = {}): T {
+  const entry = new URL('../dist/index.js', import.meta.url).href;
+  const script = `import * as lib from '${entry}';\n${body}`;
+  const output = execFileSync(process.execPath, [...nodeOptions, '--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)), timeout, encoding: 'utf8', maxBuffer: 16 << 20,
+  });
+  return JSON.parse(output.trim().split('\n').pop()!) as T;
 }
