@@ -44,7 +44,7 @@ export const typedArrayKind = (value: unknown): string | undefined => TAG.call(v
 /** `target.set(source)` as the engine defines it, whatever `target`'s class says. */
 export const setArray = (target: Float32Array, source: Float32Array): void => SET.call(target, source);
 /** A plain Float32Array over exactly the memory `a` covers (allocates: not for step()). */
-export const plainView = (a: Float32Array): Float32Array<ArrayBufferLike> => new Float32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
+export const plainView = (a: Float32Array): Float32Array => new Float32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
 
 export function isFloat32Array(value: unknown): value is Float32Array {
   return typedArrayKind(value) === 'Float32Array';
