@@ -9,8 +9,10 @@ const ENCODE = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
 const DECODE = new Uint8Array(65536).fill(64);
 ENCODE.forEach((code, value) => (DECODE[code] = value));
 
-export function encodeBase64(bytes: Uint8Array): string {
-  const ascii = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+/** Base64 of `bytes`, its characters first written into `scratch` if that is large enough (pieces of one array share one). */
+export function encodeBase64(bytes: Uint8Array, scratch?: Uint8Array): string {
+  const size = Math.ceil(bytes.length / 3) * 4;
+  const ascii = scratch && scratch.length >= size ? scratch.subarray(0, size) : new Uint8Array(size);
   let o = 0;
   let i = 0;
   for (; i + 2 < bytes.length; i += 3, o += 4) {

@@ -85,7 +85,8 @@ const listNames = (names: readonly unknown[]) => names.map((n) => (typeof n === 
 function base64Pieces(bytes: Uint8Array): string | string[] {
   if (bytes.length <= PIECE_BYTES) return encodeBase64(bytes);
   const pieces: string[] = [];
-  for (let at = 0; at < bytes.length; at += PIECE_BYTES) pieces.push(encodeBase64(bytes.subarray(at, at + PIECE_BYTES)));
+  const scratch = new Uint8Array((PIECE_BYTES / 3) * 4);
+  for (let at = 0; at < bytes.length; at += PIECE_BYTES) pieces.push(encodeBase64(bytes.subarray(at, at + PIECE_BYTES), scratch));
   return pieces;
 }
 
