@@ -313,7 +313,9 @@ export function encodeState(saved: SavedState): Uint8Array {
 
 /**
  * Reads the binary form back into a saved state whose arrays are Float32Arrays (views of one copy
- * of the data: nothing larger than the bytes given is allocated, and no string is made of them).
+ * of the data: nothing larger than the bytes given is allocated, and no string is made of them),
+ * for `loadState`; `JSON.stringify` does not serialise Float32Arrays as base64, so for the JSON form
+ * load it and call `saveState()`.
  * Before allocating anything it checks the CRC-32 (version 2 on), and that the arrays cover the
  * data exactly once: no reference past the end, none overlapping or aliasing another, no byte left
  * over. Throws a TypeError/RangeError on anything malformed, truncated or corrupt.
@@ -346,7 +348,8 @@ export function decodeState(input: Uint8Array): SavedState {
   }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(12, 12 + headerLength)));
+    // A copy: TextDecoder refuses a view of shared memory (the optimizer's own, with threads).
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.slice(12, 12 + headerLength)));
   } catch {
     throw new TypeError('state bytes: the header is not valid UTF-8 JSON');
   }
