@@ -74,6 +74,30 @@ describe('files of format version 1 still load', () => {
   });
 });
 
+describe('every form of a state array loads, and encodes to the same bytes', () => {
+  // A 4-element squareAvg [1, 2, 3, 4] as one base64 string, as pieces (any split on whole bytes), and as floats.
+  const floats = new Float32Array([1, 2, 3, 4]);
+  const whole = Buffer.from(floats.buffer).toString('base64');
+  const bytes = Buffer.from(floats.buffer);
+  const forms: Array<[string, string | string[] | Float32Array]> = [
+    ['one string', whole],
+    ['pieces', [bytes.subarray(0, 6).toString('base64'), bytes.subarray(6, 7).toString('base64'), bytes.subarray(7).toString('base64')]],
+    ['a Float32Array', floats],
+    ['a Float32Array view at an offset', new Float32Array(new Float32Array([9, 1, 2, 3, 4]).buffer, 4, 4)],
+  ];
+  it.each(forms)('%s', async (_, squareAvg) => {
+    const opt = await RMSProp.create({ w: 4 });
+    const saved: SavedState = { ...opt.saveState(), stepCount: 3, state: { w: { squareAvg } } };
+    opt.loadState(saved);
+    expect(sameBits(opt.state.w.squareAvg, floats)).toBeUndefined();
+    expect(opt.stepCount).toBe(3);
+    const copy = await RMSProp.create({ w: 4 });
+    copy.loadState(decodeState(encodeState(saved)));
+    expect(sameBits(copy.state.w.squareAvg, floats)).toBeUndefined();
+    expect(Buffer.compare(encodeState(saved), encodeState({ ...saved, state: { w: { squareAvg: whole } } }))).toBe(0);
+  });
+});
+
 describe('files that cannot lie', () => {
   it('every single-bit flip of a binary state file is refused', async () => {
     const bytes = encodeState(JSON.parse(readFileSync(fixture('state-v1.json'), 'utf8')));
