@@ -6,7 +6,7 @@ export type {
   PresetName, ResolvedOptions, RMSPropOptions,
 } from './options.js';
 export { availableBackends, NotReadyError } from './backends.js';
-export { decodeState, encodeState, STATE_FORMAT, STATE_VERSION, type ArrayKind, type SavedState } from './state.js';
+export { decodeState, encodeState, STATE_FORMAT, STATE_VERSION, type ArrayKind, type SavedState, type SaveOptions, type StateArray } from './state.js';
 export type { TorchParamGroup, TorchParamState, TorchStateDict } from './torch.js';
 export * as schedules from './schedules.js';
 export type { Schedule } from './schedules.js';

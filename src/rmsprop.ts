@@ -1,12 +1,15 @@
 import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, releaseBackend, type Backend } from './backends.js';
 import { kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
-import { allFinite, checkLengths, firstNonFinite, readGrads, readGroups, type GroupSpec, type ParamGroup, type ParamsInput } from './inputs.js';
+import {
+  allFinite, arrayBuffer, arrayLength, checkLengths, firstNonFinite, readGrads, readGroups, setArray,
+  type GroupSpec, type ParamGroup, type ParamsInput,
+} from './inputs.js';
 import { planLayout, type Layout, type Region } from './layout.js';
 import {
   checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
   type BackendName, type GroupInfo, type OptimizerWideOption, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
-import { checkStepCount, readSavedState, savedState, type SavedState, type TensorArrays } from './state.js';
+import { checkStepCount, readSavedState, savedState, type SaveOptions, type SavedState, type TensorArrays } from './state.js';
 import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool, WAKE_MIN_ELEMENTS } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
@@ -136,6 +139,8 @@ export class RMSProp<Name extends string = string> {
   #steps = 0;
   /** True while a step, loadState or setOptions runs: a schedule or getter that calls back in is refused. */
   #busy = false;
+  /** Why a step was left part-written, after which only dispose() works: no torn state can leave. */
+  #broken: string | undefined;
   #pool: ThreadPool | undefined;
   /** Kernel calls queued for the thread pool in this step; -1 when calls run at once. */
   #queued = -1;
@@ -270,8 +275,8 @@ export class RMSProp<Name extends string = string> {
       spec.entries.forEach(([name, value], i) => {
         const { offset, length } = placed[i];
         // The caller's code ran while create awaited: an array may have been detached or resized since it was read.
-        if (typeof value !== 'number' && value.length !== length) {
-          throw new RangeError(`parameter '${name}' now has ${value.length} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`);
+        if (typeof value !== 'number' && arrayLength(value) !== length) {
+          throw new RangeError(`parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`);
         }
         const tensor: Tensor = {
           name, length, group: g, offset,
@@ -316,16 +321,19 @@ export class RMSProp<Name extends string = string> {
    * (zero-copy). After `dispose()`, zero-copy ones are empty (see there).
    */
   get params(): Readonly<Record<Name, Float32Array>> {
+    this.#whole();
     return this.#params;
   }
 
   /** Gradient buffers by name, views into the optimizer's memory: `step()` without arguments reads them. */
   get grads(): Readonly<Record<Name, Float32Array>> {
+    this.#whole();
     return this.#grads;
   }
 
   /** Optimizer state by name, views into the optimizer's memory. */
   get state(): Readonly<Record<Name, TensorState>> {
+    this.#whole();
     return this.#state;
   }
 
@@ -458,11 +466,11 @@ export class RMSProp<Name extends string = string> {
         this.#run(backend, group, group.mode | transformBit(group.options, scalars), tensor.offset, tensor.length, constantsAt);
       }
     }
-    if (this.#queued > 0) this.#pool!.run(this.#queued);
+    if (this.#queued > 0) this.#runPool(this.#queued);
     this.#queued = -1;
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
-      if (present[i] && t.external) t.external.set(t.param);
+      if (present[i] && t.external) setArray(t.external, t.param);
     }
     this.#steps++;
     return true;
@@ -480,21 +488,25 @@ export class RMSProp<Name extends string = string> {
     const heap = this.#heap.buffer;
     for (let i = 0; i < tensors.length; i++) {
       const source = sources[i];
-      if (source !== undefined && source !== tensors[i].grad && source.buffer === heap) this.#staging[i].set(source);
+      if (source !== undefined && source !== tensors[i].grad && arrayBuffer(source) === heap) this.#staging[i].set(source);
     }
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       const source = sources[i];
       if (source === undefined) continue;
-      if (source !== t.grad) t.grad.set(source.buffer === heap ? this.#staging[i] : source);
+      if (source !== t.grad) t.grad.set(arrayBuffer(source) === heap ? this.#staging[i] : source);
       if (t.external) t.param.set(t.external);
     }
   }
 
-  /** A versioned, JSON-serialisable snapshot: step count, options and every state array (base64 float32). */
-  saveState(): SavedState {
+  /**
+   * A versioned snapshot: step count, options and every state array. By default JSON-serialisable
+   * (base64 float32, in pieces past 192 MiB an array); with `{ arrays: 'float32' }` the arrays are
+   * Float32Array copies, for `encodeState` or a `loadState` elsewhere without any string.
+   */
+  saveState(options?: SaveOptions): SavedState {
     this.#live();
-    return savedState(this.#steps, this.#groupInfo, this.#tensorArrays());
+    return savedState(this.#steps, this.#groupInfo, this.#tensorArrays(), options);
   }
 
   /**
@@ -543,6 +555,7 @@ export class RMSProp<Name extends string = string> {
     const backend = this.#backend;
     if (!backend) return;
     this.#backend = undefined;
+    this.#broken = undefined;
     this.#pool?.dispose();
     this.#pool = undefined;
     releaseBackend(backend);
@@ -599,6 +612,16 @@ export class RMSProp<Name extends string = string> {
     jobs[j + 7] = constantsAt;
   }
 
+  /** Runs the queued calls on the threads; a worker that fails among them leaves a torn step, which breaks this optimizer. */
+  #runPool(calls: number): void {
+    try {
+      this.#pool!.run(calls);
+    } catch (error) {
+      this.#broken = `step ${this.#steps + 1} failed part way (${(error as Error).message})`;
+      throw error;
+    }
+  }
+
   /** Fills #lrs with this step's learning rate per group, evaluating schedules once and checking their values. */
   #learningRates(): Float64Array {
     for (let g = 0; g < this.#groups.length; g++) {
@@ -640,7 +663,7 @@ export class RMSProp<Name extends string = string> {
         if (heapFinite) continue;
         index = backend.kernel.firstNonFinite(tensors[i].length, this.#gradAt(i));
       } else {
-        index = allFinite(source) ? -1 : firstNonFinite(source);
+        index = allFinite(source, tensors[i].length) ? -1 : firstNonFinite(source, tensors[i].length);
       }
       if (index < 0) continue;
       if (!throwOnBad) return false;
@@ -711,7 +734,15 @@ export class RMSProp<Name extends string = string> {
 
   #live(): Backend {
     if (!this.#backend) throw new Error('this RMSProp optimizer was disposed');
+    this.#whole();
     return this.#backend;
+  }
+
+  /** Throws once a step was left part-written (see #runPool). */
+  #whole(): void {
+    if (this.#broken !== undefined) {
+      throw new Error(`this RMSProp optimizer is broken: its ${this.#broken}, so its parameters and state are torn; every use but dispose() throws. Dispose it and restore a state saved before`);
+    }
   }
 
   /**

@@ -1,19 +1,43 @@
 // Saved optimizer state: a versioned JSON form (float arrays as base64 of little-endian float32, so
-// NaN, ±∞ and −0 survive JSON.stringify) and a compact binary form of the same thing.
-import { decodeBase64, encodeBase64 } from './base64.js';
-import { own } from './inputs.js';
+// NaN, ±∞ and −0 survive JSON.stringify) and a compact binary form of the same thing, closed by a
+// CRC-32. Nothing here builds a string longer than one base64 piece (PIECE_BYTES): V8 aborts the
+// process, uncatchably, past its longest string (2^29 − 24 characters).
+import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
+import { arrayBuffer, arrayByteOffset, arrayLength, isFloat32Array, own, plainView, typedArrayKind } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions } from './options.js';
 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
-/** The version of the saved-state format this package writes and reads. */
-export const STATE_VERSION = 1;
+/** The version of the saved-state format this package writes. It reads this one and version 1. */
+export const STATE_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
+
+/**
+ * Bytes per base64 piece of a state array in the JSON form: 192 MiB, whose base64 (2^28
+ * characters) is half of V8's longest string. A larger array is saved as an array of pieces.
+ */
+export const PIECE_BYTES = 3 * 2 ** 26;
 
 /** The names of a parameter's state arrays (see `TensorState`). */
 export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum';
 const KINDS: readonly ArrayKind[] = ['squareAvg', 'gradAvg', 'momentum'];
 
-/** A versioned, JSON-serialisable snapshot of an optimizer (`saveState()`). */
+/**
+ * One state array: base64 of its little-endian float32 bytes (one string, or pieces that
+ * concatenate, for arrays over `PIECE_BYTES`), or the values themselves as a Float32Array.
+ */
+export type StateArray = string | string[] | Float32Array;
+
+/** Options of `saveState`. */
+export interface SaveOptions {
+  /**
+   * `'base64'` (default): JSON-serialisable text. `'float32'`: Float32Array copies, which
+   * `encodeState` and `loadState` take without making any string (fastest for large states).
+   */
+  arrays?: 'base64' | 'float32';
+}
+
+/** A versioned snapshot of an optimizer (`saveState()`), JSON-serialisable unless its arrays are Float32Arrays. */
 export interface SavedState {
   /** Always `STATE_FORMAT`. */
   format: typeof STATE_FORMAT;
@@ -28,8 +52,8 @@ export interface SavedState {
     /** The group's options as JSON (a schedule as "schedule", Infinity as null). */
     options: Record<string, unknown>;
   }>;
-  /** Per parameter: each state array as base64 of little-endian float32. */
-  state: Record<string, Partial<Record<ArrayKind, string>>>;
+  /** Per parameter: each state array (see `StateArray`). */
+  state: Record<string, Partial<Record<ArrayKind, StateArray>>>;
 }
 
 /** What the state code needs to know of a tensor. */
@@ -40,7 +64,7 @@ export interface TensorArrays {
   readonly state: Readonly<Partial<Record<ArrayKind, Float32Array>>>;
 }
 
-const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const bytesOf = (a: Float32Array) => new Uint8Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a) * 4);
 
 /** Options as JSON: a schedule becomes "schedule" and "off" (Infinity) becomes null. */
 function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
@@ -57,10 +81,25 @@ const record = <T>(entries: Iterable<readonly [string, T]>): Record<string, T> =
 const quote = (name: string) => `'${name}'`;
 const listNames = (names: readonly unknown[]) => names.map((n) => (typeof n === 'string' ? n : describe(n))).join(', ');
 
-export function savedState(stepCount: number, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): SavedState {
+/** Base64 of `bytes`: one string, or pieces of PIECE_BYTES bytes each for a larger array. */
+function base64Pieces(bytes: Uint8Array): string | string[] {
+  if (bytes.length <= PIECE_BYTES) return encodeBase64(bytes);
+  const pieces: string[] = [];
+  const scratch = new Uint8Array((PIECE_BYTES / 3) * 4);
+  for (let at = 0; at < bytes.length; at += PIECE_BYTES) pieces.push(encodeBase64(bytes.subarray(at, at + PIECE_BYTES), scratch));
+  return pieces;
+}
+
+export function savedState(stepCount: number, groups: readonly GroupInfo[], tensors: readonly TensorArrays[], options?: SaveOptions): SavedState {
+  if (options !== undefined && !isRecord(options)) throw new TypeError(`saveState options must be an object, got ${describe(options)}`);
+  const arrays = options && own(options, 'arrays');
+  if (arrays !== undefined && arrays !== 'base64' && arrays !== 'float32') {
+    throw new TypeError(`saveState option 'arrays' must be 'base64' or 'float32', got ${describe(arrays)}`);
+  }
   const state = record(tensors.map((t) => [t.name, record(KINDS.flatMap((kind) => {
     const array = stateArray(t, kind);
-    return array ? [[kind, encodeBase64(bytesOf(array))] as const] : [];
+    if (!array) return [];
+    return [[kind, arrays === 'float32' ? array.slice() : base64Pieces(bytesOf(array))] as const];
   }))]));
   return {
     format: STATE_FORMAT,
@@ -68,6 +107,41 @@ export function savedState(stepCount: number, groups: readonly GroupInfo[], tens
     stepCount,
     groups: groups.map(({ params, ...options }) => ({ params: [...params], options: jsonOptions(options as ResolvedOptions) })),
     state,
+  };
+}
+
+/** A state array as read: its size in bytes, and a writer of those bytes (which throws on bad base64). */
+interface ReadArray {
+  readonly bytes: number;
+  /** The array itself, when it was given as a Float32Array. */
+  readonly floats: Float32Array | undefined;
+  write(out: Uint8Array, at: number): void;
+}
+
+/** Reads one state array in any of its forms (see StateArray), checking all but base64's characters. */
+function readStateArray(value: unknown, where: string): ReadArray {
+  if (isFloat32Array(value)) {
+    const floats = plainView(value);
+    return { bytes: floats.length * 4, floats, write: (out, at) => out.set(bytesOf(floats), at) };
+  }
+  const pieces = typeof value === 'string' ? [value] : Array.isArray(value) && value.length > 0 ? value as unknown[] : undefined;
+  if (!pieces) throw new TypeError(`${where} must be a base64 string, an array of base64 pieces or a Float32Array, got ${describe(value)}`);
+  let bytes = 0;
+  pieces.forEach((piece, k) => {
+    const size = typeof piece === 'string' ? decodedLength(piece) : -1;
+    if (typeof piece !== 'string') throw new TypeError(`${where}[${k}] must be a base64 string, got ${describe(piece)}`);
+    if (size < 0) throw new TypeError(`${where}${pieces.length > 1 ? `[${k}]` : ''} is not valid base64`);
+    bytes += size;
+  });
+  return {
+    bytes,
+    floats: undefined,
+    write(out, at) {
+      pieces.forEach((piece, k) => {
+        if (!decodeBase64Into(piece as string, out, at)) throw new TypeError(`${where}${pieces.length > 1 ? `[${k}]` : ''} is not valid base64`);
+        at += decodedLength(piece as string);
+      });
+    },
   };
 }
 
@@ -84,8 +158,8 @@ export function readSavedState(saved: unknown, groups: readonly GroupInfo[], ten
   const state = own(saved, 'state');
   if (format !== STATE_FORMAT) throw new TypeError(`saved state: format must be '${STATE_FORMAT}', got ${describe(format)}`);
   if (typeof version !== 'number') throw new TypeError(`saved state: version must be a number, got ${describe(version)}`);
-  if (version !== STATE_VERSION) {
-    throw new RangeError(`saved state: format version ${version} is not supported; this library reads version ${STATE_VERSION}`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    throw new RangeError(`saved state: format version ${version} is not supported; this library reads versions ${READABLE_VERSIONS.join(' and ')}`);
   }
   checkStepCount(stepCount, 'saved state: stepCount');
   if (!Array.isArray(savedGroups)) throw new TypeError(`saved state: groups must be an array, got ${describe(savedGroups)}`);
@@ -127,17 +201,21 @@ export function readSavedState(saved: unknown, groups: readonly GroupInfo[], ten
     }
     for (const kind of KINDS) {
       const target = stateArray(t, kind);
-      const text = own(entry, kind);
+      const value = own(entry, kind);
       if (!target) {
-        if (text !== undefined) throw new RangeError(`saved state has ${kind} for '${t.name}', which this optimizer does not keep`);
+        if (value !== undefined) throw new RangeError(`saved state has ${kind} for '${t.name}', which this optimizer does not keep`);
         continue;
       }
-      if (typeof text !== 'string') throw new TypeError(`saved state: ${kind} of '${t.name}' must be a base64 string, got ${describe(text)}`);
-      const bytes = decodeField(text, `saved state: ${kind} of '${t.name}'`);
-      if (bytes.length !== t.length * 4) {
-        throw new RangeError(`saved state: ${kind} of '${t.name}' has ${bytes.length / 4} elements, the parameter has ${t.length}`);
+      const read = readStateArray(value, `saved state: ${kind} of '${t.name}'`);
+      if (read.bytes !== t.length * 4) {
+        throw new RangeError(`saved state: ${kind} of '${t.name}' has ${read.bytes / 4} elements, the parameter has ${t.length}`);
       }
-      const values = new Float32Array(bytes.buffer, bytes.byteOffset, t.length);
+      // Floats in this optimizer's own memory are copied first: loading one array could overwrite another's source.
+      let values = read.floats;
+      if (!values || arrayBuffer(values) === arrayBuffer(target)) {
+        values = new Float32Array(t.length);
+        read.write(bytesOf(values), 0);
+      }
       // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
       const negative = kind === 'squareAvg' ? values.findIndex((x) => x < 0) : -1;
       if (negative >= 0) throw new RangeError(`saved state: squareAvg of '${t.name}' is negative (${values[negative]}) at index ${negative}`);
@@ -153,100 +231,164 @@ export function checkStepCount(value: unknown, where: string): asserts value is 
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${where} must be an integer from 0 to 2^53 − 1, got ${value}`);
 }
 
-function decodeField(text: string, where: string): Uint8Array {
-  try {
-    return decodeBase64(text);
-  } catch {
-    throw new TypeError(`${where} is not valid base64`);
+
+// Binary form (version 2): 'RMSP', u32 version, u32 header length, UTF-8 JSON header (the saved
+// state with each array replaced by [byte offset into the data, element count]), zero padding to
+// a multiple of 4, the float32 data, then the CRC-32 of every byte before it. Version 1 had no
+// CRC. All integers little-endian.
+const MAGIC = [0x52, 0x4d, 0x53, 0x50];
+const CRC_BYTES = 4;
+
+/** CRC-32 (IEEE 802.3, as zip and PNG), eight bytes at a time: about 1 GB/s. */
+const CRC_TABLE = (() => {
+  const table = new Int32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
   }
+  for (let n = 0; n < 256; n++) {
+    for (let t = 1; t < 8; t++) table[t * 256 + n] = (table[(t - 1) * 256 + n] >>> 8) ^ table[table[(t - 1) * 256 + n] & 255];
+  }
+  return table;
+})();
+
+export function crc32(bytes: Uint8Array): number {
+  const T = CRC_TABLE;
+  let c = -1;
+  let i = 0;
+  for (; i + 7 < bytes.length; i += 8) {
+    const low = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    c = T[1792 + (low & 255)] ^ T[1536 + ((low >>> 8) & 255)] ^ T[1280 + ((low >>> 16) & 255)] ^ T[1024 + (low >>> 24)] ^
+      T[768 + bytes[i + 4]] ^ T[512 + bytes[i + 5]] ^ T[256 + bytes[i + 6]] ^ T[bytes[i + 7]];
+  }
+  for (; i < bytes.length; i++) c = T[(c ^ bytes[i]) & 255] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
 }
 
-// Binary form: 'RMSP', u32 version, u32 header length, UTF-8 JSON header (the saved state with each
-// base64 array replaced by [byte offset, element count] into the data), padding to 4, float32 data.
-const MAGIC = [0x52, 0x4d, 0x53, 0x50];
-
-/** The compact binary form of a saved state. Throws a TypeError/RangeError naming a malformed field. */
+/**
+ * The compact binary form of a saved state (any version this library reads, its arrays in any
+ * form). Float32Array arrays (`saveState({ arrays: 'float32' })`) go into it without any string.
+ * Throws a TypeError/RangeError naming a malformed field.
+ */
 export function encodeState(saved: SavedState): Uint8Array {
   if (!isRecord(saved)) throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}`);
   const format = own(saved, 'format');
   const version = own(saved, 'version');
-  const savedState = own(saved, 'state');
+  const savedArrays = own(saved, 'state');
   if (format !== STATE_FORMAT) throw new TypeError(`encodeState: format must be '${STATE_FORMAT}', got ${describe(format)}`);
-  if (version !== STATE_VERSION) throw new RangeError(`encodeState: version must be ${STATE_VERSION}, got ${describe(version)}`);
-  if (!isRecord(savedState)) throw new TypeError(`encodeState: 'state' must be an object, got ${describe(savedState)}`);
-  const chunks: Uint8Array[] = [];
+  if (!READABLE_VERSIONS.includes(version as number)) throw new RangeError(`encodeState: version must be ${READABLE_VERSIONS.join(' or ')}, got ${describe(version)}`);
+  if (!isRecord(savedArrays)) throw new TypeError(`encodeState: 'state' must be an object, got ${describe(savedArrays)}`);
+  const arrays: Array<[at: number, read: ReadArray]> = [];
   let dataBytes = 0;
-  const state = record(Object.keys(savedState).map((name) => {
-    const entry = own(savedState, name);
+  const state = record(Object.keys(savedArrays).map((name) => {
+    const entry = own(savedArrays, name);
     if (!isRecord(entry)) throw new TypeError(`encodeState: state[${quote(name)}] must be an object, got ${describe(entry)}`);
     return [name, record(Object.keys(entry).map((kind) => {
-      const text = own(entry, kind);
       const where = `encodeState: state[${quote(name)}].${kind}`;
       if (!KINDS.includes(kind as ArrayKind)) throw new RangeError(`encodeState: state[${quote(name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`);
-      if (typeof text !== 'string') throw new TypeError(`${where} must be a base64 string, got ${describe(text)}`);
-      const bytes = decodeField(text, where);
-      if (bytes.length % 4 !== 0) throw new RangeError(`${where} holds ${bytes.length} bytes, not a whole number of float32s`);
-      const ref: [number, number] = [dataBytes, bytes.length / 4];
-      chunks.push(bytes);
-      dataBytes += bytes.length;
+      const read = readStateArray(own(entry, kind), where);
+      if (read.bytes % 4 !== 0) throw new RangeError(`${where} holds ${read.bytes} bytes, not a whole number of float32s`);
+      const ref: [number, number] = [dataBytes, read.bytes / 4];
+      arrays.push([dataBytes, read]);
+      dataBytes += read.bytes;
       return [kind, ref] as const;
     }))] as const;
   }));
   const header = new TextEncoder().encode(JSON.stringify({
-    format, version, stepCount: own(saved, 'stepCount'), groups: own(saved, 'groups'), state,
+    format, version: STATE_VERSION, stepCount: own(saved, 'stepCount'), groups: own(saved, 'groups'), state,
   }));
-  const dataStart = (12 + header.length + 3) & ~3;
-  const out = new Uint8Array(dataStart + dataBytes);
+  const dataStart = Math.ceil((12 + header.length) / 4) * 4;
+  const out = new Uint8Array(dataStart + dataBytes + CRC_BYTES);
   out.set(MAGIC);
   const view = new DataView(out.buffer);
-  view.setUint32(4, version, true);
+  view.setUint32(4, STATE_VERSION, true);
   view.setUint32(8, header.length, true);
   out.set(header, 12);
-  let at = dataStart;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
+  for (const [at, read] of arrays) read.write(out, dataStart + at);
+  const end = dataStart + dataBytes;
+  view.setUint32(end, crc32(out.subarray(0, end)), true);
   return out;
 }
 
-/** Reads the binary form back into the JSON form; throws on anything malformed or truncated. */
-export function decodeState(bytes: Uint8Array): SavedState {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`decodeState needs a Uint8Array, got ${describe(bytes)}`);
+/**
+ * Reads the binary form back into a saved state whose arrays are Float32Arrays (views of one copy
+ * of the data: nothing larger than the bytes given is allocated, and no string is made of them),
+ * for `loadState`; `JSON.stringify` does not serialise Float32Arrays as base64, so for the JSON form
+ * load it and call `saveState()`.
+ * Before allocating anything it checks the CRC-32 (version 2 on), and that the arrays cover the
+ * data exactly once: no reference past the end, none overlapping or aliasing another, no byte left
+ * over. Throws a TypeError/RangeError on anything malformed, truncated or corrupt.
+ */
+export function decodeState(input: Uint8Array): SavedState {
+  if (typedArrayKind(input) !== 'Uint8Array') throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
+  // The bytes as the engine sees them, whatever getters a subclass defines.
+  const bytes = new Uint8Array(arrayBuffer(input), arrayByteOffset(input), arrayLength(input));
   if (bytes.length < 12) throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header alone needs 12`);
   if (MAGIC.some((b, i) => bytes[i] !== b)) throw new TypeError('these bytes are not an rmsprop-wasm state (the magic number is wrong)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(4, true);
-  if (version !== STATE_VERSION) throw new RangeError(`state format version ${version} is not supported; this library reads version ${STATE_VERSION}`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    throw new RangeError(`state format version ${version} is not supported; this library reads versions ${READABLE_VERSIONS.join(' and ')}`);
+  }
+  let end = bytes.length;
+  if (version >= 2) {
+    end -= CRC_BYTES;
+    if (end < 12) throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header and checksum alone need 16`);
+    const stored = view.getUint32(end, true);
+    const actual = crc32(bytes.subarray(0, end));
+    if (stored !== actual) {
+      throw new RangeError(`state bytes are corrupt: their CRC-32 is 0x${actual.toString(16).padStart(8, '0')}, the file says 0x${stored.toString(16).padStart(8, '0')} (truncated, changed or damaged)`);
+    }
+  }
   const headerLength = view.getUint32(8, true);
-  if (12 + headerLength > bytes.length) {
-    throw new RangeError(`state bytes are truncated: the header needs ${12 + headerLength} bytes, only ${bytes.length} are present`);
+  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
+  if (12 + headerLength > end) {
+    throw new RangeError(`state bytes are truncated: the header needs ${12 + headerLength} bytes, only ${end} are present`);
   }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
+    // A copy: TextDecoder refuses a view of shared memory (the optimizer's own, with threads).
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.slice(12, 12 + headerLength)));
   } catch {
-    throw new TypeError('state bytes: the header is not valid JSON');
+    throw new TypeError('state bytes: the header is not valid UTF-8 JSON');
   }
   if (!isRecord(header)) throw new TypeError(`state bytes: the header must be a JSON object, got ${describe(header)}`);
   const refs = own(header, 'state');
   if (!isRecord(refs)) throw new TypeError(`state bytes: the header's 'state' must be an object, got ${describe(refs)}`);
-  const dataStart = (12 + headerLength + 3) & ~3;
-  const state = record(Object.keys(refs).map((name) => {
+  const places: Array<{ name: string; kind: string; offset: number; count: number }> = [];
+  for (const name of Object.keys(refs)) {
     const entry = own(refs, name);
     if (!isRecord(entry)) throw new TypeError(`state bytes: state[${quote(name)}] must be an object, got ${describe(entry)}`);
-    return [name, record(Object.keys(entry).map((kind) => {
+    for (const kind of Object.keys(entry)) {
       const ref = own(entry, kind);
-      const [offset, count] = Array.isArray(ref) && ref.length === 2 ? ref : [NaN, NaN];
-      if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(count) && offset >= 0 && count >= 0)) {
+      const [offset, count] = Array.isArray(ref) && ref.length === 2 ? ref as unknown[] : [NaN, NaN];
+      if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(count) && (offset as number) >= 0 && (count as number) >= 0)) {
         throw new TypeError(`state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count], got ${describe(ref)}`);
       }
-      const end = dataStart + offset + count * 4;
-      if (end > bytes.length) {
-        throw new RangeError(`state bytes are truncated: ${kind} of ${quote(name)} ends at byte ${end}, only ${bytes.length} are present`);
-      }
-      return [kind, encodeBase64(bytes.subarray(dataStart + offset, end))] as const;
-    }))] as const;
-  }));
+      const stop = dataStart + (offset as number) + (count as number) * 4;
+      if (stop > end) throw new RangeError(`state bytes are truncated: ${kind} of ${quote(name)} ends at byte ${stop}, only ${end} are present`);
+      places.push({ name, kind, offset: offset as number, count: count as number });
+    }
+  }
+  // Each data byte belongs to exactly one array.
+  const dataBytes = Math.max(end - dataStart, 0);
+  const sorted = places.filter((p) => p.count > 0).sort((a, b) => a.offset - b.offset);
+  let covered = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const { name, kind, offset, count } = sorted[i];
+    if (offset < covered) {
+      const other = sorted[i - 1];
+      throw new RangeError(`state bytes: ${kind} of ${quote(name)} (data bytes ${offset} to ${offset + count * 4}) overlaps ${other.kind} of ${quote(other.name)} (bytes ${other.offset} to ${covered}): each array must have bytes of its own`);
+    }
+    if (offset > covered) throw new RangeError(`state bytes: data bytes ${covered} to ${offset} belong to no array`);
+    covered = offset + count * 4;
+  }
+  if (covered !== dataBytes) throw new RangeError(`state bytes: data bytes ${covered} to ${dataBytes} belong to no array`);
+  const data = bytes.slice(dataStart, end).buffer;
+  const state: Record<string, Record<string, Float32Array>> = record(Object.keys(refs).map((name) => [name, {}]));
+  for (const { name, kind, offset, count } of places) {
+    Object.defineProperty(state[name], kind, { value: new Float32Array(data, offset, count), enumerable: true, writable: true, configurable: true });
+  }
   return { ...(header as SavedState), state } as SavedState;
 }

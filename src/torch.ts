@@ -1,6 +1,5 @@
 // The JSON form of PyTorch's `optimizer.state_dict()` for torch.optim.RMSprop: parameters are
 // numbered in order across groups, tensors become plain number arrays.
-import { encodeBase64 } from './base64.js';
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
 import { checkStepCount, isRecord, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
@@ -53,7 +52,21 @@ export interface TorchStateDict {
 
 const TORCH_KEYS = { squareAvg: 'square_avg', momentum: 'momentum_buffer', gradAvg: 'grad_avg' } as const;
 
+/**
+ * The longest state array the torch form holds: its arrays are plain JS arrays of numbers, and V8
+ * refuses an array past about 2^27 numbers ("Invalid array length": Array.from of a 125 M-element
+ * Float32Array works on Node 20, of 130 M does not). saveState and encodeState have no such limit.
+ */
+export const TORCH_MAX_ELEMENTS = 125_000_000;
+
+function checkTorchLength(t: TensorArrays, what: string): void {
+  if (t.length > TORCH_MAX_ELEMENTS) {
+    throw new RangeError(`${what}: parameter '${t.name}' has ${t.length} elements; the torch state dict's number arrays hold at most ${TORCH_MAX_ELEMENTS} (V8's longest array). Use saveState() or encodeState(), which have no such limit`);
+  }
+}
+
 export function toTorch(stepCount: number, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): TorchStateDict {
+  if (stepCount > 0) for (const t of tensors) checkTorchLength(t, 'toTorchStateDict');
   const state: Record<string, TorchParamState> = {};
   // PyTorch creates per-parameter state at the first step.
   if (stepCount > 0) {
@@ -125,10 +138,11 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
     return [t.name, Object.fromEntries(Object.entries(TORCH_KEYS).flatMap(([kind, key]) => {
       if (!stateArray(t, kind as keyof typeof TORCH_KEYS)) return [];
       // A parameter PyTorch never stepped has no state yet: it starts from this optimizer's initial values.
+      if (entry !== undefined) checkTorchLength(t, 'fromTorchStateDict');
       const array = entry === undefined
         ? initial(t, kind as keyof typeof TORCH_KEYS, groups[t.group])
         : toFloat32(own(entry, key), `state['${i}'].${key}`, t.length);
-      return [[kind, encodeBase64(new Uint8Array(array.buffer, array.byteOffset, array.byteLength))]];
+      return [[kind, array]];
     }))] as const;
   });
   return {

@@ -50,7 +50,13 @@ describe('a malformed saved state names the field', () => {
     ['a step count beyond 2^53', (s) => ({ ...s, stepCount: 2 ** 53 }), RangeError, /stepCount must be an integer from 0 to 2\^53 − 1, got 9007199254740992/],
     ['a fractional step count', (s) => ({ ...s, stepCount: 1.5 }), RangeError, /stepCount.*1\.5/],
     ['a version that is not a number', (s) => ({ ...s, version: '1' }), TypeError, /version must be a number, got "1"/],
-    ['a squareAvg that is a number', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 4 } } }), TypeError, /squareAvg of 'w' must be a base64 string, got 4/],
+    ['a squareAvg that is a number', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 4 } } }), TypeError, /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got 4/],
+    ['no base64 pieces', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: [] } } }), TypeError, /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got an array/],
+    ['a piece that is not a string', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', null] } } }), TypeError, /squareAvg of 'w'\[1\] must be a base64 string, got null/],
+    ['a piece that is not base64', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAAAAAAAAAAAAAAAA', 'A!=='] } } }), TypeError, /squareAvg of 'w'\[1\] is not valid base64/],
+    ['pieces of the wrong total length', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', 'AAAAAA=='] } } }), RangeError, /squareAvg of 'w' has 2 elements, the parameter has 4/],
+    ['a Float32Array of the wrong length', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Float32Array(5) } } }), RangeError, /squareAvg of 'w' has 5 elements, the parameter has 4/],
+    ['a negative square average in a Float32Array', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Float32Array([1, 2, -3, 4]) } } }), RangeError, /squareAvg of 'w' is negative \(-3\) at index 2/],
     // Fields that Object.prototype has are not fields of the state.
     ['a state without its own entries', (s) => ({ ...s, state: Object.create({ w: s.state.w, b: s.state.b }) }), RangeError, /missing parameter 'w'/],
   ];

@@ -162,10 +162,12 @@ describe('thread options', () => {
 
   // A worker ends only by dispose or by an error; one that throws inside its chunk says so in the
   // shared memory, so that the step stops waiting for it (it would wait forever otherwise).
-  it('a worker that fails inside a step: that step says it is only partly written, and later steps refuse', async () => {
+  it('a worker that fails inside a step: that step says it is only partly written, and every use but dispose then refuses, saving included', async () => {
     const opt = await RMSProp.create({ w: 1 << 21 }, { threads: 2 });
     opt.grads.w.fill(0.5);
     opt.step();
+    const saved = opt.saveState();
+    const dict = opt.toTorchStateDict();
     const failed = opt.stallWorkerForTest(1, -1);
     let error: Error | undefined;
     for (let k = 0; k < 30 && !error; k++) {
@@ -177,8 +179,27 @@ describe('thread options', () => {
     }
     expect(failed()).toBe(true);
     expect(error?.message).toMatch(/worker thread 1 of this optimizer failed inside this step, which is therefore only partly written/);
-    expect(() => opt.step()).toThrow(/worker thread of this optimizer is gone/);
+    // A torn step breaks the optimizer: nothing of it can be used or saved, only disposed.
+    const broken = /this RMSProp optimizer is broken: its step \d+ failed part way \(worker thread 1 .*\), so its parameters and state are torn; every use but dispose\(\) throws/;
+    const uses: Array<[string, () => unknown]> = [
+      ['step', () => opt.step()],
+      ['saveState', () => opt.saveState()],
+      ['saveState float32', () => opt.saveState({ arrays: 'float32' })],
+      ['toTorchStateDict', () => opt.toTorchStateDict()],
+      ['loadState', () => opt.loadState(saved)],
+      ['fromTorchStateDict', () => opt.fromTorchStateDict(dict)],
+      ['setOptions', () => opt.setOptions(0, { lr: 0.1 })],
+      ['stepCount', () => opt.stepCount],
+      ['options', () => opt.options],
+      ['groups', () => opt.groups],
+      ['params', () => opt.params],
+      ['grads', () => opt.grads],
+      ['state', () => opt.state],
+    ];
+    for (const [what, use] of uses) expect(use, what).toThrow(broken);
     opt.dispose();
+    expect(() => opt.saveState()).toThrow(/disposed/);
+    expect(opt.params.w.length).toBe(0);
   }, 30_000);
 
   it.each([['without', ''], ['with', 'opt.dispose();']])('a process that uses threads exits by itself (%s dispose)', (_, ending) => {
