@@ -9,7 +9,9 @@ const KINDS = ['this library, plain JS', 'TF.js', 'limits and references'];
 const COLOURS = ['#7f7f7f', '#bcbd22', '#ff7f0e', '#d62728', '#9467bd', '#e377c2', '#8c564b', '#17becf', '#2ca02c', '#1f77b4', '#000000', '#aec7e8', '#ff9896', '#98df8a'];
 // A shape per line as well as a colour: where two lines run together, both markers still show.
 const STAR = 'M0,-1L0.29,-0.4L0.95,-0.31L0.47,0.15L0.59,0.81L0,0.5L-0.59,0.81L-0.47,0.15L-0.95,-0.31L-0.29,-0.4Z';
-const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left', 'wedge', 'arrow', STAR, 'stroke', 'circle', 'square'];
+const X = 'M-1,-0.6L-0.6,-1L0,-0.4L0.6,-1L1,-0.6L0.4,0L1,0.6L0.6,1L0,0.4L-0.6,1L-1,0.6L-0.4,0Z';
+const HEXAGON = 'M-1,0L-0.5,-0.87L0.5,-0.87L1,0L0.5,0.87L-0.5,0.87Z';
+const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left', X, HEXAGON, STAR, 'stroke', 'circle', 'square'];
 
 /**
  * The throughput chart's vega-lite spec: one line per variant over the sizes measured, in elements per
@@ -51,7 +53,7 @@ export function throughputSpec(results: SizeResult[], subtitle: string, { width 
         field: 'throughput',
         type: 'quantitative',
         scale: { type: 'log' },
-        axis: { format: '~s', title: 'elements per second (log; M = 10⁶, G = 10⁹)' },
+        axis: { format: '~s', title: 'elements per second (log scale)' },
       },
       color: { field: 'variant', type: 'nominal', sort: labels, scale: { domain: labels, range: COLOURS }, title: null, legend: { labelLimit: 400 } },
       shape: { field: 'variant', type: 'nominal', sort: labels, scale: { domain: labels, range: SHAPES }, title: null },
