@@ -326,6 +326,9 @@ const WHY: Record<Method, string> = {
 
 /** One row per method: the grid's best rate and its steps, the rate drawn now and its steps, and why. */
 function summaryTable(): void {
+  $('lr-grid').textContent = LR_GRID.map(fmt).join(', ');
+  $('region').textContent = fmt(REGION);
+  $('max-steps').textContent = MAX_STEPS.toLocaleString('en-US');
   const body = $<HTMLTableSectionElement>('summary-body');
   for (const m of METHODS) {
     const tr = body.insertRow();
