@@ -31,7 +31,11 @@ function ratios(r: SizeResult) {
 const COLUMNS = ['variant', 'ns/element', 'GB/s', '× plain JS', '× TF.js cpu', '× TF.js wasm', '% of stream', 'time / C sse4.2', 'time / C native'];
 
 const fmt = (x: number | undefined, digits = 2, suffix = '') => (x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(digits)}${suffix}`);
-const fmtRatio = (x: number | undefined) => (x === undefined ? '–' : x >= 100 ? `${x.toFixed(0)}×` : x >= 10 ? `${x.toFixed(1)}×` : `${x.toFixed(2)}×`);
+/** 3 figures or so; below 0.1 as a fraction ("1/190×"), which reads where 0.00× said nothing. */
+const fmtRatio = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '–' : x >= 100 ? `${x.toFixed(0)}×` : x >= 10 ? `${x.toFixed(1)}×` : x >= 0.1 ? `${x.toFixed(2)}×` : `1/${Math.round(1 / x)}×`;
+/** GB/s with 2 significant figures below 1 (TF.js cpu moves 0.014 GB/s, not 0.0). */
+const fmtRate = (x: number) => (!Number.isFinite(x) ? '–' : x >= 1 ? x.toFixed(1) : String(+x.toPrecision(2)));
 
 export function rows(r: SizeResult): string[][] {
   const { ns, speedup, ofStream } = ratios(r);
@@ -42,7 +46,7 @@ export function rows(r: SizeResult): string[][] {
       return [
         v.label,
         fmt(t / r.n, 3),
-        fmt((v.bytes * r.n) / t, 1),
+        fmtRate((v.bytes * r.n) / t),
         fmtRatio(speedup(v.key, 'plain')),
         fmtRatio(speedup(v.key, 'tfjs-cpu')),
         fmtRatio(speedup(v.key, 'tfjs-wasm')),

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { CLOSE_UP_STEPS, LABEL, loss, REGION, type Method, type Ravine, type RavineRun } from './ravine.js';
+import { CLOSE_UP_STEPS, LABEL, loss, REGION, type Method, type Ravine, type RavineMethod, type RavineRun } from './ravine.js';
 import type { EpochRecord } from './train.js';
 
 const COLOR = {
   domain: ['gradient descent', 'momentum', 'RMSProp', 'gradient descent near 2/κ'],
   range: ['#e45756', '#4c78a8', '#54a24b', '#f58518'],
 };
-const SHORT: Record<Method, string> = { gd: 'gradient descent', momentum: 'momentum', rmsprop: 'RMSProp' };
+const SHORT: Record<RavineMethod, string> = { gd: 'gradient descent', momentum: 'momentum', rmsprop: 'RMSProp', 'rmsprop-momentum': 'RMSProp + momentum' };
 const CONFIG = { font: 'Helvetica, Arial, DejaVu Sans, Liberation Sans, sans-serif', view: { stroke: '#ddd' } };
 
 /** Every step early on, then thinner, so that a 20 000-step path stays a small SVG. */

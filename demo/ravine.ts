@@ -37,16 +37,21 @@ export const zigzagLr = (kappa: number) => 1.9 / kappa;
 /** The close-up (npm start's picture and the page) shows this many first steps: at full width a step of w is below a pixel. */
 export const CLOSE_UP_STEPS = 60;
 
+/** npm start's three (on the ravine and on Iris). */
 export type Method = 'gd' | 'momentum' | 'rmsprop';
 export const METHODS: readonly Method[] = ['gd', 'momentum', 'rmsprop'];
-export const LABEL: Readonly<Record<Method, string>> = {
+/** The ravine page adds RMSProp with momentum: the library's two ideas together, as Adam combines them. */
+export type RavineMethod = Method | 'rmsprop-momentum';
+export const RAVINE_METHODS: readonly RavineMethod[] = [...METHODS, 'rmsprop-momentum'];
+export const LABEL: Readonly<Record<RavineMethod, string>> = {
   gd: 'gradient descent',
   momentum: `momentum ${MOMENTUM}`,
   rmsprop: 'RMSProp (seed)',
+  'rmsprop-momentum': `RMSProp + momentum ${MOMENTUM}`,
 };
 
 export interface RavineRun {
-  readonly method: Method;
+  readonly method: RavineMethod;
   readonly lr: number;
   /** First step from which θ stays inside the region up to maxSteps; undefined if it never settles. */
   readonly steps: number | undefined;
@@ -61,10 +66,11 @@ export const loss = (r: Ravine, w: number, b: number) => 0.5 * (w * w + r.kappa 
 /** A step function over θ = [w, b] and its gradient g, both float32. */
 type Stepper = { theta: Float32Array; grad: Float32Array; step(): void; dispose(): void };
 
-async function stepper(method: Method, lr: number, backend: BackendChoice, rmsprop: RMSPropClass, decay?: number): Promise<Stepper> {
-  if (method === 'rmsprop') {
+async function stepper(method: RavineMethod, lr: number, backend: BackendChoice, rmsprop: RMSPropClass, decay?: number): Promise<Stepper> {
+  if (method === 'rmsprop' || method === 'rmsprop-momentum') {
     // Zero-copy: θ and its gradient live in the optimizer's wasm memory.
-    const opt = await rmsprop.create({ theta: 2 }, { preset: 'seed', lr, backend, ...(decay === undefined ? {} : { decay }) });
+    const momentum = method === 'rmsprop-momentum' ? MOMENTUM : 0;
+    const opt = await rmsprop.create({ theta: 2 }, { preset: 'seed', lr, backend, momentum, ...(decay === undefined ? {} : { decay }) });
     return { theta: opt.params.theta, grad: opt.grads.theta, step: () => opt.step(), dispose: () => opt.dispose() };
   }
   const theta = new Float32Array(2);
@@ -95,7 +101,7 @@ export interface RavineOptions {
 }
 
 export async function runRavine(
-  method: Method, lr: number,
+  method: RavineMethod, lr: number,
   { RMSProp, ravine = RAVINE, maxSteps = MAX_STEPS, backend = 'auto', decay }: RavineOptions,
 ): Promise<RavineRun> {
   const s = await stepper(method, lr, backend, RMSProp, decay);
@@ -106,7 +112,7 @@ export async function runRavine(
   }
 }
 
-function walk(s: Stepper, method: Method, lr: number, ravine: Ravine, maxSteps: number): RavineRun {
+function walk(s: Stepper, method: RavineMethod, lr: number, ravine: Ravine, maxSteps: number): RavineRun {
   const path = new Float32Array(2 * (maxSteps + 1));
   s.theta.set(ravine.start);
   path.set(s.theta, 0);
@@ -134,7 +140,7 @@ function walk(s: Stepper, method: Method, lr: number, ravine: Ravine, maxSteps: 
 
 /** Every rate of the grid; the best is the one that settles in the region in the fewest steps. */
 export async function bestRun(
-  method: Method, options: RavineOptions, onRun?: () => void,
+  method: RavineMethod, options: RavineOptions, onRun?: () => void,
 ): Promise<{ best: RavineRun; all: Array<Omit<RavineRun, 'path'>> }> {
   let best: RavineRun | undefined;
   const all: Array<Omit<RavineRun, 'path'>> = [];

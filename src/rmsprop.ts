@@ -215,13 +215,19 @@ export class RMSProp<Name extends string = string> {
     pool: ThreadPool | undefined, threadsReason: string | undefined, backendReason: string | undefined,
   ): RMSProp {
     try {
+      RMSProp.#constructing = true;
       return new RMSProp(backend, specs, layout, pool, threadsReason, backendReason);
     } catch (error) {
       pool?.dispose();
       releaseBackend(backend);
       throw error;
+    } finally {
+      RMSProp.#constructing = false;
     }
   }
+
+  /** True only while #construct calls `new`: the constructor is private in TypeScript, not in JavaScript. */
+  static #constructing = false;
 
   /**
    * Compiles, once per runtime, every wasm build that `createSync` with these `options` can need at
@@ -259,6 +265,10 @@ export class RMSProp<Name extends string = string> {
     backend: Backend, specs: readonly GroupSpec[], layout: Layout,
     pool: ThreadPool | undefined, threadsReason: string | undefined, backendReason: string | undefined,
   ) {
+    if (!RMSProp.#constructing) {
+      throw new TypeError('RMSProp has no public constructor: use `await RMSProp.create(params, options)` (or `RMSProp.createSync(params, options)` after `await RMSProp.ready(options)`)');
+    }
+    RMSProp.#constructing = false; // one `new` per #construct
     this.#backend = backend;
     this.backend = backend.name;
     this.backendReason = backendReason;

@@ -1,6 +1,10 @@
 // Bad input gets a TypeError or RangeError that names the culprit, before anything is written.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../src/index.js';
+import { root } from './pack.js';
 import { BACKENDS, snapshot } from './helpers.js';
 
 type ErrorClass = typeof TypeError | typeof RangeError;
@@ -117,4 +121,21 @@ describe.each(BACKENDS)('step rejects bad gradients and changes nothing (%s)', (
     expect(() => opt.step()).toThrow(/disposed/);
     expect(() => opt.stepCount).toThrow(/disposed/);
   });
+});
+
+it('`new RMSProp(...)` from JavaScript (a fresh Node, the built package) is a TypeError naming create and createSync', () => {
+  // TypeScript hides the constructor; plain JavaScript reaches it, with any arguments.
+  const script = `
+    import { RMSProp } from ${JSON.stringify(pathToFileURL(join(root, 'dist/index.js')).href)};
+    const out = [];
+    for (const args of [[], [{ w: 1 }], [{ w: new Float32Array(2) }, { lr: 0.1 }], [null, null, null]]) {
+      try { new RMSProp(...args); out.push('no error'); } catch (e) { out.push(e.constructor.name + ': ' + e.message); }
+    }
+    const opt = await RMSProp.create({ w: 1 }); // create still constructs
+    opt.step({ w: new Float32Array([1]) });
+    out.push(opt.stepCount);
+    console.log(JSON.stringify(out));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as unknown[];
+  expect(out.pop()).toBe(1);
+  for (const message of out) expect(message).toMatch(/^TypeError: .*await RMSProp\.create\(.*RMSProp\.createSync/);
 });

@@ -7,6 +7,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { bestRun, RAVINE_METHODS, runRavine, zigzagLr, type Ravine } from '../demo/ravine.js';
+import { RMSProp } from '../src/index.js';
 import { launchChromium } from './chromium.js';
 import { serveFiles, type StaticServer } from './static-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,16 +56,21 @@ async function open(context: BrowserContext, url: string): Promise<{ page: Page;
 
 const KAPPA = 2500, START = [-5, 0.2] as const;
 
-/** Seed RMSProp on the ravine in float64: steps until ‖θ‖ < 10⁻³ for good (as demo/ravine.ts counts). */
-function rmspropSteps(lr: number, decay = 0.9, kappa = KAPPA, maxSteps = 20_000): number {
+/**
+ * Seed RMSProp on the ravine in float64: steps until ‖θ‖ < 10⁻³ for good (as demo/ravine.ts counts). With
+ * momentum μ, the seed preset's form (TF, Keras): m = μ·m + lr·g/√(S + ε), θ −= m.
+ */
+function rmspropSteps(lr: number, { decay = 0.9, momentum = 0, kappa = KAPPA, maxSteps = 20_000 } = {}): number {
   let [w, b] = START;
-  let sw = 0, sb = 0, lastOutside = 0;
+  let sw = 0, sb = 0, mw = 0, mb = 0, lastOutside = 0;
   for (let t = 1; t <= maxSteps; t++) {
     const gw = w, gb = kappa * b;
     sw = decay * sw + (1 - decay) * gw * gw;
     sb = decay * sb + (1 - decay) * gb * gb;
-    w -= (lr * gw) / Math.sqrt(sw + 1e-8);
-    b -= (lr * gb) / Math.sqrt(sb + 1e-8);
+    mw = momentum * mw + (lr * gw) / Math.sqrt(sw + 1e-8);
+    mb = momentum * mb + (lr * gb) / Math.sqrt(sb + 1e-8);
+    w -= mw;
+    b -= mb;
     if (!(Math.hypot(w, b) < 1e-3)) lastOutside = t;
   }
   return lastOutside + 1;
@@ -95,7 +102,34 @@ function countPixels(page: Page, selector: string, rgb: [number, number, number]
   }, { selector, rgb });
 }
 
-const COLOURS: Record<string, [number, number, number]> = { gd: [0xe4, 0x57, 0x56], momentum: [0x4c, 0x78, 0xa8], rmsprop: [0x54, 0xa2, 0x4b] };
+const COLOURS: Record<string, [number, number, number]> = {
+  gd: [0xe4, 0x57, 0x56], momentum: [0x4c, 0x78, 0xa8], rmsprop: [0x54, 0xa2, 0x4b], 'rmsprop-momentum': [0x9d, 0x5f, 0xc4],
+};
+
+interface TableRow { bestLr: number; bestSteps: string; bestText: string; nowLr: string; nowSteps: string; nowText: string }
+/** The side-by-side table as the page shows it, once its `searched`-th grid search is in. */
+async function pageTable(page: Page, searched = 1): Promise<Record<string, TableRow>> {
+  await page.waitForFunction((g) => Number(document.body.dataset.searched) >= g, searched);
+  return page.evaluate((methods) => Object.fromEntries(methods.map((m) => {
+    const cell = (id: string) => document.getElementById(`${m}-${id}`)!;
+    return [m, {
+      bestLr: Number(cell('best-lr').dataset.lr), bestSteps: cell('best-steps').dataset.steps!, bestText: cell('best-steps').textContent!,
+      nowLr: cell('now-lr').textContent!, nowSteps: cell('now-steps').dataset.steps!, nowText: cell('now-steps').textContent!,
+    }];
+  })), [...RAVINE_METHODS]);
+}
+
+/** Each method's best run of the grid, computed here in Node by demo/ravine.ts on the library's src/. */
+async function libraryBest(ravine?: Ravine) {
+  return Object.fromEntries(await Promise.all(RAVINE_METHODS.map(async (m) => [m, (await bestRun(m, { RMSProp, ravine })).best] as const)));
+}
+
+/** Sign changes of b over the first `steps` steps of a path (w0, b0, w1, b1, …). */
+const flips = (path: number[], steps: number) => {
+  let n = 0;
+  for (let t = 1; t <= steps; t++) if (Math.sign(path[2 * t + 1]) !== Math.sign(path[2 * t - 1])) n++;
+  return n;
+};
 
 it('the built site has no Node built-in left in it', () => {
   const assets = join(site, 'assets');
@@ -105,11 +139,11 @@ it('the built site has no Node built-in left in it', () => {
 });
 
 describe('the ravine page', () => {
-  it('draws the contours and three trajectories; RMSProp reaches the minimum, gradient descent zig-zags; the lr slider changes its path', async () => {
+  it('draws the contours and four trajectories; RMSProp reaches the minimum, gradient descent zig-zags; the lr slider changes its path', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 1130 } });
     const { page, errors } = await open(context, `${isolated.origin}/index.html`);
     const runs = await pageRuns(page);
-    expect(Object.keys(runs).sort()).toEqual(['gd', 'momentum', 'rmsprop']);
+    expect(Object.keys(runs).sort()).toEqual(['gd', 'momentum', 'rmsprop', 'rmsprop-momentum']);
 
     // RMSProp (the package, in the page) reaches the region, in as many steps as the float64 formula ±1 %.
     const reference = rmspropSteps(runs.rmsprop.lr);
@@ -121,13 +155,18 @@ describe('the ravine page', () => {
     const factor = 1 - runs.gd.lr * KAPPA;
     expect(factor).toBeLessThan(-0.8);
     for (let t = 1; t <= 40; t++) expect(runs.gd.path[2 * t + 1]).toBeCloseTo(START[1] * factor ** t, 5);
+    // ... while RMSProp goes straight: b never changes sign on its way down, and w only grows (the first screen's picture).
+    expect(flips(runs.gd.path, 90)).toBe(90);
+    expect(flips(runs.rmsprop.path, 90)).toBe(0);
+    for (let t = 1; t <= 90; t++) expect(runs.rmsprop.path[2 * t]).toBeGreaterThan(runs.rmsprop.path[2 * t - 2]);
 
     // The animation runs: the step counter moves on by itself.
     await expect.poll(async () => Number((await page.textContent('#step-out'))!.replace(/,/g, '')), { timeout: 20_000 }).toBeGreaterThan(0);
     await page.click('#to-end');
     expect(await countPixels(page, '#main-plot canvas.bg', 'grey')).toBeGreaterThan(500);
     for (const [method, rgb] of Object.entries(COLOURS)) {
-      expect(await countPixels(page, '#main-plot canvas.trail', rgb), method).toBeGreaterThan(200);
+      // RMSProp + momentum runs along the floor under gradient descent's line: only its swing shows at full width.
+      expect(await countPixels(page, '#main-plot canvas.trail', rgb), method).toBeGreaterThan(method === 'rmsprop-momentum' ? 40 : 200);
       expect(await countPixels(page, '#close-up canvas.trail', rgb), method).toBeGreaterThan(20);
     }
     await page.evaluate(() => scrollTo(0, 0)); // the click scrolled the button into view
@@ -157,11 +196,48 @@ describe('the ravine page', () => {
     expect(best.gd.lr).toBe(expectedLr);
     expect(Math.abs(best.gd.steps! - gdSteps(expectedLr))).toBeLessThanOrEqual(gdSteps(expectedLr) / 100);
 
-    // The arrow keys on the plot move the start point.
+    // The arrow keys on the plot move the start point; the table's grid search runs again for it.
     await page.focus('#main-plot canvas.heads');
     await page.keyboard.press('ArrowUp');
     const moved = await pageRuns(page, 4);
     expect(moved.gd.path[1]).toBeGreaterThan(START[1]);
+    const start: [number, number] = [moved.gd.path[0], moved.gd.path[1]];
+    const [table, expected] = await Promise.all([pageTable(page, 2), libraryBest({ kappa: KAPPA, start })]);
+    for (const m of RAVINE_METHODS) {
+      expect(table[m].bestLr, m).toBe(expected[m].lr);
+      expect(table[m].bestSteps, m).toBe(String(expected[m].steps ?? ''));
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("the side-by-side table: each method's best rate of the grid and its steps are the library's, computed in Node; the page opens at them (gradient descent at its zig-zag)", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1130 } });
+    const { page, errors } = await open(context, `${isolated.origin}/index.html`);
+    const [table, runs, expected] = await Promise.all([pageTable(page), pageRuns(page), libraryBest()]);
+    const zigzag = await runRavine('gd', zigzagLr(KAPPA), { RMSProp });
+    for (const m of RAVINE_METHODS) {
+      const best = expected[m];
+      expect(best.steps, m).toBeDefined(); // every method reaches the minimum at its best rate
+      expect(table[m].bestLr, m).toBe(best.lr);
+      expect(table[m].bestSteps, m).toBe(String(best.steps));
+      expect(table[m].bestText, m).toBe(best.steps!.toLocaleString('en-US'));
+      // As drawn: gradient descent near 2/κ, the others at their best rate.
+      const drawn = m === 'gd' ? zigzag : best;
+      expect(runs[m].lr, m).toBe(drawn.lr);
+      expect(table[m].nowSteps, m).toBe(String(drawn.steps));
+      expect(runs[m].steps, m).toBe(drawn.steps);
+    }
+    // The story the text tells, in the library's own figures: RMSProp beats gradient descent at either rate,
+    // momentum beats RMSProp alone on this quadratic, and the two together beat both.
+    const steps = (m: string) => expected[m].steps!;
+    expect(steps('rmsprop')).toBeLessThan(Math.min(steps('gd'), zigzag.steps!));
+    expect(steps('momentum')).toBeLessThan(steps('rmsprop'));
+    expect(steps('rmsprop-momentum')).toBeLessThan(Math.min(steps('momentum'), steps('rmsprop')));
+    // The float64 formula agrees with the library's RMSProp, with and without momentum, within 1 %.
+    expect(Math.abs(steps('rmsprop') - rmspropSteps(expected.rmsprop.lr))).toBeLessThanOrEqual(steps('rmsprop') / 100);
+    const withMomentum = rmspropSteps(expected['rmsprop-momentum'].lr, { momentum: 0.9 });
+    expect(Math.abs(steps('rmsprop-momentum') - withMomentum)).toBeLessThanOrEqual(steps('rmsprop-momentum') / 100);
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
@@ -221,6 +297,24 @@ describe('the benchmark page, quick mode', () => {
     expect(await page.locator('#tables table').count()).toBe(2);
     expect(await page.locator('#chart svg').count()).toBe(1);
     expect(await page.isHidden('#isolation')).toBe(true);
+    // Every ratio cell reads as a number ("1/190×" below 0.1, never "0.00×") and agrees with the medians measured.
+    const tables = await page.$$eval('#tables table', (ts) => ts.map((t) => [...t.querySelectorAll('tbody tr')].map((tr) => ({
+      key: (tr as HTMLElement).dataset.variant!, cells: [...tr.querySelectorAll('td')].map((td) => td.textContent!),
+    }))));
+    const ratioCells = tables.flat().flatMap((row) => row.cells.slice(3));
+    expect(ratioCells.filter((cell) => /^0\.0*×$/.test(cell))).toEqual([]);
+    expect(ratioCells.some((cell) => cell.startsWith('1/'))).toBe(true); // TF.js cpu against plain JS, at least
+    const readRatio = (cell: string) => { const m = /^(?:1\/(\d+)|(\d+(?:\.\d+)?))×$/.exec(cell); return m ? (m[1] ? 1 / +m[1] : +m[2]) : NaN; };
+    json.sizes.forEach((size, i) => {
+      for (const { key, cells } of tables[i]) {
+        for (const [column, than] of [[3, 'plain'], [4, 'tfjs-cpu'], [5, 'tfjs-wasm']] as const) {
+          const expected = size.measured[than].nsPerStep / size.measured[key].nsPerStep;
+          expect(Math.abs(readRatio(cells[column]) / expected - 1), `${key} × ${than} at ${size.n}: ${cells[column]}, measured ${expected}`).toBeLessThan(0.05);
+        }
+      }
+    });
+    // The chart's axis is in elements per second, as every variant's line is (they move different bytes per element).
+    expect(await page.textContent('#chart svg')).toMatch(/elements per second/);
     // The download is what the page measured, in the shape of npm run bench's results.json.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     const saved = JSON.parse(readFileSync((await download.path())!, 'utf8'));

@@ -119,11 +119,13 @@ function renderTable(result: SizeResult): void {
 
 let view: vega.View | undefined;
 async function renderChart(results: SizeResult[], subtitle: string): Promise<void> {
-  const spec = throughputSpec(results, subtitle);
-  const width = Math.max(280, Math.min(720, $('chart').clientWidth - 40));
-  const narrow = width < 600;
-  const color = { ...(spec as { encoding: { color: object } }).encoding.color, legend: { orient: narrow ? 'bottom' : 'right', columns: narrow ? 1 : undefined, labelLimit: 400, symbolType: 'stroke' } };
-  const fitted = { ...spec, width, height: narrow ? 300 : 400, encoding: { ...(spec as { encoding: object }).encoding, color } } as typeof spec;
+  // The page's full width (the tables' and more): the plot area beside a legend of about 230 px, or above it on a phone.
+  const available = $('chart').clientWidth;
+  const narrow = available < 760;
+  const width = Math.max(240, available - (narrow ? 80 : 320));
+  const spec = throughputSpec(results, subtitle, { width, height: narrow ? 320 : Math.round(Math.min(560, width * 0.62)) });
+  const color = { ...(spec as { encoding: { color: object } }).encoding.color, legend: { orient: narrow ? 'bottom' : 'right', columns: narrow ? 1 : undefined, labelLimit: 400 } };
+  const fitted = { ...spec, encoding: { ...(spec as { encoding: object }).encoding, color } } as typeof spec;
   view?.finalize();
   view = new vega.View(vega.parse(compile(fitted).spec), { renderer: 'svg', container: $('chart'), hover: true });
   await view.runAsync();

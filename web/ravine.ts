@@ -4,29 +4,45 @@
 // same at step 10 as at step 10 000.
 import { availableBackends, RMSProp, type BackendChoice } from 'rmsprop-wasm';
 import {
-  bestRun, CLOSE_UP_STEPS, LABEL, LR_GRID, MAX_STEPS, METHODS, RAVINE, REGION, runRavine, zigzagLr, type Method, type RavineRun,
+  bestRun, CLOSE_UP_STEPS, LABEL, LR_GRID, MAX_STEPS, MOMENTUM, RAVINE, RAVINE_METHODS as METHODS, REGION, runRavine, zigzagLr,
+  type RavineMethod as Method, type RavineRun,
 } from '../demo/ravine.js';
 
-const COLOR: Record<Method, string> = { gd: '#e45756', momentum: '#4c78a8', rmsprop: '#54a24b' };
-/** RMSProp first and wide, gradient descent last and thin: both end on the valley floor, and both stay visible there. */
-const DRAW_ORDER: readonly Method[] = ['rmsprop', 'momentum', 'gd'];
-const WIDTH: Record<Method, number> = { gd: 1.5, momentum: 1.5, rmsprop: 4 };
-/** Defaults: gradient descent near its limit (the zig-zag); the others at their best rate of the grid at κ = 2 500 (npm start's table). */
-const DEFAULTS = { kappa: RAVINE.kappa, start: RAVINE.start, lr: { gd: zigzagLr(RAVINE.kappa), momentum: 1e-3, rmsprop: 1e-3 }, decay: 0.9 };
+const COLOR: Record<Method, string> = { gd: '#e45756', momentum: '#4c78a8', rmsprop: '#54a24b', 'rmsprop-momentum': '#9d5fc4' };
+/**
+ * The seed's picture on top: momentum thin and underneath, RMSProp wide, RMSProp + momentum thin over it, gradient descent
+ * last and thin (both end on the valley floor, and both stay visible there).
+ */
+const DRAW_ORDER: readonly Method[] = ['momentum', 'rmsprop', 'rmsprop-momentum', 'gd'];
+const WIDTH: Record<Method, number> = { gd: 1.5, momentum: 1, rmsprop: 4, 'rmsprop-momentum': 1.5 };
+/**
+ * Defaults: gradient descent near its limit (the zig-zag of the seed's picture); the others at their
+ * best rate of the grid, searched when the page loads (bestRun, as npm start).
+ */
+const DEFAULTS = { kappa: RAVINE.kappa, start: RAVINE.start, decay: 0.9 };
+const defaultLr = (m: Method, kappa: number, best: number) => (m === 'gd' ? zigzagLr(kappa) : best);
 
 const state = {
   kappa: DEFAULTS.kappa,
   start: [...DEFAULTS.start] as [number, number],
-  lr: { ...DEFAULTS.lr } as Record<Method, number>,
+  lr: {} as Record<Method, number>,
   decay: DEFAULTS.decay,
   backend: 'auto' as BackendChoice,
   stepsPerSecond: 60,
   playing: true,
 };
 const runs = new Map<Method, RavineRun>();
+/** Each method's best run of the grid for the current valley, start and RMSProp settings (the table). */
+const best = new Map<Method, Omit<RavineRun, 'path'>>();
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const fmt = (x: number) => (Math.abs(x) >= 0.01 && Math.abs(x) < 1000 ? String(+x.toPrecision(3)) : x.toExponential(2).replace('e', '·10^'));
+const SUPERSCRIPT: Record<string, string> = { '-': '⁻', '+': '', 0: '⁰', 1: '¹', 2: '²', 3: '³', 4: '⁴', 5: '⁵', 6: '⁶', 7: '⁷', 8: '⁸', 9: '⁹' };
+/** 3 significant digits; 7.6·10⁻⁴ outside [0.01, 1000). */
+const fmt = (x: number) => {
+  if (x === 0 || (Math.abs(x) >= 0.01 && Math.abs(x) < 1000)) return String(+x.toPrecision(3));
+  const [mantissa, exponent] = x.toExponential(2).split('e');
+  return `${+mantissa}·10${[...exponent].map((c) => SUPERSCRIPT[c]).join('')}`;
+};
 const ravine = () => ({ kappa: state.kappa, start: state.start });
 
 // --- geometry -----------------------------------------------------------------------------------
@@ -212,6 +228,28 @@ async function recompute(methods: readonly Method[] = METHODS): Promise<void> {
   document.body.dataset.ready = String(mine);
 }
 
+let searches = 0;
+/** The grid search of each method for the current settings, into the table; a newer call makes an older one's moot. */
+async function searchBest(methods: readonly Method[] = METHODS): Promise<void> {
+  const mine = ++searches;
+  for (const m of methods) $(`${m}-best-steps`).textContent = '…';
+  for (const m of methods) {
+    const { best: run } = await bestRun(m, { RMSProp, ravine: ravine(), backend: state.backend, decay: state.decay });
+    if (mine !== searches) return;
+    const { path: _path, ...summary } = run;
+    best.set(m, summary);
+    updateTable();
+  }
+  document.body.dataset.searched = String(mine);
+}
+
+/** Waits until the settings stop changing (a dragged slider) before searching 40 runs again. */
+let searchTimer: ReturnType<typeof setTimeout> | undefined;
+function searchSoon(methods: readonly Method[] = METHODS): void {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => void searchBest(methods), 250);
+}
+
 // --- playback -----------------------------------------------------------------------------------
 
 const clock = { t: 0, last: 0, frames: 0, late: 0, drawMs: [] as number[] };
@@ -232,6 +270,30 @@ function frame(now: number): void {
   requestAnimationFrame(frame);
 }
 
+const stepsText = (run: Omit<RavineRun, 'path'>, last: number, unit = ' steps') => (run.diverged
+  ? `diverges (|θ| > 10⁶ at step ${last})`
+  : run.steps === undefined
+    ? `not within ${MAX_STEPS.toLocaleString('en-US')} steps`
+    : `${run.steps.toLocaleString('en-US')}${unit}`);
+
+/** The side-by-side table: each method at its best rate of the grid, and as drawn now. */
+function updateTable(): void {
+  for (const m of METHODS) {
+    const b = best.get(m), run = runs.get(m);
+    if (b) {
+      $(`${m}-best-lr`).textContent = fmt(b.lr);
+      $(`${m}-best-steps`).textContent = stepsText(b, MAX_STEPS, '');
+      $(`${m}-best-steps`).dataset.steps = String(b.steps ?? '');
+      $(`${m}-best-lr`).dataset.lr = String(b.lr);
+    }
+    if (run) {
+      $(`${m}-now-lr`).textContent = fmt(run.lr);
+      $(`${m}-now-steps`).textContent = stepsText(run, run.path.length / 2 - 1, '');
+      $(`${m}-now-steps`).dataset.steps = String(run.steps ?? '');
+    }
+  }
+}
+
 function updateCounters(): void {
   const t = Math.floor(clock.t);
   $('step-out').textContent = t.toLocaleString('en-US');
@@ -239,14 +301,10 @@ function updateCounters(): void {
     const run = runs.get(m);
     if (!run) continue;
     const out = $(`${m}-steps`);
-    const last = run.path.length / 2 - 1;
-    out.textContent = run.diverged
-      ? `diverges (|θ| > 10⁶ at step ${last})`
-      : run.steps === undefined
-        ? `not within ${MAX_STEPS.toLocaleString('en-US')} steps`
-        : `${run.steps.toLocaleString('en-US')} steps${t >= run.steps ? ' ✓' : ''}`;
+    out.textContent = `${stepsText(run, run.path.length / 2 - 1)}${run.steps !== undefined && t >= run.steps ? ' ✓' : ''}`;
     out.dataset.steps = String(run.steps ?? '');
   }
+  updateTable();
   // The drawing's own cost per frame (a 60 Hz frame lasts 16.7 ms), and frames the browser delivered late.
   const ms = [...clock.drawMs].sort((a, b) => a - b);
   $('status').textContent = ms.length
@@ -257,6 +315,30 @@ function updateCounters(): void {
 // --- controls -----------------------------------------------------------------------------------
 
 const LR_RANGE = { min: -5, max: 0 }; // log10 of lr
+
+/** Why each method takes the steps it takes (the table's last column; the text under it says more). */
+const WHY: Record<Method, string> = {
+  gd: 'One rate for both directions, and it must stay under 2/κ for the steep one: along the floor each step is then lr·w, tiny.',
+  momentum: `Across the valley the velocity flips sign and cancels; along the floor it adds up, to 1/(1 − ${MOMENTUM}) = ${+(1 / (1 - MOMENTUM)).toFixed(1)} times gradient descent's step.`,
+  rmsprop: "Each direction's step divided by the RMS of its own gradients: both move about lr per step, straight at the minimum, in about distance/lr steps whatever κ.",
+  'rmsprop-momentum': 'Both ideas: steps of the same size in the two directions, and speed that builds along the floor (as Adam combines them).',
+};
+
+/** One row per method: the grid's best rate and its steps, the rate drawn now and its steps, and why. */
+function summaryTable(): void {
+  $('lr-grid').textContent = LR_GRID.map(fmt).join(', ');
+  $('region').textContent = fmt(REGION);
+  $('max-steps').textContent = MAX_STEPS.toLocaleString('en-US');
+  const body = $<HTMLTableSectionElement>('summary-body');
+  for (const m of METHODS) {
+    const tr = body.insertRow();
+    tr.dataset.method = m;
+    tr.style.setProperty('--colour', COLOR[m]);
+    tr.innerHTML = `<th scope="row"><span class="swatch"></span>${LABEL[m]}</th>
+      <td id="${m}-best-lr"></td><td id="${m}-best-steps">…</td><td id="${m}-now-lr"></td><td id="${m}-now-steps"></td>
+      <td class="why">${WHY[m]}</td>`;
+  }
+}
 
 function optimizerControls(): void {
   const box = $('optimizers');
@@ -274,6 +356,7 @@ function optimizerControls(): void {
     box.append(fs);
     const slider = $<HTMLInputElement>(`${m}-lr`), number = $<HTMLInputElement>(`${m}-lr-number`);
     const show = () => {
+      if (state.lr[m] === undefined) return;
       slider.value = String(Math.log10(state.lr[m]));
       number.value = String(+state.lr[m].toPrecision(3));
       slider.setAttribute('aria-valuetext', `lr ${fmt(state.lr[m])}`);
@@ -291,25 +374,31 @@ function optimizerControls(): void {
       show();
       void recompute([m]);
     });
-    const best = $<HTMLButtonElement>(`${m}-best`);
-    best.title = `The grid of npm start: ${LR_GRID.join(', ')}`;
-    best.addEventListener('click', async () => {
-      best.disabled = true;
-      best.textContent = 'trying 10 rates…';
+    const bestButton = $<HTMLButtonElement>(`${m}-best`);
+    bestButton.title = `The grid of npm start: ${LR_GRID.join(', ')}`;
+    bestButton.addEventListener('click', async () => {
+      bestButton.disabled = true;
+      bestButton.textContent = `trying ${LR_GRID.length} rates…`;
       const { best: run } = await bestRun(m, { RMSProp, ravine: ravine(), backend: state.backend, decay: state.decay });
       state.lr[m] = run.lr;
       show();
-      best.disabled = false;
-      best.textContent = 'best learning rate';
+      bestButton.disabled = false;
+      bestButton.textContent = 'best learning rate';
       await recompute([m]);
     });
+    shows.push(show);
     if (m === 'rmsprop') rmspropExtras(fs);
   }
 }
+/** Puts each rate control to state.lr (after the first search sets the defaults). */
+const shows: Array<() => void> = [];
+
+const RMSPROPS: readonly Method[] = ['rmsprop', 'rmsprop-momentum'];
 
 function rmspropExtras(fs: HTMLFieldSetElement): void {
   const extra = document.createElement('div');
   extra.innerHTML = `
+    <p class="note-small">decay and backend: both RMSProp paths</p>
     <label for="decay">decay <output id="decay-out"></output></label>
     <input type="range" id="decay" min="0.5" max="0.995" step="0.005">
     <label for="backend">backend</label>
@@ -321,12 +410,14 @@ function rmspropExtras(fs: HTMLFieldSetElement): void {
   decay.addEventListener('input', () => {
     state.decay = +decay.value;
     $('decay-out').textContent = decay.value;
-    void recompute(['rmsprop']);
+    void recompute(RMSPROPS);
+    searchSoon(RMSPROPS);
   });
   const backend = $<HTMLSelectElement>('backend');
   backend.addEventListener('change', () => {
     state.backend = backend.value as BackendChoice;
-    void recompute(['rmsprop']);
+    void recompute(RMSPROPS);
+    searchSoon(RMSPROPS);
   });
 }
 
@@ -343,11 +434,13 @@ function valleyControls(): void {
     state.kappa = Math.round(10 ** +kappa.value);
     show();
     void recompute();
+    searchSoon();
   });
   const setStart = (w: number, b: number) => {
     state.start = [w, b];
     show();
     void recompute();
+    searchSoon();
   };
   $('reset-start').addEventListener('click', () => setStart(...DEFAULTS.start));
   const surface = main.heads;
@@ -385,6 +478,7 @@ function playbackControls(): void {
   });
 }
 
+summaryTable();
 optimizerControls();
 valleyControls();
 playbackControls();
@@ -392,6 +486,10 @@ new ResizeObserver(() => {
   if (plots.some((p) => p.root.getBoundingClientRect().width !== p.width)) redrawAll();
 }).observe($('main-plot'));
 /** For the test and the curious: the runs drawn, as the page computed them. */
-Object.assign(window, { ravineDemo: { state, runs, clock } });
+Object.assign(window, { ravineDemo: { state, runs, best, clock } });
+// The first screen: every method's best rate searched, then gradient descent moved to its zig-zag.
+await searchBest();
+for (const m of METHODS) state.lr[m] = defaultLr(m, state.kappa, best.get(m)!.lr);
+for (const show of shows) show();
 await recompute();
 requestAnimationFrame(frame);
