@@ -1,5 +1,5 @@
 // `npx tsx bench/js-backend.ts [--quick] [--no-pin]`: the js backend against the plain JS loop
-// (bench/js-backend-table.ts) in Node, pinned to one CPU like `npm run bench`, with the machine's
+// (bench/js-backend-table.ts) in Node (or Bun: `bun bench/js-backend.ts`), pinned to one CPU like `npm run bench`, with the machine's
 // load beside the figures (ratios from one interleaved run are what to compare on a shared machine).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,7 +27,9 @@ try {
 }
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const plan = args.includes('--quick') ? QUICK_PLAN : FULL_PLAN;
-console.log(`js backend vs plain JS loop (ns/element): ${os.cpus()[0].model.trim()}, Node ${process.version} (V8 ${process.versions.v8}), ${new Date().toISOString()}, commit ${commit}, ${pinning}, load average ${load()} at the start`);
+const bun = (process.versions as { bun?: string }).bun;
+const runtime = bun ? `Bun ${bun} (JavaScriptCore)` : `Node ${process.version} (V8 ${process.versions.v8})`;
+console.log(`js backend vs plain JS loop (ns/element): ${os.cpus()[0].model.trim()}, ${runtime}, ${new Date().toISOString()}, commit ${commit}, ${pinning}, load average ${load()} at the start`);
 console.log(`${plan.rounds} interleaved rounds per size; medians\n`);
 for (const line of TABLE_HEADER) console.log(line);
 await jsBackendRows(RMSProp, plan, (row) => console.log(row));
