@@ -5,25 +5,28 @@
 // (assembly/index.ts folds it into specialised loops); the float constants of the step are written
 // to the heap at `k` once per step. JS computes every constant in float64 and rounds it to float32
 // exactly once, so all backends see the same constants.
+import * as float32 from './float32.js';
+import { JS_STEPS } from './generated/js-kernels.js';
 import type { ResolvedOptions } from './options.js';
 
-const CENTERED = 1;
-const MOMENTUM_SHIFT = 1;
-const WEIGHT_DECAY_SHIFT = 3;
-/** Clamp/scale the gradient and bias-correct the averages; off only where those are exact identities. */
-const TRANSFORMED = 32;
-/** ε outside the root: √var + ε (else √(var + ε)). */
-const EPS_OUTSIDE = 64;
-const MOMENTUM_HEAVY_BALL = 1;
-const MOMENTUM_NESTEROV = 2;
-const WEIGHT_DECAY_COUPLED = 1;
-const WEIGHT_DECAY_DECOUPLED = 2;
-
-/** The smallest normal float32: state values below it are flushed to zero. */
-const MIN_NORMAL = 1.1754943508222875e-38;
+/** The bits of `mode`. */
+export const MODE = {
+  CENTERED: 1,
+  MOMENTUM_SHIFT: 1,
+  WEIGHT_DECAY_SHIFT: 3,
+  /** Clamp/scale the gradient and bias-correct the averages; off only where those are exact identities. */
+  TRANSFORMED: 32,
+  /** ε outside the root: √var + ε (else √(var + ε)). */
+  EPS_OUTSIDE: 64,
+  MOMENTUM_HEAVY_BALL: 1,
+  MOMENTUM_NESTEROV: 2,
+  WEIGHT_DECAY_COUPLED: 1,
+  WEIGHT_DECAY_DECOUPLED: 2,
+} as const;
+const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE, MOMENTUM_HEAVY_BALL, MOMENTUM_NESTEROV, WEIGHT_DECAY_COUPLED, WEIGHT_DECAY_DECOUPLED } = MODE;
 
 /** Slots of the constants block at `k`: each holds one float32 four times (one per SIMD lane). */
-const K = {
+export const K = {
   gradScale: 0,
   clipValue: 1,
   minusClipValue: 2,
@@ -39,9 +42,13 @@ const K = {
   minNormal: 12,
   zero: 13,
 } as const;
-const SLOT_FLOATS = 4;
+export const SLOT_FLOATS = 4;
 /** Bytes reserved for one constants block (16-byte aligned). */
 export const CONSTANTS_BYTES = 16 * SLOT_FLOATS * 4;
+
+// Copies in this module: a test runner or bundler that reaches imports through getters (vitest,
+// webpack in development) would otherwise run a getter per element.
+const { clamp, f, MIN_NORMAL } = float32;
 
 /** Elements per block of a gradient reduction (see `sumSquares` in assembly/index.ts). */
 export const REDUCTION_BLOCK = 1024;
@@ -107,22 +114,12 @@ export function writeStepConstants(heap: Float32Array, at: number, o: ResolvedOp
 const SLOTS = Object.keys(K).length;
 const slotValues = new Float64Array(SLOTS);
 
-const f = Math.fround;
-
-// `x - x` rather than 0: a literal 0 would make V8 box every result (a Smi/double phi).
-const flush = (x: number) => (Math.abs(x) < MIN_NORMAL ? x - x : x);
-// S is never negative (loadState refuses negative values), so it needs no |x|, as in the kernels.
-const flushSquare = (x: number) => (x < MIN_NORMAL ? x - x : x);
-// wasm's pmax then pmin (`a < b ? b : a`, `b < a ? b : a`): NaN passes through, as in the kernels.
-const clamp = (x: number, low: number, high: number) => {
-  const atLeastLow = x < low ? low : x;
-  return high < atLeastLow ? high : atLeastLow;
-};
 const square = (x: number) => x * x;
 
 /**
  * The JS kernels: the same operations in the same order as assembly/index.ts, each rounded to
- * float32, so they agree with the wasm kernels bit for bit (NaN payloads aside).
+ * float32, so they agree with the wasm kernels bit for bit (NaN payloads aside). The update runs
+ * one generated loop per mode (src/generated/js-kernels.ts), so no element tests an option.
  */
 export function jsKernel(buffer: ArrayBuffer): Kernel {
   // V8 optimises indexing a typed array from 0 far better than indexing one big heap at an offset,
@@ -136,53 +133,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
   const float64 = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
   return {
     step(mode, n, wp, gp, sp, ap, mp, kp) {
-      const w = at(wp), g = at(gp), s = at(sp), a = at(ap), m = at(mp), k = at(kp);
-      const centered = (mode & CENTERED) !== 0;
-      const momentumKind = (mode >> MOMENTUM_SHIFT) & 3;
-      const weightDecayKind = (mode >> WEIGHT_DECAY_SHIFT) & 3;
-      const gradScale = k[K.gradScale * SLOT_FLOATS];
-      const clipValue = k[K.clipValue * SLOT_FLOATS];
-      const minusClipValue = k[K.minusClipValue * SLOT_FLOATS];
-      const transformed = (mode & TRANSFORMED) !== 0;
-      const epsOutside = (mode & EPS_OUTSIDE) !== 0;
-      const weightDecay = k[K.weightDecay * SLOT_FLOATS];
-      const decay = k[K.decay * SLOT_FLOATS];
-      const oneMinusDecay = k[K.oneMinusDecay * SLOT_FLOATS];
-      const biasScale = k[K.biasScale * SLOT_FLOATS];
-      const epsInSqrt = k[K.epsInSqrt * SLOT_FLOATS];
-      const epsOutsideSqrt = k[K.epsOutsideSqrt * SLOT_FLOATS];
-      const momentum = k[K.momentum * SLOT_FLOATS];
-      const incrementScale = k[K.incrementScale * SLOT_FLOATS];
-      const stepScale = k[K.stepScale * SLOT_FLOATS];
-      for (let i = 0; i < n; i++) {
-        let wi = w[i];
-        let gi = g[i];
-        if (transformed) gi = f(clamp(gi, minusClipValue, clipValue) * gradScale);
-        if (weightDecayKind === WEIGHT_DECAY_COUPLED) gi = f(gi + f(weightDecay * wi));
-        else if (weightDecayKind === WEIGHT_DECAY_DECOUPLED) wi = f(wi - f(weightDecay * wi));
-        const si = flushSquare(f(f(decay * s[i]) + f(oneMinusDecay * f(gi * gi))));
-        s[i] = si;
-        let variance = transformed ? f(si * biasScale) : si;
-        if (centered) {
-          const ai = flush(f(f(decay * a[i]) + f(oneMinusDecay * gi)));
-          a[i] = ai;
-          const meanGrad = transformed ? f(ai * biasScale) : ai;
-          const difference = f(variance - f(meanGrad * meanGrad));
-          variance = Math.max(difference, 0); // = pmax(difference, 0): difference is never −0
-        }
-        const denom = epsOutside ? f(f(Math.sqrt(variance)) + epsOutsideSqrt) : f(Math.sqrt(f(variance + epsInSqrt)));
-        const u = f(gi / denom);
-        if (momentumKind === 0) {
-          wi = f(wi - f(stepScale * u));
-        } else {
-          const increment = f(incrementScale * u);
-          const mi = flush(f(f(momentum * m[i]) + increment));
-          m[i] = mi;
-          const direction = momentumKind === MOMENTUM_NESTEROV ? f(f(momentum * mi) + increment) : mi;
-          wi = f(wi - f(stepScale * direction));
-        }
-        w[i] = wi;
-      }
+      JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp));
     },
 
     sumSquares(n, gp, clipValue, out) {

@@ -173,14 +173,34 @@ interface WorkerInit {
 /** The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. */
 const WORKER_PROGRAM = `${runChunks.toString()}\n(${workerMain.toString()})(onMessage, ready);`;
 
-const ISOLATION_NEEDED = 'SharedArrayBuffer is unavailable: the page must be cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
+const ISOLATION_NEEDED = 'the page is not cross-origin isolated, so it cannot share memory with workers (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
+
+/** Why this runtime cannot share a wasm memory with workers, once probed ('' when it can). */
+let sharedMemoryRefused: string | undefined;
+
+/**
+ * Whether threads can share memory here, asked of what they need (a shared WebAssembly.Memory), not
+ * of the SharedArrayBuffer global: WebKit's cross-origin isolated pages share wasm memory without one.
+ */
+function sharedMemoryUnavailable(): string | undefined {
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) return ISOLATION_NEEDED;
+  if (sharedMemoryRefused === undefined) {
+    const wasm = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
+    try {
+      if (!wasm) throw new Error('this runtime has no WebAssembly');
+      const { buffer } = new wasm.Memory({ initial: 0, maximum: 0, shared: true });
+      const kind = Object.prototype.toString.call(buffer);
+      sharedMemoryRefused = kind === '[object SharedArrayBuffer]' ? '' : `its buffer is an ${kind.slice(8, -1)}`;
+    } catch (error) {
+      sharedMemoryRefused = (error as Error)?.message || String(error);
+    }
+  }
+  return sharedMemoryRefused ? `this runtime cannot create a shared WebAssembly.Memory (${sharedMemoryRefused})` : undefined;
+}
 
 /** The number of cores worth using, and why threads cannot be used here (or undefined). */
 export function threadSupport(): { cores: number; unavailable?: string } {
-  if (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
-    return { cores: 1, unavailable: ISOLATION_NEEDED };
-  }
-  const unavailable = platform.workersUnavailable();
+  const unavailable = sharedMemoryUnavailable() ?? platform.workersUnavailable();
   return unavailable ? { cores: 1, unavailable } : { cores: platform.cores() };
 }
 

@@ -1,6 +1,9 @@
 // The kernels skip clamping, gradient scaling and bias scaling when JS leaves the TRANSFORMED mode
 // bit off, which it does only when those steps are exact identities. Check that claim directly.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { GENERATED_JS_KERNELS, jsKernelsModule } from '../scripts/build-js-kernels.js';
+import { JS_STEPS } from '../src/generated/js-kernels.js';
 import { compileBackend, createBackend } from '../src/backends.js';
 import { CONSTANTS_BYTES, kernelMode, transformBit, writeStepConstants } from '../src/kernel.js';
 import { resolveOptions } from '../src/options.js';
@@ -65,5 +68,25 @@ describe.each(BACKENDS)('firstNonFinite finds the first NaN or ±∞ (%s)', (bac
         g[n] = 0;
       }
     }
+  });
+});
+
+// The js backend runs one generated loop per mode: the committed file must be what the generator
+// writes from its formulas today, with a loop for every mode the options can select.
+describe('the generated js kernels', () => {
+  it('are not stale against scripts/build-js-kernels.ts (run `npm run build` if this fails)', () => {
+    expect(readFileSync(GENERATED_JS_KERNELS, 'utf8') === jsKernelsModule(), `${GENERATED_JS_KERNELS} differs from what the generator writes`).toBe(true);
+  });
+
+  it('cover every mode the options select, transformed or not', () => {
+    const modes = new Set<number>();
+    for (const centered of [false, true])
+      for (const [momentum, nesterov] of [[0, false], [0.9, false], [0.9, true]] as const)
+        for (const [weightDecay, decoupledWeightDecay] of [[0, false], [0.1, false], [0.1, true]] as const)
+          for (const epsInSqrt of [false, true]) {
+            const mode = kernelMode(resolveOptions({ centered, momentum, nesterov, weightDecay, decoupledWeightDecay, epsInSqrt }));
+            modes.add(mode).add(mode | transformBit(resolveOptions({ maximize: true }), Float64Array.of(0.01, 1)));
+          }
+    expect([...modes].sort((x, y) => x - y)).toEqual(Object.keys(JS_STEPS).map(Number));
   });
 });
