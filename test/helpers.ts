@@ -1,5 +1,3 @@
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { BackendName } from '../src/index.js';
 
 export const BACKENDS: readonly BackendName[] = ['simd', 'wasm', 'js'];
@@ -54,11 +52,4 @@ export function snapshotDifference(actual: Uint8Array[], expected: Uint8Array[])
     return `array ${i} differs at byte ${byte < 0 ? 'length' : byte}`;
   }
   return undefined;
-}
-
-/** Runs `script` as an ES module in a fresh Node process (in the repository's root) and returns its stdout. */
-export function runModule(script: string, timeout = 60_000, nodeArgs: readonly string[] = []): string {
-  return execFileSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], {
-    cwd: fileURLToPath(new URL('..', import.meta.url)), timeout, encoding: 'utf8',
-  });
 }

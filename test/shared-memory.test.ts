@@ -3,11 +3,11 @@
 // global. Simulated in a fresh Node process that deletes the global before loading the package
 // (after loading node:worker_threads, whose own start-up code needs the global, as WebKit's does not).
 import { expect, it } from 'vitest';
-import { runModule } from './helpers.js';
+import { runForJson } from './child.js';
 
-it.each(['simd', 'wasm'])('without a SharedArrayBuffer global, threads: 2 runs 2 threads, bit-identical to one (%s)', (backend) => {
+it.each(['simd', 'wasm'])('without a SharedArrayBuffer global, threads: 2 runs 2 threads, bit-identical to one (%s)', async (backend) => {
   const entry = new URL('../dist/index.js', import.meta.url).href;
-  const output = runModule(`
+  const { global, runs } = await runForJson<{ global: string; runs: Array<{ threads: number; reason?: string; workerChunks: number; bits: string[] }> }>(`
     await import('node:worker_threads');
     delete globalThis.SharedArrayBuffer;
     const { createHash } = await import('node:crypto');
@@ -26,12 +26,11 @@ it.each(['simd', 'wasm'])('without a SharedArrayBuffer global, threads: 2 runs 2
       opt.dispose();
     }
     console.log(JSON.stringify({ global: typeof SharedArrayBuffer, runs }));`);
-  const { global, runs } = JSON.parse(output.trim().split('\n').pop()!);
   expect(global).toBe('undefined');
   const [one, two] = runs;
   expect(two.reason).toBeUndefined();
   expect(two.threads).toBe(2);
   expect(two.workerChunks).toBeGreaterThan(0);
   expect(two.bits.length).toBe(4); // params, squareAvg, gradAvg, momentum
-  two.bits.forEach((bits: string, i: number) => expect(bits === one.bits[i], `array ${i}`).toBe(true));
+  two.bits.forEach((bits, i) => expect(bits === one.bits[i], `array ${i}`).toBe(true));
 }, 60_000);
