@@ -3,11 +3,10 @@
 // tests below fold away and every mode gets a loop of its own.
 import { K, MODE, SLOT_BYTES } from './generated/abi';
 
-// The step's constants: slot i holds one float32 repeated in four lanes at k + 16·i (written by
-// writeStepConstants in src/kernel.ts). The lane loop loads them into v128 locals before the loop:
-// splatting f32 values instead makes V8 re-broadcast them on every iteration, and loading them
-// inside the loop makes it reload them every iteration (it hoists no loads).
-
+// The step's constants (slots K.*, written by writeStepConstants in src/kernel.ts). The lane loop
+// loads them into v128 locals before the loop: splatting f32 values instead makes V8 re-broadcast
+// them on every iteration, and loading them inside the loop makes it reload them every iteration
+// (it hoists no loads).
 @inline
 function lanes(k: usize, slot: i32): v128 {
   return v128.load(k + <usize>slot * SLOT_BYTES);
@@ -18,15 +17,15 @@ function scalar(k: usize, slot: i32): f32 {
   return load<f32>(k + <usize>slot * SLOT_BYTES);
 }
 
-// The formula, once. The lane loop and the scalar loop below must stay operation-for-operation
-// identical to each other and to src/kernel.ts.
+// The lane loop and the scalar loop below must stay operation-for-operation identical to each other
+// and to the js backend's loops (scripts/build-js-kernels.ts).
 @inline
 export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): void {
   const centered = (mode & MODE.CENTERED) != 0;
   const transformed = (mode & MODE.TRANSFORMED) != 0;
   const epsOutside = (mode & MODE.EPS_OUTSIDE) != 0;
-  const momentumKind = (mode >> MODE.MOMENTUM_SHIFT) & 3;
-  const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & 3;
+  const momentumKind = (mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
+  const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const vGradScale = lanes(k, K.gradScale);

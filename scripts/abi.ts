@@ -5,7 +5,8 @@
 
 /**
  * The fields of `mode`, lowest bits first; each selects which operations the update runs. A field
- * of two values is one bit (NAME); a longer one is NAME_SHIFT with a value NAME_VALUE per choice.
+ * of two values is one bit (NAME); a longer one is NAME_SHIFT and NAME_MASK (its bits, shifted
+ * down), with a value NAME_VALUE per choice.
  */
 export const MODE_FIELDS = [
   { name: 'centered', values: [false, true], doc: 'Subtract the squared mean gradient from the variance.' },
@@ -51,7 +52,7 @@ export function modeConstants(): Array<[string, number, string?]> {
     const name = snake(field.name);
     if (field.values.length === 2) return [[name, 1 << shifts[i], field.doc]];
     return [[`${name}_SHIFT`, shifts[i], `${field.doc} ${field.values.map((v, j) => `${j} ${v}`).join(', ')}.`],
-      ...field.values.map((value, j): [string, number] => [`${name}_${snake(String(value))}`, j])];
+      [`${name}_MASK`, (1 << bitsOf(field)) - 1], ...field.values.map((value, j): [string, number] => [`${name}_${snake(String(value))}`, j])];
   });
 }
 

@@ -6,11 +6,13 @@ export namespace MODE {
   export const CENTERED: i32 = 1;
   // The momentum buffer, if any. 0 none, 1 heavy ball, 2 nesterov.
   export const MOMENTUM_SHIFT: i32 = 1;
+  export const MOMENTUM_MASK: i32 = 3;
   export const MOMENTUM_NONE: i32 = 0;
   export const MOMENTUM_HEAVY_BALL: i32 = 1;
   export const MOMENTUM_NESTEROV: i32 = 2;
   // Weight decay added to g (coupled) or applied to w (decoupled). 0 none, 1 coupled, 2 decoupled.
   export const WEIGHT_DECAY_SHIFT: i32 = 3;
+  export const WEIGHT_DECAY_MASK: i32 = 3;
   export const WEIGHT_DECAY_NONE: i32 = 0;
   export const WEIGHT_DECAY_COUPLED: i32 = 1;
   export const WEIGHT_DECAY_DECOUPLED: i32 = 2;

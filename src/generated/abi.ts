@@ -6,11 +6,13 @@ export const MODE = {
   CENTERED: 1,
   /** The momentum buffer, if any. 0 none, 1 heavy ball, 2 nesterov. */
   MOMENTUM_SHIFT: 1,
+  MOMENTUM_MASK: 3,
   MOMENTUM_NONE: 0,
   MOMENTUM_HEAVY_BALL: 1,
   MOMENTUM_NESTEROV: 2,
   /** Weight decay added to g (coupled) or applied to w (decoupled). 0 none, 1 coupled, 2 decoupled. */
   WEIGHT_DECAY_SHIFT: 3,
+  WEIGHT_DECAY_MASK: 3,
   WEIGHT_DECAY_NONE: 0,
   WEIGHT_DECAY_COUPLED: 1,
   WEIGHT_DECAY_DECOUPLED: 2,
