@@ -1,36 +1,14 @@
 // Writes src/generated/js-kernels.ts: the js backend's update, one loop per kernel mode, each with
 // its options resolved, so that the loop tests no option per element (V8 does not hoist those tests
-// out of a loop, and a loop with every option in it is the one it optimises worst). The formulas
-// are written once, below, in the order of assembly/index.ts. Run by `npm run build`;
+// out of a loop, and a loop with every option in it is the one it optimises worst). The modes and
+// constant slots come from the ABI table (scripts/abi.ts); the formulas are written once, below, in
+// the order of assembly/update.ts. Run by `npm run build`;
 // test/kernel.test.ts fails when the committed file is stale.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { K, MODE, SLOT_FLOATS } from '../src/kernel.js';
+import { CONSTANT_SLOTS, modes, SLOT_FLOATS, type Variant } from './abi.js';
 
 export const GENERATED_JS_KERNELS = fileURLToPath(new URL('../src/generated/js-kernels.ts', import.meta.url));
-
-interface Variant {
-  centered: boolean;
-  momentum: 'none' | 'heavy ball' | 'nesterov';
-  weightDecay: 'none' | 'coupled' | 'decoupled';
-  transformed: boolean;
-  epsOutside: boolean;
-}
-
-/** Every mode kernelMode (with transformBit) can return, and its variant. */
-export function variants(): Array<[number, Variant]> {
-  const out: Array<[number, Variant]> = [];
-  for (const centered of [false, true])
-    for (const [momentumBits, momentum] of [[0, 'none'], [MODE.MOMENTUM_HEAVY_BALL, 'heavy ball'], [MODE.MOMENTUM_NESTEROV, 'nesterov']] as const)
-      for (const [weightDecayBits, weightDecay] of [[0, 'none'], [MODE.WEIGHT_DECAY_COUPLED, 'coupled'], [MODE.WEIGHT_DECAY_DECOUPLED, 'decoupled']] as const)
-        for (const transformed of [false, true])
-          for (const epsOutside of [false, true]) {
-            const mode = (centered ? MODE.CENTERED : 0) | (momentumBits << MODE.MOMENTUM_SHIFT) |
-              (weightDecayBits << MODE.WEIGHT_DECAY_SHIFT) | (transformed ? MODE.TRANSFORMED : 0) | (epsOutside ? MODE.EPS_OUTSIDE : 0);
-            out.push([mode, { centered, momentum, weightDecay, transformed, epsOutside }]);
-          }
-  return out.sort((x, y) => x[0] - y[0]);
-}
 
 /** The update of element i: the lines of `v`'s loop body. */
 function update(v: Variant): string[] {
@@ -67,13 +45,13 @@ const uses = (code: string, name: string) => new RegExp(`\\b${name}\\b`).test(co
 function kernel(mode: number, v: Variant): string {
   const body = update(v);
   const code = body.join('\n');
-  const constants = (Object.keys(K) as Array<keyof typeof K>).filter((name) => uses(code, name));
+  const constants = CONSTANT_SLOTS.filter((name) => uses(code, name));
   const flags = [v.centered && 'centered', v.momentum !== 'none' && `${v.momentum} momentum`, v.weightDecay !== 'none' && `${v.weightDecay} weight decay`,
     v.transformed && 'transformed', v.epsOutside && 'ε outside the root'].filter(Boolean);
   return [
     `/** Mode ${mode}: ${flags.length ? flags.join(', ') : 'the seed step'}. */`,
     `const step${mode}: JsStep = (n, w, g, s, a, m, k) => {`,
-    `  const ${constants.map((name) => `${name} = k[${K[name] * SLOT_FLOATS}]`).join(', ')};`,
+    `  const ${constants.map((name) => `${name} = k[${CONSTANT_SLOTS.indexOf(name) * SLOT_FLOATS}]`).join(', ')};`,
     '  for (let i = 0; i < n; i++) {',
     ...body.map((line) => `    ${line}`),
     '  }',
@@ -82,7 +60,7 @@ function kernel(mode: number, v: Variant): string {
 }
 
 export function jsKernelsModule(): string {
-  const all = variants();
+  const all = modes();
   const sources = all.map(([mode, v]) => kernel(mode, v));
   const helpers = HELPERS.filter((name) => sources.some((source) => uses(source, name)));
   return [
@@ -106,5 +84,5 @@ export function jsKernelsModule(): string {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   writeFileSync(GENERATED_JS_KERNELS, jsKernelsModule());
-  console.log(`wrote ${GENERATED_JS_KERNELS} (${variants().length} kernels)`);
+  console.log(`wrote ${GENERATED_JS_KERNELS} (${modes().length} kernels)`);
 }

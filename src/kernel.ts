@@ -2,56 +2,25 @@
 //
 // A kernel call updates `n` float32 elements; every pointer is a byte offset into one heap (the wasm
 // instance's linear memory, or an ArrayBuffer for the js backend). `mode` selects the operations
-// (assembly/index.ts folds it into specialised loops); the float constants of the step are written
-// to the heap at `k` once per step. JS computes every constant in float64 and rounds it to float32
-// exactly once, so all backends see the same constants.
+// (the wasm dispatches it to a loop specialised for it, as does the js backend); the float constants
+// of the step are written to the heap at `k` once per step. JS computes every constant in float64
+// and rounds it to float32 exactly once, so all backends see the same constants. The mode bits and
+// constant slots are defined once, in scripts/abi.ts, and generated here and for assembly/.
 import * as float32 from './float32.js';
+import { K, MODE, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS } from './generated/abi.js';
 import { JS_STEPS } from './generated/js-kernels.js';
 import type { ResolvedOptions } from './options.js';
 
-/** The bits of `mode`. */
-export const MODE = {
-  CENTERED: 1,
-  MOMENTUM_SHIFT: 1,
-  WEIGHT_DECAY_SHIFT: 3,
-  /** Clamp/scale the gradient and bias-correct the averages; off only where those are exact identities. */
-  TRANSFORMED: 32,
-  /** ε outside the root: √var + ε (else √(var + ε)). */
-  EPS_OUTSIDE: 64,
-  MOMENTUM_HEAVY_BALL: 1,
-  MOMENTUM_NESTEROV: 2,
-  WEIGHT_DECAY_COUPLED: 1,
-  WEIGHT_DECAY_DECOUPLED: 2,
-} as const;
-const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE, MOMENTUM_HEAVY_BALL, MOMENTUM_NESTEROV, WEIGHT_DECAY_COUPLED, WEIGHT_DECAY_DECOUPLED } = MODE;
+export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS };
+const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE } = MODE;
+const { MOMENTUM_NONE, MOMENTUM_HEAVY_BALL, MOMENTUM_NESTEROV, WEIGHT_DECAY_NONE, WEIGHT_DECAY_COUPLED, WEIGHT_DECAY_DECOUPLED } = MODE;
 
-/** Slots of the constants block at `k`: each holds one float32 four times (one per SIMD lane). */
-export const K = {
-  gradScale: 0,
-  clipValue: 1,
-  minusClipValue: 2,
-  weightDecay: 3,
-  decay: 4,
-  oneMinusDecay: 5,
-  biasScale: 6,
-  epsInSqrt: 7,
-  epsOutsideSqrt: 8,
-  momentum: 9,
-  incrementScale: 10,
-  stepScale: 11,
-  minNormal: 12,
-  zero: 13,
-} as const;
-export const SLOT_FLOATS = 4;
 /** Bytes reserved for one constants block (16-byte aligned). */
-export const CONSTANTS_BYTES = 16 * SLOT_FLOATS * 4;
+export const CONSTANTS_BYTES = RESERVED_SLOTS * SLOT_FLOATS * 4;
 
 // Copies in this module: a test runner or bundler that reaches imports through getters (vitest,
 // webpack in development) would otherwise run a getter per element.
 const { clamp, f, MIN_NORMAL } = float32;
-
-/** Elements per block of a gradient reduction (see `sumSquares` in assembly/index.ts). */
-export const REDUCTION_BLOCK = 1024;
 
 /** The exports of assembly/index.ts; pointers are byte offsets into the backend's heap. */
 export interface Kernel {
@@ -67,8 +36,8 @@ export const STEP_LR = 0;
 export const STEP_CLIP_SCALE = 1;
 
 export function kernelMode(o: ResolvedOptions): number {
-  const momentumKind = o.momentum === 0 ? 0 : o.nesterov ? MOMENTUM_NESTEROV : MOMENTUM_HEAVY_BALL;
-  const weightDecayKind = o.weightDecay === 0 ? 0 : o.decoupledWeightDecay ? WEIGHT_DECAY_DECOUPLED : WEIGHT_DECAY_COUPLED;
+  const momentumKind = o.momentum === 0 ? MOMENTUM_NONE : o.nesterov ? MOMENTUM_NESTEROV : MOMENTUM_HEAVY_BALL;
+  const weightDecayKind = o.weightDecay === 0 ? WEIGHT_DECAY_NONE : o.decoupledWeightDecay ? WEIGHT_DECAY_DECOUPLED : WEIGHT_DECAY_COUPLED;
   return (o.centered ? CENTERED : 0) | (momentumKind << MOMENTUM_SHIFT) | (weightDecayKind << WEIGHT_DECAY_SHIFT) |
     (o.epsInSqrt ? 0 : EPS_OUTSIDE);
 }
@@ -117,7 +86,7 @@ const slotValues = new Float64Array(SLOTS);
 const square = (x: number) => x * x;
 
 /**
- * The JS kernels: the same operations in the same order as assembly/index.ts, each rounded to
+ * The JS kernels: the same operations in the same order as assembly/update.ts, each rounded to
  * float32, so they agree with the wasm kernels bit for bit (NaN payloads aside). The update runs
  * one generated loop per mode (src/generated/js-kernels.ts), so no element tests an option.
  */

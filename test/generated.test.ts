@@ -1,9 +1,19 @@
-// src/generated/wasm.ts must hold exactly what assembly/ compiles to today, in the form the build script writes.
+// The generated files must hold exactly what their build scripts write today: the ABI's constants
+// and dispatch (from the table in scripts/abi.ts), and src/generated/wasm.ts (what assembly/ compiles to).
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
+import { abiModules } from '../scripts/build-abi.js';
 import * as generated from '../src/generated/wasm.js';
 // @ts-expect-error: a plain .mjs build script without type declarations
 import { compileWasm, generatedModule, GENERATED } from '../scripts/build-wasm.mjs';
+
+it('the ABI constants and the wasm dispatch are not stale against scripts/abi.ts (run `npm run build` if this fails)', () => {
+  const modules = abiModules();
+  expect(Object.keys(modules).length).toBe(3);
+  for (const [file, text] of Object.entries(modules)) {
+    expect(readFileSync(file, 'utf8') === text, `${file} differs from what scripts/build-abi.ts writes`).toBe(true);
+  }
+});
 
 it('the inlined wasm is not stale against assembly/ (run `npm run build` if this fails)', async () => {
   const builds: Record<string, Uint8Array> = await compileWasm();

@@ -2,6 +2,7 @@
 // bit off, which it does only when those steps are exact identities. Check that claim directly.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { modes as tableModes } from '../scripts/abi.js';
 import { GENERATED_JS_KERNELS, jsKernelsModule } from '../scripts/build-js-kernels.js';
 import { JS_STEPS } from '../src/generated/js-kernels.js';
 import { compileBackend, createBackend } from '../src/backends.js';
@@ -88,5 +89,7 @@ describe('the generated js kernels', () => {
             modes.add(mode).add(mode | transformBit(resolveOptions({ maximize: true }), Float64Array.of(0.01, 1)));
           }
     expect([...modes].sort((x, y) => x - y)).toEqual(Object.keys(JS_STEPS).map(Number));
+    // the wasm dispatch has a case for each mode of the ABI table (test/generated.test.ts holds it to the table)
+    expect(tableModes().map(([mode]) => mode)).toEqual(Object.keys(JS_STEPS).map(Number));
   });
 });

@@ -1,0 +1,165 @@
+// The update of RMSProp over raw linear memory: the formula, once. assembly/generated/dispatch.ts
+// (generated from the ABI table in scripts/abi.ts) calls it with each constant `mode`, so the option
+// tests below fold away and every mode gets a loop of its own.
+import { K, MODE, SLOT_BYTES } from './generated/abi';
+
+// The step's constants (slots K.*, written by writeStepConstants in src/kernel.ts). The lane loop
+// loads them into v128 locals before the loop: splatting f32 values instead makes V8 re-broadcast
+// them on every iteration, and loading them inside the loop makes it reload them every iteration
+// (it hoists no loads).
+@inline
+function lanes(k: usize, slot: i32): v128 {
+  return v128.load(k + <usize>slot * SLOT_BYTES);
+}
+
+@inline
+function scalar(k: usize, slot: i32): f32 {
+  return load<f32>(k + <usize>slot * SLOT_BYTES);
+}
+
+// The lane loop and the scalar loop below must stay operation-for-operation identical to each other
+// and to the js backend's loops (scripts/build-js-kernels.ts).
+@inline
+export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): void {
+  const centered = (mode & MODE.CENTERED) != 0;
+  const transformed = (mode & MODE.TRANSFORMED) != 0;
+  const epsOutside = (mode & MODE.EPS_OUTSIDE) != 0;
+  const momentumKind = (mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
+  const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
+  let i: usize = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vGradScale = lanes(k, K.gradScale);
+    const vClipValue = lanes(k, K.clipValue);
+    const vMinusClipValue = lanes(k, K.minusClipValue);
+    const vWeightDecay = lanes(k, K.weightDecay);
+    const vDecay = lanes(k, K.decay);
+    const vOneMinusDecay = lanes(k, K.oneMinusDecay);
+    const vBiasScale = lanes(k, K.biasScale);
+    const vEpsInSqrt = lanes(k, K.epsInSqrt);
+    const vEpsOutsideSqrt = lanes(k, K.epsOutsideSqrt);
+    const vMomentum = lanes(k, K.momentum);
+    const vIncrementScale = lanes(k, K.incrementScale);
+    const vStepScale = lanes(k, K.stepScale);
+    const vMinNormal = lanes(k, K.minNormal);
+    const vZero = lanes(k, K.zero);
+    const laneEnd = n & ~(<usize>3);
+    for (; i < laneEnd; i += 4) {
+      const offset = i << 2;
+      let wv = v128.load(w + offset);
+      let gv = v128.load(g + offset);
+      if (transformed) gv = f32x4.mul(clampVector(gv, vMinusClipValue, vClipValue), vGradScale);
+      if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(vWeightDecay, wv));
+      else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(vWeightDecay, wv));
+      const sv = flushSquares(
+        f32x4.add(f32x4.mul(vDecay, v128.load(s + offset)), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv))),
+        vMinNormal,
+      );
+      v128.store(s + offset, sv);
+      let variance = transformed ? f32x4.mul(sv, vBiasScale) : sv;
+      if (centered) {
+        const av = flushVector(
+          f32x4.add(f32x4.mul(vDecay, v128.load(a + offset)), f32x4.mul(vOneMinusDecay, gv)),
+          vMinNormal,
+        );
+        v128.store(a + offset, av);
+        const meanGrad = transformed ? f32x4.mul(av, vBiasScale) : av;
+        variance = f32x4.pmax(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), vZero);
+      }
+      const denom = epsOutside ? f32x4.add(f32x4.sqrt(variance), vEpsOutsideSqrt) : f32x4.sqrt(f32x4.add(variance, vEpsInSqrt));
+      const u = f32x4.div(gv, denom);
+      if (momentumKind == MODE.MOMENTUM_NONE) {
+        wv = f32x4.sub(wv, f32x4.mul(vStepScale, u));
+      } else {
+        const increment = f32x4.mul(vIncrementScale, u);
+        const mv = flushVector(f32x4.add(f32x4.mul(vMomentum, v128.load(m + offset)), increment), vMinNormal);
+        v128.store(m + offset, mv);
+        const direction = momentumKind == MODE.MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(vMomentum, mv), increment) : mv;
+        wv = f32x4.sub(wv, f32x4.mul(vStepScale, direction));
+      }
+      v128.store(w + offset, wv);
+    }
+  }
+  const gradScale = scalar(k, K.gradScale);
+  const clipValue = scalar(k, K.clipValue);
+  const weightDecay = scalar(k, K.weightDecay);
+  const decay = scalar(k, K.decay);
+  const oneMinusDecay = scalar(k, K.oneMinusDecay);
+  const biasScale = scalar(k, K.biasScale);
+  const epsInSqrt = scalar(k, K.epsInSqrt);
+  const epsOutsideSqrt = scalar(k, K.epsOutsideSqrt);
+  const momentum = scalar(k, K.momentum);
+  const incrementScale = scalar(k, K.incrementScale);
+  const stepScale = scalar(k, K.stepScale);
+  for (; i < n; i++) {
+    const offset = i << 2;
+    let wi = load<f32>(w + offset);
+    let gi = load<f32>(g + offset);
+    if (transformed) gi = clampTo(gi, clipValue) * gradScale;
+    if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gi = gi + weightDecay * wi;
+    else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wi = wi - weightDecay * wi;
+    const si = flushSquare(decay * load<f32>(s + offset) + oneMinusDecay * (gi * gi));
+    store<f32>(s + offset, si);
+    let variance = transformed ? si * biasScale : si;
+    if (centered) {
+      const ai = flush(decay * load<f32>(a + offset) + oneMinusDecay * gi);
+      store<f32>(a + offset, ai);
+      const meanGrad = transformed ? ai * biasScale : ai;
+      variance = atLeastZero(variance - meanGrad * meanGrad);
+    }
+    const denom = epsOutside ? sqrt<f32>(variance) + epsOutsideSqrt : sqrt<f32>(variance + epsInSqrt);
+    const u = gi / denom;
+    if (momentumKind == MODE.MOMENTUM_NONE) {
+      wi = wi - stepScale * u;
+    } else {
+      const increment = incrementScale * u;
+      const mi = flush(momentum * load<f32>(m + offset) + increment);
+      store<f32>(m + offset, mi);
+      const direction = momentumKind == MODE.MOMENTUM_NESTEROV ? momentum * mi + increment : mi;
+      wi = wi - stepScale * direction;
+    }
+    store<f32>(w + offset, wi);
+  }
+}
+
+// State values below the smallest normal float32 become +0, so that a long run of zero gradients
+// never leaves the state subnormal (x86 computes on subnormals several times slower).
+const MIN_NORMAL: f32 = 1.17549435e-38;
+
+@inline
+function flush(x: f32): f32 {
+  return abs<f32>(x) < MIN_NORMAL ? 0 : x;
+}
+
+@inline
+function flushVector(x: v128, minNormal: v128): v128 {
+  return v128.andnot(x, f32x4.lt(f32x4.abs(x), minNormal));
+}
+
+// The square average is never negative (nor −0), so it needs no |x|: one compare fewer per element.
+@inline
+function flushSquare(x: f32): f32 {
+  return x < MIN_NORMAL ? 0 : x;
+}
+
+@inline
+function flushSquares(x: v128, minNormal: v128): v128 {
+  return v128.andnot(x, f32x4.lt(x, minNormal));
+}
+
+// Clamping and the variance floor use pseudo-min/max (`b < a ? b : a`, wasm's pmin/pmax): one x86
+// instruction each, where IEEE min/max take several, and a NaN passes through unchanged.
+@inline
+export function clampTo(x: f32, limit: f32): f32 {
+  const low = x < -limit ? -limit : x;
+  return limit < low ? limit : low;
+}
+
+@inline
+export function clampVector(x: v128, minusLimit: v128, limit: v128): v128 {
+  return f32x4.pmin(f32x4.pmax(x, minusLimit), limit);
+}
+
+@inline
+function atLeastZero(x: f32): f32 {
+  return x < 0 ? 0 : x;
+}

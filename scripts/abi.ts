@@ -1,0 +1,68 @@
+// The kernel ABI, defined once: the fields of `mode`, the slots of the step's constants and the
+// reduction block. scripts/build-abi.ts generates from it the constants of both languages
+// (src/generated/abi.ts, assembly/generated/abi.ts) and the wasm dispatch over every mode
+// (assembly/generated/dispatch.ts); scripts/build-js-kernels.ts writes one js loop per mode.
+
+/**
+ * The fields of `mode`, lowest bits first; each selects which operations the update runs. A field
+ * of two values is one bit (NAME); a longer one is NAME_SHIFT and NAME_MASK (its bits, shifted
+ * down), with a value NAME_VALUE per choice.
+ */
+export const MODE_FIELDS = [
+  { name: 'centered', values: [false, true], doc: 'Subtract the squared mean gradient from the variance.' },
+  { name: 'momentum', values: ['none', 'heavy ball', 'nesterov'], doc: 'The momentum buffer, if any.' },
+  { name: 'weightDecay', values: ['none', 'coupled', 'decoupled'], doc: 'Weight decay added to g (coupled) or applied to w (decoupled).' },
+  {
+    name: 'transformed', values: [false, true],
+    doc: 'Clamp/scale the gradient and bias-correct the averages; off only where those are exact identities, so it changes speed, never results.',
+  },
+  { name: 'epsOutside', values: [false, true], doc: 'ε outside the root: √var + ε (else √(var + ε)).' },
+] as const;
+
+/** Slots of the constants block at `k`, in order: slot i holds one float32 four times (one per SIMD lane) at k + 16·i. */
+export const CONSTANT_SLOTS = [
+  'gradScale', 'clipValue', 'minusClipValue', 'weightDecay', 'decay', 'oneMinusDecay', 'biasScale',
+  'epsInSqrt', 'epsOutsideSqrt', 'momentum', 'incrementScale', 'stepScale', 'minNormal', 'zero',
+] as const;
+
+/** Floats per constant slot: one per lane of an f32x4. */
+export const SLOT_FLOATS = 4;
+/** Slots reserved for the constants block (room to add some without moving the layout). */
+export const RESERVED_SLOTS = 16;
+/** Elements per block of a gradient reduction (sumSquares). */
+export const REDUCTION_BLOCK = 1024;
+
+type Field = (typeof MODE_FIELDS)[number];
+/** One mode's choices, by field name. */
+export type Variant = { -readonly [F in Field as F['name']]: F['values'][number] };
+
+const snake = (name: string) => name.replace(/([a-z])([A-Z])/g, '$1_$2').replace(/ /g, '_').toUpperCase();
+const bitsOf = (field: Field) => Math.ceil(Math.log2(field.values.length));
+
+/** Each field's lowest bit in `mode`. */
+export function fieldShifts(): number[] {
+  let shift = 0;
+  return MODE_FIELDS.map((field) => (shift += bitsOf(field)) - bitsOf(field));
+}
+
+/** The named constants of `mode`, with a comment for each field: [name, value, comment?]. */
+export function modeConstants(): Array<[string, number, string?]> {
+  const shifts = fieldShifts();
+  return MODE_FIELDS.flatMap((field, i): Array<[string, number, string?]> => {
+    const name = snake(field.name);
+    if (field.values.length === 2) return [[name, 1 << shifts[i], field.doc]];
+    return [[`${name}_SHIFT`, shifts[i], `${field.doc} ${field.values.map((v, j) => `${j} ${v}`).join(', ')}.`],
+      [`${name}_MASK`, (1 << bitsOf(field)) - 1], ...field.values.map((value, j): [string, number] => [`${name}_${snake(String(value))}`, j])];
+  });
+}
+
+/** Every mode and its variant, in increasing order of mode. */
+export function modes(): Array<[number, Variant]> {
+  const shifts = fieldShifts();
+  let all: Array<[number, Record<string, unknown>]> = [[0, {}]];
+  MODE_FIELDS.forEach((field, i) => {
+    all = all.flatMap(([mode, variant]) =>
+      field.values.map((value, j): [number, Record<string, unknown>] => [mode | (j << shifts[i]), { ...variant, [field.name]: value }]));
+  });
+  return (all as Array<[number, Variant]>).sort((x, y) => x[0] - y[0]);
+}
