@@ -31,8 +31,9 @@
 // Workers spin for SPIN_MS after a step, then sleep. A small step does not wake sleeping workers
 // (see WAKE_MIN_ELEMENTS): with all of them asleep, the caller runs the calls alone, as one
 // thread would, and publishes nothing.
-// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k. A call whose mode is
-// SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
+// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k, start. A call whose mode
+// is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating. run() writes `start`:
+// where the call begins when the calls are laid end to end, each padded to a multiple of 4.
 
 // Node's module; package.json's `browser` field swaps in ./platform/browser.js for bundlers that
 // build for browsers (esbuild, webpack, Rollup, Vite and Parcel all read it with no configuration,
@@ -77,24 +78,30 @@ export const WAKE_MIN_ELEMENTS = 524288;
 /** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
 const MIN_CHUNK = 4096;
 const CHUNKS_PER_THREAD = 8;
-export const CALL_INTS = 8;
+export const CALL_INTS = 9;
+/** The slot of a call's start in the calls laid end to end (see runChunks). */
+const CALL_START = 8;
 
 type StepFn = Kernel['step'];
 type ScanFn = Kernel['firstNonFinite'];
 
 /**
- * Runs chunks of the job table (chunk k: call c, elements [k'·size, (k'+1)·size) of it) until none
- * is left: first thread `self`'s own share of the ctl[4] chunks, then what is left of the others'.
- * Indices are spelled out: workers run this function's source on its own.
+ * Runs chunks of the job table until none is left: first thread `self`'s own share of the ctl[4]
+ * chunks, then what is left of the others'. Chunk k covers positions [k·size, (k+1)·size) of the
+ * calls laid end to end (each call's start, a multiple of 4, is in its slot 8): a chunk may hold
+ * the end of one call and many small calls after it, and finding its first call is a binary search
+ * of the starts. Returns how many job-table calls it looked at (for tests: the bookkeeping stays
+ * linear in the calls). Indices are spelled out: workers run this function's source on its own.
  */
-export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: number, ctl: Int32Array, self: number, threads: number): void {
+export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: number, ctl: Int32Array, self: number, threads: number): number {
   const size = ctl[5]; // CHUNK
   const chunks = ctl[4]; // CHUNKS
+  let visits = 0;
   for (let i = 0; i < threads; i++) {
     const owner = (self + i) % threads;
     const end = Math.ceil(((owner + 1) * chunks) / threads);
     for (;;) {
-      let k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
+      const k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
       if (k >= end) break;
       if (self !== 0 && Atomics.load(ctl, 11) === self) { // STALL: a test's slow (or failing) worker, inside its chunk
         Atomics.store(ctl, 11, 0);
@@ -102,23 +109,58 @@ export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: n
         Atomics.wait(ctl, 13, 0, Atomics.load(ctl, 12)); // STALL_WAIT, STALL_MS
       }
       if (self !== 0) Atomics.add(ctl, 9, 1); // WORKER_CHUNKS
-      let c = 0;
-      for (; c < calls; c++) {
-        const callChunks = Math.ceil(jobs[c * 8 + 1] / size); // CALL_INTS = 8
-        if (k < callChunks) break;
-        k -= callChunks;
+      const from = k * size;
+      const to = from + size;
+      // The last call that starts at or before `from` (CALL_INTS = 9, the start in slot 8).
+      let low = 0;
+      let high = calls - 1;
+      while (low < high) {
+        const middle = (low + high + 1) >> 1;
+        visits++;
+        if (jobs[middle * 9 + 8] <= from) low = middle;
+        else high = middle - 1;
       }
-      const j = c * 8;
-      const start = k * size;
-      const stop = Math.min(jobs[j + 1], start + size);
-      const at = start * 4;
-      if (jobs[j] === -1) { // SCAN_MODE
-        if (scan(stop - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
-      } else {
-        step(jobs[j], stop - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+      for (let c = low; c < calls; c++) {
+        const j = c * 9;
+        visits++;
+        const callStart = jobs[j + 8];
+        if (callStart >= to) break;
+        const start = Math.max(from - callStart, 0);
+        const stop = Math.min(jobs[j + 1], to - callStart);
+        if (start >= stop) continue; // the chunk begins in this call's padding
+        const at = start * 4;
+        if (jobs[j] === -1) { // SCAN_MODE
+          if (scan(stop - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
+        } else {
+          step(jobs[j], stop - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+        }
       }
     }
   }
+  return visits;
+}
+
+/**
+ * Lays the job table's calls end to end (each call's start into its slot CALL_START) and cuts them
+ * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT); returns the elements
+ * the calls update. Linear in the calls.
+ */
+export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): number {
+  let elements = 0;
+  let laidOut = 0;
+  for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
+    jobs[j + CALL_START] = laidOut;
+    elements += jobs[j + 1];
+    laidOut += Math.ceil(jobs[j + 1] / 4) * 4;
+  }
+  // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
+  // taking one (an atomic add) costs nothing next to computing it.
+  const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * 4)) * 4);
+  const chunks = Math.ceil(laidOut / size);
+  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + 16 * t, Math.ceil((t * chunks) / threads));
+  Atomics.store(ctl, CHUNK, size);
+  Atomics.store(ctl, CHUNKS, chunks);
+  return elements;
 }
 
 /**
@@ -302,8 +344,7 @@ export class ThreadPool {
    */
   run(calls: number): boolean {
     const ctl = this.#ctl;
-    let elements = 0;
-    for (let c = 0; c < calls; c++) elements += this.#jobs[c * CALL_INTS + 1];
+    const elements = planChunks(this.#jobs, calls, ctl, this.threads);
     let wake = elements >= WAKE_MIN_ELEMENTS;
     if (!wake && Atomics.load(ctl, SLEEPING) === this.threads - 1) {
       // A small step with every worker asleep wakes them only if the steps come back to back: less
@@ -316,14 +357,6 @@ export class ThreadPool {
       if (!backToBack) return this.#runAlone(calls);
       wake = true;
     }
-    // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
-    // taking one (an atomic add) costs nothing next to computing it.
-    const size = Math.max(MIN_CHUNK, Math.ceil(elements / (this.threads * CHUNKS_PER_THREAD * 4)) * 4);
-    let chunks = 0;
-    for (let c = 0; c < calls; c++) chunks += Math.ceil(this.#jobs[c * CALL_INTS + 1] / size);
-    for (let t = 0; t < this.threads; t++) Atomics.store(ctl, NEXT + 16 * t, Math.ceil((t * chunks) / this.threads));
-    Atomics.store(ctl, CHUNK, size);
-    Atomics.store(ctl, CHUNKS, chunks);
     Atomics.store(ctl, FOUND_NON_FINITE, 0);
     Atomics.store(ctl, CALLS, calls);
     Atomics.store(ctl, OPEN, 1);

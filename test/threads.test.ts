@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../src/index.js';
+import { CALL_INTS, planChunks, runChunks, SCAN_MODE } from '../src/threads.js';
 import { normal, rng, sameBits, snapshot, snapshotDifference } from './helpers.js';
 
 const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 4099];
@@ -193,4 +194,70 @@ describe('thread options', () => {
     });
     expect(output.trim().split(' ')[0]).toBe('2');
   });
+});
+
+// A step with one kernel call per tensor (clipNorm, a missing gradient, the non-finite scan) may
+// hold thousands of calls. Chunks are cut from the calls laid end to end, and a chunk finds its
+// first call by a binary search: run on a synthetic job table with kernels that only record what
+// they are asked to do, every element of every call is updated exactly once, and the job-table
+// entries looked at stay within chunks·(log₂ calls + 2) + calls (a scan from the first call for
+// every chunk, as before, looked at chunks·calls/2 on average: 128 000 for 16 000 calls).
+describe('finding the calls of a chunk', () => {
+  function table(lengths: readonly number[], scanEvery = 0) {
+    const jobs = new Int32Array(lengths.length * CALL_INTS);
+    let at = 0;
+    lengths.forEach((n, c) => {
+      const j = c * CALL_INTS;
+      jobs[j] = scanEvery && c % scanEvery === 0 ? SCAN_MODE : 3;
+      jobs[j + 1] = n;
+      jobs[j + 2] = at * 4; // the byte offset of the call's first element in `covered` below
+      jobs[j + 3] = at * 4;
+      jobs[j + 7] = c;
+      at += n + 5; // gaps between calls: a chunk must not write there
+    });
+    return { jobs, elements: at };
+  }
+
+  it.each([
+    ['16 000 calls of 256', Array.from({ length: 16_000 }, () => 256), 2],
+    ['1 000 calls of 256, 3 threads', Array.from({ length: 1_000 }, () => 256), 3],
+    ['mixed lengths with empty calls and scans', Array.from({ length: 3_000 }, (_, c) => [0, 1, 3, 5, 4097, 300_001, 64][c % 7]), 2],
+    ['one call', [1_000_003], 8],
+  ] as const)('%s: each element once, lookups bounded', (_, lengths, threads) => {
+    const { jobs, elements } = table(lengths, 5);
+    const ctl = new Int32Array(16 * (1 + threads));
+    const expected = planChunks(jobs, lengths.length, ctl, threads);
+    expect(expected).toBe(lengths.reduce((a, b) => a + b, 0));
+    const covered = new Uint8Array(elements);
+    let wrongPointers = 0;
+    const step = (mode: number, n: number, w: number, g: number, _s: number, _a: number, _m: number, k: number) => {
+      if (mode !== 3 || g !== w || w < jobs[k * CALL_INTS + 2] || w + n * 4 > jobs[k * CALL_INTS + 2] + lengths[k] * 4) wrongPointers++;
+      for (let i = 0; i < n; i++) covered[w / 4 + i]++;
+    };
+    const scan = (n: number, g: number) => {
+      for (let i = 0; i < n; i++) covered[g / 4 + i]++;
+      return -1;
+    };
+    // Thread 0 runs its own share, then takes every chunk the others have not (here: all of them).
+    const visits = runChunks(step, scan, jobs, lengths.length, ctl, 0, threads);
+    expect(wrongPointers).toBe(0);
+    lengths.forEach((n, c) => {
+      const at = jobs[c * CALL_INTS + 2] / 4;
+      for (let i = 0; i < n; i++) if (covered[at + i] !== 1) throw new Error(`call ${c}, element ${i}: updated ${covered[at + i]} times`);
+      for (let i = n; i < n + 5 && at + i < elements; i++) if (covered[at + i] !== 0) throw new Error(`the gap after call ${c} was written`);
+    });
+    const chunks = ctl[4];
+    expect(visits).toBeLessThanOrEqual(chunks * (Math.ceil(Math.log2(lengths.length)) + 2) + lengths.length);
+  });
+
+  it('3 000 tensors with clipNorm and skipped gradients: 2 and 3 threads give the bits of one', async () => {
+    const random = rng(7);
+    const lengths = Array.from({ length: 3_000 }, () => 1 + Math.floor(random() * 700));
+    const options: RMSPropOptions = { clipNorm: 0.5, momentum: 0.9, nonFinite: 'skip' };
+    const [one, two, three] = await Promise.all([1, 2, 3].map((t) => run(t, lengths, options, 2)));
+    expect([two.threads, three.threads]).toEqual([2, 3]);
+    for (const other of [two, three]) {
+      other.result.forEach((a, i) => expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined());
+    }
+  }, 60_000);
 });
