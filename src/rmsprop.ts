@@ -255,6 +255,7 @@ export class RMSProp<Name extends string = string> {
     this.backend = backend.name;
     this.backendReason = backendReason;
     this.#pool = pool;
+    pool?.endWhenDropped(this); // an optimizer dropped without dispose() ends its workers when collected
     this.threads = pool?.threads ?? 1;
     this.threadsReason = threadsReason;
     this.#heap = new Float32Array(backend.buffer);

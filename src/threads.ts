@@ -263,6 +263,13 @@ function waitForWorkers(ctl: Int32Array, canWait: boolean): void {
   }
 }
 
+/**
+ * Ends the workers of a pool whose owner (the optimizer) was collected without dispose(): a
+ * dropped optimizer's workers would otherwise run, and keep its memory, as long as the process.
+ * It holds the pool only, never the owner, which would keep the owner reachable.
+ */
+const dropped = typeof FinalizationRegistry === 'undefined' ? undefined : new FinalizationRegistry<ThreadPool>((pool) => pool.dispose());
+
 /** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. */
 export class ThreadPool {
   readonly threads: number;
@@ -321,6 +328,11 @@ export class ThreadPool {
       throw error;
     });
     return { pool, ready };
+  }
+
+  /** Ends this pool once `owner` is collected, unless dispose() ends it first. */
+  endWhenDropped(owner: object): void {
+    dropped?.register(owner, this, this);
   }
 
   /** Throws if a worker has died; call before writing anything for a step. */
@@ -392,6 +404,7 @@ export class ThreadPool {
   /** Ends the workers and drops every reference to the shared memory (its views, the kernel). */
   dispose(): void {
     if (this.#ctl.length === 0) return;
+    dropped?.unregister(this);
     Atomics.store(this.#ctl, STOP, 1);
     Atomics.add(this.#ctl, GENERATION, 1);
     Atomics.notify(this.#ctl, GENERATION);
