@@ -263,6 +263,118 @@ function waitForWorkers(ctl: Int32Array, canWait: boolean): void {
   }
 }
 
+/** Runs of a period per run timed at its end: the clock is read twice per timed run (a fresh heap number each time), so at most 2 bytes a run. */
+const RUNS_PER_TIMED = 16;
+/** A period's timed runs last at least this long (more of them for short runs), well above a browser's 5 µs clock. */
+const MIN_TIMED_MS = 0.25;
+const MAX_TIMED_RUNS = 64;
+/** Periods of a trial: the two choices alternate, the other one first. */
+const TRIAL_PERIODS = 6;
+/** After its first period, a choice more than this much slower than the current one ends the trial. */
+const CLEARLY_SLOWER = 1.5;
+/** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
+const SWITCH_MARGIN = 0.97;
+/** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
+const LEAST_KEPT_PERIODS = 4;
+const MOST_KEPT_PERIODS = 128;
+
+/**
+ * threads: 'auto': each run takes 1 thread or `most`, whichever its own timing found faster. Runs
+ * go in periods of RUNS_PER_TIMED·t runs on one choice, whose last t runs are timed (t such that
+ * they last MIN_TIMED_MS). A trial alternates periods of the two choices and keeps the faster (by
+ * the median time per element of three periods each; one period if the other choice is clearly
+ * slower); then the kept choice runs LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the
+ * next trial, since the load of the machine changes. Which thread computes an element never
+ * changes its bits, so neither does a switch. `now` is the clock (a test's fake one).
+ */
+export class AutoThreads {
+  readonly most: number;
+  readonly #now: () => number;
+  /** The kept choice (1 or most), and the one the current period runs. */
+  #kept = 1;
+  #current = 1;
+  /** Runs done in this period, runs per period, runs timed at its end. */
+  #run = 0;
+  #timed = 1;
+  /** Periods left on the kept choice before the next trial (-1: in a trial); how many it had. */
+  #keepLeft = 0;
+  #keepPeriods = LEAST_KEPT_PERIODS;
+  /** The trial's period index (0 … TRIAL_PERIODS − 1). */
+  #trialPeriod = 0;
+  /** [0] when the timed run began, [1] ms and [2] elements timed this period, then ns per element of each trial period. */
+  readonly #figures = new Float64Array(3 + TRIAL_PERIODS);
+  /** Trials so far, and the runs that were timed (for tests). */
+  trials = 0;
+
+  constructor(most: number, now: () => number = () => performance.now()) {
+    this.most = most;
+    this.#now = now;
+  }
+
+  /** The threads of the next run (1 or `most`); call `ran` after it. */
+  threads(): number {
+    return this.#current;
+  }
+
+  /** Whether the next run is timed; if so, call before it (it reads the clock). */
+  startRun(): void {
+    if (this.#run >= RUNS_PER_TIMED * this.#timed - this.#timed) this.#figures[0] = this.#now();
+  }
+
+  /** After a run of `elements` elements on `threads()` threads. */
+  ran(elements: number): void {
+    const figures = this.#figures;
+    if (this.#run >= RUNS_PER_TIMED * this.#timed - this.#timed) {
+      figures[1] += this.#now() - figures[0];
+      figures[2] += elements;
+    }
+    if (++this.#run < RUNS_PER_TIMED * this.#timed) return;
+    // The period is over.
+    const perRunMs = figures[1] / this.#timed;
+    const nsPerElement = figures[2] > 0 ? (figures[1] * 1e6) / figures[2] : 0;
+    this.#run = 0;
+    this.#timed = Math.min(MAX_TIMED_RUNS, Math.max(1, Math.ceil(MIN_TIMED_MS / Math.max(perRunMs, 1e-6))));
+    figures[1] = figures[2] = 0;
+    if (this.#keepLeft > 0) {
+      this.#keepLeft--;
+      return;
+    }
+    if (this.#keepLeft === 0) { // the next trial begins, with the other choice
+      this.#keepLeft = -1;
+      this.#trialPeriod = 0;
+      this.#current = this.#other();
+      this.trials++;
+      return;
+    }
+    figures[3 + this.#trialPeriod] = nsPerElement;
+    this.#trialPeriod++;
+    // Periods 0, 2, 4 ran the other choice; 1, 3, 5 the kept one.
+    const clearlySlower = this.#trialPeriod === 2 && figures[3] > CLEARLY_SLOWER * figures[4];
+    if (this.#trialPeriod < TRIAL_PERIODS && !clearlySlower) {
+      this.#current = this.#trialPeriod % 2 === 0 ? this.#other() : this.#kept;
+      return;
+    }
+    const other = clearlySlower ? figures[3] : median3(figures[3], figures[5], figures[7]);
+    const kept = clearlySlower ? figures[4] : median3(figures[4], figures[6], figures[8]);
+    if (other < SWITCH_MARGIN * kept) {
+      this.#kept = this.#other();
+      this.#keepPeriods = LEAST_KEPT_PERIODS;
+    } else {
+      this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
+    }
+    this.#current = this.#kept;
+    this.#keepLeft = this.#keepPeriods;
+  }
+
+  #other(): number {
+    return this.#kept === 1 ? this.most : 1;
+  }
+}
+
+function median3(a: number, b: number, c: number): number {
+  return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+}
+
 /**
  * Ends the workers of a pool whose owner (the optimizer) was collected without dispose(): a
  * dropped optimizer's workers would otherwise run, and keep its memory, as long as the process.
@@ -281,6 +393,10 @@ export class ThreadPool {
   #died: string | undefined;
   /** When the last step that found every worker asleep began (performance.now()). */
   #lastAlone = -Infinity;
+  /** threads: 'auto' only: what times the runs and picks their threads. */
+  #auto: AutoThreads | undefined;
+  /** For tests: threads every run takes with 'auto' (0: as #auto decides). */
+  #forced = 0;
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
   readonly #canWait = platform.canWait;
 
@@ -335,6 +451,21 @@ export class ThreadPool {
     dropped?.register(owner, this, this);
   }
 
+  /** threads: 'auto': from now on each run takes 1 thread or all of them, whichever its timing finds faster. */
+  decideByTiming(): void {
+    this.#auto = new AutoThreads(this.threads);
+  }
+
+  /** For tests: with 'auto', run every step on `threads` threads (1 or all of them; 0: decide again). */
+  forceThreadsForTest(threads: number): void {
+    this.#forced = threads;
+  }
+
+  /** For tests: the trials 'auto' has run. */
+  get trialsForTest(): number {
+    return this.#auto?.trials ?? 0;
+  }
+
   /** Throws if a worker has died; call before writing anything for a step. */
   check(): void {
     if (this.#died) throw new Error(`a worker thread of this optimizer is gone (${this.#died}); dispose it and create a new one`);
@@ -355,8 +486,19 @@ export class ThreadPool {
    * a scan call found a NaN or ±∞ (which one is then for the caller to find, on its own thread).
    */
   run(calls: number): boolean {
+    const elements = planChunks(this.#jobs, calls, this.#ctl, this.threads);
+    const auto = this.#auto;
+    if (auto === undefined) return this.#runOn(this.threads, calls, elements);
+    auto.startRun();
+    const finite = this.#runOn(this.#forced > 0 ? this.#forced : auto.threads(), calls, elements);
+    auto.ran(elements);
+    return finite;
+  }
+
+  /** Runs the planned calls on `threads` threads: 1, this thread alone; else every thread. */
+  #runOn(threads: number, calls: number, elements: number): boolean {
+    if (threads === 1) return this.#runAlone(calls);
     const ctl = this.#ctl;
-    const elements = planChunks(this.#jobs, calls, ctl, this.threads);
     let wake = elements >= WAKE_MIN_ELEMENTS;
     if (!wake && Atomics.load(ctl, SLEEPING) === this.threads - 1) {
       // A small step with every worker asleep wakes them only if the steps come back to back: less

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../src/index.js';
-import { CALL_INTS, planChunks, runChunks, SCAN_MODE } from '../src/threads.js';
+import { AutoThreads, CALL_INTS, planChunks, runChunks, SCAN_MODE } from '../src/threads.js';
 import { normal, rng, sameBits, snapshot, snapshotDifference } from './helpers.js';
 
 const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 4099];
@@ -132,13 +132,13 @@ it('workers run part of steps that come back to back; after a pause a small step
 });
 
 describe('thread options', () => {
-  it("'auto' uses the machine's cores from 512 K elements; below, and on the js backend, one thread that says why", async () => {
-    const auto = await RMSProp.create({ w: 524_288 }, { threads: 'auto' });
+  it("'auto' starts the machine's cores from 16 K elements; below, and on the js backend, one thread that says why", async () => {
+    const auto = await RMSProp.create({ w: 16_384 }, { threads: 'auto' });
     expect(auto.threads).toBe(Math.max(1, availableParallelism()));
     auto.dispose();
-    const small = await RMSProp.create({ w: 524_284 }, { threads: 'auto' });
+    const small = await RMSProp.create({ w: 16_380 }, { threads: 'auto' });
     expect(small.threads).toBe(1);
-    expect(small.threadsReason).toMatch(/'auto' uses one thread below 524288 elements \(this optimizer has 524284\)/);
+    expect(small.threadsReason).toMatch(/'auto' uses one thread below 16384 elements \(this optimizer has 16380\)/);
     const js = await RMSProp.create({ w: 8 }, { threads: 2, backend: 'js' });
     expect(js.threads).toBe(1);
     expect(js.threadsReason).toMatch(/js backend/);
@@ -309,3 +309,70 @@ it('100 threaded optimizers dropped without dispose() give back their threads an
   expect(most).toBeLessThan(baseline + 20);
   expect(rssAt100).toBeLessThan(rssAt20 + 160);
 }, 200_000);
+
+// threads: 'auto' times its own runs (one in 16, in periods) and keeps the faster of 1 thread and
+// all of them. Driven here by a fake clock whose runs take `cost(threads)` ms.
+describe("threads: 'auto' decides by timing", () => {
+  function drive(auto: AutoThreads, runs: number, cost: (threads: number, run: number) => number) {
+    let time = 0;
+    let reads = 0;
+    const onMost: number[] = [];
+    const clocked = new AutoThreads(auto.most, () => (reads++, time));
+    for (let r = 0; r < runs; r++) {
+      const threads = clocked.threads();
+      clocked.startRun();
+      time += cost(threads, r);
+      clocked.ran(1000);
+      onMost.push(threads === clocked.most ? 1 : 0);
+    }
+    return { onMost, reads, trials: clocked.trials };
+  }
+  const share = (xs: number[], from: number, to: number) => xs.slice(from, to).reduce((a, b) => a + b, 0) / (to - from);
+
+  // Settled (the second half of 40 000 runs), its time is within 3 % of always taking the faster.
+  it.each([
+    ['2 threads twice as fast', (t: number) => (t === 1 ? 1 : 0.5)],
+    ['2 threads 10 % faster', (t: number) => (t === 1 ? 1 : 0.9)],
+    ['2 threads 2 % faster', (t: number) => (t === 1 ? 1 : 0.98)],
+    ['2 threads slower (a busy machine)', (t: number) => (t === 1 ? 1 : 1.4)],
+    ['2 threads far slower', (t: number) => (t === 1 ? 1 : 3)],
+  ] as const)('%s: keeps the faster after settling', (_, cost) => {
+    const { onMost, reads } = drive(new AutoThreads(2), 40_000, cost);
+    const late = onMost.slice(20_000);
+    const time = late.reduce((sum, most) => sum + cost(most ? 2 : 1), 0);
+    expect(time / (late.length * Math.min(cost(1), cost(2)))).toBeLessThan(1.03);
+    expect(reads).toBeLessThanOrEqual((2 * 40_000) / 16 + 2); // the clock: two reads per 16 runs at most
+  });
+
+  it('re-checks: when the load changes, it follows', () => {
+    // Threads win for 20 000 runs, then lose (another process took the other core), then win again.
+    const cost = (t: number, r: number) => (t === 1 ? 1 : r >= 20_000 && r < 40_000 ? 2 : 0.5);
+    const { onMost, trials } = drive(new AutoThreads(2), 60_000, cost);
+    expect(share(onMost, 10_000, 20_000)).toBeGreaterThan(0.9);
+    expect(share(onMost, 30_000, 40_000)).toBeLessThan(0.05);
+    expect(share(onMost, 50_000, 60_000)).toBeGreaterThan(0.9);
+    expect(trials).toBeGreaterThan(3);
+  });
+
+  it('switching between 1 and all threads mid-run changes no bit (forced, and as timing decides)', async () => {
+    const lengths = [600_001, 17, 40_000]; // from 512 K, a step wakes sleeping workers
+    const options: RMSPropOptions = { momentum: 0.9, centered: true, clipNorm: 50, nonFinite: 'skip' };
+    const runs = await Promise.all([1, 'auto'].map(async (threads) => {
+      const opt = await RMSProp.create(arrays(1, lengths), { ...options, threads: threads as 1 | 'auto' });
+      const most = opt.threads;
+      for (let k = 0; k < 40; k++) {
+        if (threads === 'auto') opt.forceThreadsForTest(k < 30 ? [1, most, most, 1, most][k % 5] : 0);
+        const grads: Array<Float32Array | null> = arrays(30 + k, lengths);
+        if (k % 3 === 1) grads[1] = null;
+        opt.step(grads);
+      }
+      const workerChunks = opt.workerChunksForTest;
+      const result = everything(opt).map((a) => a.slice());
+      opt.dispose();
+      return { most, workerChunks, result };
+    }));
+    expect(runs[1].most).toBe(Math.min(availableParallelism(), 16));
+    if (runs[1].most > 1) expect(runs[1].workerChunks).toBeGreaterThan(0);
+    runs[1].result.forEach((a, i) => expect(sameBits(a, runs[0].result[i]), `array ${i}`).toBeUndefined());
+  }, 60_000);
+});
