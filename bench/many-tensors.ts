@@ -8,6 +8,8 @@ const TENSOR_COUNTS = [1_000, 16_000];
 const TENSOR_LENGTH = 256;
 const ROUNDS = quick ? 5 : 11;
 const ROUND_MS = quick ? 40 : 150;
+/** 'auto' times its own steps before it settles (bench/threads.ts, SETTLE_MS): stepped this long first. */
+const SETTLE_MS = quick ? 500 : 2500;
 export const MANY_THREADS = [1, 2, 'auto'] as const;
 
 export interface ManyTensorsRow {
@@ -21,13 +23,16 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 async function optimizer(tensors: number, threads: number | 'auto'): Promise<RMSProp> {
   const opt = await RMSProp.create(Array.from({ length: tensors }, () => TENSOR_LENGTH), { backend: 'simd', threads, clipNorm: 1 });
   Object.values(opt.grads).forEach((g, t) => g.forEach((_, i) => (g[i] = Math.sin(i + t) * 1e-2)));
+  const until = performance.now() + (threads === 'auto' ? SETTLE_MS : 0);
+  while (performance.now() < until) opt.step();
   return opt;
 }
 
 export async function benchManyTensors(): Promise<ManyTensorsRow[]> {
   const rows: ManyTensorsRow[] = [];
   for (const tensors of TENSOR_COUNTS) {
-    const opts = await Promise.all(MANY_THREADS.map((t) => optimizer(tensors, t)));
+    const opts: RMSProp[] = [];
+    for (const t of MANY_THREADS) opts.push(await optimizer(tensors, t)); // one at a time: 'auto' settles alone
     const samples = opts.map((): number[] => []);
     for (let round = 0; round < ROUNDS + 1; round++) {
       for (let j = 0; j < opts.length; j++) {
