@@ -265,12 +265,16 @@ function waitForWorkers(ctl: Int32Array, canWait: boolean): void {
 
 /** Runs of a period per run timed at its end: the clock is read twice per timed run (a fresh heap number each time), so at most 2 bytes a run. */
 const RUNS_PER_TIMED = 16;
-/** A period's timed runs last at least this long (more of them for short runs), well above a browser's 5 µs clock. */
-const MIN_TIMED_MS = 0.25;
-const MAX_TIMED_RUNS = 64;
+/**
+ * A period's timed runs last at least this long (more of them for short runs): long enough to hold
+ * the stalls of a busy machine (a worker descheduled inside its chunk for a time slice), which a
+ * single short run would mostly miss, and far above a browser's 5 µs clock.
+ */
+const MIN_TIMED_MS = 2;
+const MAX_TIMED_RUNS = 512;
 /** Periods of a trial: the two choices alternate, the other one first. */
 const TRIAL_PERIODS = 6;
-/** After its first period, a choice more than this much slower than the current one ends the trial. */
+/** After its first period, a choice more than this much slower than the kept one ends the trial. */
 const CLEARLY_SLOWER = 1.5;
 /** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
 const SWITCH_MARGIN = 0.97;
@@ -281,11 +285,12 @@ const MOST_KEPT_PERIODS = 128;
 /**
  * threads: 'auto': each run takes 1 thread or `most`, whichever its own timing found faster. Runs
  * go in periods of RUNS_PER_TIMED·t runs on one choice, whose last t runs are timed (t such that
- * they last MIN_TIMED_MS). A trial alternates periods of the two choices and keeps the faster (by
- * the median time per element of three periods each; one period if the other choice is clearly
- * slower); then the kept choice runs LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the
- * next trial, since the load of the machine changes. Which thread computes an element never
- * changes its bits, so neither does a switch. `now` is the clock (a test's fake one).
+ * they last MIN_TIMED_MS). A trial alternates periods of the two choices and keeps the one with the
+ * lower total time per element over its three periods (the mean, not a median: on a busy machine the
+ * cost of threads is in rare long stalls); one period each if the other choice is clearly slower.
+ * Then the kept choice runs LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial,
+ * since the load of the machine changes. Which thread computes an element never changes its bits,
+ * so neither does a switch. `now` is the clock (a test's fake one).
  */
 export class AutoThreads {
   readonly most: number;
@@ -301,9 +306,9 @@ export class AutoThreads {
   #keepPeriods = LEAST_KEPT_PERIODS;
   /** The trial's period index (0 … TRIAL_PERIODS − 1). */
   #trialPeriod = 0;
-  /** [0] when the timed run began, [1] ms and [2] elements timed this period, then ns per element of each trial period. */
-  readonly #figures = new Float64Array(3 + TRIAL_PERIODS);
-  /** Trials so far, and the runs that were timed (for tests). */
+  /** [0] when the timed run began, [1] ms and [2] elements timed this period, then ms and elements of each trial period. */
+  readonly #figures = new Float64Array(3 + 2 * TRIAL_PERIODS);
+  /** Trials so far (for tests). */
   trials = 0;
 
   constructor(most: number, now: () => number = () => performance.now()) {
@@ -330,10 +335,10 @@ export class AutoThreads {
     }
     if (++this.#run < RUNS_PER_TIMED * this.#timed) return;
     // The period is over.
-    const perRunMs = figures[1] / this.#timed;
-    const nsPerElement = figures[2] > 0 ? (figures[1] * 1e6) / figures[2] : 0;
+    const periodMs = figures[1];
+    const periodElements = figures[2];
     this.#run = 0;
-    this.#timed = Math.min(MAX_TIMED_RUNS, Math.max(1, Math.ceil(MIN_TIMED_MS / Math.max(perRunMs, 1e-6))));
+    this.#timed = Math.min(MAX_TIMED_RUNS, Math.max(1, Math.ceil((MIN_TIMED_MS * this.#timed) / Math.max(periodMs, 1e-6))));
     figures[1] = figures[2] = 0;
     if (this.#keepLeft > 0) {
       this.#keepLeft--;
@@ -346,17 +351,17 @@ export class AutoThreads {
       this.trials++;
       return;
     }
-    figures[3 + this.#trialPeriod] = nsPerElement;
+    figures[3 + 2 * this.#trialPeriod] = periodMs;
+    figures[4 + 2 * this.#trialPeriod] = periodElements;
     this.#trialPeriod++;
     // Periods 0, 2, 4 ran the other choice; 1, 3, 5 the kept one.
-    const clearlySlower = this.#trialPeriod === 2 && figures[3] > CLEARLY_SLOWER * figures[4];
+    const clearlySlower = this.#trialPeriod === 2 && perElement(figures, 0, 1) > CLEARLY_SLOWER * perElement(figures, 1, 1);
     if (this.#trialPeriod < TRIAL_PERIODS && !clearlySlower) {
       this.#current = this.#trialPeriod % 2 === 0 ? this.#other() : this.#kept;
       return;
     }
-    const other = clearlySlower ? figures[3] : median3(figures[3], figures[5], figures[7]);
-    const kept = clearlySlower ? figures[4] : median3(figures[4], figures[6], figures[8]);
-    if (other < SWITCH_MARGIN * kept) {
+    const periods = clearlySlower ? 1 : TRIAL_PERIODS / 2;
+    if (perElement(figures, 0, periods) < SWITCH_MARGIN * perElement(figures, 1, periods)) {
       this.#kept = this.#other();
       this.#keepPeriods = LEAST_KEPT_PERIODS;
     } else {
@@ -371,8 +376,15 @@ export class AutoThreads {
   }
 }
 
-function median3(a: number, b: number, c: number): number {
-  return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+/** ms per element over the trial's first `periods` periods of one choice (`first`: 0 the other choice, 1 the kept one). */
+function perElement(figures: Float64Array, first: number, periods: number): number {
+  let ms = 0;
+  let elements = 0;
+  for (let p = first; p < 2 * periods; p += 2) {
+    ms += figures[3 + 2 * p];
+    elements += figures[4 + 2 * p];
+  }
+  return elements > 0 ? ms / elements : 0;
 }
 
 /**
