@@ -126,7 +126,7 @@ export class RMSProp<Name extends string = string> {
   readonly backend: BackendName;
   /** Why `backend: 'auto'` took a slower backend than `simd`, if it did. */
   readonly backendReason: string | undefined;
-  /** Threads that share each large enough step (1: the calling thread alone). */
+  /** Threads that share each large enough step (1: the calling thread alone); with `threads: 'auto'`, the most a step uses. */
   readonly threads: number;
   /** Why fewer threads than asked for are used, if they are. */
   readonly threadsReason: string | undefined;
