@@ -275,11 +275,11 @@ const MAX_TIMED_RUNS = 512;
 /** Periods of a trial: the two choices alternate, the other one first. */
 const TRIAL_PERIODS = 6;
 /** After its first period, a choice more than this much slower than the kept one ends the trial. */
-const CLEARLY_SLOWER = 1.5;
+const CLEARLY_SLOWER = 1.25;
 /** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
 const SWITCH_MARGIN = 0.97;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
-const LEAST_KEPT_PERIODS = 4;
+const LEAST_KEPT_PERIODS = 8;
 const MOST_KEPT_PERIODS = 128;
 
 /**
