@@ -263,14 +263,16 @@ function waitForWorkers(ctl: Int32Array, canWait: boolean): void {
   }
 }
 
-/** Runs of a period per run timed at its end: the clock is read twice per timed run (a fresh heap number each time), so at most 2 bytes a run. */
+/** One run in this many is timed: the clock is read twice per timed run (a fresh heap number each time), so at most 2 bytes a run. */
 const RUNS_PER_TIMED = 16;
 /**
- * A period's timed runs last at least this long (more of them for short runs): long enough to hold
- * the stalls of a busy machine (a worker descheduled inside its chunk for a time slice), which a
- * single short run would mostly miss, and far above a browser's 5 µs clock.
+ * A period's timed runs add up to at least this long (more of them for short runs). They are spread
+ * over the whole period, one in RUNS_PER_TIMED: on a busy machine the cost of threads is in rare
+ * long stalls (a worker descheduled inside its chunk for a time slice), which a sample of runs in a
+ * row would catch only if the stall fell inside it, and a sample spread over the period catches in
+ * proportion. Far above a browser's 5 µs clock.
  */
-const MIN_TIMED_MS = 2;
+const MIN_TIMED_MS = 8;
 const MAX_TIMED_RUNS = 512;
 /** Periods of a trial: the two choices alternate, the other one first. */
 const TRIAL_PERIODS = 6;
@@ -284,8 +286,9 @@ const MOST_KEPT_PERIODS = 128;
 
 /**
  * threads: 'auto': each run takes 1 thread or `most`, whichever its own timing found faster. Runs
- * go in periods of RUNS_PER_TIMED·t runs on one choice, whose last t runs are timed (t such that
- * they last MIN_TIMED_MS). A trial alternates periods of the two choices and keeps the one with the
+ * go in periods of RUNS_PER_TIMED·t runs on one choice, of which every RUNS_PER_TIMED-th is timed
+ * (t such that the timed runs add up to MIN_TIMED_MS; the first is the 16th, after the workers have
+ * woken). A trial alternates periods of the two choices and keeps the one with the
  * lower total time per element over its three periods (the mean, not a median: on a busy machine the
  * cost of threads is in rare long stalls); one period each if the other choice is clearly slower.
  * Then the kept choice runs LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial,
@@ -323,13 +326,13 @@ export class AutoThreads {
 
   /** Whether the next run is timed; if so, call before it (it reads the clock). */
   startRun(): void {
-    if (this.#run >= RUNS_PER_TIMED * this.#timed - this.#timed) this.#figures[0] = this.#now();
+    if (this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1) this.#figures[0] = this.#now();
   }
 
   /** After a run of `elements` elements on `threads()` threads. */
   ran(elements: number): void {
     const figures = this.#figures;
-    if (this.#run >= RUNS_PER_TIMED * this.#timed - this.#timed) {
+    if (this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1) {
       figures[1] += this.#now() - figures[0];
       figures[2] += elements;
     }
