@@ -251,14 +251,16 @@ function countAsExternal(memory: WebAssembly.Memory): void {
  * compiles the step without a branch it has not seen run, and when a busy machine first took one,
  * it sent the step back to the interpreter, which allocated numbers for hundreds of steps.
  * A function of its own, so that compiling its loop on the stack (a long wait) never recompiles run().
+ * Returns how many times it read WORKING before the workers were done or it slept (for 'auto').
  */
-function waitForWorkers(ctl: Int32Array, canWait: boolean): void {
+function waitForWorkers(ctl: Int32Array, canWait: boolean): number {
   let working = Atomics.load(ctl, WORKING);
-  for (let spins = 0; working !== 0 && (!canWait || spins < SPINS_BEFORE_SLEEP); spins++) working = Atomics.load(ctl, WORKING);
-  if (!canWait) return;
+  let spins = 0;
+  for (; working !== 0 && (!canWait || spins < SPINS_BEFORE_SLEEP); spins++) working = Atomics.load(ctl, WORKING);
+  if (!canWait) return spins;
   for (;;) {
     Atomics.wait(ctl, WORKING, working, working === 0 ? 0 : WAIT_SLICE_MS);
-    if (working === 0) return;
+    if (working === 0) return spins;
     working = Atomics.load(ctl, WORKING);
   }
 }
@@ -274,6 +276,12 @@ const RUNS_PER_TIMED = 16;
  */
 const MIN_TIMED_MS = 8;
 const MAX_TIMED_RUNS = 512;
+/**
+ * A caller's wait for the workers longer than this many reads of WORKING (tens of microseconds) is
+ * a stall: a worker descheduled inside its chunk. Every stall is counted, timed or not (by the reads,
+ * without a clock), and only the ordinary part of runs is sampled.
+ */
+const STALL_SPINS = 10_000;
 /** Periods of a trial: the two choices alternate, the other one first. */
 const TRIAL_PERIODS = 6;
 /** After its first period, a choice more than this much slower than the kept one ends the trial. */
@@ -309,14 +317,21 @@ export class AutoThreads {
   #keepPeriods = LEAST_KEPT_PERIODS;
   /** The trial's period index (0 … TRIAL_PERIODS − 1). */
   #trialPeriod = 0;
-  /** [0] when the timed run began, [1] ms and [2] elements timed this period, then ms and elements of each trial period. */
-  readonly #figures = new Float64Array(3 + 2 * TRIAL_PERIODS);
+  /**
+   * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
+   * inside them (ms), [4] every stall of the period (ms), [5] every element of the period; then per
+   * trial period its estimated ms and its elements.
+   */
+  readonly #figures = new Float64Array(6 + 2 * TRIAL_PERIODS);
+  readonly #msPerSpin: number;
   /** Trials so far (for tests). */
   trials = 0;
 
-  constructor(most: number, now: () => number = () => performance.now()) {
+  /** `msPerSpin`: what one read of WORKING while waiting costs (0: stalls are only seen when timed). */
+  constructor(most: number, now: () => number = () => performance.now(), msPerSpin = 0) {
     this.most = most;
     this.#now = now;
+    this.#msPerSpin = msPerSpin;
   }
 
   /** The threads of the next run (1 or `most`); call `ran` after it. */
@@ -329,20 +344,26 @@ export class AutoThreads {
     if (this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1) this.#figures[0] = this.#now();
   }
 
-  /** After a run of `elements` elements on `threads()` threads. */
-  ran(elements: number): void {
+  /** After a run of `elements` elements on `threads()` threads, whose caller waited `spins` reads of WORKING. */
+  ran(elements: number, spins = 0): void {
     const figures = this.#figures;
+    const stallMs = spins > STALL_SPINS ? spins * this.#msPerSpin : 0;
     if (this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1) {
       figures[1] += this.#now() - figures[0];
       figures[2] += elements;
+      figures[3] += stallMs;
     }
+    figures[4] += stallMs;
+    figures[5] += elements;
     if (++this.#run < RUNS_PER_TIMED * this.#timed) return;
-    // The period is over.
-    const periodMs = figures[1];
-    const periodElements = figures[2];
+    // The period is over: its ordinary runs as sampled, plus every stall.
+    const timedMs = figures[1];
+    const ordinaryMs = Math.max(0, timedMs - figures[3]);
+    const periodMs = (figures[2] > 0 ? (ordinaryMs * figures[5]) / figures[2] : 0) + figures[4];
+    const periodElements = figures[5];
     this.#run = 0;
-    this.#timed = Math.min(MAX_TIMED_RUNS, Math.max(1, Math.ceil((MIN_TIMED_MS * this.#timed) / Math.max(periodMs, 1e-6))));
-    figures[1] = figures[2] = 0;
+    this.#timed = Math.min(MAX_TIMED_RUNS, Math.max(1, Math.ceil((MIN_TIMED_MS * this.#timed) / Math.max(timedMs, 1e-6))));
+    figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
     if (this.#keepLeft > 0) {
       this.#keepLeft--;
       return;
@@ -354,8 +375,8 @@ export class AutoThreads {
       this.trials++;
       return;
     }
-    figures[3 + 2 * this.#trialPeriod] = periodMs;
-    figures[4 + 2 * this.#trialPeriod] = periodElements;
+    figures[6 + 2 * this.#trialPeriod] = periodMs;
+    figures[7 + 2 * this.#trialPeriod] = periodElements;
     this.#trialPeriod++;
     // Periods 0, 2, 4 ran the other choice; 1, 3, 5 the kept one.
     const clearlySlower = this.#trialPeriod === 2 && perElement(figures, 0, 1) > CLEARLY_SLOWER * perElement(figures, 1, 1);
@@ -384,8 +405,8 @@ function perElement(figures: Float64Array, first: number, periods: number): numb
   let ms = 0;
   let elements = 0;
   for (let p = first; p < 2 * periods; p += 2) {
-    ms += figures[3 + 2 * p];
-    elements += figures[4 + 2 * p];
+    ms += figures[6 + 2 * p];
+    elements += figures[7 + 2 * p];
   }
   return elements > 0 ? ms / elements : 0;
 }
@@ -410,6 +431,8 @@ export class ThreadPool {
   #lastAlone = -Infinity;
   /** threads: 'auto' only: what times the runs and picks their threads. */
   #auto: AutoThreads | undefined;
+  /** How many times the last run's caller read WORKING while it waited for the workers. */
+  #waitSpins = 0;
   /** For tests: threads every run takes with 'auto' (0: as #auto decides). */
   #forced = 0;
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
@@ -468,7 +491,13 @@ export class ThreadPool {
 
   /** threads: 'auto': from now on each run takes 1 thread or all of them, whichever its timing finds faster. */
   decideByTiming(): void {
-    this.#auto = new AutoThreads(this.threads);
+    // What one read of WORKING in waitForWorkers' loop costs, to put a time on a long wait without a clock.
+    const ctl = this.#ctl;
+    const reads = 100_000;
+    const start = performance.now();
+    for (let i = 0; i < reads; i++) Atomics.load(ctl, WORKING);
+    const msPerSpin = (performance.now() - start) / reads;
+    this.#auto = new AutoThreads(this.threads, undefined, msPerSpin);
   }
 
   /** For tests: with 'auto', run every step on `threads` threads (1 or all of them; 0: decide again). */
@@ -505,8 +534,9 @@ export class ThreadPool {
     const auto = this.#auto;
     if (auto === undefined) return this.#runOn(this.threads, calls, elements);
     auto.startRun();
+    this.#waitSpins = 0;
     const finite = this.#runOn(this.#forced > 0 ? this.#forced : auto.threads(), calls, elements);
-    auto.ran(elements);
+    auto.ran(elements, this.#waitSpins);
     return finite;
   }
 
@@ -533,7 +563,7 @@ export class ThreadPool {
     if (wake) Atomics.notify(ctl, GENERATION); // otherwise only spinning workers take part
     runChunks(this.#step, this.#scan, this.#jobs, calls, ctl, 0, this.threads);
     Atomics.store(ctl, OPEN, 0);
-    waitForWorkers(ctl, this.#canWait);
+    this.#waitSpins = waitForWorkers(ctl, this.#canWait);
     const failed = Atomics.load(ctl, FAILED);
     if (failed !== 0) {
       // Its chunk stopped part way, and cannot be redone (an update is not idempotent): the step is
