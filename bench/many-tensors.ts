@@ -9,7 +9,7 @@ const TENSOR_LENGTH = 256;
 const ROUNDS = quick ? 5 : 11;
 const ROUND_MS = quick ? 40 : 150;
 /** 'auto' times its own steps before it settles (bench/threads.ts, SETTLE_MS): stepped this long first. */
-const SETTLE_MS = quick ? 500 : 2500;
+const SETTLE_MS = quick ? 1500 : 2500;
 export const MANY_THREADS = [1, 2, 'auto'] as const;
 
 export interface ManyTensorsRow {

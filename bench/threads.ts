@@ -22,7 +22,7 @@ const TARGET_SIZES = quick ? [16 * 1024, 256 * 1024, 4 * 1024 * 1024] : [16 * 10
  * is stepped this long first, under the conditions it is then measured in, as a training run
  * would have been. At 16 M a trial takes about a second.
  */
-const SETTLE_MS = quick ? 500 : 2500;
+const SETTLE_MS = quick ? 1500 : 2500;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
