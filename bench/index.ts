@@ -8,6 +8,9 @@ import { FULL_PLAN, measure, QUICK_PLAN, type Plan } from './measure.js';
 import { buildNative } from './native.js';
 import { markdownTable, rows, sizeLabel, sizeTable, summaryTable, targets, targetTable, textTable, type SizeResult } from './report.js';
 import { initTfjs } from './tfjs.js';
+import { burnerDescription } from './busy.js';
+import { manyTensorsTable, type ManyTensorsRow } from './many-tensors.js';
+import { autoTable, type ThreadsRow } from './threads.js';
 import { tfjsAdapterReport } from './tfjs-adapter.js';
 import { SEED } from './plain.js';
 import { overheadVariants, variantsAt, type Variant } from './variants.js';
@@ -115,7 +118,7 @@ console.log(`Per-call overhead, 100 K elements in total\n${textTable(overheadHea
 progress('measuring threads (1 vs 2 vs auto, unpinned child process)');
 const threadsScript = fileURLToPath(new URL('threads.ts', import.meta.url));
 const allCpus = `0-${os.cpus().length - 1}`;
-const threadRows: Array<{ elements: number; autoThreads: number; ns: Record<string, number> }> = JSON.parse(execFileSync(
+const threadRows: ThreadsRow[] = JSON.parse(execFileSync(
   'taskset', ['-c', allCpus, process.execPath, ...process.execArgv, threadsScript, '--json', ...(quick ? ['--quick'] : [])],
   { encoding: 'utf8', maxBuffer: 1 << 20 },
 ));
@@ -126,6 +129,15 @@ const threadTableRows = threadRows.map(({ elements, autoThreads, ns }) => [
   ns['stream 2'].toFixed(3), `${((100 * ns['stream 2']) / ns['2']).toFixed(0)} %`,
 ]);
 console.log(`Threads (simd, zero-copy, not pinned: ${os.cpus().length} CPUs)\n${textTable(threadHeader, threadTableRows)}\n`);
+const auto = autoTable(threadRows, burnerDescription());
+console.log(`threads: 'auto' idle, 2 ms apart and busy (speed ratios, issue 19)\n${textTable(auto.header, auto.body)}\n`);
+progress('measuring many tensors (1 000 and 16 000 × 256, clipNorm; unpinned child process)');
+const manyRows: ManyTensorsRow[] = JSON.parse(execFileSync(
+  'taskset', ['-c', allCpus, process.execPath, ...process.execArgv, fileURLToPath(new URL('many-tensors.ts', import.meta.url)), '--json', ...(quick ? ['--quick'] : [])],
+  { encoding: 'utf8', maxBuffer: 1 << 20 },
+));
+const many = manyTensorsTable(manyRows);
+console.log(`Many tensors (simd, zero-copy, clipNorm; time ratios, lower is better)\n${textTable(many.header, many.body)}\n`);
 progress('measuring the TF.js drop-in (bench/tfjs-adapter.ts)');
 console.log(`${await tfjsAdapterReport(quick, progress)}\n`);
 
@@ -137,7 +149,7 @@ progress('done measuring');
 if (!quick) {
   const dir = fileURLToPath(new URL('results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}results.json`, `${JSON.stringify({ env, sizes: results, overhead, threads: threadRows, targets: ts }, null, 2)}\n`);
+  writeFileSync(`${dir}results.json`, `${JSON.stringify({ env, sizes: results, overhead, threads: threadRows, manyTensors: manyRows, targets: ts }, null, 2)}\n`);
   const subtitle = `${env.cpu}, Node ${env.node}, ${env.date.slice(0, 10)}, ${pinning.split(' (')[0]}`;
   const { svg, png } = await throughputChart(results, subtitle);
   writeFileSync(`${dir}throughput.svg`, svg);
@@ -149,6 +161,8 @@ if (!quick) {
     ...results.map((r) => `### ${sizeLabel(r.n)} elements\n\n${sizeTable(r, markdownTable)}`),
     `### Per-call overhead (100 K elements in total)\n\n${markdownTable(overheadHeader, overheadRows)}`,
     `### Threads (simd, zero-copy, ${os.cpus().length} CPUs, not pinned)\n\n${markdownTable(threadHeader, threadTableRows)}`,
+    `### threads: 'auto' idle, 2 ms apart and busy (speed ratios)\n\n${markdownTable(auto.header, auto.body)}`,
+    `### Many tensors (clipNorm; time ratios)\n\n${markdownTable(many.header, many.body)}`,
     `### Targets\n\n${targetTable(ts, markdownTable)}`,
   ].join('\n\n');
   writeFileSync(`${dir}results.md`, `${md}\n`);

@@ -10,7 +10,7 @@ import {
   type BackendName, type GroupInfo, type OptimizerWideOption, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { checkStepCount, readSavedState, savedState, type SaveOptions, type SavedState, type TensorArrays } from './state.js';
-import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool, WAKE_MIN_ELEMENTS } from './threads.js';
+import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
 export type { ParamGroup, ParamInput, ParamsInput } from './inputs.js';
@@ -73,18 +73,17 @@ interface Group {
 
 /**
  * With `threads: 'auto'`, an optimizer of fewer elements runs on the calling thread alone (no
- * workers, no shared memory): in a training loop its workers would be asleep at every step and
- * waking them does not pay below this size. Kept at this size, rather than using workers that are
- * only woken when the steps come back to back, because such an optimizer still stepped up to 3 %
- * slower than one thread when they slept (0.97–1.00×, BENCHMARKS.md).
+ * workers, no shared memory): its steps make at most 4 chunks of MIN_CHUNK elements. From this
+ * size 'auto' starts workers, and each step takes one thread or all, whichever timing its own
+ * steps found faster (see AutoThreads in threads.ts).
  */
-const AUTO_THREADS_MIN_ELEMENTS = WAKE_MIN_ELEMENTS;
+const AUTO_THREADS_MIN_ELEMENTS = 16384;
 
 function chooseThreads(requested: number | 'auto', backend: BackendName, elements: number): { threads: number; reason?: string } {
   if (requested === 1) return { threads: 1 };
   if (backend === 'js') return { threads: 1, reason: 'the js backend runs on the calling thread only' };
   if (requested === 'auto' && elements < AUTO_THREADS_MIN_ELEMENTS) {
-    return { threads: 1, reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): waking workers would cost more than they save` };
+    return { threads: 1, reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): too few to share` };
   }
   const { cores, unavailable } = threadSupport();
   if (unavailable) return { threads: 1, reason: unavailable };
@@ -130,7 +129,7 @@ export class RMSProp<Name extends string = string> {
   readonly backend: BackendName;
   /** Why `backend: 'auto'` took a slower backend than `simd`, if it did. */
   readonly backendReason: string | undefined;
-  /** Threads that share each large enough step (1: the calling thread alone). */
+  /** Threads that share each large enough step (1: the calling thread alone); with `threads: 'auto'`, the most a step uses. */
   readonly threads: number;
   /** Why fewer threads than asked for are used, if they are. */
   readonly threadsReason: string | undefined;
@@ -273,6 +272,8 @@ export class RMSProp<Name extends string = string> {
     this.backend = backend.name;
     this.backendReason = backendReason;
     this.#pool = pool;
+    pool?.endWhenDropped(this); // an optimizer dropped without dispose() ends its workers when collected
+    if (specs[0].options.threads === 'auto') pool?.decideByTiming();
     this.threads = pool?.threads ?? 1;
     this.threadsReason = threadsReason;
     this.#heap = new Float32Array(backend.buffer);
@@ -585,6 +586,15 @@ export class RMSProp<Name extends string = string> {
   /** @internal For tests: chunks of steps that worker threads have run. */
   get workerChunksForTest(): number {
     return this.#pool?.workerChunks ?? 0;
+  }
+
+  /**
+   * @internal For tests of threads: 'auto': every step runs on `threads` threads (1 or `this.threads`;
+   * 0: as its timing decides). Returns how many trials its timing has made so far.
+   */
+  forceThreadsForTest(threads: number): number {
+    this.#pool?.forceThreadsForTest(threads);
+    return this.#pool?.trialsForTest ?? 0;
   }
 
   /** @internal For tests of a crashed worker: ends worker thread `index` (1-based). */

@@ -31,8 +31,9 @@
 // Workers spin for SPIN_MS after a step, then sleep. A small step does not wake sleeping workers
 // (see WAKE_MIN_ELEMENTS): with all of them asleep, the caller runs the calls alone, as one
 // thread would, and publishes nothing.
-// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k. A call whose mode is
-// SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
+// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k, start. A call whose mode
+// is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating. run() writes `start`:
+// where the call begins when the calls are laid end to end, each padded to a multiple of 4.
 
 // Node's module; package.json's `browser` field swaps in ./platform/browser.js for bundlers that
 // build for browsers (esbuild, webpack, Rollup, Vite and Parcel all read it with no configuration,
@@ -77,24 +78,30 @@ export const WAKE_MIN_ELEMENTS = 524288;
 /** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
 const MIN_CHUNK = 4096;
 const CHUNKS_PER_THREAD = 8;
-export const CALL_INTS = 8;
+export const CALL_INTS = 9;
+/** The slot of a call's start in the calls laid end to end (see runChunks). */
+const CALL_START = 8;
 
 type StepFn = Kernel['step'];
 type ScanFn = Kernel['firstNonFinite'];
 
 /**
- * Runs chunks of the job table (chunk k: call c, elements [k'·size, (k'+1)·size) of it) until none
- * is left: first thread `self`'s own share of the ctl[4] chunks, then what is left of the others'.
- * Indices are spelled out: workers run this function's source on its own.
+ * Runs chunks of the job table until none is left: first thread `self`'s own share of the ctl[4]
+ * chunks, then what is left of the others'. Chunk k covers positions [k·size, (k+1)·size) of the
+ * calls laid end to end (each call's start, a multiple of 4, is in its slot 8): a chunk may hold
+ * the end of one call and many small calls after it, and finding its first call is a binary search
+ * of the starts. Returns how many job-table calls it looked at (for tests: the bookkeeping stays
+ * linear in the calls). Indices are spelled out: workers run this function's source on its own.
  */
-export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: number, ctl: Int32Array, self: number, threads: number): void {
+export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: number, ctl: Int32Array, self: number, threads: number): number {
   const size = ctl[5]; // CHUNK
   const chunks = ctl[4]; // CHUNKS
+  let visits = 0;
   for (let i = 0; i < threads; i++) {
     const owner = (self + i) % threads;
     const end = Math.ceil(((owner + 1) * chunks) / threads);
     for (;;) {
-      let k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
+      const k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
       if (k >= end) break;
       if (self !== 0 && Atomics.load(ctl, 11) === self) { // STALL: a test's slow (or failing) worker, inside its chunk
         Atomics.store(ctl, 11, 0);
@@ -102,23 +109,58 @@ export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: n
         Atomics.wait(ctl, 13, 0, Atomics.load(ctl, 12)); // STALL_WAIT, STALL_MS
       }
       if (self !== 0) Atomics.add(ctl, 9, 1); // WORKER_CHUNKS
-      let c = 0;
-      for (; c < calls; c++) {
-        const callChunks = Math.ceil(jobs[c * 8 + 1] / size); // CALL_INTS = 8
-        if (k < callChunks) break;
-        k -= callChunks;
+      const from = k * size;
+      const to = from + size;
+      // The last call that starts at or before `from` (CALL_INTS = 9, the start in slot 8).
+      let low = 0;
+      let high = calls - 1;
+      while (low < high) {
+        const middle = (low + high + 1) >> 1;
+        visits++;
+        if (jobs[middle * 9 + 8] <= from) low = middle;
+        else high = middle - 1;
       }
-      const j = c * 8;
-      const start = k * size;
-      const stop = Math.min(jobs[j + 1], start + size);
-      const at = start * 4;
-      if (jobs[j] === -1) { // SCAN_MODE
-        if (scan(stop - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
-      } else {
-        step(jobs[j], stop - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+      for (let c = low; c < calls; c++) {
+        const j = c * 9;
+        visits++;
+        const callStart = jobs[j + 8];
+        if (callStart >= to) break;
+        const start = Math.max(from - callStart, 0);
+        const stop = Math.min(jobs[j + 1], to - callStart);
+        if (start >= stop) continue; // the chunk begins in this call's padding
+        const at = start * 4;
+        if (jobs[j] === -1) { // SCAN_MODE
+          if (scan(stop - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
+        } else {
+          step(jobs[j], stop - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+        }
       }
     }
   }
+  return visits;
+}
+
+/**
+ * Lays the job table's calls end to end (each call's start into its slot CALL_START) and cuts them
+ * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT); returns the elements
+ * the calls update. Linear in the calls.
+ */
+export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): number {
+  let elements = 0;
+  let laidOut = 0;
+  for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
+    jobs[j + CALL_START] = laidOut;
+    elements += jobs[j + 1];
+    laidOut += Math.ceil(jobs[j + 1] / 4) * 4;
+  }
+  // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
+  // taking one (an atomic add) costs nothing next to computing it.
+  const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * 4)) * 4);
+  const chunks = Math.ceil(laidOut / size);
+  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + 16 * t, Math.ceil((t * chunks) / threads));
+  Atomics.store(ctl, CHUNK, size);
+  Atomics.store(ctl, CHUNKS, chunks);
+  return elements;
 }
 
 /**
@@ -229,17 +271,172 @@ function countAsExternal(memory: WebAssembly.Memory): void {
  * compiles the step without a branch it has not seen run, and when a busy machine first took one,
  * it sent the step back to the interpreter, which allocated numbers for hundreds of steps.
  * A function of its own, so that compiling its loop on the stack (a long wait) never recompiles run().
+ * Returns how many times it read WORKING before the workers were done or it slept (for 'auto').
  */
-function waitForWorkers(ctl: Int32Array, canWait: boolean): void {
+function waitForWorkers(ctl: Int32Array, canWait: boolean): number {
   let working = Atomics.load(ctl, WORKING);
-  for (let spins = 0; working !== 0 && (!canWait || spins < SPINS_BEFORE_SLEEP); spins++) working = Atomics.load(ctl, WORKING);
-  if (!canWait) return;
+  let spins = 0;
+  for (; working !== 0 && (!canWait || spins < SPINS_BEFORE_SLEEP); spins++) working = Atomics.load(ctl, WORKING);
+  if (!canWait) return spins;
   for (;;) {
     Atomics.wait(ctl, WORKING, working, working === 0 ? 0 : WAIT_SLICE_MS);
-    if (working === 0) return;
+    if (working === 0) return spins;
     working = Atomics.load(ctl, WORKING);
   }
 }
+
+/** One run in this many is timed: the clock is read twice per timed run (a fresh heap number each time), so at most 2 bytes a run. */
+const RUNS_PER_TIMED = 16;
+/**
+ * A period's timed runs add up to at least this long (more of them for short runs). They are spread
+ * over the whole period, one in RUNS_PER_TIMED: on a busy machine the cost of threads is in rare
+ * long stalls (a worker descheduled inside its chunk for a time slice), which a sample of runs in a
+ * row would catch only if the stall fell inside it, and a sample spread over the period catches in
+ * proportion. Far above a browser's 5 µs clock.
+ */
+const MIN_TIMED_MS = 8;
+const MAX_TIMED_RUNS = 512;
+/**
+ * A caller's wait for the workers longer than this many reads of WORKING (tens of microseconds) is
+ * a stall: a worker descheduled inside its chunk. Every stall is counted, timed or not (by the reads,
+ * without a clock), and only the ordinary part of runs is sampled.
+ */
+const STALL_SPINS = 10_000;
+/** Periods of a trial: the two choices alternate, the other one first. */
+const TRIAL_PERIODS = 6;
+/** After its first period, a choice more than this much slower than the kept one ends the trial. */
+const CLEARLY_SLOWER = 1.25;
+/** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
+const SWITCH_MARGIN = 0.97;
+/** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
+const LEAST_KEPT_PERIODS = 8;
+const MOST_KEPT_PERIODS = 128;
+
+/**
+ * threads: 'auto': each run takes 1 thread or `most`, whichever its own timing found faster. Runs
+ * go in periods of RUNS_PER_TIMED·t runs on one choice, of which every RUNS_PER_TIMED-th is timed
+ * (t such that the timed runs add up to MIN_TIMED_MS; the first is the 16th, after the workers have
+ * woken). A trial alternates periods of the two choices and keeps the one with the
+ * lower total time per element over its three periods (the mean, not a median: on a busy machine the
+ * cost of threads is in rare long stalls); one period each if the other choice is clearly slower.
+ * Then the kept choice runs LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial,
+ * since the load of the machine changes. Which thread computes an element never changes its bits,
+ * so neither does a switch. `now` is the clock (a test's fake one).
+ */
+export class AutoThreads {
+  readonly most: number;
+  readonly #now: () => number;
+  /** The kept choice (1 or most), and the one the current period runs. */
+  #kept = 1;
+  #current = 1;
+  /** Runs done in this period, runs per period, runs timed at its end. */
+  #run = 0;
+  #timed = 1;
+  /** Periods left on the kept choice before the next trial (-1: in a trial); how many it had. */
+  #keepLeft = 0;
+  #keepPeriods = LEAST_KEPT_PERIODS;
+  /** The trial's period index (0 … TRIAL_PERIODS − 1). */
+  #trialPeriod = 0;
+  /**
+   * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
+   * inside them (ms), [4] every stall of the period (ms), [5] every element of the period; then per
+   * trial period its estimated ms and its elements.
+   */
+  readonly #figures = new Float64Array(6 + 2 * TRIAL_PERIODS);
+  readonly #msPerSpin: number;
+  /** Trials so far (for tests). */
+  trials = 0;
+
+  /** `msPerSpin`: what one read of WORKING while waiting costs (0: stalls are only seen when timed). */
+  constructor(most: number, now: () => number = () => performance.now(), msPerSpin = 0) {
+    this.most = most;
+    this.#now = now;
+    this.#msPerSpin = msPerSpin;
+  }
+
+  /** The threads of the next run (1 or `most`); call `ran` after it. */
+  threads(): number {
+    return this.#current;
+  }
+
+  /** Whether the next run is timed; if so, call before it (it reads the clock). */
+  startRun(): void {
+    if (this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1) this.#figures[0] = this.#now();
+  }
+
+  /** After a run of `elements` elements on `threads()` threads, whose caller waited `spins` reads of WORKING. */
+  ran(elements: number, spins = 0): void {
+    const figures = this.#figures;
+    const stallMs = spins > STALL_SPINS ? spins * this.#msPerSpin : 0;
+    if (this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1) {
+      figures[1] += this.#now() - figures[0];
+      figures[2] += elements;
+      figures[3] += stallMs;
+    }
+    figures[4] += stallMs;
+    figures[5] += elements;
+    if (++this.#run < RUNS_PER_TIMED * this.#timed) return;
+    // The period is over: its ordinary runs as sampled, plus every stall.
+    const timedMs = figures[1];
+    const ordinaryMs = Math.max(0, timedMs - figures[3]);
+    const periodMs = (figures[2] > 0 ? (ordinaryMs * figures[5]) / figures[2] : 0) + figures[4];
+    const periodElements = figures[5];
+    this.#run = 0;
+    this.#timed = Math.min(MAX_TIMED_RUNS, Math.max(1, Math.ceil((MIN_TIMED_MS * this.#timed) / Math.max(timedMs, 1e-6))));
+    figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
+    if (this.#keepLeft > 0) {
+      this.#keepLeft--;
+      return;
+    }
+    if (this.#keepLeft === 0) { // the next trial begins, with the other choice
+      this.#keepLeft = -1;
+      this.#trialPeriod = 0;
+      this.#current = this.#other();
+      this.trials++;
+      return;
+    }
+    figures[6 + 2 * this.#trialPeriod] = periodMs;
+    figures[7 + 2 * this.#trialPeriod] = periodElements;
+    this.#trialPeriod++;
+    // Periods 0, 2, 4 ran the other choice; 1, 3, 5 the kept one.
+    const clearlySlower = this.#trialPeriod === 2 && perElement(figures, 0, 1) > CLEARLY_SLOWER * perElement(figures, 1, 1);
+    if (this.#trialPeriod < TRIAL_PERIODS && !clearlySlower) {
+      this.#current = this.#trialPeriod % 2 === 0 ? this.#other() : this.#kept;
+      return;
+    }
+    const periods = clearlySlower ? 1 : TRIAL_PERIODS / 2;
+    if (perElement(figures, 0, periods) < SWITCH_MARGIN * perElement(figures, 1, periods)) {
+      this.#kept = this.#other();
+      this.#keepPeriods = LEAST_KEPT_PERIODS;
+    } else {
+      this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
+    }
+    this.#current = this.#kept;
+    this.#keepLeft = this.#keepPeriods;
+  }
+
+  #other(): number {
+    return this.#kept === 1 ? this.most : 1;
+  }
+}
+
+/** ms per element over the trial's first `periods` periods of one choice (`first`: 0 the other choice, 1 the kept one). */
+function perElement(figures: Float64Array, first: number, periods: number): number {
+  let ms = 0;
+  let elements = 0;
+  for (let p = first; p < 2 * periods; p += 2) {
+    ms += figures[6 + 2 * p];
+    elements += figures[7 + 2 * p];
+  }
+  return elements > 0 ? ms / elements : 0;
+}
+
+/**
+ * Ends the workers of a pool whose owner (the optimizer) was collected without dispose(): a
+ * dropped optimizer's workers would otherwise run, and keep its memory, as long as the process.
+ * It holds the pool only, never the owner, which would keep the owner reachable.
+ */
+const dropped = typeof FinalizationRegistry === 'undefined' ? undefined : new FinalizationRegistry<ThreadPool>((pool) => pool.dispose());
 
 /** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. */
 export class ThreadPool {
@@ -252,6 +449,12 @@ export class ThreadPool {
   #died: string | undefined;
   /** When the last step that found every worker asleep began (performance.now()). */
   #lastAlone = -Infinity;
+  /** threads: 'auto' only: what times the runs and picks their threads. */
+  #auto: AutoThreads | undefined;
+  /** How many times the last run's caller read WORKING while it waited for the workers. */
+  #waitSpins = 0;
+  /** For tests: threads every run takes with 'auto' (0: as #auto decides). */
+  #forced = 0;
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
   readonly #canWait = platform.canWait;
 
@@ -301,6 +504,38 @@ export class ThreadPool {
     return { pool, ready };
   }
 
+  /** Ends this pool once `owner` is collected, unless dispose() ends it first. */
+  endWhenDropped(owner: object): void {
+    dropped?.register(owner, this, this);
+  }
+
+  /** threads: 'auto': from now on each run takes 1 thread or all of them, whichever its timing finds faster. */
+  decideByTiming(): void {
+    // What one read of WORKING in waitForWorkers' loop costs, to put a time on a long wait without
+    // a clock: the fastest of ten rounds, once the loop is compiled (the first rounds are interpreted,
+    // several times slower, and would make every stall look longer than it is).
+    const ctl = this.#ctl;
+    const reads = 100_000;
+    let fastest = Infinity;
+    for (let round = 0; round < 10; round++) {
+      const start = performance.now();
+      for (let i = 0; i < reads; i++) Atomics.load(ctl, WORKING);
+      fastest = Math.min(fastest, performance.now() - start);
+    }
+    const msPerSpin = fastest / reads;
+    this.#auto = new AutoThreads(this.threads, undefined, msPerSpin);
+  }
+
+  /** For tests: with 'auto', run every step on `threads` threads (1 or all of them; 0: decide again). */
+  forceThreadsForTest(threads: number): void {
+    this.#forced = threads;
+  }
+
+  /** For tests: the trials 'auto' has run. */
+  get trialsForTest(): number {
+    return this.#auto?.trials ?? 0;
+  }
+
   /** Throws if a worker has died; call before writing anything for a step. */
   check(): void {
     if (this.#died) throw new Error(`a worker thread of this optimizer is gone (${this.#died}); dispose it and create a new one`);
@@ -321,9 +556,20 @@ export class ThreadPool {
    * a scan call found a NaN or ±∞ (which one is then for the caller to find, on its own thread).
    */
   run(calls: number): boolean {
+    const elements = planChunks(this.#jobs, calls, this.#ctl, this.threads);
+    const auto = this.#auto;
+    if (auto === undefined) return this.#runOn(this.threads, calls, elements);
+    auto.startRun();
+    this.#waitSpins = 0;
+    const finite = this.#runOn(this.#forced > 0 ? this.#forced : auto.threads(), calls, elements);
+    auto.ran(elements, this.#waitSpins);
+    return finite;
+  }
+
+  /** Runs the planned calls on `threads` threads: 1, this thread alone; else every thread. */
+  #runOn(threads: number, calls: number, elements: number): boolean {
+    if (threads === 1) return this.#runAlone(calls);
     const ctl = this.#ctl;
-    let elements = 0;
-    for (let c = 0; c < calls; c++) elements += this.#jobs[c * CALL_INTS + 1];
     let wake = elements >= WAKE_MIN_ELEMENTS;
     if (!wake && Atomics.load(ctl, SLEEPING) === this.threads - 1) {
       // A small step with every worker asleep wakes them only if the steps come back to back: less
@@ -336,14 +582,6 @@ export class ThreadPool {
       if (!backToBack) return this.#runAlone(calls);
       wake = true;
     }
-    // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
-    // taking one (an atomic add) costs nothing next to computing it.
-    const size = Math.max(MIN_CHUNK, Math.ceil(elements / (this.threads * CHUNKS_PER_THREAD * 4)) * 4);
-    let chunks = 0;
-    for (let c = 0; c < calls; c++) chunks += Math.ceil(this.#jobs[c * CALL_INTS + 1] / size);
-    for (let t = 0; t < this.threads; t++) Atomics.store(ctl, NEXT + 16 * t, Math.ceil((t * chunks) / this.threads));
-    Atomics.store(ctl, CHUNK, size);
-    Atomics.store(ctl, CHUNKS, chunks);
     Atomics.store(ctl, FOUND_NON_FINITE, 0);
     Atomics.store(ctl, CALLS, calls);
     Atomics.store(ctl, OPEN, 1);
@@ -351,7 +589,7 @@ export class ThreadPool {
     if (wake) Atomics.notify(ctl, GENERATION); // otherwise only spinning workers take part
     runChunks(this.#step, this.#scan, this.#jobs, calls, ctl, 0, this.threads);
     Atomics.store(ctl, OPEN, 0);
-    waitForWorkers(ctl, this.#canWait);
+    this.#waitSpins = waitForWorkers(ctl, this.#canWait);
     const failed = Atomics.load(ctl, FAILED);
     if (failed !== 0) {
       // Its chunk stopped part way, and cannot be redone (an update is not idempotent): the step is
@@ -379,6 +617,7 @@ export class ThreadPool {
   /** Ends the workers and drops every reference to the shared memory (its views, the kernel). */
   dispose(): void {
     if (this.#ctl.length === 0) return;
+    dropped?.unregister(this);
     Atomics.store(this.#ctl, STOP, 1);
     Atomics.add(this.#ctl, GENERATION, 1);
     Atomics.notify(this.#ctl, GENERATION);

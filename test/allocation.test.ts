@@ -144,3 +144,14 @@ describe.each(['simd', 'wasm'] as const)('with 2 threads, step() allocates nothi
       steps = 300;`)).toBeLessThan(ONE_NUMBER);
   }, 120_000);
 });
+
+// threads: 'auto' times one run in 16 (it reads the clock twice, 16 bytes each): 2 bytes a step
+// at most, below ONE_NUMBER; every other operation allocates nothing, as with threads: 2.
+it("with threads: 'auto', step() allocates less than one number in four steps", () => {
+  expect(measureInChild(`
+    const opt = await RMSProp.create({ w: 600000, b: 24 }, { ...${CLIPPING}, threads: 'auto' });
+    if (opt.threads < 2) throw new Error('no workers');
+    opt.grads.w.fill(0.01);
+    step = () => void opt.step();
+    steps = 320;`)).toBeLessThan(ONE_NUMBER);
+}, 120_000);

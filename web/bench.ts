@@ -15,6 +15,7 @@ import { throughputSpec } from '../bench/chart-spec.js';
 import { FULL_PLAN, measure, type Plan } from '../bench/measure.js';
 import { rows, sizeLabel, textTable, type SizeResult } from '../bench/report.js';
 import { gradient, libraryVariants, threadVariants, tfjsVariant, type Variant } from '../bench/steps.js';
+import { busyCase, renderBusy } from './busy.js';
 
 const K = 1024;
 const M = K * K;
@@ -191,9 +192,14 @@ async function run(quick: boolean): Promise<void> {
     renderTable(result);
     await renderChart(results, subtitle);
   }
+  // The busy case (web/busy.ts): in the full run, or with ?busy.
+  const busy = isolated && (!quick || params.has('busy'))
+    ? await busyCase(RMSProp, quick ? [256 * K] : [16 * K, 256 * K, 1 * M, 4 * M], quick, (text) => { label.textContent = text; return frame(); })
+    : [];
+  if (busy.length > 0) renderBusy(busy, $('tables'));
   progress.value = 1;
   label.textContent = `Done: ${sizes.length} sizes, ${results[0].variants.length} variants each.`;
-  const json = { env, sizes: results, threads };
+  const json = { env, sizes: results, threads, ...(busy.length > 0 && { busy }) };
   Object.assign(window, { benchResults: json });
   const download = $<HTMLButtonElement>('download');
   download.disabled = false;
