@@ -20,7 +20,7 @@ const compilers = join(root, 'test/type-compilers');
 const COMPILERS = [join(compilers, 'node_modules/typescript-5.0'), join(compilers, 'node_modules/typescript-5.4'), join(root, 'node_modules/typescript')];
 let project: string;
 
-/** The ```ts blocks of README.md, each as a module that imports what it uses from the package. */
+/** The ```ts blocks of a Markdown file (README.md, a guide), each as a module that imports what it uses from the package. */
 export function readmeExamples(readme: string): string[] {
   return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(([, code]) => {
     const imports = /from 'rmsprop-wasm/.test(code) ? '' : "import { RMSProp, schedules } from 'rmsprop-wasm';\n";
