@@ -1,3 +1,8 @@
+/**
+ * `rmsprop-wasm`: RMSProp for Node and browsers on the CPU, its update in WebAssembly SIMD over
+ * `Float32Array`s, bit-identical on every backend. Start with {@link RMSProp.create}.
+ * @module rmsprop-wasm
+ */
 export { RMSProp } from './rmsprop.js';
 export type { GradsInput, GroupNamesOf, NamesOf, OptionChanges, ParamGroup, ParamInput, ParamsInput, TensorState } from './rmsprop.js';
 export { PRESETS } from './options.js';

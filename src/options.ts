@@ -49,7 +49,10 @@ export interface RMSPropOptions {
   nonFinite?: NonFinitePolicy;
   /** Implementation to use; `auto` takes simd, then wasm, then js. Whole optimizer. */
   backend?: BackendChoice;
-  /** Threads that share each step (wasm backends): a number, or `auto` (the cores that help, for steps large enough to gain). Whole optimizer. */
+  /**
+   * Threads that share each step (wasm backends): a number, used as given, or `auto` (every core from
+   * 16 K elements, each step on one thread or all, whichever its timing found faster). Whole optimizer.
+   */
   threads?: number | 'auto';
 }
 
@@ -79,7 +82,7 @@ const COMMON = {
   maximize: false,
 } as const;
 
-/** Framework conventions, as data. README.md cites the source each row is read from. */
+/** Framework conventions, as data. docs/framework-sources.md quotes the source each row is read from. */
 export const PRESETS: Readonly<Record<PresetName, PresetDefaults>> = Object.freeze({
   seed: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-8, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
   pytorch: { ...COMMON, lr: 1e-2, decay: 0.99, eps: 1e-8, epsInSqrt: false, lrInMomentum: false, initialSquareAvg: 0, decoupledWeightDecay: false },

@@ -187,7 +187,7 @@ describe.each([['js', 1], ['simd', 1], ['simd', 2]] as const)("'skip' and 'throw
 
 // Clipping under nonFinite: 'propagate': a tensor whose norm is NaN or ∞ is left unscaled and out
 // of the global norm, so NaN and ∞ stay in their own elements and the other tensors are clipped as
-// if it were not there (README, Training features).
+// if it were not there (docs/options.md, Training features).
 describe.each(BACKENDS)('clipping with NaN and ∞ gradients (%s)', (backend) => {
   it('NaN and ∞ stay in their own elements; the other tensors are clipped without them', async () => {
     const grads = {

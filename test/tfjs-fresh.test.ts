@@ -252,20 +252,16 @@ describe('saves', () => {
   }, 120_000);
 });
 
-describe("the README's TF.js section, run as a newcomer runs it", () => {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## TensorFlow.js'), readme.indexOf('\n## ', readme.indexOf('## TensorFlow.js') + 5));
+describe("docs/tfjs.md's saving in Node, run as a newcomer runs it", () => {
+  const guide = readFileSync(join(root, 'docs/tfjs.md'), 'utf8');
+  const section = guide.slice(guide.indexOf('## Saving and loading'), guide.indexOf('\n## ', guide.indexOf('## Saving and loading') + 5));
 
   it('saves and loads a model in Node without tfjs-node, with the optimizer and its state', async () => {
     const snippet = [...section.matchAll(/```js\n([\s\S]*?)```/g)].map(([, code]) => code).find((code) => code.includes('withSaveHandler'));
     expect(snippet, 'a ```js block with tf.io.withSaveHandler').toBeDefined();
     const dir = mkdtempSync(join(tmp, 'newcomer-'));
-    const setup = `
-      tf.serialization.registerClass(RMSPropWasmOptimizer);
-      const model = mlp();
-      model.compile({ optimizer: await rmsprop({ lr: 0.01, momentum: 0.9 }), loss: 'categoricalCrossentropy' });
-      { const { x, y } = data(); await model.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0 }); }
-      process.chdir(${JSON.stringify(dir)});`;
+    // The snippet is a whole program (it trains, saves, registers the class and loads); it runs in a folder of its own.
+    const setup = `process.chdir(${JSON.stringify(dir)});`;
     const check = `
       const { readdirSync } = await import('node:fs');
       const before = (await model.optimizer.getWeights()).map((w) => values(w.tensor));
@@ -274,7 +270,6 @@ describe("the README's TF.js section, run as a newcomer runs it", () => {
       const history = await loaded.fit(x, y, { epochs: 2, batchSize: 64, verbose: 0 });
       out({ optimizer: loaded.optimizer.constructor.name, same: JSON.stringify(before) === JSON.stringify(after),
         trained: history.history.loss[1] < history.history.loss[0], files: readdirSync('.').sort() });`;
-    // The snippet's own imports of TF.js and this package are the prelude's.
     const code = snippet!.replace(/^import .* from '(@tensorflow|rmsprop-wasm)[^']*';$/gm, '');
     const result = await run<{ optimizer: string; same: boolean; trained: boolean; files: string[] }>(`${setup}\n${code}\n${check}`);
     expect(result).toEqual({ optimizer: 'RMSPropWasmOptimizer', same: true, trained: true, files: ['model.json', 'weights.bin'] });
@@ -287,7 +282,7 @@ describe("the README's TF.js section, run as a newcomer runs it", () => {
       const forgotten = await asyncErrorOf(() => model.compile({ optimizer: rmsprop({ lr: 0.01 }), loss: 'meanSquaredError' }));
       out({ save, await: forgotten });
     `);
-    const prose = section.replace(/\s+/g, ' ');
+    const prose = guide.replace(/\s+/g, ' ');
     expect(prose).toContain(result.save!.message.replace('./my-model', '…'));
     expect(prose).toContain(result.await!.message);
   }, 60_000);

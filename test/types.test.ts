@@ -1,4 +1,5 @@
-// The published types, as a user's compiler sees them: the README's TypeScript examples and
+// The published types, as a user's compiler sees them: the TypeScript examples of the README and of
+// the guides in docs/ (each ```ts block; a ```ts not-in-node: … block is left to the reader) and
 // test/types/names.ts (parameter names known to the type system; each `@ts-expect-error` there
 // must be an error) compile against the built .d.ts through the package's `exports`, under strict,
 // noUncheckedIndexedAccess, exactOptionalPropertyTypes and skipLibCheck: false, with the oldest and
@@ -6,7 +7,7 @@
 // DOM lib (TF.js needs it); errors inside TF.js' declarations and their dependencies' (which need
 // skipLibCheck under these flags) are not ours and are left out, errors anywhere else count.
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,7 @@ const compilers = join(root, 'test/type-compilers');
 const COMPILERS = [join(compilers, 'node_modules/typescript-5.0'), join(compilers, 'node_modules/typescript-5.4'), join(root, 'node_modules/typescript')];
 let project: string;
 
-/** The ```ts blocks of README.md, each as a module that imports what it uses from the package. */
+/** The ```ts blocks of a Markdown file (README.md, a guide), each as a module that imports what it uses from the package. */
 export function readmeExamples(readme: string): string[] {
   return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(([, code]) => {
     const imports = /from 'rmsprop-wasm/.test(code) ? '' : "import { RMSProp, schedules } from 'rmsprop-wasm';\n";
@@ -54,9 +55,13 @@ beforeAll(async () => {
   symlinkSync(join(root, 'node_modules/@tensorflow'), join(project, 'node_modules/@tensorflow'), 'dir');
   writeFileSync(join(project, 'package.json'), '{ "type": "module" }\n');
   cpSync(join(root, 'test/types'), project, { recursive: true });
-  readmeExamples(readFileSync(join(root, 'README.md'), 'utf8')).forEach((code, i) => {
-    writeFileSync(join(project, isTfjs(code) ? 'tfjs' : '', `readme-${i + 1}.ts`), code);
-  });
+  const guides = readdirSync(join(root, 'docs')).filter((file) => file.endsWith('.md')).map((file) => `docs/${file}`);
+  for (const document of ['README.md', ...guides]) {
+    const prefix = document.replace(/^docs\//, '').replace(/\.md$/, '').toLowerCase();
+    readmeExamples(readFileSync(join(root, document), 'utf8')).forEach((code, i) => {
+      writeFileSync(join(project, isTfjs(code) ? 'tfjs' : '', `${prefix}-${i + 1}.ts`), code);
+    });
+  }
 });
 
 afterAll(() => {
@@ -70,7 +75,7 @@ it('the README has TypeScript examples to check, the TF.js one among them', () =
 });
 
 for (const compiler of COMPILERS) {
-  it(`the README's examples and the typed names compile with TypeScript from ${compiler.slice(root.length)}`, async () => {
+  it(`the README's and the guides' examples and the typed names compile with TypeScript from ${compiler.slice(root.length)}`, async () => {
     const tsc = join(compiler, 'bin/tsc');
     for (const folder of [project, join(project, 'tfjs')]) {
       const result = await promisify(execFile)(process.execPath, [tsc, '-p', folder]).then(

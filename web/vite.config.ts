@@ -1,6 +1,6 @@
 // `npm run web` (dev server) and `npm run web:build` (static site in out/web/). Both serve the pages
 // cross-origin isolated, which SharedArrayBuffer (the library's threads) needs; a static host that
-// cannot send these headers gets them from coi-serviceworker (README.md, "In the browser").
+// cannot send these headers gets them from coi-serviceworker (docs/browsers.md, "Cross-origin isolation").
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 

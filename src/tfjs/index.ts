@@ -17,7 +17,7 @@
  * zero gradient). A program with this package gets this optimizer back after
  * `tf.serialization.registerClass(RMSPropWasmOptimizer)`, which replaces the stock class under that
  * name for every model loaded afterwards (stock-saved ones included, on the `tfjs` preset).
- * @module
+ * @module rmsprop-wasm/tfjs
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { NotReadyError, PRESETS, RMSProp, type RMSPropOptions, type TensorState } from '../index.js';
