@@ -1,4 +1,5 @@
-import type { BackendName } from '../../src/index.js';
+import { expect } from 'vitest';
+import type { BackendName, RMSProp } from '../../src/index.js';
 
 export const BACKENDS: readonly BackendName[] = ['simd', 'wasm', 'js'];
 
@@ -52,4 +53,41 @@ export function snapshotDifference(actual: Uint8Array[], expected: Uint8Array[])
     return `array ${i} differs at byte ${byte < 0 ? 'length' : byte}`;
   }
   return undefined;
+}
+
+/**
+ * Every array an optimizer owns, parameter by parameter: its values, its gradient buffer if
+ * `withGradients`, then its state, so that a test can snapshot or compare all of them at once.
+ */
+export function everything(opt: RMSProp, withGradients = false): Float32Array[] {
+  return Object.keys(opt.params).flatMap((name) => [opt.params[name], ...(withGradients ? [opt.grads[name]] : []), ...Object.values(opt.state[name])]);
+}
+
+/** One step of the seed preset from S = 0, in float64: S = (1 − β)·g² = 0.1·g², w − lr·g/√(S + ε). */
+export function seedStep(w: number, g: number): number {
+  return w - (1e-3 * g) / Math.sqrt(0.1 * g * g + 1e-8);
+}
+
+/** Float32Arrays of the given lengths, filled with normal(0, scale) draws from `rng(seed)`. */
+export function randomArrays(seed: number, lengths: readonly number[], scale = 1): Float32Array[] {
+  const random = rng(seed);
+  return lengths.map((n) => Float32Array.from({ length: n }, () => normal(random) * scale));
+}
+
+/** The first array and element where two lists of arrays differ in bits (any NaN equals any NaN). */
+export function firstDifference(a: Float32Array[], b: Float32Array[]): string | undefined {
+  if (a.length !== b.length) return `${a.length} arrays vs ${b.length}`;
+  for (let i = 0; i < a.length; i++) {
+    const d = sameBits(a[i], b[i]);
+    if (d) return `array ${i}: ${d}`;
+  }
+  return undefined;
+}
+
+/** Expects `params` and `squareAvg` to hold the seed preset's first step from `before` with `grads`. */
+export function expectFirstStep(params: Float32Array, squareAvg: Float32Array, before: readonly number[], grads: readonly number[], what: string): void {
+  grads.forEach((g, i) => {
+    expect(params[i], `${what}: w[${i}]`).toBeCloseTo(seedStep(before[i], g), 6);
+    expect(squareAvg[i] / (0.1 * g * g), `${what}: S[${i}]`).toBeCloseTo(1, 5);
+  });
 }

@@ -1,29 +1,12 @@
 // Steps are all or nothing under the faults a long run meets: gradients that are views of the
 // optimizer's own memory (swapped, rotated), schedules and getters that call back into the
 // optimizer, buffers detached, shrunk or grown under it, a worker thread that stalls inside its
-// chunk, a threaded create that fails after its workers started, and NaN/∞ under clipping.
+// chunk, a threaded create that fails after its workers started. (NaN/∞ under clipping: clipping.test.ts;
+// 'skip' and 'throw' leaving opt.grads as they were: non-finite.test.ts.)
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
-import { BACKENDS, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
-
-/** The first step of the seed preset from S = 0, in float64: S = 0.1·g², w − 1e-3·g/√(S + 1e-8). */
-function firstStep(w: number, g: number): { w: number; s: number } {
-  const s = 0.1 * g * g;
-  return { w: w - (1e-3 * g) / Math.sqrt(s + 1e-8), s };
-}
-
-function expectFirstStep(params: Float32Array, squareAvg: Float32Array, before: readonly number[], grads: readonly number[], what: string): void {
-  grads.forEach((g, i) => {
-    const { w, s } = firstStep(before[i], g);
-    expect(params[i], `${what}: w[${i}]`).toBeCloseTo(w, 6);
-    expect(squareAvg[i] / s, `${what}: S[${i}]`).toBeCloseTo(1, 5);
-  });
-}
-
-function everything(opt: RMSProp): Float32Array[] {
-  return Object.keys(opt.params).flatMap((name) => [opt.params[name], opt.grads[name], ...Object.values(opt.state[name])]);
-}
+import { BACKENDS, expectFirstStep, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 
 const GA = [1, 2, 3, 4];
 const GB = [-5, -6, -7, -8];
@@ -166,57 +149,6 @@ describe.each(BACKENDS)('buffers detached, shrunk or grown under the optimizer (
     detach(g.buffer);
     expect(() => opt.step({ w: g })).toThrow(/gradient 'w' has 0 elements, its parameter has 4 \(is its buffer detached or shrunk\?\)/);
     expect(opt.stepCount).toBe(0);
-  });
-});
-
-describe.each([['js', 1], ['simd', 1], ['simd', 2]] as const)("'skip' and 'throw' leave opt.grads as they were (%s, %i threads)", (backend, threads) => {
-  it.each(['skip', 'throw'] as const)('%s', async (nonFinite) => {
-    const w = new Float32Array([1, 2, 3, 4]);
-    const opt = await RMSProp.create({ w, z: 4 }, { backend, threads, nonFinite });
-    opt.grads.w.set([0.1, 0.2, 0.3, 0.4]);
-    opt.grads.z.set([5, 6, 7, 8]);
-    const before = snapshot(everything(opt));
-    const bad = { w: new Float32Array([1, 1, 1, 1]), z: new Float32Array([1, NaN, 1, 1]) };
-    if (nonFinite === 'skip') expect(opt.step(bad)).toBe(false);
-    else expect(() => opt.step(bad)).toThrow(/gradient 'z' has NaN at index 1/);
-    expect(snapshotDifference(snapshot(everything(opt)), before)).toBeUndefined();
-    expect(Array.from(opt.grads.z)).toEqual([5, 6, 7, 8]);
-    opt.dispose();
-  });
-});
-
-// Clipping under nonFinite: 'propagate': a tensor whose norm is NaN or ∞ is left unscaled and out
-// of the global norm, so NaN and ∞ stay in their own elements and the other tensors are clipped as
-// if it were not there (README, Training features).
-describe.each(BACKENDS)('clipping with NaN and ∞ gradients (%s)', (backend) => {
-  it('NaN and ∞ stay in their own elements; the other tensors are clipped without them', async () => {
-    const grads = {
-      a: [3, NaN, 4, 0, -2],
-      b: [Infinity, 1, -1],
-      c: [3, 4],
-      d: [-6, 8],
-    };
-    const opt = await RMSProp.create({ a: 5, b: 3, c: 2, d: 2 }, { backend, clipNorm: 1, globalClipNorm: 1 });
-    opt.step(Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, new Float32Array(v)])) as never);
-    // c and d: each clipped to norm 1, then both by the global norm √2 of c and d alone.
-    const clipped = (g: number[]) => {
-      const norm = Math.hypot(...g);
-      return g.map((x) => (x / Math.max(norm, 1)) / Math.SQRT2);
-    };
-    expectFirstStep(opt.params.c, opt.state.c.squareAvg, [0, 0], clipped(grads.c), 'c');
-    expectFirstStep(opt.params.d, opt.state.d.squareAvg, [0, 0], clipped(grads.d), 'd');
-    // a and b: unscaled; only the NaN and the ∞ element become NaN.
-    for (const [name, g] of [['a', grads.a], ['b', grads.b]] as const) {
-      g.forEach((x, i) => {
-        const w = opt.params[name][i];
-        if (Number.isFinite(x)) {
-          if (x !== 0) expectFirstStep(opt.params[name].subarray(i, i + 1), opt.state[name].squareAvg.subarray(i, i + 1), [0], [x], `${name}[${i}]`);
-          else expect(w, `${name}[${i}]`).toBe(0);
-        } else {
-          expect(w, `${name}[${i}]`).toBeNaN();
-        }
-      });
-    }
   });
 });
 

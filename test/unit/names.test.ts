@@ -4,18 +4,12 @@
 // JSON, the binary form and the torch dict, and a Map is refused rather than ignored.
 import { describe, expect, it } from 'vitest';
 import { decodeState, encodeState, RMSProp } from '../../src/index.js';
-import { BACKENDS, sameBits, snapshot } from '../support/helpers.js';
+import { BACKENDS, sameBits, seedStep, snapshot } from '../support/helpers.js';
 
 const NAMES = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty', 'w'] as const;
 
 /** A record with these own properties; Object.fromEntries defines '__proto__' as a name, not the prototype. */
 const byName = <T>(make: (name: string, i: number) => T) => Object.fromEntries(NAMES.map((name, i) => [name, make(name, i)]));
-
-/** One step of the seed preset from S = 0, in float64: S = 0.1·g², w − lr·g/√(S + ε). */
-function seedStep(w: number, g: number): number {
-  const s = 0.1 * g * g;
-  return w - (1e-3 * g) / Math.sqrt(s + 1e-8);
-}
 
 describe.each(BACKENDS)('parameter names that Object.prototype also has (%s)', (backend) => {
   it('are created, stepped and skipped like any other name', async () => {

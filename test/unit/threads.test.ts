@@ -5,17 +5,13 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
-import { normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
+import { everything, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 
 const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 4099];
 
 function arrays(seed: number, lengths: readonly number[]): Float32Array[] {
   const random = rng(seed);
   return lengths.map((n) => Float32Array.from({ length: n }, () => normal(random)));
-}
-
-function everything(opt: RMSProp): Float32Array[] {
-  return Object.keys(opt.params).flatMap((name) => [opt.params[name], ...Object.values(opt.state[name])]);
 }
 
 async function run(threads: number, lengths: readonly number[], options: RMSPropOptions, skipEvery = 0) {
