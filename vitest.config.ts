@@ -1,6 +1,18 @@
+// Two tiers (`vitest run --project unit` / `--project package`):
+// - unit: every promise of the library in Node, from src/ and the built dist/ in fresh child processes;
+// - package: the package as users get it (packed, installed, bundled, in Chromium, the site, the
+//   types under each TypeScript the README promises, the API docs, the demo and the example).
 // Tests time nothing (speed lives in bench/): a test's timeout only catches a hang. It leaves room
 // for a loaded 2-core machine, where vitest's default of 5 s failed correct but heavy tests
 // (100 000 js steps; a 512 K-element threaded step with workers asleep) while other work ran.
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({ test: { testTimeout: 30_000 } });
+export default defineConfig({
+  test: {
+    testTimeout: 30_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'package', include: ['test/package/**/*.test.ts'] } },
+    ],
+  },
+});

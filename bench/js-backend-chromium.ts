@@ -1,12 +1,12 @@
 // `npx tsx bench/js-backend-chromium.ts [--quick] [--no-pin]` (after `npx tsc -p .`): bench/js-backend-table.ts
-// in headless Chromium (test/chromium.ts), on the built package as a browser bundle, in a cross-origin
+// in headless Chromium (test/support/chromium.ts), on the built package as a browser bundle, in a cross-origin
 // isolated page (so that performance.now() is precise to microseconds), pinned to CPU 0 like bench/js-backend.ts.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { launchChromium } from '../test/chromium.js';
-import { serveFiles } from '../test/static-server.js';
+import { launchChromium } from '../test/support/chromium.js';
+import { serveFiles } from '../test/support/static-server.js';
 import { TABLE_HEADER } from './js-backend-table.js';
 
 const args = process.argv.slice(2);

@@ -1,0 +1,32 @@
+// The generated files must hold exactly what their build scripts write today: the ABI's constants
+// and dispatch (from the table in scripts/abi.ts), and src/generated/wasm.ts (what assembly/ compiles to).
+import { readFileSync } from 'node:fs';
+import { expect, it } from 'vitest';
+import { abiModules } from '../../scripts/build-abi.js';
+import * as generated from '../../src/generated/wasm.js';
+// @ts-expect-error: a plain .mjs build script without type declarations
+import { compileWasm, generatedModule, GENERATED } from '../../scripts/build-wasm.mjs';
+
+it('the ABI constants and the wasm dispatch are not stale against scripts/abi.ts (run `npm run build` if this fails)', () => {
+  const modules = abiModules();
+  expect(Object.keys(modules).length).toBe(3);
+  for (const [file, text] of Object.entries(modules)) {
+    expect(readFileSync(file, 'utf8') === text, `${file} differs from what scripts/build-abi.ts writes`).toBe(true);
+  }
+});
+
+it('the inlined wasm is not stale against assembly/ (run `npm run build` if this fails)', async () => {
+  const builds: Record<string, Uint8Array> = await compileWasm();
+  const inlined: Record<string, string> = {
+    simd: generated.simdWasmBase64,
+    scalar: generated.scalarWasmBase64,
+    'simd-shared': generated.simdSharedWasmBase64,
+    'scalar-shared': generated.scalarSharedWasmBase64,
+  };
+  expect(Object.keys(builds)).toEqual(Object.keys(inlined));
+  for (const [target, bytes] of Object.entries(builds)) {
+    expect(Buffer.from(bytes).toString('base64') === inlined[target], `the ${target} build is stale`).toBe(true);
+  }
+  // the whole file too, so the `: string` annotations (which keep the .d.ts small) cannot drift either
+  expect(readFileSync(GENERATED, 'utf8') === generatedModule(builds), `${GENERATED} differs from what the build script writes`).toBe(true);
+}, 300_000); // compiling six builds took over 60 s on a loaded 2-core machine

@@ -1,0 +1,177 @@
+// What `npm pack` ships: every file a consumer's runtime or type checker can reach from the
+// package's entries (exports, imports, main, types), and every file the README links, through the
+// documents it links (so that the README reads whole wherever it is rendered from the package);
+// nothing else, within size budgets.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, normalize, posix } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
+
+// The code (dist/): 77 kB gzipped file by file at the time of writing, the four wasm builds (base64,
+// 180 kB) 18.9 kB of that. Source maps with the sources they need, or a second copy of the wasm, would
+// break it. The whole package: 230 kB packed, of which the documents the README links (BENCHMARKS.md
+// and its chart, the presets' sources, the demo's two figures, the TF.js example, CONTRIBUTING.md) are
+// about 140 kB, the ravine figure 96 kB of it. The site's screenshots (230 kB each) would break it:
+// they stay in the repository (web/README.md). Since then the guides in docs/ (which the README
+// links) and the js backend's loop per mode came: 256 kB packed.
+const CODE_BUDGET = 100_000;
+const BUDGET = 280_000;
+/** What npm adds whatever `files` says. */
+const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const tmp = tempDir('pack');
+let packed: Packed;
+/** The tarball's contents, unpacked: `package/…`. */
+let unpacked: string;
+beforeAll(async () => {
+  packed = await pack(tmp.path);
+  await run('tar', ['-xzf', packed.tarball, '-C', tmp.path], tmp.path);
+  unpacked = join(tmp.path, 'package');
+}, 60_000);
+afterAll(() => tmp.remove());
+
+/** Every path string under an exports / imports / browser map (all conditions, both sides). */
+function targets(map: unknown): string[] {
+  if (typeof map === 'string') return [normalize(map)];
+  if (map && typeof map === 'object') return Object.values(map).flatMap(targets);
+  return [];
+}
+
+/** The modules that package.json's `browser` field puts in place of others (its values). */
+function browserReplacements(): string[] {
+  const { browser } = pkg;
+  if (browser && typeof browser === 'object') return Object.values(browser).flatMap(targets);
+  return [];
+}
+
+/** The files reachable from `entries` through the specifiers they import; `map` renames .js targets (for .d.ts). */
+function reachable(entries: string[], map: (file: string) => string): { reached: Set<string>; missing: string[] } {
+  const shipped = new Set(packed.files.map((file) => file.path));
+  const reached = new Set<string>();
+  const missing: string[] = [];
+  const queue = [...entries];
+  while (queue.length) {
+    const file = queue.pop()!;
+    if (reached.has(file)) continue;
+    if (!shipped.has(file)) {
+      missing.push(file);
+      continue;
+    }
+    reached.add(file);
+    const source = readFileSync(join(root, file), 'utf8');
+    for (const [, specifier] of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)) {
+      if (specifier.startsWith('.')) queue.push(map(normalize(join(dirname(file), specifier))));
+      else if (specifier.startsWith('#')) queue.push(...targets(pkg.imports?.[specifier]).map(map));
+    }
+  }
+  return { reached, missing };
+}
+
+it(`packs within ${BUDGET / 1000} kB, the code within ${CODE_BUDGET / 1000} kB`, () => {
+  const code = packed.files.filter((file) => file.path.startsWith('dist/'))
+    .reduce((sum, file) => sum + gzipSync(readFileSync(join(unpacked, file.path)), { level: 9 }).length, 0);
+  console.log(`npm pack: ${packed.size} B packed, ${packed.unpackedSize} B unpacked, ${packed.files.length} files; dist/ ${code} B gzipped file by file`);
+  expect(packed.size).toBeLessThanOrEqual(BUDGET);
+  expect(code).toBeLessThanOrEqual(CODE_BUDGET);
+});
+
+/** The relative links and images of a Markdown file (outside code): `[t](x)`, `![a](x)`, `[t]: x`, `<img src=x>`, `<a href=x>`. */
+function relativeLinks(markdown: string): string[] {
+  const prose = markdown.replace(/^(```|~~~)[^]*?^\1/gm, '').replace(/`[^`\n]*`/g, '');
+  const targets = [
+    ...[...prose.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1]),
+    ...[...prose.matchAll(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/gm)].map((m) => m[1]),
+    ...[...prose.matchAll(/<(?:img|a|source)\b[^>]*?\b(?:src|href|srcset)\s*=\s*["']([^"']+)["']/gi)].map((m) => m[1]),
+  ];
+  return targets.filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t)); // not http:, https:, mailto:…
+}
+
+/** GitHub's anchors of a Markdown file's headings (lower case, punctuation dropped, spaces to hyphens, -1 for a repeat). */
+function anchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const [, heading] of markdown.replace(/^(```|~~~)[^]*?^\1/gm, '').matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
+    const slug = heading.replace(/<[^>]+>/g, '').replace(/`/g, '').toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    out.add(n === 0 ? slug : `${slug}-${n}`);
+  }
+  return out;
+}
+
+/**
+ * From the packed README, every relative link and image, and those of the Markdown files it links:
+ * each must name a file (or a folder with files) in the tarball, and an `#anchor` a heading there.
+ */
+function linkClosure(): { reached: Set<string>; broken: string[] } {
+  const reached = new Set<string>();
+  const broken: string[] = [];
+  const queue = ['README.md'];
+  while (queue.length) {
+    const from = queue.pop()!;
+    if (reached.has(from)) continue;
+    reached.add(from);
+    const markdown = readFileSync(join(unpacked, from), 'utf8');
+    for (const link of relativeLinks(markdown)) {
+      const [pathPart, anchor] = link.split('#') as [string, string | undefined];
+      const target = pathPart === '' ? from : posix.normalize(posix.join(posix.dirname(from), decodeURIComponent(pathPart)));
+      const file = join(unpacked, target);
+      if (target.startsWith('..') || !existsSync(file)) {
+        broken.push(`${from}: ${link} (no ${target} in the package)`);
+        continue;
+      }
+      if (statSync(file).isDirectory()) {
+        const inside = packed.files.filter((f) => f.path.startsWith(`${target.replace(/\/$/, '')}/`));
+        if (inside.length === 0) broken.push(`${from}: ${link} (an empty folder)`);
+        inside.forEach((f) => reached.add(f.path));
+        continue;
+      }
+      if (anchor && target.endsWith('.md') && !anchors(readFileSync(file, 'utf8')).has(anchor)) broken.push(`${from}: ${link} (no heading #${anchor} in ${target})`);
+      if (target.endsWith('.md')) queue.push(target);
+      else reached.add(target);
+    }
+  }
+  return { reached, broken };
+}
+
+it("every relative link and image of the packed README (and of the documents it links) resolves inside the package", () => {
+  const { reached, broken } = linkClosure();
+  expect(broken).toEqual([]);
+  // the README does link documents and pictures (a README that linked nothing would pass the above)
+  expect([...reached]).toEqual(expect.arrayContaining(['BENCHMARKS.md', 'docs/images/ravine.svg']));
+});
+
+it("npm pack's tarball is ignored by git (it lands in the work tree)", async () => {
+  const tarball = packed.tarball.slice(packed.tarball.lastIndexOf('/') + 1);
+  await run('git', ['check-ignore', '--quiet', '--no-index', tarball], root); // exits 1 when not ignored
+});
+
+it('ships no source maps, sources, tests or build inputs: only dist/, the package documents and what the README links', () => {
+  const { reached } = linkClosure();
+  const outside = packed.files.map((file) => file.path).filter((path) => !path.startsWith('dist/') && !ALWAYS.includes(path) && !reached.has(path));
+  expect(outside).toEqual([]);
+  expect(packed.files.filter((file) => file.path.endsWith('.map'))).toEqual([]);
+});
+
+it('every shipped module is reachable from an entry, and every entry and import is shipped', () => {
+  const all = [pkg.main, pkg.types, ...targets(pkg.exports), ...targets(pkg.imports), ...browserReplacements()].map((path: string) => normalize(path));
+  const js = reachable(all.filter((path) => path.endsWith('.js')), (file) => file);
+  // Types: the public declarations, and the declaration beside each module that runs (tsc emits
+  // them in pairs, and a tool that loads one of those modules by path looks for its types there).
+  const declarations = [...all.filter((path) => path.endsWith('.d.ts')), ...[...js.reached].map((file) => file.replace(/\.js$/, '.d.ts'))];
+  const types = reachable(declarations, (file) => file.replace(/\.js$/, '.d.ts'));
+  expect([...js.missing, ...types.missing]).toEqual([]);
+  const unreached = packed.files.map((file) => file.path)
+    .filter((path) => path.startsWith('dist/') && !js.reached.has(path) && !types.reached.has(path));
+  expect(unreached).toEqual([]);
+  // the entries a consumer names exist: the core, the TF.js adapter, and a platform module for each side
+  expect([...js.reached]).toEqual(expect.arrayContaining(['dist/index.js', 'dist/tfjs/index.js', 'dist/platform/node.js', 'dist/platform/browser.js']));
+});
+
+it('the generated wasm module is declared as strings, not as 180 kB of literal types', () => {
+  const declaration = readFileSync(join(root, 'dist/generated/wasm.d.ts'), 'utf8');
+  expect(declaration).toMatch(/export declare const simdWasmBase64: string;/);
+  expect(declaration.length).toBeLessThan(1000);
+});

@@ -1,0 +1,47 @@
+// One way to run a user's script in a fresh Node process, against the built package (dist/), as a
+// user runs it: `import … from 'rmsprop-wasm/tfjs'` resolves through package.json's exports. A fresh
+// process matters: the suite's earlier tests have compiled every wasm build and registered every
+// class, which hides a missing compile or registration.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ChildResult {
+  /** The exit code (null if a signal ended it). */
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs Node with `args` in the repository's root. Never rejects for a non-zero exit: the caller checks `status`. */
+export function runNode(args: string[], timeout = 120_000): Promise<ChildResult> {
+  if (!existsSync(`${root}dist/tfjs/index.js`)) throw new Error('dist/ is missing: build it with `npx tsc -p .` first');
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: root, timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      const status = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Runs `script` (an ES module's text) with `node --input-type=module -e` in the repository's root,
+ * so that bare imports resolve as in a project that installed this package.
+ */
+export function runScript(script: string, timeout?: number): Promise<ChildResult> {
+  return runNode(['--input-type=module', '-e', script], timeout);
+}
+
+/** Runs `script`, which prints one JSON value as its last line of output, and returns that value. */
+export async function runForJson<T = unknown>(script: string, timeout?: number): Promise<T> {
+  const { status, stdout, stderr } = await runScript(script, timeout);
+  const last = stdout.trim().split('\n').pop() ?? '';
+  if (status !== 0) throw new Error(`the child process exited with ${status}:\n${stdout}\n${stderr}`);
+  try {
+    return JSON.parse(last) as T;
+  } catch {
+    throw new Error(`the child process printed no JSON last:\n${stdout}\n${stderr}`);
+  }
+}

@@ -1,0 +1,141 @@
+// Bad input gets a TypeError or RangeError that names the culprit, before anything is written.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RMSProp, type RMSPropOptions } from '../../src/index.js';
+import { root } from '../support/pack.js';
+import { BACKENDS, snapshot } from '../support/helpers.js';
+
+type ErrorClass = typeof TypeError | typeof RangeError;
+
+const badOptions: Array<[string, Record<string, unknown>, ErrorClass, RegExp]> = [
+  ['negative lr', { lr: -1e-3 }, RangeError, /'lr'.*-0\.001/],
+  ['NaN lr', { lr: NaN }, RangeError, /'lr'.*NaN/],
+  ['infinite lr', { lr: Infinity }, RangeError, /'lr'.*Infinity/],
+  ['-∞ lr', { lr: -Infinity }, RangeError, /'lr'.*-Infinity/],
+  ['string lr', { lr: '0.1' }, TypeError, /'lr'.*"0\.1"/],
+  ['zero eps', { eps: 0 }, RangeError, /'eps'.*0/],
+  ['negative eps', { eps: -1e-8 }, RangeError, /'eps'.*-1e-8/],
+  ['NaN eps', { eps: NaN }, RangeError, /'eps'.*NaN/],
+  ['infinite eps', { eps: Infinity }, RangeError, /'eps'.*Infinity/],
+  ['decay 1', { decay: 1 }, RangeError, /'decay'.*1/],
+  ['negative decay', { decay: -0.1 }, RangeError, /'decay'.*-0\.1/],
+  ['NaN decay', { decay: NaN }, RangeError, /'decay'.*NaN/],
+  ['momentum 1', { momentum: 1 }, RangeError, /'momentum'.*1/],
+  ['negative momentum', { momentum: -0.5 }, RangeError, /'momentum'.*-0\.5/],
+  ['negative weightDecay', { weightDecay: -0.01 }, RangeError, /'weightDecay'.*-0\.01/],
+  ['NaN weightDecay', { weightDecay: NaN }, RangeError, /'weightDecay'.*NaN/],
+  ['negative initialSquareAvg', { initialSquareAvg: -1 }, RangeError, /'initialSquareAvg'.*-1/],
+  ['nesterov without momentum', { nesterov: true }, RangeError, /'nesterov'.*momentum/],
+  ['non-boolean centered', { centered: 1 }, TypeError, /'centered'.*1/],
+  ['typo learningRate', { learningRate: 0.1 }, TypeError, /unknown option 'learningRate'/],
+  ['typo Lr', { Lr: 0.1 }, TypeError, /unknown option 'Lr'/],
+  ['unknown preset', { preset: 'adam' }, TypeError, /'preset'.*"adam"/],
+  ['unknown backend', { backend: 'gpu' }, TypeError, /'backend'.*"gpu"/],
+];
+
+describe('create rejects bad options', () => {
+  it.each(badOptions)('%s', async (_, options, errorClass, message) => {
+    const w = new Float32Array([1, 2, 3]);
+    const before = snapshot([w]);
+    const attempt = RMSProp.create({ w }, options as RMSPropOptions);
+    await expect(attempt).rejects.toThrow(errorClass);
+    await expect(attempt).rejects.toThrow(message);
+    expect(snapshot([w])).toEqual(before);
+  });
+
+  it('rejects options that are not an object', async () => {
+    await expect(RMSProp.create({ w: 1 }, 0.01 as unknown as RMSPropOptions)).rejects.toThrow(TypeError);
+  });
+});
+
+describe('create rejects bad parameters', () => {
+  it.each([
+    ['no parameters (record)', {}, TypeError, /empty/],
+    ['no parameters (array)', [], TypeError, /empty/],
+    ['a Float64Array', { w: new Float64Array(3) }, TypeError, /'w'.*Float64Array/],
+    ['a plain array', { w: [1, 2, 3] }, TypeError, /'w'.*array/],
+    ['a Float32Array as the whole params', new Float32Array(3), TypeError, /params/],
+    ['a negative size', { w: -1 }, RangeError, /'w'.*-1/],
+    ['a fractional size', { w: 2.5 }, RangeError, /'w'.*2\.5/],
+    ['a NaN size', { w: NaN }, RangeError, /'w'.*NaN/],
+    ['null', null, TypeError, /params/],
+  ] as const)('%s', async (_, params, errorClass, message) => {
+    const attempt = RMSProp.create(params as never);
+    await expect(attempt).rejects.toThrow(errorClass);
+    await expect(attempt).rejects.toThrow(message);
+  });
+
+  it('rejects two parameters that share memory', async () => {
+    const backing = new Float32Array(10);
+    const attempt = RMSProp.create({ a: backing.subarray(0, 6), b: backing.subarray(5, 10) });
+    await expect(attempt).rejects.toThrow(TypeError);
+    await expect(attempt).rejects.toThrow(/'a' and 'b' share memory/);
+    await expect(RMSProp.create({ a: backing.subarray(0, 5), b: backing.subarray(5, 10) })).resolves.toBeInstanceOf(RMSProp);
+    await expect(RMSProp.create({ a: backing, b: backing })).rejects.toThrow(TypeError);
+  });
+
+  it('rejects memory beyond what wasm can address, saying how many bytes', async () => {
+    const attempt = RMSProp.create({ w: 400_000_000 });
+    await expect(attempt).rejects.toThrow(RangeError);
+    const message = await attempt.catch((error: Error) => error.message);
+    const needed = Number(/need (\d+) bytes/.exec(message)?.[1]);
+    expect(needed).toBeGreaterThan(3 * 4 * 400_000_000); // parameters, gradients and square averages
+    expect(needed).toBeGreaterThan(2 ** 32);
+  });
+
+  it('allows zero-length parameters', async () => {
+    const opt = await RMSProp.create({ empty: new Float32Array(0), none: 0, w: new Float32Array([1]) });
+    opt.step({ empty: new Float32Array(0), none: new Float32Array(0), w: new Float32Array([1]) });
+    expect(opt.params.w[0]).toBeLessThan(1);
+  });
+});
+
+describe.each(BACKENDS)('step rejects bad gradients and changes nothing (%s)', (backend) => {
+  const badGrads: Array<[string, unknown, ErrorClass, RegExp]> = [
+    ['a wrong length', { w: new Float32Array(4), b: new Float32Array(3) }, RangeError, /'b' has 3 elements.*2/],
+    ['a Float64Array', { w: new Float64Array(4) }, TypeError, /'w'.*Float64Array/],
+    ['a plain array', { w: [1, 2, 3, 4] }, TypeError, /'w'.*array/],
+    ['an unknown name', { w: new Float32Array(4), v: new Float32Array(4) }, TypeError, /unknown gradient 'v'/],
+    ['a number', 3, TypeError, /grads/],
+    ['null', null, TypeError, /grads/],
+  ];
+
+  it.each(badGrads)('%s', async (_, grads, errorClass, message) => {
+    const w = new Float32Array([1, -2, 3, 4]);
+    const opt = await RMSProp.create({ w, b: 2 }, { backend, centered: true, momentum: 0.9 });
+    opt.step({ w: new Float32Array([0.1, 0.2, 0.3, 0.4]), b: new Float32Array([1, 1]) });
+    opt.grads.b.set([5, 6]);
+    const arrays = () => [w, opt.params.b, opt.grads.w, opt.grads.b, ...Object.values(opt.state).flatMap((s) => Object.values(s))];
+    const before = snapshot(arrays());
+    expect(() => opt.step(grads as never)).toThrow(errorClass);
+    expect(() => opt.step(grads as never)).toThrow(message);
+    expect(snapshot(arrays())).toEqual(before);
+    expect(opt.stepCount).toBe(1);
+  });
+
+  it('throws on any use after dispose', async () => {
+    const opt = await RMSProp.create({ w: 4 }, { backend });
+    opt.dispose();
+    expect(() => opt.step()).toThrow(/disposed/);
+    expect(() => opt.stepCount).toThrow(/disposed/);
+  });
+});
+
+it('`new RMSProp(...)` from JavaScript (a fresh Node, the built package) is a TypeError naming create and createSync', () => {
+  // TypeScript hides the constructor; plain JavaScript reaches it, with any arguments.
+  const script = `
+    import { RMSProp } from ${JSON.stringify(pathToFileURL(join(root, 'dist/index.js')).href)};
+    const out = [];
+    for (const args of [[], [{ w: 1 }], [{ w: new Float32Array(2) }, { lr: 0.1 }], [null, null, null]]) {
+      try { new RMSProp(...args); out.push('no error'); } catch (e) { out.push(e.constructor.name + ': ' + e.message); }
+    }
+    const opt = await RMSProp.create({ w: 1 }); // create still constructs
+    opt.step({ w: new Float32Array([1]) });
+    out.push(opt.stepCount);
+    console.log(JSON.stringify(out));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as unknown[];
+  expect(out.pop()).toBe(1);
+  for (const message of out) expect(message).toMatch(/^TypeError: .*await RMSProp\.create\(.*RMSProp\.createSync/);
+});

@@ -1,0 +1,206 @@
+// Steps are all or nothing under the faults a long run meets: gradients that are views of the
+// optimizer's own memory (swapped, rotated), schedules and getters that call back into the
+// optimizer, buffers detached, shrunk or grown under it, a worker thread that stalls inside its
+// chunk, a threaded create that fails after its workers started. (NaN/∞ under clipping: clipping.test.ts;
+// 'skip' and 'throw' leaving opt.grads as they were: non-finite.test.ts.)
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { RMSProp } from '../../src/index.js';
+import { BACKENDS, expectFirstStep, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
+
+const GA = [1, 2, 3, 4];
+const GB = [-5, -6, -7, -8];
+const GC = [0.5, -0.25, 9, -10];
+
+describe.each(BACKENDS)('gradients that are views of the optimizer\'s own memory (%s)', (backend) => {
+  it.each(['zero-copy', 'bring-your-own'])('swapped: step({ a: grads.b, b: grads.a }) gives a the gradient of b and b that of a (%s)', async (mode) => {
+    const start = [0.5, -0.5, 1, -1];
+    const params = mode === 'zero-copy' ? { a: 4, b: 4 } : { a: new Float32Array(start), b: new Float32Array(start) };
+    const opt = await RMSProp.create(params, { backend });
+    if (mode === 'zero-copy') for (const p of Object.values(opt.params)) p.set(start);
+    opt.grads.a.set(GA);
+    opt.grads.b.set(GB);
+    opt.step({ a: opt.grads.b, b: opt.grads.a });
+    expectFirstStep(opt.params.a, opt.state.a.squareAvg, start, GB, 'a');
+    expectFirstStep(opt.params.b, opt.state.b.squareAvg, start, GA, 'b');
+  });
+
+  it('rotated across groups, with a view of a parameter as a gradient', async () => {
+    const opt = await RMSProp.create([{ params: { a: 4, b: 4 } }, { params: { c: 4, d: 4 } }], { backend });
+    opt.grads.a.set(GA);
+    opt.grads.b.set(GB);
+    opt.grads.c.set(GC);
+    opt.params.d.set(GA); // d's own parameters, read as c's gradient before d is updated
+    opt.step({ a: opt.grads.b, b: opt.grads.c, c: opt.params.d, d: opt.grads.a });
+    expectFirstStep(opt.params.a, opt.state.a.squareAvg, [0, 0, 0, 0], GB, 'a');
+    expectFirstStep(opt.params.b, opt.state.b.squareAvg, [0, 0, 0, 0], GC, 'b');
+    expectFirstStep(opt.params.c, opt.state.c.squareAvg, [0, 0, 0, 0], GA, 'c');
+    expectFirstStep(opt.params.d, opt.state.d.squareAvg, GA, GA, 'd');
+  });
+});
+
+describe('a schedule or getter that calls back into the optimizer', () => {
+  it('each call from inside a schedule gets a clear Error and changes nothing; the step goes on', async () => {
+    const w = new Float32Array([0.5, -0.5, 1, -1]);
+    const refusals: string[] = [];
+    let opt: RMSProp<'w'> | undefined;
+    let inside = false;
+    opt = await RMSProp.create({ w }, {
+      lr: () => {
+        if (inside) return 1e-3;
+        inside = true;
+        const saved = opt!.saveState(); // reading is allowed
+        const attempts = [
+          () => opt!.step({ w: new Float32Array([9, 9, 9, 9]) }),
+          () => opt!.loadState(saved),
+          () => opt!.fromTorchStateDict(opt!.toTorchStateDict()),
+          () => opt!.setOptions(0, { decay: 0.5 }),
+          () => opt!.dispose(),
+        ];
+        for (const attempt of attempts) {
+          try {
+            attempt();
+            refusals.push('allowed');
+          } catch (error) {
+            refusals.push((error as Error).message);
+          }
+        }
+        inside = false;
+        return 1e-3;
+      },
+    });
+    opt.step({ w: new Float32Array(GA) });
+    expect(refusals).toHaveLength(5);
+    for (const message of refusals) expect(message).toMatch(/was called during a step, loadState or setOptions of this optimizer/);
+    expect(opt.stepCount).toBe(1);
+    expect(opt.options.decay).toBe(0.9);
+    expectFirstStep(w, opt.state.w.squareAvg, [0.5, -0.5, 1, -1], GA, 'w');
+    expect(opt.step({ w: new Float32Array(GA) })).toBe(true); // not disposed, not stuck
+  });
+
+  it('a refusal the schedule does not catch ends the step before anything is written', async () => {
+    const w = new Float32Array([1, 2]);
+    let opt: RMSProp<'w'> | undefined;
+    let calls = 0;
+    opt = await RMSProp.create({ w }, { lr: () => (calls++ === 0 ? (opt!.step(), 1e-3) : 1e-3) });
+    const before = snapshot([w, opt.state.w.squareAvg, opt.grads.w]);
+    expect(() => opt.step({ w: new Float32Array([1, 1]) })).toThrow(/step\(\) was called during a step/);
+    expect(snapshot([w, opt.state.w.squareAvg, opt.grads.w])).toEqual(before);
+    expect(opt.stepCount).toBe(0);
+    opt.step({ w: new Float32Array([1, 1]) });
+    expect(opt.stepCount).toBe(1);
+  });
+
+  it('a gradient getter that steps is refused too', async () => {
+    const opt = await RMSProp.create({ w: 2 });
+    const grads = { get w() { opt.step(); return new Float32Array([1, 1]); } };
+    expect(() => opt.step(grads)).toThrow(/step\(\) was called during a step/);
+    expect(opt.stepCount).toBe(0);
+    expect(Array.from(opt.state.w.squareAvg)).toEqual([0, 0]);
+  });
+});
+
+type Resizable = ArrayBuffer & { resize(bytes: number): void };
+const resizable = (bytes: number, max: number) => new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(bytes, { maxByteLength: max });
+const detach = (buffer: ArrayBufferLike) => void structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });
+
+describe.each(BACKENDS)('buffers detached, shrunk or grown under the optimizer (%s)', (backend) => {
+  async function setting() {
+    const a = new Float32Array([1, 2, 3]);
+    const buffer = resizable(16, 64);
+    const b = new Float32Array(buffer, 0, 4);
+    b.set([4, 5, 6, 7]);
+    const tracking = new Float32Array(resizable(8, 64)); // length-tracking: follows the buffer's size
+    tracking.set([8, 9]);
+    const opt = await RMSProp.create({ a, b, c: tracking }, { backend, momentum: 0.5 });
+    opt.step({ a: new Float32Array(3).fill(1), b: new Float32Array(4).fill(1), c: new Float32Array(2).fill(1) });
+    const arrays = () => [a, opt.grads.a, opt.grads.b, opt.grads.c, ...Object.values(opt.state).flatMap((s) => Object.values(s))];
+    return { a, b, buffer, tracking, opt, arrays, grads: () => ({ a: new Float32Array(3).fill(2), b: new Float32Array(4).fill(2), c: new Float32Array(2).fill(2) }) };
+  }
+
+  it.each([
+    ['a parameter whose resizable buffer shrank', (s: Awaited<ReturnType<typeof setting>>) => s.buffer.resize(8), /parameter 'b' now has 0 elements, it had 4 at create/],
+    ['a length-tracking parameter whose buffer grew', (s: Awaited<ReturnType<typeof setting>>) => (s.tracking.buffer as Resizable).resize(16), /parameter 'c' now has 4 elements, it had 2 at create/],
+    ['a parameter whose buffer was detached', (s: Awaited<ReturnType<typeof setting>>) => detach(s.b.buffer), /parameter 'b' now has 0 elements/],
+  ])('%s: a RangeError naming it, and nothing changed', async (_, fault, message) => {
+    const s = await setting();
+    fault(s);
+    const before = snapshot(s.arrays());
+    expect(() => s.opt.step(s.grads())).toThrow(RangeError);
+    expect(() => s.opt.step(s.grads())).toThrow(message);
+    expect(snapshot(s.arrays())).toEqual(before);
+    expect(s.opt.stepCount).toBe(1);
+  });
+
+  it('a gradient whose buffer a schedule shrinks during the step', async () => {
+    const gradBuffer = resizable(16, 16);
+    const g = new Float32Array(gradBuffer);
+    g.fill(1);
+    const w = new Float32Array([1, 2, 3, 4]);
+    const opt = await RMSProp.create({ w }, { backend, lr: () => (gradBuffer.resize(8), 1e-3) });
+    const before = snapshot([w, opt.grads.w, opt.state.w.squareAvg]);
+    expect(() => opt.step({ w: g })).toThrow(/gradient 'w' has 2 elements, its parameter has 4/);
+    expect(snapshot([w, opt.grads.w, opt.state.w.squareAvg])).toEqual(before);
+  });
+
+  it('a detached gradient', async () => {
+    const opt = await RMSProp.create({ w: 4 }, { backend });
+    const g = new Float32Array(4);
+    detach(g.buffer);
+    expect(() => opt.step({ w: g })).toThrow(/gradient 'w' has 0 elements, its parameter has 4 \(is its buffer detached or shrunk\?\)/);
+    expect(opt.stepCount).toBe(0);
+  });
+});
+
+describe('threads: a worker that stalls inside its chunk', () => {
+  // The old limit was 5 s: a worker that stayed longer inside a step made step() throw with part of
+  // the step written, and then wrote the rest of its chunk into the failed step.
+  it('is waited for: the step is whole (the bits of one thread), and nothing is written after it', async () => {
+    const n = 1 << 21;
+    const random = rng(7);
+    const start = Float32Array.from({ length: n }, () => normal(random));
+    const gradients = Array.from({ length: 3 }, () => Float32Array.from({ length: n }, () => normal(random)));
+    const opt = await RMSProp.create({ w: start.slice() }, { threads: 2, momentum: 0.9 });
+    const one = await RMSProp.create({ w: start.slice() }, { threads: 1, momentum: 0.9 });
+    expect(opt.threads).toBe(2);
+    let stalled: (() => boolean) | undefined;
+    let steps = 0;
+    for (; steps < 30 && !stalled?.(); steps++) {
+      if (steps === 2) stalled = opt.stallWorkerForTest(1, 5_500); // after two steps the worker is awake
+      opt.step({ w: gradients[steps % 3] });
+      one.step({ w: gradients[steps % 3] });
+    }
+    expect(stalled?.(), 'the worker slept inside a chunk').toBe(true);
+    expect(opt.stepCount).toBe(steps);
+    const arrays = (o: RMSProp) => [o.params.w, o.state.w.squareAvg, o.state.w.momentum!];
+    arrays(opt).forEach((a, i) => expect(sameBits(a, arrays(one)[i]), `array ${i}`).toBeUndefined());
+    const after = snapshot(arrays(opt));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(snapshotDifference(snapshot(arrays(opt)), after)).toBeUndefined();
+    opt.dispose();
+    one.dispose();
+  }, 60_000);
+});
+
+describe('a threaded create that fails after its workers started', () => {
+  const threadCount = () => readdirSync('/proc/self/task').length;
+
+  it.runIf(process.platform === 'linux')('ends them: 20 failures leave no worker thread running', async () => {
+    const warm = await RMSProp.create({ w: 8 }, { threads: 2 }); // compiles the shared build first
+    warm.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = threadCount();
+    for (let k = 0; k < 20; k++) {
+      const w = new Float32Array(8);
+      const attempt = RMSProp.create({ w }, { threads: 2 });
+      detach(w.buffer); // while create awaits its workers: the constructor then refuses w
+      await expect(attempt).rejects.toThrow(/parameter 'w' now has 0 elements, it had 8 when create read it/);
+    }
+    let after = threadCount();
+    for (let wait = 0; wait < 40 && after > before; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      after = threadCount();
+    }
+    expect(after).toBeLessThanOrEqual(before);
+  }, 30_000);
+});

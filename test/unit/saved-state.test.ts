@@ -1,0 +1,554 @@
+// Saved state that holds (issue 18): files of format version 1 still load; the binary form refuses
+// every single flipped bit and any file whose references overlap, alias or leave bytes over,
+// before allocating (checkpoints up to the sizes wasm holds: test/package/checkpoints.test.ts);
+// caller arrays are read as the engine sees them, whatever their class's getters say.
+// Saved state round-trips across backends and resumes the same run; loading checks everything
+// before it changes anything: every malformed field of a saved state, its binary form or a PyTorch
+// state dict gets a TypeError or RangeError that names the field (never a V8 message such as
+// "Cannot read properties of null"); torch ids must be the parameters' indices; step counts are
+// safe integers ≥ 0.
+import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { decodeState, encodeState, RMSProp, schedules, STATE_VERSION, type RMSPropOptions, type SavedState, type TorchStateDict } from '../../src/index.js';
+import { runForJson } from '../support/child.js';
+import { BACKENDS, everything, firstDifference, randomArrays, sameBits, snapshot } from '../support/helpers.js';
+
+/** Runs `body`, in which `lib` is the package as a user imports it, in a fresh Node process. */
+const runInChild = <T>(body: string, timeout?: number) => runForJson<T>(`import * as lib from 'rmsprop-wasm';\n${body}`, timeout);
+
+const fixture = (name: string) => new URL(`../support/fixtures/${name}`, import.meta.url);
+
+/** The layout of the version 1 fixtures (written at 0940c12 by the code of that time). */
+const makeFixtureLayout = () => RMSProp.create([
+  { params: { w: 5, ['__proto__']: 2 }, momentum: 0.9, centered: true },
+  { params: { '0': 3 } },
+], { preset: 'pytorch' });
+
+/** The values the fixtures were written with, as the generating script set them. */
+const FIXTURE_VALUES: Array<[name: string, kind: 'squareAvg' | 'gradAvg' | 'momentum', values: number[]]> = [
+  ['w', 'squareAvg', [0.25, NaN, Infinity, -0, 1e-45]],
+  ['w', 'gradAvg', [-1.5, -0, -Infinity, 3, 2 ** -126]],
+  ['w', 'momentum', [1, 2, 3, 4, -5]],
+  ['__proto__', 'squareAvg', [7, 8]],
+  ['__proto__', 'gradAvg', [-7, -8]],
+  ['__proto__', 'momentum', [0.5, -0.5]],
+  ['0', 'squareAvg', [1e30, 0, 3.5]],
+];
+
+function expectFixtureValues(opt: RMSProp): void {
+  expect(opt.stepCount).toBe(7);
+  for (const [name, kind, values] of FIXTURE_VALUES) {
+    expect(sameBits(opt.state[name][kind]!, new Float32Array(values)), `${kind} of ${name}`).toBeUndefined();
+  }
+}
+
+/** A binary state container of `version` around `header` (JSON text) and `data`, with a correct CRC-32 from version 2 on. */
+function container(version: number, header: string, data: Uint8Array): Uint8Array {
+  const text = new TextEncoder().encode(header);
+  const start = Math.ceil((12 + text.length) / 4) * 4;
+  const crc = version >= 2 ? 4 : 0;
+  const bytes = new Uint8Array(start + data.length + crc);
+  const view = new DataView(bytes.buffer);
+  bytes.set([0x52, 0x4d, 0x53, 0x50]);
+  view.setUint32(4, version, true);
+  view.setUint32(8, text.length, true);
+  bytes.set(text, 12);
+  bytes.set(data, start);
+  if (crc) view.setUint32(start + data.length, crc32(bytes.subarray(0, start + data.length)), true);
+  return bytes;
+}
+
+describe('files of format version 1 still load', () => {
+  it('the JSON form', async () => {
+    const opt = await makeFixtureLayout();
+    opt.loadState(JSON.parse(readFileSync(fixture('state-v1.json'), 'utf8')));
+    expectFixtureValues(opt);
+  });
+
+  it('the binary form', async () => {
+    const opt = await makeFixtureLayout();
+    opt.loadState(decodeState(new Uint8Array(readFileSync(fixture('state-v1.bin')))));
+    expectFixtureValues(opt);
+  });
+
+  it('re-encoded, they become the current version, with a CRC-32 that zlib agrees with', async () => {
+    const bytes = encodeState(JSON.parse(readFileSync(fixture('state-v1.json'), 'utf8')));
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    expect(view.getUint32(4, true)).toBe(STATE_VERSION);
+    expect(view.getUint32(bytes.length - 4, true)).toBe(crc32(bytes.subarray(0, bytes.length - 4)));
+    const opt = await makeFixtureLayout();
+    opt.loadState(decodeState(bytes));
+    expectFixtureValues(opt);
+  });
+});
+
+describe('every form of a state array loads, and encodes to the same bytes', () => {
+  // A 4-element squareAvg [1, 2, 3, 4] as one base64 string, as pieces (any split on whole bytes), and as floats.
+  const floats = new Float32Array([1, 2, 3, 4]);
+  const whole = Buffer.from(floats.buffer).toString('base64');
+  const bytes = Buffer.from(floats.buffer);
+  const forms: Array<[string, string | string[] | Float32Array]> = [
+    ['one string', whole],
+    ['pieces', [bytes.subarray(0, 6).toString('base64'), bytes.subarray(6, 7).toString('base64'), bytes.subarray(7).toString('base64')]],
+    ['a Float32Array', floats],
+    ['a Float32Array view at an offset', new Float32Array(new Float32Array([9, 1, 2, 3, 4]).buffer, 4, 4)],
+  ];
+  it.each(forms)('%s', async (_, squareAvg) => {
+    const opt = await RMSProp.create({ w: 4 });
+    const saved: SavedState = { ...opt.saveState(), stepCount: 3, state: { w: { squareAvg } } };
+    opt.loadState(saved);
+    expect(sameBits(opt.state.w.squareAvg, floats)).toBeUndefined();
+    expect(opt.stepCount).toBe(3);
+    const copy = await RMSProp.create({ w: 4 });
+    copy.loadState(decodeState(encodeState(saved)));
+    expect(sameBits(copy.state.w.squareAvg, floats)).toBeUndefined();
+    expect(Buffer.compare(encodeState(saved), encodeState({ ...saved, state: { w: { squareAvg: whole } } }))).toBe(0);
+  });
+});
+
+describe('files that cannot lie', () => {
+  it('every single-bit flip of a binary state file is refused', async () => {
+    const bytes = encodeState(JSON.parse(readFileSync(fixture('state-v1.json'), 'utf8')));
+    const accepted: number[] = [];
+    const messages = new Set<string>();
+    for (let bit = 0; bit < bytes.length * 8; bit++) {
+      const flipped = bytes.slice();
+      flipped[bit >> 3] ^= 1 << (bit & 7);
+      try {
+        decodeState(flipped);
+        accepted.push(bit);
+      } catch (error) {
+        expect(error).toSatisfy((e) => e instanceof TypeError || e instanceof RangeError);
+        messages.add((error as Error).message.replace(/0x[0-9a-f]{8}/g, '…').replace(/\d+/g, 'N'));
+      }
+    }
+    expect(accepted).toEqual([]);
+    expect([...messages].sort()).toEqual([
+      'state bytes are corrupt: their CRC-N is …, the file says … (truncated, changed or damaged)',
+      'state format version N is not supported; this library reads versions N and N',
+      'these bytes are not an rmsprop-wasm state (the magic number is wrong)',
+    ]);
+  });
+
+  // The data holds w's 4 floats then b's 2: references that overlap, alias or skip bytes are refused,
+  // with a correct checksum (a crafted file) and in version 1 (which had none), before any copy.
+  const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
+  const header = (w: string, b: string) => `{"format":"rmsprop-wasm-state","version":2,"stepCount":0,"groups":[],"state":{"w":{"squareAvg":${w}},"b":{"squareAvg":${b}}}}`;
+  it.each([1, 2])('references that overlap, alias or leave bytes over are refused (version %i)', (version) => {
+    const decode = (w: string, b: string) => () => decodeState(container(version, header(w, b), data));
+    expect(decode('[0,4]', '[16,2]')).not.toThrow();
+    expect(decode('[0,4]', '[0,2]')).toThrow(/squareAvg of 'b' \(data bytes 0 to 8\) overlaps squareAvg of 'w' \(bytes 0 to 16\): each array must have bytes of its own/);
+    expect(decode('[0,4]', '[8,2]')).toThrow(/squareAvg of 'b' \(data bytes 8 to 16\) overlaps/);
+    expect(decode('[0,6]', '[0,6]')).toThrow(/overlaps/);
+    expect(decode('[0,4]', '[20,1]')).toThrow(/data bytes 16 to 20 belong to no array/);
+    expect(decode('[0,4]', '[16,1]')).toThrow(/data bytes 20 to 24 belong to no array/);
+    expect(decode('[0,4]', '[16,3]')).toThrow(/truncated: squareAvg of 'b' ends at byte/);
+    expect(decode('[8,4]', '[0,2]')).not.toThrow(); // any order, as long as each byte has one owner
+  });
+
+  // A 4 MiB file whose 400 references all alias its 2 MiB of data: the code of 0940c12 decoded it to
+  // 400 base64 strings of 2.8 M characters (1.1 GB). Peak RSS of a fresh process, before and after.
+  it('a crafted 4 MiB file of aliased references is refused without allocating more than a few times its size', async () => {
+    const result = await runInChild<Array<{ version: number; size: number; error: string; grew: number }>>(`
+      import { crc32 } from 'node:zlib';
+      const MiB = 2 ** 20;
+      function craft(version) {
+        const refs = Array.from({ length: 400 }, (_, i) => '"p' + i + '":{"squareAvg":[0,' + (2 * MiB / 4) + ']}').join(',');
+        let header = '{"format":"rmsprop-wasm-state","version":' + version + ',"stepCount":0,"groups":[],"state":{' + refs + '}}';
+        const crc = version >= 2 ? 4 : 0;
+        header = header.padEnd(4 * MiB - 12 - 2 * MiB - crc, ' ');
+        const text = new TextEncoder().encode(header);
+        const bytes = new Uint8Array(12 + text.length + 2 * MiB + crc);
+        const view = new DataView(bytes.buffer);
+        bytes.set([0x52, 0x4d, 0x53, 0x50]);
+        view.setUint32(4, version, true);
+        view.setUint32(8, text.length, true);
+        bytes.set(text, 12);
+        if (crc) view.setUint32(bytes.length - 4, crc32(bytes.subarray(0, bytes.length - 4)), true);
+        return bytes;
+      }
+      const files = [craft(1), craft(2)];
+      lib.decodeState(lib.encodeState((await lib.RMSProp.create({ w: 4 })).saveState())); // the code, compiled
+      const results = [];
+      for (const bytes of files) {
+        const before = process.resourceUsage().maxRSS * 1024;
+        let error = 'accepted';
+        try { lib.decodeState(bytes); } catch (e) { error = e.message; }
+        results.push({ version: new DataView(bytes.buffer).getUint32(4, true), size: bytes.length, error, grew: process.resourceUsage().maxRSS * 1024 - before });
+      }
+      console.log(JSON.stringify(results));`);
+    for (const { size, error, grew } of result) {
+      expect(size).toBe(4 * 2 ** 20);
+      expect(error).toMatch(/squareAvg of 'p\d+' \(data bytes 0 to 2097152\) overlaps squareAvg of 'p\d+'/);
+      expect(grew).toBeLessThan(3 * size);
+    }
+  });
+});
+
+describe('caller arrays are read as the engine sees them, not through their class\'s getters', () => {
+  class LengthLiar extends Float32Array {
+    claimed = 0;
+    override get length(): number {
+      return this.claimed;
+    }
+  }
+  const liar = (values: ArrayLike<number>, claimed: number) => Object.assign(new LengthLiar(values), { claimed });
+
+  it('a gradient longer than it claims is refused before any gradient is written', async () => {
+    const opt = await RMSProp.create({ a: 4, b: 4 });
+    const before = snapshot([...Object.values(opt.grads), ...Object.values(opt.params), opt.state.a.squareAvg, opt.state.b.squareAvg]);
+    const step = () => opt.step({ a: new Float32Array([1, 2, 3, 4]), b: liar([1, 2, 3, 4, 5, 6, 7, 8], 4) });
+    expect(step).toThrow(RangeError);
+    expect(step).toThrow(/gradient 'b' has 8 elements, its parameter has 4/);
+    expect(snapshot([...Object.values(opt.grads), ...Object.values(opt.params), opt.state.a.squareAvg, opt.state.b.squareAvg])).toEqual(before);
+    expect(opt.stepCount).toBe(0);
+  });
+
+  it('a gradient shorter than it claims is stepped with its real values', async () => {
+    const opt = await RMSProp.create({ w: new Float32Array([1, 2, 3, 4]) });
+    const reference = await RMSProp.create({ w: new Float32Array([1, 2, 3, 4]) });
+    opt.step({ w: liar([0.5, -1, 2, 3], 9) });
+    reference.step({ w: new Float32Array([0.5, -1, 2, 3]) });
+    expect(sameBits(opt.params.w, reference.params.w)).toBeUndefined();
+  });
+
+  // Two gradients swapped between the optimizer's own buffers (step({ a: grads.b, b: grads.a })): the
+  // one that hides its buffer is still staged before a slot is written, so b steps with a's old values.
+  it('a view of the optimizer\'s memory whose buffer getter lies is still staged', async () => {
+    class BufferLiar extends Float32Array {
+      override get buffer(): ArrayBuffer {
+        return new ArrayBuffer(8);
+      }
+    }
+    const grads = { a: [1, 2, 3, 4], b: [-5, 6, -7, 8] };
+    const opt = await RMSProp.create({ a: 4, b: 4 });
+    const reference = await RMSProp.create({ a: 4, b: 4 });
+    opt.grads.a.set(grads.a);
+    opt.grads.b.set(grads.b);
+    const hidden = new BufferLiar(opt.grads.a.buffer, opt.grads.a.byteOffset, 4);
+    opt.step({ a: opt.grads.b, b: hidden });
+    reference.step({ a: new Float32Array(grads.b), b: new Float32Array(grads.a) });
+    expect(sameBits(opt.params.b, reference.params.b)).toBeUndefined();
+    expect(sameBits(opt.params.a, reference.params.a)).toBeUndefined();
+  });
+
+  it('a parameter array is sized by its real length, and written through the engine\'s set', async () => {
+    const w = liar([1, 2, 3, 4], 2);
+    Object.defineProperty(w, 'set', { value: () => {} }); // an own `set` that would drop the update
+    const opt = await RMSProp.create({ w });
+    const reference = await RMSProp.create({ w: new Float32Array([1, 2, 3, 4]) });
+    opt.step({ w: new Float32Array([1, 1, 1, 1]) });
+    reference.step({ w: new Float32Array([1, 1, 1, 1]) });
+    expect(opt.params.w).toBe(w);
+    expect(sameBits(new Float32Array(w.buffer), reference.params.w)).toBeUndefined();
+  });
+
+  it('a typed array that claims to be a Float32Array is refused', async () => {
+    class Impostor extends Uint8Array {
+      override get [Symbol.toStringTag](): 'Uint8Array' {
+        return 'Float32Array' as 'Uint8Array';
+      }
+    }
+    const fake = new Impostor(16);
+    await expect(RMSProp.create({ w: fake as unknown as Float32Array })).rejects.toThrow(/parameter 'w' must be a Float32Array or an element count, got a Impostor/);
+    const opt = await RMSProp.create({ w: 16 });
+    expect(() => opt.step({ w: fake as unknown as Float32Array })).toThrow(/gradient 'w' must be a Float32Array/);
+  });
+
+  it('decodeState and loadState read the real bytes and lengths', async () => {
+    const opt = await RMSProp.create({ w: 4 });
+    opt.state.w.squareAvg.set([1, 2, 3, 4]);
+    const bytes = encodeState(opt.saveState());
+    class ByteLiar extends Uint8Array {
+      override get length(): number {
+        return 3;
+      }
+      override get byteOffset(): number {
+        return 1;
+      }
+    }
+    const copy = await RMSProp.create({ w: 4 });
+    copy.loadState(decodeState(new ByteLiar(bytes)));
+    expect(sameBits(copy.state.w.squareAvg, new Float32Array([1, 2, 3, 4]))).toBeUndefined();
+    const saved: SavedState = { ...opt.saveState(), state: { w: { squareAvg: liar([4, 3, 2, 1], 4) } } };
+    (saved.state.w.squareAvg as LengthLiar).claimed = 7;
+    copy.loadState(saved);
+    expect(sameBits(copy.state.w.squareAvg, new Float32Array([4, 3, 2, 1]))).toBeUndefined();
+    expect(() => copy.loadState({ ...saved, state: { w: { squareAvg: liar([1, 2], 4) } } })).toThrow(/squareAvg of 'w' has 2 elements, the parameter has 4/);
+  });
+});
+
+describe('saved state', () => {
+  const options: RMSPropOptions = { preset: 'optax', centered: true, momentum: 0.9, nesterov: true, biasCorrection: true, lr: schedules.exponentialDecay({ initial: 1e-2, decaySteps: 3, decayRate: 0.5 }) };
+  const LENGTHS = [13, 0, 64];
+
+  async function run(backend: (typeof BACKENDS)[number], from: number, to: number, opt?: RMSProp) {
+    opt ??= await RMSProp.create(randomArrays(9, LENGTHS), { ...options, backend });
+    for (let k = from; k < to; k++) {
+      const grads = randomArrays(400 + k, LENGTHS);
+      grads[0][k % 13] = k === 4 ? NaN : grads[0][k % 13]; // a NaN, to check it survives JSON
+      opt.step(grads);
+    }
+    return opt;
+  }
+
+  it.each(BACKENDS.flatMap((a) => BACKENDS.map((b) => [a, b] as const)))(
+    'save on %s → JSON → load on %s → continue equals the uninterrupted run', async (saveOn, loadOn) => {
+      const uninterrupted = await run(saveOn, 0, 10);
+      const first = await run(saveOn, 0, 6);
+      const json = JSON.stringify(first.saveState());
+      const params = Object.values(first.params).map((p) => p.slice());
+      const second = await RMSProp.create(params, { ...options, backend: loadOn });
+      second.loadState(JSON.parse(json));
+      expect(second.stepCount).toBe(6);
+      await run(loadOn, 6, 10, second);
+      expect(firstDifference(everything(second), everything(uninterrupted))).toBeUndefined();
+    });
+
+  it('the binary form round-trips, NaN, ±∞ and −0 included', async () => {
+    const opt = await RMSProp.create({ w: new Float32Array([NaN, -0, Infinity, -Infinity, 1e-45]) }, { momentum: 0.5 });
+    opt.state.w.squareAvg.set([NaN, -0, Infinity, 0, 1e-45]);
+    opt.state.w.momentum!.set([NaN, -0, Infinity, -Infinity, -1e-45]);
+    const saved = opt.saveState();
+    const bytes = encodeState(saved);
+    const { state, ...rest } = decodeState(bytes);
+    expect(rest).toEqual({ ...saved, state: undefined });
+    expect(sameBits(state.w.momentum as Float32Array, opt.state.w.momentum!)).toBeUndefined();
+    const copy = await RMSProp.create({ w: 5 }, { momentum: 0.5 });
+    copy.loadState(decodeState(bytes));
+    expect(sameBits(copy.state.w.squareAvg, opt.state.w.squareAvg)).toBeUndefined();
+    expect(Object.is(copy.state.w.squareAvg[1], -0)).toBe(true);
+  });
+
+  describe('malformed states are rejected with a reason, changing nothing', async () => {
+    const make = () => RMSProp.create({ w: 4, b: 2 }, { centered: true });
+    const good = async () => {
+      const opt = await make();
+      opt.grads.w.fill(1);
+      opt.step();
+      return opt.saveState();
+    };
+    const cases: Array<[string, (s: SavedState) => unknown, RegExp, typeof TypeError | typeof RangeError]> = [
+      ['wrong version', (s) => ({ ...s, version: 3 }), /version 3 is not supported; this library reads versions 1 and 2/, RangeError],
+      ['wrong format', (s) => ({ ...s, format: 'adam' }), /format/, TypeError],
+      ['missing name', (s) => ({ ...s, state: { w: s.state.w } }), /missing parameter 'b'/, RangeError],
+      ['unknown name', (s) => ({ ...s, state: { ...s.state, z: s.state.w } }), /'z'/, RangeError],
+      ['wrong length', (s) => ({ ...s, state: { ...s.state, b: s.state.w } }), /'b' has 4 elements, the parameter has 2/, RangeError],
+      ['centered mismatch', (s) => ({ ...s, groups: [{ ...s.groups[0], options: { ...s.groups[0].options, centered: false } }] }), /centered/, RangeError],
+      ['momentum mismatch', (s) => ({ ...s, groups: [{ ...s.groups[0], options: { ...s.groups[0].options, momentum: 0.9 } }] }), /momentum/, RangeError],
+      ['bad step count', (s) => ({ ...s, stepCount: -1 }), /stepCount/, RangeError],
+      ['negative square average', (s) => ({ ...s, state: { ...s.state, b: { ...s.state.b, squareAvg: Buffer.from(new Float32Array([0, -1]).buffer).toString('base64') } } }), /squareAvg of 'b' is negative \(-1\) at index 1/, RangeError],
+      ['not base64', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: '!!!' } } }), /base64/, TypeError],
+      ['not an object', () => 'state', /object/, TypeError],
+    ];
+    it.each(cases)('%s', async (_, corrupt, message, errorClass) => {
+      const opt = await make();
+      opt.grads.w.fill(2);
+      opt.step();
+      const before = snapshot(everything(opt));
+      const bad = corrupt(await good());
+      expect(() => opt.loadState(bad as SavedState)).toThrow(errorClass);
+      expect(() => opt.loadState(bad as SavedState)).toThrow(message);
+      expect(snapshot(everything(opt))).toEqual(before);
+      expect(opt.stepCount).toBe(1);
+    });
+
+    it('truncated or foreign bytes', async () => {
+      const bytes = encodeState(await good());
+      expect(() => decodeState(bytes.subarray(0, bytes.length - 3))).toThrow(/truncated/);
+      expect(() => decodeState(bytes.subarray(0, 20))).toThrow(/truncated/);
+      expect(() => decodeState(bytes.subarray(0, 5))).toThrow(RangeError);
+      const foreign = bytes.slice();
+      foreign[0] = 0;
+      expect(() => decodeState(foreign)).toThrow(/magic/);
+    });
+  });
+
+  it('a PyTorch state dict exported here loads back unchanged, and resumes the same run', async () => {
+    const opt = await RMSProp.create([{ params: { a: randomArrays(1, [9])[0] }, momentum: 0.9, centered: true }, { params: { b: 4 } }], { preset: 'pytorch' });
+    for (let k = 0; k < 3; k++) opt.step({ a: randomArrays(k, [9])[0], b: randomArrays(k + 50, [4])[0] });
+    const dict = JSON.parse(JSON.stringify(opt.toTorchStateDict()));
+    expect(dict.param_groups.map((g: { params: number[] }) => g.params)).toEqual([[0], [1]]);
+    expect(Object.keys(dict.state['0'])).toEqual(['step', 'square_avg', 'momentum_buffer', 'grad_avg']);
+    const copy = await RMSProp.create([{ params: { a: 9 }, momentum: 0.9, centered: true }, { params: { b: 4 } }], { preset: 'pytorch' });
+    copy.fromTorchStateDict(dict);
+    expect(copy.toTorchStateDict()).toEqual(dict);
+    expect(copy.stepCount).toBe(3);
+    expect(() => copy.fromTorchStateDict({ ...dict, param_groups: [dict.param_groups[0]] })).toThrow(RangeError);
+  });
+});
+
+// Loading checks everything before it changes anything.
+type ErrorClass = typeof TypeError | typeof RangeError;
+
+/** An optimizer one step in, and a good saved state / torch dict of another one, three steps in. */
+async function setting() {
+  const make = () => RMSProp.create({ w: new Float32Array([1, -2, 3, 4]), b: new Float32Array([0.5, -0.5]) }, { momentum: 0.9 });
+  const opt = await make();
+  opt.step({ w: new Float32Array([1, 1, 1, 1]), b: new Float32Array([2, 2]) });
+  const other = await make();
+  for (let k = 0; k < 3; k++) other.step({ w: new Float32Array([k, -k, 1, 2]), b: new Float32Array([1, k]) });
+  return { opt, saved: other.saveState(), dict: JSON.parse(JSON.stringify(other.toTorchStateDict())) as TorchStateDict };
+}
+
+function expectUnchanged(opt: RMSProp, load: () => void, errorClass: ErrorClass, message: RegExp): void {
+  const before = snapshot(everything(opt));
+  let thrown: unknown;
+  try {
+    load();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(errorClass);
+  expect((thrown as Error).message).toMatch(message);
+  expect(snapshot(everything(opt))).toEqual(before);
+  expect(opt.stepCount).toBe(1);
+}
+
+describe('a malformed saved state names the field', () => {
+  const cases: Array<[string, (s: SavedState) => unknown, ErrorClass, RegExp]> = [
+    ['a null parameter entry', (s) => ({ ...s, state: { ...s.state, w: null } }), TypeError, /state\['w'\] must be an object, got null/],
+    ['a number as parameter entry', (s) => ({ ...s, state: { ...s.state, b: 7 } }), TypeError, /state\['b'\] must be an object, got 7/],
+    ['an unknown array kind', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, velocity: s.state.w.squareAvg } } }), RangeError, /state\['w'\] has 'velocity'/],
+    ['groups null', (s) => ({ ...s, groups: null }), TypeError, /groups must be an array, got null/],
+    ['a null group', (s) => ({ ...s, groups: [null] }), TypeError, /groups\[0\] must be an object, got null/],
+    ['group params not an array', (s) => ({ ...s, groups: [{ ...s.groups[0], params: 'w,b' }] }), TypeError, /groups\[0\]\.params must be an array/],
+    ['group options null', (s) => ({ ...s, groups: [{ ...s.groups[0], options: null }] }), TypeError, /groups\[0\]\.options must be an object/],
+    ['state null', (s) => ({ ...s, state: null }), TypeError, /'state' must be an object, got null/],
+    ['a string step count', (s) => ({ ...s, stepCount: '3' }), TypeError, /stepCount must be a number, got "3"/],
+    ['a step count beyond 2^53', (s) => ({ ...s, stepCount: 2 ** 53 }), RangeError, /stepCount must be an integer from 0 to 2\^53 − 1, got 9007199254740992/],
+    ['a fractional step count', (s) => ({ ...s, stepCount: 1.5 }), RangeError, /stepCount.*1\.5/],
+    ['a version that is not a number', (s) => ({ ...s, version: '1' }), TypeError, /version must be a number, got "1"/],
+    ['a squareAvg that is a number', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 4 } } }), TypeError, /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got 4/],
+    ['no base64 pieces', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: [] } } }), TypeError, /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got an array/],
+    ['a piece that is not a string', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', null] } } }), TypeError, /squareAvg of 'w'\[1\] must be a base64 string, got null/],
+    ['a piece that is not base64', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAAAAAAAAAAAAAAAA', 'A!=='] } } }), TypeError, /squareAvg of 'w'\[1\] is not valid base64/],
+    ['pieces of the wrong total length', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', 'AAAAAA=='] } } }), RangeError, /squareAvg of 'w' has 2 elements, the parameter has 4/],
+    ['a Float32Array of the wrong length', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Float32Array(5) } } }), RangeError, /squareAvg of 'w' has 5 elements, the parameter has 4/],
+    ['a negative square average in a Float32Array', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Float32Array([1, 2, -3, 4]) } } }), RangeError, /squareAvg of 'w' is negative \(-3\) at index 2/],
+    // Fields that Object.prototype has are not fields of the state.
+    ['a state without its own entries', (s) => ({ ...s, state: Object.create({ w: s.state.w, b: s.state.b }) }), RangeError, /missing parameter 'w'/],
+  ];
+
+  it.each(cases)('%s', async (_, corrupt, errorClass, message) => {
+    const { opt, saved } = await setting();
+    expectUnchanged(opt, () => opt.loadState(corrupt(saved) as SavedState), errorClass, message);
+  });
+
+  it('inherited enumerable properties are ignored', async () => {
+    const { opt, saved } = await setting();
+    // This optimizer keeps no gradAvg: one seen through the prototype would be refused.
+    Object.defineProperty(Object.prototype, 'gradAvg', { value: 'AAAAAA==', enumerable: true, configurable: true, writable: true });
+    try {
+      opt.loadState(JSON.parse(JSON.stringify(saved)));
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).gradAvg;
+    }
+    expect(opt.stepCount).toBe(3);
+  });
+});
+
+describe('the binary form: malformed input names the field', () => {
+  /** A well-formed container around `header` (any JSON text) and `data` bytes. */
+  function container(header: string, data = new Uint8Array(0)): Uint8Array {
+    const text = new TextEncoder().encode(header);
+    const start = (12 + text.length + 3) & ~3;
+    const bytes = new Uint8Array(start + data.length);
+    bytes.set([0x52, 0x4d, 0x53, 0x50]);
+    new DataView(bytes.buffer).setUint32(4, 1, true);
+    new DataView(bytes.buffer).setUint32(8, text.length, true);
+    bytes.set(text, 12);
+    bytes.set(data, start);
+    return bytes;
+  }
+
+  it.each([
+    ['a null header', 'null', TypeError, /the header must be a JSON object, got null/],
+    ['an array header', '[]', TypeError, /the header must be a JSON object, got an array/],
+    ['a header without state', '{"format":"rmsprop-wasm-state"}', TypeError, /header's 'state' must be an object, got undefined/],
+    ['a null parameter entry', '{"state":{"w":null}}', TypeError, /state\['w'\] must be an object, got null/],
+    ['a malformed reference', '{"state":{"w":{"squareAvg":[0]}}}', TypeError, /squareAvg of 'w' must be \[byte offset, element count\]/],
+    ['a reference past the end', '{"state":{"w":{"squareAvg":[0,4]}}}', RangeError, /truncated: squareAvg of 'w' ends at byte/],
+  ] as Array<[string, string, ErrorClass, RegExp]>)('decodeState: %s', (_, header, errorClass, message) => {
+    expect(() => decodeState(container(header))).toThrow(errorClass);
+    expect(() => decodeState(container(header))).toThrow(message);
+  });
+
+  it.each([
+    ['invalid base64', (s: SavedState) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: '!!!' } } }), TypeError, /encodeState: state\['w'\]\.squareAvg is not valid base64/],
+    ['a partial float', (s: SavedState) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 'AAA=' } } }), RangeError, /state\['w'\]\.squareAvg holds 2 bytes, not a whole number of float32s/],
+    ['a null entry', (s: SavedState) => ({ ...s, state: { ...s.state, b: null } }), TypeError, /encodeState: state\['b'\] must be an object, got null/],
+    ['a missing state', (s: SavedState) => ({ ...s, state: undefined }), TypeError, /encodeState: 'state' must be an object, got undefined/],
+    ['not an object', () => 'state', TypeError, /encodeState needs a saved state object, got "state"/],
+  ] as Array<[string, (s: SavedState) => unknown, ErrorClass, RegExp]>)('encodeState: %s', async (_, corrupt, errorClass, message) => {
+    const { saved } = await setting();
+    let thrown: unknown;
+    try {
+      encodeState(corrupt(saved) as SavedState);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(errorClass);
+    expect((thrown as Error).message).toMatch(message);
+  });
+});
+
+describe('a PyTorch state dict: ids are the parameters\' indices, steps are safe integers', () => {
+  const cases: Array<[string, (d: TorchStateDict) => unknown, ErrorClass, RegExp]> = [
+    ...['7', 'abc', '-1', '1.5', '01', '2'].map((id): [string, (d: TorchStateDict) => unknown, ErrorClass, RegExp] => [
+      `an id '${id}' that is not a parameter's index`,
+      (d) => ({ ...d, state: { ...d.state, [id]: { ...d.state['0'], step: 999 } } }),
+      RangeError,
+      new RegExp(`state has an entry '${id.replace('.', '\\.')}', but this optimizer's parameters are numbered 0 to 1`),
+    ]),
+    ['a null entry', (d) => ({ ...d, state: { ...d.state, 0: null } }), TypeError, /state\['0'\] must be an object, got null/],
+    ['a negative step', (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: -1 } } }), RangeError, /state\['0'\]\.step must be an integer from 0 to 2\^53 − 1, got -1/],
+    ['a fractional step', (d) => ({ ...d, state: { ...d.state, 1: { ...d.state['1'], step: 2.5 } } }), RangeError, /state\['1'\]\.step.*2\.5/],
+    ['a step beyond 2^53', (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: 2 ** 60 } } }), RangeError, /state\['0'\]\.step/],
+    ['a string step', (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: '3' } } }), TypeError, /state\['0'\]\.step must be a number, got "3"/],
+    ['a hole in square_avg', (d) => ({ ...d, state: { ...d.state, 1: { ...d.state['1'], square_avg: [1, , ] } } }), TypeError, /state\['1'\]\.square_avg\[1\] must be a number, got undefined/],
+    ['a string in momentum_buffer', (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], momentum_buffer: [1, 2, '3', 4] } } }), TypeError, /state\['0'\]\.momentum_buffer\[2\] must be a number, got "3"/],
+    ['param_groups null', (d) => ({ ...d, param_groups: null }), TypeError, /param_groups must be an array, got null/],
+    ['a null param group', (d) => ({ ...d, param_groups: [null] }), TypeError, /param_groups\[0\] must be an object, got null/],
+    ['params not an array', (d) => ({ ...d, param_groups: [{ ...d.param_groups[0], params: 0 }] }), TypeError, /param_groups\[0\]\.params must be an array of indices, got 0/],
+    ['state null', (d) => ({ ...d, state: null }), TypeError, /'state' must be an object, got null/],
+    ['not an object', () => 3, TypeError, /must be an object, got 3/],
+  ];
+
+  it.each(cases)('%s', async (_, corrupt, errorClass, message) => {
+    const { opt, dict } = await setting();
+    expectUnchanged(opt, () => opt.fromTorchStateDict(corrupt(dict) as TorchStateDict), errorClass, message);
+  });
+
+  it('the step count is the largest per-parameter step, found without spreading 200 000 arguments', async () => {
+    const n = 200_000;
+    const opt = await RMSProp.create(new Array<number>(n).fill(1));
+    const state: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) state[i] = { step: i === 123_456 ? 9 : 4, square_avg: [0.25] };
+    opt.fromTorchStateDict({ state, param_groups: [{ ...opt.toTorchStateDict().param_groups[0] }] } as TorchStateDict);
+    expect(opt.stepCount).toBe(9);
+    expect(opt.state['199999'].squareAvg[0]).toBe(0.25);
+  }, 60_000);
+});
+
+describe('step counts stay exact: the optimizer never passes 2^53 − 1, so its own saved state always loads', () => {
+  it('a step at 2^53 − 1 throws a RangeError and changes nothing; the saved state there loads back', async () => {
+    const w = new Float32Array([1, 2]);
+    const opt = await RMSProp.create({ w });
+    const saved = opt.saveState();
+    opt.loadState({ ...saved, stepCount: Number.MAX_SAFE_INTEGER - 1 });
+    opt.step({ w: new Float32Array([1, 1]) });
+    expect(opt.stepCount).toBe(Number.MAX_SAFE_INTEGER);
+    const before = snapshot([w, opt.state.w.squareAvg]);
+    expect(() => opt.step({ w: new Float32Array([1, 1]) })).toThrow(RangeError);
+    expect(() => opt.step({ w: new Float32Array([1, 1]) })).toThrow(/2\^53/);
+    expect(snapshot([w, opt.state.w.squareAvg])).toEqual(before);
+    expect(opt.stepCount).toBe(Number.MAX_SAFE_INTEGER);
+    const copy = await RMSProp.create({ w: 2 });
+    copy.loadState(JSON.parse(JSON.stringify(opt.saveState())));
+    expect(copy.stepCount).toBe(Number.MAX_SAFE_INTEGER);
+    copy.fromTorchStateDict(opt.toTorchStateDict());
+    expect(copy.stepCount).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});

@@ -1,0 +1,95 @@
+// Every size wasm memory can hold: layouts up to 4 GiB create and step on every backend, with
+// arrays past the 2 GiB mark (where signed 32-bit arithmetic on sizes or offsets would wrap);
+// anything larger is a RangeError naming the bytes it needs. Expected values come from the seed
+// formula in float64, rounded to float32 at the end.
+import { describe, expect, it } from 'vitest';
+import { RMSProp } from '../../src/index.js';
+import { readGroups } from '../../src/inputs.js';
+import { planLayout } from '../../src/layout.js';
+import { BACKENDS, seedStep } from '../support/helpers.js';
+
+const LIMIT = 2 ** 32;
+const bytesFor = (params: Record<string, number>) => planLayout(readGroups(params, undefined)).bytes;
+
+/** The largest `big` (a multiple of 4) such that { big, small: 8 } still fits in 4 GiB. */
+function largestFitting(): number {
+  let low = 0;
+  let high = LIMIT / 4;
+  while (high - low > 4) {
+    const mid = Math.floor((low + high) / 8) * 4;
+    if (bytesFor({ big: mid, small: 8 }) <= LIMIT) low = mid;
+    else high = mid;
+  }
+  return low;
+}
+
+/** One seed-preset step from S = 0, rounded to float32 as the parameter holds it. */
+const seedStep32 = (w: number, g: number) => Math.fround(seedStep(w, g));
+
+describe('a layout just under 4 GiB', () => {
+  const big = largestFitting();
+
+  it('is just under the limit, and four more elements are over it', () => {
+    expect(bytesFor({ big, small: 8 })).toBeLessThanOrEqual(LIMIT);
+    expect(bytesFor({ big, small: 8 })).toBeGreaterThan(LIMIT - 65536);
+    expect(bytesFor({ big: big + 4, small: 8 })).toBeGreaterThan(LIMIT);
+  });
+
+  for (const backend of BACKENDS) {
+    it(`creates and steps a tensor that sits above 4 GiB − 64 KiB (${backend})`, async () => {
+      const opt = await RMSProp.create({ big, small: 8 }, { backend });
+      try {
+        const { small } = opt.params;
+        // The last tensor's arrays sit at the top of memory, where a signed offset would be negative.
+        expect(opt.state.small.squareAvg.byteOffset).toBeGreaterThan(2 ** 31);
+        const w = Float32Array.from({ length: 8 }, (_, i) => 1 - i / 8);
+        const g = Float32Array.from({ length: 8 }, (_, i) => (i - 3.5) / 2);
+        small.set(w);
+        expect(opt.step({ small: g })).toBe(true);
+        for (let i = 0; i < 8; i++) expect(small[i]).toBeCloseTo(seedStep32(w[i], g[i]), 6);
+        expect(opt.params.big[big - 1]).toBe(0); // no gradient for 'big': skipped
+        expect(opt.stepCount).toBe(1);
+      } finally {
+        opt.dispose();
+      }
+    }, 60_000);
+  }
+});
+
+it('{ w: 179 000 000 } (2.1 GB of memory) creates and steps every element (simd)', async () => {
+  const n = 179_000_000;
+  const opt = await RMSProp.create({ w: n }, { backend: 'simd' });
+  try {
+    const { w } = opt.params;
+    const g = opt.grads.w;
+    for (const [i, wi, gi] of [[0, 2, -1], [n >> 1, -1, 0.25], [n - 1, 1, 0.5]]) {
+      w[i] = wi;
+      g[i] = gi;
+    }
+    opt.step();
+    expect(w[0]).toBeCloseTo(seedStep32(2, -1), 6);
+    expect(w[n >> 1]).toBeCloseTo(seedStep32(-1, 0.25), 6);
+    expect(w[n - 1]).toBeCloseTo(seedStep32(1, 0.5), 6);
+  } finally {
+    opt.dispose();
+  }
+}, 60_000);
+
+describe('beyond 4 GiB: a RangeError naming the bytes needed and the limit, before any memory is taken', () => {
+  const cases: Array<[string, Record<string, number>]> = [
+    ['2^31 elements', { w: 2 ** 31 }],
+    ['2^32 elements', { w: 2 ** 32 }],
+    ['2^53 − 1 elements', { w: Number.MAX_SAFE_INTEGER }],
+    ['many tensors summing just over 4 GiB', Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, Math.ceil(largestFitting() / 16) + 8]))],
+  ];
+  for (const [what, params] of cases) {
+    it(what, async () => {
+      const needed = bytesFor(params);
+      expect(needed).toBeGreaterThan(LIMIT);
+      const error = await RMSProp.create(params).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(RangeError);
+      expect((error as Error).message).toContain(`${needed} bytes`);
+      expect((error as Error).message).toContain(`${LIMIT} bytes`);
+    });
+  }
+});

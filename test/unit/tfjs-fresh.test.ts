@@ -1,0 +1,289 @@
+// The paths real users take with rmsprop-wasm/tfjs, each in a fresh Node process against the built
+// package (dist/): in this suite's own process, earlier tests have compiled every wasm build and
+// registered every class, which hid each failure below (issue 18). Figures are checked against
+// tf.train.rmsprop run in the same child, or against an uninterrupted run of this optimizer.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { root, runForJson } from '../support/child.js';
+import { firstViolation, TFJS_PRELUDE } from '../support/tfjs-helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'rmsprop-tfjs-fresh-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+type Failure = { name: string; message: string } | undefined;
+const run = <T>(body: string) => runForJson<T>(`${TFJS_PRELUDE}\n${body}`);
+
+describe('every promise holds in a fresh process', () => {
+  it.each([[2], ['auto']])('rmsprop({ threads: %j }) resolves and trains like tf.train.rmsprop, small and large (500 K+ elements) variables', async (threads) => {
+    const result = await run<{ ours: number[][]; stock: number[][]; threads: number }>(`
+      const opt = await rmsprop({ lr: 0.01, threads: ${JSON.stringify(threads)} });
+      const train = (optimizer) => {
+        const a = tf.variable(tf.randomNormal([1000], 0, 1, 'float32', 2));
+        const b = tf.variable(tf.randomNormal([600000], 0, 1, 'float32', 3));
+        const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.square(b)));
+        for (let k = 0; k < 2; k++) optimizer.minimize(loss, false, [a]); // 1000 elements: 'auto' takes one thread
+        for (let k = 0; k < 2; k++) optimizer.minimize(loss, false, [a, b]); // then 601 000: more
+        const kept = [values(a), values(b).slice(0, 1000)];
+        tf.dispose([a, b]);
+        return kept;
+      };
+      const ours = train(opt);
+      const stock = train(tf.train.rmsprop(0.01, 0.9, 0, 1e-7));
+      out({ ours, stock, threads: opt.core.threads });
+      opt.dispose();
+    `);
+    expect(firstViolation(result.ours, result.stock, 4, 0, 0.01)).toBeUndefined();
+    expect(result.threads).toBe(2); // this machine has 2 cores; 601 000 elements are past 'auto''s threshold
+  }, 60_000);
+
+  it.each([
+    [{ threads: 'auto' }],
+    [{ threads: 2 }],
+    [{ threads: 'auto', backend: 'wasm' }],
+  ])('RMSProp.ready(%j) prepares every size createSync can be given', async (options) => {
+    const result = await run<{ before: Failure; isNotReady: boolean; sizes: Array<{ threads: number; moved: boolean }> }>(`
+      const options = ${JSON.stringify(options)};
+      let isNotReady = false;
+      const before = errorOf(() => {
+        try { RMSProp.createSync({ w: 4 }, options); } catch (e) { isNotReady = e instanceof NotReadyError; throw e; }
+      });
+      await RMSProp.ready(options);
+      out({ before, isNotReady, sizes: [1000, 600000].map((n) => {
+        const opt = RMSProp.createSync({ w: n }, options);
+        opt.grads.w.fill(0.5);
+        opt.step();
+        const result = { threads: opt.threads, moved: opt.params.w[n - 1] < 0 };
+        opt.dispose();
+        return result;
+      }) });
+    `);
+    expect(result.before).toMatchObject({ name: 'NotReadyError', message: expect.stringMatching(/is not compiled yet: await RMSProp\.ready/) });
+    expect(result.isNotReady).toBe(true);
+    expect(result.sizes).toEqual([{ threads: options.threads === 2 ? 2 : 1, moved: true }, { threads: 2, moved: true }]);
+  }, 60_000);
+
+  it.each([
+    ['saved by this optimizer', '{ lr: 0.01, momentum: 0.9 }'],
+    ["saved by this optimizer with threads: 'auto'", "{ lr: 0.01, momentum: 0.9, threads: 'auto' }"],
+  ])('a model %s, loaded after registerClass, trains on its first fit, as an uninterrupted run does', async (_, options) => {
+    const file = join(tmp, `model-${options.length}.json`);
+    const fit = 'await model.fit(x, y, { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });';
+    const whole = await run<number[][]>(`
+      const { x, y } = data();
+      const model = mlp();
+      model.compile({ optimizer: await rmsprop(${options}), loss: 'categoricalCrossentropy' });
+      ${fit}
+      let artifacts;
+      await model.save(tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }), { includeOptimizer: true });
+      const weightData = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData)).toString('base64');
+      (await import('node:fs')).writeFileSync(${JSON.stringify(file)}, JSON.stringify({ ...artifacts, weightData }));
+      ${fit}
+      out(modelWeights(model));
+    `);
+    const resumed = await run<{ weights: number[][]; optimizer: string; iterations: number; stateCount: number }>(`
+      tf.serialization.registerClass(RMSPropWasmOptimizer);
+      const saved = JSON.parse((await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8'));
+      const weightData = new Uint8Array(Buffer.from(saved.weightData, 'base64')).buffer;
+      const model = await tfl.loadLayersModel(tf.io.fromMemory({ ...saved, weightData }));
+      const { x, y } = data();
+      ${fit}
+      out({ weights: modelWeights(model), optimizer: model.optimizer.constructor.name, iterations: model.optimizer.iterations,
+        stateCount: (await model.optimizer.getWeights()).length });
+    `);
+    expect(resumed.optimizer).toBe('RMSPropWasmOptimizer');
+    expect(resumed.iterations).toBe(8);
+    expect(resumed.stateCount).toBe(1 + 2 * 4); // iter, then /rms and /momentum of 4 variables: no duplicate slot
+    expect(resumed.weights).toEqual(whole);
+  }, 60_000);
+
+  it('a step before the wasm is compiled throws a NotReadyError that changes nothing, and the next one after ready() works', async () => {
+    const result = await run<{ error: Failure; isNotReady: boolean; tensorsKept: boolean; variables: number; iterations: number; weights: number; after: number[]; stock: number[] }>(`
+      const opt = new RMSPropWasmOptimizer({ lr: 0.1 }); // as fromConfig makes it: no await
+      const make = () => tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const a = make();
+      const loss = () => tf.sum(tf.square(a));
+      const tensors = tf.memory().numTensors;
+      let isNotReady = false;
+      const error = errorOf(() => {
+        try { opt.minimize(loss); } catch (e) { isNotReady = e instanceof NotReadyError; throw e; }
+      });
+      const state = { tensorsKept: tf.memory().numTensors === tensors, variables: opt.variables.length, iterations: opt.iterations, weights: (await opt.getWeights()).length };
+      await opt.ready();
+      opt.minimize(loss);
+      const stock = tf.train.rmsprop(0.1, 0.9, 0, 1e-7);
+      const b = make();
+      stock.minimize(() => tf.sum(tf.square(b)));
+      out({ error, isNotReady, ...state, after: values(a), stock: values(b) });
+    `);
+    expect(result.error).toMatchObject({ name: 'NotReadyError', message: expect.stringMatching(/not ready.*await optimizer\.ready\(\).*nothing was changed/) });
+    expect(result.isNotReady).toBe(true);
+    expect(result).toMatchObject({ tensorsKept: true, variables: 0, iterations: 0, weights: 1 });
+    expect(firstViolation([result.after], [result.stock], 1, 0, 0.1)).toBeUndefined();
+  }, 60_000);
+});
+
+describe('a refused call changes nothing', () => {
+  it('applyGradients (a new variable with an unknown name; a NaN after a variable joined), minimize and setWeights refused: state, slots and tensors as if never called', async () => {
+    const result = await run<{ errors: Failure[]; tensorsKept: boolean; beforeEqual: boolean; names: string[]; refNames: string[]; state: number[][]; refState: number[][]; params: number[][]; refParams: number[][] }>(`
+      const options = { lr: 0.01, momentum: 0.9, nonFinite: 'throw' };
+      const opt = await rmsprop(options);
+      const ref = await rmsprop(options);
+      const make = () => [tf.variable(tf.tensor1d([0.5, -1, 2])), tf.variable(tf.tensor1d([1, 2])), tf.variable(tf.tensor1d([3, -3, 1, 0.25]))];
+      const [a, b, c] = make();
+      const [ra, rb, rc] = make();
+      const grads = (vs, scale) => Object.fromEntries(vs.map((v, i) => [v.name, tf.fill(v.shape, scale * (i + 1))]));
+      const both = (vs, rvs, scale) => {
+        opt.applyGradients(grads(vs, scale));
+        ref.applyGradients(grads(rvs, scale));
+      };
+      both([a, b], [ra, rb], 0.5);
+      const before = (await opt.getWeights()).map((w) => values(w.tensor));
+      const tensors = tf.memory().numTensors;
+      const g = grads([a, c], 1);
+      const nan = { [a.name]: g[a.name], [c.name]: tf.fill([4], NaN) };
+      const negative = [{ name: 'iter', tensor: tf.scalar(9, 'int32') },
+        ...['rms', 'momentum'].flatMap((kind) => [a, b].map((v) => ({ name: v.name + '/' + kind, tensor: tf.fill(v.shape, -1) })))];
+      const errors = [
+        errorOf(() => opt.applyGradients({ [c.name]: g[c.name], typo: g[a.name] })),
+        errorOf(() => opt.applyGradients(nan)),
+        errorOf(() => opt.minimize(() => tf.sum(tf.mul(c, tf.scalar(NaN))), false, [a, c])),
+        await asyncErrorOf(() => opt.setWeights(negative)),
+      ];
+      tf.dispose([...Object.values(g), ...Object.values(nan), ...negative.map((w) => w.tensor)]);
+      const tensorsKept = tf.memory().numTensors === tensors;
+      const unchanged = (await opt.getWeights()).map((w) => values(w.tensor));
+      both([a, b, c], [ra, rb, rc], 0.25);
+      const weights = await opt.getWeights();
+      const refWeights = await ref.getWeights();
+      const strip = (w) => (w.name === 'iter' ? 'iter' : w.name.slice(w.name.lastIndexOf('/')));
+      out({ errors, tensorsKept, beforeEqual: JSON.stringify(before) === JSON.stringify(unchanged),
+        names: weights.map(strip), refNames: refWeights.map(strip),
+        state: weights.map((w) => values(w.tensor)), refState: refWeights.map((w) => values(w.tensor)),
+        params: [a, b, c].map(values), refParams: [ra, rb, rc].map(values) });
+    `);
+    expect(result.errors.map((e) => e?.name)).toEqual(['TypeError', 'RangeError', 'RangeError', 'RangeError']);
+    expect(result.errors[0]!.message).toMatch(/'typo' is not the name of a tf\.Variable/);
+    expect(result.errors[1]!.message).toMatch(/NaN/);
+    expect(result.errors[3]!.message).toMatch(/\/rms' \(a square average\) has -1/);
+    expect(result).toMatchObject({ tensorsKept: true, beforeEqual: true });
+    expect(result.names).toEqual(['iter', '/rms', '/rms', '/rms', '/momentum', '/momentum', '/momentum']);
+    expect(result.names).toEqual(result.refNames);
+    expect(result.state).toEqual(result.refState);
+    expect(result.params).toEqual(result.refParams);
+  }, 60_000);
+});
+
+describe('variables that come and go, as TF.js has them', () => {
+  it('a variable disposed and re-created under its name is updated with the state tf.train.rmsprop gives it; a gradient for a disposed one is refused; no tensor is kept', async () => {
+    const result = await run<{ ours: number[][]; stock: number[][]; disposedError: Failure; stockThrows: boolean; leaked: number; leakedBytes: number }>(`
+      const train = (optimizer, refuse) => {
+        const { numTensors: tensors, numBytes: bytes } = tf.memory();
+        const variable = (init, name) => tf.tidy(() => tf.variable(tf.tensor1d(init), true, name)); // tidy keeps variables
+        let w = variable([0.5, -1, 2], 'come-and-go');
+        const other = variable([1, 1], 'stays');
+        const loss = () => tf.add(tf.sum(tf.square(w)), tf.sum(tf.square(other)));
+        for (let k = 0; k < 3; k++) optimizer.minimize(loss, false, [w, other]);
+        const first = values(w);
+        w.dispose();
+        const g = [tf.ones([3]), tf.ones([2])];
+        const disposedError = refuse ? errorOf(() => optimizer.applyGradients([{ name: 'come-and-go', tensor: g[0] }, { name: 'stays', tensor: g[1] }])) : undefined;
+        const afterRefusal = values(other);
+        w = variable(first, 'come-and-go'); // the same values under the same name
+        for (let k = 0; k < 3; k++) optimizer.minimize(loss, false, [w, other]);
+        const kept = [values(w), values(other), afterRefusal];
+        tf.dispose([w, other, ...g]);
+        return { kept, disposedError, leaked: tf.memory().numTensors - tensors, leakedBytes: tf.memory().numBytes - bytes };
+      };
+      const opt = await rmsprop({ lr: 0.01 });
+      const ours = train(opt, true);
+      opt.dispose();
+      const stock = train(tf.train.rmsprop(0.01, 0.9, 0, 1e-7), false);
+      // stock TF.js with a gradient for a disposed variable
+      const stockOptimizer = tf.train.rmsprop(0.01, 0.9, 0, 1e-7);
+      const v = tf.variable(tf.tensor1d([1, 2]), true, 'disposed-for-stock');
+      const gv = tf.ones([2]);
+      stockOptimizer.applyGradients({ 'disposed-for-stock': gv });
+      v.dispose();
+      const stockError = errorOf(() => stockOptimizer.applyGradients({ 'disposed-for-stock': gv }));
+      out({ ours: ours.kept, stock: stock.kept, disposedError: ours.disposedError, stockThrows: stockError !== undefined, leaked: ours.leaked, leakedBytes: ours.leakedBytes });
+    `);
+    // stock TF.js updates the new variable with the accumulators of its position: the same result
+    // (had the state restarted, the first of the next 3 steps alone would move it by lr/√0.1 = 0.032 again: far outside)
+    expect(firstViolation(result.ours.slice(0, 2), result.stock.slice(0, 2), 6, 0, 0.01)).toBeUndefined();
+    expect(result.disposedError).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/'come-and-go' was disposed/) });
+    expect(result.stockThrows).toBe(true); // "Argument 'a' passed to 'sub' must be a Tensor…", after changing its state
+    expect(firstViolation([result.ours[2]], [result.stock[2]], 3, 0, 0.01)).toBeUndefined(); // the refused call moved nothing
+    expect([result.leaked, result.leakedBytes]).toEqual([0, 0]);
+  }, 60_000);
+});
+
+describe('saves', () => {
+  it('two saves in flight both succeed with the same bytes, and 1 000 saves (a step every 100) keep no tensor', async () => {
+    const result = await run<{ settled: string[]; same: boolean; tensors: number[] }>(`
+      const { x, y } = data();
+      const model = mlp();
+      model.compile({ optimizer: await rmsprop({ lr: 0.01, centered: true }), loss: 'categoricalCrossentropy' });
+      await model.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0 });
+      const save = () => {
+        let bytes;
+        return model.save(tf.io.withSaveHandler(async (a) => {
+          bytes = Buffer.from(tf.io.CompositeArrayBuffer.join(a.weightData)).toString('base64');
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }), { includeOptimizer: true }).then(() => bytes);
+      };
+      const settled = await Promise.allSettled([save(), save(), save()]);
+      const tensors = [tf.memory().numTensors];
+      for (let k = 1; k <= 1000; k++) {
+        if (k % 100 === 0) await model.trainOnBatch(x, y);
+        await save();
+        if (k % 100 === 0) tensors.push(tf.memory().numTensors);
+      }
+      out({ settled: settled.map((s) => s.status + (s.reason ? ': ' + s.reason.message : '')),
+        same: settled.every((s) => s.value === settled[0].value), tensors });
+    `);
+    expect(result.settled).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    expect(result.same).toBe(true);
+    expect(new Set(result.tensors).size, `tensors after every 100 saves: ${result.tensors}`).toBe(1);
+  }, 120_000);
+});
+
+describe("docs/tfjs.md's saving in Node, run as a newcomer runs it", () => {
+  const guide = readFileSync(join(root, 'docs/tfjs.md'), 'utf8');
+  const section = guide.slice(guide.indexOf('## Saving and loading'), guide.indexOf('\n## ', guide.indexOf('## Saving and loading') + 5));
+
+  it('saves and loads a model in Node without tfjs-node, with the optimizer and its state', async () => {
+    const snippet = [...section.matchAll(/```js\n([\s\S]*?)```/g)].map(([, code]) => code).find((code) => code.includes('withSaveHandler'));
+    expect(snippet, 'a ```js block with tf.io.withSaveHandler').toBeDefined();
+    const dir = mkdtempSync(join(tmp, 'newcomer-'));
+    // The snippet is a whole program (it trains, saves, registers the class and loads); it runs in a folder of its own.
+    const setup = `process.chdir(${JSON.stringify(dir)});`;
+    const check = `
+      const { readdirSync } = await import('node:fs');
+      const before = (await model.optimizer.getWeights()).map((w) => values(w.tensor));
+      const after = (await loaded.optimizer.getWeights()).map((w) => values(w.tensor));
+      const { x, y } = data();
+      const history = await loaded.fit(x, y, { epochs: 2, batchSize: 64, verbose: 0 });
+      out({ optimizer: loaded.optimizer.constructor.name, same: JSON.stringify(before) === JSON.stringify(after),
+        trained: history.history.loss[1] < history.history.loss[0], files: readdirSync('.').sort() });`;
+    const code = snippet!.replace(/^import .* from '(@tensorflow|rmsprop-wasm)[^']*';$/gm, '');
+    const result = await run<{ optimizer: string; same: boolean; trained: boolean; files: string[] }>(`${setup}\n${code}\n${check}`);
+    expect(result).toEqual({ optimizer: 'RMSPropWasmOptimizer', same: true, trained: true, files: ['model.json', 'weights.bin'] });
+  }, 60_000);
+
+  it("quotes the errors a newcomer meets: model.save('file://…') without tfjs-node, and a forgotten await", async () => {
+    const result = await run<{ save: Failure; await: Failure }>(`
+      const model = mlp();
+      const save = await asyncErrorOf(() => model.save('file://./my-model'));
+      const forgotten = await asyncErrorOf(() => model.compile({ optimizer: rmsprop({ lr: 0.01 }), loss: 'meanSquaredError' }));
+      out({ save, await: forgotten });
+    `);
+    const prose = guide.replace(/\s+/g, ' ');
+    expect(prose).toContain(result.save!.message.replace('./my-model', '…'));
+    expect(prose).toContain(result.await!.message);
+  }, 60_000);
+});

@@ -1,0 +1,517 @@
+// rmsprop-wasm/tfjs inside TensorFlow.js, on tfjs-backend-cpu and tfjs-backend-wasm: every figure
+// is checked against TF.js' own tf.train.rmsprop run here, or against a float64 reference.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RMSProp } from '../../src/index.js';
+import { rmsprop, RMSPropWasmOptimizer, type NamedTensor, type TfjsRMSPropOptions } from '../../src/tfjs/index.js';
+import { normal, rng, sameBits } from '../support/helpers.js';
+import { firstViolation as agreedBound } from '../support/tfjs-helpers.js';
+
+const BACKENDS = ['cpu', 'wasm'] as const;
+const LR = 1e-3;
+
+beforeAll(async () => {
+  const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  setWasmPaths(`${wasmDir}/`);
+  const warn = console.warn;
+  console.warn = () => {}; // the cpu backend's "install tfjs-node" banner
+  try {
+    await tf.setBackend('cpu');
+    tf.tensor1d([0]).dispose();
+  } finally {
+    console.warn = warn;
+  }
+  expect(await tf.setBackend('wasm')).toBe(true);
+}, 60_000);
+
+afterAll(() => {
+  tf.serialization.registerClass(tf.RMSPropOptimizer); // leave TF.js' own class under 'RMSProp'
+});
+
+/** 64 rows of 8 features (column 7 always 0: its kernel row has a zero gradient), 3 classes. */
+function data(seed = 1) {
+  const random = rng(seed);
+  const n = 64;
+  const x = new Float32Array(n * 8);
+  const y = new Float32Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const row = Array.from({ length: 7 }, () => normal(random));
+    x.set(row, i * 8);
+    const scores = [row[0] + row[1], row[2] - row[3], row[4] * row[5] - row[6]];
+    y[i * 3 + scores.indexOf(Math.max(...scores))] = 1;
+  }
+  return { x: tf.tensor2d(x, [n, 8]), y: tf.tensor2d(y, [n, 3]) };
+}
+
+/** An 8-16-3 MLP; two calls with the same seed give the same weights. */
+function mlp(seed = 7) {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [8], units: 16, activation: 'tanh', kernelInitializer: tfl.initializers.glorotUniform({ seed }) }),
+      tfl.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
+    ],
+  });
+}
+
+const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((w) => (w.dataSync() as Float32Array).slice());
+
+/** Trains and returns the weights after every batch. */
+async function fit(model: tfl.LayersModel, optimizer: tf.Optimizer, epochs: number, batchSize = 16, seed = 1) {
+  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  const { x, y } = data(seed);
+  const after: Float32Array[][] = [];
+  await model.fit(x, y, { epochs, batchSize, shuffle: false, verbose: 0, callbacks: { onBatchEnd: async () => void after.push(weightsOf(model)) } });
+  tf.dispose([x, y]);
+  return after;
+}
+
+function firstViolation(ours: Float32Array[], reference: Float32Array[], k: number, momentum: number, lr = LR): string | undefined {
+  return agreedBound(ours, reference, k, momentum, lr);
+}
+
+function sameWeights(a: Float32Array[], b: Float32Array[]): string | undefined {
+  if (a.length !== b.length) return `${a.length} weights ≠ ${b.length}`;
+  for (let t = 0; t < a.length; t++) {
+    const difference = sameBits(a[t], b[t]);
+    if (difference) return `weight ${t}: ${difference}`;
+  }
+  return undefined;
+}
+
+async function saved(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }), { includeOptimizer: true });
+  return artifacts!;
+}
+
+const load = (artifacts: tf.io.ModelArtifacts) => tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+
+describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
+  beforeEach(async () => {
+    await tf.setBackend(backend);
+  });
+
+  it.each([0, 0.9])('model.fit with momentum %s tracks tf.train.rmsprop after every batch', async (momentum) => {
+    const ours = await fit(mlp(), await rmsprop({ lr: LR, momentum }), 3);
+    const theirs = await fit(mlp(), tf.train.rmsprop(LR, 0.9, momentum, 1e-7), 3);
+    expect(ours).toHaveLength(12);
+    for (let k = 1; k <= ours.length; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], k, momentum), `after batch ${k}`).toBeUndefined();
+    // and the weights did move, by more than the bound
+    expect(firstViolation(ours[11], weightsOf(mlp()), 12, momentum)).toBeDefined();
+  });
+
+  it('model.trainOnBatch tracks tf.train.rmsprop', async () => {
+    const run = async (optimizer: tf.Optimizer) => {
+      const model = mlp();
+      model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+      const { x, y } = data(3);
+      for (let k = 0; k < 5; k++) await model.trainOnBatch(x, y);
+      tf.dispose([x, y]);
+      return weightsOf(model);
+    };
+    expect(firstViolation(await run(await rmsprop({ lr: LR })), await run(tf.train.rmsprop(LR, 0.9, 0, 1e-7)), 5, 0)).toBeUndefined();
+  });
+
+  it('the core\'s backend and threads options give the same bits inside model.fit', async () => {
+    const simd = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 1);
+    const js = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9, backend: 'js' }), 1);
+    const threaded = await rmsprop({ lr: LR, momentum: 0.9, threads: 2 });
+    const two = await fit(mlp(), threaded, 1);
+    expect([threaded.core!.backend, threaded.core!.threads]).toEqual(['simd', 2]);
+    expect(sameWeights(js[3], simd[3])).toBeUndefined();
+    expect(sameWeights(two[3], simd[3])).toBeUndefined();
+    threaded.dispose();
+  });
+
+  it("nonFinite: 'skip' skips a step with a NaN gradient, and it does not count", async () => {
+    const optimizer = await rmsprop({ lr: 0.01, nonFinite: 'skip' });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    const good = tf.tensor1d([0.1, 0.2]);
+    const bad = tf.tensor1d([0.1, NaN]);
+    optimizer.applyGradients({ [a.name]: good });
+    const after = a.dataSync().slice();
+    optimizer.applyGradients([{ name: a.name, tensor: bad }]);
+    expect([...a.dataSync()]).toEqual([...after]);
+    expect(optimizer.iterations).toBe(1);
+    tf.dispose([a, good, bad]);
+    optimizer.dispose();
+  });
+
+  it('centered stays finite where tf.train.rmsprop(centered) returns NaN (a feature that is always 0)', async () => {
+    const ours = await fit(mlp(), await rmsprop({ lr: LR, centered: true }), 1);
+    const theirs = await fit(mlp(), tf.train.rmsprop(LR, 0.9, 0, 1e-7, true), 1);
+    expect(theirs[0].some((w) => w.some(Number.isNaN))).toBe(true);
+    expect(ours.every((step) => step.every((w) => w.every(Number.isFinite)))).toBe(true);
+  });
+
+  it.each([0, 0.9])('save with includeOptimizer, load, continue: the same bits as an uninterrupted run (momentum %s)', async (momentum) => {
+    tf.serialization.registerClass(RMSPropWasmOptimizer);
+    const whole = await fit(mlp(), await rmsprop({ lr: LR, momentum }), 2);
+    const first = mlp();
+    await fit(first, await rmsprop({ lr: LR, momentum }), 1);
+    const loaded = await load(await saved(first));
+    expect(loaded.optimizer.constructor).toBe(RMSPropWasmOptimizer);
+    expect((loaded.optimizer as RMSPropWasmOptimizer).iterations).toBe(4);
+    const continued = await fit(loaded, loaded.optimizer, 1);
+    expect(sameWeights(continued[3], whole[7])).toBeUndefined();
+    // a fresh optimizer from the same weights goes elsewhere: the state is what carried the run
+    const fresh = await load(await saved(first));
+    const restarted = await fit(fresh, await rmsprop({ lr: LR, momentum }), 1);
+    expect(sameWeights(restarted[3], whole[7])).toBeDefined();
+  });
+
+  it('state saved by tf.train.rmsprop loads into this optimizer and continues the stock trajectory', async () => {
+    const momentum = 0.9;
+    tf.serialization.registerClass(RMSPropWasmOptimizer);
+    const stock = mlp();
+    await fit(stock, tf.train.rmsprop(LR, 0.9, momentum, 1e-7), 1);
+    const stockState = (await stock.optimizer.getWeights()).map((w) => (w.tensor.dataSync() as Float32Array).slice());
+    const loaded = await load(await saved(stock));
+    expect(loaded.optimizer.constructor).toBe(RMSPropWasmOptimizer);
+    const ourState = (await loaded.optimizer.getWeights()).map((w) => (w.tensor.dataSync() as Float32Array).slice());
+    expect(ourState.slice(1).map((a, i) => sameBits(a, stockState[i + 1])).filter(Boolean)).toEqual([]);
+    expect([...ourState[0]]).toEqual([4]);
+    const theirs = await fit(stock, stock.optimizer, 1);
+    const ours = await fit(loaded, loaded.optimizer, 1);
+    for (let k = 1; k <= 4; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], 4 + k, momentum), `after batch ${k}`).toBeUndefined();
+  });
+
+  it('state saved by this optimizer loads into tf.train.rmsprop (a program without this package) and continues', async () => {
+    const momentum = 0.9;
+    tf.serialization.registerClass(tf.RMSPropOptimizer);
+    const ourModel = mlp();
+    await fit(ourModel, await rmsprop({ lr: LR, momentum }), 1);
+    const loaded = await load(await saved(ourModel));
+    expect(loaded.optimizer.constructor).toBe(tf.RMSPropOptimizer);
+    expect(loaded.optimizer.getConfig()).toMatchObject({ learningRate: LR, decay: 0.9, momentum, epsilon: 1e-7, centered: false });
+    const ours = await fit(ourModel, ourModel.optimizer, 1);
+    const theirs = await fit(loaded, loaded.optimizer, 1);
+    for (let k = 1; k <= 4; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], 4 + k, momentum), `after batch ${k}`).toBeUndefined();
+  });
+
+  it('minimize with a varList updates only those variables, as tf.train.rmsprop does', async () => {
+    const run = (optimizer: tf.Optimizer) => {
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const b = tf.variable(tf.tensor1d([1.5, 0.25]));
+      const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.mul(b, tf.sum(a)))) as tf.Scalar;
+      for (let k = 0; k < 5; k++) optimizer.minimize(loss, false, [a]);
+      const out = [a.dataSync().slice() as Float32Array, b.dataSync().slice() as Float32Array];
+      tf.dispose([a, b]);
+      return out;
+    };
+    const ours = run(await rmsprop({ lr: 0.01 }));
+    const theirs = run(tf.train.rmsprop(0.01, 0.9, 0, 1e-7));
+    expect(firstViolation(ours, theirs, 5, 0, 0.01)).toBeUndefined();
+    expect([...ours[1]]).toEqual([1.5, 0.25]);
+    expect(ours[0][0]).not.toBe(0.5);
+  });
+
+  it('a variable seen after the first step joins, and the others keep their state', async () => {
+    const run = (optimizer: tf.Optimizer) => {
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const b = tf.variable(tf.tensor2d([[1.5, 0.25], [-0.5, 1]]));
+      const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.square(tf.sub(b, tf.sum(a))))) as tf.Scalar;
+      for (let k = 0; k < 3; k++) optimizer.minimize(loss, false, [a]);
+      for (let k = 0; k < 4; k++) optimizer.minimize(loss, false, [a, b]);
+      const out = [a.dataSync().slice() as Float32Array, b.dataSync().slice() as Float32Array];
+      tf.dispose([a, b]);
+      return out;
+    };
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const ours = run(optimizer);
+    const theirs = run(tf.train.rmsprop(0.01, 0.9, 0, 1e-7));
+    expect(firstViolation(ours, theirs, 7, 0, 0.01)).toBeUndefined();
+    expect(optimizer.iterations).toBe(7);
+    expect(optimizer.core!.stepCount).toBe(7);
+    // (had a's state restarted at the fourth step, it would step by about lr/√(1−ρ) again: 0.012 off, far outside the bound)
+  });
+
+  it('a variable that joins gets a new core, and the one it replaces is disposed', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    const b = tf.variable(tf.tensor1d([2]));
+    const g = [tf.tensor1d([1, 1]), tf.tensor1d([1])];
+    optimizer.applyGradients({ [a.name]: g[0] });
+    const first = optimizer.core!;
+    optimizer.applyGradients({ [a.name]: g[0], [b.name]: g[1] });
+    expect(optimizer.core).not.toBe(first);
+    expect(() => first.stepCount).toThrow(/disposed/);
+    expect(optimizer.core!.stepCount).toBe(2);
+    tf.dispose([a, b, ...g]);
+    optimizer.dispose();
+  });
+
+  it('a variable never aliases the optimizer\'s memory, and a value assigned from outside is the one stepped from', async () => {
+    const run = (optimizer: tf.Optimizer) => {
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const loss = () => tf.sum(tf.square(tf.sub(a, 1))) as tf.Scalar;
+      optimizer.minimize(loss);
+      const kept = tf.clone(a); // shares a's data, as TF.js tensors may
+      const keptValues = kept.dataSync().slice();
+      optimizer.minimize(loss);
+      expect([...kept.dataSync()]).toEqual([...keptValues]);
+      a.assign(tf.tensor1d([3, 2, 1]));
+      optimizer.minimize(loss);
+      const out = [a.dataSync().slice() as Float32Array];
+      tf.dispose([a, kept]);
+      return out;
+    };
+    const ours = run(await rmsprop({ lr: 0.01 }));
+    const theirs = run(tf.train.rmsprop(0.01, 0.9, 0, 1e-7));
+    expect(firstViolation(ours, theirs, 3, 0, 0.01)).toBeUndefined();
+    expect(ours[0][0]).toBeLessThan(3);
+  });
+
+  it('no tensor leaks: the same count after 1 and 1000 steps, and after repeated saves', async () => {
+    const optimizer = await rmsprop({ lr: 0.01, momentum: 0.5 });
+    const a = tf.variable(tf.randomNormal([50], 0, 1, 'float32', 3));
+    const loss = () => tf.sum(tf.square(a)) as tf.Scalar;
+    optimizer.minimize(loss);
+    const afterOne = tf.memory().numTensors;
+    for (let k = 1; k < 1000; k++) optimizer.minimize(loss);
+    expect(tf.memory().numTensors).toBe(afterOne);
+    optimizer.dispose();
+    a.dispose();
+
+    const model = mlp();
+    await fit(model, await rmsprop({ lr: LR, centered: true }), 1);
+    await saved(model);
+    const afterSave = tf.memory().numTensors;
+    for (let k = 0; k < 5; k++) await saved(model);
+    expect(tf.memory().numTensors).toBe(afterSave);
+  });
+
+  it('globalClipNorm and a schedule take effect inside model.fit (float64 reference)', async () => {
+    const { x, y } = data(2);
+    const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [8], units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 }) })] });
+    const w0 = weightsOf(model);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, model.predict(x) as tf.Tensor) as tf.Scalar, variables);
+    const g = variables.map((v) => Float64Array.from(grads[v.name].dataSync()));
+    tf.dispose([value, ...Object.values(grads)]);
+    const norm = Math.sqrt(g.reduce((sum, t) => sum + t.reduce((s, e) => s + e * e, 0), 0));
+    const clip = norm / 10;
+    // ε = 1 makes the step depend on the gradient's size, so that clipping shows
+    const options: TfjsRMSPropOptions = { lr: (step) => (step === 0 ? 0.05 : 0), eps: 1, globalClipNorm: clip };
+    const reference = (scale: number) => w0.map((w, t) => Float32Array.from(w, (wi, i) => {
+      const gi = g[t][i] * scale;
+      return wi - (0.05 * gi) / Math.sqrt(0.1 * gi * gi + 1);
+    }));
+    model.compile({ optimizer: await rmsprop(options), loss: 'meanSquaredError' });
+    const after: Float32Array[][] = [];
+    await model.fit(x, y, { epochs: 2, batchSize: 64, shuffle: false, verbose: 0, callbacks: { onBatchEnd: async () => void after.push(weightsOf(model)) } });
+    tf.dispose([x, y]);
+    expect(firstViolation(after[0], reference(clip / norm), 1, 0, 0.05)).toBeUndefined();
+    expect(firstViolation(after[0], reference(1), 1, 0, 0.05)).toBeDefined(); // unclipped is told apart
+    expect(sameWeights(after[1], after[0])).toBeUndefined(); // lr 0 from the second step
+  });
+});
+
+describe('on tfjs-backend-wasm, the zero-copy view of its heap', () => {
+  it('is used when present, and the public dataSync() path gives the same bits', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.Tensor) => Float32Array };
+    const original = Object.getPrototypeOf(backend).typedArrayFromHeap as (t: tf.Tensor) => Float32Array;
+    expect(typeof original).toBe('function');
+    let views = 0;
+    backend.typedArrayFromHeap = function (t) {
+      views++;
+      return original.call(this, t);
+    };
+    try {
+      const fast = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 2);
+      RMSPropWasmOptimizer.heapViews = false; // the backend's kernels use the view too, so it stays
+      const before = views;
+      const slow = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 2);
+      const kernelViews = views - before;
+      RMSPropWasmOptimizer.heapViews = true;
+      views = 0;
+      await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 2);
+      // the optimizer's own views: 4 gradients × 8 batches, and the 4 variables read at the first step
+      expect(views - kernelViews).toBe(36);
+      for (let k = 0; k < fast.length; k++) expect(sameWeights(slow[k], fast[k]), `after batch ${k + 1}`).toBeUndefined();
+    } finally {
+      delete backend.typedArrayFromHeap;
+      RMSPropWasmOptimizer.heapViews = true;
+    }
+  });
+});
+
+describe('what the adapter uses from the public entry', () => {
+  it('stepCount can be set (it is what schedules read); a bad count is refused and changes nothing', async () => {
+    const opt = await RMSProp.create({ w: 2 }, { lr: (step) => (step === 5 ? 0.1 : 0) });
+    const cases: Array<[unknown, ErrorConstructor, RegExp]> = [
+      ['3', TypeError, /stepCount must be a number, got "3"/],
+      [-1, RangeError, /stepCount must be an integer from 0 to 2\^53 − 1, got -1/],
+      [1.5, RangeError, /got 1\.5/],
+      [2 ** 53, RangeError, /got 9007199254740992/],
+    ];
+    for (const [count, kind, message] of cases) {
+      expect(() => { opt.stepCount = count as number; }).toThrow(kind);
+      expect(() => { opt.stepCount = count as number; }).toThrow(message);
+      expect(opt.stepCount).toBe(0);
+    }
+    opt.step({ w: new Float32Array([1, 1]) }); // the schedule's lr is 0 at step 0
+    expect([...opt.params.w]).toEqual([0, 0]);
+    opt.stepCount = 5;
+    opt.step({ w: new Float32Array([1, 1]) });
+    expect(opt.stepCount).toBe(6);
+    expect(opt.params.w[0]).toBeLessThan(0);
+    opt.dispose();
+  });
+});
+
+describe('the package', () => {
+  it('the main entry never imports TF.js; the tfjs entry reaches the core only through it', () => {
+    const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
+    if (!existsSync(`${dist}tfjs/index.js`)) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+    for (const file of readdirSync(dist, { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.js') || file.startsWith('tfjs')) continue;
+      expect(readFileSync(`${dist}${file}`, 'utf8'), file).not.toMatch(/@tensorflow/);
+    }
+    const imports = [...readFileSync(`${dist}tfjs/index.js`, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    expect(imports.sort()).toEqual(['../index.js', '@tensorflow/tfjs-core']);
+  });
+});
+
+describe('options and config', () => {
+  it('bad options are rejected by rmsprop() with the option named', async () => {
+    await expect(rmsprop({ lr: -1 })).rejects.toThrow(RangeError);
+    await expect(rmsprop({ lr: -1 })).rejects.toThrow(/'lr'/);
+    await expect(rmsprop({ learningRate: 1 } as TfjsRMSPropOptions)).rejects.toThrow(/unknown option 'learningRate'/);
+    await expect(rmsprop({ nesterov: true })).rejects.toThrow(/'nesterov'/);
+  });
+
+  it('getConfig carries the stock keys and this optimizer\'s options; fromConfig restores them', async () => {
+    const optimizer = await rmsprop({ lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip' });
+    const config = optimizer.getConfig();
+    expect(config).toMatchObject({ learningRate: 0.02, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false });
+    const back = RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(config))) as RMSPropWasmOptimizer;
+    expect(back.options).toEqual({ preset: 'tfjs', lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip', decay: 0.9, eps: 1e-7, centered: false });
+    const stock = tf.RMSPropOptimizer.fromConfig(tf.RMSPropOptimizer, config);
+    expect(stock.getConfig()).toEqual({ learningRate: 0.02, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false });
+    expect(RMSPropWasmOptimizer.className).toBe(tf.RMSPropOptimizer.className);
+  });
+
+  it('bad gradients throw a TypeError or RangeError naming them, and change nothing', async () => {
+    await tf.setBackend('cpu');
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    const good = tf.tensor1d([0.1, 0.2]);
+    optimizer.applyGradients({ [a.name]: good });
+    const before = a.dataSync().slice();
+    const cases: Array<[tf.NamedTensorMap, ErrorConstructor, RegExp]> = [
+      [{ 'no such variable': good }, TypeError, /'no such variable' is not the name of a tf.Variable/],
+      [{ [a.name]: tf.tensor1d([1, 2, 3]) }, RangeError, new RegExp(`gradient '${a.name}' has 3 elements, its parameter has 2`)],
+      [{ [a.name]: tf.tensor1d([1, 2], 'int32') }, TypeError, new RegExp(`gradient '${a.name}' is int32`)],
+    ];
+    for (const [grads, kind, message] of cases) {
+      expect(() => optimizer.applyGradients(grads)).toThrow(kind);
+      expect(() => optimizer.applyGradients(grads)).toThrow(message);
+    }
+    expect([...a.dataSync()]).toEqual([...before]);
+    expect(optimizer.iterations).toBe(1);
+    tf.dispose([a, good, ...cases.map(([g]) => Object.values(g)).flat().filter((t) => t !== good)]);
+    optimizer.dispose();
+  });
+
+  it('applyGradients with no map or array, or with something else than tensors, throws a TypeError saying so', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    expect(() => optimizer.applyGradients(null as unknown as tf.NamedTensorMap)).toThrow(/applyGradients: variableGradients must be a map .* got null/);
+    expect(() => optimizer.applyGradients([null] as unknown as NamedTensor[])).toThrow(/variableGradients\[0\] must be \{ name: string, tensor \}, got null/);
+    expect(() => optimizer.applyGradients({ [a.name]: [1, 2] as unknown as tf.Tensor })).toThrow(new RegExp(`the gradient of '${a.name}' must be a tf.Tensor or null, got an array`));
+    const g = tf.tensor1d([1, 1]);
+    expect(() => optimizer.applyGradients([{ name: a.name, tensor: g }, { name: a.name, tensor: g }])).toThrow(new RegExp(`'${a.name}' has two gradients`));
+    expect(optimizer.variables).toEqual([]);
+    tf.dispose([a, g]);
+  });
+
+  describe('setWeights checks what loadState checks, names the weight, and changes nothing', () => {
+    async function setting(centered = false) {
+      const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9, centered });
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const b = tf.variable(tf.tensor1d([1, 2]));
+      optimizer.applyGradients({ [a.name]: tf.tensor1d([0.1, 0.2, 0.3]), [b.name]: tf.tensor1d([-1, 1]) });
+      const weights = (await optimizer.getWeights()).map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
+      return { optimizer, a, b, weights };
+    }
+    const snapshot = async (optimizer: RMSPropWasmOptimizer) => (await optimizer.getWeights()).map((w) => `${w.name}=${w.tensor.dataSync().join(',')}`);
+
+    it.each([
+      ['a negative square average', (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, -1, 1]) } : x)), RangeError, /'\d+\/rms' \(a square average\) has -1 at index 1; it must be finite and ≥ 0/],
+      ['−∞ as a square average', (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([-Infinity, 0]) } : x)), RangeError, /'\d+\/rms' \(a square average\) has -Infinity at index 0/],
+      ['NaN as a square average', (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([0, NaN]) } : x)), RangeError, /has NaN at index 1/],
+      ['an int32 square average', (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, 2, 3], 'int32') } : x)), TypeError, /setWeights: '\d+\/rms' is int32; RMSProp state is float32/],
+      ['a momentum of another size', (w: NamedTensor[]) => w.map((x, i) => (i === 3 ? { ...x, tensor: tf.tensor1d([1, 2]) } : x)), RangeError, /'\d+\/momentum' has 2 elements, '\d+\/rms' \(the same variable's\) has 3/],
+      ['weights out of order', (w: NamedTensor[]) => [w[0], w[3], w[2], w[1], w[4]], RangeError, /weightValues\[1\] is '\d+\/momentum' where variable 0's '\/rms' belongs/],
+      ['a step count that is not an integer', (w: NamedTensor[]) => [{ name: 'iter', tensor: tf.scalar(1.5) }, ...w.slice(1)], RangeError, /'iter' \(the step count\) must be an integer/],
+      ['a weight without a tensor', (w: NamedTensor[]) => [w[0], { name: 'x/rms' }, ...w.slice(2)], TypeError, /weightValues\[1\] must be \{ name: string, tensor: tf\.Tensor \}/],
+    ] as const)('%s', async (_, corrupt, errorClass, message) => {
+      const { optimizer, a, b, weights } = await setting();
+      const before = await snapshot(optimizer);
+      const error = await optimizer.setWeights(corrupt(weights) as NamedTensor[]).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(errorClass);
+      expect((error as Error).message).toMatch(message);
+      expect(await snapshot(optimizer)).toEqual(before);
+      tf.dispose([a, b]);
+      optimizer.dispose();
+    });
+
+    it('a centered layout does not load into an optimizer that is not centered, even when the counts agree', async () => {
+      // 2 centered variables: 1 + 3·2 = 7 weights, which a non-centered layout reads as 3 variables
+      const centered = await setting(true);
+      const plain = await rmsprop({ lr: 0.01, momentum: 0.9 });
+      const error = await plain.setWeights(centered.weights).then(() => undefined, (e: unknown) => e as Error);
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error!.message).toMatch(/weightValues\[3\] is '\d+\/momentum' where variable 2's '\/rms' belongs \(a centered optimizer's layout/);
+      expect((await plain.getWeights()).length).toBe(1);
+      // and the other way: 1 + 2·3 = 7 weights of a non-centered optimizer with 3 variables
+      const three = await rmsprop({ lr: 0.01, momentum: 0.9 });
+      const vars = [1, 2, 3].map((n) => tf.variable(tf.ones([n])));
+      three.applyGradients(Object.fromEntries(vars.map((v) => [v.name, tf.onesLike(v)])));
+      const weights = await three.getWeights();
+      const error2 = await centered.optimizer.setWeights(weights).then(() => undefined, (e: unknown) => e as Error);
+      expect(error2!.message).toMatch(/is '\d+\/rms' where variable 0's '\/momentum' belongs \(a non-centered optimizer's layout/);
+      tf.dispose([centered.a, centered.b, ...vars]);
+    });
+
+    it('the weights of tf.train.rmsprop load (its momentum slots hold its last update at momentum 0)', async () => {
+      const stock = tf.train.rmsprop(0.01, 0.9, 0, 1e-7);
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      stock.applyGradients({ [a.name]: tf.tensor1d([0.1, 0.2, 0.3]) });
+      const ours = await rmsprop({ lr: 0.01 });
+      await ours.setWeights(await stock.getWeights());
+      expect(ours.iterations).toBe(1);
+      tf.dispose(a);
+    });
+  });
+
+  it('fromConfig(getConfig()) round-trips exactly, options left out included', async () => {
+    for (const options of [{}, { lr: 0.02, clipNorm: 1 }, { preset: 'pytorch' as const, momentum: 0.5, centered: true, threads: 'auto' as const }]) {
+      const first = (await rmsprop(options)).getConfig();
+      const second = (RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(first))) as RMSPropWasmOptimizer).getConfig();
+      expect(second).toEqual(first);
+      const third = (RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, second) as RMSPropWasmOptimizer).getConfig();
+      expect(third).toEqual(first);
+    }
+  });
+
+  it('setWeights with a count that fits no layout throws before changing anything', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const weights = [{ name: 'iter', tensor: tf.scalar(3, 'int32') }, { name: 'v/rms', tensor: tf.ones([2]) }];
+    await expect(optimizer.setWeights(weights)).rejects.toThrow(RangeError);
+    expect(optimizer.iterations).toBe(0);
+    tf.dispose(weights.map((w) => w.tensor));
+  });
+});

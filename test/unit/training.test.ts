@@ -1,0 +1,143 @@
+// Parameter groups, schedules, subnormal flushing. (Clipping, saved state and non-finite gradients
+// have files of their own.)
+import { describe, expect, it } from 'vitest';
+import { RMSProp, schedules } from '../../src/index.js';
+import { BACKENDS, everything, firstDifference, randomArrays, sameBits, snapshot } from '../support/helpers.js';
+
+describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
+  it('groups with different options equal separate optimizers side by side', async () => {
+    const [w, b, emb] = randomArrays(1, [70, 5, 33]);
+    const grouped = await RMSProp.create(
+      [{ params: { w: w.slice(), b: b.slice() }, lr: 1e-2, momentum: 0.9 }, { params: { emb: emb.slice() }, centered: true, weightDecay: 0.1 }],
+      { preset: 'pytorch', backend },
+    );
+    const first = await RMSProp.create({ w: w.slice(), b: b.slice() }, { preset: 'pytorch', backend, lr: 1e-2, momentum: 0.9 });
+    const second = await RMSProp.create({ emb: emb.slice() }, { preset: 'pytorch', backend, centered: true, weightDecay: 0.1 });
+    expect(grouped.groups.map((g) => [g.params, g.lr, g.momentum, g.centered])).toEqual([
+      [['w', 'b'], 1e-2, 0.9, false],
+      [['emb'], 1e-2, 0, true],
+    ]);
+    for (let k = 0; k < 8; k++) {
+      const [gw, gb, ge] = randomArrays(100 + k, [70, 5, 33]);
+      grouped.step({ w: gw, b: gb, emb: ge });
+      first.step({ w: gw, b: gb });
+      second.step({ emb: ge });
+    }
+    expect(firstDifference(everything(grouped), [...everything(first), ...everything(second)])).toBeUndefined();
+  });
+
+  it('setOptions changes one group between steps, exactly like a schedule', async () => {
+    const [w] = randomArrays(2, [50]);
+    const manual = await RMSProp.create([{ params: { w: w.slice() } }, { params: { v: 3 } }], { backend, momentum: 0.5 });
+    const scheduled = await RMSProp.create({ w: w.slice() }, { backend, momentum: 0.5, lr: (step) => (step < 3 ? 1e-3 : 1e-4) });
+    for (let k = 0; k < 6; k++) {
+      if (k === 3) manual.setOptions(0, { lr: 1e-4 });
+      const [g] = randomArrays(200 + k, [50]);
+      manual.step({ w: g });
+      scheduled.step({ w: g });
+    }
+    expect(manual.groups[0].lr).toBe(1e-4);
+    expect(manual.groups[1].lr).toBe(1e-3);
+    expect(sameBits(manual.params.w, scheduled.params.w)).toBeUndefined();
+  });
+
+  it('rejects bad groups and bad setOptions, changing nothing', async () => {
+    await expect(RMSProp.create([{ params: { w: 2 } }, { params: { w: 3 } }], { backend })).rejects.toThrow(/'w' appears in more than one group/);
+    await expect(RMSProp.create([{ params: { w: 2 }, backend: 'js' } as never], { backend })).rejects.toThrow(TypeError);
+    await expect(RMSProp.create([{ params: { w: 2 }, lr: -1 }], { backend })).rejects.toThrow(RangeError);
+    const opt = await RMSProp.create([{ params: { w: 2 } }, { params: { v: 2 }, momentum: 0.9 }], { backend });
+    const before = opt.groups;
+    expect(() => opt.setOptions(2, { lr: 1 })).toThrow(RangeError);
+    expect(() => opt.setOptions(0, { centered: true } as never)).toThrow(/'centered' is fixed/);
+    expect(() => opt.setOptions(0, { momentum: 0.9 })).toThrow(/'momentum' cannot switch/);
+    expect(() => opt.setOptions(1, { momentum: 0 })).toThrow(RangeError);
+    expect(() => opt.setOptions(0, { lr: NaN })).toThrow(/'lr'.*NaN/);
+    expect(() => opt.setOptions(0, { learningRate: 1 } as never)).toThrow(/unknown option 'learningRate'/);
+    expect(opt.groups).toBe(before);
+    opt.setOptions(1, { momentum: 0.5, nesterov: true });
+    expect(opt.groups[1].nesterov).toBe(true);
+  });
+});
+
+describe('learning-rate schedules match their frameworks\' formulas', () => {
+  const steps = Array.from({ length: 40 }, (_, i) => i);
+  const close = (actual: number[], expected: number[]) => actual.forEach((a, i) => expect(a).toBeCloseTo(expected[i], 12));
+
+  it('exponentialDecay: Keras ExponentialDecay, initial·rate^(step/decaySteps), floored with staircase', () => {
+    close(steps.map(schedules.exponentialDecay({ initial: 0.1, decaySteps: 7, decayRate: 0.5 })), steps.map((s) => 0.1 * 0.5 ** (s / 7)));
+    close(steps.map(schedules.exponentialDecay({ initial: 0.1, decaySteps: 7, decayRate: 0.5, staircase: true })), steps.map((s) => 0.1 * 0.5 ** Math.floor(s / 7)));
+  });
+
+  it('stepDecay: PyTorch StepLR, initial·gamma^⌊step/stepSize⌋', () => {
+    close(steps.map(schedules.stepDecay({ initial: 1, stepSize: 10, gamma: 0.1 })), steps.map((s) => (s < 10 ? 1 : s < 20 ? 0.1 : s < 30 ? 0.01 : 0.001)));
+  });
+
+  it('cosineDecay: Keras CosineDecay with linear warm-up', () => {
+    // keras/src/optimizers/schedules/learning_rate_schedule.py, CosineDecay.__call__:
+    // warm-up (target − initial)·step/warmupSteps + initial, then target·((1−α)·½(1+cos(π·min(s, D)/D)) + α)
+    const [initial, target, warmup, decaySteps, alpha] = [0.01, 0.1, 5, 20, 0.1];
+    const expected = steps.map((s) => {
+      if (s < warmup) return (target - initial) * (s / warmup) + initial;
+      const fraction = Math.min(s - warmup, decaySteps) / decaySteps;
+      return target * ((1 - alpha) * 0.5 * (1 + Math.cos(Math.PI * fraction)) + alpha);
+    });
+    close(steps.map(schedules.cosineDecay({ initial, decaySteps, alpha, warmupTarget: target, warmupSteps: warmup })), expected);
+    expect(schedules.cosineDecay({ initial: 2, decaySteps: 10 })(0)).toBe(2);
+    expect(schedules.cosineDecay({ initial: 2, decaySteps: 10 })(10)).toBeCloseTo(0, 15);
+    expect(schedules.cosineDecay({ initial: 2, decaySteps: 10 })(5)).toBeCloseTo(1, 15);
+  });
+
+  it('piecewiseConstant: Keras PiecewiseConstantDecay (boundaries inclusive on the left value)', () => {
+    const schedule = schedules.piecewiseConstant({ boundaries: [10, 20], values: [1, 0.5, 0.1] });
+    expect([0, 10, 11, 20, 21, 100].map(schedule)).toEqual([1, 1, 0.5, 0.5, 0.1, 0.1]);
+    expect(() => schedules.piecewiseConstant({ boundaries: [10], values: [1] })).toThrow(RangeError);
+    expect(schedules.constant(0.3)(1000)).toBe(0.3);
+  });
+
+  it('a schedule is called once per step with the steps taken so far', async () => {
+    const calls: number[] = [];
+    const opt = await RMSProp.create({ w: 4 }, { lr: (step) => (calls.push(step), 1e-3) });
+    for (let k = 0; k < 3; k++) opt.step();
+    expect(calls).toEqual([0, 1, 2]);
+  });
+
+  it('a schedule that returns a bad value throws before anything changes', async () => {
+    const w = new Float32Array([1, 2]);
+    const opt = await RMSProp.create({ w }, { lr: (step) => (step === 1 ? -1 : 1e-3) });
+    opt.step({ w: new Float32Array([1, 1]) });
+    const before = snapshot(everything(opt));
+    expect(() => opt.step({ w: new Float32Array([1, 1]) })).toThrow(/schedule.*-1 at step 1/);
+    expect(snapshot(everything(opt))).toEqual(before);
+    expect(opt.stepCount).toBe(1);
+  });
+
+  it.each([[false, 'PyTorch: a new lr scales the whole step, buffer included'], [true, 'TF: the buffer keeps the old lr']])(
+    'lrInMomentum %s — %s', async (lrInMomentum) => {
+      const w = new Float32Array([0]);
+      const opt = await RMSProp.create({ w }, { momentum: 0.9, lrInMomentum, lr: (step) => (step < 3 ? 0.1 : 0.01) });
+      const deltas: number[] = [];
+      for (const g of [1, 1, 1, 0]) {
+        const before = w[0];
+        opt.step({ w: new Float32Array([g]) });
+        deltas.push(w[0] - before);
+      }
+      // The last step has a zero gradient: only the buffer moves w.
+      const ratio = deltas[3] / deltas[2];
+      expect(ratio).toBeCloseTo(lrInMomentum ? 0.9 : 0.9 * 0.1, 5);
+    });
+});
+
+describe.each(BACKENDS)('subnormal state is flushed to zero (%s)', (backend) => {
+  it('a long run of zero gradients leaves no subnormal in the state', async () => {
+    const opt = await RMSProp.create({ w: 8 }, { backend, momentum: 0.9, centered: true });
+    opt.grads.w.set([1e-3, -1e-3, 1, -1, 1e-20, 3e-19, 1e10, 0]);
+    opt.step();
+    opt.grads.w.fill(0);
+    const isSubnormal = (x: number) => x !== 0 && Math.abs(x) < 1.1754943508222875e-38;
+    for (let k = 0; k < 2000; k++) opt.step();
+    for (const array of Object.values(opt.state.w)) {
+      expect([...array].some(isSubnormal)).toBe(false);
+      expect([...array].every((x) => x === 0)).toBe(true); // 0.9^2000 underflows everything
+    }
+  });
+});
