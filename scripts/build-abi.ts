@@ -1,7 +1,7 @@
 // Writes, from the ABI table in scripts/abi.ts, the constants of the kernel ABI for TypeScript
 // (src/generated/abi.ts) and AssemblyScript (assembly/generated/abi.ts), and the dispatch of the
 // wasm `step` (assembly/generated/dispatch.ts): a switch over every mode calling the update specialised for it.
-// Run by `npm run build` before the wasm and js kernels are built; test/generated.test.ts fails
+// Run by `npm run build` before the wasm and js kernels are built; test/package/generated.test.ts fails
 // when a committed file is stale.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -3,7 +3,7 @@
 // out of a loop, and a loop with every option in it is the one it optimises worst). The modes and
 // constant slots come from the ABI table (scripts/abi.ts); the formulas are written once, below, in
 // the order of assembly/update.ts. Run by `npm run build`;
-// test/kernel.test.ts fails when the committed file is stale.
+// test/unit/kernel.test.ts fails when the committed file is stale.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CONSTANT_SLOTS, modes, SLOT_FLOATS, type Variant } from './abi.js';

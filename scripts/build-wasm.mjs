@@ -1,7 +1,7 @@
 // Compiles assembly/ into the SIMD and scalar wasm builds, each for an ordinary and for a shared
 // memory (multi-threaded steps; targets in asconfig.json), and inlines
 // their bytes into src/generated/wasm.ts, so no runtime or bundler ever needs a `.wasm` path.
-// test/generated.test.ts calls compileWasm() to fail when the committed module is stale.
+// test/package/generated.test.ts calls compileWasm() to fail when the committed module is stale.
 import asc from 'assemblyscript/asc';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
