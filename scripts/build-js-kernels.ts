@@ -42,6 +42,9 @@ function update(v: Variant): string[] {
 const HELPERS = ['clamp', 'f', 'flush', 'flushSquare'];
 const uses = (code: string, name: string) => new RegExp(`\\b${name}\\b`).test(code);
 
+// The average (a) and momentum (m) arrays are parameters of every mode; a mode that does not read one names it `_a`/`_m`.
+const unusedIfAbsent = (code: string, name: 'a' | 'm') => (new RegExp(`\\b${name}\\[`).test(code) ? name : `_${name}`);
+
 function kernel(mode: number, v: Variant): string {
   const body = update(v);
   const code = body.join('\n');
@@ -50,7 +53,7 @@ function kernel(mode: number, v: Variant): string {
     v.transformed && 'transformed', v.epsOutside && 'ε outside the root'].filter(Boolean);
   return [
     `/** Mode ${mode}: ${flags.length ? flags.join(', ') : 'the seed step'}. */`,
-    `const step${mode}: JsStep = (n, w, g, s, a, m, k) => {`,
+    `const step${mode}: JsStep = (n, w, g, s, ${unusedIfAbsent(code, 'a')}, ${unusedIfAbsent(code, 'm')}, k) => {`,
     `  const ${constants.map((name) => `${name} = k[${CONSTANT_SLOTS.indexOf(name) * SLOT_FLOATS}]`).join(', ')};`,
     '  for (let i = 0; i < n; i++) {',
     ...body.map((line) => `    ${line}`),

@@ -10,7 +10,7 @@ const { clamp, f, flush, flushSquare } = float32;
 export type JsStep = (n: number, w: Float32Array, g: Float32Array, s: Float32Array, a: Float32Array, m: Float32Array, k: Float32Array) => void;
 
 /** Mode 0: the seed step. */
-const step0: JsStep = (n, w, g, s, a, m, k) => {
+const step0: JsStep = (n, w, g, s, _a, _m, k) => {
   const decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -25,7 +25,7 @@ const step0: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 1: centered. */
-const step1: JsStep = (n, w, g, s, a, m, k) => {
+const step1: JsStep = (n, w, g, s, a, _m, k) => {
   const decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -44,7 +44,7 @@ const step1: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 2: heavy ball momentum. */
-const step2: JsStep = (n, w, g, s, a, m, k) => {
+const step2: JsStep = (n, w, g, s, _a, m, k) => {
   const decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -84,7 +84,7 @@ const step3: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 4: nesterov momentum. */
-const step4: JsStep = (n, w, g, s, a, m, k) => {
+const step4: JsStep = (n, w, g, s, _a, m, k) => {
   const decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -124,7 +124,7 @@ const step5: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 8: coupled weight decay. */
-const step8: JsStep = (n, w, g, s, a, m, k) => {
+const step8: JsStep = (n, w, g, s, _a, _m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -140,7 +140,7 @@ const step8: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 9: centered, coupled weight decay. */
-const step9: JsStep = (n, w, g, s, a, m, k) => {
+const step9: JsStep = (n, w, g, s, a, _m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -160,7 +160,7 @@ const step9: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 10: heavy ball momentum, coupled weight decay. */
-const step10: JsStep = (n, w, g, s, a, m, k) => {
+const step10: JsStep = (n, w, g, s, _a, m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -202,7 +202,7 @@ const step11: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 12: nesterov momentum, coupled weight decay. */
-const step12: JsStep = (n, w, g, s, a, m, k) => {
+const step12: JsStep = (n, w, g, s, _a, m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -244,7 +244,7 @@ const step13: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 16: decoupled weight decay. */
-const step16: JsStep = (n, w, g, s, a, m, k) => {
+const step16: JsStep = (n, w, g, s, _a, _m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -260,7 +260,7 @@ const step16: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 17: centered, decoupled weight decay. */
-const step17: JsStep = (n, w, g, s, a, m, k) => {
+const step17: JsStep = (n, w, g, s, a, _m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -280,7 +280,7 @@ const step17: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 18: heavy ball momentum, decoupled weight decay. */
-const step18: JsStep = (n, w, g, s, a, m, k) => {
+const step18: JsStep = (n, w, g, s, _a, m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -322,7 +322,7 @@ const step19: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 20: nesterov momentum, decoupled weight decay. */
-const step20: JsStep = (n, w, g, s, a, m, k) => {
+const step20: JsStep = (n, w, g, s, _a, m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -364,7 +364,7 @@ const step21: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 32: transformed. */
-const step32: JsStep = (n, w, g, s, a, m, k) => {
+const step32: JsStep = (n, w, g, s, _a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -380,7 +380,7 @@ const step32: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 33: centered, transformed. */
-const step33: JsStep = (n, w, g, s, a, m, k) => {
+const step33: JsStep = (n, w, g, s, a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -400,7 +400,7 @@ const step33: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 34: heavy ball momentum, transformed. */
-const step34: JsStep = (n, w, g, s, a, m, k) => {
+const step34: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -442,7 +442,7 @@ const step35: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 36: nesterov momentum, transformed. */
-const step36: JsStep = (n, w, g, s, a, m, k) => {
+const step36: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -484,7 +484,7 @@ const step37: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 40: coupled weight decay, transformed. */
-const step40: JsStep = (n, w, g, s, a, m, k) => {
+const step40: JsStep = (n, w, g, s, _a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -501,7 +501,7 @@ const step40: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 41: centered, coupled weight decay, transformed. */
-const step41: JsStep = (n, w, g, s, a, m, k) => {
+const step41: JsStep = (n, w, g, s, a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -522,7 +522,7 @@ const step41: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 42: heavy ball momentum, coupled weight decay, transformed. */
-const step42: JsStep = (n, w, g, s, a, m, k) => {
+const step42: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -566,7 +566,7 @@ const step43: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 44: nesterov momentum, coupled weight decay, transformed. */
-const step44: JsStep = (n, w, g, s, a, m, k) => {
+const step44: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -610,7 +610,7 @@ const step45: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 48: decoupled weight decay, transformed. */
-const step48: JsStep = (n, w, g, s, a, m, k) => {
+const step48: JsStep = (n, w, g, s, _a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -627,7 +627,7 @@ const step48: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 49: centered, decoupled weight decay, transformed. */
-const step49: JsStep = (n, w, g, s, a, m, k) => {
+const step49: JsStep = (n, w, g, s, a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -648,7 +648,7 @@ const step49: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 50: heavy ball momentum, decoupled weight decay, transformed. */
-const step50: JsStep = (n, w, g, s, a, m, k) => {
+const step50: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -692,7 +692,7 @@ const step51: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 52: nesterov momentum, decoupled weight decay, transformed. */
-const step52: JsStep = (n, w, g, s, a, m, k) => {
+const step52: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsInSqrt = k[28], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -736,7 +736,7 @@ const step53: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 64: ε outside the root. */
-const step64: JsStep = (n, w, g, s, a, m, k) => {
+const step64: JsStep = (n, w, g, s, _a, _m, k) => {
   const decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -751,7 +751,7 @@ const step64: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 65: centered, ε outside the root. */
-const step65: JsStep = (n, w, g, s, a, m, k) => {
+const step65: JsStep = (n, w, g, s, a, _m, k) => {
   const decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -770,7 +770,7 @@ const step65: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 66: heavy ball momentum, ε outside the root. */
-const step66: JsStep = (n, w, g, s, a, m, k) => {
+const step66: JsStep = (n, w, g, s, _a, m, k) => {
   const decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -810,7 +810,7 @@ const step67: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 68: nesterov momentum, ε outside the root. */
-const step68: JsStep = (n, w, g, s, a, m, k) => {
+const step68: JsStep = (n, w, g, s, _a, m, k) => {
   const decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -850,7 +850,7 @@ const step69: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 72: coupled weight decay, ε outside the root. */
-const step72: JsStep = (n, w, g, s, a, m, k) => {
+const step72: JsStep = (n, w, g, s, _a, _m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -866,7 +866,7 @@ const step72: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 73: centered, coupled weight decay, ε outside the root. */
-const step73: JsStep = (n, w, g, s, a, m, k) => {
+const step73: JsStep = (n, w, g, s, a, _m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -886,7 +886,7 @@ const step73: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 74: heavy ball momentum, coupled weight decay, ε outside the root. */
-const step74: JsStep = (n, w, g, s, a, m, k) => {
+const step74: JsStep = (n, w, g, s, _a, m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -928,7 +928,7 @@ const step75: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 76: nesterov momentum, coupled weight decay, ε outside the root. */
-const step76: JsStep = (n, w, g, s, a, m, k) => {
+const step76: JsStep = (n, w, g, s, _a, m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -970,7 +970,7 @@ const step77: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 80: decoupled weight decay, ε outside the root. */
-const step80: JsStep = (n, w, g, s, a, m, k) => {
+const step80: JsStep = (n, w, g, s, _a, _m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -986,7 +986,7 @@ const step80: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 81: centered, decoupled weight decay, ε outside the root. */
-const step81: JsStep = (n, w, g, s, a, m, k) => {
+const step81: JsStep = (n, w, g, s, a, _m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1006,7 +1006,7 @@ const step81: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 82: heavy ball momentum, decoupled weight decay, ε outside the root. */
-const step82: JsStep = (n, w, g, s, a, m, k) => {
+const step82: JsStep = (n, w, g, s, _a, m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1048,7 +1048,7 @@ const step83: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 84: nesterov momentum, decoupled weight decay, ε outside the root. */
-const step84: JsStep = (n, w, g, s, a, m, k) => {
+const step84: JsStep = (n, w, g, s, _a, m, k) => {
   const weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1090,7 +1090,7 @@ const step85: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 96: transformed, ε outside the root. */
-const step96: JsStep = (n, w, g, s, a, m, k) => {
+const step96: JsStep = (n, w, g, s, _a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1106,7 +1106,7 @@ const step96: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 97: centered, transformed, ε outside the root. */
-const step97: JsStep = (n, w, g, s, a, m, k) => {
+const step97: JsStep = (n, w, g, s, a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1126,7 +1126,7 @@ const step97: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 98: heavy ball momentum, transformed, ε outside the root. */
-const step98: JsStep = (n, w, g, s, a, m, k) => {
+const step98: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1168,7 +1168,7 @@ const step99: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 100: nesterov momentum, transformed, ε outside the root. */
-const step100: JsStep = (n, w, g, s, a, m, k) => {
+const step100: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1210,7 +1210,7 @@ const step101: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 104: coupled weight decay, transformed, ε outside the root. */
-const step104: JsStep = (n, w, g, s, a, m, k) => {
+const step104: JsStep = (n, w, g, s, _a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1227,7 +1227,7 @@ const step104: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 105: centered, coupled weight decay, transformed, ε outside the root. */
-const step105: JsStep = (n, w, g, s, a, m, k) => {
+const step105: JsStep = (n, w, g, s, a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1248,7 +1248,7 @@ const step105: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 106: heavy ball momentum, coupled weight decay, transformed, ε outside the root. */
-const step106: JsStep = (n, w, g, s, a, m, k) => {
+const step106: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1292,7 +1292,7 @@ const step107: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 108: nesterov momentum, coupled weight decay, transformed, ε outside the root. */
-const step108: JsStep = (n, w, g, s, a, m, k) => {
+const step108: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1336,7 +1336,7 @@ const step109: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 112: decoupled weight decay, transformed, ε outside the root. */
-const step112: JsStep = (n, w, g, s, a, m, k) => {
+const step112: JsStep = (n, w, g, s, _a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1353,7 +1353,7 @@ const step112: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 113: centered, decoupled weight decay, transformed, ε outside the root. */
-const step113: JsStep = (n, w, g, s, a, m, k) => {
+const step113: JsStep = (n, w, g, s, a, _m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1374,7 +1374,7 @@ const step113: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 114: heavy ball momentum, decoupled weight decay, transformed, ε outside the root. */
-const step114: JsStep = (n, w, g, s, a, m, k) => {
+const step114: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
@@ -1418,7 +1418,7 @@ const step115: JsStep = (n, w, g, s, a, m, k) => {
 };
 
 /** Mode 116: nesterov momentum, decoupled weight decay, transformed, ε outside the root. */
-const step116: JsStep = (n, w, g, s, a, m, k) => {
+const step116: JsStep = (n, w, g, s, _a, m, k) => {
   const gradScale = k[0], clipValue = k[4], minusClipValue = k[8], weightDecay = k[12], decay = k[16], oneMinusDecay = k[20], biasScale = k[24], epsOutsideSqrt = k[32], momentum = k[36], incrementScale = k[40], stepScale = k[44];
   for (let i = 0; i < n; i++) {
     let wi = w[i];
