@@ -127,15 +127,15 @@ bar.stop();
 const row = (cells: Array<string | number>) => cells.map(String);
 function table(head: string[], rows: string[][]): void {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
-  console.log([line(head), '|' + widths.map((w, i) => (i === 0 ? '-' : '') + '-'.repeat(w + 1) + (i === 0 ? '' : ':')).join('|') + '|', ...rows.map(line)].join('\n'));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  console.log([line(head), `|${widths.map((w, i) => (i === 0 ? '-' : '') + '-'.repeat(w + 1) + (i === 0 ? '' : ':')).join('|')}|`, ...rows.map(line)].join('\n'));
 }
 const steps = (r: RavineRun) => (r.steps !== undefined ? String(r.steps) : r.diverged ? 'diverges' : `> ${MAX_STEPS}`);
 const pct = (x: number) => `${(100 * x).toFixed(x < 0.01 ? 2 : 1)}%`;
 
 console.log(`\n1. Ravine f(w, b) = ½(w² + κ·b²) from (${RAVINE.start.join(', ')}): steps until ‖θ − θ*‖ < ${REGION} for good`);
 console.log(`   (best learning rate of ${LR_GRID.join(', ')}; at most ${MAX_STEPS} steps; momentum: heavy ball, μ = 0.9)\n`);
-table(['optimizer', ...KAPPAS.map((k) => `κ = ${k}: steps`), 'best lr (κ = ' + RAVINE.kappa + ')', 'ends at ‖θ − θ*‖'],
+table(['optimizer', ...KAPPAS.map((k) => `κ = ${k}: steps`), `best lr (κ = ${RAVINE.kappa})`, 'ends at ‖θ − θ*‖'],
   METHODS.map((m) => row([LABEL[m], ...KAPPAS.map((k) => steps(ravineBest.get(k)!.get(m)!)), ravine.get(m)!.lr, ravine.get(m)!.finalDistance.toExponential(1)])));
 console.log(`\n   Pictured with them: gradient descent at lr ${+zigzag.lr.toPrecision(3)} = 0.95 × 2/κ (κ = ${RAVINE.kappa}), where each step flips b and`);
 console.log(`   shrinks it by only 0.9 (the zig-zag across the valley): ${steps(zigzag)} steps.`);
@@ -162,7 +162,7 @@ console.log(`\n3. Where the time goes: RMSProp training on ${timed.join(' and ')
 const timingRows = (label: string, t: Map<BackendName, Timing>, unit: 'epoch' | 'step') => timed.map((b) => {
   const x = t.get(b)!;
   const per = unit === 'epoch' ? x.msPerEpoch : x.msPerStep;
-  return row([`${label}, ${b}`, `${per < 1 ? (per * 1000).toFixed(1) + ' µs' : per.toFixed(1) + ' ms'} / ${unit}`, `${(x.optimizerMsPerStep * 1000).toFixed(x.optimizerMsPerStep < 1 ? 1 : 0)} µs`, pct(x.share)]);
+  return row([`${label}, ${b}`, `${per < 1 ? `${(per * 1000).toFixed(1)} µs` : `${per.toFixed(1)} ms`} / ${unit}`, `${(x.optimizerMsPerStep * 1000).toFixed(x.optimizerMsPerStep < 1 ? 1 : 0)} µs`, pct(x.share)]);
 });
 table(['network, backend', 'time', 'optimizer step', 'optimizer share'], [
   ...timingRows(`Iris ${paramCount(IRIS.shape)} parameters, ${IRIS.epochs} epochs × ${IRIS.timingRuns}`, irisTiming, 'epoch'),
@@ -182,8 +182,8 @@ const written = [
 const csv = ['optimizer,lr,epoch,train_loss,test_loss,test_accuracy', ...METHODS.flatMap((m) => {
   const b = irisBest.get(m)!;
   return b.result.epochs.map((e) => [m, b.lr, e.epoch, e.trainLoss, e.testLoss, e.testAccuracy].join(','));
-})].join('\n') + '\n';
-await writeFile(join(outDir, 'iris-epochs.csv'), csv);
+})];
+await writeFile(join(outDir, 'iris-epochs.csv'), `${csv.join('\n')}\n`);
 written.push(join(outDir, 'iris-epochs.csv'));
 
 const gd = ravine.get('gd')!, rms = ravine.get('rmsprop')!;
@@ -192,7 +192,7 @@ const fewer = (a: number | undefined, b: number | undefined) => a !== undefined 
 console.log('\nSummary\n');
 table(['', ...METHODS.map((m) => LABEL[m])], [
   row([`ravine κ = ${RAVINE.kappa}: steps to ‖θ − θ*‖ < ${REGION}`, ...METHODS.map((m) => `${steps(ravine.get(m)!)} (lr ${ravine.get(m)!.lr})`)]),
-  row([`Iris: epochs to training loss < ${IRIS.target} for good`, ...METHODS.map((m) => `${irisBest.get(m)!.epochs ?? '> ' + IRIS.epochs} (lr ${irisBest.get(m)!.lr})`)]),
+  row([`Iris: epochs to training loss < ${IRIS.target} for good`, ...METHODS.map((m) => `${irisBest.get(m)!.epochs ?? `> ${IRIS.epochs}`} (lr ${irisBest.get(m)!.lr})`)]),
   row(['Iris: final held-out accuracy', ...METHODS.map((m) => pct(irisBest.get(m)!.result.epochs.at(-1)!.testAccuracy))]),
 ]);
 console.log(`\nRMSProp needs fewer steps than gradient descent on the ravine: ${fewer(rms.steps, gd.steps) ? 'yes' : 'NO'} (${steps(rms)} vs ${steps(gd)}).`);

@@ -3,7 +3,7 @@
 // their bytes into src/generated/wasm.ts, so no runtime or bundler ever needs a `.wasm` path.
 // test/package/generated.test.ts calls compileWasm() to fail when the committed module is stale.
 import asc from 'assemblyscript/asc';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

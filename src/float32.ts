@@ -12,6 +12,8 @@ export const flush = (x: number) => (Math.abs(x) < MIN_NORMAL ? x - x : x);
 export const flushSquare = (x: number) => (x < MIN_NORMAL ? x - x : x);
 // wasm's pmax then pmin (`a < b ? b : a`, `b < a ? b : a`): NaN passes through, as in the kernels.
 export const clamp = (x: number, low: number, high: number) => {
+  // biome-ignore lint/complexity/useMathMinMax: Math.max/min put -0 below +0; wasm's pmax/pmin, mirrored here, do not
   const atLeastLow = x < low ? low : x;
+  // biome-ignore lint/complexity/useMathMinMax: as above
   return high < atLeastLow ? high : atLeastLow;
 };

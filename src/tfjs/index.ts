@@ -393,7 +393,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         slot.stateNames[kind] = name;
         slot.pending[kind] = values;
       }
-      slot.stateNames.gradAvg ??= slot.stateNames.squareAvg.replace(/\/rms$/, '') + '/mg';
+      slot.stateNames.gradAvg ??= `${slot.stateNames.squareAvg.replace(/\/rms$/, '')}/mg`;
       slots.push(slot);
     }
     return { iter, slots };
@@ -509,7 +509,7 @@ function gradientEntries(variableGradients: tf.NamedTensorMap | NamedTensor[]): 
     if (seen?.has(name)) throw new TypeError(`applyGradients: variable '${name}' has two gradients`);
     seen?.add(name);
     if (tensor != null && !isTensor(tensor)) throw new TypeError(`applyGradients: the gradient of '${name}' must be a tf.Tensor or null, got ${describe(tensor)}`);
-    if (tensor != null && tensor.isDisposed) throw new TypeError(`applyGradients: the gradient of '${name}' is disposed`);
+    if (tensor?.isDisposed) throw new TypeError(`applyGradients: the gradient of '${name}' is disposed`);
   }
   return entries;
 }

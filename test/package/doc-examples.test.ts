@@ -11,7 +11,7 @@ import { transform } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
 import { root, runScript } from '../support/child.js';
 
-export interface Example {
+interface Example {
   file: string;
   line: number;
   /** The fence's language: `ts`, `js`, `sh`, `python`…, or '' for a plain block. */
@@ -26,7 +26,7 @@ const notRun = (lang: string) =>
   lang === 'sh' ? 'shell commands' : lang === '' ? 'not code: a formula, headers or output' : `${lang}, not JavaScript`;
 
 /** Every fenced block of a Markdown file, with the line it starts on and whether it runs. */
-export function examples(file: string, markdown: string): Example[] {
+function examples(file: string, markdown: string): Example[] {
   return [...markdown.matchAll(/^```(\w*)([^\n]*)\n([\s\S]*?)^```/gm)].map((m) => {
     const lang = m[1]!;
     const runs = lang === 'ts' || lang === 'js';
@@ -46,7 +46,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'rmsprop-doc-examples-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A block as Node runs it: types stripped, working in a folder of its own (imports resolve from the repository's root). */
-export async function runnable(example: Example, cwd: string): Promise<string> {
+async function runnable(example: Example, cwd: string): Promise<string> {
   const js = example.lang === 'ts' ? (await transform(example.code, { loader: 'ts', format: 'esm', target: 'es2022' })).code : example.code;
   return `process.chdir(${JSON.stringify(cwd)});\n${js}`;
 }

@@ -24,7 +24,7 @@ const COMPILERS = [join(compilers, '5.0/node_modules/typescript'), join(compiler
 let project: string;
 
 /** The ```ts blocks of a Markdown file (README.md, a guide), each as a module that imports what it uses from the package. */
-export function readmeExamples(readme: string): string[] {
+function readmeExamples(readme: string): string[] {
   return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(([, code]) => {
     const imports = /from 'rmsprop-wasm/.test(code) ? '' : "import { RMSProp, schedules } from 'rmsprop-wasm';\n";
     return `${imports}${code}\nexport {};\n`;

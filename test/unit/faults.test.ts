@@ -82,7 +82,12 @@ describe('a schedule or getter that calls back into the optimizer', () => {
     const w = new Float32Array([1, 2]);
     let opt: RMSProp<'w'> | undefined;
     let calls = 0;
-    opt = await RMSProp.create({ w }, { lr: () => (calls++ === 0 ? (opt!.step(), 1e-3) : 1e-3) });
+    opt = await RMSProp.create({ w }, {
+      lr: () => {
+        if (calls++ === 0) opt!.step();
+        return 1e-3;
+      },
+    });
     const before = snapshot([w, opt.state.w.squareAvg, opt.grads.w]);
     expect(() => opt.step({ w: new Float32Array([1, 1]) })).toThrow(/step\(\) was called during a step/);
     expect(snapshot([w, opt.state.w.squareAvg, opt.grads.w])).toEqual(before);
@@ -137,7 +142,13 @@ describe.each(BACKENDS)('buffers detached, shrunk or grown under the optimizer (
     const g = new Float32Array(gradBuffer);
     g.fill(1);
     const w = new Float32Array([1, 2, 3, 4]);
-    const opt = await RMSProp.create({ w }, { backend, lr: () => (gradBuffer.resize(8), 1e-3) });
+    const opt = await RMSProp.create({ w }, {
+      backend,
+      lr: () => {
+        gradBuffer.resize(8);
+        return 1e-3;
+      },
+    });
     const before = snapshot([w, opt.grads.w, opt.state.w.squareAvg]);
     expect(() => opt.step({ w: g })).toThrow(/gradient 'w' has 2 elements, its parameter has 4/);
     expect(snapshot([w, opt.grads.w, opt.state.w.squareAvg])).toEqual(before);

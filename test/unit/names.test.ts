@@ -27,6 +27,7 @@ describe.each(BACKENDS)('parameter names that Object.prototype also has (%s)', (
     }
     // All of them at once, __proto__ included.
     opt.step(byName((name) => new Float32Array(name === '__proto__' ? [1, 1] : [0, 0])));
+    // biome-ignore lint/suspicious/noProto: a parameter named __proto__ is the case under test
     expect(opt.params.__proto__[0]).toBeCloseTo(seedStep(1, 1), 6);
     expect(opt.stepCount).toBe(2);
   });

@@ -421,7 +421,7 @@ describe('options and config', () => {
     }
     expect([...a.dataSync()]).toEqual([...before]);
     expect(optimizer.iterations).toBe(1);
-    tf.dispose([a, good, ...cases.map(([g]) => Object.values(g)).flat().filter((t) => t !== good)]);
+    tf.dispose([a, good, ...cases.flatMap(([g]) => Object.values(g)).filter((t) => t !== good)]);
     optimizer.dispose();
   });
 

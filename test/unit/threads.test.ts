@@ -336,7 +336,10 @@ describe("threads: 'auto' decides by timing", () => {
     let reads = 0;
     const onMost: number[] = [];
     const MS_PER_SPIN = 1e-4;
-    const clocked = new AutoThreads(auto.most, () => (reads++, time), MS_PER_SPIN);
+    const clocked = new AutoThreads(auto.most, () => {
+      reads++;
+      return time;
+    }, MS_PER_SPIN);
     for (let r = 0; r < runs; r++) {
       const threads = clocked.threads();
       clocked.startRun();

@@ -96,7 +96,12 @@ describe('learning-rate schedules match their frameworks\' formulas', () => {
 
   it('a schedule is called once per step with the steps taken so far', async () => {
     const calls: number[] = [];
-    const opt = await RMSProp.create({ w: 4 }, { lr: (step) => (calls.push(step), 1e-3) });
+    const opt = await RMSProp.create({ w: 4 }, {
+      lr: (step) => {
+        calls.push(step);
+        return 1e-3;
+      },
+    });
     for (let k = 0; k < 3; k++) opt.step();
     expect(calls).toEqual([0, 1, 2]);
   });

@@ -30,6 +30,7 @@ grouped.params.other;
 
 // Names only known at run time: any string, and then lookups may be undefined.
 const dynamic = await RMSProp.create(Object.fromEntries([['layer1', 4]]) as Record<string, number>);
+// biome-ignore lint/complexity/useLiteralKeys: written as a lookup by a name computed at run time
 const maybe: Float32Array | undefined = dynamic.params['layer1'];
 const anyGrads: GradsInput = { layer1: new Float32Array(4) };
 dynamic.step(anyGrads);
