@@ -5,6 +5,9 @@ import {
   describe, OPTIMIZER_WIDE, readOptions, resolveOptions, type GroupOptions,
   type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
+import type { Kernel } from './kernel.js';
+import type { Tensor } from './layout.js';
+import type { JobQueue } from './threads.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
 export type ParamInput = Float32Array | number;
@@ -214,4 +217,37 @@ export function firstNonFinite(a: Float32Array, length: number): number {
     if (x - x !== 0) return k;
   }
   return -1;
+}
+
+/**
+ * Scans the present gradients (`sources`) for NaN or ±∞, before anything is copied, so that a
+ * skipped or refused step leaves even `opt.grads` as it was; throws (naming the first) or returns
+ * false. Gradients already in `opt.grads` are scanned by the kernel (with threads, `queue` has every
+ * thread scan chunks first, and this thread looks for the first bad value only if one was found); a
+ * caller's array, outside the heap, is scanned here in JS.
+ */
+export function checkFinite(
+  tensors: readonly Tensor[], sources: ReadonlyArray<Float32Array | undefined>,
+  kernel: Pick<Kernel, 'firstNonFinite'>, queue: JobQueue | undefined, throwOnBad: boolean,
+): boolean {
+  let heapFinite = false;
+  if (queue) {
+    for (let i = 0; i < tensors.length; i++) if (sources[i] === tensors[i].grad) queue.scan(tensors[i].length, tensors[i].gradAt);
+    heapFinite = queue.run();
+  }
+  for (let i = 0; i < tensors.length; i++) {
+    const source = sources[i];
+    if (source === undefined) continue;
+    let index: number;
+    if (source === tensors[i].grad) {
+      if (heapFinite) continue;
+      index = kernel.firstNonFinite(tensors[i].length, tensors[i].gradAt);
+    } else {
+      index = allFinite(source, tensors[i].length) ? -1 : firstNonFinite(source, tensors[i].length);
+    }
+    if (index < 0) continue;
+    if (!throwOnBad) return false;
+    throw new RangeError(`gradient '${tensors[i].name}' has ${source[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`);
+  }
+  return true;
 }
