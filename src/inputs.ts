@@ -251,3 +251,36 @@ export function checkFinite(
   }
   return true;
 }
+
+/**
+ * Per tensor, room for a gradient that is a view of the optimizer's own memory, copied aside
+ * before any gradient is written (see copyIn). Reserved at create, so that memory never grows in a
+ * step; untouched until such a step, it takes address space rather than memory.
+ */
+export function stagingViews(tensors: readonly NamedLength[]): Float32Array[] {
+  const staging = new ArrayBuffer(tensors.reduce((sum, t) => sum + t.length, 0) * 4);
+  let stagedAt = 0;
+  return tensors.map((t) => new Float32Array(staging, (stagedAt += t.length * 4) - t.length * 4, t.length));
+}
+
+/**
+ * Copies this step's gradients and bring-your-own parameters into the heap, as if every one were
+ * read before any is written: a gradient that is a view of the optimizer's memory (another
+ * tensor's `opt.grads`, as in `step({ a: opt.grads.b, b: opt.grads.a })`) is staged first, since
+ * writing a gradient slot could overwrite it. A caller's own arrays are never written here.
+ */
+export function copyIn(
+  tensors: readonly Tensor[], sources: ReadonlyArray<Float32Array | undefined>, staging: readonly Float32Array[], heap: ArrayBufferLike,
+): void {
+  for (let i = 0; i < tensors.length; i++) {
+    const source = sources[i];
+    if (source !== undefined && source !== tensors[i].grad && arrayBuffer(source) === heap) staging[i].set(source);
+  }
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    const source = sources[i];
+    if (source === undefined) continue;
+    if (source !== t.grad) t.grad.set(arrayBuffer(source) === heap ? staging[i] : source);
+    if (t.external) t.param.set(t.external);
+  }
+}

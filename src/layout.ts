@@ -3,7 +3,7 @@
 // offset here is plain arithmetic on numbers (exact up to 2^53), never a bitwise operator.
 import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK } from './kernel.js';
 import { arrayLength, lengthOf, type GroupSpec } from './inputs.js';
-import type { ResolvedOptions } from './options.js';
+import type { GroupInfo, ResolvedOptions } from './options.js';
 import { CALL_INTS, CONTROL_BYTES } from './threads.js';
 
 export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
@@ -172,4 +172,12 @@ export function placeTensors(buffer: ArrayBufferLike, specs: readonly GroupSpec[
     return group;
   });
   return { tensors, groups };
+}
+
+/** Each group's options, with the names of its parameters (frozen). */
+export function describeGroups(groups: readonly Group[], tensors: readonly Tensor[]): readonly GroupInfo[] {
+  return Object.freeze(groups.map((group) => Object.freeze({
+    ...group.options,
+    params: Object.freeze(tensors.slice(group.first, group.first + group.count).map((t) => t.name)),
+  })));
 }

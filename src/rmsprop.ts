@@ -2,9 +2,9 @@ import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, releaseBa
 import { Clipping } from './clipping.js';
 import { kernelMode, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
 import {
-  arrayBuffer, checkFinite, checkLengths, readGrads, readGroups, setArray, type GroupSpec, type ParamGroup, type ParamsInput,
+  checkFinite, checkLengths, copyIn, readGrads, readGroups, setArray, stagingViews, type GroupSpec, type ParamGroup, type ParamsInput,
 } from './inputs.js';
-import { placeTensors, planLayout, type Group, type Layout, type Tensor, type TensorState } from './layout.js';
+import { describeGroups, placeTensors, planLayout, type Group, type Layout, type Tensor, type TensorState } from './layout.js';
 import {
   checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
   type BackendName, type GroupInfo, type OptimizerWideOption, type ResolvedOptions, type RMSPropOptions,
@@ -132,11 +132,7 @@ export class RMSProp<Name extends string = string> {
   readonly #present: Uint8Array;
   /** This step's gradient per tensor, read once from the caller (undefined: skipped). */
   readonly #sources: Array<Float32Array | undefined>;
-  /**
-   * Per tensor, room for a gradient that is a view of this optimizer's own memory, copied aside
-   * before any gradient is written (see #copyIn). Reserved at create, so that memory never grows in
-   * a step; untouched until such a step, it takes address space rather than memory.
-   */
+  /** Per tensor, room for a gradient that is a view of this heap (see stagingViews). */
   #staging: readonly Float32Array[];
   readonly #clipping: Clipping;
   readonly #lrs: Float64Array;
@@ -243,12 +239,10 @@ export class RMSProp<Name extends string = string> {
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
     this.#present = new Uint8Array(tensors.length);
     this.#sources = new Array<Float32Array | undefined>(tensors.length).fill(undefined);
-    const staging = new ArrayBuffer(tensors.reduce((sum, t) => sum + t.length, 0) * 4);
-    let stagedAt = 0;
-    this.#staging = tensors.map((t) => new Float32Array(staging, (stagedAt += t.length * 4) - t.length * 4, t.length));
+    this.#staging = stagingViews(tensors);
     this.#clipping = new Clipping(tensors.length);
     this.#lrs = new Float64Array(groups.length);
-    this.#groupInfo = this.#describeGroups();
+    this.#groupInfo = describeGroups(this.#groups, this.#tensors);
     this.#params = recordByName(tensors, (t) => t.external ?? t.param);
     this.#grads = recordByName(tensors, (t) => t.grad);
     this.#state = recordByName(tensors, (t) => t.state);
@@ -330,7 +324,7 @@ export class RMSProp<Name extends string = string> {
       group.options = next;
       group.mode = kernelMode(next);
       group.clipValueArg = next.clipValue;
-      this.#groupInfo = this.#describeGroups();
+      this.#groupInfo = describeGroups(this.#groups, this.#tensors);
     } finally {
       this.#busy = false;
     }
@@ -376,7 +370,7 @@ export class RMSProp<Name extends string = string> {
     for (let i = 0; i < tensors.length; i++) present[i] = sources[i] === undefined ? 0 : 1;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
     if (wide.nonFinite !== 'propagate' && !checkFinite(tensors, sources, backend.kernel, this.#queue, wide.nonFinite === 'throw')) return false;
-    this.#copyIn();
+    copyIn(tensors, sources, this.#staging, this.#heap.buffer);
     const clipping = this.#clipping.compute(backend.kernel, this.#heap64, tensors, this.#groups, present);
     const clipScale = this.#clipping.scale;
     const calls = this.#calls!;
@@ -412,29 +406,6 @@ export class RMSProp<Name extends string = string> {
     }
     this.#steps++;
     return true;
-  }
-
-  /**
-   * Copies this step's gradients and bring-your-own parameters into the heap, as if every one were
-   * read before any is written: a gradient that is a view of this optimizer's memory (another
-   * tensor's `opt.grads`, as in `step({ a: opt.grads.b, b: opt.grads.a })`) is staged first, since
-   * writing a gradient slot could overwrite it. A caller's own arrays are never written here.
-   */
-  #copyIn(): void {
-    const tensors = this.#tensors;
-    const sources = this.#sources;
-    const heap = this.#heap.buffer;
-    for (let i = 0; i < tensors.length; i++) {
-      const source = sources[i];
-      if (source !== undefined && source !== tensors[i].grad && arrayBuffer(source) === heap) this.#staging[i].set(source);
-    }
-    for (let i = 0; i < tensors.length; i++) {
-      const t = tensors[i];
-      const source = sources[i];
-      if (source === undefined) continue;
-      if (source !== t.grad) t.grad.set(arrayBuffer(source) === heap ? this.#staging[i] : source);
-      if (t.external) t.param.set(t.external);
-    }
   }
 
   /**
@@ -563,13 +534,6 @@ export class RMSProp<Name extends string = string> {
 
   #tensorArrays(): TensorArrays[] {
     return this.#tensors.map((t) => ({ name: t.name, group: t.group, length: t.length, state: t.state }));
-  }
-
-  #describeGroups(): readonly GroupInfo[] {
-    return Object.freeze(this.#groups.map((group) => Object.freeze({
-      ...group.options,
-      params: Object.freeze(this.#tensors.slice(group.first, group.first + group.count).map((t) => t.name)),
-    })));
   }
 
   #live(): Backend {
