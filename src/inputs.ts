@@ -2,7 +2,7 @@
 // count, so any name works (`constructor`, `__proto__`, …) and nothing added to Object.prototype
 // leaks in. Everything here throws before the optimizer writes anything.
 import {
-  describe, OPTIMIZER_WIDE, readOptions, resolveOptions, type GroupOptions,
+  describe, OPTIMIZER_WIDE, readOptions, resolveOptions, type GroupOptions, type OptimizerWideOption,
   type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import type { Kernel } from './kernel.js';
@@ -283,4 +283,24 @@ export function copyIn(
     if (source !== t.grad) t.grad.set(arrayBuffer(source) === heap ? staging[i] : source);
     if (t.external) t.param.set(t.external);
   }
+}
+
+/** Options whose change would change the memory layout or the meaning of the state. */
+type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption;
+const FIXED_AFTER_CREATE: readonly FixedOption[] = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE];
+
+/**
+ * A group's options after `changes` (setOptions' argument): throws if they name an option fixed at
+ * create, or switch momentum between 0 and non-zero (which would add or drop a state region).
+ */
+export function readOptionChanges(current: ResolvedOptions, changes: unknown): ResolvedOptions {
+  const read = readOptions(changes, 'changes');
+  for (const name of FIXED_AFTER_CREATE) {
+    if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
+  }
+  const next = resolveOptions({ ...current, ...read });
+  if ((next.momentum === 0) !== (current.momentum === 0)) {
+    throw new RangeError(`option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${current.momentum})`);
+  }
+  return next;
 }

@@ -2,11 +2,11 @@ import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, releaseBa
 import { Clipping } from './clipping.js';
 import { kernelMode, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
 import {
-  checkFinite, checkLengths, copyIn, readGrads, readGroups, setArray, stagingViews, type GroupSpec, type ParamGroup, type ParamsInput,
+  checkFinite, checkLengths, copyIn, readGrads, readOptionChanges, readGroups, setArray, stagingViews, type GroupSpec, type ParamGroup, type ParamsInput,
 } from './inputs.js';
 import { describeGroups, placeTensors, planLayout, type Group, type Layout, type Tensor, type TensorState } from './layout.js';
 import {
-  checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
+  checkLearningRate, MAX_THREADS, readOptions,
   type BackendName, type GroupInfo, type OptimizerWideOption, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { checkStepCount, readSavedState, savedState, type SaveOptions, type SavedState, type TensorArrays } from './state.js';
@@ -89,9 +89,6 @@ function recordByName<Name extends string, T>(tensors: readonly Tensor[], pick: 
   return Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null));
 }
 
-/** Options whose change would change the memory layout or the meaning of the state. */
-type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption;
-const FIXED_AFTER_CREATE: readonly FixedOption[] = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE];
 /** What `setOptions` may change: every option but those fixed at create (see there). */
 export type OptionChanges = Omit<RMSPropOptions, 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption>;
 
@@ -312,15 +309,8 @@ export class RMSProp<Name extends string = string> {
       if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= this.#groups.length) {
         throw new RangeError(`groupIndex must be an integer from 0 to ${this.#groups.length - 1}, got ${groupIndex}`);
       }
-      const read = readOptions(changes, 'changes');
-      for (const name of FIXED_AFTER_CREATE) {
-        if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
-      }
       const group = this.#groups[groupIndex];
-      const next = resolveOptions({ ...group.options, ...read });
-      if ((next.momentum === 0) !== (group.options.momentum === 0)) {
-        throw new RangeError(`option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${group.options.momentum})`);
-      }
+      const next = readOptionChanges(group.options, changes);
       group.options = next;
       group.mode = kernelMode(next);
       group.clipValueArg = next.clipValue;
