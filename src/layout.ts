@@ -13,12 +13,9 @@ export const padded = (n: number) => Math.ceil(n / 4) * 4;
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
- * Bytes between one region and the next. A few cache lines always: arrays a power of two apart
- * (64 MiB at 16 M elements) map to the same cache sets and halved the speed of the steps that
- * stream five of them. Past 1 MiB, 32 KiB more: with only the cache lines, 16 M-element arrays still
- * streamed 8–22 % slower on one thread than with the larger gap (the regions then share DRAM rows
- * or banks). That costs at most about 3 % more memory (at 1 MiB) and nothing below it. Exported
- * for bench/stream-threads.ts, whose streaming limit lays its arrays out the same way.
+ * Bytes between one region and the next: a few cache lines, so that arrays a power of two apart do
+ * not map to the same cache sets; past 1 MiB, 32 KiB more, so that they do not share DRAM rows or
+ * banks (measured in commit 4321e02). Exported for bench/stream-threads.ts, which lays out the same.
  */
 export function regionGap(regionBytes: number): number {
   return 5 * 64 + (regionBytes >= 1 << 20 ? 32 * 1024 : 0);
