@@ -2,9 +2,12 @@
 // count, so any name works (`constructor`, `__proto__`, …) and nothing added to Object.prototype
 // leaks in. Everything here throws before the optimizer writes anything.
 import {
-  describe, OPTIMIZER_WIDE, readOptions, resolveOptions, type GroupOptions,
+  describe, OPTIMIZER_WIDE, readOptions, resolveOptions, type GroupOptions, type OptimizerWideOption,
   type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
+import type { Kernel } from './kernel.js';
+import type { Tensor } from './layout.js';
+import type { JobQueue } from './threads.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
 export type ParamInput = Float32Array | number;
@@ -214,4 +217,90 @@ export function firstNonFinite(a: Float32Array, length: number): number {
     if (x - x !== 0) return k;
   }
   return -1;
+}
+
+/**
+ * Scans the present gradients (`sources`) for NaN or ±∞, before anything is copied, so that a
+ * skipped or refused step leaves even `opt.grads` as it was; throws (naming the first) or returns
+ * false. Gradients already in `opt.grads` are scanned by the kernel (with threads, `queue` has every
+ * thread scan chunks first, and this thread looks for the first bad value only if one was found); a
+ * caller's array, outside the heap, is scanned here in JS.
+ */
+export function checkFinite(
+  tensors: readonly Tensor[], sources: ReadonlyArray<Float32Array | undefined>,
+  kernel: Pick<Kernel, 'firstNonFinite'>, queue: JobQueue | undefined, throwOnBad: boolean,
+): boolean {
+  let heapFinite = false;
+  if (queue) {
+    for (let i = 0; i < tensors.length; i++) if (sources[i] === tensors[i].grad) queue.scan(tensors[i].length, tensors[i].gradAt);
+    heapFinite = queue.run();
+  }
+  for (let i = 0; i < tensors.length; i++) {
+    const source = sources[i];
+    if (source === undefined) continue;
+    let index: number;
+    if (source === tensors[i].grad) {
+      if (heapFinite) continue;
+      index = kernel.firstNonFinite(tensors[i].length, tensors[i].gradAt);
+    } else {
+      index = allFinite(source, tensors[i].length) ? -1 : firstNonFinite(source, tensors[i].length);
+    }
+    if (index < 0) continue;
+    if (!throwOnBad) return false;
+    throw new RangeError(`gradient '${tensors[i].name}' has ${source[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`);
+  }
+  return true;
+}
+
+/**
+ * Per tensor, room for a gradient that is a view of the optimizer's own memory, copied aside
+ * before any gradient is written (see copyIn). Reserved at create, so that memory never grows in a
+ * step; untouched until such a step, it takes address space rather than memory.
+ */
+export function stagingViews(tensors: readonly NamedLength[]): Float32Array[] {
+  const staging = new ArrayBuffer(tensors.reduce((sum, t) => sum + t.length, 0) * 4);
+  let stagedAt = 0;
+  return tensors.map((t) => new Float32Array(staging, (stagedAt += t.length * 4) - t.length * 4, t.length));
+}
+
+/**
+ * Copies this step's gradients and bring-your-own parameters into the heap, as if every one were
+ * read before any is written: a gradient that is a view of the optimizer's memory (another
+ * tensor's `opt.grads`, as in `step({ a: opt.grads.b, b: opt.grads.a })`) is staged first, since
+ * writing a gradient slot could overwrite it. A caller's own arrays are never written here.
+ */
+export function copyIn(
+  tensors: readonly Tensor[], sources: ReadonlyArray<Float32Array | undefined>, staging: readonly Float32Array[], heap: ArrayBufferLike,
+): void {
+  for (let i = 0; i < tensors.length; i++) {
+    const source = sources[i];
+    if (source !== undefined && source !== tensors[i].grad && arrayBuffer(source) === heap) staging[i].set(source);
+  }
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    const source = sources[i];
+    if (source === undefined) continue;
+    if (source !== t.grad) t.grad.set(arrayBuffer(source) === heap ? staging[i] : source);
+    if (t.external) t.param.set(t.external);
+  }
+}
+
+/** Options whose change would change the memory layout or the meaning of the state. */
+type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption;
+const FIXED_AFTER_CREATE: readonly FixedOption[] = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE];
+
+/**
+ * A group's options after `changes` (setOptions' argument): throws if they name an option fixed at
+ * create, or switch momentum between 0 and non-zero (which would add or drop a state region).
+ */
+export function readOptionChanges(current: ResolvedOptions, changes: unknown): ResolvedOptions {
+  const read = readOptions(changes, 'changes');
+  for (const name of FIXED_AFTER_CREATE) {
+    if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
+  }
+  const next = resolveOptions({ ...current, ...read });
+  if ((next.momentum === 0) !== (current.momentum === 0)) {
+    throw new RangeError(`option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${current.momentum})`);
+  }
+  return next;
 }

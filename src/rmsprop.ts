@@ -1,19 +1,20 @@
 import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, releaseBackend, type Backend } from './backends.js';
-import { kernelMode, REDUCTION_BLOCK, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
+import { Clipping } from './clipping.js';
+import { kernelMode, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
 import {
-  allFinite, arrayBuffer, arrayLength, checkLengths, firstNonFinite, readGrads, readGroups, setArray,
-  type GroupSpec, type ParamGroup, type ParamsInput,
+  checkFinite, checkLengths, copyIn, readGrads, readOptionChanges, readGroups, setArray, stagingViews, type GroupSpec, type ParamGroup, type ParamsInput,
 } from './inputs.js';
-import { planLayout, type Layout, type Region } from './layout.js';
+import { describeGroups, placeTensors, planLayout, type Group, type Layout, type Tensor, type TensorState } from './layout.js';
 import {
-  checkLearningRate, MAX_THREADS, OPTIMIZER_WIDE, readOptions, resolveOptions,
+  checkLearningRate, MAX_THREADS, readOptions,
   type BackendName, type GroupInfo, type OptimizerWideOption, type ResolvedOptions, type RMSPropOptions,
 } from './options.js';
 import { checkStepCount, readSavedState, savedState, type SaveOptions, type SavedState, type TensorArrays } from './state.js';
-import { CALL_INTS, CONTROL_BYTES, SCAN_MODE, threadSupport, ThreadPool } from './threads.js';
+import { CONTROL_BYTES, DirectCalls, JobQueue, threadSupport, ThreadPool, type KernelCalls } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
 export type { ParamGroup, ParamInput, ParamsInput } from './inputs.js';
+export type { TensorState } from './layout.js';
 
 /** The parameter names of `P`: a record's keys, or an array's indices ('0', '1', …). */
 export type NamesOf<P> = P extends readonly unknown[]
@@ -27,56 +28,7 @@ export type GradsInput<Name extends string = string> =
   | { readonly [N in Name]?: Float32Array | null | undefined }
   | readonly (Float32Array | null | undefined)[];
 
-/** One parameter's optimizer state: views into the optimizer's memory. */
-export interface TensorState {
-  /** The running average of squared gradients, S. */
-  readonly squareAvg: Float32Array;
-  /** The running average of gradients, ḡ (`centered` only). */
-  readonly gradAvg?: Float32Array;
-  /** The momentum buffer (`momentum` > 0 only). */
-  readonly momentum?: Float32Array;
-}
-
-interface Tensor {
-  readonly name: string;
-  readonly length: number;
-  readonly group: number;
-  /** Element offset inside each region of its group (a multiple of 4: every array is 16-byte aligned). */
-  readonly offset: number;
-  /** The caller's array for a bring-your-own parameter; the heap copy is synced around each step. */
-  readonly external: Float32Array | undefined;
-  readonly param: Float32Array;
-  readonly grad: Float32Array;
-  readonly state: TensorState;
-  /** Byte offsets of this tensor's own constants block and of its reduction block sums. */
-  readonly constantsAt: number;
-  readonly sumsAt: number;
-}
-
-interface Group {
-  options: ResolvedOptions;
-  mode: number;
-  /**
-   * options.clipValue as sumSquares' argument, kept as a heap number: a double passed to a call V8
-   * does not inline (the js kernel's) is boxed anew at every call, 16 bytes, unless it is one
-   * already. The field first holds null, so that V8 keeps it tagged rather than unboxed.
-   */
-  clipValueArg: number | null;
-  /** Tensors first … first + count − 1 belong to this group. */
-  readonly first: number;
-  readonly count: number;
-  readonly paddedLength: number;
-  /** Byte offset of each region: the group's tensors back to back, so one kernel call covers them all. */
-  readonly base: Readonly<Record<Region, number>>;
-  readonly constantsAt: number;
-}
-
-/**
- * With `threads: 'auto'`, an optimizer of fewer elements runs on the calling thread alone (no
- * workers, no shared memory): its steps make at most 4 chunks of MIN_CHUNK elements. From this
- * size 'auto' starts workers, and each step takes one thread or all, whichever timing its own
- * steps found faster (see AutoThreads in threads.ts).
- */
+/** Below this, `threads: 'auto'` starts no workers: a step makes at most 4 chunks of MIN_CHUNK elements. */
 const AUTO_THREADS_MIN_ELEMENTS = 16384;
 
 function chooseThreads(requested: number | 'auto', backend: BackendName, elements: number): { threads: number; reason?: string } {
@@ -92,7 +44,16 @@ function chooseThreads(requested: number | 'auto', backend: BackendName, element
 }
 
 /** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
-function plan(params: unknown, options: RMSPropOptions | undefined) {
+interface Plan {
+  readonly specs: readonly GroupSpec[];
+  readonly layout: Layout;
+  readonly name: BackendName;
+  readonly backendReason: string | undefined;
+  readonly threads: number;
+  readonly threadsReason: string | undefined;
+}
+
+function plan(params: unknown, options: RMSPropOptions | undefined): Plan {
   const specs = readGroups(params, options);
   const layout = planLayout(specs);
   if (layout.bytes > MAX_HEAP_BYTES) {
@@ -106,6 +67,20 @@ function plan(params: unknown, options: RMSPropOptions | undefined) {
   return { specs, layout, name, backendReason, threads, threadsReason };
 }
 
+/** What the constructor takes: the plan, with its memory and its workers (if any). */
+interface Parts extends Plan {
+  readonly backend: Backend;
+  readonly pool: ThreadPool | undefined;
+}
+
+/** Creates the plan's memory and starts its workers, if it has more than one thread; `ready` settles once they run. */
+function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefined } {
+  const backend = createBackend(planned.name, planned.layout.bytes, planned.threads > 1);
+  if (planned.threads === 1) return { parts: { ...planned, backend, pool: undefined }, ready: undefined };
+  const { pool, ready } = ThreadPool.start(planned.threads, backend.shared!.module, backend.shared!.memory, backend.kernel, 0, CONTROL_BYTES, planned.layout.jobInts);
+  return { parts: { ...planned, backend, pool }, ready };
+}
+
 /**
  * A frozen record of `pick(tensor)` by tensor name, with a null prototype: a parameter may be named
  * 'constructor' or '__proto__', and a name that is not a parameter finds nothing.
@@ -114,9 +89,6 @@ function recordByName<Name extends string, T>(tensors: readonly Tensor[], pick: 
   return Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null));
 }
 
-/** Options whose change would change the memory layout or the meaning of the state. */
-type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption;
-const FIXED_AFTER_CREATE: readonly FixedOption[] = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE];
 /** What `setOptions` may change: every option but those fixed at create (see there). */
 export type OptionChanges = Omit<RMSPropOptions, 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption>;
 
@@ -141,8 +113,9 @@ export class RMSProp<Name extends string = string> {
   /** Why a step was left part-written, after which only dispose() works: no torn state can leave. */
   #broken: string | undefined;
   #pool: ThreadPool | undefined;
-  /** Kernel calls queued for the thread pool in this step; -1 when calls run at once. */
-  #queued = -1;
+  /** Where a step's kernel calls go: run at once, or into the pool's job queue (#queue). */
+  #calls: KernelCalls | undefined;
+  #queue: JobQueue | undefined;
   #groupInfo: readonly GroupInfo[];
   #groups: readonly Group[];
   #tensors: readonly Tensor[];
@@ -156,15 +129,9 @@ export class RMSProp<Name extends string = string> {
   readonly #present: Uint8Array;
   /** This step's gradient per tensor, read once from the caller (undefined: skipped). */
   readonly #sources: Array<Float32Array | undefined>;
-  /**
-   * Per tensor, room for a gradient that is a view of this optimizer's own memory, copied aside
-   * before any gradient is written (see #copyIn). Reserved at create, so that memory never grows in
-   * a step; untouched until such a step, it takes address space rather than memory.
-   */
+  /** Per tensor, room for a gradient that is a view of this heap (see stagingViews). */
   #staging: readonly Float32Array[];
-  readonly #clipScale: Float64Array;
-  /** Per tensor: its gradient norm was NaN or ∞, so clipping leaves it unscaled (see #clip). */
-  readonly #unscaled: Uint8Array;
+  readonly #clipping: Clipping;
   readonly #lrs: Float64Array;
   /** This call's learning rate and clip scale, for writeStepConstants (see there why an array). */
   readonly #stepScalars = new Float64Array(2);
@@ -179,46 +146,34 @@ export class RMSProp<Name extends string = string> {
   static async create<const P extends ParamsInput>(params: P, options?: RMSPropOptions): Promise<RMSProp<NamesOf<P>>>;
   static async create<const G extends readonly ParamGroup[]>(groups: G, options?: RMSPropOptions): Promise<RMSProp<GroupNamesOf<G>>>;
   static async create(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): Promise<RMSProp> {
-    const planned = plan(params, options);
-    const { specs, layout, name } = planned;
-    let { backendReason, threads, threadsReason } = planned;
-    let backendName = name;
+    let planned = plan(params, options);
     try {
-      await compileBackend(name, threads > 1);
+      await compileBackend(planned.name, planned.threads > 1);
     } catch (error) {
       // A runtime may refuse to compile wasm although it validates it (a page's CSP without
       // 'wasm-unsafe-eval'): compileBackend records why, and 'auto' then falls back to js.
-      if (specs[0].options.backend !== 'auto') throw error;
-      backendName = 'js';
-      backendReason = (error as Error).message;
-      threads = 1;
-      threadsReason = undefined;
+      if (planned.specs[0].options.backend !== 'auto') throw error;
+      planned = { ...planned, name: 'js', backendReason: (error as Error).message, threads: 1, threadsReason: undefined };
     }
-    const backend = createBackend(backendName, layout.bytes, threads > 1);
-    if (threads === 1) return RMSProp.#construct(backend, specs, layout, undefined, threadsReason, backendReason);
-    const { pool, ready } = ThreadPool.start(threads, backend.shared!.module, backend.shared!.memory, backend.kernel, 0, CONTROL_BYTES, layout.jobInts);
+    const { parts, ready } = assemble(planned);
     try {
       await ready;
     } catch (error) {
       // Workers refused (a page's CSP, a sandbox): one thread, saying why. ThreadPool has ended them.
-      await compileBackend(backend.name);
-      const single = createBackend(backend.name, layout.bytes);
-      return RMSProp.#construct(single, specs, layout, undefined, (error as Error).message, backendReason);
+      await compileBackend(planned.name);
+      return RMSProp.#construct(assemble({ ...planned, threads: 1, threadsReason: (error as Error).message }).parts);
     }
-    return RMSProp.#construct(backend, specs, layout, pool, threadsReason, backendReason);
+    return RMSProp.#construct(parts);
   }
 
   /** The constructor, ending the workers (and freeing the heap) if it throws: a failed create leaves nothing running. */
-  static #construct(
-    backend: Backend, specs: readonly GroupSpec[], layout: Layout,
-    pool: ThreadPool | undefined, threadsReason: string | undefined, backendReason: string | undefined,
-  ): RMSProp {
+  static #construct(parts: Parts): RMSProp {
     try {
       RMSProp.#constructing = true;
-      return new RMSProp(backend, specs, layout, pool, threadsReason, backendReason);
+      return new RMSProp(parts);
     } catch (error) {
-      pool?.dispose();
-      releaseBackend(backend);
+      parts.pool?.dispose();
+      releaseBackend(parts.backend);
       throw error;
     } finally {
       RMSProp.#constructing = false;
@@ -252,76 +207,39 @@ export class RMSProp<Name extends string = string> {
   static createSync<const P extends ParamsInput>(params: P, options?: RMSPropOptions): RMSProp<NamesOf<P>>;
   static createSync<const G extends readonly ParamGroup[]>(groups: G, options?: RMSPropOptions): RMSProp<GroupNamesOf<G>>;
   static createSync(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): RMSProp {
-    const { specs, layout, name, backendReason, threads, threadsReason } = plan(params, options);
-    const backend = createBackend(name, layout.bytes, threads > 1);
-    if (threads === 1) return RMSProp.#construct(backend, specs, layout, undefined, threadsReason, backendReason);
-    const { pool, ready } = ThreadPool.start(threads, backend.shared!.module, backend.shared!.memory, backend.kernel, 0, CONTROL_BYTES, layout.jobInts);
-    ready.catch(() => {}); // a refusal marks the pool dead, and the next step says why
-    return RMSProp.#construct(backend, specs, layout, pool, threadsReason, backendReason);
+    const { parts, ready } = assemble(plan(params, options));
+    ready?.catch(() => {}); // a refusal marks the pool dead, and the next step says why
+    return RMSProp.#construct(parts);
   }
 
-  private constructor(
-    backend: Backend, specs: readonly GroupSpec[], layout: Layout,
-    pool: ThreadPool | undefined, threadsReason: string | undefined, backendReason: string | undefined,
-  ) {
+  private constructor(parts: Parts) {
     if (!RMSProp.#constructing) {
       throw new TypeError('RMSProp has no public constructor: use `await RMSProp.create(params, options)` (or `RMSProp.createSync(params, options)` after `await RMSProp.ready(options)`)');
     }
     RMSProp.#constructing = false; // one `new` per #construct
+    const { backend, pool } = parts;
     this.#backend = backend;
     this.backend = backend.name;
-    this.backendReason = backendReason;
+    this.backendReason = parts.backendReason;
     this.#pool = pool;
     pool?.endWhenDropped(this); // an optimizer dropped without dispose() ends its workers when collected
-    if (specs[0].options.threads === 'auto') pool?.decideByTiming();
+    if (parts.specs[0].options.threads === 'auto') pool?.decideByTiming();
     this.threads = pool?.threads ?? 1;
-    this.threadsReason = threadsReason;
+    this.threadsReason = parts.threadsReason;
     this.#heap = new Float32Array(backend.buffer);
     this.#heap64 = new Float64Array(backend.buffer, 0, Math.floor(backend.buffer.byteLength / 8));
-    const tensors: Tensor[] = [];
-    this.#groups = specs.map((spec, g) => {
-      const { base, paddedLength, constantsAt, tensors: placed } = layout.groups[g];
-      const view = (region: Region, offset: number, length: number) => new Float32Array(backend.buffer, base[region] + offset * 4, length);
-      const first = tensors.length;
-      spec.entries.forEach(([name, value], i) => {
-        const { offset, length } = placed[i];
-        // The caller's code ran while create awaited: an array may have been detached or resized since it was read.
-        if (typeof value !== 'number' && arrayLength(value) !== length) {
-          throw new RangeError(`parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`);
-        }
-        const tensor: Tensor = {
-          name, length, group: g, offset,
-          external: typeof value === 'number' ? undefined : value,
-          param: view('param', offset, length),
-          grad: view('grad', offset, length),
-          state: Object.freeze({
-            squareAvg: view('squareAvg', offset, length),
-            ...(spec.options.centered && { gradAvg: view('gradAvg', offset, length) }),
-            ...(spec.options.momentum !== 0 && { momentum: view('momentum', offset, length) }),
-          }),
-          constantsAt: placed[i].constantsAt,
-          sumsAt: placed[i].sumsAt,
-        };
-        if (tensor.external) tensor.param.set(tensor.external);
-        tensors.push(tensor);
-      });
-      // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
-      if (spec.options.initialSquareAvg !== 0) this.#heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
-      const group: Group = { options: spec.options, mode: kernelMode(spec.options), clipValueArg: null, first, count: tensors.length - first, paddedLength, base, constantsAt };
-      group.clipValueArg = spec.options.clipValue;
-      return group;
-    });
+    const { tensors, groups } = placeTensors(backend.buffer, parts.specs, parts.layout);
     this.#tensors = tensors;
+    this.#groups = groups;
+    this.#queue = pool && new JobQueue(pool);
+    this.#calls = this.#queue ?? new DirectCalls(backend.kernel);
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
     this.#present = new Uint8Array(tensors.length);
     this.#sources = new Array<Float32Array | undefined>(tensors.length).fill(undefined);
-    const staging = new ArrayBuffer(tensors.reduce((sum, t) => sum + t.length, 0) * 4);
-    let stagedAt = 0;
-    this.#staging = tensors.map((t) => new Float32Array(staging, (stagedAt += t.length * 4) - t.length * 4, t.length));
-    this.#clipScale = new Float64Array(tensors.length);
-    this.#unscaled = new Uint8Array(tensors.length);
-    this.#lrs = new Float64Array(this.#groups.length);
-    this.#groupInfo = this.#describeGroups();
+    this.#staging = stagingViews(tensors);
+    this.#clipping = new Clipping(tensors.length);
+    this.#lrs = new Float64Array(groups.length);
+    this.#groupInfo = describeGroups(this.#groups, this.#tensors);
     this.#params = recordByName(tensors, (t) => t.external ?? t.param);
     this.#grads = recordByName(tensors, (t) => t.grad);
     this.#state = recordByName(tensors, (t) => t.state);
@@ -391,19 +309,12 @@ export class RMSProp<Name extends string = string> {
       if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= this.#groups.length) {
         throw new RangeError(`groupIndex must be an integer from 0 to ${this.#groups.length - 1}, got ${groupIndex}`);
       }
-      const read = readOptions(changes, 'changes');
-      for (const name of FIXED_AFTER_CREATE) {
-        if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
-      }
       const group = this.#groups[groupIndex];
-      const next = resolveOptions({ ...group.options, ...read });
-      if ((next.momentum === 0) !== (group.options.momentum === 0)) {
-        throw new RangeError(`option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${group.options.momentum})`);
-      }
+      const next = readOptionChanges(group.options, changes);
       group.options = next;
       group.mode = kernelMode(next);
       group.clipValueArg = next.clipValue;
-      this.#groupInfo = this.#describeGroups();
+      this.#groupInfo = describeGroups(this.#groups, this.#tensors);
     } finally {
       this.#busy = false;
     }
@@ -448,21 +359,22 @@ export class RMSProp<Name extends string = string> {
     }
     for (let i = 0; i < tensors.length; i++) present[i] = sources[i] === undefined ? 0 : 1;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
-    if (wide.nonFinite !== 'propagate' && !this.#allFinite(backend, wide.nonFinite === 'throw')) return false;
-    this.#copyIn();
-    const clipping = this.#clip(backend);
+    if (wide.nonFinite !== 'propagate' && !checkFinite(tensors, sources, backend.kernel, this.#queue, wide.nonFinite === 'throw')) return false;
+    copyIn(tensors, sources, this.#staging, this.#heap.buffer);
+    const clipping = this.#clipping.compute(backend.kernel, this.#heap64, tensors, this.#groups, present);
+    const clipScale = this.#clipping.scale;
+    const calls = this.#calls!;
     const stepNumber = this.#steps + 1;
-    this.#queued = this.#pool ? 0 : -1;
     const scalars = this.#stepScalars;
     for (let g = 0; g < this.#groups.length; g++) {
       const group = this.#groups[g];
       scalars[STEP_LR] = lrs[g];
-      scalars[STEP_CLIP_SCALE] = clipping === 'global' ? this.#clipScale[group.first] : 1;
+      scalars[STEP_CLIP_SCALE] = clipping === 'global' ? clipScale[group.first] : 1;
       writeStepConstants(this.#heap, group.constantsAt / 4, group.options, stepNumber, scalars);
       let whole = clipping !== 'per tensor';
       for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
       if (whole) {
-        this.#run(backend, group, group.mode | transformBit(group.options, scalars), 0, group.paddedLength, group.constantsAt);
+        calls.update(group.mode | transformBit(group.options, scalars), group.base, 0, group.paddedLength, group.constantsAt);
         continue;
       }
       for (let i = group.first; i < group.first + group.count; i++) {
@@ -470,44 +382,20 @@ export class RMSProp<Name extends string = string> {
         const tensor = tensors[i];
         let constantsAt = group.constantsAt;
         if (clipping === 'per tensor') {
-          scalars[STEP_CLIP_SCALE] = this.#clipScale[i];
+          scalars[STEP_CLIP_SCALE] = clipScale[i];
           writeStepConstants(this.#heap, tensor.constantsAt / 4, group.options, stepNumber, scalars);
           constantsAt = tensor.constantsAt;
         }
-        this.#run(backend, group, group.mode | transformBit(group.options, scalars), tensor.offset, tensor.length, constantsAt);
+        calls.update(group.mode | transformBit(group.options, scalars), group.base, tensor.offset, tensor.length, constantsAt);
       }
     }
-    if (this.#queued > 0) this.#runPool(this.#queued);
-    this.#queued = -1;
+    if (this.#queue) this.#runPool(this.#queue);
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       if (present[i] && t.external) setArray(t.external, t.param);
     }
     this.#steps++;
     return true;
-  }
-
-  /**
-   * Copies this step's gradients and bring-your-own parameters into the heap, as if every one were
-   * read before any is written: a gradient that is a view of this optimizer's memory (another
-   * tensor's `opt.grads`, as in `step({ a: opt.grads.b, b: opt.grads.a })`) is staged first, since
-   * writing a gradient slot could overwrite it. A caller's own arrays are never written here.
-   */
-  #copyIn(): void {
-    const tensors = this.#tensors;
-    const sources = this.#sources;
-    const heap = this.#heap.buffer;
-    for (let i = 0; i < tensors.length; i++) {
-      const source = sources[i];
-      if (source !== undefined && source !== tensors[i].grad && arrayBuffer(source) === heap) this.#staging[i].set(source);
-    }
-    for (let i = 0; i < tensors.length; i++) {
-      const t = tensors[i];
-      const source = sources[i];
-      if (source === undefined) continue;
-      if (source !== t.grad) t.grad.set(arrayBuffer(source) === heap ? this.#staging[i] : source);
-      if (t.external) t.param.set(t.external);
-    }
   }
 
   /**
@@ -569,6 +457,8 @@ export class RMSProp<Name extends string = string> {
     this.#broken = undefined;
     this.#pool?.dispose();
     this.#pool = undefined;
+    this.#calls = undefined;
+    this.#queue = undefined;
     releaseBackend(backend);
     // Drop every reference into the heap, so that this object keeps none of it alive.
     const empty = new Float32Array(0);
@@ -612,30 +502,10 @@ export class RMSProp<Name extends string = string> {
     return () => pool.stalledForTest;
   }
 
-  /** Runs the update (`mode`, see src/kernel.ts) over `length` elements of every region of `group`, starting at element `offset`. */
-  #run(backend: Backend, group: Group, mode: number, offset: number, length: number, constantsAt: number): void {
-    const { base } = group;
-    const at = offset * 4;
-    if (this.#queued < 0) {
-      backend.kernel.step(mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, constantsAt);
-      return;
-    }
-    const jobs = this.#pool!.jobs;
-    const j = this.#queued++ * CALL_INTS;
-    jobs[j] = mode;
-    jobs[j + 1] = length;
-    jobs[j + 2] = base.param + at;
-    jobs[j + 3] = base.grad + at;
-    jobs[j + 4] = base.squareAvg + at;
-    jobs[j + 5] = base.gradAvg + at;
-    jobs[j + 6] = base.momentum + at;
-    jobs[j + 7] = constantsAt;
-  }
-
   /** Runs the queued calls on the threads; a worker that fails among them leaves a torn step, which breaks this optimizer. */
-  #runPool(calls: number): void {
+  #runPool(queue: JobQueue): void {
     try {
-      this.#pool!.run(calls);
+      queue.run();
     } catch (error) {
       this.#broken = `step ${this.#steps + 1} failed part way (${(error as Error).message})`;
       throw error;
@@ -652,104 +522,8 @@ export class RMSProp<Name extends string = string> {
     return this.#lrs;
   }
 
-  /**
-   * Scans the present gradients for NaN or ±∞, before anything is copied, so that a skipped or
-   * refused step leaves even `opt.grads` as it was; throws (naming the first) or reports false.
-   * Gradients already in `opt.grads` are scanned by the kernel (with threads, every thread scans
-   * chunks first, and this thread looks for the first bad value only if one was found); a caller's
-   * array, outside the heap, is scanned here in JS.
-   */
-  #allFinite(backend: Backend, throwOnBad: boolean): boolean {
-    const tensors = this.#tensors;
-    const sources = this.#sources;
-    let heapFinite = false;
-    if (this.#pool) {
-      const jobs = this.#pool.jobs;
-      let calls = 0;
-      for (let i = 0; i < tensors.length; i++) {
-        if (sources[i] !== tensors[i].grad) continue;
-        const j = calls++ * CALL_INTS;
-        jobs[j] = SCAN_MODE;
-        jobs[j + 1] = tensors[i].length;
-        jobs[j + 3] = this.#gradAt(i);
-      }
-      heapFinite = calls === 0 || this.#pool.run(calls);
-    }
-    for (let i = 0; i < tensors.length; i++) {
-      const source = sources[i];
-      if (source === undefined) continue;
-      let index: number;
-      if (source === tensors[i].grad) {
-        if (heapFinite) continue;
-        index = backend.kernel.firstNonFinite(tensors[i].length, this.#gradAt(i));
-      } else {
-        index = allFinite(source, tensors[i].length) ? -1 : firstNonFinite(source, tensors[i].length);
-      }
-      if (index < 0) continue;
-      if (!throwOnBad) return false;
-      throw new RangeError(`gradient '${tensors[i].name}' has ${source[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`);
-    }
-    return true;
-  }
-
-  /** The byte offset of tensor i's gradients in the heap. */
-  #gradAt(i: number): number {
-    const t = this.#tensors[i];
-    return this.#groups[t.group].base.grad + t.offset * 4;
-  }
-
-  /**
-   * Computes each present tensor's clipping scale into #clipScale. Norms come from the kernel's
-   * block sums, added in block order, then across tensors in order, all in float64. A tensor whose
-   * norm is NaN or ∞ (a NaN or ±∞ gradient under 'propagate') is left unscaled and out of the global
-   * norm: scaling by such a norm would make the whole tensor NaN, or zero it, and through the global
-   * norm every tensor; unscaled, its NaN and ∞ stay in their own elements.
-   */
-  #clip(backend: Backend): 'none' | 'global' | 'per tensor' {
-    // Read here, not passed in: a double argument to a call V8 does not inline is boxed every step.
-    const globalClipNorm = this.#groups[0].options.globalClipNorm;
-    let perTensor = false;
-    for (let g = 0; g < this.#groups.length; g++) if (this.#groups[g].options.clipNorm !== Infinity) perTensor = true;
-    if (!perTensor && globalClipNorm === Infinity) return 'none';
-    let globalSum = 0;
-    for (let i = 0; i < this.#tensors.length; i++) {
-      this.#clipScale[i] = 1;
-      this.#unscaled[i] = 0;
-      if (!this.#present[i]) continue;
-      const t = this.#tensors[i];
-      const group = this.#groups[t.group];
-      const { options } = group;
-      backend.kernel.sumSquares(t.length, this.#gradAt(i), group.clipValueArg!, t.sumsAt);
-      let sum = 0;
-      const blocks = Math.ceil(t.length / REDUCTION_BLOCK);
-      for (let b = 0; b < blocks; b++) sum += this.#heap64[t.sumsAt / 8 + b];
-      if (!(sum < Infinity)) {
-        this.#unscaled[i] = 1;
-        perTensor = true; // this tensor's scale differs from its group's
-        continue;
-      }
-      if (options.clipNorm !== Infinity) {
-        const norm = Math.sqrt(sum);
-        this.#clipScale[i] = options.clipNorm / Math.max(norm, options.clipNorm);
-      }
-      globalSum += this.#clipScale[i] * this.#clipScale[i] * sum;
-    }
-    if (globalClipNorm !== Infinity) {
-      const globalScale = globalClipNorm / Math.max(Math.sqrt(globalSum), globalClipNorm);
-      for (let i = 0; i < this.#tensors.length; i++) if (!this.#unscaled[i]) this.#clipScale[i] *= globalScale;
-    }
-    return perTensor ? 'per tensor' : 'global';
-  }
-
   #tensorArrays(): TensorArrays[] {
     return this.#tensors.map((t) => ({ name: t.name, group: t.group, length: t.length, state: t.state }));
-  }
-
-  #describeGroups(): readonly GroupInfo[] {
-    return Object.freeze(this.#groups.map((group) => Object.freeze({
-      ...group.options,
-      params: Object.freeze(this.#tensors.slice(group.first, group.first + group.count).map((t) => t.name)),
-    })));
   }
 
   #live(): Backend {

@@ -42,6 +42,7 @@ import { platform } from './platform/node.js';
 import type { Kernel } from './kernel.js';
 import { MAX_THREADS } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
+import type { Region } from './layout.js';
 
 const GENERATION = 0;
 const WORKING = 1;
@@ -79,7 +80,16 @@ export const WAKE_MIN_ELEMENTS = 524288;
 const MIN_CHUNK = 4096;
 const CHUNKS_PER_THREAD = 8;
 export const CALL_INTS = 9;
-/** The slot of a call's start in the calls laid end to end (see runChunks). */
+// A call's slots in the job table: the kernel's step arguments (see Kernel.step), then its start in
+// the calls laid end to end (see runChunks, which spells them out as numbers).
+const CALL_MODE = 0;
+const CALL_N = 1;
+const CALL_W = 2;
+const CALL_G = 3;
+const CALL_S = 4;
+const CALL_A = 5;
+const CALL_M = 6;
+const CALL_K = 7;
 const CALL_START = 8;
 
 type StepFn = Kernel['step'];
@@ -150,8 +160,8 @@ export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, thr
   let laidOut = 0;
   for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
     jobs[j + CALL_START] = laidOut;
-    elements += jobs[j + 1];
-    laidOut += Math.ceil(jobs[j + 1] / 4) * 4;
+    elements += jobs[j + CALL_N];
+    laidOut += Math.ceil(jobs[j + CALL_N] / 4) * 4;
   }
   // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
   // taking one (an atomic add) costs nothing next to computing it.
@@ -605,10 +615,10 @@ export class ThreadPool {
     const jobs = this.#jobs;
     let finite = true;
     for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
-      if (jobs[j] === SCAN_MODE) {
-        if (this.#scan(jobs[j + 1], jobs[j + 3]) >= 0) finite = false;
+      if (jobs[j + CALL_MODE] === SCAN_MODE) {
+        if (this.#scan(jobs[j + CALL_N], jobs[j + CALL_G]) >= 0) finite = false;
       } else {
-        this.#step(jobs[j], jobs[j + 1], jobs[j + 2], jobs[j + 3], jobs[j + 4], jobs[j + 5], jobs[j + 6], jobs[j + 7]);
+        this.#step(jobs[j + CALL_MODE], jobs[j + CALL_N], jobs[j + CALL_W], jobs[j + CALL_G], jobs[j + CALL_S], jobs[j + CALL_A], jobs[j + CALL_M], jobs[j + CALL_K]);
       }
     }
     return finite;
@@ -650,5 +660,71 @@ export class ThreadPool {
 
   #markDead(reason: string): void {
     this.#died ??= reason;
+  }
+}
+
+/** Byte offset of each region of a group (see GroupLayout.base). */
+type RegionBases = Readonly<Record<Region, number>>;
+
+/**
+ * Where a step sends its kernel calls: DirectCalls runs each at once on this thread; JobQueue
+ * queues them in a pool's job table, for `run()` to share among the threads.
+ */
+export interface KernelCalls {
+  /** Updates (`mode`) `length` elements from element `offset` of each region at `base`, with the constants at byte `constantsAt`. */
+  update(mode: number, base: RegionBases, offset: number, length: number, constantsAt: number): void;
+}
+
+/** Kernel calls run at once, on the calling thread. */
+export class DirectCalls implements KernelCalls {
+  readonly #kernel: Pick<Kernel, 'step'>;
+
+  constructor(kernel: Pick<Kernel, 'step'>) {
+    this.#kernel = kernel;
+  }
+
+  update(mode: number, base: RegionBases, offset: number, length: number, constantsAt: number): void {
+    const at = offset * 4;
+    this.#kernel.step(mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, constantsAt);
+  }
+}
+
+/** Kernel calls queued in a pool's job table, one CALL_INTS row each, until `run()`. */
+export class JobQueue implements KernelCalls {
+  readonly #pool: ThreadPool;
+  #count = 0;
+
+  constructor(pool: ThreadPool) {
+    this.#pool = pool;
+  }
+
+  update(mode: number, base: RegionBases, offset: number, length: number, constantsAt: number): void {
+    const at = offset * 4;
+    const jobs = this.#pool.jobs;
+    const j = this.#count++ * CALL_INTS;
+    jobs[j + CALL_MODE] = mode;
+    jobs[j + CALL_N] = length;
+    jobs[j + CALL_W] = base.param + at;
+    jobs[j + CALL_G] = base.grad + at;
+    jobs[j + CALL_S] = base.squareAvg + at;
+    jobs[j + CALL_A] = base.gradAvg + at;
+    jobs[j + CALL_M] = base.momentum + at;
+    jobs[j + CALL_K] = constantsAt;
+  }
+
+  /** Queues a scan of the `n` gradients at byte `g` for NaN and ±∞ (as Kernel.firstNonFinite). */
+  scan(n: number, g: number): void {
+    const jobs = this.#pool.jobs;
+    const j = this.#count++ * CALL_INTS;
+    jobs[j + CALL_MODE] = SCAN_MODE;
+    jobs[j + CALL_N] = n;
+    jobs[j + CALL_G] = g;
+  }
+
+  /** Runs the queued calls on the pool's threads and empties the queue: false if a scan found NaN or ±∞. */
+  run(): boolean {
+    const calls = this.#count;
+    this.#count = 0;
+    return calls === 0 || this.#pool.run(calls);
   }
 }
