@@ -57,7 +57,7 @@ const WORKER_CHUNKS = 9;
 const FAILED = 10;
 const STALL = 11;
 const STALL_MS = 12;
-const STALL_WAIT = 13;
+// 13: STALL_WAIT, the slot a stalled worker sleeps on (only runChunks uses it, spelled out there)
 const NEXT = 16;
 export const SCAN_MODE = -1;
 export const CONTROL_BYTES = 64 * (1 + MAX_THREADS);
