@@ -32,9 +32,15 @@ const program = (form: string) => `
 const time = existsSync('/usr/bin/time');
 for (const form of ['baseline', 'json', 'binary']) {
   const args = ['--input-type=module', '-e', program(form)];
-  const { stdout, stderr } = spawnSync(time ? '/usr/bin/time' : process.execPath, time ? ['-v', process.execPath, ...args] : args, {
-    cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8', maxBuffer: 1 << 24,
-  });
+  const { stdout, stderr } = spawnSync(
+    time ? '/usr/bin/time' : process.execPath,
+    time ? ['-v', process.execPath, ...args] : args,
+    {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
   const totals = stderr.split('\n').filter((line) => /Elapsed|Maximum resident|User time|System time|Error/.test(line));
   console.log([stdout.trim(), ...totals.map((line) => line.trim())].join('\n  '));
 }

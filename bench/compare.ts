@@ -22,7 +22,9 @@ async function variants(n: number): Promise<Variant[]> {
   const grad = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e-2);
   const w = new Float32Array(n).fill(0.5);
   const s = new Float32Array(n);
-  const out: Variant[] = [{ name: 'plain JS loop', step: () => plainRMSPropStep(w, grad, s, SEED.lr, SEED.decay, SEED.eps) }];
+  const out: Variant[] = [
+    { name: 'plain JS loop', step: () => plainRMSPropStep(w, grad, s, SEED.lr, SEED.decay, SEED.eps) },
+  ];
   for (const backend of ['js', 'wasm', 'simd'] as BackendName[]) {
     const opt = await RMSProp.create({ w: n }, { backend });
     opt.params.w.fill(0.5);
@@ -56,6 +58,8 @@ for (const n of SIZES) {
   console.log(`${n.toLocaleString('en-US')} elements`);
   for (let i = 0; i < vs.length; i++) {
     const nsPerElement = (ms[i] * 1e6) / n;
-    console.log(`  ${vs[i].name.padEnd(20)} ${nsPerElement.toFixed(3).padStart(8)} ns/element   ${(ms[0] / ms[i]).toFixed(2).padStart(6)}× plain JS   ${(ms[1] / ms[i]).toFixed(2).padStart(6)}× js backend`);
+    console.log(
+      `  ${vs[i].name.padEnd(20)} ${nsPerElement.toFixed(3).padStart(8)} ns/element   ${(ms[0] / ms[i]).toFixed(2).padStart(6)}× plain JS   ${(ms[1] / ms[i]).toFixed(2).padStart(6)}× js backend`,
+    );
   }
 }

@@ -26,13 +26,20 @@ async function step(n: number, options = {}) {
 async function report(title: string, variants: Array<Variant & { n: number }>) {
   const measured = await measure(variants, plan);
   console.log(title);
-  for (const v of variants) console.log(`  ${v.label.padEnd(44)} ${(measured[v.key].nsPerStep / v.n).toFixed(3)} ns/element`);
+  for (const v of variants)
+    console.log(`  ${v.label.padEnd(44)} ${(measured[v.key].nsPerStep / v.n).toFixed(3)} ns/element`);
 }
 
 const n = 64 * 1024;
 await report(`The seed step at ${n} elements`, [
   { key: 'simd', label: 'simd backend step()', bytes: 20, n, step: await step(n) },
-  { key: 'library-ops', label: "its operations, constants in registers", bytes: 20, n, step: await wasmLoop(n, 'seedLibraryOps') },
+  {
+    key: 'library-ops',
+    label: 'its operations, constants in registers',
+    bytes: 20,
+    n,
+    step: await wasmLoop(n, 'seedLibraryOps'),
+  },
   { key: 'seed-only', label: 'the seed formula alone', bytes: 20, n, step: await wasmLoop(n, 'seedOnly') },
 ]);
 
@@ -57,8 +64,20 @@ const mid = 256 * 1024;
 const big = 16 * 1024 * 1024;
 const offset = big + 12 * 1024;
 await report('Centered + momentum: power-of-two array spacing', [
-  { key: 'cm', label: `centered + momentum, ${big} elements`, bytes: 36, n: big, step: await step(big, { centered: true, momentum: 0.9 }) },
-  { key: 'cm+', label: `centered + momentum, ${offset} elements`, bytes: 36, n: offset, step: await step(offset, { centered: true, momentum: 0.9 }) },
+  {
+    key: 'cm',
+    label: `centered + momentum, ${big} elements`,
+    bytes: 36,
+    n: big,
+    step: await step(big, { centered: true, momentum: 0.9 }),
+  },
+  {
+    key: 'cm+',
+    label: `centered + momentum, ${offset} elements`,
+    bytes: 36,
+    n: offset,
+    step: await step(offset, { centered: true, momentum: 0.9 }),
+  },
   { key: 'plain', label: `plain, ${big} elements`, bytes: 20, n: big, step: await step(big) },
   { key: 'plain+', label: `plain, ${offset} elements`, bytes: 20, n: offset, step: await step(offset) },
 ]);

@@ -6,7 +6,17 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { FULL_PLAN, measure, QUICK_PLAN, type Plan } from './measure.js';
 import { buildNative } from './native.js';
-import { markdownTable, rows, sizeLabel, sizeTable, summaryTable, targets, targetTable, textTable, type SizeResult } from './report.js';
+import {
+  markdownTable,
+  rows,
+  sizeLabel,
+  sizeTable,
+  summaryTable,
+  targets,
+  targetTable,
+  textTable,
+  type SizeResult,
+} from './report.js';
 import { initTfjs } from './tfjs.js';
 import { burnerDescription } from './busy.js';
 import { manyTensorsTable, type ManyTensorsRow } from './many-tensors.js';
@@ -23,7 +33,9 @@ const cpu = cpuArg >= 0 ? Number(args[cpuArg + 1]) : 0;
 
 const K = 1024;
 const M = K * K;
-const SIZES = quick ? [64, 1 * K, 16 * K, 256 * K, 1 * M] : [64, 256, 1 * K, 4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M, 16 * M];
+const SIZES = quick
+  ? [64, 1 * K, 16 * K, 256 * K, 1 * M]
+  : [64, 256, 1 * K, 4 * K, 16 * K, 64 * K, 256 * K, 1 * M, 4 * M, 16 * M];
 const PLAN: Plan = quick ? QUICK_PLAN : FULL_PLAN;
 
 /**
@@ -57,7 +69,8 @@ function cpuModel(): string {
 /** The library commit measured, and whether its sources differ from it. */
 function commit(): string {
   try {
-    const git = (...a: string[]) => execFileSync('git', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (...a: string[]) =>
+      execFileSync('git', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const dirty = git('status', '--porcelain', '--', 'src', 'assembly') !== '';
     return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in src/ or assembly/' : ''}`;
   } catch {
@@ -86,15 +99,22 @@ const env = {
   plan: PLAN,
 };
 
-console.log(`RMSProp step, seed preset (S = ${SEED.decay} S + ${+(1 - SEED.decay).toPrecision(12)} g²; w −= ${SEED.lr} g / √(S + ${SEED.eps})), float32`);
+console.log(
+  `RMSProp step, seed preset (S = ${SEED.decay} S + ${+(1 - SEED.decay).toPrecision(12)} g²; w −= ${SEED.lr} g / √(S + ${SEED.eps})), float32`,
+);
 console.log(`${env.cpu}, ${env.memory}, ${env.os}; Node ${env.node}; ${env.date}; rmsprop-wasm ${env.commit}`);
-console.log(`${pinning}; per size, ${PLAN.rounds} rounds, each sampling every variant once in a shuffled order (long steps in fewer rounds, at least ${PLAN.minRounds}); medians`);
+console.log(
+  `${pinning}; per size, ${PLAN.rounds} rounds, each sampling every variant once in a shuffled order (long steps in fewer rounds, at least ${PLAN.minRounds}); medians`,
+);
 console.log(`${tfjs}`);
 console.log(native.skipped ? `native C: skipped: ${native.skipped}` : `native C: ${native.compiler}`);
-console.log('Columns: × = times faster than that; % of stream = share of the streaming limit for the same bytes; time / C = our time over native C time.\n');
+console.log(
+  'Columns: × = times faster than that; % of stream = share of the streaming limit for the same bytes; time / C = our time over native C time.\n',
+);
 
 const started = t0;
-const progress = (what: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${what}\n`);
+const progress = (what: string) =>
+  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${what}\n`);
 
 const results: SizeResult[] = [];
 const measureGroup = async (n: number, variants: Variant[]): Promise<SizeResult> => {
@@ -118,26 +138,62 @@ console.log(`Per-call overhead, 100 K elements in total\n${textTable(overheadHea
 progress('measuring threads (1 vs 2 vs auto, unpinned child process)');
 const threadsScript = fileURLToPath(new URL('threads.ts', import.meta.url));
 const allCpus = `0-${os.cpus().length - 1}`;
-const threadRows: ThreadsRow[] = JSON.parse(execFileSync(
-  'taskset', ['-c', allCpus, process.execPath, ...process.execArgv, threadsScript, '--json', ...(quick ? ['--quick'] : [])],
-  { encoding: 'utf8', maxBuffer: 1 << 20 },
-));
-const threadHeader = ['elements', '1 thread ns/el', '2 threads ns/el', 'auto ns/el (threads)', '2 threads vs 1', 'auto vs 1', 'auto vs 1, 2 ms apart', 'stream, 2 threads ns/el', '2 threads % of it'];
+const threadRows: ThreadsRow[] = JSON.parse(
+  execFileSync(
+    'taskset',
+    ['-c', allCpus, process.execPath, ...process.execArgv, threadsScript, '--json', ...(quick ? ['--quick'] : [])],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  ),
+);
+const threadHeader = [
+  'elements',
+  '1 thread ns/el',
+  '2 threads ns/el',
+  'auto ns/el (threads)',
+  '2 threads vs 1',
+  'auto vs 1',
+  'auto vs 1, 2 ms apart',
+  'stream, 2 threads ns/el',
+  '2 threads % of it',
+];
 const threadTableRows = threadRows.map(({ elements, autoThreads, ns }) => [
-  sizeLabel(elements), ns['1'].toFixed(3), ns['2'].toFixed(3), `${ns.auto.toFixed(3)} (${autoThreads})`,
-  `${(ns['1'] / ns['2']).toFixed(2)}×`, `${(ns['1'] / ns.auto).toFixed(2)}×`, `${(ns['1, apart'] / ns['auto, apart']).toFixed(2)}×`,
-  ns['stream 2'].toFixed(3), `${((100 * ns['stream 2']) / ns['2']).toFixed(0)} %`,
+  sizeLabel(elements),
+  ns['1'].toFixed(3),
+  ns['2'].toFixed(3),
+  `${ns.auto.toFixed(3)} (${autoThreads})`,
+  `${(ns['1'] / ns['2']).toFixed(2)}×`,
+  `${(ns['1'] / ns.auto).toFixed(2)}×`,
+  `${(ns['1, apart'] / ns['auto, apart']).toFixed(2)}×`,
+  ns['stream 2'].toFixed(3),
+  `${((100 * ns['stream 2']) / ns['2']).toFixed(0)} %`,
 ]);
-console.log(`Threads (simd, zero-copy, not pinned: ${os.cpus().length} CPUs)\n${textTable(threadHeader, threadTableRows)}\n`);
+console.log(
+  `Threads (simd, zero-copy, not pinned: ${os.cpus().length} CPUs)\n${textTable(threadHeader, threadTableRows)}\n`,
+);
 const auto = autoTable(threadRows, burnerDescription());
-console.log(`threads: 'auto' idle, 2 ms apart and busy (speed ratios, issue 19)\n${textTable(auto.header, auto.body)}\n`);
+console.log(
+  `threads: 'auto' idle, 2 ms apart and busy (speed ratios, issue 19)\n${textTable(auto.header, auto.body)}\n`,
+);
 progress('measuring many tensors (1 000 and 16 000 × 256, clipNorm; unpinned child process)');
-const manyRows: ManyTensorsRow[] = JSON.parse(execFileSync(
-  'taskset', ['-c', allCpus, process.execPath, ...process.execArgv, fileURLToPath(new URL('many-tensors.ts', import.meta.url)), '--json', ...(quick ? ['--quick'] : [])],
-  { encoding: 'utf8', maxBuffer: 1 << 20 },
-));
+const manyRows: ManyTensorsRow[] = JSON.parse(
+  execFileSync(
+    'taskset',
+    [
+      '-c',
+      allCpus,
+      process.execPath,
+      ...process.execArgv,
+      fileURLToPath(new URL('many-tensors.ts', import.meta.url)),
+      '--json',
+      ...(quick ? ['--quick'] : []),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  ),
+);
 const many = manyTensorsTable(manyRows);
-console.log(`Many tensors (simd, zero-copy, clipNorm; time ratios, lower is better)\n${textTable(many.header, many.body)}\n`);
+console.log(
+  `Many tensors (simd, zero-copy, clipNorm; time ratios, lower is better)\n${textTable(many.header, many.body)}\n`,
+);
 progress('measuring the TF.js drop-in (bench/tfjs-adapter.ts)');
 console.log(`${await tfjsAdapterReport(quick, progress)}\n`);
 
@@ -149,7 +205,10 @@ progress('done measuring');
 if (!quick) {
   const dir = fileURLToPath(new URL('results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
-  writeFileSync(`${dir}results.json`, `${JSON.stringify({ env, sizes: results, overhead, threads: threadRows, manyTensors: manyRows, targets: ts }, null, 2)}\n`);
+  writeFileSync(
+    `${dir}results.json`,
+    `${JSON.stringify({ env, sizes: results, overhead, threads: threadRows, manyTensors: manyRows, targets: ts }, null, 2)}\n`,
+  );
   const subtitle = `${env.cpu}, Node ${env.node}, ${env.date.slice(0, 10)}, ${pinning.split(' (')[0]}`;
   const { svg, png } = await throughputChart(results, subtitle);
   writeFileSync(`${dir}throughput.svg`, svg);

@@ -10,14 +10,22 @@ import { serveFiles } from '../test/support/static-server.js';
 import { TABLE_HEADER } from './js-backend-table.js';
 
 const args = process.argv.slice(2);
-if (!args.includes('--no-pin')) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+if (!args.includes('--no-pin'))
+  execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const entry = `
   import { RMSProp } from ${JSON.stringify(here('../dist/index.js'))};
   import { jsBackendRows } from ${JSON.stringify(here('js-backend-table.ts'))};
   import { FULL_PLAN, QUICK_PLAN } from ${JSON.stringify(here('measure.ts'))};
   globalThis.rows = jsBackendRows(RMSProp, ${args.includes('--quick') ? 'QUICK_PLAN' : 'FULL_PLAN'}, (row) => console.log(row));`;
-const bundle = await build({ stdin: { contents: entry, resolveDir: here('.'), loader: 'ts' }, bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'error' });
+const bundle = await build({
+  stdin: { contents: entry, resolveDir: here('.'), loader: 'ts' },
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  write: false,
+  logLevel: 'error',
+});
 const server = await serveFiles(here('.'), {
   headers: () => ({ 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }),
   routes: {
@@ -34,7 +42,9 @@ try {
   page.on('pageerror', (error) => console.error(error));
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const version = browser.version();
-  console.log(`js backend vs plain JS loop (ns/element) in headless Chromium ${version}, cross-origin isolated page, ${new Date().toISOString()}, load average ${load()} at the start`);
+  console.log(
+    `js backend vs plain JS loop (ns/element) in headless Chromium ${version}, cross-origin isolated page, ${new Date().toISOString()}, load average ${load()} at the start`,
+  );
   for (const line of TABLE_HEADER) console.log(line);
   await page.goto(server.origin);
   await page.waitForFunction(() => (globalThis as { rows?: Promise<string[]> }).rows !== undefined);

@@ -12,7 +12,13 @@ export const SIZES = [64 * 1024, 256 * 1024, 1024 * 1024];
  * The plain loop for centered + momentum with the seed preset's conventions (ε inside the root, lr
  * inside the momentum buffer): float64 math, constants hoisted, as a user would write it.
  */
-function plainCenteredMomentumStep(w: Float32Array, g: Float32Array, s: Float32Array, a: Float32Array, m: Float32Array): void {
+function plainCenteredMomentumStep(
+  w: Float32Array,
+  g: Float32Array,
+  s: Float32Array,
+  a: Float32Array,
+  m: Float32Array,
+): void {
   const { lr, decay, eps } = SEED;
   const oneMinusDecay = 1 - decay;
   for (let i = 0; i < w.length; i++) {
@@ -31,7 +37,15 @@ function plainCenteredMomentumStep(w: Float32Array, g: Float32Array, s: Float32A
  * The js backend's seed loop (src/generated/js-kernels.ts, mode 0) with every Math.fround taken
  * out: not bit-identical, it shows what the float32 roundings cost, since everything else is kept.
  */
-function unroundedSeedStep(w: Float32Array, g: Float32Array, s: Float32Array, decay: number, oneMinusDecay: number, eps: number, lr: number): void {
+function unroundedSeedStep(
+  w: Float32Array,
+  g: Float32Array,
+  s: Float32Array,
+  decay: number,
+  oneMinusDecay: number,
+  eps: number,
+  lr: number,
+): void {
   for (let i = 0; i < w.length; i++) {
     let wi = w[i];
     const gi = g[i];
@@ -53,16 +67,43 @@ async function jsStep(lib: RMSPropClass, g: Float32Array, options = {}) {
 
 async function variants(lib: RMSPropClass, n: number): Promise<Variant[]> {
   const g = gradient(n);
-  const arrays = () => ({ w: new Float32Array(n).fill(0.5), s: new Float32Array(n), a: new Float32Array(n), m: new Float32Array(n) });
-  const seed = arrays(), unrounded = arrays(), cm = arrays();
+  const arrays = () => ({
+    w: new Float32Array(n).fill(0.5),
+    s: new Float32Array(n),
+    a: new Float32Array(n),
+    m: new Float32Array(n),
+  });
+  const seed = arrays(),
+    unrounded = arrays(),
+    cm = arrays();
   const f = Math.fround;
   return [
-    { key: 'plain', label: 'plain JS loop, seed', bytes: 20, step: () => plainRMSPropStep(seed.w, g, seed.s, SEED.lr, SEED.decay, SEED.eps) },
+    {
+      key: 'plain',
+      label: 'plain JS loop, seed',
+      bytes: 20,
+      step: () => plainRMSPropStep(seed.w, g, seed.s, SEED.lr, SEED.decay, SEED.eps),
+    },
     { key: 'js', label: 'js backend, seed', bytes: 20, ...(await jsStep(lib, g)) },
-    { key: 'unrounded', label: "js backend's seed loop without its roundings", bytes: 20,
-      step: () => unroundedSeedStep(unrounded.w, g, unrounded.s, f(SEED.decay), f(1 - SEED.decay), f(SEED.eps), f(SEED.lr)) },
-    { key: 'plain-cm', label: 'plain JS loop, centered + momentum', bytes: 36, step: () => plainCenteredMomentumStep(cm.w, g, cm.s, cm.a, cm.m) },
-    { key: 'js-cm', label: 'js backend, centered + momentum', bytes: 36, ...(await jsStep(lib, g, { centered: true, momentum: MOMENTUM })) },
+    {
+      key: 'unrounded',
+      label: "js backend's seed loop without its roundings",
+      bytes: 20,
+      step: () =>
+        unroundedSeedStep(unrounded.w, g, unrounded.s, f(SEED.decay), f(1 - SEED.decay), f(SEED.eps), f(SEED.lr)),
+    },
+    {
+      key: 'plain-cm',
+      label: 'plain JS loop, centered + momentum',
+      bytes: 36,
+      step: () => plainCenteredMomentumStep(cm.w, g, cm.s, cm.a, cm.m),
+    },
+    {
+      key: 'js-cm',
+      label: 'js backend, centered + momentum',
+      bytes: 36,
+      ...(await jsStep(lib, g, { centered: true, momentum: MOMENTUM })),
+    },
   ];
 }
 
@@ -72,7 +113,11 @@ export const TABLE_HEADER = [
 ];
 
 /** One markdown row per size: ns/element (medians over rounds) and the js backend's time over the plain loop's. */
-export async function jsBackendRows(lib: RMSPropClass, plan: Plan, onRow: (row: string) => void = () => {}): Promise<string[]> {
+export async function jsBackendRows(
+  lib: RMSPropClass,
+  plan: Plan,
+  onRow: (row: string) => void = () => {},
+): Promise<string[]> {
   const rows: string[] = [];
   for (const n of SIZES) {
     const vs = await variants(lib, n);

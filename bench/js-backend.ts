@@ -20,7 +20,8 @@ if (!args.includes('--no-pin')) {
 }
 let commit = 'unknown';
 try {
-  const git = (...a: string[]) => execFileSync('git', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  const git = (...a: string[]) =>
+    execFileSync('git', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') ? ' with uncommitted changes in src/' : ''}`;
 } catch {
   // not a git checkout
@@ -29,7 +30,9 @@ const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).
 const plan = args.includes('--quick') ? QUICK_PLAN : FULL_PLAN;
 const bun = (process.versions as { bun?: string }).bun;
 const runtime = bun ? `Bun ${bun} (JavaScriptCore)` : `Node ${process.version} (V8 ${process.versions.v8})`;
-console.log(`js backend vs plain JS loop (ns/element): ${os.cpus()[0].model.trim()}, ${runtime}, ${new Date().toISOString()}, commit ${commit}, ${pinning}, load average ${load()} at the start`);
+console.log(
+  `js backend vs plain JS loop (ns/element): ${os.cpus()[0].model.trim()}, ${runtime}, ${new Date().toISOString()}, commit ${commit}, ${pinning}, load average ${load()} at the start`,
+);
 console.log(`${plan.rounds} interleaved rounds per size; medians\n`);
 for (const line of TABLE_HEADER) console.log(line);
 await jsBackendRows(RMSProp, plan, (row) => console.log(row));

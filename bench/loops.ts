@@ -23,5 +23,7 @@ export async function wasmLoop(n: number, loop: Loop): Promise<() => void> {
   f32.fill(0.5, 0, region / 4);
   for (let i = 0; i < n; i++) f32[region / 4 + i] = Math.sin(i) * 1e-2;
   const run = instance.exports[loop] as (n: number, w: number, g: number, s: number, ...constants: number[]) => void;
-  return loop === 'stream' ? () => run(n, 0, region, 2 * region) : () => run(n, 0, region, 2 * region, SEED.lr, SEED.decay, 1 - SEED.decay, SEED.eps);
+  return loop === 'stream'
+    ? () => run(n, 0, region, 2 * region)
+    : () => run(n, 0, region, 2 * region, SEED.lr, SEED.decay, 1 - SEED.decay, SEED.eps);
 }

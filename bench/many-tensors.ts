@@ -21,7 +21,10 @@ export interface ManyTensorsRow {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function optimizer(tensors: number, threads: number | 'auto'): Promise<RMSProp> {
-  const opt = await RMSProp.create(Array.from({ length: tensors }, () => TENSOR_LENGTH), { backend: 'simd', threads, clipNorm: 1 });
+  const opt = await RMSProp.create(
+    Array.from({ length: tensors }, () => TENSOR_LENGTH),
+    { backend: 'simd', threads, clipNorm: 1 },
+  );
   Object.values(opt.grads).forEach((g, t) => g.forEach((_, i) => (g[i] = Math.sin(i + t) * 1e-2)));
   const until = performance.now() + (threads === 'auto' ? SETTLE_MS : 0);
   while (performance.now() < until) opt.step();
@@ -53,10 +56,21 @@ export async function benchManyTensors(): Promise<ManyTensorsRow[]> {
 }
 
 export function manyTensorsTable(rows: ManyTensorsRow[]): { header: string[]; body: string[][] } {
-  const header = ['tensors × 256, clipNorm', '1 thread ms/step', '2 threads ms/step', 'auto ms/step', '2 threads / 1', 'auto / 1'];
+  const header = [
+    'tensors × 256, clipNorm',
+    '1 thread ms/step',
+    '2 threads ms/step',
+    'auto ms/step',
+    '2 threads / 1',
+    'auto / 1',
+  ];
   const body = rows.map(({ tensors, ms }) => [
-    tensors.toLocaleString('en-US'), ms['1'].toFixed(3), ms['2'].toFixed(3), ms.auto.toFixed(3),
-    `${(ms['2'] / ms['1']).toFixed(2)}×`, `${(ms.auto / ms['1']).toFixed(2)}×`,
+    tensors.toLocaleString('en-US'),
+    ms['1'].toFixed(3),
+    ms['2'].toFixed(3),
+    ms.auto.toFixed(3),
+    `${(ms['2'] / ms['1']).toFixed(2)}×`,
+    `${(ms.auto / ms['1']).toFixed(2)}×`,
   ]);
   return { header, body };
 }
@@ -67,7 +81,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(JSON.stringify(rows));
   } else {
     const { header, body } = manyTensorsTable(rows);
-    console.log(`Many tensors — Node ${process.version}, medians of ${ROUNDS} interleaved rounds (time ratios: lower is better)`);
+    console.log(
+      `Many tensors — Node ${process.version}, medians of ${ROUNDS} interleaved rounds (time ratios: lower is better)`,
+    );
     console.log([header, ...body].map((r) => r.map((c) => c.padStart(14)).join(' ')).join('\n'));
   }
 }

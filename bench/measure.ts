@@ -22,8 +22,24 @@ export interface Plan {
 }
 
 /** `npm run bench`'s plans, shared with the browser benchmark (web/bench.ts). */
-export const FULL_PLAN: Plan = { rounds: 9, sampleMs: 20, minBatches: 5, warmMs: 50, batchMs: 1, budgetMs: 10_000, minRounds: 2 };
-export const QUICK_PLAN: Plan = { rounds: 5, sampleMs: 4, minBatches: 2, warmMs: 10, batchMs: 0.5, budgetMs: 1500, minRounds: 1 };
+export const FULL_PLAN: Plan = {
+  rounds: 9,
+  sampleMs: 20,
+  minBatches: 5,
+  warmMs: 50,
+  batchMs: 1,
+  budgetMs: 10_000,
+  minRounds: 2,
+};
+export const QUICK_PLAN: Plan = {
+  rounds: 5,
+  sampleMs: 4,
+  minBatches: 2,
+  warmMs: 10,
+  batchMs: 0.5,
+  budgetMs: 1500,
+  minRounds: 1,
+};
 
 export interface Measured {
   /** Median over rounds, ns per step. */
@@ -51,7 +67,11 @@ function shuffled(length: number, round: number): number[] {
 }
 
 /** `onSample` runs after every sample, untimed (the browser page yields there, to repaint its progress bar). */
-export async function measure(variants: Variant[], plan: Plan, onSample?: () => unknown): Promise<Record<string, Measured>> {
+export async function measure(
+  variants: Variant[],
+  plan: Plan,
+  onSample?: () => unknown,
+): Promise<Record<string, Measured>> {
   const schedule = new Map<Variant, { reps: number; long: boolean; rounds: number }>();
   for (const v of variants) {
     if (!v.step) {
@@ -95,7 +115,9 @@ export async function measure(variants: Variant[], plan: Plan, onSample?: () => 
       // busy), and a figure this short is mostly the timer's resolution (zero, in a browser that is
       // not cross-origin isolated). Longer batches, and the sample again.
       while (!variants[i].sample && ns * entry.reps < (plan.batchMs * 1e6) / 4 && entry.reps < 1e8) {
-        entry.reps = Math.ceil(entry.reps * Math.min(100, (plan.batchMs * 1e6) / Math.max(ns * entry.reps, plan.batchMs * 1e4)));
+        entry.reps = Math.ceil(
+          entry.reps * Math.min(100, (plan.batchMs * 1e6) / Math.max(ns * entry.reps, plan.batchMs * 1e4)),
+        );
         entry.long = false;
         ns = await sampleOnce(variants[i], entry.reps, entry.long, plan);
       }
@@ -110,7 +132,12 @@ export async function measure(variants: Variant[], plan: Plan, onSample?: () => 
 async function sampleOnce(v: Variant, reps: number, long: boolean, plan: Plan): Promise<number> {
   const external = v.sample;
   // A step that outlasts the time budget is timed once per round.
-  const bench = new Bench({ time: long ? 0 : plan.sampleMs, iterations: long ? 1 : plan.minBatches, warmup: false, throws: true });
+  const bench = new Bench({
+    time: long ? 0 : plan.sampleMs,
+    iterations: long ? 1 : plan.minBatches,
+    warmup: false,
+    throws: true,
+  });
   const body = external
     ? () => ({ overriddenDuration: external(plan.sampleMs) / 1e6 }) // the child process timed itself
     : () => {

@@ -43,7 +43,8 @@ export function buildNative(): { builds: NativeBuild[]; compiler?: string; skipp
     builds.push({
       key,
       label,
-      run: (n, ms) => Number(execFileSync(exe, [String(n), String(ms)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })),
+      run: (n, ms) =>
+        Number(execFileSync(exe, [String(n), String(ms)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })),
     });
   }
   return { builds, compiler: `${compiler} (${NATIVE_BUILDS.map((b) => b.flags.join(' ')).join('; ')})` };

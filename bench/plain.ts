@@ -8,7 +8,14 @@ export const SEED = { lr: 1e-3, decay: 0.9, eps: 1e-8 } as const;
  * The baseline a user would write: plain JS over Float32Array, float64 math, constants hoisted.
  * The seed formula: S = βS + (1−β)g², w −= lr·g/√(S+ε).
  */
-export function plainRMSPropStep(w: Float32Array, g: Float32Array, s: Float32Array, lr: number, decay: number, eps: number): void {
+export function plainRMSPropStep(
+  w: Float32Array,
+  g: Float32Array,
+  s: Float32Array,
+  lr: number,
+  decay: number,
+  eps: number,
+): void {
   const oneMinusDecay = 1 - decay;
   for (let i = 0; i < w.length; i++) {
     const gi = g[i];

@@ -41,14 +41,29 @@ async function zeroCopy(lib: RMSPropClass, g: Float32Array, backend: BackendName
 }
 
 /** The plain JS loop and the library's variants at one size, in table order (`backends`: those available). */
-export async function libraryVariants(lib: RMSPropClass, g: Float32Array, backends: readonly BackendName[] = ['js', 'wasm', 'simd']): Promise<Variant[]> {
+export async function libraryVariants(
+  lib: RMSPropClass,
+  g: Float32Array,
+  backends: readonly BackendName[] = ['js', 'wasm', 'simd'],
+): Promise<Variant[]> {
   const n = g.length;
   const plain = { w: new Float32Array(n).fill(0.5), s: new Float32Array(n) };
   const variants: Variant[] = [
-    { key: 'plain', label: 'plain JS loop', bytes: SEED_BYTES, step: () => plainRMSPropStep(plain.w, g, plain.s, SEED.lr, SEED.decay, SEED.eps) },
+    {
+      key: 'plain',
+      label: 'plain JS loop',
+      bytes: SEED_BYTES,
+      step: () => plainRMSPropStep(plain.w, g, plain.s, SEED.lr, SEED.decay, SEED.eps),
+    },
   ];
   for (const backend of ['js', 'wasm', 'simd'] as const) {
-    if (backends.includes(backend)) variants.push({ key: backend, label: `${backend} backend`, bytes: SEED_BYTES, ...(await zeroCopy(lib, g, backend)) });
+    if (backends.includes(backend))
+      variants.push({
+        key: backend,
+        label: `${backend} backend`,
+        bytes: SEED_BYTES,
+        ...(await zeroCopy(lib, g, backend)),
+      });
   }
   if (!backends.includes('simd')) return variants;
   const byo = { w: new Float32Array(n).fill(0.5), grads: { w: g } };
@@ -56,7 +71,13 @@ export async function libraryVariants(lib: RMSPropClass, g: Float32Array, backen
   const cm = await zeroCopy(lib, g, 'simd', { centered: true, momentum: 0.9 });
   return [
     ...variants,
-    { key: 'simd-byo', label: 'simd, your arrays (copies)', bytes: SEED_BYTES, step: () => void byoOpt.step(byo.grads), dispose: () => byoOpt.dispose() },
+    {
+      key: 'simd-byo',
+      label: 'simd, your arrays (copies)',
+      bytes: SEED_BYTES,
+      step: () => void byoOpt.step(byo.grads),
+      dispose: () => byoOpt.dispose(),
+    },
     { key: 'simd-cm', label: 'simd, centered + momentum', bytes: CENTERED_MOMENTUM_BYTES, ...cm },
   ];
 }
@@ -65,7 +86,10 @@ export async function libraryVariants(lib: RMSPropClass, g: Float32Array, backen
  * The simd step on 2 threads and on threads: 'auto' (where the runtime allows shared memory);
  * `used` says how many threads 'auto' took at this size.
  */
-export async function threadVariants(lib: RMSPropClass, g: Float32Array): Promise<{ variants: Variant[]; autoThreads: number }> {
+export async function threadVariants(
+  lib: RMSPropClass,
+  g: Float32Array,
+): Promise<{ variants: Variant[]; autoThreads: number }> {
   const two = await zeroCopy(lib, g, 'simd', { threads: 2 });
   const auto = await zeroCopy(lib, g, 'simd', { threads: 'auto' });
   return {
@@ -95,14 +119,15 @@ export async function tfjsVariant(backend: string, label: string, grad: Float32A
     // Tensors move to whichever backend is active, so each sample switches to its own first.
     prepare: () => tf.setBackend(backend).then(() => undefined),
     // webgl runs asynchronously on the GPU: reading one element back waits for the step to finish.
-    step: backend === 'webgl'
-      ? () => {
-        opt.applyGradients(grads);
-        const first = tf.slice(w, 0, 1);
-        first.dataSync();
-        first.dispose();
-      }
-      : () => opt.applyGradients(grads),
+    step:
+      backend === 'webgl'
+        ? () => {
+            opt.applyGradients(grads);
+            const first = tf.slice(w, 0, 1);
+            first.dataSync();
+            first.dispose();
+          }
+        : () => opt.applyGradients(grads),
     dispose: () => {
       opt.dispose();
       w.dispose();

@@ -13,7 +13,10 @@ let module: WebAssembly.Module | undefined;
 
 function compileShared(): WebAssembly.Module {
   const compiler = fileURLToPath(new URL('assembly/compile.mjs', import.meta.url));
-  const wasm = execFileSync(process.execPath, [compiler, '--shared'], { maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
+  const wasm = execFileSync(process.execPath, [compiler, '--shared'], {
+    maxBuffer: 1 << 24,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new WebAssembly.Module(wasm);
 }
 

@@ -60,7 +60,9 @@ async function stepVariants(backend: TfBackend, n: number): Promise<{ variants: 
     const w = tf.variable(tf.tensor1d(values(n, 1)));
     const grads = { [w.name]: g };
     return {
-      key, label, bytes: 16,
+      key,
+      label,
+      bytes: 16,
       prepare: async () => {
         await tf.setBackend(backend);
         collect();
@@ -78,18 +80,31 @@ async function stepVariants(backend: TfBackend, n: number): Promise<{ variants: 
   const coreVariant = make('core', `its core step alone (no copies), ${backend}`, core);
   coreVariant.step(); // lays the core out and fills its gradient buffer
   const kernel = core.core!;
-  const alone = { ...coreVariant, step: () => void kernel.step(), dispose: () => { coreVariant.dispose(); g.dispose(); } };
+  const alone = {
+    ...coreVariant,
+    step: () => void kernel.step(),
+    dispose: () => {
+      coreVariant.dispose();
+      g.dispose();
+    },
+  };
   // The two halves of the data movement, done as the adapter does them, apart.
   const [name] = Object.keys(kernel.params);
   const variable = core.variables[0];
   const heap = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.Tensor) => Float32Array };
   const gradient = () => (backend === 'wasm' ? heap.typedArrayFromHeap!(g) : (g.dataSync() as Float32Array));
   const read: StepVariant = {
-    ...alone, key: 'read', label: `reading the gradient in, ${backend}`, dispose: () => {},
+    ...alone,
+    key: 'read',
+    label: `reading the gradient in, ${backend}`,
+    dispose: () => {},
     step: () => kernel.grads[name].set(gradient()),
   };
   const write: StepVariant = {
-    ...alone, key: 'write', label: `writing the variable back, ${backend}`, dispose: () => {},
+    ...alone,
+    key: 'write',
+    label: `writing the variable back, ${backend}`,
+    dispose: () => {},
     step: () => {
       const params = kernel.params[name];
       const value = tf.tensor(backend === 'wasm' ? params : params.slice(), variable.shape, 'float32');
@@ -102,7 +117,10 @@ async function stepVariants(backend: TfBackend, n: number): Promise<{ variants: 
   // no fresh memory). Its data movement share is the floor of ours.
   const existing = new Float32Array(n);
   const floor: StepVariant = {
-    ...alone, key: 'floor', label: `copy in, update, copy out (the floor), ${backend}`, dispose: () => {},
+    ...alone,
+    key: 'floor',
+    label: `copy in, update, copy out (the floor), ${backend}`,
+    dispose: () => {},
     step: () => {
       kernel.grads[name].set(gradient());
       kernel.step();
@@ -136,9 +154,23 @@ function mlp() {
  */
 async function epochs(backend: TfBackend, samples: number, rounds: number) {
   await tf.setBackend(backend);
-  const x = tf.tensor2d(values(samples * 784, 3).map((v) => (v + 1) / 2), [samples, 784]);
+  const x = tf.tensor2d(
+    values(samples * 784, 3).map((v) => (v + 1) / 2),
+    [samples, 784],
+  );
   const labels = values(samples, 4);
-  const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(Array.from(labels, (v) => Math.floor((v + 1) * 5)), 'int32'), 10), 'float32'));
+  const y = tf.tidy(() =>
+    tf.cast(
+      tf.oneHot(
+        tf.tensor1d(
+          Array.from(labels, (v) => Math.floor((v + 1) * 5)),
+          'int32',
+        ),
+        10,
+      ),
+      'float32',
+    ),
+  );
   const [xWarm, yWarm] = [tf.slice(x, 0, 64), tf.slice(y, 0, 64)];
   const times: Record<'stock' | 'ours', number[]> = { stock: [], ours: [] };
   const optimizerMs: Record<'stock' | 'ours', number[]> = { stock: [], ours: [] };
@@ -172,8 +204,10 @@ async function epochs(backend: TfBackend, samples: number, rounds: number) {
   tf.dispose([x, y, xWarm, yWarm]);
   return {
     parameters,
-    stockMs: median(times.stock), oursMs: median(times.ours),
-    stockShare: median(optimizerMs.stock), oursShare: median(optimizerMs.ours),
+    stockMs: median(times.stock),
+    oursMs: median(times.ours),
+    stockShare: median(optimizerMs.stock),
+    oursShare: median(optimizerMs.ours),
     rounds,
   };
 }
@@ -253,32 +287,59 @@ async function webgl(quick: boolean): Promise<string> {
   const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   const root = fileURLToPath(new URL('..', import.meta.url));
   const library = join(root, 'dist/tfjs/index.js');
-  if (!existsSync(chromiumPath) || !existsSync(library)) return `webgl: skipped (needs Chromium at ${chromiumPath} and the built dist/)`;
+  if (!existsSync(chromiumPath) || !existsSync(library))
+    return `webgl: skipped (needs Chromium at ${chromiumPath} and the built dist/)`;
   const { chromium } = await import('playwright-core');
   const bundle = await build({
     stdin: { contents: WEBGL_PAGE(library), resolveDir: root, loader: 'js' },
-    bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent',
   });
   const server = createServer((req, res) => {
-    if (req.url === '/page.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle.outputFiles[0].contents);
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>');
+    if (req.url === '/page.js')
+      return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle.outputFiles[0].contents);
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end('<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`);
     await page.waitForFunction('typeof window.measure === "function"');
     const sizes = quick ? [100 * K] : [100 * K, 1024 * K];
-    const r = (await page.evaluate(`window.measure(${JSON.stringify(sizes)}, ${quick ? 3 : 10}, ${quick ? 3 : 5}, ${quick ? 128 : 512}, ${quick ? 2 : 4})`)) as {
-      renderer: string; rows: Array<{ n: number; stock: number; ours: number }>; parameters: number; epoch: { stock: number; ours: number };
+    const r = (await page.evaluate(
+      `window.measure(${JSON.stringify(sizes)}, ${quick ? 3 : 10}, ${quick ? 3 : 5}, ${quick ? 128 : 512}, ${quick ? 2 : 4})`,
+    )) as {
+      renderer: string;
+      rows: Array<{ n: number; stock: number; ours: number }>;
+      parameters: number;
+      epoch: { stock: number; ours: number };
     };
-    const rows = r.rows.map(({ n, stock, ours }) => ['webgl', `${n / K} K`, stock.toFixed(2), ours.toFixed(2), `${(stock / ours).toFixed(2)}×`]);
+    const rows = r.rows.map(({ n, stock, ours }) => [
+      'webgl',
+      `${n / K} K`,
+      stock.toFixed(2),
+      ours.toFixed(2),
+      `${(stock / ours).toFixed(2)}×`,
+    ]);
     return [
       `TF.js webgl backend in headless Chromium ${browser.version()} (${r.renderer})`,
       '',
@@ -298,7 +359,10 @@ async function webgl(quick: boolean): Promise<string> {
 function environment(): string {
   let commit = 'unknown';
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     // not a git checkout
   }
@@ -307,9 +371,13 @@ function environment(): string {
 
 const ms = (ns: number) => (ns / 1e6).toFixed(ns < 1e7 ? 3 : 1);
 /** The share of a step that is not the update itself. */
-const share = (step: number, core: number) => `${(100 * (step - core) / step).toFixed(0)} %`;
+const share = (step: number, core: number) => `${((100 * (step - core)) / step).toFixed(0)} %`;
 const table = (header: string[], rows: string[][]) =>
-  [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 
 /** Runs the whole benchmark and returns its report (markdown tables). */
 export async function tfjsAdapterReport(quick: boolean, progress: (what: string) => void = () => {}): Promise<string> {
@@ -329,8 +397,17 @@ export async function tfjsAdapterReport(quick: boolean, progress: (what: string)
       for (const v of variants) v.dispose();
       const [stock, ours, core] = [m.stock.nsPerStep, m.ours.nsPerStep, m.core.nsPerStep];
       stepRows.push([
-        backend, `${n / K} K`, ms(stock), ms(ours), ms(core), ms(m.read.nsPerStep), ms(m.write.nsPerStep),
-        `${(stock / ours).toFixed(1)}×`, share(ours, core), ms(m.floor.nsPerStep), share(m.floor.nsPerStep, core),
+        backend,
+        `${n / K} K`,
+        ms(stock),
+        ms(ours),
+        ms(core),
+        ms(m.read.nsPerStep),
+        ms(m.write.nsPerStep),
+        `${(stock / ours).toFixed(1)}×`,
+        share(ours, core),
+        ms(m.floor.nsPerStep),
+        share(m.floor.nsPerStep, core),
       ]);
     }
   }
@@ -340,8 +417,14 @@ export async function tfjsAdapterReport(quick: boolean, progress: (what: string)
     progress(`model.fit epochs, ${backend}`);
     const e = await epochs(backend, samples, quick ? 2 : 5);
     epochRows.push([
-      backend, `${e.parameters}`, `${samples} / 32`, (e.stockMs / 1000).toFixed(2), (e.oursMs / 1000).toFixed(2),
-      `${(e.stockMs / e.oursMs).toFixed(2)}×`, `${(100 * e.stockShare).toFixed(0)} %`, `${(100 * e.oursShare).toFixed(1)} %`,
+      backend,
+      `${e.parameters}`,
+      `${samples} / 32`,
+      (e.stockMs / 1000).toFixed(2),
+      (e.oursMs / 1000).toFixed(2),
+      `${(e.stockMs / e.oursMs).toFixed(2)}×`,
+      `${(100 * e.stockShare).toFixed(0)} %`,
+      `${(100 * e.oursShare).toFixed(1)} %`,
     ]);
   }
   progress('webgl in Chromium');
@@ -352,11 +435,38 @@ export async function tfjsAdapterReport(quick: boolean, progress: (what: string)
     '',
     `applyGradients on one float32 variable, ms per step (medians of ${plan.rounds} interleaved rounds; ours includes reading the gradient and writing the variable)`,
     '',
-    table(['TF.js backend', 'parameters', 'tf.train.rmsprop', 'rmsprop-wasm/tfjs', 'its core step alone', 'reading the gradient in', 'writing the variable back', 'speed-up', 'data movement share of ours', 'copy in, update, copy out (the floor)', 'data movement share of the floor'], stepRows),
+    table(
+      [
+        'TF.js backend',
+        'parameters',
+        'tf.train.rmsprop',
+        'rmsprop-wasm/tfjs',
+        'its core step alone',
+        'reading the gradient in',
+        'writing the variable back',
+        'speed-up',
+        'data movement share of ours',
+        'copy in, update, copy out (the floor)',
+        'data movement share of the floor',
+      ],
+      stepRows,
+    ),
     '',
     'One model.fit epoch (784-600-32-10 MLP, relu/softmax, categorical cross-entropy, batches of 32), seconds (medians, alternating order)',
     '',
-    table(['TF.js backend', 'parameters', 'rows / batch', 'tf.train.rmsprop s', 'rmsprop-wasm/tfjs s', 'speed-up', 'stock optimizer share', 'ours share'], epochRows),
+    table(
+      [
+        'TF.js backend',
+        'parameters',
+        'rows / batch',
+        'tf.train.rmsprop s',
+        'rmsprop-wasm/tfjs s',
+        'speed-up',
+        'stock optimizer share',
+        'ours share',
+      ],
+      epochRows,
+    ),
     '',
     gpu,
   ].join('\n');

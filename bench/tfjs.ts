@@ -13,7 +13,9 @@ let ready: Promise<string> | undefined;
 /** Registers both backends once; returns a description (version, wasm features). */
 export function initTfjs(): Promise<string> {
   return (ready ??= (async () => {
-    const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+    const wasmDir = dirname(
+      createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'),
+    );
     setWasmPaths(`${wasmDir}/`);
     // The cpu backend prints an "install tfjs-node" banner on its first tensor in Node; noise here.
     const warn = console.warn;

@@ -9,14 +9,18 @@ import { burnerDescription, burnOneCore } from './busy.js';
 import { streamLoops } from './stream-threads.js';
 
 const quick = process.argv.includes('--quick');
-const SIZES = quick ? [16 * 1024, 256 * 1024, 4 * 1024 * 1024] : [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024];
+const SIZES = quick
+  ? [16 * 1024, 256 * 1024, 4 * 1024 * 1024]
+  : [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024];
 const ROUNDS = quick ? 7 : 15;
 const TARGET_MS = quick ? 5 : 20;
 /** Busy time before each step in the 'apart' pairs: longer than the workers spin before sleeping. */
 const APART_MS = 2;
 const APART_STEPS = quick ? 8 : 20;
 /** The sizes of the 2 ms apart and busy sections (the issue's targets). */
-const TARGET_SIZES = quick ? [16 * 1024, 256 * 1024, 4 * 1024 * 1024] : [16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024];
+const TARGET_SIZES = quick
+  ? [16 * 1024, 256 * 1024, 4 * 1024 * 1024]
+  : [16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024];
 /**
  * threads: 'auto' times its own steps before it settles on a choice (and again now and then): it
  * is stepped this long first, under the conditions it is then measured in, as a training run
@@ -83,18 +87,28 @@ function backToBack(n: number, steps: Array<() => void>): number[] {
     }
     return Math.max(1, Math.round((TARGET_MS * count) / (performance.now() - start)));
   });
-  return medianOfRounds(steps, (step, i) => {
-    const start = performance.now();
-    for (let r = 0; r < reps[i]; r++) step();
-    return ((performance.now() - start) * 1e6) / reps[i] / n;
-  }, 1);
+  return medianOfRounds(
+    steps,
+    (step, i) => {
+      const start = performance.now();
+      for (let r = 0; r < reps[i]; r++) step();
+      return ((performance.now() - start) * 1e6) / reps[i] / n;
+    },
+    1,
+  );
 }
 
 /** Median ns per element of each optimizer, stepped back to back in interleaved rounds, and the threads each used. */
-async function interleaved(n: number, threads: ReadonlyArray<number | 'auto'>): Promise<{ ns: number[]; used: number[] }> {
+async function interleaved(
+  n: number,
+  threads: ReadonlyArray<number | 'auto'>,
+): Promise<{ ns: number[]; used: number[] }> {
   const opts: RMSProp[] = [];
   for (const t of threads) opts.push(await zeroCopy(n, t)); // one at a time: 'auto' settles alone
-  const ns = backToBack(n, opts.map((opt) => () => void opt.step()));
+  const ns = backToBack(
+    n,
+    opts.map((opt) => () => void opt.step()),
+  );
   for (const opt of opts) opt.dispose();
   return { ns, used: opts.map((opt) => opt.threads) };
 }
@@ -115,17 +129,21 @@ async function interleavedApart(n: number, threads: ReadonlyArray<number | 'auto
   const start = performance.now();
   opts[0].step();
   const steps = Math.max(2, Math.min(APART_STEPS, Math.round(TARGET_MS / (performance.now() - start))));
-  const ns = medianOfRounds(opts, (opt) => {
-    let total = 0;
-    for (let r = 0; r < steps; r++) {
-      const until = performance.now() + APART_MS;
-      while (performance.now() < until); // the rest of a training step, on this thread
-      const stepStart = performance.now();
-      opt.step();
-      total += performance.now() - stepStart;
-    }
-    return (total * 1e6) / steps / n;
-  }, 1);
+  const ns = medianOfRounds(
+    opts,
+    (opt) => {
+      let total = 0;
+      for (let r = 0; r < steps; r++) {
+        const until = performance.now() + APART_MS;
+        while (performance.now() < until); // the rest of a training step, on this thread
+        const stepStart = performance.now();
+        opt.step();
+        total += performance.now() - stepStart;
+      }
+      return (total * 1e6) / steps / n;
+    },
+    1,
+  );
   for (const opt of opts) opt.dispose();
   return ns;
 }
@@ -152,7 +170,10 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
   const rows: ThreadsRow[] = [];
   for (const n of sizes) {
     const [one, two] = (await interleaved(n, [1, 2])).ns;
-    const { ns: [oneAgain, auto], used: [, autoThreads] } = await interleaved(n, [1, 'auto']);
+    const {
+      ns: [oneAgain, auto],
+      used: [, autoThreads],
+    } = await interleaved(n, [1, 'auto']);
     const ns: Record<string, number> = { 1: one, 2: two, auto: (auto * one) / oneAgain };
     if (TARGET_SIZES.includes(n)) {
       [ns['1, apart'], ns['2, apart'], ns['auto, apart']] = await interleavedApart(n, [1, 2, 'auto']);
@@ -182,17 +203,28 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
 /** The issue-19 table: 'auto' against the faster fixed choice, idle and 2 ms apart, and against 1 thread when busy. */
 export function autoTable(rows: ThreadsRow[], burner: string): { header: string[]; body: string[][] } {
   const header = [
-    'elements', 'idle: 2 vs 1', "idle: 'auto' vs the faster",
-    '2 ms apart: 2 vs 1', "2 ms apart: 'auto' vs the faster",
-    `busy (${burner}): 2 vs 1`, "busy: 'auto' vs 1", "busy: 'auto' vs the faster",
+    'elements',
+    'idle: 2 vs 1',
+    "idle: 'auto' vs the faster",
+    '2 ms apart: 2 vs 1',
+    "2 ms apart: 'auto' vs the faster",
+    `busy (${burner}): 2 vs 1`,
+    "busy: 'auto' vs 1",
+    "busy: 'auto' vs the faster",
   ];
   const ratio = (slower: number, faster: number) => `${(slower / faster).toFixed(2)}×`;
-  const body = rows.filter((r) => r.ns['busy 1'] !== undefined).map(({ elements, ns }) => [
-    elements >= 1 << 20 ? `${elements / (1 << 20)} M` : `${elements / 1024} K`,
-    ratio(ns['1'], ns['2']), ratio(Math.min(ns['1'], ns['2']), ns.auto),
-    ratio(ns['1, apart'], ns['2, apart']), ratio(Math.min(ns['1, apart'], ns['2, apart']), ns['auto, apart']),
-    ratio(ns['busy 1'], ns['busy 2']), ratio(ns['busy 1'], ns['busy auto']), ratio(Math.min(ns['busy 1'], ns['busy 2']), ns['busy auto']),
-  ]);
+  const body = rows
+    .filter((r) => r.ns['busy 1'] !== undefined)
+    .map(({ elements, ns }) => [
+      elements >= 1 << 20 ? `${elements / (1 << 20)} M` : `${elements / 1024} K`,
+      ratio(ns['1'], ns['2']),
+      ratio(Math.min(ns['1'], ns['2']), ns.auto),
+      ratio(ns['1, apart'], ns['2, apart']),
+      ratio(Math.min(ns['1, apart'], ns['2, apart']), ns['auto, apart']),
+      ratio(ns['busy 1'], ns['busy 2']),
+      ratio(ns['busy 1'], ns['busy auto']),
+      ratio(Math.min(ns['busy 1'], ns['busy 2']), ns['busy auto']),
+    ]);
   return { header, body };
 }
 
@@ -200,13 +232,21 @@ if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--
   console.log(JSON.stringify(await benchThreads()));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = await benchThreads();
-  console.log(`SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, medians of ${ROUNDS} interleaved rounds`);
-  console.log(`elements      1 thread     2 threads    auto (threads)     2 threads vs 1   auto vs 1   auto vs 1, ${APART_MS} ms apart   stream, 2 threads   2 threads % of it`);
+  console.log(
+    `SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, medians of ${ROUNDS} interleaved rounds`,
+  );
+  console.log(
+    `elements      1 thread     2 threads    auto (threads)     2 threads vs 1   auto vs 1   auto vs 1, ${APART_MS} ms apart   stream, 2 threads   2 threads % of it`,
+  );
   for (const row of rows) {
     const [one, two, auto, stream] = [row.ns['1'], row.ns['2'], row.ns.auto, row.ns['stream 2']];
     const apart = row.ns['1, apart'] / row.ns['auto, apart'];
-    console.log(`${row.elements.toLocaleString('en-US').padStart(10)}  ${one.toFixed(3).padStart(8)} ns  ${two.toFixed(3).padStart(8)} ns  ${auto.toFixed(3).padStart(8)} ns (${row.autoThreads})   ${(one / two).toFixed(2).padStart(8)}×   ${(one / auto).toFixed(2).padStart(8)}×   ${apart.toFixed(2).padStart(8)}×   ${stream.toFixed(3).padStart(12)} ns   ${((100 * stream) / two).toFixed(0).padStart(8)} %`);
+    console.log(
+      `${row.elements.toLocaleString('en-US').padStart(10)}  ${one.toFixed(3).padStart(8)} ns  ${two.toFixed(3).padStart(8)} ns  ${auto.toFixed(3).padStart(8)} ns (${row.autoThreads})   ${(one / two).toFixed(2).padStart(8)}×   ${(one / auto).toFixed(2).padStart(8)}×   ${apart.toFixed(2).padStart(8)}×   ${stream.toFixed(3).padStart(12)} ns   ${((100 * stream) / two).toFixed(0).padStart(8)} %`,
+    );
   }
   const { header, body } = autoTable(rows, burnerDescription());
-  console.log(`\nthreads: 'auto' (ratios of speed: above 1.00× is faster)\n${[header, ...body].map((r) => r.map((c) => c.padStart(12)).join('  ')).join('\n')}`);
+  console.log(
+    `\nthreads: 'auto' (ratios of speed: above 1.00× is faster)\n${[header, ...body].map((r) => r.map((c) => c.padStart(12)).join('  ')).join('\n')}`,
+  );
 }

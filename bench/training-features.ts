@@ -28,7 +28,10 @@ function compare(cases: Case[], reps: number): number[] {
   return samples.map(median);
 }
 
-async function zeroCopy(params: Record<string, number>, options: RMSPropOptions = {}): Promise<Case & { opt: RMSProp }> {
+async function zeroCopy(
+  params: Record<string, number>,
+  options: RMSPropOptions = {},
+): Promise<Case & { opt: RMSProp }> {
   const opt = await RMSProp.create(params, { backend: 'simd', ...options });
   for (const name of Object.keys(params)) {
     opt.params[name].fill(0.5);
@@ -43,14 +46,18 @@ const groupCases = [
   { ...(await zeroCopy({ w: 100 * 1024 })), name: 'one tensor of 100 K' },
 ];
 const [manyMs, oneMs] = compare(groupCases, 200);
-console.log(`100 × 1 K: ${(manyMs * 1e3).toFixed(1)} µs, 1 × 100 K: ${(oneMs * 1e3).toFixed(1)} µs → ratio ${(manyMs / oneMs).toFixed(3)} (target ≤ 1.3)`);
+console.log(
+  `100 × 1 K: ${(manyMs * 1e3).toFixed(1)} µs, 1 × 100 K: ${(oneMs * 1e3).toFixed(1)} µs → ratio ${(manyMs / oneMs).toFixed(3)} (target ≤ 1.3)`,
+);
 
 const scanCases = [
   { ...(await zeroCopy({ w: 256 * 1024 }, { nonFinite: 'skip' })), name: 'skip' },
   { ...(await zeroCopy({ w: 256 * 1024 })), name: 'propagate' },
 ];
 const [skipMs, propagateMs] = compare(scanCases, 50);
-console.log(`256 K, nonFinite skip: ${(skipMs * 1e3).toFixed(1)} µs, propagate: ${(propagateMs * 1e3).toFixed(1)} µs → +${((skipMs / propagateMs - 1) * 100).toFixed(1)} % (target ≤ 15 %)`);
+console.log(
+  `256 K, nonFinite skip: ${(skipMs * 1e3).toFixed(1)} µs, propagate: ${(propagateMs * 1e3).toFixed(1)} µs → +${((skipMs / propagateMs - 1) * 100).toFixed(1)} % (target ≤ 15 %)`,
+);
 
 // Subnormals: a step after 10 000 zero-gradient steps against a step on fresh state.
 const fresh = await zeroCopy({ w: 256 * 1024 }, { momentum: 0.9, centered: true });
@@ -58,5 +65,13 @@ const decayed = await zeroCopy({ w: 256 * 1024 }, { momentum: 0.9, centered: tru
 decayed.opt.step();
 decayed.opt.grads.w.fill(0);
 for (let k = 0; k < 10_000; k++) decayed.opt.step();
-const [freshMs, decayedMs] = compare([{ ...fresh, name: 'fresh' }, { ...decayed, name: 'after 10 000 zero steps' }], 50);
-console.log(`256 K centered+momentum: first steps ${(freshMs * 1e3).toFixed(1)} µs, after 10 000 zero-gradient steps ${(decayedMs * 1e3).toFixed(1)} µs → ratio ${(decayedMs / freshMs).toFixed(3)} (target ≤ 1)`);
+const [freshMs, decayedMs] = compare(
+  [
+    { ...fresh, name: 'fresh' },
+    { ...decayed, name: 'after 10 000 zero steps' },
+  ],
+  50,
+);
+console.log(
+  `256 K centered+momentum: first steps ${(freshMs * 1e3).toFixed(1)} µs, after 10 000 zero-gradient steps ${(decayedMs * 1e3).toFixed(1)} µs → ratio ${(decayedMs / freshMs).toFixed(3)} (target ≤ 1)`,
+);

@@ -35,18 +35,35 @@ export const TENSOR_LENGTH = 1024;
 /** Per-call overhead: 100 tensors of 1 K against one tensor of the same 100 K, zero-copy and copying. */
 export async function overheadVariants(): Promise<Variant[]> {
   const total = TENSORS * TENSOR_LENGTH;
-  const many = <T>(make: (i: number) => T) => Object.fromEntries(Array.from({ length: TENSORS }, (_, i) => [`t${i}`, make(i)]));
+  const many = <T>(make: (i: number) => T) =>
+    Object.fromEntries(Array.from({ length: TENSORS }, (_, i) => [`t${i}`, make(i)]));
   const one = await zeroCopy(gradient(total));
-  const manyOpt = await RMSProp.create(many(() => TENSOR_LENGTH), { backend: 'simd' });
+  const manyOpt = await RMSProp.create(
+    many(() => TENSOR_LENGTH),
+    { backend: 'simd' },
+  );
   for (const name in manyOpt.grads) manyOpt.grads[name].set(gradient(TENSOR_LENGTH));
   const oneByo = await RMSProp.create({ w: new Float32Array(total).fill(0.5) }, { backend: 'simd' });
   const oneGrads = { w: gradient(total) };
-  const manyByo = await RMSProp.create(many(() => new Float32Array(TENSOR_LENGTH).fill(0.5)), { backend: 'simd' });
+  const manyByo = await RMSProp.create(
+    many(() => new Float32Array(TENSOR_LENGTH).fill(0.5)),
+    { backend: 'simd' },
+  );
   const manyGrads = many(() => gradient(TENSOR_LENGTH));
   return [
     { key: 'one', label: `simd, 1 × ${total / 1024} K`, bytes: SEED_BYTES, step: one },
     { key: 'many', label: `simd, ${TENSORS} × 1 K`, bytes: SEED_BYTES, step: () => void manyOpt.step() },
-    { key: 'one-byo', label: `simd, your arrays, 1 × ${total / 1024} K`, bytes: SEED_BYTES, step: () => void oneByo.step(oneGrads) },
-    { key: 'many-byo', label: `simd, your arrays, ${TENSORS} × 1 K`, bytes: SEED_BYTES, step: () => void manyByo.step(manyGrads) },
+    {
+      key: 'one-byo',
+      label: `simd, your arrays, 1 × ${total / 1024} K`,
+      bytes: SEED_BYTES,
+      step: () => void oneByo.step(oneGrads),
+    },
+    {
+      key: 'many-byo',
+      label: `simd, your arrays, ${TENSORS} × 1 K`,
+      bytes: SEED_BYTES,
+      step: () => void manyByo.step(manyGrads),
+    },
   ];
 }

@@ -40,7 +40,10 @@ export function loadIris(seed: number, testPerClass = 10): Split {
   const trainRows: number[] = [];
   const testRows: number[] = [];
   for (const name of classes) {
-    const members = shuffle(names.flatMap((n, i) => (n === name ? [i] : [])), random);
+    const members = shuffle(
+      names.flatMap((n, i) => (n === name ? [i] : [])),
+      random,
+    );
     testRows.push(...members.slice(0, testPerClass));
     trainRows.push(...members.slice(testPerClass));
   }

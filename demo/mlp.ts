@@ -27,7 +27,12 @@ export const paramCount = (shape: Shape) => Object.values(paramSizes(shape)).red
 
 export function allocate(shape: Shape): Tensors {
   const sizes = paramSizes(shape);
-  return { w1: new Float32Array(sizes.w1), b1: new Float32Array(sizes.b1), w2: new Float32Array(sizes.w2), b2: new Float32Array(sizes.b2) };
+  return {
+    w1: new Float32Array(sizes.w1),
+    b1: new Float32Array(sizes.b1),
+    w2: new Float32Array(sizes.w2),
+    b2: new Float32Array(sizes.b2),
+  };
 }
 
 /** Glorot-uniform weights, zero biases. */

@@ -7,7 +7,10 @@ import type { BackendChoice, RMSPropOptions } from '../src/index.js';
  * in Node, the package's dist/ in the browser): structural, so either one fits.
  */
 export interface RMSPropClass {
-  create(params: Record<string, number | Float32Array>, options?: RMSPropOptions): Promise<{
+  create(
+    params: Record<string, number | Float32Array>,
+    options?: RMSPropOptions,
+  ): Promise<{
     readonly params: Record<string, Float32Array>;
     readonly grads: Record<string, Float32Array>;
     readonly threads: number;
@@ -66,22 +69,41 @@ export const loss = (r: Ravine, w: number, b: number) => 0.5 * (w * w + r.kappa 
 /** A step function over θ = [w, b] and its gradient g, both float32. */
 type Stepper = { theta: Float32Array; grad: Float32Array; step(): void; dispose(): void };
 
-async function stepper(method: RavineMethod, lr: number, backend: BackendChoice, rmsprop: RMSPropClass, decay?: number): Promise<Stepper> {
+async function stepper(
+  method: RavineMethod,
+  lr: number,
+  backend: BackendChoice,
+  rmsprop: RMSPropClass,
+  decay?: number,
+): Promise<Stepper> {
   if (method === 'rmsprop' || method === 'rmsprop-momentum') {
     // Zero-copy: θ and its gradient live in the optimizer's wasm memory.
     const momentum = method === 'rmsprop-momentum' ? MOMENTUM : 0;
-    const opt = await rmsprop.create({ theta: 2 }, { preset: 'seed', lr, backend, momentum, ...(decay === undefined ? {} : { decay }) });
+    const opt = await rmsprop.create(
+      { theta: 2 },
+      { preset: 'seed', lr, backend, momentum, ...(decay === undefined ? {} : { decay }) },
+    );
     return { theta: opt.params.theta, grad: opt.grads.theta, step: () => opt.step(), dispose: () => opt.dispose() };
   }
   const theta = new Float32Array(2);
   const grad = new Float32Array(2);
   const dispose = () => {};
   if (method === 'gd') {
-    return { theta, grad, dispose, step: () => { for (let i = 0; i < 2; i++) theta[i] -= lr * grad[i]; } };
+    return {
+      theta,
+      grad,
+      dispose,
+      step: () => {
+        for (let i = 0; i < 2; i++) theta[i] -= lr * grad[i];
+      },
+    };
   }
   const velocity = new Float32Array(2); // heavy ball, as torch.optim.SGD: v ← μv + g, θ ← θ − lr·v
   return {
-    theta, grad, dispose, step: () => {
+    theta,
+    grad,
+    dispose,
+    step: () => {
       for (let i = 0; i < 2; i++) {
         velocity[i] = MOMENTUM * velocity[i] + grad[i];
         theta[i] -= lr * velocity[i];
@@ -101,7 +123,8 @@ export interface RavineOptions {
 }
 
 export async function runRavine(
-  method: RavineMethod, lr: number,
+  method: RavineMethod,
+  lr: number,
   { RMSProp, ravine = RAVINE, maxSteps = MAX_STEPS, backend = 'auto', decay }: RavineOptions,
 ): Promise<RavineRun> {
   const s = await stepper(method, lr, backend, RMSProp, decay);
@@ -127,12 +150,18 @@ function walk(s: Stepper, method: RavineMethod, lr: number, ravine: Ravine, maxS
     path[2 * t + 1] = s.theta[1];
     const d = Math.hypot(s.theta[0], s.theta[1]);
     if (!(d < REGION)) lastOutside = t;
-    if (!(d < 1e6)) { diverged = true; break; }
+    if (!(d < 1e6)) {
+      diverged = true;
+      break;
+    }
   }
   const steps = diverged || lastOutside === maxSteps ? undefined : lastOutside + 1;
   const end = Math.min(t, maxSteps);
   return {
-    method, lr, steps, diverged,
+    method,
+    lr,
+    steps,
+    diverged,
     path: path.subarray(0, 2 * (end + 1)),
     finalDistance: Math.hypot(path[2 * end], path[2 * end + 1]),
   };
@@ -140,7 +169,9 @@ function walk(s: Stepper, method: RavineMethod, lr: number, ravine: Ravine, maxS
 
 /** Every rate of the grid; the best is the one that settles in the region in the fewest steps. */
 export async function bestRun(
-  method: RavineMethod, options: RavineOptions, onRun?: () => void,
+  method: RavineMethod,
+  options: RavineOptions,
+  onRun?: () => void,
 ): Promise<{ best: RavineRun; all: Array<Omit<RavineRun, 'path'>> }> {
   let best: RavineRun | undefined;
   const all: Array<Omit<RavineRun, 'path'>> = [];

@@ -11,7 +11,12 @@ export interface Optimizer {
   step(): void;
 }
 
-export async function createOptimizer(method: Method, lr: number, shape: Shape, backend: BackendChoice = 'auto'): Promise<Optimizer> {
+export async function createOptimizer(
+  method: Method,
+  lr: number,
+  shape: Shape,
+  backend: BackendChoice = 'auto',
+): Promise<Optimizer> {
   if (method === 'rmsprop') {
     // Zero-copy: parameters and gradients are views into the optimizer's wasm memory.
     const opt = await RMSProp.create(paramSizes(shape), { preset: 'seed', lr, backend });
@@ -21,9 +26,12 @@ export async function createOptimizer(method: Method, lr: number, shape: Shape, 
   const grads = allocate(shape);
   if (method === 'gd') {
     return {
-      params, grads, step: () => {
+      params,
+      grads,
+      step: () => {
         for (const name of PARAM_NAMES) {
-          const p = params[name], g = grads[name];
+          const p = params[name],
+            g = grads[name];
           for (let i = 0; i < p.length; i++) p[i] -= lr * g[i];
         }
       },
@@ -31,9 +39,13 @@ export async function createOptimizer(method: Method, lr: number, shape: Shape, 
   }
   const velocity = allocate(shape);
   return {
-    params, grads, step: () => {
+    params,
+    grads,
+    step: () => {
       for (const name of PARAM_NAMES) {
-        const p = params[name], g = grads[name], v = velocity[name];
+        const p = params[name],
+          g = grads[name],
+          v = velocity[name];
         for (let i = 0; i < p.length; i++) {
           v[i] = MOMENTUM * v[i] + g[i];
           p[i] -= lr * v[i];
@@ -74,7 +86,14 @@ export interface TrainResult {
 }
 
 /** Mini-batch training; the seed fixes the initial weights and the batch order, the same for every method. */
-export async function train(method: Method, lr: number, train: Data, test: Data, o: TrainOptions, onEpoch?: () => void): Promise<TrainResult> {
+export async function train(
+  method: Method,
+  lr: number,
+  train: Data,
+  test: Data,
+  o: TrainOptions,
+  onEpoch?: () => void,
+): Promise<TrainResult> {
   const opt = await createOptimizer(method, lr, o.shape, o.backend);
   const random = mulberry32(o.seed);
   initialize(opt.params, o.shape, random);
@@ -99,7 +118,12 @@ export async function train(method: Method, lr: number, train: Data, test: Data,
     }
     if (o.evaluate) {
       const heldOut = mlp.evaluate(opt.params, test);
-      epochs.push({ epoch, trainLoss: mlp.evaluate(opt.params, train).loss, testLoss: heldOut.loss, testAccuracy: heldOut.accuracy });
+      epochs.push({
+        epoch,
+        trainLoss: mlp.evaluate(opt.params, train).loss,
+        testLoss: heldOut.loss,
+        testAccuracy: heldOut.accuracy,
+      });
     }
     epochsRun++;
     onEpoch?.();

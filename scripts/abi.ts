@@ -11,9 +11,14 @@
 export const MODE_FIELDS = [
   { name: 'centered', values: [false, true], doc: 'Subtract the squared mean gradient from the variance.' },
   { name: 'momentum', values: ['none', 'heavy ball', 'nesterov'], doc: 'The momentum buffer, if any.' },
-  { name: 'weightDecay', values: ['none', 'coupled', 'decoupled'], doc: 'Weight decay added to g (coupled) or applied to w (decoupled).' },
   {
-    name: 'transformed', values: [false, true],
+    name: 'weightDecay',
+    values: ['none', 'coupled', 'decoupled'],
+    doc: 'Weight decay added to g (coupled) or applied to w (decoupled).',
+  },
+  {
+    name: 'transformed',
+    values: [false, true],
     doc: 'Clamp/scale the gradient and bias-correct the averages; off only where those are exact identities, so it changes speed, never results.',
   },
   { name: 'epsOutside', values: [false, true], doc: 'ε outside the root: √var + ε (else √(var + ε)).' },
@@ -21,8 +26,20 @@ export const MODE_FIELDS = [
 
 /** Slots of the constants block at `k`, in order: slot i holds one float32 four times (one per SIMD lane) at k + 16·i. */
 export const CONSTANT_SLOTS = [
-  'gradScale', 'clipValue', 'minusClipValue', 'weightDecay', 'decay', 'oneMinusDecay', 'biasScale',
-  'epsInSqrt', 'epsOutsideSqrt', 'momentum', 'incrementScale', 'stepScale', 'minNormal', 'zero',
+  'gradScale',
+  'clipValue',
+  'minusClipValue',
+  'weightDecay',
+  'decay',
+  'oneMinusDecay',
+  'biasScale',
+  'epsInSqrt',
+  'epsOutsideSqrt',
+  'momentum',
+  'incrementScale',
+  'stepScale',
+  'minNormal',
+  'zero',
 ] as const;
 
 /** Floats per constant slot: one per lane of an f32x4. */
@@ -36,7 +53,11 @@ type Field = (typeof MODE_FIELDS)[number];
 /** One mode's choices, by field name. */
 export type Variant = { -readonly [F in Field as F['name']]: F['values'][number] };
 
-const snake = (name: string) => name.replace(/([a-z])([A-Z])/g, '$1_$2').replace(/ /g, '_').toUpperCase();
+const snake = (name: string) =>
+  name
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .replace(/ /g, '_')
+    .toUpperCase();
 const bitsOf = (field: Field) => Math.ceil(Math.log2(field.values.length));
 
 /** Each field's lowest bit in `mode`. */
@@ -51,8 +72,11 @@ export function modeConstants(): Array<[string, number, string?]> {
   return MODE_FIELDS.flatMap((field, i): Array<[string, number, string?]> => {
     const name = snake(field.name);
     if (field.values.length === 2) return [[name, 1 << shifts[i], field.doc]];
-    return [[`${name}_SHIFT`, shifts[i], `${field.doc} ${field.values.map((v, j) => `${j} ${v}`).join(', ')}.`],
-      [`${name}_MASK`, (1 << bitsOf(field)) - 1], ...field.values.map((value, j): [string, number] => [`${name}_${snake(String(value))}`, j])];
+    return [
+      [`${name}_SHIFT`, shifts[i], `${field.doc} ${field.values.map((v, j) => `${j} ${v}`).join(', ')}.`],
+      [`${name}_MASK`, (1 << bitsOf(field)) - 1],
+      ...field.values.map((value, j): [string, number] => [`${name}_${snake(String(value))}`, j]),
+    ];
   });
 }
 
@@ -62,7 +86,11 @@ export function modes(): Array<[number, Variant]> {
   let all: Array<[number, Record<string, unknown>]> = [[0, {}]];
   MODE_FIELDS.forEach((field, i) => {
     all = all.flatMap(([mode, variant]) =>
-      field.values.map((value, j): [number, Record<string, unknown>] => [mode | (j << shifts[i]), { ...variant, [field.name]: value }]));
+      field.values.map((value, j): [number, Record<string, unknown>] => [
+        mode | (j << shifts[i]),
+        { ...variant, [field.name]: value },
+      ]),
+    );
   });
   return (all as Array<[number, Variant]>).sort((x, y) => x[0] - y[0]);
 }

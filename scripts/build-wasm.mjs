@@ -17,7 +17,11 @@ export async function compileWasm() {
     const files = {};
     const { error, stderr } = await asc.main(
       ['assembly/index.ts', '--config', 'asconfig.json', '--target', target, '--baseDir', root],
-      { writeFile: (name, contents) => { files[name] = contents; } },
+      {
+        writeFile: (name, contents) => {
+          files[name] = contents;
+        },
+      },
     );
     if (error) throw new Error(`asc (${target}) failed: ${error.message}\n${stderr.toString()}`);
     const wasm = Object.keys(files).find((name) => name.endsWith('.wasm'));

@@ -68,7 +68,8 @@ export function unavailableReason(name: BackendName): string | undefined {
   if (compileRefused) return compileRefused;
   if (name === 'simd') {
     // Validate the real SIMD binary rather than a probe, so exactly what we run is checked.
-    if (!wasm.validate(decodeBase64(simdWasmBase64))) return "this runtime's WebAssembly does not support fixed-width SIMD";
+    if (!wasm.validate(decodeBase64(simdWasmBase64)))
+      return "this runtime's WebAssembly does not support fixed-width SIMD";
   }
   return undefined;
 }
@@ -99,10 +100,12 @@ const buildOf = (name: Exclude<BackendName, 'js'>, shared: boolean): WasmBuild =
 export async function compileBackend(name: BackendName, shared = false): Promise<void> {
   if (name === 'js') return;
   const build = buildOf(name, shared);
-  const pending = (modules[build] ??= wasmApi()!.compile(decodeBase64(BASE64[build])).then((module) => {
-    compiled[build] = module;
-    return module;
-  }));
+  const pending = (modules[build] ??= wasmApi()!
+    .compile(decodeBase64(BASE64[build]))
+    .then((module) => {
+      compiled[build] = module;
+      return module;
+    }));
   try {
     await pending;
   } catch (error) {
@@ -124,7 +127,10 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
     return { name, buffer, kernel: jsKernel(buffer) };
   }
   const module = compiled[buildOf(name, shared)];
-  if (!module) throw new NotReadyError(`backend '${name}' is not compiled yet: await RMSProp.ready(${JSON.stringify({ backend: name, ...(shared && { threads: 2 }) })}) before RMSProp.createSync`);
+  if (!module)
+    throw new NotReadyError(
+      `backend '${name}' is not compiled yet: await RMSProp.ready(${JSON.stringify({ backend: name, ...(shared && { threads: 2 }) })}) before RMSProp.createSync`,
+    );
   const wasm = wasmApi()!;
   const pages = Math.ceil(bytes / WASM_PAGE);
   // maximum = initial: the memory cannot grow, so its buffer and every view of it stay valid.

@@ -27,8 +27,11 @@ export class Clipping {
    * unscaled, its NaN and ∞ stay in their own elements.
    */
   compute(
-    kernel: Pick<Kernel, 'sumSquares'>, heap64: Float64Array,
-    tensors: readonly Tensor[], groups: readonly Group[], present: Uint8Array,
+    kernel: Pick<Kernel, 'sumSquares'>,
+    heap64: Float64Array,
+    tensors: readonly Tensor[],
+    groups: readonly Group[],
+    present: Uint8Array,
   ): ClipKind {
     // Read here, not passed in: a double argument to a call V8 does not inline is boxed every step.
     const globalClipNorm = groups[0].options.globalClipNorm;

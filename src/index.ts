@@ -4,14 +4,41 @@
  * @module rmsprop-wasm
  */
 export { RMSProp } from './rmsprop.js';
-export type { GradsInput, GroupNamesOf, NamesOf, OptionChanges, ParamGroup, ParamInput, ParamsInput, TensorState } from './rmsprop.js';
+export type {
+  GradsInput,
+  GroupNamesOf,
+  NamesOf,
+  OptionChanges,
+  ParamGroup,
+  ParamInput,
+  ParamsInput,
+  TensorState,
+} from './rmsprop.js';
 export { PRESETS } from './options.js';
 export type {
-  BackendChoice, BackendName, GroupInfo, GroupOptions, LearningRate, NonFinitePolicy, OptimizerWideOption, PresetDefaults,
-  PresetName, ResolvedOptions, RMSPropOptions,
+  BackendChoice,
+  BackendName,
+  GroupInfo,
+  GroupOptions,
+  LearningRate,
+  NonFinitePolicy,
+  OptimizerWideOption,
+  PresetDefaults,
+  PresetName,
+  ResolvedOptions,
+  RMSPropOptions,
 } from './options.js';
 export { availableBackends, NotReadyError } from './backends.js';
-export { decodeState, encodeState, STATE_FORMAT, STATE_VERSION, type ArrayKind, type SavedState, type SaveOptions, type StateArray } from './state.js';
+export {
+  decodeState,
+  encodeState,
+  STATE_FORMAT,
+  STATE_VERSION,
+  type ArrayKind,
+  type SavedState,
+  type SaveOptions,
+  type StateArray,
+} from './state.js';
 export type { TorchParamGroup, TorchParamState, TorchStateDict } from './torch.js';
 export * as schedules from './schedules.js';
 export type { Schedule } from './schedules.js';

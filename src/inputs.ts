@@ -2,8 +2,14 @@
 // count, so any name works (`constructor`, `__proto__`, …) and nothing added to Object.prototype
 // leaks in. Everything here throws before the optimizer writes anything.
 import {
-  describe, OPTIMIZER_WIDE, readOptions, resolveOptions, type GroupOptions, type OptimizerWideOption,
-  type ResolvedOptions, type RMSPropOptions,
+  describe,
+  OPTIMIZER_WIDE,
+  readOptions,
+  resolveOptions,
+  type GroupOptions,
+  type OptimizerWideOption,
+  type ResolvedOptions,
+  type RMSPropOptions,
 } from './options.js';
 import type { Kernel } from './kernel.js';
 import type { Tensor } from './layout.js';
@@ -47,7 +53,8 @@ export const typedArrayKind = (value: unknown): string | undefined => TAG.call(v
 /** `target.set(source)` as the engine defines it, whatever `target`'s class says. */
 export const setArray = (target: Float32Array, source: Float32Array): void => SET.call(target, source);
 /** A plain Float32Array over exactly the memory `a` covers (allocates: not for step()). */
-export const plainView = (a: Float32Array): Float32Array => new Float32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
+export const plainView = (a: Float32Array): Float32Array =>
+  new Float32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
 
 export function isFloat32Array(value: unknown): value is Float32Array {
   return typedArrayKind(value) === 'Float32Array';
@@ -65,7 +72,13 @@ export function own(record: object, name: string): unknown {
 
 /** A record or array of names → values; a Map, Set or typed array is refused rather than read as empty. */
 export function checkRecord(value: unknown, what: string, expected: string): asserts value is object {
-  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || value instanceof Map || value instanceof Set) {
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    ArrayBuffer.isView(value) ||
+    value instanceof Map ||
+    value instanceof Set
+  ) {
     throw new TypeError(`${what} must be a record or an array of ${expected}, got ${describe(value)}`);
   }
 }
@@ -96,17 +109,21 @@ function readParams(params: unknown, where: string): Array<[string, ParamInput]>
  */
 export function readGroups(params: unknown, defaults: RMSPropOptions | undefined): GroupSpec[] {
   const base = readOptions(defaults ?? {});
-  const list = Array.isArray(params) && params.length > 0 && params.some(isGroup) ? (params as readonly unknown[]) : undefined;
+  const list =
+    Array.isArray(params) && params.length > 0 && params.some(isGroup) ? (params as readonly unknown[]) : undefined;
   const specs = list
     ? list.map((group, i) => {
-      if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
-      const { params: groupParams, ...groupOptions } = group;
-      const mine = readOptions(groupOptions, `group ${i}`);
-      for (const name of OPTIMIZER_WIDE) {
-        if (Object.hasOwn(mine, name)) throw new TypeError(`group ${i}: option '${name}' applies to the whole optimizer; give it in create's second argument`);
-      }
-      return { entries: readParams(groupParams, `group ${i} params`), options: resolveOptions({ ...base, ...mine }) };
-    })
+        if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
+        const { params: groupParams, ...groupOptions } = group;
+        const mine = readOptions(groupOptions, `group ${i}`);
+        for (const name of OPTIMIZER_WIDE) {
+          if (Object.hasOwn(mine, name))
+            throw new TypeError(
+              `group ${i}: option '${name}' applies to the whole optimizer; give it in create's second argument`,
+            );
+        }
+        return { entries: readParams(groupParams, `group ${i} params`), options: resolveOptions({ ...base, ...mine }) };
+      })
     : [{ entries: readParams(params, 'params'), options: resolveOptions(base) }];
   const all = specs.flatMap((spec) => spec.entries);
   const seen = new Set<string>();
@@ -145,7 +162,12 @@ export interface NamedLength {
  * properties only), Float32Arrays. Lengths are checked later (checkGradLengths), after the
  * schedules ran: a schedule could shrink a resizable buffer. Allocates nothing for a record.
  */
-export function readGrads(grads: unknown, tensors: readonly NamedLength[], byName: ReadonlyMap<string, number>, out: Array<Float32Array | undefined>): void {
+export function readGrads(
+  grads: unknown,
+  tensors: readonly NamedLength[],
+  byName: ReadonlyMap<string, number>,
+  out: Array<Float32Array | undefined>,
+): void {
   checkRecord(grads, 'grads', 'Float32Arrays');
   if (Array.isArray(grads)) {
     // Indices rather than for-in, which allocates an array's element keys at every step.
@@ -161,7 +183,8 @@ export function readGrads(grads: unknown, tensors: readonly NamedLength[], byNam
       out[i] = undefined;
       continue;
     }
-    if (!isFloat32Array(g)) throw new TypeError(`gradient '${tensors[i].name}' must be a Float32Array, got ${describe(g)}`);
+    if (!isFloat32Array(g))
+      throw new TypeError(`gradient '${tensors[i].name}' must be a Float32Array, got ${describe(g)}`);
     out[i] = g;
   }
 }
@@ -174,17 +197,24 @@ function unknownGradient(name: string, byName: ReadonlyMap<string, number>): nev
  * Checks the length of every gradient read by readGrads, and of every bring-your-own parameter (a
  * detached, shrunk or grown buffer changes it), naming the first that does not fit.
  */
-export function checkLengths(tensors: readonly (NamedLength & { readonly external: Float32Array | undefined })[], sources: ReadonlyArray<Float32Array | undefined>): void {
+export function checkLengths(
+  tensors: readonly (NamedLength & { readonly external: Float32Array | undefined })[],
+  sources: ReadonlyArray<Float32Array | undefined>,
+): void {
   for (let i = 0; i < tensors.length; i++) {
     const t = tensors[i];
     const g = sources[i];
     if (g === undefined) continue;
     const length = arrayLength(g);
     if (length !== t.length) {
-      throw new RangeError(`gradient '${t.name}' has ${length} elements, its parameter has ${t.length}${length === 0 ? ' (is its buffer detached or shrunk?)' : ''}`);
+      throw new RangeError(
+        `gradient '${t.name}' has ${length} elements, its parameter has ${t.length}${length === 0 ? ' (is its buffer detached or shrunk?)' : ''}`,
+      );
     }
     if (t.external !== undefined && arrayLength(t.external) !== t.length) {
-      throw new RangeError(`parameter '${t.name}' now has ${arrayLength(t.external)} elements, it had ${t.length} at create: its buffer was detached, shrunk or grown`);
+      throw new RangeError(
+        `parameter '${t.name}' now has ${arrayLength(t.external)} elements, it had ${t.length} at create: its buffer was detached, shrunk or grown`,
+      );
     }
   }
 }
@@ -227,12 +257,16 @@ export function firstNonFinite(a: Float32Array, length: number): number {
  * caller's array, outside the heap, is scanned here in JS.
  */
 export function checkFinite(
-  tensors: readonly Tensor[], sources: ReadonlyArray<Float32Array | undefined>,
-  kernel: Pick<Kernel, 'firstNonFinite'>, queue: JobQueue | undefined, throwOnBad: boolean,
+  tensors: readonly Tensor[],
+  sources: ReadonlyArray<Float32Array | undefined>,
+  kernel: Pick<Kernel, 'firstNonFinite'>,
+  queue: JobQueue | undefined,
+  throwOnBad: boolean,
 ): boolean {
   let heapFinite = false;
   if (queue) {
-    for (let i = 0; i < tensors.length; i++) if (sources[i] === tensors[i].grad) queue.scan(tensors[i].length, tensors[i].gradAt);
+    for (let i = 0; i < tensors.length; i++)
+      if (sources[i] === tensors[i].grad) queue.scan(tensors[i].length, tensors[i].gradAt);
     heapFinite = queue.run();
   }
   for (let i = 0; i < tensors.length; i++) {
@@ -247,7 +281,9 @@ export function checkFinite(
     }
     if (index < 0) continue;
     if (!throwOnBad) return false;
-    throw new RangeError(`gradient '${tensors[i].name}' has ${source[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`);
+    throw new RangeError(
+      `gradient '${tensors[i].name}' has ${source[index]} at index ${index} (nonFinite: 'throw'); nothing was changed`,
+    );
   }
   return true;
 }
@@ -270,7 +306,10 @@ export function stagingViews(tensors: readonly NamedLength[]): Float32Array[] {
  * writing a gradient slot could overwrite it. A caller's own arrays are never written here.
  */
 export function copyIn(
-  tensors: readonly Tensor[], sources: ReadonlyArray<Float32Array | undefined>, staging: readonly Float32Array[], heap: ArrayBufferLike,
+  tensors: readonly Tensor[],
+  sources: ReadonlyArray<Float32Array | undefined>,
+  staging: readonly Float32Array[],
+  heap: ArrayBufferLike,
 ): void {
   for (let i = 0; i < tensors.length; i++) {
     const source = sources[i];
@@ -300,7 +339,9 @@ export function readOptionChanges(current: ResolvedOptions, changes: unknown): R
   }
   const next = resolveOptions({ ...current, ...read });
   if ((next.momentum === 0) !== (current.momentum === 0)) {
-    throw new RangeError(`option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${current.momentum})`);
+    throw new RangeError(
+      `option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${current.momentum})`,
+    );
   }
   return next;
 }

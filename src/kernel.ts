@@ -13,7 +13,14 @@ import type { ResolvedOptions } from './options.js';
 
 export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS };
 const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE } = MODE;
-const { MOMENTUM_NONE, MOMENTUM_HEAVY_BALL, MOMENTUM_NESTEROV, WEIGHT_DECAY_NONE, WEIGHT_DECAY_COUPLED, WEIGHT_DECAY_DECOUPLED } = MODE;
+const {
+  MOMENTUM_NONE,
+  MOMENTUM_HEAVY_BALL,
+  MOMENTUM_NESTEROV,
+  WEIGHT_DECAY_NONE,
+  WEIGHT_DECAY_COUPLED,
+  WEIGHT_DECAY_DECOUPLED,
+} = MODE;
 
 /** Bytes reserved for one constants block (16-byte aligned). */
 export const CONSTANTS_BYTES = RESERVED_SLOTS * SLOT_FLOATS * 4;
@@ -37,14 +44,20 @@ export const STEP_CLIP_SCALE = 1;
 
 export function kernelMode(o: ResolvedOptions): number {
   const momentumKind = o.momentum === 0 ? MOMENTUM_NONE : o.nesterov ? MOMENTUM_NESTEROV : MOMENTUM_HEAVY_BALL;
-  const weightDecayKind = o.weightDecay === 0 ? WEIGHT_DECAY_NONE : o.decoupledWeightDecay ? WEIGHT_DECAY_DECOUPLED : WEIGHT_DECAY_COUPLED;
-  return (o.centered ? CENTERED : 0) | (momentumKind << MOMENTUM_SHIFT) | (weightDecayKind << WEIGHT_DECAY_SHIFT) |
-    (o.epsInSqrt ? 0 : EPS_OUTSIDE);
+  const weightDecayKind =
+    o.weightDecay === 0 ? WEIGHT_DECAY_NONE : o.decoupledWeightDecay ? WEIGHT_DECAY_DECOUPLED : WEIGHT_DECAY_COUPLED;
+  return (
+    (o.centered ? CENTERED : 0) |
+    (momentumKind << MOMENTUM_SHIFT) |
+    (weightDecayKind << WEIGHT_DECAY_SHIFT) |
+    (o.epsInSqrt ? 0 : EPS_OUTSIDE)
+  );
 }
 
 /** The mode bit that turns on clamping, gradient scaling and bias correction, when this step needs them. */
 export function transformBit(o: ResolvedOptions, scalars: Float64Array): number {
-  const needed = o.maximize || o.biasCorrection || o.clipValue !== Infinity || Math.fround(scalars[STEP_CLIP_SCALE]) !== 1;
+  const needed =
+    o.maximize || o.biasCorrection || o.clipValue !== Infinity || Math.fround(scalars[STEP_CLIP_SCALE]) !== 1;
   return needed ? TRANSFORMED : 0;
 }
 
@@ -54,7 +67,13 @@ export function transformBit(o: ResolvedOptions, scalars: Float64Array): number 
  * a Float64Array, because double arguments to a call V8 does not inline are boxed, an allocation
  * per step. Every value is rounded to float32 once.
  */
-export function writeStepConstants(heap: Float32Array, at: number, o: ResolvedOptions, t: number, scalars: Float64Array): void {
+export function writeStepConstants(
+  heap: Float32Array,
+  at: number,
+  o: ResolvedOptions,
+  t: number,
+  scalars: Float64Array,
+): void {
   const lr = scalars[STEP_LR];
   const clipScale = scalars[STEP_CLIP_SCALE];
   const lrOutside = o.momentum === 0 || !o.lrInMomentum;
@@ -111,11 +130,16 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
       const minusLimit = -limit;
       for (let start = 0; start < n; start += REDUCTION_BLOCK) {
         const end = Math.min(start + REDUCTION_BLOCK, n);
-        let p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+        let p0 = 0,
+          p1 = 0,
+          p2 = 0,
+          p3 = 0;
         let i = start;
         for (; i + 4 <= end; i += 4) {
-          const x0 = clamp(g[i], minusLimit, limit), x1 = clamp(g[i + 1], minusLimit, limit);
-          const x2 = clamp(g[i + 2], minusLimit, limit), x3 = clamp(g[i + 3], minusLimit, limit);
+          const x0 = clamp(g[i], minusLimit, limit),
+            x1 = clamp(g[i + 1], minusLimit, limit);
+          const x2 = clamp(g[i + 2], minusLimit, limit),
+            x3 = clamp(g[i + 3], minusLimit, limit);
           p0 += x0 * x0;
           p1 += x1 * x1;
           p2 += x2 * x2;
@@ -124,7 +148,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
         if (i < end) p0 += square(clamp(g[i], minusLimit, limit));
         if (i + 1 < end) p1 += square(clamp(g[i + 1], minusLimit, limit));
         if (i + 2 < end) p2 += square(clamp(g[i + 2], minusLimit, limit));
-        float64[out / 8 + start / REDUCTION_BLOCK] = (p0 + p1) + (p2 + p3);
+        float64[out / 8 + start / REDUCTION_BLOCK] = p0 + p1 + (p2 + p3);
       }
     },
 

@@ -29,7 +29,12 @@ export interface GroupLayout {
   /** Byte offset of the group's constants block. */
   readonly constantsAt: number;
   /** Per tensor of the group: element offset in each region, and byte offsets of its constants and block sums. */
-  readonly tensors: ReadonlyArray<{ readonly offset: number; readonly length: number; readonly constantsAt: number; readonly sumsAt: number }>;
+  readonly tensors: ReadonlyArray<{
+    readonly offset: number;
+    readonly length: number;
+    readonly constantsAt: number;
+    readonly sumsAt: number;
+  }>;
 }
 
 export interface Layout {
@@ -52,11 +57,13 @@ export function planLayout(specs: readonly GroupSpec[]): Layout {
   const groupConstantsAt = align16(CONTROL_BYTES + jobInts * 4);
   let tensorConstantsAt = groupConstantsAt + specs.length * CONSTANTS_BYTES;
   let bytes = tensorConstantsAt + tensorCount * CONSTANTS_BYTES;
-  const tensors = specs.map((spec) => spec.entries.map(([, value]) => {
-    const sumsAt = bytes;
-    bytes += Math.ceil(lengthOf(value) / REDUCTION_BLOCK) * 8;
-    return { sumsAt, constantsAt: (tensorConstantsAt += CONSTANTS_BYTES) - CONSTANTS_BYTES };
-  }));
+  const tensors = specs.map((spec) =>
+    spec.entries.map(([, value]) => {
+      const sumsAt = bytes;
+      bytes += Math.ceil(lengthOf(value) / REDUCTION_BLOCK) * 8;
+      return { sumsAt, constantsAt: (tensorConstantsAt += CONSTANTS_BYTES) - CONSTANTS_BYTES };
+    }),
+  );
   bytes = align16(bytes);
   const groups = specs.map((spec, g): GroupLayout => {
     let paddedLength = 0;
@@ -133,20 +140,30 @@ export interface Group {
  * parameters in and fills squareAvg with initialSquareAvg. Throws a RangeError if a caller's array
  * changed length since `planLayout` read it (the caller's code runs while create awaits).
  */
-export function placeTensors(buffer: ArrayBufferLike, specs: readonly GroupSpec[], layout: Layout): { tensors: Tensor[]; groups: Group[] } {
+export function placeTensors(
+  buffer: ArrayBufferLike,
+  specs: readonly GroupSpec[],
+  layout: Layout,
+): { tensors: Tensor[]; groups: Group[] } {
   const heap = new Float32Array(buffer);
   const tensors: Tensor[] = [];
   const groups = specs.map((spec, g): Group => {
     const { base, paddedLength, constantsAt, tensors: placed } = layout.groups[g];
-    const view = (region: Region, offset: number, length: number) => new Float32Array(buffer, base[region] + offset * 4, length);
+    const view = (region: Region, offset: number, length: number) =>
+      new Float32Array(buffer, base[region] + offset * 4, length);
     const first = tensors.length;
     spec.entries.forEach(([name, value], i) => {
       const { offset, length } = placed[i];
       if (typeof value !== 'number' && arrayLength(value) !== length) {
-        throw new RangeError(`parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`);
+        throw new RangeError(
+          `parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`,
+        );
       }
       const tensor: Tensor = {
-        name, length, group: g, offset,
+        name,
+        length,
+        group: g,
+        offset,
         external: typeof value === 'number' ? undefined : value,
         param: view('param', offset, length),
         grad: view('grad', offset, length),
@@ -163,8 +180,18 @@ export function placeTensors(buffer: ArrayBufferLike, specs: readonly GroupSpec[
       tensors.push(tensor);
     });
     // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
-    if (spec.options.initialSquareAvg !== 0) heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
-    const group: Group = { options: spec.options, mode: kernelMode(spec.options), clipValueArg: null, first, count: tensors.length - first, paddedLength, base, constantsAt };
+    if (spec.options.initialSquareAvg !== 0)
+      heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
+    const group: Group = {
+      options: spec.options,
+      mode: kernelMode(spec.options),
+      clipValueArg: null,
+      first,
+      count: tensors.length - first,
+      paddedLength,
+      base,
+      constantsAt,
+    };
     group.clipValueArg = spec.options.clipValue;
     return group;
   });
@@ -173,8 +200,12 @@ export function placeTensors(buffer: ArrayBufferLike, specs: readonly GroupSpec[
 
 /** Each group's options, with the names of its parameters (frozen). */
 export function describeGroups(groups: readonly Group[], tensors: readonly Tensor[]): readonly GroupInfo[] {
-  return Object.freeze(groups.map((group) => Object.freeze({
-    ...group.options,
-    params: Object.freeze(tensors.slice(group.first, group.first + group.count).map((t) => t.name)),
-  })));
+  return Object.freeze(
+    groups.map((group) =>
+      Object.freeze({
+        ...group.options,
+        params: Object.freeze(tensors.slice(group.first, group.first + group.count).map((t) => t.name)),
+      }),
+    ),
+  );
 }

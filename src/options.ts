@@ -84,12 +84,66 @@ const COMMON = {
 
 /** Framework conventions, as data. docs/framework-sources.md quotes the source each row is read from. */
 export const PRESETS: Readonly<Record<PresetName, PresetDefaults>> = Object.freeze({
-  seed: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-8, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
-  pytorch: { ...COMMON, lr: 1e-2, decay: 0.99, eps: 1e-8, epsInSqrt: false, lrInMomentum: false, initialSquareAvg: 0, decoupledWeightDecay: false },
-  keras: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-7, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: true },
-  tf1: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-10, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 1, decoupledWeightDecay: false },
-  optax: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-8, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
-  tfjs: { ...COMMON, lr: 1e-3, decay: 0.9, eps: 1e-7, epsInSqrt: true, lrInMomentum: true, initialSquareAvg: 0, decoupledWeightDecay: false },
+  seed: {
+    ...COMMON,
+    lr: 1e-3,
+    decay: 0.9,
+    eps: 1e-8,
+    epsInSqrt: true,
+    lrInMomentum: true,
+    initialSquareAvg: 0,
+    decoupledWeightDecay: false,
+  },
+  pytorch: {
+    ...COMMON,
+    lr: 1e-2,
+    decay: 0.99,
+    eps: 1e-8,
+    epsInSqrt: false,
+    lrInMomentum: false,
+    initialSquareAvg: 0,
+    decoupledWeightDecay: false,
+  },
+  keras: {
+    ...COMMON,
+    lr: 1e-3,
+    decay: 0.9,
+    eps: 1e-7,
+    epsInSqrt: true,
+    lrInMomentum: true,
+    initialSquareAvg: 0,
+    decoupledWeightDecay: true,
+  },
+  tf1: {
+    ...COMMON,
+    lr: 1e-3,
+    decay: 0.9,
+    eps: 1e-10,
+    epsInSqrt: true,
+    lrInMomentum: true,
+    initialSquareAvg: 1,
+    decoupledWeightDecay: false,
+  },
+  optax: {
+    ...COMMON,
+    lr: 1e-3,
+    decay: 0.9,
+    eps: 1e-8,
+    epsInSqrt: true,
+    lrInMomentum: true,
+    initialSquareAvg: 0,
+    decoupledWeightDecay: false,
+  },
+  tfjs: {
+    ...COMMON,
+    lr: 1e-3,
+    decay: 0.9,
+    eps: 1e-7,
+    epsInSqrt: true,
+    lrInMomentum: true,
+    initialSquareAvg: 0,
+    decoupledWeightDecay: false,
+  },
 });
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
@@ -97,7 +151,14 @@ const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
 export const MAX_THREADS = 64;
 
 /** Not set means off; Infinity is off too. */
-const OFF = { clipValue: Infinity, clipNorm: Infinity, globalClipNorm: Infinity, nonFinite: 'propagate', backend: 'auto', threads: 1 } as const;
+const OFF = {
+  clipValue: Infinity,
+  clipNorm: Infinity,
+  globalClipNorm: Infinity,
+  nonFinite: 'propagate',
+  backend: 'auto',
+  threads: 1,
+} as const;
 
 type Check = (value: unknown, name: string) => void;
 
@@ -116,7 +177,9 @@ function numberIn(test: (x: number) => boolean, range: string): Check {
     if (!test(value)) throw new RangeError(`option '${name}' must be ${range}, got ${value}`);
     const rounded = Math.fround(value);
     if (!test(rounded)) {
-      throw new RangeError(`option '${name}' must be ${range} in float32, got ${value}, which float32 rounds to ${rounded}`);
+      throw new RangeError(
+        `option '${name}' must be ${range} in float32, got ${value}, which float32 rounds to ${rounded}`,
+      );
     }
   };
 }
@@ -156,7 +219,8 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
   globalClipNorm: positive,
   threads: (value, name) => {
     if (value === 'auto') return;
-    if (typeof value !== 'number') throw new TypeError(`option '${name}' must be a number or 'auto', got ${describe(value)}`);
+    if (typeof value !== 'number')
+      throw new TypeError(`option '${name}' must be a number or 'auto', got ${describe(value)}`);
     if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
       throw new RangeError(`option '${name}' must be an integer from 1 to ${MAX_THREADS} or 'auto', got ${value}`);
     }
@@ -212,7 +276,11 @@ export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOpt
  */
 export function checkLearningRate(value: unknown, options: ResolvedOptions, group: number, step: number): number {
   if (typeof value === 'number' && value >= 0 && Math.fround(value) < Infinity) {
-    if (options.decoupledWeightDecay && options.weightDecay !== 0 && Math.fround(value * options.weightDecay) === Infinity) {
+    if (
+      options.decoupledWeightDecay &&
+      options.weightDecay !== 0 &&
+      Math.fround(value * options.weightDecay) === Infinity
+    ) {
       checkDecoupledDecay(value, options, `option 'lr': the schedule of group ${group} at step ${step}`);
     }
     return value;
@@ -227,13 +295,16 @@ export function checkLearningRate(value: unknown, options: ResolvedOptions, grou
 /** Decoupled weight decay multiplies lr by weightDecay into one float32 constant, which must stay finite. */
 function checkDecoupledDecay(lr: number, o: ResolvedOptions, where: string): void {
   if (o.decoupledWeightDecay && o.weightDecay !== 0 && Math.fround(lr * o.weightDecay) === Infinity) {
-    throw new RangeError(`${where}: lr ${lr} times weightDecay ${o.weightDecay} overflows float32 (decoupled weight decay uses their product)`);
+    throw new RangeError(
+      `${where}: lr ${lr} times weightDecay ${o.weightDecay} overflows float32 (decoupled weight decay uses their product)`,
+    );
   }
 }
 
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
+    return String(value);
   if (typeof value === 'function') return 'a function';
   if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
   if (Array.isArray(value)) return 'an array';

@@ -1,15 +1,53 @@
-import { backendChoice, compileBackend, createBackend, MAX_HEAP_BYTES, releaseBackend, type Backend } from './backends.js';
+import {
+  backendChoice,
+  compileBackend,
+  createBackend,
+  MAX_HEAP_BYTES,
+  releaseBackend,
+  type Backend,
+} from './backends.js';
 import { Clipping } from './clipping.js';
 import { kernelMode, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
 import {
-  checkFinite, checkLengths, copyIn, readGrads, readOptionChanges, readGroups, setArray, stagingViews, type GroupSpec, type ParamGroup, type ParamsInput,
+  checkFinite,
+  checkLengths,
+  copyIn,
+  readGrads,
+  readOptionChanges,
+  readGroups,
+  setArray,
+  stagingViews,
+  type GroupSpec,
+  type ParamGroup,
+  type ParamsInput,
 } from './inputs.js';
-import { describeGroups, placeTensors, planLayout, type Group, type Layout, type Tensor, type TensorState } from './layout.js';
 import {
-  checkLearningRate, MAX_THREADS, readOptions,
-  type BackendName, type GroupInfo, type OptimizerWideOption, type ResolvedOptions, type RMSPropOptions,
+  describeGroups,
+  placeTensors,
+  planLayout,
+  type Group,
+  type Layout,
+  type Tensor,
+  type TensorState,
+} from './layout.js';
+import {
+  checkLearningRate,
+  MAX_THREADS,
+  readOptions,
+  type BackendName,
+  type GroupInfo,
+  type OptimizerWideOption,
+  type ResolvedOptions,
+  type RMSPropOptions,
 } from './options.js';
-import { checkStepCount, readSavedState, savedState, type SaveOptions, type SavedState, type TensorArrays } from './state.js';
+import {
+  checkStepCount,
+  readSavedState,
+  savedState,
+  type SaveOptions,
+  type SavedState,
+  type TensorArrays,
+} from './state.js';
 import { CONTROL_BYTES, DirectCalls, JobQueue, threadSupport, ThreadPool, type KernelCalls } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
@@ -18,10 +56,14 @@ export type { TensorState } from './layout.js';
 
 /** The parameter names of `P`: a record's keys, or an array's indices ('0', '1', …). */
 export type NamesOf<P> = P extends readonly unknown[]
-  ? number extends P['length'] ? `${number}` : Exclude<keyof P, keyof unknown[]> & string
+  ? number extends P['length']
+    ? `${number}`
+    : Exclude<keyof P, keyof unknown[]> & string
   : keyof P & string;
 /** The parameter names of every group in `G`. */
-export type GroupNamesOf<G extends readonly ParamGroup[]> = { [I in keyof G]: G[I] extends ParamGroup<infer P> ? NamesOf<P> : never }[number];
+export type GroupNamesOf<G extends readonly ParamGroup[]> = {
+  [I in keyof G]: G[I] extends ParamGroup<infer P> ? NamesOf<P> : never;
+}[number];
 
 /** Gradients by parameter name; `null` or a missing name skips that parameter for this step. */
 export type GradsInput<Name extends string = string> =
@@ -31,16 +73,25 @@ export type GradsInput<Name extends string = string> =
 /** Below this, `threads: 'auto'` starts no workers: a step makes at most 4 chunks of MIN_CHUNK elements. */
 const AUTO_THREADS_MIN_ELEMENTS = 16384;
 
-function chooseThreads(requested: number | 'auto', backend: BackendName, elements: number): { threads: number; reason?: string } {
+function chooseThreads(
+  requested: number | 'auto',
+  backend: BackendName,
+  elements: number,
+): { threads: number; reason?: string } {
   if (requested === 1) return { threads: 1 };
   if (backend === 'js') return { threads: 1, reason: 'the js backend runs on the calling thread only' };
   if (requested === 'auto' && elements < AUTO_THREADS_MIN_ELEMENTS) {
-    return { threads: 1, reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): too few to share` };
+    return {
+      threads: 1,
+      reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): too few to share`,
+    };
   }
   const { cores, unavailable } = threadSupport();
   if (unavailable) return { threads: 1, reason: unavailable };
   if (requested !== 'auto') return { threads: requested };
-  return cores > 1 ? { threads: Math.min(cores, MAX_THREADS) } : { threads: 1, reason: 'this machine reports one core' };
+  return cores > 1
+    ? { threads: Math.min(cores, MAX_THREADS) }
+    : { threads: 1, reason: 'this machine reports one core' };
 }
 
 /** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
@@ -77,7 +128,15 @@ interface Parts extends Plan {
 function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefined } {
   const backend = createBackend(planned.name, planned.layout.bytes, planned.threads > 1);
   if (planned.threads === 1) return { parts: { ...planned, backend, pool: undefined }, ready: undefined };
-  const { pool, ready } = ThreadPool.start(planned.threads, backend.shared!.module, backend.shared!.memory, backend.kernel, 0, CONTROL_BYTES, planned.layout.jobInts);
+  const { pool, ready } = ThreadPool.start(
+    planned.threads,
+    backend.shared!.module,
+    backend.shared!.memory,
+    backend.kernel,
+    0,
+    CONTROL_BYTES,
+    planned.layout.jobInts,
+  );
   return { parts: { ...planned, backend, pool }, ready };
 }
 
@@ -85,7 +144,10 @@ function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefin
  * A frozen record of `pick(tensor)` by tensor name, with a null prototype: a parameter may be named
  * 'constructor' or '__proto__', and a name that is not a parameter finds nothing.
  */
-function recordByName<Name extends string, T>(tensors: readonly Tensor[], pick: (t: Tensor) => T): Readonly<Record<Name, T>> {
+function recordByName<Name extends string, T>(
+  tensors: readonly Tensor[],
+  pick: (t: Tensor) => T,
+): Readonly<Record<Name, T>> {
   return Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null));
 }
 
@@ -144,7 +206,10 @@ export class RMSProp<Name extends string = string> {
    * Async only because compiling wasm and starting worker threads are.
    */
   static async create<const P extends ParamsInput>(params: P, options?: RMSPropOptions): Promise<RMSProp<NamesOf<P>>>;
-  static async create<const G extends readonly ParamGroup[]>(groups: G, options?: RMSPropOptions): Promise<RMSProp<GroupNamesOf<G>>>;
+  static async create<const G extends readonly ParamGroup[]>(
+    groups: G,
+    options?: RMSPropOptions,
+  ): Promise<RMSProp<GroupNamesOf<G>>>;
   static async create(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): Promise<RMSProp> {
     let planned = plan(params, options);
     try {
@@ -153,7 +218,13 @@ export class RMSProp<Name extends string = string> {
       // A runtime may refuse to compile wasm although it validates it (a page's CSP without
       // 'wasm-unsafe-eval'): compileBackend records why, and 'auto' then falls back to js.
       if (planned.specs[0].options.backend !== 'auto') throw error;
-      planned = { ...planned, name: 'js', backendReason: (error as Error).message, threads: 1, threadsReason: undefined };
+      planned = {
+        ...planned,
+        name: 'js',
+        backendReason: (error as Error).message,
+        threads: 1,
+        threadsReason: undefined,
+      };
     }
     const { parts, ready } = assemble(planned);
     try {
@@ -205,7 +276,10 @@ export class RMSProp<Name extends string = string> {
    * runtime refuses them, steps throw (use `create` to fall back to one thread instead).
    */
   static createSync<const P extends ParamsInput>(params: P, options?: RMSPropOptions): RMSProp<NamesOf<P>>;
-  static createSync<const G extends readonly ParamGroup[]>(groups: G, options?: RMSPropOptions): RMSProp<GroupNamesOf<G>>;
+  static createSync<const G extends readonly ParamGroup[]>(
+    groups: G,
+    options?: RMSPropOptions,
+  ): RMSProp<GroupNamesOf<G>>;
   static createSync(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): RMSProp {
     const { parts, ready } = assemble(plan(params, options));
     ready?.catch(() => {}); // a refusal marks the pool dead, and the next step says why
@@ -214,7 +288,9 @@ export class RMSProp<Name extends string = string> {
 
   private constructor(parts: Parts) {
     if (!RMSProp.#constructing) {
-      throw new TypeError('RMSProp has no public constructor: use `await RMSProp.create(params, options)` (or `RMSProp.createSync(params, options)` after `await RMSProp.ready(options)`)');
+      throw new TypeError(
+        'RMSProp has no public constructor: use `await RMSProp.create(params, options)` (or `RMSProp.createSync(params, options)` after `await RMSProp.ready(options)`)',
+      );
     }
     RMSProp.#constructing = false; // one `new` per #construct
     const { backend, pool } = parts;
@@ -355,11 +431,17 @@ export class RMSProp<Name extends string = string> {
     checkLengths(tensors, sources);
     this.#pool?.check();
     if (this.#steps === Number.MAX_SAFE_INTEGER) {
-      throw new RangeError(`stepCount is ${this.#steps} (2^53 − 1), the largest a number counts exactly; load a saved state with a smaller stepCount to go on`);
+      throw new RangeError(
+        `stepCount is ${this.#steps} (2^53 − 1), the largest a number counts exactly; load a saved state with a smaller stepCount to go on`,
+      );
     }
     for (let i = 0; i < tensors.length; i++) present[i] = sources[i] === undefined ? 0 : 1;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
-    if (wide.nonFinite !== 'propagate' && !checkFinite(tensors, sources, backend.kernel, this.#queue, wide.nonFinite === 'throw')) return false;
+    if (
+      wide.nonFinite !== 'propagate' &&
+      !checkFinite(tensors, sources, backend.kernel, this.#queue, wide.nonFinite === 'throw')
+    )
+      return false;
     copyIn(tensors, sources, this.#staging, this.#heap.buffer);
     const clipping = this.#clipping.compute(backend.kernel, this.#heap64, tensors, this.#groups, present);
     const clipScale = this.#clipping.scale;
@@ -374,7 +456,13 @@ export class RMSProp<Name extends string = string> {
       let whole = clipping !== 'per tensor';
       for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
       if (whole) {
-        calls.update(group.mode | transformBit(group.options, scalars), group.base, 0, group.paddedLength, group.constantsAt);
+        calls.update(
+          group.mode | transformBit(group.options, scalars),
+          group.base,
+          0,
+          group.paddedLength,
+          group.constantsAt,
+        );
         continue;
       }
       for (let i = group.first; i < group.first + group.count; i++) {
@@ -386,7 +474,13 @@ export class RMSProp<Name extends string = string> {
           writeStepConstants(this.#heap, tensor.constantsAt / 4, group.options, stepNumber, scalars);
           constantsAt = tensor.constantsAt;
         }
-        calls.update(group.mode | transformBit(group.options, scalars), group.base, tensor.offset, tensor.length, constantsAt);
+        calls.update(
+          group.mode | transformBit(group.options, scalars),
+          group.base,
+          tensor.offset,
+          tensor.length,
+          constantsAt,
+        );
       }
     }
     if (this.#queue) this.#runPool(this.#queue);
@@ -450,7 +544,10 @@ export class RMSProp<Name extends string = string> {
    * be detached: views you kept keep their values, and the memory, until you drop them.
    */
   dispose(): void {
-    if (this.#busy) throw new Error('dispose() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it was not disposed');
+    if (this.#busy)
+      throw new Error(
+        'dispose() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it was not disposed',
+      );
     const backend = this.#backend;
     if (!backend) return;
     this.#backend = undefined;
@@ -465,7 +562,13 @@ export class RMSProp<Name extends string = string> {
     const tensors = this.#tensors;
     this.#params = recordByName(tensors, (t) => t.external ?? empty);
     this.#grads = recordByName(tensors, () => empty);
-    this.#state = recordByName(tensors, (t) => Object.freeze({ squareAvg: empty, ...(t.state.gradAvg && { gradAvg: empty }), ...(t.state.momentum && { momentum: empty }) }));
+    this.#state = recordByName(tensors, (t) =>
+      Object.freeze({
+        squareAvg: empty,
+        ...(t.state.gradAvg && { gradAvg: empty }),
+        ...(t.state.momentum && { momentum: empty }),
+      }),
+    );
     this.#tensors = [];
     this.#groups = [];
     this.#staging = [];
@@ -535,7 +638,9 @@ export class RMSProp<Name extends string = string> {
   /** Throws once a step was left part-written (see #runPool). */
   #whole(): void {
     if (this.#broken !== undefined) {
-      throw new Error(`this RMSProp optimizer is broken: its ${this.#broken}, so its parameters and state are torn; every use but dispose() throws. Dispose it and restore a state saved before`);
+      throw new Error(
+        `this RMSProp optimizer is broken: its ${this.#broken}, so its parameters and state are torn; every use but dispose() throws. Dispose it and restore a state saved before`,
+      );
     }
   }
 
@@ -547,7 +652,9 @@ export class RMSProp<Name extends string = string> {
   #enter(what: string): Backend {
     const backend = this.#live();
     if (this.#busy) {
-      throw new Error(`${what}() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it changed nothing`);
+      throw new Error(
+        `${what}() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it changed nothing`,
+      );
     }
     this.#busy = true;
     return backend;

@@ -10,7 +10,8 @@ function check(name: string, value: number, test: (x: number) => boolean, range:
   if (!test(value)) throw new RangeError(`${name} must be ${range}, got ${value}`);
 }
 function checkObject(name: string, o: unknown): void {
-  if (o === null || typeof o !== 'object') throw new TypeError(`${name} needs an object of options, got ${describe(o)}`);
+  if (o === null || typeof o !== 'object')
+    throw new TypeError(`${name} needs an object of options, got ${describe(o)}`);
 }
 /** A learning rate must stay finite once rounded to float32, as the kernels use it. */
 const finiteNonNegative = (x: number) => x >= 0 && Math.fround(x) < Infinity;
@@ -26,7 +27,12 @@ export function constant(lr: number): Schedule {
  * `initial · rate^(step / decaySteps)`, with the exponent floored when `staircase` (Keras
  * `ExponentialDecay`, keras/src/optimizers/schedules/learning_rate_schedule.py).
  */
-export function exponentialDecay(o: { initial: number; decaySteps: number; decayRate: number; staircase?: boolean }): Schedule {
+export function exponentialDecay(o: {
+  initial: number;
+  decaySteps: number;
+  decayRate: number;
+  staircase?: boolean;
+}): Schedule {
   checkObject('exponentialDecay', o);
   check('exponentialDecay: initial', o.initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   check('exponentialDecay: decaySteps', o.decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
@@ -53,21 +59,29 @@ export function stepDecay(o: { initial: number; stepSize: number; gamma: number 
  * `warmupSteps`, a linear ramp from `initial` to `warmupTarget`, then cosine decay from the target
  * (or from `initial` without warm-up) to `alpha` times it over `decaySteps`, constant after.
  */
-export function cosineDecay(o: { initial: number; decaySteps: number; alpha?: number; warmupTarget?: number; warmupSteps?: number }): Schedule {
+export function cosineDecay(o: {
+  initial: number;
+  decaySteps: number;
+  alpha?: number;
+  warmupTarget?: number;
+  warmupSteps?: number;
+}): Schedule {
   checkObject('cosineDecay', o);
   const { initial, decaySteps, alpha = 0, warmupSteps = 0 } = o;
   check('cosineDecay: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   check('cosineDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
   check('cosineDecay: alpha', alpha, (x) => x >= 0 && x <= 1, 'in [0, 1]');
   check('cosineDecay: warmupSteps', warmupSteps, (x) => Number.isSafeInteger(x) && x >= 0, 'an integer ≥ 0');
-  if (o.warmupTarget !== undefined) check('cosineDecay: warmupTarget', o.warmupTarget, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  if (o.warmupTarget !== undefined)
+    check('cosineDecay: warmupTarget', o.warmupTarget, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   const peak = o.warmupTarget ?? initial;
   const decayed = (step: number) => {
     const cosine = 0.5 * (1 + Math.cos(Math.PI * (Math.min(step, decaySteps) / decaySteps)));
     return peak * ((1 - alpha) * cosine + alpha);
   };
   if (o.warmupTarget === undefined || warmupSteps === 0) return decayed;
-  return (step) => (step < warmupSteps ? (peak - initial) * (step / warmupSteps) + initial : decayed(step - warmupSteps));
+  return (step) =>
+    step < warmupSteps ? (peak - initial) * (step / warmupSteps) + initial : decayed(step - warmupSteps);
 }
 
 /**
@@ -78,13 +92,18 @@ export function piecewiseConstant(o: { boundaries: readonly number[]; values: re
   checkObject('piecewiseConstant', o);
   const { boundaries, values } = o;
   if (!Array.isArray(boundaries) || !Array.isArray(values) || values.length !== boundaries.length + 1) {
-    throw new RangeError(`piecewiseConstant: values must have one more entry than boundaries, got ${values?.length} values and ${boundaries?.length} boundaries`);
+    throw new RangeError(
+      `piecewiseConstant: values must have one more entry than boundaries, got ${values?.length} values and ${boundaries?.length} boundaries`,
+    );
   }
   boundaries.forEach((b, i) => check(`piecewiseConstant: boundaries[${i}]`, b, (x) => !Number.isNaN(x), 'a number'));
   for (let i = 1; i < boundaries.length; i++) {
-    if (!(boundaries[i] > boundaries[i - 1])) throw new RangeError(`piecewiseConstant: boundaries must increase, got ${boundaries.join(', ')}`);
+    if (!(boundaries[i] > boundaries[i - 1]))
+      throw new RangeError(`piecewiseConstant: boundaries must increase, got ${boundaries.join(', ')}`);
   }
-  values.forEach((v, i) => check(`piecewiseConstant: values[${i}]`, v, finiteNonNegative, 'a number ≥ 0 that float32 holds'));
+  values.forEach((v, i) =>
+    check(`piecewiseConstant: values[${i}]`, v, finiteNonNegative, 'a number ≥ 0 that float32 holds'),
+  );
   return (step) => {
     let i = 0;
     while (i < boundaries.length && step > boundaries[i]) i++;

@@ -68,14 +68,18 @@ const bytesOf = (a: Float32Array) => new Uint8Array(arrayBuffer(a), arrayByteOff
 
 /** Options as JSON: a schedule becomes "schedule" and "off" (Infinity) becomes null. */
 function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(options).map(([key, value]) => [
-    key, typeof value === 'function' ? 'schedule' : value === Infinity ? null : value,
-  ]));
+  return Object.fromEntries(
+    Object.entries(options).map(([key, value]) => [
+      key,
+      typeof value === 'function' ? 'schedule' : value === Infinity ? null : value,
+    ]),
+  );
 }
 
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). */
 export const stateArray = (t: TensorArrays, kind: ArrayKind) => own(t.state, kind) as Float32Array | undefined;
-export const isRecord = (value: unknown): value is object => value !== null && typeof value === 'object' && !Array.isArray(value);
+export const isRecord = (value: unknown): value is object =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 /** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). */
 const record = <T>(entries: Iterable<readonly [string, T]>): Record<string, T> => Object.fromEntries(entries);
 const quote = (name: string) => `'${name}'`;
@@ -86,26 +90,43 @@ function base64Pieces(bytes: Uint8Array): string | string[] {
   if (bytes.length <= PIECE_BYTES) return encodeBase64(bytes);
   const pieces: string[] = [];
   const scratch = new Uint8Array((PIECE_BYTES / 3) * 4);
-  for (let at = 0; at < bytes.length; at += PIECE_BYTES) pieces.push(encodeBase64(bytes.subarray(at, at + PIECE_BYTES), scratch));
+  for (let at = 0; at < bytes.length; at += PIECE_BYTES)
+    pieces.push(encodeBase64(bytes.subarray(at, at + PIECE_BYTES), scratch));
   return pieces;
 }
 
-export function savedState(stepCount: number, groups: readonly GroupInfo[], tensors: readonly TensorArrays[], options?: SaveOptions): SavedState {
-  if (options !== undefined && !isRecord(options)) throw new TypeError(`saveState options must be an object, got ${describe(options)}`);
+export function savedState(
+  stepCount: number,
+  groups: readonly GroupInfo[],
+  tensors: readonly TensorArrays[],
+  options?: SaveOptions,
+): SavedState {
+  if (options !== undefined && !isRecord(options))
+    throw new TypeError(`saveState options must be an object, got ${describe(options)}`);
   const arrays = options && own(options, 'arrays');
   if (arrays !== undefined && arrays !== 'base64' && arrays !== 'float32') {
     throw new TypeError(`saveState option 'arrays' must be 'base64' or 'float32', got ${describe(arrays)}`);
   }
-  const state = record(tensors.map((t) => [t.name, record(KINDS.flatMap((kind) => {
-    const array = stateArray(t, kind);
-    if (!array) return [];
-    return [[kind, arrays === 'float32' ? array.slice() : base64Pieces(bytesOf(array))] as const];
-  }))]));
+  const state = record(
+    tensors.map((t) => [
+      t.name,
+      record(
+        KINDS.flatMap((kind) => {
+          const array = stateArray(t, kind);
+          if (!array) return [];
+          return [[kind, arrays === 'float32' ? array.slice() : base64Pieces(bytesOf(array))] as const];
+        }),
+      ),
+    ]),
+  );
   return {
     format: STATE_FORMAT,
     version: STATE_VERSION,
     stepCount,
-    groups: groups.map(({ params, ...options }) => ({ params: [...params], options: jsonOptions(options as ResolvedOptions) })),
+    groups: groups.map(({ params, ...options }) => ({
+      params: [...params],
+      options: jsonOptions(options as ResolvedOptions),
+    })),
     state,
   };
 }
@@ -124,12 +145,17 @@ function readStateArray(value: unknown, where: string): ReadArray {
     const floats = plainView(value);
     return { bytes: floats.length * 4, floats, write: (out, at) => out.set(bytesOf(floats), at) };
   }
-  const pieces = typeof value === 'string' ? [value] : Array.isArray(value) && value.length > 0 ? value as unknown[] : undefined;
-  if (!pieces) throw new TypeError(`${where} must be a base64 string, an array of base64 pieces or a Float32Array, got ${describe(value)}`);
+  const pieces =
+    typeof value === 'string' ? [value] : Array.isArray(value) && value.length > 0 ? (value as unknown[]) : undefined;
+  if (!pieces)
+    throw new TypeError(
+      `${where} must be a base64 string, an array of base64 pieces or a Float32Array, got ${describe(value)}`,
+    );
   let bytes = 0;
   pieces.forEach((piece, k) => {
     const size = typeof piece === 'string' ? decodedLength(piece) : -1;
-    if (typeof piece !== 'string') throw new TypeError(`${where}[${k}] must be a base64 string, got ${describe(piece)}`);
+    if (typeof piece !== 'string')
+      throw new TypeError(`${where}[${k}] must be a base64 string, got ${describe(piece)}`);
     if (size < 0) throw new TypeError(`${where}${pieces.length > 1 ? `[${k}]` : ''} is not valid base64`);
     bytes += size;
   });
@@ -138,7 +164,8 @@ function readStateArray(value: unknown, where: string): ReadArray {
     floats: undefined,
     write(out, at) {
       pieces.forEach((piece, k) => {
-        if (!decodeBase64Into(piece as string, out, at)) throw new TypeError(`${where}${pieces.length > 1 ? `[${k}]` : ''} is not valid base64`);
+        if (!decodeBase64Into(piece as string, out, at))
+          throw new TypeError(`${where}${pieces.length > 1 ? `[${k}]` : ''} is not valid base64`);
         at += decodedLength(piece as string);
       });
     },
@@ -149,20 +176,29 @@ function readStateArray(value: unknown, where: string): ReadArray {
  * Checks `saved` against this optimizer and returns what to copy where. Throws a TypeError (wrong
  * kind of value) or RangeError (a value that does not fit) naming the first bad field.
  */
-export function readSavedState(saved: unknown, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): { stepCount: number; arrays: Array<[target: Float32Array, source: Float32Array]> } {
+export function readSavedState(
+  saved: unknown,
+  groups: readonly GroupInfo[],
+  tensors: readonly TensorArrays[],
+): { stepCount: number; arrays: Array<[target: Float32Array, source: Float32Array]> } {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
   const format = own(saved, 'format');
   const version = own(saved, 'version');
   const stepCount = own(saved, 'stepCount');
   const savedGroups = own(saved, 'groups');
   const state = own(saved, 'state');
-  if (format !== STATE_FORMAT) throw new TypeError(`saved state: format must be '${STATE_FORMAT}', got ${describe(format)}`);
-  if (typeof version !== 'number') throw new TypeError(`saved state: version must be a number, got ${describe(version)}`);
+  if (format !== STATE_FORMAT)
+    throw new TypeError(`saved state: format must be '${STATE_FORMAT}', got ${describe(format)}`);
+  if (typeof version !== 'number')
+    throw new TypeError(`saved state: version must be a number, got ${describe(version)}`);
   if (!READABLE_VERSIONS.includes(version)) {
-    throw new RangeError(`saved state: format version ${version} is not supported; this library reads versions ${READABLE_VERSIONS.join(' and ')}`);
+    throw new RangeError(
+      `saved state: format version ${version} is not supported; this library reads versions ${READABLE_VERSIONS.join(' and ')}`,
+    );
   }
   checkStepCount(stepCount, 'saved state: stepCount');
-  if (!Array.isArray(savedGroups)) throw new TypeError(`saved state: groups must be an array, got ${describe(savedGroups)}`);
+  if (!Array.isArray(savedGroups))
+    throw new TypeError(`saved state: groups must be an array, got ${describe(savedGroups)}`);
   if (savedGroups.length !== groups.length) {
     throw new RangeError(`saved state has ${savedGroups.length} groups, this optimizer has ${groups.length}`);
   }
@@ -170,45 +206,61 @@ export function readSavedState(saved: unknown, groups: readonly GroupInfo[], ten
     const theirs: unknown = savedGroups[g];
     if (!isRecord(theirs)) throw new TypeError(`saved state: groups[${g}] must be an object, got ${describe(theirs)}`);
     const names = own(theirs, 'params');
-    if (!Array.isArray(names)) throw new TypeError(`saved state: groups[${g}].params must be an array of names, got ${describe(names)}`);
+    if (!Array.isArray(names))
+      throw new TypeError(`saved state: groups[${g}].params must be an array of names, got ${describe(names)}`);
     if (names.length !== ours.params.length || names.some((name, i) => name !== ours.params[i])) {
-      throw new RangeError(`saved state: group ${g} holds parameters [${listNames(names)}], this optimizer's holds [${ours.params.join(', ')}]`);
+      throw new RangeError(
+        `saved state: group ${g} holds parameters [${listNames(names)}], this optimizer's holds [${ours.params.join(', ')}]`,
+      );
     }
     const options = own(theirs, 'options');
-    if (!isRecord(options)) throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(options)}`);
+    if (!isRecord(options))
+      throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(options)}`);
     const centered = own(options, 'centered');
     if (centered !== ours.centered) {
-      throw new RangeError(`saved state: group ${g} was saved with centered = ${describe(centered)}, this optimizer has centered = ${ours.centered}`);
+      throw new RangeError(
+        `saved state: group ${g} was saved with centered = ${describe(centered)}, this optimizer has centered = ${ours.centered}`,
+      );
     }
     const momentum = own(options, 'momentum');
     const savedMomentum = typeof momentum === 'number' ? momentum : NaN;
     if (!(savedMomentum >= 0) || (savedMomentum === 0) !== (ours.momentum === 0)) {
-      throw new RangeError(`saved state: group ${g} was saved with momentum = ${describe(momentum)}, this optimizer has momentum = ${ours.momentum} (a momentum buffer must exist in both or neither)`);
+      throw new RangeError(
+        `saved state: group ${g} was saved with momentum = ${describe(momentum)}, this optimizer has momentum = ${ours.momentum} (a momentum buffer must exist in both or neither)`,
+      );
     }
   });
   if (!isRecord(state)) throw new TypeError(`saved state: 'state' must be an object, got ${describe(state)}`);
   const known = new Set(tensors.map((t) => t.name));
   for (const name of Object.keys(state)) {
-    if (!known.has(name)) throw new RangeError(`saved state has an array for parameter ${quote(name)}, which this optimizer does not have`);
+    if (!known.has(name))
+      throw new RangeError(`saved state has an array for parameter ${quote(name)}, which this optimizer does not have`);
   }
   const arrays: Array<[Float32Array, Float32Array]> = [];
   for (const t of tensors) {
     const entry = own(state, t.name);
     if (entry === undefined) throw new RangeError(`saved state is missing parameter '${t.name}'`);
-    if (!isRecord(entry)) throw new TypeError(`saved state: state[${quote(t.name)}] must be an object, got ${describe(entry)}`);
+    if (!isRecord(entry))
+      throw new TypeError(`saved state: state[${quote(t.name)}] must be an object, got ${describe(entry)}`);
     for (const kind of Object.keys(entry)) {
-      if (!KINDS.includes(kind as ArrayKind)) throw new RangeError(`saved state: state[${quote(t.name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`);
+      if (!KINDS.includes(kind as ArrayKind))
+        throw new RangeError(
+          `saved state: state[${quote(t.name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
+        );
     }
     for (const kind of KINDS) {
       const target = stateArray(t, kind);
       const value = own(entry, kind);
       if (!target) {
-        if (value !== undefined) throw new RangeError(`saved state has ${kind} for '${t.name}', which this optimizer does not keep`);
+        if (value !== undefined)
+          throw new RangeError(`saved state has ${kind} for '${t.name}', which this optimizer does not keep`);
         continue;
       }
       const read = readStateArray(value, `saved state: ${kind} of '${t.name}'`);
       if (read.bytes !== t.length * 4) {
-        throw new RangeError(`saved state: ${kind} of '${t.name}' has ${read.bytes / 4} elements, the parameter has ${t.length}`);
+        throw new RangeError(
+          `saved state: ${kind} of '${t.name}' has ${read.bytes / 4} elements, the parameter has ${t.length}`,
+        );
       }
       // Floats in this optimizer's own memory are copied first: loading one array could overwrite another's source.
       let values = read.floats;
@@ -218,7 +270,10 @@ export function readSavedState(saved: unknown, groups: readonly GroupInfo[], ten
       }
       // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
       const negative = kind === 'squareAvg' ? values.findIndex((x) => x < 0) : -1;
-      if (negative >= 0) throw new RangeError(`saved state: squareAvg of '${t.name}' is negative (${values[negative]}) at index ${negative}`);
+      if (negative >= 0)
+        throw new RangeError(
+          `saved state: squareAvg of '${t.name}' is negative (${values[negative]}) at index ${negative}`,
+        );
       arrays.push([target, values]);
     }
   }
@@ -228,9 +283,9 @@ export function readSavedState(saved: unknown, groups: readonly GroupInfo[], ten
 /** A step count is a safe integer ≥ 0: beyond 2^53 a step could not be counted exactly. */
 export function checkStepCount(value: unknown, where: string): asserts value is number {
   if (typeof value !== 'number') throw new TypeError(`${where} must be a number, got ${describe(value)}`);
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${where} must be an integer from 0 to 2^53 − 1, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new RangeError(`${where} must be an integer from 0 to 2^53 − 1, got ${value}`);
 }
-
 
 // Binary form (version 2): 'RMSP', u32 version, u32 header length, UTF-8 JSON header (the saved
 // state with each array replaced by [byte offset into the data, element count]), zero padding to
@@ -248,7 +303,8 @@ const CRC_TABLE = (() => {
     table[n] = c;
   }
   for (let n = 0; n < 256; n++) {
-    for (let t = 1; t < 8; t++) table[t * 256 + n] = (table[(t - 1) * 256 + n] >>> 8) ^ table[table[(t - 1) * 256 + n] & 255];
+    for (let t = 1; t < 8; t++)
+      table[t * 256 + n] = (table[(t - 1) * 256 + n] >>> 8) ^ table[table[(t - 1) * 256 + n] & 255];
   }
   return table;
 })();
@@ -259,8 +315,15 @@ export function crc32(bytes: Uint8Array): number {
   let i = 0;
   for (; i + 7 < bytes.length; i += 8) {
     const low = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
-    c = T[1792 + (low & 255)] ^ T[1536 + ((low >>> 8) & 255)] ^ T[1280 + ((low >>> 16) & 255)] ^ T[1024 + (low >>> 24)] ^
-      T[768 + bytes[i + 4]] ^ T[512 + bytes[i + 5]] ^ T[256 + bytes[i + 6]] ^ T[bytes[i + 7]];
+    c =
+      T[1792 + (low & 255)] ^
+      T[1536 + ((low >>> 8) & 255)] ^
+      T[1280 + ((low >>> 16) & 255)] ^
+      T[1024 + (low >>> 24)] ^
+      T[768 + bytes[i + 4]] ^
+      T[512 + bytes[i + 5]] ^
+      T[256 + bytes[i + 6]] ^
+      T[bytes[i + 7]];
   }
   for (; i < bytes.length; i++) c = T[(c ^ bytes[i]) & 255] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
@@ -276,28 +339,49 @@ export function encodeState(saved: SavedState): Uint8Array {
   const format = own(saved, 'format');
   const version = own(saved, 'version');
   const savedArrays = own(saved, 'state');
-  if (format !== STATE_FORMAT) throw new TypeError(`encodeState: format must be '${STATE_FORMAT}', got ${describe(format)}`);
-  if (!READABLE_VERSIONS.includes(version as number)) throw new RangeError(`encodeState: version must be ${READABLE_VERSIONS.join(' or ')}, got ${describe(version)}`);
-  if (!isRecord(savedArrays)) throw new TypeError(`encodeState: 'state' must be an object, got ${describe(savedArrays)}`);
+  if (format !== STATE_FORMAT)
+    throw new TypeError(`encodeState: format must be '${STATE_FORMAT}', got ${describe(format)}`);
+  if (!READABLE_VERSIONS.includes(version as number))
+    throw new RangeError(`encodeState: version must be ${READABLE_VERSIONS.join(' or ')}, got ${describe(version)}`);
+  if (!isRecord(savedArrays))
+    throw new TypeError(`encodeState: 'state' must be an object, got ${describe(savedArrays)}`);
   const arrays: Array<[at: number, read: ReadArray]> = [];
   let dataBytes = 0;
-  const state = record(Object.keys(savedArrays).map((name) => {
-    const entry = own(savedArrays, name);
-    if (!isRecord(entry)) throw new TypeError(`encodeState: state[${quote(name)}] must be an object, got ${describe(entry)}`);
-    return [name, record(Object.keys(entry).map((kind) => {
-      const where = `encodeState: state[${quote(name)}].${kind}`;
-      if (!KINDS.includes(kind as ArrayKind)) throw new RangeError(`encodeState: state[${quote(name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`);
-      const read = readStateArray(own(entry, kind), where);
-      if (read.bytes % 4 !== 0) throw new RangeError(`${where} holds ${read.bytes} bytes, not a whole number of float32s`);
-      const ref: [number, number] = [dataBytes, read.bytes / 4];
-      arrays.push([dataBytes, read]);
-      dataBytes += read.bytes;
-      return [kind, ref] as const;
-    }))] as const;
-  }));
-  const header = new TextEncoder().encode(JSON.stringify({
-    format, version: STATE_VERSION, stepCount: own(saved, 'stepCount'), groups: own(saved, 'groups'), state,
-  }));
+  const state = record(
+    Object.keys(savedArrays).map((name) => {
+      const entry = own(savedArrays, name);
+      if (!isRecord(entry))
+        throw new TypeError(`encodeState: state[${quote(name)}] must be an object, got ${describe(entry)}`);
+      return [
+        name,
+        record(
+          Object.keys(entry).map((kind) => {
+            const where = `encodeState: state[${quote(name)}].${kind}`;
+            if (!KINDS.includes(kind as ArrayKind))
+              throw new RangeError(
+                `encodeState: state[${quote(name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
+              );
+            const read = readStateArray(own(entry, kind), where);
+            if (read.bytes % 4 !== 0)
+              throw new RangeError(`${where} holds ${read.bytes} bytes, not a whole number of float32s`);
+            const ref: [number, number] = [dataBytes, read.bytes / 4];
+            arrays.push([dataBytes, read]);
+            dataBytes += read.bytes;
+            return [kind, ref] as const;
+          }),
+        ),
+      ] as const;
+    }),
+  );
+  const header = new TextEncoder().encode(
+    JSON.stringify({
+      format,
+      version: STATE_VERSION,
+      stepCount: own(saved, 'stepCount'),
+      groups: own(saved, 'groups'),
+      state,
+    }),
+  );
   const dataStart = Math.ceil((12 + header.length) / 4) * 4;
   const out = new Uint8Array(dataStart + dataBytes + CRC_BYTES);
   out.set(MAGIC);
@@ -321,30 +405,40 @@ export function encodeState(saved: SavedState): Uint8Array {
  * over. Throws a TypeError/RangeError on anything malformed, truncated or corrupt.
  */
 export function decodeState(input: Uint8Array): SavedState {
-  if (typedArrayKind(input) !== 'Uint8Array') throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
+  if (typedArrayKind(input) !== 'Uint8Array')
+    throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
   // The bytes as the engine sees them, whatever getters a subclass defines.
   const bytes = new Uint8Array(arrayBuffer(input), arrayByteOffset(input), arrayLength(input));
-  if (bytes.length < 12) throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header alone needs 12`);
-  if (MAGIC.some((b, i) => bytes[i] !== b)) throw new TypeError('these bytes are not an rmsprop-wasm state (the magic number is wrong)');
+  if (bytes.length < 12)
+    throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header alone needs 12`);
+  if (MAGIC.some((b, i) => bytes[i] !== b))
+    throw new TypeError('these bytes are not an rmsprop-wasm state (the magic number is wrong)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(4, true);
   if (!READABLE_VERSIONS.includes(version)) {
-    throw new RangeError(`state format version ${version} is not supported; this library reads versions ${READABLE_VERSIONS.join(' and ')}`);
+    throw new RangeError(
+      `state format version ${version} is not supported; this library reads versions ${READABLE_VERSIONS.join(' and ')}`,
+    );
   }
   let end = bytes.length;
   if (version >= 2) {
     end -= CRC_BYTES;
-    if (end < 12) throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header and checksum alone need 16`);
+    if (end < 12)
+      throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header and checksum alone need 16`);
     const stored = view.getUint32(end, true);
     const actual = crc32(bytes.subarray(0, end));
     if (stored !== actual) {
-      throw new RangeError(`state bytes are corrupt: their CRC-32 is 0x${actual.toString(16).padStart(8, '0')}, the file says 0x${stored.toString(16).padStart(8, '0')} (truncated, changed or damaged)`);
+      throw new RangeError(
+        `state bytes are corrupt: their CRC-32 is 0x${actual.toString(16).padStart(8, '0')}, the file says 0x${stored.toString(16).padStart(8, '0')} (truncated, changed or damaged)`,
+      );
     }
   }
   const headerLength = view.getUint32(8, true);
   const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
   if (12 + headerLength > end) {
-    throw new RangeError(`state bytes are truncated: the header needs ${12 + headerLength} bytes, only ${end} are present`);
+    throw new RangeError(
+      `state bytes are truncated: the header needs ${12 + headerLength} bytes, only ${end} are present`,
+    );
   }
   let header: unknown;
   try {
@@ -355,19 +449,33 @@ export function decodeState(input: Uint8Array): SavedState {
   }
   if (!isRecord(header)) throw new TypeError(`state bytes: the header must be a JSON object, got ${describe(header)}`);
   const refs = own(header, 'state');
-  if (!isRecord(refs)) throw new TypeError(`state bytes: the header's 'state' must be an object, got ${describe(refs)}`);
+  if (!isRecord(refs))
+    throw new TypeError(`state bytes: the header's 'state' must be an object, got ${describe(refs)}`);
   const places: Array<{ name: string; kind: string; offset: number; count: number }> = [];
   for (const name of Object.keys(refs)) {
     const entry = own(refs, name);
-    if (!isRecord(entry)) throw new TypeError(`state bytes: state[${quote(name)}] must be an object, got ${describe(entry)}`);
+    if (!isRecord(entry))
+      throw new TypeError(`state bytes: state[${quote(name)}] must be an object, got ${describe(entry)}`);
     for (const kind of Object.keys(entry)) {
       const ref = own(entry, kind);
-      const [offset, count] = Array.isArray(ref) && ref.length === 2 ? ref as unknown[] : [NaN, NaN];
-      if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(count) && (offset as number) >= 0 && (count as number) >= 0)) {
-        throw new TypeError(`state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count], got ${describe(ref)}`);
+      const [offset, count] = Array.isArray(ref) && ref.length === 2 ? (ref as unknown[]) : [NaN, NaN];
+      if (
+        !(
+          Number.isSafeInteger(offset) &&
+          Number.isSafeInteger(count) &&
+          (offset as number) >= 0 &&
+          (count as number) >= 0
+        )
+      ) {
+        throw new TypeError(
+          `state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count], got ${describe(ref)}`,
+        );
       }
       const stop = dataStart + (offset as number) + (count as number) * 4;
-      if (stop > end) throw new RangeError(`state bytes are truncated: ${kind} of ${quote(name)} ends at byte ${stop}, only ${end} are present`);
+      if (stop > end)
+        throw new RangeError(
+          `state bytes are truncated: ${kind} of ${quote(name)} ends at byte ${stop}, only ${end} are present`,
+        );
       places.push({ name, kind, offset: offset as number, count: count as number });
     }
   }
@@ -379,16 +487,24 @@ export function decodeState(input: Uint8Array): SavedState {
     const { name, kind, offset, count } = sorted[i];
     if (offset < covered) {
       const other = sorted[i - 1];
-      throw new RangeError(`state bytes: ${kind} of ${quote(name)} (data bytes ${offset} to ${offset + count * 4}) overlaps ${other.kind} of ${quote(other.name)} (bytes ${other.offset} to ${covered}): each array must have bytes of its own`);
+      throw new RangeError(
+        `state bytes: ${kind} of ${quote(name)} (data bytes ${offset} to ${offset + count * 4}) overlaps ${other.kind} of ${quote(other.name)} (bytes ${other.offset} to ${covered}): each array must have bytes of its own`,
+      );
     }
     if (offset > covered) throw new RangeError(`state bytes: data bytes ${covered} to ${offset} belong to no array`);
     covered = offset + count * 4;
   }
-  if (covered !== dataBytes) throw new RangeError(`state bytes: data bytes ${covered} to ${dataBytes} belong to no array`);
+  if (covered !== dataBytes)
+    throw new RangeError(`state bytes: data bytes ${covered} to ${dataBytes} belong to no array`);
   const data = bytes.slice(dataStart, end).buffer;
   const state: Record<string, Record<string, Float32Array>> = record(Object.keys(refs).map((name) => [name, {}]));
   for (const { name, kind, offset, count } of places) {
-    Object.defineProperty(state[name], kind, { value: new Float32Array(data, offset, count), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(state[name], kind, {
+      value: new Float32Array(data, offset, count),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return { ...(header as SavedState), state } as SavedState;
 }

@@ -103,7 +103,15 @@ type ScanFn = Kernel['firstNonFinite'];
  * of the starts. Returns how many job-table calls it looked at (for tests: the bookkeeping stays
  * linear in the calls). Indices are spelled out: workers run this function's source on its own.
  */
-export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: number, ctl: Int32Array, self: number, threads: number): number {
+export function runChunks(
+  step: StepFn,
+  scan: ScanFn,
+  jobs: Int32Array,
+  calls: number,
+  ctl: Int32Array,
+  self: number,
+  threads: number,
+): number {
   const size = ctl[5]; // CHUNK
   const chunks = ctl[4]; // CHUNKS
   let visits = 0;
@@ -113,7 +121,8 @@ export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: n
     for (;;) {
       const k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
       if (k >= end) break;
-      if (self !== 0 && Atomics.load(ctl, 11) === self) { // STALL: a test's slow (or failing) worker, inside its chunk
+      if (self !== 0 && Atomics.load(ctl, 11) === self) {
+        // STALL: a test's slow (or failing) worker, inside its chunk
         Atomics.store(ctl, 11, 0);
         if (Atomics.load(ctl, 12) < 0) throw new Error('this worker was asked to fail by a test'); // STALL_MS
         Atomics.wait(ctl, 13, 0, Atomics.load(ctl, 12)); // STALL_WAIT, STALL_MS
@@ -139,10 +148,20 @@ export function runChunks(step: StepFn, scan: ScanFn, jobs: Int32Array, calls: n
         const stop = Math.min(jobs[j + 1], to - callStart);
         if (start >= stop) continue; // the chunk begins in this call's padding
         const at = start * 4;
-        if (jobs[j] === -1) { // SCAN_MODE
+        if (jobs[j] === -1) {
+          // SCAN_MODE
           if (scan(stop - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
         } else {
-          step(jobs[j], stop - start, jobs[j + 2] + at, jobs[j + 3] + at, jobs[j + 4] + at, jobs[j + 5] + at, jobs[j + 6] + at, jobs[j + 7]);
+          step(
+            jobs[j],
+            stop - start,
+            jobs[j + 2] + at,
+            jobs[j + 3] + at,
+            jobs[j + 4] + at,
+            jobs[j + 5] + at,
+            jobs[j + 6] + at,
+            jobs[j + 7],
+          );
         }
       }
     }
@@ -191,7 +210,8 @@ function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, re
       // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
       // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
       const spinUntil = performance.now() + 1; // SPIN_MS
-      for (let spin = 1; Atomics.load(ctl, 0) === seen; spin++) if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
+      for (let spin = 1; Atomics.load(ctl, 0) === seen; spin++)
+        if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
       Atomics.add(ctl, 8, 1); // SLEEPING
       while (Atomics.load(ctl, 0) === seen) Atomics.wait(ctl, 0, seen); // only a new generation is a step
       Atomics.sub(ctl, 8, 1);
@@ -225,7 +245,8 @@ interface WorkerInit {
 /** The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. */
 const WORKER_PROGRAM = `${runChunks.toString()}\n(${workerMain.toString()})(onMessage, ready);`;
 
-const ISOLATION_NEEDED = 'the page is not cross-origin isolated, so it cannot share memory with workers (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
+const ISOLATION_NEEDED =
+  'the page is not cross-origin isolated, so it cannot share memory with workers (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
 
 /** Why this runtime cannot share a wasm memory with workers, once probed ('' when it can). */
 let sharedMemoryRefused: string | undefined;
@@ -247,7 +268,9 @@ function sharedMemoryUnavailable(): string | undefined {
       sharedMemoryRefused = (error as Error)?.message || String(error);
     }
   }
-  return sharedMemoryRefused ? `this runtime cannot create a shared WebAssembly.Memory (${sharedMemoryRefused})` : undefined;
+  return sharedMemoryRefused
+    ? `this runtime cannot create a shared WebAssembly.Memory (${sharedMemoryRefused})`
+    : undefined;
 }
 
 /** The number of cores worth using, and why threads cannot be used here (or undefined). */
@@ -392,13 +415,17 @@ export class AutoThreads {
     const periodMs = (figures[2] > 0 ? (ordinaryMs * figures[5]) / figures[2] : 0) + figures[4];
     const periodElements = figures[5];
     this.#run = 0;
-    this.#timed = Math.min(MAX_TIMED_RUNS, Math.max(1, Math.ceil((MIN_TIMED_MS * this.#timed) / Math.max(timedMs, 1e-6))));
+    this.#timed = Math.min(
+      MAX_TIMED_RUNS,
+      Math.max(1, Math.ceil((MIN_TIMED_MS * this.#timed) / Math.max(timedMs, 1e-6))),
+    );
     figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
     if (this.#keepLeft > 0) {
       this.#keepLeft--;
       return;
     }
-    if (this.#keepLeft === 0) { // the next trial begins, with the other choice
+    if (this.#keepLeft === 0) {
+      // the next trial begins, with the other choice
       this.#keepLeft = -1;
       this.#trialPeriod = 0;
       this.#current = this.#other();
@@ -409,7 +436,8 @@ export class AutoThreads {
     figures[7 + 2 * this.#trialPeriod] = periodElements;
     this.#trialPeriod++;
     // Periods 0, 2, 4 ran the other choice; 1, 3, 5 the kept one.
-    const clearlySlower = this.#trialPeriod === 2 && perElement(figures, 0, 1) > CLEARLY_SLOWER * perElement(figures, 1, 1);
+    const clearlySlower =
+      this.#trialPeriod === 2 && perElement(figures, 0, 1) > CLEARLY_SLOWER * perElement(figures, 1, 1);
     if (this.#trialPeriod < TRIAL_PERIODS && !clearlySlower) {
       this.#current = this.#trialPeriod % 2 === 0 ? this.#other() : this.#kept;
       return;
@@ -446,7 +474,10 @@ function perElement(figures: Float64Array, first: number, periods: number): numb
  * dropped optimizer's workers would otherwise run, and keep its memory, as long as the process.
  * It holds the pool only, never the owner, which would keep the owner reachable.
  */
-const dropped = typeof FinalizationRegistry === 'undefined' ? undefined : new FinalizationRegistry<ThreadPool>((pool) => pool.dispose());
+const dropped =
+  typeof FinalizationRegistry === 'undefined'
+    ? undefined
+    : new FinalizationRegistry<ThreadPool>((pool) => pool.dispose());
 
 /** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. */
 export class ThreadPool {
@@ -468,7 +499,14 @@ export class ThreadPool {
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
   readonly #canWait = platform.canWait;
 
-  private constructor(threads: number, workers: PlatformWorker[], ctl: Int32Array, jobs: Int32Array, step: StepFn, scan: ScanFn) {
+  private constructor(
+    threads: number,
+    workers: PlatformWorker[],
+    ctl: Int32Array,
+    jobs: Int32Array,
+    step: StepFn,
+    scan: ScanFn,
+  ) {
     this.threads = threads;
     this.#workers = workers;
     this.#ctl = ctl;
@@ -482,7 +520,15 @@ export class ThreadPool {
    * once (a worker that has not started yet simply takes no chunk); `ready` settles when every
    * worker runs, or rejects with the reason one could not start, after ending them all.
    */
-  static start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, kernel: Pick<Kernel, 'step' | 'firstNonFinite'>, controlAt: number, jobsAt: number, jobInts: number): { pool: ThreadPool; ready: Promise<void> } {
+  static start(
+    threads: number,
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    kernel: Pick<Kernel, 'step' | 'firstNonFinite'>,
+    controlAt: number,
+    jobsAt: number,
+    jobInts: number,
+  ): { pool: ThreadPool; ready: Promise<void> } {
     countAsExternal(memory);
     const ctl = new Int32Array(memory.buffer, controlAt, 16 * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
@@ -492,25 +538,32 @@ export class ThreadPool {
     try {
       for (let index = 1; index < threads; index++) {
         const init: WorkerInit = { module, memory, controlAt, jobsAt, jobInts, index, threads };
-        readies.push(new Promise((resolve, reject) => {
-          workers.push(platform.startWorker(WORKER_PROGRAM, {
-            message: () => resolve(),
-            failed: (reason) => {
-              pool.#markDead(`worker ${index}: ${reason}`);
-              reject(new Error(reason));
-            },
-          }));
-        }));
+        readies.push(
+          new Promise((resolve, reject) => {
+            workers.push(
+              platform.startWorker(WORKER_PROGRAM, {
+                message: () => resolve(),
+                failed: (reason) => {
+                  pool.#markDead(`worker ${index}: ${reason}`);
+                  reject(new Error(reason));
+                },
+              }),
+            );
+          }),
+        );
         workers[workers.length - 1].postMessage(init);
       }
     } catch (error) {
       pool.dispose();
       throw error;
     }
-    const ready = Promise.all(readies).then(() => undefined, (error: unknown) => {
-      pool.dispose();
-      throw error;
-    });
+    const ready = Promise.all(readies).then(
+      () => undefined,
+      (error: unknown) => {
+        pool.dispose();
+        throw error;
+      },
+    );
     return { pool, ready };
   }
 
@@ -548,7 +601,8 @@ export class ThreadPool {
 
   /** Throws if a worker has died; call before writing anything for a step. */
   check(): void {
-    if (this.#died) throw new Error(`a worker thread of this optimizer is gone (${this.#died}); dispose it and create a new one`);
+    if (this.#died)
+      throw new Error(`a worker thread of this optimizer is gone (${this.#died}); dispose it and create a new one`);
   }
 
   /** Chunks of steps run by workers so far. */
@@ -605,7 +659,9 @@ export class ThreadPool {
       // Its chunk stopped part way, and cannot be redone (an update is not idempotent): the step is
       // not whole, which only a bug in the kernel can cause. Say so; every later step refuses.
       this.#markDead(`worker ${failed} failed inside a step`);
-      throw new Error(`worker thread ${failed} of this optimizer failed inside this step, which is therefore only partly written; dispose the optimizer and restore a saved state`);
+      throw new Error(
+        `worker thread ${failed} of this optimizer failed inside this step, which is therefore only partly written; dispose the optimizer and restore a saved state`,
+      );
     }
     return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
   }
@@ -618,7 +674,16 @@ export class ThreadPool {
       if (jobs[j + CALL_MODE] === SCAN_MODE) {
         if (this.#scan(jobs[j + CALL_N], jobs[j + CALL_G]) >= 0) finite = false;
       } else {
-        this.#step(jobs[j + CALL_MODE], jobs[j + CALL_N], jobs[j + CALL_W], jobs[j + CALL_G], jobs[j + CALL_S], jobs[j + CALL_A], jobs[j + CALL_M], jobs[j + CALL_K]);
+        this.#step(
+          jobs[j + CALL_MODE],
+          jobs[j + CALL_N],
+          jobs[j + CALL_W],
+          jobs[j + CALL_G],
+          jobs[j + CALL_S],
+          jobs[j + CALL_A],
+          jobs[j + CALL_M],
+          jobs[j + CALL_K],
+        );
       }
     }
     return finite;
@@ -685,7 +750,16 @@ export class DirectCalls implements KernelCalls {
 
   update(mode: number, base: RegionBases, offset: number, length: number, constantsAt: number): void {
     const at = offset * 4;
-    this.#kernel.step(mode, length, base.param + at, base.grad + at, base.squareAvg + at, base.gradAvg + at, base.momentum + at, constantsAt);
+    this.#kernel.step(
+      mode,
+      length,
+      base.param + at,
+      base.grad + at,
+      base.squareAvg + at,
+      base.gradAvg + at,
+      base.momentum + at,
+      constantsAt,
+    );
   }
 }
 

@@ -2,7 +2,15 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
-import { checkStepCount, isRecord, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
+import {
+  checkStepCount,
+  isRecord,
+  stateArray,
+  STATE_FORMAT,
+  STATE_VERSION,
+  type SavedState,
+  type TensorArrays,
+} from './state.js';
 
 /** One parameter's entry in `TorchStateDict.state`, as PyTorch names it. */
 export interface TorchParamState {
@@ -61,11 +69,17 @@ export const TORCH_MAX_ELEMENTS = 125_000_000;
 
 function checkTorchLength(t: TensorArrays, what: string): void {
   if (t.length > TORCH_MAX_ELEMENTS) {
-    throw new RangeError(`${what}: parameter '${t.name}' has ${t.length} elements; the torch state dict's number arrays hold at most ${TORCH_MAX_ELEMENTS} (V8's longest array). Use saveState() or encodeState(), which have no such limit`);
+    throw new RangeError(
+      `${what}: parameter '${t.name}' has ${t.length} elements; the torch state dict's number arrays hold at most ${TORCH_MAX_ELEMENTS} (V8's longest array). Use saveState() or encodeState(), which have no such limit`,
+    );
   }
 }
 
-export function toTorch(stepCount: number, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): TorchStateDict {
+export function toTorch(
+  stepCount: number,
+  groups: readonly GroupInfo[],
+  tensors: readonly TensorArrays[],
+): TorchStateDict {
   if (stepCount > 0) for (const t of tensors) checkTorchLength(t, 'toTorchStateDict');
   const state: Record<string, TorchParamState> = {};
   // PyTorch creates per-parameter state at the first step.
@@ -104,19 +118,28 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
   if (!isRecord(dict)) throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
   const paramGroups = own(dict, 'param_groups');
   const state = own(dict, 'state');
-  if (!Array.isArray(paramGroups)) throw new TypeError(`torch state dict: param_groups must be an array, got ${describe(paramGroups)}`);
+  if (!Array.isArray(paramGroups))
+    throw new TypeError(`torch state dict: param_groups must be an array, got ${describe(paramGroups)}`);
   if (paramGroups.length !== groups.length) {
-    throw new RangeError(`torch state dict has ${paramGroups.length} param_groups, this optimizer has ${groups.length} groups`);
+    throw new RangeError(
+      `torch state dict has ${paramGroups.length} param_groups, this optimizer has ${groups.length} groups`,
+    );
   }
   if (!isRecord(state)) throw new TypeError(`torch state dict: 'state' must be an object, got ${describe(state)}`);
   let index = 0;
   const flags = paramGroups.map((group: unknown, g) => {
-    if (!isRecord(group)) throw new TypeError(`torch state dict: param_groups[${g}] must be an object, got ${describe(group)}`);
+    if (!isRecord(group))
+      throw new TypeError(`torch state dict: param_groups[${g}] must be an object, got ${describe(group)}`);
     const expected = groups[g].params.map(() => index++);
     const params = own(group, 'params');
-    if (!Array.isArray(params)) throw new TypeError(`torch state dict: param_groups[${g}].params must be an array of indices, got ${describe(params)}`);
+    if (!Array.isArray(params))
+      throw new TypeError(
+        `torch state dict: param_groups[${g}].params must be an array of indices, got ${describe(params)}`,
+      );
     if (params.length !== expected.length || params.some((p, i) => p !== expected[i])) {
-      throw new RangeError(`torch state dict: param_groups[${g}].params is [${params.map((p) => describe(p)).join(', ')}], this optimizer numbers that group [${expected.join(', ')}]`);
+      throw new RangeError(
+        `torch state dict: param_groups[${g}].params is [${params.map((p) => describe(p)).join(', ')}], this optimizer numbers that group [${expected.join(', ')}]`,
+      );
     }
     return { centered: own(group, 'centered'), momentum: own(group, 'momentum') };
   });
@@ -125,25 +148,34 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
   for (const id of Object.keys(state)) {
     const i = INDEX.test(id) ? Number(id) : -1;
     if (!(i >= 0 && i < tensors.length)) {
-      throw new RangeError(`torch state dict: state has an entry '${id}', but this optimizer's parameters are numbered 0 to ${tensors.length - 1}`);
+      throw new RangeError(
+        `torch state dict: state has an entry '${id}', but this optimizer's parameters are numbered 0 to ${tensors.length - 1}`,
+      );
     }
     const entry = own(state, id);
-    if (!isRecord(entry)) throw new TypeError(`torch state dict: state['${id}'] must be an object, got ${describe(entry)}`);
+    if (!isRecord(entry))
+      throw new TypeError(`torch state dict: state['${id}'] must be an object, got ${describe(entry)}`);
     const step = own(entry, 'step');
     checkStepCount(step, `torch state dict: state['${id}'].step`);
     if (step > stepCount) stepCount = step;
   }
   const saved = tensors.map((t, i) => {
     const entry = own(state, String(i)) as object | undefined;
-    return [t.name, Object.fromEntries(Object.entries(TORCH_KEYS).flatMap(([kind, key]) => {
-      if (!stateArray(t, kind as keyof typeof TORCH_KEYS)) return [];
-      // A parameter PyTorch never stepped has no state yet: it starts from this optimizer's initial values.
-      if (entry !== undefined) checkTorchLength(t, 'fromTorchStateDict');
-      const array = entry === undefined
-        ? initial(t, kind as keyof typeof TORCH_KEYS, groups[t.group])
-        : toFloat32(own(entry, key), `state['${i}'].${key}`, t.length);
-      return [[kind, array]];
-    }))] as const;
+    return [
+      t.name,
+      Object.fromEntries(
+        Object.entries(TORCH_KEYS).flatMap(([kind, key]) => {
+          if (!stateArray(t, kind as keyof typeof TORCH_KEYS)) return [];
+          // A parameter PyTorch never stepped has no state yet: it starts from this optimizer's initial values.
+          if (entry !== undefined) checkTorchLength(t, 'fromTorchStateDict');
+          const array =
+            entry === undefined
+              ? initial(t, kind as keyof typeof TORCH_KEYS, groups[t.group])
+              : toFloat32(own(entry, key), `state['${i}'].${key}`, t.length);
+          return [[kind, array]];
+        }),
+      ),
+    ] as const;
   });
   return {
     format: STATE_FORMAT,
@@ -159,12 +191,15 @@ function initial(t: TensorArrays, kind: 'squareAvg' | 'gradAvg' | 'momentum', gr
 }
 
 function toFloat32(values: unknown, where: string, length: number): Float32Array {
-  if (!Array.isArray(values)) throw new TypeError(`torch state dict: ${where} must be an array of numbers, got ${describe(values)}`);
-  if (values.length !== length) throw new RangeError(`torch state dict: ${where} has ${values.length} elements, the parameter has ${length}`);
+  if (!Array.isArray(values))
+    throw new TypeError(`torch state dict: ${where} must be an array of numbers, got ${describe(values)}`);
+  if (values.length !== length)
+    throw new RangeError(`torch state dict: ${where} has ${values.length} elements, the parameter has ${length}`);
   const array = new Float32Array(length);
   for (let k = 0; k < length; k++) {
     const v: unknown = values[k]; // a hole reads as undefined, not skipped as .some() would skip it
-    if (typeof v !== 'number') throw new TypeError(`torch state dict: ${where}[${k}] must be a number, got ${describe(v)}`);
+    if (typeof v !== 'number')
+      throw new TypeError(`torch state dict: ${where}[${k}] must be a number, got ${describe(v)}`);
     array[k] = v;
   }
   return array;

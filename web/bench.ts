@@ -29,13 +29,26 @@ const params = new URLSearchParams(location.search);
 const isolated = self.crossOriginIsolated === true;
 
 /** The threads rows of results.json: ns per element on 1 thread (the simd backend), 2 and 'auto'. */
-interface ThreadsRow { elements: number; autoThreads: number; ns: Record<string, number> }
+interface ThreadsRow {
+  elements: number;
+  autoThreads: number;
+  ns: Record<string, number>;
+}
 
-interface Tfjs { description: string; backends: string[]; webgl: string | null; skipped: Record<string, string> }
+interface Tfjs {
+  description: string;
+  backends: string[];
+  webgl: string | null;
+  skipped: Record<string, string>;
+}
 
 /** Registers TF.js's backends; says which run and why one does not (webgl needs a GPU or a software one). */
 async function initTfjs(): Promise<Tfjs> {
-  setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd });
+  setWasmPaths({
+    'tfjs-backend-wasm.wasm': wasmPlain,
+    'tfjs-backend-wasm-simd.wasm': wasmSimd,
+    'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd,
+  });
   await import('@tensorflow/tfjs-backend-wasm'); // registers the backend (setWasmPaths first)
   const backends: string[] = [];
   const skipped: Record<string, string> = {};
@@ -44,7 +57,8 @@ async function initTfjs(): Promise<Tfjs> {
     else skipped[b] = 'failed to start';
   }
   let webgl: string | null = null;
-  const gl = document.createElement('canvas').getContext('webgl2') ?? document.createElement('canvas').getContext('webgl');
+  const gl =
+    document.createElement('canvas').getContext('webgl2') ?? document.createElement('canvas').getContext('webgl');
   if (!gl) skipped.webgl = 'this browser gives no WebGL context (no GPU, or software WebGL turned off)';
   else {
     const info = gl.getExtension('WEBGL_debug_renderer_info');
@@ -70,7 +84,9 @@ function environment(tfjs: Tfjs, plan: Plan, mode: string) {
     cores: navigator.hardwareConcurrency,
     crossOriginIsolated: isolated,
     backends: availableBackends(),
-    threads: isolated ? "2 and 'auto' (simd)" : 'off: the page is not cross-origin isolated (SharedArrayBuffer needs COOP/COEP)',
+    threads: isolated
+      ? "2 and 'auto' (simd)"
+      : 'off: the page is not cross-origin isolated (SharedArrayBuffer needs COOP/COEP)',
     tfjs: tfjs.description,
     tfjsSkipped: tfjs.skipped,
     mode,
@@ -115,7 +131,12 @@ function renderTable(result: SizeResult): void {
     for (const cell of row.slice(0, COLUMNS)) tr.insertCell().textContent = cell;
   }
   $('tables').append(table);
-  console.info(`${sizeLabel(result.n)} elements\n${textTable(header, rows(result).map((r) => r.slice(0, COLUMNS)))}`);
+  console.info(
+    `${sizeLabel(result.n)} elements\n${textTable(
+      header,
+      rows(result).map((r) => r.slice(0, COLUMNS)),
+    )}`,
+  );
 }
 
 let view: vega.View | undefined;
@@ -124,8 +145,14 @@ async function renderChart(results: SizeResult[], subtitle: string): Promise<voi
   const available = $('chart').clientWidth;
   const narrow = available < 760;
   const width = Math.max(240, available - (narrow ? 80 : 320));
-  const spec = throughputSpec(results, subtitle, { width, height: narrow ? 320 : Math.round(Math.min(560, width * 0.62)) });
-  const color = { ...(spec as { encoding: { color: object } }).encoding.color, legend: { orient: narrow ? 'bottom' : 'right', columns: narrow ? 1 : undefined, labelLimit: 400 } };
+  const spec = throughputSpec(results, subtitle, {
+    width,
+    height: narrow ? 320 : Math.round(Math.min(560, width * 0.62)),
+  });
+  const color = {
+    ...(spec as { encoding: { color: object } }).encoding.color,
+    legend: { orient: narrow ? 'bottom' : 'right', columns: narrow ? 1 : undefined, labelLimit: 400 },
+  };
   const fitted = { ...spec, encoding: { ...(spec as { encoding: object }).encoding, color } } as typeof spec;
   view?.finalize();
   view = new vega.View(vega.parse(compile(fitted).spec), { renderer: 'svg', container: $('chart'), hover: true });
@@ -148,7 +175,10 @@ function timerResolution(): number {
 }
 
 /** Timed batches at least 50 timer steps long, so that a coarse clock rounds a batch by 2 % at most. */
-const forTimer = (plan: Plan, resolution: number): Plan => ({ ...plan, batchMs: Math.max(plan.batchMs, 50 * resolution) });
+const forTimer = (plan: Plan, resolution: number): Plan => ({
+  ...plan,
+  batchMs: Math.max(plan.batchMs, 50 * resolution),
+});
 
 const frame = () => new Promise((resolve) => setTimeout(resolve, 0)); // lets the progress bar repaint
 
@@ -183,19 +213,31 @@ async function run(quick: boolean): Promise<void> {
       await frame();
     });
     for (const v of variants) v.dispose?.();
-    const result: SizeResult = { n, variants: variants.map(({ key, label, bytes }) => ({ key, label, bytes })), measured };
+    const result: SizeResult = {
+      n,
+      variants: variants.map(({ key, label, bytes }) => ({ key, label, bytes })),
+      measured,
+    };
     results.push(result);
     if (measured['threads-2']) {
       const per = (key: string) => measured[key].nsPerStep / n;
-      threads.push({ elements: n, autoThreads: autoThreads!, ns: { '1': per('simd'), '2': per('threads-2'), auto: per('threads-auto') } });
+      threads.push({
+        elements: n,
+        autoThreads: autoThreads!,
+        ns: { '1': per('simd'), '2': per('threads-2'), auto: per('threads-auto') },
+      });
     }
     renderTable(result);
     await renderChart(results, subtitle);
   }
   // The busy case (web/busy.ts): in the full run, or with ?busy.
-  const busy = isolated && (!quick || params.has('busy'))
-    ? await busyCase(RMSProp, quick ? [256 * K] : [16 * K, 256 * K, 1 * M, 4 * M], quick, (text) => { label.textContent = text; return frame(); })
-    : [];
+  const busy =
+    isolated && (!quick || params.has('busy'))
+      ? await busyCase(RMSProp, quick ? [256 * K] : [16 * K, 256 * K, 1 * M, 4 * M], quick, (text) => {
+          label.textContent = text;
+          return frame();
+        })
+      : [];
   if (busy.length > 0) renderBusy(busy, $('tables'));
   progress.value = 1;
   label.textContent = `Done: ${sizes.length} sizes, ${results[0].variants.length} variants each.`;
@@ -217,12 +259,18 @@ async function run(quick: boolean): Promise<void> {
 if (!isolated) {
   const note = $('isolation');
   note.hidden = false;
-  note.textContent = 'Threads are off: this page is not cross-origin isolated, so the browser gives it no SharedArrayBuffer. '
-    + 'The host must send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp '
-    + '(the service worker coi-serviceworker.js adds them where it may run: https or localhost, and not in private windows). '
-    + 'Every other variant runs.';
+  note.textContent =
+    'Threads are off: this page is not cross-origin isolated, so the browser gives it no SharedArrayBuffer. ' +
+    'The host must send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp ' +
+    '(the service worker coi-serviceworker.js adds them where it may run: https or localhost, and not in private windows). ' +
+    'Every other variant runs.';
 }
 $<HTMLInputElement>('quick').checked = params.has('quick');
 $('run').addEventListener('click', () => void run($<HTMLInputElement>('quick').checked));
-showEnvironment({ userAgent: navigator.userAgent, cores: navigator.hardwareConcurrency, crossOriginIsolated: isolated, backends: availableBackends() });
+showEnvironment({
+  userAgent: navigator.userAgent,
+  cores: navigator.hardwareConcurrency,
+  crossOriginIsolated: isolated,
+  backends: availableBackends(),
+});
 if (params.has('run')) void run(params.has('quick'));

@@ -20,7 +20,12 @@ function startBurner(): Worker {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** `onProgress` runs between samples (the page repaints its progress there). */
-export async function busyCase(lib: RMSPropClass, sizes: readonly number[], quick: boolean, onProgress: (text: string) => Promise<unknown>): Promise<BusyRow[]> {
+export async function busyCase(
+  lib: RMSPropClass,
+  sizes: readonly number[],
+  quick: boolean,
+  onProgress: (text: string) => Promise<unknown>,
+): Promise<BusyRow[]> {
   const rounds = quick ? 3 : 9;
   const sampleMs = quick ? 10 : 40;
   const settleMs = quick ? 500 : 2500;
@@ -69,12 +74,22 @@ export function renderBusy(rows: readonly BusyRow[], anchor: HTMLElement): void 
   wrap.className = 'table-wrap';
   const table = document.createElement('table');
   const caption = table.createCaption();
-  caption.textContent = "Busy machine: a Web Worker burns one core (ns per element; ratios: speed against 1 thread)";
+  caption.textContent = 'Busy machine: a Web Worker burns one core (ns per element; ratios: speed against 1 thread)';
   const head = ['elements', '1 thread', '2 threads', "'auto'", '2 threads vs 1', "'auto' vs 1"];
-  table.createTHead().insertRow().append(...head.map((h) => Object.assign(document.createElement('th'), { textContent: h })));
+  table
+    .createTHead()
+    .insertRow()
+    .append(...head.map((h) => Object.assign(document.createElement('th'), { textContent: h })));
   const body = table.createTBody();
   for (const { elements, ns } of rows) {
-    const cells = [String(elements), ns['1'].toFixed(3), ns['2'].toFixed(3), ns.auto.toFixed(3), `${(ns['1'] / ns['2']).toFixed(2)}×`, `${(ns['1'] / ns.auto).toFixed(2)}×`];
+    const cells = [
+      String(elements),
+      ns['1'].toFixed(3),
+      ns['2'].toFixed(3),
+      ns.auto.toFixed(3),
+      `${(ns['1'] / ns['2']).toFixed(2)}×`,
+      `${(ns['1'] / ns.auto).toFixed(2)}×`,
+    ];
     body.insertRow().append(...cells.map((c) => Object.assign(document.createElement('td'), { textContent: c })));
   }
   wrap.append(table);

@@ -4,11 +4,27 @@
 // same at step 10 as at step 10 000.
 import { availableBackends, RMSProp, type BackendChoice } from 'rmsprop-wasm';
 import {
-  bestRun, CLOSE_UP_STEPS, LABEL, LR_GRID, MAX_STEPS, MOMENTUM, RAVINE, RAVINE_METHODS as METHODS, REGION, runRavine, zigzagLr,
-  type RavineMethod as Method, type RavineRun,
+  bestRun,
+  CLOSE_UP_STEPS,
+  LABEL,
+  LR_GRID,
+  MAX_STEPS,
+  MOMENTUM,
+  RAVINE,
+  RAVINE_METHODS as METHODS,
+  REGION,
+  runRavine,
+  zigzagLr,
+  type RavineMethod as Method,
+  type RavineRun,
 } from '../demo/ravine.js';
 
-const COLOR: Record<Method, string> = { gd: '#e45756', momentum: '#4c78a8', rmsprop: '#54a24b', 'rmsprop-momentum': '#9d5fc4' };
+const COLOR: Record<Method, string> = {
+  gd: '#e45756',
+  momentum: '#4c78a8',
+  rmsprop: '#54a24b',
+  'rmsprop-momentum': '#9d5fc4',
+};
 /**
  * The seed's picture on top: momentum thin and underneath, RMSProp wide, RMSProp + momentum thin over it, gradient descent
  * last and thin (both end on the valley floor, and both stay visible there).
@@ -36,7 +52,20 @@ const runs = new Map<Method, RavineRun>();
 const best = new Map<Method, Omit<RavineRun, 'path'>>();
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const SUPERSCRIPT: Record<string, string> = { '-': '⁻', '+': '', 0: '⁰', 1: '¹', 2: '²', 3: '³', 4: '⁴', 5: '⁵', 6: '⁶', 7: '⁷', 8: '⁸', 9: '⁹' };
+const SUPERSCRIPT: Record<string, string> = {
+  '-': '⁻',
+  '+': '',
+  0: '⁰',
+  1: '¹',
+  2: '²',
+  3: '³',
+  4: '⁴',
+  5: '⁵',
+  6: '⁶',
+  7: '⁷',
+  8: '⁸',
+  9: '⁹',
+};
 /** 3 significant digits; 7.6·10⁻⁴ outside [0.01, 1000). */
 const fmt = (x: number) => {
   if (x === 0 || (Math.abs(x) >= 0.01 && Math.abs(x) < 1000)) return String(+x.toPrecision(3));
@@ -47,10 +76,14 @@ const ravine = () => ({ kappa: state.kappa, start: state.start });
 
 // --- geometry -----------------------------------------------------------------------------------
 
-interface Frame { w: [number, number]; b: [number, number] }
+interface Frame {
+  w: [number, number];
+  b: [number, number];
+}
 /** The whole valley, fixed (as npm start's picture), so that moving the start does not move the axes. */
 const MAIN: Frame = (() => {
-  const wMax = Math.abs(RAVINE.start[0]) * 1.1, bMax = Math.abs(RAVINE.start[1]) * 1.5;
+  const wMax = Math.abs(RAVINE.start[0]) * 1.1,
+    bMax = Math.abs(RAVINE.start[1]) * 1.5;
   return { w: [-wMax, wMax * 0.25], b: [-bMax, bMax] };
 })();
 /** Around the start, wide enough for the first CLOSE_UP_STEPS steps of the zig-zag at the default settings. */
@@ -72,7 +105,11 @@ class Plot {
   drawn = new Map<Method, number>();
   width = 0;
   height = 0;
-  constructor(readonly root: HTMLElement, frame: Frame, readonly maxStep: number) {
+  constructor(
+    readonly root: HTMLElement,
+    frame: Frame,
+    readonly maxStep: number,
+  ) {
     [this.bg, this.trail, this.heads] = Array.from(root.querySelectorAll('canvas'));
     this.frame = frame;
   }
@@ -103,10 +140,19 @@ class Plot {
     ctx.fillRect(0, 0, this.width, this.height);
     ctx.strokeStyle = '#bbb';
     ctx.lineWidth = 1;
-    const sx = this.width / (this.frame.w[1] - this.frame.w[0]), sy = this.height / (this.frame.b[1] - this.frame.b[0]);
+    const sx = this.width / (this.frame.w[1] - this.frame.w[0]),
+      sy = this.height / (this.frame.b[1] - this.frame.b[0]);
     for (const level of levels) {
       ctx.beginPath();
-      ctx.ellipse(this.x(0), this.y(0), Math.sqrt(2 * level) * sx, Math.sqrt((2 * level) / state.kappa) * sy, 0, 0, 2 * Math.PI);
+      ctx.ellipse(
+        this.x(0),
+        this.y(0),
+        Math.sqrt(2 * level) * sx,
+        Math.sqrt((2 * level) / state.kappa) * sy,
+        0,
+        0,
+        2 * Math.PI,
+      );
       ctx.stroke();
     }
     ctx.fillStyle = '#555';
@@ -151,9 +197,11 @@ class Plot {
     ctx.lineJoin = 'round';
     ctx.beginPath();
     ctx.moveTo(this.x(run.path[2 * from]), this.y(run.path[2 * from + 1]));
-    let lastX = NaN, lastY = NaN;
+    let lastX = NaN,
+      lastY = NaN;
     for (let t = from + 1; t <= to; t++) {
-      const x = this.x(run.path[2 * t]), y = this.y(run.path[2 * t + 1]);
+      const x = this.x(run.path[2 * t]),
+        y = this.y(run.path[2 * t + 1]);
       // A 20 000-step path is mostly sub-pixel moves; skipping them keeps the ghosts cheap.
       if (Math.abs(x - lastX) < 0.5 && Math.abs(y - lastY) < 0.5 && t < to) continue;
       ctx.lineTo(Math.max(-1e4, Math.min(1e4, x)), Math.max(-1e4, Math.min(1e4, y)));
@@ -208,7 +256,8 @@ function redrawAll(): void {
     p.drawGhosts();
     p.advance(Math.floor(clock.t));
   }
-  $('close-caption').textContent = `Close-up of the first ${CLOSE_UP_STEPS} steps from the start (w from ${fmtTick(close.frame.w[0])} to ${fmtTick(close.frame.w[1])}): at full width each step of w is below a pixel.`;
+  $('close-caption').textContent =
+    `Close-up of the first ${CLOSE_UP_STEPS} steps from the start (w from ${fmtTick(close.frame.w[0])} to ${fmtTick(close.frame.w[1])}): at full width each step of w is below a pixel.`;
 }
 
 // --- the runs -----------------------------------------------------------------------------------
@@ -217,9 +266,16 @@ let generation = 0;
 /** Runs `methods` again with the current settings; a newer call makes an older one's results moot. */
 async function recompute(methods: readonly Method[] = METHODS): Promise<void> {
   const mine = ++generation;
-  const fresh = await Promise.all(methods.map((m) => runRavine(m, state.lr[m], {
-    RMSProp, ravine: ravine(), backend: state.backend, decay: state.decay,
-  })));
+  const fresh = await Promise.all(
+    methods.map((m) =>
+      runRavine(m, state.lr[m], {
+        RMSProp,
+        ravine: ravine(),
+        backend: state.backend,
+        decay: state.decay,
+      }),
+    ),
+  );
   if (mine !== generation) return;
   methods.forEach((m, i) => runs.set(m, fresh[i]));
   clock.t = 0;
@@ -270,16 +326,18 @@ function frame(now: number): void {
   requestAnimationFrame(frame);
 }
 
-const stepsText = (run: Omit<RavineRun, 'path'>, last: number, unit = ' steps') => (run.diverged
-  ? `diverges (|θ| > 10⁶ at step ${last})`
-  : run.steps === undefined
-    ? `not within ${MAX_STEPS.toLocaleString('en-US')} steps`
-    : `${run.steps.toLocaleString('en-US')}${unit}`);
+const stepsText = (run: Omit<RavineRun, 'path'>, last: number, unit = ' steps') =>
+  run.diverged
+    ? `diverges (|θ| > 10⁶ at step ${last})`
+    : run.steps === undefined
+      ? `not within ${MAX_STEPS.toLocaleString('en-US')} steps`
+      : `${run.steps.toLocaleString('en-US')}${unit}`;
 
 /** The side-by-side table: each method at its best rate of the grid, and as drawn now. */
 function updateTable(): void {
   for (const m of METHODS) {
-    const b = best.get(m), run = runs.get(m);
+    const b = best.get(m),
+      run = runs.get(m);
     if (b) {
       $(`${m}-best-lr`).textContent = fmt(b.lr);
       $(`${m}-best-steps`).textContent = stepsText(b, MAX_STEPS, '');
@@ -320,8 +378,10 @@ const LR_RANGE = { min: -5, max: 0 }; // log10 of lr
 const WHY: Record<Method, string> = {
   gd: 'One rate for both directions, and it must stay under 2/κ for the steep one: along the floor each step is then lr·w, tiny.',
   momentum: `Across the valley the velocity flips sign and cancels; along the floor it adds up, to 1/(1 − ${MOMENTUM}) = ${+(1 / (1 - MOMENTUM)).toFixed(1)} times gradient descent's step.`,
-  rmsprop: "Each direction's step divided by the RMS of its own gradients: both move about lr per step, straight at the minimum, in about distance/lr steps whatever κ.",
-  'rmsprop-momentum': 'Both ideas: steps of the same size in the two directions, and speed that builds along the floor (as Adam combines them).',
+  rmsprop:
+    "Each direction's step divided by the RMS of its own gradients: both move about lr per step, straight at the minimum, in about distance/lr steps whatever κ.",
+  'rmsprop-momentum':
+    'Both ideas: steps of the same size in the two directions, and speed that builds along the floor (as Adam combines them).',
 };
 
 /** One row per method: the grid's best rate and its steps, the rate drawn now and its steps, and why. */
@@ -354,7 +414,8 @@ function optimizerControls(): void {
       <button type="button" id="${m}-best">best learning rate</button>
       <p>to ‖θ − θ*‖ &lt; ${REGION}: <output id="${m}-steps"></output></p>`;
     box.append(fs);
-    const slider = $<HTMLInputElement>(`${m}-lr`), number = $<HTMLInputElement>(`${m}-lr-number`);
+    const slider = $<HTMLInputElement>(`${m}-lr`),
+      number = $<HTMLInputElement>(`${m}-lr-number`);
     const show = () => {
       if (state.lr[m] === undefined) return;
       slider.value = String(Math.log10(state.lr[m]));
@@ -449,13 +510,22 @@ function valleyControls(): void {
     setStart(+main.toW(e.clientX - box.left).toPrecision(3), +main.toB(e.clientY - box.top).toPrecision(3));
   });
   surface.addEventListener('keydown', (e) => {
-    const dw = (MAIN.w[1] - MAIN.w[0]) / 40, db = (MAIN.b[1] - MAIN.b[0]) / 40;
-    const move: Record<string, [number, number]> = { ArrowLeft: [-dw, 0], ArrowRight: [dw, 0], ArrowUp: [0, db], ArrowDown: [0, -db] };
+    const dw = (MAIN.w[1] - MAIN.w[0]) / 40,
+      db = (MAIN.b[1] - MAIN.b[0]) / 40;
+    const move: Record<string, [number, number]> = {
+      ArrowLeft: [-dw, 0],
+      ArrowRight: [dw, 0],
+      ArrowUp: [0, db],
+      ArrowDown: [0, -db],
+    };
     const d = move[e.key];
     if (!d) return;
     e.preventDefault();
     const clamp = (v: number, [lo, hi]: [number, number]) => Math.min(hi, Math.max(lo, v));
-    setStart(+clamp(state.start[0] + d[0], MAIN.w).toPrecision(3), +clamp(state.start[1] + d[1], MAIN.b).toPrecision(3));
+    setStart(
+      +clamp(state.start[0] + d[0], MAIN.w).toPrecision(3),
+      +clamp(state.start[1] + d[1], MAIN.b).toPrecision(3),
+    );
   });
 }
 

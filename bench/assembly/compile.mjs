@@ -5,12 +5,33 @@ import asc from 'assemblyscript/asc';
 import { fileURLToPath } from 'node:url';
 
 // --shared: for a shared memory (bench/stream-threads.ts), as the library's -shared builds.
-const shared = process.argv.includes('--shared') ? ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536'] : [];
+const shared = process.argv.includes('--shared')
+  ? ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536']
+  : [];
 let wasm;
 const { error, stderr } = await asc.main(
-  ['loops.ts', '--baseDir', fileURLToPath(new URL('.', import.meta.url)), '--outFile', 'loops.wasm', '--enable', 'simd',
-    '-O3', '--runtime', 'stub', '--importMemory', '--noAssert', '--use', 'abort=', ...shared],
-  { writeFile: (name, contents) => { if (name.endsWith('.wasm')) wasm = contents; } },
+  [
+    'loops.ts',
+    '--baseDir',
+    fileURLToPath(new URL('.', import.meta.url)),
+    '--outFile',
+    'loops.wasm',
+    '--enable',
+    'simd',
+    '-O3',
+    '--runtime',
+    'stub',
+    '--importMemory',
+    '--noAssert',
+    '--use',
+    'abort=',
+    ...shared,
+  ],
+  {
+    writeFile: (name, contents) => {
+      if (name.endsWith('.wasm')) wasm = contents;
+    },
+  },
 );
 if (error || !wasm) {
   process.stderr.write(`asc failed on bench/assembly/loops.ts: ${error?.message}\n${stderr.toString()}`);

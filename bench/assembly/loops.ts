@@ -19,7 +19,16 @@ export function stream(n: usize, w: usize, g: usize, s: usize): void {
 // A diagnostic, not a limit: the seed update alone (no option dispatch, clipping or flushing), the
 // same operations as bench/native/rmsprop.c, to separate the cost of V8's SIMD code from the cost
 // of the library kernel's generality.
-export function seedOnly(n: usize, w: usize, g: usize, s: usize, lr: f32, decay: f32, oneMinusDecay: f32, eps: f32): void {
+export function seedOnly(
+  n: usize,
+  w: usize,
+  g: usize,
+  s: usize,
+  lr: f32,
+  decay: f32,
+  oneMinusDecay: f32,
+  eps: f32,
+): void {
   const vLr = f32x4.splat(lr);
   const vDecay = f32x4.splat(decay);
   const vOneMinusDecay = f32x4.splat(oneMinusDecay);
@@ -36,7 +45,16 @@ export function seedOnly(n: usize, w: usize, g: usize, s: usize, lr: f32, decay:
 // A diagnostic: the operations of the library's default loop (assembly/index.ts, seed options) with
 // its constants in registers: flush S below the smallest normal, ε outside the root, lr applied after
 // the division. Between seedOnly and the library's loop, it tells operations from constant reloads.
-export function seedLibraryOps(n: usize, w: usize, g: usize, s: usize, lr: f32, decay: f32, oneMinusDecay: f32, eps: f32): void {
+export function seedLibraryOps(
+  n: usize,
+  w: usize,
+  g: usize,
+  s: usize,
+  lr: f32,
+  decay: f32,
+  oneMinusDecay: f32,
+  eps: f32,
+): void {
   const vLr = f32x4.splat(lr);
   const vDecay = f32x4.splat(decay);
   const vOneMinusDecay = f32x4.splat(oneMinusDecay);

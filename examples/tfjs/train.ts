@@ -24,7 +24,9 @@ if (!['cpu', 'wasm'].includes(backend) || !(Number.isInteger(epochs) && epochs >
   process.exit(2);
 }
 
-const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+const wasmDir = dirname(
+  createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'),
+);
 setWasmPaths(`${wasmDir}/`);
 const warn = console.warn;
 console.warn = () => {}; // the cpu backend's "install tfjs-node" banner
@@ -70,10 +72,13 @@ const runs = [
   { name: 'tf.train.rmsprop', model: model(), optimizer: tf.train.rmsprop(lr) as tf.Optimizer },
   { name: 'rmsprop-wasm/tfjs', model: model(), optimizer: (await rmsprop({ lr })) as tf.Optimizer },
 ];
-for (const run of runs) run.model.compile({ optimizer: run.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+for (const run of runs)
+  run.model.compile({ optimizer: run.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
 
-console.log(`MNIST digits (mnist package): ${perDigit * 10} training and ${test.x.shape[0]} held-out images; ` +
-  `784-128-64-10 MLP (${runs[0].model.countParams()} parameters), batches of 32, lr ${lr}; TF.js ${tf.version_core}, backend ${backend}`);
+console.log(
+  `MNIST digits (mnist package): ${perDigit * 10} training and ${test.x.shape[0]} held-out images; ` +
+    `784-128-64-10 MLP (${runs[0].model.countParams()} parameters), batches of 32, lr ${lr}; TF.js ${tf.version_core}, backend ${backend}`,
+);
 console.log('epoch | optimizer         | loss   | held-out accuracy | time');
 const totals = runs.map(() => 0);
 for (let epoch = 1; epoch <= epochs; epoch++) {
@@ -87,11 +92,15 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
     const acc = (await accuracy.data())[0];
     tf.dispose(accuracy);
     const loss = history.history.loss[0] as number;
-    console.log(`${String(epoch).padStart(5)} | ${run.name.padEnd(17)} | ${loss.toFixed(4)} | ${(100 * acc).toFixed(1).padStart(15)} % | ${(ms / 1000).toFixed(2)} s`);
+    console.log(
+      `${String(epoch).padStart(5)} | ${run.name.padEnd(17)} | ${loss.toFixed(4)} | ${(100 * acc).toFixed(1).padStart(15)} % | ${(ms / 1000).toFixed(2)} s`,
+    );
   }
 }
-console.log(`total training time: tf.train.rmsprop ${(totals[0] / 1000).toFixed(2)} s, rmsprop-wasm/tfjs ${(totals[1] / 1000).toFixed(2)} s ` +
-  `(${(totals[0] / totals[1]).toFixed(2)}× faster)`);
+console.log(
+  `total training time: tf.train.rmsprop ${(totals[0] / 1000).toFixed(2)} s, rmsprop-wasm/tfjs ${(totals[1] / 1000).toFixed(2)} s ` +
+    `(${(totals[0] / totals[1]).toFixed(2)}× faster)`,
+);
 for (const run of runs) {
   run.optimizer.dispose();
   run.model.dispose();

@@ -14,11 +14,13 @@ type Global = typeof globalThis & {
 };
 const global = globalThis as Global;
 
-const CSP_HINT = "the page's Content-Security-Policy must allow blob: workers (worker-src 'self' blob:, or script-src 'self' blob: when there is no worker-src)";
+const CSP_HINT =
+  "the page's Content-Security-Policy must allow blob: workers (worker-src 'self' blob:, or script-src 'self' blob: when there is no worker-src)";
 
 /** Describes why the browser refused or failed a worker, naming a CSP directive when one was violated. */
 function refusal(violated: string | undefined, detail: string | undefined): string {
-  if (violated) return `the browser refused to start a worker: the page's Content-Security-Policy directive ${violated} does not allow blob: URLs (allow threads with worker-src 'self' blob:)`;
+  if (violated)
+    return `the browser refused to start a worker: the page's Content-Security-Policy directive ${violated} does not allow blob: URLs (allow threads with worker-src 'self' blob:)`;
   return `the browser could not start a worker${detail ? ` (${detail})` : ''}; if the page has a Content-Security-Policy, ${CSP_HINT}`;
 }
 

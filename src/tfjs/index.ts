@@ -35,7 +35,11 @@ export interface NamedTensor {
 
 type StateKind = 'squareAvg' | 'momentum' | 'gradAvg';
 /** The stock `RMSPropOptimizer`'s weight names and order: `<var>/rms`, `<var>/momentum`, `<var>/mg`. */
-const STOCK: ReadonlyArray<readonly [StateKind, string]> = [['squareAvg', 'rms'], ['momentum', 'momentum'], ['gradAvg', 'mg']];
+const STOCK: ReadonlyArray<readonly [StateKind, string]> = [
+  ['squareAvg', 'rms'],
+  ['momentum', 'momentum'],
+  ['gradAvg', 'mg'],
+];
 /** The options the stock config keys carry (`learningRate`, `decay`, …), left out of `rmspropWasm`. */
 const STOCK_OPTIONS = ['lr', 'decay', 'momentum', 'eps', 'centered'] as const;
 
@@ -119,7 +123,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   constructor(options: TfjsRMSPropOptions = {}) {
     super();
-    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object')
+      throw new TypeError(`options must be an object, got ${describe(options)}`);
     this.options = Object.freeze({ preset: 'tfjs', ...options });
     this.#ready = RMSProp.ready(this.options);
     this.#ready.catch(() => {}); // reported by ready() and by the first step
@@ -168,12 +173,21 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       if (!variable) {
         if (index === undefined) throw new TypeError(`applyGradients: '${name}' is not the name of a tf.Variable`);
         if (gradient == null) continue; // nothing to update, as in stock TF.js
-        throw new TypeError(`applyGradients: variable '${name}' was disposed (no tf.Variable has that name now); nothing was changed`);
+        throw new TypeError(
+          `applyGradients: variable '${name}' was disposed (no tf.Variable has that name now); nothing was changed`,
+        );
       }
-      if (variable.dtype !== 'float32') throw new TypeError(`applyGradients: variable '${name}' is ${variable.dtype}; RMSProp updates float32 variables`);
+      if (variable.dtype !== 'float32')
+        throw new TypeError(
+          `applyGradients: variable '${name}' is ${variable.dtype}; RMSProp updates float32 variables`,
+        );
       if (gradient != null) {
-        if (gradient.dtype !== 'float32') throw new TypeError(`applyGradients: gradient '${name}' is ${gradient.dtype}; RMSProp takes float32`);
-        if (gradient.size !== variable.size) throw new RangeError(`applyGradients: gradient '${name}' has ${gradient.size} elements, its parameter has ${variable.size}`);
+        if (gradient.dtype !== 'float32')
+          throw new TypeError(`applyGradients: gradient '${name}' is ${gradient.dtype}; RMSProp takes float32`);
+        if (gradient.size !== variable.size)
+          throw new RangeError(
+            `applyGradients: gradient '${name}' has ${gradient.size} elements, its parameter has ${variable.size}`,
+          );
       }
       if (index === undefined) {
         fresh.push(name);
@@ -181,7 +195,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         // Re-created under a known name: it takes the state kept for that name, as in stock TF.js.
         const { length } = this.#slots[index];
         if (variable.size !== length) {
-          throw new RangeError(`applyGradients: variable '${name}' was re-created with ${variable.size} elements; the state kept for that name has ${length} (use a new optimizer)`);
+          throw new RangeError(
+            `applyGradients: variable '${name}' was re-created with ${variable.size} elements; the state kept for that name has ${length} (use a new optimizer)`,
+          );
         }
         recreated.push([index, variable]);
       }
@@ -189,15 +205,26 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // Slots change on copies, kept only if the step succeeds.
     const changed = fresh.length > 0 || recreated.length > 0 || !this.#core;
     const slots = changed ? this.#slots.map((slot) => ({ ...slot })) : this.#slots;
-    for (const [index, variable] of recreated) Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
+    for (const [index, variable] of recreated)
+      Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
     for (const name of fresh) {
       const variable = registered[name] as tf.Variable;
       let slot = slots.find((s) => s.name === undefined);
       if (slot && slot.length !== variable.size) {
-        throw new RangeError(`applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for its position has ${slot.length}`);
+        throw new RangeError(
+          `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for its position has ${slot.length}`,
+        );
       }
       if (!slot) {
-        slot = { name, variable, shape: [], length: 0, stateNames: { squareAvg: `${name}/rms`, momentum: `${name}/momentum`, gradAvg: `${name}/mg` }, pending: undefined, dataId: undefined };
+        slot = {
+          name,
+          variable,
+          shape: [],
+          length: 0,
+          stateNames: { squareAvg: `${name}/rms`, momentum: `${name}/momentum`, gradAvg: `${name}/mg` },
+          pending: undefined,
+          dataId: undefined,
+        };
         slots.push(slot);
       }
       Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
@@ -217,7 +244,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     if (core !== old) {
       old?.dispose();
       this.#core = core;
-      this.#bySlotName = new Map(slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i] as const])));
+      this.#bySlotName = new Map(
+        slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i] as const])),
+      );
       this.#grads = Object.fromEntries(slots.flatMap((slot) => (slot.name === undefined ? [] : [[slot.name, null]])));
       for (const slot of slots) if (slot.name !== undefined) slot.pending = undefined;
     }
@@ -225,9 +254,15 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   /** Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each stepped variable its new values. */
-  #step(core: RMSProp, slots: readonly Slot[], entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>): void {
-    const heapView = tf.getBackend() === 'wasm' && RMSPropWasmOptimizer.heapViews ? heapViewOf(tf.backend()) : undefined;
-    const grads = core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
+  #step(
+    core: RMSProp,
+    slots: readonly Slot[],
+    entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>,
+  ): void {
+    const heapView =
+      tf.getBackend() === 'wasm' && RMSPropWasmOptimizer.heapViews ? heapViewOf(tf.backend()) : undefined;
+    const grads =
+      core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
     for (const name in grads) grads[name] = null;
     const updated: Slot[] = [];
     for (const [name, tensor] of entries) {
@@ -292,7 +327,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     for (const [kind] of STOCK) {
       if (kind === 'gradAvg' && !centered) continue;
       for (const slot of this.#slots) {
-        const values = slot.name !== undefined && core ? (core.state[slot.name] as TensorState)[kind] : slot.pending?.[kind];
+        const values =
+          slot.name !== undefined && core ? (core.state[slot.name] as TensorState)[kind] : slot.pending?.[kind];
         const tensor = values ? tf.tensor(values.slice(), slot.shape, 'float32') : tf.zeros(slot.shape, 'float32');
         out.push({ name: slot.stateNames[kind], tensor });
       }
@@ -319,7 +355,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     for (const [i, slot] of loaded.slots.entries()) {
       const existing = this.#slots[i];
       if (existing && existing.length !== slot.length) {
-        throw new RangeError(`setWeights: '${slot.stateNames.squareAvg}' has ${slot.length} elements, the variable in position ${i} ('${existing.name}') has ${existing.length}`);
+        throw new RangeError(
+          `setWeights: '${slot.stateNames.squareAvg}' has ${slot.length} elements, the variable in position ${i} ('${existing.name}') has ${existing.length}`,
+        );
       }
     }
     // Everything read and checked: now change the optimizer.
@@ -343,13 +381,18 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** The checks of `setWeights`, and copies of the values; changes nothing. */
   async #readWeights(weightValues: NamedTensor[]) {
     if (!Array.isArray(weightValues) || weightValues.length === 0) {
-      throw new TypeError(`setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(weightValues)}`);
+      throw new TypeError(
+        `setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(weightValues)}`,
+      );
     }
     for (const [i, w] of weightValues.entries()) {
       if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !isTensor(w.tensor)) {
-        throw new TypeError(`setWeights: weightValues[${i}] must be { name: string, tensor: tf.Tensor }, got ${describe(w)}`);
+        throw new TypeError(
+          `setWeights: weightValues[${i}] must be { name: string, tensor: tf.Tensor }, got ${describe(w)}`,
+        );
       }
-      if (w.tensor.isDisposed) throw new TypeError(`setWeights: the tensor of '${w.name}' (weightValues[${i}]) is disposed`);
+      if (w.tensor.isDisposed)
+        throw new TypeError(`setWeights: the tensor of '${w.name}' (weightValues[${i}]) is disposed`);
     }
     const centered = this.#resolved('centered');
     const kinds = STOCK.slice(0, centered ? 3 : 2);
@@ -359,9 +402,15 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       throw new RangeError(`setWeights: ${weightValues.length} weights do not fit this optimizer's layout (${layout})`);
     }
     const iterTensor = weightValues[0].tensor;
-    if (iterTensor.size !== 1) throw new RangeError(`setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be a scalar`);
+    if (iterTensor.size !== 1)
+      throw new RangeError(
+        `setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be a scalar`,
+      );
     const iter = (await iterTensor.data())[0];
-    if (!Number.isSafeInteger(iter) || iter < 0) throw new RangeError(`setWeights: '${weightValues[0].name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`);
+    if (!Number.isSafeInteger(iter) || iter < 0)
+      throw new RangeError(
+        `setWeights: '${weightValues[0].name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`,
+      );
     // Names first: a layout saved with other options is refused before any value is read.
     for (const [k, [, suffix]] of kinds.entries()) {
       for (let i = 0; i < count; i++) {
@@ -369,26 +418,46 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         const { name } = weightValues[at];
         if (name.endsWith(`/${suffix}`)) continue;
         const other = centered ? 'non-centered' : 'centered';
-        const hint = /\/(rms|momentum|mg)$/.test(name) ? ` (a ${other} optimizer's layout, or weights out of order?)` : '';
-        throw new RangeError(`setWeights: weightValues[${at}] is '${name}' where variable ${i}'s '/${suffix}' belongs${hint}; this optimizer's layout is ${layout}`);
+        const hint = /\/(rms|momentum|mg)$/.test(name)
+          ? ` (a ${other} optimizer's layout, or weights out of order?)`
+          : '';
+        throw new RangeError(
+          `setWeights: weightValues[${at}] is '${name}' where variable ${i}'s '/${suffix}' belongs${hint}; this optimizer's layout is ${layout}`,
+        );
       }
     }
-    const slots: Array<Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }> = [];
+    const slots: Array<
+      Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }
+    > = [];
     for (let i = 0; i < count; i++) {
       const first = weightValues[1 + i];
-      const slot = { shape: first.tensor.shape.slice(), length: first.tensor.size, stateNames: {} as Record<StateKind, string>, pending: {} as Partial<Record<StateKind, Float32Array>> };
+      const slot = {
+        shape: first.tensor.shape.slice(),
+        length: first.tensor.size,
+        stateNames: {} as Record<StateKind, string>,
+        pending: {} as Partial<Record<StateKind, Float32Array>>,
+      };
       const existing = this.#slots[i];
       for (const [k, [kind]] of kinds.entries()) {
         const { name, tensor } = weightValues[1 + k * count + i];
-        if (tensor.dtype !== 'float32') throw new TypeError(`setWeights: '${name}' is ${tensor.dtype}; RMSProp state is float32`);
-        if (tensor.size !== slot.length) throw new RangeError(`setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`);
+        if (tensor.dtype !== 'float32')
+          throw new TypeError(`setWeights: '${name}' is ${tensor.dtype}; RMSProp state is float32`);
+        if (tensor.size !== slot.length)
+          throw new RangeError(
+            `setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`,
+          );
         if (existing && existing.length !== slot.length) {
-          throw new RangeError(`setWeights: '${name}' has ${tensor.size} elements, the variable in position ${i} (${existing.name === undefined ? 'loaded earlier' : `'${existing.name}'`}) has ${existing.length}`);
+          throw new RangeError(
+            `setWeights: '${name}' has ${tensor.size} elements, the variable in position ${i} (${existing.name === undefined ? 'loaded earlier' : `'${existing.name}'`}) has ${existing.length}`,
+          );
         }
         const values = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
         if (kind === 'squareAvg') {
           const bad = values.findIndex((x) => !(x >= 0 && x < Infinity));
-          if (bad >= 0) throw new RangeError(`setWeights: '${name}' (a square average) has ${values[bad]} at index ${bad}; it must be finite and ≥ 0`);
+          if (bad >= 0)
+            throw new RangeError(
+              `setWeights: '${name}' (a square average) has ${values[bad]} at index ${bad}; it must be finite and ≥ 0`,
+            );
         }
         slot.stateNames[kind] = name;
         slot.pending[kind] = values;
@@ -402,7 +471,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   getConfig(): tf.serialization.ConfigDict {
     const { lr } = this.options;
     const stock = {
-      learningRate: typeof lr === 'function' ? lr(this.iterations) : this.#resolved('lr') as number,
+      learningRate: typeof lr === 'function' ? lr(this.iterations) : (this.#resolved('lr') as number),
       decay: this.#resolved('decay'),
       momentum: this.#resolved('momentum'),
       epsilon: this.#resolved('eps'),
@@ -410,14 +479,22 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     };
     // The stock keys carry lr, decay, momentum, eps and centered (resolved), so that a config built
     // from this one gives this one again. Infinity (no clipping) is not JSON; left out, it means the same.
-    const own = Object.fromEntries(Object.entries(this.options).filter(([key, v]) =>
-      !(STOCK_OPTIONS as readonly string[]).includes(key) && v !== undefined && v !== Infinity && typeof v !== 'function'));
+    const own = Object.fromEntries(
+      Object.entries(this.options).filter(
+        ([key, v]) =>
+          !(STOCK_OPTIONS as readonly string[]).includes(key) &&
+          v !== undefined &&
+          v !== Infinity &&
+          typeof v !== 'function',
+      ),
+    );
     return { ...stock, rmspropWasm: own } as tf.serialization.ConfigDict;
   }
 
   /** Builds the optimizer from `getConfig()`, or from a stock `RMSPropOptimizer`'s config (preset `'tfjs'`). */
   static override fromConfig<T extends tf.serialization.Serializable>(
-    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
   ): T {
     const own = (config.rmspropWasm ?? {}) as Record<string, unknown>;
     const options = Object.fromEntries(Object.entries(own).filter(([, v]) => v != null)) as TfjsRMSPropOptions;
@@ -465,7 +542,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       core = RMSProp.createSync(Object.fromEntries(bound.map((slot) => [slot.name!, slot.length])), this.options);
     } catch (error) {
       if (error instanceof NotReadyError) {
-        throw new NotReadyError('this optimizer is not ready (its wasm is still compiling): create it with `await rmsprop(options)`, or `await optimizer.ready()` before its first step; nothing was changed', { cause: error });
+        throw new NotReadyError(
+          'this optimizer is not ready (its wasm is still compiling): create it with `await rmsprop(options)`, or `await optimizer.ready()` before its first step; nothing was changed',
+          { cause: error },
+        );
       }
       throw error;
     }
@@ -488,15 +568,21 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 }
 
 /** `applyGradients`' argument as [name, gradient] pairs, checked: names once each, tensors or null. */
-function gradientEntries(variableGradients: tf.NamedTensorMap | NamedTensor[]): Array<[string, tf.Tensor | null | undefined]> {
+function gradientEntries(
+  variableGradients: tf.NamedTensorMap | NamedTensor[],
+): Array<[string, tf.Tensor | null | undefined]> {
   if (variableGradients === null || typeof variableGradients !== 'object') {
-    throw new TypeError(`applyGradients: variableGradients must be a map of variable name to gradient, or an array of { name, tensor }, got ${describe(variableGradients)}`);
+    throw new TypeError(
+      `applyGradients: variableGradients must be a map of variable name to gradient, or an array of { name, tensor }, got ${describe(variableGradients)}`,
+    );
   }
   const entries: Array<[string, tf.Tensor | null | undefined]> = [];
   if (Array.isArray(variableGradients)) {
     for (const [i, item] of variableGradients.entries()) {
       if (item === null || typeof item !== 'object' || typeof item.name !== 'string') {
-        throw new TypeError(`applyGradients: variableGradients[${i}] must be { name: string, tensor }, got ${describe(item)}`);
+        throw new TypeError(
+          `applyGradients: variableGradients[${i}] must be { name: string, tensor }, got ${describe(item)}`,
+        );
       }
       entries.push([item.name, item.tensor]);
     }
@@ -508,7 +594,10 @@ function gradientEntries(variableGradients: tf.NamedTensorMap | NamedTensor[]): 
   for (const [name, tensor] of entries) {
     if (seen?.has(name)) throw new TypeError(`applyGradients: variable '${name}' has two gradients`);
     seen?.add(name);
-    if (tensor != null && !isTensor(tensor)) throw new TypeError(`applyGradients: the gradient of '${name}' must be a tf.Tensor or null, got ${describe(tensor)}`);
+    if (tensor != null && !isTensor(tensor))
+      throw new TypeError(
+        `applyGradients: the gradient of '${name}' must be a tf.Tensor or null, got ${describe(tensor)}`,
+      );
     if (tensor?.isDisposed) throw new TypeError(`applyGradients: the gradient of '${name}' is disposed`);
   }
   return entries;

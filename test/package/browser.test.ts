@@ -19,7 +19,8 @@ let browser: Browser;
 let origin: string;
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+  if (!existsSync(join(root, 'dist/index.js')))
+    throw new Error('dist/ is missing: `npm test` builds it with tsc first');
   // ?isolated serves the page cross-origin isolated, which SharedArrayBuffer (threads) needs
   const isolation = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
   server = await serveFiles(root, { headers: (url) => (url.searchParams.has('isolated') ? isolation : {}) });
@@ -82,14 +83,18 @@ async function fixedCaseInPage(query: string, backend: string, threads: number) 
   return result;
 }
 
-it.each(['simd', 'wasm'])('threads in a cross-origin isolated page give the same bits as one thread in Node (%s)', async (backend) => {
-  const { isolated, ...inBrowser } = await fixedCaseInPage('?isolated', backend, 2);
-  expect(isolated).toBe(true);
-  expect(inBrowser.threads).toBe(2);
-  const inNode = await runFixedCase(RMSProp, backend);
-  expect([inNode.skipped, inNode.steps]).toEqual([[4], 9]); // the NaN step was skipped, here and there
-  expect({ ...inBrowser, threads: 1 }).toEqual(inNode);
-}, 60_000);
+it.each(['simd', 'wasm'])(
+  'threads in a cross-origin isolated page give the same bits as one thread in Node (%s)',
+  async (backend) => {
+    const { isolated, ...inBrowser } = await fixedCaseInPage('?isolated', backend, 2);
+    expect(isolated).toBe(true);
+    expect(inBrowser.threads).toBe(2);
+    const inNode = await runFixedCase(RMSProp, backend);
+    expect([inNode.skipped, inNode.steps]).toEqual([[4], 9]); // the NaN step was skipped, here and there
+    expect({ ...inBrowser, threads: 1 }).toEqual(inNode);
+  },
+  60_000,
+);
 
 it('without cross-origin isolation the optimizer runs on one thread and says why', async () => {
   const { isolated, ...inBrowser } = await fixedCaseInPage('', 'simd', 2);

@@ -45,21 +45,32 @@ const BUILD: Record<Bundler, (app: string, out: string) => Promise<void>> = {
   async esbuild(app, out) {
     // = esbuild src/index.js --bundle --format=esm --platform=browser --outfile=out/bundle.js
     await esbuild.build({
-      absWorkingDir: app, entryPoints: ['src/index.js'], bundle: true, format: 'esm', platform: 'browser',
-      outfile: join(out, 'bundle.js'), logLevel: 'silent',
+      absWorkingDir: app,
+      entryPoints: ['src/index.js'],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      outfile: join(out, 'bundle.js'),
+      logLevel: 'silent',
     });
     writeFileSync(join(out, 'index.html'), page('./bundle.js'));
   },
   async webpack(app, out) {
     // webpack's defaults: entry ./src, production mode; only the output folder is ours
     const stats = await new Promise<webpack.Stats>((resolve, reject) => {
-      webpack({ mode: 'production', context: app, output: { path: out } }, (error, result) => (error ? reject(error) : resolve(result!)));
+      webpack({ mode: 'production', context: app, output: { path: out } }, (error, result) =>
+        error ? reject(error) : resolve(result!),
+      );
     });
     if (stats.hasErrors()) throw new Error(stats.toString({ all: false, errors: true }));
     writeFileSync(join(out, 'index.html'), page('./main.js', 'text/javascript'));
   },
   async rollup(app, out) {
-    const bundle = await rollup({ input: join(app, 'src/index.js'), plugins: [nodeResolve({ browser: true })], logLevel: 'silent' });
+    const bundle = await rollup({
+      input: join(app, 'src/index.js'),
+      plugins: [nodeResolve({ browser: true })],
+      logLevel: 'silent',
+    });
     await bundle.write({ file: join(out, 'bundle.js'), format: 'es' });
     await bundle.close();
     writeFileSync(join(out, 'index.html'), page('./bundle.js'));
@@ -86,11 +97,14 @@ async function serve(dir: string): Promise<string> {
 }
 
 function jsFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js')).map((file) => join(dir, file));
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.js'))
+    .map((file) => join(dir, file));
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+  if (!existsSync(join(root, 'dist/index.js')))
+    throw new Error('dist/ is missing: `npm test` builds it with tsc first');
   const { tarball } = await pack(tmp.path);
   const app = join(tmp.path, 'app');
   mkdirSync(join(app, 'src'), { recursive: true });
@@ -103,17 +117,26 @@ beforeAll(async () => {
     mkdirSync(out, { recursive: true });
     try {
       await BUILD[bundler](app, out);
-      const sources = jsFiles(out).map((file) => readFileSync(file, 'utf8')).join('\n');
-      built.set(bundler, { out, raw: Buffer.byteLength(sources), gzip: jsFiles(out).reduce((n, f) => n + gzipSync(readFileSync(f)).length, 0), sources });
+      const sources = jsFiles(out)
+        .map((file) => readFileSync(file, 'utf8'))
+        .join('\n');
+      built.set(bundler, {
+        out,
+        raw: Buffer.byteLength(sources),
+        gzip: jsFiles(out).reduce((n, f) => n + gzipSync(readFileSync(f)).length, 0),
+        sources,
+      });
       origins.set(bundler, await serve(out));
     } catch (error) {
       built.set(bundler, { out, error: error as Error, raw: 0, gzip: 0, sources: '' });
     }
   }
-  console.log(`bundle sizes (all .js files of the page, bytes):\n${BUNDLERS.map((b) => {
-    const { raw, gzip, error } = built.get(b)!;
-    return error ? `  ${b}: failed` : `  ${b}: ${raw} raw, ${gzip} gzip`;
-  }).join('\n')}`);
+  console.log(
+    `bundle sizes (all .js files of the page, bytes):\n${BUNDLERS.map((b) => {
+      const { raw, gzip, error } = built.get(b)!;
+      return error ? `  ${b}: failed` : `  ${b}: ${raw} raw, ${gzip} gzip`;
+    }).join('\n')}`,
+  );
   for (const backend of BACKENDS) inNode[backend] = await runFixedCase(RMSProp, backend);
   browser = await launchChromium();
 }, 240_000);
@@ -156,49 +179,65 @@ it.each(BUNDLERS)('%s bundles the page with no node: specifier in it', (bundler)
   expect(sources).not.toMatch(/["'`]node:/);
 });
 
-it.each(BUNDLERS)('%s, plain page: every backend gives the bits Node gives, on one thread', async (bundler) => {
-  const result = await check(bundler, 'plain', BACKENDS, 2);
-  expect(result.isolated).toBe(false);
-  expect(result.available).toEqual(['simd', 'wasm', 'js']);
-  expect(result.auto).toEqual({ backend: 'simd', backendReason: null });
-  for (const [i, backend] of BACKENDS.entries()) {
-    const { threads, threadsReason, ...bits } = result.results[i];
-    expect(threads, backend).toBe(1);
-    // (the js backend never threads, and says so instead)
-    expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /cross-origin isolated/);
-    expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
-  }
-}, 60_000);
+it.each(BUNDLERS)(
+  '%s, plain page: every backend gives the bits Node gives, on one thread',
+  async (bundler) => {
+    const result = await check(bundler, 'plain', BACKENDS, 2);
+    expect(result.isolated).toBe(false);
+    expect(result.available).toEqual(['simd', 'wasm', 'js']);
+    expect(result.auto).toEqual({ backend: 'simd', backendReason: null });
+    for (const [i, backend] of BACKENDS.entries()) {
+      const { threads, threadsReason, ...bits } = result.results[i];
+      expect(threads, backend).toBe(1);
+      // (the js backend never threads, and says so instead)
+      expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /cross-origin isolated/);
+      expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
+    }
+  },
+  60_000,
+);
 
-it.each(BUNDLERS)('%s, cross-origin isolated page: 2 threads give the bits of one thread in Node', async (bundler) => {
-  const result = await check(bundler, 'isolated', ['simd', 'wasm'], 2);
-  expect(result.isolated).toBe(true);
-  for (const [i, backend] of ['simd', 'wasm'].entries()) {
-    expect(result.results[i].threads, backend).toBe(2);
-    expect({ ...result.results[i], threads: 1 }, backend).toEqual(inNode[backend]);
-  }
-}, 60_000);
+it.each(BUNDLERS)(
+  '%s, cross-origin isolated page: 2 threads give the bits of one thread in Node',
+  async (bundler) => {
+    const result = await check(bundler, 'isolated', ['simd', 'wasm'], 2);
+    expect(result.isolated).toBe(true);
+    for (const [i, backend] of ['simd', 'wasm'].entries()) {
+      expect(result.results[i].threads, backend).toBe(2);
+      expect({ ...result.results[i], threads: 1 }, backend).toEqual(inNode[backend]);
+    }
+  },
+  60_000,
+);
 
-it.each(BUNDLERS)("%s, strict CSP (worker-src 'self'): one thread, and threadsReason names worker-src", async (bundler) => {
-  const result = await check(bundler, 'strict', BACKENDS, 2);
-  expect(result.isolated).toBe(true);
-  expect(result.available).toEqual(['simd', 'wasm', 'js']);
-  for (const [i, backend] of BACKENDS.entries()) {
-    const { threads, threadsReason, ...bits } = result.results[i];
-    expect(threads, backend).toBe(1);
-    expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /worker-src/);
-    expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
-  }
-}, 60_000);
+it.each(BUNDLERS)(
+  "%s, strict CSP (worker-src 'self'): one thread, and threadsReason names worker-src",
+  async (bundler) => {
+    const result = await check(bundler, 'strict', BACKENDS, 2);
+    expect(result.isolated).toBe(true);
+    expect(result.available).toEqual(['simd', 'wasm', 'js']);
+    for (const [i, backend] of BACKENDS.entries()) {
+      const { threads, threadsReason, ...bits } = result.results[i];
+      expect(threads, backend).toBe(1);
+      expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /worker-src/);
+      expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
+    }
+  },
+  60_000,
+);
 
-it.each(BUNDLERS)("%s, CSP without 'wasm-unsafe-eval': auto runs js and says why, forced wasm backends name the CSP", async (bundler) => {
-  const result = await check(bundler, 'nowasm', ['js', 'simd', 'wasm'], 1);
-  expect(result.available).toEqual(['js']);
-  expect(result.auto.backend).toBe('js');
-  expect(result.auto.backendReason).toMatch(/Content-Security-Policy/);
-  expect(result.auto.backendReason).toMatch(/wasm-unsafe-eval/);
-  expect(result.results[0]).toEqual(inNode.js);
-  for (const forced of result.results.slice(1)) {
-    expect(forced.error).toMatch(/^\w*Error: .*Content-Security-Policy/);
-  }
-}, 60_000);
+it.each(BUNDLERS)(
+  "%s, CSP without 'wasm-unsafe-eval': auto runs js and says why, forced wasm backends name the CSP",
+  async (bundler) => {
+    const result = await check(bundler, 'nowasm', ['js', 'simd', 'wasm'], 1);
+    expect(result.available).toEqual(['js']);
+    expect(result.auto.backend).toBe('js');
+    expect(result.auto.backendReason).toMatch(/Content-Security-Policy/);
+    expect(result.auto.backendReason).toMatch(/wasm-unsafe-eval/);
+    expect(result.results[0]).toEqual(inNode.js);
+    for (const forced of result.results.slice(1)) {
+      expect(forced.error).toMatch(/^\w*Error: .*Content-Security-Policy/);
+    }
+  },
+  60_000,
+);

@@ -6,13 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { runForJson } from '../support/child.js';
 
 /** Runs `body`, in which `lib` is the package as a user imports it, in a fresh Node process. */
-const runInChild = <T>(body: string, timeout?: number) => runForJson<T>(`import * as lib from 'rmsprop-wasm';\n${body}`, timeout);
+const runInChild = <T>(body: string, timeout?: number) =>
+  runForJson<T>(`import * as lib from 'rmsprop-wasm';\n${body}`, timeout);
 
-describe('checkpoints up to wasm\'s 4 GiB', () => {
+describe("checkpoints up to wasm's 4 GiB", () => {
   // 110 M elements: past 100.6 M, where the base64 of one array passed V8's longest string and
   // saveState() aborted Node (SIGABRT, nothing to catch). About 2.4 GB of peak RSS and 16 s here.
   it('110 M elements round-trip bit for bit through saveState/loadState and through the binary form, in a fresh process', async () => {
-    const result = await runInChild<Record<string, unknown>>(`
+    const result = await runInChild<Record<string, unknown>>(
+      `
       const n = 110_000_000;
       const opt = await lib.RMSProp.create({ w: n });
       const squareAvg = opt.state.w.squareAvg;
@@ -33,16 +35,25 @@ describe('checkpoints up to wasm\'s 4 GiB', () => {
       const binary = same();
       squareAvg.fill(0);
       opt.loadState(lib.decodeState(lib.encodeState(opt.saveState({ arrays: 'float32' }))));
-      console.log(JSON.stringify({ pieces, json, binary, bytes: bytes.length, zeroed: same() }));`, 180_000);
+      console.log(JSON.stringify({ pieces, json, binary, bytes: bytes.length, zeroed: same() }));`,
+      180_000,
+    );
     // 440 MB of floats: two pieces of 192 MiB and the rest, each piece's base64 2^28 characters at most.
-    expect(result).toEqual({ pieces: [2 ** 28, 2 ** 28, Math.ceil((440e6 - 2 * 3 * 2 ** 26) / 3) * 4], json: true, binary: true, bytes: expect.any(Number), zeroed: false });
+    expect(result).toEqual({
+      pieces: [2 ** 28, 2 ** 28, Math.ceil((440e6 - 2 * 3 * 2 ** 26) / 3) * 4],
+      json: true,
+      binary: true,
+      bytes: expect.any(Number),
+      zeroed: false,
+    });
     expect(result.bytes).toBeGreaterThan(440e6);
   }, 200_000);
 
   // Past V8's longest number array the torch form cannot exist: a RangeError naming the limit and the
   // forms without one, where Array.from threw "Invalid array length" past ~130 M (and silently worked below).
   it('the torch form past 125 M elements throws a RangeError naming the limit and the forms that have none', async () => {
-    const result = await runInChild<string[]>(`
+    const result = await runInChild<string[]>(
+      `
       const opt = await lib.RMSProp.create({ w: 125_000_001 });
       opt.step();
       const small = await lib.RMSProp.create({ w: 1 });
@@ -51,8 +62,14 @@ describe('checkpoints up to wasm\'s 4 GiB', () => {
       for (const call of [() => opt.toTorchStateDict(), () => opt.fromTorchStateDict(dict)]) {
         try { call(); messages.push('no error'); } catch (e) { messages.push(e.constructor.name + ': ' + e.message); }
       }
-      console.log(JSON.stringify(messages));`, 120_000);
-    expect(result[0]).toBe("RangeError: toTorchStateDict: parameter 'w' has 125000001 elements; the torch state dict's number arrays hold at most 125000000 (V8's longest array). Use saveState() or encodeState(), which have no such limit");
-    expect(result[1]).toMatch(/^RangeError: fromTorchStateDict: parameter 'w' has 125000001 elements; .* at most 125000000/);
+      console.log(JSON.stringify(messages));`,
+      120_000,
+    );
+    expect(result[0]).toBe(
+      "RangeError: toTorchStateDict: parameter 'w' has 125000001 elements; the torch state dict's number arrays hold at most 125000000 (V8's longest array). Use saveState() or encodeState(), which have no such limit",
+    );
+    expect(result[1]).toMatch(
+      /^RangeError: fromTorchStateDict: parameter 'w' has 125000001 elements; .* at most 125000000/,
+    );
   }, 150_000);
 });

@@ -24,15 +24,18 @@ describe('MLP backpropagation', () => {
     for (const name of PARAM_NAMES) {
       for (let i = 0; i < p[name].length; i++) {
         const x = p[name][i];
-        const up = Math.fround(x + 1e-3), down = Math.fround(x - 1e-3);
+        const up = Math.fround(x + 1e-3),
+          down = Math.fround(x - 1e-3);
         p[name][i] = up;
         const lossUp = mlp.lossAndGrad(p, scratch, data, rows);
         p[name][i] = down;
         const lossDown = mlp.lossAndGrad(p, scratch, data, rows);
         p[name][i] = x;
         const numeric = (lossUp - lossDown) / (up - down); // the step actually taken, after float32 rounding
-        expect(Math.abs(g[name][i] - numeric), `${name}[${i}]: analytic ${g[name][i]}, numeric ${numeric}`)
-          .toBeLessThan(1e-5 + 1e-3 * Math.abs(numeric));
+        expect(
+          Math.abs(g[name][i] - numeric),
+          `${name}[${i}]: analytic ${g[name][i]}, numeric ${numeric}`,
+        ).toBeLessThan(1e-5 + 1e-3 * Math.abs(numeric));
         checked++;
       }
     }
@@ -98,7 +101,8 @@ describe('training loop', () => {
   });
 
   it('counts epochs to a target loss only once the loss stays below it', () => {
-    const run = (losses: number[]) => ({ epochs: losses.map((trainLoss, i) => ({ epoch: i + 1, trainLoss })) }) as unknown as TrainResult;
+    const run = (losses: number[]) =>
+      ({ epochs: losses.map((trainLoss, i) => ({ epoch: i + 1, trainLoss })) }) as unknown as TrainResult;
     expect(epochsToTarget(run([0.5, 0.04, 0.06, 0.04, 0.03]), 0.05)).toBe(4);
     expect(epochsToTarget(run([0.5, 0.04, 0.06]), 0.05)).toBeUndefined();
   });

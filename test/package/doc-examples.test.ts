@@ -40,21 +40,31 @@ function examples(file: string, markdown: string): Example[] {
   });
 }
 
-const documents = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const documents = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const all = documents.flatMap((file) => examples(file, readFileSync(join(root, file), 'utf8')));
 const tmp = mkdtempSync(join(tmpdir(), 'rmsprop-doc-examples-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A block as Node runs it: types stripped, working in a folder of its own (imports resolve from the repository's root). */
 async function runnable(example: Example, cwd: string): Promise<string> {
-  const js = example.lang === 'ts' ? (await transform(example.code, { loader: 'ts', format: 'esm', target: 'es2022' })).code : example.code;
+  const js =
+    example.lang === 'ts'
+      ? (await transform(example.code, { loader: 'ts', format: 'esm', target: 'es2022' })).code
+      : example.code;
   return `process.chdir(${JSON.stringify(cwd)});\n${js}`;
 }
 
 it('the README and the guides have examples to run', () => {
   expect(all.filter((e) => e.file === 'README.md' && !e.skip).length).toBeGreaterThanOrEqual(4);
   // a ts/js block that is not run says why, in words (`not-in-node: <reason>`)
-  expect(all.filter((e) => (e.lang === 'ts' || e.lang === 'js') && e.skip !== undefined && e.skip.length < 10)).toEqual([]);
+  expect(all.filter((e) => (e.lang === 'ts' || e.lang === 'js') && e.skip !== undefined && e.skip.length < 10)).toEqual(
+    [],
+  );
   expect(new Set(all.map((e) => e.file)).size).toBeGreaterThanOrEqual(4);
 });
 

@@ -15,7 +15,9 @@ it('the API reference builds from the JSDoc without warnings (typedoc.json treat
   const { stdout, stderr } = await run(process.execPath, [typedoc, '--out', out], root);
   expect(`${stdout}${stderr}`).not.toMatch(/warning|error/i);
   // both entries are documented under their import names: the core (src/index.ts) and rmsprop-wasm/tfjs (src/tfjs/index.ts)
-  expect(readdirSync(join(out, 'modules'))).toEqual(expect.arrayContaining(['rmsprop-wasm.html', 'rmsprop-wasm_tfjs.html']));
+  expect(readdirSync(join(out, 'modules'))).toEqual(
+    expect.arrayContaining(['rmsprop-wasm.html', 'rmsprop-wasm_tfjs.html']),
+  );
   // the first page (docs/api-home.md) says what the package is and links both entries
   const home = readFileSync(join(out, 'index.html'), 'utf8');
   expect(home).toContain('The package has two entries');

@@ -28,5 +28,8 @@ it('the inlined wasm is not stale against assembly/ (run `npm run build` if this
     expect(Buffer.from(bytes).toString('base64') === inlined[target], `the ${target} build is stale`).toBe(true);
   }
   // the whole file too, so the `: string` annotations (which keep the .d.ts small) cannot drift either
-  expect(readFileSync(GENERATED, 'utf8') === generatedModule(builds), `${GENERATED} differs from what the build script writes`).toBe(true);
+  expect(
+    readFileSync(GENERATED, 'utf8') === generatedModule(builds),
+    `${GENERATED} differs from what the build script writes`,
+  ).toBe(true);
 }, 300_000); // compiling six builds took over 60 s on a loaded 2-core machine

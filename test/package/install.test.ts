@@ -38,7 +38,8 @@ async function runIn(dir: string, file: string, source: string): Promise<Output>
 
 async function expectSameAsSources(output: Output) {
   expect(output.available).toEqual(['simd', 'wasm', 'js']);
-  for (const [i, backend] of BACKENDS.entries()) expect(output.results[i], backend).toEqual(await runFixedCase(RMSProp, backend));
+  for (const [i, backend] of BACKENDS.entries())
+    expect(output.results[i], backend).toEqual(await runFixedCase(RMSProp, backend));
   expect(output.threaded.threads).toBe(2);
   expect({ ...output.threaded, threads: 1 }).toEqual(await runFixedCase(RMSProp, 'simd'));
 }

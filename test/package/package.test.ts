@@ -70,9 +70,12 @@ function reachable(entries: string[], map: (file: string) => string): { reached:
 }
 
 it(`packs within ${BUDGET / 1000} kB, the code within ${CODE_BUDGET / 1000} kB`, () => {
-  const code = packed.files.filter((file) => file.path.startsWith('dist/'))
+  const code = packed.files
+    .filter((file) => file.path.startsWith('dist/'))
     .reduce((sum, file) => sum + gzipSync(readFileSync(join(unpacked, file.path)), { level: 9 }).length, 0);
-  console.log(`npm pack: ${packed.size} B packed, ${packed.unpackedSize} B unpacked, ${packed.files.length} files; dist/ ${code} B gzipped file by file`);
+  console.log(
+    `npm pack: ${packed.size} B packed, ${packed.unpackedSize} B unpacked, ${packed.files.length} files; dist/ ${code} B gzipped file by file`,
+  );
   expect(packed.size).toBeLessThanOrEqual(BUDGET);
   expect(code).toBeLessThanOrEqual(CODE_BUDGET);
 });
@@ -93,7 +96,12 @@ function anchors(markdown: string): Set<string> {
   const seen = new Map<string, number>();
   const out = new Set<string>();
   for (const [, heading] of markdown.replace(/^(```|~~~)[\s\S]*?^\1/gm, '').matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
-    const slug = heading.replace(/<[^>]+>/g, '').replace(/`/g, '').toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const slug = heading
+      .replace(/<[^>]+>/g, '')
+      .replace(/`/g, '')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
     const n = seen.get(slug) ?? 0;
     seen.set(slug, n + 1);
     out.add(n === 0 ? slug : `${slug}-${n}`);
@@ -116,7 +124,8 @@ function linkClosure(): { reached: Set<string>; broken: string[] } {
     const markdown = readFileSync(join(unpacked, from), 'utf8');
     for (const link of relativeLinks(markdown)) {
       const [pathPart, anchor] = link.split('#') as [string, string | undefined];
-      const target = pathPart === '' ? from : posix.normalize(posix.join(posix.dirname(from), decodeURIComponent(pathPart)));
+      const target =
+        pathPart === '' ? from : posix.normalize(posix.join(posix.dirname(from), decodeURIComponent(pathPart)));
       const file = join(unpacked, target);
       if (target.startsWith('..') || !existsSync(file)) {
         broken.push(`${from}: ${link} (no ${target} in the package)`);
@@ -128,7 +137,8 @@ function linkClosure(): { reached: Set<string>; broken: string[] } {
         inside.forEach((f) => reached.add(f.path));
         continue;
       }
-      if (anchor && target.endsWith('.md') && !anchors(readFileSync(file, 'utf8')).has(anchor)) broken.push(`${from}: ${link} (no heading #${anchor} in ${target})`);
+      if (anchor && target.endsWith('.md') && !anchors(readFileSync(file, 'utf8')).has(anchor))
+        broken.push(`${from}: ${link} (no heading #${anchor} in ${target})`);
       if (target.endsWith('.md')) queue.push(target);
       else reached.add(target);
     }
@@ -136,7 +146,7 @@ function linkClosure(): { reached: Set<string>; broken: string[] } {
   return { reached, broken };
 }
 
-it("every relative link and image of the packed README (and of the documents it links) resolves inside the package", () => {
+it('every relative link and image of the packed README (and of the documents it links) resolves inside the package', () => {
   const { reached, broken } = linkClosure();
   expect(broken).toEqual([]);
   // the README does link documents and pictures (a README that linked nothing would pass the above)
@@ -150,24 +160,42 @@ it("npm pack's tarball is ignored by git (it lands in the work tree)", async () 
 
 it('ships no source maps, sources, tests or build inputs: only dist/, the package documents and what the README links', () => {
   const { reached } = linkClosure();
-  const outside = packed.files.map((file) => file.path).filter((path) => !path.startsWith('dist/') && !ALWAYS.includes(path) && !reached.has(path));
+  const outside = packed.files
+    .map((file) => file.path)
+    .filter((path) => !path.startsWith('dist/') && !ALWAYS.includes(path) && !reached.has(path));
   expect(outside).toEqual([]);
   expect(packed.files.filter((file) => file.path.endsWith('.map'))).toEqual([]);
 });
 
 it('every shipped module is reachable from an entry, and every entry and import is shipped', () => {
-  const all = [pkg.main, pkg.types, ...targets(pkg.exports), ...targets(pkg.imports), ...browserReplacements()].map((path: string) => normalize(path));
-  const js = reachable(all.filter((path) => path.endsWith('.js')), (file) => file);
+  const all = [pkg.main, pkg.types, ...targets(pkg.exports), ...targets(pkg.imports), ...browserReplacements()].map(
+    (path: string) => normalize(path),
+  );
+  const js = reachable(
+    all.filter((path) => path.endsWith('.js')),
+    (file) => file,
+  );
   // Types: the public declarations, and the declaration beside each module that runs (tsc emits
   // them in pairs, and a tool that loads one of those modules by path looks for its types there).
-  const declarations = [...all.filter((path) => path.endsWith('.d.ts')), ...[...js.reached].map((file) => file.replace(/\.js$/, '.d.ts'))];
+  const declarations = [
+    ...all.filter((path) => path.endsWith('.d.ts')),
+    ...[...js.reached].map((file) => file.replace(/\.js$/, '.d.ts')),
+  ];
   const types = reachable(declarations, (file) => file.replace(/\.js$/, '.d.ts'));
   expect([...js.missing, ...types.missing]).toEqual([]);
-  const unreached = packed.files.map((file) => file.path)
+  const unreached = packed.files
+    .map((file) => file.path)
     .filter((path) => path.startsWith('dist/') && !js.reached.has(path) && !types.reached.has(path));
   expect(unreached).toEqual([]);
   // the entries a consumer names exist: the core, the TF.js adapter, and a platform module for each side
-  expect([...js.reached]).toEqual(expect.arrayContaining(['dist/index.js', 'dist/tfjs/index.js', 'dist/platform/node.js', 'dist/platform/browser.js']));
+  expect([...js.reached]).toEqual(
+    expect.arrayContaining([
+      'dist/index.js',
+      'dist/tfjs/index.js',
+      'dist/platform/node.js',
+      'dist/platform/browser.js',
+    ]),
+  );
 });
 
 it('the generated wasm module is declared as strings, not as 180 kB of literal types', () => {

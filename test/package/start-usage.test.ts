@@ -5,8 +5,12 @@ import { childEnv, root } from '../support/pack.js';
 
 function npmStart(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile('npm', ['start', '--silent', '--', ...args], { cwd: root, env: childEnv(), timeout: 60_000 }, (_error, stdout, stderr) =>
-      resolve({ code: child.exitCode, stdout, stderr }));
+    const child = execFile(
+      'npm',
+      ['start', '--silent', '--', ...args],
+      { cwd: root, env: childEnv(), timeout: 60_000 },
+      (_error, stdout, stderr) => resolve({ code: child.exitCode, stdout, stderr }),
+    );
   });
 }
 
@@ -15,11 +19,15 @@ it.each([
   [['--out'], /'--out <value>' argument missing/],
   [['stray'], /Unexpected argument 'stray'/],
   [['--backend', 'gpu'], /unknown backend 'gpu'/],
-])('npm start -- %s prints the reason and the usage, and exits 2', async (args, reason) => {
-  const { code, stdout, stderr } = await npmStart(args as string[]);
-  expect(code).toBe(2);
-  expect(stdout).toBe('');
-  expect(stderr).toMatch(reason);
-  expect(stderr).toMatch(/^usage: npm start -- \[--quick\]/m);
-  expect(stderr).not.toMatch(/\n\s+at /); // no stack frames
-}, 60_000);
+])(
+  'npm start -- %s prints the reason and the usage, and exits 2',
+  async (args, reason) => {
+    const { code, stdout, stderr } = await npmStart(args as string[]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(reason);
+    expect(stderr).toMatch(/^usage: npm start -- \[--quick\]/m);
+    expect(stderr).not.toMatch(/\n\s+at /); // no stack frames
+  },
+  60_000,
+);

@@ -58,7 +58,8 @@ let browser: Browser;
 let origin: string;
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/tfjs/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+  if (!existsSync(join(root, 'dist/tfjs/index.js')))
+    throw new Error('dist/ is missing: `npm test` builds it with tsc first');
   // The package installed as an app has it: node_modules/rmsprop-wasm pointing at this checkout.
   const installed = mkdtempSync(join(tmpdir(), 'rmsprop-wasm-tfjs-'));
   mkdirSync(join(installed, 'node_modules'));
@@ -66,13 +67,21 @@ beforeAll(async () => {
   const bundle = await build({
     stdin: { contents: PAGE, resolveDir: root, loader: 'js' },
     nodePaths: [join(installed, 'node_modules')],
-    bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent', metafile: true,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent',
+    metafile: true,
   }).finally(() => rmSync(installed, { recursive: true }));
   bundled = Object.keys(bundle.metafile.inputs).filter((path) => !path.includes('node_modules/@tensorflow'));
   // The page and its bundle from memory; the wasm backend's files from this checkout's node_modules.
   server = await serveFiles(root, {
     routes: {
-      '/': { type: 'text/html', body: '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>' },
+      '/': {
+        type: 'text/html',
+        body: '<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>',
+      },
       '/page.js': { type: 'text/javascript', body: bundle.outputFiles[0].contents },
     },
   });
@@ -94,26 +103,36 @@ it('the bundle reached the library through its tfjs subpath and its browser plat
 });
 
 // webgl runs on SwiftShader here (--disable-gpu): gradients come down and parameters go up at every step
-it.each(['cpu', 'wasm', 'webgl'])('model.fit in a page on TF.js %s tracks tf.train.rmsprop', async (backend) => {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${origin}/`);
-  await page.waitForFunction('typeof window.runIn === "function"');
-  const result = (await page.evaluate(`window.runIn(${JSON.stringify(backend)})`)) as {
-    backend: string; core: string; className: string; ours: number[][][]; theirs: number[][][];
-  };
-  await page.close();
-  expect(errors).toEqual([]);
-  expect([result.backend, result.core, result.className]).toEqual([backend, 'simd', 'RMSProp']);
-  expect(result.ours).toHaveLength(8);
-  // the agreed bound (test/presets.test.ts), lr 0.01, momentum 0.9, after k batches
-  for (const [k, weights] of result.ours.entries()) {
-    weights.forEach((w, t) => w.forEach((value, i) => {
-      const reference = result.theirs[k][t][i];
-      const bound = 1e-5 * Math.abs(reference) + (5e-4 * 0.01 * (k + 1)) / (1 - 0.9);
-      expect(Math.abs(value - reference), `batch ${k + 1}, weight ${t}, element ${i}`).toBeLessThanOrEqual(bound);
-    }));
-  }
-  expect(result.ours[7][0]).not.toEqual(result.ours[0][0]);
-}, 120_000);
+it.each(['cpu', 'wasm', 'webgl'])(
+  'model.fit in a page on TF.js %s tracks tf.train.rmsprop',
+  async (backend) => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${origin}/`);
+    await page.waitForFunction('typeof window.runIn === "function"');
+    const result = (await page.evaluate(`window.runIn(${JSON.stringify(backend)})`)) as {
+      backend: string;
+      core: string;
+      className: string;
+      ours: number[][][];
+      theirs: number[][][];
+    };
+    await page.close();
+    expect(errors).toEqual([]);
+    expect([result.backend, result.core, result.className]).toEqual([backend, 'simd', 'RMSProp']);
+    expect(result.ours).toHaveLength(8);
+    // the agreed bound (test/presets.test.ts), lr 0.01, momentum 0.9, after k batches
+    for (const [k, weights] of result.ours.entries()) {
+      weights.forEach((w, t) =>
+        w.forEach((value, i) => {
+          const reference = result.theirs[k][t][i];
+          const bound = 1e-5 * Math.abs(reference) + (5e-4 * 0.01 * (k + 1)) / (1 - 0.9);
+          expect(Math.abs(value - reference), `batch ${k + 1}, weight ${t}, element ${i}`).toBeLessThanOrEqual(bound);
+        }),
+      );
+    }
+    expect(result.ours[7][0]).not.toEqual(result.ours[0][0]);
+  },
+  120_000,
+);

@@ -7,7 +7,17 @@
 // DOM lib (TF.js needs it); errors inside TF.js' declarations and their dependencies' (which need
 // skipLibCheck under these flags) are not ours and are left out, errors anywhere else count.
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  mkdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +30,11 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  * `npm ci` installs them from the lockfile (no network during the test) and the root's `tsc` stays 5.9.
  */
 const compilers = join(root, 'test/package/type-compilers');
-const COMPILERS = [join(compilers, '5.0/node_modules/typescript'), join(compilers, '5.4/node_modules/typescript'), join(root, 'node_modules/typescript')];
+const COMPILERS = [
+  join(compilers, '5.0/node_modules/typescript'),
+  join(compilers, '5.4/node_modules/typescript'),
+  join(root, 'node_modules/typescript'),
+];
 let project: string;
 
 /** The ```ts blocks of a Markdown file (README.md, a guide), each as a module that imports what it uses from the package. */
@@ -48,18 +62,25 @@ function ownErrors(output: string): string {
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/index.d.ts'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+  if (!existsSync(join(root, 'dist/index.d.ts')))
+    throw new Error('dist/ is missing: `npm test` builds it with tsc first');
   const missing = COMPILERS.filter((compiler) => !existsSync(join(compiler, 'bin/tsc')));
-  if (missing.length) throw new Error(`${missing.join(', ')} missing: run \`npm ci\` (the lockfile pins every compiler)`);
+  if (missing.length)
+    throw new Error(`${missing.join(', ')} missing: run \`npm ci\` (the lockfile pins every compiler)`);
   project = mkdtempSync(join(tmpdir(), 'rmsprop-types-'));
   mkdirSync(join(project, 'node_modules'));
   symlinkSync(root, join(project, 'node_modules/rmsprop-wasm'), 'dir');
   symlinkSync(join(root, 'node_modules/@tensorflow'), join(project, 'node_modules/@tensorflow'), 'dir');
   writeFileSync(join(project, 'package.json'), '{ "type": "module" }\n');
   cpSync(join(root, 'test/package/types'), project, { recursive: true });
-  const guides = readdirSync(join(root, 'docs')).filter((file) => file.endsWith('.md')).map((file) => `docs/${file}`);
+  const guides = readdirSync(join(root, 'docs'))
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => `docs/${file}`);
   for (const document of ['README.md', ...guides]) {
-    const prefix = document.replace(/^docs\//, '').replace(/\.md$/, '').toLowerCase();
+    const prefix = document
+      .replace(/^docs\//, '')
+      .replace(/\.md$/, '')
+      .toLowerCase();
     readmeExamples(readFileSync(join(root, document), 'utf8')).forEach((code, i) => {
       writeFileSync(join(project, isTfjs(code) ? 'tfjs' : '', `${prefix}-${i + 1}.ts`), code);
     });

@@ -27,8 +27,12 @@ let isolated: StaticServer;
 let plain: StaticServer;
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: `npm test` builds it with tsc first');
-  execFileSync(join(root, 'node_modules/.bin/vite'), ['build', 'web', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
+  if (!existsSync(join(root, 'dist/index.js')))
+    throw new Error('dist/ is missing: `npm test` builds it with tsc first');
+  execFileSync(join(root, 'node_modules/.bin/vite'), ['build', 'web', '--logLevel', 'error'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   mkdirSync(images, { recursive: true });
   [isolated, plain] = await Promise.all([serve(ISOLATION), serve({})]);
   browser = await launchChromium([
@@ -46,7 +50,9 @@ afterAll(async () => {
 async function open(context: BrowserContext, url: string): Promise<{ page: Page; errors: string[] }> {
   const page = await context.newPage();
   const errors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
   page.on('pageerror', (e) => errors.push(`exception: ${e.message}`));
   await page.goto(url);
   return { page, errors };
@@ -54,7 +60,8 @@ async function open(context: BrowserContext, url: string): Promise<{ page: Page;
 
 // --- float64 references ----------------------------------------------------------------------------
 
-const KAPPA = 2500, START = [-5, 0.2] as const;
+const KAPPA = 2500,
+  START = [-5, 0.2] as const;
 
 /**
  * Seed RMSProp on the ravine in float64: steps until ‖θ‖ < 10⁻³ for good (as demo/ravine.ts counts). With
@@ -62,9 +69,14 @@ const KAPPA = 2500, START = [-5, 0.2] as const;
  */
 function rmspropSteps(lr: number, { decay = 0.9, momentum = 0, kappa = KAPPA, maxSteps = 20_000 } = {}): number {
   let [w, b] = START;
-  let sw = 0, sb = 0, mw = 0, mb = 0, lastOutside = 0;
+  let sw = 0,
+    sb = 0,
+    mw = 0,
+    mb = 0,
+    lastOutside = 0;
   for (let t = 1; t <= maxSteps; t++) {
-    const gw = w, gb = kappa * b;
+    const gw = w,
+      gb = kappa * b;
     sw = decay * sw + (1 - decay) * gw * gw;
     sb = decay * sb + (1 - decay) * gb * gb;
     mw = momentum * mw + (lr * gw) / Math.sqrt(sw + 1e-8);
@@ -81,47 +93,81 @@ type Runs = Record<string, { lr: number; steps: number | null; path: number[] }>
 async function pageRuns(page: Page, generation = 1): Promise<Runs> {
   await page.waitForFunction((g) => Number(document.body.dataset.ready) >= g, generation);
   return page.evaluate(() => {
-    const { runs } = (window as unknown as { ravineDemo: { runs: Map<string, { lr: number; steps?: number; path: Float32Array }> } }).ravineDemo;
-    return Object.fromEntries([...runs].map(([m, r]) => [m, { lr: r.lr, steps: r.steps ?? null, path: [...r.path.subarray(0, 200)] }]));
+    const { runs } = (
+      window as unknown as { ravineDemo: { runs: Map<string, { lr: number; steps?: number; path: Float32Array }> } }
+    ).ravineDemo;
+    return Object.fromEntries(
+      [...runs].map(([m, r]) => [m, { lr: r.lr, steps: r.steps ?? null, path: [...r.path.subarray(0, 200)] }]),
+    );
   });
 }
 
 /** Pixels of a canvas within 40 of an RGB colour and mostly opaque, counted in the page. */
 function countPixels(page: Page, selector: string, rgb: [number, number, number] | 'grey'): Promise<number> {
-  return page.evaluate(({ selector, rgb }) => {
-    const canvas = document.querySelector(selector) as HTMLCanvasElement;
-    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-    let n = 0;
-    for (let i = 0; i < data.length; i += 4) {
-      const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
-      const near = rgb === 'grey' ? Math.abs(r - 187) < 40 && Math.abs(g - 187) < 40 && Math.abs(b - 187) < 40 && Math.abs(r - b) < 8
-        : Math.abs(r - rgb[0]) < 40 && Math.abs(g - rgb[1]) < 40 && Math.abs(b - rgb[2]) < 40;
-      if (near && a > 200) n++;
-    }
-    return n;
-  }, { selector, rgb });
+  return page.evaluate(
+    ({ selector, rgb }) => {
+      const canvas = document.querySelector(selector) as HTMLCanvasElement;
+      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+        const near =
+          rgb === 'grey'
+            ? Math.abs(r - 187) < 40 && Math.abs(g - 187) < 40 && Math.abs(b - 187) < 40 && Math.abs(r - b) < 8
+            : Math.abs(r - rgb[0]) < 40 && Math.abs(g - rgb[1]) < 40 && Math.abs(b - rgb[2]) < 40;
+        if (near && a > 200) n++;
+      }
+      return n;
+    },
+    { selector, rgb },
+  );
 }
 
 const COLOURS: Record<string, [number, number, number]> = {
-  gd: [0xe4, 0x57, 0x56], momentum: [0x4c, 0x78, 0xa8], rmsprop: [0x54, 0xa2, 0x4b], 'rmsprop-momentum': [0x9d, 0x5f, 0xc4],
+  gd: [0xe4, 0x57, 0x56],
+  momentum: [0x4c, 0x78, 0xa8],
+  rmsprop: [0x54, 0xa2, 0x4b],
+  'rmsprop-momentum': [0x9d, 0x5f, 0xc4],
 };
 
-interface TableRow { bestLr: number; bestSteps: string; bestText: string; nowLr: string; nowSteps: string; nowText: string }
+interface TableRow {
+  bestLr: number;
+  bestSteps: string;
+  bestText: string;
+  nowLr: string;
+  nowSteps: string;
+  nowText: string;
+}
 /** The side-by-side table as the page shows it, once its `searched`-th grid search is in. */
 async function pageTable(page: Page, searched = 1): Promise<Record<string, TableRow>> {
   await page.waitForFunction((g) => Number(document.body.dataset.searched) >= g, searched);
-  return page.evaluate((methods) => Object.fromEntries(methods.map((m) => {
-    const cell = (id: string) => document.getElementById(`${m}-${id}`)!;
-    return [m, {
-      bestLr: Number(cell('best-lr').dataset.lr), bestSteps: cell('best-steps').dataset.steps!, bestText: cell('best-steps').textContent!,
-      nowLr: cell('now-lr').textContent!, nowSteps: cell('now-steps').dataset.steps!, nowText: cell('now-steps').textContent!,
-    }];
-  })), [...RAVINE_METHODS]);
+  return page.evaluate(
+    (methods) =>
+      Object.fromEntries(
+        methods.map((m) => {
+          const cell = (id: string) => document.getElementById(`${m}-${id}`)!;
+          return [
+            m,
+            {
+              bestLr: Number(cell('best-lr').dataset.lr),
+              bestSteps: cell('best-steps').dataset.steps!,
+              bestText: cell('best-steps').textContent!,
+              nowLr: cell('now-lr').textContent!,
+              nowSteps: cell('now-steps').dataset.steps!,
+              nowText: cell('now-steps').textContent!,
+            },
+          ];
+        }),
+      ),
+    [...RAVINE_METHODS],
+  );
 }
 
 /** Each method's best run of the grid, computed here in Node by demo/ravine.ts on the library's src/. */
 async function libraryBest(ravine?: Ravine) {
-  return Object.fromEntries(await Promise.all(RAVINE_METHODS.map(async (m) => [m, (await bestRun(m, { RMSProp, ravine })).best] as const)));
+  return Object.fromEntries(
+    await Promise.all(RAVINE_METHODS.map(async (m) => [m, (await bestRun(m, { RMSProp, ravine })).best] as const)),
+  );
 }
 
 /** Sign changes of b over the first `steps` steps of a path (w0, b0, w1, b1, …). */
@@ -161,19 +207,25 @@ describe('the ravine page', () => {
     for (let t = 1; t <= 90; t++) expect(runs.rmsprop.path[2 * t]).toBeGreaterThan(runs.rmsprop.path[2 * t - 2]);
 
     // The animation runs: the step counter moves on by itself.
-    await expect.poll(async () => Number((await page.textContent('#step-out'))!.replace(/,/g, '')), { timeout: 20_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(async () => Number((await page.textContent('#step-out'))!.replace(/,/g, '')), { timeout: 20_000 })
+      .toBeGreaterThan(0);
     await page.click('#to-end');
     expect(await countPixels(page, '#main-plot canvas.bg', 'grey')).toBeGreaterThan(500);
     for (const [method, rgb] of Object.entries(COLOURS)) {
       // RMSProp + momentum runs along the floor under gradient descent's line: only its swing shows at full width.
-      expect(await countPixels(page, '#main-plot canvas.trail', rgb), method).toBeGreaterThan(method === 'rmsprop-momentum' ? 40 : 200);
+      expect(await countPixels(page, '#main-plot canvas.trail', rgb), method).toBeGreaterThan(
+        method === 'rmsprop-momentum' ? 40 : 200,
+      );
       expect(await countPixels(page, '#close-up canvas.trail', rgb), method).toBeGreaterThan(20);
     }
     await page.evaluate(() => scrollTo(0, 0)); // the click scrolled the button into view
     await page.screenshot({ path: join(images, 'web-ravine.png') });
 
     // The keyboard moves the slider; the page runs gradient descent again at the new rate.
-    const before = await page.evaluate(() => (document.querySelector('#main-plot canvas.trail') as HTMLCanvasElement).toDataURL());
+    const before = await page.evaluate(() =>
+      (document.querySelector('#main-plot canvas.trail') as HTMLCanvasElement).toDataURL(),
+    );
     await page.focus('#gd-lr');
     await page.keyboard.press('ArrowLeft');
     const after = await pageRuns(page, 2);
@@ -181,13 +233,16 @@ describe('the ravine page', () => {
     expect(after.gd.path[3]).toBeCloseTo(START[1] * (1 - after.gd.lr * KAPPA), 5);
     expect(after.gd.path).not.toEqual(runs.gd.path);
     expect(after.rmsprop.path).toEqual(runs.rmsprop.path);
-    expect(await page.evaluate(() => (document.querySelector('#main-plot canvas.trail') as HTMLCanvasElement).toDataURL())).not.toBe(before);
+    expect(
+      await page.evaluate(() => (document.querySelector('#main-plot canvas.trail') as HTMLCanvasElement).toDataURL()),
+    ).not.toBe(before);
 
     // "best learning rate" picks gradient descent's rate of the grid that the float64 formula picks.
     const grid = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1];
     const gdSteps = (lr: number) => {
       let last = 0;
-      for (let t = 1; t <= 20_000; t++) if (!(Math.hypot(START[0] * (1 - lr) ** t, START[1] * (1 - lr * KAPPA) ** t) < 1e-3)) last = t;
+      for (let t = 1; t <= 20_000; t++)
+        if (!(Math.hypot(START[0] * (1 - lr) ** t, START[1] * (1 - lr * KAPPA) ** t) < 1e-3)) last = t;
       return last === 20_000 ? Infinity : last + 1;
     };
     const expectedLr = grid.reduce((best, lr) => (gdSteps(lr) < gdSteps(best) ? lr : best));
@@ -243,7 +298,12 @@ describe('the ravine page', () => {
   }, 60_000);
 
   it('fits a phone-sized screen without sideways scrolling', async () => {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const context = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
     const { page, errors } = await open(context, `${isolated.origin}/index.html`);
     await pageRuns(page);
     const widths = await page.evaluate(() => ({
@@ -269,7 +329,10 @@ interface BenchJson {
   threads: unknown[];
 }
 
-async function quickBench(context: BrowserContext, origin: string): Promise<{ page: Page; errors: string[]; json: BenchJson; webgl: boolean }> {
+async function quickBench(
+  context: BrowserContext,
+  origin: string,
+): Promise<{ page: Page; errors: string[]; json: BenchJson; webgl: boolean }> {
   const { page, errors } = await open(context, `${origin}/bench.html?quick&run`);
   await page.waitForSelector('body[data-done]', { timeout: 80_000 });
   const json = (await page.evaluate('window.benchResults')) as BenchJson;
@@ -286,7 +349,14 @@ describe('the benchmark page, quick mode', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 1400 } });
     const { page, errors, json, webgl } = await quickBench(context, isolated.origin);
     expect(json.env.crossOriginIsolated).toBe(true);
-    const expected = [...LIBRARY, 'threads-2', 'threads-auto', 'tfjs-cpu', 'tfjs-wasm', ...(webgl ? ['tfjs-webgl'] : [])];
+    const expected = [
+      ...LIBRARY,
+      'threads-2',
+      'threads-auto',
+      'tfjs-cpu',
+      'tfjs-wasm',
+      ...(webgl ? ['tfjs-webgl'] : []),
+    ];
     if (!webgl) expect(json.env.tfjsSkipped.webgl).toMatch(/WebGL/);
     expect(json.sizes.map((s) => s.n)).toEqual([1024, 65536]);
     for (const size of json.sizes) {
@@ -298,18 +368,33 @@ describe('the benchmark page, quick mode', () => {
     expect(await page.locator('#chart svg').count()).toBe(1);
     expect(await page.isHidden('#isolation')).toBe(true);
     // Every ratio cell reads as a number ("1/190×" below 0.1, never "0.00×") and agrees with the medians measured.
-    const tables = await page.$$eval('#tables table', (ts) => ts.map((t) => [...t.querySelectorAll('tbody tr')].map((tr) => ({
-      key: (tr as HTMLElement).dataset.variant!, cells: [...tr.querySelectorAll('td')].map((td) => td.textContent!),
-    }))));
+    const tables = await page.$$eval('#tables table', (ts) =>
+      ts.map((t) =>
+        [...t.querySelectorAll('tbody tr')].map((tr) => ({
+          key: (tr as HTMLElement).dataset.variant!,
+          cells: [...tr.querySelectorAll('td')].map((td) => td.textContent!),
+        })),
+      ),
+    );
     const ratioCells = tables.flat().flatMap((row) => row.cells.slice(3));
     expect(ratioCells.filter((cell) => /^0\.0*×$/.test(cell))).toEqual([]);
     expect(ratioCells.some((cell) => cell.startsWith('1/'))).toBe(true); // TF.js cpu against plain JS, at least
-    const readRatio = (cell: string) => { const m = /^(?:1\/(\d+)|(\d+(?:\.\d+)?))×$/.exec(cell); return m ? (m[1] ? 1 / +m[1] : +m[2]) : NaN; };
+    const readRatio = (cell: string) => {
+      const m = /^(?:1\/(\d+)|(\d+(?:\.\d+)?))×$/.exec(cell);
+      return m ? (m[1] ? 1 / +m[1] : +m[2]) : NaN;
+    };
     json.sizes.forEach((size, i) => {
       for (const { key, cells } of tables[i]) {
-        for (const [column, than] of [[3, 'plain'], [4, 'tfjs-cpu'], [5, 'tfjs-wasm']] as const) {
+        for (const [column, than] of [
+          [3, 'plain'],
+          [4, 'tfjs-cpu'],
+          [5, 'tfjs-wasm'],
+        ] as const) {
           const expected = size.measured[than].nsPerStep / size.measured[key].nsPerStep;
-          expect(Math.abs(readRatio(cells[column]) / expected - 1), `${key} × ${than} at ${size.n}: ${cells[column]}, measured ${expected}`).toBeLessThan(0.05);
+          expect(
+            Math.abs(readRatio(cells[column]) / expected - 1),
+            `${key} × ${than} at ${size.n}: ${cells[column]}, measured ${expected}`,
+          ).toBeLessThan(0.05);
         }
       }
     });
@@ -331,12 +416,18 @@ describe('the benchmark page, quick mode', () => {
     const context = await browser.newContext();
     // The first visit installs the service worker and reloads; from then on it adds the headers.
     const first = await open(context, `${plain.origin}/index.html`);
-    await first.page.waitForFunction(() => navigator.serviceWorker.controller !== null && crossOriginIsolated, undefined, { timeout: 20_000 });
+    await first.page.waitForFunction(
+      () => navigator.serviceWorker.controller !== null && crossOriginIsolated,
+      undefined,
+      { timeout: 20_000 },
+    );
     await first.page.close();
     const { errors, json } = await quickBench(context, plain.origin);
     expect([...first.errors, ...errors]).toEqual([]);
     expect(json.env.crossOriginIsolated).toBe(true);
-    for (const size of json.sizes) for (const key of [...LIBRARY, 'threads-2', 'threads-auto']) expect(size.measured[key].nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
+    for (const size of json.sizes)
+      for (const key of [...LIBRARY, 'threads-2', 'threads-auto'])
+        expect(size.measured[key].nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
     await context.close();
   }, 90_000);
 
@@ -346,7 +437,8 @@ describe('the benchmark page, quick mode', () => {
     expect(json.env.crossOriginIsolated).toBe(false);
     for (const size of json.sizes) {
       expect(size.measured['threads-2']).toBeUndefined();
-      for (const key of [...LIBRARY, 'tfjs-cpu', 'tfjs-wasm']) expect(size.measured[key].nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
+      for (const key of [...LIBRARY, 'tfjs-cpu', 'tfjs-wasm'])
+        expect(size.measured[key].nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
     }
     expect(await page.textContent('#isolation')).toMatch(/Threads are off.*Cross-Origin-Opener-Policy/);
     expect(errors).toEqual([]);

@@ -60,7 +60,11 @@ export function snapshotDifference(actual: Uint8Array[], expected: Uint8Array[])
  * `withGradients`, then its state, so that a test can snapshot or compare all of them at once.
  */
 export function everything(opt: RMSProp, withGradients = false): Float32Array[] {
-  return Object.keys(opt.params).flatMap((name) => [opt.params[name], ...(withGradients ? [opt.grads[name]] : []), ...Object.values(opt.state[name])]);
+  return Object.keys(opt.params).flatMap((name) => [
+    opt.params[name],
+    ...(withGradients ? [opt.grads[name]] : []),
+    ...Object.values(opt.state[name]),
+  ]);
 }
 
 /** One step of the seed preset from S = 0, in float64: S = (1 − β)·g² = 0.1·g², w − lr·g/√(S + ε). */
@@ -85,7 +89,13 @@ export function firstDifference(a: Float32Array[], b: Float32Array[]): string | 
 }
 
 /** Expects `params` and `squareAvg` to hold the seed preset's first step from `before` with `grads`. */
-export function expectFirstStep(params: Float32Array, squareAvg: Float32Array, before: readonly number[], grads: readonly number[], what: string): void {
+export function expectFirstStep(
+  params: Float32Array,
+  squareAvg: Float32Array,
+  before: readonly number[],
+  grads: readonly number[],
+  what: string,
+): void {
   grads.forEach((g, i) => {
     expect(params[i], `${what}: w[${i}]`).toBeCloseTo(seedStep(before[i], g), 6);
     expect(squareAvg[i] / (0.1 * g * g), `${what}: S[${i}]`).toBeCloseTo(1, 5);

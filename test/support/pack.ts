@@ -19,10 +19,16 @@ export function childEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs a command; rejects with its output when it exits non-zero. */
-export function run(command: string, args: string[], cwd: string, timeout = 120_000): Promise<{ stdout: string; stderr: string }> {
+export function run(
+  command: string,
+  args: string[],
+  cwd: string,
+  timeout = 120_000,
+): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(command, args, { cwd, env: childEnv(), timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${error.message}\n${stdout}\n${stderr}`));
+      if (error)
+        reject(new Error(`${command} ${args.join(' ')} (in ${cwd}) failed: ${error.message}\n${stdout}\n${stderr}`));
       else resolve({ stdout, stderr });
     });
   });
@@ -42,18 +48,29 @@ export interface Packed {
  */
 export async function pack(dir: string): Promise<Packed> {
   const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], root);
-  const [info] = JSON.parse(stdout) as Array<{ filename: string; size: number; unpackedSize: number; files: Packed['files'] }>;
+  const [info] = JSON.parse(stdout) as Array<{
+    filename: string;
+    size: number;
+    unpackedSize: number;
+    files: Packed['files'];
+  }>;
   return { tarball: join(dir, info.filename), size: info.size, unpackedSize: info.unpackedSize, files: info.files };
 }
 
 /** A temporary folder; `remove()` deletes it (set KEEP_TMP=1 to look at it after the test). */
 export function tempDir(prefix: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), `rmsprop-wasm-${prefix}-`));
-  return { path, remove: () => void (process.env.KEEP_TMP ? undefined : rmSync(path, { recursive: true, force: true })) };
+  return {
+    path,
+    remove: () => void (process.env.KEEP_TMP ? undefined : rmSync(path, { recursive: true, force: true })),
+  };
 }
 
 /** A fresh npm project in `dir` (an ES module package), with `spec` installed from the given tarball, folder or URL. */
 export async function freshProject(dir: string, spec: string): Promise<void> {
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'fresh-app', private: true, type: 'module' }, null, 2));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'fresh-app', private: true, type: 'module' }, null, 2),
+  );
   await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', spec], dir, 300_000);
 }

@@ -2,13 +2,21 @@
 // fresh-process TF.js scenario starts with (test/child.ts runs it).
 
 /** The agreed bound (test/presets.test.ts): |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
-export function firstViolation(ours: ArrayLike<number>[], reference: ArrayLike<number>[], k: number, momentum: number, lr: number): string | undefined {
+export function firstViolation(
+  ours: ArrayLike<number>[],
+  reference: ArrayLike<number>[],
+  k: number,
+  momentum: number,
+  lr: number,
+): string | undefined {
   if (ours.length !== reference.length) return `${ours.length} weights, the reference has ${reference.length}`;
   for (const [t, ref] of reference.entries()) {
-    if (ours[t].length !== ref.length) return `weight ${t}: ${ours[t].length} elements, the reference has ${ref.length}`;
+    if (ours[t].length !== ref.length)
+      return `weight ${t}: ${ours[t].length} elements, the reference has ${ref.length}`;
     for (let i = 0; i < ref.length; i++) {
       const bound = 1e-5 * Math.abs(ref[i]) + (5e-4 * lr * k) / (1 - momentum);
-      if (!(Math.abs(ours[t][i] - ref[i]) <= bound)) return `weight ${t}, element ${i}: ${ours[t][i]} vs ${ref[i]} (bound ${bound})`;
+      if (!(Math.abs(ours[t][i] - ref[i]) <= bound))
+        return `weight ${t}, element ${i}: ${ours[t][i]} vs ${ref[i]} (bound ${bound})`;
     }
   }
   return undefined;

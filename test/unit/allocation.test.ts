@@ -91,9 +91,15 @@ function measureInChild(setup: string): number {
   // No on-stack replacement: a long wait for a descheduled worker made V8 compile the waiting loop
   // before it had seen the code after it, then drop that code at the loop's end, up to a hundred
   // times a process; how often depends on the load, and what the interpreter then boxes was counted.
-  const output = execFileSync(process.execPath, ['--no-concurrent-recompilation', '--no-use-osr', '--input-type=module', '-e', script], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 120_000, encoding: 'utf8',
-  });
+  const output = execFileSync(
+    process.execPath,
+    ['--no-concurrent-recompilation', '--no-use-osr', '--input-type=module', '-e', script],
+    {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      timeout: 120_000,
+      encoding: 'utf8',
+    },
+  );
   return JSON.parse(output.trim().split('\n').pop()!);
 }
 
@@ -106,25 +112,48 @@ describe.each(BACKENDS)('step() allocates nothing (%s)', (backend) => {
     ['zero-copy', '{}'],
     ['clipping', CLIPPING],
     ["nonFinite: 'skip'", "{ nonFinite: 'skip' }"],
-    ['centered, momentum, decoupled weight decay, bias correction', '{ centered: true, momentum: 0.9, weightDecay: 0.01, decoupledWeightDecay: true, biasCorrection: true }'],
+    [
+      'centered, momentum, decoupled weight decay, bias correction',
+      '{ centered: true, momentum: 0.9, weightDecay: 0.01, decoupledWeightDecay: true, biasCorrection: true }',
+    ],
     // A schedule that computes its value allocates that number in its own code; calling it costs nothing more.
     ['a schedule', '{ lr: () => 1e-3 }'],
-  ])('%s', (_, options) => {
-    expect(measureInChild(`
+  ])(
+    '%s',
+    (_, options) => {
+      expect(
+        measureInChild(`
       const opt = await RMSProp.create({ w: 1000, b: 24 }, { ...${options}, backend: '${backend}' });
       opt.grads.w.fill(0.01);
-      step = () => void opt.step();`)).toBeLessThan(ONE_NUMBER);
-  }, 120_000);
+      step = () => void opt.step();`),
+      ).toBeLessThan(ONE_NUMBER);
+    },
+    120_000,
+  );
 
   it.each([
-    ['a record', '{ w: new Float32Array(1000), b: new Float32Array(24) }', '{ w: new Float32Array(1000).fill(0.01), b: new Float32Array(24) }'],
-    ['an array', '[new Float32Array(1000), new Float32Array(24)]', '[new Float32Array(1000).fill(0.01), new Float32Array(24)]'],
-  ])('your arrays, gradients in %s, with clipping and the non-finite scan', (_, params, grads) => {
-    expect(measureInChild(`
+    [
+      'a record',
+      '{ w: new Float32Array(1000), b: new Float32Array(24) }',
+      '{ w: new Float32Array(1000).fill(0.01), b: new Float32Array(24) }',
+    ],
+    [
+      'an array',
+      '[new Float32Array(1000), new Float32Array(24)]',
+      '[new Float32Array(1000).fill(0.01), new Float32Array(24)]',
+    ],
+  ])(
+    'your arrays, gradients in %s, with clipping and the non-finite scan',
+    (_, params, grads) => {
+      expect(
+        measureInChild(`
       const opt = await RMSProp.create(${params}, { ...${CLIPPING}, nonFinite: 'throw', backend: '${backend}' });
       const grads = ${grads};
-      step = () => void opt.step(grads);`)).toBeLessThan(ONE_NUMBER);
-  }, 120_000);
+      step = () => void opt.step(grads);`),
+      ).toBeLessThan(ONE_NUMBER);
+    },
+    120_000,
+  );
 });
 
 // Steps of 512 K elements or more wake the workers every time. (A smaller step that finds every
@@ -135,23 +164,31 @@ describe.each(['simd', 'wasm'] as const)('with 2 threads, step() allocates nothi
     ['zero-copy', '{}'],
     ['clipping', CLIPPING],
     ["nonFinite: 'skip'", "{ nonFinite: 'skip' }"],
-  ])('%s', (_, options) => {
-    expect(measureInChild(`
+  ])(
+    '%s',
+    (_, options) => {
+      expect(
+        measureInChild(`
       const opt = await RMSProp.create({ w: 600000, b: 24 }, { ...${options}, backend: '${backend}', threads: 2 });
       if (opt.threads !== 2) throw new Error('not on 2 threads');
       opt.grads.w.fill(0.01);
       step = () => void opt.step();
-      steps = 300;`)).toBeLessThan(ONE_NUMBER);
-  }, 120_000);
+      steps = 300;`),
+      ).toBeLessThan(ONE_NUMBER);
+    },
+    120_000,
+  );
 });
 
 // threads: 'auto' times one run in 16 (it reads the clock twice, 16 bytes each): 2 bytes a step
 // at most, below ONE_NUMBER; every other operation allocates nothing, as with threads: 2.
 it("with threads: 'auto', step() allocates less than one number in four steps", () => {
-  expect(measureInChild(`
+  expect(
+    measureInChild(`
     const opt = await RMSProp.create({ w: 600000, b: 24 }, { ...${CLIPPING}, threads: 'auto' });
     if (opt.threads < 2) throw new Error('no workers');
     opt.grads.w.fill(0.01);
     step = () => void opt.step();
-    steps = 320;`)).toBeLessThan(ONE_NUMBER);
+    steps = 320;`),
+  ).toBeLessThan(ONE_NUMBER);
 }, 120_000);

@@ -25,7 +25,9 @@ describe('backend selection', () => {
     expect(opt.backend).toBe('js');
     opt.step({ w: new Float32Array([1]) });
     expect(opt.params.w[0]).toBeLessThan(1);
-    await expect(RMSProp.create({ w: 4 }, { backend: 'wasm' })).rejects.toThrow(/'wasm' is not available.*no WebAssembly/);
+    await expect(RMSProp.create({ w: 4 }, { backend: 'wasm' })).rejects.toThrow(
+      /'wasm' is not available.*no WebAssembly/,
+    );
     await expect(RMSProp.create({ w: 4 }, { backend: 'simd' })).rejects.toThrow(/no WebAssembly/);
   });
 

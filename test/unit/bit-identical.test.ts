@@ -11,19 +11,39 @@ const SPECIALS = [0, -0, 1e-40, -1e-40, 1.4e-45, Infinity, -Infinity, NaN, 3e38,
 function combos(): RMSPropOptions[] {
   const out: RMSPropOptions[] = [];
   for (const centered of [false, true])
-    for (const [momentum, nesterov] of [[0, false], [0.9, false], [0.5, true]] as const)
+    for (const [momentum, nesterov] of [
+      [0, false],
+      [0.9, false],
+      [0.5, true],
+    ] as const)
       for (const epsInSqrt of [false, true])
         for (const lrInMomentum of [false, true])
           for (const biasCorrection of [false, true])
-            for (const [weightDecay, decoupledWeightDecay] of [[0, false], [0.01, false], [0.1, true]] as const)
+            for (const [weightDecay, decoupledWeightDecay] of [
+              [0, false],
+              [0.01, false],
+              [0.1, true],
+            ] as const)
               for (const maximize of [false, true])
-                out.push({ centered, momentum, nesterov, epsInSqrt, lrInMomentum, biasCorrection, weightDecay, decoupledWeightDecay, maximize });
+                out.push({
+                  centered,
+                  momentum,
+                  nesterov,
+                  epsInSqrt,
+                  lrInMomentum,
+                  biasCorrection,
+                  weightDecay,
+                  decoupledWeightDecay,
+                  maximize,
+                });
   return out;
 }
 
 /** Mostly normal values, with ±0, subnormals, ±∞, NaN and extremes mixed in. */
 function values(random: () => number, n: number): number[] {
-  return Array.from({ length: n }, () => (random() < 0.08 ? SPECIALS[Math.floor(random() * SPECIALS.length)] : normal(random)));
+  return Array.from({ length: n }, () =>
+    random() < 0.08 ? SPECIALS[Math.floor(random() * SPECIALS.length)] : normal(random),
+  );
 }
 
 /** Each array lives at an odd element offset inside a shared buffer, so byteOffset ≠ 0 and is unaligned. */
@@ -61,19 +81,24 @@ function firstDifference(a: Run, b: Run): string | undefined {
   return undefined;
 }
 
-const name = (o: RMSPropOptions) => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(' ');
+const name = (o: RMSPropOptions) =>
+  Object.entries(o)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
 
 describe('js, wasm and simd backends agree bit for bit', () => {
   it.each(combos().map((o) => [name(o), o] as const))('%s', async (_, options) => {
     const random = rng(0x5eed);
     const initial = LENGTHS.map((n) => values(random, n));
     const gradients = Array.from({ length: STEPS }, () => LENGTHS.map((n) => values(random, n)));
-    const runs = await Promise.all(BACKENDS.map(async (backend) => {
-      const params = arraysAtOffsets(initial);
-      const opt = await RMSProp.create(params, { ...options, lr: 0.01, decay: 0.9, backend });
-      expect(opt.backend).toBe(backend);
-      return { opt, params };
-    }));
+    const runs = await Promise.all(
+      BACKENDS.map(async (backend) => {
+        const params = arraysAtOffsets(initial);
+        const opt = await RMSProp.create(params, { ...options, lr: 0.01, decay: 0.9, backend });
+        expect(opt.backend).toBe(backend);
+        return { opt, params };
+      }),
+    );
     for (let step = 0; step < STEPS; step++) {
       // Odd steps skip one parameter, which makes the kernel run per tensor with its exact length
       // (the SIMD build's scalar tail); even steps update everything in one call.

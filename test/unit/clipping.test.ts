@@ -5,10 +5,17 @@ import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { BACKENDS, everything, expectFirstStep, firstDifference, randomArrays } from '../support/helpers.js';
 
 /** Clipping in float64: clamp, per-tensor norm, then global norm (the documented order). */
-function clipReference(grads: Float32Array[], o: { clipValue?: number; clipNorm?: number; globalClipNorm?: number }): Float64Array[] {
-  const clamped = grads.map((g) => Float64Array.from(g, (x) => Math.min(Math.max(x, -(o.clipValue ?? Infinity)), o.clipValue ?? Infinity)));
+function clipReference(
+  grads: Float32Array[],
+  o: { clipValue?: number; clipNorm?: number; globalClipNorm?: number },
+): Float64Array[] {
+  const clamped = grads.map((g) =>
+    Float64Array.from(g, (x) => Math.min(Math.max(x, -(o.clipValue ?? Infinity)), o.clipValue ?? Infinity)),
+  );
   const norms = clamped.map((g) => Math.sqrt(g.reduce((s, x) => s + x * x, 0)));
-  const scaled = clamped.map((g, i) => (o.clipNorm ? g.map((x) => (x * o.clipNorm!) / Math.max(norms[i], o.clipNorm!)) : g));
+  const scaled = clamped.map((g, i) =>
+    o.clipNorm ? g.map((x) => (x * o.clipNorm!) / Math.max(norms[i], o.clipNorm!)) : g,
+  );
   if (!o.globalClipNorm) return scaled;
   const global = Math.sqrt(scaled.reduce((s, g) => s + g.reduce((t, x) => t + x * x, 0), 0));
   return scaled.map((g) => g.map((x) => (x * o.globalClipNorm!) / Math.max(global, o.globalClipNorm!)));
@@ -26,7 +33,10 @@ describe('gradient clipping', () => {
 
   it.each(cases)('%s against a float64 reference', async (_, clip) => {
     const params = randomArrays(5, LENGTHS);
-    const opt = await RMSProp.create(params.map((p) => p.slice()), { ...clip, lr: 0.01 });
+    const opt = await RMSProp.create(
+      params.map((p) => p.slice()),
+      { ...clip, lr: 0.01 },
+    );
     const grads = randomArrays(6, LENGTHS, 3);
     opt.step(grads);
     // After one step from S = 0: S = 0.1·ĝ², w = w0 − lr·ĝ/√(0.1·ĝ² + ε), with ĝ the clipped gradient.
@@ -42,14 +52,22 @@ describe('gradient clipping', () => {
   });
 
   it.each(cases)('%s is bit-identical on every backend', async (_, clip) => {
-    const results = await Promise.all(BACKENDS.map(async (backend) => {
-      const opt = await RMSProp.create([{ params: randomArrays(7, LENGTHS.slice(0, 4)) }, { params: { x: randomArrays(8, [777])[0] }, momentum: 0.9 }], { ...clip, backend });
-      for (let k = 0; k < 5; k++) {
-        const grads = randomArrays(300 + k, [...LENGTHS.slice(0, 4), 777], 4);
-        opt.step({ 0: grads[0], 1: grads[1], 2: grads[2], 3: grads[3], x: grads[4] });
-      }
-      return everything(opt);
-    }));
+    const results = await Promise.all(
+      BACKENDS.map(async (backend) => {
+        const opt = await RMSProp.create(
+          [
+            { params: randomArrays(7, LENGTHS.slice(0, 4)) },
+            { params: { x: randomArrays(8, [777])[0] }, momentum: 0.9 },
+          ],
+          { ...clip, backend },
+        );
+        for (let k = 0; k < 5; k++) {
+          const grads = randomArrays(300 + k, [...LENGTHS.slice(0, 4), 777], 4);
+          opt.step({ 0: grads[0], 1: grads[1], 2: grads[2], 3: grads[3], x: grads[4] });
+        }
+        return everything(opt);
+      }),
+    );
     expect(firstDifference(results[1], results[0])).toBeUndefined();
     expect(firstDifference(results[2], results[0])).toBeUndefined();
   });
@@ -71,16 +89,26 @@ describe.each(BACKENDS)('clipping with NaN and ∞ gradients (%s)', (backend) =>
     // c and d: each clipped to norm 1, then both by the global norm √2 of c and d alone.
     const clipped = (g: number[]) => {
       const norm = Math.hypot(...g);
-      return g.map((x) => (x / Math.max(norm, 1)) / Math.SQRT2);
+      return g.map((x) => x / Math.max(norm, 1) / Math.SQRT2);
     };
     expectFirstStep(opt.params.c, opt.state.c.squareAvg, [0, 0], clipped(grads.c), 'c');
     expectFirstStep(opt.params.d, opt.state.d.squareAvg, [0, 0], clipped(grads.d), 'd');
     // a and b: unscaled; only the NaN and the ∞ element become NaN.
-    for (const [name, g] of [['a', grads.a], ['b', grads.b]] as const) {
+    for (const [name, g] of [
+      ['a', grads.a],
+      ['b', grads.b],
+    ] as const) {
       g.forEach((x, i) => {
         const w = opt.params[name][i];
         if (Number.isFinite(x)) {
-          if (x !== 0) expectFirstStep(opt.params[name].subarray(i, i + 1), opt.state[name].squareAvg.subarray(i, i + 1), [0], [x], `${name}[${i}]`);
+          if (x !== 0)
+            expectFirstStep(
+              opt.params[name].subarray(i, i + 1),
+              opt.state[name].squareAvg.subarray(i, i + 1),
+              [0],
+              [x],
+              `${name}[${i}]`,
+            );
           else expect(w, `${name}[${i}]`).toBe(0);
         } else {
           expect(w, `${name}[${i}]`).toBeNaN();

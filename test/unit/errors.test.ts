@@ -72,7 +72,9 @@ describe('create rejects bad parameters', () => {
     const attempt = RMSProp.create({ a: backing.subarray(0, 6), b: backing.subarray(5, 10) });
     await expect(attempt).rejects.toThrow(TypeError);
     await expect(attempt).rejects.toThrow(/'a' and 'b' share memory/);
-    await expect(RMSProp.create({ a: backing.subarray(0, 5), b: backing.subarray(5, 10) })).resolves.toBeInstanceOf(RMSProp);
+    await expect(RMSProp.create({ a: backing.subarray(0, 5), b: backing.subarray(5, 10) })).resolves.toBeInstanceOf(
+      RMSProp,
+    );
     await expect(RMSProp.create({ a: backing, b: backing })).rejects.toThrow(TypeError);
   });
 
@@ -107,7 +109,13 @@ describe.each(BACKENDS)('step rejects bad gradients and changes nothing (%s)', (
     const opt = await RMSProp.create({ w, b: 2 }, { backend, centered: true, momentum: 0.9 });
     opt.step({ w: new Float32Array([0.1, 0.2, 0.3, 0.4]), b: new Float32Array([1, 1]) });
     opt.grads.b.set([5, 6]);
-    const arrays = () => [w, opt.params.b, opt.grads.w, opt.grads.b, ...Object.values(opt.state).flatMap((s) => Object.values(s))];
+    const arrays = () => [
+      w,
+      opt.params.b,
+      opt.grads.w,
+      opt.grads.b,
+      ...Object.values(opt.state).flatMap((s) => Object.values(s)),
+    ];
     const before = snapshot(arrays());
     expect(() => opt.step(grads as never)).toThrow(errorClass);
     expect(() => opt.step(grads as never)).toThrow(message);
@@ -135,7 +143,9 @@ it('`new RMSProp(...)` from JavaScript (a fresh Node, the built package) is a Ty
     opt.step({ w: new Float32Array([1]) });
     out.push(opt.stepCount);
     console.log(JSON.stringify(out));`;
-  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as unknown[];
+  const out = JSON.parse(
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
+  ) as unknown[];
   expect(out.pop()).toBe(1);
   for (const message of out) expect(message).toMatch(/^TypeError: .*await RMSProp\.create\(.*RMSProp\.createSync/);
 });

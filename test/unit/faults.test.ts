@@ -12,18 +12,21 @@ const GA = [1, 2, 3, 4];
 const GB = [-5, -6, -7, -8];
 const GC = [0.5, -0.25, 9, -10];
 
-describe.each(BACKENDS)('gradients that are views of the optimizer\'s own memory (%s)', (backend) => {
-  it.each(['zero-copy', 'bring-your-own'])('swapped: step({ a: grads.b, b: grads.a }) gives a the gradient of b and b that of a (%s)', async (mode) => {
-    const start = [0.5, -0.5, 1, -1];
-    const params = mode === 'zero-copy' ? { a: 4, b: 4 } : { a: new Float32Array(start), b: new Float32Array(start) };
-    const opt = await RMSProp.create(params, { backend });
-    if (mode === 'zero-copy') for (const p of Object.values(opt.params)) p.set(start);
-    opt.grads.a.set(GA);
-    opt.grads.b.set(GB);
-    opt.step({ a: opt.grads.b, b: opt.grads.a });
-    expectFirstStep(opt.params.a, opt.state.a.squareAvg, start, GB, 'a');
-    expectFirstStep(opt.params.b, opt.state.b.squareAvg, start, GA, 'b');
-  });
+describe.each(BACKENDS)("gradients that are views of the optimizer's own memory (%s)", (backend) => {
+  it.each(['zero-copy', 'bring-your-own'])(
+    'swapped: step({ a: grads.b, b: grads.a }) gives a the gradient of b and b that of a (%s)',
+    async (mode) => {
+      const start = [0.5, -0.5, 1, -1];
+      const params = mode === 'zero-copy' ? { a: 4, b: 4 } : { a: new Float32Array(start), b: new Float32Array(start) };
+      const opt = await RMSProp.create(params, { backend });
+      if (mode === 'zero-copy') for (const p of Object.values(opt.params)) p.set(start);
+      opt.grads.a.set(GA);
+      opt.grads.b.set(GB);
+      opt.step({ a: opt.grads.b, b: opt.grads.a });
+      expectFirstStep(opt.params.a, opt.state.a.squareAvg, start, GB, 'a');
+      expectFirstStep(opt.params.b, opt.state.b.squareAvg, start, GA, 'b');
+    },
+  );
 
   it('rotated across groups, with a view of a parameter as a gradient', async () => {
     const opt = await RMSProp.create([{ params: { a: 4, b: 4 } }, { params: { c: 4, d: 4 } }], { backend });
@@ -45,33 +48,37 @@ describe('a schedule or getter that calls back into the optimizer', () => {
     const refusals: string[] = [];
     let opt: RMSProp<'w'> | undefined;
     let inside = false;
-    opt = await RMSProp.create({ w }, {
-      lr: () => {
-        if (inside) return 1e-3;
-        inside = true;
-        const saved = opt!.saveState(); // reading is allowed
-        const attempts = [
-          () => opt!.step({ w: new Float32Array([9, 9, 9, 9]) }),
-          () => opt!.loadState(saved),
-          () => opt!.fromTorchStateDict(opt!.toTorchStateDict()),
-          () => opt!.setOptions(0, { decay: 0.5 }),
-          () => opt!.dispose(),
-        ];
-        for (const attempt of attempts) {
-          try {
-            attempt();
-            refusals.push('allowed');
-          } catch (error) {
-            refusals.push((error as Error).message);
+    opt = await RMSProp.create(
+      { w },
+      {
+        lr: () => {
+          if (inside) return 1e-3;
+          inside = true;
+          const saved = opt!.saveState(); // reading is allowed
+          const attempts = [
+            () => opt!.step({ w: new Float32Array([9, 9, 9, 9]) }),
+            () => opt!.loadState(saved),
+            () => opt!.fromTorchStateDict(opt!.toTorchStateDict()),
+            () => opt!.setOptions(0, { decay: 0.5 }),
+            () => opt!.dispose(),
+          ];
+          for (const attempt of attempts) {
+            try {
+              attempt();
+              refusals.push('allowed');
+            } catch (error) {
+              refusals.push((error as Error).message);
+            }
           }
-        }
-        inside = false;
-        return 1e-3;
+          inside = false;
+          return 1e-3;
+        },
       },
-    });
+    );
     opt.step({ w: new Float32Array(GA) });
     expect(refusals).toHaveLength(5);
-    for (const message of refusals) expect(message).toMatch(/was called during a step, loadState or setOptions of this optimizer/);
+    for (const message of refusals)
+      expect(message).toMatch(/was called during a step, loadState or setOptions of this optimizer/);
     expect(opt.stepCount).toBe(1);
     expect(opt.options.decay).toBe(0.9);
     expectFirstStep(w, opt.state.w.squareAvg, [0.5, -0.5, 1, -1], GA, 'w');
@@ -82,12 +89,15 @@ describe('a schedule or getter that calls back into the optimizer', () => {
     const w = new Float32Array([1, 2]);
     let opt: RMSProp<'w'> | undefined;
     let calls = 0;
-    opt = await RMSProp.create({ w }, {
-      lr: () => {
-        if (calls++ === 0) opt!.step();
-        return 1e-3;
+    opt = await RMSProp.create(
+      { w },
+      {
+        lr: () => {
+          if (calls++ === 0) opt!.step();
+          return 1e-3;
+        },
       },
-    });
+    );
     const before = snapshot([w, opt.state.w.squareAvg, opt.grads.w]);
     expect(() => opt.step({ w: new Float32Array([1, 1]) })).toThrow(/step\(\) was called during a step/);
     expect(snapshot([w, opt.state.w.squareAvg, opt.grads.w])).toEqual(before);
@@ -98,7 +108,12 @@ describe('a schedule or getter that calls back into the optimizer', () => {
 
   it('a gradient getter that steps is refused too', async () => {
     const opt = await RMSProp.create({ w: 2 });
-    const grads = { get w() { opt.step(); return new Float32Array([1, 1]); } };
+    const grads = {
+      get w() {
+        opt.step();
+        return new Float32Array([1, 1]);
+      },
+    };
     expect(() => opt.step(grads)).toThrow(/step\(\) was called during a step/);
     expect(opt.stepCount).toBe(0);
     expect(Array.from(opt.state.w.squareAvg)).toEqual([0, 0]);
@@ -106,7 +121,10 @@ describe('a schedule or getter that calls back into the optimizer', () => {
 });
 
 type Resizable = ArrayBuffer & { resize(bytes: number): void };
-const resizable = (bytes: number, max: number) => new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(bytes, { maxByteLength: max });
+const resizable = (bytes: number, max: number) =>
+  new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(bytes, {
+    maxByteLength: max,
+  });
 const detach = (buffer: ArrayBufferLike) => void structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });
 
 describe.each(BACKENDS)('buffers detached, shrunk or grown under the optimizer (%s)', (backend) => {
@@ -119,14 +137,40 @@ describe.each(BACKENDS)('buffers detached, shrunk or grown under the optimizer (
     tracking.set([8, 9]);
     const opt = await RMSProp.create({ a, b, c: tracking }, { backend, momentum: 0.5 });
     opt.step({ a: new Float32Array(3).fill(1), b: new Float32Array(4).fill(1), c: new Float32Array(2).fill(1) });
-    const arrays = () => [a, opt.grads.a, opt.grads.b, opt.grads.c, ...Object.values(opt.state).flatMap((s) => Object.values(s))];
-    return { a, b, buffer, tracking, opt, arrays, grads: () => ({ a: new Float32Array(3).fill(2), b: new Float32Array(4).fill(2), c: new Float32Array(2).fill(2) }) };
+    const arrays = () => [
+      a,
+      opt.grads.a,
+      opt.grads.b,
+      opt.grads.c,
+      ...Object.values(opt.state).flatMap((s) => Object.values(s)),
+    ];
+    return {
+      a,
+      b,
+      buffer,
+      tracking,
+      opt,
+      arrays,
+      grads: () => ({ a: new Float32Array(3).fill(2), b: new Float32Array(4).fill(2), c: new Float32Array(2).fill(2) }),
+    };
   }
 
   it.each([
-    ['a parameter whose resizable buffer shrank', (s: Awaited<ReturnType<typeof setting>>) => s.buffer.resize(8), /parameter 'b' now has 0 elements, it had 4 at create/],
-    ['a length-tracking parameter whose buffer grew', (s: Awaited<ReturnType<typeof setting>>) => (s.tracking.buffer as Resizable).resize(16), /parameter 'c' now has 4 elements, it had 2 at create/],
-    ['a parameter whose buffer was detached', (s: Awaited<ReturnType<typeof setting>>) => detach(s.b.buffer), /parameter 'b' now has 0 elements/],
+    [
+      'a parameter whose resizable buffer shrank',
+      (s: Awaited<ReturnType<typeof setting>>) => s.buffer.resize(8),
+      /parameter 'b' now has 0 elements, it had 4 at create/,
+    ],
+    [
+      'a length-tracking parameter whose buffer grew',
+      (s: Awaited<ReturnType<typeof setting>>) => (s.tracking.buffer as Resizable).resize(16),
+      /parameter 'c' now has 4 elements, it had 2 at create/,
+    ],
+    [
+      'a parameter whose buffer was detached',
+      (s: Awaited<ReturnType<typeof setting>>) => detach(s.b.buffer),
+      /parameter 'b' now has 0 elements/,
+    ],
   ])('%s: a RangeError naming it, and nothing changed', async (_, fault, message) => {
     const s = await setting();
     fault(s);
@@ -142,13 +186,16 @@ describe.each(BACKENDS)('buffers detached, shrunk or grown under the optimizer (
     const g = new Float32Array(gradBuffer);
     g.fill(1);
     const w = new Float32Array([1, 2, 3, 4]);
-    const opt = await RMSProp.create({ w }, {
-      backend,
-      lr: () => {
-        gradBuffer.resize(8);
-        return 1e-3;
+    const opt = await RMSProp.create(
+      { w },
+      {
+        backend,
+        lr: () => {
+          gradBuffer.resize(8);
+          return 1e-3;
+        },
       },
-    });
+    );
     const before = snapshot([w, opt.grads.w, opt.state.w.squareAvg]);
     expect(() => opt.step({ w: g })).toThrow(/gradient 'w' has 2 elements, its parameter has 4/);
     expect(snapshot([w, opt.grads.w, opt.state.w.squareAvg])).toEqual(before);
@@ -158,7 +205,9 @@ describe.each(BACKENDS)('buffers detached, shrunk or grown under the optimizer (
     const opt = await RMSProp.create({ w: 4 }, { backend });
     const g = new Float32Array(4);
     detach(g.buffer);
-    expect(() => opt.step({ w: g })).toThrow(/gradient 'w' has 0 elements, its parameter has 4 \(is its buffer detached or shrunk\?\)/);
+    expect(() => opt.step({ w: g })).toThrow(
+      /gradient 'w' has 0 elements, its parameter has 4 \(is its buffer detached or shrunk\?\)/,
+    );
     expect(opt.stepCount).toBe(0);
   });
 });
@@ -196,22 +245,26 @@ describe('threads: a worker that stalls inside its chunk', () => {
 describe('a threaded create that fails after its workers started', () => {
   const threadCount = () => readdirSync('/proc/self/task').length;
 
-  it.runIf(process.platform === 'linux')('ends them: 20 failures leave no worker thread running', async () => {
-    const warm = await RMSProp.create({ w: 8 }, { threads: 2 }); // compiles the shared build first
-    warm.dispose();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const before = threadCount();
-    for (let k = 0; k < 20; k++) {
-      const w = new Float32Array(8);
-      const attempt = RMSProp.create({ w }, { threads: 2 });
-      detach(w.buffer); // while create awaits its workers: the constructor then refuses w
-      await expect(attempt).rejects.toThrow(/parameter 'w' now has 0 elements, it had 8 when create read it/);
-    }
-    let after = threadCount();
-    for (let wait = 0; wait < 40 && after > before; wait++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      after = threadCount();
-    }
-    expect(after).toBeLessThanOrEqual(before);
-  }, 30_000);
+  it.runIf(process.platform === 'linux')(
+    'ends them: 20 failures leave no worker thread running',
+    async () => {
+      const warm = await RMSProp.create({ w: 8 }, { threads: 2 }); // compiles the shared build first
+      warm.dispose();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const before = threadCount();
+      for (let k = 0; k < 20; k++) {
+        const w = new Float32Array(8);
+        const attempt = RMSProp.create({ w }, { threads: 2 });
+        detach(w.buffer); // while create awaits its workers: the constructor then refuses w
+        await expect(attempt).rejects.toThrow(/parameter 'w' now has 0 elements, it had 8 when create read it/);
+      }
+      let after = threadCount();
+      for (let wait = 0; wait < 40 && after > before; wait++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        after = threadCount();
+      }
+      expect(after).toBeLessThanOrEqual(before);
+    },
+    30_000,
+  );
 });

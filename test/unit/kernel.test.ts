@@ -15,23 +15,36 @@ const SPECIALS = [0, -0, 1e-40, -1e-40, Infinity, -Infinity, NaN, 3e38];
 
 describe.each(BACKENDS)('the TRANSFORMED bit changes speed, never results (%s)', (backend) => {
   it.each([0, 1, 2, 3, 4, 5, 8, 13, 16, 21, 64, 69, 85])('mode %i', async (mode) => {
-    const options = resolveOptions({ epsInSqrt: (mode & 64) === 0, centered: (mode & 1) === 1, momentum: mode & 6 ? 0.9 : 0, nesterov: (mode & 6) === 4, weightDecay: mode & 24 ? 0.1 : 0, decoupledWeightDecay: (mode & 24) === 16 });
+    const options = resolveOptions({
+      epsInSqrt: (mode & 64) === 0,
+      centered: (mode & 1) === 1,
+      momentum: mode & 6 ? 0.9 : 0,
+      nesterov: (mode & 6) === 4,
+      weightDecay: mode & 24 ? 0.1 : 0,
+      decoupledWeightDecay: (mode & 24) === 16,
+    });
     expect(kernelMode(options)).toBe(mode);
     expect(transformBit(options, Float64Array.of(0.01, 1))).toBe(0);
     const random = rng(mode + 1);
-    const arrays = Array.from({ length: 5 }, () => Float32Array.from({ length: N }, () => (random() < 0.1 ? SPECIALS[Math.floor(random() * SPECIALS.length)] : normal(random))));
+    const arrays = Array.from({ length: 5 }, () =>
+      Float32Array.from({ length: N }, () =>
+        random() < 0.1 ? SPECIALS[Math.floor(random() * SPECIALS.length)] : normal(random),
+      ),
+    );
     arrays[2] = arrays[2].map(Math.abs); // S ≥ 0
-    const runs = await Promise.all([0, 32].map(async (bit) => {
-      const heapBytes = CONSTANTS_BYTES + 5 * N * 4;
-      await compileBackend(backend);
-      const { buffer, kernel } = createBackend(backend, heapBytes);
-      const heap = new Float32Array(buffer);
-      writeStepConstants(heap, 0, options, 3, Float64Array.of(0.01, 1));
-      arrays.forEach((a, i) => heap.set(a, CONSTANTS_BYTES / 4 + i * N));
-      const at = (i: number) => CONSTANTS_BYTES + i * N * 4;
-      for (let k = 0; k < 3; k++) kernel.step(mode | bit, N, at(0), at(1), at(2), at(3), at(4), 0);
-      return heap.slice(CONSTANTS_BYTES / 4);
-    }));
+    const runs = await Promise.all(
+      [0, 32].map(async (bit) => {
+        const heapBytes = CONSTANTS_BYTES + 5 * N * 4;
+        await compileBackend(backend);
+        const { buffer, kernel } = createBackend(backend, heapBytes);
+        const heap = new Float32Array(buffer);
+        writeStepConstants(heap, 0, options, 3, Float64Array.of(0.01, 1));
+        arrays.forEach((a, i) => heap.set(a, CONSTANTS_BYTES / 4 + i * N));
+        const at = (i: number) => CONSTANTS_BYTES + i * N * 4;
+        for (let k = 0; k < 3; k++) kernel.step(mode | bit, N, at(0), at(1), at(2), at(3), at(4), 0);
+        return heap.slice(CONSTANTS_BYTES / 4);
+      }),
+    );
     expect(sameBits(runs[1], runs[0])).toBeUndefined();
   });
 });
@@ -51,8 +64,16 @@ describe.each(BACKENDS)('firstNonFinite finds the first NaN or ±∞ (%s)', (bac
     const g = new Float32Array(buffer, at, 3000);
     const random = rng(7);
     for (const n of LENGTHS) {
-      const positions = [...new Set([0, 1, 2, 3, 4, 15, 16, 17, 1020, 1023, 1024, 1025, 2047, 2048, n - 4, n - 2, n - 1].filter((p) => p >= 0 && p < n))];
-      g.fill(0).subarray(0, n).forEach((_, i, a) => (a[i] = FINITE[Math.floor(random() * FINITE.length)]));
+      const positions = [
+        ...new Set(
+          [0, 1, 2, 3, 4, 15, 16, 17, 1020, 1023, 1024, 1025, 2047, 2048, n - 4, n - 2, n - 1].filter(
+            (p) => p >= 0 && p < n,
+          ),
+        ),
+      ];
+      g.fill(0)
+        .subarray(0, n)
+        .forEach((_, i, a) => (a[i] = FINITE[Math.floor(random() * FINITE.length)]));
       expect(kernel.firstNonFinite(n, at), `n=${n}, all finite`).toBe(-1);
       for (const p of positions) {
         const value = BAD[p % BAD.length];
@@ -76,16 +97,29 @@ describe.each(BACKENDS)('firstNonFinite finds the first NaN or ±∞ (%s)', (bac
 // writes from its formulas today, with a loop for every mode the options can select.
 describe('the generated js kernels', () => {
   it('are not stale against scripts/build-js-kernels.ts (run `npm run build` if this fails)', () => {
-    expect(readFileSync(GENERATED_JS_KERNELS, 'utf8') === jsKernelsModule(), `${GENERATED_JS_KERNELS} differs from what the generator writes`).toBe(true);
+    expect(
+      readFileSync(GENERATED_JS_KERNELS, 'utf8') === jsKernelsModule(),
+      `${GENERATED_JS_KERNELS} differs from what the generator writes`,
+    ).toBe(true);
   });
 
   it('cover every mode the options select, transformed or not', () => {
     const modes = new Set<number>();
     for (const centered of [false, true])
-      for (const [momentum, nesterov] of [[0, false], [0.9, false], [0.9, true]] as const)
-        for (const [weightDecay, decoupledWeightDecay] of [[0, false], [0.1, false], [0.1, true]] as const)
+      for (const [momentum, nesterov] of [
+        [0, false],
+        [0.9, false],
+        [0.9, true],
+      ] as const)
+        for (const [weightDecay, decoupledWeightDecay] of [
+          [0, false],
+          [0.1, false],
+          [0.1, true],
+        ] as const)
           for (const epsInSqrt of [false, true]) {
-            const mode = kernelMode(resolveOptions({ centered, momentum, nesterov, weightDecay, decoupledWeightDecay, epsInSqrt }));
+            const mode = kernelMode(
+              resolveOptions({ centered, momentum, nesterov, weightDecay, decoupledWeightDecay, epsInSqrt }),
+            );
             modes.add(mode).add(mode | transformBit(resolveOptions({ maximize: true }), Float64Array.of(0.01, 1)));
           }
     expect([...modes].sort((x, y) => x - y)).toEqual(Object.keys(JS_STEPS).map(Number));

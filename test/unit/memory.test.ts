@@ -15,11 +15,23 @@ describe.each(BACKENDS)('dispose (%s)', (backend) => {
     opt.grads.w.fill(1);
     opt.grads.mine.fill(1);
     opt.step();
-    const views = [opt.params.w, opt.grads.w, opt.grads.mine, opt.state.w.squareAvg, opt.state.w.momentum!, opt.state.mine.squareAvg];
+    const views = [
+      opt.params.w,
+      opt.grads.w,
+      opt.grads.mine,
+      opt.state.w.squareAvg,
+      opt.state.w.momentum!,
+      opt.state.mine.squareAvg,
+    ];
     expect(views.map((v) => v.length)).toEqual([5, 5, 3, 5, 5, 3]);
     opt.dispose();
     expect(views.map((v) => v.length)).toEqual([0, 0, 0, 0, 0, 0]);
-    expect([opt.params.w.length, opt.grads.w.length, opt.state.w.squareAvg.length, opt.state.w.momentum!.length]).toEqual([0, 0, 0, 0]);
+    expect([
+      opt.params.w.length,
+      opt.grads.w.length,
+      opt.state.w.squareAvg.length,
+      opt.state.w.momentum!.length,
+    ]).toEqual([0, 0, 0, 0]);
     expect(opt.params.mine).toBe(mine);
     expect(mine[0]).not.toBe(1); // stepped once, and kept
     expect(() => opt.step()).toThrow(/disposed/);
@@ -28,7 +40,7 @@ describe.each(BACKENDS)('dispose (%s)', (backend) => {
   });
 });
 
-it('with threads, the views you kept keep their values (a SharedArrayBuffer cannot be detached); the optimizer\'s own records are emptied', async () => {
+it("with threads, the views you kept keep their values (a SharedArrayBuffer cannot be detached); the optimizer's own records are emptied", async () => {
   const opt = await RMSProp.create({ w: 8 }, { threads: 2 });
   opt.grads.w.fill(1);
   opt.step();
@@ -64,7 +76,9 @@ function runCycles(options: string, keep: boolean, count: number): { peak: numbe
     }
     console.log(JSON.stringify({ peak: process.resourceUsage().maxRSS / 1024, cycles }));`;
   const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 240_000, encoding: 'utf8',
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    timeout: 240_000,
+    encoding: 'utf8',
   });
   return JSON.parse(output.trim().split('\n').pop()!);
 }
@@ -76,10 +90,14 @@ describe(`cycles of create, step, dispose of a 4 M-element optimizer stay under 
     ['200 cycles, threads: 2, dropped', '{ threads: 2 }', false, 200],
     ['50 cycles, threads: 2, still referenced after dispose', '{ threads: 2 }', true, 50],
     ['50 cycles, one thread, still referenced after dispose', '{}', true, 50],
-  ] as const)('%s', (_, options, keep, count) => {
-    const { peak, cycles } = runCycles(options, keep, count);
-    console.log(`${options}${keep ? ', kept' : ''}: peak RSS ${peak.toFixed(0)} MiB over ${cycles} cycles`);
-    expect(cycles).toBe(count);
-    expect(peak).toBeLessThan(BOUND_MIB);
-  }, 300_000);
+  ] as const)(
+    '%s',
+    (_, options, keep, count) => {
+      const { peak, cycles } = runCycles(options, keep, count);
+      console.log(`${options}${keep ? ', kept' : ''}: peak RSS ${peak.toFixed(0)} MiB over ${cycles} cycles`);
+      expect(cycles).toBe(count);
+      expect(peak).toBeLessThan(BOUND_MIB);
+    },
+    300_000,
+  );
 });

@@ -9,7 +9,8 @@ import { BACKENDS, sameBits, seedStep, snapshot } from '../support/helpers.js';
 const NAMES = ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty', 'w'] as const;
 
 /** A record with these own properties; Object.fromEntries defines '__proto__' as a name, not the prototype. */
-const byName = <T>(make: (name: string, i: number) => T) => Object.fromEntries(NAMES.map((name, i) => [name, make(name, i)]));
+const byName = <T>(make: (name: string, i: number) => T) =>
+  Object.fromEntries(NAMES.map((name, i) => [name, make(name, i)]));
 
 describe.each(BACKENDS)('parameter names that Object.prototype also has (%s)', (backend) => {
   it('are created, stepped and skipped like any other name', async () => {
@@ -34,7 +35,12 @@ describe.each(BACKENDS)('parameter names that Object.prototype also has (%s)', (
 
   it('an enumerable property added to Object.prototype is not a gradient', async () => {
     const opt = await RMSProp.create({ w: new Float32Array([1]) }, { backend });
-    Object.defineProperty(Object.prototype, 'injected', { value: new Float32Array([5]), enumerable: true, configurable: true, writable: true });
+    Object.defineProperty(Object.prototype, 'injected', {
+      value: new Float32Array([5]),
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
     try {
       expect(opt.step({ w: new Float32Array([1]) })).toBe(true);
     } finally {
@@ -44,23 +50,34 @@ describe.each(BACKENDS)('parameter names that Object.prototype also has (%s)', (
   });
 
   it('every name round-trips through saveState, JSON, encodeState/decodeState, loadState and the torch dict', async () => {
-    const opt = await RMSProp.create(byName((_, i) => 3 + i), { backend, momentum: 0.9, centered: true });
-    for (let k = 0; k < 3; k++) opt.step(byName((_, i) => Float32Array.from({ length: 3 + i }, (_, j) => Math.sin(k + i * 7 + j))));
+    const opt = await RMSProp.create(
+      byName((_, i) => 3 + i),
+      { backend, momentum: 0.9, centered: true },
+    );
+    for (let k = 0; k < 3; k++)
+      opt.step(byName((_, i) => Float32Array.from({ length: 3 + i }, (_, j) => Math.sin(k + i * 7 + j))));
     const saved = opt.saveState();
     expect(Object.keys(saved.state)).toEqual([...NAMES]);
-    const arrays = (o: RMSProp) => NAMES.flatMap((name) => [o.state[name].squareAvg, o.state[name].gradAvg!, o.state[name].momentum!]);
+    const arrays = (o: RMSProp) =>
+      NAMES.flatMap((name) => [o.state[name].squareAvg, o.state[name].gradAvg!, o.state[name].momentum!]);
     const forms = {
       json: () => JSON.parse(JSON.stringify(saved)),
       binary: () => decodeState(encodeState(saved)),
       'binary after JSON': () => decodeState(encodeState(JSON.parse(JSON.stringify(saved)))),
     };
     for (const [form, load] of Object.entries(forms)) {
-      const copy = await RMSProp.create(byName((_, i) => 3 + i), { backend, momentum: 0.9, centered: true });
+      const copy = await RMSProp.create(
+        byName((_, i) => 3 + i),
+        { backend, momentum: 0.9, centered: true },
+      );
       copy.loadState(load());
       expect(copy.stepCount, form).toBe(3);
       arrays(copy).forEach((a, i) => expect(sameBits(a, arrays(opt)[i]), `${form}, array ${i}`).toBeUndefined());
     }
-    const viaTorch = await RMSProp.create(byName((_, i) => 3 + i), { backend, momentum: 0.9, centered: true });
+    const viaTorch = await RMSProp.create(
+      byName((_, i) => 3 + i),
+      { backend, momentum: 0.9, centered: true },
+    );
     viaTorch.fromTorchStateDict(JSON.parse(JSON.stringify(opt.toTorchStateDict())));
     arrays(viaTorch).forEach((a, i) => expect(sameBits(a, arrays(opt)[i]), `torch, array ${i}`).toBeUndefined());
   });
@@ -83,6 +100,8 @@ describe('a Map is refused, not silently ignored', () => {
   });
 
   it('as options', async () => {
-    await expect(RMSProp.create({ w: 2 }, new Map([['lr', 0.1]]) as never)).rejects.toThrow(/options must be an object of options, got a Map/);
+    await expect(RMSProp.create({ w: 2 }, new Map([['lr', 0.1]]) as never)).rejects.toThrow(
+      /options must be an object of options, got a Map/,
+    );
   });
 });

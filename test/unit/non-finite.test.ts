@@ -37,7 +37,11 @@ describe.each(BACKENDS)('non-finite gradients (%s)', (backend) => {
   });
 });
 
-describe.each([['js', 1], ['simd', 1], ['simd', 2]] as const)("'skip' and 'throw' leave opt.grads as they were (%s, %i threads)", (backend, threads) => {
+describe.each([
+  ['js', 1],
+  ['simd', 1],
+  ['simd', 2],
+] as const)("'skip' and 'throw' leave opt.grads as they were (%s, %i threads)", (backend, threads) => {
   it.each(['skip', 'throw'] as const)('%s', async (nonFinite) => {
     const w = new Float32Array([1, 2, 3, 4]);
     const opt = await RMSProp.create({ w, z: 4 }, { backend, threads, nonFinite });

@@ -19,9 +19,17 @@ describe('options that float32 rounds to invalid values are rejected', () => {
     ['eps beyond float32', { eps: 3.5e38 }, /'eps'.*3\.5e\+38.*rounds to Infinity/],
     ['lr beyond float32', { lr: 3.5e38 }, /'lr'.*3\.5e\+38.*rounds to Infinity/],
     ['weightDecay beyond float32', { weightDecay: 3.5e38 }, /'weightDecay'.*3\.5e\+38.*rounds to Infinity/],
-    ['initialSquareAvg beyond float32', { initialSquareAvg: 3.5e38 }, /'initialSquareAvg'.*3\.5e\+38.*rounds to Infinity/],
+    [
+      'initialSquareAvg beyond float32',
+      { initialSquareAvg: 3.5e38 },
+      /'initialSquareAvg'.*3\.5e\+38.*rounds to Infinity/,
+    ],
     ['clipValue rounding to 0', { clipValue: 1e-46 }, /'clipValue'.*1e-46.*rounds to 0/],
-    ['decoupled lr × weightDecay beyond float32', { preset: 'keras', lr: 1e21, weightDecay: 1e21 }, /lr 1e\+21 times weightDecay 1e\+21 overflows float32/],
+    [
+      'decoupled lr × weightDecay beyond float32',
+      { preset: 'keras', lr: 1e21, weightDecay: 1e21 },
+      /lr 1e\+21 times weightDecay 1e\+21 overflows float32/,
+    ],
   ];
 
   it.each(cases)('%s', async (_, options, message) => {
@@ -59,9 +67,14 @@ describe('options that float32 rounds to invalid values are rejected', () => {
   });
 });
 
-describe('a schedule\'s value is checked like the lr option, before anything is written', () => {
+describe("a schedule's value is checked like the lr option, before anything is written", () => {
   const cases: Array<[string, unknown, typeof TypeError | typeof RangeError, RegExp]> = [
-    ['a value beyond float32', 3.5e38, RangeError, /schedule of group 0 returned 3\.5e\+38, which float32 rounds to Infinity/],
+    [
+      'a value beyond float32',
+      3.5e38,
+      RangeError,
+      /schedule of group 0 returned 3\.5e\+38, which float32 rounds to Infinity/,
+    ],
     ['a string', '0.001', TypeError, /schedule of group 0 returned "0\.001"/],
     ['NaN', NaN, RangeError, /returned NaN/],
     ['a negative value', -1, RangeError, /returned -1/],
@@ -79,9 +92,14 @@ describe('a schedule\'s value is checked like the lr option, before anything is 
   });
 
   it('a schedule times decoupled weight decay must stay finite in float32', async () => {
-    const opt = await RMSProp.create({ w: new Float32Array([1]) }, { preset: 'keras', weightDecay: 1e21, lr: (step) => (step === 0 ? 1e-3 : 1e21) });
+    const opt = await RMSProp.create(
+      { w: new Float32Array([1]) },
+      { preset: 'keras', weightDecay: 1e21, lr: (step) => (step === 0 ? 1e-3 : 1e21) },
+    );
     opt.step({ w: new Float32Array([1]) });
-    expect(() => opt.step({ w: new Float32Array([1]) })).toThrow(/lr 1e\+21 times weightDecay 1e\+21 overflows float32/);
+    expect(() => opt.step({ w: new Float32Array([1]) })).toThrow(
+      /lr 1e\+21 times weightDecay 1e\+21 overflows float32/,
+    );
     expect(opt.stepCount).toBe(1);
   });
 });
@@ -126,12 +144,15 @@ describe('each option is read once', () => {
 
   it('a Proxy is asked once per option', async () => {
     const asked: string[] = [];
-    const options = new Proxy({ lr: 0.1, decay: 0.8 }, {
-      get(target, key, receiver) {
-        if (typeof key === 'string') asked.push(key);
-        return Reflect.get(target, key, receiver);
+    const options = new Proxy(
+      { lr: 0.1, decay: 0.8 },
+      {
+        get(target, key, receiver) {
+          if (typeof key === 'string') asked.push(key);
+          return Reflect.get(target, key, receiver);
+        },
       },
-    });
+    );
     const opt = await RMSProp.create({ w: 8 }, options);
     expect(asked.sort()).toEqual(['decay', 'lr']);
     expect([opt.options.lr, opt.options.decay]).toEqual([0.1, 0.8]);

@@ -9,7 +9,16 @@ import { BACKENDS, normal, rng } from '../support/helpers.js';
 const N = 37;
 const STEPS = 20;
 
-type Reference = (w: Float64Array, grads: Float64Array[], o: Required<Pick<RMSPropOptions, 'lr' | 'decay' | 'eps' | 'momentum' | 'weightDecay' | 'centered' | 'nesterov' | 'biasCorrection'>>) => Float64Array[];
+type Reference = (
+  w: Float64Array,
+  grads: Float64Array[],
+  o: Required<
+    Pick<
+      RMSPropOptions,
+      'lr' | 'decay' | 'eps' | 'momentum' | 'weightDecay' | 'centered' | 'nesterov' | 'biasCorrection'
+    >
+  >,
+) => Float64Array[];
 
 /** The seed (this project's statement): S = βS + (1−β)g², w −= lr·g/√(S+ε). */
 const seed: Reference = (w, grads, o) => {
@@ -30,7 +39,9 @@ const seed: Reference = (w, grads, o) => {
  *   increment = lr·g/√denom; momentum: m = μm + increment, w −= m; else w −= increment.
  */
 const keras: Reference = (w, grads, o) => {
-  const v = new Float64Array(w.length), mg = new Float64Array(w.length), m = new Float64Array(w.length);
+  const v = new Float64Array(w.length),
+    mg = new Float64Array(w.length),
+    m = new Float64Array(w.length);
   return grads.map((g) => {
     for (let i = 0; i < w.length; i++) {
       w[i] -= w[i] * o.weightDecay * o.lr;
@@ -57,7 +68,9 @@ const keras: Reference = (w, grads, o) => {
  *   mom = μ·mom + g·lr/√denom; w −= mom.
  */
 const tf1: Reference = (w, grads, o) => {
-  const ms = new Float64Array(w.length).fill(1), mg = new Float64Array(w.length), mom = new Float64Array(w.length);
+  const ms = new Float64Array(w.length).fill(1),
+    mg = new Float64Array(w.length),
+    mom = new Float64Array(w.length);
   return grads.map((g) => {
     for (let i = 0; i < w.length; i++) {
       ms[i] += (g[i] ** 2 - ms[i]) * (1 - o.decay);
@@ -81,7 +94,9 @@ const tf1: Reference = (w, grads, o) => {
  *   trace: b = u + μb, out = nesterov ? u + μb : b; w += out.
  */
 const optax: Reference = (w, grads, o) => {
-  const nu = new Float64Array(w.length), mu = new Float64Array(w.length), b = new Float64Array(w.length);
+  const nu = new Float64Array(w.length),
+    mu = new Float64Array(w.length),
+    b = new Float64Array(w.length);
   return grads.map((g, step) => {
     const correction = o.biasCorrection ? 1 - o.decay ** (step + 1) : 1;
     for (let i = 0; i < w.length; i++) {
@@ -103,7 +118,8 @@ const optax: Reference = (w, grads, o) => {
  *   ms = ms·ρ + g²(1−ρ); mom = mom·μ + (g·lr)/√(ms + ε); w −= mom.
  */
 const tfjsFormula: Reference = (w, grads, o) => {
-  const ms = new Float64Array(w.length), mom = new Float64Array(w.length);
+  const ms = new Float64Array(w.length),
+    mom = new Float64Array(w.length);
   return grads.map((g) => {
     for (let i = 0; i < w.length; i++) {
       ms[i] = ms[i] * o.decay + g[i] ** 2 * (1 - o.decay);
@@ -123,13 +139,19 @@ interface Case {
 const cases: Array<[string, Case]> = [
   ['seed', { preset: 'seed', reference: seed, options: {} }],
   ['keras', { preset: 'keras', reference: keras, options: {} }],
-  ['keras, momentum, decoupled weight decay', { preset: 'keras', reference: keras, options: { momentum: 0.9, weightDecay: 0.1 } }],
+  [
+    'keras, momentum, decoupled weight decay',
+    { preset: 'keras', reference: keras, options: { momentum: 0.9, weightDecay: 0.1 } },
+  ],
   ['keras, centered', { preset: 'keras', reference: keras, options: { centered: true } }],
   ['tf1', { preset: 'tf1', reference: tf1, options: {} }],
   ['tf1, momentum', { preset: 'tf1', reference: tf1, options: { momentum: 0.9 } }],
   ['tf1, centered, momentum', { preset: 'tf1', reference: tf1, options: { centered: true, momentum: 0.5 } }],
   ['optax', { preset: 'optax', reference: optax, options: {} }],
-  ['optax, bias correction, nesterov', { preset: 'optax', reference: optax, options: { biasCorrection: true, momentum: 0.9, nesterov: true } }],
+  [
+    'optax, bias correction, nesterov',
+    { preset: 'optax', reference: optax, options: { biasCorrection: true, momentum: 0.9, nesterov: true } },
+  ],
   // Not centered + bias correction: at step 1 it makes the variance exactly 0 (ε alone divides), where
   // float32 and float64 rounding decide the step; no tolerance on w fits that.
   ['optax, centered, momentum', { preset: 'optax', reference: optax, options: { centered: true, momentum: 0.5 } }],
@@ -139,15 +161,24 @@ const cases: Array<[string, Case]> = [
 function trajectory(seedValue: number) {
   const random = rng(seedValue);
   const w0 = Float64Array.from({ length: N }, () => Math.fround(normal(random)));
-  const grads = Array.from({ length: STEPS }, () => Float64Array.from({ length: N }, () => Math.fround(normal(random))));
+  const grads = Array.from({ length: STEPS }, () =>
+    Float64Array.from({ length: N }, () => Math.fround(normal(random))),
+  );
   return { w0, grads };
 }
 
 /** The agreed bound: |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
-function firstViolation(ours: Float32Array, reference: Float64Array, lr: number, k: number, momentum: number): string | undefined {
+function firstViolation(
+  ours: Float32Array,
+  reference: Float64Array,
+  lr: number,
+  k: number,
+  momentum: number,
+): string | undefined {
   for (let i = 0; i < reference.length; i++) {
     const bound = 1e-5 * Math.abs(reference[i]) + (5e-4 * lr * k) / (1 - momentum);
-    if (!(Math.abs(ours[i] - reference[i]) <= bound)) return `element ${i}: ${ours[i]} vs ${reference[i]} (bound ${bound})`;
+    if (!(Math.abs(ours[i] - reference[i]) <= bound))
+      return `element ${i}: ${ours[i]} vs ${reference[i]} (bound ${bound})`;
   }
   return undefined;
 }
@@ -171,7 +202,11 @@ describe('the references tell the presets apart', () => {
   it.each([
     ['tf1 (S starts at 1) vs seed', tf1, { preset: 'seed' }],
     ['keras (decoupled decay) vs coupled', keras, { preset: 'keras', weightDecay: 0.1, decoupledWeightDecay: false }],
-    ['optax with bias correction vs without', optax, { preset: 'optax', momentum: 0.9, nesterov: true, biasCorrection: false }],
+    [
+      'optax with bias correction vs without',
+      optax,
+      { preset: 'optax', momentum: 0.9, nesterov: true, biasCorrection: false },
+    ],
     ['optax nesterov vs heavy ball', optax, { preset: 'optax', momentum: 0.9, nesterov: false, biasCorrection: true }],
   ] as const)('%s', async (_, reference, options) => {
     const { w0, grads } = trajectory(11);
@@ -195,7 +230,9 @@ describe('tfjs preset against @tensorflow/tfjs-core tf.train.rmsprop (cpu backen
 
   it.each(BACKENDS)('matches TF.js with momentum over 20 steps (%s)', async (backend) => {
     const { w0, grads } = trajectory(3);
-    const lr = 1e-3, decay = 0.9, momentum = 0.9;
+    const lr = 1e-3,
+      decay = 0.9,
+      momentum = 0.9;
     const variable = tf.variable(tf.tensor1d(Float32Array.from(w0)));
     const theirs = tf.train.rmsprop(lr, decay, momentum);
     const w = Float32Array.from(w0);
@@ -231,7 +268,9 @@ describe('centered pytorch preset stays finite where torch.optim.RMSprop(centere
   /** PyTorch's centered float32 step (rmsprop.py: lerp_ for grad_avg, sqrt(v − ḡ²) + ε, no clamp). */
   function torchCenteredFloat32(g: number, steps: number, lr: number, alpha: number, eps: number): number[] {
     const f = Math.fround;
-    let v = 0, gAvg = 0, w = 0;
+    let v = 0,
+      gAvg = 0,
+      w = 0;
     const out: number[] = [];
     for (let t = 0; t < steps; t++) {
       v = f(f(f(alpha) * v) + f(f(1 - alpha) * f(g * g)));

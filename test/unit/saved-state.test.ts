@@ -10,20 +10,30 @@
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeState, encodeState, RMSProp, schedules, STATE_VERSION, type RMSPropOptions, type SavedState, type TorchStateDict } from '../../src/index.js';
+import {
+  decodeState,
+  encodeState,
+  RMSProp,
+  schedules,
+  STATE_VERSION,
+  type RMSPropOptions,
+  type SavedState,
+  type TorchStateDict,
+} from '../../src/index.js';
 import { runForJson } from '../support/child.js';
 import { BACKENDS, everything, firstDifference, randomArrays, sameBits, snapshot } from '../support/helpers.js';
 
 /** Runs `body`, in which `lib` is the package as a user imports it, in a fresh Node process. */
-const runInChild = <T>(body: string, timeout?: number) => runForJson<T>(`import * as lib from 'rmsprop-wasm';\n${body}`, timeout);
+const runInChild = <T>(body: string, timeout?: number) =>
+  runForJson<T>(`import * as lib from 'rmsprop-wasm';\n${body}`, timeout);
 
 const fixture = (name: string) => new URL(`../support/fixtures/${name}`, import.meta.url);
 
 /** The layout of the version 1 fixtures (written at 0940c12 by the code of that time). */
-const makeFixtureLayout = () => RMSProp.create([
-  { params: { w: 5, ['__proto__']: 2 }, momentum: 0.9, centered: true },
-  { params: { '0': 3 } },
-], { preset: 'pytorch' });
+const makeFixtureLayout = () =>
+  RMSProp.create([{ params: { w: 5, ['__proto__']: 2 }, momentum: 0.9, centered: true }, { params: { '0': 3 } }], {
+    preset: 'pytorch',
+  });
 
 /** The values the fixtures were written with, as the generating script set them. */
 const FIXTURE_VALUES: Array<[name: string, kind: 'squareAvg' | 'gradAvg' | 'momentum', values: number[]]> = [
@@ -90,7 +100,14 @@ describe('every form of a state array loads, and encodes to the same bytes', () 
   const bytes = Buffer.from(floats.buffer);
   const forms: Array<[string, string | string[] | Float32Array]> = [
     ['one string', whole],
-    ['pieces', [bytes.subarray(0, 6).toString('base64'), bytes.subarray(6, 7).toString('base64'), bytes.subarray(7).toString('base64')]],
+    [
+      'pieces',
+      [
+        bytes.subarray(0, 6).toString('base64'),
+        bytes.subarray(6, 7).toString('base64'),
+        bytes.subarray(7).toString('base64'),
+      ],
+    ],
     ['a Float32Array', floats],
     ['a Float32Array view at an offset', new Float32Array(new Float32Array([9, 1, 2, 3, 4]).buffer, 4, 4)],
   ];
@@ -134,11 +151,14 @@ describe('files that cannot lie', () => {
   // The data holds w's 4 floats then b's 2: references that overlap, alias or skip bytes are refused,
   // with a correct checksum (a crafted file) and in version 1 (which had none), before any copy.
   const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
-  const header = (w: string, b: string) => `{"format":"rmsprop-wasm-state","version":2,"stepCount":0,"groups":[],"state":{"w":{"squareAvg":${w}},"b":{"squareAvg":${b}}}}`;
+  const header = (w: string, b: string) =>
+    `{"format":"rmsprop-wasm-state","version":2,"stepCount":0,"groups":[],"state":{"w":{"squareAvg":${w}},"b":{"squareAvg":${b}}}}`;
   it.each([1, 2])('references that overlap, alias or leave bytes over are refused (version %i)', (version) => {
     const decode = (w: string, b: string) => () => decodeState(container(version, header(w, b), data));
     expect(decode('[0,4]', '[16,2]')).not.toThrow();
-    expect(decode('[0,4]', '[0,2]')).toThrow(/squareAvg of 'b' \(data bytes 0 to 8\) overlaps squareAvg of 'w' \(bytes 0 to 16\): each array must have bytes of its own/);
+    expect(decode('[0,4]', '[0,2]')).toThrow(
+      /squareAvg of 'b' \(data bytes 0 to 8\) overlaps squareAvg of 'w' \(bytes 0 to 16\): each array must have bytes of its own/,
+    );
     expect(decode('[0,4]', '[8,2]')).toThrow(/squareAvg of 'b' \(data bytes 8 to 16\) overlaps/);
     expect(decode('[0,6]', '[0,6]')).toThrow(/overlaps/);
     expect(decode('[0,4]', '[20,1]')).toThrow(/data bytes 16 to 20 belong to no array/);
@@ -186,7 +206,7 @@ describe('files that cannot lie', () => {
   });
 });
 
-describe('caller arrays are read as the engine sees them, not through their class\'s getters', () => {
+describe("caller arrays are read as the engine sees them, not through their class's getters", () => {
   class LengthLiar extends Float32Array {
     claimed = 0;
     override get length(): number {
@@ -197,11 +217,23 @@ describe('caller arrays are read as the engine sees them, not through their clas
 
   it('a gradient longer than it claims is refused before any gradient is written', async () => {
     const opt = await RMSProp.create({ a: 4, b: 4 });
-    const before = snapshot([...Object.values(opt.grads), ...Object.values(opt.params), opt.state.a.squareAvg, opt.state.b.squareAvg]);
+    const before = snapshot([
+      ...Object.values(opt.grads),
+      ...Object.values(opt.params),
+      opt.state.a.squareAvg,
+      opt.state.b.squareAvg,
+    ]);
     const step = () => opt.step({ a: new Float32Array([1, 2, 3, 4]), b: liar([1, 2, 3, 4, 5, 6, 7, 8], 4) });
     expect(step).toThrow(RangeError);
     expect(step).toThrow(/gradient 'b' has 8 elements, its parameter has 4/);
-    expect(snapshot([...Object.values(opt.grads), ...Object.values(opt.params), opt.state.a.squareAvg, opt.state.b.squareAvg])).toEqual(before);
+    expect(
+      snapshot([
+        ...Object.values(opt.grads),
+        ...Object.values(opt.params),
+        opt.state.a.squareAvg,
+        opt.state.b.squareAvg,
+      ]),
+    ).toEqual(before);
     expect(opt.stepCount).toBe(0);
   });
 
@@ -215,7 +247,7 @@ describe('caller arrays are read as the engine sees them, not through their clas
 
   // Two gradients swapped between the optimizer's own buffers (step({ a: grads.b, b: grads.a })): the
   // one that hides its buffer is still staged before a slot is written, so b steps with a's old values.
-  it('a view of the optimizer\'s memory whose buffer getter lies is still staged', async () => {
+  it("a view of the optimizer's memory whose buffer getter lies is still staged", async () => {
     class BufferLiar extends Float32Array {
       override get buffer(): ArrayBuffer {
         return new ArrayBuffer(8);
@@ -233,7 +265,7 @@ describe('caller arrays are read as the engine sees them, not through their clas
     expect(sameBits(opt.params.a, reference.params.a)).toBeUndefined();
   });
 
-  it('a parameter array is sized by its real length, and written through the engine\'s set', async () => {
+  it("a parameter array is sized by its real length, and written through the engine's set", async () => {
     const w = liar([1, 2, 3, 4], 2);
     Object.defineProperty(w, 'set', { value: () => {} }); // an own `set` that would drop the update
     const opt = await RMSProp.create({ w });
@@ -251,7 +283,9 @@ describe('caller arrays are read as the engine sees them, not through their clas
       }
     }
     const fake = new Impostor(16);
-    await expect(RMSProp.create({ w: fake as unknown as Float32Array })).rejects.toThrow(/parameter 'w' must be a Float32Array or an element count, got a Impostor/);
+    await expect(RMSProp.create({ w: fake as unknown as Float32Array })).rejects.toThrow(
+      /parameter 'w' must be a Float32Array or an element count, got a Impostor/,
+    );
     const opt = await RMSProp.create({ w: 16 });
     expect(() => opt.step({ w: fake as unknown as Float32Array })).toThrow(/gradient 'w' must be a Float32Array/);
   });
@@ -275,12 +309,21 @@ describe('caller arrays are read as the engine sees them, not through their clas
     (saved.state.w.squareAvg as LengthLiar).claimed = 7;
     copy.loadState(saved);
     expect(sameBits(copy.state.w.squareAvg, new Float32Array([4, 3, 2, 1]))).toBeUndefined();
-    expect(() => copy.loadState({ ...saved, state: { w: { squareAvg: liar([1, 2], 4) } } })).toThrow(/squareAvg of 'w' has 2 elements, the parameter has 4/);
+    expect(() => copy.loadState({ ...saved, state: { w: { squareAvg: liar([1, 2], 4) } } })).toThrow(
+      /squareAvg of 'w' has 2 elements, the parameter has 4/,
+    );
   });
 });
 
 describe('saved state', () => {
-  const options: RMSPropOptions = { preset: 'optax', centered: true, momentum: 0.9, nesterov: true, biasCorrection: true, lr: schedules.exponentialDecay({ initial: 1e-2, decaySteps: 3, decayRate: 0.5 }) };
+  const options: RMSPropOptions = {
+    preset: 'optax',
+    centered: true,
+    momentum: 0.9,
+    nesterov: true,
+    biasCorrection: true,
+    lr: schedules.exponentialDecay({ initial: 1e-2, decaySteps: 3, decayRate: 0.5 }),
+  };
   const LENGTHS = [13, 0, 64];
 
   async function run(backend: (typeof BACKENDS)[number], from: number, to: number, opt?: RMSProp) {
@@ -294,7 +337,8 @@ describe('saved state', () => {
   }
 
   it.each(BACKENDS.flatMap((a) => BACKENDS.map((b) => [a, b] as const)))(
-    'save on %s → JSON → load on %s → continue equals the uninterrupted run', async (saveOn, loadOn) => {
+    'save on %s → JSON → load on %s → continue equals the uninterrupted run',
+    async (saveOn, loadOn) => {
       const uninterrupted = await run(saveOn, 0, 10);
       const first = await run(saveOn, 0, 6);
       const json = JSON.stringify(first.saveState());
@@ -304,7 +348,8 @@ describe('saved state', () => {
       expect(second.stepCount).toBe(6);
       await run(loadOn, 6, 10, second);
       expect(firstDifference(everything(second), everything(uninterrupted))).toBeUndefined();
-    });
+    },
+  );
 
   it('the binary form round-trips, NaN, ±∞ and −0 included', async () => {
     const opt = await RMSProp.create({ w: new Float32Array([NaN, -0, Infinity, -Infinity, 1e-45]) }, { momentum: 0.5 });
@@ -330,16 +375,52 @@ describe('saved state', () => {
       return opt.saveState();
     };
     const cases: Array<[string, (s: SavedState) => unknown, RegExp, typeof TypeError | typeof RangeError]> = [
-      ['wrong version', (s) => ({ ...s, version: 3 }), /version 3 is not supported; this library reads versions 1 and 2/, RangeError],
+      [
+        'wrong version',
+        (s) => ({ ...s, version: 3 }),
+        /version 3 is not supported; this library reads versions 1 and 2/,
+        RangeError,
+      ],
       ['wrong format', (s) => ({ ...s, format: 'adam' }), /format/, TypeError],
       ['missing name', (s) => ({ ...s, state: { w: s.state.w } }), /missing parameter 'b'/, RangeError],
       ['unknown name', (s) => ({ ...s, state: { ...s.state, z: s.state.w } }), /'z'/, RangeError],
-      ['wrong length', (s) => ({ ...s, state: { ...s.state, b: s.state.w } }), /'b' has 4 elements, the parameter has 2/, RangeError],
-      ['centered mismatch', (s) => ({ ...s, groups: [{ ...s.groups[0], options: { ...s.groups[0].options, centered: false } }] }), /centered/, RangeError],
-      ['momentum mismatch', (s) => ({ ...s, groups: [{ ...s.groups[0], options: { ...s.groups[0].options, momentum: 0.9 } }] }), /momentum/, RangeError],
+      [
+        'wrong length',
+        (s) => ({ ...s, state: { ...s.state, b: s.state.w } }),
+        /'b' has 4 elements, the parameter has 2/,
+        RangeError,
+      ],
+      [
+        'centered mismatch',
+        (s) => ({ ...s, groups: [{ ...s.groups[0], options: { ...s.groups[0].options, centered: false } }] }),
+        /centered/,
+        RangeError,
+      ],
+      [
+        'momentum mismatch',
+        (s) => ({ ...s, groups: [{ ...s.groups[0], options: { ...s.groups[0].options, momentum: 0.9 } }] }),
+        /momentum/,
+        RangeError,
+      ],
       ['bad step count', (s) => ({ ...s, stepCount: -1 }), /stepCount/, RangeError],
-      ['negative square average', (s) => ({ ...s, state: { ...s.state, b: { ...s.state.b, squareAvg: Buffer.from(new Float32Array([0, -1]).buffer).toString('base64') } } }), /squareAvg of 'b' is negative \(-1\) at index 1/, RangeError],
-      ['not base64', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: '!!!' } } }), /base64/, TypeError],
+      [
+        'negative square average',
+        (s) => ({
+          ...s,
+          state: {
+            ...s.state,
+            b: { ...s.state.b, squareAvg: Buffer.from(new Float32Array([0, -1]).buffer).toString('base64') },
+          },
+        }),
+        /squareAvg of 'b' is negative \(-1\) at index 1/,
+        RangeError,
+      ],
+      [
+        'not base64',
+        (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: '!!!' } } }),
+        /base64/,
+        TypeError,
+      ],
       ['not an object', () => 'state', /object/, TypeError],
     ];
     it.each(cases)('%s', async (_, corrupt, message, errorClass) => {
@@ -366,12 +447,17 @@ describe('saved state', () => {
   });
 
   it('a PyTorch state dict exported here loads back unchanged, and resumes the same run', async () => {
-    const opt = await RMSProp.create([{ params: { a: randomArrays(1, [9])[0] }, momentum: 0.9, centered: true }, { params: { b: 4 } }], { preset: 'pytorch' });
+    const opt = await RMSProp.create(
+      [{ params: { a: randomArrays(1, [9])[0] }, momentum: 0.9, centered: true }, { params: { b: 4 } }],
+      { preset: 'pytorch' },
+    );
     for (let k = 0; k < 3; k++) opt.step({ a: randomArrays(k, [9])[0], b: randomArrays(k + 50, [4])[0] });
     const dict = JSON.parse(JSON.stringify(opt.toTorchStateDict()));
     expect(dict.param_groups.map((g: { params: number[] }) => g.params)).toEqual([[0], [1]]);
     expect(Object.keys(dict.state['0'])).toEqual(['step', 'square_avg', 'momentum_buffer', 'grad_avg']);
-    const copy = await RMSProp.create([{ params: { a: 9 }, momentum: 0.9, centered: true }, { params: { b: 4 } }], { preset: 'pytorch' });
+    const copy = await RMSProp.create([{ params: { a: 9 }, momentum: 0.9, centered: true }, { params: { b: 4 } }], {
+      preset: 'pytorch',
+    });
     copy.fromTorchStateDict(dict);
     expect(copy.toTorchStateDict()).toEqual(dict);
     expect(copy.stepCount).toBe(3);
@@ -384,12 +470,17 @@ type ErrorClass = typeof TypeError | typeof RangeError;
 
 /** An optimizer one step in, and a good saved state / torch dict of another one, three steps in. */
 async function setting() {
-  const make = () => RMSProp.create({ w: new Float32Array([1, -2, 3, 4]), b: new Float32Array([0.5, -0.5]) }, { momentum: 0.9 });
+  const make = () =>
+    RMSProp.create({ w: new Float32Array([1, -2, 3, 4]), b: new Float32Array([0.5, -0.5]) }, { momentum: 0.9 });
   const opt = await make();
   opt.step({ w: new Float32Array([1, 1, 1, 1]), b: new Float32Array([2, 2]) });
   const other = await make();
   for (let k = 0; k < 3; k++) other.step({ w: new Float32Array([k, -k, 1, 2]), b: new Float32Array([1, k]) });
-  return { opt, saved: other.saveState(), dict: JSON.parse(JSON.stringify(other.toTorchStateDict())) as TorchStateDict };
+  return {
+    opt,
+    saved: other.saveState(),
+    dict: JSON.parse(JSON.stringify(other.toTorchStateDict())) as TorchStateDict,
+  };
 }
 
 function expectUnchanged(opt: RMSProp, load: () => void, errorClass: ErrorClass, message: RegExp): void {
@@ -408,27 +499,97 @@ function expectUnchanged(opt: RMSProp, load: () => void, errorClass: ErrorClass,
 
 describe('a malformed saved state names the field', () => {
   const cases: Array<[string, (s: SavedState) => unknown, ErrorClass, RegExp]> = [
-    ['a null parameter entry', (s) => ({ ...s, state: { ...s.state, w: null } }), TypeError, /state\['w'\] must be an object, got null/],
-    ['a number as parameter entry', (s) => ({ ...s, state: { ...s.state, b: 7 } }), TypeError, /state\['b'\] must be an object, got 7/],
-    ['an unknown array kind', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, velocity: s.state.w.squareAvg } } }), RangeError, /state\['w'\] has 'velocity'/],
+    [
+      'a null parameter entry',
+      (s) => ({ ...s, state: { ...s.state, w: null } }),
+      TypeError,
+      /state\['w'\] must be an object, got null/,
+    ],
+    [
+      'a number as parameter entry',
+      (s) => ({ ...s, state: { ...s.state, b: 7 } }),
+      TypeError,
+      /state\['b'\] must be an object, got 7/,
+    ],
+    [
+      'an unknown array kind',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, velocity: s.state.w.squareAvg } } }),
+      RangeError,
+      /state\['w'\] has 'velocity'/,
+    ],
     ['groups null', (s) => ({ ...s, groups: null }), TypeError, /groups must be an array, got null/],
     ['a null group', (s) => ({ ...s, groups: [null] }), TypeError, /groups\[0\] must be an object, got null/],
-    ['group params not an array', (s) => ({ ...s, groups: [{ ...s.groups[0], params: 'w,b' }] }), TypeError, /groups\[0\]\.params must be an array/],
-    ['group options null', (s) => ({ ...s, groups: [{ ...s.groups[0], options: null }] }), TypeError, /groups\[0\]\.options must be an object/],
+    [
+      'group params not an array',
+      (s) => ({ ...s, groups: [{ ...s.groups[0], params: 'w,b' }] }),
+      TypeError,
+      /groups\[0\]\.params must be an array/,
+    ],
+    [
+      'group options null',
+      (s) => ({ ...s, groups: [{ ...s.groups[0], options: null }] }),
+      TypeError,
+      /groups\[0\]\.options must be an object/,
+    ],
     ['state null', (s) => ({ ...s, state: null }), TypeError, /'state' must be an object, got null/],
     ['a string step count', (s) => ({ ...s, stepCount: '3' }), TypeError, /stepCount must be a number, got "3"/],
-    ['a step count beyond 2^53', (s) => ({ ...s, stepCount: 2 ** 53 }), RangeError, /stepCount must be an integer from 0 to 2\^53 − 1, got 9007199254740992/],
+    [
+      'a step count beyond 2^53',
+      (s) => ({ ...s, stepCount: 2 ** 53 }),
+      RangeError,
+      /stepCount must be an integer from 0 to 2\^53 − 1, got 9007199254740992/,
+    ],
     ['a fractional step count', (s) => ({ ...s, stepCount: 1.5 }), RangeError, /stepCount.*1\.5/],
     ['a version that is not a number', (s) => ({ ...s, version: '1' }), TypeError, /version must be a number, got "1"/],
-    ['a squareAvg that is a number', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 4 } } }), TypeError, /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got 4/],
-    ['no base64 pieces', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: [] } } }), TypeError, /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got an array/],
-    ['a piece that is not a string', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', null] } } }), TypeError, /squareAvg of 'w'\[1\] must be a base64 string, got null/],
-    ['a piece that is not base64', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAAAAAAAAAAAAAAAA', 'A!=='] } } }), TypeError, /squareAvg of 'w'\[1\] is not valid base64/],
-    ['pieces of the wrong total length', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', 'AAAAAA=='] } } }), RangeError, /squareAvg of 'w' has 2 elements, the parameter has 4/],
-    ['a Float32Array of the wrong length', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Float32Array(5) } } }), RangeError, /squareAvg of 'w' has 5 elements, the parameter has 4/],
-    ['a negative square average in a Float32Array', (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Float32Array([1, 2, -3, 4]) } } }), RangeError, /squareAvg of 'w' is negative \(-3\) at index 2/],
+    [
+      'a squareAvg that is a number',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 4 } } }),
+      TypeError,
+      /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got 4/,
+    ],
+    [
+      'no base64 pieces',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: [] } } }),
+      TypeError,
+      /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got an array/,
+    ],
+    [
+      'a piece that is not a string',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', null] } } }),
+      TypeError,
+      /squareAvg of 'w'\[1\] must be a base64 string, got null/,
+    ],
+    [
+      'a piece that is not base64',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAAAAAAAAAAAAAAAA', 'A!=='] } } }),
+      TypeError,
+      /squareAvg of 'w'\[1\] is not valid base64/,
+    ],
+    [
+      'pieces of the wrong total length',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', 'AAAAAA=='] } } }),
+      RangeError,
+      /squareAvg of 'w' has 2 elements, the parameter has 4/,
+    ],
+    [
+      'a Float32Array of the wrong length',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Float32Array(5) } } }),
+      RangeError,
+      /squareAvg of 'w' has 5 elements, the parameter has 4/,
+    ],
+    [
+      'a negative square average in a Float32Array',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Float32Array([1, 2, -3, 4]) } } }),
+      RangeError,
+      /squareAvg of 'w' is negative \(-3\) at index 2/,
+    ],
     // Fields that Object.prototype has are not fields of the state.
-    ['a state without its own entries', (s) => ({ ...s, state: Object.create({ w: s.state.w, b: s.state.b }) }), RangeError, /missing parameter 'w'/],
+    [
+      'a state without its own entries',
+      (s) => ({ ...s, state: Object.create({ w: s.state.w, b: s.state.b }) }),
+      RangeError,
+      /missing parameter 'w'/,
+    ],
   ];
 
   it.each(cases)('%s', async (_, corrupt, errorClass, message) => {
@@ -439,7 +600,12 @@ describe('a malformed saved state names the field', () => {
   it('inherited enumerable properties are ignored', async () => {
     const { opt, saved } = await setting();
     // This optimizer keeps no gradAvg: one seen through the prototype would be refused.
-    Object.defineProperty(Object.prototype, 'gradAvg', { value: 'AAAAAA==', enumerable: true, configurable: true, writable: true });
+    Object.defineProperty(Object.prototype, 'gradAvg', {
+      value: 'AAAAAA==',
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
     try {
       opt.loadState(JSON.parse(JSON.stringify(saved)));
     } finally {
@@ -466,37 +632,75 @@ describe('the binary form: malformed input names the field', () => {
   it.each([
     ['a null header', 'null', TypeError, /the header must be a JSON object, got null/],
     ['an array header', '[]', TypeError, /the header must be a JSON object, got an array/],
-    ['a header without state', '{"format":"rmsprop-wasm-state"}', TypeError, /header's 'state' must be an object, got undefined/],
+    [
+      'a header without state',
+      '{"format":"rmsprop-wasm-state"}',
+      TypeError,
+      /header's 'state' must be an object, got undefined/,
+    ],
     ['a null parameter entry', '{"state":{"w":null}}', TypeError, /state\['w'\] must be an object, got null/],
-    ['a malformed reference', '{"state":{"w":{"squareAvg":[0]}}}', TypeError, /squareAvg of 'w' must be \[byte offset, element count\]/],
-    ['a reference past the end', '{"state":{"w":{"squareAvg":[0,4]}}}', RangeError, /truncated: squareAvg of 'w' ends at byte/],
+    [
+      'a malformed reference',
+      '{"state":{"w":{"squareAvg":[0]}}}',
+      TypeError,
+      /squareAvg of 'w' must be \[byte offset, element count\]/,
+    ],
+    [
+      'a reference past the end',
+      '{"state":{"w":{"squareAvg":[0,4]}}}',
+      RangeError,
+      /truncated: squareAvg of 'w' ends at byte/,
+    ],
   ] as Array<[string, string, ErrorClass, RegExp]>)('decodeState: %s', (_, header, errorClass, message) => {
     expect(() => decodeState(container(header))).toThrow(errorClass);
     expect(() => decodeState(container(header))).toThrow(message);
   });
 
   it.each([
-    ['invalid base64', (s: SavedState) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: '!!!' } } }), TypeError, /encodeState: state\['w'\]\.squareAvg is not valid base64/],
-    ['a partial float', (s: SavedState) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 'AAA=' } } }), RangeError, /state\['w'\]\.squareAvg holds 2 bytes, not a whole number of float32s/],
-    ['a null entry', (s: SavedState) => ({ ...s, state: { ...s.state, b: null } }), TypeError, /encodeState: state\['b'\] must be an object, got null/],
-    ['a missing state', (s: SavedState) => ({ ...s, state: undefined }), TypeError, /encodeState: 'state' must be an object, got undefined/],
+    [
+      'invalid base64',
+      (s: SavedState) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: '!!!' } } }),
+      TypeError,
+      /encodeState: state\['w'\]\.squareAvg is not valid base64/,
+    ],
+    [
+      'a partial float',
+      (s: SavedState) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 'AAA=' } } }),
+      RangeError,
+      /state\['w'\]\.squareAvg holds 2 bytes, not a whole number of float32s/,
+    ],
+    [
+      'a null entry',
+      (s: SavedState) => ({ ...s, state: { ...s.state, b: null } }),
+      TypeError,
+      /encodeState: state\['b'\] must be an object, got null/,
+    ],
+    [
+      'a missing state',
+      (s: SavedState) => ({ ...s, state: undefined }),
+      TypeError,
+      /encodeState: 'state' must be an object, got undefined/,
+    ],
     ['not an object', () => 'state', TypeError, /encodeState needs a saved state object, got "state"/],
-  ] as Array<[string, (s: SavedState) => unknown, ErrorClass, RegExp]>)('encodeState: %s', async (_, corrupt, errorClass, message) => {
-    const { saved } = await setting();
-    let thrown: unknown;
-    try {
-      encodeState(corrupt(saved) as SavedState);
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(errorClass);
-    expect((thrown as Error).message).toMatch(message);
-  });
+  ] as Array<[string, (s: SavedState) => unknown, ErrorClass, RegExp]>)(
+    'encodeState: %s',
+    async (_, corrupt, errorClass, message) => {
+      const { saved } = await setting();
+      let thrown: unknown;
+      try {
+        encodeState(corrupt(saved) as SavedState);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(errorClass);
+      expect((thrown as Error).message).toMatch(message);
+    },
+  );
 });
 
-describe('a PyTorch state dict: ids are the parameters\' indices, steps are safe integers', () => {
+describe("a PyTorch state dict: ids are the parameters' indices, steps are safe integers", () => {
   // biome-ignore lint/suspicious/noSparseArray: the hole is the malformed input under test
-  const WITH_A_HOLE = [1, , ];
+  const WITH_A_HOLE = [1, ,];
   const cases: Array<[string, (d: TorchStateDict) => unknown, ErrorClass, RegExp]> = [
     ...['7', 'abc', '-1', '1.5', '01', '2'].map((id): [string, (d: TorchStateDict) => unknown, ErrorClass, RegExp] => [
       `an id '${id}' that is not a parameter's index`,
@@ -504,16 +708,61 @@ describe('a PyTorch state dict: ids are the parameters\' indices, steps are safe
       RangeError,
       new RegExp(`state has an entry '${id.replace('.', '\\.')}', but this optimizer's parameters are numbered 0 to 1`),
     ]),
-    ['a null entry', (d) => ({ ...d, state: { ...d.state, 0: null } }), TypeError, /state\['0'\] must be an object, got null/],
-    ['a negative step', (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: -1 } } }), RangeError, /state\['0'\]\.step must be an integer from 0 to 2\^53 − 1, got -1/],
-    ['a fractional step', (d) => ({ ...d, state: { ...d.state, 1: { ...d.state['1'], step: 2.5 } } }), RangeError, /state\['1'\]\.step.*2\.5/],
-    ['a step beyond 2^53', (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: 2 ** 60 } } }), RangeError, /state\['0'\]\.step/],
-    ['a string step', (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: '3' } } }), TypeError, /state\['0'\]\.step must be a number, got "3"/],
-    ['a hole in square_avg', (d) => ({ ...d, state: { ...d.state, 1: { ...d.state['1'], square_avg: WITH_A_HOLE } } }), TypeError, /state\['1'\]\.square_avg\[1\] must be a number, got undefined/],
-    ['a string in momentum_buffer', (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], momentum_buffer: [1, 2, '3', 4] } } }), TypeError, /state\['0'\]\.momentum_buffer\[2\] must be a number, got "3"/],
+    [
+      'a null entry',
+      (d) => ({ ...d, state: { ...d.state, 0: null } }),
+      TypeError,
+      /state\['0'\] must be an object, got null/,
+    ],
+    [
+      'a negative step',
+      (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: -1 } } }),
+      RangeError,
+      /state\['0'\]\.step must be an integer from 0 to 2\^53 − 1, got -1/,
+    ],
+    [
+      'a fractional step',
+      (d) => ({ ...d, state: { ...d.state, 1: { ...d.state['1'], step: 2.5 } } }),
+      RangeError,
+      /state\['1'\]\.step.*2\.5/,
+    ],
+    [
+      'a step beyond 2^53',
+      (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: 2 ** 60 } } }),
+      RangeError,
+      /state\['0'\]\.step/,
+    ],
+    [
+      'a string step',
+      (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], step: '3' } } }),
+      TypeError,
+      /state\['0'\]\.step must be a number, got "3"/,
+    ],
+    [
+      'a hole in square_avg',
+      (d) => ({ ...d, state: { ...d.state, 1: { ...d.state['1'], square_avg: WITH_A_HOLE } } }),
+      TypeError,
+      /state\['1'\]\.square_avg\[1\] must be a number, got undefined/,
+    ],
+    [
+      'a string in momentum_buffer',
+      (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], momentum_buffer: [1, 2, '3', 4] } } }),
+      TypeError,
+      /state\['0'\]\.momentum_buffer\[2\] must be a number, got "3"/,
+    ],
     ['param_groups null', (d) => ({ ...d, param_groups: null }), TypeError, /param_groups must be an array, got null/],
-    ['a null param group', (d) => ({ ...d, param_groups: [null] }), TypeError, /param_groups\[0\] must be an object, got null/],
-    ['params not an array', (d) => ({ ...d, param_groups: [{ ...d.param_groups[0], params: 0 }] }), TypeError, /param_groups\[0\]\.params must be an array of indices, got 0/],
+    [
+      'a null param group',
+      (d) => ({ ...d, param_groups: [null] }),
+      TypeError,
+      /param_groups\[0\] must be an object, got null/,
+    ],
+    [
+      'params not an array',
+      (d) => ({ ...d, param_groups: [{ ...d.param_groups[0], params: 0 }] }),
+      TypeError,
+      /param_groups\[0\]\.params must be an array of indices, got 0/,
+    ],
     ['state null', (d) => ({ ...d, state: null }), TypeError, /'state' must be an object, got null/],
     ['not an object', () => 3, TypeError, /must be an object, got 3/],
   ];

@@ -5,9 +5,14 @@
 import { expect, it } from 'vitest';
 import { runForJson } from '../support/child.js';
 
-it.each(['simd', 'wasm'])('without a SharedArrayBuffer global, threads: 2 runs 2 threads, bit-identical to one (%s)', async (backend) => {
-  const entry = new URL('../../dist/index.js', import.meta.url).href;
-  const { global, runs } = await runForJson<{ global: string; runs: Array<{ threads: number; reason?: string; workerChunks: number; bits: string[] }> }>(`
+it.each(['simd', 'wasm'])(
+  'without a SharedArrayBuffer global, threads: 2 runs 2 threads, bit-identical to one (%s)',
+  async (backend) => {
+    const entry = new URL('../../dist/index.js', import.meta.url).href;
+    const { global, runs } = await runForJson<{
+      global: string;
+      runs: Array<{ threads: number; reason?: string; workerChunks: number; bits: string[] }>;
+    }>(`
     await import('node:worker_threads');
     delete globalThis.SharedArrayBuffer;
     const { createHash } = await import('node:crypto');
@@ -26,11 +31,13 @@ it.each(['simd', 'wasm'])('without a SharedArrayBuffer global, threads: 2 runs 2
       opt.dispose();
     }
     console.log(JSON.stringify({ global: typeof SharedArrayBuffer, runs }));`);
-  expect(global).toBe('undefined');
-  const [one, two] = runs;
-  expect(two.reason).toBeUndefined();
-  expect(two.threads).toBe(2);
-  expect(two.workerChunks).toBeGreaterThan(0);
-  expect(two.bits.length).toBe(4); // params, squareAvg, gradAvg, momentum
-  two.bits.forEach((bits, i) => expect(bits === one.bits[i], `array ${i}`).toBe(true));
-}, 60_000);
+    expect(global).toBe('undefined');
+    const [one, two] = runs;
+    expect(two.reason).toBeUndefined();
+    expect(two.threads).toBe(2);
+    expect(two.workerChunks).toBeGreaterThan(0);
+    expect(two.bits.length).toBe(4); // params, squareAvg, gradAvg, momentum
+    two.bits.forEach((bits, i) => expect(bits === one.bits[i], `array ${i}`).toBe(true));
+  },
+  60_000,
+);

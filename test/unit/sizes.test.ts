@@ -62,7 +62,11 @@ it('{ w: 179 000 000 } (2.1 GB of memory) creates and steps every element (simd)
   try {
     const { w } = opt.params;
     const g = opt.grads.w;
-    for (const [i, wi, gi] of [[0, 2, -1], [n >> 1, -1, 0.25], [n - 1, 1, 0.5]]) {
+    for (const [i, wi, gi] of [
+      [0, 2, -1],
+      [n >> 1, -1, 0.25],
+      [n - 1, 1, 0.5],
+    ]) {
       w[i] = wi;
       g[i] = gi;
     }
@@ -80,13 +84,19 @@ describe('beyond 4 GiB: a RangeError naming the bytes needed and the limit, befo
     ['2^31 elements', { w: 2 ** 31 }],
     ['2^32 elements', { w: 2 ** 32 }],
     ['2^53 − 1 elements', { w: Number.MAX_SAFE_INTEGER }],
-    ['many tensors summing just over 4 GiB', Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, Math.ceil(largestFitting() / 16) + 8]))],
+    [
+      'many tensors summing just over 4 GiB',
+      Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, Math.ceil(largestFitting() / 16) + 8])),
+    ],
   ];
   for (const [what, params] of cases) {
     it(what, async () => {
       const needed = bytesFor(params);
       expect(needed).toBeGreaterThan(LIMIT);
-      const error = await RMSProp.create(params).then(() => undefined, (e: unknown) => e);
+      const error = await RMSProp.create(params).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(RangeError);
       expect((error as Error).message).toContain(`${needed} bytes`);
       expect((error as Error).message).toContain(`${LIMIT} bytes`);

@@ -16,8 +16,10 @@ type Failure = { name: string; message: string } | undefined;
 const run = <T>(body: string) => runForJson<T>(`${TFJS_PRELUDE}\n${body}`);
 
 describe('every promise holds in a fresh process', () => {
-  it.each([[2], ['auto']])('rmsprop({ threads: %j }) resolves and trains like tf.train.rmsprop, small and large (500 K+ elements) variables', async (threads) => {
-    const result = await run<{ ours: number[][]; stock: number[][]; threads: number }>(`
+  it.each([[2], ['auto']])(
+    'rmsprop({ threads: %j }) resolves and trains like tf.train.rmsprop, small and large (500 K+ elements) variables',
+    async (threads) => {
+      const result = await run<{ ours: number[][]; stock: number[][]; threads: number }>(`
       const opt = await rmsprop({ lr: 0.01, threads: ${JSON.stringify(threads)} });
       const train = (optimizer) => {
         const a = tf.variable(tf.randomNormal([1000], 0, 1, 'float32', 2));
@@ -34,16 +36,20 @@ describe('every promise holds in a fresh process', () => {
       out({ ours, stock, threads: opt.core.threads });
       opt.dispose();
     `);
-    expect(firstViolation(result.ours, result.stock, 4, 0, 0.01)).toBeUndefined();
-    expect(result.threads).toBe(2); // this machine has 2 cores; 601 000 elements are past 'auto''s threshold
-  }, 60_000);
+      expect(firstViolation(result.ours, result.stock, 4, 0, 0.01)).toBeUndefined();
+      expect(result.threads).toBe(2); // this machine has 2 cores; 601 000 elements are past 'auto''s threshold
+    },
+    60_000,
+  );
 
-  it.each([
-    [{ threads: 'auto' }],
-    [{ threads: 2 }],
-    [{ threads: 'auto', backend: 'wasm' }],
-  ])('RMSProp.ready(%j) prepares every size createSync can be given', async (options) => {
-    const result = await run<{ before: Failure; isNotReady: boolean; sizes: Array<{ threads: number; moved: boolean }> }>(`
+  it.each([[{ threads: 'auto' }], [{ threads: 2 }], [{ threads: 'auto', backend: 'wasm' }]])(
+    'RMSProp.ready(%j) prepares every size createSync can be given',
+    async (options) => {
+      const result = await run<{
+        before: Failure;
+        isNotReady: boolean;
+        sizes: Array<{ threads: number; moved: boolean }>;
+      }>(`
       const options = ${JSON.stringify(options)};
       let isNotReady = false;
       const before = errorOf(() => {
@@ -59,18 +65,28 @@ describe('every promise holds in a fresh process', () => {
         return result;
       }) });
     `);
-    expect(result.before).toMatchObject({ name: 'NotReadyError', message: expect.stringMatching(/is not compiled yet: await RMSProp\.ready/) });
-    expect(result.isNotReady).toBe(true);
-    expect(result.sizes).toEqual([{ threads: options.threads === 2 ? 2 : 1, moved: true }, { threads: 2, moved: true }]);
-  }, 60_000);
+      expect(result.before).toMatchObject({
+        name: 'NotReadyError',
+        message: expect.stringMatching(/is not compiled yet: await RMSProp\.ready/),
+      });
+      expect(result.isNotReady).toBe(true);
+      expect(result.sizes).toEqual([
+        { threads: options.threads === 2 ? 2 : 1, moved: true },
+        { threads: 2, moved: true },
+      ]);
+    },
+    60_000,
+  );
 
   it.each([
     ['saved by this optimizer', '{ lr: 0.01, momentum: 0.9 }'],
     ["saved by this optimizer with threads: 'auto'", "{ lr: 0.01, momentum: 0.9, threads: 'auto' }"],
-  ])('a model %s, loaded after registerClass, trains on its first fit, as an uninterrupted run does', async (_, options) => {
-    const file = join(tmp, `model-${options.length}.json`);
-    const fit = 'await model.fit(x, y, { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });';
-    const whole = await run<number[][]>(`
+  ])(
+    'a model %s, loaded after registerClass, trains on its first fit, as an uninterrupted run does',
+    async (_, options) => {
+      const file = join(tmp, `model-${options.length}.json`);
+      const fit = 'await model.fit(x, y, { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });';
+      const whole = await run<number[][]>(`
       const { x, y } = data();
       const model = mlp();
       model.compile({ optimizer: await rmsprop(${options}), loss: 'categoricalCrossentropy' });
@@ -85,7 +101,7 @@ describe('every promise holds in a fresh process', () => {
       ${fit}
       out(modelWeights(model));
     `);
-    const resumed = await run<{ weights: number[][]; optimizer: string; iterations: number; stateCount: number }>(`
+      const resumed = await run<{ weights: number[][]; optimizer: string; iterations: number; stateCount: number }>(`
       tf.serialization.registerClass(RMSPropWasmOptimizer);
       const saved = JSON.parse((await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8'));
       const weightData = new Uint8Array(Buffer.from(saved.weightData, 'base64')).buffer;
@@ -95,14 +111,25 @@ describe('every promise holds in a fresh process', () => {
       out({ weights: modelWeights(model), optimizer: model.optimizer.constructor.name, iterations: model.optimizer.iterations,
         stateCount: (await model.optimizer.getWeights()).length });
     `);
-    expect(resumed.optimizer).toBe('RMSPropWasmOptimizer');
-    expect(resumed.iterations).toBe(8);
-    expect(resumed.stateCount).toBe(1 + 2 * 4); // iter, then /rms and /momentum of 4 variables: no duplicate slot
-    expect(resumed.weights).toEqual(whole);
-  }, 60_000);
+      expect(resumed.optimizer).toBe('RMSPropWasmOptimizer');
+      expect(resumed.iterations).toBe(8);
+      expect(resumed.stateCount).toBe(1 + 2 * 4); // iter, then /rms and /momentum of 4 variables: no duplicate slot
+      expect(resumed.weights).toEqual(whole);
+    },
+    60_000,
+  );
 
   it('a step before the wasm is compiled throws a NotReadyError that changes nothing, and the next one after ready() works', async () => {
-    const result = await run<{ error: Failure; isNotReady: boolean; tensorsKept: boolean; variables: number; iterations: number; weights: number; after: number[]; stock: number[] }>(`
+    const result = await run<{
+      error: Failure;
+      isNotReady: boolean;
+      tensorsKept: boolean;
+      variables: number;
+      iterations: number;
+      weights: number;
+      after: number[];
+      stock: number[];
+    }>(`
       const opt = new RMSPropWasmOptimizer({ lr: 0.1 }); // as fromConfig makes it: no await
       const make = () => tf.variable(tf.tensor1d([0.5, -1, 2]));
       const a = make();
@@ -120,7 +147,10 @@ describe('every promise holds in a fresh process', () => {
       stock.minimize(() => tf.sum(tf.square(b)));
       out({ error, isNotReady, ...state, after: values(a), stock: values(b) });
     `);
-    expect(result.error).toMatchObject({ name: 'NotReadyError', message: expect.stringMatching(/not ready.*await optimizer\.ready\(\).*nothing was changed/) });
+    expect(result.error).toMatchObject({
+      name: 'NotReadyError',
+      message: expect.stringMatching(/not ready.*await optimizer\.ready\(\).*nothing was changed/),
+    });
     expect(result.isNotReady).toBe(true);
     expect(result).toMatchObject({ tensorsKept: true, variables: 0, iterations: 0, weights: 1 });
     expect(firstViolation([result.after], [result.stock], 1, 0, 0.1)).toBeUndefined();
@@ -129,7 +159,17 @@ describe('every promise holds in a fresh process', () => {
 
 describe('a refused call changes nothing', () => {
   it('applyGradients (a new variable with an unknown name; a NaN after a variable joined), minimize and setWeights refused: state, slots and tensors as if never called', async () => {
-    const result = await run<{ errors: Failure[]; tensorsKept: boolean; beforeEqual: boolean; names: string[]; refNames: string[]; state: number[][]; refState: number[][]; params: number[][]; refParams: number[][] }>(`
+    const result = await run<{
+      errors: Failure[];
+      tensorsKept: boolean;
+      beforeEqual: boolean;
+      names: string[];
+      refNames: string[];
+      state: number[][];
+      refState: number[][];
+      params: number[][];
+      refParams: number[][];
+    }>(`
       const options = { lr: 0.01, momentum: 0.9, nonFinite: 'throw' };
       const opt = await rmsprop(options);
       const ref = await rmsprop(options);
@@ -180,7 +220,14 @@ describe('a refused call changes nothing', () => {
 
 describe('variables that come and go, as TF.js has them', () => {
   it('a variable disposed and re-created under its name is updated with the state tf.train.rmsprop gives it; a gradient for a disposed one is refused; no tensor is kept', async () => {
-    const result = await run<{ ours: number[][]; stock: number[][]; disposedError: Failure; stockThrows: boolean; leaked: number; leakedBytes: number }>(`
+    const result = await run<{
+      ours: number[][];
+      stock: number[][];
+      disposedError: Failure;
+      stockThrows: boolean;
+      leaked: number;
+      leakedBytes: number;
+    }>(`
       const train = (optimizer, refuse) => {
         const { numTensors: tensors, numBytes: bytes } = tf.memory();
         const variable = (init, name) => tf.tidy(() => tf.variable(tf.tensor1d(init), true, name)); // tidy keeps variables
@@ -215,7 +262,10 @@ describe('variables that come and go, as TF.js has them', () => {
     // stock TF.js updates the new variable with the accumulators of its position: the same result
     // (had the state restarted, the first of the next 3 steps alone would move it by lr/√0.1 = 0.032 again: far outside)
     expect(firstViolation(result.ours.slice(0, 2), result.stock.slice(0, 2), 6, 0, 0.01)).toBeUndefined();
-    expect(result.disposedError).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/'come-and-go' was disposed/) });
+    expect(result.disposedError).toMatchObject({
+      name: 'TypeError',
+      message: expect.stringMatching(/'come-and-go' was disposed/),
+    });
     expect(result.stockThrows).toBe(true); // "Argument 'a' passed to 'sub' must be a Tensor…", after changing its state
     expect(firstViolation([result.ours[2]], [result.stock[2]], 3, 0, 0.01)).toBeUndefined(); // the refused call moved nothing
     expect([result.leaked, result.leakedBytes]).toEqual([0, 0]);
@@ -254,10 +304,15 @@ describe('saves', () => {
 
 describe("docs/tfjs.md's saving in Node, run as a newcomer runs it", () => {
   const guide = readFileSync(join(root, 'docs/tfjs.md'), 'utf8');
-  const section = guide.slice(guide.indexOf('## Saving and loading'), guide.indexOf('\n## ', guide.indexOf('## Saving and loading') + 5));
+  const section = guide.slice(
+    guide.indexOf('## Saving and loading'),
+    guide.indexOf('\n## ', guide.indexOf('## Saving and loading') + 5),
+  );
 
   it('saves and loads a model in Node without tfjs-node, with the optimizer and its state', async () => {
-    const snippet = [...section.matchAll(/```js\n([\s\S]*?)```/g)].map(([, code]) => code).find((code) => code.includes('withSaveHandler'));
+    const snippet = [...section.matchAll(/```js\n([\s\S]*?)```/g)]
+      .map(([, code]) => code)
+      .find((code) => code.includes('withSaveHandler'));
     expect(snippet, 'a ```js block with tf.io.withSaveHandler').toBeDefined();
     const dir = mkdtempSync(join(tmp, 'newcomer-'));
     // The snippet is a whole program (it trains, saves, registers the class and loads); it runs in a folder of its own.
@@ -271,8 +326,15 @@ describe("docs/tfjs.md's saving in Node, run as a newcomer runs it", () => {
       out({ optimizer: loaded.optimizer.constructor.name, same: JSON.stringify(before) === JSON.stringify(after),
         trained: history.history.loss[1] < history.history.loss[0], files: readdirSync('.').sort() });`;
     const code = snippet!.replace(/^import .* from '(@tensorflow|rmsprop-wasm)[^']*';$/gm, '');
-    const result = await run<{ optimizer: string; same: boolean; trained: boolean; files: string[] }>(`${setup}\n${code}\n${check}`);
-    expect(result).toEqual({ optimizer: 'RMSPropWasmOptimizer', same: true, trained: true, files: ['model.json', 'weights.bin'] });
+    const result = await run<{ optimizer: string; same: boolean; trained: boolean; files: string[] }>(
+      `${setup}\n${code}\n${check}`,
+    );
+    expect(result).toEqual({
+      optimizer: 'RMSPropWasmOptimizer',
+      same: true,
+      trained: true,
+      files: ['model.json', 'weights.bin'],
+    });
   }, 60_000);
 
   it("quotes the errors a newcomer meets: model.save('file://…') without tfjs-node, and a forgotten await", async () => {

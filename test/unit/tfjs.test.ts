@@ -18,7 +18,9 @@ const BACKENDS = ['cpu', 'wasm'] as const;
 const LR = 1e-3;
 
 beforeAll(async () => {
-  const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  const wasmDir = dirname(
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'),
+  );
   setWasmPaths(`${wasmDir}/`);
   const warn = console.warn;
   console.warn = () => {}; // the cpu backend's "install tfjs-node" banner
@@ -54,8 +56,17 @@ function data(seed = 1) {
 function mlp(seed = 7) {
   return tfl.sequential({
     layers: [
-      tfl.layers.dense({ inputShape: [8], units: 16, activation: 'tanh', kernelInitializer: tfl.initializers.glorotUniform({ seed }) }),
-      tfl.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) }),
+      tfl.layers.dense({
+        inputShape: [8],
+        units: 16,
+        activation: 'tanh',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+      }),
+      tfl.layers.dense({
+        units: 3,
+        activation: 'softmax',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+      }),
     ],
   });
 }
@@ -67,12 +78,24 @@ async function fit(model: tfl.LayersModel, optimizer: tf.Optimizer, epochs: numb
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const { x, y } = data(seed);
   const after: Float32Array[][] = [];
-  await model.fit(x, y, { epochs, batchSize, shuffle: false, verbose: 0, callbacks: { onBatchEnd: async () => void after.push(weightsOf(model)) } });
+  await model.fit(x, y, {
+    epochs,
+    batchSize,
+    shuffle: false,
+    verbose: 0,
+    callbacks: { onBatchEnd: async () => void after.push(weightsOf(model)) },
+  });
   tf.dispose([x, y]);
   return after;
 }
 
-function firstViolation(ours: Float32Array[], reference: Float32Array[], k: number, momentum: number, lr = LR): string | undefined {
+function firstViolation(
+  ours: Float32Array[],
+  reference: Float32Array[],
+  k: number,
+  momentum: number,
+  lr = LR,
+): string | undefined {
   return agreedBound(ours, reference, k, momentum, lr);
 }
 
@@ -87,10 +110,13 @@ function sameWeights(a: Float32Array[], b: Float32Array[]): string | undefined {
 
 async function saved(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
   let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }), { includeOptimizer: true });
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+    { includeOptimizer: true },
+  );
   return artifacts!;
 }
 
@@ -105,7 +131,8 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     const ours = await fit(mlp(), await rmsprop({ lr: LR, momentum }), 3);
     const theirs = await fit(mlp(), tf.train.rmsprop(LR, 0.9, momentum, 1e-7), 3);
     expect(ours).toHaveLength(12);
-    for (let k = 1; k <= ours.length; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], k, momentum), `after batch ${k}`).toBeUndefined();
+    for (let k = 1; k <= ours.length; k++)
+      expect(firstViolation(ours[k - 1], theirs[k - 1], k, momentum), `after batch ${k}`).toBeUndefined();
     // and the weights did move, by more than the bound
     expect(firstViolation(ours[11], weightsOf(mlp()), 12, momentum)).toBeDefined();
   });
@@ -119,10 +146,12 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
       tf.dispose([x, y]);
       return weightsOf(model);
     };
-    expect(firstViolation(await run(await rmsprop({ lr: LR })), await run(tf.train.rmsprop(LR, 0.9, 0, 1e-7)), 5, 0)).toBeUndefined();
+    expect(
+      firstViolation(await run(await rmsprop({ lr: LR })), await run(tf.train.rmsprop(LR, 0.9, 0, 1e-7)), 5, 0),
+    ).toBeUndefined();
   });
 
-  it('the core\'s backend and threads options give the same bits inside model.fit', async () => {
+  it("the core's backend and threads options give the same bits inside model.fit", async () => {
     const simd = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 1);
     const js = await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9, backend: 'js' }), 1);
     const threaded = await rmsprop({ lr: LR, momentum: 0.9, threads: 2 });
@@ -154,21 +183,24 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     expect(ours.every((step) => step.every((w) => w.every(Number.isFinite)))).toBe(true);
   });
 
-  it.each([0, 0.9])('save with includeOptimizer, load, continue: the same bits as an uninterrupted run (momentum %s)', async (momentum) => {
-    tf.serialization.registerClass(RMSPropWasmOptimizer);
-    const whole = await fit(mlp(), await rmsprop({ lr: LR, momentum }), 2);
-    const first = mlp();
-    await fit(first, await rmsprop({ lr: LR, momentum }), 1);
-    const loaded = await load(await saved(first));
-    expect(loaded.optimizer.constructor).toBe(RMSPropWasmOptimizer);
-    expect((loaded.optimizer as RMSPropWasmOptimizer).iterations).toBe(4);
-    const continued = await fit(loaded, loaded.optimizer, 1);
-    expect(sameWeights(continued[3], whole[7])).toBeUndefined();
-    // a fresh optimizer from the same weights goes elsewhere: the state is what carried the run
-    const fresh = await load(await saved(first));
-    const restarted = await fit(fresh, await rmsprop({ lr: LR, momentum }), 1);
-    expect(sameWeights(restarted[3], whole[7])).toBeDefined();
-  });
+  it.each([0, 0.9])(
+    'save with includeOptimizer, load, continue: the same bits as an uninterrupted run (momentum %s)',
+    async (momentum) => {
+      tf.serialization.registerClass(RMSPropWasmOptimizer);
+      const whole = await fit(mlp(), await rmsprop({ lr: LR, momentum }), 2);
+      const first = mlp();
+      await fit(first, await rmsprop({ lr: LR, momentum }), 1);
+      const loaded = await load(await saved(first));
+      expect(loaded.optimizer.constructor).toBe(RMSPropWasmOptimizer);
+      expect((loaded.optimizer as RMSPropWasmOptimizer).iterations).toBe(4);
+      const continued = await fit(loaded, loaded.optimizer, 1);
+      expect(sameWeights(continued[3], whole[7])).toBeUndefined();
+      // a fresh optimizer from the same weights goes elsewhere: the state is what carried the run
+      const fresh = await load(await saved(first));
+      const restarted = await fit(fresh, await rmsprop({ lr: LR, momentum }), 1);
+      expect(sameWeights(restarted[3], whole[7])).toBeDefined();
+    },
+  );
 
   it('state saved by tf.train.rmsprop loads into this optimizer and continues the stock trajectory', async () => {
     const momentum = 0.9;
@@ -179,11 +211,17 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     const loaded = await load(await saved(stock));
     expect(loaded.optimizer.constructor).toBe(RMSPropWasmOptimizer);
     const ourState = (await loaded.optimizer.getWeights()).map((w) => (w.tensor.dataSync() as Float32Array).slice());
-    expect(ourState.slice(1).map((a, i) => sameBits(a, stockState[i + 1])).filter(Boolean)).toEqual([]);
+    expect(
+      ourState
+        .slice(1)
+        .map((a, i) => sameBits(a, stockState[i + 1]))
+        .filter(Boolean),
+    ).toEqual([]);
     expect([...ourState[0]]).toEqual([4]);
     const theirs = await fit(stock, stock.optimizer, 1);
     const ours = await fit(loaded, loaded.optimizer, 1);
-    for (let k = 1; k <= 4; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], 4 + k, momentum), `after batch ${k}`).toBeUndefined();
+    for (let k = 1; k <= 4; k++)
+      expect(firstViolation(ours[k - 1], theirs[k - 1], 4 + k, momentum), `after batch ${k}`).toBeUndefined();
   });
 
   it('state saved by this optimizer loads into tf.train.rmsprop (a program without this package) and continues', async () => {
@@ -193,10 +231,17 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     await fit(ourModel, await rmsprop({ lr: LR, momentum }), 1);
     const loaded = await load(await saved(ourModel));
     expect(loaded.optimizer.constructor).toBe(tf.RMSPropOptimizer);
-    expect(loaded.optimizer.getConfig()).toMatchObject({ learningRate: LR, decay: 0.9, momentum, epsilon: 1e-7, centered: false });
+    expect(loaded.optimizer.getConfig()).toMatchObject({
+      learningRate: LR,
+      decay: 0.9,
+      momentum,
+      epsilon: 1e-7,
+      centered: false,
+    });
     const ours = await fit(ourModel, ourModel.optimizer, 1);
     const theirs = await fit(loaded, loaded.optimizer, 1);
-    for (let k = 1; k <= 4; k++) expect(firstViolation(ours[k - 1], theirs[k - 1], 4 + k, momentum), `after batch ${k}`).toBeUndefined();
+    for (let k = 1; k <= 4; k++)
+      expect(firstViolation(ours[k - 1], theirs[k - 1], 4 + k, momentum), `after batch ${k}`).toBeUndefined();
   });
 
   it('minimize with a varList updates only those variables, as tf.train.rmsprop does', async () => {
@@ -219,7 +264,12 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
   it('a variable seen after the first step joins, and the others keep their state', async () => {
     const run = (optimizer: tf.Optimizer) => {
       const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
-      const b = tf.variable(tf.tensor2d([[1.5, 0.25], [-0.5, 1]]));
+      const b = tf.variable(
+        tf.tensor2d([
+          [1.5, 0.25],
+          [-0.5, 1],
+        ]),
+      );
       const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.square(tf.sub(b, tf.sum(a))))) as tf.Scalar;
       for (let k = 0; k < 3; k++) optimizer.minimize(loss, false, [a]);
       for (let k = 0; k < 4; k++) optimizer.minimize(loss, false, [a, b]);
@@ -251,7 +301,7 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     optimizer.dispose();
   });
 
-  it('a variable never aliases the optimizer\'s memory, and a value assigned from outside is the one stepped from', async () => {
+  it("a variable never aliases the optimizer's memory, and a value assigned from outside is the one stepped from", async () => {
     const run = (optimizer: tf.Optimizer) => {
       const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
       const loss = () => tf.sum(tf.square(tf.sub(a, 1))) as tf.Scalar;
@@ -293,23 +343,39 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
 
   it('globalClipNorm and a schedule take effect inside model.fit (float64 reference)', async () => {
     const { x, y } = data(2);
-    const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [8], units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 }) })] });
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.dense({ inputShape: [8], units: 3, kernelInitializer: tfl.initializers.glorotUniform({ seed: 5 }) }),
+      ],
+    });
     const w0 = weightsOf(model);
     const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, model.predict(x) as tf.Tensor) as tf.Scalar, variables);
+    const { value, grads } = tf.variableGrads(
+      () => tf.losses.meanSquaredError(y, model.predict(x) as tf.Tensor) as tf.Scalar,
+      variables,
+    );
     const g = variables.map((v) => Float64Array.from(grads[v.name].dataSync()));
     tf.dispose([value, ...Object.values(grads)]);
     const norm = Math.sqrt(g.reduce((sum, t) => sum + t.reduce((s, e) => s + e * e, 0), 0));
     const clip = norm / 10;
     // ε = 1 makes the step depend on the gradient's size, so that clipping shows
     const options: TfjsRMSPropOptions = { lr: (step) => (step === 0 ? 0.05 : 0), eps: 1, globalClipNorm: clip };
-    const reference = (scale: number) => w0.map((w, t) => Float32Array.from(w, (wi, i) => {
-      const gi = g[t][i] * scale;
-      return wi - (0.05 * gi) / Math.sqrt(0.1 * gi * gi + 1);
-    }));
+    const reference = (scale: number) =>
+      w0.map((w, t) =>
+        Float32Array.from(w, (wi, i) => {
+          const gi = g[t][i] * scale;
+          return wi - (0.05 * gi) / Math.sqrt(0.1 * gi * gi + 1);
+        }),
+      );
     model.compile({ optimizer: await rmsprop(options), loss: 'meanSquaredError' });
     const after: Float32Array[][] = [];
-    await model.fit(x, y, { epochs: 2, batchSize: 64, shuffle: false, verbose: 0, callbacks: { onBatchEnd: async () => void after.push(weightsOf(model)) } });
+    await model.fit(x, y, {
+      epochs: 2,
+      batchSize: 64,
+      shuffle: false,
+      verbose: 0,
+      callbacks: { onBatchEnd: async () => void after.push(weightsOf(model)) },
+    });
     tf.dispose([x, y]);
     expect(firstViolation(after[0], reference(clip / norm), 1, 0, 0.05)).toBeUndefined();
     expect(firstViolation(after[0], reference(1), 1, 0, 0.05)).toBeDefined(); // unclipped is told apart
@@ -339,7 +405,8 @@ describe('on tfjs-backend-wasm, the zero-copy view of its heap', () => {
       await fit(mlp(), await rmsprop({ lr: LR, momentum: 0.9 }), 2);
       // the optimizer's own views: 4 gradients × 8 batches, and the 4 variables read at the first step
       expect(views - kernelViews).toBe(36);
-      for (let k = 0; k < fast.length; k++) expect(sameWeights(slow[k], fast[k]), `after batch ${k + 1}`).toBeUndefined();
+      for (let k = 0; k < fast.length; k++)
+        expect(sameWeights(slow[k], fast[k]), `after batch ${k + 1}`).toBeUndefined();
     } finally {
       delete backend.typedArrayFromHeap;
       RMSPropWasmOptimizer.heapViews = true;
@@ -357,8 +424,12 @@ describe('what the adapter uses from the public entry', () => {
       [2 ** 53, RangeError, /got 9007199254740992/],
     ];
     for (const [count, kind, message] of cases) {
-      expect(() => { opt.stepCount = count as number; }).toThrow(kind);
-      expect(() => { opt.stepCount = count as number; }).toThrow(message);
+      expect(() => {
+        opt.stepCount = count as number;
+      }).toThrow(kind);
+      expect(() => {
+        opt.stepCount = count as number;
+      }).toThrow(message);
       expect(opt.stepCount).toBe(0);
     }
     opt.step({ w: new Float32Array([1, 1]) }); // the schedule's lr is 0 at step 0
@@ -379,7 +450,9 @@ describe('the package', () => {
       if (!file.endsWith('.js') || file.startsWith('tfjs')) continue;
       expect(readFileSync(`${dist}${file}`, 'utf8'), file).not.toMatch(/@tensorflow/);
     }
-    const imports = [...readFileSync(`${dist}tfjs/index.js`, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    const imports = [...readFileSync(`${dist}tfjs/index.js`, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map(
+      (m) => m[1],
+    );
     expect(imports.sort()).toEqual(['../index.js', '@tensorflow/tfjs-core']);
   });
 });
@@ -392,14 +465,32 @@ describe('options and config', () => {
     await expect(rmsprop({ nesterov: true })).rejects.toThrow(/'nesterov'/);
   });
 
-  it('getConfig carries the stock keys and this optimizer\'s options; fromConfig restores them', async () => {
+  it("getConfig carries the stock keys and this optimizer's options; fromConfig restores them", async () => {
     const optimizer = await rmsprop({ lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip' });
     const config = optimizer.getConfig();
     expect(config).toMatchObject({ learningRate: 0.02, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false });
-    const back = RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(config))) as RMSPropWasmOptimizer;
-    expect(back.options).toEqual({ preset: 'tfjs', lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip', decay: 0.9, eps: 1e-7, centered: false });
+    const back = RMSPropWasmOptimizer.fromConfig(
+      RMSPropWasmOptimizer,
+      JSON.parse(JSON.stringify(config)),
+    ) as RMSPropWasmOptimizer;
+    expect(back.options).toEqual({
+      preset: 'tfjs',
+      lr: 0.02,
+      momentum: 0.5,
+      clipNorm: 1,
+      nonFinite: 'skip',
+      decay: 0.9,
+      eps: 1e-7,
+      centered: false,
+    });
     const stock = tf.RMSPropOptimizer.fromConfig(tf.RMSPropOptimizer, config);
-    expect(stock.getConfig()).toEqual({ learningRate: 0.02, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false });
+    expect(stock.getConfig()).toEqual({
+      learningRate: 0.02,
+      decay: 0.9,
+      momentum: 0.5,
+      epsilon: 1e-7,
+      centered: false,
+    });
     expect(RMSPropWasmOptimizer.className).toBe(tf.RMSPropOptimizer.className);
   });
 
@@ -412,7 +503,11 @@ describe('options and config', () => {
     const before = a.dataSync().slice();
     const cases: Array<[tf.NamedTensorMap, ErrorConstructor, RegExp]> = [
       [{ 'no such variable': good }, TypeError, /'no such variable' is not the name of a tf.Variable/],
-      [{ [a.name]: tf.tensor1d([1, 2, 3]) }, RangeError, new RegExp(`gradient '${a.name}' has 3 elements, its parameter has 2`)],
+      [
+        { [a.name]: tf.tensor1d([1, 2, 3]) },
+        RangeError,
+        new RegExp(`gradient '${a.name}' has 3 elements, its parameter has 2`),
+      ],
       [{ [a.name]: tf.tensor1d([1, 2], 'int32') }, TypeError, new RegExp(`gradient '${a.name}' is int32`)],
     ];
     for (const [grads, kind, message] of cases) {
@@ -428,11 +523,22 @@ describe('options and config', () => {
   it('applyGradients with no map or array, or with something else than tensors, throws a TypeError saying so', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
     const a = tf.variable(tf.tensor1d([0.5, -1]));
-    expect(() => optimizer.applyGradients(null as unknown as tf.NamedTensorMap)).toThrow(/applyGradients: variableGradients must be a map .* got null/);
-    expect(() => optimizer.applyGradients([null] as unknown as NamedTensor[])).toThrow(/variableGradients\[0\] must be \{ name: string, tensor \}, got null/);
-    expect(() => optimizer.applyGradients({ [a.name]: [1, 2] as unknown as tf.Tensor })).toThrow(new RegExp(`the gradient of '${a.name}' must be a tf.Tensor or null, got an array`));
+    expect(() => optimizer.applyGradients(null as unknown as tf.NamedTensorMap)).toThrow(
+      /applyGradients: variableGradients must be a map .* got null/,
+    );
+    expect(() => optimizer.applyGradients([null] as unknown as NamedTensor[])).toThrow(
+      /variableGradients\[0\] must be \{ name: string, tensor \}, got null/,
+    );
+    expect(() => optimizer.applyGradients({ [a.name]: [1, 2] as unknown as tf.Tensor })).toThrow(
+      new RegExp(`the gradient of '${a.name}' must be a tf.Tensor or null, got an array`),
+    );
     const g = tf.tensor1d([1, 1]);
-    expect(() => optimizer.applyGradients([{ name: a.name, tensor: g }, { name: a.name, tensor: g }])).toThrow(new RegExp(`'${a.name}' has two gradients`));
+    expect(() =>
+      optimizer.applyGradients([
+        { name: a.name, tensor: g },
+        { name: a.name, tensor: g },
+      ]),
+    ).toThrow(new RegExp(`'${a.name}' has two gradients`));
     expect(optimizer.variables).toEqual([]);
     tf.dispose([a, g]);
   });
@@ -446,21 +552,65 @@ describe('options and config', () => {
       const weights = (await optimizer.getWeights()).map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
       return { optimizer, a, b, weights };
     }
-    const snapshot = async (optimizer: RMSPropWasmOptimizer) => (await optimizer.getWeights()).map((w) => `${w.name}=${w.tensor.dataSync().join(',')}`);
+    const snapshot = async (optimizer: RMSPropWasmOptimizer) =>
+      (await optimizer.getWeights()).map((w) => `${w.name}=${w.tensor.dataSync().join(',')}`);
 
     it.each([
-      ['a negative square average', (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, -1, 1]) } : x)), RangeError, /'\d+\/rms' \(a square average\) has -1 at index 1; it must be finite and ≥ 0/],
-      ['−∞ as a square average', (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([-Infinity, 0]) } : x)), RangeError, /'\d+\/rms' \(a square average\) has -Infinity at index 0/],
-      ['NaN as a square average', (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([0, NaN]) } : x)), RangeError, /has NaN at index 1/],
-      ['an int32 square average', (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, 2, 3], 'int32') } : x)), TypeError, /setWeights: '\d+\/rms' is int32; RMSProp state is float32/],
-      ['a momentum of another size', (w: NamedTensor[]) => w.map((x, i) => (i === 3 ? { ...x, tensor: tf.tensor1d([1, 2]) } : x)), RangeError, /'\d+\/momentum' has 2 elements, '\d+\/rms' \(the same variable's\) has 3/],
-      ['weights out of order', (w: NamedTensor[]) => [w[0], w[3], w[2], w[1], w[4]], RangeError, /weightValues\[1\] is '\d+\/momentum' where variable 0's '\/rms' belongs/],
-      ['a step count that is not an integer', (w: NamedTensor[]) => [{ name: 'iter', tensor: tf.scalar(1.5) }, ...w.slice(1)], RangeError, /'iter' \(the step count\) must be an integer/],
-      ['a weight without a tensor', (w: NamedTensor[]) => [w[0], { name: 'x/rms' }, ...w.slice(2)], TypeError, /weightValues\[1\] must be \{ name: string, tensor: tf\.Tensor \}/],
+      [
+        'a negative square average',
+        (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, -1, 1]) } : x)),
+        RangeError,
+        /'\d+\/rms' \(a square average\) has -1 at index 1; it must be finite and ≥ 0/,
+      ],
+      [
+        '−∞ as a square average',
+        (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([-Infinity, 0]) } : x)),
+        RangeError,
+        /'\d+\/rms' \(a square average\) has -Infinity at index 0/,
+      ],
+      [
+        'NaN as a square average',
+        (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([0, NaN]) } : x)),
+        RangeError,
+        /has NaN at index 1/,
+      ],
+      [
+        'an int32 square average',
+        (w: NamedTensor[]) => w.map((x, i) => (i === 1 ? { ...x, tensor: tf.tensor1d([1, 2, 3], 'int32') } : x)),
+        TypeError,
+        /setWeights: '\d+\/rms' is int32; RMSProp state is float32/,
+      ],
+      [
+        'a momentum of another size',
+        (w: NamedTensor[]) => w.map((x, i) => (i === 3 ? { ...x, tensor: tf.tensor1d([1, 2]) } : x)),
+        RangeError,
+        /'\d+\/momentum' has 2 elements, '\d+\/rms' \(the same variable's\) has 3/,
+      ],
+      [
+        'weights out of order',
+        (w: NamedTensor[]) => [w[0], w[3], w[2], w[1], w[4]],
+        RangeError,
+        /weightValues\[1\] is '\d+\/momentum' where variable 0's '\/rms' belongs/,
+      ],
+      [
+        'a step count that is not an integer',
+        (w: NamedTensor[]) => [{ name: 'iter', tensor: tf.scalar(1.5) }, ...w.slice(1)],
+        RangeError,
+        /'iter' \(the step count\) must be an integer/,
+      ],
+      [
+        'a weight without a tensor',
+        (w: NamedTensor[]) => [w[0], { name: 'x/rms' }, ...w.slice(2)],
+        TypeError,
+        /weightValues\[1\] must be \{ name: string, tensor: tf\.Tensor \}/,
+      ],
     ] as const)('%s', async (_, corrupt, errorClass, message) => {
       const { optimizer, a, b, weights } = await setting();
       const before = await snapshot(optimizer);
-      const error = await optimizer.setWeights(corrupt(weights) as NamedTensor[]).then(() => undefined, (e: unknown) => e);
+      const error = await optimizer.setWeights(corrupt(weights) as NamedTensor[]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(errorClass);
       expect((error as Error).message).toMatch(message);
       expect(await snapshot(optimizer)).toEqual(before);
@@ -472,17 +622,27 @@ describe('options and config', () => {
       // 2 centered variables: 1 + 3·2 = 7 weights, which a non-centered layout reads as 3 variables
       const centered = await setting(true);
       const plain = await rmsprop({ lr: 0.01, momentum: 0.9 });
-      const error = await plain.setWeights(centered.weights).then(() => undefined, (e: unknown) => e as Error);
+      const error = await plain.setWeights(centered.weights).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
       expect(error).toBeInstanceOf(RangeError);
-      expect(error!.message).toMatch(/weightValues\[3\] is '\d+\/momentum' where variable 2's '\/rms' belongs \(a centered optimizer's layout/);
+      expect(error!.message).toMatch(
+        /weightValues\[3\] is '\d+\/momentum' where variable 2's '\/rms' belongs \(a centered optimizer's layout/,
+      );
       expect((await plain.getWeights()).length).toBe(1);
       // and the other way: 1 + 2·3 = 7 weights of a non-centered optimizer with 3 variables
       const three = await rmsprop({ lr: 0.01, momentum: 0.9 });
       const vars = [1, 2, 3].map((n) => tf.variable(tf.ones([n])));
       three.applyGradients(Object.fromEntries(vars.map((v) => [v.name, tf.onesLike(v)])));
       const weights = await three.getWeights();
-      const error2 = await centered.optimizer.setWeights(weights).then(() => undefined, (e: unknown) => e as Error);
-      expect(error2!.message).toMatch(/is '\d+\/rms' where variable 0's '\/momentum' belongs \(a non-centered optimizer's layout/);
+      const error2 = await centered.optimizer.setWeights(weights).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error2!.message).toMatch(
+        /is '\d+\/rms' where variable 0's '\/momentum' belongs \(a non-centered optimizer's layout/,
+      );
       tf.dispose([centered.a, centered.b, ...vars]);
     });
 
@@ -498,9 +658,15 @@ describe('options and config', () => {
   });
 
   it('fromConfig(getConfig()) round-trips exactly, options left out included', async () => {
-    for (const options of [{}, { lr: 0.02, clipNorm: 1 }, { preset: 'pytorch' as const, momentum: 0.5, centered: true, threads: 'auto' as const }]) {
+    for (const options of [
+      {},
+      { lr: 0.02, clipNorm: 1 },
+      { preset: 'pytorch' as const, momentum: 0.5, centered: true, threads: 'auto' as const },
+    ]) {
       const first = (await rmsprop(options)).getConfig();
-      const second = (RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(first))) as RMSPropWasmOptimizer).getConfig();
+      const second = (
+        RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, JSON.parse(JSON.stringify(first))) as RMSPropWasmOptimizer
+      ).getConfig();
       expect(second).toEqual(first);
       const third = (RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, second) as RMSPropWasmOptimizer).getConfig();
       expect(third).toEqual(first);
@@ -509,7 +675,10 @@ describe('options and config', () => {
 
   it('setWeights with a count that fits no layout throws before changing anything', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
-    const weights = [{ name: 'iter', tensor: tf.scalar(3, 'int32') }, { name: 'v/rms', tensor: tf.ones([2]) }];
+    const weights = [
+      { name: 'iter', tensor: tf.scalar(3, 'int32') },
+      { name: 'v/rms', tensor: tf.ones([2]) },
+    ];
     await expect(optimizer.setWeights(weights)).rejects.toThrow(RangeError);
     expect(optimizer.iterations).toBe(0);
     tf.dispose(weights.map((w) => w.tensor));

@@ -33,15 +33,26 @@ describe.each(['simd', 'wasm'] as const)('threads 1, 2 and 3 give the same bits 
     const [one, two, three] = await Promise.all([1, 2, 3].map((t) => run(t, [n], options)));
     expect([one.threads, two.threads, three.threads]).toEqual([1, 2, 3]);
     for (const other of [two, three]) {
-      other.result.forEach((a, i) => expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined());
+      other.result.forEach((a, i) =>
+        expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined(),
+      );
     }
   });
 
   it('groups, skipped gradients, clipping and the non-finite scan', async () => {
-    const options: RMSPropOptions = { backend, clipNorm: 1, globalClipNorm: 2, nonFinite: 'skip', biasCorrection: true, maximize: true };
+    const options: RMSPropOptions = {
+      backend,
+      clipNorm: 1,
+      globalClipNorm: 2,
+      nonFinite: 'skip',
+      biasCorrection: true,
+      maximize: true,
+    };
     const [one, two, three] = await Promise.all([1, 2, 3].map((t) => run(t, SIZES, options, 2)));
     for (const other of [two, three]) {
-      other.result.forEach((a, i) => expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined());
+      other.result.forEach((a, i) =>
+        expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined(),
+      );
     }
   });
 });
@@ -50,42 +61,54 @@ describe.each(['simd', 'wasm'] as const)('threads 1, 2 and 3 give the same bits 
 // the calling thread. Bad values in the first, a middle and the last chunk, and in a later tensor.
 describe.each([2, 3])('the non-finite scan on %i threads', (threads) => {
   const LENGTHS = [5, 40_000, 9_001];
-  const PLACES: Array<[tensor: number, index: number]> = [[1, 0], [1, 20_003], [1, 39_999], [2, 9_000], [0, 4]];
+  const PLACES: Array<[tensor: number, index: number]> = [
+    [1, 0],
+    [1, 20_003],
+    [1, 39_999],
+    [2, 9_000],
+    [0, 4],
+  ];
 
-  it.each(PLACES)("'throw' names the first bad element (tensor %i, index %i) and changes nothing", async (tensor, index) => {
-    const params = arrays(1, LENGTHS);
-    const opt = await RMSProp.create(params, { threads, momentum: 0.9, centered: true, nonFinite: 'throw' });
-    expect(opt.threads).toBe(threads);
-    opt.step(arrays(2, LENGTHS));
-    const before = snapshot([...params, ...everything(opt)]);
-    const grads = arrays(3, LENGTHS);
-    grads[tensor][index] = Infinity;
-    if (index + 7 < LENGTHS[tensor]) grads[tensor][index + 7] = NaN; // a later one is not reported
-    grads[2][9_000] = tensor === 2 ? Infinity : -Infinity; // neither is one in a later tensor
-    expect(() => opt.step(grads)).toThrow(new RegExp(`gradient '${tensor}' has Infinity at index ${index} `));
-    expect(snapshotDifference(snapshot([...params, ...everything(opt)]), before)).toBeUndefined();
-    expect(opt.stepCount).toBe(1);
-    opt.dispose();
-  });
+  it.each(PLACES)(
+    "'throw' names the first bad element (tensor %i, index %i) and changes nothing",
+    async (tensor, index) => {
+      const params = arrays(1, LENGTHS);
+      const opt = await RMSProp.create(params, { threads, momentum: 0.9, centered: true, nonFinite: 'throw' });
+      expect(opt.threads).toBe(threads);
+      opt.step(arrays(2, LENGTHS));
+      const before = snapshot([...params, ...everything(opt)]);
+      const grads = arrays(3, LENGTHS);
+      grads[tensor][index] = Infinity;
+      if (index + 7 < LENGTHS[tensor]) grads[tensor][index + 7] = NaN; // a later one is not reported
+      grads[2][9_000] = tensor === 2 ? Infinity : -Infinity; // neither is one in a later tensor
+      expect(() => opt.step(grads)).toThrow(new RegExp(`gradient '${tensor}' has Infinity at index ${index} `));
+      expect(snapshotDifference(snapshot([...params, ...everything(opt)]), before)).toBeUndefined();
+      expect(opt.stepCount).toBe(1);
+      opt.dispose();
+    },
+  );
 
   it("'skip' leaves every byte unchanged, then steps as one thread does", async () => {
-    const runs = await Promise.all([1, threads].map(async (t) => {
-      const params = arrays(1, LENGTHS);
-      const opt = await RMSProp.create(params, { threads: t, momentum: 0.9, nonFinite: 'skip' });
-      const results: boolean[] = [];
-      for (let k = 0; k < 8; k++) {
-        const grads = arrays(10 + k, LENGTHS);
-        const [tensor, index] = PLACES[k % PLACES.length];
-        if (k % 2 === 1) grads[tensor][index] = k % 4 === 1 ? NaN : -Infinity;
-        const before = snapshot([...params, ...everything(opt)]);
-        results.push(opt.step(grads));
-        if (k % 2 === 1) expect(snapshotDifference(snapshot([...params, ...everything(opt)]), before), `step ${k}`).toBeUndefined();
-      }
-      const state = everything(opt).map((a) => a.slice());
-      const steps = opt.stepCount;
-      opt.dispose();
-      return { results, state, steps };
-    }));
+    const runs = await Promise.all(
+      [1, threads].map(async (t) => {
+        const params = arrays(1, LENGTHS);
+        const opt = await RMSProp.create(params, { threads: t, momentum: 0.9, nonFinite: 'skip' });
+        const results: boolean[] = [];
+        for (let k = 0; k < 8; k++) {
+          const grads = arrays(10 + k, LENGTHS);
+          const [tensor, index] = PLACES[k % PLACES.length];
+          if (k % 2 === 1) grads[tensor][index] = k % 4 === 1 ? NaN : -Infinity;
+          const before = snapshot([...params, ...everything(opt)]);
+          results.push(opt.step(grads));
+          if (k % 2 === 1)
+            expect(snapshotDifference(snapshot([...params, ...everything(opt)]), before), `step ${k}`).toBeUndefined();
+        }
+        const state = everything(opt).map((a) => a.slice());
+        const steps = opt.stepCount;
+        opt.dispose();
+        return { results, state, steps };
+      }),
+    );
     expect(runs[1].results).toEqual([true, false, true, false, true, false, true, false]);
     expect(runs[1].steps).toBe(4);
     runs[1].state.forEach((a, i) => expect(sameBits(a, runs[0].state[i]), `array ${i}`).toBeUndefined());
@@ -95,21 +118,29 @@ describe.each([2, 3])('the non-finite scan on %i threads', (threads) => {
 // A step right after another finds the workers spinning, one after a pause finds them asleep: a
 // large step wakes them (and the caller may finish before they join), a small one runs on the
 // caller alone. Either way the bits are those of one thread.
-it.each([['auto', 524_288], [2, 131_072]] as const)("threads: %s gives the bits of one thread whether its workers are awake or asleep (%i elements)", async (threads, n) => {
-  const lengths = [n, 7];
-  const runs = await Promise.all([1, threads].map(async (t) => {
-    const opt = await RMSProp.create(arrays(1, lengths), { threads: t, momentum: 0.9 });
-    expect(opt.threads).toBe(t === 'auto' ? availableParallelism() : t);
-    for (let k = 0; k < 12; k++) {
-      if (k % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20)); // long enough to fall asleep
-      opt.step(arrays(20 + k, lengths));
-    }
-    const result = everything(opt).map((a) => a.slice());
-    opt.dispose();
-    return result;
-  }));
-  runs[1].forEach((a, i) => expect(sameBits(a, runs[0][i]), `array ${i}`).toBeUndefined());
-});
+it.each([
+  ['auto', 524_288],
+  [2, 131_072],
+] as const)(
+  'threads: %s gives the bits of one thread whether its workers are awake or asleep (%i elements)',
+  async (threads, n) => {
+    const lengths = [n, 7];
+    const runs = await Promise.all(
+      [1, threads].map(async (t) => {
+        const opt = await RMSProp.create(arrays(1, lengths), { threads: t, momentum: 0.9 });
+        expect(opt.threads).toBe(t === 'auto' ? availableParallelism() : t);
+        for (let k = 0; k < 12; k++) {
+          if (k % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20)); // long enough to fall asleep
+          opt.step(arrays(20 + k, lengths));
+        }
+        const result = everything(opt).map((a) => a.slice());
+        opt.dispose();
+        return result;
+      }),
+    );
+    runs[1].forEach((a, i) => expect(sameBits(a, runs[0][i]), `array ${i}`).toBeUndefined());
+  },
+);
 
 // Workers spin for 1 ms after a step, then sleep; a step below 512 K elements does not wake them
 // (this one is just below: long enough that a woken worker would join it and run chunks).
@@ -175,9 +206,12 @@ describe('thread options', () => {
       }
     }
     expect(failed()).toBe(true);
-    expect(error?.message).toMatch(/worker thread 1 of this optimizer failed inside this step, which is therefore only partly written/);
+    expect(error?.message).toMatch(
+      /worker thread 1 of this optimizer failed inside this step, which is therefore only partly written/,
+    );
     // A torn step breaks the optimizer: nothing of it can be used or saved, only disposed.
-    const broken = /this RMSProp optimizer is broken: its step \d+ failed part way \(worker thread 1 .*\), so its parameters and state are torn; every use but dispose\(\) throws/;
+    const broken =
+      /this RMSProp optimizer is broken: its step \d+ failed part way \(worker thread 1 .*\), so its parameters and state are torn; every use but dispose\(\) throws/;
     const uses: Array<[string, () => unknown]> = [
       ['step', () => opt.step()],
       ['saveState', () => opt.saveState()],
@@ -199,7 +233,10 @@ describe('thread options', () => {
     expect(opt.params.w.length).toBe(0);
   }, 30_000);
 
-  it.each([['without', ''], ['with', 'opt.dispose();']])('a process that uses threads exits by itself (%s dispose)', (_, ending) => {
+  it.each([
+    ['without', ''],
+    ['with', 'opt.dispose();'],
+  ])('a process that uses threads exits by itself (%s dispose)', (_, ending) => {
     const entry = new URL('../../dist/index.js', import.meta.url).href;
     const script = `import { RMSProp } from '${entry}';
       const opt = await RMSProp.create({ w: 100000 }, { threads: 2 });
@@ -207,7 +244,9 @@ describe('thread options', () => {
       console.log(opt.threads, opt.params.w[0]);
       ${ending}`;
     const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 20_000, encoding: 'utf8',
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      timeout: 20_000,
+      encoding: 'utf8',
     });
     expect(output.trim().split(' ')[0]).toBe('2');
   });
@@ -238,7 +277,11 @@ describe('finding the calls of a chunk', () => {
   it.each([
     ['16 000 calls of 256', Array.from({ length: 16_000 }, () => 256), 2],
     ['1 000 calls of 256, 3 threads', Array.from({ length: 1_000 }, () => 256), 3],
-    ['mixed lengths with empty calls and scans', Array.from({ length: 3_000 }, (_, c) => [0, 1, 3, 5, 4097, 300_001, 64][c % 7]), 2],
+    [
+      'mixed lengths with empty calls and scans',
+      Array.from({ length: 3_000 }, (_, c) => [0, 1, 3, 5, 4097, 300_001, 64][c % 7]),
+      2,
+    ],
     ['one call', [1_000_003], 8],
   ] as const)('%s: each element once, lookups bounded', (_, lengths, threads) => {
     const { jobs, elements } = table(lengths, 5);
@@ -248,7 +291,8 @@ describe('finding the calls of a chunk', () => {
     const covered = new Uint8Array(elements);
     let wrongPointers = 0;
     const step = (mode: number, n: number, w: number, g: number, _s: number, _a: number, _m: number, k: number) => {
-      if (mode !== 3 || g !== w || w < jobs[k * CALL_INTS + 2] || w + n * 4 > jobs[k * CALL_INTS + 2] + lengths[k] * 4) wrongPointers++;
+      if (mode !== 3 || g !== w || w < jobs[k * CALL_INTS + 2] || w + n * 4 > jobs[k * CALL_INTS + 2] + lengths[k] * 4)
+        wrongPointers++;
       for (let i = 0; i < n; i++) covered[w / 4 + i]++;
     };
     const scan = (n: number, g: number) => {
@@ -260,8 +304,10 @@ describe('finding the calls of a chunk', () => {
     expect(wrongPointers).toBe(0);
     lengths.forEach((n, c) => {
       const at = jobs[c * CALL_INTS + 2] / 4;
-      for (let i = 0; i < n; i++) if (covered[at + i] !== 1) throw new Error(`call ${c}, element ${i}: updated ${covered[at + i]} times`);
-      for (let i = n; i < n + 5 && at + i < elements; i++) if (covered[at + i] !== 0) throw new Error(`the gap after call ${c} was written`);
+      for (let i = 0; i < n; i++)
+        if (covered[at + i] !== 1) throw new Error(`call ${c}, element ${i}: updated ${covered[at + i]} times`);
+      for (let i = n; i < n + 5 && at + i < elements; i++)
+        if (covered[at + i] !== 0) throw new Error(`the gap after call ${c} was written`);
     });
     const chunks = ctl[4];
     expect(visits).toBeLessThanOrEqual(chunks * (Math.ceil(Math.log2(lengths.length)) + 2) + lengths.length);
@@ -274,7 +320,9 @@ describe('finding the calls of a chunk', () => {
     const [one, two, three] = await Promise.all([1, 2, 3].map((t) => run(t, lengths, options, 2)));
     expect([two.threads, three.threads]).toEqual([2, 3]);
     for (const other of [two, three]) {
-      other.result.forEach((a, i) => expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined());
+      other.result.forEach((a, i) =>
+        expect(sameBits(a, one.result[i]), `array ${i}, ${other.threads} threads`).toBeUndefined(),
+      );
     }
   }, 60_000);
 });
@@ -318,10 +366,14 @@ it('100 threaded optimizers dropped without dispose() give back their threads an
     while (threads() > baseline && Date.now() - start < 30_000) await new Promise((resolve) => setTimeout(resolve, 10));
     console.log(JSON.stringify({ baseline, most, after: threads(), rssAt20, rssAt100 }));`;
   const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 180_000, encoding: 'utf8',
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    timeout: 180_000,
+    encoding: 'utf8',
   });
   const { baseline, most, after, rssAt20, rssAt100 } = JSON.parse(output.trim().split('\n').pop()!);
-  console.log(`threads: baseline ${baseline}, at most ${most}, after ${after}; RSS ${rssAt20.toFixed(0)} MiB after 20, ${rssAt100.toFixed(0)} MiB after 100`);
+  console.log(
+    `threads: baseline ${baseline}, at most ${most}, after ${after}; RSS ${rssAt20.toFixed(0)} MiB after 20, ${rssAt100.toFixed(0)} MiB after 100`,
+  );
   expect(after).toBe(baseline);
   expect(most).toBeLessThan(baseline + 20);
   expect(rssAt100).toBeLessThan(rssAt20 + 160);
@@ -336,10 +388,14 @@ describe("threads: 'auto' decides by timing", () => {
     let reads = 0;
     const onMost: number[] = [];
     const MS_PER_SPIN = 1e-4;
-    const clocked = new AutoThreads(auto.most, () => {
-      reads++;
-      return time;
-    }, MS_PER_SPIN);
+    const clocked = new AutoThreads(
+      auto.most,
+      () => {
+        reads++;
+        return time;
+      },
+      MS_PER_SPIN,
+    );
     for (let r = 0; r < runs; r++) {
       const threads = clocked.threads();
       clocked.startRun();
@@ -404,20 +460,22 @@ describe("threads: 'auto' decides by timing", () => {
   it('switching between 1 and all threads mid-run changes no bit (forced, and as timing decides)', async () => {
     const lengths = [600_001, 17, 40_000]; // from 512 K, a step wakes sleeping workers
     const options: RMSPropOptions = { momentum: 0.9, centered: true, clipNorm: 50, nonFinite: 'skip' };
-    const runs = await Promise.all([1, 'auto'].map(async (threads) => {
-      const opt = await RMSProp.create(arrays(1, lengths), { ...options, threads: threads as 1 | 'auto' });
-      const most = opt.threads;
-      for (let k = 0; k < 40; k++) {
-        if (threads === 'auto') opt.forceThreadsForTest(k < 30 ? [1, most, most, 1, most][k % 5] : 0);
-        const grads: Array<Float32Array | null> = arrays(30 + k, lengths);
-        if (k % 3 === 1) grads[1] = null;
-        opt.step(grads);
-      }
-      const workerChunks = opt.workerChunksForTest;
-      const result = everything(opt).map((a) => a.slice());
-      opt.dispose();
-      return { most, workerChunks, result };
-    }));
+    const runs = await Promise.all(
+      [1, 'auto'].map(async (threads) => {
+        const opt = await RMSProp.create(arrays(1, lengths), { ...options, threads: threads as 1 | 'auto' });
+        const most = opt.threads;
+        for (let k = 0; k < 40; k++) {
+          if (threads === 'auto') opt.forceThreadsForTest(k < 30 ? [1, most, most, 1, most][k % 5] : 0);
+          const grads: Array<Float32Array | null> = arrays(30 + k, lengths);
+          if (k % 3 === 1) grads[1] = null;
+          opt.step(grads);
+        }
+        const workerChunks = opt.workerChunksForTest;
+        const result = everything(opt).map((a) => a.slice());
+        opt.dispose();
+        return { most, workerChunks, result };
+      }),
+    );
     expect(runs[1].most).toBe(Math.min(availableParallelism(), 16));
     if (runs[1].most > 1) expect(runs[1].workerChunks).toBeGreaterThan(0);
     runs[1].result.forEach((a, i) => expect(sameBits(a, runs[0].result[i]), `array ${i}`).toBeUndefined());

@@ -11,7 +11,15 @@ import { BACKENDS, decodeFloat32 } from '../support/helpers.js';
 
 interface TorchCase {
   name: string;
-  options: { lr: number; alpha: number; eps: number; momentum?: number; centered?: boolean; weight_decay?: number; maximize?: boolean };
+  options: {
+    lr: number;
+    alpha: number;
+    eps: number;
+    momentum?: number;
+    centered?: boolean;
+    weight_decay?: number;
+    maximize?: boolean;
+  };
   n: number;
   steps: number;
   param0: string;
@@ -41,10 +49,20 @@ describe.each(BACKENDS)('pytorch preset vs torch.optim.RMSprop on %s', (backend)
     const momentum = o.momentum ?? 0;
     const w = decodeFloat32(c.param0);
     expect(w.length).toBe(c.n);
-    const opt = await RMSProp.create({ w }, {
-      preset: 'pytorch', backend, lr: o.lr, decay: o.alpha, eps: o.eps, momentum,
-      centered: o.centered ?? false, weightDecay: o.weight_decay ?? 0, maximize: o.maximize ?? false,
-    });
+    const opt = await RMSProp.create(
+      { w },
+      {
+        preset: 'pytorch',
+        backend,
+        lr: o.lr,
+        decay: o.alpha,
+        eps: o.eps,
+        momentum,
+        centered: o.centered ?? false,
+        weightDecay: o.weight_decay ?? 0,
+        maximize: o.maximize ?? false,
+      },
+    );
     for (let k = 1; k <= c.steps; k++) {
       opt.step({ w: decodeFloat32(c.grads[k - 1]) });
       const slack = (5e-4 * o.lr * k) / (1 - momentum);

@@ -8,11 +8,20 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
   it('groups with different options equal separate optimizers side by side', async () => {
     const [w, b, emb] = randomArrays(1, [70, 5, 33]);
     const grouped = await RMSProp.create(
-      [{ params: { w: w.slice(), b: b.slice() }, lr: 1e-2, momentum: 0.9 }, { params: { emb: emb.slice() }, centered: true, weightDecay: 0.1 }],
+      [
+        { params: { w: w.slice(), b: b.slice() }, lr: 1e-2, momentum: 0.9 },
+        { params: { emb: emb.slice() }, centered: true, weightDecay: 0.1 },
+      ],
       { preset: 'pytorch', backend },
     );
-    const first = await RMSProp.create({ w: w.slice(), b: b.slice() }, { preset: 'pytorch', backend, lr: 1e-2, momentum: 0.9 });
-    const second = await RMSProp.create({ emb: emb.slice() }, { preset: 'pytorch', backend, centered: true, weightDecay: 0.1 });
+    const first = await RMSProp.create(
+      { w: w.slice(), b: b.slice() },
+      { preset: 'pytorch', backend, lr: 1e-2, momentum: 0.9 },
+    );
+    const second = await RMSProp.create(
+      { emb: emb.slice() },
+      { preset: 'pytorch', backend, centered: true, weightDecay: 0.1 },
+    );
     expect(grouped.groups.map((g) => [g.params, g.lr, g.momentum, g.centered])).toEqual([
       [['w', 'b'], 1e-2, 0.9, false],
       [['emb'], 1e-2, 0, true],
@@ -28,8 +37,14 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
 
   it('setOptions changes one group between steps, exactly like a schedule', async () => {
     const [w] = randomArrays(2, [50]);
-    const manual = await RMSProp.create([{ params: { w: w.slice() } }, { params: { v: 3 } }], { backend, momentum: 0.5 });
-    const scheduled = await RMSProp.create({ w: w.slice() }, { backend, momentum: 0.5, lr: (step) => (step < 3 ? 1e-3 : 1e-4) });
+    const manual = await RMSProp.create([{ params: { w: w.slice() } }, { params: { v: 3 } }], {
+      backend,
+      momentum: 0.5,
+    });
+    const scheduled = await RMSProp.create(
+      { w: w.slice() },
+      { backend, momentum: 0.5, lr: (step) => (step < 3 ? 1e-3 : 1e-4) },
+    );
     for (let k = 0; k < 6; k++) {
       if (k === 3) manual.setOptions(0, { lr: 1e-4 });
       const [g] = randomArrays(200 + k, [50]);
@@ -42,8 +57,12 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
   });
 
   it('rejects bad groups and bad setOptions, changing nothing', async () => {
-    await expect(RMSProp.create([{ params: { w: 2 } }, { params: { w: 3 } }], { backend })).rejects.toThrow(/'w' appears in more than one group/);
-    await expect(RMSProp.create([{ params: { w: 2 }, backend: 'js' } as never], { backend })).rejects.toThrow(TypeError);
+    await expect(RMSProp.create([{ params: { w: 2 } }, { params: { w: 3 } }], { backend })).rejects.toThrow(
+      /'w' appears in more than one group/,
+    );
+    await expect(RMSProp.create([{ params: { w: 2 }, backend: 'js' } as never], { backend })).rejects.toThrow(
+      TypeError,
+    );
     await expect(RMSProp.create([{ params: { w: 2 }, lr: -1 }], { backend })).rejects.toThrow(RangeError);
     const opt = await RMSProp.create([{ params: { w: 2 } }, { params: { v: 2 }, momentum: 0.9 }], { backend });
     const before = opt.groups;
@@ -59,17 +78,27 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
   });
 });
 
-describe('learning-rate schedules match their frameworks\' formulas', () => {
+describe("learning-rate schedules match their frameworks' formulas", () => {
   const steps = Array.from({ length: 40 }, (_, i) => i);
-  const close = (actual: number[], expected: number[]) => actual.forEach((a, i) => expect(a).toBeCloseTo(expected[i], 12));
+  const close = (actual: number[], expected: number[]) =>
+    actual.forEach((a, i) => expect(a).toBeCloseTo(expected[i], 12));
 
   it('exponentialDecay: Keras ExponentialDecay, initial·rate^(step/decaySteps), floored with staircase', () => {
-    close(steps.map(schedules.exponentialDecay({ initial: 0.1, decaySteps: 7, decayRate: 0.5 })), steps.map((s) => 0.1 * 0.5 ** (s / 7)));
-    close(steps.map(schedules.exponentialDecay({ initial: 0.1, decaySteps: 7, decayRate: 0.5, staircase: true })), steps.map((s) => 0.1 * 0.5 ** Math.floor(s / 7)));
+    close(
+      steps.map(schedules.exponentialDecay({ initial: 0.1, decaySteps: 7, decayRate: 0.5 })),
+      steps.map((s) => 0.1 * 0.5 ** (s / 7)),
+    );
+    close(
+      steps.map(schedules.exponentialDecay({ initial: 0.1, decaySteps: 7, decayRate: 0.5, staircase: true })),
+      steps.map((s) => 0.1 * 0.5 ** Math.floor(s / 7)),
+    );
   });
 
   it('stepDecay: PyTorch StepLR, initial·gamma^⌊step/stepSize⌋', () => {
-    close(steps.map(schedules.stepDecay({ initial: 1, stepSize: 10, gamma: 0.1 })), steps.map((s) => (s < 10 ? 1 : s < 20 ? 0.1 : s < 30 ? 0.01 : 0.001)));
+    close(
+      steps.map(schedules.stepDecay({ initial: 1, stepSize: 10, gamma: 0.1 })),
+      steps.map((s) => (s < 10 ? 1 : s < 20 ? 0.1 : s < 30 ? 0.01 : 0.001)),
+    );
   });
 
   it('cosineDecay: Keras CosineDecay with linear warm-up', () => {
@@ -81,7 +110,10 @@ describe('learning-rate schedules match their frameworks\' formulas', () => {
       const fraction = Math.min(s - warmup, decaySteps) / decaySteps;
       return target * ((1 - alpha) * 0.5 * (1 + Math.cos(Math.PI * fraction)) + alpha);
     });
-    close(steps.map(schedules.cosineDecay({ initial, decaySteps, alpha, warmupTarget: target, warmupSteps: warmup })), expected);
+    close(
+      steps.map(schedules.cosineDecay({ initial, decaySteps, alpha, warmupTarget: target, warmupSteps: warmup })),
+      expected,
+    );
     expect(schedules.cosineDecay({ initial: 2, decaySteps: 10 })(0)).toBe(2);
     expect(schedules.cosineDecay({ initial: 2, decaySteps: 10 })(10)).toBeCloseTo(0, 15);
     expect(schedules.cosineDecay({ initial: 2, decaySteps: 10 })(5)).toBeCloseTo(1, 15);
@@ -96,12 +128,15 @@ describe('learning-rate schedules match their frameworks\' formulas', () => {
 
   it('a schedule is called once per step with the steps taken so far', async () => {
     const calls: number[] = [];
-    const opt = await RMSProp.create({ w: 4 }, {
-      lr: (step) => {
-        calls.push(step);
-        return 1e-3;
+    const opt = await RMSProp.create(
+      { w: 4 },
+      {
+        lr: (step) => {
+          calls.push(step);
+          return 1e-3;
+        },
       },
-    });
+    );
     for (let k = 0; k < 3; k++) opt.step();
     expect(calls).toEqual([0, 1, 2]);
   });
@@ -116,20 +151,22 @@ describe('learning-rate schedules match their frameworks\' formulas', () => {
     expect(opt.stepCount).toBe(1);
   });
 
-  it.each([[false, 'PyTorch: a new lr scales the whole step, buffer included'], [true, 'TF: the buffer keeps the old lr']])(
-    'lrInMomentum %s — %s', async (lrInMomentum) => {
-      const w = new Float32Array([0]);
-      const opt = await RMSProp.create({ w }, { momentum: 0.9, lrInMomentum, lr: (step) => (step < 3 ? 0.1 : 0.01) });
-      const deltas: number[] = [];
-      for (const g of [1, 1, 1, 0]) {
-        const before = w[0];
-        opt.step({ w: new Float32Array([g]) });
-        deltas.push(w[0] - before);
-      }
-      // The last step has a zero gradient: only the buffer moves w.
-      const ratio = deltas[3] / deltas[2];
-      expect(ratio).toBeCloseTo(lrInMomentum ? 0.9 : 0.9 * 0.1, 5);
-    });
+  it.each([
+    [false, 'PyTorch: a new lr scales the whole step, buffer included'],
+    [true, 'TF: the buffer keeps the old lr'],
+  ])('lrInMomentum %s — %s', async (lrInMomentum) => {
+    const w = new Float32Array([0]);
+    const opt = await RMSProp.create({ w }, { momentum: 0.9, lrInMomentum, lr: (step) => (step < 3 ? 0.1 : 0.01) });
+    const deltas: number[] = [];
+    for (const g of [1, 1, 1, 0]) {
+      const before = w[0];
+      opt.step({ w: new Float32Array([g]) });
+      deltas.push(w[0] - before);
+    }
+    // The last step has a zero gradient: only the buffer moves w.
+    const ratio = deltas[3] / deltas[2];
+    expect(ratio).toBeCloseTo(lrInMomentum ? 0.9 : 0.9 * 0.1, 5);
+  });
 });
 
 describe.each(BACKENDS)('subnormal state is flushed to zero (%s)', (backend) => {

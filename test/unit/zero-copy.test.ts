@@ -28,7 +28,10 @@ describe.each(BACKENDS)('zero-copy views (%s)', (backend) => {
     const initial = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));
     const own = initial.slice();
     const byo = await RMSProp.create({ w: own }, { backend, preset: 'pytorch', momentum: 0.9, centered: true });
-    const zc = await RMSProp.create({ w: initial.length }, { backend, preset: 'pytorch', momentum: 0.9, centered: true });
+    const zc = await RMSProp.create(
+      { w: initial.length },
+      { backend, preset: 'pytorch', momentum: 0.9, centered: true },
+    );
     zc.params.w.set(initial);
     for (let k = 0; k < 5; k++) {
       const g = Float32Array.from({ length: 1000 }, (_, i) => Math.cos(i * (k + 1)));
@@ -78,7 +81,11 @@ describe.each(BACKENDS)('zero-copy views (%s)', (backend) => {
     const options = { backend, momentum: 0.9, centered: true } as const;
     const grouped = await RMSProp.create(lengths, options);
     const alone = await Promise.all(Object.entries(lengths).map(([name, n]) => RMSProp.create({ [name]: n }, options)));
-    const views = Object.keys(lengths).flatMap((name) => [grouped.params[name], grouped.grads[name], ...Object.values(grouped.state[name])]);
+    const views = Object.keys(lengths).flatMap((name) => [
+      grouped.params[name],
+      grouped.grads[name],
+      ...Object.values(grouped.state[name]),
+    ]);
     const ranges = views.map((v) => [v.byteOffset, v.byteOffset + v.byteLength]).sort((x, y) => x[0] - y[0]);
     for (let i = 1; i < ranges.length; i++) expect(ranges[i][0]).toBeGreaterThanOrEqual(ranges[i - 1][1]);
     for (const [i, name] of Object.keys(lengths).entries()) {
@@ -98,7 +105,8 @@ describe.each(BACKENDS)('zero-copy views (%s)', (backend) => {
     for (const [i, name] of Object.keys(lengths).entries()) {
       expect(sameBits(grouped.params[name], alone[i].params[name]), name).toBeUndefined();
       const expected: Record<string, Float32Array> = alone[i].state[name];
-      for (const [key, array] of Object.entries(grouped.state[name])) expect(sameBits(array, expected[key]), `${name}.${key}`).toBeUndefined();
+      for (const [key, array] of Object.entries(grouped.state[name]))
+        expect(sameBits(array, expected[key]), `${name}.${key}`).toBeUndefined();
     }
   });
 });

@@ -4,10 +4,20 @@ export async function runFixedCase(RMSProp, backend, threads = 1) {
   const n = 67;
   const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7) * (i % 5 === 0 ? 1e-3 : 1));
   const b = new Float32Array([0.5, -0.25, 0, -0]);
-  const opt = await RMSProp.create({ w, b, z: 9 }, {
-    backend, threads, preset: 'pytorch', lr: 0.01, centered: true, momentum: 0.9, weightDecay: 0.01, maximize: false,
-    nonFinite: 'skip',
-  });
+  const opt = await RMSProp.create(
+    { w, b, z: 9 },
+    {
+      backend,
+      threads,
+      preset: 'pytorch',
+      lr: 0.01,
+      centered: true,
+      momentum: 0.9,
+      weightDecay: 0.01,
+      maximize: false,
+      nonFinite: 'skip',
+    },
+  );
   const skipped = [];
   for (let k = 1; k <= 10; k++) {
     const gw = Float32Array.from({ length: n }, (_, i) => Math.cos(i * k) * (i % 7 === 0 ? 1e-6 : 1));
@@ -16,7 +26,13 @@ export async function runFixedCase(RMSProp, backend, threads = 1) {
     if (!opt.step({ w: gw, b: new Float32Array([k, -k, 1e-40, 0]), z: opt.grads.z })) skipped.push(k);
   }
   const bits = (a) => Array.from(new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)));
-  const out = { backend: opt.backend, threads: opt.threads, threadsReason: opt.threadsReason ?? null, skipped, steps: opt.stepCount };
+  const out = {
+    backend: opt.backend,
+    threads: opt.threads,
+    threadsReason: opt.threadsReason ?? null,
+    skipped,
+    steps: opt.stepCount,
+  };
   for (const name of ['w', 'b', 'z']) {
     out[name] = bits(opt.params[name]);
     for (const [key, array] of Object.entries(opt.state[name])) out[`${name}.${key}`] = bits(array);

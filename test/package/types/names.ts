@@ -22,7 +22,13 @@ listed.step([new Float32Array(3), null]);
 // @ts-expect-error: a two-parameter array has no '2'
 listed.params['2'];
 
-const grouped = await RMSProp.create([{ params: { w: 3, b: 1 }, lr: 1e-2 }, { params: { emb: 8 }, weightDecay: 0 }], { preset: 'pytorch' });
+const grouped = await RMSProp.create(
+  [
+    { params: { w: 3, b: 1 }, lr: 1e-2 },
+    { params: { emb: 8 }, weightDecay: 0 },
+  ],
+  { preset: 'pytorch' },
+);
 const embedding: Float32Array = grouped.params.emb;
 grouped.step({ w: new Float32Array(3), emb: new Float32Array(8) });
 // @ts-expect-error: names come from every group, and only from them
