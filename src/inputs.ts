@@ -255,6 +255,7 @@ export function firstNonFinite(a: Float32Array, length: number): number {
  * false. Gradients already in `opt.grads` are scanned by the kernel (with threads, `queue` has every
  * thread scan chunks first, and this thread looks for the first bad value only if one was found); a
  * caller's array, outside the heap, is scanned here in JS.
+ * @internal Kept out of the published types: its thread queue would bring WebAssembly's types with it.
  */
 export function checkFinite(
   tensors: readonly Tensor[],
