@@ -289,7 +289,7 @@ async function webgl(quick: boolean): Promise<string> {
   const library = join(root, 'dist/tfjs/index.js');
   if (!existsSync(chromiumPath) || !existsSync(library))
     return `webgl: skipped (needs Chromium at ${chromiumPath} and the built dist/)`;
-  const { chromium } = await import('playwright-core');
+  const { launchChromium } = await import('../test/support/chromium.js');
   const bundle = await build({
     stdin: { contents: WEBGL_PAGE(library), resolveDir: root, loader: 'js' },
     bundle: true,
@@ -307,19 +307,7 @@ async function webgl(quick: boolean): Promise<string> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`);
