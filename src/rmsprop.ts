@@ -175,8 +175,8 @@ export class RMSProp<Name extends string = string> {
   /** Why a step was left part-written, after which only dispose() works: no torn state can leave. */
   #broken: string | undefined;
   #pool: ThreadPool | undefined;
-  /** Where a step's kernel calls go: run at once, or into the pool's job queue (#queue). */
-  #calls: KernelCalls | undefined;
+  /** Where a step's kernel calls go: run at once on this thread, or (a step the pool shares) into its job queue. */
+  #direct: DirectCalls | undefined;
   #queue: JobQueue | undefined;
   #groupInfo: readonly GroupInfo[];
   #groups: readonly Group[];
@@ -308,7 +308,7 @@ export class RMSProp<Name extends string = string> {
     this.#tensors = tensors;
     this.#groups = groups;
     this.#queue = pool && new JobQueue(pool);
-    this.#calls = this.#queue ?? new DirectCalls(backend.kernel);
+    this.#direct = new DirectCalls(backend.kernel);
     this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
     this.#present = new Uint8Array(tensors.length);
     this.#sources = new Array<Float32Array | undefined>(tensors.length).fill(undefined);
@@ -435,17 +435,23 @@ export class RMSProp<Name extends string = string> {
         `stepCount is ${this.#steps} (2^53 − 1), the largest a number counts exactly; load a saved state with a smaller stepCount to go on`,
       );
     }
-    for (let i = 0; i < tensors.length; i++) present[i] = sources[i] === undefined ? 0 : 1;
+    let elements = 0;
+    for (let i = 0; i < tensors.length; i++) {
+      present[i] = sources[i] === undefined ? 0 : 1;
+      elements += present[i] * tensors[i].length;
+    }
+    const pool = this.#pool;
+    const queue = pool !== undefined && pool.beginStep(elements) > 1 ? this.#queue : undefined;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
     if (
       wide.nonFinite !== 'propagate' &&
-      !checkFinite(tensors, sources, backend.kernel, this.#queue, wide.nonFinite === 'throw')
+      !checkFinite(tensors, sources, backend.kernel, queue, wide.nonFinite === 'throw')
     )
       return false;
     copyIn(tensors, sources, this.#staging, this.#heap.buffer);
     const clipping = this.#clipping.compute(backend.kernel, this.#heap64, tensors, this.#groups, present);
     const clipScale = this.#clipping.scale;
-    const calls = this.#calls!;
+    const calls: KernelCalls = queue ?? this.#direct!;
     const stepNumber = this.#steps + 1;
     const scalars = this.#stepScalars;
     for (let g = 0; g < this.#groups.length; g++) {
@@ -483,7 +489,8 @@ export class RMSProp<Name extends string = string> {
         );
       }
     }
-    if (this.#queue) this.#runPool(this.#queue);
+    if (queue) this.#runPool(queue);
+    pool?.endStep(elements);
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       if (present[i] && t.external) setArray(t.external, t.param);
@@ -554,7 +561,7 @@ export class RMSProp<Name extends string = string> {
     this.#broken = undefined;
     this.#pool?.dispose();
     this.#pool = undefined;
-    this.#calls = undefined;
+    this.#direct = undefined;
     this.#queue = undefined;
     releaseBackend(backend);
     // Drop every reference into the heap, so that this object keeps none of it alive.

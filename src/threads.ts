@@ -321,13 +321,20 @@ function waitForWorkers(ctl: Int32Array, canWait: boolean): number {
 /** One run in this many is timed: the clock is read twice per timed run (a fresh heap number each time), so at most 2 bytes a run. */
 const RUNS_PER_TIMED = 16;
 /**
- * A period's timed runs add up to at least this long (more of them for short runs). They are spread
- * over the whole period, one in RUNS_PER_TIMED: on a busy machine the cost of threads is in rare
- * long stalls (a worker descheduled inside its chunk for a time slice), which a sample of runs in a
- * row would catch only if the stall fell inside it, and a sample spread over the period catches in
- * proportion. Far above a browser's 5 µs clock.
+ * Runs of this many elements or more are all timed: each takes milliseconds, next to which the
+ * clock's 32 bytes are nothing, and one timed run in 16 made a trial at 16 M either take seconds or
+ * rest on three runs (whose times varied by half on a busy machine).
  */
-const MIN_TIMED_MS = 8;
+const TIME_EVERY_RUN_ELEMENTS = 1 << 22;
+/**
+ * A period's timed runs add up to at least this long, and are at least MIN_TIMED_RUNS. They are
+ * spread over the whole period, one in RUNS_PER_TIMED: on a busy machine the cost of threads is in
+ * rare long stalls (a thread descheduled for a time slice), which a sample of runs in a row would
+ * catch only if the stall fell inside it, and a sample spread over the period catches in proportion.
+ * Far above a browser's 5 µs clock.
+ */
+const MIN_TIMED_MS = 4;
+const MIN_TIMED_RUNS = 4;
 const MAX_TIMED_RUNS = 512;
 /**
  * A caller's wait for the workers longer than this many reads of WORKING (tens of microseconds) is
@@ -337,8 +344,8 @@ const MAX_TIMED_RUNS = 512;
 const STALL_SPINS = 10_000;
 /** Periods of a trial: the two choices alternate, the other one first. */
 const TRIAL_PERIODS = 6;
-/** After its first period, a choice more than this much slower than the kept one ends the trial. */
-const CLEARLY_SLOWER = 1.25;
+/** After one period each, a choice this much slower or faster than the other decides the trial. */
+const CLEARLY = 1.25;
 /** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
 const SWITCH_MARGIN = 0.97;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
@@ -347,14 +354,14 @@ const MOST_KEPT_PERIODS = 128;
 
 /**
  * threads: 'auto': each run takes 1 thread or `most`, whichever its own timing found faster. Runs
- * go in periods of RUNS_PER_TIMED·t runs on one choice, of which every RUNS_PER_TIMED-th is timed
- * (t such that the timed runs add up to MIN_TIMED_MS; the first is the 16th, after the workers have
- * woken). A trial alternates periods of the two choices and keeps the one with the
- * lower total time per element over its three periods (the mean, not a median: on a busy machine the
- * cost of threads is in rare long stalls); one period each if the other choice is clearly slower.
- * Then the kept choice runs LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial,
- * since the load of the machine changes. Which thread computes an element never changes its bits,
- * so neither does a switch. `now` is the clock (a test's fake one).
+ * go in periods on one choice, of which every RUNS_PER_TIMED-th run is timed (every run from
+ * TIME_EVERY_RUN_ELEMENTS), until the timed runs add up to MIN_TIMED_MS. A trial alternates
+ * periods of the two choices and keeps the one with the lower total time per element over its
+ * three periods (the mean, not a median: on a busy machine the cost of threads is in rare long
+ * stalls); one period each if one choice is clearly faster. Then the kept choice runs
+ * LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial, since the load of the
+ * machine changes. Which thread computes an element never changes its bits, so neither does a
+ * switch. `now` is the clock (a test's fake one).
  */
 export class AutoThreads {
   readonly most: number;
@@ -362,9 +369,11 @@ export class AutoThreads {
   /** The kept choice (1 or most), and the one the current period runs. */
   #kept = 1;
   #current = 1;
-  /** Runs done in this period, runs per period, runs timed at its end. */
+  /** Runs done in this period; timed runs done, and how many end the period; whether this run is timed. */
   #run = 0;
-  #timed = 1;
+  #timedRuns = 0;
+  #timedPerPeriod = 1;
+  #timing = false;
   /** Periods left on the kept choice before the next trial (-1: in a trial); how many it had. */
   #keepLeft = 0;
   #keepPeriods = LEAST_KEPT_PERIODS;
@@ -372,11 +381,11 @@ export class AutoThreads {
   #trialPeriod = 0;
   /**
    * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
-   * inside them (ms), [4] every stall of the period (ms), [5] every element of the period; then per
-   * trial period its estimated ms and its elements.
+   * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
+   * one read of WORKING costs (ms); then per trial period its estimated ms and its elements.
+   * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
    */
-  readonly #figures = new Float64Array(6 + 2 * TRIAL_PERIODS);
-  readonly #msPerSpin: number;
+  readonly #figures = new Float64Array(7 + 2 * TRIAL_PERIODS);
   /** Trials so far (for tests). */
   trials = 0;
 
@@ -384,41 +393,48 @@ export class AutoThreads {
   constructor(most: number, now: () => number = () => performance.now(), msPerSpin = 0) {
     this.most = most;
     this.#now = now;
-    this.#msPerSpin = msPerSpin;
+    this.#figures[6] = msPerSpin;
   }
 
-  /** The threads of the next run (1 or `most`); call `ran` after it. */
+  /** The threads of the next run (1 or `most`); call `startRun` before it and `ran` after. */
   threads(): number {
     return this.#current;
   }
 
-  /** Whether the next run is timed; if so, call before it (it reads the clock). */
-  startRun(): void {
-    if (this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1) this.#figures[0] = this.#now();
+  /** Before a run of `elements` elements: if it is timed, reads the clock. */
+  startRun(elements: number): void {
+    this.#timing = elements >= TIME_EVERY_RUN_ELEMENTS || this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1;
+    if (this.#timing) this.#figures[0] = this.#now();
   }
 
   /** After a run of `elements` elements on `threads()` threads, whose caller waited `spins` reads of WORKING. */
   ran(elements: number, spins = 0): void {
     const figures = this.#figures;
-    const stallMs = spins > STALL_SPINS ? spins * this.#msPerSpin : 0;
-    if (this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1) {
-      figures[1] += this.#now() - figures[0];
-      figures[2] += elements;
-      figures[3] += stallMs;
-    }
+    // One float64 multiply either way: a number that is sometimes an integer 0 made Maglev box it.
+    const stallMs = (spins > STALL_SPINS ? spins : 0) * figures[6];
+    this.#run++;
     figures[4] += stallMs;
     figures[5] += elements;
-    if (++this.#run < RUNS_PER_TIMED * this.#timed) return;
-    // The period is over: its ordinary runs as sampled, plus every stall.
+    if (!this.#timing) return;
+    figures[1] += this.#now() - figures[0];
+    figures[2] += elements;
+    figures[3] += stallMs;
+    if (++this.#timedRuns < this.#timedPerPeriod) return;
+    this.#endPeriod();
+  }
+
+  /** The period is over: its ordinary runs as sampled, plus every stall. */
+  #endPeriod(): void {
+    const figures = this.#figures;
     const timedMs = figures[1];
     const ordinaryMs = Math.max(0, timedMs - figures[3]);
     const periodMs = (figures[2] > 0 ? (ordinaryMs * figures[5]) / figures[2] : 0) + figures[4];
     const periodElements = figures[5];
-    this.#run = 0;
-    this.#timed = Math.min(
+    this.#timedPerPeriod = Math.min(
       MAX_TIMED_RUNS,
-      Math.max(1, Math.ceil((MIN_TIMED_MS * this.#timed) / Math.max(timedMs, 1e-6))),
+      Math.max(MIN_TIMED_RUNS, Math.ceil((MIN_TIMED_MS * this.#timedRuns) / Math.max(timedMs, 1e-6))),
     );
+    this.#run = this.#timedRuns = 0;
     figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
     if (this.#keepLeft > 0) {
       this.#keepLeft--;
@@ -432,17 +448,20 @@ export class AutoThreads {
       this.trials++;
       return;
     }
-    figures[6 + 2 * this.#trialPeriod] = periodMs;
-    figures[7 + 2 * this.#trialPeriod] = periodElements;
+    figures[7 + 2 * this.#trialPeriod] = periodMs;
+    figures[8 + 2 * this.#trialPeriod] = periodElements;
     this.#trialPeriod++;
     // Periods 0, 2, 4 ran the other choice; 1, 3, 5 the kept one.
-    const clearlySlower =
-      this.#trialPeriod === 2 && perElement(figures, 0, 1) > CLEARLY_SLOWER * perElement(figures, 1, 1);
-    if (this.#trialPeriod < TRIAL_PERIODS && !clearlySlower) {
+    let clearly = false;
+    if (this.#trialPeriod === 2) {
+      const ratio = perElement(figures, 0, 1) / perElement(figures, 1, 1);
+      clearly = ratio > CLEARLY || ratio * CLEARLY < 1;
+    }
+    if (this.#trialPeriod < TRIAL_PERIODS && !clearly) {
       this.#current = this.#trialPeriod % 2 === 0 ? this.#other() : this.#kept;
       return;
     }
-    const periods = clearlySlower ? 1 : TRIAL_PERIODS / 2;
+    const periods = clearly ? 1 : TRIAL_PERIODS / 2;
     if (perElement(figures, 0, periods) < SWITCH_MARGIN * perElement(figures, 1, periods)) {
       this.#kept = this.#other();
       this.#keepPeriods = LEAST_KEPT_PERIODS;
@@ -463,8 +482,8 @@ function perElement(figures: Float64Array, first: number, periods: number): numb
   let ms = 0;
   let elements = 0;
   for (let p = first; p < 2 * periods; p += 2) {
-    ms += figures[6 + 2 * p];
-    elements += figures[7 + 2 * p];
+    ms += figures[7 + 2 * p];
+    elements += figures[8 + 2 * p];
   }
   return elements > 0 ? ms / elements : 0;
 }
@@ -492,8 +511,10 @@ export class ThreadPool {
   #lastAlone = -Infinity;
   /** threads: 'auto' only: what times the runs and picks their threads. */
   #auto: AutoThreads | undefined;
-  /** How many times the last run's caller read WORKING while it waited for the workers. */
+  /** How many times this step's caller read WORKING while it waited for the workers. */
   #waitSpins = 0;
+  /** Whether this step's runs wake sleeping workers (see beginStep). */
+  #wake = false;
   /** For tests: threads every run takes with 'auto' (0: as #auto decides). */
   #forced = 0;
   /** Browsers' main threads may not Atomics.wait: there the caller only spins. */
@@ -616,44 +637,55 @@ export class ThreadPool {
   }
 
   /**
-   * Runs the job table's calls on every thread and returns when all chunks are done: true unless
-   * a scan call found a NaN or ±∞ (which one is then for the caller to find, on its own thread).
+   * Before a step's kernel calls (`elements` to update): the threads the step takes. 1: the caller
+   * makes its calls at once on its own thread, as one thread would (no job table); more: it queues
+   * them and `run`s the queue. Either way, `endStep` after the calls.
+   * A step below WAKE_MIN_ELEMENTS that finds every worker asleep wakes them only if the steps come
+   * back to back: less than SPIN_MS after the last such step (after a step they took part in, they
+   * spin for SPIN_MS, so all asleep means at least that long has passed). The clock is read only
+   * here: performance.now() returns a fresh heap number, 16 bytes a call.
    */
-  run(calls: number): boolean {
-    const elements = planChunks(this.#jobs, calls, this.#ctl, this.threads);
+  beginStep(elements: number): number {
     const auto = this.#auto;
-    if (auto === undefined) return this.#runOn(this.threads, calls, elements);
-    auto.startRun();
-    this.#waitSpins = 0;
-    const finite = this.#runOn(this.#forced > 0 ? this.#forced : auto.threads(), calls, elements);
-    auto.ran(elements, this.#waitSpins);
-    return finite;
-  }
-
-  /** Runs the planned calls on `threads` threads: 1, this thread alone; else every thread. */
-  #runOn(threads: number, calls: number, elements: number): boolean {
-    if (threads === 1) return this.#runAlone(calls);
-    const ctl = this.#ctl;
-    let wake = elements >= WAKE_MIN_ELEMENTS;
-    if (!wake && Atomics.load(ctl, SLEEPING) === this.threads - 1) {
-      // A small step with every worker asleep wakes them only if the steps come back to back: less
-      // than SPIN_MS after the last such step (after a step they took part in, they spin for
-      // SPIN_MS, so all asleep means at least that long has passed). The clock is read only here:
-      // performance.now() returns a fresh heap number, 16 bytes a call.
+    let threads = this.threads;
+    if (auto !== undefined) {
+      auto.startRun(elements);
+      this.#waitSpins = 0;
+      threads = this.#forced > 0 ? this.#forced : auto.threads();
+    }
+    this.#wake = elements >= WAKE_MIN_ELEMENTS;
+    if (threads > 1 && !this.#wake && Atomics.load(this.#ctl, SLEEPING) === this.threads - 1) {
       const now = performance.now();
       const backToBack = now - this.#lastAlone < SPIN_MS;
       this.#lastAlone = now;
-      if (!backToBack) return this.#runAlone(calls);
-      wake = true;
+      if (backToBack) this.#wake = true;
+      else threads = 1;
     }
+    return threads;
+  }
+
+  /** After a step's calls (see beginStep): 'auto' takes its time. */
+  endStep(elements: number): void {
+    this.#auto?.ran(elements, this.#waitSpins);
+  }
+
+  /**
+   * Runs the job table's calls on every thread (in a step that beginStep gave threads) and returns
+   * when all chunks are done: true unless a scan call found a NaN or ±∞ (which one is then for the
+   * caller to find, on its own thread). Workers asleep are woken if the step is large enough or
+   * its steps come back to back; otherwise only spinning workers take part.
+   */
+  run(calls: number): boolean {
+    planChunks(this.#jobs, calls, this.#ctl, this.threads);
+    const ctl = this.#ctl;
     Atomics.store(ctl, FOUND_NON_FINITE, 0);
     Atomics.store(ctl, CALLS, calls);
     Atomics.store(ctl, OPEN, 1);
     Atomics.add(ctl, GENERATION, 1);
-    if (wake) Atomics.notify(ctl, GENERATION); // otherwise only spinning workers take part
+    if (this.#wake) Atomics.notify(ctl, GENERATION);
     runChunks(this.#step, this.#scan, this.#jobs, calls, ctl, 0, this.threads);
     Atomics.store(ctl, OPEN, 0);
-    this.#waitSpins = waitForWorkers(ctl, this.#canWait);
+    this.#waitSpins += waitForWorkers(ctl, this.#canWait);
     const failed = Atomics.load(ctl, FAILED);
     if (failed !== 0) {
       // Its chunk stopped part way, and cannot be redone (an update is not idempotent): the step is
@@ -664,29 +696,6 @@ export class ThreadPool {
       );
     }
     return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
-  }
-
-  /** Runs the job table's calls on this thread, in order, as one thread would. */
-  #runAlone(calls: number): boolean {
-    const jobs = this.#jobs;
-    let finite = true;
-    for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
-      if (jobs[j + CALL_MODE] === SCAN_MODE) {
-        if (this.#scan(jobs[j + CALL_N], jobs[j + CALL_G]) >= 0) finite = false;
-      } else {
-        this.#step(
-          jobs[j + CALL_MODE],
-          jobs[j + CALL_N],
-          jobs[j + CALL_W],
-          jobs[j + CALL_G],
-          jobs[j + CALL_S],
-          jobs[j + CALL_A],
-          jobs[j + CALL_M],
-          jobs[j + CALL_K],
-        );
-      }
-    }
-    return finite;
   }
 
   /** Ends the workers and drops every reference to the shared memory (its views, the kernel). */

@@ -383,7 +383,12 @@ it('100 threaded optimizers dropped without dispose() give back their threads an
 // all of them. Driven here by a fake clock whose runs take `cost(threads)` ms.
 describe("threads: 'auto' decides by timing", () => {
   /** `cost(threads, run)`: the run's ms, or [ms, of which a stall: the caller waiting for a descheduled worker]. */
-  function drive(auto: AutoThreads, runs: number, cost: (threads: number, run: number) => number | [number, number]) {
+  function drive(
+    auto: AutoThreads,
+    runs: number,
+    cost: (threads: number, run: number) => number | [number, number],
+    elements = 1000,
+  ) {
     let time = 0;
     let reads = 0;
     const onMost: number[] = [];
@@ -398,11 +403,11 @@ describe("threads: 'auto' decides by timing", () => {
     );
     for (let r = 0; r < runs; r++) {
       const threads = clocked.threads();
-      clocked.startRun();
+      clocked.startRun(elements);
       const c = cost(threads, r);
       const [ms, stall] = typeof c === 'number' ? [c, 0] : c;
       time += ms;
-      clocked.ran(1000, Math.round(stall / MS_PER_SPIN));
+      clocked.ran(elements, Math.round(stall / MS_PER_SPIN));
       onMost.push(threads === clocked.most ? 1 : 0);
     }
     return { onMost, reads, trials: clocked.trials };
@@ -422,6 +427,28 @@ describe("threads: 'auto' decides by timing", () => {
     const time = late.reduce((sum, most) => sum + cost(most ? 2 : 1), 0);
     expect(time / (late.length * Math.min(cost(1), cost(2)))).toBeLessThan(1.03);
     expect(reads).toBeLessThanOrEqual((2 * 40_000) / 16 + 2); // the clock: two reads per 16 runs at most
+  });
+
+  // Steps 2 ms apart at 1 M elements (a training loop) run about 400 a second: a trial of six long
+  // periods took 2 000 steps. When one choice is clearly faster, one period of each decides.
+  it.each([
+    ['2 threads twice as fast', (t: number) => (t === 1 ? 1 : 0.5), 1],
+    ['2 threads 1.4× slower', (t: number) => (t === 1 ? 1 : 1.4), 0],
+  ] as const)('%s: decided after one period of each choice (a few hundred runs)', (_, cost, expected) => {
+    // 16 runs of warming up, then 64 and 64–128 runs (4 timed runs of 2 ms at least, one in 16),
+    // then the choice holds for eight periods before it is tried again
+    const { onMost } = drive(new AutoThreads(2), 1_000, cost);
+    expect(share(onMost, 250, 1_000)).toBe(expected);
+  });
+
+  // A run of 4 M elements takes milliseconds: sampling one in 16 made a trial take seconds or rest on
+  // three runs, so every such run is timed (32 bytes of clock per run of tens of megabytes).
+  it('runs of 4 M elements or more are all timed, and decide as quickly', () => {
+    const cost = (t: number) => (t === 1 ? 10 : 6);
+    const { onMost, reads } = drive(new AutoThreads(2), 400, cost, 1 << 22);
+    expect(reads).toBe(2 * 400);
+    expect(share(onMost, 10, 40)).toBe(1); // after 1 run of warming up and 4 on each choice
+    expect(share(onMost, 0, 400)).toBeGreaterThan(0.85);
   });
 
   // On a busy machine a run on 2 threads is mostly fast, but now and then the worker is descheduled
