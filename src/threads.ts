@@ -648,9 +648,9 @@ export class ThreadPool {
   beginStep(elements: number): number {
     const auto = this.#auto;
     let threads = this.threads;
+    this.#waitSpins = 0;
     if (auto !== undefined) {
       auto.startRun(elements);
-      this.#waitSpins = 0;
       threads = this.#forced > 0 ? this.#forced : auto.threads();
     }
     this.#wake = elements >= WAKE_MIN_ELEMENTS;
