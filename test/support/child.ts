@@ -8,6 +8,29 @@ import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 
+/** The runtime the tests run on: .ci/run runs the unit tier on Node, Bun and Deno. */
+export const runtime: 'node' | 'bun' | 'deno' = 'Deno' in globalThis ? 'deno' : 'Bun' in globalThis ? 'bun' : 'node';
+
+/**
+ * Whether a test does not apply on this runtime (`reasons` names those where it does not, and why),
+ * printed so that the skip shows in the output: for `describe.skipIf` / `it.skipIf`.
+ */
+export function doesNotApply(what: string, reasons: Partial<Record<typeof runtime, string>>): boolean {
+  const reason = reasons[runtime];
+  if (reason) console.warn(`skipped on ${runtime}: ${what}: ${reason}`);
+  return reason !== undefined;
+}
+
+/**
+ * The arguments that make this runtime (process.execPath) run `script`, an ES module's text, with
+ * V8 flags where V8 runs. Deno's `-e` reads CommonJS whatever --input-type says, so it gets `eval`.
+ */
+export function moduleArgs(script: string, v8Flags: string[] = []): string[] {
+  if (runtime === 'deno') return ['eval', ...(v8Flags.length ? [`--v8-flags=${v8Flags.join(',')}`] : []), script];
+  if (runtime === 'bun' && v8Flags.length) throw new Error(`Bun runs JavaScriptCore, not V8: no ${v8Flags.join(' ')}`);
+  return [...v8Flags, '--input-type=module', '-e', script];
+}
+
 export interface ChildResult {
   /** The exit code (null if a signal ended it). */
   status: number | null;
@@ -15,7 +38,7 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Runs Node with `args` in the repository's root. Never rejects for a non-zero exit: the caller checks `status`. */
+/** Runs this runtime (Node, or Bun or Deno in .ci/run) with `args` in the repository's root. Never rejects for a non-zero exit: the caller checks `status`. */
 export function runNode(args: string[], timeout = 120_000): Promise<ChildResult> {
   if (!existsSync(`${root}dist/tfjs/index.js`)) throw new Error('dist/ is missing: build it with `npx tsc -p .` first');
   return new Promise((resolve) => {
@@ -27,11 +50,11 @@ export function runNode(args: string[], timeout = 120_000): Promise<ChildResult>
 }
 
 /**
- * Runs `script` (an ES module's text) with `node --input-type=module -e` in the repository's root,
+ * Runs `script` (an ES module's text) with `node --input-type=module -e` (Deno: `deno eval`) in the repository's root,
  * so that bare imports resolve as in a project that installed this package.
  */
 export function runScript(script: string, timeout?: number): Promise<ChildResult> {
-  return runNode(['--input-type=module', '-e', script], timeout);
+  return runNode(moduleArgs(script), timeout);
 }
 
 /** Runs `script`, which prints one JSON value as its last line of output, and returns that value. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
+import { moduleArgs } from '../support/child.js';
 import { root } from '../support/pack.js';
 import { BACKENDS, snapshot } from '../support/helpers.js';
 
@@ -143,9 +144,7 @@ it('`new RMSProp(...)` from JavaScript (a fresh Node, the built package) is a Ty
     opt.step({ w: new Float32Array([1]) });
     out.push(opt.stepCount);
     console.log(JSON.stringify(out));`;
-  const out = JSON.parse(
-    execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
-  ) as unknown[];
+  const out = JSON.parse(execFileSync(process.execPath, moduleArgs(script), { encoding: 'utf8' })) as unknown[];
   expect(out.pop()).toBe(1);
   for (const message of out) expect(message).toMatch(/^TypeError: .*await RMSProp\.create\(.*RMSProp\.createSync/);
 });

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
+import { doesNotApply, moduleArgs } from '../support/child.js';
 import { BACKENDS } from '../support/helpers.js';
 
 describe.each(BACKENDS)('dispose (%s)', (backend) => {
@@ -75,7 +76,7 @@ function runCycles(options: string, keep: boolean, count: number): { peak: numbe
       if (process.memoryUsage().rss > ${BOUND_MIB} * 2 ** 20) break;
     }
     console.log(JSON.stringify({ peak: process.resourceUsage().maxRSS / 1024, cycles }));`;
-  const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+  const output = execFileSync(process.execPath, moduleArgs(script), {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
     timeout: 240_000,
     encoding: 'utf8',
@@ -86,13 +87,19 @@ function runCycles(options: string, keep: boolean, count: number): { peak: numbe
 // The cases still referenced after dispose run 50 cycles: the old code held every one (2.46 GB
 // after 50 without threads), so 50 already cross the bound thirty-odd cycles early.
 describe(`cycles of create, step, dispose of a 4 M-element optimizer stay under ${BOUND_MIB} MiB of RSS, without gc()`, () => {
-  it.each([
+  it.for([
     ['200 cycles, threads: 2, dropped', '{ threads: 2 }', false, 200],
     ['50 cycles, threads: 2, still referenced after dispose', '{ threads: 2 }', true, 50],
     ['50 cycles, one thread, still referenced after dispose', '{}', true, 50],
   ] as const)(
     '%s',
-    (_, options, keep, count) => {
+    ([name, options, keep, count], { skip }) => {
+      skip(
+        options === '{}' &&
+          doesNotApply(name, {
+            deno: 'Deno 2.9.6 frees a memory that dispose() detached only when a full collection happens to run, and a detached 48 MiB a cycle did not start one: 640 MiB after 11 cycles',
+          }),
+      );
       const { peak, cycles } = runCycles(options, keep, count);
       console.log(`${options}${keep ? ', kept' : ''}: peak RSS ${peak.toFixed(0)} MiB over ${cycles} cycles`);
       expect(cycles).toBe(count);

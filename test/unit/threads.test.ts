@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { AutoThreads, CALL_INTS, planChunks, runChunks, SCAN_MODE } from '../../src/threads.js';
+import { moduleArgs, runtime } from '../support/child.js';
 import { everything, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 
 const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 4099];
@@ -243,7 +244,7 @@ describe('thread options', () => {
       opt.grads.w.fill(1); opt.step(); opt.step();
       console.log(opt.threads, opt.params.w[0]);
       ${ending}`;
-    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    const output = execFileSync(process.execPath, moduleArgs(script), {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),
       timeout: 20_000,
       encoding: 'utf8',
@@ -359,13 +360,16 @@ it('100 threaded optimizers dropped without dispose() give back their threads an
       if (i === 19) rssAt20 = rss();
     }
     const rssAt100 = rss();
-    const { setFlagsFromString } = await import('node:v8');
-    setFlagsFromString('--expose-gc');
-    (await import('node:vm')).runInNewContext('gc')();
+    if (globalThis.Bun) Bun.gc(true); // JavaScriptCore's full collection
+    else {
+      const { setFlagsFromString } = await import('node:v8');
+      setFlagsFromString('--expose-gc');
+      (await import('node:vm')).runInNewContext('gc')();
+    }
     const start = Date.now();
     while (threads() > baseline && Date.now() - start < 30_000) await new Promise((resolve) => setTimeout(resolve, 10));
     console.log(JSON.stringify({ baseline, most, after: threads(), rssAt20, rssAt100 }));`;
-  const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+  const output = execFileSync(process.execPath, moduleArgs(script), {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
     timeout: 180_000,
     encoding: 'utf8',
@@ -374,7 +378,9 @@ it('100 threaded optimizers dropped without dispose() give back their threads an
   console.log(
     `threads: baseline ${baseline}, at most ${most}, after ${after}; RSS ${rssAt20.toFixed(0)} MiB after 20, ${rssAt100.toFixed(0)} MiB after 100`,
   );
-  expect(after).toBe(baseline);
+  // Deno's own threads come and go (one fewer after than at the baseline, seen): none of ours is left.
+  if (runtime === 'deno') expect(after).toBeLessThanOrEqual(baseline);
+  else expect(after).toBe(baseline);
   expect(most).toBeLessThan(baseline + 20);
   expect(rssAt100).toBeLessThan(rssAt20 + 160);
 }, 200_000);
