@@ -199,8 +199,8 @@ describe.skipIf(noYoungGeneration).each(['simd', 'wasm'] as const)(
   },
 );
 
-// threads: 'auto' times one run in 16 below 4 M elements (it reads the clock twice, 16 bytes each):
-// 2 bytes a step at most, below ONE_NUMBER; every other operation allocates nothing, as with threads: 2.
+// threads: 'auto' times one run in 32 below 4 M elements (it reads the clock twice, 16 bytes each):
+// 1 byte a step, below ONE_NUMBER; every other operation allocates nothing, as with threads: 2.
 it.skipIf(noYoungGeneration)(
   "with threads: 'auto', step() allocates less than one number in four steps",
   () => {

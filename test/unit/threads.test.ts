@@ -385,7 +385,7 @@ it('100 threaded optimizers dropped without dispose() give back their threads an
   expect(rssAt100).toBeLessThan(rssAt20 + 160);
 }, 200_000);
 
-// threads: 'auto' times its own runs (one in 16, in periods) and keeps the faster of 1 thread and
+// threads: 'auto' times its own runs (one in 32, in periods) and keeps the faster of 1 thread and
 // all of them. Driven here by a fake clock whose runs take `cost(threads)` ms.
 describe("threads: 'auto' decides by timing", () => {
   /** `cost(threads, run)`: the run's ms, or [ms, of which a stall: the caller waiting for a descheduled worker]. */
@@ -432,7 +432,7 @@ describe("threads: 'auto' decides by timing", () => {
     const late = onMost.slice(20_000);
     const time = late.reduce((sum, most) => sum + cost(most ? 2 : 1), 0);
     expect(time / (late.length * Math.min(cost(1), cost(2)))).toBeLessThan(1.03);
-    expect(reads).toBeLessThanOrEqual((2 * 40_000) / 16 + 2); // the clock: two reads per 16 runs at most
+    expect(reads).toBeLessThanOrEqual((2 * 40_000) / 32 + 2); // the clock: two reads per 32 runs at most
   });
 
   // Steps 2 ms apart at 1 M elements (a training loop) run about 400 a second: a trial of six long
@@ -441,13 +441,13 @@ describe("threads: 'auto' decides by timing", () => {
     ['2 threads twice as fast', (t: number) => (t === 1 ? 1 : 0.5), 1],
     ['2 threads 1.4× slower', (t: number) => (t === 1 ? 1 : 1.4), 0],
   ] as const)('%s: decided after one period of each choice (a few hundred runs)', (_, cost, expected) => {
-    // 16 runs of warming up, then 64 and 64–128 runs (4 timed runs of 2 ms at least, one in 16),
+    // 32 runs of warming up, then 128 and 128–256 runs (4 timed runs of 4 ms at least, one in 32),
     // then the choice holds for eight periods before it is tried again
-    const { onMost } = drive(new AutoThreads(2), 1_000, cost);
-    expect(share(onMost, 250, 1_000)).toBe(expected);
+    const { onMost } = drive(new AutoThreads(2), 1_500, cost);
+    expect(share(onMost, 450, 1_500)).toBe(expected);
   });
 
-  // A run of 4 M elements takes milliseconds: sampling one in 16 made a trial take seconds or rest on
+  // A run of 4 M elements takes milliseconds: sampling one in 16 or 32 made a trial take seconds or rest on
   // three runs, so every such run is timed (32 bytes of clock per run of tens of megabytes).
   it('runs of 4 M elements or more are all timed, and decide as quickly', () => {
     const cost = (t: number) => (t === 1 ? 10 : 6);
