@@ -4,16 +4,8 @@
  * @module rmsprop-wasm
  */
 export { RMSProp } from './rmsprop.js';
-export type {
-  GradsInput,
-  GroupNamesOf,
-  NamesOf,
-  OptionChanges,
-  ParamGroup,
-  ParamInput,
-  ParamsInput,
-  TensorState,
-} from './rmsprop.js';
+export type { GradsInput, GroupNamesOf, NamesOf, ParamGroup, ParamInput, ParamsInput } from './inputs.js';
+export type { TensorState } from './layout.js';
 export { PRESETS } from './options.js';
 export type {
   BackendChoice,
@@ -22,6 +14,7 @@ export type {
   GroupOptions,
   LearningRate,
   NonFinitePolicy,
+  OptionChanges,
   OptimizerWideOption,
   PresetDefaults,
   PresetName,

@@ -25,6 +25,22 @@ export type ParamGroup<P extends ParamsInput = ParamsInput> = {
   readonly params: P;
 } & GroupOptions;
 
+/** The parameter names of `P`: a record's keys, or an array's indices ('0', '1', …). */
+export type NamesOf<P> = P extends readonly unknown[]
+  ? number extends P['length']
+    ? `${number}`
+    : Exclude<keyof P, keyof unknown[]> & string
+  : keyof P & string;
+/** The parameter names of every group in `G`. */
+export type GroupNamesOf<G extends readonly ParamGroup[]> = {
+  [I in keyof G]: G[I] extends ParamGroup<infer P> ? NamesOf<P> : never;
+}[number];
+
+/** Gradients by parameter name; `null` or a missing name skips that parameter for this step. */
+export type GradsInput<Name extends string = string> =
+  | { readonly [N in Name]?: Float32Array | null | undefined }
+  | readonly (Float32Array | null | undefined)[];
+
 /** A group as read: its parameters in order, and its options with the preset applied. */
 export interface GroupSpec {
   readonly entries: ReadonlyArray<readonly [name: string, value: ParamInput]>;
@@ -323,6 +339,36 @@ export function copyIn(
     if (source !== t.grad) t.grad.set(arrayBuffer(source) === heap ? staging[i] : source);
     if (t.external) t.param.set(t.external);
   }
+}
+
+/** Marks in `present` the tensors this step updates (a gradient in `sources`); returns their elements. */
+export function markPresent(
+  tensors: readonly NamedLength[],
+  sources: ReadonlyArray<Float32Array | undefined>,
+  present: Uint8Array,
+): number {
+  let elements = 0;
+  for (let i = 0; i < tensors.length; i++) {
+    present[i] = sources[i] === undefined ? 0 : 1;
+    elements += present[i] * tensors[i].length;
+  }
+  return elements;
+}
+
+/** After a step, copies the updated bring-your-own parameters back into the caller's arrays. */
+export function copyOut(tensors: readonly Tensor[], present: Uint8Array): void {
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    if (present[i] && t.external) setArray(t.external, t.param);
+  }
+}
+
+/** setOptions' group index, checked against the optimizer's `groups` groups. */
+export function checkGroupIndex(groupIndex: number, groups: number): number {
+  if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= groups) {
+    throw new RangeError(`groupIndex must be an integer from 0 to ${groups - 1}, got ${groupIndex}`);
+  }
+  return groupIndex;
 }
 
 /** Options whose change would change the memory layout or the meaning of the state. */

@@ -9,7 +9,10 @@
 import * as float32 from './float32.js';
 import { K, MODE, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS } from './generated/abi.js';
 import { JS_STEPS } from './generated/js-kernels.js';
+import type { ClipKind } from './clipping.js';
+import type { Group, Tensor } from './layout.js';
 import type { ResolvedOptions } from './options.js';
+import type { KernelCalls } from './threads.js';
 
 export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS };
 const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE } = MODE;
@@ -95,6 +98,61 @@ export function writeStepConstants(
   for (let slot = 0; slot < SLOTS; slot++) {
     const first = at + slot * SLOT_FLOATS;
     heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];
+  }
+}
+
+/**
+ * Writes step `stepNumber`'s constants and sends its update calls to `calls`: one call per group
+ * over all its tensors (back to back in each region), or, when the group has a skipped tensor or
+ * clipping scales each tensor its own way, one per present tensor (with its own constants then).
+ * `lrs` holds each group's learning rate, `clipScale` each tensor's scale; `scalars` is scratch.
+ */
+export function issueUpdates(
+  calls: KernelCalls,
+  heap: Float32Array,
+  groups: readonly Group[],
+  tensors: readonly Tensor[],
+  present: Uint8Array,
+  lrs: Float64Array,
+  clipping: ClipKind,
+  clipScale: Float64Array,
+  stepNumber: number,
+  scalars: Float64Array,
+): void {
+  for (let g = 0; g < groups.length; g++) {
+    const group = groups[g];
+    scalars[STEP_LR] = lrs[g];
+    scalars[STEP_CLIP_SCALE] = clipping === 'global' ? clipScale[group.first] : 1;
+    writeStepConstants(heap, group.constantsAt / 4, group.options, stepNumber, scalars);
+    let whole = clipping !== 'per tensor';
+    for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
+    if (whole) {
+      calls.update(
+        group.mode | transformBit(group.options, scalars),
+        group.base,
+        0,
+        group.paddedLength,
+        group.constantsAt,
+      );
+      continue;
+    }
+    for (let i = group.first; i < group.first + group.count; i++) {
+      if (!present[i]) continue;
+      const tensor = tensors[i];
+      let constantsAt = group.constantsAt;
+      if (clipping === 'per tensor') {
+        scalars[STEP_CLIP_SCALE] = clipScale[i];
+        writeStepConstants(heap, tensor.constantsAt / 4, group.options, stepNumber, scalars);
+        constantsAt = tensor.constantsAt;
+      }
+      calls.update(
+        group.mode | transformBit(group.options, scalars),
+        group.base,
+        tensor.offset,
+        tensor.length,
+        constantsAt,
+      );
+    }
   }
 }
 

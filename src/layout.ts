@@ -209,3 +209,53 @@ export function describeGroups(groups: readonly Group[], tensors: readonly Tenso
     ),
   );
 }
+
+/** A group's options changed by setOptions (already checked): the kernel mode and clipValue follow. */
+export function setGroupOptions(group: Group, options: ResolvedOptions): void {
+  group.options = options;
+  group.mode = kernelMode(options);
+  group.clipValueArg = options.clipValue;
+}
+
+/** What an optimizer hands out by parameter name: its parameters, gradients and state. */
+export interface TensorViews<Name extends string> {
+  readonly params: Readonly<Record<Name, Float32Array>>;
+  readonly grads: Readonly<Record<Name, Float32Array>>;
+  readonly state: Readonly<Record<Name, TensorState>>;
+}
+
+/**
+ * A frozen record of `pick(tensor)` by tensor name, with a null prototype: a parameter may be named
+ * 'constructor' or '__proto__', and a name that is not a parameter finds nothing.
+ */
+function recordByName<Name extends string, T>(
+  tensors: readonly Tensor[],
+  pick: (t: Tensor) => T,
+): Readonly<Record<Name, T>> {
+  return Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null));
+}
+
+/** The tensors' views: bring-your-own parameters are the caller's arrays, everything else is in the heap. */
+export function tensorViews<Name extends string>(tensors: readonly Tensor[]): TensorViews<Name> {
+  return {
+    params: recordByName(tensors, (t) => t.external ?? t.param),
+    grads: recordByName(tensors, (t) => t.grad),
+    state: recordByName(tensors, (t) => t.state),
+  };
+}
+
+/** The views after dispose: the same names and arrays, empty, so that none keeps the heap alive. */
+export function emptyViews<Name extends string>(tensors: readonly Tensor[]): TensorViews<Name> {
+  const empty = new Float32Array(0);
+  return {
+    params: recordByName(tensors, (t) => t.external ?? empty),
+    grads: recordByName(tensors, () => empty),
+    state: recordByName(tensors, (t) =>
+      Object.freeze({
+        squareAvg: empty,
+        ...(t.state.gradAvg && { gradAvg: empty }),
+        ...(t.state.momentum && { momentum: empty }),
+      }),
+    ),
+  };
+}

@@ -61,6 +61,8 @@ export type OptimizerWideOption = 'backend' | 'globalClipNorm' | 'nonFinite' | '
 export const OPTIMIZER_WIDE: readonly OptimizerWideOption[] = ['backend', 'globalClipNorm', 'nonFinite', 'threads'];
 /** The options a parameter group may set for itself: all but the optimizer-wide ones. */
 export type GroupOptions = Omit<RMSPropOptions, OptimizerWideOption>;
+/** What `setOptions` may change: every option but those fixed at create (see there). */
+export type OptionChanges = Omit<RMSPropOptions, 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption>;
 
 /** Options after the preset is applied: every field is set. */
 export type ResolvedOptions = Readonly<Required<RMSPropOptions>>;
@@ -267,6 +269,23 @@ export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOpt
   }
   if (typeof resolved.lr === 'number') checkDecoupledDecay(resolved.lr, resolved, `option 'lr'`);
   return Object.freeze(resolved);
+}
+
+/**
+ * Fills `out` with each group's learning rate at `step` (steps taken so far), calling each
+ * schedule once and checking what it returns (see checkLearningRate).
+ */
+export function learningRates(
+  groups: readonly { readonly options: ResolvedOptions }[],
+  step: number,
+  out: Float64Array,
+): Float64Array {
+  for (let g = 0; g < groups.length; g++) {
+    const { options } = groups[g];
+    const lr = options.lr;
+    out[g] = typeof lr === 'number' ? lr : checkLearningRate(lr(step), options, g, step);
+  }
+  return out;
 }
 
 /**

@@ -1,163 +1,57 @@
-import {
-  backendChoice,
-  compileBackend,
-  createBackend,
-  MAX_HEAP_BYTES,
-  releaseBackend,
-  type Backend,
-} from './backends.js';
+// RMSProp coordinates: `create` assembles (assemble.ts), `step` reads and checks its input
+// (inputs.ts), clips (clipping.ts) and sends the kernel calls (kernel.ts) on one thread or the pool's
+// (threads.ts), save and load go through state.ts and torch.ts. It owns the optimizer's lifecycle:
+// busy (no call from inside another), broken (a torn step), disposed.
+import { assembleAsync, assembleSync, compileForOptions, releaseParts, type Parts } from './assemble.js';
+import { releaseBackend, type Backend } from './backends.js';
 import { Clipping } from './clipping.js';
-import { kernelMode, STEP_CLIP_SCALE, STEP_LR, transformBit, writeStepConstants } from './kernel.js';
+import { issueUpdates } from './kernel.js';
 import {
   checkFinite,
+  checkGroupIndex,
   checkLengths,
   copyIn,
+  copyOut,
+  markPresent,
   readGrads,
   readOptionChanges,
-  readGroups,
-  setArray,
   stagingViews,
-  type GroupSpec,
+  type GradsInput,
+  type GroupNamesOf,
+  type NamesOf,
   type ParamGroup,
   type ParamsInput,
 } from './inputs.js';
 import {
   describeGroups,
+  emptyViews,
   placeTensors,
-  planLayout,
+  setGroupOptions,
+  tensorViews,
   type Group,
-  type Layout,
   type Tensor,
   type TensorState,
+  type TensorViews,
 } from './layout.js';
 import {
-  checkLearningRate,
-  MAX_THREADS,
-  readOptions,
+  learningRates,
   type BackendName,
   type GroupInfo,
-  type OptimizerWideOption,
+  type OptionChanges,
   type ResolvedOptions,
   type RMSPropOptions,
 } from './options.js';
 import {
+  checkCanStep,
   checkStepCount,
   readSavedState,
   savedState,
   type SaveOptions,
   type SavedState,
-  type TensorArrays,
 } from './state.js';
-import { CONTROL_BYTES, DirectCalls, JobQueue, threadSupport, ThreadPool, type KernelCalls } from './threads.js';
+import { DirectCalls, JobQueue, type KernelCalls, type ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
-export type { ParamGroup, ParamInput, ParamsInput } from './inputs.js';
-export type { TensorState } from './layout.js';
-
-/** The parameter names of `P`: a record's keys, or an array's indices ('0', '1', …). */
-export type NamesOf<P> = P extends readonly unknown[]
-  ? number extends P['length']
-    ? `${number}`
-    : Exclude<keyof P, keyof unknown[]> & string
-  : keyof P & string;
-/** The parameter names of every group in `G`. */
-export type GroupNamesOf<G extends readonly ParamGroup[]> = {
-  [I in keyof G]: G[I] extends ParamGroup<infer P> ? NamesOf<P> : never;
-}[number];
-
-/** Gradients by parameter name; `null` or a missing name skips that parameter for this step. */
-export type GradsInput<Name extends string = string> =
-  | { readonly [N in Name]?: Float32Array | null | undefined }
-  | readonly (Float32Array | null | undefined)[];
-
-/** Below this, `threads: 'auto'` starts no workers: a step makes at most 4 chunks of MIN_CHUNK elements. */
-const AUTO_THREADS_MIN_ELEMENTS = 16384;
-
-function chooseThreads(
-  requested: number | 'auto',
-  backend: BackendName,
-  elements: number,
-): { threads: number; reason?: string } {
-  if (requested === 1) return { threads: 1 };
-  if (backend === 'js') return { threads: 1, reason: 'the js backend runs on the calling thread only' };
-  if (requested === 'auto' && elements < AUTO_THREADS_MIN_ELEMENTS) {
-    return {
-      threads: 1,
-      reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): too few to share`,
-    };
-  }
-  const { cores, unavailable } = threadSupport();
-  if (unavailable) return { threads: 1, reason: unavailable };
-  if (requested !== 'auto') return { threads: requested };
-  return cores > 1
-    ? { threads: Math.min(cores, MAX_THREADS) }
-    : { threads: 1, reason: 'this machine reports one core' };
-}
-
-/** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
-interface Plan {
-  readonly specs: readonly GroupSpec[];
-  readonly layout: Layout;
-  readonly name: BackendName;
-  readonly backendReason: string | undefined;
-  readonly threads: number;
-  readonly threadsReason: string | undefined;
-}
-
-function plan(params: unknown, options: RMSPropOptions | undefined): Plan {
-  const specs = readGroups(params, options);
-  const layout = planLayout(specs);
-  if (layout.bytes > MAX_HEAP_BYTES) {
-    throw new RangeError(
-      `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly memory holds at most ${MAX_HEAP_BYTES} bytes (4 GiB)`,
-    );
-  }
-  const wide = specs[0].options;
-  const { name, reason: backendReason } = backendChoice(wide.backend);
-  const { threads, reason: threadsReason } = chooseThreads(wide.threads, name, layout.elements);
-  return { specs, layout, name, backendReason, threads, threadsReason };
-}
-
-/** What the constructor takes: the plan, with its memory and its workers (if any). */
-interface Parts extends Plan {
-  readonly backend: Backend;
-  readonly pool: ThreadPool | undefined;
-}
-
-/** Creates the plan's memory and starts its workers, if it has more than one thread; `ready` settles once they run. */
-function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefined } {
-  const backend = createBackend(planned.name, planned.layout.bytes, planned.threads > 1);
-  if (planned.threads === 1) return { parts: { ...planned, backend, pool: undefined }, ready: undefined };
-  const { pool, ready } = ThreadPool.start(
-    planned.threads,
-    backend.shared!.module,
-    backend.shared!.memory,
-    backend.kernel,
-    0,
-    CONTROL_BYTES,
-    planned.layout.jobInts,
-  );
-  return { parts: { ...planned, backend, pool }, ready };
-}
-
-/**
- * A frozen record of `pick(tensor)` by tensor name, with a null prototype: a parameter may be named
- * 'constructor' or '__proto__', and a name that is not a parameter finds nothing.
- */
-function recordByName<Name extends string, T>(
-  tensors: readonly Tensor[],
-  pick: (t: Tensor) => T,
-): Readonly<Record<Name, T>> {
-  return Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null));
-}
-
-/** What `setOptions` may change: every option but those fixed at create (see there). */
-export type OptionChanges = Omit<RMSPropOptions, 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption>;
-
-/**
- * RMSProp over float32 parameters, updated by a wasm SIMD, scalar wasm or JS kernel. `Name` is the
- * union of its parameter names, inferred by `create` from the record (or array) you pass.
- */
 export class RMSProp<Name extends string = string> {
   /** The backend in use. */
   readonly backend: BackendName;
@@ -184,9 +78,7 @@ export class RMSProp<Name extends string = string> {
   readonly #byName: ReadonlyMap<string, number>;
   #heap: Float32Array;
   #heap64: Float64Array;
-  #params: Readonly<Record<Name, Float32Array>>;
-  #grads: Readonly<Record<Name, Float32Array>>;
-  #state: Readonly<Record<Name, TensorState>>;
+  #views: TensorViews<Name>;
   // Per-step scratch, allocated once so that step() allocates nothing.
   readonly #present: Uint8Array;
   /** This step's gradient per tensor, read once from the caller (undefined: skipped). */
@@ -211,30 +103,7 @@ export class RMSProp<Name extends string = string> {
     options?: RMSPropOptions,
   ): Promise<RMSProp<GroupNamesOf<G>>>;
   static async create(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): Promise<RMSProp> {
-    let planned = plan(params, options);
-    try {
-      await compileBackend(planned.name, planned.threads > 1);
-    } catch (error) {
-      // A runtime may refuse to compile wasm although it validates it (a page's CSP without
-      // 'wasm-unsafe-eval'): compileBackend records why, and 'auto' then falls back to js.
-      if (planned.specs[0].options.backend !== 'auto') throw error;
-      planned = {
-        ...planned,
-        name: 'js',
-        backendReason: (error as Error).message,
-        threads: 1,
-        threadsReason: undefined,
-      };
-    }
-    const { parts, ready } = assemble(planned);
-    try {
-      await ready;
-    } catch (error) {
-      // Workers refused (a page's CSP, a sandbox): one thread, saying why. ThreadPool has ended them.
-      await compileBackend(planned.name);
-      return RMSProp.#construct(assemble({ ...planned, threads: 1, threadsReason: (error as Error).message }).parts);
-    }
-    return RMSProp.#construct(parts);
+    return RMSProp.#construct(await assembleAsync(params, options));
   }
 
   /** The constructor, ending the workers (and freeing the heap) if it throws: a failed create leaves nothing running. */
@@ -243,8 +112,7 @@ export class RMSProp<Name extends string = string> {
       RMSProp.#constructing = true;
       return new RMSProp(parts);
     } catch (error) {
-      parts.pool?.dispose();
-      releaseBackend(parts.backend);
+      releaseParts(parts);
       throw error;
     } finally {
       RMSProp.#constructing = false;
@@ -261,12 +129,7 @@ export class RMSProp<Name extends string = string> {
    * are checked as `create` checks them.
    */
   static async ready(options?: Pick<RMSPropOptions, 'backend' | 'threads'>): Promise<void> {
-    const read = readOptions(options ?? {});
-    const { name } = backendChoice(read.backend ?? 'auto');
-    const threads = read.threads ?? 1;
-    const shared = threads !== 1 && threadSupport().unavailable === undefined;
-    const single = threads === 1 || threads === 'auto' || !shared;
-    await Promise.all([shared && compileBackend(name, true), single && compileBackend(name, false)]);
+    await compileForOptions(options);
   }
 
   /**
@@ -281,9 +144,7 @@ export class RMSProp<Name extends string = string> {
     options?: RMSPropOptions,
   ): RMSProp<GroupNamesOf<G>>;
   static createSync(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): RMSProp {
-    const { parts, ready } = assemble(plan(params, options));
-    ready?.catch(() => {}); // a refusal marks the pool dead, and the next step says why
-    return RMSProp.#construct(parts);
+    return RMSProp.#construct(assembleSync(params, options));
   }
 
   private constructor(parts: Parts) {
@@ -315,10 +176,8 @@ export class RMSProp<Name extends string = string> {
     this.#staging = stagingViews(tensors);
     this.#clipping = new Clipping(tensors.length);
     this.#lrs = new Float64Array(groups.length);
-    this.#groupInfo = describeGroups(this.#groups, this.#tensors);
-    this.#params = recordByName(tensors, (t) => t.external ?? t.param);
-    this.#grads = recordByName(tensors, (t) => t.grad);
-    this.#state = recordByName(tensors, (t) => t.state);
+    this.#groupInfo = describeGroups(groups, tensors);
+    this.#views = tensorViews(tensors);
   }
 
   /**
@@ -327,19 +186,19 @@ export class RMSProp<Name extends string = string> {
    */
   get params(): Readonly<Record<Name, Float32Array>> {
     this.#whole();
-    return this.#params;
+    return this.#views.params;
   }
 
   /** Gradient buffers by name, views into the optimizer's memory: `step()` without arguments reads them. */
   get grads(): Readonly<Record<Name, Float32Array>> {
     this.#whole();
-    return this.#grads;
+    return this.#views.grads;
   }
 
   /** Optimizer state by name, views into the optimizer's memory. */
   get state(): Readonly<Record<Name, TensorState>> {
     this.#whole();
-    return this.#state;
+    return this.#views.state;
   }
 
   /**
@@ -354,13 +213,10 @@ export class RMSProp<Name extends string = string> {
 
   /** Restores a step count (see the getter); checked first, so that a refused one changes nothing. */
   set stepCount(count: number) {
-    this.#enter('stepCount');
-    try {
+    this.#exclusive('stepCount', () => {
       checkStepCount(count, 'stepCount');
       this.#steps = count;
-    } finally {
-      this.#busy = false;
-    }
+    });
   }
 
   /** The first group's resolved options (all of them, for an optimizer without groups). */
@@ -380,20 +236,11 @@ export class RMSProp<Name extends string = string> {
    * and the optimizer-wide ones) cannot change. Checked first: a call that throws changes nothing.
    */
   setOptions(groupIndex: number, changes: OptionChanges): void {
-    this.#enter('setOptions');
-    try {
-      if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= this.#groups.length) {
-        throw new RangeError(`groupIndex must be an integer from 0 to ${this.#groups.length - 1}, got ${groupIndex}`);
-      }
-      const group = this.#groups[groupIndex];
-      const next = readOptionChanges(group.options, changes);
-      group.options = next;
-      group.mode = kernelMode(next);
-      group.clipValueArg = next.clipValue;
+    this.#exclusive('setOptions', () => {
+      const group = this.#groups[checkGroupIndex(groupIndex, this.#groups.length)];
+      setGroupOptions(group, readOptionChanges(group.options, changes));
       this.#groupInfo = describeGroups(this.#groups, this.#tensors);
-    } finally {
-      this.#busy = false;
-    }
+    });
   }
 
   /**
@@ -427,19 +274,11 @@ export class RMSProp<Name extends string = string> {
       readGrads(grads, tensors, this.#byName, sources);
     }
     // Schedules are the caller's code: they run before the lengths are checked, since they could resize a buffer.
-    const lrs = this.#learningRates();
+    const lrs = learningRates(this.#groups, this.#steps, this.#lrs);
     checkLengths(tensors, sources);
     this.#pool?.check();
-    if (this.#steps === Number.MAX_SAFE_INTEGER) {
-      throw new RangeError(
-        `stepCount is ${this.#steps} (2^53 − 1), the largest a number counts exactly; load a saved state with a smaller stepCount to go on`,
-      );
-    }
-    let elements = 0;
-    for (let i = 0; i < tensors.length; i++) {
-      present[i] = sources[i] === undefined ? 0 : 1;
-      elements += present[i] * tensors[i].length;
-    }
+    checkCanStep(this.#steps);
+    const elements = markPresent(tensors, sources, present);
     const pool = this.#pool;
     const queue = pool !== undefined && pool.beginStep(elements) > 1 ? this.#queue : undefined;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
@@ -452,49 +291,21 @@ export class RMSProp<Name extends string = string> {
     const clipping = this.#clipping.compute(backend.kernel, this.#heap64, tensors, this.#groups, present);
     const clipScale = this.#clipping.scale;
     const calls: KernelCalls = queue ?? this.#direct!;
-    const stepNumber = this.#steps + 1;
-    const scalars = this.#stepScalars;
-    for (let g = 0; g < this.#groups.length; g++) {
-      const group = this.#groups[g];
-      scalars[STEP_LR] = lrs[g];
-      scalars[STEP_CLIP_SCALE] = clipping === 'global' ? clipScale[group.first] : 1;
-      writeStepConstants(this.#heap, group.constantsAt / 4, group.options, stepNumber, scalars);
-      let whole = clipping !== 'per tensor';
-      for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
-      if (whole) {
-        calls.update(
-          group.mode | transformBit(group.options, scalars),
-          group.base,
-          0,
-          group.paddedLength,
-          group.constantsAt,
-        );
-        continue;
-      }
-      for (let i = group.first; i < group.first + group.count; i++) {
-        if (!present[i]) continue;
-        const tensor = tensors[i];
-        let constantsAt = group.constantsAt;
-        if (clipping === 'per tensor') {
-          scalars[STEP_CLIP_SCALE] = clipScale[i];
-          writeStepConstants(this.#heap, tensor.constantsAt / 4, group.options, stepNumber, scalars);
-          constantsAt = tensor.constantsAt;
-        }
-        calls.update(
-          group.mode | transformBit(group.options, scalars),
-          group.base,
-          tensor.offset,
-          tensor.length,
-          constantsAt,
-        );
-      }
-    }
+    issueUpdates(
+      calls,
+      this.#heap,
+      this.#groups,
+      tensors,
+      present,
+      lrs,
+      clipping,
+      clipScale,
+      this.#steps + 1,
+      this.#stepScalars,
+    );
     if (queue) this.#runPool(queue);
     pool?.endStep(elements);
-    for (let i = 0; i < tensors.length; i++) {
-      const t = tensors[i];
-      if (present[i] && t.external) setArray(t.external, t.param);
-    }
+    copyOut(tensors, present);
     this.#steps++;
     return true;
   }
@@ -506,7 +317,7 @@ export class RMSProp<Name extends string = string> {
    */
   saveState(options?: SaveOptions): SavedState {
     this.#live();
-    return savedState(this.#steps, this.#groupInfo, this.#tensorArrays(), options);
+    return savedState(this.#steps, this.#groupInfo, this.#tensors, options);
   }
 
   /**
@@ -515,32 +326,22 @@ export class RMSProp<Name extends string = string> {
    * TypeError or RangeError saying what differs and changes nothing. Options stay as they are.
    */
   loadState(saved: SavedState): void {
-    this.#enter('loadState');
-    try {
-      const { stepCount, arrays } = readSavedState(saved, this.#groupInfo, this.#tensorArrays());
+    this.#exclusive('loadState', () => {
+      const { stepCount, arrays } = readSavedState(saved, this.#groupInfo, this.#tensors);
       for (const [target, source] of arrays) target.set(source);
       this.#steps = stepCount;
-    } finally {
-      this.#busy = false;
-    }
+    });
   }
 
   /** The state in the JSON form of PyTorch's `optimizer.state_dict()` (parameters numbered in order). */
   toTorchStateDict(): TorchStateDict {
     this.#live();
-    return toTorch(this.#steps, this.#groupInfo, this.#tensorArrays());
+    return toTorch(this.#steps, this.#groupInfo, this.#tensors);
   }
 
   /** Loads the JSON form of a PyTorch `optimizer.state_dict()`; checked like `loadState`. */
   fromTorchStateDict(dict: TorchStateDict): void {
-    this.#enter('fromTorchStateDict');
-    let saved: SavedState;
-    try {
-      saved = fromTorch(dict, this.#groupInfo, this.#tensorArrays());
-    } finally {
-      this.#busy = false;
-    }
-    this.loadState(saved);
+    this.loadState(this.#exclusive('fromTorchStateDict', () => fromTorch(dict, this.#groupInfo, this.#tensors)));
   }
 
   /**
@@ -565,51 +366,17 @@ export class RMSProp<Name extends string = string> {
     this.#queue = undefined;
     releaseBackend(backend);
     // Drop every reference into the heap, so that this object keeps none of it alive.
-    const empty = new Float32Array(0);
-    const tensors = this.#tensors;
-    this.#params = recordByName(tensors, (t) => t.external ?? empty);
-    this.#grads = recordByName(tensors, () => empty);
-    this.#state = recordByName(tensors, (t) =>
-      Object.freeze({
-        squareAvg: empty,
-        ...(t.state.gradAvg && { gradAvg: empty }),
-        ...(t.state.momentum && { momentum: empty }),
-      }),
-    );
+    this.#views = emptyViews(this.#tensors);
     this.#tensors = [];
     this.#groups = [];
     this.#staging = [];
-    this.#heap = empty;
+    this.#heap = new Float32Array(0);
     this.#heap64 = new Float64Array(0);
   }
 
-  /** @internal For tests: chunks of steps that worker threads have run. */
-  get workerChunksForTest(): number {
-    return this.#pool?.workerChunks ?? 0;
-  }
-
-  /**
-   * @internal For tests of threads: 'auto': every step runs on `threads` threads (1 or `this.threads`;
-   * 0: as its timing decides). Returns how many trials its timing has made so far.
-   */
-  forceThreadsForTest(threads: number): number {
-    this.#pool?.forceThreadsForTest(threads);
-    return this.#pool?.trialsForTest ?? 0;
-  }
-
-  /** @internal For tests of a crashed worker: ends worker thread `index` (1-based). */
-  async killWorkerForTest(index: number): Promise<void> {
-    await this.#pool?.killWorkerForTest(index);
-  }
-
-  /**
-   * @internal For tests of a slow worker: worker thread `index` (1-based) sleeps `ms` inside the
-   * next chunk it takes (with `ms` < 0, throws there). Returns whether it has taken that chunk yet.
-   */
-  stallWorkerForTest(index: number, ms: number): () => boolean {
-    const pool = this.#pool!;
-    pool.stallWorkerForTest(index, ms);
-    return () => pool.stalledForTest;
+  /** @internal For tests of threads: the worker pool (undefined on one thread), with its test hooks. */
+  get poolForTest(): ThreadPool | undefined {
+    return this.#pool;
   }
 
   /** Runs the queued calls on the threads; a worker that fails among them leaves a torn step, which breaks this optimizer. */
@@ -620,20 +387,6 @@ export class RMSProp<Name extends string = string> {
       this.#broken = `step ${this.#steps + 1} failed part way (${(error as Error).message})`;
       throw error;
     }
-  }
-
-  /** Fills #lrs with this step's learning rate per group, evaluating schedules once and checking their values. */
-  #learningRates(): Float64Array {
-    for (let g = 0; g < this.#groups.length; g++) {
-      const { options } = this.#groups[g];
-      const lr = options.lr;
-      this.#lrs[g] = typeof lr === 'number' ? lr : checkLearningRate(lr(this.#steps), options, g, this.#steps);
-    }
-    return this.#lrs;
-  }
-
-  #tensorArrays(): TensorArrays[] {
-    return this.#tensors.map((t) => ({ name: t.name, group: t.group, length: t.length, state: t.state }));
   }
 
   #live(): Backend {
@@ -654,7 +407,8 @@ export class RMSProp<Name extends string = string> {
   /**
    * Starts a call that writes (step, loadState, setOptions): one that comes from inside another
    * (a schedule or a getter of the caller's calling back in) is refused before it reads anything,
-   * and the outer call goes on as if it had not been made. The caller resets #busy in a finally.
+   * and the outer call goes on as if it had not been made. The caller resets #busy in a finally
+   * (step does so itself, without #exclusive's closure: a step allocates nothing).
    */
   #enter(what: string): Backend {
     const backend = this.#live();
@@ -665,5 +419,15 @@ export class RMSProp<Name extends string = string> {
     }
     this.#busy = true;
     return backend;
+  }
+
+  /** Runs `write` as #enter allows (see there), not busy any more once it returns or throws. */
+  #exclusive<T>(what: string, write: () => T): T {
+    this.#enter(what);
+    try {
+      return write();
+    } finally {
+      this.#busy = false;
+    }
   }
 }

@@ -280,6 +280,15 @@ export function readSavedState(
   return { stepCount: stepCount as number, arrays };
 }
 
+/** Before a step: throws if the count cannot grow (a step past 2^53 − 1 would not count exactly). */
+export function checkCanStep(stepCount: number): void {
+  if (stepCount === Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(
+      `stepCount is ${stepCount} (2^53 − 1), the largest a number counts exactly; load a saved state with a smaller stepCount to go on`,
+    );
+  }
+}
+
 /** A step count is a safe integer ≥ 0: beyond 2^53 a step could not be counted exactly. */
 export function checkStepCount(value: unknown, where: string): asserts value is number {
   if (typeof value !== 'number') throw new TypeError(`${where} must be a number, got ${describe(value)}`);

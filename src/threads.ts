@@ -40,7 +40,7 @@
 // which Parcel does not do for `imports` conditions).
 import { platform } from './platform/node.js';
 import type { Kernel } from './kernel.js';
-import { MAX_THREADS } from './options.js';
+import { MAX_THREADS, type BackendName } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
 import type { Region } from './layout.js';
 
@@ -277,6 +277,31 @@ function sharedMemoryUnavailable(): string | undefined {
 export function threadSupport(): { cores: number; unavailable?: string } {
   const unavailable = sharedMemoryUnavailable() ?? platform.workersUnavailable();
   return unavailable ? { cores: 1, unavailable } : { cores: platform.cores() };
+}
+
+/** Below this, `threads: 'auto'` starts no workers: a step makes at most 4 chunks of MIN_CHUNK elements. */
+const AUTO_THREADS_MIN_ELEMENTS = 16384;
+
+/** The threads an optimizer of `elements` elements on `backend` starts with (`requested`: its option), and why fewer. */
+export function chooseThreads(
+  requested: number | 'auto',
+  backend: BackendName,
+  elements: number,
+): { threads: number; reason?: string } {
+  if (requested === 1) return { threads: 1 };
+  if (backend === 'js') return { threads: 1, reason: 'the js backend runs on the calling thread only' };
+  if (requested === 'auto' && elements < AUTO_THREADS_MIN_ELEMENTS) {
+    return {
+      threads: 1,
+      reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): too few to share`,
+    };
+  }
+  const { cores, unavailable } = threadSupport();
+  if (unavailable) return { threads: 1, reason: unavailable };
+  if (requested !== 'auto') return { threads: requested };
+  return cores > 1
+    ? { threads: Math.min(cores, MAX_THREADS) }
+    : { threads: 1, reason: 'this machine reports one core' };
 }
 
 /**

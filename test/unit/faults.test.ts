@@ -226,7 +226,11 @@ describe('threads: a worker that stalls inside its chunk', () => {
     let stalled: (() => boolean) | undefined;
     let steps = 0;
     for (; steps < 30 && !stalled?.(); steps++) {
-      if (steps === 2) stalled = opt.stallWorkerForTest(1, 5_500); // after two steps the worker is awake
+      if (steps === 2) {
+        const pool = opt.poolForTest!;
+        pool.stallWorkerForTest(1, 5_500); // after two steps the worker is awake
+        stalled = () => pool.stalledForTest;
+      }
       opt.step({ w: gradients[steps % 3] });
       one.step({ w: gradients[steps % 3] });
     }

@@ -149,13 +149,13 @@ it('workers run part of steps that come back to back; after a pause a small step
   const opt = await RMSProp.create({ w: 524_284 }, { threads: 2 });
   opt.grads.w.fill(0.01);
   for (let k = 0; k < 20; k++) opt.step();
-  const backToBack = opt.workerChunksForTest;
+  const backToBack = opt.poolForTest!.workerChunks;
   expect(backToBack).toBeGreaterThan(0);
   for (let k = 0; k < 3; k++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     opt.step();
   }
-  expect(opt.workerChunksForTest).toBe(backToBack);
+  expect(opt.poolForTest!.workerChunks).toBe(backToBack);
   opt.dispose();
 });
 
@@ -179,7 +179,7 @@ describe('thread options', () => {
     const w = Float32Array.from({ length: 1000 }, (_, i) => i);
     const opt = await RMSProp.create({ w }, { threads: 2, momentum: 0.9 });
     opt.step({ w: new Float32Array(1000).fill(1) });
-    await opt.killWorkerForTest(1);
+    await opt.poolForTest!.killWorkerForTest(1);
     await new Promise((resolve) => setTimeout(resolve, 50)); // let the exit event arrive
     const before = snapshot([w, ...everything(opt)]);
     expect(() => opt.step({ w: new Float32Array(1000).fill(1) })).toThrow(/worker thread .* is gone/);
@@ -197,7 +197,9 @@ describe('thread options', () => {
     opt.step();
     const saved = opt.saveState();
     const dict = opt.toTorchStateDict();
-    const failed = opt.stallWorkerForTest(1, -1);
+    const pool = opt.poolForTest!;
+    pool.stallWorkerForTest(1, -1);
+    const failed = () => pool.stalledForTest;
     let error: Error | undefined;
     for (let k = 0; k < 30 && !error; k++) {
       try {
@@ -498,12 +500,12 @@ describe("threads: 'auto' decides by timing", () => {
         const opt = await RMSProp.create(arrays(1, lengths), { ...options, threads: threads as 1 | 'auto' });
         const most = opt.threads;
         for (let k = 0; k < 40; k++) {
-          if (threads === 'auto') opt.forceThreadsForTest(k < 30 ? [1, most, most, 1, most][k % 5] : 0);
+          if (threads === 'auto') opt.poolForTest?.forceThreadsForTest(k < 30 ? [1, most, most, 1, most][k % 5] : 0);
           const grads: Array<Float32Array | null> = arrays(30 + k, lengths);
           if (k % 3 === 1) grads[1] = null;
           opt.step(grads);
         }
-        const workerChunks = opt.workerChunksForTest;
+        const workerChunks = opt.poolForTest?.workerChunks ?? 0;
         const result = everything(opt).map((a) => a.slice());
         opt.dispose();
         return { most, workerChunks, result };

@@ -1,0 +1,110 @@
+// What `create` and `createSync` decide and build before an optimizer exists: its groups, memory
+// plan, backend and threads (plan), then its memory and workers (assemble). Both take this one path;
+// `create` can also wait, and so falls back where the runtime refuses wasm or workers.
+import {
+  backendChoice,
+  compileBackend,
+  createBackend,
+  MAX_HEAP_BYTES,
+  releaseBackend,
+  type Backend,
+} from './backends.js';
+import { readGroups, type GroupSpec } from './inputs.js';
+import { planLayout, type Layout } from './layout.js';
+import { readOptions, type BackendName, type RMSPropOptions } from './options.js';
+import { chooseThreads, CONTROL_BYTES, threadSupport, ThreadPool } from './threads.js';
+
+/** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
+interface Plan {
+  readonly specs: readonly GroupSpec[];
+  readonly layout: Layout;
+  readonly name: BackendName;
+  readonly backendReason: string | undefined;
+  readonly threads: number;
+  readonly threadsReason: string | undefined;
+}
+
+function plan(params: unknown, options: RMSPropOptions | undefined): Plan {
+  const specs = readGroups(params, options);
+  const layout = planLayout(specs);
+  if (layout.bytes > MAX_HEAP_BYTES) {
+    throw new RangeError(
+      `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly memory holds at most ${MAX_HEAP_BYTES} bytes (4 GiB)`,
+    );
+  }
+  const wide = specs[0].options;
+  const { name, reason: backendReason } = backendChoice(wide.backend);
+  const { threads, reason: threadsReason } = chooseThreads(wide.threads, name, layout.elements);
+  return { specs, layout, name, backendReason, threads, threadsReason };
+}
+
+/** What the RMSProp constructor takes: the plan, with its memory and its workers (if any). */
+export interface Parts extends Plan {
+  readonly backend: Backend;
+  readonly pool: ThreadPool | undefined;
+}
+
+/** Creates the plan's memory and starts its workers, if it has more than one thread; `ready` settles once they run. */
+function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefined } {
+  const backend = createBackend(planned.name, planned.layout.bytes, planned.threads > 1);
+  if (planned.threads === 1) return { parts: { ...planned, backend, pool: undefined }, ready: undefined };
+  const { pool, ready } = ThreadPool.start(
+    planned.threads,
+    backend.shared!.module,
+    backend.shared!.memory,
+    backend.kernel,
+    0,
+    CONTROL_BYTES,
+    planned.layout.jobInts,
+  );
+  return { parts: { ...planned, backend, pool }, ready };
+}
+
+/** `create`'s parts: compiled and with every worker running, or one thread (or js) saying why not. */
+export async function assembleAsync(params: unknown, options: RMSPropOptions | undefined): Promise<Parts> {
+  let planned = plan(params, options);
+  try {
+    await compileBackend(planned.name, planned.threads > 1);
+  } catch (error) {
+    // A runtime may refuse to compile wasm although it validates it (a page's CSP without
+    // 'wasm-unsafe-eval'): compileBackend records why, and 'auto' then falls back to js.
+    if (planned.specs[0].options.backend !== 'auto') throw error;
+    planned = { ...planned, name: 'js', backendReason: (error as Error).message, threads: 1, threadsReason: undefined };
+  }
+  const { parts, ready } = assemble(planned);
+  try {
+    await ready;
+  } catch (error) {
+    // Workers refused (a page's CSP, a sandbox): one thread, saying why. ThreadPool has ended them.
+    await compileBackend(planned.name);
+    return assemble({ ...planned, threads: 1, threadsReason: (error as Error).message }).parts;
+  }
+  return parts;
+}
+
+/** `createSync`'s parts, from wasm compiled already (see `compileForOptions`); workers start in the background. */
+export function assembleSync(params: unknown, options: RMSPropOptions | undefined): Parts {
+  const { parts, ready } = assemble(plan(params, options));
+  ready?.catch(() => {}); // a refusal marks the pool dead, and the next step says why
+  return parts;
+}
+
+/** Ends the parts' workers and frees their memory (a constructor that threw leaves nothing running). */
+export function releaseParts(parts: Parts): void {
+  parts.pool?.dispose();
+  releaseBackend(parts.backend);
+}
+
+/**
+ * Compiles every wasm build that `createSync` with these options can need at any size: the
+ * backend's single-thread build (threads: 1, 'auto' below its threshold, threads unavailable) and
+ * its shared-memory build when `threads` is not 1. Options are checked as `create` checks them.
+ */
+export async function compileForOptions(options: Pick<RMSPropOptions, 'backend' | 'threads'> | undefined) {
+  const read = readOptions(options ?? {});
+  const { name } = backendChoice(read.backend ?? 'auto');
+  const threads = read.threads ?? 1;
+  const shared = threads !== 1 && threadSupport().unavailable === undefined;
+  const single = threads === 1 || threads === 'auto' || !shared;
+  await Promise.all([shared && compileBackend(name, true), single && compileBackend(name, false)]);
+}
