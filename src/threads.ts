@@ -19,7 +19,7 @@
 //   ctl[WORKER_CHUNKS]  chunks run by workers so far (for tests)
 //   ctl[FAILED]      the index of a worker that threw inside a step (0: none)
 //   ctl[STALL], ctl[STALL_MS]  for tests: the worker that sleeps STALL_MS inside its next chunk
-//   ctl[NEXT + 16·t] the next chunk of thread t's share, one cache line per thread
+//   ctl[NEXT + LINE·t] the next chunk of thread t's share, one cache line (LINE int32) per thread
 // A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
 // waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
 // waits for a worker that has not woken up yet: a late worker finds the step closed and sleeps on.
@@ -44,29 +44,56 @@ import { MAX_THREADS, type BackendName } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
 import type { Region } from './layout.js';
 
-const GENERATION = 0;
-const WORKING = 1;
-const CALLS = 2;
-const STOP = 3;
-const CHUNKS = 4;
-const CHUNK = 5;
-const FOUND_NON_FINITE = 6;
-const OPEN = 7;
-const SLEEPING = 8;
-const WORKER_CHUNKS = 9;
-const FAILED = 10;
-const STALL = 11;
-const STALL_MS = 12;
-// 13: STALL_WAIT, the slot a stalled worker sleeps on (only runChunks uses it, spelled out there)
-const NEXT = 16;
-export const SCAN_MODE = -1;
-export const CONTROL_BYTES = 64 * (1 + MAX_THREADS);
+/**
+ * The control block's int32 slots (see above) and the job table's fields, named once. Workers run
+ * runChunks and workerMain from source, where nothing of this module exists: they get this object
+ * as data (in WorkerInit, and as runChunks' last argument) and read it into locals once.
+ */
+export const SLOTS = Object.freeze({
+  GENERATION: 0,
+  WORKING: 1,
+  CALLS: 2,
+  STOP: 3,
+  CHUNKS: 4,
+  CHUNK: 5,
+  FOUND_NON_FINITE: 6,
+  OPEN: 7,
+  SLEEPING: 8,
+  WORKER_CHUNKS: 9,
+  FAILED: 10,
+  STALL: 11,
+  STALL_MS: 12,
+  /** The slot a stalled worker sleeps on (never notified). */
+  STALL_WAIT: 13,
+  /** Thread t's next chunk is at NEXT + LINE·t: one cache line (LINE int32) per thread. */
+  NEXT: 16,
+  LINE: 16,
+  /** A call's fields in the job table: the kernel's step arguments (see Kernel.step), then its start in the calls laid end to end. */
+  CALL_MODE: 0,
+  CALL_N: 1,
+  CALL_W: 2,
+  CALL_G: 3,
+  CALL_S: 4,
+  CALL_A: 5,
+  CALL_M: 6,
+  CALL_K: 7,
+  CALL_START: 8,
+  CALL_INTS: 9,
+  /** CALL_MODE of a call that scans for NaN and ±∞ instead of updating. */
+  SCAN_MODE: -1,
+  /** How long a worker spins after a step before it sleeps (ms; see workerMain). */
+  SPIN_MS: 1,
+});
+export type Slots = typeof SLOTS;
+const { GENERATION, WORKING, CALLS, STOP, CHUNKS, CHUNK, FOUND_NON_FINITE, OPEN, SLEEPING } = SLOTS;
+const { WORKER_CHUNKS, FAILED, STALL, STALL_MS, NEXT, LINE, SPIN_MS } = SLOTS;
+const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START } = SLOTS;
+export const { CALL_INTS, SCAN_MODE } = SLOTS;
+export const CONTROL_BYTES = 4 * LINE * (1 + MAX_THREADS);
 /** How long the caller sleeps at a time while it waits for a worker's last chunk (then it looks again). */
 const WAIT_SLICE_MS = 1000;
 /** How many times the caller reads WORKING before it sleeps. */
 const SPINS_BEFORE_SLEEP = 1_000_000;
-/** How long a worker spins after a step before it sleeps (spelled out in workerMain). */
-const SPIN_MS = 1;
 /**
  * Waking sleeping workers pays from this many elements in a step. Waking one costs the caller
  * 36 µs and the worker starts 115 µs later (medians, Zen 5 VM; 17–19 and 65–80 µs on the Zen 3 VM):
@@ -79,29 +106,18 @@ export const WAKE_MIN_ELEMENTS = 524288;
 /** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
 const MIN_CHUNK = 4096;
 const CHUNKS_PER_THREAD = 8;
-export const CALL_INTS = 9;
-// A call's slots in the job table: the kernel's step arguments (see Kernel.step), then its start in
-// the calls laid end to end (see runChunks, which spells them out as numbers).
-const CALL_MODE = 0;
-const CALL_N = 1;
-const CALL_W = 2;
-const CALL_G = 3;
-const CALL_S = 4;
-const CALL_A = 5;
-const CALL_M = 6;
-const CALL_K = 7;
-const CALL_START = 8;
 
 type StepFn = Kernel['step'];
 type ScanFn = Kernel['firstNonFinite'];
 
 /**
- * Runs chunks of the job table until none is left: first thread `self`'s own share of the ctl[4]
+ * Runs chunks of the job table until none is left: first thread `self`'s own share of the CHUNKS
  * chunks, then what is left of the others'. Chunk k covers positions [k·size, (k+1)·size) of the
- * calls laid end to end (each call's start, a multiple of 4, is in its slot 8): a chunk may hold
- * the end of one call and many small calls after it, and finding its first call is a binary search
- * of the starts. Returns how many job-table calls it looked at (for tests: the bookkeeping stays
- * linear in the calls). Indices are spelled out: workers run this function's source on its own.
+ * calls laid end to end (each call's start, a multiple of 4, is in its CALL_START): a chunk may
+ * hold the end of one call and many small calls after it, and finding its first call is a binary
+ * search of the starts. Returns how many job-table calls it looked at (for tests: the bookkeeping
+ * stays linear in the calls). Workers run this function's source on its own: it reads the slots
+ * from `slots` (SLOTS), into locals once per run.
  */
 export function runChunks(
   step: StepFn,
@@ -111,56 +127,59 @@ export function runChunks(
   ctl: Int32Array,
   self: number,
   threads: number,
+  slots: Slots,
 ): number {
-  const size = ctl[5]; // CHUNK
-  const chunks = ctl[4]; // CHUNKS
+  const { CHUNK, CHUNKS, NEXT, LINE, STALL, STALL_MS, STALL_WAIT, WORKER_CHUNKS, FOUND_NON_FINITE } = slots;
+  const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START, CALL_INTS } = slots;
+  const scanMode = slots.SCAN_MODE;
+  const size = ctl[CHUNK];
+  const chunks = ctl[CHUNKS];
   let visits = 0;
   for (let i = 0; i < threads; i++) {
     const owner = (self + i) % threads;
     const end = Math.ceil(((owner + 1) * chunks) / threads);
     for (;;) {
-      const k = Atomics.add(ctl, 16 + 16 * owner, 1); // NEXT + 16·owner
+      const k = Atomics.add(ctl, NEXT + LINE * owner, 1);
       if (k >= end) break;
-      if (self !== 0 && Atomics.load(ctl, 11) === self) {
-        // STALL: a test's slow (or failing) worker, inside its chunk
-        Atomics.store(ctl, 11, 0);
-        if (Atomics.load(ctl, 12) < 0) throw new Error('this worker was asked to fail by a test'); // STALL_MS
-        Atomics.wait(ctl, 13, 0, Atomics.load(ctl, 12)); // STALL_WAIT, STALL_MS
+      if (self !== 0 && Atomics.load(ctl, STALL) === self) {
+        // a test's slow (or failing) worker, inside its chunk
+        Atomics.store(ctl, STALL, 0);
+        if (Atomics.load(ctl, STALL_MS) < 0) throw new Error('this worker was asked to fail by a test');
+        Atomics.wait(ctl, STALL_WAIT, 0, Atomics.load(ctl, STALL_MS));
       }
-      if (self !== 0) Atomics.add(ctl, 9, 1); // WORKER_CHUNKS
+      if (self !== 0) Atomics.add(ctl, WORKER_CHUNKS, 1);
       const from = k * size;
       const to = from + size;
-      // The last call that starts at or before `from` (CALL_INTS = 9, the start in slot 8).
+      // The last call that starts at or before `from`.
       let low = 0;
       let high = calls - 1;
       while (low < high) {
         const middle = (low + high + 1) >> 1;
         visits++;
-        if (jobs[middle * 9 + 8] <= from) low = middle;
+        if (jobs[middle * CALL_INTS + CALL_START] <= from) low = middle;
         else high = middle - 1;
       }
       for (let c = low; c < calls; c++) {
-        const j = c * 9;
+        const j = c * CALL_INTS;
         visits++;
-        const callStart = jobs[j + 8];
+        const callStart = jobs[j + CALL_START];
         if (callStart >= to) break;
         const start = Math.max(from - callStart, 0);
-        const stop = Math.min(jobs[j + 1], to - callStart);
+        const stop = Math.min(jobs[j + CALL_N], to - callStart);
         if (start >= stop) continue; // the chunk begins in this call's padding
         const at = start * 4;
-        if (jobs[j] === -1) {
-          // SCAN_MODE
-          if (scan(stop - start, jobs[j + 3] + at) >= 0) Atomics.store(ctl, 6, 1); // FOUND_NON_FINITE
+        if (jobs[j + CALL_MODE] === scanMode) {
+          if (scan(stop - start, jobs[j + CALL_G] + at) >= 0) Atomics.store(ctl, FOUND_NON_FINITE, 1);
         } else {
           step(
-            jobs[j],
+            jobs[j + CALL_MODE],
             stop - start,
-            jobs[j + 2] + at,
-            jobs[j + 3] + at,
-            jobs[j + 4] + at,
-            jobs[j + 5] + at,
-            jobs[j + 6] + at,
-            jobs[j + 7],
+            jobs[j + CALL_W] + at,
+            jobs[j + CALL_G] + at,
+            jobs[j + CALL_S] + at,
+            jobs[j + CALL_A] + at,
+            jobs[j + CALL_M] + at,
+            jobs[j + CALL_K],
           );
         }
       }
@@ -186,7 +205,7 @@ export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, thr
   // taking one (an atomic add) costs nothing next to computing it.
   const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * 4)) * 4);
   const chunks = Math.ceil(laidOut / size);
-  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + 16 * t, Math.ceil((t * chunks) / threads));
+  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, Math.ceil((t * chunks) / threads));
   Atomics.store(ctl, CHUNK, size);
   Atomics.store(ctl, CHUNKS, chunks);
   return elements;
@@ -194,38 +213,40 @@ export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, thr
 
 /**
  * The worker's program, run from source text (so no runtime or bundler needs a worker file). It
- * must not refer to anything outside itself; runChunks is passed in as source.
+ * must not refer to anything outside itself; runChunks is passed in as source, the slots as data.
  */
 function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, ready: () => void): void {
   onMessage((init) => {
-    const { module, memory, controlAt, jobsAt, jobInts, index, threads } = init;
+    const { module, memory, controlAt, jobsAt, jobInts, index, threads, slots } = init;
+    const { GENERATION, WORKING, CALLS, STOP, OPEN, SLEEPING, FAILED, LINE, SPIN_MS } = slots;
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const step = instance.exports.step as StepFn;
     const scan = instance.exports.firstNonFinite as ScanFn;
-    const ctl = new Int32Array(memory.buffer, controlAt, 16 * (1 + threads));
+    const ctl = new Int32Array(memory.buffer, controlAt, LINE * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
-    let seen = Atomics.load(ctl, 0); // before ready(): the main thread may start a step right after it
+    let seen = Atomics.load(ctl, GENERATION); // before ready(): the main thread may start a step right after it
     ready();
     for (;;) {
       // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
       // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
-      const spinUntil = performance.now() + 1; // SPIN_MS
-      for (let spin = 1; Atomics.load(ctl, 0) === seen; spin++)
+      const spinUntil = performance.now() + SPIN_MS;
+      for (let spin = 1; Atomics.load(ctl, GENERATION) === seen; spin++)
         if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
-      Atomics.add(ctl, 8, 1); // SLEEPING
-      while (Atomics.load(ctl, 0) === seen) Atomics.wait(ctl, 0, seen); // only a new generation is a step
-      Atomics.sub(ctl, 8, 1);
-      seen = Atomics.load(ctl, 0);
-      if (Atomics.load(ctl, 3) !== 0) return; // STOP
-      Atomics.add(ctl, 1, 1); // WORKING, before OPEN is read
+      Atomics.add(ctl, SLEEPING, 1);
+      while (Atomics.load(ctl, GENERATION) === seen) Atomics.wait(ctl, GENERATION, seen); // only a new generation is a step
+      Atomics.sub(ctl, SLEEPING, 1);
+      seen = Atomics.load(ctl, GENERATION);
+      if (Atomics.load(ctl, STOP) !== 0) return;
+      Atomics.add(ctl, WORKING, 1); // before OPEN is read
       try {
         // runChunks: in the worker, the copy prepended to this source
-        if (Atomics.load(ctl, 7) === 1) runChunks(step, scan, jobs, Atomics.load(ctl, 2), ctl, index, threads); // OPEN, CALLS
+        if (Atomics.load(ctl, OPEN) === 1)
+          runChunks(step, scan, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
       } catch (error) {
-        Atomics.store(ctl, 10, index); // FAILED: the caller stops waiting for this worker
+        Atomics.store(ctl, FAILED, index); // the caller stops waiting for this worker
         throw error;
       } finally {
-        if (Atomics.sub(ctl, 1, 1) === 1) Atomics.notify(ctl, 1);
+        if (Atomics.sub(ctl, WORKING, 1) === 1) Atomics.notify(ctl, WORKING);
       }
     }
   });
@@ -240,6 +261,8 @@ interface WorkerInit {
   /** This worker's thread number (the caller is 0) and the number of threads. */
   index: number;
   threads: number;
+  /** SLOTS, which the worker's source cannot import. */
+  slots: Slots;
 }
 
 /** The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. */
@@ -582,14 +605,14 @@ export class ThreadPool {
     jobInts: number,
   ): { pool: ThreadPool; ready: Promise<void> } {
     countAsExternal(memory);
-    const ctl = new Int32Array(memory.buffer, controlAt, 16 * (1 + threads));
+    const ctl = new Int32Array(memory.buffer, controlAt, LINE * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     const workers: PlatformWorker[] = [];
     const pool = new ThreadPool(threads, workers, ctl, jobs, kernel.step, kernel.firstNonFinite);
     const readies: Array<Promise<void>> = [];
     try {
       for (let index = 1; index < threads; index++) {
-        const init: WorkerInit = { module, memory, controlAt, jobsAt, jobInts, index, threads };
+        const init: WorkerInit = { module, memory, controlAt, jobsAt, jobInts, index, threads, slots: SLOTS };
         readies.push(
           new Promise((resolve, reject) => {
             workers.push(
@@ -718,7 +741,7 @@ export class ThreadPool {
     Atomics.store(ctl, OPEN, 1);
     Atomics.add(ctl, GENERATION, 1);
     if (this.#wake) Atomics.notify(ctl, GENERATION);
-    runChunks(this.#step, this.#scan, this.#jobs, calls, ctl, 0, this.threads);
+    runChunks(this.#step, this.#scan, this.#jobs, calls, ctl, 0, this.threads, SLOTS);
     Atomics.store(ctl, OPEN, 0);
     this.#waitSpins += waitForWorkers(ctl, this.#canWait);
     const failed = Atomics.load(ctl, FAILED);

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
-import { AutoThreads, CALL_INTS, planChunks, runChunks, SCAN_MODE } from '../../src/threads.js';
+import { AutoThreads, CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/threads.js';
 import { moduleArgs, runtime } from '../support/child.js';
 import { everything, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 
@@ -303,7 +303,7 @@ describe('finding the calls of a chunk', () => {
       return -1;
     };
     // Thread 0 runs its own share, then takes every chunk the others have not (here: all of them).
-    const visits = runChunks(step, scan, jobs, lengths.length, ctl, 0, threads);
+    const visits = runChunks(step, scan, jobs, lengths.length, ctl, 0, threads, SLOTS);
     expect(wrongPointers).toBe(0);
     lengths.forEach((n, c) => {
       const at = jobs[c * CALL_INTS + 2] / 4;
