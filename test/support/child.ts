@@ -4,6 +4,7 @@
 // class, which hides a missing compile or registration.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -38,15 +39,36 @@ export interface ChildResult {
   stderr: string;
 }
 
-/** Runs this runtime (Node, or Bun or Deno in .ci/run) with `args` in the repository's root. Never rejects for a non-zero exit: the caller checks `status`. */
-export function runNode(args: string[], timeout = 120_000): Promise<ChildResult> {
+/**
+ * Children that may run at once, one per core: tests that wait for children run concurrently
+ * (`it.concurrent`), and more children than cores would only take turns on them.
+ */
+const MAX_CHILDREN = Math.max(1, availableParallelism());
+let running = 0;
+const queued: Array<() => void> = [];
+
+/**
+ * Runs this runtime (Node, or Bun or Deno in .ci/run) with `args` in the repository's root, once
+ * fewer than MAX_CHILDREN run (the timeout counts from the start). Never rejects for a non-zero
+ * exit: the caller checks `status`.
+ */
+export async function runNode(args: string[], timeout = 120_000): Promise<ChildResult> {
   if (!existsSync(`${root}dist/tfjs/index.js`)) throw new Error('dist/ is missing: build it with `npx tsc -p .` first');
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd: root, timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      const status = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      resolve({ status, stdout, stderr });
+  // A finishing child hands its place to the first one queued, so that no newcomer takes it between.
+  if (running < MAX_CHILDREN) running++;
+  else await new Promise<void>((resolve) => queued.push(resolve));
+  try {
+    return await new Promise((resolve) => {
+      execFile(process.execPath, args, { cwd: root, timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+        const status = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ status, stdout, stderr });
+      });
     });
-  });
+  } finally {
+    const next = queued.shift();
+    if (next) next();
+    else running--;
+  }
 }
 
 /**
@@ -57,9 +79,12 @@ export function runScript(script: string, timeout?: number): Promise<ChildResult
   return runNode(moduleArgs(script), timeout);
 }
 
-/** Runs `script`, which prints one JSON value as its last line of output, and returns that value. */
-export async function runForJson<T = unknown>(script: string, timeout?: number): Promise<T> {
-  const { status, stdout, stderr } = await runScript(script, timeout);
+/**
+ * Runs `script`, which prints one JSON value as its last line of output, and returns that value;
+ * `v8Flags` as moduleArgs takes them.
+ */
+export async function runForJson<T = unknown>(script: string, timeout?: number, v8Flags: string[] = []): Promise<T> {
+  const { status, stdout, stderr } = await runNode(moduleArgs(script, v8Flags), timeout);
   const last = stdout.trim().split('\n').pop() ?? '';
   if (status !== 0) throw new Error(`the child process exited with ${status}:\n${stdout}\n${stderr}`);
   try {
