@@ -48,16 +48,21 @@ export interface Parts extends Plan {
 function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefined } {
   const backend = createBackend(planned.name, planned.layout.bytes, planned.threads > 1);
   if (planned.threads === 1) return { parts: { ...planned, backend, pool: undefined }, ready: undefined };
-  const { pool, ready } = ThreadPool.start(
-    planned.threads,
-    backend.shared!.module,
-    backend.shared!.memory,
-    backend.kernel,
-    0,
-    CONTROL_BYTES,
-    planned.layout.jobInts,
-  );
-  return { parts: { ...planned, backend, pool }, ready };
+  try {
+    const { pool, ready } = ThreadPool.start(
+      planned.threads,
+      backend.shared!.module,
+      backend.shared!.memory,
+      backend.kernel,
+      0,
+      CONTROL_BYTES,
+      planned.layout.jobInts,
+    );
+    return { parts: { ...planned, backend, pool }, ready };
+  } catch (error) {
+    releaseBackend(backend);
+    throw error;
+  }
 }
 
 /** `create`'s parts: compiled and with every worker running, or one thread (or js) saying why not. */
@@ -71,15 +76,18 @@ export async function assembleAsync(params: unknown, options: RMSPropOptions | u
     if (planned.specs[0].options.backend !== 'auto') throw error;
     planned = { ...planned, name: 'js', backendReason: (error as Error).message, threads: 1, threadsReason: undefined };
   }
-  const { parts, ready } = assemble(planned);
   try {
+    const { parts, ready } = assemble(planned);
     await ready;
+    return parts;
   } catch (error) {
-    // Workers refused (a page's CSP, a sandbox): one thread, saying why. ThreadPool has ended them.
+    if (planned.threads === 1) throw error;
+    // Workers refused, at once or when they started (a page's CSP, a sandbox, an engine that cannot
+    // post shared memory to a worker): one thread, saying why. ThreadPool has ended them.
     await compileBackend(planned.name);
-    return assemble({ ...planned, threads: 1, threadsReason: (error as Error).message }).parts;
+    const reason = `workers could not start or share memory here (${(error as Error)?.message ?? error})`;
+    return assemble({ ...planned, threads: 1, threadsReason: reason }).parts;
   }
-  return parts;
 }
 
 /** `createSync`'s parts, from wasm compiled already (see `compileForOptions`); workers start in the background. */

@@ -59,7 +59,8 @@ export function unavailableReason(name: BackendName): string | undefined {
   if (!wasm) return 'this runtime has no WebAssembly';
   if (compileRefused === undefined) {
     try {
-      new wasm.Module(EMPTY_MODULE);
+      // Instantiated too: WebKit under a CSP without 'wasm-unsafe-eval' compiles, then refuses that.
+      new wasm.Instance(new wasm.Module(EMPTY_MODULE));
       compileRefused = '';
     } catch (error) {
       compileRefused = refusedReason(error);

@@ -613,20 +613,19 @@ export class ThreadPool {
     try {
       for (let index = 1; index < threads; index++) {
         const init: WorkerInit = { module, memory, controlAt, jobsAt, jobInts, index, threads, slots: SLOTS };
-        readies.push(
-          new Promise((resolve, reject) => {
-            workers.push(
-              platform.startWorker(WORKER_PROGRAM, {
-                message: () => resolve(),
-                failed: (reason) => {
-                  pool.#markDead(`worker ${index}: ${reason}`);
-                  reject(new Error(reason));
-                },
-              }),
-            );
-          }),
-        );
-        workers[workers.length - 1].postMessage(init);
+        let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
+        readies.push(new Promise((resolve, reject) => (settle = { resolve, reject })));
+        // Started outside the promise, so that a worker refused at once (WebKit under a CSP without
+        // worker-src blob:) throws here, as a memory that cannot be posted (WebKit, DataCloneError) does.
+        const worker = platform.startWorker(WORKER_PROGRAM, {
+          message: () => settle?.resolve(),
+          failed: (reason) => {
+            pool.#markDead(`worker ${index}: ${reason}`);
+            settle?.reject(new Error(reason));
+          },
+        });
+        workers.push(worker);
+        worker.postMessage(init);
       }
     } catch (error) {
       pool.dispose();
