@@ -434,6 +434,12 @@ export class AutoThreads {
   /** The trial's period index (0 … TRIAL_PERIODS − 1). */
   #trialPeriod = 0;
   /**
+   * The first trial's first period on threads is not counted: the threaded path ran cold (V8 had not
+   * compiled it, nor the workers' loop), and at 64 K that period read 1.8× one thread's time where
+   * 2 threads take 0.6× of it, which kept one thread for the next second.
+   */
+  #warmingUp = false;
+  /**
    * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
    * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
    * one read of WORKING costs (ms); then per trial period its estimated ms and its elements.
@@ -495,11 +501,15 @@ export class AutoThreads {
       return;
     }
     if (this.#keepLeft === 0) {
-      // the next trial begins, with the other choice
+      // the next trial begins, with the other choice; the first one after a period that warms it up
       this.#keepLeft = -1;
       this.#trialPeriod = 0;
       this.#current = this.#other();
-      this.trials++;
+      this.#warmingUp = this.trials++ === 0;
+      return;
+    }
+    if (this.#warmingUp) {
+      this.#warmingUp = false;
       return;
     }
     figures[7 + 2 * this.#trialPeriod] = periodMs;
