@@ -1,37 +1,62 @@
-// The built package in real headless Chromium: it loads with no Node built-ins, every backend runs,
-// and each gives the same bits as Node. Needs Debian's chromium (.ci/run installs it).
+// The built package in real browsers, one engine after another (test/support/engine.ts): Chromium,
+// Firefox ESR and WebKitGTK. It loads with no Node built-ins, and each page's bits equal Node's, under
+// four server policies:
+//   plain     no headers: every backend, one thread (not cross-origin isolated)
+//   isolated  COOP/COEP: 2 threads
+//   strict    COOP/COEP + CSP script-src 'self' 'wasm-unsafe-eval'; worker-src 'self': no blob:
+//             workers, so one thread, and threadsReason names worker-src
+//   nowasm    COOP/COEP + CSP without 'wasm-unsafe-eval': 'auto' falls back to js and says why
+// Needs Debian's chromium, firefox-esr, webkit2gtk-driver and xvfb (.ci/run installs them).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser } from 'playwright-core';
-import { launchChromium } from '../support/chromium.js';
-import { serveFiles, type StaticServer } from '../support/static-server.js';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
+import {
+  ENGINE_NAMES,
+  type Engine,
+  type EngineName,
+  type EngineOptions,
+  type EnginePage,
+  engineLeftOut,
+  launchEngine,
+} from '../support/engine.js';
 import { BACKENDS } from '../support/helpers.js';
+import { serveFiles, type StaticServer } from '../support/static-server.js';
 // @ts-expect-error: plain JS shared with the browser page
 import { runFixedCase } from './browser/fixed-case.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
+const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+const MODES: Record<string, Record<string, string>> = {
+  plain: {},
+  isolated: ISOLATED,
+  strict: { ...ISOLATED, 'content-security-policy': "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'" },
+  nowasm: { ...ISOLATED, 'content-security-policy': "script-src 'self'; worker-src 'self' blob:" },
+};
+
 let server: StaticServer;
-let browser: Browser;
-let origin: string;
+const inNode: Record<string, Record<string, unknown>> = {};
 
 beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js')))
     throw new Error('dist/ is missing: `npm test` builds it with tsc first');
-  // ?isolated serves the page cross-origin isolated, which SharedArrayBuffer (threads) needs
-  const isolation = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-  server = await serveFiles(root, { headers: (url) => (url.searchParams.has('isolated') ? isolation : {}) });
-  origin = server.origin;
-  browser = await launchChromium();
+  server = await serveFiles(root, {
+    // ?mode= picks the document's headers (subresources need none)
+    headers: (url) => MODES[url.searchParams.get('mode') ?? 'plain'] ?? {},
+    routes: {
+      '/dist/platform/node.js': {
+        type: 'text/javascript',
+        body: readFileSync(join(root, 'dist/platform/browser.js')),
+      },
+    },
+    recordErrors: true,
+  });
+  for (const backend of BACKENDS) inNode[backend] = await runFixedCase(RMSProp, backend);
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+afterAll(() => server?.close());
 
 it('the built package mentions Node built-ins only in its Node platform module', () => {
   for (const file of readdirSync(join(root, 'dist'), { recursive: true, encoding: 'utf8' })) {
@@ -43,63 +68,131 @@ it('the built package mentions Node built-ins only in its Node platform module',
   expect(browser).toEqual({ './dist/platform/node.js': './dist/platform/browser.js' });
 });
 
-it('all three backends in Chromium give the same bits as Node', async () => {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${origin}/test/package/browser/blank.html`);
-  // A string, so that vitest's module transform leaves the page's own dynamic imports alone.
-  const inBrowser = (await page.evaluate(`(async () => {
-    const { RMSProp, availableBackends } = await import('/dist/index.js');
-    const { runFixedCase } = await import('/test/package/browser/fixed-case.js');
-    const results = [];
-    for (const backend of ${JSON.stringify(BACKENDS)}) results.push(await runFixedCase(RMSProp, backend));
-    return { available: availableBackends(), results };
-  })()`)) as { available: string[]; results: Array<Record<string, unknown>> };
-  expect(errors).toEqual([]);
-  expect(inBrowser.available).toEqual(['simd', 'wasm', 'js']);
-  for (const [i, backend] of BACKENDS.entries()) {
-    const inNode = await runFixedCase(RMSProp, backend);
-    expect(inBrowser.results[i].backend).toBe(backend);
-    expect(inBrowser.results[i]).toEqual(inNode);
-  }
-  // and the backends agree with each other (the fixed case has no NaN)
-  expect({ ...inBrowser.results[0], backend: '' }).toEqual({ ...inBrowser.results[2], backend: '' });
-  await page.close();
-}, 60_000);
+type Check = {
+  isolated: boolean;
+  available: string[];
+  results: Array<Record<string, unknown>>;
+  auto: { backend?: string; backendReason?: string | null; error?: string };
+};
 
-async function fixedCaseInPage(query: string, backend: string, threads: number) {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${origin}/test/package/browser/blank.html${query}`);
-  const result = (await page.evaluate(`(async () => {
-    const { RMSProp } = await import('/dist/index.js');
-    const { runFixedCase } = await import('/test/package/browser/fixed-case.js');
-    return { isolated: self.crossOriginIsolated, ...(await runFixedCase(RMSProp, ${JSON.stringify(backend)}, ${threads})) };
-  })()`)) as Record<string, unknown>;
-  await page.close();
-  expect(errors).toEqual([]);
-  return result;
-}
+/** Each engine as users get it; WebKit also as Safari runs isolated pages (SharedArrayBuffer on, see webkit.ts). */
+const CONFIGS: Array<{ name: EngineName; label: string; options?: EngineOptions }> = [
+  ...ENGINE_NAMES.map((name) => ({ name, label: name })),
+  { name: 'webkit', label: 'webkit with SharedArrayBuffer (as Safari)', options: { sharedArrayBuffer: true } },
+];
 
-it.each(['simd', 'wasm'])(
-  'threads in a cross-origin isolated page give the same bits as one thread in Node (%s)',
-  async (backend) => {
-    const { isolated, ...inBrowser } = await fixedCaseInPage('?isolated', backend, 2);
-    expect(isolated).toBe(true);
-    expect(inBrowser.threads).toBe(2);
-    const inNode = await runFixedCase(RMSProp, backend);
-    expect([inNode.skipped, inNode.steps]).toEqual([[4], 9]); // the NaN step was skipped, here and there
-    expect({ ...inBrowser, threads: 1 }).toEqual(inNode);
+/**
+ * Library defects an engine shows (reported on issue 22; src/ is not this file's to change): the test
+ * asserts the right behaviour and is expected to fail there (it.fails) until the library is fixed.
+ */
+const DEFECTS: Record<string, Partial<Record<string, string>>> = {
+  isolated: {
+    webkit:
+      'create({ threads: 2 }) throws DataCloneError: the shared-memory probe passes, but this WebKit cannot post a shared WebAssembly.Memory to a worker',
   },
-  60_000,
-);
+  strict: {
+    webkit: 'the same DataCloneError, before the CSP refusal is seen',
+    'webkit with SharedArrayBuffer (as Safari)':
+      'WebKit refuses the blob: worker synchronously (new Worker throws); ThreadPool.start (src/threads.ts) calls platform.startWorker inside a Promise executor, so that throw becomes a rejection and workers[workers.length - 1].postMessage(init) throws TypeError',
+  },
+  nowasm: {
+    webkit:
+      'WebKit compiles under this CSP but refuses new WebAssembly.Instance, so availableBackends() lists simd and wasm and create() throws CompileError',
+    'webkit with SharedArrayBuffer (as Safari)': 'the same: compile is allowed, instantiation refused',
+  },
+};
 
-it('without cross-origin isolation the optimizer runs on one thread and says why', async () => {
-  const { isolated, ...inBrowser } = await fixedCaseInPage('', 'simd', 2);
-  expect(isolated).toBe(false);
-  expect(inBrowser.threads).toBe(1);
-  expect(inBrowser.threadsReason).toMatch(/cross-origin isolated/);
-  expect({ ...inBrowser, threads: 1, threadsReason: null }).toEqual(await runFixedCase(RMSProp, 'simd'));
-}, 60_000);
+for (const { name, label, options } of CONFIGS) {
+  const leftOut = engineLeftOut(name);
+  describe.skipIf(leftOut)(leftOut ? `${label} (skipped: ${leftOut})` : label, () => {
+    let engine: Engine;
+    beforeAll(async () => {
+      engine = await launchEngine(name, options);
+      console.log(`browser.test.ts: ${engine.version}`);
+    }, 60_000);
+    afterAll(() => engine?.close());
+
+    /** it(), or it.fails() naming the defect where this engine shows one. */
+    const test = (mode: string, title: string, body: () => Promise<void>) => {
+      const defect = DEFECTS[mode]?.[label];
+      if (defect) it.fails(`${title} [expected to fail here, library defect: ${defect}]`, body, 60_000);
+      else it(title, body, 60_000);
+    };
+
+    /** Loads the page under `mode`, runs the fixed case on `backends` with `threads`; returns it and the page's errors. */
+    async function check(mode: string, backends: readonly string[], threads: number) {
+      const page: EnginePage = await engine.newPage();
+      try {
+        await page.goto(`${server.origin}/test/package/browser/check.html?mode=${mode}`);
+        await page.waitFor('typeof globalThis.rmspropCheck === "function"', 20_000);
+        const result = await page.evaluate<Check>(`globalThis.rmspropCheck(${JSON.stringify({ backends, threads })})`);
+        return { result, errors: await page.errors() };
+      } finally {
+        await page.close();
+      }
+    }
+
+    test('plain', 'plain page: every backend gives the bits Node gives, on one thread, and says why', async () => {
+      const { result, errors } = await check('plain', BACKENDS, 2);
+      expect(errors).toEqual([]);
+      expect(result.isolated).toBe(false);
+      expect(result.available).toEqual(['simd', 'wasm', 'js']);
+      expect(result.auto).toEqual({ backend: 'simd', backendReason: null });
+      for (const [i, backend] of BACKENDS.entries()) {
+        const { threads, threadsReason, ...bits } = result.results[i];
+        expect(threads, backend).toBe(1);
+        // (the js backend never threads, and says so instead)
+        expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /cross-origin isolated/);
+        expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
+      }
+    });
+
+    test(
+      'isolated',
+      'cross-origin isolated page: 2 threads give the bits of one thread in Node (simd, wasm)',
+      async () => {
+        const { result, errors } = await check('isolated', ['simd', 'wasm'], 2);
+        expect(errors).toEqual([]);
+        expect(result.isolated).toBe(true);
+        for (const [i, backend] of ['simd', 'wasm'].entries()) {
+          expect(result.results[i].error, backend).toBeUndefined();
+          expect(result.results[i].threads, backend).toBe(2);
+          expect({ ...result.results[i], threads: 1 }, backend).toEqual(inNode[backend]);
+        }
+        expect([inNode.simd.skipped, inNode.simd.steps]).toEqual([[4], 9]); // the NaN step was skipped, here and there
+      },
+    );
+
+    test(
+      'strict',
+      "strict CSP (worker-src 'self'): one thread, threadsReason names worker-src, the bits are Node's",
+      async () => {
+        const { result } = await check('strict', BACKENDS, 2);
+        expect(result.isolated).toBe(true);
+        expect(result.available).toEqual(['simd', 'wasm', 'js']);
+        for (const [i, backend] of BACKENDS.entries()) {
+          const { threads, threadsReason, ...bits } = result.results[i];
+          expect(bits.error, backend).toBeUndefined();
+          expect(threads, backend).toBe(1);
+          expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /worker-src/);
+          expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
+        }
+      },
+    );
+
+    test(
+      'nowasm',
+      "CSP without 'wasm-unsafe-eval': auto runs js and says why, forced wasm backends name the CSP",
+      async () => {
+        const { result } = await check('nowasm', ['js', 'simd', 'wasm'], 1);
+        expect(result.available).toEqual(['js']);
+        expect(result.auto.backend).toBe('js');
+        expect(result.auto.backendReason).toMatch(/Content-Security-Policy/);
+        expect(result.auto.backendReason).toMatch(/wasm-unsafe-eval/);
+        expect(result.results[0]).toEqual(inNode.js);
+        for (const forced of result.results.slice(1))
+          expect(forced.error).toMatch(/^\w*Error: .*Content-Security-Policy/);
+      },
+    );
+  });
+}

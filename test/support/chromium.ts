@@ -1,6 +1,7 @@
 // Debian's Chromium for the browser tests (.ci/run installs it; playwright-core cannot download one here).
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { type Engine, poll } from './engine.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -25,4 +26,31 @@ export async function launchChromium(extraArgs: readonly string[] = []): Promise
       ...extraArgs,
     ],
   });
+}
+
+/** Chromium behind the common interface of test/support/engine.ts (errors: page exceptions and console errors). */
+export async function chromiumEngine(extraArgs: readonly string[] = []): Promise<Engine> {
+  const browser = await launchChromium(extraArgs);
+  return {
+    name: 'chromium',
+    version: `Chromium ${browser.version()}`,
+    async newPage() {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => errors.push(`exception: ${e.message}`));
+      return {
+        goto: async (url) => void (await page.goto(url)),
+        evaluate: (expression) => page.evaluate(expression),
+        waitFor: (expression, timeout = 30_000) => poll(() => page.evaluate(expression), timeout, expression),
+        reload: async () => void (await page.reload()),
+        errors: async () => [...errors],
+        close: () => context.close(),
+      };
+    },
+    close: () => browser.close(),
+  };
 }
