@@ -37,7 +37,12 @@ async function zeroCopy(lib: RMSPropClass, g: Float32Array, backend: BackendName
   const opt = await lib.create({ w: g.length }, { backend, ...extra });
   opt.params.w.fill(0.5);
   opt.grads.w.set(g);
-  return { step: () => void opt.step(), dispose: () => opt.dispose(), threads: opt.threads };
+  return {
+    step: () => void opt.step(),
+    dispose: () => opt.dispose(),
+    threads: opt.threads,
+    threadsReason: opt.threadsReason,
+  };
 }
 
 /** The plain JS loop and the library's variants at one size, in table order (`backends`: those available). */
@@ -83,20 +88,25 @@ export async function libraryVariants(
 }
 
 /**
- * The simd step on 2 threads and on threads: 'auto' (where the runtime allows shared memory);
- * `used` says how many threads 'auto' took at this size.
+ * The simd step on 2 threads and on threads: 'auto' (where the runtime allows shared memory), labelled
+ * with what ran: `twoThreads` is how many threads `threads: 2` got, and `reason` why not 2 if it did not;
+ * `autoThreads` how many 'auto' took at this size.
  */
 export async function threadVariants(
   lib: RMSPropClass,
   g: Float32Array,
-): Promise<{ variants: Variant[]; autoThreads: number }> {
-  const two = await zeroCopy(lib, g, 'simd', { threads: 2 });
-  const auto = await zeroCopy(lib, g, 'simd', { threads: 'auto' });
+): Promise<{ variants: Variant[]; twoThreads: number; reason?: string; autoThreads: number }> {
+  const { threadsReason: reason, ...two } = await zeroCopy(lib, g, 'simd', { threads: 2 });
+  const { threadsReason: _, ...auto } = await zeroCopy(lib, g, 'simd', { threads: 'auto' });
+  const ran =
+    two.threads === 2 ? 'simd, 2 threads' : `simd, ${two.threads} thread${two.threads === 1 ? '' : 's'} (2 asked)`;
   return {
     variants: [
-      { key: 'threads-2', label: `simd, ${two.threads} threads`, bytes: SEED_BYTES, ...two },
-      { key: 'threads-auto', label: "simd, threads 'auto'", bytes: SEED_BYTES, ...auto },
+      { key: 'threads-2', label: ran, bytes: SEED_BYTES, ...two },
+      { key: 'threads-auto', label: `simd, threads 'auto'`, bytes: SEED_BYTES, ...auto },
     ],
+    twoThreads: two.threads,
+    ...(reason && { reason }),
     autoThreads: auto.threads,
   };
 }

@@ -14,6 +14,7 @@ export interface RMSPropClass {
     readonly params: Record<string, Float32Array>;
     readonly grads: Record<string, Float32Array>;
     readonly threads: number;
+    readonly threadsReason?: string;
     step(grads?: Record<string, Float32Array>): boolean;
     dispose(): void;
   }>;

@@ -84,8 +84,9 @@ function environment(tfjs: Tfjs, plan: Plan, mode: string) {
     cores: navigator.hardwareConcurrency,
     crossOriginIsolated: isolated,
     backends: availableBackends(),
+    // what ran, once the first size has set its threads up (threadsState)
     threads: isolated
-      ? "2 and 'auto' (simd)"
+      ? 'not set up yet'
       : 'off: the page is not cross-origin isolated (SharedArrayBuffer needs COOP/COEP)',
     tfjs: tfjs.description,
     tfjsSkipped: tfjs.skipped,
@@ -106,18 +107,45 @@ function showEnvironment(env: Record<string, unknown>): void {
   }
 }
 
-/** Every variant this browser can run at size n, in npm run bench's table order. */
-async function variantsAt(n: number, tfjs: Tfjs): Promise<{ variants: Variant[]; autoThreads?: number }> {
+/** What `threads: 2` gave on this page: the environment table and the note say it, not what was asked. */
+function threadsState(ran: number, reason: string | undefined): string {
+  return ran === 2
+    ? "2 and 'auto' (simd)"
+    : `off: asked for 2, the library ran ${ran} (${reason ?? 'no reason given'})`;
+}
+
+/** Shows why threads are off on an isolated page (where the note would otherwise stay hidden). */
+function threadsOff(why: string): void {
+  const note = $('isolation');
+  note.hidden = false;
+  note.textContent = `Threads are off: ${why}. Every other variant runs.`;
+}
+
+/** Every variant this browser can run at size n, in npm run bench's table order; `threads` says what threads ran. */
+async function variantsAt(
+  n: number,
+  tfjs: Tfjs,
+): Promise<{ variants: Variant[]; autoThreads?: number; threads?: string }> {
   const g = gradient(n);
   const variants = await libraryVariants(RMSProp, g, availableBackends());
   let autoThreads: number | undefined;
+  let threads: string | undefined;
   if (isolated && availableBackends().includes('simd')) {
-    const threads = await threadVariants(RMSProp, g);
-    variants.push(...threads.variants);
-    autoThreads = threads.autoThreads;
+    try {
+      const set = await threadVariants(RMSProp, g);
+      variants.push(...set.variants);
+      autoThreads = set.autoThreads;
+      threads = threadsState(set.twoThreads, set.reason);
+      if (set.twoThreads !== 2) threadsOff(`asked for 2, the library ran ${set.twoThreads} (${set.reason})`);
+    } catch (error) {
+      // A browser can isolate the page and still refuse what threads need (WebKitGTK: no shared memory
+      // in postMessage): the library then throws, and this page measures everything else.
+      threads = `off: threads: 2 failed (${error})`;
+      threadsOff(`creating an optimizer with threads: 2 failed in this browser (${error})`);
+    }
   }
   for (const b of tfjs.backends) variants.push(await tfjsVariant(b, `TF.js ${b}`, g));
-  return { variants, autoThreads };
+  return { variants, autoThreads, threads };
 }
 
 function renderTable(result: SizeResult): void {
@@ -203,7 +231,11 @@ async function run(quick: boolean): Promise<void> {
   for (const [i, n] of sizes.entries()) {
     label.textContent = `Setting up ${sizeLabel(n)} elements (${i + 1} of ${sizes.length})…`;
     await frame();
-    const { variants, autoThreads } = await variantsAt(n, tfjs);
+    const { variants, autoThreads, threads: threadsRan } = await variantsAt(n, tfjs);
+    if (threadsRan && env.threads !== threadsRan) {
+      env.threads = threadsRan;
+      showEnvironment(env);
+    }
     let samples = 0;
     const expected = variants.length * plan.rounds;
     const measured = await measure(variants, plan, async () => {
@@ -219,7 +251,7 @@ async function run(quick: boolean): Promise<void> {
       measured,
     };
     results.push(result);
-    if (measured['threads-2']) {
+    if (measured['threads-2'] && threadsRan === threadsState(2, undefined)) {
       const per = (key: string) => measured[key].nsPerStep / n;
       threads.push({
         elements: n,

@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { bestRun, RAVINE_METHODS, runRavine, zigzagLr, type Ravine } from '../../demo/ravine.js';
 import { RMSProp } from '../../src/index.js';
 import { launchChromium } from '../support/chromium.js';
+import { type Engine, type EngineName, type EngineOptions, engineLeftOut, launchEngine } from '../support/engine.js';
 import { serveFiles, type StaticServer } from '../support/static-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -445,3 +446,113 @@ describe('the benchmark page, quick mode', () => {
     await context.close();
   }, 90_000);
 });
+
+// --- the site in the other engines (test/support/engine.ts) --------------------------------------------------
+
+/** Firefox ESR and WebKitGTK as users get them, and WebKit as Safari runs isolated pages (see webkit.ts). */
+const SITE_ENGINES: Array<{ name: EngineName; label: string; options?: EngineOptions }> = [
+  { name: 'firefox', label: 'firefox' },
+  { name: 'webkit', label: 'webkit' },
+  { name: 'webkit', label: 'webkit with SharedArrayBuffer (as Safari)', options: { sharedArrayBuffer: true } },
+];
+
+for (const { name, label, options } of SITE_ENGINES) {
+  const leftOut = engineLeftOut(name);
+  describe.skipIf(leftOut)(leftOut ? `the site in ${label} (skipped: ${leftOut})` : `the site in ${label}`, () => {
+    let engine: Engine;
+    let isolatedHost: StaticServer;
+    let plainHost: StaticServer;
+    beforeAll(async () => {
+      // record-errors.js in every page: WebKit's WebDriver reports no console errors (static-server.ts)
+      [isolatedHost, plainHost] = await Promise.all([
+        serveFiles(site, { headers: () => ISOLATION, recordErrors: true }),
+        serveFiles(site, { recordErrors: true }),
+      ]);
+      engine = await launchEngine(name, options);
+      console.log(`web.test.ts: ${engine.version}`);
+    }, 90_000);
+    afterAll(async () => {
+      await engine?.close();
+      for (const s of [isolatedHost, plainHost]) await s?.close();
+    });
+
+    it('the ravine page: RMSProp reaches the minimum in the float64 formula’s steps ±1 %, with no error', async () => {
+      const page = await engine.newPage();
+      try {
+        await page.goto(`${isolatedHost.origin}/index.html`);
+        await page.waitFor('Number(document.body.dataset.ready) >= 1');
+        const run = await page.evaluate<{ lr: number; steps: number | null }>(
+          `(() => { const r = window.ravineDemo.runs.get('rmsprop'); return { lr: r.lr, steps: r.steps ?? null }; })()`,
+        );
+        const reference = rmspropSteps(run.lr);
+        expect(run.steps).not.toBeNull();
+        expect(Math.abs(run.steps! - reference)).toBeLessThanOrEqual(reference / 100);
+        expect(await page.errors()).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    }, 60_000);
+
+    it('the benchmark page, quick, isolated: every variant has a figure, and the threads rows say what ran', async () => {
+      const page = await engine.newPage();
+      try {
+        await page.goto(`${isolatedHost.origin}/bench.html?quick&run`);
+        await page.waitFor('document.body.dataset.done === "true"', 150_000);
+        const json = await page.evaluate<BenchJson & { env: { threads: string } }>('window.benchResults');
+        const note = await page.evaluate<string | null>(
+          `document.getElementById('isolation').hidden ? null : document.getElementById('isolation').textContent`,
+        );
+        expect(json.env.crossOriginIsolated).toBe(true);
+        for (const size of json.sizes)
+          for (const key of LIBRARY) expect(size.measured[key]?.nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
+        const threadsRow = json.sizes[0].variants.find((v) => v.key === 'threads-2') as
+          | { key: string; label: string }
+          | undefined;
+        if (json.env.threads.startsWith('2 ')) {
+          // 2 threads ran: so says the row, and the threads table has one line per size
+          expect(threadsRow?.label).toBe('simd, 2 threads');
+          expect(json.threads).toHaveLength(json.sizes.length);
+          expect(note).toBeNull();
+        } else {
+          // they did not: the environment and the note say why, and no threads row claims 2
+          expect(json.env.threads).toMatch(/^off: /);
+          expect(note).toMatch(/^Threads are off: /);
+          expect(threadsRow?.label ?? 'no row').not.toBe('simd, 2 threads');
+          expect(json.threads).toEqual([]);
+        }
+        if (name === 'firefox' || options?.sharedArrayBuffer) expect(json.env.threads).toBe("2 and 'auto' (simd)");
+        console.log(`web.test.ts, ${label}: threads ${json.env.threads}`);
+        expect(await page.errors()).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    }, 180_000);
+
+    it('without the headers, coi-serviceworker isolates the page, and it stays isolated across a reload and a link', async () => {
+      const page = await engine.newPage();
+      try {
+        await page.goto(`${plainHost.origin}/index.html`);
+        await page
+          .waitFor('navigator.serviceWorker.controller !== null && crossOriginIsolated', 20_000)
+          .catch(async (error) => {
+            // what the page and its service worker were at, for a failure seen once in a few runs in WebKit
+            const state = await page.evaluate(`navigator.serviceWorker.getRegistration().then((r) => JSON.stringify({
+            controller: Boolean(navigator.serviceWorker.controller), isolated: crossOriginIsolated,
+            worker: r && [r.installing, r.waiting, r.active].map((w) => w?.state ?? null),
+            navigation: performance.getEntriesByType('navigation')[0]?.type }))`);
+            throw new Error(`${error.message}; ${state}; errors: ${await page.errors()}`);
+          });
+        await page.reload();
+        await page.waitFor('document.readyState === "complete"');
+        expect(await page.evaluate('navigator.serviceWorker.controller !== null')).toBe(true);
+        expect(await page.evaluate('crossOriginIsolated')).toBe(true);
+        await page.goto(`${plainHost.origin}/bench.html`);
+        await page.waitFor('document.readyState === "complete"');
+        expect(await page.evaluate('crossOriginIsolated')).toBe(true);
+        expect(await page.errors()).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    }, 60_000);
+  });
+}

@@ -56,12 +56,23 @@ export async function launchEngine(name: EngineName, options: EngineOptions = {}
   }
 }
 
-/** Polls an async check until it is truthy (for engines whose protocol has no wait of its own). */
+/**
+ * Polls an async check until it is truthy (for engines whose protocol has no wait of its own). A check
+ * that throws is tried again (a page that reloads itself, as coi-serviceworker does, drops evaluations).
+ */
 export async function poll(check: () => Promise<unknown>, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;
+  let lastError: unknown;
   for (;;) {
-    if (await check()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    try {
+      if (await check()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`,
+      );
     await new Promise((wait) => setTimeout(wait, 100));
   }
 }

@@ -35,7 +35,7 @@ export async function launchFirefox(): Promise<Engine> {
       page.on('pageerror', (e) => errors.push(`exception: ${(e as Error).message ?? e}`));
       return {
         goto: async (url) => void (await page.goto(url)),
-        evaluate: (expression) => page.evaluate(expression),
+        evaluate: <T>(expression: string) => page.evaluate(expression) as Promise<T>,
         // (not waitForFunction: it builds a Function, which a page's CSP may forbid)
         waitFor: (expression, timeout = 30_000) => poll(() => page.evaluate(expression), timeout, expression),
         reload: async () => void (await page.reload()),
