@@ -542,8 +542,11 @@ for (const { name, label, options } of SITE_ENGINES) {
             navigation: performance.getEntriesByType('navigation')[0]?.type }))`);
             throw new Error(`${error.message}; ${state}; errors: ${await page.errors()}`);
           });
+        // Loaded first: a reload that cuts the page's own requests short makes the worker's fetches fail, which
+        // Firefox reports on the page ("A ServiceWorker intercepted the request and encountered an unexpected error").
+        await page.waitFor('document.readyState === "complete" && Number(document.body.dataset.ready) >= 1');
         await page.reload();
-        await page.waitFor('document.readyState === "complete"');
+        await page.waitFor('document.readyState === "complete" && Number(document.body.dataset.ready) >= 1');
         expect(await page.evaluate('navigator.serviceWorker.controller !== null')).toBe(true);
         expect(await page.evaluate('crossOriginIsolated')).toBe(true);
         await page.goto(`${plainHost.origin}/bench.html`);

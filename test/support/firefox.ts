@@ -34,7 +34,15 @@ export async function launchFirefox(): Promise<Engine> {
       });
       page.on('pageerror', (e) => errors.push(`exception: ${(e as Error).message ?? e}`));
       return {
-        goto: async (url) => void (await page.goto(url)),
+        goto: async (url) => {
+          try {
+            await page.goto(url);
+          } catch (error) {
+            // The page navigated again before it loaded (coi-serviceworker reloads it): BiDi reports the first
+            // navigation as aborted, while Chromium's and WebKit's drivers wait; callers wait for what they need.
+            if (!String(error).includes('NS_BINDING_ABORTED')) throw error;
+          }
+        },
         evaluate: <T>(expression: string) => page.evaluate(expression) as Promise<T>,
         // (not waitForFunction: it builds a Function, which a page's CSP may forbid)
         waitFor: (expression, timeout = 30_000) => poll(() => page.evaluate(expression), timeout, expression),
