@@ -78,7 +78,7 @@ console.log(
 );
 console.log('| engine | simd | wasm | js | plain JS | 2 threads |');
 console.log('|---|---|---|---|---|---|');
-const cell = (ns: number | undefined) => (ns === undefined ? '—' : ns.toFixed(3));
+const cell = (ns: number | undefined) => (ns === undefined ? '—' : ns.toFixed(2));
 try {
   for (const { name, options } of CONFIGS) {
     const leftOut = engineLeftOut(name);
