@@ -85,7 +85,8 @@ export async function assembleAsync(params: unknown, options: RMSPropOptions | u
     // Workers refused, at once or when they started (a page's CSP, a sandbox, an engine that cannot
     // post shared memory to a worker): one thread, saying why. ThreadPool has ended them.
     await compileBackend(planned.name);
-    const reason = `workers could not start or share memory here (${(error as Error)?.message ?? error})`;
+    const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) };
+    const reason = `workers could not start or share memory here (${name}: ${message})`;
     return assemble({ ...planned, threads: 1, threadsReason: reason }).parts;
   }
 }
