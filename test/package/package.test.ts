@@ -14,8 +14,9 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // and its chart, the presets' sources, the demo's two figures, the TF.js example, CONTRIBUTING.md) are
 // about 140 kB, the ravine figure 96 kB of it. The site's screenshots (230 kB each) would break it:
 // they stay in the repository (web/README.md). Since then the guides in docs/ (which the README
-// links) and the js backend's loop per mode came: 256 kB packed.
-const CODE_BUDGET = 100_000;
+// links) and the js backend's loop per mode came: 256 kB packed. Then the thread policy ('auto'), the
+// engines' fallbacks and the split of RMSProp into modules (each file gzipped alone): 104.6 kB of code.
+const CODE_BUDGET = 110_000;
 const BUDGET = 280_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
