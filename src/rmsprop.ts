@@ -52,6 +52,10 @@ import {
 import { DirectCalls, JobQueue, type KernelCalls, type ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 
+/**
+ * RMSProp over float32 parameters, updated by a wasm SIMD, scalar wasm or JS kernel. `Name` is the
+ * union of its parameter names, inferred by `create` from the record (or array) you pass.
+ */
 export class RMSProp<Name extends string = string> {
   /** The backend in use. */
   readonly backend: BackendName;
