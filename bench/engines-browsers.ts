@@ -7,8 +7,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import {
   ENGINE_NAMES,
   type EngineName,
@@ -16,10 +14,9 @@ import {
   engineLeftOut,
   launchEngine,
 } from '../test/support/engine.js';
-import { serveFiles } from '../test/support/static-server.js';
+import { benchPath as here, serveIsolatedPage } from './isolated-page.js';
 
 const quick = process.argv.includes('--quick');
-const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const N = 1024 * 1024;
 const entry = `
   import { availableBackends, RMSProp } from ${JSON.stringify(here('../dist/index.js'))};
@@ -46,25 +43,7 @@ const entry = `
     const ns = Object.fromEntries(Object.entries(measured).map(([key, m]) => [key, m.nsPerStep / ${N}]));
     return { ns, threads, reason, isolated: crossOriginIsolated };
   };`;
-const bundle = await build({
-  stdin: { contents: entry, resolveDir: here('.'), loader: 'ts' },
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  write: false,
-  logLevel: 'error',
-});
-const server = await serveFiles(here('.'), {
-  headers: () => ({ 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }),
-  routes: {
-    '/': {
-      type: 'text/html',
-      body: '<!doctype html><link rel="icon" href="data:,"><script type="module" src="/engine-row.js"></script>',
-    },
-    '/engine-row.js': { type: 'text/javascript', body: bundle.outputFiles[0].text },
-  },
-  recordErrors: true,
-});
+const server = await serveIsolatedPage(entry, true);
 
 const CONFIGS: Array<{ name: EngineName; options?: EngineOptions }> = [
   ...ENGINE_NAMES.map((name) => ({ name })),

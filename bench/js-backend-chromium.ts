@@ -3,36 +3,19 @@
 // isolated page (so that performance.now() is precise to microseconds), pinned to CPU 0 like bench/js-backend.ts.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { launchChromium } from '../test/support/chromium.js';
-import { serveFiles } from '../test/support/static-server.js';
+import { benchPath as here, serveIsolatedPage } from './isolated-page.js';
 import { TABLE_HEADER } from './js-backend-table.js';
 
 const args = process.argv.slice(2);
 if (!args.includes('--no-pin'))
   execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const entry = `
   import { RMSProp } from ${JSON.stringify(here('../dist/index.js'))};
   import { jsBackendRows } from ${JSON.stringify(here('js-backend-table.ts'))};
   import { FULL_PLAN, QUICK_PLAN } from ${JSON.stringify(here('measure.ts'))};
   globalThis.rows = jsBackendRows(RMSProp, ${args.includes('--quick') ? 'QUICK_PLAN' : 'FULL_PLAN'}, (row) => console.log(row));`;
-const bundle = await build({
-  stdin: { contents: entry, resolveDir: here('.'), loader: 'ts' },
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  write: false,
-  logLevel: 'error',
-});
-const server = await serveFiles(here('.'), {
-  headers: () => ({ 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }),
-  routes: {
-    '/': { type: 'text/html', body: '<!doctype html><script type="module" src="/bench.js"></script>' },
-    '/bench.js': { type: 'text/javascript', body: bundle.outputFiles[0].text },
-  },
-});
+const server = await serveIsolatedPage(entry);
 const browser = await launchChromium();
 try {
   const page = await browser.newPage();
