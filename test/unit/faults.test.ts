@@ -3,10 +3,10 @@
 // optimizer, buffers detached, shrunk or grown under it, a worker thread that stalls inside its
 // chunk, a threaded create that fails after its workers started. (NaN/∞ under clipping: clipping.test.ts;
 // 'skip' and 'throw' leaving opt.grads as they were: non-finite.test.ts.)
-import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
 import { BACKENDS, expectFirstStep, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
+import { workerThreadCount } from '../support/worker-threads.js';
 
 const GA = [1, 2, 3, 4];
 const GB = [-5, -6, -7, -8];
@@ -247,25 +247,23 @@ describe('threads: a worker that stalls inside its chunk', () => {
 });
 
 describe('a threaded create that fails after its workers started', () => {
-  const threadCount = () => readdirSync('/proc/self/task').length;
-
   it.runIf(process.platform === 'linux')(
     'ends them: 20 failures leave no worker thread running',
     async () => {
       const warm = await RMSProp.create({ w: 8 }, { threads: 2 }); // compiles the shared build first
       warm.dispose();
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const before = threadCount();
+      const before = workerThreadCount();
       for (let k = 0; k < 20; k++) {
         const w = new Float32Array(8);
         const attempt = RMSProp.create({ w }, { threads: 2 });
         detach(w.buffer); // while create awaits its workers: the constructor then refuses w
         await expect(attempt).rejects.toThrow(/parameter 'w' now has 0 elements, it had 8 when create read it/);
       }
-      let after = threadCount();
+      let after = workerThreadCount();
       for (let wait = 0; wait < 40 && after > before; wait++) {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        after = threadCount();
+        after = workerThreadCount();
       }
       expect(after).toBeLessThanOrEqual(before);
     },

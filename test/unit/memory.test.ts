@@ -4,7 +4,7 @@
 // program that creates, disposes and drops them does not grow, without ever calling gc().
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
-import { doesNotApply, runForJson, runtime } from '../support/child.js';
+import { doesNotApply, runForJson } from '../support/child.js';
 import { BACKENDS } from '../support/helpers.js';
 
 describe.each(BACKENDS)('dispose (%s)', (backend) => {
@@ -105,7 +105,7 @@ describe.concurrent(`cycles of create, step, dispose of a 4 M-element optimizer 
 
 // A threaded optimizer dropped without dispose() ends its workers once it is collected: 100 of
 // them (1 M elements each, created, stepped twice, dropped) in a child process whose loop never
-// calls gc(). The OS threads (entries of /proc/self/task) never run away during the loop, and RSS
+// calls gc(). The worker threads (test/support/worker-threads.js) never run away during the loop, and RSS
 // after 100 is within 160 MiB of RSS after 20 (each leaked optimizer held 12 MiB of memory and a
 // worker: 1.8 GB after 30, before). After the loop one full collection finds the last few, and
 // their threads end: when the program's own allocations start that collection is up to V8 (30 s of
@@ -113,9 +113,9 @@ describe.concurrent(`cycles of create, step, dispose of a 4 M-element optimizer 
 // A child as the cycles' are, run alongside them.
 it.concurrent('100 threaded optimizers dropped without dispose() give back their threads and memory', async () => {
   const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const counter = new URL('../support/worker-threads.js', import.meta.url).href;
   const script = `import { RMSProp } from '${entry}';
-    import { readdirSync } from 'node:fs';
-    const threads = () => readdirSync('/proc/self/task').length;
+    import { workerThreadCount as threads } from '${counter}';
     const rss = () => process.memoryUsage().rss / 2 ** 20;
     const warm = await RMSProp.create({ w: 8 }, { threads: 2 });
     warm.dispose();
@@ -155,9 +155,7 @@ it.concurrent('100 threaded optimizers dropped without dispose() give back their
   console.log(
     `threads: baseline ${baseline}, at most ${most}, after ${after}; RSS ${rssAt20.toFixed(0)} MiB after 20, ${rssAt100.toFixed(0)} MiB after 100`,
   );
-  // Deno's own threads come and go (one fewer after than at the baseline, seen): none of ours is left.
-  if (runtime === 'deno') expect(after).toBeLessThanOrEqual(baseline);
-  else expect(after).toBe(baseline);
+  expect(after).toBe(baseline);
   expect(most).toBeLessThan(baseline + 20);
   expect(rssAt100).toBeLessThan(rssAt20 + 160);
 }, 300_000);
