@@ -1,21 +1,15 @@
 // RMSProp coordinates: `create` assembles (assemble.ts), `step` reads and checks its input
-// (inputs.ts), clips (clipping.ts) and sends the kernel calls (kernel.ts) on one thread or the pool's
-// (threads.ts), save and load go through state.ts and torch.ts. It owns the optimizer's lifecycle:
-// busy (no call from inside another), broken (a torn step), disposed.
+// (gradients.ts), clips (clipping.ts) and sends the kernel calls (kernel.ts) on one thread or the
+// pool's (threads.ts), save and load go through state.ts and torch.ts; its lifecycle (busy, broken,
+// disposed) is lifecycle.ts's.
 import { assembleAsync, assembleSync, compileForOptions, releaseParts, type Parts } from './assemble.js';
 import { releaseBackend, type Backend } from './backends.js';
 import { Clipping } from './clipping.js';
+import { StepGradients } from './gradients.js';
 import { issueUpdates } from './kernel.js';
 import {
-  checkFinite,
   checkGroupIndex,
-  checkLengths,
-  copyIn,
-  copyOut,
-  markPresent,
-  readGrads,
   readOptionChanges,
-  stagingViews,
   type GradsInput,
   type GroupNamesOf,
   type NamesOf,
@@ -51,6 +45,7 @@ import {
 } from './state.js';
 import { DirectCalls, JobQueue, type KernelCalls, type ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
+import { Lifecycle } from './lifecycle.js';
 
 /**
  * RMSProp over float32 parameters, updated by a wasm SIMD, scalar wasm or JS kernel. `Name` is the
@@ -68,10 +63,7 @@ export class RMSProp<Name extends string = string> {
 
   #backend: Backend | undefined;
   #steps = 0;
-  /** True while a step, loadState or setOptions runs: a schedule or getter that calls back in is refused. */
-  #busy = false;
-  /** Why a step was left part-written, after which only dispose() works: no torn state can leave. */
-  #broken: string | undefined;
+  readonly #life = new Lifecycle();
   #pool: ThreadPool | undefined;
   /** Where a step's kernel calls go: run at once on this thread, or (a step the pool shares) into its job queue. */
   #direct: DirectCalls | undefined;
@@ -79,16 +71,11 @@ export class RMSProp<Name extends string = string> {
   #groupInfo: readonly GroupInfo[];
   #groups: readonly Group[];
   #tensors: readonly Tensor[];
-  readonly #byName: ReadonlyMap<string, number>;
   #heap: Float32Array;
   #heap64: Float64Array;
   #views: TensorViews<Name>;
   // Per-step scratch, allocated once so that step() allocates nothing.
-  readonly #present: Uint8Array;
-  /** This step's gradient per tensor, read once from the caller (undefined: skipped). */
-  readonly #sources: Array<Float32Array | undefined>;
-  /** Per tensor, room for a gradient that is a view of this heap (see stagingViews). */
-  #staging: readonly Float32Array[];
+  readonly #gradients: StepGradients;
   readonly #clipping: Clipping;
   readonly #lrs: Float64Array;
   /** This call's learning rate and clip scale, for writeStepConstants (see there why an array). */
@@ -174,10 +161,7 @@ export class RMSProp<Name extends string = string> {
     this.#groups = groups;
     this.#queue = pool && new JobQueue(pool);
     this.#direct = new DirectCalls(backend.kernel);
-    this.#byName = new Map(tensors.map((t, i) => [t.name, i]));
-    this.#present = new Uint8Array(tensors.length);
-    this.#sources = new Array<Float32Array | undefined>(tensors.length).fill(undefined);
-    this.#staging = stagingViews(tensors);
+    this.#gradients = new StepGradients(tensors);
     this.#clipping = new Clipping(tensors.length);
     this.#lrs = new Float64Array(groups.length);
     this.#groupInfo = describeGroups(groups, tensors);
@@ -189,19 +173,19 @@ export class RMSProp<Name extends string = string> {
    * (zero-copy). After `dispose()`, zero-copy ones are empty (see there).
    */
   get params(): Readonly<Record<Name, Float32Array>> {
-    this.#whole();
+    this.#life.whole();
     return this.#views.params;
   }
 
   /** Gradient buffers by name, views into the optimizer's memory: `step()` without arguments reads them. */
   get grads(): Readonly<Record<Name, Float32Array>> {
-    this.#whole();
+    this.#life.whole();
     return this.#views.grads;
   }
 
   /** Optimizer state by name, views into the optimizer's memory. */
   get state(): Readonly<Record<Name, TensorState>> {
-    this.#whole();
+    this.#life.whole();
     return this.#views.state;
   }
 
@@ -211,13 +195,13 @@ export class RMSProp<Name extends string = string> {
    * framework's checkpoint does; it is what bias correction and schedules read.
    */
   get stepCount(): number {
-    this.#live();
+    this.#life.live();
     return this.#steps;
   }
 
   /** Restores a step count (see the getter); checked first, so that a refused one changes nothing. */
   set stepCount(count: number) {
-    this.#exclusive('stepCount', () => {
+    this.#life.exclusive('stepCount', () => {
       checkStepCount(count, 'stepCount');
       this.#steps = count;
     });
@@ -230,7 +214,7 @@ export class RMSProp<Name extends string = string> {
 
   /** Each group's resolved options, with the names of its parameters. */
   get groups(): readonly GroupInfo[] {
-    this.#live();
+    this.#life.live();
     return this.#groupInfo;
   }
 
@@ -240,7 +224,7 @@ export class RMSProp<Name extends string = string> {
    * and the optimizer-wide ones) cannot change. Checked first: a call that throws changes nothing.
    */
   setOptions(groupIndex: number, changes: OptionChanges): void {
-    this.#exclusive('setOptions', () => {
+    this.#life.exclusive('setOptions', () => {
       const group = this.#groups[checkGroupIndex(groupIndex, this.#groups.length)];
       setGroupOptions(group, readOptionChanges(group.options, changes));
       this.#groupInfo = describeGroups(this.#groups, this.#tensors);
@@ -254,12 +238,12 @@ export class RMSProp<Name extends string = string> {
    * skipped for a non-finite gradient (`nonFinite: 'skip'`), true otherwise.
    */
   step(grads?: GradsInput<Name>): boolean {
-    const backend = this.#enter('step');
+    this.#life.enter('step');
     try {
-      return this.#step(backend, grads);
+      return this.#step(this.#backend!, grads);
     } finally {
-      this.#busy = false;
-      this.#sources.fill(undefined); // hold no caller array between steps
+      this.#life.leave();
+      this.#gradients.forget();
     }
   }
 
@@ -270,28 +254,20 @@ export class RMSProp<Name extends string = string> {
    */
   #step(backend: Backend, grads: GradsInput<Name> | undefined): boolean {
     const tensors = this.#tensors;
-    const present = this.#present;
-    const sources = this.#sources;
-    if (grads === undefined) {
-      for (let i = 0; i < tensors.length; i++) sources[i] = tensors[i].grad;
-    } else {
-      readGrads(grads, tensors, this.#byName, sources);
-    }
+    const gradients = this.#gradients;
+    const present = gradients.present;
+    gradients.read(grads);
     // Schedules are the caller's code: they run before the lengths are checked, since they could resize a buffer.
     const lrs = learningRates(this.#groups, this.#steps, this.#lrs);
-    checkLengths(tensors, sources);
+    const elements = gradients.check();
     this.#pool?.check();
     checkCanStep(this.#steps);
-    const elements = markPresent(tensors, sources, present);
     const pool = this.#pool;
     const queue = pool !== undefined && pool.beginStep(elements) > 1 ? this.#queue : undefined;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
-    if (
-      wide.nonFinite !== 'propagate' &&
-      !checkFinite(tensors, sources, backend.kernel, queue, wide.nonFinite === 'throw')
-    )
+    if (wide.nonFinite !== 'propagate' && !gradients.finite(backend.kernel, queue, wide.nonFinite === 'throw'))
       return false;
-    copyIn(tensors, sources, this.#staging, this.#heap.buffer);
+    gradients.copyIn(this.#heap.buffer);
     const clipping = this.#clipping.compute(backend.kernel, this.#heap64, tensors, this.#groups, present);
     const clipScale = this.#clipping.scale;
     const calls: KernelCalls = queue ?? this.#direct!;
@@ -309,7 +285,7 @@ export class RMSProp<Name extends string = string> {
     );
     if (queue) this.#runPool(queue);
     pool?.endStep(elements);
-    copyOut(tensors, present);
+    gradients.copyOut();
     this.#steps++;
     return true;
   }
@@ -320,7 +296,7 @@ export class RMSProp<Name extends string = string> {
    * Float32Array copies, for `encodeState` or a `loadState` elsewhere without any string.
    */
   saveState(options?: SaveOptions): SavedState {
-    this.#live();
+    this.#life.live();
     return savedState(this.#steps, this.#groupInfo, this.#tensors, options);
   }
 
@@ -330,7 +306,7 @@ export class RMSProp<Name extends string = string> {
    * TypeError or RangeError saying what differs and changes nothing. Options stay as they are.
    */
   loadState(saved: SavedState): void {
-    this.#exclusive('loadState', () => {
+    this.#life.exclusive('loadState', () => {
       const { stepCount, arrays } = readSavedState(saved, this.#groupInfo, this.#tensors);
       for (const [target, source] of arrays) target.set(source);
       this.#steps = stepCount;
@@ -339,13 +315,13 @@ export class RMSProp<Name extends string = string> {
 
   /** The state in the JSON form of PyTorch's `optimizer.state_dict()` (parameters numbered in order). */
   toTorchStateDict(): TorchStateDict {
-    this.#live();
+    this.#life.live();
     return toTorch(this.#steps, this.#groupInfo, this.#tensors);
   }
 
   /** Loads the JSON form of a PyTorch `optimizer.state_dict()`; checked like `loadState`. */
   fromTorchStateDict(dict: TorchStateDict): void {
-    this.loadState(this.#exclusive('fromTorchStateDict', () => fromTorch(dict, this.#groupInfo, this.#tensors)));
+    this.loadState(this.#life.exclusive('fromTorchStateDict', () => fromTorch(dict, this.#groupInfo, this.#tensors)));
   }
 
   /**
@@ -356,14 +332,9 @@ export class RMSProp<Name extends string = string> {
    * be detached: views you kept keep their values, and the memory, until you drop them.
    */
   dispose(): void {
-    if (this.#busy)
-      throw new Error(
-        'dispose() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it was not disposed',
-      );
-    const backend = this.#backend;
-    if (!backend) return;
+    if (!this.#life.dispose()) return;
+    const backend = this.#backend!;
     this.#backend = undefined;
-    this.#broken = undefined;
     this.#pool?.dispose();
     this.#pool = undefined;
     this.#direct = undefined;
@@ -373,7 +344,7 @@ export class RMSProp<Name extends string = string> {
     this.#views = emptyViews(this.#tensors);
     this.#tensors = [];
     this.#groups = [];
-    this.#staging = [];
+    this.#gradients.release();
     this.#heap = new Float32Array(0);
     this.#heap64 = new Float64Array(0);
   }
@@ -388,50 +359,8 @@ export class RMSProp<Name extends string = string> {
     try {
       queue.run();
     } catch (error) {
-      this.#broken = `step ${this.#steps + 1} failed part way (${(error as Error).message})`;
+      this.#life.break(`step ${this.#steps + 1} failed part way (${(error as Error).message})`);
       throw error;
-    }
-  }
-
-  #live(): Backend {
-    if (!this.#backend) throw new Error('this RMSProp optimizer was disposed');
-    this.#whole();
-    return this.#backend;
-  }
-
-  /** Throws once a step was left part-written (see #runPool). */
-  #whole(): void {
-    if (this.#broken !== undefined) {
-      throw new Error(
-        `this RMSProp optimizer is broken: its ${this.#broken}, so its parameters and state are torn; every use but dispose() throws. Dispose it and restore a state saved before`,
-      );
-    }
-  }
-
-  /**
-   * Starts a call that writes (step, loadState, setOptions): one that comes from inside another
-   * (a schedule or a getter of the caller's calling back in) is refused before it reads anything,
-   * and the outer call goes on as if it had not been made. The caller resets #busy in a finally
-   * (step does so itself, without #exclusive's closure: a step allocates nothing).
-   */
-  #enter(what: string): Backend {
-    const backend = this.#live();
-    if (this.#busy) {
-      throw new Error(
-        `${what}() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it changed nothing`,
-      );
-    }
-    this.#busy = true;
-    return backend;
-  }
-
-  /** Runs `write` as #enter allows (see there), not busy any more once it returns or throws. */
-  #exclusive<T>(what: string, write: () => T): T {
-    this.#enter(what);
-    try {
-      return write();
-    } finally {
-      this.#busy = false;
     }
   }
 }
