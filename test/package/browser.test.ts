@@ -23,18 +23,11 @@ import {
 } from '../support/engine.js';
 import { BACKENDS } from '../support/helpers.js';
 import { serveFiles, type StaticServer } from '../support/static-server.js';
+import { expectNoWasm, expectOneThreadEach, pageHeaders, type PageCheck } from '../support/check-page.js';
 // @ts-expect-error: plain JS shared with the browser page
 import { runFixedCase } from './browser/fixed-case.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-const MODES: Record<string, Record<string, string>> = {
-  plain: {},
-  isolated: ISOLATED,
-  strict: { ...ISOLATED, 'content-security-policy': "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'" },
-  nowasm: { ...ISOLATED, 'content-security-policy': "script-src 'self'; worker-src 'self' blob:" },
-};
 
 let server: StaticServer;
 const inNode: Record<string, Record<string, unknown>> = {};
@@ -43,8 +36,7 @@ beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js')))
     throw new Error('dist/ is missing: `npm test` builds it with tsc first');
   server = await serveFiles(root, {
-    // ?mode= picks the document's headers (subresources need none)
-    headers: (url) => MODES[url.searchParams.get('mode') ?? 'plain'] ?? {},
+    headers: pageHeaders,
     routes: {
       '/dist/platform/node.js': {
         type: 'text/javascript',
@@ -67,13 +59,6 @@ it('the built package mentions Node built-ins only in its Node platform module',
   const { browser } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   expect(browser).toEqual({ './dist/platform/node.js': './dist/platform/browser.js' });
 });
-
-type Check = {
-  isolated: boolean;
-  available: string[];
-  results: Array<Record<string, unknown>>;
-  auto: { backend?: string; backendReason?: string | null; error?: string };
-};
 
 /** Each engine as users get it; WebKit also as Safari runs isolated pages (SharedArrayBuffer on, see webkit.ts). */
 const CONFIGS: Array<{ name: EngineName; label: string; options?: EngineOptions }> = [
@@ -106,7 +91,9 @@ for (const { name, label, options } of CONFIGS) {
       try {
         await page.goto(`${server.origin}/test/package/browser/check.html?mode=${mode}`);
         await page.waitFor('typeof globalThis.rmspropCheck === "function"', 20_000);
-        const result = await page.evaluate<Check>(`globalThis.rmspropCheck(${JSON.stringify({ backends, threads })})`);
+        const result = await page.evaluate<PageCheck>(
+          `globalThis.rmspropCheck(${JSON.stringify({ backends, threads })})`,
+        );
         return { result, errors: await page.errors() };
       } finally {
         await page.close();
@@ -117,15 +104,8 @@ for (const { name, label, options } of CONFIGS) {
       const { result, errors } = await check('plain', BACKENDS, 2);
       expect(errors).toEqual([]);
       expect(result.isolated).toBe(false);
-      expect(result.available).toEqual(['simd', 'wasm', 'js']);
       expect(result.auto).toEqual({ backend: 'simd', backendReason: null });
-      for (const [i, backend] of BACKENDS.entries()) {
-        const { threads, threadsReason, ...bits } = result.results[i];
-        expect(threads, backend).toBe(1);
-        // (the js backend never threads, and says so instead)
-        expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /cross-origin isolated/);
-        expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
-      }
+      expectOneThreadEach(result, BACKENDS, inNode, /cross-origin isolated/);
     });
 
     test(
@@ -155,14 +135,7 @@ for (const { name, label, options } of CONFIGS) {
       async () => {
         const { result } = await check('strict', BACKENDS, 2);
         expect(result.isolated).toBe(true);
-        expect(result.available).toEqual(['simd', 'wasm', 'js']);
-        for (const [i, backend] of BACKENDS.entries()) {
-          const { threads, threadsReason, ...bits } = result.results[i];
-          expect(bits.error, backend).toBeUndefined();
-          expect(threads, backend).toBe(1);
-          expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /worker-src/);
-          expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
-        }
+        expectOneThreadEach(result, BACKENDS, inNode, /worker-src/);
       },
     );
 
@@ -171,13 +144,7 @@ for (const { name, label, options } of CONFIGS) {
       "CSP without 'wasm-unsafe-eval': auto runs js and says why, forced wasm backends name the CSP",
       async () => {
         const { result } = await check('nowasm', ['js', 'simd', 'wasm'], 1);
-        expect(result.available).toEqual(['js']);
-        expect(result.auto.backend).toBe('js');
-        expect(result.auto.backendReason).toMatch(/Content-Security-Policy/);
-        expect(result.auto.backendReason).toMatch(/wasm-unsafe-eval/);
-        expect(result.results[0]).toEqual(inNode.js);
-        for (const forced of result.results.slice(1))
-          expect(forced.error).toMatch(/^\w*Error: .*Content-Security-Policy/);
+        expectNoWasm(result, inNode);
       },
     );
   });

@@ -15,6 +15,7 @@ import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import { serveFiles, type StaticServer } from '../support/static-server.js';
+import { expectNoWasm, expectOneThreadEach, pageHeaders, type PageCheck } from '../support/check-page.js';
 import { rollup } from 'rollup';
 import { build as viteBuild } from 'vite';
 import webpack from 'webpack';
@@ -24,16 +25,6 @@ import { BACKENDS } from '../support/helpers.js';
 import { freshProject, pack, root, tempDir } from '../support/pack.js';
 // @ts-expect-error: plain JS shared with the browser pages
 import { runFixedCase } from './browser/fixed-case.js';
-
-const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-const STRICT_CSP = "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'";
-const NO_WASM_CSP = "script-src 'self'; worker-src 'self' blob:";
-const MODES: Record<string, Record<string, string>> = {
-  plain: {},
-  isolated: ISOLATED,
-  strict: { ...ISOLATED, 'content-security-policy': STRICT_CSP },
-  nowasm: { ...ISOLATED, 'content-security-policy': NO_WASM_CSP },
-};
 
 type Bundler = 'esbuild' | 'webpack' | 'rollup' | 'vite';
 const BUNDLERS: Bundler[] = ['esbuild', 'webpack', 'rollup', 'vite'];
@@ -89,9 +80,9 @@ const origins = new Map<Bundler, string>();
 let browser: Browser;
 const inNode: Record<string, Record<string, unknown>> = {};
 
-/** Serves `dir`; `?mode=` picks the document's headers from MODES (subresources need none). */
+/** Serves `dir`; `?mode=` picks the document's headers (PAGE_MODES). */
 async function serve(dir: string): Promise<string> {
-  const served = await serveFiles(dir, { headers: (url) => MODES[url.searchParams.get('mode') ?? 'plain'] ?? {} });
+  const served = await serveFiles(dir, { headers: pageHeaders });
   servers.push(served);
   return served.origin;
 }
@@ -147,15 +138,8 @@ afterAll(async () => {
   tmp.remove();
 });
 
-type Check = {
-  isolated: boolean;
-  available: string[];
-  results: Array<Record<string, unknown>>;
-  auto: { backend?: string; backendReason?: string | null; error?: string };
-};
-
 /** Loads the bundler's page under `mode` and runs the fixed case on `backends` with `threads`. */
-async function check(bundler: Bundler, mode: string, backends: readonly string[], threads: number): Promise<Check> {
+async function check(bundler: Bundler, mode: string, backends: readonly string[], threads: number): Promise<PageCheck> {
   const { error } = built.get(bundler)!;
   if (error) throw new Error(`${bundler} could not bundle the page: ${error.message}`);
   const tab = await browser.newPage();
@@ -164,7 +148,9 @@ async function check(bundler: Bundler, mode: string, backends: readonly string[]
   try {
     await tab.goto(`${origins.get(bundler)}/?mode=${mode}`);
     await tab.waitForFunction('typeof globalThis.rmspropCheck === "function"', undefined, { timeout: 20_000 });
-    const result = (await tab.evaluate(`globalThis.rmspropCheck(${JSON.stringify({ backends, threads })})`)) as Check;
+    const result = (await tab.evaluate(
+      `globalThis.rmspropCheck(${JSON.stringify({ backends, threads })})`,
+    )) as PageCheck;
     expect(errors).toEqual([]);
     return result;
   } finally {
@@ -184,15 +170,8 @@ it.each(BUNDLERS)(
   async (bundler) => {
     const result = await check(bundler, 'plain', BACKENDS, 2);
     expect(result.isolated).toBe(false);
-    expect(result.available).toEqual(['simd', 'wasm', 'js']);
     expect(result.auto).toEqual({ backend: 'simd', backendReason: null });
-    for (const [i, backend] of BACKENDS.entries()) {
-      const { threads, threadsReason, ...bits } = result.results[i];
-      expect(threads, backend).toBe(1);
-      // (the js backend never threads, and says so instead)
-      expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /cross-origin isolated/);
-      expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
-    }
+    expectOneThreadEach(result, BACKENDS, inNode, /cross-origin isolated/);
   },
   60_000,
 );
@@ -215,13 +194,7 @@ it.each(BUNDLERS)(
   async (bundler) => {
     const result = await check(bundler, 'strict', BACKENDS, 2);
     expect(result.isolated).toBe(true);
-    expect(result.available).toEqual(['simd', 'wasm', 'js']);
-    for (const [i, backend] of BACKENDS.entries()) {
-      const { threads, threadsReason, ...bits } = result.results[i];
-      expect(threads, backend).toBe(1);
-      expect(threadsReason, backend).toMatch(backend === 'js' ? /js backend/ : /worker-src/);
-      expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(inNode[backend]);
-    }
+    expectOneThreadEach(result, BACKENDS, inNode, /worker-src/);
   },
   60_000,
 );
@@ -230,14 +203,7 @@ it.each(BUNDLERS)(
   "%s, CSP without 'wasm-unsafe-eval': auto runs js and says why, forced wasm backends name the CSP",
   async (bundler) => {
     const result = await check(bundler, 'nowasm', ['js', 'simd', 'wasm'], 1);
-    expect(result.available).toEqual(['js']);
-    expect(result.auto.backend).toBe('js');
-    expect(result.auto.backendReason).toMatch(/Content-Security-Policy/);
-    expect(result.auto.backendReason).toMatch(/wasm-unsafe-eval/);
-    expect(result.results[0]).toEqual(inNode.js);
-    for (const forced of result.results.slice(1)) {
-      expect(forced.error).toMatch(/^\w*Error: .*Content-Security-Policy/);
-    }
+    expectNoWasm(result, inNode);
   },
   60_000,
 );

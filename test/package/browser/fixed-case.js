@@ -40,3 +40,19 @@ export async function runFixedCase(RMSProp, backend, threads = 1) {
   opt.dispose();
   return out;
 }
+
+// The one function a test page gives the test (browser/check.js unbundled, bundlers/page.js bundled):
+// the fixed case on each backend, and what 'auto' picks there and why it did not pick the fastest.
+export function exposeCheck(RMSProp, availableBackends) {
+  const failure = (error) => ({ error: `${error?.name}: ${error?.message}` });
+  globalThis.rmspropCheck = async ({ backends, threads }) => {
+    const results = [];
+    for (const backend of backends) results.push(await runFixedCase(RMSProp, backend, threads).catch(failure));
+    const auto = await RMSProp.create({ w: 8 }).then((opt) => {
+      const picked = { backend: opt.backend, backendReason: opt.backendReason ?? null };
+      opt.dispose();
+      return picked;
+    }, failure);
+    return { isolated: globalThis.crossOriginIsolated, available: availableBackends(), results, auto };
+  };
+}
