@@ -399,6 +399,16 @@ const TRIAL_PERIODS = 6;
 const CLEARLY = 1.25;
 /** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
 const SWITCH_MARGIN = 0.97;
+/**
+ * A trial of the other choice (its warming-up period too) ends early, the kept one holding, once
+ * STALLS_TO_GIVE_UP stalls of it took GIVE_UP_FACTOR times as long as the kept choice takes for all
+ * the elements it ran: on a busy machine a trial of threads paid for its whole period's time-slice
+ * stalls. Cold threaded code is slower (1.8× at 64 K) but not that much.
+ */
+const STALLS_TO_GIVE_UP = 2;
+const GIVE_UP_FACTOR = 2;
+/** Where AutoThreads' figures keep the kept choice's ms per element (after the trial periods'). */
+const KEPT_RATE = 7 + 2 * TRIAL_PERIODS;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
 const LEAST_KEPT_PERIODS = 8;
 const MOST_KEPT_PERIODS = 128;
@@ -433,6 +443,8 @@ export class AutoThreads {
   #keepPeriods = LEAST_KEPT_PERIODS;
   /** The trial's period index (0 … TRIAL_PERIODS − 1). */
   #trialPeriod = 0;
+  /** Stalls in this period. */
+  #stalls = 0;
   /**
    * The first trial's first period on threads is not counted: the threaded path ran cold (V8 had not
    * compiled it, nor the workers' loop), and at 64 K that period read 1.8× one thread's time where
@@ -442,10 +454,11 @@ export class AutoThreads {
   /**
    * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
    * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
-   * one read of WORKING costs (ms); then per trial period its estimated ms and its elements.
+   * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; last,
+   * the kept choice's ms per element in its latest period (KEPT_RATE).
    * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
    */
-  readonly #figures = new Float64Array(7 + 2 * TRIAL_PERIODS);
+  readonly #figures = new Float64Array(KEPT_RATE + 1);
   /** Trials so far (for tests). */
   trials = 0;
 
@@ -475,6 +488,15 @@ export class AutoThreads {
     this.#run++;
     figures[4] += stallMs;
     figures[5] += elements;
+    if (
+      stallMs > 0 &&
+      ++this.#stalls >= STALLS_TO_GIVE_UP &&
+      this.#onTrial() &&
+      figures[4] > GIVE_UP_FACTOR * figures[KEPT_RATE] * figures[5]
+    ) {
+      this.#giveUpTrial();
+      return;
+    }
     if (!this.#timing) return;
     figures[1] += this.#now() - figures[0];
     figures[2] += elements;
@@ -494,8 +516,8 @@ export class AutoThreads {
       MAX_TIMED_RUNS,
       Math.max(MIN_TIMED_RUNS, Math.ceil((MIN_TIMED_MS * this.#timedRuns) / Math.max(timedMs, 1e-6))),
     );
-    this.#run = this.#timedRuns = 0;
-    figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
+    this.#startPeriod();
+    if (this.#keepLeft >= 0) figures[KEPT_RATE] = periodElements > 0 ? periodMs / periodElements : 0;
     if (this.#keepLeft > 0) {
       this.#keepLeft--;
       return;
@@ -533,6 +555,26 @@ export class AutoThreads {
       this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
     }
     this.#current = this.#kept;
+    this.#keepLeft = this.#keepPeriods;
+  }
+
+  #startPeriod(): void {
+    const figures = this.#figures;
+    this.#run = this.#timedRuns = this.#stalls = 0;
+    figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
+  }
+
+  /** Whether this period is a trial period of the other choice. */
+  #onTrial(): boolean {
+    return this.#keepLeft === -1 && this.#current !== this.#kept;
+  }
+
+  /** The other choice stalled too long to be worth finishing its trial: the kept choice holds (see STALLS_TO_GIVE_UP). */
+  #giveUpTrial(): void {
+    this.#startPeriod();
+    this.#warmingUp = false;
+    this.#current = this.#kept;
+    this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
     this.#keepLeft = this.#keepPeriods;
   }
 
