@@ -393,9 +393,13 @@ const MAX_TIMED_RUNS = 512;
  * without a clock), and only the ordinary part of runs is sampled.
  */
 const STALL_SPINS = 10_000;
-/** Periods of a trial: the two choices alternate, the other one first. */
-const TRIAL_PERIODS = 6;
-/** After one period each, a choice this much slower or faster than the other decides the trial. */
+/**
+ * Counted periods of a trial, on the other choice, after one that warms it up; they are compared
+ * with the kept choice's latest as many periods, run before the trial (not after it: back on
+ * threads, the first period is a switch's, see #warmingUp).
+ */
+const TRIAL_PERIODS = 3;
+/** After one period, an other choice this much slower or faster than the kept one decides the trial. */
 const CLEARLY = 1.25;
 /** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
 const SWITCH_MARGIN = 0.97;
@@ -406,9 +410,15 @@ const SWITCH_MARGIN = 0.97;
  * stalls. Cold threaded code is slower (1.8× at 64 K) but not that much.
  */
 const STALLS_TO_GIVE_UP = 2;
+/**
+ * A trial's warming-up period ends after about this long (its timed runs' ms, scaled to all its
+ * runs), or with the period if that comes first; the first trial's warms up a whole period (V8 compiling).
+ */
+const WARM_UP_MS = 32;
 const GIVE_UP_FACTOR = 2;
-/** Where AutoThreads' figures keep the kept choice's ms per element (after the trial periods'). */
-const KEPT_RATE = 7 + 2 * TRIAL_PERIODS;
+/** Where AutoThreads' figures keep the trial's periods, and the kept choice's latest TRIAL_PERIODS (ms, elements). */
+const TRIAL_FIGURES = 7;
+const KEPT_FIGURES = TRIAL_FIGURES + 2 * TRIAL_PERIODS;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
 const LEAST_KEPT_PERIODS = 8;
 const MOST_KEPT_PERIODS = 128;
@@ -419,10 +429,11 @@ const clock = () => performance.now();
 /**
  * threads: 'auto': each run takes 1 thread or `most`, whichever its own timing found faster. Runs
  * go in periods on one choice, of which every RUNS_PER_TIMED-th run is timed (every run from
- * TIME_EVERY_RUN_ELEMENTS), until the timed runs add up to MIN_TIMED_MS. A trial alternates
- * periods of the two choices and keeps the one with the lower total time per element over its
- * three periods (the mean, not a median: on a busy machine the cost of threads is in rare long
- * stalls); one period each if one choice is clearly faster. Then the kept choice runs
+ * TIME_EVERY_RUN_ELEMENTS), until the timed runs add up to MIN_TIMED_MS. A trial warms the other
+ * choice up, runs it for up to three periods and compares its total time per element with the kept
+ * choice's latest three periods (the mean, not a median: on a busy machine the cost of threads is in
+ * rare long stalls); one period if it is clearly faster or slower, less if it stalls far beyond the
+ * kept choice's time. Then the kept choice runs
  * LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial, since the load of the
  * machine changes. Which thread computes an element never changes its bits, so neither does a
  * switch. `now` is the clock (a test's fake one).
@@ -441,24 +452,29 @@ export class AutoThreads {
   /** Periods left on the kept choice before the next trial (-1: in a trial); how many it had. */
   #keepLeft = 0;
   #keepPeriods = LEAST_KEPT_PERIODS;
-  /** The trial's period index (0 … TRIAL_PERIODS − 1). */
+  /** The trial's counted periods so far (0 … TRIAL_PERIODS − 1). */
   #trialPeriod = 0;
+  /** The kept choice's periods recorded (at most TRIAL_PERIODS), and the slot of the next. */
+  #keptPeriods = 0;
+  #keptSlot = 0;
   /** Stalls in this period. */
   #stalls = 0;
   /**
-   * The first trial's first period on threads is not counted: the threaded path ran cold (V8 had not
-   * compiled it, nor the workers' loop), and at 64 K that period read 1.8× one thread's time where
-   * 2 threads take 0.6× of it, which kept one thread for the next second.
+   * A trial's first period (on the other choice) is not counted: the first time, the threaded path
+   * ran cold (V8 had not compiled it, nor the workers' loop: at 64 K it read 1.8× one thread's time
+   * where 2 threads take 0.6×); later, with another process on the other core, workers woken after a
+   * long stretch on one thread took a while to be scheduled well (16 M: 0.57–0.93 ns per element in
+   * such periods against 0.41–0.48 sustained), which kept one thread where 2 were faster.
    */
   #warmingUp = false;
   /**
    * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
    * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
-   * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; last,
-   * the kept choice's ms per element in its latest period (KEPT_RATE).
+   * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; then
+   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring).
    * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
    */
-  readonly #figures = new Float64Array(KEPT_RATE + 1);
+  readonly #figures = new Float64Array(KEPT_FIGURES + 2 * TRIAL_PERIODS);
   /** Trials so far (for tests). */
   trials = 0;
 
@@ -492,7 +508,7 @@ export class AutoThreads {
       stallMs > 0 &&
       ++this.#stalls >= STALLS_TO_GIVE_UP &&
       this.#onTrial() &&
-      figures[4] > GIVE_UP_FACTOR * figures[KEPT_RATE] * figures[5]
+      figures[4] > GIVE_UP_FACTOR * perElement(figures, KEPT_FIGURES, this.#keptPeriods) * figures[5]
     ) {
       this.#giveUpTrial();
       return;
@@ -501,8 +517,11 @@ export class AutoThreads {
     figures[1] += this.#now() - figures[0];
     figures[2] += elements;
     figures[3] += stallMs;
-    if (++this.#timedRuns < this.#timedPerPeriod) return;
-    this.#endPeriod();
+    if (++this.#timedRuns >= this.#timedPerPeriod) this.#endPeriod();
+    else if (this.#warmingUp && this.trials > 1 && (figures[1] * figures[5]) / figures[2] >= WARM_UP_MS) {
+      this.#startPeriod(); // warm enough: the trial's counted periods begin
+      this.#warmingUp = false;
+    }
   }
 
   /** The period is over: its ordinary runs as sampled, plus every stall. */
@@ -517,40 +536,39 @@ export class AutoThreads {
       Math.max(MIN_TIMED_RUNS, Math.ceil((MIN_TIMED_MS * this.#timedRuns) / Math.max(timedMs, 1e-6))),
     );
     this.#startPeriod();
-    if (this.#keepLeft >= 0) figures[KEPT_RATE] = periodElements > 0 ? periodMs / periodElements : 0;
+    if (this.#keepLeft >= 0) {
+      figures[KEPT_FIGURES + 2 * this.#keptSlot] = periodMs;
+      figures[KEPT_FIGURES + 2 * this.#keptSlot + 1] = periodElements;
+      this.#keptSlot = (this.#keptSlot + 1) % TRIAL_PERIODS;
+      this.#keptPeriods = Math.min(TRIAL_PERIODS, this.#keptPeriods + 1);
+    }
     if (this.#keepLeft > 0) {
       this.#keepLeft--;
       return;
     }
     if (this.#keepLeft === 0) {
-      // the next trial begins, with the other choice; the first one after a period that warms it up
+      // the next trial begins, with the other choice, after a period that warms it up
       this.#keepLeft = -1;
       this.#trialPeriod = 0;
       this.#current = this.#other();
-      this.#warmingUp = this.trials++ === 0;
+      this.#warmingUp = true;
+      this.trials++;
       return;
     }
     if (this.#warmingUp) {
       this.#warmingUp = false;
       return;
     }
-    figures[7 + 2 * this.#trialPeriod] = periodMs;
-    figures[8 + 2 * this.#trialPeriod] = periodElements;
-    this.#trialPeriod++;
-    // Periods 0, 2, 4 ran the other choice; 1, 3, 5 the kept one.
-    let clearly = false;
-    if (this.#trialPeriod === 2) {
-      const ratio = perElement(figures, 0, 1) / perElement(figures, 1, 1);
-      clearly = ratio > CLEARLY || ratio * CLEARLY < 1;
-    }
-    if (this.#trialPeriod < TRIAL_PERIODS && !clearly) {
-      this.#current = this.#trialPeriod % 2 === 0 ? this.#other() : this.#kept;
-      return;
-    }
-    const periods = clearly ? 1 : TRIAL_PERIODS / 2;
-    if (perElement(figures, 0, periods) < SWITCH_MARGIN * perElement(figures, 1, periods)) {
+    figures[TRIAL_FIGURES + 2 * this.#trialPeriod] = periodMs;
+    figures[TRIAL_FIGURES + 2 * this.#trialPeriod + 1] = periodElements;
+    const periods = ++this.#trialPeriod;
+    const ratio = perElement(figures, TRIAL_FIGURES, periods) / perElement(figures, KEPT_FIGURES, this.#keptPeriods);
+    const clearly = ratio > CLEARLY || ratio * CLEARLY < 1;
+    if (periods < TRIAL_PERIODS && !clearly) return;
+    if (ratio < SWITCH_MARGIN) {
       this.#kept = this.#other();
       this.#keepPeriods = LEAST_KEPT_PERIODS;
+      this.#keptPeriods = this.#keptSlot = 0; // the new kept choice's periods are recorded from now on
     } else {
       this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
     }
@@ -583,13 +601,13 @@ export class AutoThreads {
   }
 }
 
-/** ms per element over the trial's first `periods` periods of one choice (`first`: 0 the other choice, 1 the kept one). */
-function perElement(figures: Float64Array, first: number, periods: number): number {
+/** ms per element over `periods` (ms, elements) pairs of `figures` from `at`. */
+function perElement(figures: Float64Array, at: number, periods: number): number {
   let ms = 0;
   let elements = 0;
-  for (let p = first; p < 2 * periods; p += 2) {
-    ms += figures[7 + 2 * p];
-    elements += figures[8 + 2 * p];
+  for (let p = 0; p < periods; p++) {
+    ms += figures[at + 2 * p];
+    elements += figures[at + 2 * p + 1];
   }
   return elements > 0 ? ms / elements : 0;
 }

@@ -453,6 +453,22 @@ describe("threads: 'auto' decides by timing", () => {
     }
   });
 
+  // Another process on the other core, 16 M elements: 2 threads take 0.75× one thread's time once
+  // running, but the first runs after a stretch on one thread take 1.4× (woken workers wait to be
+  // scheduled well). Trials that compared such a period with one thread's kept one thread.
+  it('2 threads slow only for a while after each switch to them (16 M, busy): keeps 2 threads', () => {
+    let previous = 1;
+    let since = 0;
+    const cost = (t: number) => {
+      if (t !== previous) [previous, since] = [t, 0];
+      since++;
+      return t === 1 ? 10 : since <= 4 ? 14 : 7.5;
+    };
+    const { onMost } = drive(new AutoThreads(2), 4_000, cost, 1 << 24);
+    const late = onMost.slice(2_000);
+    expect(share(late, 0, late.length)).toBeGreaterThan(0.95);
+  });
+
   it('re-checks: when the load changes, it follows', () => {
     // Threads win for 20 000 runs, then lose (another process took the other core), then win again.
     const cost = (t: number, r: number) => (t === 1 ? 1 : r >= 20_000 && r < 40_000 ? 2 : 0.5);
