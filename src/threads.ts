@@ -193,12 +193,10 @@ export function runChunks(
  * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT); returns the elements
  * the calls update. Linear in the calls.
  */
-export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): number {
-  let elements = 0;
+export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): void {
   let laidOut = 0;
   for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
     jobs[j + CALL_START] = laidOut;
-    elements += jobs[j + CALL_N];
     laidOut += Math.ceil(jobs[j + CALL_N] / 4) * 4;
   }
   // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
@@ -208,7 +206,6 @@ export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, thr
   for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, Math.ceil((t * chunks) / threads));
   Atomics.store(ctl, CHUNK, size);
   Atomics.store(ctl, CHUNKS, chunks);
-  return elements;
 }
 
 /**
