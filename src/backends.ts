@@ -1,7 +1,8 @@
-import { scalarSharedWasmBase64, scalarWasmBase64, simdSharedWasmBase64, simdWasmBase64 } from './generated/wasm.js';
+import { scalarWasmBase64, simdWasmBase64 } from './generated/wasm.js';
 import { jsKernel, type Kernel } from './kernel.js';
 import type { BackendChoice, BackendName } from './options.js';
 import { decodeBase64 } from './base64.js';
+import { withSharedMemory } from './shared-build.js';
 
 /** @internal A heap plus a kernel that updates slices of it. */
 export interface Backend {
@@ -28,12 +29,7 @@ const WASM_PAGE = 65536;
 export const MAX_HEAP_BYTES = 65536 * WASM_PAGE;
 
 type WasmBuild = 'simd' | 'wasm' | 'simd-shared' | 'wasm-shared';
-const BASE64: Record<WasmBuild, string> = {
-  simd: simdWasmBase64,
-  wasm: scalarWasmBase64,
-  'simd-shared': simdSharedWasmBase64,
-  'wasm-shared': scalarSharedWasmBase64,
-};
+const BASE64: Record<Exclude<BackendName, 'js'>, string> = { simd: simdWasmBase64, wasm: scalarWasmBase64 };
 const modules: Partial<Record<WasmBuild, Promise<WebAssembly.Module>>> = {};
 /** The builds compiled so far, for synchronous instantiation. */
 const compiled: Partial<Record<WasmBuild, WebAssembly.Module>> = {};
@@ -101,8 +97,9 @@ const buildOf = (name: Exclude<BackendName, 'js'>, shared: boolean): WasmBuild =
 export async function compileBackend(name: BackendName, shared = false): Promise<void> {
   if (name === 'js') return;
   const build = buildOf(name, shared);
+  const bytes = () => (shared ? withSharedMemory(decodeBase64(BASE64[name])) : decodeBase64(BASE64[name]));
   const pending = (modules[build] ??= wasmApi()!
-    .compile(decodeBase64(BASE64[build]))
+    .compile(bytes())
     .then((module) => {
       compiled[build] = module;
       return module;
