@@ -38,27 +38,27 @@ export function withSharedMemory(wasm: Uint8Array): Uint8Array<ArrayBuffer> {
       at = end;
       continue;
     }
+    // the memory is the first import (the only one the kernels have)
     let [count, p] = readU32(wasm, contentAt);
-    for (; count > 0; count--) {
-      for (let name = 0; name < 2; name++) {
-        const [length, next] = readU32(wasm, p);
-        p = next + length;
-      }
-      const kind = wasm[p++];
-      if (kind !== MEMORY_KIND)
-        throw new Error(`wasm import of kind ${kind} before the memory: not this package's build`);
-      const flags = wasm[p];
-      const [initial, afterInitial] = readU32(wasm, p + 1);
-      const limitsEnd = flags & 1 ? readU32(wasm, afterInitial)[1] : afterInitial;
-      const limits = [SHARED_LIMITS, ...u32(initial), ...u32(MAX_PAGES)];
-      const content = [...wasm.subarray(contentAt, p), ...limits, ...wasm.subarray(limitsEnd, end)];
-      const section = [IMPORT_SECTION, ...u32(content.length), ...content];
-      const out = new Uint8Array(at + section.length + (wasm.length - end));
-      out.set(wasm.subarray(0, at));
-      out.set(section, at);
-      out.set(wasm.subarray(end), at + section.length);
-      return out;
+    if (count === 0) break;
+    for (let name = 0; name < 2; name++) {
+      const [length, next] = readU32(wasm, p);
+      p = next + length;
     }
+    const kind = wasm[p++];
+    if (kind !== MEMORY_KIND)
+      throw new Error(`wasm import of kind ${kind} before the memory: not this package's build`);
+    const flags = wasm[p];
+    const [initial, afterInitial] = readU32(wasm, p + 1);
+    const limitsEnd = flags & 1 ? readU32(wasm, afterInitial)[1] : afterInitial;
+    const limits = [SHARED_LIMITS, ...u32(initial), ...u32(MAX_PAGES)];
+    const content = [...wasm.subarray(contentAt, p), ...limits, ...wasm.subarray(limitsEnd, end)];
+    const section = [IMPORT_SECTION, ...u32(content.length), ...content];
+    const out = new Uint8Array(at + section.length + (wasm.length - end));
+    out.set(wasm.subarray(0, at));
+    out.set(section, at);
+    out.set(wasm.subarray(end), at + section.length);
+    return out;
   }
   throw new Error('the wasm build imports no memory');
 }
