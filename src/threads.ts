@@ -416,6 +416,14 @@ const GIVE_UP_FACTOR = 2;
 /** Where AutoThreads' figures keep the trial's periods, and the kept choice's latest TRIAL_PERIODS (ms, elements). */
 const TRIAL_FIGURES = 7;
 const KEPT_FIGURES = TRIAL_FIGURES + 2 * TRIAL_PERIODS;
+/**
+ * The first periods, until they add up to this long, are not compared: V8 compiles the step only
+ * after thousands of them (16 K elements, another process on the other core: one thread read 1.42
+ * and 0.99 ns an element in the first two periods, 0.56–0.66 afterwards, and the first trial chose
+ * 2 threads at 0.66–0.70). Where it is kept: figures[COLD_LEFT], ms still to run.
+ */
+const COLD_START_MS = 100;
+const COLD_LEFT = KEPT_FIGURES + 2 * TRIAL_PERIODS;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
 const LEAST_KEPT_PERIODS = 8;
 const MOST_KEPT_PERIODS = 128;
@@ -468,10 +476,10 @@ export class AutoThreads {
    * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
    * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
    * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; then
-   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring).
+   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT.
    * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
    */
-  readonly #figures = new Float64Array(KEPT_FIGURES + 2 * TRIAL_PERIODS);
+  readonly #figures = new Float64Array(COLD_LEFT + 1);
   /** Trials so far (for tests). */
   trials = 0;
 
@@ -480,6 +488,7 @@ export class AutoThreads {
     this.most = most;
     this.#now = now;
     this.#figures[6] = msPerSpin;
+    this.#figures[COLD_LEFT] = COLD_START_MS;
   }
 
   /** The threads of the next run (1 or `most`); call `startRun` before it and `ran` after. */
@@ -533,6 +542,10 @@ export class AutoThreads {
       Math.max(MIN_TIMED_RUNS, Math.ceil((MIN_TIMED_MS * this.#timedRuns) / Math.max(timedMs, 1e-6))),
     );
     this.#startPeriod();
+    if (figures[COLD_LEFT] > 0) {
+      figures[COLD_LEFT] -= periodMs; // V8 compiling the step: nothing to compare yet
+      return;
+    }
     if (this.#keepLeft >= 0) {
       figures[KEPT_FIGURES + 2 * this.#keptSlot] = periodMs;
       figures[KEPT_FIGURES + 2 * this.#keptSlot + 1] = periodElements;
