@@ -408,8 +408,8 @@ const SWITCH_MARGIN = 0.97;
  */
 const STALLS_TO_GIVE_UP = 2;
 /**
- * A trial's warming-up period ends after about this long (its timed runs' ms, scaled to all its
- * runs), or with the period if that comes first; the first trial's warms up a whole period (V8 compiling).
+ * A trial's warming-up period is a short one, of about this long (as many timed runs as took that
+ * long in the period before), or a whole period the first time (V8 compiling).
  */
 const WARM_UP_MS = 32;
 const GIVE_UP_FACTOR = 2;
@@ -507,39 +507,35 @@ export class AutoThreads {
     const figures = this.#figures;
     // One float64 multiply either way: a number that is sometimes an integer 0 made Maglev box it.
     const stallMs = (spins > STALL_SPINS ? spins : 0) * figures[6];
+    // No statement here runs only now and then: optimized before it ran, V8 would deoptimize this
+    // function when it first did (and box numbers until it optimized it again).
     this.#run++;
+    this.#stalls += spins > STALL_SPINS ? 1 : 0;
     figures[4] += stallMs;
     figures[5] += elements;
-    if (
-      stallMs > 0 &&
-      ++this.#stalls >= STALLS_TO_GIVE_UP &&
-      this.#onTrial() &&
-      figures[4] > GIVE_UP_FACTOR * perElement(figures, KEPT_FIGURES, this.#keptPeriods) * figures[5]
-    ) {
-      this.#giveUpTrial();
-      return;
-    }
     if (!this.#timing) return;
     figures[1] += this.#now() - figures[0];
     figures[2] += elements;
     figures[3] += stallMs;
-    if (++this.#timedRuns >= this.#timedPerPeriod) this.#endPeriod();
-    else if (this.#warmingUp && this.trials > 1 && (figures[1] * figures[5]) / figures[2] >= WARM_UP_MS) {
-      this.#startPeriod(); // warm enough: the trial's counted periods begin
-      this.#warmingUp = false;
-    }
+    if (++this.#timedRuns >= this.#timedPerPeriod || this.#stalls >= STALLS_TO_GIVE_UP) this.#endPeriod();
   }
 
-  /** The period is over: its ordinary runs as sampled, plus every stall. */
+  /** The period is over (its ordinary runs as sampled, plus every stall), or it stalled: a trial may give up. */
   #endPeriod(): void {
     const figures = this.#figures;
+    if (this.#timedRuns < this.#timedPerPeriod) {
+      const keptMs = perElement(figures, KEPT_FIGURES, this.#keptPeriods) * figures[5];
+      if (this.#keepLeft === -1 && figures[4] > GIVE_UP_FACTOR * keptMs) this.#giveUpTrial();
+      return;
+    }
     const timedMs = figures[1];
+    const timedRuns = this.#timedRuns;
     const ordinaryMs = Math.max(0, timedMs - figures[3]);
     const periodMs = (figures[2] > 0 ? (ordinaryMs * figures[5]) / figures[2] : 0) + figures[4];
     const periodElements = figures[5];
     this.#timedPerPeriod = Math.min(
       MAX_TIMED_RUNS,
-      Math.max(MIN_TIMED_RUNS, Math.ceil((MIN_TIMED_MS * this.#timedRuns) / Math.max(timedMs, 1e-6))),
+      Math.max(MIN_TIMED_RUNS, Math.ceil((MIN_TIMED_MS * timedRuns) / Math.max(timedMs, 1e-6))),
     );
     this.#startPeriod();
     if (figures[COLD_LEFT] > 0) {
@@ -562,7 +558,9 @@ export class AutoThreads {
       this.#trialPeriod = 0;
       this.#current = this.#other();
       this.#warmingUp = true;
-      this.trials++;
+      // after the first trial, a warm-up of about WARM_UP_MS: as many timed runs as took that long here
+      if (this.trials++ > 0 && periodMs > 0)
+        this.#timedPerPeriod = Math.min(this.#timedPerPeriod, Math.ceil((WARM_UP_MS * timedRuns) / periodMs));
       return;
     }
     if (this.#warmingUp) {
@@ -590,11 +588,6 @@ export class AutoThreads {
     const figures = this.#figures;
     this.#run = this.#timedRuns = this.#stalls = 0;
     figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
-  }
-
-  /** Whether this period is a trial period of the other choice. */
-  #onTrial(): boolean {
-    return this.#keepLeft === -1 && this.#current !== this.#kept;
   }
 
   /** The other choice stalled too long to be worth finishing its trial: the kept choice holds (see STALLS_TO_GIVE_UP). */

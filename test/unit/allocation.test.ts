@@ -221,9 +221,10 @@ it.concurrent.skipIf(noYoungGeneration)(
     opt.grads.w.fill(0.01);
     step = () => void opt.step();
     steps = 320;`,
-        // Optimized that soon, 'auto''s bookkeeping (AutoThreads.ran) had not run a trial's branches yet:
-        // a trial then threw it back to the interpreter (a deopt for insufficient feedback), 100 bytes a
-        // step for seven rounds of 320 steps until it was optimized again (--trace-deopt, Node 20).
+        // Optimized that soon, the step had not yet run both of 'auto''s paths (one thread and all): a
+        // trial of the other then threw it back to the interpreter (a deopt for insufficient feedback),
+        // up to 100 bytes a step for seven rounds of 320 steps until it was optimized again
+        // (--trace-deopt, Node 20).
         { soonerTurbofan: false },
       ),
     ).toBeLessThan(ONE_NUMBER);
