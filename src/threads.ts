@@ -465,7 +465,7 @@ export class AutoThreads {
   /** Stalls in this period. */
   #stalls = 0;
   /**
-   * A trial's first period (on the other choice) is not counted: the first time, the threaded path
+   * A trial's first period on threads is not counted: the first time, the threaded path
    * ran cold (V8 had not compiled it, nor the workers' loop: at 64 K it read 1.8× one thread's time
    * where 2 threads take 0.6×); later, with another process on the other core, workers woken after a
    * long stretch on one thread took a while to be scheduled well (16 M: 0.57–0.93 ns per element in
@@ -557,9 +557,10 @@ export class AutoThreads {
       this.#keepLeft = -1;
       this.#trialPeriod = 0;
       this.#current = this.#other();
-      this.#warmingUp = true;
+      // Threads warm up (cold code the first time, woken workers later); one thread needs none.
+      this.#warmingUp = this.#current > 1;
       // after the first trial, a warm-up of about WARM_UP_MS: as many timed runs as took that long here
-      if (this.trials++ > 0 && periodMs > 0)
+      if (this.trials++ > 0 && this.#warmingUp && periodMs > 0)
         this.#timedPerPeriod = Math.min(this.#timedPerPeriod, Math.ceil((WARM_UP_MS * timedRuns) / periodMs));
       return;
     }
