@@ -190,8 +190,7 @@ export function runChunks(
 
 /**
  * Lays the job table's calls end to end (each call's start into its slot CALL_START) and cuts them
- * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT); returns the elements
- * the calls update. Linear in the calls.
+ * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT). Linear in the calls.
  */
 export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): void {
   let laidOut = 0;
@@ -391,9 +390,9 @@ const MAX_TIMED_RUNS = 512;
  */
 const STALL_SPINS = 10_000;
 /**
- * Counted periods of a trial, on the other choice, after one that warms it up; they are compared
- * with the kept choice's latest as many periods, run before the trial (not after it: back on
- * threads, the first period is a switch's, see #warmingUp).
+ * Counted periods of a trial, on the other choice (threads after one that warms them up); they are
+ * compared with the kept choice's latest as many periods, run before the trial (not after it: back
+ * on threads, the first period is a switch's, see #warmingUp).
  */
 const TRIAL_PERIODS = 3;
 /** After one period, an other choice this much slower or faster than the kept one decides the trial. */
@@ -407,12 +406,12 @@ const SWITCH_MARGIN = 0.97;
  * stalls. Cold threaded code is slower (1.8× at 64 K) but not that much.
  */
 const STALLS_TO_GIVE_UP = 2;
+const GIVE_UP_FACTOR = 2;
 /**
- * A trial's warming-up period is a short one, of about this long (as many timed runs as took that
- * long in the period before), or a whole period the first time (V8 compiling).
+ * A trial of threads starts with a short period that is not counted, of about this long (as many
+ * timed runs as took that long in the period before), or a whole period the first time (V8 compiling).
  */
 const WARM_UP_MS = 32;
-const GIVE_UP_FACTOR = 2;
 /** Where AutoThreads' figures keep the trial's periods, and the kept choice's latest TRIAL_PERIODS (ms, elements). */
 const TRIAL_FIGURES = 7;
 const KEPT_FIGURES = TRIAL_FIGURES + 2 * TRIAL_PERIODS;
