@@ -5,7 +5,8 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
-import { AutoThreads, CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/threads.js';
+import { AutoThreads } from '../../src/auto-threads.js';
+import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/threads.js';
 import { moduleArgs } from '../support/child.js';
 import { everything, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 

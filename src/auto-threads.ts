@@ -1,0 +1,256 @@
+// threads: 'auto''s policy: which of one thread and all of them runs each step, decided by timing
+// the steps it runs (the pool in threads.ts asks it before each step and tells it after). Pure
+// bookkeeping, no threads of its own: test/unit/threads.test.ts drives it with a fake clock.
+
+/**
+ * One run in this many is timed: the clock is read twice per timed run (a fresh heap number each
+ * time), 1 byte a run; with one in 16 a step averaged 2.7–4.3 bytes (the period's bookkeeping too).
+ */
+const RUNS_PER_TIMED = 32;
+/**
+ * Runs of this many elements or more are all timed: each takes milliseconds, next to which the
+ * clock's 32 bytes are nothing, and one timed run in 16 made a trial at 16 M either take seconds or
+ * rest on three runs (whose times varied by half on a busy machine).
+ */
+const TIME_EVERY_RUN_ELEMENTS = 1 << 22;
+/**
+ * A period's timed runs add up to at least this long, and are at least MIN_TIMED_RUNS. They are
+ * spread over the whole period, one in RUNS_PER_TIMED: on a busy machine the cost of threads is in
+ * rare long stalls (a thread descheduled for a time slice), which a sample of runs in a row would
+ * catch only if the stall fell inside it, and a sample spread over the period catches in proportion.
+ * Far above a browser's 5 µs clock.
+ */
+const MIN_TIMED_MS = 4;
+const MIN_TIMED_RUNS = 4;
+const MAX_TIMED_RUNS = 512;
+/**
+ * A caller's wait for the workers longer than this many reads of WORKING (tens of microseconds) is
+ * a stall: a worker descheduled inside its chunk. Every stall is counted, timed or not (by the reads,
+ * without a clock), and only the ordinary part of runs is sampled.
+ */
+const STALL_SPINS = 10_000;
+/**
+ * Counted periods of a trial, on the other choice (threads after one that warms them up); they are
+ * compared with the kept choice's latest as many periods, run before the trial (not after it: back
+ * on threads, the first period is a switch's, see #warmingUp).
+ */
+const TRIAL_PERIODS = 3;
+/** After one period, an other choice this much slower or faster than the kept one decides the trial. */
+const CLEARLY = 1.25;
+/** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
+const SWITCH_MARGIN = 0.97;
+/**
+ * A trial of the other choice (its warming-up period too) ends early, the kept one holding, once
+ * STALLS_TO_GIVE_UP stalls of it took GIVE_UP_FACTOR times as long as the kept choice takes for all
+ * the elements it ran: on a busy machine a trial of threads paid for its whole period's time-slice
+ * stalls. Cold threaded code is slower (1.8× at 64 K) but not that much.
+ */
+const STALLS_TO_GIVE_UP = 2;
+const GIVE_UP_FACTOR = 2;
+/**
+ * A trial of threads starts with a short period that is not counted, of about this long (as many
+ * timed runs as took that long in the period before), or a whole period the first time (V8 compiling).
+ */
+const WARM_UP_MS = 32;
+/** Where AutoThreads' figures keep the trial's periods, and the kept choice's latest TRIAL_PERIODS (ms, elements). */
+const TRIAL_FIGURES = 7;
+const KEPT_FIGURES = TRIAL_FIGURES + 2 * TRIAL_PERIODS;
+/**
+ * The first periods, until they add up to this long, are not compared: V8 compiles the step only
+ * after thousands of them (16 K elements, another process on the other core: one thread read 1.42
+ * and 0.99 ns an element in the first two periods, 0.56–0.66 afterwards, and the first trial chose
+ * 2 threads at 0.66–0.70). Where it is kept: figures[COLD_LEFT], ms still to run.
+ */
+const COLD_START_MS = 100;
+const COLD_LEFT = KEPT_FIGURES + 2 * TRIAL_PERIODS;
+/** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
+const LEAST_KEPT_PERIODS = 8;
+const MOST_KEPT_PERIODS = 128;
+
+/** The clock of 'auto''s timing. */
+export const clock = (): number => performance.now();
+
+/**
+ * threads: 'auto': each run takes 1 thread or `most`, whichever its own timing found faster. Runs
+ * go in periods on one choice, of which every RUNS_PER_TIMED-th run is timed (every run from
+ * TIME_EVERY_RUN_ELEMENTS), until the timed runs add up to MIN_TIMED_MS. A trial warms the other
+ * choice up, runs it for up to three periods and compares its total time per element with the kept
+ * choice's latest three periods (the mean, not a median: on a busy machine the cost of threads is in
+ * rare long stalls); one period if it is clearly faster or slower, less if it stalls far beyond the
+ * kept choice's time. Then the kept choice runs
+ * LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial, since the load of the
+ * machine changes. Which thread computes an element never changes its bits, so neither does a
+ * switch. `now` is the clock (a test's fake one).
+ */
+export class AutoThreads {
+  readonly most: number;
+  readonly #now: () => number;
+  /** The kept choice (1 or most), and the one the current period runs. */
+  #kept = 1;
+  #current = 1;
+  /** Runs done in this period; timed runs done, and how many end the period; whether this run is timed. */
+  #run = 0;
+  #timedRuns = 0;
+  #timedPerPeriod = 1;
+  #timing = false;
+  /** Periods left on the kept choice before the next trial (-1: in a trial); how many it had. */
+  #keepLeft = 0;
+  #keepPeriods = LEAST_KEPT_PERIODS;
+  /** The trial's counted periods so far (0 … TRIAL_PERIODS − 1). */
+  #trialPeriod = 0;
+  /** The kept choice's periods recorded (at most TRIAL_PERIODS), and the slot of the next. */
+  #keptPeriods = 0;
+  #keptSlot = 0;
+  /** Stalls in this period. */
+  #stalls = 0;
+  /**
+   * A trial's first period on threads is not counted: the first time, the threaded path
+   * ran cold (V8 had not compiled it, nor the workers' loop: at 64 K it read 1.8× one thread's time
+   * where 2 threads take 0.6×); later, with another process on the other core, workers woken after a
+   * long stretch on one thread took a while to be scheduled well (16 M: 0.57–0.93 ns per element in
+   * such periods against 0.41–0.48 sustained), which kept one thread where 2 were faster.
+   */
+  #warmingUp = false;
+  /**
+   * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
+   * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
+   * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; then
+   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT.
+   * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
+   */
+  readonly #figures = new Float64Array(COLD_LEFT + 1);
+  /** Trials so far (for tests). */
+  trials = 0;
+
+  /** `msPerSpin`: what one read of WORKING while waiting costs (0: stalls are only seen when timed). */
+  constructor(most: number, now: () => number = clock, msPerSpin = 0) {
+    this.most = most;
+    this.#now = now;
+    this.#figures[6] = msPerSpin;
+    this.#figures[COLD_LEFT] = COLD_START_MS;
+  }
+
+  /** The threads of the next run (1 or `most`); call `startRun` before it and `ran` after. */
+  threads(): number {
+    return this.#current;
+  }
+
+  /** Before a run of `elements` elements: if it is timed, reads the clock. */
+  startRun(elements: number): void {
+    this.#timing = elements >= TIME_EVERY_RUN_ELEMENTS || this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1;
+    if (this.#timing) this.#figures[0] = this.#now();
+  }
+
+  /** After a run of `elements` elements on `threads()` threads, whose caller waited `spins` reads of WORKING. */
+  ran(elements: number, spins = 0): void {
+    const figures = this.#figures;
+    // One float64 multiply either way: a number that is sometimes an integer 0 made Maglev box it.
+    const stallMs = (spins > STALL_SPINS ? spins : 0) * figures[6];
+    // No statement here runs only now and then: optimized before it ran, V8 would deoptimize this
+    // function when it first did (and box numbers until it optimized it again).
+    this.#run++;
+    this.#stalls += spins > STALL_SPINS ? 1 : 0;
+    figures[4] += stallMs;
+    figures[5] += elements;
+    if (!this.#timing) return;
+    figures[1] += this.#now() - figures[0];
+    figures[2] += elements;
+    figures[3] += stallMs;
+    if (++this.#timedRuns >= this.#timedPerPeriod || this.#stalls >= STALLS_TO_GIVE_UP) this.#endPeriod();
+  }
+
+  /** The period is over (its ordinary runs as sampled, plus every stall), or it stalled: a trial may give up. */
+  #endPeriod(): void {
+    const figures = this.#figures;
+    if (this.#timedRuns < this.#timedPerPeriod) {
+      const keptMs = perElement(figures, KEPT_FIGURES, this.#keptPeriods) * figures[5];
+      if (this.#keepLeft === -1 && figures[4] > GIVE_UP_FACTOR * keptMs) this.#giveUpTrial();
+      return;
+    }
+    const timedMs = figures[1];
+    const timedRuns = this.#timedRuns;
+    const ordinaryMs = Math.max(0, timedMs - figures[3]);
+    const periodMs = (figures[2] > 0 ? (ordinaryMs * figures[5]) / figures[2] : 0) + figures[4];
+    const periodElements = figures[5];
+    this.#timedPerPeriod = Math.min(
+      MAX_TIMED_RUNS,
+      Math.max(MIN_TIMED_RUNS, Math.ceil((MIN_TIMED_MS * timedRuns) / Math.max(timedMs, 1e-6))),
+    );
+    this.#startPeriod();
+    if (figures[COLD_LEFT] > 0) {
+      figures[COLD_LEFT] -= periodMs; // V8 compiling the step: nothing to compare yet
+      return;
+    }
+    if (this.#keepLeft >= 0) {
+      figures[KEPT_FIGURES + 2 * this.#keptSlot] = periodMs;
+      figures[KEPT_FIGURES + 2 * this.#keptSlot + 1] = periodElements;
+      this.#keptSlot = (this.#keptSlot + 1) % TRIAL_PERIODS;
+      this.#keptPeriods = Math.min(TRIAL_PERIODS, this.#keptPeriods + 1);
+    }
+    if (this.#keepLeft > 0) {
+      this.#keepLeft--;
+      return;
+    }
+    if (this.#keepLeft === 0) {
+      // the next trial begins, with the other choice, after a period that warms it up
+      this.#keepLeft = -1;
+      this.#trialPeriod = 0;
+      this.#current = this.#other();
+      // Threads warm up (cold code the first time, woken workers later); one thread needs none.
+      this.#warmingUp = this.#current > 1;
+      // after the first trial, a warm-up of about WARM_UP_MS: as many timed runs as took that long here
+      if (this.trials++ > 0 && this.#warmingUp && periodMs > 0)
+        this.#timedPerPeriod = Math.min(this.#timedPerPeriod, Math.ceil((WARM_UP_MS * timedRuns) / periodMs));
+      return;
+    }
+    if (this.#warmingUp) {
+      this.#warmingUp = false;
+      return;
+    }
+    figures[TRIAL_FIGURES + 2 * this.#trialPeriod] = periodMs;
+    figures[TRIAL_FIGURES + 2 * this.#trialPeriod + 1] = periodElements;
+    const periods = ++this.#trialPeriod;
+    const ratio = perElement(figures, TRIAL_FIGURES, periods) / perElement(figures, KEPT_FIGURES, this.#keptPeriods);
+    const clearly = ratio > CLEARLY || ratio * CLEARLY < 1;
+    if (periods < TRIAL_PERIODS && !clearly) return;
+    if (ratio < SWITCH_MARGIN) {
+      this.#kept = this.#other();
+      this.#keepPeriods = LEAST_KEPT_PERIODS;
+      this.#keptPeriods = this.#keptSlot = 0; // the new kept choice's periods are recorded from now on
+    } else {
+      this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
+    }
+    this.#current = this.#kept;
+    this.#keepLeft = this.#keepPeriods;
+  }
+
+  #startPeriod(): void {
+    const figures = this.#figures;
+    this.#run = this.#timedRuns = this.#stalls = 0;
+    figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
+  }
+
+  /** The other choice stalled too long to be worth finishing its trial: the kept choice holds (see STALLS_TO_GIVE_UP). */
+  #giveUpTrial(): void {
+    this.#startPeriod();
+    this.#warmingUp = false;
+    this.#current = this.#kept;
+    this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
+    this.#keepLeft = this.#keepPeriods;
+  }
+
+  #other(): number {
+    return this.#kept === 1 ? this.most : 1;
+  }
+}
+
+/** ms per element over `periods` (ms, elements) pairs of `figures` from `at`. */
+function perElement(figures: Float64Array, at: number, periods: number): number {
+  let ms = 0;
+  let elements = 0;
+  for (let p = 0; p < periods; p++) {
+    ms += figures[at + 2 * p];
+    elements += figures[at + 2 * p + 1];
+  }
+  return elements > 0 ? ms / elements : 0;
+}
