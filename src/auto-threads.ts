@@ -213,13 +213,19 @@ export class AutoThreads {
     const ratio = perElement(figures, TRIAL_FIGURES, periods) / perElement(figures, KEPT_FIGURES, this.#keptPeriods);
     const clearly = ratio > CLEARLY || ratio * CLEARLY < 1;
     if (periods < TRIAL_PERIODS && !clearly) return;
-    if (ratio < SWITCH_MARGIN) {
+    this.#endTrial(ratio < SWITCH_MARGIN);
+  }
+
+  /** The trial is decided: the other choice is kept from now on (`switching`), or the kept one holds, tried again twice as late. */
+  #endTrial(switching: boolean): void {
+    if (switching) {
       this.#kept = this.#other();
       this.#keepPeriods = LEAST_KEPT_PERIODS;
       this.#keptPeriods = this.#keptSlot = 0; // the new kept choice's periods are recorded from now on
     } else {
       this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
     }
+    this.#warmingUp = false;
     this.#current = this.#kept;
     this.#keepLeft = this.#keepPeriods;
   }
@@ -233,10 +239,7 @@ export class AutoThreads {
   /** The other choice stalled too long to be worth finishing its trial: the kept choice holds (see STALLS_TO_GIVE_UP). */
   #giveUpTrial(): void {
     this.#startPeriod();
-    this.#warmingUp = false;
-    this.#current = this.#kept;
-    this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
-    this.#keepLeft = this.#keepPeriods;
+    this.#endTrial(false);
   }
 
   #other(): number {

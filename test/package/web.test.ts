@@ -11,6 +11,7 @@ import { bestRun, RAVINE_METHODS, runRavine, zigzagLr, type Ravine } from '../..
 import { RMSProp } from '../../src/index.js';
 import { launchChromium } from '../support/chromium.js';
 import { type Engine, type EngineName, type EngineOptions, engineLeftOut, launchEngine } from '../support/engine.js';
+import { ISOLATED } from '../support/check-page.js';
 import { serveFiles, type StaticServer } from '../support/static-server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -18,7 +19,6 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const site = join(root, 'out/web');
 // Screenshots go to out/screenshots/; WEB_SCREENSHOTS=docs/images refreshes the README's (committed) ones.
 const images = join(root, process.env.WEB_SCREENSHOTS ?? 'out/screenshots');
-const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 /** A static host: out/web/ as files, with the isolation headers or without (as most static hosts). */
 const serve = (headers: Record<string, string>) => serveFiles(site, { headers: () => headers });
@@ -35,7 +35,7 @@ beforeAll(async () => {
     stdio: 'inherit',
   });
   mkdirSync(images, { recursive: true });
-  [isolated, plain] = await Promise.all([serve(ISOLATION), serve({})]);
+  [isolated, plain] = await Promise.all([serve(ISOLATED), serve({})]);
   browser = await launchChromium([
     // A name that is not localhost: plain http there is not a secure context, so no service worker (as on an http host).
     '--host-resolver-rules=MAP insecure.test 127.0.0.1',
@@ -465,7 +465,7 @@ for (const { name, label, options } of SITE_ENGINES) {
     beforeAll(async () => {
       // record-errors.js in every page: WebKit's WebDriver reports no console errors (static-server.ts)
       [isolatedHost, plainHost] = await Promise.all([
-        serveFiles(site, { headers: () => ISOLATION, recordErrors: true }),
+        serveFiles(site, { headers: () => ISOLATED, recordErrors: true }),
         serveFiles(site, { recordErrors: true }),
       ]);
       engine = await launchEngine(name, options);

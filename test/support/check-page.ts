@@ -2,7 +2,8 @@
 // rmspropCheck returns (test/package/browser/fixed-case.js), and the checks made of it.
 import { expect } from 'vitest';
 
-const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+/** The headers that make a page cross-origin isolated (SharedArrayBuffer, and so threads). */
+export const ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 /**
  *   plain     no headers: every backend, one thread (not cross-origin isolated)
  *   isolated  COOP/COEP: 2 threads
