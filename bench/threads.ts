@@ -29,18 +29,24 @@ const TARGET_SIZES = quick
 const SETTLE_MS = quick ? 1500 : 2500;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/**
+ * Samples of a run with 'auto' last this long, and its figures are means, not medians: now and then
+ * 'auto' runs a trial of the other choice (up to four periods of ~128 ms), which is part of what it
+ * costs; 20 ms samples let one trial fill most of a run's rounds, or none.
+ */
+const AUTO_SAMPLE_MS = quick ? 25 : 100;
 
 export interface ThreadsRow {
   elements: number;
   /** Threads an optimizer of this size gets from threads: 'auto' (1: no workers, the code of one thread). */
   autoThreads: number;
   /**
-   * Median ns per element for 1 thread and 2 threads; for 'auto', its ratio to 1 thread applied to
-   * that. 'auto, apart' and '1, apart': the same with APART_MS of other work before each step.
+   * Median ns per element for 1 thread, 2 threads and 'auto', interleaved in one run. 'auto, apart'
+   * and '1, apart': the same with APART_MS of other work before each step.
    * 'stream 1' and 'stream 2': the streaming limit on 1 and on 2 threads. From the issue's target
    * sizes: '2, apart' (interleaved with '1, apart' and 'auto, apart'), and 'busy 1', 'busy 2',
-   * 'busy auto': back to back with another process burning one core ('busy auto' as its ratio to
-   * its own pair's 1 thread applied to 'busy 1').
+   * 'busy auto': back to back with another process burning one core, interleaved in one run.
    */
   ns: Record<string, number>;
 }
@@ -62,9 +68,14 @@ async function zeroCopy(n: number, threads: number | 'auto', apartMs = 0): Promi
 
 /**
  * Runs `measure` (ns per element of one sample) on each item in interleaved rounds, rotating the
- * order every round, and returns each one's median; the first `warmRounds` are discarded.
+ * order every round, and returns each one's median (or `summary`); the first `warmRounds` are discarded.
  */
-function medianOfRounds<T>(items: T[], measure: (item: T, i: number) => number, warmRounds = 0): number[] {
+function medianOfRounds<T>(
+  items: T[],
+  measure: (item: T, i: number) => number,
+  warmRounds = 0,
+  summary = median,
+): number[] {
   const samples = items.map((): number[] => []);
   for (let round = 0; round < ROUNDS + warmRounds; round++) {
     for (let j = 0; j < items.length; j++) {
@@ -73,11 +84,11 @@ function medianOfRounds<T>(items: T[], measure: (item: T, i: number) => number, 
       if (round >= warmRounds) samples[i].push(sample);
     }
   }
-  return samples.map(median);
+  return samples.map(summary);
 }
 
 /** Median ns per element of each step function (over n elements), run back to back in interleaved rounds. */
-function backToBack(n: number, steps: Array<() => void>): number[] {
+function backToBack(n: number, steps: Array<() => void>, sampleMs = TARGET_MS, summary = median): number[] {
   const reps = steps.map((step) => {
     const start = performance.now();
     let count = 0;
@@ -85,7 +96,7 @@ function backToBack(n: number, steps: Array<() => void>): number[] {
       step();
       count++;
     }
-    return Math.max(1, Math.round((TARGET_MS * count) / (performance.now() - start)));
+    return Math.max(1, Math.round((sampleMs * count) / (performance.now() - start)));
   });
   return medianOfRounds(
     steps,
@@ -95,19 +106,26 @@ function backToBack(n: number, steps: Array<() => void>): number[] {
       return ((performance.now() - start) * 1e6) / reps[i] / n;
     },
     1,
+    summary,
   );
 }
 
-/** Median ns per element of each optimizer, stepped back to back in interleaved rounds, and the threads each used. */
+/**
+ * Median ns per element of each optimizer (mean with 'auto'), stepped back to back in interleaved
+ * rounds, and the threads each used.
+ */
 async function interleaved(
   n: number,
   threads: ReadonlyArray<number | 'auto'>,
 ): Promise<{ ns: number[]; used: number[] }> {
   const opts: RMSProp[] = [];
   for (const t of threads) opts.push(await zeroCopy(n, t)); // one at a time: 'auto' settles alone
+  const auto = threads.includes('auto');
   const ns = backToBack(
     n,
     opts.map((opt) => () => void opt.step()),
+    auto ? AUTO_SAMPLE_MS : TARGET_MS,
+    auto ? mean : median,
   );
   for (const opt of opts) opt.dispose();
   return { ns, used: opts.map((opt) => opt.threads) };
@@ -121,7 +139,7 @@ async function streamLimits(n: number): Promise<number[]> {
   return ns;
 }
 
-/** Like `interleaved`, but each step comes after APART_MS of busy work, and only steps are timed. */
+/** Like `interleaved` (means), but each step comes after APART_MS of busy work, and only steps are timed. */
 async function interleavedApart(n: number, threads: ReadonlyArray<number | 'auto'>): Promise<number[]> {
   const opts: RMSProp[] = [];
   for (const t of threads) opts.push(await zeroCopy(n, t, APART_MS)); // one at a time: 'auto' settles alone
@@ -143,6 +161,7 @@ async function interleavedApart(n: number, threads: ReadonlyArray<number | 'auto
       return (total * 1e6) / steps / n;
     },
     1,
+    mean,
   );
   for (const opt of opts) opt.dispose();
   return ns;
@@ -162,26 +181,25 @@ async function warmUp(): Promise<void> {
 }
 
 /**
- * Per size, 2 threads against 1 and 'auto' against 1, each pair interleaved with no other
- * optimizer alive (an idle optimizer's worker would share the cores with the pair being measured).
+ * Per size, 1 thread, 2 threads and 'auto' interleaved in one run, so that their ratios share one
+ * machine state (two runs compared through their 1-thread figures read 'auto' 0.84–1.60× the faster
+ * choice, idle). Between samples a threaded optimizer's workers spin for SPIN_MS (1 ms), then sleep.
  */
 export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
   await warmUp();
   const rows: ThreadsRow[] = [];
   for (const n of sizes) {
-    const [one, two] = (await interleaved(n, [1, 2])).ns;
     const {
-      ns: [oneAgain, auto],
-      used: [, autoThreads],
-    } = await interleaved(n, [1, 'auto']);
-    const ns: Record<string, number> = { 1: one, 2: two, auto: (auto * one) / oneAgain };
+      ns: [one, two, auto],
+      used: [, , autoThreads],
+    } = await interleaved(n, [1, 2, 'auto']);
+    const ns: Record<string, number> = { 1: one, 2: two, auto };
     if (TARGET_SIZES.includes(n)) {
       [ns['1, apart'], ns['2, apart'], ns['auto, apart']] = await interleavedApart(n, [1, 2, 'auto']);
     } else {
       [ns['1, apart'], ns['auto, apart']] = await interleavedApart(n, [1, 'auto']);
     }
     [ns['stream 1'], ns['stream 2']] = await streamLimits(n);
-    // 'auto' is reported relative to the 1-thread run it was interleaved with
     rows.push({ elements: n, autoThreads, ns });
   }
   // Busy: the burner runs through the whole section, so every figure here shares the machine with it.
@@ -190,9 +208,8 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
     for (const n of TARGET_SIZES) {
       const row = rows.find((r) => r.elements === n);
       if (!row) continue;
-      const [one, two] = (await interleaved(n, [1, 2])).ns;
-      const [oneAgain, auto] = (await interleaved(n, [1, 'auto'])).ns;
-      Object.assign(row.ns, { 'busy 1': one, 'busy 2': two, 'busy auto': (auto * one) / oneAgain });
+      const [one, two, auto] = (await interleaved(n, [1, 2, 'auto'])).ns;
+      Object.assign(row.ns, { 'busy 1': one, 'busy 2': two, 'busy auto': auto });
     }
   } finally {
     burner.stop();

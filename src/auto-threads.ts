@@ -21,6 +21,11 @@ const TIME_EVERY_RUN_ELEMENTS = 1 << 22;
  * Far above a browser's 5 µs clock.
  */
 const MIN_TIMED_MS = 4;
+/**
+ * A trial of one thread, threads kept, has periods this much shorter: one thread does not stall on
+ * anyone, so its time is steady over fewer runs, and the trial of the slower choice costs a quarter.
+ */
+const ONE_THREAD_TRIAL_SHARE = 0.25;
 const MIN_TIMED_RUNS = 4;
 const MAX_TIMED_RUNS = 512;
 /**
@@ -63,6 +68,8 @@ const KEPT_FIGURES = TRIAL_FIGURES + 2 * TRIAL_PERIODS;
  */
 const COLD_START_MS = 100;
 const COLD_LEFT = KEPT_FIGURES + 2 * TRIAL_PERIODS;
+/** Where the next warm-up's length as a share of a period is kept (0: none, or the first: a whole period). */
+const WARM_UP_SHARE = COLD_LEFT + 1;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
 const LEAST_KEPT_PERIODS = 8;
 const MOST_KEPT_PERIODS = 128;
@@ -115,10 +122,10 @@ export class AutoThreads {
    * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
    * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
    * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; then
-   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT.
+   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT and WARM_UP_SHARE.
    * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
    */
-  readonly #figures = new Float64Array(COLD_LEFT + 1);
+  readonly #figures = new Float64Array(WARM_UP_SHARE + 1);
   /** Trials so far (for tests). */
   trials = 0;
 
@@ -172,11 +179,24 @@ export class AutoThreads {
     const ordinaryMs = Math.max(0, timedMs - figures[3]);
     const periodMs = (figures[2] > 0 ? (ordinaryMs * figures[5]) / figures[2] : 0) + figures[4];
     const periodElements = figures[5];
+    this.#startPeriod();
+    this.#decide(periodMs, periodElements);
+    // the next period's length, in timed runs, from what this one's took
+    const warmUp = figures[WARM_UP_SHARE];
+    const share = warmUp > 0 ? warmUp : this.#inTrialOfOne() ? ONE_THREAD_TRIAL_SHARE : 1;
     this.#timedPerPeriod = Math.min(
       MAX_TIMED_RUNS,
-      Math.max(MIN_TIMED_RUNS, Math.ceil((MIN_TIMED_MS * timedRuns) / Math.max(timedMs, 1e-6))),
+      Math.max(
+        warmUp > 0 ? 1 : MIN_TIMED_RUNS,
+        Math.ceil((share * MIN_TIMED_MS * timedRuns) / Math.max(timedMs, 1e-6)),
+      ),
     );
-    this.#startPeriod();
+  }
+
+  /** After a period on the current choice of `periodMs` for `periodElements`: record it, and maybe begin or end a trial. */
+  #decide(periodMs: number, periodElements: number): void {
+    const figures = this.#figures;
+    figures[WARM_UP_SHARE] = 0;
     if (figures[COLD_LEFT] > 0) {
       figures[COLD_LEFT] -= periodMs; // V8 compiling the step: nothing to compare yet
       return;
@@ -198,9 +218,9 @@ export class AutoThreads {
       this.#current = this.#other();
       // Threads warm up (cold code the first time, woken workers later); one thread needs none.
       this.#warmingUp = this.#current > 1;
-      // after the first trial, a warm-up of about WARM_UP_MS: as many timed runs as took that long here
+      // after the first trial, a warm-up of about WARM_UP_MS of the whole period's time
       if (this.trials++ > 0 && this.#warmingUp && periodMs > 0)
-        this.#timedPerPeriod = Math.min(this.#timedPerPeriod, Math.ceil((WARM_UP_MS * timedRuns) / periodMs));
+        figures[WARM_UP_SHARE] = Math.min(1, WARM_UP_MS / periodMs);
       return;
     }
     if (this.#warmingUp) {
@@ -228,6 +248,10 @@ export class AutoThreads {
     this.#warmingUp = false;
     this.#current = this.#kept;
     this.#keepLeft = this.#keepPeriods;
+  }
+
+  #inTrialOfOne(): boolean {
+    return this.#keepLeft === -1 && this.#current === 1;
   }
 
   #startPeriod(): void {

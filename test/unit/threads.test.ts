@@ -480,6 +480,21 @@ describe("threads: 'auto' decides by timing", () => {
     expect(share(onMost, 1_500, 3_000)).toBeLessThan(0.15); // a trial: its warm-up and one period
   });
 
+  // Runs of 10 µs (16 K elements), 2 threads twice as fast: a period on 2 threads is 512 timed runs
+  // (16 384 runs). One thread stalls on no one, so a trial of it, threads kept, needs a quarter of
+  // the timed time: under half a kept period's runs (it was a whole one).
+  it('a trial of one thread, threads kept, is short: under half the runs of a kept period', () => {
+    const { onMost, trials } = drive(new AutoThreads(2), 2_000_000, (t) => (t === 1 ? 0.01 : 0.005));
+    const onOne: number[] = []; // the stretches of runs on one thread after the first on threads
+    for (let r = onMost.indexOf(1), length = 0; r < onMost.length; r++) {
+      if (onMost[r] === 0) length++;
+      else if (length > 0) [onOne[onOne.length], length] = [length, 0];
+    }
+    expect(trials).toBeGreaterThanOrEqual(3);
+    expect(onOne.length).toBe(trials - 1);
+    for (const length of onOne) expect(length).toBeLessThanOrEqual((512 * 32) / 2);
+  });
+
   it('re-checks: when the load changes, it follows', () => {
     // Threads win for 20 000 runs, then lose (another process took the other core), then win again.
     const cost = (t: number, r: number) => (t === 1 ? 1 : r >= 20_000 && r < 40_000 ? 2 : 0.5);
