@@ -1,7 +1,7 @@
 // `npx tsx bench/engines-browsers.ts [--quick]` (after `npm run build`): the seed step at 1 M elements in
 // each browser engine of the tests (test/support/engine.ts): Chromium, Firefox ESR, WebKitGTK as Debian
 // ships it and WebKitGTK with SharedArrayBuffer on (as Safari runs isolated pages). bench/'s own variants
-// (steps.ts) and interleaved rounds (measure.ts), bundled for the browser as bench/js-backend-chromium.ts
+// (steps.ts) and interleaved rounds (measure.ts), bundled for the browser as bench/js-backend-browsers.ts
 // does, in a cross-origin isolated page. Prints markdown rows (engine, simd, wasm, js, plain JS, 2 threads;
 // ns per element), ready to join the Node/Bun/Deno rows of an engine table. Not pinned: 2 threads need 2 cores.
 import { execFileSync } from 'node:child_process';

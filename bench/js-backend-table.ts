@@ -1,6 +1,6 @@
 // The js backend against the plain JS loop a user would write (issue 22), in any JS runtime: per
 // size, one interleaved run (bench/measure.ts) of the seed step and of centered + momentum. Run by
-// bench/js-backend.ts (Node) and bench/js-backend-chromium.ts (the same code in headless Chromium).
+// bench/js-backend.ts (Node) and bench/js-backend-browsers.ts (the same code in Chromium, Firefox or WebKit).
 import { measure, type Plan } from './measure.js';
 import { plainRMSPropStep, SEED } from './plain.js';
 import { gradient, type RMSPropClass, type Variant } from './steps.js';
