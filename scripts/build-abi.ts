@@ -6,7 +6,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONSTANT_SLOTS, modeConstants, modes, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS } from './abi.js';
+import {
+  CONSTANT_SLOTS,
+  modeConstants,
+  modes,
+  REDUCTION_BLOCK,
+  RESERVED_SLOTS,
+  SLOT_FLOATS,
+  STATE_BLOCK,
+} from './abi.js';
 
 const path = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url));
 const HEADER =
@@ -35,6 +43,8 @@ function typescriptModule(): string {
     `export const RESERVED_SLOTS = ${RESERVED_SLOTS};`,
     '/** Elements per block of a gradient reduction (`sumSquares`). */',
     `export const REDUCTION_BLOCK = ${REDUCTION_BLOCK};`,
+    '/** Elements per block of 8-bit state (one float32 scale per block). */',
+    `export const STATE_BLOCK = ${STATE_BLOCK};`,
     '',
   ].join('\n');
 }
@@ -58,26 +68,45 @@ function assemblyModule(): string {
     '',
     `export const SLOT_BYTES: usize = ${SLOT_FLOATS * 4};`,
     `export const REDUCTION_BLOCK: usize = ${REDUCTION_BLOCK};`,
+    `export const STATE_BLOCK: usize = ${STATE_BLOCK};`,
     '',
   ].join('\n');
 }
+
+/** The mode bits that select a loop of compressed state: its format, centered, momentum. */
+const QUANTIZED_FOLDED = (() => {
+  const constants = Object.fromEntries(modeConstants().map(([name, value]) => [name, value]));
+  const field = (name: string) => constants[`${name}_MASK`] << constants[`${name}_SHIFT`];
+  return field('STATE_FORMAT') | constants.CENTERED | field('MOMENTUM');
+})();
 
 function dispatchModule(): string {
   const args = 'n, w, g, s, a, m, k';
   return [
     HEADER,
+    "import { updateQuantized } from '../quantized';",
     "import { update } from '../update';",
     '',
     '// `step` in assembly/index.ts is this switch: it runs once per call and picks the loop specialised',
     '// for these options (the option tests inside `update` fold away once `mode` is a constant), so no',
     '// element pays for them.',
     '@inline',
-    'export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): void {',
+    'export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {',
     '  switch (mode) {',
-    ...modes().map(([mode]) => `    case ${mode}: update(${mode}, ${args}); break;`),
+    ...modes().map(([mode, v]) =>
+      v.stateFormat === 'float32'
+        ? `    case ${mode}: update(${mode}, ${args}); break;`
+        : `    case ${mode}: quantized${mode & QUANTIZED_FOLDED}(mode, ${args}, sq, aq, mq); break;`,
+    ),
     '    default: unreachable();',
     '  }',
     '}',
+    '',
+    '// Compressed state: one loop per format, centered and momentum (assembly/quantized.ts says why).',
+    ...[...new Set(modes().flatMap(([mode, v]) => (v.stateFormat === 'float32' ? [] : [mode & QUANTIZED_FOLDED])))].map(
+      (folded) =>
+        `function quantized${folded}(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {\n  updateQuantized(${folded}, mode, ${args}, sq, aq, mq);\n}`,
+    ),
     '',
   ].join('\n');
 }

@@ -7,15 +7,17 @@
 // and rounds it to float32 exactly once, so all backends see the same constants. The mode bits and
 // constant slots are defined once, in scripts/abi.ts, and generated here and for assembly/.
 import * as float32 from './float32.js';
-import { K, MODE, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS } from './generated/abi.js';
+import { K, MODE, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
 import { JS_STEPS } from './generated/js-kernels.js';
 import type { ClipKind } from './clipping.js';
 import type { Group, Tensor } from './layout.js';
 import type { ResolvedOptions } from './options.js';
+import { fromBits, roundingKey } from './state-codecs.js';
 import type { KernelCalls } from './threads.js';
 
-export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS };
+export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS, STATE_BLOCK };
 const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE } = MODE;
+const { STATE_FORMAT_SHIFT, STATE_FORMAT_MASK, STATE_FORMAT_FLOAT32, STATE_FORMAT_BFLOAT16 } = MODE;
 const {
   MOMENTUM_NONE,
   MOMENTUM_HEAVY_BALL,
@@ -34,7 +36,24 @@ const { clamp, f, MIN_NORMAL } = float32;
 
 /** The exports of assembly/index.ts; pointers are byte offsets into the backend's heap. */
 export interface Kernel {
-  step(mode: number, n: number, w: number, g: number, s: number, a: number, m: number, k: number): void;
+  /**
+   * With bfloat16 or 8-bit state (the mode's stateFormat), s, a, m point to codes (2 or 1 bytes per
+   * element) and, for 8 bits, sq, aq, mq to the float32 scales of blocks of STATE_BLOCK elements
+   * from element 0: a call starts at a block boundary. Float32 modes ignore sq, aq, mq.
+   */
+  step(
+    mode: number,
+    n: number,
+    w: number,
+    g: number,
+    s: number,
+    a: number,
+    m: number,
+    k: number,
+    sq?: number,
+    aq?: number,
+    mq?: number,
+  ): void;
   /** Writes float64 sums of squares of clamp(g, ±clipValue), one per block, at `out`. */
   sumSquares(n: number, g: number, clipValue: number, out: number): void;
   /** Index of the first NaN or ±∞, or -1. */
@@ -68,7 +87,8 @@ export function transformBit(o: ResolvedOptions, scalars: Float64Array): number 
  * Writes the constants of step `t` (1-based) into `heap` at float index `at`. `scalars` holds this
  * step's learning rate (a schedule's value) and gradient clipping scale (1: not clipped by norm):
  * a Float64Array, because double arguments to a call V8 does not inline are boxed, an allocation
- * per step. Every value is rounded to float32 once.
+ * per step. Every value is rounded to float32 once. `seed` keys the stochastic rounding of
+ * compressed state (with t).
  */
 export function writeStepConstants(
   heap: Float32Array,
@@ -76,6 +96,7 @@ export function writeStepConstants(
   o: ResolvedOptions,
   t: number,
   scalars: Float64Array,
+  seed = 0,
 ): void {
   const lr = scalars[STEP_LR];
   const clipScale = scalars[STEP_CLIP_SCALE];
@@ -95,6 +116,8 @@ export function writeStepConstants(
   v[K.stepScale] = lrOutside ? lr : 1;
   v[K.minNormal] = MIN_NORMAL;
   v[K.zero] = 0;
+  // bits, carried by a float32 that is never NaN (roundingKey clears bit 30)
+  v[K.roundingKey] = fromBits(roundingKey(t, seed));
   for (let slot = 0; slot < SLOTS; slot++) {
     const first = at + slot * SLOT_FLOATS;
     heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];
@@ -161,6 +184,8 @@ const SLOTS = Object.keys(K).length;
 const slotValues = new Float64Array(SLOTS);
 
 const square = (x: number) => x * x;
+/** The scales argument of a mode without 8-bit state. */
+const NONE = new Float32Array(0);
 
 /**
  * The JS kernels: the same operations in the same order as assembly/update.ts, each rounded to
@@ -176,10 +201,28 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
     if (!view) views.set(pointer, (view = new Float32Array(buffer, pointer)));
     return view;
   };
+  const halves = new Map<number, Uint16Array>();
+  const bytes = new Map<number, Uint8Array>();
+  const half = (pointer: number) => {
+    let view = halves.get(pointer);
+    if (!view) halves.set(pointer, (view = new Uint16Array(buffer, pointer)));
+    return view;
+  };
+  const byte = (pointer: number) => {
+    let view = bytes.get(pointer);
+    if (!view) bytes.set(pointer, (view = new Uint8Array(buffer, pointer)));
+    return view;
+  };
   const float64 = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
   return {
-    step(mode, n, wp, gp, sp, ap, mp, kp) {
-      JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp));
+    step(mode, n, wp, gp, sp, ap, mp, kp, sq = 0, aq = 0, mq = 0) {
+      const format = (mode >> STATE_FORMAT_SHIFT) & STATE_FORMAT_MASK;
+      if (format === STATE_FORMAT_FLOAT32) {
+        JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp), sp, ap, mp, NONE, NONE, NONE);
+        return;
+      }
+      const state = format === STATE_FORMAT_BFLOAT16 ? half : byte;
+      JS_STEPS[mode](n, at(wp), at(gp), state(sp), state(ap), state(mp), at(kp), sp, ap, mp, at(sq), at(aq), at(mq));
     },
 
     sumSquares(n, gp, clipValue, out) {

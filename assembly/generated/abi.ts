@@ -20,6 +20,12 @@ export namespace MODE {
   export const TRANSFORMED: i32 = 32;
   // ε outside the root: √var + ε (else √(var + ε)).
   export const EPS_OUTSIDE: i32 = 64;
+  // How S, ḡ and m are stored: float32; bfloat16 (stochastic rounding); 8 bits per element in blocks of STATE_BLOCK with a float32 power-of-two scale per block (S unsigned E5M3, ḡ and m signed E3M4, stochastic rounding). 0 float32, 1 bfloat16, 2 8bit.
+  export const STATE_FORMAT_SHIFT: i32 = 7;
+  export const STATE_FORMAT_MASK: i32 = 3;
+  export const STATE_FORMAT_FLOAT32: i32 = 0;
+  export const STATE_FORMAT_BFLOAT16: i32 = 1;
+  export const STATE_FORMAT_8BIT: i32 = 2;
 }
 
 // Slots of the step's constants block at `k`: slot i holds one float32 four times (one per SIMD lane) at k + 16·i.
@@ -38,7 +44,9 @@ export namespace K {
   export const stepScale: i32 = 11;
   export const minNormal: i32 = 12;
   export const zero: i32 = 13;
+  export const roundingKey: i32 = 14;
 }
 
 export const SLOT_BYTES: usize = 16;
 export const REDUCTION_BLOCK: usize = 1024;
+export const STATE_BLOCK: usize = 1024;

@@ -20,6 +20,12 @@ export const MODE = {
   TRANSFORMED: 32,
   /** ε outside the root: √var + ε (else √(var + ε)). */
   EPS_OUTSIDE: 64,
+  /** How S, ḡ and m are stored: float32; bfloat16 (stochastic rounding); 8 bits per element in blocks of STATE_BLOCK with a float32 power-of-two scale per block (S unsigned E5M3, ḡ and m signed E3M4, stochastic rounding). 0 float32, 1 bfloat16, 2 8bit. */
+  STATE_FORMAT_SHIFT: 7,
+  STATE_FORMAT_MASK: 3,
+  STATE_FORMAT_FLOAT32: 0,
+  STATE_FORMAT_BFLOAT16: 1,
+  STATE_FORMAT_8BIT: 2,
 } as const;
 
 /** Slots of the step's constants block at `k`: slot i holds one float32 four times (one per SIMD lane) at k + 16·i. */
@@ -38,6 +44,7 @@ export const K = {
   stepScale: 11,
   minNormal: 12,
   zero: 13,
+  roundingKey: 14,
 } as const;
 
 /** Floats per constant slot. */
@@ -46,3 +53,5 @@ export const SLOT_FLOATS = 4;
 export const RESERVED_SLOTS = 16;
 /** Elements per block of a gradient reduction (`sumSquares`). */
 export const REDUCTION_BLOCK = 1024;
+/** Elements per block of 8-bit state (one float32 scale per block). */
+export const STATE_BLOCK = 1024;

@@ -6,7 +6,7 @@ import { modes as tableModes } from '../../scripts/abi.js';
 import { GENERATED_JS_KERNELS, jsKernelsModule } from '../../scripts/build-js-kernels.js';
 import { JS_STEPS } from '../../src/generated/js-kernels.js';
 import { compileBackend, createBackend } from '../../src/backends.js';
-import { CONSTANTS_BYTES, kernelMode, transformBit, writeStepConstants } from '../../src/kernel.js';
+import { CONSTANTS_BYTES, kernelMode, MODE, transformBit, writeStepConstants } from '../../src/kernel.js';
 import { resolveOptions } from '../../src/options.js';
 import { BACKENDS, normal, rng, sameBits } from '../support/helpers.js';
 
@@ -120,7 +120,12 @@ describe('the generated js kernels', () => {
             const mode = kernelMode(
               resolveOptions({ centered, momentum, nesterov, weightDecay, decoupledWeightDecay, epsInSqrt }),
             );
-            modes.add(mode).add(mode | transformBit(resolveOptions({ maximize: true }), Float64Array.of(0.01, 1)));
+            const transformed = mode | transformBit(resolveOptions({ maximize: true }), Float64Array.of(0.01, 1));
+            // every state format with every mode (issue 23; the option that selects it comes with its wiring)
+            for (const format of [MODE.STATE_FORMAT_FLOAT32, MODE.STATE_FORMAT_BFLOAT16, MODE.STATE_FORMAT_8BIT]) {
+              modes.add(mode | (format << MODE.STATE_FORMAT_SHIFT));
+              modes.add(transformed | (format << MODE.STATE_FORMAT_SHIFT));
+            }
           }
     expect([...modes].sort((x, y) => x - y)).toEqual(Object.keys(JS_STEPS).map(Number));
     // the wasm dispatch has a case for each mode of the ABI table (test/generated.test.ts holds it to the table)

@@ -1,0 +1,74 @@
+// The compressed state formats in JS, bit for bit as assembly/quantized.ts (where the formats are
+// described): the js backend's loops (src/generated/js-kernels.ts) call these per element.
+import { f } from './float32.js';
+
+const floats = new Float32Array(1);
+const ints = new Int32Array(floats.buffer);
+
+/** The bits of float32 `x` (an int32); NaN reads as 0x7fc00000. */
+export const bitsOf = (x: number) => {
+  floats[0] = x;
+  return ints[0];
+};
+/** The float32 whose bits are `b`. */
+export const fromBits = (b: number) => {
+  ints[0] = b;
+  return floats[0];
+};
+
+const ABS = 0x7fffffff;
+const INFINITY_BITS = 0x7f800000;
+const NAN_BITS = 0x7fc00000;
+
+/** lowbias32: the same 32-bit hash as the kernels'; an unsigned result. */
+export const mix = (x: number) => {
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b | 0);
+  return (x ^ (x >>> 16)) >>> 0;
+};
+
+/**
+ * The key of step `t`'s stochastic rounding for `seed`: its bits go to the constant slot
+ * roundingKey. Bit 30 is clear, so that the slot's float32 is never NaN (a NaN would not keep its bits).
+ */
+export const roundingKey = (t: number, seed: number) => (mix(mix(seed >>> 0) ^ t) & 0xbfffffff) >>> 0;
+
+export const decodeHalf = (h: number) => fromBits(h << 16);
+
+export const encodeHalf = (x: number, random: number) => {
+  const b = bitsOf(x) >>> 0;
+  return (b & ABS) > INFINITY_BITS ? NAN_BITS >>> 16 : (b + (random >>> 16)) >>> 16;
+};
+
+/** The exponent field of an 8-bit block's scale from its largest magnitude bits (255: NaN scale). */
+export const scaleField = (max: number, shift: number) =>
+  max > INFINITY_BITS ? 255 : Math.min(((max + ((1 << shift) - 1)) >>> shift) >>> (23 - shift), 255);
+
+export const scaleOf = (field: number) => fromBits(field === 255 ? NAN_BITS : field << 23);
+
+/** S: unsigned E5M3 codes (mantissa shift 20, top exponent 31). */
+export const decodeS = (c: number, scale: number) =>
+  f((c === 0 ? 0 : fromBits((c << 20) + ((127 - 31) << 23))) * scale);
+
+export const encodeS = (x: number, field: number, random: number) => {
+  const a = Math.min(bitsOf(x) & ABS, INFINITY_BITS);
+  const magnitude = ((a + (random >>> 12)) >>> 20) - ((field - 31) << 3);
+  return a === 0 ? 0 : Math.min(Math.max(magnitude, 1), 255);
+};
+
+/** ḡ and m: sign + E3M4 codes (mantissa shift 19, top exponent 7). */
+export const decodeM = (c: number, scale: number) => {
+  const magnitude = c & 0x7f;
+  return f((magnitude === 0 ? 0 : fromBits(((magnitude << 19) + ((127 - 7) << 23)) | ((c & 0x80) << 24))) * scale);
+};
+
+export const encodeM = (x: number, field: number, random: number) => {
+  const b = bitsOf(x);
+  const raw = b & ABS;
+  const a = Math.min(raw, INFINITY_BITS);
+  const magnitude = Math.min(Math.max(((a + (random >>> 13)) >>> 19) - ((field - 7) << 4), 0), 127);
+  return a === 0 || magnitude === 0 ? 0 : magnitude | (raw > INFINITY_BITS ? 0 : (b >>> 24) & 0x80);
+};
+
+/** |x|'s bits, for a block's largest magnitude. */
+export const magnitudeBits = (x: number) => bitsOf(x) & ABS;
