@@ -1,0 +1,335 @@
+// Compressed state (issue 23): the bfloat16 and 8-bit kernels give the same bits on simd, wasm and js
+// at every numeric edge, their codes decode within one step of their grid of a float64 reference, and
+// a step equals "decode, update in float32, encode" computed here from the formats' definitions.
+import { describe, expect, it } from 'vitest';
+import { compileBackend, createBackend } from '../../src/backends.js';
+import { CONSTANTS_BYTES, kernelMode, MODE, STATE_BLOCK, writeStepConstants } from '../../src/kernel.js';
+import { type RMSPropOptions, resolveOptions } from '../../src/options.js';
+import { BACKENDS, normal, rng, sameBits } from '../support/helpers.js';
+
+type Format = 'bfloat16' | '8bit';
+const FORMAT_BITS: Record<Format, number> = {
+  bfloat16: MODE.STATE_FORMAT_BFLOAT16 << MODE.STATE_FORMAT_SHIFT,
+  '8bit': MODE.STATE_FORMAT_8BIT << MODE.STATE_FORMAT_SHIFT,
+};
+const CODE_BYTES: Record<Format, number> = { bfloat16: 2, '8bit': 1 };
+
+const align = (x: number) => Math.ceil(x / 16) * 16;
+
+/** The heap of one kernel call over n elements: constants, w, g, the three state arrays, their scales. */
+function layout(n: number, format: Format) {
+  const w = CONSTANTS_BYTES;
+  const g = w + align(4 * n);
+  const codes = align(CODE_BYTES[format] * n);
+  const s = g + align(4 * n);
+  const a = s + codes;
+  const m = a + codes;
+  const blocks = Math.ceil(n / STATE_BLOCK);
+  const sq = m + codes;
+  const aq = sq + align(4 * blocks);
+  const mq = aq + align(4 * blocks);
+  return { w, g, s, a, m, sq, aq, mq, bytes: mq + align(4 * blocks), blocks };
+}
+
+interface Run {
+  heap: Uint8Array;
+  at: ReturnType<typeof layout>;
+}
+
+/**
+ * `steps` kernel steps of `options` with `format` state from `initial` (w, then gradients per step),
+ * on `backend`; the heap afterwards.
+ */
+async function run(
+  backend: (typeof BACKENDS)[number],
+  format: Format,
+  options: RMSPropOptions,
+  w: Float32Array,
+  gradients: Float32Array[],
+  prepare?: (heap: Uint8Array, at: ReturnType<typeof layout>) => void,
+  transformed = 0,
+): Promise<Run> {
+  const n = w.length;
+  const at = layout(n, format);
+  await compileBackend(backend);
+  const { buffer, kernel } = createBackend(backend, at.bytes);
+  const heap = new Uint8Array(buffer);
+  const floats = new Float32Array(buffer);
+  floats.set(w, at.w / 4);
+  prepare?.(heap, at);
+  const resolved = resolveOptions(options);
+  const mode = kernelMode(resolved) | transformed | FORMAT_BITS[format];
+  gradients.forEach((g, step) => {
+    floats.set(g, at.g / 4);
+    writeStepConstants(floats, 0, resolved, step + 1, Float64Array.of(resolved.lr as number, 1), 7);
+    kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq);
+  });
+  return { heap: heap.slice(), at };
+}
+
+const EDGES = [0, -0, 1e-40, -1e-40, 1e-30, -1e-30, 3e38, -3e38, 1e20, 1e-3, Infinity, -Infinity, NaN];
+
+/** Gradients of `n` elements: normal, a tenth edge values, and in the second block one outlier. */
+function gradients(n: number, steps: number, seed: number, edges: boolean): Float32Array[] {
+  const random = rng(seed);
+  return Array.from({ length: steps }, () => {
+    const g = Float32Array.from({ length: n }, () =>
+      edges && random() < 0.1 ? EDGES[Math.floor(random() * EDGES.length)] : normal(random) * 1e-2,
+    );
+    if (n > STATE_BLOCK + 10) g[STATE_BLOCK + 7] = 1e6;
+    return g;
+  });
+}
+
+const OPTION_SETS: Array<[string, RMSPropOptions, number]> = [
+  ['seed', {}, 0],
+  ['centered + momentum', { centered: true, momentum: 0.9 }, 0],
+  ['centered + nesterov, ε outside', { centered: true, momentum: 0.9, nesterov: true, epsInSqrt: false }, 0],
+  ['coupled weight decay, transformed', { weightDecay: 0.01, momentum: 0.5 }, MODE.TRANSFORMED],
+  ['decoupled weight decay, centered', { weightDecay: 0.01, decoupledWeightDecay: true, centered: true }, 0],
+];
+
+describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every backend', (format) => {
+  it.each(OPTION_SETS)('%s, at every edge, over lengths around vectors and blocks', async (_, options, transformed) => {
+    for (const n of [1, 3, 5, 1023, 1024, 1025, 2051]) {
+      const random = rng(n);
+      const w = Float32Array.from({ length: n }, () => normal(random));
+      const g = gradients(n, 4, n + 1, true);
+      const runs = await Promise.all(
+        BACKENDS.map((backend) => run(backend, format, options, w, g, undefined, transformed)),
+      );
+      const [simd, ...others] = runs;
+      for (const [i, other] of others.entries()) {
+        const where = `${BACKENDS[i + 1]} vs simd, n ${n}`;
+        const { w: wAt, s } = simd.at;
+        const weights = (r: Run) => new Float32Array(r.heap.buffer, wAt, n);
+        expect(sameBits(weights(other), weights(simd)), where).toBeUndefined();
+        // codes and scales: every byte, NaN included (the kernels write one NaN, 0x7fc00000)
+        const state = (r: Run) => r.heap.subarray(s, r.at.bytes);
+        const differs = state(other).findIndex((byte, j) => byte !== state(simd)[j]);
+        expect(differs, `${where}: state byte ${differs}`).toBe(-1);
+      }
+    }
+  });
+
+  it('from arbitrary codes and scales (every code decodes)', async () => {
+    const n = 2051;
+    const random = rng(99);
+    const w = Float32Array.from({ length: n }, () => normal(random));
+    const at = layout(n, format);
+    const initial = Uint8Array.from({ length: at.sq - at.s }, () => Math.floor(random() * 256));
+    const scales = Float32Array.from({ length: (at.bytes - at.sq) / 4 }, () => 2 ** Math.floor(random() * 60 - 40));
+    const prepare = (heap: Uint8Array) => {
+      heap.set(initial, at.s);
+      heap.set(new Uint8Array(scales.buffer), at.sq);
+    };
+    const g = gradients(n, 2, 5, true);
+    const runs = await Promise.all(
+      BACKENDS.map((backend) => run(backend, format, { centered: true, momentum: 0.9 }, w, g, prepare)),
+    );
+    for (const other of runs.slice(1)) {
+      const differs = other.heap.findIndex((byte, j) => byte !== runs[0].heap[j] && j >= at.s);
+      expect(differs).toBe(-1);
+      expect(
+        sameBits(new Float32Array(other.heap.buffer, at.w, n), new Float32Array(runs[0].heap.buffer, at.w, n)),
+      ).toBeUndefined();
+    }
+  });
+});
+
+// ---- against a float64 reference of the formats' definitions ----------------------------------
+
+const asFloat = (bits: number) => new Float32Array(Uint32Array.of(bits).buffer)[0];
+const bitsOf = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
+const f = Math.fround;
+const binade = (x: number) => ((bitsOf(x) >>> 23) & 0xff) - 127;
+
+/** The formats, from their definitions: bfloat16 is a float32's top half; 8-bit codes are small floats times the block's scale. */
+const decodeReference = {
+  half: (h: number) => asFloat(h << 16),
+  s: (c: number, scale: number) => (c === 0 ? 0 : f((1 + (c & 7) / 8) * 2 ** ((c >> 3) - 31) * scale)),
+  m: (c: number, scale: number) => {
+    const magnitude = c & 127;
+    const value = magnitude === 0 ? 0 : f((1 + (magnitude & 15) / 16) * 2 ** ((magnitude >> 4) - 7) * scale);
+    return c & 128 ? -value : value;
+  },
+};
+
+/** A block's scale: the power of two of its largest |value| rounded up to `mantissa` bits; NaN when not finite. */
+function expectedScale(values: number[], mantissa: number): number {
+  const largest = Math.max(...values.map(Math.abs));
+  if (!(largest < Infinity)) return NaN;
+  if (largest === 0) return 0;
+  let e = binade(largest);
+  if (Math.ceil(largest / 2 ** (e - mantissa)) >= 2 ** (mantissa + 1)) e++;
+  return e > 127 ? NaN : 2 ** e;
+}
+
+/**
+ * Whether `decoded` is one of the two grid points around `x` (x itself when on the grid): a grid of
+ * `mantissa` bits per binade, from `bottom` (the smallest binade) up; below the smallest code,
+ * `below` lists what is allowed.
+ */
+function onGridAround(x: number, decoded: number, mantissa: number, bottom: number, below: number[]): boolean {
+  const a = Math.abs(x);
+  if (a === 0) return decoded === 0;
+  if (Number.isNaN(x)) return Number.isNaN(decoded);
+  const smallest = 2 ** bottom * (1 + 2 ** -mantissa);
+  if (a < smallest) return below.includes(Math.abs(decoded)) && (decoded === 0 || Math.sign(decoded) === Math.sign(x));
+  const step = 2 ** (binade(a) - mantissa);
+  const low = Math.floor(a / step) * step;
+  const candidates = low === a ? [a] : [low, low + step];
+  return Math.sign(decoded) === Math.sign(x) && candidates.includes(Math.abs(decoded));
+}
+
+describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (format) => {
+  it.each(['simd', 'js'] as const)(
+    'centered + momentum: w exactly, every code a grid neighbour of the float32 update, unbiased (%s)',
+    async (backend) => {
+      const n = 2051;
+      const steps = 30;
+      const at = layout(n, format);
+      await compileBackend(backend);
+      const { buffer, kernel } = createBackend(backend, at.bytes);
+      const floats = new Float32Array(buffer);
+      const heap = new Uint8Array(buffer);
+      const random = rng(2024);
+      for (let i = 0; i < n; i++) floats[at.w / 4 + i] = normal(random);
+      const resolved = resolveOptions({ centered: true, momentum: 0.9, lr: 0.01, decay: 0.9 });
+      const mode = kernelMode(resolved) | FORMAT_BITS[format];
+      const codes = (p: number) =>
+        format === 'bfloat16' ? new Uint16Array(buffer, p, n).slice() : new Uint8Array(buffer, p, n).slice();
+      const scales = (p: number) => new Float32Array(buffer, p, at.blocks).slice();
+      let fractionSum = 0;
+      let roundedUp = 0;
+      let counted = 0;
+      for (let step = 1; step <= steps; step++) {
+        const sigma = 10 ** (-3 * (step / steps)); // the gradients shrink: S must follow them down
+        const g = Float32Array.from({ length: n }, (_, i) => normal(random) * sigma * (1 + (i % 5)));
+        floats.set(g, at.g / 4);
+        writeStepConstants(floats, 0, resolved, step, Float64Array.of(0.01, 1), 3);
+        const k = (slot: number) => floats[slot * 4];
+        const [decay, oneMinusDecay, epsInSqrt, momentum, incrementScale, stepScale] = [4, 5, 7, 9, 10, 11].map(k);
+        const before = {
+          s: codes(at.s),
+          a: codes(at.a),
+          m: codes(at.m),
+          sq: scales(at.sq),
+          aq: scales(at.aq),
+          mq: scales(at.mq),
+        };
+        const w = floats.slice(at.w / 4, at.w / 4 + n);
+        const old = (x: 's' | 'a' | 'm', i: number) => {
+          const c = before[x][i];
+          if (format === 'bfloat16') return decodeReference.half(c);
+          const scale = before[`${x}q`][Math.floor(i / STATE_BLOCK)];
+          return x === 's' ? decodeReference.s(c, scale) : decodeReference.m(c, scale);
+        };
+        const expected = { w: new Float32Array(n), s: [] as number[], a: [] as number[], m: [] as number[] };
+        for (let i = 0; i < n; i++) {
+          const gi = g[i];
+          const sSum = f(f(decay * old('s', i)) + f(oneMinusDecay * f(gi * gi)));
+          const si = sSum < 1.1754943508222875e-38 ? 0 : sSum;
+          const aSum = f(f(decay * old('a', i)) + f(oneMinusDecay * gi));
+          const ai = Math.abs(aSum) < 1.1754943508222875e-38 ? 0 : aSum;
+          const variance = Math.max(f(si - f(ai * ai)), 0);
+          const increment = f(incrementScale * f(gi / f(Math.sqrt(f(variance + epsInSqrt)))));
+          const mSum = f(f(momentum * old('m', i)) + increment);
+          const mi = Math.abs(mSum) < 1.1754943508222875e-38 ? 0 : mSum;
+          expected.w[i] = f(w[i] - f(stepScale * mi));
+          expected.s.push(si);
+          expected.a.push(ai);
+          expected.m.push(mi);
+        }
+        kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq);
+        expect(sameBits(floats.slice(at.w / 4, at.w / 4 + n), expected.w), `w, step ${step}`).toBeUndefined();
+        for (const x of ['s', 'a', 'm'] as const) {
+          const after = codes(at[x]);
+          const mantissa = format === 'bfloat16' ? 7 : x === 's' ? 3 : 4;
+          const blockScales = format === '8bit' ? scales(at[`${x}q`]) : undefined;
+          const wanted = Array.from({ length: at.blocks }, (_, block) =>
+            expectedScale(expected[x].slice(block * STATE_BLOCK, (block + 1) * STATE_BLOCK), mantissa),
+          );
+          if (blockScales) expect([...blockScales], `${x} scales, step ${step}`).toEqual(wanted);
+          for (let i = 0; i < n; i++) {
+            const value = expected[x][i];
+            let decoded: number;
+            let bottom = -126;
+            let below = [0];
+            if (blockScales) {
+              const scale = wanted[Math.floor(i / STATE_BLOCK)];
+              decoded = x === 's' ? decodeReference.s(after[i], scale) : decodeReference.m(after[i], scale);
+              bottom = binade(scale) - (x === 's' ? 31 : 7);
+              below = x === 's' ? [2 ** bottom * 1.125] : [0, 2 ** bottom * (1 + 1 / 16)];
+            } else decoded = decodeReference.half(after[i]);
+            if (!onGridAround(value, decoded, mantissa, bottom, below)) {
+              expect.fail(`${x}[${i}] step ${step}: ${value} encoded as ${decoded}`);
+            }
+            // stochastic rounding: rounded up as often as the value's place between its grid points says
+            const a = Math.abs(value);
+            if (a >= 2 ** bottom * 2) {
+              const gridStep = 2 ** (binade(a) - mantissa);
+              const low = Math.floor(a / gridStep) * gridStep;
+              if (low !== a) {
+                fractionSum += (a - low) / gridStep;
+                roundedUp += Math.abs(decoded) > a ? 1 : 0;
+                counted++;
+              }
+            }
+          }
+        }
+      }
+      // Unbiased: the share rounded up matches the mean fraction (binomial σ ≈ 0.5/√counted).
+      expect(counted).toBeGreaterThan(100_000);
+      expect(Math.abs(roundedUp - fractionSum) / counted).toBeLessThan(4 * (0.5 / Math.sqrt(counted)));
+    },
+  );
+
+  it('encode → decode stays within one grid step of float64 at every magnitude (decay 0: S = g²)', async () => {
+    const n = 4096;
+    const at = layout(n, format);
+    await compileBackend('simd');
+    const { buffer, kernel } = createBackend('simd', at.bytes);
+    const floats = new Float32Array(buffer);
+    const random = rng(11);
+    // a few decades in one block, 72 decades of S in another, a single outlier in a third
+    const g = Float32Array.from({ length: n }, (_, i) =>
+      i < 1024
+        ? 10 ** (-3 + 3 * random())
+        : i < 2048
+          ? 10 ** (-18 + 36 * random())
+          : i === 3000
+            ? 1e4
+            : normal(random) * 1e-3,
+    );
+    floats.set(g, at.g / 4);
+    const resolved = resolveOptions({ decay: 0 });
+    writeStepConstants(floats, 0, resolved, 1, Float64Array.of(0.001, 1));
+    kernel.step(kernelMode(resolved) | FORMAT_BITS[format], n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq);
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const exact = g[i] * g[i]; // float64
+      const decoded =
+        format === 'bfloat16'
+          ? decodeReference.half(new Uint16Array(buffer, at.s, n)[i])
+          : decodeReference.s(new Uint8Array(buffer, at.s, n)[i], floats[at.sq / 4 + Math.floor(i / STATE_BLOCK)]);
+      const smallest = format === '8bit' ? floats[at.sq / 4 + Math.floor(i / STATE_BLOCK)] * 2 ** -31 * 1.125 : 0;
+      if (f(exact) < 1.1754943508222875e-38) {
+        expect(decoded, `S[${i}] = ${exact}, flushed`).toBe(0);
+        continue;
+      }
+      // within the format's range: relative error below one grid step (2⁻⁷ bfloat16, 2⁻³ E5M3) plus float32's rounding of g²
+      if (exact >= smallest) {
+        const error = Math.abs(decoded - exact) / exact;
+        worst = Math.max(worst, error);
+        expect(error, `S[${i}] = ${exact} decoded ${decoded}`).toBeLessThan(
+          (format === 'bfloat16' ? 2 ** -7 : 2 ** -3) + 2 ** -23,
+        );
+      } else if (format === '8bit') {
+        // below the range: the smallest code, never 0 (a step of g/√ε)
+        expect(decoded, `S[${i}] = ${exact}`).toBe(smallest);
+      }
+    }
+    expect(worst).toBeGreaterThan(0);
+  });
+});
