@@ -41,19 +41,15 @@ function scalar(k: usize, slot: i32): f32 {
   return load<f32>(k + <usize>slot * SLOT_BYTES);
 }
 
-// lowbias32 (Chris Wellons): a 32-bit integer hash with two multiplies.
-@inline
-function mix(x: u32): u32 {
-  x = (x ^ (x >>> 16)) * 0x7feb352d;
-  x = (x ^ (x >>> 15)) * 0x846ca68b;
-  return x ^ (x >>> 16);
-}
+// The random bits of an element: its byte address xor the step's key, times an odd constant (the
+// golden ratio's): the top bits are uniform over the elements of a call, and a fresh key per step
+// (a full hash of step and seed, src/state-codecs.ts) varies them across steps. One
+// multiply: the lane loop is bound by its operation count, and a full mixing hash cost 30 %.
+const GOLDEN: u32 = 0x9e3779b1;
 
 @inline
-function mixLanes(x: v128): v128 {
-  x = i32x4.mul(v128.xor(x, i32x4.shr_u(x, 16)), i32x4.splat(0x7feb352d));
-  x = i32x4.mul(v128.xor(x, i32x4.shr_u(x, 15)), i32x4.splat(<i32>0x846ca68b));
-  return v128.xor(x, i32x4.shr_u(x, 16));
+function mix(x: u32): u32 {
+  return x * GOLDEN;
 }
 
 /** The exponent field of a block's scale from its largest magnitude bits: 255 (NaN scale) when not finite. */
@@ -124,59 +120,63 @@ function storeBytes(p: usize, codes: v128): void {
   v128.store32_lane(p, i8x16.narrow_i16x8_u(halves, halves), 0);
 }
 
+// Integer constants come in as arguments computed before the loop (v128.or with the zero slot, which
+// binaryen cannot fold): V8 hoists nothing out of a loop and would build each v128.const in several
+// instructions on every iteration.
+@inline
+function opaque(zero: v128, value: i32): v128 {
+  return v128.or(zero, i32x4.splat(value));
+}
+
 @inline
 function decodeHalfLanes(p: usize): v128 {
   return i32x4.shl(v128.load16x4_u(p), 16);
 }
 
 @inline
-function storeHalfLanes(p: usize, x: v128, random: v128): void {
-  const rounded = i32x4.shr_u(i32x4.add(x, i32x4.shr_u(random, 16)), 16);
-  const isNaN = i32x4.gt_u(v128.and(x, i32x4.splat(ABS)), i32x4.splat(INFINITY_BITS));
-  const h = v128.bitselect(i32x4.splat(NAN_BITS >>> 16), rounded, isNaN);
+function storeHalfLanes(p: usize, x: v128, random: v128, nan: v128): void {
+  // NaN's payload is not the same on every backend: one NaN (0x7fc0) for all
+  const canonical = v128.bitselect(nan, x, f32x4.ne(x, x));
+  const h = i32x4.shr_u(i32x4.add(canonical, i32x4.shr_u(random, 16)), 16);
   v128.store64_lane(p, i16x8.narrow_i32x4_u(h, h), 0);
 }
 
 @inline
-function decodeSLanes(p: usize, scale: v128): v128 {
+function decodeSLanes(p: usize, scale: v128, bias: v128, zero: v128): v128 {
   const c = bytesToLanes(p);
-  const bits = i32x4.add(i32x4.shl(c, S_SHIFT), i32x4.splat((127 - S_TOP) << 23));
-  return f32x4.mul(v128.andnot(bits, i32x4.eq(c, i32x4.splat(0))), scale);
+  const bits = i32x4.add(i32x4.shl(c, S_SHIFT), bias);
+  return f32x4.mul(v128.andnot(bits, i32x4.eq(c, zero)), scale);
 }
 
 @inline
-function encodeSLanes(p: usize, x: v128, field: i32, random: v128): void {
-  const a = i32x4.min_u(v128.and(x, i32x4.splat(ABS)), i32x4.splat(INFINITY_BITS));
+function encodeSLanes(
+  p: usize, x: v128, offset: v128, random: v128, abs: v128, infinity: v128, one: v128, b255: v128, zero: v128,
+): void {
+  const a = i32x4.min_u(v128.and(x, abs), infinity);
   const rounded = i32x4.shr_u(i32x4.add(a, i32x4.shr_u(random, 32 - S_SHIFT)), S_SHIFT);
-  const magnitude = i32x4.sub(rounded, i32x4.splat((field - S_TOP) << 3));
-  const clamped = i32x4.min_s(i32x4.max_s(magnitude, i32x4.splat(1)), i32x4.splat(255));
-  storeBytes(p, v128.andnot(clamped, i32x4.eq(a, i32x4.splat(0))));
+  const clamped = i32x4.min_s(i32x4.max_s(i32x4.sub(rounded, offset), one), b255);
+  storeBytes(p, v128.andnot(clamped, i32x4.eq(a, zero)));
 }
 
 @inline
-function decodeMLanes(p: usize, scale: v128): v128 {
-  const c = bytesToLanes(p);
-  const magnitude = v128.and(c, i32x4.splat(0x7f));
-  const bits = v128.or(
-    i32x4.add(i32x4.shl(magnitude, M_SHIFT), i32x4.splat((127 - M_TOP) << 23)),
-    i32x4.shl(v128.and(c, i32x4.splat(0x80)), 24),
-  );
-  return f32x4.mul(v128.andnot(bits, i32x4.eq(magnitude, i32x4.splat(0))), scale);
+function decodeMLanes(p: usize, scale: v128, bias: v128, b7f: v128, b80: v128, zero: v128): v128 {
+  const code = bytesToLanes(p);
+  const magnitude = v128.and(code, b7f);
+  const bits = v128.or(i32x4.add(i32x4.shl(magnitude, M_SHIFT), bias), i32x4.shl(v128.and(code, b80), 24));
+  return f32x4.mul(v128.andnot(bits, i32x4.eq(magnitude, zero)), scale);
 }
 
 @inline
-function encodeMLanes(p: usize, x: v128, field: i32, random: v128): void {
-  const raw = v128.and(x, i32x4.splat(ABS));
-  const isNaN = i32x4.gt_u(raw, i32x4.splat(INFINITY_BITS));
-  const a = i32x4.min_u(raw, i32x4.splat(INFINITY_BITS));
+function encodeMLanes(
+  p: usize, x: v128, offset: v128, random: v128, abs: v128, infinity: v128, b7f: v128, b80: v128, zero: v128,
+): void {
+  const notNaN = f32x4.eq(x, x);
+  const a = i32x4.min_u(v128.and(x, abs), infinity);
   const rounded = i32x4.shr_u(i32x4.add(a, i32x4.shr_u(random, 32 - M_SHIFT)), M_SHIFT);
-  const magnitude = i32x4.min_s(
-    i32x4.max_s(i32x4.sub(rounded, i32x4.splat((field - M_TOP) << 4)), i32x4.splat(0)),
-    i32x4.splat(127),
-  );
-  const sign = v128.andnot(v128.and(i32x4.shr_u(x, 24), i32x4.splat(0x80)), isNaN);
-  const zero = v128.or(i32x4.eq(a, i32x4.splat(0)), i32x4.eq(magnitude, i32x4.splat(0)));
-  storeBytes(p, v128.andnot(v128.or(magnitude, sign), zero));
+  const magnitude = i32x4.min_s(i32x4.max_s(i32x4.sub(rounded, offset), zero), b7f);
+  const sign = v128.and(v128.and(i32x4.shr_u(x, 24), b80), notNaN);
+  const isZero = v128.or(i32x4.eq(a, zero), i32x4.eq(magnitude, zero));
+  storeBytes(p, v128.andnot(v128.or(magnitude, sign), isZero));
 }
 
 @inline
@@ -198,9 +198,10 @@ function laneLoop(
   const half = ((folded >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) == MODE.STATE_FORMAT_BFLOAT16;
   const centered = (folded & MODE.CENTERED) != 0;
   const momentumKind = (folded >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
-  // not folded (one loop serves them all): tested per element, a predictable branch
-  const transformed = (mode & MODE.TRANSFORMED) != 0;
-  const epsOutside = (mode & MODE.EPS_OUTSIDE) != 0;
+  const transformed = (folded & MODE.TRANSFORMED) != 0;
+  const epsOutside = (folded & MODE.EPS_OUTSIDE) != 0;
+  // not folded (one loop serves the three): binaryen turns the test into selects, computing both
+  // sides, which costs a multiply and a subtraction or addition per element
   const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
   const vGradScale = lanes(k, K.gradScale);
   const vClipValue = lanes(k, K.clipValue);
@@ -220,11 +221,28 @@ function laneLoop(
   const vsOld = f32x4.splat(sOld);
   const vaOld = f32x4.splat(aOld);
   const vmOld = f32x4.splat(mOld);
+  const cAbs = opaque(vZero, ABS);
+  const cInfinity = opaque(vZero, INFINITY_BITS);
+  const cNaN = opaque(vZero, NAN_BITS);
+  const cGolden = opaque(vZero, GOLDEN);
+  const cSBias = opaque(vZero, (127 - S_TOP) << 23);
+  const cMBias = opaque(vZero, (127 - M_TOP) << 23);
+  const cOne = opaque(vZero, 1);
+  const c7f = opaque(vZero, 0x7f);
+  const c80 = opaque(vZero, 0x80);
+  const c255 = opaque(vZero, 0xff);
+  const sOffset = opaque(vZero, (sField - S_TOP) << 3);
+  const aOffset = opaque(vZero, (aField - M_TOP) << 4);
+  const mOffset = opaque(vZero, (mField - M_TOP) << 4);
   const stride: i32 = half ? 2 : 1;
+  const vAdvance = opaque(vZero, 4 * stride);
   const vStride = i32x4(0, stride, 2 * stride, 3 * stride);
-  let vMaxS = i32x4.splat(0);
-  let vMaxA = i32x4.splat(0);
-  let vMaxM = i32x4.splat(0);
+  let sAddress = i32x4.add(i32x4.splat(<i32>(s + from * stride)), vStride);
+  let aAddress = i32x4.add(i32x4.splat(<i32>(a + from * stride)), vStride);
+  let mAddress = i32x4.add(i32x4.splat(<i32>(m + from * stride)), vStride);
+  let vMaxS = vZero;
+  let vMaxA = vZero;
+  let vMaxM = vZero;
   for (let i = from; i < to; i += 4) {
     const offset = i << 2;
     const at = i * stride;
@@ -233,20 +251,28 @@ function laneLoop(
     if (transformed) gv = f32x4.mul(clampVector(gv, vMinusClipValue, vClipValue), vGradScale);
     if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(vWeightDecay, wv));
     else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(vWeightDecay, wv));
-    const sPrevious = half ? decodeHalfLanes(s + at) : decodeSLanes(s + at, vsOld);
+    const sPrevious = half ? decodeHalfLanes(s + at) : decodeSLanes(s + at, vsOld, cSBias, vZero);
     const sSum = f32x4.add(f32x4.mul(vDecay, sPrevious), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv)));
     const sv = v128.andnot(sSum, f32x4.lt(sSum, vMinNormal));
-    if (pass == 1) vMaxS = i32x4.max_u(vMaxS, v128.and(sv, i32x4.splat(ABS)));
-    else if (half) storeHalfLanes(s + at, sv, mixLanes(v128.xor(i32x4.add(i32x4.splat(<i32>(s + at)), vStride), vKey)));
-    else encodeSLanes(s + at, sv, sField, mixLanes(v128.xor(i32x4.add(i32x4.splat(<i32>(s + at)), vStride), vKey)));
+    if (pass == 1) vMaxS = i32x4.max_u(vMaxS, v128.and(sv, cAbs));
+    else {
+      const random = i32x4.mul(v128.xor(sAddress, vKey), cGolden);
+      sAddress = i32x4.add(sAddress, vAdvance);
+      if (half) storeHalfLanes(s + at, sv, random, cNaN);
+      else encodeSLanes(s + at, sv, sOffset, random, cAbs, cInfinity, cOne, c255, vZero);
+    }
     let variance = transformed ? f32x4.mul(sv, vBiasScale) : sv;
     if (centered) {
-      const aPrevious = half ? decodeHalfLanes(a + at) : decodeMLanes(a + at, vaOld);
+      const aPrevious = half ? decodeHalfLanes(a + at) : decodeMLanes(a + at, vaOld, cMBias, c7f, c80, vZero);
       const sum = f32x4.add(f32x4.mul(vDecay, aPrevious), f32x4.mul(vOneMinusDecay, gv));
       const av = v128.andnot(sum, f32x4.lt(f32x4.abs(sum), vMinNormal));
-      if (pass == 1) vMaxA = i32x4.max_u(vMaxA, v128.and(av, i32x4.splat(ABS)));
-      else if (half) storeHalfLanes(a + at, av, mixLanes(v128.xor(i32x4.add(i32x4.splat(<i32>(a + at)), vStride), vKey)));
-      else encodeMLanes(a + at, av, aField, mixLanes(v128.xor(i32x4.add(i32x4.splat(<i32>(a + at)), vStride), vKey)));
+      if (pass == 1) vMaxA = i32x4.max_u(vMaxA, v128.and(av, cAbs));
+      else {
+        const random = i32x4.mul(v128.xor(aAddress, vKey), cGolden);
+        aAddress = i32x4.add(aAddress, vAdvance);
+        if (half) storeHalfLanes(a + at, av, random, cNaN);
+        else encodeMLanes(a + at, av, aOffset, random, cAbs, cInfinity, c7f, c80, vZero);
+      }
       const meanGrad = transformed ? f32x4.mul(av, vBiasScale) : av;
       variance = f32x4.pmax(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), vZero);
     }
@@ -257,15 +283,17 @@ function laneLoop(
     } else {
       const denom = epsOutside ? f32x4.add(f32x4.sqrt(variance), vEpsOutsideSqrt) : f32x4.sqrt(f32x4.add(variance, vEpsInSqrt));
       const increment = f32x4.mul(vIncrementScale, f32x4.div(gv, denom));
-      const mPrevious = half ? decodeHalfLanes(m + at) : decodeMLanes(m + at, vmOld);
+      const mPrevious = half ? decodeHalfLanes(m + at) : decodeMLanes(m + at, vmOld, cMBias, c7f, c80, vZero);
       const sum = f32x4.add(f32x4.mul(vMomentum, mPrevious), increment);
       const mv = v128.andnot(sum, f32x4.lt(f32x4.abs(sum), vMinNormal));
       if (pass == 1) {
-        vMaxM = i32x4.max_u(vMaxM, v128.and(mv, i32x4.splat(ABS)));
+        vMaxM = i32x4.max_u(vMaxM, v128.and(mv, cAbs));
         continue;
       }
-      if (half) storeHalfLanes(m + at, mv, mixLanes(v128.xor(i32x4.add(i32x4.splat(<i32>(m + at)), vStride), vKey)));
-      else encodeMLanes(m + at, mv, mField, mixLanes(v128.xor(i32x4.add(i32x4.splat(<i32>(m + at)), vStride), vKey)));
+      const random = i32x4.mul(v128.xor(mAddress, vKey), cGolden);
+      mAddress = i32x4.add(mAddress, vAdvance);
+      if (half) storeHalfLanes(m + at, mv, random, cNaN);
+      else encodeMLanes(m + at, mv, mOffset, random, cAbs, cInfinity, c7f, c80, vZero);
       const direction = momentumKind == MODE.MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(vMomentum, mv), increment) : mv;
       wv = f32x4.sub(wv, f32x4.mul(vStepScale, direction));
     }
@@ -288,9 +316,10 @@ function scalarLoop(
   const half = ((folded >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) == MODE.STATE_FORMAT_BFLOAT16;
   const centered = (folded & MODE.CENTERED) != 0;
   const momentumKind = (folded >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
-  // not folded (one loop serves them all): tested per element, a predictable branch
-  const transformed = (mode & MODE.TRANSFORMED) != 0;
-  const epsOutside = (mode & MODE.EPS_OUTSIDE) != 0;
+  const transformed = (folded & MODE.TRANSFORMED) != 0;
+  const epsOutside = (folded & MODE.EPS_OUTSIDE) != 0;
+  // not folded (one loop serves the three): binaryen turns the test into selects, computing both
+  // sides, which costs a multiply and a subtraction or addition per element
   const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
   const gradScale = scalar(k, K.gradScale);
   const clipValue = scalar(k, K.clipValue);
@@ -362,9 +391,10 @@ function scalarLoop(
 
 /**
  * One step over `n` elements with bfloat16 or 8-bit state (the stateFormat field of `mode`). `folded`
- * holds the fields given a loop of their own (format, centered, momentum: a constant, so their tests
- * fold away); weight decay, transformed and ε's place are read from `mode` at run time, because a loop
- * per mode made the wasm six times larger and its build minutes long. s, a, m
+ * holds the fields given a loop of their own (all but weight decay: a constant, so their tests fold
+ * away); weight decay is read from `mode` at run time, because a loop per mode made the build take
+ * minutes. (Read at run time, ε's place and the transform cost both square roots or the clamp on every
+ * element: binaryen makes the tests selects.) s, a, m
  * point to the codes (2 or 1 bytes per element); for 8 bits, sq, aq, mq point to the float32 scales
  * of blocks of STATE_BLOCK elements, the first block starting at element 0.
  */

@@ -20,8 +20,11 @@ const ABS = 0x7fffffff;
 const INFINITY_BITS = 0x7f800000;
 const NAN_BITS = 0x7fc00000;
 
-/** lowbias32: the same 32-bit hash as the kernels'; an unsigned result. */
-export const mix = (x: number) => {
+/** An element's random bits as the kernels draw them: (byte address ^ key) times the golden ratio's odd constant. */
+export const mix = (x: number) => Math.imul(x, 0x9e3779b1 | 0) >>> 0;
+
+/** lowbias32 (Chris Wellons), a full 32-bit mixing hash: the step's key from step and seed. */
+const hash = (x: number) => {
   x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
   x = Math.imul(x ^ (x >>> 15), 0x846ca68b | 0);
   return (x ^ (x >>> 16)) >>> 0;
@@ -31,7 +34,7 @@ export const mix = (x: number) => {
  * The key of step `t`'s stochastic rounding for `seed`: its bits go to the constant slot
  * roundingKey. Bit 30 is clear, so that the slot's float32 is never NaN (a NaN would not keep its bits).
  */
-export const roundingKey = (t: number, seed: number) => (mix(mix(seed >>> 0) ^ t) & 0xbfffffff) >>> 0;
+export const roundingKey = (t: number, seed: number) => (hash(hash(seed >>> 0) ^ t) & 0xbfffffff) >>> 0;
 
 export const decodeHalf = (h: number) => fromBits(h << 16);
 
