@@ -192,7 +192,6 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
       await compileBackend(backend);
       const { buffer, kernel } = createBackend(backend, at.bytes);
       const floats = new Float32Array(buffer);
-      const heap = new Uint8Array(buffer);
       const random = rng(2024);
       for (let i = 0; i < n; i++) floats[at.w / 4 + i] = normal(random);
       const resolved = resolveOptions({ centered: true, momentum: 0.9, lr: 0.01, decay: 0.9 });

@@ -1,0 +1,87 @@
+// Issue 23: the kernel's step with float32, bfloat16 and 8-bit state, timed directly (one thread, the
+// simd backend), at 64 K elements (in cache) and 16 M (memory-bound), for the seed preset and for
+// centered + momentum: interleaved rounds (bench/measure.ts), medians, ratios within this one run.
+// Run: npx tsx bench/state-kernels.ts [--quick]
+import os from 'node:os';
+import { compileBackend, createBackend } from '../src/backends.js';
+import { CONSTANTS_BYTES, kernelMode, MODE, STATE_BLOCK, writeStepConstants } from '../src/kernel.js';
+import { type RMSPropOptions, resolveOptions } from '../src/options.js';
+import { FULL_PLAN, measure, QUICK_PLAN } from './measure.js';
+import type { Variant } from './steps.js';
+
+const quick = process.argv.includes('--quick');
+const SIZES = [65_536, 16_777_216];
+const FORMATS = [
+  { name: 'float32', bits: MODE.STATE_FORMAT_FLOAT32, bytes: 4 },
+  { name: 'bfloat16', bits: MODE.STATE_FORMAT_BFLOAT16, bytes: 2 },
+  { name: '8bit', bits: MODE.STATE_FORMAT_8BIT, bytes: 1 },
+] as const;
+const PRESETS: Array<[string, RMSPropOptions]> = [
+  ['seed', {}],
+  ['centered + momentum', { centered: true, momentum: 0.9 }],
+];
+
+const align = (x: number) => Math.ceil(x / 64) * 64;
+
+/** One heap per size: w and g, then each format's three state arrays (and 8-bit scales), shared by both presets. */
+async function variantsAt(n: number): Promise<Variant[]> {
+  await compileBackend('simd');
+  let next = PRESETS.length * CONSTANTS_BYTES; // a constants block per preset, then the arrays
+  const take = (bytes: number) => {
+    const at = next;
+    next += align(bytes);
+    return at;
+  };
+  const w = take(4 * n);
+  const g = take(4 * n);
+  const blocks = Math.ceil(n / STATE_BLOCK);
+  const state = FORMATS.map((format) => ({
+    format,
+    s: take(format.bytes * n),
+    a: take(format.bytes * n),
+    m: take(format.bytes * n),
+    sq: take(4 * blocks),
+    aq: take(4 * blocks),
+    mq: take(4 * blocks),
+  }));
+  const { buffer, kernel } = createBackend('simd', next);
+  const floats = new Float32Array(buffer);
+  let seed = 1;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) + 0.5) / 2 ** 31;
+  for (let i = 0; i < n; i++) {
+    floats[w / 4 + i] = random() - 0.5;
+    floats[g / 4 + i] = (random() - 0.5) * 1e-2;
+  }
+  return PRESETS.flatMap(([label, options], p) => {
+    const resolved = resolveOptions(options);
+    const k = p * CONSTANTS_BYTES;
+    writeStepConstants(floats, k / 4, resolved, 10, Float64Array.of(1e-3, 1));
+    return state.map(({ format, s, a, m, sq, aq, mq }): Variant => {
+      const mode = kernelMode(resolved) | (format.bits << MODE.STATE_FORMAT_SHIFT);
+      return {
+        key: `${n}/${label}/${format.name}`,
+        label: `${label}, ${format.name}`,
+        bytes: 0,
+        step: () => kernel.step(mode, n, w, g, s, a, m, k, sq, aq, mq),
+      };
+    });
+  });
+}
+
+const plan = quick ? QUICK_PLAN : { ...FULL_PLAN, rounds: 11, budgetMs: 20_000 };
+const commit = process.env.COMMIT ?? '';
+console.log(
+  `State kernels (issue 23) — ${os.cpus()[0]?.model}, ${os.cpus().length} vCPU, Node ${process.version}, ${new Date().toISOString().slice(0, 16)} UTC${commit && `, ${commit}`}${quick ? ', --quick' : ''}`,
+);
+console.log('\n| elements | options | float32 ns/element | bfloat16 | 8-bit | bfloat16 speed-up | 8-bit speed-up |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+for (const n of SIZES) {
+  const variants = await variantsAt(n);
+  const results = await measure(variants, plan);
+  for (const [label] of PRESETS) {
+    const ns = FORMATS.map((format) => results[`${n}/${label}/${format.name}`].nsPerStep / n);
+    console.log(
+      `| ${n >= 1 << 20 ? `${n >> 20} M` : `${n >> 10} K`} | ${label} | ${ns[0].toFixed(3)} | ${ns[1].toFixed(3)} | ${ns[2].toFixed(3)} | ${(ns[0] / ns[1]).toFixed(2)}× | ${(ns[0] / ns[2]).toFixed(2)}× |`,
+    );
+  }
+}
