@@ -198,10 +198,10 @@ function laneLoop(
   const half = ((folded >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) == MODE.STATE_FORMAT_BFLOAT16;
   const centered = (folded & MODE.CENTERED) != 0;
   const momentumKind = (folded >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
-  const transformed = (folded & MODE.TRANSFORMED) != 0;
-  const epsOutside = (folded & MODE.EPS_OUTSIDE) != 0;
-  // not folded (one loop serves the three): binaryen turns the test into selects, computing both
-  // sides, which costs a multiply and a subtraction or addition per element
+  // Not folded: the transform runs always (its constants are identities when the mode's TRANSFORMED
+  // bit is off: clip ±∞, scales 1, which test/unit/kernel.test.ts holds to the same results), the
+  // denominator is √(var + εin) + εout (the other ε is 0), and weight decay is tested per element
+  // (binaryen makes that test selects, both sides computed: a multiply and an add or subtract).
   const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
   const vGradScale = lanes(k, K.gradScale);
   const vClipValue = lanes(k, K.clipValue);
@@ -248,7 +248,7 @@ function laneLoop(
     const at = i * stride;
     let wv = v128.load(w + offset);
     let gv = v128.load(g + offset);
-    if (transformed) gv = f32x4.mul(clampVector(gv, vMinusClipValue, vClipValue), vGradScale);
+    gv = f32x4.mul(clampVector(gv, vMinusClipValue, vClipValue), vGradScale);
     if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(vWeightDecay, wv));
     else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(vWeightDecay, wv));
     const sPrevious = half ? decodeHalfLanes(s + at) : decodeSLanes(s + at, vsOld, cSBias, vZero);
@@ -261,7 +261,7 @@ function laneLoop(
       if (half) storeHalfLanes(s + at, sv, random, cNaN);
       else encodeSLanes(s + at, sv, sOffset, random, cAbs, cInfinity, cOne, c255, vZero);
     }
-    let variance = transformed ? f32x4.mul(sv, vBiasScale) : sv;
+    let variance = f32x4.mul(sv, vBiasScale);
     if (centered) {
       const aPrevious = half ? decodeHalfLanes(a + at) : decodeMLanes(a + at, vaOld, cMBias, c7f, c80, vZero);
       const sum = f32x4.add(f32x4.mul(vDecay, aPrevious), f32x4.mul(vOneMinusDecay, gv));
@@ -273,15 +273,15 @@ function laneLoop(
         if (half) storeHalfLanes(a + at, av, random, cNaN);
         else encodeMLanes(a + at, av, aOffset, random, cAbs, cInfinity, c7f, c80, vZero);
       }
-      const meanGrad = transformed ? f32x4.mul(av, vBiasScale) : av;
+      const meanGrad = f32x4.mul(av, vBiasScale);
       variance = f32x4.pmax(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), vZero);
     }
     if (momentumKind == MODE.MOMENTUM_NONE) {
       if (pass == 1) continue;
-      const denom = epsOutside ? f32x4.add(f32x4.sqrt(variance), vEpsOutsideSqrt) : f32x4.sqrt(f32x4.add(variance, vEpsInSqrt));
+      const denom = f32x4.add(f32x4.sqrt(f32x4.add(variance, vEpsInSqrt)), vEpsOutsideSqrt);
       wv = f32x4.sub(wv, f32x4.mul(vStepScale, f32x4.div(gv, denom)));
     } else {
-      const denom = epsOutside ? f32x4.add(f32x4.sqrt(variance), vEpsOutsideSqrt) : f32x4.sqrt(f32x4.add(variance, vEpsInSqrt));
+      const denom = f32x4.add(f32x4.sqrt(f32x4.add(variance, vEpsInSqrt)), vEpsOutsideSqrt);
       const increment = f32x4.mul(vIncrementScale, f32x4.div(gv, denom));
       const mPrevious = half ? decodeHalfLanes(m + at) : decodeMLanes(m + at, vmOld, cMBias, c7f, c80, vZero);
       const sum = f32x4.add(f32x4.mul(vMomentum, mPrevious), increment);
@@ -316,10 +316,10 @@ function scalarLoop(
   const half = ((folded >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) == MODE.STATE_FORMAT_BFLOAT16;
   const centered = (folded & MODE.CENTERED) != 0;
   const momentumKind = (folded >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
-  const transformed = (folded & MODE.TRANSFORMED) != 0;
-  const epsOutside = (folded & MODE.EPS_OUTSIDE) != 0;
-  // not folded (one loop serves the three): binaryen turns the test into selects, computing both
-  // sides, which costs a multiply and a subtraction or addition per element
+  // Not folded: the transform runs always (its constants are identities when the mode's TRANSFORMED
+  // bit is off: clip ±∞, scales 1, which test/unit/kernel.test.ts holds to the same results), the
+  // denominator is √(var + εin) + εout (the other ε is 0), and weight decay is tested per element
+  // (binaryen makes that test selects, both sides computed: a multiply and an add or subtract).
   const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
   const gradScale = scalar(k, K.gradScale);
   const clipValue = scalar(k, K.clipValue);
@@ -340,7 +340,7 @@ function scalarLoop(
     const at = i * stride;
     let wi = load<f32>(w + offset);
     let gi = load<f32>(g + offset);
-    if (transformed) gi = clampTo(gi, clipValue) * gradScale;
+    gi = clampTo(gi, clipValue) * gradScale;
     if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gi = gi + weightDecay * wi;
     else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wi = wi - weightDecay * wi;
     const sPrevious = half ? decodeHalf(load<u16>(s + at)) : decodeS(load<u8>(s + at), sOld);
@@ -349,7 +349,7 @@ function scalarLoop(
     if (pass == 1) sMax = max<u32>(sMax, reinterpret<u32>(si) & ABS);
     else if (half) store<u16>(s + at, encodeHalf(si, mix(<u32>(s + at) ^ key)));
     else store<u8>(s + at, encodeS(si, sField, mix(<u32>(s + at) ^ key)));
-    let variance = transformed ? si * biasScale : si;
+    let variance = si * biasScale;
     if (centered) {
       const aPrevious = half ? decodeHalf(load<u16>(a + at)) : decodeM(load<u8>(a + at), aOld);
       const sum = decay * aPrevious + oneMinusDecay * gi;
@@ -357,16 +357,16 @@ function scalarLoop(
       if (pass == 1) aMax = max<u32>(aMax, reinterpret<u32>(ai) & ABS);
       else if (half) store<u16>(a + at, encodeHalf(ai, mix(<u32>(a + at) ^ key)));
       else store<u8>(a + at, encodeM(ai, aField, mix(<u32>(a + at) ^ key)));
-      const meanGrad = transformed ? ai * biasScale : ai;
+      const meanGrad = ai * biasScale;
       const difference = variance - meanGrad * meanGrad;
       variance = difference < 0 ? <f32>0 : difference;
     }
     if (momentumKind == MODE.MOMENTUM_NONE) {
       if (pass == 1) continue;
-      const denom = epsOutside ? sqrt<f32>(variance) + epsOutsideSqrt : sqrt<f32>(variance + epsInSqrt);
+      const denom = sqrt<f32>(variance + epsInSqrt) + epsOutsideSqrt;
       wi = wi - stepScale * (gi / denom);
     } else {
-      const denom = epsOutside ? sqrt<f32>(variance) + epsOutsideSqrt : sqrt<f32>(variance + epsInSqrt);
+      const denom = sqrt<f32>(variance + epsInSqrt) + epsOutsideSqrt;
       const increment = incrementScale * (gi / denom);
       const mPrevious = half ? decodeHalf(load<u16>(m + at)) : decodeM(load<u8>(m + at), mOld);
       const sum = momentum * mPrevious + increment;
@@ -391,10 +391,9 @@ function scalarLoop(
 
 /**
  * One step over `n` elements with bfloat16 or 8-bit state (the stateFormat field of `mode`). `folded`
- * holds the fields given a loop of their own (all but weight decay: a constant, so their tests fold
- * away); weight decay is read from `mode` at run time, because a loop per mode made the build take
- * minutes. (Read at run time, ε's place and the transform cost both square roots or the clamp on every
- * element: binaryen makes the tests selects.) s, a, m
+ * holds the fields given a loop of their own (format, centered, momentum: a constant, so their tests
+ * fold away); the others need no loop of their own (see laneLoop), because a loop per mode made the
+ * build take minutes and the package's wasm several times larger. s, a, m
  * point to the codes (2 or 1 bytes per element); for 8 bits, sq, aq, mq point to the float32 scales
  * of blocks of STATE_BLOCK elements, the first block starting at element 0.
  */

@@ -73,11 +73,11 @@ function assemblyModule(): string {
   ].join('\n');
 }
 
-/** The mode bits that select a loop of compressed state: all but weight decay (assembly/quantized.ts). */
+/** The mode bits that select a loop of compressed state: format, centered, momentum (assembly/quantized.ts). */
 const QUANTIZED_FOLDED = (() => {
   const constants = Object.fromEntries(modeConstants().map(([name, value]) => [name, value]));
   const field = (name: string) => constants[`${name}_MASK`] << constants[`${name}_SHIFT`];
-  return field('STATE_FORMAT') | constants.CENTERED | field('MOMENTUM') | constants.TRANSFORMED | constants.EPS_OUTSIDE;
+  return field('STATE_FORMAT') | constants.CENTERED | field('MOMENTUM');
 })();
 
 function dispatchModule(): string {
@@ -102,7 +102,7 @@ function dispatchModule(): string {
     '  }',
     '}',
     '',
-    '// Compressed state: one loop per mode but for weight decay (assembly/quantized.ts says why).',
+    '// Compressed state: one loop per format, centered and momentum (assembly/quantized.ts says why).',
     ...[...new Set(modes().flatMap(([mode, v]) => (v.stateFormat === 'float32' ? [] : [mode & QUANTIZED_FOLDED])))].map(
       (folded) =>
         `function quantized${folded}(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {\n  updateQuantized(${folded}, mode, ${args}, sq, aq, mq);\n}`,

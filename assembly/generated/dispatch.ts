@@ -98,60 +98,60 @@ export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: u
     case 147: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
     case 148: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
     case 149: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 160: quantized160(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 161: quantized161(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 162: quantized162(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 163: quantized163(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 164: quantized164(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 165: quantized165(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 168: quantized160(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 169: quantized161(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 170: quantized162(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 171: quantized163(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 172: quantized164(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 173: quantized165(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 176: quantized160(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 177: quantized161(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 178: quantized162(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 179: quantized163(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 180: quantized164(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 181: quantized165(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 192: quantized192(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 193: quantized193(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 194: quantized194(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 195: quantized195(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 196: quantized196(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 197: quantized197(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 200: quantized192(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 201: quantized193(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 202: quantized194(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 203: quantized195(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 204: quantized196(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 205: quantized197(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 208: quantized192(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 209: quantized193(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 210: quantized194(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 211: quantized195(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 212: quantized196(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 213: quantized197(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 224: quantized224(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 225: quantized225(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 226: quantized226(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 227: quantized227(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 228: quantized228(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 229: quantized229(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 232: quantized224(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 233: quantized225(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 234: quantized226(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 235: quantized227(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 236: quantized228(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 237: quantized229(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 240: quantized224(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 241: quantized225(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 242: quantized226(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 243: quantized227(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 244: quantized228(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 245: quantized229(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 160: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 161: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 162: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 163: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 164: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 165: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 168: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 169: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 170: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 171: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 172: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 173: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 176: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 177: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 178: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 179: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 180: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 181: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 192: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 193: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 194: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 195: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 196: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 197: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 200: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 201: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 202: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 203: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 204: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 205: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 208: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 209: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 210: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 211: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 212: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 213: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 224: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 225: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 226: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 227: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 228: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 229: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 232: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 233: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 234: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 235: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 236: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 237: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 240: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 241: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 242: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 243: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 244: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 245: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
     case 256: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
     case 257: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
     case 258: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
@@ -170,65 +170,65 @@ export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: u
     case 275: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
     case 276: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
     case 277: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 288: quantized288(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 289: quantized289(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 290: quantized290(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 291: quantized291(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 292: quantized292(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 293: quantized293(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 296: quantized288(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 297: quantized289(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 298: quantized290(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 299: quantized291(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 300: quantized292(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 301: quantized293(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 304: quantized288(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 305: quantized289(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 306: quantized290(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 307: quantized291(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 308: quantized292(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 309: quantized293(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 320: quantized320(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 321: quantized321(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 322: quantized322(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 323: quantized323(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 324: quantized324(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 325: quantized325(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 328: quantized320(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 329: quantized321(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 330: quantized322(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 331: quantized323(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 332: quantized324(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 333: quantized325(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 336: quantized320(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 337: quantized321(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 338: quantized322(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 339: quantized323(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 340: quantized324(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 341: quantized325(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 352: quantized352(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 353: quantized353(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 354: quantized354(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 355: quantized355(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 356: quantized356(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 357: quantized357(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 360: quantized352(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 361: quantized353(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 362: quantized354(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 363: quantized355(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 364: quantized356(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 365: quantized357(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 368: quantized352(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 369: quantized353(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 370: quantized354(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 371: quantized355(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 372: quantized356(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 373: quantized357(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 288: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 289: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 290: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 291: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 292: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 293: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 296: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 297: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 298: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 299: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 300: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 301: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 304: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 305: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 306: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 307: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 308: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 309: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 320: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 321: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 322: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 323: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 324: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 325: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 328: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 329: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 330: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 331: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 332: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 333: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 336: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 337: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 338: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 339: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 340: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 341: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 352: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 353: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 354: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 355: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 356: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 357: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 360: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 361: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 362: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 363: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 364: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 365: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 368: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 369: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 370: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 371: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 372: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 373: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
     default: unreachable();
   }
 }
 
-// Compressed state: one loop per mode but for weight decay (assembly/quantized.ts says why).
+// Compressed state: one loop per format, centered and momentum (assembly/quantized.ts says why).
 function quantized128(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
   updateQuantized(128, mode, n, w, g, s, a, m, k, sq, aq, mq);
 }
@@ -247,60 +247,6 @@ function quantized132(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usiz
 function quantized133(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
   updateQuantized(133, mode, n, w, g, s, a, m, k, sq, aq, mq);
 }
-function quantized160(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(160, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized161(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(161, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized162(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(162, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized163(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(163, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized164(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(164, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized165(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(165, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized192(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(192, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized193(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(193, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized194(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(194, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized195(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(195, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized196(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(196, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized197(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(197, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized224(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(224, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized225(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(225, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized226(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(226, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized227(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(227, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized228(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(228, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized229(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(229, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
 function quantized256(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
   updateQuantized(256, mode, n, w, g, s, a, m, k, sq, aq, mq);
 }
@@ -318,58 +264,4 @@ function quantized260(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usiz
 }
 function quantized261(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
   updateQuantized(261, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized288(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(288, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized289(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(289, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized290(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(290, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized291(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(291, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized292(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(292, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized293(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(293, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized320(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(320, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized321(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(321, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized322(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(322, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized323(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(323, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized324(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(324, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized325(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(325, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized352(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(352, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized353(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(353, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized354(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(354, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized355(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(355, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized356(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(356, mode, n, w, g, s, a, m, k, sq, aq, mq);
-}
-function quantized357(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(357, mode, n, w, g, s, a, m, k, sq, aq, mq);
 }
