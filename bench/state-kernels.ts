@@ -4,7 +4,14 @@
 // Run: npx tsx bench/state-kernels.ts [--quick]
 import os from 'node:os';
 import { compileBackend, createBackend } from '../src/backends.js';
-import { CONSTANTS_BYTES, kernelMode, MODE, STATE_BLOCK, writeStepConstants } from '../src/kernel.js';
+import {
+  CONSTANTS_BYTES,
+  kernelMode,
+  MODE,
+  STATE_BLOCK,
+  STATE_SCRATCH_BYTES,
+  writeStepConstants,
+} from '../src/kernel.js';
 import { type RMSPropOptions, resolveOptions } from '../src/options.js';
 import { FULL_PLAN, measure, QUICK_PLAN } from './measure.js';
 import type { Variant } from './steps.js';
@@ -35,6 +42,7 @@ async function variantsAt(n: number): Promise<Variant[]> {
   const w = take(4 * n);
   const g = take(4 * n);
   const blocks = Math.ceil(n / STATE_BLOCK);
+  const scratch = take(STATE_SCRATCH_BYTES);
   const state = FORMATS.map((format) => ({
     format,
     s: take(format.bytes * n),
@@ -62,7 +70,7 @@ async function variantsAt(n: number): Promise<Variant[]> {
         key: `${n}/${label}/${format.name}`,
         label: `${label}, ${format.name}`,
         bytes: 0,
-        step: () => kernel.step(mode, n, w, g, s, a, m, k, sq, aq, mq),
+        step: () => kernel.step(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch),
       };
     });
   });

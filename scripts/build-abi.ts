@@ -14,6 +14,7 @@ import {
   RESERVED_SLOTS,
   SLOT_FLOATS,
   STATE_BLOCK,
+  STATE_SCRATCH_BYTES,
 } from './abi.js';
 
 const path = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url));
@@ -45,6 +46,8 @@ function typescriptModule(): string {
     `export const REDUCTION_BLOCK = ${REDUCTION_BLOCK};`,
     '/** Elements per block of 8-bit state (one float32 scale per block). */',
     `export const STATE_BLOCK = ${STATE_BLOCK};`,
+    '/** Bytes of scratch memory a kernel call with compressed state needs of its own. */',
+    `export const STATE_SCRATCH_BYTES = ${STATE_SCRATCH_BYTES};`,
     '',
   ].join('\n');
 }
@@ -69,6 +72,7 @@ function assemblyModule(): string {
     `export const SLOT_BYTES: usize = ${SLOT_FLOATS * 4};`,
     `export const REDUCTION_BLOCK: usize = ${REDUCTION_BLOCK};`,
     `export const STATE_BLOCK: usize = ${STATE_BLOCK};`,
+    `export const STATE_SCRATCH_BYTES: usize = ${STATE_SCRATCH_BYTES};`,
     '',
   ].join('\n');
 }
@@ -91,12 +95,12 @@ function dispatchModule(): string {
     '// for these options (the option tests inside `update` fold away once `mode` is a constant), so no',
     '// element pays for them.',
     '@inline',
-    'export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {',
+    'export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {',
     '  switch (mode) {',
     ...modes().map(([mode, v]) =>
       v.stateFormat === 'float32'
         ? `    case ${mode}: update(${mode}, ${args}); break;`
-        : `    case ${mode}: quantized${mode & QUANTIZED_FOLDED}(mode, ${args}, sq, aq, mq); break;`,
+        : `    case ${mode}: quantized${mode & QUANTIZED_FOLDED}(mode, ${args}, sq, aq, mq, scratch); break;`,
     ),
     '    default: unreachable();',
     '  }',
@@ -105,7 +109,7 @@ function dispatchModule(): string {
     '// Compressed state: one loop per format, centered and momentum (assembly/quantized.ts says why).',
     ...[...new Set(modes().flatMap(([mode, v]) => (v.stateFormat === 'float32' ? [] : [mode & QUANTIZED_FOLDED])))].map(
       (folded) =>
-        `function quantized${folded}(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {\n  updateQuantized(${folded}, mode, ${args}, sq, aq, mq);\n}`,
+        `function quantized${folded}(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {\n  updateQuantized(${folded}, mode, ${args}, sq, aq, mq, scratch);\n}`,
     ),
     '',
   ].join('\n');

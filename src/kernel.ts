@@ -7,15 +7,23 @@
 // and rounds it to float32 exactly once, so all backends see the same constants. The mode bits and
 // constant slots are defined once, in scripts/abi.ts, and generated here and for assembly/.
 import * as float32 from './float32.js';
-import { K, MODE, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
+import {
+  K,
+  MODE,
+  REDUCTION_BLOCK,
+  RESERVED_SLOTS,
+  SLOT_FLOATS,
+  STATE_BLOCK,
+  STATE_SCRATCH_BYTES,
+} from './generated/abi.js';
 import { JS_STEPS } from './generated/js-kernels.js';
 import type { ClipKind } from './clipping.js';
 import type { Group, Tensor } from './layout.js';
 import type { ResolvedOptions } from './options.js';
-import { fromBits, roundingKey } from './state-codecs.js';
+import { compressedStep, fromBits, roundingKey } from './state-codecs.js';
 import type { KernelCalls } from './threads.js';
 
-export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS, STATE_BLOCK };
+export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS, STATE_BLOCK, STATE_SCRATCH_BYTES };
 const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE } = MODE;
 const { STATE_FORMAT_SHIFT, STATE_FORMAT_MASK, STATE_FORMAT_FLOAT32, STATE_FORMAT_BFLOAT16 } = MODE;
 const {
@@ -39,7 +47,8 @@ export interface Kernel {
   /**
    * With bfloat16 or 8-bit state (the mode's stateFormat), s, a, m point to codes (2 or 1 bytes per
    * element) and, for 8 bits, sq, aq, mq to the float32 scales of blocks of STATE_BLOCK elements
-   * from element 0: a call starts at a block boundary. Float32 modes ignore sq, aq, mq.
+   * from element 0: a call starts at a block boundary. `scratch` points to STATE_SCRATCH_BYTES of
+   * memory of the call's own (16-byte aligned; one per thread). Float32 modes ignore sq, aq, mq, scratch.
    */
   step(
     mode: number,
@@ -53,6 +62,7 @@ export interface Kernel {
     sq?: number,
     aq?: number,
     mq?: number,
+    scratch?: number,
   ): void;
   /** Writes float64 sums of squares of clamp(g, ±clipValue), one per block, at `out`. */
   sumSquares(n: number, g: number, clipValue: number, out: number): void;
@@ -218,11 +228,27 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
     step(mode, n, wp, gp, sp, ap, mp, kp, sq = 0, aq = 0, mq = 0) {
       const format = (mode >> STATE_FORMAT_SHIFT) & STATE_FORMAT_MASK;
       if (format === STATE_FORMAT_FLOAT32) {
-        JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp), sp, ap, mp, NONE, NONE, NONE);
+        JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp));
         return;
       }
       const state = format === STATE_FORMAT_BFLOAT16 ? half : byte;
-      JS_STEPS[mode](n, at(wp), at(gp), state(sp), state(ap), state(mp), at(kp), sp, ap, mp, at(sq), at(aq), at(mq));
+      const scales = format === STATE_FORMAT_BFLOAT16 ? () => NONE : at;
+      compressedStep(
+        mode,
+        n,
+        at(wp),
+        at(gp),
+        state(sp),
+        state(ap),
+        state(mp),
+        at(kp),
+        sp,
+        ap,
+        mp,
+        scales(sq),
+        scales(aq),
+        scales(mq),
+      );
     },
 
     sumSquares(n, gp, clipValue, out) {

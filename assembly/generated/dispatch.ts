@@ -6,7 +6,7 @@ import { update } from '../update';
 // for these options (the option tests inside `update` fold away once `mode` is a constant), so no
 // element pays for them.
 @inline
-export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
+export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
   switch (mode) {
     case 0: update(0, n, w, g, s, a, m, k); break;
     case 1: update(1, n, w, g, s, a, m, k); break;
@@ -80,188 +80,188 @@ export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: u
     case 115: update(115, n, w, g, s, a, m, k); break;
     case 116: update(116, n, w, g, s, a, m, k); break;
     case 117: update(117, n, w, g, s, a, m, k); break;
-    case 128: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 129: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 130: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 131: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 132: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 133: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 136: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 137: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 138: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 139: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 140: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 141: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 144: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 145: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 146: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 147: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 148: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 149: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 160: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 161: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 162: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 163: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 164: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 165: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 168: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 169: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 170: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 171: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 172: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 173: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 176: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 177: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 178: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 179: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 180: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 181: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 192: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 193: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 194: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 195: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 196: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 197: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 200: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 201: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 202: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 203: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 204: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 205: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 208: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 209: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 210: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 211: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 212: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 213: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 224: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 225: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 226: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 227: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 228: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 229: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 232: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 233: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 234: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 235: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 236: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 237: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 240: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 241: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 242: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 243: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 244: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 245: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 256: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 257: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 258: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 259: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 260: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 261: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 264: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 265: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 266: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 267: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 268: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 269: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 272: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 273: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 274: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 275: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 276: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 277: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 288: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 289: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 290: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 291: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 292: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 293: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 296: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 297: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 298: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 299: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 300: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 301: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 304: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 305: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 306: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 307: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 308: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 309: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 320: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 321: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 322: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 323: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 324: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 325: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 328: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 329: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 330: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 331: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 332: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 333: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 336: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 337: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 338: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 339: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 340: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 341: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 352: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 353: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 354: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 355: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 356: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 357: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 360: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 361: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 362: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 363: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 364: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 365: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 368: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 369: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 370: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 371: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 372: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
-    case 373: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq); break;
+    case 128: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 129: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 130: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 131: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 132: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 133: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 136: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 137: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 138: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 139: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 140: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 141: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 144: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 145: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 146: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 147: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 148: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 149: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 160: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 161: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 162: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 163: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 164: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 165: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 168: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 169: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 170: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 171: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 172: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 173: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 176: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 177: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 178: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 179: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 180: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 181: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 192: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 193: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 194: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 195: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 196: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 197: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 200: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 201: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 202: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 203: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 204: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 205: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 208: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 209: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 210: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 211: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 212: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 213: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 224: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 225: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 226: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 227: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 228: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 229: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 232: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 233: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 234: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 235: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 236: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 237: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 240: quantized128(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 241: quantized129(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 242: quantized130(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 243: quantized131(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 244: quantized132(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 245: quantized133(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 256: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 257: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 258: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 259: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 260: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 261: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 264: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 265: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 266: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 267: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 268: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 269: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 272: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 273: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 274: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 275: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 276: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 277: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 288: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 289: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 290: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 291: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 292: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 293: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 296: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 297: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 298: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 299: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 300: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 301: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 304: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 305: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 306: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 307: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 308: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 309: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 320: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 321: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 322: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 323: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 324: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 325: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 328: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 329: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 330: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 331: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 332: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 333: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 336: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 337: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 338: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 339: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 340: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 341: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 352: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 353: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 354: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 355: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 356: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 357: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 360: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 361: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 362: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 363: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 364: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 365: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 368: quantized256(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 369: quantized257(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 370: quantized258(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 371: quantized259(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 372: quantized260(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
+    case 373: quantized261(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch); break;
     default: unreachable();
   }
 }
 
 // Compressed state: one loop per format, centered and momentum (assembly/quantized.ts says why).
-function quantized128(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(128, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized128(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(128, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized129(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(129, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized129(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(129, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized130(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(130, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized130(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(130, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized131(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(131, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized131(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(131, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized132(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(132, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized132(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(132, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized133(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(133, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized133(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(133, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized256(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(256, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized256(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(256, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized257(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(257, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized257(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(257, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized258(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(258, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized258(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(258, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized259(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(259, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized259(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(259, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized260(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(260, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized260(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(260, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }
-function quantized261(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize): void {
-  updateQuantized(261, mode, n, w, g, s, a, m, k, sq, aq, mq);
+function quantized261(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {
+  updateQuantized(261, mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
 }

@@ -3,7 +3,14 @@
 // a step equals "decode, update in float32, encode" computed here from the formats' definitions.
 import { describe, expect, it } from 'vitest';
 import { compileBackend, createBackend } from '../../src/backends.js';
-import { CONSTANTS_BYTES, kernelMode, MODE, STATE_BLOCK, writeStepConstants } from '../../src/kernel.js';
+import {
+  CONSTANTS_BYTES,
+  kernelMode,
+  MODE,
+  STATE_BLOCK,
+  STATE_SCRATCH_BYTES,
+  writeStepConstants,
+} from '../../src/kernel.js';
 import { type RMSPropOptions, resolveOptions } from '../../src/options.js';
 import { BACKENDS, normal, rng, sameBits } from '../support/helpers.js';
 
@@ -16,7 +23,7 @@ const CODE_BYTES: Record<Format, number> = { bfloat16: 2, '8bit': 1 };
 
 const align = (x: number) => Math.ceil(x / 16) * 16;
 
-/** The heap of one kernel call over n elements: constants, w, g, the three state arrays, their scales. */
+/** The heap of one kernel call over n elements: constants, w, g, the three state arrays, their scales, the scratch. */
 function layout(n: number, format: Format) {
   const w = CONSTANTS_BYTES;
   const g = w + align(4 * n);
@@ -28,7 +35,8 @@ function layout(n: number, format: Format) {
   const sq = m + codes;
   const aq = sq + align(4 * blocks);
   const mq = aq + align(4 * blocks);
-  return { w, g, s, a, m, sq, aq, mq, bytes: mq + align(4 * blocks), blocks };
+  const scratch = mq + align(4 * blocks);
+  return { w, g, s, a, m, sq, aq, mq, scratch, bytes: scratch + STATE_SCRATCH_BYTES, blocks };
 }
 
 interface Run {
@@ -62,20 +70,28 @@ async function run(
   gradients.forEach((g, step) => {
     floats.set(g, at.g / 4);
     writeStepConstants(floats, 0, resolved, step + 1, Float64Array.of(resolved.lr as number, 1), 7);
-    kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq);
+    kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, at.scratch);
   });
   return { heap: heap.slice(), at };
 }
 
-const EDGES = [0, -0, 1e-40, -1e-40, 1e-30, -1e-30, 3e38, -3e38, 1e20, 1e-3, Infinity, -Infinity, NaN];
+const EDGES = [0, -0, 1e-40, -1e-40, 1e-30, -1e-30, 1e18, -1e18, 1e-3];
+// values whose square (S) overflows, or NaN: they make their block's scale NaN from then on, so they
+// go to the third block only, and the other blocks keep exercising finite codes at every step
+const OVERFLOWING = [3e38, -3e38, 1e20, Infinity, -Infinity, NaN];
 
-/** Gradients of `n` elements: normal, a tenth edge values, and in the second block one outlier. */
+/**
+ * Gradients of `n` elements: normal, a tenth edge values (overflowing ones only in the third block),
+ * and in the second block one outlier.
+ */
 function gradients(n: number, steps: number, seed: number, edges: boolean): Float32Array[] {
   const random = rng(seed);
   return Array.from({ length: steps }, () => {
-    const g = Float32Array.from({ length: n }, () =>
-      edges && random() < 0.1 ? EDGES[Math.floor(random() * EDGES.length)] : normal(random) * 1e-2,
-    );
+    const g = Float32Array.from({ length: n }, (_, i) => {
+      if (!edges || random() >= 0.1) return normal(random) * 1e-2;
+      const pool = Math.floor(i / STATE_BLOCK) === 2 && random() < 0.5 ? OVERFLOWING : EDGES;
+      return pool[Math.floor(random() * pool.length)];
+    });
     if (n > STATE_BLOCK + 10) g[STATE_BLOCK + 7] = 1e6;
     return g;
   });
@@ -91,7 +107,7 @@ const OPTION_SETS: Array<[string, RMSPropOptions, number]> = [
 
 describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every backend', (format) => {
   it.each(OPTION_SETS)('%s, at every edge, over lengths around vectors and blocks', async (_, options, transformed) => {
-    for (const n of [1, 3, 5, 1023, 1024, 1025, 2051]) {
+    for (const n of [1, 3, 5, 1023, 1024, 1025, 2051, 3100]) {
       const random = rng(n);
       const w = Float32Array.from({ length: n }, () => normal(random));
       const g = gradients(n, 4, n + 1, true);
@@ -105,7 +121,7 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
         const weights = (r: Run) => new Float32Array(r.heap.buffer, wAt, n);
         expect(sameBits(weights(other), weights(simd)), where).toBeUndefined();
         // codes and scales: every byte, NaN included (the kernels write one NaN, 0x7fc00000)
-        const state = (r: Run) => r.heap.subarray(s, r.at.bytes);
+        const state = (r: Run) => r.heap.subarray(s, r.at.scratch);
         const differs = state(other).findIndex((byte, j) => byte !== state(simd)[j]);
         expect(differs, `${where}: state byte ${differs}`).toBe(-1);
       }
@@ -118,7 +134,7 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
     const w = Float32Array.from({ length: n }, () => normal(random));
     const at = layout(n, format);
     const initial = Uint8Array.from({ length: at.sq - at.s }, () => Math.floor(random() * 256));
-    const scales = Float32Array.from({ length: (at.bytes - at.sq) / 4 }, () => 2 ** Math.floor(random() * 60 - 40));
+    const scales = Float32Array.from({ length: (at.scratch - at.sq) / 4 }, () => 2 ** Math.floor(random() * 60 - 40));
     const prepare = (heap: Uint8Array) => {
       heap.set(initial, at.s);
       heap.set(new Uint8Array(scales.buffer), at.sq);
@@ -128,7 +144,7 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
       BACKENDS.map((backend) => run(backend, format, { centered: true, momentum: 0.9 }, w, g, prepare)),
     );
     for (const other of runs.slice(1)) {
-      const differs = other.heap.findIndex((byte, j) => byte !== runs[0].heap[j] && j >= at.s);
+      const differs = other.heap.findIndex((byte, j) => byte !== runs[0].heap[j] && j >= at.s && j < at.scratch);
       expect(differs).toBe(-1);
       expect(
         sameBits(new Float32Array(other.heap.buffer, at.w, n), new Float32Array(runs[0].heap.buffer, at.w, n)),
@@ -240,7 +256,7 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
           expected.a.push(ai);
           expected.m.push(mi);
         }
-        kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq);
+        kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, at.scratch);
         expect(sameBits(floats.slice(at.w / 4, at.w / 4 + n), expected.w), `w, step ${step}`).toBeUndefined();
         for (const x of ['s', 'a', 'm'] as const) {
           const after = codes(at[x]);
@@ -304,7 +320,20 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
     floats.set(g, at.g / 4);
     const resolved = resolveOptions({ decay: 0 });
     writeStepConstants(floats, 0, resolved, 1, Float64Array.of(0.001, 1));
-    kernel.step(kernelMode(resolved) | FORMAT_BITS[format], n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq);
+    kernel.step(
+      kernelMode(resolved) | FORMAT_BITS[format],
+      n,
+      at.w,
+      at.g,
+      at.s,
+      at.a,
+      at.m,
+      0,
+      at.sq,
+      at.aq,
+      at.mq,
+      at.scratch,
+    );
     let worst = 0;
     for (let i = 0; i < n; i++) {
       const exact = g[i] * g[i]; // float64
