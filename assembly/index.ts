@@ -7,8 +7,9 @@
 // The same source builds twice: with `--enable simd` the main loop runs on f32x4 lanes, without it
 // only the scalar loop is compiled. Both loops perform the same IEEE operations in the same order
 // as the JS kernel in src/kernel.ts, so every backend yields the same bits. No FMA, no relaxed SIMD.
-import { REDUCTION_BLOCK } from './generated/abi';
+import { MODE, REDUCTION_BLOCK } from './generated/abi';
 import { dispatch } from './generated/dispatch';
+import { updateQuantized } from './quantized';
 import { clampTo, clampVector } from './update';
 
 /**
@@ -27,7 +28,9 @@ export function step(
   mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize,
   scratch: usize,
 ): void {
-  dispatch(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
+  if (((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) != MODE.STATE_FORMAT_FLOAT32) {
+    updateQuantized(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
+  } else dispatch(mode, n, w, g, s, a, m, k);
 }
 
 // Gradient reductions, in an order every backend and any split into slices reproduces: the

@@ -62,9 +62,9 @@ export const REDUCTION_BLOCK = 1024;
 export const STATE_BLOCK = 1024;
 /**
  * Bytes of scratch memory a kernel call with compressed state needs of its own (one per thread): a
- * block's prepared gradient and new S, ḡ and m as float32 (assembly/quantized.ts says why).
+ * block's S, ḡ and m as float32 (assembly/quantized.ts says why).
  */
-export const STATE_SCRATCH_BYTES = 4 * 4 * STATE_BLOCK;
+export const STATE_SCRATCH_BYTES = 3 * 4 * STATE_BLOCK;
 
 type Field = (typeof MODE_FIELDS)[number];
 /** One mode's choices, by field name. */

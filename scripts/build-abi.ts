@@ -77,40 +77,25 @@ function assemblyModule(): string {
   ].join('\n');
 }
 
-/** The mode bits that select a loop of compressed state: format, centered, momentum (assembly/quantized.ts). */
-const QUANTIZED_FOLDED = (() => {
-  const constants = Object.fromEntries(modeConstants().map(([name, value]) => [name, value]));
-  const field = (name: string) => constants[`${name}_MASK`] << constants[`${name}_SHIFT`];
-  return field('STATE_FORMAT') | constants.CENTERED | field('MOMENTUM');
-})();
-
 function dispatchModule(): string {
   const args = 'n, w, g, s, a, m, k';
   return [
     HEADER,
-    "import { updateQuantized } from '../quantized';",
     "import { update } from '../update';",
     '',
-    '// `step` in assembly/index.ts is this switch: it runs once per call and picks the loop specialised',
+    '// `step` in assembly/index.ts is this switch (float32 state; compressed state runs these loops on',
+    '// its decoded blocks, assembly/quantized.ts): it runs once per call and picks the loop specialised',
     '// for these options (the option tests inside `update` fold away once `mode` is a constant), so no',
     '// element pays for them.',
     '@inline',
-    'export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {',
+    'export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): void {',
     '  switch (mode) {',
-    ...modes().map(([mode, v]) =>
-      v.stateFormat === 'float32'
-        ? `    case ${mode}: update(${mode}, ${args}); break;`
-        : `    case ${mode}: quantized${mode & QUANTIZED_FOLDED}(mode, ${args}, sq, aq, mq, scratch); break;`,
-    ),
+    ...modes()
+      .filter(([, v]) => v.stateFormat === 'float32')
+      .map(([mode]) => `    case ${mode}: update(${mode}, ${args}); break;`),
     '    default: unreachable();',
     '  }',
     '}',
-    '',
-    '// Compressed state: one loop per format, centered and momentum (assembly/quantized.ts says why).',
-    ...[...new Set(modes().flatMap(([mode, v]) => (v.stateFormat === 'float32' ? [] : [mode & QUANTIZED_FOLDED])))].map(
-      (folded) =>
-        `function quantized${folded}(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize, scratch: usize): void {\n  updateQuantized(${folded}, mode, ${args}, sq, aq, mq, scratch);\n}`,
-    ),
     '',
   ].join('\n');
 }

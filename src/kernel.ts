@@ -234,6 +234,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
       const state = format === STATE_FORMAT_BFLOAT16 ? half : byte;
       const scales = format === STATE_FORMAT_BFLOAT16 ? () => NONE : at;
       compressedStep(
+        JS_STEPS,
         mode,
         n,
         at(wp),

@@ -1,9 +1,9 @@
 // The compressed state formats in JS, bit for bit as assembly/quantized.ts (where the formats are
-// described), and the js backend's step with compressed state (compressedStep): one loop whose option
-// tests run per element. It is the slow path (wasm runs everywhere the package does but where a page
-// forbids it), so it is kept small rather than generated per mode as the float32 loops are.
-import { clamp, f, flush, flushSquare } from './float32.js';
+// described), and the js backend's step with compressed state (compressedStep): decode, the float32
+// step, encode.
+import { f } from './float32.js';
 import { K, MODE, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
+import type { JsStep } from './generated/js-kernels.js';
 
 const floats = new Float32Array(1);
 const ints = new Int32Array(floats.buffer);
@@ -82,17 +82,18 @@ export const magnitudeBits = (x: number) => bitsOf(x) & ABS;
 /** A state array of codes: bfloat16 or 8-bit. */
 export type Codes = Uint16Array | Uint8Array;
 
-// A block's new S, ḡ and m before they are encoded (8 bits: their scales come from their maxima).
-const newS = new Float32Array(STATE_BLOCK);
-const newA = new Float32Array(STATE_BLOCK);
-const newM = new Float32Array(STATE_BLOCK);
+// The decoded state of a call (S, ḡ, m as float32), grown to the largest call.
+let scratch = [new Float32Array(0), new Float32Array(0), new Float32Array(0)];
 
 /**
- * One step over n elements with compressed state (the stateFormat field of `mode`), operation for
- * operation as assembly/quantized.ts: w, g the arrays, s, a, m the codes and sp, ap, mp their byte
- * addresses (the random bits), k the step's constants, sq, aq, mq the 8-bit blocks' scales.
+ * One step over n elements with compressed state (the stateFormat field of `mode`), as
+ * assembly/quantized.ts computes it: the state decoded, the float32 step of the mode's other options
+ * (`float32Steps`, src/generated/js-kernels.ts) over it, encoded again (8 bits: in each block's new
+ * scale). w, g the arrays, s, a, m the codes and sp, ap, mp their byte addresses (the random bits),
+ * k the step's constants, sq, aq, mq the 8-bit blocks' scales.
  */
 export function compressedStep(
+  float32Steps: Readonly<Record<number, JsStep>>,
   mode: number,
   n: number,
   w: Float32Array,
@@ -110,115 +111,36 @@ export function compressedStep(
 ): void {
   const half = ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) === MODE.STATE_FORMAT_BFLOAT16;
   const centered = (mode & MODE.CENTERED) !== 0;
-  const transformed = (mode & MODE.TRANSFORMED) !== 0;
-  const momentumKind = (mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
-  const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
-  const constant = (slot: number) => k[slot * SLOT_FLOATS];
-  const gradScale = constant(K.gradScale);
-  const clipValue = constant(K.clipValue);
-  const minusClipValue = constant(K.minusClipValue);
-  const weightDecay = constant(K.weightDecay);
-  const decay = constant(K.decay);
-  const oneMinusDecay = constant(K.oneMinusDecay);
-  const biasScale = constant(K.biasScale);
-  const epsInSqrt = constant(K.epsInSqrt);
-  const epsOutsideSqrt = constant(K.epsOutsideSqrt);
-  const momentum = constant(K.momentum);
-  const incrementScale = constant(K.incrementScale);
-  const stepScale = constant(K.stepScale);
-  const key = bitsOf(constant(K.roundingKey));
-  const gradient = (i: number) => {
-    let gi = g[i];
-    if (transformed) gi = f(clamp(gi, minusClipValue, clipValue) * gradScale);
-    if (weightDecayKind === MODE.WEIGHT_DECAY_COUPLED) gi = f(gi + f(weightDecay * w[i]));
-    return gi;
-  };
-  const weight = (i: number) => {
-    const wi = w[i];
-    return weightDecayKind === MODE.WEIGHT_DECAY_DECOUPLED ? f(wi - f(weightDecay * wi)) : wi;
-  };
-  const variance = (si: number, ai: number) => {
-    const v = f(si * biasScale);
-    if (!centered) return v;
-    const meanGrad = f(ai * biasScale);
-    // = pmax(difference, 0), as in the kernels: the difference is never −0
-    return Math.max(f(v - f(meanGrad * meanGrad)), 0);
-  };
-  const ratio = (gi: number, v: number) => f(gi / f(f(Math.sqrt(f(v + epsInSqrt))) + epsOutsideSqrt));
-  /** w after the step: m's new value `mi` and `increment` with momentum, the ratio g/denominator without. */
-  const moved = (wi: number, mi: number, increment: number) =>
-    momentumKind === MODE.MOMENTUM_NONE
-      ? f(wi - f(stepScale * increment))
-      : f(wi - f(stepScale * (momentumKind === MODE.MOMENTUM_NESTEROV ? f(f(momentum * mi) + increment) : mi)));
-  if (half) {
+  const hasMomentum = ((mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK) !== MODE.MOMENTUM_NONE;
+  if (scratch[0].length < n) scratch = scratch.map(() => new Float32Array(n));
+  const [sv, av, mv] = scratch;
+  const key = bitsOf(k[K.roundingKey * SLOT_FLOATS]);
+  // [values, codes, their byte address, scales, whether S (else ḡ or m)] of each array the mode keeps
+  const arrays: Array<[Float32Array, Codes, number, Float32Array, boolean]> = [[sv, s, sp, sq, true]];
+  if (centered) arrays.push([av, a, ap, aq, false]);
+  if (hasMomentum) arrays.push([mv, m, mp, mq, false]);
+  for (const [values, codes, , scales, isS] of arrays) {
     for (let i = 0; i < n; i++) {
-      const gi = gradient(i);
-      const wi = weight(i);
-      const si = flushSquare(f(f(decay * decodeHalf(s[i])) + f(oneMinusDecay * f(gi * gi))));
-      s[i] = encodeHalf(si, mix(sp + 2 * i + key));
-      let ai = 0;
-      if (centered) {
-        ai = flush(f(f(decay * decodeHalf(a[i])) + f(oneMinusDecay * gi)));
-        a[i] = encodeHalf(ai, mix(ap + 2 * i + key));
-      }
-      const u = ratio(gi, variance(si, ai));
-      if (momentumKind === MODE.MOMENTUM_NONE) {
-        w[i] = moved(wi, 0, u);
-        continue;
-      }
-      const increment = f(incrementScale * u);
-      const mi = flush(f(f(momentum * decodeHalf(m[i])) + increment));
-      m[i] = encodeHalf(mi, mix(mp + 2 * i + key));
-      w[i] = moved(wi, mi, increment);
+      const scale = half ? 0 : scales[Math.floor(i / STATE_BLOCK)];
+      values[i] = half ? decodeHalf(codes[i]) : isS ? decodeS(codes[i], scale) : decodeM(codes[i], scale);
     }
-    return;
   }
-  for (let start = 0; start < n; start += STATE_BLOCK) {
-    const end = Math.min(start + STATE_BLOCK, n);
-    const block = start / STATE_BLOCK;
-    let maxS = 0;
-    let maxA = 0;
-    let maxM = 0;
-    // pass A: the new S and ḡ, their maxima
-    for (let i = start; i < end; i++) {
-      const gi = gradient(i);
-      const si = flushSquare(f(f(decay * decodeS(s[i], sq[block])) + f(oneMinusDecay * f(gi * gi))));
-      newS[i - start] = si;
-      maxS = Math.max(maxS, bitsOf(si) >>> 0);
-      if (centered) {
-        const ai = flush(f(f(decay * decodeM(a[i], aq[block])) + f(oneMinusDecay * gi)));
-        newA[i - start] = ai;
-        maxA = Math.max(maxA, magnitudeBits(ai));
+  float32Steps[mode & ~(MODE.STATE_FORMAT_MASK << MODE.STATE_FORMAT_SHIFT)](n, w, g, sv, av, mv, k);
+  for (const [values, codes, address, scales, isS] of arrays) {
+    if (half) {
+      for (let i = 0; i < n; i++) codes[i] = encodeHalf(values[i], mix(address + 2 * i + key));
+      continue;
+    }
+    for (let start = 0; start < n; start += STATE_BLOCK) {
+      const end = Math.min(start + STATE_BLOCK, n);
+      let max = 0;
+      for (let i = start; i < end; i++) max = Math.max(max, isS ? bitsOf(values[i]) >>> 0 : magnitudeBits(values[i]));
+      const field = scaleField(max, isS ? 20 : 19);
+      for (let i = start; i < end; i++) {
+        const random = mix(address + i + key);
+        codes[i] = isS ? encodeS(values[i], field, random) : encodeM(values[i], field, random);
       }
-    }
-    // pass B: the step, the new m and its maximum
-    for (let i = start; i < end; i++) {
-      const gi = gradient(i);
-      const wi = weight(i);
-      const u = ratio(gi, variance(newS[i - start], newA[i - start]));
-      if (momentumKind === MODE.MOMENTUM_NONE) {
-        w[i] = moved(wi, 0, u);
-        continue;
-      }
-      const increment = f(incrementScale * u);
-      const mi = flush(f(f(momentum * decodeM(m[i], mq[block])) + increment));
-      newM[i - start] = mi;
-      maxM = Math.max(maxM, magnitudeBits(mi));
-      w[i] = moved(wi, mi, increment);
-    }
-    // encoding, in each array's new scale
-    const sField = scaleField(maxS, 20);
-    for (let i = start; i < end; i++) s[i] = encodeS(newS[i - start], sField, mix(sp + i + key));
-    sq[block] = scaleOf(sField);
-    if (centered) {
-      const aField = scaleField(maxA, 19);
-      for (let i = start; i < end; i++) a[i] = encodeM(newA[i - start], aField, mix(ap + i + key));
-      aq[block] = scaleOf(aField);
-    }
-    if (momentumKind !== MODE.MOMENTUM_NONE) {
-      const mField = scaleField(maxM, 19);
-      for (let i = start; i < end; i++) m[i] = encodeM(newM[i - start], mField, mix(mp + i + key));
-      mq[block] = scaleOf(mField);
+      scales[start / STATE_BLOCK] = scaleOf(field);
     }
   }
 }
