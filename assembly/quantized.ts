@@ -112,14 +112,12 @@ function decodeM(c: u32, scale: f32): f32 {
   return (magnitude == 0 ? <f32>0 : reinterpret<f32>(bits)) * scale;
 }
 
+// A value rounded to magnitude 0 keeps its sign (code 0x80 decodes as 0 too); below 0, code 0.
 @inline
 function encodeM(x: f32, field: u32, random: u32): u32 {
-  const b = reinterpret<u32>(x);
-  const notNaN = (b & ABS) <= INFINITY_BITS;
-  const a = min<u32>(b & ABS, INFINITY_BITS);
+  const a = min<u32>(reinterpret<u32>(x) & ABS, INFINITY_BITS);
   const rounded = <i32>((a + (random >>> (32 - M_SHIFT))) >>> M_SHIFT) - ((<i32>field - M_TOP) << 4);
-  const magnitude = <u32>min<i32>(max<i32>(rounded, 0), 127);
-  return a == 0 || magnitude == 0 ? 0 : magnitude | (notNaN ? (b >>> 24) & 0x80 : 0);
+  return a == 0 || rounded < 0 ? 0 : <u32>min<i32>(rounded, 127) | (x < 0 ? 0x80 : 0);
 }
 
 // ---- the passes: each one loop, lanes then a scalar tail ------------------------------------
@@ -237,50 +235,52 @@ function decodeBytes(signed: bool, count: usize, codes: usize, scale: f32, out: 
 }
 
 /**
- * Four float32 values → 8-bit codes (u32 lanes) in the scale whose field gives `offset`: S's format
- * (never negative; from code 1, 0 only for 0; above 255 left to store16's saturation) or ḡ's and m's
- * (`signed`: magnitude 0–127 and the sign of x < 0, which a NaN has not; 0 for a magnitude of 0).
+ * Four float32 values → 8-bit codes (u32 lanes) in a regular block's scale (its field gives
+ * `offset`), as encodeS and encodeM: S's format (from code 1, 0 only for 0) or ḡ's and m's (`signed`:
+ * the magnitude and the sign of x < 0; 0 when rounded below 0). Regular: the scale is finite and not
+ * tiny (31 ≤ field for S, 7 for ḡ and m), so the values are finite, |x| ≤ the block's largest, 0 rounds
+ * below code 1 and no code exceeds 255 (S) or 127; codes below 0 are left to store16's saturation.
  */
 @inline
-function encodeLanes(
-  signed: bool, x: v128, random: v128, offset: v128, zero: v128, infinity: v128, abs: v128, one: v128, b7f: v128, b80: v128,
-): v128 {
+function encodeLanes(signed: bool, x: v128, random: v128, offset: v128, zero: v128, abs: v128, one: v128, b80: v128): v128 {
   if (!signed) {
-    // S's bits are its magnitude but for a NaN's sign, which min_u sends to +∞ as any NaN
-    const a = i32x4.min_u(x, infinity);
-    const rounded = i32x4.shr_u(i32x4.add(a, i32x4.shr_u(random, 32 - S_SHIFT)), S_SHIFT);
-    return v128.andnot(i32x4.max_s(i32x4.sub(rounded, offset), one), i32x4.eq(a, zero));
+    const code = i32x4.sub(i32x4.shr_u(i32x4.add(x, i32x4.shr_u(random, 32 - S_SHIFT)), S_SHIFT), offset);
+    return i32x4.max_s(code, i32x4.min_u(x, one));
   }
-  const a = i32x4.min_u(v128.and(x, abs), infinity);
-  const rounded = i32x4.shr_u(i32x4.add(a, i32x4.shr_u(random, 32 - M_SHIFT)), M_SHIFT);
-  const magnitude = i32x4.min_s(i32x4.max_s(i32x4.sub(rounded, offset), zero), b7f);
-  const sign = v128.and(f32x4.lt(x, zero), b80);
-  return v128.andnot(v128.or(magnitude, sign), v128.or(i32x4.eq(a, zero), i32x4.eq(magnitude, zero)));
+  const a = v128.and(x, abs);
+  const code = i32x4.sub(i32x4.shr_u(i32x4.add(a, i32x4.shr_u(random, 32 - M_SHIFT)), M_SHIFT), offset);
+  return v128.or(code, v128.and(f32x4.lt(x, zero), b80));
 }
 
-/** float32 values → 8-bit codes in the block's scale `field`, stochastically rounded (encodeLanes). */
+/**
+ * float32 values → 8-bit codes in the block's scale `field` (from `top`, their largest magnitude
+ * bits), stochastically rounded: S's format or ḡ's and m's (`signed`). A block of zeros is all code 0;
+ * lanes take regular blocks (encodeLanes), the scalar loop the rest (NaN or tiny scales: rare).
+ */
 @inline
-function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, k: usize): void {
+function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize): void {
+  if (top == 0) {
+    memory.fill(codes, 0, count);
+    return;
+  }
   let i: usize = 0;
-  if (ASC_FEATURE_SIMD) {
+  if (ASC_FEATURE_SIMD && field >= <u32>(signed ? M_TOP : S_TOP) && field < 255) {
     const zero = zeroOf(k);
     const offset = opaque(zero, signed ? (<i32>field - M_TOP) << 4 : (<i32>field - S_TOP) << 3);
     const advance = opaque(zero, <i32>(4 * GOLDEN));
-    const infinity = opaque(zero, INFINITY_BITS);
     const abs = opaque(zero, ABS);
     const one = opaque(zero, 1);
-    const b7f = opaque(zero, 0x7f);
     const b80 = opaque(zero, 0x80);
     let random = firstRandom(codes, 1, k);
     for (; i + 16 <= count; i += 16) {
       const p = values + (i << 2);
-      const c0 = encodeLanes(signed, v128.load(p), random, offset, zero, infinity, abs, one, b7f, b80);
+      const c0 = encodeLanes(signed, v128.load(p), random, offset, zero, abs, one, b80);
       random = i32x4.add(random, advance);
-      const c1 = encodeLanes(signed, v128.load(p, 16), random, offset, zero, infinity, abs, one, b7f, b80);
+      const c1 = encodeLanes(signed, v128.load(p, 16), random, offset, zero, abs, one, b80);
       random = i32x4.add(random, advance);
-      const c2 = encodeLanes(signed, v128.load(p, 32), random, offset, zero, infinity, abs, one, b7f, b80);
+      const c2 = encodeLanes(signed, v128.load(p, 32), random, offset, zero, abs, one, b80);
       random = i32x4.add(random, advance);
-      const c3 = encodeLanes(signed, v128.load(p, 48), random, offset, zero, infinity, abs, one, b7f, b80);
+      const c3 = encodeLanes(signed, v128.load(p, 48), random, offset, zero, abs, one, b80);
       random = i32x4.add(random, advance);
       store16(codes + i, c0, c1, c2, c3);
     }
@@ -300,11 +300,19 @@ function decodeS8(count: usize, codes: usize, scale: f32, out: usize, k: usize):
 function decodeM8(count: usize, codes: usize, scale: f32, out: usize, k: usize): void {
   decodeBytes(true, count, codes, scale, out, k);
 }
-function encodeS8(count: usize, values: usize, codes: usize, field: u32, k: usize): void {
-  encodeBytes(false, count, values, codes, field, k);
+/** Encodes S's new values in their new scale, which it returns (its exponent field). */
+function encodeS8(count: usize, values: usize, codes: usize, k: usize): u32 {
+  const top = largest(count, values, 0xffffffff);
+  const field = scaleField(top, S_SHIFT);
+  encodeBytes(false, count, values, codes, field, top, k);
+  return field;
 }
-function encodeM8(count: usize, values: usize, codes: usize, field: u32, k: usize): void {
-  encodeBytes(true, count, values, codes, field, k);
+/** Encodes ḡ's or m's new values in their new scale, which it returns (its exponent field). */
+function encodeM8(count: usize, values: usize, codes: usize, k: usize): u32 {
+  const top = largest(count, values, ABS);
+  const field = scaleField(top, M_SHIFT);
+  encodeBytes(true, count, values, codes, field, top, k);
+  return field;
 }
 
 // ---- the entry ----------------------------------------------------------------------------------
@@ -345,18 +353,8 @@ export function updateQuantized(
     if (centered) decodeM8(count, a + start, load<f32>(aq + block), aValues, k);
     if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k);
     step(float32Mode, count, w + (start << 2), g + (start << 2), sValues, aValues, mValues, k, 0, 0, 0, 0);
-    const sField = scaleField(largest(count, sValues, 0xffffffff), S_SHIFT);
-    encodeS8(count, sValues, s + start, sField, k);
-    store<f32>(sq + block, scaleOf(sField));
-    if (centered) {
-      const aField = scaleField(largest(count, aValues, ABS), M_SHIFT);
-      encodeM8(count, aValues, a + start, aField, k);
-      store<f32>(aq + block, scaleOf(aField));
-    }
-    if (hasMomentum) {
-      const mField = scaleField(largest(count, mValues, ABS), M_SHIFT);
-      encodeM8(count, mValues, m + start, mField, k);
-      store<f32>(mq + block, scaleOf(mField));
-    }
+    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k)));
+    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k)));
+    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k)));
   }
 }

@@ -69,11 +69,10 @@ export const decodeM = (c: number, scale: number) => {
 };
 
 export const encodeM = (x: number, field: number, random: number) => {
-  const b = bitsOf(x);
-  const raw = b & ABS;
-  const a = Math.min(raw, INFINITY_BITS);
-  const magnitude = Math.min(Math.max(((a + (random >>> 13)) >>> 19) - ((field - 7) << 4), 0), 127);
-  return a === 0 || magnitude === 0 ? 0 : magnitude | (raw > INFINITY_BITS ? 0 : (b >>> 24) & 0x80);
+  const a = Math.min(bitsOf(x) & ABS, INFINITY_BITS);
+  const rounded = ((a + (random >>> 13)) >>> 19) - ((field - 7) << 4);
+  // a value rounded to magnitude 0 keeps its sign (code 0x80 decodes as 0 too); below 0, code 0
+  return a === 0 || rounded < 0 ? 0 : Math.min(rounded, 127) | (x < 0 ? 0x80 : 0);
 };
 
 /** |x|'s bits, for a block's largest magnitude. */
