@@ -81,8 +81,10 @@ export const magnitudeBits = (x: number) => bitsOf(x) & ABS;
 /** A state array of codes: bfloat16 or 8-bit. */
 export type Codes = Uint16Array | Uint8Array;
 
-// The decoded state of a call (S, ḡ, m as float32), grown to the largest call.
-let scratch = [new Float32Array(0), new Float32Array(0), new Float32Array(0)];
+// Elements decoded at a time (whole blocks), and their S, ḡ, m as float32: a bounded scratch, so that
+// compressed state keeps its memory saving on the js backend too.
+const CHUNK = 64 * STATE_BLOCK;
+const scratch = [new Float32Array(CHUNK), new Float32Array(CHUNK), new Float32Array(CHUNK)];
 
 /**
  * One step over n elements with compressed state (the stateFormat field of `mode`), as
@@ -111,35 +113,39 @@ export function compressedStep(
   const half = ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) === MODE.STATE_FORMAT_BFLOAT16;
   const centered = (mode & MODE.CENTERED) !== 0;
   const hasMomentum = ((mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK) !== MODE.MOMENTUM_NONE;
-  if (scratch[0].length < n) scratch = scratch.map(() => new Float32Array(n));
+  const float32Step = float32Steps[mode & ~(MODE.STATE_FORMAT_MASK << MODE.STATE_FORMAT_SHIFT)];
   const [sv, av, mv] = scratch;
   const key = bitsOf(k[K.roundingKey * SLOT_FLOATS]);
   // [values, codes, their byte address, scales, whether S (else ḡ or m)] of each array the mode keeps
   const arrays: Array<[Float32Array, Codes, number, Float32Array, boolean]> = [[sv, s, sp, sq, true]];
   if (centered) arrays.push([av, a, ap, aq, false]);
   if (hasMomentum) arrays.push([mv, m, mp, mq, false]);
-  for (const [values, codes, , scales, isS] of arrays) {
-    for (let i = 0; i < n; i++) {
-      const scale = half ? 0 : scales[Math.floor(i / STATE_BLOCK)];
-      values[i] = half ? decodeHalf(codes[i]) : isS ? decodeS(codes[i], scale) : decodeM(codes[i], scale);
-    }
-  }
-  float32Steps[mode & ~(MODE.STATE_FORMAT_MASK << MODE.STATE_FORMAT_SHIFT)](n, w, g, sv, av, mv, k);
-  for (const [values, codes, address, scales, isS] of arrays) {
-    if (half) {
-      for (let i = 0; i < n; i++) codes[i] = encodeHalf(values[i], mix(address + 2 * i + key));
-      continue;
-    }
-    for (let start = 0; start < n; start += STATE_BLOCK) {
-      const end = Math.min(start + STATE_BLOCK, n);
-      let max = 0;
-      for (let i = start; i < end; i++) max = Math.max(max, isS ? bitsOf(values[i]) >>> 0 : magnitudeBits(values[i]));
-      const field = scaleField(max, isS ? 20 : 19);
-      for (let i = start; i < end; i++) {
-        const random = mix(address + i + key);
-        codes[i] = isS ? encodeS(values[i], field, random) : encodeM(values[i], field, random);
+  for (let first = 0; first < n; first += CHUNK) {
+    const count = Math.min(CHUNK, n - first);
+    for (const [values, codes, , scales, isS] of arrays) {
+      for (let j = 0; j < count; j++) {
+        const c = codes[first + j];
+        const scale = half ? 0 : scales[Math.floor((first + j) / STATE_BLOCK)];
+        values[j] = half ? decodeHalf(c) : isS ? decodeS(c, scale) : decodeM(c, scale);
       }
-      scales[start / STATE_BLOCK] = scaleOf(field);
+    }
+    float32Step(count, w.subarray(first, first + count), g.subarray(first, first + count), sv, av, mv, k);
+    for (const [values, codes, address, scales, isS] of arrays) {
+      if (half) {
+        for (let j = 0; j < count; j++) codes[first + j] = encodeHalf(values[j], mix(address + 2 * (first + j) + key));
+        continue;
+      }
+      for (let start = 0; start < count; start += STATE_BLOCK) {
+        const end = Math.min(start + STATE_BLOCK, count);
+        let max = 0;
+        for (let j = start; j < end; j++) max = Math.max(max, isS ? bitsOf(values[j]) >>> 0 : magnitudeBits(values[j]));
+        const field = scaleField(max, isS ? 20 : 19);
+        for (let j = start; j < end; j++) {
+          const random = mix(address + first + j + key);
+          codes[first + j] = isS ? encodeS(values[j], field, random) : encodeM(values[j], field, random);
+        }
+        scales[(first + start) / STATE_BLOCK] = scaleOf(field);
+      }
     }
   }
 }

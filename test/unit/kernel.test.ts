@@ -129,7 +129,7 @@ describe('the generated js kernels', () => {
           }
     // the wasm dispatch has a case for each mode of the ABI table (test/generated.test.ts holds it to the table)
     expect([...modes].sort((x, y) => x - y)).toEqual(tableModes().map(([mode]) => mode));
-    // the js backend a generated loop for each float32 one (compressed state: src/state-codecs.ts, one loop)
+    // and the js backend has a generated loop for each float32 one (compressed state: src/state-codecs.ts)
     const float32 = tableModes().filter(([, v]) => v.stateFormat === 'float32');
     expect(float32.map(([mode]) => mode)).toEqual(Object.keys(JS_STEPS).map(Number));
   });

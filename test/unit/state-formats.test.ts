@@ -128,6 +128,20 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
     }
   });
 
+  it('js decodes a chunk at a time: the same bits past its first chunk (64 blocks)', async () => {
+    const n = 64 * STATE_BLOCK + 1029;
+    const random = rng(7);
+    const w = Float32Array.from({ length: n }, () => normal(random));
+    const g = gradients(n, 2, 8, true);
+    const options = { centered: true, momentum: 0.9 };
+    const [simd, js] = await Promise.all((['simd', 'js'] as const).map((b) => run(b, format, options, w, g)));
+    const weights = (r: Run) => new Float32Array(r.heap.buffer, r.at.w, n);
+    expect(sameBits(weights(js), weights(simd))).toBeUndefined();
+    // codes and scales: every byte, NaN included (the kernels write one NaN, 0x7fc00000)
+    const differs = js.heap.findIndex((byte, j) => byte !== simd.heap[j] && j >= simd.at.s && j < simd.at.scratch);
+    expect(differs, `state byte ${differs - simd.at.s}`).toBe(-1);
+  });
+
   it('from arbitrary codes and scales (every code decodes)', async () => {
     const n = 2051;
     const random = rng(99);
