@@ -16,7 +16,7 @@
 // the same options (assembly/update.ts, through `step`) updates it in place with w, and it is encoded
 // back (8 bits: after a pass for each array's largest magnitude, its new scale). Each piece is one
 // small loop shared by every mode: loops per mode made dist/generated/wasm.js 60.7 kB gzipped instead
-// of 25.3 (test/package/package.test.ts holds the code to a budget), for about 0.1× more speed on the
+// of 25.3 when it held four builds (test/package/package.test.ts holds the code to a budget), for about 0.1× more speed on the
 // seed step in cache and none beyond the noise elsewhere (BENCHMARKS.md, "State formats").
 // The lane and scalar loops and the js loops (src/state-codecs.ts) compute the same bits.
 import { K, MODE, SLOT_BYTES, STATE_BLOCK } from './generated/abi';
