@@ -26,15 +26,17 @@ interface Plan {
 
 function plan(params: unknown, options: RMSPropOptions | undefined): Plan {
   const specs = readGroups(params, options);
-  const layout = planLayout(specs);
+  const wide = specs[0].options;
+  const { name, reason: backendReason } = backendChoice(wide.backend);
+  const elements = planLayout(specs).elements;
+  const { threads, reason: threadsReason } = chooseThreads(wide.threads, name, elements);
+  // again with the threads' scratch areas for compressed state (one per thread)
+  const layout = planLayout(specs, threads);
   if (layout.bytes > MAX_HEAP_BYTES) {
     throw new RangeError(
       `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly memory holds at most ${MAX_HEAP_BYTES} bytes (4 GiB)`,
     );
   }
-  const wide = specs[0].options;
-  const { name, reason: backendReason } = backendChoice(wide.backend);
-  const { threads, reason: threadsReason } = chooseThreads(wide.threads, name, layout.elements);
   return { specs, layout, name, backendReason, threads, threadsReason };
 }
 

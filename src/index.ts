@@ -20,6 +20,7 @@ export type {
   PresetName,
   ResolvedOptions,
   RMSPropOptions,
+  StateFormat,
 } from './options.js';
 export { availableBackends, NotReadyError } from './backends.js';
 export {

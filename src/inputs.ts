@@ -173,8 +173,14 @@ export function checkGroupIndex(groupIndex: number, groups: number): number {
 }
 
 /** Options whose change would change the memory layout or the meaning of the state. */
-type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption;
-const FIXED_AFTER_CREATE: readonly FixedOption[] = ['preset', 'centered', 'initialSquareAvg', ...OPTIMIZER_WIDE];
+type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | 'stateFormat' | OptimizerWideOption;
+const FIXED_AFTER_CREATE: readonly FixedOption[] = [
+  'preset',
+  'centered',
+  'initialSquareAvg',
+  'stateFormat',
+  ...OPTIMIZER_WIDE,
+];
 
 /**
  * A group's options after `changes` (setOptions' argument): throws if they name an option fixed at

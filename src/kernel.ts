@@ -19,7 +19,7 @@ import {
 import { JS_STEPS } from './generated/js-kernels.js';
 import type { ClipKind } from './clipping.js';
 import type { Group, Tensor } from './layout.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions, StateFormat } from './options.js';
 import { compressedStep, fromBits, roundingKey } from './state-codecs.js';
 import type { KernelCalls } from './threads.js';
 
@@ -34,6 +34,9 @@ const {
   WEIGHT_DECAY_COUPLED,
   WEIGHT_DECAY_DECOUPLED,
 } = MODE;
+
+/** Bytes per element of S, ḡ or m in each state format. */
+export const STATE_ELEMENT_BYTES: Readonly<Record<StateFormat, number>> = { float32: 4, bfloat16: 2, '8bit': 1 };
 
 /** Bytes reserved for one constants block (16-byte aligned). */
 export const CONSTANTS_BYTES = RESERVED_SLOTS * SLOT_FLOATS * 4;
@@ -136,7 +139,7 @@ export function writeStepConstants(
 
 /**
  * Writes step `stepNumber`'s constants and sends its update calls to `calls`: one call per group
- * over all its tensors (back to back in each region), or, when the group has a skipped tensor or
+ * segment (float32 state, compressed state) over all its tensors (back to back in each region), or, when the group has a skipped tensor or
  * clipping scales each tensor its own way, one per present tensor (with its own constants then).
  * `lrs` holds each group's learning rate, `clipScale` each tensor's scale; `scalars` is scratch.
  */
@@ -159,19 +162,18 @@ export function issueUpdates(
     writeStepConstants(heap, group.constantsAt / 4, group.options, stepNumber, scalars);
     let whole = clipping !== 'per tensor';
     for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
+    const mode = group.mode | transformBit(group.options, scalars);
     if (whole) {
-      calls.update(
-        group.mode | transformBit(group.options, scalars),
-        group.base,
-        0,
-        group.paddedLength,
-        group.constantsAt,
-      );
+      for (let s = 0; s < group.segments.length; s++) {
+        const segment = group.segments[s];
+        calls.update(mode | segment.formatBits, segment, 0, segment.paddedLength, group.constantsAt);
+      }
       continue;
     }
     for (let i = group.first; i < group.first + group.count; i++) {
       if (!present[i]) continue;
       const tensor = tensors[i];
+      const segment = group.segments[tensor.segment];
       let constantsAt = group.constantsAt;
       if (clipping === 'per tensor') {
         scalars[STEP_CLIP_SCALE] = clipScale[i];
@@ -179,8 +181,8 @@ export function issueUpdates(
         constantsAt = tensor.constantsAt;
       }
       calls.update(
-        group.mode | transformBit(group.options, scalars),
-        group.base,
+        group.mode | transformBit(group.options, scalars) | segment.formatBits,
+        segment,
         tensor.offset,
         tensor.length,
         constantsAt,

@@ -1,12 +1,29 @@
 // The memory plan: where each group's regions, each tensor's constants and reduction sums, and the
 // threads' control block sit in the optimizer's heap. Sizes reach 4 GiB, past int32: every size and
 // offset here is plain arithmetic on numbers (exact up to 2^53), never a bitwise operator.
-import { CONSTANTS_BYTES, kernelMode, REDUCTION_BLOCK } from './kernel.js';
-import { arrayLength, lengthOf, type GroupSpec } from './inputs.js';
-import type { GroupInfo, ResolvedOptions } from './options.js';
+import {
+  CONSTANTS_BYTES,
+  kernelMode,
+  MODE,
+  REDUCTION_BLOCK,
+  STATE_BLOCK,
+  STATE_ELEMENT_BYTES,
+  STATE_SCRATCH_BYTES,
+} from './kernel.js';
+import { arrayLength, isFloat32Array, lengthOf, plainView, type GroupSpec } from './inputs.js';
+import { type Codes, decodeArray, encodeArray } from './state-codecs.js';
+import {
+  COMPRESSED_MIN_ELEMENTS,
+  describe,
+  type GroupInfo,
+  type ResolvedOptions,
+  type StateFormat,
+} from './options.js';
 import { CALL_INTS, CONTROL_BYTES } from './threads.js';
 
 export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
+/** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */
+export type ScaleRegion = 'squareScales' | 'gradAvgScales' | 'momentumScales';
 
 /** Elements rounded up to a multiple of 4, so that every array starts 16-byte aligned (one f32x4). */
 export const padded = (n: number) => Math.ceil(n / 4) * 4;
@@ -21,15 +38,34 @@ export function regionGap(regionBytes: number): number {
   return 5 * 64 + (regionBytes >= 1 << 20 ? 32 * 1024 : 0);
 }
 
-export interface GroupLayout {
-  /** Elements of the group's tensors back to back, each padded to a multiple of 4. */
+/** Whether a tensor of `length` elements in a group of stateFormat `format` keeps compressed state. */
+export const isCompressed = (format: StateFormat, length: number) =>
+  format !== 'float32' && length >= COMPRESSED_MIN_ELEMENTS;
+
+/**
+ * Part of a group whose tensors one kernel call updates: its tensors back to back in each region.
+ * A group has a float32 segment (its small tensors, or all of them with float32 state) and, with
+ * compressed state, a compressed one, where each tensor starts on a STATE_BLOCK boundary (padded),
+ * so that no 8-bit block straddles two tensors.
+ */
+export interface Segment {
+  readonly format: StateFormat;
+  /** The mode bits of its format (or'ed into the group's mode). */
+  readonly formatBits: number;
+  /** Elements of its tensors back to back, each padded (to 4, or STATE_BLOCK when compressed). */
   readonly paddedLength: number;
-  /** Byte offset of each region: the group's tensors back to back, so one kernel call covers them all. */
-  readonly base: Readonly<Record<Region, number>>;
+  /** Byte offset of each region (codes for compressed S, ḡ, m) and of the 8-bit block scales (0 when none). */
+  readonly base: Readonly<Record<Region | ScaleRegion, number>>;
+}
+
+export interface GroupLayout {
+  /** The group's segments: float32 first, then compressed (either may be absent). */
+  readonly segments: readonly Segment[];
   /** Byte offset of the group's constants block. */
   readonly constantsAt: number;
-  /** Per tensor of the group: element offset in each region, and byte offsets of its constants and block sums. */
+  /** Per tensor of the group: its segment, element offset there, and byte offsets of its constants and block sums. */
   readonly tensors: ReadonlyArray<{
+    readonly segment: number;
     readonly offset: number;
     readonly length: number;
     readonly constantsAt: number;
@@ -41,19 +77,26 @@ export interface Layout {
   /** The heap size in bytes. */
   readonly bytes: number;
   readonly groups: readonly GroupLayout[];
-  /** Int32 slots of the threads' job table: at most one kernel call per group or tensor. */
+  /** Int32 slots of the threads' job table: at most one kernel call per segment or tensor. */
   readonly jobInts: number;
   /** Elements updated by a step over every tensor (padding included). */
   readonly elements: number;
+  /** Byte offset of the compressed state's scratch areas, STATE_SCRATCH_BYTES per thread (0: none needed). */
+  readonly scratchAt: number;
+  /** Bytes of state: S, ḡ, m and the 8-bit scales, padding excluded. */
+  readonly stateBytes: number;
+  /** Values of state: elements of S, ḡ and m. */
+  readonly stateValues: number;
 }
 
 /**
  * The heap: the threads' control block and job table, a constants block per group and per tensor,
- * the reduction block sums, then each group's regions (param, grad, squareAvg, gradAvg?, momentum?).
+ * the reduction block sums, each group's segments' regions (param, grad, squareAvg, gradAvg?,
+ * momentum?, then 8-bit scales), then the compressed state's scratch areas (one per thread).
  */
-export function planLayout(specs: readonly GroupSpec[]): Layout {
+export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
   const tensorCount = specs.reduce((sum, spec) => sum + spec.entries.length, 0);
-  const jobInts = (specs.length + tensorCount) * CALL_INTS;
+  const jobInts = (2 * specs.length + tensorCount) * CALL_INTS;
   const groupConstantsAt = align16(CONTROL_BYTES + jobInts * 4);
   let tensorConstantsAt = groupConstantsAt + specs.length * CONSTANTS_BYTES;
   let bytes = tensorConstantsAt + tensorCount * CONSTANTS_BYTES;
@@ -65,29 +108,94 @@ export function planLayout(specs: readonly GroupSpec[]): Layout {
     }),
   );
   bytes = align16(bytes);
+  const anyCompressed = specs.some((spec) =>
+    spec.entries.some(([, value]) => isCompressed(spec.options.stateFormat, lengthOf(value))),
+  );
+  let stateBytes = 0;
+  let stateValues = 0;
   const groups = specs.map((spec, g): GroupLayout => {
-    let paddedLength = 0;
+    const { centered, momentum, stateFormat } = spec.options;
+    const stateArrays = 1 + (centered ? 1 : 0) + (momentum !== 0 ? 1 : 0);
+    const lengths = [0, 0];
     const groupTensors = spec.entries.map(([, value], i) => {
-      const offset = paddedLength;
       const length = lengthOf(value);
-      paddedLength += padded(length);
-      return { offset, length, ...tensors[g][i] };
+      const compressed = isCompressed(stateFormat, length);
+      const segment = compressed ? 1 : 0;
+      const offset = lengths[segment];
+      lengths[segment] += compressed ? Math.ceil(length / STATE_BLOCK) * STATE_BLOCK : padded(length);
+      stateValues += stateArrays * length;
+      stateBytes += stateArrays * length * STATE_ELEMENT_BYTES[compressed ? stateFormat : 'float32'];
+      if (compressed && stateFormat === '8bit') stateBytes += stateArrays * Math.ceil(length / STATE_BLOCK) * 4;
+      return { segment, offset, length, ...tensors[g][i] };
     });
-    const regions: Region[] = ['param', 'grad', 'squareAvg'];
-    if (spec.options.centered) regions.push('gradAvg');
-    if (spec.options.momentum !== 0) regions.push('momentum');
-    const base = { param: 0, grad: 0, squareAvg: 0, gradAvg: 0, momentum: 0 };
-    for (const region of regions) {
-      base[region] = bytes;
-      bytes += paddedLength * 4 + regionGap(paddedLength * 4);
+    const formats: StateFormat[] = ['float32', stateFormat];
+    const segments: Segment[] = [];
+    const segmentIndex = [-1, -1];
+    for (const k of [0, 1]) {
+      if (lengths[k] === 0 && !(k === 0 && lengths[1] === 0)) continue;
+      const format = formats[k];
+      const paddedLength = lengths[k];
+      const base = {
+        param: 0,
+        grad: 0,
+        squareAvg: 0,
+        gradAvg: 0,
+        momentum: 0,
+        squareScales: 0,
+        gradAvgScales: 0,
+        momentumScales: 0,
+      };
+      const regions: Array<[Region, number]> = [
+        ['param', 4],
+        ['grad', 4],
+        ['squareAvg', STATE_ELEMENT_BYTES[format]],
+      ];
+      if (centered) regions.push(['gradAvg', STATE_ELEMENT_BYTES[format]]);
+      if (momentum !== 0) regions.push(['momentum', STATE_ELEMENT_BYTES[format]]);
+      for (const [region, elementBytes] of regions) {
+        base[region] = bytes;
+        bytes += align16(paddedLength * elementBytes) + regionGap(paddedLength * elementBytes);
+      }
+      if (format === '8bit') {
+        const scaleBytes = align16((paddedLength / STATE_BLOCK) * 4);
+        base.squareScales = bytes;
+        bytes += scaleBytes;
+        if (centered) base.gradAvgScales = bytes;
+        if (centered) bytes += scaleBytes;
+        if (momentum !== 0) base.momentumScales = bytes;
+        if (momentum !== 0) bytes += scaleBytes;
+      }
+      segmentIndex[k] = segments.length;
+      segments.push({ format, formatBits: FORMAT_BITS[format], paddedLength, base });
     }
-    return { paddedLength, base, constantsAt: groupConstantsAt + g * CONSTANTS_BYTES, tensors: groupTensors };
+    return {
+      segments,
+      constantsAt: groupConstantsAt + g * CONSTANTS_BYTES,
+      tensors: groupTensors.map((t) => ({ ...t, segment: segmentIndex[t.segment] })),
+    };
   });
-  const elements = groups.reduce((sum, group) => sum + group.paddedLength, 0);
-  return { bytes, groups, jobInts, elements };
+  // Last, so that no state moves with the threads: the stochastic rounding draws on the codes' addresses.
+  const scratchAt = anyCompressed ? bytes : 0;
+  if (anyCompressed) bytes += threads * STATE_SCRATCH_BYTES;
+  const elements = groups.reduce(
+    (sum, group) => sum + group.segments.reduce((total, segment) => total + segment.paddedLength, 0),
+    0,
+  );
+  return { bytes, groups, jobInts, elements, scratchAt, stateBytes, stateValues };
 }
 
-/** One parameter's optimizer state: views into the optimizer's memory. */
+const FORMAT_BITS: Readonly<Record<StateFormat, number>> = {
+  float32: MODE.STATE_FORMAT_FLOAT32 << MODE.STATE_FORMAT_SHIFT,
+  bfloat16: MODE.STATE_FORMAT_BFLOAT16 << MODE.STATE_FORMAT_SHIFT,
+  '8bit': MODE.STATE_FORMAT_8BIT << MODE.STATE_FORMAT_SHIFT,
+};
+
+/**
+ * One parameter's optimizer state: views into the optimizer's memory with float32 state; with
+ * compressed state (stateFormat 'bfloat16' or '8bit', tensors from 4 096 elements), each read
+ * returns a new Float32Array of the decoded values, which writing to does not change the state
+ * (`setState` does).
+ */
 export interface TensorState {
   /** The running average of squared gradients, S. */
   readonly squareAvg: Float32Array;
@@ -97,18 +205,31 @@ export interface TensorState {
   readonly momentum?: Float32Array;
 }
 
+export type StateKind = keyof TensorState;
+
+/** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. */
+export interface CompressedState {
+  readonly format: 'bfloat16' | '8bit';
+  readonly codes: Readonly<Partial<Record<StateKind, Codes>>>;
+  /** 8 bits: one float32 scale per STATE_BLOCK elements; bfloat16: empty arrays. */
+  readonly scales: Readonly<Partial<Record<StateKind, Float32Array>>>;
+}
+
 /** A parameter as placed in the heap: its views and offsets. */
 export interface Tensor {
   readonly name: string;
   readonly length: number;
   readonly group: number;
-  /** Element offset inside each region of its group (a multiple of 4: every array is 16-byte aligned). */
+  /** Its group's segment, and its element offset inside each region of it (a multiple of 4, or of STATE_BLOCK when compressed). */
+  readonly segment: number;
   readonly offset: number;
   /** The caller's array for a bring-your-own parameter; the heap copy is synced around each step. */
   readonly external: Float32Array | undefined;
   readonly param: Float32Array;
   readonly grad: Float32Array;
   readonly state: TensorState;
+  /** The stored state when compressed (`state` then decodes it at each read). */
+  readonly compressed: CompressedState | undefined;
   /** Byte offset of its gradients in the heap. */
   readonly gradAt: number;
   /** Byte offsets of this tensor's own constants block and of its reduction block sums. */
@@ -129,10 +250,36 @@ export interface Group {
   /** Tensors first … first + count − 1 belong to this group. */
   readonly first: number;
   readonly count: number;
-  readonly paddedLength: number;
-  /** Byte offset of each region: the group's tensors back to back, so one kernel call covers them all. */
-  readonly base: Readonly<Record<Region, number>>;
+  /** One kernel call each (see Segment). */
+  readonly segments: readonly Segment[];
   readonly constantsAt: number;
+}
+
+const KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
+const SCALES: Readonly<Record<StateKind, ScaleRegion>> = {
+  squareAvg: 'squareScales',
+  gradAvg: 'gradAvgScales',
+  momentum: 'momentumScales',
+};
+
+/** The state kinds a group's options keep. */
+export const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): StateKind[] =>
+  KINDS.filter((kind) => kind === 'squareAvg' || (kind === 'gradAvg' ? o.centered : o.momentum !== 0));
+
+/** A compressed tensor's array `kind` decoded into a new Float32Array. */
+export function decodeState(c: CompressedState, kind: StateKind, length: number): Float32Array {
+  return decodeArray(
+    c.format === 'bfloat16',
+    kind === 'squareAvg',
+    c.codes[kind]!,
+    c.scales[kind]!,
+    new Float32Array(length),
+  );
+}
+
+/** Writes float32 `values` into a compressed tensor's array `kind`, rounded to nearest. */
+export function encodeState(c: CompressedState, kind: StateKind, values: Float32Array): void {
+  encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
 }
 
 /**
@@ -145,33 +292,58 @@ export function placeTensors(
   specs: readonly GroupSpec[],
   layout: Layout,
 ): { tensors: Tensor[]; groups: Group[] } {
-  const heap = new Float32Array(buffer);
   const tensors: Tensor[] = [];
   const groups = specs.map((spec, g): Group => {
-    const { base, paddedLength, constantsAt, tensors: placed } = layout.groups[g];
-    const view = (region: Region, offset: number, length: number) =>
-      new Float32Array(buffer, base[region] + offset * 4, length);
+    const { segments, constantsAt, tensors: placed } = layout.groups[g];
+    const kinds = keptKinds(spec.options);
     const first = tensors.length;
     spec.entries.forEach(([name, value], i) => {
-      const { offset, length } = placed[i];
+      const { offset, length, segment: s } = placed[i];
+      const { base, format } = segments[s];
+      const view = (region: Region) => new Float32Array(buffer, base[region] + offset * 4, length);
       if (typeof value !== 'number' && arrayLength(value) !== length) {
         throw new RangeError(
           `parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`,
         );
       }
+      let compressed: CompressedState | undefined;
+      let state: TensorState;
+      if (format === 'float32') {
+        state = Object.freeze(Object.fromEntries(kinds.map((kind) => [kind, view(kind)])) as unknown as TensorState);
+        // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
+        if (spec.options.initialSquareAvg !== 0) state.squareAvg.fill(spec.options.initialSquareAvg);
+      } else {
+        const blocks = Math.ceil(length / STATE_BLOCK);
+        const codes = (kind: StateKind) =>
+          format === 'bfloat16'
+            ? new Uint16Array(buffer, base[kind] + offset * 2, length)
+            : new Uint8Array(buffer, base[kind] + offset, length);
+        const scales = (kind: StateKind) =>
+          format === '8bit' ? new Float32Array(buffer, base[SCALES[kind]] + (offset / STATE_BLOCK) * 4, blocks) : NONE;
+        const c: CompressedState = {
+          format,
+          codes: Object.fromEntries(kinds.map((kind) => [kind, codes(kind)])),
+          scales: Object.fromEntries(kinds.map((kind) => [kind, scales(kind)])),
+        };
+        compressed = c;
+        const getters = Object.fromEntries(
+          kinds.map((kind) => [kind, { get: () => decodeState(c, kind, length), enumerable: true }]),
+        );
+        state = Object.freeze(Object.defineProperties({}, getters) as TensorState);
+        if (spec.options.initialSquareAvg !== 0)
+          encodeState(c, 'squareAvg', new Float32Array(length).fill(spec.options.initialSquareAvg));
+      }
       const tensor: Tensor = {
         name,
         length,
         group: g,
+        segment: s,
         offset,
         external: typeof value === 'number' ? undefined : value,
-        param: view('param', offset, length),
-        grad: view('grad', offset, length),
-        state: Object.freeze({
-          squareAvg: view('squareAvg', offset, length),
-          ...(spec.options.centered && { gradAvg: view('gradAvg', offset, length) }),
-          ...(spec.options.momentum !== 0 && { momentum: view('momentum', offset, length) }),
-        }),
+        param: view('param'),
+        grad: view('grad'),
+        state,
+        compressed,
         gradAt: base.grad + offset * 4,
         constantsAt: placed[i].constantsAt,
         sumsAt: placed[i].sumsAt,
@@ -179,23 +351,52 @@ export function placeTensors(
       if (tensor.external) tensor.param.set(tensor.external);
       tensors.push(tensor);
     });
-    // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
-    if (spec.options.initialSquareAvg !== 0)
-      heap.fill(spec.options.initialSquareAvg, base.squareAvg / 4, base.squareAvg / 4 + paddedLength);
     const group: Group = {
       options: spec.options,
       mode: kernelMode(spec.options),
       clipValueArg: null,
       first,
       count: tensors.length - first,
-      paddedLength,
-      base,
+      segments,
       constantsAt,
     };
     group.clipValueArg = spec.options.clipValue;
     return group;
   });
   return { tensors, groups };
+}
+
+const NONE = new Float32Array(0);
+
+/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). */
+export function writeTensorState(tensors: readonly Tensor[], name: unknown, values: unknown): void {
+  const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
+  if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
+  if (values === null || typeof values !== 'object' || Array.isArray(values))
+    throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
+  const kept = tensor.compressed ? Object.keys(tensor.compressed.codes) : Object.keys(tensor.state);
+  const writes: Array<[StateKind, Float32Array]> = [];
+  for (const kind of Object.keys(values)) {
+    const value = (values as Record<string, unknown>)[kind];
+    if (value === undefined) continue;
+    if (!kept.includes(kind))
+      throw new RangeError(`setState: '${name}' keeps ${kept.join(', ')}, not ${describe(kind)}`);
+    if (!isFloat32Array(value))
+      throw new TypeError(`setState: ${kind} of '${name}' must be a Float32Array, got ${describe(value)}`);
+    const copy = plainView(value).slice();
+    if (copy.length !== tensor.length)
+      throw new RangeError(
+        `setState: ${kind} of '${name}' has ${copy.length} elements, the parameter has ${tensor.length}`,
+      );
+    const negative = kind === 'squareAvg' ? copy.findIndex((x) => x < 0) : -1;
+    if (negative >= 0)
+      throw new RangeError(`setState: squareAvg of '${name}' is negative (${copy[negative]}) at index ${negative}`);
+    writes.push([kind as StateKind, copy]);
+  }
+  for (const [kind, copy] of writes) {
+    if (tensor.compressed) encodeState(tensor.compressed, kind, copy);
+    else (tensor.state[kind] as Float32Array).set(copy);
+  }
 }
 
 /** Each group's options, with the names of its parameters (frozen). */
@@ -253,8 +454,8 @@ export function emptyViews<Name extends string>(tensors: readonly Tensor[]): Ten
     state: recordByName(tensors, (t) =>
       Object.freeze({
         squareAvg: empty,
-        ...(t.state.gradAvg && { gradAvg: empty }),
-        ...(t.state.momentum && { momentum: empty }),
+        ...('gradAvg' in t.state && { gradAvg: empty }),
+        ...('momentum' in t.state && { momentum: empty }),
       }),
     ),
   };

@@ -8,6 +8,13 @@ export type PresetName = 'seed' | 'pytorch' | 'keras' | 'tf1' | 'optax' | 'tfjs'
 export type LearningRate = number | ((step: number) => number);
 /** What a NaN or ±∞ gradient does: spread to its own elements, skip the whole step, or throw. */
 export type NonFinitePolicy = 'propagate' | 'skip' | 'throw';
+/**
+ * How the state (S, ḡ, m) is stored: float32 (4 bytes an element), bfloat16 (2) or 8 bits (1, and
+ * a float32 scale per block of 1024 elements). Tensors under `COMPRESSED_MIN_ELEMENTS` stay float32.
+ */
+export type StateFormat = 'float32' | 'bfloat16' | '8bit';
+/** Tensors with fewer elements keep float32 state whatever the stateFormat (bitsandbytes' rule for its 8-bit optimizers). */
+export const COMPRESSED_MIN_ELEMENTS = 4096;
 
 /** Every option of the update. Options left out come from the preset (default `seed`). */
 export interface RMSPropOptions {
@@ -39,6 +46,12 @@ export interface RMSPropOptions {
   decoupledWeightDecay?: boolean;
   /** Ascend the objective instead of descending it. */
   maximize?: boolean;
+  /**
+   * How S, ḡ and m are stored (default `'float32'`): `'bfloat16'` halves the state's memory, `'8bit'`
+   * quarters it; both round stochastically. Tensors under 4 096 elements keep float32. Fixed at create
+   * (docs/state-formats.md).
+   */
+  stateFormat?: StateFormat;
   /** Clamp each gradient element to [−clipValue, clipValue] (Keras `clipvalue`). */
   clipValue?: number;
   /** Rescale each tensor's gradient to norm ≤ clipNorm (Keras `clipnorm`). */
@@ -62,7 +75,10 @@ export const OPTIMIZER_WIDE: readonly OptimizerWideOption[] = ['backend', 'globa
 /** The options a parameter group may set for itself: all but the optimizer-wide ones. */
 export type GroupOptions = Omit<RMSPropOptions, OptimizerWideOption>;
 /** What `setOptions` may change: every option but those fixed at create (see there). */
-export type OptionChanges = Omit<RMSPropOptions, 'preset' | 'centered' | 'initialSquareAvg' | OptimizerWideOption>;
+export type OptionChanges = Omit<
+  RMSPropOptions,
+  'preset' | 'centered' | 'initialSquareAvg' | 'stateFormat' | OptimizerWideOption
+>;
 
 /** Options after the preset is applied: every field is set. */
 export type ResolvedOptions = Readonly<Required<RMSPropOptions>>;
@@ -73,7 +89,10 @@ export type GroupInfo = ResolvedOptions & {
 };
 
 /** What a preset sets: every option of the update but clipping and the optimizer-wide ones. */
-export type PresetDefaults = Omit<ResolvedOptions, 'preset' | OptimizerWideOption | 'clipValue' | 'clipNorm'>;
+export type PresetDefaults = Omit<
+  ResolvedOptions,
+  'preset' | OptimizerWideOption | 'clipValue' | 'clipNorm' | 'stateFormat'
+>;
 
 const COMMON = {
   centered: false,
@@ -150,6 +169,7 @@ export const PRESETS: Readonly<Record<PresetName, PresetDefaults>> = Object.free
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
 const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
+export const STATE_FORMATS: readonly StateFormat[] = ['float32', 'bfloat16', '8bit'];
 export const MAX_THREADS = 64;
 
 /** Not set means off; Infinity is off too. */
@@ -160,6 +180,7 @@ const OFF = {
   nonFinite: 'propagate',
   backend: 'auto',
   threads: 1,
+  stateFormat: 'float32',
 } as const;
 
 type Check = (value: unknown, name: string) => void;
@@ -226,6 +247,12 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
     if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
       throw new RangeError(`option '${name}' must be an integer from 1 to ${MAX_THREADS} or 'auto', got ${value}`);
     }
+  },
+  stateFormat: (value, name) => {
+    if (typeof value !== 'string')
+      throw new TypeError(`option '${name}' must be one of ${STATE_FORMATS.join(', ')}, got ${describe(value)}`);
+    if (!STATE_FORMATS.includes(value as StateFormat))
+      throw new RangeError(`option '${name}' must be one of ${STATE_FORMATS.join(', ')}, got ${describe(value)}`);
   },
   nonFinite: (value, name) => {
     if (!NON_FINITE.includes(value as NonFinitePolicy)) {

@@ -22,6 +22,7 @@ import {
   placeTensors,
   setGroupOptions,
   tensorViews,
+  writeTensorState,
   type Group,
   type Tensor,
   type TensorState,
@@ -60,6 +61,16 @@ export class RMSProp<Name extends string = string> {
   readonly threads: number;
   /** Why fewer threads than asked for are used, if they are. */
   readonly threadsReason: string | undefined;
+  /**
+   * Bytes the optimizer state takes: S, ḡ and m of every parameter, with the 8-bit format's block
+   * scales (padding excluded). Depends on `stateFormat`, `centered` and `momentum`.
+   */
+  readonly stateBytes: number;
+  /**
+   * `stateBytes` per value of state (per element of S, ḡ or m): 4 with float32 state, 2 with
+   * bfloat16, 1 + 4/1024 with 8 bits, between them when small tensors keep float32.
+   */
+  readonly stateBytesPerValue: number;
 
   #backend: Backend | undefined;
   #steps = 0;
@@ -159,8 +170,10 @@ export class RMSProp<Name extends string = string> {
     const { tensors, groups } = placeTensors(backend.buffer, parts.specs, parts.layout);
     this.#tensors = tensors;
     this.#groups = groups;
-    this.#queue = pool && new JobQueue(pool);
-    this.#direct = new DirectCalls(backend.kernel);
+    this.#queue = pool && new JobQueue(pool, parts.layout.scratchAt);
+    this.#direct = new DirectCalls(backend.kernel, parts.layout.scratchAt);
+    this.stateBytes = parts.layout.stateBytes;
+    this.stateBytesPerValue = parts.layout.stateValues === 0 ? 4 : parts.layout.stateBytes / parts.layout.stateValues;
     this.#gradients = new StepGradients(tensors);
     this.#clipping = new Clipping(tensors.length);
     this.#lrs = new Float64Array(groups.length);
@@ -307,10 +320,20 @@ export class RMSProp<Name extends string = string> {
    */
   loadState(saved: SavedState): void {
     this.#life.exclusive('loadState', () => {
-      const { stepCount, arrays } = readSavedState(saved, this.#groupInfo, this.#tensors);
-      for (const [target, source] of arrays) target.set(source);
+      const { stepCount, writes } = readSavedState(saved, this.#groupInfo, this.#tensors);
+      for (const write of writes) write();
       this.#steps = stepCount;
     });
+  }
+
+  /**
+   * Writes parameter `name`'s state from float32 values (`{ squareAvg?, gradAvg?, momentum? }`, each
+   * as long as the parameter): copied with float32 state, encoded (rounded to nearest) with
+   * compressed state, whose `state` views are copies. Checked first (the name, each array's kind and
+   * length, squareAvg ≥ 0): a call that throws changes nothing.
+   */
+  setState(name: Name, values: Partial<TensorState>): void {
+    this.#life.exclusive('setState', () => writeTensorState(this.#tensors, name, values));
   }
 
   /** The state in the JSON form of PyTorch's `optimizer.state_dict()` (parameters numbered in order). */

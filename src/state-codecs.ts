@@ -149,3 +149,56 @@ export function compressedStep(
     }
   }
 }
+
+/** The random word that makes the stochastic roundings above round to nearest (ties away from zero). */
+const NEAREST = 0x80000000;
+
+/**
+ * `out`'s values decoded from compressed state: `codes` (bfloat16 or 8-bit), with `scales` the 8-bit
+ * blocks' scales from element 0; `isS` for the square average (8 bits: unsigned codes).
+ */
+export function decodeArray(
+  half: boolean,
+  isS: boolean,
+  codes: Codes,
+  scales: Float32Array,
+  out: Float32Array,
+): Float32Array {
+  for (let i = 0; i < out.length; i++) {
+    const c = codes[i];
+    out[i] = half
+      ? decodeHalf(c)
+      : isS
+        ? decodeS(c, scales[Math.floor(i / STATE_BLOCK)])
+        : decodeM(c, scales[Math.floor(i / STATE_BLOCK)]);
+  }
+  return out;
+}
+
+/**
+ * Encodes `values` into compressed state as the kernels would, but rounded to nearest rather than
+ * stochastically (loading a state or initialSquareAvg has no step to key its random bits): 8 bits
+ * in blocks of STATE_BLOCK from element 0, each with its scale; codes past the values are left as they are.
+ */
+export function encodeArray(
+  half: boolean,
+  isS: boolean,
+  values: Float32Array,
+  codes: Codes,
+  scales: Float32Array,
+): void {
+  const n = values.length;
+  if (half) {
+    for (let i = 0; i < n; i++) codes[i] = encodeHalf(values[i], NEAREST);
+    return;
+  }
+  for (let start = 0; start < n; start += STATE_BLOCK) {
+    const end = Math.min(start + STATE_BLOCK, n);
+    let max = 0;
+    for (let j = start; j < end; j++) max = Math.max(max, isS ? bitsOf(values[j]) >>> 0 : magnitudeBits(values[j]));
+    const field = scaleField(max, isS ? 20 : 19);
+    for (let j = start; j < end; j++)
+      codes[j] = isS ? encodeS(values[j], field, NEAREST) : encodeM(values[j], field, NEAREST);
+    scales[start / STATE_BLOCK] = scaleOf(field);
+  }
+}

@@ -3,14 +3,20 @@
 // CRC-32. Nothing here builds a string longer than one base64 piece (PIECE_BYTES): V8 aborts the
 // process, uncatchably, past its longest string (2^29 − 24 characters).
 import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
-import { arrayBuffer, arrayByteOffset, arrayLength, isFloat32Array, own, plainView, typedArrayKind } from './inputs.js';
+import { arrayBuffer, arrayByteOffset, arrayLength, own, typedArrayKind } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions } from './options.js';
+import { STATE_BLOCK } from './generated/abi.js';
+import { decodeArray } from './state-codecs.js';
+import { encodeState as encodeLayoutState, type CompressedState } from './layout.js';
 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
-/** The version of the saved-state format this package writes. It reads this one and version 1. */
-export const STATE_VERSION = 2;
-const READABLE_VERSIONS: readonly number[] = [1, 2];
+/**
+ * The version of the saved-state format this package writes (3: compressed state saved as stored).
+ * It reads versions 1 to 3.
+ */
+export const STATE_VERSION = 3;
+const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 
 /**
  * Bytes per base64 piece of a state array in the JSON form: 192 MiB, whose base64 (2^28
@@ -18,15 +24,25 @@ const READABLE_VERSIONS: readonly number[] = [1, 2];
  */
 export const PIECE_BYTES = 3 * 2 ** 26;
 
-/** The names of a parameter's state arrays (see `TensorState`). */
-export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum';
-const KINDS: readonly ArrayKind[] = ['squareAvg', 'gradAvg', 'momentum'];
+/**
+ * The names of a parameter's state arrays (see `TensorState`), and, for 8-bit state, of their
+ * block scales.
+ */
+export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum' | 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
+type ValueKind = 'squareAvg' | 'gradAvg' | 'momentum';
+const VALUE_KINDS: readonly ValueKind[] = ['squareAvg', 'gradAvg', 'momentum'];
+const KINDS: readonly ArrayKind[] = [...VALUE_KINDS, 'squareAvgScales', 'gradAvgScales', 'momentumScales'];
+const SCALES_OF = { squareAvg: 'squareAvgScales', gradAvg: 'gradAvgScales', momentum: 'momentumScales' } as const;
+/** The compressed formats a saved array may be stored in. */
+type CompressedFormat = 'bfloat16' | '8bit';
+const CODE_BYTES: Readonly<Record<CompressedFormat, number>> = { bfloat16: 2, '8bit': 1 };
 
 /**
- * One state array: base64 of its little-endian float32 bytes (one string, or pieces that
- * concatenate, for arrays over `PIECE_BYTES`), or the values themselves as a Float32Array.
+ * One state array: base64 of its little-endian bytes (one string, or pieces that concatenate, for
+ * arrays over `PIECE_BYTES`), or the values themselves as a typed array: float32 values, or the
+ * codes of compressed state (Uint16Array for bfloat16, Uint8Array for 8 bits; see `compressed`).
  */
-export type StateArray = string | string[] | Float32Array;
+export type StateArray = string | string[] | Float32Array | Uint16Array | Uint8Array;
 
 /** Options of `saveState`. */
 export interface SaveOptions {
@@ -54,6 +70,12 @@ export interface SavedState {
   }>;
   /** Per parameter: each state array (see `StateArray`). */
   state: Record<string, Partial<Record<ArrayKind, StateArray>>>;
+  /**
+   * Version 3: the parameters whose state is saved compressed, as stored, with their format: their
+   * squareAvg, gradAvg, momentum hold codes (2 bytes an element for bfloat16, 1 for 8 bits) and, for
+   * 8 bits, squareAvgScales… one float32 per block of 1024 elements. Others hold float32 values.
+   */
+  compressed?: Record<string, CompressedFormat>;
 }
 
 /** What the state code needs to know of a tensor. */
@@ -61,10 +83,25 @@ export interface TensorArrays {
   readonly name: string;
   readonly group: number;
   readonly length: number;
-  readonly state: Readonly<Partial<Record<ArrayKind, Float32Array>>>;
+  /** Float32 values (views, or decoded copies when compressed). */
+  readonly state: Readonly<Partial<Record<ValueKind, Float32Array>>>;
+  /** Its state as stored, when compressed. */
+  readonly compressed?: CompressedState;
 }
 
-const bytesOf = (a: Float32Array) => new Uint8Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a) * 4);
+type Typed = Float32Array | Uint16Array | Uint8Array;
+const ELEMENT_BYTES: Readonly<Record<string, number>> = { Float32Array: 4, Uint16Array: 2, Uint8Array: 1 };
+/** The bytes `a` covers, as the engine sees them (a subclass's getters may lie). */
+const bytesOf = (a: Typed) =>
+  new Uint8Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a) * ELEMENT_BYTES[typedArrayKind(a)!]);
+/** A plain typed array of the same kind over exactly the memory `a` covers. */
+function plainTyped(a: Typed): Typed {
+  const kind = typedArrayKind(a);
+  const buffer = arrayBuffer(a) as ArrayBuffer;
+  if (kind === 'Float32Array') return new Float32Array(buffer, arrayByteOffset(a), arrayLength(a));
+  if (kind === 'Uint16Array') return new Uint16Array(buffer, arrayByteOffset(a), arrayLength(a));
+  return new Uint8Array(buffer, arrayByteOffset(a), arrayLength(a));
+}
 
 /** Options as JSON: a schedule becomes "schedule" and "off" (Infinity) becomes null. */
 function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
@@ -77,7 +114,7 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
 }
 
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). */
-export const stateArray = (t: TensorArrays, kind: ArrayKind) => own(t.state, kind) as Float32Array | undefined;
+export const stateArray = (t: TensorArrays, kind: ValueKind) => own(t.state, kind) as Float32Array | undefined;
 export const isRecord = (value: unknown): value is object =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 /** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). */
@@ -107,18 +144,29 @@ export function savedState(
   if (arrays !== undefined && arrays !== 'base64' && arrays !== 'float32') {
     throw new TypeError(`saveState option 'arrays' must be 'base64' or 'float32', got ${describe(arrays)}`);
   }
+  const save = (array: Typed) => (arrays === 'float32' ? array.slice() : base64Pieces(bytesOf(array)));
   const state = record(
-    tensors.map((t) => [
-      t.name,
-      record(
-        KINDS.flatMap((kind) => {
-          const array = stateArray(t, kind);
-          if (!array) return [];
-          return [[kind, arrays === 'float32' ? array.slice() : base64Pieces(bytesOf(array))] as const];
-        }),
-      ),
-    ]),
+    tensors.map((t) => {
+      const c = t.compressed;
+      return [
+        t.name,
+        record(
+          VALUE_KINDS.flatMap((kind) => {
+            if (!c) {
+              const array = stateArray(t, kind);
+              return array ? [[kind, save(array)] as const] : [];
+            }
+            const codes = c.codes[kind];
+            if (!codes) return [];
+            const entries: Array<readonly [ArrayKind, StateArray]> = [[kind, save(codes)]];
+            if (c.format === '8bit') entries.push([SCALES_OF[kind], save(c.scales[kind]!)]);
+            return entries;
+          }),
+        ),
+      ];
+    }),
   );
+  const compressed = record(tensors.flatMap((t) => (t.compressed ? [[t.name, t.compressed.format] as const] : [])));
   return {
     format: STATE_FORMAT,
     version: STATE_VERSION,
@@ -128,22 +176,24 @@ export function savedState(
       options: jsonOptions(options as ResolvedOptions),
     })),
     state,
+    compressed,
   };
 }
 
 /** A state array as read: its size in bytes, and a writer of those bytes (which throws on bad base64). */
 interface ReadArray {
   readonly bytes: number;
-  /** The array itself, when it was given as a Float32Array. */
-  readonly floats: Float32Array | undefined;
+  /** The array itself, when it was given as a typed array. */
+  readonly typed: Typed | undefined;
   write(out: Uint8Array, at: number): void;
 }
 
 /** Reads one state array in any of its forms (see StateArray), checking all but base64's characters. */
 function readStateArray(value: unknown, where: string): ReadArray {
-  if (isFloat32Array(value)) {
-    const floats = plainView(value);
-    return { bytes: floats.length * 4, floats, write: (out, at) => out.set(bytesOf(floats), at) };
+  const kind = typedArrayKind(value);
+  if (kind === 'Float32Array' || kind === 'Uint16Array' || kind === 'Uint8Array') {
+    const typed = plainTyped(value as Typed);
+    return { bytes: typed.byteLength, typed, write: (out, at) => out.set(bytesOf(typed), at) };
   }
   const pieces =
     typeof value === 'string' ? [value] : Array.isArray(value) && value.length > 0 ? (value as unknown[]) : undefined;
@@ -161,7 +211,7 @@ function readStateArray(value: unknown, where: string): ReadArray {
   });
   return {
     bytes,
-    floats: undefined,
+    typed: undefined,
     write(out, at) {
       pieces.forEach((piece, k) => {
         if (!decodeBase64Into(piece as string, out, at))
@@ -180,7 +230,7 @@ export function readSavedState(
   saved: unknown,
   groups: readonly GroupInfo[],
   tensors: readonly TensorArrays[],
-): { stepCount: number; arrays: Array<[target: Float32Array, source: Float32Array]> } {
+): { stepCount: number; writes: Array<() => void> } {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
   const format = own(saved, 'format');
   const version = own(saved, 'version');
@@ -193,7 +243,7 @@ export function readSavedState(
     throw new TypeError(`saved state: version must be a number, got ${describe(version)}`);
   if (!READABLE_VERSIONS.includes(version)) {
     throw new RangeError(
-      `saved state: format version ${version} is not supported; this library reads versions ${READABLE_VERSIONS.join(' and ')}`,
+      `saved state: format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
     );
   }
   checkStepCount(stepCount, 'saved state: stepCount');
@@ -236,48 +286,130 @@ export function readSavedState(
     if (!known.has(name))
       throw new RangeError(`saved state has an array for parameter ${quote(name)}, which this optimizer does not have`);
   }
-  const arrays: Array<[Float32Array, Float32Array]> = [];
+  const compressed = own(saved, 'compressed');
+  if (compressed !== undefined && !isRecord(compressed))
+    throw new TypeError(`saved state: 'compressed' must be an object, got ${describe(compressed)}`);
+  const formats = (compressed ?? {}) as Record<string, unknown>;
+  for (const name of Object.keys(formats)) {
+    const format = own(formats, name);
+    if (!known.has(name))
+      throw new RangeError(
+        `saved state: 'compressed' names parameter ${quote(name)}, which this optimizer does not have`,
+      );
+    if (format !== 'bfloat16' && format !== '8bit')
+      throw new TypeError(
+        `saved state: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`,
+      );
+  }
+  const writes: Array<() => void> = [];
+  const first = tensors[0];
+  const heap = first && arrayBuffer(first.compressed?.codes.squareAvg ?? stateArray(first, 'squareAvg')!);
   for (const t of tensors) {
     const entry = own(state, t.name);
     if (entry === undefined) throw new RangeError(`saved state is missing parameter '${t.name}'`);
     if (!isRecord(entry))
       throw new TypeError(`saved state: state[${quote(t.name)}] must be an object, got ${describe(entry)}`);
+    const format = own(formats, t.name) as CompressedFormat | undefined;
     for (const kind of Object.keys(entry)) {
       if (!KINDS.includes(kind as ArrayKind))
         throw new RangeError(
           `saved state: state[${quote(t.name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
         );
+      if (kind.endsWith('Scales') && format !== '8bit')
+        throw new RangeError(
+          `saved state: state[${quote(t.name)}] has ${quote(kind)}, which only 8-bit state keeps (its format is ${format ?? 'float32'})`,
+        );
     }
-    for (const kind of KINDS) {
-      const target = stateArray(t, kind);
+    for (const kind of VALUE_KINDS) {
+      const keeps = t.compressed ? t.compressed.codes[kind] !== undefined : stateArray(t, kind) !== undefined;
       const value = own(entry, kind);
-      if (!target) {
+      if (!keeps) {
         if (value !== undefined)
           throw new RangeError(`saved state has ${kind} for '${t.name}', which this optimizer does not keep`);
         continue;
       }
-      const read = readStateArray(value, `saved state: ${kind} of '${t.name}'`);
-      if (read.bytes !== t.length * 4) {
+      const where = `saved state: ${kind} of '${t.name}'`;
+      const read = readStateArray(value, where);
+      const elementBytes = format ? CODE_BYTES[format] : 4;
+      if (read.bytes !== t.length * elementBytes) {
         throw new RangeError(
-          `saved state: ${kind} of '${t.name}' has ${read.bytes / 4} elements, the parameter has ${t.length}`,
+          `${where} has ${read.bytes / elementBytes} elements${format ? ` (${format} codes)` : ''}, the parameter has ${t.length}`,
         );
       }
-      // Floats in this optimizer's own memory are copied first: loading one array could overwrite another's source.
-      let values = read.floats;
-      if (!values || arrayBuffer(values) === arrayBuffer(target)) {
-        values = new Float32Array(t.length);
-        read.write(bytesOf(values), 0);
+      const typedKind = format === undefined ? 'Float32Array' : format === 'bfloat16' ? 'Uint16Array' : 'Uint8Array';
+      const codes = copyOf(read, typedKind, where, heap);
+      let scales: Float32Array | undefined;
+      if (format === '8bit') {
+        const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
+        const readScales = readStateArray(own(entry, SCALES_OF[kind]), scaleWhere);
+        const blocks = Math.ceil(t.length / STATE_BLOCK);
+        if (readScales.bytes !== blocks * 4)
+          throw new RangeError(
+            `${scaleWhere} has ${readScales.bytes / 4} scales, the parameter's ${t.length} elements need ${blocks}`,
+          );
+        scales = copyOf(readScales, 'Float32Array', scaleWhere, heap) as Float32Array;
       }
+      const target = t.compressed;
+      if (target && format === target.format) {
+        // as stored, bit for bit
+        const to = target.codes[kind]!;
+        const toScales = target.scales[kind]!;
+        if (kind === 'squareAvg' && format === 'bfloat16')
+          checkNotNegative(decodeArray(true, true, codes as Uint16Array, NONE, new Float32Array(t.length)), t.name);
+        writes.push(() => {
+          to.set(codes as typeof to);
+          if (scales) toScales.set(scales);
+        });
+        continue;
+      }
+      // converted: decoded to float32, encoded into this optimizer's format (rounded to nearest)
+      const values = format
+        ? decodeArray(
+            format === 'bfloat16',
+            kind === 'squareAvg',
+            codes as Uint16Array | Uint8Array,
+            scales ?? NONE,
+            new Float32Array(t.length),
+          )
+        : (codes as Float32Array);
       // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
-      const negative = kind === 'squareAvg' ? values.findIndex((x) => x < 0) : -1;
-      if (negative >= 0)
-        throw new RangeError(
-          `saved state: squareAvg of '${t.name}' is negative (${values[negative]}) at index ${negative}`,
-        );
-      arrays.push([target, values]);
+      if (kind === 'squareAvg') checkNotNegative(values, t.name);
+      if (target) writes.push(() => encodeLayoutState(target, kind, values));
+      else {
+        const view = stateArray(t, kind)!;
+        writes.push(() => view.set(values));
+      }
     }
   }
-  return { stepCount: stepCount as number, arrays };
+  return { stepCount: stepCount as number, writes };
+}
+
+const NONE = new Float32Array(0);
+
+function checkNotNegative(values: Float32Array, name: string): void {
+  const negative = values.findIndex((x) => x < 0);
+  if (negative >= 0)
+    throw new RangeError(`saved state: squareAvg of '${name}' is negative (${values[negative]}) at index ${negative}`);
+}
+
+/**
+ * A read array as a typed array of `kind`: a copy, unless it was given as one outside `heap` (in
+ * this optimizer's own memory, loading one array could overwrite another's source). A typed array
+ * given must be of that kind.
+ */
+function copyOf(
+  read: ReadArray,
+  kind: 'Float32Array' | 'Uint16Array' | 'Uint8Array',
+  where: string,
+  heap: ArrayBufferLike | undefined,
+): Typed {
+  if (read.typed && typedArrayKind(read.typed) !== kind)
+    throw new TypeError(`${where} must be a ${kind} or base64, got ${describe(read.typed)}`);
+  if (read.typed && arrayBuffer(read.typed) !== heap) return read.typed;
+  const bytes = new Uint8Array(read.bytes);
+  read.write(bytes, 0);
+  const Kind = kind === 'Float32Array' ? Float32Array : kind === 'Uint16Array' ? Uint16Array : Uint8Array;
+  return new Kind(bytes.buffer, 0, read.bytes / ELEMENT_BYTES[kind]);
 }
 
 /** Before a step: throws if the count cannot grow (a step past 2^53 − 1 would not count exactly). */
@@ -351,9 +483,12 @@ export function encodeState(saved: SavedState): Uint8Array {
   if (format !== STATE_FORMAT)
     throw new TypeError(`encodeState: format must be '${STATE_FORMAT}', got ${describe(format)}`);
   if (!READABLE_VERSIONS.includes(version as number))
-    throw new RangeError(`encodeState: version must be ${READABLE_VERSIONS.join(' or ')}, got ${describe(version)}`);
+    throw new RangeError(`encodeState: version must be 1 to ${STATE_VERSION}, got ${describe(version)}`);
   if (!isRecord(savedArrays))
     throw new TypeError(`encodeState: 'state' must be an object, got ${describe(savedArrays)}`);
+  const compressed = own(saved, 'compressed');
+  if (compressed !== undefined && !isRecord(compressed))
+    throw new TypeError(`encodeState: 'compressed' must be an object, got ${describe(compressed)}`);
   const arrays: Array<[at: number, read: ReadArray]> = [];
   let dataBytes = 0;
   const state = record(
@@ -371,11 +506,17 @@ export function encodeState(saved: SavedState): Uint8Array {
                 `encodeState: state[${quote(name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
               );
             const read = readStateArray(own(entry, kind), where);
-            if (read.bytes % 4 !== 0)
-              throw new RangeError(`${where} holds ${read.bytes} bytes, not a whole number of float32s`);
-            const ref: [number, number] = [dataBytes, read.bytes / 4];
+            // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and the rest float32
+            const format = compressed && !kind.endsWith('Scales') ? own(compressed, name) : undefined;
+            const elementBytes = format === 'bfloat16' ? 2 : format === '8bit' ? 1 : 4;
+            if (read.bytes % elementBytes !== 0)
+              throw new RangeError(
+                `${where} holds ${read.bytes} bytes, not a whole number of ${elementBytes}-byte elements`,
+              );
+            const count = read.bytes / elementBytes;
+            const ref = elementBytes === 4 ? [dataBytes, count] : [dataBytes, count, elementBytes];
             arrays.push([dataBytes, read]);
-            dataBytes += read.bytes;
+            dataBytes += Math.ceil(read.bytes / 4) * 4; // every array starts 4-byte aligned
             return [kind, ref] as const;
           }),
         ),
@@ -389,6 +530,7 @@ export function encodeState(saved: SavedState): Uint8Array {
       stepCount: own(saved, 'stepCount'),
       groups: own(saved, 'groups'),
       state,
+      ...(compressed !== undefined && { compressed }),
     }),
   );
   const dataStart = Math.ceil((12 + header.length) / 4) * 4;
@@ -426,7 +568,7 @@ export function decodeState(input: Uint8Array): SavedState {
   const version = view.getUint32(4, true);
   if (!READABLE_VERSIONS.includes(version)) {
     throw new RangeError(
-      `state format version ${version} is not supported; this library reads versions ${READABLE_VERSIONS.join(' and ')}`,
+      `state format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
     );
   }
   let end = bytes.length;
@@ -460,32 +602,47 @@ export function decodeState(input: Uint8Array): SavedState {
   const refs = own(header, 'state');
   if (!isRecord(refs))
     throw new TypeError(`state bytes: the header's 'state' must be an object, got ${describe(refs)}`);
-  const places: Array<{ name: string; kind: string; offset: number; count: number }> = [];
+  // bytes: what the array covers in the data, its element's bytes rounded up to a multiple of 4
+  const places: Array<{ name: string; kind: string; offset: number; count: number; element: number; bytes: number }> =
+    [];
   for (const name of Object.keys(refs)) {
     const entry = own(refs, name);
     if (!isRecord(entry))
       throw new TypeError(`state bytes: state[${quote(name)}] must be an object, got ${describe(entry)}`);
     for (const kind of Object.keys(entry)) {
       const ref = own(entry, kind);
-      const [offset, count] = Array.isArray(ref) && ref.length === 2 ? (ref as unknown[]) : [NaN, NaN];
+      // [offset, count] of float32, or (version 3) [offset, count, 2 or 1] of compressed state's codes
+      const [offset, count, element = 4] =
+        Array.isArray(ref) && (ref.length === 2 || (version >= 3 && ref.length === 3))
+          ? (ref as unknown[])
+          : [NaN, NaN];
       if (
         !(
           Number.isSafeInteger(offset) &&
           Number.isSafeInteger(count) &&
           (offset as number) >= 0 &&
-          (count as number) >= 0
+          (count as number) >= 0 &&
+          (element === 4 || element === 2 || element === 1)
         )
       ) {
         throw new TypeError(
-          `state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count], got ${describe(ref)}`,
+          `state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count] (or, for compressed state, [byte offset, element count, 2 or 1]), got ${describe(ref)}`,
         );
       }
-      const stop = dataStart + (offset as number) + (count as number) * 4;
+      const size = Math.ceil(((count as number) * (element as number)) / 4) * 4;
+      const stop = dataStart + (offset as number) + size;
       if (stop > end)
         throw new RangeError(
           `state bytes are truncated: ${kind} of ${quote(name)} ends at byte ${stop}, only ${end} are present`,
         );
-      places.push({ name, kind, offset: offset as number, count: count as number });
+      places.push({
+        name,
+        kind,
+        offset: offset as number,
+        count: count as number,
+        element: element as number,
+        bytes: size,
+      });
     }
   }
   // Each data byte belongs to exactly one array.
@@ -493,23 +650,24 @@ export function decodeState(input: Uint8Array): SavedState {
   const sorted = places.filter((p) => p.count > 0).sort((a, b) => a.offset - b.offset);
   let covered = 0;
   for (let i = 0; i < sorted.length; i++) {
-    const { name, kind, offset, count } = sorted[i];
+    const { name, kind, offset, bytes: size } = sorted[i];
     if (offset < covered) {
       const other = sorted[i - 1];
       throw new RangeError(
-        `state bytes: ${kind} of ${quote(name)} (data bytes ${offset} to ${offset + count * 4}) overlaps ${other.kind} of ${quote(other.name)} (bytes ${other.offset} to ${covered}): each array must have bytes of its own`,
+        `state bytes: ${kind} of ${quote(name)} (data bytes ${offset} to ${offset + size}) overlaps ${other.kind} of ${quote(other.name)} (bytes ${other.offset} to ${covered}): each array must have bytes of its own`,
       );
     }
     if (offset > covered) throw new RangeError(`state bytes: data bytes ${covered} to ${offset} belong to no array`);
-    covered = offset + count * 4;
+    covered = offset + size;
   }
   if (covered !== dataBytes)
     throw new RangeError(`state bytes: data bytes ${covered} to ${dataBytes} belong to no array`);
   const data = bytes.slice(dataStart, end).buffer;
-  const state: Record<string, Record<string, Float32Array>> = record(Object.keys(refs).map((name) => [name, {}]));
-  for (const { name, kind, offset, count } of places) {
+  const state: Record<string, Record<string, Typed>> = record(Object.keys(refs).map((name) => [name, {}]));
+  for (const { name, kind, offset, count, element } of places) {
+    const Kind = element === 4 ? Float32Array : element === 2 ? Uint16Array : Uint8Array;
     Object.defineProperty(state[name], kind, {
-      value: new Float32Array(data, offset, count),
+      value: new Kind(data, offset, count),
       enumerable: true,
       writable: true,
       configurable: true,

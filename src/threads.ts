@@ -31,9 +31,12 @@
 // Workers spin for SPIN_MS after a step, then sleep. A small step does not wake sleeping workers
 // (see WAKE_MIN_ELEMENTS): with all of them asleep, the caller runs the calls alone, as one
 // thread would, and publishes nothing.
-// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k, start. A call whose mode
-// is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating. run() writes `start`:
-// where the call begins when the calls are laid end to end, each padded to a multiple of 4.
+// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k, then, for compressed
+// state, sq, aq, mq, the scratch areas (one per thread) and the bytes of a state element, and start.
+// A call whose mode is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
+// run() writes `start`: where the call begins when the calls are laid end to end, each padded to a
+// multiple of 4 (a compressed call starts on a STATE_BLOCK boundary, and then every chunk is whole
+// blocks, as a call with 8-bit state needs: its blocks' scales are from its first element).
 
 // Node's module; package.json's `browser` field swaps in ./platform/browser.js for bundlers that
 // build for browsers (esbuild, webpack, Rollup, Vite and Parcel all read it with no configuration,
@@ -42,7 +45,8 @@ import { platform } from './platform/node.js';
 import type { Kernel } from './kernel.js';
 import { MAX_THREADS, type BackendName } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
-import type { Region } from './layout.js';
+import type { Segment } from './layout.js';
+import { MODE, STATE_BLOCK, STATE_ELEMENT_BYTES, STATE_SCRATCH_BYTES } from './kernel.js';
 import { AutoThreads, clock } from './auto-threads.js';
 
 /**
@@ -78,8 +82,18 @@ export const SLOTS = Object.freeze({
   CALL_A: 5,
   CALL_M: 6,
   CALL_K: 7,
-  CALL_START: 8,
-  CALL_INTS: 9,
+  CALL_SQ: 8,
+  CALL_AQ: 9,
+  CALL_MQ: 10,
+  /** The first thread's scratch area for compressed state; thread t's is STATE_SCRATCH_BYTES·t further. */
+  CALL_SCRATCH: 11,
+  /** Bytes per element of s, a, m: 4 (float32), 2 (bfloat16) or 1 (8 bits). */
+  CALL_STATE_BYTES: 12,
+  CALL_START: 13,
+  CALL_INTS: 14,
+  /** Elements per 8-bit scale, and bytes of a thread's scratch area (src/generated/abi.ts). */
+  STATE_BLOCK,
+  STATE_SCRATCH_BYTES,
   /** CALL_MODE of a call that scans for NaN and ±∞ instead of updating. */
   SCAN_MODE: -1,
   /** How long a worker spins after a step before it sleeps (ms; see workerMain). */
@@ -89,6 +103,7 @@ export type Slots = typeof SLOTS;
 const { GENERATION, WORKING, CALLS, STOP, CHUNKS, CHUNK, FOUND_NON_FINITE, OPEN, SLEEPING } = SLOTS;
 const { WORKER_CHUNKS, FAILED, STALL, STALL_MS, NEXT, LINE, SPIN_MS } = SLOTS;
 const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START } = SLOTS;
+const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES } = SLOTS;
 export const { CALL_INTS, SCAN_MODE } = SLOTS;
 export const CONTROL_BYTES = 4 * LINE * (1 + MAX_THREADS);
 /** How long the caller sleeps at a time while it waits for a worker's last chunk (then it looks again). */
@@ -132,6 +147,7 @@ export function runChunks(
 ): number {
   const { CHUNK, CHUNKS, NEXT, LINE, STALL, STALL_MS, STALL_WAIT, WORKER_CHUNKS, FOUND_NON_FINITE } = slots;
   const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START, CALL_INTS } = slots;
+  const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, STATE_BLOCK, STATE_SCRATCH_BYTES } = slots;
   const scanMode = slots.SCAN_MODE;
   const size = ctl[CHUNK];
   const chunks = ctl[CHUNKS];
@@ -172,15 +188,22 @@ export function runChunks(
         if (jobs[j + CALL_MODE] === scanMode) {
           if (scan(stop - start, jobs[j + CALL_G] + at) >= 0) Atomics.store(ctl, FOUND_NON_FINITE, 1);
         } else {
+          // state codes at their own width; 8-bit scales one per block (start is a block boundary then)
+          const stateAt = start * jobs[j + CALL_STATE_BYTES];
+          const scaleAt = Math.floor(start / STATE_BLOCK) * 4;
           step(
             jobs[j + CALL_MODE],
             stop - start,
             jobs[j + CALL_W] + at,
             jobs[j + CALL_G] + at,
-            jobs[j + CALL_S] + at,
-            jobs[j + CALL_A] + at,
-            jobs[j + CALL_M] + at,
+            jobs[j + CALL_S] + stateAt,
+            jobs[j + CALL_A] + stateAt,
+            jobs[j + CALL_M] + stateAt,
             jobs[j + CALL_K],
+            jobs[j + CALL_SQ] + scaleAt,
+            jobs[j + CALL_AQ] + scaleAt,
+            jobs[j + CALL_MQ] + scaleAt,
+            jobs[j + CALL_SCRATCH] + self * STATE_SCRATCH_BYTES,
           );
         }
       }
@@ -195,13 +218,21 @@ export function runChunks(
  */
 export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): void {
   let laidOut = 0;
+  let compressed = false;
   for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
+    // a compressed call (a stateFormat other than float32) starts on a block boundary
+    const mode = jobs[j + CALL_MODE];
+    if (mode !== SCAN_MODE && ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) !== 0) {
+      compressed = true;
+      laidOut = Math.ceil(laidOut / STATE_BLOCK) * STATE_BLOCK;
+    }
     jobs[j + CALL_START] = laidOut;
     laidOut += Math.ceil(jobs[j + CALL_N] / 4) * 4;
   }
   // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
-  // taking one (an atomic add) costs nothing next to computing it.
-  const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * 4)) * 4);
+  // taking one (an atomic add) costs nothing next to computing it. With compressed calls, whole blocks.
+  const unit = compressed ? STATE_BLOCK : 4;
+  const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * unit)) * unit);
   const chunks = Math.ceil(laidOut / size);
   for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, Math.ceil((t * chunks) / threads));
   Atomics.store(ctl, CHUNK, size);
@@ -615,37 +646,46 @@ export class ThreadPool {
   }
 }
 
-/** Byte offset of each region of a group (see GroupLayout.base). */
-type RegionBases = Readonly<Record<Region, number>>;
-
 /**
  * Where a step sends its kernel calls: DirectCalls runs each at once on this thread; JobQueue
  * queues them in a pool's job table, for `run()` to share among the threads.
  */
 export interface KernelCalls {
-  /** Updates (`mode`) `length` elements from element `offset` of each region at `base`, with the constants at byte `constantsAt`. */
-  update(mode: number, base: RegionBases, offset: number, length: number, constantsAt: number): void;
+  /**
+   * Updates (`mode`, its stateFormat the segment's) `length` elements from element `offset` of each
+   * region of `segment`, with the constants at byte `constantsAt`.
+   */
+  update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void;
 }
 
-/** Kernel calls run at once, on the calling thread. */
+/** Kernel calls run at once, on the calling thread (whose scratch area is the first, at `scratchAt`). */
 export class DirectCalls implements KernelCalls {
   readonly #kernel: Pick<Kernel, 'step'>;
+  readonly #scratchAt: number;
 
-  constructor(kernel: Pick<Kernel, 'step'>) {
+  constructor(kernel: Pick<Kernel, 'step'>, scratchAt: number) {
     this.#kernel = kernel;
+    this.#scratchAt = scratchAt;
   }
 
-  update(mode: number, base: RegionBases, offset: number, length: number, constantsAt: number): void {
+  update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void {
+    const { base } = segment;
     const at = offset * 4;
+    const stateAt = offset * STATE_ELEMENT_BYTES[segment.format];
+    const scaleAt = Math.floor(offset / STATE_BLOCK) * 4;
     this.#kernel.step(
       mode,
       length,
       base.param + at,
       base.grad + at,
-      base.squareAvg + at,
-      base.gradAvg + at,
-      base.momentum + at,
+      base.squareAvg + stateAt,
+      base.gradAvg + stateAt,
+      base.momentum + stateAt,
       constantsAt,
+      base.squareScales + scaleAt,
+      base.gradAvgScales + scaleAt,
+      base.momentumScales + scaleAt,
+      this.#scratchAt,
     );
   }
 }
@@ -653,24 +693,35 @@ export class DirectCalls implements KernelCalls {
 /** Kernel calls queued in a pool's job table, one CALL_INTS row each, until `run()`. */
 export class JobQueue implements KernelCalls {
   readonly #pool: ThreadPool;
+  readonly #scratchAt: number;
   #count = 0;
 
-  constructor(pool: ThreadPool) {
+  constructor(pool: ThreadPool, scratchAt: number) {
     this.#pool = pool;
+    this.#scratchAt = scratchAt;
   }
 
-  update(mode: number, base: RegionBases, offset: number, length: number, constantsAt: number): void {
+  update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void {
+    const { base } = segment;
     const at = offset * 4;
+    const stateBytes = STATE_ELEMENT_BYTES[segment.format];
+    const stateAt = offset * stateBytes;
+    const scaleAt = Math.floor(offset / STATE_BLOCK) * 4;
     const jobs = this.#pool.jobs;
     const j = this.#count++ * CALL_INTS;
     jobs[j + CALL_MODE] = mode;
     jobs[j + CALL_N] = length;
     jobs[j + CALL_W] = base.param + at;
     jobs[j + CALL_G] = base.grad + at;
-    jobs[j + CALL_S] = base.squareAvg + at;
-    jobs[j + CALL_A] = base.gradAvg + at;
-    jobs[j + CALL_M] = base.momentum + at;
+    jobs[j + CALL_S] = base.squareAvg + stateAt;
+    jobs[j + CALL_A] = base.gradAvg + stateAt;
+    jobs[j + CALL_M] = base.momentum + stateAt;
     jobs[j + CALL_K] = constantsAt;
+    jobs[j + CALL_SQ] = base.squareScales + scaleAt;
+    jobs[j + CALL_AQ] = base.gradAvgScales + scaleAt;
+    jobs[j + CALL_MQ] = base.momentumScales + scaleAt;
+    jobs[j + CALL_SCRATCH] = this.#scratchAt;
+    jobs[j + CALL_STATE_BYTES] = stateBytes;
   }
 
   /** Queues a scan of the `n` gradients at byte `g` for NaN and ±∞ (as Kernel.firstNonFinite). */

@@ -365,7 +365,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     for (const [i, slot] of loaded.slots.entries()) {
       const existing = this.#slots[i];
       if (existing?.name !== undefined && this.#core) {
-        copyState(slot.pending, this.#core.state[existing.name]);
+        copyState(slot.pending, this.#core, existing.name);
         existing.stateNames = slot.stateNames;
       } else if (existing) {
         Object.assign(existing, slot);
@@ -553,10 +553,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     core.stepCount = this.iterations;
     for (const slot of bound) {
       if (old && slot.name! in old.state) {
-        copyState(old.state[slot.name!], core.state[slot.name!]);
+        copyState(old.state[slot.name!], core, slot.name!);
         core.params[slot.name!].set(old.params[slot.name!]);
       } else if (slot.pending) {
-        copyState(slot.pending, core.state[slot.name!]);
+        copyState(slot.pending, core, slot.name!);
       }
     }
     return core;
@@ -603,12 +603,15 @@ function gradientEntries(
   return entries;
 }
 
-function copyState(from: Partial<Record<StateKind, Float32Array>>, to: TensorState): void {
-  for (const [kind] of STOCK) {
-    const target = to[kind];
-    const source = from[kind];
-    if (target && source) target.set(source);
-  }
+/**
+ * Copies a variable's state into `core` (setState: with compressed state, `core.state` holds
+ * decoded copies, and setState encodes; a new core's layout re-encodes, rounded to nearest).
+ */
+function copyState(from: Partial<Record<StateKind, Float32Array>>, core: RMSProp, name: string): void {
+  const kept = core.state[name];
+  const values: Partial<Record<StateKind, Float32Array>> = {};
+  for (const [kind] of STOCK) if (kind in kept && from[kind]) values[kind] = from[kind];
+  core.setState(name, values);
 }
 
 /** A tensor's float32 values: a view into the wasm backend's heap, or `dataSync()` (the cpu backend's own array). */

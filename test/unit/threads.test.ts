@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { AutoThreads } from '../../src/auto-threads.js';
 import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/threads.js';
+import { MODE, STATE_BLOCK, STATE_SCRATCH_BYTES } from '../../src/kernel.js';
 import { moduleArgs } from '../support/child.js';
 import { everything, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 
@@ -315,6 +316,58 @@ describe('finding the calls of a chunk', () => {
     const chunks = ctl[SLOTS.CHUNKS];
     expect(visits).toBeLessThanOrEqual(chunks * (Math.ceil(Math.log2(lengths.length)) + 2) + lengths.length);
   });
+
+  // Compressed calls (8 bits) among float32 ones: every chunk of a compressed call starts on a block
+  // boundary of it, with its codes, scales and thread's own scratch area at the matching place.
+  it.each([2, 3])(
+    'compressed calls are cut into whole blocks, each thread with its scratch (%i threads)',
+    (threads) => {
+      const lengths = [100, 70_001, 5, 4096, 300_000, 1024, 9];
+      const EIGHT_BIT = MODE.STATE_FORMAT_8BIT << MODE.STATE_FORMAT_SHIFT;
+      const jobs = new Int32Array(lengths.length * CALL_INTS);
+      const SCRATCH = 1 << 30;
+      let at = 0;
+      lengths.forEach((n, c) => {
+        const j = c * CALL_INTS;
+        const compressed = n >= 1024;
+        jobs[j + SLOTS.CALL_MODE] = compressed ? EIGHT_BIT : 0;
+        jobs[j + SLOTS.CALL_N] = n;
+        jobs[j + SLOTS.CALL_W] = at * 4;
+        jobs[j + SLOTS.CALL_S] = 1 << 28; // codes (1 byte each) and scales (one float32 per block) elsewhere
+        jobs[j + SLOTS.CALL_SQ] = 1 << 29;
+        jobs[j + SLOTS.CALL_K] = c;
+        jobs[j + SLOTS.CALL_SCRATCH] = SCRATCH;
+        jobs[j + SLOTS.CALL_STATE_BYTES] = compressed ? 1 : 4;
+        at += n + 5;
+      });
+      const ctl = new Int32Array(16 * (1 + threads));
+      planChunks(jobs, lengths.length, ctl, threads);
+      const covered = new Uint8Array(at);
+      const problems: string[] = [];
+      // Each thread runs as its own runChunks (its `self`), one after the other: thread t takes its share, then the rest.
+      for (let self = 0; self < threads; self++) {
+        const step = (mode: number, n: number, w: number, _g: number, sp: number, ..._rest: number[]) => {
+          const [, , k, sq, , , scratch] = _rest;
+          const j = k * CALL_INTS;
+          const from = (w - jobs[j + SLOTS.CALL_W]) / 4;
+          if (mode === EIGHT_BIT) {
+            if (from % STATE_BLOCK !== 0) problems.push(`call ${k} chunk from element ${from}`);
+            if (sp !== (1 << 28) + from) problems.push(`call ${k}: codes at ${sp}`);
+            if (sq !== (1 << 29) + (from / STATE_BLOCK) * 4) problems.push(`call ${k}: scales at ${sq}`);
+            if (scratch !== SCRATCH + self * STATE_SCRATCH_BYTES) problems.push(`thread ${self}: scratch ${scratch}`);
+          } else if (sp !== (1 << 28) + from * 4) problems.push(`call ${k}: float32 state at ${sp}`);
+          for (let i = 0; i < n; i++) covered[w / 4 + i]++;
+        };
+        runChunks(step, () => -1, jobs, lengths.length, ctl, self, threads, SLOTS);
+      }
+      expect(problems.slice(0, 5)).toEqual([]);
+      lengths.forEach((n, c) => {
+        const first = jobs[c * CALL_INTS + SLOTS.CALL_W] / 4;
+        for (let i = 0; i < n; i++)
+          if (covered[first + i] !== 1) throw new Error(`call ${c}, element ${i}: ${covered[first + i]} times`);
+      });
+    },
+  );
 
   it('3 000 tensors with clipNorm and skipped gradients: 2 and 3 threads give the bits of one', async () => {
     const random = rng(7);

@@ -1,0 +1,251 @@
+// The stateFormat option end to end (issue 23): the optimizer with bfloat16 and 8-bit state steps
+// within the formats' rounding of a float64 reference, gives the same bits on every backend and
+// thread count with every option, keeps float32 for small tensors, reports its state's bytes, and
+// saves, loads and exchanges (PyTorch dict, setState) its state.
+import { describe, expect, it } from 'vitest';
+import { decodeState, encodeState, RMSProp, type RMSPropOptions, type SavedState } from '../../src/index.js';
+import { everything, firstDifference, normal, rng } from '../support/helpers.js';
+
+type Format = 'bfloat16' | '8bit';
+const FORMATS: readonly Format[] = ['bfloat16', '8bit'];
+const BLOCK = 1024;
+
+/** Gradients with the numeric edges: zeros, subnormals, huge and tiny values, and a block whose one outlier sets its scale. */
+function edgeGradients(n: number, step: number): Float32Array {
+  const random = rng(1000 * step + n);
+  const g = Float32Array.from({ length: n }, () => normal(random));
+  for (let i = 0; i < n; i++) {
+    const r = i % 97;
+    if (r === 0) g[i] = 0;
+    else if (r === 1)
+      g[i] = 1e-40; // subnormal
+    else if (r === 2)
+      g[i] = -3e30; // its square overflows float32: S = ∞ there
+    else if (r === 3) g[i] = 1e-30;
+  }
+  // the second block: 1e-3 everywhere but one outlier
+  for (let i = BLOCK; i < Math.min(2 * BLOCK, n); i++) g[i] = i === BLOCK + 17 ? 1e6 : 1e-3 * (i % 2 ? 1 : -1);
+  return g;
+}
+
+const SIZES = { big: 5000, small: 100, exact: 4096, odd: 9999 };
+type Name = keyof typeof SIZES;
+
+async function run(options: RMSPropOptions, steps = 4, sizes: Record<string, number> = SIZES, skipAt = 2) {
+  const opt = await RMSProp.create(sizes, options);
+  const names = Object.keys(sizes) as Name[];
+  for (const name of names) opt.params[name].set(edgeGradients(sizes[name], 99));
+  for (let t = 0; t < steps; t++) {
+    for (const name of names) opt.grads[name].set(edgeGradients(sizes[name], t));
+    // one step with a missing gradient: one kernel call per tensor instead of one per segment
+    opt.step(t === skipAt ? { [names[0]]: opt.grads[names[0]], [names[2]]: opt.grads[names[2]] } : undefined);
+  }
+  return opt;
+}
+
+const COMBOS: Array<[string, RMSPropOptions]> = [
+  ['seed', {}],
+  ['centered + nesterov momentum', { centered: true, momentum: 0.9, nesterov: true, lr: 1e-2 }],
+  ['pytorch, weight decay, clipNorm', { preset: 'pytorch', weightDecay: 1e-2, clipNorm: 1, momentum: 0.5 }],
+  [
+    'keras decoupled, bias correction, maximize, clipValue',
+    { preset: 'keras', weightDecay: 1e-3, biasCorrection: true, maximize: true, clipValue: 0.5 },
+  ],
+  [
+    'tf1 (initialSquareAvg 1), lr schedule, globalClipNorm',
+    { preset: 'tf1', lr: (t) => 1e-3 / (1 + t), globalClipNorm: 2 },
+  ],
+];
+
+describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
+  it.each(COMBOS)('%s: simd, wasm and js give the same bits', async (_, options) => {
+    const results = await Promise.all(
+      (['simd', 'wasm', 'js'] as const).map(async (backend) => {
+        const opt = await run({ ...options, stateFormat, backend });
+        return { arrays: everything(opt), saved: opt.saveState().state };
+      }),
+    );
+    for (const other of results.slice(1)) {
+      expect(firstDifference(other.arrays, results[0].arrays)).toBeUndefined();
+      expect(other.saved).toEqual(results[0].saved); // codes and scales too
+    }
+    // the outlier's block: its other elements' S is not 0 (that would step by g/√ε)
+    const s = results[0].arrays[1]; // big's squareAvg (param, squareAvg, …)
+    expect(Math.min(...s.subarray(BLOCK, BLOCK + 16))).toBeGreaterThan(0);
+  });
+
+  it('threads 1, 2 and 3 give the same bits, chunks of whole blocks shared', async () => {
+    const sizes = { a: 600_001, b: 100, c: 70_000 };
+    const options: RMSPropOptions = { stateFormat, backend: 'simd', centered: true, momentum: 0.9, clipNorm: 10 };
+    const one = everything(await run({ ...options, threads: 1 }, 3, sizes, 1));
+    for (const threads of [2, 3]) {
+      const opt = await run({ ...options, threads }, 3, sizes, 1);
+      if (opt.threads > 1) expect(opt.poolForTest!.workerChunks).toBeGreaterThan(0);
+      expect(firstDifference(everything(opt), one)).toBeUndefined();
+      opt.dispose();
+    }
+  });
+
+  it('one step from zero state: w as in float32, S within one step of its grid of the float64 reference', async () => {
+    const n = 3 * BLOCK + 5;
+    const g = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 2 ** ((i % 11) - 5));
+    const w0 = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
+    const opt = await RMSProp.create({ w: w0.slice() }, { stateFormat, lr: 0.01, decay: 0.9 });
+    opt.step({ w: g });
+    const s = opt.state.w.squareAvg;
+    for (let i = 0; i < n; i++) {
+      const reference = 0.1 * g[i] * g[i];
+      const w = w0[i] - (0.01 * g[i]) / Math.sqrt(reference + 1e-8);
+      expect(Math.abs(opt.params.w[i] - w)).toBeLessThanOrEqual(2e-7 * Math.max(1, Math.abs(w)));
+      // bfloat16: 7 mantissa bits; 8 bits: 3, and nothing below the block's scale·2^-31 (its smallest code)
+      const blockMax = Math.max(
+        ...Array.from(g.subarray(i - (i % BLOCK), i - (i % BLOCK) + BLOCK), (x) => 0.1 * x * x),
+      );
+      const bound =
+        stateFormat === 'bfloat16' ? reference * 2 ** -7 : Math.max(reference * 2 ** -3, blockMax * 2 ** -29);
+      if (!(Math.abs(s[i] - reference) <= bound)) throw new Error(`S[${i}] = ${s[i]}, reference ${reference}`);
+    }
+  });
+
+  it('small tensors keep float32 state (zero-copy views); the state bytes as create reports them', async () => {
+    const sizes = { big: 64 * BLOCK, small: 4095 };
+    const opt = await RMSProp.create(sizes, { stateFormat, momentum: 0.9 });
+    const f32 = await RMSProp.create(sizes, { momentum: 0.9 });
+    expect(opt.options.stateFormat).toBe(stateFormat);
+    expect(opt.state.small.squareAvg.buffer).toBe(opt.params.small.buffer);
+    expect(opt.state.big.squareAvg).not.toBe(opt.state.big.squareAvg); // decoded copies
+    expect(opt.state.big.squareAvg.buffer).not.toBe(opt.params.big.buffer);
+    const code = stateFormat === 'bfloat16' ? 2 : 1 + 4 / BLOCK;
+    expect(opt.stateBytes).toBe(2 * (64 * BLOCK * code + 4095 * 4));
+    expect(f32.stateBytes).toBe(2 * 4 * (64 * BLOCK + 4095));
+    expect(f32.stateBytesPerValue).toBe(4);
+    const only = await RMSProp.create({ w: 1 << 20 }, { stateFormat });
+    expect(only.stateBytesPerValue).toBe(code);
+    expect(only.stateBytes).toBe((1 << 20) * code);
+  });
+
+  it('saveState and loadState: JSON, binary and typed arrays round trip bit for bit, and training goes on the same', async () => {
+    const options: RMSPropOptions = { stateFormat, centered: true, momentum: 0.9, lr: 1e-2 };
+    const opt = await run(options, 3);
+    const saved = opt.saveState();
+    expect(saved.version).toBe(3);
+    expect(saved.compressed).toEqual({ big: stateFormat, exact: stateFormat, odd: stateFormat });
+    const forms: SavedState[] = [
+      JSON.parse(JSON.stringify(saved)),
+      decodeState(encodeState(saved)),
+      opt.saveState({ arrays: 'float32' }),
+    ];
+    for (const g of Object.keys(SIZES) as Name[]) opt.grads[g].set(edgeGradients(SIZES[g], 50));
+    opt.step();
+    for (const form of forms) {
+      const other = await RMSProp.create(
+        Object.fromEntries(Object.keys(SIZES).map((name) => [name, opt.params[name as Name].length])),
+        options,
+      );
+      other.loadState(form);
+      expect(JSON.stringify(other.saveState())).toBe(JSON.stringify(saved));
+      // the same step from the loaded state: the same bits (the params were not saved: copy them)
+      const before = await run(options, 3);
+      for (const name of Object.keys(SIZES) as Name[]) {
+        other.params[name].set(before.params[name]);
+        other.grads[name].set(edgeGradients(SIZES[name], 50));
+      }
+      other.step();
+      expect(firstDifference(everything(other), everything(opt))).toBeUndefined();
+    }
+    // 8 bits take about a quarter of float32's bytes, bfloat16 half
+    const f32 = await run({ ...options, stateFormat: 'float32' }, 3);
+    const ratio = encodeState(saved).length / encodeState(f32.saveState()).length;
+    expect(ratio).toBeLessThan(stateFormat === 'bfloat16' ? 0.7 : 0.5);
+  });
+
+  it('loadState converts between formats: compressed → float32 decodes, float32 → compressed encodes to nearest', async () => {
+    const options: RMSPropOptions = { stateFormat, momentum: 0.9 };
+    const opt = await run(options, 3);
+    const f32 = await RMSProp.create(SIZES, { momentum: 0.9 });
+    f32.loadState(opt.saveState());
+    for (const name of Object.keys(SIZES) as Name[]) {
+      expect(firstDifference(Object.values(f32.state[name]), Object.values(opt.state[name]))).toBeUndefined();
+    }
+    // and back: decoded values are on the grid, so encoding them again gives the same values
+    const back = await RMSProp.create(SIZES, options);
+    back.loadState(f32.saveState());
+    for (const name of Object.keys(SIZES) as Name[]) {
+      expect(firstDifference(Object.values(back.state[name]), Object.values(opt.state[name]))).toBeUndefined();
+    }
+    // float32 values in general: each within half a step of the grid (round to nearest)
+    const random = rng(3);
+    const s = Float32Array.from({ length: 5000 }, () => Math.abs(normal(random)));
+    back.setState('big', { squareAvg: s });
+    const decoded = back.state.big.squareAvg;
+    for (let i = 0; i < s.length; i++) {
+      const bound = stateFormat === 'bfloat16' ? s[i] * 2 ** -8 : Math.max(s[i] * 2 ** -4, 8 * 2 ** -31);
+      if (!(Math.abs(decoded[i] - s[i]) <= bound)) throw new Error(`S[${i}] = ${decoded[i]}, set ${s[i]}`);
+    }
+  });
+
+  it('the PyTorch dict: decoded on export, encoded on import, the same dict again', async () => {
+    const opt = await run({ stateFormat, momentum: 0.9, preset: 'pytorch' }, 3);
+    const dict = opt.toTorchStateDict();
+    expect(dict.state['0'].square_avg).toEqual(Array.from(opt.state.big.squareAvg));
+    const other = await RMSProp.create(SIZES, { stateFormat, momentum: 0.9, preset: 'pytorch' });
+    other.fromTorchStateDict(dict); // (not through JSON: the huge gradients made some S ∞)
+    expect(other.toTorchStateDict()).toEqual(dict);
+  });
+
+  it('refuses a saved state that does not fit, changing nothing', async () => {
+    const opt = await run({ stateFormat }, 2);
+    const saved = opt.saveState({ arrays: 'float32' });
+    const before = opt.saveState();
+    const short = { ...saved, state: { ...saved.state, big: { ...saved.state.big, squareAvg: new Uint8Array(10) } } };
+    expect(() => opt.loadState(short)).toThrow(/squareAvg of 'big' has \d+ elements/);
+    const unknown = { ...saved, compressed: { ...saved.compressed, nope: stateFormat } } as SavedState;
+    expect(() => opt.loadState(unknown)).toThrow(/'compressed' names parameter 'nope'/);
+    const bad = { ...saved, compressed: { ...saved.compressed, big: 'int4' } } as unknown as SavedState;
+    expect(() => opt.loadState(bad)).toThrow(TypeError);
+    if (stateFormat === '8bit') {
+      const noScales = { ...saved, state: { ...saved.state, big: { squareAvg: saved.state.big.squareAvg } } };
+      expect(() => opt.loadState(noScales)).toThrow(/squareAvgScales of 'big'/);
+    }
+    expect(opt.saveState()).toEqual(before);
+  });
+});
+
+describe('the stateFormat option', () => {
+  it('defaults to float32, in every preset; a group may set its own', async () => {
+    for (const preset of ['seed', 'pytorch', 'keras', 'tf1', 'optax', 'tfjs'] as const) {
+      expect((await RMSProp.create({ w: 8 }, { preset })).options.stateFormat).toBe('float32');
+    }
+    const opt = await RMSProp.create([{ params: { a: 5000 } }, { params: { b: 5000 }, stateFormat: 'bfloat16' }], {
+      stateFormat: '8bit',
+    });
+    expect(opt.groups.map((g) => g.stateFormat)).toEqual(['8bit', 'bfloat16']);
+    expect(opt.stateBytes).toBe(5000 * 1 + Math.ceil(5000 / BLOCK) * 4 + 5000 * 2);
+  });
+
+  it('refuses a bad value before anything exists, and a change after create', async () => {
+    await expect(RMSProp.create({ w: 8 }, { stateFormat: 'int8' as never })).rejects.toThrow(
+      new RangeError(`option 'stateFormat' must be one of float32, bfloat16, 8bit, got "int8"`),
+    );
+    await expect(RMSProp.create({ w: 8 }, { stateFormat: 8 as never })).rejects.toThrow(TypeError);
+    await expect(RMSProp.create([{ params: { w: 8 }, stateFormat: 'fp8' as never }])).rejects.toThrow(
+      /option 'stateFormat' must be one of float32, bfloat16, 8bit, got "fp8"/,
+    );
+    const opt = await RMSProp.create({ w: 8 }, { stateFormat: '8bit' });
+    expect(() => opt.setOptions(0, { stateFormat: 'float32' } as never)).toThrow(
+      /option 'stateFormat' is fixed when the optimizer is created/,
+    );
+  });
+
+  it('setState checks everything first', async () => {
+    const opt = await RMSProp.create({ w: 5000 }, { stateFormat: '8bit' });
+    const before = opt.saveState();
+    expect(() => opt.setState('w', { squareAvg: new Float32Array(4) })).toThrow(
+      /has 4 elements, the parameter has 5000/,
+    );
+    expect(() => opt.setState('w', { momentum: new Float32Array(5000) })).toThrow(/keeps squareAvg, not "momentum"/);
+    expect(() => opt.setState('w', { squareAvg: new Float32Array(5000).fill(-1) })).toThrow(/negative/);
+    expect(() => opt.setState('v' as 'w', {})).toThrow(/no parameter is named "v"/);
+    expect(opt.saveState()).toEqual(before);
+  });
+});
