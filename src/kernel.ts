@@ -233,24 +233,24 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
         JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp));
         return;
       }
-      const state = format === STATE_FORMAT_BFLOAT16 ? half : byte;
-      const scales = format === STATE_FORMAT_BFLOAT16 ? () => NONE : at;
+      const isHalf = format === STATE_FORMAT_BFLOAT16;
       compressedStep(
         JS_STEPS,
         mode,
         n,
-        at(wp),
-        at(gp),
-        state(sp),
-        state(ap),
-        state(mp),
+        at,
+        wp,
+        gp,
+        isHalf ? half(sp) : byte(sp),
+        isHalf ? half(ap) : byte(ap),
+        isHalf ? half(mp) : byte(mp),
         at(kp),
         sp,
         ap,
         mp,
-        scales(sq),
-        scales(aq),
-        scales(mq),
+        isHalf ? NONE : at(sq),
+        isHalf ? NONE : at(aq),
+        isHalf ? NONE : at(mq),
       );
     },
 

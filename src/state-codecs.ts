@@ -90,15 +90,17 @@ const scratch = [new Float32Array(CHUNK), new Float32Array(CHUNK), new Float32Ar
  * One step over n elements with compressed state (the stateFormat field of `mode`), as
  * assembly/quantized.ts computes it: the state decoded, the float32 step of the mode's other options
  * (`float32Steps`, src/generated/js-kernels.ts) over it, encoded again (8 bits: in each block's new
- * scale). w, g the arrays, s, a, m the codes and sp, ap, mp their byte addresses (the random bits),
- * k the step's constants, sq, aq, mq the 8-bit blocks' scales.
+ * scale). `view` gives the float32 array from a byte address (cached: a step allocates nothing), wp
+ * and gp the addresses of w and g, s, a, m the codes and sp, ap, mp their byte addresses (the random
+ * bits), k the step's constants, sq, aq, mq the 8-bit blocks' scales.
  */
 export function compressedStep(
   float32Steps: Readonly<Record<number, JsStep>>,
   mode: number,
   n: number,
-  w: Float32Array,
-  g: Float32Array,
+  view: (pointer: number) => Float32Array,
+  wp: number,
+  gp: number,
   s: Codes,
   a: Codes,
   m: Codes,
@@ -114,39 +116,65 @@ export function compressedStep(
   const centered = (mode & MODE.CENTERED) !== 0;
   const hasMomentum = ((mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK) !== MODE.MOMENTUM_NONE;
   const float32Step = float32Steps[mode & ~(MODE.STATE_FORMAT_MASK << MODE.STATE_FORMAT_SHIFT)];
-  const [sv, av, mv] = scratch;
+  const sv = scratch[0];
+  const av = scratch[1];
+  const mv = scratch[2];
   const key = bitsOf(k[K.roundingKey * SLOT_FLOATS]);
-  // [values, codes, their byte address, scales, whether S (else ḡ or m)] of each array the mode keeps
-  const arrays: Array<[Float32Array, Codes, number, Float32Array, boolean]> = [[sv, s, sp, sq, true]];
-  if (centered) arrays.push([av, a, ap, aq, false]);
-  if (hasMomentum) arrays.push([mv, m, mp, mq, false]);
   for (let first = 0; first < n; first += CHUNK) {
     const count = Math.min(CHUNK, n - first);
-    for (const [values, codes, , scales, isS] of arrays) {
-      for (let j = 0; j < count; j++) {
-        const c = codes[first + j];
-        const scale = half ? 0 : scales[Math.floor((first + j) / STATE_BLOCK)];
-        values[j] = half ? decodeHalf(c) : isS ? decodeS(c, scale) : decodeM(c, scale);
-      }
+    decodeChunk(sv, s, sq, first, count, half, true);
+    if (centered) decodeChunk(av, a, aq, first, count, half, false);
+    if (hasMomentum) decodeChunk(mv, m, mq, first, count, half, false);
+    float32Step(count, view(wp + first * 4), view(gp + first * 4), sv, av, mv, k);
+    encodeChunk(sv, s, sp, sq, first, count, half, true, key);
+    if (centered) encodeChunk(av, a, ap, aq, first, count, half, false, key);
+    if (hasMomentum) encodeChunk(mv, m, mp, mq, first, count, half, false, key);
+  }
+}
+
+/** Codes first … first + count − 1 decoded into values[0 …]. */
+function decodeChunk(
+  values: Float32Array,
+  codes: Codes,
+  scales: Float32Array,
+  first: number,
+  count: number,
+  half: boolean,
+  isS: boolean,
+): void {
+  for (let j = 0; j < count; j++) {
+    const c = codes[first + j];
+    const scale = half ? 0 : scales[Math.floor((first + j) / STATE_BLOCK)];
+    values[j] = half ? decodeHalf(c) : isS ? decodeS(c, scale) : decodeM(c, scale);
+  }
+}
+
+/** values[0 …] encoded into codes first … (8 bits: each block's new scale), with the random bits of their addresses. */
+function encodeChunk(
+  values: Float32Array,
+  codes: Codes,
+  address: number,
+  scales: Float32Array,
+  first: number,
+  count: number,
+  half: boolean,
+  isS: boolean,
+  key: number,
+): void {
+  if (half) {
+    for (let j = 0; j < count; j++) codes[first + j] = encodeHalf(values[j], mix(address + 2 * (first + j) + key));
+    return;
+  }
+  for (let start = 0; start < count; start += STATE_BLOCK) {
+    const end = Math.min(start + STATE_BLOCK, count);
+    let max = 0;
+    for (let j = start; j < end; j++) max = Math.max(max, isS ? bitsOf(values[j]) >>> 0 : magnitudeBits(values[j]));
+    const field = scaleField(max, isS ? 20 : 19);
+    for (let j = start; j < end; j++) {
+      const random = mix(address + first + j + key);
+      codes[first + j] = isS ? encodeS(values[j], field, random) : encodeM(values[j], field, random);
     }
-    float32Step(count, w.subarray(first, first + count), g.subarray(first, first + count), sv, av, mv, k);
-    for (const [values, codes, address, scales, isS] of arrays) {
-      if (half) {
-        for (let j = 0; j < count; j++) codes[first + j] = encodeHalf(values[j], mix(address + 2 * (first + j) + key));
-        continue;
-      }
-      for (let start = 0; start < count; start += STATE_BLOCK) {
-        const end = Math.min(start + STATE_BLOCK, count);
-        let max = 0;
-        for (let j = start; j < end; j++) max = Math.max(max, isS ? bitsOf(values[j]) >>> 0 : magnitudeBits(values[j]));
-        const field = scaleField(max, isS ? 20 : 19);
-        for (let j = start; j < end; j++) {
-          const random = mix(address + first + j + key);
-          codes[first + j] = isS ? encodeS(values[j], field, random) : encodeM(values[j], field, random);
-        }
-        scales[(first + start) / STATE_BLOCK] = scaleOf(field);
-      }
-    }
+    scales[(first + start) / STATE_BLOCK] = scaleOf(field);
   }
 }
 

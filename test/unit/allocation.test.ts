@@ -156,6 +156,26 @@ describe.skipIf(noYoungGeneration).concurrent.each(BACKENDS)('step() allocates n
     CHILD_TIMEOUT,
   );
 
+  // Compressed state (w; b stays float32): the 8-bit path with every state array, and bfloat16.
+  it.each([
+    [
+      '8-bit state, centered, momentum, clipping',
+      `{ stateFormat: '8bit', centered: true, momentum: 0.9, ...${CLIPPING} }`,
+    ],
+    ['bfloat16 state, momentum', "{ stateFormat: 'bfloat16', momentum: 0.9 }"],
+  ])(
+    '%s',
+    async (_, options) => {
+      expect(
+        await measureInChild(`
+      const opt = await RMSProp.create({ w: 5000, b: 24 }, { ...${options}, backend: '${backend}' });
+      opt.grads.w.fill(0.01);
+      step = () => void opt.step();`),
+      ).toBeLessThan(ONE_NUMBER);
+    },
+    CHILD_TIMEOUT,
+  );
+
   it.each([
     [
       'a record',
@@ -191,6 +211,7 @@ describe.skipIf(noYoungGeneration).concurrent.each(['simd', 'wasm'] as const)(
       ['zero-copy', '{}'],
       ['clipping', CLIPPING],
       ["nonFinite: 'skip'", "{ nonFinite: 'skip' }"],
+      ['8-bit state, momentum', "{ stateFormat: '8bit', momentum: 0.9 }"],
     ])(
       '%s',
       async (_, options) => {
