@@ -414,6 +414,62 @@ describe('on tfjs-backend-wasm, the zero-copy view of its heap', () => {
   });
 });
 
+// stateFormat through the drop-in: getWeights gives the decoded float32 state in the stock layout,
+// setWeights encodes it; a variable that joins re-lays the core and the others keep their state.
+describe('compressed state (stateFormat) in the drop-in', () => {
+  it.each(['bfloat16', '8bit'] as const)(
+    '%s: getWeights decodes, setWeights encodes, a join keeps the state',
+    async (stateFormat) => {
+      await tf.setBackend('cpu');
+      const random = rng(11);
+      const a = tf.variable(tf.tensor1d(Array.from({ length: 5000 }, () => normal(random))));
+      const b = tf.variable(tf.tensor1d([2, -1, 0.5]));
+      const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.square(b))) as tf.Scalar;
+      const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9, stateFormat });
+      for (let k = 0; k < 3; k++) optimizer.minimize(loss, false, [a]);
+      const before = optimizer.core!.state[a.name].squareAvg;
+      const previous = a.dataSync().slice() as Float32Array;
+      optimizer.minimize(loss, false, [a, b]); // b joins: a new core, a's state carried over (encoded again)
+      // a's S after the fourth step, from the carried S: within one step of its grid of 0.9·S + 0.1·g² (g = 2a)
+      const after = optimizer.core!.state[a.name].squareAvg;
+      const reference = Array.from(before, (s, i) => 0.9 * s + 0.1 * (2 * previous[i]) ** 2);
+      reference.forEach((r, i) => {
+        const top = Math.max(...reference.slice(i - (i % 1024), i - (i % 1024) + 1024));
+        const bound = stateFormat === 'bfloat16' ? r * 2 ** -7 : Math.max(r * 2 ** -3, top * 2 ** -29);
+        if (!(Math.abs(after[i] - r) <= bound * 1.001)) throw new Error(`S[${i}] = ${after[i]}, reference ${r}`);
+      });
+      expect(optimizer.core!.options.stateFormat).toBe(stateFormat);
+      const weights = await optimizer.getWeights();
+      expect(weights.map((w) => w.name)).toEqual([
+        'iter',
+        `${a.name}/rms`,
+        `${b.name}/rms`,
+        `${a.name}/momentum`,
+        `${b.name}/momentum`,
+      ]);
+      expect(sameBits(weights[1].tensor.dataSync() as Float32Array, after)).toBeUndefined();
+      // the same state loaded into another optimizer, for copies of the variables: the next step the same
+      const other = await rmsprop({ lr: 0.01, momentum: 0.9, stateFormat });
+      await other.setWeights(weights.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) })));
+      const a2 = tf.variable(a.clone());
+      const b2 = tf.variable(b.clone());
+      const loss2 = () => tf.add(tf.sum(tf.square(a2)), tf.sum(tf.square(b2))) as tf.Scalar;
+      other.minimize(loss2, false, [a2, b2]);
+      optimizer.minimize(loss, false, [a, b]);
+      const ours = await optimizer.getWeights();
+      const theirs = await other.getWeights();
+      for (let i = 1; i < ours.length; i++)
+        expect(
+          sameBits(theirs[i].tensor.dataSync() as Float32Array, ours[i].tensor.dataSync() as Float32Array),
+        ).toBeUndefined();
+      expect(sameBits(a2.dataSync() as Float32Array, a.dataSync() as Float32Array)).toBeUndefined();
+      tf.dispose([a, b, a2, b2]);
+      optimizer.dispose();
+      other.dispose();
+    },
+  );
+});
+
 describe('what the adapter uses from the public entry', () => {
   it('stepCount can be set (it is what schedules read); a bad count is refused and changes nothing', async () => {
     const opt = await RMSProp.create({ w: 2 }, { lr: (step) => (step === 5 ? 0.1 : 0) });
