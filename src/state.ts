@@ -4,7 +4,7 @@
 // process, uncatchably, past its longest string (2^29 − 24 characters).
 import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
 import { arrayBuffer, arrayByteOffset, arrayLength, own, typedArrayKind } from './inputs.js';
-import { describe, type GroupInfo, type ResolvedOptions } from './options.js';
+import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { STATE_BLOCK } from './generated/abi.js';
 import { decodeArray } from './state-codecs.js';
 import { encodeState as encodeLayoutState, type CompressedState } from './layout.js';
@@ -75,7 +75,7 @@ export interface SavedState {
    * squareAvg, gradAvg, momentum hold codes (2 bytes an element for bfloat16, 1 for 8 bits) and, for
    * 8 bits, squareAvgScales… one float32 per block of 1024 elements. Others hold float32 values.
    */
-  compressed?: Record<string, CompressedFormat>;
+  compressed?: Record<string, Exclude<StateFormat, 'float32'>>;
 }
 
 /** What the state code needs to know of a tensor. */

