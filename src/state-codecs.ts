@@ -84,7 +84,8 @@ export type Codes = Uint16Array | Uint8Array;
 // Elements decoded at a time (whole blocks), and their S, ḡ, m as float32: a bounded scratch, so that
 // compressed state keeps its memory saving on the js backend too.
 const CHUNK = 64 * STATE_BLOCK;
-const scratch = [new Float32Array(CHUNK), new Float32Array(CHUNK), new Float32Array(CHUNK)];
+// Made at the first compressed step, not at import: 768 KiB that a program with float32 state never needs.
+let scratch: Float32Array[] | undefined;
 
 /**
  * One step over n elements with compressed state (the stateFormat field of `mode`), as
@@ -116,6 +117,7 @@ export function compressedStep(
   const centered = (mode & MODE.CENTERED) !== 0;
   const hasMomentum = ((mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK) !== MODE.MOMENTUM_NONE;
   const float32Step = float32Steps[mode & ~(MODE.STATE_FORMAT_MASK << MODE.STATE_FORMAT_SHIFT)];
+  scratch ??= [new Float32Array(CHUNK), new Float32Array(CHUNK), new Float32Array(CHUNK)];
   const sv = scratch[0];
   const av = scratch[1];
   const mv = scratch[2];
