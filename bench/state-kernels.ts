@@ -1,7 +1,7 @@
 // Issue 23: the kernel's step with float32, bfloat16 and 8-bit state, timed directly (one thread, the
 // simd backend), at 64 K elements (in cache) and 16 M (memory-bound), for the seed preset and for
 // centered + momentum: interleaved rounds (bench/measure.ts), medians, ratios within this one run.
-// Run: npx tsx bench/state-kernels.ts [--quick]
+// Run: npx tsx bench/state-kernels.ts [--quick] [--sizes 1024,4096]
 import os from 'node:os';
 import { compileBackend, createBackend } from '../src/backends.js';
 import {
@@ -17,7 +17,8 @@ import { FULL_PLAN, measure, QUICK_PLAN } from './measure.js';
 import type { Variant } from './steps.js';
 
 const quick = process.argv.includes('--quick');
-const SIZES = [65_536, 16_777_216];
+const sizesArg = process.argv.indexOf('--sizes');
+const SIZES = sizesArg > 0 ? process.argv[sizesArg + 1].split(',').map(Number) : [65_536, 16_777_216];
 const FORMATS = [
   { name: 'float32', bits: MODE.STATE_FORMAT_FLOAT32, bytes: 4 },
   { name: 'bfloat16', bits: MODE.STATE_FORMAT_BFLOAT16, bytes: 2 },
