@@ -4,6 +4,10 @@
 // saves, loads and exchanges (PyTorch dict, setState) its state.
 import { describe, expect, it } from 'vitest';
 import { decodeState, encodeState, RMSProp, type RMSPropOptions, type SavedState } from '../../src/index.js';
+import { MAX_HEAP_BYTES } from '../../src/backends.js';
+import { readGroups } from '../../src/inputs.js';
+import { planLayout } from '../../src/layout.js';
+import type { StateFormat } from '../../src/options.js';
 import { everything, firstDifference, normal, rng } from '../support/helpers.js';
 
 type Format = 'bfloat16' | '8bit';
@@ -245,6 +249,34 @@ describe('the stateFormat option', () => {
     expect(() => opt.setOptions(0, { stateFormat: 'float32' } as never)).toThrow(
       /option 'stateFormat' is fixed when the optimizer is created/,
     );
+  });
+
+  it("the memory plan: 400 M parameters fit in wasm's 4 GiB with 8-bit state, not with float32 (nothing allocated)", () => {
+    const bytes = (stateFormat: StateFormat) => planLayout(readGroups({ w: 400e6 }, { stateFormat })).bytes;
+    expect(bytes('float32')).toBeGreaterThan(MAX_HEAP_BYTES);
+    expect(bytes('8bit')).toBeLessThan(MAX_HEAP_BYTES);
+    // w and g (8 bytes) plus 1 + 4/1024 of state per element, within a few MiB of gaps and tables
+    expect(bytes('8bit') - 400e6 * (9 + 4 / 1024)).toBeLessThan(1 << 22);
+    expect(bytes('bfloat16') - 400e6 * 10).toBeLessThan(1 << 22);
+  });
+
+  it('saved states of versions 1 and 2 (float32 arrays) still load, into float32 and compressed optimizers', async () => {
+    const f32 = await run({ momentum: 0.9 }, 2);
+    for (const version of [1, 2]) {
+      const old = { ...f32.saveState(), version } as SavedState;
+      delete (old as { compressed?: unknown }).compressed;
+      const same = await RMSProp.create(SIZES, { momentum: 0.9 });
+      same.loadState(old);
+      expect(
+        firstDifference(
+          everything(same).filter((_, i) => i % 3),
+          everything(f32).filter((_, i) => i % 3),
+        ),
+      ).toBeUndefined();
+      const compressed = await RMSProp.create(SIZES, { momentum: 0.9, stateFormat: '8bit' });
+      compressed.loadState(old);
+      expect(compressed.state.big.momentum!.length).toBe(5000);
+    }
   });
 
   it('setState checks everything first', async () => {
