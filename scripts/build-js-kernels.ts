@@ -90,11 +90,11 @@ export function jsKernelsModule(): string {
     '// webpack in development) would otherwise run a getter per operation.',
     `const { ${helpers.join(', ')} } = float32;`,
     '',
-    "/** @internal Updates n elements: w, g, s, a, m are the arrays, k the step's constants (src/kernel.ts). */",
+    "/** Updates n elements: w, g, s, a, m are the arrays, k the step's constants (src/kernel.ts). */",
     'export type JsStep = (n: number, w: Float32Array, g: Float32Array, s: Float32Array, a: Float32Array, m: Float32Array, k: Float32Array) => void;',
     '',
     ...sources.flatMap((source) => [source, '']),
-    '/** @internal The loop of each mode with float32 state. */',
+    '/** The loop of each mode with float32 state. */',
     `export const JS_STEPS: Readonly<Record<number, JsStep>> = { ${all.map(([mode]) => `${mode}: step${mode}`).join(', ')} };`,
     '',
   ].join('\n');

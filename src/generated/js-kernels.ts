@@ -6,7 +6,7 @@ import * as float32 from '../float32.js';
 // webpack in development) would otherwise run a getter per operation.
 const { clamp, f, flush, flushSquare } = float32;
 
-/** @internal Updates n elements: w, g, s, a, m are the arrays, k the step's constants (src/kernel.ts). */
+/** Updates n elements: w, g, s, a, m are the arrays, k the step's constants (src/kernel.ts). */
 export type JsStep = (n: number, w: Float32Array, g: Float32Array, s: Float32Array, a: Float32Array, m: Float32Array, k: Float32Array) => void;
 
 /** Mode 0: the seed step. */
@@ -1461,5 +1461,5 @@ const step117: JsStep = (n, w, g, s, a, m, k) => {
   }
 };
 
-/** @internal The loop of each mode with float32 state. */
+/** The loop of each mode with float32 state. */
 export const JS_STEPS: Readonly<Record<number, JsStep>> = { 0: step0, 1: step1, 2: step2, 3: step3, 4: step4, 5: step5, 8: step8, 9: step9, 10: step10, 11: step11, 12: step12, 13: step13, 16: step16, 17: step17, 18: step18, 19: step19, 20: step20, 21: step21, 32: step32, 33: step33, 34: step34, 35: step35, 36: step36, 37: step37, 40: step40, 41: step41, 42: step42, 43: step43, 44: step44, 45: step45, 48: step48, 49: step49, 50: step50, 51: step51, 52: step52, 53: step53, 64: step64, 65: step65, 66: step66, 67: step67, 68: step68, 69: step69, 72: step72, 73: step73, 74: step74, 75: step75, 76: step76, 77: step77, 80: step80, 81: step81, 82: step82, 83: step83, 84: step84, 85: step85, 96: step96, 97: step97, 98: step98, 99: step99, 100: step100, 101: step101, 104: step104, 105: step105, 106: step106, 107: step107, 108: step108, 109: step109, 112: step112, 113: step113, 114: step114, 115: step115, 116: step116, 117: step117 };

@@ -17,8 +17,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // links) and the js backend's loop per mode came: 256 kB packed. Then the thread policy ('auto'), the
 // engines' fallbacks and the split of RMSProp into modules (each file gzipped alone): 107.0 kB of code;
 // then the threads' wasm builds derived from the others at run time (src/shared-build.ts): 99.7 kB.
-const CODE_BUDGET = 110_000;
-const BUDGET = 280_000;
+// Then compressed state (stateFormat: the kernels' decode/encode loops, the codecs, the layout's
+// segments, saved state version 3, docs/state-formats.md): 117.4 kB of code, 287 kB packed.
+const CODE_BUDGET = 120_000;
+const BUDGET = 300_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
