@@ -42,8 +42,18 @@ const STALL_SPINS = 10_000;
 const TRIAL_PERIODS = 3;
 /** After one period, an other choice this much slower or faster than the kept one decides the trial. */
 const CLEARLY = 1.25;
-/** The other choice replaces the current one only if it is this much faster (no flapping on noise). */
+/**
+ * The other choice replaces the current one only if it is this much faster, in total and in each of
+ * its trial's periods (no flapping on noise): with another process on the other core, 2 threads'
+ * periods at 64 K read 0.45–0.93 ns an element, and a trial whose three happened to be fast took them.
+ */
 const SWITCH_MARGIN = 0.97;
+/**
+ * A trial of threads, after its warm-up, first runs a period this much shorter, which can only end it
+ * as clearly slower: on a busy machine most trials of threads at small sizes are, and a whole period
+ * of them cost ~8 % of a 1.5 s stretch at 16 K. Deciding for threads takes whole periods (their stalls).
+ */
+const PROBE_SHARE = 0.25;
 /**
  * A trial of the other choice (its warming-up period too) ends early, the kept one holding, once
  * STALLS_TO_GIVE_UP stalls of it took GIVE_UP_FACTOR times as long as the kept choice takes for all
@@ -68,8 +78,11 @@ const KEPT_FIGURES = TRIAL_FIGURES + 2 * TRIAL_PERIODS;
  */
 const COLD_START_MS = 100;
 const COLD_LEFT = KEPT_FIGURES + 2 * TRIAL_PERIODS;
-/** Where the next warm-up's length as a share of a period is kept (0: none, or the first: a whole period). */
-const WARM_UP_SHARE = COLD_LEFT + 1;
+/**
+ * Where the next period's length as a share of a whole one is kept (0: whole, or the first warm-up:
+ * a whole period): a warm-up's (about WARM_UP_MS) or a probe's (PROBE_SHARE).
+ */
+const NEXT_SHARE = COLD_LEFT + 1;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
 const LEAST_KEPT_PERIODS = 8;
 const MOST_KEPT_PERIODS = 128;
@@ -81,10 +94,10 @@ export const clock = (): number => performance.now();
  * threads: 'auto': each run takes 1 thread or `most`, whichever its own timing found faster. Runs
  * go in periods on one choice, of which every RUNS_PER_TIMED-th run is timed (every run from
  * TIME_EVERY_RUN_ELEMENTS), until the timed runs add up to MIN_TIMED_MS. A trial warms the other
- * choice up, runs it for up to three periods and compares its total time per element with the kept
- * choice's latest three periods (the mean, not a median: on a busy machine the cost of threads is in
- * rare long stalls); one period if it is clearly faster or slower, less if it stalls far beyond the
- * kept choice's time. Then the kept choice runs
+ * choice up, runs it for up to three periods (threads: a short probe first) and compares its total
+ * time per element (the mean, not a median: on a busy machine the cost of threads is in rare long
+ * stalls) with the median of the kept choice's latest three periods; one period if it is clearly
+ * faster or slower, less if it stalls far beyond the kept choice's time. Then the kept choice runs
  * LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial, since the load of the
  * machine changes. Which thread computes an element never changes its bits, so neither does a
  * switch. `now` is the clock (a test's fake one).
@@ -122,10 +135,10 @@ export class AutoThreads {
    * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
    * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
    * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; then
-   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT and WARM_UP_SHARE.
+   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT and NEXT_SHARE.
    * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
    */
-  readonly #figures = new Float64Array(WARM_UP_SHARE + 1);
+  readonly #figures = new Float64Array(NEXT_SHARE + 1);
   /** Trials so far (for tests). */
   trials = 0;
 
@@ -170,7 +183,7 @@ export class AutoThreads {
   #endPeriod(): void {
     const figures = this.#figures;
     if (this.#timedRuns < this.#timedPerPeriod) {
-      const keptMs = perElement(figures, KEPT_FIGURES, this.#keptPeriods) * figures[5];
+      const keptMs = this.#keptPerElement() * figures[5];
       if (this.#keepLeft === -1 && figures[4] > GIVE_UP_FACTOR * keptMs) this.#giveUpTrial();
       return;
     }
@@ -182,12 +195,12 @@ export class AutoThreads {
     this.#startPeriod();
     this.#decide(periodMs, periodElements);
     // the next period's length, in timed runs, from what this one's took
-    const warmUp = figures[WARM_UP_SHARE];
-    const share = warmUp > 0 ? warmUp : this.#inTrialOfOne() ? ONE_THREAD_TRIAL_SHARE : 1;
+    const next = figures[NEXT_SHARE];
+    const share = next > 0 ? next : this.#inTrialOfOne() ? ONE_THREAD_TRIAL_SHARE : 1;
     this.#timedPerPeriod = Math.min(
       MAX_TIMED_RUNS,
       Math.max(
-        warmUp > 0 ? 1 : MIN_TIMED_RUNS,
+        this.#warmingUp && next > 0 ? 1 : MIN_TIMED_RUNS,
         Math.ceil((share * MIN_TIMED_MS * timedRuns) / Math.max(timedMs, 1e-6)),
       ),
     );
@@ -196,7 +209,7 @@ export class AutoThreads {
   /** After a period on the current choice of `periodMs` for `periodElements`: record it, and maybe begin or end a trial. */
   #decide(periodMs: number, periodElements: number): void {
     const figures = this.#figures;
-    figures[WARM_UP_SHARE] = 0;
+    figures[NEXT_SHARE] = 0;
     if (figures[COLD_LEFT] > 0) {
       figures[COLD_LEFT] -= periodMs; // V8 compiling the step: nothing to compare yet
       return;
@@ -220,20 +233,40 @@ export class AutoThreads {
       this.#warmingUp = this.#current > 1;
       // after the first trial, a warm-up of about WARM_UP_MS of the whole period's time
       if (this.trials++ > 0 && this.#warmingUp && periodMs > 0)
-        figures[WARM_UP_SHARE] = Math.min(1, WARM_UP_MS / periodMs);
+        figures[NEXT_SHARE] = Math.min(1, WARM_UP_MS / periodMs);
       return;
     }
     if (this.#warmingUp) {
       this.#warmingUp = false;
+      figures[NEXT_SHARE] = PROBE_SHARE;
       return;
     }
     figures[TRIAL_FIGURES + 2 * this.#trialPeriod] = periodMs;
     figures[TRIAL_FIGURES + 2 * this.#trialPeriod + 1] = periodElements;
     const periods = ++this.#trialPeriod;
-    const ratio = perElement(figures, TRIAL_FIGURES, periods) / perElement(figures, KEPT_FIGURES, this.#keptPeriods);
-    const clearly = ratio > CLEARLY || ratio * CLEARLY < 1;
+    const kept = this.#keptPerElement();
+    const ratio = perElement(figures, TRIAL_FIGURES, periods) / kept;
+    const probe = periods === 1 && this.#current > 1;
+    const clearly = ratio > CLEARLY || (!probe && ratio * CLEARLY < 1);
     if (periods < TRIAL_PERIODS && !clearly) return;
-    this.#endTrial(ratio < SWITCH_MARGIN);
+    let eachFaster = true;
+    for (let p = 0; p < periods; p++)
+      eachFaster &&= perElement(figures, TRIAL_FIGURES + 2 * p, 1) < SWITCH_MARGIN * kept;
+    this.#endTrial(ratio < SWITCH_MARGIN && eachFaster);
+  }
+
+  /**
+   * The kept choice's time per element: the median of its latest TRIAL_PERIODS periods (the mean
+   * while it has fewer). One slow period (another program's burst: 0.61 ns an element at 64 K where
+   * the others read 0.47) made a trial of threads no faster than one thread look faster.
+   */
+  #keptPerElement(): number {
+    const figures = this.#figures;
+    if (this.#keptPeriods < TRIAL_PERIODS) return perElement(figures, KEPT_FIGURES, this.#keptPeriods);
+    const a = perElement(figures, KEPT_FIGURES, 1);
+    const b = perElement(figures, KEPT_FIGURES + 2, 1);
+    const c = perElement(figures, KEPT_FIGURES + 4, 1);
+    return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
   }
 
   /** The trial is decided: the other choice is kept from now on (`switching`), or the kept one holds, tried again twice as late. */

@@ -548,6 +548,48 @@ describe("threads: 'auto' decides by timing", () => {
     for (const length of onOne) expect(length).toBeLessThanOrEqual((512 * 32) / 2);
   });
 
+  // Another process on the other core, 16 K elements: 2 threads twice as slow as one. A trial of
+  // them (its warm-up, then a whole period of 512 timed runs) cost ~8 % of a 1.5 s stretch; after its
+  // warm-up it now runs a quarter period first, which ends it when they are clearly slower.
+  it('2 threads clearly slower: a trial of them, after the first, runs under half a period on them', () => {
+    const { onMost, trials } = drive(new AutoThreads(2), 2_000_000, (t) => (t === 1 ? 0.01 : 0.02));
+    const onThreads: number[] = []; // the stretches of runs on threads: one per trial
+    for (let r = 0, length = 0; r <= onMost.length; r++) {
+      if (onMost[r] === 1) length++;
+      else if (length > 0) [onThreads[onThreads.length], length] = [length, 0];
+    }
+    expect(trials).toBeGreaterThanOrEqual(3);
+    expect(onThreads.length).toBe(trials);
+    for (const length of onThreads.slice(1)) expect(length).toBeLessThan((400 * 32) / 2); // a period: 400 timed runs
+  });
+
+  // Another process on the other core (64 K): one thread's periods read 0.47 ns an element but one
+  // in four 1.3× that (the other program's bursts, slowing both choices), and 2 threads' periods
+  // 0.45–0.93. A trial compared with a slow period of one thread, or whose three periods happened to
+  // be fast, took threads. Now one thread's periods count by their median, and threads replace it
+  // only if each of their periods was faster. Six seeds, 2 threads 1.2× one thread on average.
+  it('busy and noisy (periods of either choice 0.7–1.7× apart): within 0.8 % of always one thread', () => {
+    const runs = 400_000;
+    const block = 128; // runs of one cost, about a period's
+    let ratios = 0;
+    for (let seed = 1; seed <= 6; seed++) {
+      const random = rng(seed);
+      const burst = Array.from({ length: runs / block }, () => (random() < 0.25 ? 1.4 : 1));
+      const threads = Array.from({ length: runs / block }, () => 0.7 + random());
+      const cost = (t: number, r: number) =>
+        burst[Math.floor(r / block)] * (t === 1 ? 1 : threads[Math.floor(r / block)]);
+      let time = 0;
+      drive(new AutoThreads(2), runs, (t, r) => {
+        time += cost(t, r);
+        return cost(t, r);
+      });
+      let oneThread = 0;
+      for (let r = 0; r < runs; r++) oneThread += cost(1, r);
+      ratios += time / oneThread;
+    }
+    expect(ratios / 6).toBeLessThan(1.008);
+  });
+
   it('re-checks: when the load changes, it follows', () => {
     // Threads win for 20 000 runs, then lose (another process took the other core), then win again.
     const cost = (t: number, r: number) => (t === 1 ? 1 : r >= 20_000 && r < 40_000 ? 2 : 0.5);
