@@ -21,6 +21,12 @@ function miniBrowser(): string | undefined {
 }
 
 const ERRORS_KEY = 'rmsprop-wasm-test-errors'; // record-errors.js keeps them there
+/**
+ * A WebDriver call that takes longer has hung: a page's whole check takes under a second. Once in a
+ * CI run (fresh clone, the package tier loading both cores) the first page of a session never
+ * answered, and the test's 60 s ran out with no word of where.
+ */
+const CALL_TIMEOUT_MS = 25_000;
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -66,6 +72,9 @@ export async function launchWebKit({ sharedArrayBuffer = false }: EngineOptions 
       method,
       headers: { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    }).catch((error: Error) => {
+      throw new Error(`WebKitWebDriver ${method} ${path}: no answer in ${CALL_TIMEOUT_MS} ms (${error.name})`);
     });
     const { value } = (await response.json()) as { value: T & { error?: string; message?: string } };
     if (value && typeof value === 'object' && 'error' in value && value.error)
