@@ -414,9 +414,18 @@ describe("threads: 'auto' decides by timing", () => {
       clocked.ran(elements, Math.round(stall / MS_PER_SPIN));
       onMost.push(threads === clocked.most ? 1 : 0);
     }
-    return { onMost, reads, trials: clocked.trials };
+    return { onMost, reads, trials: clocked.trials, time };
   }
   const share = (xs: number[], from: number, to: number) => xs.slice(from, to).reduce((a, b) => a + b, 0) / (to - from);
+  /** The lengths of the stretches of `value` in `xs` from `from` that end (another value follows). */
+  function stretches(xs: number[], value: number, from = 0): number[] {
+    const lengths: number[] = [];
+    for (let r = from, length = 0; r < xs.length; r++) {
+      if (xs[r] === value) length++;
+      else if (length > 0) [lengths[lengths.length], length] = [length, 0];
+    }
+    return lengths;
+  }
 
   // Settled (the second half of 40 000 runs), its time is within 3 % of always taking the faster.
   it.each([
@@ -495,12 +504,7 @@ describe("threads: 'auto' decides by timing", () => {
     const random = rng(5);
     const cost = (t: number): number | [number, number] => (t === 1 ? 0.01 : random() < 0.02 ? [4, 3.99] : 0.007);
     for (const runs of [20_000, 200_000]) {
-      let time = 0;
-      const { onMost } = drive(new AutoThreads(2), runs, (t, r) => {
-        const c = cost(t, r);
-        time += typeof c === 'number' ? c : c[0];
-        return c;
-      });
+      const { onMost, time } = drive(new AutoThreads(2), runs, cost);
       expect(time / (runs * 0.01), `${runs} runs`).toBeLessThan(1.1);
       expect(share(onMost, 0, runs)).toBeLessThan(0.01);
     }
@@ -538,11 +542,7 @@ describe("threads: 'auto' decides by timing", () => {
   // the timed time: under half a kept period's runs (it was a whole one).
   it('a trial of one thread, threads kept, is short: under half the runs of a kept period', () => {
     const { onMost, trials } = drive(new AutoThreads(2), 2_000_000, (t) => (t === 1 ? 0.01 : 0.005));
-    const onOne: number[] = []; // the stretches of runs on one thread after the first on threads
-    for (let r = onMost.indexOf(1), length = 0; r < onMost.length; r++) {
-      if (onMost[r] === 0) length++;
-      else if (length > 0) [onOne[onOne.length], length] = [length, 0];
-    }
+    const onOne = stretches(onMost, 0, onMost.indexOf(1)); // the runs on one thread after the first on threads
     expect(trials).toBeGreaterThanOrEqual(3);
     expect(onOne.length).toBe(trials - 1);
     for (const length of onOne) expect(length).toBeLessThanOrEqual((512 * 32) / 2);
@@ -553,11 +553,7 @@ describe("threads: 'auto' decides by timing", () => {
   // warm-up it now runs a quarter period first, which ends it when they are clearly slower.
   it('2 threads clearly slower: a trial of them, after the first, runs under half a period on them', () => {
     const { onMost, trials } = drive(new AutoThreads(2), 2_000_000, (t) => (t === 1 ? 0.01 : 0.02));
-    const onThreads: number[] = []; // the stretches of runs on threads: one per trial
-    for (let r = 0, length = 0; r <= onMost.length; r++) {
-      if (onMost[r] === 1) length++;
-      else if (length > 0) [onThreads[onThreads.length], length] = [length, 0];
-    }
+    const onThreads = stretches(onMost, 1); // the runs on threads: one stretch per trial
     expect(trials).toBeGreaterThanOrEqual(3);
     expect(onThreads.length).toBe(trials);
     for (const length of onThreads.slice(1)) expect(length).toBeLessThan((400 * 32) / 2); // a period: 400 timed runs
@@ -578,11 +574,7 @@ describe("threads: 'auto' decides by timing", () => {
       const threads = Array.from({ length: runs / block }, () => 0.7 + random());
       const cost = (t: number, r: number) =>
         burst[Math.floor(r / block)] * (t === 1 ? 1 : threads[Math.floor(r / block)]);
-      let time = 0;
-      drive(new AutoThreads(2), runs, (t, r) => {
-        time += cost(t, r);
-        return cost(t, r);
-      });
+      const { time } = drive(new AutoThreads(2), runs, cost);
       let oneThread = 0;
       for (let r = 0; r < runs; r++) oneThread += cost(1, r);
       ratios += time / oneThread;
