@@ -40,17 +40,19 @@ const STALL_SPINS = 10_000;
  * on threads, the first period is a switch's, see #warmingUp).
  */
 const TRIAL_PERIODS = 3;
-/** After one period, an other choice this much slower or faster than the kept one decides the trial. */
+/** After one whole period, an other choice this much faster than the kept one is taken. */
 const CLEARLY = 1.25;
 /**
  * The other choice replaces the current one only if it is this much faster, in total and in each of
  * its trial's periods (no flapping on noise): with another process on the other core, 2 threads'
  * periods at 64 K read 0.45–0.93 ns an element, and a trial whose three happened to be fast took them.
+ * So the first period that is not this much faster ends the trial: at 256 K, busy, 2 threads 0.91× as
+ * fast as one ran a probe and two whole periods that could no longer win.
  */
 const SWITCH_MARGIN = 0.97;
 /**
  * A trial of threads, after its warm-up, first runs a period this much shorter, which can only end it
- * as clearly slower: on a busy machine most trials of threads at small sizes are, and a whole period
+ * as not faster: on a busy machine most trials of threads at small sizes are slower, and a whole period
  * of them cost ~8 % of a 1.5 s stretch at 16 K. Deciding for threads takes whole periods (their stalls).
  */
 const PROBE_SHARE = 0.25;
@@ -96,11 +98,11 @@ export const clock = (): number => performance.now();
  * TIME_EVERY_RUN_ELEMENTS), until the timed runs add up to MIN_TIMED_MS. A trial warms the other
  * choice up, runs it for up to three periods (threads: a short probe first) and compares its total
  * time per element (the mean, not a median: on a busy machine the cost of threads is in rare long
- * stalls) with the median of the kept choice's latest three periods; one period if it is clearly
- * faster or slower, less if it stalls far beyond the kept choice's time. Then the kept choice runs
- * LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial, since the load of the
- * machine changes. Which thread computes an element never changes its bits, so neither does a
- * switch. `now` is the clock (a test's fake one).
+ * stalls) with the median of the kept choice's latest three periods; it ends at the first period
+ * not faster, after one if clearly faster, sooner if it stalls far beyond the kept choice's time.
+ * Then the kept choice runs LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial,
+ * since the load of the machine changes. Which thread computes an element never changes its bits,
+ * so neither does a switch. `now` is the clock (a test's fake one).
  */
 export class AutoThreads {
   readonly most: number;
@@ -246,13 +248,12 @@ export class AutoThreads {
     const periods = ++this.#trialPeriod;
     const kept = this.#keptPerElement();
     const ratio = perElement(figures, TRIAL_FIGURES, periods) / kept;
+    // A switch needs each period faster: one that was not ends the trial at once (every earlier one was).
+    const faster = perElement(figures, TRIAL_FIGURES + 2 * (periods - 1), 1) < SWITCH_MARGIN * kept;
     const probe = periods === 1 && this.#current > 1;
-    const clearly = ratio > CLEARLY || (!probe && ratio * CLEARLY < 1);
-    if (periods < TRIAL_PERIODS && !clearly) return;
-    let eachFaster = true;
-    for (let p = 0; p < periods; p++)
-      eachFaster &&= perElement(figures, TRIAL_FIGURES + 2 * p, 1) < SWITCH_MARGIN * kept;
-    this.#endTrial(ratio < SWITCH_MARGIN && eachFaster);
+    const clearlyFaster = !probe && ratio * CLEARLY < 1;
+    if (periods < TRIAL_PERIODS && faster && !clearlyFaster) return;
+    this.#endTrial(faster && ratio < SWITCH_MARGIN);
   }
 
   /**

@@ -559,6 +559,17 @@ describe("threads: 'auto' decides by timing", () => {
     for (const length of onThreads.slice(1)) expect(length).toBeLessThan((400 * 32) / 2); // a period: 400 timed runs
   });
 
+  // Another process on the other core, 256 K elements: 2 threads 0.91× as fast as one, not clearly
+  // slower. A switch needs each trial period faster, so a trial could not win after its probe, yet ran
+  // two whole periods more on threads; it now ends at the first period that is not faster.
+  it('2 threads a little slower: a trial of them, after the first, runs under half a period on them', () => {
+    const { onMost, trials } = drive(new AutoThreads(2), 2_000_000, (t) => (t === 1 ? 0.01 : 0.011));
+    const onThreads = stretches(onMost, 1);
+    expect(trials).toBeGreaterThanOrEqual(3);
+    expect(onThreads.length).toBe(trials);
+    for (const length of onThreads.slice(1)) expect(length).toBeLessThan((400 * 32) / 2); // a period: 400 timed runs
+  });
+
   // Another process on the other core (64 K): one thread's periods read 0.47 ns an element but one
   // in four 1.3× that (the other program's bursts, slowing both choices), and 2 threads' periods
   // 0.45–0.93. A trial compared with a slow period of one thread, or whose three periods happened to
