@@ -18,13 +18,14 @@
 // small loop shared by every mode: loops per mode made dist/generated/wasm.js 60.7 kB gzipped instead
 // of 25.3 when it held four builds (test/package/package.test.ts holds the code to a budget), for about 0.1× more speed on the
 // seed step in cache and none beyond the noise elsewhere (BENCHMARKS.md, "State formats").
+// The bfloat16 modes scripts/abi.ts's fusedLoop names skip the blocks in the simd builds: `update`
+// decodes and encodes their codes in its own loop (dispatchFused), with the same bits.
 // The lane and scalar loops and the js loops (src/state-codecs.ts) compute the same bits.
-import { K, MODE, SLOT_BYTES, STATE_BLOCK } from './generated/abi';
+import { MODE, STATE_BLOCK } from './generated/abi';
+import { dispatchFused } from './generated/dispatch';
 import { step } from './index';
+import { ABS, encodeHalf, firstRandom, GOLDEN, INFINITY_BITS, key, mix, NAN_BITS, opaque, zeroOf } from './rounding';
 
-const ABS: u32 = 0x7fffffff;
-const INFINITY_BITS: u32 = 0x7f800000;
-const NAN_BITS: u32 = 0x7fc00000;
 // 8-bit formats: mantissa bits, the f32 bits below them, and the exponent field of the block's top binade minus the code's.
 const S_SHIFT: u32 = 20; // uE5M3
 const S_TOP: i32 = 31;
@@ -35,42 +36,6 @@ const M_TOP: i32 = 7;
 const S_AREA: usize = 0;
 const A_AREA: usize = STATE_BLOCK << 2;
 const M_AREA: usize = STATE_BLOCK << 3;
-
-// The random bits of an element: (its code's byte address + the step's key) times an odd constant
-// (the golden ratio's): the top bits are uniform over the elements of a call, and a fresh key per
-// step (a full hash of step and seed, src/state-codecs.ts) varies them across steps. In lanes, the
-// next four elements' bits are the last ones plus a constant: one add.
-const GOLDEN: u32 = 0x9e3779b1;
-
-@inline
-function mix(x: u32): u32 {
-  return x * GOLDEN;
-}
-
-@inline
-function key(k: usize): u32 {
-  return load<u32>(k + <usize>K.roundingKey * SLOT_BYTES);
-}
-
-// Integer constants of a lane loop are computed before it as v128.or with the zero slot (which
-// binaryen cannot fold): V8 hoists nothing out of a loop and would build each v128.const in several
-// instructions on every iteration.
-@inline
-function zeroOf(k: usize): v128 {
-  return v128.load(k + <usize>K.zero * SLOT_BYTES);
-}
-
-@inline
-function opaque(zero: v128, value: i32): v128 {
-  return v128.or(zero, i32x4.splat(value));
-}
-
-/** The random words of the four elements from byte address `p`, codes `stride` bytes apart. */
-@inline
-function firstRandom(p: usize, stride: i32, k: usize): v128 {
-  const lanes = i32x4.add(i32x4.splat(<i32>p), i32x4(0, stride, 2 * stride, 3 * stride));
-  return i32x4.mul(i32x4.add(lanes, i32x4.splat(<i32>key(k))), opaque(zeroOf(k), <i32>GOLDEN));
-}
 
 /** The exponent field of a block's scale from its largest magnitude bits: 255 (NaN scale) when not finite. */
 @inline
@@ -86,12 +51,6 @@ function scaleOf(field: u32): f32 {
 }
 
 // ---- scalar codecs ----------------------------------------------------------------------------
-
-@inline
-function encodeHalf(x: f32, random: u32): u32 {
-  const b = reinterpret<u32>(x);
-  return (b & ABS) > INFINITY_BITS ? NAN_BITS >>> 16 : (b + (random >>> 16)) >>> 16;
-}
 
 @inline
 function decodeS(c: u32, scale: f32): f32 {
@@ -335,6 +294,7 @@ export function updateQuantized(
   const sValues = scratch + S_AREA;
   const aValues = scratch + A_AREA;
   const mValues = scratch + M_AREA;
+  if (half && dispatchFused(mode, n, w, g, s, a, m, k)) return;
   for (let start: usize = 0; start < n; start += STATE_BLOCK) {
     const count = min<usize>(STATE_BLOCK, n - start);
     if (half) {

@@ -1,7 +1,9 @@
 // The update of RMSProp over raw linear memory: the formula, once. assembly/generated/dispatch.ts
 // (generated from the ABI table in scripts/abi.ts) calls it with each constant `mode`, so the option
-// tests below fold away and every mode gets a loop of its own.
+// tests below fold away and every mode gets a loop of its own. With a bfloat16 `mode` (the few that
+// scripts/abi.ts's fusedLoop names), S, ḡ and m are bfloat16 codes, decoded and encoded in the loop.
 import { K, MODE, SLOT_BYTES } from './generated/abi';
+import { decodeHalfLanes, encodeHalf, encodeHalfLanes, firstRandom, GOLDEN, key, mix, NAN_BITS, opaque } from './rounding';
 
 // The step's constants (slots K.*, written by writeStepConstants in src/kernel.ts). The lane loop
 // loads them into v128 locals before the loop: splatting f32 values instead makes V8 re-broadcast
@@ -26,6 +28,7 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
   const epsOutside = (mode & MODE.EPS_OUTSIDE) != 0;
   const momentumKind = (mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
   const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
+  const half = ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) == MODE.STATE_FORMAT_BFLOAT16;
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const vGradScale = lanes(k, K.gradScale);
@@ -42,6 +45,11 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
     const vStepScale = lanes(k, K.stepScale);
     const vMinNormal = lanes(k, K.minNormal);
     const vZero = lanes(k, K.zero);
+    const vNan = half ? opaque(vZero, NAN_BITS) : vZero;
+    const vAdvance = half ? opaque(vZero, <i32>(8 * GOLDEN)) : vZero;
+    let sRandom = half ? firstRandom(s, 2, k) : vZero;
+    let aRandom = half && centered ? firstRandom(a, 2, k) : vZero;
+    let mRandom = half && momentumKind != MODE.MOMENTUM_NONE ? firstRandom(m, 2, k) : vZero;
     const laneEnd = n & ~(<usize>3);
     for (; i < laneEnd; i += 4) {
       const offset = i << 2;
@@ -51,17 +59,19 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
       if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(vWeightDecay, wv));
       else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(vWeightDecay, wv));
       const sv = flushSquares(
-        f32x4.add(f32x4.mul(vDecay, v128.load(s + offset)), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv))),
+        f32x4.add(f32x4.mul(vDecay, loadLanes(half, s, i)), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv))),
         vMinNormal,
       );
-      v128.store(s + offset, sv);
+      storeLanes(half, s, i, sv, sRandom, vNan);
+      if (half) sRandom = i32x4.add(sRandom, vAdvance);
       let variance = transformed ? f32x4.mul(sv, vBiasScale) : sv;
       if (centered) {
         const av = flushVector(
-          f32x4.add(f32x4.mul(vDecay, v128.load(a + offset)), f32x4.mul(vOneMinusDecay, gv)),
+          f32x4.add(f32x4.mul(vDecay, loadLanes(half, a, i)), f32x4.mul(vOneMinusDecay, gv)),
           vMinNormal,
         );
-        v128.store(a + offset, av);
+        storeLanes(half, a, i, av, aRandom, vNan);
+        if (half) aRandom = i32x4.add(aRandom, vAdvance);
         const meanGrad = transformed ? f32x4.mul(av, vBiasScale) : av;
         variance = f32x4.pmax(f32x4.sub(variance, f32x4.mul(meanGrad, meanGrad)), vZero);
       }
@@ -71,8 +81,9 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
         wv = f32x4.sub(wv, f32x4.mul(vStepScale, u));
       } else {
         const increment = f32x4.mul(vIncrementScale, u);
-        const mv = flushVector(f32x4.add(f32x4.mul(vMomentum, v128.load(m + offset)), increment), vMinNormal);
-        v128.store(m + offset, mv);
+        const mv = flushVector(f32x4.add(f32x4.mul(vMomentum, loadLanes(half, m, i)), increment), vMinNormal);
+        storeLanes(half, m, i, mv, mRandom, vNan);
+        if (half) mRandom = i32x4.add(mRandom, vAdvance);
         const direction = momentumKind == MODE.MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(vMomentum, mv), increment) : mv;
         wv = f32x4.sub(wv, f32x4.mul(vStepScale, direction));
       }
@@ -90,6 +101,7 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
   const momentum = scalar(k, K.momentum);
   const incrementScale = scalar(k, K.incrementScale);
   const stepScale = scalar(k, K.stepScale);
+  const k0 = half ? key(k) : 0;
   for (; i < n; i++) {
     const offset = i << 2;
     let wi = load<f32>(w + offset);
@@ -97,12 +109,12 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
     if (transformed) gi = clampTo(gi, clipValue) * gradScale;
     if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gi = gi + weightDecay * wi;
     else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wi = wi - weightDecay * wi;
-    const si = flushSquare(decay * load<f32>(s + offset) + oneMinusDecay * (gi * gi));
-    store<f32>(s + offset, si);
+    const si = flushSquare(decay * loadOne(half, s, i) + oneMinusDecay * (gi * gi));
+    storeOne(half, s, i, si, k0);
     let variance = transformed ? si * biasScale : si;
     if (centered) {
-      const ai = flush(decay * load<f32>(a + offset) + oneMinusDecay * gi);
-      store<f32>(a + offset, ai);
+      const ai = flush(decay * loadOne(half, a, i) + oneMinusDecay * gi);
+      storeOne(half, a, i, ai, k0);
       const meanGrad = transformed ? ai * biasScale : ai;
       variance = atLeastZero(variance - meanGrad * meanGrad);
     }
@@ -112,13 +124,37 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
       wi = wi - stepScale * u;
     } else {
       const increment = incrementScale * u;
-      const mi = flush(momentum * load<f32>(m + offset) + increment);
-      store<f32>(m + offset, mi);
+      const mi = flush(momentum * loadOne(half, m, i) + increment);
+      storeOne(half, m, i, mi, k0);
       const direction = momentumKind == MODE.MOMENTUM_NESTEROV ? momentum * mi + increment : mi;
       wi = wi - stepScale * direction;
     }
     store<f32>(w + offset, wi);
   }
+}
+
+// Element i of a state array: float32, or (`half`) a bfloat16 code, stochastically rounded with the
+// random bits of assembly/rounding.ts, the same bits as assembly/quantized.ts's block by block path.
+@inline
+function loadLanes(half: bool, p: usize, i: usize): v128 {
+  return half ? decodeHalfLanes(p + (i << 1)) : v128.load(p + (i << 2));
+}
+
+@inline
+function storeLanes(half: bool, p: usize, i: usize, x: v128, random: v128, nan: v128): void {
+  if (half) encodeHalfLanes(p + (i << 1), x, random, nan);
+  else v128.store(p + (i << 2), x);
+}
+
+@inline
+function loadOne(half: bool, p: usize, i: usize): f32 {
+  return half ? reinterpret<f32>(<u32>load<u16>(p + (i << 1)) << 16) : load<f32>(p + (i << 2));
+}
+
+@inline
+function storeOne(half: bool, p: usize, i: usize, x: f32, k0: u32): void {
+  if (half) store<u16>(p + (i << 1), encodeHalf(x, mix(<u32>(p + (i << 1)) + k0)));
+  else store<f32>(p + (i << 2), x);
 }
 
 // State values below the smallest normal float32 become +0, so that a long run of zero gradients

@@ -70,6 +70,22 @@ type Field = (typeof MODE_FIELDS)[number];
 /** One mode's choices, by field name. */
 export type Variant = { -readonly [F in Field as F['name']]: F['values'][number] };
 
+/**
+ * The compressed-state modes whose simd builds run one loop per call, `update` itself with bfloat16
+ * loads and stores, instead of assembly/quantized.ts's block by block path (decode, float32 step,
+ * encode over a scratch): one pass over memory instead of three. Each is a loop of its own in the
+ * wasm, so only bfloat16 without centering, momentum or weight decay (the seed preset's family):
+ * BENCHMARKS.md ("The kernel's speed with compressed state") has what it gains and what the others cost.
+ */
+export function fusedLoop(variant: Variant): boolean {
+  return (
+    variant.stateFormat === 'bfloat16' &&
+    !variant.centered &&
+    variant.momentum === 'none' &&
+    variant.weightDecay === 'none'
+  );
+}
+
 const snake = (name: string) =>
   name
     .replace(/([a-z])([A-Z])/g, '$1_$2')

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CONSTANT_SLOTS,
+  fusedLoop,
   modeConstants,
   modes,
   REDUCTION_BLOCK,
@@ -94,6 +95,19 @@ function dispatchModule(): string {
       .filter(([, v]) => v.stateFormat === 'float32')
       .map(([mode]) => `    case ${mode}: update(${mode}, ${args}); break;`),
     '    default: unreachable();',
+    '  }',
+    '}',
+    '',
+    '// The compressed-state modes that run `update` itself over their codes (scripts/abi.ts, fusedLoop) in',
+    '// the simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.',
+    '@inline',
+    'export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): bool {',
+    '  if (!ASC_FEATURE_SIMD) return false;',
+    '  switch (mode) {',
+    ...modes()
+      .filter(([, v]) => fusedLoop(v))
+      .map(([mode]) => `    case ${mode}: update(${mode}, ${args}); return true;`),
+    '    default: return false;',
     '  }',
     '}',
     '',

@@ -83,3 +83,17 @@ export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: u
     default: unreachable();
   }
 }
+
+// The compressed-state modes that run `update` itself over their codes (scripts/abi.ts, fusedLoop) in
+// the simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.
+@inline
+export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): bool {
+  if (!ASC_FEATURE_SIMD) return false;
+  switch (mode) {
+    case 128: update(128, n, w, g, s, a, m, k); return true;
+    case 160: update(160, n, w, g, s, a, m, k); return true;
+    case 192: update(192, n, w, g, s, a, m, k); return true;
+    case 224: update(224, n, w, g, s, a, m, k); return true;
+    default: return false;
+  }
+}

@@ -1,0 +1,63 @@
+// What the compressed-state kernels share (assembly/quantized.ts, and the bfloat16 loads and stores
+// inside `update` in assembly/update.ts): the random bits of stochastic rounding and bfloat16's codec.
+import { K, SLOT_BYTES } from './generated/abi';
+
+export const ABS: u32 = 0x7fffffff;
+export const INFINITY_BITS: u32 = 0x7f800000;
+export const NAN_BITS: u32 = 0x7fc00000;
+
+// The random bits of an element: (its code's byte address + the step's key) times an odd constant
+// (the golden ratio's): the top bits are uniform over the elements of a call, and a fresh key per
+// step (a full hash of step and seed, src/state-codecs.ts) varies them across steps. In lanes, the
+// next four elements' bits are the last ones plus a constant: one add.
+export const GOLDEN: u32 = 0x9e3779b1;
+
+@inline
+export function mix(x: u32): u32 {
+  return x * GOLDEN;
+}
+
+@inline
+export function key(k: usize): u32 {
+  return load<u32>(k + <usize>K.roundingKey * SLOT_BYTES);
+}
+
+// Integer constants of a lane loop are computed before it as v128.or with the zero slot (which
+// binaryen cannot fold): V8 hoists nothing out of a loop and would build each v128.const in several
+// instructions on every iteration.
+@inline
+export function zeroOf(k: usize): v128 {
+  return v128.load(k + <usize>K.zero * SLOT_BYTES);
+}
+
+@inline
+export function opaque(zero: v128, value: i32): v128 {
+  return v128.or(zero, i32x4.splat(value));
+}
+
+/** The random words of the four elements from byte address `p`, codes `stride` bytes apart. */
+@inline
+export function firstRandom(p: usize, stride: i32, k: usize): v128 {
+  const lanes = i32x4.add(i32x4.splat(<i32>p), i32x4(0, stride, 2 * stride, 3 * stride));
+  return i32x4.mul(i32x4.add(lanes, i32x4.splat(<i32>key(k))), opaque(zeroOf(k), <i32>GOLDEN));
+}
+
+/** A float32 as a bfloat16 code, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
+@inline
+export function encodeHalf(x: f32, random: u32): u32 {
+  const b = reinterpret<u32>(x);
+  return (b & ABS) > INFINITY_BITS ? NAN_BITS >>> 16 : (b + (random >>> 16)) >>> 16;
+}
+
+/** Four bfloat16 codes at `p` as float32 lanes (code << 16). */
+@inline
+export function decodeHalfLanes(p: usize): v128 {
+  return i32x4.shl(v128.load16x4_u(p), 16);
+}
+
+/** Four float32 lanes → bfloat16 codes (as encodeHalf, `random` their random words), stored at `p`. */
+@inline
+export function encodeHalfLanes(p: usize, x: v128, random: v128, nan: v128): void {
+  const h = i32x4.shr_u(i32x4.add(v128.bitselect(nan, x, f32x4.ne(x, x)), i32x4.shr_u(random, 16)), 16);
+  v128.store64_lane(p, i16x8.narrow_i32x4_u(h, h), 0);
+}
