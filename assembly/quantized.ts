@@ -24,7 +24,21 @@
 import { MODE, STATE_BLOCK } from './generated/abi';
 import { dispatchFused } from './generated/dispatch';
 import { step } from './index';
-import { ABS, encodeHalf, firstRandom, GOLDEN, INFINITY_BITS, key, mix, NAN_BITS, opaque, zeroOf } from './rounding';
+import {
+  ABS,
+  decodeHalfLanes,
+  firstRandom,
+  GOLDEN,
+  halfCodes,
+  INFINITY_BITS,
+  key,
+  loadHalf,
+  mix,
+  NAN_BITS,
+  opaque,
+  storeHalf,
+  zeroOf,
+} from './rounding';
 
 // 8-bit formats: mantissa bits, the f32 bits below them, and the exponent field of the block's top binade minus the code's.
 const S_SHIFT: u32 = 20; // uE5M3
@@ -100,14 +114,9 @@ function store16(p: usize, c0: v128, c1: v128, c2: v128, c3: v128): void {
 function decodeHalves(count: usize, codes: usize, out: usize, k: usize): void {
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
-    const zero = zeroOf(k);
-    for (; i + 8 <= count; i += 8) {
-      const c = v128.load(codes + (i << 1));
-      v128.store(out + (i << 2), v128.shuffle<i16>(zero, c, 0, 8, 1, 9, 2, 10, 3, 11));
-      v128.store(out + (i << 2), v128.shuffle<i16>(zero, c, 4, 12, 5, 13, 6, 14, 7, 15), 16);
-    }
+    for (; i + 4 <= count; i += 4) v128.store(out + (i << 2), decodeHalfLanes(codes + (i << 1)));
   }
-  for (; i < count; i++) store<u32>(out + (i << 2), <u32>load<u16>(codes + (i << 1)) << 16);
+  for (; i < count; i++) store<f32>(out + (i << 2), loadHalf(codes + (i << 1)));
 }
 
 /** float32 values → bfloat16 codes, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
@@ -120,20 +129,15 @@ function encodeHalves(count: usize, values: usize, codes: usize, k: usize): void
     const advance = opaque(zero, <i32>(8 * GOLDEN));
     let random = firstRandom(codes, 2, k);
     for (; i + 8 <= count; i += 8) {
-      const x0 = v128.load(values + (i << 2));
-      const x1 = v128.load(values + (i << 2), 16);
-      const h0 = i32x4.shr_u(i32x4.add(v128.bitselect(nan, x0, f32x4.ne(x0, x0)), i32x4.shr_u(random, 16)), 16);
+      const h0 = halfCodes(v128.load(values + (i << 2)), random, nan);
       random = i32x4.add(random, advance);
-      const h1 = i32x4.shr_u(i32x4.add(v128.bitselect(nan, x1, f32x4.ne(x1, x1)), i32x4.shr_u(random, 16)), 16);
+      const h1 = halfCodes(v128.load(values + (i << 2), 16), random, nan);
       random = i32x4.add(random, advance);
       v128.store(codes + (i << 1), i16x8.narrow_i32x4_u(h0, h1));
     }
   }
   const k0 = key(k);
-  for (; i < count; i++) {
-    const at = codes + (i << 1);
-    store<u16>(at, encodeHalf(load<f32>(values + (i << 2)), mix(<u32>at + k0)));
-  }
+  for (; i < count; i++) storeHalf(codes + (i << 1), load<f32>(values + (i << 2)), k0);
 }
 
 /** The largest of `count` float32's bits under `mask` (all bits for S, which is never negative; |x| for ḡ, m). */

@@ -44,9 +44,21 @@ export function firstRandom(p: usize, stride: i32, k: usize): v128 {
 
 /** A float32 as a bfloat16 code, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
 @inline
-export function encodeHalf(x: f32, random: u32): u32 {
+function encodeHalf(x: f32, random: u32): u32 {
   const b = reinterpret<u32>(x);
   return (b & ABS) > INFINITY_BITS ? NAN_BITS >>> 16 : (b + (random >>> 16)) >>> 16;
+}
+
+/** The bfloat16 code at byte address `at` as a float32 (code << 16). */
+@inline
+export function loadHalf(at: usize): f32 {
+  return reinterpret<f32>(<u32>load<u16>(at) << 16);
+}
+
+/** Stores `x` as the bfloat16 code at byte address `at`, its random word from `at` and the step's key `k0`. */
+@inline
+export function storeHalf(at: usize, x: f32, k0: u32): void {
+  store<u16>(at, encodeHalf(x, mix(<u32>at + k0)));
 }
 
 /** Four bfloat16 codes at `p` as float32 lanes (code << 16). */
@@ -55,9 +67,15 @@ export function decodeHalfLanes(p: usize): v128 {
   return i32x4.shl(v128.load16x4_u(p), 16);
 }
 
-/** Four float32 lanes → bfloat16 codes (as encodeHalf, `random` their random words), stored at `p`. */
+/** Four float32 lanes → their bfloat16 codes in u32 lanes, as encodeHalf (`random`: their random words). */
+@inline
+export function halfCodes(x: v128, random: v128, nan: v128): v128 {
+  return i32x4.shr_u(i32x4.add(v128.bitselect(nan, x, f32x4.ne(x, x)), i32x4.shr_u(random, 16)), 16);
+}
+
+/** Four float32 lanes → bfloat16 codes (halfCodes), stored at `p`. */
 @inline
 export function encodeHalfLanes(p: usize, x: v128, random: v128, nan: v128): void {
-  const h = i32x4.shr_u(i32x4.add(v128.bitselect(nan, x, f32x4.ne(x, x)), i32x4.shr_u(random, 16)), 16);
+  const h = halfCodes(x, random, nan);
   v128.store64_lane(p, i16x8.narrow_i32x4_u(h, h), 0);
 }

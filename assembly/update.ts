@@ -3,7 +3,7 @@
 // tests below fold away and every mode gets a loop of its own. With a bfloat16 `mode` (the few that
 // scripts/abi.ts's fusedLoop names), S, ḡ and m are bfloat16 codes, decoded and encoded in the loop.
 import { K, MODE, SLOT_BYTES } from './generated/abi';
-import { decodeHalfLanes, encodeHalf, encodeHalfLanes, firstRandom, GOLDEN, key, mix, NAN_BITS, opaque } from './rounding';
+import { decodeHalfLanes, encodeHalfLanes, firstRandom, GOLDEN, key, loadHalf, NAN_BITS, opaque, storeHalf } from './rounding';
 
 // The step's constants (slots K.*, written by writeStepConstants in src/kernel.ts). The lane loop
 // loads them into v128 locals before the loop: splatting f32 values instead makes V8 re-broadcast
@@ -148,12 +148,12 @@ function storeLanes(half: bool, p: usize, i: usize, x: v128, random: v128, nan: 
 
 @inline
 function loadOne(half: bool, p: usize, i: usize): f32 {
-  return half ? reinterpret<f32>(<u32>load<u16>(p + (i << 1)) << 16) : load<f32>(p + (i << 2));
+  return half ? loadHalf(p + (i << 1)) : load<f32>(p + (i << 2));
 }
 
 @inline
 function storeOne(half: bool, p: usize, i: usize, x: f32, k0: u32): void {
-  if (half) store<u16>(p + (i << 1), encodeHalf(x, mix(<u32>(p + (i << 1)) + k0)));
+  if (half) storeHalf(p + (i << 1), x, k0);
   else store<f32>(p + (i << 2), x);
 }
 

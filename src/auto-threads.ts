@@ -248,12 +248,13 @@ export class AutoThreads {
     const periods = ++this.#trialPeriod;
     const kept = this.#keptPerElement();
     const ratio = perElement(figures, TRIAL_FIGURES, periods) / kept;
-    // A switch needs each period faster: one that was not ends the trial at once (every earlier one was).
+    // A switch needs each period faster: one that was not ends the trial at once. While each was, so
+    // is their total (a mean of them), so `faster` alone decides.
     const faster = perElement(figures, TRIAL_FIGURES + 2 * (periods - 1), 1) < SWITCH_MARGIN * kept;
     const probe = periods === 1 && this.#current > 1;
     const clearlyFaster = !probe && ratio * CLEARLY < 1;
     if (periods < TRIAL_PERIODS && faster && !clearlyFaster) return;
-    this.#endTrial(faster && ratio < SWITCH_MARGIN);
+    this.#endTrial(faster);
   }
 
   /**
