@@ -85,6 +85,13 @@ const COLD_LEFT = KEPT_FIGURES + 2 * TRIAL_PERIODS;
  * a whole period): a warm-up's (about WARM_UP_MS) or a probe's (PROBE_SHARE).
  */
 const NEXT_SHARE = COLD_LEFT + 1;
+/**
+ * A switch stands on probation until the new choice has run TRIAL_PERIODS periods: if their median is
+ * slower than the old choice's was (kept here, ms per element), the switch is undone. With another
+ * process on the other core, 2 threads at 256 K read 0.46–0.49 ns an element through a trial (one
+ * thread: 0.61), then 0.62–1.38 once kept, for the eight periods before the next trial.
+ */
+const SWITCHED_FROM = NEXT_SHARE + 1;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
 const LEAST_KEPT_PERIODS = 8;
 const MOST_KEPT_PERIODS = 128;
@@ -101,7 +108,8 @@ export const clock = (): number => performance.now();
  * stalls) with the median of the kept choice's latest three periods; it ends at the first period
  * not faster, after one if clearly faster, sooner if it stalls far beyond the kept choice's time.
  * Then the kept choice runs LEAST_KEPT_PERIODS to MOST_KEPT_PERIODS periods before the next trial,
- * since the load of the machine changes. Which thread computes an element never changes its bits,
+ * since the load of the machine changes; a switch is undone if the new choice's first three periods
+ * (their median) were slower than the old choice was. Which thread computes an element never changes its bits,
  * so neither does a switch. `now` is the clock (a test's fake one).
  */
 export class AutoThreads {
@@ -125,6 +133,9 @@ export class AutoThreads {
   #keptSlot = 0;
   /** Stalls in this period. */
   #stalls = 0;
+  /** The last switch is on probation (see SWITCHED_FROM); the periods the choice before it was kept for. */
+  #onProbation = false;
+  #keepPeriodsBefore = LEAST_KEPT_PERIODS;
   /**
    * A trial's first period on threads is not counted: the first time, the threaded path
    * ran cold (V8 had not compiled it, nor the workers' loop: at 64 K it read 1.8× one thread's time
@@ -137,10 +148,11 @@ export class AutoThreads {
    * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
    * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
    * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; then
-   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT and NEXT_SHARE.
+   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT, NEXT_SHARE
+   * and SWITCHED_FROM.
    * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
    */
-  readonly #figures = new Float64Array(NEXT_SHARE + 1);
+  readonly #figures = new Float64Array(SWITCHED_FROM + 1);
   /** Trials so far (for tests). */
   trials = 0;
 
@@ -221,6 +233,13 @@ export class AutoThreads {
       figures[KEPT_FIGURES + 2 * this.#keptSlot + 1] = periodElements;
       this.#keptSlot = (this.#keptSlot + 1) % TRIAL_PERIODS;
       this.#keptPeriods = Math.min(TRIAL_PERIODS, this.#keptPeriods + 1);
+      if (this.#onProbation && this.#keptPeriods === TRIAL_PERIODS) {
+        this.#onProbation = false;
+        if (this.#keptPerElement() > figures[SWITCHED_FROM]) {
+          this.#undoSwitch();
+          return;
+        }
+      }
     }
     if (this.#keepLeft > 0) {
       this.#keepLeft--;
@@ -254,6 +273,7 @@ export class AutoThreads {
     const probe = periods === 1 && this.#current > 1;
     const clearlyFaster = !probe && ratio * CLEARLY < 1;
     if (periods < TRIAL_PERIODS && faster && !clearlyFaster) return;
+    figures[SWITCHED_FROM] = kept;
     this.#endTrial(faster);
   }
 
@@ -275,14 +295,25 @@ export class AutoThreads {
   #endTrial(switching: boolean): void {
     if (switching) {
       this.#kept = this.#other();
+      this.#keepPeriodsBefore = this.#keepPeriods;
       this.#keepPeriods = LEAST_KEPT_PERIODS;
       this.#keptPeriods = this.#keptSlot = 0; // the new kept choice's periods are recorded from now on
+      this.#onProbation = true;
     } else {
       this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
     }
     this.#warmingUp = false;
     this.#current = this.#kept;
     this.#keepLeft = this.#keepPeriods;
+  }
+
+  /** The switch on probation proved slower: back to the choice before it, as after a trial it won, tried again twice as late. */
+  #undoSwitch(): void {
+    this.#kept = this.#other();
+    this.#current = this.#kept;
+    this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriodsBefore * 2);
+    this.#keepLeft = this.#keepPeriods;
+    this.#keptPeriods = this.#keptSlot = 0;
   }
 
   #inTrialOfOne(): boolean {

@@ -570,6 +570,27 @@ describe("threads: 'auto' decides by timing", () => {
     for (const length of onThreads.slice(1)) expect(length).toBeLessThan((400 * 32) / 2); // a period: 400 timed runs
   });
 
+  // Another process on the other core, 256 K elements: 2 threads read 0.75–0.80× one thread's time
+  // through a trial, then 1.0–2.3× once kept. The switch ran its eight periods before the next trial
+  // (and every trial switched again); now the median of its first three, slower than one thread
+  // was, undoes it.
+  it('2 threads fast in their trial, slow once kept: the switch is undone after three periods', () => {
+    let previous = 1;
+    let since = 0;
+    const cost = (t: number) => {
+      if (t !== previous) [previous, since] = [t, 0];
+      since++;
+      return t === 1 ? 1 : since <= 600 ? 0.8 : 1.5;
+    };
+    const runs = 200_000;
+    const { onMost, trials, time } = drive(new AutoThreads(2), runs, cost);
+    const onThreads = stretches(onMost, 1);
+    expect(trials).toBeGreaterThanOrEqual(3);
+    // a trial (~450 runs: warm-up, probe, two periods), then three kept periods of ~130 (it was eight)
+    for (const length of onThreads) expect(length).toBeLessThan(1_100);
+    expect(time / runs).toBeLessThan(1.01); // against always one thread (it was 1.14)
+  });
+
   // Another process on the other core (64 K): one thread's periods read 0.47 ns an element but one
   // in four 1.3× that (the other program's bursts, slowing both choices), and 2 threads' periods
   // 0.45–0.93. A trial compared with a slow period of one thread, or whose three periods happened to
