@@ -18,31 +18,36 @@
 // small loop shared by every mode: loops per mode made dist/generated/wasm.js 60.7 kB gzipped instead
 // of 25.3 when it held four builds (test/package/package.test.ts holds the code to a budget), for about 0.1× more speed on the
 // seed step in cache and none beyond the noise elsewhere (BENCHMARKS.md, "State formats").
-// The bfloat16 modes scripts/abi.ts's fusedLoop names skip the blocks in the simd builds: `update`
-// decodes and encodes their codes in its own loop (dispatchFused), with the same bits.
+// The modes scripts/abi.ts's fusedLoop names run `update` itself in the simd builds, with the same
+// bits: bfloat16 skips the blocks (dispatchFused: codes decoded and encoded in its loop); 8 bits, per
+// block, decodes S and finds its largest value in that loop (dispatchFusedBlock), then encodes.
 // The lane and scalar loops and the js loops (src/state-codecs.ts) compute the same bits.
 import { MODE, STATE_BLOCK } from './generated/abi';
-import { dispatchFused } from './generated/dispatch';
+import { dispatchFused, dispatchFusedBlock } from './generated/dispatch';
 import { step } from './index';
 import {
   ABS,
   decodeHalfLanes,
+  decodeS,
+  decodeSLanes,
   firstRandom,
   GOLDEN,
   halfCodes,
   INFINITY_BITS,
   key,
+  largestLane,
   loadHalf,
   mix,
   NAN_BITS,
   opaque,
+  S_SHIFT,
+  S_TOP,
   storeHalf,
   zeroOf,
 } from './rounding';
 
-// 8-bit formats: mantissa bits, the f32 bits below them, and the exponent field of the block's top binade minus the code's.
-const S_SHIFT: u32 = 20; // uE5M3
-const S_TOP: i32 = 31;
+// ḡ's and m's 8-bit format (S's is in rounding.ts): mantissa bits, the f32 bits below them, and the
+// exponent field of the block's top binade minus the code's.
 const M_SHIFT: u32 = 19; // E3M4
 const M_TOP: i32 = 7;
 
@@ -65,11 +70,6 @@ function scaleOf(field: u32): f32 {
 }
 
 // ---- scalar codecs ----------------------------------------------------------------------------
-
-@inline
-function decodeS(c: u32, scale: f32): f32 {
-  return (c == 0 ? <f32>0 : reinterpret<f32>((c << S_SHIFT) + (<u32>(127 - S_TOP) << 23))) * scale;
-}
 
 @inline
 function encodeS(x: f32, field: u32, random: u32): u32 {
@@ -152,9 +152,7 @@ function largest(count: usize, values: usize, mask: u32): u32 {
       m0 = i32x4.max_u(m0, v128.and(v128.load(values + (i << 2)), vMask));
       m1 = i32x4.max_u(m1, v128.and(v128.load(values + (i << 2), 16), vMask));
     }
-    const x = i32x4.max_u(m0, m1);
-    const half = i32x4.max_u(x, i32x4.shuffle(x, x, 2, 3, 0, 1));
-    top = <u32>i32x4.extract_lane(i32x4.max_u(half, i32x4.shuffle(half, half, 1, 0, 3, 2)), 0);
+    top = largestLane(i32x4.max_u(m0, m1));
   }
   for (; i < count; i++) top = max<u32>(top, load<u32>(values + (i << 2)) & mask);
   return top;
@@ -163,10 +161,7 @@ function largest(count: usize, values: usize, mask: u32): u32 {
 /** Four 8-bit codes (u32 lanes) → float32 values in the block's scale: S's format, or ḡ's and m's (`signed`). */
 @inline
 function decodeLanes(signed: bool, code: v128, scale: v128, zero: v128, bias: v128, b7f: v128, b80: v128): v128 {
-  if (!signed) {
-    const bits = i32x4.add(i32x4.shl(code, S_SHIFT), bias);
-    return f32x4.mul(v128.andnot(bits, i32x4.eq(code, zero)), scale);
-  }
+  if (!signed) return decodeSLanes(code, scale, zero, bias);
   const magnitude = v128.and(code, b7f);
   const bits = v128.or(i32x4.add(i32x4.shl(magnitude, M_SHIFT), bias), i32x4.shl(v128.and(code, b80), 24));
   return f32x4.mul(v128.andnot(bits, i32x4.eq(magnitude, zero)), scale);
@@ -263,9 +258,8 @@ function decodeS8(count: usize, codes: usize, scale: f32, out: usize, k: usize):
 function decodeM8(count: usize, codes: usize, scale: f32, out: usize, k: usize): void {
   decodeBytes(true, count, codes, scale, out, k);
 }
-/** Encodes S's new values in their new scale, which it returns (its exponent field). */
-function encodeS8(count: usize, values: usize, codes: usize, k: usize): u32 {
-  const top = largest(count, values, 0xffffffff);
+/** Encodes S's new values (whose largest bits are `top`) in their new scale, which it returns (its exponent field). */
+function encodeS8(count: usize, values: usize, codes: usize, k: usize, top: u32): u32 {
   const field = scaleField(top, S_SHIFT);
   encodeBytes(false, count, values, codes, field, top, k);
   return field;
@@ -313,11 +307,20 @@ export function updateQuantized(
       continue;
     }
     const block = (start / STATE_BLOCK) << 2;
+    const w0 = w + (start << 2);
+    const g0 = g + (start << 2);
+    // the simd builds' seed family: decoded and stepped in one loop, which finds S's largest too
+    const fusedTop = dispatchFusedBlock(mode, count, w0, g0, s + start, k, sValues, sq + block);
+    if (fusedTop >= 0) {
+      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, <u32>fusedTop)));
+      continue;
+    }
     decodeS8(count, s + start, load<f32>(sq + block), sValues, k);
     if (centered) decodeM8(count, a + start, load<f32>(aq + block), aValues, k);
     if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k);
-    step(float32Mode, count, w + (start << 2), g + (start << 2), sValues, aValues, mValues, k, 0, 0, 0, 0);
-    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k)));
+    step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
+    const top = largest(count, sValues, 0xffffffff);
+    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, top)));
     if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k)));
     if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k)));
   }

@@ -1,5 +1,6 @@
-// What the compressed-state kernels share (assembly/quantized.ts, and the bfloat16 loads and stores
-// inside `update` in assembly/update.ts): the random bits of stochastic rounding and bfloat16's codec.
+// What the compressed-state kernels share (assembly/quantized.ts, and the loads and stores of state
+// inside `update` in assembly/update.ts): the random bits of stochastic rounding, bfloat16's codec and
+// the decoding of S's 8-bit codes.
 import { K, SLOT_BYTES } from './generated/abi';
 
 export const ABS: u32 = 0x7fffffff;
@@ -78,4 +79,29 @@ export function halfCodes(x: v128, random: v128, nan: v128): v128 {
 export function encodeHalfLanes(p: usize, x: v128, random: v128, nan: v128): void {
   const h = halfCodes(x, random, nan);
   v128.store64_lane(p, i16x8.narrow_i32x4_u(h, h), 0);
+}
+
+// S in 8 bits: an unsigned E5M3 small float (code 0 is 0) times its block's power-of-two scale:
+// mantissa bits, the float32 bits below them, and the exponent field of the block's top binade minus the code's.
+export const S_SHIFT: u32 = 20;
+export const S_TOP: i32 = 31;
+
+/** S's 8-bit code `c` as a float32 in its block's `scale`. */
+@inline
+export function decodeS(c: u32, scale: f32): f32 {
+  return (c == 0 ? <f32>0 : reinterpret<f32>((c << S_SHIFT) + (<u32>(127 - S_TOP) << 23))) * scale;
+}
+
+/** Four 8-bit codes of S (u32 lanes) as float32 lanes, as decodeS; `bias`: (127 − S_TOP) << 23 in each lane. */
+@inline
+export function decodeSLanes(code: v128, scale: v128, zero: v128, bias: v128): v128 {
+  const bits = i32x4.add(i32x4.shl(code, S_SHIFT), bias);
+  return f32x4.mul(v128.andnot(bits, i32x4.eq(code, zero)), scale);
+}
+
+/** The largest of four u32 lanes. */
+@inline
+export function largestLane(x: v128): u32 {
+  const half = i32x4.max_u(x, i32x4.shuffle(x, x, 2, 3, 0, 1));
+  return <u32>i32x4.extract_lane(i32x4.max_u(half, i32x4.shuffle(half, half, 1, 0, 3, 2)), 0);
 }

@@ -1,9 +1,25 @@
 // The update of RMSProp over raw linear memory: the formula, once. assembly/generated/dispatch.ts
 // (generated from the ABI table in scripts/abi.ts) calls it with each constant `mode`, so the option
-// tests below fold away and every mode gets a loop of its own. With a bfloat16 `mode` (the few that
-// scripts/abi.ts's fusedLoop names), S, ḡ and m are bfloat16 codes, decoded and encoded in the loop.
+// tests below fold away and every mode gets a loop of its own. With a compressed-state `mode` (the few
+// that scripts/abi.ts's fusedLoop names): bfloat16, S, ḡ and m are codes, decoded and encoded in the
+// loop; 8 bits (one block, S only), S's codes are decoded in the loop with the block's scale (at
+// `scale`) and its new values written as float32 to `out`, for assembly/quantized.ts to encode.
 import { K, MODE, SLOT_BYTES } from './generated/abi';
-import { decodeHalfLanes, encodeHalfLanes, firstRandom, GOLDEN, key, loadHalf, NAN_BITS, opaque, storeHalf } from './rounding';
+import {
+  decodeHalfLanes,
+  decodeS,
+  decodeSLanes,
+  encodeHalfLanes,
+  firstRandom,
+  GOLDEN,
+  key,
+  largestLane,
+  loadHalf,
+  NAN_BITS,
+  opaque,
+  S_TOP,
+  storeHalf,
+} from './rounding';
 
 // The step's constants (slots K.*, written by writeStepConstants in src/kernel.ts). The lane loop
 // loads them into v128 locals before the loop: splatting f32 values instead makes V8 re-broadcast
@@ -21,14 +37,21 @@ function scalar(k: usize, slot: i32): f32 {
 
 // The lane loop and the scalar loop below must stay operation-for-operation identical to each other
 // and to the js backend's loops (scripts/build-js-kernels.ts).
+// It returns the largest bits of S's new values with 8-bit state (what the block's new scale comes
+// from), else 0.
 @inline
-export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): void {
+export function update(
+  mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, out: usize = 0, scale: usize = 0,
+): u32 {
   const centered = (mode & MODE.CENTERED) != 0;
   const transformed = (mode & MODE.TRANSFORMED) != 0;
   const epsOutside = (mode & MODE.EPS_OUTSIDE) != 0;
   const momentumKind = (mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK;
   const weightDecayKind = (mode >> MODE.WEIGHT_DECAY_SHIFT) & MODE.WEIGHT_DECAY_MASK;
-  const half = ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) == MODE.STATE_FORMAT_BFLOAT16;
+  const format = (mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK;
+  const half = format == MODE.STATE_FORMAT_BFLOAT16;
+  const bytes = format == MODE.STATE_FORMAT_8BIT;
+  let top: u32 = 0;
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const vGradScale = lanes(k, K.gradScale);
@@ -50,6 +73,9 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
     let sRandom = half ? firstRandom(s, 2, k) : vZero;
     let aRandom = half && centered ? firstRandom(a, 2, k) : vZero;
     let mRandom = half && momentumKind != MODE.MOMENTUM_NONE ? firstRandom(m, 2, k) : vZero;
+    const vScale = bytes ? f32x4.add(v128.load32_splat(scale), vZero) : vZero;
+    const vBias = bytes ? opaque(vZero, (127 - S_TOP) << 23) : vZero;
+    let vTop = vZero;
     const laneEnd = n & ~(<usize>3);
     for (; i < laneEnd; i += 4) {
       const offset = i << 2;
@@ -58,11 +84,15 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
       if (transformed) gv = f32x4.mul(clampVector(gv, vMinusClipValue, vClipValue), vGradScale);
       if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gv = f32x4.add(gv, f32x4.mul(vWeightDecay, wv));
       else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wv = f32x4.sub(wv, f32x4.mul(vWeightDecay, wv));
+      const oldS = bytes ? decodeSLanes(byteLanes(s + i), vScale, vZero, vBias) : loadLanes(half, s, i);
       const sv = flushSquares(
-        f32x4.add(f32x4.mul(vDecay, loadLanes(half, s, i)), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv))),
+        f32x4.add(f32x4.mul(vDecay, oldS), f32x4.mul(vOneMinusDecay, f32x4.mul(gv, gv))),
         vMinNormal,
       );
-      storeLanes(half, s, i, sv, sRandom, vNan);
+      if (bytes) {
+        v128.store(out + offset, sv);
+        vTop = i32x4.max_u(vTop, sv);
+      } else storeLanes(half, s, i, sv, sRandom, vNan);
       if (half) sRandom = i32x4.add(sRandom, vAdvance);
       let variance = transformed ? f32x4.mul(sv, vBiasScale) : sv;
       if (centered) {
@@ -89,6 +119,7 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
       }
       v128.store(w + offset, wv);
     }
+    if (bytes) top = largestLane(vTop);
   }
   const gradScale = scalar(k, K.gradScale);
   const clipValue = scalar(k, K.clipValue);
@@ -102,6 +133,7 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
   const incrementScale = scalar(k, K.incrementScale);
   const stepScale = scalar(k, K.stepScale);
   const k0 = half ? key(k) : 0;
+  const scalarScale = bytes ? load<f32>(scale) : 0;
   for (; i < n; i++) {
     const offset = i << 2;
     let wi = load<f32>(w + offset);
@@ -109,8 +141,12 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
     if (transformed) gi = clampTo(gi, clipValue) * gradScale;
     if (weightDecayKind == MODE.WEIGHT_DECAY_COUPLED) gi = gi + weightDecay * wi;
     else if (weightDecayKind != MODE.WEIGHT_DECAY_NONE) wi = wi - weightDecay * wi;
-    const si = flushSquare(decay * loadOne(half, s, i) + oneMinusDecay * (gi * gi));
-    storeOne(half, s, i, si, k0);
+    const oldS = bytes ? decodeS(<u32>load<u8>(s + i), scalarScale) : loadOne(half, s, i);
+    const si = flushSquare(decay * oldS + oneMinusDecay * (gi * gi));
+    if (bytes) {
+      store<f32>(out + offset, si);
+      top = max<u32>(top, reinterpret<u32>(si));
+    } else storeOne(half, s, i, si, k0);
     let variance = transformed ? si * biasScale : si;
     if (centered) {
       const ai = flush(decay * loadOne(half, a, i) + oneMinusDecay * gi);
@@ -131,6 +167,13 @@ export function update(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usi
     }
     store<f32>(w + offset, wi);
   }
+  return top;
+}
+
+/** Four 8-bit codes at `p` as u32 lanes. */
+@inline
+function byteLanes(p: usize): v128 {
+  return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p)));
 }
 
 // Element i of a state array: float32, or (`half`) a bfloat16 code, stochastically rounded with the

@@ -71,15 +71,16 @@ type Field = (typeof MODE_FIELDS)[number];
 export type Variant = { -readonly [F in Field as F['name']]: F['values'][number] };
 
 /**
- * The compressed-state modes whose simd builds run one loop per call, `update` itself with bfloat16
- * loads and stores, instead of assembly/quantized.ts's block by block path (decode, float32 step,
- * encode over a scratch): one pass over memory instead of three. Each is a loop of its own in the
- * wasm, so only bfloat16 without centering, momentum or weight decay (the seed preset's family):
- * BENCHMARKS.md ("The kernel's speed with compressed state") has what it gains and what the others cost.
+ * The compressed-state modes whose simd builds run `update` itself over their codes instead of
+ * assembly/quantized.ts's passes over a scratch (decode, float32 step, encode): bfloat16 in one loop
+ * per call; 8 bits in one loop per block that decodes S, steps and finds S's largest value, then the
+ * encoding pass. Each is a loop of its own in the wasm, so only the seed preset's family (no
+ * centering, momentum or weight decay): BENCHMARKS.md ("The kernel's speed with compressed state")
+ * has what it gains and what the others cost.
  */
 export function fusedLoop(variant: Variant): boolean {
   return (
-    variant.stateFormat === 'bfloat16' &&
+    variant.stateFormat !== 'float32' &&
     !variant.centered &&
     variant.momentum === 'none' &&
     variant.weightDecay === 'none'

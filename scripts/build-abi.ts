@@ -105,9 +105,23 @@ function dispatchModule(): string {
     '  if (!ASC_FEATURE_SIMD) return false;',
     '  switch (mode) {',
     ...modes()
-      .filter(([, v]) => fusedLoop(v))
+      .filter(([, v]) => fusedLoop(v) && v.stateFormat === 'bfloat16')
       .map(([mode]) => `    case ${mode}: update(${mode}, ${args}); return true;`),
     '    default: return false;',
+    '  }',
+    '}',
+    '',
+    '// The 8-bit modes that run `update` over one block of S codes (scale at `scale`), S decoded in the loop',
+    "// and its new values written to `out` as float32, in the simd builds: S's largest new bits, or -1 when",
+    "// this mode goes through assembly/quantized.ts's passes.",
+    '@inline',
+    'export function dispatchFusedBlock(mode: i32, n: usize, w: usize, g: usize, s: usize, k: usize, out: usize, scale: usize): i64 {',
+    '  if (!ASC_FEATURE_SIMD) return -1;',
+    '  switch (mode) {',
+    ...modes()
+      .filter(([, v]) => fusedLoop(v) && v.stateFormat === '8bit')
+      .map(([mode]) => `    case ${mode}: return update(${mode}, n, w, g, s, 0, 0, k, out, scale);`),
+    '    default: return -1;',
     '  }',
     '}',
     '',

@@ -97,3 +97,18 @@ export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize,
     default: return false;
   }
 }
+
+// The 8-bit modes that run `update` over one block of S codes (scale at `scale`), S decoded in the loop
+// and its new values written to `out` as float32, in the simd builds: S's largest new bits, or -1 when
+// this mode goes through assembly/quantized.ts's passes.
+@inline
+export function dispatchFusedBlock(mode: i32, n: usize, w: usize, g: usize, s: usize, k: usize, out: usize, scale: usize): i64 {
+  if (!ASC_FEATURE_SIMD) return -1;
+  switch (mode) {
+    case 256: return update(256, n, w, g, s, 0, 0, k, out, scale);
+    case 288: return update(288, n, w, g, s, 0, 0, k, out, scale);
+    case 320: return update(320, n, w, g, s, 0, 0, k, out, scale);
+    case 352: return update(352, n, w, g, s, 0, 0, k, out, scale);
+    default: return -1;
+  }
+}
