@@ -276,8 +276,9 @@ function encodeM8(count: usize, values: usize, codes: usize, k: usize): u32 {
 
 /**
  * One step over `n` elements with bfloat16 or 8-bit state (the stateFormat field of `mode`): for each
- * block, decode into the scratch, run `step` with the mode's float32
- * options over it, encode. s, a, m point to the codes (2 or 1 bytes per element); for 8 bits, sq, aq,
+ * block, decode into the scratch, run `step` with the mode's float32 options over it, encode (in the
+ * simd builds, the seed family runs `update` over the codes instead: dispatchFused for the whole call
+ * with bfloat16, dispatchFusedBlock per block with 8 bits, then encode). s, a, m point to the codes (2 or 1 bytes per element); for 8 bits, sq, aq,
  * mq to the float32 scales of blocks of STATE_BLOCK elements, the first block starting at element 0;
  * `scratch` to STATE_SCRATCH_BYTES of memory of this call's own.
  */

@@ -92,6 +92,12 @@ export function decodeS(c: u32, scale: f32): f32 {
   return (c == 0 ? <f32>0 : reinterpret<f32>((c << S_SHIFT) + (<u32>(127 - S_TOP) << 23))) * scale;
 }
 
+/** Four 8-bit codes at `p` as u32 lanes. */
+@inline
+export function byteLanes(p: usize): v128 {
+  return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p)));
+}
+
 /** Four 8-bit codes of S (u32 lanes) as float32 lanes, as decodeS; `bias`: (127 − S_TOP) << 23 in each lane. */
 @inline
 export function decodeSLanes(code: v128, scale: v128, zero: v128, bias: v128): v128 {

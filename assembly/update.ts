@@ -2,10 +2,12 @@
 // (generated from the ABI table in scripts/abi.ts) calls it with each constant `mode`, so the option
 // tests below fold away and every mode gets a loop of its own. With a compressed-state `mode` (the few
 // that scripts/abi.ts's fusedLoop names): bfloat16, S, ḡ and m are codes, decoded and encoded in the
-// loop; 8 bits (one block, S only), S's codes are decoded in the loop with the block's scale (at
-// `scale`) and its new values written as float32 to `out`, for assembly/quantized.ts to encode.
+// loop; 8 bits (one block, S only: fusedLoop lets in no mode with ḡ or m, whose codes this loop would
+// read as float32), S's codes are decoded in the loop with the block's scale (at `scale`) and its new
+// values written as float32 to `out`, for assembly/quantized.ts to encode.
 import { K, MODE, SLOT_BYTES } from './generated/abi';
 import {
+  byteLanes,
   decodeHalfLanes,
   decodeS,
   decodeSLanes,
@@ -168,12 +170,6 @@ export function update(
     store<f32>(w + offset, wi);
   }
   return top;
-}
-
-/** Four 8-bit codes at `p` as u32 lanes. */
-@inline
-function byteLanes(p: usize): v128 {
-  return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p)));
 }
 
 // Element i of a state array: float32, or (`half`) a bfloat16 code, stochastically rounded with the

@@ -273,7 +273,7 @@ export class AutoThreads {
     const probe = periods === 1 && this.#current > 1;
     const clearlyFaster = !probe && ratio * CLEARLY < 1;
     if (periods < TRIAL_PERIODS && faster && !clearlyFaster) return;
-    figures[SWITCHED_FROM] = kept;
+    if (faster) figures[SWITCHED_FROM] = kept;
     this.#endTrial(faster);
   }
 
@@ -301,6 +301,7 @@ export class AutoThreads {
       this.#onProbation = true;
     } else {
       this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
+      this.#onProbation = false; // a trial that keeps the choice confirms it
     }
     this.#warmingUp = false;
     this.#current = this.#kept;

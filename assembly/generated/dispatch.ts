@@ -84,8 +84,8 @@ export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: u
   }
 }
 
-// The compressed-state modes that run `update` itself over their codes (scripts/abi.ts, fusedLoop) in
-// the simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.
+// The bfloat16 modes of scripts/abi.ts's fusedLoop, which run `update` itself over their codes in the
+// simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.
 @inline
 export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): bool {
   if (!ASC_FEATURE_SIMD) return false;

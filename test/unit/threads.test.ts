@@ -589,6 +589,29 @@ describe("threads: 'auto' decides by timing", () => {
     // a trial (~450 runs: warm-up, probe, two periods), then three kept periods of ~130 (it was eight)
     for (const length of onThreads) expect(length).toBeLessThan(1_100);
     expect(time / runs).toBeLessThan(1.01); // against always one thread (it was 1.14)
+    // undone, one thread is tried again twice as late each time, as after a trial it won
+    const onOne = stretches(onMost, 0);
+    for (let i = 2; i < 5; i++) expect(onOne[i]).toBeGreaterThan(1.5 * onOne[i - 1]);
+  });
+
+  // The other way: 2 threads kept (twice as fast as one), one thread fast through its trial and
+  // slow once kept. The switch to one thread is undone after three of its periods.
+  it('one thread fast in its trial, slow once kept: the switch is undone after three periods', () => {
+    let previous = 2;
+    let since = 0;
+    const cost = (t: number) => {
+      if (t !== previous) [previous, since] = [t, 0];
+      since++;
+      return t !== 1 ? 0.5 : since <= 300 ? 0.4 : 1;
+    };
+    const runs = 400_000;
+    const { onMost, time } = drive(new AutoThreads(2), runs, cost);
+    const first = onMost.indexOf(1);
+    const onOne = stretches(onMost, 0, first);
+    expect(onOne.length).toBeGreaterThanOrEqual(2);
+    // a quarter-length trial, then three kept periods (it was eight)
+    for (const length of onOne) expect(length).toBeLessThan(1_000);
+    expect(time / (runs * 0.5)).toBeLessThan(1.05); // against always 2 threads (it was 1.21)
   });
 
   // Another process on the other core (64 K): one thread's periods read 0.47 ns an element but one
