@@ -6,8 +6,10 @@
 // --seed N draws the three kernels with glorotUniform seeds 3N-2, 3N-1, 3N and, for N > 1, shuffles the
 // training images once from N (the same order for all three formats and every epoch); --seed 1, the
 // default, is the example's weights and its interleaved order, the run of BENCHMARKS.md's first table.
+// --control adds a float32 run with lr × (1 + 10⁻⁶): how far the final loss moves for a change far smaller
+// than any format's rounding, so how much of a format's difference on one seed is the run's chaos.
 //
-//   npx tsx bench/state-accuracy.ts [--quick] [--epochs N] [--seed N] [--json]   (--json: one last line of JSON, for the test)
+//   npx tsx bench/state-accuracy.ts [--quick] [--epochs N] [--seed N] [--control] [--json]   (--json: one last line of JSON, for the test)
 /// <reference path="../examples/tfjs/mnist.d.ts" />
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -74,13 +76,19 @@ function model() {
 const train = shuffled(digits(0, perDigit), seed);
 const test = digits(perDigit, heldOutPerDigit);
 const lr = 1e-3;
-const formats: StateFormat[] = ['float32', 'bfloat16', '8bit'];
+const variants: Array<{ label: string; stateFormat: StateFormat; lr: number }> = [
+  { label: 'float32', stateFormat: 'float32', lr },
+  { label: 'bfloat16', stateFormat: 'bfloat16', lr },
+  { label: '8bit', stateFormat: '8bit', lr },
+];
+if (args.includes('--control'))
+  variants.push({ label: 'float32, lr × (1 + 10⁻⁶)', stateFormat: 'float32', lr: lr * (1 + 1e-6) });
 const runs = await Promise.all(
-  formats.map(async (stateFormat) => {
+  variants.map(async ({ label, stateFormat, lr }) => {
     const optimizer = await rmsprop({ lr, stateFormat });
     const m = model();
     m.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-    return { stateFormat, optimizer, model: m, loss: NaN, accuracy: NaN, testLoss: NaN };
+    return { label, stateFormat, optimizer, model: m, loss: NaN, accuracy: NaN, testLoss: NaN };
   }),
 );
 const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
@@ -97,7 +105,7 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
     run.accuracy = (await accuracy.data())[0];
     tf.dispose([loss, accuracy]);
     console.log(
-      `epoch ${epoch} ${run.stateFormat.padEnd(8)} train loss ${run.loss.toFixed(4)} held-out loss ${run.testLoss.toFixed(4)} accuracy ${(100 * run.accuracy).toFixed(2)} %`,
+      `epoch ${epoch} ${run.label.padEnd(8)} train loss ${run.loss.toFixed(4)} held-out loss ${run.testLoss.toFixed(4)} accuracy ${(100 * run.accuracy).toFixed(2)} %`,
     );
   }
 }
@@ -108,7 +116,7 @@ console.log(
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const run of runs) {
   console.log(
-    `| ${run.stateFormat} | ${run.optimizer.core!.stateBytes} | ${run.loss.toFixed(4)} | ${(100 * (run.loss / base.loss - 1)).toFixed(2)} % | ${run.testLoss.toFixed(4)} | ${(100 * run.accuracy).toFixed(2)} % | ${(100 * (run.accuracy - base.accuracy)).toFixed(2)} points |`,
+    `| ${run.label} | ${run.optimizer.core!.stateBytes} | ${run.loss.toFixed(4)} | ${(100 * (run.loss / base.loss - 1)).toFixed(2)} % | ${run.testLoss.toFixed(4)} | ${(100 * run.accuracy).toFixed(2)} % | ${(100 * (run.accuracy - base.accuracy)).toFixed(2)} points |`,
   );
 }
 if (json) {
