@@ -40,6 +40,7 @@ import {
   mix,
   NAN_BITS,
   opaque,
+  S_BIAS,
   S_SHIFT,
   S_TOP,
   storeHalf,
@@ -50,6 +51,7 @@ import {
 // exponent field of the block's top binade minus the code's.
 const M_SHIFT: u32 = 19; // E3M4
 const M_TOP: i32 = 7;
+const M_BIAS: i32 = (127 - M_TOP) << 23;
 
 // The scratch areas of one block, float32, bytes from the scratch pointer: S, ḡ, m.
 const S_AREA: usize = 0;
@@ -81,7 +83,7 @@ function encodeS(x: f32, field: u32, random: u32): u32 {
 @inline
 function decodeM(c: u32, scale: f32): f32 {
   const magnitude = c & 0x7f;
-  const bits = ((magnitude << M_SHIFT) + (<u32>(127 - M_TOP) << 23)) | ((c & 0x80) << 24);
+  const bits = ((magnitude << M_SHIFT) + <u32>M_BIAS) | ((c & 0x80) << 24);
   return (magnitude == 0 ? <f32>0 : reinterpret<f32>(bits)) * scale;
 }
 
@@ -174,7 +176,7 @@ function decodeBytes(signed: bool, count: usize, codes: usize, scale: f32, out: 
   if (ASC_FEATURE_SIMD) {
     const zero = zeroOf(k);
     const vScale = f32x4.add(f32x4.splat(scale), zero);
-    const bias = opaque(zero, signed ? (127 - M_TOP) << 23 : (127 - S_TOP) << 23);
+    const bias = opaque(zero, signed ? M_BIAS : S_BIAS);
     const b7f = opaque(zero, 0x7f);
     const b80 = opaque(zero, 0x80);
     for (; i + 16 <= count; i += 16) {

@@ -85,11 +85,13 @@ export function encodeHalfLanes(p: usize, x: v128, random: v128, nan: v128): voi
 // mantissa bits, the float32 bits below them, and the exponent field of the block's top binade minus the code's.
 export const S_SHIFT: u32 = 20;
 export const S_TOP: i32 = 31;
+/** What a code shifted into place adds up with to be the float32 bits of its value in a scale of 1. */
+export const S_BIAS: i32 = (127 - S_TOP) << 23;
 
 /** S's 8-bit code `c` as a float32 in its block's `scale`. */
 @inline
 export function decodeS(c: u32, scale: f32): f32 {
-  return (c == 0 ? <f32>0 : reinterpret<f32>((c << S_SHIFT) + (<u32>(127 - S_TOP) << 23))) * scale;
+  return (c == 0 ? <f32>0 : reinterpret<f32>((c << S_SHIFT) + <u32>S_BIAS)) * scale;
 }
 
 /** Four 8-bit codes at `p` as u32 lanes. */
@@ -98,7 +100,7 @@ export function byteLanes(p: usize): v128 {
   return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p)));
 }
 
-/** Four 8-bit codes of S (u32 lanes) as float32 lanes, as decodeS; `bias`: (127 − S_TOP) << 23 in each lane. */
+/** Four 8-bit codes of S (u32 lanes) as float32 lanes, as decodeS; `bias`: S_BIAS in each lane. */
 @inline
 export function decodeSLanes(code: v128, scale: v128, zero: v128, bias: v128): v128 {
   const bits = i32x4.add(i32x4.shl(code, S_SHIFT), bias);

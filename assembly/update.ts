@@ -19,7 +19,7 @@ import {
   loadHalf,
   NAN_BITS,
   opaque,
-  S_TOP,
+  S_BIAS,
   storeHalf,
 } from './rounding';
 
@@ -76,7 +76,7 @@ export function update(
     let aRandom = half && centered ? firstRandom(a, 2, k) : vZero;
     let mRandom = half && momentumKind != MODE.MOMENTUM_NONE ? firstRandom(m, 2, k) : vZero;
     const vScale = bytes ? f32x4.add(v128.load32_splat(scale), vZero) : vZero;
-    const vBias = bytes ? opaque(vZero, (127 - S_TOP) << 23) : vZero;
+    const vBias = bytes ? opaque(vZero, S_BIAS) : vZero;
     let vTop = vZero;
     const laneEnd = n & ~(<usize>3);
     for (; i < laneEnd; i += 4) {

@@ -87,7 +87,8 @@ const COLD_LEFT = KEPT_FIGURES + 2 * TRIAL_PERIODS;
 const NEXT_SHARE = COLD_LEFT + 1;
 /**
  * A switch stands on probation until the new choice has run TRIAL_PERIODS periods: if their median is
- * slower than the old choice's was (kept here, ms per element), the switch is undone. With another
+ * slower than the old choice's was (kept here, ms per element; 0 when no switch is on probation), the
+ * switch is undone. With another
  * process on the other core, 2 threads at 256 K read 0.46–0.49 ns an element through a trial (one
  * thread: 0.61), then 0.62–1.38 once kept, for the eight periods before the next trial.
  */
@@ -133,8 +134,7 @@ export class AutoThreads {
   #keptSlot = 0;
   /** Stalls in this period. */
   #stalls = 0;
-  /** The last switch is on probation (see SWITCHED_FROM); the periods the choice before it was kept for. */
-  #onProbation = false;
+  /** The periods the choice before the last switch was kept for (an undone switch doubles them). */
   #keepPeriodsBefore = LEAST_KEPT_PERIODS;
   /**
    * A trial's first period on threads is not counted: the first time, the threaded path
@@ -233,9 +233,10 @@ export class AutoThreads {
       figures[KEPT_FIGURES + 2 * this.#keptSlot + 1] = periodElements;
       this.#keptSlot = (this.#keptSlot + 1) % TRIAL_PERIODS;
       this.#keptPeriods = Math.min(TRIAL_PERIODS, this.#keptPeriods + 1);
-      if (this.#onProbation && this.#keptPeriods === TRIAL_PERIODS) {
-        this.#onProbation = false;
-        if (this.#keptPerElement() > figures[SWITCHED_FROM]) {
+      const switchedFrom = figures[SWITCHED_FROM];
+      if (switchedFrom > 0 && this.#keptPeriods === TRIAL_PERIODS) {
+        figures[SWITCHED_FROM] = 0;
+        if (this.#keptPerElement() > switchedFrom) {
           this.#undoSwitch();
           return;
         }
@@ -273,8 +274,7 @@ export class AutoThreads {
     const probe = periods === 1 && this.#current > 1;
     const clearlyFaster = !probe && ratio * CLEARLY < 1;
     if (periods < TRIAL_PERIODS && faster && !clearlyFaster) return;
-    if (faster) figures[SWITCHED_FROM] = kept;
-    this.#endTrial(faster);
+    this.#endTrial(faster, kept);
   }
 
   /**
@@ -291,30 +291,28 @@ export class AutoThreads {
     return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
   }
 
-  /** The trial is decided: the other choice is kept from now on (`switching`), or the kept one holds, tried again twice as late. */
-  #endTrial(switching: boolean): void {
-    if (switching) {
-      this.#kept = this.#other();
-      this.#keepPeriodsBefore = this.#keepPeriods;
-      this.#keepPeriods = LEAST_KEPT_PERIODS;
-      this.#keptPeriods = this.#keptSlot = 0; // the new kept choice's periods are recorded from now on
-      this.#onProbation = true;
-    } else {
-      this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriods * 2);
-      this.#onProbation = false; // a trial that keeps the choice confirms it
-    }
-    this.#warmingUp = false;
-    this.#current = this.#kept;
-    this.#keepLeft = this.#keepPeriods;
+  /**
+   * The trial is decided: the other choice is kept from now on (`switching`, on probation against
+   * `keptPerElement`, the old choice's time), or the kept one holds (a trial that keeps it ends any
+   * probation), tried again twice as late.
+   */
+  #endTrial(switching: boolean, keptPerElement = 0): void {
+    this.#figures[SWITCHED_FROM] = switching ? keptPerElement : 0;
+    if (switching) this.#keepPeriodsBefore = this.#keepPeriods;
+    this.#keep(switching ? this.#other() : this.#kept, switching ? LEAST_KEPT_PERIODS : this.#keepPeriods * 2);
   }
 
   /** The switch on probation proved slower: back to the choice before it, as after a trial it won, tried again twice as late. */
   #undoSwitch(): void {
-    this.#kept = this.#other();
-    this.#current = this.#kept;
-    this.#keepPeriods = Math.min(MOST_KEPT_PERIODS, this.#keepPeriodsBefore * 2);
-    this.#keepLeft = this.#keepPeriods;
-    this.#keptPeriods = this.#keptSlot = 0;
+    this.#keep(this.#other(), this.#keepPeriodsBefore * 2);
+  }
+
+  /** `choice` runs `periods` periods (at most MOST_KEPT_PERIODS) before the next trial; a new choice's periods are recorded from now on. */
+  #keep(choice: number, periods: number): void {
+    if (choice !== this.#kept) this.#keptPeriods = this.#keptSlot = 0;
+    this.#kept = this.#current = choice;
+    this.#keepPeriods = this.#keepLeft = Math.min(MOST_KEPT_PERIODS, periods);
+    this.#warmingUp = false;
   }
 
   #inTrialOfOne(): boolean {

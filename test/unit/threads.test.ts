@@ -417,6 +417,15 @@ describe("threads: 'auto' decides by timing", () => {
     return { onMost, reads, trials: clocked.trials, time };
   }
   const share = (xs: number[], from: number, to: number) => xs.slice(from, to).reduce((a, b) => a + b, 0) / (to - from);
+  /** A cost by the threads of the run and how many runs (this one included) have had them since they changed, from `first`. */
+  function sinceSwitch(first: number, cost: (threads: number, since: number) => number) {
+    let previous = first;
+    let since = 0;
+    return (threads: number) => {
+      if (threads !== previous) [previous, since] = [threads, 0];
+      return cost(threads, ++since);
+    };
+  }
   /** The lengths of the stretches of `value` in `xs` from `from` that end (another value follows). */
   function stretches(xs: number[], value: number, from = 0): number[] {
     const lengths: number[] = [];
@@ -514,13 +523,7 @@ describe("threads: 'auto' decides by timing", () => {
   // running, but the first runs after a stretch on one thread take 1.4× (woken workers wait to be
   // scheduled well). Trials that compared such a period with one thread's kept one thread.
   it('2 threads slow only for a while after each switch to them (16 M, busy): keeps 2 threads', () => {
-    let previous = 1;
-    let since = 0;
-    const cost = (t: number) => {
-      if (t !== previous) [previous, since] = [t, 0];
-      since++;
-      return t === 1 ? 10 : since <= 4 ? 14 : 7.5;
-    };
+    const cost = sinceSwitch(1, (t, since) => (t === 1 ? 10 : since <= 4 ? 14 : 7.5));
     const { onMost } = drive(new AutoThreads(2), 4_000, cost, 1 << 24);
     const late = onMost.slice(2_000);
     expect(share(late, 0, late.length)).toBeGreaterThan(0.95);
@@ -575,13 +578,7 @@ describe("threads: 'auto' decides by timing", () => {
   // (and every trial switched again); now the median of its first three, slower than one thread
   // was, undoes it.
   it('2 threads fast in their trial, slow once kept: the switch is undone after three periods', () => {
-    let previous = 1;
-    let since = 0;
-    const cost = (t: number) => {
-      if (t !== previous) [previous, since] = [t, 0];
-      since++;
-      return t === 1 ? 1 : since <= 600 ? 0.8 : 1.5;
-    };
+    const cost = sinceSwitch(1, (t, since) => (t === 1 ? 1 : since <= 600 ? 0.8 : 1.5));
     const runs = 200_000;
     const { onMost, trials, time } = drive(new AutoThreads(2), runs, cost);
     const onThreads = stretches(onMost, 1);
@@ -597,13 +594,7 @@ describe("threads: 'auto' decides by timing", () => {
   // The other way: 2 threads kept (twice as fast as one), one thread fast through its trial and
   // slow once kept. The switch to one thread is undone after three of its periods.
   it('one thread fast in its trial, slow once kept: the switch is undone after three periods', () => {
-    let previous = 2;
-    let since = 0;
-    const cost = (t: number) => {
-      if (t !== previous) [previous, since] = [t, 0];
-      since++;
-      return t !== 1 ? 0.5 : since <= 300 ? 0.4 : 1;
-    };
+    const cost = sinceSwitch(2, (t, since) => (t !== 1 ? 0.5 : since <= 300 ? 0.4 : 1));
     const runs = 400_000;
     const { onMost, time } = drive(new AutoThreads(2), runs, cost);
     const first = onMost.indexOf(1);
