@@ -6,6 +6,7 @@
 // Run unpinned (npm run bench runs it as a child on every CPU, after its pinned single-thread part).
 import { RMSProp } from '../src/index.js';
 import { burnerDescription, burnOneCore } from './busy.js';
+import { sharedCpuCounter, threadIds } from './placement.js';
 import { streamLoops } from './stream-threads.js';
 
 const quick = process.argv.includes('--quick');
@@ -49,6 +50,11 @@ export interface ThreadsRow {
    * 'busy auto': back to back with another process burning one core, interleaved in one run.
    */
   ns: Record<string, number>;
+  /**
+   * Busy, Linux only: the share of samples after which the worker of '2' and of 'auto' had last run
+   * on the calling thread's CPU (bench/placement.ts), which decides whether 2 threads pay there.
+   */
+  sharedCpu?: Record<string, number>;
 }
 
 async function zeroCopy(n: number, threads: number | 'auto', apartMs = 0): Promise<RMSProp> {
@@ -88,7 +94,13 @@ function medianOfRounds<T>(
 }
 
 /** Median ns per element of each step function (over n elements), run back to back in interleaved rounds. */
-function backToBack(n: number, steps: Array<() => void>, sampleMs = TARGET_MS, summary = median): number[] {
+function backToBack(
+  n: number,
+  steps: Array<() => void>,
+  sampleMs = TARGET_MS,
+  summary = median,
+  afterSample?: (i: number) => void,
+): number[] {
   const reps = steps.map((step) => {
     const start = performance.now();
     let count = 0;
@@ -103,7 +115,9 @@ function backToBack(n: number, steps: Array<() => void>, sampleMs = TARGET_MS, s
     (step, i) => {
       const start = performance.now();
       for (let r = 0; r < reps[i]; r++) step();
-      return ((performance.now() - start) * 1e6) / reps[i] / n;
+      const ns = ((performance.now() - start) * 1e6) / reps[i] / n;
+      afterSample?.(i);
+      return ns;
     },
     1,
     summary,
@@ -112,23 +126,29 @@ function backToBack(n: number, steps: Array<() => void>, sampleMs = TARGET_MS, s
 
 /**
  * Median ns per element of each optimizer (mean with 'auto'), stepped back to back in interleaved
- * rounds, and the threads each used.
+ * rounds, the threads each used, and how often its workers shared the calling thread's CPU.
  */
 async function interleaved(
   n: number,
   threads: ReadonlyArray<number | 'auto'>,
-): Promise<{ ns: number[]; used: number[] }> {
+): Promise<{ ns: number[]; used: number[]; sharedCpu: number[] }> {
   const opts: RMSProp[] = [];
-  for (const t of threads) opts.push(await zeroCopy(n, t)); // one at a time: 'auto' settles alone
+  const placements: Array<ReturnType<typeof sharedCpuCounter>> = [];
+  for (const t of threads) {
+    const before = new Set(threadIds());
+    opts.push(await zeroCopy(n, t)); // one at a time: 'auto' settles alone
+    placements.push(sharedCpuCounter(threadIds().filter((id) => !before.has(id))));
+  }
   const auto = threads.includes('auto');
   const ns = backToBack(
     n,
     opts.map((opt) => () => void opt.step()),
     auto ? AUTO_SAMPLE_MS : TARGET_MS,
     auto ? mean : median,
+    (i) => placements[i].sample(),
   );
   for (const opt of opts) opt.dispose();
-  return { ns, used: opts.map((opt) => opt.threads) };
+  return { ns, used: opts.map((opt) => opt.threads), sharedCpu: placements.map((p) => p.share()) };
 }
 
 /** The streaming limit on 1 and 2 threads (bench/stream-threads.ts), interleaved. */
@@ -208,8 +228,9 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
     for (const n of TARGET_SIZES) {
       const row = rows.find((r) => r.elements === n);
       if (!row) continue;
-      const [one, two, auto] = (await interleaved(n, [1, 2, 'auto'])).ns;
-      Object.assign(row.ns, { 'busy 1': one, 'busy 2': two, 'busy auto': auto });
+      const { ns, sharedCpu } = await interleaved(n, [1, 2, 'auto']);
+      Object.assign(row.ns, { 'busy 1': ns[0], 'busy 2': ns[1], 'busy auto': ns[2] });
+      row.sharedCpu = { 2: sharedCpu[1], auto: sharedCpu[2] };
     }
   } finally {
     burner.stop();
@@ -228,11 +249,13 @@ export function autoTable(rows: ThreadsRow[], burner: string): { header: string[
     `busy (${burner}): 2 vs 1`,
     "busy: 'auto' vs 1",
     "busy: 'auto' vs the faster",
+    "busy: worker on the caller's CPU (2 / 'auto')",
   ];
+  const percent = (share = Number.NaN) => (Number.isNaN(share) ? '–' : `${Math.round(100 * share)} %`);
   const ratio = (slower: number, faster: number) => `${(slower / faster).toFixed(2)}×`;
   const body = rows
     .filter((r) => r.ns['busy 1'] !== undefined)
-    .map(({ elements, ns }) => [
+    .map(({ elements, ns, sharedCpu }) => [
       elements >= 1 << 20 ? `${elements / (1 << 20)} M` : `${elements / 1024} K`,
       ratio(ns['1'], ns['2']),
       ratio(Math.min(ns['1'], ns['2']), ns.auto),
@@ -241,6 +264,7 @@ export function autoTable(rows: ThreadsRow[], burner: string): { header: string[
       ratio(ns['busy 1'], ns['busy 2']),
       ratio(ns['busy 1'], ns['busy auto']),
       ratio(Math.min(ns['busy 1'], ns['busy 2']), ns['busy auto']),
+      `${percent(sharedCpu?.['2'])} / ${percent(sharedCpu?.auto)}`,
     ]);
   return { header, body };
 }
