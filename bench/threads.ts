@@ -6,7 +6,7 @@
 // Run unpinned (npm run bench runs it as a child on every CPU, after its pinned single-thread part).
 import { RMSProp } from '../src/index.js';
 import { burnerDescription, burnOneCore } from './busy.js';
-import { sharedCpuCounter, threadIds } from './placement.js';
+import { sharedCpuCounter, withNewThreads } from './placement.js';
 import { streamLoops } from './stream-threads.js';
 
 const quick = process.argv.includes('--quick');
@@ -57,7 +57,8 @@ export interface ThreadsRow {
   sharedCpu?: Record<string, number>;
 }
 
-async function zeroCopy(n: number, threads: number | 'auto', apartMs = 0): Promise<RMSProp> {
+/** A simd optimizer of `n` elements stepped on its own arrays ('auto' first settles for SETTLE_MS, steps `apartMs` apart). */
+export async function zeroCopy(n: number, threads: number | 'auto', apartMs = 0): Promise<RMSProp> {
   const opt = await RMSProp.create({ w: n }, { backend: 'simd', threads });
   opt.params.w.fill(0.5);
   opt.grads.w.forEach((_, i, g) => (g[i] = Math.sin(i) * 1e-2));
@@ -126,18 +127,20 @@ function backToBack(
 
 /**
  * Median ns per element of each optimizer (mean with 'auto'), stepped back to back in interleaved
- * rounds, the threads each used, and how often its workers shared the calling thread's CPU.
+ * rounds, the threads each used, and (`placement`: after each sample) how often its workers shared
+ * the calling thread's CPU (NaN otherwise).
  */
 async function interleaved(
   n: number,
   threads: ReadonlyArray<number | 'auto'>,
+  placement = false,
 ): Promise<{ ns: number[]; used: number[]; sharedCpu: number[] }> {
   const opts: RMSProp[] = [];
   const placements: Array<ReturnType<typeof sharedCpuCounter>> = [];
   for (const t of threads) {
-    const before = new Set(threadIds());
-    opts.push(await zeroCopy(n, t)); // one at a time: 'auto' settles alone
-    placements.push(sharedCpuCounter(threadIds().filter((id) => !before.has(id))));
+    const { made, threads: workers } = await withNewThreads(() => zeroCopy(n, t)); // one at a time: 'auto' settles alone
+    opts.push(made);
+    placements.push(sharedCpuCounter(workers));
   }
   const auto = threads.includes('auto');
   const ns = backToBack(
@@ -145,7 +148,7 @@ async function interleaved(
     opts.map((opt) => () => void opt.step()),
     auto ? AUTO_SAMPLE_MS : TARGET_MS,
     auto ? mean : median,
-    (i) => placements[i].sample(),
+    placement ? (i) => placements[i].sample() : undefined,
   );
   for (const opt of opts) opt.dispose();
   return { ns, used: opts.map((opt) => opt.threads), sharedCpu: placements.map((p) => p.share()) };
@@ -228,7 +231,7 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
     for (const n of TARGET_SIZES) {
       const row = rows.find((r) => r.elements === n);
       if (!row) continue;
-      const { ns, sharedCpu } = await interleaved(n, [1, 2, 'auto']);
+      const { ns, sharedCpu } = await interleaved(n, [1, 2, 'auto'], true);
       Object.assign(row.ns, { 'busy 1': ns[0], 'busy 2': ns[1], 'busy auto': ns[2] });
       row.sharedCpu = { 2: sharedCpu[1], auto: sharedCpu[2] };
     }

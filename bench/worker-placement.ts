@@ -4,20 +4,18 @@
 //     each 2-thread step is filed by whether its worker last ran on the calling thread's CPU.
 //  2. After 500 ms on a 1-thread optimizer (the 2-thread one's worker asleep, as in 'auto''s stretches
 //     on one thread), the next 40 steps of the 2-thread one: T where its worker shared the caller's CPU.
-import { RMSProp } from '../src/index.js';
+import type { RMSProp } from '../src/index.js';
 import { burnerDescription, burnOneCore } from './busy.js';
-import { sharesCallerCpu, threadIds } from './placement.js';
+import { sharesCallerCpu, withNewThreads } from './placement.js';
+import { zeroCopy } from './threads.js';
 
 const n = 1 << 24;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 async function create(threads: number): Promise<{ opt: RMSProp; workers: number[] }> {
-  const before = new Set(threadIds());
-  const opt = await RMSProp.create({ w: n }, { backend: 'simd', threads });
-  opt.params.w.fill(0.5);
-  opt.grads.w.forEach((_, i, g) => (g[i] = Math.sin(i) * 1e-2));
+  const { made: opt, threads: workers } = await withNewThreads(() => zeroCopy(n, threads));
   opt.step(); // compiled before anything is timed
-  return { opt, workers: threadIds().filter((id) => !before.has(id)) };
+  return { opt, workers };
 }
 
 const burner = burnOneCore();
@@ -36,7 +34,7 @@ try {
         which.opt.step();
         const ms = performance.now() - start;
         if (which === one) oneMs.push(ms);
-        else (sharesCallerCpu(two.workers) ? togetherMs : apartMs).push(ms);
+        else (sharesCallerCpu(two.workers) === true ? togetherMs : apartMs).push(ms);
       }
     }
   }
@@ -53,7 +51,7 @@ try {
     let places = '';
     for (let s = 0; s < 40; s++) {
       two.opt.step();
-      places += sharesCallerCpu(two.workers) ? 'T' : 'A';
+      places += sharesCallerCpu(two.workers) === true ? 'T' : 'A';
     }
     console.log(`  ${places}`);
   }
