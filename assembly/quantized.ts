@@ -216,9 +216,11 @@ function encodeLanes(signed: bool, x: v128, random: v128, offset: v128, zero: v1
  * float32 values → 8-bit codes in the block's scale `field` (from `top`, their largest magnitude
  * bits), stochastically rounded: S's format or ḡ's and m's (`signed`). A block of zeros is all code 0;
  * lanes take regular blocks (encodeLanes), the scalar loop the rest (NaN or tiny scales: rare).
+ * The lanes also load `count` elements at nextW, nextG (4 bytes each) and nextCodes (1 byte): the
+ * next block's, so that they come from memory while this pass computes (see updateQuantized).
  */
 @inline
-function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize): void {
+function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize, nextW: usize, nextG: usize, nextCodes: usize): void {
   if (top == 0) {
     memory.fill(codes, 0, count);
     return;
@@ -232,7 +234,10 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
     const one = opaque(zero, 1);
     const b80 = opaque(zero, 0x80);
     let random = firstRandom(codes, 1, k);
+    let touched = zero;
     for (; i + 16 <= count; i += 16) {
+      touched = v128.or(touched, v128.or(v128.load(nextW + (i << 2)), v128.load(nextG + (i << 2))));
+      touched = v128.or(touched, v128.load(nextCodes + i));
       const p = values + (i << 2);
       const c0 = encodeLanes(signed, v128.load(p), random, offset, zero, abs, one, b80);
       random = i32x4.add(random, advance);
@@ -244,6 +249,8 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
       random = i32x4.add(random, advance);
       store16(codes + i, c0, c1, c2, c3);
     }
+    // a store that changes nothing keeps the loads above from being dropped as unused
+    v128.store(values, v128.or(v128.load(values), v128.and(touched, zero)));
   }
   const k0 = key(k);
   for (; i < count; i++) {
@@ -261,16 +268,16 @@ function decodeM8(count: usize, codes: usize, scale: f32, out: usize, k: usize):
   decodeBytes(true, count, codes, scale, out, k);
 }
 /** Encodes S's new values (whose largest bits are `top`) in their new scale, which it returns (its exponent field). */
-function encodeS8(count: usize, values: usize, codes: usize, k: usize, top: u32): u32 {
+function encodeS8(count: usize, values: usize, codes: usize, k: usize, top: u32, nextW: usize, nextG: usize, nextCodes: usize): u32 {
   const field = scaleField(top, S_SHIFT);
-  encodeBytes(false, count, values, codes, field, top, k);
+  encodeBytes(false, count, values, codes, field, top, k, nextW, nextG, nextCodes);
   return field;
 }
 /** Encodes ḡ's or m's new values in their new scale, which it returns (its exponent field). */
-function encodeM8(count: usize, values: usize, codes: usize, k: usize): u32 {
+function encodeM8(count: usize, values: usize, codes: usize, k: usize, nextW: usize, nextG: usize, nextCodes: usize): u32 {
   const top = largest(count, values, ABS);
   const field = scaleField(top, M_SHIFT);
-  encodeBytes(true, count, values, codes, field, top, k);
+  encodeBytes(true, count, values, codes, field, top, k, nextW, nextG, nextCodes);
   return field;
 }
 
@@ -312,10 +319,16 @@ export function updateQuantized(
     const block = (start / STATE_BLOCK) << 2;
     const w0 = w + (start << 2);
     const g0 = g + (start << 2);
+    // wasm has no prefetch: the encoding passes load the next block's w, g and codes (this block's
+    // when the next is not whole), which arrive while they compute (BENCHMARKS.md, "State formats")
+    const ahead: usize = start + (STATE_BLOCK << 1) <= n ? STATE_BLOCK : 0;
+    const nextW = w0 + (ahead << 2);
+    const nextG = g0 + (ahead << 2);
+    const nextCodes = start + ahead;
     // the simd builds' seed family: decoded and stepped in one loop, which finds S's largest too
     const fusedTop = dispatchFusedBlock(mode, count, w0, g0, s + start, k, sValues, sq + block);
     if (fusedTop >= 0) {
-      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, <u32>fusedTop)));
+      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, <u32>fusedTop, nextW, nextG, s + nextCodes)));
       continue;
     }
     decodeS8(count, s + start, load<f32>(sq + block), sValues, k);
@@ -323,8 +336,8 @@ export function updateQuantized(
     if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k);
     step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
     const top = largest(count, sValues, 0xffffffff);
-    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, top)));
-    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k)));
-    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k)));
+    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, top, nextW, nextG, s + nextCodes)));
+    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, nextW, nextG, a + nextCodes)));
+    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, nextW, nextG, m + nextCodes)));
   }
 }

@@ -171,6 +171,60 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
   });
 });
 
+// The 8-bit encoding passes also load the next block's w, g and codes (they arrive while the pass
+// computes): each array placed last in memory, a load past its end would trap.
+describe('8-bit state reads no byte past its arrays', () => {
+  const ARRAYS = ['w', 'g', 's', 'a', 'm'] as const;
+  it.each(OPTION_SETS.slice(0, 2))('%s: each array ending where memory ends', async (_, options) => {
+    const resolved = resolveOptions(options);
+    const mode = kernelMode(resolved) | FORMAT_BITS['8bit'];
+    await compileBackend('simd');
+    for (const n of [2048, 2053, 3072, 1029]) {
+      const blocks = Math.ceil(n / STATE_BLOCK);
+      const sizes = { w: 4 * n, g: 4 * n, s: n, a: n, m: n };
+      for (const last of ARRAYS) {
+        // constants, scales and scratch first, then the arrays, `last` ending at the memory's end
+        let next = CONSTANTS_BYTES + 3 * align(4 * blocks) + STATE_SCRATCH_BYTES;
+        const total = next + ARRAYS.reduce((sum, name) => sum + align(sizes[name]), 0);
+        const end = Math.ceil(total / 65536) * 65536;
+        const at = { w: 0, g: 0, s: 0, a: 0, m: 0 };
+        for (const name of ARRAYS.filter((name) => name !== last)) {
+          at[name] = next;
+          next += align(sizes[name]);
+        }
+        at[last] = end - sizes[last];
+        const sq = CONSTANTS_BYTES;
+        const scratch = sq + 3 * align(4 * blocks);
+        const { buffer, kernel } = createBackend('simd', end);
+        expect(buffer.byteLength).toBe(end);
+        const floats = new Float32Array(buffer);
+        const random = rng(n);
+        for (let i = 0; i < n; i++) {
+          floats[at.w / 4 + i] = normal(random);
+          floats[at.g / 4 + i] = normal(random) * 1e-2;
+        }
+        writeStepConstants(floats, 0, resolved, 1, Float64Array.of(1e-3, 1), 7);
+        const call = () =>
+          kernel.step(
+            mode,
+            n,
+            at.w,
+            at.g,
+            at.s,
+            at.a,
+            at.m,
+            0,
+            sq,
+            sq + align(4 * blocks),
+            sq + 2 * align(4 * blocks),
+            scratch,
+          );
+        expect(call, `n ${n}, ${last} last`).not.toThrow();
+      }
+    }
+  });
+});
+
 // ---- against a float64 reference of the formats' definitions ----------------------------------
 
 const asFloat = (bits: number) => new Float32Array(Uint32Array.of(bits).buffer)[0];
