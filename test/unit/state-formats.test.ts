@@ -193,8 +193,7 @@ describe('8-bit state reads no byte past its arrays', () => {
           next += align(sizes[name]);
         }
         at[last] = end - sizes[last];
-        const sq = CONSTANTS_BYTES;
-        const scratch = sq + 3 * align(4 * blocks);
+        const [sq, aq, mq, scratch] = [0, 1, 2, 3].map((k) => CONSTANTS_BYTES + k * align(4 * blocks));
         const { buffer, kernel } = createBackend('simd', end);
         expect(buffer.byteLength).toBe(end);
         const floats = new Float32Array(buffer);
@@ -204,21 +203,7 @@ describe('8-bit state reads no byte past its arrays', () => {
           floats[at.g / 4 + i] = normal(random) * 1e-2;
         }
         writeStepConstants(floats, 0, resolved, 1, Float64Array.of(1e-3, 1), 7);
-        const call = () =>
-          kernel.step(
-            mode,
-            n,
-            at.w,
-            at.g,
-            at.s,
-            at.a,
-            at.m,
-            0,
-            sq,
-            sq + align(4 * blocks),
-            sq + 2 * align(4 * blocks),
-            scratch,
-          );
+        const call = () => kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, sq, aq, mq, scratch);
         expect(call, `n ${n}, ${last} last`).not.toThrow();
       }
     }
