@@ -344,7 +344,7 @@ export function chooseThreads(
   if (requested === 'auto' && elements < AUTO_THREADS_MIN_ELEMENTS) {
     return {
       threads: 1,
-      reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (this optimizer has ${elements}): too few to share`,
+      reason: `'auto' uses one thread below ${AUTO_THREADS_MIN_ELEMENTS} elements (a step of this optimizer updates ${elements}, its tensors padded to whole vectors): too few to share`,
     };
   }
   const { cores, unavailable } = threadSupport();
