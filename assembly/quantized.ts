@@ -216,8 +216,9 @@ function encodeLanes(signed: bool, x: v128, random: v128, offset: v128, zero: v1
  * float32 values → 8-bit codes in the block's scale `field` (from `top`, their largest magnitude
  * bits), stochastically rounded: S's format or ḡ's and m's (`signed`). A block of zeros is all code 0;
  * lanes take regular blocks (encodeLanes), the scalar loop the rest (NaN or tiny scales: rare).
- * The lanes also load `count` elements at nextW, nextG (4 bytes each) and nextCodes (1 byte): the
- * next block's, so that they come from memory while this pass computes (see updateQuantized).
+ * The lanes also load the next block's `count` codes at nextCodes and, in S's pass (the first of a
+ * block's encodings), its w and g at nextW and nextG, so that they come from memory while this pass
+ * computes (see updateQuantized).
  */
 @inline
 function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize, nextW: usize, nextG: usize, nextCodes: usize): void {
@@ -236,7 +237,7 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
     let random = firstRandom(codes, 1, k);
     let touched = zero;
     for (; i + 16 <= count; i += 16) {
-      touched = v128.or(touched, v128.or(v128.load(nextW + (i << 2)), v128.load(nextG + (i << 2))));
+      if (!signed) touched = v128.or(touched, v128.or(v128.load(nextW + (i << 2)), v128.load(nextG + (i << 2))));
       touched = v128.or(touched, v128.load(nextCodes + i));
       const p = values + (i << 2);
       const c0 = encodeLanes(signed, v128.load(p), random, offset, zero, abs, one, b80);
@@ -274,10 +275,10 @@ function encodeS8(count: usize, values: usize, codes: usize, k: usize, top: u32,
   return field;
 }
 /** Encodes ḡ's or m's new values in their new scale, which it returns (its exponent field). */
-function encodeM8(count: usize, values: usize, codes: usize, k: usize, nextW: usize, nextG: usize, nextCodes: usize): u32 {
+function encodeM8(count: usize, values: usize, codes: usize, k: usize, nextCodes: usize): u32 {
   const top = largest(count, values, ABS);
   const field = scaleField(top, M_SHIFT);
-  encodeBytes(true, count, values, codes, field, top, k, nextW, nextG, nextCodes);
+  encodeBytes(true, count, values, codes, field, top, k, 0, 0, nextCodes);
   return field;
 }
 
@@ -337,7 +338,7 @@ export function updateQuantized(
     step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
     const top = largest(count, sValues, 0xffffffff);
     store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, top, nextW, nextG, s + nextCodes)));
-    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, nextW, nextG, a + nextCodes)));
-    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, nextW, nextG, m + nextCodes)));
+    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, a + nextCodes)));
+    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, m + nextCodes)));
   }
 }
