@@ -32,14 +32,15 @@ import {
   decodeSLanes,
   firstRandom,
   GOLDEN,
+  HELD_AT,
   halfCodes,
+  held,
   INFINITY_BITS,
   key,
   largestLane,
   loadHalf,
   mix,
   NAN_BITS,
-  opaque,
   S_BIAS,
   S_SHIFT,
   S_TOP,
@@ -122,13 +123,12 @@ function decodeHalves(count: usize, codes: usize, out: usize, k: usize): void {
 }
 
 /** float32 values → bfloat16 codes, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
-function encodeHalves(count: usize, values: usize, codes: usize, k: usize): void {
+function encodeHalves(count: usize, values: usize, codes: usize, k: usize, heldAt: usize): void {
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
-    const zero = zeroOf(k);
-    const nan = opaque(zero, NAN_BITS);
+    const nan = held(heldAt, NAN_BITS);
     // four codes of 2 bytes further
-    const advance = opaque(zero, <i32>(8 * GOLDEN));
+    const advance = held(heldAt, <i32>(8 * GOLDEN));
     let random = firstRandom(codes, 2, k);
     for (; i + 8 <= count; i += 8) {
       const h0 = halfCodes(v128.load(values + (i << 2)), random, nan);
@@ -171,14 +171,14 @@ function decodeLanes(signed: bool, code: v128, scale: v128, zero: v128, bias: v1
 
 /** 8-bit codes → float32 values in the block's `scale`: S's format, or ḡ's and m's (`signed`). */
 @inline
-function decodeBytes(signed: bool, count: usize, codes: usize, scale: f32, out: usize, k: usize): void {
+function decodeBytes(signed: bool, count: usize, codes: usize, scale: f32, out: usize, k: usize, heldAt: usize): void {
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const zero = zeroOf(k);
     const vScale = f32x4.add(f32x4.splat(scale), zero);
-    const bias = opaque(zero, signed ? M_BIAS : S_BIAS);
-    const b7f = opaque(zero, 0x7f);
-    const b80 = opaque(zero, 0x80);
+    const bias = held(heldAt, signed ? M_BIAS : S_BIAS);
+    const b7f = held(heldAt, 0x7f);
+    const b80 = held(heldAt, 0x80);
     for (; i + 16 <= count; i += 16) {
       const c = v128.load(codes + i);
       const p = out + (i << 2);
@@ -221,7 +221,7 @@ function encodeLanes(signed: bool, x: v128, random: v128, offset: v128, zero: v1
  * computes (see updateQuantized).
  */
 @inline
-function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize, nextW: usize, nextG: usize, nextCodes: usize): void {
+function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize, heldAt: usize, nextW: usize, nextG: usize, nextCodes: usize): void {
   if (top == 0) {
     memory.fill(codes, 0, count);
     return;
@@ -229,11 +229,11 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
   let i: usize = 0;
   if (ASC_FEATURE_SIMD && field >= <u32>(signed ? M_TOP : S_TOP) && field < 255) {
     const zero = zeroOf(k);
-    const offset = opaque(zero, signed ? (<i32>field - M_TOP) << 4 : (<i32>field - S_TOP) << 3);
-    const advance = opaque(zero, <i32>(4 * GOLDEN));
-    const abs = opaque(zero, ABS);
-    const one = opaque(zero, 1);
-    const b80 = opaque(zero, 0x80);
+    const offset = held(heldAt, signed ? (<i32>field - M_TOP) << 4 : (<i32>field - S_TOP) << 3);
+    const advance = held(heldAt, <i32>(4 * GOLDEN));
+    const abs = held(heldAt, ABS);
+    const one = held(heldAt, 1);
+    const b80 = held(heldAt, 0x80);
     let random = firstRandom(codes, 1, k);
     let touched = zero;
     for (; i + 16 <= count; i += 16) {
@@ -262,23 +262,23 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
 }
 
 // one copy of each loop for S, one for ḡ and m
-function decodeS8(count: usize, codes: usize, scale: f32, out: usize, k: usize): void {
-  decodeBytes(false, count, codes, scale, out, k);
+function decodeS8(count: usize, codes: usize, scale: f32, out: usize, k: usize, heldAt: usize): void {
+  decodeBytes(false, count, codes, scale, out, k, heldAt);
 }
-function decodeM8(count: usize, codes: usize, scale: f32, out: usize, k: usize): void {
-  decodeBytes(true, count, codes, scale, out, k);
+function decodeM8(count: usize, codes: usize, scale: f32, out: usize, k: usize, heldAt: usize): void {
+  decodeBytes(true, count, codes, scale, out, k, heldAt);
 }
 /** Encodes S's new values (whose largest bits are `top`) in their new scale, which it returns (its exponent field). */
-function encodeS8(count: usize, values: usize, codes: usize, k: usize, top: u32, nextW: usize, nextG: usize, nextCodes: usize): u32 {
+function encodeS8(count: usize, values: usize, codes: usize, k: usize, heldAt: usize, top: u32, nextW: usize, nextG: usize, nextCodes: usize): u32 {
   const field = scaleField(top, S_SHIFT);
-  encodeBytes(false, count, values, codes, field, top, k, nextW, nextG, nextCodes);
+  encodeBytes(false, count, values, codes, field, top, k, heldAt, nextW, nextG, nextCodes);
   return field;
 }
 /** Encodes ḡ's or m's new values in their new scale, which it returns (its exponent field). */
-function encodeM8(count: usize, values: usize, codes: usize, k: usize, nextCodes: usize): u32 {
+function encodeM8(count: usize, values: usize, codes: usize, k: usize, heldAt: usize, nextCodes: usize): u32 {
   const top = largest(count, values, ABS);
   const field = scaleField(top, M_SHIFT);
-  encodeBytes(true, count, values, codes, field, top, k, 0, 0, nextCodes);
+  encodeBytes(true, count, values, codes, field, top, k, heldAt, 0, 0, nextCodes);
   return field;
 }
 
@@ -303,7 +303,8 @@ export function updateQuantized(
   const sValues = scratch + S_AREA;
   const aValues = scratch + A_AREA;
   const mValues = scratch + M_AREA;
-  if (half && dispatchFused(mode, n, w, g, s, a, m, k)) return;
+  const heldAt = scratch + HELD_AT;
+  if (half && dispatchFused(mode, n, w, g, s, a, m, k, heldAt)) return;
   for (let start: usize = 0; start < n; start += STATE_BLOCK) {
     const count = min<usize>(STATE_BLOCK, n - start);
     if (half) {
@@ -312,9 +313,9 @@ export function updateQuantized(
       if (centered) decodeHalves(count, a + at, aValues, k);
       if (hasMomentum) decodeHalves(count, m + at, mValues, k);
       step(float32Mode, count, w + (start << 2), g + (start << 2), sValues, aValues, mValues, k, 0, 0, 0, 0);
-      encodeHalves(count, sValues, s + at, k);
-      if (centered) encodeHalves(count, aValues, a + at, k);
-      if (hasMomentum) encodeHalves(count, mValues, m + at, k);
+      encodeHalves(count, sValues, s + at, k, heldAt);
+      if (centered) encodeHalves(count, aValues, a + at, k, heldAt);
+      if (hasMomentum) encodeHalves(count, mValues, m + at, k, heldAt);
       continue;
     }
     const block = (start / STATE_BLOCK) << 2;
@@ -327,18 +328,18 @@ export function updateQuantized(
     const nextG = g0 + (ahead << 2);
     const nextCodes = start + ahead;
     // the simd builds' seed family: decoded and stepped in one loop, which finds S's largest too
-    const fusedTop = dispatchFusedBlock(mode, count, w0, g0, s + start, k, sValues, sq + block);
+    const fusedTop = dispatchFusedBlock(mode, count, w0, g0, s + start, k, heldAt, sValues, sq + block);
     if (fusedTop >= 0) {
-      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, <u32>fusedTop, nextW, nextG, s + nextCodes)));
+      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, heldAt, <u32>fusedTop, nextW, nextG, s + nextCodes)));
       continue;
     }
-    decodeS8(count, s + start, load<f32>(sq + block), sValues, k);
-    if (centered) decodeM8(count, a + start, load<f32>(aq + block), aValues, k);
-    if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k);
+    decodeS8(count, s + start, load<f32>(sq + block), sValues, k, heldAt);
+    if (centered) decodeM8(count, a + start, load<f32>(aq + block), aValues, k, heldAt);
+    if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k, heldAt);
     step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
     const top = largest(count, sValues, 0xffffffff);
-    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, top, nextW, nextG, s + nextCodes)));
-    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, a + nextCodes)));
-    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, m + nextCodes)));
+    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, heldAt, top, nextW, nextG, s + nextCodes)));
+    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, heldAt, a + nextCodes)));
+    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, heldAt, m + nextCodes)));
   }
 }

@@ -1,7 +1,7 @@
 // What the compressed-state kernels share (assembly/quantized.ts, and the loads and stores of state
 // inside `update` in assembly/update.ts): the random bits of stochastic rounding, bfloat16's codec and
 // the decoding of S's 8-bit codes.
-import { K, SLOT_BYTES } from './generated/abi';
+import { K, SLOT_BYTES, STATE_SCRATCH_BYTES } from './generated/abi';
 
 export const ABS: u32 = 0x7fffffff;
 export const INFINITY_BITS: u32 = 0x7f800000;
@@ -23,24 +23,28 @@ export function key(k: usize): u32 {
   return load<u32>(k + <usize>K.roundingKey * SLOT_BYTES);
 }
 
-// Integer constants of a lane loop are computed before it as v128.or with the zero slot (which
-// binaryen cannot fold): V8 hoists nothing out of a loop and would build each v128.const in several
-// instructions on every iteration.
 @inline
 export function zeroOf(k: usize): v128 {
   return v128.load(k + <usize>K.zero * SLOT_BYTES);
 }
 
+/** The scratch slot through which a call's lane loops load their integer constants (`held`). */
+export const HELD_AT: usize = STATE_SCRATCH_BYTES - SLOT_BYTES;
+
+// An integer constant of a lane loop, stored at `at` (the call's HELD_AT slot) before the loop and
+// loaded back: V8 (Node 20, 22) keeps a loaded value in a register, but builds a v128.const, and any
+// operation on one, again on every iteration, in several instructions (BENCHMARKS.md, "State formats").
 @inline
-export function opaque(zero: v128, value: i32): v128 {
-  return v128.or(zero, i32x4.splat(value));
+export function held(at: usize, value: i32): v128 {
+  v128.store(at, i32x4.splat(value));
+  return v128.load(at);
 }
 
 /** The random words of the four elements from byte address `p`, codes `stride` bytes apart. */
 @inline
 export function firstRandom(p: usize, stride: i32, k: usize): v128 {
   const lanes = i32x4.add(i32x4.splat(<i32>p), i32x4(0, stride, 2 * stride, 3 * stride));
-  return i32x4.mul(i32x4.add(lanes, i32x4.splat(<i32>key(k))), opaque(zeroOf(k), <i32>GOLDEN));
+  return i32x4.mul(i32x4.add(lanes, i32x4.splat(<i32>key(k))), i32x4.splat(<i32>GOLDEN));
 }
 
 /** A float32 as a bfloat16 code, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
@@ -68,16 +72,21 @@ export function decodeHalfLanes(p: usize): v128 {
   return i32x4.shl(v128.load16x4_u(p), 16);
 }
 
-/** Four float32 lanes → their bfloat16 codes in u32 lanes, as encodeHalf (`random`: their random words). */
+/**
+ * Four float32 lanes → their bfloat16 codes in u32 lanes, as encodeHalf (`random`: their random words,
+ * `nan`: NAN_BITS). `square`: x is S, flushed (+0, at least the smallest normal, or NaN): its NaNs,
+ * quiet from arithmetic, are the only bits above NAN_BITS, so one unsigned min makes them the one NaN.
+ */
 @inline
-export function halfCodes(x: v128, random: v128, nan: v128): v128 {
-  return i32x4.shr_u(i32x4.add(v128.bitselect(nan, x, f32x4.ne(x, x)), i32x4.shr_u(random, 16)), 16);
+export function halfCodes(x: v128, random: v128, nan: v128, square: bool = false): v128 {
+  const canonical = square ? i32x4.min_u(x, nan) : v128.bitselect(nan, x, f32x4.ne(x, x));
+  return i32x4.shr_u(i32x4.add(canonical, i32x4.shr_u(random, 16)), 16);
 }
 
 /** Four float32 lanes → bfloat16 codes (halfCodes), stored at `p`. */
 @inline
-export function encodeHalfLanes(p: usize, x: v128, random: v128, nan: v128): void {
-  const h = halfCodes(x, random, nan);
+export function encodeHalfLanes(p: usize, x: v128, random: v128, nan: v128, square: bool = false): void {
+  const h = halfCodes(x, random, nan, square);
   v128.store64_lane(p, i16x8.narrow_i32x4_u(h, h), 0);
 }
 

@@ -4,7 +4,8 @@
 // that scripts/abi.ts's fusedLoop names): bfloat16, S, ḡ and m are codes, decoded and encoded in the
 // loop; 8 bits (one block, S only: fusedLoop lets in no mode with ḡ or m, whose codes this loop would
 // read as float32), S's codes are decoded in the loop with the block's scale (at `scale`) and its new
-// values written as float32 to `out`, for assembly/quantized.ts to encode.
+// values written as float32 to `out`, for assembly/quantized.ts to encode. Both load their integer
+// constants through `held` (the call's HELD_AT slot).
 import { K, MODE, SLOT_BYTES } from './generated/abi';
 import {
   byteLanes,
@@ -18,7 +19,7 @@ import {
   largestLane,
   loadHalf,
   NAN_BITS,
-  opaque,
+  held,
   S_BIAS,
   storeHalf,
 } from './rounding';
@@ -43,7 +44,8 @@ function scalar(k: usize, slot: i32): f32 {
 // from), else 0.
 @inline
 export function update(
-  mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, out: usize = 0, scale: usize = 0,
+  mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize,
+  heldAt: usize = 0, out: usize = 0, scale: usize = 0,
 ): u32 {
   const centered = (mode & MODE.CENTERED) != 0;
   const transformed = (mode & MODE.TRANSFORMED) != 0;
@@ -70,13 +72,13 @@ export function update(
     const vStepScale = lanes(k, K.stepScale);
     const vMinNormal = lanes(k, K.minNormal);
     const vZero = lanes(k, K.zero);
-    const vNan = half ? opaque(vZero, NAN_BITS) : vZero;
-    const vAdvance = half ? opaque(vZero, <i32>(8 * GOLDEN)) : vZero;
+    const vNan = half ? held(heldAt, NAN_BITS) : vZero;
+    const vAdvance = half ? held(heldAt, <i32>(8 * GOLDEN)) : vZero;
     let sRandom = half ? firstRandom(s, 2, k) : vZero;
     let aRandom = half && centered ? firstRandom(a, 2, k) : vZero;
     let mRandom = half && momentumKind != MODE.MOMENTUM_NONE ? firstRandom(m, 2, k) : vZero;
     const vScale = bytes ? f32x4.add(v128.load32_splat(scale), vZero) : vZero;
-    const vBias = bytes ? opaque(vZero, S_BIAS) : vZero;
+    const vBias = bytes ? held(heldAt, S_BIAS) : vZero;
     let vTop = vZero;
     const laneEnd = n & ~(<usize>3);
     for (; i < laneEnd; i += 4) {
@@ -94,7 +96,7 @@ export function update(
       if (bytes) {
         v128.store(out + offset, sv);
         vTop = i32x4.max_u(vTop, sv);
-      } else storeLanes(half, s, i, sv, sRandom, vNan);
+      } else storeLanes(half, s, i, sv, sRandom, vNan, true);
       if (half) sRandom = i32x4.add(sRandom, vAdvance);
       let variance = transformed ? f32x4.mul(sv, vBiasScale) : sv;
       if (centered) {
@@ -180,8 +182,8 @@ function loadLanes(half: bool, p: usize, i: usize): v128 {
 }
 
 @inline
-function storeLanes(half: bool, p: usize, i: usize, x: v128, random: v128, nan: v128): void {
-  if (half) encodeHalfLanes(p + (i << 1), x, random, nan);
+function storeLanes(half: bool, p: usize, i: usize, x: v128, random: v128, nan: v128, square: bool = false): void {
+  if (half) encodeHalfLanes(p + (i << 1), x, random, nan, square);
   else v128.store(p + (i << 2), x);
 }
 

@@ -62,9 +62,10 @@ export const REDUCTION_BLOCK = 1024;
 export const STATE_BLOCK = 1024;
 /**
  * Bytes of scratch memory a kernel call with compressed state needs of its own (one per thread): a
- * block's S, ḡ and m as float32 (assembly/quantized.ts says why).
+ * block's S, ḡ and m as float32 (assembly/quantized.ts says why), then one slot through which its
+ * lane loops load their integer constants (assembly/rounding.ts, `held`).
  */
-export const STATE_SCRATCH_BYTES = 3 * 4 * STATE_BLOCK;
+export const STATE_SCRATCH_BYTES = 3 * 4 * STATE_BLOCK + 16;
 
 type Field = (typeof MODE_FIELDS)[number];
 /** One mode's choices, by field name. */

@@ -101,12 +101,12 @@ function dispatchModule(): string {
     "// The bfloat16 modes of scripts/abi.ts's fusedLoop, which run `update` itself over their codes in the",
     '// simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.',
     '@inline',
-    'export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): bool {',
+    'export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, held: usize): bool {',
     '  if (!ASC_FEATURE_SIMD) return false;',
     '  switch (mode) {',
     ...modes()
       .filter(([, v]) => fusedLoop(v) && v.stateFormat === 'bfloat16')
-      .map(([mode]) => `    case ${mode}: update(${mode}, ${args}); return true;`),
+      .map(([mode]) => `    case ${mode}: update(${mode}, ${args}, held); return true;`),
     '    default: return false;',
     '  }',
     '}',
@@ -115,12 +115,12 @@ function dispatchModule(): string {
     "// and its new values written to `out` as float32, in the simd builds: S's largest new bits, or -1 when",
     "// this mode goes through assembly/quantized.ts's passes.",
     '@inline',
-    'export function dispatchFusedBlock(mode: i32, n: usize, w: usize, g: usize, s: usize, k: usize, out: usize, scale: usize): i64 {',
+    'export function dispatchFusedBlock(mode: i32, n: usize, w: usize, g: usize, s: usize, k: usize, held: usize, out: usize, scale: usize): i64 {',
     '  if (!ASC_FEATURE_SIMD) return -1;',
     '  switch (mode) {',
     ...modes()
       .filter(([, v]) => fusedLoop(v) && v.stateFormat === '8bit')
-      .map(([mode]) => `    case ${mode}: return update(${mode}, n, w, g, s, 0, 0, k, out, scale);`),
+      .map(([mode]) => `    case ${mode}: return update(${mode}, n, w, g, s, 0, 0, k, held, out, scale);`),
     '    default: return -1;',
     '  }',
     '}',

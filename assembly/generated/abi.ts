@@ -50,4 +50,4 @@ export namespace K {
 export const SLOT_BYTES: usize = 16;
 export const REDUCTION_BLOCK: usize = 1024;
 export const STATE_BLOCK: usize = 1024;
-export const STATE_SCRATCH_BYTES: usize = 12288;
+export const STATE_SCRATCH_BYTES: usize = 12304;

@@ -87,13 +87,13 @@ export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: u
 // The bfloat16 modes of scripts/abi.ts's fusedLoop, which run `update` itself over their codes in the
 // simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.
 @inline
-export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize): bool {
+export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, held: usize): bool {
   if (!ASC_FEATURE_SIMD) return false;
   switch (mode) {
-    case 128: update(128, n, w, g, s, a, m, k); return true;
-    case 160: update(160, n, w, g, s, a, m, k); return true;
-    case 192: update(192, n, w, g, s, a, m, k); return true;
-    case 224: update(224, n, w, g, s, a, m, k); return true;
+    case 128: update(128, n, w, g, s, a, m, k, held); return true;
+    case 160: update(160, n, w, g, s, a, m, k, held); return true;
+    case 192: update(192, n, w, g, s, a, m, k, held); return true;
+    case 224: update(224, n, w, g, s, a, m, k, held); return true;
     default: return false;
   }
 }
@@ -102,13 +102,13 @@ export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize,
 // and its new values written to `out` as float32, in the simd builds: S's largest new bits, or -1 when
 // this mode goes through assembly/quantized.ts's passes.
 @inline
-export function dispatchFusedBlock(mode: i32, n: usize, w: usize, g: usize, s: usize, k: usize, out: usize, scale: usize): i64 {
+export function dispatchFusedBlock(mode: i32, n: usize, w: usize, g: usize, s: usize, k: usize, held: usize, out: usize, scale: usize): i64 {
   if (!ASC_FEATURE_SIMD) return -1;
   switch (mode) {
-    case 256: return update(256, n, w, g, s, 0, 0, k, out, scale);
-    case 288: return update(288, n, w, g, s, 0, 0, k, out, scale);
-    case 320: return update(320, n, w, g, s, 0, 0, k, out, scale);
-    case 352: return update(352, n, w, g, s, 0, 0, k, out, scale);
+    case 256: return update(256, n, w, g, s, 0, 0, k, held, out, scale);
+    case 288: return update(288, n, w, g, s, 0, 0, k, held, out, scale);
+    case 320: return update(320, n, w, g, s, 0, 0, k, held, out, scale);
+    case 352: return update(352, n, w, g, s, 0, 0, k, held, out, scale);
     default: return -1;
   }
 }

@@ -56,4 +56,4 @@ export const REDUCTION_BLOCK = 1024;
 /** Elements per block of 8-bit state (one float32 scale per block). */
 export const STATE_BLOCK = 1024;
 /** Bytes of scratch memory a kernel call with compressed state needs of its own. */
-export const STATE_SCRATCH_BYTES = 12288;
+export const STATE_SCRATCH_BYTES = 12304;

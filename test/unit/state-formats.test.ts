@@ -210,6 +210,34 @@ describe('8-bit state reads no byte past its arrays', () => {
   });
 });
 
+// The lane loops also write into the scratch (their integer constants, assembly/rounding.ts `held`):
+// with the scratch ending where memory ends, a byte written past it traps.
+describe('compressed state writes nothing past its scratch', () => {
+  it.each(
+    (['bfloat16', '8bit'] as const).flatMap((format) =>
+      OPTION_SETS.slice(0, 2).map(([name, options]) => [`${format}, ${name}`, format, options] as const),
+    ),
+  )('%s', async (_, format, options) => {
+    const resolved = resolveOptions(options);
+    const mode = kernelMode(resolved) | FORMAT_BITS[format];
+    await compileBackend('simd');
+    const n = 2053;
+    const at = layout(n, format);
+    const end = Math.ceil(at.bytes / 65536) * 65536;
+    const scratch = end - STATE_SCRATCH_BYTES;
+    const { buffer, kernel } = createBackend('simd', end);
+    const floats = new Float32Array(buffer);
+    const random = rng(n);
+    for (let i = 0; i < n; i++) {
+      floats[at.w / 4 + i] = normal(random);
+      floats[at.g / 4 + i] = normal(random) * 1e-2;
+    }
+    writeStepConstants(floats, 0, resolved, 1, Float64Array.of(1e-3, 1), 7);
+    const call = () => kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, scratch);
+    expect(call).not.toThrow();
+  });
+});
+
 // ---- against a float64 reference of the formats' definitions ----------------------------------
 
 const asFloat = (bits: number) => new Float32Array(Uint32Array.of(bits).buffer)[0];
