@@ -24,6 +24,9 @@ import {
   storeHalf,
 } from './rounding';
 
+/** How far ahead bfloat16's loop loads w and g: 1 024 elements, as 8-bit state loads the next block. */
+const LOAD_AHEAD: usize = 4096;
+
 // The step's constants (slots K.*, written by writeStepConstants in src/kernel.ts). The lane loop
 // loads them into v128 locals before the loop: splatting f32 values instead makes V8 re-broadcast
 // them on every iteration, and loading them inside the loop makes it reload them every iteration
@@ -81,8 +84,16 @@ export function update(
     const vBias = bytes ? held(heldAt, S_BIAS) : vZero;
     let vTop = vZero;
     const laneEnd = n & ~(<usize>3);
+    // bfloat16 loads w and g a line at a time LOAD_AHEAD bytes on (never past the last vector), so
+    // they come from memory while this loop computes (wasm has no prefetch; BENCHMARKS.md)
+    const lastOffset = laneEnd > 0 ? (laneEnd - 4) << 2 : 0;
+    let touched = vZero;
     for (; i < laneEnd; i += 4) {
       const offset = i << 2;
+      if (half && (i & 12) == 0) {
+        const ahead = min<usize>(offset + LOAD_AHEAD, lastOffset);
+        touched = v128.or(touched, v128.or(v128.load(w + ahead), v128.load(g + ahead)));
+      }
       let wv = v128.load(w + offset);
       let gv = v128.load(g + offset);
       if (transformed) gv = f32x4.mul(clampVector(gv, vMinusClipValue, vClipValue), vGradScale);
@@ -124,6 +135,8 @@ export function update(
       v128.store(w + offset, wv);
     }
     if (bytes) top = largestLane(vTop);
+    // a store that changes nothing keeps the loads above from being dropped as unused
+    if (half) v128.store(heldAt, v128.and(touched, vZero));
   }
   const gradScale = scalar(k, K.gradScale);
   const clipValue = scalar(k, K.clipValue);

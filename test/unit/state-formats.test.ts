@@ -173,15 +173,22 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
 
 // The 8-bit encoding passes also load the next block's w, g and codes (they arrive while the pass
 // computes): each array placed last in memory, a load past its end would trap.
-describe('8-bit state reads no byte past its arrays', () => {
+// The lane loops load ahead of the element they update (8 bits: the next block; bfloat16: 1 024
+// elements on), clamped to the arrays: with an array ending where memory ends, a load past it traps.
+describe('compressed state reads no byte past its arrays', () => {
   const ARRAYS = ['w', 'g', 's', 'a', 'm'] as const;
-  it.each(OPTION_SETS.slice(0, 2))('%s: each array ending where memory ends', async (_, options) => {
+  it.each(
+    (['bfloat16', '8bit'] as const).flatMap((format) =>
+      OPTION_SETS.slice(0, 2).map(([name, options]) => [`${format}, ${name}`, format, options] as const),
+    ),
+  )('%s: each array ending where memory ends', async (_, format, options) => {
     const resolved = resolveOptions(options);
-    const mode = kernelMode(resolved) | FORMAT_BITS['8bit'];
+    const mode = kernelMode(resolved) | FORMAT_BITS[format];
     await compileBackend('simd');
-    for (const n of [2048, 2053, 3072, 1029]) {
+    for (const n of [2048, 2053, 3072, 1029, 1020, 4]) {
       const blocks = Math.ceil(n / STATE_BLOCK);
-      const sizes = { w: 4 * n, g: 4 * n, s: n, a: n, m: n };
+      const codes = CODE_BYTES[format] * n;
+      const sizes = { w: 4 * n, g: 4 * n, s: codes, a: codes, m: codes };
       for (const last of ARRAYS) {
         // constants, scales and scratch first, then the arrays, `last` ending at the memory's end
         let next = CONSTANTS_BYTES + 3 * align(4 * blocks) + STATE_SCRATCH_BYTES;
