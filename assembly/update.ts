@@ -74,6 +74,7 @@ export function update(
     const vIncrementScale = lanes(k, K.incrementScale);
     const vStepScale = lanes(k, K.stepScale);
     const vMinNormal = lanes(k, K.minNormal);
+    const vSignBit = lanes(k, K.signBit);
     const vZero = lanes(k, K.zero);
     const vNan = half ? held(heldAt, NAN_BITS) : vZero;
     const vAdvance = half ? held(heldAt, <i32>(8 * GOLDEN)) : vZero;
@@ -114,6 +115,7 @@ export function update(
         const av = flushVector(
           f32x4.add(f32x4.mul(vDecay, loadLanes(half, a, i)), f32x4.mul(vOneMinusDecay, gv)),
           vMinNormal,
+          vSignBit,
         );
         storeLanes(half, a, i, av, aRandom, vNan);
         if (half) aRandom = i32x4.add(aRandom, vAdvance);
@@ -126,7 +128,7 @@ export function update(
         wv = f32x4.sub(wv, f32x4.mul(vStepScale, u));
       } else {
         const increment = f32x4.mul(vIncrementScale, u);
-        const mv = flushVector(f32x4.add(f32x4.mul(vMomentum, loadLanes(half, m, i)), increment), vMinNormal);
+        const mv = flushVector(f32x4.add(f32x4.mul(vMomentum, loadLanes(half, m, i)), increment), vMinNormal, vSignBit);
         storeLanes(half, m, i, mv, mRandom, vNan);
         if (half) mRandom = i32x4.add(mRandom, vAdvance);
         const direction = momentumKind == MODE.MOMENTUM_NESTEROV ? f32x4.add(f32x4.mul(vMomentum, mv), increment) : mv;
@@ -220,9 +222,11 @@ function flush(x: f32): f32 {
   return abs<f32>(x) < MIN_NORMAL ? 0 : x;
 }
 
+// |x| as x without `signBit` (−0 in each lane, from the constants): f32x4.abs is the same bits, but
+// V8 builds its mask again on every iteration.
 @inline
-function flushVector(x: v128, minNormal: v128): v128 {
-  return v128.andnot(x, f32x4.lt(f32x4.abs(x), minNormal));
+function flushVector(x: v128, minNormal: v128, signBit: v128): v128 {
+  return v128.andnot(x, f32x4.lt(v128.andnot(x, signBit), minNormal));
 }
 
 // The square average is never negative (nor −0), so it needs no |x|: one compare fewer per element.

@@ -46,6 +46,7 @@ export const CONSTANT_SLOTS = [
   'minNormal',
   'zero',
   'roundingKey',
+  'signBit',
 ] as const;
 
 /** Floats per constant slot: one per lane of an f32x4. */

@@ -131,6 +131,8 @@ export function writeStepConstants(
   v[K.zero] = 0;
   // bits, carried by a float32 that is never NaN (roundingKey clears bit 30)
   v[K.roundingKey] = fromBits(roundingKey(t, seed));
+  // −0: the sign bit alone, which the lane loops clear for |x| (assembly/update.ts, flushVector)
+  v[K.signBit] = -0;
   for (let slot = 0; slot < SLOTS; slot++) {
     const first = at + slot * SLOT_FLOATS;
     heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];

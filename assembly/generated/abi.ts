@@ -45,6 +45,7 @@ export namespace K {
   export const minNormal: i32 = 12;
   export const zero: i32 = 13;
   export const roundingKey: i32 = 14;
+  export const signBit: i32 = 15;
 }
 
 export const SLOT_BYTES: usize = 16;

@@ -45,6 +45,7 @@ export const K = {
   minNormal: 12,
   zero: 13,
   roundingKey: 14,
+  signBit: 15,
 } as const;
 
 /** Floats per constant slot. */
