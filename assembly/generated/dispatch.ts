@@ -86,6 +86,7 @@ export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: u
 
 // The bfloat16 modes of scripts/abi.ts's fusedLoop, which run `update` itself over their codes in the
 // simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.
+// `held`: the call's scratch slot for the loop's integer constants (HELD_AT, assembly/rounding.ts).
 @inline
 export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, held: usize): bool {
   if (!ASC_FEATURE_SIMD) return false;
@@ -100,7 +101,7 @@ export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize,
 
 // The 8-bit modes that run `update` over one block of S codes (scale at `scale`), S decoded in the loop
 // and its new values written to `out` as float32, in the simd builds: S's largest new bits, or -1 when
-// this mode goes through assembly/quantized.ts's passes.
+// this mode goes through assembly/quantized.ts's passes. `held`: as for dispatchFused.
 @inline
 export function dispatchFusedBlock(mode: i32, n: usize, w: usize, g: usize, s: usize, k: usize, held: usize, out: usize, scale: usize): i64 {
   if (!ASC_FEATURE_SIMD) return -1;
