@@ -11,7 +11,7 @@ import {
   STATE_SCRATCH_BYTES,
   writeStepConstants,
 } from '../../src/kernel.js';
-import { type RMSPropOptions, resolveOptions } from '../../src/options.js';
+import { type RMSPropOptions, type ResolvedOptions, resolveOptions } from '../../src/options.js';
 import { BACKENDS, normal, rng, sameBits } from '../support/helpers.js';
 
 type Format = 'bfloat16' | '8bit';
@@ -171,17 +171,25 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
   });
 });
 
-// The 8-bit encoding passes also load the next block's w, g and codes (they arrive while the pass
-// computes): each array placed last in memory, a load past its end would trap.
+// Both compressed formats, seed and centered + momentum; and one step's w, g and constants.
+const EDGE_CASES = (['bfloat16', '8bit'] as const).flatMap((format) =>
+  OPTION_SETS.slice(0, 2).map(([name, options]) => [`${format}, ${name}`, format, options] as const),
+);
+
+function prepareStep(floats: Float32Array, at: { w: number; g: number }, n: number, resolved: ResolvedOptions) {
+  const random = rng(n);
+  for (let i = 0; i < n; i++) {
+    floats[at.w / 4 + i] = normal(random);
+    floats[at.g / 4 + i] = normal(random) * 1e-2;
+  }
+  writeStepConstants(floats, 0, resolved, 1, Float64Array.of(1e-3, 1), 7);
+}
+
 // The lane loops load ahead of the element they update (8 bits: the next block; bfloat16: 1 024
 // elements on), clamped to the arrays: with an array ending where memory ends, a load past it traps.
 describe('compressed state reads no byte past its arrays', () => {
   const ARRAYS = ['w', 'g', 's', 'a', 'm'] as const;
-  it.each(
-    (['bfloat16', '8bit'] as const).flatMap((format) =>
-      OPTION_SETS.slice(0, 2).map(([name, options]) => [`${format}, ${name}`, format, options] as const),
-    ),
-  )('%s: each array ending where memory ends', async (_, format, options) => {
+  it.each(EDGE_CASES)('%s: each array ending where memory ends', async (_, format, options) => {
     const resolved = resolveOptions(options);
     const mode = kernelMode(resolved) | FORMAT_BITS[format];
     await compileBackend('simd');
@@ -203,13 +211,7 @@ describe('compressed state reads no byte past its arrays', () => {
         const [sq, aq, mq, scratch] = [0, 1, 2, 3].map((k) => CONSTANTS_BYTES + k * align(4 * blocks));
         const { buffer, kernel } = createBackend('simd', end);
         expect(buffer.byteLength).toBe(end);
-        const floats = new Float32Array(buffer);
-        const random = rng(n);
-        for (let i = 0; i < n; i++) {
-          floats[at.w / 4 + i] = normal(random);
-          floats[at.g / 4 + i] = normal(random) * 1e-2;
-        }
-        writeStepConstants(floats, 0, resolved, 1, Float64Array.of(1e-3, 1), 7);
+        prepareStep(new Float32Array(buffer), at, n, resolved);
         const call = () => kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, sq, aq, mq, scratch);
         expect(call, `n ${n}, ${last} last`).not.toThrow();
       }
@@ -220,11 +222,7 @@ describe('compressed state reads no byte past its arrays', () => {
 // The lane loops also write into the scratch (their integer constants, assembly/rounding.ts `held`):
 // with the scratch ending where memory ends, a byte written past it traps.
 describe('compressed state writes nothing past its scratch', () => {
-  it.each(
-    (['bfloat16', '8bit'] as const).flatMap((format) =>
-      OPTION_SETS.slice(0, 2).map(([name, options]) => [`${format}, ${name}`, format, options] as const),
-    ),
-  )('%s', async (_, format, options) => {
+  it.each(EDGE_CASES)('%s', async (_, format, options) => {
     const resolved = resolveOptions(options);
     const mode = kernelMode(resolved) | FORMAT_BITS[format];
     await compileBackend('simd');
@@ -233,13 +231,7 @@ describe('compressed state writes nothing past its scratch', () => {
     const end = Math.ceil(at.bytes / 65536) * 65536;
     const scratch = end - STATE_SCRATCH_BYTES;
     const { buffer, kernel } = createBackend('simd', end);
-    const floats = new Float32Array(buffer);
-    const random = rng(n);
-    for (let i = 0; i < n; i++) {
-      floats[at.w / 4 + i] = normal(random);
-      floats[at.g / 4 + i] = normal(random) * 1e-2;
-    }
-    writeStepConstants(floats, 0, resolved, 1, Float64Array.of(1e-3, 1), 7);
+    prepareStep(new Float32Array(buffer), at, n, resolved);
     const call = () => kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, scratch);
     expect(call).not.toThrow();
   });
