@@ -36,6 +36,7 @@ import {
   halfCodes,
   held,
   INFINITY_BITS,
+  keepLoads,
   key,
   largestLane,
   loadHalf,
@@ -250,8 +251,7 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
       random = i32x4.add(random, advance);
       store16(codes + i, c0, c1, c2, c3);
     }
-    // a store that changes nothing keeps the loads above from being dropped as unused
-    v128.store(values, v128.or(v128.load(values), v128.and(touched, zero)));
+    keepLoads(heldAt, touched, zero);
   }
   const k0 = key(k);
   for (; i < count; i++) {

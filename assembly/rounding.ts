@@ -40,6 +40,12 @@ export function held(at: usize, value: i32): v128 {
   return v128.load(at);
 }
 
+/** Stores at `at` (the HELD_AT slot) zeros that depend on `touched`, so loads made only to bring lines in are not dropped as unused. */
+@inline
+export function keepLoads(at: usize, touched: v128, zero: v128): void {
+  v128.store(at, v128.and(touched, zero));
+}
+
 /** The random words of the four elements from byte address `p`, codes `stride` bytes apart. */
 @inline
 export function firstRandom(p: usize, stride: i32, k: usize): v128 {

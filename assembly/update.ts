@@ -20,6 +20,7 @@ import {
   loadHalf,
   NAN_BITS,
   held,
+  keepLoads,
   S_BIAS,
   storeHalf,
 } from './rounding';
@@ -137,8 +138,7 @@ export function update(
       v128.store(w + offset, wv);
     }
     if (bytes) top = largestLane(vTop);
-    // a store that changes nothing keeps the loads above from being dropped as unused
-    if (half) v128.store(heldAt, v128.and(touched, vZero));
+    if (half) keepLoads(heldAt, touched, vZero);
   }
   const gradScale = scalar(k, K.gradScale);
   const clipValue = scalar(k, K.clipValue);
