@@ -48,6 +48,8 @@ export interface ThreadsRow {
    * 'stream 1' and 'stream 2': the streaming limit on 1 and on 2 threads. From the issue's target
    * sizes: '2, apart' (interleaved with '1, apart' and 'auto, apart'), and 'busy 1', 'busy 2',
    * 'busy auto': back to back with another process burning one core, interleaved in one run.
+   * '1, apart, control' and 'busy 1, control': a second one-thread optimizer in the same rounds,
+   * measured as 'auto' is, so two runs of one choice show the noise 'auto''s ratios sit in.
    */
   ns: Record<string, number>;
   /**
@@ -94,6 +96,17 @@ function medianOfRounds<T>(
   return samples.map(summary);
 }
 
+/** Runs `step` for at least `ms` and 3 steps; returns ms per step. */
+function msPerStep(step: () => void, ms: number): number {
+  const start = performance.now();
+  let count = 0;
+  while (performance.now() - start < ms || count < 3) {
+    step();
+    count++;
+  }
+  return (performance.now() - start) / count;
+}
+
 /** Median ns per element of each step function (over n elements), run back to back in interleaved rounds. */
 function backToBack(
   n: number,
@@ -102,14 +115,12 @@ function backToBack(
   summary = median,
   afterSample?: (i: number) => void,
 ): number[] {
+  // Steps per sample counted on warm steps: a new optimizer's first steps are slow (first-touched
+  // memory, V8's baseline code), and counted here they gave it samples of a few steps, mostly the
+  // ones that bring its arrays back into the cache after another's sample (BENCHMARKS.md, run 24).
   const reps = steps.map((step) => {
-    const start = performance.now();
-    let count = 0;
-    while (performance.now() - start < 50 || count < 3) {
-      step();
-      count++;
-    }
-    return Math.max(1, Math.round((sampleMs * count) / (performance.now() - start)));
+    msPerStep(step, 50);
+    return Math.max(1, Math.round(sampleMs / msPerStep(step, 50)));
   });
   return medianOfRounds(
     steps,
@@ -218,7 +229,12 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
     } = await interleaved(n, [1, 2, 'auto']);
     const ns: Record<string, number> = { 1: one, 2: two, auto };
     if (TARGET_SIZES.includes(n)) {
-      [ns['1, apart'], ns['2, apart'], ns['auto, apart']] = await interleavedApart(n, [1, 2, 'auto']);
+      [ns['1, apart'], ns['2, apart'], ns['auto, apart'], ns['1, apart, control']] = await interleavedApart(n, [
+        1,
+        2,
+        'auto',
+        1,
+      ]);
     } else {
       [ns['1, apart'], ns['auto, apart']] = await interleavedApart(n, [1, 'auto']);
     }
@@ -231,8 +247,8 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
     for (const n of TARGET_SIZES) {
       const row = rows.find((r) => r.elements === n);
       if (!row) continue;
-      const { ns, sharedCpu } = await interleaved(n, [1, 2, 'auto'], true);
-      Object.assign(row.ns, { 'busy 1': ns[0], 'busy 2': ns[1], 'busy auto': ns[2] });
+      const { ns, sharedCpu } = await interleaved(n, [1, 2, 'auto', 1], true);
+      Object.assign(row.ns, { 'busy 1': ns[0], 'busy 2': ns[1], 'busy auto': ns[2], 'busy 1, control': ns[3] });
       row.sharedCpu = { 2: sharedCpu[1], auto: sharedCpu[2] };
     }
   } finally {
@@ -249,9 +265,12 @@ export function autoTable(rows: ThreadsRow[], burner: string): { header: string[
     "idle: 'auto' vs the faster",
     '2 ms apart: 2 vs 1',
     "2 ms apart: 'auto' vs the faster",
+    '2 ms apart, control: a second 1 vs 1',
     `busy (${burner}): 2 vs 1`,
     "busy: 'auto' vs 1",
     "busy: 'auto' vs the faster",
+    'busy, control: a second 1 vs 1',
+    "busy: 'auto' vs the two 1s' mean",
     "busy: worker on the caller's CPU (2 / 'auto')",
   ];
   const percent = (share = Number.NaN) => (Number.isNaN(share) ? '–' : `${Math.round(100 * share)} %`);
@@ -264,9 +283,12 @@ export function autoTable(rows: ThreadsRow[], burner: string): { header: string[
       ratio(Math.min(ns['1'], ns['2']), ns.auto),
       ratio(ns['1, apart'], ns['2, apart']),
       ratio(Math.min(ns['1, apart'], ns['2, apart']), ns['auto, apart']),
+      ratio(ns['1, apart'], ns['1, apart, control']),
       ratio(ns['busy 1'], ns['busy 2']),
       ratio(ns['busy 1'], ns['busy auto']),
       ratio(Math.min(ns['busy 1'], ns['busy 2']), ns['busy auto']),
+      ratio(ns['busy 1'], ns['busy 1, control']),
+      ratio((ns['busy 1'] + ns['busy 1, control']) / 2, ns['busy auto']),
       `${percent(sharedCpu?.['2'])} / ${percent(sharedCpu?.auto)}`,
     ]);
   return { header, body };
