@@ -117,7 +117,7 @@ function backToBack(
 ): number[] {
   // Steps per sample counted on warm steps: a new optimizer's first steps are slow (first-touched
   // memory, V8's baseline code), and counted here they gave it samples of a few steps, mostly the
-  // ones that bring its arrays back into the cache after another's sample (BENCHMARKS.md, run 24).
+  // ones that bring its arrays back into the cache after another's sample (BENCHMARKS.md, runs 24–29).
   const reps = steps.map((step) => {
     msPerStep(step, 50);
     return Math.max(1, Math.round(sampleMs / msPerStep(step, 50)));
@@ -229,12 +229,8 @@ export async function benchThreads(sizes = SIZES): Promise<ThreadsRow[]> {
     } = await interleaved(n, [1, 2, 'auto']);
     const ns: Record<string, number> = { 1: one, 2: two, auto };
     if (TARGET_SIZES.includes(n)) {
-      [ns['1, apart'], ns['2, apart'], ns['auto, apart'], ns['1, apart, control']] = await interleavedApart(n, [
-        1,
-        2,
-        'auto',
-        1,
-      ]);
+      const apart = await interleavedApart(n, [1, 2, 'auto', 1]);
+      [ns['1, apart'], ns['2, apart'], ns['auto, apart'], ns['1, apart, control']] = apart;
     } else {
       [ns['1, apart'], ns['auto, apart']] = await interleavedApart(n, [1, 'auto']);
     }
