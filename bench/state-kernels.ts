@@ -1,6 +1,7 @@
 // Issue 23: the kernel's step with float32, bfloat16 and 8-bit state, timed directly (one thread, the
-// simd backend), at 64 K elements (in cache) and 16 M (memory-bound), for the seed preset and for
-// centered + momentum: interleaved rounds (bench/measure.ts), medians, ratios within this one run.
+// simd backend), at 64 K elements (in cache) and 16 M (memory-bound), for the seed preset, momentum
+// (TF.js users' usual choice) and centered + momentum: interleaved rounds (bench/measure.ts), medians,
+// ratios within this one run.
 // Run: npx tsx bench/state-kernels.ts [--quick] [--sizes 1024,4096]
 import os from 'node:os';
 import { compileBackend, createBackend } from '../src/backends.js';
@@ -26,6 +27,7 @@ const FORMATS = [
 ] as const;
 const PRESETS: Array<[string, RMSPropOptions]> = [
   ['seed', {}],
+  ['momentum', { momentum: 0.9 }],
   ['centered + momentum', { centered: true, momentum: 0.9 }],
 ];
 
