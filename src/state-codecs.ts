@@ -51,6 +51,8 @@ export const scaleField = (max: number, shift: number) =>
   max > INFINITY_BITS ? 255 : Math.min(((max + ((1 << shift) - 1)) >>> shift) >>> (23 - shift), 255);
 
 export const scaleOf = (field: number) => fromBits(field === 255 ? NAN_BITS : field << 23);
+/** Whether float32 bits `b` (unsigned) are a scale scaleOf makes: +0, a positive power of two or the one NaN. */
+export const isScaleBits = (b: number) => b === NAN_BITS || ((b & 0x807fffff) === 0 && b >>> 23 !== 255);
 
 /** S: unsigned E5M3 codes (mantissa shift 20, top exponent 31). */
 export const decodeS = (c: number, scale: number) =>

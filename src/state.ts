@@ -7,7 +7,7 @@ import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
 import { arrayBuffer, arrayByteOffset, arrayLength, own, typedArrayKind } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { STATE_BLOCK } from './generated/abi.js';
-import { decodeArray } from './state-codecs.js';
+import { decodeArray, isScaleBits } from './state-codecs.js';
 import { encodeState as encodeLayoutState, type CompressedState } from './layout.js';
 
 /** The `format` field of every saved state. */
@@ -349,6 +349,7 @@ export function readSavedState(
             `${scaleWhere} has ${readScales.bytes / 4} scales, the parameter's ${t.length} elements need ${blocks}`,
           );
         scales = copyOf(readScales, 'Float32Array', scaleWhere, heap) as Float32Array;
+        checkScales(scales, scaleWhere);
       }
       const target = t.compressed;
       if (target && format === target.format) {
@@ -386,6 +387,20 @@ export function readSavedState(
 }
 
 const NONE = new Float32Array(0);
+
+/**
+ * 8-bit state's scales are what its encoding writes: +0 (a block of zeros), a positive power of two
+ * (a normal float32) or the one NaN (a block with a NaN or ∞). Anything else would decode as values
+ * the format cannot hold: a negative scale as negative square averages, which the kernels take for 0.
+ */
+function checkScales(scales: Float32Array, where: string): void {
+  const bits = new Uint32Array(arrayBuffer(scales), arrayByteOffset(scales), arrayLength(scales));
+  const bad = bits.findIndex((b) => !isScaleBits(b));
+  if (bad >= 0)
+    throw new RangeError(
+      `${where}: block ${bad}'s scale is ${Object.is(scales[bad], -0) ? '-0' : scales[bad]} (bits 0x${bits[bad].toString(16).padStart(8, '0')}); 8-bit state's scales are +0, a power of two or NaN (0x7fc00000)`,
+    );
+}
 
 function checkNotNegative(values: Float32Array, name: string): void {
   const negative = values.findIndex((x) => x < 0);

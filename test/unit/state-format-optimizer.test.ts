@@ -221,6 +221,34 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     if (stateFormat === '8bit') {
       const noScales = { ...saved, state: { ...saved.state, big: { squareAvg: saved.state.big.squareAvg } } };
       expect(() => opt.loadState(noScales)).toThrow(/squareAvgScales of 'big'/);
+      // a scale the encoding never writes: a negative one decodes as negative S (the kernels take it for 0)
+      const withScale = (kind: 'squareAvgScales' | 'momentumScales', bits: number) => {
+        const scales = Float32Array.from(saved.state.big[kind] as Float32Array);
+        new Uint32Array(scales.buffer)[1] = bits;
+        return { ...saved, state: { ...saved.state, big: { ...saved.state.big, [kind]: scales } } };
+      };
+      for (const bits of [
+        0xbf800000 /* −1 */, 0x40400000 /* 3 */, 0x000116c2 /* 1e-40 */, 0x80000000 /* −0 */, 0x7f800000, 0x7fc00001,
+      ])
+        expect(() => opt.loadState(withScale('squareAvgScales', bits))).toThrow(
+          new RegExp(`squareAvgScales of 'big': block 1's scale .*bits 0x${bits.toString(16).padStart(8, '0')}`),
+        );
+      const withMomentum = await run({ stateFormat, momentum: 0.9 }, 2);
+      const savedMomentum = withMomentum.saveState({ arrays: 'float32' });
+      const scales = Float32Array.from(savedMomentum.state.big.momentumScales as Float32Array);
+      scales[0] = -scales[0];
+      const badMomentum = { ...savedMomentum.state.big, momentumScales: scales };
+      const beforeMomentum = withMomentum.saveState();
+      expect(() =>
+        withMomentum.loadState({ ...savedMomentum, state: { ...savedMomentum.state, big: badMomentum } }),
+      ).toThrow(RangeError);
+      expect(withMomentum.saveState()).toEqual(beforeMomentum);
+      // what the encoding writes loads: +0 (a fresh state), powers of two, NaN (the S = ∞ blocks of `saved`)
+      expect(new Uint32Array((saved.state.big.squareAvgScales as Float32Array).slice().buffer)).toContain(0x7fc00000);
+      const fresh = await RMSProp.create(SIZES, { stateFormat });
+      opt.loadState(fresh.saveState());
+      expect(opt.state.big.squareAvg.every((x) => x === 0)).toBe(true);
+      opt.loadState(saved);
     }
     expect(opt.saveState()).toEqual(before);
   });
