@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { sharedSpans, type Span } from '../../src/inputs.js';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { moduleArgs } from '../support/child.js';
 import { root } from '../support/pack.js';
@@ -77,6 +78,41 @@ describe('create rejects bad parameters', () => {
       RMSProp,
     );
     await expect(RMSProp.create({ a: backing, b: backing })).rejects.toThrow(TypeError);
+  });
+
+  it('finds parameters that share memory among thousands, reading each span a bounded number of times', async () => {
+    // 3 000 arrays over three buffers, side by side (touching is not sharing), empty ones anywhere
+    const buffers = [new Float32Array(4000), new Float32Array(4000), new Float32Array(4000)];
+    const params: Record<string, Float32Array> = {};
+    for (let i = 0; i < 3000; i++)
+      params[`p${i}`] = buffers[i % 3].subarray(4 * Math.floor(i / 3), 4 * Math.floor(i / 3) + 4);
+    params.empty = buffers[0].subarray(8, 8);
+    const opt = await RMSProp.create(params);
+    expect(opt.params.p2999[0]).toBe(0);
+    opt.dispose();
+    // one array straddling two others, given last: named with the first one it shares with
+    const attempt = RMSProp.create({ ...params, late: buffers[1].subarray(2002, 2010) });
+    await expect(attempt).rejects.toThrow(/'p1501' and 'late' share memory/);
+
+    // The lookup sorts: reads of each span's start grow as n log n, not n² (counted, not timed).
+    const n = 20_000;
+    let reads = 0;
+    const buffer = new ArrayBuffer(8);
+    const spans = Array.from({ length: n }, (_, index): Span => {
+      const start = 8 * ((index * 7919) % n); // disjoint, out of order
+      return {
+        name: `p${index}`,
+        index,
+        buffer,
+        end: start + 8,
+        get start() {
+          reads++;
+          return start;
+        },
+      };
+    });
+    expect(sharedSpans(spans)).toBeUndefined();
+    expect(reads).toBeLessThan(4 * n * Math.log2(n));
   });
 
   it('rejects memory beyond what wasm can address, saying how many bytes', async () => {
