@@ -166,6 +166,8 @@ export const PRESETS: Readonly<Record<PresetName, PresetDefaults>> = Object.free
     decoupledWeightDecay: false,
   },
 });
+// each preset frozen too: changed from plain JS, one would change every later optimizer's defaults, unchecked
+for (const preset of Object.values(PRESETS)) Object.freeze(preset);
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
 const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];

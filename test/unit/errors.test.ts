@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sharedSpans, type Span } from '../../src/inputs.js';
-import { RMSProp, type RMSPropOptions } from '../../src/index.js';
+import { PRESETS, RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { moduleArgs } from '../support/child.js';
 import { root } from '../support/pack.js';
 import { BACKENDS, snapshot } from '../support/helpers.js';
@@ -78,6 +78,14 @@ describe('create rejects bad parameters', () => {
       RMSProp,
     );
     await expect(RMSProp.create({ a: backing, b: backing })).rejects.toThrow(TypeError);
+  });
+
+  it('the presets cannot be changed from plain JS: a bad value would pass every later create unchecked', () => {
+    for (const preset of Object.values(PRESETS)) expect(Object.isFrozen(preset)).toBe(true);
+    expect(() => {
+      (PRESETS.pytorch as { decay: number }).decay = 2;
+    }).toThrow(TypeError);
+    expect(PRESETS.pytorch.decay).toBe(0.99);
   });
 
   it('finds parameters that share memory among thousands, reading each span a bounded number of times', async () => {
@@ -160,11 +168,14 @@ describe.each(BACKENDS)('step rejects bad gradients and changes nothing (%s)', (
     expect(opt.stepCount).toBe(1);
   });
 
-  it('throws on any use after dispose', async () => {
+  it('throws on any call after dispose; the facts fixed at create stay readable', async () => {
     const opt = await RMSProp.create({ w: 4 }, { backend });
     opt.dispose();
     expect(() => opt.step()).toThrow(/disposed/);
     expect(() => opt.stepCount).toThrow(/disposed/);
+    expect(() => opt.options).toThrow(/disposed/);
+    expect(() => opt.saveState()).toThrow(/disposed/);
+    expect([opt.backend, opt.threads, opt.stateBytes]).toEqual([backend, 1, 16]);
   });
 });
 
