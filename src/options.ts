@@ -209,21 +209,21 @@ function numberIn(test: (x: number) => boolean, range: string): Check {
   };
 }
 
+/** One of a few named choices (a preset, a backend, …); anything else is a TypeError, as an unknown option name is. */
+function oneOf(choices: readonly string[]): Check {
+  return (value, name) => {
+    if (typeof value !== 'string' || !choices.includes(value))
+      throw new TypeError(`option '${name}' must be one of ${choices.join(', ')}, got ${describe(value)}`);
+  };
+}
+
 const nonNegativeFinite = numberIn((x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
 const unitInterval = numberIn((x) => x >= 0 && x < 1, 'in [0, 1)');
 const positive = numberIn((x) => x > 0, 'a number > 0 (Infinity: no clipping)');
 
 const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
-  preset: (value, name) => {
-    if (typeof value !== 'string' || !Object.hasOwn(PRESETS, value)) {
-      throw new TypeError(`option '${name}' must be one of ${Object.keys(PRESETS).join(', ')}, got ${describe(value)}`);
-    }
-  },
-  backend: (value, name) => {
-    if (!BACKENDS.includes(value as BackendChoice)) {
-      throw new TypeError(`option '${name}' must be one of ${BACKENDS.join(', ')}, got ${describe(value)}`);
-    }
-  },
+  preset: oneOf(Object.keys(PRESETS)),
+  backend: oneOf(BACKENDS),
   lr: (value, name) => {
     if (typeof value !== 'function') nonNegativeFinite(value, name);
   },
@@ -250,17 +250,8 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
       throw new RangeError(`option '${name}' must be an integer from 1 to ${MAX_THREADS} or 'auto', got ${value}`);
     }
   },
-  stateFormat: (value, name) => {
-    if (typeof value !== 'string')
-      throw new TypeError(`option '${name}' must be one of ${STATE_FORMATS.join(', ')}, got ${describe(value)}`);
-    if (!STATE_FORMATS.includes(value as StateFormat))
-      throw new RangeError(`option '${name}' must be one of ${STATE_FORMATS.join(', ')}, got ${describe(value)}`);
-  },
-  nonFinite: (value, name) => {
-    if (!NON_FINITE.includes(value as NonFinitePolicy)) {
-      throw new TypeError(`option '${name}' must be one of ${NON_FINITE.join(', ')}, got ${describe(value)}`);
-    }
-  },
+  stateFormat: oneOf(STATE_FORMATS),
+  nonFinite: oneOf(NON_FINITE),
 };
 
 /**

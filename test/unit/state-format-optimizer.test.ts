@@ -268,7 +268,7 @@ describe('the stateFormat option', () => {
 
   it('refuses a bad value before anything exists, and a change after create', async () => {
     await expect(RMSProp.create({ w: 8 }, { stateFormat: 'int8' as never })).rejects.toThrow(
-      new RangeError(`option 'stateFormat' must be one of float32, bfloat16, 8bit, got "int8"`),
+      new TypeError(`option 'stateFormat' must be one of float32, bfloat16, 8bit, got "int8"`),
     );
     await expect(RMSProp.create({ w: 8 }, { stateFormat: 8 as never })).rejects.toThrow(TypeError);
     await expect(RMSProp.create([{ params: { w: 8 }, stateFormat: 'fp8' as never }])).rejects.toThrow(
