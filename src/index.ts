@@ -24,6 +24,8 @@ export type {
 } from './options.js';
 export { availableBackends, NotReadyError } from './backends.js';
 export {
+  decodeState,
+  encodeState,
   STATE_FORMAT,
   STATE_VERSION,
   type ArrayKind,
@@ -31,7 +33,6 @@ export {
   type SaveOptions,
   type StateArray,
 } from './state.js';
-export { decodeState, encodeState } from './state-binary.js';
 export type { TorchParamGroup, TorchParamState, TorchStateDict } from './torch.js';
 export * as schedules from './schedules.js';
 export type { Schedule } from './schedules.js';
