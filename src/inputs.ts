@@ -165,9 +165,9 @@ export interface Span {
 }
 
 /**
- * The names of two non-empty spans that share bytes (the one given first, first), if any: sorted by
- * start within each buffer, a span overlaps an earlier one exactly when it starts before the end
- * reached so far. O(n log n): comparing every pair made create take 5 s for 20 000 arrays.
+ * Two non-empty spans that share bytes (the one given first, first), if any: sorted by start within
+ * a buffer, a span overlaps exactly when it starts before the end reached so far (comparing every
+ * pair took 5 s for 20 000 arrays).
  */
 export function sharedSpans(spans: readonly Span[]): [string, string] | undefined {
   const byBuffer = new Map<ArrayBufferLike, Span[]>();

@@ -387,11 +387,7 @@ export function readSavedState(
 
 const NONE = new Float32Array(0);
 
-/**
- * 8-bit state's scales are what its encoding writes: +0 (a block of zeros), a positive power of two
- * (a normal float32) or the one NaN (a block with a NaN or ∞). Anything else would decode as values
- * the format cannot hold: a negative scale as negative square averages, which the kernels take for 0.
- */
+/** 8-bit scales as the encoding writes them (isScaleBits): a negative one would make S negative, which the kernels take for 0. */
 function checkScales(scales: Float32Array, where: string): void {
   const bits = new Uint32Array(arrayBuffer(scales), arrayByteOffset(scales), arrayLength(scales));
   const bad = bits.findIndex((b) => !isScaleBits(b));
