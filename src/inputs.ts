@@ -179,7 +179,8 @@ export function sharedSpans(spans: readonly Span[]): [string, string] | undefine
   for (const list of byBuffer.values()) {
     list.sort((a, b) => a.start - b.start);
     let reach = list[0];
-    for (const span of list.slice(1)) {
+    for (let i = 1; i < list.length; i++) {
+      const span = list[i];
       if (span.start < reach.end) {
         const [first, second] = reach.index < span.index ? [reach, span] : [span, reach];
         return [first.name, second.name];

@@ -351,8 +351,8 @@ export class RMSProp<Name extends string = string> {
    * Ends the worker threads and lets the optimizer's memory go, even while this object is still
    * referenced; any later call throws, and so do `options`, `groups` and `stepCount` (a second
    * dispose does nothing; what create fixed, such as backend, threads and stateBytes, stays
-   * readable). Without threads the memory is detached: every view the optimizer handed out (zero-copy `params`, `grads`, `state`) becomes
-   * empty (length 0), so none keeps it alive. With threads it is a SharedArrayBuffer, which cannot
+   * readable). Without threads the memory is detached: every view the optimizer handed out
+   * (zero-copy `params`, `grads`, `state`) becomes empty (length 0), so none keeps it alive. With threads it is a SharedArrayBuffer, which cannot
    * be detached: views you kept keep their values, and the memory, until you drop them.
    */
   dispose(): void {
