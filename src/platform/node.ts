@@ -1,5 +1,6 @@
 // Node: worker_threads, started from a data: URL so that no worker file has to ship, and unref'd
-// so that an optimizer the program forgot to dispose never keeps the process alive.
+// once running so that an optimizer the program forgot to dispose never keeps the process alive
+// (not before: Deno ended a program whose `create` was not awaited at its top level before it resolved).
 /// <reference types="node" />
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -16,8 +17,11 @@ export const platform: Platform = {
   startWorker(program, events) {
     // An ES module, so it runs the same whatever module type the host process uses.
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(`${PRELUDE}\n${program}`)}`));
-    worker.unref();
-    worker.once('message', () => events.message()); // once: a lasting 'message' listener would ref the worker again
+    // once: a lasting 'message' listener would ref the worker again
+    worker.once('message', () => {
+      worker.unref();
+      events.message();
+    });
     worker.on('error', (error: Error) => events.failed(`worker failed: ${error.message || String(error)}`));
     worker.on('exit', (code: number) => events.failed(`worker exited with code ${code}`));
     return {
