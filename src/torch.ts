@@ -2,6 +2,7 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
+import { decodeState, encodeState } from './layout.js';
 import {
   checkStepCount,
   isRecord,
@@ -80,19 +81,19 @@ export function toTorch(
   groups: readonly GroupInfo[],
   tensors: readonly TensorArrays[],
 ): TorchStateDict {
-  if (stepCount > 0) for (const t of tensors) checkTorchLength(t, 'toTorchStateDict');
+  // PyTorch creates a parameter's state at its first step; before any, state set another way is kept.
+  const stateful = tensors.map((t) => stepCount > 0 || !isFresh(t, groups[t.group].initialSquareAvg));
+  tensors.forEach((t, i) => stateful[i] && checkTorchLength(t, 'toTorchStateDict'));
   const state: Record<string, TorchParamState> = {};
-  // PyTorch creates per-parameter state at the first step.
-  if (stepCount > 0) {
-    tensors.forEach((t, i) => {
-      const entry: TorchParamState = { step: stepCount, square_avg: Array.from(stateArray(t, 'squareAvg')!) };
-      const momentum = stateArray(t, 'momentum');
-      const gradAvg = stateArray(t, 'gradAvg');
-      if (momentum) entry.momentum_buffer = Array.from(momentum);
-      if (gradAvg) entry.grad_avg = Array.from(gradAvg);
-      state[String(i)] = entry;
-    });
-  }
+  tensors.forEach((t, i) => {
+    if (!stateful[i]) return;
+    const entry: TorchParamState = { step: stepCount, square_avg: Array.from(stateArray(t, 'squareAvg')!) };
+    const momentum = stateArray(t, 'momentum');
+    const gradAvg = stateArray(t, 'gradAvg');
+    if (momentum) entry.momentum_buffer = Array.from(momentum);
+    if (gradAvg) entry.grad_avg = Array.from(gradAvg);
+    state[String(i)] = entry;
+  });
   let index = 0;
   const param_groups = groups.map((g) => ({
     lr: typeof g.lr === 'function' ? g.lr(stepCount) : g.lr,
@@ -184,6 +185,19 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
     groups: flags.map((options, g) => ({ params: [...groups[g].params], options })),
     state: Object.fromEntries(saved), // defines every name as its own property, '__proto__' included
   };
+}
+
+/** Whether `t`'s state is what create gave it: squareAvg `initial` (as its format stores it), the rest 0. */
+function isFresh(t: TensorArrays, initial: number): boolean {
+  const c = t.compressed;
+  if (c && initial !== 0) {
+    const one = { ...c, codes: { squareAvg: new Uint16Array(1) }, scales: { squareAvg: new Float32Array(1) } };
+    encodeState(one, 'squareAvg', Float32Array.of(initial));
+    initial = decodeState(one, 'squareAvg', 1)[0];
+  }
+  return Object.keys(TORCH_KEYS).every((kind) =>
+    (stateArray(t, kind as keyof typeof TORCH_KEYS) ?? []).every((x) => x === (kind === 'squareAvg' ? initial : 0)),
+  );
 }
 
 function initial(t: TensorArrays, kind: 'squareAvg' | 'gradAvg' | 'momentum', group: GroupInfo): Float32Array {

@@ -465,6 +465,26 @@ describe('saved state', () => {
     expect(copy.stepCount).toBe(3);
     expect(() => copy.fromTorchStateDict({ ...dict, param_groups: [dict.param_groups[0]] })).toThrow(RangeError);
   });
+
+  // PyTorch has no state for a parameter before its first step; here state can be set before any
+  // (setState, loadState, or a stepCount set back to 0), and the dict dropped it.
+  it.each(['float32', 'bfloat16', '8bit'] as const)(
+    'at step 0, the dict has state only where it differs from a fresh optimizer (%s, tf1: initialSquareAvg 1)',
+    async (stateFormat) => {
+      const sizes = { a: 5000, b: 5000 };
+      const opt = await RMSProp.create(sizes, { preset: 'tf1', stateFormat, momentum: 0.9 });
+      expect(opt.toTorchStateDict().state).toEqual({});
+      const s = Float32Array.from({ length: 5000 }, (_, i) => 0.5 + (i % 7) / 8); // on every format's grid
+      opt.setState('b', { squareAvg: s });
+      const dict = opt.toTorchStateDict();
+      expect(Object.keys(dict.state)).toEqual(['1']);
+      expect(dict.state['1']).toEqual({ step: 0, square_avg: Array.from(s), momentum_buffer: Array(5000).fill(0) });
+      const copy = await RMSProp.create(sizes, { preset: 'tf1', stateFormat, momentum: 0.9 });
+      copy.fromTorchStateDict(dict);
+      expect(Array.from(copy.state.b.squareAvg)).toEqual(Array.from(s));
+      expect(copy.state.a.squareAvg.every((x) => x === 1)).toBe(true);
+    },
+  );
 });
 
 // Loading checks everything before it changes anything.
