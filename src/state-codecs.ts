@@ -172,7 +172,7 @@ function encodeChunk(
   for (let start = 0; start < count; start += STATE_BLOCK) {
     const end = Math.min(start + STATE_BLOCK, count);
     let max = 0;
-    for (let j = start; j < end; j++) max = Math.max(max, isS ? bitsOf(values[j]) >>> 0 : magnitudeBits(values[j]));
+    for (let j = start; j < end; j++) max = Math.max(max, magnitudeBits(values[j]));
     const field = scaleField(max, isS ? 20 : 19);
     for (let j = start; j < end; j++) {
       const random = mix(address + first + j + key);
@@ -227,7 +227,7 @@ export function encodeArray(
   for (let start = 0; start < n; start += STATE_BLOCK) {
     const end = Math.min(start + STATE_BLOCK, n);
     let max = 0;
-    for (let j = start; j < end; j++) max = Math.max(max, isS ? bitsOf(values[j]) >>> 0 : magnitudeBits(values[j]));
+    for (let j = start; j < end; j++) max = Math.max(max, magnitudeBits(values[j]));
     const field = scaleField(max, isS ? 20 : 19);
     for (let j = start; j < end; j++)
       codes[j] = isS ? encodeS(values[j], field, NEAREST) : encodeM(values[j], field, NEAREST);
