@@ -12,7 +12,7 @@ import {
 import { readGroups, type GroupSpec } from './inputs.js';
 import { planLayout, type Layout } from './layout.js';
 import { readOptions, type BackendName, type RMSPropOptions } from './options.js';
-import { chooseThreads, CONTROL_BYTES, threadSupport, ThreadPool } from './threads.js';
+import { chooseThreads, CONTROL_BYTES, refusedBy, threadSupport, ThreadPool, tryWorkers } from './threads.js';
 
 /** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
 interface Plan {
@@ -87,9 +87,7 @@ export async function assembleAsync(params: unknown, options: RMSPropOptions | u
     // Workers refused, at once or when they started (a page's CSP, a sandbox, an engine that cannot
     // post shared memory to a worker): one thread, saying why. ThreadPool has ended them.
     await compileBackend(planned.name);
-    const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) };
-    const reason = `workers could not start or share memory here (${name}: ${message})`;
-    return assemble({ ...planned, threads: 1, threadsReason: reason }).parts;
+    return assemble({ ...planned, threads: 1, threadsReason: refusedBy(error) }).parts;
   }
 }
 
@@ -115,6 +113,7 @@ export async function compileForOptions(options: Pick<RMSPropOptions, 'backend' 
   const read = readOptions(options ?? {});
   const { name } = backendChoice(read.backend ?? 'auto');
   const threads = read.threads ?? 1;
+  if (threads !== 1 && name !== 'js' && threadSupport().unavailable === undefined) await tryWorkers();
   const shared = threads !== 1 && threadSupport().unavailable === undefined;
   const single = threads === 1 || threads === 'auto' || !shared;
   await Promise.all([shared && compileBackend(name, true), single && compileBackend(name, false)]);

@@ -127,8 +127,9 @@ export class RMSProp<Name extends string = string> {
   /**
    * Compiles, once per runtime, every wasm build that `createSync` with these `options` can need at
    * any size: the backend's single-thread build (for `threads: 1`, for `'auto'` below its threshold,
-   * and where threads are unavailable), and its shared-memory build when `threads` is not 1. Options
-   * are checked as `create` checks them.
+   * and where threads are unavailable), and its shared-memory build when `threads` is not 1, when
+   * it also starts a worker once to learn whether this runtime refuses them. Options are checked as
+   * `create` checks them.
    */
   static async ready(options?: Pick<RMSPropOptions, 'backend' | 'threads'>): Promise<void> {
     await compileForOptions(options);
@@ -137,8 +138,9 @@ export class RMSProp<Name extends string = string> {
   /**
    * `create`, synchronously, once `await RMSProp.ready(options)` has compiled its wasm (it throws
    * a `NotReadyError` saying so otherwise). For frameworks whose hooks are synchronous (TF.js'
-   * `applyGradients`). Worker threads start in the background and join steps once running; if the
-   * runtime refuses them, steps throw (use `create` to fall back to one thread instead).
+   * `applyGradients`). Worker threads start in the background and join steps once running. Where
+   * `ready` found workers refused, it takes one thread and `threadsReason` says why, as `create`
+   * does; a worker that fails later makes steps throw (`create` waits for its workers instead).
    */
   static createSync<const P extends ParamsInput>(params: P, options?: RMSPropOptions): RMSProp<NamesOf<P>>;
   static createSync<const G extends readonly ParamGroup[]>(

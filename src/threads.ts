@@ -326,8 +326,45 @@ function sharedMemoryUnavailable(): string | undefined {
 
 /** The number of cores worth using, and why threads cannot be used here (or undefined). */
 export function threadSupport(): { cores: number; unavailable?: string } {
-  const unavailable = sharedMemoryUnavailable() ?? platform.workersUnavailable();
+  const unavailable = sharedMemoryUnavailable() ?? platform.workersUnavailable() ?? workersRefused;
   return unavailable ? { cores: 1, unavailable } : { cores: platform.cores() };
+}
+
+/** Why a worker started here failed to start or to receive a shared memory, once one did. */
+let workersRefused: string | undefined;
+let workersTried: Promise<void> | undefined;
+
+/** The reason threads fall back to one thread after `error`, a worker's refusal. */
+export function refusedBy(error: unknown): string {
+  const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) };
+  return `workers could not start or share memory here (${name}: ${message})`;
+}
+
+/**
+ * Starts a worker and posts it a shared memory, once per runtime, so that `createSync`, which cannot
+ * wait for its workers, knows whether this page refuses them (a CSP without blob: workers, WebKit's
+ * DataCloneError) and takes one thread saying why, as `create` does.
+ */
+export function tryWorkers(): Promise<void> {
+  workersTried ??= new Promise<void>((resolve) => {
+    let worker: PlatformWorker | undefined;
+    let settled = false;
+    const settle = (error?: Error) => {
+      if (settled) return; // a worker that answered may then exit
+      settled = true;
+      if (error) workersRefused = refusedBy(error);
+      worker?.terminate();
+      resolve();
+    };
+    try {
+      worker = platform.startWorker('onMessage(ready);', { message: settle, failed: (why) => settle(new Error(why)) });
+      // a page, not none: WebKit's page stopped answering after a worker got a shared memory of 0 pages
+      worker.postMessage(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }));
+    } catch (error) {
+      settle(error instanceof Error ? error : new Error(String(error)));
+    }
+  });
+  return workersTried;
 }
 
 /** Below this, `threads: 'auto'` starts no workers: a step makes at most 4 chunks of MIN_CHUNK elements. */

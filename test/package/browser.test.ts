@@ -100,22 +100,22 @@ for (const { name, label, options } of CONFIGS) {
      * page's errors. A page that fails to load or answer is tried once more in a fresh page (WebKit's
      * MiniBrowser hung once on a session's first page): a failure of the library fails both times.
      */
-    async function check(mode: string, backends: readonly string[], threads: number) {
+    async function check(mode: string, backends: readonly string[], threads: number, sync = false) {
       try {
-        return await checkOnce(mode, backends, threads);
+        return await checkOnce(mode, backends, threads, sync);
       } catch (error) {
         console.log(`browser.test.ts: ${label}, ${mode} page: ${error}; once more in a fresh page`);
-        return await checkOnce(mode, backends, threads);
+        return await checkOnce(mode, backends, threads, sync);
       }
     }
 
-    async function checkOnce(mode: string, backends: readonly string[], threads: number) {
+    async function checkOnce(mode: string, backends: readonly string[], threads: number, sync: boolean) {
       const page: EnginePage = await engine.newPage();
       try {
         await page.goto(`${server.origin}/test/package/browser/check.html?mode=${mode}`);
         await page.waitFor('typeof globalThis.rmspropCheck === "function"', 20_000);
         const result = await page.evaluate<PageCheck>(
-          `globalThis.rmspropCheck(${JSON.stringify({ backends, threads })})`,
+          `globalThis.rmspropCheck(${JSON.stringify({ backends, threads, sync })})`,
         );
         return { result, errors: await page.errors() };
       } finally {
@@ -133,30 +133,37 @@ for (const { name, label, options } of CONFIGS) {
 
     test(
       'isolated',
-      'cross-origin isolated page: 2 threads give the bits of one thread in Node (simd, wasm); where the engine cannot share memory with workers, one thread says why',
+      'cross-origin isolated page: 2 threads give the bits of one thread in Node (simd, wasm); where the engine cannot share memory with workers, one thread says why (create, and ready + createSync)',
       async () => {
-        const { result, errors } = await check('isolated', ['simd', 'wasm'], 2);
-        expect(errors).toEqual([]);
-        expect(result.isolated).toBe(true);
-        const shares = !NO_SHARED_MEMORY_FOR_WORKERS.has(label);
-        for (const [i, backend] of ['simd', 'wasm'].entries()) {
-          const { threads, threadsReason, ...bits } = result.results[i];
-          expect(bits.error, backend).toBeUndefined();
-          expect(threads, backend).toBe(shares ? 2 : 1);
-          if (!shares) expect(threadsReason, backend).toMatch(/DataCloneError/);
-          expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(reference[backend]);
+        for (const sync of [false, true]) {
+          const { result, errors } = await check('isolated', ['simd', 'wasm'], 2, sync);
+          expect(errors).toEqual([]);
+          expect(result.isolated).toBe(true);
+          const shares = !NO_SHARED_MEMORY_FOR_WORKERS.has(label);
+          for (const [i, backend] of ['simd', 'wasm'].entries()) {
+            const { threads, threadsReason, ...bits } = result.results[i];
+            const what = `${backend}${sync ? ', createSync' : ''}`;
+            expect(bits.error, what).toBeUndefined();
+            expect(threads, what).toBe(shares ? 2 : 1);
+            if (!shares) expect(threadsReason, what).toMatch(/DataCloneError/);
+            expect({ ...bits, threads: 1, threadsReason: null }, what).toEqual(reference[backend]);
+          }
         }
         expect([reference.simd.skipped, reference.simd.steps]).toEqual([[4], 9]); // the NaN step was skipped, here and there
       },
     );
 
+    // ready + createSync is how the TF.js adapter creates: it claimed 2 threads here, and every step
+    // after the first pause threw (the workers' refusal had arrived).
     test(
       'strict',
-      "strict CSP (worker-src 'self'): one thread, threadsReason names worker-src, the bits are Node's",
+      "strict CSP (worker-src 'self'): one thread, threadsReason names worker-src, the bits are Node's (create, and ready + createSync)",
       async () => {
-        const { result } = await check('strict', BACKENDS, 2);
-        expect(result.isolated).toBe(true);
-        expectOneThreadEach(result, BACKENDS, reference, /worker-src/);
+        for (const sync of [false, true]) {
+          const { result } = await check('strict', BACKENDS, 2, sync);
+          expect(result.isolated).toBe(true);
+          expectOneThreadEach(result, BACKENDS, reference, /worker-src/);
+        }
       },
     );
 
