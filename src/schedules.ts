@@ -9,9 +9,12 @@ function check(name: string, value: number, test: (x: number) => boolean, range:
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
   if (!test(value)) throw new RangeError(`${name} must be ${range}, got ${value}`);
 }
-function checkObject(name: string, o: unknown): void {
-  if (o === null || typeof o !== 'object')
+/** An object of options named `known` (a misspelt one would silently take its default). */
+function checkObject(name: string, o: unknown, known: readonly string[]): void {
+  if (o === null || typeof o !== 'object' || Array.isArray(o))
     throw new TypeError(`${name} needs an object of options, got ${describe(o)}`);
+  for (const key of Object.keys(o))
+    if (!known.includes(key)) throw new TypeError(`${name}: unknown option '${key}' (known: ${known.join(', ')})`);
 }
 /** A learning rate must stay finite once rounded to float32, as the kernels use it. */
 const finiteNonNegative = (x: number) => x >= 0 && Math.fround(x) < Infinity;
@@ -33,10 +36,12 @@ export function exponentialDecay(o: {
   decayRate: number;
   staircase?: boolean;
 }): Schedule {
-  checkObject('exponentialDecay', o);
+  checkObject('exponentialDecay', o, ['initial', 'decaySteps', 'decayRate', 'staircase']);
   check('exponentialDecay: initial', o.initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   check('exponentialDecay: decaySteps', o.decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
   check('exponentialDecay: decayRate', o.decayRate, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  if (o.staircase !== undefined && typeof o.staircase !== 'boolean')
+    throw new TypeError(`exponentialDecay: staircase must be a boolean, got ${describe(o.staircase)}`);
   const { initial, decaySteps, decayRate, staircase = false } = o;
   return (step) => {
     const p = step / decaySteps;
@@ -46,7 +51,7 @@ export function exponentialDecay(o: {
 
 /** `initial · gamma^⌊step / stepSize⌋` (PyTorch `StepLR`, torch/optim/lr_scheduler.py, counted in steps). */
 export function stepDecay(o: { initial: number; stepSize: number; gamma: number }): Schedule {
-  checkObject('stepDecay', o);
+  checkObject('stepDecay', o, ['initial', 'stepSize', 'gamma']);
   check('stepDecay: initial', o.initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   check('stepDecay: stepSize', o.stepSize, positiveInteger, 'an integer > 0');
   check('stepDecay: gamma', o.gamma, finiteNonNegative, 'a number ≥ 0 that float32 holds');
@@ -66,7 +71,7 @@ export function cosineDecay(o: {
   warmupTarget?: number;
   warmupSteps?: number;
 }): Schedule {
-  checkObject('cosineDecay', o);
+  checkObject('cosineDecay', o, ['initial', 'decaySteps', 'alpha', 'warmupTarget', 'warmupSteps']);
   const { initial, decaySteps, alpha = 0, warmupSteps = 0 } = o;
   check('cosineDecay: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
   check('cosineDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
@@ -89,11 +94,13 @@ export function cosineDecay(o: {
  * boundaries[i−1] < step ≤ boundaries[i], and the last value after the last boundary.
  */
 export function piecewiseConstant(o: { boundaries: readonly number[]; values: readonly number[] }): Schedule {
-  checkObject('piecewiseConstant', o);
+  checkObject('piecewiseConstant', o, ['boundaries', 'values']);
   const { boundaries, values } = o;
-  if (!Array.isArray(boundaries) || !Array.isArray(values) || values.length !== boundaries.length + 1) {
+  for (const [key, array] of Object.entries({ boundaries, values }))
+    if (!Array.isArray(array)) throw new TypeError(`piecewiseConstant: ${key} must be an array, got ${describe(array)}`);
+  if (values.length !== boundaries.length + 1) {
     throw new RangeError(
-      `piecewiseConstant: values must have one more entry than boundaries, got ${values?.length} values and ${boundaries?.length} boundaries`,
+      `piecewiseConstant: values must have one more entry than boundaries, got ${values.length} values and ${boundaries.length} boundaries`,
     );
   }
   boundaries.forEach((b, i) => check(`piecewiseConstant: boundaries[${i}]`, b, (x) => !Number.isNaN(x), 'a number'));

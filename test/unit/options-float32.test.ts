@@ -64,6 +64,18 @@ describe('options that float32 rounds to invalid values are rejected', () => {
     expect(() => schedules.stepDecay(null as never)).toThrow(TypeError);
     expect(() => schedules.piecewiseConstant({ boundaries: [1], values: [1, 3.5e38] })).toThrow(/values\[1\]/);
     expect(schedules.constant(FLOAT32_MAX)(0)).toBe(FLOAT32_MAX);
+    // a misspelt or mistyped option once took its default, or a truthy string stood for true
+    const decay = { initial: 1, decaySteps: 10, decayRate: 0.5 };
+    expect(() => schedules.exponentialDecay({ ...decay, staircase: 'no' as never })).toThrow(
+      /exponentialDecay: staircase must be a boolean, got "no"/,
+    );
+    expect(() => schedules.cosineDecay({ initial: 1, decaySteps: 10, warmup_target: 0.1 } as never)).toThrow(
+      /cosineDecay: unknown option 'warmup_target' \(known: .*warmupTarget/,
+    );
+    expect(() => schedules.stepDecay([] as never)).toThrow(TypeError);
+    expect(() => schedules.piecewiseConstant({ boundaries: 'ab', values: 'abc' } as never)).toThrow(
+      /piecewiseConstant: boundaries must be an array, got "ab"/,
+    );
   });
 });
 
