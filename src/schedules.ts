@@ -97,7 +97,8 @@ export function piecewiseConstant(o: { boundaries: readonly number[]; values: re
   checkObject('piecewiseConstant', o, ['boundaries', 'values']);
   const { boundaries, values } = o;
   for (const [key, array] of Object.entries({ boundaries, values }))
-    if (!Array.isArray(array)) throw new TypeError(`piecewiseConstant: ${key} must be an array, got ${describe(array)}`);
+    if (!Array.isArray(array))
+      throw new TypeError(`piecewiseConstant: ${key} must be an array, got ${describe(array)}`);
   if (values.length !== boundaries.length + 1) {
     throw new RangeError(
       `piecewiseConstant: values must have one more entry than boundaries, got ${values.length} values and ${boundaries.length} boundaries`,
