@@ -82,8 +82,8 @@ const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Ten
 /**
  * RMSProp for TensorFlow.js, computed by this library's wasm SIMD kernel on the CPU. Variables are
  * taken when first seen by `applyGradients` (no list to give), and one seen later joins without the
- * others losing their state. State is matched to variables by position of first appearance, as
- * TF.js' own `RMSPropOptimizer` does, and `getWeights`/`setWeights` use its layout: `iter`, then
+ * others losing their state. `getWeights`/`setWeights` use the layout of TF.js' own
+ * `RMSPropOptimizer`, matched to variables by position (the last step's order) or by name: `iter`, then
  * `<var>/rms` for every variable, `<var>/momentum` for every variable (zeros at momentum 0), then
  * `<var>/mg` when centered. A variable disposed and re-created under the same name is updated with
  * the state kept for that name, as the stock optimizer does. Create it with `await rmsprop(options)`,
@@ -107,10 +107,15 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** Steps taken before the core existed (from `setWeights`). */
   #steps = 0;
   /**
-   * The tensors of the last `getWeights`, returned again until the state changes (a step,
-   * `setWeights`, `dispose`), which disposes them: saves in flight share them, and none leaks.
+   * What `getWeights` returns: variables of this optimizer, as the stock optimizer's weights are its
+   * own, given the state's values again by a call after it changed (a step, `setWeights`) and
+   * disposed with the optimizer, so that a save still reading them as training goes on never finds
+   * one disposed, and none leaks.
    */
-  #weights: NamedTensor[] | undefined;
+  #weights: Array<{ name: string; tensor: tf.Variable }> = [];
+  #weightsStale = true;
+  /** The variables of the last step, in its order: the order a loaded model's gradients will come in. */
+  #lastStep: string[] = [];
   /** Reused by every step, so that a step allocates no record. */
   #grads: Record<string, Float32Array | null> = {};
   #ready: Promise<void>;
@@ -207,9 +212,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const slots = changed ? this.#slots.map((slot) => ({ ...slot })) : this.#slots;
     for (const [index, variable] of recreated)
       Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
+    // State loaded for a variable's name goes to it (a model loaded in a new process has its saved
+    // names); the rest by position, as TF.js matches it.
+    const loadedFor = (name: string) => (s: Slot) => s.name === undefined && s.stateNames.squareAvg === `${name}/rms`;
     for (const name of fresh) {
       const variable = registered[name] as tf.Variable;
-      let slot = slots.find((s) => s.name === undefined);
+      let slot =
+        slots.find(loadedFor(name)) ??
+        slots.find((s) => s.name === undefined && !fresh.some((other) => loadedFor(other)(s)));
       if (slot && slot.length !== variable.size) {
         throw new RangeError(
           `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for its position has ${slot.length}`,
@@ -251,6 +261,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       for (const slot of slots) if (slot.name !== undefined) slot.pending = undefined;
     }
     this.#slots = slots;
+    this.#lastStep = entries.map(([name]) => name);
   }
 
   /** Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each stepped variable its new values. */
@@ -274,7 +285,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     const stepped = core.step(grads);
     for (const name in grads) grads[name] = null; // hold no gradient's array between steps
-    this.#release(); // the state changed (or may have: a new layout, a variable re-created)
+    this.#weightsStale = true; // the state changed (or may have: a new layout, a variable re-created)
     if (!stepped) return;
     // tfjs-backend-wasm copies a new tensor's values into its heap at once; the other backends keep
     // the array they are given, which must then not be the optimizer's memory. Never written in
@@ -312,30 +323,57 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   /**
    * The stock `RMSPropOptimizer`'s weights: `iter`, `<var>/rms`…, `<var>/momentum`… (zeros at
-   * momentum 0), `<var>/mg`… when centered. The tensors are copies owned by this optimizer: calls
-   * before the state next changes return the same ones (so saves in flight together all succeed,
-   * and repeated saves leak nothing), and they are disposed when it changes (the next step,
-   * `setWeights` or `dispose`). Clone one to keep it longer.
+   * momentum 0), `<var>/mg`… when centered, for the variables of the last step in its order (the
+   * order a loaded model's gradients come in), then the others still alive. The tensors are
+   * variables owned by this optimizer, which a call after the state changed gives the new values
+   * (the stock optimizer's are its state itself), and which `dispose` disposes. Clone one to keep
+   * its values.
    */
   override async getWeights(): Promise<NamedTensor[]> {
     this.#live();
-    if (this.#weights?.every((w) => !w.tensor.isDisposed)) return this.#weights.slice();
-    this.#release();
+    if (this.#weightsStale) this.#refreshWeights();
+    return this.#weights.slice();
+  }
+
+  #refreshWeights(): void {
     const core = this.#core;
     const centered = this.#resolved('centered');
-    const out: NamedTensor[] = [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }];
+    const order = this.#savedOrder();
+    const values: NamedTensor[] = [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }];
     for (const [kind] of STOCK) {
       if (kind === 'gradAvg' && !centered) continue;
-      for (const slot of this.#slots) {
-        const values =
+      for (const slot of order) {
+        const state =
           slot.name !== undefined && core ? (core.state[slot.name] as TensorState)[kind] : slot.pending?.[kind];
-        const tensor = values ? tf.tensor(values.slice(), slot.shape, 'float32') : tf.zeros(slot.shape, 'float32');
-        out.push({ name: slot.stateNames[kind], tensor });
+        const tensor = state ? tf.tensor(state.slice(), slot.shape, 'float32') : tf.zeros(slot.shape, 'float32');
+        values.push({ name: slot.stateNames[kind], tensor });
       }
     }
-    for (const w of out) tf.keep(w.tensor);
-    this.#weights = out;
-    return out.slice();
+    const kept = this.#weights;
+    this.#weights = values.map(({ name, tensor }, i) => {
+      const variable = kept[i]?.tensor;
+      const fits = variable && variable.dtype === tensor.dtype && variable.shape.join() === tensor.shape.join();
+      if (fits) variable.assign(tensor);
+      else kept[i]?.tensor.dispose();
+      const weight = { name, tensor: fits ? variable : tf.variable(tensor, false) };
+      tensor.dispose();
+      return weight;
+    });
+    for (const w of kept.slice(values.length)) w.tensor.dispose();
+    this.#weightsStale = false;
+  }
+
+  /**
+   * The slots in the order weights are saved and loaded: the last step's variables as it gave them,
+   * then the other slots in the order first seen, less those whose variable was disposed.
+   */
+  #savedOrder(): Slot[] {
+    const alive = (slot: Slot) => !(slot.name !== undefined && slot.variable?.isDisposed);
+    const last = this.#lastStep.flatMap((name) => {
+      const slot = this.#slots[this.#bySlotName.get(name) ?? -1];
+      return slot && alive(slot) ? [slot] : [];
+    });
+    return [...last, ...this.#slots.filter((slot) => alive(slot) && !last.includes(slot))];
   }
 
   /**
@@ -352,8 +390,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     await this.#ready.catch(() => {}); // invalid options are reported by ready() and by the first step
     this.#live();
     // A variable may have joined while this call awaited: check its position again, synchronously.
+    const order = this.#savedOrder();
     for (const [i, slot] of loaded.slots.entries()) {
-      const existing = this.#slots[i];
+      const existing = order[i];
       if (existing && existing.length !== slot.length) {
         throw new RangeError(
           `setWeights: '${slot.stateNames.squareAvg}' has ${slot.length} elements, the variable in position ${i} ('${existing.name}') has ${existing.length}`,
@@ -361,9 +400,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       }
     }
     // Everything read and checked: now change the optimizer.
-    this.#release();
+    this.#weightsStale = true;
     for (const [i, slot] of loaded.slots.entries()) {
-      const existing = this.#slots[i];
+      const existing = order[i];
       if (existing?.name !== undefined && this.#core) {
         copyState(slot.pending, this.#core, existing.name);
         existing.stateNames = slot.stateNames;
@@ -429,6 +468,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const slots: Array<
       Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }
     > = [];
+    const order = this.#savedOrder();
     for (let i = 0; i < count; i++) {
       const first = weightValues[1 + i];
       const slot = {
@@ -437,7 +477,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         stateNames: {} as Record<StateKind, string>,
         pending: {} as Partial<Record<StateKind, Float32Array>>,
       };
-      const existing = this.#slots[i];
+      const existing = order[i];
       for (const [k, [kind]] of kinds.entries()) {
         const { name, tensor } = weightValues[1 + k * count + i];
         if (tensor.dtype !== 'float32')
@@ -510,16 +550,12 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   override dispose(): void {
-    this.#release();
+    tf.dispose(this.#weights.map((w) => w.tensor));
+    this.#weights = [];
+    this.#steps = this.iterations; // still readable
     this.#core?.dispose();
     this.#core = undefined;
     this.#disposed = true;
-  }
-
-  /** Disposes the tensors of the last `getWeights`: the state they copied has changed. */
-  #release(): void {
-    if (this.#weights) tf.dispose(this.#weights.map((w) => w.tensor));
-    this.#weights = undefined;
   }
 
   /** An option after the preset, before the core exists too. */
