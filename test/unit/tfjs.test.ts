@@ -174,6 +174,7 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     expect(optimizer.iterations).toBe(1);
     tf.dispose([a, good, bad]);
     optimizer.dispose();
+    expect(optimizer.iterations).toBe(1); // (read 0 once disposed)
   });
 
   it('centered stays finite where tf.train.rmsprop(centered) returns NaN (a feature that is always 0)', async () => {
@@ -330,7 +331,10 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     const afterOne = tf.memory().numTensors;
     for (let k = 1; k < 1000; k++) optimizer.minimize(loss);
     expect(tf.memory().numTensors).toBe(afterOne);
+    const before = tf.memory().numTensors;
+    await optimizer.getWeights(); // its variables, disposed with it
     optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
     a.dispose();
 
     const model = mlp();
