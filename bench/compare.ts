@@ -1,4 +1,4 @@
-// `npm start` (until the demo lands): one quick look at what the wasm core buys. For each size it
+// `npx tsx bench/compare.ts`: one quick look at what the wasm core buys. For each size it
 // times a plain JS loop and the js, wasm and simd backends, interleaved round by round so that all
 // see the same machine conditions, and prints median ns/element and speed-ups.
 import { RMSProp, type BackendName } from '../src/index.js';

@@ -1,6 +1,6 @@
 // Every ```ts and ```js block of README.md and docs/*.md runs as written: each in a fresh Node process
 // against the built package (dist/, through package.json's exports), in an empty folder of its own
-// (a block may write files). TypeScript is stripped of its types by esbuild first; test/types.test.ts
+// (a block may write files). TypeScript is stripped of its types by esbuild first; test/package/types.test.ts
 // type-checks the ts blocks. A ts/js block that cannot run in Node says so in its fence's info
 // string, with the reason: ```ts not-in-node: <reason>; it is listed as skipped with that reason, and
 // so is every block of another language (```sh, ```python, a plain ``` block), with its language.

@@ -122,7 +122,7 @@ it.each(['cpu', 'wasm', 'webgl'])(
     expect(errors).toEqual([]);
     expect([result.backend, result.core, result.className]).toEqual([backend, 'simd', 'RMSProp']);
     expect(result.ours).toHaveLength(8);
-    // the agreed bound (test/presets.test.ts), lr 0.01, momentum 0.9, after k batches
+    // the agreed bound (test/unit/presets.test.ts), lr 0.01, momentum 0.9, after k batches
     for (const [k, weights] of result.ours.entries()) {
       weights.forEach((w, t) =>
         w.forEach((value, i) => {

@@ -1,7 +1,7 @@
 // What the TF.js tests share: the agreed bound against tf.train.rmsprop, and the text every
 // fresh-process TF.js scenario starts with (test/child.ts runs it).
 
-/** The agreed bound (test/presets.test.ts): |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
+/** The agreed bound (test/unit/presets.test.ts): |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
 export function firstViolation(
   ours: ArrayLike<number>[],
   reference: ArrayLike<number>[],

@@ -127,7 +127,7 @@ describe('the generated js kernels', () => {
               modes.add(transformed | (format << MODE.STATE_FORMAT_SHIFT));
             }
           }
-    // the wasm dispatch has a case for each mode of the ABI table (test/generated.test.ts holds it to the table)
+    // the wasm dispatch has a case for each mode of the ABI table (test/package/generated.test.ts holds it to the table)
     expect([...modes].sort((x, y) => x - y)).toEqual(tableModes().map(([mode]) => mode));
     // and the js backend has a generated loop for each float32 one (compressed state: src/state-codecs.ts)
     const float32 = tableModes().filter(([, v]) => v.stateFormat === 'float32');
