@@ -20,7 +20,14 @@
  * @module rmsprop-wasm/tfjs
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { NotReadyError, PRESETS, RMSProp, type RMSPropOptions, type TensorState } from '../index.js';
+import {
+  NotReadyError,
+  type OptionChanges,
+  PRESETS,
+  RMSProp,
+  type RMSPropOptions,
+  type TensorState,
+} from '../index.js';
 
 /** Options of the TF.js optimizer: every option of `RMSProp.create`, with preset `'tfjs'` by default. */
 export type TfjsRMSPropOptions = RMSPropOptions;
@@ -99,8 +106,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** @internal For tests: false makes every optimizer take the public `dataSync()` path on the wasm backend too. */
   static heapViews = true;
 
-  /** The options as given (preset `'tfjs'` unless given). */
-  readonly options: Readonly<TfjsRMSPropOptions>;
+  #options: Readonly<TfjsRMSPropOptions>;
   #core: RMSProp | undefined;
   #slots: Slot[] = [];
   #bySlotName = new Map<string, number>();
@@ -130,9 +136,30 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     super();
     if (options === null || typeof options !== 'object')
       throw new TypeError(`options must be an object, got ${describe(options)}`);
-    this.options = Object.freeze({ preset: 'tfjs', ...options });
+    this.#options = Object.freeze({ preset: 'tfjs', ...options });
     this.#ready = RMSProp.ready(this.options);
     this.#ready.catch(() => {}); // reported by ready() and by the first step
+  }
+
+  /** The options as given (preset `'tfjs'` unless given), with the changes of `setOptions`. */
+  get options(): Readonly<TfjsRMSPropOptions> {
+    return this.#options;
+  }
+
+  /**
+   * Changes options between steps (say, `{ lr: 1e-4 }`) as `RMSProp.setOptions` does, in the core and
+   * in every core laid out later, when a variable joins (a change made on `core` itself lasts until
+   * then). Checked first: a call that throws changes nothing.
+   */
+  setOptions(changes: OptionChanges): void {
+    this.#live();
+    const target = this.#core ?? RMSProp.createSync({ check: 0 }, { ...this.#options, backend: 'js', threads: 1 });
+    try {
+      target.setOptions(0, changes);
+    } finally {
+      if (target !== this.#core) target.dispose();
+    }
+    this.#options = Object.freeze({ ...this.#options, ...changes });
   }
 
   /** Resolves when the wasm this optimizer needs is compiled; rejects if the options are invalid. */

@@ -287,6 +287,29 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     // (had a's state restarted at the fourth step, it would step by about lr/√(1−ρ) again: 0.012 off, far outside the bound)
   });
 
+  // A change made on optimizer.core was undone when a variable joined (the new core was made from the options as given).
+  it('setOptions changes the options of the core and of every core after it; a refused change changes nothing', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.tensor1d([0.5, -1]));
+    const b = tf.variable(tf.tensor1d([2]));
+    const g = [tf.tensor1d([1, 1]), tf.tensor1d([1])];
+    optimizer.setOptions({ lr: 0.02 }); // before any core
+    optimizer.applyGradients({ [a.name]: g[0] });
+    expect(optimizer.core!.options.lr).toBe(0.02);
+    optimizer.setOptions({ lr: 0 });
+    const before = a.dataSync().slice();
+    optimizer.applyGradients({ [a.name]: g[0], [b.name]: g[1] }); // b joins: a new core
+    expect([...a.dataSync()]).toEqual([...before]); // lr 0 in the new core too
+    expect([...b.dataSync()]).toEqual([2]);
+    expect(optimizer.getConfig().learningRate).toBe(0);
+    expect(() => optimizer.setOptions({ momentum: 0.9 })).toThrow(/momentum/);
+    expect(() => optimizer.setOptions({ centered: true } as never)).toThrow(TypeError);
+    expect(() => optimizer.setOptions({ lr: -1 })).toThrow(RangeError);
+    expect([optimizer.options.lr, optimizer.options.momentum, optimizer.core!.options.lr]).toEqual([0, undefined, 0]);
+    tf.dispose([a, b, ...g]);
+    optimizer.dispose();
+  });
+
   it('a variable that joins gets a new core, and the one it replaces is disposed', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
     const a = tf.variable(tf.tensor1d([0.5, -1]));
