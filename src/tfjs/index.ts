@@ -209,6 +209,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
           `applyGradients: variable '${name}' was disposed (no tf.Variable has that name now); nothing was changed`,
         );
       }
+      if (variable.dtype !== 'float32' && gradient == null) continue; // no update asked, as in stock TF.js
       if (variable.dtype !== 'float32')
         throw new TypeError(
           `applyGradients: variable '${name}' is ${variable.dtype}; RMSProp updates float32 variables`,

@@ -599,7 +599,13 @@ describe('options and config', () => {
     }
     expect([...a.dataSync()]).toEqual([...before]);
     expect(optimizer.iterations).toBe(1);
-    tf.dispose([a, good, ...cases.flatMap(([g]) => Object.values(g)).filter((t) => t !== good)]);
+    // an int32 variable with a gradient is refused; with none (a varList naming it), skipped as stock TF.js skips it
+    const counter = tf.variable(tf.tensor1d([3], 'int32'));
+    const one = tf.tensor1d([1]);
+    expect(() => optimizer.applyGradients({ [counter.name]: one })).toThrow(/is int32/);
+    optimizer.applyGradients({ [a.name]: good, [counter.name]: null as unknown as tf.Tensor });
+    expect([optimizer.iterations, ...counter.dataSync()]).toEqual([2, 3]);
+    tf.dispose([a, good, counter, one, ...cases.flatMap(([g]) => Object.values(g)).filter((t) => t !== good)]);
     optimizer.dispose();
   });
 
