@@ -28,10 +28,14 @@ function plan(params: unknown, options: RMSPropOptions | undefined): Plan {
   const specs = readGroups(params, options);
   const wide = specs[0].options;
   const { name, reason: backendReason } = backendChoice(wide.backend);
-  const elements = planLayout(specs).elements;
-  const { threads, reason: threadsReason } = chooseThreads(wide.threads, name, elements);
+  const single = planLayout(specs);
+  let { threads, reason: threadsReason } = chooseThreads(wide.threads, name, single.elements);
   // again with the threads' scratch areas for compressed state (one per thread)
-  const layout = planLayout(specs, threads);
+  let layout = planLayout(specs, threads);
+  if (layout.bytes > MAX_HEAP_BYTES && single.bytes <= MAX_HEAP_BYTES) {
+    threadsReason = `the scratch areas of ${threads} threads for compressed state would take this optimizer's memory to ${layout.bytes} bytes, past WebAssembly's ${MAX_HEAP_BYTES} (4 GiB); one thread fits`;
+    [threads, layout] = [1, single];
+  }
   if (layout.bytes > MAX_HEAP_BYTES) {
     throw new RangeError(
       `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly memory holds at most ${MAX_HEAP_BYTES} bytes (4 GiB)`,

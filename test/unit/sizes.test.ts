@@ -56,6 +56,33 @@ describe('a layout just under 4 GiB', () => {
   }
 });
 
+// Each thread adds a scratch area for compressed state; near the limit they once made create throw
+// for a layout that one thread fits.
+it("8-bit state that fits on one thread but not beside 2 threads' scratch areas: threads 2 and 'auto' take one thread, saying why", async () => {
+  const options = { stateFormat: '8bit' } as const;
+  const bytes = (big: number, threads: number) => planLayout(readGroups({ big, small: 8 }, options), threads).bytes;
+  let low = 0;
+  let high = LIMIT;
+  while (high - low > 1024) {
+    const mid = Math.floor((low + high) / 2048) * 1024;
+    if (bytes(mid, 1) <= LIMIT) low = mid;
+    else high = mid;
+  }
+  expect(bytes(low, 2)).toBeGreaterThan(LIMIT);
+  for (const threads of [2, 'auto'] as const) {
+    const opt = await RMSProp.create({ big: low, small: 8 }, { ...options, threads });
+    try {
+      expect(opt.threads).toBe(1);
+      if (threads === 2) expect(opt.threadsReason).toMatch(/scratch areas of 2 threads .* one thread fits/);
+      opt.params.small.fill(1);
+      expect(opt.step({ small: new Float32Array(8).fill(0.5) })).toBe(true);
+      expect(opt.params.small[0]).toBeCloseTo(seedStep32(1, 0.5), 6);
+    } finally {
+      opt.dispose();
+    }
+  }
+}, 60_000);
+
 it('{ w: 179 000 000 } (2.1 GB of memory) creates and steps every element (simd)', async () => {
   const n = 179_000_000;
   const opt = await RMSProp.create({ w: n }, { backend: 'simd' });
