@@ -110,8 +110,9 @@ export function releaseParts(parts: Parts): void {
 
 /**
  * Compiles every wasm build that `createSync` with these options can need at any size: the
- * backend's single-thread build (threads: 1, 'auto' below its threshold, threads unavailable) and
- * its shared-memory build when `threads` is not 1. Options are checked as `create` checks them.
+ * backend's single-thread build (threads: 1, 'auto' below its threshold, threads unavailable or
+ * whose scratch areas do not fit) and its shared-memory build when `threads` is not 1. Options are
+ * checked as `create` checks them.
  */
 export async function compileForOptions(options: Pick<RMSPropOptions, 'backend' | 'threads'> | undefined) {
   const read = readOptions(options ?? {});
@@ -119,6 +120,5 @@ export async function compileForOptions(options: Pick<RMSPropOptions, 'backend' 
   const threads = read.threads ?? 1;
   if (threads !== 1 && name !== 'js' && threadSupport().unavailable === undefined) await tryWorkers();
   const shared = threads !== 1 && threadSupport().unavailable === undefined;
-  const single = threads === 1 || threads === 'auto' || !shared;
-  await Promise.all([shared && compileBackend(name, true), single && compileBackend(name, false)]);
+  await Promise.all([shared && compileBackend(name, true), compileBackend(name, false)]);
 }

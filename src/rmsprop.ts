@@ -127,7 +127,7 @@ export class RMSProp<Name extends string = string> {
   /**
    * Compiles, once per runtime, every wasm build that `createSync` with these `options` can need at
    * any size: the backend's single-thread build (for `threads: 1`, for `'auto'` below its threshold,
-   * and where threads are unavailable), and its shared-memory build when `threads` is not 1, when
+   * and where threads are unavailable or do not fit), and its shared-memory build when `threads` is not 1, when
    * it also starts a worker once to learn whether this runtime refuses them. Options are checked as
    * `create` checks them.
    */
