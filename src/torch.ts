@@ -2,7 +2,7 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
-import { decodeState, encodeState } from './layout.js';
+import { encodeState } from './layout.js';
 import {
   checkStepCount,
   isRecord,
@@ -187,17 +187,21 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
   };
 }
 
-/** Whether `t`'s state is what create gave it: squareAvg `initial` (as its format stores it), the rest 0. */
+/**
+ * Whether `t`'s state is what create gave it: squareAvg `initial`, the rest 0, as its format stores
+ * them (compressed state compared as codes and scales, without decoding it).
+ */
 function isFresh(t: TensorArrays, initial: number): boolean {
   const c = t.compressed;
-  if (c && initial !== 0) {
-    const one = { ...c, codes: { squareAvg: new Uint16Array(1) }, scales: { squareAvg: new Float32Array(1) } };
-    encodeState(one, 'squareAvg', Float32Array.of(initial));
-    initial = decodeState(one, 'squareAvg', 1)[0];
-  }
-  return Object.keys(TORCH_KEYS).every((kind) =>
-    (stateArray(t, kind as keyof typeof TORCH_KEYS) ?? []).every((x) => x === (kind === 'squareAvg' ? initial : 0)),
-  );
+  return (Object.keys(TORCH_KEYS) as Array<keyof typeof TORCH_KEYS>).every((kind) => {
+    const value = kind === 'squareAvg' ? initial : 0;
+    const codes = c?.codes[kind];
+    if (!c || !codes) return (stateArray(t, kind) ?? []).every((x) => x === Math.fround(value));
+    const one = { format: c.format, codes: { [kind]: new Uint16Array(1) }, scales: { [kind]: new Float32Array(1) } };
+    encodeState(one, kind, Float32Array.of(value));
+    const [code, scale] = [one.codes[kind][0], one.scales[kind][0]];
+    return codes.every((x) => x === code) && c.scales[kind]!.every((x) => x === scale);
+  });
 }
 
 function initial(t: TensorArrays, kind: 'squareAvg' | 'gradAvg' | 'momentum', group: GroupInfo): Float32Array {

@@ -474,6 +474,9 @@ describe('saved state', () => {
       const sizes = { a: 5000, b: 5000 };
       const opt = await RMSProp.create(sizes, { preset: 'tf1', stateFormat, momentum: 0.9 });
       expect(opt.toTorchStateDict().state).toEqual({});
+      // and with an initial square average float32 rounds (0.1), on a small tensor too (float32 in every format)
+      const tenth = await RMSProp.create({ ...sizes, small: 3 }, { stateFormat, initialSquareAvg: 0.1, momentum: 0.9 });
+      expect(tenth.toTorchStateDict().state).toEqual({});
       const s = Float32Array.from({ length: 5000 }, (_, i) => 0.5 + (i % 7) / 8); // on every format's grid
       opt.setState('b', { squareAvg: s });
       const dict = opt.toTorchStateDict();
