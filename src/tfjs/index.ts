@@ -119,6 +119,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    * one disposed, and none leaks.
    */
   #weights: Array<{ name: string; tensor: tf.Variable }> = [];
+  /** Variables a refresh replaced (a name gone, a new shape): disposed at the next one, not while a save may read them. */
+  #retired: tf.Variable[] = [];
   #weightsStale = true;
   /** The variables of the last step, in its order: the order a loaded model's gradients will come in. */
   #lastStep: string[] = [];
@@ -377,17 +379,25 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         values.push({ name: slot.stateNames[kind], tensor });
       }
     }
-    const kept = this.#weights;
-    this.#weights = values.map(({ name, tensor }, i) => {
-      const variable = kept[i]?.tensor;
-      const fits = variable && variable.dtype === tensor.dtype && variable.shape.join() === tensor.shape.join();
+    // by name: the order changes with the last step, and an array returned before keeps its names
+    const kept = new Map(this.#weights.map((w) => [w.name, w.tensor]));
+    tf.dispose(this.#retired);
+    this.#retired = [];
+    this.#weights = values.map(({ name, tensor }) => {
+      const variable = kept.get(name);
+      kept.delete(name);
+      const fits =
+        variable &&
+        !variable.isDisposed &&
+        variable.dtype === tensor.dtype &&
+        variable.shape.join() === tensor.shape.join();
       if (fits) variable.assign(tensor);
-      else kept[i]?.tensor.dispose();
+      else if (variable) this.#retired.push(variable);
       const weight = { name, tensor: fits ? variable : tf.variable(tensor, false) };
       tensor.dispose();
       return weight;
     });
-    for (const w of kept.slice(values.length)) w.tensor.dispose();
+    this.#retired.push(...kept.values());
     this.#weightsStale = false;
   }
 
@@ -578,8 +588,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   override dispose(): void {
-    tf.dispose(this.#weights.map((w) => w.tensor));
+    tf.dispose([...this.#weights.map((w) => w.tensor), ...this.#retired]);
     this.#weights = [];
+    this.#retired = [];
     this.#steps = this.iterations; // still readable
     this.#core?.dispose();
     this.#core = undefined;

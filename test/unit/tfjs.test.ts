@@ -346,6 +346,40 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     expect(ours[0][0]).toBeLessThan(3);
   });
 
+  // A save reads getWeights' tensors after it awaited: they must hold their names' values and be alive
+  // however the steps in between reorder or join variables (found in review: reused by position, the
+  // first array's 'a/rms' read b's state; a join disposed a variable a save still held).
+  it("getWeights' tensors keep their names' values and stay alive across reordered steps and a variable joining", async () => {
+    const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9 });
+    const a = tf.variable(tf.tensor1d([1, 2]));
+    const b = tf.variable(tf.tensor1d([3, 4]));
+    const c = tf.variable(tf.tensor1d([5, 6, 7]));
+    const g = [tf.tensor1d([10, 10]), tf.tensor1d([-1, -1]), tf.tensor1d([2, 2, 2])];
+    const read = (weights: NamedTensor[]) => Object.fromEntries(weights.map((w) => [w.name, [...w.tensor.dataSync()]]));
+    optimizer.applyGradients({ [a.name]: g[0], [b.name]: g[1] });
+    const first = await optimizer.getWeights();
+    const before = read(first);
+    optimizer.applyGradients([
+      { name: b.name, tensor: g[1] },
+      { name: a.name, tensor: g[0] },
+    ]);
+    const second = await optimizer.getWeights();
+    expect(second.map((w) => w.name).slice(1, 3)).toEqual([`${b.name}/rms`, `${a.name}/rms`]); // the last step's order
+    const after = read(second);
+    expect(read(first)).toEqual(after); // the same variables, by name, with the new values
+    expect(after[`${a.name}/rms`][0]).toBeGreaterThan(before[`${a.name}/rms`][0]); // a's gradients are the larger
+    optimizer.applyGradients({ [a.name]: g[0], [b.name]: g[1], [c.name]: g[2] }); // c joins
+    await optimizer.getWeights();
+    expect([...first, ...second].every((w) => !w.tensor.isDisposed)).toBe(true);
+    tf.dispose((await optimizer.getWeights()).map((w) => w.tensor)); // a caller that disposes them
+    optimizer.applyGradients({ [a.name]: g[0], [b.name]: g[1], [c.name]: g[2] });
+    expect((await optimizer.getWeights()).every((w) => !w.tensor.isDisposed)).toBe(true);
+    const count = tf.memory().numTensors;
+    optimizer.dispose();
+    expect(tf.memory().numTensors).toBeLessThan(count);
+    tf.dispose([a, b, c, ...g]);
+  });
+
   it('no tensor leaks: the same count after 1 and 1000 steps, and after repeated saves', async () => {
     const optimizer = await rmsprop({ lr: 0.01, momentum: 0.5 });
     const a = tf.variable(tf.randomNormal([50], 0, 1, 'float32', 3));
