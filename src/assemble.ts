@@ -118,7 +118,7 @@ export async function compileForOptions(options: Pick<RMSPropOptions, 'backend' 
   const read = readOptions(options ?? {});
   const { name } = backendChoice(read.backend ?? 'auto');
   const threads = read.threads ?? 1;
-  if (threads !== 1 && name !== 'js' && threadSupport().unavailable === undefined) await tryWorkers();
-  const shared = threads !== 1 && threadSupport().unavailable === undefined;
-  await Promise.all([shared && compileBackend(name, true), compileBackend(name, false)]);
+  const shared = threads !== 1 && name !== 'js' && threadSupport().unavailable === undefined;
+  // the shared build is compiled whatever the worker says: a refusal only makes createSync take one thread
+  await Promise.all([shared && tryWorkers(), shared && compileBackend(name, true), compileBackend(name, false)]);
 }

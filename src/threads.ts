@@ -340,6 +340,9 @@ export function refusedBy(error: unknown): string {
   return `workers could not start or share memory here (${name}: ${message})`;
 }
 
+/** How long `tryWorkers` waits for its worker's answer before it counts the worker as refused. */
+const TRY_WORKERS_MS = 10_000;
+
 /**
  * Starts a worker and posts it a shared memory, once per runtime, so that `createSync`, which cannot
  * wait for its workers, knows whether this page refuses them (a CSP without blob: workers, WebKit's
@@ -349,9 +352,14 @@ export function tryWorkers(): Promise<void> {
   workersTried ??= new Promise<void>((resolve) => {
     let worker: PlatformWorker | undefined;
     let settled = false;
+    const timer = setTimeout(
+      () => settle(new Error(`a worker did not answer in ${TRY_WORKERS_MS / 1000} s`)),
+      TRY_WORKERS_MS,
+    );
     const settle = (error?: Error) => {
       if (settled) return; // a worker that answered may then exit
       settled = true;
+      clearTimeout(timer);
       if (error) workersRefused = refusedBy(error);
       worker?.terminate();
       resolve();
