@@ -50,7 +50,7 @@ const STOCK: ReadonlyArray<readonly [StateKind, string]> = [
 /** The options the stock config keys carry (`learningRate`, `decay`, …), left out of `rmspropWasm`. */
 const STOCK_OPTIONS = ['lr', 'decay', 'momentum', 'eps', 'centered'] as const;
 
-/** One variable's place in the optimizer, by position of first appearance (as TF.js matches state). */
+/** One variable's place in the optimizer (kept in the order first seen; saved in `#savedOrder`'s). */
 interface Slot {
   /** The variable's name once seen; undefined for state loaded by `setWeights` before its variable. */
   name: string | undefined;
@@ -186,7 +186,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     return this.#core?.stepCount ?? this.#steps;
   }
 
-  /** The variables in the order their state is kept (and saved). */
+  /** The variables, in the order first seen (saved weights follow the last step's order: see getWeights). */
   get variables(): readonly tf.Variable[] {
     return this.#slots.flatMap((slot) => (slot.variable && !slot.variable.isDisposed ? [slot.variable] : []));
   }
@@ -252,7 +252,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         slots.find((s) => s.name === undefined && !fresh.some((other) => loadedFor(other)(s)));
       if (slot && slot.length !== variable.size) {
         throw new RangeError(
-          `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for its position has ${slot.length}`,
+          `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for it has ${slot.length}`,
         );
       }
       if (!slot) {
@@ -416,11 +416,12 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   /**
    * Loads weights in the stock layout (from `getWeights` of this or of `tf.train.rmsprop`, or from a
-   * saved model), matched to variables by position. Checked as `RMSProp.loadState` checks a state
-   * (the layout and each name's `/rms`, `/momentum`, `/mg` against this optimizer's options, sizes,
-   * square averages finite and ≥ 0) before anything changes; copies before returning. May come
-   * before the first step (as `tf.loadLayersModel` does), in which case each state waits for its
-   * variable; waits until the wasm is compiled, so that the step after it can run.
+   * saved model). Checked as `RMSProp.loadState` checks a state (the layout and each name's `/rms`,
+   * `/momentum`, `/mg` against this optimizer's options, sizes, square averages finite and ≥ 0)
+   * before anything changes; copies before returning. Matched by position to the variables this
+   * optimizer has seen (in `getWeights`' order); state beyond them waits for its variable (as after
+   * `tf.loadLayersModel`, before the first step), which takes the state named after it (`<var>/rms`)
+   * or else the next by position. Waits until the wasm is compiled, so that the step after it can run.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     this.#live();
