@@ -29,17 +29,18 @@ function plan(params: unknown, options: RMSPropOptions | undefined): Plan {
   const wide = specs[0].options;
   const { name, reason: backendReason } = backendChoice(wide.backend);
   const single = planLayout(specs);
-  let { threads, reason: threadsReason } = chooseThreads(wide.threads, name, single.elements);
-  // again with the threads' scratch areas for compressed state (one per thread)
-  let layout = planLayout(specs, threads);
-  if (layout.bytes > MAX_HEAP_BYTES && single.bytes <= MAX_HEAP_BYTES) {
-    threadsReason = `the scratch areas of ${threads} threads for compressed state would take this optimizer's memory to ${layout.bytes} bytes, past WebAssembly's ${MAX_HEAP_BYTES} (4 GiB); one thread fits`;
-    [threads, layout] = [1, single];
-  }
-  if (layout.bytes > MAX_HEAP_BYTES) {
+  if (single.bytes > MAX_HEAP_BYTES) {
     throw new RangeError(
-      `these parameters need ${layout.bytes} bytes of optimizer memory; WebAssembly memory holds at most ${MAX_HEAP_BYTES} bytes (4 GiB)`,
+      `these parameters need ${single.bytes} bytes of optimizer memory; WebAssembly memory holds at most ${MAX_HEAP_BYTES} bytes (4 GiB)`,
     );
+  }
+  let { threads, reason: threadsReason } = chooseThreads(wide.threads, name, single.elements);
+  // again with the threads' scratch areas for compressed state (one per thread): as many as fit
+  let layout = planLayout(specs, threads);
+  if (layout.bytes > MAX_HEAP_BYTES) {
+    const [asked, over] = [threads, layout.bytes];
+    while (layout.bytes > MAX_HEAP_BYTES) layout = planLayout(specs, --threads);
+    threadsReason = `the scratch areas of ${asked} threads for compressed state would take this optimizer's memory to ${over} bytes, past WebAssembly's ${MAX_HEAP_BYTES} (4 GiB); ${threads === 1 ? 'one thread fits' : `${threads} fit`}`;
   }
   return { specs, layout, name, backendReason, threads, threadsReason };
 }

@@ -161,7 +161,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     } finally {
       if (target !== this.#core) target.dispose();
     }
-    this.#options = Object.freeze({ ...this.#options, ...changes });
+    // (an undefined value leaves the option as it is, as in RMSProp.setOptions)
+    const given = Object.entries(changes).filter(([, value]) => value !== undefined);
+    this.#options = Object.freeze({ ...this.#options, ...Object.fromEntries(given) });
   }
 
   /** Resolves when the wasm this optimizer needs is compiled; rejects if the options are invalid. */
@@ -361,7 +363,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   override async getWeights(): Promise<NamedTensor[]> {
     this.#live();
-    if (this.#weightsStale) this.#refreshWeights();
+    if (this.#weightsStale || this.#weights.some((w) => w.tensor.isDisposed)) this.#refreshWeights();
     return this.#weights.slice();
   }
 
@@ -380,24 +382,24 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       }
     }
     // by name: the order changes with the last step, and an array returned before keeps its names
+    const old = this.#weights.map((w) => w.tensor);
     const kept = new Map(this.#weights.map((w) => [w.name, w.tensor]));
     tf.dispose(this.#retired);
-    this.#retired = [];
     this.#weights = values.map(({ name, tensor }) => {
       const variable = kept.get(name);
-      kept.delete(name);
+      kept.delete(name); // (a second weight of that name gets a variable of its own)
       const fits =
         variable &&
         !variable.isDisposed &&
         variable.dtype === tensor.dtype &&
         variable.shape.join() === tensor.shape.join();
       if (fits) variable.assign(tensor);
-      else if (variable) this.#retired.push(variable);
       const weight = { name, tensor: fits ? variable : tf.variable(tensor, false) };
       tensor.dispose();
       return weight;
     });
-    this.#retired.push(...kept.values());
+    const reused = new Set(this.#weights.map((w) => w.tensor));
+    this.#retired = old.filter((variable) => !reused.has(variable));
     this.#weightsStale = false;
   }
 

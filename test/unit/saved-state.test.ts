@@ -477,6 +477,8 @@ describe('saved state', () => {
       // and with an initial square average float32 rounds (0.1), on a small tensor too (float32 in every format)
       const tenth = await RMSProp.create({ ...sizes, small: 3 }, { stateFormat, initialSquareAvg: 0.1, momentum: 0.9 });
       expect(tenth.toTorchStateDict().state).toEqual({});
+      tenth.setState('small', { momentum: Float32Array.of(0, 0, 1e-3) }); // only momentum set
+      expect(Object.keys(tenth.toTorchStateDict().state)).toEqual(['2']);
       const s = Float32Array.from({ length: 5000 }, (_, i) => 0.5 + (i % 7) / 8); // on every format's grid
       opt.setState('b', { squareAvg: s });
       const dict = opt.toTorchStateDict();
@@ -486,6 +488,8 @@ describe('saved state', () => {
       copy.fromTorchStateDict(dict);
       expect(Array.from(copy.state.b.squareAvg)).toEqual(Array.from(s));
       expect(copy.state.a.squareAvg.every((x) => x === 1)).toBe(true);
+      opt.setState('a', { squareAvg: new Float32Array(5000).fill(2) }); // 8 bits: 1's codes, another scale
+      expect(Object.keys(opt.toTorchStateDict().state)).toEqual(['0', '1']);
     },
   );
 });
