@@ -453,6 +453,17 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         this.#slots.push({ name: undefined, variable: undefined, dataId: undefined, ...slot });
       }
     }
+    // The variables beyond the weights loaded start afresh, as the stock optimizer's state is replaced whole.
+    const initial = this.#resolved('initialSquareAvg');
+    for (const slot of order.slice(loaded.slots.length)) {
+      if (slot.name === undefined || !this.#core) {
+        this.#slots.splice(this.#slots.indexOf(slot), 1);
+        continue;
+      }
+      const zeros = new Float32Array(slot.length);
+      copyState({ squareAvg: zeros.slice().fill(initial), momentum: zeros, gradAvg: zeros }, this.#core, slot.name);
+    }
+    this.#bySlotName = new Map(this.#slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i]])));
     this.#steps = loaded.iter;
     if (this.#core) this.#core.stepCount = loaded.iter;
     this.iterations_ = loaded.iter;

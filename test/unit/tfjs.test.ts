@@ -793,6 +793,25 @@ describe('options and config', () => {
     });
   });
 
+  // Weights for fewer variables than the optimizer has seen once left the others' state as it was.
+  it('setWeights for fewer variables than seen: the others start afresh, as with tf.train.rmsprop', async () => {
+    const run = async (optimizer: tf.Optimizer) => {
+      const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
+      const b = tf.variable(tf.tensor1d([1.5, 0.25]));
+      const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.square(tf.sub(b, 3)))) as tf.Scalar;
+      for (let k = 0; k < 3; k++) optimizer.minimize(loss, false, [a, b]);
+      const w = await optimizer.getWeights(); // iter, a/rms, b/rms, a/momentum, b/momentum
+      await optimizer.setWeights([w[0], w[1], w[3]].map(({ name, tensor }) => ({ name, tensor: tf.clone(tensor) })));
+      for (let k = 0; k < 2; k++) optimizer.minimize(loss, false, [a, b]);
+      const out = [a.dataSync().slice() as Float32Array, b.dataSync().slice() as Float32Array];
+      tf.dispose([a, b]);
+      return out;
+    };
+    const ours = await run(await rmsprop({ lr: 0.1, momentum: 0.5 }));
+    const theirs = await run(tf.train.rmsprop(0.1, 0.9, 0.5, 1e-7));
+    expect(firstViolation(ours, theirs, 5, 0.5, 0.1)).toBeUndefined();
+  });
+
   it('fromConfig(getConfig()) round-trips exactly, options left out included', async () => {
     for (const options of [
       {},
