@@ -286,9 +286,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     if (core !== old) {
       old?.dispose();
       this.#core = core;
-      this.#bySlotName = new Map(
-        slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i] as const])),
-      );
+      this.#bySlotName = indexByName(slots);
       this.#grads = Object.fromEntries(slots.flatMap((slot) => (slot.name === undefined ? [] : [[slot.name, null]])));
       for (const slot of slots) if (slot.name !== undefined) slot.pending = undefined;
     }
@@ -463,7 +461,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       const zeros = new Float32Array(slot.length);
       copyState({ squareAvg: zeros.slice().fill(initial), momentum: zeros, gradAvg: zeros }, this.#core, slot.name);
     }
-    this.#bySlotName = new Map(this.#slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i]])));
+    this.#bySlotName = indexByName(this.#slots);
     this.#steps = loaded.iter;
     if (this.#core) this.#core.stepCount = loaded.iter;
     this.iterations_ = loaded.iter;
@@ -654,6 +652,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #live(): void {
     if (this.#disposed) throw new Error('this RMSPropWasmOptimizer was disposed');
   }
+}
+
+/** Each bound slot's index by its variable's name. */
+function indexByName(slots: readonly Slot[]): Map<string, number> {
+  return new Map(slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i] as const])));
 }
 
 /** `applyGradients`' argument as [name, gradient] pairs, checked: names once each, tensors or null. */
