@@ -34,7 +34,7 @@ export interface RMSPropOptions {
   momentum?: number;
   /** Nesterov momentum (Optax `nesterov`): step by `μ·m + increment` instead of `m`. Needs momentum > 0. */
   nesterov?: boolean;
-  /** Momentum accumulates `lr·u` (TF, Keras) instead of `u` with lr applied after (PyTorch, Optax). */
+  /** Momentum accumulates `lr·u` (TF, Keras, Optax) instead of `u` with lr applied after (PyTorch). */
   lrInMomentum?: boolean;
   /** Starting value of the square average S (TF1 uses 1). */
   initialSquareAvg?: number;
@@ -63,7 +63,7 @@ export interface RMSPropOptions {
   /** Implementation to use; `auto` takes simd, then wasm, then js. Whole optimizer. */
   backend?: BackendChoice;
   /**
-   * Threads that share each step (wasm backends): a number, used as given, or `auto` (every core from
+   * Threads that share each step (wasm backends): 1 to 64, used as given, or `auto` (every core from
    * 16 K elements, each step on one thread or all, whichever its timing found faster). Whole optimizer.
    */
   threads?: number | 'auto';

@@ -198,7 +198,7 @@ export class RMSProp<Name extends string = string> {
     return this.#views.grads;
   }
 
-  /** Optimizer state by name, views into the optimizer's memory. */
+  /** Optimizer state by name, views into the optimizer's memory (decoded copies where compressed). */
   get state(): Readonly<Record<Name, TensorState>> {
     this.#life.whole();
     return this.#views.state;
@@ -235,8 +235,8 @@ export class RMSProp<Name extends string = string> {
 
   /**
    * Changes options of group `groupIndex` between steps (say, `{ lr: 1e-4 }`). Options that fix the
-   * memory layout or the meaning of the state (centered, momentum on/off, initialSquareAvg, preset,
-   * and the optimizer-wide ones) cannot change. Checked first: a call that throws changes nothing.
+   * memory layout or the meaning of the state (centered, momentum on/off, initialSquareAvg,
+   * stateFormat, preset, the optimizer-wide ones) cannot change. A call that throws changes nothing.
    */
   setOptions(groupIndex: number, changes: OptionChanges): void {
     this.#life.exclusive('setOptions', () => {
@@ -307,8 +307,8 @@ export class RMSProp<Name extends string = string> {
 
   /**
    * A versioned snapshot: step count, options and every state array. By default JSON-serialisable
-   * (base64 float32, in pieces past 192 MiB an array); with `{ arrays: 'float32' }` the arrays are
-   * Float32Array copies, for `encodeState` or a `loadState` elsewhere without any string.
+   * (base64, in pieces past 192 MiB an array); with `{ arrays: 'float32' }` typed-array copies
+   * (compressed state: its codes), for `encodeState` or a `loadState` elsewhere without any string.
    */
   saveState(options?: SaveOptions): SavedState {
     this.#life.live();

@@ -47,8 +47,8 @@ export type StateArray = string | string[] | Float32Array | Uint16Array | Uint8A
 /** Options of `saveState`. */
 export interface SaveOptions {
   /**
-   * `'base64'` (default): JSON-serialisable text. `'float32'`: Float32Array copies, which
-   * `encodeState` and `loadState` take without making any string (fastest for large states).
+   * `'base64'` (default): JSON-serialisable text. `'float32'`: typed-array copies (Float32Array, or
+   * compressed state's codes), which `encodeState` and `loadState` take without making any string.
    */
   arrays?: 'base64' | 'float32';
 }
@@ -558,7 +558,7 @@ export function encodeState(saved: SavedState): Uint8Array {
 }
 
 /**
- * Reads the binary form back into a saved state whose arrays are Float32Arrays (views of one copy
+ * Reads the binary form back into a saved state whose arrays are typed arrays (views of one copy
  * of the data: nothing larger than the bytes given is allocated, and no string is made of them),
  * for `loadState`; `JSON.stringify` does not serialise Float32Arrays as base64, so for the JSON form
  * load it and call `saveState()`.
