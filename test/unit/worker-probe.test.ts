@@ -21,7 +21,7 @@ async function libraryWithProbe(probe: (events: WorkerEvents) => PlatformWorker)
   return import('../../src/index.ts');
 }
 
-/** The probe's program in src/threads.ts: it answers the memory it is posted. */
+/** The probe's program in src/threads.ts (a copy: if it changes, the real probe answers and the first test fails). */
 const PROBE_PROGRAM = 'onMessage(ready);';
 const silent = (): PlatformWorker => ({ postMessage() {}, terminate: async () => {} });
 
