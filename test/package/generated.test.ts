@@ -31,4 +31,4 @@ it('the inlined wasm is not stale against assembly/ (run `npm run build` if this
     readFileSync(GENERATED, 'utf8') === generatedModule(builds),
     `${GENERATED} differs from what the build script writes`,
   ).toBe(true);
-}, 300_000); // compiling six builds took over 60 s on a loaded 2-core machine
+}, 300_000); // four builds, the SIMD ones over a minute each (binaryen's optimizer), a core each where there are two
