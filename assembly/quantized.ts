@@ -22,7 +22,7 @@
 // bits: bfloat16 skips the blocks (dispatchFused: codes decoded and encoded in its loop); 8 bits, per
 // block, decodes S and finds its largest value in that loop (dispatchFusedBlock), then encodes.
 // The lane and scalar loops and the js loops (src/state-codecs.ts) compute the same bits.
-import { MODE, STATE_BLOCK } from './generated/abi';
+import { K, MODE, SLOT_BYTES, STATE_BLOCK } from './generated/abi';
 import { dispatchFused, dispatchFusedBlock } from './generated/dispatch';
 import { step } from './index';
 import {
@@ -217,9 +217,9 @@ function encodeLanes(signed: bool, x: v128, random: v128, offset: v128, zero: v1
  * float32 values → 8-bit codes in the block's scale `field` (from `top`, their largest magnitude
  * bits), stochastically rounded: S's format or ḡ's and m's (`signed`). A block of zeros is all code 0;
  * lanes take regular blocks (encodeLanes), the scalar loop the rest (NaN or tiny scales: rare).
- * The lanes also load the next block's `count` codes at nextCodes and, in S's pass (the first of a
- * block's encodings), its w and g at nextW and nextG, so that they come from memory while this pass
- * computes (see updateQuantized).
+ * Unless nextCodes is 0, the lanes also load the next block's `count` codes at nextCodes and, in S's
+ * pass (the first of a block's encodings), its w and g at nextW and nextG, so that they come from
+ * memory while this pass computes (see updateQuantized).
  */
 @inline
 function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize, heldAt: usize, nextW: usize, nextG: usize, nextCodes: usize): void {
@@ -236,10 +236,13 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
     const one = held(heldAt, 1);
     const b80 = held(heldAt, 0x80);
     let random = firstRandom(codes, 1, k);
+    const loadAhead = nextCodes != 0;
     let touched = zero;
     for (; i + 16 <= count; i += 16) {
-      if (!signed) touched = v128.or(touched, v128.or(v128.load(nextW + (i << 2)), v128.load(nextG + (i << 2))));
-      touched = v128.or(touched, v128.load(nextCodes + i));
+      if (loadAhead) {
+        if (!signed) touched = v128.or(touched, v128.or(v128.load(nextW + (i << 2)), v128.load(nextG + (i << 2))));
+        touched = v128.or(touched, v128.load(nextCodes + i));
+      }
       const p = values + (i << 2);
       const c0 = encodeLanes(signed, v128.load(p), random, offset, zero, abs, one, b80);
       random = i32x4.add(random, advance);
@@ -304,6 +307,7 @@ export function updateQuantized(
   const aValues = scratch + A_AREA;
   const mValues = scratch + M_AREA;
   const heldAt = scratch + HELD_AT;
+  const loadAhead = load<f32>(k + <usize>K.loadAhead * SLOT_BYTES) != 0;
   if (half && dispatchFused(mode, n, w, g, s, a, m, k, heldAt)) return;
   for (let start: usize = 0; start < n; start += STATE_BLOCK) {
     const count = min<usize>(STATE_BLOCK, n - start);
@@ -321,16 +325,21 @@ export function updateQuantized(
     const block = (start / STATE_BLOCK) << 2;
     const w0 = w + (start << 2);
     const g0 = g + (start << 2);
-    // wasm has no prefetch: the encoding passes load the next block's w, g and codes (this block's
-    // when the next is not whole), which arrive while they compute (BENCHMARKS.md, "State formats")
+    // wasm has no prefetch: when K.loadAhead asks, the encoding passes load the next block's w, g and
+    // codes (this block's when the next is not whole), which arrive while they compute; faster on some
+    // CPUs, slower on others (BENCHMARKS.md, "State formats"), so JS times both (src/loads-ahead.ts)
     const ahead: usize = start + (STATE_BLOCK << 1) <= n ? STATE_BLOCK : 0;
     const nextW = w0 + (ahead << 2);
     const nextG = g0 + (ahead << 2);
     const nextCodes = start + ahead;
+    // the next codes' addresses, or 0: no loads ahead
+    const nextS = loadAhead ? s + nextCodes : 0;
+    const nextA = loadAhead ? a + nextCodes : 0;
+    const nextM = loadAhead ? m + nextCodes : 0;
     // the simd builds' seed family: decoded and stepped in one loop, which finds S's largest too
     const fusedTop = dispatchFusedBlock(mode, count, w0, g0, s + start, k, heldAt, sValues, sq + block);
     if (fusedTop >= 0) {
-      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, heldAt, <u32>fusedTop, nextW, nextG, s + nextCodes)));
+      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, heldAt, <u32>fusedTop, nextW, nextG, nextS)));
       continue;
     }
     decodeS8(count, s + start, load<f32>(sq + block), sValues, k, heldAt);
@@ -338,8 +347,8 @@ export function updateQuantized(
     if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k, heldAt);
     step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
     const top = largest(count, sValues, 0xffffffff);
-    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, heldAt, top, nextW, nextG, s + nextCodes)));
-    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, heldAt, a + nextCodes)));
-    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, heldAt, m + nextCodes)));
+    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, heldAt, top, nextW, nextG, nextS)));
+    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, heldAt, nextA)));
+    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, heldAt, nextM)));
   }
 }

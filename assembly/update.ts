@@ -87,12 +87,14 @@ export function update(
     let vTop = vZero;
     const laneEnd = n & ~(<usize>3);
     // bfloat16 loads w and g a line at a time LOAD_AHEAD bytes on (never past the last vector), so
-    // they come from memory while this loop computes (wasm has no prefetch; BENCHMARKS.md)
+    // they come from memory while this loop computes (wasm has no prefetch), when K.loadAhead asks:
+    // faster on some CPUs, slower on others (BENCHMARKS.md), so JS times both (src/loads-ahead.ts)
+    const loadAhead = half && scalar(k, K.loadAhead) != 0;
     const lastOffset = laneEnd > 0 ? (laneEnd - 4) << 2 : 0;
     let touched = vZero;
     for (; i < laneEnd; i += 4) {
       const offset = i << 2;
-      if (half && (i & 12) == 0) {
+      if (loadAhead && (i & 12) == 0) {
         const ahead = min<usize>(offset + LOAD_AHEAD, lastOffset);
         touched = v128.or(touched, v128.or(v128.load(w + ahead), v128.load(g + ahead)));
       }

@@ -1,7 +1,8 @@
 // Issue 23: the kernel's step with float32, bfloat16 and 8-bit state, timed directly (one thread, the
 // simd backend), at 64 K elements (in cache) and 16 M (memory-bound), for the seed preset, momentum
-// (TF.js users' usual choice) and centered + momentum: interleaved rounds (bench/measure.ts), medians,
-// ratios within this one run.
+// (TF.js users' usual choice) and centered + momentum, compressed state without and with its loads
+// ahead (K.loadAhead, which an optimizer picks by timing: src/loads-ahead.ts): interleaved rounds
+// (bench/measure.ts), medians, ratios within this one run.
 // Run: npx tsx bench/state-kernels.ts [--quick] [--sizes 1024,4096]
 import os from 'node:os';
 import { compileBackend, createBackend } from '../src/backends.js';
@@ -36,7 +37,7 @@ const align = (x: number) => Math.ceil(x / 64) * 64;
 /** One heap per size: w and g, then each format's three state arrays (and 8-bit scales), shared by both presets. */
 async function variantsAt(n: number): Promise<Variant[]> {
   await compileBackend('simd');
-  let next = PRESETS.length * CONSTANTS_BYTES; // a constants block per preset, then the arrays
+  let next = 2 * PRESETS.length * CONSTANTS_BYTES; // a constants block per preset and K.loadAhead, then the arrays
   const take = (bytes: number) => {
     const at = next;
     next += align(bytes);
@@ -65,34 +66,48 @@ async function variantsAt(n: number): Promise<Variant[]> {
   }
   return PRESETS.flatMap(([label, options], p) => {
     const resolved = resolveOptions(options);
-    const k = p * CONSTANTS_BYTES;
-    writeStepConstants(floats, k / 4, resolved, 10, Float64Array.of(1e-3, 1));
-    return state.map(({ format, s, a, m, sq, aq, mq }): Variant => {
-      const mode = kernelMode(resolved) | (format.bits << MODE.STATE_FORMAT_SHIFT);
-      return {
-        key: `${n}/${label}/${format.name}`,
-        label: `${label}, ${format.name}`,
-        bytes: 0,
-        step: () => kernel.step(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch),
-      };
+    return LOADS_AHEAD.flatMap((loadAhead) => {
+      const k = (2 * p + loadAhead) * CONSTANTS_BYTES;
+      writeStepConstants(floats, k / 4, resolved, 10, Float64Array.of(1e-3, 1, loadAhead));
+      // float32 state has no loads ahead: timed once
+      return state
+        .filter(({ format }) => format.name !== 'float32' || loadAhead === 0)
+        .map(({ format, s, a, m, sq, aq, mq }): Variant => {
+          const mode = kernelMode(resolved) | (format.bits << MODE.STATE_FORMAT_SHIFT);
+          return {
+            key: key(n, label, format.name, loadAhead),
+            label: `${label}, ${format.name}${loadAhead ? ', loads ahead' : ''}`,
+            bytes: 0,
+            step: () => kernel.step(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch),
+          };
+        });
     });
   });
 }
+
+const LOADS_AHEAD = [0, 1] as const;
+const key = (n: number, label: string, format: string, loadAhead: number) => `${n}/${label}/${format}/${loadAhead}`;
 
 const plan = quick ? QUICK_PLAN : { ...FULL_PLAN, rounds: 11, budgetMs: 20_000 };
 const commit = process.env.COMMIT ?? '';
 console.log(
   `State kernels (issue 23) — ${os.cpus()[0]?.model}, ${os.cpus().length} vCPU, Node ${process.version}, ${new Date().toISOString().slice(0, 16)} UTC${commit && `, ${commit}`}${quick ? ', --quick' : ''}`,
 );
-console.log('\n| elements | options | float32 ns/element | bfloat16 | 8-bit | bfloat16 speed-up | 8-bit speed-up |');
+console.log(
+  '\nns an element; compressed state without / with its loads ahead, and its speed-up against float32 state.',
+);
+console.log('\n| elements | options | float32 | bfloat16 | 8-bit | bfloat16 speed-up | 8-bit speed-up |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const n of SIZES) {
   const variants = await variantsAt(n);
   const results = await measure(variants, plan);
   for (const [label] of PRESETS) {
-    const ns = FORMATS.map((format) => results[`${n}/${label}/${format.name}`].nsPerStep / n);
+    const ns = (format: string, loadAhead: number) => results[key(n, label, format, loadAhead)].nsPerStep / n;
+    const float32 = ns('float32', 0);
+    const both = (format: string, f: (x: number) => string) => LOADS_AHEAD.map((l) => f(ns(format, l))).join(' / ');
+    const speedUp = (x: number) => `${(float32 / x).toFixed(2)}×`;
     console.log(
-      `| ${n >= 1 << 20 ? `${n >> 20} M` : `${n >> 10} K`} | ${label} | ${ns[0].toFixed(3)} | ${ns[1].toFixed(3)} | ${ns[2].toFixed(3)} | ${(ns[0] / ns[1]).toFixed(2)}× | ${(ns[0] / ns[2]).toFixed(2)}× |`,
+      `| ${n >= 1 << 20 ? `${n >> 20} M` : `${n >> 10} K`} | ${label} | ${float32.toFixed(3)} | ${both('bfloat16', (x) => x.toFixed(3))} | ${both('8bit', (x) => x.toFixed(3))} | ${both('bfloat16', speedUp)} | ${both('8bit', speedUp)} |`,
     );
   }
 }

@@ -47,12 +47,14 @@ export const CONSTANT_SLOTS = [
   'zero',
   'roundingKey',
   'signBit',
+  // 1: the compressed-state loops load ahead (wasm has no prefetch), 0: they do not; no bit depends on it
+  'loadAhead',
 ] as const;
 
 /** Floats per constant slot: one per lane of an f32x4. */
 export const SLOT_FLOATS = 4;
 /** Slots reserved for the constants block (room to add some without moving the layout). */
-export const RESERVED_SLOTS = 16;
+export const RESERVED_SLOTS = 20;
 /** Elements per block of a gradient reduction (sumSquares). */
 export const REDUCTION_BLOCK = 1024;
 /**

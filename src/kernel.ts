@@ -76,6 +76,8 @@ export interface Kernel {
 /** Slots of the per-call scalars that writeStepConstants and transformBit read besides the options. */
 export const STEP_LR = 0;
 export const STEP_CLIP_SCALE = 1;
+/** 1 if the compressed-state loops load ahead this step (src/loads-ahead.ts), else 0 (also when absent). */
+export const STEP_LOAD_AHEAD = 2;
 
 export function kernelMode(o: ResolvedOptions): number {
   const momentumKind = o.momentum === 0 ? MOMENTUM_NONE : o.nesterov ? MOMENTUM_NESTEROV : MOMENTUM_HEAVY_BALL;
@@ -98,7 +100,8 @@ export function transformBit(o: ResolvedOptions, scalars: Float64Array): number 
 
 /**
  * Writes the constants of step `t` (1-based) into `heap` at float index `at`. `scalars` holds this
- * step's learning rate (a schedule's value) and gradient clipping scale (1: not clipped by norm):
+ * step's learning rate (a schedule's value), gradient clipping scale (1: not clipped by norm) and,
+ * optionally, whether compressed state loads ahead (STEP_* slots):
  * a Float64Array, because double arguments to a call V8 does not inline are boxed, an allocation
  * per step. Every value is rounded to float32 once. `seed` keys the stochastic rounding of
  * compressed state (with t).
@@ -133,6 +136,7 @@ export function writeStepConstants(
   v[K.roundingKey] = fromBits(roundingKey(t, seed));
   // −0: the sign bit alone, which the lane loops clear for |x| (assembly/update.ts, flushVector)
   v[K.signBit] = -0;
+  v[K.loadAhead] = scalars.length > STEP_LOAD_AHEAD ? scalars[STEP_LOAD_AHEAD] : 0;
   for (let slot = 0; slot < SLOTS; slot++) {
     const first = at + slot * SLOT_FLOATS;
     heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];

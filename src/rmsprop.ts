@@ -6,7 +6,8 @@ import { assembleAsync, assembleSync, compileForOptions, releaseParts, type Part
 import { releaseBackend, type Backend } from './backends.js';
 import { Clipping } from './clipping.js';
 import { StepGradients } from './gradients.js';
-import { issueUpdates } from './kernel.js';
+import { issueUpdates, STEP_LOAD_AHEAD } from './kernel.js';
+import { type LoadsAhead, loadsAheadFor } from './loads-ahead.js';
 import {
   checkGroupIndex,
   readOptionChanges,
@@ -90,7 +91,9 @@ export class RMSProp<Name extends string = string> {
   readonly #clipping: Clipping;
   readonly #lrs: Float64Array;
   /** This call's learning rate and clip scale, for writeStepConstants (see there why an array). */
-  readonly #stepScalars = new Float64Array(2);
+  readonly #stepScalars = new Float64Array(3);
+  /** Whether compressed state loads ahead, when its steps are worth timing for it. */
+  readonly #loadsAhead: LoadsAhead | undefined;
 
   /**
    * Creates an optimizer for `params`: a record or an array (named '0', '1', …) of Float32Arrays,
@@ -180,6 +183,7 @@ export class RMSProp<Name extends string = string> {
     this.#clipping = new Clipping(tensors.length);
     this.#lrs = new Float64Array(groups.length);
     this.#groupInfo = describeGroups(groups, tensors);
+    this.#loadsAhead = loadsAheadFor(backend.name, groups);
     this.#views = tensorViews(tensors);
   }
 
@@ -286,6 +290,8 @@ export class RMSProp<Name extends string = string> {
     const clipping = this.#clipping.compute(backend.kernel, this.#heap64, tensors, this.#groups, present);
     const clipScale = this.#clipping.scale;
     const calls: KernelCalls = queue ?? this.#direct!;
+    const loadsAhead = this.#loadsAhead;
+    this.#stepScalars[STEP_LOAD_AHEAD] = loadsAhead === undefined ? 0 : loadsAhead.beforeStep();
     issueUpdates(
       calls,
       this.#heap,
@@ -299,6 +305,7 @@ export class RMSProp<Name extends string = string> {
       this.#stepScalars,
     );
     if (queue) this.#runPool(queue);
+    loadsAhead?.ran();
     pool?.endStep(elements);
     gradients.copyOut();
     this.#steps++;

@@ -46,6 +46,7 @@ export namespace K {
   export const zero: i32 = 13;
   export const roundingKey: i32 = 14;
   export const signBit: i32 = 15;
+  export const loadAhead: i32 = 16;
 }
 
 export const SLOT_BYTES: usize = 16;

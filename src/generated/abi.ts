@@ -46,12 +46,13 @@ export const K = {
   zero: 13,
   roundingKey: 14,
   signBit: 15,
+  loadAhead: 16,
 } as const;
 
 /** Floats per constant slot. */
 export const SLOT_FLOATS = 4;
 /** Slots reserved for the constants block. */
-export const RESERVED_SLOTS = 16;
+export const RESERVED_SLOTS = 20;
 /** Elements per block of a gradient reduction (`sumSquares`). */
 export const REDUCTION_BLOCK = 1024;
 /** Elements per block of 8-bit state (one float32 scale per block). */

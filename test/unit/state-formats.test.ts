@@ -56,6 +56,7 @@ async function run(
   gradients: Float32Array[],
   prepare?: (heap: Uint8Array, at: ReturnType<typeof layout>) => void,
   transformed = 0,
+  loadAhead = 0,
 ): Promise<Run> {
   const n = w.length;
   const at = layout(n, format);
@@ -69,7 +70,7 @@ async function run(
   const mode = kernelMode(resolved) | transformed | FORMAT_BITS[format];
   gradients.forEach((g, step) => {
     floats.set(g, at.g / 4);
-    writeStepConstants(floats, 0, resolved, step + 1, Float64Array.of(resolved.lr as number, 1), 7);
+    writeStepConstants(floats, 0, resolved, step + 1, Float64Array.of(resolved.lr as number, 1, loadAhead), 7);
     kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, at.scratch);
   });
   return { heap: heap.slice(), at };
@@ -127,6 +128,25 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
       }
     }
   });
+
+  // The loads ahead only bring lines in (src/loads-ahead.ts picks them by timing): every byte of the
+  // heap but the constants, the scratch too, is the same without them, over blocks whose next is whole and the last two.
+  it.each(OPTION_SETS)(
+    '%s: the loads ahead (K.loadAhead) change no byte of the heap (simd)',
+    async (_, options, transformed) => {
+      const n = 6 * STATE_BLOCK + 13;
+      const random = rng(n);
+      const w = Float32Array.from({ length: n }, () => normal(random));
+      const g = gradients(n, 3, n + 1, true);
+      const [withLoads, without] = await Promise.all(
+        [1, 0].map((loadAhead) => run('simd', format, options, w, g, undefined, transformed, loadAhead)),
+      );
+      // past the constants (whose K.loadAhead slot differs)
+      const [a, b] = [withLoads, without].map((r) => r.heap.subarray(r.at.w));
+      const differs = a.findIndex((byte, j) => byte !== b[j]);
+      expect(differs, `heap byte ${differs} past the constants`).toBe(-1);
+    },
+  );
 
   it('js decodes a chunk at a time: the same bits past its first chunk (64 blocks)', async () => {
     const n = 64 * STATE_BLOCK + 1029;
