@@ -78,10 +78,12 @@ export function bytesPerStep(step, steps, bound) {
   // until then the interpreter allocates: warm up until a round allocates nothing, or three rounds
   // in a row allocate the same below the bound (threads: 'auto' allocates 2 bytes a step by design,
   // so it always ran all 100 rounds, 30 000 steps of 600 K elements); 100 rounds at most.
+  // A round below a byte a step is already the least the rounds below could find: an allocation
+  // in one step of a few shows in every round.
   const last = [];
   for (let i = 0; i < 100; i++) {
     const bytes = round(step, steps);
-    if (bytes < 1) break;
+    if (bytes < 1) return bytes;
     last.push(bytes);
     const recent = last.slice(-3);
     if (recent.length === 3 && Math.max(...recent) < bound && Math.max(...recent) - Math.min(...recent) < 0.5) break;
