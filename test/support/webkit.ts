@@ -61,12 +61,8 @@ export async function launchWebKit({ sharedArrayBuffer = false }: EngineOptions 
   if (!existsSync(DRIVER) || !browserPath)
     throw new Error('no WebKitWebDriver or MiniBrowser: apt-get install webkit2gtk-driver xvfb');
   const xvfb = await startXvfb();
-  const port = await freePort();
-  const driver = spawn(DRIVER, [`--port=${port}`], {
-    env: { ...process.env, DISPLAY: xvfb.display, ...(sharedArrayBuffer && { JSC_useSharedArrayBuffer: '1' }) },
-    stdio: 'ignore',
-  });
-  const base = `http://127.0.0.1:${port}`;
+  let driver: ChildProcess | undefined;
+  let base = '';
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     const response = await fetch(base + path, {
       method,
@@ -81,13 +77,18 @@ export async function launchWebKit({ sharedArrayBuffer = false }: EngineOptions 
       throw new Error(`WebKitWebDriver ${method} ${path}: ${value.error}: ${value.message}`);
     return value;
   };
-  const stop = () => {
-    driver.kill();
-    xvfb.process.kill();
+  // The driver leads a process group of its own, so that ending it ends the MiniBrowsers it started.
+  const stopDriver = () => {
+    if (driver?.pid !== undefined && driver.exitCode === null) process.kill(-driver.pid);
   };
-  let version = '';
-  let open = false;
-  try {
+  const startDriver = async () => {
+    const port = await freePort();
+    driver = spawn(DRIVER, [`--port=${port}`], {
+      env: { ...process.env, DISPLAY: xvfb.display, ...(sharedArrayBuffer && { JSC_useSharedArrayBuffer: '1' }) },
+      stdio: 'ignore',
+      detached: true,
+    });
+    base = `http://127.0.0.1:${port}`;
     await poll(
       () =>
         call<{ ready: boolean }>('GET', '/status').then(
@@ -97,16 +98,32 @@ export async function launchWebKit({ sharedArrayBuffer = false }: EngineOptions 
       20_000,
       'WebKitWebDriver',
     );
+  };
+  const stop = () => {
+    stopDriver();
+    xvfb.process.kill();
+  };
+  let version = '';
+  let open = false;
+  try {
+    await startDriver();
   } catch (error) {
     stop();
     throw error;
   }
   const capabilities = { alwaysMatch: { 'webkitgtk:browserOptions': { binary: browserPath, args: ['--automation'] } } };
+  type Session = { sessionId: string; capabilities: { browserVersion: string } };
+  const startSession = () => call<Session>('POST', '/session', { capabilities });
 
   async function newPage(): Promise<EnginePage> {
     if (open) throw new Error('WebKit: one page at a time (one WebDriver session); close the other first');
-    const session = await call<{ sessionId: string; capabilities: { browserVersion: string } }>('POST', '/session', {
-      capabilities,
+    // A session that never started (once in a CI run, both cores busy: no answer in 25 s) is the
+    // browser's launch, not the page under test: it is started once more, from a new driver.
+    const session = await startSession().catch(async (error: Error) => {
+      if (!error.message.includes('no answer')) throw error;
+      stopDriver();
+      await startDriver();
+      return startSession();
     });
     open = true;
     const id = session.sessionId;
