@@ -1,8 +1,8 @@
 // Whether the simd loops over compressed state load ahead (K.loadAhead): wasm has no prefetch, so they
-// can load the next lines of w, g and codes themselves. At 16 M elements that made the step 7–25 %
-// faster on an Intel Xeon and 22–28 % slower on an AMD Zen 4 (BENCHMARKS.md, "State formats"), and
-// wasm cannot tell the CPU: each optimizer times its steps both ways now and then and keeps the
-// faster. No bit depends on it. test/unit/loads-ahead.test.ts drives it with a fake clock.
+// can load the next lines of w, g and codes themselves. At 16 M elements that took 7–25 % off the
+// step's time on an Intel Xeon, and leaving them out took 22–28 % off on an AMD Zen 4 (BENCHMARKS.md,
+// "State formats"); wasm cannot tell the CPU, so each optimizer times its steps both ways now and
+// then and keeps the faster. No bit depends on it. test/unit/loads-ahead.test.ts drives it with a fake clock.
 import { clock } from './auto-threads.js';
 import type { Group } from './layout.js';
 
@@ -11,8 +11,10 @@ export const LOADS_AHEAD_MIN_ELEMENTS = 1 << 18;
 /** Steps before the first trial (V8 compiles the step meanwhile). */
 const FIRST_TRIAL = 8;
 /**
- * A trial's pairs of steps, one each way, in turn first and last (a drift favours neither). The way
- * that wins more pairs is kept, a tie keeps the current one: a few stalled steps cannot decide.
+ * A trial's pairs of steps, one each way, in turn first and last (a drift favours neither), compared
+ * by time per element. The way that wins more pairs is kept (a few stalled steps cannot decide); a
+ * tie keeps the current one. A pair whose steps ran on different thread counts (threads: 'auto'
+ * switching), or took the same time (a coarse clock), counts for neither.
  */
 const PAIRS = 8;
 /** Steps between trials: doubled after each (the CPU stays; the load on it changes), up to MOST_BETWEEN. */
@@ -30,7 +32,8 @@ export function loadsAheadFor(backend: string, groups: readonly Group[], now = c
 /**
  * @internal Steps with the loads ahead (1) or without (0), as its trials found faster: a trial after
  * FIRST_TRIAL steps, then after LEAST_BETWEEN, twice as many each time. Only a trial's steps read the
- * clock (twice each). `now` is the clock.
+ * clock (twice each). No statement runs only in some trials: V8 would deoptimize the step the first
+ * time one did. `now` is the clock.
  */
 export class LoadsAhead {
   readonly #now: () => number;
@@ -40,11 +43,15 @@ export class LoadsAhead {
   #steps = 0;
   #untilTrial = FIRST_TRIAL;
   #between = LEAST_BETWEEN;
-  /** The trial's step (0 … 2·PAIRS − 1), -1 outside trials; the pairs the loads won. */
+  /** The trial's step (0 … 2·PAIRS − 1), -1 outside trials; the pairs the loads won and lost. */
   #trialStep = -1;
   #wins = 0;
-  /** [0] when the timed step began, [1] the ms of its pair's first step. */
-  readonly #figures = new Float64Array(2);
+  #losses = 0;
+  /** The threads of the step running, and of its pair's first step. */
+  #threads = 0;
+  #pairThreads = 0;
+  /** [0] when the timed step began, [1] its pair's first step's ms per element (a double in a field is boxed). */
+  readonly #times = new Float64Array(2);
   /** Trials so far (for tests). */
   trials = 0;
 
@@ -52,35 +59,42 @@ export class LoadsAhead {
     this.#now = now;
   }
 
-  /** K.loadAhead for the step about to run; call `ran` after it if it ran. */
-  beforeStep(): number {
+  /** K.loadAhead for the step about to run on `threads` threads; call `ran` after it if it ran. */
+  beforeStep(threads: number): number {
     if (this.#trialStep < 0) {
       if (this.#steps < this.#untilTrial) return this.#kept;
-      this.#trialStep = this.#wins = 0;
+      this.#trialStep = this.#wins = this.#losses = 0;
     }
-    this.#figures[0] = this.#now();
-    return trialWay(this.#trialStep);
+    this.#threads = threads;
+    this.#times[0] = this.#now();
+    return loadsInTrialStep(this.#trialStep);
   }
 
-  /** After a step `beforeStep` chose for (one that threw or was skipped does not count). */
-  ran(): void {
+  /** After a step of `elements` elements that `beforeStep` chose for (one that threw or was skipped does not count). */
+  ran(elements: number): void {
     this.#steps++;
     const t = this.#trialStep;
     if (t < 0) return;
-    const figures = this.#figures;
-    const ms = this.#now() - figures[0];
+    const times = this.#times;
+    const perElement = (this.#now() - times[0]) / Math.max(1, elements);
     this.#trialStep++;
     if ((t & 1) === 0) {
-      figures[1] = ms;
+      times[1] = perElement;
+      this.#pairThreads = this.#threads;
       return;
     }
-    const loadsWon = trialWay(t) === 1 ? ms < figures[1] : figures[1] < ms;
-    if (loadsWon) this.#wins++;
+    const counts = this.#threads === this.#pairThreads ? 1 : 0;
+    const withLoads = loadsInTrialStep(t) === 1 ? perElement : times[1];
+    const without = loadsInTrialStep(t) === 1 ? times[1] : perElement;
+    this.#wins += withLoads < without ? counts : 0;
+    this.#losses += without < withLoads ? counts : 0;
     if (this.#trialStep === 2 * PAIRS) this.#endTrial();
   }
 
   #endTrial(): void {
-    if (2 * this.#wins !== PAIRS) this.#kept = 2 * this.#wins > PAIRS ? 1 : 0;
+    const wins = this.#wins;
+    const losses = this.#losses;
+    this.#kept = wins > losses ? 1 : wins < losses ? 0 : this.#kept;
     this.#trialStep = -1;
     this.#steps = 0;
     this.#untilTrial = this.#between;
@@ -89,5 +103,5 @@ export class LoadsAhead {
   }
 }
 
-/** A trial's step `t`: pairs take the loads first, then last, in turn (1, 0, 0, 1, 1, 0, …). */
-const trialWay = (t: number): number => ((((t >> 1) ^ t) & 1) === 0 ? 1 : 0);
+/** Whether a trial's step `t` loads ahead: pairs take the loads first, then last, in turn (1, 0, 0, 1, 1, 0, …). */
+const loadsInTrialStep = (t: number): number => ((((t >> 1) ^ t) & 1) === 0 ? 1 : 0);

@@ -282,7 +282,8 @@ export class RMSProp<Name extends string = string> {
     this.#pool?.check();
     checkCanStep(this.#steps);
     const pool = this.#pool;
-    const queue = pool !== undefined && pool.beginStep(elements) > 1 ? this.#queue : undefined;
+    const threads = pool === undefined ? 1 : pool.beginStep(elements);
+    const queue = threads > 1 ? this.#queue : undefined;
     const wide = this.#groups[0].options; // optimizer-wide options are the same in every group
     if (wide.nonFinite !== 'propagate' && !gradients.finite(backend.kernel, queue, wide.nonFinite === 'throw'))
       return false;
@@ -291,7 +292,7 @@ export class RMSProp<Name extends string = string> {
     const clipScale = this.#clipping.scale;
     const calls: KernelCalls = queue ?? this.#direct!;
     const loadsAhead = this.#loadsAhead;
-    this.#stepScalars[STEP_LOAD_AHEAD] = loadsAhead === undefined ? 0 : loadsAhead.beforeStep();
+    this.#stepScalars[STEP_LOAD_AHEAD] = loadsAhead === undefined ? 0 : loadsAhead.beforeStep(threads);
     issueUpdates(
       calls,
       this.#heap,
@@ -305,7 +306,7 @@ export class RMSProp<Name extends string = string> {
       this.#stepScalars,
     );
     if (queue) this.#runPool(queue);
-    loadsAhead?.ran();
+    loadsAhead?.ran(elements);
     pool?.endStep(elements);
     gradients.copyOut();
     this.#steps++;

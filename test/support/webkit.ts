@@ -27,6 +27,8 @@ const ERRORS_KEY = 'rmsprop-wasm-test-errors'; // record-errors.js keeps them th
  * answered, and the test's 60 s ran out with no word of where.
  */
 const CALL_TIMEOUT_MS = 25_000;
+/** A new session (a MiniBrowser starting) takes about a second: longer, it is started once more (see newPage). */
+const SESSION_TIMEOUT_MS = 15_000;
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -63,14 +65,15 @@ export async function launchWebKit({ sharedArrayBuffer = false }: EngineOptions 
   const xvfb = await startXvfb();
   let driver: ChildProcess | undefined;
   let base = '';
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+  const call = async <T>(method: string, path: string, body?: unknown, timeout = CALL_TIMEOUT_MS): Promise<T> => {
     const response = await fetch(base + path, {
       method,
       headers: { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeout),
     }).catch((error: Error) => {
-      throw new Error(`WebKitWebDriver ${method} ${path}: no answer in ${CALL_TIMEOUT_MS} ms (${error.name})`);
+      const why = error.name === 'TimeoutError' ? `no answer in ${timeout} ms` : `failed (${error.message})`;
+      throw new Error(`WebKitWebDriver ${method} ${path}: ${why}`, { cause: error });
     });
     const { value } = (await response.json()) as { value: T & { error?: string; message?: string } };
     if (value && typeof value === 'object' && 'error' in value && value.error)
@@ -79,7 +82,12 @@ export async function launchWebKit({ sharedArrayBuffer = false }: EngineOptions 
   };
   // The driver leads a process group of its own, so that ending it ends the MiniBrowsers it started.
   const stopDriver = () => {
-    if (driver?.pid !== undefined && driver.exitCode === null) process.kill(-driver.pid);
+    if (driver?.pid === undefined || driver.exitCode !== null || driver.signalCode !== null) return;
+    try {
+      process.kill(-driver.pid);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error; // already ended
+    }
   };
   const startDriver = async () => {
     const port = await freePort();
@@ -100,9 +108,14 @@ export async function launchWebKit({ sharedArrayBuffer = false }: EngineOptions 
     );
   };
   const stop = () => {
-    stopDriver();
-    xvfb.process.kill();
+    process.off('exit', stop);
+    try {
+      stopDriver();
+    } finally {
+      xvfb.process.kill();
+    }
   };
+  process.once('exit', stop); // a detached driver outlives its parent otherwise
   let version = '';
   let open = false;
   try {
@@ -113,17 +126,17 @@ export async function launchWebKit({ sharedArrayBuffer = false }: EngineOptions 
   }
   const capabilities = { alwaysMatch: { 'webkitgtk:browserOptions': { binary: browserPath, args: ['--automation'] } } };
   type Session = { sessionId: string; capabilities: { browserVersion: string } };
-  const startSession = () => call<Session>('POST', '/session', { capabilities });
+  const startSession = (timeout: number) => call<Session>('POST', '/session', { capabilities }, timeout);
 
   async function newPage(): Promise<EnginePage> {
     if (open) throw new Error('WebKit: one page at a time (one WebDriver session); close the other first');
-    // A session that never started (once in a CI run, both cores busy: no answer in 25 s) is the
+    // A session that does not start (once in a CI run, both cores busy: no answer in 25 s) is the
     // browser's launch, not the page under test: it is started once more, from a new driver.
-    const session = await startSession().catch(async (error: Error) => {
-      if (!error.message.includes('no answer')) throw error;
+    const session = await startSession(SESSION_TIMEOUT_MS).catch(async (error: Error) => {
+      if ((error.cause as Error | undefined)?.name !== 'TimeoutError') throw error;
       stopDriver();
       await startDriver();
-      return startSession();
+      return startSession(CALL_TIMEOUT_MS);
     });
     open = true;
     const id = session.sessionId;

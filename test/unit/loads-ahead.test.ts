@@ -8,7 +8,10 @@ import { LOADS_AHEAD_MIN_ELEMENTS, LoadsAhead, loadsAheadFor } from '../../src/l
 import type { Group } from '../../src/layout.js';
 import { normal, rng, sameBits } from '../support/helpers.js';
 
-/** A LoadsAhead on a fake clock, and a way to run steps that take `ms(choice, step)`. */
+/**
+ * A LoadsAhead on a fake clock, and a way to run steps that take `ms(choice, step)` (on `threads(step)`
+ * threads, of `elements(step)` elements).
+ */
 function drive() {
   let now = 0;
   let reads = 0;
@@ -22,13 +25,19 @@ function drive() {
     choices,
     reads: () => reads,
     /** Runs `steps` steps, each taking ms(choice, index of the step); returns their choices. */
-    run(steps: number, ms: (choice: number, step: number) => number): number[] {
+    run(
+      steps: number,
+      ms: (choice: number, step: number) => number,
+      threads = (_step: number) => 1,
+      elements = (_step: number) => 1000,
+    ): number[] {
       const start = choices.length;
       for (let i = 0; i < steps; i++) {
-        const choice = chooser.beforeStep();
-        now += ms(choice, choices.length);
+        const step = choices.length;
+        const choice = chooser.beforeStep(threads(step));
+        now += ms(choice, step);
         choices.push(choice);
-        chooser.ran();
+        chooser.ran(elements(step));
       }
       return choices.slice(start);
     },
@@ -58,6 +67,39 @@ describe('loads ahead: decided by timing', () => {
     const stalled = new Set([9, 10, 15]);
     d.run(40, (choice, step) => (stalled.has(step) ? 50 : choice === 1 ? 1.3 : 1));
     expect(d.choices.slice(24)).toEqual(new Array(16).fill(0));
+  });
+
+  it('compares time per element: a step with fewer elements (a missing gradient) is not taken for a faster one', () => {
+    const d = drive();
+    // with the loads 1.3 ms per 1 000 elements, without 1 ms; but the steps with the loads (in the
+    // trial: 8, 11, 12, 15, …) have half the elements
+    const half = (step: number) => step >= 8 && step < 24 && FIRST_TRIAL[step - 8] === 1;
+    d.run(
+      40,
+      (choice, step) => (choice === 1 ? 1.3 : 1) * (half(step) ? 0.5 : 1),
+      undefined,
+      (step) => (half(step) ? 500 : 1000),
+    );
+    expect(d.choices.slice(24)).toEqual(new Array(16).fill(0));
+  });
+
+  it('a pair whose steps ran on different thread counts, or took the same time, counts for neither', () => {
+    // the loads lose the pairs 0, 2, 4, 6 of the first trial (2 ms against 1); in pairs 1, 3, 5, 7 the
+    // second step, which takes the loads, ran on 2 threads (0.5 ms): counted, they would tie the trial
+    const inTrial = (step: number) => step >= 8 && step < 24;
+    const onTwo = (step: number) => inTrial(step) && ((step - 8) >> 1) % 2 === 1 && (step - 8) % 2 === 1;
+    const switching = drive();
+    switching.run(
+      40,
+      (choice, step) => (onTwo(step) ? 0.5 : choice === 1 ? 2 : 1),
+      (step) => (onTwo(step) ? 2 : 1),
+    );
+    expect(switching.choices.slice(24)).toEqual(new Array(16).fill(0));
+    // a clock too coarse to tell the steps apart: every pair ties, and the current choice holds
+    const coarse = drive();
+    coarse.run(40, () => 0);
+    expect(coarse.choices.slice(24)).toEqual(new Array(16).fill(1));
+    expect(coarse.chooser.trials).toBe(1);
   });
 
   it('a tie keeps the current choice', () => {
@@ -92,10 +134,10 @@ describe('loads ahead: decided by timing', () => {
   it('a step that did not run (it threw, or was skipped) is not counted: the next one takes its turn', () => {
     const d = drive();
     d.run(8, () => 1);
-    expect(d.chooser.beforeStep()).toBe(1); // the trial's first step… which throws
-    expect(d.chooser.beforeStep()).toBe(1); // and the next call takes its place
-    d.chooser.ran();
-    expect(d.chooser.beforeStep()).toBe(0);
+    expect(d.chooser.beforeStep(1)).toBe(1); // the trial's first step… which throws
+    expect(d.chooser.beforeStep(1)).toBe(1); // and the next call takes its place
+    d.chooser.ran(1000);
+    expect(d.chooser.beforeStep(1)).toBe(0);
   });
 });
 

@@ -202,7 +202,7 @@ function prepareStep(floats: Float32Array, at: { w: number; g: number }, n: numb
     floats[at.w / 4 + i] = normal(random);
     floats[at.g / 4 + i] = normal(random) * 1e-2;
   }
-  writeStepConstants(floats, 0, resolved, 1, Float64Array.of(1e-3, 1), 7);
+  writeStepConstants(floats, 0, resolved, 1, Float64Array.of(1e-3, 1, 1), 7); // with the loads ahead (K.loadAhead)
 }
 
 // The lane loops load ahead of the element they update (8 bits: the next block; bfloat16: 1 024
