@@ -90,7 +90,7 @@ export class RMSProp<Name extends string = string> {
   readonly #gradients: StepGradients;
   readonly #clipping: Clipping;
   readonly #lrs: Float64Array;
-  /** This call's learning rate and clip scale, for writeStepConstants (see there why an array). */
+  /** This call's learning rate, clip scale and whether it loads ahead, for writeStepConstants (see there why an array). */
   readonly #stepScalars = new Float64Array(3);
   /** Whether compressed state loads ahead, when its steps are worth timing for it. */
   readonly #loadsAhead: LoadsAhead | undefined;
