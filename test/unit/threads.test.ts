@@ -15,7 +15,12 @@ const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 
 
 function arrays(seed: number, lengths: readonly number[]): Float32Array[] {
   const random = rng(seed);
-  return lengths.map((n) => Float32Array.from({ length: n }, () => normal(random)));
+  // a loop: Float32Array.from with a callback took twice as long, seconds over this file's steps of 600 K
+  return lengths.map((n) => {
+    const array = new Float32Array(n);
+    for (let i = 0; i < n; i++) array[i] = normal(random);
+    return array;
+  });
 }
 
 async function run(threads: number, lengths: readonly number[], options: RMSPropOptions, skipEvery = 0) {
