@@ -26,6 +26,9 @@ const FORMATS = [
   { name: 'bfloat16', bits: MODE.STATE_FORMAT_BFLOAT16, bytes: 2 },
   { name: '8bit', bits: MODE.STATE_FORMAT_8BIT, bytes: 1 },
 ] as const;
+/** K.loadAhead: compressed state without and with its loads ahead. */
+const LOADS_AHEAD = [0, 1] as const;
+const key = (n: number, label: string, format: string, loadAhead: number) => `${n}/${label}/${format}/${loadAhead}`;
 const PRESETS: Array<[string, RMSPropOptions]> = [
   ['seed', {}],
   ['momentum', { momentum: 0.9 }],
@@ -84,9 +87,6 @@ async function variantsAt(n: number): Promise<Variant[]> {
     });
   });
 }
-
-const LOADS_AHEAD = [0, 1] as const;
-const key = (n: number, label: string, format: string, loadAhead: number) => `${n}/${label}/${format}/${loadAhead}`;
 
 const plan = quick ? QUICK_PLAN : { ...FULL_PLAN, rounds: 11, budgetMs: 20_000 };
 const commit = process.env.COMMIT ?? '';

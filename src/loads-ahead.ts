@@ -84,8 +84,9 @@ export class LoadsAhead {
       return;
     }
     const counts = this.#threads === this.#pairThreads ? 1 : 0;
-    const withLoads = loadsInTrialStep(t) === 1 ? perElement : times[1];
-    const without = loadsInTrialStep(t) === 1 ? times[1] : perElement;
+    const loadedLast = loadsInTrialStep(t) === 1;
+    const withLoads = loadedLast ? perElement : times[1];
+    const without = loadedLast ? times[1] : perElement;
     this.#wins += withLoads < without ? counts : 0;
     this.#losses += without < withLoads ? counts : 0;
     if (this.#trialStep === 2 * PAIRS) this.#endTrial();

@@ -130,7 +130,8 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
   });
 
   // The loads ahead only bring lines in (src/loads-ahead.ts picks them by timing): every byte of the
-  // heap but the constants, the scratch too, is the same without them, over blocks whose next is whole and the last two.
+  // heap but the constants, the scratch too, is the same without them, over blocks whose next is
+  // whole and the last two.
   it.each(OPTION_SETS)(
     '%s: the loads ahead (K.loadAhead) change no byte of the heap (simd)',
     async (_, options, transformed) => {
