@@ -75,7 +75,12 @@ export function seedStep(w: number, g: number): number {
 /** Float32Arrays of the given lengths, filled with normal(0, scale) draws from `rng(seed)`. */
 export function randomArrays(seed: number, lengths: readonly number[], scale = 1): Float32Array[] {
   const random = rng(seed);
-  return lengths.map((n) => Float32Array.from({ length: n }, () => normal(random) * scale));
+  // a loop: Float32Array.from with a callback took twice as long (seconds over the threads tests)
+  return lengths.map((n) => {
+    const array = new Float32Array(n);
+    for (let i = 0; i < n; i++) array[i] = normal(random) * scale;
+    return array;
+  });
 }
 
 /** The first array and element where two lists of arrays differ in bits (any NaN equals any NaN). */

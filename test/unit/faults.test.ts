@@ -5,7 +5,7 @@
 // 'skip' and 'throw' leaving opt.grads as they were: non-finite.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
-import { BACKENDS, expectFirstStep, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
+import { BACKENDS, expectFirstStep, randomArrays, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 import { workerThreadCount } from '../support/worker-threads.js';
 
 const GA = [1, 2, 3, 4];
@@ -217,9 +217,7 @@ describe('threads: a worker that stalls inside its chunk', () => {
   // the step written, and then wrote the rest of its chunk into the failed step.
   it('is waited for: the step is whole (the bits of one thread), and nothing is written after it', async () => {
     const n = 1 << 21;
-    const random = rng(7);
-    const start = Float32Array.from({ length: n }, () => normal(random));
-    const gradients = Array.from({ length: 3 }, () => Float32Array.from({ length: n }, () => normal(random)));
+    const [start, ...gradients] = randomArrays(7, [n, n, n, n]);
     const opt = await RMSProp.create({ w: start.slice() }, { threads: 2, momentum: 0.9 });
     const one = await RMSProp.create({ w: start.slice() }, { threads: 1, momentum: 0.9 });
     expect(opt.threads).toBe(2);

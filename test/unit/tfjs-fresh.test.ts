@@ -15,7 +15,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 type Failure = { name: string; message: string } | undefined;
 const run = <T>(body: string) => runForJson<T>(`${TFJS_PRELUDE}\n${body}`);
 
-describe('every promise holds in a fresh process', () => {
+describe.concurrent('every promise holds in a fresh process', () => {
   it.each([[2], ['auto']])(
     'rmsprop({ threads: %j }) resolves and trains like tf.train.rmsprop, small and large (500 K+ elements) variables',
     async (threads) => {
@@ -157,7 +157,7 @@ describe('every promise holds in a fresh process', () => {
   }, 60_000);
 });
 
-describe('a refused call changes nothing', () => {
+describe.concurrent('a refused call changes nothing', () => {
   it('applyGradients (a new variable with an unknown name; a NaN after a variable joined), minimize and setWeights refused: state, slots and tensors as if never called', async () => {
     const result = await run<{
       errors: Failure[];
@@ -218,7 +218,7 @@ describe('a refused call changes nothing', () => {
   }, 60_000);
 });
 
-describe('variables that come and go, as TF.js has them', () => {
+describe.concurrent('variables that come and go, as TF.js has them', () => {
   it('a variable disposed and re-created under its name is updated with the state tf.train.rmsprop gives it; a gradient for a disposed one is refused; no tensor is kept', async () => {
     const result = await run<{
       ours: number[][];
@@ -272,7 +272,7 @@ describe('variables that come and go, as TF.js has them', () => {
   }, 60_000);
 });
 
-describe('saves', () => {
+describe.concurrent('saves', () => {
   it('two saves in flight both succeed with the same bytes, and 1 000 saves (a step every 100) keep no tensor', async () => {
     const result = await run<{ settled: string[]; same: boolean; tensors: number[] }>(`
       const { x, y } = data();
@@ -331,7 +331,7 @@ describe('saves', () => {
 // come. A model whose variables changed under the optimizer (a layer frozen or unfrozen, a model
 // rebuilt) once saved them in the order they were first seen, with the state of disposed ones
 // first: the loaded model could not train, or silently took another variable's state.
-describe('a model saved after its variables changed resumes in a new process as the uninterrupted run', () => {
+describe.concurrent('a model saved after its variables changed resumes in a new process as the uninterrupted run', () => {
   const fitOnce = '{ epochs: 1, batchSize: 16, shuffle: false, verbose: 0 }';
   const compile = (model: string) => `${model}.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });`;
   it.each([
@@ -397,7 +397,7 @@ describe('a model saved after its variables changed resumes in a new process as 
   );
 });
 
-describe("docs/tfjs.md's saving in Node, run as a newcomer runs it", () => {
+describe.concurrent("docs/tfjs.md's saving in Node, run as a newcomer runs it", () => {
   const guide = readFileSync(join(root, 'docs/tfjs.md'), 'utf8');
   const section = guide.slice(
     guide.indexOf('## Saving and loading'),

@@ -9,24 +9,23 @@ import { AutoThreads } from '../../src/auto-threads.js';
 import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/threads.js';
 import { MODE, STATE_BLOCK, STATE_SCRATCH_BYTES } from '../../src/kernel.js';
 import { moduleArgs } from '../support/child.js';
-import { everything, normal, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
+import { everything, randomArrays, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 
 const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 4099];
 
-function arrays(seed: number, lengths: readonly number[]): Float32Array[] {
-  const random = rng(seed);
-  // a loop: Float32Array.from with a callback took twice as long, seconds over this file's steps of 600 K
-  return lengths.map((n) => {
-    const array = new Float32Array(n);
-    for (let i = 0; i < n; i++) array[i] = normal(random);
-    return array;
-  });
+/** Step k's gradients for `lengths`, made once for the runs compared (a step only reads them). */
+const gradientSets = new WeakMap<readonly number[], Float32Array[][]>();
+function gradientsOf(k: number, lengths: readonly number[]): Array<Float32Array | null> {
+  let sets = gradientSets.get(lengths);
+  if (!sets) gradientSets.set(lengths, (sets = []));
+  sets[k] ??= randomArrays(10 + k, lengths);
+  return sets[k].slice();
 }
 
 async function run(threads: number, lengths: readonly number[], options: RMSPropOptions, skipEvery = 0) {
-  const opt = await RMSProp.create(arrays(1, lengths), { ...options, threads });
+  const opt = await RMSProp.create(randomArrays(1, lengths), { ...options, threads });
   for (let k = 0; k < 6; k++) {
-    const grads: Array<Float32Array | null> = arrays(10 + k, lengths);
+    const grads = gradientsOf(k, lengths);
     if (skipEvery && k % 2 === 1) grads[k % lengths.length] = null; // per-tensor kernel calls
     opt.step(grads);
   }
@@ -38,7 +37,8 @@ async function run(threads: number, lengths: readonly number[], options: RMSProp
 describe.each(['simd', 'wasm'] as const)('threads 1, 2 and 3 give the same bits (%s)', (backend) => {
   it.each(SIZES)('one tensor of %i elements', async (n) => {
     const options: RMSPropOptions = { backend, centered: true, momentum: 0.9, weightDecay: 0.01 };
-    const [one, two, three] = await Promise.all([1, 2, 3].map((t) => run(t, [n], options)));
+    const lengths = [n];
+    const [one, two, three] = await Promise.all([1, 2, 3].map((t) => run(t, lengths, options)));
     expect([one.threads, two.threads, three.threads]).toEqual([1, 2, 3]);
     for (const other of [two, three]) {
       other.result.forEach((a, i) =>
@@ -80,12 +80,12 @@ describe.each([2, 3])('the non-finite scan on %i threads', (threads) => {
   it.each(PLACES)(
     "'throw' names the first bad element (tensor %i, index %i) and changes nothing",
     async (tensor, index) => {
-      const params = arrays(1, LENGTHS);
+      const params = randomArrays(1, LENGTHS);
       const opt = await RMSProp.create(params, { threads, momentum: 0.9, centered: true, nonFinite: 'throw' });
       expect(opt.threads).toBe(threads);
-      opt.step(arrays(2, LENGTHS));
+      opt.step(randomArrays(2, LENGTHS));
       const before = snapshot([...params, ...everything(opt)]);
-      const grads = arrays(3, LENGTHS);
+      const grads = randomArrays(3, LENGTHS);
       grads[tensor][index] = Infinity;
       if (index + 7 < LENGTHS[tensor]) grads[tensor][index + 7] = NaN; // a later one is not reported
       grads[2][9_000] = tensor === 2 ? Infinity : -Infinity; // neither is one in a later tensor
@@ -99,11 +99,11 @@ describe.each([2, 3])('the non-finite scan on %i threads', (threads) => {
   it("'skip' leaves every byte unchanged, then steps as one thread does", async () => {
     const runs = await Promise.all(
       [1, threads].map(async (t) => {
-        const params = arrays(1, LENGTHS);
+        const params = randomArrays(1, LENGTHS);
         const opt = await RMSProp.create(params, { threads: t, momentum: 0.9, nonFinite: 'skip' });
         const results: boolean[] = [];
         for (let k = 0; k < 8; k++) {
-          const grads = arrays(10 + k, LENGTHS);
+          const grads = randomArrays(10 + k, LENGTHS);
           const [tensor, index] = PLACES[k % PLACES.length];
           if (k % 2 === 1) grads[tensor][index] = k % 4 === 1 ? NaN : -Infinity;
           const before = snapshot([...params, ...everything(opt)]);
@@ -135,11 +135,11 @@ it.each([
     const lengths = [n, 7];
     const runs = await Promise.all(
       [1, threads].map(async (t) => {
-        const opt = await RMSProp.create(arrays(1, lengths), { threads: t, momentum: 0.9 });
+        const opt = await RMSProp.create(randomArrays(1, lengths), { threads: t, momentum: 0.9 });
         expect(opt.threads).toBe(t === 'auto' ? availableParallelism() : t);
         for (let k = 0; k < 12; k++) {
           if (k % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20)); // long enough to fall asleep
-          opt.step(arrays(20 + k, lengths));
+          opt.step(gradientsOf(k, lengths));
         }
         const result = everything(opt).map((a) => a.slice());
         opt.dispose();
@@ -655,11 +655,11 @@ describe("threads: 'auto' decides by timing", () => {
     const options: RMSPropOptions = { momentum: 0.9, centered: true, clipNorm: 50, nonFinite: 'skip' };
     const runs = await Promise.all(
       [1, 'auto'].map(async (threads) => {
-        const opt = await RMSProp.create(arrays(1, lengths), { ...options, threads: threads as 1 | 'auto' });
+        const opt = await RMSProp.create(randomArrays(1, lengths), { ...options, threads: threads as 1 | 'auto' });
         const most = opt.threads;
         for (let k = 0; k < 40; k++) {
           if (threads === 'auto') opt.poolForTest?.forceThreadsForTest(k < 30 ? [1, most, most, 1, most][k % 5] : 0);
-          const grads: Array<Float32Array | null> = arrays(30 + k, lengths);
+          const grads = gradientsOf(k % 4, lengths); // four sets in turn: 80 of 640 K took 2 of 3 s
           if (k % 3 === 1) grads[1] = null;
           opt.step(grads);
         }
