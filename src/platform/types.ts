@@ -1,5 +1,5 @@
 // What the thread pool needs from the platform it runs on. Each platform has its own module
-// (node.ts, browser.ts): threads.ts imports node.ts and package.json's `browser` field maps it to
+// (node.ts, browser.ts): threads.ts and thread-support.ts import node.ts, and package.json's `browser` field maps it to
 // browser.ts for browser bundles, so that a
 // browser bundle contains no Node built-in and Node never looks for Web Workers.
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
 import { readGroups } from '../../src/inputs.js';
 import { planLayout } from '../../src/layout.js';
-import { threadSupport } from '../../src/threads.js';
+import { threadSupport } from '../../src/thread-support.js';
 import { BACKENDS, seedStep } from '../support/helpers.js';
 
 const LIMIT = 2 ** 32;

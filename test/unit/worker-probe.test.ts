@@ -1,5 +1,5 @@
 // ready(options) starts one worker, once per runtime, to learn whether workers are refused here
-// (src/threads.ts, tryWorkers). A probe that never answers must not hold ready() up for ever, and
+// (src/thread-support.ts, tryWorkers). A probe that never answers must not hold ready() up for ever, and
 // its silence is no refusal. A fresh module graph per test: the probe runs once per runtime.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PlatformWorker, WorkerEvents } from '../../src/platform/types.ts';
@@ -21,7 +21,7 @@ async function libraryWithProbe(probe: (events: WorkerEvents) => PlatformWorker)
   return import('../../src/index.ts');
 }
 
-/** The probe's program in src/threads.ts (a copy: if it changes, the real probe answers and the first test fails). */
+/** The probe's program in src/thread-support.ts (a copy: if it changes, the real probe answers and the first test fails). */
 const PROBE_PROGRAM = 'onMessage(ready);';
 const silent = (): PlatformWorker => ({ postMessage() {}, terminate: async () => {} });
 
