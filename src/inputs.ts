@@ -193,6 +193,7 @@ export function sharedSpans(spans: readonly Span[]): [string, string] | undefine
 
 /** setOptions' group index, checked against the optimizer's `groups` groups. */
 export function checkGroupIndex(groupIndex: number, groups: number): number {
+  if (typeof groupIndex !== 'number') throw new TypeError(`groupIndex must be a number, got ${describe(groupIndex)}`);
   if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= groups) {
     throw new RangeError(`groupIndex must be an integer from 0 to ${groups - 1}, got ${groupIndex}`);
   }
