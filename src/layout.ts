@@ -268,6 +268,8 @@ export const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): St
 
 /** A compressed tensor's array `kind` decoded into a new Float32Array. */
 export function decodeState(c: CompressedState, kind: StateKind, length: number): Float32Array {
+  // no codes once dispose() detached the memory: empty, as the float32 views are then
+  if (c.codes[kind]!.length === 0) return new Float32Array(0);
   return decodeArray(
     c.format === 'bfloat16',
     kind === 'squareAvg',

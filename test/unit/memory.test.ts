@@ -39,6 +39,21 @@ describe.each(BACKENDS)('dispose (%s)', (backend) => {
   });
 });
 
+describe.each(BACKENDS)('dispose, with compressed state (%s)', (backend) => {
+  it.each(['bfloat16', '8bit'] as const)(
+    'the state records you kept read as empty, as float32 views do (%s)',
+    async (stateFormat) => {
+      const opt = await RMSProp.create({ w: 5000 }, { backend, stateFormat, momentum: 0.9 });
+      opt.grads.w.fill(0.5);
+      opt.step();
+      const kept = opt.state.w;
+      expect([kept.squareAvg.length, kept.momentum!.length]).toEqual([5000, 5000]);
+      opt.dispose();
+      expect([kept.squareAvg.length, kept.momentum!.length]).toEqual([0, 0]);
+    },
+  );
+});
+
 it("with threads, the views you kept keep their values (a SharedArrayBuffer cannot be detached); the optimizer's own records are emptied", async () => {
   const opt = await RMSProp.create({ w: 8 }, { threads: 2 });
   opt.grads.w.fill(1);

@@ -67,8 +67,12 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
     const opt = await RMSProp.create([{ params: { w: 2 } }, { params: { v: 2 }, momentum: 0.9 }], { backend });
     const before = opt.groups;
     expect(() => opt.setOptions(2, { lr: 1 })).toThrow(RangeError);
-    expect(() => opt.setOptions('0' as never, { lr: 1 })).toThrow(new TypeError('groupIndex must be a number, got "0"'));
-    expect(() => opt.setOptions(0n as never, { lr: 1 })).toThrow(new TypeError('groupIndex must be a number, got a BigInt'));
+    expect(() => opt.setOptions('0' as never, { lr: 1 })).toThrow(
+      new TypeError('groupIndex must be a number, got "0"'),
+    );
+    expect(() => opt.setOptions(0n as never, { lr: 1 })).toThrow(
+      new TypeError('groupIndex must be a number, got a BigInt'),
+    );
     expect(() => opt.setOptions(0, { centered: true } as never)).toThrow(/'centered' is fixed/);
     expect(() => opt.setOptions(0, { momentum: 0.9 })).toThrow(/'momentum' cannot switch/);
     expect(() => opt.setOptions(1, { momentum: 0 })).toThrow(RangeError);
