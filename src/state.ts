@@ -324,8 +324,9 @@ export function readSavedState(
       const keeps = t.compressed ? t.compressed.codes[kind] !== undefined : stateArray(t, kind) !== undefined;
       const value = own(entry, kind);
       if (!keeps) {
-        if (value !== undefined)
-          throw new RangeError(`saved state has ${kind} for '${t.name}', which this optimizer does not keep`);
+        for (const stored of [kind, SCALES_OF[kind]])
+          if (own(entry, stored) !== undefined)
+            throw new RangeError(`saved state has ${stored} for '${t.name}', which this optimizer does not keep`);
         continue;
       }
       const where = `saved state: ${kind} of '${t.name}'`;

@@ -626,6 +626,16 @@ describe('a malformed saved state names the field', () => {
     expectUnchanged(opt, () => opt.loadState(corrupt(saved) as SavedState), errorClass, message);
   });
 
+  it('8-bit block scales of an array this optimizer does not keep, as the array itself would be', async () => {
+    const opt = await RMSProp.create({ w: 5000 }, { stateFormat: '8bit' });
+    opt.grads.w.fill(0.5);
+    opt.step();
+    const saved = opt.saveState({ arrays: 'float32' });
+    const withScales = { ...saved, state: { w: { ...saved.state.w, gradAvgScales: new Float32Array(5) } } };
+    const message = /saved state has gradAvgScales for 'w', which this optimizer does not keep/;
+    expectUnchanged(opt, () => opt.loadState(withScales), RangeError, message);
+  });
+
   it('inherited enumerable properties are ignored', async () => {
     const { opt, saved } = await setting();
     // This optimizer keeps no gradAvg: one seen through the prototype would be refused.
