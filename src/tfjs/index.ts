@@ -138,7 +138,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     super();
     if (options === null || typeof options !== 'object')
       throw new TypeError(`options must be an object, got ${describe(options)}`);
-    this.#options = Object.freeze({ preset: 'tfjs', ...options });
+    // an option given as undefined is not given (so `preset: undefined` is still 'tfjs')
+    const given = Object.entries(options).filter(([, value]) => value !== undefined);
+    this.#options = Object.freeze({ preset: 'tfjs', ...Object.fromEntries(given) });
     this.#ready = RMSProp.ready(this.options);
     this.#ready.catch(() => {}); // reported by ready() and by the first step
   }

@@ -595,6 +595,19 @@ describe('options and config', () => {
     await expect(rmsprop({ nesterov: true })).rejects.toThrow(/'nesterov'/);
   });
 
+  it("an option given as undefined is not given: preset undefined is 'tfjs', and steps as tf.train.rmsprop", async () => {
+    const optimizer = await rmsprop({ lr: 0.01, preset: undefined, momentum: undefined });
+    expect(optimizer.options).toEqual({ preset: 'tfjs', lr: 0.01 });
+    const ours = tf.variable(tf.tensor1d([1e-4, 2e-4]));
+    const stock = tf.variable(tf.tensor1d([1e-4, 2e-4]));
+    optimizer.applyGradients({ [ours.name]: tf.tensor1d([1e-4, 1e-4]) });
+    tf.train.rmsprop(0.01).applyGradients({ [stock.name]: tf.tensor1d([1e-4, 1e-4]) });
+    expect(Array.from(ours.dataSync())).toEqual(Array.from(stock.dataSync()));
+    expect(optimizer.getConfig().rmspropWasm).toEqual({ preset: 'tfjs' });
+    tf.dispose([ours, stock]);
+    optimizer.dispose();
+  });
+
   it("getConfig carries the stock keys and this optimizer's options; fromConfig restores them", async () => {
     const optimizer = await rmsprop({ lr: 0.02, momentum: 0.5, clipNorm: 1, nonFinite: 'skip' });
     const config = optimizer.getConfig();
