@@ -405,10 +405,13 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   /**
    * The slots in the order weights are saved and loaded: the last step's variables as it gave them,
-   * then the other slots in the order first seen, less those whose variable was disposed.
+   * then the other slots in the order first seen, less those whose variable was disposed and not
+   * re-created under its name (one re-created keeps its state, before its next step too).
    */
   #savedOrder(): Slot[] {
-    const alive = (slot: Slot) => !(slot.name !== undefined && slot.variable?.isDisposed);
+    const registered = tf.engine().registeredVariables;
+    const alive = (slot: Slot) =>
+      slot.name === undefined || !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
     const last = this.#lastStep.flatMap((name) => {
       const slot = this.#slots[this.#bySlotName.get(name) ?? -1];
       return slot && alive(slot) ? [slot] : [];

@@ -806,6 +806,33 @@ describe('options and config', () => {
     });
   });
 
+  // A variable disposed and re-created under its name keeps its place, before its next step too:
+  // it was left out of getWeights, and setWeights gave the next variable its state.
+  it('a variable re-created under its name keeps its place in getWeights and setWeights, as with tf.train.rmsprop', async () => {
+    const run = async (optimizer: tf.Optimizer, prefix: string) => {
+      const names = ['a', 'b', 'c'].map((n) => `${prefix}-recreated-${n}`);
+      const variables = names.map((name) => tf.variable(tf.ones([2]), true, name));
+      optimizer.applyGradients(Object.fromEntries(names.map((name) => [name, tf.ones([2])])));
+      variables[1].dispose();
+      variables[1] = tf.variable(tf.ones([2]), true, names[1]);
+      const before = (await optimizer.getWeights()).map((w) => w.name);
+      await optimizer.setWeights([
+        { name: 'iter', tensor: tf.scalar(10, 'int32') },
+        ...names.map((name, i) => ({ name: `${name}/rms`, tensor: tf.fill([2], i + 1) })),
+        ...names.map((name) => ({ name: `${name}/momentum`, tensor: tf.zeros([2]) })),
+      ]);
+      optimizer.applyGradients(Object.fromEntries(names.map((name) => [name, tf.zeros([2])])));
+      const after = await optimizer.getWeights();
+      const squareAverages = after.slice(1, 4).map((w) => w.tensor.dataSync()[0]);
+      tf.dispose(variables);
+      return { before: before.map((name) => name.replace(`${prefix}-`, '')), squareAverages };
+    };
+    const ours = await run(await rmsprop({ lr: 0.01 }), 'ours');
+    const theirs = await run(tf.train.rmsprop(0.01), 'stock');
+    expect(ours.before).toEqual(theirs.before); // iter, then a, b, c's /rms and /momentum
+    expect(ours.squareAverages).toEqual(theirs.squareAverages); // 0.9 · (1, 2, 3)
+  });
+
   // Weights for fewer variables than the optimizer has seen once left the others' state as it was.
   it('setWeights for fewer variables than seen: the others start afresh, as with tf.train.rmsprop', async () => {
     const run = async (optimizer: tf.Optimizer) => {
