@@ -124,6 +124,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #weightsStale = true;
   /** The variables of the last step, in its order: the order a loaded model's gradients will come in. */
   #lastStep: string[] = [];
+  /** A variable has taken state loaded under its name since the last `setWeights`: see applyGradients. */
+  #loadedByName = false;
   /** Reused by every step, so that a step allocates no record. */
   #grads: Record<string, Float32Array | null> = {};
   #ready: Promise<void>;
@@ -247,13 +249,16 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     for (const [index, variable] of recreated)
       Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
     // State loaded for a variable's name goes to it (a model loaded in a new process has its saved
-    // names); the rest by position, as TF.js matches it.
+    // names); the rest by position, as TF.js matches it, until a loaded name has matched: then the
+    // names are this model's, and a variable they do not name (a new head) starts afresh rather than
+    // take a frozen layer's state.
     const loadedFor = (name: string) => (s: Slot) => s.name === undefined && s.stateNames.squareAvg === `${name}/rms`;
+    const byName = this.#loadedByName || fresh.some((name) => slots.some(loadedFor(name)));
     for (const name of fresh) {
       const variable = registered[name] as tf.Variable;
       let slot =
         slots.find(loadedFor(name)) ??
-        slots.find((s) => s.name === undefined && !fresh.some((other) => loadedFor(other)(s)));
+        (byName ? undefined : slots.find((s) => s.name === undefined && !fresh.some((other) => loadedFor(other)(s))));
       if (slot && slot.length !== variable.size) {
         throw new RangeError(
           `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for it has ${slot.length}`,
@@ -294,6 +299,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     this.#slots = slots;
     this.#lastStep = entries.map(([name]) => name);
+    this.#loadedByName = byName;
   }
 
   /** Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each stepped variable its new values. */
@@ -468,6 +474,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     this.#bySlotName = indexByName(this.#slots);
     this.#steps = loaded.iter;
+    this.#loadedByName = false;
     if (this.#core) this.#core.stepCount = loaded.iter;
     this.iterations_ = loaded.iter;
   }

@@ -833,6 +833,30 @@ describe('options and config', () => {
     expect(ours.squareAverages).toEqual(theirs.squareAverages); // 0.9 · (1, 2, 3)
   });
 
+  // Fine-tuning a loaded model: a frozen layer's loaded state waited for it by name, but a new head
+  // took it by position, and the layer, unfrozen, started afresh (two weights then had one name).
+  it('loaded state named after a variable waits for it: a variable no loaded name fits starts afresh', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const [frozen, kept, head] = ['frozen', 'kept', 'head'].map((n) => tf.variable(tf.ones([2]), true, `tune-${n}`));
+    await optimizer.setWeights([
+      { name: 'iter', tensor: tf.scalar(10, 'int32') },
+      { name: 'tune-frozen/rms', tensor: tf.fill([2], 4) },
+      { name: 'tune-kept/rms', tensor: tf.fill([2], 9) },
+      ...['frozen', 'kept'].map((n) => ({ name: `tune-${n}/momentum`, tensor: tf.zeros([2]) })),
+    ]);
+    const zeros = (...vs: tf.Variable[]) => Object.fromEntries(vs.map((v) => [v.name, tf.zeros([2])]));
+    optimizer.applyGradients(zeros(kept, head)); // S ← 0.9 S
+    optimizer.applyGradients(zeros(frozen, kept, head)); // unfrozen
+    const weights = await optimizer.getWeights();
+    const rms = Object.fromEntries(weights.slice(1, 4).map((w) => [w.name, w.tensor.dataSync()[0]]));
+    expect(Object.keys(rms).sort()).toEqual(['tune-frozen/rms', 'tune-head/rms', 'tune-kept/rms']);
+    expect(rms['tune-frozen/rms']).toBeCloseTo(0.9 * 4, 5);
+    expect(rms['tune-kept/rms']).toBeCloseTo(0.9 * 0.9 * 9, 5);
+    expect(rms['tune-head/rms']).toBe(0);
+    tf.dispose([frozen, kept, head]);
+    optimizer.dispose();
+  });
+
   // Weights for fewer variables than the optimizer has seen once left the others' state as it was.
   it('setWeights for fewer variables than seen: the others start afresh, as with tf.train.rmsprop', async () => {
     const run = async (optimizer: tf.Optimizer) => {
