@@ -245,9 +245,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     // Slots change on copies, kept only if the step succeeds.
     const changed = fresh.length > 0 || recreated.length > 0 || !this.#core;
-    const slots = changed ? this.#slots.map((slot) => ({ ...slot })) : this.#slots;
+    let slots = changed ? this.#slots.map((slot) => ({ ...slot })) : this.#slots;
     for (const [index, variable] of recreated)
       Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
+    // A new core leaves out the state of variables disposed and not re-created (a rebuilt model's
+    // old ones), so that an optimizer outliving the models it trains does not grow with them.
+    const gone = (slot: Slot) =>
+      slot.name !== undefined && slot.variable?.isDisposed && !Object.hasOwn(registered, slot.name);
+    if (fresh.length > 0) slots = slots.filter((slot) => !gone(slot));
     // State loaded for a variable's name goes to it (a model loaded in a new process has its saved
     // names); the rest by position, as TF.js matches it, until a loaded name has matched: then the
     // names are this model's, and a variable they do not name (a new head) starts afresh rather than

@@ -833,6 +833,20 @@ describe('options and config', () => {
     expect(ours.squareAverages).toEqual(theirs.squareAverages); // 0.9 · (1, 2, 3)
   });
 
+  // An optimizer kept while its models are rebuilt held every disposed variable's state (and its
+  // parameters' and gradients' memory): 30 rebuilds of a 7 K-weight model, 120 tensors.
+  it('an optimizer that outlives the models it trains keeps only the live variables in its core', async () => {
+    const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9 });
+    for (let cycle = 0; cycle < 5; cycle++) {
+      const variables = [3, 5].map((n, i) => tf.variable(tf.ones([n]), true, `rebuilt-${cycle}-${i}`));
+      optimizer.applyGradients(Object.fromEntries(variables.map((v) => [v.name, tf.onesLike(v)])));
+      expect(Object.keys(optimizer.core!.params)).toEqual(variables.map((v) => v.name));
+      expect((await optimizer.getWeights()).length).toBe(1 + 2 * 2);
+      tf.dispose(variables);
+    }
+    optimizer.dispose();
+  });
+
   // Fine-tuning a loaded model: a frozen layer's loaded state waited for it by name, but a new head
   // took it by position, and the layer, unfrozen, started afresh (two weights then had one name).
   it('loaded state named after a variable waits for it: a variable no loaded name fits starts afresh', async () => {
