@@ -91,6 +91,7 @@ export interface TensorArrays {
 
 type Typed = Float32Array | Uint16Array | Uint8Array;
 const ELEMENT_BYTES: Readonly<Record<string, number>> = { Float32Array: 4, Uint16Array: 2, Uint8Array: 1 };
+const TYPED = { Float32Array, Uint16Array, Uint8Array } as const;
 /** The bytes `a` covers, as the engine sees them (a subclass's getters may lie). */
 const bytesOf = (a: Typed) =>
   new Uint8Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a) * ELEMENT_BYTES[typedArrayKind(a)!]);
@@ -192,7 +193,8 @@ interface ReadArray {
 function readStateArray(value: unknown, where: string): ReadArray {
   const kind = typedArrayKind(value);
   if (kind === 'Float32Array' || kind === 'Uint16Array' || kind === 'Uint8Array') {
-    const typed = plainTyped(value as Typed);
+    // (empty once its buffer is detached, where a view of it cannot be made)
+    const typed = arrayLength(value as Typed) === 0 ? new TYPED[kind](0) : plainTyped(value as Typed);
     return { bytes: typed.byteLength, typed, write: (out, at) => out.set(bytesOf(typed), at) };
   }
   const pieces =
@@ -304,7 +306,9 @@ export function readSavedState(
   const writes: Array<() => void> = [];
   const first = tensors[0];
   const heap = first && arrayBuffer(first.compressed?.codes.squareAvg ?? stateArray(first, 'squareAvg')!);
-  for (const t of tensors) {
+  // Every field read first, so that a caller's getter or proxy runs now, never between a check and
+  // its write (it could detach, shrink or change an array already checked); pieces' arrays copied.
+  const entries = tensors.map((t) => {
     const entry = own(state, t.name);
     if (entry === undefined) throw new RangeError(`saved state is missing parameter '${t.name}'`);
     if (!isRecord(entry))
@@ -320,12 +324,19 @@ export function readSavedState(
           `saved state: state[${quote(t.name)}] has ${quote(kind)}, which only 8-bit state keeps (its format is ${format ?? 'float32'})`,
         );
     }
+    const fields = KINDS.map((kind) => {
+      const value = own(entry, kind);
+      return [kind, Array.isArray(value) ? Array.from(value as unknown[]) : value] as const;
+    });
+    return { t, format, fields: record(fields) };
+  });
+  for (const { t, format, fields } of entries) {
     for (const kind of VALUE_KINDS) {
       const keeps = t.compressed ? t.compressed.codes[kind] !== undefined : stateArray(t, kind) !== undefined;
-      const value = own(entry, kind);
+      const value = fields[kind];
       if (!keeps) {
         for (const stored of [kind, SCALES_OF[kind]])
-          if (own(entry, stored) !== undefined)
+          if (fields[stored] !== undefined)
             throw new RangeError(`saved state has ${stored} for '${t.name}', which this optimizer does not keep`);
         continue;
       }
@@ -342,7 +353,7 @@ export function readSavedState(
       let scales: Float32Array | undefined;
       if (format === '8bit') {
         const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
-        const readScales = readStateArray(own(entry, SCALES_OF[kind]), scaleWhere);
+        const readScales = readStateArray(fields[SCALES_OF[kind]], scaleWhere);
         const blocks = Math.ceil(t.length / STATE_BLOCK);
         if (readScales.bytes !== blocks * 4)
           throw new RangeError(
@@ -420,8 +431,7 @@ function copyOf(
   if (read.typed && arrayBuffer(read.typed) !== heap) return read.typed;
   const bytes = new Uint8Array(read.bytes);
   read.write(bytes, 0);
-  const Kind = kind === 'Float32Array' ? Float32Array : kind === 'Uint16Array' ? Uint16Array : Uint8Array;
-  return new Kind(bytes.buffer, 0, read.bytes / ELEMENT_BYTES[kind]);
+  return new TYPED[kind](bytes.buffer, 0, read.bytes / ELEMENT_BYTES[kind]);
 }
 
 /** Before a step: throws if the count cannot grow (a step past 2^53 − 1 would not count exactly). */

@@ -626,6 +626,75 @@ describe('a malformed saved state names the field', () => {
     expectUnchanged(opt, () => opt.loadState(corrupt(saved) as SavedState), errorClass, message);
   });
 
+  // loadState kept the caller's typed arrays between their checks and its writes, and read later
+  // entries (the caller's getters) in between: a getter could detach, shrink or change an array
+  // already checked, for a partial load, a negative square average, or a parameter silently skipped.
+  describe("a caller's getter that changes an array already read", () => {
+    async function stepped(stateFormat: 'float32' | '8bit') {
+      const n = stateFormat === '8bit' ? 5000 : 4;
+      const opt = await RMSProp.create({ a: n, b: n, c: 4 }, { stateFormat });
+      for (const g of Object.values(opt.grads)) g.fill(0.5);
+      opt.step();
+      return { opt, saved: opt.saveState({ arrays: 'float32' }) };
+    }
+    const withGetter = (state: Record<string, unknown>, getC: () => unknown) =>
+      Object.defineProperty(state, 'c', { enumerable: true, get: getC }) as SavedState['state'];
+
+    it('a resizable buffer shrunk under it: refused, nothing written', async () => {
+      const { opt, saved } = await stepped('float32');
+      const buffer = new ArrayBuffer(16, { maxByteLength: 16 });
+      const state = withGetter(
+        { a: { squareAvg: new Float32Array(4).fill(5) }, b: { squareAvg: new Float32Array(buffer).fill(7) } },
+        () => {
+          buffer.resize(0);
+          return saved.state.c;
+        },
+      );
+      expectUnchanged(
+        opt,
+        () => opt.loadState({ ...saved, state }),
+        RangeError,
+        /squareAvg of 'b' has 0 elements, the parameter has 4/,
+      );
+    });
+
+    it('a negative square average written into it: refused', async () => {
+      const { opt, saved } = await stepped('float32');
+      const squareAvg = new Float32Array([1, 1, 1, 1]);
+      const state = withGetter({ a: { squareAvg }, b: saved.state.b }, () => {
+        squareAvg[2] = -5;
+        return saved.state.c;
+      });
+      expectUnchanged(
+        opt,
+        () => opt.loadState({ ...saved, state }),
+        RangeError,
+        /squareAvg of 'a' is negative \(-5\) at index 2/,
+      );
+    });
+
+    it('8-bit codes detached: refused, nothing written', async () => {
+      const { opt, saved } = await stepped('8bit');
+      const codes = (saved.state.b.squareAvg as Uint8Array).slice();
+      const state = withGetter(
+        {
+          a: { ...saved.state.a, squareAvg: new Uint8Array(5000).fill(100) },
+          b: { ...saved.state.b, squareAvg: codes },
+        },
+        () => {
+          structuredClone(codes.buffer, { transfer: [codes.buffer] });
+          return saved.state.c;
+        },
+      );
+      expectUnchanged(
+        opt,
+        () => opt.loadState({ ...saved, state }),
+        RangeError,
+        /squareAvg of 'b' has 0 elements \(8bit codes\), the parameter has 5000/,
+      );
+    });
+  });
+
   it('8-bit block scales of an array this optimizer does not keep, as the array itself would be', async () => {
     const opt = await RMSProp.create({ w: 5000 }, { stateFormat: '8bit' });
     opt.grads.w.fill(0.5);
