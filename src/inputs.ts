@@ -66,9 +66,9 @@ export const arrayBuffer = (a: ArrayBufferView): ArrayBufferLike => BUFFER.call(
 export const typedArrayKind = (value: unknown): string | undefined => TAG.call(value);
 /** `target.set(source)` as the engine defines it, whatever `target`'s class says. */
 export const setArray = (target: Float32Array, source: Float32Array): void => SET.call(target, source);
-/** A plain Float32Array over exactly the memory `a` covers (allocates: not for step()). */
+/** A plain Float32Array over exactly the memory `a` covers, empty once detached (allocates: not for step()). */
 export const plainView = (a: Float32Array): Float32Array =>
-  new Float32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
+  arrayLength(a) === 0 ? new Float32Array(0) : new Float32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
 
 export function isFloat32Array(value: unknown): value is Float32Array {
   return typedArrayKind(value) === 'Float32Array';

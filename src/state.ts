@@ -580,8 +580,9 @@ export function encodeState(saved: SavedState): Uint8Array {
 export function decodeState(input: Uint8Array): SavedState {
   if (typedArrayKind(input) !== 'Uint8Array')
     throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
-  // The bytes as the engine sees them, whatever getters a subclass defines.
-  const bytes = new Uint8Array(arrayBuffer(input), arrayByteOffset(input), arrayLength(input));
+  // The bytes as the engine sees them, whatever getters a subclass defines (none once detached).
+  const length = arrayLength(input);
+  const bytes = length === 0 ? new Uint8Array(0) : new Uint8Array(arrayBuffer(input), arrayByteOffset(input), length);
   if (bytes.length < 12)
     throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header alone needs 12`);
   if (MAGIC.some((b, i) => bytes[i] !== b))

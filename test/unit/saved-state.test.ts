@@ -446,6 +446,22 @@ describe('saved state', () => {
       foreign[0] = 0;
       expect(() => decodeState(foreign)).toThrow(/magic/);
     });
+
+    // A detached array was V8's "Cannot perform Construct on a detached ArrayBuffer", naming nothing.
+    it('bytes or arrays whose buffer is detached (transferred away): refused by their length', async () => {
+      const detached = <T extends Uint8Array | Float32Array>(a: T) => {
+        structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });
+        return a;
+      };
+      const bytes = detached(encodeState(await good()));
+      expect(() => decodeState(bytes)).toThrow(
+        new RangeError('state bytes are truncated: 0 bytes, the header alone needs 12'),
+      );
+      const opt = await RMSProp.create({ w: 4 });
+      expect(() => opt.setState('w', { squareAvg: detached(new Float32Array(4)) })).toThrow(
+        new RangeError("setState: squareAvg of 'w' has 0 elements, the parameter has 4"),
+      );
+    });
   });
 
   it('a PyTorch state dict exported here loads back unchanged, and resumes the same run', async () => {
