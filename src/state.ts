@@ -690,7 +690,7 @@ export function decodeState(input: Uint8Array): SavedState {
   for (const { name, kind, offset, count, element } of places) {
     const Kind = element === 4 ? Float32Array : element === 2 ? Uint16Array : Uint8Array;
     Object.defineProperty(state[name], kind, {
-      value: new Kind(data, offset, count),
+      value: count === 0 ? new Kind(0) : new Kind(data, offset, count), // (an empty array's offset is free)
       enumerable: true,
       writable: true,
       configurable: true,
