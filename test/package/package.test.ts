@@ -28,8 +28,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // weights in the last step's order, matched by name, kept as variables; setOptions): 123.9 kB; with
 // the reviews' mends (a fresh state found without decoding, the weights' variables by name, a partial
 // setWeights): 124.8 kB. Then compressed state's loads ahead chosen by timing (src/loads-ahead.ts,
-// 21–25 % off the 16 M step's time on AMD Zen 4, where they cost): 127.1 kB.
-const CODE_BUDGET = 128_000;
+// 21–25 % off the 16 M step's time on AMD Zen 4, where they cost): 127.1 kB. Then the fixes of two
+// reviews (loadState reads every field before it checks one; the TF.js adapter's loaded names,
+// re-created and dropped variables) and thread-support.ts split from threads.ts: 128.4 kB.
+const CODE_BUDGET = 129_000;
 const BUDGET = 300_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
