@@ -124,7 +124,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #weightsStale = true;
   /** The variables of the last step, in its order: the order a loaded model's gradients will come in. */
   #lastStep: string[] = [];
-  /** A variable has taken state loaded under its name since the last `setWeights`: see applyGradients. */
+  /** Loaded state has gone to a variable by its name since the last `setWeights` (see applyGradients). */
   #loadedByName = false;
   /** Reused by every step, so that a step allocates no record. */
   #grads: Record<string, Float32Array | null> = {};
@@ -254,16 +254,31 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       slot.name !== undefined && slot.variable?.isDisposed && !Object.hasOwn(registered, slot.name);
     if (fresh.length > 0) slots = slots.filter((slot) => !gone(slot));
     // State loaded for a variable's name goes to it (a model loaded in a new process has its saved
-    // names); the rest by position, as TF.js matches it, until a loaded name has matched: then the
-    // names are this model's, and a variable they do not name (a new head) starts afresh rather than
-    // take a frozen layer's state.
+    // names), then to the name without the `_1` tfjs-layers adds (it renames a loaded model's
+    // variables whose names the process has), then by position, as TF.js matches it; but once names
+    // have matched (they are this model's), not state whose variable exists: a frozen layer's waits
+    // for it rather than go to a new head.
     const loadedFor = (name: string) => (s: Slot) => s.name === undefined && s.stateNames.squareAvg === `${name}/rms`;
-    const byName = this.#loadedByName || fresh.some((name) => slots.some(loadedFor(name)));
+    const ownerOf = (s: Slot) => s.stateNames.squareAvg.replace(/\/rms$/, '');
+    const unsuffixed = (name: string) => name.replace(/_\d+$/, '');
+    const free = (s: Slot) => s.name === undefined && !fresh.some((other) => loadedFor(other)(s));
+    const named = new Map<string, Slot>();
+    const claimed = new Set<Slot>();
+    for (const name of fresh) {
+      const renamed = (s: Slot) =>
+        free(s) && !claimed.has(s) && s.length === registered[name].size && unsuffixed(ownerOf(s)) === unsuffixed(name);
+      const slot = slots.find(loadedFor(name)) ?? slots.find(renamed);
+      if (slot) {
+        named.set(name, slot);
+        claimed.add(slot);
+      }
+    }
+    const byName = this.#loadedByName || named.size > 0;
     for (const name of fresh) {
       const variable = registered[name] as tf.Variable;
       let slot =
-        slots.find(loadedFor(name)) ??
-        (byName ? undefined : slots.find((s) => s.name === undefined && !fresh.some((other) => loadedFor(other)(s))));
+        named.get(name) ??
+        slots.find((s) => free(s) && !claimed.has(s) && !(byName && Object.hasOwn(registered, ownerOf(s))));
       if (slot && slot.length !== variable.size) {
         throw new RangeError(
           `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for it has ${slot.length}`,
@@ -436,8 +451,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    * `/momentum`, `/mg` against this optimizer's options, sizes, square averages finite and ≥ 0)
    * before anything changes; copies before returning. Matched by position to the variables this
    * optimizer has seen (in `getWeights`' order); state beyond them waits for its variable (as after
-   * `tf.loadLayersModel`, before the first step), which takes the state named after it (`<var>/rms`)
-   * or else the next by position. Waits until the wasm is compiled, so that the step after it can run.
+   * `tf.loadLayersModel`, before the first step), which takes the state named after it (`<var>/rms`,
+   * or its name less a tfjs-layers `_1`) or else the next by position (see docs/tfjs.md). Waits until
+   * the wasm is compiled, so that the step after it can run.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     this.#live();

@@ -1,6 +1,6 @@
 // The heap does not grow with steps: after 100 000 steps it is within 1 MB of the heap after 1 000
 // (both measured after a full collection). And step() allocates nothing at all, on every backend,
-// with threads and with clipping: the young generation (where every new object goes first) holds no
+// with threads (simd) and with clipping: the young generation (where every new object goes first) holds no
 // more after thousands of steps than before them. Checks of memory, not of time: nothing is timed.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
