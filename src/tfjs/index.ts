@@ -124,8 +124,6 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #weightsStale = true;
   /** The variables of the last step, in its order: the order a loaded model's gradients will come in. */
   #lastStep: string[] = [];
-  /** Loaded state has gone to a variable by its name since the last `setWeights` (see applyGradients). */
-  #loadedByName = false;
   /** Reused by every step, so that a step allocates no record. */
   #grads: Record<string, Float32Array | null> = {};
   #ready: Promise<void>;
@@ -255,30 +253,30 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     if (fresh.length > 0) slots = slots.filter((slot) => !gone(slot));
     // State loaded for a variable's name goes to it (a model loaded in a new process has its saved
     // names), then to the name without the `_1` tfjs-layers adds (it renames a loaded model's
-    // variables whose names the process has), then by position, as TF.js matches it; but once names
-    // have matched (they are this model's), not state whose variable exists: a frozen layer's waits
-    // for it rather than go to a new head.
+    // variables whose names the process has), then by position to one of its size, as TF.js matches
+    // it, but not state that a variable of the process could claim by name: a frozen layer's waits
+    // for it, and a new head starts afresh.
     const loadedFor = (name: string) => (s: Slot) => s.name === undefined && s.stateNames.squareAvg === `${name}/rms`;
     const ownerOf = (s: Slot) => s.stateNames.squareAvg.replace(/\/rms$/, '');
     const unsuffixed = (name: string) => name.replace(/_\d+$/, '');
-    const free = (s: Slot) => s.name === undefined && !fresh.some((other) => loadedFor(other)(s));
-    const named = new Map<string, Slot>();
     const claimed = new Set<Slot>();
+    const free = (s: Slot, size: number) =>
+      s.name === undefined && s.length === size && !claimed.has(s) && !fresh.some((other) => loadedFor(other)(s));
+    const named = new Map<string, Slot>();
     for (const name of fresh) {
-      const renamed = (s: Slot) =>
-        free(s) && !claimed.has(s) && s.length === registered[name].size && unsuffixed(ownerOf(s)) === unsuffixed(name);
-      const slot = slots.find(loadedFor(name)) ?? slots.find(renamed);
+      const size = registered[name].size;
+      const slot =
+        slots.find(loadedFor(name)) ?? slots.find((s) => free(s, size) && unsuffixed(ownerOf(s)) === unsuffixed(name));
       if (slot) {
         named.set(name, slot);
         claimed.add(slot);
       }
     }
-    const byName = this.#loadedByName || named.size > 0;
+    const claimable = named.size < fresh.length ? new Set(Object.keys(registered).map(unsuffixed)) : undefined;
     for (const name of fresh) {
       const variable = registered[name] as tf.Variable;
       let slot =
-        named.get(name) ??
-        slots.find((s) => free(s) && !claimed.has(s) && !(byName && Object.hasOwn(registered, ownerOf(s))));
+        named.get(name) ?? slots.find((s) => free(s, variable.size) && !claimable?.has(unsuffixed(ownerOf(s))));
       if (slot && slot.length !== variable.size) {
         throw new RangeError(
           `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for it has ${slot.length}`,
@@ -319,7 +317,6 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     this.#slots = slots;
     this.#lastStep = entries.map(([name]) => name);
-    this.#loadedByName = byName;
   }
 
   /** Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each stepped variable its new values. */
@@ -452,7 +449,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    * before anything changes; copies before returning. Matched by position to the variables this
    * optimizer has seen (in `getWeights`' order); state beyond them waits for its variable (as after
    * `tf.loadLayersModel`, before the first step), which takes the state named after it (`<var>/rms`,
-   * or its name less a tfjs-layers `_1`) or else the next by position (see docs/tfjs.md). Waits until
+   * or its name less a tfjs-layers `_1`) or else the next of its size by position (docs/tfjs.md). Waits until
    * the wasm is compiled, so that the step after it can run.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
@@ -495,7 +492,6 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     this.#bySlotName = indexByName(this.#slots);
     this.#steps = loaded.iter;
-    this.#loadedByName = false;
     if (this.#core) this.#core.stepCount = loaded.iter;
     this.iterations_ = loaded.iter;
   }

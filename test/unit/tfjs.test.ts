@@ -525,8 +525,10 @@ describe('compressed state (stateFormat) in the drop-in', () => {
       // the same state loaded into another optimizer, for copies of the variables: the next step the same
       const other = await rmsprop({ lr: 0.01, momentum: 0.9, stateFormat });
       await other.setWeights(weights.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) })));
-      const a2 = tf.variable(a.clone());
-      const b2 = tf.variable(b.clone());
+      // (named as tfjs-layers renames a loaded model's: a state named after a variable of the process
+      // goes only to the variable of that name, or of that name with a `_1`)
+      const a2 = tf.variable(a.clone(), true, `${a.name}_1`);
+      const b2 = tf.variable(b.clone(), true, `${b.name}_1`);
       const loss2 = () => tf.add(tf.sum(tf.square(a2)), tf.sum(tf.square(b2))) as tf.Scalar;
       other.minimize(loss2, false, [a2, b2]);
       optimizer.minimize(loss, false, [a, b]);
@@ -874,6 +876,27 @@ describe('options and config', () => {
     expect(new Set(weights.map((w) => w.name)).size).toBe(weights.length);
     tf.dispose(vs);
     optimizer.dispose();
+  });
+
+  // The whole loaded base frozen, a head added: no name matches at the head's first step, and by
+  // position it took the base's state (or threw a RangeError for a head of another size).
+  it('a head added to a wholly frozen loaded base starts afresh, whatever its size; the base keeps its state', async () => {
+    for (const headSize of [2, 3]) {
+      const optimizer = await rmsprop({ lr: 0.01 });
+      await optimizer.setWeights([
+        { name: 'iter', tensor: tf.scalar(10, 'int32') },
+        { name: `base-${headSize}/rms`, tensor: tf.fill([2], 4) },
+        { name: `base-${headSize}/momentum`, tensor: tf.zeros([2]) },
+      ]);
+      const base = tf.variable(tf.ones([2]), true, `base-${headSize}`);
+      const head = tf.variable(tf.ones([headSize]), true, `head-${headSize}`);
+      optimizer.applyGradients({ [head.name]: tf.zeros([headSize]) });
+      optimizer.applyGradients({ [base.name]: tf.zeros([2]), [head.name]: tf.zeros([headSize]) }); // unfrozen
+      expect(optimizer.core!.state[head.name].squareAvg[0]).toBe(0);
+      expect(optimizer.core!.state[base.name].squareAvg[0]).toBeCloseTo(0.9 * 4, 5);
+      tf.dispose([base, head]);
+      optimizer.dispose();
+    }
   });
 
   // Weights for fewer variables than the optimizer has seen once left the others' state as it was.
