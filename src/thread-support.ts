@@ -55,9 +55,9 @@ export function refusedBy(error: unknown): string {
 const TRY_WORKERS_MS = 10_000;
 
 /**
- * @internal Starts a worker and posts it a shared memory, once per runtime, so that `createSync`, which cannot
- * wait for its workers, knows whether this page refuses them (a CSP without blob: workers, WebKit's
- * DataCloneError) and takes one thread saying why, as `create` does.
+ * @internal Starts a worker and posts it a shared memory, once per runtime, so that `createSync`,
+ * which cannot wait for its workers, knows whether this page refuses them (a CSP without blob:
+ * workers, WebKit's DataCloneError) and takes one thread saying why, as `create` does.
  */
 export function tryWorkers(): Promise<void> {
   workersTried ??= new Promise<void>((resolve) => {
@@ -86,7 +86,10 @@ export function tryWorkers(): Promise<void> {
 /** Below this, `threads: 'auto'` starts no workers: a step makes at most 4 chunks of MIN_CHUNK elements. */
 const AUTO_THREADS_MIN_ELEMENTS = 16384;
 
-/** @internal The threads an optimizer of `elements` elements on `backend` starts with (`requested`: its option), and why fewer. */
+/**
+ * @internal The threads an optimizer of `elements` elements on `backend` starts with (`requested`:
+ * its option), and why fewer.
+ */
 export function chooseThreads(
   requested: number | 'auto',
   backend: BackendName,

@@ -449,8 +449,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    * before anything changes; copies before returning. Matched by position to the variables this
    * optimizer has seen (in `getWeights`' order); state beyond them waits for its variable (as after
    * `tf.loadLayersModel`, before the first step), which takes the state named after it (`<var>/rms`,
-   * or its name less a tfjs-layers `_1`) or else the next of its size by position (docs/tfjs.md). Waits until
-   * the wasm is compiled, so that the step after it can run.
+   * or its name less a tfjs-layers `_1`) or else the next of its size by position (docs/tfjs.md).
+   * Waits until the wasm is compiled, so that the step after it can run.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     this.#live();
