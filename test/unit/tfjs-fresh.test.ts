@@ -397,6 +397,56 @@ describe.concurrent('a model saved after its variables changed resumes in a new 
   );
 });
 
+// Fine-tuning as users do it: a model saved with its optimizer, loaded in a new process, its first
+// layer (or all of it) frozen and a head added. The head took the frozen layer's state by position
+// (or threw a RangeError for another shape), and the layer, unfrozen, started afresh.
+describe.concurrent('fine-tuning a loaded model in a new process', () => {
+  it.each([['the first layer'], ['every layer']])(
+    '%s frozen, a head added: the frozen state waits untouched, the head starts afresh, no name twice',
+    async (frozen) => {
+      const dir = mkdtempSync(join(tmp, 'tune-'));
+      const files = (name: string) => JSON.stringify(join(dir, name));
+      const saved = await run<number[]>(`
+      const { writeFileSync } = await import('node:fs');
+      const { x, y } = data();
+      const model = mlp();
+      model.compile({ optimizer: await rmsprop({ lr: 0.01, momentum: 0.9 }), loss: 'categoricalCrossentropy' });
+      await model.fit(x, y, { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });
+      await model.save(tf.io.withSaveHandler(async ({ weightData, ...json }) => {
+        writeFileSync(${files('model.json')}, JSON.stringify(json));
+        writeFileSync(${files('weights.bin')}, new Uint8Array(tf.io.CompositeArrayBuffer.join(weightData)));
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }), { includeOptimizer: true });
+      const weights = await model.optimizer.getWeights();
+      out(values(weights.find((w) => w.name === 'dense_Dense1/kernel/rms').tensor));`);
+      const tuned = await run<{ waiting: number[]; head: boolean; names: string[] }>(`
+      const { readFileSync } = await import('node:fs');
+      tf.serialization.registerClass(RMSPropWasmOptimizer);
+      const json = JSON.parse(readFileSync(${files('model.json')}, 'utf8'));
+      const weightData = new Uint8Array(readFileSync(${files('weights.bin')})).buffer;
+      const model = await tfl.loadLayersModel(tf.io.fromMemory({ ...json, weightData }));
+      const base = ${frozen === 'every layer' ? 'model.layers' : 'model.layers.slice(0, 1)'};
+      for (const layer of base) layer.trainable = false;
+      model.add(tfl.layers.dense({ name: 'head', units: 3, activation: 'softmax' }));
+      const { x, y } = data();
+      const fit = () => model.fit(x, y, { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });
+      model.compile({ optimizer: model.optimizer, loss: 'categoricalCrossentropy' });
+      await fit();
+      const weights = await model.optimizer.getWeights();
+      const waiting = values(weights.find((w) => w.name === 'dense_Dense1/kernel/rms').tensor);
+      const head = weights.some((w) => w.name === 'head/kernel/rms');
+      for (const layer of base) layer.trainable = true;
+      model.compile({ optimizer: model.optimizer, loss: 'categoricalCrossentropy' });
+      await fit();
+      out({ waiting, head, names: (await model.optimizer.getWeights()).map((w) => w.name) });`);
+      expect(tuned.waiting).toEqual(saved);
+      expect(tuned.head).toBe(true);
+      expect(new Set(tuned.names).size).toBe(tuned.names.length);
+    },
+    60_000,
+  );
+});
+
 describe.concurrent("docs/tfjs.md's saving in Node, run as a newcomer runs it", () => {
   const guide = readFileSync(join(root, 'docs/tfjs.md'), 'utf8');
   const section = guide.slice(
