@@ -258,7 +258,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // for it, and a new head starts afresh.
     const loadedFor = (name: string) => (s: Slot) => s.name === undefined && s.stateNames.squareAvg === `${name}/rms`;
     const ownerOf = (s: Slot) => s.stateNames.squareAvg.replace(/\/rms$/, '');
-    const unsuffixed = (name: string) => name.replace(/_\d+$/, '');
+    // (tfjs-layers' names are `<layer>/<weight>`: a name of one's own such as `w_1` is not a renamed `w`)
+    const unsuffixed = (name: string) => (name.includes('/') ? name.replace(/_\d+$/, '') : name);
     const claimed = new Set<Slot>();
     const free = (s: Slot, size: number) =>
       s.name === undefined && s.length === size && !claimed.has(s) && !fresh.some((other) => loadedFor(other)(s));

@@ -496,8 +496,9 @@ describe('compressed state (stateFormat) in the drop-in', () => {
     async (stateFormat) => {
       await tf.setBackend('cpu');
       const random = rng(11);
-      const a = tf.variable(tf.tensor1d(Array.from({ length: 5000 }, () => normal(random))));
-      const b = tf.variable(tf.tensor1d([2, -1, 0.5]));
+      // (named as tfjs-layers names a layer's weights: see the copies below)
+      const a = tf.variable(tf.tensor1d(Array.from({ length: 5000 }, () => normal(random))), true, `${stateFormat}/a`);
+      const b = tf.variable(tf.tensor1d([2, -1, 0.5]), true, `${stateFormat}/b`);
       const loss = () => tf.add(tf.sum(tf.square(a)), tf.sum(tf.square(b))) as tf.Scalar;
       const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9, stateFormat });
       for (let k = 0; k < 3; k++) optimizer.minimize(loss, false, [a]);
@@ -526,7 +527,7 @@ describe('compressed state (stateFormat) in the drop-in', () => {
       const other = await rmsprop({ lr: 0.01, momentum: 0.9, stateFormat });
       await other.setWeights(weights.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) })));
       // (named as tfjs-layers renames a loaded model's: a state named after a variable of the process
-      // goes only to the variable of that name, or of that name with a `_1`)
+      // goes only to the variable of that name, or, for a layer's weight, of that name with a `_1`)
       const a2 = tf.variable(a.clone(), true, `${a.name}_1`);
       const b2 = tf.variable(b.clone(), true, `${b.name}_1`);
       const loss2 = () => tf.add(tf.sum(tf.square(a2)), tf.sum(tf.square(b2))) as tf.Scalar;
@@ -855,13 +856,13 @@ describe('options and config', () => {
   // position (`new` takes `old`'s, whose variable does not exist).
   it('loaded state goes by name, then by name less a `_1`, then by position, but never from a variable that exists', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
-    const names = ['frozen', 'kept', 'b', 'old'].map((n) => `tune-${n}`);
+    const names = ['frozen', 'kept', 'b', 'old'].map((n) => `tune/${n}`);
     await optimizer.setWeights([
       { name: 'iter', tensor: tf.scalar(10, 'int32') },
       ...names.map((name, i) => ({ name: `${name}/rms`, tensor: tf.fill([2], [4, 9, 16, 25][i]) })),
       ...names.map((name) => ({ name: `${name}/momentum`, tensor: tf.zeros([2]) })),
     ]);
-    const vs = ['frozen', 'kept', 'b', 'b_1', 'new', 'head'].map((n) => tf.variable(tf.ones([2]), true, `tune-${n}`));
+    const vs = ['frozen', 'kept', 'b', 'b_1', 'new', 'head'].map((n) => tf.variable(tf.ones([2]), true, `tune/${n}`));
     const [frozen, kept, , renamed, added, head] = vs;
     const zeros = (...list: tf.Variable[]) => Object.fromEntries(list.map((v) => [v.name, tf.zeros([2])]));
     optimizer.applyGradients(zeros(kept, renamed, added, head)); // S ← 0.9 S
@@ -875,6 +876,27 @@ describe('options and config', () => {
     const weights = await optimizer.getWeights();
     expect(new Set(weights.map((w) => w.name)).size).toBe(weights.length);
     tf.dispose(vs);
+    optimizer.dispose();
+  });
+
+  // A name of one's own that ends in `_N` is not a renamed layer weight: `w_3` (new) took `w_1`'s state.
+  it('a name of your own ending in _N is not read as renamed: its state waits for it', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    await optimizer.setWeights([
+      { name: 'iter', tensor: tf.scalar(10, 'int32') },
+      { name: 'own-w_1/rms', tensor: tf.fill([2], 4) },
+      { name: 'own-w_2/rms', tensor: tf.fill([2], 9) },
+      ...[1, 2].map((k) => ({ name: `own-w_${k}/momentum`, tensor: tf.zeros([2]) })),
+    ]);
+    const [w1, w2, w3] = [1, 2, 3].map((k) => tf.variable(tf.ones([2]), true, `own-w_${k}`));
+    const zeros = (...list: tf.Variable[]) => Object.fromEntries(list.map((v) => [v.name, tf.zeros([2])]));
+    optimizer.applyGradients(zeros(w2, w3)); // w_1 frozen
+    optimizer.applyGradients(zeros(w1, w2, w3));
+    const squareAvg = (v: tf.Variable) => optimizer.core!.state[v.name].squareAvg[0];
+    expect([squareAvg(w1), squareAvg(w2), squareAvg(w3)].map((x) => Math.round(x * 1000) / 1000)).toEqual([
+      3.6, 7.29, 0,
+    ]);
+    tf.dispose([w1, w2, w3]);
     optimizer.dispose();
   });
 
