@@ -66,9 +66,17 @@ export const arrayBuffer = (a: ArrayBufferView): ArrayBufferLike => BUFFER.call(
 export const typedArrayKind = (value: unknown): string | undefined => TAG.call(value);
 /** `target.set(source)` as the engine defines it, whatever `target`'s class says. */
 export const setArray = (target: Float32Array, source: Float32Array): void => SET.call(target, source);
-/** A plain Float32Array over exactly the memory `a` covers, empty once detached (allocates: not for step()). */
-export const plainView = (a: Float32Array): Float32Array =>
-  arrayLength(a) === 0 ? new Float32Array(0) : new Float32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
+/** The typed arrays saved state is made of, by kind. */
+export const TYPED = { Float32Array, Uint16Array, Uint8Array } as const;
+/**
+ * A plain typed array of `a`'s kind over exactly the memory it covers, whatever getters its class
+ * defines; empty once detached, where no view can be made (allocates: not for step()).
+ */
+export function plainView<T extends Float32Array | Uint16Array | Uint8Array>(a: T): T {
+  const Kind = TYPED[typedArrayKind(a) as keyof typeof TYPED];
+  const length = arrayLength(a);
+  return (length === 0 ? new Kind(0) : new Kind(arrayBuffer(a) as ArrayBuffer, arrayByteOffset(a), length)) as T;
+}
 
 export function isFloat32Array(value: unknown): value is Float32Array {
   return typedArrayKind(value) === 'Float32Array';

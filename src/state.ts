@@ -3,7 +3,7 @@
 // CRC-32. Nothing here builds a string longer than one base64 piece (PIECE_BYTES): V8 aborts the
 // process, uncatchably, past its longest string (2^29 − 24 characters).
 import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
-import { arrayBuffer, arrayByteOffset, arrayLength, own, typedArrayKind } from './inputs.js';
+import { arrayBuffer, arrayByteOffset, arrayLength, own, plainView, TYPED, typedArrayKind } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { STATE_BLOCK } from './generated/abi.js';
 import { decodeArray, isScaleBits } from './state-codecs.js';
@@ -91,19 +91,9 @@ export interface TensorArrays {
 
 type Typed = Float32Array | Uint16Array | Uint8Array;
 const ELEMENT_BYTES: Readonly<Record<string, number>> = { Float32Array: 4, Uint16Array: 2, Uint8Array: 1 };
-const TYPED = { Float32Array, Uint16Array, Uint8Array } as const;
 /** The bytes `a` covers, as the engine sees them (a subclass's getters may lie). */
 const bytesOf = (a: Typed) =>
   new Uint8Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a) * ELEMENT_BYTES[typedArrayKind(a)!]);
-/** A plain typed array of the same kind over exactly the memory `a` covers. */
-function plainTyped(a: Typed): Typed {
-  const kind = typedArrayKind(a);
-  const buffer = arrayBuffer(a) as ArrayBuffer;
-  if (kind === 'Float32Array') return new Float32Array(buffer, arrayByteOffset(a), arrayLength(a));
-  if (kind === 'Uint16Array') return new Uint16Array(buffer, arrayByteOffset(a), arrayLength(a));
-  return new Uint8Array(buffer, arrayByteOffset(a), arrayLength(a));
-}
-
 /** Options as JSON: a schedule becomes "schedule" and "off" (Infinity) becomes null. */
 function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
   return Object.fromEntries(
@@ -193,8 +183,7 @@ interface ReadArray {
 function readStateArray(value: unknown, where: string): ReadArray {
   const kind = typedArrayKind(value);
   if (kind === 'Float32Array' || kind === 'Uint16Array' || kind === 'Uint8Array') {
-    // (empty once its buffer is detached, where a view of it cannot be made)
-    const typed = arrayLength(value as Typed) === 0 ? new TYPED[kind](0) : plainTyped(value as Typed);
+    const typed = plainView(value as Typed);
     return { bytes: typed.byteLength, typed, write: (out, at) => out.set(bytesOf(typed), at) };
   }
   const pieces =
@@ -580,9 +569,7 @@ export function encodeState(saved: SavedState): Uint8Array {
 export function decodeState(input: Uint8Array): SavedState {
   if (typedArrayKind(input) !== 'Uint8Array')
     throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
-  // The bytes as the engine sees them, whatever getters a subclass defines (none once detached).
-  const length = arrayLength(input);
-  const bytes = length === 0 ? new Uint8Array(0) : new Uint8Array(arrayBuffer(input), arrayByteOffset(input), length);
+  const bytes = plainView(input);
   if (bytes.length < 12)
     throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header alone needs 12`);
   if (MAGIC.some((b, i) => bytes[i] !== b))

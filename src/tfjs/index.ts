@@ -138,9 +138,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     super();
     if (options === null || typeof options !== 'object')
       throw new TypeError(`options must be an object, got ${describe(options)}`);
-    // an option given as undefined is not given (so `preset: undefined` is still 'tfjs')
-    const given = Object.entries(options).filter(([, value]) => value !== undefined);
-    this.#options = Object.freeze({ preset: 'tfjs', ...Object.fromEntries(given) });
+    this.#options = Object.freeze({ preset: 'tfjs', ...given(options) }); // (preset undefined: still 'tfjs')
     this.#ready = RMSProp.ready(this.options);
     this.#ready.catch(() => {}); // reported by ready() and by the first step
   }
@@ -163,9 +161,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     } finally {
       if (target !== this.#core) target.dispose();
     }
-    // (an undefined value leaves the option as it is, as in RMSProp.setOptions)
-    const given = Object.entries(changes).filter(([, value]) => value !== undefined);
-    this.#options = Object.freeze({ ...this.#options, ...Object.fromEntries(given) });
+    this.#options = Object.freeze({ ...this.#options, ...given(changes) });
   }
 
   /** Resolves when the wasm this optimizer needs is compiled; rejects if the options are invalid. */
@@ -248,30 +244,35 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
     // A new core leaves out the state of variables disposed and not re-created (a rebuilt model's
     // old ones), so that an optimizer outliving the models it trains does not grow with them.
-    const gone = (slot: Slot) =>
-      slot.name !== undefined && slot.variable?.isDisposed && !Object.hasOwn(registered, slot.name);
-    if (fresh.length > 0) slots = slots.filter((slot) => !gone(slot));
+    if (fresh.length > 0) slots = slots.filter((slot) => isAlive(slot, registered));
     // State loaded for a variable's name goes to it (a model loaded in a new process has its saved
     // names), then to the name without the `_1` tfjs-layers adds (it renames a loaded model's
     // variables whose names the process has), then by position to one of its size, as TF.js matches
     // it, but not state that a variable of the process could claim by name: a frozen layer's waits
     // for it, and a new head starts afresh.
-    const loadedFor = (name: string) => (s: Slot) => s.name === undefined && s.stateNames.squareAvg === `${name}/rms`;
     const ownerOf = (s: Slot) => s.stateNames.squareAvg.replace(/\/rms$/, '');
     // (tfjs-layers' names are `<layer>/<weight>`: a name of one's own such as `w_1` is not a renamed `w`)
     const unsuffixed = (name: string) => (name.includes('/') ? name.replace(/_\d+$/, '') : name);
-    const claimed = new Set<Slot>();
-    const free = (s: Slot, size: number) =>
-      s.name === undefined && s.length === size && !claimed.has(s) && !fresh.some((other) => loadedFor(other)(s));
     const named = new Map<string, Slot>();
+    const claimed = new Set<Slot>();
+    const claim = (name: string, slot: Slot | undefined) => {
+      if (!slot) return;
+      named.set(name, slot);
+      claimed.add(slot);
+    };
+    const free = (s: Slot, size: number) => s.name === undefined && s.length === size && !claimed.has(s);
+    for (const name of fresh)
+      claim(
+        name,
+        slots.find((s) => s.name === undefined && ownerOf(s) === name),
+      );
     for (const name of fresh) {
+      if (named.has(name)) continue;
       const size = registered[name].size;
-      const slot =
-        slots.find(loadedFor(name)) ?? slots.find((s) => free(s, size) && unsuffixed(ownerOf(s)) === unsuffixed(name));
-      if (slot) {
-        named.set(name, slot);
-        claimed.add(slot);
-      }
+      claim(
+        name,
+        slots.find((s) => free(s, size) && unsuffixed(ownerOf(s)) === unsuffixed(name)),
+      );
     }
     const claimable = named.size < fresh.length ? new Set(Object.keys(registered).map(unsuffixed)) : undefined;
     for (const name of fresh) {
@@ -434,8 +435,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   #savedOrder(): Slot[] {
     const registered = tf.engine().registeredVariables;
-    const alive = (slot: Slot) =>
-      slot.name === undefined || !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
+    const alive = (slot: Slot) => isAlive(slot, registered);
     const last = this.#lastStep.flatMap((name) => {
       const slot = this.#slots[this.#bySlotName.get(name) ?? -1];
       return slot && alive(slot) ? [slot] : [];
@@ -683,6 +683,17 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     if (this.#disposed) throw new Error('this RMSPropWasmOptimizer was disposed');
   }
 }
+
+/** The options actually given: one given as undefined is not (in setOptions: left as it is, as in RMSProp.setOptions). */
+const given = (options: object): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+
+/**
+ * Whether a slot's state is kept: loaded and waiting for its variable, or its variable alive or
+ * re-created under its name (`registered`: tf.engine().registeredVariables).
+ */
+const isAlive = (slot: Slot, registered: Readonly<Record<string, tf.Variable>>): boolean =>
+  slot.name === undefined || !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
 
 /** Each bound slot's index by its variable's name. */
 function indexByName(slots: readonly Slot[]): Map<string, number> {

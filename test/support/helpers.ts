@@ -106,3 +106,7 @@ export function expectFirstStep(
     expect(squareAvg[i] / (0.1 * g * g), `${what}: S[${i}]`).toBeCloseTo(1, 5);
   });
 }
+
+/** Detaches `buffer` (transfers it away): every view of it then has no elements. */
+export const detach = (buffer: ArrayBufferLike): void =>
+  void structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });

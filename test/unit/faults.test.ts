@@ -5,7 +5,15 @@
 // 'skip' and 'throw' leaving opt.grads as they were: non-finite.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
-import { BACKENDS, expectFirstStep, randomArrays, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
+import {
+  BACKENDS,
+  detach,
+  expectFirstStep,
+  randomArrays,
+  sameBits,
+  snapshot,
+  snapshotDifference,
+} from '../support/helpers.js';
 import { workerThreadCount } from '../support/worker-threads.js';
 
 const GA = [1, 2, 3, 4];
@@ -125,7 +133,6 @@ const resizable = (bytes: number, max: number) =>
   new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(bytes, {
     maxByteLength: max,
   });
-const detach = (buffer: ArrayBufferLike) => void structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });
 
 describe.each(BACKENDS)('buffers detached, shrunk or grown under the optimizer (%s)', (backend) => {
   async function setting() {
