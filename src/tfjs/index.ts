@@ -121,6 +121,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #weights: Array<{ name: string; tensor: tf.Variable }> = [];
   /** Variables a refresh replaced (a name gone, a new shape): disposed at the next one, not while a save may read them. */
   #retired: tf.Variable[] = [];
+  /** The slots `#weights` holds the state of, in its order. */
+  #weightsOrder: Slot[] = [];
   #weightsStale = true;
   /** The variables of the last step, in its order: the order a loaded model's gradients will come in. */
   #lastStep: string[] = [];
@@ -388,14 +390,16 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   override async getWeights(): Promise<NamedTensor[]> {
     this.#live();
-    if (this.#weightsStale || this.#weights.some((w) => w.tensor.isDisposed)) this.#refreshWeights();
+    // (the order changes without a step too: a variable disposed leaves it)
+    const order = this.#savedOrder();
+    const moved = order.length !== this.#weightsOrder.length || order.some((slot, i) => slot !== this.#weightsOrder[i]);
+    if (this.#weightsStale || moved || this.#weights.some((w) => w.tensor.isDisposed)) this.#refreshWeights(order);
     return this.#weights.slice();
   }
 
-  #refreshWeights(): void {
+  #refreshWeights(order: Slot[]): void {
     const core = this.#core;
     const centered = this.#resolved('centered');
-    const order = this.#savedOrder();
     const values: NamedTensor[] = [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }];
     for (const [kind] of STOCK) {
       if (kind === 'gradAvg' && !centered) continue;
@@ -425,6 +429,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     });
     const reused = new Set(this.#weights.map((w) => w.tensor));
     this.#retired = old.filter((variable) => !reused.has(variable));
+    this.#weightsOrder = order;
     this.#weightsStale = false;
   }
 

@@ -850,6 +850,24 @@ describe('options and config', () => {
     optimizer.dispose();
   });
 
+  // getWeights kept what it gave last until the state changed: a variable disposed after a save
+  // (model A saved, then disposed, model B built on the same optimizer) was still saved with B, and
+  // B's loaded copy took A's accumulators by position.
+  it('a variable disposed after getWeights is left out of the next getWeights (and so of the next save)', async () => {
+    const names = async (optimizer: tf.Optimizer, prefix: string) => {
+      const [a, b] = [2, 3].map((n, i) => tf.variable(tf.ones([n]), true, `${prefix}-left-${'ab'[i]}`));
+      optimizer.applyGradients({ [a.name]: tf.ones([2]), [b.name]: tf.ones([3]) });
+      const before = (await optimizer.getWeights()).map((w) => w.name);
+      a.dispose();
+      const after = (await optimizer.getWeights()).map((w) => w.name.replace(`${prefix}-`, ''));
+      tf.dispose(b);
+      return { before: before.length, after };
+    };
+    const ours = await rmsprop({ lr: 0.1 });
+    expect(await names(ours, 'ours')).toEqual({ before: 5, after: ['iter', 'left-b/rms', 'left-b/momentum'] });
+    ours.dispose();
+  });
+
   // Fine-tuning a loaded model: a frozen layer's loaded state waited for it by name, but a new head
   // took it by position, and the layer, unfrozen, started afresh (two weights then had one name).
   // Other loaded state goes to the name tfjs-layers renamed (`b_1`: the process had a `b`), else by
