@@ -111,7 +111,9 @@ function isGroup(value: unknown): value is ParamGroup {
 
 function readParams(params: unknown, where: string): Array<[string, ParamInput]> {
   checkRecord(params, where, 'Float32Arrays or element counts');
-  const entries = Object.keys(params).map((name): [string, unknown] => [name, own(params, name)]);
+  // an array's names are its indices, holes included (Object.keys skips a hole: '0', '2' for [3, , 4])
+  const names = Array.isArray(params) ? Array.from(params, (_, i) => String(i)) : Object.keys(params);
+  const entries = names.map((name): [string, unknown] => [name, own(params, name)]);
   if (entries.length === 0) throw new TypeError(`${where} is empty: give at least one parameter`);
   for (const [name, value] of entries) {
     if (typeof value === 'number') {
@@ -134,7 +136,7 @@ export function readGroups(params: unknown, defaults: RMSPropOptions | undefined
   const list =
     Array.isArray(params) && params.length > 0 && params.some(isGroup) ? (params as readonly unknown[]) : undefined;
   const specs = list
-    ? list.map((group, i) => {
+    ? Array.from(list, (group, i) => {
         if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
         const { params: groupParams, ...groupOptions } = group;
         const mine = readOptions(groupOptions, `group ${i}`);

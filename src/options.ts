@@ -199,11 +199,11 @@ const isBoolean: Check = (value, name) => {
 function numberIn(test: (x: number) => boolean, range: string): Check {
   return (value, name) => {
     if (typeof value !== 'number') throw new TypeError(`option '${name}' must be a number, got ${describe(value)}`);
-    if (!test(value)) throw new RangeError(`option '${name}' must be ${range}, got ${value}`);
+    if (!test(value)) throw new RangeError(`option '${name}' must be ${range}, got ${describe(value)}`);
     const rounded = Math.fround(value);
     if (!test(rounded)) {
       throw new RangeError(
-        `option '${name}' must be ${range} in float32, got ${value}, which float32 rounds to ${rounded}`,
+        `option '${name}' must be ${range} in float32, got ${value}, which float32 rounds to ${describe(rounded)}`,
       );
     }
   };
@@ -247,7 +247,9 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
     if (typeof value !== 'number')
       throw new TypeError(`option '${name}' must be a number or 'auto', got ${describe(value)}`);
     if (!Number.isInteger(value) || value < 1 || value > MAX_THREADS) {
-      throw new RangeError(`option '${name}' must be an integer from 1 to ${MAX_THREADS} or 'auto', got ${value}`);
+      throw new RangeError(
+        `option '${name}' must be an integer from 1 to ${MAX_THREADS} or 'auto', got ${describe(value)}`,
+      );
     }
   },
   stateFormat: oneOf(STATE_FORMATS),
@@ -342,6 +344,7 @@ function checkDecoupledDecay(lr: number, o: ResolvedOptions, where: string): voi
 
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
+  if (Object.is(value, -0)) return '-0'; // String(-0) is '0', which would name a value that passes
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
     return String(value);
   if (typeof value === 'function') return 'a function';

@@ -7,7 +7,7 @@ export type Schedule = (step: number) => number;
 
 function check(name: string, value: number, test: (x: number) => boolean, range: string): void {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
-  if (!test(value)) throw new RangeError(`${name} must be ${range}, got ${value}`);
+  if (!test(value)) throw new RangeError(`${name} must be ${range}, got ${describe(value)}`);
 }
 /** An object of options named `known` (a misspelt one would silently take its default). */
 function checkObject(name: string, o: unknown, known: readonly string[]): void {

@@ -18,6 +18,7 @@ const badOptions: Array<[string, Record<string, unknown>, ErrorClass, RegExp]> =
   ['-∞ lr', { lr: -Infinity }, RangeError, /'lr'.*-Infinity/],
   ['string lr', { lr: '0.1' }, TypeError, /'lr'.*"0\.1"/],
   ['zero eps', { eps: 0 }, RangeError, /'eps'.*0/],
+  ['-0 eps (named as -0, not 0)', { eps: -0 }, RangeError, /'eps'.*got -0$/],
   ['negative eps', { eps: -1e-8 }, RangeError, /'eps'.*-1e-8/],
   ['NaN eps', { eps: NaN }, RangeError, /'eps'.*NaN/],
   ['infinite eps', { eps: Infinity }, RangeError, /'eps'.*Infinity/],
@@ -52,6 +53,13 @@ describe('create rejects bad options', () => {
   });
 });
 
+/** [first, (a hole), last]: Object.keys skips the hole. */
+function withHole<T>(first: T, last: T): T[] {
+  const array = [first];
+  array[2] = last;
+  return array;
+}
+
 describe('create rejects bad parameters', () => {
   it.each([
     ['no parameters (record)', {}, TypeError, /empty/],
@@ -63,6 +71,18 @@ describe('create rejects bad parameters', () => {
     ['a fractional size', { w: 2.5 }, RangeError, /'w'.*2\.5/],
     ['a NaN size', { w: NaN }, RangeError, /'w'.*NaN/],
     ['null', null, TypeError, /params/],
+    [
+      'an array with a hole',
+      withHole(3, 4),
+      TypeError,
+      /parameter '1' must be a Float32Array or an element count, got undefined/,
+    ],
+    [
+      'groups with a hole',
+      withHole({ params: { a: 3 } }, { params: { b: 3 } }),
+      TypeError,
+      /group 1 must be \{ params, \.\.\.options \}, got undefined/,
+    ],
   ] as const)('%s', async (_, params, errorClass, message) => {
     const attempt = RMSProp.create(params as never);
     await expect(attempt).rejects.toThrow(errorClass);
