@@ -340,7 +340,8 @@ export class RMSProp<Name extends string = string> {
    * Writes parameter `name`'s state from float32 values (`{ squareAvg?, gradAvg?, momentum? }`, each
    * as long as the parameter): copied with float32 state, encoded (rounded to nearest) with
    * compressed state, whose `state` views are copies. Checked first (the name, each array's kind and
-   * length, squareAvg ≥ 0): a call that throws changes nothing.
+   * length, squareAvg not negative: a NaN, which a run can make, is taken as `loadState` takes it): a
+   * call that throws changes nothing.
    */
   setState(name: Name, values: Partial<TensorState>): void {
     this.#life.exclusive('setState', () => writeTensorState(this.#tensors, name, values));

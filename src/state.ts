@@ -6,7 +6,7 @@ import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
 import { arrayBuffer, arrayByteOffset, arrayLength, own, plainView, TYPED, typedArrayKind } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { STATE_BLOCK } from './generated/abi.js';
-import { decodeArray, isScaleBits } from './state-codecs.js';
+import { decodeArray, fromBits, isScaleBits } from './state-codecs.js';
 import { encodeState as encodeLayoutState, type CompressedState } from './layout.js';
 
 /** The `format` field of every saved state. */
@@ -356,8 +356,10 @@ export function readSavedState(
         // as stored, bit for bit
         const to = target.codes[kind]!;
         const toScales = target.scales[kind]!;
-        if (kind === 'squareAvg' && format === 'bfloat16')
-          checkNotNegative(decodeArray(true, true, codes as Uint16Array, NONE, new Float32Array(t.length)), t.name);
+        if (kind === 'squareAvg' && format === 'bfloat16') {
+          const negative = firstNegativeHalf(codes as Uint16Array);
+          if (negative >= 0) refuseNegative(t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
+        }
         writes.push(() => {
           to.set(codes as typeof to);
           if (scales) toScales.set(scales);
@@ -400,8 +402,17 @@ function checkScales(scales: Float32Array, where: string): void {
 
 function checkNotNegative(values: Float32Array, name: string): void {
   const negative = values.findIndex((x) => x < 0);
-  if (negative >= 0)
-    throw new RangeError(`saved state: squareAvg of '${name}' is negative (${values[negative]}) at index ${negative}`);
+  if (negative >= 0) refuseNegative(name, values[negative], negative);
+}
+
+/** The first bfloat16 code of a negative value (−0 and NaN are not), or -1: read as bits, with no decoded copy. */
+function firstNegativeHalf(codes: Uint16Array): number {
+  for (let i = 0; i < codes.length; i++) if (codes[i] > 0x8000 && codes[i] <= 0xff80) return i;
+  return -1;
+}
+
+function refuseNegative(name: string, value: number, index: number): never {
+  throw new RangeError(`saved state: squareAvg of '${name}' is negative (${value}) at index ${index}`);
 }
 
 /**

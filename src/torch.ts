@@ -62,16 +62,19 @@ export interface TorchStateDict {
 const TORCH_KEYS = { squareAvg: 'square_avg', momentum: 'momentum_buffer', gradAvg: 'grad_avg' } as const;
 
 /**
- * The longest state array the torch form holds: its arrays are plain JS arrays of numbers, and V8
- * refuses an array past about 2^27 numbers ("Invalid array length": Array.from of a 125 M-element
- * Float32Array works on Node 20, of 130 M does not). saveState and encodeState have no such limit.
+ * The most numbers the torch form holds, in one array and in all: its arrays are plain JS arrays of
+ * numbers, and V8 refuses an array past about 2^27 numbers ("Invalid array length": Array.from of a
+ * 125 M-element Float32Array works on Node 20, of 130 M does not); in all, at 8 bytes a number, more
+ * outgrows V8's default heap on a smaller machine and aborts the process (2 × 90 M, centered and
+ * momentum: out of memory at 8 GB). saveState and encodeState have no such limit.
  */
 export const TORCH_MAX_ELEMENTS = 125_000_000;
+const USE_INSTEAD = 'Use saveState() or encodeState(), which have no such limit';
 
 function checkTorchLength(t: TensorArrays, what: string): void {
   if (t.length > TORCH_MAX_ELEMENTS) {
     throw new RangeError(
-      `${what}: parameter '${t.name}' has ${t.length} elements; the torch state dict's number arrays hold at most ${TORCH_MAX_ELEMENTS} (V8's longest array). Use saveState() or encodeState(), which have no such limit`,
+      `${what}: parameter '${t.name}' has ${t.length} elements; the torch state dict's number arrays hold at most ${TORCH_MAX_ELEMENTS} (V8's longest array). ${USE_INSTEAD}`,
     );
   }
 }
@@ -84,6 +87,12 @@ export function toTorch(
   // PyTorch creates a parameter's state at its first step; before any, state set another way is kept.
   const stateful = tensors.map((t) => stepCount > 0 || !isFresh(t, groups[t.group].initialSquareAvg));
   tensors.forEach((t, i) => stateful[i] && checkTorchLength(t, 'toTorchStateDict'));
+  const numbers = tensors.reduce((sum, t, i) => sum + (stateful[i] ? t.length * keptArrays(t) : 0), 0);
+  if (numbers > TORCH_MAX_ELEMENTS) {
+    throw new RangeError(
+      `toTorchStateDict: the state is ${numbers} numbers in all; the torch state dict holds at most ${TORCH_MAX_ELEMENTS} (plain arrays of 8-byte numbers in JavaScript's heap, which more would outgrow). ${USE_INSTEAD}`,
+    );
+  }
   const state: Record<string, TorchParamState> = {};
   tensors.forEach((t, i) => {
     if (!stateful[i]) return;
@@ -110,6 +119,9 @@ export function toTorch(
   }));
   return { state, param_groups };
 }
+
+/** How many state arrays (S, ḡ, m) a tensor keeps. */
+const keptArrays = (t: TensorArrays) => Object.keys(TORCH_KEYS).filter((kind) => Object.hasOwn(t.state, kind)).length;
 
 /** A torch state id: the decimal index of a parameter, as PyTorch numbers them ('0', '1', …, no sign, no leading zero). */
 const INDEX = /^(0|[1-9][0-9]*)$/;
@@ -166,7 +178,7 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
       t.name,
       Object.fromEntries(
         Object.entries(TORCH_KEYS).flatMap(([kind, key]) => {
-          if (!stateArray(t, kind as keyof typeof TORCH_KEYS)) return [];
+          if (!Object.hasOwn(t.state, kind)) return []; // (not read: compressed state would decode)
           // A parameter PyTorch never stepped has no state yet: it starts from this optimizer's initial values.
           if (entry !== undefined) checkTorchLength(t, 'fromTorchStateDict');
           const array =

@@ -72,4 +72,23 @@ describe("checkpoints up to wasm's 4 GiB", () => {
       /^RangeError: fromTorchStateDict: parameter 'w' has 125000001 elements; .* at most 125000000/,
     );
   }, 150_000);
+
+  // Under the limit a parameter, over it in all: the number arrays outgrew V8's heap and the process
+  // aborted ("JavaScript heap out of memory", 2 × 90 M centered with momentum), no error to catch.
+  it('the torch form of more than 125 M numbers in all throws a RangeError, before any array is made', async () => {
+    const result = await runInChild<string>(
+      `
+      const opt = await lib.RMSProp.create({ a: 63_000_000, b: 63_000_000 });
+      opt.stepCount = 1;
+      const before = process.memoryUsage().heapUsed;
+      let message = 'no error';
+      try { opt.toTorchStateDict(); } catch (e) { message = e.constructor.name + ': ' + e.message; }
+      if (process.memoryUsage().heapUsed - before > 100e6) message += ' (after making arrays)';
+      console.log(JSON.stringify(message));`,
+      120_000,
+    );
+    expect(result).toBe(
+      "RangeError: toTorchStateDict: the state is 126000000 numbers in all; the torch state dict holds at most 125000000 (plain arrays of 8-byte numbers in JavaScript's heap, which more would outgrow). Use saveState() or encodeState(), which have no such limit",
+    );
+  }, 150_000);
 });

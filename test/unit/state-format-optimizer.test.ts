@@ -309,6 +309,31 @@ describe('the stateFormat option', () => {
     );
   });
 
+  // The bfloat16 → bfloat16 load checks S's sign on the codes (a decoded copy of S cost 763 MB at
+  // 200 M elements): a code is refused exactly when its value is negative (the edges, every 61st code).
+  it('a bfloat16 square average loaded as stored is refused exactly where a code is negative (−0 and NaN are not)', async () => {
+    const opt = await RMSProp.create({ w: 4096 }, { stateFormat: 'bfloat16' });
+    const saved = opt.saveState({ arrays: 'float32' });
+    const edges = [
+      0, 1, 0x3f80, 0x7f80, 0x7f81, 0x7fff, 0x8000, 0x8001, 0xbf80, 0xff7f, 0xff80, 0xff81, 0xffc0, 0xffff,
+    ];
+    const tried = [...edges, ...Array.from({ length: 1075 }, (_, i) => i * 61)];
+    const value = (code: number) => new Float32Array(Uint32Array.of(code << 16).buffer)[0];
+    const refused = tried.filter((code, i) => {
+      const codes = new Uint16Array(4096).fill(0x3f80); // 1.0
+      codes[i % 4096] = code;
+      try {
+        opt.loadState({ ...saved, state: { w: { squareAvg: codes } } });
+        return false;
+      } catch (error) {
+        expect(error).toBeInstanceOf(RangeError);
+        return true;
+      }
+    });
+    expect(refused).toEqual(tried.filter((code) => value(code) < 0));
+    expect(refused).toEqual(expect.arrayContaining([0x8001, 0xbf80, 0xff7f, 0xff80]));
+  });
+
   it("the memory plan: 400 M parameters fit in wasm's 4 GiB with 8-bit state, not with float32 (nothing allocated)", () => {
     const bytes = (stateFormat: StateFormat) => planLayout(readGroups({ w: 400e6 }, { stateFormat })).bytes;
     expect(bytes('float32')).toBeGreaterThan(MAX_HEAP_BYTES);
