@@ -4,7 +4,15 @@
  * @module rmsprop-wasm
  */
 export { RMSProp } from './rmsprop.js';
-export type { GradsInput, GroupNamesOf, NamesOf, ParamGroup, ParamInput, ParamsInput } from './inputs.js';
+export type {
+  CheckedGroups,
+  GradsInput,
+  GroupNamesOf,
+  NamesOf,
+  ParamGroup,
+  ParamInput,
+  ParamsInput,
+} from './inputs.js';
 export type { TensorState } from './layout.js';
 export { PRESETS } from './options.js';
 export type {

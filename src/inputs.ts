@@ -34,10 +34,25 @@ export type GroupNamesOf<G extends readonly ParamGroup[]> = {
   [I in keyof G]: G[I] extends ParamGroup<infer P> ? NamesOf<P> : never;
 }[number];
 
-/** Gradients by parameter name; `null` or a missing name skips that parameter for this step. */
+/**
+ * Gradients by parameter name; `null` or a missing name skips that parameter for this step. An array
+ * (its indices the names) for parameters named '0', '1', … (or not known before run time).
+ */
 export type GradsInput<Name extends string = string> =
   | { readonly [N in Name]?: Float32Array | null | undefined }
-  | readonly (Float32Array | null | undefined)[];
+  | ([Name] extends [`${number}`]
+      ? readonly (Float32Array | null | undefined)[]
+      : string extends Name
+        ? readonly (Float32Array | null | undefined)[]
+        : never);
+
+/**
+ * Groups as given, each with no key a ParamGroup lacks (an optimizer-wide option, a misspelt one):
+ * inferring `G` alone checks no excess key, which the runtime then refuses with a TypeError.
+ */
+export type CheckedGroups<G extends readonly ParamGroup[]> = G & {
+  readonly [I in keyof G]: { readonly [K in Exclude<keyof G[I], keyof ParamGroup>]: never };
+};
 
 /** A group as read: its parameters in order, and its options with the preset applied. */
 export interface GroupSpec {

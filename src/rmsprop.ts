@@ -12,6 +12,7 @@ import {
   checkGroupIndex,
   readOptionChanges,
   type GradsInput,
+  type CheckedGroups,
   type GroupNamesOf,
   type NamesOf,
   type ParamGroup,
@@ -104,7 +105,7 @@ export class RMSProp<Name extends string = string> {
    */
   static async create<const P extends ParamsInput>(params: P, options?: RMSPropOptions): Promise<RMSProp<NamesOf<P>>>;
   static async create<const G extends readonly ParamGroup[]>(
-    groups: G,
+    groups: CheckedGroups<G>,
     options?: RMSPropOptions,
   ): Promise<RMSProp<GroupNamesOf<G>>>;
   static async create(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): Promise<RMSProp> {
@@ -147,7 +148,7 @@ export class RMSProp<Name extends string = string> {
    */
   static createSync<const P extends ParamsInput>(params: P, options?: RMSPropOptions): RMSProp<NamesOf<P>>;
   static createSync<const G extends readonly ParamGroup[]>(
-    groups: G,
+    groups: CheckedGroups<G>,
     options?: RMSPropOptions,
   ): RMSProp<GroupNamesOf<G>>;
   static createSync(params: ParamsInput | readonly ParamGroup[], options?: RMSPropOptions): RMSProp {

@@ -15,6 +15,8 @@ opt.params.x;
 opt.step({ x: new Float32Array(6) });
 // @ts-expect-error: gradients are Float32Arrays
 opt.step({ w: new Float64Array(6) });
+// @ts-expect-error: an array's indices name no parameter of { w, b } (at run time: "unknown gradient '0'")
+opt.step([new Float32Array(6), new Float32Array(2)]);
 
 const listed = await RMSProp.create([new Float32Array(3), 4]);
 const first: Float32Array = listed.params['0'];
