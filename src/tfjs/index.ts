@@ -132,15 +132,17 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #disposed = false;
 
   /**
-   * Prefer `await rmsprop(options)`. The constructor is synchronous for `fromConfig`; it starts
-   * compiling the wasm, and `applyGradients` throws a `NotReadyError` until that has finished
-   * (`await opt.ready()`). `setWeights` (so `tf.loadLayersModel`) waits for it.
+   * Prefer `await rmsprop(options)`. The constructor is synchronous for `fromConfig`; it checks every
+   * option (a TypeError or RangeError naming it: a saved model with a bad one fails to load, not at
+   * its first step), starts compiling the wasm, and `applyGradients` throws a `NotReadyError` until
+   * that has finished (`await opt.ready()`). `setWeights` (so `tf.loadLayersModel`) waits for it.
    */
   constructor(options: TfjsRMSPropOptions = {}) {
     super();
     if (options === null || typeof options !== 'object')
       throw new TypeError(`options must be an object, got ${describe(options)}`);
     this.#options = Object.freeze({ preset: 'tfjs', ...given(options) }); // (preset undefined: still 'tfjs')
+    checkOptions(this.#options);
     this.#ready = RMSProp.ready(this.options);
     this.#ready.catch(() => {}); // reported by ready() and by the first step
   }
@@ -166,12 +168,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#options = Object.freeze({ ...this.#options, ...given(changes) });
   }
 
-  /** Resolves when the wasm this optimizer needs is compiled; rejects if the options are invalid. */
+  /** Resolves when the wasm this optimizer needs is compiled (the options were checked by the constructor). */
   async ready(): Promise<void> {
     await this.#ready;
-    // Every option checked now, not at the first step: a one-element optimizer on the js backend,
-    // which needs no wasm (the backend and threads were checked by RMSProp.ready).
-    RMSProp.createSync({ check: 0 }, { ...this.options, backend: 'js', threads: 1 }).dispose();
   }
 
   /**
@@ -528,7 +527,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const iterTensor = weightValues[0].tensor;
     if (iterTensor.size !== 1)
       throw new RangeError(
-        `setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be a scalar`,
+        `setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be one value (a scalar, or one element as tf.train.rmsprop reads it)`,
       );
     const iter = (await iterTensor.data())[0];
     if (!Number.isSafeInteger(iter) || iter < 0)
@@ -686,6 +685,20 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   #live(): void {
     if (this.#disposed) throw new Error('this RMSPropWasmOptimizer was disposed');
+  }
+}
+
+/**
+ * Checks every option as `RMSProp.create` does, synchronously: a one-element core on the js backend,
+ * which needs no wasm, then the backend's name alone (a NotReadyError there means a valid name whose
+ * wasm is still compiling).
+ */
+function checkOptions(options: TfjsRMSPropOptions): void {
+  RMSProp.createSync({ check: 0 }, { ...options, backend: 'js' }).dispose();
+  try {
+    RMSProp.createSync({ check: 0 }, { backend: options.backend, threads: 1 }).dispose();
+  } catch (error) {
+    if (!(error instanceof NotReadyError)) throw error;
   }
 }
 

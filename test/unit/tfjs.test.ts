@@ -598,6 +598,19 @@ describe('options and config', () => {
     await expect(rmsprop({ nesterov: true })).rejects.toThrow(/'nesterov'/);
   });
 
+  // A saved model whose config has a bad option loaded (fromConfig, setWeights) and failed at its
+  // first step: the constructor that fromConfig calls checks every option.
+  it('a config with a bad option is refused by fromConfig, naming it, as by the constructor', () => {
+    const config = { learningRate: 0.01, decay: 1.5, momentum: 0, epsilon: 1e-7, centered: false };
+    expect(() => RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, config)).toThrow(
+      /option 'decay' must be .*got 1\.5/,
+    );
+    const wide = { ...config, decay: 0.9, rmspropWasm: { backend: 'gpu' } };
+    expect(() => RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, wide)).toThrow(TypeError);
+    expect(() => new RMSPropWasmOptimizer({ threads: 0 })).toThrow(/option 'threads'/);
+    expect(() => new RMSPropWasmOptimizer({ lr: Number.NaN })).toThrow(RangeError);
+  });
+
   it("an option given as undefined is not given: preset undefined is 'tfjs', and steps as tf.train.rmsprop", async () => {
     const optimizer = await rmsprop({ lr: 0.01, preset: undefined, momentum: undefined });
     expect(optimizer.options).toEqual({ preset: 'tfjs', lr: 0.01 });
