@@ -1,12 +1,14 @@
 // RMSProp update kernels over raw linear memory.
 //
-// JS owns the memory layout: every pointer is a byte offset of a float32 array of `n` elements, and
-// the kernel touches nothing else, so any slice of the arrays can be updated by any caller (one
-// thread or several over a shared memory). There is no global state and no allocation.
+// JS owns the memory layout: every pointer is a byte offset of an array of `n` elements (float32, or
+// compressed state's codes and scales) or of a call's own scratch, and the kernel touches nothing
+// else, so any slice of the arrays can be updated by any caller (one thread or several over a shared
+// memory). There is no global state and no allocation.
 //
 // The same source builds twice: with `--enable simd` the main loop runs on f32x4 lanes, without it
 // only the scalar loop is compiled. Both loops perform the same IEEE operations in the same order
-// as the JS kernel in src/kernel.ts, so every backend yields the same bits. No FMA, no relaxed SIMD.
+// as the js backend's loops (src/generated/js-kernels.ts, written by scripts/build-js-kernels.ts),
+// so every backend yields the same bits. No FMA, no relaxed SIMD.
 import { MODE, REDUCTION_BLOCK } from './generated/abi';
 import { dispatch } from './generated/dispatch';
 import { updateQuantized } from './quantized';

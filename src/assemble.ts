@@ -62,7 +62,7 @@ function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefin
       backend.shared!.module,
       backend.shared!.memory,
       backend.kernel,
-      0,
+      0, // the control block at the heap's start, the job table after it (as planLayout places them)
       CONTROL_BYTES,
       planned.layout.jobInts,
     );

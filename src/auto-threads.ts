@@ -2,15 +2,11 @@
 // the steps it runs (the pool in threads.ts asks it before each step and tells it after). Pure
 // bookkeeping, no threads of its own: test/unit/threads.test.ts drives it with a fake clock.
 
-/**
- * One run in this many is timed: the clock is read twice per timed run (a fresh heap number each
- * time), 1 byte a run; with one in 16 a step averaged 2.7–4.3 bytes (the period's bookkeeping too).
- */
+/** One run in this many is timed: each clock read allocates a heap number, and a step must allocate (almost) nothing. */
 const RUNS_PER_TIMED = 32;
 /**
  * Runs of this many elements or more are all timed: each takes milliseconds, next to which the
- * clock's 32 bytes are nothing, and one timed run in 16 made a trial at 16 M either take seconds or
- * rest on three runs (whose times varied by half on a busy machine).
+ * clock's allocation is nothing, and sampling them would make a trial either long or too small to trust.
  */
 const TIME_EVERY_RUN_ELEMENTS = 1 << 22;
 /**
@@ -21,10 +17,7 @@ const TIME_EVERY_RUN_ELEMENTS = 1 << 22;
  * Far above a browser's 5 µs clock.
  */
 const MIN_TIMED_MS = 4;
-/**
- * A trial of one thread, threads kept, has periods this much shorter: one thread does not stall on
- * anyone, so its time is steady over fewer runs, and the trial of the slower choice costs a quarter.
- */
+/** A trial of one thread, threads kept, has periods this much shorter: one thread stalls on no one, so its time is steady over fewer runs. */
 const ONE_THREAD_TRIAL_SHARE = 0.25;
 const MIN_TIMED_RUNS = 4;
 const MAX_TIMED_RUNS = 512;
@@ -44,23 +37,21 @@ const TRIAL_PERIODS = 3;
 const CLEARLY = 1.25;
 /**
  * The other choice replaces the current one only if it is this much faster, in total and in each of
- * its trial's periods (no flapping on noise): with another process on the other core, 2 threads'
- * periods at 64 K read 0.45–0.93 ns an element, and a trial whose three happened to be fast took them.
- * So the first period that is not this much faster ends the trial: at 256 K, busy, 2 threads 0.91× as
- * fast as one ran a probe and two whole periods that could no longer win.
+ * its trial's periods (no flapping on noise: on a busy machine threads' periods vary by 2×), so the
+ * first period that is not this much faster ends the trial.
  */
 const SWITCH_MARGIN = 0.97;
 /**
  * A trial of threads, after its warm-up, first runs a period this much shorter, which can only end it
- * as not faster: on a busy machine most trials of threads at small sizes are slower, and a whole period
- * of them cost ~8 % of a 1.5 s stretch at 16 K. Deciding for threads takes whole periods (their stalls).
+ * as not faster: on a busy machine most trials of threads at small sizes are slower, and cheap to
+ * refuse this way. Deciding for threads takes whole periods (their stalls).
  */
 const PROBE_SHARE = 0.25;
 /**
  * A trial of the other choice (its warming-up period too) ends early, the kept one holding, once
  * STALLS_TO_GIVE_UP stalls of it took GIVE_UP_FACTOR times as long as the kept choice takes for all
- * the elements it ran: on a busy machine a trial of threads paid for its whole period's time-slice
- * stalls. Cold threaded code is slower (1.8× at 64 K) but not that much.
+ * the elements it ran: on a busy machine a trial of threads would otherwise pay for a whole period of
+ * time-slice stalls (cold threaded code is slower, but not that much).
  */
 const STALLS_TO_GIVE_UP = 2;
 const GIVE_UP_FACTOR = 2;
@@ -73,10 +64,9 @@ const WARM_UP_MS = 32;
 const TRIAL_FIGURES = 7;
 const KEPT_FIGURES = TRIAL_FIGURES + 2 * TRIAL_PERIODS;
 /**
- * The first periods, until they add up to this long, are not compared: V8 compiles the step only
- * after thousands of them (16 K elements, another process on the other core: one thread read 1.42
- * and 0.99 ns an element in the first two periods, 0.56–0.66 afterwards, and the first trial chose
- * 2 threads at 0.66–0.70). Where it is kept: figures[COLD_LEFT], ms still to run.
+ * The first periods, until they add up to this long, are not compared: V8 optimizes the step only
+ * after thousands of runs, and a trial against the unoptimized step would choose threads for it.
+ * Where it is kept: figures[COLD_LEFT], ms still to run.
  */
 const COLD_START_MS = 100;
 const COLD_LEFT = KEPT_FIGURES + 2 * TRIAL_PERIODS;
@@ -88,9 +78,7 @@ const NEXT_SHARE = COLD_LEFT + 1;
 /**
  * A switch stands on probation until the new choice has run TRIAL_PERIODS periods: if their median is
  * slower than the old choice's was (kept here, ms per element; 0 when no switch is on probation), the
- * switch is undone. With another
- * process on the other core, 2 threads at 256 K read 0.46–0.49 ns an element through a trial (one
- * thread: 0.61), then 0.62–1.38 once kept, for the eight periods before the next trial.
+ * switch is undone (on a busy machine threads can be fast through a trial and slow once kept).
  */
 const SWITCHED_FROM = NEXT_SHARE + 1;
 /** Periods run on the kept choice between trials: doubled while the choice holds, back to the least when it changes. */
@@ -137,11 +125,9 @@ export class AutoThreads {
   /** The periods the choice before the last switch was kept for (an undone switch doubles them). */
   #keepPeriodsBefore = LEAST_KEPT_PERIODS;
   /**
-   * A trial's first period on threads is not counted: the first time, the threaded path
-   * ran cold (V8 had not compiled it, nor the workers' loop: at 64 K it read 1.8× one thread's time
-   * where 2 threads take 0.6×); later, with another process on the other core, workers woken after a
-   * long stretch on one thread took a while to be scheduled well (16 M: 0.57–0.93 ns per element in
-   * such periods against 0.41–0.48 sustained), which kept one thread where 2 were faster.
+   * A trial's first period on threads is not counted: the first time, the threaded path runs cold
+   * (V8 has not compiled it, nor the workers' loop); later, workers woken after a long stretch on one
+   * thread take a while to be scheduled well, which would keep one thread where threads are faster.
    */
   #warmingUp = false;
   /**

@@ -1,6 +1,6 @@
 // Base64 without Node's Buffer, so the package runs unchanged in browsers. Table-driven in both
-// directions: btoa over a binary string took 6.3 s for 100 MB on Node 20, this takes under 1 s,
-// and neither direction builds a string longer than its own output.
+// directions (btoa over a binary string is several times slower), and neither direction builds a
+// string longer than its own output.
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const PAD = 61; // '='

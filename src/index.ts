@@ -31,9 +31,8 @@ export type {
   StateFormat,
 } from './options.js';
 export { availableBackends, NotReadyError } from './backends.js';
+export { decodeState, encodeState } from './state-binary.js';
 export {
-  decodeState,
-  encodeState,
   STATE_FORMAT,
   STATE_VERSION,
   type ArrayKind,

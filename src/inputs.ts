@@ -81,7 +81,7 @@ export const arrayBuffer = (a: ArrayBufferView): ArrayBufferLike => BUFFER.call(
 export const typedArrayKind = (value: unknown): string | undefined => TAG.call(value);
 /** `target.set(source)` as the engine defines it, whatever `target`'s class says. */
 export const setArray = (target: Float32Array, source: Float32Array): void => SET.call(target, source);
-/** The typed arrays saved state is made of, by kind. */
+/** The typed arrays of saved state and of its checks (plainView), by kind. */
 export const TYPED = { Float32Array, Uint16Array, Uint8Array } as const;
 /**
  * A plain typed array of `a`'s kind over exactly the memory it covers, whatever getters its class

@@ -1,8 +1,8 @@
 // Whether the simd loops over compressed state load ahead (K.loadAhead): wasm has no prefetch, so they
-// can load the next lines of w, g and codes themselves. At 16 M elements that took 7–25 % off the
-// step's time on an Intel Xeon, and leaving them out took 22–28 % off on an AMD Zen 4 (BENCHMARKS.md,
-// "State formats"); wasm cannot tell the CPU, so each optimizer times its steps both ways now and
-// then and keeps the faster. No bit depends on it. test/unit/loads-ahead.test.ts drives it with a fake clock.
+// can load the next lines of w, g and codes themselves. That is faster on some CPUs and slower on
+// others (BENCHMARKS.md, "State formats"), and wasm cannot tell the CPU, so each optimizer times its
+// steps both ways now and then and keeps the faster. No bit depends on it.
+// test/unit/loads-ahead.test.ts drives it with a fake clock.
 import { clock } from './auto-threads.js';
 import type { Group } from './layout.js';
 

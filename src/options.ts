@@ -2,7 +2,7 @@
 export type BackendName = 'simd' | 'wasm' | 'js';
 /** The `backend` option: a backend, or `auto` for the fastest this runtime runs. */
 export type BackendChoice = BackendName | 'auto';
-/** A framework whose defaults and conventions a preset reproduces (`seed`: the formula of this project's brief). */
+/** A framework whose defaults and conventions a preset reproduces (`seed`: the textbook formula, S = β·S + (1−β)·g², w −= lr·g/√(S + ε)). */
 export type PresetName = 'seed' | 'pytorch' | 'keras' | 'tf1' | 'optax' | 'tfjs';
 /** A learning rate, or a schedule: called once per step with the number of steps taken before it. */
 export type LearningRate = number | ((step: number) => number);

@@ -1,7 +1,7 @@
 // Saved optimizer state: a versioned JSON form (float arrays as base64 of little-endian float32, so
-// NaN, ±∞ and −0 survive JSON.stringify) and a compact binary form of the same thing, closed by a
-// CRC-32. Nothing here builds a string longer than one base64 piece (PIECE_BYTES): V8 aborts the
-// process, uncatchably, past its longest string (2^29 − 24 characters).
+// NaN, ±∞ and −0 survive JSON.stringify; or typed arrays), and its checks when loaded. Nothing here
+// builds a string longer than one base64 piece (PIECE_BYTES): V8 aborts the process, uncatchably,
+// past its longest string (2^29 − 24 characters). Its binary form is in state-binary.ts.
 import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
 import { arrayBuffer, arrayByteOffset, arrayLength, own, plainView, TYPED, typedArrayKind } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
@@ -16,7 +16,8 @@ export const STATE_FORMAT = 'rmsprop-wasm-state';
  * It reads versions 1 to 3.
  */
 export const STATE_VERSION = 3;
-const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+/** @internal */
+export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 
 /**
  * Bytes per base64 piece of a state array in the JSON form: 192 MiB, whose base64 (2^28
@@ -31,7 +32,8 @@ export const PIECE_BYTES = 3 * 2 ** 26;
 export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum' | 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
 type ValueKind = 'squareAvg' | 'gradAvg' | 'momentum';
 const VALUE_KINDS: readonly ValueKind[] = ['squareAvg', 'gradAvg', 'momentum'];
-const KINDS: readonly ArrayKind[] = [...VALUE_KINDS, 'squareAvgScales', 'gradAvgScales', 'momentumScales'];
+/** @internal */
+export const KINDS: readonly ArrayKind[] = [...VALUE_KINDS, 'squareAvgScales', 'gradAvgScales', 'momentumScales'];
 const SCALES_OF = { squareAvg: 'squareAvgScales', gradAvg: 'gradAvgScales', momentum: 'momentumScales' } as const;
 /** The compressed formats a saved array may be stored in. */
 type CompressedFormat = 'bfloat16' | '8bit';
@@ -89,7 +91,8 @@ export interface TensorArrays {
   readonly compressed?: CompressedState;
 }
 
-type Typed = Float32Array | Uint16Array | Uint8Array;
+/** @internal */
+export type Typed = Float32Array | Uint16Array | Uint8Array;
 const ELEMENT_BYTES: Readonly<Record<string, number>> = { Float32Array: 4, Uint16Array: 2, Uint8Array: 1 };
 /** The bytes `a` covers, as the engine sees them (a subclass's getters may lie). */
 const bytesOf = (a: Typed) =>
@@ -109,8 +112,10 @@ export const stateArray = (t: TensorArrays, kind: ValueKind) => own(t.state, kin
 export const isRecord = (value: unknown): value is object =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 /** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). */
-const record = <T>(entries: Iterable<readonly [string, T]>): Record<string, T> => Object.fromEntries(entries);
-const quote = (name: string) => `'${name}'`;
+/** @internal */
+export const record = <T>(entries: Iterable<readonly [string, T]>): Record<string, T> => Object.fromEntries(entries);
+/** @internal */
+export const quote = (name: string) => `'${name}'`;
 const listNames = (names: readonly unknown[]) => names.map((n) => (typeof n === 'string' ? n : describe(n))).join(', ');
 
 /** Base64 of `bytes`: one string, or pieces of PIECE_BYTES bytes each for a larger array. */
@@ -172,7 +177,8 @@ export function savedState(
 }
 
 /** A state array as read: its size in bytes, and a writer of those bytes (which throws on bad base64). */
-interface ReadArray {
+/** @internal */
+export interface ReadArray {
   readonly bytes: number;
   /** The array itself, when it was given as a typed array. */
   readonly typed: Typed | undefined;
@@ -180,7 +186,8 @@ interface ReadArray {
 }
 
 /** Reads one state array in any of its forms (see StateArray), checking all but base64's characters. */
-function readStateArray(value: unknown, where: string): ReadArray {
+/** @internal */
+export function readStateArray(value: unknown, where: string): ReadArray {
   const kind = typedArrayKind(value);
   if (kind === 'Float32Array' || kind === 'Uint16Array' || kind === 'Uint8Array') {
     const typed = plainView(value as Typed);
@@ -448,251 +455,4 @@ export function checkStepCount(value: unknown, where: string): asserts value is 
   if (typeof value !== 'number') throw new TypeError(`${where} must be a number, got ${describe(value)}`);
   if (!Number.isSafeInteger(value) || value < 0)
     throw new RangeError(`${where} must be an integer from 0 to 2^53 − 1, got ${value}`);
-}
-
-// Binary form (version 2): 'RMSP', u32 version, u32 header length, UTF-8 JSON header (the saved
-// state with each array replaced by [byte offset into the data, element count]), zero padding to
-// a multiple of 4, the float32 data, then the CRC-32 of every byte before it. Version 1 had no
-// CRC. All integers little-endian.
-const MAGIC = [0x52, 0x4d, 0x53, 0x50];
-const CRC_BYTES = 4;
-
-/** CRC-32 (IEEE 802.3, as zip and PNG), eight bytes at a time: about 1 GB/s. */
-const CRC_TABLE = (() => {
-  const table = new Int32Array(8 * 256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c;
-  }
-  for (let n = 0; n < 256; n++) {
-    for (let t = 1; t < 8; t++)
-      table[t * 256 + n] = (table[(t - 1) * 256 + n] >>> 8) ^ table[table[(t - 1) * 256 + n] & 255];
-  }
-  return table;
-})();
-
-export function crc32(bytes: Uint8Array): number {
-  const T = CRC_TABLE;
-  let c = -1;
-  let i = 0;
-  for (; i + 7 < bytes.length; i += 8) {
-    const low = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
-    c =
-      T[1792 + (low & 255)] ^
-      T[1536 + ((low >>> 8) & 255)] ^
-      T[1280 + ((low >>> 16) & 255)] ^
-      T[1024 + (low >>> 24)] ^
-      T[768 + bytes[i + 4]] ^
-      T[512 + bytes[i + 5]] ^
-      T[256 + bytes[i + 6]] ^
-      T[bytes[i + 7]];
-  }
-  for (; i < bytes.length; i++) c = T[(c ^ bytes[i]) & 255] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
-}
-
-/**
- * The compact binary form of a saved state (any version this library reads, its arrays in any
- * form). Float32Array arrays (`saveState({ arrays: 'float32' })`) go into it without any string.
- * Throws a TypeError/RangeError naming a malformed field.
- */
-export function encodeState(saved: SavedState): Uint8Array {
-  if (!isRecord(saved)) throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}`);
-  const format = own(saved, 'format');
-  const version = own(saved, 'version');
-  const savedArrays = own(saved, 'state');
-  if (format !== STATE_FORMAT)
-    throw new TypeError(`encodeState: format must be '${STATE_FORMAT}', got ${describe(format)}`);
-  if (!READABLE_VERSIONS.includes(version as number))
-    throw new RangeError(`encodeState: version must be 1 to ${STATE_VERSION}, got ${describe(version)}`);
-  if (!isRecord(savedArrays))
-    throw new TypeError(`encodeState: 'state' must be an object, got ${describe(savedArrays)}`);
-  const compressed = own(saved, 'compressed');
-  if (compressed !== undefined && !isRecord(compressed))
-    throw new TypeError(`encodeState: 'compressed' must be an object, got ${describe(compressed)}`);
-  const arrays: Array<[at: number, read: ReadArray]> = [];
-  let dataBytes = 0;
-  const state = record(
-    Object.keys(savedArrays).map((name) => {
-      const entry = own(savedArrays, name);
-      if (!isRecord(entry))
-        throw new TypeError(`encodeState: state[${quote(name)}] must be an object, got ${describe(entry)}`);
-      return [
-        name,
-        record(
-          Object.keys(entry).map((kind) => {
-            const where = `encodeState: state[${quote(name)}].${kind}`;
-            if (!KINDS.includes(kind as ArrayKind))
-              throw new RangeError(
-                `encodeState: state[${quote(name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
-              );
-            const read = readStateArray(own(entry, kind), where);
-            // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and the rest float32
-            const format = compressed && !kind.endsWith('Scales') ? own(compressed, name) : undefined;
-            const elementBytes = format === 'bfloat16' ? 2 : format === '8bit' ? 1 : 4;
-            if (read.bytes % elementBytes !== 0)
-              throw new RangeError(
-                `${where} holds ${read.bytes} bytes, not a whole number of ${elementBytes}-byte elements`,
-              );
-            const count = read.bytes / elementBytes;
-            const ref = elementBytes === 4 ? [dataBytes, count] : [dataBytes, count, elementBytes];
-            arrays.push([dataBytes, read]);
-            dataBytes += Math.ceil(read.bytes / 4) * 4; // every array starts 4-byte aligned
-            return [kind, ref] as const;
-          }),
-        ),
-      ] as const;
-    }),
-  );
-  const header = new TextEncoder().encode(
-    JSON.stringify({
-      format,
-      version: STATE_VERSION,
-      stepCount: own(saved, 'stepCount'),
-      groups: own(saved, 'groups'),
-      state,
-      ...(compressed !== undefined && { compressed }),
-    }),
-  );
-  const dataStart = Math.ceil((12 + header.length) / 4) * 4;
-  const out = new Uint8Array(dataStart + dataBytes + CRC_BYTES);
-  out.set(MAGIC);
-  const view = new DataView(out.buffer);
-  view.setUint32(4, STATE_VERSION, true);
-  view.setUint32(8, header.length, true);
-  out.set(header, 12);
-  for (const [at, read] of arrays) read.write(out, dataStart + at);
-  const end = dataStart + dataBytes;
-  view.setUint32(end, crc32(out.subarray(0, end)), true);
-  return out;
-}
-
-/**
- * Reads the binary form back into a saved state whose arrays are typed arrays (views of one copy
- * of the data: nothing larger than the bytes given is allocated, and no string is made of them),
- * for `loadState`; `JSON.stringify` does not serialise Float32Arrays as base64, so for the JSON form
- * load it and call `saveState()`.
- * Before allocating anything it checks the CRC-32 (version 2 on), and that the arrays cover the
- * data exactly once: no reference past the end, none overlapping or aliasing another, no byte left
- * over. Throws a TypeError/RangeError on anything malformed, truncated or corrupt.
- */
-export function decodeState(input: Uint8Array): SavedState {
-  if (typedArrayKind(input) !== 'Uint8Array')
-    throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
-  const bytes = plainView(input);
-  if (bytes.length < 12)
-    throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header alone needs 12`);
-  if (MAGIC.some((b, i) => bytes[i] !== b))
-    throw new TypeError('these bytes are not an rmsprop-wasm state (the magic number is wrong)');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = view.getUint32(4, true);
-  if (!READABLE_VERSIONS.includes(version)) {
-    throw new RangeError(
-      `state format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
-    );
-  }
-  let end = bytes.length;
-  if (version >= 2) {
-    end -= CRC_BYTES;
-    if (end < 12)
-      throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header and checksum alone need 16`);
-    const stored = view.getUint32(end, true);
-    const actual = crc32(bytes.subarray(0, end));
-    if (stored !== actual) {
-      throw new RangeError(
-        `state bytes are corrupt: their CRC-32 is 0x${actual.toString(16).padStart(8, '0')}, the file says 0x${stored.toString(16).padStart(8, '0')} (truncated, changed or damaged)`,
-      );
-    }
-  }
-  const headerLength = view.getUint32(8, true);
-  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
-  if (12 + headerLength > end) {
-    throw new RangeError(
-      `state bytes are truncated: the header needs ${12 + headerLength} bytes, only ${end} are present`,
-    );
-  }
-  let header: unknown;
-  try {
-    // A copy: TextDecoder refuses a view of shared memory (the optimizer's own, with threads).
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.slice(12, 12 + headerLength)));
-  } catch {
-    throw new TypeError('state bytes: the header is not valid UTF-8 JSON');
-  }
-  if (!isRecord(header)) throw new TypeError(`state bytes: the header must be a JSON object, got ${describe(header)}`);
-  const refs = own(header, 'state');
-  if (!isRecord(refs))
-    throw new TypeError(`state bytes: the header's 'state' must be an object, got ${describe(refs)}`);
-  // bytes: what the array covers in the data, its element's bytes rounded up to a multiple of 4
-  const places: Array<{ name: string; kind: string; offset: number; count: number; element: number; bytes: number }> =
-    [];
-  for (const name of Object.keys(refs)) {
-    const entry = own(refs, name);
-    if (!isRecord(entry))
-      throw new TypeError(`state bytes: state[${quote(name)}] must be an object, got ${describe(entry)}`);
-    for (const kind of Object.keys(entry)) {
-      const ref = own(entry, kind);
-      // [offset, count] of float32, or (version 3) [offset, count, 2 or 1] of compressed state's codes
-      const [offset, count, element = 4] =
-        Array.isArray(ref) && (ref.length === 2 || (version >= 3 && ref.length === 3))
-          ? (ref as unknown[])
-          : [NaN, NaN];
-      if (
-        !(
-          Number.isSafeInteger(offset) &&
-          Number.isSafeInteger(count) &&
-          (offset as number) >= 0 &&
-          (count as number) >= 0 &&
-          (element === 4 || element === 2 || element === 1)
-        )
-      ) {
-        throw new TypeError(
-          `state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count] (or, for compressed state, [byte offset, element count, 2 or 1]), got ${describe(ref)}`,
-        );
-      }
-      const size = Math.ceil(((count as number) * (element as number)) / 4) * 4;
-      const stop = dataStart + (offset as number) + size;
-      if (stop > end)
-        throw new RangeError(
-          `state bytes are truncated: ${kind} of ${quote(name)} ends at byte ${stop}, only ${end} are present`,
-        );
-      places.push({
-        name,
-        kind,
-        offset: offset as number,
-        count: count as number,
-        element: element as number,
-        bytes: size,
-      });
-    }
-  }
-  // Each data byte belongs to exactly one array.
-  const dataBytes = Math.max(end - dataStart, 0);
-  const sorted = places.filter((p) => p.count > 0).sort((a, b) => a.offset - b.offset);
-  let covered = 0;
-  for (let i = 0; i < sorted.length; i++) {
-    const { name, kind, offset, bytes: size } = sorted[i];
-    if (offset < covered) {
-      const other = sorted[i - 1];
-      throw new RangeError(
-        `state bytes: ${kind} of ${quote(name)} (data bytes ${offset} to ${offset + size}) overlaps ${other.kind} of ${quote(other.name)} (bytes ${other.offset} to ${covered}): each array must have bytes of its own`,
-      );
-    }
-    if (offset > covered) throw new RangeError(`state bytes: data bytes ${covered} to ${offset} belong to no array`);
-    covered = offset + size;
-  }
-  if (covered !== dataBytes)
-    throw new RangeError(`state bytes: data bytes ${covered} to ${dataBytes} belong to no array`);
-  const data = bytes.slice(dataStart, end).buffer;
-  const state: Record<string, Record<string, Typed>> = record(Object.keys(refs).map((name) => [name, {}]));
-  for (const { name, kind, offset, count, element } of places) {
-    const Kind = element === 4 ? Float32Array : element === 2 ? Uint16Array : Uint8Array;
-    Object.defineProperty(state[name], kind, {
-      value: count === 0 ? new Kind(0) : new Kind(data, offset, count), // (an empty array's offset is free)
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return { ...(header as SavedState), state } as SavedState;
 }

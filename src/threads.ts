@@ -2,9 +2,9 @@
 // into chunks and every thread (the caller included) owns a contiguous share of them: it runs its
 // own chunks first, then takes the chunks the others have not reached yet, so a slower core simply
 // runs fewer. Owning the same share every step keeps each thread on the same elements, which are
-// then still in its own cache (handing chunks out first come, first served mixed them up and made
-// 2 threads at 256 K elements 13–20 % slower). Chunks only change which thread computes an
-// element, never the operations on it, so the result is bit-identical to one thread.
+// then still in its own cache (first come, first served mixed them up: slower). Chunks only change
+// which thread computes an element, never the operations on it, so the result is bit-identical to
+// one thread.
 //
 // Synchronisation is a control block in the shared memory (no postMessage per step):
 //   ctl[GENERATION]  bumped by the main thread to start a step; workers Atomics.wait on it
@@ -19,6 +19,7 @@
 //   ctl[WORKER_CHUNKS]  chunks run by workers so far (for tests)
 //   ctl[FAILED]      the index of a worker that threw inside a step (0: none)
 //   ctl[STALL], ctl[STALL_MS]  for tests: the worker that sleeps STALL_MS inside its next chunk
+//   ctl[STALL_WAIT]  for tests: the slot a stalled worker sleeps on (never notified)
 //   ctl[NEXT + LINE·t] the next chunk of thread t's share, one cache line (LINE int32) per thread
 // A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
 // waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
@@ -111,10 +112,8 @@ const WAIT_SLICE_MS = 1000;
 /** How many times the caller reads WORKING before it sleeps. */
 const SPINS_BEFORE_SLEEP = 1_000_000;
 /**
- * Waking sleeping workers pays from this many elements in a step. Waking one costs the caller
- * 36 µs and the worker starts 115 µs later (medians, Zen 5 VM; 17–19 and 65–80 µs on the Zen 3 VM):
- * with 2 ms of other work before every step, 2 threads that woke every step ran 0.83× as fast as
- * one at 256 K and 1.29× at 512 K (BENCHMARKS.md).
+ * Waking sleeping workers pays from this many elements in a step: waking one costs the caller tens
+ * of microseconds, and the worker starts about a hundred later (BENCHMARKS.md has the figures).
  * Smaller steps wake no one unless the steps come back to back (less than SPIN_MS apart, so that a
  * woken worker is still spinning at the next one); spinning workers take part in every step.
  */
@@ -299,8 +298,7 @@ const WORKER_PROGRAM = `${runChunks.toString()}\n(${workerMain.toString()})(onMe
 /**
  * V8 counts a non-shared wasm memory toward the external memory that makes it collect garbage, but
  * not a shared one: a program that created, disposed and dropped threaded optimizers grew by their
- * whole memory every time (48 MB a cycle at 4 M elements, 3.1 GB after 100; one full collection in
- * 100 cycles), while the same loop on one thread stayed flat. An ArrayBuffer of the same size,
+ * whole memory every time, while the same loop on one thread stayed flat. An ArrayBuffer of the same size,
  * which lives exactly as long as the memory's buffer (a WeakMap entry keyed by it), makes the
  * collector count it. It is never written, so the system gives it address space, not memory.
  */
@@ -453,9 +451,8 @@ export class ThreadPool {
       fastest = Math.min(fastest, performance.now() - start);
     }
     const msPerSpin = fastest / reads;
-    // The clock, called here until V8 compiles it: called one step in 32, it stayed interpreted, where
-    // Node's performance.now() allocates about 90 bytes a call (hrtime's array, its numbers) against
-    // the result's 16 once compiled (with one step in 16 timed: 11 bytes a step, against 2.7–4.3).
+    // The clock, called here until V8 compiles it: called one step in 32, it would stay interpreted,
+    // where Node's performance.now() allocates several times what it does once compiled.
     for (let i = 0; i < 20_000; i++) clock();
     this.#auto = new AutoThreads(this.threads, clock, msPerSpin);
   }
