@@ -4,11 +4,11 @@
 // throws before the optimizer writes anything.
 import {
   describe,
+  FIXED_AFTER_CREATE,
   OPTIMIZER_WIDE,
   readOptions,
   resolveOptions,
   type GroupOptions,
-  type OptimizerWideOption,
   type ResolvedOptions,
   type RMSPropOptions,
 } from './options.js';
@@ -224,16 +224,6 @@ export function checkGroupIndex(groupIndex: number, groups: number): number {
   }
   return groupIndex;
 }
-
-/** Options whose change would change the memory layout or the meaning of the state. */
-type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | 'stateFormat' | OptimizerWideOption;
-const FIXED_AFTER_CREATE: readonly FixedOption[] = [
-  'preset',
-  'centered',
-  'initialSquareAvg',
-  'stateFormat',
-  ...OPTIMIZER_WIDE,
-];
 
 /**
  * A group's options after `changes` (setOptions' argument): throws if they name an option fixed at

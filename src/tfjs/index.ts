@@ -47,6 +47,11 @@ const STOCK: ReadonlyArray<readonly [StateKind, string]> = [
   ['momentum', 'momentum'],
   ['gradAvg', 'mg'],
 ];
+/** A variable's weight names as the stock optimizer names them: `<var>/rms`, `<var>/momentum`, `<var>/mg`. */
+const stockNames = (name: string) =>
+  Object.fromEntries(STOCK.map(([kind, suffix]) => [kind, `${name}/${suffix}`])) as Record<StateKind, string>;
+/** The variable a slot's state was named after (its `/rms` name less the suffix). */
+const ownerOf = (slot: { stateNames: Record<StateKind, string> }) => slot.stateNames.squareAvg.replace(/\/rms$/, '');
 /** The options the stock config keys carry (`learningRate`, `decay`, …), left out of `rmspropWasm`. */
 const STOCK_OPTIONS = ['lr', 'decay', 'momentum', 'eps', 'centered'] as const;
 
@@ -159,7 +164,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   setOptions(changes: OptionChanges): void {
     this.#live();
-    const target = this.#core ?? RMSProp.createSync({ check: 0 }, { ...this.#options, backend: 'js', threads: 1 });
+    const target = this.#core ?? checkCore(this.#options);
     try {
       target.setOptions(0, changes);
     } finally {
@@ -251,7 +256,6 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // variables whose names the process has), then by position to one of its size, as TF.js matches
     // it, but not state that a variable of the process could claim by name: a frozen layer's waits
     // for it, and a new head starts afresh.
-    const ownerOf = (s: Slot) => s.stateNames.squareAvg.replace(/\/rms$/, '');
     // (tfjs-layers' names are `<layer>/<weight>`: a name of one's own such as `w_1` is not a renamed `w`)
     const unsuffixed = (name: string) => (name.includes('/') ? name.replace(/_\d+$/, '') : name);
     const named = new Map<string, Slot>();
@@ -291,7 +295,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
           variable,
           shape: [],
           length: 0,
-          stateNames: { squareAvg: `${name}/rms`, momentum: `${name}/momentum`, gradAvg: `${name}/mg` },
+          stateNames: stockNames(name),
           pending: undefined,
           dataId: undefined,
         };
@@ -586,7 +590,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         slot.stateNames[kind] = name;
         slot.pending[kind] = values;
       }
-      slot.stateNames.gradAvg ??= `${slot.stateNames.squareAvg.replace(/\/rms$/, '')}/mg`;
+      slot.stateNames.gradAvg ??= stockNames(ownerOf(slot)).gradAvg;
       slots.push(slot);
     }
     return { iter, slots };
@@ -688,13 +692,16 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 }
 
+/** A one-element core of these options on the js backend (which needs no wasm): they are checked as `create` checks them. */
+const checkCore = (options: TfjsRMSPropOptions) => RMSProp.createSync({ check: 0 }, { ...options, backend: 'js' });
+
 /**
  * Checks every option as `RMSProp.create` does, synchronously: a one-element core on the js backend,
  * which needs no wasm, then the backend's name alone (a NotReadyError there means a valid name whose
  * wasm is still compiling).
  */
 function checkOptions(options: TfjsRMSPropOptions): void {
-  RMSProp.createSync({ check: 0 }, { ...options, backend: 'js' }).dispose();
+  checkCore(options).dispose();
   try {
     RMSProp.createSync({ check: 0 }, { backend: options.backend, threads: 1 }).dispose();
   } catch (error) {
