@@ -70,7 +70,7 @@ export class StepGradients {
    * shrunk or grown buffer changes it), naming the first that does not fit; then marks the present
    * tensors and returns their elements.
    */
-  check(): number {
+  checkLengths(): number {
     const tensors = this.#tensors;
     const sources = this.#sources;
     for (let i = 0; i < tensors.length; i++) {
@@ -183,7 +183,7 @@ function unknownGradient(name: string, byName: ReadonlyMap<string, number>): nev
 }
 
 /**
- * Whether the first `length` elements of `a` (its real length, checked by `check`) hold no NaN or
+ * Whether the first `length` elements of `a` (its real length, checked by checkLengths) hold no NaN or
  * ±∞: x·0 is ±0 for every finite x and NaN otherwise. Four sums and no branch: about twice as fast
  * as testing each element.
  */

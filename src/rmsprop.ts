@@ -279,7 +279,7 @@ export class RMSProp<Name extends string = string> {
     gradients.read(grads);
     // Schedules are the caller's code: they run before the lengths are checked, since they could resize a buffer.
     const lrs = learningRates(this.#groups, this.#steps, this.#lrs);
-    const elements = gradients.check();
+    const elements = gradients.checkLengths();
     this.#pool?.check();
     checkCanStep(this.#steps);
     const pool = this.#pool;
