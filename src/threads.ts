@@ -303,9 +303,15 @@ const WORKER_PROGRAM = `${runChunks.toString()}\n(${workerMain.toString()})(onMe
  * collector count it. It is never written, so the system gives it address space, not memory.
  */
 const counted = new WeakMap<object, ArrayBuffer>();
-function countAsExternal(memory: WebAssembly.Memory): void {
+/**
+ * What a worker costs the process beyond the shared memory (its own engine instance and stack, about
+ * 8–9 MB resident in Node 20–24), which no collector counts either: counted too, or a program that
+ * dropped small optimizers of many threads kept hundreds of workers before a collection ran.
+ */
+const WORKER_BYTES = 8 * 2 ** 20;
+function countAsExternal(memory: WebAssembly.Memory, workers: number): void {
   try {
-    counted.set(memory.buffer, new ArrayBuffer(memory.buffer.byteLength));
+    counted.set(memory.buffer, new ArrayBuffer(memory.buffer.byteLength + workers * WORKER_BYTES));
   } catch {
     // A runtime that refuses the address space simply collects as it would have.
   }
@@ -395,7 +401,7 @@ export class ThreadPool {
     jobsAt: number,
     jobInts: number,
   ): { pool: ThreadPool; ready: Promise<void> } {
-    countAsExternal(memory);
+    countAsExternal(memory, threads - 1);
     const ctl = new Int32Array(memory.buffer, controlAt, LINE * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     const workers: PlatformWorker[] = [];
@@ -522,7 +528,7 @@ export class ThreadPool {
    * caller to find, on its own thread). Workers asleep are woken if the step is large enough or
    * its steps come back to back; otherwise only spinning workers take part.
    */
-  run(calls: number): boolean {
+  run(calls: number, writes = true): boolean {
     planChunks(this.#jobs, calls, this.#ctl, this.threads);
     const ctl = this.#ctl;
     Atomics.store(ctl, FOUND_NON_FINITE, 0);
@@ -536,10 +542,13 @@ export class ThreadPool {
     const failed = Atomics.load(ctl, FAILED);
     if (failed !== 0) {
       // Its chunk stopped part way, and cannot be redone (an update is not idempotent): the step is
-      // not whole, which only a bug in the kernel can cause. Say so; every later step refuses.
+      // not whole, which only a bug in the kernel can cause. Say so; every later step refuses. A
+      // run of scans only (`writes` false) read the gradients: nothing is torn.
       this.#markDead(`worker ${failed} failed inside a step`);
       throw new Error(
-        `worker thread ${failed} of this optimizer failed inside this step, which is therefore only partly written; dispose the optimizer and restore a saved state`,
+        writes
+          ? `worker thread ${failed} of this optimizer failed inside this step, which is therefore only partly written; dispose the optimizer and restore a saved state`
+          : `worker thread ${failed} of this optimizer failed while the step scanned its gradients, before anything was written; its threads cannot step again: save its state, dispose it and load the state into a new one`,
       );
     }
     return Atomics.load(ctl, FOUND_NON_FINITE) === 0;
@@ -633,6 +642,8 @@ export class JobQueue implements KernelCalls {
   readonly #pool: ThreadPool;
   readonly #scratchAt: number;
   #count = 0;
+  /** Whether the queue holds an update (else only scans, which write nothing). */
+  #writes = false;
 
   constructor(pool: ThreadPool, scratchAt: number) {
     this.#pool = pool;
@@ -640,6 +651,7 @@ export class JobQueue implements KernelCalls {
   }
 
   update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void {
+    this.#writes = true;
     const { base } = segment;
     const at = offset * 4;
     const stateBytes = STATE_ELEMENT_BYTES[segment.format];
@@ -674,7 +686,9 @@ export class JobQueue implements KernelCalls {
   /** Runs the queued calls on the pool's threads and empties the queue: false if a scan found NaN or ±∞. */
   run(): boolean {
     const calls = this.#count;
+    const writes = this.#writes;
     this.#count = 0;
-    return calls === 0 || this.#pool.run(calls);
+    this.#writes = false;
+    return calls === 0 || this.#pool.run(calls, writes);
   }
 }

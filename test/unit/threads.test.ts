@@ -199,6 +199,30 @@ describe('thread options', () => {
     expect(() => opt.step()).toThrow(/disposed/);
   });
 
+  // A worker that failed in the NaN/∞ scan, before any write, made the step say it was only partly
+  // written (and documented the optimizer as broken): the state is whole, and says so.
+  it('a worker that fails while the step scans the gradients: nothing is written, and the state can still be saved', async () => {
+    const opt = await RMSProp.create({ w: 1 << 21 }, { threads: 2, nonFinite: 'skip' });
+    opt.grads.w.fill(0.5);
+    opt.step();
+    const before = opt.saveState();
+    opt.grads.w[12345] = Number.NaN; // every step now scans and is skipped: the worker fails in a scan
+    opt.poolForTest!.stallWorkerForTest(1, -1);
+    let error: Error | undefined;
+    for (let k = 0; k < 30 && !error; k++) {
+      try {
+        opt.step();
+      } catch (thrown) {
+        error = thrown as Error;
+      }
+    }
+    expect(opt.poolForTest!.stalledForTest).toBe(true);
+    expect(error?.message).toMatch(/failed while the step scanned its gradients, before anything was written/);
+    expect(JSON.stringify(opt.saveState())).toBe(JSON.stringify(before));
+    expect(() => opt.step()).toThrow(/worker/);
+    opt.dispose();
+  });
+
   // A worker ends only by dispose or by an error; one that throws inside its chunk says so in the
   // shared memory, so that the step stops waiting for it (it would wait forever otherwise).
   it('a worker that fails inside a step: that step says it is only partly written, and every use but dispose then refuses, saving included', async () => {
