@@ -18,6 +18,7 @@ export { PRESETS } from './options.js';
 export type {
   BackendChoice,
   BackendName,
+  FixedOption,
   GroupInfo,
   GroupOptions,
   LearningRate,

@@ -69,16 +69,24 @@ export interface RMSPropOptions {
   threads?: number | 'auto';
 }
 
-/** The names of the options that apply to the whole optimizer (OptimizerWideOption), for the checks. */
-export const OPTIMIZER_WIDE = ['backend', 'globalClipNorm', 'nonFinite', 'threads'] as const;
 /** Options that apply to the whole optimizer, not to one parameter group. */
-export type OptimizerWideOption = (typeof OPTIMIZER_WIDE)[number];
-/** Options fixed at create: changing one would change the memory layout or the meaning of the state. */
-export const FIXED_AFTER_CREATE = ['preset', 'centered', 'initialSquareAvg', 'stateFormat', ...OPTIMIZER_WIDE] as const;
+export type OptimizerWideOption = 'backend' | 'globalClipNorm' | 'nonFinite' | 'threads';
+/** Options fixed at create, which `setOptions` refuses: they change the memory layout or the meaning of the state. */
+export type FixedOption = 'preset' | 'centered' | 'initialSquareAvg' | 'stateFormat' | OptimizerWideOption;
+/** @internal Every optimizer-wide option, for the checks. */
+export const OPTIMIZER_WIDE: readonly OptimizerWideOption[] = ['backend', 'globalClipNorm', 'nonFinite', 'threads'];
+/** @internal Every option fixed at create, for the checks. */
+export const FIXED_AFTER_CREATE: readonly FixedOption[] = [
+  'preset',
+  'centered',
+  'initialSquareAvg',
+  'stateFormat',
+  ...OPTIMIZER_WIDE,
+];
 /** The options a parameter group may set for itself: all but the optimizer-wide ones. */
 export type GroupOptions = Omit<RMSPropOptions, OptimizerWideOption>;
 /** What `setOptions` may change: every option but those fixed at create. */
-export type OptionChanges = Omit<RMSPropOptions, (typeof FIXED_AFTER_CREATE)[number]>;
+export type OptionChanges = Omit<RMSPropOptions, FixedOption>;
 
 /** Options after the preset is applied: every field is set. */
 export type ResolvedOptions = Readonly<Required<RMSPropOptions>>;
