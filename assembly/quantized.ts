@@ -5,9 +5,11 @@
 // elements, one float32 scale per block and array (a power of two, from the block's largest new
 // value rounded up), S as an unsigned E5M3 small float (code 0 = 0), ḡ and m as sign + E3M4; values
 // below a code's range go to 0 (ḡ, m) or to the smallest code (S, so the step never becomes g/√ε).
-// The randomness of stochastic rounding is a hash of the code's byte address and the step's key
-// (constant slot roundingKey): the same in every backend and thread. bench/state-formats.ts measured
-// why: rounding to nearest freezes S (it can never decrease by less than half a step of its grid).
+// The randomness of stochastic rounding is a hash of the code's byte address plus its array's key
+// (constant slots squareAvgKey, gradAvgKey, momentumKey) and its block's (the block keys, at
+// K.blockKeysOffset from sq), which cancel the address out (assembly/rounding.ts): the same in every
+// backend, thread and layout. bench/state-formats.ts measured why it is stochastic: rounding to
+// nearest freezes S (it can never decrease by less than half a step of its grid).
 // Decoding and encoding are integer shifts and adds, no table (wasm SIMD has no gather).
 // A NaN or ±∞ in a block's new state makes its scale NaN: the whole block decodes as NaN.
 //
@@ -27,6 +29,8 @@ import { dispatchFused, dispatchFusedBlock } from './generated/dispatch';
 import { step } from './index';
 import {
   ABS,
+  blockKey,
+  blockKeysOf,
   decodeHalfLanes,
   decodeS,
   decodeSLanes,
@@ -123,14 +127,14 @@ function decodeHalves(count: usize, codes: usize, out: usize, k: usize): void {
   for (; i < count; i++) store<f32>(out + (i << 2), loadHalf(codes + (i << 1)));
 }
 
-/** float32 values → bfloat16 codes, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
-function encodeHalves(count: usize, values: usize, codes: usize, k: usize, heldAt: usize): void {
+/** float32 values → bfloat16 codes of the array keyed `k0`, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
+function encodeHalves(count: usize, values: usize, codes: usize, k0: u32, heldAt: usize): void {
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const nan = held(heldAt, NAN_BITS);
     // four codes of 2 bytes further
     const advance = held(heldAt, <i32>(8 * GOLDEN));
-    let random = firstRandom(codes, 2, k);
+    let random = firstRandom(codes, 2, k0);
     for (; i + 8 <= count; i += 8) {
       const h0 = halfCodes(v128.load(values + (i << 2)), random, nan);
       random = i32x4.add(random, advance);
@@ -139,7 +143,6 @@ function encodeHalves(count: usize, values: usize, codes: usize, k: usize, heldA
       v128.store(codes + (i << 1), i16x8.narrow_i32x4_u(h0, h1));
     }
   }
-  const k0 = key(k);
   for (; i < count; i++) storeHalf(codes + (i << 1), load<f32>(values + (i << 2)), k0);
 }
 
@@ -222,7 +225,7 @@ function encodeLanes(signed: bool, x: v128, random: v128, offset: v128, zero: v1
  * memory while this pass computes (see updateQuantized).
  */
 @inline
-function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize, heldAt: usize, nextW: usize, nextG: usize, nextCodes: usize): void {
+function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, field: u32, top: u32, k: usize, k0: u32, heldAt: usize, nextW: usize, nextG: usize, nextCodes: usize): void {
   if (top == 0) {
     memory.fill(codes, 0, count);
     return;
@@ -235,7 +238,7 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
     const abs = held(heldAt, ABS);
     const one = held(heldAt, 1);
     const b80 = held(heldAt, 0x80);
-    let random = firstRandom(codes, 1, k);
+    let random = firstRandom(codes, 1, k0);
     const loadAhead = nextCodes != 0;
     let touched = zero;
     for (; i + 16 <= count; i += 16) {
@@ -256,7 +259,6 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
     }
     keepLoads(heldAt, touched, zero);
   }
-  const k0 = key(k);
   for (; i < count; i++) {
     const x = load<f32>(values + (i << 2));
     const random = mix(<u32>(codes + i) + k0);
@@ -271,21 +273,37 @@ function decodeS8(count: usize, codes: usize, scale: f32, out: usize, k: usize, 
 function decodeM8(count: usize, codes: usize, scale: f32, out: usize, k: usize, heldAt: usize): void {
   decodeBytes(true, count, codes, scale, out, k, heldAt);
 }
-/** Encodes S's new values (whose largest bits are `top`) in their new scale, which it returns (its exponent field). */
-function encodeS8(count: usize, values: usize, codes: usize, k: usize, heldAt: usize, top: u32, nextW: usize, nextG: usize, nextCodes: usize): u32 {
+/** Encodes S's new values (whose largest bits are `top`; their array and block keyed `k0`) in their new scale, which it returns (its exponent field). */
+function encodeS8(count: usize, values: usize, codes: usize, k: usize, k0: u32, heldAt: usize, top: u32, nextW: usize, nextG: usize, nextCodes: usize): u32 {
   const field = scaleField(top, S_SHIFT);
-  encodeBytes(false, count, values, codes, field, top, k, heldAt, nextW, nextG, nextCodes);
+  encodeBytes(false, count, values, codes, field, top, k, k0, heldAt, nextW, nextG, nextCodes);
   return field;
 }
-/** Encodes ḡ's or m's new values in their new scale, which it returns (its exponent field). */
-function encodeM8(count: usize, values: usize, codes: usize, k: usize, heldAt: usize, nextCodes: usize): u32 {
+/** Encodes ḡ's or m's new values (their array and block keyed `k0`) in their new scale, which it returns (its exponent field). */
+function encodeM8(count: usize, values: usize, codes: usize, k: usize, k0: u32, heldAt: usize, nextCodes: usize): u32 {
   const top = largest(count, values, ABS);
   const field = scaleField(top, M_SHIFT);
-  encodeBytes(true, count, values, codes, field, top, k, heldAt, 0, 0, nextCodes);
+  encodeBytes(true, count, values, codes, field, top, k, k0, heldAt, 0, 0, nextCodes);
   return field;
 }
 
 // ---- the entry ----------------------------------------------------------------------------------
+
+/**
+ * bfloat16 in the simd builds' seed family (dispatchFused): `update` over each run of blocks of one
+ * key (a tensor's), in one loop each. False, having done nothing, for the other modes.
+ */
+function fusedRuns(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, heldAt: usize, kq: usize): bool {
+  for (let start: usize = 0; start < n; ) {
+    const bk = blockKey(kq, start / STATE_BLOCK);
+    let end = min<usize>(start + STATE_BLOCK, n);
+    while (end < n && blockKey(kq, end / STATE_BLOCK) == bk) end = min<usize>(end + STATE_BLOCK, n);
+    const at = start << 1;
+    if (!dispatchFused(mode, end - start, w + (start << 2), g + (start << 2), s + at, a + at, m + at, k, heldAt, bk)) return false;
+    start = end;
+  }
+  return true;
+}
 
 /**
  * One step over `n` elements with bfloat16 or 8-bit state (the stateFormat field of `mode`): for each
@@ -308,18 +326,20 @@ export function updateQuantized(
   const mValues = scratch + M_AREA;
   const heldAt = scratch + HELD_AT;
   const loadAhead = load<f32>(k + <usize>K.loadAhead * SLOT_BYTES) != 0;
-  if (half && dispatchFused(mode, n, w, g, s, a, m, k, heldAt)) return;
+  const kq = blockKeysOf(k, sq);
+  if (half && fusedRuns(mode, n, w, g, s, a, m, k, heldAt, kq)) return;
   for (let start: usize = 0; start < n; start += STATE_BLOCK) {
     const count = min<usize>(STATE_BLOCK, n - start);
+    const bk = blockKey(kq, start / STATE_BLOCK);
     if (half) {
       const at = start << 1;
       decodeHalves(count, s + at, sValues, k);
       if (centered) decodeHalves(count, a + at, aValues, k);
       if (hasMomentum) decodeHalves(count, m + at, mValues, k);
       step(float32Mode, count, w + (start << 2), g + (start << 2), sValues, aValues, mValues, k, 0, 0, 0, 0);
-      encodeHalves(count, sValues, s + at, k, heldAt);
-      if (centered) encodeHalves(count, aValues, a + at, k, heldAt);
-      if (hasMomentum) encodeHalves(count, mValues, m + at, k, heldAt);
+      encodeHalves(count, sValues, s + at, key(k, K.squareAvgKey) + bk, heldAt);
+      if (centered) encodeHalves(count, aValues, a + at, key(k, K.gradAvgKey) + bk, heldAt);
+      if (hasMomentum) encodeHalves(count, mValues, m + at, key(k, K.momentumKey) + bk, heldAt);
       continue;
     }
     const block = (start / STATE_BLOCK) << 2;
@@ -339,7 +359,7 @@ export function updateQuantized(
     // the simd builds' seed family: decoded and stepped in one loop, which finds S's largest too
     const fusedTop = dispatchFusedBlock(mode, count, w0, g0, s + start, k, heldAt, sValues, sq + block);
     if (fusedTop >= 0) {
-      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, heldAt, <u32>fusedTop, nextW, nextG, nextS)));
+      store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, key(k, K.squareAvgKey) + bk, heldAt, <u32>fusedTop, nextW, nextG, nextS)));
       continue;
     }
     decodeS8(count, s + start, load<f32>(sq + block), sValues, k, heldAt);
@@ -347,8 +367,8 @@ export function updateQuantized(
     if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k, heldAt);
     step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
     const top = largest(count, sValues, 0xffffffff);
-    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, heldAt, top, nextW, nextG, nextS)));
-    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, heldAt, nextA)));
-    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, heldAt, nextM)));
+    store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, key(k, K.squareAvgKey) + bk, heldAt, top, nextW, nextG, nextS)));
+    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, key(k, K.gradAvgKey) + bk, heldAt, nextA)));
+    if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, key(k, K.momentumKey) + bk, heldAt, nextM)));
   }
 }

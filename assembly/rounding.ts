@@ -7,10 +7,12 @@ export const ABS: u32 = 0x7fffffff;
 export const INFINITY_BITS: u32 = 0x7f800000;
 export const NAN_BITS: u32 = 0x7fc00000;
 
-// The random bits of an element: (its code's byte address + the step's key) times an odd constant
-// (the golden ratio's): the top bits are uniform over the elements of a call, and a fresh key per
-// step (a full hash of step and seed, src/state-codecs.ts) varies them across steps. In lanes, the
-// next four elements' bits are the last ones plus a constant: one add.
+// The random bits of an element: (its code's byte address + its array's key + its block's key) times
+// an odd constant (the golden ratio's): the top bits are uniform over the elements of a call, and a
+// fresh key per step (a full hash of step and seed, src/state-codecs.ts) varies them across steps;
+// the array's and block's keys cancel the address out (src/layout.ts, Group.roundingKeys), so that
+// they depend on the tensor's size and the element's index, not on where the tensor lies.
+// In lanes, the next four elements' bits are the last ones plus a constant: one add.
 export const GOLDEN: u32 = 0x9e3779b1;
 
 @inline
@@ -18,9 +20,23 @@ export function mix(x: u32): u32 {
   return x * GOLDEN;
 }
 
+/** The rounding key in constant slot `slot` (K.squareAvgKey, K.gradAvgKey or K.momentumKey). */
 @inline
-export function key(k: usize): u32 {
-  return load<u32>(k + <usize>K.roundingKey * SLOT_BYTES);
+export function key(k: usize, slot: i32): u32 {
+  return load<u32>(k + <usize>slot * SLOT_BYTES);
+}
+
+/** Block `b`'s rounding key among a call's block keys at `kq` (0: none, every block's is 0). */
+@inline
+export function blockKey(kq: usize, b: usize): u32 {
+  return kq == 0 ? 0 : load<u32>(kq + (b << 2));
+}
+
+/** A call's block keys: K.blockKeysOffset bytes from its square scales' pointer `sq`, or 0 (the slot holds 0: none). */
+@inline
+export function blockKeysOf(k: usize, sq: usize): usize {
+  const offset = load<u32>(k + <usize>K.blockKeysOffset * SLOT_BYTES);
+  return offset == 0 ? 0 : sq + <usize>offset;
 }
 
 @inline
@@ -46,11 +62,11 @@ export function keepLoads(at: usize, touched: v128, zero: v128): void {
   v128.store(at, v128.and(touched, zero));
 }
 
-/** The random words of the four elements from byte address `p`, codes `stride` bytes apart. */
+/** The random words of the four elements from byte address `p`, codes `stride` bytes apart, of the array keyed `k0`. */
 @inline
-export function firstRandom(p: usize, stride: i32, k: usize): v128 {
+export function firstRandom(p: usize, stride: i32, k0: u32): v128 {
   const lanes = i32x4.add(i32x4.splat(<i32>p), i32x4(0, stride, 2 * stride, 3 * stride));
-  return i32x4.mul(i32x4.add(lanes, i32x4.splat(<i32>key(k))), i32x4.splat(<i32>GOLDEN));
+  return i32x4.mul(i32x4.add(lanes, i32x4.splat(<i32>k0)), i32x4.splat(<i32>GOLDEN));
 }
 
 /** A float32 as a bfloat16 code, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
@@ -66,7 +82,7 @@ export function loadHalf(at: usize): f32 {
   return reinterpret<f32>(<u32>load<u16>(at) << 16);
 }
 
-/** Stores `x` as the bfloat16 code at byte address `at`, its random word from `at` and the step's key `k0`. */
+/** Stores `x` as the bfloat16 code at byte address `at`, its random word from `at` and its array's key `k0`. */
 @inline
 export function storeHalf(at: usize, x: f32, k0: u32): void {
   store<u16>(at, encodeHalf(x, mix(<u32>at + k0)));

@@ -49,7 +49,7 @@ function scalar(k: usize, slot: i32): f32 {
 @inline
 export function update(
   mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize,
-  heldAt: usize = 0, out: usize = 0, scale: usize = 0,
+  heldAt: usize = 0, out: usize = 0, scale: usize = 0, bk: u32 = 0,
 ): u32 {
   const centered = (mode & MODE.CENTERED) != 0;
   const transformed = (mode & MODE.TRANSFORMED) != 0;
@@ -79,9 +79,10 @@ export function update(
     const vZero = lanes(k, K.zero);
     const vNan = half ? held(heldAt, NAN_BITS) : vZero;
     const vAdvance = half ? held(heldAt, <i32>(8 * GOLDEN)) : vZero;
-    let sRandom = half ? firstRandom(s, 2, k) : vZero;
-    let aRandom = half && centered ? firstRandom(a, 2, k) : vZero;
-    let mRandom = half && momentumKind != MODE.MOMENTUM_NONE ? firstRandom(m, 2, k) : vZero;
+    // bfloat16: the random words of the call's arrays, each keyed by its array's key and the call's block key `bk`
+    let sRandom = half ? firstRandom(s, 2, key(k, K.squareAvgKey) + bk) : vZero;
+    let aRandom = half && centered ? firstRandom(a, 2, key(k, K.gradAvgKey) + bk) : vZero;
+    let mRandom = half && momentumKind != MODE.MOMENTUM_NONE ? firstRandom(m, 2, key(k, K.momentumKey) + bk) : vZero;
     const vScale = bytes ? f32x4.add(v128.load32_splat(scale), vZero) : vZero;
     const vBias = bytes ? held(heldAt, S_BIAS) : vZero;
     let vTop = vZero;
@@ -153,7 +154,9 @@ export function update(
   const momentum = scalar(k, K.momentum);
   const incrementScale = scalar(k, K.incrementScale);
   const stepScale = scalar(k, K.stepScale);
-  const k0 = half ? key(k) : 0;
+  const sKey = half ? key(k, K.squareAvgKey) + bk : 0;
+  const aKey = half && centered ? key(k, K.gradAvgKey) + bk : 0;
+  const mKey = half && momentumKind != MODE.MOMENTUM_NONE ? key(k, K.momentumKey) + bk : 0;
   const scalarScale = bytes ? load<f32>(scale) : 0;
   for (; i < n; i++) {
     const offset = i << 2;
@@ -167,11 +170,11 @@ export function update(
     if (bytes) {
       store<f32>(out + offset, si);
       top = max<u32>(top, reinterpret<u32>(si));
-    } else storeOne(half, s, i, si, k0);
+    } else storeOne(half, s, i, si, sKey);
     let variance = transformed ? si * biasScale : si;
     if (centered) {
       const ai = flush(decay * loadOne(half, a, i) + oneMinusDecay * gi);
-      storeOne(half, a, i, ai, k0);
+      storeOne(half, a, i, ai, aKey);
       const meanGrad = transformed ? ai * biasScale : ai;
       variance = atLeastZero(variance - meanGrad * meanGrad);
     }
@@ -182,7 +185,7 @@ export function update(
     } else {
       const increment = incrementScale * u;
       const mi = flush(momentum * loadOne(half, m, i) + increment);
-      storeOne(half, m, i, mi, k0);
+      storeOne(half, m, i, mi, mKey);
       const direction = momentumKind == MODE.MOMENTUM_NESTEROV ? momentum * mi + increment : mi;
       wi = wi - stepScale * direction;
     }

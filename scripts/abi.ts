@@ -45,7 +45,13 @@ export const CONSTANT_SLOTS = [
   'stepScale',
   'minNormal',
   'zero',
-  'roundingKey',
+  // the keys of S's, ḡ's and m's stochastic rounding (u32 bits): a code's random bits are a hash of its
+  // byte address plus its array's key plus its block's (src/layout.ts: they cancel the address out)
+  'squareAvgKey',
+  'gradAvgKey',
+  'momentumKey',
+  // bytes from a call's `sq` (its first block's square scale; 0 + its block index · 4 with bfloat16) to its first block's key
+  'blockKeysOffset',
   'signBit',
   // 1: the compressed-state loops load ahead (wasm has no prefetch), 0: they do not; no bit depends on it
   'loadAhead',

@@ -100,14 +100,14 @@ function dispatchModule(): string {
     '',
     "// The bfloat16 modes of scripts/abi.ts's fusedLoop, which run `update` itself over their codes in the",
     '// simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.',
-    "// `held`: the call's scratch slot for the loop's integer constants (HELD_AT, assembly/rounding.ts).",
+    "// `held`: the call's scratch slot for the loop's integer constants (HELD_AT, assembly/rounding.ts); `bk`: its blocks' key.",
     '@inline',
-    'export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, held: usize): bool {',
+    'export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, held: usize, bk: u32): bool {',
     '  if (!ASC_FEATURE_SIMD) return false;',
     '  switch (mode) {',
     ...modes()
       .filter(([, v]) => fusedLoop(v) && v.stateFormat === 'bfloat16')
-      .map(([mode]) => `    case ${mode}: update(${mode}, ${args}, held); return true;`),
+      .map(([mode]) => `    case ${mode}: update(${mode}, ${args}, held, 0, 0, bk); return true;`),
     '    default: return false;',
     '  }',
     '}',

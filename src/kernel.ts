@@ -132,8 +132,10 @@ export function writeStepConstants(
   v[K.stepScale] = lrOutside ? lr : 1;
   v[K.minNormal] = MIN_NORMAL;
   v[K.zero] = 0;
-  // bits, carried by a float32 that is never NaN (roundingKey clears bit 30)
-  v[K.roundingKey] = fromBits(roundingKey(t, seed));
+  // the step's key in every array's slot (issueUpdates adds the group's own): bits,
+  // carried by a float32 that is never NaN (roundingKey clears bit 30)
+  v[K.squareAvgKey] = v[K.gradAvgKey] = v[K.momentumKey] = fromBits(roundingKey(t, seed));
+  v[K.blockKeysOffset] = 0;
   // −0: the sign bit alone, which the lane loops clear for |x| (assembly/update.ts, flushVector)
   v[K.signBit] = -0;
   v[K.loadAhead] = scalars.length > STEP_LOAD_AHEAD ? scalars[STEP_LOAD_AHEAD] : 0;
@@ -147,11 +149,13 @@ export function writeStepConstants(
  * Writes step `stepNumber`'s constants and sends its update calls to `calls`: one call per group
  * segment (float32 state, compressed state) over all its tensors (back to back in each region), or, when the group has a skipped tensor or
  * clipping scales each tensor its own way, one per present tensor (with its own constants then).
- * `lrs` holds each group's learning rate, `clipScale` each tensor's scale; `scalars` is scratch.
+ * `lrs` holds each group's learning rate, `clipScale` each tensor's scale; `scalars` is scratch;
+ * `words` is the heap as Uint32 words (for the rounding keys).
  */
 export function issueUpdates(
   calls: KernelCalls,
   heap: Float32Array,
+  words: Uint32Array,
   groups: readonly Group[],
   tensors: readonly Tensor[],
   present: Uint8Array,
@@ -166,6 +170,7 @@ export function issueUpdates(
     scalars[STEP_LR] = lrs[g];
     scalars[STEP_CLIP_SCALE] = clipping === 'global' ? clipScale[group.first] : 1;
     writeStepConstants(heap, group.constantsAt / 4, group.options, stepNumber, scalars);
+    if (group.roundingKeys) addRoundingKeys(words, group.constantsAt / 4, group.roundingKeys);
     let whole = clipping !== 'per tensor';
     for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
     const mode = group.mode | transformBit(group.options, scalars);
@@ -184,6 +189,7 @@ export function issueUpdates(
       if (clipping === 'per tensor') {
         scalars[STEP_CLIP_SCALE] = clipScale[i];
         writeStepConstants(heap, tensor.constantsAt / 4, group.options, stepNumber, scalars);
+        if (group.roundingKeys) addRoundingKeys(words, tensor.constantsAt / 4, group.roundingKeys);
         constantsAt = tensor.constantsAt;
       }
       calls.update(
@@ -194,6 +200,20 @@ export function issueUpdates(
         constantsAt,
       );
     }
+  }
+}
+
+const KEY_SLOTS = [K.squareAvgKey, K.gradAvgKey, K.momentumKey, K.blockKeysOffset];
+
+/**
+ * Adds a group's rounding keys (Group.roundingKeys: S's, ḡ's, m's, then the block keys' offset) to
+ * what its constants block at word `at` holds: the step's key, and 0. (Read there, not passed: a
+ * double argument would be boxed, an allocation per call.)
+ */
+function addRoundingKeys(words: Uint32Array, at: number, keys: Uint32Array): void {
+  for (let r = 0; r < 4; r++) {
+    const first = at + KEY_SLOTS[r] * SLOT_FLOATS;
+    words[first] = words[first + 1] = words[first + 2] = words[first + 3] = words[first] + keys[r];
   }
 }
 
@@ -217,6 +237,23 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
   const at = (pointer: number) => {
     let view = views.get(pointer);
     if (!view) views.set(pointer, (view = new Float32Array(buffer, pointer)));
+    return view;
+  };
+  const words = new Map<number, Uint32Array>();
+  const word = (pointer: number) => {
+    let view = words.get(pointer);
+    if (!view) words.set(pointer, (view = new Uint32Array(buffer, pointer, RESERVED_SLOTS * SLOT_FLOATS)));
+    return view;
+  };
+  const tables = new Map<number, Uint32Array>();
+  const noKeys = new Uint32Array(0);
+  /** A call's block keys: K.blockKeysOffset bytes from its `sq` (0: none). */
+  const blockKeys = (sq: number, kp: number) => {
+    const offset = word(kp)[K.blockKeysOffset * SLOT_FLOATS];
+    if (offset === 0) return noKeys;
+    const pointer = (sq + offset) % 2 ** 32;
+    let view = tables.get(pointer);
+    if (!view) tables.set(pointer, (view = new Uint32Array(buffer, pointer)));
     return view;
   };
   const halves = new Map<number, Uint16Array>();
@@ -251,6 +288,8 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
         isHalf ? half(ap) : byte(ap),
         isHalf ? half(mp) : byte(mp),
         at(kp),
+        word(kp),
+        blockKeys(sq, kp),
         sp,
         ap,
         mp,

@@ -11,7 +11,7 @@ import {
   STATE_SCRATCH_BYTES,
 } from './kernel.js';
 import { arrayLength, isFloat32Array, lengthOf, plainView, type GroupSpec } from './inputs.js';
-import { type Codes, decodeArray, encodeArray } from './state-codecs.js';
+import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
 import {
   COMPRESSED_MIN_ELEMENTS,
   describe,
@@ -54,8 +54,11 @@ export interface Segment {
   readonly formatBits: number;
   /** Elements of its tensors back to back, each padded (to 4, or STATE_BLOCK when compressed). */
   readonly paddedLength: number;
-  /** Byte offset of each region (codes for compressed S, ḡ, m) and of the 8-bit block scales (0 when none). */
-  readonly base: Readonly<Record<Region | ScaleRegion, number>>;
+  /**
+   * Byte offset of each region (codes for compressed S, ḡ, m), of the 8-bit block scales and of the
+   * compressed blocks' rounding keys (Group.roundingKeys; u32 per block); 0 when none.
+   */
+  readonly base: Readonly<Record<Region | ScaleRegion | 'blockKeys', number>>;
 }
 
 export interface GroupLayout {
@@ -92,7 +95,8 @@ export interface Layout {
 /**
  * The heap: the threads' control block and job table, a constants block per group and per tensor,
  * the reduction block sums, each group's segments' regions (param, grad, squareAvg, gradAvg?,
- * momentum?, then 8-bit scales), then the compressed state's scratch areas (one per thread).
+ * momentum?, then compressed state's block keys and 8-bit scales), then the compressed state's scratch
+ * areas (one per thread).
  */
 export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
   const tensorCount = specs.reduce((sum, spec) => sum + spec.entries.length, 0);
@@ -144,6 +148,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
         squareScales: 0,
         gradAvgScales: 0,
         momentumScales: 0,
+        blockKeys: 0,
       };
       const regions: Array<[Region, number]> = [
         ['param', 4],
@@ -155,6 +160,10 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
       for (const [region, elementBytes] of regions) {
         base[region] = bytes;
         bytes += align16(paddedLength * elementBytes) + regionGap(paddedLength * elementBytes);
+      }
+      if (format !== 'float32') {
+        base.blockKeys = bytes;
+        bytes += align16((paddedLength / STATE_BLOCK) * 4);
       }
       if (format === '8bit') {
         const scaleBytes = align16((paddedLength / STATE_BLOCK) * 4);
@@ -174,7 +183,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
       tensors: groupTensors.map((t) => ({ ...t, segment: segmentIndex[t.segment] })),
     };
   });
-  // Last, so that no state moves with the threads: the stochastic rounding draws on the codes' addresses.
+  // Last, so that no state moves with the threads.
   const scratchAt = anyCompressed ? bytes : 0;
   if (anyCompressed) bytes += threads * STATE_SCRATCH_BYTES;
   const elements = groups.reduce(
@@ -253,6 +262,14 @@ export interface Group {
   /** One kernel call each (see Segment). */
   readonly segments: readonly Segment[];
   readonly constantsAt: number;
+  /**
+   * With compressed state, what issueUpdates adds to the step's constants: the rounding keys of S,
+   * ḡ and m less the step's key (ARRAY_KEYS less the address of the segment's codes), and the bytes
+   * from the square scales to the block keys (Segment.base.blockKeys: each block's tensorKey less its
+   * tensor's offset in the codes). A code's random bits, a hash of its address plus these keys, so
+   * depend on its tensor's size and its index there, not on where the tensor lies.
+   */
+  readonly roundingKeys: Uint32Array | undefined;
 }
 
 const KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
@@ -353,6 +370,8 @@ export function placeTensors(
       if (tensor.external) tensor.param.set(tensor.external);
       tensors.push(tensor);
     });
+    const compressed = segments.find((segment) => segment.format !== 'float32');
+    if (compressed) writeBlockKeys(buffer, compressed, tensors.slice(first));
     const group: Group = {
       options: spec.options,
       mode: kernelMode(spec.options),
@@ -361,6 +380,7 @@ export function placeTensors(
       count: tensors.length - first,
       segments,
       constantsAt,
+      roundingKeys: compressed && groupKeys(compressed.base),
     };
     group.clipValueArg = spec.options.clipValue;
     return group;
@@ -369,6 +389,26 @@ export function placeTensors(
 }
 
 const NONE = new Float32Array(0);
+
+/** Group.roundingKeys of a compressed segment at `base`. */
+const groupKeys = (base: Segment['base']) =>
+  Uint32Array.of(
+    ARRAY_KEYS[0] - base.squareAvg,
+    ARRAY_KEYS[1] - base.gradAvg,
+    ARRAY_KEYS[2] - base.momentum,
+    base.blockKeys - base.squareScales,
+  );
+
+/** Each block key of a compressed `segment`: its tensor's key less the tensor's offset in bytes of codes. */
+function writeBlockKeys(buffer: ArrayBufferLike, segment: Segment, tensors: readonly Tensor[]): void {
+  const keys = new Uint32Array(buffer, segment.base.blockKeys, segment.paddedLength / STATE_BLOCK);
+  const stride = STATE_ELEMENT_BYTES[segment.format];
+  for (const t of tensors) {
+    if (!t.compressed) continue;
+    const first = t.offset / STATE_BLOCK;
+    keys.fill(tensorKey(t.length) - t.offset * stride, first, first + Math.ceil(t.length / STATE_BLOCK));
+  }
+}
 
 /** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). */
 export function writeTensorState(tensors: readonly Tensor[], name: unknown, values: unknown): void {

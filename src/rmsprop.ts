@@ -85,6 +85,7 @@ export class RMSProp<Name extends string = string> {
   #groups: readonly Group[];
   #tensors: readonly Tensor[];
   #heap: Float32Array;
+  #heapWords: Uint32Array;
   #heap64: Float64Array;
   #views: TensorViews<Name>;
   // Per-step scratch, allocated once so that step() allocates nothing.
@@ -172,6 +173,7 @@ export class RMSProp<Name extends string = string> {
     this.threads = pool?.threads ?? 1;
     this.threadsReason = parts.threadsReason;
     this.#heap = new Float32Array(backend.buffer);
+    this.#heapWords = new Uint32Array(backend.buffer);
     this.#heap64 = new Float64Array(backend.buffer, 0, Math.floor(backend.buffer.byteLength / 8));
     const { tensors, groups } = placeTensors(backend.buffer, parts.specs, parts.layout);
     this.#tensors = tensors;
@@ -297,6 +299,7 @@ export class RMSProp<Name extends string = string> {
     issueUpdates(
       calls,
       this.#heap,
+      this.#heapWords,
       this.#groups,
       tensors,
       present,
@@ -382,6 +385,7 @@ export class RMSProp<Name extends string = string> {
     this.#groups = [];
     this.#gradients.release();
     this.#heap = new Float32Array(0);
+    this.#heapWords = new Uint32Array(0);
     this.#heap64 = new Float64Array(0);
   }
 

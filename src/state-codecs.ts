@@ -23,7 +23,7 @@ const ABS = 0x7fffffff;
 const INFINITY_BITS = 0x7f800000;
 const NAN_BITS = 0x7fc00000;
 
-/** An element's random bits as the kernels draw them from (byte address + key): times the golden ratio's odd constant. */
+/** An element's random bits as the kernels draw them from (byte address + its array's key): times the golden ratio's odd constant. */
 export const mix = (x: number) => Math.imul(x, 0x9e3779b1 | 0) >>> 0;
 
 /** lowbias32 (Chris Wellons), a full 32-bit mixing hash: the step's key from step and seed. */
@@ -34,10 +34,19 @@ const hash = (x: number) => {
 };
 
 /**
- * The key of step `t`'s stochastic rounding for `seed`: its bits go to the constant slot
- * roundingKey. Bit 30 is clear, so that the slot's float32 is never NaN (a NaN would not keep its bits).
+ * The key of step `t`'s stochastic rounding for `seed`. Bit 30 is clear, so that it can be written as
+ * a float32 that is never NaN (a NaN would not keep its bits).
  */
 export const roundingKey = (t: number, seed: number) => (hash(hash(seed >>> 0) ^ t) & 0xbfffffff) >>> 0;
+
+/** The parts of S's, ḡ's and m's rounding keys that tell the three arrays apart. */
+export const ARRAY_KEYS: readonly number[] = [hash(1), hash(2), hash(3)];
+/**
+ * A tensor's part of its rounding keys, from its number of elements: its random bits depend on what
+ * it is (its size, the array, an element's index), not on where it lies or what it is named (a
+ * model loaded beside its original has other names).
+ */
+export const tensorKey = (length: number) => hash(length >>> 0);
 
 export const decodeHalf = (h: number) => fromBits(h << 16);
 
@@ -95,7 +104,8 @@ let scratch: Float32Array[] | undefined;
  * (`float32Steps`, src/generated/js-kernels.ts) over it, encoded again (8 bits: in each block's new
  * scale). `view` gives the float32 array from a byte address (cached: a step allocates nothing), wp
  * and gp the addresses of w and g, s, a, m the codes and sp, ap, mp their byte addresses (the random
- * bits), k the step's constants, sq, aq, mq the 8-bit blocks' scales.
+ * bits), k the step's constants and `keys` the same bytes as words (its rounding keys), sq, aq, mq
+ * the 8-bit blocks' scales, `blockKeys` each block's key (empty: none, every block's is 0).
  */
 export function compressedStep(
   float32Steps: Readonly<Record<number, JsStep>>,
@@ -108,6 +118,8 @@ export function compressedStep(
   a: Codes,
   m: Codes,
   k: Float32Array,
+  keys: Uint32Array,
+  blockKeys: Uint32Array,
   sp: number,
   ap: number,
   mp: number,
@@ -123,16 +135,15 @@ export function compressedStep(
   const sv = scratch[0];
   const av = scratch[1];
   const mv = scratch[2];
-  const key = bitsOf(k[K.roundingKey * SLOT_FLOATS]);
   for (let first = 0; first < n; first += CHUNK) {
     const count = Math.min(CHUNK, n - first);
     decodeChunk(sv, s, sq, first, count, half, true);
     if (centered) decodeChunk(av, a, aq, first, count, half, false);
     if (hasMomentum) decodeChunk(mv, m, mq, first, count, half, false);
     float32Step(count, view(wp + first * 4), view(gp + first * 4), sv, av, mv, k);
-    encodeChunk(sv, s, sp, sq, first, count, half, true, key);
-    if (centered) encodeChunk(av, a, ap, aq, first, count, half, false, key);
-    if (hasMomentum) encodeChunk(mv, m, mp, mq, first, count, half, false, key);
+    encodeChunk(sv, s, sp, sq, first, count, half, true, keys, K.squareAvgKey, blockKeys);
+    if (centered) encodeChunk(av, a, ap, aq, first, count, half, false, keys, K.gradAvgKey, blockKeys);
+    if (hasMomentum) encodeChunk(mv, m, mp, mq, first, count, half, false, keys, K.momentumKey, blockKeys);
   }
 }
 
@@ -153,7 +164,11 @@ function decodeChunk(
   }
 }
 
-/** values[0 …] encoded into codes first … (8 bits: each block's new scale), with the random bits of their addresses. */
+/**
+ * values[0 …] encoded into codes first … (8 bits: each block's new scale), with the random bits of
+ * their addresses and their array's key (constant slot `slot` of `keys`) plus their block's (read
+ * here, since a key past 2^30 passed as an argument would be boxed, an allocation per call).
+ */
 function encodeChunk(
   values: Float32Array,
   codes: Codes,
@@ -163,14 +178,18 @@ function encodeChunk(
   count: number,
   half: boolean,
   isS: boolean,
-  key: number,
+  keys: Uint32Array,
+  slot: number,
+  blockKeys: Uint32Array,
 ): void {
-  if (half) {
-    for (let j = 0; j < count; j++) codes[first + j] = encodeHalf(values[j], mix(address + 2 * (first + j) + key));
-    return;
-  }
   for (let start = 0; start < count; start += STATE_BLOCK) {
     const end = Math.min(start + STATE_BLOCK, count);
+    const block = (first + start) / STATE_BLOCK;
+    const key = keys[slot * SLOT_FLOATS] + (blockKeys.length > 0 ? blockKeys[block] : 0);
+    if (half) {
+      for (let j = start; j < end; j++) codes[first + j] = encodeHalf(values[j], mix(address + 2 * (first + j) + key));
+      continue;
+    }
     let max = 0;
     for (let j = start; j < end; j++) max = Math.max(max, magnitudeBits(values[j]));
     const field = scaleField(max, isS ? 20 : 19);
@@ -178,7 +197,7 @@ function encodeChunk(
       const random = mix(address + first + j + key);
       codes[first + j] = isS ? encodeS(values[j], field, random) : encodeM(values[j], field, random);
     }
-    scales[(first + start) / STATE_BLOCK] = scaleOf(field);
+    scales[block] = scaleOf(field);
   }
 }
 

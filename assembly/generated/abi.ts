@@ -44,9 +44,12 @@ export namespace K {
   export const stepScale: i32 = 11;
   export const minNormal: i32 = 12;
   export const zero: i32 = 13;
-  export const roundingKey: i32 = 14;
-  export const signBit: i32 = 15;
-  export const loadAhead: i32 = 16;
+  export const squareAvgKey: i32 = 14;
+  export const gradAvgKey: i32 = 15;
+  export const momentumKey: i32 = 16;
+  export const blockKeysOffset: i32 = 17;
+  export const signBit: i32 = 18;
+  export const loadAhead: i32 = 19;
 }
 
 export const SLOT_BYTES: usize = 16;

@@ -86,15 +86,15 @@ export function dispatch(mode: i32, n: usize, w: usize, g: usize, s: usize, a: u
 
 // The bfloat16 modes of scripts/abi.ts's fusedLoop, which run `update` itself over their codes in the
 // simd builds: true when this call was one of them, else assembly/quantized.ts goes block by block.
-// `held`: the call's scratch slot for the loop's integer constants (HELD_AT, assembly/rounding.ts).
+// `held`: the call's scratch slot for the loop's integer constants (HELD_AT, assembly/rounding.ts); `bk`: its blocks' key.
 @inline
-export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, held: usize): bool {
+export function dispatchFused(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, held: usize, bk: u32): bool {
   if (!ASC_FEATURE_SIMD) return false;
   switch (mode) {
-    case 128: update(128, n, w, g, s, a, m, k, held); return true;
-    case 160: update(160, n, w, g, s, a, m, k, held); return true;
-    case 192: update(192, n, w, g, s, a, m, k, held); return true;
-    case 224: update(224, n, w, g, s, a, m, k, held); return true;
+    case 128: update(128, n, w, g, s, a, m, k, held, 0, 0, bk); return true;
+    case 160: update(160, n, w, g, s, a, m, k, held, 0, 0, bk); return true;
+    case 192: update(192, n, w, g, s, a, m, k, held, 0, 0, bk); return true;
+    case 224: update(224, n, w, g, s, a, m, k, held, 0, 0, bk); return true;
     default: return false;
   }
 }

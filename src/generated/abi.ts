@@ -44,9 +44,12 @@ export const K = {
   stepScale: 11,
   minNormal: 12,
   zero: 13,
-  roundingKey: 14,
-  signBit: 15,
-  loadAhead: 16,
+  squareAvgKey: 14,
+  gradAvgKey: 15,
+  momentumKey: 16,
+  blockKeysOffset: 17,
+  signBit: 18,
+  loadAhead: 19,
 } as const;
 
 /** Floats per constant slot. */

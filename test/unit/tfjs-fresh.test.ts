@@ -334,47 +334,54 @@ describe.concurrent('saves', () => {
 describe.concurrent('a model saved after its variables changed resumes in a new process as the uninterrupted run', () => {
   const fitOnce = '{ epochs: 1, batchSize: 16, shuffle: false, verbose: 0 }';
   const compile = (model: string) => `${model}.compile({ optimizer: opt, loss: 'categoricalCrossentropy' });`;
-  it.each([
-    [
-      'a layer unfrozen',
-      `let model = mlp(); model.layers[0].trainable = false; ${compile('model')}
+  const flows: Record<string, (make: string) => string> = {
+    'a layer unfrozen': (make) =>
+      `let model = ${make}(); model.layers[0].trainable = false; ${compile('model')}
        await model.fit(x, y, ${fitOnce});
        model.layers[0].trainable = true; ${compile('model')}
        await model.fit(x, y, ${fitOnce});`,
-    ],
-    [
-      'a layer frozen',
-      `let model = mlp(); ${compile('model')}
+    'a layer frozen': (make) =>
+      `let model = ${make}(); ${compile('model')}
        await model.fit(x, y, ${fitOnce});
        model.layers[0].trainable = false; ${compile('model')}
        await model.fit(x, y, ${fitOnce});`,
-    ],
-    [
-      'a model rebuilt with the same optimizer',
-      `let model = mlp(); ${compile('model')}
+    'a model rebuilt with the same optimizer': (make) =>
+      `let model = ${make}(); ${compile('model')}
        await model.fit(x, y, ${fitOnce});
-       model.dispose(); model = mlp(); ${compile('model')}
+       model.dispose(); model = ${make}(); ${compile('model')}
        await model.fit(x, y, ${fitOnce});
        await model.fit(x, y, ${fitOnce}); // (the disposed model's state is not the new one's)`,
-    ],
-    [
-      'an optimizer shared with another model, which stepped last (state matched by name)',
-      `let model = mlp(); ${compile('model')}
-       const other = mlp(); ${compile('other')}
+    'an optimizer shared with another model, which stepped last (state matched by name)': (make) =>
+      `let model = ${make}(); ${compile('model')}
+       const other = ${make}(); ${compile('other')}
        await model.fit(x, y, ${fitOnce});
        await other.fit(x, y, ${fitOnce});
        await other.fit(x, y, ${fitOnce});`,
-    ],
+  };
+  // 8-bit state (tensors from 4 096 elements): stochastic rounding's random bits follow each
+  // variable's name, so the loaded copy, laid out otherwise, rounds as the uninterrupted run did
+  const wide = `() => tfl.sequential({ layers: [
+    tfl.layers.dense({ inputShape: [8], units: 512, activation: 'tanh', kernelInitializer: tfl.initializers.glorotUniform({ seed: 7 }) }),
+    tfl.layers.dense({ units: 16, activation: 'tanh', kernelInitializer: tfl.initializers.glorotUniform({ seed: 9 }) }),
+    tfl.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 8 }) }),
+  ] })`;
+  it.each([
+    ...Object.keys(flows).map((name) => [name, 'float32'] as const),
+    ['a layer unfrozen', '8bit'] as const,
+    ['a layer frozen', '8bit'] as const,
+    ['an optimizer shared with another model, which stepped last (state matched by name)', 'bfloat16'] as const,
   ])(
-    '%s',
-    async (_, flow) => {
+    '%s (%s state)',
+    async (name, stateFormat) => {
       const dir = mkdtempSync(join(tmp, 'changed-'));
-      const files = (name: string) => JSON.stringify(join(dir, name));
+      const files = (file: string) => JSON.stringify(join(dir, file));
+      const make = stateFormat === 'float32' ? 'mlp' : 'wide';
       const uninterrupted = await run<number[][]>(`
       const { writeFileSync } = await import('node:fs');
       const { x, y } = data();
-      const opt = await rmsprop({ lr: 0.01, momentum: 0.9 });
-      ${flow}
+      const wide = ${wide};
+      const opt = await rmsprop({ lr: 0.01, momentum: 0.9, stateFormat: '${stateFormat}' });
+      ${flows[name](make)}
       await model.save(tf.io.withSaveHandler(async ({ weightData, ...json }) => {
         writeFileSync(${files('model.json')}, JSON.stringify(json));
         writeFileSync(${files('weights.bin')}, new Uint8Array(tf.io.CompositeArrayBuffer.join(weightData)));
