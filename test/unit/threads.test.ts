@@ -199,6 +199,18 @@ describe('thread options', () => {
     expect(() => opt.step()).toThrow(/disposed/);
   });
 
+  /** Steps until one throws (a worker told to fail does so in its next chunk): that error, or undefined after 30. */
+  const firstStepError = (opt: RMSProp): Error | undefined => {
+    for (let k = 0; k < 30; k++) {
+      try {
+        opt.step();
+      } catch (thrown) {
+        return thrown as Error;
+      }
+    }
+    return undefined;
+  };
+
   // A worker that failed in the NaN/∞ scan, before any write, made the step say it was only partly
   // written (and documented the optimizer as broken): the state is whole, and says so.
   it('a worker that fails while the step scans the gradients: nothing is written, and the state can still be saved', async () => {
@@ -208,14 +220,7 @@ describe('thread options', () => {
     const before = opt.saveState();
     opt.grads.w[12345] = Number.NaN; // every step now scans and is skipped: the worker fails in a scan
     opt.poolForTest!.stallWorkerForTest(1, -1);
-    let error: Error | undefined;
-    for (let k = 0; k < 30 && !error; k++) {
-      try {
-        opt.step();
-      } catch (thrown) {
-        error = thrown as Error;
-      }
-    }
+    const error = firstStepError(opt);
     expect(opt.poolForTest!.stalledForTest).toBe(true);
     expect(error?.message).toMatch(/failed while the step scanned its gradients, before anything was written/);
     expect(JSON.stringify(opt.saveState())).toBe(JSON.stringify(before));
@@ -234,14 +239,7 @@ describe('thread options', () => {
     const pool = opt.poolForTest!;
     pool.stallWorkerForTest(1, -1);
     const failed = () => pool.stalledForTest;
-    let error: Error | undefined;
-    for (let k = 0; k < 30 && !error; k++) {
-      try {
-        opt.step();
-      } catch (thrown) {
-        error = thrown as Error;
-      }
-    }
+    const error = firstStepError(opt);
     expect(failed()).toBe(true);
     expect(error?.message).toMatch(
       /worker thread 1 of this optimizer failed inside this step, which is therefore only partly written/,
