@@ -1,5 +1,6 @@
 import { scalarWasmBase64, simdWasmBase64 } from './generated/wasm.js';
-import { jsKernel, type Kernel } from './kernel.js';
+import type { Kernel } from './kernel.js';
+import { jsKernel } from './js-kernel.js';
 import type { BackendChoice, BackendName } from './options.js';
 import { decodeBase64 } from './base64.js';
 import { withSharedMemory } from './shared-build.js';

@@ -1,4 +1,5 @@
-// The kernel ABI shared by every backend, and the JS kernel itself.
+// The kernel ABI shared by every backend, and the calls of a step (the js backend's kernel is in
+// js-kernel.ts).
 //
 // A kernel call updates `n` float32 elements; every pointer is a byte offset into one heap (the wasm
 // instance's linear memory, or an ArrayBuffer for the js backend). `mode` selects the operations
@@ -6,7 +7,7 @@
 // of the step are written to the heap at `k` once per step. JS computes every constant in float64
 // and rounds it to float32 exactly once, so all backends see the same constants. The mode bits and
 // constant slots are defined once, in scripts/abi.ts, and generated here and for assembly/.
-import * as float32 from './float32.js';
+import { MIN_NORMAL } from './float32.js';
 import {
   K,
   MODE,
@@ -16,16 +17,14 @@ import {
   STATE_BLOCK,
   STATE_SCRATCH_BYTES,
 } from './generated/abi.js';
-import { JS_STEPS } from './generated/js-kernels.js';
 import type { ClipKind } from './clipping.js';
 import type { Group, Tensor } from './layout.js';
 import type { ResolvedOptions, StateFormat } from './options.js';
-import { compressedStep, fromBits, roundingKey } from './state-codecs.js';
+import { fromBits, roundingKey } from './state-codecs.js';
 import type { KernelCalls } from './threads.js';
 
 export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS, STATE_BLOCK, STATE_SCRATCH_BYTES };
 const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE } = MODE;
-const { STATE_FORMAT_SHIFT, STATE_FORMAT_MASK, STATE_FORMAT_FLOAT32, STATE_FORMAT_BFLOAT16 } = MODE;
 const {
   MOMENTUM_NONE,
   MOMENTUM_HEAVY_BALL,
@@ -40,10 +39,6 @@ export const STATE_ELEMENT_BYTES: Readonly<Record<StateFormat, number>> = { floa
 
 /** Bytes reserved for one constants block (16-byte aligned). */
 export const CONSTANTS_BYTES = RESERVED_SLOTS * SLOT_FLOATS * 4;
-
-// Copies in this module: a test runner or bundler that reaches imports through getters (vitest,
-// webpack in development) would otherwise run a getter per element.
-const { clamp, f, MIN_NORMAL } = float32;
 
 /** The exports of assembly/index.ts; pointers are byte offsets into the backend's heap. */
 export interface Kernel {
@@ -139,7 +134,7 @@ export function writeStepConstants(
   // −0: the sign bit alone, which the lane loops clear for |x| (assembly/update.ts, flushVector)
   v[K.signBit] = -0;
   v[K.loadAhead] = scalars.length > STEP_LOAD_AHEAD ? scalars[STEP_LOAD_AHEAD] : 0;
-  for (let slot = 0; slot < SLOTS; slot++) {
+  for (let slot = 0; slot < CONSTANT_SLOTS; slot++) {
     const first = at + slot * SLOT_FLOATS;
     heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];
   }
@@ -218,119 +213,5 @@ function addRoundingKeys(words: Uint32Array, at: number, keys: Uint32Array): voi
 }
 
 /** Scratch for writeStepConstants: values stay unboxed doubles on their way to the heap. */
-const SLOTS = Object.keys(K).length;
-const slotValues = new Float64Array(SLOTS);
-
-const square = (x: number) => x * x;
-/** The scales argument of a mode without 8-bit state. */
-const NONE = new Float32Array(0);
-
-/**
- * The JS kernels: the same operations in the same order as assembly/update.ts, each rounded to
- * float32, so they agree with the wasm kernels bit for bit (NaN payloads aside). The update runs
- * one generated loop per mode (src/generated/js-kernels.ts), so no element tests an option.
- */
-export function jsKernel(buffer: ArrayBuffer): Kernel {
-  // V8 optimises indexing a typed array from 0 far better than indexing one big heap at an offset,
-  // so each pointer gets a view that starts there; views are cached, so steps allocate nothing.
-  const views = new Map<number, Float32Array>();
-  const at = (pointer: number) => {
-    let view = views.get(pointer);
-    if (!view) views.set(pointer, (view = new Float32Array(buffer, pointer)));
-    return view;
-  };
-  const words = new Map<number, Uint32Array>();
-  const word = (pointer: number) => {
-    let view = words.get(pointer);
-    if (!view) words.set(pointer, (view = new Uint32Array(buffer, pointer, RESERVED_SLOTS * SLOT_FLOATS)));
-    return view;
-  };
-  const tables = new Map<number, Uint32Array>();
-  const noKeys = new Uint32Array(0);
-  /** A call's block keys: K.blockKeysOffset bytes from its `sq` (0: none). */
-  const blockKeys = (sq: number, kp: number) => {
-    const offset = word(kp)[K.blockKeysOffset * SLOT_FLOATS];
-    if (offset === 0) return noKeys;
-    const pointer = (sq + offset) % 2 ** 32;
-    let view = tables.get(pointer);
-    if (!view) tables.set(pointer, (view = new Uint32Array(buffer, pointer)));
-    return view;
-  };
-  const halves = new Map<number, Uint16Array>();
-  const bytes = new Map<number, Uint8Array>();
-  const half = (pointer: number) => {
-    let view = halves.get(pointer);
-    if (!view) halves.set(pointer, (view = new Uint16Array(buffer, pointer)));
-    return view;
-  };
-  const byte = (pointer: number) => {
-    let view = bytes.get(pointer);
-    if (!view) bytes.set(pointer, (view = new Uint8Array(buffer, pointer)));
-    return view;
-  };
-  const float64 = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
-  return {
-    step(mode, n, wp, gp, sp, ap, mp, kp, sq = 0, aq = 0, mq = 0) {
-      const format = (mode >> STATE_FORMAT_SHIFT) & STATE_FORMAT_MASK;
-      if (format === STATE_FORMAT_FLOAT32) {
-        JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp));
-        return;
-      }
-      const isHalf = format === STATE_FORMAT_BFLOAT16;
-      compressedStep(
-        JS_STEPS,
-        mode,
-        n,
-        at,
-        wp,
-        gp,
-        isHalf ? half(sp) : byte(sp),
-        isHalf ? half(ap) : byte(ap),
-        isHalf ? half(mp) : byte(mp),
-        at(kp),
-        word(kp),
-        blockKeys(sq, kp),
-        sp,
-        ap,
-        mp,
-        isHalf ? NONE : at(sq),
-        isHalf ? NONE : at(aq),
-        isHalf ? NONE : at(mq),
-      );
-    },
-
-    sumSquares(n, gp, clipValue, out) {
-      const g = at(gp);
-      const limit = f(clipValue);
-      const minusLimit = -limit;
-      for (let start = 0; start < n; start += REDUCTION_BLOCK) {
-        const end = Math.min(start + REDUCTION_BLOCK, n);
-        let p0 = 0,
-          p1 = 0,
-          p2 = 0,
-          p3 = 0;
-        let i = start;
-        for (; i + 4 <= end; i += 4) {
-          const x0 = clamp(g[i], minusLimit, limit),
-            x1 = clamp(g[i + 1], minusLimit, limit);
-          const x2 = clamp(g[i + 2], minusLimit, limit),
-            x3 = clamp(g[i + 3], minusLimit, limit);
-          p0 += x0 * x0;
-          p1 += x1 * x1;
-          p2 += x2 * x2;
-          p3 += x3 * x3;
-        }
-        if (i < end) p0 += square(clamp(g[i], minusLimit, limit));
-        if (i + 1 < end) p1 += square(clamp(g[i + 1], minusLimit, limit));
-        if (i + 2 < end) p2 += square(clamp(g[i + 2], minusLimit, limit));
-        float64[out / 8 + start / REDUCTION_BLOCK] = p0 + p1 + (p2 + p3);
-      }
-    },
-
-    firstNonFinite(n, gp) {
-      const g = at(gp);
-      for (let i = 0; i < n; i++) if (!(Math.abs(g[i]) < Infinity)) return i;
-      return -1;
-    },
-  };
-}
+const CONSTANT_SLOTS = Object.keys(K).length;
+const slotValues = new Float64Array(CONSTANT_SLOTS);

@@ -10,15 +10,9 @@ import {
   STATE_ELEMENT_BYTES,
   STATE_SCRATCH_BYTES,
 } from './kernel.js';
-import { arrayLength, isFloat32Array, lengthOf, plainView, type GroupSpec } from './inputs.js';
+import { arrayLength, lengthOf, type GroupSpec } from './inputs.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
-import {
-  COMPRESSED_MIN_ELEMENTS,
-  describe,
-  type GroupInfo,
-  type ResolvedOptions,
-  type StateFormat,
-} from './options.js';
+import { COMPRESSED_MIN_ELEMENTS, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { CALL_INTS, CONTROL_BYTES } from './threads.js';
 
 export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
@@ -284,7 +278,7 @@ export const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): St
   KINDS.filter((kind) => kind === 'squareAvg' || (kind === 'gradAvg' ? o.centered : o.momentum !== 0));
 
 /** A compressed tensor's array `kind` decoded into a new Float32Array. */
-export function decodeState(c: CompressedState, kind: StateKind, length: number): Float32Array {
+export function decodeCompressed(c: CompressedState, kind: StateKind, length: number): Float32Array {
   // no codes once dispose() detached the memory: empty, as the float32 views are then
   if (c.codes[kind]!.length === 0) return new Float32Array(0);
   return decodeArray(
@@ -297,7 +291,7 @@ export function decodeState(c: CompressedState, kind: StateKind, length: number)
 }
 
 /** Writes float32 `values` into a compressed tensor's array `kind`, rounded to nearest. */
-export function encodeState(c: CompressedState, kind: StateKind, values: Float32Array): void {
+export function encodeCompressed(c: CompressedState, kind: StateKind, values: Float32Array): void {
   encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
 }
 
@@ -346,11 +340,11 @@ export function placeTensors(
         };
         compressed = c;
         const getters = Object.fromEntries(
-          kinds.map((kind) => [kind, { get: () => decodeState(c, kind, length), enumerable: true }]),
+          kinds.map((kind) => [kind, { get: () => decodeCompressed(c, kind, length), enumerable: true }]),
         );
         state = Object.freeze(Object.defineProperties({}, getters) as TensorState);
         if (spec.options.initialSquareAvg !== 0)
-          encodeState(c, 'squareAvg', new Float32Array(length).fill(spec.options.initialSquareAvg));
+          encodeCompressed(c, 'squareAvg', new Float32Array(length).fill(spec.options.initialSquareAvg));
       }
       const tensor: Tensor = {
         name,
@@ -407,37 +401,6 @@ function writeBlockKeys(buffer: ArrayBufferLike, segment: Segment, tensors: read
     if (!t.compressed) continue;
     const first = t.offset / STATE_BLOCK;
     keys.fill(tensorKey(t.length) - t.offset * stride, first, first + Math.ceil(t.length / STATE_BLOCK));
-  }
-}
-
-/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). */
-export function writeTensorState(tensors: readonly Tensor[], name: unknown, values: unknown): void {
-  const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
-  if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
-  if (values === null || typeof values !== 'object' || Array.isArray(values))
-    throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
-  const kept = tensor.compressed ? Object.keys(tensor.compressed.codes) : Object.keys(tensor.state);
-  const writes: Array<[StateKind, Float32Array]> = [];
-  for (const kind of Object.keys(values)) {
-    const value = (values as Record<string, unknown>)[kind];
-    if (value === undefined) continue;
-    if (!kept.includes(kind))
-      throw new RangeError(`setState: '${name}' keeps ${kept.join(', ')}, not ${describe(kind)}`);
-    if (!isFloat32Array(value))
-      throw new TypeError(`setState: ${kind} of '${name}' must be a Float32Array, got ${describe(value)}`);
-    const copy = plainView(value).slice();
-    if (copy.length !== tensor.length)
-      throw new RangeError(
-        `setState: ${kind} of '${name}' has ${copy.length} elements, the parameter has ${tensor.length}`,
-      );
-    const negative = kind === 'squareAvg' ? copy.findIndex((x) => x < 0) : -1;
-    if (negative >= 0)
-      throw new RangeError(`setState: squareAvg of '${name}' is negative (${copy[negative]}) at index ${negative}`);
-    writes.push([kind as StateKind, copy]);
-  }
-  for (const [kind, copy] of writes) {
-    if (tensor.compressed) encodeState(tensor.compressed, kind, copy);
-    else (tensor.state[kind] as Float32Array).set(copy);
   }
 }
 

@@ -24,7 +24,6 @@ import {
   placeTensors,
   setGroupOptions,
   tensorViews,
-  writeTensorState,
   type Group,
   type Tensor,
   type TensorState,
@@ -45,6 +44,7 @@ import {
   savedState,
   type SaveOptions,
   type SavedState,
+  writeTensorState,
 } from './state.js';
 import { DirectCalls, JobQueue, type KernelCalls, type ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';

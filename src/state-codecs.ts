@@ -215,14 +215,7 @@ export function decodeArray(
   scales: Float32Array,
   out: Float32Array,
 ): Float32Array {
-  for (let i = 0; i < out.length; i++) {
-    const c = codes[i];
-    out[i] = half
-      ? decodeHalf(c)
-      : isS
-        ? decodeS(c, scales[Math.floor(i / STATE_BLOCK)])
-        : decodeM(c, scales[Math.floor(i / STATE_BLOCK)]);
-  }
+  decodeChunk(out, codes, scales, 0, out.length, half, isS);
   return out;
 }
 

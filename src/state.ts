@@ -3,11 +3,20 @@
 // builds a string longer than one base64 piece (PIECE_BYTES): V8 aborts the process, uncatchably,
 // past its longest string (2^29 − 24 characters). Its binary form is in state-binary.ts.
 import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
-import { arrayBuffer, arrayByteOffset, arrayLength, own, plainView, TYPED, typedArrayKind } from './inputs.js';
+import {
+  arrayBuffer,
+  arrayByteOffset,
+  arrayLength,
+  isFloat32Array,
+  own,
+  plainView,
+  TYPED,
+  typedArrayKind,
+} from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { STATE_BLOCK } from './generated/abi.js';
 import { decodeArray, fromBits, isScaleBits } from './state-codecs.js';
-import { encodeState as encodeLayoutState, type CompressedState } from './layout.js';
+import { encodeCompressed, type CompressedState } from './layout.js';
 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
@@ -365,7 +374,8 @@ export function readSavedState(
         const toScales = target.scales[kind]!;
         if (kind === 'squareAvg' && format === 'bfloat16') {
           const negative = firstNegativeHalf(codes as Uint16Array);
-          if (negative >= 0) refuseNegative(t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
+          if (negative >= 0)
+            refuseNegative('saved state', t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
         }
         writes.push(() => {
           to.set(codes as typeof to);
@@ -384,8 +394,8 @@ export function readSavedState(
           )
         : (codes as Float32Array);
       // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
-      if (kind === 'squareAvg') checkNotNegative(values, t.name);
-      if (target) writes.push(() => encodeLayoutState(target, kind, values));
+      if (kind === 'squareAvg') checkNotNegative(values, 'saved state', t.name);
+      if (target) writes.push(() => encodeCompressed(target, kind, values));
       else {
         const view = stateArray(t, kind)!;
         writes.push(() => view.set(values));
@@ -397,6 +407,35 @@ export function readSavedState(
 
 const NONE = new Float32Array(0);
 
+/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). */
+export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
+  const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
+  if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
+  if (values === null || typeof values !== 'object' || Array.isArray(values))
+    throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
+  const kept = tensor.compressed ? Object.keys(tensor.compressed.codes) : Object.keys(tensor.state);
+  const writes: Array<[ValueKind, Float32Array]> = [];
+  for (const kind of Object.keys(values)) {
+    const value = (values as Record<string, unknown>)[kind];
+    if (value === undefined) continue;
+    if (!kept.includes(kind))
+      throw new RangeError(`setState: '${name}' keeps ${kept.join(', ')}, not ${describe(kind)}`);
+    if (!isFloat32Array(value))
+      throw new TypeError(`setState: ${kind} of '${name}' must be a Float32Array, got ${describe(value)}`);
+    const copy = plainView(value).slice();
+    if (copy.length !== tensor.length)
+      throw new RangeError(
+        `setState: ${kind} of '${name}' has ${copy.length} elements, the parameter has ${tensor.length}`,
+      );
+    if (kind === 'squareAvg') checkNotNegative(copy, 'setState', name as string);
+    writes.push([kind as ValueKind, copy]);
+  }
+  for (const [kind, copy] of writes) {
+    if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
+    else (tensor.state[kind] as Float32Array).set(copy);
+  }
+}
+
 /** 8-bit scales as the encoding writes them (isScaleBits): a negative one would make S negative, which the kernels take for 0. */
 function checkScales(scales: Float32Array, where: string): void {
   const bits = new Uint32Array(arrayBuffer(scales), arrayByteOffset(scales), arrayLength(scales));
@@ -407,9 +446,10 @@ function checkScales(scales: Float32Array, where: string): void {
     );
 }
 
-function checkNotNegative(values: Float32Array, name: string): void {
+/** Refuses a square average with a value below 0 (`where`: the call, for the message); NaN passes, as a run can make it. */
+function checkNotNegative(values: Float32Array, where: string, name: string): void {
   const negative = values.findIndex((x) => x < 0);
-  if (negative >= 0) refuseNegative(name, values[negative], negative);
+  if (negative >= 0) refuseNegative(where, name, values[negative], negative);
 }
 
 /** The first bfloat16 code of a negative value (−0 and NaN are not), or -1: read as bits, with no decoded copy. */
@@ -418,8 +458,8 @@ function firstNegativeHalf(codes: Uint16Array): number {
   return -1;
 }
 
-function refuseNegative(name: string, value: number, index: number): never {
-  throw new RangeError(`saved state: squareAvg of '${name}' is negative (${value}) at index ${index}`);
+function refuseNegative(where: string, name: string, value: number, index: number): never {
+  throw new RangeError(`${where}: squareAvg of '${name}' is negative (${value}) at index ${index}`);
 }
 
 /**

@@ -2,7 +2,7 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
-import { encodeState } from './layout.js';
+import { encodeCompressed } from './layout.js';
 import {
   checkStepCount,
   isRecord,
@@ -210,7 +210,7 @@ function isFresh(t: TensorArrays, initial: number): boolean {
     const codes = c?.codes[kind];
     if (!c || !codes) return (stateArray(t, kind) ?? []).every((x) => x === Math.fround(value));
     const one = { format: c.format, codes: { [kind]: new Uint16Array(1) }, scales: { [kind]: new Float32Array(1) } };
-    encodeState(one, kind, Float32Array.of(value));
+    encodeCompressed(one, kind, Float32Array.of(value));
     const [code, scale] = [one.codes[kind][0], one.scales[kind][0]];
     return codes.every((x) => x === code) && c.scales[kind]!.every((x) => x === scale);
   });

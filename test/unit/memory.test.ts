@@ -119,23 +119,19 @@ describe.concurrent(`cycles of create, step, dispose of a 4 M-element optimizer 
 });
 
 // A threaded optimizer dropped without dispose() ends its workers once it is collected: 100 of
-// them (1 M elements each on 2 threads, or 64 K on 4: small ones whose workers, 8 MB each, the
-// collector did not count, 185 threads at once) created, stepped twice and dropped in a child
-// process whose loop never calls gc(). The worker threads (test/support/worker-threads.js) never run away during the loop, and RSS
-// after 100 is within 160 MiB of RSS after 20 (each leaked optimizer held 12 MiB of memory and a
-// worker: 1.8 GB after 30, before). After the loop one full collection finds the last few, and
-// their threads end: when the program's own allocations start that collection is up to V8 (30 s of
-// allocating 1 MB arrays left 2 threads over on a loaded machine), so the test starts it.
-// A child as the cycles' are, run alongside them.
-it.concurrent.for([
-  [2 ** 20, 2],
-  [2 ** 16, 4],
-] as const)(
-  '100 threaded optimizers (%i elements, %i threads) dropped without dispose() give back their threads and memory',
-  async ([size, threadCount]) => {
-    const entry = new URL('../../dist/index.js', import.meta.url).href;
-    const counter = new URL('../support/worker-threads.js', import.meta.url).href;
-    const script = `import { RMSProp } from '${entry}';
+// them (64 K elements on 4 threads) created, stepped twice and dropped in a child process whose loop
+// never calls gc(). The worker threads (test/support/worker-threads.js) never run away during the
+// loop, and RSS after 100 is within 160 MiB of RSS after 20: each leaked optimizer held its memory
+// and workers (1 M elements on 2 threads: 1.8 GB after 30), and later the collector, counting the
+// memory but not the workers (8 MB each), ran too seldom for small ones (188 threads at once).
+// After the loop one full collection finds the last few, and their threads end: when the program's
+// own allocations start that collection is up to V8 (30 s of allocating 1 MB arrays left 2 threads
+// over on a loaded machine), so the test starts it. A child as the cycles' are, run alongside them.
+it.concurrent('100 threaded optimizers (64 K elements, 4 threads) dropped without dispose() give back their threads and memory', async () => {
+  const [size, threadCount] = [2 ** 16, 4];
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const counter = new URL('../support/worker-threads.js', import.meta.url).href;
+  const script = `import { RMSProp } from '${entry}';
     import { workerThreadCount as threads } from '${counter}';
     const rss = () => process.memoryUsage().rss / 2 ** 20;
     const warm = await RMSProp.create({ w: 8 }, { threads: ${threadCount} });
@@ -167,20 +163,18 @@ it.concurrent.for([
     const start = Date.now();
     while (threads() > baseline && Date.now() - start < 30_000) await new Promise((resolve) => setTimeout(resolve, 10));
     console.log(JSON.stringify({ baseline, most, after: threads(), earlyHigh, lateLow, count: rssAt.length }));`;
-    const { baseline, most, after, earlyHigh, lateLow, count } = await runForJson<{
-      baseline: number;
-      most: number;
-      after: number;
-      earlyHigh: number;
-      lateLow: number;
-      count: number;
-    }>(script, 180_000);
-    console.log(
-      `threads: baseline ${baseline}, at most ${most}, after ${after}; RSS at most ${earlyHigh.toFixed(0)} MiB over the 10th to 30th, at least ${lateLow.toFixed(0)} MiB over the last 20 of ${count}`,
-    );
-    expect(after).toBe(baseline);
-    expect(most).toBeLessThan(baseline + 20);
-    expect(lateLow).toBeLessThan(earlyHigh + 160);
-  },
-  300_000,
-);
+  const { baseline, most, after, earlyHigh, lateLow, count } = await runForJson<{
+    baseline: number;
+    most: number;
+    after: number;
+    earlyHigh: number;
+    lateLow: number;
+    count: number;
+  }>(script, 180_000);
+  console.log(
+    `threads: baseline ${baseline}, at most ${most}, after ${after}; RSS at most ${earlyHigh.toFixed(0)} MiB over the 10th to 30th, at least ${lateLow.toFixed(0)} MiB over the last 20 of ${count}`,
+  );
+  expect(after).toBe(baseline);
+  expect(most).toBeLessThan(baseline + 20);
+  expect(lateLow).toBeLessThan(earlyHigh + 160);
+}, 300_000);

@@ -367,7 +367,6 @@ describe.concurrent('a model saved after its variables changed resumes in a new 
   ] })`;
   it.each([
     ...Object.keys(flows).map((name) => [name, 'float32'] as const),
-    ['a layer unfrozen', '8bit'] as const,
     ['a layer frozen', '8bit'] as const,
     ['an optimizer shared with another model, which stepped last (state matched by name)', 'bfloat16'] as const,
   ])(
