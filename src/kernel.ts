@@ -34,8 +34,9 @@ const {
   WEIGHT_DECAY_DECOUPLED,
 } = MODE;
 
-/** Bytes per element of S, ḡ or m in each state format. */
+/** Bytes per element of S, ḡ or m in each state format, and the typed array that holds them (values, or codes). */
 export const STATE_ELEMENT_BYTES: Readonly<Record<StateFormat, number>> = { float32: 4, bfloat16: 2, '8bit': 1 };
+export const STATE_ARRAY = { float32: 'Float32Array', bfloat16: 'Uint16Array', '8bit': 'Uint8Array' } as const;
 
 /** Bytes reserved for one constants block (16-byte aligned). */
 export const CONSTANTS_BYTES = RESERVED_SLOTS * SLOT_FLOATS * 4;

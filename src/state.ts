@@ -14,7 +14,7 @@ import {
   typedArrayKind,
 } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
-import { STATE_BLOCK } from './generated/abi.js';
+import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import { decodeArray, fromBits, isScaleBits } from './state-codecs.js';
 import { encodeCompressed, type CompressedState } from './layout.js';
 
@@ -44,9 +44,6 @@ const VALUE_KINDS: readonly ValueKind[] = ['squareAvg', 'gradAvg', 'momentum'];
 /** @internal */
 export const KINDS: readonly ArrayKind[] = [...VALUE_KINDS, 'squareAvgScales', 'gradAvgScales', 'momentumScales'];
 const SCALES_OF = { squareAvg: 'squareAvgScales', gradAvg: 'gradAvgScales', momentum: 'momentumScales' } as const;
-/** The compressed formats a saved array may be stored in. */
-type CompressedFormat = 'bfloat16' | '8bit';
-const CODE_BYTES: Readonly<Record<CompressedFormat, number>> = { bfloat16: 2, '8bit': 1 };
 
 /**
  * One state array: base64 of its little-endian bytes (one string, or pieces that concatenate, for
@@ -102,10 +99,13 @@ export interface TensorArrays {
 
 /** @internal */
 export type Typed = Float32Array | Uint16Array | Uint8Array;
-const ELEMENT_BYTES: Readonly<Record<string, number>> = { Float32Array: 4, Uint16Array: 2, Uint8Array: 1 };
 /** The bytes `a` covers, as the engine sees them (a subclass's getters may lie). */
 const bytesOf = (a: Typed) =>
-  new Uint8Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a) * ELEMENT_BYTES[typedArrayKind(a)!]);
+  new Uint8Array(
+    arrayBuffer(a),
+    arrayByteOffset(a),
+    arrayLength(a) * TYPED[typedArrayKind(a) as keyof typeof TYPED].BYTES_PER_ELEMENT,
+  );
 /** Options as JSON: a schedule becomes "schedule" and "off" (Infinity) becomes null. */
 function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
   return Object.fromEntries(
@@ -318,7 +318,7 @@ export function readSavedState(
     if (entry === undefined) throw new RangeError(`saved state is missing parameter '${t.name}'`);
     if (!isRecord(entry))
       throw new TypeError(`saved state: state[${quote(t.name)}] must be an object, got ${describe(entry)}`);
-    const format = own(formats, t.name) as CompressedFormat | undefined;
+    const format = own(formats, t.name) as 'bfloat16' | '8bit' | undefined;
     for (const kind of Object.keys(entry)) {
       if (!KINDS.includes(kind as ArrayKind))
         throw new RangeError(
@@ -347,14 +347,13 @@ export function readSavedState(
       }
       const where = `saved state: ${kind} of '${t.name}'`;
       const read = readStateArray(value, where);
-      const elementBytes = format ? CODE_BYTES[format] : 4;
+      const elementBytes = STATE_ELEMENT_BYTES[format ?? 'float32'];
       if (read.bytes !== t.length * elementBytes) {
         throw new RangeError(
           `${where} has ${read.bytes / elementBytes} elements${format ? ` (${format} codes)` : ''}, the parameter has ${t.length}`,
         );
       }
-      const typedKind = format === undefined ? 'Float32Array' : format === 'bfloat16' ? 'Uint16Array' : 'Uint8Array';
-      const codes = copyOf(read, typedKind, where, heap);
+      const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, heap);
       let scales: Float32Array | undefined;
       if (format === '8bit') {
         const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
@@ -478,7 +477,7 @@ function copyOf(
   if (read.typed && arrayBuffer(read.typed) !== heap) return read.typed;
   const bytes = new Uint8Array(read.bytes);
   read.write(bytes, 0);
-  return new TYPED[kind](bytes.buffer, 0, read.bytes / ELEMENT_BYTES[kind]);
+  return new TYPED[kind](bytes.buffer, 0, read.bytes / TYPED[kind].BYTES_PER_ELEMENT);
 }
 
 /** Before a step: throws if the count cannot grow (a step past 2^53 − 1 would not count exactly). */
