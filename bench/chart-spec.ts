@@ -43,6 +43,19 @@ const SHAPES = [
   'square',
 ];
 
+/** The subtitle's key to the line styles of the kinds drawn (KINDS: ours, TF.js, references). */
+function styleLegend(kinds: ReadonlySet<string>): string {
+  const styles: Array<[string, string]> = [
+    [KINDS[0], 'solid: this library and plain JS'],
+    [KINDS[1], 'dashed: TF.js'],
+    [KINDS[2], 'dotted: limits and references'],
+  ];
+  return styles
+    .filter(([kind]) => kinds.has(kind))
+    .map(([, text]) => text)
+    .join('; ');
+}
+
 /**
  * The throughput chart's vega-lite spec: one line per variant over the sizes measured, in elements per
  * second (variants move different bytes per element, so no GB/s axis); `width`/`height` for the plot area.
@@ -67,7 +80,8 @@ export function throughputSpec(
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: 'RMSProp step throughput vs tensor size (higher is better)',
-      subtitle: [subtitle, 'solid: this library and plain JS; dashed: TF.js; dotted: limits and references'],
+      // (each line style named only when some line has it: the browser's run has no references)
+      subtitle: [subtitle, styleLegend(new Set(values.map((v) => v.kind)))],
     },
     width,
     height,

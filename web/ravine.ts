@@ -540,6 +540,9 @@ function playbackControls(): void {
   $('restart').addEventListener('click', () => {
     clock.t = 0;
     for (const p of plots) p.drawGhosts();
+    // (paused, nothing else would move the dots and counters back to the start)
+    for (const p of plots) p.advance(clock.t);
+    updateCounters();
   });
   $('to-end').addEventListener('click', () => {
     clock.t = endStep();
