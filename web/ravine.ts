@@ -492,7 +492,8 @@ function valleyControls(): void {
   };
   show();
   kappa.addEventListener('input', () => {
-    state.kappa = Math.round(10 ** +kappa.value);
+    // Two significant digits, so that the slider (steps of 0.01 in log10 κ) lands on 100, 2 500 and 10 000 again.
+    state.kappa = +(10 ** +kappa.value).toPrecision(2);
     show();
     void recompute();
     searchSoon();

@@ -263,6 +263,18 @@ describe('the ravine page', () => {
       expect(table[m].bestLr, m).toBe(expected[m].lr);
       expect(table[m].bestSteps, m).toBe(String(expected[m].steps ?? ''));
     }
+
+    // The κ slider goes one step narrower and back: the valley is the one the page opened with, 2 500.
+    await page.focus('#kappa');
+    await page.keyboard.press('ArrowRight');
+    expect(await page.textContent('#kappa-out')).not.toBe(String(KAPPA));
+    await page.keyboard.press('ArrowLeft');
+    expect(await page.textContent('#kappa-out')).toBe(String(KAPPA));
+    expect(
+      await page.evaluate(
+        () => (window as unknown as { ravineDemo: { state: { kappa: number } } }).ravineDemo.state.kappa,
+      ),
+    ).toBe(KAPPA);
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
