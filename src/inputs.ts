@@ -93,6 +93,16 @@ export function plainView<T extends Float32Array | Uint16Array | Uint8Array>(a: 
   return (length === 0 ? new Kind(0) : new Kind(arrayBuffer(a) as ArrayBuffer, arrayByteOffset(a), length)) as T;
 }
 
+/** Whether `buffer` was detached (transferred): no view of it can be made, not even an empty one. */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 export function isFloat32Array(value: unknown): value is Float32Array {
   return typedArrayKind(value) === 'Float32Array';
 }
@@ -137,6 +147,8 @@ function readParams(params: unknown, where: string): Array<[string, ParamInput]>
       }
     } else if (!isFloat32Array(value)) {
       throw new TypeError(`parameter '${name}' must be a Float32Array or an element count, got ${describe(value)}`);
+    } else if (arrayLength(value) === 0 && isDetached(arrayBuffer(value))) {
+      throw new TypeError(`parameter '${name}' is a Float32Array whose buffer was detached (transferred)`);
     }
   }
   return entries as Array<[string, ParamInput]>;

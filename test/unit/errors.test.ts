@@ -60,6 +60,13 @@ function withHole<T>(first: T, last: T): T[] {
   return array;
 }
 
+/** A Float32Array of `n` elements whose buffer was transferred away. */
+function detached(n: number): Float32Array {
+  const a = new Float32Array(n);
+  structuredClone(a.buffer, { transfer: [a.buffer] });
+  return a;
+}
+
 describe('create rejects bad parameters', () => {
   it.each([
     ['no parameters (record)', {}, TypeError, /empty/],
@@ -71,6 +78,7 @@ describe('create rejects bad parameters', () => {
     ['a fractional size', { w: 2.5 }, RangeError, /'w'.*2\.5/],
     ['a NaN size', { w: NaN }, RangeError, /'w'.*NaN/],
     ['null', null, TypeError, /params/],
+    ['a detached Float32Array', { w: detached(4) }, TypeError, /parameter 'w' .*detached/],
     [
       'an array with a hole',
       withHole(3, 4),
