@@ -164,13 +164,15 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   setOptions(changes: OptionChanges): void {
     this.#live();
+    // Read once: what is checked is what both the core and the options keep (a getter may answer otherwise twice).
+    const read = changes !== null && typeof changes === 'object' ? { ...changes } : changes;
     const target = this.#core ?? checkCore(this.#options);
     try {
-      target.setOptions(0, changes);
+      target.setOptions(0, read);
     } finally {
       if (target !== this.#core) target.dispose();
     }
-    this.#options = Object.freeze({ ...this.#options, ...given(changes) });
+    this.#options = Object.freeze({ ...this.#options, ...given(read) });
   }
 
   /** Resolves when the wasm this optimizer needs is compiled (the options were checked by the constructor). */
@@ -308,9 +310,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       this.#steps++; // no variable yet: a step that updates nothing, which stock TF.js counts too
       return;
     }
+    // (a new core's slots may have lost the disposed: indexed again, not by the old places)
+    const bySlotName = fresh.length > 0 ? indexByName(slots) : this.#bySlotName;
     const core = fresh.length > 0 || !old ? this.#layout(slots) : old;
     try {
-      this.#step(core, slots, entries);
+      this.#step(core, slots, bySlotName, entries);
     } catch (error) {
       if (core !== old) core.dispose();
       throw error;
@@ -318,7 +322,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     if (core !== old) {
       old?.dispose();
       this.#core = core;
-      this.#bySlotName = indexByName(slots);
+      this.#bySlotName = bySlotName;
       this.#grads = Object.fromEntries(slots.flatMap((slot) => (slot.name === undefined ? [] : [[slot.name, null]])));
       for (const slot of slots) if (slot.name !== undefined) slot.pending = undefined;
     }
@@ -330,6 +334,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #step(
     core: RMSProp,
     slots: readonly Slot[],
+    bySlotName: ReadonlyMap<string, number>,
     entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>,
   ): void {
     const heapView =
@@ -340,7 +345,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const updated: Slot[] = [];
     for (const [name, tensor] of entries) {
       if (tensor == null) continue;
-      const slot = slots[this.#bySlotName.get(name) ?? slots.findIndex((s) => s.name === name)];
+      const slot = slots[bySlotName.get(name)!];
       if (slot.variable!.dataId !== slot.dataId) core.params[name].set(floats(slot.variable!, heapView));
       grads[name] = floats(tensor, heapView);
       updated.push(slot);
@@ -729,7 +734,8 @@ function indexByName(slots: readonly Slot[]): Map<string, number> {
 function gradientEntries(
   variableGradients: tf.NamedTensorMap | NamedTensor[],
 ): Array<[string, tf.Tensor | null | undefined]> {
-  if (variableGradients === null || typeof variableGradients !== 'object') {
+  // (a Map has no own properties: read as a record it would be a step that updates nothing)
+  if (variableGradients === null || typeof variableGradients !== 'object' || variableGradients instanceof Map) {
     throw new TypeError(
       `applyGradients: variableGradients must be a map of variable name to gradient, or an array of { name, tensor }, got ${describe(variableGradients)}`,
     );

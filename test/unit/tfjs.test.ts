@@ -307,6 +307,18 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     expect(() => optimizer.setOptions({ centered: true } as never)).toThrow(TypeError);
     expect(() => optimizer.setOptions({ lr: -1 })).toThrow(RangeError);
     expect([optimizer.options.lr, optimizer.options.momentum, optimizer.core!.options.lr]).toEqual([0, undefined, 0]);
+    // Read once: a getter that throws at its second reading changed the core; one that answered -7 went unchecked.
+    const answers = (...values: number[]) => ({
+      get lr() {
+        const value = values.shift();
+        if (value === undefined) throw new RangeError('read twice');
+        return value;
+      },
+    });
+    optimizer.setOptions(answers(0.5));
+    expect([optimizer.options.lr, optimizer.core!.options.lr]).toEqual([0.5, 0.5]);
+    optimizer.setOptions(answers(0.25, -7));
+    expect([optimizer.options.lr, optimizer.core!.options.lr]).toEqual([0.25, 0.25]);
     tf.dispose([a, b, ...g]);
     optimizer.dispose();
   });
@@ -694,6 +706,13 @@ describe('options and config', () => {
     expect(() => optimizer.applyGradients([null] as unknown as NamedTensor[])).toThrow(
       /variableGradients\[0\] must be \{ name: string, tensor \}, got null/,
     );
+    // (a Map was read as an empty record: a step counted, nothing updated)
+    const asMap = new Map([[a.name, tf.tensor1d([1, 1])]]);
+    expect(() => optimizer.applyGradients(asMap as unknown as tf.NamedTensorMap)).toThrow(
+      /applyGradients: variableGradients must be a map .* got a Map/,
+    );
+    expect(optimizer.iterations).toBe(0);
+    tf.dispose([...asMap.values()]);
     expect(() => optimizer.applyGradients({ [a.name]: [1, 2] as unknown as tf.Tensor })).toThrow(
       new RegExp(`the gradient of '${a.name}' must be a tf.Tensor or null, got an array`),
     );
@@ -862,6 +881,41 @@ describe('options and config', () => {
     }
     optimizer.dispose();
   });
+
+  // A variable disposed as another joined shifted the slots under the step's index by name: the
+  // survivor was stepped from the newcomer's values (b = 99.6 where 0.45), or a RangeError of the
+  // engine's when their sizes differed, at every later step. (tf.train.rmsprop keeps its
+  // accumulators by position, so it fails here itself: the reference is the formula in float64.)
+  it.for([4, 6])(
+    'a variable disposed as another joins (of %i elements): the survivor keeps its values and state',
+    async (joining) => {
+      const optimizer = await rmsprop({ lr: 0.1 });
+      const a = tf.variable(tf.fill([3], 5), true, `gone${joining}-a`);
+      const b = tf.variable(tf.tensor1d([1, -2, 0.5, 3]), true, `gone${joining}-b`);
+      const half = (v: tf.Variable) => tf.mul(v, 0.5);
+      optimizer.applyGradients({ [a.name]: half(a), [b.name]: half(b) });
+      a.dispose();
+      const c = tf.variable(tf.fill([joining], 100), true, `gone${joining}-c`);
+      for (let k = 0; k < 3; k++) optimizer.applyGradients({ [b.name]: half(b), [c.name]: half(c) });
+      // tf.train.rmsprop's formula (ρ 0.9, ε 1e-7 inside the root) for g = w/2, in float64
+      const reference = (start: number[], steps: number) => {
+        const w = start.slice(),
+          s = w.map(() => 0);
+        for (let k = 0; k < steps; k++)
+          for (let i = 0; i < w.length; i++) {
+            const g = w[i] / 2;
+            s[i] = 0.9 * s[i] + 0.1 * g * g;
+            w[i] -= (0.1 * g) / Math.sqrt(s[i] + 1e-7);
+          }
+        return [Float32Array.from(w)];
+      };
+      const value = (v: tf.Variable) => [v.dataSync().slice() as Float32Array];
+      expect(firstViolation(value(b), reference([1, -2, 0.5, 3], 4), 4, 0, 0.1)).toBeUndefined();
+      expect(firstViolation(value(c), reference(new Array(joining).fill(100), 3), 3, 0, 0.1)).toBeUndefined();
+      tf.dispose([b, c]);
+      optimizer.dispose();
+    },
+  );
 
   // getWeights kept what it gave last until the state changed: a variable disposed after a save
   // (model A saved, then disposed, model B built on the same optimizer) was still saved with B, and
