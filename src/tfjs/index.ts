@@ -144,7 +144,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   constructor(options: TfjsRMSPropOptions = {}) {
     super();
-    if (options === null || typeof options !== 'object')
+    if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Map)
       throw new TypeError(`options must be an object, got ${describe(options)}`);
     this.#options = Object.freeze({ preset: 'tfjs', ...given(options) }); // (preset undefined: still 'tfjs')
     checkOptions(this.#options);

@@ -608,6 +608,9 @@ describe('options and config', () => {
     await expect(rmsprop({ lr: -1 })).rejects.toThrow(/'lr'/);
     await expect(rmsprop({ learningRate: 1 } as TfjsRMSPropOptions)).rejects.toThrow(/unknown option 'learningRate'/);
     await expect(rmsprop({ nesterov: true })).rejects.toThrow(/'nesterov'/);
+    // as RMSProp.create refuses them (an array was read as no options)
+    for (const notOptions of [null, [], new Map()])
+      await expect(rmsprop(notOptions as never)).rejects.toThrow(/options must be an object/);
   });
 
   // A saved model whose config has a bad option loaded (fromConfig, setWeights) and failed at its
