@@ -28,6 +28,7 @@ import {
   type RMSPropOptions,
   type TensorState,
 } from '../index.js';
+import { bindJoining, indexByName, isAlive, ownerOf, STOCK, type Slot, type StateKind, stockNames } from './slots.js';
 
 /** Options of the TF.js optimizer: every option of `RMSProp.create`, with preset `'tfjs'` by default. */
 export type TfjsRMSPropOptions = RMSPropOptions;
@@ -40,36 +41,8 @@ export interface NamedTensor {
   tensor: tf.Tensor;
 }
 
-type StateKind = 'squareAvg' | 'momentum' | 'gradAvg';
-/** The stock `RMSPropOptimizer`'s weight names and order: `<var>/rms`, `<var>/momentum`, `<var>/mg`. */
-const STOCK: ReadonlyArray<readonly [StateKind, string]> = [
-  ['squareAvg', 'rms'],
-  ['momentum', 'momentum'],
-  ['gradAvg', 'mg'],
-];
-/** A variable's weight names as the stock optimizer names them: `<var>/rms`, `<var>/momentum`, `<var>/mg`. */
-const stockNames = (name: string) =>
-  Object.fromEntries(STOCK.map(([kind, suffix]) => [kind, `${name}/${suffix}`])) as Record<StateKind, string>;
-/** The variable a slot's state was named after (its `/rms` name less the suffix). */
-const ownerOf = (slot: { stateNames: Record<StateKind, string> }) => slot.stateNames.squareAvg.replace(/\/rms$/, '');
 /** The options the stock config keys carry (`learningRate`, `decay`, …), left out of `rmspropWasm`. */
 const STOCK_OPTIONS = ['lr', 'decay', 'momentum', 'eps', 'centered'] as const;
-
-/** One variable's place in the optimizer (kept in the order first seen; saved in `#savedOrder`'s). */
-interface Slot {
-  /** The variable's name once seen; undefined for state loaded by `setWeights` before its variable. */
-  name: string | undefined;
-  /** The variable last updated under that name: one re-created under it replaces it. */
-  variable: tf.Variable | undefined;
-  shape: number[];
-  length: number;
-  /** Names for `getWeights`: the loaded ones, or `<var>/rms`… */
-  stateNames: Record<StateKind, string>;
-  /** State loaded before this slot's variable was seen, copied into the core when it is. */
-  pending: Partial<Record<StateKind, Float32Array>> | undefined;
-  /** The `dataId` this optimizer last gave the variable: another one means it was assigned from outside. */
-  dataId: object | undefined;
-}
 
 type HeapView = (tensor: tf.Tensor) => Float32Array;
 
@@ -253,58 +226,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // A new core leaves out the state of variables disposed and not re-created (a rebuilt model's
     // old ones), so that an optimizer outliving the models it trains does not grow with them.
     if (fresh.length > 0) slots = slots.filter((slot) => isAlive(slot, registered));
-    // State loaded for a variable's name goes to it (a model loaded in a new process has its saved
-    // names), then to the name without the `_1` tfjs-layers adds (it renames a loaded model's
-    // variables whose names the process has), then by position to one of its size, as TF.js matches
-    // it, but not state that a variable of the process could claim by name: a frozen layer's waits
-    // for it, and a new head starts afresh.
-    // (tfjs-layers' names are `<layer>/<weight>`: a name of one's own such as `w_1` is not a renamed `w`)
-    const unsuffixed = (name: string) => (name.includes('/') ? name.replace(/_\d+$/, '') : name);
-    const named = new Map<string, Slot>();
-    const claimed = new Set<Slot>();
-    const claim = (name: string, slot: Slot | undefined) => {
-      if (!slot) return;
-      named.set(name, slot);
-      claimed.add(slot);
-    };
-    const free = (s: Slot, size: number) => s.name === undefined && s.length === size && !claimed.has(s);
-    for (const name of fresh)
-      claim(
-        name,
-        slots.find((s) => s.name === undefined && ownerOf(s) === name),
-      );
-    for (const name of fresh) {
-      if (named.has(name)) continue;
-      const size = registered[name].size;
-      claim(
-        name,
-        slots.find((s) => free(s, size) && unsuffixed(ownerOf(s)) === unsuffixed(name)),
-      );
-    }
-    const claimable = named.size < fresh.length ? new Set(Object.keys(registered).map(unsuffixed)) : undefined;
-    for (const name of fresh) {
-      const variable = registered[name] as tf.Variable;
-      let slot =
-        named.get(name) ?? slots.find((s) => free(s, variable.size) && !claimable?.has(unsuffixed(ownerOf(s))));
-      if (slot && slot.length !== variable.size) {
-        throw new RangeError(
-          `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for it has ${slot.length}`,
-        );
-      }
-      if (!slot) {
-        slot = {
-          name,
-          variable,
-          shape: [],
-          length: 0,
-          stateNames: stockNames(name),
-          pending: undefined,
-          dataId: undefined,
-        };
-        slots.push(slot);
-      }
-      Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
-    }
+    bindJoining(slots, fresh, registered);
     const old = this.#core;
     if (!old && fresh.length === 0) {
       this.#steps++; // no variable yet: a step that updates nothing, which stock TF.js counts too
@@ -717,18 +639,6 @@ function checkOptions(options: TfjsRMSPropOptions): void {
 /** The options actually given: one given as undefined is not (in setOptions: left as it is, as in RMSProp.setOptions). */
 const given = (options: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-
-/**
- * Whether a slot's state is kept: loaded and waiting for its variable, or its variable alive or
- * re-created under its name (`registered`: tf.engine().registeredVariables).
- */
-const isAlive = (slot: Slot, registered: Readonly<Record<string, tf.Variable>>): boolean =>
-  slot.name === undefined || !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
-
-/** Each bound slot's index by its variable's name. */
-function indexByName(slots: readonly Slot[]): Map<string, number> {
-  return new Map(slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i] as const])));
-}
 
 /** `applyGradients`' argument as [name, gradient] pairs, checked: names once each, tensors or null. */
 function gradientEntries(

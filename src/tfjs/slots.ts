@@ -1,0 +1,109 @@
+// A variable's place in the TF.js optimizer and how a variable seen for the first time finds the
+// state loaded for it: the bookkeeping of src/tfjs/index.ts, apart from the optimizer's own steps.
+// (each export @internal: no declarations shipped for a module the public types never name)
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** The kinds of state a variable has. @internal */
+export type StateKind = 'squareAvg' | 'momentum' | 'gradAvg';
+/** The stock `RMSPropOptimizer`'s weight names and order: `<var>/rms`, `<var>/momentum`, `<var>/mg`. @internal */
+export const STOCK: ReadonlyArray<readonly [StateKind, string]> = [
+  ['squareAvg', 'rms'],
+  ['momentum', 'momentum'],
+  ['gradAvg', 'mg'],
+];
+/** A variable's weight names as the stock optimizer names them: `<var>/rms`, `<var>/momentum`, `<var>/mg`. @internal */
+export const stockNames = (name: string) =>
+  Object.fromEntries(STOCK.map(([kind, suffix]) => [kind, `${name}/${suffix}`])) as Record<StateKind, string>;
+/** The variable a slot's state was named after (its `/rms` name less the suffix). @internal */
+export const ownerOf = (slot: { stateNames: Record<StateKind, string> }) =>
+  slot.stateNames.squareAvg.replace(/\/rms$/, '');
+/** One variable's place in the optimizer (kept in the order first seen; saved in the optimizer's saved order). @internal */
+export interface Slot {
+  /** The variable's name once seen; undefined for state loaded by `setWeights` before its variable. */
+  name: string | undefined;
+  /** The variable last updated under that name: one re-created under it replaces it. */
+  variable: tf.Variable | undefined;
+  shape: number[];
+  length: number;
+  /** Names for `getWeights`: the loaded ones, or `<var>/rms`… */
+  stateNames: Record<StateKind, string>;
+  /** State loaded before this slot's variable was seen, copied into the core when it is. */
+  pending: Partial<Record<StateKind, Float32Array>> | undefined;
+  /** The `dataId` this optimizer last gave the variable: another one means it was assigned from outside. */
+  dataId: object | undefined;
+}
+
+/**
+ * Whether a slot's state is kept: loaded and waiting for its variable, or its variable alive or
+ * re-created under its name (`registered`: tf.engine().registeredVariables).
+ * @internal
+ */
+export const isAlive = (slot: Slot, registered: Readonly<Record<string, tf.Variable>>): boolean =>
+  slot.name === undefined || !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
+
+/** Each bound slot's index by its variable's name. @internal */
+export function indexByName(slots: readonly Slot[]): Map<string, number> {
+  return new Map(slots.flatMap((slot, i) => (slot.name === undefined ? [] : [[slot.name, i] as const])));
+}
+
+/**
+ * Binds each variable of `fresh` (seen for the first time) to a slot of `slots`, the caller's copies
+ * (dropped if this throws), or to a new one at the end. State loaded for a variable's name goes to
+ * it (a model loaded in a new process has its saved names), then to the name without the `_1`
+ * tfjs-layers adds (it renames a loaded model's variables whose names the process has), then by
+ * position to one of its size, as TF.js matches it, but not state that a variable of the process
+ * could claim by name: a frozen layer's waits for it, and a new head starts afresh.
+ * @internal
+ */
+export function bindJoining(
+  slots: Slot[],
+  fresh: readonly string[],
+  registered: Readonly<Record<string, tf.Variable>>,
+): void {
+  // (tfjs-layers' names are `<layer>/<weight>`: a name of one's own such as `w_1` is not a renamed `w`)
+  const unsuffixed = (name: string) => (name.includes('/') ? name.replace(/_\d+$/, '') : name);
+  const named = new Map<string, Slot>();
+  const claimed = new Set<Slot>();
+  const claim = (name: string, slot: Slot | undefined) => {
+    if (!slot) return;
+    named.set(name, slot);
+    claimed.add(slot);
+  };
+  const free = (s: Slot, size: number) => s.name === undefined && s.length === size && !claimed.has(s);
+  for (const name of fresh)
+    claim(
+      name,
+      slots.find((s) => s.name === undefined && ownerOf(s) === name),
+    );
+  for (const name of fresh) {
+    if (named.has(name)) continue;
+    const size = registered[name].size;
+    claim(
+      name,
+      slots.find((s) => free(s, size) && unsuffixed(ownerOf(s)) === unsuffixed(name)),
+    );
+  }
+  const claimable = named.size < fresh.length ? new Set(Object.keys(registered).map(unsuffixed)) : undefined;
+  for (const name of fresh) {
+    const variable = registered[name] as tf.Variable;
+    let slot = named.get(name) ?? slots.find((s) => free(s, variable.size) && !claimable?.has(unsuffixed(ownerOf(s))));
+    if (slot && slot.length !== variable.size) {
+      throw new RangeError(
+        `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for it has ${slot.length}`,
+      );
+    }
+    if (!slot) {
+      slot = {
+        name,
+        variable,
+        shape: [],
+        length: 0,
+        stateNames: stockNames(name),
+        pending: undefined,
+        dataId: undefined,
+      };
+      slots.push(slot);
+    }
+    Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
+  }
+}
