@@ -24,7 +24,7 @@
 // bits: bfloat16 skips the blocks (dispatchFused: codes decoded and encoded in its loop); 8 bits, per
 // block, decodes S and finds its largest value in that loop (dispatchFusedBlock), then encodes.
 // The lane and scalar loops and the js loops (src/state-codecs.ts) compute the same bits.
-import { K, MODE, SLOT_BYTES, STATE_BLOCK } from './generated/abi';
+import { GOLDEN, K, M_SHIFT, M_TOP, MODE, S_SHIFT, S_TOP, SLOT_BYTES, STATE_BLOCK } from './generated/abi';
 import { dispatchFused, dispatchFusedBlock } from './generated/dispatch';
 import { step } from './index';
 import {
@@ -35,7 +35,6 @@ import {
   decodeS,
   decodeSLanes,
   firstRandom,
-  GOLDEN,
   HELD_AT,
   halfCodes,
   held,
@@ -47,16 +46,11 @@ import {
   mix,
   NAN_BITS,
   S_BIAS,
-  S_SHIFT,
-  S_TOP,
   storeHalf,
   zeroOf,
 } from './rounding';
 
-// ḡ's and m's 8-bit format (S's is in rounding.ts): mantissa bits, the f32 bits below them, and the
-// exponent field of the block's top binade minus the code's.
-const M_SHIFT: u32 = 19; // E3M4
-const M_TOP: i32 = 7;
+// ḡ's and m's 8-bit format, sign + E3M4 (S's is in rounding.ts; M_SHIFT, M_TOP: the ABI table).
 const M_BIAS: i32 = (127 - M_TOP) << 23;
 
 // The scratch areas of one block, float32, bytes from the scratch pointer: S, ḡ, m.
@@ -82,7 +76,7 @@ function scaleOf(field: u32): f32 {
 @inline
 function encodeS(x: f32, field: u32, random: u32): u32 {
   const a = min<u32>(reinterpret<u32>(x) & ABS, INFINITY_BITS);
-  const magnitude = <i32>((a + (random >>> (32 - S_SHIFT))) >>> S_SHIFT) - ((<i32>field - S_TOP) << 3);
+  const magnitude = <i32>((a + (random >>> (32 - S_SHIFT))) >>> S_SHIFT) - ((<i32>field - S_TOP) << (23 - S_SHIFT));
   return a == 0 ? 0 : <u32>min<i32>(max<i32>(magnitude, 1), 255);
 }
 
@@ -97,7 +91,7 @@ function decodeM(c: u32, scale: f32): f32 {
 @inline
 function encodeM(x: f32, field: u32, random: u32): u32 {
   const a = min<u32>(reinterpret<u32>(x) & ABS, INFINITY_BITS);
-  const rounded = <i32>((a + (random >>> (32 - M_SHIFT))) >>> M_SHIFT) - ((<i32>field - M_TOP) << 4);
+  const rounded = <i32>((a + (random >>> (32 - M_SHIFT))) >>> M_SHIFT) - ((<i32>field - M_TOP) << (23 - M_SHIFT));
   return a == 0 || rounded < 0 ? 0 : <u32>min<i32>(rounded, 127) | (x < 0 ? 0x80 : 0);
 }
 
@@ -233,7 +227,7 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
   let i: usize = 0;
   if (ASC_FEATURE_SIMD && field >= <u32>(signed ? M_TOP : S_TOP) && field < 255) {
     const zero = zeroOf(k);
-    const offset = held(heldAt, signed ? (<i32>field - M_TOP) << 4 : (<i32>field - S_TOP) << 3);
+    const offset = held(heldAt, signed ? (<i32>field - M_TOP) << (23 - M_SHIFT) : (<i32>field - S_TOP) << (23 - S_SHIFT));
     const advance = held(heldAt, <i32>(4 * GOLDEN));
     const abs = held(heldAt, ABS);
     const one = held(heldAt, 1);

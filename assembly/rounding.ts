@@ -1,7 +1,7 @@
 // What the compressed-state kernels share (assembly/quantized.ts, and the loads and stores of state
 // inside `update` in assembly/update.ts): the random bits of stochastic rounding, bfloat16's codec and
 // the decoding of S's 8-bit codes.
-import { K, SLOT_BYTES, STATE_SCRATCH_BYTES } from './generated/abi';
+import { GOLDEN, K, S_SHIFT, S_TOP, SLOT_BYTES, STATE_SCRATCH_BYTES } from './generated/abi';
 
 export const ABS: u32 = 0x7fffffff;
 export const INFINITY_BITS: u32 = 0x7f800000;
@@ -13,7 +13,6 @@ export const NAN_BITS: u32 = 0x7fc00000;
 // the array's and block's keys cancel the address out (src/layout.ts, Group.roundingKeys), so that
 // they depend on the tensor's size and the element's index, not on where the tensor lies.
 // In lanes, the next four elements' bits are the last ones plus a constant: one add.
-export const GOLDEN: u32 = 0x9e3779b1;
 
 @inline
 export function mix(x: u32): u32 {
@@ -112,10 +111,8 @@ export function encodeHalfLanes(p: usize, x: v128, random: v128, nan: v128, squa
   v128.store64_lane(p, i16x8.narrow_i32x4_u(h, h), 0);
 }
 
-// S in 8 bits: an unsigned E5M3 small float (code 0 is 0) times its block's power-of-two scale:
-// mantissa bits, the float32 bits below them, and the exponent field of the block's top binade minus the code's.
-export const S_SHIFT: u32 = 20;
-export const S_TOP: i32 = 31;
+// S in 8 bits: an unsigned E5M3 small float (code 0 is 0) times its block's power-of-two scale
+// (S_SHIFT, S_TOP: the ABI table, scripts/abi.ts).
 /** What a code shifted into place adds up with to be the float32 bits of its value in a scale of 1. */
 export const S_BIAS: i32 = (127 - S_TOP) << 23;
 

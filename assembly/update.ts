@@ -6,7 +6,7 @@
 // read as float32), S's codes are decoded in the loop with the block's scale (at `scale`) and its new
 // values written as float32 to `out`, for assembly/quantized.ts to encode. Both load their integer
 // constants through `held` (the call's HELD_AT slot).
-import { K, MODE, SLOT_BYTES } from './generated/abi';
+import { GOLDEN, K, MODE, SLOT_BYTES } from './generated/abi';
 import {
   byteLanes,
   decodeHalfLanes,
@@ -14,7 +14,6 @@ import {
   decodeSLanes,
   encodeHalfLanes,
   firstRandom,
-  GOLDEN,
   key,
   largestLane,
   loadHalf,

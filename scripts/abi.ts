@@ -76,6 +76,15 @@ export const STATE_BLOCK = 1024;
  */
 export const STATE_SCRATCH_BYTES = 3 * 4 * STATE_BLOCK + 16;
 
+/**
+ * The 8-bit codes: small floats times their block's power-of-two scale, S unsigned E5M3 (code 0 is
+ * 0), ḡ and m sign + E3M4. `shift`: the float32 bits below a code's mantissa; `top`: the code's
+ * exponent field in the block's top binade.
+ */
+export const CODES = { S: { shift: 20, top: 31 }, M: { shift: 19, top: 7 } } as const;
+/** An element's random bits for stochastic rounding are (address + keys) times this odd constant, the golden ratio's. */
+export const GOLDEN = 0x9e3779b1;
+
 type Field = (typeof MODE_FIELDS)[number];
 /** One mode's choices, by field name. */
 export type Variant = { -readonly [F in Field as F['name']]: F['values'][number] };

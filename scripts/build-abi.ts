@@ -7,7 +7,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  CODES,
   CONSTANT_SLOTS,
+  GOLDEN,
   fusedLoop,
   modeConstants,
   modes,
@@ -24,6 +26,16 @@ const HEADER =
 const MODE_DOC = 'The bits of `mode`: the options that change which operations the update runs.';
 const SLOTS_DOC =
   "Slots of the step's constants block at `k`: slot i holds one float32 four times (one per SIMD lane) at k + 16·i.";
+
+const CODES_DOC =
+  "The 8-bit codes (S unsigned E5M3, ḡ and m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade.";
+const GOLDEN_DOC =
+  "Stochastic rounding's random bits are an element's (address + keys) times this odd constant, the golden ratio's.";
+const codeConstants = () =>
+  Object.entries(CODES).flatMap(([array, { shift, top }]) => [
+    [`${array}_SHIFT`, shift],
+    [`${array}_TOP`, top],
+  ]);
 
 function typescriptModule(): string {
   return [
@@ -49,6 +61,10 @@ function typescriptModule(): string {
     `export const STATE_BLOCK = ${STATE_BLOCK};`,
     '/** Bytes of scratch memory a kernel call with compressed state needs of its own. */',
     `export const STATE_SCRATCH_BYTES = ${STATE_SCRATCH_BYTES};`,
+    `/** ${CODES_DOC} */`,
+    ...codeConstants().map(([name, value]) => `export const ${name} = ${value};`),
+    `/** ${GOLDEN_DOC} */`,
+    `export const GOLDEN = 0x${GOLDEN.toString(16)};`,
     '',
   ].join('\n');
 }
@@ -74,6 +90,12 @@ function assemblyModule(): string {
     `export const REDUCTION_BLOCK: usize = ${REDUCTION_BLOCK};`,
     `export const STATE_BLOCK: usize = ${STATE_BLOCK};`,
     `export const STATE_SCRATCH_BYTES: usize = ${STATE_SCRATCH_BYTES};`,
+    `// ${CODES_DOC}`,
+    ...codeConstants().map(
+      ([name, value]) => `export const ${name}: ${name.endsWith('SHIFT') ? 'u32' : 'i32'} = ${value};`,
+    ),
+    `// ${GOLDEN_DOC}`,
+    `export const GOLDEN: u32 = 0x${GOLDEN.toString(16)};`,
     '',
   ].join('\n');
 }

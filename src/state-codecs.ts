@@ -2,7 +2,7 @@
 // described), and the js backend's step with compressed state (compressedStep): decode, the float32
 // step, encode.
 import { f } from './float32.js';
-import { K, MODE, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
+import { GOLDEN, K, M_SHIFT, M_TOP, MODE, S_SHIFT, S_TOP, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
 import type { JsStep } from './generated/js-kernels.js';
 
 const floats = new Float32Array(1);
@@ -24,7 +24,7 @@ const INFINITY_BITS = 0x7f800000;
 const NAN_BITS = 0x7fc00000;
 
 /** An element's random bits as the kernels draw them from (byte address + its array's key): times the golden ratio's odd constant. */
-export const mix = (x: number) => Math.imul(x, 0x9e3779b1 | 0) >>> 0;
+export const mix = (x: number) => Math.imul(x, GOLDEN | 0) >>> 0;
 
 /** lowbias32 (Chris Wellons), a full 32-bit mixing hash: the step's key from step and seed. */
 const hash = (x: number) => {
@@ -63,25 +63,28 @@ export const scaleOf = (field: number) => fromBits(field === 255 ? NAN_BITS : fi
 /** Whether float32 bits `b` (unsigned) are a scale scaleOf makes: +0, a positive power of two or the one NaN. */
 export const isScaleBits = (b: number) => b === NAN_BITS || ((b & 0x807fffff) === 0 && b >>> 23 !== 255);
 
-/** S: unsigned E5M3 codes (mantissa shift 20, top exponent 31). */
-export const decodeS = (c: number, scale: number) =>
-  f((c === 0 ? 0 : fromBits((c << 20) + ((127 - 31) << 23))) * scale);
+/** What a code shifted into place adds up with to be the float32 bits of its value in a scale of 1. */
+const S_BIAS = (127 - S_TOP) << 23;
+const M_BIAS = (127 - M_TOP) << 23;
+
+/** S: unsigned E5M3 codes. */
+export const decodeS = (c: number, scale: number) => f((c === 0 ? 0 : fromBits((c << S_SHIFT) + S_BIAS)) * scale);
 
 export const encodeS = (x: number, field: number, random: number) => {
   const a = Math.min(bitsOf(x) & ABS, INFINITY_BITS);
-  const magnitude = ((a + (random >>> 12)) >>> 20) - ((field - 31) << 3);
+  const magnitude = ((a + (random >>> (32 - S_SHIFT))) >>> S_SHIFT) - ((field - S_TOP) << (23 - S_SHIFT));
   return a === 0 ? 0 : Math.min(Math.max(magnitude, 1), 255);
 };
 
-/** ḡ and m: sign + E3M4 codes (mantissa shift 19, top exponent 7). */
+/** ḡ and m: sign + E3M4 codes. */
 export const decodeM = (c: number, scale: number) => {
   const magnitude = c & 0x7f;
-  return f((magnitude === 0 ? 0 : fromBits(((magnitude << 19) + ((127 - 7) << 23)) | ((c & 0x80) << 24))) * scale);
+  return f((magnitude === 0 ? 0 : fromBits(((magnitude << M_SHIFT) + M_BIAS) | ((c & 0x80) << 24))) * scale);
 };
 
 export const encodeM = (x: number, field: number, random: number) => {
   const a = Math.min(bitsOf(x) & ABS, INFINITY_BITS);
-  const rounded = ((a + (random >>> 13)) >>> 19) - ((field - 7) << 4);
+  const rounded = ((a + (random >>> (32 - M_SHIFT))) >>> M_SHIFT) - ((field - M_TOP) << (23 - M_SHIFT));
   // a value rounded to magnitude 0 keeps its sign (code 0x80 decodes as 0 too); below 0, code 0
   return a === 0 || rounded < 0 ? 0 : Math.min(rounded, 127) | (x < 0 ? 0x80 : 0);
 };
@@ -192,7 +195,7 @@ function encodeChunk(
     }
     let max = 0;
     for (let j = start; j < end; j++) max = Math.max(max, magnitudeBits(values[j]));
-    const field = scaleField(max, isS ? 20 : 19);
+    const field = scaleField(max, isS ? S_SHIFT : M_SHIFT);
     for (let j = start; j < end; j++) {
       const random = mix(address + first + j + key);
       codes[first + j] = isS ? encodeS(values[j], field, random) : encodeM(values[j], field, random);
@@ -240,7 +243,7 @@ export function encodeArray(
     const end = Math.min(start + STATE_BLOCK, n);
     let max = 0;
     for (let j = start; j < end; j++) max = Math.max(max, magnitudeBits(values[j]));
-    const field = scaleField(max, isS ? 20 : 19);
+    const field = scaleField(max, isS ? S_SHIFT : M_SHIFT);
     for (let j = start; j < end; j++)
       codes[j] = isS ? encodeS(values[j], field, NEAREST) : encodeM(values[j], field, NEAREST);
     scales[start / STATE_BLOCK] = scaleOf(field);

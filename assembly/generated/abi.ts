@@ -56,3 +56,10 @@ export const SLOT_BYTES: usize = 16;
 export const REDUCTION_BLOCK: usize = 1024;
 export const STATE_BLOCK: usize = 1024;
 export const STATE_SCRATCH_BYTES: usize = 12304;
+// The 8-bit codes (S unsigned E5M3, ḡ and m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade.
+export const S_SHIFT: u32 = 20;
+export const S_TOP: i32 = 31;
+export const M_SHIFT: u32 = 19;
+export const M_TOP: i32 = 7;
+// Stochastic rounding's random bits are an element's (address + keys) times this odd constant, the golden ratio's.
+export const GOLDEN: u32 = 0x9e3779b1;

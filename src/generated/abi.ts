@@ -62,3 +62,10 @@ export const REDUCTION_BLOCK = 1024;
 export const STATE_BLOCK = 1024;
 /** Bytes of scratch memory a kernel call with compressed state needs of its own. */
 export const STATE_SCRATCH_BYTES = 12304;
+/** The 8-bit codes (S unsigned E5M3, ḡ and m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade. */
+export const S_SHIFT = 20;
+export const S_TOP = 31;
+export const M_SHIFT = 19;
+export const M_TOP = 7;
+/** Stochastic rounding's random bits are an element's (address + keys) times this odd constant, the golden ratio's. */
+export const GOLDEN = 0x9e3779b1;
