@@ -130,6 +130,20 @@ const tfjsFormula: Reference = (w, grads, o) => {
   });
 };
 
+/**
+ * Each framework's own defaults, written from its source (docs/framework-sources.md), not read from
+ * the presets: lr where the framework has none (TF1, Optax, TF.js require one) is the preset's
+ * documented 1e-3. The reference runs on these; the optimizer on its preset.
+ */
+const FRAMEWORK_DEFAULTS = {
+  seed: { lr: 1e-3, decay: 0.9, eps: 1e-8 }, // the project's statement: β 0.9, ε 1e-8
+  keras: { lr: 1e-3, decay: 0.9, eps: 1e-7 }, // learning_rate=0.001, rho=0.9, epsilon=1e-7
+  tf1: { lr: 1e-3, decay: 0.9, eps: 1e-10 }, // decay=0.9, epsilon=1e-10 (ms starts at 1: the reference)
+  optax: { lr: 1e-3, decay: 0.9, eps: 1e-8 }, // decay=0.9, eps=1e-8
+  tfjs: { lr: 1e-3, decay: 0.9, eps: 1e-7 }, // decay=0.9, epsilon: the backend's, 1e-7
+} as const;
+const NOTHING_ELSE = { momentum: 0, weightDecay: 0, centered: false, nesterov: false, biasCorrection: false };
+
 interface Case {
   preset: 'seed' | 'keras' | 'tf1' | 'optax' | 'tfjs';
   reference: Reference;
@@ -188,7 +202,7 @@ describe.each(BACKENDS)('presets against float64 references of their frameworks 
     const { w0, grads } = trajectory(7);
     const w = Float32Array.from(w0);
     const opt = await RMSProp.create({ w }, { ...options, preset, backend });
-    const o = opt.options;
+    const o = { ...FRAMEWORK_DEFAULTS[preset], ...NOTHING_ELSE, ...options };
     const expected = reference(w0.slice(), grads, o);
     for (let k = 1; k <= STEPS; k++) {
       opt.step({ w: Float32Array.from(grads[k - 1]) });
@@ -196,6 +210,18 @@ describe.each(BACKENDS)('presets against float64 references of their frameworks 
     }
   });
 });
+
+// ε barely moves a trajectory whose S is far above it (TF1's starts at 1): each preset's defaults
+// are also checked as they resolve, against the frameworks' (PyTorch: lr=1e-2, alpha=0.99, eps=1e-8).
+it.each([...Object.entries(FRAMEWORK_DEFAULTS), ['pytorch', { lr: 1e-2, decay: 0.99, eps: 1e-8 }]] as const)(
+  "preset '%s' resolves to its framework's lr, decay and ε",
+  async (preset, defaults) => {
+    const opt = await RMSProp.create({ w: 1 }, { preset, backend: 'js' });
+    const { lr, decay, eps } = opt.options;
+    expect({ lr, decay, eps }).toEqual(defaults);
+    expect(opt.options.initialSquareAvg).toBe(preset === 'tf1' ? 1 : 0); // TF1's ms slot starts at ones
+  },
+);
 
 describe('the references tell the presets apart', () => {
   // Guards the test above: each reference must reject the other frameworks' conventions.
