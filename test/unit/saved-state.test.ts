@@ -484,6 +484,85 @@ describe('saved state', () => {
     expect(() => copy.fromTorchStateDict({ ...dict, param_groups: [dict.param_groups[0]] })).toThrow(RangeError);
   });
 
+  // The dicts above come from this library; this one is written by hand in PyTorch's layout, and the
+  // step after it is torch.optim.RMSprop's (centered, momentum) in float64. A dict's alpha, a
+  // schedule's lr and the centered/momentum flags passed unchecked by a round trip through itself.
+  it.each(BACKENDS)(
+    'a PyTorch dict written by hand loads, steps as torch.optim.RMSprop, exports what PyTorch would hold (%s)',
+    async (backend) => {
+      const lr = (t: number) => 0.01 / (1 + t); // a schedule: the next step's rate goes in param_groups
+      const w = Float32Array.of(1, -2, 0.5);
+      const opt = await RMSProp.create(
+        { w },
+        { preset: 'pytorch', lr, decay: 0.95, momentum: 0.9, centered: true, backend },
+      );
+      const [squareAvg, gradAvg, buffer] = [
+        [0.25, 4, 1e-4],
+        [0.1, -0.5, 0],
+        [0.01, -0.2, 0.3],
+      ];
+      const group = { lr: 0.001, alpha: 0.95, eps: 1e-8, weight_decay: 0, momentum: 0.9, centered: true };
+      const dict = {
+        state: { 0: { step: 7, square_avg: squareAvg, momentum_buffer: buffer, grad_avg: gradAvg } },
+        param_groups: [
+          { ...group, maximize: false, foreach: null, differentiable: false, capturable: false, params: [0] },
+        ],
+      };
+      // centered or momentum other than the optimizer's (or a negative one): refused, nothing changed
+      for (const other of [{ centered: false }, { momentum: 0 }, { momentum: -0.9 }]) {
+        const wrong = { ...dict, param_groups: [{ ...dict.param_groups[0], ...other }] };
+        const before = snapshot(everything(opt));
+        expect(() => opt.fromTorchStateDict(wrong)).toThrow(/centered|momentum/);
+        expect(snapshot(everything(opt))).toEqual(before);
+      }
+      opt.fromTorchStateDict(dict);
+      expect(opt.stepCount).toBe(7);
+      const g = [0.3, -1, 2];
+      const rate = 0.01 / 8; // lr(7)
+      expect(opt.toTorchStateDict().param_groups[0]).toMatchObject({ ...group, lr: rate });
+      opt.step({ w: Float32Array.from(g) });
+      // torch: square_avg = α·sa + (1−α)g²; grad_avg = α·ga + (1−α)g; avg = √(sa − ga²) + ε;
+      // buf = μ·buf + g/avg; w −= lr·buf
+      const expected = g.map((gi, i) => {
+        const sa = 0.95 * squareAvg[i] + 0.05 * gi * gi;
+        const ga = 0.95 * gradAvg[i] + 0.05 * gi;
+        const buf = 0.9 * buffer[i] + gi / (Math.sqrt(sa - ga * ga) + 1e-8);
+        return { sa, ga, buf, w: [1, -2, 0.5][i] - rate * buf };
+      });
+      const close = (actual: ArrayLike<number>, wanted: number[]) =>
+        Array.from(actual).every((x, i) => Math.abs(x - wanted[i]) <= 1e-6 * Math.abs(wanted[i]) + 1e-9);
+      expect(
+        close(
+          w,
+          expected.map((e) => e.w),
+        ),
+        `w ${[...w]}`,
+      ).toBe(true);
+      const after = opt.toTorchStateDict();
+      const entry = after.state['0'];
+      expect(entry.step).toBe(8);
+      expect(
+        close(
+          entry.square_avg,
+          expected.map((e) => e.sa),
+        ),
+      ).toBe(true);
+      expect(
+        close(
+          entry.grad_avg!,
+          expected.map((e) => e.ga),
+        ),
+      ).toBe(true);
+      expect(
+        close(
+          entry.momentum_buffer!,
+          expected.map((e) => e.buf),
+        ),
+      ).toBe(true);
+      expect(after.param_groups[0]).toMatchObject({ ...group, lr: 0.01 / 9 });
+    },
+  );
+
   // PyTorch has no state for a parameter before its first step; here state can be set before any
   // (setState, loadState, or a stepCount set back to 0), and the dict dropped it.
   it.each(['float32', 'bfloat16', '8bit'] as const)(
