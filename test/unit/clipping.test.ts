@@ -116,4 +116,19 @@ describe.each(BACKENDS)('clipping with NaN and ∞ gradients (%s)', (backend) =>
       });
     }
   });
+
+  // With globalClipNorm alone (no per-tensor clipping) the scales still differ per tensor: the
+  // finite ones are scaled by their global norm, the non-finite one not at all (it once left all unscaled).
+  it('globalClipNorm alone: the finite tensors are scaled by their global norm, the one with NaN is not', async () => {
+    const grads = { a: [3, NaN], b: [3, 4], c: [5, 12] };
+    const opt = await RMSProp.create({ a: 2, b: 2, c: 2 }, { backend, globalClipNorm: 1 });
+    opt.step(Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, new Float32Array(v)])) as never);
+    const norm = Math.hypot(...grads.b, ...grads.c); // √194, without a
+    for (const name of ['b', 'c'] as const) {
+      const clipped = grads[name].map((x) => x / norm);
+      expectFirstStep(opt.params[name], opt.state[name].squareAvg, [0, 0], clipped, name);
+    }
+    expectFirstStep(opt.params.a.subarray(0, 1), opt.state.a.squareAvg.subarray(0, 1), [0], [3], 'a[0]');
+    expect(opt.params.a[1]).toBeNaN();
+  });
 });

@@ -36,6 +36,15 @@ const badOptions: Array<[string, Record<string, unknown>, ErrorClass, RegExp]> =
   ['typo Lr', { Lr: 0.1 }, TypeError, /unknown option 'Lr'/],
   ['unknown preset', { preset: 'adam' }, TypeError, /'preset'.*"adam"/],
   ['unknown backend', { backend: 'gpu' }, TypeError, /'backend'.*"gpu"/],
+  ['clipValue 0', { clipValue: 0 }, RangeError, /'clipValue'.*> 0.*got 0$/],
+  ['negative clipValue', { clipValue: -1 }, RangeError, /'clipValue'.*-1/],
+  ['clipNorm 0', { clipNorm: 0 }, RangeError, /'clipNorm'.*> 0.*got 0$/],
+  ['NaN clipNorm', { clipNorm: NaN }, RangeError, /'clipNorm'.*NaN/],
+  ['string clipNorm', { clipNorm: '1' }, TypeError, /'clipNorm'.*"1"/],
+  ['globalClipNorm 0', { globalClipNorm: 0 }, RangeError, /'globalClipNorm'.*> 0.*got 0$/],
+  ['negative globalClipNorm', { globalClipNorm: -2 }, RangeError, /'globalClipNorm'.*-2/],
+  ['unknown nonFinite', { nonFinite: 'ignore' }, TypeError, /'nonFinite'.*"ignore"/],
+  ['unknown stateFormat', { stateFormat: 'int8' }, TypeError, /'stateFormat'.*"int8"/],
 ];
 
 describe('create rejects bad options', () => {

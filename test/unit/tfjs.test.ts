@@ -760,6 +760,12 @@ describe('options and config', () => {
         /'\d+\/rms' \(a square average\) has -Infinity at index 0/,
       ],
       [
+        '+∞ as a square average',
+        (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([0, Infinity]) } : x)),
+        RangeError,
+        /'\d+\/rms' \(a square average\) has Infinity at index 1/,
+      ],
+      [
         'NaN as a square average',
         (w: NamedTensor[]) => w.map((x, i) => (i === 2 ? { ...x, tensor: tf.tensor1d([0, NaN]) } : x)),
         RangeError,
