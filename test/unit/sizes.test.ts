@@ -27,6 +27,26 @@ function largestFitting(): number {
 /** One seed-preset step from S = 0, rounded to float32 as the parameter holds it. */
 const seedStep32 = (w: number, g: number) => Math.fround(seedStep(w, g));
 
+// The layout's size against what the docs count, not against itself: w and g (4 bytes each) and S
+// in 4, 2 or 1 byte, plus per block of 1 024 elements a float64 sum (8 bytes) and, compressed, a
+// rounding key (4) and an 8-bit scale (4): at most 0.02 bytes an element more.
+it.each([
+  ['float32', 12],
+  ['bfloat16', 10],
+  ['8bit', 9],
+] as const)('%s state takes %i bytes an element, and hardly more', (stateFormat, perElement) => {
+  const n = 100_000_000;
+  const bytes = planLayout(readGroups({ w: n }, { stateFormat })).bytes;
+  expect(bytes / n).toBeGreaterThanOrEqual(perElement);
+  expect(bytes / n).toBeLessThan(perElement + 0.02);
+});
+
+it('357 M elements with float32 state fit in 4 GiB, 358 M do not (README: "about 357 M elements")', async () => {
+  expect(bytesFor({ w: 357_000_000 })).toBeLessThanOrEqual(LIMIT);
+  expect(bytesFor({ w: 358_000_000 })).toBeGreaterThan(LIMIT);
+  await expect(RMSProp.create({ w: 358_000_000 }, { backend: 'js' })).rejects.toThrow(RangeError);
+});
+
 describe('a layout just under 4 GiB', () => {
   const big = largestFitting();
 
