@@ -484,6 +484,11 @@ export class ThreadPool {
     return this.#ctl.length === 0 ? 0 : Atomics.load(this.#ctl, WORKER_CHUNKS);
   }
 
+  /** For tests: workers asleep (a step that does not wake them runs on the caller alone). */
+  get sleepingForTest(): number {
+    return Atomics.load(this.#ctl, SLEEPING);
+  }
+
   /** The job table, to be filled with `calls` kernel calls before `run(calls)`. */
   get jobs(): Int32Array {
     return this.#jobs;

@@ -230,7 +230,8 @@ describe('threads: a worker that stalls inside its chunk', () => {
     expect(opt.threads).toBe(2);
     let stalled: (() => boolean) | undefined;
     let steps = 0;
-    for (; steps < 30 && !stalled?.(); steps++) {
+    // until the worker takes a chunk: on a busy machine the caller may run every chunk of many steps
+    for (; steps < 2000 && !stalled?.(); steps++) {
       if (steps === 2) {
         const pool = opt.poolForTest!;
         pool.stallWorkerForTest(1, 5_500); // after two steps the worker is awake
@@ -265,12 +266,9 @@ describe('a threaded create that fails after its workers started', () => {
         detach(w.buffer); // while create awaits its workers: the constructor then refuses w
         await expect(attempt).rejects.toThrow(/parameter 'w' now has 0 elements, it had 8 when create read it/);
       }
-      let after = workerThreadCount();
-      for (let wait = 0; wait < 40 && after > before; wait++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        after = workerThreadCount();
-      }
-      expect(after).toBeLessThanOrEqual(before);
+      // Threads end when the OS lets them: waited for as long as the test's time allows, not a fixed 2 s.
+      while (workerThreadCount() > before) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(workerThreadCount()).toBeLessThanOrEqual(before);
     },
     30_000,
   );

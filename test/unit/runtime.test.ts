@@ -6,6 +6,7 @@ import { RMSProp } from '../../src/index.js';
 import { runForJson, runtime } from '../support/child.js';
 
 const expected = process.env.RMSPROP_TEST_RUNTIME;
+if (!expected) console.warn('skipped: the runtime checks run under .ci/run, which sets RMSPROP_TEST_RUNTIME');
 
 describe.skipIf(!expected)(`the runtime .ci/run asked for (${expected})`, () => {
   it('runs the tests', () => {

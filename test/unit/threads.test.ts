@@ -123,6 +123,17 @@ describe.each([2, 3])('the non-finite scan on %i threads', (threads) => {
   });
 });
 
+/**
+ * A pause: at least 5 ms (steps less than SPIN_MS, 1 ms, apart count as back to back and wake the
+ * workers), and until every worker of `opt` sleeps (they spin 1 ms after a step, and on a busy
+ * machine may get no core for longer: a fixed pause would not do).
+ */
+async function workersAsleep(opt: RMSProp): Promise<void> {
+  const pool = opt.poolForTest;
+  do await new Promise((resolve) => setTimeout(resolve, 5));
+  while (pool && pool.sleepingForTest < opt.threads - 1);
+}
+
 // A step right after another finds the workers spinning, one after a pause finds them asleep: a
 // large step wakes them (and the caller may finish before they join), a small one runs on the
 // caller alone. Either way the bits are those of one thread.
@@ -138,7 +149,7 @@ it.each([
         const opt = await RMSProp.create(randomArrays(1, lengths), { threads: t, momentum: 0.9 });
         expect(opt.threads).toBe(t === 'auto' ? availableParallelism() : t);
         for (let k = 0; k < 12; k++) {
-          if (k % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20)); // long enough to fall asleep
+          if (k % 4 === 3) await workersAsleep(opt);
           opt.step(gradientsOf(k, lengths));
         }
         const result = everything(opt).map((a) => a.slice());
@@ -160,7 +171,7 @@ it('workers run part of steps that come back to back; after a pause a small step
   const backToBack = opt.poolForTest!.workerChunks;
   expect(backToBack).toBeGreaterThan(0);
   for (let k = 0; k < 3; k++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await workersAsleep(opt);
     opt.step();
   }
   expect(opt.poolForTest!.workerChunks).toBe(backToBack);
@@ -190,7 +201,6 @@ describe('thread options', () => {
     const opt = await RMSProp.create({ w }, { threads: 2, momentum: 0.9 });
     opt.step({ w: new Float32Array(1000).fill(1) });
     await opt.poolForTest!.killWorkerForTest(1);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // let the exit event arrive
     const before = snapshot([w, ...everything(opt)]);
     expect(() => opt.step({ w: new Float32Array(1000).fill(1) })).toThrow(/worker thread .* is gone/);
     expect(snapshot([w, ...everything(opt)])).toEqual(before);
