@@ -371,7 +371,7 @@ describe('saved state', () => {
     expect(Object.is(copy.state.w.squareAvg[1], -0)).toBe(true);
   });
 
-  describe('malformed states are rejected with a reason, changing nothing', async () => {
+  describe('malformed states are rejected with a reason, changing nothing', () => {
     const make = () => RMSProp.create({ w: 4, b: 2 }, { centered: true });
     const good = async () => {
       const opt = await make();
