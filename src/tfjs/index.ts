@@ -382,8 +382,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    * Loads weights in the stock layout (from `getWeights` of this or of `tf.train.rmsprop`, or from a
    * saved model). Checked as `RMSProp.loadState` checks a state (the layout and each name's `/rms`,
    * `/momentum`, `/mg` against this optimizer's options, sizes, square averages finite and ≥ 0)
-   * before anything changes; copies before returning. Matched by position to the variables this
-   * optimizer has seen (in `getWeights`' order); state beyond them waits for its variable (as after
+   * before anything changes; copies before returning. Matched to the variables this optimizer has
+   * seen by name (`<var>/rms`), the rest by position (in `getWeights`' order); a disposed variable's
+   * state is dropped. State beyond them waits for its variable (as after
    * `tf.loadLayersModel`, before the first step), which takes the state named after it (`<var>/rms`,
    * or its name less a tfjs-layers `_1`) or else the next of its size by position (docs/tfjs.md).
    * Waits until the wasm is compiled, so that the step after it can run.
@@ -393,20 +394,20 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const loaded = await this.#readWeights(weightValues);
     await this.#ready.catch(() => {}); // invalid options are reported by ready() and by the first step
     this.#live();
-    // A variable may have joined while this call awaited: check its position again, synchronously.
+    // A variable may have joined while this call awaited: match and check again, synchronously.
     const order = this.#savedOrder();
+    const targets = matchLoaded(loaded.slots, order);
     for (const [i, slot] of loaded.slots.entries()) {
-      const existing = order[i];
-      if (existing && existing.length !== slot.length) {
-        throw new RangeError(
-          `setWeights: '${slot.stateNames.squareAvg}' has ${slot.length} elements, the variable in position ${i} ('${existing.name}') has ${existing.length}`,
-        );
-      }
+      const existing = targets[i];
+      if (existing && existing.length !== slot.length)
+        throw sizeMismatch(slot.stateNames.squareAvg, slot.length, existing, order);
     }
-    // Everything read and checked: now change the optimizer.
+    // Everything read and checked: now change the optimizer. The state of a variable disposed and
+    // not in the weights is dropped (re-created, it starts afresh or takes loaded state named after it).
     this.#weightsStale = true;
+    this.#slots = this.#slots.filter((slot) => order.includes(slot));
     for (const [i, slot] of loaded.slots.entries()) {
-      const existing = order[i];
+      const existing = targets[i];
       if (existing?.name !== undefined && this.#core) {
         copyState(slot.pending, this.#core, existing.name);
         existing.stateNames = slot.stateNames;
@@ -418,7 +419,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     // The variables beyond the weights loaded start afresh, as the stock optimizer's state is replaced whole.
     const initial = this.#resolved('initialSquareAvg');
-    for (const slot of order.slice(loaded.slots.length)) {
+    const matched = new Set(targets);
+    for (const slot of order.filter((s) => !matched.has(s))) {
       if (slot.name === undefined || !this.#core) {
         this.#slots.splice(this.#slots.indexOf(slot), 1);
         continue;
@@ -484,6 +486,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }
     > = [];
     const order = this.#savedOrder();
+    const targets = matchLoaded(
+      weightValues.slice(1, 1 + count).map(({ name }) => ({ stateNames: { squareAvg: name } })),
+      order,
+    );
     for (let i = 0; i < count; i++) {
       const first = weightValues[1 + i];
       const slot = {
@@ -492,7 +498,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         stateNames: {} as Record<StateKind, string>,
         pending: {} as Partial<Record<StateKind, Float32Array>>,
       };
-      const existing = order[i];
+      const existing = targets[i];
       for (const [k, [kind]] of kinds.entries()) {
         const { name, tensor } = weightValues[1 + k * count + i];
         if (tensor.dtype !== 'float32')
@@ -501,11 +507,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
           throw new RangeError(
             `setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`,
           );
-        if (existing && existing.length !== slot.length) {
-          throw new RangeError(
-            `setWeights: '${name}' has ${tensor.size} elements, the variable in position ${i} (${existing.name === undefined ? 'loaded earlier' : `'${existing.name}'`}) has ${existing.length}`,
-          );
-        }
+        if (existing && existing.length !== slot.length) throw sizeMismatch(name, tensor.size, existing, order);
         const values = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
         if (kind === 'squareAvg') {
           const bad = values.findIndex((x) => !(x >= 0 && x < Infinity));
@@ -603,12 +605,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     const old = this.#core;
     core.stepCount = this.iterations;
+    // State loaded for a slot just bound wins over what the old core holds under its name (a
+    // variable disposed when the state was loaded, then re-created).
     for (const slot of bound) {
-      if (old && slot.name! in old.state) {
+      if (slot.pending) {
+        copyState(slot.pending, core, slot.name!);
+      } else if (old && slot.name! in old.state) {
         copyState(old.state[slot.name!], core, slot.name!);
         core.params[slot.name!].set(old.params[slot.name!]);
-      } else if (slot.pending) {
-        copyState(slot.pending, core, slot.name!);
       }
     }
     return core;
@@ -639,6 +643,35 @@ function checkOptions(options: TfjsRMSPropOptions): void {
 /** The options actually given: one given as undefined is not (in setOptions: left as it is, as in RMSProp.setOptions). */
 const given = (options: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+
+/**
+ * The slot of `order` (the saved order) each loaded slot goes to: the one of its variable's name
+ * (`<var>/rms`), else the next one left by position; undefined beyond them.
+ */
+function matchLoaded(
+  loaded: ReadonlyArray<{ stateNames: { squareAvg: string } }>,
+  order: readonly Slot[],
+): Array<Slot | undefined> {
+  const byName = new Map(order.map((slot) => [slot.name ?? ownerOf(slot), slot]));
+  const taken = new Set<Slot>();
+  const named = loaded.map((slot) => {
+    const target = byName.get(ownerOf(slot));
+    if (!target || taken.has(target)) return undefined;
+    taken.add(target);
+    return target;
+  });
+  const rest = order.filter((slot) => !taken.has(slot));
+  let next = 0;
+  return named.map((target) => target ?? rest[next++]);
+}
+
+/** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. */
+function sizeMismatch(name: string, size: number, target: Slot, order: readonly Slot[]): RangeError {
+  const which = target.name === undefined ? 'state loaded earlier' : `variable '${target.name}'`;
+  return new RangeError(
+    `setWeights: '${name}' has ${size} elements, the ${which} it goes to (position ${order.indexOf(target)}, by name or else by position) has ${target.length}`,
+  );
+}
 
 /** `applyGradients`' argument as [name, gradient] pairs, checked: names once each, tensors or null. */
 function gradientEntries(

@@ -15,8 +15,7 @@ export const STOCK: ReadonlyArray<readonly [StateKind, string]> = [
 export const stockNames = (name: string) =>
   Object.fromEntries(STOCK.map(([kind, suffix]) => [kind, `${name}/${suffix}`])) as Record<StateKind, string>;
 /** The variable a slot's state was named after (its `/rms` name less the suffix). @internal */
-export const ownerOf = (slot: { stateNames: Record<StateKind, string> }) =>
-  slot.stateNames.squareAvg.replace(/\/rms$/, '');
+export const ownerOf = (slot: { stateNames: { squareAvg: string } }) => slot.stateNames.squareAvg.replace(/\/rms$/, '');
 /** One variable's place in the optimizer (kept in the order first seen; saved in the optimizer's saved order). @internal */
 export interface Slot {
   /** The variable's name once seen; undefined for state loaded by `setWeights` before its variable. */

@@ -39,7 +39,9 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // fused bfloat16 loop by runs; 0.95 kB of it the wasm's base64): 133.8 kB. Then js-kernel.ts split
 // from kernel.ts: 134.2 kB. Then a review's fixes (refused calls in the TF.js adapter, a detached
 // parameter at create) and the adapter's slots.ts split from its index (0.64 kB of it): 135.5 kB.
-const CODE_BUDGET = 136_000;
+// Then a review's TF.js fixes (a checkpoint restored by name; a variable disposed at the restore and
+// re-created), the codecs' constants named from the ABI and a test hook of the pool: 136.5 kB.
+const CODE_BUDGET = 137_000;
 const BUDGET = 300_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];

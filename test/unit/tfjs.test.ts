@@ -978,6 +978,60 @@ describe('options and config', () => {
   });
 
   // A name of one's own that ends in `_N` is not a renamed layer weight: `w_3` (new) took `w_1`'s state.
+  // Restoring a checkpoint into an optimizer that had stepped went by the positions of the last step
+  // at restore time: after a step with another varList, a's and b's states were swapped (S_a 0.1
+  // where 10.09), or a model's unfrozen layer made it throw on the sizes.
+  it('setWeights into an optimizer that has stepped: each variable takes the state saved under its name', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const [a, b] = [3, 5].map((n, i) => tf.variable(tf.zeros([n]), true, `restore-${'ab'[i]}`)); // (by position: a RangeError)
+    const step = (gradients: Array<[tf.Variable, number]>) => {
+      const map = Object.fromEntries(gradients.map(([v, g]) => [v.name, tf.fill(v.shape, g)]));
+      optimizer.applyGradients(map);
+      tf.dispose(Object.values(map));
+    };
+    step([
+      [a, 1],
+      [b, 1],
+    ]);
+    step([[a, 10]]);
+    const saved = (await optimizer.getWeights()).map(({ name, tensor }) => ({ name, tensor: tf.clone(tensor) }));
+    step([[b, 1]]); // the last step's order is now b's
+    await optimizer.setWeights(saved);
+    // ρ = 0.9: S_a = 0.9·0.1 + 0.1·10², S_b = 0.1, as saved
+    expect(optimizer.core!.state[a.name].squareAvg[0]).toBeCloseTo(0.9 * 0.1 + 0.1 * 100, 5);
+    expect(optimizer.core!.state[b.name].squareAvg[0]).toBeCloseTo(0.1, 6);
+    expect((await optimizer.getWeights()).map((w) => w.name).slice(1, 3)).toEqual([`${b.name}/rms`, `${a.name}/rms`]);
+    tf.dispose([a, b, ...saved.map((w) => w.tensor)]);
+    optimizer.dispose();
+  });
+
+  // A variable disposed when a checkpoint was restored, then re-created under its name, kept the
+  // state it had before the restore, and getWeights named its state twice.
+  it('a variable disposed during setWeights and re-created takes the state restored for its name', async () => {
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const a = tf.variable(tf.zeros([3]), true, 'redo-a');
+    let b = tf.variable(tf.zeros([3]), true, 'redo-b');
+    const step = (g: number) => {
+      const map = Object.fromEntries([a, b].map((v) => [v.name, tf.fill([3], g)]));
+      optimizer.applyGradients(map);
+      tf.dispose(Object.values(map));
+    };
+    step(1); // S = 0.1
+    const saved = (await optimizer.getWeights()).map(({ name, tensor }) => ({ name, tensor: tf.clone(tensor) }));
+    step(100);
+    step(100);
+    b.dispose();
+    await optimizer.setWeights(saved);
+    b = tf.variable(tf.zeros([3]), true, 'redo-b');
+    const names = (await optimizer.getWeights()).map((w) => w.name);
+    expect(new Set(names).size).toBe(names.length);
+    step(1); // S = 0.9·0.1 + 0.1·1 = 0.19 from the restored 0.1; b: 0 − 0.01·1/√(0.19 + 1e-7)
+    expect(b.dataSync()[0]).toBeCloseTo(-0.01 / Math.sqrt(0.19 + 1e-7), 6);
+    expect(a.dataSync()[0]).toBeCloseTo(a.dataSync()[1], 7);
+    tf.dispose([a, b, ...saved.map((w) => w.tensor)]);
+    optimizer.dispose();
+  });
+
   it('a name of your own ending in _N is not read as renamed: its state waits for it', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
     await optimizer.setWeights([
