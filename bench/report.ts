@@ -175,7 +175,8 @@ export function targets(results: SizeResult[], overhead: SizeResult | undefined)
   const from16K = (n: number) => n >= 16 * K;
   const mid = (n: number) => n >= 16 * K && n <= 256 * K;
   const large = (n: number) => n >= 4 * M;
-  const x = (v: number) => `${v.toFixed(2)}×`;
+  // three decimals: a worst case of 1.055 printed as 1.05× read as a pass beside its "NO" for ≤ 1.05×
+  const x = (v: number) => `${v.toFixed(3)}×`;
   const pct = (v: number) => `${(v * 100).toFixed(0)} %`;
   const s = (r: SizeResult) => ratios(r);
   const out = [

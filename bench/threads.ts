@@ -1,5 +1,6 @@
 // `npx tsx bench/threads.ts [--quick] [--json]`: the zero-copy SIMD step on 1 thread, 2 threads
-// and threads: 'auto', interleaved round by round (medians), from 1 K to 16 M elements: back to
+// and threads: 'auto', interleaved round by round (with 'auto' in a run, every variant is the mean
+// of 100 ms samples: a median would hide auto's trials), from 1 K to 16 M elements: back to
 // back; with 2 ms of other work before every step (as in training, where the forward and
 // backward passes run between steps and the workers have gone to sleep); back to back while
 // another process burns one core (bench/busy.ts); and the streaming limit on 1 and 2 threads.
@@ -43,8 +44,9 @@ export interface ThreadsRow {
   /** Threads an optimizer of this size gets from threads: 'auto' (1: no workers, the code of one thread). */
   autoThreads: number;
   /**
-   * Median ns per element for 1 thread, 2 threads and 'auto', interleaved in one run. 'auto, apart'
-   * and '1, apart': the same with APART_MS of other work before each step.
+   * ns per element for 1 thread, 2 threads and 'auto', interleaved in one run (means of
+   * AUTO_SAMPLE_MS samples, as every run with 'auto' is). 'auto, apart' and '1, apart': the same with
+   * APART_MS of other work before each step.
    * 'stream 1' and 'stream 2': the streaming limit on 1 and on 2 threads. From the issue's target
    * sizes: '2, apart' (interleaved with '1, apart' and 'auto, apart'), and 'busy 1', 'busy 2',
    * 'busy auto': back to back with another process burning one core, interleaved in one run.
@@ -295,7 +297,7 @@ if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = await benchThreads();
   console.log(
-    `SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, medians of ${ROUNDS} interleaved rounds`,
+    `SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, ${ROUNDS} interleaved rounds (means of ${AUTO_SAMPLE_MS} ms samples where 'auto' runs, medians otherwise)`,
   );
   console.log(
     `elements      1 thread     2 threads    auto (threads)     2 threads vs 1   auto vs 1   auto vs 1, ${APART_MS} ms apart   stream, 2 threads   2 threads % of it`,
