@@ -28,7 +28,17 @@ import {
   type RMSPropOptions,
   type TensorState,
 } from '../index.js';
-import { bindJoining, indexByName, isAlive, ownerOf, STOCK, type Slot, type StateKind, stockNames } from './slots.js';
+import {
+  bindJoining,
+  indexByName,
+  isAlive,
+  matchLoaded,
+  ownerOf,
+  STOCK,
+  type Slot,
+  type StateKind,
+  stockNames,
+} from './slots.js';
 
 /** Options of the TF.js optimizer: every option of `RMSProp.create`, with preset `'tfjs'` by default. */
 export type TfjsRMSPropOptions = RMSPropOptions;
@@ -138,7 +148,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   setOptions(changes: OptionChanges): void {
     this.#live();
     // Read once: what is checked is what both the core and the options keep (a getter may answer otherwise twice).
-    const read = changes !== null && typeof changes === 'object' ? { ...changes } : changes;
+    const plain =
+      changes !== null && typeof changes === 'object' && !Array.isArray(changes) && !(changes instanceof Map);
+    const read = plain ? { ...changes } : changes; // (an array or a Map goes on as it is, to be refused)
     const target = this.#core ?? checkCore(this.#options);
     try {
       target.setOptions(0, read);
@@ -396,14 +408,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#live();
     // A variable may have joined while this call awaited: match and check again, synchronously.
     const order = this.#savedOrder();
-    const targets = matchLoaded(loaded.slots, order);
+    const targets = matchLoaded(loaded.slots, order, tf.engine().registeredVariables);
     for (const [i, slot] of loaded.slots.entries()) {
       const existing = targets[i];
       if (existing && existing.length !== slot.length)
         throw sizeMismatch(slot.stateNames.squareAvg, slot.length, existing, order);
     }
-    // Everything read and checked: now change the optimizer. The state of a variable disposed and
-    // not in the weights is dropped (re-created, it starts afresh or takes loaded state named after it).
+    // Everything read and checked: now change the optimizer. The state of a variable disposed now is
+    // dropped (re-created under its name, it takes the state loaded for that name, or starts afresh).
     this.#weightsStale = true;
     this.#slots = this.#slots.filter((slot) => order.includes(slot));
     for (const [i, slot] of loaded.slots.entries()) {
@@ -489,6 +501,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const targets = matchLoaded(
       weightValues.slice(1, 1 + count).map(({ name }) => ({ stateNames: { squareAvg: name } })),
       order,
+      tf.engine().registeredVariables,
     );
     for (let i = 0; i < count; i++) {
       const first = weightValues[1 + i];
@@ -605,12 +618,12 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     const old = this.#core;
     core.stepCount = this.iterations;
-    // State loaded for a slot just bound wins over what the old core holds under its name (a
-    // variable disposed when the state was loaded, then re-created).
+    // A slot bound under the old core keeps its state there; one just bound takes the state loaded
+    // for it, or starts afresh (a variable whose state setWeights dropped, re-created under its name).
     for (const slot of bound) {
       if (slot.pending) {
         copyState(slot.pending, core, slot.name!);
-      } else if (old && slot.name! in old.state) {
+      } else if (old && this.#bySlotName.has(slot.name!)) {
         copyState(old.state[slot.name!], core, slot.name!);
         core.params[slot.name!].set(old.params[slot.name!]);
       }
@@ -644,32 +657,11 @@ function checkOptions(options: TfjsRMSPropOptions): void {
 const given = (options: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 
-/**
- * The slot of `order` (the saved order) each loaded slot goes to: the one of its variable's name
- * (`<var>/rms`), else the next one left by position; undefined beyond them.
- */
-function matchLoaded(
-  loaded: ReadonlyArray<{ stateNames: { squareAvg: string } }>,
-  order: readonly Slot[],
-): Array<Slot | undefined> {
-  const byName = new Map(order.map((slot) => [slot.name ?? ownerOf(slot), slot]));
-  const taken = new Set<Slot>();
-  const named = loaded.map((slot) => {
-    const target = byName.get(ownerOf(slot));
-    if (!target || taken.has(target)) return undefined;
-    taken.add(target);
-    return target;
-  });
-  const rest = order.filter((slot) => !taken.has(slot));
-  let next = 0;
-  return named.map((target) => target ?? rest[next++]);
-}
-
 /** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. */
 function sizeMismatch(name: string, size: number, target: Slot, order: readonly Slot[]): RangeError {
   const which = target.name === undefined ? 'state loaded earlier' : `variable '${target.name}'`;
   return new RangeError(
-    `setWeights: '${name}' has ${size} elements, the ${which} it goes to (position ${order.indexOf(target)}, by name or else by position) has ${target.length}`,
+    `setWeights: '${name}' has ${size} elements, the ${which} it goes to (${ownerOf(target) === name.replace(/\/[^/]*$/, '') ? 'by name' : `by position, ${order.indexOf(target)}`}) has ${target.length}`,
   );
 }
 

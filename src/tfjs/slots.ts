@@ -106,3 +106,32 @@ export function bindJoining(
     Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
   }
 }
+
+/**
+ * Where each slot `setWeights` loaded goes among `order`, the slots the optimizer saves (undefined:
+ * it waits for its variable). By the name `getWeights` gives a slot's state (`<var>/rms`) where the
+ * name is once in each, so that restoring a checkpoint does not depend on the last step's order;
+ * the rest by position, as TF.js matches it, but not state named after a live variable the
+ * optimizer has not seen (a frozen layer's), which waits for it as in `bindJoining`. @internal
+ */
+export function matchLoaded(
+  loaded: ReadonlyArray<{ stateNames: { squareAvg: string } }>,
+  order: readonly Slot[],
+  registered: Readonly<Record<string, tf.Variable>>,
+): Array<Slot | undefined> {
+  const owners = loaded.map(ownerOf);
+  const orderOwners = order.map(ownerOf);
+  const once = (names: readonly string[], name: string) => names.indexOf(name) === names.lastIndexOf(name);
+  const taken = new Set<Slot>();
+  const named = owners.map((owner) => {
+    const at = orderOwners.indexOf(owner);
+    if (at < 0 || !once(owners, owner) || !once(orderOwners, owner)) return undefined;
+    taken.add(order[at]);
+    return order[at];
+  });
+  const seen = new Set(order.map((slot) => slot.name));
+  const waits = (owner: string) => Object.hasOwn(registered, owner) && !seen.has(owner);
+  const rest = order.filter((slot) => !taken.has(slot));
+  let next = 0;
+  return named.map((target, i) => target ?? (waits(owners[i]) ? undefined : rest[next++]));
+}
