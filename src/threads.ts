@@ -486,7 +486,7 @@ export class ThreadPool {
 
   /** For tests: workers asleep (a step that does not wake them runs on the caller alone). */
   get sleepingForTest(): number {
-    return Atomics.load(this.#ctl, SLEEPING);
+    return this.#ctl.length === 0 ? 0 : Atomics.load(this.#ctl, SLEEPING);
   }
 
   /** The job table, to be filled with `calls` kernel calls before `run(calls)`. */

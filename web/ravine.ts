@@ -484,8 +484,9 @@ function rmspropExtras(fs: HTMLFieldSetElement): void {
 
 function valleyControls(): void {
   const kappa = $<HTMLInputElement>('kappa');
+  // Set once: the slider keeps its own position (written back rounded, a step of 0.01 snapped back to it).
+  kappa.value = String(Math.log10(state.kappa));
   const show = () => {
-    kappa.value = String(Math.log10(state.kappa));
     $('kappa-out').textContent = String(state.kappa);
     kappa.setAttribute('aria-valuetext', `κ ${state.kappa}`);
     $('start-out').textContent = `(${fmt(state.start[0])}, ${fmt(state.start[1])})`;
