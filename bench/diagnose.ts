@@ -11,15 +11,14 @@ import { execFileSync } from 'node:child_process';
 import { RMSProp } from '../src/index.js';
 import { measure, type Plan } from './measure.js';
 import { wasmLoop } from './loops.js';
+import { benchOptimizer } from './steps.js';
 import { gradient, type Variant } from './variants.js';
 
 execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
 const plan: Plan = { rounds: 9, sampleMs: 20, minBatches: 5, warmMs: 50, batchMs: 1, budgetMs: 10_000, minRounds: 3 };
 
 async function step(n: number, options = {}) {
-  const opt = await RMSProp.create({ w: n }, { backend: 'simd', ...options });
-  opt.params.w.fill(0.5);
-  opt.grads.w.set(gradient(n));
+  const opt = await benchOptimizer(RMSProp, n, { backend: 'simd', ...options });
   return () => void opt.step();
 }
 

@@ -2,7 +2,7 @@
 // browser benchmark (web/bench.ts). The library comes in as an argument, so the page measures the
 // package a user installs and Node measures src/. Every variant is set up here, outside the timed body.
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendName } from '../src/index.js';
+import type { BackendName, RMSPropOptions } from '../src/index.js';
 import type { RMSPropClass } from '../demo/ravine.js';
 import { plainRMSPropStep, SEED } from './plain.js';
 
@@ -33,10 +33,20 @@ export function gradient(n: number): Float32Array {
   return g;
 }
 
-async function zeroCopy(lib: RMSPropClass, g: Float32Array, backend: BackendName, extra = {}) {
-  const opt = await lib.create({ w: g.length }, { backend, ...extra });
+/** The benchmarks' optimizer: one tensor `w` of `n` elements at 0.5, its own gradients `gradient(n)`. */
+export async function benchOptimizer<L extends RMSPropClass>(
+  lib: L,
+  n: number,
+  options: RMSPropOptions,
+): Promise<Awaited<ReturnType<L['create']>>> {
+  const opt = (await lib.create({ w: n }, options)) as Awaited<ReturnType<L['create']>>;
   opt.params.w.fill(0.5);
-  opt.grads.w.set(g);
+  opt.grads.w.set(gradient(n));
+  return opt;
+}
+
+async function zeroCopy(lib: RMSPropClass, g: Float32Array, backend: BackendName, extra = {}) {
+  const opt = await benchOptimizer(lib, g.length, { backend, ...extra });
   return {
     step: () => void opt.step(),
     dispose: () => opt.dispose(),

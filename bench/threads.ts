@@ -8,6 +8,7 @@
 import { RMSProp } from '../src/index.js';
 import { burnerDescription, burnOneCore } from './busy.js';
 import { sharedCpuCounter, withNewThreads } from './placement.js';
+import { benchOptimizer } from './steps.js';
 import { streamLoops } from './stream-threads.js';
 
 const quick = process.argv.includes('--quick');
@@ -63,9 +64,7 @@ export interface ThreadsRow {
 
 /** A simd optimizer of `n` elements stepped on its own arrays ('auto' first settles for SETTLE_MS, steps `apartMs` apart). */
 export async function zeroCopy(n: number, threads: number | 'auto', apartMs = 0): Promise<RMSProp> {
-  const opt = await RMSProp.create({ w: n }, { backend: 'simd', threads });
-  opt.params.w.fill(0.5);
-  opt.grads.w.forEach((_, i, g) => (g[i] = Math.sin(i) * 1e-2));
+  const opt = await benchOptimizer(RMSProp, n, { backend: 'simd', threads });
   if (threads === 'auto') {
     const until = performance.now() + SETTLE_MS;
     while (performance.now() < until) {

@@ -4,16 +4,9 @@ import { RMSProp } from '../src/index.js';
 import { wasmLoop } from './loops.js';
 import { tfjsStep } from './tfjs.js';
 import type { NativeBuild } from './native.js';
-import { gradient, libraryVariants, SEED_BYTES, type Variant } from './steps.js';
+import { benchOptimizer, gradient, libraryVariants, SEED_BYTES, type Variant } from './steps.js';
 
 export { gradient, SEED_BYTES, type Variant } from './steps.js';
-
-async function zeroCopy(g: Float32Array) {
-  const opt = await RMSProp.create({ w: g.length }, { backend: 'simd' });
-  opt.params.w.fill(0.5);
-  opt.grads.w.set(g);
-  return () => void opt.step();
-}
 
 /** Every variant at one size, in table order. */
 export async function variantsAt(n: number, native: NativeBuild[]): Promise<Variant[]> {
@@ -37,7 +30,8 @@ export async function overheadVariants(): Promise<Variant[]> {
   const total = TENSORS * TENSOR_LENGTH;
   const many = <T>(make: (i: number) => T) =>
     Object.fromEntries(Array.from({ length: TENSORS }, (_, i) => [`t${i}`, make(i)]));
-  const one = await zeroCopy(gradient(total));
+  const oneOpt = await benchOptimizer(RMSProp, total, { backend: 'simd' });
+  const one = () => void oneOpt.step();
   const manyOpt = await RMSProp.create(
     many(() => TENSOR_LENGTH),
     { backend: 'simd' },
