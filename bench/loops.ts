@@ -2,6 +2,7 @@
 // bench time with the asc API by bench/assembly/compile.mjs, run in this process.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { regionGap } from '../src/layout.js';
 import { SEED } from './plain.js';
 
 function compileStream(): Promise<WebAssembly.Module> {
@@ -14,9 +15,13 @@ let module: Promise<WebAssembly.Module> | undefined;
 
 type Loop = 'stream' | 'seedOnly' | 'seedLibraryOps';
 
-/** One loop over n elements of w, g, s in a fresh wasm memory, laid out like the optimizer's. */
+/**
+ * One loop over n elements of w, g, s in a fresh wasm memory, laid out like the optimizer's (regions
+ * apart by its gap: exactly 64 MiB apart, at 16 M elements, they cost up to 2×).
+ */
 export async function wasmLoop(n: number, loop: Loop): Promise<() => void> {
-  const region = Math.ceil(n / 8) * 32; // the loop moves 8 floats at a time
+  const bytes = Math.ceil(n / 8) * 32; // the loop moves 8 floats at a time
+  const region = bytes + regionGap(bytes);
   const memory = new WebAssembly.Memory({ initial: Math.ceil((3 * region) / 65536) });
   const instance = await WebAssembly.instantiate(await (module ??= compileStream()), { env: { memory } });
   const f32 = new Float32Array(memory.buffer);

@@ -26,7 +26,7 @@ const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 /**
  * Bytes between one region and the next: a few cache lines, so that arrays a power of two apart do
  * not map to the same cache sets; past 1 MiB, 32 KiB more, so that they do not share DRAM rows or
- * banks (measured in commit 4321e02). Exported for bench/stream-threads.ts, which lays out the same.
+ * banks (measured in commit 4321e02). Exported for bench/stream-threads.ts and bench/loops.ts, which lay out the same.
  */
 export function regionGap(regionBytes: number): number {
   return 5 * 64 + (regionBytes >= 1 << 20 ? 32 * 1024 : 0);
