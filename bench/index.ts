@@ -1,5 +1,5 @@
-// `npm run bench` (full, about 5 minutes with the TF.js drop-in: writes bench/results/) and `npm run bench -- --quick`
-// (about 45 s: prints only). Options: --cpu N pins the process to CPU N (default 0), --no-pin.
+// `npm run bench` (full, about 7.5 minutes with the TF.js drop-in: writes bench/results/) and `npm run bench -- --quick`
+// (about 75 s: prints only). Options: --cpu N pins the process to CPU N (default 0), --no-pin.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
