@@ -35,6 +35,16 @@ describe.each(BACKENDS)('non-finite gradients (%s)', (backend) => {
     expect(opt.step(randomArrays(14, LENGTHS))).toBe(true);
     expect(opt.stepCount).toBe(2);
   });
+
+  // On one thread your arrays are scanned in JS, four elements at a time and then one by one: a lone
+  // ±∞ or NaN in that tail (index 4 of 5) was found only by tests with threads or TF.js.
+  it.each([Infinity, -Infinity, NaN])("'throw' finds a lone %d in the last element of your array", async (value) => {
+    const opt = await RMSProp.create({ w: new Float32Array(5) }, { backend, nonFinite: 'throw' });
+    const g = new Float32Array(5);
+    g[4] = value;
+    expect(() => opt.step({ w: g })).toThrow(`gradient 'w' has ${value} at index 4`);
+    expect(opt.stepCount).toBe(0);
+  });
 });
 
 describe.each([

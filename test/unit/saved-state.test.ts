@@ -167,6 +167,8 @@ describe('files that cannot lie', () => {
     expect(decode('[0,4]', '[16,1]')).toThrow(/data bytes 20 to 24 belong to no array/);
     expect(decode('[0,4]', '[16,3]')).toThrow(/truncated: squareAvg of 'b' ends at byte/);
     expect(decode('[8,4]', '[0,2]')).not.toThrow(); // any order, as long as each byte has one owner
+    // [offset, count, bytes per element] is version 3's form (compressed codes): refused before it
+    expect(decode('[0,4]', '[16,2,2]')).toThrow(TypeError);
     // an empty array owns no byte: any offset within the data (V8 refused one not a multiple of 4)
     const empty = () => decodeState(container(version, header('[0,6]', '[14,0]'), data)).state.b.squareAvg;
     expect(empty()).toEqual(new Float32Array(0));
@@ -562,6 +564,35 @@ describe('saved state', () => {
       expect(after.param_groups[0]).toMatchObject({ ...group, lr: 0.01 / 9 });
     },
   );
+
+  // Found by mutation: each of these was changed in the code and no test failed.
+  it("loadState swaps two parameters' state given as views of the optimizer's own memory", async () => {
+    const opt = await RMSProp.create({ a: 4, b: 4 });
+    opt.state.a.squareAvg.set([1, 2, 3, 4]);
+    opt.state.b.squareAvg.set([5, 6, 7, 8]);
+    const saved = opt.saveState();
+    opt.loadState({
+      ...saved,
+      state: { a: { squareAvg: opt.state.b.squareAvg }, b: { squareAvg: opt.state.a.squareAvg } },
+    });
+    expect([...opt.state.a.squareAvg, ...opt.state.b.squareAvg]).toEqual([5, 6, 7, 8, 1, 2, 3, 4]);
+  });
+
+  it('base64 with a character outside the alphabet in a last group of three is refused (RFC 4648)', async () => {
+    const opt = await RMSProp.create({ w: 2 });
+    const saved = opt.saveState();
+    expect(() => opt.loadState({ ...saved, state: { w: { squareAvg: 'AAAAAAAAAA!=' } } })).toThrow(/base64/);
+    expect(() => opt.loadState({ ...saved, state: { w: { squareAvg: 'AAAAAAAAAAA=' } } })).not.toThrow();
+  });
+
+  it('a state saved at step 0 loads as step 0', async () => {
+    const opt = await RMSProp.create({ w: 2 });
+    const saved = opt.saveState();
+    opt.grads.w.fill(1);
+    opt.step();
+    opt.loadState(saved);
+    expect(opt.stepCount).toBe(0);
+  });
 
   // PyTorch has no state for a parameter before its first step; here state can be set before any
   // (setState, loadState, or a stepCount set back to 0), and the dict dropped it.

@@ -466,3 +466,45 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
     expect(worst).toBeGreaterThan(0);
   });
 });
+
+// Written from the definitions, not compared between backends (which share the keys and the encoder):
+// a value written with setState rounds to nearest, ties away from zero; a step's rounding key is
+// lowbias32(lowbias32(seed) ^ t) with bit 30 cleared (so that, as a float32, it is never NaN).
+describe('the formats against their definitions', () => {
+  const bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
+  const float = (b: number) => new Float32Array(Uint32Array.of(b).buffer)[0];
+
+  it('setState rounds bfloat16 to nearest, ties away from zero', async () => {
+    const { RMSProp } = await import('../../src/index.js');
+    const opt = await RMSProp.create({ w: 4096 }, { stateFormat: 'bfloat16', backend: 'js' });
+    const values = new Float32Array(4096).fill(1);
+    // halfway between bfloat16 neighbours: 0x3f80|0x3f81, 0x3f81|0x3f82; just under and over a half
+    const cases: Array<[number, number]> = [
+      [0x3f808000, 0x3f810000],
+      [0x3f818000, 0x3f820000],
+      [0x3f807fff, 0x3f800000],
+      [0x3f808001, 0x3f810000],
+    ];
+    cases.forEach(([input], i) => (values[i] = float(input)));
+    opt.setState('w', { squareAvg: values });
+    const read = opt.state.w.squareAvg;
+    cases.forEach(([input, expected], i) => expect(bits(read[i]), input.toString(16)).toBe(expected));
+    opt.dispose();
+  });
+
+  it("a step's rounding key is lowbias32(lowbias32(seed) ^ t) with bit 30 clear", async () => {
+    const { roundingKey } = await import('../../src/state-codecs.js');
+    // Chris Wellons' lowbias32, written here from its published definition
+    const lowbias32 = (x: number) => {
+      x = Math.imul(x ^ (x >>> 16), 0x7feb352d) >>> 0;
+      x = Math.imul(x ^ (x >>> 15), 0x846ca68b) >>> 0;
+      return (x ^ (x >>> 16)) >>> 0;
+    };
+    for (const seed of [0, 1, 12345, 0xffffffff])
+      for (const t of [0, 1, 2, 1000, 2 ** 31 - 1]) {
+        const key = roundingKey(t, seed);
+        expect(key).toBe((lowbias32((lowbias32(seed) ^ t) >>> 0) & ~(1 << 30)) >>> 0);
+        expect(Number.isNaN(float(key))).toBe(false);
+      }
+  });
+});
