@@ -395,8 +395,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    * saved model). Checked as `RMSProp.loadState` checks a state (the layout and each name's `/rms`,
    * `/momentum`, `/mg` against this optimizer's options, sizes, square averages finite and ≥ 0)
    * before anything changes; copies before returning. Matched to the variables this optimizer has
-   * seen by name (`<var>/rms`), the rest by position (in `getWeights`' order); a disposed variable's
-   * state is dropped. State beyond them waits for its variable (as after
+   * seen by the names `getWeights` gives (where each is once), the rest by position (in `getWeights`'
+   * order; see `matchLoaded`); a disposed variable's state is dropped. State beyond them waits for its variable (as after
    * `tf.loadLayersModel`, before the first step), which takes the state named after it (`<var>/rms`,
    * or its name less a tfjs-layers `_1`) or else the next of its size by position (docs/tfjs.md).
    * Waits until the wasm is compiled, so that the step after it can run.
@@ -417,7 +417,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // Everything read and checked: now change the optimizer. The state of a variable disposed now is
     // dropped (re-created under its name, it takes the state loaded for that name, or starts afresh).
     this.#weightsStale = true;
-    this.#slots = this.#slots.filter((slot) => order.includes(slot));
+    const kept = new Set(order);
+    this.#slots = this.#slots.filter((slot) => kept.has(slot));
     for (const [i, slot] of loaded.slots.entries()) {
       const existing = targets[i];
       if (existing?.name !== undefined && this.#core) {
