@@ -120,14 +120,20 @@ export function matchLoaded(
   registered: Readonly<Record<string, tf.Variable>>,
 ): Array<Slot | undefined> {
   const owners = loaded.map(ownerOf);
-  const orderOwners = order.map(ownerOf);
-  const once = (names: readonly string[], name: string) => names.indexOf(name) === names.lastIndexOf(name);
+  const counts = (names: readonly string[]) => {
+    const count = new Map<string, number>();
+    for (const name of names) count.set(name, (count.get(name) ?? 0) + 1);
+    return count;
+  };
+  const loadedCount = counts(owners);
+  const orderCount = counts(order.map(ownerOf));
+  const byOwner = new Map(order.map((slot) => [ownerOf(slot), slot]));
   const taken = new Set<Slot>();
   const named = owners.map((owner) => {
-    const at = orderOwners.indexOf(owner);
-    if (at < 0 || !once(owners, owner) || !once(orderOwners, owner)) return undefined;
-    taken.add(order[at]);
-    return order[at];
+    const target = byOwner.get(owner);
+    if (!target || loadedCount.get(owner) !== 1 || orderCount.get(owner) !== 1) return undefined;
+    taken.add(target);
+    return target;
   });
   const seen = new Set(order.map((slot) => slot.name));
   const waits = (owner: string) => Object.hasOwn(registered, owner) && !seen.has(owner);
