@@ -375,6 +375,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#weightsStale = false;
   }
 
+  /** The names of the variables this optimizer has seen, disposed ones included. */
+  #knownNames(): Set<string> {
+    return new Set(this.#slots.flatMap((slot) => (slot.name === undefined ? [] : [slot.name])));
+  }
+
   /**
    * The slots in the order weights are saved and loaded: the last step's variables as it gave them,
    * then the other slots in the order first seen, less those whose variable was disposed and not
@@ -408,11 +413,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#live();
     // A variable may have joined while this call awaited: match and check again, synchronously.
     const order = this.#savedOrder();
-    const targets = matchLoaded(loaded.slots, order, tf.engine().registeredVariables);
+    const targets = matchLoaded(loaded.slots, order, tf.engine().registeredVariables, this.#knownNames());
     for (const [i, slot] of loaded.slots.entries()) {
-      const existing = targets[i];
-      if (existing && existing.length !== slot.length)
-        throw sizeMismatch(slot.stateNames.squareAvg, slot.length, existing, order);
+      const target = targets[i];
+      if (target && target.slot.length !== slot.length)
+        throw sizeMismatch(slot.stateNames.squareAvg, slot.length, target, order);
     }
     // Everything read and checked: now change the optimizer. The state of a variable disposed now is
     // dropped (re-created under its name, it takes the state loaded for that name, or starts afresh).
@@ -420,10 +425,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const kept = new Set(order);
     this.#slots = this.#slots.filter((slot) => kept.has(slot));
     for (const [i, slot] of loaded.slots.entries()) {
-      const existing = targets[i];
+      const existing = targets[i]?.slot;
       if (existing?.name !== undefined && this.#core) {
         copyState(slot.pending, this.#core, existing.name);
-        existing.stateNames = slot.stateNames;
+        // (by position: saved under its variable's name from now on, as bindJoining names it)
+        existing.stateNames = targets[i]!.byName ? slot.stateNames : stockNames(existing.name);
       } else if (existing) {
         Object.assign(existing, slot);
       } else {
@@ -432,7 +438,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     // The variables beyond the weights loaded start afresh, as the stock optimizer's state is replaced whole.
     const initial = this.#resolved('initialSquareAvg');
-    const matched = new Set(targets);
+    const matched = new Set(targets.map((target) => target?.slot));
     for (const slot of order.filter((s) => !matched.has(s))) {
       if (slot.name === undefined || !this.#core) {
         this.#slots.splice(this.#slots.indexOf(slot), 1);
@@ -503,6 +509,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       weightValues.slice(1, 1 + count).map(({ name }) => ({ stateNames: { squareAvg: name } })),
       order,
       tf.engine().registeredVariables,
+      this.#knownNames(),
     );
     for (let i = 0; i < count; i++) {
       const first = weightValues[1 + i];
@@ -521,7 +528,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
           throw new RangeError(
             `setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`,
           );
-        if (existing && existing.length !== slot.length) throw sizeMismatch(name, tensor.size, existing, order);
+        if (existing && existing.slot.length !== slot.length) throw sizeMismatch(name, tensor.size, existing, order);
         const values = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
         if (kind === 'squareAvg') {
           const bad = values.findIndex((x) => !(x >= 0 && x < Infinity));
@@ -659,10 +666,15 @@ const given = (options: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 
 /** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. */
-function sizeMismatch(name: string, size: number, target: Slot, order: readonly Slot[]): RangeError {
-  const which = target.name === undefined ? 'state loaded earlier' : `variable '${target.name}'`;
+function sizeMismatch(
+  name: string,
+  size: number,
+  { slot, byName }: { slot: Slot; byName: boolean },
+  order: readonly Slot[],
+): RangeError {
+  const which = slot.name === undefined ? 'state loaded earlier' : `variable '${slot.name}'`;
   return new RangeError(
-    `setWeights: '${name}' has ${size} elements, the ${which} it goes to (${ownerOf(target) === name.replace(/\/[^/]*$/, '') ? 'by name' : `by position, ${order.indexOf(target)}`}) has ${target.length}`,
+    `setWeights: '${name}' has ${size} elements, the ${which} it goes to (${byName ? 'by name' : `by position, ${order.indexOf(slot)}`}) has ${slot.length}`,
   );
 }
 

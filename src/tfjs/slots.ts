@@ -85,7 +85,8 @@ export function bindJoining(
   const claimable = named.size < fresh.length ? new Set(Object.keys(registered).map(unsuffixed)) : undefined;
   for (const name of fresh) {
     const variable = registered[name] as tf.Variable;
-    let slot = named.get(name) ?? slots.find((s) => free(s, variable.size) && !claimable?.has(unsuffixed(ownerOf(s))));
+    const byName = named.get(name);
+    let slot = byName ?? slots.find((s) => free(s, variable.size) && !claimable?.has(unsuffixed(ownerOf(s))));
     if (slot && slot.length !== variable.size) {
       throw new RangeError(
         `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for it has ${slot.length}`,
@@ -104,21 +105,30 @@ export function bindJoining(
       slots.push(slot);
     }
     Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
+    // State taken by position is saved under its variable's name from now on; by name (or by a
+    // tfjs-layers `_1`: a loaded copy saves under its original's names), under the name it came with.
+    if (!byName) slot.stateNames = stockNames(name);
   }
+  // Names stay unique: a slot holding the name of a variable that has joined now takes its own.
+  for (const name of fresh)
+    for (const s of slots)
+      if (s.name !== undefined && s.name !== name && ownerOf(s) === name) s.stateNames = stockNames(s.name);
 }
 
 /**
  * Where each slot `setWeights` loaded goes among `order`, the slots the optimizer saves (undefined:
- * it waits for its variable). By the name `getWeights` gives a slot's state (`<var>/rms`) where the
- * name is once in each, so that restoring a checkpoint does not depend on the last step's order;
- * the rest by position, as TF.js matches it, but not state named after a live variable the
- * optimizer has not seen (a frozen layer's), which waits for it as in `bindJoining`. @internal
+ * it waits for its variable), and whether by name. By the name `getWeights` gives a slot's state
+ * (`<var>/rms`) where the name is once in each, so that restoring a checkpoint does not depend on
+ * the last step's order; the rest by position, as TF.js matches it, but not state named after a
+ * variable not among `order` that is alive (a frozen layer's) or that the optimizer knew (`known`:
+ * one disposed now, which may be re-created): that waits for it, as in `bindJoining`. @internal
  */
 export function matchLoaded(
   loaded: ReadonlyArray<{ stateNames: { squareAvg: string } }>,
   order: readonly Slot[],
   registered: Readonly<Record<string, tf.Variable>>,
-): Array<Slot | undefined> {
+  known: ReadonlySet<string>,
+): Array<{ slot: Slot; byName: boolean } | undefined> {
   const owners = loaded.map(ownerOf);
   const counts = (names: readonly string[]) => {
     const count = new Map<string, number>();
@@ -136,8 +146,12 @@ export function matchLoaded(
     return target;
   });
   const seen = new Set(order.map((slot) => slot.name));
-  const waits = (owner: string) => Object.hasOwn(registered, owner) && !seen.has(owner);
+  const waits = (owner: string) => (Object.hasOwn(registered, owner) || known.has(owner)) && !seen.has(owner);
   const rest = order.filter((slot) => !taken.has(slot));
   let next = 0;
-  return named.map((target, i) => target ?? (waits(owners[i]) ? undefined : rest[next++]));
+  return named.map((target, i) => {
+    if (target) return { slot: target, byName: true };
+    const slot = waits(owners[i]) ? undefined : rest[next++];
+    return slot && { slot, byName: false };
+  });
 }

@@ -41,8 +41,9 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // parameter at create) and the adapter's slots.ts split from its index (0.64 kB of it): 135.5 kB.
 // Then a review's TF.js fixes (a checkpoint restored by name; a variable disposed at the restore and
 // re-created; state matched by unique names, a live unseen variable's waiting), the codecs' constants
-// named from the ABI and a test hook of the pool: 136.8 kB.
-const CODE_BUDGET = 137_000;
+// named from the ABI and a test hook of the pool: 136.8 kB. Then state taken by position saved under
+// its variable's name, names kept unique, a disposed variable's loaded state waiting: 137.2 kB.
+const CODE_BUDGET = 137_500;
 const BUDGET = 300_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];

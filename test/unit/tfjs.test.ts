@@ -1066,9 +1066,9 @@ describe('options and config', () => {
     },
   );
 
-  // getWeights names a slot after the state it holds, so two slots can have one name (state loaded
-  // by position keeps its saved name); matching names then swapped a round trip's state.
-  it('setWeights(getWeights()) changes nothing when two slots carry one name: those go by position', async () => {
+  // State loaded by position kept its saved name, so two slots could carry one name (b's state saved
+  // as x/rms beside x's own); matching names then swapped a round trip's state.
+  it("state loaded by position is saved under its variable's name: names stay unique, and a round trip changes nothing", async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
     const [a, b] = ['a', 'b'].map((n) => tf.variable(tf.ones([2]), true, `twice-${n}`));
     optimizer.applyGradients({ [a.name]: tf.ones([2]), [b.name]: tf.ones([2]) });
@@ -1085,10 +1085,76 @@ describe('options and config', () => {
     const before = squareAvgs();
     expect(before.map((s) => +s.toPrecision(6))).toEqual([0.9, 1.8, 0]);
     const saved = (await optimizer.getWeights()).map(({ name, tensor }) => ({ name, tensor: tf.clone(tensor) }));
-    expect(saved.filter((w) => w.name === 'twice-x/rms').length).toBe(2);
+    expect(saved.map((w) => w.name).filter((n) => n.endsWith('/rms'))).toEqual([a, b, x].map((v) => `${v.name}/rms`));
     await optimizer.setWeights(saved);
     expect(squareAvgs()).toEqual(before);
     tf.dispose([a, b, x, ...saved.map((w) => w.tensor)]);
+    optimizer.dispose();
+  });
+
+  // From a review of the matching: after state loaded by position (p → a, q → b) a checkpoint naming
+  // a and b was matched on p and q and went by position, swapping them; a variable disposed at the
+  // restore lost its state to one the checkpoint did not name; an error said "by name" for a weight
+  // that went by position.
+  it('a checkpoint naming the variables goes to them after state loaded by position; a disposed one waits', async () => {
+    const weights = (list: Array<[string, number[]]>) => [
+      { name: 'iter', tensor: tf.scalar(0, 'int32') },
+      ...list.map(([n, v]) => ({ name: `${n}/rms`, tensor: tf.tensor1d(v) })),
+      ...list.map(([n, v]) => ({ name: `${n}/momentum`, tensor: tf.zeros([v.length]) })),
+    ];
+    const step = (optimizer: RMSPropWasmOptimizer, vs: tf.Variable[]) => {
+      const map = Object.fromEntries(vs.map((v) => [v.name, tf.zerosLike(v)]));
+      optimizer.applyGradients(map);
+      tf.dispose(Object.values(map));
+    };
+    const optimizer = await rmsprop({ lr: 0.01 });
+    await optimizer.setWeights(
+      weights([
+        ['m-p', [1, 1]],
+        ['m-q', [2, 2]],
+      ]),
+    );
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => tf.variable(tf.zeros([2]), true, `m-${n}`));
+    step(optimizer, [a]);
+    step(optimizer, [b]); // a took p's state, b q's, by position; the last step's order is [b, a]
+    await optimizer.setWeights(
+      weights([
+        [a.name, [10, 10]],
+        [b.name, [20, 20]],
+      ]),
+    );
+    const squareAvg = (v: tf.Variable) => optimizer.core!.state[v.name].squareAvg[0];
+    expect([squareAvg(a), squareAvg(b)]).toEqual([10, 20]);
+    expect(
+      (await optimizer.getWeights())
+        .map((w) => w.name)
+        .slice(1, 3)
+        .sort(),
+    ).toEqual([`${a.name}/rms`, `${b.name}/rms`]);
+    // b disposed at a restore that names it, c not named: b re-created takes its state, c starts afresh
+    step(optimizer, [a, c]);
+    b.dispose();
+    await optimizer.setWeights(
+      weights([
+        [a.name, [1, 1]],
+        [b.name, [4, 4]],
+      ]),
+    );
+    const again = tf.variable(tf.zeros([2]), true, b.name);
+    step(optimizer, [again, a, c]); // g = 0: S ← 0.9 S
+    expect([squareAvg(again), squareAvg(a), squareAvg(c)].map((s) => +s.toPrecision(6))).toEqual([3.6, 0.9, 0]);
+    const names = (await optimizer.getWeights()).map((w) => w.name);
+    expect(new Set(names).size).toBe(names.length);
+    // a name twice: by position, and the error says so
+    await expect(
+      optimizer.setWeights(
+        weights([
+          [a.name, [1, 2, 3]],
+          [a.name, [1, 2, 3]],
+        ]),
+      ),
+    ).rejects.toThrow(/goes to \(by position, 0\)/);
+    tf.dispose([a, again, c]);
     optimizer.dispose();
   });
 
