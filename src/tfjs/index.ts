@@ -35,6 +35,7 @@ import {
   matchLoaded,
   ownerOf,
   STOCK,
+  savedNames,
   type Slot,
   type StateKind,
   stockNames,
@@ -127,8 +128,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   constructor(options: TfjsRMSPropOptions = {}) {
     super();
-    if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Map)
-      throw new TypeError(`options must be an object, got ${describe(options)}`);
+    if (!isOptionsObject(options)) throw new TypeError(`options must be an object, got ${describe(options)}`);
     this.#options = Object.freeze({ preset: 'tfjs', ...given(options) }); // (preset undefined: still 'tfjs')
     checkOptions(this.#options);
     this.#ready = RMSProp.ready(this.options);
@@ -148,9 +148,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   setOptions(changes: OptionChanges): void {
     this.#live();
     // Read once: what is checked is what both the core and the options keep (a getter may answer otherwise twice).
-    const plain =
-      changes !== null && typeof changes === 'object' && !Array.isArray(changes) && !(changes instanceof Map);
-    const read = plain ? { ...changes } : changes; // (an array or a Map goes on as it is, to be refused)
+    const read = isOptionsObject(changes) ? { ...changes } : changes; // (anything else goes on as it is, to be refused)
     const target = this.#core ?? checkCore(this.#options);
     try {
       target.setOptions(0, read);
@@ -428,8 +426,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       const existing = targets[i]?.slot;
       if (existing?.name !== undefined && this.#core) {
         copyState(slot.pending, this.#core, existing.name);
-        // (by position: saved under its variable's name from now on, as bindJoining names it)
-        existing.stateNames = targets[i]!.byName ? slot.stateNames : stockNames(existing.name);
+        existing.stateNames = savedNames(targets[i]!.byName, slot.stateNames, existing.name);
       } else if (existing) {
         Object.assign(existing, slot);
       } else {
@@ -664,6 +661,10 @@ function checkOptions(options: TfjsRMSPropOptions): void {
 /** The options actually given: one given as undefined is not (in setOptions: left as it is, as in RMSProp.setOptions). */
 const given = (options: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+
+/** Whether `value` can be options: an object, not an array or a Map (which RMSProp.create refuses too). */
+const isOptionsObject = (value: unknown): value is object =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map);
 
 /** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. */
 function sizeMismatch(

@@ -33,6 +33,14 @@ export interface Slot {
 }
 
 /**
+ * The names a variable's state is saved under once it took loaded state (`loaded`: the names it came
+ * with): by name (or by a tfjs-layers `_1`: a loaded copy saves under its original's names), those;
+ * by position, its own variable's (`variable`). @internal
+ */
+export const savedNames = (byName: boolean, loaded: Record<StateKind, string>, variable: string) =>
+  byName ? loaded : stockNames(variable);
+
+/**
  * Whether a slot's state is kept: loaded and waiting for its variable, or its variable alive or
  * re-created under its name (`registered`: tf.engine().registeredVariables).
  * @internal
@@ -105,9 +113,7 @@ export function bindJoining(
       slots.push(slot);
     }
     Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
-    // State taken by position is saved under its variable's name from now on; by name (or by a
-    // tfjs-layers `_1`: a loaded copy saves under its original's names), under the name it came with.
-    if (!byName) slot.stateNames = stockNames(name);
+    slot.stateNames = savedNames(byName !== undefined, slot.stateNames, name);
   }
   // Names stay unique: a slot holding the name of a variable that has joined now takes its own.
   for (const name of fresh)
