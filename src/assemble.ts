@@ -13,7 +13,8 @@ import { readGroups, type GroupSpec } from './inputs.js';
 import { planLayout, type Layout } from './layout.js';
 import { readOptions, type BackendName, type RMSPropOptions } from './options.js';
 import { chooseThreads, refusedBy, threadSupport, tryWorkers } from './thread-support.js';
-import { CONTROL_BYTES, ThreadPool } from './threads.js';
+import { CONTROL_BYTES } from './chunks.js';
+import { ThreadPool } from './threads.js';
 
 /** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
 interface Plan {

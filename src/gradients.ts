@@ -4,7 +4,7 @@ import { describe } from './options.js';
 import { arrayBuffer, arrayLength, checkRecord, isFloat32Array, own, setArray } from './inputs.js';
 import type { Kernel } from './kernel.js';
 import type { Tensor } from './layout.js';
-import type { JobQueue } from './threads.js';
+import type { JobQueue } from './kernel-calls.js';
 
 export class StepGradients {
   /** Per tensor, 1 if this step updates it (it has a gradient), set by `check`. */

@@ -1,5 +1,5 @@
-// The kernel ABI shared by every backend, and the calls of a step (the js backend's kernel is in
-// js-kernel.ts).
+// The kernel ABI shared by every backend and the constants of a step (the js backend's kernel is in
+// js-kernel.ts; the calls a step makes are in kernel-calls.ts).
 //
 // A kernel call updates `n` float32 elements; every pointer is a byte offset into one heap (the wasm
 // instance's linear memory, or an ArrayBuffer for the js backend). `mode` selects the operations
@@ -17,11 +17,8 @@ import {
   STATE_BLOCK,
   STATE_SCRATCH_BYTES,
 } from './generated/abi.js';
-import type { ClipKind } from './clipping.js';
-import type { Group, Tensor } from './layout.js';
 import type { ResolvedOptions, StateFormat } from './options.js';
 import { fromBits, roundingKey } from './state-codecs.js';
-import type { KernelCalls } from './threads.js';
 
 export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS, STATE_BLOCK, STATE_SCRATCH_BYTES };
 const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE } = MODE;
@@ -138,78 +135,6 @@ export function writeStepConstants(
   for (let slot = 0; slot < CONSTANT_SLOTS; slot++) {
     const first = at + slot * SLOT_FLOATS;
     heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];
-  }
-}
-
-/**
- * Writes step `stepNumber`'s constants and sends its update calls to `calls`: one call per group
- * segment (float32 state, compressed state) over all its tensors (back to back in each region), or, when the group has a skipped tensor or
- * clipping scales each tensor its own way, one per present tensor (with its own constants then).
- * `lrs` holds each group's learning rate, `clipScale` each tensor's scale; `scalars` is scratch;
- * `words` is the heap as Uint32 words (for the rounding keys).
- */
-export function issueUpdates(
-  calls: KernelCalls,
-  heap: Float32Array,
-  words: Uint32Array,
-  groups: readonly Group[],
-  tensors: readonly Tensor[],
-  present: Uint8Array,
-  lrs: Float64Array,
-  clipping: ClipKind,
-  clipScale: Float64Array,
-  stepNumber: number,
-  scalars: Float64Array,
-): void {
-  for (let g = 0; g < groups.length; g++) {
-    const group = groups[g];
-    scalars[STEP_LR] = lrs[g];
-    scalars[STEP_CLIP_SCALE] = clipping === 'global' ? clipScale[group.first] : 1;
-    writeStepConstants(heap, group.constantsAt / 4, group.options, stepNumber, scalars);
-    if (group.roundingKeys) addRoundingKeys(words, group.constantsAt / 4, group.roundingKeys);
-    let whole = clipping !== 'per tensor';
-    for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
-    const mode = group.mode | transformBit(group.options, scalars);
-    if (whole) {
-      for (let s = 0; s < group.segments.length; s++) {
-        const segment = group.segments[s];
-        calls.update(mode | segment.formatBits, segment, 0, segment.paddedLength, group.constantsAt);
-      }
-      continue;
-    }
-    for (let i = group.first; i < group.first + group.count; i++) {
-      if (!present[i]) continue;
-      const tensor = tensors[i];
-      const segment = group.segments[tensor.segment];
-      let constantsAt = group.constantsAt;
-      if (clipping === 'per tensor') {
-        scalars[STEP_CLIP_SCALE] = clipScale[i];
-        writeStepConstants(heap, tensor.constantsAt / 4, group.options, stepNumber, scalars);
-        if (group.roundingKeys) addRoundingKeys(words, tensor.constantsAt / 4, group.roundingKeys);
-        constantsAt = tensor.constantsAt;
-      }
-      calls.update(
-        group.mode | transformBit(group.options, scalars) | segment.formatBits,
-        segment,
-        tensor.offset,
-        tensor.length,
-        constantsAt,
-      );
-    }
-  }
-}
-
-const KEY_SLOTS = [K.squareAvgKey, K.gradAvgKey, K.momentumKey, K.blockKeysOffset];
-
-/**
- * Adds a group's rounding keys (Group.roundingKeys: S's, ḡ's, m's, then the block keys' offset) to
- * what its constants block at word `at` holds: the step's key, and 0. (Read there, not passed: a
- * double argument would be boxed, an allocation per call.)
- */
-function addRoundingKeys(words: Uint32Array, at: number, keys: Uint32Array): void {
-  for (let r = 0; r < 4; r++) {
-    const first = at + KEY_SLOTS[r] * SLOT_FLOATS;
-    words[first] = words[first + 1] = words[first + 2] = words[first + 3] = words[first] + keys[r];
   }
 }
 

@@ -13,7 +13,7 @@ import {
 import { arrayLength, lengthOf, type GroupSpec } from './inputs.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
 import { COMPRESSED_MIN_ELEMENTS, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
-import { CALL_INTS, CONTROL_BYTES } from './threads.js';
+import { CALL_INTS, CONTROL_BYTES } from './chunks.js';
 
 export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
 /** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */

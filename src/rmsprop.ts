@@ -6,7 +6,7 @@ import { assembleAsync, assembleSync, compileForOptions, releaseParts, type Part
 import { releaseBackend, type Backend } from './backends.js';
 import { Clipping } from './clipping.js';
 import { StepGradients } from './gradients.js';
-import { issueUpdates, STEP_LOAD_AHEAD } from './kernel.js';
+import { STEP_LOAD_AHEAD } from './kernel.js';
 import { type LoadsAhead, loadsAheadFor } from './loads-ahead.js';
 import {
   checkGroupIndex,
@@ -46,7 +46,8 @@ import {
   type SavedState,
   writeTensorState,
 } from './state.js';
-import { DirectCalls, JobQueue, type KernelCalls, type ThreadPool } from './threads.js';
+import { DirectCalls, issueUpdates, JobQueue, type KernelCalls } from './kernel-calls.js';
+import type { ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
 import { Lifecycle } from './lifecycle.js';
 

@@ -4,109 +4,22 @@
 // runs fewer. Owning the same share every step keeps each thread on the same elements, which are
 // then still in its own cache (first come, first served mixed them up: slower). Chunks only change
 // which thread computes an element, never the operations on it, so the result is bit-identical to
-// one thread.
-//
-// Synchronisation is a control block in the shared memory (no postMessage per step):
-//   ctl[GENERATION]  bumped by the main thread to start a step; workers Atomics.wait on it
-//   ctl[WORKING]     workers inside the current step; the last one out notifies
-//   ctl[CALLS]       how many kernel calls the job table holds
-//   ctl[STOP]        set on dispose
-//   ctl[CHUNKS]      how many chunks the step has; ctl[CHUNK] elements per chunk (a multiple of 4)
-//   ctl[FOUND_NON_FINITE]  set by any thread whose chunk of a scan call holds a NaN or ±∞
-//   ctl[OPEN]        1 while the step's chunks may be taken: set after the job table is written,
-//                    cleared by the caller once it finds no chunk left
-//   ctl[SLEEPING]    workers asleep in Atomics.wait (or about to be)
-//   ctl[WORKER_CHUNKS]  chunks run by workers so far (for tests)
-//   ctl[FAILED]      the index of a worker that threw inside a step (0: none)
-//   ctl[STALL], ctl[STALL_MS]  for tests: the worker that sleeps STALL_MS inside its next chunk
-//   ctl[STALL_WAIT]  for tests: the slot a stalled worker sleeps on (never notified)
-//   ctl[NEXT + LINE·t] the next chunk of thread t's share, one cache line (LINE int32) per thread
-// A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
-// waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
-// waits for a worker that has not woken up yet: a late worker finds the step closed and sleeps on.
-// A worker that has taken a chunk is waited for as long as it takes: a chunk cannot be taken back
-// once it may have been written, and a thread that is merely slow (a busy machine, a low priority)
-// would otherwise write into a step that had already failed. A worker ends only by dispose (never
-// during a step: step() is synchronous) or by an error, which it reports in FAILED before it
-// leaves the step, so the caller never waits for a worker that is gone.
+// one thread. How the threads share a step is in chunks.ts.
 // Workers spin for SPIN_MS after a step, then sleep. A small step does not wake sleeping workers
 // (see WAKE_MIN_ELEMENTS): with all of them asleep, the caller runs the calls alone, as one
 // thread would, and publishes nothing.
-// The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k, then, for compressed
-// state, sq, aq, mq, the scratch areas (one per thread) and the bytes of a state element, and start.
-// A call whose mode is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
-// run() writes `start`: where the call begins when the calls are laid end to end, each padded to a
-// multiple of 4 (a compressed call starts on a STATE_BLOCK boundary, and then every chunk is whole
-// blocks, as a call with 8-bit state needs: its blocks' scales are from its first element).
 
 // Node's module; package.json's `browser` field swaps in ./platform/browser.js for bundlers that
 // build for browsers (esbuild, webpack, Rollup, Vite and Parcel all read it with no configuration,
 // which Parcel does not do for `imports` conditions).
 import { platform } from './platform/node.js';
 import type { Kernel } from './kernel.js';
-import { MAX_THREADS } from './options.js';
+import { type ScanFn, SLOTS, type Slots, type StepFn, runChunks, planChunks } from './chunks.js';
 import type { PlatformWorker } from './platform/types.js';
-import type { Segment } from './layout.js';
-import { MODE, STATE_BLOCK, STATE_ELEMENT_BYTES, STATE_SCRATCH_BYTES } from './kernel.js';
 import { AutoThreads, clock } from './auto-threads.js';
 
-/**
- * The control block's int32 slots (see above) and the job table's fields, named once. Workers run
- * runChunks and workerMain from source, where nothing of this module exists: they get this object
- * as data (in WorkerInit, and as runChunks' last argument) and read it into locals once.
- */
-export const SLOTS = Object.freeze({
-  GENERATION: 0,
-  WORKING: 1,
-  CALLS: 2,
-  STOP: 3,
-  CHUNKS: 4,
-  CHUNK: 5,
-  FOUND_NON_FINITE: 6,
-  OPEN: 7,
-  SLEEPING: 8,
-  WORKER_CHUNKS: 9,
-  FAILED: 10,
-  STALL: 11,
-  STALL_MS: 12,
-  /** The slot a stalled worker sleeps on (never notified). */
-  STALL_WAIT: 13,
-  /** Thread t's next chunk is at NEXT + LINE·t: one cache line (LINE int32) per thread. */
-  NEXT: 16,
-  LINE: 16,
-  /** A call's fields in the job table: the kernel's step arguments (see Kernel.step), then its start in the calls laid end to end. */
-  CALL_MODE: 0,
-  CALL_N: 1,
-  CALL_W: 2,
-  CALL_G: 3,
-  CALL_S: 4,
-  CALL_A: 5,
-  CALL_M: 6,
-  CALL_K: 7,
-  CALL_SQ: 8,
-  CALL_AQ: 9,
-  CALL_MQ: 10,
-  /** The first thread's scratch area for compressed state; thread t's is STATE_SCRATCH_BYTES·t further. */
-  CALL_SCRATCH: 11,
-  /** Bytes per element of s, a, m: 4 (float32), 2 (bfloat16) or 1 (8 bits). */
-  CALL_STATE_BYTES: 12,
-  CALL_START: 13,
-  CALL_INTS: 14,
-  /** Elements per 8-bit scale, and bytes of a thread's scratch area (src/generated/abi.ts). */
-  STATE_BLOCK,
-  STATE_SCRATCH_BYTES,
-  /** CALL_MODE of a call that scans for NaN and ±∞ instead of updating. */
-  SCAN_MODE: -1,
-  /** How long a worker spins after a step before it sleeps (ms; see workerMain). */
-  SPIN_MS: 1,
-});
-export type Slots = typeof SLOTS;
-const { GENERATION, WORKING, CALLS, STOP, CHUNKS, CHUNK, FOUND_NON_FINITE, OPEN, SLEEPING } = SLOTS;
-const { WORKER_CHUNKS, FAILED, STALL, STALL_MS, NEXT, LINE, SPIN_MS } = SLOTS;
-const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START } = SLOTS;
-const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES } = SLOTS;
-export const { CALL_INTS, SCAN_MODE } = SLOTS;
-export const CONTROL_BYTES = 4 * LINE * (1 + MAX_THREADS);
+const { GENERATION, WORKING, CALLS, STOP, FOUND_NON_FINITE, OPEN, SLEEPING } = SLOTS;
+const { WORKER_CHUNKS, FAILED, STALL, STALL_MS, LINE, SPIN_MS } = SLOTS;
 /** How long the caller sleeps at a time while it waits for a worker's last chunk (then it looks again). */
 const WAIT_SLICE_MS = 1000;
 /** How many times the caller reads WORKING before it sleeps. */
@@ -118,131 +31,17 @@ const SPINS_BEFORE_SLEEP = 1_000_000;
  * woken worker is still spinning at the next one); spinning workers take part in every step.
  */
 export const WAKE_MIN_ELEMENTS = 524288;
-/** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
-const MIN_CHUNK = 4096;
-const CHUNKS_PER_THREAD = 8;
-
-type StepFn = Kernel['step'];
-type ScanFn = Kernel['firstNonFinite'];
-
-/**
- * Runs chunks of the job table until none is left: first thread `self`'s own share of the CHUNKS
- * chunks, then what is left of the others'. Chunk k covers positions [k·size, (k+1)·size) of the
- * calls laid end to end (each call's start, a multiple of 4, is in its CALL_START): a chunk may
- * hold the end of one call and many small calls after it, and finding its first call is a binary
- * search of the starts. Returns how many job-table calls it looked at (for tests: the bookkeeping
- * stays linear in the calls). Workers run this function's source on its own: it reads the slots
- * from `slots` (SLOTS), into locals once per run.
- */
-export function runChunks(
-  step: StepFn,
-  scan: ScanFn,
-  jobs: Int32Array,
-  calls: number,
-  ctl: Int32Array,
-  self: number,
-  threads: number,
-  slots: Slots,
-): number {
-  const { CHUNK, CHUNKS, NEXT, LINE, STALL, STALL_MS, STALL_WAIT, WORKER_CHUNKS, FOUND_NON_FINITE } = slots;
-  const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START, CALL_INTS } = slots;
-  const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, STATE_BLOCK, STATE_SCRATCH_BYTES } = slots;
-  const scanMode = slots.SCAN_MODE;
-  const size = ctl[CHUNK];
-  const chunks = ctl[CHUNKS];
-  let visits = 0;
-  for (let i = 0; i < threads; i++) {
-    const owner = (self + i) % threads;
-    const end = Math.ceil(((owner + 1) * chunks) / threads);
-    for (;;) {
-      const k = Atomics.add(ctl, NEXT + LINE * owner, 1);
-      if (k >= end) break;
-      if (self !== 0 && Atomics.load(ctl, STALL) === self) {
-        // a test's slow (or failing) worker, inside its chunk
-        Atomics.store(ctl, STALL, 0);
-        if (Atomics.load(ctl, STALL_MS) < 0) throw new Error('this worker was asked to fail by a test');
-        Atomics.wait(ctl, STALL_WAIT, 0, Atomics.load(ctl, STALL_MS));
-      }
-      if (self !== 0) Atomics.add(ctl, WORKER_CHUNKS, 1);
-      const from = k * size;
-      const to = from + size;
-      // The last call that starts at or before `from`.
-      let low = 0;
-      let high = calls - 1;
-      while (low < high) {
-        const middle = (low + high + 1) >> 1;
-        visits++;
-        if (jobs[middle * CALL_INTS + CALL_START] <= from) low = middle;
-        else high = middle - 1;
-      }
-      for (let c = low; c < calls; c++) {
-        const j = c * CALL_INTS;
-        visits++;
-        const callStart = jobs[j + CALL_START];
-        if (callStart >= to) break;
-        const start = Math.max(from - callStart, 0);
-        const stop = Math.min(jobs[j + CALL_N], to - callStart);
-        if (start >= stop) continue; // the chunk begins in this call's padding
-        const at = start * 4;
-        if (jobs[j + CALL_MODE] === scanMode) {
-          if (scan(stop - start, jobs[j + CALL_G] + at) >= 0) Atomics.store(ctl, FOUND_NON_FINITE, 1);
-        } else {
-          // state codes at their own width; 8-bit scales one per block (start is a block boundary then)
-          const stateAt = start * jobs[j + CALL_STATE_BYTES];
-          const scaleAt = Math.floor(start / STATE_BLOCK) * 4;
-          step(
-            jobs[j + CALL_MODE],
-            stop - start,
-            jobs[j + CALL_W] + at,
-            jobs[j + CALL_G] + at,
-            jobs[j + CALL_S] + stateAt,
-            jobs[j + CALL_A] + stateAt,
-            jobs[j + CALL_M] + stateAt,
-            jobs[j + CALL_K],
-            jobs[j + CALL_SQ] + scaleAt,
-            jobs[j + CALL_AQ] + scaleAt,
-            jobs[j + CALL_MQ] + scaleAt,
-            jobs[j + CALL_SCRATCH] + self * STATE_SCRATCH_BYTES,
-          );
-        }
-      }
-    }
-  }
-  return visits;
-}
-
-/**
- * Lays the job table's calls end to end (each call's start into its slot CALL_START) and cuts them
- * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT). Linear in the calls.
- */
-export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): void {
-  let laidOut = 0;
-  let compressed = false;
-  for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
-    // a compressed call (a stateFormat other than float32) starts on a block boundary
-    const mode = jobs[j + CALL_MODE];
-    if (mode !== SCAN_MODE && ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) !== 0) {
-      compressed = true;
-      laidOut = Math.ceil(laidOut / STATE_BLOCK) * STATE_BLOCK;
-    }
-    jobs[j + CALL_START] = laidOut;
-    laidOut += Math.ceil(jobs[j + CALL_N] / 4) * 4;
-  }
-  // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
-  // taking one (an atomic add) costs nothing next to computing it. With compressed calls, whole blocks.
-  const unit = compressed ? STATE_BLOCK : 4;
-  const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * unit)) * unit);
-  const chunks = Math.ceil(laidOut / size);
-  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, Math.ceil((t * chunks) / threads));
-  Atomics.store(ctl, CHUNK, size);
-  Atomics.store(ctl, CHUNKS, chunks);
-}
 
 /**
  * The worker's program, run from source text (so no runtime or bundler needs a worker file). It
- * must not refer to anything outside itself; runChunks is passed in as source, the slots as data.
+ * must not refer to anything outside itself: runChunks comes in as an argument (a name imported from
+ * another module is rewritten by bundlers and test runners), the slots as data.
  */
-function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, ready: () => void): void {
+function workerMain(
+  onMessage: (handler: (data: WorkerInit) => void) => void,
+  ready: () => void,
+  run: typeof runChunks,
+): void {
   onMessage((init) => {
     const { module, memory, controlAt, jobsAt, jobInts, index, threads, slots } = init;
     const { GENERATION, WORKING, CALLS, STOP, OPEN, SLEEPING, FAILED, LINE, SPIN_MS } = slots;
@@ -266,9 +65,7 @@ function workerMain(onMessage: (handler: (data: WorkerInit) => void) => void, re
       if (Atomics.load(ctl, STOP) !== 0) return;
       Atomics.add(ctl, WORKING, 1); // before OPEN is read
       try {
-        // runChunks: in the worker, the copy prepended to this source
-        if (Atomics.load(ctl, OPEN) === 1)
-          runChunks(step, scan, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
+        if (Atomics.load(ctl, OPEN) === 1) run(step, scan, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
       } catch (error) {
         Atomics.store(ctl, FAILED, index); // the caller stops waiting for this worker
         throw error;
@@ -293,7 +90,7 @@ interface WorkerInit {
 }
 
 /** The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. */
-const WORKER_PROGRAM = `${runChunks.toString()}\n(${workerMain.toString()})(onMessage, ready);`;
+const WORKER_PROGRAM = `(${workerMain.toString()})(onMessage, ready, ${runChunks.toString()});`;
 
 /**
  * V8 counts a non-shared wasm memory toward the external memory that makes it collect garbage, but
@@ -595,105 +392,5 @@ export class ThreadPool {
 
   #markDead(reason: string): void {
     this.#died ??= reason;
-  }
-}
-
-/**
- * Where a step sends its kernel calls: DirectCalls runs each at once on this thread; JobQueue
- * queues them in a pool's job table, for `run()` to share among the threads.
- */
-export interface KernelCalls {
-  /**
-   * Updates (`mode`, its stateFormat the segment's) `length` elements from element `offset` of each
-   * region of `segment`, with the constants at byte `constantsAt`.
-   */
-  update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void;
-}
-
-/** Kernel calls run at once, on the calling thread (whose scratch area is the first, at `scratchAt`). */
-export class DirectCalls implements KernelCalls {
-  readonly #kernel: Pick<Kernel, 'step'>;
-  readonly #scratchAt: number;
-
-  constructor(kernel: Pick<Kernel, 'step'>, scratchAt: number) {
-    this.#kernel = kernel;
-    this.#scratchAt = scratchAt;
-  }
-
-  update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void {
-    const { base } = segment;
-    const at = offset * 4;
-    const stateAt = offset * STATE_ELEMENT_BYTES[segment.format];
-    const scaleAt = Math.floor(offset / STATE_BLOCK) * 4;
-    this.#kernel.step(
-      mode,
-      length,
-      base.param + at,
-      base.grad + at,
-      base.squareAvg + stateAt,
-      base.gradAvg + stateAt,
-      base.momentum + stateAt,
-      constantsAt,
-      base.squareScales + scaleAt,
-      base.gradAvgScales + scaleAt,
-      base.momentumScales + scaleAt,
-      this.#scratchAt,
-    );
-  }
-}
-
-/** Kernel calls queued in a pool's job table, one CALL_INTS row each, until `run()`. */
-export class JobQueue implements KernelCalls {
-  readonly #pool: ThreadPool;
-  readonly #scratchAt: number;
-  #count = 0;
-  /** Whether the queue holds an update (else only scans, which write nothing). */
-  #writes = false;
-
-  constructor(pool: ThreadPool, scratchAt: number) {
-    this.#pool = pool;
-    this.#scratchAt = scratchAt;
-  }
-
-  update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void {
-    this.#writes = true;
-    const { base } = segment;
-    const at = offset * 4;
-    const stateBytes = STATE_ELEMENT_BYTES[segment.format];
-    const stateAt = offset * stateBytes;
-    const scaleAt = Math.floor(offset / STATE_BLOCK) * 4;
-    const jobs = this.#pool.jobs;
-    const j = this.#count++ * CALL_INTS;
-    jobs[j + CALL_MODE] = mode;
-    jobs[j + CALL_N] = length;
-    jobs[j + CALL_W] = base.param + at;
-    jobs[j + CALL_G] = base.grad + at;
-    jobs[j + CALL_S] = base.squareAvg + stateAt;
-    jobs[j + CALL_A] = base.gradAvg + stateAt;
-    jobs[j + CALL_M] = base.momentum + stateAt;
-    jobs[j + CALL_K] = constantsAt;
-    jobs[j + CALL_SQ] = base.squareScales + scaleAt;
-    jobs[j + CALL_AQ] = base.gradAvgScales + scaleAt;
-    jobs[j + CALL_MQ] = base.momentumScales + scaleAt;
-    jobs[j + CALL_SCRATCH] = this.#scratchAt;
-    jobs[j + CALL_STATE_BYTES] = stateBytes;
-  }
-
-  /** Queues a scan of the `n` gradients at byte `g` for NaN and ±∞ (as Kernel.firstNonFinite). */
-  scan(n: number, g: number): void {
-    const jobs = this.#pool.jobs;
-    const j = this.#count++ * CALL_INTS;
-    jobs[j + CALL_MODE] = SCAN_MODE;
-    jobs[j + CALL_N] = n;
-    jobs[j + CALL_G] = g;
-  }
-
-  /** Runs the queued calls on the pool's threads and empties the queue: false if a scan found NaN or ±∞. */
-  run(): boolean {
-    const calls = this.#count;
-    const writes = this.#writes;
-    this.#count = 0;
-    this.#writes = false;
-    return calls === 0 || this.#pool.run(calls, writes);
   }
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { AutoThreads } from '../../src/auto-threads.js';
-import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/threads.js';
+import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/chunks.js';
 import { MODE, STATE_BLOCK, STATE_SCRATCH_BYTES } from '../../src/kernel.js';
 import { moduleArgs } from '../support/child.js';
 import { everything, randomArrays, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
