@@ -29,16 +29,24 @@ import {
   type TensorState,
 } from '../index.js';
 import {
+  describe,
+  floats,
+  given,
+  gradientEntries,
+  heapViewOf,
+  isOptionsObject,
+  readStockWeights,
+  sizeMismatch,
+} from './inputs.js';
+import {
   bindJoining,
   indexByName,
   isAlive,
   matchLoaded,
-  ownerOf,
   STOCK,
   savedNames,
   type Slot,
   type StateKind,
-  stockNames,
 } from './slots.js';
 
 /** Options of the TF.js optimizer: every option of `RMSProp.create`, with preset `'tfjs'` by default. */
@@ -52,28 +60,14 @@ export interface NamedTensor {
   tensor: tf.Tensor;
 }
 
-/** The options the stock config keys carry (`learningRate`, `decay`, …), left out of `rmspropWasm`. */
-const STOCK_OPTIONS = ['lr', 'decay', 'momentum', 'eps', 'centered'] as const;
-
-type HeapView = (tensor: tf.Tensor) => Float32Array;
-
-/**
- * A zero-copy view of a tensor's bytes in tfjs-backend-wasm's heap, when the current backend has
- * its (undocumented) `typedArrayFromHeap`; undefined otherwise, and `dataSync()` is used instead.
- */
-function heapViewOf(backend: unknown): HeapView | undefined {
-  const view = (backend as { typedArrayFromHeap?: unknown }).typedArrayFromHeap;
-  if (typeof view !== 'function') return undefined;
-  return (tensor) => view.call(backend, tensor) as Float32Array;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : `a ${value.constructor?.name ?? 'object'}`;
-}
-
-const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Tensor;
+/** The stock config's keys and the options they carry (left out of `rmspropWasm`). */
+const STOCK_CONFIG = [
+  ['learningRate', 'lr'],
+  ['decay', 'decay'],
+  ['momentum', 'momentum'],
+  ['epsilon', 'eps'],
+  ['centered', 'centered'],
+] as const;
 
 /**
  * RMSProp for TensorFlow.js, computed by this library's wasm SIMD kernel on the CPU. Variables are
@@ -406,7 +400,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     this.#live();
-    const loaded = await this.#readWeights(weightValues);
+    const loaded = await readStockWeights(weightValues, this.#resolved('centered'), () => ({
+      order: this.#savedOrder(),
+      known: this.#knownNames(),
+    }));
     await this.#ready.catch(() => {}); // invalid options are reported by ready() and by the first step
     this.#live();
     // A variable may have joined while this call awaited: match and check again, synchronously.
@@ -450,114 +447,18 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.iterations_ = loaded.iter;
   }
 
-  /** The checks of `setWeights`, and copies of the values; changes nothing. */
-  async #readWeights(weightValues: NamedTensor[]) {
-    if (!Array.isArray(weightValues) || weightValues.length === 0) {
-      throw new TypeError(
-        `setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(weightValues)}`,
-      );
-    }
-    for (const [i, w] of weightValues.entries()) {
-      if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !isTensor(w.tensor)) {
-        throw new TypeError(
-          `setWeights: weightValues[${i}] must be { name: string, tensor: tf.Tensor }, got ${describe(w)}`,
-        );
-      }
-      if (w.tensor.isDisposed)
-        throw new TypeError(`setWeights: the tensor of '${w.name}' (weightValues[${i}]) is disposed`);
-    }
-    const centered = this.#resolved('centered');
-    const kinds = STOCK.slice(0, centered ? 3 : 2);
-    const layout = `${centered ? 'centered' : 'not centered'}: 'iter', then ${kinds.map(([, suffix]) => `'<var>/${suffix}'`).join(', ')} for every variable`;
-    const count = (weightValues.length - 1) / kinds.length;
-    if (!Number.isInteger(count)) {
-      throw new RangeError(`setWeights: ${weightValues.length} weights do not fit this optimizer's layout (${layout})`);
-    }
-    const iterTensor = weightValues[0].tensor;
-    if (iterTensor.size !== 1)
-      throw new RangeError(
-        `setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be one value (a scalar, or one element as tf.train.rmsprop reads it)`,
-      );
-    const iter = (await iterTensor.data())[0];
-    if (!Number.isSafeInteger(iter) || iter < 0)
-      throw new RangeError(
-        `setWeights: '${weightValues[0].name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`,
-      );
-    // Names first: a layout saved with other options is refused before any value is read.
-    for (const [k, [, suffix]] of kinds.entries()) {
-      for (let i = 0; i < count; i++) {
-        const at = 1 + k * count + i;
-        const { name } = weightValues[at];
-        if (name.endsWith(`/${suffix}`)) continue;
-        const other = centered ? 'non-centered' : 'centered';
-        const hint = /\/(rms|momentum|mg)$/.test(name)
-          ? ` (a ${other} optimizer's layout, or weights out of order?)`
-          : '';
-        throw new RangeError(
-          `setWeights: weightValues[${at}] is '${name}' where variable ${i}'s '/${suffix}' belongs${hint}; this optimizer's layout is ${layout}`,
-        );
-      }
-    }
-    const slots: Array<
-      Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }
-    > = [];
-    const order = this.#savedOrder();
-    const targets = matchLoaded(
-      weightValues.slice(1, 1 + count).map(({ name }) => ({ stateNames: { squareAvg: name } })),
-      order,
-      tf.engine().registeredVariables,
-      this.#knownNames(),
-    );
-    for (let i = 0; i < count; i++) {
-      const first = weightValues[1 + i];
-      const slot = {
-        shape: first.tensor.shape.slice(),
-        length: first.tensor.size,
-        stateNames: {} as Record<StateKind, string>,
-        pending: {} as Partial<Record<StateKind, Float32Array>>,
-      };
-      const existing = targets[i];
-      for (const [k, [kind]] of kinds.entries()) {
-        const { name, tensor } = weightValues[1 + k * count + i];
-        if (tensor.dtype !== 'float32')
-          throw new TypeError(`setWeights: '${name}' is ${tensor.dtype}; RMSProp state is float32`);
-        if (tensor.size !== slot.length)
-          throw new RangeError(
-            `setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`,
-          );
-        if (existing && existing.slot.length !== slot.length) throw sizeMismatch(name, tensor.size, existing, order);
-        const values = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
-        if (kind === 'squareAvg') {
-          const bad = values.findIndex((x) => !(x >= 0 && x < Infinity));
-          if (bad >= 0)
-            throw new RangeError(
-              `setWeights: '${name}' (a square average) has ${values[bad]} at index ${bad}; it must be finite and ≥ 0`,
-            );
-        }
-        slot.stateNames[kind] = name;
-        slot.pending[kind] = values;
-      }
-      slot.stateNames.gradAvg ??= stockNames(ownerOf(slot)).gradAvg;
-      slots.push(slot);
-    }
-    return { iter, slots };
-  }
-
   getConfig(): tf.serialization.ConfigDict {
     const { lr } = this.options;
-    const stock = {
-      learningRate: typeof lr === 'function' ? lr(this.iterations) : (this.#resolved('lr') as number),
-      decay: this.#resolved('decay'),
-      momentum: this.#resolved('momentum'),
-      epsilon: this.#resolved('eps'),
-      centered: this.#resolved('centered'),
-    };
+    const stock: Record<string, unknown> = Object.fromEntries(
+      STOCK_CONFIG.map(([key, option]) => [key, this.#resolved(option)]),
+    );
+    if (typeof lr === 'function') stock.learningRate = lr(this.iterations);
     // The stock keys carry lr, decay, momentum, eps and centered (resolved), so that a config built
     // from this one gives this one again. Infinity (no clipping) is not JSON; left out, it means the same.
     const own = Object.fromEntries(
       Object.entries(this.options).filter(
         ([key, v]) =>
-          !(STOCK_OPTIONS as readonly string[]).includes(key) &&
+          !STOCK_CONFIG.some(([, option]) => option === key) &&
           v !== undefined &&
           v !== Infinity &&
           typeof v !== 'function',
@@ -573,15 +474,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   ): T {
     const own = (config.rmspropWasm ?? {}) as Record<string, unknown>;
     const options = Object.fromEntries(Object.entries(own).filter(([, v]) => v != null)) as TfjsRMSPropOptions;
-    const given = (key: string) => (config[key] == null ? undefined : config[key]);
-    return new (cls as unknown as new (o: TfjsRMSPropOptions) => T)({
-      ...options,
-      lr: given('learningRate') as number | undefined,
-      decay: given('decay') as number | undefined,
-      momentum: given('momentum') as number | undefined,
-      eps: given('epsilon') as number | undefined,
-      centered: given('centered') as boolean | undefined,
-    });
+    // (a stock key missing or null leaves its option to the preset, whatever rmspropWasm says)
+    const stock = Object.fromEntries(STOCK_CONFIG.map(([key, option]) => [option, config[key] ?? undefined]));
+    return new (cls as unknown as new (o: TfjsRMSPropOptions) => T)({ ...options, ...stock });
   }
 
   override dispose(): void {
@@ -597,9 +492,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** An option after the preset, before the core exists too. */
   #resolved<K extends keyof RMSPropOptions>(key: K): NonNullable<RMSPropOptions[K]> {
     if (this.#core) return this.#core.options[key] as NonNullable<RMSPropOptions[K]>;
-    const given = this.options[key];
     const preset = PRESETS[this.options.preset ?? 'tfjs'] as Record<string, unknown>;
-    return (given ?? preset[key]) as NonNullable<RMSPropOptions[K]>;
+    return (this.options[key] ?? preset[key]) as NonNullable<RMSPropOptions[K]>;
   }
 
   /**
@@ -658,64 +552,6 @@ function checkOptions(options: TfjsRMSPropOptions): void {
   }
 }
 
-/** The options actually given: one given as undefined is not (in setOptions: left as it is, as in RMSProp.setOptions). */
-const given = (options: object): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-
-/** Whether `value` can be options: an object, not an array or a Map (which RMSProp.create refuses too). */
-const isOptionsObject = (value: unknown): value is object =>
-  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map);
-
-/** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. */
-function sizeMismatch(
-  name: string,
-  size: number,
-  { slot, byName }: { slot: Slot; byName: boolean },
-  order: readonly Slot[],
-): RangeError {
-  const which = slot.name === undefined ? 'state loaded earlier' : `variable '${slot.name}'`;
-  return new RangeError(
-    `setWeights: '${name}' has ${size} elements, the ${which} it goes to (${byName ? 'by name' : `by position, ${order.indexOf(slot)}`}) has ${slot.length}`,
-  );
-}
-
-/** `applyGradients`' argument as [name, gradient] pairs, checked: names once each, tensors or null. */
-function gradientEntries(
-  variableGradients: tf.NamedTensorMap | NamedTensor[],
-): Array<[string, tf.Tensor | null | undefined]> {
-  // (a Map has no own properties: read as a record it would be a step that updates nothing)
-  if (variableGradients === null || typeof variableGradients !== 'object' || variableGradients instanceof Map) {
-    throw new TypeError(
-      `applyGradients: variableGradients must be a map of variable name to gradient, or an array of { name, tensor }, got ${describe(variableGradients)}`,
-    );
-  }
-  const entries: Array<[string, tf.Tensor | null | undefined]> = [];
-  if (Array.isArray(variableGradients)) {
-    for (const [i, item] of variableGradients.entries()) {
-      if (item === null || typeof item !== 'object' || typeof item.name !== 'string') {
-        throw new TypeError(
-          `applyGradients: variableGradients[${i}] must be { name: string, tensor }, got ${describe(item)}`,
-        );
-      }
-      entries.push([item.name, item.tensor]);
-    }
-  } else {
-    entries.push(...Object.entries(variableGradients));
-  }
-  // (a map cannot name a variable twice; an array can)
-  const seen = Array.isArray(variableGradients) ? new Set<string>() : undefined;
-  for (const [name, tensor] of entries) {
-    if (seen?.has(name)) throw new TypeError(`applyGradients: variable '${name}' has two gradients`);
-    seen?.add(name);
-    if (tensor != null && !isTensor(tensor))
-      throw new TypeError(
-        `applyGradients: the gradient of '${name}' must be a tf.Tensor or null, got ${describe(tensor)}`,
-      );
-    if (tensor?.isDisposed) throw new TypeError(`applyGradients: the gradient of '${name}' is disposed`);
-  }
-  return entries;
-}
-
 /**
  * Copies a variable's state into `core` (setState: with compressed state, `core.state` holds
  * decoded copies, and setState encodes; a new core's layout re-encodes, rounded to nearest).
@@ -725,18 +561,6 @@ function copyState(from: Partial<Record<StateKind, Float32Array>>, core: RMSProp
   const values: Partial<Record<StateKind, Float32Array>> = {};
   for (const [kind] of STOCK) if (kind in kept && from[kind]) values[kind] = from[kind];
   core.setState(name, values);
-}
-
-/** A tensor's float32 values: a view into the wasm backend's heap, or `dataSync()` (the cpu backend's own array). */
-function floats(tensor: tf.Tensor, heapView: HeapView | undefined): Float32Array {
-  if (heapView) {
-    try {
-      return heapView(tensor);
-    } catch {
-      // not in the wasm backend's memory (a tensor of another backend): the public path
-    }
-  }
-  return tensor.dataSync() as Float32Array;
 }
 
 /**

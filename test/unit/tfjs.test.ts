@@ -606,7 +606,11 @@ describe('the package', () => {
         [...readFileSync(`${dist}tfjs/${file}`, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]),
       ),
     );
-    expect([...imports].sort()).toEqual(['../index.js', './slots.js', '@tensorflow/tfjs-core']);
+    const own = (specifier: string) => specifier.startsWith('./') && adapter.includes(specifier.slice(2));
+    expect([...imports].filter((specifier) => !own(specifier)).sort()).toEqual([
+      '../index.js',
+      '@tensorflow/tfjs-core',
+    ]);
   });
 });
 

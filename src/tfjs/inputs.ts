@@ -1,0 +1,205 @@
+// What TF.js hands the optimizer, read and checked before anything changes: options, the gradients of
+// `applyGradients`, the weights of `setWeights`, and tensors' float32 values.
+// (each export @internal: no declarations shipped for a module the public types never name)
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedTensor } from './index.js';
+import { matchLoaded, ownerOf, STOCK, type Slot, type StateKind, stockNames } from './slots.js';
+
+/** What setWeights reads: the step count, and each variable's state with its names and shape. @internal */
+export interface LoadedWeights {
+  iter: number;
+  slots: Array<Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }>;
+}
+
+/** @internal */
+export type HeapView = (tensor: tf.Tensor) => Float32Array;
+
+/**
+ * A zero-copy view of a tensor's bytes in tfjs-backend-wasm's heap, when the current backend has
+ * its (undocumented) `typedArrayFromHeap`; undefined otherwise, and `dataSync()` is used instead.
+ * @internal
+ */
+export function heapViewOf(backend: unknown): HeapView | undefined {
+  const view = (backend as { typedArrayFromHeap?: unknown }).typedArrayFromHeap;
+  if (typeof view !== 'function') return undefined;
+  return (tensor) => view.call(backend, tensor) as Float32Array;
+}
+
+/** A value as an error message names it. @internal */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : `a ${value.constructor?.name ?? 'object'}`;
+}
+
+/** @internal */
+export const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Tensor;
+
+/** The options actually given: one given as undefined is not (in setOptions: left as it is, as in RMSProp.setOptions). @internal */
+export const given = (options: object): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+
+/** Whether `value` can be options: an object, not an array or a Map (which RMSProp.create refuses too). @internal */
+export const isOptionsObject = (value: unknown): value is object =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map);
+
+/** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. @internal */
+export function sizeMismatch(
+  name: string,
+  size: number,
+  { slot, byName }: { slot: Slot; byName: boolean },
+  order: readonly Slot[],
+): RangeError {
+  const which = slot.name === undefined ? 'state loaded earlier' : `variable '${slot.name}'`;
+  return new RangeError(
+    `setWeights: '${name}' has ${size} elements, the ${which} it goes to (${byName ? 'by name' : `by position, ${order.indexOf(slot)}`}) has ${slot.length}`,
+  );
+}
+
+/** `applyGradients`' argument as [name, gradient] pairs, checked: names once each, tensors or null. @internal */
+export function gradientEntries(
+  variableGradients: tf.NamedTensorMap | NamedTensor[],
+): Array<[string, tf.Tensor | null | undefined]> {
+  // (a Map has no own properties: read as a record it would be a step that updates nothing)
+  if (variableGradients === null || typeof variableGradients !== 'object' || variableGradients instanceof Map) {
+    throw new TypeError(
+      `applyGradients: variableGradients must be a map of variable name to gradient, or an array of { name, tensor }, got ${describe(variableGradients)}`,
+    );
+  }
+  const entries: Array<[string, tf.Tensor | null | undefined]> = [];
+  if (Array.isArray(variableGradients)) {
+    for (const [i, item] of variableGradients.entries()) {
+      if (item === null || typeof item !== 'object' || typeof item.name !== 'string') {
+        throw new TypeError(
+          `applyGradients: variableGradients[${i}] must be { name: string, tensor }, got ${describe(item)}`,
+        );
+      }
+      entries.push([item.name, item.tensor]);
+    }
+  } else {
+    entries.push(...Object.entries(variableGradients));
+  }
+  // (a map cannot name a variable twice; an array can)
+  const seen = Array.isArray(variableGradients) ? new Set<string>() : undefined;
+  for (const [name, tensor] of entries) {
+    if (seen?.has(name)) throw new TypeError(`applyGradients: variable '${name}' has two gradients`);
+    seen?.add(name);
+    if (tensor != null && !isTensor(tensor))
+      throw new TypeError(
+        `applyGradients: the gradient of '${name}' must be a tf.Tensor or null, got ${describe(tensor)}`,
+      );
+    if (tensor?.isDisposed) throw new TypeError(`applyGradients: the gradient of '${name}' is disposed`);
+  }
+  return entries;
+}
+
+/** A tensor's float32 values: a view into the wasm backend's heap, or `dataSync()` (the cpu backend's own array). @internal */
+export function floats(tensor: tf.Tensor, heapView: HeapView | undefined): Float32Array {
+  if (heapView) {
+    try {
+      return heapView(tensor);
+    } catch {
+      // not in the wasm backend's memory (a tensor of another backend): the public path
+    }
+  }
+  return tensor.dataSync() as Float32Array;
+}
+
+/**
+ * `setWeights`' argument checked (the stock layout for `centered`, sizes, square averages finite and
+ * ≥ 0) and copied, each variable's weights matched to the optimizer's slots by name or position (as
+ * matchLoaded does; `seen` gives the slots in their saved order and the names of the variables the
+ * optimizer has seen, read after the awaits); changes nothing. @internal
+ */
+export async function readStockWeights(
+  weightValues: NamedTensor[],
+  centered: boolean,
+  seen: () => { order: readonly Slot[]; known: ReadonlySet<string> },
+): Promise<LoadedWeights> {
+  if (!Array.isArray(weightValues) || weightValues.length === 0) {
+    throw new TypeError(
+      `setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(weightValues)}`,
+    );
+  }
+  for (const [i, w] of weightValues.entries()) {
+    if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !isTensor(w.tensor)) {
+      throw new TypeError(
+        `setWeights: weightValues[${i}] must be { name: string, tensor: tf.Tensor }, got ${describe(w)}`,
+      );
+    }
+    if (w.tensor.isDisposed)
+      throw new TypeError(`setWeights: the tensor of '${w.name}' (weightValues[${i}]) is disposed`);
+  }
+  const kinds = STOCK.slice(0, centered ? 3 : 2);
+  const layout = `${centered ? 'centered' : 'not centered'}: 'iter', then ${kinds.map(([, suffix]) => `'<var>/${suffix}'`).join(', ')} for every variable`;
+  const count = (weightValues.length - 1) / kinds.length;
+  if (!Number.isInteger(count)) {
+    throw new RangeError(`setWeights: ${weightValues.length} weights do not fit this optimizer's layout (${layout})`);
+  }
+  const iterTensor = weightValues[0].tensor;
+  if (iterTensor.size !== 1)
+    throw new RangeError(
+      `setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be one value (a scalar, or one element as tf.train.rmsprop reads it)`,
+    );
+  const iter = (await iterTensor.data())[0];
+  if (!Number.isSafeInteger(iter) || iter < 0)
+    throw new RangeError(
+      `setWeights: '${weightValues[0].name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`,
+    );
+  // Names first: a layout saved with other options is refused before any value is read.
+  for (const [k, [, suffix]] of kinds.entries()) {
+    for (let i = 0; i < count; i++) {
+      const at = 1 + k * count + i;
+      const { name } = weightValues[at];
+      if (name.endsWith(`/${suffix}`)) continue;
+      const other = centered ? 'non-centered' : 'centered';
+      const hint = /\/(rms|momentum|mg)$/.test(name)
+        ? ` (a ${other} optimizer's layout, or weights out of order?)`
+        : '';
+      throw new RangeError(
+        `setWeights: weightValues[${at}] is '${name}' where variable ${i}'s '/${suffix}' belongs${hint}; this optimizer's layout is ${layout}`,
+      );
+    }
+  }
+  const slots: LoadedWeights['slots'] = [];
+  const { order, known } = seen();
+  const targets = matchLoaded(
+    weightValues.slice(1, 1 + count).map(({ name }) => ({ stateNames: { squareAvg: name } })),
+    order,
+    tf.engine().registeredVariables,
+    known,
+  );
+  for (let i = 0; i < count; i++) {
+    const first = weightValues[1 + i];
+    const slot = {
+      shape: first.tensor.shape.slice(),
+      length: first.tensor.size,
+      stateNames: {} as Record<StateKind, string>,
+      pending: {} as Partial<Record<StateKind, Float32Array>>,
+    };
+    const existing = targets[i];
+    for (const [k, [kind]] of kinds.entries()) {
+      const { name, tensor } = weightValues[1 + k * count + i];
+      if (tensor.dtype !== 'float32')
+        throw new TypeError(`setWeights: '${name}' is ${tensor.dtype}; RMSProp state is float32`);
+      if (tensor.size !== slot.length)
+        throw new RangeError(
+          `setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`,
+        );
+      if (existing && existing.slot.length !== slot.length) throw sizeMismatch(name, tensor.size, existing, order);
+      const values = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
+      if (kind === 'squareAvg') {
+        const bad = values.findIndex((x) => !(x >= 0 && x < Infinity));
+        if (bad >= 0)
+          throw new RangeError(
+            `setWeights: '${name}' (a square average) has ${values[bad]} at index ${bad}; it must be finite and ≥ 0`,
+          );
+      }
+      slot.stateNames[kind] = name;
+      slot.pending[kind] = values;
+    }
+    slot.stateNames.gradAvg ??= stockNames(ownerOf(slot)).gradAvg;
+    slots.push(slot);
+  }
+  return { iter, slots };
+}
