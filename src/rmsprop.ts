@@ -37,15 +37,8 @@ import {
   type ResolvedOptions,
   type RMSPropOptions,
 } from './options.js';
-import {
-  checkCanStep,
-  checkStepCount,
-  readSavedState,
-  savedState,
-  type SaveOptions,
-  type SavedState,
-  writeTensorState,
-} from './state.js';
+import { savedState, type SaveOptions, type SavedState } from './state.js';
+import { checkCanStep, checkStepCount, readSavedState, writeTensorState } from './state-load.js';
 import { DirectCalls, issueUpdates, JobQueue, type KernelCalls } from './kernel-calls.js';
 import type { ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';

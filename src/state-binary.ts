@@ -10,15 +10,14 @@ import {
   isRecord,
   KINDS,
   quote,
-  type ReadArray,
   READABLE_VERSIONS,
-  readStateArray,
   record,
   type SavedState,
   STATE_FORMAT,
   STATE_VERSION,
   type Typed,
 } from './state.js';
+import { type ReadArray, readStateArray } from './state-load.js';
 
 const MAGIC = [0x52, 0x4d, 0x53, 0x50];
 /** Magic, version and header length. */

@@ -1,22 +1,11 @@
 // Saved optimizer state: a versioned JSON form (float arrays as base64 of little-endian float32, so
-// NaN, ±∞ and −0 survive JSON.stringify; or typed arrays), and its checks when loaded. Nothing here
+// NaN, ±∞ and −0 survive JSON.stringify; or typed arrays); loading it is in state-load.ts. Nothing here
 // builds a string longer than one base64 piece (PIECE_BYTES): V8 aborts the process, uncatchably,
 // past its longest string (2^29 − 24 characters). Its binary form is in state-binary.ts.
-import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
-import {
-  arrayBuffer,
-  arrayByteOffset,
-  arrayLength,
-  isFloat32Array,
-  own,
-  plainView,
-  TYPED,
-  typedArrayKind,
-} from './inputs.js';
+import { encodeBase64 } from './base64.js';
+import { arrayBuffer, arrayByteOffset, arrayLength, own, TYPED, typedArrayKind } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
-import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
-import { decodeArray, fromBits, isScaleBits } from './state-codecs.js';
-import { encodeCompressed, type CompressedState } from './layout.js';
+import type { CompressedState } from './layout.js';
 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
@@ -39,11 +28,18 @@ export const PIECE_BYTES = 3 * 2 ** 26;
  * block scales.
  */
 export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum' | 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
-type ValueKind = 'squareAvg' | 'gradAvg' | 'momentum';
-const VALUE_KINDS: readonly ValueKind[] = ['squareAvg', 'gradAvg', 'momentum'];
+/** @internal */
+export type ValueKind = 'squareAvg' | 'gradAvg' | 'momentum';
+/** @internal */
+export const VALUE_KINDS: readonly ValueKind[] = ['squareAvg', 'gradAvg', 'momentum'];
 /** @internal */
 export const KINDS: readonly ArrayKind[] = [...VALUE_KINDS, 'squareAvgScales', 'gradAvgScales', 'momentumScales'];
-const SCALES_OF = { squareAvg: 'squareAvgScales', gradAvg: 'gradAvgScales', momentum: 'momentumScales' } as const;
+/** @internal */
+export const SCALES_OF = {
+  squareAvg: 'squareAvgScales',
+  gradAvg: 'gradAvgScales',
+  momentum: 'momentumScales',
+} as const;
 
 /**
  * One state array: base64 of its little-endian bytes (one string, or pieces that concatenate, for
@@ -99,8 +95,8 @@ export interface TensorArrays {
 
 /** @internal */
 export type Typed = Float32Array | Uint16Array | Uint8Array;
-/** The bytes `a` covers, as the engine sees them (a subclass's getters may lie). */
-const bytesOf = (a: Typed) =>
+/** The bytes `a` covers, as the engine sees them (a subclass's getters may lie). @internal */
+export const bytesOf = (a: Typed) =>
   new Uint8Array(
     arrayBuffer(a),
     arrayByteOffset(a),
@@ -120,12 +116,13 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
 export const stateArray = (t: TensorArrays, kind: ValueKind) => own(t.state, kind) as Float32Array | undefined;
 export const isRecord = (value: unknown): value is object =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
-/** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). */
-/** @internal */
+/** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). @internal */
 export const record = <T>(entries: Iterable<readonly [string, T]>): Record<string, T> => Object.fromEntries(entries);
 /** @internal */
 export const quote = (name: string) => `'${name}'`;
-const listNames = (names: readonly unknown[]) => names.map((n) => (typeof n === 'string' ? n : describe(n))).join(', ');
+/** @internal */
+export const listNames = (names: readonly unknown[]) =>
+  names.map((n) => (typeof n === 'string' ? n : describe(n))).join(', ');
 
 /** Base64 of `bytes`: one string, or pieces of PIECE_BYTES bytes each for a larger array. */
 function base64Pieces(bytes: Uint8Array): string | string[] {
@@ -183,315 +180,4 @@ export function savedState(
     state,
     compressed,
   };
-}
-
-/** A state array as read: its size in bytes, and a writer of those bytes (which throws on bad base64). */
-/** @internal */
-export interface ReadArray {
-  readonly bytes: number;
-  /** The array itself, when it was given as a typed array. */
-  readonly typed: Typed | undefined;
-  write(out: Uint8Array, at: number): void;
-}
-
-/** Reads one state array in any of its forms (see StateArray), checking all but base64's characters. */
-/** @internal */
-export function readStateArray(value: unknown, where: string): ReadArray {
-  const kind = typedArrayKind(value);
-  if (kind === 'Float32Array' || kind === 'Uint16Array' || kind === 'Uint8Array') {
-    const typed = plainView(value as Typed);
-    return { bytes: typed.byteLength, typed, write: (out, at) => out.set(bytesOf(typed), at) };
-  }
-  const pieces =
-    typeof value === 'string' ? [value] : Array.isArray(value) && value.length > 0 ? (value as unknown[]) : undefined;
-  if (!pieces)
-    throw new TypeError(
-      `${where} must be a base64 string, an array of base64 pieces or a Float32Array, got ${describe(value)}`,
-    );
-  let bytes = 0;
-  pieces.forEach((piece, k) => {
-    const size = typeof piece === 'string' ? decodedLength(piece) : -1;
-    if (typeof piece !== 'string')
-      throw new TypeError(`${where}[${k}] must be a base64 string, got ${describe(piece)}`);
-    if (size < 0) throw new TypeError(`${where}${pieces.length > 1 ? `[${k}]` : ''} is not valid base64`);
-    bytes += size;
-  });
-  return {
-    bytes,
-    typed: undefined,
-    write(out, at) {
-      pieces.forEach((piece, k) => {
-        if (!decodeBase64Into(piece as string, out, at))
-          throw new TypeError(`${where}${pieces.length > 1 ? `[${k}]` : ''} is not valid base64`);
-        at += decodedLength(piece as string);
-      });
-    },
-  };
-}
-
-/**
- * Checks `saved` against this optimizer and returns what to copy where. Throws a TypeError (wrong
- * kind of value) or RangeError (a value that does not fit) naming the first bad field.
- */
-export function readSavedState(
-  saved: unknown,
-  groups: readonly GroupInfo[],
-  tensors: readonly TensorArrays[],
-): { stepCount: number; writes: Array<() => void> } {
-  if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
-  const format = own(saved, 'format');
-  const version = own(saved, 'version');
-  const stepCount = own(saved, 'stepCount');
-  const savedGroups = own(saved, 'groups');
-  const state = own(saved, 'state');
-  if (format !== STATE_FORMAT)
-    throw new TypeError(`saved state: format must be '${STATE_FORMAT}', got ${describe(format)}`);
-  if (typeof version !== 'number')
-    throw new TypeError(`saved state: version must be a number, got ${describe(version)}`);
-  if (!READABLE_VERSIONS.includes(version)) {
-    throw new RangeError(
-      `saved state: format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
-    );
-  }
-  checkStepCount(stepCount, 'saved state: stepCount');
-  if (!Array.isArray(savedGroups))
-    throw new TypeError(`saved state: groups must be an array, got ${describe(savedGroups)}`);
-  if (savedGroups.length !== groups.length) {
-    throw new RangeError(`saved state has ${savedGroups.length} groups, this optimizer has ${groups.length}`);
-  }
-  groups.forEach((ours, g) => {
-    const theirs: unknown = savedGroups[g];
-    if (!isRecord(theirs)) throw new TypeError(`saved state: groups[${g}] must be an object, got ${describe(theirs)}`);
-    const names = own(theirs, 'params');
-    if (!Array.isArray(names))
-      throw new TypeError(`saved state: groups[${g}].params must be an array of names, got ${describe(names)}`);
-    if (names.length !== ours.params.length || names.some((name, i) => name !== ours.params[i])) {
-      throw new RangeError(
-        `saved state: group ${g} holds parameters [${listNames(names)}], this optimizer's holds [${ours.params.join(', ')}]`,
-      );
-    }
-    const options = own(theirs, 'options');
-    if (!isRecord(options))
-      throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(options)}`);
-    const centered = own(options, 'centered');
-    if (centered !== ours.centered) {
-      throw new RangeError(
-        `saved state: group ${g} was saved with centered = ${describe(centered)}, this optimizer has centered = ${ours.centered}`,
-      );
-    }
-    const momentum = own(options, 'momentum');
-    const savedMomentum = typeof momentum === 'number' ? momentum : NaN;
-    if (!(savedMomentum >= 0) || (savedMomentum === 0) !== (ours.momentum === 0)) {
-      throw new RangeError(
-        `saved state: group ${g} was saved with momentum = ${describe(momentum)}, this optimizer has momentum = ${ours.momentum} (a momentum buffer must exist in both or neither)`,
-      );
-    }
-  });
-  if (!isRecord(state)) throw new TypeError(`saved state: 'state' must be an object, got ${describe(state)}`);
-  const known = new Set(tensors.map((t) => t.name));
-  for (const name of Object.keys(state)) {
-    if (!known.has(name))
-      throw new RangeError(`saved state has an array for parameter ${quote(name)}, which this optimizer does not have`);
-  }
-  const compressed = own(saved, 'compressed');
-  if (compressed !== undefined && !isRecord(compressed))
-    throw new TypeError(`saved state: 'compressed' must be an object, got ${describe(compressed)}`);
-  const formats = (compressed ?? {}) as Record<string, unknown>;
-  for (const name of Object.keys(formats)) {
-    const format = own(formats, name);
-    if (!known.has(name))
-      throw new RangeError(
-        `saved state: 'compressed' names parameter ${quote(name)}, which this optimizer does not have`,
-      );
-    if (format !== 'bfloat16' && format !== '8bit')
-      throw new TypeError(
-        `saved state: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`,
-      );
-  }
-  const writes: Array<() => void> = [];
-  const first = tensors[0];
-  const heap = first && arrayBuffer(first.compressed?.codes.squareAvg ?? stateArray(first, 'squareAvg')!);
-  // Every field read first, so that a caller's getter or proxy runs now, never between a check and
-  // its write (it could detach, shrink or change an array already checked); pieces' arrays copied.
-  const entries = tensors.map((t) => {
-    const entry = own(state, t.name);
-    if (entry === undefined) throw new RangeError(`saved state is missing parameter '${t.name}'`);
-    if (!isRecord(entry))
-      throw new TypeError(`saved state: state[${quote(t.name)}] must be an object, got ${describe(entry)}`);
-    const format = own(formats, t.name) as 'bfloat16' | '8bit' | undefined;
-    for (const kind of Object.keys(entry)) {
-      if (!KINDS.includes(kind as ArrayKind))
-        throw new RangeError(
-          `saved state: state[${quote(t.name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
-        );
-      if (kind.endsWith('Scales') && format !== '8bit')
-        throw new RangeError(
-          `saved state: state[${quote(t.name)}] has ${quote(kind)}, which only 8-bit state keeps (its format is ${format ?? 'float32'})`,
-        );
-    }
-    const fields = KINDS.map((kind) => {
-      const value = own(entry, kind);
-      return [kind, Array.isArray(value) ? Array.from(value as unknown[]) : value] as const;
-    });
-    return { t, format, fields: record(fields) };
-  });
-  for (const { t, format, fields } of entries) {
-    for (const kind of VALUE_KINDS) {
-      const keeps = t.compressed ? t.compressed.codes[kind] !== undefined : stateArray(t, kind) !== undefined;
-      const value = fields[kind];
-      if (!keeps) {
-        for (const stored of [kind, SCALES_OF[kind]])
-          if (fields[stored] !== undefined)
-            throw new RangeError(`saved state has ${stored} for '${t.name}', which this optimizer does not keep`);
-        continue;
-      }
-      const where = `saved state: ${kind} of '${t.name}'`;
-      const read = readStateArray(value, where);
-      const elementBytes = STATE_ELEMENT_BYTES[format ?? 'float32'];
-      if (read.bytes !== t.length * elementBytes) {
-        throw new RangeError(
-          `${where} has ${read.bytes / elementBytes} elements${format ? ` (${format} codes)` : ''}, the parameter has ${t.length}`,
-        );
-      }
-      const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, heap);
-      let scales: Float32Array | undefined;
-      if (format === '8bit') {
-        const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
-        const readScales = readStateArray(fields[SCALES_OF[kind]], scaleWhere);
-        const blocks = Math.ceil(t.length / STATE_BLOCK);
-        if (readScales.bytes !== blocks * 4)
-          throw new RangeError(
-            `${scaleWhere} has ${readScales.bytes / 4} scales, the parameter's ${t.length} elements need ${blocks}`,
-          );
-        scales = copyOf(readScales, 'Float32Array', scaleWhere, heap) as Float32Array;
-        checkScales(scales, scaleWhere);
-      }
-      const target = t.compressed;
-      if (target && format === target.format) {
-        // as stored, bit for bit
-        const to = target.codes[kind]!;
-        const toScales = target.scales[kind]!;
-        if (kind === 'squareAvg' && format === 'bfloat16') {
-          const negative = firstNegativeHalf(codes as Uint16Array);
-          if (negative >= 0)
-            refuseNegative('saved state', t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
-        }
-        writes.push(() => {
-          to.set(codes as typeof to);
-          if (scales) toScales.set(scales);
-        });
-        continue;
-      }
-      // converted: decoded to float32, encoded into this optimizer's format (rounded to nearest)
-      const values = format
-        ? decodeArray(
-            format === 'bfloat16',
-            kind === 'squareAvg',
-            codes as Uint16Array | Uint8Array,
-            scales ?? NONE,
-            new Float32Array(t.length),
-          )
-        : (codes as Float32Array);
-      // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
-      if (kind === 'squareAvg') checkNotNegative(values, 'saved state', t.name);
-      if (target) writes.push(() => encodeCompressed(target, kind, values));
-      else {
-        const view = stateArray(t, kind)!;
-        writes.push(() => view.set(values));
-      }
-    }
-  }
-  return { stepCount: stepCount as number, writes };
-}
-
-const NONE = new Float32Array(0);
-
-/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). */
-export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
-  const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
-  if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
-  if (values === null || typeof values !== 'object' || Array.isArray(values))
-    throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
-  const kept = tensor.compressed ? Object.keys(tensor.compressed.codes) : Object.keys(tensor.state);
-  const writes: Array<[ValueKind, Float32Array]> = [];
-  for (const kind of Object.keys(values)) {
-    const value = (values as Record<string, unknown>)[kind];
-    if (value === undefined) continue;
-    if (!kept.includes(kind))
-      throw new RangeError(`setState: '${name}' keeps ${kept.join(', ')}, not ${describe(kind)}`);
-    if (!isFloat32Array(value))
-      throw new TypeError(`setState: ${kind} of '${name}' must be a Float32Array, got ${describe(value)}`);
-    const copy = plainView(value).slice();
-    if (copy.length !== tensor.length)
-      throw new RangeError(
-        `setState: ${kind} of '${name}' has ${copy.length} elements, the parameter has ${tensor.length}`,
-      );
-    if (kind === 'squareAvg') checkNotNegative(copy, 'setState', name as string);
-    writes.push([kind as ValueKind, copy]);
-  }
-  for (const [kind, copy] of writes) {
-    if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
-    else (tensor.state[kind] as Float32Array).set(copy);
-  }
-}
-
-/** 8-bit scales as the encoding writes them (isScaleBits): a negative one would make S negative, which the kernels take for 0. */
-function checkScales(scales: Float32Array, where: string): void {
-  const bits = new Uint32Array(arrayBuffer(scales), arrayByteOffset(scales), arrayLength(scales));
-  const bad = bits.findIndex((b) => !isScaleBits(b));
-  if (bad >= 0)
-    throw new RangeError(
-      `${where}: block ${bad}'s scale is ${Object.is(scales[bad], -0) ? '-0' : scales[bad]} (bits 0x${bits[bad].toString(16).padStart(8, '0')}); 8-bit state's scales are +0, a power of two or NaN (0x7fc00000)`,
-    );
-}
-
-/** Refuses a square average with a value below 0 (`where`: the call, for the message); NaN passes, as a run can make it. */
-function checkNotNegative(values: Float32Array, where: string, name: string): void {
-  const negative = values.findIndex((x) => x < 0);
-  if (negative >= 0) refuseNegative(where, name, values[negative], negative);
-}
-
-/** The first bfloat16 code of a negative value (−0 and NaN are not), or -1: read as bits, with no decoded copy. */
-function firstNegativeHalf(codes: Uint16Array): number {
-  for (let i = 0; i < codes.length; i++) if (codes[i] > 0x8000 && codes[i] <= 0xff80) return i;
-  return -1;
-}
-
-function refuseNegative(where: string, name: string, value: number, index: number): never {
-  throw new RangeError(`${where}: squareAvg of '${name}' is negative (${value}) at index ${index}`);
-}
-
-/**
- * A read array as a typed array of `kind`: a copy, unless it was given as one outside `heap` (in
- * this optimizer's own memory, loading one array could overwrite another's source). A typed array
- * given must be of that kind.
- */
-function copyOf(
-  read: ReadArray,
-  kind: 'Float32Array' | 'Uint16Array' | 'Uint8Array',
-  where: string,
-  heap: ArrayBufferLike | undefined,
-): Typed {
-  if (read.typed && typedArrayKind(read.typed) !== kind)
-    throw new TypeError(`${where} must be a ${kind} or base64, got ${describe(read.typed)}`);
-  if (read.typed && arrayBuffer(read.typed) !== heap) return read.typed;
-  const bytes = new Uint8Array(read.bytes);
-  read.write(bytes, 0);
-  return new TYPED[kind](bytes.buffer, 0, read.bytes / TYPED[kind].BYTES_PER_ELEMENT);
-}
-
-/** Before a step: throws if the count cannot grow (a step past 2^53 − 1 would not count exactly). */
-export function checkCanStep(stepCount: number): void {
-  if (stepCount === Number.MAX_SAFE_INTEGER) {
-    throw new RangeError(
-      `stepCount is ${stepCount} (2^53 − 1), the largest a number counts exactly; load a saved state with a smaller stepCount to go on`,
-    );
-  }
-}
-
-/** A step count is a safe integer ≥ 0: beyond 2^53 a step could not be counted exactly. */
-export function checkStepCount(value: unknown, where: string): asserts value is number {
-  if (typeof value !== 'number') throw new TypeError(`${where} must be a number, got ${describe(value)}`);
-  if (!Number.isSafeInteger(value) || value < 0)
-    throw new RangeError(`${where} must be an integer from 0 to 2^53 − 1, got ${value}`);
 }

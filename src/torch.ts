@@ -3,15 +3,8 @@
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
 import { encodeCompressed } from './layout.js';
-import {
-  checkStepCount,
-  isRecord,
-  stateArray,
-  STATE_FORMAT,
-  STATE_VERSION,
-  type SavedState,
-  type TensorArrays,
-} from './state.js';
+import { isRecord, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
+import { checkStepCount } from './state-load.js';
 
 /** One parameter's entry in `TorchStateDict.state`, as PyTorch names it. */
 export interface TorchParamState {
