@@ -60,6 +60,18 @@ const GIVE_UP_FACTOR = 2;
  * timed runs as took that long in the period before), or a whole period the first time (V8 compiling).
  */
 const WARM_UP_MS = 32;
+/**
+ * Where AutoThreads keeps its figures: when the timed run began; ms and elements of this period's
+ * timed runs, and the stalls inside them (ms); every stall (ms) and every element of the period; what
+ * one read of WORKING costs (ms).
+ */
+const RUN_START = 0;
+const TIMED_MS = 1;
+const TIMED_ELEMENTS = 2;
+const TIMED_STALL_MS = 3;
+const PERIOD_STALL_MS = 4;
+const PERIOD_ELEMENTS = 5;
+const MS_PER_SPIN = 6;
 /** Where AutoThreads' figures keep the trial's periods, and the kept choice's latest TRIAL_PERIODS (ms, elements). */
 const TRIAL_FIGURES = 7;
 const KEPT_FIGURES = TRIAL_FIGURES + 2 * TRIAL_PERIODS;
@@ -131,11 +143,9 @@ export class AutoThreads {
    */
   #warmingUp = false;
   /**
-   * [0] when the timed run began, [1] ms and [2] elements of this period's timed runs, [3] the stalls
-   * inside them (ms), [4] every stall of the period (ms), [5] every element of the period, [6] what
-   * one read of WORKING costs (ms); then per trial period its estimated ms and its elements; then
-   * the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT, NEXT_SHARE
-   * and SWITCHED_FROM.
+   * RUN_START … MS_PER_SPIN; then per trial period its estimated ms and its elements (TRIAL_FIGURES);
+   * then the same for the kept choice's latest periods (KEPT_FIGURES, a ring); last, COLD_LEFT,
+   * NEXT_SHARE and SWITCHED_FROM.
    * Numbers live here rather than in fields: Maglev boxes a double stored in a field.
    */
   readonly #figures = new Float64Array(SWITCHED_FROM + 1);
@@ -146,7 +156,7 @@ export class AutoThreads {
   constructor(most: number, now: () => number = clock, msPerSpin = 0) {
     this.most = most;
     this.#now = now;
-    this.#figures[6] = msPerSpin;
+    this.#figures[MS_PER_SPIN] = msPerSpin;
     this.#figures[COLD_LEFT] = COLD_START_MS;
   }
 
@@ -158,24 +168,24 @@ export class AutoThreads {
   /** Before a run of `elements` elements: if it is timed, reads the clock. */
   startRun(elements: number): void {
     this.#timing = elements >= TIME_EVERY_RUN_ELEMENTS || this.#run % RUNS_PER_TIMED === RUNS_PER_TIMED - 1;
-    if (this.#timing) this.#figures[0] = this.#now();
+    if (this.#timing) this.#figures[RUN_START] = this.#now();
   }
 
   /** After a run of `elements` elements on `threads()` threads, whose caller waited `spins` reads of WORKING. */
   ran(elements: number, spins = 0): void {
     const figures = this.#figures;
     // One float64 multiply either way: a number that is sometimes an integer 0 made Maglev box it.
-    const stallMs = (spins > STALL_SPINS ? spins : 0) * figures[6];
+    const stallMs = (spins > STALL_SPINS ? spins : 0) * figures[MS_PER_SPIN];
     // No statement here runs only now and then: optimized before it ran, V8 would deoptimize this
     // function when it first did (and box numbers until it optimized it again).
     this.#run++;
     this.#stalls += spins > STALL_SPINS ? 1 : 0;
-    figures[4] += stallMs;
-    figures[5] += elements;
+    figures[PERIOD_STALL_MS] += stallMs;
+    figures[PERIOD_ELEMENTS] += elements;
     if (!this.#timing) return;
-    figures[1] += this.#now() - figures[0];
-    figures[2] += elements;
-    figures[3] += stallMs;
+    figures[TIMED_MS] += this.#now() - figures[RUN_START];
+    figures[TIMED_ELEMENTS] += elements;
+    figures[TIMED_STALL_MS] += stallMs;
     if (++this.#timedRuns >= this.#timedPerPeriod || this.#stalls >= STALLS_TO_GIVE_UP) this.#endPeriod();
   }
 
@@ -183,15 +193,17 @@ export class AutoThreads {
   #endPeriod(): void {
     const figures = this.#figures;
     if (this.#timedRuns < this.#timedPerPeriod) {
-      const keptMs = this.#keptPerElement() * figures[5];
-      if (this.#keepLeft === -1 && figures[4] > GIVE_UP_FACTOR * keptMs) this.#giveUpTrial();
+      const keptMs = this.#keptPerElement() * figures[PERIOD_ELEMENTS];
+      if (this.#keepLeft === -1 && figures[PERIOD_STALL_MS] > GIVE_UP_FACTOR * keptMs) this.#giveUpTrial();
       return;
     }
-    const timedMs = figures[1];
+    const timedMs = figures[TIMED_MS];
     const timedRuns = this.#timedRuns;
-    const ordinaryMs = Math.max(0, timedMs - figures[3]);
-    const periodMs = (figures[2] > 0 ? (ordinaryMs * figures[5]) / figures[2] : 0) + figures[4];
-    const periodElements = figures[5];
+    const ordinaryMs = Math.max(0, timedMs - figures[TIMED_STALL_MS]);
+    const periodMs =
+      (figures[TIMED_ELEMENTS] > 0 ? (ordinaryMs * figures[PERIOD_ELEMENTS]) / figures[TIMED_ELEMENTS] : 0) +
+      figures[PERIOD_STALL_MS];
+    const periodElements = figures[PERIOD_ELEMENTS];
     this.#startPeriod();
     this.#decide(periodMs, periodElements);
     // the next period's length, in timed runs, from what this one's took
@@ -308,7 +320,12 @@ export class AutoThreads {
   #startPeriod(): void {
     const figures = this.#figures;
     this.#run = this.#timedRuns = this.#stalls = 0;
-    figures[1] = figures[2] = figures[3] = figures[4] = figures[5] = 0;
+    figures[TIMED_MS] =
+      figures[TIMED_ELEMENTS] =
+      figures[TIMED_STALL_MS] =
+      figures[PERIOD_STALL_MS] =
+      figures[PERIOD_ELEMENTS] =
+        0;
   }
 
   /** The other choice stalled too long to be worth finishing its trial: the kept choice holds (see STALLS_TO_GIVE_UP). */
