@@ -675,6 +675,28 @@ describe("threads: 'auto' decides by timing", () => {
     expect(ratios / 6).toBeLessThan(1.008);
   });
 
+  // Both choices equally fast (1 ms a run), but another program slows one in three of one thread's
+  // periods (128 runs each) 1.4×, and threads' in the same way once kept: a trial of threads that
+  // runs between bursts (its first 416 runs) is no faster than one thread's median period, so it never
+  // switches. Compared with the mean of one thread's latest three periods (1.13), it would (it did:
+  // kept for 16 512 runs at a time).
+  it.each([
+    ['the first', 0],
+    ['the third', 2],
+  ] as const)('one thread slowed in %s of every three periods: its median period decides, no switch', (_, slow) => {
+    let oneThreadRuns = 0;
+    const threadsCost = sinceSwitch(1, (_t, since) => (since > 416 && Math.floor(since / 128) % 3 === 0 ? 1.4 : 1));
+    const cost = (t: number) => {
+      const onThreads = threadsCost(t); // (called every run: it counts the runs since each switch)
+      if (t > 1) return onThreads;
+      return Math.floor(oneThreadRuns++ / 128) % 3 === slow ? 1.4 : 1;
+    };
+    const { onMost, trials } = drive(new AutoThreads(2), 200_000, cost);
+    expect(trials).toBeGreaterThan(10);
+    // a trial, never a kept stretch (eight periods or more)
+    for (const length of stretches(onMost, 1)) expect(length).toBeLessThan(1_024);
+  });
+
   it('re-checks: when the load changes, it follows', () => {
     // Threads win for 20 000 runs, then lose (another process took the other core), then win again.
     const cost = (t: number, r: number) => (t === 1 ? 1 : r >= 20_000 && r < 40_000 ? 2 : 0.5);
