@@ -50,7 +50,7 @@ function refusedReason(error: unknown): string {
 }
 
 /** Why `name` cannot run here, or undefined when it can. */
-export function unavailableReason(name: BackendName): string | undefined {
+function unavailableReason(name: BackendName): string | undefined {
   if (name === 'js') return undefined;
   const wasm = wasmApi();
   if (!wasm) return 'this runtime has no WebAssembly';

@@ -15,12 +15,12 @@ import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './s
 import { COMPRESSED_MIN_ELEMENTS, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { CALL_INTS, CONTROL_BYTES } from './chunks.js';
 
-export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
+type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
 /** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */
-export type ScaleRegion = 'squareScales' | 'gradAvgScales' | 'momentumScales';
+type ScaleRegion = 'squareScales' | 'gradAvgScales' | 'momentumScales';
 
 /** Elements rounded up to a multiple of 4, so that every array starts 16-byte aligned (one f32x4). */
-export const padded = (n: number) => Math.ceil(n / 4) * 4;
+const padded = (n: number) => Math.ceil(n / 4) * 4;
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
@@ -33,8 +33,7 @@ export function regionGap(regionBytes: number): number {
 }
 
 /** Whether a tensor of `length` elements in a group of stateFormat `format` keeps compressed state. */
-export const isCompressed = (format: StateFormat, length: number) =>
-  format !== 'float32' && length >= COMPRESSED_MIN_ELEMENTS;
+const isCompressed = (format: StateFormat, length: number) => format !== 'float32' && length >= COMPRESSED_MIN_ELEMENTS;
 
 /**
  * Part of a group whose tensors one kernel call updates: its tensors back to back in each region.
@@ -55,7 +54,7 @@ export interface Segment {
   readonly base: Readonly<Record<Region | ScaleRegion | 'blockKeys', number>>;
 }
 
-export interface GroupLayout {
+interface GroupLayout {
   /** The group's segments: float32 first, then compressed (either may be absent). */
   readonly segments: readonly Segment[];
   /** Byte offset of the group's constants block. */
@@ -208,7 +207,7 @@ export interface TensorState {
   readonly momentum?: Float32Array;
 }
 
-export type StateKind = keyof TensorState;
+type StateKind = keyof TensorState;
 
 /** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. */
 export interface CompressedState {
@@ -274,11 +273,11 @@ const SCALES: Readonly<Record<StateKind, ScaleRegion>> = {
 };
 
 /** The state kinds a group's options keep. */
-export const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): StateKind[] =>
+const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): StateKind[] =>
   KINDS.filter((kind) => kind === 'squareAvg' || (kind === 'gradAvg' ? o.centered : o.momentum !== 0));
 
 /** A compressed tensor's array `kind` decoded into a new Float32Array. */
-export function decodeCompressed(c: CompressedState, kind: StateKind, length: number): Float32Array {
+function decodeCompressed(c: CompressedState, kind: StateKind, length: number): Float32Array {
   // no codes once dispose() detached the memory: empty, as the float32 views are then
   if (c.codes[kind]!.length === 0) return new Float32Array(0);
   return decodeArray(

@@ -179,7 +179,7 @@ for (const preset of Object.values(PRESETS)) Object.freeze(preset);
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
 const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
-export const STATE_FORMATS: readonly StateFormat[] = ['float32', 'bfloat16', '8bit'];
+const STATE_FORMATS: readonly StateFormat[] = ['float32', 'bfloat16', '8bit'];
 export const MAX_THREADS = 64;
 
 /** Not set means off; Infinity is off too. */
@@ -323,7 +323,7 @@ export function learningRates(
  * is checked (a non-number is a TypeError, a value outside [0, float32's largest] a RangeError).
  * Builds a message only on failure: step() calls this every step and allocates nothing.
  */
-export function checkLearningRate(value: unknown, options: ResolvedOptions, group: number, step: number): number {
+function checkLearningRate(value: unknown, options: ResolvedOptions, group: number, step: number): number {
   if (typeof value === 'number' && value >= 0 && Math.fround(value) < Infinity) {
     if (
       options.decoupledWeightDecay &&

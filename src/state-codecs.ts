@@ -9,7 +9,7 @@ const floats = new Float32Array(1);
 const ints = new Int32Array(floats.buffer);
 
 /** The bits of float32 `x` (an int32); NaN reads as 0x7fc00000. */
-export const bitsOf = (x: number) => {
+const bitsOf = (x: number) => {
   floats[0] = x;
   return ints[0];
 };
@@ -24,7 +24,7 @@ const INFINITY_BITS = 0x7f800000;
 const NAN_BITS = 0x7fc00000;
 
 /** An element's random bits as the kernels draw them from (byte address + its array's key): times the golden ratio's odd constant. */
-export const mix = (x: number) => Math.imul(x, GOLDEN | 0) >>> 0;
+const mix = (x: number) => Math.imul(x, GOLDEN | 0) >>> 0;
 
 /** lowbias32 (Chris Wellons), a full 32-bit mixing hash: the step's key from step and seed. */
 const hash = (x: number) => {
@@ -48,18 +48,18 @@ export const ARRAY_KEYS: readonly number[] = [hash(1), hash(2), hash(3)];
  */
 export const tensorKey = (length: number) => hash(length >>> 0);
 
-export const decodeHalf = (h: number) => fromBits(h << 16);
+const decodeHalf = (h: number) => fromBits(h << 16);
 
-export const encodeHalf = (x: number, random: number) => {
+const encodeHalf = (x: number, random: number) => {
   const b = bitsOf(x) >>> 0;
   return (b & ABS) > INFINITY_BITS ? NAN_BITS >>> 16 : (b + (random >>> 16)) >>> 16;
 };
 
 /** The exponent field of an 8-bit block's scale from its largest magnitude bits (255: NaN scale). */
-export const scaleField = (max: number, shift: number) =>
+const scaleField = (max: number, shift: number) =>
   max > INFINITY_BITS ? 255 : Math.min(((max + ((1 << shift) - 1)) >>> shift) >>> (23 - shift), 255);
 
-export const scaleOf = (field: number) => fromBits(field === 255 ? NAN_BITS : field << 23);
+const scaleOf = (field: number) => fromBits(field === 255 ? NAN_BITS : field << 23);
 /** Whether float32 bits `b` (unsigned) are a scale scaleOf makes: +0, a positive power of two or the one NaN. */
 export const isScaleBits = (b: number) => b === NAN_BITS || ((b & 0x807fffff) === 0 && b >>> 23 !== 255);
 
@@ -68,21 +68,21 @@ const S_BIAS = (127 - S_TOP) << 23;
 const M_BIAS = (127 - M_TOP) << 23;
 
 /** S: unsigned E5M3 codes. */
-export const decodeS = (c: number, scale: number) => f((c === 0 ? 0 : fromBits((c << S_SHIFT) + S_BIAS)) * scale);
+const decodeS = (c: number, scale: number) => f((c === 0 ? 0 : fromBits((c << S_SHIFT) + S_BIAS)) * scale);
 
-export const encodeS = (x: number, field: number, random: number) => {
+const encodeS = (x: number, field: number, random: number) => {
   const a = Math.min(bitsOf(x) & ABS, INFINITY_BITS);
   const magnitude = ((a + (random >>> (32 - S_SHIFT))) >>> S_SHIFT) - ((field - S_TOP) << (23 - S_SHIFT));
   return a === 0 ? 0 : Math.min(Math.max(magnitude, 1), 255);
 };
 
 /** ḡ and m: sign + E3M4 codes. */
-export const decodeM = (c: number, scale: number) => {
+const decodeM = (c: number, scale: number) => {
   const magnitude = c & 0x7f;
   return f((magnitude === 0 ? 0 : fromBits(((magnitude << M_SHIFT) + M_BIAS) | ((c & 0x80) << 24))) * scale);
 };
 
-export const encodeM = (x: number, field: number, random: number) => {
+const encodeM = (x: number, field: number, random: number) => {
   const a = Math.min(bitsOf(x) & ABS, INFINITY_BITS);
   const rounded = ((a + (random >>> (32 - M_SHIFT))) >>> M_SHIFT) - ((field - M_TOP) << (23 - M_SHIFT));
   // a value rounded to magnitude 0 keeps its sign (code 0x80 decodes as 0 too); below 0, code 0
@@ -90,7 +90,7 @@ export const encodeM = (x: number, field: number, random: number) => {
 };
 
 /** |x|'s bits, for a block's largest magnitude. */
-export const magnitudeBits = (x: number) => bitsOf(x) & ABS;
+const magnitudeBits = (x: number) => bitsOf(x) & ABS;
 
 /** A state array of codes: bfloat16 or 8-bit. */
 export type Codes = Uint16Array | Uint8Array;

@@ -61,7 +61,7 @@ const TORCH_KEYS = { squareAvg: 'square_avg', momentum: 'momentum_buffer', gradA
  * outgrows V8's default heap on a smaller machine and aborts the process (2 × 90 M, centered and
  * momentum: out of memory at 8 GB). saveState and encodeState have no such limit.
  */
-export const TORCH_MAX_ELEMENTS = 125_000_000;
+const TORCH_MAX_ELEMENTS = 125_000_000;
 const USE_INSTEAD = 'Use saveState() or encodeState(), which have no such limit';
 
 function checkTorchLength(t: TensorArrays, what: string): void {
