@@ -55,7 +55,7 @@ export class DirectCalls implements KernelCalls {
       base.gradAvg + stateAt,
       base.momentum + stateAt,
       constantsAt,
-      base.squareScales + scaleAt,
+      base.squareAvgScales + scaleAt,
       base.gradAvgScales + scaleAt,
       base.momentumScales + scaleAt,
       this.#scratchAt,
@@ -93,7 +93,7 @@ export class JobQueue implements KernelCalls {
     jobs[j + CALL_A] = base.gradAvg + stateAt;
     jobs[j + CALL_M] = base.momentum + stateAt;
     jobs[j + CALL_K] = constantsAt;
-    jobs[j + CALL_SQ] = base.squareScales + scaleAt;
+    jobs[j + CALL_SQ] = base.squareAvgScales + scaleAt;
     jobs[j + CALL_AQ] = base.gradAvgScales + scaleAt;
     jobs[j + CALL_MQ] = base.momentumScales + scaleAt;
     jobs[j + CALL_SCRATCH] = this.#scratchAt;

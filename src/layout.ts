@@ -17,7 +17,7 @@ import { CALL_INTS, CONTROL_BYTES } from './chunks.js';
 
 type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
 /** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */
-type ScaleRegion = 'squareScales' | 'gradAvgScales' | 'momentumScales';
+type ScaleRegion = (typeof SCALES_OF)[StateKind];
 
 /** Elements rounded up to a multiple of 4, so that every array starts 16-byte aligned (one f32x4). */
 const padded = (n: number) => Math.ceil(n / 4) * 4;
@@ -138,7 +138,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
         squareAvg: 0,
         gradAvg: 0,
         momentum: 0,
-        squareScales: 0,
+        squareAvgScales: 0,
         gradAvgScales: 0,
         momentumScales: 0,
         blockKeys: 0,
@@ -160,7 +160,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
       }
       if (format === '8bit') {
         const scaleBytes = align16((paddedLength / STATE_BLOCK) * 4);
-        base.squareScales = bytes;
+        base.squareAvgScales = bytes;
         bytes += scaleBytes;
         if (centered) base.gradAvgScales = bytes;
         if (centered) bytes += scaleBytes;
@@ -207,7 +207,16 @@ export interface TensorState {
   readonly momentum?: Float32Array;
 }
 
-type StateKind = keyof TensorState;
+/** @internal */
+export type StateKind = keyof TensorState;
+/** The kinds of state, in the order they are laid out and saved. @internal */
+export const STATE_KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
+/** The 8-bit block scales of each kind. @internal */
+export const SCALES_OF = {
+  squareAvg: 'squareAvgScales',
+  gradAvg: 'gradAvgScales',
+  momentum: 'momentumScales',
+} as const;
 
 /** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. */
 export interface CompressedState {
@@ -265,16 +274,9 @@ export interface Group {
   readonly roundingKeys: Uint32Array | undefined;
 }
 
-const KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
-const SCALES: Readonly<Record<StateKind, ScaleRegion>> = {
-  squareAvg: 'squareScales',
-  gradAvg: 'gradAvgScales',
-  momentum: 'momentumScales',
-};
-
 /** The state kinds a group's options keep. */
 const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): StateKind[] =>
-  KINDS.filter((kind) => kind === 'squareAvg' || (kind === 'gradAvg' ? o.centered : o.momentum !== 0));
+  STATE_KINDS.filter((kind) => kind === 'squareAvg' || (kind === 'gradAvg' ? o.centered : o.momentum !== 0));
 
 /** A compressed tensor's array `kind` decoded into a new Float32Array. */
 function decodeCompressed(c: CompressedState, kind: StateKind, length: number): Float32Array {
@@ -331,7 +333,9 @@ export function placeTensors(
             ? new Uint16Array(buffer, base[kind] + offset * 2, length)
             : new Uint8Array(buffer, base[kind] + offset, length);
         const scales = (kind: StateKind) =>
-          format === '8bit' ? new Float32Array(buffer, base[SCALES[kind]] + (offset / STATE_BLOCK) * 4, blocks) : NONE;
+          format === '8bit'
+            ? new Float32Array(buffer, base[SCALES_OF[kind]] + (offset / STATE_BLOCK) * 4, blocks)
+            : NONE;
         const c: CompressedState = {
           format,
           codes: Object.fromEntries(kinds.map((kind) => [kind, codes(kind)])),
@@ -389,7 +393,7 @@ const groupKeys = (base: Segment['base']) =>
     ARRAY_KEYS[0] - base.squareAvg,
     ARRAY_KEYS[1] - base.gradAvg,
     ARRAY_KEYS[2] - base.momentum,
-    base.blockKeys - base.squareScales,
+    base.blockKeys - base.squareAvgScales,
   );
 
 /** Each block key of a compressed `segment`: its tensor's key less the tensor's offset in bytes of codes. */

@@ -12,7 +12,7 @@ import {
   typedArrayKind,
 } from './inputs.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
-import { encodeCompressed } from './layout.js';
+import { encodeCompressed, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 import { describe, type GroupInfo } from './options.js';
 import {
   type ArrayKind,
@@ -23,14 +23,11 @@ import {
   quote,
   READABLE_VERSIONS,
   record,
-  SCALES_OF,
   STATE_FORMAT,
   STATE_VERSION,
   stateArray,
   type TensorArrays,
   type Typed,
-  VALUE_KINDS,
-  type ValueKind,
 } from './state.js';
 import { decodeArray, fromBits, isScaleBits } from './state-codecs.js';
 
@@ -183,7 +180,7 @@ export function readSavedState(
     return { t, format, fields: record(fields) };
   });
   for (const { t, format, fields } of entries) {
-    for (const kind of VALUE_KINDS) {
+    for (const kind of STATE_KINDS) {
       const keeps = t.compressed ? t.compressed.codes[kind] !== undefined : stateArray(t, kind) !== undefined;
       const value = fields[kind];
       if (!keeps) {
@@ -260,7 +257,7 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
   if (values === null || typeof values !== 'object' || Array.isArray(values))
     throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
   const kept = tensor.compressed ? Object.keys(tensor.compressed.codes) : Object.keys(tensor.state);
-  const writes: Array<[ValueKind, Float32Array]> = [];
+  const writes: Array<[StateKind, Float32Array]> = [];
   for (const kind of Object.keys(values)) {
     const value = (values as Record<string, unknown>)[kind];
     if (value === undefined) continue;
@@ -274,7 +271,7 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
         `setState: ${kind} of '${name}' has ${copy.length} elements, the parameter has ${tensor.length}`,
       );
     if (kind === 'squareAvg') checkNotNegative(copy, 'setState', name as string);
-    writes.push([kind as ValueKind, copy]);
+    writes.push([kind as StateKind, copy]);
   }
   for (const [kind, copy] of writes) {
     if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);

@@ -5,7 +5,7 @@
 import { encodeBase64 } from './base64.js';
 import { arrayBuffer, arrayByteOffset, arrayLength, own, TYPED, typedArrayKind } from './inputs.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
-import type { CompressedState } from './layout.js';
+import { type CompressedState, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
@@ -29,17 +29,7 @@ export const PIECE_BYTES = 3 * 2 ** 26;
  */
 export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum' | 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
 /** @internal */
-export type ValueKind = 'squareAvg' | 'gradAvg' | 'momentum';
-/** @internal */
-export const VALUE_KINDS: readonly ValueKind[] = ['squareAvg', 'gradAvg', 'momentum'];
-/** @internal */
-export const KINDS: readonly ArrayKind[] = [...VALUE_KINDS, 'squareAvgScales', 'gradAvgScales', 'momentumScales'];
-/** @internal */
-export const SCALES_OF = {
-  squareAvg: 'squareAvgScales',
-  gradAvg: 'gradAvgScales',
-  momentum: 'momentumScales',
-} as const;
+export const KINDS: readonly ArrayKind[] = [...STATE_KINDS, ...STATE_KINDS.map((kind) => SCALES_OF[kind])];
 
 /**
  * One state array: base64 of its little-endian bytes (one string, or pieces that concatenate, for
@@ -88,7 +78,7 @@ export interface TensorArrays {
   readonly group: number;
   readonly length: number;
   /** Float32 values (views, or decoded copies when compressed). */
-  readonly state: Readonly<Partial<Record<ValueKind, Float32Array>>>;
+  readonly state: Readonly<Partial<Record<StateKind, Float32Array>>>;
   /** Its state as stored, when compressed. */
   readonly compressed?: CompressedState;
 }
@@ -113,7 +103,7 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
 }
 
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). */
-export const stateArray = (t: TensorArrays, kind: ValueKind) => own(t.state, kind) as Float32Array | undefined;
+export const stateArray = (t: TensorArrays, kind: StateKind) => own(t.state, kind) as Float32Array | undefined;
 export const isRecord = (value: unknown): value is object =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 /** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). @internal */
@@ -153,7 +143,7 @@ export function savedState(
       return [
         t.name,
         record(
-          VALUE_KINDS.flatMap((kind) => {
+          STATE_KINDS.flatMap((kind) => {
             if (!c) {
               const array = stateArray(t, kind);
               return array ? [[kind, save(array)] as const] : [];
