@@ -2,9 +2,10 @@
 // state loaded for it: the bookkeeping of src/tfjs/index.ts, apart from the optimizer's own steps.
 // (each export @internal: no declarations shipped for a module the public types never name)
 import type * as tf from '@tensorflow/tfjs-core';
+import type { TensorState } from '../index.js';
 
 /** The kinds of state a variable has. @internal */
-export type StateKind = 'squareAvg' | 'momentum' | 'gradAvg';
+export type StateKind = keyof TensorState;
 /** The stock `RMSPropOptimizer`'s weight names and order: `<var>/rms`, `<var>/momentum`, `<var>/mg`. @internal */
 export const STOCK: ReadonlyArray<readonly [StateKind, string]> = [
   ['squareAvg', 'rms'],
