@@ -356,7 +356,10 @@ export function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
     return String(value);
   if (typeof value === 'function') return 'a function';
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  if (ArrayBuffer.isView(value)) return withArticle(value.constructor.name);
   if (Array.isArray(value)) return 'an array';
-  return `a ${Object.prototype.toString.call(value).slice(8, -1)}`;
+  return withArticle(Object.prototype.toString.call(value).slice(8, -1));
 }
+
+/** 'an Object', 'an Int32Array', 'a Uint8Array'. */
+const withArticle = (name: string) => `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}`;

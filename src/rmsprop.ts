@@ -313,7 +313,7 @@ export class RMSProp<Name extends string = string> {
 
   /**
    * A versioned snapshot: step count, options and every state array. By default JSON-serialisable
-   * (base64, in pieces past 192 MiB an array); with `{ arrays: 'float32' }` typed-array copies
+   * (base64, in pieces past 48 MiB an array); with `{ arrays: 'float32' }` typed-array copies
    * (compressed state: its codes), for `encodeState` or a `loadState` elsewhere without any string.
    */
   saveState(options?: SaveOptions): SavedState {

@@ -50,7 +50,7 @@ export function readStateArray(value: unknown, where: string): ReadArray {
     typeof value === 'string' ? [value] : Array.isArray(value) && value.length > 0 ? (value as unknown[]) : undefined;
   if (!pieces)
     throw new TypeError(
-      `${where} must be a base64 string, an array of base64 pieces or a Float32Array, got ${describe(value)}`,
+      `${where} must be a base64 string, an array of base64 pieces or a typed array (Float32Array values; Uint16Array or Uint8Array codes), got ${describe(value)}`,
     );
   let bytes = 0;
   pieces.forEach((piece, k) => {

@@ -18,10 +18,11 @@ export const STATE_VERSION = 3;
 export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 
 /**
- * Bytes per base64 piece of a state array in the JSON form: 192 MiB, whose base64 (2^28
- * characters) is half of V8's longest string. A larger array is saved as an array of pieces.
+ * Bytes per base64 piece of a state array in the JSON form: 48 MiB, whose base64 is 2^26 characters.
+ * A larger array is saved as an array of pieces. (JSON.stringify of one 2^28-character piece aborted
+ * Deno 2.9 and crashed Chromium's tab, though V8's longest string is twice that.)
  */
-export const PIECE_BYTES = 3 * 2 ** 26;
+export const PIECE_BYTES = 3 * 2 ** 24;
 
 /**
  * The names of a parameter's state arrays (see `TensorState`), and, for 8-bit state, of their

@@ -29,7 +29,9 @@ export function heapViewOf(backend: unknown): HeapView | undefined {
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : `a ${value.constructor?.name ?? 'object'}`;
+  if (Array.isArray(value)) return 'an array';
+  const name = value.constructor?.name ?? 'object';
+  return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}`;
 }
 
 /** @internal */

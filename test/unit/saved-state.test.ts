@@ -291,7 +291,7 @@ describe("caller arrays are read as the engine sees them, not through their clas
     }
     const fake = new Impostor(16);
     await expect(RMSProp.create({ w: fake as unknown as Float32Array })).rejects.toThrow(
-      /parameter 'w' must be a Float32Array or an element count, got a Impostor/,
+      /parameter 'w' must be a Float32Array or an element count, got an Impostor/,
     );
     const opt = await RMSProp.create({ w: 16 });
     expect(() => opt.step({ w: fake as unknown as Float32Array })).toThrow(/gradient 'w' must be a Float32Array/);
@@ -321,6 +321,31 @@ describe("caller arrays are read as the engine sees them, not through their clas
     );
   });
 });
+
+// An array past one base64 piece, as a user saves it: JSON.stringify of saveState() in a fresh
+// process. With pieces of 2^28 characters, Deno 2.9.6 aborted inside JSON.stringify (signal 5) and
+// Chromium's tab crashed, nothing to catch, from 50.3 M elements of float32 state.
+it('a state array of 51 M elements (204 MB, several base64 pieces) goes through JSON.stringify and back', async () => {
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const result = await runForJson<{ pieces: number[]; same: boolean }>(
+    `import { RMSProp } from '${entry}';
+    const n = 51_000_000;
+    const opt = await RMSProp.create({ w: n });
+    const squareAvg = opt.state.w.squareAvg;
+    for (let i = 0; i < n; i += 997) squareAvg[i] = i * 1e-3;
+    const json = JSON.stringify(opt.saveState());
+    squareAvg.fill(0);
+    const saved = JSON.parse(json);
+    opt.loadState(saved);
+    let same = true;
+    for (let i = 0; i < n; i++) if (squareAvg[i] !== (i % 997 === 0 ? Math.fround(i * 1e-3) : 0)) same = false;
+    console.log(JSON.stringify({ pieces: saved.state.w.squareAvg.map((piece) => piece.length), same }));`,
+    120_000,
+  );
+  expect(result.same).toBe(true);
+  // 48 MiB a piece (2^26 characters of base64), the rest in the last
+  expect(result.pieces).toEqual([2 ** 26, 2 ** 26, 2 ** 26, 2 ** 26, Math.ceil((204e6 - 4 * 3 * 2 ** 24) / 3) * 4]);
+}, 150_000);
 
 describe('saved state', () => {
   const options: RMSPropOptions = {
@@ -674,6 +699,15 @@ describe('a malformed saved state names the field', () => {
       RangeError,
       /state\['w'\] has 'velocity'/,
     ],
+    [
+      'a Float32Array that went through JSON (an object of indices)',
+      (s) => ({
+        ...s,
+        state: { ...s.state, w: { ...s.state.w, squareAvg: JSON.parse(JSON.stringify(new Float32Array(2))) } },
+      }),
+      TypeError,
+      /squareAvg of 'w' must be .*, got an Object$/,
+    ],
     ['groups null', (s) => ({ ...s, groups: null }), TypeError, /groups must be an array, got null/],
     ['a null group', (s) => ({ ...s, groups: [null] }), TypeError, /groups\[0\] must be an object, got null/],
     [
@@ -702,13 +736,13 @@ describe('a malformed saved state names the field', () => {
       'a squareAvg that is a number',
       (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 4 } } }),
       TypeError,
-      /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got 4/,
+      /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a typed array \(Float32Array values; Uint16Array or Uint8Array codes\), got 4/,
     ],
     [
       'no base64 pieces',
       (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: [] } } }),
       TypeError,
-      /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a Float32Array, got an array/,
+      /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a typed array \(Float32Array values; Uint16Array or Uint8Array codes\), got an array/,
     ],
     [
       'a piece that is not a string',
