@@ -93,14 +93,14 @@ function runCycles(options: string, keep: boolean, count: number): Promise<{ pea
   return runForJson(script, 240_000);
 }
 
-// The cases still referenced after dispose run 50 cycles: the old code held every one (2.46 GB
-// after 50 without threads), so 50 already cross the bound thirty-odd cycles early. Each child
+// The cases still referenced after dispose run 25 cycles: the old code held every one (48 MiB a
+// cycle, 2.46 GB after 50 without threads), so it crossed the bound by the 13th. Each child
 // measures its own process, so they run concurrently (one per core, see runNode).
 describe.concurrent(`cycles of create, step, dispose of a 4 M-element optimizer stay under ${BOUND_MIB} MiB of RSS, without gc()`, () => {
   it.for([
     ['100 cycles, threads: 2, dropped', '{ threads: 2 }', false, 100],
-    ['50 cycles, threads: 2, still referenced after dispose', '{ threads: 2 }', true, 50],
-    ['50 cycles, one thread, still referenced after dispose', '{}', true, 50],
+    ['25 cycles, threads: 2, still referenced after dispose', '{ threads: 2 }', true, 25],
+    ['25 cycles, one thread, still referenced after dispose', '{}', true, 25],
   ] as const)(
     '%s',
     async ([name, options, keep, count], { skip }) => {
