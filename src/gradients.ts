@@ -1,7 +1,8 @@
 // A step's gradients: read once from the caller, checked before anything is written, then copied
 // into the optimizer's memory. Its scratch is allocated once, at create: a step allocates nothing.
 import { describe } from './options.js';
-import { arrayBuffer, arrayLength, checkRecord, isFloat32Array, own, setArray } from './inputs.js';
+import { checkRecord, own } from './inputs.js';
+import { arrayBuffer, arrayLength, isFloat32Array, setArray } from './typed-arrays.js';
 import type { Kernel } from './kernel.js';
 import type { Tensor } from './layout.js';
 import type { JobQueue } from './kernel-calls.js';

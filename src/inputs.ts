@@ -12,6 +12,7 @@ import {
   type ResolvedOptions,
   type RMSPropOptions,
 } from './options.js';
+import { arrayBuffer, arrayByteOffset, arrayLength, isDetached, isFloat32Array } from './typed-arrays.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
 export type ParamInput = Float32Array | number;
@@ -58,53 +59,6 @@ export type CheckedGroups<G extends readonly ParamGroup[]> = G & {
 export interface GroupSpec {
   readonly entries: ReadonlyArray<readonly [name: string, value: ParamInput]>;
   readonly options: ResolvedOptions;
-}
-
-// A caller's typed array is read as the engine sees it, through %TypedArray%.prototype's own
-// getters: a subclass (or an own property) may redefine length, byteOffset or buffer to lie.
-// Calling a cached getter allocates nothing, so step() may use them.
-const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const intrinsic = (key: PropertyKey) => Object.getOwnPropertyDescriptor(TYPED_ARRAY, key)!.get!;
-const LENGTH = intrinsic('length');
-const BYTE_OFFSET = intrinsic('byteOffset');
-const BUFFER = intrinsic('buffer');
-const TAG = intrinsic(Symbol.toStringTag);
-const SET = (TYPED_ARRAY as Float32Array).set;
-
-/** A typed array's real element count (0 once detached). */
-export const arrayLength = (a: ArrayBufferView): number => LENGTH.call(a);
-/** A typed array's real byte offset. */
-export const arrayByteOffset = (a: ArrayBufferView): number => BYTE_OFFSET.call(a);
-/** A typed array's real buffer. */
-export const arrayBuffer = (a: ArrayBufferView): ArrayBufferLike => BUFFER.call(a);
-/** The kind of typed array `value` is ('Float32Array', …), or undefined for anything else. */
-export const typedArrayKind = (value: unknown): string | undefined => TAG.call(value);
-/** `target.set(source)` as the engine defines it, whatever `target`'s class says. */
-export const setArray = (target: Float32Array, source: Float32Array): void => SET.call(target, source);
-/** The typed arrays of saved state and of its checks (plainView), by kind. */
-export const TYPED = { Float32Array, Uint16Array, Uint8Array } as const;
-/**
- * A plain typed array of `a`'s kind over exactly the memory it covers, whatever getters its class
- * defines; empty once detached, where no view can be made (allocates: not for step()).
- */
-export function plainView<T extends Float32Array | Uint16Array | Uint8Array>(a: T): T {
-  const Kind = TYPED[typedArrayKind(a) as keyof typeof TYPED];
-  const length = arrayLength(a);
-  return (length === 0 ? new Kind(0) : new Kind(arrayBuffer(a) as ArrayBuffer, arrayByteOffset(a), length)) as T;
-}
-
-/** Whether `buffer` was detached (transferred): no view of it can be made, not even an empty one. */
-function isDetached(buffer: ArrayBufferLike): boolean {
-  try {
-    new Uint8Array(buffer, 0, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-export function isFloat32Array(value: unknown): value is Float32Array {
-  return typedArrayKind(value) === 'Float32Array';
 }
 
 export const lengthOf = (value: ParamInput) => (typeof value === 'number' ? value : arrayLength(value));

@@ -10,7 +10,8 @@ import {
   STATE_ELEMENT_BYTES,
   STATE_SCRATCH_BYTES,
 } from './kernel.js';
-import { arrayLength, lengthOf, type GroupSpec } from './inputs.js';
+import { lengthOf, type GroupSpec } from './inputs.js';
+import { arrayLength } from './typed-arrays.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
 import { COMPRESSED_MIN_ELEMENTS, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { CALL_INTS, CONTROL_BYTES } from './chunks.js';

@@ -3,7 +3,8 @@
 // compressed state's codes (version 3) [offset, count, 2 or 1]), zero padding to a multiple of 4,
 // the data (every array 4-byte aligned), then the CRC-32 of every byte before it (from version 2).
 // All integers little-endian.
-import { own, plainView, typedArrayKind } from './inputs.js';
+import { own } from './inputs.js';
+import { plainView, typedArrayKind } from './typed-arrays.js';
 import { describe } from './options.js';
 import {
   type ArrayKind,

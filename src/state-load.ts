@@ -1,16 +1,16 @@
 // Loading saved state (RMSProp.loadState, and the PyTorch dict through it) and setState: every field
 // read and checked against the optimizer before anything is written, then the writes to run.
 import { decodeBase64Into, decodedLength } from './base64.js';
+import { own } from './inputs.js';
 import {
   arrayBuffer,
   arrayByteOffset,
   arrayLength,
   isFloat32Array,
-  own,
   plainView,
   TYPED,
   typedArrayKind,
-} from './inputs.js';
+} from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import { encodeCompressed, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 import { describe, type GroupInfo } from './options.js';

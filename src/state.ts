@@ -3,7 +3,8 @@
 // builds a string longer than one base64 piece (PIECE_BYTES): V8 aborts the process, uncatchably,
 // past its longest string (2^29 − 24 characters). Its binary form is in state-binary.ts.
 import { encodeBase64 } from './base64.js';
-import { arrayBuffer, arrayByteOffset, arrayLength, own, TYPED, typedArrayKind } from './inputs.js';
+import { own } from './inputs.js';
+import { arrayBuffer, arrayByteOffset, arrayLength, TYPED, typedArrayKind } from './typed-arrays.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
 import { type CompressedState, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 
