@@ -43,7 +43,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // re-created; state matched by unique names, a live unseen variable's waiting), the codecs' constants
 // named from the ABI and a test hook of the pool: 136.8 kB. Then state taken by position saved under
 // its variable's name, names kept unique, a disposed variable's loaded state waiting: 137.2 kB.
-const CODE_BUDGET = 137_500;
+// Then files split by idea (chunks.ts and kernel-calls.ts from threads.ts, the TF.js adapter's
+// inputs.ts, state-load.ts, typed-arrays.ts: 0.7–1 kB each, as each file gzips alone), less the
+// declarations of 23 exports nothing imported: 139.7 kB.
+const CODE_BUDGET = 140_000;
 const BUDGET = 300_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
