@@ -81,7 +81,7 @@ export const SLOTS = Object.freeze({
   STATE_SCRATCH_BYTES,
   /** CALL_MODE of a call that scans for NaN and ±∞ instead of updating. */
   SCAN_MODE: -1,
-  /** How long a worker spins after a step before it sleeps (ms; see workerMain). */
+  /** How long a worker spins after a step before it sleeps (ms; see workerMain in threads.ts). */
   SPIN_MS: 1,
 });
 export type Slots = typeof SLOTS;

@@ -18,7 +18,7 @@ import { CALL_INTS, CONTROL_BYTES } from './chunks.js';
 
 type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
 /** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */
-type ScaleRegion = (typeof SCALES_OF)[StateKind];
+type ScaleRegion = 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
 
 /** Elements rounded up to a multiple of 4, so that every array starts 16-byte aligned (one f32x4). */
 const padded = (n: number) => Math.ceil(n / 4) * 4;
@@ -208,16 +208,16 @@ export interface TensorState {
   readonly momentum?: Float32Array;
 }
 
-/** @internal */
+/** The kinds of state a tensor keeps. */
 export type StateKind = keyof TensorState;
 /** The kinds of state, in the order they are laid out and saved. @internal */
 export const STATE_KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
 /** The 8-bit block scales of each kind. @internal */
-export const SCALES_OF = {
+export const SCALES_OF: Readonly<Record<StateKind, ScaleRegion>> = {
   squareAvg: 'squareAvgScales',
   gradAvg: 'gradAvgScales',
   momentum: 'momentumScales',
-} as const;
+};
 
 /** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. */
 export interface CompressedState {

@@ -1,7 +1,7 @@
 // RMSProp coordinates: `create` assembles (assemble.ts), `step` reads and checks its input
-// (gradients.ts), clips (clipping.ts) and sends the kernel calls (kernel.ts) on one thread or the
-// pool's (threads.ts), save and load go through state.ts and torch.ts; its lifecycle (busy, broken,
-// disposed) is lifecycle.ts's.
+// (gradients.ts), clips (clipping.ts) and sends the kernel calls (kernel-calls.ts) on one thread or
+// the pool's (threads.ts), save goes through state.ts, load through state-load.ts, and both through
+// torch.ts for PyTorch's dict; its lifecycle (busy, broken, disposed) is lifecycle.ts's.
 import { assembleAsync, assembleSync, compileForOptions, releaseParts, type Parts } from './assemble.js';
 import { releaseBackend, type Backend } from './backends.js';
 import { Clipping } from './clipping.js';

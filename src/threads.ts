@@ -117,7 +117,7 @@ function countAsExternal(memory: WebAssembly.Memory, workers: number): void {
 /**
  * Spins while the workers' last chunks finish (they take about as long as ours; sleeping and waking
  * would cost tens of microseconds), then sleeps where this thread may. A slow worker is waited for
- * however long it takes (see the top of this file); one that fails leaves the step.
+ * however long it takes (see the top of chunks.ts); one that fails leaves the step.
  * Every operation here runs at every step (the wait for 0 ms once the workers are done): V8
  * compiles the step without a branch it has not seen run, and when a busy machine first took one,
  * it sent the step back to the interpreter, which allocated numbers for hundreds of steps.
