@@ -138,9 +138,10 @@ export function encodeState(saved: SavedState): Uint8Array {
 }
 
 /**
- * Reads the binary form back into a saved state whose arrays are typed arrays (views of one copy
- * of the data: nothing larger than the bytes given is allocated, and no string is made of them),
- * for `loadState`; `JSON.stringify` does not serialise Float32Arrays as base64, so for the JSON form
+ * Reads the binary form back into a saved state whose arrays are typed arrays, for `loadState`:
+ * views of `input`'s own memory (so that loading a checkpoint of gigabytes does not need it twice;
+ * change `input` and they change), or of one copy of the data when `input` starts off a 4-byte
+ * boundary or its buffer is shared or resizable. No string is made of them; `JSON.stringify` does not serialise Float32Arrays as base64, so for the JSON form
  * load it and call `saveState()`.
  * Before allocating anything it checks the CRC-32 (version 2 on), and that the arrays cover the
  * data exactly once: no reference past the end, none overlapping or aliasing another, no byte left
@@ -256,12 +257,14 @@ export function decodeState(input: Uint8Array): SavedState {
   }
   if (covered !== dataBytes)
     throw new RangeError(`state bytes: data bytes ${covered} to ${dataBytes} belong to no array`);
-  const data = bytes.slice(dataStart, end).buffer;
+  const inPlace = bytes.byteOffset % 4 === 0 && isPlainArrayBuffer(bytes.buffer);
+  const data = inPlace ? bytes.buffer : bytes.slice(dataStart, end).buffer;
+  const first = inPlace ? bytes.byteOffset + dataStart : 0;
   const state: Record<string, Record<string, Typed>> = record(Object.keys(refs).map((name) => [name, {}]));
   for (const { name, kind, offset, count, element } of places) {
     const Kind = element === 4 ? Float32Array : element === 2 ? Uint16Array : Uint8Array;
     Object.defineProperty(state[name], kind, {
-      value: count === 0 ? new Kind(0) : new Kind(data, offset, count), // (an empty array's offset is free)
+      value: count === 0 ? new Kind(0) : new Kind(data, first + offset, count), // (an empty array's offset is free)
       enumerable: true,
       writable: true,
       configurable: true,
@@ -269,3 +272,7 @@ export function decodeState(input: Uint8Array): SavedState {
   }
   return { ...(header as SavedState), state } as SavedState;
 }
+
+/** An ArrayBuffer that is neither shared nor resizable: views of it stay as they were made. */
+const isPlainArrayBuffer = (buffer: ArrayBufferLike): buffer is ArrayBuffer =>
+  Object.prototype.toString.call(buffer) === '[object ArrayBuffer]' && !(buffer as { resizable?: boolean }).resizable;

@@ -347,6 +347,31 @@ it('a state array of 51 M elements (204 MB, several base64 pieces) goes through 
   expect(result.pieces).toEqual([2 ** 26, 2 ** 26, 2 ** 26, 2 ** 26, Math.ceil((204e6 - 4 * 3 * 2 ** 24) / 3) * 4]);
 }, 150_000);
 
+// A big checkpoint loaded as a user loads it: decodeState of the file's bytes, then loadState. The
+// arrays are views of the bytes (they were views of a copy: a 2.4 GB checkpoint needed 4.8 GB).
+it('decodeState of a 64 MB checkpoint allocates no copy of it, and loads bit for bit', async () => {
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const result = await runForJson<{ grewMiB: number; same: boolean }>(
+    `import { RMSProp, decodeState, encodeState } from '${entry}';
+    const n = 16 * 2 ** 20;
+    const opt = await RMSProp.create({ w: n });
+    const squareAvg = opt.state.w.squareAvg;
+    for (let i = 0; i < n; i++) squareAvg[i] = i;
+    const bytes = encodeState(opt.saveState({ arrays: 'float32' }));
+    squareAvg.fill(0);
+    const before = process.memoryUsage().rss;
+    const decoded = decodeState(bytes);
+    const grewMiB = (process.memoryUsage().rss - before) / 2 ** 20;
+    opt.loadState(decoded);
+    let same = true;
+    for (let i = 0; i < n; i++) if (squareAvg[i] !== i) same = false;
+    console.log(JSON.stringify({ grewMiB, same }));`,
+    120_000,
+  );
+  expect(result.same).toBe(true);
+  expect(result.grewMiB).toBeLessThan(16);
+}, 150_000);
+
 describe('saved state', () => {
   const options: RMSPropOptions = {
     preset: 'optax',
