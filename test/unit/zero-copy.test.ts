@@ -75,6 +75,31 @@ describe.each(BACKENDS)('zero-copy views (%s)', (backend) => {
     expect(b[0]).toBeLessThan(4);
   });
 
+  // The skip above comes before b has state, where ρ·S and μ·m leave 0 whatever runs: skipped once it
+  // has state, a parameter keeps every bit too (one kernel call over its group would decay S and m
+  // and move it by the momentum; a mutant that made that call survived every other test).
+  it.each([
+    ['float32 state', 'float32', 2, 1],
+    ['float32 state, 2 threads (js: one)', 'float32', 2, 2],
+    ['bfloat16 state', 'bfloat16', 4096, 1],
+  ] as const)(
+    'a parameter skipped once it has state keeps its value and every state bit (%s)',
+    async (_, stateFormat, n, threads) => {
+      const a = new Float32Array([1, 2, 3]);
+      const b = new Float32Array(n).fill(4);
+      const opt = await RMSProp.create({ a, b }, { backend, momentum: 0.5, centered: true, stateFormat, threads });
+      opt.step({ a: new Float32Array([1, 1, 1]), b: new Float32Array(n).fill(3) });
+      const before = [b.slice(), ...Object.values(opt.state.b).map((s) => s.slice())];
+      expect(before[1][0]).toBeGreaterThan(0); // S of b is not 0: a decay would show
+      const aBefore = a[0];
+      opt.step({ a: new Float32Array([1, 1, 1]), b: null });
+      const after = [b, ...Object.values(opt.state.b)];
+      after.forEach((x, i) => expect(sameBits(x, before[i]), `array ${i} of b`).toBeUndefined());
+      expect(a[0]).toBeLessThan(aBefore);
+      opt.dispose();
+    },
+  );
+
   // Regions of 1 MiB and more are laid out with a wider gap (see regionGap in src/layout.ts).
   it('large and small regions never overlap, and a large group equals separate optimizers', async () => {
     const lengths = { big: 300_007, small: 7 };
