@@ -1098,3 +1098,60 @@ describe('step counts stay exact: the optimizer never passes 2^53 − 1, so its 
     expect(copy.stepCount).toBe(Number.MAX_SAFE_INTEGER);
   });
 });
+
+// Saved states of another layout, from round 3 of mutation testing: each was accepted by a mutant
+// that every other test let live.
+/** An optimizer of two groups one step in, and the saved state of another one of the same layout, three steps in. */
+async function groupedSetting() {
+  const make = () =>
+    RMSProp.create(
+      [{ params: { w: new Float32Array([1, -2, 3, 4]), b: new Float32Array([0.5, -0.5]) } }, { params: { c: 3 } }],
+      { momentum: 0.9 },
+    );
+  const opt = await make();
+  opt.step({ w: new Float32Array([1, 1, 1, 1]), b: new Float32Array([2, 2]), c: new Float32Array([1, 2, 3]) });
+  const other = await make();
+  for (let k = 0; k < 3; k++)
+    other.step({ w: new Float32Array([k, -k, 1, 2]), b: new Float32Array([1, k]), c: new Float32Array([k, 1, 1]) });
+  return { opt, saved: other.saveState() };
+}
+
+function expectRefused(opt: RMSProp, saved: unknown, message: RegExp): void {
+  const before = snapshot(everything(opt));
+  expect(() => opt.loadState(saved as SavedState)).toThrow(RangeError);
+  expect(() => opt.loadState(saved as SavedState)).toThrow(message);
+  expect(snapshot(everything(opt))).toEqual(before);
+  expect(opt.stepCount).toBe(1);
+}
+
+describe('loadState refuses a saved state of another layout', () => {
+  // mutant: state-load.ts:112 (only the count of a group's parameters compared, not their names)
+  it("a group's parameters in another order", async () => {
+    const { opt, saved } = await groupedSetting();
+    const groups = [{ ...saved.groups[0], params: ['b', 'w'] }, saved.groups[1]];
+    expectRefused(opt, { ...saved, groups }, /group 0 holds parameters \[b, w\], this optimizer's holds \[w, b\]/);
+  });
+
+  it('parameters swapped between groups of one parameter each', async () => {
+    const opt = await RMSProp.create([{ params: { x: 2 } }, { params: { y: 2 } }]);
+    opt.step({ x: new Float32Array([1, 1]), y: new Float32Array([1, 1]) });
+    const saved = opt.saveState();
+    const groups = [
+      { ...saved.groups[0], params: ['y'] },
+      { ...saved.groups[1], params: ['x'] },
+    ];
+    expectRefused(opt, { ...saved, groups }, /group 0 holds parameters \[y\], this optimizer's holds \[x\]/);
+  });
+});
+
+describe('loadState refuses 8-bit scales beside state of another format', () => {
+  // mutant: state-load.ts:171 (a *Scales array accepted, and ignored, beside float32 state)
+  it.each([
+    ['squareAvgScales', /state\['w'\] has 'squareAvgScales', which only 8-bit state keeps \(its format is float32\)/],
+    ['momentumScales', /state\['w'\] has 'momentumScales', which only 8-bit state keeps \(its format is float32\)/],
+  ] as const)('float32 state with %s', async (kind, message) => {
+    const { opt, saved } = await groupedSetting();
+    const state = { ...saved.state, w: { ...saved.state.w, [kind]: new Float32Array(1) } };
+    expectRefused(opt, { ...saved, state }, message);
+  });
+});
