@@ -1273,3 +1273,222 @@ describe('options and config', () => {
     tf.dispose(weights.map((w) => w.tensor));
   });
 });
+
+// Cases a mutant of the adapter survived (round 3 of mutation testing): each fails on its mutant.
+// The figures are the formula's (ρ 0.9: a zero gradient gives 0.9·S), the docs' or tf.train.rmsprop's.
+describe('the adapter, where mutants survived', () => {
+  beforeEach(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  const zeros = (...vs: tf.Variable[]) => Object.fromEntries(vs.map((v) => [v.name, tf.zerosLike(v)]));
+  const errorOf = async (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+
+  describe('variables joining (bindJoining)', () => {
+    // mutants: slots.ts:84 (the first pass takes a bound slot whose state is named after the joining
+    // variable) and slots.ts:122 (the pass that keeps names unique removed)
+    it("the process's own `b` joining after its loaded `b_1` took b's state: `b` starts afresh, `b_1` keeps its state, names stay unique", async () => {
+      const optimizer = await rmsprop({ lr: 0.01 });
+      const own = tf.variable(tf.ones([2]), true, 'gap1/b'); // alive, not seen yet: its loaded state waits
+      await optimizer.setWeights([
+        { name: 'iter', tensor: tf.scalar(10, 'int32') },
+        { name: 'gap1/b/rms', tensor: tf.fill([2], 4) },
+        { name: 'gap1/b/momentum', tensor: tf.zeros([2]) },
+      ]);
+      const copy = tf.variable(tf.ones([2]), true, 'gap1/b_1'); // tfjs-layers' rename of the loaded copy
+      optimizer.applyGradients(zeros(copy)); // by the `_1` rule: S = 0.9·4
+      optimizer.applyGradients(zeros(own, copy)); // `b` joins
+      const squareAvg = (v: tf.Variable) => optimizer.core!.state[v.name].squareAvg[0];
+      expect(squareAvg(copy)).toBeCloseTo(0.81 * 4, 5);
+      expect(squareAvg(own)).toBe(0);
+      const names = (await optimizer.getWeights()).map((w) => w.name);
+      expect(new Set(names).size).toBe(names.length);
+      expect(names.filter((n) => n.endsWith('/rms')).sort()).toEqual(['gap1/b/rms', 'gap1/b_1/rms']);
+      tf.dispose([own, copy]);
+      optimizer.dispose();
+    });
+  });
+
+  describe('setWeights checks the step count (docs: one value, an integer from 0 to 2^53 − 1)', () => {
+    // mutants: inputs.ts:142 (size check removed), inputs.ts:147 (iter < 0 accepted)
+    it.each([
+      ['two values', () => tf.tensor1d([3, 4], 'int32'), /'iter' \(weightValues\[0\], the step count\) has 2 elements/],
+      [
+        'a negative count',
+        () => tf.scalar(-1, 'int32'),
+        /'iter' \(the step count\) must be an integer from 0 to 2\^53 − 1, got -1/,
+      ],
+    ] as const)('%s: a RangeError, nothing changed', async (_, iter, message) => {
+      const optimizer = await rmsprop({ lr: 0.01 });
+      const error = await errorOf(
+        optimizer.setWeights([
+          { name: 'iter', tensor: iter() },
+          { name: 'gap2/v/rms', tensor: tf.ones([2]) },
+          { name: 'gap2/v/momentum', tensor: tf.zeros([2]) },
+        ]),
+      );
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error!.message).toMatch(message);
+      expect(optimizer.iterations).toBe(0);
+      expect((await optimizer.getWeights()).map((w) => w.name)).toEqual(['iter']);
+      optimizer.dispose();
+    });
+
+    // mutant: index.ts:446 (the core's step count not set by setWeights)
+    it('into an optimizer that has stepped: iterations and the saved iter are the loaded count, as with tf.train.rmsprop', async () => {
+      const run = async (optimizer: tf.Optimizer, name: string) => {
+        const v = tf.variable(tf.ones([2]), true, name);
+        for (let k = 0; k < 3; k++) optimizer.applyGradients({ [name]: tf.ones([2]) });
+        await optimizer.setWeights([
+          { name: 'iter', tensor: tf.scalar(10, 'int32') },
+          { name: `${name}/rms`, tensor: tf.fill([2], 0.5) },
+          { name: `${name}/momentum`, tensor: tf.zeros([2]) },
+        ]);
+        const saved = (await optimizer.getWeights())[0].tensor.dataSync()[0];
+        tf.dispose(v);
+        return { iterations: optimizer.iterations, saved };
+      };
+      const ours = await run(await rmsprop({ lr: 0.01 }), 'gap3-ours');
+      const stock = await run(tf.train.rmsprop(0.01), 'gap3-stock');
+      expect(ours).toEqual({ iterations: 10, saved: 10 });
+      expect(ours).toEqual(stock);
+    });
+  });
+
+  describe('applyGradients refuses', () => {
+    // mutant: inputs.ts:93 (the disposed-gradient check removed: TF.js' own Error, no name)
+    it('a disposed gradient: a TypeError naming it, nothing changed', async () => {
+      const optimizer = await rmsprop({ lr: 0.01 });
+      const a = tf.variable(tf.tensor1d([0.5, -1]), true, 'gap4-a');
+      optimizer.applyGradients({ [a.name]: tf.tensor1d([0.1, 0.2]) });
+      const before = [...a.dataSync()];
+      const g = tf.tensor1d([1, 1]);
+      g.dispose();
+      expect(() => optimizer.applyGradients({ [a.name]: g })).toThrow(TypeError);
+      expect(() => optimizer.applyGradients({ [a.name]: g })).toThrow(/the gradient of 'gap4-a' is disposed/);
+      expect([...a.dataSync()]).toEqual(before);
+      expect(optimizer.iterations).toBe(1);
+      tf.dispose(a);
+      optimizer.dispose();
+    });
+
+    // mutant: index.ts:217 (the re-created size check removed: the core's message, params half written)
+    it.each([1, 4])(
+      'a variable re-created under its name with %i elements (3 before): a RangeError saying so',
+      async (size) => {
+        const optimizer = await rmsprop({ lr: 0.01 });
+        let v = tf.variable(tf.ones([3]), true, `gap5-${size}`);
+        optimizer.applyGradients({ [v.name]: tf.ones([3]) });
+        v.dispose();
+        v = tf.variable(tf.fill([size], 7), true, `gap5-${size}`);
+        expect(() => optimizer.applyGradients({ [v.name]: tf.ones([size]) })).toThrow(
+          new RegExp(`'gap5-${size}' was re-created with ${size} elements; the state kept for that name has 3`),
+        );
+        expect(optimizer.iterations).toBe(1);
+        tf.dispose(v);
+        optimizer.dispose();
+      },
+    );
+  });
+
+  describe('config', () => {
+    // mutant: index.ts:479 (rmspropWasm's options override the stock keys). docs/tfjs.md: the stock
+    // keys carry lr, decay, momentum, eps and centered; rmspropWasm this optimizer's *other* options.
+    it('fromConfig takes lr, decay, momentum, epsilon and centered from the stock keys, whatever rmspropWasm says', () => {
+      const optimizer = RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, {
+        learningRate: 0.1,
+        decay: 0.8,
+        momentum: 0.5,
+        epsilon: 1e-6,
+        centered: false,
+        rmspropWasm: { lr: 0.5, decay: 0.99, momentum: 0, eps: 1, centered: true, clipNorm: 2 },
+      }) as RMSPropWasmOptimizer;
+      expect(optimizer.options).toMatchObject({
+        lr: 0.1,
+        decay: 0.8,
+        momentum: 0.5,
+        eps: 1e-6,
+        centered: false,
+        clipNorm: 2,
+      });
+      optimizer.dispose();
+    });
+
+    // mutant: index.ts:455 (a schedule saved as the function, which JSON drops). docs/tfjs.md: "a
+    // schedule is saved as its current value".
+    it('getConfig saves a schedule as its current value', async () => {
+      const optimizer = await rmsprop({ lr: () => 0.05 });
+      expect(optimizer.getConfig().learningRate).toBe(0.05);
+      optimizer.dispose();
+    });
+  });
+
+  describe('setWeights matching (matchLoaded)', () => {
+    // mutant: index.ts:414 (the check after the awaits removed). A variable joins while setWeights
+    // reads the tensors: the weights named after it are of another size.
+    it('a variable that joins during setWeights, of another size than its loaded state: a RangeError, nothing changed', async () => {
+      const optimizer = await rmsprop({ lr: 0.01 });
+      const a = tf.variable(tf.ones([2]), true, 'gap6-a');
+      optimizer.applyGradients({ [a.name]: tf.ones([2]) }); // S_a = 0.1
+      let open = () => {};
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      let reached = () => {};
+      const reading = new Promise<void>((resolve) => (reached = resolve));
+      const late = tf.zeros([2]);
+      const data = late.data.bind(late);
+      late.data = (async () => {
+        reached();
+        await gate;
+        return data();
+      }) as typeof late.data;
+      const loading = errorOf(
+        optimizer.setWeights([
+          { name: 'iter', tensor: tf.scalar(5, 'int32') },
+          { name: `${a.name}/rms`, tensor: tf.fill([2], 9) },
+          { name: 'gap6-x/rms', tensor: tf.fill([2], 4) },
+          { name: `${a.name}/momentum`, tensor: tf.zeros([2]) },
+          { name: 'gap6-x/momentum', tensor: late },
+        ]),
+      );
+      await reading; // setWeights now waits for `late`
+      const x = tf.variable(tf.ones([3]), true, 'gap6-x');
+      optimizer.applyGradients(zeros(x, a)); // x joins with 3 elements; S_a = 0.09
+      open();
+      const error = await loading;
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error!.message).toMatch(
+        /'gap6-x\/rms' has 2 elements, the variable 'gap6-x' it goes to \(by name\) has 3/,
+      );
+      expect(optimizer.core!.state[a.name].squareAvg[0]).toBeCloseTo(0.09, 6);
+      expect(optimizer.iterations).toBe(2);
+      tf.dispose([a, x]);
+      optimizer.dispose();
+    });
+
+    // mutant: slots.ts:151 (a name held by two slots still matched by name)
+    it('state waiting under a name twice is replaced whole by a checkpoint naming it once, whatever its size was', async () => {
+      const optimizer = await rmsprop({ lr: 0.01 });
+      const x = tf.variable(tf.ones([2]), true, 'gap7-x'); // alive, not seen: its state waits
+      await optimizer.setWeights([
+        { name: 'iter', tensor: tf.scalar(1, 'int32') },
+        { name: 'gap7-x/rms', tensor: tf.fill([3], 1) },
+        { name: 'gap7-x/rms', tensor: tf.fill([3], 2) },
+        { name: 'gap7-x/momentum', tensor: tf.zeros([3]) },
+        { name: 'gap7-x/momentum', tensor: tf.zeros([3]) },
+      ]);
+      await optimizer.setWeights([
+        { name: 'iter', tensor: tf.scalar(2, 'int32') },
+        { name: 'gap7-x/rms', tensor: tf.fill([2], 4) },
+        { name: 'gap7-x/momentum', tensor: tf.zeros([2]) },
+      ]);
+      optimizer.applyGradients(zeros(x)); // S = 0.9·4
+      expect(optimizer.core!.state[x.name].squareAvg[0]).toBeCloseTo(3.6, 5);
+      tf.dispose(x);
+      optimizer.dispose();
+    });
+  });
+});
