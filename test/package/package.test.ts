@@ -45,8 +45,9 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // its variable's name, names kept unique, a disposed variable's loaded state waiting: 137.2 kB.
 // Then files split by idea (chunks.ts and kernel-calls.ts from threads.ts, the TF.js adapter's
 // inputs.ts, state-load.ts, typed-arrays.ts: 0.7–1 kB each, as each file gzips alone), less the
-// declarations of 23 exports nothing imported: 139.7 kB.
-const CODE_BUDGET = 140_000;
+// declarations of 23 exports nothing imported: 139.7 kB. Then decodeState's views of the bytes it is
+// given and the messages' 'an': 140.1 kB.
+const CODE_BUDGET = 140_500;
 const BUDGET = 300_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
