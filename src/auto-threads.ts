@@ -277,8 +277,8 @@ export class AutoThreads {
 
   /**
    * The kept choice's time per element: the median of its latest TRIAL_PERIODS periods (the mean
-   * while it has fewer). One slow period (another program's burst: 0.61 ns an element at 64 K where
-   * the others read 0.47) made a trial of threads no faster than one thread look faster.
+   * while it has fewer). One slow period (another program's burst; BENCHMARKS.md has the figures)
+   * made a trial of threads no faster than one thread look faster.
    */
   #keptPerElement(): number {
     const figures = this.#figures;

@@ -158,7 +158,7 @@ export interface Span {
 /**
  * Two non-empty spans that share bytes (the one given first, first), if any: sorted by start within
  * a buffer, a span overlaps exactly when it starts before the end reached so far (comparing every
- * pair took 5 s for 20 000 arrays).
+ * pair would be quadratic in the parameters).
  */
 export function sharedSpans(spans: readonly Span[]): [string, string] | undefined {
   const byBuffer = new Map<ArrayBufferLike, Span[]>();
