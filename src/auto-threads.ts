@@ -320,12 +320,7 @@ export class AutoThreads {
   #startPeriod(): void {
     const figures = this.#figures;
     this.#run = this.#timedRuns = this.#stalls = 0;
-    figures[TIMED_MS] =
-      figures[TIMED_ELEMENTS] =
-      figures[TIMED_STALL_MS] =
-      figures[PERIOD_STALL_MS] =
-      figures[PERIOD_ELEMENTS] =
-        0;
+    figures.fill(0, TIMED_MS, PERIOD_ELEMENTS + 1); // TIMED_MS … PERIOD_ELEMENTS
   }
 
   /** The other choice stalled too long to be worth finishing its trial: the kept choice holds (see STALLS_TO_GIVE_UP). */

@@ -4,7 +4,7 @@
 // the data (every array 4-byte aligned), then the CRC-32 of every byte before it (from version 2).
 // All integers little-endian.
 import { own } from './inputs.js';
-import { plainView, typedArrayKind } from './typed-arrays.js';
+import { isPlainArrayBuffer, plainView, typedArrayKind } from './typed-arrays.js';
 import { describe } from './options.js';
 import {
   type ArrayKind,
@@ -141,8 +141,8 @@ export function encodeState(saved: SavedState): Uint8Array {
  * Reads the binary form back into a saved state whose arrays are typed arrays, for `loadState`:
  * views of `input`'s own memory (so that loading a checkpoint of gigabytes does not need it twice;
  * change `input` and they change), or of one copy of the data when `input` starts off a 4-byte
- * boundary or its buffer is shared or resizable. No string is made of them; `JSON.stringify` does not serialise Float32Arrays as base64, so for the JSON form
- * load it and call `saveState()`.
+ * boundary or its buffer is shared or resizable. No string is made of them; `JSON.stringify` does
+ * not serialise Float32Arrays as base64, so for the JSON form load it and call `saveState()`.
  * Before allocating anything it checks the CRC-32 (version 2 on), and that the arrays cover the
  * data exactly once: no reference past the end, none overlapping or aliasing another, no byte left
  * over. Throws a TypeError/RangeError on anything malformed, truncated or corrupt.
@@ -272,7 +272,3 @@ export function decodeState(input: Uint8Array): SavedState {
   }
   return { ...(header as SavedState), state } as SavedState;
 }
-
-/** An ArrayBuffer that is neither shared nor resizable: views of it stay as they were made. */
-const isPlainArrayBuffer = (buffer: ArrayBufferLike): buffer is ArrayBuffer =>
-  Object.prototype.toString.call(buffer) === '[object ArrayBuffer]' && !(buffer as { resizable?: boolean }).resizable;

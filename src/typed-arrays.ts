@@ -45,3 +45,7 @@ export function isDetached(buffer: ArrayBufferLike): boolean {
 export function isFloat32Array(value: unknown): value is Float32Array {
   return typedArrayKind(value) === 'Float32Array';
 }
+
+/** An ArrayBuffer that is neither shared nor resizable: views of it stay as they were made. */
+export const isPlainArrayBuffer = (buffer: ArrayBufferLike): buffer is ArrayBuffer =>
+  Object.prototype.toString.call(buffer) === '[object ArrayBuffer]' && !(buffer as { resizable?: boolean }).resizable;

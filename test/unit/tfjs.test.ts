@@ -37,6 +37,10 @@ afterAll(() => {
   tf.serialization.registerClass(tf.RMSPropOptimizer); // leave TF.js' own class under 'RMSProp'
 });
 
+/** A zero gradient for each of `variables`, by name (`applyGradients`' map). */
+const zeroGradients = (...variables: tf.Variable[]) =>
+  Object.fromEntries(variables.map((v) => [v.name, tf.zerosLike(v)]));
+
 /** 64 rows of 8 features (column 7 always 0: its kernel row has a zero gradient), 3 classes. */
 function data(seed = 1) {
   const random = rng(seed);
@@ -970,9 +974,8 @@ describe('options and config', () => {
     ]);
     const vs = ['frozen', 'kept', 'b', 'b_1', 'new', 'head'].map((n) => tf.variable(tf.ones([2]), true, `tune/${n}`));
     const [frozen, kept, , renamed, added, head] = vs;
-    const zeros = (...list: tf.Variable[]) => Object.fromEntries(list.map((v) => [v.name, tf.zeros([2])]));
-    optimizer.applyGradients(zeros(kept, renamed, added, head)); // S ← 0.9 S
-    optimizer.applyGradients(zeros(frozen, kept, renamed, added, head)); // unfrozen
+    optimizer.applyGradients(zeroGradients(kept, renamed, added, head)); // S ← 0.9 S
+    optimizer.applyGradients(zeroGradients(frozen, kept, renamed, added, head)); // unfrozen
     const squareAvg = (v: tf.Variable) => optimizer.core!.state[v.name].squareAvg[0];
     expect(squareAvg(frozen)).toBeCloseTo(0.9 * 4, 5);
     expect(squareAvg(kept)).toBeCloseTo(0.81 * 9, 5);
@@ -1167,8 +1170,7 @@ describe('options and config', () => {
     const optimizer = await rmsprop({ lr: 0.01 });
     const frozen = tf.variable(tf.ones([2]), false, 'wait-f');
     const [a, head] = ['a', 'head'].map((n) => tf.variable(tf.ones([2]), true, `wait-${n}`));
-    const zeros = (...vs: tf.Variable[]) => Object.fromEntries(vs.map((v) => [v.name, tf.zeros([2])]));
-    optimizer.applyGradients(zeros(a, head));
+    optimizer.applyGradients(zeroGradients(a, head));
     await optimizer.setWeights([
       { name: 'iter', tensor: tf.scalar(5, 'int32') },
       { name: `${frozen.name}/rms`, tensor: tf.fill([2], 7) },
@@ -1176,7 +1178,7 @@ describe('options and config', () => {
       { name: `${frozen.name}/momentum`, tensor: tf.zeros([2]) },
       { name: `${a.name}/momentum`, tensor: tf.zeros([2]) },
     ]);
-    optimizer.applyGradients(zeros(a, head, frozen)); // unfrozen: S ← 0.9 S
+    optimizer.applyGradients(zeroGradients(a, head, frozen)); // unfrozen: S ← 0.9 S
     const squareAvg = (v: tf.Variable) => optimizer.core!.state[v.name].squareAvg[0];
     expect(squareAvg(frozen)).toBeCloseTo(0.9 * 7, 5);
     expect(squareAvg(a)).toBeCloseTo(0.9 * 3, 5);
@@ -1195,9 +1197,8 @@ describe('options and config', () => {
       ...[1, 2].map((k) => ({ name: `own-w_${k}/momentum`, tensor: tf.zeros([2]) })),
     ]);
     const [w1, w2, w3] = [1, 2, 3].map((k) => tf.variable(tf.ones([2]), true, `own-w_${k}`));
-    const zeros = (...list: tf.Variable[]) => Object.fromEntries(list.map((v) => [v.name, tf.zeros([2])]));
-    optimizer.applyGradients(zeros(w2, w3)); // w_1 frozen
-    optimizer.applyGradients(zeros(w1, w2, w3));
+    optimizer.applyGradients(zeroGradients(w2, w3)); // w_1 frozen
+    optimizer.applyGradients(zeroGradients(w1, w2, w3));
     const squareAvg = (v: tf.Variable) => optimizer.core!.state[v.name].squareAvg[0];
     expect([squareAvg(w1), squareAvg(w2), squareAvg(w3)].map((x) => Math.round(x * 1000) / 1000)).toEqual([
       3.6, 7.29, 0,
@@ -1281,7 +1282,6 @@ describe('the adapter, where mutants survived', () => {
     await tf.setBackend('cpu');
   });
 
-  const zeros = (...vs: tf.Variable[]) => Object.fromEntries(vs.map((v) => [v.name, tf.zerosLike(v)]));
   const errorOf = async (p: Promise<unknown>) =>
     p.then(
       () => undefined,
@@ -1300,8 +1300,8 @@ describe('the adapter, where mutants survived', () => {
         { name: 'gap1/b/momentum', tensor: tf.zeros([2]) },
       ]);
       const copy = tf.variable(tf.ones([2]), true, 'gap1/b_1'); // tfjs-layers' rename of the loaded copy
-      optimizer.applyGradients(zeros(copy)); // by the `_1` rule: S = 0.9·4
-      optimizer.applyGradients(zeros(own, copy)); // `b` joins
+      optimizer.applyGradients(zeroGradients(copy)); // by the `_1` rule: S = 0.9·4
+      optimizer.applyGradients(zeroGradients(own, copy)); // `b` joins
       const squareAvg = (v: tf.Variable) => optimizer.core!.state[v.name].squareAvg[0];
       expect(squareAvg(copy)).toBeCloseTo(0.81 * 4, 5);
       expect(squareAvg(own)).toBe(0);
@@ -1456,7 +1456,7 @@ describe('the adapter, where mutants survived', () => {
       );
       await reading; // setWeights now waits for `late`
       const x = tf.variable(tf.ones([3]), true, 'gap6-x');
-      optimizer.applyGradients(zeros(x, a)); // x joins with 3 elements; S_a = 0.09
+      optimizer.applyGradients(zeroGradients(x, a)); // x joins with 3 elements; S_a = 0.09
       open();
       const error = await loading;
       expect(error).toBeInstanceOf(RangeError);
@@ -1485,7 +1485,7 @@ describe('the adapter, where mutants survived', () => {
         { name: 'gap7-x/rms', tensor: tf.fill([2], 4) },
         { name: 'gap7-x/momentum', tensor: tf.zeros([2]) },
       ]);
-      optimizer.applyGradients(zeros(x)); // S = 0.9·4
+      optimizer.applyGradients(zeroGradients(x)); // S = 0.9·4
       expect(optimizer.core!.state[x.name].squareAvg[0]).toBeCloseTo(3.6, 5);
       tf.dispose(x);
       optimizer.dispose();
