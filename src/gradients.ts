@@ -2,7 +2,7 @@
 // into the optimizer's memory. Its scratch is allocated once, at create: a step allocates nothing.
 import { describe } from './options.js';
 import { checkRecord, own } from './inputs.js';
-import { arrayBuffer, arrayLength, isFloat32Array, setArray } from './typed-arrays.js';
+import { arrayBuffer, arrayLength, isFloat32Array, isShared, setArray, sharesMemory } from './typed-arrays.js';
 import type { Kernel } from './kernel.js';
 import type { Tensor } from './layout.js';
 import type { JobQueue } from './kernel-calls.js';
@@ -20,6 +20,13 @@ export class StepGradients {
    * step; untouched until such a step, it takes address space rather than memory.
    */
   #staging: readonly Float32Array[];
+  /** Per tensor, 1 if this step's gradient is a view of the optimizer's memory (set by copyIn). */
+  readonly #viewsHeap: Uint8Array;
+  /**
+   * With threads, whether each other SharedArrayBuffer a gradient came in is the optimizer's memory
+   * (posted to a worker and back), probed once through a byte of the first gradient slot.
+   */
+  #sharedHeapSeen?: { byBuffer: WeakMap<ArrayBufferLike, boolean>; idle: Uint8Array };
 
   constructor(tensors: readonly Tensor[]) {
     this.#tensors = tensors;
@@ -29,6 +36,10 @@ export class StepGradients {
     const staging = new ArrayBuffer(tensors.reduce((sum, t) => sum + t.length, 0) * 4);
     let stagedAt = 0;
     this.#staging = tensors.map((t) => new Float32Array(staging, (stagedAt += t.length * 4) - t.length * 4, t.length));
+    this.#viewsHeap = new Uint8Array(tensors.length);
+    const first = tensors[0]?.grad;
+    if (first && isShared(arrayBuffer(first)))
+      this.#sharedHeapSeen = { byBuffer: new WeakMap(), idle: new Uint8Array(arrayBuffer(first), first.byteOffset, 1) };
   }
 
   /**
@@ -144,17 +155,29 @@ export class StepGradients {
     const tensors = this.#tensors;
     const sources = this.#sources;
     const staging = this.#staging;
+    const viewsHeap = this.#viewsHeap;
     for (let i = 0; i < tensors.length; i++) {
       const source = sources[i];
-      if (source !== undefined && source !== tensors[i].grad && arrayBuffer(source) === heap) staging[i].set(source);
+      viewsHeap[i] = source !== undefined && source !== tensors[i].grad && this.#inHeap(source, heap) ? 1 : 0;
+      if (viewsHeap[i]) staging[i].set(source!);
     }
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       const source = sources[i];
       if (source === undefined) continue;
-      if (source !== t.grad) t.grad.set(arrayBuffer(source) === heap ? staging[i] : source);
+      if (source !== t.grad) t.grad.set(viewsHeap[i] ? staging[i] : source);
       if (t.external) t.param.set(t.external);
     }
+  }
+
+  /** Whether `source` views the optimizer's memory, `heap` (allocates only at a buffer's first probe). */
+  #inHeap(source: Float32Array, heap: ArrayBufferLike): boolean {
+    const buffer = arrayBuffer(source);
+    const seen = this.#sharedHeapSeen;
+    if (buffer === heap || !seen) return buffer === heap;
+    let shares = seen.byBuffer.get(buffer);
+    if (shares === undefined) seen.byBuffer.set(buffer, (shares = sharesMemory(buffer, seen.idle)));
+    return shares;
   }
 
   /** After a step, copies the updated bring-your-own parameters back into the caller's arrays. */
@@ -176,6 +199,7 @@ export class StepGradients {
   release(): void {
     this.#tensors = [];
     this.#staging = [];
+    this.#sharedHeapSeen = undefined;
   }
 }
 

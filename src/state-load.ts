@@ -8,6 +8,7 @@ import {
   arrayLength,
   isFloat32Array,
   plainView,
+  sharesMemory,
   TYPED,
   typedArrayKind,
 } from './typed-arrays.js';
@@ -154,7 +155,9 @@ export function readSavedState(
   }
   const writes: Array<() => void> = [];
   const first = tensors[0];
-  const heap = first && arrayBuffer(first.compressed?.codes.squareAvg ?? stateArray(first, 'squareAvg')!);
+  const firstState = first && (first.compressed?.codes.squareAvg ?? stateArray(first, 'squareAvg')!);
+  // a byte of the optimizer's memory that nothing else uses meanwhile, to tell its views (see copyOf)
+  const idle = firstState && new Uint8Array(arrayBuffer(firstState), arrayByteOffset(firstState), 1);
   // Every field read first, so that a caller's getter or proxy runs now, never between a check and
   // its write (it could detach, shrink or change an array already checked); pieces' arrays copied.
   const entries = tensors.map((t) => {
@@ -197,7 +200,7 @@ export function readSavedState(
           `${where} has ${read.bytes / elementBytes} elements${format ? ` (${format} codes)` : ''}, the parameter has ${t.length}`,
         );
       }
-      const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, heap);
+      const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, idle);
       let scales: Float32Array | undefined;
       if (format === '8bit') {
         const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
@@ -207,7 +210,7 @@ export function readSavedState(
           throw new RangeError(
             `${scaleWhere} has ${readScales.bytes / 4} scales, the parameter's ${t.length} elements need ${blocks}`,
           );
-        scales = copyOf(readScales, 'Float32Array', scaleWhere, heap) as Float32Array;
+        scales = copyOf(readScales, 'Float32Array', scaleWhere, idle) as Float32Array;
         checkScales(scales, scaleWhere);
       }
       const target = t.compressed;
@@ -306,19 +309,19 @@ function refuseNegative(where: string, name: string, value: number, index: numbe
 }
 
 /**
- * A read array as a typed array of `kind`: a copy, unless it was given as one outside `heap` (in
- * this optimizer's own memory, loading one array could overwrite another's source). A typed array
- * given must be of that kind.
+ * A read array as a typed array of `kind`: a copy, unless it was given as one outside the memory
+ * `idle` is a byte of (in this optimizer's own memory, loading one array could overwrite another's
+ * source). A typed array given must be of that kind.
  */
 function copyOf(
   read: ReadArray,
   kind: 'Float32Array' | 'Uint16Array' | 'Uint8Array',
   where: string,
-  heap: ArrayBufferLike | undefined,
+  idle: Uint8Array | undefined,
 ): Typed {
   if (read.typed && typedArrayKind(read.typed) !== kind)
     throw new TypeError(`${where} must be a ${kind} or base64, got ${describe(read.typed)}`);
-  if (read.typed && arrayBuffer(read.typed) !== heap) return read.typed;
+  if (read.typed && !(idle && sharesMemory(arrayBuffer(read.typed), idle))) return read.typed;
   const bytes = new Uint8Array(read.bytes);
   read.write(bytes, 0);
   return new TYPED[kind](bytes.buffer, 0, read.bytes / TYPED[kind].BYTES_PER_ELEMENT);

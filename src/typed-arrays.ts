@@ -49,3 +49,28 @@ export function isFloat32Array(value: unknown): value is Float32Array {
 /** An ArrayBuffer that is neither shared nor resizable: views of it stay as they were made. */
 export const isPlainArrayBuffer = (buffer: ArrayBufferLike): buffer is ArrayBuffer =>
   Object.prototype.toString.call(buffer) === '[object ArrayBuffer]' && !(buffer as { resizable?: boolean }).resizable;
+
+/** Whether `buffer` is a SharedArrayBuffer (threads' memory, or a caller's). */
+export const isShared = (buffer: ArrayBufferLike) =>
+  Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
+
+/**
+ * Whether `buffer` is the memory `idle` views (a byte nothing else uses meanwhile): the same object, or
+ * another SharedArrayBuffer over that memory (one posted to a worker and back), which no comparison of
+ * objects can tell; a byte written through `idle` then shows through `buffer`. The byte is restored.
+ */
+export function sharesMemory(buffer: ArrayBufferLike, idle: Uint8Array): boolean {
+  const heap = arrayBuffer(idle);
+  const at = arrayByteOffset(idle);
+  if (buffer === heap) return true;
+  if (!isShared(buffer) || !isShared(heap) || buffer.byteLength <= at) return false;
+  const seen = new Uint8Array(buffer, at, 1);
+  const kept = idle[0];
+  let same = true;
+  for (const probe of [0x5a, 0xa5]) {
+    idle[0] = probe;
+    same &&= seen[0] === probe;
+  }
+  idle[0] = kept;
+  return same;
+}

@@ -50,6 +50,59 @@ describe.each(BACKENDS)("gradients that are views of the optimizer's own memory 
   });
 });
 
+// With threads the memory is a SharedArrayBuffer; one posted to a worker and back is another object
+// over the same memory, which comparing buffers cannot tell.
+describe("with threads, views of the optimizer's memory through a SharedArrayBuffer posted and back", () => {
+  const postedBack = (buffer: ArrayBufferLike) =>
+    new Promise<SharedArrayBuffer>((resolve) => {
+      const { port1, port2 } = new MessageChannel();
+      port2.onmessage = (event) => {
+        port1.close();
+        port2.close();
+        resolve(event.data);
+      };
+      port1.postMessage(buffer);
+    });
+  const viewOf = (buffer: SharedArrayBuffer, view: Float32Array) =>
+    new Float32Array(buffer, view.byteOffset, view.length);
+
+  it('swapped gradients are staged: step({ a: grads.b, b: grads.a })', async () => {
+    const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
+    expect(opt.threads).toBe(2);
+    opt.grads.a.set(GA);
+    opt.grads.b.set(GB);
+    const posted = await postedBack(opt.grads.a.buffer);
+    expect(posted).not.toBe(opt.grads.a.buffer);
+    opt.step({ a: viewOf(posted, opt.grads.b), b: viewOf(posted, opt.grads.a) });
+    expectFirstStep(opt.params.a, opt.state.a.squareAvg, [0, 0, 0, 0], GB, 'a');
+    expectFirstStep(opt.params.b, opt.state.b.squareAvg, [0, 0, 0, 0], GA, 'b');
+    opt.dispose();
+  });
+
+  it("loadState swaps two parameters' state", async () => {
+    const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
+    opt.state.a.squareAvg.set([1, 2, 3, 4]);
+    opt.state.b.squareAvg.set([5, 6, 7, 8]);
+    const saved = opt.saveState();
+    const posted = await postedBack(opt.state.a.squareAvg.buffer);
+    const [a, b] = [viewOf(posted, opt.state.a.squareAvg), viewOf(posted, opt.state.b.squareAvg)];
+    opt.loadState({ ...saved, state: { a: { squareAvg: b }, b: { squareAvg: a } } });
+    expect([...opt.state.a.squareAvg, ...opt.state.b.squareAvg]).toEqual([5, 6, 7, 8, 1, 2, 3, 4]);
+    opt.dispose();
+  });
+
+  it("a caller's own SharedArrayBuffer is not taken for the optimizer's memory", async () => {
+    const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
+    const mine = new Float32Array(new SharedArrayBuffer(1 << 16), opt.grads.a.byteOffset, 4);
+    mine.set(GA);
+    opt.step({ a: mine, b: mine });
+    expectFirstStep(opt.params.a, opt.state.a.squareAvg, [0, 0, 0, 0], GA, 'a');
+    expectFirstStep(opt.params.b, opt.state.b.squareAvg, [0, 0, 0, 0], GA, 'b');
+    expect([...mine]).toEqual(GA);
+    opt.dispose();
+  });
+});
+
 describe('a schedule or getter that calls back into the optimizer', () => {
   it('each call from inside a schedule gets a clear Error and changes nothing; the step goes on', async () => {
     const w = new Float32Array([0.5, -0.5, 1, -1]);
