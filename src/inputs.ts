@@ -12,7 +12,7 @@ import {
   type ResolvedOptions,
   type RMSPropOptions,
 } from './options.js';
-import { arrayBuffer, arrayByteOffset, arrayLength, isDetached, isFloat32Array } from './typed-arrays.js';
+import { arrayBuffer, arrayByteOffset, arrayLength, isFloat32Array, isGone } from './typed-arrays.js';
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
 export type ParamInput = Float32Array | number;
@@ -101,8 +101,10 @@ function readParams(params: unknown, where: string): Array<[string, ParamInput]>
       }
     } else if (!isFloat32Array(value)) {
       throw new TypeError(`parameter '${name}' must be a Float32Array or an element count, got ${describe(value)}`);
-    } else if (arrayLength(value) === 0 && isDetached(arrayBuffer(value))) {
-      throw new TypeError(`parameter '${name}' is a Float32Array whose buffer was detached (transferred)`);
+    } else if (isGone(value)) {
+      throw new TypeError(
+        `parameter '${name}' is a Float32Array whose buffer was detached (transferred) or shrunk below it`,
+      );
     }
   }
   return entries as Array<[string, ParamInput]>;

@@ -4,7 +4,7 @@
 // the data (every array 4-byte aligned), then the CRC-32 of every byte before it (from version 2).
 // All integers little-endian.
 import { own } from './inputs.js';
-import { isPlainArrayBuffer, plainView, typedArrayKind } from './typed-arrays.js';
+import { isGone, isPlainArrayBuffer, plainView, typedArrayKind } from './typed-arrays.js';
 import { describe } from './options.js';
 import {
   type ArrayKind,
@@ -150,6 +150,7 @@ export function encodeState(saved: SavedState): Uint8Array {
 export function decodeState(input: Uint8Array): SavedState {
   if (typedArrayKind(input) !== 'Uint8Array')
     throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
+  if (isGone(input)) throw new TypeError("decodeState: the Uint8Array's buffer was detached or shrunk below it");
   const bytes = plainView(input);
   if (bytes.length < HEADER_BYTES)
     throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header alone needs ${HEADER_BYTES}`);

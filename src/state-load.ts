@@ -7,6 +7,7 @@ import {
   arrayByteOffset,
   arrayLength,
   isFloat32Array,
+  isGone,
   plainView,
   sharesMemory,
   TYPED,
@@ -44,6 +45,8 @@ export interface ReadArray {
 export function readStateArray(value: unknown, where: string): ReadArray {
   const kind = typedArrayKind(value);
   if (kind === 'Float32Array' || kind === 'Uint16Array' || kind === 'Uint8Array') {
+    if (isGone(value as Typed))
+      throw new TypeError(`${where} is a ${kind} whose buffer was detached or shrunk below it`);
     const typed = plainView(value as Typed);
     return { bytes: typed.byteLength, typed, write: (out, at) => out.set(bytesOf(typed), at) };
   }

@@ -31,10 +31,14 @@ export function plainView<T extends Float32Array | Uint16Array | Uint8Array>(a: 
   return (length === 0 ? new Kind(0) : new Kind(arrayBuffer(a) as ArrayBuffer, arrayByteOffset(a), length)) as T;
 }
 
-/** Whether `buffer` was detached (transferred): no view of it can be made, not even an empty one. */
-export function isDetached(buffer: ArrayBufferLike): boolean {
+const NO_FLOATS = new Float32Array(0);
+/**
+ * Whether none of `a` can be read or written: its buffer was detached (transferred) or, resizable,
+ * shrunk below it. Either reads as length 0, as an empty array does; only setting into it tells.
+ */
+export function isGone(a: ArrayBufferView): boolean {
   try {
-    new Uint8Array(buffer, 0, 0);
+    SET.call(a, NO_FLOATS);
     return false;
   } catch {
     return true;

@@ -305,6 +305,21 @@ describe('threads: a worker that stalls inside its chunk', () => {
   }, 60_000);
 });
 
+// A fixed-length view of a resizable buffer shrunk below it reads as length 0, as an empty array
+// does; create passed it on and failed on the engine's "detached ArrayBuffer", naming nothing.
+describe.each([1, 2])('create refuses a parameter it cannot read, naming it (threads: %i)', (threads) => {
+  it.each([
+    ['detached', (w: Float32Array) => detach(w.buffer)],
+    ['its resizable buffer shrunk below it', (w: Float32Array) => (w.buffer as Resizable).resize(8)],
+  ])('%s', async (_, fault) => {
+    const w = new Float32Array(resizable(64, 128), 0, 16);
+    fault(w);
+    await expect(RMSProp.create({ ok: 4, w }, { threads })).rejects.toThrow(
+      new TypeError("parameter 'w' is a Float32Array whose buffer was detached (transferred) or shrunk below it"),
+    );
+  });
+});
+
 describe('a threaded create that fails after its workers started', () => {
   it.runIf(process.platform === 'linux')(
     'ends them: 20 failures leave no worker thread running',
