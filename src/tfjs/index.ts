@@ -60,6 +60,8 @@ export interface NamedTensor {
   tensor: tf.Tensor;
 }
 
+const DURING_STEP = 'was called during a step of this optimizer (from a schedule)';
+
 /** The stock config's keys and the options they carry (left out of `rmspropWasm`). */
 const STOCK_CONFIG = [
   ['learningRate', 'lr'],
@@ -113,6 +115,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #grads: Record<string, Float32Array | null> = {};
   #ready: Promise<void>;
   #disposed = false;
+  /** Inside applyGradients: a schedule calling back in is refused, as the core refuses it. */
+  #stepping = false;
 
   /**
    * Prefer `await rmsprop(options)`. The constructor is synchronous for `fromConfig`; it checks every
@@ -182,6 +186,16 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     this.#live();
+    if (this.#stepping) throw new Error(`applyGradients() ${DURING_STEP}; it changed nothing`);
+    this.#stepping = true;
+    try {
+      this.#applyGradients(variableGradients);
+    } finally {
+      this.#stepping = false;
+    }
+  }
+
+  #applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const entries = gradientEntries(variableGradients);
     const registered = tf.engine().registeredVariables;
     const fresh: string[] = [];
@@ -480,6 +494,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   override dispose(): void {
+    if (this.#stepping) throw new Error(`dispose() ${DURING_STEP}; it was not disposed`);
     tf.dispose([...this.#weights.map((w) => w.tensor), ...this.#retired]);
     this.#weights = [];
     this.#retired = [];

@@ -143,7 +143,11 @@ export async function readStockWeights(
     throw new RangeError(
       `setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be one value (a scalar, or one element as tf.train.rmsprop reads it)`,
     );
-  const iter = (await iterTensor.data())[0];
+  if (iterTensor.dtype !== 'int32' && iterTensor.dtype !== 'float32')
+    throw new TypeError(
+      `setWeights: '${weightValues[0].name}' (the step count) is ${iterTensor.dtype}; it must be int32 (or float32)`,
+    );
+  const iter = (await valuesOf(weightValues, 0))[0];
   if (!Number.isSafeInteger(iter) || iter < 0)
     throw new RangeError(
       `setWeights: '${weightValues[0].name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`,
@@ -189,7 +193,8 @@ export async function readStockWeights(
           `setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`,
         );
       if (existing && existing.slot.length !== slot.length) throw sizeMismatch(name, tensor.size, existing, order);
-      const values = new Float32Array(await tensor.data()); // a copy: the loader disposes the tensors at once
+      // a copy: the loader disposes the tensors at once
+      const values = new Float32Array(await valuesOf(weightValues, 1 + k * count + i));
       if (kind === 'squareAvg') {
         const bad = values.findIndex((x) => !(x >= 0 && x < Infinity));
         if (bad >= 0)
@@ -204,4 +209,18 @@ export async function readStockWeights(
     slots.push(slot);
   }
   return { iter, slots };
+}
+
+/** weightValues[i]'s values; a tensor disposed meanwhile (by a caller that did not await) is named. */
+async function valuesOf(weightValues: NamedTensor[], i: number) {
+  const { name, tensor } = weightValues[i];
+  try {
+    return await tensor.data();
+  } catch (error) {
+    if (!tensor.isDisposed) throw error;
+    throw new TypeError(
+      `setWeights: the tensor of '${name}' (weightValues[${i}]) was disposed while setWeights read it: await setWeights() before disposing them; nothing was changed`,
+      { cause: error },
+    );
+  }
 }

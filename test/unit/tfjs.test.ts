@@ -1275,6 +1275,105 @@ describe('options and config', () => {
   });
 });
 
+// Found by a review of refused calls: each was accepted, or changed something, before its fix.
+describe('the adapter refuses as the core does, and changes nothing', () => {
+  beforeEach(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  /** An optimizer two steps into `v` (its values after them), and its weights as getWeights gives them. */
+  async function twoSteps(name: string, options: TfjsRMSPropOptions = {}) {
+    const optimizer = await rmsprop({ lr: 0.01, ...options });
+    const v = tf.variable(tf.tensor1d([1, -2, 3]), true, name);
+    for (let k = 0; k < 2; k++) optimizer.applyGradients({ [name]: tf.tensor1d([0.5, k, -1]) });
+    const weights = (await optimizer.getWeights()).map(({ name, tensor }) => ({ name, tensor: tensor.clone() }));
+    return { optimizer, v, weights, values: [...v.dataSync()] };
+  }
+
+  it.each([
+    ['string', () => tf.scalar('3', 'string')],
+    ['bool', () => tf.scalar(true, 'bool')],
+  ])("setWeights with a %s step count: a TypeError naming 'iter', nothing changed", async (dtype, iter) => {
+    const { optimizer, weights } = await twoSteps(`refuse-iter-${dtype}`);
+    weights[0].tensor = iter();
+    const before = (await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()]);
+    await expect(optimizer.setWeights(weights)).rejects.toThrow(
+      new TypeError(`setWeights: 'iter' (the step count) is ${dtype}; it must be int32 (or float32)`),
+    );
+    expect(optimizer.iterations).toBe(2);
+    expect((await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()])).toEqual(before);
+  });
+
+  it('setWeights whose tensors are disposed before it read them (a caller that did not await): a TypeError naming one', async () => {
+    const { optimizer, weights } = await twoSteps('refuse-disposed');
+    const before = (await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()]);
+    const loading = optimizer.setWeights(weights);
+    tf.dispose(weights.map((w) => w.tensor));
+    await expect(loading).rejects.toThrow(
+      /setWeights: the tensor of 'refuse-disposed\/rms' \(weightValues\[1\]\) was disposed while setWeights read it/,
+    );
+    expect(optimizer.iterations).toBe(2);
+    expect((await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()])).toEqual(before);
+  });
+
+  // The adapter disposed its weights before the core refused, and a variable joining replaced the
+  // core after the call from inside had run on the old one.
+  it.each([
+    [
+      'dispose()',
+      (o: RMSPropWasmOptimizer) => o.dispose(),
+      /dispose\(\) was called during a step .* it was not disposed/,
+    ],
+    [
+      'applyGradients()',
+      (o: RMSPropWasmOptimizer) => o.applyGradients({ 'refuse-inside-a': tf.fill([3], 100) }),
+      /applyGradients\(\) was called during a step .* it changed nothing/,
+    ],
+  ])(
+    '%s from a schedule, with a variable joining or not: refused; the step goes on as without it',
+    async (_, call, message) => {
+      for (const joining of [false, true]) {
+        const refusals: string[] = [];
+        let inside: RMSPropWasmOptimizer | undefined;
+        const lr = () => {
+          if (inside) {
+            const optimizer = inside;
+            inside = undefined;
+            try {
+              call(optimizer);
+            } catch (error) {
+              refusals.push((error as Error).message);
+            }
+          }
+          return 0.01;
+        };
+        const [a, twinA] = ['refuse-inside-a', 'refuse-twin-a'].map((name) =>
+          tf.variable(tf.tensor1d([1, -2, 3]), true, name),
+        );
+        const [c, twinC] = ['refuse-inside-c', 'refuse-twin-c'].map((name) =>
+          tf.variable(tf.tensor1d([4, 5]), true, name),
+        );
+        const [optimizer, twin] = [await rmsprop({ lr }), await rmsprop({ lr: 0.01 })];
+        optimizer.applyGradients({ [a.name]: tf.ones([3]) });
+        twin.applyGradients({ [twinA.name]: tf.ones([3]) });
+        const handedOut = await optimizer.getWeights();
+        inside = optimizer;
+        optimizer.applyGradients({ [a.name]: tf.ones([3]), ...(joining && { [c.name]: tf.ones([2]) }) });
+        twin.applyGradients({ [twinA.name]: tf.ones([3]), ...(joining && { [twinC.name]: tf.ones([2]) }) });
+        expect(refusals).toHaveLength(1);
+        expect(refusals[0]).toMatch(message);
+        expect(handedOut.map((w) => w.tensor.isDisposed)).toEqual(handedOut.map(() => false));
+        expect(optimizer.iterations).toBe(2);
+        expect([...a.dataSync(), ...c.dataSync()]).toEqual([...twinA.dataSync(), ...twinC.dataSync()]);
+        optimizer.applyGradients({ [a.name]: tf.ones([3]) }); // still live
+        optimizer.dispose();
+        twin.dispose();
+        tf.dispose([a, twinA, c, twinC]);
+      }
+    },
+  );
+});
+
 // Cases a mutant of the adapter survived (round 3 of mutation testing): each fails on its mutant.
 // The figures are the formula's (ρ 0.9: a zero gradient gives 0.9·S), the docs' or tf.train.rmsprop's.
 describe('the adapter, where mutants survived', () => {
