@@ -122,14 +122,15 @@ export function readGroups(params: unknown, defaults: RMSPropOptions | undefined
     ? Array.from(list, (group, i) => {
         if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
         const { params: groupParams, ...groupOptions } = group;
-        const mine = readOptions(groupOptions, `group ${i}`);
+        const mine = inGroup(i, () => readOptions(groupOptions));
         for (const name of OPTIMIZER_WIDE) {
           if (Object.hasOwn(mine, name))
             throw new TypeError(
               `group ${i}: option '${name}' applies to the whole optimizer; give it in create's second argument`,
             );
         }
-        return { entries: readParams(groupParams, `group ${i} params`), options: resolveOptions({ ...base, ...mine }) };
+        const options = inGroup(i, () => resolveOptions({ ...base, ...mine }));
+        return { entries: readParams(groupParams, `group ${i} params`), options };
       })
     : [{ entries: readParams(params, 'params'), options: resolveOptions(base) }];
   const all = specs.flatMap((spec) => spec.entries);
@@ -182,6 +183,16 @@ export function sharedSpans(spans: readonly Span[]): [string, string] | undefine
     }
   }
   return undefined;
+}
+
+/** `read()`, naming group `i` in the TypeError or RangeError it throws. */
+function inGroup<T>(i: number, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) error.message = `group ${i}: ${error.message}`;
+    throw error;
+  }
 }
 
 /** setOptions' group index, checked against the optimizer's `groups` groups. */

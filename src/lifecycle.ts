@@ -22,7 +22,7 @@ export class Lifecycle {
   }
 
   /**
-   * Starts a call that writes: one that comes from inside another is refused before it reads
+   * Starts a call that writes (`what`, as 'step()', for the message): one that comes from inside another is refused before it reads
    * anything, and the outer call goes on as if it had not been made. `leave` ends it (step calls
    * the two itself, without `exclusive`'s closure: a step allocates nothing).
    */
@@ -30,7 +30,7 @@ export class Lifecycle {
     this.live();
     if (this.#busy) {
       throw new Error(
-        `${what}() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it changed nothing`,
+        `${what} was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it changed nothing`,
       );
     }
     this.#busy = true;

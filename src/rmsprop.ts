@@ -217,7 +217,7 @@ export class RMSProp<Name extends string = string> {
 
   /** Restores a step count (see the getter); checked first, so that a refused one changes nothing. */
   set stepCount(count: number) {
-    this.#life.exclusive('stepCount', () => {
+    this.#life.exclusive('setting stepCount', () => {
       checkStepCount(count, 'stepCount');
       this.#steps = count;
     });
@@ -240,7 +240,7 @@ export class RMSProp<Name extends string = string> {
    * stateFormat, preset, the optimizer-wide ones) cannot change. A call that throws changes nothing.
    */
   setOptions(groupIndex: number, changes: OptionChanges): void {
-    this.#life.exclusive('setOptions', () => {
+    this.#life.exclusive('setOptions()', () => {
       const group = this.#groups[checkGroupIndex(groupIndex, this.#groups.length)];
       setGroupOptions(group, readOptionChanges(group.options, changes));
       this.#groupInfo = describeGroups(this.#groups, this.#tensors);
@@ -254,7 +254,7 @@ export class RMSProp<Name extends string = string> {
    * skipped for a non-finite gradient (`nonFinite: 'skip'`), true otherwise.
    */
   step(grads?: GradsInput<Name>): boolean {
-    this.#life.enter('step');
+    this.#life.enter('step()');
     try {
       return this.#step(this.#backend!, grads);
     } finally {
@@ -327,7 +327,7 @@ export class RMSProp<Name extends string = string> {
    * TypeError or RangeError saying what differs and changes nothing. Options stay as they are.
    */
   loadState(saved: SavedState): void {
-    this.#life.exclusive('loadState', () => {
+    this.#life.exclusive('loadState()', () => {
       const { stepCount, writes } = readSavedState(saved, this.#groupInfo, this.#tensors);
       for (const write of writes) write();
       this.#steps = stepCount;
@@ -342,7 +342,7 @@ export class RMSProp<Name extends string = string> {
    * call that throws changes nothing.
    */
   setState(name: Name, values: Partial<TensorState>): void {
-    this.#life.exclusive('setState', () => writeTensorState(this.#tensors, name, values));
+    this.#life.exclusive('setState()', () => writeTensorState(this.#tensors, name, values));
   }
 
   /** The state in the JSON form of PyTorch's `optimizer.state_dict()` (parameters numbered in order). */
@@ -353,7 +353,7 @@ export class RMSProp<Name extends string = string> {
 
   /** Loads the JSON form of a PyTorch `optimizer.state_dict()`; checked like `loadState`. */
   fromTorchStateDict(dict: TorchStateDict): void {
-    this.loadState(this.#life.exclusive('fromTorchStateDict', () => fromTorch(dict, this.#groupInfo, this.#tensors)));
+    this.loadState(this.#life.exclusive('fromTorchStateDict()', () => fromTorch(dict, this.#groupInfo, this.#tensors)));
   }
 
   /**

@@ -144,9 +144,9 @@ export function readSavedState(
   const compressed = own(saved, 'compressed');
   if (compressed !== undefined && !isRecord(compressed))
     throw new TypeError(`saved state: 'compressed' must be an object, got ${describe(compressed)}`);
-  const formats = (compressed ?? {}) as Record<string, unknown>;
-  for (const name of Object.keys(formats)) {
-    const format = own(formats, name);
+  // each read once: a getter answering differently the second time cannot pass the check
+  const formats = record(Object.keys(compressed ?? {}).map((name) => [name, own(compressed!, name)] as const));
+  for (const [name, format] of Object.entries(formats)) {
     if (!known.has(name))
       throw new RangeError(
         `saved state: 'compressed' names parameter ${quote(name)}, which this optimizer does not have`,
@@ -199,8 +199,9 @@ export function readSavedState(
       const read = readStateArray(value, where);
       const elementBytes = STATE_ELEMENT_BYTES[format ?? 'float32'];
       if (read.bytes !== t.length * elementBytes) {
+        const size = read.bytes % elementBytes ? `${read.bytes} bytes` : `${read.bytes / elementBytes} elements`;
         throw new RangeError(
-          `${where} has ${read.bytes / elementBytes} elements${format ? ` (${format} codes)` : ''}, the parameter has ${t.length}`,
+          `${where} has ${size}${format ? ` (${format} codes)` : ''}, the parameter has ${t.length} elements`,
         );
       }
       const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, idle);

@@ -57,6 +57,16 @@ describe('create rejects bad options', () => {
     expect(snapshot([w])).toEqual(before);
   });
 
+  it("a group's bad option names the group", async () => {
+    const groups = [{ params: { a: 1 } }, { params: { b: 1 } }, { params: { c: 1 }, decay: 1 }];
+    await expect(RMSProp.create(groups)).rejects.toThrow(
+      new RangeError("group 2: option 'decay' must be in [0, 1), got 1"),
+    );
+    await expect(RMSProp.create([{ params: { a: 1 } }, { params: { b: 1 }, nesterov: true }])).rejects.toThrow(
+      new RangeError("group 1: option 'nesterov' needs option 'momentum' > 0, got momentum 0"),
+    );
+  });
+
   it('rejects options that are not an object', async () => {
     await expect(RMSProp.create({ w: 1 }, 0.01 as unknown as RMSPropOptions)).rejects.toThrow(TypeError);
   });

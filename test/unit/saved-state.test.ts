@@ -786,6 +786,25 @@ describe('a malformed saved state names the field', () => {
       /squareAvg of 'w' must be a base64 string, an array of base64 pieces or a typed array \(Float32Array values; Uint16Array or Uint8Array codes\), got an array/,
     ],
     [
+      'base64 of 15 bytes, not whole float32 values (w has 4)',
+      (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: 'AAAAAAAAAAAAAAAAAAAA' } } }),
+      RangeError,
+      /^saved state: squareAvg of 'w' has 15 bytes, the parameter has 4 elements$/,
+    ],
+    [
+      "'compressed' whose getter answers 'bfloat16' to the check, then something else",
+      (s) => {
+        let reads = 0;
+        const compressed = Object.defineProperty({}, 'w', {
+          enumerable: true,
+          get: () => (reads++ ? 'float16' : 'bfloat16'),
+        });
+        return { ...s, compressed };
+      },
+      RangeError,
+      /^saved state: squareAvg of 'w' has 8 elements \(bfloat16 codes\), the parameter has 4 elements$/,
+    ],
+    [
       'a piece that is not a string',
       (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: ['AAAAAA==', null] } } }),
       TypeError,
