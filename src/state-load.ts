@@ -121,19 +121,7 @@ export function readSavedState(
     const options = own(theirs, 'options');
     if (!isRecord(options))
       throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(options)}`);
-    const centered = own(options, 'centered');
-    if (centered !== ours.centered) {
-      throw new RangeError(
-        `saved state: group ${g} was saved with centered = ${describe(centered)}, this optimizer has centered = ${ours.centered}`,
-      );
-    }
-    const momentum = own(options, 'momentum');
-    const savedMomentum = typeof momentum === 'number' ? momentum : NaN;
-    if (!(savedMomentum >= 0) || (savedMomentum === 0) !== (ours.momentum === 0)) {
-      throw new RangeError(
-        `saved state: group ${g} was saved with momentum = ${describe(momentum)}, this optimizer has momentum = ${ours.momentum} (a momentum buffer must exist in both or neither)`,
-      );
-    }
+    checkSameArrays(own(options, 'centered'), own(options, 'momentum'), g, ours, `saved state: groups[${g}].options`);
   });
   if (!isRecord(state)) throw new TypeError(`saved state: 'state' must be an object, got ${describe(state)}`);
   const known = new Set(tensors.map((t) => t.name));
@@ -329,6 +317,23 @@ function copyOf(
   const bytes = new Uint8Array(read.bytes);
   read.write(bytes, 0);
   return new TYPED[kind](bytes.buffer, 0, read.bytes / TYPED[kind].BYTES_PER_ELEMENT);
+}
+
+/**
+ * Refuses a group `g` saved with `centered` and `momentum` that give other state arrays than this
+ * optimizer's group keeps (`where`: the saved group's options, for the message).
+ */
+export function checkSameArrays(centered: unknown, momentum: unknown, g: number, ours: GroupInfo, where: string): void {
+  if (centered !== ours.centered)
+    throw new RangeError(
+      `${where}.centered is ${describe(centered)}, this optimizer's group ${g} has centered = ${ours.centered}`,
+    );
+  const saved = typeof momentum === 'number' ? momentum : NaN;
+  if (!(saved >= 0) || (saved === 0) !== (ours.momentum === 0)) {
+    throw new RangeError(
+      `${where}.momentum is ${describe(momentum)}, this optimizer's group ${g} has momentum = ${ours.momentum} (a momentum buffer must exist in both or neither)`,
+    );
+  }
 }
 
 /** Before a step: throws if the count cannot grow (a step past 2^53 − 1 would not count exactly). */

@@ -4,7 +4,7 @@ import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
 import { encodeCompressed } from './layout.js';
 import { isRecord, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
-import { checkStepCount } from './state-load.js';
+import { checkSameArrays, checkStepCount } from './state-load.js';
 
 /** One parameter's entry in `TorchStateDict.state`, as PyTorch names it. */
 export interface TorchParamState {
@@ -147,7 +147,9 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
         `torch state dict: param_groups[${g}].params is [${params.map((p) => describe(p)).join(', ')}], this optimizer numbers that group [${expected.join(', ')}]`,
       );
     }
-    return { centered: own(group, 'centered'), momentum: own(group, 'momentum') };
+    const [centered, momentum] = [own(group, 'centered'), own(group, 'momentum')];
+    checkSameArrays(centered, momentum, g, groups[g], `torch state dict: param_groups[${g}]`);
+    return { centered, momentum };
   });
   // PyTorch keeps a step per parameter (one that got no gradient lags behind); the optimizer's is the largest.
   let stepCount = 0;
@@ -177,7 +179,7 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
           const array =
             entry === undefined
               ? initial(t, kind as keyof typeof TORCH_KEYS, groups[t.group])
-              : toFloat32(own(entry, key), `state['${i}'].${key}`, t.length);
+              : toFloat32(own(entry, key), `state['${i}'].${key}`, t.length, kind === 'squareAvg');
           return [[kind, array]];
         }),
       ),
@@ -213,9 +215,11 @@ function initial(t: TensorArrays, kind: 'squareAvg' | 'gradAvg' | 'momentum', gr
   return new Float32Array(t.length).fill(kind === 'squareAvg' ? group.initialSquareAvg : 0);
 }
 
-function toFloat32(values: unknown, where: string, length: number): Float32Array {
-  if (!Array.isArray(values))
-    throw new TypeError(`torch state dict: ${where} must be an array of numbers, got ${describe(values)}`);
+/** A dict's values as float32: a flat list, or nested ones as `tensor.tolist()` gives them (read row-major). */
+function toFloat32(given: unknown, where: string, length: number, squares: boolean): Float32Array {
+  if (!Array.isArray(given))
+    throw new TypeError(`torch state dict: ${where} must be an array of numbers, got ${describe(given)}`);
+  const values = given.some(Array.isArray) ? given.flat(Infinity) : given;
   if (values.length !== length)
     throw new RangeError(`torch state dict: ${where} has ${values.length} elements, the parameter has ${length}`);
   const array = new Float32Array(length);
@@ -223,6 +227,8 @@ function toFloat32(values: unknown, where: string, length: number): Float32Array
     const v: unknown = values[k]; // a hole reads as undefined, not skipped as .some() would skip it
     if (typeof v !== 'number')
       throw new TypeError(`torch state dict: ${where}[${k}] must be a number, got ${describe(v)}`);
+    if (squares && v < 0)
+      throw new RangeError(`torch state dict: ${where}[${k}] is negative (${v}); a square average is ≥ 0`);
     array[k] = v;
   }
   return array;

@@ -1080,6 +1080,25 @@ describe("a PyTorch state dict: ids are the parameters' indices, steps are safe 
       TypeError,
       /state\['0'\]\.momentum_buffer\[2\] must be a number, got "3"/,
     ],
+    // named as the saved state's fields were, before these checks came before the conversion
+    [
+      'a negative square_avg',
+      (d) => ({ ...d, state: { ...d.state, 1: { ...d.state['1'], square_avg: [0.5, -1] } } }),
+      RangeError,
+      /^torch state dict: state\['1'\]\.square_avg\[1\] is negative \(-1\); a square average is ≥ 0$/,
+    ],
+    [
+      'centered where this optimizer is not',
+      (d) => ({ ...d, param_groups: [{ ...d.param_groups[0], centered: true }] }),
+      RangeError,
+      /^torch state dict: param_groups\[0\]\.centered is true, this optimizer's group 0 has centered = false$/,
+    ],
+    [
+      'no momentum where this optimizer has one',
+      (d) => ({ ...d, param_groups: [{ ...d.param_groups[0], momentum: 0 }] }),
+      RangeError,
+      /^torch state dict: param_groups\[0\]\.momentum is 0, this optimizer's group 0 has momentum = 0\.9/,
+    ],
     ['param_groups null', (d) => ({ ...d, param_groups: null }), TypeError, /param_groups must be an array, got null/],
     [
       'a null param group',
@@ -1100,6 +1119,23 @@ describe("a PyTorch state dict: ids are the parameters' indices, steps are safe 
   it.each(cases)('%s', async (_, corrupt, errorClass, message) => {
     const { opt, dict } = await setting();
     expectUnchanged(opt, () => opt.fromTorchStateDict(corrupt(dict) as TorchStateDict), errorClass, message);
+  });
+
+  it("nested lists, as a 2-D parameter's tensor.tolist() gives them, load in row-major order", async () => {
+    const { opt, dict } = await setting();
+    const nested = {
+      ...dict.state['0'],
+      square_avg: [
+        [1, 2],
+        [3, 4],
+      ],
+      momentum_buffer: [
+        [5, 6],
+        [7, 8],
+      ],
+    };
+    opt.fromTorchStateDict({ ...dict, state: { ...dict.state, 0: nested } } as unknown as TorchStateDict);
+    expect([...opt.state.w.squareAvg, ...opt.state.w.momentum!]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it('the step count is the largest per-parameter step, found without spreading 200 000 arguments', async () => {
