@@ -4,6 +4,7 @@
 //
 //   npx tsx examples/tfjs/train.ts [--quick] [--backend cpu|wasm] [--epochs N]
 //
+// Type-checked under strict, noUncheckedIndexedAccess and exactOptionalPropertyTypes (tsconfig.json here).
 // In a clone it needs the built package (`npm run build:ts`): it imports `rmsprop-wasm/tfjs` as a user
 // would. Beside the installed package (node_modules/rmsprop-wasm/examples/tfjs/train.ts), install first:
 //   npm install @tensorflow/tfjs-core@4 @tensorflow/tfjs-backend-cpu@4 @tensorflow/tfjs-backend-wasm@4 \
@@ -18,7 +19,8 @@ import { dirname } from 'node:path';
 import { rmsprop } from 'rmsprop-wasm/tfjs';
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const option = (name: string, fallback: string) =>
+  (args.includes(name) ? args[args.indexOf(name) + 1] : undefined) ?? fallback;
 const quick = args.includes('--quick');
 const backend = option('--backend', 'cpu');
 const epochs = Number(option('--epochs', quick ? '2' : '8'));
@@ -44,9 +46,9 @@ console.warn = warn;
 function digits(from: number, perDigit: number) {
   const x = new Float32Array(perDigit * 10 * 784);
   const y = new Float32Array(perDigit * 10 * 10);
-  for (let d = 0; d < 10; d++) {
+  for (const [d, digit] of mnist.entries()) {
     // set(start, end) includes `end`
-    mnist[d].set(from, from + perDigit - 1).forEach((sample, i) => {
+    digit.set(from, from + perDigit - 1).forEach((sample, i) => {
       x.set(sample.input, (i * 10 + d) * 784);
       y.set(sample.output, (i * 10 + d) * 10);
     });
@@ -71,38 +73,36 @@ function model() {
 }
 
 const lr = 1e-3;
-const runs = [
-  { name: 'tf.train.rmsprop', model: model(), optimizer: tf.train.rmsprop(lr) as tf.Optimizer },
-  { name: 'rmsprop-wasm/tfjs', model: model(), optimizer: (await rmsprop({ lr })) as tf.Optimizer },
-];
+const stock = { name: 'tf.train.rmsprop', model: model(), optimizer: tf.train.rmsprop(lr) as tf.Optimizer, ms: 0 };
+const ours = { name: 'rmsprop-wasm/tfjs', model: model(), optimizer: (await rmsprop({ lr })) as tf.Optimizer, ms: 0 };
+const runs = [stock, ours];
 for (const run of runs)
   run.model.compile({ optimizer: run.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
 
 console.log(
   `MNIST digits (mnist package): ${perDigit * 10} training and ${test.x.shape[0]} held-out images; ` +
-    `784-128-64-10 MLP (${runs[0].model.countParams()} parameters), batches of 32, lr ${lr}; TF.js ${tf.version_core}, backend ${backend}`,
+    `784-128-64-10 MLP (${stock.model.countParams()} parameters), batches of 32, lr ${lr}; TF.js ${tf.version_core}, backend ${backend}`,
 );
 console.log('epoch | optimizer         | loss   | held-out accuracy | time');
-const totals = runs.map(() => 0);
 for (let epoch = 1; epoch <= epochs; epoch++) {
   // one epoch of each in turn, so that both see the machine in the same state
-  for (const [i, run] of runs.entries()) {
+  for (const run of runs) {
     const start = performance.now();
     const history = await run.model.fit(train.x, train.y, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
     const ms = performance.now() - start;
-    totals[i] += ms;
-    const [, accuracy] = run.model.evaluate(test.x, test.y) as tf.Scalar[];
-    const acc = (await accuracy.data())[0];
-    tf.dispose(accuracy);
-    const loss = history.history.loss[0] as number;
+    run.ms += ms;
+    const [loss, accuracy] = run.model.evaluate(test.x, test.y) as [tf.Scalar, tf.Scalar];
+    const acc = await accuracy.array();
+    tf.dispose([loss, accuracy]);
+    const trainingLoss = Number(history.history.loss?.[0]);
     console.log(
-      `${String(epoch).padStart(5)} | ${run.name.padEnd(17)} | ${loss.toFixed(4)} | ${(100 * acc).toFixed(1).padStart(15)} % | ${(ms / 1000).toFixed(2)} s`,
+      `${String(epoch).padStart(5)} | ${run.name.padEnd(17)} | ${trainingLoss.toFixed(4)} | ${(100 * acc).toFixed(1).padStart(15)} % | ${(ms / 1000).toFixed(2)} s`,
     );
   }
 }
 console.log(
-  `total training time: tf.train.rmsprop ${(totals[0] / 1000).toFixed(2)} s, rmsprop-wasm/tfjs ${(totals[1] / 1000).toFixed(2)} s ` +
-    `(${(totals[0] / totals[1]).toFixed(2)}× faster)`,
+  `total training time: tf.train.rmsprop ${(stock.ms / 1000).toFixed(2)} s, rmsprop-wasm/tfjs ${(ours.ms / 1000).toFixed(2)} s ` +
+    `(${(stock.ms / ours.ms).toFixed(2)}× faster)`,
 );
 for (const run of runs) {
   run.optimizer.dispose();

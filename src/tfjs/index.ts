@@ -3,7 +3,11 @@
  * `model.fit`, `model.trainOnBatch`, `optimizer.minimize` and `optimizer.applyGradients`.
  *
  * ```ts
+ * import '@tensorflow/tfjs-backend-cpu'; // or any TF.js backend
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { rmsprop } from 'rmsprop-wasm/tfjs';
+ *
+ * const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [4], activation: 'softmax' })] });
  * const optimizer = await rmsprop({ lr: 1e-3 }); // any option of RMSProp.create; preset 'tfjs'
  * model.compile({ optimizer, loss: 'categoricalCrossentropy' });
  * ```
