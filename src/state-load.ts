@@ -80,6 +80,7 @@ export function readStateArray(value: unknown, where: string): ReadArray {
 /**
  * Checks `saved` against this optimizer and returns what to copy where. Throws a TypeError (wrong
  * kind of value) or RangeError (a value that does not fit) naming the first bad field.
+ * @internal
  */
 export function readSavedState(
   saved: unknown,
@@ -245,7 +246,7 @@ export function readSavedState(
 
 const NONE = new Float32Array(0);
 
-/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). */
+/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). @internal */
 export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
   const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
@@ -322,6 +323,7 @@ function copyOf(
 /**
  * Refuses a group `g` saved with `centered` and `momentum` that give other state arrays than this
  * optimizer's group keeps (`where`: the saved group's options, for the message).
+ * @internal
  */
 export function checkSameArrays(centered: unknown, momentum: unknown, g: number, ours: GroupInfo, where: string): void {
   if (centered !== ours.centered)
@@ -336,7 +338,7 @@ export function checkSameArrays(centered: unknown, momentum: unknown, g: number,
   }
 }
 
-/** Before a step: throws if the count cannot grow (a step past 2^53 − 1 would not count exactly). */
+/** Before a step: throws if the count cannot grow (a step past 2^53 − 1 would not count exactly). @internal */
 export function checkCanStep(stepCount: number): void {
   if (stepCount === Number.MAX_SAFE_INTEGER) {
     throw new RangeError(
@@ -345,7 +347,7 @@ export function checkCanStep(stepCount: number): void {
   }
 }
 
-/** A step count is a safe integer ≥ 0: beyond 2^53 a step could not be counted exactly. */
+/** A step count is a safe integer ≥ 0: beyond 2^53 a step could not be counted exactly. @internal */
 export function checkStepCount(value: unknown, where: string): asserts value is number {
   if (typeof value !== 'number') throw new TypeError(`${where} must be a number, got ${describe(value)}`);
   if (!Number.isSafeInteger(value) || value < 0)

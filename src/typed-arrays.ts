@@ -9,21 +9,22 @@ const BUFFER = intrinsic('buffer');
 const TAG = intrinsic(Symbol.toStringTag);
 const SET = (TYPED_ARRAY as Float32Array).set;
 
-/** A typed array's real element count (0 once detached). */
+/** A typed array's real element count (0 once detached). @internal */
 export const arrayLength = (a: ArrayBufferView): number => LENGTH.call(a);
-/** A typed array's real byte offset. */
+/** A typed array's real byte offset. @internal */
 export const arrayByteOffset = (a: ArrayBufferView): number => BYTE_OFFSET.call(a);
-/** A typed array's real buffer. */
+/** A typed array's real buffer. @internal */
 export const arrayBuffer = (a: ArrayBufferView): ArrayBufferLike => BUFFER.call(a);
-/** The kind of typed array `value` is ('Float32Array', …), or undefined for anything else. */
+/** The kind of typed array `value` is ('Float32Array', …), or undefined for anything else. @internal */
 export const typedArrayKind = (value: unknown): string | undefined => TAG.call(value);
-/** `target.set(source)` as the engine defines it, whatever `target`'s class says. */
+/** `target.set(source)` as the engine defines it, whatever `target`'s class says. @internal */
 export const setArray = (target: Float32Array, source: Float32Array): void => SET.call(target, source);
-/** The typed arrays of saved state and of its checks (plainView), by kind. */
+/** The typed arrays of saved state and of its checks (plainView), by kind. @internal */
 export const TYPED = { Float32Array, Uint16Array, Uint8Array } as const;
 /**
  * A plain typed array of `a`'s kind over exactly the memory it covers, whatever getters its class
  * defines; empty once detached, where no view can be made (allocates: not for step()).
+ * @internal
  */
 export function plainView<T extends Float32Array | Uint16Array | Uint8Array>(a: T): T {
   const Kind = TYPED[typedArrayKind(a) as keyof typeof TYPED];
@@ -35,6 +36,7 @@ const NO_FLOATS = new Float32Array(0);
 /**
  * Whether none of `a` can be read or written: its buffer was detached (transferred) or, resizable,
  * shrunk below it. Either reads as length 0, as an empty array does; only setting into it tells.
+ * @internal
  */
 export function isGone(a: ArrayBufferView): boolean {
   try {
@@ -45,16 +47,16 @@ export function isGone(a: ArrayBufferView): boolean {
   }
 }
 
-/** Whether `value` is a Float32Array as the engine sees it. */
+/** Whether `value` is a Float32Array as the engine sees it. @internal */
 export function isFloat32Array(value: unknown): value is Float32Array {
   return typedArrayKind(value) === 'Float32Array';
 }
 
-/** An ArrayBuffer that is neither shared nor resizable: views of it stay as they were made. */
+/** An ArrayBuffer that is neither shared nor resizable: views of it stay as they were made. @internal */
 export const isPlainArrayBuffer = (buffer: ArrayBufferLike): buffer is ArrayBuffer =>
   Object.prototype.toString.call(buffer) === '[object ArrayBuffer]' && !(buffer as { resizable?: boolean }).resizable;
 
-/** Whether `buffer` is a SharedArrayBuffer (threads' memory, or a caller's). */
+/** Whether `buffer` is a SharedArrayBuffer (threads' memory, or a caller's). @internal */
 export const isShared = (buffer: ArrayBufferLike) =>
   Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
 
@@ -62,6 +64,7 @@ export const isShared = (buffer: ArrayBufferLike) =>
  * Whether `buffer` is the memory `idle` views (a byte nothing else uses meanwhile): the same object, or
  * another SharedArrayBuffer over that memory (one posted to a worker and back), which no comparison of
  * objects can tell; a byte written through `idle` then shows through `buffer`. The byte is restored.
+ * @internal
  */
 export function sharesMemory(buffer: ArrayBufferLike, idle: Uint8Array): boolean {
   const heap = arrayBuffer(idle);

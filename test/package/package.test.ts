@@ -46,9 +46,13 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // Then files split by idea (chunks.ts and kernel-calls.ts from threads.ts, the TF.js adapter's
 // inputs.ts, state-load.ts, typed-arrays.ts: 0.7–1 kB each, as each file gzips alone), less the
 // declarations of 23 exports nothing imported: 139.7 kB. Then decodeState's views of the bytes it is
-// given and the messages' 'an': 140.1 kB.
-const CODE_BUDGET = 140_500;
-const BUDGET = 300_000;
+// given and the messages' 'an': 140.1 kB. Then a review's fixes of refused calls (the optimizer's
+// memory seen through another SharedArrayBuffer, arrays detached or shrunk below them refused by name,
+// the TF.js adapter's guard against calls from its own step, messages that name the group, the call
+// and the torch dict's fields), less the declarations of typed-arrays.ts' internals: 141.0 kB of code,
+// 300.3 kB packed with the example's tsconfig.json and the TSDoc example made whole.
+const CODE_BUDGET = 141_500;
+const BUDGET = 301_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
