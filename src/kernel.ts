@@ -117,7 +117,8 @@ export function writeStepConstants(
   v[K.weightDecay] = o.decoupledWeightDecay ? lr * o.weightDecay : o.weightDecay;
   v[K.decay] = o.decay;
   v[K.oneMinusDecay] = 1 - o.decay;
-  v[K.biasScale] = o.biasCorrection ? 1 / (1 - o.decay ** t) : 1;
+  // with the float32 decay the kernel's average steps with, as Optax computes it under JAX's float32
+  v[K.biasScale] = o.biasCorrection ? 1 / Math.fround(1 - Math.fround(Math.fround(o.decay) ** t)) : 1;
   v[K.epsInSqrt] = o.epsInSqrt ? o.eps : 0;
   v[K.epsOutsideSqrt] = o.epsInSqrt ? 0 : o.eps;
   v[K.momentum] = o.momentum;

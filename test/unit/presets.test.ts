@@ -211,6 +211,28 @@ describe.each(BACKENDS)('presets against float64 references of their frameworks 
   });
 });
 
+// Found by a review against Optax's source: 1/(1 − dᵗ) in float64 put updates 1e-5 off Optax's at
+// decay 0.999, whose float32 is 0.99900001 (optax tree_bias_correction: 1 − decay**count, float32
+// under JAX's defaults). The reference here is Optax's step in float32, each step from w = 0.
+it.each(BACKENDS)('optax bias correction at decay 0.999 gives Optax float32 updates (%s)', async (backend) => {
+  const f = Math.fround;
+  const decay = 0.999;
+  const w = new Float32Array(1);
+  const opt = await RMSProp.create({ w }, { preset: 'optax', biasCorrection: true, decay, lr: 1, backend });
+  let nu = 0;
+  let worst = 0;
+  for (let t = 1; t <= 2000; t++) {
+    const g = f(Math.sin(t) + 1.5);
+    w[0] = 0;
+    opt.step({ w: Float32Array.of(g) });
+    nu = f(f(f(1 - decay) * f(g * g)) + f(f(decay) * nu));
+    const correction = f(1 - f(f(decay) ** t));
+    const update = f(-f(g / f(Math.sqrt(f(f(nu / correction) + f(1e-8))))));
+    worst = Math.max(worst, Math.abs(w[0] - update) / Math.abs(update));
+  }
+  expect(worst).toBeLessThan(1e-6);
+});
+
 // ε barely moves a trajectory whose S is far above it (TF1's starts at 1): each preset's defaults
 // are also checked as they resolve, against the frameworks' (PyTorch: lr=1e-2, alpha=0.99, eps=1e-8).
 it.each([...Object.entries(FRAMEWORK_DEFAULTS), ['pytorch', { lr: 1e-2, decay: 0.99, eps: 1e-8 }]] as const)(
