@@ -37,7 +37,7 @@ export class StepGradients {
     let stagedAt = 0;
     this.#staging = tensors.map((t) => new Float32Array(staging, (stagedAt += t.length * 4) - t.length * 4, t.length));
     this.#viewsHeap = new Uint8Array(tensors.length);
-    const first = tensors[0]?.grad;
+    const first = tensors.find((t) => t.length > 0)?.grad; // a byte of its own (an empty one may have none)
     if (first && isShared(arrayBuffer(first)))
       this.#sharedHeapSeen = { byBuffer: new WeakMap(), idle: new Uint8Array(arrayBuffer(first), first.byteOffset, 1) };
   }

@@ -146,7 +146,7 @@ export function readSavedState(
       );
   }
   const writes: Array<() => void> = [];
-  const first = tensors[0];
+  const first = tensors.find((t) => t.length > 0);
   const firstState = first && (first.compressed?.codes.squareAvg ?? stateArray(first, 'squareAvg')!);
   // a byte of the optimizer's memory that nothing else uses meanwhile, to tell its views (see copyOf)
   const idle = firstState && new Uint8Array(arrayBuffer(firstState), arrayByteOffset(firstState), 1);
