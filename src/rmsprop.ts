@@ -321,6 +321,12 @@ export class RMSProp<Name extends string = string> {
     return savedState(this.#steps, this.#groupInfo, this.#tensors, options);
   }
 
+  /** @internal `encodeState(opt)`'s snapshot: views of this optimizer's memory, not copies, to be read at once. */
+  stateViews(): SavedState {
+    this.#life.live();
+    return savedState(this.#steps, this.#groupInfo, this.#tensors, undefined, true);
+  }
+
   /**
    * Restores a snapshot from `saveState()` (or `decodeState`). Everything is checked first (format
    * version, names, lengths, centered and momentum per group); on any mismatch it throws a

@@ -4,6 +4,7 @@
 // the data (every array 4-byte aligned), then the CRC-32 of every byte before it (from version 2).
 // All integers little-endian.
 import { own } from './inputs.js';
+import { RMSProp } from './rmsprop.js';
 import { isGone, isPlainArrayBuffer, plainView, typedArrayKind } from './typed-arrays.js';
 import { describe } from './options.js';
 import {
@@ -62,11 +63,13 @@ function crc32(bytes: Uint8Array): number {
 }
 
 /**
- * The compact binary form of a saved state (any version this library reads, its arrays in any
- * form). Float32Array arrays (`saveState({ arrays: 'float32' })`) go into it without any string.
- * Throws a TypeError/RangeError naming a malformed field.
+ * The compact binary form of an optimizer's state, or of a saved state (any version this library
+ * reads, its arrays in any form). Given the optimizer, `encodeState(opt)`, it reads the state where
+ * it lies, so a big checkpoint needs memory for its bytes alone; `saveState({ arrays: 'float32' })`
+ * first makes a copy of every array. Throws a TypeError/RangeError naming a malformed field.
  */
-export function encodeState(saved: SavedState): Uint8Array {
+export function encodeState(source: SavedState | RMSProp): Uint8Array {
+  const saved = source instanceof RMSProp ? source.stateViews() : source;
   if (!isRecord(saved)) throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}`);
   const format = own(saved, 'format');
   const version = own(saved, 'version');

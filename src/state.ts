@@ -131,6 +131,7 @@ export function savedState(
   groups: readonly GroupInfo[],
   tensors: readonly TensorArrays[],
   options?: SaveOptions,
+  views = false, // encodeState(opt): the arrays as they are in the optimizer's memory, read at once
 ): SavedState {
   if (options !== undefined && !isRecord(options))
     throw new TypeError(`saveState options must be an object, got ${describe(options)}`);
@@ -138,7 +139,7 @@ export function savedState(
   if (arrays !== undefined && arrays !== 'base64' && arrays !== 'float32') {
     throw new TypeError(`saveState option 'arrays' must be 'base64' or 'float32', got ${describe(arrays)}`);
   }
-  const save = (array: Typed) => (arrays === 'float32' ? array.slice() : base64Pieces(bytesOf(array)));
+  const save = (array: Typed) => (views ? array : arrays === 'float32' ? array.slice() : base64Pieces(bytesOf(array)));
   const state = record(
     tensors.map((t) => {
       const c = t.compressed;

@@ -50,9 +50,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // memory seen through another SharedArrayBuffer, arrays detached or shrunk below them refused by name,
 // the TF.js adapter's guard against calls from its own step, messages that name the group, the call
 // and the torch dict's fields), less the declarations of typed-arrays.ts' internals: 141.0 kB of code,
-// 300.3 kB packed with the example's tsconfig.json and the TSDoc example made whole.
-const CODE_BUDGET = 141_500;
-const BUDGET = 301_000;
+// 300.3 kB packed with the example's tsconfig.json and the TSDoc example made whole. Then
+// encodeState(opt) (a checkpoint encoded from the optimizer's memory, without a copy): 141.3 kB, and
+// with their CHANGELOG entries and guides 301.7 kB packed (BENCHMARKS.md is 52 kB of it, the ravine 58 kB).
+const CODE_BUDGET = 142_000;
+const BUDGET = 303_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

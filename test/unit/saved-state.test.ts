@@ -349,15 +349,20 @@ it('a state array of 51 M elements (204 MB, several base64 pieces) goes through 
 
 // A big checkpoint loaded as a user loads it: decodeState of the file's bytes, then loadState. The
 // arrays are views of the bytes (they were views of a copy: a 2.4 GB checkpoint needed 4.8 GB).
-it('decodeState of a 64 MB checkpoint allocates no copy of it, and loads bit for bit', async () => {
+// encodeState(opt) reads the state where it lies: its peak is the bytes alone (64 MiB here), where
+// encodeState(opt.saveState({ arrays: 'float32' })) holds a copy of the state beside them (128 MiB).
+it('encodeState(opt) of a 64 MB state and decodeState of it allocate no copy, and it loads bit for bit', async () => {
   const entry = new URL('../../dist/index.js', import.meta.url).href;
-  const result = await runForJson<{ grewMiB: number; same: boolean }>(
+  const result = await runForJson<{ encodeGrewMiB: number; grewMiB: number; same: boolean }>(
     `import { RMSProp, decodeState, encodeState } from '${entry}';
     const n = 16 * 2 ** 20;
     const opt = await RMSProp.create({ w: n });
     const squareAvg = opt.state.w.squareAvg;
     for (let i = 0; i < n; i++) squareAvg[i] = i;
-    const bytes = encodeState(opt.saveState({ arrays: 'float32' }));
+    const peak = () => process.resourceUsage().maxRSS * 1024;
+    const beforeEncode = peak();
+    const bytes = encodeState(opt);
+    const encodeGrewMiB = (peak() - beforeEncode) / 2 ** 20;
     squareAvg.fill(0);
     const before = process.memoryUsage().rss;
     const decoded = decodeState(bytes);
@@ -365,12 +370,43 @@ it('decodeState of a 64 MB checkpoint allocates no copy of it, and loads bit for
     opt.loadState(decoded);
     let same = true;
     for (let i = 0; i < n; i++) if (squareAvg[i] !== i) same = false;
-    console.log(JSON.stringify({ grewMiB, same }));`,
+    console.log(JSON.stringify({ encodeGrewMiB, grewMiB, same }));`,
     120_000,
   );
   expect(result.same).toBe(true);
+  expect(result.encodeGrewMiB).toBeLessThan(96);
   expect(result.grewMiB).toBeLessThan(16);
 }, 150_000);
+
+describe.each([1, 2])('encodeState(opt), threads: %i', (threads) => {
+  it.each(['float32', 'bfloat16', '8bit'] as const)(
+    '%s state: the bytes of encodeState(opt.saveState(…)), and they resume it bit for bit',
+    async (stateFormat) => {
+      const make = () => RMSProp.create([3000, 5000, 0], { threads, stateFormat, centered: true, momentum: 0.9 });
+      const opt = await make();
+      for (let k = 0; k < 3; k++) opt.step(randomArrays(50 + k, [3000, 5000, 0]));
+      const bytes = encodeState(opt);
+      expect(bytes).toEqual(encodeState(opt.saveState({ arrays: 'float32' })));
+      const resumed = await make();
+      resumed.loadState(decodeState(bytes));
+      for (const name of ['0', '1'] as const) resumed.params[name].set(opt.params[name]); // not in a saved state
+      for (const o of [opt, resumed]) o.step(randomArrays(60, [3000, 5000, 0]));
+      expect(resumed.stepCount).toBe(4);
+      for (const name of ['0', '1'] as const) {
+        expect(sameBits(resumed.params[name], opt.params[name]), name).toBeUndefined();
+        for (const kind of ['squareAvg', 'gradAvg', 'momentum'] as const)
+          expect(sameBits(resumed.state[name][kind]!, opt.state[name][kind]!), `${name} ${kind}`).toBeUndefined();
+      }
+      for (const o of [opt, resumed]) o.dispose();
+    },
+  );
+
+  it('a disposed optimizer is refused', async () => {
+    const opt = await RMSProp.create({ w: 4 }, { threads });
+    opt.dispose();
+    expect(() => encodeState(opt)).toThrow(/disposed/);
+  });
+});
 
 describe('saved state', () => {
   const options: RMSPropOptions = {
