@@ -230,6 +230,24 @@ describe.skipIf(noYoungGeneration).concurrent.each(['simd'] as const)(
       },
       CHILD_TIMEOUT,
     );
+
+    // Another SharedArrayBuffer than the optimizer's is probed once (is it the optimizer's memory
+    // posted back?), then found in a WeakMap at every step.
+    it(
+      'your gradients in a SharedArrayBuffer of your own',
+      async () => {
+        expect(
+          await measureInChild(`
+      const opt = await RMSProp.create({ w: 600000, b: 24 }, { backend: '${backend}', threads: 2 });
+      if (opt.threads !== 2) throw new Error('not on 2 threads');
+      const shared = new SharedArrayBuffer(600024 * 4);
+      const grads = { w: new Float32Array(shared, 0, 600000).fill(0.01), b: new Float32Array(shared, 2400000, 24) };
+      step = () => void opt.step(grads);
+      steps = 300;`),
+        ).toBeLessThan(ONE_NUMBER);
+      },
+      CHILD_TIMEOUT,
+    );
   },
 );
 
