@@ -170,11 +170,15 @@ export class StepGradients {
     }
   }
 
-  /** Whether `source` views the optimizer's memory, `heap` (allocates only at a buffer's first probe). */
+  /**
+   * Whether `source` views the optimizer's memory, `heap`. Only a buffer of the heap's length can be
+   * another object over it (the memory never grows after create); such a buffer is probed once
+   * (allocating), then found in a WeakMap.
+   */
   #inHeap(source: Float32Array, heap: ArrayBufferLike): boolean {
     const buffer = arrayBuffer(source);
     const seen = this.#sharedHeapSeen;
-    if (buffer === heap || !seen) return buffer === heap;
+    if (buffer === heap || !seen || buffer.byteLength !== heap.byteLength) return buffer === heap;
     let shares = seen.byBuffer.get(buffer);
     if (shares === undefined) seen.byBuffer.set(buffer, (shares = sharesMemory(buffer, seen.idle)));
     return shares;

@@ -129,7 +129,9 @@ export function readGroups(params: unknown, defaults: RMSPropOptions | undefined
               `group ${i}: option '${name}' applies to the whole optimizer; give it in create's second argument`,
             );
         }
-        const options = inGroup(i, () => resolveOptions({ ...base, ...mine }));
+        // (a group of no options of its own has only the defaults' faults, which name no group)
+        const resolve = () => resolveOptions({ ...base, ...mine });
+        const options = Object.keys(mine).length > 0 ? inGroup(i, resolve) : resolve();
         return { entries: readParams(groupParams, `group ${i} params`), options };
       })
     : [{ entries: readParams(params, 'params'), options: resolveOptions(base) }];

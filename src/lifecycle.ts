@@ -22,15 +22,15 @@ export class Lifecycle {
   }
 
   /**
-   * Starts a call that writes (`what`, as 'step()', for the message): one that comes from inside another is refused before it reads
-   * anything, and the outer call goes on as if it had not been made. `leave` ends it (step calls
+   * Starts a call that writes (`what` names it: 'step()'): one that comes from inside another is
+   * refused before it reads anything, and the outer call goes on as if it had not been made. `leave` ends it (step calls
    * the two itself, without `exclusive`'s closure: a step allocates nothing).
    */
   enter(what: string): void {
     this.live();
     if (this.#busy) {
       throw new Error(
-        `${what} was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it changed nothing`,
+        `${what} was refused: it came during a step, loadState, setState or setOptions of this optimizer (from a schedule or a getter); it changed nothing`,
       );
     }
     this.#busy = true;
@@ -59,7 +59,7 @@ export class Lifecycle {
   dispose(): boolean {
     if (this.#busy)
       throw new Error(
-        'dispose() was called during a step, loadState or setOptions of this optimizer (from a schedule or a getter); it was not disposed',
+        'dispose() was refused: it came during a step, loadState, setState or setOptions of this optimizer (from a schedule or a getter); it was not disposed',
       );
     if (this.#disposed) return false;
     this.#disposed = true;

@@ -261,6 +261,10 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
       throw new RangeError(`setState: '${name}' keeps ${kept.join(', ')}, not ${describe(kind)}`);
     if (!isFloat32Array(value))
       throw new TypeError(`setState: ${kind} of '${name}' must be a Float32Array, got ${describe(value)}`);
+    if (isGone(value))
+      throw new TypeError(
+        `setState: ${kind} of '${name}' is a Float32Array whose buffer was detached or shrunk below it`,
+      );
     const copy = plainView(value).slice();
     if (copy.length !== tensor.length)
       throw new RangeError(

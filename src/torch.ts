@@ -215,11 +215,11 @@ function initial(t: TensorArrays, kind: 'squareAvg' | 'gradAvg' | 'momentum', gr
   return new Float32Array(t.length).fill(kind === 'squareAvg' ? group.initialSquareAvg : 0);
 }
 
-/** A dict's values as float32: a flat list, or nested ones as `tensor.tolist()` gives them (read row-major). */
+/** A dict's values as float32: a flat list, or nested ones as `tensor.tolist()` gives them (see rowMajor). */
 function toFloat32(given: unknown, where: string, length: number, squares: boolean): Float32Array {
   if (!Array.isArray(given))
     throw new TypeError(`torch state dict: ${where} must be an array of numbers, got ${describe(given)}`);
-  const values = given.some(Array.isArray) ? given.flat(Infinity) : given;
+  const values = rowMajor(given, where);
   if (values.length !== length)
     throw new RangeError(`torch state dict: ${where} has ${values.length} elements, the parameter has ${length}`);
   const array = new Float32Array(length);
@@ -232,4 +232,22 @@ function toFloat32(given: unknown, where: string, length: number, squares: boole
     array[k] = v;
   }
   return array;
+}
+
+/** Nested lists as `tensor.tolist()` gives them, rectangular, read row-major (a flat list as it is). */
+function rowMajor(list: unknown[], where: string): unknown[] {
+  if (!list.some(Array.isArray)) return list;
+  const shape: number[] = [];
+  for (let x: unknown = list; Array.isArray(x); x = x[0]) shape.push(x.length);
+  const out: unknown[] = [];
+  const walk = (x: unknown, depth: number): void => {
+    if (depth === shape.length ? Array.isArray(x) : !Array.isArray(x) || x.length !== shape[depth])
+      throw new TypeError(
+        `torch state dict: ${where} is nested lists that are not all of shape [${shape.join(', ')}], as tensor.tolist() gives them`,
+      );
+    if (depth === shape.length) out.push(x);
+    else for (let k = 0; k < (x as unknown[]).length; k++) walk((x as unknown[])[k], depth + 1);
+  };
+  walk(list, 0);
+  return out;
 }

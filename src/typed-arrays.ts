@@ -38,7 +38,7 @@ const NO_FLOATS = new Float32Array(0);
  * shrunk below it. Either reads as length 0, as an empty array does; only setting into it tells.
  * @internal
  */
-export function isGone(a: ArrayBufferView): boolean {
+export function isGone(a: Float32Array | Uint16Array | Uint8Array): boolean {
   try {
     SET.call(a, NO_FLOATS);
     return false;

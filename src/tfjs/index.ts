@@ -64,7 +64,7 @@ export interface NamedTensor {
   tensor: tf.Tensor;
 }
 
-const DURING_STEP = 'was called during a step of this optimizer (from a schedule)';
+const DURING_STEP = 'was refused: it came during a step of this optimizer (from a schedule)';
 
 /** The stock config's keys and the options they carry (left out of `rmspropWasm`). */
 const STOCK_CONFIG = [

@@ -114,15 +114,19 @@ export function floats(tensor: tf.Tensor, heapView: HeapView | undefined): Float
  * optimizer has seen, read after the awaits); changes nothing. @internal
  */
 export async function readStockWeights(
-  weightValues: NamedTensor[],
+  given: NamedTensor[],
   centered: boolean,
   seen: () => { order: readonly Slot[]; known: ReadonlySet<string> },
 ): Promise<LoadedWeights> {
-  if (!Array.isArray(weightValues) || weightValues.length === 0) {
+  if (!Array.isArray(given) || given.length === 0) {
     throw new TypeError(
-      `setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(weightValues)}`,
+      `setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(given)}`,
     );
   }
+  // Each weight read once: a getter that answers otherwise later cannot pass the checks.
+  const weightValues = Array.from(given, (w: unknown) =>
+    w !== null && typeof w === 'object' ? { name: (w as NamedTensor).name, tensor: (w as NamedTensor).tensor } : w,
+  ) as NamedTensor[];
   for (const [i, w] of weightValues.entries()) {
     if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !isTensor(w.tensor)) {
       throw new TypeError(
@@ -147,7 +151,7 @@ export async function readStockWeights(
     throw new TypeError(
       `setWeights: '${weightValues[0].name}' (the step count) is ${iterTensor.dtype}; it must be int32 (or float32)`,
     );
-  const iter = (await valuesOf(weightValues, 0))[0];
+  const iter = (await valuesOf(weightValues[0].name, iterTensor, 0))[0];
   if (!Number.isSafeInteger(iter) || iter < 0)
     throw new RangeError(
       `setWeights: '${weightValues[0].name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`,
@@ -185,7 +189,8 @@ export async function readStockWeights(
     };
     const existing = targets[i];
     for (const [k, [kind]] of kinds.entries()) {
-      const { name, tensor } = weightValues[1 + k * count + i];
+      const at = 1 + k * count + i;
+      const { name, tensor } = weightValues[at];
       if (tensor.dtype !== 'float32')
         throw new TypeError(`setWeights: '${name}' is ${tensor.dtype}; RMSProp state is float32`);
       if (tensor.size !== slot.length)
@@ -194,7 +199,7 @@ export async function readStockWeights(
         );
       if (existing && existing.slot.length !== slot.length) throw sizeMismatch(name, tensor.size, existing, order);
       // a copy: the loader disposes the tensors at once
-      const values = new Float32Array(await valuesOf(weightValues, 1 + k * count + i));
+      const values = new Float32Array(await valuesOf(name, tensor, at));
       if (kind === 'squareAvg') {
         const bad = values.findIndex((x) => !(x >= 0 && x < Infinity));
         if (bad >= 0)
@@ -211,9 +216,8 @@ export async function readStockWeights(
   return { iter, slots };
 }
 
-/** weightValues[i]'s values; a tensor disposed meanwhile (by a caller that did not await) is named. */
-async function valuesOf(weightValues: NamedTensor[], i: number) {
-  const { name, tensor } = weightValues[i];
+/** The values of weightValues[i] (as read once); a tensor disposed meanwhile (by a caller that did not await) is named. */
+async function valuesOf(name: string, tensor: tf.Tensor, i: number) {
   try {
     return await tensor.data();
   } catch (error) {

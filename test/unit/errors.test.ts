@@ -65,6 +65,10 @@ describe('create rejects bad options', () => {
     await expect(RMSProp.create([{ params: { a: 1 } }, { params: { b: 1 }, nesterov: true }])).rejects.toThrow(
       new RangeError("group 1: option 'nesterov' needs option 'momentum' > 0, got momentum 0"),
     );
+    // the defaults' own fault, in groups of no options of their own, names no group
+    await expect(RMSProp.create([{ params: { a: 1 } }, { params: { b: 1 } }], { nesterov: true })).rejects.toThrow(
+      new RangeError("option 'nesterov' needs option 'momentum' > 0, got momentum 0"),
+    );
   });
 
   it('rejects options that are not an object', async () => {

@@ -565,7 +565,7 @@ describe('saved state', () => {
       const squareAvg = new Float32Array(4);
       detach(squareAvg.buffer);
       expect(() => opt.setState('w', { squareAvg })).toThrow(
-        new RangeError("setState: squareAvg of 'w' has 0 elements, the parameter has 4"),
+        new TypeError("setState: squareAvg of 'w' is a Float32Array whose buffer was detached or shrunk below it"),
       );
     });
   });
@@ -1135,6 +1135,18 @@ describe("a PyTorch state dict: ids are the parameters' indices, steps are safe 
       RangeError,
       /^torch state dict: param_groups\[0\]\.momentum is 0, this optimizer's group 0 has momentum = 0\.9/,
     ],
+    ...[
+      [[1, 2, 3], [4]],
+      [1, [2, 3], 4],
+      [[1, 2], [], [3, 4]],
+      // biome-ignore lint/suspicious/noSparseArray: the hole is the malformed input under test
+      [[1, , 2], [3]],
+    ].map((list): [string, (d: TorchStateDict) => unknown, ErrorClass, RegExp] => [
+      `nested lists that are not rectangular: ${JSON.stringify(list)}`,
+      (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], square_avg: list } } }),
+      TypeError,
+      /state\['0'\]\.square_avg is nested lists that are not all of shape \[[\d, ]+\], as tensor\.tolist\(\) gives them/,
+    ]),
     ['param_groups null', (d) => ({ ...d, param_groups: null }), TypeError, /param_groups must be an array, got null/],
     [
       'a null param group',
