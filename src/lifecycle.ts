@@ -23,8 +23,8 @@ export class Lifecycle {
 
   /**
    * Starts a call that writes (`what` names it: 'step()'): one that comes from inside another is
-   * refused before it reads anything, and the outer call goes on as if it had not been made. `leave` ends it (step calls
-   * the two itself, without `exclusive`'s closure: a step allocates nothing).
+   * refused before it reads anything, and the outer call goes on as if it had not been made.
+   * `leave` ends it (step calls the two itself, without `exclusive`'s closure: a step allocates nothing).
    */
   enter(what: string): void {
     this.live();
