@@ -98,7 +98,7 @@ export function bindJoining(
     let slot = byName ?? slots.find((s) => free(s, variable.size) && !claimable?.has(unsuffixed(ownerOf(s))));
     if (slot && slot.length !== variable.size) {
       throw new RangeError(
-        `applyGradients: variable '${name}' has ${variable.size} elements, the state loaded for it has ${slot.length}`,
+        `applyGradients: variable '${name}' has ${variable.size} elements, but the state loaded under its name ('${slot.stateNames.squareAvg}') has ${slot.length}: another variable's (of a model that shared the optimizer when it was saved?); nothing was changed`,
       );
     }
     if (!slot) {
