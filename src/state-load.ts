@@ -250,7 +250,7 @@ const NONE = new Float32Array(0);
 export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
   const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
-  if (values === null || typeof values !== 'object' || Array.isArray(values))
+  if (values === null || typeof values !== 'object' || Array.isArray(values) || typedArrayKind(values))
     throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
   const kept = tensor.compressed ? Object.keys(tensor.compressed.codes) : Object.keys(tensor.state);
   const writes: Array<[StateKind, Float32Array]> = [];

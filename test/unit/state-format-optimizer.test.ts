@@ -401,6 +401,11 @@ describe('the stateFormat option', () => {
     expect(() => opt.setState('w', { momentum: new Float32Array(5000) })).toThrow(/keeps squareAvg, not "momentum"/);
     expect(() => opt.setState('w', { squareAvg: new Float32Array(5000).fill(-1) })).toThrow(/negative/);
     expect(() => opt.setState('v' as 'w', {})).toThrow(/no parameter is named "v"/);
+    // a bare array where its record belongs (an empty one was taken as a record of nothing to write)
+    for (const bare of [new Float32Array(0), new Float32Array(5000)])
+      expect(() => opt.setState('w', bare as never)).toThrow(
+        new TypeError('setState: values must be an object of Float32Arrays, got a Float32Array'),
+      );
     expect(opt.saveState()).toEqual(before);
   });
 });
