@@ -53,8 +53,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // 300.3 kB packed with the example's tsconfig.json and the TSDoc example made whole. Then
 // encodeState(opt) (a checkpoint encoded from the optimizer's memory, without a copy): 141.3 kB, and
 // with their CHANGELOG entries and guides 301.7 kB packed (BENCHMARKS.md is 52 kB of it, the ravine 58 kB).
+// With the docs of two more reviews (shared optimizers in TF.js, WebKit, the browsers' shared views):
+// 303.0 kB packed. The packed budget has 3 kB of room for the documents: a site screenshot (230 kB)
+// or a source map still breaks it.
 const CODE_BUDGET = 142_000;
-const BUDGET = 303_000;
+const BUDGET = 306_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
