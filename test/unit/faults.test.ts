@@ -8,7 +8,9 @@ import { RMSProp } from '../../src/index.js';
 import {
   BACKENDS,
   detach,
+  everything,
   expectFirstStep,
+  firstDifference,
   randomArrays,
   sameBits,
   snapshot,
@@ -101,6 +103,75 @@ describe("with threads, views of the optimizer's memory through a SharedArrayBuf
     expect([...mine]).toEqual(GA);
     opt.dispose();
   });
+});
+
+// Found by mutation (round 4): each of these was changed in the code and no test failed.
+describe.each(BACKENDS)("a step after one given views of the optimizer's own memory (%s)", (backend) => {
+  // Kills G6 (copyIn's flag set, never cleared): a later step that skips b staged b's stale
+  // `undefined` source and threw a TypeError.
+  it('a later step that skips a parameter: as an optimizer given copies', async () => {
+    const [opt, reference] = await Promise.all([0, 1].map(() => RMSProp.create({ a: 4, b: 4 }, { backend })));
+    opt.grads.a.set(GA);
+    opt.grads.b.set(GB);
+    opt.step({ a: opt.grads.b, b: opt.grads.a });
+    reference.step({ a: new Float32Array(GB), b: new Float32Array(GA) });
+    for (const o of [opt, reference]) o.step({ a: new Float32Array(GC) });
+    expect(firstDifference(everything(opt), everything(reference))).toBeUndefined();
+  });
+});
+
+// Kills G4 (#inHeap without `!seen`): a buffer of the memory's length was looked up in a cache that
+// exists only with threads (TypeError: cannot read 'byBuffer' of undefined).
+it.each(BACKENDS)(
+  "threads: 1, your gradients in an ArrayBuffer as long as the optimizer's memory (%s)",
+  async (backend) => {
+    const opt = await RMSProp.create({ a: 4 }, { backend, threads: 1 });
+    const mine = new Float32Array(new ArrayBuffer(opt.grads.a.buffer.byteLength), opt.grads.a.byteOffset, 4);
+    mine.set(GA);
+    opt.step({ a: mine });
+    expectFirstStep(opt.params.a, opt.state.a.squareAvg, [0, 0, 0, 0], GA, 'a');
+    expect([...mine]).toEqual(GA);
+  },
+);
+
+// Kills TA5 (sharesMemory without `buffer.byteLength <= at`): a view at the optimizer's offset
+// cannot be made in a shorter buffer (RangeError: start offset outside the bounds of the buffer).
+it('with threads, loadState takes state in a small SharedArrayBuffer of your own', async () => {
+  const opt = await RMSProp.create({ a: 4 }, { threads: 2 });
+  expect(opt.threads).toBe(2);
+  const mine = new Float32Array(new SharedArrayBuffer(16));
+  mine.set([1, 2, 3, 4]);
+  opt.loadState({ ...opt.saveState(), state: { a: { squareAvg: mine } } });
+  expect([...opt.state.a.squareAvg]).toEqual([1, 2, 3, 4]);
+  opt.dispose();
+});
+
+// Kills L4 (the core's dispose refusal ending "it changed nothing"): the documented message.
+it('dispose() from a schedule: refused, saying it was not disposed; the step goes on', async () => {
+  let opt: RMSProp<'w'> | undefined;
+  let message: string | undefined;
+  opt = await RMSProp.create(
+    { w: 4 },
+    {
+      lr: () => {
+        if (opt && message === undefined) {
+          try {
+            opt.dispose();
+            message = 'not refused';
+          } catch (error) {
+            message = (error as Error).message;
+          }
+        }
+        return 1e-3;
+      },
+    },
+  );
+  opt.grads.w.set(GA);
+  opt.step();
+  expect(message).toBe(
+    'dispose() was refused: it came during a step, loadState, setState or setOptions of this optimizer (from a schedule or a getter); it was not disposed',
+  );
+  expect(opt.stepCount).toBe(1);
 });
 
 describe('a schedule or getter that calls back into the optimizer', () => {

@@ -5,6 +5,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { BACKENDS, normal, rng } from '../support/helpers.js';
+import { CONSTANTS_BYTES, K, SLOT_FLOATS, writeStepConstants } from '../../src/kernel.js';
+import { resolveOptions } from '../../src/options.js';
 
 const N = 37;
 const STEPS = 20;
@@ -232,6 +234,24 @@ it.each(BACKENDS)('optax bias correction at decay 0.999 gives Optax float32 upda
   }
   expect(worst).toBeLessThan(1e-6);
 });
+
+// Found by mutation (round 4): the test above's 1e-6 hides a scale one float32 step off (1 − decayᵗ
+// not rounded to float32 gave it at t = 695 with decay 0.999): the scale the kernel reads is the
+// float32 reciprocal of Optax's float32 1 − decayᵗ.
+it.each([0.9, 0.99, 0.999])(
+  "bias correction at decay %s: the kernel's scale is 1 / Optax's float32 1 − decayᵗ",
+  (decay) => {
+    const f = Math.fround;
+    const options = resolveOptions({ preset: 'optax', biasCorrection: true, decay });
+    const constants = new Float32Array(CONSTANTS_BYTES / 4);
+    const wrong: number[] = [];
+    for (let t = 1; t <= 5000; t++) {
+      writeStepConstants(constants, 0, options, t, Float64Array.of(1e-3, 1));
+      if (constants[K.biasScale * SLOT_FLOATS] !== f(1 / f(1 - f(f(decay) ** t)))) wrong.push(t);
+    }
+    expect(wrong.slice(0, 5)).toEqual([]);
+  },
+);
 
 // ε barely moves a trajectory whose S is far above it (TF1's starts at 1): each preset's defaults
 // are also checked as they resolve, against the frameworks' (PyTorch: lr=1e-2, alpha=0.99, eps=1e-8).

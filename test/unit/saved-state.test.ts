@@ -1169,6 +1169,17 @@ describe("a PyTorch state dict: ids are the parameters' indices, steps are safe 
     expectUnchanged(opt, () => opt.fromTorchStateDict(corrupt(dict) as TorchStateDict), errorClass, message);
   });
 
+  // Found by mutation (round 4): a square average of 0 (a weight whose gradients were all 0) or −0
+  // is not negative; PyTorch saves such values and they load as they are.
+  it('a square_avg of 0 and −0 loads (only a negative one is refused)', async () => {
+    const opt = await RMSProp.create({ w: 4 });
+    const dict = JSON.parse(JSON.stringify(opt.toTorchStateDict())) as TorchStateDict;
+    const squareAvg = [0, -0, 0.25, 1e-30];
+    opt.fromTorchStateDict({ ...dict, state: { 0: { step: 3, square_avg: squareAvg } } } as unknown as TorchStateDict);
+    expect(sameBits(opt.state.w.squareAvg, Float32Array.from(squareAvg))).toBeUndefined();
+    expect(opt.stepCount).toBe(3);
+  });
+
   it("nested lists, as a 2-D parameter's tensor.tolist() gives them, load in row-major order", async () => {
     const { opt, dict } = await setting();
     const nested = {

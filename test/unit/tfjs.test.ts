@@ -1341,6 +1341,19 @@ describe('the adapter refuses as the core does, and changes nothing', () => {
     expect((await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()])).toEqual(before);
   });
 
+  // Found by mutation (round 4): a read that fails while its tensor is alive (a lost WebGL context,
+  // say) gives that error, not "was disposed while setWeights read it".
+  it("setWeights whose tensor's read fails while it is not disposed: that error, nothing changed", async () => {
+    const { optimizer, weights } = await twoSteps('read-fails');
+    const before = (await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()]);
+    const failure = new Error('the backend lost its context');
+    weights[1]!.tensor.data = () => Promise.reject(failure);
+    await expect(optimizer.setWeights(weights)).rejects.toBe(failure);
+    expect(weights[1]!.tensor.isDisposed).toBe(false);
+    expect(optimizer.iterations).toBe(2);
+    expect((await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()])).toEqual(before);
+  });
+
   it('setWeights reads each weight once: a getter that answers another tensor later cannot pass the checks', async () => {
     const { optimizer, weights } = await twoSteps('refuse-reread');
     const rms = weights[1]!;
