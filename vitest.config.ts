@@ -11,7 +11,9 @@ export default defineConfig({
   test: {
     testTimeout: 30_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // Two files at a time: vitest's default leaves a core idle on 2 (cores − 1), and the unit tier's
+      // heavy files wait mostly on child processes of their own.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], maxWorkers: 2 } },
       { extends: true, test: { name: 'package', include: ['test/package/**/*.test.ts'] } },
     ],
   },
