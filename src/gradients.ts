@@ -2,7 +2,15 @@
 // into the optimizer's memory. Its scratch is allocated once, at create: a step allocates nothing.
 import { describe } from './options.js';
 import { checkRecord, own } from './inputs.js';
-import { arrayBuffer, arrayLength, isFloat32Array, isShared, setArray, sharesMemory } from './typed-arrays.js';
+import {
+  arrayBuffer,
+  arrayLength,
+  asLongAs,
+  isFloat32Array,
+  isShared,
+  setArray,
+  sharesMemory,
+} from './typed-arrays.js';
 import type { Kernel } from './kernel.js';
 import type { Tensor } from './layout.js';
 import type { JobQueue } from './kernel-calls.js';
@@ -26,7 +34,11 @@ export class StepGradients {
    * With threads, whether each other SharedArrayBuffer a gradient came in is the optimizer's memory
    * (posted to a worker and back), probed once through a byte of the first gradient slot.
    */
-  #sharedHeapSeen?: { byBuffer: WeakMap<ArrayBufferLike, boolean>; idle: Uint8Array };
+  #sharedHeapSeen?: {
+    byBuffer: WeakMap<ArrayBufferLike, boolean>;
+    idle: Uint8Array;
+    asLongAsHeap: (buffer: ArrayBufferLike) => boolean;
+  };
 
   constructor(tensors: readonly Tensor[]) {
     this.#tensors = tensors;
@@ -38,8 +50,11 @@ export class StepGradients {
     this.#staging = tensors.map((t) => new Float32Array(staging, (stagedAt += t.length * 4) - t.length * 4, t.length));
     this.#viewsHeap = new Uint8Array(tensors.length);
     const first = tensors.find((t) => t.length > 0)?.grad; // a byte of its own (an empty one may have none)
-    if (first && isShared(arrayBuffer(first)))
-      this.#sharedHeapSeen = { byBuffer: new WeakMap(), idle: new Uint8Array(arrayBuffer(first), first.byteOffset, 1) };
+    const heap = first && arrayBuffer(first);
+    if (heap && isShared(heap)) {
+      const idle = new Uint8Array(heap, first.byteOffset, 1);
+      this.#sharedHeapSeen = { byBuffer: new WeakMap(), idle, asLongAsHeap: asLongAs(heap) };
+    }
   }
 
   /**
@@ -171,14 +186,14 @@ export class StepGradients {
   }
 
   /**
-   * Whether `source` views the optimizer's memory, `heap`. Only a buffer of the heap's length can be
-   * another object over it (the memory never grows after create); such a buffer is probed once
-   * (allocating), then found in a WeakMap.
+   * Whether `source` views the optimizer's memory, `heap`. Only a buffer of the heap's kind and length
+   * can be another object over it (see asLongAs); such a buffer is probed once (allocating), then
+   * found in a WeakMap.
    */
   #inHeap(source: Float32Array, heap: ArrayBufferLike): boolean {
     const buffer = arrayBuffer(source);
     const seen = this.#sharedHeapSeen;
-    if (buffer === heap || !seen || buffer.byteLength !== heap.byteLength) return buffer === heap;
+    if (buffer === heap || !seen || !seen.asLongAsHeap(buffer)) return buffer === heap;
     let shares = seen.byBuffer.get(buffer);
     if (shares === undefined) seen.byBuffer.set(buffer, (shares = sharesMemory(buffer, seen.idle)));
     return shares;

@@ -61,6 +61,18 @@ export const isShared = (buffer: ArrayBufferLike) =>
   Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
 
 /**
+ * A test of whether a buffer has `heap`'s kind and length, as another SharedArrayBuffer over the same
+ * memory has (the optimizer's never grows), read through that kind's own getter: a buffer's own
+ * properties may lie. The test allocates nothing. @internal
+ */
+export function asLongAs(heap: ArrayBufferLike): (buffer: ArrayBufferLike) => boolean {
+  const kind = Object.getPrototypeOf(heap);
+  const byteLength = Object.getOwnPropertyDescriptor(kind, 'byteLength')!.get!;
+  const bytes = byteLength.call(heap);
+  return (buffer) => Object.getPrototypeOf(buffer) === kind && byteLength.call(buffer) === bytes;
+}
+
+/**
  * Whether `buffer` is the memory `idle` views (a byte nothing else uses meanwhile): the same object, or
  * another SharedArrayBuffer over that memory (one posted to a worker and back), which no comparison of
  * objects can tell; a byte written through `idle` then shows through `buffer`. The byte is restored.
@@ -68,10 +80,9 @@ export const isShared = (buffer: ArrayBufferLike) =>
  */
 export function sharesMemory(buffer: ArrayBufferLike, idle: Uint8Array): boolean {
   const heap = arrayBuffer(idle);
-  const at = arrayByteOffset(idle);
   if (buffer === heap) return true;
-  if (!isShared(buffer) || !isShared(heap) || buffer.byteLength <= at) return false;
-  const seen = new Uint8Array(buffer, at, 1);
+  if (!isShared(heap) || !asLongAs(heap)(buffer)) return false;
+  const seen = new Uint8Array(buffer, arrayByteOffset(idle), 1);
   const kept = idle[0];
   let same = true;
   for (const probe of [0x5a, 0xa5]) {

@@ -93,6 +93,35 @@ describe("with threads, views of the optimizer's memory through a SharedArrayBuf
     opt.dispose();
   });
 
+  // (a review of the diff: the length was read as the buffer object answered it)
+  it.each([
+    ['byteLength', 8],
+    [Symbol.toStringTag, 'ArrayBuffer'],
+  ] as const)(
+    'a posted-back buffer whose own %s lies is still staged, in step and in loadState',
+    async (key, value) => {
+      const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
+      opt.grads.a.set(GA);
+      opt.grads.b.set(GB);
+      opt.state.a.squareAvg.set([1, 2, 3, 4]);
+      opt.state.b.squareAvg.set([5, 6, 7, 8]);
+      const saved = opt.saveState();
+      const posted = await postedBack(opt.grads.a.buffer);
+      Object.defineProperty(posted, key, { value });
+      const [a, b] = [viewOf(posted, opt.state.a.squareAvg), viewOf(posted, opt.state.b.squareAvg)];
+      opt.loadState({ ...saved, state: { a: { squareAvg: b }, b: { squareAvg: a } } });
+      expect([...opt.state.a.squareAvg, ...opt.state.b.squareAvg]).toEqual([5, 6, 7, 8, 1, 2, 3, 4]);
+      opt.loadState({
+        ...saved,
+        state: { a: { squareAvg: new Float32Array(4) }, b: { squareAvg: new Float32Array(4) } },
+      });
+      opt.step({ a: viewOf(posted, opt.grads.b), b: viewOf(posted, opt.grads.a) });
+      expectFirstStep(opt.params.a, opt.state.a.squareAvg, [0, 0, 0, 0], GB, 'a');
+      expectFirstStep(opt.params.b, opt.state.b.squareAvg, [0, 0, 0, 0], GA, 'b');
+      opt.dispose();
+    },
+  );
+
   it("a caller's own SharedArrayBuffer at the same offsets: its values are stepped, and it is never written", async () => {
     const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
     const mine = new Float32Array(new SharedArrayBuffer(1 << 16), opt.grads.a.byteOffset, 4);
