@@ -61,9 +61,8 @@ export const isShared = (buffer: ArrayBufferLike) =>
   Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
 
 /**
- * A test of whether a buffer has `heap`'s kind and length, as another SharedArrayBuffer over the same
- * memory has (the optimizer's never grows), read through that kind's own getter: a buffer's own
- * properties may lie. The test allocates nothing. @internal
+ * A test of whether a buffer has `heap`'s kind and length, as another object over the same memory
+ * has (it never grows), read through the kind's getter (own properties may lie). It allocates nothing. @internal
  */
 export function asLongAs(heap: ArrayBufferLike): (buffer: ArrayBufferLike) => boolean {
   const kind = Object.getPrototypeOf(heap);
