@@ -94,12 +94,12 @@ describe("with threads, views of the optimizer's memory through a SharedArrayBuf
   });
 
   // (a review of the diff: the length was read as the buffer object answered it)
-  it.each([
+  it.for([
     ['byteLength', 8],
     [Symbol.toStringTag, 'ArrayBuffer'],
   ] as const)(
     'a posted-back buffer whose own %s lies is still staged, in step and in loadState',
-    async (key, value) => {
+    async ([key, value], { skip }) => {
       const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
       opt.grads.a.set(GA);
       opt.grads.b.set(GB);
@@ -107,6 +107,11 @@ describe("with threads, views of the optimizer's memory through a SharedArrayBuf
       opt.state.b.squareAvg.set([5, 6, 7, 8]);
       const saved = opt.saveState();
       const posted = await postedBack(opt.grads.a.buffer);
+      // (Deno 2.9.6 posts a SharedArrayBuffer that is not extensible: no own property can lie there)
+      if (!Object.isExtensible(posted)) {
+        opt.dispose();
+        skip('a posted SharedArrayBuffer is not extensible here');
+      }
       Object.defineProperty(posted, key, { value });
       const [a, b] = [viewOf(posted, opt.state.a.squareAvg), viewOf(posted, opt.state.b.squareAvg)];
       opt.loadState({ ...saved, state: { a: { squareAvg: b }, b: { squareAvg: a } } });
