@@ -68,28 +68,44 @@ describe("with threads, views of the optimizer's memory through a SharedArrayBuf
   const viewOf = (buffer: SharedArrayBuffer, view: Float32Array) =>
     new Float32Array(buffer, view.byteOffset, view.length);
 
-  it('swapped gradients are staged: step({ a: grads.b, b: grads.a })', async () => {
+  /** Steps with a's and b's gradients swapped through views of `posted`; each must step with the other's. */
+  function stepSwapped(opt: RMSProp<'a' | 'b'>, posted: SharedArrayBuffer) {
+    opt.step({ a: viewOf(posted, opt.grads.b), b: viewOf(posted, opt.grads.a) });
+    expectFirstStep(opt.params.a, opt.state.a.squareAvg, [0, 0, 0, 0], GB, 'a');
+    expectFirstStep(opt.params.b, opt.state.b.squareAvg, [0, 0, 0, 0], GA, 'b');
+  }
+
+  /** Loads square averages 1–4 and 5–8 swapped through views of `posted`, checks each took the other's, then zeros. */
+  function loadSwapped(opt: RMSProp<'a' | 'b'>, posted: SharedArrayBuffer) {
+    opt.state.a.squareAvg.set([1, 2, 3, 4]);
+    opt.state.b.squareAvg.set([5, 6, 7, 8]);
+    const saved = opt.saveState();
+    const [a, b] = [viewOf(posted, opt.state.a.squareAvg), viewOf(posted, opt.state.b.squareAvg)];
+    opt.loadState({ ...saved, state: { a: { squareAvg: b }, b: { squareAvg: a } } });
+    expect([...opt.state.a.squareAvg, ...opt.state.b.squareAvg]).toEqual([5, 6, 7, 8, 1, 2, 3, 4]);
+    for (const name of ['a', 'b'] as const) opt.state[name].squareAvg.fill(0);
+  }
+
+  /** An optimizer on 2 threads with gradients GA and GB. */
+  async function twoThreads() {
     const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
     expect(opt.threads).toBe(2);
     opt.grads.a.set(GA);
     opt.grads.b.set(GB);
+    return opt;
+  }
+
+  it('swapped gradients are staged: step({ a: grads.b, b: grads.a })', async () => {
+    const opt = await twoThreads();
     const posted = await postedBack(opt.grads.a.buffer);
     expect(posted).not.toBe(opt.grads.a.buffer);
-    opt.step({ a: viewOf(posted, opt.grads.b), b: viewOf(posted, opt.grads.a) });
-    expectFirstStep(opt.params.a, opt.state.a.squareAvg, [0, 0, 0, 0], GB, 'a');
-    expectFirstStep(opt.params.b, opt.state.b.squareAvg, [0, 0, 0, 0], GA, 'b');
+    stepSwapped(opt, posted);
     opt.dispose();
   });
 
   it("loadState swaps two parameters' state", async () => {
-    const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
-    opt.state.a.squareAvg.set([1, 2, 3, 4]);
-    opt.state.b.squareAvg.set([5, 6, 7, 8]);
-    const saved = opt.saveState();
-    const posted = await postedBack(opt.state.a.squareAvg.buffer);
-    const [a, b] = [viewOf(posted, opt.state.a.squareAvg), viewOf(posted, opt.state.b.squareAvg)];
-    opt.loadState({ ...saved, state: { a: { squareAvg: b }, b: { squareAvg: a } } });
-    expect([...opt.state.a.squareAvg, ...opt.state.b.squareAvg]).toEqual([5, 6, 7, 8, 1, 2, 3, 4]);
+    const opt = await twoThreads();
+    loadSwapped(opt, await postedBack(opt.state.a.squareAvg.buffer));
     opt.dispose();
   });
 
@@ -100,12 +116,7 @@ describe("with threads, views of the optimizer's memory through a SharedArrayBuf
   ] as const)(
     'a posted-back buffer whose own %s lies is still staged, in step and in loadState',
     async ([key, value], { skip }) => {
-      const opt = await RMSProp.create({ a: 4, b: 4 }, { threads: 2 });
-      opt.grads.a.set(GA);
-      opt.grads.b.set(GB);
-      opt.state.a.squareAvg.set([1, 2, 3, 4]);
-      opt.state.b.squareAvg.set([5, 6, 7, 8]);
-      const saved = opt.saveState();
+      const opt = await twoThreads();
       const posted = await postedBack(opt.grads.a.buffer);
       // (Deno 2.9.6 posts a SharedArrayBuffer that is not extensible: no own property can lie there)
       if (!Object.isExtensible(posted)) {
@@ -113,16 +124,8 @@ describe("with threads, views of the optimizer's memory through a SharedArrayBuf
         skip('a posted SharedArrayBuffer is not extensible here');
       }
       Object.defineProperty(posted, key, { value });
-      const [a, b] = [viewOf(posted, opt.state.a.squareAvg), viewOf(posted, opt.state.b.squareAvg)];
-      opt.loadState({ ...saved, state: { a: { squareAvg: b }, b: { squareAvg: a } } });
-      expect([...opt.state.a.squareAvg, ...opt.state.b.squareAvg]).toEqual([5, 6, 7, 8, 1, 2, 3, 4]);
-      opt.loadState({
-        ...saved,
-        state: { a: { squareAvg: new Float32Array(4) }, b: { squareAvg: new Float32Array(4) } },
-      });
-      opt.step({ a: viewOf(posted, opt.grads.b), b: viewOf(posted, opt.grads.a) });
-      expectFirstStep(opt.params.a, opt.state.a.squareAvg, [0, 0, 0, 0], GB, 'a');
-      expectFirstStep(opt.params.b, opt.state.b.squareAvg, [0, 0, 0, 0], GA, 'b');
+      loadSwapped(opt, posted);
+      stepSwapped(opt, posted);
       opt.dispose();
     },
   );
