@@ -37,6 +37,7 @@ export {
   STATE_FORMAT,
   STATE_VERSION,
   type ArrayKind,
+  type LoadOptions,
   type SavedState,
   type SaveOptions,
   type StateArray,

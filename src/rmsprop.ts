@@ -37,8 +37,15 @@ import {
   type ResolvedOptions,
   type RMSPropOptions,
 } from './options.js';
-import { savedState, type SaveOptions, type SavedState } from './state.js';
-import { checkCanStep, checkStepCount, readSavedState, writeTensorState } from './state-load.js';
+import { savedState, type LoadOptions, type SaveOptions, type SavedState } from './state.js';
+import {
+  checkCanStep,
+  checkStepCount,
+  readLoadOptions,
+  readSavedState,
+  restoredOptions,
+  writeTensorState,
+} from './state-load.js';
 import { DirectCalls, issueUpdates, JobQueue, type KernelCalls } from './kernel-calls.js';
 import type { ThreadPool } from './threads.js';
 import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
@@ -330,14 +337,25 @@ export class RMSProp<Name extends string = string> {
   /**
    * Restores a snapshot from `saveState()` (or `decodeState`). Everything is checked first (format
    * version, names, lengths, centered and momentum per group); on any mismatch it throws a
-   * TypeError or RangeError saying what differs and changes nothing. Options stay as they are.
+   * TypeError or RangeError saying what differs and changes nothing. Options stay as they are,
+   * unless `{ restoreOptions: true }` (see `LoadOptions`).
    */
-  loadState(saved: SavedState): void {
-    this.#life.exclusive('loadState()', () => {
-      const { stepCount, writes } = readSavedState(saved, this.#groupInfo, this.#tensors);
-      for (const write of writes) write();
-      this.#steps = stepCount;
-    });
+  loadState(saved: SavedState, options?: LoadOptions): void {
+    this.#life.exclusive('loadState()', () => this.#load(saved, options));
+  }
+
+  /** loadState's work; `where` names a saved group's options in errors (a torch dict's param group). */
+  #load(saved: unknown, options: unknown, where?: (g: number) => string): void {
+    const { restoreOptions } = readLoadOptions(options);
+    const read = readSavedState(saved, this.#groupInfo, this.#tensors);
+    const current = this.#groups.map((group) => group.options);
+    const groupOptions = restoreOptions && restoredOptions(read.options, current, where);
+    for (const write of read.writes) write();
+    this.#steps = read.stepCount;
+    if (groupOptions) {
+      this.#groups.forEach((group, g) => setGroupOptions(group, groupOptions[g]));
+      this.#groupInfo = describeGroups(this.#groups, this.#tensors);
+    }
   }
 
   /**
@@ -357,9 +375,15 @@ export class RMSProp<Name extends string = string> {
     return toTorch(this.#steps, this.#groupInfo, this.#tensors);
   }
 
-  /** Loads the JSON form of a PyTorch `optimizer.state_dict()`; checked like `loadState`. */
-  fromTorchStateDict(dict: TorchStateDict): void {
-    this.loadState(this.#life.exclusive('fromTorchStateDict()', () => fromTorch(dict, this.#groupInfo, this.#tensors)));
+  /**
+   * Loads the JSON form of a PyTorch `optimizer.state_dict()`; checked like `loadState`. With
+   * `{ restoreOptions: true }`, each group's lr, alpha (decay), eps, weight_decay, momentum and maximize too.
+   */
+  fromTorchStateDict(dict: TorchStateDict, options?: LoadOptions): void {
+    this.#life.exclusive('fromTorchStateDict()', () => {
+      const saved = fromTorch(dict, this.#groupInfo, this.#tensors);
+      this.#load(saved, options, (g) => `torch state dict: param_groups[${g}] (alpha is decay)`);
+    });
   }
 
   /**

@@ -1,7 +1,7 @@
 // Loading saved state (RMSProp.loadState, and the PyTorch dict through it) and setState: every field
 // read and checked against the optimizer before anything is written, then the writes to run.
 import { decodeBase64Into, decodedLength } from './base64.js';
-import { own } from './inputs.js';
+import { own, readOptionChanges } from './inputs.js';
 import {
   arrayBuffer,
   arrayByteOffset,
@@ -15,10 +15,11 @@ import {
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import { encodeCompressed, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
-import { describe, type GroupInfo } from './options.js';
+import { describe, FIXED_AFTER_CREATE, type GroupInfo, type ResolvedOptions } from './options.js';
 import {
   type ArrayKind,
   bytesOf,
+  type LoadOptions,
   isRecord,
   KINDS,
   listNames,
@@ -78,6 +79,43 @@ export function readStateArray(value: unknown, where: string): ReadArray {
 }
 
 /**
+ * Each group's options as `saved` holds them (loadState's `restoreOptions`), of those setOptions may
+ * change; null is off. A schedule is a function, never saved: a group's own stays (its position is the
+ * step count), and one saved ("schedule") leaves the group's lr as it is. Throws before any change.
+ * @internal
+ */
+export function restoredOptions(
+  saved: ReadonlyArray<Record<string, unknown>>,
+  current: readonly ResolvedOptions[],
+  where = (g: number) => `saved state: groups[${g}].options`,
+): ResolvedOptions[] {
+  return current.map((options, g) => {
+    const changes = Object.entries(saved[g]).flatMap(([key, value]) =>
+      (FIXED_AFTER_CREATE as readonly string[]).includes(key) ||
+      (key === 'lr' && (value === 'schedule' || typeof options.lr === 'function'))
+        ? []
+        : [[key, value === null ? Infinity : value] as const],
+    );
+    try {
+      return readOptionChanges(options, record(changes));
+    } catch (error) {
+      if (error instanceof TypeError || error instanceof RangeError) error.message = `${where(g)}: ${error.message}`;
+      throw error;
+    }
+  });
+}
+
+/** loadState's options, checked. @internal */
+export function readLoadOptions(options: unknown): Required<LoadOptions> {
+  if (options === undefined) return { restoreOptions: false };
+  if (!isRecord(options)) throw new TypeError(`loadState options must be an object, got ${describe(options)}`);
+  const restoreOptions = own(options, 'restoreOptions') ?? false;
+  if (typeof restoreOptions !== 'boolean')
+    throw new TypeError(`loadState option 'restoreOptions' must be a boolean, got ${describe(restoreOptions)}`);
+  return { restoreOptions };
+}
+
+/**
  * Checks `saved` against this optimizer and returns what to copy where. Throws a TypeError (wrong
  * kind of value) or RangeError (a value that does not fit) naming the first bad field.
  * @internal
@@ -86,7 +124,7 @@ export function readSavedState(
   saved: unknown,
   groups: readonly GroupInfo[],
   tensors: readonly TensorArrays[],
-): { stepCount: number; writes: Array<() => void> } {
+): { stepCount: number; options: Array<Record<string, unknown>>; writes: Array<() => void> } {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
   const format = own(saved, 'format');
   const version = own(saved, 'version');
@@ -108,7 +146,7 @@ export function readSavedState(
   if (savedGroups.length !== groups.length) {
     throw new RangeError(`saved state has ${savedGroups.length} groups, this optimizer has ${groups.length}`);
   }
-  groups.forEach((ours, g) => {
+  const options = groups.map((ours, g) => {
     const theirs: unknown = savedGroups[g];
     if (!isRecord(theirs)) throw new TypeError(`saved state: groups[${g}] must be an object, got ${describe(theirs)}`);
     const names = own(theirs, 'params');
@@ -119,10 +157,12 @@ export function readSavedState(
         `saved state: group ${g} holds parameters [${listNames(names)}], this optimizer's holds [${ours.params.join(', ')}]`,
       );
     }
-    const options = own(theirs, 'options');
-    if (!isRecord(options))
-      throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(options)}`);
+    const given = own(theirs, 'options');
+    if (!isRecord(given))
+      throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(given)}`);
+    const options = record(Object.keys(given).map((key) => [key, own(given, key)] as const)); // each read once
     checkSameArrays(own(options, 'centered'), own(options, 'momentum'), g, ours, `saved state: groups[${g}].options`);
+    return options;
   });
   if (!isRecord(state)) throw new TypeError(`saved state: 'state' must be an object, got ${describe(state)}`);
   const known = new Set(tensors.map((t) => t.name));
@@ -241,7 +281,7 @@ export function readSavedState(
       }
     }
   }
-  return { stepCount: stepCount as number, writes };
+  return { stepCount: stepCount as number, options, writes };
 }
 
 const NONE = new Float32Array(0);

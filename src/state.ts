@@ -49,6 +49,16 @@ export interface SaveOptions {
   arrays?: 'base64' | 'float32';
 }
 
+/** Options of `loadState` (and `fromTorchStateDict`). */
+export interface LoadOptions {
+  /**
+   * Also restore each group's options as saved, as PyTorch's `load_state_dict` and Keras do: those
+   * `setOptions` may change, such as an lr lowered mid-run. A group's lr schedule stays (functions
+   * are not saved; its position is the step count). Default false: options stay as they are.
+   */
+  restoreOptions?: boolean;
+}
+
 /** A versioned snapshot of an optimizer (`saveState()`), JSON-serialisable unless its arrays are Float32Arrays. */
 export interface SavedState {
   /** Always `STATE_FORMAT`. */

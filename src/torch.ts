@@ -3,7 +3,15 @@
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
 import { encodeCompressed } from './layout.js';
-import { isRecord, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
+import {
+  isRecord,
+  record,
+  stateArray,
+  STATE_FORMAT,
+  STATE_VERSION,
+  type SavedState,
+  type TensorArrays,
+} from './state.js';
 import { checkSameArrays, checkStepCount } from './state-load.js';
 
 /** One parameter's entry in `TorchStateDict.state`, as PyTorch names it. */
@@ -113,6 +121,17 @@ export function toTorch(
   return { state, param_groups };
 }
 
+/** Our option names of a torch param group's fields (loaded with `restoreOptions`). */
+const TORCH_OPTIONS = {
+  lr: 'lr',
+  decay: 'alpha',
+  eps: 'eps',
+  weightDecay: 'weight_decay',
+  momentum: 'momentum',
+  centered: 'centered',
+  maximize: 'maximize',
+} as const;
+
 /** How many state arrays (S, ḡ, m) a tensor keeps. */
 const keptArrays = (t: TensorArrays) => Object.keys(TORCH_KEYS).filter((kind) => Object.hasOwn(t.state, kind)).length;
 
@@ -147,9 +166,9 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
         `torch state dict: param_groups[${g}].params is [${params.map((p) => describe(p)).join(', ')}], this optimizer numbers that group [${expected.join(', ')}]`,
       );
     }
-    const [centered, momentum] = [own(group, 'centered'), own(group, 'momentum')];
-    checkSameArrays(centered, momentum, g, groups[g], `torch state dict: param_groups[${g}]`);
-    return { centered, momentum };
+    const options = record(Object.entries(TORCH_OPTIONS).map(([ours, theirs]) => [ours, own(group, theirs)] as const));
+    checkSameArrays(options.centered, options.momentum, g, groups[g], `torch state dict: param_groups[${g}]`);
+    return options;
   });
   // PyTorch keeps a step per parameter (one that got no gradient lags behind); the optimizer's is the largest.
   let stepCount = 0;
