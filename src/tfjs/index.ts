@@ -26,6 +26,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   NotReadyError,
+  type LearningRate,
   type OptionChanges,
   PRESETS,
   RMSProp,
@@ -158,6 +159,42 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       if (target !== this.#core) target.dispose();
     }
     this.#options = Object.freeze({ ...this.#options, ...given(read) });
+  }
+
+  // The stock optimizer's fields, which it reads at every step and TF.js programs assign
+  // (`model.optimizer.learningRate = 1e-4` in a callback): here each assignment is a setOptions.
+  /** The learning rate (a schedule's value at this step); assigning it is `setOptions({ lr })`. */
+  get learningRate(): number {
+    const lr = this.#resolved('lr');
+    return typeof lr === 'function' ? lr(this.iterations) : lr;
+  }
+  set learningRate(lr: LearningRate) {
+    this.setOptions({ lr });
+  }
+  /** The square average's decay; assigning it is `setOptions({ decay })`. */
+  get decay(): number {
+    return this.#resolved('decay');
+  }
+  set decay(decay: number) {
+    this.setOptions({ decay });
+  }
+  /** Momentum (0: none); assigning it is `setOptions({ momentum })`, which cannot turn it on or off. */
+  get momentum(): number {
+    return this.#resolved('momentum');
+  }
+  set momentum(momentum: number) {
+    this.setOptions({ momentum });
+  }
+  /** ε; assigning it is `setOptions({ eps })`. */
+  get epsilon(): number {
+    return this.#resolved('eps');
+  }
+  set epsilon(eps: number) {
+    this.setOptions({ eps });
+  }
+  /** Whether the variance is centered (fixed at create). */
+  get centered(): boolean {
+    return this.#resolved('centered');
   }
 
   /** Resolves when the wasm this optimizer needs is compiled (the options were checked by the constructor). */
@@ -466,11 +503,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   getConfig(): tf.serialization.ConfigDict {
-    const { lr } = this.options;
-    const stock: Record<string, unknown> = Object.fromEntries(
-      STOCK_CONFIG.map(([key, option]) => [key, this.#resolved(option)]),
-    );
-    if (typeof lr === 'function') stock.learningRate = lr(this.iterations);
+    const stock = Object.fromEntries(STOCK_CONFIG.map(([key]) => [key, this[key]]));
     // The stock keys carry lr, decay, momentum, eps and centered (resolved), so that a config built
     // from this one gives this one again. Infinity (no clipping) is not JSON; left out, it means the same.
     const own = Object.fromEntries(

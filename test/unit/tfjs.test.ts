@@ -292,6 +292,31 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
   });
 
   // A change made on optimizer.core was undone when a variable joined (the new core was made from the options as given).
+  it("the stock fields a callback assigns (learningRate, decay, epsilon, momentum) change the steps as tf.train.rmsprop's do", async () => {
+    // stock's fields are protected in its types, public at run time: what a JavaScript callback assigns
+    type Assignable = tf.Optimizer & Record<'learningRate' | 'decay' | 'epsilon' | 'momentum', number>;
+    const run = async (optimizer: tf.Optimizer, assign = true) => {
+      const model = mlp();
+      model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+      const { x, y } = data(3);
+      for (let k = 0; k < 6; k++) {
+        if (k === 3 && assign)
+          Object.assign(optimizer as Assignable, { learningRate: 4 * LR, decay: 0.5, epsilon: 1e-3, momentum: 0.5 });
+        await model.trainOnBatch(x, y);
+      }
+      tf.dispose([x, y]);
+      return { weights: weightsOf(model), config: optimizer.getConfig() };
+    };
+    const ours = await run(await rmsprop({ lr: LR, momentum: 0.9 }));
+    const theirs = await run(tf.train.rmsprop(LR, 0.9, 0.9, 1e-7));
+    expect(firstViolation(ours.weights, theirs.weights, 6, 0.9, 4 * LR)).toBeUndefined();
+    const unassigned = await run(tf.train.rmsprop(LR, 0.9, 0.9, 1e-7), false);
+    expect(firstViolation(unassigned.weights, theirs.weights, 6, 0.9, 4 * LR)).toBeDefined(); // the fields mattered
+    const { rmspropWasm: _, ...stockKeys } = ours.config;
+    expect(stockKeys).toEqual({ learningRate: 4 * LR, decay: 0.5, momentum: 0.5, epsilon: 1e-3, centered: false });
+    expect(stockKeys).toEqual(theirs.config);
+  });
+
   it('setOptions changes the options of the core and of every core after it; a refused change changes nothing', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
     const a = tf.variable(tf.tensor1d([0.5, -1]));
@@ -327,6 +352,11 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     for (const notChanges of [[], new Map([['lr', 5]])])
       expect(() => optimizer.setOptions(notChanges as never)).toThrow(/must be an object of options/);
     expect(optimizer.options.lr).toBe(0.25);
+    // the stock fields assigned go through setOptions' checks; centered cannot be assigned
+    expect(() => Object.assign(optimizer, { learningRate: -1 })).toThrow(/option 'lr'.*-1/);
+    expect(() => Object.assign(optimizer, { momentum: 0.9 })).toThrow(/momentum/);
+    expect(() => Object.assign(optimizer, { centered: true })).toThrow(TypeError);
+    expect([optimizer.learningRate, optimizer.momentum, optimizer.centered]).toEqual([0.25, 0, false]);
     tf.dispose([a, b, ...g]);
     optimizer.dispose();
   });
