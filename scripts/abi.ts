@@ -59,7 +59,7 @@ export const CONSTANT_SLOTS = [
 
 /** Floats per constant slot: one per lane of an f32x4. */
 export const SLOT_FLOATS = 4;
-/** Slots reserved for the constants block (room to add some without moving the layout). */
+/** Slots of a constants block: every one is in use (build-abi.ts refuses more slots than this). */
 export const RESERVED_SLOTS = 20;
 /** Elements per block of a gradient reduction (sumSquares). */
 export const REDUCTION_BLOCK = 1024;
