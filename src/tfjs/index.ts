@@ -168,6 +168,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const lr = this.#resolved('lr');
     return typeof lr === 'function' ? lr(this.iterations) : lr;
   }
+  /** `setOptions({ lr })`. */
   set learningRate(lr: LearningRate) {
     this.setOptions({ lr });
   }
@@ -175,6 +176,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   get decay(): number {
     return this.#resolved('decay');
   }
+  /** `setOptions({ decay })`. */
   set decay(decay: number) {
     this.setOptions({ decay });
   }
@@ -182,6 +184,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   get momentum(): number {
     return this.#resolved('momentum');
   }
+  /** `setOptions({ momentum })`. */
   set momentum(momentum: number) {
     this.setOptions({ momentum });
   }
@@ -189,6 +192,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   get epsilon(): number {
     return this.#resolved('eps');
   }
+  /** `setOptions({ eps })`. */
   set epsilon(eps: number) {
     this.setOptions({ eps });
   }
