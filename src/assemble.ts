@@ -47,7 +47,7 @@ function plan(params: unknown, options: RMSPropOptions | undefined): Plan {
   return { specs, layout, name, backendReason, threads, threadsReason };
 }
 
-/** What the RMSProp constructor takes: the plan, with its memory and its workers (if any). */
+/** What the RMSProp constructor takes: the plan, with its memory and its workers (if any). @internal */
 export interface Parts extends Plan {
   readonly backend: Backend;
   readonly pool: ThreadPool | undefined;
@@ -74,7 +74,7 @@ function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefin
   }
 }
 
-/** `create`'s parts: compiled and with every worker running, or one thread (or js) saying why not. */
+/** `create`'s parts: compiled and with every worker running, or one thread (or js) saying why not. @internal */
 export async function assembleAsync(params: unknown, options: RMSPropOptions | undefined): Promise<Parts> {
   let planned = plan(params, options);
   try {
@@ -98,14 +98,14 @@ export async function assembleAsync(params: unknown, options: RMSPropOptions | u
   }
 }
 
-/** `createSync`'s parts, from wasm compiled already (see `compileForOptions`); workers start in the background. */
+/** `createSync`'s parts, from wasm compiled already (see `compileForOptions`); workers start in the background. @internal */
 export function assembleSync(params: unknown, options: RMSPropOptions | undefined): Parts {
   const { parts, ready } = assemble(plan(params, options));
   ready?.catch(() => {}); // a refusal marks the pool dead, and the next step says why
   return parts;
 }
 
-/** Ends the parts' workers and frees their memory (a constructor that threw leaves nothing running). */
+/** Ends the parts' workers and frees their memory (a constructor that threw leaves nothing running). @internal */
 export function releaseParts(parts: Parts): void {
   parts.pool?.dispose();
   releaseBackend(parts.backend);
@@ -116,6 +116,7 @@ export function releaseParts(parts: Parts): void {
  * backend's single-thread build (threads: 1, 'auto' below its threshold, threads unavailable or
  * whose scratch areas do not fit) and its shared-memory build when `threads` is not 1. Options are
  * checked as `create` checks them.
+ * @internal
  */
 export async function compileForOptions(options: Pick<RMSPropOptions, 'backend' | 'threads'> | undefined) {
   const read = readOptions(options ?? {});

@@ -97,7 +97,7 @@ const SWITCHED_FROM = NEXT_SHARE + 1;
 const LEAST_KEPT_PERIODS = 8;
 const MOST_KEPT_PERIODS = 128;
 
-/** The clock of 'auto''s timing. */
+/** The clock of 'auto''s timing. @internal */
 export const clock = (): number => performance.now();
 
 /**
@@ -112,6 +112,7 @@ export const clock = (): number => performance.now();
  * since the load of the machine changes; a switch is undone if the new choice's first three periods
  * (their median) were slower than the old choice was. Which thread computes an element never changes its bits,
  * so neither does a switch. `now` is the clock (a test's fake one).
+ * @internal
  */
 export class AutoThreads {
   readonly most: number;

@@ -9,7 +9,7 @@ const ENCODE = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
 const DECODE = new Uint8Array(65536).fill(64);
 ENCODE.forEach((code, value) => (DECODE[code] = value));
 
-/** Base64 of `bytes`, its characters first written into `scratch` if that is large enough (pieces of one array share one). */
+/** Base64 of `bytes`, its characters first written into `scratch` if that is large enough (pieces of one array share one). @internal */
 export function encodeBase64(bytes: Uint8Array, scratch?: Uint8Array): string {
   const size = Math.ceil(bytes.length / 3) * 4;
   const ascii = scratch && scratch.length >= size ? scratch.subarray(0, size) : new Uint8Array(size);
@@ -34,7 +34,7 @@ export function encodeBase64(bytes: Uint8Array, scratch?: Uint8Array): string {
   return new TextDecoder('latin1').decode(ascii);
 }
 
-/** The number of bytes `text` decodes to, or -1 if it is not padded base64 of whole quads. */
+/** The number of bytes `text` decodes to, or -1 if it is not padded base64 of whole quads. @internal */
 export function decodedLength(text: string): number {
   if (text.length % 4 !== 0) return -1;
   const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
@@ -44,6 +44,7 @@ export function decodedLength(text: string): number {
 /**
  * Decodes `text` (checked by decodedLength) into `out` from byte `at`. Returns false, having
  * written part of it, if `text` holds a character outside base64 (or padding before its end).
+ * @internal
  */
 export function decodeBase64Into(text: string, out: Uint8Array, at: number): boolean {
   const bytes = decodedLength(text);
@@ -75,7 +76,7 @@ export function decodeBase64Into(text: string, out: Uint8Array, at: number): boo
   return (bad & 64) === 0;
 }
 
-/** Decodes padded base64; throws a TypeError on anything else. */
+/** Decodes padded base64; throws a TypeError on anything else. @internal */
 export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const length = decodedLength(text);
   const bytes = new Uint8Array(Math.max(length, 0));

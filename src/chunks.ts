@@ -38,6 +38,7 @@ import { MAX_THREADS } from './options.js';
  * The control block's int32 slots (see above) and the job table's fields, named once. Workers run
  * runChunks and workerMain from source, where nothing of this module exists: they get this object
  * as data (in WorkerInit, and as runChunks' last argument) and read it into locals once.
+ * @internal
  */
 export const SLOTS = Object.freeze({
   GENERATION: 0,
@@ -84,15 +85,20 @@ export const SLOTS = Object.freeze({
   /** How long a worker spins after a step before it sleeps (ms; see workerMain in threads.ts). */
   SPIN_MS: 1,
 });
+/** @internal */
 export type Slots = typeof SLOTS;
 const { CHUNKS, CHUNK, NEXT, LINE, CALL_MODE, CALL_N, CALL_START } = SLOTS;
+/** @internal */
 export const { CALL_INTS, SCAN_MODE } = SLOTS;
+/** @internal */
 export const CONTROL_BYTES = 4 * LINE * (1 + MAX_THREADS);
 /** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
 const MIN_CHUNK = 4096;
 const CHUNKS_PER_THREAD = 8;
 
+/** @internal */
 export type StepFn = Kernel['step'];
+/** @internal */
 export type ScanFn = Kernel['firstNonFinite'];
 
 /**
@@ -103,6 +109,7 @@ export type ScanFn = Kernel['firstNonFinite'];
  * search of the starts. Returns how many job-table calls it looked at (for tests: the bookkeeping
  * stays linear in the calls). Workers run this function's source on its own: it reads the slots
  * from `slots` (SLOTS), into locals once per run.
+ * @internal
  */
 export function runChunks(
   step: StepFn,
@@ -184,6 +191,7 @@ export function runChunks(
 /**
  * Lays the job table's calls end to end (each call's start into its slot CALL_START) and cuts them
  * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT). Linear in the calls.
+ * @internal
  */
 export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): void {
   let laidOut = 0;

@@ -4,10 +4,10 @@ import type { Kernel } from './kernel.js';
 import { REDUCTION_BLOCK } from './kernel.js';
 import type { Group, Tensor } from './layout.js';
 
-/** How a step's gradients are scaled: not at all, by one global scale, or per tensor. */
+/** How a step's gradients are scaled: not at all, by one global scale, or per tensor. @internal */
 export type ClipKind = 'none' | 'global' | 'per tensor';
 
-/** Each tensor's clipping scale for the current step; its arrays are allocated once, so that a step allocates nothing. */
+/** Each tensor's clipping scale for the current step; its arrays are allocated once, so that a step allocates nothing. @internal */
 export class Clipping {
   /** Per tensor: the factor its gradient is scaled by. */
   readonly scale: Float64Array;

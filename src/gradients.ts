@@ -15,6 +15,7 @@ import type { Kernel } from './kernel.js';
 import type { Tensor } from './layout.js';
 import type { JobQueue } from './kernel-calls.js';
 
+/** @internal */
 export class StepGradients {
   /** Per tensor, 1 if this step updates it (it has a gradient), set by `check`. */
   readonly present: Uint8Array;

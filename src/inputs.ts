@@ -55,23 +55,25 @@ export type CheckedGroups<G extends readonly ParamGroup[]> = G & {
   readonly [I in keyof G]: { readonly [K in Exclude<keyof G[I], keyof ParamGroup>]: never };
 };
 
-/** A group as read: its parameters in order, and its options with the preset applied. */
+/** A group as read: its parameters in order, and its options with the preset applied. @internal */
 export interface GroupSpec {
   readonly entries: ReadonlyArray<readonly [name: string, value: ParamInput]>;
   readonly options: ResolvedOptions;
 }
 
+/** @internal */
 export const lengthOf = (value: ParamInput) => (typeof value === 'number' ? value : arrayLength(value));
 
 /**
  * The value of own property `name` of `record`, never an inherited one: a parameter may be called
  * '__proto__', 'constructor' or 'toString', and nothing on Object.prototype (or added to it) counts.
+ * @internal
  */
 export function own(record: object, name: string): unknown {
   return Object.hasOwn(record, name) ? (record as Record<string, unknown>)[name] : undefined;
 }
 
-/** A record or array of names → values; a Map, Set or typed array is refused rather than read as empty. */
+/** A record or array of names → values; a Map, Set or typed array is refused rather than read as empty. @internal */
 export function checkRecord(value: unknown, what: string, expected: string): asserts value is object {
   if (
     value === null ||
@@ -113,6 +115,7 @@ function readParams(params: unknown, where: string): Array<[string, ParamInput]>
 /**
  * Splits `create`'s first argument into groups of [name, value] entries with their own options.
  * Options are read once (readOptions): the defaults once for every group, each group's own once.
+ * @internal
  */
 export function readGroups(params: unknown, defaults: RMSPropOptions | undefined): GroupSpec[] {
   const base = readOptions(defaults ?? {});
@@ -151,7 +154,7 @@ export function readGroups(params: unknown, defaults: RMSPropOptions | undefined
   return specs;
 }
 
-/** A parameter's bytes in its buffer, [start, end), and its place among the parameters. */
+/** A parameter's bytes in its buffer, [start, end), and its place among the parameters. @internal */
 export interface Span {
   name: string;
   index: number;
@@ -164,6 +167,7 @@ export interface Span {
  * Two non-empty spans that share bytes (the one given first, first), if any: sorted by start within
  * a buffer, a span overlaps exactly when it starts before the end reached so far (comparing every
  * pair would be quadratic in the parameters).
+ * @internal
  */
 export function sharedSpans(spans: readonly Span[]): [string, string] | undefined {
   const byBuffer = new Map<ArrayBufferLike, Span[]>();
@@ -197,7 +201,7 @@ function inGroup<T>(i: number, read: () => T): T {
   }
 }
 
-/** setOptions' group index, checked against the optimizer's `groups` groups. */
+/** setOptions' group index, checked against the optimizer's `groups` groups. @internal */
 export function checkGroupIndex(groupIndex: number, groups: number): number {
   if (typeof groupIndex !== 'number') throw new TypeError(`groupIndex must be a number, got ${describe(groupIndex)}`);
   if (!Number.isInteger(groupIndex) || groupIndex < 0 || groupIndex >= groups) {
@@ -209,6 +213,7 @@ export function checkGroupIndex(groupIndex: number, groups: number): number {
 /**
  * A group's options after `changes` (setOptions' argument): throws if they name an option fixed at
  * create, or switch momentum between 0 and non-zero (which would add or drop a state region).
+ * @internal
  */
 export function readOptionChanges(current: ResolvedOptions, changes: unknown): ResolvedOptions {
   const read = readOptions(changes, 'changes');

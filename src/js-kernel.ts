@@ -19,6 +19,7 @@ const NONE = new Float32Array(0);
  * The JS kernels: the same operations in the same order as assembly/update.ts, each rounded to
  * float32, so they agree with the wasm kernels bit for bit (NaN payloads aside). The update runs
  * one generated loop per mode (src/generated/js-kernels.ts), so no element tests an option.
+ * @internal
  */
 export function jsKernel(buffer: ArrayBuffer): Kernel {
   // V8 optimises indexing a typed array from 0 far better than indexing one big heap at an offset,

@@ -22,6 +22,7 @@ const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES } = SLOTS;
 /**
  * Where a step sends its kernel calls: DirectCalls runs each at once on this thread; JobQueue
  * queues them in a pool's job table, for `run()` to share among the threads.
+ * @internal
  */
 export interface KernelCalls {
   /**
@@ -31,7 +32,7 @@ export interface KernelCalls {
   update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void;
 }
 
-/** Kernel calls run at once, on the calling thread (whose scratch area is the first, at `scratchAt`). */
+/** Kernel calls run at once, on the calling thread (whose scratch area is the first, at `scratchAt`). @internal */
 export class DirectCalls implements KernelCalls {
   readonly #kernel: Pick<Kernel, 'step'>;
   readonly #scratchAt: number;
@@ -63,7 +64,7 @@ export class DirectCalls implements KernelCalls {
   }
 }
 
-/** Kernel calls queued in a pool's job table, one CALL_INTS row each, until `run()`. */
+/** Kernel calls queued in a pool's job table, one CALL_INTS row each, until `run()`. @internal */
 export class JobQueue implements KernelCalls {
   readonly #pool: ThreadPool;
   readonly #scratchAt: number;
@@ -125,6 +126,7 @@ export class JobQueue implements KernelCalls {
  * clipping scales each tensor its own way, one per present tensor (with its own constants then).
  * `lrs` holds each group's learning rate, `clipScale` each tensor's scale; `scalars` is scratch;
  * `words` is the heap as Uint32 words (for the rounding keys).
+ * @internal
  */
 export function issueUpdates(
   calls: KernelCalls,

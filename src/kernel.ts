@@ -20,6 +20,7 @@ import {
 import type { ResolvedOptions, StateFormat } from './options.js';
 import { fromBits, roundingKey } from './state-codecs.js';
 
+/** @internal */
 export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS, STATE_BLOCK, STATE_SCRATCH_BYTES };
 const { CENTERED, MOMENTUM_SHIFT, WEIGHT_DECAY_SHIFT, TRANSFORMED, EPS_OUTSIDE } = MODE;
 const {
@@ -31,14 +32,15 @@ const {
   WEIGHT_DECAY_DECOUPLED,
 } = MODE;
 
-/** Bytes per element of S, ḡ or m in each state format, and the typed array that holds them (values, or codes). */
+/** Bytes per element of S, ḡ or m in each state format, and the typed array that holds them (values, or codes). @internal */
 export const STATE_ELEMENT_BYTES: Readonly<Record<StateFormat, number>> = { float32: 4, bfloat16: 2, '8bit': 1 };
+/** @internal */
 export const STATE_ARRAY = { float32: 'Float32Array', bfloat16: 'Uint16Array', '8bit': 'Uint8Array' } as const;
 
-/** Bytes reserved for one constants block (16-byte aligned). */
+/** Bytes reserved for one constants block (16-byte aligned). @internal */
 export const CONSTANTS_BYTES = RESERVED_SLOTS * SLOT_FLOATS * 4;
 
-/** The exports of assembly/index.ts; pointers are byte offsets into the backend's heap. */
+/** The exports of assembly/index.ts; pointers are byte offsets into the backend's heap. @internal */
 export interface Kernel {
   /**
    * With bfloat16 or 8-bit state (the mode's stateFormat), s, a, m point to codes (2 or 1 bytes per
@@ -66,12 +68,14 @@ export interface Kernel {
   firstNonFinite(n: number, g: number): number;
 }
 
-/** Slots of the per-call scalars that writeStepConstants and transformBit read besides the options. */
+/** Slots of the per-call scalars that writeStepConstants and transformBit read besides the options. @internal */
 export const STEP_LR = 0;
+/** @internal */
 export const STEP_CLIP_SCALE = 1;
-/** 1 if the compressed-state loops load ahead this step (src/loads-ahead.ts), else 0 (also when absent). */
+/** 1 if the compressed-state loops load ahead this step (src/loads-ahead.ts), else 0 (also when absent). @internal */
 export const STEP_LOAD_AHEAD = 2;
 
+/** @internal */
 export function kernelMode(o: ResolvedOptions): number {
   const momentumKind = o.momentum === 0 ? MOMENTUM_NONE : o.nesterov ? MOMENTUM_NESTEROV : MOMENTUM_HEAVY_BALL;
   const weightDecayKind =
@@ -84,7 +88,7 @@ export function kernelMode(o: ResolvedOptions): number {
   );
 }
 
-/** The mode bit that turns on clamping, gradient scaling and bias correction, when this step needs them. */
+/** The mode bit that turns on clamping, gradient scaling and bias correction, when this step needs them. @internal */
 export function transformBit(o: ResolvedOptions, scalars: Float64Array): number {
   const needed =
     o.maximize || o.biasCorrection || o.clipValue !== Infinity || Math.fround(scalars[STEP_CLIP_SCALE]) !== 1;
@@ -98,6 +102,7 @@ export function transformBit(o: ResolvedOptions, scalars: Float64Array): number 
  * a Float64Array, because double arguments to a call V8 does not inline are boxed, an allocation
  * per step. Every value is rounded to float32 once. `seed` keys the stochastic rounding of
  * compressed state (with t).
+ * @internal
  */
 export function writeStepConstants(
   heap: Float32Array,

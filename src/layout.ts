@@ -28,6 +28,7 @@ const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
  * Bytes between one region and the next: a few cache lines, so that arrays a power of two apart do
  * not map to the same cache sets; past 1 MiB, 32 KiB more, so that they do not share DRAM rows or
  * banks (measured in commit 4321e02). Exported for bench/stream-threads.ts and bench/loops.ts, which lay out the same.
+ * @internal
  */
 export function regionGap(regionBytes: number): number {
   return 5 * 64 + (regionBytes >= 1 << 20 ? 32 * 1024 : 0);
@@ -41,6 +42,7 @@ const isCompressed = (format: StateFormat, length: number) => format !== 'float3
  * A group has a float32 segment (its small tensors, or all of them with float32 state) and, with
  * compressed state, a compressed one, where each tensor starts on a STATE_BLOCK boundary (padded),
  * so that no 8-bit block straddles two tensors.
+ * @internal
  */
 export interface Segment {
   readonly format: StateFormat;
@@ -70,6 +72,7 @@ interface GroupLayout {
   }>;
 }
 
+/** @internal */
 export interface Layout {
   /** The heap size in bytes. */
   readonly bytes: number;
@@ -91,6 +94,7 @@ export interface Layout {
  * the reduction block sums, each group's segments' regions (param, grad, squareAvg, gradAvg?,
  * momentum?, then compressed state's block keys and 8-bit scales), then the compressed state's scratch
  * areas (one per thread).
+ * @internal
  */
 export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
   const tensorCount = specs.reduce((sum, spec) => sum + spec.entries.length, 0);
@@ -219,7 +223,7 @@ export const SCALES_OF: Readonly<Record<StateKind, ScaleRegion>> = {
   momentum: 'momentumScales',
 };
 
-/** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. */
+/** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. @internal */
 export interface CompressedState {
   readonly format: 'bfloat16' | '8bit';
   readonly codes: Readonly<Partial<Record<StateKind, Codes>>>;
@@ -227,7 +231,7 @@ export interface CompressedState {
   readonly scales: Readonly<Partial<Record<StateKind, Float32Array>>>;
 }
 
-/** A parameter as placed in the heap: its views and offsets. */
+/** A parameter as placed in the heap: its views and offsets. @internal */
 export interface Tensor {
   readonly name: string;
   readonly length: number;
@@ -249,7 +253,7 @@ export interface Tensor {
   readonly sumsAt: number;
 }
 
-/** A parameter group as placed in the heap, with its current options. */
+/** A parameter group as placed in the heap, with its current options. @internal */
 export interface Group {
   options: ResolvedOptions;
   mode: number;
@@ -292,7 +296,7 @@ function decodeCompressed(c: CompressedState, kind: StateKind, length: number): 
   );
 }
 
-/** Writes float32 `values` into a compressed tensor's array `kind`, rounded to nearest. */
+/** Writes float32 `values` into a compressed tensor's array `kind`, rounded to nearest. @internal */
 export function encodeCompressed(c: CompressedState, kind: StateKind, values: Float32Array): void {
   encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
 }
@@ -301,6 +305,7 @@ export function encodeCompressed(c: CompressedState, kind: StateKind, values: Fl
  * Builds every tensor's views over `buffer` as `layout` places them, copies bring-your-own
  * parameters in and fills squareAvg with initialSquareAvg. Throws a RangeError if a caller's array
  * changed length since `planLayout` read it (the caller's code runs while create awaits).
+ * @internal
  */
 export function placeTensors(
   buffer: ArrayBufferLike,
@@ -408,7 +413,7 @@ function writeBlockKeys(buffer: ArrayBufferLike, segment: Segment, tensors: read
   }
 }
 
-/** Each group's options, with the names of its parameters (frozen). */
+/** Each group's options, with the names of its parameters (frozen). @internal */
 export function describeGroups(groups: readonly Group[], tensors: readonly Tensor[]): readonly GroupInfo[] {
   return Object.freeze(
     groups.map((group) =>
@@ -420,14 +425,14 @@ export function describeGroups(groups: readonly Group[], tensors: readonly Tenso
   );
 }
 
-/** A group's options changed by setOptions (already checked): the kernel mode and clipValue follow. */
+/** A group's options changed by setOptions (already checked): the kernel mode and clipValue follow. @internal */
 export function setGroupOptions(group: Group, options: ResolvedOptions): void {
   group.options = options;
   group.mode = kernelMode(options);
   group.clipValueArg = options.clipValue;
 }
 
-/** What an optimizer hands out by parameter name: its parameters, gradients and state. */
+/** What an optimizer hands out by parameter name: its parameters, gradients and state. @internal */
 export interface TensorViews<Name extends string> {
   readonly params: Readonly<Record<Name, Float32Array>>;
   readonly grads: Readonly<Record<Name, Float32Array>>;
@@ -445,7 +450,7 @@ function recordByName<Name extends string, T>(
   return Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null));
 }
 
-/** The tensors' views: bring-your-own parameters are the caller's arrays, everything else is in the heap. */
+/** The tensors' views: bring-your-own parameters are the caller's arrays, everything else is in the heap. @internal */
 export function tensorViews<Name extends string>(tensors: readonly Tensor[]): TensorViews<Name> {
   return {
     params: recordByName(tensors, (t) => t.external ?? t.param),
@@ -454,7 +459,7 @@ export function tensorViews<Name extends string>(tensors: readonly Tensor[]): Te
   };
 }
 
-/** The views after dispose: the same names and arrays, empty, so that none keeps the heap alive. */
+/** The views after dispose: the same names and arrays, empty, so that none keeps the heap alive. @internal */
 export function emptyViews<Name extends string>(tensors: readonly Tensor[]): TensorViews<Name> {
   const empty = new Float32Array(0);
   return {

@@ -1,6 +1,7 @@
 // An optimizer's lifecycle: live; busy inside a call that writes (step, loadState, setOptions), so
 // that a schedule or getter of the caller's that calls back in is refused; broken by a torn step
 // (only dispose works then: no torn state can leave); disposed.
+/** @internal */
 export class Lifecycle {
   #busy = false;
   #broken: string | undefined;

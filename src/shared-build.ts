@@ -29,7 +29,7 @@ function leb128(value: number): number[] {
   return out;
 }
 
-/** `wasm` with its imported memory shared, of at most 65 536 pages; every other byte unchanged. */
+/** `wasm` with its imported memory shared, of at most 65 536 pages; every other byte unchanged. @internal */
 export function withSharedMemory(wasm: Uint8Array): Uint8Array<ArrayBuffer> {
   let at = 8; // magic and version
   while (at < wasm.length) {

@@ -22,6 +22,7 @@ export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
  * Bytes per base64 piece of a state array in the JSON form: 48 MiB, whose base64 is 2^26 characters.
  * A larger array is saved as an array of pieces. (JSON.stringify of one 2^28-character piece aborted
  * Deno 2.9 and crashed Chromium's tab, though V8's longest string is twice that.)
+ * @internal
  */
 export const PIECE_BYTES = 3 * 2 ** 24;
 
@@ -84,7 +85,7 @@ export interface SavedState {
   compressed?: Record<string, Exclude<StateFormat, 'float32'>>;
 }
 
-/** What the state code needs to know of a tensor. */
+/** What the state code needs to know of a tensor. @internal */
 export interface TensorArrays {
   readonly name: string;
   readonly group: number;
@@ -114,8 +115,9 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
   );
 }
 
-/** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). */
+/** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). @internal */
 export const stateArray = (t: TensorArrays, kind: StateKind) => own(t.state, kind) as Float32Array | undefined;
+/** @internal */
 export const isRecord = (value: unknown): value is object =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 /** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). @internal */
@@ -136,6 +138,7 @@ function base64Pieces(bytes: Uint8Array): string | string[] {
   return pieces;
 }
 
+/** @internal */
 export function savedState(
   stepCount: number,
   groups: readonly GroupInfo[],

@@ -29,6 +29,7 @@ const SPINS_BEFORE_SLEEP = 1_000_000;
  * of microseconds, and the worker starts about a hundred later (BENCHMARKS.md has the figures).
  * Smaller steps wake no one unless the steps come back to back (less than SPIN_MS apart, so that a
  * woken worker is still spinning at the next one); spinning workers take part in every step.
+ * @internal
  */
 export const WAKE_MIN_ELEMENTS = 524288;
 
@@ -146,7 +147,7 @@ const dropped =
     ? undefined
     : new FinalizationRegistry<ThreadPool>((pool) => pool.dispose());
 
-/** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. */
+/** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. @internal */
 export class ThreadPool {
   readonly threads: number;
   #workers: PlatformWorker[];

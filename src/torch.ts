@@ -80,6 +80,7 @@ function checkTorchLength(t: TensorArrays, what: string): void {
   }
 }
 
+/** The state dict of an optimizer's groups and tensors at `stepCount`. @internal */
 export function toTorch(
   stepCount: number,
   groups: readonly GroupInfo[],
@@ -138,7 +139,7 @@ const keptArrays = (t: TensorArrays) => Object.keys(TORCH_KEYS).filter((kind) =>
 /** A torch state id: the decimal index of a parameter, as PyTorch numbers them ('0', '1', …, no sign, no leading zero). */
 const INDEX = /^(0|[1-9][0-9]*)$/;
 
-/** Converts a PyTorch state dict into a saved state for this optimizer (then checked by loadState). */
+/** Converts a PyTorch state dict into a saved state for this optimizer (then checked by loadState). @internal */
 export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): SavedState {
   if (!isRecord(dict)) throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
   const paramGroups = own(dict, 'param_groups');

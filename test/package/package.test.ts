@@ -57,8 +57,8 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // 303.0 kB packed. The packed budget has 3 kB of room for the documents: a site screenshot (230 kB)
 // or a source map still breaks it. Then the heap's kind and length read through its getter (asLongAs):
 // 142.0 kB of code.
-const CODE_BUDGET = 144_000;
-const BUDGET = 306_000;
+const CODE_BUDGET = 131_000;
+const BUDGET = 297_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
