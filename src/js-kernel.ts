@@ -1,12 +1,18 @@
 // The js backend's kernel: the operations of assembly/update.ts in the same order, each rounded to
 // float32, over an ArrayBuffer, through the same ABI (kernel.ts) as the wasm builds.
 import * as float32 from './float32.js';
-import { K, MODE, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS } from './generated/abi.js';
+import { K, MODE, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
 import { JS_STEPS } from './generated/js-kernels.js';
 import type { Kernel } from './kernel.js';
-import { compressedStep } from './state-codecs.js';
+import { type Codes, decodeChunk, encodeChunk } from './state-codecs.js';
 
 const { STATE_FORMAT_SHIFT, STATE_FORMAT_MASK, STATE_FORMAT_FLOAT32, STATE_FORMAT_BFLOAT16 } = MODE;
+const { CENTERED, MOMENTUM_SHIFT, MOMENTUM_MASK, MOMENTUM_NONE } = MODE;
+// Elements decoded at a time (whole blocks), and their S, ḡ, m as float32: a bounded scratch, so that
+// compressed state keeps its memory saving on the js backend too.
+const CHUNK = 64 * STATE_BLOCK;
+// Made at the first compressed step, not at import: 768 KiB that a program with float32 state never needs.
+let scratch: Float32Array[] | undefined;
 // Copies in this module: a test runner or bundler that reaches imports through getters (vitest,
 // webpack in development) would otherwise run a getter per element.
 const { clamp, f } = float32;
@@ -67,27 +73,36 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
         JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp));
         return;
       }
+      // As assembly/quantized.ts computes it: the state decoded, the mode's float32 step over it, encoded again
+      // (8 bits: in each block's new scale), with each code's random bits from its address and keys.
       const isHalf = format === STATE_FORMAT_BFLOAT16;
-      compressedStep(
-        JS_STEPS,
-        mode,
-        n,
-        at,
-        wp,
-        gp,
-        isHalf ? half(sp) : byte(sp),
-        isHalf ? half(ap) : byte(ap),
-        isHalf ? half(mp) : byte(mp),
-        at(kp),
-        word(kp),
-        blockKeys(sq, kp),
-        sp,
-        ap,
-        mp,
-        isHalf ? NONE : at(sq),
-        isHalf ? NONE : at(aq),
-        isHalf ? NONE : at(mq),
-      );
+      const codes: (pointer: number) => Codes = isHalf ? half : byte;
+      const s = codes(sp);
+      const a = codes(ap);
+      const m = codes(mp);
+      const sqv = isHalf ? NONE : at(sq);
+      const aqv = isHalf ? NONE : at(aq);
+      const mqv = isHalf ? NONE : at(mq);
+      const k = at(kp);
+      const keys = word(kp);
+      const blocks = blockKeys(sq, kp);
+      const centered = (mode & CENTERED) !== 0;
+      const hasMomentum = ((mode >> MOMENTUM_SHIFT) & MOMENTUM_MASK) !== MOMENTUM_NONE;
+      const float32Step = JS_STEPS[mode & ~(STATE_FORMAT_MASK << STATE_FORMAT_SHIFT)];
+      scratch ??= [new Float32Array(CHUNK), new Float32Array(CHUNK), new Float32Array(CHUNK)];
+      const sv = scratch[0];
+      const av = scratch[1];
+      const mv = scratch[2];
+      for (let first = 0; first < n; first += CHUNK) {
+        const count = Math.min(CHUNK, n - first);
+        decodeChunk(sv, s, sqv, first, count, isHalf, true);
+        if (centered) decodeChunk(av, a, aqv, first, count, isHalf, false);
+        if (hasMomentum) decodeChunk(mv, m, mqv, first, count, isHalf, false);
+        float32Step(count, at(wp + first * 4), at(gp + first * 4), sv, av, mv, k);
+        encodeChunk(sv, s, sp, sqv, first, count, isHalf, true, keys, K.squareAvgKey, blocks);
+        if (centered) encodeChunk(av, a, ap, aqv, first, count, isHalf, false, keys, K.gradAvgKey, blocks);
+        if (hasMomentum) encodeChunk(mv, m, mp, mqv, first, count, isHalf, false, keys, K.momentumKey, blocks);
+      }
     },
 
     sumSquares(n, gp, clipValue, out) {

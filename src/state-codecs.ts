@@ -1,9 +1,7 @@
 // The compressed state formats in JS, bit for bit as assembly/quantized.ts (where the formats are
-// described), and the js backend's step with compressed state (compressedStep): decode, the float32
-// step, encode.
+// described): decoded and encoded in chunks (the js backend's step) or whole arrays (load, setState).
 import { f } from './float32.js';
-import { GOLDEN, K, M_SHIFT, M_TOP, MODE, S_SHIFT, S_TOP, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
-import type { JsStep } from './generated/js-kernels.js';
+import { GOLDEN, M_SHIFT, M_TOP, S_SHIFT, S_TOP, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
 
 const floats = new Float32Array(1);
 const ints = new Int32Array(floats.buffer);
@@ -95,63 +93,8 @@ const magnitudeBits = (x: number) => bitsOf(x) & ABS;
 /** A state array of codes: bfloat16 or 8-bit. */
 export type Codes = Uint16Array | Uint8Array;
 
-// Elements decoded at a time (whole blocks), and their S, ḡ, m as float32: a bounded scratch, so that
-// compressed state keeps its memory saving on the js backend too.
-const CHUNK = 64 * STATE_BLOCK;
-// Made at the first compressed step, not at import: 768 KiB that a program with float32 state never needs.
-let scratch: Float32Array[] | undefined;
-
-/**
- * One step over n elements with compressed state (the stateFormat field of `mode`), as
- * assembly/quantized.ts computes it: the state decoded, the float32 step of the mode's other options
- * (`float32Steps`, src/generated/js-kernels.ts) over it, encoded again (8 bits: in each block's new
- * scale). `view` gives the float32 array from a byte address (cached: a step allocates nothing), wp
- * and gp the addresses of w and g, s, a, m the codes and sp, ap, mp their byte addresses (the random
- * bits), k the step's constants and `keys` the same bytes as words (its rounding keys), sq, aq, mq
- * the 8-bit blocks' scales, `blockKeys` each block's key (empty: none, every block's is 0).
- */
-export function compressedStep(
-  float32Steps: Readonly<Record<number, JsStep>>,
-  mode: number,
-  n: number,
-  view: (pointer: number) => Float32Array,
-  wp: number,
-  gp: number,
-  s: Codes,
-  a: Codes,
-  m: Codes,
-  k: Float32Array,
-  keys: Uint32Array,
-  blockKeys: Uint32Array,
-  sp: number,
-  ap: number,
-  mp: number,
-  sq: Float32Array,
-  aq: Float32Array,
-  mq: Float32Array,
-): void {
-  const half = ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) === MODE.STATE_FORMAT_BFLOAT16;
-  const centered = (mode & MODE.CENTERED) !== 0;
-  const hasMomentum = ((mode >> MODE.MOMENTUM_SHIFT) & MODE.MOMENTUM_MASK) !== MODE.MOMENTUM_NONE;
-  const float32Step = float32Steps[mode & ~(MODE.STATE_FORMAT_MASK << MODE.STATE_FORMAT_SHIFT)];
-  scratch ??= [new Float32Array(CHUNK), new Float32Array(CHUNK), new Float32Array(CHUNK)];
-  const sv = scratch[0];
-  const av = scratch[1];
-  const mv = scratch[2];
-  for (let first = 0; first < n; first += CHUNK) {
-    const count = Math.min(CHUNK, n - first);
-    decodeChunk(sv, s, sq, first, count, half, true);
-    if (centered) decodeChunk(av, a, aq, first, count, half, false);
-    if (hasMomentum) decodeChunk(mv, m, mq, first, count, half, false);
-    float32Step(count, view(wp + first * 4), view(gp + first * 4), sv, av, mv, k);
-    encodeChunk(sv, s, sp, sq, first, count, half, true, keys, K.squareAvgKey, blockKeys);
-    if (centered) encodeChunk(av, a, ap, aq, first, count, half, false, keys, K.gradAvgKey, blockKeys);
-    if (hasMomentum) encodeChunk(mv, m, mp, mq, first, count, half, false, keys, K.momentumKey, blockKeys);
-  }
-}
-
 /** Codes first … first + count − 1 decoded into values[0 …]. */
-function decodeChunk(
+export function decodeChunk(
   values: Float32Array,
   codes: Codes,
   scales: Float32Array,
@@ -172,7 +115,7 @@ function decodeChunk(
  * their addresses and their array's key (constant slot `slot` of `keys`) plus their block's (read
  * here, since a key past 2^30 passed as an argument would be boxed, an allocation per call).
  */
-function encodeChunk(
+export function encodeChunk(
   values: Float32Array,
   codes: Codes,
   address: number,
