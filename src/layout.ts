@@ -244,6 +244,8 @@ export interface Tensor {
   readonly param: Float32Array;
   readonly grad: Float32Array;
   readonly state: TensorState;
+  /** The state arrays it keeps, in STATE_KINDS order (its group's centered and momentum). */
+  readonly kinds: readonly StateKind[];
   /** The stored state when compressed (`state` then decodes it at each read). */
   readonly compressed: CompressedState | undefined;
   /** Byte offset of its gradients in the heap. */
@@ -365,6 +367,7 @@ export function placeTensors(
         param: view('param'),
         grad: view('grad'),
         state,
+        kinds,
         compressed,
         gradAt: base.grad + offset * 4,
         constantsAt: placed[i].constantsAt,
@@ -466,11 +469,7 @@ export function emptyViews<Name extends string>(tensors: readonly Tensor[]): Ten
     params: recordByName(tensors, (t) => t.external ?? empty),
     grads: recordByName(tensors, () => empty),
     state: recordByName(tensors, (t) =>
-      Object.freeze({
-        squareAvg: empty,
-        ...('gradAvg' in t.state && { gradAvg: empty }),
-        ...('momentum' in t.state && { momentum: empty }),
-      }),
+      Object.freeze(Object.fromEntries(t.kinds.map((kind) => [kind, empty])) as unknown as TensorState),
     ),
   };
 }

@@ -216,7 +216,7 @@ export function readSavedState(
   });
   for (const { t, format, fields } of entries) {
     for (const kind of STATE_KINDS) {
-      const keeps = t.compressed ? t.compressed.codes[kind] !== undefined : stateArray(t, kind) !== undefined;
+      const keeps = t.kinds.includes(kind);
       const value = fields[kind];
       if (!keeps) {
         for (const stored of [kind, SCALES_OF[kind]])
@@ -292,7 +292,7 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
   if (values === null || typeof values !== 'object' || Array.isArray(values) || typedArrayKind(values))
     throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
-  const kept = tensor.compressed ? Object.keys(tensor.compressed.codes) : Object.keys(tensor.state);
+  const kept: readonly string[] = tensor.kinds;
   const writes: Array<[StateKind, Float32Array]> = [];
   for (const kind of Object.keys(values)) {
     const value = (values as Record<string, unknown>)[kind];

@@ -90,6 +90,8 @@ export interface TensorArrays {
   readonly name: string;
   readonly group: number;
   readonly length: number;
+  /** The state arrays it keeps. */
+  readonly kinds: readonly StateKind[];
   /** Float32 values (views, or decoded copies when compressed). */
   readonly state: Readonly<Partial<Record<StateKind, Float32Array>>>;
   /** Its state as stored, when compressed. */
@@ -159,14 +161,9 @@ export function savedState(
       return [
         t.name,
         record(
-          STATE_KINDS.flatMap((kind) => {
-            if (!c) {
-              const array = stateArray(t, kind);
-              return array ? [[kind, save(array)] as const] : [];
-            }
-            const codes = c.codes[kind];
-            if (!codes) return [];
-            const entries: Array<readonly [ArrayKind, StateArray]> = [[kind, save(codes)]];
+          t.kinds.flatMap((kind) => {
+            if (!c) return [[kind, save(stateArray(t, kind)!)] as const];
+            const entries: Array<readonly [ArrayKind, StateArray]> = [[kind, save(c.codes[kind]!)]];
             if (c.format === '8bit') entries.push([SCALES_OF[kind], save(c.scales[kind]!)]);
             return entries;
           }),

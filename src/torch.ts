@@ -2,7 +2,7 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
-import { encodeCompressed } from './layout.js';
+import { encodeCompressed, type StateKind } from './layout.js';
 import {
   isRecord,
   record,
@@ -89,7 +89,7 @@ export function toTorch(
   // PyTorch creates a parameter's state at its first step; before any, state set another way is kept.
   const stateful = tensors.map((t) => stepCount > 0 || !isFresh(t, groups[t.group].initialSquareAvg));
   tensors.forEach((t, i) => stateful[i] && checkTorchLength(t, 'toTorchStateDict'));
-  const numbers = tensors.reduce((sum, t, i) => sum + (stateful[i] ? t.length * keptArrays(t) : 0), 0);
+  const numbers = tensors.reduce((sum, t, i) => sum + (stateful[i] ? t.length * t.kinds.length : 0), 0);
   if (numbers > TORCH_MAX_ELEMENTS) {
     throw new RangeError(
       `toTorchStateDict: the state is ${numbers} numbers in all; the torch state dict holds at most ${TORCH_MAX_ELEMENTS} (plain arrays of 8-byte numbers in JavaScript's heap, which more would outgrow). ${USE_INSTEAD}`,
@@ -132,9 +132,6 @@ const TORCH_OPTIONS = {
   centered: 'centered',
   maximize: 'maximize',
 } as const;
-
-/** How many state arrays (S, ḡ, m) a tensor keeps. */
-const keptArrays = (t: TensorArrays) => Object.keys(TORCH_KEYS).filter((kind) => Object.hasOwn(t.state, kind)).length;
 
 /** A torch state id: the decimal index of a parameter, as PyTorch numbers them ('0', '1', …, no sign, no leading zero). */
 const INDEX = /^(0|[1-9][0-9]*)$/;
@@ -193,7 +190,7 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
       t.name,
       Object.fromEntries(
         Object.entries(TORCH_KEYS).flatMap(([kind, key]) => {
-          if (!Object.hasOwn(t.state, kind)) return []; // (not read: compressed state would decode)
+          if (!t.kinds.includes(kind as StateKind)) return [];
           // A parameter PyTorch never stepped has no state yet: it starts from this optimizer's initial values.
           if (entry !== undefined) checkTorchLength(t, 'fromTorchStateDict');
           const array =
@@ -220,7 +217,7 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
  */
 function isFresh(t: TensorArrays, initial: number): boolean {
   const c = t.compressed;
-  return (Object.keys(TORCH_KEYS) as Array<keyof typeof TORCH_KEYS>).every((kind) => {
+  return t.kinds.every((kind) => {
     const value = kind === 'squareAvg' ? initial : 0;
     const codes = c?.codes[kind];
     if (!c || !codes) return (stateArray(t, kind) ?? []).every((x) => x === Math.fround(value));
