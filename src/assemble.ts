@@ -13,7 +13,6 @@ import { readGroups, type GroupSpec } from './inputs.js';
 import { planLayout, type Layout } from './layout.js';
 import { readOptions, type BackendName, type RMSPropOptions } from './options.js';
 import { chooseThreads, refusedBy, threadSupport, tryWorkers } from './thread-support.js';
-import { CONTROL_BYTES } from './chunks.js';
 import { ThreadPool } from './threads.js';
 
 /** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
@@ -63,8 +62,8 @@ function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefin
       backend.shared!.module,
       backend.shared!.memory,
       backend.kernel,
-      0, // the control block at the heap's start, the job table after it (as planLayout places them)
-      CONTROL_BYTES,
+      planned.layout.controlAt,
+      planned.layout.jobsAt,
       planned.layout.jobInts,
     );
     return { parts: { ...planned, backend, pool }, ready };

@@ -85,8 +85,11 @@ export interface Layout {
   readonly scratchAt: number;
   /** Bytes of state: S, ḡ, m and the 8-bit scales, padding excluded. */
   readonly stateBytes: number;
-  /** Values of state: elements of S, ḡ and m. */
-  readonly stateValues: number;
+  /** stateBytes per value of state (element of S, ḡ or m); 4 when there is none. */
+  readonly stateBytesPerValue: number;
+  /** Byte offsets of the threads' control block and job table. */
+  readonly controlAt: number;
+  readonly jobsAt: number;
 }
 
 /**
@@ -99,7 +102,8 @@ export interface Layout {
 export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
   const tensorCount = specs.reduce((sum, spec) => sum + spec.entries.length, 0);
   const jobInts = (2 * specs.length + tensorCount) * CALL_INTS;
-  const groupConstantsAt = align16(CONTROL_BYTES + jobInts * 4);
+  const [controlAt, jobsAt] = [0, CONTROL_BYTES];
+  const groupConstantsAt = align16(jobsAt + jobInts * 4);
   let tensorConstantsAt = groupConstantsAt + specs.length * CONSTANTS_BYTES;
   let bytes = tensorConstantsAt + tensorCount * CONSTANTS_BYTES;
   const tensors = specs.map((spec) =>
@@ -188,7 +192,18 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
     (sum, group) => sum + group.segments.reduce((total, segment) => total + segment.paddedLength, 0),
     0,
   );
-  return { bytes, groups, jobInts, elements, scratchAt, stateBytes, stateValues };
+  const stateBytesPerValue = stateValues === 0 ? 4 : stateBytes / stateValues;
+  return {
+    bytes,
+    groups,
+    jobInts,
+    elements,
+    scratchAt,
+    stateBytes,
+    stateBytesPerValue,
+    controlAt,
+    jobsAt,
+  };
 }
 
 const FORMAT_BITS: Readonly<Record<StateFormat, number>> = {
@@ -380,7 +395,7 @@ export function placeTensors(
     if (compressed) writeBlockKeys(buffer, compressed, tensors.slice(first));
     const group: Group = {
       options: spec.options,
-      mode: kernelMode(spec.options),
+      mode: 0,
       clipValueArg: null,
       first,
       count: tensors.length - first,
@@ -388,7 +403,7 @@ export function placeTensors(
       constantsAt,
       roundingKeys: compressed && groupKeys(compressed.base),
     };
-    group.clipValueArg = spec.options.clipValue;
+    setGroupOptions(group, spec.options);
     return group;
   });
   return { tensors, groups };

@@ -182,7 +182,7 @@ export class RMSProp<Name extends string = string> {
     this.#queue = pool && new JobQueue(pool, parts.layout.scratchAt);
     this.#direct = new DirectCalls(backend.kernel, parts.layout.scratchAt);
     this.stateBytes = parts.layout.stateBytes;
-    this.stateBytesPerValue = parts.layout.stateValues === 0 ? 4 : parts.layout.stateBytes / parts.layout.stateValues;
+    this.stateBytesPerValue = parts.layout.stateBytesPerValue;
     this.#gradients = new StepGradients(tensors);
     this.#clipping = new Clipping(tensors.length);
     this.#lrs = new Float64Array(groups.length);
