@@ -28,7 +28,7 @@ import {
   NotReadyError,
   type LearningRate,
   type OptionChanges,
-  PRESETS,
+  type ResolvedOptions,
   RMSProp,
   type RMSPropOptions,
   type TensorState,
@@ -41,6 +41,7 @@ import {
   heapViewOf,
   isOptionsObject,
   readStockWeights,
+  readVariables,
   sizeMismatch,
 } from './inputs.js';
 import {
@@ -97,6 +98,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   static heapViews = true;
 
   #options: Readonly<TfjsRMSPropOptions>;
+  /** The options after the preset, as a core resolves them (the core's own once it exists). */
+  #resolvedOptions: ResolvedOptions;
   #core: RMSProp | undefined;
   #slots: Slot[] = [];
   #bySlotName = new Map<string, number>();
@@ -133,7 +136,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     super();
     if (!isOptionsObject(options)) throw new TypeError(`options must be an object, got ${describe(options)}`);
     this.#options = Object.freeze({ preset: 'tfjs', ...given(options) }); // (preset undefined: still 'tfjs')
-    checkOptions(this.#options);
+    this.#resolvedOptions = checkOptions(this.#options);
     this.#ready = RMSProp.ready(this.options);
     this.#ready.catch(() => {}); // reported by ready() and by the first step
   }
@@ -155,6 +158,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const target = this.#core ?? checkCore(this.#options);
     try {
       target.setOptions(0, read);
+      this.#resolvedOptions = target.options;
     } finally {
       if (target !== this.#core) target.dispose();
     }
@@ -243,44 +247,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     const entries = gradientEntries(variableGradients);
     const registered = tf.engine().registeredVariables;
-    const fresh: string[] = [];
-    const recreated: Array<[number, tf.Variable]> = [];
-    for (const [name, gradient] of entries) {
-      const variable = Object.hasOwn(registered, name) ? registered[name] : undefined;
-      const index = this.#bySlotName.get(name);
-      if (!variable) {
-        if (index === undefined) throw new TypeError(`applyGradients: '${name}' is not the name of a tf.Variable`);
-        if (gradient == null) continue; // nothing to update, as in stock TF.js
-        throw new TypeError(
-          `applyGradients: variable '${name}' was disposed (no tf.Variable has that name now); nothing was changed`,
-        );
-      }
-      if (variable.dtype !== 'float32' && gradient == null) continue; // no update asked, as in stock TF.js
-      if (variable.dtype !== 'float32')
-        throw new TypeError(
-          `applyGradients: variable '${name}' is ${variable.dtype}; RMSProp updates float32 variables`,
-        );
-      if (gradient != null) {
-        if (gradient.dtype !== 'float32')
-          throw new TypeError(`applyGradients: gradient '${name}' is ${gradient.dtype}; RMSProp takes float32`);
-        if (gradient.size !== variable.size)
-          throw new RangeError(
-            `applyGradients: gradient '${name}' has ${gradient.size} elements, its parameter has ${variable.size}`,
-          );
-      }
-      if (index === undefined) {
-        fresh.push(name);
-      } else if (this.#slots[index].variable !== variable) {
-        // Re-created under a known name: it takes the state kept for that name, as in stock TF.js.
-        const { length } = this.#slots[index];
-        if (variable.size !== length) {
-          throw new RangeError(
-            `applyGradients: variable '${name}' was re-created with ${variable.size} elements; the state kept for that name has ${length} (use a new optimizer)`,
-          );
-        }
-        recreated.push([index, variable]);
-      }
-    }
+    const { fresh, recreated } = readVariables(entries, registered, this.#slots, this.#bySlotName);
     // Slots change on copies, kept only if the step succeeds.
     const changed = fresh.length > 0 || recreated.length > 0 || !this.#core;
     let slots = changed ? this.#slots.map((slot) => ({ ...slot })) : this.#slots;
@@ -546,10 +513,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   /** An option after the preset, before the core exists too. */
-  #resolved<K extends keyof RMSPropOptions>(key: K): NonNullable<RMSPropOptions[K]> {
-    if (this.#core) return this.#core.options[key] as NonNullable<RMSPropOptions[K]>;
-    const preset = PRESETS[this.options.preset ?? 'tfjs'] as Record<string, unknown>;
-    return (this.options[key] ?? preset[key]) as NonNullable<RMSPropOptions[K]>;
+  #resolved<K extends keyof ResolvedOptions>(key: K): ResolvedOptions[K] {
+    return (this.#core?.options ?? this.#resolvedOptions)[key];
   }
 
   /**
@@ -599,13 +564,16 @@ const checkCore = (options: TfjsRMSPropOptions) => RMSProp.createSync({ check: 0
  * which needs no wasm, then the backend's name alone (a NotReadyError there means a valid name whose
  * wasm is still compiling).
  */
-function checkOptions(options: TfjsRMSPropOptions): void {
-  checkCore(options).dispose();
+function checkOptions(options: TfjsRMSPropOptions): ResolvedOptions {
+  const core = checkCore(options);
+  const resolved = core.options;
+  core.dispose();
   try {
     RMSProp.createSync({ check: 0 }, { backend: options.backend, threads: 1 }).dispose();
   } catch (error) {
     if (!(error instanceof NotReadyError)) throw error;
   }
+  return resolved;
 }
 
 /**

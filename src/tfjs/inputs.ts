@@ -95,6 +95,55 @@ export function gradientEntries(
   return entries;
 }
 
+/**
+ * applyGradients' variables, checked against TF.js' registered ones and the optimizer's slots: the names
+ * seen for the first time, and the slots whose variable was re-created under its name. @internal
+ */
+export function readVariables(
+  entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>,
+  registered: Readonly<Record<string, tf.Variable>>,
+  slots: readonly Slot[],
+  bySlotName: ReadonlyMap<string, number>,
+): { fresh: string[]; recreated: Array<[number, tf.Variable]> } {
+  const fresh: string[] = [];
+  const recreated: Array<[number, tf.Variable]> = [];
+  for (const [name, gradient] of entries) {
+    const variable = Object.hasOwn(registered, name) ? registered[name] : undefined;
+    const index = bySlotName.get(name);
+    if (!variable) {
+      if (index === undefined) throw new TypeError(`applyGradients: '${name}' is not the name of a tf.Variable`);
+      if (gradient == null) continue; // nothing to update, as in stock TF.js
+      throw new TypeError(
+        `applyGradients: variable '${name}' was disposed (no tf.Variable has that name now); nothing was changed`,
+      );
+    }
+    if (variable.dtype !== 'float32' && gradient == null) continue; // no update asked, as in stock TF.js
+    if (variable.dtype !== 'float32')
+      throw new TypeError(`applyGradients: variable '${name}' is ${variable.dtype}; RMSProp updates float32 variables`);
+    if (gradient != null) {
+      if (gradient.dtype !== 'float32')
+        throw new TypeError(`applyGradients: gradient '${name}' is ${gradient.dtype}; RMSProp takes float32`);
+      if (gradient.size !== variable.size)
+        throw new RangeError(
+          `applyGradients: gradient '${name}' has ${gradient.size} elements, its parameter has ${variable.size}`,
+        );
+    }
+    if (index === undefined) {
+      fresh.push(name);
+    } else if (slots[index].variable !== variable) {
+      // Re-created under a known name: it takes the state kept for that name, as in stock TF.js.
+      const { length } = slots[index];
+      if (variable.size !== length) {
+        throw new RangeError(
+          `applyGradients: variable '${name}' was re-created with ${variable.size} elements; the state kept for that name has ${length} (use a new optimizer)`,
+        );
+      }
+      recreated.push([index, variable]);
+    }
+  }
+  return { fresh, recreated };
+}
+
 /** A tensor's float32 values: a view into the wasm backend's heap, or `dataSync()` (the cpu backend's own array). @internal */
 export function floats(tensor: tf.Tensor, heapView: HeapView | undefined): Float32Array {
   if (heapView) {
