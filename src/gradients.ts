@@ -17,7 +17,7 @@ import type { JobQueue } from './kernel-calls.js';
 
 /** @internal */
 export class StepGradients {
-  /** Per tensor, 1 if this step updates it (it has a gradient), set by `check`. */
+  /** Per tensor, 1 if this step updates it (it has a gradient), set by `checkLengths`. */
   readonly present: Uint8Array;
   #tensors: readonly Tensor[];
   readonly #byName: ReadonlyMap<string, number>;
@@ -61,7 +61,7 @@ export class StepGradients {
   /**
    * Reads `step`'s gradients once (per tensor: the array, or undefined to skip it; without `grads`,
    * every tensor's `opt.grads`), checking what cannot change afterwards: a record or array, names
-   * that are parameters (own properties only), Float32Arrays. Lengths are checked later (`check`),
+   * that are parameters (own properties only), Float32Arrays. Lengths are checked later (`checkLengths`),
    * after the schedules ran: a schedule could shrink a resizable buffer. Allocates nothing for a record.
    */
   read(grads: unknown): void {

@@ -103,7 +103,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #core: RMSProp | undefined;
   #slots: Slot[] = [];
   #bySlotName = new Map<string, number>();
-  /** Steps taken before the core existed (from `setWeights`). */
+  /** Steps counted without a core: before it exists (from `setWeights`, or steps with no variable) and after dispose. */
   #steps = 0;
   /**
    * What `getWeights` returns: variables of this optimizer, as the stock optimizer's weights are its
