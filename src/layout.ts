@@ -137,8 +137,10 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
     const formats: StateFormat[] = ['float32', stateFormat];
     const segments: Segment[] = [];
     const segmentIndex = [-1, -1];
+    // A segment for each kind that holds a tensor (an empty one too), and the float32 one for a group of none.
+    const holds = [0, 1].map((k) => groupTensors.some((t) => t.segment === k));
     for (const k of [0, 1]) {
-      if (lengths[k] === 0 && !(k === 0 && lengths[1] === 0)) continue;
+      if (!holds[k] && !(k === 0 && !holds[1])) continue;
       const format = formats[k];
       const paddedLength = lengths[k];
       const base = {

@@ -203,6 +203,36 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     moved.dispose();
   });
 
+  it('an empty tensor beside a compressed one (a group whose float32 tensors are all empty) creates, steps, saves and loads', async () => {
+    const options: RMSPropOptions = { stateFormat, centered: true, momentum: 0.9, lr: 1e-2 };
+    const alone = await run(options, 3, { a: 5000 }, -1);
+    const layouts = [
+      (o: RMSPropOptions) => RMSProp.create({ e: 0, a: 5000 }, o),
+      (o: RMSPropOptions) => RMSProp.create({ a: 5000, e: new Float32Array(0) }, o),
+      (o: RMSPropOptions) => RMSProp.create([{ params: { e: 0 } }, { params: { a: 5000, f: 0 } }], o),
+    ];
+    for (const [backend, threads] of [
+      ['simd', 1],
+      ['js', 1],
+      ['simd', 2],
+    ] as const) {
+      for (const make of layouts) {
+        const opt = await make({ ...options, backend, threads });
+        opt.params.a.set(edgeGradients(5000, 99));
+        for (let t = 0; t < 3; t++) opt.step({ a: edgeGradients(5000, t), e: new Float32Array(0) });
+        expect(firstDifference([opt.params.a, ...Object.values(opt.state.a)], everything(alone))).toBeUndefined();
+        expect([opt.params.e.length, opt.state.e.squareAvg.length]).toEqual([0, 0]);
+        const again = await make({ ...options, backend: 'wasm' });
+        again.loadState(decodeState(encodeState(opt)));
+        again.fromTorchStateDict(opt.toTorchStateDict());
+        expect(firstDifference(Object.values(again.state.a), Object.values(opt.state.a))).toBeUndefined();
+        opt.dispose();
+        again.dispose();
+      }
+    }
+    alone.dispose();
+  });
+
   it('loadState converts between formats: compressed → float32 decodes, float32 → compressed encodes to nearest', async () => {
     const options: RMSPropOptions = { stateFormat, momentum: 0.9 };
     const opt = await run(options, 3);
