@@ -251,11 +251,20 @@ function toFloat32(given: unknown, where: string, length: number, squares: boole
   return array;
 }
 
+/** Deeper nesting than any tensor's tolist() gives: a list that holds itself nests forever. */
+const MAX_NESTING = 1000;
+
 /** Nested lists as `tensor.tolist()` gives them, rectangular, read row-major (a flat list as it is). */
 function rowMajor(list: unknown[], where: string): unknown[] {
   if (!list.some(Array.isArray)) return list;
   const shape: number[] = [];
-  for (let x: unknown = list; Array.isArray(x); x = x[0]) shape.push(x.length);
+  for (let x: unknown = list; Array.isArray(x); x = x[0]) {
+    // (V8 aborts the process, uncatchably, when the shape of a list that holds itself outgrows memory)
+    if (shape.push(x.length) > MAX_NESTING)
+      throw new TypeError(
+        `torch state dict: ${where} is lists nested over ${MAX_NESTING} deep (one that holds itself?)`,
+      );
+  }
   const out: unknown[] = [];
   const walk = (x: unknown, depth: number): void => {
     if (depth === shape.length ? Array.isArray(x) : !Array.isArray(x) || x.length !== shape[depth])

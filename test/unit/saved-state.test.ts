@@ -21,7 +21,16 @@ import {
   type TorchStateDict,
 } from '../../src/index.js';
 import { runForJson } from '../support/child.js';
-import { BACKENDS, detach, everything, firstDifference, randomArrays, sameBits, snapshot } from '../support/helpers.js';
+import {
+  BACKENDS,
+  detach,
+  everything,
+  firstDifference,
+  randomArrays,
+  sameBits,
+  snapshot,
+  snapshotDifference,
+} from '../support/helpers.js';
 
 /** Runs `body`, in which `lib` is the package as a user imports it, in a fresh Node process. */
 const runInChild = <T>(body: string, timeout?: number) =>
@@ -1195,6 +1204,26 @@ describe("a PyTorch state dict: ids are the parameters' indices, steps are safe 
     };
     opt.fromTorchStateDict({ ...dict, state: { ...dict.state, 0: nested } } as unknown as TorchStateDict);
     expect([...opt.state.w.squareAvg, ...opt.state.w.momentum!]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('a list that holds itself, or nests deeper than any tensor, is refused by name (it aborted the process, or overflowed the stack)', async () => {
+    const { opt, dict } = await setting();
+    const cyclic: unknown[] = [];
+    cyclic.push(cyclic);
+    let deep: unknown = [1, 2, 3, 4];
+    for (let k = 0; k < 100_000; k++) deep = [deep];
+    const deepest: unknown = Array.from({ length: 999 }).reduce((inner: unknown) => [inner], [1, 2, 3, 4]);
+    const before = snapshot(everything(opt));
+    for (const square_avg of [cyclic, deep]) {
+      const bad = { ...dict, state: { 0: { ...dict.state['0'], square_avg } } };
+      expect(() => opt.fromTorchStateDict(bad as unknown as TorchStateDict)).toThrow(
+        /state\['0'\]\.square_avg is lists nested over 1000 deep/,
+      );
+    }
+    expect(snapshotDifference(snapshot(everything(opt)), before)).toBeUndefined();
+    // 1000 deep, as tolist() of a tensor of shape [1, …, 1, 4] gives it, still loads
+    opt.fromTorchStateDict({ ...dict, state: { 0: { ...dict.state['0'], square_avg: deepest } } } as never);
+    expect([...opt.state.w.squareAvg]).toEqual([1, 2, 3, 4]);
   });
 
   it('the step count is the largest per-parameter step, found without spreading 200 000 arguments', async () => {
