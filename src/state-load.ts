@@ -146,24 +146,7 @@ export function readSavedState(
   if (savedGroups.length !== groups.length) {
     throw new RangeError(`saved state has ${savedGroups.length} groups, this optimizer has ${groups.length}`);
   }
-  const options = groups.map((ours, g) => {
-    const theirs: unknown = savedGroups[g];
-    if (!isRecord(theirs)) throw new TypeError(`saved state: groups[${g}] must be an object, got ${describe(theirs)}`);
-    const names = own(theirs, 'params');
-    if (!Array.isArray(names))
-      throw new TypeError(`saved state: groups[${g}].params must be an array of names, got ${describe(names)}`);
-    if (names.length !== ours.params.length || names.some((name, i) => name !== ours.params[i])) {
-      throw new RangeError(
-        `saved state: group ${g} holds parameters [${listNames(names)}], this optimizer's holds [${ours.params.join(', ')}]`,
-      );
-    }
-    const given = own(theirs, 'options');
-    if (!isRecord(given))
-      throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(given)}`);
-    const options = record(Object.keys(given).map((key) => [key, own(given, key)] as const)); // each read once
-    checkSameArrays(own(options, 'centered'), own(options, 'momentum'), g, ours, `saved state: groups[${g}].options`);
-    return options;
-  });
+  const options = readGroupOptions(savedGroups, groups);
   if (!isRecord(state)) throw new TypeError(`saved state: 'state' must be an object, got ${describe(state)}`);
   const known = new Set(tensors.map((t) => t.name));
   for (const name of Object.keys(state)) {
@@ -214,77 +197,112 @@ export function readSavedState(
     });
     return { t, format, fields: record(fields) };
   });
-  for (const { t, format, fields } of entries) {
-    for (const kind of STATE_KINDS) {
-      const keeps = t.kinds.includes(kind);
-      const value = fields[kind];
-      if (!keeps) {
-        for (const stored of [kind, SCALES_OF[kind]])
-          if (fields[stored] !== undefined)
-            throw new RangeError(`saved state has ${stored} for '${t.name}', which this optimizer does not keep`);
-        continue;
-      }
-      const where = `saved state: ${kind} of '${t.name}'`;
-      const read = readStateArray(value, where);
-      const elementBytes = STATE_ELEMENT_BYTES[format ?? 'float32'];
-      if (read.bytes !== t.length * elementBytes) {
-        const size = read.bytes % elementBytes ? `${read.bytes} bytes` : `${read.bytes / elementBytes} elements`;
-        throw new RangeError(
-          `${where} has ${size}${format ? ` (${format} codes)` : ''}, the parameter has ${t.length} elements`,
-        );
-      }
-      const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, idle);
-      let scales: Float32Array | undefined;
-      if (format === '8bit') {
-        const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
-        const readScales = readStateArray(fields[SCALES_OF[kind]], scaleWhere);
-        const blocks = Math.ceil(t.length / STATE_BLOCK);
-        if (readScales.bytes !== blocks * 4)
-          throw new RangeError(
-            `${scaleWhere} has ${readScales.bytes / 4} scales, the parameter's ${t.length} elements need ${blocks}`,
-          );
-        scales = copyOf(readScales, 'Float32Array', scaleWhere, idle) as Float32Array;
-        checkScales(scales, scaleWhere);
-      }
-      const target = t.compressed;
-      if (target && format === target.format) {
-        // as stored, bit for bit
-        const to = target.codes[kind]!;
-        const toScales = target.scales[kind]!;
-        if (kind === 'squareAvg' && format === 'bfloat16') {
-          const negative = firstNegativeHalf(codes as Uint16Array);
-          if (negative >= 0)
-            refuseNegative('saved state', t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
-        }
-        writes.push(() => {
-          to.set(codes as typeof to);
-          if (scales) toScales.set(scales);
-        });
-        continue;
-      }
-      // converted: decoded to float32, encoded into this optimizer's format (rounded to nearest)
-      const values = format
-        ? decodeArray(
-            format === 'bfloat16',
-            kind === 'squareAvg',
-            codes as Uint16Array | Uint8Array,
-            scales ?? NONE,
-            new Float32Array(t.length),
-          )
-        : (codes as Float32Array);
-      // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
-      if (kind === 'squareAvg') checkNotNegative(values, 'saved state', t.name);
-      if (target) writes.push(() => encodeCompressed(target, kind, values));
-      else {
-        const view = stateArray(t, kind)!;
-        writes.push(() => view.set(values));
-      }
-    }
-  }
+  for (const { t, format, fields } of entries) writes.push(...tensorWrites(t, format, fields, idle));
   return { stepCount: stepCount as number, options, writes };
 }
 
 const NONE = new Float32Array(0);
+
+/** Each saved group's options (read once), after checking its parameters' names and state arrays against ours. */
+function readGroupOptions(savedGroups: unknown[], groups: readonly GroupInfo[]): Array<Record<string, unknown>> {
+  return groups.map((ours, g) => {
+    const theirs: unknown = savedGroups[g];
+    if (!isRecord(theirs)) throw new TypeError(`saved state: groups[${g}] must be an object, got ${describe(theirs)}`);
+    const names = own(theirs, 'params');
+    if (!Array.isArray(names))
+      throw new TypeError(`saved state: groups[${g}].params must be an array of names, got ${describe(names)}`);
+    if (names.length !== ours.params.length || names.some((name, i) => name !== ours.params[i])) {
+      throw new RangeError(
+        `saved state: group ${g} holds parameters [${listNames(names)}], this optimizer's holds [${ours.params.join(', ')}]`,
+      );
+    }
+    const given = own(theirs, 'options');
+    if (!isRecord(given))
+      throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(given)}`);
+    const options = record(Object.keys(given).map((key) => [key, own(given, key)] as const)); // each read once
+    checkSameArrays(own(options, 'centered'), own(options, 'momentum'), g, ours, `saved state: groups[${g}].options`);
+    return options;
+  });
+}
+
+/**
+ * The writes that load `fields` (one parameter's saved arrays, of `format`) into tensor `t`: copied as
+ * stored, or converted between formats; every array checked first.
+ */
+function tensorWrites(
+  t: TensorArrays,
+  format: 'bfloat16' | '8bit' | undefined,
+  fields: Record<string, unknown>,
+  idle: Uint8Array | undefined,
+): Array<() => void> {
+  const writes: Array<() => void> = [];
+  for (const kind of STATE_KINDS) {
+    const keeps = t.kinds.includes(kind);
+    const value = fields[kind];
+    if (!keeps) {
+      for (const stored of [kind, SCALES_OF[kind]])
+        if (fields[stored] !== undefined)
+          throw new RangeError(`saved state has ${stored} for '${t.name}', which this optimizer does not keep`);
+      continue;
+    }
+    const where = `saved state: ${kind} of '${t.name}'`;
+    const read = readStateArray(value, where);
+    const elementBytes = STATE_ELEMENT_BYTES[format ?? 'float32'];
+    if (read.bytes !== t.length * elementBytes) {
+      const size = read.bytes % elementBytes ? `${read.bytes} bytes` : `${read.bytes / elementBytes} elements`;
+      throw new RangeError(
+        `${where} has ${size}${format ? ` (${format} codes)` : ''}, the parameter has ${t.length} elements`,
+      );
+    }
+    const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, idle);
+    let scales: Float32Array | undefined;
+    if (format === '8bit') {
+      const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
+      const readScales = readStateArray(fields[SCALES_OF[kind]], scaleWhere);
+      const blocks = Math.ceil(t.length / STATE_BLOCK);
+      if (readScales.bytes !== blocks * 4)
+        throw new RangeError(
+          `${scaleWhere} has ${readScales.bytes / 4} scales, the parameter's ${t.length} elements need ${blocks}`,
+        );
+      scales = copyOf(readScales, 'Float32Array', scaleWhere, idle) as Float32Array;
+      checkScales(scales, scaleWhere);
+    }
+    const target = t.compressed;
+    if (target && format === target.format) {
+      // as stored, bit for bit
+      const to = target.codes[kind]!;
+      const toScales = target.scales[kind]!;
+      if (kind === 'squareAvg' && format === 'bfloat16') {
+        const negative = firstNegativeHalf(codes as Uint16Array);
+        if (negative >= 0)
+          refuseNegative('saved state', t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
+      }
+      writes.push(() => {
+        to.set(codes as typeof to);
+        if (scales) toScales.set(scales);
+      });
+      continue;
+    }
+    // converted: decoded to float32, encoded into this optimizer's format (rounded to nearest)
+    const values = format
+      ? decodeArray(
+          format === 'bfloat16',
+          kind === 'squareAvg',
+          codes as Uint16Array | Uint8Array,
+          scales ?? NONE,
+          new Float32Array(t.length),
+        )
+      : (codes as Float32Array);
+    // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
+    if (kind === 'squareAvg') checkNotNegative(values, 'saved state', t.name);
+    if (target) writes.push(() => encodeCompressed(target, kind, values));
+    else {
+      const view = stateArray(t, kind)!;
+      writes.push(() => view.set(values));
+    }
+  }
+  return writes;
+}
 
 /** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). @internal */
 export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
