@@ -338,42 +338,21 @@ export function placeTensors(
     const first = tensors.length;
     spec.entries.forEach(([name, value], i) => {
       const { offset, length, segment: s } = placed[i];
-      const { base, format } = segments[s];
+      const { base } = segments[s];
       const view = (region: Region) => new Float32Array(buffer, base[region] + offset * 4, length);
       if (typeof value !== 'number' && arrayLength(value) !== length) {
         throw new RangeError(
           `parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`,
         );
       }
-      let compressed: CompressedState | undefined;
-      let state: TensorState;
-      if (format === 'float32') {
-        state = Object.freeze(Object.fromEntries(kinds.map((kind) => [kind, view(kind)])) as unknown as TensorState);
-        // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
-        if (spec.options.initialSquareAvg !== 0) state.squareAvg.fill(spec.options.initialSquareAvg);
-      } else {
-        const blocks = Math.ceil(length / STATE_BLOCK);
-        const codes = (kind: StateKind) =>
-          format === 'bfloat16'
-            ? new Uint16Array(buffer, base[kind] + offset * 2, length)
-            : new Uint8Array(buffer, base[kind] + offset, length);
-        const scales = (kind: StateKind) =>
-          format === '8bit'
-            ? new Float32Array(buffer, base[SCALES_OF[kind]] + (offset / STATE_BLOCK) * 4, blocks)
-            : NONE;
-        const c: CompressedState = {
-          format,
-          codes: Object.fromEntries(kinds.map((kind) => [kind, codes(kind)])),
-          scales: Object.fromEntries(kinds.map((kind) => [kind, scales(kind)])),
-        };
-        compressed = c;
-        const getters = Object.fromEntries(
-          kinds.map((kind) => [kind, { get: () => decodeCompressed(c, kind, length), enumerable: true }]),
-        );
-        state = Object.freeze(Object.defineProperties({}, getters) as TensorState);
-        if (spec.options.initialSquareAvg !== 0)
-          encodeCompressed(c, 'squareAvg', new Float32Array(length).fill(spec.options.initialSquareAvg));
-      }
+      const { state, compressed } = tensorState(
+        buffer,
+        segments[s],
+        offset,
+        length,
+        kinds,
+        spec.options.initialSquareAvg,
+      );
       const tensor: Tensor = {
         name,
         length,
@@ -421,6 +400,45 @@ const groupKeys = (base: Segment['base']) =>
     ARRAY_KEYS[2] - base.momentum,
     base.blockKeys - base.squareAvgScales,
   );
+
+/**
+ * A tensor's state at `offset` of `segment`: float32 views, or (compressed) its codes and scales with
+ * getters that decode copies; S starts at `initialSquareAvg`.
+ */
+function tensorState(
+  buffer: ArrayBufferLike,
+  { base, format }: Segment,
+  offset: number,
+  length: number,
+  kinds: readonly StateKind[],
+  initialSquareAvg: number,
+): { state: TensorState; compressed: CompressedState | undefined } {
+  if (format === 'float32') {
+    const views = kinds.map((kind) => [kind, new Float32Array(buffer, base[kind] + offset * 4, length)]);
+    const state = Object.freeze(Object.fromEntries(views) as unknown as TensorState);
+    // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
+    if (initialSquareAvg !== 0) state.squareAvg.fill(initialSquareAvg);
+    return { state, compressed: undefined };
+  }
+  const blocks = Math.ceil(length / STATE_BLOCK);
+  const codes = (kind: StateKind) =>
+    format === 'bfloat16'
+      ? new Uint16Array(buffer, base[kind] + offset * 2, length)
+      : new Uint8Array(buffer, base[kind] + offset, length);
+  const scales = (kind: StateKind) =>
+    format === '8bit' ? new Float32Array(buffer, base[SCALES_OF[kind]] + (offset / STATE_BLOCK) * 4, blocks) : NONE;
+  const compressed: CompressedState = {
+    format,
+    codes: Object.fromEntries(kinds.map((kind) => [kind, codes(kind)])),
+    scales: Object.fromEntries(kinds.map((kind) => [kind, scales(kind)])),
+  };
+  const getters = Object.fromEntries(
+    kinds.map((kind) => [kind, { get: () => decodeCompressed(compressed, kind, length), enumerable: true }]),
+  );
+  if (initialSquareAvg !== 0)
+    encodeCompressed(compressed, 'squareAvg', new Float32Array(length).fill(initialSquareAvg));
+  return { state: Object.freeze(Object.defineProperties({}, getters) as TensorState), compressed };
+}
 
 /** Each block key of a compressed `segment`: its tensor's key less the tensor's offset in bytes of codes. */
 function writeBlockKeys(buffer: ArrayBufferLike, segment: Segment, tensors: readonly Tensor[]): void {
