@@ -10,7 +10,7 @@ export const NAN_BITS: u32 = 0x7fc00000;
 // The random bits of an element: (its code's byte address + its array's key + its block's key) times
 // an odd constant (the golden ratio's): the top bits are uniform over the elements of a call, and a
 // fresh key per step (a full hash of step and seed, src/state-codecs.ts) varies them across steps;
-// the array's and block's keys cancel the address out (src/layout.ts, Group.roundingKeys), so that
+// the array's and block's keys cancel the address out (src/tensors.ts, Group.roundingKeys), so that
 // they depend on the tensor's size and the element's index, not on where the tensor lies.
 // In lanes, the next four elements' bits are the last ones plus a constant: one add.
 

@@ -46,7 +46,7 @@ export const CONSTANT_SLOTS = [
   'minNormal',
   'zero',
   // the keys of S's, ḡ's and m's stochastic rounding (u32 bits): a code's random bits are a hash of its
-  // byte address plus its array's key plus its block's (src/layout.ts: they cancel the address out)
+  // byte address plus its array's key plus its block's (src/tensors.ts: they cancel the address out)
   'squareAvgKey',
   'gradAvgKey',
   'momentumKey',

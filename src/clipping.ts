@@ -2,7 +2,7 @@
 // in its reduction block sums (value clipping happens inside the kernels, and in those sums).
 import type { Kernel } from './kernel.js';
 import { REDUCTION_BLOCK } from './kernel.js';
-import type { Group, Tensor } from './layout.js';
+import type { Group, Tensor } from './tensors.js';
 
 /** How a step's gradients are scaled: not at all, by one global scale, or per tensor. @internal */
 export type ClipKind = 'none' | 'global' | 'per tensor';

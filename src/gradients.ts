@@ -12,7 +12,7 @@ import {
   sharesMemory,
 } from './typed-arrays.js';
 import type { Kernel } from './kernel.js';
-import type { Tensor } from './layout.js';
+import type { Tensor } from './tensors.js';
 import type { JobQueue } from './kernel-calls.js';
 
 /** @internal */

@@ -13,7 +13,7 @@ export type {
   ParamInput,
   ParamsInput,
 } from './inputs.js';
-export type { TensorState } from './layout.js';
+export type { TensorState } from './tensors.js';
 export { PRESETS } from './options.js';
 export type {
   BackendChoice,

@@ -13,7 +13,8 @@ import {
   transformBit,
   writeStepConstants,
 } from './kernel.js';
-import type { Group, Segment, Tensor } from './layout.js';
+import type { Segment } from './layout.js';
+import type { Group, Tensor } from './tensors.js';
 import type { ThreadPool } from './threads.js';
 
 const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K } = SLOTS;

@@ -4,7 +4,7 @@
 // steps both ways now and then and keeps the faster. No bit depends on it.
 // test/unit/loads-ahead.test.ts drives it with a fake clock.
 import { clock } from './auto-threads.js';
-import type { Group } from './layout.js';
+import type { Group } from './tensors.js';
 
 /** @internal Compressed elements from which steps are timed; below, the data is in cache and nothing loads ahead. */
 export const LOADS_AHEAD_MIN_ELEMENTS = 1 << 18;

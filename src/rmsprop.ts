@@ -28,7 +28,7 @@ import {
   type Tensor,
   type TensorState,
   type TensorViews,
-} from './layout.js';
+} from './tensors.js';
 import {
   learningRates,
   type BackendName,

@@ -14,7 +14,7 @@ import {
   typedArrayKind,
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
-import { encodeCompressed, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
+import { encodeCompressed, SCALES_OF, STATE_KINDS, type StateKind } from './tensors.js';
 import { describe, FIXED_AFTER_CREATE, type GroupInfo, type ResolvedOptions } from './options.js';
 import {
   type ArrayKind,

@@ -6,7 +6,7 @@ import { encodeBase64 } from './base64.js';
 import { own } from './inputs.js';
 import { arrayBuffer, arrayByteOffset, arrayLength, TYPED, typedArrayKind } from './typed-arrays.js';
 import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
-import { type CompressedState, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
+import { type CompressedState, SCALES_OF, STATE_KINDS, type StateKind } from './tensors.js';
 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';

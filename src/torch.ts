@@ -2,7 +2,7 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
-import { encodeCompressed, type StateKind } from './layout.js';
+import { encodeCompressed, type StateKind } from './tensors.js';
 import {
   isRecord,
   record,

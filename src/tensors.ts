@@ -1,0 +1,303 @@
+// The tensors placed in the planned memory (layout.ts): each one's views (parameter, gradient, state,
+// compressed state's codes and scales), its group's kernel mode, and the records handed out by name.
+import { kernelMode, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
+import type { GroupSpec } from './inputs.js';
+import { arrayLength } from './typed-arrays.js';
+import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
+import type { GroupInfo, ResolvedOptions } from './options.js';
+import type { Layout, Region, ScaleRegion, Segment } from './layout.js';
+
+/**
+ * One parameter's optimizer state: views into the optimizer's memory with float32 state; with
+ * compressed state (stateFormat 'bfloat16' or '8bit', tensors from 4 096 elements), each read
+ * returns a new Float32Array of the decoded values, which writing to does not change the state
+ * (`setState` does).
+ */
+export interface TensorState {
+  /** The running average of squared gradients, S. */
+  readonly squareAvg: Float32Array;
+  /** The running average of gradients, ḡ (`centered` only). */
+  readonly gradAvg?: Float32Array;
+  /** The momentum buffer (`momentum` > 0 only). */
+  readonly momentum?: Float32Array;
+}
+
+/** The kinds of state a tensor keeps. */
+export type StateKind = keyof TensorState;
+/** The kinds of state, in the order they are laid out and saved. @internal */
+export const STATE_KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
+/** The 8-bit block scales of each kind. @internal */
+export const SCALES_OF: Readonly<Record<StateKind, ScaleRegion>> = {
+  squareAvg: 'squareAvgScales',
+  gradAvg: 'gradAvgScales',
+  momentum: 'momentumScales',
+};
+
+/** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. @internal */
+export interface CompressedState {
+  readonly format: 'bfloat16' | '8bit';
+  readonly codes: Readonly<Partial<Record<StateKind, Codes>>>;
+  /** 8 bits: one float32 scale per STATE_BLOCK elements; bfloat16: empty arrays. */
+  readonly scales: Readonly<Partial<Record<StateKind, Float32Array>>>;
+}
+
+/** A parameter as placed in the heap: its views and offsets. @internal */
+export interface Tensor {
+  readonly name: string;
+  readonly length: number;
+  readonly group: number;
+  /** Its group's segment, and its element offset inside each region of it (a multiple of 4, or of STATE_BLOCK when compressed). */
+  readonly segment: number;
+  readonly offset: number;
+  /** The caller's array for a bring-your-own parameter; the heap copy is synced around each step. */
+  readonly external: Float32Array | undefined;
+  readonly param: Float32Array;
+  readonly grad: Float32Array;
+  readonly state: TensorState;
+  /** The state arrays it keeps, in STATE_KINDS order (its group's centered and momentum). */
+  readonly kinds: readonly StateKind[];
+  /** The stored state when compressed (`state` then decodes it at each read). */
+  readonly compressed: CompressedState | undefined;
+  /** Byte offset of its gradients in the heap. */
+  readonly gradAt: number;
+  /** Byte offsets of this tensor's own constants block and of its reduction block sums. */
+  readonly constantsAt: number;
+  readonly sumsAt: number;
+}
+
+/** A parameter group as placed in the heap, with its current options. @internal */
+export interface Group {
+  options: ResolvedOptions;
+  mode: number;
+  /**
+   * options.clipValue as sumSquares' argument, kept as a heap number: a double passed to a call V8
+   * does not inline (the js kernel's) is boxed anew at every call, 16 bytes, unless it is one
+   * already. The field first holds null, so that V8 keeps it tagged rather than unboxed.
+   */
+  clipValueArg: number | null;
+  /** Tensors first … first + count − 1 belong to this group. */
+  readonly first: number;
+  readonly count: number;
+  /** One kernel call each (see Segment). */
+  readonly segments: readonly Segment[];
+  readonly constantsAt: number;
+  /**
+   * With compressed state, what issueUpdates adds to the step's constants: the rounding keys of S,
+   * ḡ and m less the step's key (ARRAY_KEYS less the address of the segment's codes), and the bytes
+   * from the square scales to the block keys (Segment.base.blockKeys: each block's tensorKey less its
+   * tensor's offset in the codes). A code's random bits, a hash of its address plus these keys, so
+   * depend on its tensor's size and its index there, not on where the tensor lies.
+   */
+  readonly roundingKeys: Uint32Array | undefined;
+}
+
+/** The state kinds a group's options keep. */
+const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): StateKind[] =>
+  STATE_KINDS.filter((kind) => kind === 'squareAvg' || (kind === 'gradAvg' ? o.centered : o.momentum !== 0));
+
+/** A compressed tensor's array `kind` decoded into a new Float32Array. */
+function decodeCompressed(c: CompressedState, kind: StateKind, length: number): Float32Array {
+  // no codes once dispose() detached the memory: empty, as the float32 views are then
+  if (c.codes[kind]!.length === 0) return new Float32Array(0);
+  return decodeArray(
+    c.format === 'bfloat16',
+    kind === 'squareAvg',
+    c.codes[kind]!,
+    c.scales[kind]!,
+    new Float32Array(length),
+  );
+}
+
+/** Writes float32 `values` into a compressed tensor's array `kind`, rounded to nearest. @internal */
+export function encodeCompressed(c: CompressedState, kind: StateKind, values: Float32Array): void {
+  encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
+}
+
+/**
+ * Builds every tensor's views over `buffer` as `layout` places them, copies bring-your-own
+ * parameters in and fills squareAvg with initialSquareAvg. Throws a RangeError if a caller's array
+ * changed length since `planLayout` read it (the caller's code runs while create awaits).
+ * @internal
+ */
+export function placeTensors(
+  buffer: ArrayBufferLike,
+  specs: readonly GroupSpec[],
+  layout: Layout,
+): { tensors: Tensor[]; groups: Group[] } {
+  const tensors: Tensor[] = [];
+  const groups = specs.map((spec, g): Group => {
+    const { segments, constantsAt, tensors: placed } = layout.groups[g];
+    const kinds = keptKinds(spec.options);
+    const first = tensors.length;
+    spec.entries.forEach(([name, value], i) => {
+      const { offset, length, segment: s } = placed[i];
+      const { base } = segments[s];
+      const view = (region: Region) => new Float32Array(buffer, base[region] + offset * 4, length);
+      if (typeof value !== 'number' && arrayLength(value) !== length) {
+        throw new RangeError(
+          `parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`,
+        );
+      }
+      const { state, compressed } = tensorState(
+        buffer,
+        segments[s],
+        offset,
+        length,
+        kinds,
+        spec.options.initialSquareAvg,
+      );
+      const tensor: Tensor = {
+        name,
+        length,
+        group: g,
+        segment: s,
+        offset,
+        external: typeof value === 'number' ? undefined : value,
+        param: view('param'),
+        grad: view('grad'),
+        state,
+        kinds,
+        compressed,
+        gradAt: base.grad + offset * 4,
+        constantsAt: placed[i].constantsAt,
+        sumsAt: placed[i].sumsAt,
+      };
+      if (tensor.external) tensor.param.set(tensor.external);
+      tensors.push(tensor);
+    });
+    const compressed = segments.find((segment) => segment.format !== 'float32');
+    if (compressed) writeBlockKeys(buffer, compressed, tensors.slice(first));
+    const group: Group = {
+      options: spec.options,
+      mode: 0,
+      clipValueArg: null,
+      first,
+      count: tensors.length - first,
+      segments,
+      constantsAt,
+      roundingKeys: compressed && groupKeys(compressed.base),
+    };
+    setGroupOptions(group, spec.options);
+    return group;
+  });
+  return { tensors, groups };
+}
+
+const NONE = new Float32Array(0);
+
+/** Group.roundingKeys of a compressed segment at `base`. */
+const groupKeys = (base: Segment['base']) =>
+  Uint32Array.of(
+    ARRAY_KEYS[0] - base.squareAvg,
+    ARRAY_KEYS[1] - base.gradAvg,
+    ARRAY_KEYS[2] - base.momentum,
+    base.blockKeys - base.squareAvgScales,
+  );
+
+/**
+ * A tensor's state at `offset` of `segment`: float32 views, or (compressed) its codes and scales with
+ * getters that decode copies; S starts at `initialSquareAvg`.
+ */
+function tensorState(
+  buffer: ArrayBufferLike,
+  { base, format }: Segment,
+  offset: number,
+  length: number,
+  kinds: readonly StateKind[],
+  initialSquareAvg: number,
+): { state: TensorState; compressed: CompressedState | undefined } {
+  if (format === 'float32') {
+    const views = kinds.map((kind) => [kind, new Float32Array(buffer, base[kind] + offset * 4, length)]);
+    const state = Object.freeze(Object.fromEntries(views) as unknown as TensorState);
+    // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
+    if (initialSquareAvg !== 0) state.squareAvg.fill(initialSquareAvg);
+    return { state, compressed: undefined };
+  }
+  const blocks = Math.ceil(length / STATE_BLOCK);
+  const codes = (kind: StateKind) =>
+    format === 'bfloat16'
+      ? new Uint16Array(buffer, base[kind] + offset * 2, length)
+      : new Uint8Array(buffer, base[kind] + offset, length);
+  const scales = (kind: StateKind) =>
+    format === '8bit' ? new Float32Array(buffer, base[SCALES_OF[kind]] + (offset / STATE_BLOCK) * 4, blocks) : NONE;
+  const compressed: CompressedState = {
+    format,
+    codes: Object.fromEntries(kinds.map((kind) => [kind, codes(kind)])),
+    scales: Object.fromEntries(kinds.map((kind) => [kind, scales(kind)])),
+  };
+  const getters = Object.fromEntries(
+    kinds.map((kind) => [kind, { get: () => decodeCompressed(compressed, kind, length), enumerable: true }]),
+  );
+  if (initialSquareAvg !== 0)
+    encodeCompressed(compressed, 'squareAvg', new Float32Array(length).fill(initialSquareAvg));
+  return { state: Object.freeze(Object.defineProperties({}, getters) as TensorState), compressed };
+}
+
+/** Each block key of a compressed `segment`: its tensor's key less the tensor's offset in bytes of codes. */
+function writeBlockKeys(buffer: ArrayBufferLike, segment: Segment, tensors: readonly Tensor[]): void {
+  const keys = new Uint32Array(buffer, segment.base.blockKeys, segment.paddedLength / STATE_BLOCK);
+  const stride = STATE_ELEMENT_BYTES[segment.format];
+  for (const t of tensors) {
+    if (!t.compressed) continue;
+    const first = t.offset / STATE_BLOCK;
+    keys.fill(tensorKey(t.length) - t.offset * stride, first, first + Math.ceil(t.length / STATE_BLOCK));
+  }
+}
+
+/** Each group's options, with the names of its parameters (frozen). @internal */
+export function describeGroups(groups: readonly Group[], tensors: readonly Tensor[]): readonly GroupInfo[] {
+  return Object.freeze(
+    groups.map((group) =>
+      Object.freeze({
+        ...group.options,
+        params: Object.freeze(tensors.slice(group.first, group.first + group.count).map((t) => t.name)),
+      }),
+    ),
+  );
+}
+
+/** A group's options changed by setOptions (already checked): the kernel mode and clipValue follow. @internal */
+export function setGroupOptions(group: Group, options: ResolvedOptions): void {
+  group.options = options;
+  group.mode = kernelMode(options);
+  group.clipValueArg = options.clipValue;
+}
+
+/** What an optimizer hands out by parameter name: its parameters, gradients and state. @internal */
+export interface TensorViews<Name extends string> {
+  readonly params: Readonly<Record<Name, Float32Array>>;
+  readonly grads: Readonly<Record<Name, Float32Array>>;
+  readonly state: Readonly<Record<Name, TensorState>>;
+}
+
+/**
+ * A frozen record of `pick(tensor)` by tensor name, with a null prototype: a parameter may be named
+ * 'constructor' or '__proto__', and a name that is not a parameter finds nothing.
+ */
+function recordByName<Name extends string, T>(
+  tensors: readonly Tensor[],
+  pick: (t: Tensor) => T,
+): Readonly<Record<Name, T>> {
+  return Object.freeze(Object.setPrototypeOf(Object.fromEntries(tensors.map((t) => [t.name, pick(t)])), null));
+}
+
+/** The tensors' views: bring-your-own parameters are the caller's arrays, everything else is in the heap. @internal */
+export function tensorViews<Name extends string>(tensors: readonly Tensor[]): TensorViews<Name> {
+  return {
+    params: recordByName(tensors, (t) => t.external ?? t.param),
+    grads: recordByName(tensors, (t) => t.grad),
+    state: recordByName(tensors, (t) => t.state),
+  };
+}
+
+/** The views after dispose: the same names and arrays, empty, so that none keeps the heap alive. @internal */
+export function emptyViews<Name extends string>(tensors: readonly Tensor[]): TensorViews<Name> {
+  const empty = new Float32Array(0);
+  return {
+    params: recordByName(tensors, (t) => t.external ?? empty),
+    grads: recordByName(tensors, () => empty),
+    state: recordByName(tensors, (t) =>
+      Object.freeze(Object.fromEntries(t.kinds.map((kind) => [kind, empty])) as unknown as TensorState),
+    ),
+  };
+}
