@@ -153,6 +153,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   setOptions(changes: OptionChanges): void {
     this.#live();
+    // (during a step that lays out a new core, the core being stepped is not yet #core)
+    if (this.#stepping) throw new Error(`setOptions() ${DURING_STEP}; it changed nothing`);
     // Read once: what is checked is what both the core and the options keep (a getter may answer otherwise twice).
     const read = isOptionsObject(changes) ? { ...changes } : changes; // (anything else goes on as it is, to be refused)
     const target = this.#core ?? checkCore(this.#options);
@@ -506,6 +508,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     tf.dispose([...this.#weights.map((w) => w.tensor), ...this.#retired]);
     this.#weights = [];
     this.#retired = [];
+    if (this.#core) this.#resolvedOptions = this.#core.options; // (changes made on core too)
     this.#steps = this.iterations; // still readable
     this.#core?.dispose();
     this.#core = undefined;
