@@ -74,7 +74,8 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
         return;
       }
       // As assembly/quantized.ts computes it: the state decoded, the mode's float32 step over it, encoded again
-      // (8 bits: in each block's new scale), with each code's random bits from its address and keys.
+      // (8 bits: in each block's new scale), with each code's random bits from its address and keys; the
+      // views are cached and the scratch made once, so a step allocates nothing.
       const isHalf = format === STATE_FORMAT_BFLOAT16;
       const codes: (pointer: number) => Codes = isHalf ? half : byte;
       const s = codes(sp);

@@ -84,8 +84,9 @@ export interface Layout {
   readonly stateBytes: number;
   /** stateBytes per value of state (element of S, ḡ or m); 4 when there is none. */
   readonly stateBytesPerValue: number;
-  /** Byte offsets of the threads' control block and job table. */
+  /** Byte offset of the threads' control block (chunks.ts). */
   readonly controlAt: number;
+  /** Byte offset of the step's job table (jobInts 32-bit words). */
   readonly jobsAt: number;
 }
 

@@ -48,7 +48,7 @@ import {
 } from './state-load.js';
 import { DirectCalls, issueUpdates, JobQueue, type KernelCalls } from './kernel-calls.js';
 import type { ThreadPool } from './threads.js';
-import { fromTorch, toTorch, type TorchStateDict } from './torch.js';
+import { fromTorch, toTorch, TORCH_OPTIONS, type TorchStateDict } from './torch.js';
 import { Lifecycle } from './lifecycle.js';
 
 /**
@@ -341,15 +341,19 @@ export class RMSProp<Name extends string = string> {
    * unless `{ restoreOptions: true }` (see `LoadOptions`).
    */
   loadState(saved: SavedState, options?: LoadOptions): void {
-    this.#life.exclusive('loadState()', () => this.#load(saved, options));
+    this.#life.exclusive('loadState()', () => this.#load(saved, readLoadOptions(options, 'loadState')));
   }
 
-  /** loadState's work; `where` names a saved group's options in errors (a torch dict's param group). */
-  #load(saved: unknown, options: unknown, where?: (g: number) => string): void {
-    const { restoreOptions } = readLoadOptions(options);
+  /** loadState's work; `where` and `savedNames` name a saved group and its options in errors (a torch dict's). */
+  #load(
+    saved: unknown,
+    { restoreOptions }: Required<LoadOptions>,
+    where?: (g: number) => string,
+    savedNames?: Readonly<Record<string, string>>,
+  ): void {
     const read = readSavedState(saved, this.#groupInfo, this.#tensors);
     const current = this.#groups.map((group) => group.options);
-    const groupOptions = restoreOptions && restoredOptions(read.options, current, where);
+    const groupOptions = restoreOptions ? restoredOptions(read.options, current, where, savedNames) : undefined;
     for (const write of read.writes) write();
     this.#steps = read.stepCount;
     if (groupOptions) {
@@ -381,8 +385,9 @@ export class RMSProp<Name extends string = string> {
    */
   fromTorchStateDict(dict: TorchStateDict, options?: LoadOptions): void {
     this.#life.exclusive('fromTorchStateDict()', () => {
+      const read = readLoadOptions(options, 'fromTorchStateDict');
       const saved = fromTorch(dict, this.#groupInfo, this.#tensors);
-      this.#load(saved, options, (g) => `torch state dict: param_groups[${g}] (alpha is decay)`);
+      this.#load(saved, read, (g) => `torch state dict: param_groups[${g}]`, TORCH_OPTIONS);
     });
   }
 

@@ -88,30 +88,39 @@ export function restoredOptions(
   saved: ReadonlyArray<Record<string, unknown>>,
   current: readonly ResolvedOptions[],
   where = (g: number) => `saved state: groups[${g}].options`,
+  savedNames: Readonly<Record<string, string>> = {},
 ): ResolvedOptions[] {
   return current.map((options, g) => {
     const changes = Object.entries(saved[g]).flatMap(([key, value]) =>
       (FIXED_AFTER_CREATE as readonly string[]).includes(key) ||
       (key === 'lr' && (value === 'schedule' || typeof options.lr === 'function'))
         ? []
-        : [[key, value === null ? Infinity : value] as const],
+        : [[key, value === null && CLIPPING.includes(key) ? Infinity : value] as const],
     );
     try {
       return readOptionChanges(options, record(changes));
     } catch (error) {
-      if (error instanceof TypeError || error instanceof RangeError) error.message = `${where(g)}: ${error.message}`;
+      if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+      const name = Object.keys(savedNames).find((ours) => error.message.startsWith(`option '${ours}'`));
+      const message = name ? `'${savedNames[name]}' (${error.message})` : error.message;
+      error.message = `${where(g)}: ${message}`;
       throw error;
     }
   });
 }
 
+/** The options saved as null when off (Infinity is not JSON). */
+const CLIPPING = ['clipValue', 'clipNorm'];
+
 /** loadState's options, checked. @internal */
-export function readLoadOptions(options: unknown): Required<LoadOptions> {
+export function readLoadOptions(options: unknown, method: string): Required<LoadOptions> {
   if (options === undefined) return { restoreOptions: false };
-  if (!isRecord(options)) throw new TypeError(`loadState options must be an object, got ${describe(options)}`);
+  if (!isRecord(options)) throw new TypeError(`${method} options must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options))
+    if (key !== 'restoreOptions') throw new TypeError(`${method}: unknown option '${key}' (known: restoreOptions)`);
   const restoreOptions = own(options, 'restoreOptions') ?? false;
   if (typeof restoreOptions !== 'boolean')
-    throw new TypeError(`loadState option 'restoreOptions' must be a boolean, got ${describe(restoreOptions)}`);
+    throw new TypeError(`${method} option 'restoreOptions' must be a boolean, got ${describe(restoreOptions)}`);
   return { restoreOptions };
 }
 

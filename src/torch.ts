@@ -80,6 +80,17 @@ function checkTorchLength(t: TensorArrays, what: string): void {
   }
 }
 
+/** A torch param group's fields by our option names, as toTorch writes them: fromTorch checks centered and momentum, and restoreOptions loads them. @internal */
+export const TORCH_OPTIONS = {
+  lr: 'lr',
+  decay: 'alpha',
+  eps: 'eps',
+  weightDecay: 'weight_decay',
+  momentum: 'momentum',
+  centered: 'centered',
+  maximize: 'maximize',
+} as const;
+
 /** The state dict of an optimizer's groups and tensors at `stepCount`. @internal */
 export function toTorch(
   stepCount: number,
@@ -122,17 +133,6 @@ export function toTorch(
   return { state, param_groups };
 }
 
-/** Our option names of a torch param group's fields (loaded with `restoreOptions`). */
-const TORCH_OPTIONS = {
-  lr: 'lr',
-  decay: 'alpha',
-  eps: 'eps',
-  weightDecay: 'weight_decay',
-  momentum: 'momentum',
-  centered: 'centered',
-  maximize: 'maximize',
-} as const;
-
 /** A torch state id: the decimal index of a parameter, as PyTorch numbers them ('0', '1', …, no sign, no leading zero). */
 const INDEX = /^(0|[1-9][0-9]*)$/;
 
@@ -150,7 +150,7 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
   }
   if (!isRecord(state)) throw new TypeError(`torch state dict: 'state' must be an object, got ${describe(state)}`);
   let index = 0;
-  const flags = paramGroups.map((group: unknown, g) => {
+  const options = paramGroups.map((group: unknown, g) => {
     if (!isRecord(group))
       throw new TypeError(`torch state dict: param_groups[${g}] must be an object, got ${describe(group)}`);
     const expected = groups[g].params.map(() => index++);
@@ -206,7 +206,7 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
     format: STATE_FORMAT,
     version: STATE_VERSION,
     stepCount,
-    groups: flags.map((options, g) => ({ params: [...groups[g].params], options })),
+    groups: options.map((o, g) => ({ params: [...groups[g].params], options: o })),
     state: Object.fromEntries(saved), // defines every name as its own property, '__proto__' included
   };
 }
@@ -261,7 +261,7 @@ function rowMajor(list: unknown[], where: string): unknown[] {
   for (let x: unknown = list; Array.isArray(x); x = x[0]) {
     // (V8 aborts the process, uncatchably, when the shape of a list that holds itself outgrows memory)
     if (shape.push(x.length) > MAX_NESTING)
-      throw new TypeError(
+      throw new RangeError(
         `torch state dict: ${where} is lists nested over ${MAX_NESTING} deep (one that holds itself?)`,
       );
   }

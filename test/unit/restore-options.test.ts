@@ -131,6 +131,11 @@ describe('loadState with restoreOptions', () => {
       /loadState option 'restoreOptions' must be a boolean, got/,
     ]);
     cases.push([source.saveState(), 'restore', /loadState options must be an object/]);
+    // a misspelt key would turn the restore off without a word
+    cases.push([source.saveState(), { restoreOption: true }, /loadState: unknown option 'restoreOption'/]);
+    // null stands for Infinity (off) in clipping options only: elsewhere it is the value refused
+    cases.push([withGroup1({ lr: null }), { restoreOptions: true }, /groups\[1\]\.options: option 'lr'.*got null/]);
+    cases.push([withGroup1({ maximize: null }), { restoreOptions: true }, /option 'maximize'.*got null/]);
     for (const [saved, options, error] of cases) {
       expect(() => target.loadState(saved as never, options as never)).toThrow(error);
       expect(snapshotDifference(snapshot(everything(target)), before)).toBeUndefined();
@@ -166,8 +171,18 @@ describe('fromTorchStateDict with restoreOptions', () => {
     expect(opt.groups[0]).toMatchObject({ lr: 1e-2, decay: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0.9 });
     dict.param_groups[0].alpha = 1.5;
     const before = snapshot(everything(opt));
+    // the dict's own names: 'alpha' for our decay, 'weight_decay' for weightDecay
     expect(() => opt.fromTorchStateDict(dict, { restoreOptions: true })).toThrow(
-      /param_groups\[0\] \(alpha is decay\): option 'decay'.*1\.5/,
+      /param_groups\[0\]: 'alpha' \(option 'decay'.*1\.5/,
+    );
+    dict.param_groups[0].alpha = 0.99;
+    dict.param_groups[1].weight_decay = -1;
+    expect(() => opt.fromTorchStateDict(dict, { restoreOptions: true })).toThrow(
+      /param_groups\[1\]: 'weight_decay' \(option 'weightDecay'.*-1/,
+    );
+    // its options argument is checked first, under its own name
+    expect(() => opt.fromTorchStateDict(null as never, { restore: true } as never)).toThrow(
+      /fromTorchStateDict: unknown option 'restore'/,
     );
     expect(snapshotDifference(snapshot(everything(opt)), before)).toBeUndefined();
     expect(opt.groups[1].lr).toBe(0.004);
