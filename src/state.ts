@@ -150,6 +150,8 @@ export function savedState(
 ): SavedState {
   if (options !== undefined && !isRecord(options))
     throw new TypeError(`saveState options must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options ?? {}))
+    if (key !== 'arrays') throw new TypeError(`saveState: unknown option '${key}' (known: arrays)`);
   const arrays = options && own(options, 'arrays');
   if (arrays !== undefined && arrays !== 'base64' && arrays !== 'float32') {
     throw new TypeError(`saveState option 'arrays' must be 'base64' or 'float32', got ${describe(arrays)}`);

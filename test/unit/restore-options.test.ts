@@ -94,6 +94,15 @@ describe('loadState with restoreOptions', () => {
     constant.dispose();
   });
 
+  it("saveState's options are checked as loadState's: a misspelt one is refused, not ignored", async () => {
+    const opt = await RMSProp.create({ w: 4 });
+    expect(() => opt.saveState({ array: 'float32' } as never)).toThrow(/saveState: unknown option 'array'/);
+    expect(() => opt.saveState({ arrays: 'float64' } as never)).toThrow(/saveState option 'arrays' must be/);
+    expect(() => opt.saveState('float32' as never)).toThrow(/saveState options must be an object/);
+    expect(opt.saveState({ arrays: 'float32' }).state.w.squareAvg).toBeInstanceOf(Float32Array);
+    opt.dispose();
+  });
+
   it('without it, options stay as the optimizer has them', async () => {
     const source = await RMSProp.create({ w: 4 }, { lr: 0.5 });
     const target = await RMSProp.create({ w: 4 }, { lr: 0.25 });
