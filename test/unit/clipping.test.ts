@@ -131,4 +131,14 @@ describe.each(BACKENDS)('clipping with NaN and ∞ gradients (%s)', (backend) =>
     expectFirstStep(opt.params.a.subarray(0, 1), opt.state.a.squareAvg.subarray(0, 1), [0], [3], 'a[0]');
     expect(opt.params.a[1]).toBeNaN();
   });
+
+  // A tensor left unscaled for its NaN is scaled again at the next step whose gradient is finite.
+  it('a tensor whose gradient was NaN at one step is clipped again at the next, finite one', async () => {
+    const opt = await RMSProp.create({ a: 2, b: 2 }, { backend, globalClipNorm: 1 });
+    opt.step({ a: new Float32Array([NaN, 0]), b: new Float32Array([0, 0]) });
+    opt.step({ a: new Float32Array([0, 3]), b: new Float32Array([0, 4]) });
+    // a[1] and b[1] take their first step now, both scaled by the global norm 5
+    expectFirstStep(opt.params.a.subarray(1), opt.state.a.squareAvg.subarray(1), [0], [3 / 5], 'a[1]');
+    expectFirstStep(opt.params.b.subarray(1), opt.state.b.squareAvg.subarray(1), [0], [4 / 5], 'b[1]');
+  });
 });

@@ -100,6 +100,12 @@ describe('loads ahead: decided by timing', () => {
     coarse.run(40, () => 0);
     expect(coarse.choices.slice(24)).toEqual(new Array(16).fill(1));
     expect(coarse.chooser.trials).toBe(1);
+    // and when the current choice is not to load ahead, equal times do not count as the loads' wins either
+    const coarseLater = drive();
+    coarseLater.run(24, (choice) => (choice === 1 ? 2 : 1)); // the first trial: without the loads
+    const after = coarseLater.run(64 + 16 + 8, () => 0); // the second trial, on a clock that cannot tell
+    expect(coarseLater.chooser.trials).toBe(2);
+    expect(after.slice(-8)).toEqual(new Array(8).fill(0));
   });
 
   it('a tie keeps the current choice', () => {

@@ -183,6 +183,41 @@ describe('files that cannot lie', () => {
     expect(empty()).toEqual(new Float32Array(0));
   });
 
+  // Version 3's codes (1 or 2 bytes an element) may start anywhere in the data: one shared byte is an overlap too.
+  it('version 3: codes that overlap an array by one byte, or of another width than 1, 2 or 4 bytes, are refused', () => {
+    const decode = (w: string, b: string, bytes: Uint8Array) => () => decodeState(container(3, header(w, b), bytes));
+    expect(decode('[0,4]', '[16,4,1]', data.subarray(0, 20))).not.toThrow();
+    expect(decode('[0,4]', '[15,4,1]', data.subarray(0, 19))).toThrow(
+      /squareAvg of 'b' \(data bytes 15 to 19\) overlaps squareAvg of 'w' \(bytes 0 to 16\)/,
+    );
+    expect(decode('[0,4]', '[16,2,3]', data)).toThrow(TypeError);
+  });
+
+  it('a file too short for its header and checksum, or whose header runs into its checksum, is called truncated', async () => {
+    const short = container(3, '', new Uint8Array(0)).subarray(0, 13); // magic, version, length, one byte
+    expect(() => decodeState(short)).toThrow(
+      /state bytes are truncated: 13 bytes, the header and checksum alone need 16/,
+    );
+    const bytes = encodeState(await RMSProp.create({ w: 2 }));
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    view.setUint32(8, bytes.length - 12, true); // the header claims every byte after it, the checksum's too
+    view.setUint32(bytes.length - 4, crc32(bytes.subarray(0, bytes.length - 4)), true);
+    expect(() => decodeState(bytes)).toThrow(
+      new RangeError(
+        `state bytes are truncated: the header needs ${bytes.length} bytes, only ${bytes.length - 4} are present`,
+      ),
+    );
+  });
+
+  it('bytes that start off a 4-byte boundary decode (from a copy of their data)', async () => {
+    const opt = await RMSProp.create({ w: 3 });
+    opt.setState('w', { squareAvg: Float32Array.of(1, 2, 3) });
+    const bytes = encodeState(opt);
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    expect(decodeState(shifted.subarray(1)).state.w.squareAvg).toEqual(Float32Array.of(1, 2, 3));
+  });
+
   // A 4 MiB file whose 400 references all alias its 2 MiB of data: the code of 0940c12 decoded it to
   // 400 base64 strings of 2.8 M characters (1.1 GB). Peak RSS of a fresh process, before and after.
   it('a crafted 4 MiB file of aliased references is refused without allocating more than a few times its size', async () => {
@@ -696,6 +731,18 @@ describe('saved state', () => {
     expect(() => opt.loadState({ ...saved, state: { w: { squareAvg: 'AAAAAAAAAAA=' } } })).not.toThrow();
   });
 
+  it('base64 with a character outside the alphabet at any place of a whole group of four is refused', async () => {
+    const opt = await RMSProp.create({ w: 3 }); // 12 bytes: four whole groups, no padding
+    const saved = opt.saveState();
+    for (let at = 0; at < 16; at++) {
+      const text = `${'A'.repeat(at)}!${'A'.repeat(15 - at)}`;
+      expect(() => opt.loadState({ ...saved, state: { w: { squareAvg: text } } }), `'!' at ${at}`).toThrow(
+        /squareAvg of 'w' is not valid base64/,
+      );
+    }
+    expect(opt.state.w.squareAvg).toEqual(new Float32Array(3));
+  });
+
   it('a state saved at step 0 loads as step 0', async () => {
     const opt = await RMSProp.create({ w: 2 });
     const saved = opt.saveState();
@@ -731,6 +778,14 @@ describe('saved state', () => {
       expect(Object.keys(opt.toTorchStateDict().state)).toEqual(['0', '1']);
     },
   );
+
+  // PyTorch creates every parameter's state at its first step, whatever the gradient: after a step of
+  // zero gradients (S stays 0, as at create) each parameter still has its entry.
+  it("after a step, every parameter has state, even one whose state equals a fresh optimizer's", async () => {
+    const opt = await RMSProp.create({ w: 3 }, { preset: 'pytorch' });
+    opt.step({ w: new Float32Array(3) });
+    expect(opt.toTorchStateDict().state).toEqual({ '0': { step: 1, square_avg: [0, 0, 0] } });
+  });
 });
 
 // Loading checks everything before it changes anything.

@@ -508,3 +508,57 @@ describe('the formats against their definitions', () => {
       }
   });
 });
+
+// 8-bit blocks at the ends of their scales, through the optimizer, on every backend: values the format
+// holds exactly (a power of two times 1 to 1.875 in steps of 1/8, within the block's 32 binades) read back
+// exactly, whether set (rounded to nearest) or stepped (stochastically: exact values have nothing to round).
+describe.each(BACKENDS)('8-bit blocks at the ends of their scales (%s)', (backend) => {
+  const create = async (options: RMSPropOptions) => {
+    const { RMSProp } = await import('../../src/index.js');
+    return RMSProp.create({ w: 4096 }, { stateFormat: '8bit', backend, ...options });
+  };
+
+  it("a block's largest value on the grid (1.875·2^k) keeps the scale 2^k: its smallest codes stay in range", async () => {
+    const opt = await create({ decay: 0.5 });
+    const s = new Float32Array(4096);
+    s.set([3.75, 2 ** -29, 2 ** -28 * 1.125]); // 1.875·2, and the block's smallest codes in a scale of 2
+    opt.setState('w', { squareAvg: s });
+    expect(Array.from(opt.state.w.squareAvg.subarray(0, 4))).toEqual([3.75, 2 ** -29, 2 ** -28 * 1.125, 0]);
+    opt.step({ w: new Float32Array(4096) }); // S ← S/2, exactly
+    expect(Array.from(opt.state.w.squareAvg.subarray(0, 4))).toEqual([1.875, 2 ** -30, 2 ** -29 * 1.125, 0]);
+    expect(opt.state.w.squareAvg.subarray(3).every((x) => x === 0)).toBe(true);
+  });
+
+  it('a block whose largest S is tiny (below 2^-96) keeps its zeros at 0', async () => {
+    const opt = await create({ decay: 0.99 });
+    const g = new Float32Array(4096);
+    g[0] = 1e-16; // S = 0.01·g² ≈ 1e-34: a normal float32, 2^-113
+    opt.step({ w: g });
+    const s = opt.state.w.squareAvg;
+    expect(s[0] / (0.01 * Math.fround(1e-16) ** 2)).toBeCloseTo(1, 0);
+    expect(Math.abs(s[0] / (0.01 * Math.fround(1e-16) ** 2) - 1)).toBeLessThanOrEqual(1 / 8);
+    expect(s.subarray(1).every((x) => x === 0)).toBe(true);
+  });
+
+  it('a NaN of any bits in a block makes its scale NaN: the whole block reads NaN', async () => {
+    const opt = await create({});
+    const g = new Float32Array(4096).fill(0.5);
+    new Uint32Array(g.buffer)[5] = 0xffffffff; // a NaN with the sign and every payload bit set
+    opt.step({ w: g });
+    const s = opt.state.w.squareAvg;
+    expect(s.subarray(0, 1024).every((x) => Number.isNaN(x))).toBe(true);
+    expect(s.subarray(1024).every((x) => x > 0)).toBe(true);
+  });
+
+  it('zeros in a block of tiny momentum (largest 2^-120) keep code 0, not the sign bit', async () => {
+    const opt = await create({ momentum: 0.5 });
+    const m = new Float32Array(4096);
+    m[0] = 2 ** -119;
+    opt.setState('w', { momentum: m });
+    opt.step({ w: new Float32Array(4096) }); // m ← m/2: 2^-120, the zeros stay +0
+    expect(opt.state.w.momentum![0]).toBe(2 ** -120);
+    const codes = opt.saveState({ arrays: 'float32' }).state.w.momentum as Uint8Array;
+    expect(codes).toBeInstanceOf(Uint8Array);
+    expect(codes.subarray(1).every((c) => c === 0)).toBe(true);
+  });
+});

@@ -143,6 +143,29 @@ describe("learning-rate schedules match their frameworks' formulas", () => {
     expect(schedules.constant(0.3)(1000)).toBe(0.3);
   });
 
+  it('the factories take the ends of their documented ranges, and refuse just past them', () => {
+    // ≥ 0: a rate of 0 is a rate
+    expect(schedules.constant(0)(5)).toBe(0);
+    expect(schedules.exponentialDecay({ initial: 0, decaySteps: 1, decayRate: 0 })(3)).toBe(0);
+    expect(schedules.stepDecay({ initial: 1, stepSize: 1, gamma: 0 })(1)).toBe(0);
+    // alpha in [0, 1]: alpha 1 holds the rate
+    expect(schedules.cosineDecay({ initial: 2, decaySteps: 10, alpha: 1 })(5)).toBe(2);
+    expect(() => schedules.cosineDecay({ initial: 2, decaySteps: 10, alpha: 1.5 })).toThrow(RangeError);
+    // stepSize an integer > 0; decaySteps finite and > 0
+    expect(() => schedules.stepDecay({ initial: 1, stepSize: 0, gamma: 0.5 })).toThrow(RangeError);
+    expect(() => schedules.exponentialDecay({ initial: 1, decaySteps: Infinity, decayRate: 0.5 })).toThrow(RangeError);
+    expect(() => schedules.cosineDecay({ initial: 1, decaySteps: Infinity })).toThrow(RangeError);
+    // boundaries: numbers, strictly increasing
+    expect(() => schedules.piecewiseConstant({ boundaries: [NaN], values: [1, 2] })).toThrow(/boundaries\[0\]/);
+    expect(() => schedules.piecewiseConstant({ boundaries: [10, 10], values: [1, 2, 3] })).toThrow(/must increase/);
+  });
+
+  it("cosineDecay: the step that ends the warm-up is the decay's first, exactly the target (Keras: step < warmup_steps)", () => {
+    // (target − initial)·1 + initial is not 0.11 in float64; Keras' decay branch at step 0 is target·1
+    const schedule = schedules.cosineDecay({ initial: 0.04, decaySteps: 10, warmupTarget: 0.11, warmupSteps: 5 });
+    expect(schedule(5)).toBe(0.11);
+  });
+
   it('a schedule is called once per step with the steps taken so far', async () => {
     const calls: number[] = [];
     const opt = await RMSProp.create(
