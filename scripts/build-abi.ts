@@ -23,7 +23,9 @@ import {
 // Each group's and tensor's constants block is RESERVED_SLOTS slots long (src/layout.ts places them
 // back to back): one slot more would overwrite the next block.
 if (CONSTANT_SLOTS.length > RESERVED_SLOTS)
-  throw new Error(`${CONSTANT_SLOTS.length} constant slots, but blocks hold RESERVED_SLOTS = ${RESERVED_SLOTS}: raise it`);
+  throw new Error(
+    `${CONSTANT_SLOTS.length} constant slots, but blocks hold RESERVED_SLOTS = ${RESERVED_SLOTS}: raise it`,
+  );
 
 const path = (relative: string) => fileURLToPath(new URL(`../${relative}`, import.meta.url));
 const HEADER =
