@@ -20,6 +20,7 @@ import {
   type ArrayKind,
   bytesOf,
   type LoadOptions,
+  methodOption,
   isRecord,
   KINDS,
   listNames,
@@ -114,11 +115,7 @@ const CLIPPING = ['clipValue', 'clipNorm'];
 
 /** loadState's options, checked. @internal */
 export function readLoadOptions(options: unknown, method: string): Required<LoadOptions> {
-  if (options === undefined) return { restoreOptions: false };
-  if (!isRecord(options)) throw new TypeError(`${method} options must be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options))
-    if (key !== 'restoreOptions') throw new TypeError(`${method}: unknown option '${key}' (known: restoreOptions)`);
-  const restoreOptions = own(options, 'restoreOptions') ?? false;
+  const restoreOptions = methodOption(options, method, 'restoreOptions') ?? false;
   if (typeof restoreOptions !== 'boolean')
     throw new TypeError(`${method} option 'restoreOptions' must be a boolean, got ${describe(restoreOptions)}`);
   return { restoreOptions };

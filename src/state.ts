@@ -117,6 +117,18 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
   );
 }
 
+/**
+ * Option `name` of a method's options object (saveState, loadState…), undefined when not given;
+ * anything but an object, or another key (a misspelt one would be ignored), is refused. @internal
+ */
+export function methodOption(options: unknown, method: string, name: string): unknown {
+  if (options === undefined) return undefined;
+  if (!isRecord(options)) throw new TypeError(`${method} options must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options))
+    if (key !== name) throw new TypeError(`${method}: unknown option '${key}' (known: ${name})`);
+  return own(options, name);
+}
+
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). @internal */
 export const stateArray = (t: TensorArrays, kind: StateKind) => own(t.state, kind) as Float32Array | undefined;
 /** @internal */
@@ -148,11 +160,7 @@ export function savedState(
   options?: SaveOptions,
   views = false, // encodeState(opt): the arrays as they are in the optimizer's memory, read at once
 ): SavedState {
-  if (options !== undefined && !isRecord(options))
-    throw new TypeError(`saveState options must be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options ?? {}))
-    if (key !== 'arrays') throw new TypeError(`saveState: unknown option '${key}' (known: arrays)`);
-  const arrays = options && own(options, 'arrays');
+  const arrays = methodOption(options, 'saveState', 'arrays');
   if (arrays !== undefined && arrays !== 'base64' && arrays !== 'float32') {
     throw new TypeError(`saveState option 'arrays' must be 'base64' or 'float32', got ${describe(arrays)}`);
   }
