@@ -117,10 +117,7 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
   );
 }
 
-/**
- * Option `name` of a method's options object (saveState, loadState…), undefined when not given;
- * anything but an object, or another key (a misspelt one would be ignored), is refused. @internal
- */
+/** Option `name` of a method's options: not an object, or another (misspelt) key, is refused. @internal */
 export function methodOption(options: unknown, method: string, name: string): unknown {
   if (options === undefined) return undefined;
   if (!isRecord(options)) throw new TypeError(`${method} options must be an object, got ${describe(options)}`);
