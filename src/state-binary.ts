@@ -155,6 +155,39 @@ export function decodeState(input: Uint8Array): SavedState {
     throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
   if (isGone(input)) throw new TypeError("decodeState: the Uint8Array's buffer was detached or shrunk below it");
   const bytes = plainView(input);
+  const { version, header, dataStart, end } = readEnvelope(bytes);
+  const refs = own(header, 'state');
+  if (!isRecord(refs))
+    throw new TypeError(`state bytes: the header's 'state' must be an object, got ${describe(refs)}`);
+  const places = readPlaces(refs, version, dataStart, end);
+  checkCoverage(places, end - dataStart);
+  const inPlace = bytes.byteOffset % 4 === 0 && isPlainArrayBuffer(bytes.buffer);
+  const data = inPlace ? bytes.buffer : bytes.slice(dataStart, end).buffer;
+  const first = inPlace ? bytes.byteOffset + dataStart : 0;
+  const state: Record<string, Record<string, Typed>> = record(Object.keys(refs).map((name) => [name, {}]));
+  for (const { name, kind, offset, count, element } of places) {
+    const Kind = element === 4 ? Float32Array : element === 2 ? Uint16Array : Uint8Array;
+    Object.defineProperty(state[name], kind, {
+      value: count === 0 ? new Kind(0) : new Kind(data, first + offset, count), // (an empty array's offset is free)
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return { ...(header as SavedState), state };
+}
+
+/**
+ * The envelope around the arrays: magic, version, header length, the JSON header, and (version 2
+ * on) the CRC-32 of every byte before it, checked before anything else is read. `end` is where the
+ * data stops (the checksum's first byte).
+ */
+function readEnvelope(bytes: Uint8Array): {
+  version: number;
+  header: object;
+  dataStart: number;
+  end: number;
+} {
   if (bytes.length < HEADER_BYTES)
     throw new RangeError(`state bytes are truncated: ${bytes.length} bytes, the header alone needs ${HEADER_BYTES}`);
   if (MAGIC.some((b, i) => bytes[i] !== b))
@@ -182,7 +215,6 @@ export function decodeState(input: Uint8Array): SavedState {
     }
   }
   const headerLength = view.getUint32(8, true);
-  const dataStart = roundUp4(HEADER_BYTES + headerLength);
   if (HEADER_BYTES + headerLength > end) {
     throw new RangeError(
       `state bytes are truncated: the header needs ${HEADER_BYTES + headerLength} bytes, only ${end} are present`,
@@ -198,12 +230,22 @@ export function decodeState(input: Uint8Array): SavedState {
     throw new TypeError('state bytes: the header is not valid UTF-8 JSON');
   }
   if (!isRecord(header)) throw new TypeError(`state bytes: the header must be a JSON object, got ${describe(header)}`);
-  const refs = own(header, 'state');
-  if (!isRecord(refs))
-    throw new TypeError(`state bytes: the header's 'state' must be an object, got ${describe(refs)}`);
-  // bytes: what the array covers in the data, its element's bytes rounded up to a multiple of 4
-  const places: Array<{ name: string; kind: string; offset: number; count: number; element: number; bytes: number }> =
-    [];
+  return { version, header, dataStart: roundUp4(HEADER_BYTES + headerLength), end };
+}
+
+/** Where an array lies in the data; `bytes`: its elements' bytes rounded up to a multiple of 4. */
+interface Place {
+  name: string;
+  kind: string;
+  offset: number;
+  count: number;
+  element: number;
+  bytes: number;
+}
+
+/** The header's references to the arrays, each checked to lie before `end`. */
+function readPlaces(refs: object, version: number, dataStart: number, end: number): Place[] {
+  const places: Place[] = [];
   for (const name of Object.keys(refs)) {
     const entry = own(refs, name);
     if (!isRecord(entry))
@@ -228,24 +270,27 @@ export function decodeState(input: Uint8Array): SavedState {
           `state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count] (or, for compressed state, [byte offset, element count, 2 or 1]), got ${describe(ref)}`,
         );
       }
-      const size = roundUp4((count as number) * (element as number));
-      const stop = dataStart + (offset as number) + size;
-      if (stop > end)
-        throw new RangeError(
-          `state bytes are truncated: ${kind} of ${quote(name)} ends at byte ${stop}, only ${end} are present`,
-        );
-      places.push({
+      const place = {
         name,
         kind,
         offset: offset as number,
         count: count as number,
         element: element as number,
-        bytes: size,
-      });
+        bytes: roundUp4((count as number) * (element as number)),
+      };
+      const stop = dataStart + place.offset + place.bytes;
+      if (stop > end)
+        throw new RangeError(
+          `state bytes are truncated: ${kind} of ${quote(name)} ends at byte ${stop}, only ${end} are present`,
+        );
+      places.push(place);
     }
   }
-  // Each data byte belongs to exactly one array.
-  const dataBytes = Math.max(end - dataStart, 0);
+  return places;
+}
+
+/** Checks that each of the `dataBytes` data bytes belongs to exactly one array. */
+function checkCoverage(places: readonly Place[], dataBytes: number): void {
   const sorted = places.filter((p) => p.count > 0).sort((a, b) => a.offset - b.offset);
   let covered = 0;
   for (let i = 0; i < sorted.length; i++) {
@@ -259,20 +304,6 @@ export function decodeState(input: Uint8Array): SavedState {
     if (offset > covered) throw new RangeError(`state bytes: data bytes ${covered} to ${offset} belong to no array`);
     covered = offset + size;
   }
-  if (covered !== dataBytes)
-    throw new RangeError(`state bytes: data bytes ${covered} to ${dataBytes} belong to no array`);
-  const inPlace = bytes.byteOffset % 4 === 0 && isPlainArrayBuffer(bytes.buffer);
-  const data = inPlace ? bytes.buffer : bytes.slice(dataStart, end).buffer;
-  const first = inPlace ? bytes.byteOffset + dataStart : 0;
-  const state: Record<string, Record<string, Typed>> = record(Object.keys(refs).map((name) => [name, {}]));
-  for (const { name, kind, offset, count, element } of places) {
-    const Kind = element === 4 ? Float32Array : element === 2 ? Uint16Array : Uint8Array;
-    Object.defineProperty(state[name], kind, {
-      value: count === 0 ? new Kind(0) : new Kind(data, first + offset, count), // (an empty array's offset is free)
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return { ...(header as SavedState), state } as SavedState;
+  if (covered !== Math.max(dataBytes, 0))
+    throw new RangeError(`state bytes: data bytes ${covered} to ${Math.max(dataBytes, 0)} belong to no array`);
 }
