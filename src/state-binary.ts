@@ -13,6 +13,7 @@ import {
   KINDS,
   quote,
   READABLE_VERSIONS,
+  readSavedFields,
   record,
   type SavedState,
   STATE_FORMAT,
@@ -71,18 +72,7 @@ function crc32(bytes: Uint8Array): number {
 export function encodeState(source: SavedState | RMSProp): Uint8Array {
   const saved = source instanceof RMSProp ? source.stateViews() : source;
   if (!isRecord(saved)) throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}`);
-  const format = own(saved, 'format');
-  const version = own(saved, 'version');
-  const savedArrays = own(saved, 'state');
-  if (format !== STATE_FORMAT)
-    throw new TypeError(`encodeState: format must be '${STATE_FORMAT}', got ${describe(format)}`);
-  if (!READABLE_VERSIONS.includes(version as number))
-    throw new RangeError(`encodeState: version must be 1 to ${STATE_VERSION}, got ${describe(version)}`);
-  if (!isRecord(savedArrays))
-    throw new TypeError(`encodeState: 'state' must be an object, got ${describe(savedArrays)}`);
-  const compressed = own(saved, 'compressed');
-  if (compressed !== undefined && !isRecord(compressed))
-    throw new TypeError(`encodeState: 'compressed' must be an object, got ${describe(compressed)}`);
+  const { state: savedArrays, compressed } = readSavedFields(saved, 'encodeState');
   const arrays: Array<[at: number, read: ReadArray]> = [];
   let dataBytes = 0;
   const state = record(
@@ -101,7 +91,7 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
               );
             const read = readStateArray(own(entry, kind), where);
             // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and the rest float32
-            const format = compressed && !kind.endsWith('Scales') ? own(compressed, name) : undefined;
+            const format = kind.endsWith('Scales') ? undefined : own(compressed, name);
             const elementBytes = format === 'bfloat16' ? 2 : format === '8bit' ? 1 : 4;
             if (read.bytes % elementBytes !== 0)
               throw new RangeError(
@@ -119,12 +109,12 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
   );
   const header = new TextEncoder().encode(
     JSON.stringify({
-      format,
+      format: STATE_FORMAT,
       version: STATE_VERSION,
       stepCount: own(saved, 'stepCount'),
       groups: own(saved, 'groups'),
       state,
-      ...(compressed !== undefined && { compressed }),
+      compressed,
     }),
   );
   const dataStart = roundUp4(HEADER_BYTES + header.length);

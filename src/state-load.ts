@@ -25,10 +25,8 @@ import {
   KINDS,
   listNames,
   quote,
-  READABLE_VERSIONS,
+  readSavedFields,
   record,
-  STATE_FORMAT,
-  STATE_VERSION,
   stateArray,
   type TensorArrays,
   type Typed,
@@ -132,20 +130,9 @@ export function readSavedState(
   tensors: readonly TensorArrays[],
 ): { stepCount: number; options: Array<Record<string, unknown>>; writes: Array<() => void> } {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
-  const format = own(saved, 'format');
-  const version = own(saved, 'version');
+  const { state, compressed: formats } = readSavedFields(saved, 'saved state');
   const stepCount = own(saved, 'stepCount');
   const savedGroups = own(saved, 'groups');
-  const state = own(saved, 'state');
-  if (format !== STATE_FORMAT)
-    throw new TypeError(`saved state: format must be '${STATE_FORMAT}', got ${describe(format)}`);
-  if (typeof version !== 'number')
-    throw new TypeError(`saved state: version must be a number, got ${describe(version)}`);
-  if (!READABLE_VERSIONS.includes(version)) {
-    throw new RangeError(
-      `saved state: format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
-    );
-  }
   checkStepCount(stepCount, 'saved state: stepCount');
   if (!Array.isArray(savedGroups))
     throw new TypeError(`saved state: groups must be an array, got ${describe(savedGroups)}`);
@@ -153,25 +140,15 @@ export function readSavedState(
     throw new RangeError(`saved state has ${savedGroups.length} groups, this optimizer has ${groups.length}`);
   }
   const options = readGroupOptions(savedGroups, groups);
-  if (!isRecord(state)) throw new TypeError(`saved state: 'state' must be an object, got ${describe(state)}`);
   const known = new Set(tensors.map((t) => t.name));
   for (const name of Object.keys(state)) {
     if (!known.has(name))
       throw new RangeError(`saved state has an array for parameter ${quote(name)}, which this optimizer does not have`);
   }
-  const compressed = own(saved, 'compressed');
-  if (compressed !== undefined && !isRecord(compressed))
-    throw new TypeError(`saved state: 'compressed' must be an object, got ${describe(compressed)}`);
-  // each read once: a getter answering differently the second time cannot pass the check
-  const formats = record(Object.keys(compressed ?? {}).map((name) => [name, own(compressed!, name)] as const));
-  for (const [name, format] of Object.entries(formats)) {
+  for (const name of Object.keys(formats)) {
     if (!known.has(name))
       throw new RangeError(
         `saved state: 'compressed' names parameter ${quote(name)}, which this optimizer does not have`,
-      );
-    if (format !== 'bfloat16' && format !== '8bit')
-      throw new TypeError(
-        `saved state: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`,
       );
   }
   const writes: Array<() => void> = [];

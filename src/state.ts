@@ -126,6 +126,36 @@ export function methodOption(options: unknown, method: string, name: string): un
   return own(options, name);
 }
 
+/**
+ * The fields every saved state has, each read once and checked (`where` prefixes the messages):
+ * format, a version this library reads, 'state' an object, and 'compressed' absent or naming each
+ * compressed parameter's format. @internal
+ */
+export function readSavedFields(
+  saved: object,
+  where: string,
+): { version: number; state: object; compressed: Record<string, 'bfloat16' | '8bit'> } {
+  const format = own(saved, 'format');
+  const version = own(saved, 'version');
+  if (format !== STATE_FORMAT)
+    throw new TypeError(`${where}: format must be '${STATE_FORMAT}', got ${describe(format)}`);
+  if (typeof version !== 'number') throw new TypeError(`${where}: version must be a number, got ${describe(version)}`);
+  if (!READABLE_VERSIONS.includes(version))
+    throw new RangeError(
+      `${where}: format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
+    );
+  const state = own(saved, 'state');
+  if (!isRecord(state)) throw new TypeError(`${where}: 'state' must be an object, got ${describe(state)}`);
+  const given = own(saved, 'compressed');
+  if (given !== undefined && !isRecord(given))
+    throw new TypeError(`${where}: 'compressed' must be an object, got ${describe(given)}`);
+  const compressed = record(Object.keys(given ?? {}).map((name) => [name, own(given!, name)] as const));
+  for (const [name, format] of Object.entries(compressed))
+    if (format !== 'bfloat16' && format !== '8bit')
+      throw new TypeError(`${where}: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`);
+  return { version, state, compressed: compressed as Record<string, 'bfloat16' | '8bit'> };
+}
+
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). @internal */
 export const stateArray = (t: TensorArrays, kind: StateKind) => own(t.state, kind) as Float32Array | undefined;
 /** @internal */

@@ -1111,6 +1111,18 @@ describe('the binary form: malformed input names the field', () => {
       TypeError,
       /encodeState: 'state' must be an object, got undefined/,
     ],
+    [
+      'a compressed format that is none',
+      (s: SavedState) => ({ ...s, compressed: { w: 'float16' } }),
+      TypeError,
+      /encodeState: compressed\['w'\] must be 'bfloat16' or '8bit', got "float16"/,
+    ],
+    [
+      'a version it does not read',
+      (s: SavedState) => ({ ...s, version: 4 }),
+      RangeError,
+      /encodeState: format version 4 is not supported; this library reads versions 1 to 3/,
+    ],
     ['not an object', () => 'state', TypeError, /encodeState needs a saved state object, got "state"/],
   ] as Array<[string, (s: SavedState) => unknown, ErrorClass, RegExp]>)(
     'encodeState: %s',
