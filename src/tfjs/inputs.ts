@@ -167,59 +167,15 @@ export async function readStockWeights(
   centered: boolean,
   seen: () => { order: readonly Slot[]; known: ReadonlySet<string> },
 ): Promise<LoadedWeights> {
-  if (!Array.isArray(given) || given.length === 0) {
-    throw new TypeError(
-      `setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(given)}`,
-    );
-  }
-  // Each weight read once: a getter that answers otherwise later cannot pass the checks.
-  const weightValues = Array.from(given, (w: unknown) =>
-    w !== null && typeof w === 'object' ? { name: (w as NamedTensor).name, tensor: (w as NamedTensor).tensor } : w,
-  ) as NamedTensor[];
-  for (const [i, w] of weightValues.entries()) {
-    if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !isTensor(w.tensor)) {
-      throw new TypeError(
-        `setWeights: weightValues[${i}] must be { name: string, tensor: tf.Tensor }, got ${describe(w)}`,
-      );
-    }
-    if (w.tensor.isDisposed)
-      throw new TypeError(`setWeights: the tensor of '${w.name}' (weightValues[${i}]) is disposed`);
-  }
+  const weightValues = readWeightList(given);
   const kinds = STOCK.slice(0, centered ? 3 : 2);
   const layout = `${centered ? 'centered' : 'not centered'}: 'iter', then ${kinds.map(([, suffix]) => `'<var>/${suffix}'`).join(', ')} for every variable`;
   const count = (weightValues.length - 1) / kinds.length;
   if (!Number.isInteger(count)) {
     throw new RangeError(`setWeights: ${weightValues.length} weights do not fit this optimizer's layout (${layout})`);
   }
-  const iterTensor = weightValues[0].tensor;
-  if (iterTensor.size !== 1)
-    throw new RangeError(
-      `setWeights: '${weightValues[0].name}' (weightValues[0], the step count) has ${iterTensor.size} elements; it must be one value (a scalar, or one element as tf.train.rmsprop reads it)`,
-    );
-  if (iterTensor.dtype !== 'int32' && iterTensor.dtype !== 'float32')
-    throw new TypeError(
-      `setWeights: '${weightValues[0].name}' (the step count) is ${iterTensor.dtype}; it must be int32 (or float32)`,
-    );
-  const iter = (await valuesOf(weightValues[0].name, iterTensor, 0))[0];
-  if (!Number.isSafeInteger(iter) || iter < 0)
-    throw new RangeError(
-      `setWeights: '${weightValues[0].name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`,
-    );
-  // Names first: a layout saved with other options is refused before any value is read.
-  for (const [k, [, suffix]] of kinds.entries()) {
-    for (let i = 0; i < count; i++) {
-      const at = 1 + k * count + i;
-      const { name } = weightValues[at];
-      if (name.endsWith(`/${suffix}`)) continue;
-      const other = centered ? 'non-centered' : 'centered';
-      const hint = /\/(rms|momentum|mg)$/.test(name)
-        ? ` (a ${other} optimizer's layout, or weights out of order?)`
-        : '';
-      throw new RangeError(
-        `setWeights: weightValues[${at}] is '${name}' where variable ${i}'s '/${suffix}' belongs${hint}; this optimizer's layout is ${layout}`,
-      );
-    }
-  }
+  const iter = await readIter(weightValues[0]);
+  checkStockNames(weightValues, count, centered, layout);
   const slots: LoadedWeights['slots'] = [];
   const { order, known } = seen();
   const targets = matchLoaded(
@@ -263,6 +219,60 @@ export async function readStockWeights(
     slots.push(slot);
   }
   return { iter, slots };
+}
+
+/** setWeights' list, each weight read once (a getter that answers otherwise later cannot pass the checks) and checked. */
+function readWeightList(given: unknown): NamedTensor[] {
+  if (!Array.isArray(given) || given.length === 0) {
+    throw new TypeError(
+      `setWeights: weightValues must be a non-empty array of { name, tensor }, got ${describe(given)}`,
+    );
+  }
+  const weightValues = Array.from(given, (w: unknown) =>
+    w !== null && typeof w === 'object' ? { name: (w as NamedTensor).name, tensor: (w as NamedTensor).tensor } : w,
+  ) as NamedTensor[];
+  for (const [i, w] of weightValues.entries()) {
+    if (w === null || typeof w !== 'object' || typeof w.name !== 'string' || !isTensor(w.tensor)) {
+      throw new TypeError(
+        `setWeights: weightValues[${i}] must be { name: string, tensor: tf.Tensor }, got ${describe(w)}`,
+      );
+    }
+    if (w.tensor.isDisposed)
+      throw new TypeError(`setWeights: the tensor of '${w.name}' (weightValues[${i}]) is disposed`);
+  }
+  return weightValues;
+}
+
+/** The step count, weightValues[0]: one int32 (or float32) value, a safe integer ≥ 0. */
+async function readIter({ name, tensor }: NamedTensor): Promise<number> {
+  if (tensor.size !== 1)
+    throw new RangeError(
+      `setWeights: '${name}' (weightValues[0], the step count) has ${tensor.size} elements; it must be one value (a scalar, or one element as tf.train.rmsprop reads it)`,
+    );
+  if (tensor.dtype !== 'int32' && tensor.dtype !== 'float32')
+    throw new TypeError(`setWeights: '${name}' (the step count) is ${tensor.dtype}; it must be int32 (or float32)`);
+  const iter = (await valuesOf(name, tensor, 0))[0];
+  if (!Number.isSafeInteger(iter) || iter < 0)
+    throw new RangeError(`setWeights: '${name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`);
+  return iter;
+}
+
+/** Checks the names against the stock layout, before any value is read: a layout saved with other options is refused. */
+function checkStockNames(weightValues: readonly NamedTensor[], count: number, centered: boolean, layout: string): void {
+  for (const [k, [, suffix]] of STOCK.slice(0, centered ? 3 : 2).entries()) {
+    for (let i = 0; i < count; i++) {
+      const at = 1 + k * count + i;
+      const { name } = weightValues[at];
+      if (name.endsWith(`/${suffix}`)) continue;
+      const other = centered ? 'non-centered' : 'centered';
+      const hint = /\/(rms|momentum|mg)$/.test(name)
+        ? ` (a ${other} optimizer's layout, or weights out of order?)`
+        : '';
+      throw new RangeError(
+        `setWeights: weightValues[${at}] is '${name}' where variable ${i}'s '/${suffix}' belongs${hint}; this optimizer's layout is ${layout}`,
+      );
+    }
+  }
 }
 
 /** The values of weightValues[i] (as read once); a tensor disposed meanwhile (by a caller that did not await) is named. */
