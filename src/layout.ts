@@ -141,41 +141,8 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
       if (!holds[k] && !(k === 0 && !holds[1])) continue;
       const format = formats[k];
       const paddedLength = lengths[k];
-      const base = {
-        param: 0,
-        grad: 0,
-        squareAvg: 0,
-        gradAvg: 0,
-        momentum: 0,
-        squareAvgScales: 0,
-        gradAvgScales: 0,
-        momentumScales: 0,
-        blockKeys: 0,
-      };
-      const regions: Array<[Region, number]> = [
-        ['param', 4],
-        ['grad', 4],
-        ['squareAvg', STATE_ELEMENT_BYTES[format]],
-      ];
-      if (centered) regions.push(['gradAvg', STATE_ELEMENT_BYTES[format]]);
-      if (momentum !== 0) regions.push(['momentum', STATE_ELEMENT_BYTES[format]]);
-      for (const [region, elementBytes] of regions) {
-        base[region] = bytes;
-        bytes += align16(paddedLength * elementBytes) + regionGap(paddedLength * elementBytes);
-      }
-      if (format !== 'float32') {
-        base.blockKeys = bytes;
-        bytes += align16((paddedLength / STATE_BLOCK) * 4);
-      }
-      if (format === '8bit') {
-        const scaleBytes = align16((paddedLength / STATE_BLOCK) * 4);
-        base.squareAvgScales = bytes;
-        bytes += scaleBytes;
-        if (centered) base.gradAvgScales = bytes;
-        if (centered) bytes += scaleBytes;
-        if (momentum !== 0) base.momentumScales = bytes;
-        if (momentum !== 0) bytes += scaleBytes;
-      }
+      const { base, end } = placeSegment(bytes, format, paddedLength, centered, momentum !== 0);
+      bytes = end;
       segmentIndex[k] = segments.length;
       segments.push({ format, formatBits: FORMAT_BITS[format], paddedLength, base });
     }
@@ -204,6 +171,56 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
     controlAt,
     jobsAt,
   };
+}
+
+/**
+ * A segment's regions placed from byte `at`, each 16-byte aligned with a gap after the arrays:
+ * param, grad, S, ḡ (centered), m (momentum) at the format's width, then compressed state's block
+ * keys and 8-bit scales. Returns their byte offsets (0: none) and the first byte after them.
+ */
+function placeSegment(
+  at: number,
+  format: StateFormat,
+  paddedLength: number,
+  centered: boolean,
+  momentum: boolean,
+): { base: Segment['base']; end: number } {
+  const base = {
+    param: 0,
+    grad: 0,
+    squareAvg: 0,
+    gradAvg: 0,
+    momentum: 0,
+    squareAvgScales: 0,
+    gradAvgScales: 0,
+    momentumScales: 0,
+    blockKeys: 0,
+  };
+  const stateRegions: Array<[Region, ScaleRegion]> = [['squareAvg', 'squareAvgScales']];
+  if (centered) stateRegions.push(['gradAvg', 'gradAvgScales']);
+  if (momentum) stateRegions.push(['momentum', 'momentumScales']);
+  let bytes = at;
+  const regions: Array<[Region, number]> = [
+    ['param', 4],
+    ['grad', 4],
+    ...stateRegions.map(([region]): [Region, number] => [region, STATE_ELEMENT_BYTES[format]]),
+  ];
+  for (const [region, elementBytes] of regions) {
+    base[region] = bytes;
+    bytes += align16(paddedLength * elementBytes) + regionGap(paddedLength * elementBytes);
+  }
+  const blockBytes = align16((paddedLength / STATE_BLOCK) * 4);
+  if (format !== 'float32') {
+    base.blockKeys = bytes;
+    bytes += blockBytes;
+  }
+  if (format === '8bit') {
+    for (const [, scales] of stateRegions) {
+      base[scales] = bytes;
+      bytes += blockBytes;
+    }
+  }
+  return { base, end: bytes };
 }
 
 const FORMAT_BITS: Readonly<Record<StateFormat, number>> = {
