@@ -90,6 +90,52 @@ export function cosineDecay(o: {
 }
 
 /**
+ * Keras `PolynomialDecay`: from `initial` to `end` (default 1e-4, as Keras) over `decaySteps`,
+ * `(initial − end) · (1 − step / decaySteps)^power + end`, then `end`; with `cycle`, decaySteps
+ * grows to the first multiple of it ≥ step, so the rate jumps back up and decays again.
+ */
+export function polynomialDecay(o: {
+  initial: number;
+  decaySteps: number;
+  end?: number;
+  power?: number;
+  cycle?: boolean;
+}): Schedule {
+  checkObject('polynomialDecay', o, ['initial', 'decaySteps', 'end', 'power', 'cycle']);
+  const { initial, decaySteps, end = 1e-4, power = 1, cycle = false } = o;
+  check('polynomialDecay: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  check('polynomialDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
+  check('polynomialDecay: end', end, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  check('polynomialDecay: power', power, (x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
+  if (typeof cycle !== 'boolean')
+    throw new TypeError(`polynomialDecay: cycle must be a boolean, got ${describe(cycle)}`);
+  return (step) => {
+    const steps = cycle ? decaySteps * (step === 0 ? 1 : Math.ceil(step / decaySteps)) : decaySteps;
+    return (initial - end) * (1 - Math.min(step, steps) / steps) ** power + end;
+  };
+}
+
+/** `initial / (1 + decayRate · step / decaySteps)`, the quotient floored when `staircase` (Keras `InverseTimeDecay`). */
+export function inverseTimeDecay(o: {
+  initial: number;
+  decaySteps: number;
+  decayRate: number;
+  staircase?: boolean;
+}): Schedule {
+  checkObject('inverseTimeDecay', o, ['initial', 'decaySteps', 'decayRate', 'staircase']);
+  const { initial, decaySteps, decayRate, staircase = false } = o;
+  check('inverseTimeDecay: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  check('inverseTimeDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
+  check('inverseTimeDecay: decayRate', decayRate, (x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
+  if (typeof staircase !== 'boolean')
+    throw new TypeError(`inverseTimeDecay: staircase must be a boolean, got ${describe(staircase)}`);
+  return (step) => {
+    const p = step / decaySteps;
+    return initial / (1 + decayRate * (staircase ? Math.floor(p) : p));
+  };
+}
+
+/**
  * Keras `PiecewiseConstantDecay`: `values[0]` while step ≤ boundaries[0], `values[i]` while
  * boundaries[i−1] < step ≤ boundaries[i], and the last value after the last boundary.
  */

@@ -63,6 +63,8 @@ describe('options that float32 rounds to invalid values are rejected', () => {
     expect(() => schedules.constant('0.1' as never)).toThrow(TypeError);
     expect(() => schedules.stepDecay(null as never)).toThrow(TypeError);
     expect(() => schedules.piecewiseConstant({ boundaries: [1], values: [1, 3.5e38] })).toThrow(/values\[1\]/);
+    expect(() => schedules.polynomialDecay({ initial: 1, decaySteps: 1, end: 3.5e38 })).toThrow(/end.*3\.5e\+38/);
+    expect(() => schedules.inverseTimeDecay({ initial: 3.5e38, decaySteps: 1, decayRate: 1 })).toThrow(RangeError);
     expect(schedules.constant(FLOAT32_MAX)(0)).toBe(FLOAT32_MAX);
     // a misspelt or mistyped option once took its default, or a truthy string stood for true
     const decay = { initial: 1, decaySteps: 10, decayRate: 0.5 };

@@ -136,6 +136,39 @@ describe("learning-rate schedules match their frameworks' formulas", () => {
     expect(schedules.cosineDecay({ initial: 2, decaySteps: 10 })(5)).toBeCloseTo(1, 15);
   });
 
+  it('polynomialDecay: Keras PolynomialDecay, (initial − end)·(1 − step/D)^power + end, D a multiple of decaySteps ≥ step with cycle', () => {
+    // keras/src/optimizers/schedules/learning_rate_schedule.py, PolynomialDecay.__call__
+    const [initial, end, decaySteps] = [0.1, 0.01, 10];
+    close(
+      steps.map(schedules.polynomialDecay({ initial, decaySteps, end, power: 2 })),
+      steps.map((s) => (initial - end) * (1 - Math.min(s, decaySteps) / decaySteps) ** 2 + end),
+    );
+    const multiple = (s: number) => decaySteps * (s === 0 ? 1 : Math.ceil(s / decaySteps));
+    close(
+      steps.map(schedules.polynomialDecay({ initial, decaySteps, end, cycle: true })),
+      steps.map((s) => (initial - end) * (1 - s / multiple(s)) + end),
+    );
+    // by hand: halfway at power 2 is a quarter of the way down; cycling, step 11 restarts over 20 steps
+    expect(schedules.polynomialDecay({ initial, decaySteps, end, power: 2 })(5)).toBeCloseTo(0.0325, 15);
+    expect(schedules.polynomialDecay({ initial, decaySteps, end, cycle: true })(10)).toBeCloseTo(0.01, 15);
+    expect(schedules.polynomialDecay({ initial, decaySteps, end, cycle: true })(11)).toBeCloseTo(0.0505, 15);
+    // Keras' default end is 1e-4, and it may lie above initial (a ramp up)
+    expect(schedules.polynomialDecay({ initial: 1, decaySteps: 4 })(100)).toBe(1e-4);
+    expect(schedules.polynomialDecay({ initial: 0, decaySteps: 4, end: 1 })(2)).toBeCloseTo(0.5, 15);
+  });
+
+  it('inverseTimeDecay: Keras InverseTimeDecay, initial / (1 + rate·step/decaySteps), floored with staircase', () => {
+    close(
+      steps.map(schedules.inverseTimeDecay({ initial: 0.1, decaySteps: 5, decayRate: 0.5 })),
+      steps.map((s) => 0.1 / (1 + (0.5 * s) / 5)),
+    );
+    close(
+      steps.map(schedules.inverseTimeDecay({ initial: 0.1, decaySteps: 5, decayRate: 0.5, staircase: true })),
+      steps.map((s) => 0.1 / (1 + 0.5 * Math.floor(s / 5))),
+    );
+    expect(schedules.inverseTimeDecay({ initial: 0.1, decaySteps: 5, decayRate: 0.5 })(10)).toBeCloseTo(0.05, 15);
+  });
+
   it('piecewiseConstant: Keras PiecewiseConstantDecay (boundaries inclusive on the left value)', () => {
     const schedule = schedules.piecewiseConstant({ boundaries: [10, 20], values: [1, 0.5, 0.1] });
     expect([0, 10, 11, 20, 21, 100].map(schedule)).toEqual([1, 1, 0.5, 0.5, 0.1, 0.1]);
@@ -155,6 +188,20 @@ describe("learning-rate schedules match their frameworks' formulas", () => {
     expect(() => schedules.stepDecay({ initial: 1, stepSize: 0, gamma: 0.5 })).toThrow(RangeError);
     expect(() => schedules.exponentialDecay({ initial: 1, decaySteps: Infinity, decayRate: 0.5 })).toThrow(RangeError);
     expect(() => schedules.cosineDecay({ initial: 1, decaySteps: Infinity })).toThrow(RangeError);
+    // power and decayRate finite and ≥ 0 (power 0 holds the rate); cycle and staircase booleans
+    expect(schedules.polynomialDecay({ initial: 2, decaySteps: 10, power: 0 })(5)).toBe(2);
+    expect(() => schedules.polynomialDecay({ initial: 2, decaySteps: 10, power: -1 })).toThrow(/power.*-1/);
+    expect(() => schedules.polynomialDecay({ initial: 2, decaySteps: 0 })).toThrow(/decaySteps.*0/);
+    expect(() => schedules.polynomialDecay({ initial: 2, decaySteps: 1, end: -1 })).toThrow(/end.*-1/);
+    expect(() => schedules.polynomialDecay({ initial: 2, decaySteps: 1, cycle: 1 as never })).toThrow(TypeError);
+    expect(() => schedules.polynomialDecay({ initial: 2, decaySteps: 1, steps: 1 } as never)).toThrow(
+      /unknown option 'steps'/,
+    );
+    expect(schedules.inverseTimeDecay({ initial: 2, decaySteps: 1, decayRate: 0 })(9)).toBe(2);
+    expect(() => schedules.inverseTimeDecay({ initial: 2, decaySteps: 1, decayRate: Infinity })).toThrow(RangeError);
+    expect(() =>
+      schedules.inverseTimeDecay({ initial: 2, decaySteps: 1, decayRate: 1, staircase: 'yes' as never }),
+    ).toThrow(/staircase must be a boolean/);
     // boundaries: numbers, strictly increasing
     expect(() => schedules.piecewiseConstant({ boundaries: [NaN], values: [1, 2] })).toThrow(/boundaries\[0\]/);
     expect(() => schedules.piecewiseConstant({ boundaries: [10, 10], values: [1, 2, 3] })).toThrow(/must increase/);
