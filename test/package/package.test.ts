@@ -56,9 +56,12 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // With the docs of two more reviews (shared optimizers in TF.js, WebKit, the browsers' shared views):
 // 303.0 kB packed. The packed budget has 3 kB of room for the documents: a site screenshot (230 kB)
 // or a source map still breaks it. Then the heap's kind and length read through its getter (asLongAs):
-// 142.0 kB of code.
-const CODE_BUDGET = 131_000;
-const BUDGET = 297_000;
+// 142.0 kB of code. Internal declarations stripped from dist's types (@internal): 130.9 kB of code,
+// 295.6 kB packed. Three long functions split into named parts (decodeState, readStockWeights,
+// planLayout; doc comments ship in dist/*.js): 131.4 kB; Keras' polynomialDecay and inverseTimeDecay
+// schedules: 132.0 kB of code, 296.7 kB packed.
+const CODE_BUDGET = 132_500;
+const BUDGET = 298_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
