@@ -90,6 +90,38 @@ export function cosineDecay(o: {
 }
 
 /**
+ * Keras `CosineDecayRestarts` (SGDR): cosine decay from `initial` to `alpha` times it over
+ * `firstDecaySteps`, then a restart; each period is `tMul` times longer than the last and starts
+ * at `mMul` times its rate.
+ */
+export function cosineDecayRestarts(o: {
+  initial: number;
+  firstDecaySteps: number;
+  tMul?: number;
+  mMul?: number;
+  alpha?: number;
+}): Schedule {
+  checkObject('cosineDecayRestarts', o, ['initial', 'firstDecaySteps', 'tMul', 'mMul', 'alpha']);
+  const { initial, firstDecaySteps, tMul = 2, mMul = 1, alpha = 0 } = o;
+  check('cosineDecayRestarts: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  check('cosineDecayRestarts: firstDecaySteps', firstDecaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
+  check('cosineDecayRestarts: tMul', tMul, (x) => x >= 1 && x < Infinity, 'a finite number ≥ 1');
+  check('cosineDecayRestarts: mMul', mMul, (x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
+  check('cosineDecayRestarts: alpha', alpha, (x) => x >= 0 && x <= 1, 'in [0, 1]');
+  // periods before restart i, in units of the first: i, or (tMul^i − 1)/(tMul − 1)
+  const before = (i: number) => (tMul === 1 ? i : (tMul ** i - 1) / (tMul - 1));
+  return (step) => {
+    const fraction = step / firstDecaySteps;
+    let i = tMul === 1 ? Math.floor(fraction) : Math.floor(Math.log1p(fraction * (tMul - 1)) / Math.log(tMul));
+    // the logarithm's rounding may land a step that starts a period in the one before, or after
+    if (before(i + 1) <= fraction) i++;
+    else if (i > 0 && before(i) > fraction) i--;
+    const within = (fraction - before(i)) / tMul ** i;
+    return initial * ((1 - alpha) * 0.5 * mMul ** i * (1 + Math.cos(Math.PI * within)) + alpha);
+  };
+}
+
+/**
  * Keras `PolynomialDecay`: from `initial` to `end` (default 1e-4, as Keras) over `decaySteps`,
  * `(initial − end) · (1 − step / decaySteps)^power + end`, then `end`; with `cycle`, decaySteps
  * grows to the first multiple of it ≥ step, so the rate jumps back up and decays again.

@@ -157,6 +157,32 @@ describe("learning-rate schedules match their frameworks' formulas", () => {
     expect(schedules.polynomialDecay({ initial: 0, decaySteps: 4, end: 1 })(2)).toBeCloseTo(0.5, 15);
   });
 
+  it('cosineDecayRestarts: Keras CosineDecayRestarts, each period tMul times longer, its rate mMul times lower', () => {
+    // keras/src/optimizers/schedules/learning_rate_schedule.py, CosineDecayRestarts.__call__; the
+    // periods found here by walking them one by one (Keras solves for them with a logarithm)
+    const reference = (step: number, initial: number, first: number, tMul: number, mMul: number, alpha: number) => {
+      let [start, length, i] = [0, first, 0];
+      while (step >= start + length) [start, length, i] = [start + length, length * tMul, i + 1];
+      const cosine = 0.5 * mMul ** i * (1 + Math.cos((Math.PI * (step - start)) / length));
+      return initial * ((1 - alpha) * cosine + alpha);
+    };
+    const long = Array.from({ length: 400 }, (_, i) => i);
+    for (const [first, tMul, mMul, alpha] of [
+      [10, 2, 1, 0],
+      [7, 1, 0.5, 0.1],
+      [3, 3, 0.9, 0],
+      [5, 1.5, 1, 0.2],
+      [1, 10, 0.5, 0], // step 111 starts period 3, where log(1 + 111·9) / log(10) reads 2.999…
+    ])
+      close(
+        long.map(schedules.cosineDecayRestarts({ initial: 0.1, firstDecaySteps: first, tMul, mMul, alpha })),
+        long.map((s) => reference(s, 0.1, first, tMul, mMul, alpha)),
+      );
+    // by hand: a period's first step is the full rate (times mMul^i), its middle half of it
+    const sgdr = schedules.cosineDecayRestarts({ initial: 1, firstDecaySteps: 10, mMul: 0.5 });
+    expect([0, 5, 10, 20, 30, 70].map(sgdr)).toEqual([1, 0.5, 0.5, 0.25, 0.25, 0.125]);
+  });
+
   it('inverseTimeDecay: Keras InverseTimeDecay, initial / (1 + rate·step/decaySteps), floored with staircase', () => {
     close(
       steps.map(schedules.inverseTimeDecay({ initial: 0.1, decaySteps: 5, decayRate: 0.5 })),
@@ -202,6 +228,10 @@ describe("learning-rate schedules match their frameworks' formulas", () => {
     expect(() =>
       schedules.inverseTimeDecay({ initial: 2, decaySteps: 1, decayRate: 1, staircase: 'yes' as never }),
     ).toThrow(/staircase must be a boolean/);
+    expect(schedules.cosineDecayRestarts({ initial: 2, firstDecaySteps: 4, tMul: 1, mMul: 0 })(4)).toBe(0);
+    expect(() => schedules.cosineDecayRestarts({ initial: 2, firstDecaySteps: 4, tMul: 0.5 })).toThrow(/tMul.*0\.5/);
+    expect(() => schedules.cosineDecayRestarts({ initial: 2, firstDecaySteps: 0 })).toThrow(/firstDecaySteps/);
+    expect(() => schedules.cosineDecayRestarts({ initial: 2, firstDecaySteps: 4, alpha: 2 })).toThrow(/alpha/);
     // boundaries: numbers, strictly increasing
     expect(() => schedules.piecewiseConstant({ boundaries: [NaN], values: [1, 2] })).toThrow(/boundaries\[0\]/);
     expect(() => schedules.piecewiseConstant({ boundaries: [10, 10], values: [1, 2, 3] })).toThrow(/must increase/);
