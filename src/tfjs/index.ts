@@ -49,6 +49,7 @@ import {
   indexByName,
   isAlive,
   matchLoaded,
+  ownerOf,
   STOCK,
   savedNames,
   type Slot,
@@ -262,6 +263,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const old = this.#core;
     if (!old && fresh.length === 0) {
       this.#steps++; // no variable yet: a step that updates nothing, which stock TF.js counts too
+      this.#weightsStale = true; // (getWeights' iter)
       return;
     }
     // (a new core's slots may have lost the disposed: indexed again, not by the old places)
@@ -445,17 +447,23 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // Everything read and checked: now change the optimizer. The state of a variable disposed now is
     // dropped (re-created under its name, it takes the state loaded for that name, or starts afresh).
     this.#weightsStale = true;
+    const registered = tf.engine().registeredVariables;
+    const known = this.#knownNames();
     const kept = new Set(order);
     this.#slots = this.#slots.filter((slot) => kept.has(slot));
+    const momentumOff = this.#resolved('momentum') === 0;
     for (const [i, slot] of loaded.slots.entries()) {
+      if (momentumOff) delete slot.pending.momentum; // (as copyState drops it: getWeights gives zeros)
       const existing = targets[i]?.slot;
+      const owner = ownerOf(slot);
+      const waits = Object.hasOwn(registered, owner) || known.has(owner);
       if (existing?.name !== undefined && this.#core) {
         copyState(slot.pending, this.#core, existing.name);
         existing.stateNames = savedNames(targets[i]!.byName, slot.stateNames, existing.name);
       } else if (existing) {
-        Object.assign(existing, slot);
+        Object.assign(existing, slot, { waits });
       } else {
-        this.#slots.push({ name: undefined, variable: undefined, dataId: undefined, ...slot });
+        this.#slots.push({ name: undefined, variable: undefined, dataId: undefined, waits, ...slot });
       }
     }
     // The variables beyond the weights loaded start afresh, as the stock optimizer's state is replaced whole.

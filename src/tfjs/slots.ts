@@ -31,7 +31,15 @@ export interface Slot {
   pending: Partial<Record<StateKind, Float32Array>> | undefined;
   /** The `dataId` this optimizer last gave the variable: another one means it was assigned from outside. */
   dataId: object | undefined;
+  /**
+   * Loaded state that waits for its variable by name (one alive, or known to the optimizer, when it
+   * was loaded): dropped once no variable of that name (or a tfjs-layers `_1` copy) is registered.
+   */
+  waits?: boolean;
 }
+
+/** A tfjs-layers name less the `_1` it adds to a loaded model's variables whose names the process has (`<layer>/<weight>` only: a name of one's own such as `w_1` is not a renamed `w`). */
+const unsuffixed = (name: string) => (name.includes('/') ? name.replace(/_\d+$/, '') : name);
 
 /**
  * The names a variable's state is saved under once it took loaded state (`loaded`: the names it came
@@ -42,12 +50,17 @@ export const savedNames = (byName: boolean, loaded: Record<StateKind, string>, v
   byName ? loaded : stockNames(variable);
 
 /**
- * Whether a slot's state is kept: loaded and waiting for its variable, or its variable alive or
- * re-created under its name (`registered`: tf.engine().registeredVariables).
+ * Whether a slot's state is kept: its variable alive or re-created under its name; loaded and
+ * waiting for its variable while one of that name is registered; or loaded for a variable not seen
+ * yet, taken by position (`registered`: tf.engine().registeredVariables).
  * @internal
  */
-export const isAlive = (slot: Slot, registered: Readonly<Record<string, tf.Variable>>): boolean =>
-  slot.name === undefined || !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
+export function isAlive(slot: Slot, registered: Readonly<Record<string, tf.Variable>>): boolean {
+  if (slot.name !== undefined) return !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
+  if (!slot.waits) return true;
+  const owner = unsuffixed(ownerOf(slot));
+  return Object.hasOwn(registered, owner) || Object.keys(registered).some((name) => unsuffixed(name) === owner);
+}
 
 /** Each bound slot's index by its variable's name. @internal */
 export function indexByName(slots: readonly Slot[]): Map<string, number> {
@@ -68,8 +81,6 @@ export function bindJoining(
   fresh: readonly string[],
   registered: Readonly<Record<string, tf.Variable>>,
 ): void {
-  // (tfjs-layers' names are `<layer>/<weight>`: a name of one's own such as `w_1` is not a renamed `w`)
-  const unsuffixed = (name: string) => (name.includes('/') ? name.replace(/_\d+$/, '') : name);
   const named = new Map<string, Slot>();
   const claimed = new Set<Slot>();
   const claim = (name: string, slot: Slot | undefined) => {

@@ -119,6 +119,51 @@ describe.concurrent('every promise holds in a fresh process', () => {
     60_000,
   );
 
+  // The old head disposed before the new one's first step: the loaded state waiting for it went by
+  // position to the new head (which started afresh only while the old head was alive).
+  it("a loaded model's head replaced, the old one disposed first: the new head starts afresh, the old head's state is dropped", async () => {
+    const file = join(tmp, 'head.json');
+    await run(`
+      const { x, y } = data();
+      const model = mlp();
+      model.compile({ optimizer: await rmsprop({ lr: 0.01 }), loss: 'meanSquaredError' });
+      await model.fit(x, y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
+      let artifacts;
+      await model.save(tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }), { includeOptimizer: true });
+      const weightData = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData)).toString('base64');
+      (await import('node:fs')).writeFileSync(${JSON.stringify(file)}, JSON.stringify({ ...artifacts, weightData }));
+      out(true);
+    `);
+    const result = await run<{ names: string[]; old: string[]; rms: number[]; expected: number[] }>(`
+      tf.serialization.registerClass(RMSPropWasmOptimizer);
+      const saved = JSON.parse((await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8'));
+      const weightData = new Uint8Array(Buffer.from(saved.weightData, 'base64')).buffer;
+      const model = await tfl.loadLayersModel(tf.io.fromMemory({ ...saved, weightData }));
+      const oldHead = model.layers[1];
+      const old = (await model.optimizer.getWeights()).map((w) => w.name).filter((name) => name.startsWith(oldHead.name + '/'));
+      model.pop();
+      tf.dispose(oldHead.getWeights());
+      model.add(tfl.layers.dense({ name: 'newhead', units: 3, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 9 }) }));
+      model.compile({ optimizer: model.optimizer, loss: 'meanSquaredError' });
+      const { x, y } = data();
+      // fresh state after one step of the whole batch: S = (1 − 0.9)·g²
+      const kernel = model.layers[1].getWeights()[0];
+      const { grads } = tf.variableGrads(() => tf.losses.meanSquaredError(y, model.predict(x)), [kernel]);
+      const expected = values(grads[kernel.name]).map((g) => 0.1 * g * g);
+      await model.fit(x, y, { epochs: 1, batchSize: 64, shuffle: false, verbose: 0 });
+      const weights = await model.optimizer.getWeights();
+      out({ names: weights.map((w) => w.name), old, expected,
+        rms: values(weights.find((w) => w.name === 'newhead/kernel/rms').tensor) });
+    `);
+    expect(result.old.length).toBeGreaterThan(0);
+    for (const name of result.old) expect(result.names).not.toContain(name);
+    expect(result.rms.length).toBe(16 * 3);
+    result.rms.forEach((rms, i) => expect(rms).toBeCloseTo(result.expected[i], 9));
+  }, 60_000);
+
   it('a step before the wasm is compiled throws a NotReadyError that changes nothing, and the next one after ready() works', async () => {
     const result = await run<{
       error: Failure;

@@ -1258,6 +1258,63 @@ describe('options and config', () => {
     }
   });
 
+  // Loaded state waiting for a variable that was then disposed stayed: getWeights saved it, and a
+  // later variable of its size, unrelated, took it by position.
+  it('loaded state whose variable is disposed before it joins is dropped: not saved, not taken by a newcomer of its size', async () => {
+    const a = tf.variable(tf.tensor1d([1, 2]), true, 'orphan-a');
+    const b = tf.variable(tf.tensor1d([1, 2, 3]), true, 'orphan-b');
+    const first = await rmsprop({ lr: 0.01 });
+    first.applyGradients({ [a.name]: tf.tensor1d([1, 1]), [b.name]: tf.tensor1d([5, 5, 5]) });
+    const restored = await rmsprop({ lr: 0.01 });
+    await restored.setWeights(await first.getWeights());
+    b.dispose();
+    restored.applyGradients({ [a.name]: tf.tensor1d([1, 1]) });
+    expect((await restored.getWeights()).map((w) => w.name)).toEqual(['iter', 'orphan-a/rms', 'orphan-a/momentum']);
+    const c = tf.variable(tf.tensor1d([0, 0, 0]), true, 'orphan-c');
+    restored.applyGradients({ [a.name]: tf.tensor1d([1, 1]), [c.name]: tf.tensor1d([0.1, 0.1, 0.1]) });
+    // c's first step from fresh state, as tf.train.rmsprop takes it
+    const stock = tf.train.rmsprop(0.01, 0.9, 0, 1e-7);
+    const reference = tf.variable(tf.tensor1d([0, 0, 0]), true, 'orphan-reference');
+    stock.applyGradients({ [reference.name]: tf.tensor1d([0.1, 0.1, 0.1]) });
+    expect(agreedBound([c.dataSync()], [reference.dataSync()], 1, 0, 0.01)).toBeUndefined();
+    expect(c.dataSync()[0]).toBeLessThan(-0.03); // −0.0316 afresh; −0.0007 from b's square average
+    tf.dispose([a, c, reference]);
+    first.dispose();
+    restored.dispose();
+    stock.dispose();
+  });
+
+  it("getWeights' iter after steps that updated no variable is the step count, as tf.train.rmsprop's", async () => {
+    const ours = await rmsprop({ lr: 0.01 });
+    const stock = tf.train.rmsprop(0.01);
+    for (const optimizer of [ours, stock]) {
+      await optimizer.getWeights();
+      optimizer.applyGradients({});
+      optimizer.applyGradients([]);
+    }
+    const iter = async (optimizer: tf.Optimizer) => (await optimizer.getWeights())[0].tensor.dataSync()[0];
+    expect(await iter(ours)).toBe(2);
+    expect(await iter(ours)).toBe(await iter(stock));
+    ours.dispose();
+    stock.dispose();
+  });
+
+  it('at momentum 0, loaded /momentum values are dropped at once: getWeights gives zeros before the first step', async () => {
+    const optimizer = await rmsprop({ lr: 0.01, momentum: 0 });
+    await optimizer.setWeights([
+      { name: 'iter', tensor: tf.scalar(1, 'int32') },
+      { name: 'mom0/w/rms', tensor: tf.tensor1d([0.1, 0.4, 0.9]) },
+      { name: 'mom0/w/momentum', tensor: tf.tensor1d([0.03, -0.03, 0.03]) },
+    ]);
+    const weights = await optimizer.getWeights();
+    expect(weights.map((w) => [w.name, [...w.tensor.dataSync()]])).toEqual([
+      ['iter', [1]],
+      ['mom0/w/rms', [0.1, 0.4, 0.9].map(Math.fround)],
+      ['mom0/w/momentum', [0, 0, 0]],
+    ]);
+    optimizer.dispose();
+  });
+
   // (no test reached this refusal; a review met it with a model saved beside another that shared its optimizer)
   it('a variable that joins under the name of loaded state of another size: a RangeError naming both, nothing changed', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
