@@ -59,8 +59,9 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // 142.0 kB of code. Internal declarations stripped from dist's types (@internal): 130.9 kB of code,
 // 295.6 kB packed. Three long functions split into named parts (decodeState, readStockWeights,
 // planLayout; doc comments ship in dist/*.js): 131.4 kB; Keras' polynomialDecay and inverseTimeDecay
-// schedules: 132.0 kB of code, 296.7 kB packed.
-const CODE_BUDGET = 132_500;
+// schedules: 132.0 kB of code, 296.7 kB packed; cosineDecayRestarts and the TF.js drop-in's fixes for
+// loaded state (waiting state dropped with its variable, iter, momentum 0): 132.7 kB, 297.6 kB packed.
+const CODE_BUDGET = 133_500;
 const BUDGET = 298_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
