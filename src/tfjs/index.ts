@@ -47,13 +47,15 @@ import {
 import {
   bindJoining,
   indexByName,
-  isAlive,
+  liveNames,
+  aliveIn,
   matchLoaded,
   ownerOf,
   STOCK,
   savedNames,
   type Slot,
   type StateKind,
+  waitsFor,
 } from './slots.js';
 
 /** Options of the TF.js optimizer: every option of `RMSProp.create`, with preset `'tfjs'` by default. */
@@ -258,7 +260,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
     // A new core leaves out the state of variables disposed and not re-created (a rebuilt model's
     // old ones), so that an optimizer outliving the models it trains does not grow with them.
-    if (fresh.length > 0) slots = slots.filter((slot) => isAlive(slot, registered));
+    if (fresh.length > 0) slots = slots.filter(aliveIn(registered));
     bindJoining(slots, fresh, registered);
     const old = this.#core;
     if (!old && fresh.length === 0) {
@@ -408,13 +410,13 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    * re-created under its name (one re-created keeps its state, before its next step too).
    */
   #savedOrder(): Slot[] {
-    const registered = tf.engine().registeredVariables;
-    const alive = (slot: Slot) => isAlive(slot, registered);
+    const alive = aliveIn(tf.engine().registeredVariables);
     const last = this.#lastStep.flatMap((name) => {
       const slot = this.#slots[this.#bySlotName.get(name) ?? -1];
       return slot && alive(slot) ? [slot] : [];
     });
-    return [...last, ...this.#slots.filter((slot) => alive(slot) && !last.includes(slot))];
+    const first = new Set(last);
+    return [...last, ...this.#slots.filter((slot) => !first.has(slot) && alive(slot))];
   }
 
   /**
@@ -447,7 +449,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // Everything read and checked: now change the optimizer. The state of a variable disposed now is
     // dropped (re-created under its name, it takes the state loaded for that name, or starts afresh).
     this.#weightsStale = true;
-    const registered = tf.engine().registeredVariables;
+    const live = liveNames(tf.engine().registeredVariables);
     const known = this.#knownNames();
     const kept = new Set(order);
     this.#slots = this.#slots.filter((slot) => kept.has(slot));
@@ -455,8 +457,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     for (const [i, slot] of loaded.slots.entries()) {
       if (momentumOff) delete slot.pending.momentum; // (as copyState drops it: getWeights gives zeros)
       const existing = targets[i]?.slot;
-      const owner = ownerOf(slot);
-      const waits = Object.hasOwn(registered, owner) || known.has(owner);
+      const waits = waitsFor(ownerOf(slot), live, known);
       if (existing?.name !== undefined && this.#core) {
         copyState(slot.pending, this.#core, existing.name);
         existing.stateNames = savedNames(targets[i]!.byName, slot.stateNames, existing.name);

@@ -50,16 +50,34 @@ export const savedNames = (byName: boolean, loaded: Record<StateKind, string>, v
   byName ? loaded : stockNames(variable);
 
 /**
- * Whether a slot's state is kept: its variable alive or re-created under its name; loaded and
- * waiting for its variable while one of that name is registered; or loaded for a variable not seen
- * yet, taken by position (`registered`: tf.engine().registeredVariables).
+ * The names of the variables of the process less a tfjs-layers `_1` (`registered`:
+ * tf.engine().registeredVariables): loaded state named after one of them waits for it. @internal
+ */
+export const liveNames = (registered: Readonly<Record<string, tf.Variable>>): Set<string> =>
+  new Set(Object.keys(registered).map(unsuffixed));
+
+/**
+ * Whether loaded state named after `owner` waits for its variable: one of that name (or a `_1`
+ * copy) is alive (`live`: liveNames), or the optimizer knew it (`known`: disposed, and may be
+ * re-created). @internal
+ */
+export const waitsFor = (owner: string, live: ReadonlySet<string>, known: ReadonlySet<string>): boolean =>
+  known.has(owner) || live.has(unsuffixed(owner));
+
+/**
+ * Which slots' state is kept: a slot's variable alive or re-created under its name; loaded state
+ * waiting for its variable while one of that name (or a `_1` copy) is alive; or loaded for a
+ * variable not seen yet, taken by position (`registered`: tf.engine().registeredVariables).
  * @internal
  */
-export function isAlive(slot: Slot, registered: Readonly<Record<string, tf.Variable>>): boolean {
-  if (slot.name !== undefined) return !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
-  if (!slot.waits) return true;
-  const owner = unsuffixed(ownerOf(slot));
-  return Object.hasOwn(registered, owner) || Object.keys(registered).some((name) => unsuffixed(name) === owner);
+export function aliveIn(registered: Readonly<Record<string, tf.Variable>>): (slot: Slot) => boolean {
+  let live: Set<string> | undefined; // made once, on the first waiting slot
+  return (slot) => {
+    if (slot.name !== undefined) return !slot.variable?.isDisposed || Object.hasOwn(registered, slot.name);
+    if (!slot.waits) return true;
+    live ??= liveNames(registered);
+    return live.has(unsuffixed(ownerOf(slot)));
+  };
 }
 
 /** Each bound slot's index by its variable's name. @internal */
@@ -73,7 +91,8 @@ export function indexByName(slots: readonly Slot[]): Map<string, number> {
  * it (a model loaded in a new process has its saved names), then to the name without the `_1`
  * tfjs-layers adds (it renames a loaded model's variables whose names the process has), then by
  * position to one of its size, as TF.js matches it, but not state that a variable of the process
- * could claim by name: a frozen layer's waits for it, and a new head starts afresh.
+ * could claim by name: a frozen layer's waits for it, and a new head starts afresh. Linear in the
+ * slots and variables (a model of thousands of variables joins at once after a load).
  * @internal
  */
 export function bindJoining(
@@ -81,32 +100,51 @@ export function bindJoining(
   fresh: readonly string[],
   registered: Readonly<Record<string, tf.Variable>>,
 ): void {
+  const pending = slots.filter((s) => s.name === undefined);
+  const owners = new Map(pending.map((s) => [s, ownerOf(s)]));
+  const group = (key: (s: Slot) => string | number) => {
+    const groups = new Map<string | number, Slot[]>();
+    for (const s of pending) {
+      const k = key(s);
+      const list = groups.get(k);
+      if (list) list.push(s);
+      else groups.set(k, [s]);
+    }
+    return groups;
+  };
+  const byOwner = group((s) => owners.get(s)!);
+  const byRenamedOwner = group((s) => unsuffixed(owners.get(s)!));
+  const taken = new Set<Slot>();
   const named = new Map<string, Slot>();
-  const claimed = new Set<Slot>();
   const claim = (name: string, slot: Slot | undefined) => {
     if (!slot) return;
     named.set(name, slot);
-    claimed.add(slot);
+    taken.add(slot);
   };
-  const free = (s: Slot, size: number) => s.name === undefined && s.length === size && !claimed.has(s);
-  for (const name of fresh)
-    claim(
-      name,
-      slots.find((s) => s.name === undefined && ownerOf(s) === name),
-    );
+  for (const name of fresh) claim(name, byOwner.get(name)?.[0]);
   for (const name of fresh) {
     if (named.has(name)) continue;
     const size = registered[name].size;
     claim(
       name,
-      slots.find((s) => free(s, size) && unsuffixed(ownerOf(s)) === unsuffixed(name)),
+      byRenamedOwner.get(unsuffixed(name))?.find((s) => s.length === size && !taken.has(s)),
     );
   }
-  const claimable = named.size < fresh.length ? new Set(Object.keys(registered).map(unsuffixed)) : undefined;
+  // By position: each size's slots in order, less those taken and those a live variable could claim.
+  const claimable = named.size < fresh.length ? liveNames(registered) : undefined;
+  const bySize = group((s) => s.length);
+  const next = new Map<number, number>();
+  const nextOfSize = (size: number) => {
+    const list = bySize.get(size) ?? [];
+    let i = next.get(size) ?? 0;
+    while (i < list.length && (taken.has(list[i]) || claimable?.has(unsuffixed(owners.get(list[i])!)))) i++;
+    next.set(size, i + 1);
+    return list[i];
+  };
   for (const name of fresh) {
     const variable = registered[name] as tf.Variable;
     const byName = named.get(name);
-    let slot = byName ?? slots.find((s) => free(s, variable.size) && !claimable?.has(unsuffixed(ownerOf(s))));
+    let slot = byName ?? nextOfSize(variable.size);
     if (slot && slot.length !== variable.size) {
       throw new RangeError(
         `applyGradients: variable '${name}' has ${variable.size} elements, but the state loaded under its name ('${slot.stateNames.squareAvg}') has ${slot.length}: another variable's (of a model that shared the optimizer when it was saved?); nothing was changed`,
@@ -124,13 +162,17 @@ export function bindJoining(
       };
       slots.push(slot);
     }
+    taken.add(slot);
     Object.assign(slot, { name, variable, shape: variable.shape.slice(), length: variable.size, dataId: undefined });
     slot.stateNames = savedNames(byName !== undefined, slot.stateNames, name);
   }
   // Names stay unique: a slot holding the name of a variable that has joined now takes its own.
-  for (const name of fresh)
-    for (const s of slots)
-      if (s.name !== undefined && s.name !== name && ownerOf(s) === name) s.stateNames = stockNames(s.name);
+  const joined = new Set(fresh);
+  for (const s of slots) {
+    if (s.name === undefined) continue;
+    const owner = ownerOf(s);
+    if (owner !== s.name && joined.has(owner)) s.stateNames = stockNames(s.name);
+  }
 }
 
 /**

@@ -1284,6 +1284,56 @@ describe('options and config', () => {
     stock.dispose();
   });
 
+  // In one process, the original disposed before the load: the copy's variables are renamed `_1`, so
+  // no variable had the saved names, the loaded state did not wait, and the new head took the old one's.
+  it('a model loaded in the process its original left, its head replaced: the new head starts afresh', async () => {
+    const x = tf.randomNormal([32, 4], 0, 1, 'float32', 1);
+    const y = tf.randomNormal([32, 3], 0, 1, 'float32', 2);
+    const original = tfl.sequential({
+      layers: [
+        tfl.layers.dense({ name: 'samepro-base', units: 5, inputShape: [4], activation: 'tanh' }),
+        tfl.layers.dense({ name: 'samepro-head', units: 3 }),
+      ],
+    });
+    original.compile({ optimizer: await rmsprop({ lr: 0.01 }), loss: 'meanSquaredError' });
+    await original.fit(x, y, { epochs: 3, batchSize: 8, verbose: 0, shuffle: false });
+    let saved: tf.io.ModelArtifacts | undefined;
+    await original.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+      { includeOptimizer: true },
+    );
+    original.optimizer.dispose();
+    original.dispose();
+    tf.serialization.registerClass(RMSPropWasmOptimizer);
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(saved!));
+    expect(loaded.weights.every((w) => /_\d+$/.test(w.name))).toBe(true);
+    const oldHead = loaded.layers[1]!;
+    loaded.pop();
+    for (const w of oldHead.weights) w.dispose();
+    loaded.add(tfl.layers.dense({ name: 'samepro-newhead', units: 3 }));
+    loaded.compile({ optimizer: loaded.optimizer, loss: 'meanSquaredError' });
+    const bias = loaded.trainableWeights.find((w) => w.name.startsWith('samepro-newhead/bias'))!;
+    // fresh state after one step of the whole batch: S = (1 − 0.9)·g²
+    const { grads } = tf.variableGrads(
+      () => tf.losses.meanSquaredError(y, loaded.apply(x) as tf.Tensor) as tf.Scalar,
+      [bias.read() as tf.Variable],
+    );
+    const expected = [...grads[bias.read().name]!.dataSync()].map((g) => 0.1 * g * g);
+    await loaded.fit(x, y, { epochs: 1, batchSize: 32, verbose: 0, shuffle: false });
+    const weights = await loaded.optimizer.getWeights();
+    const rms = [
+      ...weights.find((w) => w.name.startsWith('samepro-newhead/bias') && w.name.endsWith('/rms'))!.tensor.dataSync(),
+    ];
+    rms.forEach((value, i) => expect(value).toBeCloseTo(expected[i]!, 9));
+    expect(weights.some((w) => w.name.includes('samepro-head/'))).toBe(false);
+    tf.dispose([x, y, grads[bias.read().name]!]);
+    loaded.optimizer.dispose();
+    loaded.dispose();
+  });
+
   it("getWeights' iter after steps that updated no variable is the step count, as tf.train.rmsprop's", async () => {
     const ours = await rmsprop({ lr: 0.01 });
     const stock = tf.train.rmsprop(0.01);
