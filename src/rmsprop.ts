@@ -77,6 +77,8 @@ export class RMSProp<Name extends string = string> {
 
   #backend: Backend | undefined;
   #steps = 0;
+  /** Counts the changes of state made through this object (steps, loads, setState, stepCount). */
+  #revision = 0;
   readonly #life = new Lifecycle();
   #pool: ThreadPool | undefined;
   /** Where a step's kernel calls go: run at once on this thread, or (a step the pool shares) into its job queue. */
@@ -227,6 +229,7 @@ export class RMSProp<Name extends string = string> {
     this.#life.exclusive('setting stepCount', () => {
       checkStepCount(count, 'stepCount');
       this.#steps = count;
+      this.#revision++;
     });
   }
 
@@ -315,6 +318,7 @@ export class RMSProp<Name extends string = string> {
     pool?.endStep(elements);
     gradients.copyOut();
     this.#steps++;
+    this.#revision++;
     return true;
   }
 
@@ -356,6 +360,7 @@ export class RMSProp<Name extends string = string> {
     const groupOptions = restoreOptions ? restoredOptions(read.options, current, where, savedNames) : undefined;
     for (const write of read.writes) write();
     this.#steps = read.stepCount;
+    this.#revision++;
     if (groupOptions) {
       this.#groups.forEach((group, g) => setGroupOptions(group, groupOptions[g]));
       this.#groupInfo = describeGroups(this.#groups, this.#tensors);
@@ -370,7 +375,19 @@ export class RMSProp<Name extends string = string> {
    * call that throws changes nothing.
    */
   setState(name: Name, values: Partial<TensorState>): void {
-    this.#life.exclusive('setState()', () => writeTensorState(this.#tensors, name, values));
+    this.#life.exclusive('setState()', () => {
+      writeTensorState(this.#tensors, name, values);
+      this.#revision++;
+    });
+  }
+
+  /**
+   * @internal Counts the changes of state made through this object's methods (a step, loadState,
+   * setState, fromTorchStateDict, setting stepCount), for a cache of the state to tell it is stale;
+   * writes into the `state` views do not count.
+   */
+  get revision(): number {
+    return this.#revision;
   }
 
   /** The state in the JSON form of PyTorch's `optimizer.state_dict()` (parameters numbered in order). */

@@ -120,6 +120,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** The slots `#weights` holds the state of, in its order. */
   #weightsOrder: Slot[] = [];
   #weightsStale = true;
+  /** The core and its revision the cached weights were read from (a change made through `core` shows). */
+  #weightsRead: { core: RMSProp | undefined; revision: number } = { core: undefined, revision: 0 };
   /** The variables of the last step, in its order: the order a loaded model's gradients will come in. */
   #lastStep: string[] = [];
   /** Reused by every step, so that a step allocates no record. */
@@ -218,7 +220,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /**
    * The library's optimizer underneath (`saveState`/`loadState`, `stepCount`, `state`, …), its
    * parameters named after the variables; undefined before the first step, and a new one (the old
-   * one disposed) whenever a variable joins.
+   * one disposed) whenever a variable joins. What its methods change shows in the next `getWeights`
+   * (writes into its `state` views do not: call `setState`).
    */
   get core(): RMSProp | undefined {
     return this.#core;
@@ -359,7 +362,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // (the order changes without a step too: a variable disposed leaves it)
     const order = this.#savedOrder();
     const moved = order.length !== this.#weightsOrder.length || order.some((slot, i) => slot !== this.#weightsOrder[i]);
-    if (this.#weightsStale || moved || this.#weights.some((w) => w.tensor.isDisposed)) this.#refreshWeights(order);
+    const read = this.#weightsRead;
+    const changed = read.core !== this.#core || (this.#core !== undefined && this.#core.revision !== read.revision);
+    if (this.#weightsStale || changed || moved || this.#weights.some((w) => w.tensor.isDisposed))
+      this.#refreshWeights(order);
     return this.#weights.slice();
   }
 
@@ -397,6 +403,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#retired = old.filter((variable) => !reused.has(variable));
     this.#weightsOrder = order;
     this.#weightsStale = false;
+    this.#weightsRead = { core, revision: core?.revision ?? 0 };
   }
 
   /** The names of the variables this optimizer has seen, disposed ones included. */

@@ -1334,6 +1334,35 @@ describe('options and config', () => {
     loaded.dispose();
   });
 
+  // getWeights gave its cached weights after core.loadState: a model saved then held the state of before.
+  it("what the core's methods change (loadState, setState, stepCount) shows in the next getWeights", async () => {
+    const w = tf.variable(tf.tensor1d([1, 2]), true, 'through-core/w');
+    const optimizer = await rmsprop({ lr: 0.01 });
+    const step = () => optimizer.applyGradients({ [w.name]: tf.ones([2]) });
+    step();
+    const snapshot = optimizer.core!.saveState({ arrays: 'float32' });
+    step();
+    step();
+    const read = async () => (await optimizer.getWeights()).map((x) => [x.name, [...x.tensor.dataSync()]]);
+    await read();
+    optimizer.core!.loadState(snapshot);
+    // one step from zero state: S = (1 − 0.9)·1² = 0.1
+    expect(await read()).toEqual([
+      ['iter', [1]],
+      ['through-core/w/rms', [Math.fround(0.1), Math.fround(0.1)]],
+      ['through-core/w/momentum', [0, 0]],
+    ]);
+    optimizer.core!.setState(w.name, { squareAvg: new Float32Array([4, 9]) });
+    optimizer.core!.stepCount = 7;
+    expect(await read()).toEqual([
+      ['iter', [7]],
+      ['through-core/w/rms', [4, 9]],
+      ['through-core/w/momentum', [0, 0]],
+    ]);
+    tf.dispose(w);
+    optimizer.dispose();
+  });
+
   it("getWeights' iter after steps that updated no variable is the step count, as tf.train.rmsprop's", async () => {
     const ours = await rmsprop({ lr: 0.01 });
     const stock = tf.train.rmsprop(0.01);
