@@ -123,8 +123,9 @@ export function cosineDecayRestarts(o: {
 
 /**
  * Keras `PolynomialDecay`: from `initial` to `end` (default 1e-4, as Keras) over `decaySteps`,
- * `(initial − end) · (1 − step / decaySteps)^power + end`, then `end`; with `cycle`, decaySteps
- * grows to the first multiple of it ≥ step, so the rate jumps back up and decays again.
+ * `(initial − end) · (1 − step / decaySteps)^power + end`, then `end` (power 0 keeps `initial`, as
+ * Keras does); with `cycle`, decaySteps grows to the first multiple of it ≥ step, so the rate jumps
+ * back up and decays again.
  */
 export function polynomialDecay(o: {
   initial: number;
