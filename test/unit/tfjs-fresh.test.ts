@@ -14,6 +14,21 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 type Failure = { name: string; message: string } | undefined;
 const run = <T>(body: string) => runForJson<T>(`${TFJS_PRELUDE}\n${body}`);
+/** A child's code that saves `model`, optimizer included, to `file` (JSON, the weights in base64). */
+const saveModel = (file: string) => `
+      let artifacts;
+      await model.save(tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }), { includeOptimizer: true });
+      const weightData = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData)).toString('base64');
+      (await import('node:fs')).writeFileSync(${JSON.stringify(file)}, JSON.stringify({ ...artifacts, weightData }));`;
+/** A child's code that registers this optimizer's class and loads `model` from `file` (saveModel's). */
+const loadModel = (file: string) => `
+      tf.serialization.registerClass(RMSPropWasmOptimizer);
+      const saved = JSON.parse((await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8'));
+      const weightData = new Uint8Array(Buffer.from(saved.weightData, 'base64')).buffer;
+      const model = await tfl.loadLayersModel(tf.io.fromMemory({ ...saved, weightData }));`;
 
 describe.concurrent('every promise holds in a fresh process', () => {
   it.each([[2], ['auto']])(
@@ -91,21 +106,12 @@ describe.concurrent('every promise holds in a fresh process', () => {
       const model = mlp();
       model.compile({ optimizer: await rmsprop(${options}), loss: 'categoricalCrossentropy' });
       ${fit}
-      let artifacts;
-      await model.save(tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }), { includeOptimizer: true });
-      const weightData = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData)).toString('base64');
-      (await import('node:fs')).writeFileSync(${JSON.stringify(file)}, JSON.stringify({ ...artifacts, weightData }));
+      ${saveModel(file)}
       ${fit}
       out(modelWeights(model));
     `);
       const resumed = await run<{ weights: number[][]; optimizer: string; iterations: number; stateCount: number }>(`
-      tf.serialization.registerClass(RMSPropWasmOptimizer);
-      const saved = JSON.parse((await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8'));
-      const weightData = new Uint8Array(Buffer.from(saved.weightData, 'base64')).buffer;
-      const model = await tfl.loadLayersModel(tf.io.fromMemory({ ...saved, weightData }));
+      ${loadModel(file)}
       const { x, y } = data();
       ${fit}
       out({ weights: modelWeights(model), optimizer: model.optimizer.constructor.name, iterations: model.optimizer.iterations,
@@ -128,20 +134,11 @@ describe.concurrent('every promise holds in a fresh process', () => {
       const model = mlp();
       model.compile({ optimizer: await rmsprop({ lr: 0.01 }), loss: 'meanSquaredError' });
       await model.fit(x, y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
-      let artifacts;
-      await model.save(tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }), { includeOptimizer: true });
-      const weightData = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData)).toString('base64');
-      (await import('node:fs')).writeFileSync(${JSON.stringify(file)}, JSON.stringify({ ...artifacts, weightData }));
+      ${saveModel(file)}
       out(true);
     `);
     const result = await run<{ names: string[]; old: string[]; rms: number[]; expected: number[] }>(`
-      tf.serialization.registerClass(RMSPropWasmOptimizer);
-      const saved = JSON.parse((await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8'));
-      const weightData = new Uint8Array(Buffer.from(saved.weightData, 'base64')).buffer;
-      const model = await tfl.loadLayersModel(tf.io.fromMemory({ ...saved, weightData }));
+      ${loadModel(file)}
       const oldHead = model.layers[1];
       const old = (await model.optimizer.getWeights()).map((w) => w.name).filter((name) => name.startsWith(oldHead.name + '/'));
       model.pop();
