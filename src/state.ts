@@ -134,7 +134,7 @@ export function methodOption(options: unknown, method: string, name: string): un
 export function readSavedFields(
   saved: object,
   where: string,
-): { version: number; state: object; compressed: Record<string, 'bfloat16' | '8bit'> } {
+): { state: object; compressed: Record<string, 'bfloat16' | '8bit'> } {
   const format = own(saved, 'format');
   const version = own(saved, 'version');
   if (format !== STATE_FORMAT)
@@ -153,7 +153,7 @@ export function readSavedFields(
   for (const [name, format] of Object.entries(compressed))
     if (format !== 'bfloat16' && format !== '8bit')
       throw new TypeError(`${where}: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`);
-  return { version, state, compressed: compressed as Record<string, 'bfloat16' | '8bit'> };
+  return { state, compressed: compressed as Record<string, 'bfloat16' | '8bit'> };
 }
 
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). @internal */
