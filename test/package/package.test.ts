@@ -61,8 +61,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // planLayout; doc comments ship in dist/*.js): 131.4 kB; Keras' polynomialDecay and inverseTimeDecay
 // schedules: 132.0 kB of code, 296.7 kB packed; cosineDecayRestarts and the TF.js drop-in's fixes for
 // loaded state (waiting state dropped with its variable, iter, momentum 0): 132.7 kB, 297.6 kB packed.
-const CODE_BUDGET = 133_500;
-const BUDGET = 298_000;
+// Then `_1` copies waiting, joining in linear time and getWeights after changes made through `core`
+// (a revision count), with their CHANGELOG entries and doc fixes: 133.5 kB of code, 298.6 kB packed.
+const CODE_BUDGET = 134_500;
+const BUDGET = 300_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
