@@ -42,8 +42,8 @@ export interface TorchParamGroup {
   centered: boolean;
   /** Ascend instead of descend. */
   maximize: boolean;
-  /** PyTorch's implementation choice; always null here. */
-  foreach: null;
+  /** PyTorch's implementation choice: null (its default) in the dicts written here; torch writes the value it was given. */
+  foreach: boolean | null;
   /** PyTorch's autograd flag; always false here. */
   differentiable: boolean;
   /** PyTorch's CUDA-graph flag; always false here. */
