@@ -464,15 +464,15 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     for (const [i, slot] of loaded.slots.entries()) {
       if (momentumOff) delete slot.pending.momentum; // (as copyState drops it: getWeights gives zeros)
       const existing = targets[i]?.slot;
-      const waits = waitsFor(ownerOf(slot), live, known);
       if (existing?.name !== undefined && this.#core) {
         copyState(slot.pending, this.#core, existing.name);
         existing.stateNames = savedNames(targets[i]!.byName, slot.stateNames, existing.name);
-      } else if (existing) {
-        Object.assign(existing, slot, { waits });
-      } else {
-        this.#slots.push({ name: undefined, variable: undefined, dataId: undefined, waits, ...slot });
+        continue;
       }
+      // pending until its variable joins; kept meanwhile only while a variable of its name is alive, if it waits for one
+      const waits = waitsFor(ownerOf(slot), live, known);
+      if (existing) Object.assign(existing, slot, { waits });
+      else this.#slots.push({ name: undefined, variable: undefined, dataId: undefined, waits, ...slot });
     }
     // The variables beyond the weights loaded start afresh, as the stock optimizer's state is replaced whole.
     const initial = this.#resolved('initialSquareAvg');

@@ -175,7 +175,7 @@ export async function readStockWeights(
     throw new RangeError(`setWeights: ${weightValues.length} weights do not fit this optimizer's layout (${layout})`);
   }
   const iter = await readIter(weightValues[0]);
-  checkStockNames(weightValues, count, centered, layout);
+  checkStockNames(weightValues, kinds, count, centered, layout);
   const slots: LoadedWeights['slots'] = [];
   const { order, known } = seen();
   const targets = matchLoaded(
@@ -258,8 +258,14 @@ async function readIter({ name, tensor }: NamedTensor): Promise<number> {
 }
 
 /** Checks the names against the stock layout, before any value is read: a layout saved with other options is refused. */
-function checkStockNames(weightValues: readonly NamedTensor[], count: number, centered: boolean, layout: string): void {
-  for (const [k, [, suffix]] of STOCK.slice(0, centered ? 3 : 2).entries()) {
+function checkStockNames(
+  weightValues: readonly NamedTensor[],
+  kinds: typeof STOCK,
+  count: number,
+  centered: boolean,
+  layout: string,
+): void {
+  for (const [k, [, suffix]] of kinds.entries()) {
     for (let i = 0; i < count; i++) {
       const at = 1 + k * count + i;
       const { name } = weightValues[at];

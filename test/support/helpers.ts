@@ -110,3 +110,44 @@ export function expectFirstStep(
 /** Detaches `buffer` (transfers it away): every view of it then has no elements. */
 export const detach = (buffer: ArrayBufferLike): void =>
   void structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });
+
+/**
+ * The first element outside the agreed bound 1e-5·|expected| + slack (slack: 5e-4·lr·k/(1−momentum)
+ * for parameters after k steps; a share of the largest magnitude for state arrays), or undefined.
+ */
+export function outsideBound(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  slack: number,
+): string | undefined {
+  if (actual.length !== expected.length) return `length ${actual.length} vs ${expected.length}`;
+  for (let i = 0; i < expected.length; i++) {
+    const bound = 1e-5 * Math.abs(expected[i]) + slack;
+    if (!(Math.abs(actual[i] - expected[i]) <= bound))
+      return `element ${i}: ${actual[i]} vs ${expected[i]} (bound ${bound})`;
+  }
+  return undefined;
+}
+
+/** torch.optim.RMSprop's options, by torch's names, as a fixture records them. */
+export interface TorchOptions {
+  lr: number;
+  alpha?: number;
+  eps?: number;
+  momentum?: number;
+  centered?: boolean;
+  weight_decay?: number;
+  maximize?: boolean;
+}
+
+/** torch.optim.RMSprop's options (its defaults where absent) as the pytorch preset's. */
+export const torchOptions = (o: TorchOptions) => ({
+  preset: 'pytorch' as const,
+  lr: o.lr,
+  decay: o.alpha ?? 0.99,
+  eps: o.eps ?? 1e-8,
+  weightDecay: o.weight_decay ?? 0,
+  momentum: o.momentum ?? 0,
+  centered: o.centered ?? false,
+  maximize: o.maximize ?? false,
+});

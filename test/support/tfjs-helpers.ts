@@ -1,5 +1,6 @@
 // What the TF.js tests share: the agreed bound against tf.train.rmsprop, and the text every
 // fresh-process TF.js scenario starts with (test/child.ts runs it).
+import { outsideBound } from './helpers.js';
 
 /** The agreed bound (test/unit/presets.test.ts): |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
 export function firstViolation(
@@ -11,13 +12,8 @@ export function firstViolation(
 ): string | undefined {
   if (ours.length !== reference.length) return `${ours.length} weights, the reference has ${reference.length}`;
   for (const [t, ref] of reference.entries()) {
-    if (ours[t].length !== ref.length)
-      return `weight ${t}: ${ours[t].length} elements, the reference has ${ref.length}`;
-    for (let i = 0; i < ref.length; i++) {
-      const bound = 1e-5 * Math.abs(ref[i]) + (5e-4 * lr * k) / (1 - momentum);
-      if (!(Math.abs(ours[t][i] - ref[i]) <= bound))
-        return `weight ${t}, element ${i}: ${ours[t][i]} vs ${ref[i]} (bound ${bound})`;
-    }
+    const outside = outsideBound(ours[t], ref, (5e-4 * lr * k) / (1 - momentum));
+    if (outside) return `weight ${t}, ${outside}`;
   }
   return undefined;
 }

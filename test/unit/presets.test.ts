@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
-import { BACKENDS, normal, rng } from '../support/helpers.js';
+import { BACKENDS, normal, outsideBound, rng } from '../support/helpers.js';
 import { CONSTANTS_BYTES, K, SLOT_FLOATS, writeStepConstants } from '../../src/kernel.js';
 import { resolveOptions } from '../../src/options.js';
 
@@ -184,20 +184,8 @@ function trajectory(seedValue: number) {
 }
 
 /** The agreed bound: |w − w_ref| ≤ 1e-5·|w_ref| + 5e-4·lr·k/(1−momentum) after k steps. */
-function firstViolation(
-  ours: Float32Array,
-  reference: Float64Array,
-  lr: number,
-  k: number,
-  momentum: number,
-): string | undefined {
-  for (let i = 0; i < reference.length; i++) {
-    const bound = 1e-5 * Math.abs(reference[i]) + (5e-4 * lr * k) / (1 - momentum);
-    if (!(Math.abs(ours[i] - reference[i]) <= bound))
-      return `element ${i}: ${ours[i]} vs ${reference[i]} (bound ${bound})`;
-  }
-  return undefined;
-}
+const firstViolation = (ours: Float32Array, reference: Float64Array, lr: number, k: number, momentum: number) =>
+  outsideBound(ours, reference, (5e-4 * lr * k) / (1 - momentum));
 
 describe.each(BACKENDS)('presets against float64 references of their frameworks (%s)', (backend) => {
   it.each(cases)('%s', async (_, { preset, reference, options }) => {

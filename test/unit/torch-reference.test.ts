@@ -7,19 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
-import { BACKENDS, decodeFloat32 } from '../support/helpers.js';
+import { BACKENDS, decodeFloat32, outsideBound, type TorchOptions, torchOptions } from '../support/helpers.js';
 
 interface TorchCase {
   name: string;
-  options: {
-    lr: number;
-    alpha: number;
-    eps: number;
-    momentum?: number;
-    centered?: boolean;
-    weight_decay?: number;
-    maximize?: boolean;
-  };
+  options: TorchOptions;
   n: number;
   steps: number;
   param0: string;
@@ -31,16 +23,6 @@ interface TorchCase {
 const fixture = JSON.parse(readFileSync(new URL('../support/fixtures/torch-rmsprop.json', import.meta.url), 'utf8'));
 const cases: TorchCase[] = fixture.cases;
 
-function firstViolation(actual: Float32Array, expected: Float32Array, slack: number): string | undefined {
-  for (let i = 0; i < expected.length; i++) {
-    const bound = 1e-5 * Math.abs(expected[i]) + slack;
-    if (!(Math.abs(actual[i] - expected[i]) <= bound)) {
-      return `element ${i}: ${actual[i]} vs ${expected[i]} (bound ${bound})`;
-    }
-  }
-  return undefined;
-}
-
 describe.each(BACKENDS)('pytorch preset vs torch.optim.RMSprop on %s', (backend) => {
   it('has all 56 reference cases', () => expect(cases.length).toBe(56));
 
@@ -49,24 +31,11 @@ describe.each(BACKENDS)('pytorch preset vs torch.optim.RMSprop on %s', (backend)
     const momentum = o.momentum ?? 0;
     const w = decodeFloat32(c.param0);
     expect(w.length).toBe(c.n);
-    const opt = await RMSProp.create(
-      { w },
-      {
-        preset: 'pytorch',
-        backend,
-        lr: o.lr,
-        decay: o.alpha,
-        eps: o.eps,
-        momentum,
-        centered: o.centered ?? false,
-        weightDecay: o.weight_decay ?? 0,
-        maximize: o.maximize ?? false,
-      },
-    );
+    const opt = await RMSProp.create({ w }, { ...torchOptions(o), backend });
     for (let k = 1; k <= c.steps; k++) {
       opt.step({ w: decodeFloat32(c.grads[k - 1]) });
       const slack = (5e-4 * o.lr * k) / (1 - momentum);
-      expect(firstViolation(w, decodeFloat32(c.params[k - 1]), slack), `after step ${k}`).toBeUndefined();
+      expect(outsideBound(w, decodeFloat32(c.params[k - 1]), slack), `after step ${k}`).toBeUndefined();
     }
     const state = opt.state.w;
     const stateCases: Array<[string, Float32Array | undefined, string | null]> = [
@@ -79,7 +48,7 @@ describe.each(BACKENDS)('pytorch preset vs torch.optim.RMSprop on %s', (backend)
       if (!ours || !theirs) continue;
       const reference = decodeFloat32(theirs);
       const largest = reference.reduce((max, x) => Math.max(max, Math.abs(x)), 0);
-      expect(firstViolation(ours, reference, 1e-6 * largest), name).toBeUndefined();
+      expect(outsideBound(ours, reference, 1e-6 * largest), name).toBeUndefined();
     }
   });
 });

@@ -11,21 +11,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type BackendName, RMSProp, type TorchStateDict } from '../../src/index.js';
-import { BACKENDS } from '../support/helpers.js';
+import { BACKENDS, outsideBound, type TorchOptions, torchOptions } from '../support/helpers.js';
 
 type Nested = number | Nested[];
 type Arrays = Record<string, Nested>;
 interface TorchCase {
   name: string;
-  options: {
-    lr: number;
-    alpha?: number;
-    eps?: number;
-    momentum?: number;
-    centered?: boolean;
-    weight_decay?: number;
-    maximize?: boolean;
-  };
+  options: TorchOptions;
   param0: Arrays;
   grads: Arrays[];
   torch: { params5: Arrays; state_dict5: TorchStateDict; params8: Arrays; state_dict8: TorchStateDict };
@@ -40,30 +32,8 @@ const flat = (x: Nested): Float32Array => Float32Array.from([x].flat(Infinity as
 const f32 = (arrays: Arrays): Record<string, Float32Array> =>
   Object.fromEntries(Object.entries(arrays).map(([name, v]) => [name, flat(v)]));
 
-function firstViolation(actual: Float32Array, expected: Float32Array, slack: number): string | undefined {
-  if (actual.length !== expected.length) return `length ${actual.length} vs ${expected.length}`;
-  for (let i = 0; i < expected.length; i++) {
-    const bound = 1e-5 * Math.abs(expected[i]) + slack;
-    if (!(Math.abs(actual[i] - expected[i]) <= bound))
-      return `element ${i}: ${actual[i]} vs ${expected[i]} (bound ${bound})`;
-  }
-  return undefined;
-}
-
 function create(c: TorchCase, backend: BackendName, params: Arrays, changes: Record<string, number> = {}) {
-  const o = c.options;
-  return RMSProp.create(f32(params), {
-    preset: 'pytorch',
-    backend,
-    lr: o.lr,
-    decay: o.alpha ?? 0.99,
-    eps: o.eps ?? 1e-8,
-    weightDecay: o.weight_decay ?? 0,
-    momentum: o.momentum ?? 0,
-    centered: o.centered ?? false,
-    maximize: o.maximize ?? false,
-    ...changes,
-  });
+  return RMSProp.create(f32(params), { ...torchOptions(c.options), backend, ...changes });
 }
 
 function steps(opt: RMSProp, grads: Arrays[]): void {
@@ -73,7 +43,7 @@ function steps(opt: RMSProp, grads: Arrays[]): void {
 function expectParams(opt: RMSProp, expected: Arrays, c: TorchCase, k: number): void {
   const slack = (5e-4 * c.options.lr * k) / (1 - (c.options.momentum ?? 0));
   for (const [name, ref] of Object.entries(f32(expected))) {
-    expect(firstViolation(opt.params[name], ref, slack), `param ${name} after ${k} steps`).toBeUndefined();
+    expect(outsideBound(opt.params[name], ref, slack), `param ${name} after ${k} steps`).toBeUndefined();
   }
 }
 
@@ -88,7 +58,7 @@ function expectState(ours: TorchStateDict, theirs: TorchStateDict): void {
       if (entry[key] === undefined) continue;
       const ref = flat(entry[key] as Nested);
       const largest = ref.reduce((max, x) => Math.max(max, Math.abs(x)), 0);
-      expect(firstViolation(flat(mine[key] as Nested), ref, 1e-6 * largest), `state['${id}'].${key}`).toBeUndefined();
+      expect(outsideBound(flat(mine[key] as Nested), ref, 1e-6 * largest), `state['${id}'].${key}`).toBeUndefined();
     }
   }
 }
