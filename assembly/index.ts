@@ -9,7 +9,7 @@
 // only the scalar loop is compiled. Both loops perform the same IEEE operations in the same order
 // as the js backend's loops (src/generated/js-kernels.ts, written by scripts/build-js-kernels.ts),
 // so every backend yields the same bits. No FMA, no relaxed SIMD.
-import { MODE, REDUCTION_BLOCK } from './generated/abi';
+import { K, MODE, REDUCTION_BLOCK, SLOT_BYTES } from './generated/abi';
 import { dispatch } from './generated/dispatch';
 import { updateQuantized } from './quantized';
 import { clampTo, clampVector } from './update';
@@ -33,6 +33,30 @@ export function step(
   if (((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) != MODE.STATE_FORMAT_FLOAT32) {
     updateQuantized(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
   } else dispatch(mode, n, w, g, s, a, m, k);
+}
+
+/**
+ * The parameters' moving average after their update (the ema option, Keras' use_ema): over `n`
+ * elements, e = μ·e + (1 − μ)·w, each product and the sum rounded to float32, with μ and 1 − μ from
+ * the step's constants at `k` (μ = 0 on the first step, so that e starts at w).
+ */
+export function average(n: usize, w: usize, e: usize, k: usize): void {
+  let i: usize = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vMomentum = v128.load(k + <usize>K.averageMomentum * SLOT_BYTES);
+    const vOneMinus = v128.load(k + <usize>K.averageOneMinus * SLOT_BYTES);
+    for (; i + 4 <= n; i += 4) {
+      const at = i << 2;
+      const next = f32x4.add(f32x4.mul(vMomentum, v128.load(e + at)), f32x4.mul(vOneMinus, v128.load(w + at)));
+      v128.store(e + at, next);
+    }
+  }
+  const momentum = load<f32>(k + <usize>K.averageMomentum * SLOT_BYTES);
+  const oneMinus = load<f32>(k + <usize>K.averageOneMinus * SLOT_BYTES);
+  for (; i < n; i++) {
+    const at = i << 2;
+    store<f32>(e + at, momentum * load<f32>(e + at) + oneMinus * load<f32>(w + at));
+  }
 }
 
 // Gradient reductions, in an order every backend and any split into slices reproduces: the

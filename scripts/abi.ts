@@ -55,12 +55,15 @@ export const CONSTANT_SLOTS = [
   'signBit',
   // 1: the compressed-state loops load ahead (wasm has no prefetch), 0: they do not; no bit depends on it
   'loadAhead',
+  // the parameters' moving average (the ema option): e = averageMomentum·e + averageOneMinus·w
+  'averageMomentum',
+  'averageOneMinus',
 ] as const;
 
 /** Floats per constant slot: one per lane of an f32x4. */
 export const SLOT_FLOATS = 4;
 /** Slots of a constants block: every one is in use (build-abi.ts refuses more slots than this). */
-export const RESERVED_SLOTS = 20;
+export const RESERVED_SLOTS = 22;
 /** Elements per block of a gradient reduction (sumSquares). */
 export const REDUCTION_BLOCK = 1024;
 /**

@@ -135,12 +135,12 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
   // maximum = initial: the memory cannot grow, so its buffer and every view of it stay valid.
   const memory = new wasm.Memory({ initial: pages, maximum: pages, shared });
   const instance = new wasm.Instance(module, { env: { memory } });
-  const { step, sumSquares, firstNonFinite } = instance.exports as unknown as Kernel;
+  const { step, average, sumSquares, firstNonFinite } = instance.exports as unknown as Kernel;
   return {
     name,
     buffer: memory.buffer as ArrayBuffer,
     memory,
-    kernel: { step, sumSquares, firstNonFinite },
+    kernel: { step, average, sumSquares, firstNonFinite },
     ...(shared && { shared: { module, memory } }),
   };
 }

@@ -25,7 +25,8 @@
 // during a step: step() is synchronous) or by an error, which it reports in FAILED before it
 // leaves the step, so the caller never waits for a worker that is gone.
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k, then, for compressed
-// state, sq, aq, mq, the scratch areas (one per thread) and the bytes of a state element, and start.
+// state, sq, aq, mq, the scratch areas (one per thread) and the bytes of a state element, the
+// parameters' average (0: none), and start.
 // A call whose mode is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
 // run() writes `start`: where the call begins when the calls are laid end to end, each padded to a
 // multiple of 4 (a compressed call starts on a STATE_BLOCK boundary, and then every chunk is whole
@@ -75,8 +76,10 @@ export const SLOTS = Object.freeze({
   CALL_SCRATCH: 11,
   /** Bytes per element of s, a, m: 4 (float32), 2 (bfloat16) or 1 (8 bits). */
   CALL_STATE_BYTES: 12,
-  CALL_START: 13,
-  CALL_INTS: 14,
+  /** The parameters' average (the ema option), updated after them over the same elements; 0: none. */
+  CALL_E: 13,
+  CALL_START: 14,
+  CALL_INTS: 15,
   /** Elements per 8-bit scale, and bytes of a thread's scratch area (src/generated/abi.ts). */
   STATE_BLOCK,
   STATE_SCRATCH_BYTES,
@@ -100,6 +103,8 @@ const CHUNKS_PER_THREAD = 8;
 export type StepFn = Kernel['step'];
 /** @internal */
 export type ScanFn = Kernel['firstNonFinite'];
+/** @internal */
+export type AverageFn = Kernel['average'];
 
 /**
  * Runs chunks of the job table until none is left: first thread `self`'s own share of the CHUNKS
@@ -114,6 +119,7 @@ export type ScanFn = Kernel['firstNonFinite'];
 export function runChunks(
   step: StepFn,
   scan: ScanFn,
+  average: AverageFn,
   jobs: Int32Array,
   calls: number,
   ctl: Int32Array,
@@ -123,7 +129,7 @@ export function runChunks(
 ): number {
   const { CHUNK, CHUNKS, NEXT, LINE, STALL, STALL_MS, STALL_WAIT, WORKER_CHUNKS, FOUND_NON_FINITE } = slots;
   const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START, CALL_INTS } = slots;
-  const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, STATE_BLOCK, STATE_SCRATCH_BYTES } = slots;
+  const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_E, STATE_BLOCK, STATE_SCRATCH_BYTES } = slots;
   const scanMode = slots.SCAN_MODE;
   const size = ctl[CHUNK];
   const chunks = ctl[CHUNKS];
@@ -181,6 +187,8 @@ export function runChunks(
             jobs[j + CALL_MQ] + scaleAt,
             jobs[j + CALL_SCRATCH] + self * STATE_SCRATCH_BYTES,
           );
+          const e = jobs[j + CALL_E];
+          if (e !== 0) average(stop - start, jobs[j + CALL_W] + at, e + at, jobs[j + CALL_K]);
         }
       }
     }

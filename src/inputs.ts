@@ -212,7 +212,7 @@ export function checkGroupIndex(groupIndex: number, groups: number): number {
 
 /**
  * A group's options after `changes` (setOptions' argument): throws if they name an option fixed at
- * create, or switch momentum between 0 and non-zero (which would add or drop a state region).
+ * create, or switch momentum or ema between 0 and non-zero (which would add or drop a region).
  * @internal
  */
 export function readOptionChanges(current: ResolvedOptions, changes: unknown): ResolvedOptions {
@@ -224,6 +224,11 @@ export function readOptionChanges(current: ResolvedOptions, changes: unknown): R
   if ((next.momentum === 0) !== (current.momentum === 0)) {
     throw new RangeError(
       `option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${current.momentum})`,
+    );
+  }
+  if ((next.ema === 0) !== (current.ema === 0)) {
+    throw new RangeError(
+      `option 'ema' cannot switch between 0 and non-zero after create (got ${next.ema}, was ${current.ema})`,
     );
   }
   return next;

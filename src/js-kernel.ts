@@ -106,6 +106,15 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
       }
     },
 
+    average(n, wp, ep, kp) {
+      const w = at(wp);
+      const e = at(ep);
+      const k = at(kp);
+      const momentum = k[K.averageMomentum * SLOT_FLOATS];
+      const oneMinus = k[K.averageOneMinus * SLOT_FLOATS];
+      for (let i = 0; i < n; i++) e[i] = f(f(momentum * e[i]) + f(oneMinus * w[i]));
+    },
+
     sumSquares(n, gp, clipValue, out) {
       const g = at(gp);
       const limit = f(clipValue);

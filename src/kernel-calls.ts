@@ -18,7 +18,7 @@ import type { Group, Tensor } from './tensors.js';
 import type { ThreadPool } from './threads.js';
 
 const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K } = SLOTS;
-const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES } = SLOTS;
+const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_E } = SLOTS;
 
 /**
  * Where a step sends its kernel calls: DirectCalls runs each at once on this thread; JobQueue
@@ -28,17 +28,17 @@ const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES } = SLOTS;
 export interface KernelCalls {
   /**
    * Updates (`mode`, its stateFormat the segment's) `length` elements from element `offset` of each
-   * region of `segment`, with the constants at byte `constantsAt`.
+   * region of `segment`, with the constants at byte `constantsAt`, then their average (if kept).
    */
   update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void;
 }
 
 /** Kernel calls run at once, on the calling thread (whose scratch area is the first, at `scratchAt`). @internal */
 export class DirectCalls implements KernelCalls {
-  readonly #kernel: Pick<Kernel, 'step'>;
+  readonly #kernel: Pick<Kernel, 'step' | 'average'>;
   readonly #scratchAt: number;
 
-  constructor(kernel: Pick<Kernel, 'step'>, scratchAt: number) {
+  constructor(kernel: Pick<Kernel, 'step' | 'average'>, scratchAt: number) {
     this.#kernel = kernel;
     this.#scratchAt = scratchAt;
   }
@@ -62,6 +62,7 @@ export class DirectCalls implements KernelCalls {
       base.momentumScales + scaleAt,
       this.#scratchAt,
     );
+    if (base.average !== 0) this.#kernel.average(length, base.param + at, base.average + at, constantsAt);
   }
 }
 
@@ -100,6 +101,7 @@ export class JobQueue implements KernelCalls {
     jobs[j + CALL_MQ] = base.momentumScales + scaleAt;
     jobs[j + CALL_SCRATCH] = this.#scratchAt;
     jobs[j + CALL_STATE_BYTES] = stateBytes;
+    jobs[j + CALL_E] = base.average === 0 ? 0 : base.average + at;
   }
 
   /** Queues a scan of the `n` gradients at byte `g` for NaN and ±∞ (as Kernel.firstNonFinite). */
@@ -109,6 +111,7 @@ export class JobQueue implements KernelCalls {
     jobs[j + CALL_MODE] = SCAN_MODE;
     jobs[j + CALL_N] = n;
     jobs[j + CALL_G] = g;
+    jobs[j + CALL_E] = 0;
   }
 
   /** Runs the queued calls on the pool's threads and empties the queue: false if a scan found NaN or ±∞. */

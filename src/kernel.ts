@@ -62,6 +62,8 @@ export interface Kernel {
     mq?: number,
     scratch?: number,
   ): void;
+  /** The parameters' moving average after their update: e = μ·e + (1 − μ)·w over `n` elements (constants at `k`). */
+  average(n: number, w: number, e: number, k: number): void;
   /** Writes float64 sums of squares of clamp(g, ±clipValue), one per block, at `out`. */
   sumSquares(n: number, g: number, clipValue: number, out: number): void;
   /** Index of the first NaN or ±∞, or -1. */
@@ -138,6 +140,10 @@ export function writeStepConstants(
   // −0: the sign bit alone, which the lane loops clear for |x| (assembly/update.ts, flushVector)
   v[K.signBit] = -0;
   v[K.loadAhead] = scalars.length > STEP_LOAD_AHEAD ? scalars[STEP_LOAD_AHEAD] : 0;
+  // Keras' use_ema: momentum 0 on the first step (the average starts at w); 1 − μ of the float32 μ, as Keras computes it
+  const averageMomentum = t === 1 ? 0 : Math.fround(o.ema);
+  v[K.averageMomentum] = averageMomentum;
+  v[K.averageOneMinus] = 1 - averageMomentum;
   for (let slot = 0; slot < CONSTANT_SLOTS; slot++) {
     const first = at + slot * SLOT_FLOATS;
     heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];

@@ -13,7 +13,7 @@ import { lengthOf, type GroupSpec } from './inputs.js';
 import { COMPRESSED_MIN_ELEMENTS, type StateFormat } from './options.js';
 import { CALL_INTS, CONTROL_BYTES } from './chunks.js';
 
-export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum';
+export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum' | 'average';
 /** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */
 export type ScaleRegion = 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
 
@@ -118,7 +118,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
   let stateBytes = 0;
   let stateValues = 0;
   const groups = specs.map((spec, g): GroupLayout => {
-    const { centered, momentum, stateFormat } = spec.options;
+    const { centered, momentum, stateFormat, ema } = spec.options;
     const stateArrays = 1 + (centered ? 1 : 0) + (momentum !== 0 ? 1 : 0);
     const lengths = [0, 0];
     const groupTensors = spec.entries.map(([, value], i) => {
@@ -141,7 +141,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
       if (!holds[k] && !(k === 0 && !holds[1])) continue;
       const format = formats[k];
       const paddedLength = lengths[k];
-      const { base, end } = placeSegment(bytes, format, paddedLength, centered, momentum !== 0);
+      const { base, end } = placeSegment(bytes, format, paddedLength, centered, momentum !== 0, ema !== 0);
       bytes = end;
       segmentIndex[k] = segments.length;
       segments.push({ format, formatBits: FORMAT_BITS[format], paddedLength, base });
@@ -175,8 +175,8 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
 
 /**
  * A segment's regions placed from byte `at`, each 16-byte aligned with a gap after the arrays:
- * param, grad, S, ḡ (centered), m (momentum) at the format's width, then compressed state's block
- * keys and 8-bit scales. Returns their byte offsets (0: none) and the first byte after them.
+ * param, grad, S, ḡ (centered), m (momentum) at the format's width, the parameters' average (ema,
+ * float32), then compressed state's block keys and 8-bit scales. Returns their byte offsets (0: none) and the first byte after them.
  */
 function placeSegment(
   at: number,
@@ -184,6 +184,7 @@ function placeSegment(
   paddedLength: number,
   centered: boolean,
   momentum: boolean,
+  average: boolean,
 ): { base: Segment['base']; end: number } {
   const base = {
     param: 0,
@@ -191,6 +192,7 @@ function placeSegment(
     squareAvg: 0,
     gradAvg: 0,
     momentum: 0,
+    average: 0,
     squareAvgScales: 0,
     gradAvgScales: 0,
     momentumScales: 0,
@@ -204,6 +206,7 @@ function placeSegment(
     ['param', 4],
     ['grad', 4],
     ...stateRegions.map(([region]): [Region, number] => [region, STATE_ELEMENT_BYTES[format]]),
+    ...(average ? [['average', 4] as [Region, number]] : []),
   ];
   for (const [region, elementBytes] of regions) {
     base[region] = bytes;

@@ -52,6 +52,15 @@ export interface RMSPropOptions {
    * (docs/state-formats.md).
    */
   stateFormat?: StateFormat;
+  /**
+   * Keep an exponential moving average of the parameters (Keras `use_ema` with `ema_momentum`, say
+   * 0.99): after each step, `average = ema·average + (1 − ema)·w`, which the first step sets to w.
+   * In [0, 1); 0 (default) keeps none. Read it as `state[name].average`; `swapAverages()` swaps it
+   * with the parameters (to evaluate, or at the end). On or off is fixed at create (docs/averages.md).
+   */
+  ema?: number;
+  /** Every this many steps, copy the average into the parameters (Keras `ema_overwrite_frequency`); 0 (default) never. Needs ema. */
+  emaOverwriteEvery?: number;
   /** Clamp each gradient element to [−clipValue, clipValue] (Keras `clipvalue`). */
   clipValue?: number;
   /** Rescale each tensor's gradient to norm ≤ clipNorm (Keras `clipnorm`). */
@@ -99,7 +108,7 @@ export type GroupInfo = ResolvedOptions & {
 /** What a preset sets: every option of the update but clipping and the optimizer-wide ones. */
 export type PresetDefaults = Omit<
   ResolvedOptions,
-  'preset' | OptimizerWideOption | 'clipValue' | 'clipNorm' | 'stateFormat'
+  'preset' | OptimizerWideOption | 'clipValue' | 'clipNorm' | 'stateFormat' | 'ema' | 'emaOverwriteEvery'
 >;
 
 const COMMON = {
@@ -191,6 +200,8 @@ const OFF = {
   backend: 'auto',
   threads: 1,
   stateFormat: 'float32',
+  ema: 0,
+  emaOverwriteEvery: 0,
 } as const;
 
 type Check = (value: unknown, name: string) => void;
@@ -261,6 +272,12 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
     }
   },
   stateFormat: oneOf(STATE_FORMATS),
+  ema: unitInterval,
+  emaOverwriteEvery: (value, name) => {
+    if (typeof value !== 'number') throw new TypeError(`option '${name}' must be a number, got ${describe(value)}`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(`option '${name}' must be an integer ≥ 0 (0: never), got ${describe(value)}`);
+  },
   nonFinite: oneOf(NON_FINITE),
 };
 
@@ -296,6 +313,11 @@ export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOpt
   const resolved: ResolvedOptions = { preset, ...OFF, ...PRESETS[preset], ...defined };
   if (resolved.nesterov && resolved.momentum === 0) {
     throw new RangeError(`option 'nesterov' needs option 'momentum' > 0, got momentum ${resolved.momentum}`);
+  }
+  if (resolved.emaOverwriteEvery !== 0 && resolved.ema === 0) {
+    throw new RangeError(
+      `option 'emaOverwriteEvery' needs option 'ema' > 0 (an average to copy), got ema ${resolved.ema}`,
+    );
   }
   if (typeof resolved.lr === 'number') checkDecoupledDecay(resolved.lr, resolved, `option 'lr'`);
   return Object.freeze(resolved);

@@ -21,8 +21,10 @@ import {
 import {
   describeGroups,
   emptyViews,
+  overwriteWithAverages,
   placeTensors,
   setGroupOptions,
+  swapAverages,
   tensorViews,
   type Group,
   type Tensor,
@@ -319,7 +321,20 @@ export class RMSProp<Name extends string = string> {
     gradients.copyOut();
     this.#steps++;
     this.#revision++;
+    overwriteWithAverages(this.#groups, tensors, this.#steps);
     return true;
+  }
+
+  /**
+   * Swaps every parameter with its moving average (the `ema` option), bit for bit: call it to
+   * evaluate with the averaged weights and again to swap back, or once when training ends (Keras'
+   * `finalize_variable_values`). Throws a RangeError, changing nothing, if no parameter keeps an average.
+   */
+  swapAverages(): void {
+    this.#life.exclusive('swapAverages()', () => {
+      swapAverages(this.#tensors);
+      this.#revision++;
+    });
   }
 
   /**

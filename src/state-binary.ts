@@ -90,8 +90,8 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
                 `encodeState: state[${quote(name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
               );
             const read = readStateArray(own(entry, kind), where);
-            // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and the rest float32
-            const format = kind.endsWith('Scales') ? undefined : own(compressed, name);
+            // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and averages float32
+            const format = kind.endsWith('Scales') || kind === 'average' ? undefined : own(compressed, name);
             const elementBytes = format === 'bfloat16' ? 2 : format === '8bit' ? 1 : 4;
             if (read.bytes % elementBytes !== 0)
               throw new RangeError(

@@ -6,6 +6,7 @@ import {
   arrayBuffer,
   arrayByteOffset,
   arrayLength,
+  setArray,
   isFloat32Array,
   isGone,
   plainView,
@@ -284,7 +285,35 @@ function tensorWrites(
       writes.push(() => view.set(values));
     }
   }
+  writes.push(...averageWrites(t, fields.average, idle));
   return writes;
+}
+
+/**
+ * The write that loads a tensor's saved average; one saved without (a state of an optimizer without
+ * ema, or a PyTorch dict) starts it at the parameters as they are now.
+ */
+function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undefined): Array<() => void> {
+  const to = t.average;
+  if (!to) {
+    if (saved !== undefined)
+      throw new RangeError(`saved state has average for '${t.name}', which this optimizer does not keep (ema is 0)`);
+    return [];
+  }
+  if (saved === undefined) {
+    const from = t.external ?? t.param!;
+    if (arrayLength(from) !== t.length)
+      throw new RangeError(
+        `parameter '${t.name}' now has ${arrayLength(from)} elements, it had ${t.length} at create (its average starts at it)`,
+      );
+    return [() => setArray(to, from)];
+  }
+  const where = `saved state: average of '${t.name}'`;
+  const read = readStateArray(saved, where);
+  if (read.bytes !== t.length * 4)
+    throw new RangeError(`${where} has ${read.bytes / 4} elements, the parameter has ${t.length}`);
+  const values = copyOf(read, 'Float32Array', where, idle) as Float32Array;
+  return [() => to.set(values)];
 }
 
 /** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). @internal */
@@ -293,8 +322,8 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
   if (values === null || typeof values !== 'object' || Array.isArray(values) || typedArrayKind(values))
     throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
-  const kept: readonly string[] = tensor.kinds;
-  const writes: Array<[StateKind, Float32Array]> = [];
+  const kept: readonly string[] = [...tensor.kinds, ...(tensor.average ? ['average'] : [])];
+  const writes: Array<[StateKind | 'average', Float32Array]> = [];
   for (const kind of Object.keys(values)) {
     const value = (values as Record<string, unknown>)[kind];
     if (value === undefined) continue;
@@ -312,10 +341,11 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
         `setState: ${kind} of '${name}' has ${copy.length} elements, the parameter has ${tensor.length}`,
       );
     if (kind === 'squareAvg') checkNotNegative(copy, 'setState', name as string);
-    writes.push([kind as StateKind, copy]);
+    writes.push([kind as StateKind | 'average', copy]);
   }
   for (const [kind, copy] of writes) {
-    if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
+    if (kind === 'average') tensor.average!.set(copy);
+    else if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
     else (tensor.state[kind] as Float32Array).set(copy);
   }
 }

@@ -30,9 +30,16 @@ export const PIECE_BYTES = 3 * 2 ** 24;
  * The names of a parameter's state arrays (see `TensorState`), and, for 8-bit state, of their
  * block scales.
  */
-export type ArrayKind = 'squareAvg' | 'gradAvg' | 'momentum' | 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
+export type ArrayKind =
+  | 'squareAvg'
+  | 'gradAvg'
+  | 'momentum'
+  | 'squareAvgScales'
+  | 'gradAvgScales'
+  | 'momentumScales'
+  | 'average';
 /** @internal */
-export const KINDS: readonly ArrayKind[] = [...STATE_KINDS, ...STATE_KINDS.map((kind) => SCALES_OF[kind])];
+export const KINDS: readonly ArrayKind[] = [...STATE_KINDS, ...STATE_KINDS.map((kind) => SCALES_OF[kind]), 'average'];
 
 /**
  * One state array: base64 of its little-endian bytes (one string, or pieces that concatenate, for
@@ -75,7 +82,7 @@ export interface SavedState {
     /** The group's options as JSON (a schedule as "schedule", Infinity as null). */
     options: Record<string, unknown>;
   }>;
-  /** Per parameter: each state array (see `StateArray`). */
+  /** Per parameter: each state array (see `StateArray`), and its moving average (`average`, float32) with `ema`. */
   state: Record<string, Partial<Record<ArrayKind, StateArray>>>;
   /**
    * Version 3: the parameters whose state is saved compressed, as stored, with their format: their
@@ -96,6 +103,10 @@ export interface TensorArrays {
   readonly state: Readonly<Partial<Record<StateKind, Float32Array>>>;
   /** Its state as stored, when compressed. */
   readonly compressed?: CompressedState;
+  /** Its parameters' moving average (ema), and where the parameters are (your own array, or the heap's). */
+  readonly average?: Float32Array;
+  readonly external?: Float32Array;
+  readonly param?: Float32Array;
 }
 
 /** @internal */
@@ -197,14 +208,15 @@ export function savedState(
       const c = t.compressed;
       return [
         t.name,
-        record(
-          t.kinds.flatMap((kind) => {
+        record([
+          ...t.kinds.flatMap((kind) => {
             if (!c) return [[kind, save(stateArray(t, kind)!)] as const];
             const entries: Array<readonly [ArrayKind, StateArray]> = [[kind, save(c.codes[kind]!)]];
             if (c.format === '8bit') entries.push([SCALES_OF[kind], save(c.scales[kind]!)]);
             return entries;
           }),
-        ),
+          ...(t.average ? [['average', save(t.average)] as const] : []),
+        ]),
       ];
     }),
   );

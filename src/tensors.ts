@@ -2,7 +2,7 @@
 // compressed state's codes and scales), its group's kernel mode, and the records handed out by name.
 import { kernelMode, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import type { GroupSpec } from './inputs.js';
-import { arrayLength } from './typed-arrays.js';
+import { arrayBuffer, arrayByteOffset, arrayLength, setArray } from './typed-arrays.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
 import type { GroupInfo, ResolvedOptions } from './options.js';
 import type { Layout, Region, ScaleRegion, Segment } from './layout.js';
@@ -20,10 +20,12 @@ export interface TensorState {
   readonly gradAvg?: Float32Array;
   /** The momentum buffer (`momentum` > 0 only). */
   readonly momentum?: Float32Array;
+  /** The parameters' moving average (`ema` > 0 only): always float32, a view. */
+  readonly average?: Float32Array;
 }
 
-/** The kinds of state a tensor keeps. */
-export type StateKind = keyof TensorState;
+/** The kinds of state the update reads (stored in the group's stateFormat). */
+export type StateKind = Exclude<keyof TensorState, 'average'>;
 /** The kinds of state, in the order they are laid out and saved. @internal */
 export const STATE_KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
 /** The 8-bit block scales of each kind. @internal */
@@ -58,6 +60,8 @@ export interface Tensor {
   readonly kinds: readonly StateKind[];
   /** The stored state when compressed (`state` then decodes it at each read). */
   readonly compressed: CompressedState | undefined;
+  /** The parameters' moving average (ema), in the heap; undefined without ema. */
+  readonly average: Float32Array | undefined;
   /** Byte offset of its gradients in the heap. */
   readonly gradAt: number;
   /** Byte offsets of this tensor's own constants block and of its reduction block sums. */
@@ -138,6 +142,7 @@ export function placeTensors(
           `parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`,
         );
       }
+      const average = base.average === 0 ? undefined : view('average');
       const { state, compressed } = tensorState(
         buffer,
         segments[s],
@@ -145,6 +150,7 @@ export function placeTensors(
         length,
         kinds,
         spec.options.initialSquareAvg,
+        average,
       );
       const tensor: Tensor = {
         name,
@@ -158,11 +164,13 @@ export function placeTensors(
         state,
         kinds,
         compressed,
+        average,
         gradAt: base.grad + offset * 4,
         constantsAt: placed[i].constantsAt,
         sumsAt: placed[i].sumsAt,
       };
       if (tensor.external) tensor.param.set(tensor.external);
+      average?.set(tensor.param); // until the first step sets it
       tensors.push(tensor);
     });
     const compressed = segments.find((segment) => segment.format !== 'float32');
@@ -196,7 +204,7 @@ const groupKeys = (base: Segment['base']) =>
 
 /**
  * A tensor's state at `offset` of `segment`: float32 views, or (compressed) its codes and scales with
- * getters that decode copies; S starts at `initialSquareAvg`.
+ * getters that decode copies; S starts at `initialSquareAvg`. The average, if any, is a view either way.
  */
 function tensorState(
   buffer: ArrayBufferLike,
@@ -205,10 +213,12 @@ function tensorState(
   length: number,
   kinds: readonly StateKind[],
   initialSquareAvg: number,
+  average: Float32Array | undefined,
 ): { state: TensorState; compressed: CompressedState | undefined } {
+  const averageEntry = average ? [['average', average] as const] : [];
   if (format === 'float32') {
     const views = kinds.map((kind) => [kind, new Float32Array(buffer, base[kind] + offset * 4, length)]);
-    const state = Object.freeze(Object.fromEntries(views) as unknown as TensorState);
+    const state = Object.freeze(Object.fromEntries([...views, ...averageEntry]) as unknown as TensorState);
     // Fresh memory is zero already: filling it anyway would touch every page of a large optimizer.
     if (initialSquareAvg !== 0) state.squareAvg.fill(initialSquareAvg);
     return { state, compressed: undefined };
@@ -225,9 +235,10 @@ function tensorState(
     codes: Object.fromEntries(kinds.map((kind) => [kind, codes(kind)])),
     scales: Object.fromEntries(kinds.map((kind) => [kind, scales(kind)])),
   };
-  const getters = Object.fromEntries(
-    kinds.map((kind) => [kind, { get: () => decodeCompressed(compressed, kind, length), enumerable: true }]),
-  );
+  const getters = Object.fromEntries([
+    ...kinds.map((kind) => [kind, { get: () => decodeCompressed(compressed, kind, length), enumerable: true }]),
+    ...averageEntry.map(([kind, value]) => [kind, { value, enumerable: true }]),
+  ]);
   if (initialSquareAvg !== 0)
     encodeCompressed(compressed, 'squareAvg', new Float32Array(length).fill(initialSquareAvg));
   return { state: Object.freeze(Object.defineProperties({}, getters) as TensorState), compressed };
@@ -297,7 +308,55 @@ export function emptyViews<Name extends string>(tensors: readonly Tensor[]): Ten
     params: recordByName(tensors, (t) => t.external ?? empty),
     grads: recordByName(tensors, () => empty),
     state: recordByName(tensors, (t) =>
-      Object.freeze(Object.fromEntries(t.kinds.map((kind) => [kind, empty])) as unknown as TensorState),
+      Object.freeze(
+        Object.fromEntries(
+          [...t.kinds, ...(t.average ? ['average'] : [])].map((kind) => [kind, empty]),
+        ) as unknown as TensorState,
+      ),
     ),
   };
+}
+
+/**
+ * After step `stepCount`: the parameters of each group whose emaOverwriteEvery divides it take their
+ * average (Keras' ema_overwrite_frequency), your own arrays too. Allocates nothing. @internal
+ */
+export function overwriteWithAverages(groups: readonly Group[], tensors: readonly Tensor[], stepCount: number): void {
+  for (let g = 0; g < groups.length; g++) {
+    const { options, first, count } = groups[g];
+    const every = options.emaOverwriteEvery;
+    if (every === 0 || stepCount % every !== 0) continue;
+    for (let i = first; i < first + count; i++) {
+      const t = tensors[i];
+      setArray(t.param, t.average!);
+      if (t.external) setArray(t.external, t.param);
+    }
+  }
+}
+
+/**
+ * Swaps each parameter with its average (swapAverages), bit for bit (as integers: a NaN's payload
+ * stays). Your own arrays are checked first (a resized one is refused before anything moves).
+ * @internal
+ */
+export function swapAverages(tensors: readonly Tensor[]): void {
+  const averaged = tensors.filter((t) => t.average);
+  if (averaged.length === 0)
+    throw new RangeError("swapAverages: no parameter keeps an average (create the optimizer with option 'ema' > 0)");
+  for (const t of averaged) {
+    if (t.external && arrayLength(t.external) !== t.length)
+      throw new RangeError(
+        `swapAverages: parameter '${t.name}' now has ${arrayLength(t.external)} elements, it had ${t.length} at create`,
+      );
+  }
+  const bits = (a: Float32Array) => new Uint32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
+  for (const t of averaged) {
+    const param = bits(t.external ?? t.param);
+    const average = bits(t.average!);
+    for (let i = 0; i < average.length; i++) {
+      const x = param[i];
+      param[i] = average[i];
+      average[i] = x;
+    }
+  }
 }

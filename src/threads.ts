@@ -14,7 +14,7 @@
 // which Parcel does not do for `imports` conditions).
 import { platform } from './platform/node.js';
 import type { Kernel } from './kernel.js';
-import { type ScanFn, SLOTS, type Slots, type StepFn, runChunks, planChunks } from './chunks.js';
+import { type AverageFn, type ScanFn, SLOTS, type Slots, type StepFn, runChunks, planChunks } from './chunks.js';
 import type { PlatformWorker } from './platform/types.js';
 import { AutoThreads, clock } from './auto-threads.js';
 
@@ -49,6 +49,7 @@ function workerMain(
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const step = instance.exports.step as StepFn;
     const scan = instance.exports.firstNonFinite as ScanFn;
+    const average = instance.exports.average as AverageFn;
     const ctl = new Int32Array(memory.buffer, controlAt, LINE * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     let seen = Atomics.load(ctl, GENERATION); // before ready(): the main thread may start a step right after it
@@ -66,7 +67,8 @@ function workerMain(
       if (Atomics.load(ctl, STOP) !== 0) return;
       Atomics.add(ctl, WORKING, 1); // before OPEN is read
       try {
-        if (Atomics.load(ctl, OPEN) === 1) run(step, scan, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
+        if (Atomics.load(ctl, OPEN) === 1)
+          run(step, scan, average, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
       } catch (error) {
         Atomics.store(ctl, FAILED, index); // the caller stops waiting for this worker
         throw error;
@@ -147,14 +149,17 @@ const dropped =
     ? undefined
     : new FinalizationRegistry<ThreadPool>((pool) => pool.dispose());
 
+/** What the calling thread runs of its chunks. @internal */
+export type PoolKernel = Pick<Kernel, 'step' | 'average' | 'firstNonFinite'>;
+const DISPOSED_KERNEL: PoolKernel = { step() {}, average() {}, firstNonFinite: () => -1 };
+
 /** Worker threads that run kernel slices on a shared memory, driven synchronously from `run`. @internal */
 export class ThreadPool {
   readonly threads: number;
   #workers: PlatformWorker[];
   #ctl: Int32Array;
   #jobs: Int32Array;
-  #step: StepFn;
-  #scan: ScanFn;
+  #kernel: PoolKernel;
   #died: string | undefined;
   /** When the last step that found every worker asleep began (performance.now()). */
   #lastAlone = -Infinity;
@@ -174,15 +179,13 @@ export class ThreadPool {
     workers: PlatformWorker[],
     ctl: Int32Array,
     jobs: Int32Array,
-    step: StepFn,
-    scan: ScanFn,
+    kernel: PoolKernel,
   ) {
     this.threads = threads;
     this.#workers = workers;
     this.#ctl = ctl;
     this.#jobs = jobs;
-    this.#step = step;
-    this.#scan = scan;
+    this.#kernel = kernel;
   }
 
   /**
@@ -194,7 +197,7 @@ export class ThreadPool {
     threads: number,
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
-    kernel: Pick<Kernel, 'step' | 'firstNonFinite'>,
+    kernel: PoolKernel,
     controlAt: number,
     jobsAt: number,
     jobInts: number,
@@ -203,7 +206,7 @@ export class ThreadPool {
     const ctl = new Int32Array(memory.buffer, controlAt, LINE * (1 + threads));
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     const workers: PlatformWorker[] = [];
-    const pool = new ThreadPool(threads, workers, ctl, jobs, kernel.step, kernel.firstNonFinite);
+    const pool = new ThreadPool(threads, workers, ctl, jobs, kernel);
     const readies: Array<Promise<void>> = [];
     try {
       for (let index = 1; index < threads; index++) {
@@ -339,7 +342,8 @@ export class ThreadPool {
     Atomics.store(ctl, OPEN, 1);
     Atomics.add(ctl, GENERATION, 1);
     if (this.#wake) Atomics.notify(ctl, GENERATION);
-    runChunks(this.#step, this.#scan, this.#jobs, calls, ctl, 0, this.threads, SLOTS);
+    const { step, firstNonFinite, average } = this.#kernel;
+    runChunks(step, firstNonFinite, average, this.#jobs, calls, ctl, 0, this.threads, SLOTS);
     Atomics.store(ctl, OPEN, 0);
     this.#waitSpins += waitForWorkers(ctl, this.#canWait);
     const failed = Atomics.load(ctl, FAILED);
@@ -368,7 +372,7 @@ export class ThreadPool {
     this.#workers = [];
     this.#died ??= 'disposed';
     this.#ctl = this.#jobs = new Int32Array(0);
-    this.#step = this.#scan = () => -1;
+    this.#kernel = DISPOSED_KERNEL;
   }
 
   /** For tests: end worker `index` (1-based) as if it had crashed; steps refuse from now on. */

@@ -50,6 +50,8 @@ export namespace K {
   export const blockKeysOffset: i32 = 17;
   export const signBit: i32 = 18;
   export const loadAhead: i32 = 19;
+  export const averageMomentum: i32 = 20;
+  export const averageOneMinus: i32 = 21;
 }
 
 export const SLOT_BYTES: usize = 16;

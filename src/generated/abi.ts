@@ -50,12 +50,14 @@ export const K = {
   blockKeysOffset: 17,
   signBit: 18,
   loadAhead: 19,
+  averageMomentum: 20,
+  averageOneMinus: 21,
 } as const;
 
 /** Floats per constant slot. */
 export const SLOT_FLOATS = 4;
 /** Slots reserved for the constants block. */
-export const RESERVED_SLOTS = 20;
+export const RESERVED_SLOTS = 22;
 /** Elements per block of a gradient reduction (`sumSquares`). */
 export const REDUCTION_BLOCK = 1024;
 /** Elements per block of 8-bit state (one float32 scale per block). */

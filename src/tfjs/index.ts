@@ -587,6 +587,11 @@ function checkOptions(options: TfjsRMSPropOptions): ResolvedOptions {
   const core = checkCore(options);
   const resolved = core.options;
   core.dispose();
+  // TF.js owns the variables and tfjs-layers has no step that would swap an average in (Keras' finalize)
+  if (resolved.ema !== 0)
+    throw new RangeError(
+      `option 'ema' is not available in the TF.js drop-in, got ${resolved.ema}: the average would never reach the model's variables (keep one with RMSProp itself)`,
+    );
   try {
     RMSProp.createSync({ check: 0 }, { backend: options.backend, threads: 1 }).dispose();
   } catch (error) {

@@ -140,8 +140,8 @@ describe.skipIf(noYoungGeneration).concurrent.each(BACKENDS)('step() allocates n
     ['clipping', CLIPPING],
     ["nonFinite: 'skip'", "{ nonFinite: 'skip' }"],
     [
-      'centered, momentum, decoupled weight decay, bias correction',
-      '{ centered: true, momentum: 0.9, weightDecay: 0.01, decoupledWeightDecay: true, biasCorrection: true }',
+      'centered, momentum, decoupled weight decay, bias correction, ema with overwrites',
+      '{ centered: true, momentum: 0.9, weightDecay: 0.01, decoupledWeightDecay: true, biasCorrection: true, ema: 0.99, emaOverwriteEvery: 7 }',
     ],
     // A schedule that computes its value allocates that number in its own code; calling it costs nothing more.
     ['a schedule', '{ lr: () => 1e-3 }'],
@@ -190,11 +190,11 @@ describe.skipIf(noYoungGeneration).concurrent.each(BACKENDS)('step() allocates n
       '[new Float32Array(1000).fill(0.01), new Float32Array(24)]',
     ],
   ])(
-    'your arrays, gradients in %s, with clipping and the non-finite scan',
+    'your arrays, gradients in %s, with clipping, the non-finite scan and ema overwrites',
     async (_, params, grads) => {
       expect(
         await measureInChild(`
-      const opt = await RMSProp.create(${params}, { ...${CLIPPING}, nonFinite: 'throw', backend: '${backend}' });
+      const opt = await RMSProp.create(${params}, { ...${CLIPPING}, nonFinite: 'throw', ema: 0.9, emaOverwriteEvery: 3, backend: '${backend}' });
       const grads = ${grads};
       step = () => void opt.step(grads);`),
       ).toBeLessThan(ONE_NUMBER);
@@ -215,7 +215,7 @@ describe.skipIf(noYoungGeneration).concurrent.each(['simd'] as const)(
       ['zero-copy', '{}'],
       ['clipping', CLIPPING],
       ["nonFinite: 'skip'", "{ nonFinite: 'skip' }"],
-      ['8-bit state, momentum', "{ stateFormat: '8bit', momentum: 0.9 }"],
+      ['8-bit state, momentum, ema', "{ stateFormat: '8bit', momentum: 0.9, ema: 0.99 }"],
     ])(
       '%s',
       async (_, options) => {

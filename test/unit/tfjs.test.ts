@@ -670,6 +670,10 @@ describe('options and config', () => {
     expect(() => RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, wide)).toThrow(TypeError);
     expect(() => new RMSPropWasmOptimizer({ threads: 0 })).toThrow(/option 'threads'/);
     expect(() => new RMSPropWasmOptimizer({ lr: Number.NaN })).toThrow(RangeError);
+    // an average of the parameters would stay in the core: tfjs-layers never swaps it into the model
+    expect(() => new RMSPropWasmOptimizer({ ema: 0.99 })).toThrow(/option 'ema' is not available in the TF.js drop-in/);
+    const emaConfig = { ...config, decay: 0.9, rmspropWasm: { ema: 0.99 } };
+    expect(() => RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, emaConfig)).toThrow(/option 'ema'/);
   });
 
   it("an option given as undefined is not given: preset undefined is 'tfjs', and steps as tf.train.rmsprop", async () => {

@@ -351,7 +351,7 @@ describe('finding the calls of a chunk', () => {
       return -1;
     };
     // Thread 0 runs its own share, then takes every chunk the others have not (here: all of them).
-    const visits = runChunks(step, scan, jobs, lengths.length, ctl, 0, threads, SLOTS);
+    const visits = runChunks(step, scan, () => {}, jobs, lengths.length, ctl, 0, threads, SLOTS);
     expect(wrongPointers).toBe(0);
     lengths.forEach((n, c) => {
       const at = jobs[c * CALL_INTS + SLOTS.CALL_W] / 4;
@@ -412,7 +412,17 @@ describe('finding the calls of a chunk', () => {
           } else if (sp !== (1 << 28) + from * 4) problems.push(`call ${k}: float32 state at ${sp}`);
           for (let i = 0; i < n; i++) covered[w / 4 + i]++;
         };
-        runChunks(step, () => -1, jobs, lengths.length, ctl, self, threads, SLOTS);
+        runChunks(
+          step,
+          () => -1,
+          () => {},
+          jobs,
+          lengths.length,
+          ctl,
+          self,
+          threads,
+          SLOTS,
+        );
       };
       start(0);
       expect(problems.slice(0, 5)).toEqual([]);
