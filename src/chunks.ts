@@ -25,9 +25,10 @@
 // during a step: step() is synchronous) or by an error, which it reports in FAILED before it
 // leaves the step, so the caller never waits for a worker that is gone.
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k, then, for compressed
-// state, sq, aq, mq, the scratch areas (one per thread) and the bytes of a state element, the
+// state, sq, aq, mq, the scratch areas (one per thread) and the bytes of a state element, then the
 // parameters' average (0: none), and start.
-// A call whose mode is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating.
+// A call whose mode is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating; one
+// whose mode is AVERAGE_MODE only moves the average at e toward the n parameters at w.
 // run() writes `start`: where the call begins when the calls are laid end to end, each padded to a
 // multiple of 4 (a compressed call starts on a STATE_BLOCK boundary, and then every chunk is whole
 // blocks, as a call with 8-bit state needs: its blocks' scales are from its first element).
@@ -85,6 +86,8 @@ export const SLOTS = Object.freeze({
   STATE_SCRATCH_BYTES,
   /** CALL_MODE of a call that scans for NaN and ±∞ instead of updating. */
   SCAN_MODE: -1,
+  /** CALL_MODE of a call that only averages parameters (a tensor without a gradient this step). */
+  AVERAGE_MODE: -2,
   /** How long a worker spins after a step before it sleeps (ms; see workerMain in threads.ts). */
   SPIN_MS: 1,
 });
@@ -92,7 +95,7 @@ export const SLOTS = Object.freeze({
 export type Slots = typeof SLOTS;
 const { CHUNKS, CHUNK, NEXT, LINE, CALL_MODE, CALL_N, CALL_START } = SLOTS;
 /** @internal */
-export const { CALL_INTS, SCAN_MODE } = SLOTS;
+export const { CALL_INTS, SCAN_MODE, AVERAGE_MODE } = SLOTS;
 /** @internal */
 export const CONTROL_BYTES = 4 * LINE * (1 + MAX_THREADS);
 /** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
@@ -131,6 +134,7 @@ export function runChunks(
   const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START, CALL_INTS } = slots;
   const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_E, STATE_BLOCK, STATE_SCRATCH_BYTES } = slots;
   const scanMode = slots.SCAN_MODE;
+  const averageMode = slots.AVERAGE_MODE;
   const size = ctl[CHUNK];
   const chunks = ctl[CHUNKS];
   let visits = 0;
@@ -169,6 +173,8 @@ export function runChunks(
         const at = start * 4;
         if (jobs[j + CALL_MODE] === scanMode) {
           if (scan(stop - start, jobs[j + CALL_G] + at) >= 0) Atomics.store(ctl, FOUND_NON_FINITE, 1);
+        } else if (jobs[j + CALL_MODE] === averageMode) {
+          average(stop - start, jobs[j + CALL_W] + at, jobs[j + CALL_E] + at, jobs[j + CALL_K]);
         } else {
           // state codes at their own width; 8-bit scales one per block (start is a block boundary then)
           const stateAt = start * jobs[j + CALL_STATE_BYTES];
@@ -207,7 +213,7 @@ export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, thr
   for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
     // a compressed call (a stateFormat other than float32) starts on a block boundary
     const mode = jobs[j + CALL_MODE];
-    if (mode !== SCAN_MODE && ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) !== 0) {
+    if (mode >= 0 && ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) !== 0) {
       compressed = true;
       laidOut = Math.ceil(laidOut / STATE_BLOCK) * STATE_BLOCK;
     }

@@ -12,7 +12,7 @@ import {
   sharesMemory,
 } from './typed-arrays.js';
 import type { Kernel } from './kernel.js';
-import type { Tensor } from './tensors.js';
+import { checkOwnArray, type Tensor } from './tensors.js';
 import type { JobQueue } from './kernel-calls.js';
 
 /** @internal */
@@ -104,18 +104,17 @@ export class StepGradients {
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       const g = sources[i];
-      if (g === undefined) continue;
+      if (g === undefined) {
+        if (t.average) checkOwnArray(t); // averaged even without a gradient (issueUpdates)
+        continue;
+      }
       const length = arrayLength(g);
       if (length !== t.length) {
         throw new RangeError(
           `gradient '${t.name}' has ${length} elements, its parameter has ${t.length}${length === 0 ? ' (is its buffer detached or shrunk?)' : ''}`,
         );
       }
-      if (t.external !== undefined && arrayLength(t.external) !== t.length) {
-        throw new RangeError(
-          `parameter '${t.name}' now has ${arrayLength(t.external)} elements, it had ${t.length} at create: its buffer was detached, shrunk or grown`,
-        );
-      }
+      checkOwnArray(t);
     }
     const present = this.present;
     let elements = 0;
@@ -180,7 +179,10 @@ export class StepGradients {
     for (let i = 0; i < tensors.length; i++) {
       const t = tensors[i];
       const source = sources[i];
-      if (source === undefined) continue;
+      if (source === undefined) {
+        if (t.average && t.external) t.param.set(t.external); // its average moves toward it all the same
+        continue;
+      }
       if (source !== t.grad) t.grad.set(viewsHeap[i] ? staging[i] : source);
       if (t.external) t.param.set(t.external);
     }

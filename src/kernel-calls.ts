@@ -1,6 +1,6 @@
 // A step's kernel calls: which calls a step makes (issueUpdates), and where they go: run at once on
 // this thread (DirectCalls), or queued in a thread pool's job table (JobQueue, src/chunks.ts).
-import { CALL_INTS, SCAN_MODE, SLOTS } from './chunks.js';
+import { AVERAGE_MODE, CALL_INTS, SCAN_MODE, SLOTS } from './chunks.js';
 import type { ClipKind } from './clipping.js';
 import {
   K,
@@ -8,6 +8,7 @@ import {
   SLOT_FLOATS,
   STATE_BLOCK,
   STATE_ELEMENT_BYTES,
+  STEP_AVERAGES_START,
   STEP_CLIP_SCALE,
   STEP_LR,
   transformBit,
@@ -31,6 +32,8 @@ export interface KernelCalls {
    * region of `segment`, with the constants at byte `constantsAt`, then their average (if kept).
    */
   update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void;
+  /** Moves the average of `length` parameters from element `offset` of `segment` toward them, without updating them. */
+  average(segment: Segment, offset: number, length: number, constantsAt: number): void;
 }
 
 /** Kernel calls run at once, on the calling thread (whose scratch area is the first, at `scratchAt`). @internal */
@@ -63,6 +66,10 @@ export class DirectCalls implements KernelCalls {
       this.#scratchAt,
     );
     if (base.average !== 0) this.#kernel.average(length, base.param + at, base.average + at, constantsAt);
+  }
+
+  average({ base }: Segment, offset: number, length: number, constantsAt: number): void {
+    this.#kernel.average(length, base.param + offset * 4, base.average + offset * 4, constantsAt);
   }
 }
 
@@ -104,6 +111,17 @@ export class JobQueue implements KernelCalls {
     jobs[j + CALL_E] = base.average === 0 ? 0 : base.average + at;
   }
 
+  average({ base }: Segment, offset: number, length: number, constantsAt: number): void {
+    this.#writes = true;
+    const jobs = this.#pool.jobs;
+    const j = this.#count++ * CALL_INTS;
+    jobs[j + CALL_MODE] = AVERAGE_MODE;
+    jobs[j + CALL_N] = length;
+    jobs[j + CALL_W] = base.param + offset * 4;
+    jobs[j + CALL_E] = base.average + offset * 4;
+    jobs[j + CALL_K] = constantsAt;
+  }
+
   /** Queues a scan of the `n` gradients at byte `g` for NaN and ±∞ (as Kernel.firstNonFinite). */
   scan(n: number, g: number): void {
     const jobs = this.#pool.jobs;
@@ -111,7 +129,6 @@ export class JobQueue implements KernelCalls {
     jobs[j + CALL_MODE] = SCAN_MODE;
     jobs[j + CALL_N] = n;
     jobs[j + CALL_G] = g;
-    jobs[j + CALL_E] = 0;
   }
 
   /** Runs the queued calls on the pool's threads and empties the queue: false if a scan found NaN or ±∞. */
@@ -127,7 +144,8 @@ export class JobQueue implements KernelCalls {
 /**
  * Writes step `stepNumber`'s constants and sends its update calls to `calls`: one call per group
  * segment (float32 state, compressed state) over all its tensors (back to back in each region), or, when the group has a skipped tensor or
- * clipping scales each tensor its own way, one per present tensor (with its own constants then).
+ * clipping scales each tensor its own way, one per present tensor (with its own constants then), and
+ * one that only averages each skipped tensor that keeps an average (Keras averages every variable).
  * `lrs` holds each group's learning rate, `clipScale` each tensor's scale; `scalars` is scratch;
  * `words` is the heap as Uint32 words (for the rounding keys).
  * @internal
@@ -149,6 +167,7 @@ export function issueUpdates(
     const group = groups[g];
     scalars[STEP_LR] = lrs[g];
     scalars[STEP_CLIP_SCALE] = clipping === 'global' ? clipScale[group.first] : 1;
+    scalars[STEP_AVERAGES_START] = group.averagesStart ? 1 : 0;
     writeStepConstants(heap, group.constantsAt / 4, group.options, stepNumber, scalars);
     if (group.roundingKeys) addRoundingKeys(words, group.constantsAt / 4, group.roundingKeys);
     let whole = clipping !== 'per tensor';
@@ -162,9 +181,12 @@ export function issueUpdates(
       continue;
     }
     for (let i = group.first; i < group.first + group.count; i++) {
-      if (!present[i]) continue;
       const tensor = tensors[i];
       const segment = group.segments[tensor.segment];
+      if (!present[i]) {
+        if (tensor.average) calls.average(segment, tensor.offset, tensor.length, group.constantsAt);
+        continue;
+      }
       let constantsAt = group.constantsAt;
       if (clipping === 'per tensor') {
         scalars[STEP_CLIP_SCALE] = clipScale[i];

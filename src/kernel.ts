@@ -76,6 +76,8 @@ export const STEP_LR = 0;
 export const STEP_CLIP_SCALE = 1;
 /** 1 if the compressed-state loops load ahead this step (src/loads-ahead.ts), else 0 (also when absent). @internal */
 export const STEP_LOAD_AHEAD = 2;
+/** 1 if the group's averages start at this step's w (Group.averagesStart), else 0 (also when absent). @internal */
+export const STEP_AVERAGES_START = 3;
 
 /** @internal */
 export function kernelMode(o: ResolvedOptions): number {
@@ -141,7 +143,8 @@ export function writeStepConstants(
   v[K.signBit] = -0;
   v[K.loadAhead] = scalars.length > STEP_LOAD_AHEAD ? scalars[STEP_LOAD_AHEAD] : 0;
   // Keras' use_ema: momentum 0 on the first step (the average starts at w); 1 − μ of the float32 μ, as Keras computes it
-  const averageMomentum = t === 1 ? 0 : Math.fround(o.ema);
+  const averagesStart = scalars.length > STEP_AVERAGES_START && scalars[STEP_AVERAGES_START] === 1;
+  const averageMomentum = averagesStart ? 0 : Math.fround(o.ema);
   v[K.averageMomentum] = averageMomentum;
   v[K.averageOneMinus] = 1 - averageMomentum;
   for (let slot = 0; slot < CONSTANT_SLOTS; slot++) {

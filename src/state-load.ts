@@ -15,7 +15,7 @@ import {
   typedArrayKind,
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
-import { encodeCompressed, SCALES_OF, STATE_KINDS, type StateKind } from './tensors.js';
+import { checkOwnArray, encodeCompressed, SCALES_OF, STATE_KINDS, type StateKind } from './tensors.js';
 import { describe, FIXED_AFTER_CREATE, type GroupInfo, type ResolvedOptions } from './options.js';
 import {
   type ArrayKind,
@@ -129,7 +129,13 @@ export function readSavedState(
   saved: unknown,
   groups: readonly GroupInfo[],
   tensors: readonly TensorArrays[],
-): { stepCount: number; options: Array<Record<string, unknown>>; writes: Array<() => void> } {
+): {
+  stepCount: number;
+  options: Array<Record<string, unknown>>;
+  writes: Array<() => void>;
+  /** Per group: whether a parameter of it that keeps an average had none saved (Group.averagesStart). */
+  averagesStart: boolean[];
+} {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
   const { state, compressed: formats } = readSavedFields(saved, 'saved state');
   const stepCount = own(saved, 'stepCount');
@@ -182,7 +188,10 @@ export function readSavedState(
     return { t, format, fields: record(fields) };
   });
   for (const { t, format, fields } of entries) writes.push(...tensorWrites(t, format, fields, idle));
-  return { stepCount: stepCount as number, options, writes };
+  const averagesStart = groups.map((_, g) =>
+    entries.some(({ t, fields }) => t.group === g && t.average !== undefined && fields.average === undefined),
+  );
+  return { stepCount: stepCount as number, options, writes, averagesStart };
 }
 
 const NONE = new Float32Array(0);
@@ -291,7 +300,7 @@ function tensorWrites(
 
 /**
  * The write that loads a tensor's saved average; one saved without (a state of an optimizer without
- * ema, or a PyTorch dict) starts it at the parameters as they are now.
+ * ema, or a PyTorch dict) is the parameters as they are now, until the next step starts it at w.
  */
 function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undefined): Array<() => void> {
   const to = t.average;
@@ -301,11 +310,8 @@ function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undef
     return [];
   }
   if (saved === undefined) {
+    checkOwnArray(t);
     const from = t.external ?? t.param!;
-    if (arrayLength(from) !== t.length)
-      throw new RangeError(
-        `parameter '${t.name}' now has ${arrayLength(from)} elements, it had ${t.length} at create (its average starts at it)`,
-      );
     return [() => setArray(to, from)];
   }
   const where = `saved state: average of '${t.name}'`;
@@ -316,8 +322,11 @@ function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undef
   return [() => to.set(values)];
 }
 
-/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). @internal */
-export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
+/**
+ * setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState).
+ * Returns the group of the tensor if its average was written, else -1. @internal
+ */
+export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): number {
   const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
   if (values === null || typeof values !== 'object' || Array.isArray(values) || typedArrayKind(values))
@@ -348,6 +357,7 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
     else if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
     else (tensor.state[kind] as Float32Array).set(copy);
   }
+  return writes.some(([kind]) => kind === 'average') ? tensor.group : -1;
 }
 
 /** 8-bit scales as the encoding writes them (isScaleBits): a negative one would make S negative, which the kernels take for 0. */

@@ -93,6 +93,12 @@ export interface Group {
    * depend on its tensor's size and its index there, not on where the tensor lies.
    */
   readonly roundingKeys: Uint32Array | undefined;
+  /**
+   * Whether the next step starts the group's averages at w (Keras' first step): after create, and
+   * after a load that had none for one of its parameters, so that the average never starts from
+   * parameters filled in after create, whatever the step count.
+   */
+  averagesStart: boolean;
 }
 
 /** The state kinds a group's options keep. */
@@ -184,6 +190,7 @@ export function placeTensors(
       segments,
       constantsAt,
       roundingKeys: compressed && groupKeys(compressed.base),
+      averagesStart: true,
     };
     setGroupOptions(group, spec.options);
     return group;
@@ -329,7 +336,7 @@ export function overwriteWithAverages(groups: readonly Group[], tensors: readonl
     for (let i = first; i < first + count; i++) {
       const t = tensors[i];
       setArray(t.param, t.average!);
-      if (t.external) setArray(t.external, t.param);
+      if (t.external) setArray(t.external, t.param); // its length checked by this step (StepGradients.checkLengths)
     }
   }
 }
@@ -343,12 +350,7 @@ export function swapAverages(tensors: readonly Tensor[]): void {
   const averaged = tensors.filter((t) => t.average);
   if (averaged.length === 0)
     throw new RangeError("swapAverages: no parameter keeps an average (create the optimizer with option 'ema' > 0)");
-  for (const t of averaged) {
-    if (t.external && arrayLength(t.external) !== t.length)
-      throw new RangeError(
-        `swapAverages: parameter '${t.name}' now has ${arrayLength(t.external)} elements, it had ${t.length} at create`,
-      );
-  }
+  for (const t of averaged) checkOwnArray(t, 'swapAverages: ');
   const bits = (a: Float32Array) => new Uint32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
   for (const t of averaged) {
     const param = bits(t.external ?? t.param);
@@ -359,4 +361,15 @@ export function swapAverages(tensors: readonly Tensor[]): void {
       average[i] = x;
     }
   }
+}
+
+/** Refuses a bring-your-own parameter whose buffer was detached, shrunk or grown since create. @internal */
+export function checkOwnArray(
+  t: Pick<Tensor, 'name' | 'length'> & { readonly external?: Float32Array },
+  where = '',
+): void {
+  if (t.external !== undefined && arrayLength(t.external) !== t.length)
+    throw new RangeError(
+      `${where}parameter '${t.name}' now has ${arrayLength(t.external)} elements, it had ${t.length} at create: its buffer was detached, shrunk or grown`,
+    );
 }

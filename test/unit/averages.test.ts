@@ -45,7 +45,7 @@ async function create(options: RMSPropOptions): Promise<RMSProp<Name>> {
 
 describe('ema: the average of the parameters, as Keras computes it', () => {
   for (const backend of BACKENDS) {
-    it(`${backend}: μ·e + (1 − μ)·w after each update, w itself after the first; a step without a gradient leaves it`, async () => {
+    it(`${backend}: μ·e + (1 − μ)·w after each update, w itself after the first; without a gradient, toward the same w`, async () => {
       const ema = 0.9;
       const opt = await create({ backend, ema });
       // Keras: momentum = ema_momentum (float32), except 0 when iterations == 0; 1 − momentum in float32
@@ -58,10 +58,8 @@ describe('ema: the average of the parameters, as Keras computes it', () => {
         expected = NAMES.map((name, k) => {
           const w = opt.params[name];
           if (t === 0) return w.slice();
-          if (t === 2 && name === 'b') {
-            expect(sameBits(w, before[k]), 'b had no gradient at step 3').toBeUndefined();
-            return expected[k];
-          }
+          // Keras averages every variable each step, one without a gradient too
+          if (t === 2 && name === 'b') expect(sameBits(w, before[k]), 'b had no gradient at step 3').toBeUndefined();
           // each product and the sum rounded to float32 once, as float32 arithmetic does
           return Float32Array.from(w, (x, i) =>
             Math.fround(Math.fround(mu * expected[k][i]) + Math.fround(oneMinus * x)),
@@ -266,5 +264,78 @@ describe('the average saved and loaded', () => {
     expect(snapshotDifference(snapshot(everything(other)), otherBefore)).toBeUndefined();
     expect(other.stepCount).toBe(0);
     for (const o of [withAverage, plain, other]) o.dispose();
+  });
+});
+
+/** The largest relative difference between two arrays (zeros and subnormals against 1e-38). */
+const farthest = (actual: Float32Array, expected: Float32Array) =>
+  actual.reduce(
+    (worst, x, i) => Math.max(worst, Math.abs(x - expected[i]) / Math.max(Math.abs(expected[i]), 1e-38)),
+    0,
+  );
+
+describe('where the average starts', () => {
+  it('at w of the first step, for parameters filled after create and ones never given a gradient (overwrites keep them)', async () => {
+    for (const backend of BACKENDS) {
+      for (const threads of backend === 'js' ? [1] : [1, 2]) {
+        const opt = await RMSProp.create(
+          { w: 5000, frozen: 4100 },
+          { backend, threads, lr: 0.01, ema: 0.9, emaOverwriteEvery: 2 },
+        );
+        opt.params.w.set(edgeValues(5000, 1).map((x) => (Number.isFinite(x) ? x : 1)));
+        opt.params.frozen.set(edgeValues(4100, 2).map((x) => (Number.isFinite(x) ? x : 2)));
+        const frozen = opt.params.frozen.slice();
+        for (let t = 0; t < 4; t++) {
+          opt.step({ w: edgeValues(5000, 10 + t).map((x) => (Number.isFinite(x) ? x : 0)) });
+          // μ·x + (1 − μ)·x is x to within float32's rounding of the two products and their sum
+          const where = `${backend}, ${threads} threads, step ${t + 1}`;
+          expect(farthest(opt.params.frozen, frozen), where).toBeLessThanOrEqual(3 * 2 ** -24);
+          expect(farthest(opt.state.frozen.average!, frozen), where).toBeLessThanOrEqual(3 * 2 ** -24);
+        }
+        opt.dispose();
+      }
+    }
+  });
+
+  it('at the first step whatever the step count, and again after loading a state without averages', async () => {
+    const opt = await RMSProp.create({ w: 8 }, { lr: 1e-4, ema: 0.99, emaOverwriteEvery: 10 });
+    opt.params.w.set([1, 2, 3, 4, 5, 6, 7, 8]);
+    opt.stepCount = 1000; // resuming a count kept elsewhere
+    const g = new Float32Array(8).fill(1);
+    opt.step({ w: g });
+    expect(sameBits(opt.state.w.average!, opt.params.w)).toBeUndefined();
+    for (let t = 0; t < 9; t++) opt.step({ w: g });
+    expect(opt.params.w[7]).toBeGreaterThan(7.99); // the overwrite at step 1010 copied an average of w, not of zeros
+    const plain = await RMSProp.create({ w: 8 }, { lr: 1e-4 });
+    plain.step({ w: g });
+    opt.params.w.fill(3);
+    opt.loadState(plain.saveState());
+    opt.params.w.fill(4); // weights loaded after the optimizer's state
+    opt.step({ w: g });
+    expect(sameBits(opt.state.w.average!, opt.params.w)).toBeUndefined();
+    opt.setState('w', { average: new Float32Array(8).fill(5) });
+    const w = opt.params.w.slice();
+    opt.step({ w: g });
+    const mu = Math.fround(0.99);
+    expect(opt.state.w.average![0]).toBe(
+      Math.fround(Math.fround(mu * 5) + Math.fround(Math.fround(1 - mu) * opt.params.w[0])),
+    );
+    expect(w[0]).not.toBe(opt.params.w[0]);
+    for (const o of [opt, plain]) o.dispose();
+  });
+
+  it('a step refuses your resized array of a parameter without a gradient, changing nothing', async () => {
+    const buffer = new ArrayBuffer(20, { maxByteLength: 64 });
+    const a = new Float32Array(buffer);
+    const opt = await RMSProp.create({ a, b: 7 }, { lr: 0.01, ema: 0.9, emaOverwriteEvery: 2 });
+    opt.step({ a: new Float32Array(5).fill(1), b: new Float32Array(7).fill(1) });
+    const before = snapshot(everything(opt, true));
+    buffer.resize(8);
+    expect(() => opt.step({ b: new Float32Array(7).fill(2) })).toThrow(
+      /parameter 'a' now has 2 elements, it had 5 at create/,
+    );
+    expect(snapshotDifference(snapshot(everything(opt, true).slice(1)), before.slice(1))).toBeUndefined();
+    expect(opt.stepCount).toBe(1);
+    opt.dispose();
   });
 });
