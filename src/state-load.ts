@@ -5,7 +5,7 @@ import { own, readOptionChanges } from './inputs.js';
 import {
   arrayBuffer,
   arrayByteOffset,
-  arrayLength,
+  bitsOf,
   setArray,
   isFloat32Array,
   isGone,
@@ -362,7 +362,7 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
 
 /** 8-bit scales as the encoding writes them (isScaleBits): a negative one would make S negative, which the kernels take for 0. */
 function checkScales(scales: Float32Array, where: string): void {
-  const bits = new Uint32Array(arrayBuffer(scales), arrayByteOffset(scales), arrayLength(scales));
+  const bits = bitsOf(scales);
   const bad = bits.findIndex((b) => !isScaleBits(b));
   if (bad >= 0)
     throw new RangeError(

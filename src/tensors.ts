@@ -2,7 +2,7 @@
 // compressed state's codes and scales), its group's kernel mode, and the records handed out by name.
 import { kernelMode, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import type { GroupSpec } from './inputs.js';
-import { arrayBuffer, arrayByteOffset, arrayLength, setArray } from './typed-arrays.js';
+import { arrayLength, bitsOf, setArray } from './typed-arrays.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
 import type { GroupInfo, ResolvedOptions } from './options.js';
 import type { Layout, Region, ScaleRegion, Segment } from './layout.js';
@@ -351,10 +351,9 @@ export function swapAverages(tensors: readonly Tensor[]): void {
   if (averaged.length === 0)
     throw new RangeError("swapAverages: no parameter keeps an average (create the optimizer with option 'ema' > 0)");
   for (const t of averaged) checkOwnArray(t, 'swapAverages: ');
-  const bits = (a: Float32Array) => new Uint32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
   for (const t of averaged) {
-    const param = bits(t.external ?? t.param);
-    const average = bits(t.average!);
+    const param = bitsOf(t.external ?? t.param);
+    const average = bitsOf(t.average!);
     for (let i = 0; i < average.length; i++) {
       const x = param[i];
       param[i] = average[i];

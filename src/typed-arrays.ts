@@ -19,6 +19,9 @@ export const arrayBuffer = (a: ArrayBufferView): ArrayBufferLike => BUFFER.call(
 export const typedArrayKind = (value: unknown): string | undefined => TAG.call(value);
 /** `target.set(source)` as the engine defines it, whatever `target`'s class says. @internal */
 export const setArray = (target: Float32Array, source: Float32Array): void => SET.call(target, source);
+/** A float32 array's bits, as the engine sees its memory (a subclass's getters may lie). @internal */
+export const bitsOf = (a: Float32Array): Uint32Array =>
+  new Uint32Array(arrayBuffer(a), arrayByteOffset(a), arrayLength(a));
 /** The typed arrays of saved state and of its checks (plainView), by kind. @internal */
 export const TYPED = { Float32Array, Uint16Array, Uint8Array } as const;
 /**

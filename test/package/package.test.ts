@@ -63,8 +63,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // loaded state (waiting state dropped with its variable, iter, momentum 0): 132.7 kB, 297.6 kB packed.
 // Then `_1` copies waiting, joining in linear time and getWeights after changes made through `core`
 // (a revision count), with their CHANGELOG entries and doc fixes: 133.5 kB of code, 298.6 kB packed.
-const CODE_BUDGET = 134_500;
-const BUDGET = 300_000;
+// Then the ema option (a kernel in each of the four wasm builds, 0.2 kB; the average's layout, job,
+// load, save and swap, 2.4 kB) and its guide, docs/averages.md: 136.8 kB of code, 305.7 kB packed.
+const CODE_BUDGET = 137_500;
+const BUDGET = 308_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
