@@ -1,6 +1,9 @@
 // The ema option (Keras' use_ema, ema_momentum, ema_overwrite_frequency): each step's average of the
 // parameters against a reference written from Keras' formula, the same bits on every backend and
 // thread count, the overwrite, swapAverages, and the average saved, loaded and refused.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeState, encodeState, RMSProp, type RMSPropOptions } from '../../src/index.js';
 import {
@@ -13,6 +16,7 @@ import {
   snapshot,
   snapshotDifference,
 } from '../support/helpers.js';
+import { runForJson } from '../support/child.js';
 
 const SIZES = { w: 9001, b: 7, big: 5000 };
 type Name = keyof typeof SIZES;
@@ -338,4 +342,60 @@ describe('where the average starts', () => {
     expect(opt.stepCount).toBe(1);
     opt.dispose();
   });
+});
+
+describe('saved in one process, resumed in another (as a user runs it)', () => {
+  // the run both children make: 2 threads, 8-bit state with momentum on one group, float32 on the other
+  const RUN = `
+    const sizes = { w: 70000, b: 33 };
+    const create = () => lib.RMSProp.create(
+      [{ params: { w: sizes.w }, stateFormat: '8bit', momentum: 0.9, ema: 0.99 }, { params: { b: sizes.b }, ema: 0.9, emaOverwriteEvery: 3 }],
+      { threads: 2, lr: 0.01 },
+    );
+    const grads = (t) => Object.fromEntries(Object.entries(sizes).map(([name, n]) => [name, Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + t) + (i % 7) * 0.01)]));
+    const fill = (opt) => { opt.params.w.forEach((_, i, a) => { a[i] = Math.cos(i); }); opt.params.b.fill(0.5); };
+    const hash = (opt) => ['w', 'b'].flatMap((name) => [opt.params[name], opt.state[name].average]).map((a) => {
+      let h = 2166136261;
+      for (const word of new Uint32Array(a.buffer, a.byteOffset, a.length)) h = Math.imul(h ^ word, 16777619) >>> 0;
+      return h.toString(16);
+    }).join(' ');
+    const dir = process.env.RMSPROP_EMA_DIR;
+  `;
+  it('the averages continue bit for bit from a binary checkpoint, and swap there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rmsprop-ema-'));
+    try {
+      process.env.RMSPROP_EMA_DIR = dir;
+      const first = await runForJson<{ whole: string; threads: number }>(`import * as lib from 'rmsprop-wasm';
+        import { writeFileSync } from 'node:fs';
+        ${RUN}
+        const opt = await create();
+        fill(opt);
+        for (let t = 0; t < 5; t++) opt.step(grads(t));
+        writeFileSync(dir + '/state.bin', lib.encodeState(opt));
+        writeFileSync(dir + '/w.bin', opt.params.w);
+        writeFileSync(dir + '/b.bin', opt.params.b);
+        for (let t = 5; t < 9; t++) opt.step(grads(t));
+        console.log(JSON.stringify({ whole: hash(opt), threads: opt.threads }));`);
+      const second = await runForJson<{ resumed: string; swapped: boolean }>(`import * as lib from 'rmsprop-wasm';
+        import { readFileSync } from 'node:fs';
+        ${RUN}
+        const opt = await create();
+        const read = (file) => new Float32Array(new Uint8Array(readFileSync(dir + file)).buffer);
+        opt.params.w.set(read('/w.bin'));
+        opt.params.b.set(read('/b.bin'));
+        opt.loadState(lib.decodeState(new Uint8Array(readFileSync(dir + '/state.bin'))));
+        for (let t = 5; t < 9; t++) opt.step(grads(t));
+        const resumed = hash(opt);
+        const average = opt.state.w.average.slice();
+        opt.swapAverages();
+        const swapped = opt.params.w.every((x, i) => Object.is(x, average[i]));
+        console.log(JSON.stringify({ resumed, swapped }));`);
+      expect(first.threads).toBe(2);
+      expect(second.resumed).toBe(first.whole);
+      expect(second.swapped).toBe(true);
+    } finally {
+      delete process.env.RMSPROP_EMA_DIR;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
