@@ -8,7 +8,6 @@ import {
   SLOT_FLOATS,
   STATE_BLOCK,
   STATE_ELEMENT_BYTES,
-  STEP_AVERAGES_START,
   STEP_CLIP_SCALE,
   STEP_LR,
   transformBit,
@@ -167,7 +166,6 @@ export function issueUpdates(
     const group = groups[g];
     scalars[STEP_LR] = lrs[g];
     scalars[STEP_CLIP_SCALE] = clipping === 'global' ? clipScale[group.first] : 1;
-    scalars[STEP_AVERAGES_START] = group.averagesStart ? 1 : 0;
     writeStepConstants(heap, group.constantsAt / 4, group.options, stepNumber, scalars);
     if (group.roundingKeys) addRoundingKeys(words, group.constantsAt / 4, group.roundingKeys);
     let whole = clipping !== 'per tensor';

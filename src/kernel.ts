@@ -76,8 +76,6 @@ export const STEP_LR = 0;
 export const STEP_CLIP_SCALE = 1;
 /** 1 if the compressed-state loops load ahead this step (src/loads-ahead.ts), else 0 (also when absent). @internal */
 export const STEP_LOAD_AHEAD = 2;
-/** 1 if the group's averages start at this step's w (Group.averagesStart), else 0 (also when absent). @internal */
-export const STEP_AVERAGES_START = 3;
 
 /** @internal */
 export function kernelMode(o: ResolvedOptions): number {
@@ -142,9 +140,8 @@ export function writeStepConstants(
   // −0: the sign bit alone, which the lane loops clear for |x| (assembly/update.ts, flushVector)
   v[K.signBit] = -0;
   v[K.loadAhead] = scalars.length > STEP_LOAD_AHEAD ? scalars[STEP_LOAD_AHEAD] : 0;
-  // Keras' use_ema: momentum 0 on the first step (the average starts at w); 1 − μ of the float32 μ, as Keras computes it
-  const averagesStart = scalars.length > STEP_AVERAGES_START && scalars[STEP_AVERAGES_START] === 1;
-  const averageMomentum = averagesStart ? 0 : Math.fround(o.ema);
+  // Keras' use_ema: 1 − μ of the float32 μ, as Keras computes it (its first step is a copy: startAverages)
+  const averageMomentum = Math.fround(o.ema);
   v[K.averageMomentum] = averageMomentum;
   v[K.averageOneMinus] = 1 - averageMomentum;
   for (let slot = 0; slot < CONSTANT_SLOTS; slot++) {

@@ -24,6 +24,7 @@ import {
   overwriteWithAverages,
   placeTensors,
   setGroupOptions,
+  startAverages,
   swapAverages,
   tensorViews,
   type Group,
@@ -98,7 +99,7 @@ export class RMSProp<Name extends string = string> {
   readonly #clipping: Clipping;
   readonly #lrs: Float64Array;
   /** This call's learning rate, clip scale and whether it loads ahead, for writeStepConstants (see there why an array). */
-  readonly #stepScalars = new Float64Array(4);
+  readonly #stepScalars = new Float64Array(3);
   /** Whether compressed state loads ahead, when its steps are worth timing for it. */
   readonly #loadsAhead: LoadsAhead | undefined;
 
@@ -321,7 +322,7 @@ export class RMSProp<Name extends string = string> {
     gradients.copyOut();
     this.#steps++;
     this.#revision++;
-    for (let g = 0; g < this.#groups.length; g++) this.#groups[g].averagesStart = false;
+    startAverages(tensors);
     overwriteWithAverages(this.#groups, tensors, this.#steps);
     return true;
   }
@@ -375,8 +376,8 @@ export class RMSProp<Name extends string = string> {
     const current = this.#groups.map((group) => group.options);
     const groupOptions = restoreOptions ? restoredOptions(read.options, current, where, savedNames) : undefined;
     for (const write of read.writes) write();
-    this.#groups.forEach((group, g) => {
-      group.averagesStart = read.averagesStart[g];
+    this.#tensors.forEach((t, i) => {
+      t.averageStarts = read.averagesStart[i];
     });
     this.#steps = read.stepCount;
     this.#revision++;
@@ -395,8 +396,7 @@ export class RMSProp<Name extends string = string> {
    */
   setState(name: Name, values: Partial<TensorState>): void {
     this.#life.exclusive('setState()', () => {
-      const averaged = writeTensorState(this.#tensors, name, values);
-      if (averaged >= 0) this.#groups[averaged].averagesStart = false; // it continues from the average given
+      writeTensorState(this.#tensors, name, values);
       this.#revision++;
     });
   }

@@ -133,7 +133,7 @@ export function readSavedState(
   stepCount: number;
   options: Array<Record<string, unknown>>;
   writes: Array<() => void>;
-  /** Per group: whether a parameter of it that keeps an average had none saved (Group.averagesStart). */
+  /** Per tensor: whether it keeps an average and had none saved (Tensor.averageStarts). */
   averagesStart: boolean[];
 } {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
@@ -188,9 +188,7 @@ export function readSavedState(
     return { t, format, fields: record(fields) };
   });
   for (const { t, format, fields } of entries) writes.push(...tensorWrites(t, format, fields, idle));
-  const averagesStart = groups.map((_, g) =>
-    entries.some(({ t, fields }) => t.group === g && t.average !== undefined && fields.average === undefined),
-  );
+  const averagesStart = entries.map(({ t, fields }) => t.average !== undefined && fields.average === undefined);
   return { stepCount: stepCount as number, options, writes, averagesStart };
 }
 
@@ -322,11 +320,8 @@ function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undef
   return [() => to.set(values)];
 }
 
-/**
- * setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState).
- * Returns the group of the tensor if its average was written, else -1. @internal
- */
-export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): number {
+/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). @internal */
+export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
   const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
   if (values === null || typeof values !== 'object' || Array.isArray(values) || typedArrayKind(values))
@@ -353,11 +348,12 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
     writes.push([kind as StateKind | 'average', copy]);
   }
   for (const [kind, copy] of writes) {
-    if (kind === 'average') tensor.average!.set(copy);
-    else if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
+    if (kind === 'average') {
+      tensor.average!.set(copy);
+      tensor.averageStarts = false; // the next step continues from it
+    } else if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
     else (tensor.state[kind] as Float32Array).set(copy);
   }
-  return writes.some(([kind]) => kind === 'average') ? tensor.group : -1;
 }
 
 /** 8-bit scales as the encoding writes them (isScaleBits): a negative one would make S negative, which the kernels take for 0. */

@@ -103,8 +103,9 @@ export interface TensorArrays {
   readonly state: Readonly<Partial<Record<StateKind, Float32Array>>>;
   /** Its state as stored, when compressed. */
   readonly compressed?: CompressedState;
-  /** Its parameters' moving average (ema), and where the parameters are (your own array, or the heap's). */
+  /** Its parameters' moving average (ema; not saved while it waits to start: Tensor.averageStarts), and where the parameters are (your own array, or the heap's). */
   readonly average?: Float32Array;
+  averageStarts?: boolean;
   readonly external?: Float32Array;
   readonly param?: Float32Array;
 }
@@ -215,7 +216,7 @@ export function savedState(
             if (c.format === '8bit') entries.push([SCALES_OF[kind], save(c.scales[kind]!)]);
             return entries;
           }),
-          ...(t.average ? [['average', save(t.average)] as const] : []),
+          ...(t.average && !t.averageStarts ? [['average', save(t.average)] as const] : []),
         ]),
       ];
     }),

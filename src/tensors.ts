@@ -62,6 +62,12 @@ export interface Tensor {
   readonly compressed: CompressedState | undefined;
   /** The parameters' moving average (ema), in the heap; undefined without ema. */
   readonly average: Float32Array | undefined;
+  /**
+   * Whether the next step starts the average at w (Keras' first step): from create, and after a load
+   * that had none for it, so that it never starts from parameters filled in later, whatever the step
+   * count; such an average is not saved.
+   */
+  averageStarts: boolean;
   /** Byte offset of its gradients in the heap. */
   readonly gradAt: number;
   /** Byte offsets of this tensor's own constants block and of its reduction block sums. */
@@ -93,12 +99,6 @@ export interface Group {
    * depend on its tensor's size and its index there, not on where the tensor lies.
    */
   readonly roundingKeys: Uint32Array | undefined;
-  /**
-   * Whether the next step starts the group's averages at w (Keras' first step): after create, and
-   * after a load that had none for one of its parameters, so that the average never starts from
-   * parameters filled in after create, whatever the step count.
-   */
-  averagesStart: boolean;
 }
 
 /** The state kinds a group's options keep. */
@@ -171,6 +171,7 @@ export function placeTensors(
         kinds,
         compressed,
         average,
+        averageStarts: average !== undefined,
         gradAt: base.grad + offset * 4,
         constantsAt: placed[i].constantsAt,
         sumsAt: placed[i].sumsAt,
@@ -190,7 +191,6 @@ export function placeTensors(
       segments,
       constantsAt,
       roundingKeys: compressed && groupKeys(compressed.base),
-      averagesStart: true,
     };
     setGroupOptions(group, spec.options);
     return group;
@@ -322,6 +322,16 @@ export function emptyViews<Name extends string>(tensors: readonly Tensor[]): Ten
       ),
     ),
   };
+}
+
+/** After a step: each average that starts there becomes a copy of w (as Keras' first step, momentum 0, makes it). @internal */
+export function startAverages(tensors: readonly Tensor[]): void {
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    if (!t.averageStarts) continue;
+    setArray(t.average!, t.param);
+    t.averageStarts = false;
+  }
 }
 
 /**

@@ -137,7 +137,8 @@ describe('emaOverwriteEvery and swapAverages', () => {
         if (t % 3 === 0) {
           expect(sameBits(w, opt.state.w.average!), `${backend} step ${t}`).toBeUndefined();
           expect(sameBits(w, updated), `${backend} step ${t}: the parameters moved`).toBeDefined();
-        } else expect(sameBits(w, opt.state.w.average!), `${backend} step ${t}`).toBeDefined();
+        } else if (t === 1) expect(sameBits(w, opt.state.w.average!), 'the first step copies w').toBeUndefined();
+        else expect(sameBits(w, opt.state.w.average!), `${backend} step ${t}`).toBeDefined();
         expect(sameBits(before, opt.state.w.average!)).toBeDefined();
       }
       opt.dispose();
@@ -326,6 +327,61 @@ describe('where the average starts', () => {
     );
     expect(w[0]).not.toBe(opt.params.w[0]);
     for (const o of [opt, plain]) o.dispose();
+  });
+
+  it('per parameter: a state saved before the first step, setState of one average, a state missing one', async () => {
+    const make = () => RMSProp.create({ a: 3, b: 3 }, { lr: 0.1, ema: 0.9 });
+    const g = { a: new Float32Array([0.5, -0.5, 0.5]), b: new Float32Array([0.5, 0.5, -0.5]) };
+    const fill = (opt: RMSProp<'a' | 'b'>) => {
+      opt.params.a.set([1, 2, 3]);
+      opt.params.b.set([4, 5, 6]);
+    };
+    // saved before any step, resumed elsewhere: both averages start at the first step's w
+    const whole = await make();
+    fill(whole);
+    const early = whole.saveState();
+    expect(Object.keys(early.state.a)).toEqual(['squareAvg']);
+    const resumed = await make();
+    fill(resumed);
+    resumed.loadState(early);
+    for (const opt of [whole, resumed]) opt.step(g);
+    expect(firstDifference(everything(resumed), everything(whole))).toBeUndefined();
+    expect(sameBits(whole.state.a.average!, whole.params.a)).toBeUndefined();
+    // setState of a's average before the first step: a continues from it, b still starts at w
+    const set = await make();
+    fill(set);
+    set.setState('a', { average: new Float32Array([7, 7, 7]) });
+    set.step(g);
+    expect(sameBits(set.state.b.average!, set.params.b)).toBeUndefined();
+    const mu = Math.fround(0.9);
+    const expectedA = Float32Array.from(set.params.a, (x) =>
+      Math.fround(Math.fround(mu * 7) + Math.fround(Math.fround(1 - mu) * x)),
+    );
+    expect(sameBits(set.state.a.average!, expectedA)).toBeUndefined();
+    // a state missing b's average: a continues from its own, b starts at the next step's w
+    for (let t = 0; t < 2; t++) whole.step(g);
+    const partial = whole.saveState({ arrays: 'float32' });
+    delete partial.state.b.average;
+    const mixed = await make();
+    mixed.params.a.set(whole.params.a);
+    mixed.params.b.set(whole.params.b);
+    mixed.loadState(partial);
+    for (const opt of [whole, mixed]) opt.step(g);
+    expect(sameBits(mixed.state.a.average!, whole.state.a.average!)).toBeUndefined();
+    expect(sameBits(mixed.state.b.average!, mixed.params.b)).toBeUndefined();
+    for (const opt of [whole, resumed, set, mixed]) opt.dispose();
+  });
+
+  it('a copy of w, even from parameters that were ±∞ or NaN at create', async () => {
+    for (const backend of BACKENDS) {
+      const w = new Float32Array([Infinity, Number.NaN, 1, -0]);
+      const opt = await RMSProp.create({ w }, { backend, ema: 0.9, lr: 0.1 });
+      w.set([1, 2, 3, -0]);
+      opt.step({ w: new Float32Array([0.5, 0.5, 0.5, 0]) });
+      expect(sameBits(opt.state.w.average!, w), backend).toBeUndefined();
+      expect(Object.is(opt.state.w.average![3], -0)).toBe(true);
+      opt.dispose();
+    }
   });
 
   it('a step refuses your resized array of a parameter without a gradient, changing nothing', async () => {
