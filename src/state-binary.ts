@@ -20,7 +20,7 @@ import {
   STATE_VERSION,
   type Typed,
 } from './state.js';
-import { type ReadArray, readStateArray } from './state-load.js';
+import { checkArrayKind, type ReadArray, readStateArray } from './state-load.js';
 
 const MAGIC = [0x52, 0x4d, 0x53, 0x50];
 /** Magic, version and header length. */
@@ -93,6 +93,11 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
             // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and averages float32
             const format = kind.endsWith('Scales') || kind === 'average' ? undefined : own(compressed, name);
             const elementBytes = format === 'bfloat16' ? 2 : format === '8bit' ? 1 : 4;
+            checkArrayKind(
+              read,
+              elementBytes === 2 ? 'Uint16Array' : elementBytes === 1 ? 'Uint8Array' : 'Float32Array',
+              where,
+            );
             if (read.bytes % elementBytes !== 0)
               throw new RangeError(
                 `${where} holds ${read.bytes} bytes, not a whole number of ${elementBytes}-byte elements`,

@@ -387,14 +387,23 @@ function refuseNegative(where: string, name: string, value: number, index: numbe
  * `idle` is a byte of (in this optimizer's own memory, loading one array could overwrite another's
  * source). A typed array given must be of that kind.
  */
+/** Refuses a saved typed array of another kind than its slot holds (float32 values, or a format's codes). @internal */
+export function checkArrayKind(
+  read: ReadArray,
+  kind: 'Float32Array' | 'Uint16Array' | 'Uint8Array',
+  where: string,
+): void {
+  if (read.typed && typedArrayKind(read.typed) !== kind)
+    throw new TypeError(`${where} must be a ${kind} or base64, got ${describe(read.typed)}`);
+}
+
 function copyOf(
   read: ReadArray,
   kind: 'Float32Array' | 'Uint16Array' | 'Uint8Array',
   where: string,
   idle: Uint8Array | undefined,
 ): Typed {
-  if (read.typed && typedArrayKind(read.typed) !== kind)
-    throw new TypeError(`${where} must be a ${kind} or base64, got ${describe(read.typed)}`);
+  checkArrayKind(read, kind, where);
   if (read.typed && !(idle && sharesMemory(arrayBuffer(read.typed), idle))) return read.typed;
   const bytes = new Uint8Array(read.bytes);
   read.write(bytes, 0);

@@ -1112,6 +1112,13 @@ describe('the binary form: malformed input names the field', () => {
       /encodeState: 'state' must be an object, got undefined/,
     ],
     [
+      // loadState refuses it too: such bytes were written as float32 values (the ema fuzz noticed)
+      'codes in a float32 slot',
+      (s: SavedState) => ({ ...s, state: { ...s.state, w: { ...s.state.w, squareAvg: new Uint8Array(12) } } }),
+      TypeError,
+      /encodeState: state\['w'\]\.squareAvg must be a Float32Array or base64, got a Uint8Array/,
+    ],
+    [
       'a compressed format that is none',
       (s: SavedState) => ({ ...s, compressed: { w: 'float16' } }),
       TypeError,
