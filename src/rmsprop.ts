@@ -330,7 +330,8 @@ export class RMSProp<Name extends string = string> {
   /**
    * Swaps every parameter with its moving average (the `ema` option), bit for bit: call it to
    * evaluate with the averaged weights and again to swap back, or once when training ends (Keras'
-   * `finalize_variable_values`). Throws a RangeError, changing nothing, if no parameter keeps an average.
+   * `finalize_variable_values`). Throws a RangeError, changing nothing, if no parameter keeps an average
+   * or one has not started (before the first step, or the first after a load without it).
    */
   swapAverages(): void {
     this.#life.exclusive('swapAverages()', () => {

@@ -360,6 +360,11 @@ export function swapAverages(tensors: readonly Tensor[]): void {
   const averaged = tensors.filter((t) => t.average);
   if (averaged.length === 0)
     throw new RangeError("swapAverages: no parameter keeps an average (create the optimizer with option 'ema' > 0)");
+  const waiting = averaged.find((t) => t.averageStarts);
+  if (waiting)
+    throw new RangeError(
+      `swapAverages: the average of '${waiting.name}' has not started (the next step starts it at the parameters)`,
+    );
   for (const t of averaged) checkOwnArray(t, 'swapAverages: ');
   for (const t of averaged) {
     const param = bitsOf(t.external ?? t.param);

@@ -163,7 +163,10 @@ describe('emaOverwriteEvery and swapAverages', () => {
     opt.dispose();
   });
 
-  it('refuses, changing nothing: no average kept; your array resized', async () => {
+  it('refuses, changing nothing: no average kept, or not started; your array resized', async () => {
+    const fresh = await RMSProp.create({ w: 8 }, { ema: 0.9 });
+    expect(() => fresh.swapAverages()).toThrow(/swapAverages: the average of 'w' has not started/);
+    fresh.dispose();
     const plain = await RMSProp.create({ w: 8 }, {});
     expect(() => plain.swapAverages()).toThrow(/swapAverages: no parameter keeps an average.*'ema' > 0/);
     plain.dispose();
