@@ -314,8 +314,10 @@ function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undef
   }
   const where = `saved state: average of '${t.name}'`;
   const read = readStateArray(saved, where);
-  if (read.bytes !== t.length * 4)
-    throw new RangeError(`${where} has ${read.bytes / 4} elements, the parameter has ${t.length}`);
+  if (read.bytes !== t.length * 4) {
+    const size = read.bytes % 4 ? `${read.bytes} bytes` : `${read.bytes / 4} elements`;
+    throw new RangeError(`${where} has ${size}, the parameter has ${t.length}`);
+  }
   const values = copyOf(read, 'Float32Array', where, idle) as Float32Array;
   return [() => to.set(values)];
 }

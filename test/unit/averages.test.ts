@@ -269,6 +269,8 @@ describe('the average saved and loaded', () => {
     const short = { ...saved, state: { ...saved.state, b: { ...saved.state.b, average: new Float32Array(6) } } };
     expect(() => other.loadState(short)).toThrow(/saved state: average of 'b' has 6 elements, the parameter has 7/);
     expect(() => other.setState('b', { average: new Float32Array(6) })).toThrow(/average of 'b' has 6 elements/);
+    const odd = { ...saved, state: { ...saved.state, b: { ...saved.state.b, average: 'AAAAAAA=' } } };
+    expect(() => other.loadState(odd)).toThrow(/saved state: average of 'b' has 5 bytes, the parameter has 7/);
     expect(snapshotDifference(snapshot(everything(other)), otherBefore)).toBeUndefined();
     expect(other.stepCount).toBe(0);
     for (const o of [withAverage, plain, other]) o.dispose();
