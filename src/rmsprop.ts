@@ -378,7 +378,7 @@ export class RMSProp<Name extends string = string> {
     const groupOptions = restoreOptions ? restoredOptions(read.options, current, where, savedNames) : undefined;
     for (const write of read.writes) write();
     this.#tensors.forEach((t, i) => {
-      t.averageStarts = read.averagesStart[i];
+      t.averageStarts = read.averageStarts[i];
     });
     this.#steps = read.stepCount;
     this.#revision++;

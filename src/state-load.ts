@@ -134,7 +134,7 @@ export function readSavedState(
   options: Array<Record<string, unknown>>;
   writes: Array<() => void>;
   /** Per tensor: whether it keeps an average and had none saved (Tensor.averageStarts). */
-  averagesStart: boolean[];
+  averageStarts: boolean[];
 } {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
   const { state, compressed: formats } = readSavedFields(saved, 'saved state');
@@ -188,8 +188,8 @@ export function readSavedState(
     return { t, format, fields: record(fields) };
   });
   for (const { t, format, fields } of entries) writes.push(...tensorWrites(t, format, fields, idle));
-  const averagesStart = entries.map(({ t, fields }) => t.average !== undefined && fields.average === undefined);
-  return { stepCount: stepCount as number, options, writes, averagesStart };
+  const averageStarts = entries.map(({ t, fields }) => t.average !== undefined && fields.average === undefined);
+  return { stepCount: stepCount as number, options, writes, averageStarts };
 }
 
 const NONE = new Float32Array(0);
