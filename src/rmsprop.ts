@@ -82,6 +82,8 @@ export class RMSProp<Name extends string = string> {
   #steps = 0;
   /** Counts the changes of state made through this object (steps, loads, setState, stepCount). */
   #revision = 0;
+  /** Whether an average waits for the next step to start it (Tensor.averageStarts): a loop over the tensors skipped on every other step. */
+  #averagesWaiting = false;
   readonly #life = new Lifecycle();
   #pool: ThreadPool | undefined;
   /** Where a step's kernel calls go: run at once on this thread, or (a step the pool shares) into its job queue. */
@@ -194,6 +196,7 @@ export class RMSProp<Name extends string = string> {
     this.#groupInfo = describeGroups(groups, tensors);
     this.#loadsAhead = loadsAheadFor(backend.name, groups);
     this.#views = tensorViews(tensors);
+    this.#averagesWaiting = tensors.some((t) => t.averageStarts);
   }
 
   /**
@@ -322,7 +325,10 @@ export class RMSProp<Name extends string = string> {
     gradients.copyOut();
     this.#steps++;
     this.#revision++;
-    startAverages(tensors);
+    if (this.#averagesWaiting) {
+      startAverages(tensors);
+      this.#averagesWaiting = false;
+    }
     overwriteWithAverages(this.#groups, tensors, this.#steps);
     return true;
   }
@@ -380,6 +386,7 @@ export class RMSProp<Name extends string = string> {
     this.#tensors.forEach((t, i) => {
       t.averageStarts = read.averageStarts[i];
     });
+    this.#averagesWaiting = read.averageStarts.includes(true);
     this.#steps = read.stepCount;
     this.#revision++;
     if (groupOptions) {
