@@ -6,7 +6,8 @@
 import { own } from './inputs.js';
 import { RMSProp } from './rmsprop.js';
 import { isGone, isPlainArrayBuffer, plainView, typedArrayKind } from './typed-arrays.js';
-import { describe } from './options.js';
+import { describe, type StateFormat } from './options.js';
+import { STATE_ARRAY, STATE_ELEMENT_BYTES } from './kernel.js';
 import {
   type ArrayKind,
   isRecord,
@@ -91,13 +92,10 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
               );
             const read = readStateArray(own(entry, kind), where);
             // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and averages float32
-            const format = kind.endsWith('Scales') || kind === 'average' ? undefined : own(compressed, name);
-            const elementBytes = format === 'bfloat16' ? 2 : format === '8bit' ? 1 : 4;
-            checkArrayKind(
-              read,
-              elementBytes === 2 ? 'Uint16Array' : elementBytes === 1 ? 'Uint8Array' : 'Float32Array',
-              where,
-            );
+            const format =
+              (kind.endsWith('Scales') || kind === 'average' ? undefined : own(compressed, name)) ?? 'float32';
+            const elementBytes = STATE_ELEMENT_BYTES[format as StateFormat];
+            checkArrayKind(read, STATE_ARRAY[format as StateFormat], where);
             if (read.bytes % elementBytes !== 0)
               throw new RangeError(
                 `${where} holds ${read.bytes} bytes, not a whole number of ${elementBytes}-byte elements`,

@@ -141,13 +141,4 @@ export interface TorchOptions {
 }
 
 /** torch.optim.RMSprop's options (its defaults where absent) as the pytorch preset's. */
-export const torchOptions = (o: TorchOptions) => ({
-  preset: 'pytorch' as const,
-  lr: o.lr,
-  decay: o.alpha ?? 0.99,
-  eps: o.eps ?? 1e-8,
-  weightDecay: o.weight_decay ?? 0,
-  momentum: o.momentum ?? 0,
-  centered: o.centered ?? false,
-  maximize: o.maximize ?? false,
-});
+export { torchOptions } from './torch-options.mjs';

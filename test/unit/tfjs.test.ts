@@ -1301,18 +1301,11 @@ describe('options and config', () => {
     });
     original.compile({ optimizer: await rmsprop({ lr: 0.01 }), loss: 'meanSquaredError' });
     await original.fit(x, y, { epochs: 3, batchSize: 8, verbose: 0, shuffle: false });
-    let saved: tf.io.ModelArtifacts | undefined;
-    await original.save(
-      tf.io.withSaveHandler(async (artifacts) => {
-        saved = artifacts;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-      { includeOptimizer: true },
-    );
+    const artifacts = await saved(original);
     original.optimizer.dispose();
     original.dispose();
     tf.serialization.registerClass(RMSPropWasmOptimizer);
-    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(saved!));
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
     expect(loaded.weights.every((w) => /_\d+$/.test(w.name))).toBe(true);
     const oldHead = loaded.layers[1]!;
     loaded.pop();
