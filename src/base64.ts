@@ -34,10 +34,16 @@ export function encodeBase64(bytes: Uint8Array, scratch?: Uint8Array): string {
   return new TextDecoder('latin1').decode(ascii);
 }
 
-/** The number of bytes `text` decodes to, or -1 if it is not padded base64 of whole quads. @internal */
+/**
+ * The number of bytes `text` decodes to, or -1 if it is not padded base64 of whole quads. Checks the
+ * last quad's characters (where padding goes, and so the length); the rest are checked as they decode.
+ * @internal
+ */
 export function decodedLength(text: string): number {
   if (text.length % 4 !== 0) return -1;
+  if (text.length === 0) return 0;
   const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  for (let i = text.length - 4; i < text.length - padding; i++) if (DECODE[text.charCodeAt(i)] === 64) return -1;
   return (text.length / 4) * 3 - padding;
 }
 

@@ -743,6 +743,22 @@ describe('saved state', () => {
     expect(opt.state.w.squareAvg).toEqual(new Float32Array(3));
   });
 
+  // Where padding goes, a wrong character changes the length the string would decode to: it must be
+  // named as base64, not as a count of bytes or elements the array does not have.
+  it.each([
+    ['AAAAAAAAAAAAAAAAAAAAAA!=', "'!' before one '='"],
+    ['AAAAAAAAAAAAAAAAAAAAAAA!', "'!' last"],
+    ['AAAAAAAAAAAAAAAAAAAAA=A=', "'=' inside the last group"],
+    ['AAAAAAAAAAAAAAAAAAAA=AAA', "'=' first in the last group"],
+  ])('base64 whose last group is malformed is refused as base64: %s (%s)', async (text, _why) => {
+    const opt = await RMSProp.create({ w: 4 }); // 16 bytes: 24 characters, '==' last
+    const saved = opt.saveState();
+    const load = (squareAvg: string) => opt.loadState({ ...saved, state: { w: { squareAvg } } });
+    expect(() => load(text)).toThrow(/squareAvg of 'w' is not valid base64/);
+    expect(opt.state.w.squareAvg).toEqual(new Float32Array(4));
+    expect(() => load(`${'A'.repeat(22)}==`)).not.toThrow();
+  });
+
   it('a state saved at step 0 loads as step 0', async () => {
     const opt = await RMSProp.create({ w: 2 });
     const saved = opt.saveState();
