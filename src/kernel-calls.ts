@@ -11,6 +11,7 @@ import {
   STEP_CLIP_SCALE,
   STEP_LR,
   transformBit,
+  writeClippedConstants,
   writeStepConstants,
 } from './kernel.js';
 import type { Segment } from './layout.js';
@@ -188,8 +189,7 @@ export function issueUpdates(
       let constantsAt = group.constantsAt;
       if (clipping === 'per tensor') {
         scalars[STEP_CLIP_SCALE] = clipScale[i];
-        writeStepConstants(heap, tensor.constantsAt / 4, group.options, stepNumber, scalars);
-        if (group.roundingKeys) addRoundingKeys(words, tensor.constantsAt / 4, group.roundingKeys);
+        writeClippedConstants(heap, group.constantsAt / 4, tensor.constantsAt / 4, group.options, clipScale[i]);
         constantsAt = tensor.constantsAt;
       }
       calls.update(

@@ -118,7 +118,7 @@ export function writeStepConstants(
   const clipScale = scalars[STEP_CLIP_SCALE];
   const lrOutside = o.momentum === 0 || !o.lrInMomentum;
   const v = slotValues;
-  v[K.gradScale] = o.maximize ? -clipScale : clipScale;
+  v[K.gradScale] = gradScale(o, clipScale);
   v[K.clipValue] = o.clipValue;
   v[K.minusClipValue] = -o.clipValue;
   v[K.weightDecay] = o.decoupledWeightDecay ? lr * o.weightDecay : o.weightDecay;
@@ -149,6 +149,27 @@ export function writeStepConstants(
     heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = v[slot];
   }
 }
+
+/**
+ * Writes at float index `to` the constants block at `from` with the gradient scale of `clipScale`:
+ * a tensor's constants under per-tensor clipping differ from its group's there alone (one copy
+ * rather than a tensor's own writeStepConstants, on a path that runs once per tensor).
+ * @internal
+ */
+export function writeClippedConstants(
+  heap: Float32Array,
+  from: number,
+  to: number,
+  o: ResolvedOptions,
+  clipScale: number,
+): void {
+  heap.copyWithin(to, from, from + CONSTANT_SLOTS * SLOT_FLOATS);
+  const first = to + K.gradScale * SLOT_FLOATS;
+  heap[first] = heap[first + 1] = heap[first + 2] = heap[first + 3] = gradScale(o, clipScale);
+}
+
+/** What the kernel multiplies each gradient by: the clip scale, negated to maximize. */
+const gradScale = (o: ResolvedOptions, clipScale: number) => (o.maximize ? -clipScale : clipScale);
 
 /** Scratch for writeStepConstants: values stay unboxed doubles on their way to the heap. */
 const CONSTANT_SLOTS = Object.keys(K).length;

@@ -29,6 +29,8 @@ describe('gradient clipping', () => {
     ['globalClipNorm', { globalClipNorm: 3 }],
     ['all three', { clipValue: 1, clipNorm: 5, globalClipNorm: 4 }],
     ['norms below the limits', { clipNorm: 1e6, globalClipNorm: 1e6 }],
+    ['clipNorm, maximize', { clipNorm: 2, maximize: true }],
+    ['all three, maximize', { clipValue: 1, clipNorm: 5, globalClipNorm: 4, maximize: true }],
   ];
 
   it.each(cases)('%s against a float64 reference', async (_, clip) => {
@@ -39,11 +41,12 @@ describe('gradient clipping', () => {
     );
     const grads = randomArrays(6, LENGTHS, 3);
     opt.step(grads);
-    // After one step from S = 0: S = 0.1·ĝ², w = w0 − lr·ĝ/√(0.1·ĝ² + ε), with ĝ the clipped gradient.
+    // After one step from S = 0: S = 0.1·ĝ², w = w0 − lr·ĝ/√(0.1·ĝ² + ε), with ĝ the clipped gradient
+    // (negated to maximize).
     const clipped = clipReference(grads, clip);
     LENGTHS.forEach((n, t) => {
       for (let i = 0; i < n; i++) {
-        const g = clipped[t][i];
+        const g = clip.maximize ? -clipped[t][i] : clipped[t][i];
         expect(opt.state[t].squareAvg[i]).toBeCloseTo(0.1 * g * g, 5);
         const expected = params[t][i] - (0.01 * g) / Math.sqrt(0.1 * g * g + 1e-8);
         expect(Math.abs(opt.params[t][i] - expected)).toBeLessThan(1e-6 * Math.abs(expected) + 1e-8);
