@@ -38,7 +38,7 @@ export function step(
 /**
  * The parameters' moving average after their update (the ema option, Keras' use_ema): over `n`
  * elements, e = μ·e + (1 − μ)·w, each product and the sum rounded to float32, with μ and 1 − μ from
- * the step's constants at `k` (μ = 0 on the first step, so that e starts at w).
+ * the step's constants at `k`. (An average's first value is a copy of w, made in JS: startAverages.)
  */
 export function average(n: usize, w: usize, e: usize, k: usize): void {
   let i: usize = 0;

@@ -61,7 +61,10 @@ export const SLOTS = Object.freeze({
   /** Thread t's next chunk is at NEXT + LINE·t: one cache line (LINE int32) per thread. */
   NEXT: 16,
   LINE: 16,
-  /** A call's fields in the job table: the kernel's step arguments (see Kernel.step), then its start in the calls laid end to end. */
+  /**
+   * A call's fields in the job table: the kernel's step arguments (see Kernel.step), its state's
+   * element bytes and its average's address, then its start in the calls laid end to end.
+   */
   CALL_MODE: 0,
   CALL_N: 1,
   CALL_W: 2,

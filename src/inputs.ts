@@ -221,15 +221,12 @@ export function readOptionChanges(current: ResolvedOptions, changes: unknown): R
     if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
   }
   const next = resolveOptions({ ...current, ...read });
-  if ((next.momentum === 0) !== (current.momentum === 0)) {
-    throw new RangeError(
-      `option 'momentum' cannot switch between 0 and non-zero after create (got ${next.momentum}, was ${current.momentum})`,
-    );
-  }
-  if ((next.ema === 0) !== (current.ema === 0)) {
-    throw new RangeError(
-      `option 'ema' cannot switch between 0 and non-zero after create (got ${next.ema}, was ${current.ema})`,
-    );
+  for (const name of ['momentum', 'ema'] as const) {
+    if ((next[name] === 0) !== (current[name] === 0)) {
+      throw new RangeError(
+        `option '${name}' cannot switch between 0 and non-zero after create (got ${next[name]}, was ${current[name]})`,
+      );
+    }
   }
   return next;
 }

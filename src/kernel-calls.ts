@@ -65,7 +65,7 @@ export class DirectCalls implements KernelCalls {
       base.momentumScales + scaleAt,
       this.#scratchAt,
     );
-    if (base.average !== 0) this.#kernel.average(length, base.param + at, base.average + at, constantsAt);
+    if (base.average !== 0) this.average(segment, offset, length, constantsAt);
   }
 
   average({ base }: Segment, offset: number, length: number, constantsAt: number): void {
@@ -170,7 +170,7 @@ export function issueUpdates(
     writeStepConstants(heap, group.constantsAt / 4, group.options, stepNumber, scalars);
     if (group.roundingKeys) addRoundingKeys(words, group.constantsAt / 4, group.roundingKeys);
     let whole = clipping !== 'per tensor';
-    for (let i = group.first; i < group.first + group.count; i++) if (!present[i]) whole = false;
+    for (let i = group.first; whole && i < group.first + group.count; i++) if (!present[i]) whole = false;
     const mode = group.mode | transformBit(group.options, scalars);
     if (whole) {
       for (let s = 0; s < group.segments.length; s++) {
@@ -187,18 +187,14 @@ export function issueUpdates(
         continue;
       }
       let constantsAt = group.constantsAt;
+      let tensorMode = mode;
       if (clipping === 'per tensor') {
         scalars[STEP_CLIP_SCALE] = clipScale[i];
         writeClippedConstants(heap, group.constantsAt / 4, tensor.constantsAt / 4, group.options, clipScale[i]);
         constantsAt = tensor.constantsAt;
+        tensorMode = group.mode | transformBit(group.options, scalars);
       }
-      calls.update(
-        group.mode | transformBit(group.options, scalars) | segment.formatBits,
-        segment,
-        tensor.offset,
-        tensor.length,
-        constantsAt,
-      );
+      calls.update(tensorMode | segment.formatBits, segment, tensor.offset, tensor.length, constantsAt);
     }
   }
 }

@@ -32,9 +32,13 @@ const {
   WEIGHT_DECAY_DECOUPLED,
 } = MODE;
 
-/** Bytes per element of S, ḡ or m in each state format, and the typed array that holds them (values, or codes). @internal */
+/** Bytes per element of S, ḡ or m in each state format. @internal */
 export const STATE_ELEMENT_BYTES: Readonly<Record<StateFormat, number>> = { float32: 4, bfloat16: 2, '8bit': 1 };
-/** @internal */
+/** The state format of each element size (STATE_ELEMENT_BYTES inverted), for a reference that gives the size. @internal */
+export const FORMAT_OF_ELEMENT_BYTES: ReadonlyMap<number, StateFormat> = new Map(
+  (Object.keys(STATE_ELEMENT_BYTES) as StateFormat[]).map((format) => [STATE_ELEMENT_BYTES[format], format]),
+);
+/** The typed array that holds S, ḡ or m in each state format (values, or codes). @internal */
 export const STATE_ARRAY = { float32: 'Float32Array', bfloat16: 'Uint16Array', '8bit': 'Uint8Array' } as const;
 
 /** Bytes reserved for one constants block (16-byte aligned). @internal */

@@ -10,12 +10,28 @@ import {
   STATE_SCRATCH_BYTES,
 } from './kernel.js';
 import { lengthOf, type GroupSpec } from './inputs.js';
-import { COMPRESSED_MIN_ELEMENTS, type StateFormat } from './options.js';
+import type { ResolvedOptions, StateFormat } from './options.js';
+import type { TensorState } from './tensors.js';
 import { CALL_INTS, CONTROL_BYTES } from './chunks.js';
 
 export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum' | 'average';
 /** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */
 export type ScaleRegion = 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
+
+/** The kinds of state the update reads (stored in the group's stateFormat): S always, ḡ when centered, m with momentum. */
+export type StateKind = Exclude<keyof TensorState, 'average'>;
+/** The kinds of state, in the order they are laid out and saved. @internal */
+export const STATE_KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
+/** The 8-bit block scales of each kind. @internal */
+export const SCALES_OF: Readonly<Record<StateKind, ScaleRegion>> = {
+  squareAvg: 'squareAvgScales',
+  gradAvg: 'gradAvgScales',
+  momentum: 'momentumScales',
+};
+
+/** The state kinds a group's options keep. @internal */
+export const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): StateKind[] =>
+  STATE_KINDS.filter((kind) => kind === 'squareAvg' || (kind === 'gradAvg' ? o.centered : o.momentum !== 0));
 
 /** Elements rounded up to a multiple of 4, so that every array starts 16-byte aligned (one f32x4). */
 const padded = (n: number) => Math.ceil(n / 4) * 4;
@@ -31,6 +47,8 @@ export function regionGap(regionBytes: number): number {
   return 5 * 64 + (regionBytes >= 1 << 20 ? 32 * 1024 : 0);
 }
 
+/** Tensors with fewer elements keep float32 state whatever the stateFormat (bitsandbytes' rule for its 8-bit optimizers). */
+const COMPRESSED_MIN_ELEMENTS = 4096;
 /** Whether a tensor of `length` elements in a group of stateFormat `format` keeps compressed state. */
 const isCompressed = (format: StateFormat, length: number) => format !== 'float32' && length >= COMPRESSED_MIN_ELEMENTS;
 
@@ -93,7 +111,7 @@ export interface Layout {
 /**
  * The heap: the threads' control block and job table, a constants block per group and per tensor,
  * the reduction block sums, each group's segments' regions (param, grad, squareAvg, gradAvg?,
- * momentum?, then compressed state's block keys and 8-bit scales), then the compressed state's scratch
+ * momentum?, average?, then compressed state's block keys and 8-bit scales), then the compressed state's scratch
  * areas (one per thread).
  * @internal
  */
@@ -118,8 +136,9 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
   let stateBytes = 0;
   let stateValues = 0;
   const groups = specs.map((spec, g): GroupLayout => {
-    const { centered, momentum, stateFormat, ema } = spec.options;
-    const stateArrays = 1 + (centered ? 1 : 0) + (momentum !== 0 ? 1 : 0);
+    const { stateFormat, ema } = spec.options;
+    const kinds = keptKinds(spec.options);
+    const stateArrays = kinds.length;
     const lengths = [0, 0];
     const groupTensors = spec.entries.map(([, value], i) => {
       const length = lengthOf(value);
@@ -141,7 +160,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
       if (!holds[k] && !(k === 0 && !holds[1])) continue;
       const format = formats[k];
       const paddedLength = lengths[k];
-      const { base, end } = placeSegment(bytes, format, paddedLength, centered, momentum !== 0, ema !== 0);
+      const { base, end } = placeSegment(bytes, format, paddedLength, kinds, ema !== 0);
       bytes = end;
       segmentIndex[k] = segments.length;
       segments.push({ format, formatBits: FORMAT_BITS[format], paddedLength, base });
@@ -182,8 +201,7 @@ function placeSegment(
   at: number,
   format: StateFormat,
   paddedLength: number,
-  centered: boolean,
-  momentum: boolean,
+  kinds: readonly StateKind[],
   average: boolean,
 ): { base: Segment['base']; end: number } {
   const base = {
@@ -198,14 +216,11 @@ function placeSegment(
     momentumScales: 0,
     blockKeys: 0,
   };
-  const stateRegions: Array<[Region, ScaleRegion]> = [['squareAvg', 'squareAvgScales']];
-  if (centered) stateRegions.push(['gradAvg', 'gradAvgScales']);
-  if (momentum) stateRegions.push(['momentum', 'momentumScales']);
   let bytes = at;
   const regions: Array<[Region, number]> = [
     ['param', 4],
     ['grad', 4],
-    ...stateRegions.map(([region]): [Region, number] => [region, STATE_ELEMENT_BYTES[format]]),
+    ...kinds.map((kind): [Region, number] => [kind, STATE_ELEMENT_BYTES[format]]),
     ...(average ? [['average', 4] as [Region, number]] : []),
   ];
   for (const [region, elementBytes] of regions) {
@@ -218,8 +233,8 @@ function placeSegment(
     bytes += blockBytes;
   }
   if (format === '8bit') {
-    for (const [, scales] of stateRegions) {
-      base[scales] = bytes;
+    for (const kind of kinds) {
+      base[SCALES_OF[kind]] = bytes;
       bytes += blockBytes;
     }
   }

@@ -1,4 +1,4 @@
-// An optimizer's lifecycle: live; busy inside a call that writes (step, loadState, setOptions), so
+// An optimizer's lifecycle: live; busy inside a call that writes (step, loadState, setState, setOptions, …), so
 // that a schedule or getter of the caller's that calls back in is refused; broken by a torn step
 // (only dispose works then: no torn state can leave); disposed.
 /** @internal */
@@ -47,7 +47,7 @@ export class Lifecycle {
     try {
       return write();
     } finally {
-      this.#busy = false;
+      this.leave();
     }
   }
 

@@ -13,8 +13,8 @@ export type NonFinitePolicy = 'propagate' | 'skip' | 'throw';
  * a float32 scale per block of 1024 elements). Tensors under 4 096 elements stay float32.
  */
 export type StateFormat = 'float32' | 'bfloat16' | '8bit';
-/** Tensors with fewer elements keep float32 state whatever the stateFormat (bitsandbytes' rule for its 8-bit optimizers). */
-export const COMPRESSED_MIN_ELEMENTS = 4096;
+/** A state format that stores codes rather than float32 values. @internal */
+export type CompressedFormat = Exclude<StateFormat, 'float32'>;
 
 /** Every option of the update. Options left out come from the preset (default `seed`). */
 export interface RMSPropOptions {
@@ -347,13 +347,8 @@ export function learningRates(
  */
 function checkLearningRate(value: unknown, options: ResolvedOptions, group: number, step: number): number {
   if (typeof value === 'number' && value >= 0 && Math.fround(value) < Infinity) {
-    if (
-      options.decoupledWeightDecay &&
-      options.weightDecay !== 0 &&
-      Math.fround(value * options.weightDecay) === Infinity
-    ) {
+    if (decoupledDecayOverflows(value, options))
       checkDecoupledDecay(value, options, `option 'lr': the schedule of group ${group} at step ${step}`);
-    }
     return value;
   }
   const where = `option 'lr': the schedule of group ${group} returned ${describe(value)}`;
@@ -364,8 +359,11 @@ function checkLearningRate(value: unknown, options: ResolvedOptions, group: numb
 }
 
 /** Decoupled weight decay multiplies lr by weightDecay into one float32 constant, which must stay finite. */
+const decoupledDecayOverflows = (lr: number, o: ResolvedOptions) =>
+  o.decoupledWeightDecay && o.weightDecay !== 0 && Math.fround(lr * o.weightDecay) === Infinity;
+
 function checkDecoupledDecay(lr: number, o: ResolvedOptions, where: string): void {
-  if (o.decoupledWeightDecay && o.weightDecay !== 0 && Math.fround(lr * o.weightDecay) === Infinity) {
+  if (decoupledDecayOverflows(lr, o)) {
     throw new RangeError(
       `${where}: lr ${lr} times weightDecay ${o.weightDecay} overflows float32 (decoupled weight decay uses their product)`,
     );

@@ -18,14 +18,12 @@ import {
   type ParamGroup,
   type ParamsInput,
 } from './inputs.js';
+import { overwriteWithAverages, setAverageStarts, startAverages, swapAverages } from './averages.js';
 import {
   describeGroups,
   emptyViews,
-  overwriteWithAverages,
   placeTensors,
   setGroupOptions,
-  startAverages,
-  swapAverages,
   tensorViews,
   type Group,
   type Tensor,
@@ -80,9 +78,9 @@ export class RMSProp<Name extends string = string> {
 
   #backend: Backend | undefined;
   #steps = 0;
-  /** Counts the changes of state made through this object (steps, loads, setState, stepCount). */
+  /** Counts the changes of state made through this object (steps, loads, setState, swapAverages, stepCount). */
   #revision = 0;
-  /** Whether an average waits for the next step to start it (Tensor.averageStarts): a loop over the tensors skipped on every other step. */
+  /** Whether an average waits for the next step to start it (Tensor.averageStarts): if not, a step skips the loop over the tensors that starts them. */
   #averagesWaiting = false;
   readonly #life = new Lifecycle();
   #pool: ThreadPool | undefined;
@@ -252,8 +250,9 @@ export class RMSProp<Name extends string = string> {
 
   /**
    * Changes options of group `groupIndex` between steps (say, `{ lr: 1e-4 }`). Options that fix the
-   * memory layout or the meaning of the state (centered, momentum on/off, initialSquareAvg,
-   * stateFormat, preset, the optimizer-wide ones) cannot change. A call that throws changes nothing.
+   * memory layout or the meaning of the state (centered, momentum on/off, ema on/off,
+   * initialSquareAvg, stateFormat, preset, the optimizer-wide ones) cannot change. A call that throws
+   * changes nothing.
    */
   setOptions(groupIndex: number, changes: OptionChanges): void {
     this.#life.exclusive('setOptions()', () => {
@@ -383,10 +382,7 @@ export class RMSProp<Name extends string = string> {
     const current = this.#groups.map((group) => group.options);
     const groupOptions = restoreOptions ? restoredOptions(read.options, current, where, savedNames) : undefined;
     for (const write of read.writes) write();
-    this.#tensors.forEach((t, i) => {
-      t.averageStarts = read.averageStarts[i];
-    });
-    this.#averagesWaiting = read.averageStarts.includes(true);
+    this.#averagesWaiting = setAverageStarts(this.#tensors, read.averageStarts);
     this.#steps = read.stepCount;
     this.#revision++;
     if (groupOptions) {
@@ -396,8 +392,8 @@ export class RMSProp<Name extends string = string> {
   }
 
   /**
-   * Writes parameter `name`'s state from float32 values (`{ squareAvg?, gradAvg?, momentum? }`, each
-   * as long as the parameter): copied with float32 state, encoded (rounded to nearest) with
+   * Writes parameter `name`'s state from float32 values (`{ squareAvg?, gradAvg?, momentum?, average? }`,
+   * each as long as the parameter; `average` with the ema option): copied with float32 state, encoded (rounded to nearest) with
    * compressed state, whose `state` views are copies. Checked first (the name, each array's kind and
    * length, squareAvg not negative: a NaN, which a run can make, is taken as `loadState` takes it): a
    * call that throws changes nothing.
@@ -411,7 +407,7 @@ export class RMSProp<Name extends string = string> {
 
   /**
    * @internal Counts the changes of state made through this object's methods (a step, loadState,
-   * setState, fromTorchStateDict, setting stepCount), for a cache of the state to tell it is stale;
+   * setState, swapAverages, fromTorchStateDict, setting stepCount), for a cache of the state to tell it is stale;
    * writes into the `state` views do not count.
    */
   get revision(): number {

@@ -5,7 +5,21 @@ import { describe } from './options.js';
 /** A learning rate as a function of the number of steps taken before this one. */
 export type Schedule = (step: number) => number;
 
-function check(name: string, value: number, test: (x: number) => boolean, range: string): void {
+/** What a schedule's numbers must be: a test, and its words for the message. */
+const RULES = {
+  /** A learning rate must stay finite once rounded to float32, as the kernels use it. */
+  rate: [(x: number) => x >= 0 && Math.fround(x) < Infinity, 'a number ≥ 0 that float32 holds'],
+  positive: [(x: number) => x > 0 && x < Infinity, 'a finite number > 0'],
+  nonNegative: [(x: number) => x >= 0 && x < Infinity, 'a finite number ≥ 0'],
+  atLeastOne: [(x: number) => x >= 1 && x < Infinity, 'a finite number ≥ 1'],
+  fraction: [(x: number) => x >= 0 && x <= 1, 'in [0, 1]'],
+  count: [(x: number) => Number.isSafeInteger(x) && x >= 0, 'an integer ≥ 0'],
+  positiveCount: [(x: number) => Number.isSafeInteger(x) && x > 0, 'an integer > 0'],
+  number: [(x: number) => !Number.isNaN(x), 'a number'],
+} as const;
+
+function check(name: string, value: number, rule: keyof typeof RULES): void {
+  const [test, range] = RULES[rule];
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
   if (!test(value)) throw new RangeError(`${name} must be ${range}, got ${describe(value)}`);
 }
@@ -16,13 +30,10 @@ function checkObject(name: string, o: unknown, known: readonly string[]): void {
   for (const key of Object.keys(o))
     if (!known.includes(key)) throw new TypeError(`${name}: unknown option '${key}' (known: ${known.join(', ')})`);
 }
-/** A learning rate must stay finite once rounded to float32, as the kernels use it. */
-const finiteNonNegative = (x: number) => x >= 0 && Math.fround(x) < Infinity;
-const positiveInteger = (x: number) => Number.isSafeInteger(x) && x > 0;
 
 /** The same rate at every step. */
 export function constant(lr: number): Schedule {
-  check('constant: lr', lr, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  check('constant: lr', lr, 'rate');
   return () => lr;
 }
 
@@ -37,9 +48,9 @@ export function exponentialDecay(o: {
   staircase?: boolean;
 }): Schedule {
   checkObject('exponentialDecay', o, ['initial', 'decaySteps', 'decayRate', 'staircase']);
-  check('exponentialDecay: initial', o.initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
-  check('exponentialDecay: decaySteps', o.decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
-  check('exponentialDecay: decayRate', o.decayRate, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  check('exponentialDecay: initial', o.initial, 'rate');
+  check('exponentialDecay: decaySteps', o.decaySteps, 'positive');
+  check('exponentialDecay: decayRate', o.decayRate, 'rate');
   if (o.staircase !== undefined && typeof o.staircase !== 'boolean')
     throw new TypeError(`exponentialDecay: staircase must be a boolean, got ${describe(o.staircase)}`);
   const { initial, decaySteps, decayRate, staircase = false } = o;
@@ -52,9 +63,9 @@ export function exponentialDecay(o: {
 /** `initial · gamma^⌊step / stepSize⌋` (PyTorch `StepLR`, torch/optim/lr_scheduler.py, counted in steps). */
 export function stepDecay(o: { initial: number; stepSize: number; gamma: number }): Schedule {
   checkObject('stepDecay', o, ['initial', 'stepSize', 'gamma']);
-  check('stepDecay: initial', o.initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
-  check('stepDecay: stepSize', o.stepSize, positiveInteger, 'an integer > 0');
-  check('stepDecay: gamma', o.gamma, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  check('stepDecay: initial', o.initial, 'rate');
+  check('stepDecay: stepSize', o.stepSize, 'positiveCount');
+  check('stepDecay: gamma', o.gamma, 'rate');
   const { initial, stepSize, gamma } = o;
   return (step) => initial * gamma ** Math.floor(step / stepSize);
 }
@@ -73,12 +84,11 @@ export function cosineDecay(o: {
 }): Schedule {
   checkObject('cosineDecay', o, ['initial', 'decaySteps', 'alpha', 'warmupTarget', 'warmupSteps']);
   const { initial, decaySteps, alpha = 0, warmupSteps = 0 } = o;
-  check('cosineDecay: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
-  check('cosineDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
-  check('cosineDecay: alpha', alpha, (x) => x >= 0 && x <= 1, 'in [0, 1]');
-  check('cosineDecay: warmupSteps', warmupSteps, (x) => Number.isSafeInteger(x) && x >= 0, 'an integer ≥ 0');
-  if (o.warmupTarget !== undefined)
-    check('cosineDecay: warmupTarget', o.warmupTarget, finiteNonNegative, 'a number ≥ 0 that float32 holds');
+  check('cosineDecay: initial', initial, 'rate');
+  check('cosineDecay: decaySteps', decaySteps, 'positive');
+  check('cosineDecay: alpha', alpha, 'fraction');
+  check('cosineDecay: warmupSteps', warmupSteps, 'count');
+  if (o.warmupTarget !== undefined) check('cosineDecay: warmupTarget', o.warmupTarget, 'rate');
   const peak = o.warmupTarget ?? initial;
   const decayed = (step: number) => {
     const cosine = 0.5 * (1 + Math.cos(Math.PI * (Math.min(step, decaySteps) / decaySteps)));
@@ -103,11 +113,11 @@ export function cosineDecayRestarts(o: {
 }): Schedule {
   checkObject('cosineDecayRestarts', o, ['initial', 'firstDecaySteps', 'tMul', 'mMul', 'alpha']);
   const { initial, firstDecaySteps, tMul = 2, mMul = 1, alpha = 0 } = o;
-  check('cosineDecayRestarts: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
-  check('cosineDecayRestarts: firstDecaySteps', firstDecaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
-  check('cosineDecayRestarts: tMul', tMul, (x) => x >= 1 && x < Infinity, 'a finite number ≥ 1');
-  check('cosineDecayRestarts: mMul', mMul, (x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
-  check('cosineDecayRestarts: alpha', alpha, (x) => x >= 0 && x <= 1, 'in [0, 1]');
+  check('cosineDecayRestarts: initial', initial, 'rate');
+  check('cosineDecayRestarts: firstDecaySteps', firstDecaySteps, 'positive');
+  check('cosineDecayRestarts: tMul', tMul, 'atLeastOne');
+  check('cosineDecayRestarts: mMul', mMul, 'nonNegative');
+  check('cosineDecayRestarts: alpha', alpha, 'fraction');
   // periods before restart i, in units of the first: i, or (tMul^i − 1)/(tMul − 1)
   const before = (i: number) => (tMul === 1 ? i : (tMul ** i - 1) / (tMul - 1));
   return (step) => {
@@ -136,10 +146,10 @@ export function polynomialDecay(o: {
 }): Schedule {
   checkObject('polynomialDecay', o, ['initial', 'decaySteps', 'end', 'power', 'cycle']);
   const { initial, decaySteps, end = 1e-4, power = 1, cycle = false } = o;
-  check('polynomialDecay: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
-  check('polynomialDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
-  check('polynomialDecay: end', end, finiteNonNegative, 'a number ≥ 0 that float32 holds');
-  check('polynomialDecay: power', power, (x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
+  check('polynomialDecay: initial', initial, 'rate');
+  check('polynomialDecay: decaySteps', decaySteps, 'positive');
+  check('polynomialDecay: end', end, 'rate');
+  check('polynomialDecay: power', power, 'nonNegative');
   if (typeof cycle !== 'boolean')
     throw new TypeError(`polynomialDecay: cycle must be a boolean, got ${describe(cycle)}`);
   return (step) => {
@@ -157,9 +167,9 @@ export function inverseTimeDecay(o: {
 }): Schedule {
   checkObject('inverseTimeDecay', o, ['initial', 'decaySteps', 'decayRate', 'staircase']);
   const { initial, decaySteps, decayRate, staircase = false } = o;
-  check('inverseTimeDecay: initial', initial, finiteNonNegative, 'a number ≥ 0 that float32 holds');
-  check('inverseTimeDecay: decaySteps', decaySteps, (x) => x > 0 && x < Infinity, 'a finite number > 0');
-  check('inverseTimeDecay: decayRate', decayRate, (x) => x >= 0 && x < Infinity, 'a finite number ≥ 0');
+  check('inverseTimeDecay: initial', initial, 'rate');
+  check('inverseTimeDecay: decaySteps', decaySteps, 'positive');
+  check('inverseTimeDecay: decayRate', decayRate, 'nonNegative');
   if (typeof staircase !== 'boolean')
     throw new TypeError(`inverseTimeDecay: staircase must be a boolean, got ${describe(staircase)}`);
   return (step) => {
@@ -183,14 +193,12 @@ export function piecewiseConstant(o: { boundaries: readonly number[]; values: re
       `piecewiseConstant: values must have one more entry than boundaries, got ${values.length} values and ${boundaries.length} boundaries`,
     );
   }
-  boundaries.forEach((b, i) => check(`piecewiseConstant: boundaries[${i}]`, b, (x) => !Number.isNaN(x), 'a number'));
+  boundaries.forEach((b, i) => check(`piecewiseConstant: boundaries[${i}]`, b, 'number'));
   for (let i = 1; i < boundaries.length; i++) {
     if (!(boundaries[i] > boundaries[i - 1]))
       throw new RangeError(`piecewiseConstant: boundaries must increase, got ${boundaries.join(', ')}`);
   }
-  values.forEach((v, i) =>
-    check(`piecewiseConstant: values[${i}]`, v, finiteNonNegative, 'a number ≥ 0 that float32 holds'),
-  );
+  values.forEach((v, i) => check(`piecewiseConstant: values[${i}]`, v, 'rate'));
   return (step) => {
     let i = 0;
     while (i < boundaries.length && step > boundaries[i]) i++;

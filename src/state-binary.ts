@@ -5,15 +5,14 @@
 // All integers little-endian.
 import { own } from './inputs.js';
 import { RMSProp } from './rmsprop.js';
-import { isGone, isPlainArrayBuffer, plainView, typedArrayKind } from './typed-arrays.js';
+import { isGone, isPlainArrayBuffer, plainView, TYPED, typedArrayKind } from './typed-arrays.js';
 import { describe, type StateFormat } from './options.js';
-import { STATE_ARRAY, STATE_ELEMENT_BYTES } from './kernel.js';
+import { FORMAT_OF_ELEMENT_BYTES, STATE_ARRAY, STATE_ELEMENT_BYTES } from './kernel.js';
 import {
-  type ArrayKind,
+  checkArrayName,
+  checkVersion,
   isRecord,
-  KINDS,
   quote,
-  READABLE_VERSIONS,
   readSavedFields,
   record,
   type SavedState,
@@ -86,10 +85,7 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
         record(
           Object.keys(entry).map((kind) => {
             const where = `encodeState: state[${quote(name)}].${kind}`;
-            if (!KINDS.includes(kind as ArrayKind))
-              throw new RangeError(
-                `encodeState: state[${quote(name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
-              );
+            checkArrayName(kind, `encodeState: state[${quote(name)}]`);
             const read = readStateArray(own(entry, kind), where);
             // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and averages float32
             const format =
@@ -159,7 +155,7 @@ export function decodeState(input: Uint8Array): SavedState {
   const first = inPlace ? bytes.byteOffset + dataStart : 0;
   const state: Record<string, Record<string, Typed>> = record(Object.keys(refs).map((name) => [name, {}]));
   for (const { name, kind, offset, count, element } of places) {
-    const Kind = element === 4 ? Float32Array : element === 2 ? Uint16Array : Uint8Array;
+    const Kind = TYPED[STATE_ARRAY[FORMAT_OF_ELEMENT_BYTES.get(element)!]];
     Object.defineProperty(state[name], kind, {
       value: count === 0 ? new Kind(0) : new Kind(data, first + offset, count), // (an empty array's offset is free)
       enumerable: true,
@@ -187,11 +183,7 @@ function readEnvelope(bytes: Uint8Array): {
     throw new TypeError('these bytes are not an rmsprop-wasm state (the magic number is wrong)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(4, true);
-  if (!READABLE_VERSIONS.includes(version)) {
-    throw new RangeError(
-      `state format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
-    );
-  }
+  checkVersion(version, 'state ');
   let end = bytes.length;
   if (version >= 2) {
     end -= CRC_BYTES;
@@ -256,7 +248,7 @@ function readPlaces(refs: object, version: number, dataStart: number, end: numbe
           Number.isSafeInteger(count) &&
           (offset as number) >= 0 &&
           (count as number) >= 0 &&
-          (element === 4 || element === 2 || element === 1)
+          FORMAT_OF_ELEMENT_BYTES.has(element as number)
         )
       ) {
         throw new TypeError(

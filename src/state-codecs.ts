@@ -7,7 +7,7 @@ const floats = new Float32Array(1);
 const ints = new Int32Array(floats.buffer);
 
 /** The bits of float32 `x` (an int32); NaN reads as 0x7fc00000. */
-const bitsOf = (x: number) => {
+const floatBits = (x: number) => {
   floats[0] = x;
   return ints[0];
 };
@@ -49,7 +49,7 @@ export const tensorKey = (length: number) => hash(length >>> 0);
 const decodeHalf = (h: number) => fromBits(h << 16);
 
 const encodeHalf = (x: number, random: number) => {
-  const b = bitsOf(x) >>> 0;
+  const b = floatBits(x) >>> 0;
   return (b & ABS) > INFINITY_BITS ? NAN_BITS >>> 16 : (b + (random >>> 16)) >>> 16;
 };
 
@@ -69,7 +69,7 @@ const M_BIAS = (127 - M_TOP) << 23;
 const decodeS = (c: number, scale: number) => f((c === 0 ? 0 : fromBits((c << S_SHIFT) + S_BIAS)) * scale);
 
 const encodeS = (x: number, field: number, random: number) => {
-  const a = Math.min(bitsOf(x) & ABS, INFINITY_BITS);
+  const a = Math.min(floatBits(x) & ABS, INFINITY_BITS);
   const magnitude = ((a + (random >>> (32 - S_SHIFT))) >>> S_SHIFT) - ((field - S_TOP) << (23 - S_SHIFT));
   return a === 0 ? 0 : Math.min(Math.max(magnitude, 1), 255);
 };
@@ -81,14 +81,14 @@ const decodeM = (c: number, scale: number) => {
 };
 
 const encodeM = (x: number, field: number, random: number) => {
-  const a = Math.min(bitsOf(x) & ABS, INFINITY_BITS);
+  const a = Math.min(floatBits(x) & ABS, INFINITY_BITS);
   const rounded = ((a + (random >>> (32 - M_SHIFT))) >>> M_SHIFT) - ((field - M_TOP) << (23 - M_SHIFT));
   // a value rounded to magnitude 0 keeps its sign (code 0x80 decodes as 0 too); below 0, code 0
   return a === 0 || rounded < 0 ? 0 : Math.min(rounded, 127) | (x < 0 ? 0x80 : 0);
 };
 
 /** |x|'s bits, for a block's largest magnitude. */
-const magnitudeBits = (x: number) => bitsOf(x) & ABS;
+const magnitudeBits = (x: number) => floatBits(x) & ABS;
 
 /** A state array of codes: bfloat16 or 8-bit. */
 export type Codes = Uint16Array | Uint8Array;

@@ -15,11 +15,18 @@ import {
   typedArrayKind,
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
-import { checkOwnArray, encodeCompressed, SCALES_OF, STATE_KINDS, type StateKind } from './tensors.js';
-import { describe, FIXED_AFTER_CREATE, type GroupInfo, type ResolvedOptions } from './options.js';
+import { SCALES_OF, STATE_KINDS } from './layout.js';
+import { checkOwnArray, encodeCompressed, stateKeys, type TensorState } from './tensors.js';
 import {
-  type ArrayKind,
+  describe,
+  FIXED_AFTER_CREATE,
+  type CompressedFormat,
+  type GroupInfo,
+  type ResolvedOptions,
+} from './options.js';
+import {
   bytesOf,
+  checkArrayName,
   type LoadOptions,
   methodOption,
   isRecord,
@@ -170,12 +177,9 @@ export function readSavedState(
     if (entry === undefined) throw new RangeError(`saved state is missing parameter '${t.name}'`);
     if (!isRecord(entry))
       throw new TypeError(`saved state: state[${quote(t.name)}] must be an object, got ${describe(entry)}`);
-    const format = own(formats, t.name) as 'bfloat16' | '8bit' | undefined;
+    const format = own(formats, t.name) as CompressedFormat | undefined;
     for (const kind of Object.keys(entry)) {
-      if (!KINDS.includes(kind as ArrayKind))
-        throw new RangeError(
-          `saved state: state[${quote(t.name)}] has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`,
-        );
+      checkArrayName(kind, `saved state: state[${quote(t.name)}]`);
       if (kind.endsWith('Scales') && format !== '8bit')
         throw new RangeError(
           `saved state: state[${quote(t.name)}] has ${quote(kind)}, which only 8-bit state keeps (its format is ${format ?? 'float32'})`,
@@ -222,7 +226,7 @@ function readGroupOptions(savedGroups: unknown[], groups: readonly GroupInfo[]):
  */
 function tensorWrites(
   t: TensorArrays,
-  format: 'bfloat16' | '8bit' | undefined,
+  format: CompressedFormat | undefined,
   fields: Record<string, unknown>,
   idle: Uint8Array | undefined,
 ): Array<() => void> {
@@ -240,9 +244,8 @@ function tensorWrites(
     const read = readStateArray(value, where);
     const elementBytes = STATE_ELEMENT_BYTES[format ?? 'float32'];
     if (read.bytes !== t.length * elementBytes) {
-      const size = read.bytes % elementBytes ? `${read.bytes} bytes` : `${read.bytes / elementBytes} elements`;
       throw new RangeError(
-        `${where} has ${size}${format ? ` (${format} codes)` : ''}, the parameter has ${t.length} elements`,
+        `${where} has ${sizeText(read.bytes, elementBytes)}${format ? ` (${format} codes)` : ''}, the parameter has ${t.length} elements`,
       );
     }
     const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, idle);
@@ -314,10 +317,8 @@ function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undef
   }
   const where = `saved state: average of '${t.name}'`;
   const read = readStateArray(saved, where);
-  if (read.bytes !== t.length * 4) {
-    const size = read.bytes % 4 ? `${read.bytes} bytes` : `${read.bytes / 4} elements`;
-    throw new RangeError(`${where} has ${size}, the parameter has ${t.length}`);
-  }
+  if (read.bytes !== t.length * 4)
+    throw new RangeError(`${where} has ${sizeText(read.bytes, 4)}, the parameter has ${t.length}`);
   const values = copyOf(read, 'Float32Array', where, idle) as Float32Array;
   return [() => to.set(values)];
 }
@@ -328,8 +329,8 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
   if (values === null || typeof values !== 'object' || Array.isArray(values) || typedArrayKind(values))
     throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
-  const kept: readonly string[] = [...tensor.kinds, ...(tensor.average ? ['average'] : [])];
-  const writes: Array<[StateKind | 'average', Float32Array]> = [];
+  const kept: readonly string[] = stateKeys(tensor);
+  const writes: Array<[keyof TensorState, Float32Array]> = [];
   for (const kind of Object.keys(values)) {
     const value = (values as Record<string, unknown>)[kind];
     if (value === undefined) continue;
@@ -347,7 +348,7 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
         `setState: ${kind} of '${name}' has ${copy.length} elements, the parameter has ${tensor.length}`,
       );
     if (kind === 'squareAvg') checkNotNegative(copy, 'setState', name as string);
-    writes.push([kind as StateKind | 'average', copy]);
+    writes.push([kind as keyof TensorState, copy]);
   }
   for (const [kind, copy] of writes) {
     if (kind === 'average') {
@@ -357,6 +358,10 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
     else (tensor.state[kind] as Float32Array).set(copy);
   }
 }
+
+/** `bytes` as elements of `elementBytes` each, or as bytes where they do not make whole elements. */
+const sizeText = (bytes: number, elementBytes: number) =>
+  bytes % elementBytes ? `${bytes} bytes` : `${bytes / elementBytes} elements`;
 
 /** 8-bit scales as the encoding writes them (isScaleBits): a negative one would make S negative, which the kernels take for 0. */
 function checkScales(scales: Float32Array, where: string): void {
@@ -384,27 +389,18 @@ function refuseNegative(where: string, name: string, value: number, index: numbe
   throw new RangeError(`${where}: squareAvg of '${name}' is negative (${value}) at index ${index}`);
 }
 
+/** Refuses a saved typed array of another kind than its slot holds (float32 values, or a format's codes). @internal */
+export function checkArrayKind(read: ReadArray, kind: keyof typeof TYPED, where: string): void {
+  if (read.typed && typedArrayKind(read.typed) !== kind)
+    throw new TypeError(`${where} must be a ${kind} or base64, got ${describe(read.typed)}`);
+}
+
 /**
  * A read array as a typed array of `kind`: a copy, unless it was given as one outside the memory
  * `idle` is a byte of (in this optimizer's own memory, loading one array could overwrite another's
  * source). A typed array given must be of that kind.
  */
-/** Refuses a saved typed array of another kind than its slot holds (float32 values, or a format's codes). @internal */
-export function checkArrayKind(
-  read: ReadArray,
-  kind: 'Float32Array' | 'Uint16Array' | 'Uint8Array',
-  where: string,
-): void {
-  if (read.typed && typedArrayKind(read.typed) !== kind)
-    throw new TypeError(`${where} must be a ${kind} or base64, got ${describe(read.typed)}`);
-}
-
-function copyOf(
-  read: ReadArray,
-  kind: 'Float32Array' | 'Uint16Array' | 'Uint8Array',
-  where: string,
-  idle: Uint8Array | undefined,
-): Typed {
+function copyOf(read: ReadArray, kind: keyof typeof TYPED, where: string, idle: Uint8Array | undefined): Typed {
   checkArrayKind(read, kind, where);
   if (read.typed && !(idle && sharesMemory(arrayBuffer(read.typed), idle))) return read.typed;
   const bytes = new Uint8Array(read.bytes);

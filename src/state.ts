@@ -5,8 +5,9 @@
 import { encodeBase64 } from './base64.js';
 import { own } from './inputs.js';
 import { arrayBuffer, arrayByteOffset, arrayLength, TYPED, typedArrayKind } from './typed-arrays.js';
-import { describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
-import { type CompressedState, SCALES_OF, STATE_KINDS, type StateKind } from './tensors.js';
+import { type CompressedFormat, describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
+import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
+import type { CompressedState } from './tensors.js';
 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
@@ -24,7 +25,7 @@ export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
  * Deno 2.9 and crashed Chromium's tab, though V8's longest string is twice that.)
  * @internal
  */
-export const PIECE_BYTES = 3 * 2 ** 24;
+const PIECE_BYTES = 3 * 2 ** 24;
 
 /**
  * The names of a parameter's state arrays (see `TensorState`), and, for 8-bit state, of their
@@ -146,16 +147,13 @@ export function methodOption(options: unknown, method: string, name: string): un
 export function readSavedFields(
   saved: object,
   where: string,
-): { state: object; compressed: Record<string, 'bfloat16' | '8bit'> } {
+): { state: object; compressed: Record<string, CompressedFormat> } {
   const format = own(saved, 'format');
   const version = own(saved, 'version');
   if (format !== STATE_FORMAT)
     throw new TypeError(`${where}: format must be '${STATE_FORMAT}', got ${describe(format)}`);
   if (typeof version !== 'number') throw new TypeError(`${where}: version must be a number, got ${describe(version)}`);
-  if (!READABLE_VERSIONS.includes(version))
-    throw new RangeError(
-      `${where}: format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
-    );
+  checkVersion(version, `${where}: `);
   const state = own(saved, 'state');
   if (!isRecord(state)) throw new TypeError(`${where}: 'state' must be an object, got ${describe(state)}`);
   const given = own(saved, 'compressed');
@@ -165,7 +163,7 @@ export function readSavedFields(
   for (const [name, format] of Object.entries(compressed))
     if (format !== 'bfloat16' && format !== '8bit')
       throw new TypeError(`${where}: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`);
-  return { state, compressed: compressed as Record<string, 'bfloat16' | '8bit'> };
+  return { state, compressed: compressed as Record<string, CompressedFormat> };
 }
 
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). @internal */
@@ -177,6 +175,20 @@ export const isRecord = (value: unknown): value is object =>
 export const record = <T>(entries: Iterable<readonly [string, T]>): Record<string, T> => Object.fromEntries(entries);
 /** @internal */
 export const quote = (name: string) => `'${name}'`;
+
+/** Refuses an array name no saved parameter has (`entry`: where the parameter's arrays are, for the message). @internal */
+export function checkArrayName(kind: string, entry: string): void {
+  if (!KINDS.includes(kind as ArrayKind))
+    throw new RangeError(`${entry} has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`);
+}
+
+/** Refuses a format version this library cannot read (`prefix` starts the message). @internal */
+export function checkVersion(version: number, prefix: string): void {
+  if (!READABLE_VERSIONS.includes(version))
+    throw new RangeError(
+      `${prefix}format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
+    );
+}
 /** @internal */
 export const listNames = (names: readonly unknown[]) =>
   names.map((n) => (typeof n === 'string' ? n : describe(n))).join(', ');

@@ -2,10 +2,11 @@
 // compressed state's codes and scales), its group's kernel mode, and the records handed out by name.
 import { kernelMode, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import type { GroupSpec } from './inputs.js';
-import { arrayLength, bitsOf, setArray } from './typed-arrays.js';
+import { arrayLength } from './typed-arrays.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
-import type { GroupInfo, ResolvedOptions } from './options.js';
-import type { Layout, Region, ScaleRegion, Segment } from './layout.js';
+import type { CompressedFormat, GroupInfo, ResolvedOptions } from './options.js';
+import type { Layout, Region, Segment } from './layout.js';
+import { keptKinds, SCALES_OF, type StateKind } from './layout.js';
 
 /**
  * One parameter's optimizer state: views into the optimizer's memory with float32 state; with
@@ -24,20 +25,9 @@ export interface TensorState {
   readonly average?: Float32Array;
 }
 
-/** The kinds of state the update reads (stored in the group's stateFormat). */
-export type StateKind = Exclude<keyof TensorState, 'average'>;
-/** The kinds of state, in the order they are laid out and saved. @internal */
-export const STATE_KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];
-/** The 8-bit block scales of each kind. @internal */
-export const SCALES_OF: Readonly<Record<StateKind, ScaleRegion>> = {
-  squareAvg: 'squareAvgScales',
-  gradAvg: 'gradAvgScales',
-  momentum: 'momentumScales',
-};
-
 /** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. @internal */
 export interface CompressedState {
-  readonly format: 'bfloat16' | '8bit';
+  readonly format: CompressedFormat;
   readonly codes: Readonly<Partial<Record<StateKind, Codes>>>;
   /** 8 bits: one float32 scale per STATE_BLOCK elements; bfloat16: empty arrays. */
   readonly scales: Readonly<Partial<Record<StateKind, Float32Array>>>;
@@ -101,10 +91,6 @@ export interface Group {
   readonly roundingKeys: Uint32Array | undefined;
 }
 
-/** The state kinds a group's options keep. */
-const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): StateKind[] =>
-  STATE_KINDS.filter((kind) => kind === 'squareAvg' || (kind === 'gradAvg' ? o.centered : o.momentum !== 0));
-
 /** A compressed tensor's array `kind` decoded into a new Float32Array. */
 function decodeCompressed(c: CompressedState, kind: StateKind, length: number): Float32Array {
   // no codes once dispose() detached the memory: empty, as the float32 views are then
@@ -143,11 +129,8 @@ export function placeTensors(
       const { offset, length, segment: s } = placed[i];
       const { base } = segments[s];
       const view = (region: Region) => new Float32Array(buffer, base[region] + offset * 4, length);
-      if (typeof value !== 'number' && arrayLength(value) !== length) {
-        throw new RangeError(
-          `parameter '${name}' now has ${arrayLength(value)} elements, it had ${length} when create read it: its buffer was detached, shrunk or grown`,
-        );
-      }
+      // (create read the caller's arrays before compiling: one could have changed since)
+      if (typeof value !== 'number') checkOwnArray({ name, length, external: value }, '', 'when create read it');
       const average = base.average === 0 ? undefined : view('average');
       const { state, compressed } = tensorState(
         buffer,
@@ -308,6 +291,10 @@ export function tensorViews<Name extends string>(tensors: readonly Tensor[]): Te
   };
 }
 
+/** The arrays a tensor's `state` holds: the kinds it keeps, then its average (ema). @internal */
+export const stateKeys = (t: { kinds: readonly StateKind[]; average?: Float32Array }): Array<keyof TensorState> =>
+  t.average ? [...t.kinds, 'average'] : [...t.kinds];
+
 /** The views after dispose: the same names and arrays, empty, so that none keeps the heap alive. @internal */
 export function emptyViews<Name extends string>(tensors: readonly Tensor[]): TensorViews<Name> {
   const empty = new Float32Array(0);
@@ -315,75 +302,19 @@ export function emptyViews<Name extends string>(tensors: readonly Tensor[]): Ten
     params: recordByName(tensors, (t) => t.external ?? empty),
     grads: recordByName(tensors, () => empty),
     state: recordByName(tensors, (t) =>
-      Object.freeze(
-        Object.fromEntries(
-          [...t.kinds, ...(t.average ? ['average'] : [])].map((kind) => [kind, empty]),
-        ) as unknown as TensorState,
-      ),
+      Object.freeze(Object.fromEntries(stateKeys(t).map((kind) => [kind, empty])) as unknown as TensorState),
     ),
   };
 }
 
-/** After a step: each average that starts there becomes a copy of w (as Keras' first step, momentum 0, makes it). @internal */
-export function startAverages(tensors: readonly Tensor[]): void {
-  for (let i = 0; i < tensors.length; i++) {
-    const t = tensors[i];
-    if (!t.averageStarts) continue;
-    setArray(t.average!, t.param);
-    t.averageStarts = false;
-  }
-}
-
-/**
- * After step `stepCount`: the parameters of each group whose emaOverwriteEvery divides it take their
- * average (Keras' ema_overwrite_frequency), your own arrays too. Allocates nothing. @internal
- */
-export function overwriteWithAverages(groups: readonly Group[], tensors: readonly Tensor[], stepCount: number): void {
-  for (let g = 0; g < groups.length; g++) {
-    const { options, first, count } = groups[g];
-    const every = options.emaOverwriteEvery;
-    if (every === 0 || stepCount % every !== 0) continue;
-    for (let i = first; i < first + count; i++) {
-      const t = tensors[i];
-      setArray(t.param, t.average!);
-      if (t.external) setArray(t.external, t.param); // its length checked by this step (StepGradients.checkLengths)
-    }
-  }
-}
-
-/**
- * Swaps each parameter with its average (swapAverages), bit for bit (as integers: a NaN's payload
- * stays). Your own arrays are checked first (a resized one is refused before anything moves).
- * @internal
- */
-export function swapAverages(tensors: readonly Tensor[]): void {
-  const averaged = tensors.filter((t) => t.average);
-  if (averaged.length === 0)
-    throw new RangeError("swapAverages: no parameter keeps an average (create the optimizer with option 'ema' > 0)");
-  const waiting = averaged.find((t) => t.averageStarts);
-  if (waiting)
-    throw new RangeError(
-      `swapAverages: the average of '${waiting.name}' has not started (the next step starts it at the parameters)`,
-    );
-  for (const t of averaged) checkOwnArray(t, 'swapAverages: ');
-  for (const t of averaged) {
-    const param = bitsOf(t.external ?? t.param);
-    const average = bitsOf(t.average!);
-    for (let i = 0; i < average.length; i++) {
-      const x = param[i];
-      param[i] = average[i];
-      average[i] = x;
-    }
-  }
-}
-
-/** Refuses a bring-your-own parameter whose buffer was detached, shrunk or grown since create. @internal */
+/** Refuses a bring-your-own parameter whose buffer was detached, shrunk or grown since create (or `since`). @internal */
 export function checkOwnArray(
   t: Pick<Tensor, 'name' | 'length'> & { readonly external?: Float32Array },
   where = '',
+  since = 'at create',
 ): void {
   if (t.external !== undefined && arrayLength(t.external) !== t.length)
     throw new RangeError(
-      `${where}parameter '${t.name}' now has ${arrayLength(t.external)} elements, it had ${t.length} at create: its buffer was detached, shrunk or grown`,
+      `${where}parameter '${t.name}' now has ${arrayLength(t.external)} elements, it had ${t.length} ${since}: its buffer was detached, shrunk or grown`,
     );
 }

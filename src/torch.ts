@@ -2,7 +2,8 @@
 // numbered in order across groups, tensors become plain number arrays.
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
-import { encodeCompressed, type StateKind } from './tensors.js';
+import type { StateKind } from './layout.js';
+import { encodeCompressed } from './tensors.js';
 import {
   isRecord,
   record,

@@ -35,7 +35,7 @@ export function describe(value: unknown): string {
 }
 
 /** @internal */
-export const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Tensor;
+const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Tensor;
 
 /** The options actually given: one given as undefined is not (in setOptions: left as it is, as in RMSProp.setOptions). @internal */
 export const given = (options: object): Record<string, unknown> =>

@@ -65,8 +65,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // (a revision count), with their CHANGELOG entries and doc fixes: 133.5 kB of code, 298.6 kB packed.
 // Then the ema option (a kernel in each of the four wasm builds, 0.2 kB; the average's layout, job,
 // load, save and swap, 2.4 kB) and its guide, docs/averages.md: 136.8 kB of code, 305.7 kB packed.
-const CODE_BUDGET = 137_500;
-const BUDGET = 308_000;
+// Then a review's refactors (the ema code out of tensors.ts into averages.ts, the kept state arrays
+// named once in layout.ts, checks written once; each module gzipped on its own costs its header and
+// imports again): 138.3 kB of code, 308.4 kB packed.
+const CODE_BUDGET = 138_500;
+const BUDGET = 308_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
