@@ -127,6 +127,10 @@ export function readVariables(
         throw new RangeError(
           `applyGradients: gradient '${name}' has ${gradient.size} elements, its parameter has ${variable.size}`,
         );
+      if (!broadcastsTo(gradient.shape, variable.shape))
+        throw new RangeError(
+          `applyGradients: gradient '${name}' has shape [${gradient.shape}], its variable [${variable.shape}] (stock TF.js refuses it too)`,
+        );
     }
     if (index === undefined) {
       fresh.push(name);
@@ -142,6 +146,15 @@ export function readVariables(
     }
   }
   return { fresh, recreated };
+}
+
+/**
+ * Whether a gradient of `shape` broadcasts to its variable's `target` unchanged, as stock TF.js' update
+ * needs (a [1, n] variable takes an [n] gradient; a [3, 2] gradient for a [2, 3] one is a mistake).
+ */
+function broadcastsTo(shape: readonly number[], target: readonly number[]): boolean {
+  const extra = target.length - shape.length;
+  return extra >= 0 && shape.every((size, i) => size === target[extra + i] || size === 1);
 }
 
 /** A tensor's float32 values: a view into the wasm backend's heap, or `dataSync()` (the cpu backend's own array). @internal */

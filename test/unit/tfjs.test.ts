@@ -750,6 +750,39 @@ describe('options and config', () => {
     optimizer.dispose();
   });
 
+  it("a gradient of its variable's size in another shape is refused, as stock TF.js refuses it; one that broadcasts unchanged is taken", async () => {
+    await tf.setBackend('cpu');
+    const optimizer = await rmsprop({ lr: 0.01 });
+    let stock = tf.train.rmsprop(0.01);
+    const w = tf.variable(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]));
+    const before = w.dataSync().slice();
+    for (const shape of [[3, 2], [6], [1, 2, 3]]) {
+      const g = tf.ones(shape);
+      expect(() => stock.applyGradients({ [w.name]: g }), `stock, [${shape}]`).toThrow();
+      expect(() => optimizer.applyGradients({ [w.name]: g })).toThrow(
+        new RegExp(`gradient '${w.name}' has shape \\[${shape}\\], its variable \\[2,3\\]`),
+      );
+      g.dispose();
+    }
+    expect([...w.dataSync()]).toEqual([...before]);
+    expect(optimizer.iterations).toBe(0);
+    // a [1, 3] variable with a [3] gradient: the same update as a fresh stock optimizer's (the refused
+    // calls left state of shape [2, 3] in the first, which keeps state by position)
+    stock.dispose();
+    stock = tf.train.rmsprop(0.01);
+    const ours = tf.variable(tf.tensor2d([1, 2, 3], [1, 3]));
+    const theirs = tf.variable(tf.tensor2d([1, 2, 3], [1, 3]));
+    const g = tf.tensor1d([0.5, -1, 2]);
+    optimizer.applyGradients({ [ours.name]: g });
+    stock.applyGradients({ [theirs.name]: g });
+    const [a, b] = [ours.dataSync(), theirs.dataSync()];
+    a.forEach((x, i) => expect(x).toBeCloseTo(b[i], 6));
+    expect(a[0]).not.toBe(1);
+    tf.dispose([w, ours, theirs, g]);
+    optimizer.dispose();
+    stock.dispose();
+  });
+
   it('applyGradients with no map or array, or with something else than tensors, throws a TypeError saying so', async () => {
     const optimizer = await rmsprop({ lr: 0.01 });
     const a = tf.variable(tf.tensor1d([0.5, -1]));
