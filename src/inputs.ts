@@ -16,7 +16,7 @@ import { arrayBuffer, arrayByteOffset, arrayLength, isFloat32Array, isGone } fro
 
 /** A parameter: its initial values (your array, updated in place) or an element count (zero-copy). */
 export type ParamInput = Float32Array | number;
-/** Parameters by name, or an array of them (named '0', '1', …). */
+/** Parameters by name, or an array of them (named '0', '1', …; in groups, numbered on across them). */
 export type ParamsInput = Readonly<Record<string, ParamInput>> | readonly ParamInput[];
 /** Parameters with options of their own (PyTorch's parameter groups). */
 export type ParamGroup<P extends ParamsInput = ParamsInput> = {
@@ -30,10 +30,31 @@ export type NamesOf<P> = P extends readonly unknown[]
     ? `${number}`
     : Exclude<keyof P, keyof unknown[]> & string
   : keyof P & string;
-/** The parameter names of every group in `G`. */
-export type GroupNamesOf<G extends readonly ParamGroup[]> = {
-  [I in keyof G]: G[I] extends ParamGroup<infer P> ? NamesOf<P> : never;
-}[number];
+/**
+ * The parameter names of every group in `G`: a record's keys, an array's places counted across the
+ * groups (`Before`: the parameters of the groups before; a record's count is not a type, so an array
+ * after one, or in a list of unknown length, has `${number}` names).
+ */
+export type GroupNamesOf<G extends readonly ParamGroup[], Before extends readonly unknown[] = []> = G extends readonly [
+  ParamGroup<infer P>,
+  ...infer Rest extends readonly ParamGroup[],
+]
+  ? P extends readonly unknown[]
+    ? // its places in [...Before, ...P]
+        | (number extends Before['length'] | P['length']
+            ? `${number}`
+            : Exclude<keyof [...Before, ...P], keyof Before> & string)
+        | GroupNamesOf<Rest, [...Before, ...P]>
+    : (keyof P & string) | GroupNamesOf<Rest, unknown[]>
+  : G extends readonly []
+    ? never
+    : {
+        [I in keyof G]: G[I] extends ParamGroup<infer P>
+          ? P extends readonly unknown[]
+            ? `${number}`
+            : keyof P & string
+          : never;
+      }[number];
 
 /**
  * Gradients by parameter name; `null` or a missing name skips that parameter for this step. An array
@@ -90,11 +111,16 @@ function isGroup(value: unknown): value is ParamGroup {
   return typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && Object.hasOwn(value, 'params');
 }
 
-function readParams(params: unknown, where: string): Array<[string, ParamInput]> {
+/**
+ * A record's or array's parameters as [name, value] entries. An array's are named by their place from
+ * `first` on (the parameters of the groups before it: numbered across groups, as PyTorch numbers them).
+ */
+function readParams(params: unknown, where: string, first = 0): Array<[string, ParamInput]> {
   checkRecord(params, where, 'Float32Arrays or element counts');
-  // an array's names are its indices, holes included (Object.keys skips a hole: '0', '2' for [3, , 4])
-  const names = Array.isArray(params) ? Array.from(params, (_, i) => String(i)) : Object.keys(params);
-  const entries = names.map((name): [string, unknown] => [name, own(params, name)]);
+  // holes included (Object.keys skips a hole: '0', '2' for [3, , 4])
+  const entries = Array.isArray(params)
+    ? Array.from(params, (_, i): [string, unknown] => [String(first + i), own(params, String(i))])
+    : Object.keys(params).map((name): [string, unknown] => [name, own(params, name)]);
   if (entries.length === 0) throw new TypeError(`${where} is empty: give at least one parameter`);
   for (const [name, value] of entries) {
     if (typeof value === 'number') {
@@ -121,6 +147,7 @@ export function readGroups(params: unknown, defaults: RMSPropOptions | undefined
   const base = readOptions(defaults ?? {});
   const list =
     Array.isArray(params) && params.length > 0 && params.some(isGroup) ? (params as readonly unknown[]) : undefined;
+  let before = 0; // parameters in the groups read so far
   const specs = list
     ? Array.from(list, (group, i) => {
         if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
@@ -135,7 +162,9 @@ export function readGroups(params: unknown, defaults: RMSPropOptions | undefined
         // (a group of no options of its own has only the defaults' faults, which name no group)
         const resolve = () => resolveOptions({ ...base, ...mine });
         const options = Object.keys(mine).length > 0 ? inGroup(i, resolve) : resolve();
-        return { entries: readParams(groupParams, `group ${i} params`), options };
+        const entries = readParams(groupParams, `group ${i} params`, before);
+        before += entries.length;
+        return { entries, options };
       })
     : [{ entries: readParams(params, 'params'), options: resolveOptions(base) }];
   const all = specs.flatMap((spec) => spec.entries);

@@ -107,7 +107,8 @@ export class RMSProp<Name extends string = string> {
    * Creates an optimizer for `params`: a record or an array (named '0', '1', …) of Float32Arrays,
    * which stay yours and are updated in place by every step, or of element counts, for parameters
    * that live in the optimizer's memory (`opt.params`) and are never copied. An array of
-   * `{ params, ...options }` makes parameter groups; `options` are then every group's defaults.
+   * `{ params, ...options }` makes parameter groups (arrays in them numbered across the groups, as
+   * PyTorch numbers them); `options` are then every group's defaults.
    * Async only because compiling wasm and starting worker threads are.
    */
   static async create<const P extends ParamsInput>(params: P, options?: RMSPropOptions): Promise<RMSProp<NamesOf<P>>>;

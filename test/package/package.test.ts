@@ -67,9 +67,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // load, save and swap, 2.4 kB) and its guide, docs/averages.md: 136.8 kB of code, 305.7 kB packed.
 // Then a review's refactors (the ema code out of tensors.ts into averages.ts, the kept state arrays
 // named once in layout.ts, checks written once; each module gzipped on its own costs its header and
-// imports again): 138.3 kB of code, 308.4 kB packed.
-const CODE_BUDGET = 138_500;
-const BUDGET = 308_500;
+// imports again): 138.3 kB of code, 308.4 kB packed. Then groups given as arrays numbered across
+// the groups, in the types too (GroupNamesOf counts the tuples before), and a TF.js gradient's shape
+// checked, with their CHANGELOG entries: 138.8 kB of code, 309.3 kB packed.
+const CODE_BUDGET = 139_000;
+const BUDGET = 309_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

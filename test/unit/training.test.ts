@@ -35,6 +35,33 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
     expect(firstDifference(everything(grouped), [...everything(first), ...everything(second)])).toBeUndefined();
   });
 
+  // PyTorch's groups are lists of tensors, numbered across the groups (its state dict's keys).
+  it('groups given as arrays are numbered across the groups, as PyTorch numbers them', async () => {
+    const [w, b, v] = randomArrays(3, [6, 2, 5]);
+    const grouped = await RMSProp.create([{ params: [w.slice(), b.slice()], lr: 1e-2 }, { params: [v.slice()] }], {
+      preset: 'pytorch',
+      backend,
+    });
+    const byName = await RMSProp.create(
+      [{ params: { 0: w.slice(), 1: b.slice() }, lr: 1e-2 }, { params: { 2: v.slice() } }],
+      { preset: 'pytorch', backend },
+    );
+    expect(grouped.groups.map((g) => g.params)).toEqual([['0', '1'], ['2']]);
+    expect(grouped.toTorchStateDict().param_groups.map((g) => g.params)).toEqual([[0, 1], [2]]);
+    for (let k = 0; k < 3; k++) {
+      const grads = randomArrays(30 + k, [6, 2, 5]);
+      grouped.step(grads);
+      byName.step({ 0: grads[0], 1: grads[1], 2: grads[2] });
+    }
+    expect(firstDifference(everything(grouped), everything(byName))).toBeUndefined();
+    // after a record group, an array's names go on from its place: here '1' and '2'
+    const mixed = await RMSProp.create([{ params: { w: 2 } }, { params: [3, 4] }], { backend });
+    expect(mixed.groups.map((g) => g.params)).toEqual([['w'], ['1', '2']]);
+    await expect(RMSProp.create([{ params: { 1: 2 } }, { params: [3] }], { backend })).rejects.toThrow(
+      "parameter name '1' appears in more than one group",
+    );
+  });
+
   it('setOptions changes one group between steps, exactly like a schedule', async () => {
     const [w] = randomArrays(2, [50]);
     const manual = await RMSProp.create([{ params: { w: w.slice() } }, { params: { v: 3 } }], {

@@ -36,6 +36,19 @@ grouped.step({ w: new Float32Array(3), emb: new Float32Array(8) });
 // @ts-expect-error: names come from every group, and only from them
 grouped.params.other;
 
+// Groups given as arrays: numbered across the groups, as PyTorch numbers parameters ('0' | '1' | '2'
+// here from TypeScript 5.4, whose const type parameters infer the nested tuples; any number in 5.0).
+const arrays = await RMSProp.create([{ params: [new Float32Array(2), 3], lr: 1e-2 }, { params: [4] }]);
+const third: Float32Array | undefined = arrays.params['2'];
+arrays.step([null, null, new Float32Array(4)]);
+// @ts-expect-error: their names are numbers
+arrays.params.other;
+// after a record, whose size is no type, an array's names are any number
+const mixed = await RMSProp.create([{ params: { w: 2 } }, { params: [4] }]);
+const afterRecord: Float32Array | undefined = mixed.params['1'];
+// @ts-expect-error: nor any other name
+mixed.params.other;
+
 // Names only known at run time: any string, and then lookups may be undefined.
 const dynamic = await RMSProp.create(Object.fromEntries([['layer1', 4]]) as Record<string, number>);
 // biome-ignore lint/complexity/useLiteralKeys: written as a lookup by a name computed at run time
@@ -43,4 +56,4 @@ const maybe: Float32Array | undefined = dynamic.params['layer1'];
 const anyGrads: GradsInput = { layer1: new Float32Array(4) };
 dynamic.step(anyGrads);
 
-export { params, squareAvg, first, embedding, maybe };
+export { third, afterRecord, params, squareAvg, first, embedding, maybe };
