@@ -128,7 +128,7 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
   const module = compiled[buildOf(name, shared)];
   if (!module)
     throw new NotReadyError(
-      `backend '${name}' is not compiled yet: await RMSProp.ready(${JSON.stringify({ backend: name, ...(shared && { threads: 2 }) })}) before RMSProp.createSync`,
+      `${shared ? `the shared-memory build (for threads) of backend '${name}'` : `backend '${name}'`} is not compiled yet: await RMSProp.ready(${JSON.stringify({ backend: name, ...(shared && { threads: 2 }) })}) before RMSProp.createSync`,
     );
   const wasm = wasmApi()!;
   const pages = Math.ceil(bytes / WASM_PAGE);

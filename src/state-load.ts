@@ -325,7 +325,11 @@ function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undef
 
 /** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). @internal */
 export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
-  const tensor = typeof name === 'string' ? tensors.find((t) => t.name === name) : undefined;
+  if (typeof name !== 'string')
+    throw new TypeError(
+      `setState: name must be a parameter's name, a string (an array's are '0', '1', …), got ${describe(name)}`,
+    );
+  const tensor = tensors.find((t) => t.name === name);
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
   if (values === null || typeof values !== 'object' || Array.isArray(values) || typedArrayKind(values))
     throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);

@@ -243,8 +243,11 @@ function toFloat32(given: unknown, where: string, length: number, squares: boole
   const array = new Float32Array(length);
   for (let k = 0; k < length; k++) {
     const v: unknown = values[k]; // a hole reads as undefined, not skipped as .some() would skip it
-    if (typeof v !== 'number')
-      throw new TypeError(`torch state dict: ${where}[${k}] must be a number, got ${describe(v)}`);
+    if (typeof v !== 'number') {
+      // JSON writes NaN and ±∞ as null, which cannot be told apart again
+      const hint = v === null ? ' (JSON writes NaN and ±Infinity as null: keep such a state with saveState)' : '';
+      throw new TypeError(`torch state dict: ${where}[${k}] must be a number, got ${describe(v)}${hint}`);
+    }
     if (squares && v < 0)
       throw new RangeError(`torch state dict: ${where}[${k}] is negative (${v}); a square average is ≥ 0`);
     array[k] = v;

@@ -614,6 +614,25 @@ describe('saved state', () => {
     });
   });
 
+  it('setState with a number for a name is a TypeError saying names are strings; a PyTorch dict through JSON with a NaN says why it is null', async () => {
+    const opt = await RMSProp.create([new Float32Array([1, 2]), 2]);
+    const squareAvg = new Float32Array([1, 1]);
+    expect(() => opt.setState(1 as never, { squareAvg })).toThrow(
+      new TypeError("setState: name must be a parameter's name, a string (an array's are '0', '1', …), got 1"),
+    );
+    expect([...opt.state[1].squareAvg]).toEqual([0, 0]);
+    opt.setState('1', { squareAvg });
+    expect([...opt.state[1].squareAvg]).toEqual([1, 1]);
+    opt.step([new Float32Array([NaN, 1]), null]);
+    const dict = JSON.parse(JSON.stringify(opt.toTorchStateDict()));
+    expect(() => opt.fromTorchStateDict(dict)).toThrow(
+      /square_avg\[0\] must be a number, got null \(JSON writes NaN and ±Infinity as null: keep such a state with saveState\)/,
+    );
+    const saved = JSON.parse(JSON.stringify(opt.saveState()));
+    expect(() => opt.loadState(saved)).not.toThrow();
+    expect(opt.state[0].squareAvg[0]).toBeNaN();
+  });
+
   it('a PyTorch state dict exported here loads back unchanged, and resumes the same run', async () => {
     const opt = await RMSProp.create(
       [{ params: { a: randomArrays(1, [9])[0] }, momentum: 0.9, centered: true }, { params: { b: 4 } }],

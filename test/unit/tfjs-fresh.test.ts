@@ -93,6 +93,19 @@ describe.concurrent('every promise holds in a fresh process', () => {
     60_000,
   );
 
+  it('after ready() for one thread, createSync with threads: 2 names the build for threads as not compiled', async () => {
+    const result = await run<{ error: Failure }>(`
+      await RMSProp.ready();
+      out({ error: errorOf(() => RMSProp.createSync({ w: 4 }, { threads: 2 })) });
+    `);
+    expect(result.error).toMatchObject({
+      name: 'NotReadyError',
+      message: expect.stringContaining(
+        'the shared-memory build (for threads) of backend \'simd\' is not compiled yet: await RMSProp.ready({"backend":"simd","threads":2})',
+      ),
+    });
+  }, 60_000);
+
   it.each([
     ['saved by this optimizer', '{ lr: 0.01, momentum: 0.9 }'],
     ["saved by this optimizer with threads: 'auto'", "{ lr: 0.01, momentum: 0.9, threads: 'auto' }"],
