@@ -32,29 +32,36 @@ export type NamesOf<P> = P extends readonly unknown[]
   : keyof P & string;
 /**
  * The parameter names of every group in `G`: a record's keys, an array's places counted across the
- * groups (`Before`: the parameters of the groups before; a record's count is not a type, so an array
- * after one, or in a list of unknown length, has `${number}` names).
+ * groups (a record's count is not a type, so an array after one, or in a list of unknown length, has
+ * `${number}` names). `Before` (the parameters of the groups read so far) and `Names` (their names)
+ * carry the recursion, tail-recursive so that many groups stay within the compiler's depth.
  */
-export type GroupNamesOf<G extends readonly ParamGroup[], Before extends readonly unknown[] = []> = G extends readonly [
-  ParamGroup<infer P>,
-  ...infer Rest extends readonly ParamGroup[],
-]
+export type GroupNamesOf<
+  G extends readonly ParamGroup[],
+  Before extends readonly unknown[] = [],
+  Names extends string = never,
+> = G extends readonly [ParamGroup<infer P>, ...infer Rest extends readonly ParamGroup[]]
   ? P extends readonly unknown[]
-    ? // its places in [...Before, ...P]
+    ? GroupNamesOf<
+        Rest,
+        [...Before, ...P],
+        | Names
         | (number extends Before['length'] | P['length']
             ? `${number}`
             : Exclude<keyof [...Before, ...P], keyof Before> & string)
-        | GroupNamesOf<Rest, [...Before, ...P]>
-    : (keyof P & string) | GroupNamesOf<Rest, unknown[]>
+      >
+    : GroupNamesOf<Rest, unknown[], Names | (keyof P & string)>
   : G extends readonly []
-    ? never
-    : {
-        [I in keyof G]: G[I] extends ParamGroup<infer P>
-          ? P extends readonly unknown[]
-            ? `${number}`
-            : keyof P & string
-          : never;
-      }[number];
+    ? Names
+    :
+        | Names
+        | {
+            [I in keyof G]: G[I] extends ParamGroup<infer P>
+              ? P extends readonly unknown[]
+                ? `${number}`
+                : keyof P & string
+              : never;
+          }[number];
 
 /**
  * Gradients by parameter name; `null` or a missing name skips that parameter for this step. An array
@@ -122,19 +129,19 @@ function readParams(params: unknown, where: string, first = 0): Array<[string, P
     ? Array.from(params, (_, i): [string, unknown] => [String(first + i), own(params, String(i))])
     : Object.keys(params).map((name): [string, unknown] => [name, own(params, name)]);
   if (entries.length === 0) throw new TypeError(`${where} is empty: give at least one parameter`);
-  for (const [name, value] of entries) {
+  entries.forEach(([name, value], i) => {
+    // (an array's parameter after the first group's is named by its place across the groups: say where it is)
+    const label = first > 0 ? `parameter '${name}' (${where}[${i}])` : `parameter '${name}'`;
     if (typeof value === 'number') {
       if (!Number.isSafeInteger(value) || value < 0) {
-        throw new RangeError(`parameter '${name}': a zero-copy size must be a non-negative integer, got ${value}`);
+        throw new RangeError(`${label}: a zero-copy size must be a non-negative integer, got ${value}`);
       }
     } else if (!isFloat32Array(value)) {
-      throw new TypeError(`parameter '${name}' must be a Float32Array or an element count, got ${describe(value)}`);
+      throw new TypeError(`${label} must be a Float32Array or an element count, got ${describe(value)}`);
     } else if (isGone(value)) {
-      throw new TypeError(
-        `parameter '${name}' is a Float32Array whose buffer was detached (transferred) or shrunk below it`,
-      );
+      throw new TypeError(`${label} is a Float32Array whose buffer was detached (transferred) or shrunk below it`);
     }
-  }
+  });
   return entries as Array<[string, ParamInput]>;
 }
 
@@ -170,7 +177,12 @@ export function readGroups(params: unknown, defaults: RMSPropOptions | undefined
   const all = specs.flatMap((spec) => spec.entries);
   const seen = new Set<string>();
   for (const [name] of all) {
-    if (seen.has(name)) throw new TypeError(`parameter name '${name}' appears in more than one group`);
+    if (seen.has(name)) {
+      const why = list?.some((group) => Array.isArray((group as ParamGroup).params))
+        ? " (a group's array is numbered by its place across the groups)"
+        : '';
+      throw new TypeError(`parameter name '${name}' appears in more than one group${why}`);
+    }
     seen.add(name);
   }
   const spans = all.flatMap(([name, value], index): Span[] => {

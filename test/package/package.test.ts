@@ -69,9 +69,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // named once in layout.ts, checks written once; each module gzipped on its own costs its header and
 // imports again): 138.3 kB of code, 308.4 kB packed. Then groups given as arrays numbered across
 // the groups, in the types too (GroupNamesOf counts the tuples before), and a TF.js gradient's shape
-// checked, with their CHANGELOG entries: 138.8 kB of code, 309.3 kB packed.
-const CODE_BUDGET = 139_000;
-const BUDGET = 309_500;
+// checked, with their CHANGELOG entries: 138.8 kB of code, 309.3 kB packed. Then clearer refusals
+// (a later group's parameter named with its group and index, setState's name, createSync's build),
+// their entries, and BENCHMARKS.md's clipNorm table: 139.2 kB of code, 310.5 kB packed.
+const CODE_BUDGET = 139_500;
+const BUDGET = 311_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

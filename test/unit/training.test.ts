@@ -58,7 +58,10 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
     const mixed = await RMSProp.create([{ params: { w: 2 } }, { params: [3, 4] }], { backend });
     expect(mixed.groups.map((g) => g.params)).toEqual([['w'], ['1', '2']]);
     await expect(RMSProp.create([{ params: { 1: 2 } }, { params: [3] }], { backend })).rejects.toThrow(
-      "parameter name '1' appears in more than one group",
+      "parameter name '1' appears in more than one group (a group's array is numbered by its place across the groups)",
+    );
+    await expect(RMSProp.create([{ params: [2] }, { params: [-1] }], { backend })).rejects.toThrow(
+      "parameter '1' (group 1 params[0]): a zero-copy size must be a non-negative integer, got -1",
     );
   });
 
