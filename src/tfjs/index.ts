@@ -38,6 +38,7 @@ import {
   floats,
   given,
   gradientEntries,
+  type HeapView,
   heapViewOf,
   isOptionsObject,
   readStockWeights,
@@ -130,6 +131,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #disposed = false;
   /** Inside applyGradients: a schedule calling back in is refused, as the core refuses it. */
   #stepping = false;
+  /** Whether every variable of the core has its average (ema) under way: a new core then carries them over. */
+  #averagesStarted = false;
+  /** Set by setWeights with ema: the next step lays out a new core, whose averages start there. */
+  #averagesRestart = false;
 
   /**
    * Prefer `await rmsprop(options)`. The constructor is synchronous for `fromConfig`; it checks every
@@ -273,13 +278,17 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     // (a new core's slots may have lost the disposed: indexed again, not by the old places)
     const bySlotName = fresh.length > 0 ? indexByName(slots) : this.#bySlotName;
-    const core = fresh.length > 0 || !old ? this.#layout(slots) : old;
+    const core = fresh.length > 0 || !old || this.#averagesRestart ? this.#layout(slots) : old;
+    let stepped: boolean;
     try {
-      this.#step(core, slots, bySlotName, entries);
+      stepped = this.#step(core, slots, bySlotName, entries);
     } catch (error) {
       if (core !== old) core.dispose();
       throw error;
     }
+    // (a new core's own variables start their averages at its first step taken)
+    if (stepped || core !== old) this.#averagesStarted = stepped;
+    if (core !== old) this.#averagesRestart = false;
     if (core !== old) {
       old?.dispose();
       this.#core = core;
@@ -291,18 +300,24 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#lastStep = entries.map(([name]) => name);
   }
 
-  /** Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each stepped variable its new values. */
+  /**
+   * Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each
+   * stepped variable its new values (every variable, on a step that overwrote them with their
+   * averages). Returns whether it stepped (false: skipped for a non-finite gradient).
+   */
   #step(
     core: RMSProp,
     slots: readonly Slot[],
     bySlotName: ReadonlyMap<string, number>,
     entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>,
-  ): void {
-    const heapView =
-      tf.getBackend() === 'wasm' && RMSPropWasmOptimizer.heapViews ? heapViewOf(tf.backend()) : undefined;
+  ): boolean {
+    const heapView = currentHeapView();
     const grads =
       core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
     for (const name in grads) grads[name] = null;
+    const { ema, emaOverwriteEvery } = core.options;
+    // with ema every variable is averaged, with a gradient or not: each must be read in
+    if (ema !== 0) readVariablesInto(core, slots, heapView);
     const updated: Slot[] = [];
     for (const [name, tensor] of entries) {
       if (tensor == null) continue;
@@ -314,20 +329,36 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const stepped = core.step(grads);
     for (const name in grads) grads[name] = null; // hold no gradient's array between steps
     this.#weightsStale = true; // the state changed (or may have: a new layout, a variable re-created)
-    if (!stepped) return;
-    // tfjs-backend-wasm copies a new tensor's values into its heap at once; the other backends keep
-    // the array they are given, which must then not be the optimizer's memory. Never written in
-    // place: TF.js tensors are immutable (a `dataSync()` array on cpu is the data itself, and the
-    // wasm backend caches XNNPACK's packed weights by tensor; tried, model.fit went wrong).
-    // A new tensor per step, then, as tf.train.rmsprop makes one per operation.
-    const copies = tf.getBackend() !== 'wasm';
-    for (const slot of updated) {
-      const params = core.params[slot.name!];
-      const value = tf.tensor(copies ? params.slice() : params, slot.shape, 'float32');
-      slot.variable!.assign(value);
-      value.dispose();
-      slot.dataId = slot.variable!.dataId;
-    }
+    if (!stepped) return false;
+    const overwrote = emaOverwriteEvery !== 0 && core.stepCount % emaOverwriteEvery === 0;
+    writeVariables(core, overwrote ? slots : updated);
+    return true;
+  }
+
+  /**
+   * Swaps every variable with its moving average (the `ema` option), bit for bit, as
+   * `RMSProp.swapAverages` does: call it to evaluate or save the averaged weights and again to swap
+   * back, or once when training ends (Keras' `finalize_variable_values`). tfjs-layers never calls it.
+   * A `RangeError`, changing nothing, without `ema`, before the first step, or while an average has
+   * not started (a variable that joined, or a `setWeights`, starts its average at the next step).
+   */
+  swapAverages(): void {
+    this.#live();
+    if (this.#stepping) throw new Error(`swapAverages() ${DURING_STEP}; it changed nothing`);
+    const core = this.#core;
+    if (!core)
+      throw new RangeError(
+        this.#resolved('ema') === 0
+          ? "swapAverages: no variable keeps an average (create the optimizer with option 'ema' > 0)"
+          : 'swapAverages: no variable has an average yet (the first step starts them)',
+      );
+    if (this.#averagesRestart)
+      throw new RangeError(
+        'swapAverages: the averages start again at the next step (setWeights loaded weights without them)',
+      );
+    readVariablesInto(core, this.#slots, currentHeapView()); // (assigned from outside since the last step)
+    core.swapAverages();
+    writeVariables(core, this.#slots);
   }
 
   /**
@@ -489,6 +520,12 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#steps = loaded.iter;
     if (this.#core) this.#core.stepCount = loaded.iter;
     this.iterations_ = loaded.iter;
+    // Averages are not among the weights: as after RMSProp.loadState of a state without them, they
+    // start again at the next step (in a new core, which starts them as create does).
+    if (this.#core && this.#resolved('ema') !== 0) {
+      this.#averagesStarted = false;
+      this.#averagesRestart = true;
+    }
   }
 
   getConfig(): tf.serialization.ConfigDict {
@@ -565,6 +602,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       } else if (old && this.#bySlotName.has(slot.name!)) {
         copyState(old.state[slot.name!], core, slot.name!);
         core.params[slot.name!].set(old.params[slot.name!]);
+        const { average } = old.state[slot.name!];
+        if (average && this.#averagesStarted) core.setState(slot.name!, { average });
       }
     }
     return core;
@@ -587,17 +626,47 @@ function checkOptions(options: TfjsRMSPropOptions): ResolvedOptions {
   const core = checkCore(options);
   const resolved = core.options;
   core.dispose();
-  // TF.js owns the variables and tfjs-layers has no step that would swap an average in (Keras' finalize)
-  if (resolved.ema !== 0)
-    throw new RangeError(
-      `option 'ema' is not available in the TF.js drop-in, got ${resolved.ema}: the average would never reach the model's variables (keep one with RMSProp itself)`,
-    );
   try {
     RMSProp.createSync({ check: 0 }, { backend: options.backend, threads: 1 }).dispose();
   } catch (error) {
     if (!(error instanceof NotReadyError)) throw error;
   }
   return resolved;
+}
+
+/** A view into tfjs-backend-wasm's heap, where that backend runs (see floats). */
+const currentHeapView = () =>
+  tf.getBackend() === 'wasm' && RMSPropWasmOptimizer.heapViews ? heapViewOf(tf.backend()) : undefined;
+
+/** Reads into `core` each live variable of `slots` whose data changed since this optimizer last wrote or read it. */
+function readVariablesInto(core: RMSProp, slots: readonly Slot[], heapView: HeapView | undefined): void {
+  for (const slot of slots) {
+    const variable = slot.variable;
+    if (slot.name === undefined || !variable || variable.isDisposed || variable.dataId === slot.dataId) continue;
+    core.params[slot.name].set(floats(variable, heapView));
+    slot.dataId = variable.dataId;
+  }
+}
+
+/**
+ * Gives each live variable of `slots` its parameters' values from `core`. tfjs-backend-wasm copies a
+ * new tensor's values into its heap at once; the other backends keep the array they are given, which
+ * must then not be the optimizer's memory. Never written in place: TF.js tensors are immutable (a
+ * `dataSync()` array on cpu is the data itself, and the wasm backend caches XNNPACK's packed weights
+ * by tensor; tried, model.fit went wrong). A new tensor per step, then, as tf.train.rmsprop makes one
+ * per operation.
+ */
+function writeVariables(core: RMSProp, slots: readonly Slot[]): void {
+  const copies = tf.getBackend() !== 'wasm';
+  for (const slot of slots) {
+    const variable = slot.variable;
+    if (slot.name === undefined || !variable || variable.isDisposed) continue;
+    const params = core.params[slot.name];
+    const value = tf.tensor(copies ? params.slice() : params, slot.shape, 'float32');
+    variable.assign(value);
+    value.dispose();
+    slot.dataId = variable.dataId;
+  }
 }
 
 /**

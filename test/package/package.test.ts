@@ -71,9 +71,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // the groups, in the types too (GroupNamesOf counts the tuples before), and a TF.js gradient's shape
 // checked, with their CHANGELOG entries: 138.8 kB of code, 309.3 kB packed. Then clearer refusals
 // (a later group's parameter named with its group and index, setState's name, createSync's build),
-// their entries, and BENCHMARKS.md's clipNorm table: 139.2 kB of code, 310.5 kB packed.
-const CODE_BUDGET = 139_500;
-const BUDGET = 311_000;
+// their entries, and BENCHMARKS.md's clipNorm table: 139.2 kB of code, 310.5 kB packed. Then ema in
+// the TF.js drop-in (swapAverages, the variables read and written for it, averages carried to a new
+// core and restarted after setWeights) and its section of docs/averages.md: 140.2 kB, 312.3 kB packed.
+const CODE_BUDGET = 140_500;
+const BUDGET = 312_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

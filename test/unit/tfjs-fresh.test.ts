@@ -138,6 +138,40 @@ describe.concurrent('every promise holds in a fresh process', () => {
     60_000,
   );
 
+  // The ema option through a save: the config carries it; the averages are not among the stock
+  // weights, so the loaded model's start again at its first step.
+  it('a model trained with ema, saved and loaded in a new process, keeps ema; its averages start at its first step', async () => {
+    const file = join(tmp, 'ema.json');
+    const first = await run<{ swapped: boolean }>(`
+      const { x, y } = data();
+      const model = mlp();
+      model.compile({ optimizer: await rmsprop({ lr: 0.01, ema: 0.9 }), loss: 'categoricalCrossentropy' });
+      await model.fit(x, y, { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });
+      const trained = modelWeights(model);
+      model.optimizer.swapAverages();
+      const swapped = JSON.stringify(modelWeights(model)) !== JSON.stringify(trained);
+      model.optimizer.swapAverages();
+      ${saveModel(file)}
+      out({ swapped });
+    `);
+    expect(first.swapped).toBe(true);
+    const resumed = await run<{ ema: number; refused: Failure; weights: number[][]; averages: number[][] }>(`
+      ${loadModel(file)}
+      const { x, y } = data();
+      const refused = errorOf(() => model.optimizer.swapAverages());
+      await model.fit(x, y, { epochs: 1, batchSize: 64, shuffle: false, verbose: 0 });
+      const weights = modelWeights(model);
+      model.optimizer.swapAverages();
+      out({ ema: model.optimizer.options.ema, refused, weights, averages: modelWeights(model) });
+    `);
+    expect(resumed.ema).toBe(0.9);
+    expect(resumed.refused).toMatchObject({
+      name: 'RangeError',
+      message: expect.stringMatching(/no variable has an average yet/),
+    });
+    expect(resumed.averages).toEqual(resumed.weights); // one step: each average is that step's weights
+  }, 60_000);
+
   // The old head disposed before the new one's first step: the loaded state waiting for it went by
   // position to the new head (which started afresh only while the old head was alive).
   it("a loaded model's head replaced, the old one disposed first: the new head starts afresh, the old head's state is dropped", async () => {

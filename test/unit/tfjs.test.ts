@@ -597,6 +597,127 @@ describe('compressed state (stateFormat) in the drop-in', () => {
   );
 });
 
+/** Keras' average of a run's weights, each product and the sum rounded to float32; the first step's weights start it. */
+function kerasAverage(run: readonly Float32Array[], ema: number): Float32Array {
+  const mu = Math.fround(ema);
+  const oneMinus = Math.fround(1 - mu);
+  const average = run[0].slice();
+  for (const w of run.slice(1))
+    average.forEach((e, i) => {
+      average[i] = Math.fround(Math.fround(mu * e) + Math.fround(oneMinus * w[i]));
+    });
+  return average;
+}
+
+const valuesOf = (variables: readonly tf.Variable[]) => variables.map((v) => v.dataSync().slice() as Float32Array);
+
+describe.each(BACKENDS)('ema in the drop-in (tfjs-backend-%s)', (backend) => {
+  beforeEach(async () => {
+    await tf.setBackend(backend);
+  });
+
+  it("model.fit keeps Keras' average of the weights; swapAverages puts it into the model and back", async () => {
+    const random = rng(5);
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ units: 3, inputShape: [4], activation: 'tanh' }), tfl.layers.dense({ units: 1 })],
+    });
+    model.compile({ optimizer: await rmsprop({ lr: 0.01, ema: 0.9 }), loss: 'meanSquaredError' });
+    const x = tf.tensor2d(
+      Array.from({ length: 64 }, () => normal(random)),
+      [16, 4],
+    );
+    const y = tf.tensor2d(
+      Array.from({ length: 16 }, () => normal(random)),
+      [16, 1],
+    );
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const run: Float32Array[][] = [];
+    const onBatchEnd = async () => void run.push(valuesOf(variables));
+    await model.fit(x, y, { epochs: 3, batchSize: 4, shuffle: false, verbose: 0, callbacks: { onBatchEnd } });
+    expect(run.length).toBe(12);
+    const optimizer = model.optimizer as RMSPropWasmOptimizer;
+    optimizer.swapAverages();
+    valuesOf(variables).forEach((value, v) => {
+      const expected = kerasAverage(
+        run.map((step) => step[v]),
+        0.9,
+      );
+      expect(sameBits(value, expected), `variable ${v}`).toBeUndefined();
+    });
+    expect(model.predict(x)).toBeInstanceOf(tf.Tensor); // evaluating with the averages
+    optimizer.swapAverages();
+    valuesOf(variables).forEach((value, v) => expect(sameBits(value, run[11][v])).toBeUndefined());
+    tf.dispose([x, y]);
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it('emaOverwriteEvery writes the averages into every variable, one without a gradient and one assigned from outside too', async () => {
+    const a = tf.variable(tf.tensor1d([1, -2, 3]));
+    const b = tf.variable(tf.tensor1d([0.5, 0.25]));
+    const optimizer = await rmsprop({ lr: 0.05, ema: 0.8, emaOverwriteEvery: 3 });
+    const runB: Float32Array[] = [];
+    for (let k = 1; k <= 3; k++) {
+      const grads: tf.NamedTensorMap = { [a.name]: tf.tensor1d([0.3, -0.1 * k, 1]) };
+      if (k < 3) grads[b.name] = tf.tensor1d([k, -1]);
+      else b.assign(tf.tensor1d([4, 4])); // assigned outside the optimizer: its average moves toward it
+      optimizer.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      runB.push(k < 3 ? (b.dataSync().slice() as Float32Array) : Float32Array.of(4, 4));
+    }
+    // step 3 overwrote both with their averages; b's from its weights at steps 1, 2 and 3
+    expect(sameBits(b.dataSync() as Float32Array, kerasAverage(runB, 0.8))).toBeUndefined();
+    expect(sameBits(a.dataSync() as Float32Array, optimizer.core!.state[a.name].average!)).toBeUndefined();
+    tf.dispose([a, b]);
+    optimizer.dispose();
+  });
+
+  it("a variable that joins (a new core) leaves the others' averages going; its own starts at its first step", async () => {
+    const a = tf.variable(tf.tensor1d([1, -2, 3]));
+    const b = tf.variable(tf.tensor1d([0.5, 0.25]));
+    const optimizer = await rmsprop({ lr: 0.05, ema: 0.7, momentum: 0.5 });
+    const [runA, runB]: Float32Array[][] = [[], []];
+    for (let k = 1; k <= 4; k++) {
+      const grads: tf.NamedTensorMap = { [a.name]: tf.tensor1d([0.3, -0.1 * k, 1]) };
+      if (k >= 2) grads[b.name] = tf.tensor1d([k, -1]); // b joins at the second step
+      optimizer.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      runA.push(a.dataSync().slice() as Float32Array);
+      if (k >= 2) runB.push(b.dataSync().slice() as Float32Array);
+    }
+    optimizer.swapAverages();
+    expect(sameBits(a.dataSync() as Float32Array, kerasAverage(runA, 0.7))).toBeUndefined();
+    expect(sameBits(b.dataSync() as Float32Array, kerasAverage(runB, 0.7))).toBeUndefined();
+    tf.dispose([a, b]);
+    optimizer.dispose();
+  });
+
+  it('swapAverages refuses, changing nothing, without ema, before the first step, and after setWeights until the next', async () => {
+    const a = tf.variable(tf.tensor1d([1, 2]));
+    const plain = await rmsprop({ lr: 0.01 });
+    expect(() => plain.swapAverages()).toThrow(/no variable keeps an average \(create the optimizer with option 'ema'/);
+    plain.applyGradients({ [a.name]: tf.ones([2]) });
+    expect(() => plain.swapAverages()).toThrow(RangeError);
+    plain.dispose();
+    const optimizer = await rmsprop({ lr: 0.01, ema: 0.5 });
+    expect(() => optimizer.swapAverages()).toThrow(/no variable has an average yet/);
+    const g = tf.tensor1d([1, -1]);
+    optimizer.applyGradients({ [a.name]: g });
+    optimizer.applyGradients({ [a.name]: g });
+    await optimizer.setWeights(await optimizer.getWeights());
+    const weights = a.dataSync().slice();
+    expect(() => optimizer.swapAverages()).toThrow(/start again at the next step/);
+    expect(a.dataSync()).toEqual(weights);
+    // the next step starts them at its weights: swapping then changes nothing
+    optimizer.applyGradients({ [a.name]: g });
+    const after = a.dataSync().slice() as Float32Array;
+    optimizer.swapAverages();
+    expect(sameBits(a.dataSync() as Float32Array, after)).toBeUndefined();
+    tf.dispose([a, g]);
+    optimizer.dispose();
+  });
+});
+
 describe('what the adapter uses from the public entry', () => {
   it('stepCount can be set (it is what schedules read); a bad count is refused and changes nothing', async () => {
     const opt = await RMSProp.create({ w: 2 }, { lr: (step) => (step === 5 ? 0.1 : 0) });
@@ -670,9 +791,7 @@ describe('options and config', () => {
     expect(() => RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, wide)).toThrow(TypeError);
     expect(() => new RMSPropWasmOptimizer({ threads: 0 })).toThrow(/option 'threads'/);
     expect(() => new RMSPropWasmOptimizer({ lr: Number.NaN })).toThrow(RangeError);
-    // an average of the parameters would stay in the core: tfjs-layers never swaps it into the model
-    expect(() => new RMSPropWasmOptimizer({ ema: 0.99 })).toThrow(/option 'ema' is not available in the TF.js drop-in/);
-    const emaConfig = { ...config, decay: 0.9, rmspropWasm: { ema: 0.99 } };
+    const emaConfig = { ...config, decay: 0.9, rmspropWasm: { ema: 1 } };
     expect(() => RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, emaConfig)).toThrow(/option 'ema'/);
   });
 
