@@ -131,8 +131,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #disposed = false;
   /** Inside applyGradients: a schedule calling back in is refused, as the core refuses it. */
   #stepping = false;
-  /** Whether every variable of the core has its average (ema) under way: a new core then carries them over. */
-  #averagesStarted = false;
+  /**
+   * The variables of the core whose average (ema) is under way ('all': every one, after a step): a new
+   * core carries those over, and starts the others' at its first step.
+   */
+  #startedAverages: ReadonlySet<string> | 'all' = new Set();
   /** Set by setWeights with ema: the next step lays out a new core, whose averages start there. */
   #averagesRestart = false;
 
@@ -278,7 +281,17 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     // (a new core's slots may have lost the disposed: indexed again, not by the old places)
     const bySlotName = fresh.length > 0 ? indexByName(slots) : this.#bySlotName;
-    const core = fresh.length > 0 || !old || this.#averagesRestart ? this.#layout(slots) : old;
+    // A re-created variable takes the state kept for its name (as in stock TF.js), but an average of
+    // its own values: a new core, which starts it; and after setWeights every one starts again.
+    const relayout = this.#averagesRestart || (this.#resolved('ema') !== 0 && recreated.length > 0);
+    const layingOut = fresh.length > 0 || !old || relayout;
+    const carry = layingOut
+      ? this.#carriedAverages(
+          old,
+          recreated.map(([index]) => slots[index].name!),
+        )
+      : NONE;
+    const core = layingOut ? this.#layout(slots, carry) : old!;
     let stepped: boolean;
     try {
       stepped = this.#step(core, slots, bySlotName, entries);
@@ -286,8 +299,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       if (core !== old) core.dispose();
       throw error;
     }
-    // (a new core's own variables start their averages at its first step taken)
-    if (stepped || core !== old) this.#averagesStarted = stepped;
+    // (a step starts every average; a new core skipped at its first step holds only those carried over)
+    if (stepped) this.#startedAverages = 'all';
+    else if (core !== old)
+      this.#startedAverages = new Set([...carry].filter((name) => Object.hasOwn(core.params, name)));
     if (core !== old) this.#averagesRestart = false;
     if (core !== old) {
       old?.dispose();
@@ -522,10 +537,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.iterations_ = loaded.iter;
     // Averages are not among the weights: as after RMSProp.loadState of a state without them, they
     // start again at the next step (in a new core, which starts them as create does).
-    if (this.#core && this.#resolved('ema') !== 0) {
-      this.#averagesStarted = false;
-      this.#averagesRestart = true;
-    }
+    if (this.#core && this.#resolved('ema') !== 0) this.#averagesRestart = true;
   }
 
   getConfig(): tf.serialization.ConfigDict {
@@ -573,12 +585,19 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     return (this.#core?.options ?? this.#resolvedOptions)[key];
   }
 
+  /** The averages a new core carries over from `old`: those under way, less the re-created variables'; none after setWeights. */
+  #carriedAverages(old: RMSProp | undefined, recreated: readonly string[]): ReadonlySet<string> {
+    if (this.#averagesRestart || !old) return NONE;
+    const started = this.#startedAverages === 'all' ? Object.keys(old.params) : [...this.#startedAverages];
+    return new Set(started.filter((name) => !recreated.includes(name)));
+  }
+
   /**
    * A new core for every bound slot of `slots`, with the current core's state, parameters and step
-   * count, and state loaded by `setWeights`, copied through the public views. The caller commits it
-   * (disposing the old one) or disposes it.
+   * count (and the averages in `carry`), and state loaded by `setWeights`, copied through the public
+   * views. The caller commits it (disposing the old one) or disposes it.
    */
-  #layout(slots: readonly Slot[]): RMSProp {
+  #layout(slots: readonly Slot[], carry: ReadonlySet<string>): RMSProp {
     const bound = slots.filter((slot) => slot.name !== undefined);
     let core: RMSProp;
     try {
@@ -603,7 +622,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         copyState(old.state[slot.name!], core, slot.name!);
         core.params[slot.name!].set(old.params[slot.name!]);
         const { average } = old.state[slot.name!];
-        if (average && this.#averagesStarted) core.setState(slot.name!, { average });
+        if (average && carry.has(slot.name!)) core.setState(slot.name!, { average });
       }
     }
     return core;
@@ -633,6 +652,8 @@ function checkOptions(options: TfjsRMSPropOptions): ResolvedOptions {
   }
   return resolved;
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** A view into tfjs-backend-wasm's heap, where that backend runs (see floats). */
 const currentHeapView = () =>

@@ -692,6 +692,52 @@ describe.each(BACKENDS)('ema in the drop-in (tfjs-backend-%s)', (backend) => {
     optimizer.dispose();
   });
 
+  it("a join on a skipped step (nonFinite: 'skip') and another join after it: the first variable's average goes on", async () => {
+    const [a, b, c] = [
+      tf.variable(tf.tensor1d([1, -2, 3])),
+      tf.variable(tf.tensor1d([2, 2])),
+      tf.variable(tf.ones([2])),
+    ];
+    const optimizer = await rmsprop({ lr: 0.05, ema: 0.5, nonFinite: 'skip' });
+    const runA: Float32Array[] = [];
+    const step = (grads: tf.NamedTensorMap) => {
+      optimizer.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+    };
+    for (let k = 1; k <= 3; k++) {
+      step({ [a.name]: tf.tensor1d([0.3, -0.1 * k, 1]) });
+      runA.push(a.dataSync().slice() as Float32Array);
+    }
+    step({ [a.name]: tf.tensor1d([1, 1, 1]), [b.name]: tf.tensor1d([Number.NaN, 1]) }); // b joins, skipped
+    expect(optimizer.iterations).toBe(3);
+    step({ [a.name]: tf.tensor1d([1, 1, 1]), [b.name]: tf.ones([2]), [c.name]: tf.ones([2]) }); // c joins
+    runA.push(a.dataSync().slice() as Float32Array);
+    optimizer.swapAverages();
+    expect(sameBits(a.dataSync() as Float32Array, kerasAverage(runA, 0.5))).toBeUndefined();
+    tf.dispose([a, b, c]);
+    optimizer.dispose();
+  });
+
+  it('a variable disposed and re-created under its name starts an average of its own values', async () => {
+    const name = `recreated-${backend}`;
+    let a = tf.variable(tf.tensor1d([1, -2]), true, name);
+    const optimizer = await rmsprop({ lr: 0.05, ema: 0.5 });
+    const g = tf.tensor1d([0.5, -1]);
+    optimizer.applyGradients({ [name]: g });
+    optimizer.applyGradients({ [name]: g });
+    a.dispose();
+    a = tf.variable(tf.tensor1d([10, 10]), true, name);
+    const run: Float32Array[] = [];
+    for (let k = 0; k < 2; k++) {
+      optimizer.applyGradients({ [name]: g });
+      run.push(a.dataSync().slice() as Float32Array);
+    }
+    optimizer.swapAverages();
+    expect(sameBits(a.dataSync() as Float32Array, kerasAverage(run, 0.5))).toBeUndefined();
+    tf.dispose([a, g]);
+    optimizer.dispose();
+  });
+
   it('swapAverages refuses, changing nothing, without ema, before the first step, and after setWeights until the next', async () => {
     const a = tf.variable(tf.tensor1d([1, 2]));
     const plain = await rmsprop({ lr: 0.01 });
