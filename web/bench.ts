@@ -10,6 +10,7 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import * as vega from 'vega';
+import { expressionInterpreter } from 'vega-interpreter';
 import { compile } from 'vega-lite';
 import { throughputSpec } from '../bench/chart-spec.js';
 import { FULL_PLAN, measure, type Plan } from '../bench/measure.js';
@@ -42,6 +43,36 @@ interface Tfjs {
   skipped: Record<string, string>;
 }
 
+/** How long a TF.js backend may take to start before the page measures without it. */
+const BACKEND_START_MS = 20_000;
+const BACKEND_STUCK = `did not start within ${BACKEND_START_MS / 1000} s`;
+
+/** Whether a worker of this page may load a script from a blob: URL (importScripts), as TF.js's threaded wasm does. */
+function workersLoadBlobScripts(): Promise<boolean> {
+  if (!self.crossOriginIsolated) return Promise.resolve(true); // (no threads for TF.js then: nothing to ask)
+  const probe =
+    "try { importScripts(URL.createObjectURL(new Blob([''], { type: 'text/javascript' }))); postMessage(true); } catch { postMessage(false); }";
+  return new Promise((resolve) => {
+    let worker: Worker;
+    try {
+      worker = new Worker(URL.createObjectURL(new Blob([probe], { type: 'text/javascript' })));
+    } catch {
+      return resolve(false);
+    }
+    const done = (ok: boolean) => {
+      worker.terminate();
+      resolve(ok);
+    };
+    worker.onmessage = (e) => done(e.data === true);
+    worker.onerror = () => done(false);
+    setTimeout(() => done(false), 5000);
+  });
+}
+
+/** `promise`'s value, or undefined once `ms` have passed without one. */
+const withinTime = <T>(promise: Promise<T>, ms: number): Promise<T | undefined> =>
+  Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(resolve, ms))]);
+
 /** Registers TF.js's backends; says which run and why one does not (webgl needs a GPU or a software one). */
 async function initTfjs(): Promise<Tfjs> {
   setWasmPaths({
@@ -50,11 +81,16 @@ async function initTfjs(): Promise<Tfjs> {
     'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd,
   });
   await import('@tensorflow/tfjs-backend-wasm'); // registers the backend (setWasmPaths first)
+  // TF.js's threaded wasm loads its code into workers from blob: URLs; where the page's CSP refuses
+  // that, its start never ends (and takes every TF.js backend with it): its single-thread build then.
+  const blobScripts = await workersLoadBlobScripts();
+  if (!blobScripts) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   const backends: string[] = [];
   const skipped: Record<string, string> = {};
   for (const b of ['cpu', 'wasm']) {
-    if (await tf.setBackend(b)) backends.push(b);
-    else skipped[b] = 'failed to start';
+    const started = await withinTime(tf.setBackend(b), BACKEND_START_MS);
+    if (started === true) backends.push(b);
+    else skipped[b] = started === false ? 'failed to start' : BACKEND_STUCK;
   }
   let webgl: string | null = null;
   const gl =
@@ -64,14 +100,16 @@ async function initTfjs(): Promise<Tfjs> {
     const info = gl.getExtension('WEBGL_debug_renderer_info');
     webgl = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
     gl.getExtension('WEBGL_lose_context')?.loseContext();
-    if (await tf.setBackend('webgl')) backends.push('webgl');
-    else skipped.webgl = 'the TF.js webgl backend failed to start';
+    const started = await withinTime(tf.setBackend('webgl'), BACKEND_START_MS);
+    if (started === true) backends.push('webgl');
+    else skipped.webgl = started === false ? 'the TF.js webgl backend failed to start' : BACKEND_STUCK;
   }
   let wasm = '';
   if (backends.includes('wasm')) {
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-    wasm = ` (wasm SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : 'off'})`;
+    const off = blobScripts ? '' : ": the page's Content-Security-Policy refuses blob: scripts in workers";
+    wasm = ` (wasm SIMD ${simd ? 'on' : 'off'}, threads ${threads ? 'on' : `off${off}`})`;
   }
   const description = `@tensorflow/tfjs-core ${tf.version_core}, ${backends.join(', ')} backends${wasm}${webgl ? `; WebGL: ${webgl}` : ''}`;
   return { description, backends, webgl, skipped };
@@ -143,6 +181,12 @@ async function variantsAt(
       threads = `off: threads: 2 failed (${error})`;
       threadsOff(`creating an optimizer with threads: 2 failed in this browser (${error})`);
     }
+  } else if (isolated) {
+    const probe = await RMSProp.create({ w: 1 }); // ('auto': its backendReason says why not simd)
+    const why = probe.backendReason ?? 'no reason given';
+    probe.dispose();
+    threads = `off: no simd backend here (${why})`;
+    threadsOff(`threads run the simd backend, which this page does not have (${why})`);
   }
   for (const b of tfjs.backends) variants.push(await tfjsVariant(b, `TF.js ${b}`, g));
   return { variants, autoThreads, threads };
@@ -183,7 +227,13 @@ async function renderChart(results: SizeResult[], subtitle: string): Promise<voi
   };
   const fitted = { ...spec, encoding: { ...(spec as { encoding: object }).encoding, color } } as typeof spec;
   view?.finalize();
-  view = new vega.View(vega.parse(compile(fitted).spec), { renderer: 'svg', container: $('chart'), hover: true });
+  // interpreted, not compiled to Function: a page whose CSP refuses eval draws it too
+  view = new vega.View(vega.parse(compile(fitted).spec, undefined, { ast: true }), {
+    expr: expressionInterpreter,
+    renderer: 'svg',
+    container: $('chart'),
+    hover: true,
+  });
   await view.runAsync();
 }
 
@@ -210,7 +260,20 @@ const forTimer = (plan: Plan, resolution: number): Plan => ({
 
 const frame = () => new Promise((resolve) => setTimeout(resolve, 0)); // lets the progress bar repaint
 
+/** The benchmark, or where it stopped and why: a page that fails part way says so and can run again. */
 async function run(quick: boolean): Promise<void> {
+  try {
+    await measureAll(quick);
+  } catch (error) {
+    $('progress-label').textContent = `Stopped: ${error instanceof Error ? error.message : String(error)}`;
+    console.error(error);
+    document.body.dataset.done = 'error';
+  } finally {
+    $<HTMLButtonElement>('run').disabled = false;
+  }
+}
+
+async function measureAll(quick: boolean): Promise<void> {
   const button = $<HTMLButtonElement>('run');
   button.disabled = true;
   $<HTMLButtonElement>('download').disabled = true;

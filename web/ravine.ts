@@ -506,6 +506,8 @@ function valleyControls(): void {
     searchSoon();
   };
   $('reset-start').addEventListener('click', () => setStart(...DEFAULTS.start));
+  // (here, not an inline onsubmit, which a Content-Security-Policy without 'unsafe-inline' refuses)
+  $('controls').addEventListener('submit', (e) => e.preventDefault());
   const surface = main.heads;
   surface.addEventListener('click', (e) => {
     const box = surface.getBoundingClientRect();

@@ -343,7 +343,7 @@ describe('the ravine page', () => {
 const LIBRARY = ['plain', 'js', 'wasm', 'simd', 'simd-byo', 'simd-cm'];
 
 interface BenchJson {
-  env: { crossOriginIsolated: boolean; tfjsSkipped: Record<string, string> };
+  env: { crossOriginIsolated: boolean; tfjs: string; tfjsSkipped: Record<string, string> };
   sizes: Array<{ n: number; variants: Array<{ key: string }>; measured: Record<string, { nsPerStep: number }> }>;
   threads: unknown[];
 }
@@ -354,6 +354,8 @@ async function quickBench(
 ): Promise<{ page: Page; errors: string[]; json: BenchJson; webgl: boolean }> {
   const { page, errors } = await open(context, `${origin}/bench.html?quick&run`);
   await page.waitForSelector('body[data-done]', { timeout: 80_000 });
+  if ((await page.getAttribute('body', 'data-done')) === 'error')
+    throw new Error(`the benchmark page ${await page.textContent('#progress-label')} (${errors.join('; ')})`);
   const json = (await page.evaluate('window.benchResults')) as BenchJson;
   // Whether this Chromium gives WebGL at all, asked independently of TF.js.
   const webgl = await page.evaluate(() => {
@@ -463,6 +465,47 @@ describe('the benchmark page, quick mode', () => {
     expect(errors).toEqual([]);
     await context.close();
   }, 90_000);
+});
+
+// A host that sends a strict Content-Security-Policy: the docs' policy for threads (docs/browsers.md).
+describe('the site under a strict Content-Security-Policy', () => {
+  const STRICT = {
+    ...ISOLATED,
+    'content-security-policy': "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:",
+  };
+  let host: StaticServer;
+  beforeAll(async () => {
+    host = await serve(STRICT);
+  });
+  afterAll(() => host?.close());
+
+  it('the ravine page runs with no error (no inline handler), and RMSProp reaches the minimum', async () => {
+    const context = await browser.newContext();
+    const { page, errors } = await open(context, `${host.origin}/index.html`);
+    const runs = await pageRuns(page, 1);
+    expect(runs.rmsprop.path.length).toBeGreaterThan(1);
+    // Enter in a number field submits the form: the page handles it and stays (no reload, no query)
+    await page.press('#rmsprop-lr-number', 'Enter');
+    await page.waitForTimeout(200);
+    expect(page.url()).toBe(`${host.origin}/index.html`);
+    expect(await page.evaluate(() => performance.getEntriesByType('navigation').length)).toBe(1);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("the benchmark page finishes: its chart drawn without eval, TF.js wasm on one thread saying why (its threads' workers need script-src blob:)", async () => {
+    const context = await browser.newContext();
+    const { page, errors, json } = await quickBench(context, host.origin);
+    expect(json.env.crossOriginIsolated).toBe(true);
+    expect(json.env.tfjs).toMatch(/threads off: the page's Content-Security-Policy refuses blob: scripts in workers/);
+    for (const size of json.sizes)
+      for (const key of [...LIBRARY, 'threads-2', 'threads-auto', 'tfjs-cpu', 'tfjs-wasm'])
+        expect(size.measured[key].nsPerStep, `${key} at ${size.n}`).toBeGreaterThan(0);
+    expect(await page.locator('#chart svg').count()).toBe(1);
+    expect(await page.textContent('#progress-label')).toMatch(/^Done/);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 120_000);
 });
 
 // --- the site in the other engines (test/support/engine.ts) --------------------------------------------------
