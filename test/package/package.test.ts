@@ -74,9 +74,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // their entries, and BENCHMARKS.md's clipNorm table: 139.2 kB of code, 310.5 kB packed. Then ema in
 // the TF.js drop-in (swapAverages, the variables read and written for it, averages carried to a new
 // core and restarted after setWeights) and its section of docs/averages.md: 140.2 kB, 312.3 kB packed;
-// averages carried per variable (a skipped join, a re-created variable): 140.5 kB, 312.9 kB packed.
+// averages carried per variable (a skipped join, a re-created variable): 140.5 kB, 312.9 kB packed;
+// the site's CSP notes and the drop-in's ema figures in BENCHMARKS.md: 313.6 kB packed.
 const CODE_BUDGET = 141_000;
-const BUDGET = 313_500;
+const BUDGET = 314_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
