@@ -45,33 +45,49 @@ interface Tfjs {
 
 /** How long a TF.js backend may take to start before the page measures without it. */
 const BACKEND_START_MS = 20_000;
-const BACKEND_STUCK = `did not start within ${BACKEND_START_MS / 1000} s`;
+
+/**
+ * Starts TF.js backend `name`: true, or why not. One that does not start in time is removed: TF.js
+ * counts its start as pending, which refuses every operation of every backend, until it is.
+ */
+async function startBackend(name: string): Promise<true | string> {
+  if (!tf.findBackendFactory(name)) return `did not start within ${BACKEND_START_MS / 1000} s (a run before this one)`;
+  const started = await Promise.race([
+    tf.setBackend(name),
+    new Promise<undefined>((resolve) => setTimeout(resolve, BACKEND_START_MS)),
+  ]);
+  if (started === undefined) {
+    tf.removeBackend(name);
+    return `did not start within ${BACKEND_START_MS / 1000} s`;
+  }
+  return started || 'failed to start';
+}
 
 /** Whether a worker of this page may load a script from a blob: URL (importScripts), as TF.js's threaded wasm does. */
 function workersLoadBlobScripts(): Promise<boolean> {
   if (!self.crossOriginIsolated) return Promise.resolve(true); // (no threads for TF.js then: nothing to ask)
   const probe =
     "try { importScripts(URL.createObjectURL(new Blob([''], { type: 'text/javascript' }))); postMessage(true); } catch { postMessage(false); }";
+  const url = URL.createObjectURL(new Blob([probe], { type: 'text/javascript' }));
   return new Promise((resolve) => {
     let worker: Worker;
     try {
-      worker = new Worker(URL.createObjectURL(new Blob([probe], { type: 'text/javascript' })));
+      worker = new Worker(url);
     } catch {
+      URL.revokeObjectURL(url);
       return resolve(false);
     }
     const done = (ok: boolean) => {
+      clearTimeout(timer);
       worker.terminate();
+      URL.revokeObjectURL(url);
       resolve(ok);
     };
     worker.onmessage = (e) => done(e.data === true);
     worker.onerror = () => done(false);
-    setTimeout(() => done(false), 5000);
+    const timer = setTimeout(() => done(false), 5000); // (a worker that never answers: taken as refused)
   });
 }
-
-/** `promise`'s value, or undefined once `ms` have passed without one. */
-const withinTime = <T>(promise: Promise<T>, ms: number): Promise<T | undefined> =>
-  Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(resolve, ms))]);
 
 /** Registers TF.js's backends; says which run and why one does not (webgl needs a GPU or a software one). */
 async function initTfjs(): Promise<Tfjs> {
@@ -88,9 +104,9 @@ async function initTfjs(): Promise<Tfjs> {
   const backends: string[] = [];
   const skipped: Record<string, string> = {};
   for (const b of ['cpu', 'wasm']) {
-    const started = await withinTime(tf.setBackend(b), BACKEND_START_MS);
+    const started = await startBackend(b);
     if (started === true) backends.push(b);
-    else skipped[b] = started === false ? 'failed to start' : BACKEND_STUCK;
+    else skipped[b] = started;
   }
   let webgl: string | null = null;
   const gl =
@@ -100,9 +116,9 @@ async function initTfjs(): Promise<Tfjs> {
     const info = gl.getExtension('WEBGL_debug_renderer_info');
     webgl = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
     gl.getExtension('WEBGL_lose_context')?.loseContext();
-    const started = await withinTime(tf.setBackend('webgl'), BACKEND_START_MS);
+    const started = await startBackend('webgl');
     if (started === true) backends.push('webgl');
-    else skipped.webgl = started === false ? 'the TF.js webgl backend failed to start' : BACKEND_STUCK;
+    else skipped.webgl = `the TF.js webgl backend ${started}`;
   }
   let wasm = '';
   if (backends.includes('wasm')) {

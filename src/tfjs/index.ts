@@ -264,8 +264,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const entries = gradientEntries(variableGradients);
     const registered = tf.engine().registeredVariables;
     const { fresh, recreated } = readVariables(entries, registered, this.#slots, this.#bySlotName);
-    // Slots change on copies, kept only if the step succeeds.
-    const changed = fresh.length > 0 || recreated.length > 0 || !this.#core;
+    // A re-created variable takes the state kept for its name (as in stock TF.js), but an average of
+    // its own values: a new core, which starts it; and after setWeights every one starts again.
+    const relayout = this.#averagesRestart || (this.#resolved('ema') !== 0 && recreated.length > 0);
+    // Slots change on copies, kept only if the step succeeds (a new core reads variables into them).
+    const changed = fresh.length > 0 || recreated.length > 0 || !this.#core || relayout;
     let slots = changed ? this.#slots.map((slot) => ({ ...slot })) : this.#slots;
     for (const [index, variable] of recreated)
       Object.assign(slots[index], { variable, shape: variable.shape.slice(), dataId: undefined });
@@ -281,9 +284,6 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     // (a new core's slots may have lost the disposed: indexed again, not by the old places)
     const bySlotName = fresh.length > 0 ? indexByName(slots) : this.#bySlotName;
-    // A re-created variable takes the state kept for its name (as in stock TF.js), but an average of
-    // its own values: a new core, which starts it; and after setWeights every one starts again.
-    const relayout = this.#averagesRestart || (this.#resolved('ema') !== 0 && recreated.length > 0);
     const layingOut = fresh.length > 0 || !old || relayout;
     const carry = layingOut
       ? this.#carriedAverages(
@@ -303,8 +303,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     if (stepped) this.#startedAverages = 'all';
     else if (core !== old)
       this.#startedAverages = new Set([...carry].filter((name) => Object.hasOwn(core.params, name)));
-    if (core !== old) this.#averagesRestart = false;
     if (core !== old) {
+      this.#averagesRestart = false;
       old?.dispose();
       this.#core = core;
       this.#bySlotName = bySlotName;

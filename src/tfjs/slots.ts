@@ -4,7 +4,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { TensorState } from '../index.js';
 
-/** The kinds of state a variable has (no average: the drop-in refuses the ema option). @internal */
+/** The kinds of state a variable's saved weights hold (stock's: no average, which is not saved). @internal */
 export type StateKind = Exclude<keyof TensorState, 'average'>;
 /** The stock `RMSPropOptimizer`'s weight names and order: `<var>/rms`, `<var>/momentum`, `<var>/mg`. @internal */
 export const STOCK: ReadonlyArray<readonly [StateKind, string]> = [
