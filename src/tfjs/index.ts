@@ -337,7 +337,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     for (const [name, tensor] of entries) {
       if (tensor == null) continue;
       const slot = slots[bySlotName.get(name)!];
-      if (slot.variable!.dataId !== slot.dataId) core.params[name].set(floats(slot.variable!, heapView));
+      readVariable(core, slot, heapView);
       grads[name] = floats(tensor, heapView);
       updated.push(slot);
     }
@@ -661,12 +661,15 @@ const currentHeapView = () =>
 
 /** Reads into `core` each live variable of `slots` whose data changed since this optimizer last wrote or read it. */
 function readVariablesInto(core: RMSProp, slots: readonly Slot[], heapView: HeapView | undefined): void {
-  for (const slot of slots) {
-    const variable = slot.variable;
-    if (slot.name === undefined || !variable || variable.isDisposed || variable.dataId === slot.dataId) continue;
-    core.params[slot.name].set(floats(variable, heapView));
-    slot.dataId = variable.dataId;
-  }
+  for (const slot of slots) readVariable(core, slot, heapView);
+}
+
+/** Reads `slot`'s variable into `core` if it is live and its data changed since this optimizer last wrote or read it. */
+function readVariable(core: RMSProp, slot: Slot, heapView: HeapView | undefined): void {
+  const variable = slot.variable;
+  if (slot.name === undefined || !variable || variable.isDisposed || variable.dataId === slot.dataId) return;
+  core.params[slot.name].set(floats(variable, heapView));
+  slot.dataId = variable.dataId;
 }
 
 /**
