@@ -15,7 +15,7 @@ import {
   typedArrayKind,
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
-import { SCALES_OF, STATE_KINDS } from './layout.js';
+import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 import { checkOwnArray, encodeCompressed, stateKeys, type TensorState } from './tensors.js';
 import {
   describe,
@@ -39,7 +39,7 @@ import {
   type TensorArrays,
   type Typed,
 } from './state.js';
-import { decodeArray, fromBits, isScaleBits } from './state-codecs.js';
+import { decodeChunk, encodeArray, fromBits, isScaleBits } from './state-codecs.js';
 
 /** A state array as read: its size in bytes, and a writer of those bytes (which throws on bad base64). @internal */
 export interface ReadArray {
@@ -262,41 +262,57 @@ function tensorWrites(
       checkScales(scales, scaleWhere);
     }
     const target = t.compressed;
+    // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
+    // (8-bit S is unsigned, and its scales are checked.)
+    if (kind === 'squareAvg' && format === 'bfloat16') {
+      const negative = firstNegativeHalf(codes as Uint16Array);
+      if (negative >= 0)
+        refuseNegative('saved state', t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
+    }
+    if (kind === 'squareAvg' && !format) checkNotNegative(codes as Float32Array, 'saved state', t.name);
     if (target && format === target.format) {
       // as stored, bit for bit
       const to = target.codes[kind]!;
       const toScales = target.scales[kind]!;
-      if (kind === 'squareAvg' && format === 'bfloat16') {
-        const negative = firstNegativeHalf(codes as Uint16Array);
-        if (negative >= 0)
-          refuseNegative('saved state', t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
-      }
       writes.push(() => {
         to.set(codes as typeof to);
         if (scales) toScales.set(scales);
       });
-      continue;
-    }
-    // converted: decoded to float32, encoded into this optimizer's format (rounded to nearest)
-    const values = format
-      ? decodeArray(
-          format === 'bfloat16',
-          kind === 'squareAvg',
-          codes as Uint16Array | Uint8Array,
-          scales ?? NONE,
-          new Float32Array(t.length),
-        )
-      : (codes as Float32Array);
-    // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
-    if (kind === 'squareAvg') checkNotNegative(values, 'saved state', t.name);
-    if (target) writes.push(() => encodeCompressed(target, kind, values));
-    else {
-      const view = stateArray(t, kind)!;
-      writes.push(() => view.set(values));
+    } else if (!format) {
+      // float32, encoded into this optimizer's format (rounded to nearest) or copied
+      const values = codes as Float32Array;
+      writes.push(target ? () => encodeCompressed(target, kind, values) : () => stateArray(t, kind)!.set(values));
+    } else {
+      const source = { half: format === 'bfloat16', codes: codes as Uint16Array | Uint8Array, scales: scales ?? NONE };
+      writes.push(() => convertInto(t, kind, source));
     }
   }
   writes.push(...averageWrites(t, fields.average, idle));
   return writes;
+}
+
+/** Elements converted at a time between compressed formats (a whole array decoded would take 4 bytes a value). */
+const CONVERT_CHUNK = 64 * STATE_BLOCK;
+
+/** Decodes compressed `source` into `t`'s array `kind`: float32 directly, another format a chunk at a time (rounded to nearest). */
+function convertInto(
+  t: TensorArrays,
+  kind: StateKind,
+  source: { half: boolean; codes: Uint16Array | Uint8Array; scales: Float32Array },
+): void {
+  const isS = kind === 'squareAvg';
+  const target = t.compressed;
+  if (!target) {
+    decodeChunk(stateArray(t, kind)!, source.codes, source.scales, 0, t.length, source.half, isS);
+    return;
+  }
+  const chunk = new Float32Array(Math.min(CONVERT_CHUNK, t.length));
+  for (let first = 0; first < t.length; first += CONVERT_CHUNK) {
+    const values = chunk.subarray(0, Math.min(CONVERT_CHUNK, t.length - first));
+    decodeChunk(values, source.codes, source.scales, first, values.length, source.half, isS);
+    const codes = target.codes[kind]!.subarray(first, first + values.length);
+    encodeArray(target.format === 'bfloat16', isS, values, codes, target.scales[kind]!.subarray(first / STATE_BLOCK));
+  }
 }
 
 /**

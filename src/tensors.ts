@@ -110,6 +110,24 @@ export function encodeCompressed(c: CompressedState, kind: StateKind, values: Fl
 }
 
 /**
+ * The code and 8-bit scale that `value` takes in every element and block of an array of `format`
+ * filled with it (blocks of equal values encode alike, at any length). @internal
+ */
+export function encodedConstant(
+  format: CompressedFormat,
+  kind: StateKind,
+  value: number,
+): [code: number, scale: number] {
+  const one: CompressedState = {
+    format,
+    codes: { [kind]: new Uint16Array(1) },
+    scales: { [kind]: new Float32Array(1) },
+  };
+  encodeCompressed(one, kind, Float32Array.of(value));
+  return [one.codes[kind]![0], one.scales[kind]![0]];
+}
+
+/**
  * Builds every tensor's views over `buffer` as `layout` places them, copies bring-your-own
  * parameters in and fills squareAvg with initialSquareAvg. Throws a RangeError if a caller's array
  * changed length since `planLayout` read it (the caller's code runs while create awaits).
@@ -229,8 +247,12 @@ function tensorState(
     ...kinds.map((kind) => [kind, { get: () => decodeCompressed(compressed, kind, length), enumerable: true }]),
     ...averageEntry.map(([kind, value]) => [kind, { value, enumerable: true }]),
   ]);
-  if (initialSquareAvg !== 0)
-    encodeCompressed(compressed, 'squareAvg', new Float32Array(length).fill(initialSquareAvg));
+  if (initialSquareAvg !== 0) {
+    // filled with its code: an array of float32 values to encode would take 4 bytes an element
+    const [code, scale] = encodedConstant(format, 'squareAvg', initialSquareAvg);
+    compressed.codes.squareAvg!.fill(code);
+    compressed.scales.squareAvg!.fill(scale);
+  }
   return { state: Object.freeze(Object.defineProperties({}, getters) as TensorState), compressed };
 }
 

@@ -3,7 +3,7 @@
 import { describe, type GroupInfo } from './options.js';
 import { own } from './inputs.js';
 import type { StateKind } from './layout.js';
-import { encodeCompressed } from './tensors.js';
+import { encodedConstant } from './tensors.js';
 import {
   isRecord,
   record,
@@ -222,9 +222,7 @@ function isFresh(t: TensorArrays, initial: number): boolean {
     const value = kind === 'squareAvg' ? initial : 0;
     const codes = c?.codes[kind];
     if (!c || !codes) return (stateArray(t, kind) ?? []).every((x) => x === Math.fround(value));
-    const one = { format: c.format, codes: { [kind]: new Uint16Array(1) }, scales: { [kind]: new Float32Array(1) } };
-    encodeCompressed(one, kind, Float32Array.of(value));
-    const [code, scale] = [one.codes[kind][0], one.scales[kind][0]];
+    const [code, scale] = encodedConstant(c.format, kind, value);
     return codes.every((x) => x === code) && c.scales[kind]!.every((x) => x === scale);
   });
 }

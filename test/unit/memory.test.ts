@@ -2,6 +2,7 @@
 // handed out becomes empty and none keeps it alive, even while the optimizer object is still
 // referenced; a threaded optimizer's shared memory is counted by the garbage collector, so that a
 // program that creates, disposes and drops them does not grow, without ever calling gc().
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
 import { doesNotApply, runForJson } from '../support/child.js';
@@ -179,3 +180,51 @@ it.concurrent('100 threaded optimizers (64 K elements, 4 threads) dropped withou
   expect(most).toBeLessThan(baseline + 20);
   expect(lateLow).toBeLessThan(earlyHigh + 160);
 }, 300_000);
+
+// A big model's memory: what a load into another state format or an 8-bit create holds besides
+// the optimizer's own memory, measured as the child's peak RSS over the call (VmHWM, reset through
+// /proc/self/clear_refs) less its RSS before it, at 16 M elements. A float32 copy of every decoded
+// array (64 MiB each) was held until the load's end (+192 MiB), and an 8-bit create with
+// initialSquareAvg ≠ 0 (preset 'tf1') built a float32 array of the whole tensor to encode a constant
+// (+64 MiB beside its 16 MiB of codes); a chunk at a time, and a fill with the constant's code, take
+// a few MiB.
+it.concurrent('a load into another state format, and an 8-bit create with an initial square average, hold no float32 copy of the state', async ({
+  skip,
+}) => {
+  skip(!existsSync('/proc/self/clear_refs'), "no /proc/self/clear_refs here (Linux) to measure a call's peak RSS");
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const script = `import { RMSProp } from '${entry}';
+    import { readFileSync, writeFileSync } from 'node:fs';
+    const status = (key) => Number(new RegExp(key + ':\\\\s+(\\\\d+) kB').exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+    async function growth(call) {
+      writeFileSync('/proc/self/clear_refs', '5');
+      const before = status('VmRSS');
+      await call();
+      return status('VmHWM') - before;
+    }
+    const n = 16 * 2 ** 20;
+    const result = {};
+    (await RMSProp.create({ w: 8 }, { stateFormat: '8bit', preset: 'tf1' })).dispose(); // compiles first
+    let created;
+    result.create = await growth(async () => { created = await RMSProp.create({ w: n }, { stateFormat: '8bit', preset: 'tf1' }); });
+    result.codes = created.stateBytes / 2 ** 20;
+    created.dispose();
+    const options = { centered: true, momentum: 0.9 };
+    const source = await RMSProp.create({ w: n }, { ...options, stateFormat: '8bit' });
+    source.grads.w.fill(0.01);
+    source.step();
+    const saved = source.saveState({ arrays: 'float32' });
+    source.dispose();
+    for (const stateFormat of ['float32', 'bfloat16']) {
+      const target = await RMSProp.create({ w: n }, { ...options, stateFormat });
+      target.loadState(saved); // touches the target's own pages
+      result[stateFormat] = await growth(() => target.loadState(saved));
+      target.dispose();
+    }
+    console.log(JSON.stringify(result));`;
+  const result = await runForJson<Record<string, number>>(script, 120_000);
+  console.log(result);
+  expect(result.float32).toBeLessThan(16);
+  expect(result.bfloat16).toBeLessThan(16);
+  expect(result.create - result.codes).toBeLessThan(24);
+});

@@ -343,6 +343,25 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
 });
 
 describe('the stateFormat option', () => {
+  // A conversion between the compressed formats decodes and encodes a chunk at a time (64 blocks):
+  // it must write what the whole-array route writes (decoded into float32, encoded from there).
+  it.each([
+    ['8bit', 'bfloat16'],
+    ['bfloat16', '8bit'],
+  ] as const)('a %s state loaded into %s is what going through float32 gives, across chunks', async (from, to) => {
+    const sizes = { w: 5 * 65536 + 77, b: 3, c: 4100 };
+    const options: RMSPropOptions = { centered: true, momentum: 0.9 };
+    const saved = (await run({ ...options, stateFormat: from }, 3, sizes)).saveState();
+    const direct = await RMSProp.create(sizes, { ...options, stateFormat: to });
+    direct.loadState(saved);
+    const float32 = await RMSProp.create(sizes, options);
+    float32.loadState(saved);
+    const through = await RMSProp.create(sizes, { ...options, stateFormat: to });
+    through.loadState(float32.saveState());
+    expect(firstDifference(everything(direct), everything(through))).toBeUndefined();
+    expect(direct.state.w.squareAvg.some((x) => x > 0)).toBe(true);
+  });
+
   it('defaults to float32, in every preset; a group may set its own', async () => {
     for (const preset of ['seed', 'pytorch', 'keras', 'tf1', 'optax', 'tfjs'] as const) {
       expect((await RMSProp.create({ w: 8 }, { preset })).options.stateFormat).toBe('float32');
