@@ -12,7 +12,7 @@ import {
 import { readGroups, type GroupSpec } from './inputs.js';
 import { planLayout, type Layout } from './layout.js';
 import { readOptions, type BackendName, type RMSPropOptions } from './options.js';
-import { chooseThreads, refusedBy, threadSupport, tryWorkers } from './thread-support.js';
+import { chooseThreads, refusedBy, threadSupport, tryWorkers, WORKER_ANSWER_MS } from './thread-support.js';
 import { ThreadPool } from './threads.js';
 
 /** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
@@ -86,7 +86,7 @@ export async function assembleAsync(params: unknown, options: RMSPropOptions | u
   }
   try {
     const { parts, ready } = assemble(planned);
-    await ready;
+    await answeredOrSilent(ready);
     return parts;
   } catch (error) {
     if (planned.threads === 1) throw error;
@@ -94,6 +94,25 @@ export async function assembleAsync(params: unknown, options: RMSPropOptions | u
     // post shared memory to a worker): one thread, saying why. ThreadPool has ended them.
     await compileBackend(planned.name);
     return assemble({ ...planned, threads: 1, threadsReason: refusedBy(error) }).parts;
+  }
+}
+
+/**
+ * Settles when the workers run, rejects if one is refused, or resolves after WORKER_ANSWER_MS of
+ * silence: steps then run without the silent ones (a refusal after that marks the pool dead, and the
+ * next step says why, as after createSync).
+ */
+async function answeredOrSilent(ready: Promise<void> | undefined): Promise<void> {
+  if (!ready) return;
+  ready.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silence = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, WORKER_ANSWER_MS);
+  });
+  try {
+    await Promise.race([ready, silence]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -49,10 +49,12 @@ export function refusedBy(error: unknown): string {
 }
 
 /**
- * How long `tryWorkers` waits for its worker's answer. Silence is no refusal (a loaded machine, a
- * throttled tab): createSync then starts its workers, which join steps once running.
+ * How long `tryWorkers` waits for its worker's answer, and `create` for its pool's. Silence is no
+ * refusal (a loaded machine, a throttled tab, a nested worker Firefox never starts): the optimizer
+ * then steps without the silent workers, which join steps once running.
+ * @internal
  */
-const TRY_WORKERS_MS = 10_000;
+export const WORKER_ANSWER_MS = 10_000;
 
 /**
  * @internal Starts a worker and posts it a shared memory, once per runtime, so that `createSync`,
@@ -63,7 +65,7 @@ export function tryWorkers(): Promise<void> {
   workersTried ??= new Promise<void>((resolve) => {
     let worker: PlatformWorker | undefined;
     let settled = false;
-    const timer = setTimeout(() => settle(), TRY_WORKERS_MS);
+    const timer = setTimeout(() => settle(), WORKER_ANSWER_MS);
     const settle = (error?: Error) => {
       if (settled) return; // a worker that answered may then exit
       settled = true;
