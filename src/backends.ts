@@ -10,7 +10,7 @@ export interface Backend {
   readonly name: BackendName;
   readonly buffer: ArrayBuffer;
   readonly kernel: Kernel;
-  /** The wasm memory (undefined for js), which dispose detaches when it is not shared. */
+  /** The wasm memory (js: where WebAssembly can make one), which dispose detaches when it is not shared. */
   readonly memory?: WebAssembly.Memory;
   /** For a shared (multi-threaded) wasm backend: what workers instantiate. */
   readonly shared?: { module: WebAssembly.Module; memory: WebAssembly.Memory };
@@ -122,8 +122,12 @@ export async function compileBackend(name: BackendName, shared = false): Promise
  */
 export function createBackend(name: BackendName, bytes: number, shared = false): Backend {
   if (name === 'js') {
-    const buffer = new ArrayBuffer(bytes);
-    return { name, buffer, kernel: jsKernel(buffer) };
+    // A wasm memory's buffer, where one can be made (a page that refuses to compile wasm makes them):
+    // it cannot be transferred away (postMessage with [opt.params.w.buffer] throws, as on the wasm
+    // backends), whereas a plain ArrayBuffer would go whole to the receiver, leaving the optimizer empty.
+    const memory = jsHeapMemory(bytes);
+    const buffer = memory ? (memory.buffer as ArrayBuffer) : new ArrayBuffer(bytes);
+    return { name, buffer, ...(memory && { memory }), kernel: jsKernel(buffer) };
   }
   const module = compiled[buildOf(name, shared)];
   if (!module)
@@ -145,11 +149,22 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
   };
 }
 
+/** A memory of at least `bytes` that cannot grow, for the js backend; undefined without WebAssembly (or if it refuses). */
+function jsHeapMemory(bytes: number): WebAssembly.Memory | undefined {
+  const wasm = wasmApi();
+  const pages = Math.ceil(bytes / WASM_PAGE);
+  try {
+    return wasm && new wasm.Memory({ initial: pages, maximum: pages });
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * @internal
  * Detaches a non-shared heap: every view of it (opt.params, opt.grads, opt.state, and any the
  * caller kept) becomes empty, so that none of them keeps the memory alive. `grow(0)` is how the
- * WebAssembly JS API detaches a memory's buffer; a js heap is transferred away. A shared heap
+ * WebAssembly JS API detaches a memory's buffer; a js heap without one is transferred away. A shared heap
  * (threads) cannot be detached: its views keep their values, and the memory, until dropped.
  */
 export function releaseBackend(backend: Backend): void {

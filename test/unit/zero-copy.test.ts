@@ -4,6 +4,22 @@ import { RMSProp } from '../../src/index.js';
 import { BACKENDS, sameBits } from '../support/helpers.js';
 
 describe.each(BACKENDS)('zero-copy views (%s)', (backend) => {
+  // postMessage(view, [view.buffer]) transfers as structuredClone does. A js heap in a plain
+  // ArrayBuffer went whole to the receiver (every parameter, gradient and state value), leaving
+  // the optimizer empty and its next calls failing with messages about other things.
+  it("cannot be transferred away: the optimizer's memory stays its own", async () => {
+    const opt = await RMSProp.create({ w: 8 }, { backend });
+    opt.params.w.fill(1);
+    try {
+      structuredClone(opt.params.w, { transfer: [opt.params.w.buffer] }); // browsers throw; Node copies
+    } catch {}
+    expect([opt.params.w.length, opt.params.w[0]]).toEqual([8, 1]);
+    opt.grads.w.fill(0.5);
+    opt.step();
+    expect(opt.params.w[0]).toBeLessThan(1);
+    expect(() => opt.dispose()).not.toThrow();
+  });
+
   it('are views of the instance memory, and step() reads opt.grads in place', async () => {
     const opt = await RMSProp.create({ w: 784 * 128, b: 128 }, { backend, lr: 1e-3 });
     const { w, b } = opt.params;
