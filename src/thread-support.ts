@@ -7,6 +7,19 @@ import type { PlatformWorker } from './platform/types.js';
 const ISOLATION_NEEDED =
   'the page is not cross-origin isolated, so it cannot share memory with workers (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
 
+// Neither is cross-origin isolated in an isolated page (and Chromium gives a SharedWorker no Worker):
+// the headers would not help.
+const SHARED_WORKER =
+  'a SharedWorker is not cross-origin isolated, even in an isolated page, so it cannot share memory with workers (run the optimizer in the page, or in a dedicated Worker of a cross-origin isolated page)';
+const SERVICE_WORKER =
+  'a service worker is not cross-origin isolated, so it cannot share memory with workers (run the optimizer in a cross-origin isolated page, or in a dedicated Worker of one)';
+
+/** Whether this code runs in a global scope of the class `name` (a browser's worker scopes). */
+function inScope(name: string): boolean {
+  const scope = (globalThis as Record<string, unknown>)[name];
+  return typeof scope === 'function' && globalThis instanceof scope;
+}
+
 /** Why this runtime cannot share a wasm memory with workers, once probed ('' when it can). */
 let sharedMemoryRefused: string | undefined;
 
@@ -15,7 +28,12 @@ let sharedMemoryRefused: string | undefined;
  * of the SharedArrayBuffer global: WebKit's cross-origin isolated pages share wasm memory without one.
  */
 function sharedMemoryUnavailable(): string | undefined {
-  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) return ISOLATION_NEEDED;
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false)
+    return inScope('SharedWorkerGlobalScope')
+      ? SHARED_WORKER
+      : inScope('ServiceWorkerGlobalScope')
+        ? SERVICE_WORKER
+        : ISOLATION_NEEDED;
   if (sharedMemoryRefused === undefined) {
     const wasm = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
     try {

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { AutoThreads } from '../../src/auto-threads.js';
 import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/chunks.js';
@@ -194,6 +194,36 @@ describe('thread options', () => {
     await expect(RMSProp.create({ w: 8 }, { threads: 0 })).rejects.toThrow(RangeError);
     await expect(RMSProp.create({ w: 8 }, { threads: 1.5 })).rejects.toThrow(/'threads'.*1\.5/);
     await expect(RMSProp.create({ w: 8 }, { threads: 'many' as never })).rejects.toThrow(TypeError);
+  });
+
+  // A page without COOP/COEP, and a SharedWorker or service worker, which no header makes isolated (an
+  // audit's SharedWorker in an isolated page was told to send the headers its page already sent).
+  it('not cross-origin isolated: one thread, and the reason says what would help where the optimizer runs', async () => {
+    const reasons: Record<string, string | undefined> = {};
+    try {
+      vi.stubGlobal('crossOriginIsolated', false);
+      for (const scope of ['Window', 'SharedWorkerGlobalScope', 'ServiceWorkerGlobalScope']) {
+        vi.stubGlobal(
+          scope,
+          class {
+            static [Symbol.hasInstance] = (x: unknown) => x === globalThis;
+          },
+        );
+        const opt = await RMSProp.create({ w: 1 << 16 }, { threads: 2 });
+        expect(opt.threads, scope).toBe(1);
+        reasons[scope] = opt.threadsReason;
+        opt.dispose();
+        vi.unstubAllGlobals();
+        vi.stubGlobal('crossOriginIsolated', false);
+      }
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(reasons.Window).toMatch(/^the page is not cross-origin isolated.*Cross-Origin-Opener-Policy: same-origin/);
+    expect(reasons.SharedWorkerGlobalScope).toMatch(
+      /^a SharedWorker is not cross-origin isolated, even in an isolated page/,
+    );
+    expect(reasons.ServiceWorkerGlobalScope).toMatch(/^a service worker is not cross-origin isolated/);
   });
 
   it('a worker that is gone makes the next step throw, changing nothing', async () => {
