@@ -126,7 +126,7 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
     // it cannot be transferred away (postMessage with [opt.params.w.buffer] throws, as on the wasm
     // backends), whereas a plain ArrayBuffer would go whole to the receiver, leaving the optimizer empty.
     const memory = jsHeapMemory(bytes);
-    const buffer = memory ? (memory.buffer as ArrayBuffer) : new ArrayBuffer(bytes);
+    const buffer = memory ? (memory.buffer as ArrayBuffer) : allocate(bytes, () => new ArrayBuffer(bytes));
     return { name, buffer, ...(memory && { memory }), kernel: jsKernel(buffer) };
   }
   const module = compiled[buildOf(name, shared)];
@@ -137,7 +137,7 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
   const wasm = wasmApi()!;
   const pages = Math.ceil(bytes / WASM_PAGE);
   // maximum = initial: the memory cannot grow, so its buffer and every view of it stay valid.
-  const memory = new wasm.Memory({ initial: pages, maximum: pages, shared });
+  const memory = allocate(bytes, () => new wasm.Memory({ initial: pages, maximum: pages, shared }));
   const instance = new wasm.Instance(module, { env: { memory } });
   const { step, average, sumSquares, firstNonFinite } = instance.exports as unknown as Kernel;
   return {
@@ -147,6 +147,19 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
     kernel: { step, average, sumSquares, firstNonFinite },
     ...(shared && { shared: { module, memory } }),
   };
+}
+
+/** `make()`'s memory of `bytes`, or a RangeError that says the system refused that many bytes, and what needs fewer. */
+function allocate<T>(bytes: number, make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new RangeError(
+      `this optimizer's memory, ${bytes} bytes, could not be allocated here (${error.message}): free memory, or need less (stateFormat '8bit' or 'bfloat16' keeps the state in fewer bytes)`,
+      { cause: error },
+    );
+  }
 }
 
 /** A memory of at least `bytes` that cannot grow, for the js backend; undefined without WebAssembly (or if it refuses). */

@@ -2,10 +2,12 @@
 // handed out becomes empty and none keeps it alive, even while the optimizer object is still
 // referenced; a threaded optimizer's shared memory is counted by the garbage collector, so that a
 // program that creates, disposes and drops them does not grow, without ever calling gc().
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { RMSProp } from '../../src/index.js';
-import { doesNotApply, runForJson } from '../support/child.js';
+import { doesNotApply, moduleArgs, root, runForJson } from '../support/child.js';
 import { BACKENDS } from '../support/helpers.js';
 
 describe.each(BACKENDS)('dispose (%s)', (backend) => {
@@ -227,4 +229,47 @@ it.concurrent('a load into another state format, and an 8-bit create with an ini
   expect(result.float32).toBeLessThan(16);
   expect(result.bfloat16).toBeLessThan(16);
   expect(result.create - result.codes).toBeLessThan(24);
+});
+
+// Memory the system will not give (here a child under `ulimit -v`, 3 GB of address space, asked for
+// a 3.2 GB optimizer): the engine's own "could not allocate memory" named neither the bytes nor the
+// call; the RangeError says both, and an optimizer that fits is created afterwards (on js: V8 reserves
+// gigabytes of address space for any wasm memory, and the js heap falls back to an ArrayBuffer).
+it.concurrent('memory the system refuses: a RangeError naming the bytes, and the next create works', async ({
+  skip,
+}) => {
+  skip(
+    process.platform !== 'linux' ||
+      doesNotApply('ulimit -v', {
+        deno: 'Deno 2.9.6 aborts under a 3 GB address-space limit (a V8 fatal error), before any script',
+      }),
+    'ulimit -v is a Linux shell limit here',
+  );
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const script = `import { RMSProp } from '${entry}';
+    const refused = {};
+    for (const backend of ['simd', 'js']) {
+      try {
+        (await RMSProp.create({ w: 2 ** 28 }, { backend })).dispose();
+      } catch (error) {
+        refused[backend] = [error.name, error.message];
+      }
+    }
+    const small = await RMSProp.create({ w: 1000 }, { backend: 'js' }); // (no wasm memory fits here: each reserves guard regions)
+    small.grads.w.fill(1);
+    small.step();
+    console.log(JSON.stringify({ refused, stepped: small.params.w[0] < 0 }));`;
+  const { stdout, stderr } = await promisify(execFile)(
+    'bash',
+    ['-c', 'ulimit -v 3000000 && exec "$0" "$@"', process.execPath, ...moduleArgs(script)],
+    { cwd: root },
+  ).catch((error: { stdout: string; stderr: string }) => error);
+  const result = JSON.parse(stdout.trim().split('\n').pop() || `{"stderr": ${JSON.stringify(stderr)}}`);
+  for (const backend of ['simd', 'js']) {
+    expect(result.refused?.[backend]?.[0], `${backend}: ${stderr}`).toBe('RangeError');
+    expect(result.refused[backend][1]).toMatch(
+      /^this optimizer's memory, 3\d{9} bytes, could not be allocated here \(/,
+    );
+  }
+  expect(result.stepped).toBe(true);
 });
