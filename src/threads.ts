@@ -54,6 +54,9 @@ function workerMain(
     const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
     let seen = Atomics.load(ctl, GENERATION); // before ready(): the main thread may start a step right after it
     ready();
+    // Disposed before this worker started (createSync, then dispose): the generation it just read is
+    // dispose's, and no other comes. (Deno's terminate does not end a thread asleep in Atomics.wait.)
+    if (Atomics.load(ctl, STOP) !== 0) return;
     for (;;) {
       // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
       // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
