@@ -12,7 +12,12 @@ const ready = () => parentPort.postMessage('ready');`;
 
 export const platform: Platform = {
   cores: () => availableParallelism(),
-  workersUnavailable: () => undefined,
+  // Node 20 run with --no-harmony-sharedarraybuffer still makes shared wasm memories, and aborts the
+  // process (a V8 check, not an exception) when a worker receives one.
+  workersUnavailable: () =>
+    typeof SharedArrayBuffer === 'undefined'
+      ? 'this runtime has no SharedArrayBuffer (Node run with --no-harmony-sharedarraybuffer?), which workers need to share memory'
+      : undefined,
   canWait: true,
   startWorker(program, events) {
     // An ES module, so it runs the same whatever module type the host process uses.

@@ -8,7 +8,7 @@ import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { AutoThreads } from '../../src/auto-threads.js';
 import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/chunks.js';
 import { MODE, STATE_BLOCK, STATE_SCRATCH_BYTES } from '../../src/kernel.js';
-import { moduleArgs } from '../support/child.js';
+import { moduleArgs, runForJson } from '../support/child.js';
 import { everything, randomArrays, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
 
 const SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 12, 13, 63, 64, 65, 127, 128, 129, 1000, 4099];
@@ -225,6 +225,23 @@ describe('thread options', () => {
     );
     expect(reasons.ServiceWorkerGlobalScope).toMatch(/^a service worker is not cross-origin isolated/);
   });
+
+  // Node 20's flag removes the global but not shared wasm memory, and a worker that received one
+  // aborted the process (exit 133, a V8 check). Node 22 and 24 refuse the flag; Bun and Deno have none.
+  it.skipIf(!process.versions.node?.startsWith('20.') || 'bun' in process.versions || 'deno' in process.versions)(
+    'Node 20 with --no-harmony-sharedarraybuffer: one thread, saying why, and the process lives',
+    async () => {
+      const entry = new URL('../../dist/index.js', import.meta.url).href;
+      const script = `import { RMSProp } from '${entry}';
+        await RMSProp.ready({ threads: 2 });
+        const opt = await RMSProp.create({ w: 65536 }, { threads: 2 });
+        opt.grads.w.fill(1);
+        opt.step();
+        console.log(JSON.stringify({ threads: opt.threads, reason: opt.threadsReason, stepped: opt.params.w[0] < 0 }));`;
+      const result = await runForJson(script, 60_000, ['--no-harmony-sharedarraybuffer']);
+      expect(result).toEqual({ threads: 1, reason: expect.stringMatching(/has no SharedArrayBuffer/), stepped: true });
+    },
+  );
 
   it('a worker that is gone makes the next step throw, changing nothing', async () => {
     const w = Float32Array.from({ length: 1000 }, (_, i) => i);
