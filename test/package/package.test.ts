@@ -75,9 +75,13 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // the TF.js drop-in (swapAverages, the variables read and written for it, averages carried to a new
 // core and restarted after setWeights) and its section of docs/averages.md: 140.2 kB, 312.3 kB packed;
 // averages carried per variable (a skipped join, a re-created variable): 140.5 kB, 312.9 kB packed;
-// the site's CSP notes and the drop-in's ema figures in BENCHMARKS.md: 313.6 kB packed.
-const CODE_BUDGET = 141_000;
-const BUDGET = 314_500;
+// the site's CSP notes and the drop-in's ema figures in BENCHMARKS.md: 313.6 kB packed. Then the
+// fixes of three audits (big checkpoints, browser workers, lifecycles: conversions a chunk at a time,
+// a refused allocation named, create's bounded wait for workers, the js heap in a wasm memory,
+// messages for shared and service workers and Node 20's flag, a worker started after dispose) with
+// their CHANGELOG entries and notes in README and threads.md: 142.2 kB of code, 316.6 kB packed.
+const CODE_BUDGET = 142_500;
+const BUDGET = 317_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
