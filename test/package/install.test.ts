@@ -62,6 +62,35 @@ describe('from the packed tarball', () => {
   it('is required (CommonJS) and steps, with the bits of the sources', async () => {
     await expectSameAsSources(await runIn(app, 'cjs.cjs', CJS));
   }, 60_000);
+
+  // Jest runs tests in its own module system, which loads an ES module package only under Node's
+  // --experimental-vm-modules (its require() of one from Node 24.9): README.md says so, as here.
+  it('runs in Jest with --experimental-vm-modules: imported by an ES module test, and by await import() from a CommonJS one', async () => {
+    copyFileSync(join(root, 'test/package/browser/fixed-case.js'), join(app, 'fixed-case.mjs'));
+    const expected = await Promise.all(BACKENDS.map((backend) => runFixedCase(RMSProp, backend)));
+    writeFileSync(join(app, 'expected.json'), JSON.stringify({ expected, backends: BACKENDS }));
+    const body = `const { readFileSync } = await import('node:fs');
+    const { expected, backends } = JSON.parse(readFileSync(new URL('./expected.json', 'file://' + process.cwd() + '/'), 'utf8'));
+    const { runFixedCase } = await import('./fixed-case.mjs');
+    for (const [i, backend] of backends.entries()) expect(await runFixedCase(RMSProp, backend)).toEqual(expected[i]);
+    const threaded = await runFixedCase(RMSProp, 'simd', 2);
+    expect([threaded.threads, { ...threaded, threads: 1 }]).toEqual([2, expected[0]]);`;
+    writeFileSync(
+      join(app, 'esm.test.mjs'),
+      `import { RMSProp } from 'rmsprop-wasm';\ntest('steps', async () => {\n${body}\n});\n`,
+    );
+    writeFileSync(
+      join(app, 'cjs.test.cjs'),
+      `test('steps', async () => {\nconst { RMSProp } = await import('rmsprop-wasm');\n${body}\n});\n`,
+    );
+    const jest = join(root, 'node_modules/jest/bin/jest.js');
+    const { stderr } = await run(
+      process.execPath,
+      ['--experimental-vm-modules', '--no-warnings', jest, '--rootDir', app, '--config', '{"transform":{}}', '--ci'],
+      app,
+    );
+    expect(stderr).toMatch(/Tests:\s+2 passed, 2 total/);
+  }, 120_000);
 });
 
 describe('from a git URL', () => {
