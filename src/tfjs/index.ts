@@ -98,6 +98,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     return 'RMSProp';
   }
 
+  /**
+   * Whether `value` is one of these optimizers (tf.Optimizer's own test takes any object with its
+   * three methods, which would make every TF.js optimizer an RMSPropWasmOptimizer).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && #options in value;
+  }
+
   /** @internal For tests: false makes every optimizer take the public `dataSync()` path on the wasm backend too. */
   static heapViews = true;
 
@@ -148,13 +156,21 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   constructor(options: TfjsRMSPropOptions = {}) {
     super();
     if (!isOptionsObject(options)) throw new TypeError(`options must be an object, got ${describe(options)}`);
-    this.#options = Object.freeze({ preset: 'tfjs', ...given(options) }); // (preset undefined: still 'tfjs')
+    const withPreset: TfjsRMSPropOptions = { preset: 'tfjs', ...given(options) }; // (preset undefined: still 'tfjs')
+    this.#options = Object.freeze(
+      (withPreset.preset ?? 'tfjs') === 'tfjs' && withPreset.eps === undefined
+        ? { ...withPreset, eps: backendEpsilon() }
+        : withPreset,
+    );
     this.#resolvedOptions = checkOptions(this.#options);
     this.#ready = RMSProp.ready(this.options);
     this.#ready.catch(() => {}); // reported by ready() and by the first step
   }
 
-  /** The options as given (preset `'tfjs'` unless given), with the changes of `setOptions`. */
+  /**
+   * The options as given (preset `'tfjs'` unless given, and then `eps` the backend's unless given, as
+   * tf.train.rmsprop takes it), with the changes of `setOptions`.
+   */
   get options(): Readonly<TfjsRMSPropOptions> {
     return this.#options;
   }
@@ -630,6 +646,19 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   #live(): void {
     if (this.#disposed) throw new Error('this RMSPropWasmOptimizer was disposed');
+  }
+}
+
+/**
+ * The ε tf.train.rmsprop takes when given none: its backend's (1e-4 on webgl, whose float32
+ * rendering it reports as 16-bit precision; 1e-7 elsewhere), or 1e-7, the float32 one, where the
+ * backend is still starting (wasm, webgpu: float32 both).
+ */
+function backendEpsilon(): number {
+  try {
+    return tf.backend().epsilon();
+  } catch {
+    return 1e-7;
   }
 }
 

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RMSProp } from '../../src/index.js';
 import { rmsprop, RMSPropWasmOptimizer, type NamedTensor, type TfjsRMSPropOptions } from '../../src/tfjs/index.js';
 import { normal, rng, sameBits } from '../support/helpers.js';
@@ -863,7 +863,7 @@ describe('options and config', () => {
 
   it("an option given as undefined is not given: preset undefined is 'tfjs', and steps as tf.train.rmsprop", async () => {
     const optimizer = await rmsprop({ lr: 0.01, preset: undefined, momentum: undefined });
-    expect(optimizer.options).toEqual({ preset: 'tfjs', lr: 0.01 });
+    expect(optimizer.options).toEqual({ preset: 'tfjs', lr: 0.01, eps: 1e-7 }); // ε: the backend's, as stock takes it
     const ours = tf.variable(tf.tensor1d([1e-4, 2e-4]));
     const stock = tf.variable(tf.tensor1d([1e-4, 2e-4]));
     optimizer.applyGradients({ [ours.name]: tf.tensor1d([1e-4, 1e-4]) });
@@ -872,6 +872,44 @@ describe('options and config', () => {
     expect(optimizer.getConfig().rmspropWasm).toEqual({ preset: 'tfjs' });
     tf.dispose([ours, stock]);
     optimizer.dispose();
+  });
+
+  // tfjs-backend-webgl reports 16-bit precision, so ε 1e-4, where it renders in float32 (the usual
+  // WebGL2 case): stock then steps with ε 1e-4, and an audit's model on webgl in Chromium lost 28 %
+  // more than stock's with the preset's 1e-7. Here the cpu backend answers as webgl does.
+  it("without an eps, the backend's ε, as tf.train.rmsprop takes it (webgl's 1e-4); a preset's or a given one stays", async () => {
+    const epsilon = vi.spyOn(tf.backend(), 'epsilon').mockReturnValue(1e-4);
+    try {
+      const ours = await rmsprop({ lr: LR });
+      const stock = tf.train.rmsprop(LR);
+      expect([ours.epsilon, ours.getConfig().epsilon]).toEqual([1e-4, stock.getConfig().epsilon]);
+      const given = await rmsprop({ lr: LR, eps: 1e-6 });
+      const keras = await rmsprop({ lr: LR, preset: 'keras' });
+      expect([given.epsilon, keras.epsilon]).toEqual([1e-6, 1e-7]);
+      const run = async (optimizer: tf.Optimizer) => {
+        const model = mlp();
+        model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+        const { x, y } = data(3);
+        for (let k = 0; k < 5; k++) await model.trainOnBatch(x, y);
+        tf.dispose([x, y]);
+        return weightsOf(model);
+      };
+      const [oursWeights, stockWeights] = [await run(ours), await run(stock)];
+      expect(firstViolation(oursWeights, stockWeights, 5, 0)).toBeUndefined();
+      for (const optimizer of [ours, given, keras]) optimizer.dispose();
+    } finally {
+      epsilon.mockRestore();
+    }
+  });
+
+  it('instanceof RMSPropWasmOptimizer is true of these optimizers only (tf.Optimizer tests any object with its methods)', async () => {
+    const ours = await rmsprop({ lr: LR });
+    expect(ours instanceof RMSPropWasmOptimizer).toBe(true);
+    expect(ours instanceof tf.Optimizer).toBe(true);
+    expect(tf.train.rmsprop(LR) instanceof RMSPropWasmOptimizer).toBe(false);
+    expect(tf.train.sgd(LR) instanceof RMSPropWasmOptimizer).toBe(false);
+    expect((null as unknown) instanceof RMSPropWasmOptimizer).toBe(false);
+    ours.dispose();
   });
 
   it("getConfig carries the stock keys and this optimizer's options; fromConfig restores them", async () => {
