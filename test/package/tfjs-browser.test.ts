@@ -46,8 +46,10 @@ window.runIn = async (backend) => {
   if (!(await tf.setBackend(backend))) throw new Error('TF.js backend ' + backend + ' did not start');
   const optimizer = await rmsprop({ lr: 0.01, momentum: 0.9 });
   const ours = await train(optimizer);
-  const theirs = await train(tf.train.rmsprop(0.01, 0.9, 0.9, 1e-7));
-  return { backend: tf.getBackend(), core: optimizer.core.backend, className: RMSPropWasmOptimizer.className, ours, theirs };
+  const stock = tf.train.rmsprop(0.01, 0.9, 0.9); // ε: the backend's, as the drop-in's (1e-4 on webgl)
+  const theirs = await train(stock);
+  return { backend: tf.getBackend(), core: optimizer.core.backend, className: RMSPropWasmOptimizer.className, ours, theirs,
+    epsilons: [optimizer.epsilon, stock.getConfig().epsilon] };
 };
 `;
 
@@ -117,10 +119,13 @@ it.each(['cpu', 'wasm', 'webgl'])(
       className: string;
       ours: number[][][];
       theirs: number[][][];
+      epsilons: number[];
     };
     await page.close();
     expect(errors).toEqual([]);
     expect([result.backend, result.core, result.className]).toEqual([backend, 'simd', 'RMSProp']);
+    // webgl renders in float32 here yet reports 16-bit precision: both optimizers take its ε, 1e-4
+    expect(result.epsilons).toEqual(backend === 'webgl' ? [1e-4, 1e-4] : [1e-7, 1e-7]);
     expect(result.ours).toHaveLength(8);
     // the agreed bound (test/unit/presets.test.ts), lr 0.01, momentum 0.9, after k batches
     for (const [k, weights] of result.ours.entries()) {
