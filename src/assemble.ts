@@ -73,7 +73,7 @@ function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefin
   }
 }
 
-/** `create`'s parts: compiled and with every worker running, or one thread (or js) saying why not. @internal */
+/** `create`'s parts: compiled and with every worker running (or silent for 10 s), or one thread (or js) saying why not. @internal */
 export async function assembleAsync(params: unknown, options: RMSPropOptions | undefined): Promise<Parts> {
   let planned = plan(params, options);
   try {

@@ -123,8 +123,8 @@ export async function compileBackend(name: BackendName, shared = false): Promise
 export function createBackend(name: BackendName, bytes: number, shared = false): Backend {
   if (name === 'js') {
     // A wasm memory's buffer, where one can be made (a page that refuses to compile wasm makes them):
-    // it cannot be transferred away (postMessage with [opt.params.w.buffer] throws, as on the wasm
-    // backends), whereas a plain ArrayBuffer would go whole to the receiver, leaving the optimizer empty.
+    // it cannot be transferred away (postMessage with [opt.params.w.buffer] throws in browsers, copies
+    // in Node, as on the wasm backends), whereas a plain ArrayBuffer would go whole to the receiver.
     const memory = jsHeapMemory(bytes);
     const buffer = memory ? (memory.buffer as ArrayBuffer) : allocate(bytes, () => new ArrayBuffer(bytes));
     return { name, buffer, ...(memory && { memory }), kernel: jsKernel(buffer) };

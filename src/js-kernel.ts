@@ -1,5 +1,5 @@
 // The js backend's kernel: the operations of assembly/update.ts in the same order, each rounded to
-// float32, over an ArrayBuffer, through the same ABI (kernel.ts) as the wasm builds.
+// float32, over the heap's buffer, through the same ABI (kernel.ts) as the wasm builds.
 import * as float32 from './float32.js';
 import { K, MODE, REDUCTION_BLOCK, RESERVED_SLOTS, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
 import { JS_STEPS } from './generated/js-kernels.js';

@@ -2,7 +2,7 @@
 // js-kernel.ts; the calls a step makes are in kernel-calls.ts).
 //
 // A kernel call updates `n` float32 elements; every pointer is a byte offset into one heap (the wasm
-// instance's linear memory, or an ArrayBuffer for the js backend). `mode` selects the operations
+// instance's linear memory; the js backend's, a memory of its own or an ArrayBuffer). `mode` selects the operations
 // (the wasm dispatches it to a loop specialised for it, as does the js backend); the float constants
 // of the step are written to the heap at `k` once per step. JS computes every constant in float64
 // and rounds it to float32 exactly once, so all backends see the same constants. The mode bits and

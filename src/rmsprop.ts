@@ -152,7 +152,7 @@ export class RMSProp<Name extends string = string> {
    * a `NotReadyError` saying so otherwise). For frameworks whose hooks are synchronous (TF.js'
    * `applyGradients`). Worker threads start in the background and join steps once running. Where
    * `ready` found workers refused, it takes one thread and `threadsReason` says why, as `create`
-   * does; a worker that fails later makes steps throw (`create` waits for its workers instead).
+   * does; a worker that fails later makes steps throw (`create` waits for its workers, 10 s at most).
    */
   static createSync<const P extends ParamsInput>(params: P, options?: RMSPropOptions): RMSProp<NamesOf<P>>;
   static createSync<const G extends readonly ParamGroup[]>(

@@ -1,5 +1,6 @@
 // The compressed state formats in JS, bit for bit as assembly/quantized.ts (where the formats are
-// described): decoded and encoded in chunks (the js backend's step) or whole arrays (load, setState).
+// described): decoded and encoded in chunks (the js backend's step, a load's conversion) or whole
+// arrays (setState, a load from float32).
 import { f } from './float32.js';
 import { GOLDEN, M_SHIFT, M_TOP, S_SHIFT, S_TOP, SLOT_FLOATS, STATE_BLOCK } from './generated/abi.js';
 

@@ -291,7 +291,10 @@ function tensorWrites(
   return writes;
 }
 
-/** Elements converted at a time between compressed formats (a whole array decoded would take 4 bytes a value). */
+/**
+ * Elements converted at a time between compressed formats (a whole array decoded would take 4 bytes a
+ * value): whole blocks, since each chunk's first scale is its first / STATE_BLOCK.
+ */
 const CONVERT_CHUNK = 64 * STATE_BLOCK;
 
 /** Decodes compressed `source` into `t`'s array `kind`: float32 directly, another format a chunk at a time (rounded to nearest). */

@@ -7,10 +7,10 @@ import type { PlatformWorker } from './platform/types.js';
 const ISOLATION_NEEDED =
   'the page is not cross-origin isolated, so it cannot share memory with workers (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
 
-// Neither is cross-origin isolated in an isolated page (and Chromium gives a SharedWorker no Worker):
-// the headers would not help.
+// Neither was cross-origin isolated in an isolated page in Chromium or Firefox (and Chromium gives a
+// SharedWorker no Worker): the headers would not help.
 const SHARED_WORKER =
-  'a SharedWorker is not cross-origin isolated, even in an isolated page, so it cannot share memory with workers (run the optimizer in the page, or in a dedicated Worker of a cross-origin isolated page)';
+  'this SharedWorker is not cross-origin isolated (browsers isolate pages and their dedicated workers, not shared workers), so it cannot share memory with workers (run the optimizer in the page, or in a dedicated Worker of a cross-origin isolated page)';
 const SERVICE_WORKER =
   'a service worker is not cross-origin isolated, so it cannot share memory with workers (run the optimizer in a cross-origin isolated page, or in a dedicated Worker of one)';
 

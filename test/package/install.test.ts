@@ -86,7 +86,16 @@ describe('from the packed tarball', () => {
     const jest = join(root, 'node_modules/jest/bin/jest.js');
     const { stderr } = await run(
       process.execPath,
-      ['--experimental-vm-modules', '--no-warnings', jest, '--rootDir', app, '--config', '{"transform":{}}', '--ci'],
+      [
+        '--experimental-vm-modules',
+        '--no-warnings',
+        jest,
+        '--rootDir',
+        app,
+        '--config',
+        '{"transform":{},"testTimeout":60000}',
+        '--ci',
+      ],
       app,
     );
     expect(stderr).toMatch(/Tests:\s+2 passed, 2 total/);

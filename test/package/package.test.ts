@@ -80,8 +80,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // a refused allocation named, create's bounded wait for workers, the js heap in a wasm memory,
 // messages for shared and service workers and Node 20's flag, a worker started after dispose) with
 // their CHANGELOG entries and notes in README and threads.md: 142.2 kB of code, 316.6 kB packed.
-const CODE_BUDGET = 142_500;
-const BUDGET = 317_500;
+// Then the TF.js drop-in's ε from the backend (webgl's 1e-4) and its own instanceof, comments a
+// review found stale, and docs: 142.8 kB of code, 317.9 kB packed.
+const CODE_BUDGET = 143_000;
+const BUDGET = 318_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

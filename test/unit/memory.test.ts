@@ -186,7 +186,7 @@ it.concurrent('100 threaded optimizers (64 K elements, 4 threads) dropped withou
 // A big model's memory: what a load into another state format or an 8-bit create holds besides
 // the optimizer's own memory, measured as the child's peak RSS over the call (VmHWM, reset through
 // /proc/self/clear_refs) less its RSS before it, at 16 M elements. A float32 copy of every decoded
-// array (64 MiB each) was held until the load's end (+192 MiB), and an 8-bit create with
+// array (64 MiB each) was held until the load's end (+128 MiB measured), and an 8-bit create with
 // initialSquareAvg ≠ 0 (preset 'tf1') built a float32 array of the whole tensor to encode a constant
 // (+64 MiB beside its 16 MiB of codes); a chunk at a time, and a fill with the constant's code, take
 // a few MiB.
@@ -225,10 +225,9 @@ it.concurrent('a load into another state format, and an 8-bit create with an ini
     }
     console.log(JSON.stringify(result));`;
   const result = await runForJson<Record<string, number>>(script, 120_000);
-  console.log(result);
-  expect(result.float32).toBeLessThan(16);
-  expect(result.bfloat16).toBeLessThan(16);
-  expect(result.create - result.codes).toBeLessThan(24);
+  expect(result.float32, 'MiB over a load into float32').toBeLessThan(16);
+  expect(result.bfloat16, 'MiB over a load into bfloat16').toBeLessThan(16);
+  expect(result.create - result.codes, "MiB over create, less its codes'").toBeLessThan(24);
 });
 
 // Memory the system will not give (here a child under `ulimit -v`, 3 GB of address space, asked for
@@ -277,15 +276,22 @@ it.concurrent('memory the system refuses: a RangeError naming the bytes, and the
 // createSync returns before its workers start; one disposed before its worker read the control block
 // read dispose's generation as its last, and slept for good, waiting for a step. Node and Bun end such
 // a thread at terminate(); Deno's terminate cannot end a thread asleep in Atomics.wait, and 40 such
-// optimizers left 4 to 19 threads behind (an audit: 68 threads and 937 MB after 200 of 4 threads).
+// optimizers left 4 to 19 threads behind (an audit: 68 threads and 937 MB after 200 of 4 threads):
+// only the Deno run of this tier can tell the fix is missing.
 it.concurrent('optimizers made with createSync and disposed at once end their workers', async () => {
   const entry = new URL('../../dist/index.js', import.meta.url).href;
   const counter = new URL('../support/worker-threads.js', import.meta.url).href;
   const script = `import { RMSProp } from '${entry}';
     import { workerThreadCount as threads } from '${counter}';
     await RMSProp.ready({ threads: 2 });
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the probe's worker ends
-    const baseline = threads();
+    // the probe's worker ends: the count read once it has not fallen for 300 ms
+    let baseline = threads();
+    for (let steady = 0; steady < 6; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const now = threads();
+      steady = now < baseline ? 0 : steady + 1;
+      baseline = Math.min(baseline, now);
+    }
     for (let i = 0; i < 40; i++) {
       const opt = RMSProp.createSync({ w: 65536 }, { threads: 2 });
       opt.grads.w.fill(0.01);
@@ -296,5 +302,5 @@ it.concurrent('optimizers made with createSync and disposed at once end their wo
     while (threads() > baseline && Date.now() - start < 10_000) await new Promise((resolve) => setTimeout(resolve, 10));
     console.log(JSON.stringify({ baseline, after: threads() }));`;
   const { baseline, after } = await runForJson<{ baseline: number; after: number }>(script, 60_000);
-  expect(after).toBe(baseline);
+  expect(after).toBeLessThanOrEqual(baseline);
 }, 90_000);

@@ -221,7 +221,7 @@ describe('thread options', () => {
     }
     expect(reasons.Window).toMatch(/^the page is not cross-origin isolated.*Cross-Origin-Opener-Policy: same-origin/);
     expect(reasons.SharedWorkerGlobalScope).toMatch(
-      /^a SharedWorker is not cross-origin isolated, even in an isolated page/,
+      /^this SharedWorker is not cross-origin isolated \(browsers isolate pages and their dedicated workers/,
     );
     expect(reasons.ServiceWorkerGlobalScope).toMatch(/^a service worker is not cross-origin isolated/);
   });
