@@ -3,6 +3,7 @@
 // (not before: Deno ended a program whose `create` was not awaited at its top level before it resolved).
 /// <reference types="node" />
 import { availableParallelism } from 'node:os';
+import process from 'node:process';
 import { Worker } from 'node:worker_threads';
 import type { Platform } from './types.js';
 
@@ -12,11 +13,11 @@ const ready = () => parentPort.postMessage('ready');`;
 
 export const platform: Platform = {
   cores: () => availableParallelism(),
-  // Node 20 run with --no-harmony-sharedarraybuffer still makes shared wasm memories, and aborts the
-  // process (a V8 check, not an exception) when a worker receives one.
+  // Node 20 with this flag aborts (a V8 check) when a worker receives a shared memory; without the
+  // global alone (a program deleted it), threads work.
   workersUnavailable: () =>
-    typeof SharedArrayBuffer === 'undefined'
-      ? 'this runtime has no SharedArrayBuffer (Node run with --no-harmony-sharedarraybuffer?), which workers need to share memory'
+    process.execArgv.some((flag) => /^--no[-_]harmony[-_]sharedarraybuffer$/.test(flag))
+      ? 'Node runs with --no-harmony-sharedarraybuffer, and its workers cannot take shared memory then'
       : undefined,
   canWait: true,
   startWorker(program, events) {
