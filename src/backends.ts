@@ -135,9 +135,7 @@ export function createBackend(name: BackendName, bytes: number, shared = false):
       `${shared ? `the shared-memory build (for threads) of backend '${name}'` : `backend '${name}'`} is not compiled yet: await RMSProp.ready(${JSON.stringify({ backend: name, ...(shared && { threads: 2 }) })}) before RMSProp.createSync`,
     );
   const wasm = wasmApi()!;
-  const pages = Math.ceil(bytes / WASM_PAGE);
-  // maximum = initial: the memory cannot grow, so its buffer and every view of it stay valid.
-  const memory = allocate(bytes, () => new wasm.Memory({ initial: pages, maximum: pages, shared }));
+  const memory = allocate(bytes, () => fixedMemory(wasm, bytes, shared));
   const instance = new wasm.Instance(module, { env: { memory } });
   const { step, average, sumSquares, firstNonFinite } = instance.exports as unknown as Kernel;
   return {
@@ -162,12 +160,17 @@ function allocate<T>(bytes: number, make: () => T): T {
   }
 }
 
-/** A memory of at least `bytes` that cannot grow, for the js backend; undefined without WebAssembly (or if it refuses). */
+/** A memory of at least `bytes` whose maximum is its size: it cannot grow, so its buffer and every view of it stay valid. */
+function fixedMemory(wasm: typeof WebAssembly, bytes: number, shared: boolean): WebAssembly.Memory {
+  const pages = Math.ceil(bytes / WASM_PAGE);
+  return new wasm.Memory({ initial: pages, maximum: pages, shared });
+}
+
+/** The js backend's memory; undefined without WebAssembly (or if it refuses). */
 function jsHeapMemory(bytes: number): WebAssembly.Memory | undefined {
   const wasm = wasmApi();
-  const pages = Math.ceil(bytes / WASM_PAGE);
   try {
-    return wasm && new wasm.Memory({ initial: pages, maximum: pages });
+    return wasm && fixedMemory(wasm, bytes, false);
   } catch {
     return undefined;
   }

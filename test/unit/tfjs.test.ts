@@ -93,6 +93,16 @@ async function fit(model: tfl.LayersModel, optimizer: tf.Optimizer, epochs: numb
   return after;
 }
 
+/** The weights of mlp() after 5 trainOnBatch calls with `optimizer` on one batch. */
+async function trainOnBatches(optimizer: tf.Optimizer): Promise<Float32Array[]> {
+  const model = mlp();
+  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  const { x, y } = data(3);
+  for (let k = 0; k < 5; k++) await model.trainOnBatch(x, y);
+  tf.dispose([x, y]);
+  return weightsOf(model);
+}
+
 function firstViolation(
   ours: Float32Array[],
   reference: Float32Array[],
@@ -142,17 +152,8 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
   });
 
   it('model.trainOnBatch tracks tf.train.rmsprop', async () => {
-    const run = async (optimizer: tf.Optimizer) => {
-      const model = mlp();
-      model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-      const { x, y } = data(3);
-      for (let k = 0; k < 5; k++) await model.trainOnBatch(x, y);
-      tf.dispose([x, y]);
-      return weightsOf(model);
-    };
-    expect(
-      firstViolation(await run(await rmsprop({ lr: LR })), await run(tf.train.rmsprop(LR, 0.9, 0, 1e-7)), 5, 0),
-    ).toBeUndefined();
+    const ours = await trainOnBatches(await rmsprop({ lr: LR }));
+    expect(firstViolation(ours, await trainOnBatches(tf.train.rmsprop(LR, 0.9, 0, 1e-7)), 5, 0)).toBeUndefined();
   });
 
   it("the core's backend and threads options give the same bits inside model.fit", async () => {
@@ -886,16 +887,7 @@ describe('options and config', () => {
       const given = await rmsprop({ lr: LR, eps: 1e-6 });
       const keras = await rmsprop({ lr: LR, preset: 'keras' });
       expect([given.epsilon, keras.epsilon]).toEqual([1e-6, 1e-7]);
-      const run = async (optimizer: tf.Optimizer) => {
-        const model = mlp();
-        model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-        const { x, y } = data(3);
-        for (let k = 0; k < 5; k++) await model.trainOnBatch(x, y);
-        tf.dispose([x, y]);
-        return weightsOf(model);
-      };
-      const [oursWeights, stockWeights] = [await run(ours), await run(stock)];
-      expect(firstViolation(oursWeights, stockWeights, 5, 0)).toBeUndefined();
+      expect(firstViolation(await trainOnBatches(ours), await trainOnBatches(stock), 5, 0)).toBeUndefined();
       for (const optimizer of [ours, given, keras]) optimizer.dispose();
     } finally {
       epsilon.mockRestore();
