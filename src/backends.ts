@@ -49,6 +49,25 @@ function refusedReason(error: unknown): string {
   return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src (${detail})`;
 }
 
+/** Whether a one-page memory was made here once (a failure is not kept: memory may come back). */
+let memoryMade = false;
+
+/**
+ * Why this runtime cannot make any wasm memory (or undefined): Node 20 and 22 reserve about 10 GB of
+ * address space for each, which an address-space limit refuses (`ulimit -v` of 8 GB or less).
+ */
+function memoryRefused(wasm: typeof WebAssembly): string | undefined {
+  if (memoryMade) return undefined;
+  try {
+    new wasm.Memory({ initial: 1, maximum: 1 });
+    memoryMade = true;
+    return undefined;
+  } catch (error) {
+    const detail = (error as Error)?.message || String(error);
+    return `this runtime cannot create a WebAssembly.Memory, even of one page (${detail}); under an address-space limit (ulimit -v), Node 20 and 22 need about 10 GB for each: raise the limit, or run Node with --disable-wasm-trap-handler`;
+  }
+}
+
 /** Why `name` cannot run here, or undefined when it can. */
 function unavailableReason(name: BackendName): string | undefined {
   if (name === 'js') return undefined;
@@ -64,6 +83,8 @@ function unavailableReason(name: BackendName): string | undefined {
     }
   }
   if (compileRefused) return compileRefused;
+  const memory = memoryRefused(wasm);
+  if (memory) return memory;
   if (name === 'simd') {
     // Validate the real SIMD binary rather than a probe, so exactly what we run is checked.
     if (!wasm.validate(decodeBase64(simdWasmBase64)))
