@@ -63,7 +63,10 @@ let workersTried: Promise<void> | undefined;
 /** @internal The reason threads fall back to one thread after `error`, a worker's refusal. */
 export function refusedBy(error: unknown): string {
   const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) };
-  return `workers could not start or share memory here (${name}: ${message})`;
+  // Node 20's refusal says only "Access to this API has been restricted"
+  const denied = (error as { code?: unknown })?.code === 'ERR_ACCESS_DENIED' && !message.includes('--allow-worker');
+  const hint = denied ? ": Node's permission model allows them with --allow-worker" : '';
+  return `workers could not start or share memory here (${name}: ${message})${hint}`;
 }
 
 /**

@@ -3,7 +3,7 @@
 // (not before: Deno ended a program whose `create` was not awaited at its top level before it resolved).
 /// <reference types="node" />
 import { availableParallelism } from 'node:os';
-import process from 'node:process';
+import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import type { Platform } from './types.js';
 
@@ -11,13 +11,29 @@ const PRELUDE = `import { parentPort } from 'node:worker_threads';
 const onMessage = (handler) => parentPort.once('message', handler);
 const ready = () => parentPort.postMessage('ready');`;
 
+let sharedArraysOffHere: boolean | undefined;
+
+/**
+ * Whether V8's SharedArrayBuffer flag is off, however set (any spelling on the command line, or
+ * v8.setFlagsFromString): Node 20 aborts (a V8 check) when a worker then receives a shared memory. A
+ * new context tells, where the program's own global may have been deleted (threads work then).
+ */
+function sharedArraysOff(): boolean {
+  if (sharedArraysOffHere === undefined) {
+    try {
+      sharedArraysOffHere = runInNewContext('typeof SharedArrayBuffer') === 'undefined';
+    } catch {
+      sharedArraysOffHere = false;
+    }
+  }
+  return sharedArraysOffHere;
+}
+
 export const platform: Platform = {
   cores: () => availableParallelism(),
-  // Node 20 with this flag aborts (a V8 check) when a worker receives a shared memory; without the
-  // global alone (a program deleted it), threads work.
   workersUnavailable: () =>
-    process.execArgv.some((flag) => /^--no[-_]harmony[-_]sharedarraybuffer$/.test(flag))
-      ? 'Node runs with --no-harmony-sharedarraybuffer, and its workers cannot take shared memory then'
+    sharedArraysOff()
+      ? 'SharedArrayBuffer is off in this Node (--no-harmony-sharedarraybuffer), and its workers cannot take shared memory then'
       : undefined,
   canWait: true,
   startWorker(program, events) {
