@@ -1,10 +1,13 @@
 // Compiles assembly/ into the SIMD and scalar wasm builds, each for an ordinary and for a shared
 // memory (multi-threaded steps; targets in asconfig.json), and inlines the ordinary builds' bytes
 // into src/generated/wasm.ts, so no runtime or bundler ever needs a `.wasm` path; the shared builds
-// differ only in their memory import, which src/shared-build.ts rewrites at run time.
+// differ only in their memory import, which src/shared-build.ts rewrites at run time. The ordinary
+// builds ship as files too (wasm/), for runtimes that run only wasm imported as a module (Cloudflare
+// Workers), each named by a custom section that RMSProp.ready checks a module handed to it against.
 // test/package/generated.test.ts calls compileWasm() to fail when the committed module is stale,
 // and holds the rewritten builds to the shared targets' bytes.
 import asc from 'assemblyscript/asc';
+import { createHash } from 'node:crypto';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +29,25 @@ export async function compileWasm() {
     for (let target = queue.shift(); target !== undefined; target = queue.shift()) out[target] = await inWorker(target);
   };
   await Promise.all(Array.from({ length: Math.min(queue.length, availableParallelism()) }, lane));
+  // a build and its shared twin carry the same name: the one's bytes, hashed before naming
+  for (const build of ['simd', 'scalar']) {
+    const name = `${build} ${createHash('sha256').update(out[build]).digest('hex').slice(0, 16)}`;
+    for (const target of [build, `${build}-shared`]) out[target] = withNameSection(out[target], name);
+  }
   return Object.fromEntries(TARGETS.map((target) => [target, out[target]]));
 }
+
+/** The custom section naming a build (src/shared-build.ts reads it). */
+export const NAME_SECTION = 'rmsprop-wasm';
+
+/** `wasm` with a custom section NAME_SECTION holding `name` appended (sizes under 128: one LEB128 byte each). */
+function withNameSection(wasm, name) {
+  const content = Buffer.concat([Buffer.from([NAME_SECTION.length]), Buffer.from(NAME_SECTION), Buffer.from(name)]);
+  return new Uint8Array(Buffer.concat([wasm, Buffer.from([0, content.length]), content]));
+}
+
+/** The builds that ship as files (for runtimes that import wasm as modules): build → file in the package. */
+export const SHIPPED = { simd: 'wasm/simd.wasm', scalar: 'wasm/scalar.wasm' };
 
 /** Compiles `target` in a worker thread running this module. */
 function inWorker(target) {
@@ -75,6 +95,8 @@ if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
   const builds = await compileWasm();
   await mkdir(`${root}src/generated`, { recursive: true });
   await writeFile(GENERATED, generatedModule(builds));
+  await mkdir(`${root}wasm`, { recursive: true });
+  for (const [build, file] of Object.entries(SHIPPED)) await writeFile(`${root}${file}`, builds[build]);
   // The .wasm files are a convenience for inspecting the builds; the package uses the inlined bytes.
   await mkdir(`${root}build`, { recursive: true });
   for (const target of TARGETS) await writeFile(`${root}build/rmsprop-${target}.wasm`, builds[target]);

@@ -7,7 +7,9 @@ import {
   createBackend,
   MAX_HEAP_BYTES,
   releaseBackend,
+  takeModules,
   type Backend,
+  type WasmModules,
 } from './backends.js';
 import { readGroups, type GroupSpec } from './inputs.js';
 import { planLayout, type Layout } from './layout.js';
@@ -129,6 +131,18 @@ export function releaseParts(parts: Parts): void {
   releaseBackend(parts.backend);
 }
 
+/** What `RMSProp.ready` takes: the options that decide the builds, and builds compiled already. */
+export interface ReadyOptions extends Pick<RMSPropOptions, 'backend' | 'threads'> {
+  /**
+   * The package's wasm builds as WebAssembly.Modules, where the runtime runs wasm only as a module
+   * the program imports (Cloudflare Workers): they run in place of the inlined bytes, which such a
+   * runtime refuses to compile. Each is checked to be this version's build for its backend.
+   */
+  readonly modules?: WasmModules;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+
 /**
  * Compiles every wasm build that `createSync` with these options can need at any size: the
  * backend's single-thread build (threads: 1, 'auto' below its threshold, threads unavailable or
@@ -136,8 +150,10 @@ export function releaseParts(parts: Parts): void {
  * checked as `create` checks them.
  * @internal
  */
-export async function compileForOptions(options: Pick<RMSPropOptions, 'backend' | 'threads'> | undefined) {
-  const read = readOptions(options ?? {});
+export async function compileForOptions(options: ReadyOptions | undefined) {
+  const { modules, ...rest } = isObject(options) ? options : { modules: undefined };
+  const read = readOptions(isObject(options) ? rest : (options ?? {}));
+  takeModules(modules); // after the options are checked: a call that throws takes none
   const { name } = backendChoice(read.backend ?? 'auto');
   const threads = read.threads ?? 1;
   const shared = threads !== 1 && name !== 'js' && threadSupport().unavailable === undefined;

@@ -3,7 +3,8 @@ import type { Kernel } from './kernel.js';
 import { jsKernel } from './js-kernel.js';
 import type { BackendChoice, BackendName } from './options.js';
 import { decodeBase64 } from './base64.js';
-import { withSharedMemory } from './shared-build.js';
+import { buildName, NAME_SECTION, withSharedMemory } from './shared-build.js';
+import { describe } from './options.js';
 
 /** @internal A heap plus a kernel that updates slices of it. */
 export interface Backend {
@@ -46,7 +47,70 @@ const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0
 
 function refusedReason(error: unknown): string {
   const detail = (error as Error)?.message || String(error);
-  return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src (${detail})`;
+  return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src; where wasm runs only as an imported module (Cloudflare Workers), hand the package's modules to RMSProp.ready({ modules }) (${detail})`;
+}
+
+/**
+ * Builds compiled already, to run instead of the inlined bytes: `RMSProp.ready({ modules })`, for
+ * runtimes that run wasm only as a module a program imports (Cloudflare Workers).
+ */
+export interface WasmModules {
+  /** The SIMD build: `import simd from 'rmsprop-wasm/simd.wasm'`. */
+  readonly simd?: WasmModule;
+  /** The scalar build (backend 'wasm'): `import scalar from 'rmsprop-wasm/scalar.wasm'`. */
+  readonly wasm?: WasmModule;
+}
+
+/**
+ * A WebAssembly.Module where the compiler declares one (lib dom or webworker, Cloudflare's types),
+ * else `object`: these declarations need no such lib.
+ */
+export type WasmModule = typeof globalThis extends {
+  /** The WebAssembly namespace, where the compiler declares one. */
+  WebAssembly: {
+    /** Its Module class. */
+    Module: {
+      /** What a WebAssembly.Module is. */
+      prototype: infer M;
+    };
+  };
+}
+  ? M
+  : object;
+
+const FILES = { simd: 'rmsprop-wasm/simd.wasm', wasm: 'rmsprop-wasm/scalar.wasm' } as const;
+/** The backends whose build was handed over as a module: they run where compiling is refused. */
+const handed = new Set<Exclude<BackendName, 'js'>>();
+
+/**
+ * @internal Takes `RMSProp.ready`'s `modules`, all checked before any is taken: each a
+ * WebAssembly.Module of this package's build for its backend (the name the build carries).
+ */
+export function takeModules(given: unknown): void {
+  if (given === undefined) return;
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new TypeError(`modules must be an object, { simd, wasm } (WebAssembly.Modules), got ${describe(given)}`);
+  const wasm = wasmApi();
+  const taken = Object.entries(given).map(([key, module]) => {
+    if (key !== 'simd' && key !== 'wasm')
+      throw new TypeError(`modules.${key}: no such build (modules take simd and wasm)`);
+    if (!wasm || !(module instanceof wasm.Module))
+      throw new TypeError(
+        `modules.${key} must be a WebAssembly.Module (import '${FILES[key]}' where .wasm imports are modules), got ${describe(module)}`,
+      );
+    const expected = buildName(decodeBase64(BASE64[key]));
+    const [name] = wasm.Module.customSections(module, NAME_SECTION).map((bytes) => new TextDecoder().decode(bytes));
+    if (name !== expected)
+      throw new RangeError(
+        `modules.${key} is not ${FILES[key]} of this version of the package (it is ${name ? `build '${name}'` : 'no build of it'}; this version's is '${expected}')`,
+      );
+    return [key, module] as const;
+  });
+  for (const [key, module] of taken) {
+    compiled[key] = module;
+    modules[key] = Promise.resolve(module);
+    handed.add(key);
+  }
 }
 
 /** Whether a one-page memory was made here once (a failure is not kept: memory may come back). */
@@ -73,19 +137,21 @@ function unavailableReason(name: BackendName): string | undefined {
   if (name === 'js') return undefined;
   const wasm = wasmApi();
   if (!wasm) return 'this runtime has no WebAssembly';
-  if (compileRefused === undefined) {
-    try {
-      // Instantiated too: WebKit under a CSP without 'wasm-unsafe-eval' compiles, then refuses that.
-      new wasm.Instance(new wasm.Module(EMPTY_MODULE));
-      compileRefused = '';
-    } catch (error) {
-      compileRefused = refusedReason(error);
+  if (!handed.has(name)) {
+    if (compileRefused === undefined) {
+      try {
+        // Instantiated too: WebKit under a CSP without 'wasm-unsafe-eval' compiles, then refuses that.
+        new wasm.Instance(new wasm.Module(EMPTY_MODULE));
+        compileRefused = '';
+      } catch (error) {
+        compileRefused = refusedReason(error);
+      }
     }
+    if (compileRefused) return compileRefused;
   }
-  if (compileRefused) return compileRefused;
   const memory = memoryRefused(wasm);
   if (memory) return memory;
-  if (name === 'simd') {
+  if (name === 'simd' && !handed.has(name)) {
     // Validate the real SIMD binary rather than a probe, so exactly what we run is checked.
     if (!wasm.validate(decodeBase64(simdWasmBase64)))
       return "this runtime's WebAssembly does not support fixed-width SIMD";

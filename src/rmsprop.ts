@@ -2,7 +2,14 @@
 // (gradients.ts), clips (clipping.ts) and sends the kernel calls (kernel-calls.ts) on one thread or
 // the pool's (threads.ts), save goes through state.ts, load through state-load.ts, and both through
 // torch.ts for PyTorch's dict; its lifecycle (busy, broken, disposed) is lifecycle.ts's.
-import { assembleAsync, assembleSync, compileForOptions, releaseParts, type Parts } from './assemble.js';
+import {
+  assembleAsync,
+  assembleSync,
+  compileForOptions,
+  releaseParts,
+  type Parts,
+  type ReadyOptions,
+} from './assemble.js';
 import { releaseBackend, type Backend } from './backends.js';
 import { Clipping } from './clipping.js';
 import { StepGradients } from './gradients.js';
@@ -141,9 +148,10 @@ export class RMSProp<Name extends string = string> {
    * any size: the backend's single-thread build (for `threads: 1`, for `'auto'` below its threshold,
    * and where threads are unavailable or do not fit), and its shared-memory build when `threads` is not 1, when
    * it also starts a worker once to learn whether this runtime refuses them. Options are checked as
-   * `create` checks them.
+   * `create` checks them. With `modules` (Cloudflare Workers: `import simd from 'rmsprop-wasm/simd.wasm'`),
+   * the builds given run from then on, for every optimizer, in place of compiling the inlined bytes.
    */
-  static async ready(options?: Pick<RMSPropOptions, 'backend' | 'threads'>): Promise<void> {
+  static async ready(options?: ReadyOptions): Promise<void> {
     await compileForOptions(options);
   }
 

@@ -1,0 +1,105 @@
+// Runtimes that run wasm only as a module the program imports (Cloudflare Workers' workerd refuses
+// `new WebAssembly.Module(bytes)` and `WebAssembly.compile`, "Wasm code generation disallowed by
+// embedder"): an audit found the optimizer on js there, told to fix a page's CSP. The package ships
+// its builds as files (wasm/) for such a program to import and hand to RMSProp.ready({ modules }).
+// Simulated in a fresh Node process whose WebAssembly compiles nothing from bytes; the package tier
+// runs the same in workerd itself (test/package/workerd.test.ts).
+import { expect, it } from 'vitest';
+import { runForJson } from '../support/child.js';
+
+it('a runtime that refuses to compile bytes runs the builds handed to ready({ modules }), bit-identical to js', async () => {
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const file = (name: string) => new URL(`../../wasm/${name}`, import.meta.url).href;
+  const result = await runForJson<{
+    before: { available: string[]; backend: string; reason: string };
+    refused: Array<[string, string, string[]]>;
+    after: string[];
+    runs: Array<{ asked: string; backend: string; bits: string }>;
+    sync: string;
+  }>(`
+    import { readFileSync } from 'node:fs';
+    import { createHash } from 'node:crypto';
+    const real = WebAssembly;
+    const simd = new real.Module(readFileSync(new URL('${file('simd.wasm')}')));
+    const scalar = new real.Module(readFileSync(new URL('${file('scalar.wasm')}')));
+    const refuse = () => { throw new real.CompileError('WebAssembly.Module(): Wasm code generation disallowed by embedder'); };
+    function Module() { refuse(); }
+    Module.prototype = real.Module.prototype;
+    for (const key of ['customSections', 'exports', 'imports']) Module[key] = real.Module[key];
+    globalThis.WebAssembly = {
+      ...Object.fromEntries(Object.getOwnPropertyNames(real).map((key) => [key, real[key]])),
+      Module,
+      compile: async () => refuse(),
+      compileStreaming: async () => refuse(),
+      instantiate: async (x, imports) => (x instanceof real.Module ? real.instantiate(x, imports) : refuse()),
+    };
+    const { RMSProp, availableBackends } = await import('${entry}');
+    const fallback = await RMSProp.create({ w: 10 });
+    const before = { available: availableBackends(), backend: fallback.backend, reason: fallback.backendReason };
+    const refused = [];
+    for (const options of [
+      { modules: { simd: readFileSync(new URL('${file('simd.wasm')}')) } },
+      { modules: { simd: scalar } },
+      { modules: { simd, wasm: simd } },
+      { modules: { gpu: simd } },
+      { modules: 'simd' },
+      { modules: { simd }, threads: 0 },
+    ]) {
+      try {
+        await RMSProp.ready(options);
+        refused.push(['none', '', availableBackends()]);
+      } catch (error) {
+        refused.push([error.name, error.message, availableBackends()]);
+      }
+    }
+    await RMSProp.ready({ modules: { simd, wasm: scalar } });
+    const after = availableBackends();
+    const runs = [];
+    for (const asked of ['auto', 'simd', 'wasm', 'js']) {
+      const opt = await RMSProp.create({ w: 5000, b: 7 }, { backend: asked, centered: true, momentum: 0.9, lr: 0.01 });
+      opt.params.w.forEach((_, i, w) => { w[i] = Math.sin(i * 0.37); });
+      opt.params.b.forEach((_, i, b) => { b[i] = i / 7; });
+      for (let step = 0; step < 3; step++) {
+        opt.grads.w.set(opt.params.w);
+        opt.grads.b.forEach((_, i, g) => { g[i] = opt.params.b[i] - 1; });
+        opt.step();
+      }
+      const hash = createHash('sha256');
+      for (const array of [opt.params.w, opt.params.b, ...Object.values(opt.state.w)]) hash.update(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      runs.push({ asked, backend: opt.backend, bits: hash.digest('hex') });
+      opt.dispose();
+    }
+    const sync = RMSProp.createSync({ w: 10 }, { backend: 'wasm' }).backend;
+    console.log(JSON.stringify({ before, refused, after, runs, sync }));`);
+  expect(result.before).toEqual({
+    available: ['js'],
+    backend: 'js',
+    reason: expect.stringMatching(
+      /Cloudflare Workers\), hand the package's modules to RMSProp\.ready\(\{ modules \}\)/,
+    ),
+  });
+  const takenNone = ['js'];
+  expect(result.refused).toEqual([
+    ['TypeError', expect.stringMatching(/^modules\.simd must be a WebAssembly\.Module .*got a Buffer$/), takenNone],
+    [
+      'RangeError',
+      expect.stringMatching(
+        /^modules\.simd is not rmsprop-wasm\/simd\.wasm of this version .*build 'scalar [0-9a-f]{16}'/,
+      ),
+      takenNone,
+    ],
+    ['RangeError', expect.stringMatching(/^modules\.wasm is not rmsprop-wasm\/scalar\.wasm/), takenNone],
+    ['TypeError', 'modules.gpu: no such build (modules take simd and wasm)', takenNone],
+    ['TypeError', 'modules must be an object, { simd, wasm } (WebAssembly.Modules), got "simd"', takenNone],
+    ['RangeError', expect.stringMatching(/'threads'/), takenNone],
+  ]);
+  expect(result.after).toEqual(['simd', 'wasm', 'js']);
+  expect(result.runs.map((run) => [run.asked, run.backend])).toEqual([
+    ['auto', 'simd'],
+    ['simd', 'simd'],
+    ['wasm', 'wasm'],
+    ['js', 'js'],
+  ]);
+  for (const run of result.runs) expect(run.bits, run.asked).toBe(result.runs[3].bits);
+  expect(result.sync).toBe('wasm');
+});
