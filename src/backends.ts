@@ -1,10 +1,9 @@
 import { scalarWasmBase64, simdWasmBase64 } from './generated/wasm.js';
 import type { Kernel } from './kernel.js';
 import { jsKernel } from './js-kernel.js';
-import type { BackendChoice, BackendName } from './options.js';
+import { describe, type BackendChoice, type BackendName } from './options.js';
 import { decodeBase64 } from './base64.js';
 import { buildName, NAME_SECTION, withSharedMemory } from './shared-build.js';
-import { describe } from './options.js';
 
 /** @internal A heap plus a kernel that updates slices of it. */
 export interface Backend {
