@@ -423,6 +423,15 @@ export class RMSProp<Name extends string = string> {
     return this.#revision;
   }
 
+  /**
+   * @internal The parameters whose moving average (ema) is under way: started by a step, or loaded
+   * (not one whose load had none, until the next step). The TF.js drop-in carries these to a new core.
+   */
+  startedAverages(): Name[] {
+    this.#life.live();
+    return this.#tensors.filter((t) => t.average && !t.averageStarts).map((t) => t.name as Name);
+  }
+
   /** The state in the JSON form of PyTorch's `optimizer.state_dict()` (parameters numbered in order). */
   toTorchStateDict(): TorchStateDict {
     this.#life.live();

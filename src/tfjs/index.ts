@@ -139,11 +139,6 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #disposed = false;
   /** Inside applyGradients: a schedule calling back in is refused, as the core refuses it. */
   #stepping = false;
-  /**
-   * The variables of the core whose average (ema) is under way ('all': every one, after a step): a new
-   * core carries those over, and starts the others' at its first step.
-   */
-  #startedAverages: ReadonlySet<string> | 'all' = new Set();
   /** Set by setWeights with ema: the next step lays out a new core, whose averages start there. */
   #averagesRestart = false;
 
@@ -308,17 +303,12 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         )
       : NONE;
     const core = layingOut ? this.#layout(slots, carry) : old!;
-    let stepped: boolean;
     try {
-      stepped = this.#step(core, slots, bySlotName, entries);
+      this.#step(core, slots, bySlotName, entries);
     } catch (error) {
       if (core !== old) core.dispose();
       throw error;
     }
-    // (a step starts every average; a new core skipped at its first step holds only those carried over)
-    if (stepped) this.#startedAverages = 'all';
-    else if (core !== old)
-      this.#startedAverages = new Set([...carry].filter((name) => Object.hasOwn(core.params, name)));
     if (core !== old) {
       this.#averagesRestart = false;
       old?.dispose();
@@ -334,14 +324,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /**
    * Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each
    * stepped variable its new values (every variable, on a step that overwrote them with their
-   * averages). Returns whether it stepped (false: skipped for a non-finite gradient).
+   * averages); none on a step skipped for a non-finite gradient.
    */
   #step(
     core: RMSProp,
     slots: readonly Slot[],
     bySlotName: ReadonlyMap<string, number>,
     entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>,
-  ): boolean {
+  ): void {
     const heapView = currentHeapView();
     const grads =
       core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
@@ -360,10 +350,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const stepped = core.step(grads);
     for (const name in grads) grads[name] = null; // hold no gradient's array between steps
     this.#weightsStale = true; // the state changed (or may have: a new layout, a variable re-created)
-    if (!stepped) return false;
+    if (!stepped) return;
     const overwrote = emaOverwriteEvery !== 0 && core.stepCount % emaOverwriteEvery === 0;
     writeVariables(core, overwrote ? slots : updated);
-    return true;
   }
 
   /**
@@ -601,11 +590,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     return (this.#core?.options ?? this.#resolvedOptions)[key];
   }
 
-  /** The averages a new core carries over from `old`: those under way, less the re-created variables'; none after setWeights. */
+  /**
+   * The averages a new core carries over from `old`: those under way there (a step's, or loaded
+   * through `core`), less the re-created variables'; none after setWeights.
+   */
   #carriedAverages(old: RMSProp | undefined, recreated: readonly string[]): ReadonlySet<string> {
     if (this.#averagesRestart || !old) return NONE;
-    const started = this.#startedAverages === 'all' ? Object.keys(old.params) : [...this.#startedAverages];
-    return new Set(started.filter((name) => !recreated.includes(name)));
+    const again = new Set(recreated);
+    return new Set(old.startedAverages().filter((name) => !again.has(name)));
   }
 
   /**
