@@ -80,6 +80,8 @@ export type WasmModule = typeof globalThis extends {
 const FILES = { simd: 'rmsprop-wasm/simd.wasm', wasm: 'rmsprop-wasm/scalar.wasm' } as const;
 /** The backends whose build was handed over as a module: they run where compiling is refused. */
 const handed = new Set<Exclude<BackendName, 'js'>>();
+/** The name each inlined build carries, once read. */
+const names: Partial<Record<Exclude<BackendName, 'js'>, string | undefined>> = {};
 
 /**
  * @internal Takes `RMSProp.ready`'s `modules`, all checked before any is taken: each a
@@ -93,11 +95,12 @@ export function takeModules(given: unknown): void {
   const taken = Object.entries(given).map(([key, module]) => {
     if (key !== 'simd' && key !== 'wasm')
       throw new TypeError(`modules.${key}: no such build (modules take simd and wasm)`);
+    if (handed.has(key) && compiled[key] === module) return [key, module] as const; // (checked when taken)
     if (!wasm || !(module instanceof wasm.Module))
       throw new TypeError(
         `modules.${key} must be a WebAssembly.Module (import '${FILES[key]}' where .wasm imports are modules), got ${describe(module)}`,
       );
-    const expected = buildName(decodeBase64(BASE64[key]));
+    const expected = (names[key] ??= buildName(decodeBase64(BASE64[key])));
     const [name] = wasm.Module.customSections(module, NAME_SECTION).map((bytes) => new TextDecoder().decode(bytes));
     if (name !== expected)
       throw new RangeError(

@@ -85,10 +85,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // memory probed before a wasm backend is taken, Node 20's flag read from a new context, the permission
 // model's hint; 0.6 kB) and RMSProp.ready({ modules }) for Cloudflare Workers (1.9 kB: the modules'
 // checks, ReadyOptions' and WasmModules' declarations, reading a build's name): 145.3 kB of code. The
-// builds shipped as files for it (wasm/simd.wasm and scalar.wasm, 13.4 kB gzipped) and its guide:
-// 332.3 kB packed.
+// builds shipped as files for it (wasm/simd.wasm and scalar.wasm, 13.4 kB gzipped), its guide and
+// the drop-in's averages asked of the core: 145.4 kB of code, 332.8 kB packed.
 const CODE_BUDGET = 145_500;
-const BUDGET = 332_500;
+const BUDGET = 333_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

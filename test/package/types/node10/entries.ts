@@ -1,7 +1,11 @@
-// Both entries under `moduleResolution: "node"` (node10), which reads no `exports`: the main one
-// through `types`, `rmsprop-wasm/tfjs` through `typesVersions`.
+// Every entry under `moduleResolution: "node"` (node10), which reads no `exports`: the main one
+// through `types`, `rmsprop-wasm/tfjs` and the wasm builds through `typesVersions`.
 import { RMSProp, schedules } from 'rmsprop-wasm';
+import scalar from 'rmsprop-wasm/scalar.wasm';
+import simd from 'rmsprop-wasm/simd.wasm';
 import { rmsprop, type RMSPropWasmOptimizer } from 'rmsprop-wasm/tfjs';
+
+await RMSProp.ready({ modules: { simd, wasm: scalar } });
 
 const opt: RMSProp<'w'> = await RMSProp.create(
   { w: 4 },
