@@ -7,15 +7,15 @@ import {
   createBackend,
   MAX_HEAP_BYTES,
   releaseBackend,
-  takeModules,
+  sharedBuildRefused,
   type Backend,
-  type WasmModules,
 } from './backends.js';
 import { readGroups, type GroupSpec } from './inputs.js';
 import { planLayout, type Layout } from './layout.js';
 import { readOptions, type BackendName, type RMSPropOptions } from './options.js';
 import { chooseThreads, refusedBy, threadSupport, tryWorkers, WORKER_ANSWER_MS } from './thread-support.js';
 import { ThreadPool } from './threads.js';
+import { takeModules, type WasmModules } from './wasm-modules.js';
 
 /** Everything `create` decides before memory exists: the groups, the layout, the backend and threads. */
 interface Plan {
@@ -151,12 +151,18 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
  * @internal
  */
 export async function compileForOptions(options: ReadyOptions | undefined) {
-  const { modules, ...rest } = isObject(options) ? options : { modules: undefined };
+  const { modules, ...rest }: ReadyOptions = isObject(options) ? options : {};
   const read = readOptions(isObject(options) ? rest : (options ?? {}));
-  takeModules(modules); // after the options are checked: a call that throws takes none
-  const { name } = backendChoice(read.backend ?? 'auto');
-  const threads = read.threads ?? 1;
-  const shared = threads !== 1 && name !== 'js' && threadSupport().unavailable === undefined;
-  // the shared build is compiled whatever the worker says: a refusal only makes createSync take one thread
-  await Promise.all([shared && tryWorkers(), shared && compileBackend(name, true), compileBackend(name, false)]);
+  const restore = takeModules(modules); // (the backend's choice below reads them)
+  try {
+    const { name } = backendChoice(read.backend ?? 'auto');
+    const threads = read.threads ?? 1;
+    const shared =
+      threads !== 1 && name !== 'js' && !threadSupport().unavailable && sharedBuildRefused(name) === undefined;
+    // the shared build is compiled whatever the worker says: a refusal only makes createSync take one thread
+    await Promise.all([shared && tryWorkers(), shared && compileBackend(name, true), compileBackend(name, false)]);
+  } catch (error) {
+    restore(); // a call that throws takes no module
+    throw error;
+  }
 }

@@ -1,9 +1,9 @@
 import { scalarWasmBase64, simdWasmBase64 } from './generated/wasm.js';
 import type { Kernel } from './kernel.js';
 import { jsKernel } from './js-kernel.js';
-import { describe, type BackendChoice, type BackendName } from './options.js';
+import type { BackendChoice, BackendName } from './options.js';
 import { decodeBase64 } from './base64.js';
-import { buildName, NAME_SECTION, withSharedMemory } from './shared-build.js';
+import { withSharedMemory } from './shared-build.js';
 
 /** @internal A heap plus a kernel that updates slices of it. */
 export interface Backend {
@@ -29,8 +29,9 @@ const WASM_PAGE = 65536;
 /** wasm32 addresses at most 65536 pages. */
 export const MAX_HEAP_BYTES = 65536 * WASM_PAGE;
 
-type WasmBuild = 'simd' | 'wasm' | 'simd-shared' | 'wasm-shared';
-const BASE64: Record<Exclude<BackendName, 'js'>, string> = { simd: simdWasmBase64, wasm: scalarWasmBase64 };
+type WasmBackend = Exclude<BackendName, 'js'>;
+type WasmBuild = WasmBackend | 'simd-shared' | 'wasm-shared';
+const BASE64: Record<WasmBackend, string> = { simd: simdWasmBase64, wasm: scalarWasmBase64 };
 const modules: Partial<Record<WasmBuild, Promise<WebAssembly.Module>>> = {};
 /** The builds compiled so far, for synchronous instantiation. */
 const compiled: Partial<Record<WasmBuild, WebAssembly.Module>> = {};
@@ -49,70 +50,51 @@ function refusedReason(error: unknown): string {
   return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src; where wasm runs only as an imported module (Cloudflare Workers), hand the package's modules to RMSProp.ready({ modules }) (${detail})`;
 }
 
-/**
- * Builds compiled already, to run instead of the inlined bytes: `RMSProp.ready({ modules })`, for
- * runtimes that run wasm only as a module a program imports (Cloudflare Workers).
- */
-export interface WasmModules {
-  /** The SIMD build: `import simd from 'rmsprop-wasm/simd.wasm'`. */
-  readonly simd?: WasmModule;
-  /** The scalar build (backend 'wasm'): `import scalar from 'rmsprop-wasm/scalar.wasm'`. */
-  readonly wasm?: WasmModule;
-}
+/** The builds handed over as modules (`RMSProp.ready`'s `modules`): they run where compiling is refused. */
+const handed = new Map<WasmBackend, WebAssembly.Module>();
 
 /**
- * A WebAssembly.Module where the compiler declares one (lib dom or webworker, Cloudflare's types),
- * else `object`: these declarations need no such lib.
+ * @internal Runs `module` as `name`'s build from now on (checked by wasm-modules.ts); returns what
+ * puts back the build there was.
  */
-export type WasmModule = typeof globalThis extends {
-  /** The WebAssembly namespace, where the compiler declares one. */
-  WebAssembly: {
-    /** Its Module class. */
-    Module: {
-      /** What a WebAssembly.Module is. */
-      prototype: infer M;
-    };
+export function useModule(name: WasmBackend, module: WebAssembly.Module): () => void {
+  const [before, pending, was] = [compiled[name], modules[name], handed.get(name)];
+  compiled[name] = module;
+  modules[name] = Promise.resolve(module);
+  handed.set(name, module);
+  return () => {
+    compiled[name] = before;
+    modules[name] = pending;
+    if (was) handed.set(name, was);
+    else handed.delete(name);
   };
 }
-  ? M
-  : object;
 
-const FILES = { simd: 'rmsprop-wasm/simd.wasm', wasm: 'rmsprop-wasm/scalar.wasm' } as const;
-/** The backends whose build was handed over as a module: they run where compiling is refused. */
-const handed = new Set<Exclude<BackendName, 'js'>>();
-/** The name each inlined build carries, once read. */
-const names: Partial<Record<Exclude<BackendName, 'js'>, string | undefined>> = {};
+/** @internal The module handed over for `name`, if one was. */
+export const handedModule = (name: WasmBackend) => handed.get(name);
+
+/** Why this runtime refuses to compile wasm (a page's CSP, Cloudflare Workers), or '' where it compiles; probed once. */
+function compileRefusedHere(wasm: typeof WebAssembly): string {
+  if (compileRefused === undefined) {
+    try {
+      // Instantiated too: WebKit under a CSP without 'wasm-unsafe-eval' compiles, then refuses that.
+      new wasm.Instance(new wasm.Module(EMPTY_MODULE));
+      compileRefused = '';
+    } catch (error) {
+      compileRefused = refusedReason(error);
+    }
+  }
+  return compileRefused;
+}
 
 /**
- * @internal Takes `RMSProp.ready`'s `modules`, all checked before any is taken: each a
- * WebAssembly.Module of this package's build for its backend (the name the build carries).
+ * @internal Why threads cannot run `name` here although it runs: its build was handed over as a
+ * module, and the shared-memory build that threads run cannot be compiled.
  */
-export function takeModules(given: unknown): void {
-  if (given === undefined) return;
-  if (typeof given !== 'object' || given === null || Array.isArray(given))
-    throw new TypeError(`modules must be an object, { simd, wasm } (WebAssembly.Modules), got ${describe(given)}`);
+export function sharedBuildRefused(name: BackendName): string | undefined {
   const wasm = wasmApi();
-  const taken = Object.entries(given).map(([key, module]) => {
-    if (key !== 'simd' && key !== 'wasm')
-      throw new TypeError(`modules.${key}: no such build (modules take simd and wasm)`);
-    if (handed.has(key) && compiled[key] === module) return [key, module] as const; // (checked when taken)
-    if (!wasm || !(module instanceof wasm.Module))
-      throw new TypeError(
-        `modules.${key} must be a WebAssembly.Module (import '${FILES[key]}' where .wasm imports are modules), got ${describe(module)}`,
-      );
-    const expected = (names[key] ??= buildName(decodeBase64(BASE64[key])));
-    const [name] = wasm.Module.customSections(module, NAME_SECTION).map((bytes) => new TextDecoder().decode(bytes));
-    if (name !== expected)
-      throw new RangeError(
-        `modules.${key} is not ${FILES[key]} of this version of the package (it is ${name ? `build '${name}'` : 'no build of it'}; this version's is '${expected}')`,
-      );
-    return [key, module] as const;
-  });
-  for (const [key, module] of taken) {
-    compiled[key] = module;
-    modules[key] = Promise.resolve(module);
-    handed.add(key);
-  }
+  if (name === 'js' || !wasm || !handed.has(name) || !compileRefusedHere(wasm)) return undefined;
+  return `threads run the shared-memory build of '${name}', which this runtime refuses to compile (a module handed to RMSProp.ready is the one-thread build)`;
 }
 
 /** Whether a one-page memory was made here once (a failure is not kept: memory may come back). */
@@ -130,7 +112,12 @@ function memoryRefused(wasm: typeof WebAssembly): string | undefined {
     return undefined;
   } catch (error) {
     const detail = (error as Error)?.message || String(error);
-    return `this runtime cannot create a WebAssembly.Memory, even of one page (${detail}); under an address-space limit (ulimit -v), Node 20 and 22 need about 10 GB for each: raise the limit, or run Node with --disable-wasm-trap-handler`;
+    const inNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node;
+    const advice =
+      inNode === 'string'
+        ? '; under an address-space limit (ulimit -v), Node 20 and 22 need about 10 GB for each: raise the limit, or run Node with --disable-wasm-trap-handler'
+        : '';
+    return `this runtime cannot create a WebAssembly.Memory, even of one page (${detail})${advice}`;
   }
 }
 
@@ -139,17 +126,12 @@ function unavailableReason(name: BackendName): string | undefined {
   if (name === 'js') return undefined;
   const wasm = wasmApi();
   if (!wasm) return 'this runtime has no WebAssembly';
-  if (!handed.has(name)) {
-    if (compileRefused === undefined) {
-      try {
-        // Instantiated too: WebKit under a CSP without 'wasm-unsafe-eval' compiles, then refuses that.
-        new wasm.Instance(new wasm.Module(EMPTY_MODULE));
-        compileRefused = '';
-      } catch (error) {
-        compileRefused = refusedReason(error);
-      }
-    }
-    if (compileRefused) return compileRefused;
+  const refused = handed.has(name) ? '' : compileRefusedHere(wasm);
+  if (refused) {
+    const others = [...handed.keys()].map((key) => `modules.${key}`);
+    return others.length
+      ? `modules.${name} was not handed to RMSProp.ready (only ${others.join(' and ')}): ${refused}`
+      : refused;
   }
   const memory = memoryRefused(wasm);
   if (memory) return memory;
@@ -177,7 +159,18 @@ export function backendChoice(choice: BackendChoice): { name: BackendName; reaso
   return { name: choice };
 }
 
-const buildOf = (name: Exclude<BackendName, 'js'>, shared: boolean): WasmBuild => (shared ? `${name}-shared` : name);
+/**
+ * Cloudflare Workers compile wasm bytes only while a Worker starts, and there an awaited
+ * WebAssembly.compile never settles ("Top-level await in module is unsettled"): compiled at once.
+ */
+const AT_ONCE = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers';
+
+function compile(bytes: Uint8Array<ArrayBuffer>): Promise<WebAssembly.Module> {
+  const wasm = wasmApi()!;
+  return AT_ONCE ? new Promise((done) => done(new wasm.Module(bytes))) : wasm.compile(bytes);
+}
+
+const buildOf = (name: WasmBackend, shared: boolean): WasmBuild => (shared ? `${name}-shared` : name);
 
 /**
  * @internal
@@ -188,12 +181,10 @@ export async function compileBackend(name: BackendName, shared = false): Promise
   if (name === 'js') return;
   const build = buildOf(name, shared);
   const bytes = () => (shared ? withSharedMemory(decodeBase64(BASE64[name])) : decodeBase64(BASE64[name]));
-  const pending = (modules[build] ??= wasmApi()!
-    .compile(bytes())
-    .then((module) => {
-      compiled[build] = module;
-      return module;
-    }));
+  const pending = (modules[build] ??= compile(bytes()).then((module) => {
+    compiled[build] = module;
+    return module;
+  }));
   try {
     await pending;
   } catch (error) {

@@ -31,7 +31,8 @@ export type {
   RMSPropOptions,
   StateFormat,
 } from './options.js';
-export { availableBackends, NotReadyError, type WasmModule, type WasmModules } from './backends.js';
+export { availableBackends, NotReadyError } from './backends.js';
+export type { WasmModule, WasmModules } from './wasm-modules.js';
 export type { ReadyOptions } from './assemble.js';
 export { decodeState, encodeState } from './state-binary.js';
 export {

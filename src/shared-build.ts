@@ -1,8 +1,7 @@
 // The build that threads run is the single-thread build with its memory import made shared (limits
 // flags 3, a maximum of 65 536 pages): AssemblyScript emits nothing else different (kernels use no
 // atomics; test/package/generated.test.ts holds this against its shared targets), so the package
-// ships each build once and derives the other here. Here too: the name a build carries (a custom
-// section scripts/build-wasm.mjs appends), which a module handed to RMSProp.ready must match.
+// ships each build once and derives the other here.
 
 const IMPORT_SECTION = 2;
 const MEMORY_KIND = 2;
@@ -64,22 +63,4 @@ export function withSharedMemory(wasm: Uint8Array): Uint8Array<ArrayBuffer> {
     return out;
   }
   throw new Error('the wasm build imports no memory');
-}
-
-/** The custom section that names a build ('simd <hash>'), as scripts/build-wasm.mjs appends it. @internal */
-export const NAME_SECTION = 'rmsprop-wasm';
-
-/** The name `wasm` carries in its NAME_SECTION, or undefined. @internal */
-export function buildName(wasm: Uint8Array): string | undefined {
-  const text = new TextDecoder();
-  for (let at = 8; at < wasm.length; ) {
-    const id = wasm[at];
-    const [size, contentAt] = readLeb128(wasm, at + 1);
-    at = contentAt + size;
-    if (id !== 0) continue;
-    const [length, nameAt] = readLeb128(wasm, contentAt);
-    if (text.decode(wasm.subarray(nameAt, nameAt + length)) === NAME_SECTION)
-      return text.decode(wasm.subarray(nameAt + length, at));
-  }
-  return undefined;
 }

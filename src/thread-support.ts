@@ -1,6 +1,7 @@
 // Whether a step can run on threads here, and on how many (the threads themselves: threads.ts).
 // Node's module; package.json's `browser` field swaps in ./platform/browser.js (see threads.ts).
 import { platform } from './platform/node.js';
+import { sharedBuildRefused } from './backends.js';
 import { MAX_THREADS, type BackendName } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
 
@@ -128,6 +129,8 @@ export function chooseThreads(
   }
   const { cores, unavailable } = threadSupport();
   if (unavailable) return { threads: 1, reason: unavailable };
+  const refused = sharedBuildRefused(backend);
+  if (refused) return { threads: 1, reason: refused };
   if (requested !== 'auto') return { threads: requested };
   return cores > 1
     ? { threads: Math.min(cores, MAX_THREADS) }

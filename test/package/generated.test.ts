@@ -6,13 +6,24 @@ import { abiModules } from '../../scripts/build-abi.js';
 import * as generated from '../../src/generated/wasm.js';
 import { withSharedMemory } from '../../src/shared-build.js';
 // @ts-expect-error: a plain .mjs build script without type declarations
-import { compileWasm, generatedModule, GENERATED } from '../../scripts/build-wasm.mjs';
+import { compileWasm, generatedModule, GENERATED, SHIPPED } from '../../scripts/build-wasm.mjs';
 
 it('the ABI constants and the wasm dispatch are not stale against scripts/abi.ts (run `npm run build` if this fails)', () => {
   const modules = abiModules();
   expect(Object.keys(modules).length).toBe(3);
   for (const [file, text] of Object.entries(modules)) {
     expect(readFileSync(file, 'utf8') === text, `${file} differs from what scripts/build-abi.ts writes`).toBe(true);
+  }
+});
+
+it('the builds shipped as files (wasm/, for Cloudflare Workers) are the inlined ones (run `npm run build` if this fails)', () => {
+  const inlined: Record<string, string> = { simd: generated.simdWasmBase64, scalar: generated.scalarWasmBase64 };
+  for (const [build, file] of Object.entries(SHIPPED as Record<string, string>)) {
+    const shipped = readFileSync(new URL(`../../${file}`, import.meta.url));
+    expect(
+      shipped.equals(Buffer.from(inlined[build]!, 'base64')),
+      `${file} differs from the inlined ${build} build`,
+    ).toBe(true);
   }
 });
 

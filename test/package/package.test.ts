@@ -86,9 +86,12 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // model's hint; 0.6 kB) and RMSProp.ready({ modules }) for Cloudflare Workers (1.9 kB: the modules'
 // checks, ReadyOptions' and WasmModules' declarations, reading a build's name): 145.3 kB of code. The
 // builds shipped as files for it (wasm/simd.wasm and scalar.wasm, 13.4 kB gzipped), its guide and
-// the drop-in's averages asked of the core: 145.4 kB of code, 332.8 kB packed.
-const CODE_BUDGET = 145_500;
-const BUDGET = 333_000;
+// the drop-in's averages asked of the core: 145.4 kB of code, 332.8 kB packed. Then a review's fixes
+// (a ready that throws takes no module, one thread where the shared build cannot be compiled, the
+// builds' names generated rather than read from the bytes; wasm-modules.ts a file of its own) and
+// workerd's compile at a Worker's start: 146.4 kB of code, 334.3 kB packed with the README's notes.
+const CODE_BUDGET = 146_500;
+const BUDGET = 334_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

@@ -14,6 +14,7 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
     before: { available: string[]; backend: string; reason: string };
     refused: Array<[string, string, string[]]>;
     after: string[];
+    threaded: unknown[];
     runs: Array<{ asked: string; backend: string; bits: string }>;
     sync: string;
   }>(`
@@ -41,9 +42,11 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
       { modules: { simd: readFileSync(new URL('${file('simd.wasm')}')) } },
       { modules: { simd: scalar } },
       { modules: { simd, wasm: simd } },
-      { modules: { gpu: simd } },
+      { modules: { scalar } },
       { modules: 'simd' },
       { modules: { simd }, threads: 0 },
+      { modules: { wasm: scalar }, backend: 'simd' },
+      { modules: { simd: undefined } },
     ]) {
       try {
         await RMSProp.ready(options);
@@ -53,8 +56,11 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
       }
     }
     await RMSProp.ready({ modules: { simd, wasm: scalar } });
-    await RMSProp.ready({ modules: { simd, wasm: scalar } }); // (taken already: not checked again)
+    await RMSProp.ready({ modules: { simd, wasm: scalar }, threads: 2 }); // (again, and threads: see below)
     const after = availableBackends();
+    // threads run the shared-memory build, which this runtime cannot compile: one thread, saying why
+    const threaded = [await RMSProp.create({ w: 70000 }, { threads: 2 }), RMSProp.createSync({ w: 70000 }, { threads: 'auto' })]
+      .map((opt) => [opt.backend, opt.threads, opt.threadsReason]);
     const runs = [];
     for (const asked of ['auto', 'simd', 'wasm', 'js']) {
       const opt = await RMSProp.create({ w: 5000, b: 7 }, { backend: asked, centered: true, momentum: 0.9, lr: 0.01 });
@@ -71,7 +77,7 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
       opt.dispose();
     }
     const sync = RMSProp.createSync({ w: 10 }, { backend: 'wasm' }).backend;
-    console.log(JSON.stringify({ before, refused, after, runs, sync }));`);
+    console.log(JSON.stringify({ before, refused, after, threaded, runs, sync }));`);
   expect(result.before).toEqual({
     available: ['js'],
     backend: 'js',
@@ -90,11 +96,30 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
       takenNone,
     ],
     ['RangeError', expect.stringMatching(/^modules\.wasm is not rmsprop-wasm\/scalar\.wasm/), takenNone],
-    ['TypeError', 'modules.gpu: no such build (modules take simd and wasm)', takenNone],
+    [
+      'TypeError',
+      'modules.scalar: no such build (modules.simd takes rmsprop-wasm/simd.wasm, modules.wasm rmsprop-wasm/scalar.wasm)',
+      takenNone,
+    ],
     ['TypeError', 'modules must be an object, { simd, wasm } (WebAssembly.Modules), got "simd"', takenNone],
     ['RangeError', expect.stringMatching(/'threads'/), takenNone],
+    // a call that throws after taking them puts them back
+    [
+      'Error',
+      expect.stringMatching(
+        /^backend 'simd' is not available: modules\.simd was not handed to RMSProp\.ready \(only modules\.wasm\): this runtime refuses/,
+      ),
+      takenNone,
+    ],
+    ['none', '', takenNone], // an entry undefined is absent
   ]);
   expect(result.after).toEqual(['simd', 'wasm', 'js']);
+  const oneThread = [
+    'simd',
+    1,
+    expect.stringMatching(/^threads run the shared-memory build of 'simd', which this runtime refuses to compile/),
+  ];
+  expect(result.threaded).toEqual([oneThread, oneThread]);
   expect(result.runs.map((run) => [run.asked, run.backend])).toEqual([
     ['auto', 'simd'],
     ['simd', 'simd'],
