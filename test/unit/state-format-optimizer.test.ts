@@ -3,7 +3,15 @@
 // thread count with every option, keeps float32 for small tensors, reports its state's bytes, and
 // saves, loads and exchanges (PyTorch dict, setState) its state.
 import { describe, expect, it } from 'vitest';
-import { decodeState, encodeState, RMSProp, type RMSPropOptions, type SavedState } from '../../src/index.js';
+import {
+  decodeState,
+  encodeState,
+  PRESETS,
+  type PresetName,
+  RMSProp,
+  type RMSPropOptions,
+  type SavedState,
+} from '../../src/index.js';
 import { MAX_HEAP_BYTES } from '../../src/backends.js';
 import { readGroups } from '../../src/inputs.js';
 import { planLayout } from '../../src/layout.js';
@@ -363,7 +371,7 @@ describe('the stateFormat option', () => {
   });
 
   it('defaults to float32, in every preset; a group may set its own', async () => {
-    for (const preset of ['seed', 'pytorch', 'keras', 'tf1', 'optax', 'tfjs'] as const) {
+    for (const preset of Object.keys(PRESETS) as PresetName[]) {
       expect((await RMSProp.create({ w: 8 }, { preset })).options.stateFormat).toBe('float32');
     }
     const opt = await RMSProp.create([{ params: { a: 5000 } }, { params: { b: 5000 }, stateFormat: 'bfloat16' }], {

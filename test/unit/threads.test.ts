@@ -203,12 +203,11 @@ describe('thread options', () => {
     try {
       vi.stubGlobal('crossOriginIsolated', false);
       for (const scope of ['Window', 'SharedWorkerGlobalScope', 'ServiceWorkerGlobalScope']) {
-        vi.stubGlobal(
-          scope,
-          class {
-            static [Symbol.hasInstance] = (x: unknown) => x === globalThis;
-          },
-        );
+        // a scope's class, as inScope (thread-support.ts) tests it: globalThis is an instance
+        const scopeClass = Object.defineProperty(() => {}, Symbol.hasInstance, {
+          value: (x: unknown) => x === globalThis,
+        });
+        vi.stubGlobal(scope, scopeClass);
         const opt = await RMSProp.create({ w: 1 << 16 }, { threads: 2 });
         expect(opt.threads, scope).toBe(1);
         reasons[scope] = opt.threadsReason;
