@@ -89,9 +89,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // the drop-in's averages asked of the core: 145.4 kB of code, 332.8 kB packed. Then a review's fixes
 // (a ready that throws takes no module, one thread where the shared build cannot be compiled, the
 // builds' names generated rather than read from the bytes; wasm-modules.ts a file of its own) and
-// workerd's compile at a Worker's start: 146.4 kB of code, 334.3 kB packed with the README's notes.
+// workerd's compile at a Worker's start: 146.4 kB of code, 334.3 kB packed with the README's notes;
+// CONTRIBUTING's table of the bench programs and a preset checklist: 335.1 kB packed.
 const CODE_BUDGET = 146_500;
-const BUDGET = 334_500;
+const BUDGET = 335_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
