@@ -10,6 +10,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     testTimeout: 30_000,
+    globalSetup: ['test/support/dist-fresh.ts'],
     projects: [
       // Two files at a time: vitest's default leaves a core idle on 2 (cores − 1), and the unit tier's
       // heavy files wait mostly on child processes of their own.
