@@ -51,27 +51,23 @@ function refusedReason(error: unknown): string {
 }
 
 /** The builds handed over as modules (`RMSProp.ready`'s `modules`): they run where compiling is refused. */
-const handed = new Map<WasmBackend, WebAssembly.Module>();
+const handed = new Set<WasmBackend>();
 
 /**
  * @internal Runs `module` as `name`'s build from now on (checked by wasm-modules.ts); returns what
  * puts back the build there was.
  */
 export function useModule(name: WasmBackend, module: WebAssembly.Module): () => void {
-  const [before, pending, was] = [compiled[name], modules[name], handed.get(name)];
+  const [before, pending, was] = [compiled[name], modules[name], handed.has(name)];
   compiled[name] = module;
   modules[name] = Promise.resolve(module);
-  handed.set(name, module);
+  handed.add(name);
   return () => {
     compiled[name] = before;
     modules[name] = pending;
-    if (was) handed.set(name, was);
-    else handed.delete(name);
+    if (!was) handed.delete(name);
   };
 }
-
-/** @internal The module handed over for `name`, if one was. */
-export const handedModule = (name: WasmBackend) => handed.get(name);
 
 /** Why this runtime refuses to compile wasm (a page's CSP, Cloudflare Workers), or '' where it compiles; probed once. */
 function compileRefusedHere(wasm: typeof WebAssembly): string {
@@ -128,7 +124,7 @@ function unavailableReason(name: BackendName): string | undefined {
   if (!wasm) return 'this runtime has no WebAssembly';
   const refused = handed.has(name) ? '' : compileRefusedHere(wasm);
   if (refused) {
-    const others = [...handed.keys()].map((key) => `modules.${key}`);
+    const others = [...handed].map((key) => `modules.${key}`);
     return others.length
       ? `modules.${name} was not handed to RMSProp.ready (only ${others.join(' and ')}): ${refused}`
       : refused;
