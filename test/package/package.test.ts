@@ -90,9 +90,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // (a ready that throws takes no module, one thread where the shared build cannot be compiled, the
 // builds' names generated rather than read from the bytes; wasm-modules.ts a file of its own) and
 // workerd's compile at a Worker's start: 146.4 kB of code, 334.3 kB packed with the README's notes;
-// CONTRIBUTING's table of the bench programs and a preset checklist: 335.1 kB packed.
+// CONTRIBUTING's table of the bench programs and a preset checklist: 335.1 kB packed; BENCHMARKS.md's
+// contents line: 335.7 kB packed.
 const CODE_BUDGET = 146_500;
-const BUDGET = 335_500;
+const BUDGET = 336_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
