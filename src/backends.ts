@@ -46,9 +46,18 @@ let compileRefused: string | undefined;
 const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
 function refusedReason(error: unknown): string {
-  const detail = (error as Error)?.message || String(error);
+  // (Chromium's message in an extension's content script is 'WebAssembly.Module(): ', which says nothing)
+  const detail = ((error as Error)?.message || String(error)).trim().replace(/:$/, '');
+  if (inExtension())
+    return `this extension refuses to compile WebAssembly: its pages and service worker need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (${detail})`;
   return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src; where wasm runs only as an imported module (Cloudflare Workers), hand the package's modules to RMSProp.ready({ modules }) (${detail})`;
 }
+
+/** @internal Whether this code runs in a browser extension's own page or service worker (not a content script: the page's). */
+export const inExtension = () =>
+  /^(chrome|moz|safari-web)-extension:$/.test(
+    String((globalThis as { location?: { protocol?: unknown } }).location?.protocol),
+  );
 
 /** The builds handed over as modules (`RMSProp.ready`'s `modules`): they run where compiling is refused. */
 const handed = new Set<WasmBackend>();

@@ -1,7 +1,7 @@
 // Whether a step can run on threads here, and on how many (the threads themselves: threads.ts).
 // Node's module; package.json's `browser` field swaps in ./platform/browser.js (see threads.ts).
 import { platform } from './platform/node.js';
-import { sharedBuildRefused } from './backends.js';
+import { inExtension, sharedBuildRefused } from './backends.js';
 import { MAX_THREADS, type BackendName } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
 
@@ -14,6 +14,12 @@ const SHARED_WORKER =
   'this SharedWorker is not cross-origin isolated (browsers isolate pages and their dedicated workers, not shared workers), so it cannot share memory with workers (run the optimizer in the page, or in a dedicated Worker of a cross-origin isolated page)';
 const SERVICE_WORKER =
   'a service worker is not cross-origin isolated, so it cannot share memory with workers (run the optimizer in a cross-origin isolated page, or in a dedicated Worker of one)';
+
+// An extension sends no headers: its manifest isolates its pages (checked in Chromium).
+const EXTENSION_ISOLATION_NEEDED =
+  'this extension page is not cross-origin isolated, so it cannot share memory with workers (add to manifest.json "cross_origin_embedder_policy": { "value": "require-corp" } and "cross_origin_opener_policy": { "value": "same-origin" })';
+const EXTENSION_SERVICE_WORKER =
+  "an extension's service worker is not cross-origin isolated, so it cannot share memory with workers (run the optimizer in an extension page or an offscreen document of an extension whose manifest sets cross_origin_embedder_policy and cross_origin_opener_policy)";
 
 /** Whether this code runs in a global scope of the class `name` (a browser's worker scopes). */
 function inScope(name: string): boolean {
@@ -33,8 +39,12 @@ function sharedMemoryUnavailable(): string | undefined {
     return inScope('SharedWorkerGlobalScope')
       ? SHARED_WORKER
       : inScope('ServiceWorkerGlobalScope')
-        ? SERVICE_WORKER
-        : ISOLATION_NEEDED;
+        ? inExtension()
+          ? EXTENSION_SERVICE_WORKER
+          : SERVICE_WORKER
+        : inExtension()
+          ? EXTENSION_ISOLATION_NEEDED
+          : ISOLATION_NEEDED;
   if (sharedMemoryRefused === undefined) {
     const wasm = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
     try {

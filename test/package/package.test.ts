@@ -91,9 +91,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // builds' names generated rather than read from the bytes; wasm-modules.ts a file of its own) and
 // workerd's compile at a Worker's start: 146.4 kB of code, 334.3 kB packed with the README's notes;
 // CONTRIBUTING's table of the bench programs and a preset checklist: 335.1 kB packed; BENCHMARKS.md's
-// contents line: 335.7 kB packed.
-const CODE_BUDGET = 146_500;
-const BUDGET = 336_000;
+// contents line: 335.7 kB packed. Reasons for browser extensions (the manifest's keys) and their
+// section in docs/browsers.md: 146.8 kB of code, 336.7 kB packed.
+const CODE_BUDGET = 147_000;
+const BUDGET = 337_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

@@ -197,12 +197,22 @@ describe('thread options', () => {
   });
 
   // A page without COOP/COEP, and a SharedWorker or service worker, which no header makes isolated (an
-  // audit's SharedWorker in an isolated page was told to send the headers its page already sent).
+  // audit's SharedWorker in an isolated page was told to send the headers its page already sent); a
+  // browser extension's page and service worker, which send no headers (an audit in Chromium: the
+  // manifest's keys isolate its pages; its service worker never is).
   it('not cross-origin isolated: one thread, and the reason says what would help where the optimizer runs', async () => {
     const reasons: Record<string, string | undefined> = {};
+    const where = [
+      ['Window', 'https:'],
+      ['SharedWorkerGlobalScope', 'https:'],
+      ['ServiceWorkerGlobalScope', 'https:'],
+      ['Window', 'chrome-extension:'],
+      ['ServiceWorkerGlobalScope', 'chrome-extension:'],
+    ];
     try {
-      vi.stubGlobal('crossOriginIsolated', false);
-      for (const scope of ['Window', 'SharedWorkerGlobalScope', 'ServiceWorkerGlobalScope']) {
+      for (const [scope, protocol] of where) {
+        vi.stubGlobal('crossOriginIsolated', false);
+        vi.stubGlobal('location', { protocol });
         // a scope's class, as inScope (thread-support.ts) tests it: globalThis is an instance
         const scopeClass = Object.defineProperty(() => {}, Symbol.hasInstance, {
           value: (x: unknown) => x === globalThis,
@@ -210,19 +220,26 @@ describe('thread options', () => {
         vi.stubGlobal(scope, scopeClass);
         const opt = await RMSProp.create({ w: 1 << 16 }, { threads: 2 });
         expect(opt.threads, scope).toBe(1);
-        reasons[scope] = opt.threadsReason;
+        reasons[`${scope} ${protocol}`] = opt.threadsReason;
         opt.dispose();
         vi.unstubAllGlobals();
-        vi.stubGlobal('crossOriginIsolated', false);
       }
     } finally {
       vi.unstubAllGlobals();
     }
-    expect(reasons.Window).toMatch(/^the page is not cross-origin isolated.*Cross-Origin-Opener-Policy: same-origin/);
-    expect(reasons.SharedWorkerGlobalScope).toMatch(
+    expect(reasons['Window https:']).toMatch(
+      /^the page is not cross-origin isolated.*Cross-Origin-Opener-Policy: same-origin/,
+    );
+    expect(reasons['SharedWorkerGlobalScope https:']).toMatch(
       /^this SharedWorker is not cross-origin isolated \(browsers isolate pages and their dedicated workers/,
     );
-    expect(reasons.ServiceWorkerGlobalScope).toMatch(/^a service worker is not cross-origin isolated/);
+    expect(reasons['ServiceWorkerGlobalScope https:']).toMatch(/^a service worker is not cross-origin isolated/);
+    expect(reasons['Window chrome-extension:']).toMatch(
+      /^this extension page is not cross-origin isolated.*manifest\.json "cross_origin_embedder_policy"/,
+    );
+    expect(reasons['ServiceWorkerGlobalScope chrome-extension:']).toMatch(
+      /^an extension's service worker is not cross-origin isolated.*offscreen document/,
+    );
   });
 
   // Node 20's flag removes the global but not shared wasm memory, and a worker that received one

@@ -129,3 +129,24 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
   for (const run of result.runs) expect(run.bits, run.asked).toBe(result.runs[3].bits);
   expect(result.sync).toBe('wasm');
 });
+
+// A browser extension's pages and service worker under Manifest V3's default CSP (script-src 'self')
+// refuse wasm; the reason told them to fix "the page's" CSP, where the fix is a manifest key (an audit
+// in Chromium). Simulated as above, with the extension's location.
+it("in a browser extension that refuses wasm, the reason names the manifest's key", async () => {
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const { backend, reason } = await runForJson<{ backend: string; reason: string }>(`
+    const real = WebAssembly;
+    const refuse = () => { throw new real.CompileError('WebAssembly.Module(): '); };
+    function Module() { refuse(); }
+    Module.prototype = real.Module.prototype;
+    globalThis.WebAssembly = { ...Object.fromEntries(Object.getOwnPropertyNames(real).map((key) => [key, real[key]])), Module, compile: async () => refuse() };
+    globalThis.location = { protocol: 'chrome-extension:' };
+    const { RMSProp } = await import('${entry}');
+    const opt = await RMSProp.create({ w: 10 });
+    console.log(JSON.stringify({ backend: opt.backend, reason: opt.backendReason }));`);
+  expect(backend).toBe('js');
+  expect(reason).toBe(
+    "this extension refuses to compile WebAssembly: its pages and service worker need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (WebAssembly.Module())",
+  );
+});
