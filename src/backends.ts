@@ -45,17 +45,28 @@ let compileRefused: string | undefined;
 /** The smallest module there is: compiling it tells whether compiling is allowed at all. */
 const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
+/**
+ * Cloudflare Workers compile wasm bytes only while a Worker starts, and there an awaited
+ * WebAssembly.compile never settles ("Top-level await in module is unsettled"): compiled at once.
+ */
+const AT_ONCE = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers';
+
 function refusedReason(error: unknown): string {
   // (Chromium's message in an extension's content script is 'WebAssembly.Module(): ', which says nothing)
   const detail = ((error as Error)?.message || String(error)).trim().replace(/:$/, '');
+  if (AT_ONCE)
+    return `this Cloudflare Worker compiles no WebAssembly in a request's handler: hand the package's modules to RMSProp.ready({ modules }), or create the optimizer (or await RMSProp.ready()) at the Worker's top level (${detail})`;
   if (inExtension())
     return `this extension refuses to compile WebAssembly: its pages and service worker need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (${detail})`;
   return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src; where wasm runs only as an imported module (Cloudflare Workers), hand the package's modules to RMSProp.ready({ modules }) (${detail})`;
 }
 
-/** @internal Whether this code runs in a browser extension's own page or service worker (not a content script: the page's). */
-export const inExtension = () =>
-  /^(chrome|moz|safari-web)-extension:$/.test(
+/**
+ * @internal Whether this code runs in a browser extension's own page or service worker (not a
+ * content script: the page's); `chromium` for Chromium's only.
+ */
+export const inExtension = (chromium = false) =>
+  (chromium ? /^chrome-extension:$/ : /^(chrome|moz|safari-web)-extension:$/).test(
     String((globalThis as { location?: { protocol?: unknown } }).location?.protocol),
   );
 
@@ -72,6 +83,7 @@ export function useModule(name: WasmBackend, module: WebAssembly.Module): () => 
   modules[name] = Promise.resolve(module);
   handed.add(name);
   return () => {
+    if (compiled[name] !== module) return; // (another call has taken a module since)
     compiled[name] = before;
     modules[name] = pending;
     if (!was) handed.delete(name);
@@ -117,11 +129,11 @@ function memoryRefused(wasm: typeof WebAssembly): string | undefined {
     return undefined;
   } catch (error) {
     const detail = (error as Error)?.message || String(error);
-    const inNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node;
-    const advice =
-      inNode === 'string'
-        ? '; under an address-space limit (ulimit -v), Node 20 and 22 need about 10 GB for each: raise the limit, or run Node with --disable-wasm-trap-handler'
-        : '';
+    const versions = (globalThis as { process?: { versions?: Record<string, string> } }).process?.versions;
+    const inNodeOrDeno = typeof versions?.node === 'string' && versions.bun === undefined; // (V8's reservation)
+    const advice = inNodeOrDeno
+      ? '; under an address-space limit (ulimit -v), Node 20 and 22 need about 10 GB for each: raise the limit, or run Node with --disable-wasm-trap-handler'
+      : '';
     return `this runtime cannot create a WebAssembly.Memory, even of one page (${detail})${advice}`;
   }
 }
@@ -131,7 +143,8 @@ function unavailableReason(name: BackendName): string | undefined {
   if (name === 'js') return undefined;
   const wasm = wasmApi();
   if (!wasm) return 'this runtime has no WebAssembly';
-  const refused = handed.has(name) ? '' : compileRefusedHere(wasm);
+  // (a build compiled here runs, though compiling is refused now: a Worker's top level, then a handler)
+  const refused = handed.has(name) || compiled[name] ? '' : compileRefusedHere(wasm);
   if (refused) {
     const others = [...handed].map((key) => `modules.${key}`);
     return others.length
@@ -140,7 +153,7 @@ function unavailableReason(name: BackendName): string | undefined {
   }
   const memory = memoryRefused(wasm);
   if (memory) return memory;
-  if (name === 'simd' && !handed.has(name)) {
+  if (name === 'simd' && !compiled.simd) {
     // Validate the real SIMD binary rather than a probe, so exactly what we run is checked.
     if (!wasm.validate(decodeBase64(simdWasmBase64)))
       return "this runtime's WebAssembly does not support fixed-width SIMD";
@@ -163,12 +176,6 @@ export function backendChoice(choice: BackendChoice): { name: BackendName; reaso
   if (reason) throw new Error(`backend '${choice}' is not available: ${reason}`);
   return { name: choice };
 }
-
-/**
- * Cloudflare Workers compile wasm bytes only while a Worker starts, and there an awaited
- * WebAssembly.compile never settles ("Top-level await in module is unsettled"): compiled at once.
- */
-const AT_ONCE = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers';
 
 function compile(bytes: Uint8Array<ArrayBuffer>): Promise<WebAssembly.Module> {
   const wasm = wasmApi()!;

@@ -15,7 +15,7 @@ const SHARED_WORKER =
 const SERVICE_WORKER =
   'a service worker is not cross-origin isolated, so it cannot share memory with workers (run the optimizer in a cross-origin isolated page, or in a dedicated Worker of one)';
 
-// An extension sends no headers: its manifest isolates its pages (checked in Chromium).
+// A Chromium extension sends no headers: its manifest's keys isolate its pages (Chrome's keys; Firefox untested).
 const EXTENSION_ISOLATION_NEEDED =
   'this extension page is not cross-origin isolated, so it cannot share memory with workers (add to manifest.json "cross_origin_embedder_policy": { "value": "require-corp" } and "cross_origin_opener_policy": { "value": "same-origin" })';
 const EXTENSION_SERVICE_WORKER =
@@ -39,10 +39,10 @@ function sharedMemoryUnavailable(): string | undefined {
     return inScope('SharedWorkerGlobalScope')
       ? SHARED_WORKER
       : inScope('ServiceWorkerGlobalScope')
-        ? inExtension()
+        ? inExtension(true)
           ? EXTENSION_SERVICE_WORKER
           : SERVICE_WORKER
-        : inExtension()
+        : inExtension(true)
           ? EXTENSION_ISOLATION_NEEDED
           : ISOLATION_NEEDED;
   if (sharedMemoryRefused === undefined) {

@@ -44,8 +44,9 @@ export function takeModules(given: unknown): () => void {
   if (typeof given !== 'object' || given === null || Array.isArray(given))
     throw new TypeError(`modules must be an object, { simd, wasm } (WebAssembly.Modules), got ${describe(given)}`);
   const checked = Object.entries(given)
+    .map(([key, module]) => [checkedKey(key), module] as const)
     .filter(([, module]) => module !== undefined)
-    .map(([key, module]) => [checkedKey(key), checkModule(key as keyof typeof BUILDS, module)] as const);
+    .map(([key, module]) => [key, checkModule(key, module)] as const);
   const restores = checked.map(([key, module]) => useModule(key, module));
   return () => {
     for (const restore of restores.reverse()) restore();

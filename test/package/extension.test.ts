@@ -75,7 +75,7 @@ beforeAll(async () => {
   for (const backend of BACKENDS) inNode[backend] = await runFixedCase(RMSProp, backend);
   context = await chromium.launchPersistentContext(mkdtempSync(join(tmp.path, 'profile-')), {
     executablePath: CHROMIUM,
-    headless: false, // (--headless=new below: the old headless mode loads no extension)
+    headless: false, // (--headless=new below loads extensions; branded Chrome 137+ ignores --load-extension)
     args: [
       '--headless=new',
       '--no-sandbox',
@@ -99,7 +99,8 @@ beforeAll(async () => {
     }
     if (serviceWorkers.size < dirs.length) await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  if (serviceWorkers.size < dirs.length) throw new Error(`extensions started: ${[...serviceWorkers.keys()]}`);
+  const missing = Object.keys(EXTENSIONS).filter((name) => !serviceWorkers.has(name));
+  if (missing.length) throw new Error(`these extensions' service workers did not start in 60 s: ${missing.join(', ')}`);
 }, 300_000);
 
 afterAll(async () => {

@@ -92,9 +92,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // workerd's compile at a Worker's start: 146.4 kB of code, 334.3 kB packed with the README's notes;
 // CONTRIBUTING's table of the bench programs and a preset checklist: 335.1 kB packed; BENCHMARKS.md's
 // contents line: 335.7 kB packed. Reasons for browser extensions (the manifest's keys) and their
-// section in docs/browsers.md: 146.8 kB of code, 336.7 kB packed.
-const CODE_BUDGET = 147_000;
-const BUDGET = 337_000;
+// section in docs/browsers.md: 146.8 kB of code, 336.7 kB packed. A second review's fixes (a
+// Worker's own reason, a build compiled here counted as runnable, restores that undo only their own
+// call): 147.1 kB of code, 337.0 kB packed.
+const CODE_BUDGET = 147_500;
+const BUDGET = 337_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

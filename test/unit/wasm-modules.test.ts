@@ -47,6 +47,7 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
       { modules: { simd }, threads: 0 },
       { modules: { wasm: scalar }, backend: 'simd' },
       { modules: { simd: undefined } },
+      { modules: { scalar: undefined } },
     ]) {
       try {
         await RMSProp.ready(options);
@@ -112,6 +113,7 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
       takenNone,
     ],
     ['none', '', takenNone], // an entry undefined is absent
+    ['TypeError', expect.stringMatching(/^modules\.scalar: no such build/), takenNone], // (a name checked all the same)
   ]);
   expect(result.after).toEqual(['simd', 'wasm', 'js']);
   const oneThread = [
