@@ -153,7 +153,7 @@ function unavailableReason(name: BackendName): string | undefined {
   }
   const memory = memoryRefused(wasm);
   if (memory) return memory;
-  if (name === 'simd' && !compiled.simd) {
+  if (name === 'simd' && !handed.has(name)) {
     // Validate the real SIMD binary rather than a probe, so exactly what we run is checked.
     if (!wasm.validate(decodeBase64(simdWasmBase64)))
       return "this runtime's WebAssembly does not support fixed-width SIMD";
