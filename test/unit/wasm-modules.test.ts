@@ -7,6 +7,21 @@
 import { expect, it } from 'vitest';
 import { runForJson } from '../support/child.js';
 
+/** A child's first lines: its WebAssembly compiles nothing from bytes, refusing with `message`; `real` is the one it had. */
+const refusingWasm = (message: string) => `
+    const real = WebAssembly;
+    const refuse = () => { throw new real.CompileError(${JSON.stringify(message)}); };
+    function Module() { refuse(); }
+    Module.prototype = real.Module.prototype;
+    for (const key of ['customSections', 'exports', 'imports']) Module[key] = real.Module[key];
+    globalThis.WebAssembly = {
+      ...Object.fromEntries(Object.getOwnPropertyNames(real).map((key) => [key, real[key]])),
+      Module,
+      compile: async () => refuse(),
+      compileStreaming: async () => refuse(),
+      instantiate: async (x, imports) => (x instanceof real.Module ? real.instantiate(x, imports) : refuse()),
+    };`;
+
 it('a runtime that refuses to compile bytes runs the builds handed to ready({ modules }), bit-identical to js', async () => {
   const entry = new URL('../../dist/index.js', import.meta.url).href;
   const file = (name: string) => new URL(`../../wasm/${name}`, import.meta.url).href;
@@ -20,20 +35,9 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
   }>(`
     import { readFileSync } from 'node:fs';
     import { createHash } from 'node:crypto';
-    const real = WebAssembly;
-    const simd = new real.Module(readFileSync(new URL('${file('simd.wasm')}')));
-    const scalar = new real.Module(readFileSync(new URL('${file('scalar.wasm')}')));
-    const refuse = () => { throw new real.CompileError('WebAssembly.Module(): Wasm code generation disallowed by embedder'); };
-    function Module() { refuse(); }
-    Module.prototype = real.Module.prototype;
-    for (const key of ['customSections', 'exports', 'imports']) Module[key] = real.Module[key];
-    globalThis.WebAssembly = {
-      ...Object.fromEntries(Object.getOwnPropertyNames(real).map((key) => [key, real[key]])),
-      Module,
-      compile: async () => refuse(),
-      compileStreaming: async () => refuse(),
-      instantiate: async (x, imports) => (x instanceof real.Module ? real.instantiate(x, imports) : refuse()),
-    };
+    const simd = new WebAssembly.Module(readFileSync(new URL('${file('simd.wasm')}')));
+    const scalar = new WebAssembly.Module(readFileSync(new URL('${file('scalar.wasm')}')));
+    ${refusingWasm('WebAssembly.Module(): Wasm code generation disallowed by embedder')}
     const { RMSProp, availableBackends } = await import('${entry}');
     const fallback = await RMSProp.create({ w: 10 });
     const before = { available: availableBackends(), backend: fallback.backend, reason: fallback.backendReason };
@@ -138,11 +142,7 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
 it("in a browser extension that refuses wasm, the reason names the manifest's key", async () => {
   const entry = new URL('../../dist/index.js', import.meta.url).href;
   const { backend, reason } = await runForJson<{ backend: string; reason: string }>(`
-    const real = WebAssembly;
-    const refuse = () => { throw new real.CompileError('WebAssembly.Module(): '); };
-    function Module() { refuse(); }
-    Module.prototype = real.Module.prototype;
-    globalThis.WebAssembly = { ...Object.fromEntries(Object.getOwnPropertyNames(real).map((key) => [key, real[key]])), Module, compile: async () => refuse() };
+    ${refusingWasm('WebAssembly.Module(): ')}
     globalThis.location = { protocol: 'chrome-extension:' };
     const { RMSProp } = await import('${entry}');
     const opt = await RMSProp.create({ w: 10 });
