@@ -151,6 +151,7 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
  * @internal
  */
 export async function compileForOptions(options: ReadyOptions | undefined) {
+  // `modules` is ready's own; the rest are options of create, checked as create checks them
   const { modules, ...rest }: ReadyOptions = isObject(options) ? options : {};
   const read = readOptions(isObject(options) ? rest : (options ?? {}));
   const restore = takeModules(modules); // (the backend's choice below reads them)

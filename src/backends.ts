@@ -36,9 +36,13 @@ const modules: Partial<Record<WasmBuild, Promise<WebAssembly.Module>>> = {};
 /** The builds compiled so far, for synchronous instantiation. */
 const compiled: Partial<Record<WasmBuild, WebAssembly.Module>> = {};
 
-function wasmApi(): typeof WebAssembly | undefined {
+/** @internal This runtime's WebAssembly, if it has one. */
+export function wasmApi(): typeof WebAssembly | undefined {
   return (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
 }
+
+/** @internal An error's message, or the thrown value as text. */
+export const messageOf = (error: unknown): string => (error as Error)?.message || String(error);
 
 /** Why this runtime refuses to compile wasm it can validate (a page's CSP), once known. */
 let compileRefused: string | undefined;
@@ -53,7 +57,7 @@ const AT_ONCE = (globalThis as { navigator?: { userAgent?: unknown } }).navigato
 
 function refusedReason(error: unknown): string {
   // (Chromium's message in an extension's content script is 'WebAssembly.Module(): ', which says nothing)
-  const detail = ((error as Error)?.message || String(error)).trim().replace(/:$/, '');
+  const detail = messageOf(error).trim().replace(/:$/, '');
   if (AT_ONCE)
     return `this Cloudflare Worker compiles no WebAssembly in a request's handler: hand the package's modules to RMSProp.ready({ modules }), or create the optimizer (or await RMSProp.ready()) at the Worker's top level (${detail})`;
   if (inExtension())
@@ -105,12 +109,13 @@ function compileRefusedHere(wasm: typeof WebAssembly): string {
 }
 
 /**
- * @internal Why threads cannot run `name` here although it runs: its build was handed over as a
- * module, and the shared-memory build that threads run cannot be compiled.
+ * @internal Why threads cannot run `name` here although it runs: its one-thread build is compiled
+ * (or was handed over as a module), and the shared-memory build that threads run cannot be.
  */
 export function sharedBuildRefused(name: BackendName): string | undefined {
   const wasm = wasmApi();
-  if (name === 'js' || !wasm || !handed.has(name) || !compileRefusedHere(wasm)) return undefined;
+  if (name === 'js' || !wasm || !compiled[name] || compiled[buildOf(name, true)] || !compileRefusedHere(wasm))
+    return undefined;
   return `threads run the shared-memory build of '${name}', which this runtime refuses to compile (a module handed to RMSProp.ready is the one-thread build)`;
 }
 
@@ -124,11 +129,11 @@ let memoryMade = false;
 function memoryRefused(wasm: typeof WebAssembly): string | undefined {
   if (memoryMade) return undefined;
   try {
-    new wasm.Memory({ initial: 1, maximum: 1 });
+    fixedMemory(wasm, WASM_PAGE, false);
     memoryMade = true;
     return undefined;
   } catch (error) {
-    const detail = (error as Error)?.message || String(error);
+    const detail = messageOf(error);
     const versions = (globalThis as { process?: { versions?: Record<string, string> } }).process?.versions;
     const inNodeOrDeno = typeof versions?.node === 'string' && versions.bun === undefined; // (V8's reservation)
     const advice = inNodeOrDeno
@@ -143,8 +148,8 @@ function unavailableReason(name: BackendName): string | undefined {
   if (name === 'js') return undefined;
   const wasm = wasmApi();
   if (!wasm) return 'this runtime has no WebAssembly';
-  // (a build compiled here runs, though compiling is refused now: a Worker's top level, then a handler)
-  const refused = handed.has(name) || compiled[name] ? '' : compileRefusedHere(wasm);
+  // (a build compiled here, or handed over, runs though compiling is refused now: a Worker's handler)
+  const refused = compiled[name] ? '' : compileRefusedHere(wasm);
   if (refused) {
     const others = [...handed].map((key) => `modules.${key}`);
     return others.length

@@ -1,7 +1,7 @@
 // Whether a step can run on threads here, and on how many (the threads themselves: threads.ts).
 // Node's module; package.json's `browser` field swaps in ./platform/browser.js (see threads.ts).
 import { platform } from './platform/node.js';
-import { inExtension, sharedBuildRefused } from './backends.js';
+import { inExtension, messageOf, sharedBuildRefused, wasmApi } from './backends.js';
 import { MAX_THREADS, type BackendName } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
 
@@ -27,6 +27,14 @@ function inScope(name: string): boolean {
   return typeof scope === 'function' && globalThis instanceof scope;
 }
 
+/** Why a scope that is not cross-origin isolated cannot share memory, and what would help where it runs. */
+function notIsolated(): string {
+  if (inScope('SharedWorkerGlobalScope')) return SHARED_WORKER;
+  const extension = inExtension(true);
+  if (inScope('ServiceWorkerGlobalScope')) return extension ? EXTENSION_SERVICE_WORKER : SERVICE_WORKER;
+  return extension ? EXTENSION_ISOLATION_NEEDED : ISOLATION_NEEDED;
+}
+
 /** Why this runtime cannot share a wasm memory with workers, once probed ('' when it can). */
 let sharedMemoryRefused: string | undefined;
 
@@ -35,25 +43,16 @@ let sharedMemoryRefused: string | undefined;
  * of the SharedArrayBuffer global: WebKit's cross-origin isolated pages share wasm memory without one.
  */
 function sharedMemoryUnavailable(): string | undefined {
-  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false)
-    return inScope('SharedWorkerGlobalScope')
-      ? SHARED_WORKER
-      : inScope('ServiceWorkerGlobalScope')
-        ? inExtension(true)
-          ? EXTENSION_SERVICE_WORKER
-          : SERVICE_WORKER
-        : inExtension(true)
-          ? EXTENSION_ISOLATION_NEEDED
-          : ISOLATION_NEEDED;
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) return notIsolated();
   if (sharedMemoryRefused === undefined) {
-    const wasm = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
+    const wasm = wasmApi();
     try {
       if (!wasm) throw new Error('this runtime has no WebAssembly');
       const { buffer } = new wasm.Memory({ initial: 0, maximum: 0, shared: true });
       const kind = Object.prototype.toString.call(buffer);
       sharedMemoryRefused = kind === '[object SharedArrayBuffer]' ? '' : `its buffer is an ${kind.slice(8, -1)}`;
     } catch (error) {
-      sharedMemoryRefused = (error as Error)?.message || String(error);
+      sharedMemoryRefused = messageOf(error);
     }
   }
   return sharedMemoryRefused

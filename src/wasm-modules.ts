@@ -1,7 +1,7 @@
 // The package's builds handed over as WebAssembly.Modules (`RMSProp.ready({ modules })`), for
 // runtimes that run wasm only as a module the program imports (Cloudflare Workers): each checked to
 // be this version's build for its backend (the name scripts/build-wasm.mjs writes into every build).
-import { useModule } from './backends.js';
+import { useModule, wasmApi } from './backends.js';
 import { buildNameSection, scalarWasmName, simdWasmName } from './generated/wasm.js';
 import { describe } from './options.js';
 
@@ -61,7 +61,7 @@ function checkedKey(key: string): keyof typeof BUILDS {
 }
 
 function checkModule(key: keyof typeof BUILDS, module: unknown): WebAssembly.Module {
-  const wasm = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
+  const wasm = wasmApi();
   const { file, name: expected } = BUILDS[key];
   if (!wasm || !(module instanceof wasm.Module))
     throw new TypeError(
