@@ -93,6 +93,8 @@ export const SLOTS = Object.freeze({
   AVERAGE_MODE: -2,
   /** How long a worker spins after a step before it sleeps (ms; see workerMain in threads.ts). */
   SPIN_MS: 1,
+  /** How long a sleeping worker waits before it passes through its event loop (ms; see workerMain). */
+  YIELD_MS: 1000,
 });
 /** @internal */
 export type Slots = typeof SLOTS;

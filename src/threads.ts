@@ -45,7 +45,7 @@ function workerMain(
 ): void {
   onMessage((init) => {
     const { module, memory, controlAt, jobsAt, jobInts, index, threads, slots } = init;
-    const { GENERATION, WORKING, CALLS, STOP, OPEN, SLEEPING, FAILED, LINE, SPIN_MS } = slots;
+    const { GENERATION, WORKING, CALLS, STOP, OPEN, SLEEPING, FAILED, LINE, SPIN_MS, YIELD_MS } = slots;
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const step = instance.exports.step as StepFn;
     const scan = instance.exports.firstNonFinite as ScanFn;
@@ -57,28 +57,36 @@ function workerMain(
     // Disposed before this worker started (createSync, then dispose): the generation it just read is
     // dispose's, and no other comes. (Deno's terminate does not end a thread asleep in Atomics.wait.)
     if (Atomics.load(ctl, STOP) !== 0) return;
-    for (;;) {
-      // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
-      // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
-      const spinUntil = performance.now() + SPIN_MS;
-      for (let spin = 1; Atomics.load(ctl, GENERATION) === seen; spin++)
-        if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
-      Atomics.add(ctl, SLEEPING, 1);
-      while (Atomics.load(ctl, GENERATION) === seen) Atomics.wait(ctl, GENERATION, seen); // only a new generation is a step
-      Atomics.sub(ctl, SLEEPING, 1);
-      seen = Atomics.load(ctl, GENERATION);
-      if (Atomics.load(ctl, STOP) !== 0) return;
-      Atomics.add(ctl, WORKING, 1); // before OPEN is read
-      try {
-        if (Atomics.load(ctl, OPEN) === 1)
-          run(step, scan, average, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
-      } catch (error) {
-        Atomics.store(ctl, FAILED, index); // the caller stops waiting for this worker
-        throw error;
-      } finally {
-        if (Atomics.sub(ctl, WORKING, 1) === 1) Atomics.notify(ctl, WORKING);
+    const work = (spinFirst: boolean): void => {
+      for (;;) {
+        // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
+        // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
+        const spinUntil = performance.now() + (spinFirst ? SPIN_MS : 0);
+        for (let spin = 1; Atomics.load(ctl, GENERATION) === seen; spin++)
+          if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
+        if (spinFirst) Atomics.add(ctl, SLEEPING, 1);
+        spinFirst = true;
+        // Only a new generation is a step. Asleep, the worker goes back to its event loop now and
+        // then (still counted asleep: a step meanwhile runs without it), the only place where Deno
+        // can end it, as it does when the worker of yours that made the optimizer ends.
+        while (Atomics.load(ctl, GENERATION) === seen)
+          if (Atomics.wait(ctl, GENERATION, seen, YIELD_MS) === 'timed-out') return void setTimeout(work, 0, false);
+        Atomics.sub(ctl, SLEEPING, 1);
+        seen = Atomics.load(ctl, GENERATION);
+        if (Atomics.load(ctl, STOP) !== 0) return;
+        Atomics.add(ctl, WORKING, 1); // before OPEN is read
+        try {
+          if (Atomics.load(ctl, OPEN) === 1)
+            run(step, scan, average, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
+        } catch (error) {
+          Atomics.store(ctl, FAILED, index); // the caller stops waiting for this worker
+          throw error;
+        } finally {
+          if (Atomics.sub(ctl, WORKING, 1) === 1) Atomics.notify(ctl, WORKING);
+        }
       }
-    }
+    };
+    work(true);
   });
 }
 

@@ -317,3 +317,53 @@ it.concurrent('optimizers made with createSync and disposed at once end their wo
   const { baseline, after } = await runForJson<{ baseline: number; after: number }>(script, 60_000);
   expect(after).toBeLessThanOrEqual(baseline);
 }, 90_000);
+
+// Deno ends a worker only in its event loop: a pool worker asleep in Atomics.wait outlived the worker
+// of the user's that made its optimizer (4 threads left by 4 such workers ended without dispose, for
+// the process's life). Node and Bun end it anyway; only the Deno run of this tier can tell.
+it.concurrent('an optimizer made in a worker of yours that ends without dispose() ends its workers', async () => {
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const counter = new URL('../support/worker-threads.js', import.meta.url).href;
+  const script = `import { mkdtempSync, writeFileSync } from 'node:fs';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    import { pathToFileURL } from 'node:url';
+    import { RMSProp } from '${entry}';
+    import { workerThreadCount as threads } from '${counter}';
+    const web = typeof Worker === 'function'; // Deno and Bun: Web Workers; Node: worker_threads
+    const file = join(mkdtempSync(join(tmpdir(), 'rmsprop-user-worker-')), 'train.mjs');
+    writeFileSync(file, \`import { RMSProp } from '${entry}';
+      const post = \${web ? 'postMessage' : "(await import('node:worker_threads')).parentPort.postMessage.bind((await import('node:worker_threads')).parentPort)"};
+      const opt = await RMSProp.create({ w: 65536 }, { threads: 2 });
+      opt.grads.w.fill(0.01);
+      opt.step();
+      post(opt.threads);\`);
+    const NodeWorker = web ? undefined : (await import('node:worker_threads')).Worker;
+    await RMSProp.ready({ threads: 2 });
+    // the probe's worker ends: the count read once it has not fallen for 300 ms
+    let baseline = threads();
+    for (let steady = 0; steady < 6; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const now = threads();
+      steady = now < baseline ? 0 : steady + 1;
+      baseline = Math.min(baseline, now);
+    }
+    const stepped = [];
+    const workers = [];
+    for (let i = 0; i < 4; i++) {
+      const worker = web ? new Worker(pathToFileURL(file), { type: 'module' }) : new NodeWorker(pathToFileURL(file), { execArgv: [] });
+      stepped.push(await new Promise((resolve) => web ? (worker.onmessage = (e) => resolve(e.data)) : worker.once('message', resolve)));
+      workers.push(worker);
+    }
+    for (const worker of workers) await worker.terminate();
+    const start = Date.now();
+    while (threads() > baseline && Date.now() - start < 10_000) await new Promise((resolve) => setTimeout(resolve, 10));
+    console.log(JSON.stringify({ stepped, baseline, after: threads() }));
+    process.exit(0);`;
+  const { stepped, baseline, after } = await runForJson<{ stepped: number[]; baseline: number; after: number }>(
+    script,
+    60_000,
+  );
+  expect(stepped).toEqual([2, 2, 2, 2]);
+  expect(after).toBeLessThanOrEqual(baseline);
+}, 90_000);
