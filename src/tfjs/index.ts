@@ -31,7 +31,6 @@ import {
   type ResolvedOptions,
   RMSProp,
   type RMSPropOptions,
-  type TensorState,
 } from '../index.js';
 import {
   describe,
@@ -58,6 +57,7 @@ import {
   type StateKind,
   waitsFor,
 } from './slots.js';
+import { StockWeights } from './weights.js';
 
 /** Options of the TF.js optimizer: every option of `RMSProp.create`, with preset `'tfjs'` by default. */
 export type TfjsRMSPropOptions = RMSPropOptions;
@@ -117,20 +117,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #bySlotName = new Map<string, number>();
   /** Steps counted without a core: before it exists (from `setWeights`, or steps with no variable) and after dispose. */
   #steps = 0;
-  /**
-   * What `getWeights` returns: variables of this optimizer, as the stock optimizer's weights are its
-   * own, given the state's values again by a call after it changed (a step, `setWeights`) and
-   * disposed with the optimizer, so that a save still reading them as training goes on never finds
-   * one disposed, and none leaks.
-   */
-  #weights: Array<{ name: string; tensor: tf.Variable }> = [];
-  /** Variables a refresh replaced (a name gone, a new shape): disposed at the next one, not while a save may read them. */
-  #retired: tf.Variable[] = [];
-  /** The slots `#weights` holds the state of, in its order. */
-  #weightsOrder: Slot[] = [];
-  #weightsStale = true;
-  /** The core and its revision the cached weights were read from (a change made through `core` shows). */
-  #weightsRead: { core: RMSProp | undefined; revision: number } = { core: undefined, revision: 0 };
+  /** What `getWeights` returns (the stock layout's weights, as variables of this optimizer). */
+  #weights = new StockWeights();
   /** The variables of the last step, in its order: the order a loaded model's gradients will come in. */
   #lastStep: string[] = [];
   /** Reused by every step, so that a step allocates no record. */
@@ -290,7 +278,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const old = this.#core;
     if (!old && fresh.length === 0) {
       this.#steps++; // no variable yet: a step that updates nothing, which stock TF.js counts too
-      this.#weightsStale = true; // (getWeights' iter)
+      this.#weights.invalidate(); // (getWeights' iter)
       return;
     }
     // (a new core's slots may have lost the disposed: indexed again, not by the old places)
@@ -349,7 +337,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     const stepped = core.step(grads);
     for (const name in grads) grads[name] = null; // hold no gradient's array between steps
-    this.#weightsStale = true; // the state changed (or may have: a new layout, a variable re-created)
+    this.#weights.invalidate(); // the state changed (or may have: a new layout, a variable re-created)
     if (!stepped) return;
     const overwrote = emaOverwriteEvery !== 0 && core.stepCount % emaOverwriteEvery === 0;
     writeVariables(core, overwrote ? slots : updated);
@@ -411,50 +399,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   override async getWeights(): Promise<NamedTensor[]> {
     this.#live();
     // (the order changes without a step too: a variable disposed leaves it)
-    const order = this.#savedOrder();
-    const moved = order.length !== this.#weightsOrder.length || order.some((slot, i) => slot !== this.#weightsOrder[i]);
-    const read = this.#weightsRead;
-    const changed = read.core !== this.#core || (this.#core !== undefined && this.#core.revision !== read.revision);
-    if (this.#weightsStale || changed || moved || this.#weights.some((w) => w.tensor.isDisposed))
-      this.#refreshWeights(order);
-    return this.#weights.slice();
-  }
-
-  #refreshWeights(order: Slot[]): void {
-    const core = this.#core;
-    const centered = this.#resolved('centered');
-    const values: NamedTensor[] = [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }];
-    for (const [kind] of STOCK) {
-      if (kind === 'gradAvg' && !centered) continue;
-      for (const slot of order) {
-        const state =
-          slot.name !== undefined && core ? (core.state[slot.name] as TensorState)[kind] : slot.pending?.[kind];
-        const tensor = state ? tf.tensor(state.slice(), slot.shape, 'float32') : tf.zeros(slot.shape, 'float32');
-        values.push({ name: slot.stateNames[kind], tensor });
-      }
-    }
-    // by name: the order changes with the last step, and an array returned before keeps its names
-    const old = this.#weights.map((w) => w.tensor);
-    const kept = new Map(this.#weights.map((w) => [w.name, w.tensor]));
-    tf.dispose(this.#retired);
-    this.#weights = values.map(({ name, tensor }) => {
-      const variable = kept.get(name);
-      kept.delete(name); // (a second weight of that name gets a variable of its own)
-      const fits =
-        variable &&
-        !variable.isDisposed &&
-        variable.dtype === tensor.dtype &&
-        variable.shape.join() === tensor.shape.join();
-      if (fits) variable.assign(tensor);
-      const weight = { name, tensor: fits ? variable : tf.variable(tensor, false) };
-      tensor.dispose();
-      return weight;
-    });
-    const reused = new Set(this.#weights.map((w) => w.tensor));
-    this.#retired = old.filter((variable) => !reused.has(variable));
-    this.#weightsOrder = order;
-    this.#weightsStale = false;
-    this.#weightsRead = { core, revision: core?.revision ?? 0 };
+    return this.#weights.get(this.#savedOrder(), this.#core, this.iterations, this.#resolved('centered'));
   }
 
   /** The names of the variables this optimizer has seen, disposed ones included. */
@@ -506,7 +451,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     // Everything read and checked: now change the optimizer. The state of a variable disposed now is
     // dropped (re-created under its name, it takes the state loaded for that name, or starts afresh).
-    this.#weightsStale = true;
+    this.#weights.invalidate();
     const live = liveNames(tf.engine().registeredVariables);
     const known = this.#knownNames();
     const kept = new Set(order);
@@ -575,9 +520,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   override dispose(): void {
     if (this.#stepping) throw new Error(`dispose() ${DURING_STEP}; it was not disposed`);
-    tf.dispose([...this.#weights.map((w) => w.tensor), ...this.#retired]);
-    this.#weights = [];
-    this.#retired = [];
+    this.#weights.dispose();
     if (this.#core) this.#resolvedOptions = this.#core.options; // (changes made on core too)
     this.#steps = this.iterations; // still readable
     this.#core?.dispose();

@@ -94,9 +94,12 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // contents line: 335.7 kB packed. Reasons for browser extensions (the manifest's keys) and their
 // section in docs/browsers.md: 146.8 kB of code, 336.7 kB packed. A second review's fixes (a
 // Worker's own reason, a build compiled here counted as runnable, restores that undo only their own
-// call): 147.1 kB of code, 337.0 kB packed.
-const CODE_BUDGET = 147_500;
-const BUDGET = 337_500;
+// call): 147.1 kB of code, 337.0 kB packed. Deno's workers ended with the worker that made them (a
+// sleeping worker passes through its event loop) and the TF.js drop-in's getWeights variables in a
+// module of their own (each module is gzipped alone here, so a split costs its imports and header):
+// 148.2 kB of code, 337.7 kB packed.
+const CODE_BUDGET = 148_500;
+const BUDGET = 338_000;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
