@@ -286,6 +286,20 @@ it.concurrent('memory the system refuses: a RangeError naming the bytes, and the
   expect(result.stepped).toBe(true);
 });
 
+/**
+ * A child script's lines that compile the threaded build and read the process's worker threads once
+ * the probe's worker has ended (the count has not fallen for 300 ms) into `baseline`; `threads()`
+ * counts them (imported as workerThreadCount from test/support/worker-threads.js).
+ */
+const WORKER_THREADS_BASELINE = `await RMSProp.ready({ threads: 2 });
+    let baseline = threads();
+    for (let steady = 0; steady < 6; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const now = threads();
+      steady = now < baseline ? 0 : steady + 1;
+      baseline = Math.min(baseline, now);
+    }`;
+
 // createSync returns before its workers start; one disposed before its worker read the control block
 // read dispose's generation as its last, and slept for good, waiting for a step. Node and Bun end such
 // a thread at terminate(); Deno's terminate cannot end a thread asleep in Atomics.wait, and 40 such
@@ -296,15 +310,7 @@ it.concurrent('optimizers made with createSync and disposed at once end their wo
   const counter = new URL('../support/worker-threads.js', import.meta.url).href;
   const script = `import { RMSProp } from '${entry}';
     import { workerThreadCount as threads } from '${counter}';
-    await RMSProp.ready({ threads: 2 });
-    // the probe's worker ends: the count read once it has not fallen for 300 ms
-    let baseline = threads();
-    for (let steady = 0; steady < 6; ) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const now = threads();
-      steady = now < baseline ? 0 : steady + 1;
-      baseline = Math.min(baseline, now);
-    }
+    ${WORKER_THREADS_BASELINE}
     for (let i = 0; i < 40; i++) {
       const opt = RMSProp.createSync({ w: 65536 }, { threads: 2 });
       opt.grads.w.fill(0.01);
@@ -339,15 +345,7 @@ it.concurrent('an optimizer made in a worker of yours that ends without dispose(
       opt.step();
       post(opt.threads);\`);
     const NodeWorker = web ? undefined : (await import('node:worker_threads')).Worker;
-    await RMSProp.ready({ threads: 2 });
-    // the probe's worker ends: the count read once it has not fallen for 300 ms
-    let baseline = threads();
-    for (let steady = 0; steady < 6; ) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const now = threads();
-      steady = now < baseline ? 0 : steady + 1;
-      baseline = Math.min(baseline, now);
-    }
+    ${WORKER_THREADS_BASELINE}
     const stepped = [];
     const workers = [];
     for (let i = 0; i < 4; i++) {
