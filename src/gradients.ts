@@ -214,7 +214,9 @@ export class StepGradients {
 
   /** After each step: holds no caller array until the next. */
   forget(): void {
-    this.#sources.fill(undefined);
+    // A loop: Array.prototype.fill over an array that held objects allocates 48 bytes a call in Deno 2.9's V8.
+    const sources = this.#sources;
+    for (let i = 0; i < sources.length; i++) sources[i] = undefined;
   }
 
   /** At dispose: drops every view of the heap and the staging memory. */

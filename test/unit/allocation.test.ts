@@ -20,7 +20,6 @@ const gc = fullCollector();
 // The checks below read V8's young generation (node:v8's getHeapSpaceStatistics) in Node.
 const noYoungGeneration = doesNotApply('step() allocates nothing (read from V8’s young generation)', {
   bun: 'JavaScriptCore has no V8 heap spaces to read',
-  deno: 'Deno 2.9.6 shows 48–64 bytes a step on every backend (js, wasm, simd; 1 and 2 threads) where Node shows 0, not examined yet',
 });
 
 function heapUsed(): number {
