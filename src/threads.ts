@@ -57,20 +57,23 @@ function workerMain(
     // Disposed before this worker started (createSync, then dispose): the generation it just read is
     // dispose's, and no other comes. (Deno's terminate does not end a thread asleep in Atomics.wait.)
     if (Atomics.load(ctl, STOP) !== 0) return;
-    const work = (spinFirst: boolean): void => {
+    // `asleep`: back from the event loop (below), still counted in SLEEPING.
+    const work = (asleep: boolean): void => {
       for (;;) {
-        // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
-        // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
-        const spinUntil = performance.now() + (spinFirst ? SPIN_MS : 0);
-        for (let spin = 1; Atomics.load(ctl, GENERATION) === seen; spin++)
-          if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
-        if (spinFirst) Atomics.add(ctl, SLEEPING, 1);
-        spinFirst = true;
-        // Only a new generation is a step. Asleep, the worker goes back to its event loop now and
-        // then (still counted asleep: a step meanwhile runs without it), the only place where Deno
-        // can end it, as it does when the worker of yours that made the optimizer ends.
+        if (!asleep) {
+          // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
+          // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
+          const spinUntil = performance.now() + SPIN_MS;
+          for (let spin = 1; Atomics.load(ctl, GENERATION) === seen; spin++)
+            if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
+          Atomics.add(ctl, SLEEPING, 1);
+        }
+        asleep = false;
+        // Only a new generation is a step. Asleep, the worker passes through its event loop now and
+        // then (a step meanwhile runs without it), the only place where Deno can end it, as it does
+        // when the worker of yours that made the optimizer ends.
         while (Atomics.load(ctl, GENERATION) === seen)
-          if (Atomics.wait(ctl, GENERATION, seen, YIELD_MS) === 'timed-out') return void setTimeout(work, 0, false);
+          if (Atomics.wait(ctl, GENERATION, seen, YIELD_MS) === 'timed-out') return void setTimeout(work, 0, true);
         Atomics.sub(ctl, SLEEPING, 1);
         seen = Atomics.load(ctl, GENERATION);
         if (Atomics.load(ctl, STOP) !== 0) return;
@@ -86,7 +89,7 @@ function workerMain(
         }
       }
     };
-    work(true);
+    work(false);
   });
 }
 

@@ -178,6 +178,28 @@ it('workers run part of steps that come back to back; after a pause a small step
   opt.dispose();
 });
 
+// Asleep for more than YIELD_MS, a worker passes through its event loop (where Deno can end it) and
+// sleeps again: counted asleep once all along, woken by the next large step, which it joins.
+it('a worker asleep for seconds is counted asleep once and joins the next large step, with the bits of one thread', async () => {
+  const lengths = [524_288];
+  const [alone, threaded] = await Promise.all(
+    [1, 2].map((threads) => RMSProp.create(randomArrays(3, lengths), { threads, momentum: 0.9 })),
+  );
+  threaded.step(gradientsOf(0, lengths));
+  const before = threaded.poolForTest!.workerChunks;
+  await new Promise((resolve) => setTimeout(resolve, 2_500)); // (two passes through the event loop)
+  expect(threaded.poolForTest!.sleepingForTest).toBe(1);
+  // until the woken worker has taken a chunk: on a busy machine it may not get a core at once
+  let steps = 1;
+  for (; threaded.poolForTest!.workerChunks === before && steps < 2_000; steps++)
+    threaded.step(gradientsOf(steps, lengths));
+  expect(threaded.poolForTest!.workerChunks).toBeGreaterThan(before);
+  for (let k = 0; k < steps; k++) alone.step(gradientsOf(k, lengths));
+  everything(threaded).forEach((a, i) => expect(sameBits(a, everything(alone)[i]), `array ${i}`).toBeUndefined());
+  alone.dispose();
+  threaded.dispose();
+}, 60_000);
+
 describe('thread options', () => {
   it("'auto' starts the machine's cores from 16 K elements; below, and on the js backend, one thread that says why", async () => {
     const auto = await RMSProp.create({ w: 16_384 }, { threads: 'auto' });
