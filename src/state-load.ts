@@ -23,6 +23,7 @@ import {
   type CompressedFormat,
   type GroupInfo,
   type ResolvedOptions,
+  readOptions,
 } from './options.js';
 import {
   bytesOf,
@@ -98,13 +99,16 @@ export function restoredOptions(
   savedNames: Readonly<Record<string, string>> = {},
 ): ResolvedOptions[] {
   return current.map((options, g) => {
-    const changes = Object.entries(saved[g]).flatMap(([key, value]) =>
-      (FIXED_AFTER_CREATE as readonly string[]).includes(key) ||
-      (key === 'lr' && (value === 'schedule' || typeof options.lr === 'function'))
-        ? []
-        : [[key, value === null && CLIPPING.includes(key) ? Infinity : value] as const],
+    const entries = Object.entries(saved[g]).map(
+      ([key, value]) => [key, value === null && CLIPPING.includes(key) ? Infinity : value] as const,
+    );
+    const isFixed = ([key]: readonly [string, unknown]) => (FIXED_AFTER_CREATE as readonly string[]).includes(key);
+    const changes = entries.filter(
+      (entry) =>
+        !isFixed(entry) && !(entry[0] === 'lr' && (entry[1] === 'schedule' || typeof options.lr === 'function')),
     );
     try {
+      readOptions(record(entries.filter(isFixed))); // those fixed at create are kept, but a bad one is refused too
       return readOptionChanges(options, record(changes));
     } catch (error) {
       if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
@@ -117,7 +121,7 @@ export function restoredOptions(
 }
 
 /** The options saved as null when off (Infinity is not JSON). */
-const CLIPPING = ['clipValue', 'clipNorm'];
+const CLIPPING = ['clipValue', 'clipNorm', 'globalClipNorm'];
 
 /** loadState's options, checked. @internal */
 export function readLoadOptions(options: unknown, method: string): Required<LoadOptions> {
@@ -357,8 +361,11 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
   for (const kind of Object.keys(values)) {
     const value = (values as Record<string, unknown>)[kind];
     if (value === undefined) continue;
-    if (!kept.includes(kind))
-      throw new RangeError(`setState: '${name}' keeps ${kept.join(', ')}, not ${describe(kind)}`);
+    if (!kept.includes(kind)) {
+      // a misspelt kind is a bad name (TypeError); a kind this parameter does not keep, a bad value
+      const Refusal = [...STATE_KINDS, 'average'].includes(kind) ? RangeError : TypeError;
+      throw new Refusal(`setState: '${name}' keeps ${kept.join(', ')}, not ${describe(kind)}`);
+    }
     if (!isFloat32Array(value))
       throw new TypeError(`setState: ${kind} of '${name}' must be a Float32Array, got ${describe(value)}`);
     if (isGone(value))

@@ -179,7 +179,7 @@ export const quote = (name: string) => `'${name}'`;
 /** Refuses an array name no saved parameter has (`entry`: where the parameter's arrays are, for the message). @internal */
 export function checkArrayName(kind: string, entry: string): void {
   if (!KINDS.includes(kind as ArrayKind))
-    throw new RangeError(`${entry} has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`);
+    throw new TypeError(`${entry} has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`);
 }
 
 /** Refuses a format version this library cannot read (`prefix` starts the message). @internal */

@@ -1,6 +1,6 @@
 // The JSON form of PyTorch's `optimizer.state_dict()` for torch.optim.RMSprop: parameters are
 // numbered in order across groups, tensors become plain number arrays.
-import { describe, type GroupInfo } from './options.js';
+import { describe, type GroupInfo, learningRates } from './options.js';
 import { own } from './inputs.js';
 import type { StateKind } from './layout.js';
 import { encodedConstant } from './tensors.js';
@@ -98,6 +98,12 @@ export function toTorch(
   groups: readonly GroupInfo[],
   tensors: readonly TensorArrays[],
 ): TorchStateDict {
+  // A schedule's rate as the next step would take it (a bad one refused as there, before anything)
+  const lrs = learningRates(
+    groups.map((options) => ({ options })),
+    stepCount,
+    new Float64Array(groups.length),
+  );
   // PyTorch creates a parameter's state at its first step; before any, state set another way is kept.
   const stateful = tensors.map((t) => stepCount > 0 || !isFresh(t, groups[t.group].initialSquareAvg));
   tensors.forEach((t, i) => stateful[i] && checkTorchLength(t, 'toTorchStateDict'));
@@ -118,8 +124,8 @@ export function toTorch(
     state[String(i)] = entry;
   });
   let index = 0;
-  const param_groups = groups.map((g) => ({
-    lr: typeof g.lr === 'function' ? g.lr(stepCount) : g.lr,
+  const param_groups = groups.map((g, i) => ({
+    lr: lrs[i],
     alpha: g.decay,
     eps: g.eps,
     weight_decay: g.weightDecay,

@@ -97,9 +97,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // call): 147.1 kB of code, 337.0 kB packed. Deno's workers ended with the worker that made them (a
 // sleeping worker passes through its event loop) and the TF.js drop-in's getWeights variables in a
 // module of their own (each module is gzipped alone here, so a split costs its imports and header):
-// 148.2 kB of code, 337.7 kB packed.
-const CODE_BUDGET = 148_500;
-const BUDGET = 338_000;
+// 148.2 kB of code, 337.7 kB packed. The refusals a fuzzer found (fixed options in a restored state,
+// a schedule's rate in the PyTorch dict) and their CHANGELOG entry: 148.5 kB of code, 338.2 kB packed.
+const CODE_BUDGET = 149_000;
+const BUDGET = 338_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

@@ -103,6 +103,19 @@ describe('loadState with restoreOptions', () => {
     opt.dispose();
   });
 
+  it('options fixed at create stay as the optimizer has them, whatever valid value was saved', async () => {
+    const source = await RMSProp.create({ w: 4 }, { backend: 'js', nonFinite: 'skip', globalClipNorm: 2 });
+    const target = await RMSProp.create({ w: 4 }, { backend: 'wasm' });
+    target.loadState(source.saveState(), { restoreOptions: true });
+    expect([target.backend, target.options.nonFinite, target.options.globalClipNorm]).toEqual([
+      'wasm',
+      'propagate',
+      Infinity,
+    ]);
+    source.dispose();
+    target.dispose();
+  });
+
   it('without it, options stay as the optimizer has them', async () => {
     const source = await RMSProp.create({ w: 4 }, { lr: 0.5 });
     const target = await RMSProp.create({ w: 4 }, { lr: 0.25 });
@@ -145,6 +158,22 @@ describe('loadState with restoreOptions', () => {
     // null stands for Infinity (off) in clipping options only: elsewhere it is the value refused
     cases.push([withGroup1({ lr: null }), { restoreOptions: true }, /groups\[1\]\.options: option 'lr'.*got null/]);
     cases.push([withGroup1({ maximize: null }), { restoreOptions: true }, /option 'maximize'.*got null/]);
+    // options fixed at create are kept as the optimizer has them, but a bad one is a bad state
+    const fixed: Array<[string, unknown, ErrorConstructor]> = [
+      ['stateFormat', 'x', TypeError],
+      ['preset', 'bogus', TypeError],
+      ['threads', -1, RangeError],
+      ['backend', 'gpu', TypeError],
+      ['nonFinite', 'x', TypeError],
+      ['initialSquareAvg', -1, RangeError],
+      ['globalClipNorm', -1, RangeError],
+    ];
+    for (const [key, value, kind] of fixed) {
+      const saved = withGroup1({ [key]: value });
+      const refusal = `groups\\[1\\]\\.options: option '${key}'.*${JSON.stringify(value)}`;
+      expect(() => target.loadState(saved as never, { restoreOptions: true })).toThrow(kind);
+      cases.push([saved, { restoreOptions: true }, new RegExp(refusal)]);
+    }
     for (const [saved, options, error] of cases) {
       expect(() => target.loadState(saved as never, options as never)).toThrow(error);
       expect(snapshotDifference(snapshot(everything(target)), before)).toBeUndefined();

@@ -633,6 +633,42 @@ describe('saved state', () => {
     expect(opt.state[0].squareAvg[0]).toBeNaN();
   });
 
+  it('a misspelt state array is a TypeError (setState, loadState), a kind this parameter does not keep a RangeError; nothing changes', async () => {
+    const opt = await RMSProp.create({ w: 4 });
+    opt.grads.w.fill(1);
+    opt.step();
+    const before = snapshot(everything(opt));
+    const squareAvg = new Float32Array(4);
+    expect(() => opt.setState('w', { squareAvg, sqareAvg: squareAvg } as never)).toThrow(
+      new TypeError('setState: \'w\' keeps squareAvg, not "sqareAvg"'),
+    );
+    expect(() => opt.setState('w', { momentum: squareAvg })).toThrow(
+      new RangeError('setState: \'w\' keeps squareAvg, not "momentum"'),
+    );
+    const misspelt = opt.saveState();
+    (misspelt.state.w as Record<string, unknown>).sqareAvg = misspelt.state.w.squareAvg;
+    expect(() => opt.loadState(misspelt)).toThrow(TypeError);
+    expect(() => opt.loadState(misspelt)).toThrow(/state\['w'\] has 'sqareAvg'; a parameter's arrays are squareAvg/);
+    expect(snapshotDifference(snapshot(everything(opt)), before)).toBeUndefined();
+    expect(opt.stepCount).toBe(1);
+    opt.dispose();
+  });
+
+  it("toTorchStateDict refuses a schedule's bad rate as step() does (the dict would carry it; BigInt is no JSON)", async () => {
+    for (const [bad, kind] of [
+      [Number.NaN, RangeError],
+      [-1, RangeError],
+      ['x', TypeError],
+      [2n, TypeError],
+    ] as const) {
+      const opt = await RMSProp.create({ w: 4 }, { preset: 'pytorch', lr: () => bad as never });
+      expect(() => opt.step()).toThrow(kind);
+      expect(() => opt.toTorchStateDict()).toThrow(kind);
+      expect(() => opt.toTorchStateDict()).toThrow(/option 'lr': the schedule of group 0 returned .* at step 0/);
+      opt.dispose();
+    }
+  });
+
   it('a PyTorch state dict exported here loads back unchanged, and resumes the same run', async () => {
     const opt = await RMSProp.create(
       [{ params: { a: randomArrays(1, [9])[0] }, momentum: 0.9, centered: true }, { params: { b: 4 } }],
@@ -872,7 +908,7 @@ describe('a malformed saved state names the field', () => {
     [
       'an unknown array kind',
       (s) => ({ ...s, state: { ...s.state, w: { ...s.state.w, velocity: s.state.w.squareAvg } } }),
-      RangeError,
+      TypeError,
       /state\['w'\] has 'velocity'/,
     ],
     [
