@@ -60,19 +60,25 @@ function refusedReason(error: unknown): string {
   const detail = messageOf(error).trim().replace(/:$/, '');
   if (AT_ONCE)
     return `this Cloudflare Worker compiles no WebAssembly in a request's handler: hand the package's modules to RMSProp.ready({ modules }), or create the optimizer (or await RMSProp.ready()) at the Worker's top level (${detail})`;
-  if (inExtension())
-    return `this extension refuses to compile WebAssembly: its pages and service worker need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (${detail})`;
+  if (extensionOf())
+    return `this extension refuses to compile WebAssembly: its pages and background (or service worker) need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (${detail})`;
   return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src; where wasm runs only as an imported module (Cloudflare Workers), hand the package's modules to RMSProp.ready({ modules }) (${detail})`;
 }
 
+const EXTENSIONS = {
+  'chrome-extension:': 'chromium',
+  'moz-extension:': 'firefox',
+  'safari-web-extension:': 'safari',
+} as const;
+
 /**
- * @internal Whether this code runs in a browser extension's own page or service worker (not a
- * content script: the page's); `chromium` for Chromium's only.
+ * @internal The browser whose extension's own page, background or service worker this code runs in
+ * (not a content script: it runs as the page's), or undefined.
  */
-export const inExtension = (chromium = false) =>
-  (chromium ? /^chrome-extension:$/ : /^(chrome|moz|safari-web)-extension:$/).test(
-    String((globalThis as { location?: { protocol?: unknown } }).location?.protocol),
-  );
+export const extensionOf = (): 'chromium' | 'firefox' | 'safari' | undefined => {
+  const protocol = String((globalThis as { location?: { protocol?: unknown } }).location?.protocol);
+  return Object.hasOwn(EXTENSIONS, protocol) ? EXTENSIONS[protocol as keyof typeof EXTENSIONS] : undefined;
+};
 
 /** The builds handed over as modules (`RMSProp.ready`'s `modules`): they run where compiling is refused. */
 const handed = new Set<WasmBackend>();

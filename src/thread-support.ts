@@ -1,7 +1,7 @@
 // Whether a step can run on threads here, and on how many (the threads themselves: threads.ts).
 // Node's module; package.json's `browser` field swaps in ./platform/browser.js (see threads.ts).
 import { platform } from './platform/node.js';
-import { inExtension, messageOf, sharedBuildRefused, wasmApi } from './backends.js';
+import { extensionOf, messageOf, sharedBuildRefused, wasmApi } from './backends.js';
 import { MAX_THREADS, type BackendName } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
 
@@ -15,11 +15,14 @@ const SHARED_WORKER =
 const SERVICE_WORKER =
   'a service worker is not cross-origin isolated, so it cannot share memory with workers (run the optimizer in a cross-origin isolated page, or in a dedicated Worker of one)';
 
-// A Chromium extension sends no headers: its manifest's keys isolate its pages (Chrome's keys; Firefox untested).
+// A Chromium extension sends no headers: its manifest's keys isolate its pages.
 const EXTENSION_ISOLATION_NEEDED =
   'this extension page is not cross-origin isolated, so it cannot share memory with workers (add to manifest.json "cross_origin_embedder_policy": { "value": "require-corp" } and "cross_origin_opener_policy": { "value": "same-origin" })';
 const EXTENSION_SERVICE_WORKER =
   "an extension's service worker is not cross-origin isolated, so it cannot share memory with workers (run the optimizer in an extension page or an offscreen document of an extension whose manifest sets cross_origin_embedder_policy and cross_origin_opener_policy)";
+// Firefox 153 isolated no extension page or background with those keys, and refused their blob: workers.
+const FIREFOX_EXTENSION =
+  "Firefox's extension pages and background are not cross-origin isolated (Firefox does not take the manifest's cross_origin_embedder_policy and cross_origin_opener_policy) and start no blob: workers, so they cannot share memory with workers (a content script on a cross-origin isolated site can)";
 
 /** Whether this code runs in a global scope of the class `name` (a browser's worker scopes). */
 function inScope(name: string): boolean {
@@ -30,9 +33,11 @@ function inScope(name: string): boolean {
 /** Why a scope that is not cross-origin isolated cannot share memory, and what would help where it runs. */
 function notIsolated(): string {
   if (inScope('SharedWorkerGlobalScope')) return SHARED_WORKER;
-  const extension = inExtension(true);
-  if (inScope('ServiceWorkerGlobalScope')) return extension ? EXTENSION_SERVICE_WORKER : SERVICE_WORKER;
-  return extension ? EXTENSION_ISOLATION_NEEDED : ISOLATION_NEEDED;
+  const extension = extensionOf();
+  if (extension === 'firefox') return FIREFOX_EXTENSION;
+  const chromium = extension === 'chromium';
+  if (inScope('ServiceWorkerGlobalScope')) return chromium ? EXTENSION_SERVICE_WORKER : SERVICE_WORKER;
+  return chromium ? EXTENSION_ISOLATION_NEEDED : ISOLATION_NEEDED;
 }
 
 /** Why this runtime cannot share a wasm memory with workers, once probed ('' when it can). */

@@ -99,8 +99,9 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // module of their own (each module is gzipped alone here, so a split costs its imports and header):
 // 148.2 kB of code, 337.7 kB packed. The refusals a fuzzer found (fixed options in a restored state,
 // a schedule's rate in the PyTorch dict) and their CHANGELOG entry: 148.5 kB of code, 338.2 kB packed.
+// Firefox extensions' own reason and docs/browsers.md's section on them: 148.7 kB of code, 338.8 kB packed.
 const CODE_BUDGET = 149_000;
-const BUDGET = 338_500;
+const BUDGET = 339_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

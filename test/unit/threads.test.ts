@@ -221,7 +221,7 @@ describe('thread options', () => {
   // A page without COOP/COEP, and a SharedWorker or service worker, which no header makes isolated (an
   // audit's SharedWorker in an isolated page was told to send the headers its page already sent); a
   // browser extension's page and service worker, which send no headers (an audit in Chromium: the
-  // manifest's keys isolate its pages; its service worker never is).
+  // manifest's keys isolate its pages; its service worker never is; one in Firefox: nothing does).
   it('not cross-origin isolated: one thread, and the reason says what would help where the optimizer runs', async () => {
     const reasons: Record<string, string | undefined> = {};
     const where = [
@@ -230,6 +230,7 @@ describe('thread options', () => {
       ['ServiceWorkerGlobalScope', 'https:'],
       ['Window', 'chrome-extension:'],
       ['ServiceWorkerGlobalScope', 'chrome-extension:'],
+      ['Window', 'moz-extension:'],
     ];
     try {
       for (const [scope, protocol] of where) {
@@ -261,6 +262,10 @@ describe('thread options', () => {
     );
     expect(reasons['ServiceWorkerGlobalScope chrome-extension:']).toMatch(
       /^an extension's service worker is not cross-origin isolated.*offscreen document/,
+    );
+    // Firefox 153 isolates no extension page with the manifest's keys, and refuses their blob: workers
+    expect(reasons['Window moz-extension:']).toMatch(
+      /^Firefox's extension pages and background are not cross-origin isolated \(Firefox does not take the manifest's/,
     );
   });
 

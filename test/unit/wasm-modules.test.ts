@@ -149,6 +149,6 @@ it("in a browser extension that refuses wasm, the reason names the manifest's ke
     console.log(JSON.stringify({ backend: opt.backend, reason: opt.backendReason }));`);
   expect(backend).toBe('js');
   expect(reason).toBe(
-    "this extension refuses to compile WebAssembly: its pages and service worker need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (WebAssembly.Module())",
+    "this extension refuses to compile WebAssembly: its pages and background (or service worker) need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (WebAssembly.Module())",
   );
 });
