@@ -6,6 +6,14 @@ import { type Engine, poll } from './engine.js';
 
 export const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
 
+/** Nothing that reaches for the network (puppeteer already turns off updates and telemetry). */
+export const FIREFOX_PREFS: Readonly<Record<string, unknown>> = {
+  'network.captive-portal-service.enabled': false,
+  'network.connectivity-service.enabled': false,
+  'browser.safebrowsing.update.enabled': false,
+  'extensions.blocklist.enabled': false,
+};
+
 /** Headless Firefox ESR in a fresh profile; errors: page exceptions and console errors (BiDi log events). */
 export async function launchFirefox(): Promise<Engine> {
   if (!existsSync(FIREFOX))
@@ -14,13 +22,7 @@ export async function launchFirefox(): Promise<Engine> {
     browser: 'firefox',
     executablePath: FIREFOX,
     headless: true,
-    // Nothing that reaches for the network (puppeteer already turns off updates and telemetry).
-    extraPrefsFirefox: {
-      'network.captive-portal-service.enabled': false,
-      'network.connectivity-service.enabled': false,
-      'browser.safebrowsing.update.enabled': false,
-      'extensions.blocklist.enabled': false,
-    },
+    extraPrefsFirefox: FIREFOX_PREFS,
   });
   return {
     name: 'firefox',
