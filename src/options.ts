@@ -287,7 +287,13 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
  * what makes the check hold: an object read twice could answer differently the second time.
  */
 export function readOptions(options: unknown, what = 'options'): RMSPropOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Map) {
+  if (
+    options === null ||
+    typeof options !== 'object' ||
+    Array.isArray(options) ||
+    ArrayBuffer.isView(options) ||
+    options instanceof Map
+  ) {
     throw new TypeError(`${what} must be an object of options, got ${describe(options)}`);
   }
   const copy: Record<string, unknown> = Object.create(null);

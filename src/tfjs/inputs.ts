@@ -41,9 +41,13 @@ const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Ten
 export const given = (options: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 
-/** Whether `value` can be options: an object, not an array or a Map (which RMSProp.create refuses too). @internal */
+/** Whether `value` can be options: an object, not an array, a typed array or a Map (which RMSProp.create refuses too). @internal */
 export const isOptionsObject = (value: unknown): value is object =>
-  value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Map);
+  value !== null &&
+  typeof value === 'object' &&
+  !Array.isArray(value) &&
+  !ArrayBuffer.isView(value) &&
+  !(value instanceof Map);
 
 /** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. @internal */
 export function sizeMismatch(

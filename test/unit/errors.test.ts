@@ -73,6 +73,15 @@ describe('create rejects bad options', () => {
 
   it('rejects options that are not an object', async () => {
     await expect(RMSProp.create({ w: 1 }, 0.01 as unknown as RMSPropOptions)).rejects.toThrow(TypeError);
+    // a typed array's indices are not options (a fuzzer's setOptions(0, gradient) said "unknown option '0'")
+    const opt = await RMSProp.create({ w: 2 });
+    expect(() => opt.setOptions(0, new Float32Array(2) as never)).toThrow(
+      /^changes must be an object of options, got a Float32Array/,
+    );
+    await expect(RMSProp.create({ w: 1 }, new Float32Array(1) as never)).rejects.toThrow(
+      /^options must be an object of options, got a Float32Array/,
+    );
+    opt.dispose();
   });
 });
 

@@ -869,7 +869,7 @@ describe('options and config', () => {
     await expect(rmsprop({ learningRate: 1 } as TfjsRMSPropOptions)).rejects.toThrow(/unknown option 'learningRate'/);
     await expect(rmsprop({ nesterov: true })).rejects.toThrow(/'nesterov'/);
     // as RMSProp.create refuses them (an array was read as no options)
-    for (const notOptions of [null, [], new Map()])
+    for (const notOptions of [null, [], new Map(), new Float32Array(1)])
       await expect(rmsprop(notOptions as never)).rejects.toThrow(/options must be an object/);
   });
 
