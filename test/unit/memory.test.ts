@@ -330,20 +330,21 @@ it.concurrent('optimizers made with createSync and disposed at once end their wo
 it.concurrent('an optimizer made in a worker of yours that ends without dispose() ends its workers', async () => {
   const entry = new URL('../../dist/index.js', import.meta.url).href;
   const counter = new URL('../support/worker-threads.js', import.meta.url).href;
-  const script = `import { mkdtempSync, writeFileSync } from 'node:fs';
+  const script = `import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
     import { tmpdir } from 'node:os';
     import { join } from 'node:path';
     import { pathToFileURL } from 'node:url';
     import { RMSProp } from '${entry}';
     import { workerThreadCount as threads } from '${counter}';
     const web = typeof Worker === 'function'; // Deno and Bun: Web Workers; Node: worker_threads
-    const file = join(mkdtempSync(join(tmpdir(), 'rmsprop-user-worker-')), 'train.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'rmsprop-user-worker-'));
+    const file = join(dir, 'train.mjs');
     writeFileSync(file, \`import { RMSProp } from '${entry}';
-      const post = \${web ? 'postMessage' : "(await import('node:worker_threads')).parentPort.postMessage.bind((await import('node:worker_threads')).parentPort)"};
+      const { parentPort } = typeof postMessage === 'function' ? {} : await import('node:worker_threads');
       const opt = await RMSProp.create({ w: 65536 }, { threads: 2 });
       opt.grads.w.fill(0.01);
       opt.step();
-      post(opt.threads);\`);
+      (parentPort ?? globalThis).postMessage(opt.threads);\`);
     const NodeWorker = web ? undefined : (await import('node:worker_threads')).Worker;
     ${WORKER_THREADS_BASELINE}
     const stepped = [];
@@ -357,6 +358,7 @@ it.concurrent('an optimizer made in a worker of yours that ends without dispose(
     const start = Date.now();
     while (threads() > baseline && Date.now() - start < 10_000) await new Promise((resolve) => setTimeout(resolve, 10));
     console.log(JSON.stringify({ stepped, baseline, after: threads() }));
+    rmSync(dir, { recursive: true });
     process.exit(0);`;
   const { stepped, baseline, after } = await runForJson<{ stepped: number[]; baseline: number; after: number }>(
     script,
