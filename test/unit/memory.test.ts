@@ -179,7 +179,9 @@ it.concurrent('100 threaded optimizers (64 K elements, 4 threads) dropped withou
     `threads: baseline ${baseline}, at most ${most}, after ${after}; RSS at most ${earlyHigh.toFixed(0)} MiB over the 10th to 30th, at least ${lateLow.toFixed(0)} MiB over the last 20 of ${count}`,
   );
   expect(after).toBe(baseline);
-  expect(most).toBeLessThan(baseline + 20);
+  // (ten optimizers' workers at once: the leak made 300, the old count 188; CI read 9–12 over the
+  // baseline on Node and 15–21 on Deno, whose collector runs later: 21 failed a bound of 20 once)
+  expect(most).toBeLessThan(baseline + 30);
   expect(lateLow).toBeLessThan(earlyHigh + 160);
 }, 300_000);
 
