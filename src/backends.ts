@@ -52,14 +52,15 @@ const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0
 /**
  * Cloudflare Workers compile wasm bytes only while a Worker starts, and there an awaited
  * WebAssembly.compile never settles ("Top-level await in module is unsettled"): compiled at once.
+ * Known by WebSocketPair, workerd's at every compatibility date (navigator only from 2022-03-21).
  */
-const AT_ONCE = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers';
+const AT_ONCE = typeof (globalThis as { WebSocketPair?: unknown }).WebSocketPair === 'function';
 
 function refusedReason(error: unknown): string {
   // (Chromium's message in an extension's content script is 'WebAssembly.Module(): ', which says nothing)
   const detail = messageOf(error).trim().replace(/:$/, '');
   if (AT_ONCE)
-    return `this Cloudflare Worker compiles no WebAssembly in a request's handler: hand the package's modules to RMSProp.ready({ modules }), or create the optimizer (or await RMSProp.ready()) at the Worker's top level (${detail})`;
+    return `this Cloudflare Worker compiles no WebAssembly in a request's handler (nor at its top level before compatibility date 2025-06-01): hand the package's modules to RMSProp.ready({ modules }), or create the optimizer (or await RMSProp.ready()) at the Worker's top level (${detail})`;
   if (extensionOf())
     return `this extension refuses to compile WebAssembly: its pages and background (or service worker) need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (${detail})`;
   return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src; where wasm runs only as an imported module (Cloudflare Workers), hand the package's modules to RMSProp.ready({ modules }) (${detail})`;

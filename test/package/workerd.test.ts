@@ -8,6 +8,10 @@
 //            readies and creates at the top level, steps in its handler
 //   plain    nothing at the top level: js in the handler, saying what to do
 //   top      creates at the top level without modules: compiled there at once, simd
+// and two with the compatibility date 2021-11-03, whose globals have no navigator (from 2022-03-21):
+//   old         compiles nothing even at the top level (workerd does from 2025-06-01): js with the
+//               Worker's reason, then simd from the modules its handler hands to ready
+//   oldStartup  top's, with the flag that 2025-06-01 brings (allow_eval_during_startup): simd
 // Each backend's bits must equal what the sources give in Node.
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -50,6 +54,15 @@ ${report(`const wasm = await RMSProp.create({ w: 4 }, { backend: 'wasm' }).then(
     const auto = await runFixedCase(RMSProp, 'auto');
     console.log(JSON.stringify({ top: { backend: kept.backend, wasm, auto } }));`)}`,
 };
+const OLD_WORKERS = {
+  old: `import simd from 'rmsprop-wasm/simd.wasm';
+${IMPORTS}
+const kept = await RMSProp.create({ w: 4 }, { lr: 0.1 });
+${report(`await RMSProp.ready({ modules: { simd } });
+    const auto = await runFixedCase(RMSProp, 'auto');
+    console.log(JSON.stringify({ old: { backend: kept.backend, reason: kept.backendReason, auto } }));`)}`,
+  oldStartup: WORKERS.top.replace('{ top:', '{ oldStartup:'),
+};
 
 const CONFIG = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (services = [
@@ -66,6 +79,19 @@ const modules :Workerd.Worker = (
 const plain :Workerd.Worker = (modules = [(name = "plain.js", esModule = embed "plain.js")], compatibilityDate = "2026-07-01");
 const top :Workerd.Worker = (modules = [(name = "top.js", esModule = embed "top.js")], compatibilityDate = "2026-07-01");
 `;
+// (a Worker that fails to start stops the others: these run in a workerd of their own)
+const OLD_CONFIG = `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (services = [(name = "old", worker = .old), (name = "oldStartup", worker = .oldStartup)]);
+const old :Workerd.Worker = (
+  modules = [(name = "old.js", esModule = embed "old.js"), (name = "simd.wasm", wasm = embed "simd.wasm")],
+  compatibilityDate = "2021-11-03",
+);
+const oldStartup :Workerd.Worker = (
+  modules = [(name = "oldStartup.js", esModule = embed "oldStartup.js")],
+  compatibilityDate = "2021-11-03",
+  compatibilityFlags = ["allow_eval_during_startup"],
+);
+`;
 
 type Run = Record<string, unknown>;
 const output: {
@@ -77,7 +103,11 @@ const output: {
   };
   plain?: { available: string[]; auto: Run; reason: string };
   top?: { backend: string; wasm: string; auto: Run };
+  old?: { backend: string; reason: string; auto: Run };
+  oldStartup?: { backend: string; wasm: string; auto: Run };
 } = {};
+/** How the old-date Workers' workerd failed, if it did. */
+let oldFailed = '';
 
 beforeAll(async () => {
   const app = join(tmp.path, 'app');
@@ -85,7 +115,8 @@ beforeAll(async () => {
   mkdirSync(join(app, 'src'), { recursive: true });
   mkdirSync(out);
   await freshProject(app, (await pack(tmp.path)).tarball);
-  for (const [name, source] of Object.entries(WORKERS)) writeFileSync(join(app, 'src', `${name}.js`), source);
+  for (const [name, source] of Object.entries({ ...WORKERS, ...OLD_WORKERS }))
+    writeFileSync(join(app, 'src', `${name}.js`), source);
   copyFileSync(join(root, 'test/package/browser/fixed-case.js'), join(app, 'src', 'fixed-case.js'));
   // wrangler's way with `import x from '….wasm'`: resolved as any import, then left as a module of the Worker
   const wasmModules: esbuild.Plugin = {
@@ -102,7 +133,7 @@ beforeAll(async () => {
   };
   await esbuild.build({
     absWorkingDir: app,
-    entryPoints: Object.keys(WORKERS).map((name) => `src/${name}.js`),
+    entryPoints: Object.keys({ ...WORKERS, ...OLD_WORKERS }).map((name) => `src/${name}.js`),
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -112,14 +143,21 @@ beforeAll(async () => {
     logLevel: 'silent',
   });
   writeFileSync(join(out, 'config.capnp'), CONFIG);
-  const { stdout } = await run(join(root, 'node_modules/.bin/workerd'), ['test', 'config.capnp'], out);
-  for (const line of stdout.split('\n').filter((l) => l.startsWith('{'))) Object.assign(output, JSON.parse(line));
+  writeFileSync(join(out, 'old.capnp'), OLD_CONFIG);
+  const workerd = (config: string) => run(join(root, 'node_modules/.bin/workerd'), ['test', config], out);
+  const { stdout } = await workerd('config.capnp');
+  const old = await workerd('old.capnp').catch((error: Error) => {
+    oldFailed = error.message;
+    return { stdout: '' };
+  });
+  for (const line of `${stdout}\n${old.stdout}`.split('\n').filter((l) => l.startsWith('{')))
+    Object.assign(output, JSON.parse(line));
 }, 300_000);
 
 it('in a handler workerd refuses to compile the inlined builds: js, and the reason says what to do', async () => {
   expect(output.plain?.available).toEqual(['js']);
   expect(output.plain?.reason).toMatch(
-    /^this Cloudflare Worker compiles no WebAssembly in a request's handler: hand the package's modules to RMSProp\.ready\(\{ modules \}\), or create the optimizer \(or await RMSProp\.ready\(\)\) at the Worker's top level \(/,
+    /^this Cloudflare Worker compiles no WebAssembly in a request's handler \(nor at its top level before compatibility date 2025-06-01\): hand the package's modules to RMSProp\.ready\(\{ modules \}\), or create the optimizer \(or await RMSProp\.ready\(\)\) at the Worker's top level \(/,
   );
   expect(output.plain?.auto).toEqual(await runFixedCase(RMSProp, 'js'));
 });
@@ -147,4 +185,20 @@ it('an optimizer created at the top level without modules compiles simd there, a
   expect(output.top?.backend).toBe('simd');
   expect(output.top?.wasm).toMatch(/^backend 'wasm' is not available: this Cloudflare Worker compiles no WebAssembly/);
   expect(output.top?.auto).toEqual(await runFixedCase(RMSProp, 'simd'));
+});
+
+// (the package knew workerd by navigator.userAgent, which a Worker has from compatibility date
+// 2022-03-21: before, a top-level create awaited a compile, and the Worker failed to start, "unsettled")
+it('a Worker dated before navigator (2021-11-03) compiles at the top level where workerd lets it, else says what to do', async () => {
+  expect(oldFailed).toBe('');
+  expect(output.oldStartup).toEqual({
+    backend: 'simd',
+    wasm: expect.stringMatching(/^backend 'wasm' is not available: this Cloudflare Worker compiles no WebAssembly/),
+    auto: await runFixedCase(RMSProp, 'simd'),
+  });
+  expect(output.old?.backend).toBe('js');
+  expect(output.old?.reason).toMatch(
+    /^this Cloudflare Worker compiles no WebAssembly in a request's handler \(nor at its top level before compatibility date 2025-06-01\): hand the package's modules to RMSProp\.ready\(\{ modules \}\)/,
+  );
+  expect(output.old?.auto).toEqual(await runFixedCase(RMSProp, 'simd'));
 });
