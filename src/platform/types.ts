@@ -1,7 +1,7 @@
 // What the thread pool needs from the platform it runs on. Each platform has its own module
-// (node.ts, browser.ts): threads.ts and thread-support.ts import node.ts, and package.json's
-// `browser` field maps it to browser.ts for browser bundles, so that a browser bundle contains no
-// Node built-in and Node never looks for Web Workers.
+// (node.ts, browser.ts): threads.ts and thread-support.ts import node.ts, which hands over to
+// browser.ts where there is no Node (a page loading dist/ as it ships), and package.json's `browser`
+// field maps it to browser.ts for browser bundles, so that they contain no Node code.
 
 /** A started worker, as the pool drives it. */
 export interface PlatformWorker {

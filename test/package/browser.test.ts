@@ -1,6 +1,6 @@
 // The built package in real browsers, one engine after another (test/support/engine.ts): Chromium,
-// Firefox ESR and WebKitGTK. It loads with no Node built-ins, and each page's bits equal Node's, under
-// four server policies:
+// Firefox ESR and WebKitGTK. Pages load dist/ as it ships, with no bundler (check.html by path,
+// import-map.html by the package's name), and each page's bits equal Node's, under four server policies:
 //   plain     no headers: every backend, one thread (not cross-origin isolated)
 //   isolated  COOP/COEP: 2 threads
 //   strict    COOP/COEP + CSP script-src 'self' 'wasm-unsafe-eval'; worker-src 'self': no blob:
@@ -40,16 +40,8 @@ const reference: Record<string, Record<string, unknown>> = {};
 beforeAll(async () => {
   if (!existsSync(join(root, 'dist/index.js')))
     throw new Error('dist/ is missing: `npm test` builds it with tsc first');
-  server = await serveFiles(root, {
-    headers: pageHeaders,
-    routes: {
-      '/dist/platform/node.js': {
-        type: 'text/javascript',
-        body: readFileSync(join(root, 'dist/platform/browser.js')),
-      },
-    },
-    recordErrors: true,
-  });
+  // dist/ as it ships, with no mapping: as a page loads it without a bundler (an import map)
+  server = await serveFiles(root, { headers: pageHeaders, recordErrors: true });
   for (const backend of BACKENDS) inNode[backend] = await runFixedCase(RMSProp, backend);
   for (const backend of BACKENDS) reference[backend] = { ...inNode.simd, backend };
 }, 60_000);
@@ -60,11 +52,12 @@ it("in Node, every backend gives simd's bits (the reference each engine is held 
 
 afterAll(() => server?.close());
 
-it('the built package mentions Node built-ins only in its Node platform module', () => {
+it('the built package imports no Node built-in, and mentions them only in its Node platform module', () => {
   for (const file of readdirSync(join(root, 'dist'), { recursive: true, encoding: 'utf8' })) {
-    if (!file.endsWith('.js') || file === join('platform', 'node.js')) continue;
+    if (!file.endsWith('.js')) continue;
     const source = readFileSync(join(root, 'dist', file), 'utf8');
-    expect(source, file).not.toMatch(/node:|\brequire\(|\bBuffer\./);
+    expect(source, file).not.toMatch(/^import[^;]*['"]node:|\bimport\(|\brequire\(/m);
+    if (file !== join('platform', 'node.js')) expect(source, file).not.toMatch(/node:|\bBuffer\./);
   }
   const { browser } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   expect(browser).toEqual({ './dist/platform/node.js': './dist/platform/browser.js' });
@@ -100,19 +93,19 @@ for (const { name, label, options } of CONFIGS) {
      * page's errors. A page that fails to load or answer is tried once more in a fresh page (WebKit's
      * MiniBrowser hung once on a session's first page): a failure of the library fails both times.
      */
-    async function check(mode: string, backends: readonly string[], threads: number, sync = false) {
+    async function check(mode: string, backends: readonly string[], threads: number, sync = false, html = 'check') {
       try {
-        return await checkOnce(mode, backends, threads, sync);
+        return await checkOnce(mode, backends, threads, sync, html);
       } catch (error) {
         console.log(`browser.test.ts: ${label}, ${mode} page: ${error}; once more in a fresh page`);
-        return await checkOnce(mode, backends, threads, sync);
+        return await checkOnce(mode, backends, threads, sync, html);
       }
     }
 
-    async function checkOnce(mode: string, backends: readonly string[], threads: number, sync: boolean) {
+    async function checkOnce(mode: string, backends: readonly string[], threads: number, sync: boolean, html: string) {
       const page: EnginePage = await engine.newPage();
       try {
-        await page.goto(`${server.origin}/test/package/browser/check.html?mode=${mode}`);
+        await page.goto(`${server.origin}/test/package/browser/${html}.html?mode=${mode}`);
         await page.waitFor('typeof globalThis.rmspropCheck === "function"', 20_000);
         const result = await page.evaluate<PageCheck>(
           `globalThis.rmspropCheck(${JSON.stringify({ backends, threads, sync })})`,
@@ -150,6 +143,22 @@ for (const { name, label, options } of CONFIGS) {
           }
         }
         expect([reference.simd.skipped, reference.simd.steps]).toEqual([[4], 9]); // the NaN step was skipped, here and there
+      },
+    );
+
+    test(
+      'import map',
+      "no bundler: an import map names dist/ as it ships, and a cross-origin isolated page runs 2 threads with Node's bits (simd, wasm)",
+      async () => {
+        const { result, errors } = await check('isolated', ['simd', 'wasm'], 2, false, 'import-map');
+        expect(errors).toEqual([]);
+        const shares = !NO_SHARED_MEMORY_FOR_WORKERS.has(label);
+        for (const [i, backend] of ['simd', 'wasm'].entries()) {
+          const { threads, ...bits } = result.results[i];
+          expect(bits.error, backend).toBeUndefined();
+          expect(threads, backend).toBe(shares ? 2 : 1);
+          expect({ ...bits, threads: 1, threadsReason: null }, backend).toEqual(reference[backend]);
+        }
       },
     );
 

@@ -100,8 +100,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // 148.2 kB of code, 337.7 kB packed. The refusals a fuzzer found (fixed options in a restored state,
 // a schedule's rate in the PyTorch dict) and their CHANGELOG entry: 148.5 kB of code, 338.2 kB packed.
 // Firefox extensions' own reason and docs/browsers.md's section on them: 148.7 kB of code, 338.8 kB packed.
-const CODE_BUDGET = 149_000;
-const BUDGET = 339_500;
+// workerd known at every compatibility date: 148.8 kB, 339.3 kB. Pages without a bundler (the Node
+// platform takes Node's built-ins from process.getBuiltinModule, and hands over to the browser one
+// where there is none) and their section in docs/browsers.md: 149.1 kB of code, 340.4 kB packed.
+const CODE_BUDGET = 149_500;
+const BUDGET = 340_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

@@ -320,6 +320,23 @@ describe('thread options', () => {
     },
   );
 
+  // Node's built-ins come from process.getBuiltinModule (so that a page can load the same module);
+  // Node before 20.16 and 22.3 lacks it: a program there runs, on one thread, saying why.
+  it('a Node without process.getBuiltinModule: one thread, saying why, and the step runs', async () => {
+    const entry = new URL('../../dist/index.js', import.meta.url).href;
+    const script = `delete process.getBuiltinModule;
+        const { RMSProp } = await import('${entry}');
+        const opt = await RMSProp.create({ w: 65536 }, { threads: 2 });
+        opt.grads.w.fill(1);
+        opt.step();
+        console.log(JSON.stringify({ threads: opt.threads, reason: opt.threadsReason, w: opt.params.w[0] }));`;
+    expect(await runForJson(script, 60_000)).toEqual({
+      threads: 1,
+      reason: expect.stringMatching(/^this Node \(.+\) has no process\.getBuiltinModule, which threads need/),
+      w: expect.closeTo(-1e-3 / Math.sqrt(0.1 + 1e-8), 9), // seed preset: S = 0.1·g² after one step
+    });
+  });
+
   it('a worker that is gone makes the next step throw, changing nothing', async () => {
     const w = Float32Array.from({ length: 1000 }, (_, i) => i);
     const opt = await RMSProp.create({ w }, { threads: 2, momentum: 0.9 });
