@@ -1,8 +1,11 @@
 // vitest's globalSetup: tests that run the built package (child processes, the package tier) read
 // dist/, which `npm run test:unit` and `test:package` build first; a file run alone with vitest does
-// not, and a dist/ older than src/ tested the code before the change without a word.
+// not, and a dist/ older than src/ tested the code before the change without a word. In watch mode
+// a rerun after an edit rebuilds it first (the check at start alone let reruns test the old code).
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import type { TestProject } from 'vitest/node';
 import { root } from './child.js';
 
 /** The first source file whose build in dist/ is missing or older than it, or undefined. */
@@ -20,10 +23,19 @@ function staleSource(dir: string): string | undefined {
   return undefined;
 }
 
-export default function checkDistFresh(): void {
+export default function checkDistFresh(project: TestProject): void {
   const stale = staleSource(join(root, 'src'));
   if (stale)
     throw new Error(
       `dist/ is older than ${relative(root, stale)}: build it with \`npx tsc -p .\` (npm run test:unit and test:package do)`,
     );
+  project.onTestsRerun(() => {
+    const edited = staleSource(join(root, 'src'));
+    if (!edited) return;
+    console.log(`dist/ is older than ${relative(root, edited)}: rebuilding it (tsc -p .) before the rerun`);
+    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], {
+      cwd: root,
+      stdio: 'inherit',
+    });
+  });
 }
