@@ -63,7 +63,7 @@ function refusedReason(error: unknown): string {
     return `this Cloudflare Worker compiles no WebAssembly in a request's handler (nor at its top level before compatibility date 2025-06-01): hand the package's modules to RMSProp.ready({ modules }), or create the optimizer (or await RMSProp.ready()) at the Worker's top level (${detail})`;
   if (extensionOf())
     return `this extension refuses to compile WebAssembly: its pages and background (or service worker) need 'wasm-unsafe-eval' in manifest.json's content_security_policy.extension_pages (Manifest V3's default, script-src 'self', refuses it) (${detail})`;
-  return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src; where wasm runs only as an imported module (Cloudflare Workers), hand the package's modules to RMSProp.ready({ modules }) (${detail})`;
+  return `this runtime refuses to compile WebAssembly; in a browser, the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src; where wasm runs only as an imported module (Cloudflare Workers, Next.js' Edge Runtime), hand the package's modules to RMSProp.ready({ modules }) (${detail})`;
 }
 
 const EXTENSIONS = {

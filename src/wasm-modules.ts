@@ -63,7 +63,7 @@ function checkedKey(key: string): keyof typeof BUILDS {
 function checkModule(key: keyof typeof BUILDS, module: unknown): WebAssembly.Module {
   const wasm = wasmApi();
   const { file, name: expected } = BUILDS[key];
-  if (!wasm || !(module instanceof wasm.Module))
+  if (!wasm || !isModule(wasm, module))
     throw new TypeError(
       `modules.${key} must be a WebAssembly.Module (import '${file}' where .wasm imports are modules), got ${describe(module)}`,
     );
@@ -73,4 +73,17 @@ function checkModule(key: keyof typeof BUILDS, module: unknown): WebAssembly.Mod
       `modules.${key} is not ${file} of this version of the package (it is ${name ? `build '${name}'` : 'no build of it'}; this version's is '${expected}')`,
     );
   return module;
+}
+
+/**
+ * Whether `module` is a WebAssembly.Module, of any realm: instanceof fails for one compiled in another
+ * (Next.js' Edge sandbox compiles the .wasm a route imports outside it); the engine's own check does not.
+ */
+function isModule(wasm: typeof WebAssembly, module: unknown): module is WebAssembly.Module {
+  try {
+    wasm.Module.customSections(module as WebAssembly.Module, '');
+    return true;
+  } catch {
+    return false;
+  }
 }

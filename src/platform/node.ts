@@ -72,8 +72,11 @@ const oldNode: Platform = {
     `this Node (${nodeProcess?.versions?.node}) has no process.getBuiltinModule, which threads need (Node 20.19, 22.12 and later have it)`,
 };
 
-export const platform: Platform = nodeProcess?.getBuiltinModule
-  ? nodePlatform()
-  : nodeProcess?.versions?.node
-    ? oldNode
-    : webPlatform;
+// Node (Bun, Deno) known by process.versions.node: Next.js' Edge sandbox has a `process` whose every
+// method, getBuiltinModule too, throws ("not supported in the Edge Runtime"), and no versions.
+export const platform: Platform =
+  typeof nodeProcess?.versions?.node !== 'string'
+    ? webPlatform
+    : nodeProcess.getBuiltinModule
+      ? nodePlatform()
+      : oldNode;

@@ -337,6 +337,28 @@ describe('thread options', () => {
     });
   });
 
+  // Next.js' Edge sandbox has a `process` whose methods throw and no versions: importing the package
+  // threw there wherever a bundler had not swapped in the browser platform (an audit). That sandbox
+  // runs in Node, which has no Web Workers (Bun's and Deno's would be used).
+  it.skipIf('bun' in process.versions || 'deno' in process.versions)(
+    'a `process` that is not Node (its methods throw, no versions): the package loads, one thread, saying why',
+    async () => {
+      const entry = new URL('../../dist/index.js', import.meta.url).href;
+      const script = `const edge = () => { throw new Error('A Node.js API is used (process.getBuiltinModule) which is not supported in the Edge Runtime'); };
+      Object.defineProperty(globalThis, 'process', { value: { getBuiltinModule: edge, env: {} }, configurable: true });
+      const { RMSProp } = await import('${entry}');
+      const opt = await RMSProp.create({ w: 65536 }, { threads: 2 });
+      opt.grads.w.fill(1);
+      opt.step();
+      console.log(JSON.stringify({ threads: opt.threads, reason: opt.threadsReason, w: opt.params.w[0] }));`;
+      expect(await runForJson(script, 60_000)).toEqual({
+        threads: 1,
+        reason: expect.stringMatching(/^this runtime has no Web Workers/),
+        w: expect.closeTo(-1e-3 / Math.sqrt(0.1 + 1e-8), 9),
+      });
+    },
+  );
+
   it('a worker that is gone makes the next step throw, changing nothing', async () => {
     const w = Float32Array.from({ length: 1000 }, (_, i) => i);
     const opt = await RMSProp.create({ w }, { threads: 2, momentum: 0.9 });

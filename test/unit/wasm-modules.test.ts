@@ -87,7 +87,7 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
     available: ['js'],
     backend: 'js',
     reason: expect.stringMatching(
-      /Cloudflare Workers\), hand the package's modules to RMSProp\.ready\(\{ modules \}\)/,
+      /Cloudflare Workers, Next\.js' Edge Runtime\), hand the package's modules to RMSProp\.ready\(\{ modules \}\)/,
     ),
   });
   const takenNone = ['js'];
@@ -134,6 +134,42 @@ it('a runtime that refuses to compile bytes runs the builds handed to ready({ mo
   ]);
   for (const run of result.runs) expect(run.bits, run.asked).toBe(result.runs[3].bits);
   expect(result.sync).toBe('wasm');
+});
+
+// Next.js' Edge sandbox (next dev, next start) compiles the .wasm a route imports in its host realm:
+// `instanceof WebAssembly.Module` is false inside, and ready() refused the package's own build as "not
+// a WebAssembly.Module, got a WebAssembly.Module" (an audit). Simulated with a module from a vm context.
+it('a build compiled in another realm is taken, bit-identical to js; an object made to look like one is refused', async () => {
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const file = new URL('../../wasm/simd.wasm', import.meta.url).href;
+  const result = await runForJson<{ instance: boolean; refused: string[]; backend: string; same: boolean }>(`
+    import { readFileSync } from 'node:fs';
+    import { runInNewContext } from 'node:vm';
+    const simd = runInNewContext('new WebAssembly.Module(bytes)', { bytes: readFileSync(new URL('${file}')) });
+    const instance = simd instanceof WebAssembly.Module;
+    ${refusingWasm('WebAssembly.Module(): Wasm code generation disallowed by embedder')}
+    const { RMSProp } = await import('${entry}');
+    const refused = [];
+    try {
+      await RMSProp.ready({ modules: { simd: Object.create(WebAssembly.Module.prototype) } });
+    } catch (error) {
+      refused.push(error.name, error.message);
+    }
+    await RMSProp.ready({ modules: { simd } });
+    const run = async (backend) => {
+      const opt = await RMSProp.create({ w: 1000 }, { backend, momentum: 0.9 });
+      opt.params.w.forEach((_, i, w) => { w[i] = Math.cos(i); });
+      for (let step = 0; step < 3; step++) { opt.grads.w.set(opt.params.w); opt.step(); }
+      return [opt.backend, Array.from(opt.params.w)];
+    };
+    const [[backend, simdBits], [, jsBits]] = [await run('simd'), await run('js')];
+    console.log(JSON.stringify({ instance, refused, backend, same: simdBits.every((v, i) => Object.is(v, jsBits[i])) }));`);
+  expect(result).toEqual({
+    instance: false, // (the realm this simulates)
+    refused: ['TypeError', expect.stringMatching(/^modules\.simd must be a WebAssembly\.Module .*got /)],
+    backend: 'simd',
+    same: true,
+  });
 });
 
 // A browser extension's pages and service worker under Manifest V3's default CSP (script-src 'self')
