@@ -103,9 +103,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // workerd known at every compatibility date: 148.8 kB, 339.3 kB. Pages without a bundler (the Node
 // platform takes Node's built-ins from process.getBuiltinModule, and hands over to the browser one
 // where there is none) and their section in docs/browsers.md: 149.1 kB of code, 340.4 kB packed.
-// docs/saved-state.md's section on adding parameters mid-training: 341.0 kB packed.
+// docs/saved-state.md's section on adding parameters mid-training: 341.0 kB packed. Modules from
+// another realm taken (Next.js' Edge sandbox) and docs/nextjs.md: 149.4 kB of code, 343.1 kB packed.
 const CODE_BUDGET = 149_500;
-const BUDGET = 341_500;
+const BUDGET = 343_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
