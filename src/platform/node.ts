@@ -14,11 +14,32 @@ const PRELUDE = `import { parentPort } from 'node:worker_threads';
 const onMessage = (handler) => parentPort.once('message', handler);
 const ready = () => parentPort.postMessage('ready');`;
 
-/** Threads through worker_threads (called where process.getBuiltinModule exists). */
+/** The runtime and its version, for reasons. */
+function runtime(): string {
+  const { node, bun, deno } = (nodeProcess?.versions ?? {}) as Record<string, string | undefined>;
+  return bun ? `Bun ${bun}` : deno ? `Deno ${deno}` : `Node ${node}`;
+}
+
+/**
+ * A built-in module, or undefined where the runtime has none of that name or refuses it (Cloudflare's
+ * nodejs_compat: node:worker_threads is undefined at some compatibility dates).
+ */
+function builtin<Module>(id: string): Module | undefined {
+  try {
+    return nodeProcess?.getBuiltinModule?.(id) as Module | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One thread, saying why. */
+const oneThread = (reason: string): Platform => ({ ...webPlatform, cores: () => 1, workersUnavailable: () => reason });
+
+/** Threads through worker_threads, where the runtime has it. */
 function nodePlatform(): Platform {
-  const { availableParallelism } = process.getBuiltinModule('node:os');
-  const { runInNewContext } = process.getBuiltinModule('node:vm');
-  const { Worker } = process.getBuiltinModule('node:worker_threads');
+  const { availableParallelism } = builtin<typeof import('node:os')>('node:os') ?? {};
+  const { Worker } = builtin<typeof import('node:worker_threads')>('node:worker_threads') ?? {};
+  if (!Worker || !availableParallelism) return oneThread(`this runtime (${runtime()}) has no node:worker_threads`);
   let sharedArraysOffHere: boolean | undefined;
 
   /**
@@ -29,7 +50,8 @@ function nodePlatform(): Platform {
   function sharedArraysOff(): boolean {
     if (sharedArraysOffHere === undefined) {
       try {
-        sharedArraysOffHere = runInNewContext('typeof SharedArrayBuffer') === 'undefined';
+        sharedArraysOffHere =
+          builtin<typeof import('node:vm')>('node:vm')?.runInNewContext('typeof SharedArrayBuffer') === 'undefined';
       } catch {
         sharedArraysOffHere = false;
       }
@@ -64,19 +86,16 @@ function nodePlatform(): Platform {
   };
 }
 
-/** A Node older than the package supports (no process.getBuiltinModule before 20.16 and 22.3) runs one thread. */
-const oldNode: Platform = {
-  ...webPlatform,
-  cores: () => 1,
-  workersUnavailable: () =>
-    `this Node (${nodeProcess?.versions?.node}) has no process.getBuiltinModule, which threads need (Node 20.19, 22.12 and later have it)`,
-};
-
 // Node (Bun, Deno) known by process.versions.node: Next.js' Edge sandbox has a `process` whose every
-// method, getBuiltinModule too, throws ("not supported in the Edge Runtime"), and no versions.
+// method, getBuiltinModule too, throws ("not supported in the Edge Runtime"), and no versions. Where
+// getBuiltinModule is missing (Node before 20.16 and 22.3, Deno before 2.1), Web Workers serve if any.
 export const platform: Platform =
   typeof nodeProcess?.versions?.node !== 'string'
     ? webPlatform
     : nodeProcess.getBuiltinModule
       ? nodePlatform()
-      : oldNode;
+      : typeof (globalThis as { Worker?: unknown }).Worker === 'function'
+        ? webPlatform
+        : oneThread(
+            `this runtime (${runtime()}) has no process.getBuiltinModule, which threads need (Node 20.16 and 22.3 added it)`,
+          );

@@ -105,8 +105,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // where there is none) and their section in docs/browsers.md: 149.1 kB of code, 340.4 kB packed.
 // docs/saved-state.md's section on adding parameters mid-training: 341.0 kB packed. Modules from
 // another realm taken (Next.js' Edge sandbox) and docs/nextjs.md: 149.4 kB of code, 343.1 kB packed.
-const CODE_BUDGET = 149_500;
-const BUDGET = 343_500;
+// A review's fixes (built-ins read one by one, a missing one meaning one thread, for nodejs_compat;
+// threads on the one-thread build where the shared one is refused): 149.8 kB of code, 344.1 kB packed.
+const CODE_BUDGET = 150_000;
+const BUDGET = 344_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

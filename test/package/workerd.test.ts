@@ -12,6 +12,10 @@
 //   old         compiles nothing even at the top level (workerd does from 2025-06-01): js with the
 //               Worker's reason, then simd from the modules its handler hands to ready
 //   oldStartup  top's, with the flag that 2025-06-01 brings (allow_eval_during_startup): simd
+// and two with nodejs_compat, bundled for Node (WRANGLER_BUILD_PLATFORM=node, as OpenNext asks: no
+// `browser` field, so the package's Node platform module runs there):
+//   nodeJan  2026-01-01, where process.getBuiltinModule('node:worker_threads') is undefined
+//   nodeJul  2026-07-01, where node:worker_threads is a stub whose Worker throws
 // Each backend's bits must equal what the sources give in Node.
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -63,6 +67,12 @@ ${report(`await RMSProp.ready({ modules: { simd } });
     console.log(JSON.stringify({ old: { backend: kept.backend, reason: kept.backendReason, auto } }));`)}`,
   oldStartup: WORKERS.top.replace('{ top:', '{ oldStartup:'),
 };
+const nodeCompat = (name: string) => `import simd from 'rmsprop-wasm/simd.wasm';
+${IMPORTS}
+await RMSProp.ready({ modules: { simd } });
+${report(`const threaded = await runFixedCase(RMSProp, 'auto', 2);
+    console.log(JSON.stringify({ ${name}: { threaded } }));`)}`;
+const NODE_WORKERS = { nodeJan: nodeCompat('nodeJan'), nodeJul: nodeCompat('nodeJul') };
 
 const CONFIG = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (services = [
@@ -92,6 +102,19 @@ const oldStartup :Workerd.Worker = (
   compatibilityFlags = ["allow_eval_during_startup"],
 );
 `;
+const NODE_CONFIG = `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (services = [(name = "nodeJan", worker = .nodeJan), (name = "nodeJul", worker = .nodeJul)]);
+const nodeJan :Workerd.Worker = (
+  modules = [(name = "nodeJan.js", esModule = embed "node/nodeJan.js"), (name = "simd.wasm", wasm = embed "simd.wasm")],
+  compatibilityDate = "2026-01-01",
+  compatibilityFlags = ["nodejs_compat"],
+);
+const nodeJul :Workerd.Worker = (
+  modules = [(name = "nodeJul.js", esModule = embed "node/nodeJul.js"), (name = "simd.wasm", wasm = embed "simd.wasm")],
+  compatibilityDate = "2026-07-01",
+  compatibilityFlags = ["nodejs_compat"],
+);
+`;
 
 type Run = Record<string, unknown>;
 const output: {
@@ -105,9 +128,12 @@ const output: {
   top?: { backend: string; wasm: string; auto: Run };
   old?: { backend: string; reason: string; auto: Run };
   oldStartup?: { backend: string; wasm: string; auto: Run };
+  nodeJan?: { threaded: Run };
+  nodeJul?: { threaded: Run };
 } = {};
-/** How the old-date Workers' workerd failed, if it did. */
+/** How the old-date Workers' workerd failed, if it did; and the nodejs_compat ones'. */
 let oldFailed = '';
+let nodeFailed = '';
 
 beforeAll(async () => {
   const app = join(tmp.path, 'app');
@@ -115,7 +141,7 @@ beforeAll(async () => {
   mkdirSync(join(app, 'src'), { recursive: true });
   mkdirSync(out);
   await freshProject(app, (await pack(tmp.path)).tarball);
-  for (const [name, source] of Object.entries({ ...WORKERS, ...OLD_WORKERS }))
+  for (const [name, source] of Object.entries({ ...WORKERS, ...OLD_WORKERS, ...NODE_WORKERS }))
     writeFileSync(join(app, 'src', `${name}.js`), source);
   copyFileSync(join(root, 'test/package/browser/fixed-case.js'), join(app, 'src', 'fixed-case.js'));
   // wrangler's way with `import x from '….wasm'`: resolved as any import, then left as a module of the Worker
@@ -142,15 +168,32 @@ beforeAll(async () => {
     plugins: [wasmModules],
     logLevel: 'silent',
   });
+  // = WRANGLER_BUILD_PLATFORM=node: Node's resolution (no `browser` field), node: built-ins left to nodejs_compat
+  await esbuild.build({
+    absWorkingDir: app,
+    entryPoints: Object.keys(NODE_WORKERS).map((name) => `src/${name}.js`),
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    conditions: ['workerd', 'worker'],
+    outdir: join(out, 'node'),
+    plugins: [wasmModules],
+    logLevel: 'silent',
+  });
   writeFileSync(join(out, 'config.capnp'), CONFIG);
   writeFileSync(join(out, 'old.capnp'), OLD_CONFIG);
+  writeFileSync(join(out, 'node.capnp'), NODE_CONFIG);
   const workerd = (config: string) => run(join(root, 'node_modules/.bin/workerd'), ['test', config], out);
   const { stdout } = await workerd('config.capnp');
   const old = await workerd('old.capnp').catch((error: Error) => {
     oldFailed = error.message;
     return { stdout: '' };
   });
-  for (const line of `${stdout}\n${old.stdout}`.split('\n').filter((l) => l.startsWith('{')))
+  const node = await workerd('node.capnp').catch((error: Error) => {
+    nodeFailed = error.message;
+    return { stdout: '' };
+  });
+  for (const line of `${stdout}\n${old.stdout}\n${node.stdout}`.split('\n').filter((l) => l.startsWith('{')))
     Object.assign(output, JSON.parse(line));
 }, 300_000);
 
@@ -202,3 +245,20 @@ it('a Worker dated before navigator (2021-11-03) compiles at the top level where
   );
   expect(output.old?.auto).toEqual(await runFixedCase(RMSProp, 'simd'));
 });
+
+// (a review: bundled for Node, the package read node:worker_threads from process.getBuiltinModule at
+// import, which nodejs_compat gives as undefined at some dates, and the Worker failed to start)
+it.each(['nodeJan', 'nodeJul'] as const)(
+  "%s: nodejs_compat, bundled for Node: the package loads, simd from the modules, one thread saying why, Node's bits",
+  async (name) => {
+    expect(nodeFailed).toBe('');
+    const { threads, threadsReason, ...bits } = output[name]!.threaded;
+    expect(threads).toBe(1);
+    expect(threadsReason).toMatch(
+      name === 'nodeJan'
+        ? /^this runtime \(Node [\d.]+\) has no node:worker_threads$/
+        : /^threads run the shared-memory build of 'simd', which this runtime refuses to compile/,
+    );
+    expect({ ...bits, threads: 1, threadsReason: null }).toEqual(await runFixedCase(RMSProp, 'simd'));
+  },
+);

@@ -172,6 +172,43 @@ it('a build compiled in another realm is taken, bit-identical to js; an object m
   });
 });
 
+// A Worker's top level compiles (workerd from 2025-06-01), its handlers do not: an optimizer with
+// threads made in a handler ran js under 'auto' (and a forced backend threw) where a Worker bundled
+// for Node under nodejs_compat had worker_threads (a review), though the one-thread build compiled at
+// the top level runs. Simulated with a WebAssembly that compiles until told to refuse.
+it('compiling refused after the one-thread build compiled: threads run that build on one thread, saying why', async () => {
+  const entry = new URL('../../dist/index.js', import.meta.url).href;
+  const result = await runForJson<{ runs: Array<[string, number, string]>; same: boolean }>(`
+    ${refusingWasm('WebAssembly.Module(): Wasm code generation disallowed by embedder')}
+    const refusing = globalThis.WebAssembly;
+    globalThis.WebAssembly = real; // the top level: compiling allowed
+    const { RMSProp } = await import('${entry}');
+    (await RMSProp.create({ w: 10 })).dispose(); // compiles simd's one-thread build
+    globalThis.WebAssembly = refusing; // a handler
+    const runs = [];
+    let bits;
+    for (const [backend, sync] of [['auto', false], ['simd', false], ['auto', true]]) {
+      const options = { backend, threads: 2, momentum: 0.9 };
+      if (sync) await RMSProp.ready(options);
+      const opt = sync ? RMSProp.createSync({ w: 70000 }, options) : await RMSProp.create({ w: 70000 }, options);
+      opt.params.w.forEach((_, i, w) => { w[i] = Math.sin(i); });
+      for (let step = 0; step < 3; step++) { opt.grads.w.set(opt.params.w); opt.step(); }
+      runs.push([opt.backend, opt.threads, opt.threadsReason]);
+      bits ??= Array.from(opt.params.w);
+      opt.dispose();
+    }
+    const js = await RMSProp.create({ w: 70000 }, { backend: 'js', momentum: 0.9 });
+    js.params.w.forEach((_, i, w) => { w[i] = Math.sin(i); });
+    for (let step = 0; step < 3; step++) { js.grads.w.set(js.params.w); js.step(); }
+    console.log(JSON.stringify({ runs, same: bits.every((v, i) => Object.is(v, js.params.w[i])) }));`);
+  const oneThread = [
+    'simd',
+    1,
+    expect.stringMatching(/^threads run the shared-memory build of 'simd', which this runtime refuses to compile/),
+  ];
+  expect(result).toEqual({ runs: [oneThread, oneThread, oneThread], same: true });
+});
+
 // A browser extension's pages and service worker under Manifest V3's default CSP (script-src 'self')
 // refuse wasm; the reason told them to fix "the page's" CSP, where the fix is a manifest key (an audit
 // in Chromium). Simulated as above, with the extension's location.
