@@ -9,9 +9,9 @@
 // (see WAKE_MIN_ELEMENTS): with all of them asleep, the caller runs the calls alone, as one
 // thread would, and publishes nothing.
 
-// Node's module; package.json's `browser` field swaps in ./platform/browser.js for bundlers that
-// build for browsers (esbuild, webpack, Rollup, Vite and Parcel all read it with no configuration,
-// which Parcel does not do for `imports` conditions).
+// Node's module, which hands over to ./platform/browser.js where there is no Node; package.json's
+// `browser` field swaps that in outright for bundlers that build for browsers (Parcel reads the field
+// with no configuration, but not `imports` conditions).
 import { platform } from './platform/node.js';
 import type { Kernel } from './kernel.js';
 import { type AverageFn, type ScanFn, SLOTS, type Slots, type StepFn, runChunks, planChunks } from './chunks.js';

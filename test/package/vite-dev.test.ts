@@ -128,6 +128,7 @@ it.each(MODES)(
     expect(bundle).not.toContain('worker_threads'); // dist/platform/node.js left out (package.json `browser`)
     expect(bundle).not.toMatch(/["'`]node:/);
   },
+  60_000,
 );
 
 it('plain page: auto picks simd, every backend gives the bits Node gives, on one thread', async () => {
