@@ -79,23 +79,14 @@ function assemble(planned: Plan): { parts: Parts; ready: Promise<void> | undefin
 export async function assembleAsync(params: unknown, options: RMSPropOptions | undefined): Promise<Parts> {
   let planned = plan(params, options);
   try {
-    await compileBackend(planned.name, planned.threads > 1);
+    // (threads take the one-thread build, saying why, where only the shared build is refused)
+    const oneThread = await compileBackend(planned.name, planned.threads > 1);
+    if (oneThread) planned = { ...planned, threads: 1, threadsReason: oneThread };
   } catch (error) {
     // A runtime may refuse to compile wasm although it validates it (a page's CSP without
-    // 'wasm-unsafe-eval', a Worker's handler after its top level compiled): compileBackend records
-    // why; threads then take the one-thread build where it runs (compiled before, or handed over),
-    // and 'auto' otherwise falls back to js.
-    const oneThread = planned.threads > 1 ? sharedBuildRefused(planned.name) : undefined;
-    if (oneThread) planned = { ...planned, threads: 1, threadsReason: oneThread };
-    else if (planned.specs[0].options.backend !== 'auto') throw error;
-    else
-      planned = {
-        ...planned,
-        name: 'js',
-        backendReason: (error as Error).message,
-        threads: 1,
-        threadsReason: undefined,
-      };
+    // 'wasm-unsafe-eval'): compileBackend records why, and 'auto' then falls back to js.
+    if (planned.specs[0].options.backend !== 'auto') throw error;
+    planned = { ...planned, name: 'js', backendReason: (error as Error).message, threads: 1, threadsReason: undefined };
   }
   try {
     const { parts, ready } = assemble(planned);
@@ -171,16 +162,8 @@ export async function compileForOptions(options: ReadyOptions | undefined) {
     const threads = read.threads ?? 1;
     const shared =
       threads !== 1 && name !== 'js' && !threadSupport().unavailable && sharedBuildRefused(name) === undefined;
-    // the shared build is compiled whatever the worker says: a refusal only makes createSync take one
-    // thread, as does a refusal to compile it where the one-thread build runs (sharedBuildRefused)
-    const single = compileBackend(name, false);
-    const sharedBuild =
-      shared &&
-      compileBackend(name, true).catch(async (error) => {
-        await single;
-        if (!sharedBuildRefused(name)) throw error;
-      });
-    await Promise.all([shared && tryWorkers(), sharedBuild, single]);
+    // the shared build is compiled whatever the worker says: a refusal only makes createSync take one thread
+    await Promise.all([shared && tryWorkers(), shared && compileBackend(name, true), compileBackend(name, false)]);
   } catch (error) {
     restore(); // a call that throws takes no module
     throw error;

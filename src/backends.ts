@@ -199,10 +199,12 @@ const buildOf = (name: WasmBackend, shared: boolean): WasmBuild => (shared ? `${
 /**
  * @internal
  * Compiles (once per runtime) the wasm build that `name` runs, shared or not. A refusal to compile
- * is remembered, so that later optimizers and `availableBackends()` know at once.
+ * is remembered, so that later optimizers and `availableBackends()` know at once. A refused shared
+ * build where the one-thread build runs (compiled before, handed over, or compiling now) is no
+ * error: it resolves to why threads cannot run (a Worker's handler after its top level compiled).
  */
-export async function compileBackend(name: BackendName, shared = false): Promise<void> {
-  if (name === 'js') return;
+export async function compileBackend(name: BackendName, shared = false): Promise<string | undefined> {
+  if (name === 'js') return undefined;
   const build = buildOf(name, shared);
   const bytes = () => (shared ? withSharedMemory(decodeBase64(BASE64[name])) : decodeBase64(BASE64[name]));
   const pending = (modules[build] ??= compile(bytes()).then((module) => {
@@ -211,9 +213,17 @@ export async function compileBackend(name: BackendName, shared = false): Promise
   }));
   try {
     await pending;
+    return undefined;
   } catch (error) {
     delete modules[build];
     compileRefused = refusedReason(error);
+    const oneThread = shared
+      ? await modules[name]?.then(
+          () => sharedBuildRefused(name),
+          () => undefined,
+        )
+      : undefined;
+    if (oneThread) return oneThread;
     throw new Error(`backend '${name}' is not available: ${compileRefused}`);
   }
 }
