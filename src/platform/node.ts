@@ -89,8 +89,8 @@ function nodePlatform(): Platform {
 // Node (Bun, Deno) known by process.versions.node: Next.js' Edge sandbox has a `process` whose every
 // method, getBuiltinModule too, throws ("not supported in the Edge Runtime"), and no versions. Where
 // getBuiltinModule is missing (Node before 20.16 and 22.3, Deno before 2.1), Web Workers serve if any.
-export const platform: Platform =
-  typeof nodeProcess?.versions?.node !== 'string'
+function choosePlatform(): Platform {
+  return typeof nodeProcess?.versions?.node !== 'string'
     ? webPlatform
     : nodeProcess.getBuiltinModule
       ? nodePlatform()
@@ -99,3 +99,18 @@ export const platform: Platform =
         : oneThread(
             `this runtime (${runtime()}) has no process.getBuiltinModule, which threads need (Node 20.16 and 22.3 added it)`,
           );
+}
+
+// Chosen when first asked, not at import: a startup snapshot (node --build-snapshot) must not load
+// node:worker_threads before it is restored (Node 20's workers then fail, Node 22 aborts).
+let chosen: Platform | undefined;
+const current = (): Platform => (chosen ??= choosePlatform());
+
+export const platform: Platform = {
+  cores: () => current().cores(),
+  workersUnavailable: () => current().workersUnavailable(),
+  get canWait() {
+    return current().canWait;
+  },
+  startWorker: (program, events) => current().startWorker(program, events),
+};
