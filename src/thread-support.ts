@@ -86,7 +86,7 @@ export function refusedBy(error: unknown): string {
 
 /**
  * How long `tryWorkers` waits for its worker's answer, and `create` for its pool's. Silence is no
- * refusal (a loaded machine, a throttled tab, a nested worker Firefox never starts): the optimizer
+ * refusal (a loaded machine, a throttled tab): the optimizer
  * then steps without the silent workers, which join steps once running.
  * @internal
  */

@@ -68,8 +68,8 @@ describe('ready() probes workers once, and a probe that never answers', () => {
   });
 });
 
-// Firefox, about once in 50, never starts a worker that a worker starts (an audit saw it with no
-// package at all): create waited for its pool's answer for good, and so did the user's await.
+// A pool's worker that stays silent (a loaded machine, a throttled tab): create waited for its answer
+// for good, and so did the user's await.
 it("create waits 10 s at most for a pool's worker that never answers, then steps without it, bit for bit as one thread", async () => {
   const { RMSProp } = await libraryWithWorkers((program) => (program === PROBE_PROGRAM ? undefined : silent()));
   await RMSProp.ready({ backend: 'simd', threads: 2 });
