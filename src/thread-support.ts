@@ -86,8 +86,8 @@ export function refusedBy(error: unknown): string {
 
 /**
  * How long `tryWorkers` waits for its worker's answer, and `create` for its pool's. Silence is no
- * refusal (a loaded machine, a throttled tab): the optimizer
- * then steps without the silent workers, which join steps once running.
+ * refusal (a loaded machine, a throttled tab): the optimizer then steps without the silent workers,
+ * which join steps once running.
  * @internal
  */
 export const WORKER_ANSWER_MS = 10_000;
