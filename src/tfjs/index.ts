@@ -18,9 +18,9 @@
  * state in the stock layout. A program without this package that loads the model gets a stock
  * `RMSPropOptimizer` with the same hyperparameters and state, and continues with TF.js' own update
  * (which ignores `rmspropWasm`: no clipping or schedule, and its centered variant returns NaN for a
- * zero gradient). A program with this package gets this optimizer back after
- * `tf.serialization.registerClass(RMSPropWasmOptimizer)`, which replaces the stock class under that
- * name for every model loaded afterwards (stock-saved ones included, on the `tfjs` preset).
+ * zero gradient). A program that imports this entry gets this optimizer back, and TF.js' own for
+ * models TF.js saved; `tf.serialization.registerClass(RMSPropWasmOptimizer)` loads those into this
+ * optimizer too (on the `tfjs` preset).
  * @module rmsprop-wasm/tfjs
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -583,6 +583,21 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     if (this.#disposed) throw new Error('this RMSPropWasmOptimizer was disposed');
   }
 }
+
+/**
+ * What 'RMSProp' loads as where this entry is imported: this optimizer for a model it saved (its
+ * config has `rmspropWasm`), TF.js' own for the rest. Without it, forgetting registerClass resumed
+ * this optimizer's models with TF.js' update, silently. Left alone where someone else took the name.
+ */
+const savedRMSProp = {
+  className: RMSPropWasmOptimizer.className,
+  fromConfig: (_: unknown, config: tf.serialization.ConfigDict) =>
+    config.rmspropWasm != null
+      ? RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, config)
+      : tf.RMSPropOptimizer.fromConfig(tf.RMSPropOptimizer, config),
+};
+if (tf.serialization.SerializationMap.getMap().classNameMap[savedRMSProp.className]?.[0] === tf.RMSPropOptimizer)
+  tf.serialization.registerClass(savedRMSProp as never);
 
 /**
  * The ε tf.train.rmsprop takes when given none: its backend's (1e-4 on webgl, whose float32

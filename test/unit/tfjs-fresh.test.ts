@@ -23,9 +23,9 @@ const saveModel = (file: string) => `
       }), { includeOptimizer: true });
       const weightData = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData)).toString('base64');
       (await import('node:fs')).writeFileSync(${JSON.stringify(file)}, JSON.stringify({ ...artifacts, weightData }));`;
-/** A child's code that registers this optimizer's class and loads `model` from `file` (saveModel's). */
-const loadModel = (file: string) => `
-      tf.serialization.registerClass(RMSPropWasmOptimizer);
+/** A child's code that registers this optimizer's class (unless told not to) and loads `model` from `file` (saveModel's). */
+const loadModel = (file: string, register = true) => `
+      ${register ? 'tf.serialization.registerClass(RMSPropWasmOptimizer);' : ''}
       const saved = JSON.parse((await import('node:fs')).readFileSync(${JSON.stringify(file)}, 'utf8'));
       const weightData = new Uint8Array(Buffer.from(saved.weightData, 'base64')).buffer;
       const model = await tfl.loadLayersModel(tf.io.fromMemory({ ...saved, weightData }));`;
@@ -137,6 +137,60 @@ describe.concurrent('every promise holds in a fresh process', () => {
     },
     60_000,
   );
+
+  // A program that imports the entry and loads a model this optimizer saved, without registerClass:
+  // it got TF.js' own update back, silently (an audit; with centered, NaN where a variance is under
+  // ε). Models stock TF.js saved still load as TF.js' own optimizer unless the class is registered.
+  it('without registerClass, a model this optimizer saved loads back into it (centered, resumed as uninterrupted); one tf.train.rmsprop saved loads as stock', async () => {
+    const ours = join(tmp, 'unregistered-ours.json');
+    const stock = join(tmp, 'unregistered-stock.json');
+    const fit = 'await model.fit(x, y, { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });';
+    const whole = await run<number[][]>(`
+      const { x, y } = data();
+      let model = mlp();
+      model.compile({ optimizer: tf.train.rmsprop(0.01, 0.9, 0.9, 1e-7), loss: 'categoricalCrossentropy' });
+      ${fit}
+      { ${saveModel(stock)} }
+      model = mlp();
+      model.compile({ optimizer: await rmsprop({ lr: 0.01, momentum: 0.9, centered: true }), loss: 'categoricalCrossentropy' });
+      ${fit}
+      { ${saveModel(ours)} }
+      ${fit}
+      out(modelWeights(model));
+    `);
+    // (the import a program that only loads writes: TypeScript, and Bun's -e, drop one whose names go unused)
+    const loaded = await run<{ weights: number[][]; optimizer: string; iterations: number; stock: string }>(`
+      import 'rmsprop-wasm/tfjs';
+      const { x, y } = data();
+      const stockLoaded = await (async () => { ${loadModel(stock, false)} return model; })();
+      ${loadModel(ours, false)}
+      ${fit}
+      out({ weights: modelWeights(model), optimizer: model.optimizer.constructor.name, iterations: model.optimizer.iterations,
+        stock: stockLoaded.optimizer.constructor.name });
+    `);
+    expect(loaded).toEqual({
+      weights: whole,
+      optimizer: 'RMSPropWasmOptimizer',
+      iterations: 8,
+      stock: 'RMSPropOptimizer',
+    });
+  }, 60_000);
+
+  // A page that only loads models may import the entry for that alone: bundlers drop a bare import
+  // of a package that declares no side effects (esbuild did, with "sideEffects": false).
+  it("a bundler keeps a bare import 'rmsprop-wasm/tfjs', which registers what saved models load as", async () => {
+    const { build } = await import('esbuild');
+    const bundle = await build({
+      stdin: { contents: "import 'rmsprop-wasm/tfjs';", resolveDir: root, loader: 'js' },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      external: ['@tensorflow/*'],
+      write: false,
+      logLevel: 'silent',
+    });
+    expect(bundle.outputFiles[0].text).toContain('registerClass(');
+  });
 
   // The ema option through a save: the config carries it; the averages are not among the stock
   // weights, so the loaded model's start again at its first step.
