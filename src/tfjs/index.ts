@@ -589,15 +589,17 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
  * config has `rmspropWasm`), TF.js' own for the rest. Without it, forgetting registerClass resumed
  * this optimizer's models with TF.js' update, silently. Left alone where someone else took the name.
  */
-const savedRMSProp = {
-  className: RMSPropWasmOptimizer.className,
-  fromConfig: (_: unknown, config: tf.serialization.ConfigDict) =>
-    config.rmspropWasm != null
-      ? RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, config)
-      : tf.RMSPropOptimizer.fromConfig(tf.RMSPropOptimizer, config),
-};
-if (tf.serialization.SerializationMap.getMap().classNameMap[savedRMSProp.className]?.[0] === tf.RMSPropOptimizer)
-  tf.serialization.registerClass(savedRMSProp as never);
+class SavedRMSProp extends tf.RMSPropOptimizer {
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    _: unknown,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    const cls = config.rmspropWasm != null ? RMSPropWasmOptimizer : tf.RMSPropOptimizer;
+    return cls.fromConfig(cls as never, config);
+  }
+}
+if (tf.serialization.SerializationMap.getMap().classNameMap[SavedRMSProp.className]?.[0] === tf.RMSPropOptimizer)
+  tf.serialization.registerClass(SavedRMSProp);
 
 /**
  * The ε tf.train.rmsprop takes when given none: its backend's (1e-4 on webgl, whose float32

@@ -176,6 +176,19 @@ describe.concurrent('every promise holds in a fresh process', () => {
     });
   }, 60_000);
 
+  // A program (or library) that put its own class under 'RMSProp' before importing the entry keeps it.
+  it("a class someone else registered under 'RMSProp' before the entry's import is left in place", async () => {
+    const result = await runForJson<string[]>(`
+      import * as tf from '@tensorflow/tfjs-core';
+      class Theirs extends tf.RMSPropOptimizer {}
+      tf.serialization.registerClass(Theirs);
+      const entry = () => tf.serialization.SerializationMap.getMap().classNameMap.RMSProp[0];
+      const before = entry() === Theirs;
+      await import('rmsprop-wasm/tfjs');
+      console.log(JSON.stringify([before, entry() === Theirs]));`);
+    expect(result).toEqual([true, true]);
+  });
+
   // A page that only loads models may import the entry for that alone: bundlers drop a bare import
   // of a package that declares no side effects (esbuild did, with "sideEffects": false).
   it("a bundler keeps a bare import 'rmsprop-wasm/tfjs', which registers what saved models load as", async () => {
