@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize, posix } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import * as esbuild from 'esbuild';
 import webpack from 'webpack';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
@@ -265,13 +266,19 @@ it('ships no source maps, sources, tests or build inputs: only dist/, the packag
   expect(packed.files.filter((file) => file.path.endsWith('.map'))).toEqual([]);
 });
 
+/** A folder with the unpacked tarball installed (node_modules/rmsprop-wasm) and `index.js` holding `source`. */
+function appImporting(name: string, source: string): string {
+  const app = join(tmp.path, name);
+  mkdirSync(join(app, 'node_modules'), { recursive: true });
+  symlinkSync(unpacked, join(app, 'node_modules/rmsprop-wasm'), 'dir');
+  writeFileSync(join(app, 'index.js'), source);
+  return app;
+}
+
 // Parcel reads no exports map unless told to (packageExports), nor do older resolvers: they find
 // 'rmsprop-wasm/tfjs' as a folder of the package, which tfjs/package.json points at the entry.
 it("'rmsprop-wasm/tfjs' resolves where the exports map is not read (webpack told to ignore it)", async () => {
-  const app = join(tmp.path, 'no-exports');
-  mkdirSync(join(app, 'node_modules'), { recursive: true });
-  symlinkSync(unpacked, join(app, 'node_modules/rmsprop-wasm'), 'dir');
-  writeFileSync(join(app, 'index.js'), "import { rmsprop } from 'rmsprop-wasm/tfjs';\nconsole.log(rmsprop);\n");
+  const app = appImporting('no-exports', "import { rmsprop } from 'rmsprop-wasm/tfjs';\nconsole.log(rmsprop);\n");
   const stats = await new Promise<webpack.Stats>((resolve, reject) => {
     webpack(
       {
@@ -288,6 +295,23 @@ it("'rmsprop-wasm/tfjs' resolves where the exports map is not read (webpack told
   expect(stats.toString({ all: false, errors: true })).toBe('');
   const modules = stats.toJson({ modules: true }).modules?.map((m) => m.name ?? '') ?? [];
   expect(modules.filter((name) => name.endsWith('/dist/tfjs/index.js'))).toHaveLength(1);
+});
+
+// A page that only loads models may import the TF.js entry for that alone: bundlers drop a bare
+// import of a package that declares no side effects (esbuild did, with "sideEffects": false).
+it("a bundler keeps a bare import 'rmsprop-wasm/tfjs', which registers what saved models load as", async () => {
+  const app = appImporting('bare-import', "import 'rmsprop-wasm/tfjs';\n");
+  const bundle = await esbuild.build({
+    absWorkingDir: app,
+    entryPoints: ['index.js'],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    external: ['@tensorflow/*'],
+    write: false,
+    logLevel: 'silent',
+  });
+  expect(bundle.outputFiles[0].text).toContain('registerClass(');
 });
 
 it('every shipped module is reachable from an entry, and every entry and import is shipped', () => {

@@ -189,22 +189,6 @@ describe.concurrent('every promise holds in a fresh process', () => {
     expect(result).toEqual([true, true]);
   });
 
-  // A page that only loads models may import the entry for that alone: bundlers drop a bare import
-  // of a package that declares no side effects (esbuild did, with "sideEffects": false).
-  it("a bundler keeps a bare import 'rmsprop-wasm/tfjs', which registers what saved models load as", async () => {
-    const { build } = await import('esbuild');
-    const bundle = await build({
-      stdin: { contents: "import 'rmsprop-wasm/tfjs';", resolveDir: root, loader: 'js' },
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      external: ['@tensorflow/*'],
-      write: false,
-      logLevel: 'silent',
-    });
-    expect(bundle.outputFiles[0].text).toContain('registerClass(');
-  });
-
   // The ema option through a save: the config carries it; the averages are not among the stock
   // weights, so the loaded model's start again at its first step.
   it('a model trained with ema, saved and loaded in a new process, keeps ema; its averages start at its first step', async () => {
