@@ -1,7 +1,15 @@
+import { availableParallelism } from 'node:os';
 import { expect } from 'vitest';
 import type { BackendName, RMSProp } from '../../src/index.js';
+import { MAX_THREADS } from '../../src/options.js';
 
 export const BACKENDS: readonly BackendName[] = ['simd', 'wasm', 'js'];
+
+/**
+ * The threads `threads: 'auto'` starts here from 16 K elements: the machine's cores, at most MAX_THREADS.
+ * CI machines have 1, 2, 4 or more, so a test of 'auto' expects this, not the 2 of ours.
+ */
+export const AUTO_THREADS = Math.min(availableParallelism(), MAX_THREADS);
 
 /** Same bits, except that any NaN equals any NaN (wasm does not fix NaN sign or payload). */
 export function sameBits(actual: Float32Array, expected: Float32Array): string | undefined {

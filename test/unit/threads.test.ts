@@ -1,7 +1,6 @@
 // Multi-threaded steps: bit-identical to one thread at every size around slice boundaries, workers
 // that end with the optimizer (or the process), and a clear error when one is gone.
 import { execFileSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
@@ -9,7 +8,15 @@ import { AutoThreads } from '../../src/auto-threads.js';
 import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/chunks.js';
 import { MODE, STATE_BLOCK, STATE_SCRATCH_BYTES } from '../../src/kernel.js';
 import { moduleArgs, runForJson } from '../support/child.js';
-import { everything, randomArrays, rng, sameBits, snapshot, snapshotDifference } from '../support/helpers.js';
+import {
+  AUTO_THREADS,
+  everything,
+  randomArrays,
+  rng,
+  sameBits,
+  snapshot,
+  snapshotDifference,
+} from '../support/helpers.js';
 
 /** A child's lines: the built package, a 2-thread optimizer stepped once; prints threads, the reason and w[0]. */
 const STEP_WITH_TWO_THREADS = `const { RMSProp } = await import('${new URL('../../dist/index.js', import.meta.url).href}');
@@ -156,7 +163,7 @@ it.each([
     const runs = await Promise.all(
       [1, threads].map(async (t) => {
         const opt = await RMSProp.create(randomArrays(1, lengths), { threads: t, momentum: 0.9 });
-        expect(opt.threads).toBe(t === 'auto' ? availableParallelism() : t);
+        expect(opt.threads).toBe(t === 'auto' ? AUTO_THREADS : t);
         for (let k = 0; k < 12; k++) {
           if (k % 4 === 3) await workersAsleep(opt);
           opt.step(gradientsOf(k, lengths));
@@ -212,7 +219,7 @@ it('a worker asleep for seconds is counted asleep once and joins the next large 
 describe('thread options', () => {
   it("'auto' starts the machine's cores from 16 K elements; below, and on the js backend, one thread that says why", async () => {
     const auto = await RMSProp.create({ w: 16_384 }, { threads: 'auto' });
-    expect(auto.threads).toBe(Math.max(1, availableParallelism()));
+    expect(auto.threads).toBe(AUTO_THREADS);
     auto.dispose();
     const small = await RMSProp.create({ w: 16_379 }, { threads: 'auto' });
     expect(small.threads).toBe(1);
@@ -944,7 +951,7 @@ describe("threads: 'auto' decides by timing", () => {
         return { most, workerChunks, result };
       }),
     );
-    expect(runs[1].most).toBe(Math.min(availableParallelism(), 16));
+    expect(runs[1].most).toBe(AUTO_THREADS);
     if (runs[1].most > 1) expect(runs[1].workerChunks).toBeGreaterThan(0);
     runs[1].result.forEach((a, i) => expect(sameBits(a, runs[0].result[i]), `array ${i}`).toBeUndefined());
   }, 60_000);
