@@ -124,6 +124,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** Reused by every step, so that a step allocates no record. */
   #grads: Record<string, Float32Array | null> = {};
   #ready: Promise<void>;
+  /** How the compile started by the constructor ended (`error`: how it failed); undefined while it runs. */
+  #compiled: { error?: unknown } | undefined;
+  /** Cores made on the js backend while the wasm compiled: replaced by one on the options' backend once it has. */
+  readonly #standIns = new WeakSet<RMSProp>();
   #disposed = false;
   /** Inside applyGradients: a schedule calling back in is refused, as the core refuses it. */
   #stepping = false;
@@ -131,10 +135,12 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #averagesRestart = false;
 
   /**
-   * Prefer `await rmsprop(options)`. The constructor is synchronous for `fromConfig`; it checks every
-   * option (a TypeError or RangeError naming it: a saved model with a bad one fails to load, not at
-   * its first step), starts compiling the wasm, and `applyGradients` throws a `NotReadyError` until
-   * that has finished (`await opt.ready()`). `setWeights` (so `tf.loadLayersModel`) waits for it.
+   * Synchronous, as `tf.train.rmsprop` is (and as `fromConfig` needs): it checks every option (a
+   * TypeError or RangeError naming it: a saved model with a bad one fails to load, not at its first
+   * step) and starts compiling the wasm. Steps taken before that has finished run on the js backend,
+   * bit for bit what the wasm gives, and the step after it moves everything to the options' backend
+   * (and threads) exactly; `await rmsprop(options)` (or `opt.ready()`) starts on it. `setWeights` (so
+   * `tf.loadLayersModel`) waits for the compile.
    */
   constructor(options: TfjsRMSPropOptions = {}) {
     super();
@@ -147,7 +153,10 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     );
     this.#resolvedOptions = checkOptions(this.#options);
     this.#ready = RMSProp.ready(this.options);
-    this.#ready.catch(() => {}); // reported by ready() and by the first step
+    this.#ready.then(
+      () => void (this.#compiled = {}),
+      (error: unknown) => void (this.#compiled = { error }), // reported by ready() and by the next step
+    );
   }
 
   /**
@@ -227,8 +236,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /**
    * The library's optimizer underneath (`saveState`/`loadState`, `stepCount`, `state`, …), its
    * parameters named after the variables; undefined before the first step, and a new one (the old
-   * one disposed) whenever a variable joins. What its methods change shows in the next `getWeights`
-   * (writes into its `state` views do not: call `setState`).
+   * one disposed) whenever a variable joins, and at the first step after the wasm has compiled if
+   * steps came before (their core was on the js backend). What its methods change shows in the next
+   * `getWeights` (writes into its `state` views do not: call `setState`).
    */
   get core(): RMSProp | undefined {
     return this.#core;
@@ -283,14 +293,17 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     }
     // (a new core's slots may have lost the disposed: indexed again, not by the old places)
     const bySlotName = fresh.length > 0 ? indexByName(slots) : this.#bySlotName;
-    const layingOut = fresh.length > 0 || !old || relayout;
+    // A js stand-in is replaced once the compile has ended (or fails the step, with its error).
+    const replacing = old !== undefined && this.#standIns.has(old) && this.#compiled !== undefined;
+    const layingOut = fresh.length > 0 || !old || relayout || replacing;
     const carry = layingOut
       ? this.#carriedAverages(
           old,
           recreated.map(([index]) => slots[index].name!),
         )
       : NONE;
-    const core = layingOut ? this.#layout(slots, carry) : old!;
+    const moveAll = replacing && !changed; // (changed: only because replacing; the same tensors, state as it is)
+    const core = layingOut ? (moveAll ? this.#moved(old) : this.#layout(slots, carry)) : old!;
     try {
       this.#step(core, slots, bySlotName, entries);
     } catch (error) {
@@ -550,18 +563,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    */
   #layout(slots: readonly Slot[], carry: ReadonlySet<string>): RMSProp {
     const bound = slots.filter((slot) => slot.name !== undefined);
-    let core: RMSProp;
-    try {
-      core = RMSProp.createSync(Object.fromEntries(bound.map((slot) => [slot.name!, slot.length])), this.options);
-    } catch (error) {
-      if (error instanceof NotReadyError) {
-        throw new NotReadyError(
-          'this optimizer is not ready (its wasm is still compiling): create it with `await rmsprop(options)`, or `await optimizer.ready()` before its first step; nothing was changed',
-          { cause: error },
-        );
-      }
-      throw error;
-    }
+    const core = this.#newCore(Object.fromEntries(bound.map((slot) => [slot.name!, slot.length])));
     const old = this.#core;
     core.stepCount = this.iterations;
     // A slot bound under the old core keeps its state there; one just bound takes the state loaded
@@ -575,6 +577,35 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         const { average } = old.state[slot.name!];
         if (average && carry.has(slot.name!)) core.setState(slot.name!, { average });
       }
+    }
+    return core;
+  }
+
+  /**
+   * A core of these lengths on the options' backend, or, while its wasm is still compiling, on the js
+   * backend (the same bits), to be replaced by the step after the compile.
+   */
+  #newCore(lengths: Record<string, number>): RMSProp {
+    try {
+      return RMSProp.createSync(lengths, this.options);
+    } catch (error) {
+      if (!(error instanceof NotReadyError)) throw error;
+      if (this.#compiled) throw this.#compiled.error ?? error; // (a build ready() did not make: not expected)
+      const standIn = RMSProp.createSync(lengths, { ...this.options, backend: 'js' });
+      this.#standIns.add(standIn);
+      return standIn;
+    }
+  }
+
+  /** A core on the options' backend with everything `old` (a js stand-in) holds, exactly: its state as stored, options, parameters. */
+  #moved(old: RMSProp): RMSProp {
+    const core = this.#newCore(Object.fromEntries(Object.entries(old.params).map(([name, a]) => [name, a.length])));
+    try {
+      core.loadState(old.saveState({ arrays: 'float32' }), { restoreOptions: true });
+      for (const [name, values] of Object.entries(old.params)) core.params[name].set(values);
+    } catch (error) {
+      core.dispose();
+      throw error;
     }
     return core;
   }

@@ -112,8 +112,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // The platform chosen at first use (startup snapshots), and what a saved 'RMSProp' loads as where the
 // TF.js entry is imported, with their CHANGELOG entries and docs: 150.1 kB of code, 345.0 kB packed.
 // tfjs/package.json, for Parcel and other resolvers that read no exports map: 345.1 kB packed.
-const CODE_BUDGET = 150_500;
-const BUDGET = 345_500;
+// The TF.js drop-in training from `new` at once (a js core while the wasm compiles, then everything
+// moved), its CHANGELOG entry and docs: 150.8 kB of code, 346.2 kB packed.
+const CODE_BUDGET = 151_000;
+const BUDGET = 346_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

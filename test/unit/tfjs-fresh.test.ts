@@ -261,42 +261,47 @@ describe.concurrent('every promise holds in a fresh process', () => {
     result.rms.forEach((rms, i) => expect(rms).toBeCloseTo(result.expected[i], 9));
   }, 60_000);
 
-  it('a step before the wasm is compiled throws a NotReadyError that changes nothing, and the next one after ready() works', async () => {
-    const result = await run<{
-      error: Failure;
-      isNotReady: boolean;
-      tensorsKept: boolean;
-      variables: number;
-      iterations: number;
-      weights: number;
-      after: number[];
-      stock: number[];
-    }>(`
-      const opt = new RMSPropWasmOptimizer({ lr: 0.1 }); // as fromConfig makes it: no await
-      const make = () => tf.variable(tf.tensor1d([0.5, -1, 2]));
-      const a = make();
-      const loss = () => tf.sum(tf.square(a));
-      const tensors = tf.memory().numTensors;
-      let isNotReady = false;
-      const error = errorOf(() => {
-        try { opt.minimize(loss); } catch (e) { isNotReady = e instanceof NotReadyError; throw e; }
-      });
-      const state = { tensorsKept: tf.memory().numTensors === tensors, variables: opt.variables.length, iterations: opt.iterations, weights: (await opt.getWeights()).length };
-      await opt.ready();
-      opt.minimize(loss);
-      const stock = tf.train.rmsprop(0.1, 0.9, 0, 1e-7);
-      const b = make();
-      stock.minimize(() => tf.sum(tf.square(b)));
-      out({ error, isNotReady, ...state, after: values(a), stock: values(b) });
+  // As fromConfig makes it, and as a tf.train.rmsprop user writes it: new, and training at once.
+  // The second changes lr on the js core: the move keeps it, as it keeps the state as stored.
+  it.each([
+    ['{ lr: 0.1 }', true],
+    ["{ lr: 0.01, momentum: 0.9, centered: true, stateFormat: '8bit', threads: 2 }", false],
+  ])(
+    'an optimizer made with new %s trains at once: on js until its wasm is compiled, then on simd, bit for bit as one awaited',
+    async (options, againstStock) => {
+      const result = await run<{
+        backends: string[];
+        ours: string[];
+        awaited: string[];
+        stock: number[][];
+        weights: number[][];
+      }>(`
+      const bits = (t) => Buffer.from(new Float32Array(t.dataSync()).buffer).toString('hex');
+      const variables = () => [tf.variable(tf.randomNormal([5000], 0, 1, 'float32', 4)), tf.variable(tf.tensor1d([0.5, -1, 2]))];
+      const loss = ([a, b]) => () => tf.add(tf.sum(tf.mul(tf.square(a), tf.linspace(0.1, 3, 5000))), tf.sum(tf.square(b)));
+      const train = async (optimizer, whileCompiling) => {
+        const vs = variables(), backends = [];
+        for (let k = 0; k < 4; k++) {
+          if (k === whileCompiling) await optimizer.ready(); // (a step of model.fit does not wait for a compile)
+          if (k === 1 && !${againstStock}) optimizer.core.setOptions(0, { lr: 0.02 });
+          optimizer.minimize(loss(vs));
+          backends.push(optimizer.core ? optimizer.core.backend + '/' + optimizer.core.threads : 'stock');
+        }
+        return { vs, backends };
+      };
+      const ours = await train(new RMSPropWasmOptimizer(${options}), 2);
+      const awaited = await train(await rmsprop(${options}), -1);
+      const stock = ${againstStock} ? await train(tf.train.rmsprop(0.1, 0.9, 0, 1e-7), -1) : awaited;
+      out({ backends: ours.backends, ours: ours.vs.map(bits), awaited: awaited.vs.map(bits),
+        stock: stock.vs.map((v) => Array.from(v.dataSync())), weights: ours.vs.map((v) => Array.from(v.dataSync())) });
     `);
-    expect(result.error).toMatchObject({
-      name: 'NotReadyError',
-      message: expect.stringMatching(/not ready.*await optimizer\.ready\(\).*nothing was changed/),
-    });
-    expect(result.isNotReady).toBe(true);
-    expect(result).toMatchObject({ tensorsKept: true, variables: 0, iterations: 0, weights: 1 });
-    expect(firstViolation([result.after], [result.stock], 1, 0, 0.1)).toBeUndefined();
-  }, 60_000);
+      const threads = options.includes('threads: 2') ? 2 : 1;
+      expect(result.backends).toEqual(['js/1', 'js/1', `simd/${threads}`, `simd/${threads}`]);
+      expect(result.ours).toEqual(result.awaited);
+      if (againstStock) expect(firstViolation(result.weights, result.stock, 4, 0, 0.1)).toBeUndefined();
+    },
+    60_000,
+  );
 });
 
 describe.concurrent('a refused call changes nothing', () => {
