@@ -302,7 +302,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
           recreated.map(([index]) => slots[index].name!),
         )
       : NONE;
-    const moveAll = replacing && !changed; // (changed: only because replacing; the same tensors, state as it is)
+    // The same tensors (a re-created variable keeps its state): moved as they are, options changed on
+    // the stand-in too, as a wasm core made at the start would have kept them.
+    const moveAll = replacing && fresh.length === 0 && !relayout;
     const core = layingOut ? (moveAll ? this.#moved(old) : this.#layout(slots, carry)) : old!;
     try {
       this.#step(core, slots, bySlotName, entries);
@@ -585,23 +587,25 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
    * A core of these lengths on the options' backend, or, while its wasm is still compiling, on the js
    * backend (the same bits), to be replaced by the step after the compile.
    */
-  #newCore(lengths: Record<string, number>): RMSProp {
+  #newCore(lengths: Record<string, number>, options: TfjsRMSPropOptions = this.options): RMSProp {
     try {
-      return RMSProp.createSync(lengths, this.options);
+      return RMSProp.createSync(lengths, options);
     } catch (error) {
       if (!(error instanceof NotReadyError)) throw error;
       if (this.#compiled) throw this.#compiled.error ?? error; // (a build ready() did not make: not expected)
-      const standIn = RMSProp.createSync(lengths, { ...this.options, backend: 'js' });
+      const standIn = RMSProp.createSync(lengths, { ...options, backend: 'js' });
       this.#standIns.add(standIn);
       return standIn;
     }
   }
 
-  /** A core on the options' backend with everything `old` (a js stand-in) holds, exactly: its state as stored, options, parameters. */
+  /** A core on the options' backend with everything `old` (a js stand-in) holds, exactly: its options (an lr schedule too), state as stored, parameters. */
   #moved(old: RMSProp): RMSProp {
-    const core = this.#newCore(Object.fromEntries(Object.entries(old.params).map(([name, a]) => [name, a.length])));
+    const lengths = Object.fromEntries(Object.entries(old.params).map(([name, a]) => [name, a.length]));
+    const { params: _, ...options } = old.groups[0];
+    const core = this.#newCore(lengths, { ...options, backend: this.options.backend ?? 'auto' });
     try {
-      core.loadState(old.saveState({ arrays: 'float32' }), { restoreOptions: true });
+      core.loadState(old.saveState({ arrays: 'float32' }));
       for (const [name, values] of Object.entries(old.params)) core.params[name].set(values);
     } catch (error) {
       core.dispose();

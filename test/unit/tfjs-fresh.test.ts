@@ -261,14 +261,19 @@ describe.concurrent('every promise holds in a fresh process', () => {
     result.rms.forEach((rms, i) => expect(rms).toBeCloseTo(result.expected[i], 9));
   }, 60_000);
 
-  // As fromConfig makes it, and as a tf.train.rmsprop user writes it: new, and training at once.
-  // The second changes lr on the js core: the move keeps it, as it keeps the state as stored.
+  // As fromConfig makes it, and as a tf.train.rmsprop user writes it: new, and training at once. Past
+  // the first, options set on the js core before the move (an lr, or a schedule's) stay, as they stay
+  // on a core made at the start, and so does the state of a variable re-created at the move.
   it.each([
-    ['{ lr: 0.1 }', true],
-    ["{ lr: 0.01, momentum: 0.9, centered: true, stateFormat: '8bit', threads: 2 }", false],
+    ['{ lr: 0.1 }', 'stock'],
+    ["{ lr: 0.01, momentum: 0.9, centered: true, stateFormat: '8bit', threads: 2 }", 'lr set on the core'],
+    [
+      '{ lr: schedules.exponentialDecay({ initial: 0.02, decaySteps: 1, decayRate: 0.5 }), momentum: 0.9, threads: 2 }',
+      'lr set on the core, b re-created',
+    ],
   ])(
-    'an optimizer made with new %s trains at once: on js until its wasm is compiled, then on simd, bit for bit as one awaited',
-    async (options, againstStock) => {
+    'an optimizer made with new %s trains at once: on js until its wasm is compiled, then on simd, bit for bit as one awaited (%s)',
+    async (options, variant) => {
       const result = await run<{
         backends: string[];
         ours: string[];
@@ -276,29 +281,32 @@ describe.concurrent('every promise holds in a fresh process', () => {
         stock: number[][];
         weights: number[][];
       }>(`
+      const { schedules } = await import('rmsprop-wasm');
       const bits = (t) => Buffer.from(new Float32Array(t.dataSync()).buffer).toString('hex');
-      const variables = () => [tf.variable(tf.randomNormal([5000], 0, 1, 'float32', 4)), tf.variable(tf.tensor1d([0.5, -1, 2]))];
+      const variant = ${JSON.stringify(variant)};
+      const b = (run) => tf.variable(tf.tensor1d([0.5, -1, 2]), true, 'b' + run);
       const loss = ([a, b]) => () => tf.add(tf.sum(tf.mul(tf.square(a), tf.linspace(0.1, 3, 5000))), tf.sum(tf.square(b)));
-      const train = async (optimizer, whileCompiling) => {
-        const vs = variables(), backends = [];
+      const train = async (optimizer, whileCompiling, run) => {
+        const vs = [tf.variable(tf.randomNormal([5000], 0, 1, 'float32', 4)), b(run)], backends = [];
         for (let k = 0; k < 4; k++) {
           if (k === whileCompiling) await optimizer.ready(); // (a step of model.fit does not wait for a compile)
-          if (k === 1 && !${againstStock}) optimizer.core.setOptions(0, { lr: 0.02 });
+          if (k === 1 && variant !== 'stock') optimizer.core.setOptions(0, { lr: 0.03 });
+          if (k === 2 && variant.endsWith('re-created')) { vs[1].dispose(); vs[1] = b(run); }
           optimizer.minimize(loss(vs));
           backends.push(optimizer.core ? optimizer.core.backend + '/' + optimizer.core.threads : 'stock');
         }
         return { vs, backends };
       };
-      const ours = await train(new RMSPropWasmOptimizer(${options}), 2);
-      const awaited = await train(await rmsprop(${options}), -1);
-      const stock = ${againstStock} ? await train(tf.train.rmsprop(0.1, 0.9, 0, 1e-7), -1) : awaited;
+      const ours = await train(new RMSPropWasmOptimizer(${options}), 2, 'ours');
+      const awaited = await train(await rmsprop(${options}), -1, 'awaited');
+      const stock = variant === 'stock' ? await train(tf.train.rmsprop(0.1, 0.9, 0, 1e-7), -1, 'stock') : awaited;
       out({ backends: ours.backends, ours: ours.vs.map(bits), awaited: awaited.vs.map(bits),
         stock: stock.vs.map((v) => Array.from(v.dataSync())), weights: ours.vs.map((v) => Array.from(v.dataSync())) });
     `);
       const threads = options.includes('threads: 2') ? 2 : 1;
       expect(result.backends).toEqual(['js/1', 'js/1', `simd/${threads}`, `simd/${threads}`]);
       expect(result.ours).toEqual(result.awaited);
-      if (againstStock) expect(firstViolation(result.weights, result.stock, 4, 0, 0.1)).toBeUndefined();
+      if (variant === 'stock') expect(firstViolation(result.weights, result.stock, 4, 0, 0.1)).toBeUndefined();
     },
     60_000,
   );
