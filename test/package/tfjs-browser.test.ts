@@ -1,5 +1,6 @@
 // rmsprop-wasm/tfjs in headless Chromium, bundled by esbuild as an app would bundle it (through the
-// package's exports map and its browser platform module, from the built dist/): model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu, wasm and webgl backends.
+// package's exports map and its browser platform module, from the built dist/): model.fit with this optimizer tracks tf.train.rmsprop on TF.js' cpu, wasm and webgl backends,
+// and one made with new trains at once (on the js stand-in until its wasm has compiled).
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,14 +31,14 @@ function model() {
   ] });
 }
 
-async function train(optimizer) {
+async function train(optimizer, onEpochEnd = async () => {}) {
   const m = model();
   m.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const x = tf.tensor2d(Array.from({ length: 32 * 4 }, (_, i) => Math.sin(i * 0.7)), [32, 4]);
   const y = tf.tensor2d(Array.from({ length: 32 * 2 }, (_, i) => ((i >> 1) % 3 === 0) === (i % 2 === 0) ? 1 : 0), [32, 2]);
   const after = [];
   await m.fit(x, y, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0,
-    callbacks: { onBatchEnd: async () => { after.push(m.getWeights().map((w) => Array.from(w.dataSync()))); } } });
+    callbacks: { onBatchEnd: async () => { after.push(m.getWeights().map((w) => Array.from(w.dataSync()))); }, onEpochEnd } });
   tf.dispose([x, y]);
   return after;
 }
@@ -50,6 +51,17 @@ window.runIn = async (backend) => {
   const theirs = await train(stock);
   return { backend: tf.getBackend(), core: optimizer.core.backend, className: RMSPropWasmOptimizer.className, ours, theirs,
     epsilons: [optimizer.epsilon, stock.getConfig().epsilon] };
+};
+
+// Made with new and trained at once: the first epoch on the js stand-in, the second after the compile.
+window.runNew = async (backend) => {
+  if (!(await tf.setBackend(backend))) throw new Error('TF.js backend ' + backend + ' did not start');
+  const options = { lr: 0.01, momentum: 0.9, centered: true };
+  const optimizer = new RMSPropWasmOptimizer(options);
+  const cores = [];
+  const ours = await train(optimizer, async () => { cores.push(optimizer.core.backend); await optimizer.ready(); });
+  cores.push(optimizer.core.backend);
+  return { cores, ours, awaited: await train(await rmsprop(options)) };
 };
 `;
 
@@ -138,6 +150,28 @@ it.each(['cpu', 'wasm', 'webgl'])(
       );
     }
     expect(result.ours[7][0]).not.toEqual(result.ours[0][0]);
+  },
+  120_000,
+);
+
+it.each(['cpu', 'wasm'])(
+  'an optimizer made with new trains at once in a page on TF.js %s: on js, then simd, as one awaited bit for bit',
+  async (backend) => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${origin}/`);
+    await page.waitForFunction('typeof window.runNew === "function"');
+    const result = (await page.evaluate(`window.runNew(${JSON.stringify(backend)})`)) as {
+      cores: string[];
+      ours: number[][][];
+      awaited: number[][][];
+    };
+    await page.close();
+    expect(errors).toEqual([]);
+    expect(result.cores).toEqual(['js', 'simd', 'simd']);
+    expect(result.ours).toHaveLength(8);
+    expect(result.ours).toEqual(result.awaited); // (float32 values as doubles: equal bits)
   },
   120_000,
 );
