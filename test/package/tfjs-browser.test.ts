@@ -116,25 +116,31 @@ it('the bundle reached the library through its tfjs subpath and its browser plat
   expect(ours).not.toContain('dist/platform/node.js');
 });
 
+/** Calls the page's `run` (runIn or runNew) with a TF.js backend in a new page; no page error may occur. */
+async function inPage<T>(run: string, backend: string): Promise<T> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${origin}/`);
+  await page.waitForFunction(`typeof window.${run} === "function"`);
+  const result = (await page.evaluate(`window.${run}(${JSON.stringify(backend)})`)) as T;
+  await page.close();
+  expect(errors).toEqual([]);
+  return result;
+}
+
 // webgl runs on SwiftShader here (--disable-gpu): gradients come down and parameters go up at every step
 it.each(['cpu', 'wasm', 'webgl'])(
   'model.fit in a page on TF.js %s tracks tf.train.rmsprop',
   async (backend) => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${origin}/`);
-    await page.waitForFunction('typeof window.runIn === "function"');
-    const result = (await page.evaluate(`window.runIn(${JSON.stringify(backend)})`)) as {
+    const result = await inPage<{
       backend: string;
       core: string;
       className: string;
       ours: number[][][];
       theirs: number[][][];
       epsilons: number[];
-    };
-    await page.close();
-    expect(errors).toEqual([]);
+    }>('runIn', backend);
     expect([result.backend, result.core, result.className]).toEqual([backend, 'simd', 'RMSProp']);
     // webgl renders in float32 here yet reports 16-bit precision: both optimizers take its ε, 1e-4
     expect(result.epsilons).toEqual(backend === 'webgl' ? [1e-4, 1e-4] : [1e-7, 1e-7]);
@@ -157,18 +163,7 @@ it.each(['cpu', 'wasm', 'webgl'])(
 it.each(['cpu', 'wasm'])(
   'an optimizer made with new trains at once in a page on TF.js %s: on js, then simd, as one awaited bit for bit',
   async (backend) => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${origin}/`);
-    await page.waitForFunction('typeof window.runNew === "function"');
-    const result = (await page.evaluate(`window.runNew(${JSON.stringify(backend)})`)) as {
-      cores: string[];
-      ours: number[][][];
-      awaited: number[][][];
-    };
-    await page.close();
-    expect(errors).toEqual([]);
+    const result = await inPage<{ cores: string[]; ours: number[][][]; awaited: number[][][] }>('runNew', backend);
     expect(result.cores).toEqual(['js', 'simd', 'simd']);
     expect(result.ours).toHaveLength(8);
     expect(result.ours).toEqual(result.awaited); // (float32 values as doubles: equal bits)
