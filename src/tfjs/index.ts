@@ -603,7 +603,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #moved(old: RMSProp): RMSProp {
     const lengths = Object.fromEntries(Object.entries(old.params).map(([name, a]) => [name, a.length]));
     const { params: _, ...options } = old.groups[0];
-    const core = this.#newCore(lengths, { ...options, backend: this.options.backend ?? 'auto' });
+    const core = this.#newCore(lengths, { ...options, backend: this.options.backend }); // (undefined: the default)
     try {
       core.loadState(old.saveState({ arrays: 'float32' }));
       for (const [name, values] of Object.entries(old.params)) core.params[name].set(values);
