@@ -24,21 +24,13 @@
  * @module rmsprop-wasm/tfjs
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  NotReadyError,
-  type LearningRate,
-  type OptionChanges,
-  type ResolvedOptions,
-  RMSProp,
-  type RMSPropOptions,
-} from '../index.js';
+import type { LearningRate, OptionChanges, ResolvedOptions, RMSProp, RMSPropOptions } from '../index.js';
+import { checkCore, checkOptions, copyState, Cores, fillLayout } from './cores.js';
 import {
   describe,
   floats,
   given,
   gradientEntries,
-  type HeapView,
-  heapViewOf,
   isOptionsObject,
   readStockWeights,
   readVariables,
@@ -51,12 +43,11 @@ import {
   aliveIn,
   matchLoaded,
   ownerOf,
-  STOCK,
   savedNames,
   type Slot,
-  type StateKind,
   waitsFor,
 } from './slots.js';
+import { currentHeapView, readVariable, readVariablesInto, writeVariables } from './variables.js';
 import { StockWeights } from './weights.js';
 
 /** Options of the TF.js optimizer: every option of `RMSProp.create`, with preset `'tfjs'` by default. */
@@ -123,11 +114,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   #lastStep: string[] = [];
   /** Reused by every step, so that a step allocates no record. */
   #grads: Record<string, Float32Array | null> = {};
-  #ready: Promise<void>;
-  /** How the compile started by the constructor ended (`error`: how it failed); undefined while it runs. */
-  #compiled: { error?: unknown } | undefined;
-  /** Cores made on the js backend while the wasm compiled: replaced by one on the options' backend once it has. */
-  readonly #standIns = new WeakSet<RMSProp>();
+  /** Makes the cores, on the js backend while the wasm compiles (the constructor starts it). */
+  readonly #cores: Cores;
   #disposed = false;
   /** Inside applyGradients: a schedule calling back in is refused, as the core refuses it. */
   #stepping = false;
@@ -152,11 +140,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         : withPreset,
     );
     this.#resolvedOptions = checkOptions(this.#options);
-    this.#ready = RMSProp.ready(this.options);
-    this.#ready.then(
-      () => void (this.#compiled = {}),
-      (error: unknown) => void (this.#compiled = { error }), // reported by ready() and by the next step
-    );
+    this.#cores = new Cores(this.#options);
   }
 
   /**
@@ -230,7 +214,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   /** Resolves when the wasm this optimizer needs is compiled (the options were checked by the constructor). */
   async ready(): Promise<void> {
-    await this.#ready;
+    await this.#cores.ready;
   }
 
   /**
@@ -294,7 +278,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // (a new core's slots may have lost the disposed: indexed again, not by the old places)
     const bySlotName = fresh.length > 0 ? indexByName(slots) : this.#bySlotName;
     // A js stand-in is replaced once the compile has ended (or fails the step, with its error).
-    const replacing = old !== undefined && this.#standIns.has(old) && this.#compiled !== undefined;
+    const replacing = this.#cores.replaces(old);
     const layingOut = fresh.length > 0 || !old || relayout || replacing;
     const carry = layingOut
       ? this.#carriedAverages(
@@ -305,7 +289,11 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     // The same tensors (a re-created variable keeps its state): moved as they are, options changed on
     // the stand-in too, as a wasm core made at the start would have kept them.
     const moveAll = replacing && fresh.length === 0 && !relayout;
-    const core = layingOut ? (moveAll ? this.#moved(old) : this.#layout(slots, carry)) : old!;
+    const core = layingOut
+      ? moveAll
+        ? this.#cores.moved(old!, this.options.backend)
+        : this.#layout(slots, carry)
+      : old!;
     try {
       this.#step(core, slots, bySlotName, entries);
     } catch (error) {
@@ -335,7 +323,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     bySlotName: ReadonlyMap<string, number>,
     entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>,
   ): void {
-    const heapView = currentHeapView();
+    const heapView = currentHeapView(RMSPropWasmOptimizer.heapViews);
     const grads =
       core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
     for (const name in grads) grads[name] = null;
@@ -379,7 +367,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       throw new RangeError(
         'swapAverages: the averages start again at the next step (setWeights loaded weights without them)',
       );
-    readVariablesInto(core, this.#slots, currentHeapView()); // (assigned from outside since the last step)
+    readVariablesInto(core, this.#slots, currentHeapView(RMSPropWasmOptimizer.heapViews)); // (assigned from outside since the last step)
     core.swapAverages();
     writeVariables(core, this.#slots);
   }
@@ -454,7 +442,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       order: this.#savedOrder(),
       known: this.#knownNames(),
     }));
-    await this.#ready.catch(() => {}); // invalid options are reported by ready() and by the first step
+    await this.#cores.ready.catch(() => {}); // invalid options are reported by ready() and by the first step
     this.#live();
     // A variable may have joined while this call awaited: match and check again, synchronously.
     const order = this.#savedOrder();
@@ -560,57 +548,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
 
   /**
    * A new core for every bound slot of `slots`, with the current core's state, parameters and step
-   * count (and the averages in `carry`), and state loaded by `setWeights`, copied through the public
-   * views. The caller commits it (disposing the old one) or disposes it.
+   * count (and the averages in `carry`), and state loaded by `setWeights`. The caller commits it
+   * (disposing the old one) or disposes it.
    */
   #layout(slots: readonly Slot[], carry: ReadonlySet<string>): RMSProp {
     const bound = slots.filter((slot) => slot.name !== undefined);
-    const core = this.#newCore(Object.fromEntries(bound.map((slot) => [slot.name!, slot.length])));
-    const old = this.#core;
+    const core = this.#cores.create(Object.fromEntries(bound.map((slot) => [slot.name!, slot.length])), this.options);
     core.stepCount = this.iterations;
-    // A slot bound under the old core keeps its state there; one just bound takes the state loaded
-    // for it, or starts afresh (a variable whose state setWeights dropped, re-created under its name).
-    for (const slot of bound) {
-      if (slot.pending) {
-        copyState(slot.pending, core, slot.name!);
-      } else if (old && this.#bySlotName.has(slot.name!)) {
-        copyState(old.state[slot.name!], core, slot.name!);
-        core.params[slot.name!].set(old.params[slot.name!]);
-        const { average } = old.state[slot.name!];
-        if (average && carry.has(slot.name!)) core.setState(slot.name!, { average });
-      }
-    }
-    return core;
-  }
-
-  /**
-   * A core of these lengths on the options' backend, or, while its wasm is still compiling, on the js
-   * backend (the same bits), to be replaced by the step after the compile.
-   */
-  #newCore(lengths: Record<string, number>, options: TfjsRMSPropOptions = this.options): RMSProp {
-    try {
-      return RMSProp.createSync(lengths, options);
-    } catch (error) {
-      if (!(error instanceof NotReadyError)) throw error;
-      if (this.#compiled) throw this.#compiled.error ?? error; // (a build ready() did not make: not expected)
-      const standIn = RMSProp.createSync(lengths, { ...options, backend: 'js' });
-      this.#standIns.add(standIn);
-      return standIn;
-    }
-  }
-
-  /** A core on the options' backend with everything `old` (a js stand-in) holds, exactly: its options (an lr schedule too), state as stored, parameters. */
-  #moved(old: RMSProp): RMSProp {
-    const lengths = Object.fromEntries(Object.entries(old.params).map(([name, a]) => [name, a.length]));
-    const { params: _, ...options } = old.groups[0];
-    const core = this.#newCore(lengths, { ...options, backend: this.options.backend }); // (undefined: the default)
-    try {
-      core.loadState(old.saveState({ arrays: 'float32' }));
-      for (const [name, values] of Object.entries(old.params)) core.params[name].set(values);
-    } catch (error) {
-      core.dispose();
-      throw error;
-    }
+    fillLayout(core, bound, { old: this.#core, inOld: this.#bySlotName, averages: carry });
     return core;
   }
 
@@ -649,76 +594,7 @@ function backendEpsilon(): number {
   }
 }
 
-/** A one-element core of these options on the js backend (which needs no wasm): they are checked as `create` checks them. */
-const checkCore = (options: TfjsRMSPropOptions) => RMSProp.createSync({ check: 0 }, { ...options, backend: 'js' });
-
-/**
- * Checks every option as `RMSProp.create` does, synchronously: a one-element core on the js backend,
- * which needs no wasm, then the backend's name alone (a NotReadyError there means a valid name whose
- * wasm is still compiling).
- */
-function checkOptions(options: TfjsRMSPropOptions): ResolvedOptions {
-  const core = checkCore(options);
-  const resolved = core.options;
-  core.dispose();
-  try {
-    RMSProp.createSync({ check: 0 }, { backend: options.backend, threads: 1 }).dispose();
-  } catch (error) {
-    if (!(error instanceof NotReadyError)) throw error;
-  }
-  return resolved;
-}
-
 const NONE: ReadonlySet<string> = new Set();
-
-/** A view into tfjs-backend-wasm's heap, where that backend runs (see floats). */
-const currentHeapView = () =>
-  tf.getBackend() === 'wasm' && RMSPropWasmOptimizer.heapViews ? heapViewOf(tf.backend()) : undefined;
-
-/** Reads into `core` each live variable of `slots` whose data changed since this optimizer last wrote or read it. */
-function readVariablesInto(core: RMSProp, slots: readonly Slot[], heapView: HeapView | undefined): void {
-  for (const slot of slots) readVariable(core, slot, heapView);
-}
-
-/** Reads `slot`'s variable into `core` if it is live and its data changed since this optimizer last wrote or read it. */
-function readVariable(core: RMSProp, slot: Slot, heapView: HeapView | undefined): void {
-  const variable = slot.variable;
-  if (slot.name === undefined || !variable || variable.isDisposed || variable.dataId === slot.dataId) return;
-  core.params[slot.name].set(floats(variable, heapView));
-  slot.dataId = variable.dataId;
-}
-
-/**
- * Gives each live variable of `slots` its parameters' values from `core`. tfjs-backend-wasm copies a
- * new tensor's values into its heap at once; the other backends keep the array they are given, which
- * must then not be the optimizer's memory. Never written in place: TF.js tensors are immutable (a
- * `dataSync()` array on cpu is the data itself, and the wasm backend caches XNNPACK's packed weights
- * by tensor; tried, model.fit went wrong). A new tensor per step, then, as tf.train.rmsprop makes one
- * per operation.
- */
-function writeVariables(core: RMSProp, slots: readonly Slot[]): void {
-  const copies = tf.getBackend() !== 'wasm';
-  for (const slot of slots) {
-    const variable = slot.variable;
-    if (slot.name === undefined || !variable || variable.isDisposed) continue;
-    const params = core.params[slot.name];
-    const value = tf.tensor(copies ? params.slice() : params, slot.shape, 'float32');
-    variable.assign(value);
-    value.dispose();
-    slot.dataId = variable.dataId;
-  }
-}
-
-/**
- * Copies a variable's state into `core` (setState: with compressed state, `core.state` holds
- * decoded copies, and setState encodes; a new core's layout re-encodes, rounded to nearest).
- */
-function copyState(from: Partial<Record<StateKind, Float32Array>>, core: RMSProp, name: string): void {
-  const kept = core.state[name];
-  const values: Partial<Record<StateKind, Float32Array>> = {};
-  for (const [kind] of STOCK) if (kind in kept && from[kind]) values[kind] = from[kind];
-  core.setState(name, values);
-}
 
 /**
  * An optimizer for `model.compile({ optimizer })`, after compiling the wasm it needs and checking

@@ -113,9 +113,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // TF.js entry is imported, with their CHANGELOG entries and docs: 150.1 kB of code, 345.0 kB packed.
 // tfjs/package.json, for Parcel and other resolvers that read no exports map: 345.1 kB packed.
 // The TF.js drop-in training from `new` at once (a js core while the wasm compiles, then everything
-// moved), its CHANGELOG entry and docs: 150.8 kB of code, 346.2 kB packed.
-const CODE_BUDGET = 151_000;
-const BUDGET = 346_500;
+// moved), its CHANGELOG entry and docs: 150.8 kB of code, 346.2 kB packed. The drop-in's making of
+// cores and its moving of values to and from variables in modules of their own (src/tfjs/index.ts was
+// 732 lines; the same code, each module gzipped alone): 152.2 kB of code, 347.1 kB packed.
+const CODE_BUDGET = 152_300;
+const BUDGET = 347_200;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
