@@ -46,7 +46,7 @@ export class Cores {
     const { params: _, ...options } = old.groups[0];
     const core = this.create(lengths, { ...options, backend }); // (undefined: the default)
     try {
-      core.loadState(old.saveState({ arrays: 'float32' }));
+      core.loadState(old.stateViews());
       for (const [name, values] of Object.entries(old.params)) core.params[name].set(values);
     } catch (error) {
       core.dispose();

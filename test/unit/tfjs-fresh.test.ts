@@ -261,9 +261,10 @@ describe.concurrent('every promise holds in a fresh process', () => {
     result.rms.forEach((rms, i) => expect(rms).toBeCloseTo(result.expected[i], 9));
   }, 60_000);
 
-  // As fromConfig makes it, and as a tf.train.rmsprop user writes it: new, and training at once. Past
-  // the first, options set on the js core before the move (an lr, or a schedule's) stay, as they stay
-  // on a core made at the start, and so does the state of a variable re-created at the move.
+  // As fromConfig makes it, and as a tf.train.rmsprop user writes it: new, and training at once. In the
+  // second and third, options set on the js core before the move (an lr, or a schedule's) stay, as they
+  // stay on a core made at the start, and so does the state of a variable re-created at the move; in
+  // the fourth, the moving averages move too.
   it.each([
     ['{ lr: 0.1 }', 'stock'],
     ["{ lr: 0.01, momentum: 0.9, centered: true, stateFormat: '8bit', threads: 2 }", 'lr set on the core'],
@@ -271,6 +272,7 @@ describe.concurrent('every promise holds in a fresh process', () => {
       '{ lr: schedules.exponentialDecay({ initial: 0.02, decaySteps: 1, decayRate: 0.5 }), momentum: 0.9, threads: 2 }',
       'lr set on the core, b re-created',
     ],
+    ["{ lr: 0.01, ema: 0.9, stateFormat: 'bfloat16' }", 'averages'],
   ])(
     'an optimizer made with new %s trains at once: on js until its wasm is compiled, then on simd, bit for bit as one awaited (%s)',
     async (options, variant) => {
@@ -295,6 +297,7 @@ describe.concurrent('every promise holds in a fresh process', () => {
           optimizer.minimize(loss(vs));
           backends.push(optimizer.core ? optimizer.core.backend + '/' + optimizer.core.threads : 'stock');
         }
+        if (variant === 'averages') optimizer.swapAverages(); // (the averages, moved too, are then compared)
         return { vs, backends };
       };
       const ours = await train(new RMSPropWasmOptimizer(${options}), 2, 'ours');
