@@ -261,13 +261,14 @@ export function readOptionChanges(current: ResolvedOptions, changes: unknown): R
   for (const name of FIXED_AFTER_CREATE) {
     if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
   }
-  const next = resolveOptions({ ...current, ...read });
+  // Before the rules between options, which would blame the option that needs this one (nesterov, emaOverwriteEvery).
   for (const name of ['momentum', 'ema'] as const) {
-    if ((next[name] === 0) !== (current[name] === 0)) {
+    const value = read[name];
+    if (value !== undefined && (value === 0) !== (current[name] === 0)) {
       throw new RangeError(
-        `option '${name}' cannot switch between 0 and non-zero after create (got ${next[name]}, was ${current[name]})`,
+        `option '${name}' cannot switch between 0 and non-zero after create (got ${value}, was ${current[name]})`,
       );
     }
   }
-  return next;
+  return resolveOptions({ ...current, ...read });
 }

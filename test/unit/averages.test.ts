@@ -205,6 +205,8 @@ describe('ema options', () => {
     expect(() => opt.setOptions(0, { ema: 0, emaOverwriteEvery: 0 })).toThrow(
       /option 'ema' cannot switch between 0 and non-zero/,
     );
+    // (emaOverwriteEvery 5 needs an ema: the message names the option that cannot change, not that rule)
+    expect(() => opt.setOptions(0, { ema: 0 })).toThrow(/option 'ema' cannot switch between 0 and non-zero/);
     const off = await RMSProp.create({ w: 4 }, {});
     expect(() => off.setOptions(0, { ema: 0.9 })).toThrow(/option 'ema' cannot switch/);
     expect(off.options.ema).toBe(0);

@@ -116,6 +116,10 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
     ] as const)
       expect(() => opt.setOptions(0, { [name]: value } as never), name).toThrow(`option '${name}' is fixed`);
     expect(() => opt.setOptions(0, { momentum: 0.9 })).toThrow(/'momentum' cannot switch/);
+    const nesterov = await RMSProp.create({ w: 2 }, { backend, momentum: 0.9, nesterov: true });
+    // (nesterov needs momentum: the message names the option that cannot change, not that rule)
+    expect(() => nesterov.setOptions(0, { momentum: 0 })).toThrow(/option 'momentum' cannot switch/);
+    nesterov.dispose();
     expect(() => opt.setOptions(1, { momentum: 0 })).toThrow(RangeError);
     expect(() => opt.setOptions(0, { lr: NaN })).toThrow(/'lr'.*NaN/);
     expect(() => opt.setOptions(0, { learningRate: 1 } as never)).toThrow(/unknown option 'learningRate'/);
