@@ -246,9 +246,10 @@ export class RMSProp<Name extends string = string> {
     });
   }
 
-  /** The first group's resolved options (all of them, for an optimizer without groups). */
+  /** The first group's resolved options (all of them, for an optimizer without groups): options `create` takes. */
   get options(): ResolvedOptions {
-    return this.groups[0];
+    this.#life.live();
+    return this.#groups[0].options;
   }
 
   /** Each group's resolved options, with the names of its parameters. */

@@ -43,8 +43,7 @@ export class Cores {
   /** A core on `backend` with everything stand-in `old` holds, exactly: its options (as changed), state as stored, parameters. */
   moved(old: RMSProp, backend: RMSPropOptions['backend']): RMSProp {
     const lengths = Object.fromEntries(Object.entries(old.params).map(([name, a]) => [name, a.length]));
-    const { params: _, ...options } = old.groups[0];
-    const core = this.create(lengths, { ...options, backend }); // (undefined: the default)
+    const core = this.create(lengths, { ...old.options, backend }); // (undefined: the default)
     try {
       core.loadState(old.stateViews());
       for (const [name, values] of Object.entries(old.params)) core.params[name].set(values);

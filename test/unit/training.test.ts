@@ -86,6 +86,19 @@ describe.each(BACKENDS)('parameter groups (%s)', (backend) => {
     expect(sameBits(manual.params.w, scheduled.params.w)).toBeUndefined();
   });
 
+  it("a group's resolved options make another optimizer as they are (opt.options, opt.groups less params)", async () => {
+    const options = { preset: 'pytorch', lr: 0.1, momentum: 0.9, clipNorm: 1, ema: 0.5 } as const;
+    const opt = await RMSProp.create([{ params: { w: 2 } }, { params: { v: 3 }, lr: 0.2 }], { ...options, backend });
+    const { params: _, ...second } = opt.groups[1];
+    for (const resolved of [opt.options, second]) {
+      const copy = await RMSProp.create({ w: 2 }, resolved);
+      expect(copy.options).toEqual(resolved);
+      copy.dispose();
+    }
+    expect(opt.options).toMatchObject({ ...options, lr: 0.1 });
+    opt.dispose();
+  });
+
   it('rejects bad groups and bad setOptions, changing nothing', async () => {
     await expect(RMSProp.create([{ params: { w: 2 } }, { params: { w: 3 } }], { backend })).rejects.toThrow(
       /'w' appears in more than one group/,
