@@ -38,7 +38,7 @@ export interface RMSPropOptions {
   lrInMomentum?: boolean;
   /** Starting value of the square average S (TF1 uses 1). */
   initialSquareAvg?: number;
-  /** Divide S and ḡ by `1 − decayᵗ` (Optax `bias_correction`). */
+  /** Scale S and ḡ by `1 / (1 − decayᵗ)` as read (Optax `bias_correction`; docs/options.md gives the rounding). */
   biasCorrection?: boolean;
   /** Weight decay factor, ≥ 0. */
   weightDecay?: number;
