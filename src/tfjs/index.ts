@@ -373,13 +373,16 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   }
 
   /**
-   * `tf.Optimizer.minimize`, except that the gradients and the loss are disposed when
+   * `tf.Optimizer.minimize`, except that a variable listed twice in `varList` (tfjs-layers lists a
+   * layer shared by two sub-models so) is updated once, with its gradient, which sums every use (the
+   * stock one updates it twice), and that the gradients and the loss are disposed when
    * `applyGradients` throws too (the stock one leaves them), so that a refused call leaks nothing.
    */
   override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
     const { value, grads } = this.computeGradients(f, varList);
     try {
-      this.applyGradients(varList != null ? varList.map((v) => ({ name: v.name, tensor: grads[v.name] })) : grads);
+      const names = varList && new Set(varList.map((v) => v.name));
+      this.applyGradients(names ? [...names].map((name) => ({ name, tensor: grads[name] })) : grads);
     } catch (error) {
       value.dispose();
       throw error;

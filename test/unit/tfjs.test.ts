@@ -267,6 +267,48 @@ describe.each(BACKENDS)('on tfjs-backend-%s', (backend) => {
     expect(ours[0][0]).not.toBe(0.5);
   });
 
+  // tfjs-layers lists a layer shared by two sub-models twice in trainableWeights, which model.fit hands to
+  // minimize. Its gradient already sums both uses: one update, as Keras' deduplicated list gives
+  // (tf.train.rmsprop updates such a variable twice, with two accumulators).
+  it('a variable listed twice in minimize (a layer shared by two sub-models, in model.fit) is updated once', async () => {
+    const shared = () => {
+      const seeded = (seed: number) => tfl.initializers.glorotUniform({ seed });
+      const encoder = tfl.layers.dense({ units: 4, activation: 'tanh', kernelInitializer: seeded(1) });
+      const branch = (seed: number) => {
+        const input = tfl.input({ shape: [8] });
+        const head = tfl.layers.dense({ units: 3, kernelInitializer: seeded(seed) });
+        return tfl.model({ inputs: input, outputs: head.apply(encoder.apply(input)) as tfl.SymbolicTensor });
+      };
+      const [left, right] = [branch(2), branch(3)];
+      const inputs = [tfl.input({ shape: [8] }), tfl.input({ shape: [8] })];
+      const sum = tfl.layers.add().apply([left.apply(inputs[0]), right.apply(inputs[1])] as tfl.SymbolicTensor[]);
+      return tfl.model({ inputs, outputs: sum as tfl.SymbolicTensor });
+    };
+    const { x, y } = data(5);
+    const inputs = [x, tf.reverse(x, 0)];
+    const ours = shared();
+    const names = ours.trainableWeights.map((w) => w.originalName);
+    expect(names.length).toBeGreaterThan(new Set(names).size); // (the encoder's weights, twice)
+    ours.compile({ optimizer: await rmsprop({ lr: 0.01 }), loss: 'meanSquaredError' });
+    await ours.fit(inputs, y, { epochs: 3, batchSize: 64, shuffle: false, verbose: 0 });
+    // The reference: stock RMSProp, each weight listed once, the same loss, one batch a step.
+    const reference = shared();
+    const stock = tf.train.rmsprop(0.01, 0.9, 0, 1e-7);
+    const once = [...new Set(reference.trainableWeights.map((w) => w.read() as tf.Variable))];
+    const loss = () => tf.losses.meanSquaredError(y, reference.apply(inputs) as tf.Tensor) as tf.Scalar;
+    for (let k = 0; k < 3; k++) stock.minimize(loss, false, once);
+    expect(firstViolation(weightsOf(ours), weightsOf(reference), 3, 0, 0.01)).toBeUndefined();
+    // and directly: [v, v] is [v]
+    const twice = await rmsprop({ lr: 0.01 });
+    const single = await rmsprop({ lr: 0.01 });
+    const [v, w] = [tf.variable(tf.tensor1d([1, 2, 3])), tf.variable(tf.tensor1d([1, 2, 3]))];
+    twice.minimize(() => tf.sum(tf.square(v)), false, [v, v]);
+    single.minimize(() => tf.sum(tf.square(w)), false, [w]);
+    expect(sameBits(v.dataSync() as Float32Array, w.dataSync() as Float32Array)).toBeUndefined();
+    tf.dispose([x, y, inputs[1], v, w]);
+    for (const disposable of [ours, reference, twice, single, stock]) disposable.dispose();
+  });
+
   it('a variable seen after the first step joins, and the others keep their state', async () => {
     const run = (optimizer: tf.Optimizer) => {
       const a = tf.variable(tf.tensor1d([0.5, -1, 2]));
