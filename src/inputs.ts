@@ -159,7 +159,7 @@ export function readGroups(params: unknown, defaults: RMSPropOptions | undefined
     ? Array.from(list, (group, i) => {
         if (!isGroup(group)) throw new TypeError(`group ${i} must be { params, ...options }, got ${describe(group)}`);
         const { params: groupParams, ...groupOptions } = group;
-        const mine = inGroup(i, () => readOptions(groupOptions));
+        const mine = inGroup(i, () => readOptions(groupOptions, 'options', OPTIMIZER_WIDE));
         for (const name of OPTIMIZER_WIDE) {
           if (Object.hasOwn(mine, name))
             throw new TypeError(
@@ -253,11 +253,15 @@ export function checkGroupIndex(groupIndex: number, groups: number): number {
 
 /**
  * A group's options after `changes` (setOptions' argument): throws if they name an option fixed at
- * create, or switch momentum or ema between 0 and non-zero (which would add or drop a region).
- * @internal
+ * create, or switch momentum or ema between 0 and non-zero (which would add or drop a region);
+ * errors name `group` if given (an optimizer of several groups). @internal
  */
-export function readOptionChanges(current: ResolvedOptions, changes: unknown): ResolvedOptions {
-  const read = readOptions(changes, 'changes');
+export function readOptionChanges(current: ResolvedOptions, changes: unknown, group?: number): ResolvedOptions {
+  return group === undefined ? optionChanges(current, changes) : inGroup(group, () => optionChanges(current, changes));
+}
+
+function optionChanges(current: ResolvedOptions, changes: unknown): ResolvedOptions {
+  const read = readOptions(changes, 'changes', FIXED_AFTER_CREATE);
   for (const name of FIXED_AFTER_CREATE) {
     if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
   }

@@ -284,9 +284,10 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
 /**
  * Reads `options` once: each own enumerable property (a getter runs once, a Proxy is asked once
  * per key), then checks that copy, and returns it without the undefined ones. Checking the copy is
- * what makes the check hold: an object read twice could answer differently the second time.
+ * what makes the check hold: an object read twice could answer differently the second time. An
+ * unknown option's message lists the known ones but `notHere` (those the caller refuses anyway).
  */
-export function readOptions(options: unknown, what = 'options'): RMSPropOptions {
+export function readOptions(options: unknown, what = 'options', notHere: readonly string[] = []): RMSPropOptions {
   if (
     options === null ||
     typeof options !== 'object' ||
@@ -303,7 +304,10 @@ export function readOptions(options: unknown, what = 'options'): RMSPropOptions 
   }
   for (const name of Object.keys(copy)) {
     const check = Object.hasOwn(CHECKS, name) ? CHECKS[name as keyof RMSPropOptions] : undefined;
-    if (!check) throw new TypeError(`unknown option '${name}' (known options: ${Object.keys(CHECKS).join(', ')})`);
+    if (!check) {
+      const known = Object.keys(CHECKS).filter((option) => !notHere.includes(option));
+      throw new TypeError(`unknown option '${name}' (known options: ${known.join(', ')})`);
+    }
     check(copy[name], name);
   }
   return copy as RMSPropOptions;

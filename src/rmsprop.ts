@@ -266,8 +266,9 @@ export class RMSProp<Name extends string = string> {
    */
   setOptions(groupIndex: number, changes: OptionChanges): void {
     this.#life.exclusive('setOptions()', () => {
-      const group = this.#groups[checkGroupIndex(groupIndex, this.#groups.length)];
-      setGroupOptions(group, readOptionChanges(group.options, changes));
+      const index = checkGroupIndex(groupIndex, this.#groups.length);
+      const group = this.#groups[index];
+      setGroupOptions(group, readOptionChanges(group.options, changes, this.#groups.length > 1 ? index : undefined));
       this.#groupInfo = describeGroups(this.#groups, this.#tensors);
     });
   }
