@@ -115,9 +115,11 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // The TF.js drop-in training from `new` at once (a js core while the wasm compiles, then everything
 // moved), its CHANGELOG entry and docs: 150.8 kB of code, 346.2 kB packed. The drop-in's making of
 // cores and its moving of values to and from variables in modules of their own (src/tfjs/index.ts was
-// 732 lines; the same code, each module gzipped alone): 152.2 kB of code, 347.1 kB packed.
-const CODE_BUDGET = 152_300;
-const BUDGET = 347_200;
+// 732 lines; the same code, each module gzipped alone): 152.2 kB of code, 347.1 kB packed. Fixes from
+// two audits (minimize taking a variable listed twice once, option errors that name the group and the
+// option at fault, `options` without `params`), their CHANGELOG entries and docs: 152.7 kB, 348.7 kB.
+const CODE_BUDGET = 152_800;
+const BUDGET = 348_800;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
