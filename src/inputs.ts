@@ -261,7 +261,7 @@ export function readOptionChanges(current: ResolvedOptions, changes: unknown, gr
 }
 
 function optionChanges(current: ResolvedOptions, changes: unknown): ResolvedOptions {
-  const read = readOptions(changes, 'changes', FIXED_AFTER_CREATE);
+  const read = readOptions(changes, 'changes');
   for (const name of FIXED_AFTER_CREATE) {
     if (Object.hasOwn(read, name)) throw new TypeError(`option '${name}' is fixed when the optimizer is created`);
   }
