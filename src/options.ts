@@ -381,7 +381,11 @@ function checkDecoupledDecay(lr: number, o: ResolvedOptions, where: string): voi
 }
 
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') {
+    // A message quotes a long string's start: a whole checkpoint's text would make it as long (or too long to build).
+    if (value.length <= LONGEST_QUOTED) return JSON.stringify(value);
+    return `a string of ${value.length} characters (${JSON.stringify(value.slice(0, 32))}…)`;
+  }
   if (Object.is(value, -0)) return '-0'; // String(-0) is '0', which would name a value that passes
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
     return String(value);
@@ -390,6 +394,9 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return withArticle(Object.prototype.toString.call(value).slice(8, -1));
 }
+
+/** The longest string an error message quotes whole. */
+const LONGEST_QUOTED = 80;
 
 /** 'an Object', 'an Int32Array', 'a Uint8Array'. */
 const withArticle = (name: string) => `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}`;

@@ -12,6 +12,7 @@ import {
   checkArrayName,
   checkVersion,
   isRecord,
+  jsonHint,
   quote,
   readSavedFields,
   record,
@@ -71,7 +72,8 @@ function crc32(bytes: Uint8Array): number {
  */
 export function encodeState(source: SavedState | RMSProp): Uint8Array {
   const saved = source instanceof RMSProp ? source.stateViews() : source;
-  if (!isRecord(saved)) throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}`);
+  if (!isRecord(saved))
+    throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}${jsonHint(saved)}`);
   const { state: savedArrays, compressed } = readSavedFields(saved, 'encodeState');
   const arrays: Array<[at: number, read: ReadArray]> = [];
   let dataBytes = 0;
@@ -141,7 +143,9 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
  */
 export function decodeState(input: Uint8Array): SavedState {
   if (typedArrayKind(input) !== 'Uint8Array')
-    throw new TypeError(`decodeState needs a Uint8Array, got ${describe(input)}`);
+    throw new TypeError(
+      `decodeState needs a Uint8Array, got ${describe(input)}${typeof input === 'string' ? ' (base64 or text? decode it to bytes first)' : ''}`,
+    );
   if (isGone(input)) throw new TypeError("decodeState: the Uint8Array's buffer was detached or shrunk below it");
   const bytes = plainView(input);
   const { version, header, dataStart, end } = readEnvelope(bytes);

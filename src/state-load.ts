@@ -31,6 +31,7 @@ import {
   type LoadOptions,
   methodOption,
   isRecord,
+  jsonHint,
   KINDS,
   listNames,
   quote,
@@ -147,7 +148,7 @@ export function readSavedState(
   /** Per tensor: whether it keeps an average and had none saved (Tensor.averageStarts). */
   averageStarts: boolean[];
 } {
-  if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}`);
+  if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}${jsonHint(saved)}`);
   const { state, compressed: formats } = readSavedFields(saved, 'saved state');
   const stepCount = own(saved, 'stepCount');
   const savedGroups = own(saved, 'groups');

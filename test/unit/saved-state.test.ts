@@ -1218,6 +1218,32 @@ describe('the binary form: malformed input names the field', () => {
   );
 });
 
+// A checkpoint kept as text and handed on unparsed (JSON not parsed, base64 not decoded): the message
+// says so in a line, not by quoting the text (a long one made a message as long, or none: V8's string limit).
+describe('a checkpoint passed as text: a short TypeError that says what to do, nothing changed', () => {
+  it.each(['loadState', 'encodeState', 'decodeState'] as const)('%s', async (method) => {
+    const opt = await RMSProp.create({ w: 100_000 }, { momentum: 0.9 });
+    opt.step({ w: new Float32Array(100_000).fill(0.5) });
+    const before = opt.saveState();
+    const text = method === 'decodeState' ? Buffer.from(encodeState(opt)).toString('base64') : JSON.stringify(before);
+    const call = {
+      loadState: () => opt.loadState(text as never),
+      encodeState: () => encodeState(text as never),
+      decodeState: () => decodeState(text as never),
+    }[method];
+    expect(call).toThrow(TypeError);
+    expect(call).toThrow(method === 'decodeState' ? /decode it to bytes first/ : /pass JSON\.parse\(text\)/);
+    expect(call).toThrow(`a string of ${text.length} characters`);
+    try {
+      call();
+    } catch (error) {
+      expect((error as Error).message.length).toBeLessThan(200);
+    }
+    expect(opt.saveState()).toEqual(before);
+    opt.dispose();
+  });
+});
+
 describe("a PyTorch state dict: ids are the parameters' indices, steps are safe integers", () => {
   // biome-ignore lint/suspicious/noSparseArray: the hole is the malformed input under test
   const WITH_A_HOLE = [1, ,];
