@@ -22,7 +22,10 @@ const burner = burnOneCore();
 try {
   const one = await create(1);
   const two = await create(2);
-  if (two.workers.length === 0) throw new Error('no /proc/self/task here: this measurement needs Linux');
+  if (two.workers.length === 0)
+    throw new Error(
+      `no new thread in /proc/self/task (Linux only) for a 2-thread optimizer (${two.opt.threads} threads)`,
+    );
   const oneMs: number[] = [];
   const apartMs: number[] = [];
   const togetherMs: number[] = [];

@@ -106,8 +106,12 @@ interface WorkerInit {
   slots: Slots;
 }
 
-/** The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. */
-const WORKER_PROGRAM = `(${workerMain.toString()})(onMessage, ready, ${runChunks.toString()});`;
+/**
+ * The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. esbuild's
+ * keepNames (tsx, `--keep-names`) wraps a named inner function in a call to its helper `__name`, which
+ * the source text carries but the worker lacks: defined here, as the identity.
+ */
+const WORKER_PROGRAM = `const __name = (f) => f;\n(${workerMain.toString()})(onMessage, ready, ${runChunks.toString()});`;
 
 /**
  * V8 counts a non-shared wasm memory toward the external memory that makes it collect garbage, but

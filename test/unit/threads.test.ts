@@ -1,13 +1,17 @@
 // Multi-threaded steps: bit-identical to one thread at every size around slice boundaries, workers
 // that end with the optimizer (or the process), and a clear error when one is gone.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { describe, expect, it, vi } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { AutoThreads } from '../../src/auto-threads.js';
 import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/chunks.js';
 import { MODE, STATE_BLOCK, STATE_SCRATCH_BYTES } from '../../src/kernel.js';
-import { moduleArgs, runForJson } from '../support/child.js';
+import { moduleArgs, runForJson, runNode } from '../support/child.js';
 import {
   AUTO_THREADS,
   everything,
@@ -350,6 +354,48 @@ describe('thread options', () => {
         ...(bun ? {} : { reason: expect.stringMatching(/^this runtime \(Node .+\) has no process\.getBuiltinModule/) }),
         w: SEED_FIRST_STEP,
       });
+    },
+  );
+
+  // esbuild's keepNames (tsx running source, `esbuild --keep-names`) wraps the worker's named inner
+  // function in a call to its helper __name, which the worker's source text carries but the worker
+  // lacked: the worker died at its first message (an audit: `npm run bench` failed so), and the next
+  // step threw. Bundled here as a user would, then stepped after the worker has slept and woken.
+  it.skipIf('deno' in process.versions)(
+    "an app bundled with esbuild's keepNames keeps its workers: steps after a sleep, the bits of one thread",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'keep-names-'));
+      try {
+        const entry = join(dir, 'app.mjs');
+        writeFileSync(
+          entry,
+          `import { RMSProp } from ${JSON.stringify(fileURLToPath(new URL('../../dist/index.js', import.meta.url)))};
+          const make = (threads) => RMSProp.create({ w: 1 << 20 }, { threads, momentum: 0.9 });
+          const [two, one] = [await make(2), await make(1)];
+          await new Promise((resolve) => setTimeout(resolve, 1500)); // (workers asleep pass through their event loop)
+          for (const opt of [two, one]) for (let k = 0; k < 3; k++) opt.step({ w: new Float32Array(1 << 20).fill(0.5 - k) });
+          const bits = (opt) => Buffer.from(opt.params.w.buffer, opt.params.w.byteOffset, opt.params.w.byteLength).toString('base64');
+          console.log(JSON.stringify({ threads: two.threads, same: bits(two) === bits(one) }));
+          two.dispose();
+          one.dispose();`,
+        );
+        const bundle = join(dir, 'bundle.mjs');
+        await build({
+          entryPoints: [entry],
+          bundle: true,
+          platform: 'node',
+          format: 'esm',
+          keepNames: true,
+          outfile: bundle,
+          logLevel: 'silent',
+        });
+        expect(readFileSync(bundle, 'utf8')).toMatch(/const work = \/\* @__PURE__ \*\/ __name\(/); // (what keepNames does)
+        const { status, stdout, stderr } = await runNode([bundle], 60_000);
+        expect({ status, stderr }).toEqual({ status: 0, stderr: '' });
+        expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({ threads: 2, same: true });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 
