@@ -35,62 +35,96 @@ export const WAKE_MIN_ELEMENTS = 524288;
 
 /**
  * The worker's program, run from source text (so no runtime or bundler needs a worker file). It
- * must not refer to anything outside itself: runChunks comes in as an argument (a name imported from
- * another module is rewritten by bundlers and test runners), the slots as data.
+ * must not refer to anything outside itself: runChunks and workerLoop come in as arguments (a name
+ * imported from another module is rewritten by bundlers and test runners), the slots as data. Nor
+ * may it name a function of its own: esbuild's keepNames wraps one in a call to a helper (`__name`,
+ * minified to any letter) that the source text carries and the worker lacks.
  */
 function workerMain(
   onMessage: (handler: (data: WorkerInit) => void) => void,
   ready: () => void,
   run: typeof runChunks,
+  loop: typeof workerLoop,
 ): void {
   onMessage((init) => {
     const { module, memory, controlAt, jobsAt, jobInts, index, threads, slots } = init;
-    const { GENERATION, WORKING, CALLS, STOP, OPEN, SLEEPING, FAILED, LINE, SPIN_MS, YIELD_MS } = slots;
     const instance = new WebAssembly.Instance(module, { env: { memory } });
-    const step = instance.exports.step as StepFn;
-    const scan = instance.exports.firstNonFinite as ScanFn;
-    const average = instance.exports.average as AverageFn;
-    const ctl = new Int32Array(memory.buffer, controlAt, LINE * (1 + threads));
-    const jobs = new Int32Array(memory.buffer, jobsAt, jobInts);
-    let seen = Atomics.load(ctl, GENERATION); // before ready(): the main thread may start a step right after it
+    const ctl = new Int32Array(memory.buffer, controlAt, slots.LINE * (1 + threads));
+    const worker: WorkerState = {
+      step: instance.exports.step as StepFn,
+      scan: instance.exports.firstNonFinite as ScanFn,
+      average: instance.exports.average as AverageFn,
+      jobs: new Int32Array(memory.buffer, jobsAt, jobInts),
+      ctl,
+      index,
+      threads,
+      slots,
+      run,
+      seen: Atomics.load(ctl, slots.GENERATION), // before ready(): the main thread may start a step right after it
+    };
     ready();
     // Disposed before this worker started (createSync, then dispose): the generation it just read is
     // dispose's, and no other comes. (Deno's terminate does not end a thread asleep in Atomics.wait.)
-    if (Atomics.load(ctl, STOP) !== 0) return;
-    // `asleep`: back from the event loop (below), still counted in SLEEPING.
-    const work = (asleep: boolean): void => {
-      for (;;) {
-        if (!asleep) {
-          // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
-          // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
-          const spinUntil = performance.now() + SPIN_MS;
-          for (let spin = 1; Atomics.load(ctl, GENERATION) === seen; spin++)
-            if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
-          Atomics.add(ctl, SLEEPING, 1);
-        }
-        asleep = false;
-        // Only a new generation is a step. Asleep, the worker passes through its event loop now and
-        // then (a step meanwhile runs without it), the only place where Deno can end it, as it does
-        // when the worker of yours that made the optimizer ends.
-        while (Atomics.load(ctl, GENERATION) === seen)
-          if (Atomics.wait(ctl, GENERATION, seen, YIELD_MS) === 'timed-out') return void setTimeout(work, 0, true);
-        Atomics.sub(ctl, SLEEPING, 1);
-        seen = Atomics.load(ctl, GENERATION);
-        if (Atomics.load(ctl, STOP) !== 0) return;
-        Atomics.add(ctl, WORKING, 1); // before OPEN is read
-        try {
-          if (Atomics.load(ctl, OPEN) === 1)
-            run(step, scan, average, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
-        } catch (error) {
-          Atomics.store(ctl, FAILED, index); // the caller stops waiting for this worker
-          throw error;
-        } finally {
-          if (Atomics.sub(ctl, WORKING, 1) === 1) Atomics.notify(ctl, WORKING);
-        }
-      }
-    };
-    work(false);
+    if (Atomics.load(ctl, slots.STOP) !== 0) return;
+    loop(worker, false, loop);
   });
+}
+
+/** What a worker's loop keeps between its passes through the event loop. */
+interface WorkerState {
+  step: StepFn;
+  scan: ScanFn;
+  average: AverageFn;
+  jobs: Int32Array;
+  ctl: Int32Array;
+  index: number;
+  threads: number;
+  slots: Slots;
+  run: typeof runChunks;
+  /** The last generation (step) this worker saw. */
+  seen: number;
+}
+
+/**
+ * A worker's life after its start: spin, sleep, take part in each step. `asleep`: back from the event
+ * loop (below), still counted in SLEEPING; `self`: this function, for setTimeout (see workerMain).
+ */
+function workerLoop(worker: WorkerState, asleep: boolean, self: typeof workerLoop): void {
+  const { ctl, jobs, step, scan, average, index, threads, slots, run } = worker;
+  const { GENERATION, WORKING, CALLS, STOP, OPEN, SLEEPING, FAILED, SPIN_MS, YIELD_MS } = slots;
+  let seen = worker.seen;
+  for (;;) {
+    if (!asleep) {
+      // Spin for SPIN_MS before sleeping: training loops may step back to back, and a sleeping
+      // worker joins a step 60–150 µs after it is woken, as late as a 256 K-element step's slice.
+      const spinUntil = performance.now() + SPIN_MS;
+      for (let spin = 1; Atomics.load(ctl, GENERATION) === seen; spin++)
+        if ((spin & 1023) === 0 && performance.now() > spinUntil) break;
+      Atomics.add(ctl, SLEEPING, 1);
+    }
+    asleep = false;
+    // Only a new generation is a step. Asleep, the worker passes through its event loop now and
+    // then (a step meanwhile runs without it), the only place where Deno can end it, as it does
+    // when the worker of yours that made the optimizer ends.
+    while (Atomics.load(ctl, GENERATION) === seen)
+      if (Atomics.wait(ctl, GENERATION, seen, YIELD_MS) === 'timed-out') {
+        worker.seen = seen;
+        return void setTimeout(self, 0, worker, true, self);
+      }
+    Atomics.sub(ctl, SLEEPING, 1);
+    seen = Atomics.load(ctl, GENERATION);
+    if (Atomics.load(ctl, STOP) !== 0) return;
+    Atomics.add(ctl, WORKING, 1); // before OPEN is read
+    try {
+      if (Atomics.load(ctl, OPEN) === 1)
+        run(step, scan, average, jobs, Atomics.load(ctl, CALLS), ctl, index, threads, slots);
+    } catch (error) {
+      Atomics.store(ctl, FAILED, index); // the caller stops waiting for this worker
+      throw error;
+    } finally {
+      if (Atomics.sub(ctl, WORKING, 1) === 1) Atomics.notify(ctl, WORKING);
+    }
+  }
 }
 
 interface WorkerInit {
@@ -106,12 +140,8 @@ interface WorkerInit {
   slots: Slots;
 }
 
-/**
- * The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. esbuild's
- * keepNames (tsx, `--keep-names`) wraps a named inner function in a call to its helper `__name`, which
- * the source text carries but the worker lacks: defined here, as the identity.
- */
-const WORKER_PROGRAM = `const __name = (f) => f;\n(${workerMain.toString()})(onMessage, ready, ${runChunks.toString()});`;
+/** The worker's program; the platform prepends how `onMessage` and `ready` talk to its host. */
+const WORKER_PROGRAM = `(${workerMain})(onMessage, ready, ${runChunks}, ${workerLoop});`;
 
 /**
  * V8 counts a non-shared wasm memory toward the external memory that makes it collect garbage, but

@@ -357,27 +357,30 @@ describe('thread options', () => {
     },
   );
 
-  // esbuild's keepNames (tsx running source, `esbuild --keep-names`) wraps the worker's named inner
-  // function in a call to its helper __name, which the worker's source text carries but the worker
-  // lacked: the worker died at its first message (an audit: `npm run bench` failed so), and the next
-  // step threw. Bundled here as a user would, then stepped after the worker has slept and woken.
-  it.skipIf('deno' in process.versions)(
-    "an app bundled with esbuild's keepNames keeps its workers: steps after a sleep, the bits of one thread",
-    async () => {
+  // esbuild's keepNames (tsx running source, `esbuild --keep-names`) wrapped the worker's named inner
+  // function in a call to its helper (__name, or a letter once minified), which the worker's source
+  // text carries and the worker lacks: the worker died at its first message (an audit: `npm run bench`
+  // failed so), and the next step threw. Bundled here as a user would, stepped after the workers slept.
+  it.skipIf('deno' in process.versions).each([
+    ['--keep-names', false],
+    ['--keep-names --minify', true],
+  ])(
+    "an app bundled with esbuild's %s keeps its workers: steps after a sleep, the bits of one thread",
+    async (_, minify) => {
       const dir = mkdtempSync(join(tmpdir(), 'keep-names-'));
       try {
         const entry = join(dir, 'app.mjs');
         writeFileSync(
           entry,
           `import { RMSProp } from ${JSON.stringify(fileURLToPath(new URL('../../dist/index.js', import.meta.url)))};
-          const make = (threads) => RMSProp.create({ w: 1 << 20 }, { threads, momentum: 0.9 });
-          const [two, one] = [await make(2), await make(1)];
-          await new Promise((resolve) => setTimeout(resolve, 1500)); // (workers asleep pass through their event loop)
-          for (const opt of [two, one]) for (let k = 0; k < 3; k++) opt.step({ w: new Float32Array(1 << 20).fill(0.5 - k) });
-          const bits = (opt) => Buffer.from(opt.params.w.buffer, opt.params.w.byteOffset, opt.params.w.byteLength).toString('base64');
-          console.log(JSON.stringify({ threads: two.threads, same: bits(two) === bits(one) }));
-          two.dispose();
-          one.dispose();`,
+        const make = (threads) => RMSProp.create({ w: 1 << 20 }, { threads, momentum: 0.9 });
+        const [two, one] = [await make(2), await make(1)];
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // (workers asleep pass through their event loop)
+        for (const opt of [two, one]) for (let k = 0; k < 3; k++) opt.step({ w: new Float32Array(1 << 20).fill(0.5 - k) });
+        const bits = (opt) => Buffer.from(opt.params.w.buffer, opt.params.w.byteOffset, opt.params.w.byteLength).toString('base64');
+        console.log(JSON.stringify({ threads: two.threads, same: bits(two) === bits(one) }));
+        two.dispose();
+        one.dispose();`,
         );
         const bundle = join(dir, 'bundle.mjs');
         await build({
@@ -386,10 +389,11 @@ describe('thread options', () => {
           platform: 'node',
           format: 'esm',
           keepNames: true,
+          minify,
           outfile: bundle,
           logLevel: 'silent',
         });
-        expect(readFileSync(bundle, 'utf8')).toMatch(/const work = \/\* @__PURE__ \*\/ __name\(/); // (what keepNames does)
+        if (!minify) expect(readFileSync(bundle, 'utf8')).toMatch(/= \/\* @__PURE__ \*\/ __name\(/); // (keepNames at work)
         const { status, stdout, stderr } = await runNode([bundle], 60_000);
         expect({ status, stderr }).toEqual({ status: 0, stderr: '' });
         expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({ threads: 2, same: true });
