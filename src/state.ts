@@ -168,10 +168,9 @@ export function readSavedFields(
 
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). @internal */
 export const stateArray = (t: TensorArrays, kind: StateKind) => own(t.state, kind) as Float32Array | undefined;
-/** @internal */
 /** What a saved state given as a string probably is (JSON text not parsed), for its error. @internal */
 export const jsonHint = (saved: unknown) => (typeof saved === 'string' ? ' (JSON text? pass JSON.parse(text))' : '');
-
+/** @internal */
 export const isRecord = (value: unknown): value is object =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 /** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). @internal */

@@ -323,7 +323,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     bySlotName: ReadonlyMap<string, number>,
     entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>,
   ): void {
-    const heapView = currentHeapView(RMSPropWasmOptimizer.heapViews);
+    const heapView = heapViewNow();
     const grads =
       core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
     for (const name in grads) grads[name] = null;
@@ -367,7 +367,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
       throw new RangeError(
         'swapAverages: the averages start again at the next step (setWeights loaded weights without them)',
       );
-    readVariablesInto(core, this.#slots, currentHeapView(RMSPropWasmOptimizer.heapViews)); // (assigned from outside since the last step)
+    readVariablesInto(core, this.#slots, heapViewNow()); // (assigned from outside since the last step)
     core.swapAverages();
     writeVariables(core, this.#slots);
   }
@@ -598,6 +598,9 @@ function backendEpsilon(): number {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+
+/** A view into tfjs-backend-wasm's heap where that backend runs now (see RMSPropWasmOptimizer.heapViews). */
+const heapViewNow = () => currentHeapView(RMSPropWasmOptimizer.heapViews);
 
 /**
  * An optimizer for `model.compile({ optimizer })`, after compiling the wasm it needs and checking
