@@ -4,9 +4,8 @@
 // ONE interleaved run (bench/measure.ts: each round samples every variant once, in a shuffled order),
 // so each ema / no-ema ratio compares figures taken under the same machine conditions.
 // Run unpinned (2 threads need both CPUs): npx tsx bench/averages.ts [--quick]
-import { execFileSync } from 'node:child_process';
-import os from 'node:os';
 import { RMSProp, type RMSPropOptions } from '../src/index.js';
+import { commit, environment } from './environment.js';
 import { FULL_PLAN, measure, type Plan, QUICK_PLAN } from './measure.js';
 import { markdownTable, sizeLabel } from './report.js';
 import { benchOptimizer, SEED_BYTES, type Variant } from './steps.js';
@@ -38,22 +37,8 @@ const ROWS: Row[] = [
 ];
 const key = (r: Row, ema: number) => `${r.n}/${r.threads}/${r.stateFormat}/${ema}`;
 
-const git = (...args: string[]) => {
-  try {
-    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return '';
-  }
-};
 // COMMIT names the commit where there is no repository (a `git archive` export of one commit)
-const commit =
-  process.env.COMMIT ??
-  `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src', 'assembly') ? ' with uncommitted changes in src/ or assembly/' : ''}`;
-const date = new Date().toISOString().slice(0, 16);
-const load = os
-  .loadavg()
-  .map((x) => x.toFixed(2))
-  .join(' ');
+const env = environment({ commit: process.env.COMMIT ?? commit() });
 
 const variants: Variant[] = [];
 const optimizers: RMSProp[] = [];
@@ -80,9 +65,7 @@ const results = await measure(variants, PLAN);
 const seconds = (performance.now() - started) / 1e3;
 for (const opt of optimizers) opt.dispose();
 
-console.log(
-  `ema cost — ${os.cpus()[0]?.model}, ${os.cpus().length} vCPU, Node ${process.version}, ${date} UTC, commit ${commit}, load ${load} before the run`,
-);
+console.log(`ema cost — ${env}`);
 console.log(
   `Zero-copy simd step, seed preset; ${PLAN.rounds} interleaved rounds (${seconds.toFixed(0)} s), medians. ` +
     `Traffic estimate: ema adds reading and writing the average (8 bytes an element) with w still in cache, ` +

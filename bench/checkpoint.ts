@@ -7,8 +7,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { environment } from './environment.js';
 
 const n = Number(process.argv[2] ?? 110_000_000);
+console.log(`Checkpoints of ${n} elements — ${environment()}`);
 const entry = new URL('../dist/index.js', import.meta.url).href;
 const program = (form: string) => `
   import { RMSProp, encodeState, decodeState } from '${entry}';

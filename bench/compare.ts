@@ -2,14 +2,13 @@
 // plain JS loop and the library's variants (bench/steps.ts) with the quick plan of `npm run bench`,
 // interleaved round by round (bench/measure.ts), and prints ns/element and speed-ups.
 import { RMSProp } from '../src/index.js';
+import { environment } from './environment.js';
 import { measure, QUICK_PLAN } from './measure.js';
 import { gradient, libraryVariants } from './steps.js';
 
 const SIZES = [16 * 1024, 256 * 1024, 4 * 1024 * 1024];
 
-console.log(
-  `RMSProp step, seed preset — Node ${process.version}, the median of ${QUICK_PLAN.rounds} interleaved rounds\n`,
-);
+console.log(`RMSProp step, seed preset — ${environment()}; the median of ${QUICK_PLAN.rounds} interleaved rounds\n`);
 for (const n of SIZES) {
   const variants = await libraryVariants(RMSProp, gradient(n));
   const measured = await measure(variants, QUICK_PLAN);

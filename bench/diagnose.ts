@@ -9,12 +9,14 @@
 //     optimizer's arrays sat exactly 64 MiB apart at 16 M (now 64 MiB + 32 KiB + 320 bytes).
 import { execFileSync } from 'node:child_process';
 import { RMSProp } from '../src/index.js';
+import { environment } from './environment.js';
 import { measure, type Plan } from './measure.js';
 import { wasmLoop } from './loops.js';
 import { benchOptimizer } from './steps.js';
 import { gradient, type Variant } from './variants.js';
 
 execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+console.log(`Missed targets, measured — ${environment()}; pinned to CPU 0\n`);
 const plan: Plan = { rounds: 9, sampleMs: 20, minBatches: 5, warmMs: 50, batchMs: 1, budgetMs: 10_000, minRounds: 3 };
 
 async function step(n: number, options = {}) {

@@ -4,9 +4,6 @@
 // (steps.ts) and interleaved rounds (measure.ts), bundled for the browser as bench/js-backend-browsers.ts
 // does, in a cross-origin isolated page. Prints markdown rows (engine, simd, wasm, js, plain JS, 2 threads;
 // ns per element), ready to join the Node/Bun/Deno rows of an engine table. Not pinned: 2 threads need 2 cores.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import {
   ENGINE_NAMES,
   type EngineName,
@@ -14,6 +11,7 @@ import {
   engineLeftOut,
   launchEngine,
 } from '../test/support/engine.js';
+import { environment, loadAverage, runtime } from './environment.js';
 import { benchPath as here, serveIsolatedPage } from './isolated-page.js';
 
 const quick = process.argv.includes('--quick');
@@ -49,11 +47,9 @@ const CONFIGS: Array<{ name: EngineName; options?: EngineOptions }> = [
   ...ENGINE_NAMES.map((name) => ({ name })),
   { name: 'webkit', options: { sharedArrayBuffer: true } },
 ];
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
 console.log(
   `Seed step at 1 M elements, ns/element, cross-origin isolated page (${quick ? 'QUICK_PLAN' : 'FULL_PLAN'}); ` +
-    `${cpus()[0]?.model}, ${cpus().length} cores; ${new Date().toISOString()}; commit ${commit}; load ${load()} at the start`,
+    environment({ runtime: `the browser engine each row names (driven from ${runtime()})` }),
 );
 console.log('| engine | simd | wasm | js | plain JS | 2 threads |');
 console.log('|---|---|---|---|---|---|');
@@ -91,4 +87,4 @@ try {
 } finally {
   await server.close();
 }
-console.log(`load ${load()} at the end`);
+console.log(`load ${loadAverage()} at the end`);

@@ -5,9 +5,9 @@
 // over the built package (dist/, as users get it; `npm run build` first). Runtimes run one after
 // another, so compare ratios within a row; across rows the machine's load may differ (printed).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { environment, loadAverage, runtime } from './environment.js';
 import { FULL_PLAN, measure, QUICK_PLAN } from './measure.js';
 import { gradient, libraryVariants, type RMSPropClass, threadVariants } from './steps.js';
 
@@ -18,16 +18,6 @@ export const ENGINE_HEADER = ['| engine | simd | wasm | js | plain JS | 2 thread
 const args = process.argv.slice(2);
 const plan = args.includes('--quick') ? QUICK_PLAN : FULL_PLAN;
 const root = fileURLToPath(new URL('..', import.meta.url));
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-/** This runtime's name and version, as the row's first cell. */
-function engineName(): string {
-  const versions = process.versions as Record<string, string | undefined>;
-  const deno = (globalThis as { Deno?: { version: { deno: string; v8: string } } }).Deno;
-  if (deno) return `Deno ${deno.version.deno} (V8 ${deno.version.v8})`;
-  if (versions.bun) return `Bun ${versions.bun} (JavaScriptCore)`;
-  return `Node ${process.version} (V8 ${versions.v8})`;
-}
 
 /** In the runtime under test: one interleaved run, printed as one JSON line (ns/element per key). */
 async function child(): Promise<void> {
@@ -43,7 +33,7 @@ async function child(): Promise<void> {
   const measured = await measure(used, plan);
   for (const v of used) v.dispose?.();
   const ns = Object.fromEntries(KEYS.map((key) => [key, measured[key].nsPerStep / ELEMENTS]));
-  console.log(JSON.stringify({ engine: engineName(), ns, twoThreads }));
+  console.log(JSON.stringify({ engine: runtime(), ns, twoThreads }));
 }
 
 interface Engine {
@@ -79,17 +69,9 @@ const ENGINES: Engine[] = [
 
 async function parent(): Promise<void> {
   if (!existsSync(`${root}dist/index.js`)) throw new Error('dist/ is missing: `npm run build` first');
-  let commit = 'unknown';
-  try {
-    const git = (...a: string[]) =>
-      execFileSync('git', a, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') ? ' with uncommitted changes in src/' : ''}`;
-  } catch {
-    // not a git checkout
-  }
   const extra = args.filter((a) => a === '--quick');
   console.log(
-    `Seed step at ${ELEMENTS / 1024 ** 2} M elements, ns/element: ${os.cpus()[0].model.trim()} (${os.cpus().length} CPUs), ${new Date().toISOString()}, commit ${commit}; ${plan.rounds} interleaved rounds per engine, medians\n`,
+    `Seed step at ${ELEMENTS / 1024 ** 2} M elements, ns/element: ${environment({ runtime: `the runtime each row names (started from ${runtime()})` })}; ${plan.rounds} interleaved rounds per engine, medians\n`,
   );
   for (const line of ENGINE_HEADER) console.log(line);
   const notes: string[] = [];
@@ -98,7 +80,7 @@ async function parent(): Promise<void> {
       notes.push(`${engine.name}: not installed (${engine.install})`);
       continue;
     }
-    const before = load();
+    const before = loadAverage();
     const output = execFileSync(engine.command, [...engine.args, ...extra], {
       cwd: root,
       encoding: 'utf8',
@@ -109,7 +91,7 @@ async function parent(): Promise<void> {
     const cell = (key: string) => (ns[key] as number).toFixed(2);
     const threads = twoThreads === 'simd, 2 threads' ? cell('threads-2') : `${cell('threads-2')} (${twoThreads})`;
     console.log(`| ${name} | ${cell('simd')} | ${cell('wasm')} | ${cell('js')} | ${cell('plain')} | ${threads} |`);
-    notes.push(`${engine.name}: load average ${before} before, ${load()} after`);
+    notes.push(`${engine.name}: load average ${before} before, ${loadAverage()} after`);
   }
   console.log(`\n${notes.join('\n')}`);
 }

@@ -1,11 +1,12 @@
 // `npm run bench` (full, about 7.5 minutes with the TF.js drop-in: writes bench/results/) and `npm run bench -- --quick`
 // (about 75 s: prints only). Options: --cpu N pins the process to CPU N (default 0), --no-pin.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { FULL_PLAN, measure, QUICK_PLAN, type Plan } from './measure.js';
 import { buildNative } from './native.js';
+import { commit, cpu as cpuModel, environment, loadAverage } from './environment.js';
 import {
   markdownTable,
   rows,
@@ -52,37 +53,12 @@ function pin(): string {
   }
 }
 
-/** The CPU as precisely as the OS says (a VM may report only "AMD EPYC"). */
-function cpuModel(): string {
-  const cpus = os.cpus();
-  let detail = '';
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const field = (name: string) => info.match(new RegExp(`^${name}\\s*: (.*)$`, 'm'))?.[1];
-    detail = ` (family ${field('cpu family')}, model ${field('model')})`;
-  } catch {
-    // not Linux
-  }
-  return `${cpus[0].model.trim()}${detail}, ${cpus.length} logical CPUs`;
-}
-
-/** The library commit measured, and whether its sources differ from it. */
-function commit(): string {
-  try {
-    const git = (...a: string[]) =>
-      execFileSync('git', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = git('status', '--porcelain', '--', 'src', 'assembly') !== '';
-    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in src/ or assembly/' : ''}`;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
-}
-
 const pinning = pin();
 const t0 = performance.now();
 const native = buildNative();
 const tfjs = await initTfjs();
 process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1)} s] C built, TF.js ready\n`);
+const environmentLine = environment();
 const env = {
   date: new Date().toISOString(),
   cpu: cpuModel(),
@@ -91,6 +67,7 @@ const env = {
   node: process.version,
   v8: process.versions.v8,
   commit: commit(),
+  load: loadAverage(),
   pinning,
   native: native.compiler ?? null,
   nativeSkipped: native.skipped ?? null,
@@ -102,7 +79,7 @@ const env = {
 console.log(
   `RMSProp step, seed preset (S = ${SEED.decay} S + ${+(1 - SEED.decay).toPrecision(12)} g²; w −= ${SEED.lr} g / √(S + ${SEED.eps})), float32`,
 );
-console.log(`${env.cpu}, ${env.memory}, ${env.os}; Node ${env.node}; ${env.date}; rmsprop-wasm ${env.commit}`);
+console.log(`${environmentLine}; ${env.memory}, ${env.os}`);
 console.log(
   `${pinning}; per size, ${PLAN.rounds} rounds, each sampling every variant once in a shuffled order (long steps in fewer rounds, at least ${PLAN.minRounds}); medians`,
 );
@@ -214,7 +191,7 @@ if (!quick) {
   writeFileSync(`${dir}throughput.svg`, svg);
   writeFileSync(`${dir}throughput.png`, png);
   const md = [
-    `Environment: ${env.cpu}, ${env.memory}, ${env.os}, Node ${env.node} (V8 ${env.v8}), ${env.date}; ${pinning}; rmsprop-wasm ${env.commit}.`,
+    `Environment: ${environmentLine}; ${env.memory}, ${env.os}; ${pinning}.`,
     `Peers: ${tfjs}. Native: ${native.compiler ?? `skipped: ${native.skipped}`}.`,
     `### Summary: ns/element and the simd backend's ratios\n\n${summaryTable(results, markdownTable)}`,
     ...results.map((r) => `### ${sizeLabel(r.n)} elements\n\n${sizeTable(r, markdownTable)}`),

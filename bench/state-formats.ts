@@ -6,10 +6,10 @@
 //   bitsandbytes' dynamic map (create_dynamic_map, signed for m/ḡ, unsigned for S), float32 absmax
 //   per block of 2048, nearest code: the reference the issue names.
 // Run: npx tsx bench/state-formats.ts [--quick]
-import os from 'node:os';
 import { loadIris, mulberry32, shuffle } from '../demo/iris.js';
 import { allocate, initialize, Mlp, PARAM_NAMES, paramSizes, type Shape, type Tensors } from '../demo/mlp.js';
 import { LR_GRID, RAVINE, REGION } from '../demo/ravine.js';
+import { environment } from './environment.js';
 
 const quick = process.argv.includes('--quick');
 const f = Math.fround;
@@ -295,9 +295,7 @@ const CODECS: Codec[] = [
 
 const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
-console.log(
-  `State formats (issue 23) — ${os.cpus()[0]?.model}, Node ${process.version}, ${new Date().toISOString().slice(0, 16)} UTC${quick ? ', --quick' : ''}`,
-);
+console.log(`State formats (issue 23) — ${environment()}${quick ? ', --quick' : ''}`);
 console.log('\nuEeMm: unsigned (S), EeMm: 1 sign bit + e exponent + m mantissa bits (momentum, ḡ); /B: block size.');
 // the rates at which float32 state settles fastest on the demo's grid, then the same for every format
 const bestLr = (momentum: number) =>

@@ -4,7 +4,6 @@
 // ahead (K.loadAhead, which an optimizer picks by timing: src/loads-ahead.ts): interleaved rounds
 // (bench/measure.ts), medians, ratios within this one run.
 // Run: npx tsx bench/state-kernels.ts [--quick] [--sizes 1024,4096]
-import os from 'node:os';
 import { compileBackend, createBackend } from '../src/backends.js';
 import {
   CONSTANTS_BYTES,
@@ -15,6 +14,7 @@ import {
   writeStepConstants,
 } from '../src/kernel.js';
 import { type RMSPropOptions, resolveOptions } from '../src/options.js';
+import { commit, environment } from './environment.js';
 import { FULL_PLAN, measure, QUICK_PLAN } from './measure.js';
 import type { Variant } from './steps.js';
 
@@ -89,10 +89,9 @@ async function variantsAt(n: number): Promise<Variant[]> {
 }
 
 const plan = quick ? QUICK_PLAN : { ...FULL_PLAN, rounds: 11, budgetMs: 20_000 };
-const commit = process.env.COMMIT ?? '';
-console.log(
-  `State kernels (issue 23) — ${os.cpus()[0]?.model}, ${os.cpus().length} vCPU, Node ${process.version}, ${new Date().toISOString().slice(0, 16)} UTC${commit && `, ${commit}`}${quick ? ', --quick' : ''}`,
-);
+// COMMIT names the commit where there is no repository (a `git archive` export of one commit)
+const env = environment({ commit: process.env.COMMIT ?? commit() });
+console.log(`State kernels (issue 23) — ${env}${quick ? ', --quick' : ''}`);
 console.log(
   '\nns an element; compressed state without / with its loads ahead, and its speed-up against float32 state.',
 );

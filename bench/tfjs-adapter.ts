@@ -5,15 +5,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { rmsprop } from '../src/tfjs/index.js';
+import { environment } from './environment.js';
 import { measure, type Plan } from './measure.js';
 import { initTfjs, type TfBackend } from './tfjs.js';
 
@@ -344,19 +343,6 @@ async function webgl(quick: boolean): Promise<string> {
   }
 }
 
-function environment(): string {
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    // not a git checkout
-  }
-  return `${os.cpus()[0].model.trim()}, ${os.cpus().length} logical CPUs; Node ${process.version}; ${new Date().toISOString()}; commit ${commit}`;
-}
-
 const ms = (ns: number) => (ns / 1e6).toFixed(ns < 1e7 ? 3 : 1);
 /** The share of a step that is not the update itself. */
 const share = (step: number, core: number) => `${((100 * (step - core)) / step).toFixed(0)} %`;
@@ -369,6 +355,7 @@ const table = (header: string[], rows: string[][]) =>
 
 /** Runs the whole benchmark and returns its report (markdown tables). */
 export async function tfjsAdapterReport(quick: boolean, progress: (what: string) => void = () => {}): Promise<string> {
+  const env = environment();
   const tfjs = await initTfjs();
   const sizes = quick ? [100 * K, 1024 * K] : [100 * K, 1024 * K, 4096 * K];
   const plan: Plan = quick
@@ -418,7 +405,7 @@ export async function tfjsAdapterReport(quick: boolean, progress: (what: string)
   progress('webgl in Chromium');
   const gpu = await webgl(quick);
   return [
-    `TensorFlow.js drop-in (issue 13): ${environment()}`,
+    `TensorFlow.js drop-in (issue 13): ${env}`,
     `${tfjs}; this optimizer's core: backend ${coreBackend}, one thread; ${quick ? 'quick' : 'full'} run`,
     '',
     `applyGradients on one float32 variable, ms per step (medians of ${plan.rounds} interleaved rounds; ours includes reading the gradient and writing the variable)`,

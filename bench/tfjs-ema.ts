@@ -4,8 +4,8 @@
 // Run: npx tsx bench/tfjs-ema.ts
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import os from 'node:os';
 import { rmsprop, type TfjsRMSPropOptions } from '../src/tfjs/index.js';
+import { environment } from './environment.js';
 
 const ROUNDS = 31;
 const STEPS = 40; // per sample
@@ -25,7 +25,7 @@ const warn = console.warn;
 console.warn = () => {}; // the cpu backend's "install tfjs-node" banner
 await tf.setBackend('cpu');
 console.warn = warn;
-console.log(`${os.cpus()[0].model}, Node ${process.version}, ${new Date().toISOString()}`);
+console.log(`ema cost in the TF.js drop-in (tfjs-backend-cpu ${tf.version_core}) — ${environment()}`);
 for (const [label, shapes] of Object.entries(SETS)) {
   const variants = await Promise.all(
     VARIANTS.map(async ([name, options], v) => {

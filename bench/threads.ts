@@ -7,6 +7,7 @@
 // Run unpinned (npm run bench runs it as a child on every CPU, after its pinned single-thread part).
 import { RMSProp } from '../src/index.js';
 import { burnerDescription, burnOneCore } from './busy.js';
+import { environment } from './environment.js';
 import { sharedCpuCounter, withNewThreads } from './placement.js';
 import { benchOptimizer } from './steps.js';
 import { streamLoops } from './stream-threads.js';
@@ -294,9 +295,10 @@ export function autoTable(rows: ThreadsRow[], burner: string): { header: string[
 if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--json')) {
   console.log(JSON.stringify(await benchThreads()));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
+  const measured = environment();
   const rows = await benchThreads();
   console.log(
-    `SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — Node ${process.version}, ${ROUNDS} interleaved rounds (means of ${AUTO_SAMPLE_MS} ms samples where 'auto' runs, medians otherwise)`,
+    `SIMD step, zero-copy, seed preset: 1 thread vs 2 threads vs 'auto' — ${measured}; ${ROUNDS} interleaved rounds (means of ${AUTO_SAMPLE_MS} ms samples where 'auto' runs, medians otherwise)`,
   );
   console.log(
     `elements      1 thread     2 threads    auto (threads)     2 threads vs 1   auto vs 1   auto vs 1, ${APART_MS} ms apart   stream, 2 threads   2 threads % of it`,

@@ -1,6 +1,7 @@
 // `npx tsx bench/training-features.ts`: the costs of the training features on the simd backend,
 // interleaved round by round, medians. Pin it on a shared machine: `taskset -c 1 npx tsx bench/training-features.ts`.
 import { RMSProp, type RMSPropOptions } from '../src/index.js';
+import { environment } from './environment.js';
 
 const ROUNDS = 21;
 
@@ -43,6 +44,7 @@ async function zeroCopy(
   return { name: '', step: () => opt.step(), opt };
 }
 
+console.log(`Training features, simd backend, medians of ${ROUNDS} interleaved rounds — ${environment()}`);
 const many = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`t${i}`, 1024]));
 const groupCases = [
   { ...(await zeroCopy(many)), name: '100 tensors × 1 K (one group)' },

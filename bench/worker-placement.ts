@@ -6,6 +6,7 @@
 //     on one thread), the next 40 steps of the 2-thread one: T where its worker shared the caller's CPU.
 import type { RMSProp } from '../src/index.js';
 import { burnerDescription, burnOneCore } from './busy.js';
+import { environment } from './environment.js';
 import { sharesCallerCpu, withNewThreads } from './placement.js';
 import { zeroCopy } from './threads.js';
 
@@ -41,7 +42,7 @@ try {
       }
     }
   }
-  console.log(`16 M elements, simd, busy (${burnerDescription()}), Node ${process.version}: mean ms a step`);
+  console.log(`16 M elements, simd, busy (${burnerDescription()}), ${environment()}: mean ms a step`);
   console.log(`  1 thread                                     ${mean(oneMs).toFixed(2)} (${oneMs.length} steps)`);
   console.log(`  2 threads, worker on another CPU              ${mean(apartMs).toFixed(2)} (${apartMs.length} steps)`);
   console.log(
