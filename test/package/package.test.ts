@@ -118,8 +118,10 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // 732 lines; the same code, each module gzipped alone): 152.2 kB of code, 347.1 kB packed. Fixes from
 // two audits (minimize taking a variable listed twice once, option errors that name the group and the
 // option at fault, `options` without `params`), their CHANGELOG entries and docs: 152.7 kB, 348.7 kB.
-const CODE_BUDGET = 152_800;
-const BUDGET = 348_800;
+// The worker's loop as a function of its own (esbuild's keepNames), long strings quoted by their start
+// in errors, and their CHANGELOG entries: 153.2 kB of code, 349.7 kB packed.
+const CODE_BUDGET = 153_300;
+const BUDGET = 349_800;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 
