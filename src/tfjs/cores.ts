@@ -59,8 +59,11 @@ export class Cores {
 export interface Carried {
   /** The core replaced (none at the first step). */
   old: RMSProp | undefined;
-  /** The names `old` has parameters for. */
-  inOld: ReadonlyMap<string, number>;
+  /**
+   * The names of the slots `old`'s layout still keeps: not `old.params`, which also holds a variable
+   * whose state setWeights dropped (re-created, it starts afresh).
+   */
+  kept: { has(name: string): boolean };
   /** The averages (ema) to carry: those under way in `old`, less the re-created variables'. */
   averages: ReadonlySet<string>;
 }
@@ -70,13 +73,13 @@ export interface Carried {
  * and average; one just bound takes the state loaded for it, or starts afresh (a variable whose state
  * setWeights dropped, re-created under its name). @internal
  */
-export function fillLayout(core: RMSProp, slots: readonly Slot[], { old, inOld, averages }: Carried): void {
+export function fillLayout(core: RMSProp, slots: readonly Slot[], { old, kept, averages }: Carried): void {
   for (const slot of slots) {
     const name = slot.name;
     if (name === undefined) continue;
     if (slot.pending) {
       copyState(slot.pending, core, name);
-    } else if (old && inOld.has(name)) {
+    } else if (old && kept.has(name)) {
       copyState(old.state[name], core, name);
       core.params[name].set(old.params[name]);
       const { average } = old.state[name];

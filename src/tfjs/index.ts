@@ -558,7 +558,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const bound = slots.filter((slot) => slot.name !== undefined);
     const core = this.#cores.create(Object.fromEntries(bound.map((slot) => [slot.name!, slot.length])), this.options);
     core.stepCount = this.iterations;
-    fillLayout(core, bound, { old: this.#core, inOld: this.#bySlotName, averages: carry });
+    fillLayout(core, bound, { old: this.#core, kept: this.#bySlotName, averages: carry });
     return core;
   }
 
