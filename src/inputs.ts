@@ -232,13 +232,17 @@ export function sharedSpans(spans: readonly Span[]): [string, string] | undefine
   return undefined;
 }
 
-/** `read()`, naming group `i` in the TypeError or RangeError it throws. */
+/**
+ * `read()`, naming group `i` in the TypeError or RangeError it throws: a new error of that class, the
+ * thrown one its cause (which may be a caller's own, from a getter: not to be rewritten).
+ */
 function inGroup<T>(i: number, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (error instanceof TypeError || error instanceof RangeError) error.message = `group ${i}: ${error.message}`;
-    throw error;
+    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+    const Class = error instanceof RangeError ? RangeError : TypeError;
+    throw new Class(`group ${i}: ${error.message}`, { cause: error });
   }
 }
 

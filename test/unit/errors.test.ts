@@ -65,6 +65,22 @@ describe('create rejects bad options', () => {
     await expect(RMSProp.create([{ params: { a: 1 } }, { params: { b: 1 }, nesterov: true }])).rejects.toThrow(
       new RangeError("group 1: option 'nesterov' needs option 'momentum' > 0, got momentum 0"),
     );
+    // a getter's own error, in setOptions of several groups: the cause, not rewritten (the caller's object)
+    const opt = await RMSProp.create([{ params: { a: 1 } }, { params: { b: 1 } }]);
+    const own = new TypeError('not yet');
+    const changes = {
+      get lr(): number {
+        throw own;
+      },
+    };
+    expect(() => opt.setOptions(1, changes)).toThrow(new TypeError('group 1: not yet'));
+    expect(own.message).toBe('not yet');
+    try {
+      opt.setOptions(1, changes);
+    } catch (error) {
+      expect((error as Error).cause).toBe(own);
+    }
+    opt.dispose();
     // the defaults' own fault, in groups of no options of their own, names no group
     await expect(RMSProp.create([{ params: { a: 1 } }, { params: { b: 1 } }], { nesterov: true })).rejects.toThrow(
       new RangeError("option 'nesterov' needs option 'momentum' > 0, got momentum 0"),
