@@ -25,9 +25,13 @@ export function heapViewOf(backend: unknown): HeapView | undefined {
   return (tensor) => view.call(backend, tensor) as Float32Array;
 }
 
-/** A value as an error message names it. @internal */
+/** A value as an error message names it (as the core's messages do, whose helper is not public). @internal */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string')
+    return value.length <= 80
+      ? JSON.stringify(value)
+      : `a string of ${value.length} characters (${JSON.stringify(value.slice(0, 32))}…)`;
+  if (Object.is(value, -0)) return '-0';
   if (value === null || typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return 'an array';
   const name = value.constructor?.name ?? 'object';

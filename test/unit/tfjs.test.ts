@@ -913,6 +913,13 @@ describe('options and config', () => {
     // as RMSProp.create refuses them (an array was read as no options)
     for (const notOptions of [null, [], new Map(), new Float32Array(1)])
       await expect(rmsprop(notOptions as never)).rejects.toThrow(/options must be an object/);
+    // a long string (a config's JSON not parsed) quoted by its start, as the core's messages do
+    const text = '{"lr":0.01}'.repeat(10_000);
+    expect(() => new RMSPropWasmOptimizer(text as never)).toThrow(
+      new TypeError(
+        `options must be an object, got a string of 110000 characters (${JSON.stringify(text.slice(0, 32))}…)`,
+      ),
+    );
   });
 
   // A saved model whose config has a bad option loaded (fromConfig, setWeights) and failed at its
