@@ -1,4 +1,4 @@
-// RMSProp with compressed state (issue 23): S, ḡ and m stored as bfloat16 or 8-bit codes, updated by
+// RMSProp with compressed state: S, ḡ and m stored as bfloat16 or 8-bit codes, updated by
 // the float32 step itself.
 //
 // bfloat16: the top half of the float32, stochastically rounded. 8 bits: blocks of STATE_BLOCK
@@ -17,13 +17,12 @@
 // thread), which stays in L1: the block's state is decoded into float32 there, the float32 step of
 // the same options (assembly/update.ts, through `step`) updates it in place with w, and it is encoded
 // back (8 bits: after a pass for each array's largest magnitude, its new scale). Each piece is one
-// small loop shared by every mode: loops per mode made dist/generated/wasm.js 60.7 kB gzipped instead
-// of 25.3 when it held four builds (test/package/package.test.ts holds the code to a budget), for about 0.1× more speed on the
-// seed step in cache and none beyond the noise elsewhere (BENCHMARKS.md, "State formats").
+// small loop shared by every mode: loops per mode more than doubled the code for little speed
+// (BENCHMARKS.md, "State formats").
 // The modes scripts/abi.ts's fusedLoop names run `update` itself in the simd builds, with the same
 // bits: bfloat16 skips the blocks (dispatchFused: codes decoded and encoded in its loop); 8 bits, per
 // block, decodes S and finds its largest value in that loop (dispatchFusedBlock), then encodes.
-// The lane and scalar loops and the js loops (src/state-codecs.ts) compute the same bits.
+// The lane and scalar loops and the js backend (src/js-kernel.ts, src/state-codecs.ts) compute the same bits.
 import { GOLDEN, K, M_SHIFT, M_TOP, MODE, S_SHIFT, S_TOP, SLOT_BYTES, STATE_BLOCK } from './generated/abi';
 import { dispatchFused, dispatchFusedBlock } from './generated/dispatch';
 import { step } from './index';

@@ -74,7 +74,7 @@ function kernel(mode: number, v: Variant): string {
   ].join('\n');
 }
 
-/** The modes with float32 state: compressed state runs one loop with runtime branches (src/state-codecs.ts). */
+/** The modes with float32 state: compressed state decodes a chunk and runs its float32 mode's loop (src/js-kernel.ts). */
 const float32Modes = () => modes().filter(([, v]) => v.stateFormat === 'float32');
 
 export function jsKernelsModule(): string {

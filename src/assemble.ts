@@ -148,12 +148,13 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 /**
  * Compiles every wasm build that `createSync` with these options can need at any size: the
  * backend's single-thread build (threads: 1, 'auto' below its threshold, threads unavailable or
- * whose scratch areas do not fit) and its shared-memory build when `threads` is not 1. Options are
- * checked as `create` checks them.
+ * whose scratch areas do not fit) and its shared-memory build when `threads` is not 1. Each option
+ * is checked as `create` checks it; the rules between options wait for `create`, whose groups may
+ * complete them (`nesterov` here, `momentum` in every group).
  * @internal
  */
 export async function compileForOptions(options: ReadyOptions | undefined) {
-  // `modules` is ready's own; the rest are options of create, checked as create checks them
+  // `modules` is ready's own; the rest are options of create, each checked as create checks it
   const { modules, ...rest }: ReadyOptions = isObject(options) ? options : {};
   const read = readOptions(isObject(options) ? rest : (options ?? {}));
   const restore = takeModules(modules); // (the backend's choice below reads them)

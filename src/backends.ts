@@ -17,8 +17,8 @@ export interface Backend {
 }
 
 /**
- * Thrown by `RMSProp.createSync` (and the TF.js adapter's first step) when the wasm it needs has
- * not been compiled yet: `await RMSProp.ready(options)` (or `create`) first. Nothing was changed.
+ * Thrown by `RMSProp.createSync` when the wasm it needs has not been compiled yet:
+ * `await RMSProp.ready(options)` (or `create`) first. Nothing was changed.
  */
 export class NotReadyError extends Error {
   /** `'NotReadyError'`, so that logs and `instanceof`-free checks can tell it apart. */

@@ -147,8 +147,8 @@ export class RMSProp<Name extends string = string> {
    * Compiles, once per runtime, every wasm build that `createSync` with these `options` can need at
    * any size: the backend's single-thread build (for `threads: 1`, for `'auto'` below its threshold,
    * and where threads are unavailable or do not fit), and its shared-memory build when `threads` is not 1, when
-   * it also starts a worker once to learn whether this runtime refuses them. Options are checked as
-   * `create` checks them. With `modules` (Cloudflare Workers: `import simd from 'rmsprop-wasm/simd.wasm'`),
+   * it also starts a worker once to learn whether this runtime refuses them. Each option is checked as
+   * `create` checks it (the rules between options wait for `create`, where a group's may complete them). With `modules` (Cloudflare Workers: `import simd from 'rmsprop-wasm/simd.wasm'`),
    * the builds given run from then on, for every optimizer, in place of compiling the inlined bytes.
    */
   static async ready(options?: ReadyOptions): Promise<void> {

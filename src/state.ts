@@ -16,8 +16,6 @@ export const STATE_FORMAT = 'rmsprop-wasm-state';
  * It reads versions 1 to 3.
  */
 export const STATE_VERSION = 3;
-/** @internal */
-export const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 
 /**
  * Bytes per base64 piece of a state array in the JSON form: 48 MiB, whose base64 is 2^26 characters.
@@ -186,7 +184,7 @@ export function checkArrayName(kind: string, entry: string): void {
 
 /** Refuses a format version this library cannot read (`prefix` starts the message). @internal */
 export function checkVersion(version: number, prefix: string): void {
-  if (!READABLE_VERSIONS.includes(version))
+  if (!(Number.isInteger(version) && version >= 1 && version <= STATE_VERSION))
     throw new RangeError(
       `${prefix}format version ${version} is not supported; this library reads versions 1 to ${STATE_VERSION}`,
     );

@@ -24,7 +24,14 @@
  * @module rmsprop-wasm/tfjs
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LearningRate, OptionChanges, ResolvedOptions, RMSProp, RMSPropOptions } from '../index.js';
+import {
+  type LearningRate,
+  type OptionChanges,
+  PRESETS,
+  type ResolvedOptions,
+  type RMSProp,
+  type RMSPropOptions,
+} from '../index.js';
 import { checkCore, checkOptions, copyState, Cores, fillLayout } from './cores.js';
 import {
   describe,
@@ -79,9 +86,9 @@ const STOCK_CONFIG = [
  * `RMSPropOptimizer`, matched to variables by position (the last step's order) or by name: `iter`, then
  * `<var>/rms` for every variable, `<var>/momentum` for every variable (zeros at momentum 0), then
  * `<var>/mg` when centered. A variable disposed and re-created under the same name is updated with
- * the state kept for that name, as the stock optimizer does. Create it with `await rmsprop(options)`,
- * which compiles the wasm that the synchronous `applyGradients` needs. A call that throws changes
- * nothing. See the module comment for what a saved model carries.
+ * the state kept for that name, as the stock optimizer does. `await rmsprop(options)` starts on
+ * the wasm backend; `new` starts on js and moves there once the wasm has compiled (bit for bit the
+ * same). A call that throws changes nothing. See the module comment for what a saved model carries.
  */
 export class RMSPropWasmOptimizer extends tf.Optimizer {
   /** The name saved models carry: the stock optimizer's, so that any TF.js program can load them. */
@@ -133,9 +140,9 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   constructor(options: TfjsRMSPropOptions = {}) {
     super();
     if (!isOptionsObject(options)) throw new TypeError(`options must be an object, got ${describe(options)}`);
-    const withPreset: TfjsRMSPropOptions = { preset: 'tfjs', ...given(options) }; // (preset undefined: still 'tfjs')
+    const withPreset: TfjsRMSPropOptions = { preset: 'tfjs', ...given(options) }; // (given drops undefined)
     this.#options = Object.freeze(
-      (withPreset.preset ?? 'tfjs') === 'tfjs' && withPreset.eps === undefined
+      withPreset.preset === 'tfjs' && withPreset.eps === undefined
         ? { ...withPreset, eps: backendEpsilon() }
         : withPreset,
     );
@@ -586,14 +593,14 @@ if (tf.serialization.SerializationMap.getMap().classNameMap[SavedRMSProp.classNa
 
 /**
  * The ε tf.train.rmsprop takes when given none: its backend's (1e-4 on webgl, whose float32
- * rendering it reports as 16-bit precision; 1e-7 elsewhere), or 1e-7, the float32 one, where the
- * backend is still starting (wasm, webgpu: float32 both).
+ * rendering it reports as 16-bit precision; 1e-7 elsewhere), or the float32 one (the tfjs preset's),
+ * where the backend is still starting (wasm, webgpu: float32 both).
  */
 function backendEpsilon(): number {
   try {
     return tf.backend().epsilon();
   } catch {
-    return 1e-7;
+    return PRESETS.tfjs.eps;
   }
 }
 
