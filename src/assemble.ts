@@ -12,7 +12,7 @@ import {
 } from './backends.js';
 import { readGroups, type GroupSpec } from './inputs.js';
 import { planLayout, type Layout } from './layout.js';
-import { readOptions, type BackendName, type RMSPropOptions } from './options.js';
+import { isOptionsObject, readOptions, type BackendName, type RMSPropOptions } from './options.js';
 import { chooseThreads, refusedBy, threadSupport, tryWorkers, WORKER_ANSWER_MS } from './thread-support.js';
 import { ThreadPool } from './threads.js';
 import { takeModules, type WasmModules } from './wasm-modules.js';
@@ -143,8 +143,6 @@ export interface ReadyOptions extends Pick<RMSPropOptions, 'backend' | 'threads'
   readonly modules?: WasmModules;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
-
 /**
  * Compiles every wasm build that `createSync` with these options can need at any size: the
  * backend's single-thread build (threads: 1, 'auto' below its threshold, threads unavailable or
@@ -155,8 +153,8 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
  */
 export async function compileForOptions(options: ReadyOptions | undefined) {
   // `modules` is ready's own; the rest are options of create, each checked as create checks it
-  const { modules, ...rest }: ReadyOptions = isObject(options) ? options : {};
-  const read = readOptions(isObject(options) ? rest : (options ?? {}));
+  const { modules, ...rest }: ReadyOptions = isOptionsObject(options) ? options : {};
+  const read = readOptions(isOptionsObject(options) ? rest : (options ?? {}));
   const restore = takeModules(modules); // (the backend's choice below reads them)
   try {
     const { name } = backendChoice(read.backend ?? 'auto');

@@ -5,6 +5,7 @@
 import {
   describe,
   FIXED_AFTER_CREATE,
+  holdsKeys,
   OPTIMIZER_WIDE,
   readOptions,
   resolveOptions,
@@ -103,15 +104,8 @@ export function own(record: object, name: string): unknown {
 
 /** A record or array of names → values; a Map, Set or typed array is refused rather than read as empty. @internal */
 export function checkRecord(value: unknown, what: string, expected: string): asserts value is object {
-  if (
-    value === null ||
-    typeof value !== 'object' ||
-    ArrayBuffer.isView(value) ||
-    value instanceof Map ||
-    value instanceof Set
-  ) {
+  if (!holdsKeys(value))
     throw new TypeError(`${what} must be a record or an array of ${expected}, got ${describe(value)}`);
-  }
 }
 
 function isGroup(value: unknown): value is ParamGroup {

@@ -288,15 +288,7 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
  * unknown option's message lists the known ones but `notHere` (those the caller refuses anyway).
  */
 export function readOptions(options: unknown, what = 'options', notHere: readonly string[] = []): RMSPropOptions {
-  if (
-    options === null ||
-    typeof options !== 'object' ||
-    Array.isArray(options) ||
-    ArrayBuffer.isView(options) ||
-    options instanceof Map
-  ) {
-    throw new TypeError(`${what} must be an object of options, got ${describe(options)}`);
-  }
+  if (!isOptionsObject(options)) throw new TypeError(`${what} must be an object of options, got ${describe(options)}`);
   const copy: Record<string, unknown> = Object.create(null);
   for (const name of Object.keys(options)) {
     const value = (options as Record<string, unknown>)[name];
@@ -392,8 +384,33 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   if (ArrayBuffer.isView(value)) return withArticle(value.constructor.name);
   if (Array.isArray(value)) return 'an array';
-  return withArticle(Object.prototype.toString.call(value).slice(8, -1));
+  const tag = Object.prototype.toString.call(value).slice(8, -1);
+  try {
+    // an instance by its class (a tf.Tensor is 'a Tensor', not 'an Object'); a thenable says what to do
+    const name: unknown = tag === 'Object' ? (value as { constructor?: { name?: unknown } }).constructor?.name : tag;
+    const named = withArticle(typeof name === 'string' && name !== '' ? name : tag);
+    return typeof (value as { then?: unknown }).then === 'function' ? `${named} (await it first)` : named;
+  } catch {
+    return withArticle(tag); // a Proxy whose trap throws
+  }
 }
+
+/**
+ * Whether `value` is an object whose own keys are what it holds (an array's: its indices): not a
+ * typed array, Map, Set, WeakMap, WeakSet, Date or RegExp, nor a Promise or other thenable (a
+ * forgotten `await`). Read as a record, each would be empty: a step or a change of nothing, that
+ * counted. @internal
+ */
+export const holdsKeys = (value: unknown): value is object =>
+  value !== null &&
+  typeof value === 'object' &&
+  !ArrayBuffer.isView(value) &&
+  !(value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) &&
+  !(value instanceof Date || value instanceof RegExp) &&
+  typeof (value as { then?: unknown }).then !== 'function';
+
+/** Whether `value` can hold options (or a method's): one that holds keys, not an array. @internal */
+export const isOptionsObject = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);
 
 /** The longest string an error message quotes whole. */
 const LONGEST_QUOTED = 80;

@@ -22,6 +22,7 @@ import {
   FIXED_AFTER_CREATE,
   type CompressedFormat,
   type GroupInfo,
+  isOptionsObject,
   type ResolvedOptions,
   readOptions,
 } from './options.js';
@@ -355,7 +356,7 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
     );
   const tensor = tensors.find((t) => t.name === name);
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
-  if (values === null || typeof values !== 'object' || Array.isArray(values) || typedArrayKind(values))
+  if (!isOptionsObject(values))
     throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
   const kept: readonly string[] = stateKeys(tensor);
   const writes: Array<[keyof TensorState, Float32Array]> = [];

@@ -5,7 +5,14 @@
 import { encodeBase64 } from './base64.js';
 import { own } from './inputs.js';
 import { arrayBuffer, arrayByteOffset, arrayLength, TYPED, typedArrayKind } from './typed-arrays.js';
-import { type CompressedFormat, describe, type GroupInfo, type ResolvedOptions, type StateFormat } from './options.js';
+import {
+  type CompressedFormat,
+  describe,
+  type GroupInfo,
+  isOptionsObject,
+  type ResolvedOptions,
+  type StateFormat,
+} from './options.js';
 import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 import type { CompressedState } from './tensors.js';
 
@@ -131,7 +138,7 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
 /** Option `name` of a method's options: not an object, or another (misspelt) key, is refused. @internal */
 export function methodOption(options: unknown, method: string, name: string): unknown {
   if (options === undefined) return undefined;
-  if (!isRecord(options)) throw new TypeError(`${method} options must be an object, got ${describe(options)}`);
+  if (!isOptionsObject(options)) throw new TypeError(`${method} options must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options))
     if (key !== name) throw new TypeError(`${method}: unknown option '${key}' (known: ${name})`);
   return own(options, name);

@@ -45,13 +45,21 @@ const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Ten
 export const given = (options: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 
-/** Whether `value` can be options: an object, not an array, a typed array or a Map (which RMSProp.create refuses too). @internal */
-export const isOptionsObject = (value: unknown): value is object =>
+/**
+ * Whether `value` is an object whose own keys are what it holds, as the core's records and options
+ * are: not a typed array, Map, Set, WeakMap, WeakSet, Date or RegExp, nor a thenable (a forgotten
+ * `await`), which would read as empty. @internal
+ */
+export const holdsKeys = (value: unknown): value is object =>
   value !== null &&
   typeof value === 'object' &&
-  !Array.isArray(value) &&
   !ArrayBuffer.isView(value) &&
-  !(value instanceof Map);
+  !(value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) &&
+  !(value instanceof Date || value instanceof RegExp) &&
+  typeof (value as { then?: unknown }).then !== 'function';
+
+/** Whether `value` can be options: one that holds keys, not an array (as RMSProp.create's). @internal */
+export const isOptionsObject = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);
 
 /** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. @internal */
 export function sizeMismatch(
@@ -70,8 +78,8 @@ export function sizeMismatch(
 export function gradientEntries(
   variableGradients: tf.NamedTensorMap | NamedTensor[],
 ): Array<[string, tf.Tensor | null | undefined]> {
-  // (a Map has no own properties: read as a record it would be a step that updates nothing)
-  if (variableGradients === null || typeof variableGradients !== 'object' || variableGradients instanceof Map) {
+  // (a Map or a Promise has no own properties: read as a record it would be a step that updates nothing)
+  if (!holdsKeys(variableGradients)) {
     throw new TypeError(
       `applyGradients: variableGradients must be a map of variable name to gradient, or an array of { name, tensor }, got ${describe(variableGradients)}`,
     );

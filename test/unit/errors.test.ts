@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sharedSpans, type Span } from '../../src/inputs.js';
-import { PRESETS, RMSProp, type RMSPropOptions } from '../../src/index.js';
+import { PRESETS, RMSProp, type RMSPropOptions, schedules } from '../../src/index.js';
 import { moduleArgs } from '../support/child.js';
 import { root } from '../support/pack.js';
 import { BACKENDS, snapshot } from '../support/helpers.js';
@@ -96,6 +96,68 @@ describe('create rejects bad options', () => {
     );
     await expect(RMSProp.create({ w: 1 }, new Float32Array(1) as never)).rejects.toThrow(
       /^options must be an object of options, got a Float32Array/,
+    );
+    // a Map or a Set has no keys of its own: taken, it read as no options (a review: a Set was)
+    for (const collection of [new Map([['lr', 0.5]]), new Set(['lr'])]) {
+      const name = collection.constructor.name;
+      await expect(RMSProp.create({ w: 1 }, collection as never)).rejects.toThrow(
+        new TypeError(`options must be an object of options, got a ${name}`),
+      );
+      await expect(RMSProp.ready(collection as never)).rejects.toThrow(
+        new TypeError(`options must be an object of options, got a ${name}`),
+      );
+      expect(() => opt.setOptions(0, collection as never)).toThrow(
+        new TypeError(`changes must be an object of options, got a ${name}`),
+      );
+      expect(() => opt.saveState(collection as never)).toThrow(
+        new TypeError(`saveState options must be an object, got a ${name}`),
+      );
+      expect(() => opt.loadState(opt.saveState(), collection as never)).toThrow(
+        new TypeError(`loadState options must be an object, got a ${name}`),
+      );
+      expect(() => opt.setState('w', collection as never)).toThrow(
+        new TypeError(`setState: values must be an object of Float32Arrays, got a ${name}`),
+      );
+      expect(() => schedules.stepDecay(collection as never)).toThrow(TypeError);
+    }
+    opt.dispose();
+  });
+
+  // A forgotten await: a Promise read as a record holds no gradients, and the step counted (with
+  // emaOverwriteEvery it overwrote the parameters with their averages; an audit's fuzzer).
+  it('objects that hold no keys of their own (a Promise, a Date, …) are no gradients, changes or values', async () => {
+    const opt = await RMSProp.create({ w: 3 }, { ema: 0.5, emaOverwriteEvery: 1 });
+    opt.params.w.set([1, 2, 3]);
+    opt.grads.w.fill(0.5);
+    opt.step();
+    const before = snapshot([opt.params.w, opt.grads.w, opt.state.w.squareAvg]);
+    const revision = opt.revision;
+    const later = Promise.resolve({ w: new Float32Array(3) });
+    // biome-ignore lint/suspicious/noThenProperty: a thenable is the case
+    const thenable = { then: (resolve: (value: unknown) => void) => resolve({}) };
+    for (const [bad, named] of [
+      [later, 'a Promise (await it first)'],
+      [thenable, 'an Object (await it first)'],
+      [new Date(0), 'a Date'],
+      [new WeakMap(), 'a WeakMap'],
+      [/w/, 'a RegExp'],
+    ] as const) {
+      expect(() => opt.step(bad as never)).toThrow(
+        new TypeError(`grads must be a record or an array of Float32Arrays, got ${named}`),
+      );
+      expect(() => opt.setOptions(0, bad as never)).toThrow(
+        new TypeError(`changes must be an object of options, got ${named}`),
+      );
+      expect(() => opt.setState('w', bad as never)).toThrow(
+        new TypeError(`setState: values must be an object of Float32Arrays, got ${named}`),
+      );
+    }
+    expect(snapshot([opt.params.w, opt.grads.w, opt.state.w.squareAvg])).toEqual(before);
+    expect([opt.stepCount, opt.revision]).toEqual([1, revision]);
+    // and a class's instance is named by its class (a tf.Tensor where a Float32Array belongs)
+    class Tensor {}
+    expect(() => opt.step({ w: new Tensor() as never })).toThrow(
+      new TypeError("gradient 'w' must be a Float32Array, got a Tensor"),
     );
     opt.dispose();
   });

@@ -911,7 +911,7 @@ describe('options and config', () => {
     await expect(rmsprop({ learningRate: 1 } as TfjsRMSPropOptions)).rejects.toThrow(/unknown option 'learningRate'/);
     await expect(rmsprop({ nesterov: true })).rejects.toThrow(/'nesterov'/);
     // as RMSProp.create refuses them (an array was read as no options)
-    for (const notOptions of [null, [], new Map(), new Float32Array(1)])
+    for (const notOptions of [null, [], new Map(), new Set(), new Float32Array(1)])
       await expect(rmsprop(notOptions as never)).rejects.toThrow(/options must be an object/);
     // a long string (a config's JSON not parsed) quoted by its start, as the core's messages do
     const text = '{"lr":0.01}'.repeat(10_000);
@@ -1087,8 +1087,13 @@ describe('options and config', () => {
     expect(() => optimizer.applyGradients(asMap as unknown as tf.NamedTensorMap)).toThrow(
       /applyGradients: variableGradients must be a map .* got a Map/,
     );
+    // nor a Promise (an async function's gradients, not awaited)
+    const later = Promise.resolve({ [a.name]: tf.tensor1d([1, 1]) });
+    expect(() => optimizer.applyGradients(later as unknown as tf.NamedTensorMap)).toThrow(
+      /applyGradients: variableGradients must be a map .* got a Promise/,
+    );
     expect(optimizer.iterations).toBe(0);
-    tf.dispose([...asMap.values()]);
+    tf.dispose([...asMap.values(), ...Object.values(await later)]);
     expect(() => optimizer.applyGradients({ [a.name]: [1, 2] as unknown as tf.Tensor })).toThrow(
       new RegExp(`the gradient of '${a.name}' must be a tf.Tensor or null, got an array`),
     );
