@@ -21,7 +21,7 @@ import {
   STATE_VERSION,
   type Typed,
 } from './state.js';
-import { checkArrayKind, type ReadArray, readStateArray } from './state-load.js';
+import { checkArrayKind, checkStepCount, type ReadArray, readStateArray } from './state-load.js';
 
 const MAGIC = [0x52, 0x4d, 0x53, 0x50];
 /** Magic, version and header length. */
@@ -64,6 +64,27 @@ function crc32(bytes: Uint8Array): number {
   return (c ^ -1) >>> 0;
 }
 
+/** A value parsed from a header, as JSON up to 80 characters (a reference's numbers are the point). */
+const shown = (value: unknown) => {
+  const json = JSON.stringify(value);
+  return json !== undefined && json.length <= 80 ? json : describe(value);
+};
+
+/** A saved state's groups as loadState reads them: an array of { params: names, options: object }. */
+function checkGroupsShape(groups: unknown): void {
+  if (!Array.isArray(groups))
+    throw new TypeError(`encodeState: groups must be an array of { params, options }, got ${describe(groups)}`);
+  groups.forEach((group: unknown, g) => {
+    if (!isRecord(group)) throw new TypeError(`encodeState: groups[${g}] must be an object, got ${describe(group)}`);
+    const names = own(group, 'params');
+    if (!Array.isArray(names) || !names.every((name) => typeof name === 'string'))
+      throw new TypeError(`encodeState: groups[${g}].params must be an array of names, got ${describe(names)}`);
+    const options = own(group, 'options');
+    if (!isRecord(options))
+      throw new TypeError(`encodeState: groups[${g}].options must be an object, got ${describe(options)}`);
+  });
+}
+
 /**
  * The compact binary form of an optimizer's state, or of a saved state (any version this library
  * reads, its arrays in any form). Given the optimizer, `encodeState(opt)`, it reads the state where
@@ -75,6 +96,10 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
   if (!isRecord(saved))
     throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}${jsonHint(saved)}`);
   const { state: savedArrays, compressed } = readSavedFields(saved, 'encodeState');
+  const stepCount = own(saved, 'stepCount');
+  checkStepCount(stepCount, 'encodeState: stepCount');
+  const groups = own(saved, 'groups');
+  checkGroupsShape(groups);
   const arrays: Array<[at: number, read: ReadArray]> = [];
   let dataBytes = 0;
   const state = record(
@@ -108,16 +133,13 @@ export function encodeState(source: SavedState | RMSProp): Uint8Array {
       ] as const;
     }),
   );
-  const header = new TextEncoder().encode(
-    JSON.stringify({
-      format: STATE_FORMAT,
-      version: STATE_VERSION,
-      stepCount: own(saved, 'stepCount'),
-      groups: own(saved, 'groups'),
-      state,
-      compressed,
-    }),
-  );
+  let json: string;
+  try {
+    json = JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, stepCount, groups, state, compressed });
+  } catch (error) {
+    throw new TypeError(`encodeState: groups hold a value JSON cannot write (${(error as Error).message})`);
+  }
+  const header = new TextEncoder().encode(json);
   const dataStart = roundUp4(HEADER_BYTES + header.length);
   const out = new Uint8Array(dataStart + dataBytes + CRC_BYTES);
   out.set(MAGIC);
@@ -256,7 +278,7 @@ function readPlaces(refs: object, version: number, dataStart: number, end: numbe
         )
       ) {
         throw new TypeError(
-          `state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count] (or, for compressed state, [byte offset, element count, 2 or 1]), got ${describe(ref)}`,
+          `state bytes: the reference to ${kind} of ${quote(name)} must be [byte offset, element count] (or, for compressed state, [byte offset, element count, 2 or 1]), got ${shown(ref)}`,
         );
       }
       const place = {

@@ -143,6 +143,22 @@ export function toTorch(
 /** A torch state id: the decimal index of a parameter, as PyTorch numbers them ('0', '1', …, no sign, no leading zero). */
 const INDEX = /^(0|[1-9][0-9]*)$/;
 
+/** An entry's arrays are those PyTorch's RMSprop keeps for the parameter's options, as loadState's are. */
+function checkTorchKeys(entry: object, id: string, t: TensorArrays): void {
+  for (const key of Object.keys(entry)) {
+    if (key === 'step') continue;
+    const kind = Object.keys(TORCH_KEYS).find((k) => TORCH_KEYS[k as keyof typeof TORCH_KEYS] === key);
+    if (kind === undefined)
+      throw new TypeError(
+        `torch state dict: state['${id}'] has '${key}'; RMSprop's state is step, ${Object.values(TORCH_KEYS).join(', ')}`,
+      );
+    if (!t.kinds.includes(kind as StateKind))
+      throw new RangeError(
+        `torch state dict: state['${id}'] has '${key}', which this optimizer does not keep for '${t.name}'`,
+      );
+  }
+}
+
 /** Converts a PyTorch state dict into a saved state for this optimizer (then checked by loadState). @internal */
 export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): SavedState {
   if (!isRecord(dict)) throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
@@ -190,6 +206,7 @@ export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: 
     const step = own(entry, 'step');
     checkStepCount(step, `torch state dict: state['${id}'].step`);
     if (step > stepCount) stepCount = step;
+    checkTorchKeys(entry, id, tensors[i]);
   }
   const saved = tensors.map((t, i) => {
     const entry = own(state, String(i)) as object | undefined;

@@ -525,6 +525,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     config: tf.serialization.ConfigDict,
   ): T {
     const own = (config.rmspropWasm ?? {}) as Record<string, unknown>;
+    if (!isOptionsObject(own))
+      throw new TypeError(`the config's rmspropWasm must be an object of options, got ${describe(own)}`);
     const options = Object.fromEntries(Object.entries(own).filter(([, v]) => v != null)) as TfjsRMSPropOptions;
     // (a stock key missing or null leaves its option to the preset, whatever rmspropWasm says)
     const stock = Object.fromEntries(STOCK_CONFIG.map(([key, option]) => [option, config[key] ?? undefined]));

@@ -1146,6 +1146,13 @@ describe('the binary form: malformed input names the field', () => {
       TypeError,
       /squareAvg of 'w' must be \[byte offset, element count\]/,
     ],
+    // the reference shown, not "an array"
+    [
+      'a negative offset',
+      '{"state":{"w":{"squareAvg":[-4,8]}}}',
+      TypeError,
+      /squareAvg of 'w' must be \[byte offset, element count\] .*, got \[-4,8\]$/,
+    ],
     [
       'a reference past the end',
       '{"state":{"w":{"squareAvg":[0,4]}}}',
@@ -1202,6 +1209,37 @@ describe('the binary form: malformed input names the field', () => {
       /encodeState: format version 4 is not supported; this library reads versions 1 to 3/,
     ],
     ['not an object', () => 'state', TypeError, /encodeState needs a saved state object, got "state"/],
+    // written with a good CRC-32, such a file was refused only by the loadState that resumed it
+    [
+      'no step count',
+      (s: SavedState) => ({ ...s, stepCount: undefined }),
+      TypeError,
+      /^encodeState: stepCount must be a number, got undefined$/,
+    ],
+    [
+      'a negative step count',
+      (s: SavedState) => ({ ...s, stepCount: -1 }),
+      RangeError,
+      /^encodeState: stepCount must be an integer from 0 to 2\^53 − 1, got -1$/,
+    ],
+    [
+      'no groups',
+      (s: SavedState) => ({ ...s, groups: undefined }),
+      TypeError,
+      /^encodeState: groups must be an array of \{ params, options \}, got undefined$/,
+    ],
+    [
+      'a group without options',
+      (s: SavedState) => ({ ...s, groups: [{ params: ['w', 'b'] }] }),
+      TypeError,
+      /^encodeState: groups\[0\]\.options must be an object, got undefined$/,
+    ],
+    [
+      'a BigInt in the options',
+      (s: SavedState) => ({ ...s, groups: [{ ...s.groups[0], options: { lr: 1n } }] }),
+      TypeError,
+      /^encodeState: groups hold a value JSON cannot write \(.*BigInt/,
+    ],
   ] as Array<[string, (s: SavedState) => unknown, ErrorClass, RegExp]>)(
     'encodeState: %s',
     async (_, corrupt, errorClass, message) => {
@@ -1327,6 +1365,19 @@ describe("a PyTorch state dict: ids are the parameters' indices, steps are safe 
       TypeError,
       /state\['0'\]\.square_avg is nested lists that are not all of shape \[[\d, ]+\], as tensor\.tolist\(\) gives them/,
     ]),
+    // dropped before, where loadState refuses the same in its own form (an audit's fuzzer)
+    [
+      'grad_avg where this optimizer is not centered',
+      (d) => ({ ...d, state: { ...d.state, 0: { ...d.state['0'], grad_avg: [0, 0, 0, 0] } } }),
+      RangeError,
+      /^torch state dict: state\['0'\] has 'grad_avg', which this optimizer does not keep for 'w'$/,
+    ],
+    [
+      "another optimizer's array",
+      (d) => ({ ...d, state: { ...d.state, 1: { ...d.state['1'], exp_avg_sq: [0, 0] } } }),
+      TypeError,
+      /^torch state dict: state\['1'\] has 'exp_avg_sq'; RMSprop's state is step, square_avg, momentum_buffer, grad_avg$/,
+    ],
     ['param_groups null', (d) => ({ ...d, param_groups: null }), TypeError, /param_groups must be an array, got null/],
     [
       'a null param group',

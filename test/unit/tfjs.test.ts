@@ -935,6 +935,18 @@ describe('options and config', () => {
     expect(() => new RMSPropWasmOptimizer({ lr: Number.NaN })).toThrow(RangeError);
     const emaConfig = { ...config, decay: 0.9, rmspropWasm: { ema: 1 } };
     expect(() => RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, emaConfig)).toThrow(/option 'ema'/);
+    // not options at all: 5 and true loaded with the defaults; a string said "unknown option '0'"
+    for (const [rmspropWasm, named] of [
+      [5, '5'],
+      [true, 'true'],
+      ['clipNorm', '"clipNorm"'],
+      [[0.5], 'an array'],
+    ]) {
+      const notOptions = { ...config, decay: 0.9, rmspropWasm } as unknown as tf.serialization.ConfigDict;
+      expect(() => RMSPropWasmOptimizer.fromConfig(RMSPropWasmOptimizer, notOptions)).toThrow(
+        new TypeError(`the config's rmspropWasm must be an object of options, got ${named}`),
+      );
+    }
   });
 
   it("an option given as undefined is not given: preset undefined is 'tfjs', and steps as tf.train.rmsprop", async () => {
