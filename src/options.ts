@@ -397,17 +397,16 @@ export function describe(value: unknown): string {
 
 /**
  * Whether `value` is an object whose own keys are what it holds (an array's: its indices): not a
- * typed array, Map, Set, WeakMap, WeakSet, Date or RegExp, nor a Promise or other thenable (a
- * forgotten `await`). Read as a record, each would be empty: a step or a change of nothing, that
- * counted. @internal
+ * typed array, Map, Set, WeakMap, WeakSet, Date, RegExp or Promise (a forgotten `await`). Read as a
+ * record, each would be empty: a step or a change of nothing, that counted. (No property is read:
+ * options are read once each.) @internal
  */
 export const holdsKeys = (value: unknown): value is object =>
   value !== null &&
   typeof value === 'object' &&
   !ArrayBuffer.isView(value) &&
   !(value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) &&
-  !(value instanceof Date || value instanceof RegExp) &&
-  typeof (value as { then?: unknown }).then !== 'function';
+  !(value instanceof Date || value instanceof RegExp || value instanceof Promise);
 
 /** Whether `value` can hold options (or a method's): one that holds keys, not an array. @internal */
 export const isOptionsObject = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);

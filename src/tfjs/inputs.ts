@@ -47,16 +47,15 @@ export const given = (options: object): Record<string, unknown> =>
 
 /**
  * Whether `value` is an object whose own keys are what it holds, as the core's records and options
- * are: not a typed array, Map, Set, WeakMap, WeakSet, Date or RegExp, nor a thenable (a forgotten
- * `await`), which would read as empty. @internal
+ * are: not a typed array, Map, Set, WeakMap, WeakSet, Date, RegExp or Promise (a forgotten `await`),
+ * which would read as empty. @internal
  */
 export const holdsKeys = (value: unknown): value is object =>
   value !== null &&
   typeof value === 'object' &&
   !ArrayBuffer.isView(value) &&
   !(value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) &&
-  !(value instanceof Date || value instanceof RegExp) &&
-  typeof (value as { then?: unknown }).then !== 'function';
+  !(value instanceof Date || value instanceof RegExp || value instanceof Promise);
 
 /** Whether `value` can be options: one that holds keys, not an array (as RMSProp.create's). @internal */
 export const isOptionsObject = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);
