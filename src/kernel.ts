@@ -32,14 +32,31 @@ const {
   WEIGHT_DECAY_DECOUPLED,
 } = MODE;
 
-/** Bytes per element of S, ḡ or m in each state format. @internal */
-export const STATE_ELEMENT_BYTES: Readonly<Record<StateFormat, number>> = { float32: 4, bfloat16: 2, '8bit': 1 };
-/** The state format of each element size (STATE_ELEMENT_BYTES inverted), for a reference that gives the size. @internal */
+/**
+ * Each state format: the bytes of an element of S, ḡ or m, the typed array that holds them (values,
+ * or codes) and the format's field in the kernel's mode. A new format is a row here, and its kernels.
+ * @internal
+ */
+export const STATE_FORMATS = {
+  float32: { elementBytes: 4, array: 'Float32Array', modeBits: MODE.STATE_FORMAT_FLOAT32 << MODE.STATE_FORMAT_SHIFT },
+  bfloat16: { elementBytes: 2, array: 'Uint16Array', modeBits: MODE.STATE_FORMAT_BFLOAT16 << MODE.STATE_FORMAT_SHIFT },
+  '8bit': { elementBytes: 1, array: 'Uint8Array', modeBits: MODE.STATE_FORMAT_8BIT << MODE.STATE_FORMAT_SHIFT },
+} as const satisfies Record<StateFormat, object>;
+type FormatRow = (typeof STATE_FORMATS)[StateFormat];
+const byFormat = <Column extends keyof FormatRow>(column: Column) =>
+  Object.fromEntries(Object.entries(STATE_FORMATS).map(([format, row]) => [format, row[column]])) as {
+    readonly [F in StateFormat]: (typeof STATE_FORMATS)[F][Column];
+  };
+/** Bytes per element of S, ḡ or m in each state format (a record: one property read in the step). @internal */
+export const STATE_ELEMENT_BYTES = byFormat('elementBytes');
+/** The typed array that holds S, ḡ or m in each state format. @internal */
+export const STATE_ARRAY = byFormat('array');
+/** The state format's field of the kernel's mode. @internal */
+export const FORMAT_BITS = byFormat('modeBits');
+/** The state format of each element size, for a saved reference that gives the size. @internal */
 export const FORMAT_OF_ELEMENT_BYTES: ReadonlyMap<number, StateFormat> = new Map(
-  (Object.keys(STATE_ELEMENT_BYTES) as StateFormat[]).map((format) => [STATE_ELEMENT_BYTES[format], format]),
+  (Object.keys(STATE_FORMATS) as StateFormat[]).map((format) => [STATE_ELEMENT_BYTES[format], format]),
 );
-/** The typed array that holds S, ḡ or m in each state format (values, or codes). @internal */
-export const STATE_ARRAY = { float32: 'Float32Array', bfloat16: 'Uint16Array', '8bit': 'Uint8Array' } as const;
 
 /** Bytes reserved for one constants block (16-byte aligned). @internal */
 export const CONSTANTS_BYTES = RESERVED_SLOTS * SLOT_FLOATS * 4;

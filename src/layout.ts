@@ -3,7 +3,7 @@
 // offset here is plain arithmetic on numbers (exact up to 2^53), never a bitwise operator.
 import {
   CONSTANTS_BYTES,
-  MODE,
+  FORMAT_BITS,
   REDUCTION_BLOCK,
   STATE_BLOCK,
   STATE_ELEMENT_BYTES,
@@ -240,9 +240,3 @@ function placeSegment(
   }
   return { base, end: bytes };
 }
-
-const FORMAT_BITS: Readonly<Record<StateFormat, number>> = {
-  float32: MODE.STATE_FORMAT_FLOAT32 << MODE.STATE_FORMAT_SHIFT,
-  bfloat16: MODE.STATE_FORMAT_BFLOAT16 << MODE.STATE_FORMAT_SHIFT,
-  '8bit': MODE.STATE_FORMAT_8BIT << MODE.STATE_FORMAT_SHIFT,
-};

@@ -1,3 +1,5 @@
+import { STATE_FORMATS } from './kernel.js';
+
 /** Which implementation runs the update. `auto` picks the fastest one this runtime supports. */
 export type BackendName = 'simd' | 'wasm' | 'js';
 /** The `backend` option: a backend, or `auto` for the fastest this runtime runs. */
@@ -188,7 +190,6 @@ for (const preset of Object.values(PRESETS)) Object.freeze(preset);
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
 const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
-const STATE_FORMATS: readonly StateFormat[] = ['float32', 'bfloat16', '8bit'];
 export const MAX_THREADS = 64;
 
 /** Not set means off; Infinity is off too. */
@@ -271,7 +272,7 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
       );
     }
   },
-  stateFormat: oneOf(STATE_FORMATS),
+  stateFormat: oneOf(Object.keys(STATE_FORMATS) as StateFormat[]),
   ema: unitInterval,
   emaOverwriteEvery: (value, name) => {
     if (typeof value !== 'number') throw new TypeError(`option '${name}' must be a number, got ${describe(value)}`);

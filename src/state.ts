@@ -14,6 +14,7 @@ import {
   type StateFormat,
 } from './options.js';
 import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
+import { STATE_FORMATS } from './kernel.js';
 import type { CompressedState } from './tensors.js';
 
 /** The `format` field of every saved state. */
@@ -166,7 +167,7 @@ export function readSavedFields(
     throw new TypeError(`${where}: 'compressed' must be an object, got ${describe(given)}`);
   const compressed = record(Object.keys(given ?? {}).map((name) => [name, own(given!, name)] as const));
   for (const [name, format] of Object.entries(compressed))
-    if (format !== 'bfloat16' && format !== '8bit')
+    if (format === 'float32' || !Object.hasOwn(STATE_FORMATS, format as string))
       throw new TypeError(`${where}: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`);
   return { state, compressed: compressed as Record<string, CompressedFormat> };
 }

@@ -1,6 +1,7 @@
 // The tensors placed in the planned memory (layout.ts): each one's views (parameter, gradient, state,
 // compressed state's codes and scales), its group's kernel mode, and the records handed out by name.
-import { kernelMode, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
+import { kernelMode, STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
+import { TYPED } from './typed-arrays.js';
 import type { GroupSpec } from './inputs.js';
 import { arrayLength } from './typed-arrays.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
@@ -232,10 +233,8 @@ function tensorState(
     return { state, compressed: undefined };
   }
   const blocks = Math.ceil(length / STATE_BLOCK);
-  const codes = (kind: StateKind) =>
-    format === 'bfloat16'
-      ? new Uint16Array(buffer, base[kind] + offset * 2, length)
-      : new Uint8Array(buffer, base[kind] + offset, length);
+  const CodeArray = TYPED[STATE_ARRAY[format]] as new (buffer: ArrayBufferLike, at: number, length: number) => Codes;
+  const codes = (kind: StateKind) => new CodeArray(buffer, base[kind] + offset * STATE_ELEMENT_BYTES[format], length);
   const scales = (kind: StateKind) =>
     format === '8bit' ? new Float32Array(buffer, base[SCALES_OF[kind]] + (offset / STATE_BLOCK) * 4, blocks) : NONE;
   const compressed: CompressedState = {
