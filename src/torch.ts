@@ -116,22 +116,18 @@ export function toTorch(
   const state: Record<string, TorchParamState> = {};
   tensors.forEach((t, i) => {
     if (!stateful[i]) return;
-    const entry: TorchParamState = { step: stepCount, square_avg: Array.from(stateArray(t, 'squareAvg')!) };
-    const momentum = stateArray(t, 'momentum');
-    const gradAvg = stateArray(t, 'gradAvg');
-    if (momentum) entry.momentum_buffer = Array.from(momentum);
-    if (gradAvg) entry.grad_avg = Array.from(gradAvg);
-    state[String(i)] = entry;
+    const arrays = Object.entries(TORCH_KEYS).flatMap(([kind, key]) => {
+      const values = stateArray(t, kind as StateKind);
+      return values ? [[key, Array.from(values)] as const] : [];
+    });
+    state[String(i)] = { step: stepCount, ...Object.fromEntries(arrays) } as TorchParamState;
   });
   let index = 0;
   const param_groups = groups.map((g, i) => ({
-    lr: lrs[i],
-    alpha: g.decay,
-    eps: g.eps,
-    weight_decay: g.weightDecay,
-    momentum: g.momentum,
-    centered: g.centered,
-    maximize: g.maximize,
+    ...(Object.fromEntries(
+      Object.entries(TORCH_OPTIONS).map(([ours, theirs]) => [theirs, g[ours as keyof GroupInfo]]),
+    ) as Omit<TorchParamGroup, 'lr' | 'foreach' | 'differentiable' | 'capturable' | 'params'>),
+    lr: lrs[i], // a schedule's, as the next step takes it
     foreach: null,
     differentiable: false,
     capturable: false,
