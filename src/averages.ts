@@ -27,19 +27,23 @@ export function startAverages(tensors: readonly Tensor[]): void {
 
 /**
  * After step `stepCount`: the parameters of each group whose emaOverwriteEvery divides it take their
- * average (Keras' ema_overwrite_frequency), your own arrays too. Allocates nothing. @internal
+ * average (Keras' ema_overwrite_frequency), your own arrays too. Returns whether any did.
+ * Allocates nothing. @internal
  */
-export function overwriteWithAverages(groups: readonly Group[], tensors: readonly Tensor[], stepCount: number): void {
+export function overwriteWithAverages(groups: readonly Group[], tensors: readonly Tensor[], stepCount: number): boolean {
+  let overwrote = false;
   for (let g = 0; g < groups.length; g++) {
     const { options, first, count } = groups[g];
     const every = options.emaOverwriteEvery;
     if (every === 0 || stepCount % every !== 0) continue;
+    overwrote = true;
     for (let i = first; i < first + count; i++) {
       const t = tensors[i];
       setArray(t.param, t.average!);
       if (t.external) setArray(t.external, t.param); // its length checked by this step (StepGradients.checkLengths)
     }
   }
+  return overwrote;
 }
 
 /**

@@ -87,6 +87,8 @@ export class RMSProp<Name extends string = string> {
   #steps = 0;
   /** Counts the changes of state made through this object (steps, loads, setState, swapAverages, stepCount). */
   #revision = 0;
+  /** Whether the last step that ran overwrote parameters with their averages. */
+  #overwroteWithAverages = false;
   /** Whether an average waits for the next step to start it (Tensor.averageStarts): if not, a step skips the loop over the tensors that starts them. */
   #averagesWaiting = false;
   readonly #life = new Lifecycle();
@@ -339,7 +341,7 @@ export class RMSProp<Name extends string = string> {
       startAverages(tensors);
       this.#averagesWaiting = false;
     }
-    overwriteWithAverages(this.#groups, tensors, this.#steps);
+    this.#overwroteWithAverages = overwriteWithAverages(this.#groups, tensors, this.#steps);
     return true;
   }
 
@@ -414,6 +416,14 @@ export class RMSProp<Name extends string = string> {
       writeTensorState(this.#tensors, name, values);
       this.#revision++;
     });
+  }
+
+  /**
+   * @internal Whether the last step that ran gave some parameters their averages (emaOverwriteEvery):
+   * the TF.js drop-in then writes every variable back, not only those with a gradient.
+   */
+  get overwroteWithAverages(): boolean {
+    return this.#overwroteWithAverages;
   }
 
   /**

@@ -334,7 +334,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const grads =
       core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
     for (const name in grads) grads[name] = null;
-    const { ema, emaOverwriteEvery } = core.options;
+    const { ema } = core.options;
     // with ema every variable is averaged, with a gradient or not: each must be read in
     if (ema !== 0) readVariablesInto(core, slots, heapView);
     const updated: Slot[] = [];
@@ -349,8 +349,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     for (const name in grads) grads[name] = null; // hold no gradient's array between steps
     this.#weights.invalidate(); // the state changed (or may have: a new layout, a variable re-created)
     if (!stepped) return;
-    const overwrote = emaOverwriteEvery !== 0 && core.stepCount % emaOverwriteEvery === 0;
-    writeVariables(core, overwrote ? slots : updated);
+    writeVariables(core, core.overwroteWithAverages ? slots : updated);
   }
 
   /**
