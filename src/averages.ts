@@ -30,7 +30,11 @@ export function startAverages(tensors: readonly Tensor[]): void {
  * average (Keras' ema_overwrite_frequency), your own arrays too. Returns whether any did.
  * Allocates nothing. @internal
  */
-export function overwriteWithAverages(groups: readonly Group[], tensors: readonly Tensor[], stepCount: number): boolean {
+export function overwriteWithAverages(
+  groups: readonly Group[],
+  tensors: readonly Tensor[],
+  stepCount: number,
+): boolean {
   let overwrote = false;
   for (let g = 0; g < groups.length; g++) {
     const { options, first, count } = groups[g];
