@@ -140,7 +140,7 @@ export interface ReadyOptions extends Pick<RMSPropOptions, 'backend' | 'threads'
    * the program imports (Cloudflare Workers): they run in place of the inlined bytes, which such a
    * runtime refuses to compile. Each is checked to be this version's build for its backend.
    */
-  readonly modules?: WasmModules;
+  readonly modules?: WasmModules | undefined;
 }
 
 /**

@@ -21,63 +21,63 @@ export type CompressedFormat = Exclude<StateFormat, 'float32'>;
 /** Every option of the update. Options left out come from the preset (default `seed`). */
 export interface RMSPropOptions {
   /** Framework whose defaults and conventions to start from. Explicit options win. */
-  preset?: PresetName;
+  preset?: PresetName | undefined;
   /** Learning rate ≥ 0, or a schedule `(step) => lr` (see `schedules`). */
-  lr?: LearningRate;
+  lr?: LearningRate | undefined;
   /** Decay of the running averages (PyTorch `alpha`, Keras `rho`), in [0, 1). */
-  decay?: number;
+  decay?: number | undefined;
   /** Added to the denominator, > 0. */
-  eps?: number;
+  eps?: number | undefined;
   /** `√(S + ε)` when true, `√S + ε` (PyTorch) when false. */
-  epsInSqrt?: boolean;
+  epsInSqrt?: boolean | undefined;
   /** Divide by the running standard deviation `√(S − ḡ²)` instead of `√S`. */
-  centered?: boolean;
+  centered?: boolean | undefined;
   /** Momentum coefficient μ in [0, 1); 0 turns momentum off. */
-  momentum?: number;
+  momentum?: number | undefined;
   /** Nesterov momentum (Optax `nesterov`): step by `μ·m + increment` instead of `m`. Needs momentum > 0. */
-  nesterov?: boolean;
+  nesterov?: boolean | undefined;
   /** Momentum accumulates `lr·u` (TF, Keras, Optax) instead of `u` with lr applied after (PyTorch). */
-  lrInMomentum?: boolean;
+  lrInMomentum?: boolean | undefined;
   /** Starting value of the square average S (TF1 uses 1). */
-  initialSquareAvg?: number;
+  initialSquareAvg?: number | undefined;
   /** Scale S and ḡ by `1 / (1 − decayᵗ)` as read (Optax `bias_correction`; docs/options.md gives the rounding). */
-  biasCorrection?: boolean;
+  biasCorrection?: boolean | undefined;
   /** Weight decay factor, ≥ 0. */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
   /** Decoupled (Keras: `w −= lr·wd·w` before the step) instead of coupled (PyTorch: `g += wd·w`). */
-  decoupledWeightDecay?: boolean;
+  decoupledWeightDecay?: boolean | undefined;
   /** Ascend the objective instead of descending it. */
-  maximize?: boolean;
+  maximize?: boolean | undefined;
   /**
    * How S, ḡ and m are stored (default `'float32'`): `'bfloat16'` halves the state's memory, `'8bit'`
    * quarters it; both round stochastically. Tensors under 4 096 elements keep float32. Fixed at create
    * (docs/state-formats.md).
    */
-  stateFormat?: StateFormat;
+  stateFormat?: StateFormat | undefined;
   /**
    * Keep an exponential moving average of the parameters (Keras `use_ema` with `ema_momentum`, say
    * 0.99): after each step, `average = ema·average + (1 − ema)·w`, which the first step sets to w.
    * In [0, 1); 0 (default) keeps none. Read it as `state[name].average`; `swapAverages()` swaps it
    * with the parameters (to evaluate, or at the end). On or off is fixed at create (docs/averages.md).
    */
-  ema?: number;
+  ema?: number | undefined;
   /** Every this many steps, copy the average into the parameters (Keras `ema_overwrite_frequency`); 0 (default) never. Needs ema. */
-  emaOverwriteEvery?: number;
+  emaOverwriteEvery?: number | undefined;
   /** Clamp each gradient element to [−clipValue, clipValue] (Keras `clipvalue`). */
-  clipValue?: number;
+  clipValue?: number | undefined;
   /** Rescale each tensor's gradient to norm ≤ clipNorm (Keras `clipnorm`). */
-  clipNorm?: number;
+  clipNorm?: number | undefined;
   /** Rescale all gradients together to global norm ≤ globalClipNorm (Keras `global_clipnorm`). Whole optimizer. */
-  globalClipNorm?: number;
+  globalClipNorm?: number | undefined;
   /** What a NaN or ±∞ gradient does: spread to its own elements (PyTorch), skip the step, or throw. Whole optimizer. */
-  nonFinite?: NonFinitePolicy;
+  nonFinite?: NonFinitePolicy | undefined;
   /** Implementation to use; `auto` takes simd, then wasm, then js. Whole optimizer. */
-  backend?: BackendChoice;
+  backend?: BackendChoice | undefined;
   /**
    * Threads that share each step (wasm backends): 1 to 64, used as given, or `auto` (every core from
    * 16 K elements, each step on one thread or all, whichever its timing found faster). Whole optimizer.
    */
-  threads?: number | 'auto';
+  threads?: number | 'auto' | undefined;
 }
 
 /** Options that apply to the whole optimizer, not to one parameter group. */
@@ -100,7 +100,7 @@ export type GroupOptions = Omit<RMSPropOptions, OptimizerWideOption>;
 export type OptionChanges = Omit<RMSPropOptions, FixedOption>;
 
 /** Options after the preset is applied: every field is set. */
-export type ResolvedOptions = Readonly<Required<RMSPropOptions>>;
+export type ResolvedOptions = { readonly [K in keyof RMSPropOptions]-?: Exclude<RMSPropOptions[K], undefined> };
 /** A parameter group's resolved options and the names of its parameters. */
 export type GroupInfo = ResolvedOptions & {
   /** The names of the group's parameters, in order. */

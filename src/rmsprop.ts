@@ -411,7 +411,7 @@ export class RMSProp<Name extends string = string> {
    * length, squareAvg not negative: a NaN, which a run can make, is taken as `loadState` takes it): a
    * call that throws changes nothing.
    */
-  setState(name: Name, values: Partial<TensorState>): void {
+  setState(name: Name, values: { readonly [K in keyof TensorState]?: TensorState[K] | undefined }): void {
     this.#life.exclusive('setState()', () => {
       writeTensorState(this.#tensors, name, values);
       this.#revision++;

@@ -61,7 +61,7 @@ export interface SaveOptions {
    * `'base64'` (default): JSON-serialisable text. `'float32'`: typed-array copies (Float32Array, or
    * compressed state's codes), which `encodeState` and `loadState` take without making any string.
    */
-  arrays?: 'base64' | 'float32';
+  arrays?: 'base64' | 'float32' | undefined;
 }
 
 /** Options of `loadState` (and `fromTorchStateDict`). */
@@ -71,7 +71,7 @@ export interface LoadOptions {
    * `setOptions` may change, such as an lr lowered mid-run. A group's lr schedule stays (functions
    * are not saved; its position is the step count). Default false: options stay as they are.
    */
-  restoreOptions?: boolean;
+  restoreOptions?: boolean | undefined;
 }
 
 /** A versioned snapshot of an optimizer (`saveState()`), JSON-serialisable unless its arrays are Float32Arrays. */
