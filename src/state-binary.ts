@@ -64,6 +64,12 @@ function crc32(bytes: Uint8Array): number {
   return (c ^ -1) >>> 0;
 }
 
+/**
+ * A Uint8Array over a plain ArrayBuffer, as TypeScript 5.7 and later can say (Blob, fetch and
+ * crypto.subtle take it as it is), written so that earlier compilers read a Uint8Array.
+ */
+type PlainBytes = ReturnType<Uint8Array['slice']>;
+
 /** A value parsed from a header, as JSON up to 80 characters (a reference's numbers are the point). */
 const shown = (value: unknown) => {
   const json = JSON.stringify(value);
@@ -91,7 +97,7 @@ function checkGroupsShape(groups: unknown): void {
  * it lies, so a big checkpoint needs memory for its bytes alone; `saveState({ arrays: 'float32' })`
  * first makes a copy of every array. Throws a TypeError/RangeError naming a malformed field.
  */
-export function encodeState(source: SavedState | RMSProp): Uint8Array {
+export function encodeState(source: SavedState | RMSProp): PlainBytes {
   const saved = source instanceof RMSProp ? source.stateViews() : source;
   if (!isRecord(saved))
     throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}${jsonHint(saved)}`);
