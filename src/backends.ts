@@ -32,7 +32,8 @@ export const MAX_HEAP_BYTES = 65536 * WASM_PAGE;
 type WasmBackend = Exclude<BackendName, 'js'>;
 type WasmBuild = WasmBackend | 'simd-shared' | 'wasm-shared';
 const BASE64: Record<WasmBackend, string> = { simd: simdWasmBase64, wasm: scalarWasmBase64 };
-const modules: Partial<Record<WasmBuild, Promise<WebAssembly.Module>>> = {};
+/** The builds being compiled or compiled, as promises (one compile per build and runtime). */
+const compiling: Partial<Record<WasmBuild, Promise<WebAssembly.Module>>> = {};
 /** The builds compiled so far, for synchronous instantiation. */
 const compiled: Partial<Record<WasmBuild, WebAssembly.Module>> = {};
 
@@ -89,14 +90,14 @@ const handed = new Set<WasmBackend>();
  * puts back the build there was.
  */
 export function useModule(name: WasmBackend, module: WebAssembly.Module): () => void {
-  const [before, pending, was] = [compiled[name], modules[name], handed.has(name)];
+  const [before, pending, was] = [compiled[name], compiling[name], handed.has(name)];
   compiled[name] = module;
-  modules[name] = Promise.resolve(module);
+  compiling[name] = Promise.resolve(module);
   handed.add(name);
   return () => {
     if (compiled[name] !== module) return; // (another call has taken a module since)
     compiled[name] = before;
-    modules[name] = pending;
+    compiling[name] = pending;
     if (!was) handed.delete(name);
   };
 }
@@ -207,7 +208,7 @@ export async function compileBackend(name: BackendName, shared = false): Promise
   if (name === 'js') return undefined;
   const build = buildOf(name, shared);
   const bytes = () => (shared ? withSharedMemory(decodeBase64(BASE64[name])) : decodeBase64(BASE64[name]));
-  const pending = (modules[build] ??= compile(bytes()).then((module) => {
+  const pending = (compiling[build] ??= compile(bytes()).then((module) => {
     compiled[build] = module;
     return module;
   }));
@@ -215,10 +216,10 @@ export async function compileBackend(name: BackendName, shared = false): Promise
     await pending;
     return undefined;
   } catch (error) {
-    delete modules[build];
+    delete compiling[build];
     compileRefused = refusedReason(error);
     const oneThread = shared
-      ? await modules[name]?.then(
+      ? await compiling[name]?.then(
           () => sharedBuildRefused(name),
           () => undefined,
         )

@@ -192,8 +192,8 @@ const BACKENDS: readonly BackendChoice[] = ['auto', 'simd', 'wasm', 'js'];
 const NON_FINITE: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
 export const MAX_THREADS = 64;
 
-/** Not set means off; Infinity is off too. */
-const OFF = {
+/** The defaults of the options no preset sets: off where they can be (Infinity clips nothing, 0 keeps no average). */
+const NOT_IN_PRESETS = {
   clipValue: Infinity,
   clipNorm: Infinity,
   globalClipNorm: Infinity,
@@ -313,7 +313,7 @@ export function readOptions(options: unknown, what = 'options', notHere: readonl
 export function resolveOptions(options: RMSPropOptions | undefined): ResolvedOptions {
   const defined = readOptions(options ?? {});
   const preset = defined.preset ?? 'seed';
-  const resolved: ResolvedOptions = { preset, ...OFF, ...PRESETS[preset], ...defined };
+  const resolved: ResolvedOptions = { preset, ...NOT_IN_PRESETS, ...PRESETS[preset], ...defined };
   if (resolved.nesterov && resolved.momentum === 0) {
     throw new RangeError(`option 'nesterov' needs option 'momentum' > 0, got momentum ${resolved.momentum}`);
   }

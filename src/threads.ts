@@ -329,7 +329,7 @@ export class ThreadPool {
   }
 
   /** Chunks of steps run by workers so far. */
-  get workerChunks(): number {
+  get workerChunksForTest(): number {
     return this.#ctl.length === 0 ? 0 : Atomics.load(this.#ctl, WORKER_CHUNKS);
   }
 

@@ -100,7 +100,8 @@ export function copyState(from: Partial<Record<StateKind, Float32Array>>, core: 
 }
 
 /** A one-element core of these options on the js backend (which needs no wasm): they are checked as `create` checks them. @internal */
-export const checkCore = (options: RMSPropOptions) => RMSProp.createSync({ check: 0 }, { ...options, backend: 'js' });
+export const coreForChecking = (options: RMSPropOptions) =>
+  RMSProp.createSync({ check: 0 }, { ...options, backend: 'js' });
 
 /**
  * Checks every option as `RMSProp.create` does, synchronously: a one-element core on the js backend,
@@ -108,7 +109,7 @@ export const checkCore = (options: RMSPropOptions) => RMSProp.createSync({ check
  * compiling). @internal
  */
 export function checkOptions(options: RMSPropOptions): ResolvedOptions {
-  const core = checkCore(options);
+  const core = coreForChecking(options);
   const resolved = core.options;
   core.dispose();
   try {

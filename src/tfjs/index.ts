@@ -32,7 +32,7 @@ import {
   type RMSProp,
   type RMSPropOptions,
 } from '../index.js';
-import { checkCore, checkOptions, copyState, Cores, fillLayout } from './cores.js';
+import { coreForChecking, checkOptions, copyState, Cores, fillLayout } from './cores.js';
 import {
   describe,
   floats,
@@ -169,7 +169,7 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     if (this.#stepping) throw new Error(`setOptions() ${DURING_STEP}; it changed nothing`);
     // Read once: what is checked is what both the core and the options keep (a getter may answer otherwise twice).
     const read = isOptionsObject(changes) ? { ...changes } : changes; // (anything else goes on as it is, to be refused)
-    const target = this.#core ?? checkCore(this.#options);
+    const target = this.#core ?? coreForChecking(this.#options);
     try {
       target.setOptions(0, read);
       this.#resolvedOptions = target.options;

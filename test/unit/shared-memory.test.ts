@@ -27,7 +27,7 @@ it.each(['simd', 'wasm'])(
       const opt = await RMSProp.create({ w: params.slice() }, { backend: '${backend}', threads, centered: true, momentum: 0.9 });
       for (const g of grads) opt.step({ w: g });
       const bits = [opt.params.w, ...Object.values(opt.state.w)].map((a) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex'));
-      runs.push({ threads: opt.threads, reason: opt.threadsReason, workerChunks: opt.poolForTest?.workerChunks ?? 0, bits });
+      runs.push({ threads: opt.threads, reason: opt.threadsReason, workerChunks: opt.poolForTest?.workerChunksForTest ?? 0, bits });
       opt.dispose();
     }
     console.log(JSON.stringify({ global: typeof SharedArrayBuffer, runs }));`);

@@ -101,7 +101,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const one = everything(await run({ ...options, threads: 1 }, 3, sizes, 1));
     for (const threads of [2, 3]) {
       const opt = await run({ ...options, threads }, 3, sizes, 1);
-      if (opt.threads > 1) expect(opt.poolForTest!.workerChunks).toBeGreaterThan(0);
+      if (opt.threads > 1) expect(opt.poolForTest!.workerChunksForTest).toBeGreaterThan(0);
       expect(firstDifference(everything(opt), one)).toBeUndefined();
       opt.dispose();
     }

@@ -187,14 +187,14 @@ it('workers run part of steps that come back to back; after a pause a small step
   const opt = await RMSProp.create({ w: 524_284 }, { threads: 2 });
   opt.grads.w.fill(0.01);
   // until the worker has taken a chunk: on a busy machine it may not get a core for the first steps
-  for (let k = 0; k < 20 || (opt.poolForTest!.workerChunks === 0 && k < 20_000); k++) opt.step();
-  const backToBack = opt.poolForTest!.workerChunks;
+  for (let k = 0; k < 20 || (opt.poolForTest!.workerChunksForTest === 0 && k < 20_000); k++) opt.step();
+  const backToBack = opt.poolForTest!.workerChunksForTest;
   expect(backToBack).toBeGreaterThan(0);
   for (let k = 0; k < 3; k++) {
     await workersAsleep(opt);
     opt.step();
   }
-  expect(opt.poolForTest!.workerChunks).toBe(backToBack);
+  expect(opt.poolForTest!.workerChunksForTest).toBe(backToBack);
   opt.dispose();
 });
 
@@ -206,14 +206,14 @@ it('a worker asleep for seconds is counted asleep once and joins the next large 
     [1, 2].map((threads) => RMSProp.create(randomArrays(3, lengths), { threads, momentum: 0.9 })),
   );
   threaded.step(gradientsOf(0, lengths));
-  const before = threaded.poolForTest!.workerChunks;
+  const before = threaded.poolForTest!.workerChunksForTest;
   await new Promise((resolve) => setTimeout(resolve, 2_500)); // (two passes through the event loop)
   expect(threaded.poolForTest!.sleepingForTest).toBe(1);
   // until the woken worker has taken a chunk: on a busy machine it may not get a core at once
   let steps = 1;
-  for (; threaded.poolForTest!.workerChunks === before && steps < 2_000; steps++)
+  for (; threaded.poolForTest!.workerChunksForTest === before && steps < 2_000; steps++)
     threaded.step(gradientsOf(steps, lengths));
-  expect(threaded.poolForTest!.workerChunks).toBeGreaterThan(before);
+  expect(threaded.poolForTest!.workerChunksForTest).toBeGreaterThan(before);
   for (let k = 0; k < steps; k++) alone.step(gradientsOf(k, lengths));
   everything(threaded).forEach((a, i) => expect(sameBits(a, everything(alone)[i]), `array ${i}`).toBeUndefined());
   alone.dispose();
@@ -995,7 +995,7 @@ describe("threads: 'auto' decides by timing", () => {
           if (k % 3 === 1) grads[1] = null;
           opt.step(grads);
         }
-        const workerChunks = opt.poolForTest?.workerChunks ?? 0;
+        const workerChunks = opt.poolForTest?.workerChunksForTest ?? 0;
         const result = everything(opt).map((a) => a.slice());
         opt.dispose();
         return { most, workerChunks, result };
