@@ -343,13 +343,16 @@ export function learningRates(
   return out;
 }
 
+/** A learning rate the kernels can take: ≥ 0, and finite once rounded to float32 (as they use it). @internal */
+export const isRate = (x: number) => x >= 0 && Math.fround(x) < Infinity;
+
 /**
  * Checks the learning rate that group `group`'s schedule returned at step `step`, as the lr option
  * is checked (a non-number is a TypeError, a value outside [0, float32's largest] a RangeError).
  * Builds a message only on failure: step() calls this every step and allocates nothing.
  */
 function checkLearningRate(value: unknown, options: ResolvedOptions, group: number, step: number): number {
-  if (typeof value === 'number' && value >= 0 && Math.fround(value) < Infinity) {
+  if (typeof value === 'number' && isRate(value)) {
     if (decoupledDecayOverflows(value, options))
       checkDecoupledDecay(value, options, `option 'lr': the schedule of group ${group} at step ${step}`);
     return value;

@@ -1,14 +1,13 @@
 // Learning-rate schedules: functions of the number of steps taken before the current one (0 for the
 // first step, like Keras' `iterations` and Optax's `count`). Pass one as `lr`.
-import { describe, isOptionsObject } from './options.js';
+import { describe, isOptionsObject, isRate } from './options.js';
 
 /** A learning rate as a function of the number of steps taken before this one. */
 export type Schedule = (step: number) => number;
 
 /** What a schedule's numbers must be: a test, and its words for the message. */
 const RULES = {
-  /** A learning rate must stay finite once rounded to float32, as the kernels use it. */
-  rate: [(x: number) => x >= 0 && Math.fround(x) < Infinity, 'a number ≥ 0 that float32 holds'],
+  rate: [isRate, 'a number ≥ 0 that float32 holds'],
   positive: [(x: number) => x > 0 && x < Infinity, 'a finite number > 0'],
   nonNegative: [(x: number) => x >= 0 && x < Infinity, 'a finite number ≥ 0'],
   atLeastOne: [(x: number) => x >= 1 && x < Infinity, 'a finite number ≥ 1'],
