@@ -103,8 +103,8 @@ const { CHUNKS, CHUNK, NEXT, LINE, CALL_MODE, CALL_N, CALL_START } = SLOTS;
 export const { CALL_INTS, SCAN_MODE, AVERAGE_MODE } = SLOTS;
 /** @internal */
 export const CONTROL_BYTES = 4 * LINE * (1 + MAX_THREADS);
-/** The smallest chunk, in elements: below it the atomic per chunk would start to show. */
-const MIN_CHUNK = 4096;
+/** @internal The smallest chunk, in elements: below it the atomic per chunk would start to show. */
+export const MIN_CHUNK = 4096;
 const CHUNKS_PER_THREAD = 8;
 
 /** @internal */

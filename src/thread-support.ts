@@ -4,6 +4,7 @@ import { platform } from './platform/node.js';
 import { extensionOf, messageOf, sharedBuildRefused, wasmApi } from './backends.js';
 import { MAX_THREADS, type BackendName } from './options.js';
 import type { PlatformWorker } from './platform/types.js';
+import { MIN_CHUNK } from './chunks.js';
 
 const ISOLATION_NEEDED =
   'the page is not cross-origin isolated, so it cannot share memory with workers (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
@@ -122,7 +123,7 @@ export function tryWorkers(): Promise<void> {
 }
 
 /** Below this, `threads: 'auto'` starts no workers: a step makes at most 4 chunks of MIN_CHUNK elements. */
-const AUTO_THREADS_MIN_ELEMENTS = 16384;
+const AUTO_THREADS_MIN_ELEMENTS = 4 * MIN_CHUNK;
 
 /**
  * @internal The threads an optimizer of `elements` elements on `backend` starts with (`requested`:
