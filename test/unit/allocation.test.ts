@@ -128,7 +128,7 @@ function measureInChild(setup: string, { soonerTurbofan = true } = {}): Promise<
   // ones count calls.
   const flags = ['--no-concurrent-recompilation', '--no-use-osr', '--no-maglev'];
   if (soonerTurbofan) flags.push(NODE_MAJOR >= 22 ? '--invocation-count-for-turbofan=300' : '--interrupt-budget=8000');
-  return runForJson<number>(script, 180_000, flags);
+  return runForJson<number>(script, CHILD_TIMEOUT - 30_000, flags); // (its own limit inside the test's)
 }
 
 const CLIPPING = '{ clipValue: 0.5, clipNorm: 1, globalClipNorm: 1 }';
