@@ -46,14 +46,8 @@ import {
   type RMSPropOptions,
 } from './options.js';
 import { savedState, type LoadOptions, type SaveOptions, type SavedState } from './state.js';
-import {
-  checkCanStep,
-  checkStepCount,
-  readLoadOptions,
-  readSavedState,
-  restoredOptions,
-  writeTensorState,
-} from './state-load.js';
+import { checkCanStep, checkStepCount, readLoadOptions, readSavedState, restoredOptions } from './state-load.js';
+import { writeTensorState } from './set-state.js';
 import { DirectCalls, issueUpdates, JobQueue, type KernelCalls } from './kernel-calls.js';
 import type { ThreadPool } from './threads.js';
 import { fromTorch, toTorch, TORCH_OPTIONS, type TorchStateDict } from './torch.js';

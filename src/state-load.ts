@@ -1,5 +1,5 @@
-// Loading saved state (RMSProp.loadState, and the PyTorch dict through it) and setState: every field
-// read and checked against the optimizer before anything is written, then the writes to run.
+// Loading saved state (RMSProp.loadState, and the PyTorch dict through it): every field read and
+// checked against the optimizer before anything is written, then the writes to run.
 import { decodeBase64Into, decodedLength } from './base64.js';
 import { own, readOptionChanges } from './inputs.js';
 import {
@@ -7,7 +7,6 @@ import {
   arrayByteOffset,
   bitsOf,
   setArray,
-  isFloat32Array,
   isGone,
   plainView,
   sharesMemory,
@@ -16,13 +15,12 @@ import {
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
-import { checkOwnArray, encodeCompressed, stateKeys, type TensorState } from './tensors.js';
+import { checkOwnArray, encodeCompressed } from './tensors.js';
 import {
   describe,
   FIXED_AFTER_CREATE,
   type CompressedFormat,
   type GroupInfo,
-  isOptionsObject,
   type ResolvedOptions,
   readOptions,
 } from './options.js';
@@ -348,49 +346,6 @@ function averageWrites(t: TensorArrays, saved: unknown, idle: Uint8Array | undef
   return [() => to.set(values)];
 }
 
-/** setState: checks `values` (read once) for tensor `name`, then writes them (see RMSProp.setState). @internal */
-export function writeTensorState(tensors: readonly TensorArrays[], name: unknown, values: unknown): void {
-  if (typeof name !== 'string')
-    throw new TypeError(
-      `setState: name must be a parameter's name, a string (an array's are '0', '1', …), got ${describe(name)}`,
-    );
-  const tensor = tensors.find((t) => t.name === name);
-  if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
-  if (!isOptionsObject(values))
-    throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
-  const kept: readonly string[] = stateKeys(tensor);
-  const writes: Array<[keyof TensorState, Float32Array]> = [];
-  for (const kind of Object.keys(values)) {
-    const value = (values as Record<string, unknown>)[kind];
-    if (value === undefined) continue;
-    if (!kept.includes(kind)) {
-      // a misspelt kind is a bad name (TypeError); a kind this parameter does not keep, a bad value
-      const Refusal = [...STATE_KINDS, 'average'].includes(kind) ? RangeError : TypeError;
-      throw new Refusal(`setState: '${name}' keeps ${kept.join(', ')}, not ${describe(kind)}`);
-    }
-    if (!isFloat32Array(value))
-      throw new TypeError(`setState: ${kind} of '${name}' must be a Float32Array, got ${describe(value)}`);
-    if (isGone(value))
-      throw new TypeError(
-        `setState: ${kind} of '${name}' is a Float32Array whose buffer was detached or shrunk below it`,
-      );
-    const copy = plainView(value).slice();
-    if (copy.length !== tensor.length)
-      throw new RangeError(
-        `setState: ${kind} of '${name}' has ${copy.length} elements, the parameter has ${tensor.length}`,
-      );
-    if (kind === 'squareAvg') checkNotNegative(copy, 'setState', name as string);
-    writes.push([kind as keyof TensorState, copy]);
-  }
-  for (const [kind, copy] of writes) {
-    if (kind === 'average') {
-      tensor.average!.set(copy);
-      tensor.averageStarts = false; // the next step continues from it
-    } else if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
-    else (tensor.state[kind] as Float32Array).set(copy);
-  }
-}
-
 /** `bytes` as elements of `elementBytes` each, or as bytes where they do not make whole elements. */
 const sizeText = (bytes: number, elementBytes: number) =>
   bytes % elementBytes ? `${bytes} bytes` : `${bytes / elementBytes} elements`;
@@ -405,8 +360,8 @@ function checkScales(scales: Float32Array, where: string): void {
     );
 }
 
-/** Refuses a square average with a value below 0 (`where`: the call, for the message); NaN passes, as a run can make it. */
-function checkNotNegative(values: Float32Array, where: string, name: string): void {
+/** Refuses a square average with a value below 0 (`where`: the call, for the message); NaN passes, as a run can make it. @internal */
+export function checkNotNegative(values: Float32Array, where: string, name: string): void {
   const negative = values.findIndex((x) => x < 0);
   if (negative >= 0) refuseNegative(where, name, values[negative], negative);
 }
