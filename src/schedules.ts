@@ -22,6 +22,9 @@ function check(name: string, value: number, rule: keyof typeof RULES): void {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describe(value)}`);
   if (!test(value)) throw new RangeError(`${name} must be ${range}, got ${describe(value)}`);
 }
+function checkBoolean(name: string, value: unknown): void {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(value)}`);
+}
 /** An object of options named `known` (a misspelt one would silently take its default). */
 function checkObject(name: string, o: unknown, known: readonly string[]): void {
   if (!isOptionsObject(o)) throw new TypeError(`${name} needs an object of options, got ${describe(o)}`);
@@ -43,15 +46,14 @@ export function exponentialDecay(o: {
   initial: number;
   decaySteps: number;
   decayRate: number;
-  staircase?: boolean;
+  staircase?: boolean | undefined;
 }): Schedule {
   checkObject('exponentialDecay', o, ['initial', 'decaySteps', 'decayRate', 'staircase']);
-  check('exponentialDecay: initial', o.initial, 'rate');
-  check('exponentialDecay: decaySteps', o.decaySteps, 'positive');
-  check('exponentialDecay: decayRate', o.decayRate, 'rate');
-  if (o.staircase !== undefined && typeof o.staircase !== 'boolean')
-    throw new TypeError(`exponentialDecay: staircase must be a boolean, got ${describe(o.staircase)}`);
   const { initial, decaySteps, decayRate, staircase = false } = o;
+  check('exponentialDecay: initial', initial, 'rate');
+  check('exponentialDecay: decaySteps', decaySteps, 'positive');
+  check('exponentialDecay: decayRate', decayRate, 'rate');
+  checkBoolean('exponentialDecay: staircase', staircase);
   return (step) => {
     const p = step / decaySteps;
     return initial * decayRate ** (staircase ? Math.floor(p) : p);
@@ -61,10 +63,10 @@ export function exponentialDecay(o: {
 /** `initial · gamma^⌊step / stepSize⌋` (PyTorch `StepLR`, torch/optim/lr_scheduler.py, counted in steps). */
 export function stepDecay(o: { initial: number; stepSize: number; gamma: number }): Schedule {
   checkObject('stepDecay', o, ['initial', 'stepSize', 'gamma']);
-  check('stepDecay: initial', o.initial, 'rate');
-  check('stepDecay: stepSize', o.stepSize, 'positiveCount');
-  check('stepDecay: gamma', o.gamma, 'rate');
   const { initial, stepSize, gamma } = o;
+  check('stepDecay: initial', initial, 'rate');
+  check('stepDecay: stepSize', stepSize, 'positiveCount');
+  check('stepDecay: gamma', gamma, 'rate');
   return (step) => initial * gamma ** Math.floor(step / stepSize);
 }
 
@@ -76,23 +78,23 @@ export function stepDecay(o: { initial: number; stepSize: number; gamma: number 
 export function cosineDecay(o: {
   initial: number;
   decaySteps: number;
-  alpha?: number;
-  warmupTarget?: number;
-  warmupSteps?: number;
+  alpha?: number | undefined;
+  warmupTarget?: number | undefined;
+  warmupSteps?: number | undefined;
 }): Schedule {
   checkObject('cosineDecay', o, ['initial', 'decaySteps', 'alpha', 'warmupTarget', 'warmupSteps']);
-  const { initial, decaySteps, alpha = 0, warmupSteps = 0 } = o;
+  const { initial, decaySteps, alpha = 0, warmupTarget, warmupSteps = 0 } = o;
   check('cosineDecay: initial', initial, 'rate');
   check('cosineDecay: decaySteps', decaySteps, 'positive');
   check('cosineDecay: alpha', alpha, 'fraction');
   check('cosineDecay: warmupSteps', warmupSteps, 'count');
-  if (o.warmupTarget !== undefined) check('cosineDecay: warmupTarget', o.warmupTarget, 'rate');
-  const peak = o.warmupTarget ?? initial;
+  if (warmupTarget !== undefined) check('cosineDecay: warmupTarget', warmupTarget, 'rate');
+  const peak = warmupTarget ?? initial;
   const decayed = (step: number) => {
     const cosine = 0.5 * (1 + Math.cos(Math.PI * (Math.min(step, decaySteps) / decaySteps)));
     return peak * ((1 - alpha) * cosine + alpha);
   };
-  if (o.warmupTarget === undefined || warmupSteps === 0) return decayed;
+  if (warmupTarget === undefined || warmupSteps === 0) return decayed;
   return (step) =>
     step < warmupSteps ? (peak - initial) * (step / warmupSteps) + initial : decayed(step - warmupSteps);
 }
@@ -105,9 +107,9 @@ export function cosineDecay(o: {
 export function cosineDecayRestarts(o: {
   initial: number;
   firstDecaySteps: number;
-  tMul?: number;
-  mMul?: number;
-  alpha?: number;
+  tMul?: number | undefined;
+  mMul?: number | undefined;
+  alpha?: number | undefined;
 }): Schedule {
   checkObject('cosineDecayRestarts', o, ['initial', 'firstDecaySteps', 'tMul', 'mMul', 'alpha']);
   const { initial, firstDecaySteps, tMul = 2, mMul = 1, alpha = 0 } = o;
@@ -138,9 +140,9 @@ export function cosineDecayRestarts(o: {
 export function polynomialDecay(o: {
   initial: number;
   decaySteps: number;
-  end?: number;
-  power?: number;
-  cycle?: boolean;
+  end?: number | undefined;
+  power?: number | undefined;
+  cycle?: boolean | undefined;
 }): Schedule {
   checkObject('polynomialDecay', o, ['initial', 'decaySteps', 'end', 'power', 'cycle']);
   const { initial, decaySteps, end = 1e-4, power = 1, cycle = false } = o;
@@ -148,8 +150,7 @@ export function polynomialDecay(o: {
   check('polynomialDecay: decaySteps', decaySteps, 'positive');
   check('polynomialDecay: end', end, 'rate');
   check('polynomialDecay: power', power, 'nonNegative');
-  if (typeof cycle !== 'boolean')
-    throw new TypeError(`polynomialDecay: cycle must be a boolean, got ${describe(cycle)}`);
+  checkBoolean('polynomialDecay: cycle', cycle);
   return (step) => {
     const steps = cycle ? decaySteps * (step === 0 ? 1 : Math.ceil(step / decaySteps)) : decaySteps;
     return (initial - end) * (1 - Math.min(step, steps) / steps) ** power + end;
@@ -161,15 +162,14 @@ export function inverseTimeDecay(o: {
   initial: number;
   decaySteps: number;
   decayRate: number;
-  staircase?: boolean;
+  staircase?: boolean | undefined;
 }): Schedule {
   checkObject('inverseTimeDecay', o, ['initial', 'decaySteps', 'decayRate', 'staircase']);
   const { initial, decaySteps, decayRate, staircase = false } = o;
   check('inverseTimeDecay: initial', initial, 'rate');
   check('inverseTimeDecay: decaySteps', decaySteps, 'positive');
   check('inverseTimeDecay: decayRate', decayRate, 'nonNegative');
-  if (typeof staircase !== 'boolean')
-    throw new TypeError(`inverseTimeDecay: staircase must be a boolean, got ${describe(staircase)}`);
+  checkBoolean('inverseTimeDecay: staircase', staircase);
   return (step) => {
     const p = step / decaySteps;
     return initial / (1 + decayRate * (staircase ? Math.floor(p) : p));

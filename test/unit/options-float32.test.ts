@@ -156,6 +156,25 @@ describe('each option is read once', () => {
     expect(opt.options.lr).toBe(0.5);
   });
 
+  it("a schedule's options are read once each", () => {
+    const asked: string[] = [];
+    const counted = <T extends object>(o: T) =>
+      new Proxy(o, {
+        get(target, key, receiver) {
+          if (typeof key === 'string') asked.push(key);
+          return Reflect.get(target, key, receiver);
+        },
+      });
+    schedules.stepDecay(counted({ initial: 0.1, stepSize: 10, gamma: 0.5 }));
+    schedules.exponentialDecay(counted({ initial: 0.1, decaySteps: 10, decayRate: 0.5, staircase: true }));
+    schedules.cosineDecay(counted({ initial: 0.1, decaySteps: 10, warmupTarget: 0.2, warmupSteps: 2 }));
+    expect(asked.sort()).toEqual(
+      ['initial', 'stepSize', 'gamma', 'initial', 'decaySteps', 'decayRate', 'staircase']
+        .concat(['initial', 'decaySteps', 'alpha', 'warmupTarget', 'warmupSteps'])
+        .sort(),
+    );
+  });
+
   it('a Proxy is asked once per option', async () => {
     const asked: string[] = [];
     const options = new Proxy(
