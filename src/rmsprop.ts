@@ -237,7 +237,7 @@ export class RMSProp<Name extends string = string> {
   set stepCount(count: number) {
     this.#life.exclusive('setting stepCount', () => {
       checkStepCount(count, 'stepCount');
-      this.#steps = count;
+      this.#steps = count + 0; // −0 counts as 0 (a schedule would be handed −0)
       this.#revision++;
     });
   }

@@ -197,7 +197,7 @@ export function readSavedState(
   });
   for (const { t, format, fields } of entries) writes.push(...tensorWrites(t, format, fields, idle));
   const averageStarts = entries.map(({ t, fields }) => t.average !== undefined && fields.average === undefined);
-  return { stepCount: stepCount as number, options, writes, averageStarts };
+  return { stepCount: (stepCount as number) + 0, options, writes, averageStarts }; // (−0 as 0)
 }
 
 const NONE = new Float32Array(0);

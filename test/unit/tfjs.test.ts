@@ -877,6 +877,11 @@ describe('what the adapter uses from the public entry', () => {
     opt.step({ w: new Float32Array([1, 1]) });
     expect(opt.stepCount).toBe(6);
     expect(opt.params.w[0]).toBeLessThan(0);
+    // −0 is 0, set or loaded (kept as −0, a schedule was handed −0: an audit)
+    opt.stepCount = -0;
+    expect(Object.is(opt.stepCount, 0)).toBe(true);
+    opt.loadState({ ...opt.saveState(), stepCount: -0 });
+    expect(Object.is(opt.stepCount, 0)).toBe(true);
     opt.dispose();
   });
 });
