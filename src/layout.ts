@@ -18,7 +18,7 @@ export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum' | '
 /** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */
 export type ScaleRegion = 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
 
-/** The kinds of state the update reads (stored in the group's stateFormat): S always, ḡ when centered, m with momentum. */
+/** The kinds of state the update reads: S always, ḡ when centered, m with momentum. */
 export type StateKind = Exclude<keyof TensorState, 'average'>;
 /** The kinds of state, in the order they are laid out and saved. @internal */
 export const STATE_KINDS: readonly StateKind[] = ['squareAvg', 'gradAvg', 'momentum'];

@@ -11,7 +11,7 @@ import { keptKinds, SCALES_OF, type StateKind } from './layout.js';
 
 /**
  * One parameter's optimizer state: views into the optimizer's memory with float32 state; with
- * compressed state (stateFormat 'bfloat16' or '8bit', tensors from 4 096 elements), each read
+ * compressed state (stateFormat 'bfloat16' or '8bit', tensors from 4 096 elements not centered), each read
  * returns a new Float32Array of the decoded values, which writing to does not change the state
  * (`setState` does).
  */
