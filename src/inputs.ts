@@ -228,15 +228,16 @@ export function sharedSpans(spans: readonly Span[]): [string, string] | undefine
 
 /**
  * `read()`, naming group `i` in the TypeError or RangeError it throws: a new error of that class, the
- * thrown one its cause (which may be a caller's own, from a getter: not to be rewritten).
+ * thrown one its cause (which may be a caller's own, from a getter: not to be rewritten). Another
+ * class (a caller's subclass) passes as it is.
  */
 function inGroup<T>(i: number, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
-    const Class = error instanceof RangeError ? RangeError : TypeError;
-    throw new Class(`group ${i}: ${error.message}`, { cause: error });
+    const Class = (error as Error)?.constructor;
+    if (Class !== TypeError && Class !== RangeError) throw error;
+    throw new (Class as ErrorConstructor)(`group ${i}: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -6,7 +6,7 @@
 import { own } from './inputs.js';
 import { RMSProp } from './rmsprop.js';
 import { isGone, isPlainArrayBuffer, plainView, TYPED, typedArrayKind } from './typed-arrays.js';
-import { describe, type StateFormat } from './options.js';
+import { describe, holdsKeys, type StateFormat } from './options.js';
 import { FORMAT_OF_ELEMENT_BYTES, STATE_ARRAY, STATE_ELEMENT_BYTES } from './kernel.js';
 import {
   checkArrayName,
@@ -99,7 +99,7 @@ function checkGroupsShape(groups: unknown): void {
  */
 export function encodeState(source: SavedState | RMSProp): PlainBytes {
   const saved = source instanceof RMSProp ? source.stateViews() : source;
-  if (!isRecord(saved))
+  if (!isRecord(saved) || !holdsKeys(saved))
     throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}${jsonHint(saved)}`);
   const { state: savedArrays, compressed } = readSavedFields(saved, 'encodeState');
   const stepCount = own(saved, 'stepCount');

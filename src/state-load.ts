@@ -21,6 +21,7 @@ import {
   FIXED_AFTER_CREATE,
   type CompressedFormat,
   type GroupInfo,
+  holdsKeys,
   type ResolvedOptions,
   readOptions,
 } from './options.js';
@@ -147,7 +148,8 @@ export function readSavedState(
   /** Per tensor: whether it keeps an average and had none saved (Tensor.averageStarts). */
   averageStarts: boolean[];
 } {
-  if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}${jsonHint(saved)}`);
+  if (!isRecord(saved) || !holdsKeys(saved))
+    throw new TypeError(`saved state must be an object, got ${describe(saved)}${jsonHint(saved)}`);
   const { state, compressed: formats } = readSavedFields(saved, 'saved state');
   const stepCount = own(saved, 'stepCount');
   const savedGroups = own(saved, 'groups');

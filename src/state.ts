@@ -90,13 +90,13 @@ export interface SavedState {
     options: Record<string, unknown>;
   }>;
   /** Per parameter: each state array (see `StateArray`), and its moving average (`average`, float32) with `ema`. */
-  state: Record<string, Partial<Record<ArrayKind, StateArray>>>;
+  state: Record<string, { [K in ArrayKind]?: StateArray | undefined }>;
   /**
    * Version 3: the parameters whose state is saved compressed, as stored, with their format: their
    * squareAvg, gradAvg, momentum hold codes (2 bytes an element for bfloat16, 1 for 8 bits) and, for
    * 8 bits, squareAvgScales… one float32 per block of 1024 elements. Others hold float32 values.
    */
-  compressed?: Record<string, Exclude<StateFormat, 'float32'>>;
+  compressed?: Record<string, Exclude<StateFormat, 'float32'>> | undefined;
 }
 
 /** What the state code needs to know of a tensor. @internal */
@@ -167,7 +167,7 @@ export function readSavedFields(
     throw new TypeError(`${where}: 'compressed' must be an object, got ${describe(given)}`);
   const compressed = record(Object.keys(given ?? {}).map((name) => [name, own(given!, name)] as const));
   for (const [name, format] of Object.entries(compressed))
-    if (format === 'float32' || !Object.hasOwn(STATE_FORMATS, format as string))
+    if (typeof format !== 'string' || format === 'float32' || !Object.hasOwn(STATE_FORMATS, format))
       throw new TypeError(`${where}: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`);
   return { state, compressed: compressed as Record<string, CompressedFormat> };
 }

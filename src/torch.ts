@@ -1,6 +1,6 @@
 // The JSON form of PyTorch's `optimizer.state_dict()` for torch.optim.RMSprop: parameters are
 // numbered in order across groups, tensors become plain number arrays.
-import { describe, type GroupInfo, learningRates } from './options.js';
+import { describe, type GroupInfo, holdsKeys, learningRates } from './options.js';
 import { own } from './inputs.js';
 import type { StateKind } from './layout.js';
 import { encodedConstant } from './tensors.js';
@@ -22,9 +22,9 @@ export interface TorchParamState {
   /** The running average of squared gradients. */
   square_avg: number[];
   /** The momentum buffer (momentum > 0 only). */
-  momentum_buffer?: number[];
+  momentum_buffer?: number[] | undefined;
   /** The running average of gradients (centered only). */
-  grad_avg?: number[];
+  grad_avg?: number[] | undefined;
 }
 
 /** One parameter group of `TorchStateDict.param_groups`, with `torch.optim.RMSprop`'s option names. */
@@ -142,7 +142,7 @@ const INDEX = /^(0|[1-9][0-9]*)$/;
 /** An entry's arrays are those PyTorch's RMSprop keeps for the parameter's options, as loadState's are. */
 function checkTorchKeys(entry: object, id: string, t: TensorArrays): void {
   for (const key of Object.keys(entry)) {
-    if (key === 'step') continue;
+    if (key === 'step' || own(entry, key) === undefined) continue; // (as loadState skips an undefined array)
     const kind = Object.keys(TORCH_KEYS).find((k) => TORCH_KEYS[k as keyof typeof TORCH_KEYS] === key);
     if (kind === undefined)
       throw new TypeError(
@@ -157,7 +157,8 @@ function checkTorchKeys(entry: object, id: string, t: TensorArrays): void {
 
 /** Converts a PyTorch state dict into a saved state for this optimizer (then checked by loadState). @internal */
 export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): SavedState {
-  if (!isRecord(dict)) throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
+  if (!isRecord(dict) || !holdsKeys(dict))
+    throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
   const paramGroups = own(dict, 'param_groups');
   const state = own(dict, 'state');
   if (!Array.isArray(paramGroups))

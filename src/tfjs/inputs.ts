@@ -35,7 +35,7 @@ export function describe(value: unknown): string {
   if (value === null || typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return 'an array';
   const name = value.constructor?.name ?? 'object';
-  return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}`;
+  return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}${value instanceof Promise ? ' (await it first)' : ''}`;
 }
 
 /** @internal */
@@ -282,7 +282,7 @@ async function readIter({ name, tensor }: NamedTensor): Promise<number> {
   const iter = (await valuesOf(name, tensor, 0))[0];
   if (!Number.isSafeInteger(iter) || iter < 0)
     throw new RangeError(`setWeights: '${name}' (the step count) must be an integer from 0 to 2^53 − 1, got ${iter}`);
-  return iter;
+  return iter + 0; // (−0 as 0)
 }
 
 /** Checks the names against the stock layout, before any value is read: a layout saved with other options is refused. */

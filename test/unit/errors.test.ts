@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sharedSpans, type Span } from '../../src/inputs.js';
-import { PRESETS, RMSProp, type RMSPropOptions, schedules } from '../../src/index.js';
+import { encodeState, PRESETS, RMSProp, type RMSPropOptions, schedules } from '../../src/index.js';
 import { moduleArgs } from '../support/child.js';
 import { root } from '../support/pack.js';
 import { BACKENDS, snapshot } from '../support/helpers.js';
@@ -80,6 +80,16 @@ describe('create rejects bad options', () => {
     } catch (error) {
       expect((error as Error).cause).toBe(own);
     }
+    // a subclass of the caller's own passes as it is (a review: it came back a plain TypeError)
+    class ConfigError extends TypeError {}
+    const mine = new ConfigError('not set');
+    expect(() =>
+      opt.setOptions(1, {
+        get lr(): number {
+          throw mine;
+        },
+      }),
+    ).toThrow(mine);
     opt.dispose();
     // the defaults' own fault, in groups of no options of their own, names no group
     await expect(RMSProp.create([{ params: { a: 1 } }, { params: { b: 1 } }], { nesterov: true })).rejects.toThrow(
@@ -118,7 +128,9 @@ describe('create rejects bad options', () => {
       expect(() => opt.setState('w', collection as never)).toThrow(
         new TypeError(`setState: values must be an object of Float32Arrays, got a ${name}`),
       );
-      expect(() => schedules.stepDecay(collection as never)).toThrow(TypeError);
+      expect(() => schedules.stepDecay(collection as never)).toThrow(
+        new TypeError(`stepDecay needs an object of options, got a ${name}`),
+      );
     }
     opt.dispose();
   });
@@ -149,6 +161,17 @@ describe('create rejects bad options', () => {
         new TypeError(`setState: values must be an object of Float32Arrays, got ${named}`),
       );
     }
+    // a saved state, a PyTorch dict or a checkpoint to encode not awaited
+    const saved = Promise.resolve(opt.saveState());
+    expect(() => opt.loadState(saved as never)).toThrow(
+      new TypeError('saved state must be an object, got a Promise (await it first)'),
+    );
+    expect(() => opt.fromTorchStateDict(saved as never)).toThrow(
+      new TypeError('a torch state dict must be an object, got a Promise (await it first)'),
+    );
+    expect(() => encodeState(saved as never)).toThrow(
+      new TypeError('encodeState needs a saved state object, got a Promise (await it first)'),
+    );
     expect(snapshot([opt.params.w, opt.grads.w, opt.state.w.squareAvg])).toEqual(before);
     expect([opt.stepCount, opt.revision]).toEqual([1, revision]);
     // and a class's instance is named by its class (a tf.Tensor where a Float32Array belongs)

@@ -1203,6 +1203,13 @@ describe('the binary form: malformed input names the field', () => {
       /encodeState: compressed\['w'\] must be 'bfloat16' or '8bit', got "float16"/,
     ],
     [
+      // (a key test alone took ['bfloat16'], whose string is the key: the state then loaded as NaN)
+      'a compressed format in an array',
+      (s: SavedState) => ({ ...s, compressed: { w: ['bfloat16'] } }),
+      TypeError,
+      /encodeState: compressed\['w'\] must be 'bfloat16' or '8bit', got an array/,
+    ],
+    [
       'a version it does not read',
       (s: SavedState) => ({ ...s, version: 4 }),
       RangeError,
@@ -1402,6 +1409,16 @@ describe("a PyTorch state dict: ids are the parameters' indices, steps are safe 
 
   // Found by mutation (round 4): a square average of 0 (a weight whose gradients were all 0) or −0
   // is not negative; PyTorch saves such values and they load as they are.
+  // (refusing the arrays a parameter does not keep first refused them given as undefined, which loadState skips)
+  it('an array given as undefined is skipped, as loadState skips it', async () => {
+    const opt = await RMSProp.create({ w: 4 });
+    const dict = JSON.parse(JSON.stringify(opt.toTorchStateDict())) as TorchStateDict;
+    const entry = { step: 2, square_avg: [1, 2, 3, 4], momentum_buffer: undefined, grad_avg: undefined };
+    opt.fromTorchStateDict({ ...dict, state: { 0: entry } });
+    expect([...opt.state.w.squareAvg]).toEqual([1, 2, 3, 4]);
+    expect(opt.stepCount).toBe(2);
+  });
+
   it('a square_avg of 0 and −0 loads (only a negative one is refused)', async () => {
     const opt = await RMSProp.create({ w: 4 });
     const dict = JSON.parse(JSON.stringify(opt.toTorchStateDict())) as TorchStateDict;

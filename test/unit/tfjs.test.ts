@@ -1837,6 +1837,19 @@ describe('the adapter refuses as the core does, and changes nothing', () => {
     expect((await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()])).toEqual(before);
   });
 
+  it('setWeights with a float32 step count of −0 loads 0, before a first step too (a schedule would be handed −0)', async () => {
+    const { optimizer, weights } = await twoSteps('iter-minus-zero');
+    weights[0].tensor = tf.scalar(-0, 'float32');
+    await optimizer.setWeights(weights);
+    expect(Object.is(optimizer.iterations, 0)).toBe(true);
+    const fresh = await rmsprop({ lr: (step) => (Object.is(step, -0) ? Number.NaN : 0.01) });
+    await fresh.setWeights([{ name: 'iter', tensor: tf.scalar(-0, 'float32') }]);
+    expect(Object.is(fresh.iterations, 0)).toBe(true);
+    const v = tf.variable(tf.tensor1d([1, 2]), true, 'iter-minus-zero-fresh');
+    fresh.applyGradients({ [v.name]: tf.tensor1d([1, 1]) });
+    expect([...v.dataSync()].every((x) => x < 2)).toBe(true);
+  });
+
   it('setWeights whose tensors are disposed before it read them (a caller that did not await): a TypeError naming one', async () => {
     const { optimizer, weights } = await twoSteps('refuse-disposed');
     const before = (await optimizer.getWeights()).map((w) => [...w.tensor.dataSync()]);
