@@ -102,7 +102,7 @@ export function own(record: object, name: string): unknown {
   return Object.hasOwn(record, name) ? (record as Record<string, unknown>)[name] : undefined;
 }
 
-/** A record or array of names → values; a Map, Set or typed array is refused rather than read as empty. @internal */
+/** A record or array of names → values; a Map, a Promise, a typed array… (see holdsKeys) is refused rather than read as empty. @internal */
 export function checkRecord(value: unknown, what: string, expected: string): asserts value is object {
   if (!holdsKeys(value))
     throw new TypeError(`${what} must be a record or an array of ${expected}, got ${describe(value)}`);
