@@ -48,7 +48,8 @@ export const given = (options: object): Record<string, unknown> =>
 /**
  * Whether `value` is an object whose own keys are what it holds, as the core's records and options
  * are: not a typed array, Map, Set, WeakMap, WeakSet, Date, RegExp or Promise (a forgotten `await`),
- * which would read as empty. @internal
+ * which would read as empty. The core's holdsKeys, copied: the drop-in imports only the public entry.
+ * @internal
  */
 export const holdsKeys = (value: unknown): value is object =>
   value !== null &&

@@ -16,7 +16,7 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // their sources, a second copy of the wasm, a site screenshot (230 kB; they stay in the repository,
 // web/README.md). A raise says what it pays for in its commit message: `git log -p` of this file has
 // them all, from 77 kB of code and 230 kB packed. Now 156.0 kB of code and 354.4 kB packed.
-const CODE_BUDGET = 156_000;
+const CODE_BUDGET = 156_100;
 const BUDGET = 354_500;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
