@@ -12,7 +12,7 @@ import {
 } from './backends.js';
 import { readGroups, type GroupSpec } from './inputs.js';
 import { planLayout, type Layout } from './layout.js';
-import { isOptionsObject, readOptions, type BackendName, type RMSPropOptions } from './options.js';
+import { isRecord, readOptions, type BackendName, type RMSPropOptions } from './options.js';
 import { chooseThreads, refusedBy, threadSupport, tryWorkers, WORKER_ANSWER_MS } from './thread-support.js';
 import { ThreadPool } from './threads.js';
 import { takeModules, type WasmModules } from './wasm-modules.js';
@@ -153,8 +153,8 @@ export interface ReadyOptions extends Pick<RMSPropOptions, 'backend' | 'threads'
  */
 export async function compileForOptions(options: ReadyOptions | undefined) {
   // `modules` is ready's own; the rest are options of create, each checked as create checks it
-  const { modules, ...rest }: ReadyOptions = isOptionsObject(options) ? options : {};
-  const read = readOptions(isOptionsObject(options) ? rest : (options ?? {}));
+  const { modules, ...rest }: ReadyOptions = isRecord(options) ? options : {};
+  const read = readOptions(isRecord(options) ? rest : (options ?? {}));
   const restore = takeModules(modules); // (the backend's choice below reads them)
   try {
     const { name } = backendChoice(read.backend ?? 'auto');

@@ -290,7 +290,7 @@ const CHECKS: Readonly<Record<keyof RMSPropOptions, Check>> = {
  * unknown option's message lists the known ones but `notHere` (those the caller refuses anyway).
  */
 export function readOptions(options: unknown, what = 'options', notHere: readonly string[] = []): RMSPropOptions {
-  if (!isOptionsObject(options)) throw new TypeError(`${what} must be an object of options, got ${describe(options)}`);
+  if (!isRecord(options)) throw new TypeError(`${what} must be an object of options, got ${describe(options)}`);
   const copy: Record<string, unknown> = Object.create(null);
   for (const name of Object.keys(options)) {
     const value = (options as Record<string, unknown>)[name];
@@ -413,8 +413,8 @@ export const holdsKeys = (value: unknown): value is object =>
   !(value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) &&
   !(value instanceof Date || value instanceof RegExp || value instanceof Promise);
 
-/** Whether `value` can hold options (or a method's): one that holds keys, not an array. @internal */
-export const isOptionsObject = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);
+/** Whether `value` is a record of names (options, a saved state's objects): one that holds keys, not an array. @internal */
+export const isRecord = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);
 
 /** The longest string an error message quotes whole. */
 const LONGEST_QUOTED = 80;

@@ -1,6 +1,6 @@
 // Learning-rate schedules: functions of the number of steps taken before the current one (0 for the
 // first step, like Keras' `iterations` and Optax's `count`). Pass one as `lr`.
-import { describe, isOptionsObject, isRate } from './options.js';
+import { describe, isRecord, isRate } from './options.js';
 
 /** A learning rate as a function of the number of steps taken before this one. */
 export type Schedule = (step: number) => number;
@@ -27,7 +27,7 @@ function checkBoolean(name: string, value: unknown): void {
 }
 /** An object of options named `known` (a misspelt one would silently take its default). */
 function checkObject(name: string, o: unknown, known: readonly string[]): void {
-  if (!isOptionsObject(o)) throw new TypeError(`${name} needs an object of options, got ${describe(o)}`);
+  if (!isRecord(o)) throw new TypeError(`${name} needs an object of options, got ${describe(o)}`);
   for (const key of Object.keys(o))
     if (!known.includes(key)) throw new TypeError(`${name}: unknown option '${key}' (known: ${known.join(', ')})`);
 }

@@ -1,6 +1,6 @@
 // setState: one parameter's state written from float32 values, each checked (read once) before any
 // is written; compressed state encoded.
-import { describe, isOptionsObject } from './options.js';
+import { describe, isRecord } from './options.js';
 import { isFloat32Array, isGone, plainView } from './typed-arrays.js';
 import { STATE_KINDS } from './layout.js';
 import { encodeCompressed, stateKeys, type TensorState } from './tensors.js';
@@ -15,7 +15,7 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
     );
   const tensor = tensors.find((t) => t.name === name);
   if (!tensor) throw new RangeError(`setState: no parameter is named ${describe(name)}`);
-  if (!isOptionsObject(values))
+  if (!isRecord(values))
     throw new TypeError(`setState: values must be an object of Float32Arrays, got ${describe(values)}`);
   const kept: readonly string[] = stateKeys(tensor);
   const writes: Array<[keyof TensorState, Float32Array]> = [];

@@ -6,15 +6,15 @@
 import { own } from './inputs.js';
 import { RMSProp } from './rmsprop.js';
 import { isGone, isPlainArrayBuffer, plainView, TYPED, typedArrayKind } from './typed-arrays.js';
-import { describe, holdsKeys, type StateFormat } from './options.js';
+import { describe, isRecord, type StateFormat } from './options.js';
 import { FORMAT_OF_ELEMENT_BYTES, STATE_ARRAY, STATE_ELEMENT_BYTES } from './kernel.js';
 import {
   checkArrayName,
   checkVersion,
-  isRecord,
   jsonHint,
   quote,
   readSavedFields,
+  savedGroup,
   record,
   type SavedState,
   STATE_FORMAT,
@@ -80,15 +80,7 @@ const shown = (value: unknown) => {
 function checkGroupsShape(groups: unknown): void {
   if (!Array.isArray(groups))
     throw new TypeError(`encodeState: groups must be an array of { params, options }, got ${describe(groups)}`);
-  groups.forEach((group: unknown, g) => {
-    if (!isRecord(group)) throw new TypeError(`encodeState: groups[${g}] must be an object, got ${describe(group)}`);
-    const names = own(group, 'params');
-    if (!Array.isArray(names) || !names.every((name) => typeof name === 'string'))
-      throw new TypeError(`encodeState: groups[${g}].params must be an array of names, got ${describe(names)}`);
-    const options = own(group, 'options');
-    if (!isRecord(options))
-      throw new TypeError(`encodeState: groups[${g}].options must be an object, got ${describe(options)}`);
-  });
+  groups.forEach((group: unknown, g) => savedGroup(group, g, 'encodeState'));
 }
 
 /**
@@ -99,7 +91,7 @@ function checkGroupsShape(groups: unknown): void {
  */
 export function encodeState(source: SavedState | RMSProp): PlainBytes {
   const saved = source instanceof RMSProp ? source.stateViews() : source;
-  if (!isRecord(saved) || !holdsKeys(saved))
+  if (!isRecord(saved))
     throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}${jsonHint(saved)}`);
   const { state: savedArrays, compressed } = readSavedFields(saved, 'encodeState');
   const stepCount = own(saved, 'stepCount');

@@ -21,7 +21,7 @@ import {
   FIXED_AFTER_CREATE,
   type CompressedFormat,
   type GroupInfo,
-  holdsKeys,
+  isRecord,
   type ResolvedOptions,
   readOptions,
 } from './options.js';
@@ -30,12 +30,12 @@ import {
   checkArrayName,
   type LoadOptions,
   methodOption,
-  isRecord,
   jsonHint,
   KINDS,
   listNames,
   quote,
   readSavedFields,
+  savedGroup,
   record,
   stateArray,
   type TensorArrays,
@@ -148,8 +148,7 @@ export function readSavedState(
   /** Per tensor: whether it keeps an average and had none saved (Tensor.averageStarts). */
   averageStarts: boolean[];
 } {
-  if (!isRecord(saved) || !holdsKeys(saved))
-    throw new TypeError(`saved state must be an object, got ${describe(saved)}${jsonHint(saved)}`);
+  if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}${jsonHint(saved)}`);
   const { state, compressed: formats } = readSavedFields(saved, 'saved state');
   const stepCount = own(saved, 'stepCount');
   const savedGroups = own(saved, 'groups');
@@ -207,19 +206,12 @@ const NONE = new Float32Array(0);
 /** Each saved group's options (read once), after checking its parameters' names and state arrays against ours. */
 function readGroupOptions(savedGroups: unknown[], groups: readonly GroupInfo[]): Array<Record<string, unknown>> {
   return groups.map((ours, g) => {
-    const theirs: unknown = savedGroups[g];
-    if (!isRecord(theirs)) throw new TypeError(`saved state: groups[${g}] must be an object, got ${describe(theirs)}`);
-    const names = own(theirs, 'params');
-    if (!Array.isArray(names))
-      throw new TypeError(`saved state: groups[${g}].params must be an array of names, got ${describe(names)}`);
+    const { names, options: given } = savedGroup(savedGroups[g], g, 'saved state');
     if (names.length !== ours.params.length || names.some((name, i) => name !== ours.params[i])) {
       throw new RangeError(
         `saved state: group ${g} holds parameters [${listNames(names)}], this optimizer's holds [${ours.params.join(', ')}]`,
       );
     }
-    const given = own(theirs, 'options');
-    if (!isRecord(given))
-      throw new TypeError(`saved state: groups[${g}].options must be an object, got ${describe(given)}`);
     const options = record(Object.keys(given).map((key) => [key, own(given, key)] as const)); // each read once
     checkSameArrays(own(options, 'centered'), own(options, 'momentum'), g, ours, `saved state: groups[${g}].options`);
     return options;

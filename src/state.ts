@@ -9,13 +9,16 @@ import {
   type CompressedFormat,
   describe,
   type GroupInfo,
-  isOptionsObject,
+  isRecord,
   type ResolvedOptions,
   type StateFormat,
 } from './options.js';
 import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 import { STATE_FORMATS } from './kernel.js';
 import type { CompressedState } from './tensors.js';
+
+/** The state formats saved as codes (a saved state's `compressed` names them). */
+const COMPRESSED_FORMATS = Object.keys(STATE_FORMATS).filter((format) => format !== 'float32');
 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
@@ -139,7 +142,7 @@ function jsonOptions(options: ResolvedOptions): Record<string, unknown> {
 /** Option `name` of a method's options: not an object, or another (misspelt) key, is refused. @internal */
 export function methodOption(options: unknown, method: string, name: string): unknown {
   if (options === undefined) return undefined;
-  if (!isOptionsObject(options)) throw new TypeError(`${method} options must be an object, got ${describe(options)}`);
+  if (!isRecord(options)) throw new TypeError(`${method} options must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options))
     if (key !== name) throw new TypeError(`${method}: unknown option '${key}' (known: ${name})`);
   return own(options, name);
@@ -167,8 +170,10 @@ export function readSavedFields(
     throw new TypeError(`${where}: 'compressed' must be an object, got ${describe(given)}`);
   const compressed = record(Object.keys(given ?? {}).map((name) => [name, own(given!, name)] as const));
   for (const [name, format] of Object.entries(compressed))
-    if (typeof format !== 'string' || format === 'float32' || !Object.hasOwn(STATE_FORMATS, format))
-      throw new TypeError(`${where}: compressed[${quote(name)}] must be 'bfloat16' or '8bit', got ${describe(format)}`);
+    if (!COMPRESSED_FORMATS.includes(format as string))
+      throw new TypeError(
+        `${where}: compressed[${quote(name)}] must be ${COMPRESSED_FORMATS.map(quote).join(' or ')}, got ${describe(format)}`,
+      );
   return { state, compressed: compressed as Record<string, CompressedFormat> };
 }
 
@@ -176,9 +181,6 @@ export function readSavedFields(
 export const stateArray = (t: TensorArrays, kind: StateKind) => own(t.state, kind) as Float32Array | undefined;
 /** What a saved state given as a string probably is (JSON text not parsed), for its error. @internal */
 export const jsonHint = (saved: unknown) => (typeof saved === 'string' ? ' (JSON text? pass JSON.parse(text))' : '');
-/** @internal */
-export const isRecord = (value: unknown): value is object =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
 /** Object.fromEntries defines each name as an own data property, '__proto__' included (`o[name] = v` would not). @internal */
 export const record = <T>(entries: Iterable<readonly [string, T]>): Record<string, T> => Object.fromEntries(entries);
 /** @internal */
@@ -188,6 +190,21 @@ export const quote = (name: string) => `'${name}'`;
 export function checkArrayName(kind: string, entry: string): void {
   if (!KINDS.includes(kind as ArrayKind))
     throw new TypeError(`${entry} has ${quote(kind)}; a parameter's arrays are ${KINDS.join(', ')}`);
+}
+
+/**
+ * A saved group's parameter names and options, checked to be an array of names and an object
+ * (`where` starts the messages: loadState's and encodeState's). @internal
+ */
+export function savedGroup(group: unknown, g: number, where: string): { names: string[]; options: object } {
+  if (!isRecord(group)) throw new TypeError(`${where}: groups[${g}] must be an object, got ${describe(group)}`);
+  const names = own(group, 'params');
+  if (!Array.isArray(names) || !names.every((name) => typeof name === 'string'))
+    throw new TypeError(`${where}: groups[${g}].params must be an array of names, got ${describe(names)}`);
+  const options = own(group, 'options');
+  if (!isRecord(options))
+    throw new TypeError(`${where}: groups[${g}].options must be an object, got ${describe(options)}`);
+  return { names, options };
 }
 
 /** Refuses a format version this library cannot read (`prefix` starts the message). @internal */

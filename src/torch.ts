@@ -1,18 +1,10 @@
 // The JSON form of PyTorch's `optimizer.state_dict()` for torch.optim.RMSprop: parameters are
 // numbered in order across groups, tensors become plain number arrays.
-import { describe, type GroupInfo, holdsKeys, learningRates } from './options.js';
+import { describe, type GroupInfo, isRecord, learningRates } from './options.js';
 import { own } from './inputs.js';
 import type { StateKind } from './layout.js';
 import { encodedConstant } from './tensors.js';
-import {
-  isRecord,
-  record,
-  stateArray,
-  STATE_FORMAT,
-  STATE_VERSION,
-  type SavedState,
-  type TensorArrays,
-} from './state.js';
+import { record, stateArray, STATE_FORMAT, STATE_VERSION, type SavedState, type TensorArrays } from './state.js';
 import { checkSameArrays, checkStepCount } from './state-load.js';
 
 /** One parameter's entry in `TorchStateDict.state`, as PyTorch names it. */
@@ -157,8 +149,7 @@ function checkTorchKeys(entry: object, id: string, t: TensorArrays): void {
 
 /** Converts a PyTorch state dict into a saved state for this optimizer (then checked by loadState). @internal */
 export function fromTorch(dict: unknown, groups: readonly GroupInfo[], tensors: readonly TensorArrays[]): SavedState {
-  if (!isRecord(dict) || !holdsKeys(dict))
-    throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
+  if (!isRecord(dict)) throw new TypeError(`a torch state dict must be an object, got ${describe(dict)}`);
   const paramGroups = own(dict, 'param_groups');
   const state = own(dict, 'state');
   if (!Array.isArray(paramGroups))

@@ -3,7 +3,7 @@
 // be this version's build for its backend (the name scripts/build-wasm.mjs writes into every build).
 import { useModule, wasmApi } from './backends.js';
 import { buildNameSection, scalarWasmName, simdWasmName } from './generated/wasm.js';
-import { describe, isOptionsObject } from './options.js';
+import { describe, isRecord } from './options.js';
 
 /** The package's builds as modules, to run in place of the inlined bytes: `RMSProp.ready({ modules })`. */
 export interface WasmModules {
@@ -41,7 +41,7 @@ const BUILDS = {
  */
 export function takeModules(given: unknown): () => void {
   if (given === undefined) return () => {};
-  if (!isOptionsObject(given))
+  if (!isRecord(given))
     throw new TypeError(`modules must be an object, { simd, wasm } (WebAssembly.Modules), got ${describe(given)}`);
   const checked = Object.entries(given)
     .map(([key, module]) => [checkedKey(key), module] as const)

@@ -58,7 +58,7 @@ export const holdsKeys = (value: unknown): value is object =>
   !(value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) &&
   !(value instanceof Date || value instanceof RegExp || value instanceof Promise);
 
-/** Whether `value` can be options: one that holds keys, not an array (as RMSProp.create's). @internal */
+/** Whether `value` can be options: one that holds keys, not an array (the core's isRecord). @internal */
 export const isOptionsObject = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);
 
 /** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. @internal */
