@@ -1,5 +1,5 @@
 // RMSProp with compressed state: S, ḡ and m stored as bfloat16 or 8-bit codes, updated by
-// the float32 step itself.
+// the float32 step itself (a centered block stores its variance S − ḡ² rather than S: see addSquares).
 //
 // bfloat16: the top half of the float32, stochastically rounded. 8 bits: blocks of STATE_BLOCK
 // elements, one float32 scale per block and array (a power of two, from the block's largest new
@@ -280,6 +280,47 @@ function encodeM8(count: usize, values: usize, codes: usize, k: usize, k0: u32, 
   return field;
 }
 
+// ---- a centered block's variance ---------------------------------------------------------------
+
+// A centered block stores its variance v = S − ḡ² in S's codes, not S: S and ḡ rounded apart would
+// wipe out their difference where a gradient's mean outweighs its noise (the step then runs away).
+// S is rebuilt as v + ḡ² for the float32 step, and v taken from its new S and ḡ (below the smallest
+// normal, 0 or negative: 0, as the step's flush).
+
+/** s[i] = s[i] + a[i]² over `count` float32 values: S from v and ḡ. */
+function addSquares(count: usize, s: usize, a: usize): void {
+  let i: usize = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= count; i += 4) {
+      const av = v128.load(a + (i << 2));
+      v128.store(s + (i << 2), f32x4.add(v128.load(s + (i << 2)), f32x4.mul(av, av)));
+    }
+  }
+  for (; i < count; i++) {
+    const ai = load<f32>(a + (i << 2));
+    store<f32>(s + (i << 2), load<f32>(s + (i << 2)) + ai * ai);
+  }
+}
+
+/** s[i] = s[i] − a[i]², flushed below the smallest normal (`k`'s K.minNormal) to 0: v from S and ḡ. */
+function subtractSquares(count: usize, s: usize, a: usize, k: usize): void {
+  const minNormal = load<f32>(k + <usize>K.minNormal * SLOT_BYTES);
+  let i: usize = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vMinNormal = v128.load(k + <usize>K.minNormal * SLOT_BYTES);
+    for (; i + 4 <= count; i += 4) {
+      const av = v128.load(a + (i << 2));
+      const v = f32x4.sub(v128.load(s + (i << 2)), f32x4.mul(av, av));
+      v128.store(s + (i << 2), v128.andnot(v, f32x4.lt(v, vMinNormal)));
+    }
+  }
+  for (; i < count; i++) {
+    const ai = load<f32>(a + (i << 2));
+    const v = load<f32>(s + (i << 2)) - ai * ai;
+    store<f32>(s + (i << 2), v < minNormal ? 0 : v);
+  }
+}
+
 // ---- the entry ----------------------------------------------------------------------------------
 
 /**
@@ -329,7 +370,9 @@ export function updateQuantized(
       decodeHalves(count, s + at, sValues, k);
       if (centered) decodeHalves(count, a + at, aValues, k);
       if (hasMomentum) decodeHalves(count, m + at, mValues, k);
+      if (centered) addSquares(count, sValues, aValues);
       step(float32Mode, count, w + (start << 2), g + (start << 2), sValues, aValues, mValues, k, 0, 0, 0, 0);
+      if (centered) subtractSquares(count, sValues, aValues, k);
       encodeHalves(count, sValues, s + at, key(k, K.squareAvgKey) + bk, heldAt);
       if (centered) encodeHalves(count, aValues, a + at, key(k, K.gradAvgKey) + bk, heldAt);
       if (hasMomentum) encodeHalves(count, mValues, m + at, key(k, K.momentumKey) + bk, heldAt);
@@ -358,7 +401,9 @@ export function updateQuantized(
     decodeS8(count, s + start, load<f32>(sq + block), sValues, k, heldAt);
     if (centered) decodeM8(count, a + start, load<f32>(aq + block), aValues, k, heldAt);
     if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k, heldAt);
+    if (centered) addSquares(count, sValues, aValues);
     step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
+    if (centered) subtractSquares(count, sValues, aValues, k);
     const top = largest(count, sValues, 0xffffffff);
     store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, key(k, K.squareAvgKey) + bk, heldAt, top, nextW, nextG, nextS)));
     if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, key(k, K.gradAvgKey) + bk, heldAt, nextA)));

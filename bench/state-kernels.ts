@@ -2,8 +2,7 @@
 // simd backend), at 64 K elements (in cache) and 16 M (memory-bound), for the seed preset, momentum
 // (TF.js users' usual choice) and centered + momentum, compressed state without and with its loads
 // ahead (K.loadAhead, which an optimizer picks by timing: src/loads-ahead.ts): interleaved rounds
-// (bench/measure.ts), medians, ratios within this one run. Centered + momentum with compressed state
-// is the kernel's alone: an optimizer keeps a centered group in float32 (docs/state-formats.md).
+// (bench/measure.ts), medians, ratios within this one run.
 // Run: npx tsx bench/state-kernels.ts [--quick] [--sizes 1024,4096]
 import { compileBackend, createBackend } from '../src/backends.js';
 import {

@@ -269,7 +269,7 @@ function allocate<T>(bytes: number, make: () => T): T {
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     throw new RangeError(
-      `this optimizer's memory, ${bytes} bytes, could not be allocated here (${error.message}): free memory, or need less (stateFormat '8bit' or 'bfloat16' keeps the state in fewer bytes, but not a centered group's)`,
+      `this optimizer's memory, ${bytes} bytes, could not be allocated here (${error.message}): free memory, or need less (stateFormat '8bit' or 'bfloat16' keeps the state in fewer bytes)`,
       { cause: error },
     );
   }

@@ -21,3 +21,7 @@ export const clamp = (x: number, low: number, high: number) => {
   // biome-ignore lint/complexity/useMathMinMax: as above
   return high < atLeastLow ? high : atLeastLow;
 };
+// A centered group's compressed variance S − ḡ², as assembly/quantized.ts's subtractSquares: below
+// the smallest normal (negative and −∞ too) 0, NaN kept.
+/** @internal */
+export const flushVariance = (x: number) => flushSquare(Math.max(x, 0));

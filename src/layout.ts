@@ -49,13 +49,9 @@ export function regionGap(regionBytes: number): number {
 
 /** Tensors with fewer elements keep float32 state whatever the stateFormat (bitsandbytes' rule for its 8-bit optimizers). */
 const COMPRESSED_MIN_ELEMENTS = 4096;
-/**
- * Whether a tensor of `length` elements in a group of these options keeps compressed state. Not in a
- * centered group: its variance S − ḡ² is a difference of two numbers rounded apart, which the rounding
- * wipes out where a gradient's mean outweighs its noise (the step then becomes lr·g/√ε and runs away).
- */
-const isCompressed = ({ stateFormat, centered }: ResolvedOptions, length: number) =>
-  stateFormat !== 'float32' && !centered && length >= COMPRESSED_MIN_ELEMENTS;
+/** Whether a tensor of `length` elements in a group of these options keeps compressed state. */
+const isCompressed = ({ stateFormat }: ResolvedOptions, length: number) =>
+  stateFormat !== 'float32' && length >= COMPRESSED_MIN_ELEMENTS;
 
 /**
  * Part of a group whose tensors one kernel call updates: its tensors back to back in each region.

@@ -12,8 +12,7 @@ export type LearningRate = number | ((step: number) => number);
 export type NonFinitePolicy = 'propagate' | 'skip' | 'throw';
 /**
  * How the state (S, ḡ, m) is stored: float32 (4 bytes an element), bfloat16 (2) or 8 bits (1, and
- * a float32 scale per block of 1024 elements). Tensors under 4 096 elements, and centered groups,
- * stay float32.
+ * a float32 scale per block of 1024 elements). Tensors under 4 096 elements stay float32.
  */
 export type StateFormat = 'float32' | 'bfloat16' | '8bit';
 /** A state format that stores codes rather than float32 values. @internal */
@@ -51,8 +50,8 @@ export interface RMSPropOptions {
   maximize?: boolean | undefined;
   /**
    * How S, ḡ and m are stored (default `'float32'`): `'bfloat16'` halves the state's memory, `'8bit'`
-   * quarters it; both round stochastically. Tensors under 4 096 elements, and a centered group's, keep
-   * float32. Fixed at create (docs/state-formats.md).
+   * quarters it; both round stochastically (a centered group stores its variance S − ḡ² for S).
+   * Tensors under 4 096 elements keep float32. Fixed at create (docs/state-formats.md).
    */
   stateFormat?: StateFormat | undefined;
   /**

@@ -2,7 +2,7 @@
 // is written; compressed state encoded.
 import { describe, isRecord } from './options.js';
 import { isFloat32Array, isGone, plainView } from './typed-arrays.js';
-import { STATE_KINDS } from './layout.js';
+import { STATE_KINDS, type StateKind } from './layout.js';
 import { encodeCompressed, stateKeys, type TensorState } from './tensors.js';
 import type { TensorArrays } from './state.js';
 import { checkNotNegative } from './state-load.js';
@@ -41,11 +41,13 @@ export function writeTensorState(tensors: readonly TensorArrays[], name: unknown
     if (kind === 'squareAvg') checkNotNegative(copy, 'setState', name as string);
     writes.push([kind as keyof TensorState, copy]);
   }
+  const encoded: Partial<Record<StateKind, Float32Array>> = {}; // together: a centered S is stored as S − ḡ²
   for (const [kind, copy] of writes) {
     if (kind === 'average') {
       tensor.average!.set(copy);
       tensor.averageStarts = false; // the next step continues from it
-    } else if (tensor.compressed) encodeCompressed(tensor.compressed, kind, copy);
+    } else if (tensor.compressed) encoded[kind] = copy;
     else (tensor.state[kind] as Float32Array).set(copy);
   }
+  if (tensor.compressed) encodeCompressed(tensor.compressed, encoded);
 }

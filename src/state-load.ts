@@ -15,7 +15,7 @@ import {
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
-import { checkOwnArray, encodeCompressed } from './tensors.js';
+import { addSquares, checkOwnArray, encodeCompressed } from './tensors.js';
 import {
   describe,
   FIXED_AFTER_CREATE,
@@ -41,7 +41,7 @@ import {
   type TensorArrays,
   type Typed,
 } from './state.js';
-import { decodeChunk, encodeArray, fromBits, isScaleBits } from './state-codecs.js';
+import { decodeArray, decodeChunk, encodeArray, fromBits, isScaleBits } from './state-codecs.js';
 
 /** A state array as read: its size in bytes, and a writer of those bytes (which throws on bad base64). @internal */
 export interface ReadArray {
@@ -149,7 +149,7 @@ export function readSavedState(
   averageStarts: boolean[];
 } {
   if (!isRecord(saved)) throw new TypeError(`saved state must be an object, got ${describe(saved)}${jsonHint(saved)}`);
-  const { state, compressed: formats } = readSavedFields(saved, 'saved state');
+  const { version, state, compressed: formats } = readSavedFields(saved, 'saved state');
   const stepCount = own(saved, 'stepCount');
   const savedGroups = own(saved, 'groups');
   checkStepCount(stepCount, 'saved state: stepCount');
@@ -196,7 +196,8 @@ export function readSavedState(
     });
     return { t, format, fields: record(fields) };
   });
-  for (const { t, format, fields } of entries) writes.push(...tensorWrites(t, format, fields, idle));
+  for (const { t, format, fields } of entries)
+    writes.push(...tensorWrites(t, format, fields, idle, version >= VARIANCE_VERSION));
   const averageStarts = entries.map(({ t, fields }) => t.average !== undefined && fields.average === undefined);
   return { stepCount: (stepCount as number) + 0, options, writes, averageStarts }; // (−0 as 0)
 }
@@ -218,17 +219,28 @@ function readGroupOptions(savedGroups: unknown[], groups: readonly GroupInfo[]):
   });
 }
 
+/** The first version whose compressed state of a centered tensor holds v = S − ḡ² in its S codes (before: S). */
+const VARIANCE_VERSION = 4;
+
 /**
- * The writes that load `fields` (one parameter's saved arrays, of `format`) into tensor `t`: copied as
- * stored, or converted between formats; every array checked first.
+ * The writes that load `fields` (one parameter's saved arrays, of `format`; a centered one's
+ * compressed S as its variance if `savedVariance`) into tensor `t`: copied as stored, or converted
+ * between formats; every array checked first.
  */
 function tensorWrites(
   t: TensorArrays,
   format: CompressedFormat | undefined,
   fields: Record<string, unknown>,
   idle: Uint8Array | undefined,
+  savedVariance: boolean,
 ): Array<() => void> {
   const writes: Array<() => void> = [];
+  const target = t.compressed;
+  // A centered tensor's S is stored compressed as its variance v = S − ḡ² (tensors.ts): where the
+  // saved S and ours mean different things, S and ḡ are decoded and written together.
+  const centered = t.kinds.includes('gradAvg');
+  const sameMeaning = !centered || (format !== undefined && savedVariance) === (target !== undefined);
+  const decoded: Partial<Record<StateKind, Float32Array>> = {}; // float32 values, encoded together
   for (const kind of STATE_KINDS) {
     const keeps = t.kinds.includes(kind);
     const value = fields[kind];
@@ -259,7 +271,6 @@ function tensorWrites(
       scales = copyOf(readScales, 'Float32Array', scaleWhere, idle) as Float32Array;
       checkScales(scales, scaleWhere);
     }
-    const target = t.compressed;
     // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
     // (8-bit S is unsigned, and its scales are checked.)
     if (kind === 'squareAvg' && format === 'bfloat16') {
@@ -268,7 +279,8 @@ function tensorWrites(
         refuseNegative('saved state', t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
     }
     if (kind === 'squareAvg' && !format) checkNotNegative(codes as Float32Array, 'saved state', t.name);
-    if (target && format === target.format) {
+    const source = { half: format === 'bfloat16', codes: codes as Uint16Array | Uint8Array, scales: scales ?? NONE };
+    if (target && format === target.format && sameMeaning) {
       // as stored, bit for bit
       const to = target.codes[kind]!;
       const toScales = target.scales[kind]!;
@@ -276,15 +288,19 @@ function tensorWrites(
         to.set(codes as typeof to);
         if (scales) toScales.set(scales);
       });
+    } else if (target && (!format || !sameMeaning)) {
+      // float32 values into compressed state (rounded to nearest), decoded first if need be
+      decoded[kind] = format
+        ? decodeArray(source.half, kind === 'squareAvg', source.codes, source.scales, new Float32Array(t.length))
+        : (codes as Float32Array);
     } else if (!format) {
-      // float32, encoded into this optimizer's format (rounded to nearest) or copied
       const values = codes as Float32Array;
-      writes.push(target ? () => encodeCompressed(target, kind, values) : () => stateArray(t, kind)!.set(values));
-    } else {
-      const source = { half: format === 'bfloat16', codes: codes as Uint16Array | Uint8Array, scales: scales ?? NONE };
-      writes.push(() => convertInto(t, kind, source));
-    }
+      writes.push(() => stateArray(t, kind)!.set(values));
+    } else writes.push(() => convertInto(t, kind, source));
   }
+  // a saved variance into float32 state: S = v + ḡ², once both are decoded
+  if (!sameMeaning && !target) writes.push(() => addSquares(stateArray(t, 'squareAvg')!, stateArray(t, 'gradAvg')!));
+  if (target && Object.keys(decoded).length > 0) writes.push(() => encodeCompressed(target, decoded));
   writes.push(...averageWrites(t, fields.average, idle));
   return writes;
 }

@@ -23,10 +23,10 @@ const COMPRESSED_FORMATS = Object.keys(STATE_FORMATS).filter((format) => format 
 /** The `format` field of every saved state. */
 export const STATE_FORMAT = 'rmsprop-wasm-state';
 /**
- * The version of the saved-state format this package writes (3: compressed state saved as stored).
- * It reads versions 1 to 3.
+ * The version of the saved-state format this package writes (3: compressed state saved as stored;
+ * 4: a centered parameter's compressed squareAvg holds its variance S − ḡ²). It reads versions 1 to 4.
  */
-export const STATE_VERSION = 3;
+export const STATE_VERSION = 4;
 
 /**
  * Bytes per base64 piece of a state array in the JSON form: 48 MiB, whose base64 is 2^26 characters.
@@ -156,7 +156,7 @@ export function methodOption(options: unknown, method: string, name: string): un
 export function readSavedFields(
   saved: object,
   where: string,
-): { state: object; compressed: Record<string, CompressedFormat> } {
+): { version: number; state: object; compressed: Record<string, CompressedFormat> } {
   const format = own(saved, 'format');
   const version = own(saved, 'version');
   if (format !== STATE_FORMAT)
@@ -174,7 +174,7 @@ export function readSavedFields(
       throw new TypeError(
         `${where}: compressed[${quote(name)}] must be ${COMPRESSED_FORMATS.map(quote).join(' or ')}, got ${describe(format)}`,
       );
-  return { state, compressed: compressed as Record<string, CompressedFormat> };
+  return { version, state, compressed: compressed as Record<string, CompressedFormat> };
 }
 
 /** A tensor's state array of this kind, if it keeps one (own property: nothing from Object.prototype). @internal */

@@ -7,11 +7,12 @@ import { arrayLength } from './typed-arrays.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
 import type { CompressedFormat, GroupInfo, ResolvedOptions } from './options.js';
 import type { Layout, Region, Segment } from './layout.js';
-import { keptKinds, SCALES_OF, type StateKind } from './layout.js';
+import { keptKinds, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
+import { f, flushVariance } from './float32.js';
 
 /**
  * One parameter's optimizer state: views into the optimizer's memory with float32 state; with
- * compressed state (stateFormat 'bfloat16' or '8bit', tensors from 4 096 elements not centered), each read
+ * compressed state (stateFormat 'bfloat16' or '8bit', tensors from 4 096 elements), each read
  * returns a new Float32Array of the decoded values, which writing to does not change the state
  * (`setState` does).
  */
@@ -92,10 +93,14 @@ export interface Group {
   readonly roundingKeys: Uint32Array | undefined;
 }
 
-/** A compressed tensor's array `kind` decoded into a new Float32Array. */
-function decodeCompressed(c: CompressedState, kind: StateKind, length: number): Float32Array {
-  // no codes once dispose() detached the memory: empty, as the float32 views are then
-  if (c.codes[kind]!.length === 0) return new Float32Array(0);
+/**
+ * Whether a compressed tensor's S codes hold its variance v = S − ḡ² rather than S: a centered
+ * tensor's, whose S and ḡ rounded apart would wipe out their difference (assembly/quantized.ts).
+ */
+const storesVariance = (c: CompressedState) => c.codes.gradAvg !== undefined;
+
+/** A compressed tensor's array `kind` as stored (a centered one's S codes: v), decoded into a new Float32Array. */
+function decodeStored(c: CompressedState, kind: StateKind, length: number): Float32Array {
   return decodeArray(
     c.format === 'bfloat16',
     kind === 'squareAvg',
@@ -105,9 +110,36 @@ function decodeCompressed(c: CompressedState, kind: StateKind, length: number): 
   );
 }
 
-/** Writes float32 `values` into a compressed tensor's array `kind`, rounded to nearest. @internal */
-export function encodeCompressed(c: CompressedState, kind: StateKind, values: Float32Array): void {
-  encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
+/** A compressed tensor's array `kind` decoded into a new Float32Array (a centered one's S rebuilt as v + ḡ²). */
+function decodeCompressed(c: CompressedState, kind: StateKind, length: number): Float32Array {
+  // no codes once dispose() detached the memory: empty, as the float32 views are then
+  if (c.codes[kind]!.length === 0) return new Float32Array(0);
+  const values = decodeStored(c, kind, length);
+  if (kind === 'squareAvg' && storesVariance(c)) addSquares(values, decodeStored(c, 'gradAvg', length));
+  return values;
+}
+
+/** S from a centered tensor's variance `values` and its ḡ, in place, as the kernels rebuild it. @internal */
+export function addSquares(values: Float32Array, gradAvg: Float32Array): void {
+  for (let i = 0; i < values.length; i++) values[i] = f(values[i] + f(gradAvg[i] * gradAvg[i]));
+}
+
+/**
+ * Writes float32 arrays into a compressed tensor's state, rounded to nearest; a centered tensor's S
+ * as its variance, from the S and ḡ given (either one not given: its present value). @internal
+ */
+export function encodeCompressed(c: CompressedState, given: Readonly<Partial<Record<StateKind, Float32Array>>>): void {
+  const arrays = { ...given };
+  if (storesVariance(c) && (given.squareAvg || given.gradAvg)) {
+    const length = c.codes.squareAvg!.length;
+    const gradAvg = given.gradAvg ?? decodeCompressed(c, 'gradAvg', length);
+    const squareAvg = given.squareAvg ?? decodeCompressed(c, 'squareAvg', length);
+    arrays.squareAvg = squareAvg.map((x, i) => flushVariance(f(x - f(gradAvg[i] * gradAvg[i]))));
+  }
+  for (const kind of STATE_KINDS) {
+    const values = arrays[kind];
+    if (values) encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
+  }
 }
 
 /**
@@ -119,13 +151,10 @@ export function encodedConstant(
   kind: StateKind,
   value: number,
 ): [code: number, scale: number] {
-  const one: CompressedState = {
-    format,
-    codes: { [kind]: new Uint16Array(1) },
-    scales: { [kind]: new Float32Array(1) },
-  };
-  encodeCompressed(one, kind, Float32Array.of(value));
-  return [one.codes[kind]![0], one.scales[kind]![0]];
+  const codes = new Uint16Array(1);
+  const scales = new Float32Array(1);
+  encodeArray(format === 'bfloat16', kind === 'squareAvg', Float32Array.of(value), codes, scales);
+  return [codes[0], scales[0]];
 }
 
 /**

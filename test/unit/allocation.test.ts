@@ -157,9 +157,14 @@ describe.skipIf(noYoungGeneration).concurrent.each(BACKENDS)('step() allocates n
     CHILD_TIMEOUT,
   );
 
-  // Compressed state (w; b stays float32): the 8-bit path with S and m (a centered group keeps float32;
-  // bfloat16 runs the same functions with its own codec: one child process fewer per backend).
-  it.each([['8-bit state, momentum, clipping', `{ stateFormat: '8bit', momentum: 0.9, ...${CLIPPING} }`]])(
+  // Compressed state (w; b stays float32): the 8-bit path with every state array (bfloat16 runs the same
+  // functions with its own codec: one child process fewer per backend).
+  it.each([
+    [
+      '8-bit state, centered, momentum, clipping',
+      `{ stateFormat: '8bit', centered: true, momentum: 0.9, ...${CLIPPING} }`,
+    ],
+  ])(
     '%s',
     async (_, options) => {
       expect(

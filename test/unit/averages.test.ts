@@ -89,7 +89,7 @@ describe('ema: the average of the parameters, as Keras computes it', () => {
   it('the same bits on every backend, thread count, stateFormat and per-tensor call (clipNorm)', async () => {
     const cases: RMSPropOptions[] = [
       {},
-      { stateFormat: '8bit', momentum: 0.9 },
+      { stateFormat: '8bit', centered: true, momentum: 0.9 },
       { clipNorm: 1, stateFormat: 'bfloat16' },
     ];
     for (const options of cases) {

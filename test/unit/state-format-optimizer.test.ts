@@ -65,7 +65,7 @@ async function run(options: RMSPropOptions, steps = 4, sizes: Record<string, num
 
 const COMBOS: Array<[string, RMSPropOptions]> = [
   ['seed', {}],
-  ['nesterov momentum', { momentum: 0.9, nesterov: true, lr: 1e-2 }],
+  ['centered + nesterov momentum', { centered: true, momentum: 0.9, nesterov: true, lr: 1e-2 }],
   ['pytorch, weight decay, clipNorm', { preset: 'pytorch', weightDecay: 1e-2, clipNorm: 1, momentum: 0.5 }],
   [
     'keras decoupled, bias correction, maximize, clipValue',
@@ -97,7 +97,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
 
   it('threads 1, 2 and 3 give the same bits, chunks of whole blocks shared', async () => {
     const sizes = { a: 600_001, b: 100, c: 70_000 };
-    const options: RMSPropOptions = { stateFormat, backend: 'simd', momentum: 0.9, clipNorm: 10 };
+    const options: RMSPropOptions = { stateFormat, backend: 'simd', centered: true, momentum: 0.9, clipNorm: 10 };
     const one = everything(await run({ ...options, threads: 1 }, 3, sizes, 1));
     for (const threads of [2, 3]) {
       const opt = await run({ ...options, threads }, 3, sizes, 1);
@@ -130,17 +130,18 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     }
   });
 
-  // A centered group's variance S − ḡ² is a difference of two values rounded apart: compressed, the
-  // rounding wiped it out where a gradient's mean outweighs its noise, and the step (lr·g/√ε) ran away
-  // (an audit, fitting noisy targets: 8 bits NaN, bfloat16 3e16 after 400 steps, float32 2.4e-2).
-  it('a centered group keeps float32 state, and fits noisy targets (mean ≫ noise) as float32 does', async () => {
+  // A centered group's variance S − ḡ² is a difference of two values: with S and ḡ rounded apart,
+  // the rounding wiped it out where a gradient's mean outweighs its noise, and the step (lr·g/√ε) ran
+  // away (an audit, fitting noisy targets: 8 bits NaN, bfloat16 3e16 after 400 steps, float32 2.4e-2).
+  // S's codes hold the variance itself.
+  it('a centered group compresses its state, and fits noisy targets (mean ≫ noise) as float32 does', async () => {
     const n = 4096;
     const opt = await RMSProp.create([{ params: { w: n }, centered: true }, { params: { v: n } }], {
       stateFormat,
       lr: 0.01,
     });
     const code = stateFormat === 'bfloat16' ? 2 : 1 + 4 / BLOCK;
-    expect(opt.stateBytes).toBe(2 * n * 4 + n * code); // w: S and ḡ in float32; v compressed
+    expect(opt.stateBytes).toBe(3 * n * code); // w: S (as its variance) and ḡ; v: S
     let seed = 7;
     const uniform = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const gaussian = () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
@@ -152,6 +153,77 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const distance = Math.sqrt(opt.params.w.reduce((sum, w, i) => sum + (w - target[i]) ** 2, 0) / n);
     expect(distance).toBeLessThan(0.05); // the noise's own scale: float32 settles at 0.024
     opt.dispose();
+  });
+
+  // Stored as S, a variance a ten-thousandth of S would be lost in S's rounding (8 bits: 1/16 of S).
+  it('a centered group keeps its variance S − ḡ² through setState and a float32 load, within its own rounding', async () => {
+    const n = 5000;
+    const random = rng(11);
+    const gradAvg = Float32Array.from({ length: n }, () => 2 + 0.5 * normal(random));
+    const variance = Float64Array.from(gradAvg, (a) => 1e-4 * a * a);
+    const squareAvg = Float32Array.from(gradAvg, (a, i) => a * a + variance[i]);
+    const float32 = await RMSProp.create({ w: n }, { centered: true });
+    float32.setState('w', { squareAvg, gradAvg });
+    const ways: Array<[string, (opt: RMSProp<'w'>) => void]> = [
+      ['setState', (opt) => opt.setState('w', { squareAvg, gradAvg })],
+      ['loadState', (opt) => opt.loadState(float32.saveState())],
+      ['fromTorchStateDict', (opt) => opt.fromTorchStateDict(float32.toTorchStateDict())],
+    ];
+    for (const [way, load] of ways) {
+      const opt = await RMSProp.create({ w: n }, { centered: true, stateFormat });
+      load(opt);
+      const { squareAvg: s, gradAvg: a } = opt.state.w;
+      for (let i = 0; i < n; i++) {
+        // S's own float32 rounding (given and rebuilt), then the variance's in the format
+        const bound = variance[i] * (stateFormat === 'bfloat16' ? 2 ** -8 : 2 ** -4) + 2 * 2 ** -23 * squareAvg[i];
+        const error = Math.abs(s[i] - a[i] * a[i] - variance[i]);
+        if (!(error <= bound)) throw new Error(`${way}: S − ḡ² at ${i} is ${s[i] - a[i] * a[i]}, was ${variance[i]}`);
+      }
+      opt.dispose();
+    }
+  });
+
+  // Before version 4 a centered group's compressed S codes held S itself (version 3 wrote them so
+  // before centered groups kept float32 state): made here from a plain group's S and m codes.
+  it("centered: version 3's compressed S loads as S, version 4's variance as v + ḡ², into compressed and float32 state", async () => {
+    const n = 5000;
+    const random = rng(12);
+    const gradAvg = Float32Array.from({ length: n }, () => 2 + 0.5 * normal(random));
+    const squareAvg = Float32Array.from(gradAvg, (a) => a * a * (1 + Math.abs(normal(random))));
+    const plain = await RMSProp.create({ w: n }, { stateFormat, momentum: 0.9 });
+    plain.setState('w', { squareAvg, momentum: gradAvg });
+    const codes = plain.saveState({ arrays: 'float32' }).state.w;
+    const version3 = {
+      ...plain.saveState(),
+      version: 3,
+      groups: [{ params: ['w'], options: { centered: true, momentum: 0 } }],
+      state: {
+        w: Object.fromEntries(
+          Object.entries(codes).map(([kind, value]) => [kind.replace('momentum', 'gradAvg'), value]),
+        ),
+      },
+    } as SavedState;
+    const stored = { squareAvg: plain.state.w.squareAvg, gradAvg: plain.state.w.momentum! };
+    const float32 = await RMSProp.create({ w: n }, { centered: true });
+    float32.loadState(version3);
+    expect(firstDifference(Object.values(float32.state.w), Object.values(stored))).toBeUndefined();
+    const compressed = await RMSProp.create({ w: n }, { centered: true, stateFormat });
+    compressed.loadState(version3);
+    expect(firstDifference([compressed.state.w.gradAvg!], [stored.gradAvg])).toBeUndefined();
+    // the variance the step uses, max(S − ḡ², 0), within its rounding (S rounded apart from ḡ can be below ḡ²)
+    const s = compressed.state.w.squareAvg;
+    for (let i = 0; i < n; i++) {
+      const a2 = stored.gradAvg[i] ** 2;
+      const variance = Math.max(stored.squareAvg[i] - a2, 0);
+      const bound = variance * (stateFormat === 'bfloat16' ? 2 ** -8 : 2 ** -4) + 2 * 2 ** -23 * stored.squareAvg[i];
+      if (!(Math.abs(s[i] - a2 - variance) <= bound))
+        throw new Error(`S[${i}] = ${s[i]}, saved ${stored.squareAvg[i]} with ḡ² ${a2}`);
+    }
+    // version 4, as saved: into float32 state S = v + ḡ², each decoded from its codes
+    const again = await RMSProp.create({ w: n }, { centered: true });
+    again.loadState(compressed.saveState());
+    expect(firstDifference(Object.values(again.state.w), Object.values(compressed.state.w))).toBeUndefined();
+    for (const o of [plain, float32, compressed, again]) o.dispose();
   });
 
   it('small tensors keep float32 state (zero-copy views); the state bytes as create reports them', async () => {
@@ -175,7 +247,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const options: RMSPropOptions = { stateFormat, momentum: 0.9, lr: 1e-2 };
     const opt = await run(options, 3);
     const saved = opt.saveState();
-    expect(saved.version).toBe(3);
+    expect(saved.version).toBe(4);
     expect(saved.compressed).toEqual({ big: stateFormat, exact: stateFormat, odd: stateFormat });
     const forms: SavedState[] = [
       JSON.parse(JSON.stringify(saved)),

@@ -348,7 +348,9 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
         const expected = { w: new Float32Array(n), s: [] as number[], a: [] as number[], m: [] as number[] };
         for (let i = 0; i < n; i++) {
           const gi = g[i];
-          const sSum = f(f(decay * old('s', i)) + f(oneMinusDecay * f(gi * gi)));
+          // a centered block's S codes hold its variance v = S − ḡ²: S is v + ḡ²
+          const oldS = f(old('s', i) + f(old('a', i) * old('a', i)));
+          const sSum = f(f(decay * oldS) + f(oneMinusDecay * f(gi * gi)));
           const si = sSum < 1.1754943508222875e-38 ? 0 : sSum;
           const aSum = f(f(decay * old('a', i)) + f(oneMinusDecay * gi));
           const ai = Math.abs(aSum) < 1.1754943508222875e-38 ? 0 : aSum;
@@ -357,7 +359,7 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
           const mSum = f(f(momentum * old('m', i)) + increment);
           const mi = Math.abs(mSum) < 1.1754943508222875e-38 ? 0 : mSum;
           expected.w[i] = f(w[i] - f(stepScale * mi));
-          expected.s.push(si);
+          expected.s.push(f(si - f(ai * ai)) < 1.1754943508222875e-38 ? 0 : f(si - f(ai * ai)));
           expected.a.push(ai);
           expected.m.push(mi);
         }

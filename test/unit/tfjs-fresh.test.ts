@@ -267,7 +267,7 @@ describe.concurrent('every promise holds in a fresh process', () => {
   // the fourth, the moving averages move too.
   it.each([
     ['{ lr: 0.1 }', 'stock'],
-    ["{ lr: 0.01, momentum: 0.9, stateFormat: '8bit', threads: 2 }", 'lr set on the core'],
+    ["{ lr: 0.01, momentum: 0.9, centered: true, stateFormat: '8bit', threads: 2 }", 'lr set on the core'],
     [
       '{ lr: schedules.exponentialDecay({ initial: 0.02, decaySteps: 1, decayRate: 0.5 }), momentum: 0.9, threads: 2 }',
       'lr set on the core, b re-created',
