@@ -8,8 +8,9 @@
 // default, is the example's weights and its interleaved order, the run of BENCHMARKS.md's first table.
 // --control adds a float32 run with lr × (1 + 10⁻⁶): how far the final loss moves for a change far smaller
 // than any format's rounding, so how much of a format's difference on one seed is the run's chaos.
+// --centered trains every run with `centered: true` (whose compressed state stores the variance S − ḡ²).
 //
-//   npx tsx bench/state-accuracy.ts [--quick] [--epochs N] [--seed N] [--control] [--json]   (--json: one last line of JSON, for the test)
+//   npx tsx bench/state-accuracy.ts [--quick] [--epochs N] [--seed N] [--control] [--centered] [--json]   (--json: one last line of JSON, for the test)
 /// <reference path="../examples/tfjs/mnist.d.ts" />
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -23,6 +24,7 @@ import { environment } from './environment.js';
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const json = args.includes('--json');
+const centered = args.includes('--centered');
 const epochs = Number(args.includes('--epochs') ? args[args.indexOf('--epochs') + 1] : quick ? '2' : '5');
 const seedArg = args.includes('--seed') ? args[args.indexOf('--seed') + 1] : '1';
 const seed = Number(seedArg);
@@ -85,14 +87,14 @@ if (args.includes('--control'))
   variants.push({ label: 'float32, lr × (1 + 10⁻⁶)', stateFormat: 'float32', lr: lr * (1 + 1e-6) });
 const runs = await Promise.all(
   variants.map(async ({ label, stateFormat, lr }) => {
-    const optimizer = await rmsprop({ lr, stateFormat });
+    const optimizer = await rmsprop({ lr, stateFormat, centered });
     const m = model();
     m.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
     return { label, stateFormat, optimizer, model: m, loss: NaN, accuracy: NaN, testLoss: NaN };
   }),
 );
 console.log(
-  `MNIST ${perDigit * 10} training / ${heldOutPerDigit * 10} held-out images, 784-128-64-10 MLP, batches of 32, lr ${lr}, ${epochs} epochs, seed ${seed}; ` +
+  `MNIST ${perDigit * 10} training / ${heldOutPerDigit * 10} held-out images, 784-128-64-10 MLP, batches of 32, lr ${lr}${centered ? ', centered' : ''}, ${epochs} epochs, seed ${seed}; ` +
     `TF.js ${tf.version_core} cpu; ${environment()}`,
 );
 for (let epoch = 1; epoch <= epochs; epoch++) {
