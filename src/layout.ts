@@ -131,9 +131,6 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
     }),
   );
   bytes = align16(bytes);
-  const anyCompressed = specs.some((spec) =>
-    spec.entries.some(([, value]) => isCompressed(spec.options, lengthOf(value))),
-  );
   let stateBytes = 0;
   let stateValues = 0;
   const groups = specs.map((spec, g): GroupLayout => {
@@ -173,6 +170,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
     };
   });
   // Last, so that no state moves with the threads.
+  const anyCompressed = groups.some((group) => group.segments.some((segment) => segment.format !== 'float32'));
   const scratchAt = anyCompressed ? bytes : 0;
   if (anyCompressed) bytes += threads * STATE_SCRATCH_BYTES;
   const elements = groups.reduce(
