@@ -93,7 +93,7 @@ export function encodeState(source: SavedState | RMSProp): PlainBytes {
   const saved = source instanceof RMSProp ? source.stateViews() : source;
   if (!isRecord(saved))
     throw new TypeError(`encodeState needs a saved state object, got ${describe(saved)}${jsonHint(saved)}`);
-  const { state: savedArrays, compressed } = readSavedFields(saved, 'encodeState');
+  const { version, state: savedArrays, compressed } = readSavedFields(saved, 'encodeState');
   const stepCount = own(saved, 'stepCount');
   checkStepCount(stepCount, 'encodeState: stepCount');
   const groups = own(saved, 'groups');
@@ -133,7 +133,9 @@ export function encodeState(source: SavedState | RMSProp): PlainBytes {
   );
   let json: string;
   try {
-    json = JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, stepCount, groups, state, compressed });
+    // the saved state's own version, which says what its codes mean (version 3's centered S is S, not
+    // its variance); the envelope's version is the binary layout's
+    json = JSON.stringify({ format: STATE_FORMAT, version, stepCount, groups, state, compressed });
   } catch (error) {
     throw new TypeError(`encodeState: groups hold a value JSON cannot write (${(error as Error).message})`);
   }

@@ -207,6 +207,12 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const float32 = await RMSProp.create({ w: n }, { centered: true });
     float32.loadState(version3);
     expect(firstDifference(Object.values(float32.state.w), Object.values(stored))).toBeUndefined();
+    // the binary form keeps the version, and so the meaning (encodeState once wrote 4 over any version)
+    const binary = decodeState(encodeState(version3));
+    expect(binary.version).toBe(3);
+    const fromBinary = await RMSProp.create({ w: n }, { centered: true });
+    fromBinary.loadState(binary);
+    expect(firstDifference(Object.values(fromBinary.state.w), Object.values(stored))).toBeUndefined();
     const compressed = await RMSProp.create({ w: n }, { centered: true, stateFormat });
     compressed.loadState(version3);
     expect(firstDifference([compressed.state.w.gradAvg!], [stored.gradAvg])).toBeUndefined();
@@ -223,7 +229,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const again = await RMSProp.create({ w: n }, { centered: true });
     again.loadState(compressed.saveState());
     expect(firstDifference(Object.values(again.state.w), Object.values(compressed.state.w))).toBeUndefined();
-    for (const o of [plain, float32, compressed, again]) o.dispose();
+    for (const o of [plain, float32, fromBinary, compressed, again]) o.dispose();
   });
 
   it('small tensors keep float32 state (zero-copy views); the state bytes as create reports them', async () => {
