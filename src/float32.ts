@@ -21,7 +21,10 @@ export const clamp = (x: number, low: number, high: number) => {
   // biome-ignore lint/complexity/useMathMinMax: as above
   return high < atLeastLow ? high : atLeastLow;
 };
-// A centered group's compressed variance S − ḡ², as assembly/quantized.ts's subtractSquares: below
-// the smallest normal (negative and −∞ too) 0, NaN kept.
+// A centered group's compressed state stores its variance v = S − ḡ² for S (assembly/quantized.ts):
+// S rebuilt from v and ḡ as addSquares computes it, and v from S and ḡ as subtractSquares does (below
+// the smallest normal, negative and −∞ too, 0; NaN kept).
 /** @internal */
-export const flushVariance = (x: number) => flushSquare(Math.max(x, 0));
+export const fromVariance = (v: number, a: number) => f(v + f(a * a));
+/** @internal */
+export const toVariance = (s: number, a: number) => flushSquare(Math.max(f(s - f(a * a)), 0));

@@ -15,7 +15,7 @@ const CHUNK = 64 * STATE_BLOCK;
 let scratch: Float32Array[] | undefined;
 // Copies in this module: a test runner or bundler that reaches imports through getters (vitest,
 // webpack in development) would otherwise run a getter per element.
-const { clamp, f, flushVariance } = float32;
+const { clamp, f, fromVariance, toVariance } = float32;
 
 const square = (x: number) => x * x;
 /** The scales argument of a mode without 8-bit state. */
@@ -100,9 +100,9 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
         if (centered) decodeChunk(av, a, aqv, first, count, isHalf, false);
         if (hasMomentum) decodeChunk(mv, m, mqv, first, count, isHalf, false);
         // a centered group stores v = S − ḡ² (assembly/quantized.ts): S rebuilt for the step, v after it
-        if (centered) for (let j = 0; j < count; j++) sv[j] = f(sv[j] + f(av[j] * av[j]));
+        if (centered) for (let j = 0; j < count; j++) sv[j] = fromVariance(sv[j], av[j]);
         float32Step(count, at(wp + first * 4), at(gp + first * 4), sv, av, mv, k);
-        if (centered) for (let j = 0; j < count; j++) sv[j] = flushVariance(f(sv[j] - f(av[j] * av[j])));
+        if (centered) for (let j = 0; j < count; j++) sv[j] = toVariance(sv[j], av[j]);
         encodeChunk(sv, s, sp, sqv, first, count, isHalf, true, keys, K.squareAvgKey, blocks);
         if (centered) encodeChunk(av, a, ap, aqv, first, count, isHalf, false, keys, K.gradAvgKey, blocks);
         if (hasMomentum) encodeChunk(mv, m, mp, mqv, first, count, isHalf, false, keys, K.momentumKey, blocks);

@@ -8,7 +8,7 @@ import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './s
 import type { CompressedFormat, GroupInfo, ResolvedOptions } from './options.js';
 import type { Layout, Region, Segment } from './layout.js';
 import { keptKinds, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
-import { f, flushVariance } from './float32.js';
+import { fromVariance, toVariance } from './float32.js';
 
 /**
  * One parameter's optimizer state: views into the optimizer's memory with float32 state; with
@@ -121,7 +121,7 @@ function decodeCompressed(c: CompressedState, kind: StateKind, length: number): 
 
 /** S from a centered tensor's variance `values` and its ḡ, in place, as the kernels rebuild it. @internal */
 export function addSquares(values: Float32Array, gradAvg: Float32Array): void {
-  for (let i = 0; i < values.length; i++) values[i] = f(values[i] + f(gradAvg[i] * gradAvg[i]));
+  for (let i = 0; i < values.length; i++) values[i] = fromVariance(values[i], gradAvg[i]);
 }
 
 /**
@@ -134,7 +134,7 @@ export function encodeCompressed(c: CompressedState, given: Readonly<Partial<Rec
     const length = c.codes.squareAvg!.length;
     const gradAvg = given.gradAvg ?? decodeCompressed(c, 'gradAvg', length);
     const squareAvg = given.squareAvg ?? decodeCompressed(c, 'squareAvg', length);
-    arrays.squareAvg = squareAvg.map((x, i) => flushVariance(f(x - f(gradAvg[i] * gradAvg[i]))));
+    arrays.squareAvg = squareAvg.map((s, i) => toVariance(s, gradAvg[i]));
   }
   for (const kind of STATE_KINDS) {
     const values = arrays[kind];
