@@ -15,7 +15,7 @@ import {
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
-import { addSquares, checkOwnArray, encodeCompressed } from './tensors.js';
+import { addSquares, checkOwnArray, CONVERT_CHUNK, encodeCompressed } from './tensors.js';
 import {
   describe,
   FIXED_AFTER_CREATE,
@@ -304,12 +304,6 @@ function tensorWrites(
   writes.push(...averageWrites(t, fields.average, idle));
   return writes;
 }
-
-/**
- * Elements converted at a time between compressed formats (a whole array decoded would take 4 bytes a
- * value): whole blocks, since each chunk's first scale is its first / STATE_BLOCK.
- */
-const CONVERT_CHUNK = 64 * STATE_BLOCK;
 
 /** Decodes compressed `source` into `t`'s array `kind`: float32 directly, another format a chunk at a time (rounded to nearest). */
 function convertInto(

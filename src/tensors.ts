@@ -129,18 +129,33 @@ export function addSquares(values: Float32Array, gradAvg: Float32Array): void {
  * as its variance, from the S and ḡ given (either one not given: its present value). @internal
  */
 export function encodeCompressed(c: CompressedState, given: Readonly<Partial<Record<StateKind, Float32Array>>>): void {
-  const arrays = { ...given };
-  if (storesVariance(c) && (given.squareAvg || given.gradAvg)) {
-    const length = c.codes.squareAvg!.length;
-    const gradAvg = given.gradAvg ?? decodeCompressed(c, 'gradAvg', length);
-    const squareAvg = given.squareAvg ?? decodeCompressed(c, 'squareAvg', length);
-    arrays.squareAvg = squareAvg.map((s, i) => toVariance(s, gradAvg[i]));
-  }
+  const half = c.format === 'bfloat16';
+  const variance = storesVariance(c) && (given.squareAvg || given.gradAvg);
+  // (S and ḡ as they are, read before ḡ is written)
+  const length = c.codes.squareAvg!.length;
+  const gradAvg = variance ? (given.gradAvg ?? decodeCompressed(c, 'gradAvg', length)) : undefined;
+  const squareAvg = variance ? (given.squareAvg ?? decodeCompressed(c, 'squareAvg', length)) : undefined;
   for (const kind of STATE_KINDS) {
-    const values = arrays[kind];
-    if (values) encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
+    const values = given[kind];
+    if (values && !(variance && kind === 'squareAvg'))
+      encodeArray(half, kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
+  }
+  if (!squareAvg || !gradAvg) return;
+  // the variance a chunk at a time: a whole array of it would take 4 bytes a value (a big checkpoint)
+  const chunk = new Float32Array(Math.min(CONVERT_CHUNK, length));
+  for (let first = 0; first < length; first += CONVERT_CHUNK) {
+    const values = chunk.subarray(0, Math.min(CONVERT_CHUNK, length - first));
+    for (let j = 0; j < values.length; j++) values[j] = toVariance(squareAvg[first + j], gradAvg[first + j]);
+    const codes = c.codes.squareAvg!.subarray(first, first + values.length);
+    encodeArray(half, true, values, codes, c.scales.squareAvg!.subarray(first / STATE_BLOCK));
   }
 }
+
+/**
+ * Elements converted at a time between float32 and compressed state (a whole array would take 4 bytes
+ * a value): whole blocks, since each chunk's first scale is its first / STATE_BLOCK. @internal
+ */
+export const CONVERT_CHUNK = 64 * STATE_BLOCK;
 
 /**
  * The code and 8-bit scale that `value` takes in every element and block of an array of `format`

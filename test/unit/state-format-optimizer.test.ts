@@ -157,7 +157,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
 
   // Stored as S, a variance a ten-thousandth of S would be lost in S's rounding (8 bits: 1/16 of S).
   it('a centered group keeps its variance S − ḡ² through setState and a float32 load, within its own rounding', async () => {
-    const n = 5000;
+    const n = 70_000; // more than one chunk of the encoding (64 blocks)
     const random = rng(11);
     const gradAvg = Float32Array.from({ length: n }, () => 2 + 0.5 * normal(random));
     const variance = Float64Array.from(gradAvg, (a) => 1e-4 * a * a);
