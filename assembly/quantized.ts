@@ -26,6 +26,7 @@
 import { GOLDEN, K, M_SHIFT, M_TOP, MODE, S_SHIFT, S_TOP, SLOT_BYTES, STATE_BLOCK } from './generated/abi';
 import { dispatchFused, dispatchFusedBlock } from './generated/dispatch';
 import { step } from './index';
+import { flushSquare, flushSquares } from './update';
 import {
   ABS,
   blockKey,
@@ -302,22 +303,19 @@ function addSquares(count: usize, s: usize, a: usize): void {
   }
 }
 
-/** s[i] = s[i] − a[i]², flushed below the smallest normal (`k`'s K.minNormal) to 0: v from S and ḡ. */
+/** s[i] = s[i] − a[i]², flushed as S is (below the smallest normal, 0): v from S and ḡ. */
 function subtractSquares(count: usize, s: usize, a: usize, k: usize): void {
-  const minNormal = load<f32>(k + <usize>K.minNormal * SLOT_BYTES);
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const vMinNormal = v128.load(k + <usize>K.minNormal * SLOT_BYTES);
     for (; i + 4 <= count; i += 4) {
       const av = v128.load(a + (i << 2));
-      const v = f32x4.sub(v128.load(s + (i << 2)), f32x4.mul(av, av));
-      v128.store(s + (i << 2), v128.andnot(v, f32x4.lt(v, vMinNormal)));
+      v128.store(s + (i << 2), flushSquares(f32x4.sub(v128.load(s + (i << 2)), f32x4.mul(av, av)), vMinNormal));
     }
   }
   for (; i < count; i++) {
     const ai = load<f32>(a + (i << 2));
-    const v = load<f32>(s + (i << 2)) - ai * ai;
-    store<f32>(s + (i << 2), v < minNormal ? 0 : v);
+    store<f32>(s + (i << 2), flushSquare(load<f32>(s + (i << 2)) - ai * ai));
   }
 }
 

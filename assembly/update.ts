@@ -234,13 +234,14 @@ function flushVector(x: v128, minNormal: v128, signBit: v128): v128 {
 }
 
 // The square average is never negative (nor −0), so it needs no |x|: one compare fewer per element.
+// (A centered block's variance, assembly/quantized.ts, is flushed with them too: below 0 it reads 0.)
 @inline
-function flushSquare(x: f32): f32 {
+export function flushSquare(x: f32): f32 {
   return x < MIN_NORMAL ? 0 : x;
 }
 
 @inline
-function flushSquares(x: v128, minNormal: v128): v128 {
+export function flushSquares(x: v128, minNormal: v128): v128 {
   return v128.andnot(x, f32x4.lt(x, minNormal));
 }
 

@@ -49,9 +49,8 @@ export function regionGap(regionBytes: number): number {
 
 /** Tensors with fewer elements keep float32 state whatever the stateFormat (bitsandbytes' rule for its 8-bit optimizers). */
 const COMPRESSED_MIN_ELEMENTS = 4096;
-/** Whether a tensor of `length` elements in a group of these options keeps compressed state. */
-const isCompressed = ({ stateFormat }: ResolvedOptions, length: number) =>
-  stateFormat !== 'float32' && length >= COMPRESSED_MIN_ELEMENTS;
+/** Whether a tensor of `length` elements in a group of stateFormat `format` keeps compressed state. */
+const isCompressed = (format: StateFormat, length: number) => format !== 'float32' && length >= COMPRESSED_MIN_ELEMENTS;
 
 /**
  * Part of a group whose tensors one kernel call updates: its tensors back to back in each region.
@@ -140,7 +139,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
     const lengths = [0, 0];
     const groupTensors = spec.entries.map(([, value], i) => {
       const length = lengthOf(value);
-      const compressed = isCompressed(spec.options, length);
+      const compressed = isCompressed(stateFormat, length);
       const segment = compressed ? 1 : 0;
       const offset = lengths[segment];
       lengths[segment] += compressed ? Math.ceil(length / STATE_BLOCK) * STATE_BLOCK : padded(length);

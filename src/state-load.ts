@@ -15,7 +15,7 @@ import {
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
 import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
-import { addSquares, checkOwnArray, CONVERT_CHUNK, encodeCompressed } from './tensors.js';
+import { addSquares, checkOwnArray, encodeCompressed, encodeInChunks } from './tensors.js';
 import {
   describe,
   FIXED_AFTER_CREATE,
@@ -41,7 +41,7 @@ import {
   type TensorArrays,
   type Typed,
 } from './state.js';
-import { decodeArray, decodeChunk, encodeArray, fromBits, isScaleBits } from './state-codecs.js';
+import { decodeArray, decodeChunk, fromBits, isScaleBits } from './state-codecs.js';
 
 /** A state array as read: its size in bytes, and a writer of those bytes (which throws on bad base64). @internal */
 export interface ReadArray {
@@ -317,13 +317,9 @@ function convertInto(
     decodeChunk(stateArray(t, kind)!, source.codes, source.scales, 0, t.length, source.half, isS);
     return;
   }
-  const chunk = new Float32Array(Math.min(CONVERT_CHUNK, t.length));
-  for (let first = 0; first < t.length; first += CONVERT_CHUNK) {
-    const values = chunk.subarray(0, Math.min(CONVERT_CHUNK, t.length - first));
-    decodeChunk(values, source.codes, source.scales, first, values.length, source.half, isS);
-    const codes = target.codes[kind]!.subarray(first, first + values.length);
-    encodeArray(target.format === 'bfloat16', isS, values, codes, target.scales[kind]!.subarray(first / STATE_BLOCK));
-  }
+  encodeInChunks(target, kind, t.length, (values, first) =>
+    decodeChunk(values, source.codes, source.scales, first, values.length, source.half, isS),
+  );
 }
 
 /**

@@ -129,33 +129,50 @@ export function addSquares(values: Float32Array, gradAvg: Float32Array): void {
  * as its variance, from the S and ḡ given (either one not given: its present value). @internal
  */
 export function encodeCompressed(c: CompressedState, given: Readonly<Partial<Record<StateKind, Float32Array>>>): void {
-  const half = c.format === 'bfloat16';
-  const variance = storesVariance(c) && (given.squareAvg || given.gradAvg);
+  const asVariance = storesVariance(c) && (given.squareAvg !== undefined || given.gradAvg !== undefined);
   // (S and ḡ as they are, read before ḡ is written)
   const length = c.codes.squareAvg!.length;
-  const gradAvg = variance ? (given.gradAvg ?? decodeCompressed(c, 'gradAvg', length)) : undefined;
-  const squareAvg = variance ? (given.squareAvg ?? decodeCompressed(c, 'squareAvg', length)) : undefined;
+  const gradAvg = asVariance ? (given.gradAvg ?? decodeCompressed(c, 'gradAvg', length)) : undefined;
+  const squareAvg = asVariance ? (given.squareAvg ?? decodeCompressed(c, 'squareAvg', length)) : undefined;
   for (const kind of STATE_KINDS) {
     const values = given[kind];
-    if (values && !(variance && kind === 'squareAvg'))
-      encodeArray(half, kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
+    if (values && !(asVariance && kind === 'squareAvg'))
+      encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
   }
-  if (!squareAvg || !gradAvg) return;
-  // the variance a chunk at a time: a whole array of it would take 4 bytes a value (a big checkpoint)
-  const chunk = new Float32Array(Math.min(CONVERT_CHUNK, length));
-  for (let first = 0; first < length; first += CONVERT_CHUNK) {
-    const values = chunk.subarray(0, Math.min(CONVERT_CHUNK, length - first));
-    for (let j = 0; j < values.length; j++) values[j] = toVariance(squareAvg[first + j], gradAvg[first + j]);
-    const codes = c.codes.squareAvg!.subarray(first, first + values.length);
-    encodeArray(half, true, values, codes, c.scales.squareAvg!.subarray(first / STATE_BLOCK));
-  }
+  if (squareAvg && gradAvg)
+    encodeInChunks(c, 'squareAvg', length, (values, first) => {
+      for (let j = 0; j < values.length; j++) values[j] = toVariance(squareAvg[first + j], gradAvg[first + j]);
+    });
 }
 
+/** Elements encoded at a time by encodeInChunks: whole blocks, so that each chunk's first scale is its first / STATE_BLOCK. */
+const CHUNK = 64 * STATE_BLOCK;
+
 /**
- * Elements converted at a time between float32 and compressed state (a whole array would take 4 bytes
- * a value): whole blocks, since each chunk's first scale is its first / STATE_BLOCK. @internal
+ * Encodes a compressed tensor's array `kind` (`length` values, rounded to nearest) a chunk at a time,
+ * each chunk's float32 values written by `fill(values, first)`: a whole array of them would take 4
+ * bytes a value at the peak of a big load. @internal
  */
-export const CONVERT_CHUNK = 64 * STATE_BLOCK;
+export function encodeInChunks(
+  c: CompressedState,
+  kind: StateKind,
+  length: number,
+  fill: (values: Float32Array, first: number) => void,
+): void {
+  const chunk = new Float32Array(Math.min(CHUNK, length));
+  for (let first = 0; first < length; first += CHUNK) {
+    const values = chunk.subarray(0, Math.min(CHUNK, length - first));
+    fill(values, first);
+    const codes = c.codes[kind]!.subarray(first, first + values.length);
+    encodeArray(
+      c.format === 'bfloat16',
+      kind === 'squareAvg',
+      values,
+      codes,
+      c.scales[kind]!.subarray(first / STATE_BLOCK),
+    );
+  }
+}
 
 /**
  * The code and 8-bit scale that `value` takes in every element and block of an array of `format`

@@ -63,6 +63,10 @@ async function run(options: RMSPropOptions, steps = 4, sizes: Record<string, num
   return opt;
 }
 
+/** How far a centered group's S − ḡ² may read from `variance` once stored: its own rounding in the format, and S's float32 rounding (given and rebuilt). */
+const varianceBound = (format: Format, variance: number, squareAvg: number) =>
+  variance * (format === 'bfloat16' ? 2 ** -8 : 2 ** -4) + 2 * 2 ** -23 * squareAvg;
+
 const COMBOS: Array<[string, RMSPropOptions]> = [
   ['seed', {}],
   ['centered + nesterov momentum', { centered: true, momentum: 0.9, nesterov: true, lr: 1e-2 }],
@@ -174,8 +178,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
       load(opt);
       const { squareAvg: s, gradAvg: a } = opt.state.w;
       for (let i = 0; i < n; i++) {
-        // S's own float32 rounding (given and rebuilt), then the variance's in the format
-        const bound = variance[i] * (stateFormat === 'bfloat16' ? 2 ** -8 : 2 ** -4) + 2 * 2 ** -23 * squareAvg[i];
+        const bound = varianceBound(stateFormat, variance[i], squareAvg[i]);
         const error = Math.abs(s[i] - a[i] * a[i] - variance[i]);
         if (!(error <= bound)) throw new Error(`${way}: S − ḡ² at ${i} is ${s[i] - a[i] * a[i]}, was ${variance[i]}`);
       }
@@ -221,7 +224,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     for (let i = 0; i < n; i++) {
       const a2 = stored.gradAvg[i] ** 2;
       const variance = Math.max(stored.squareAvg[i] - a2, 0);
-      const bound = variance * (stateFormat === 'bfloat16' ? 2 ** -8 : 2 ** -4) + 2 * 2 ** -23 * stored.squareAvg[i];
+      const bound = varianceBound(stateFormat, variance, stored.squareAvg[i]);
       if (!(Math.abs(s[i] - a2 - variance) <= bound))
         throw new Error(`S[${i}] = ${s[i]}, saved ${stored.squareAvg[i]} with ḡ² ${a2}`);
     }
