@@ -19,6 +19,19 @@ export function firstViolation(
 }
 
 /**
+ * A fresh square average, float32's (1 − ρ)·g², against float64's from the same g: a few roundings of
+ * 2⁻²⁴ apart, so a relative bound (an absolute one fails on ulps, as toBeCloseTo(…, 9) did at 0.0067).
+ */
+export function freshSquareAverageMismatch(rms: ArrayLike<number>, expected: ArrayLike<number>): string | undefined {
+  if (rms.length !== expected.length) return `${rms.length} values, expected ${expected.length}`;
+  for (let i = 0; i < rms.length; i++) {
+    if (!(Math.abs(rms[i] - expected[i]) <= 1e-6 * Math.abs(expected[i])))
+      return `[${i}] ${rms[i]} against ${expected[i]}`;
+  }
+  return undefined;
+}
+
+/**
  * A user's program up to its first line of its own: TF.js as a Node user loads it (tfjs-core,
  * tfjs-backend-cpu, tfjs-layers), this package through its exports, `out(value)` to report (one
  * JSON line), and a seeded 64 × 8 data set with an 8-16-3 MLP (`data()`, `mlp()`).
