@@ -187,15 +187,19 @@ export class AutoThreads {
     figures[TIMED_MS] += this.#now() - figures[RUN_START];
     figures[TIMED_ELEMENTS] += elements;
     figures[TIMED_STALL_MS] += stallMs;
-    if (++this.#timedRuns >= this.#timedPerPeriod || this.#stalls >= STALLS_TO_GIVE_UP) this.#endPeriod();
+    // Stalls matter only to a trial (it may give up): on the kept choice they wait for the period's
+    // end, since #endPeriod runs cold (V8 leaves it interpreted, where each of its numbers is a heap
+    // number) and a busy machine's stalls would otherwise run it at every timed run.
+    if (++this.#timedRuns >= this.#timedPerPeriod || (this.#stalls >= STALLS_TO_GIVE_UP && this.#keepLeft === -1))
+      this.#endPeriod();
   }
 
-  /** The period is over (its ordinary runs as sampled, plus every stall), or it stalled: a trial may give up. */
+  /** The period is over (its ordinary runs as sampled, plus every stall), or a trial stalled: it may give up. */
   #endPeriod(): void {
     const figures = this.#figures;
     if (this.#timedRuns < this.#timedPerPeriod) {
       const keptMs = this.#keptPerElement() * figures[PERIOD_ELEMENTS];
-      if (this.#keepLeft === -1 && figures[PERIOD_STALL_MS] > GIVE_UP_FACTOR * keptMs) this.#giveUpTrial();
+      if (figures[PERIOD_STALL_MS] > GIVE_UP_FACTOR * keptMs) this.#giveUpTrial();
       return;
     }
     const timedMs = figures[TIMED_MS];

@@ -15,7 +15,9 @@
 //   ctl[FAILED]      the index of a worker that threw inside a step (0: none)
 //   ctl[STALL], ctl[STALL_MS]  for tests: the worker that sleeps STALL_MS inside its next chunk
 //   ctl[STALL_WAIT]  for tests: the slot a stalled worker sleeps on (never notified)
-//   ctl[NEXT + LINE·t] the next chunk of thread t's share, one cache line (LINE int32) per thread
+//   ctl[PLANNED_LENGTH], ctl[PLANNED_COMPRESSED]  what the chunks were last cut for (main thread only)
+//   ctl[NEXT + LINE·t] the next chunk of thread t's share, one cache line (LINE int32) per thread;
+//                    ctl[FIRST + LINE·t] the first chunk of its share
 // A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
 // waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
 // waits for a worker that has not woken up yet: a late worker finds the step closed and sleeps on.
@@ -33,7 +35,7 @@
 // multiple of 4 (a compressed call starts on a STATE_BLOCK boundary, and then every chunk is whole
 // blocks, as a call with 8-bit state needs: its blocks' scales are from its first element).
 import type { Kernel } from './kernel.js';
-import { MODE, STATE_BLOCK, STATE_SCRATCH_BYTES } from './kernel.js';
+import { MODE, STATE_BLOCK, STATE_BLOCK_SHIFT, STATE_SCRATCH_BYTES } from './kernel.js';
 import { MAX_THREADS } from './options.js';
 
 /**
@@ -58,8 +60,12 @@ export const SLOTS = Object.freeze({
   STALL_MS: 12,
   /** The slot a stalled worker sleeps on (never notified). */
   STALL_WAIT: 13,
-  /** Thread t's next chunk is at NEXT + LINE·t: one cache line (LINE int32) per thread. */
+  /** The calls' length laid end to end, and whether any was compressed, when the chunks were last cut (see planChunks). */
+  PLANNED_LENGTH: 14,
+  PLANNED_COMPRESSED: 15,
+  /** Thread t's next chunk is at NEXT + LINE·t: one cache line (LINE int32) per thread; its share's first chunk at FIRST + LINE·t. */
   NEXT: 16,
+  FIRST: 17,
   LINE: 16,
   /**
    * A call's fields in the job table: the kernel's step arguments (see Kernel.step), its state's
@@ -84,8 +90,9 @@ export const SLOTS = Object.freeze({
   CALL_E: 13,
   CALL_START: 14,
   CALL_INTS: 15,
-  /** Elements per 8-bit scale, and bytes of a thread's scratch area (src/generated/abi.ts). */
+  /** Elements per 8-bit scale (src/generated/abi.ts) and its log2, and bytes of a thread's scratch area. */
   STATE_BLOCK,
+  STATE_BLOCK_SHIFT,
   STATE_SCRATCH_BYTES,
   /** CALL_MODE of a call that scans for NaN and ±∞ instead of updating. */
   SCAN_MODE: -1,
@@ -98,7 +105,7 @@ export const SLOTS = Object.freeze({
 });
 /** @internal */
 export type Slots = typeof SLOTS;
-const { CHUNKS, CHUNK, NEXT, LINE, CALL_MODE, CALL_N, CALL_START } = SLOTS;
+const { CHUNKS, CHUNK, NEXT, FIRST, LINE, CALL_MODE, CALL_N, CALL_START, PLANNED_LENGTH, PLANNED_COMPRESSED } = SLOTS;
 /** @internal */
 export const { CALL_INTS, SCAN_MODE, AVERAGE_MODE } = SLOTS;
 /** @internal */
@@ -137,7 +144,8 @@ export function runChunks(
 ): number {
   const { CHUNK, CHUNKS, NEXT, LINE, STALL, STALL_MS, STALL_WAIT, WORKER_CHUNKS, FOUND_NON_FINITE } = slots;
   const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START, CALL_INTS } = slots;
-  const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_E, STATE_BLOCK, STATE_SCRATCH_BYTES } = slots;
+  const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_E, STATE_BLOCK_SHIFT, STATE_SCRATCH_BYTES } =
+    slots;
   const scanMode = slots.SCAN_MODE;
   const averageMode = slots.AVERAGE_MODE;
   const size = ctl[CHUNK];
@@ -183,7 +191,7 @@ export function runChunks(
         } else {
           // state codes at their own width; 8-bit scales one per block (start is a block boundary then)
           const stateAt = start * jobs[j + CALL_STATE_BYTES];
-          const scaleAt = Math.floor(start / STATE_BLOCK) * 4;
+          const scaleAt = (start >>> STATE_BLOCK_SHIFT) << 2; // as kernel.ts' scaleByteOffset
           step(
             jobs[j + CALL_MODE],
             stop - start,
@@ -214,23 +222,36 @@ export function runChunks(
  */
 export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): void {
   let laidOut = 0;
-  let compressed = false;
+  let compressed = 0;
   for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
     // a compressed call (a stateFormat other than float32) starts on a block boundary
     const mode = jobs[j + CALL_MODE];
     if (mode >= 0 && ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) !== 0) {
-      compressed = true;
-      laidOut = Math.ceil(laidOut / STATE_BLOCK) * STATE_BLOCK;
+      compressed = 1;
+      laidOut = roundUp(laidOut, STATE_BLOCK);
     }
     jobs[j + CALL_START] = laidOut;
-    laidOut += Math.ceil(jobs[j + CALL_N] / 4) * 4;
+    laidOut += roundUp(jobs[j + CALL_N], 4);
   }
-  // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
-  // taking one (an atomic add) costs nothing next to computing it. With compressed calls, whole blocks.
-  const unit = compressed ? STATE_BLOCK : 4;
-  const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * unit)) * unit);
-  const chunks = Math.ceil(laidOut / size);
-  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, Math.ceil((t * chunks) / threads));
-  Atomics.store(ctl, CHUNK, size);
-  Atomics.store(ctl, CHUNKS, chunks);
+  // Cut anew only when the calls' length changed (a step's calls are mostly the last one's): cutting
+  // divides, and a step runs this before V8 compiles it (a trial of threads: 'auto'), where a
+  // division that is not whole makes a heap number. Everything else here is small integers.
+  if (ctl[CHUNK] === 0 || ctl[PLANNED_LENGTH] !== laidOut || ctl[PLANNED_COMPRESSED] !== compressed) {
+    // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
+    // taking one (an atomic add) costs nothing next to computing it. With compressed calls, whole blocks.
+    const unit = compressed === 1 ? STATE_BLOCK : 4;
+    const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * unit)) * unit);
+    const chunks = Math.ceil(laidOut / size);
+    for (let t = 0; t < threads; t++) ctl[FIRST + LINE * t] = Math.ceil((t * chunks) / threads);
+    ctl[PLANNED_LENGTH] = laidOut;
+    ctl[PLANNED_COMPRESSED] = compressed;
+    Atomics.store(ctl, CHUNK, size);
+    Atomics.store(ctl, CHUNKS, chunks);
+  }
+  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, ctl[FIRST + LINE * t]);
+}
+
+/** `n` rounded up to a multiple of `unit` (a power of 2), in int32 arithmetic: n + unit stays below 2³¹ (a layout is at most 4 GiB of float32). */
+function roundUp(n: number, unit: number): number {
+  return (n + unit - 1) & -unit;
 }

@@ -6,8 +6,8 @@ import {
   K,
   type Kernel,
   SLOT_FLOATS,
-  STATE_BLOCK,
   STATE_ELEMENT_BYTES,
+  scaleByteOffset,
   STEP_CLIP_SCALE,
   STEP_LR,
   transformBit,
@@ -50,7 +50,7 @@ export class DirectCalls implements KernelCalls {
     const { base } = segment;
     const at = offset * 4;
     const stateAt = offset * STATE_ELEMENT_BYTES[segment.format];
-    const scaleAt = Math.floor(offset / STATE_BLOCK) * 4;
+    const scaleAt = scaleByteOffset(offset);
     this.#kernel.step(
       mode,
       length,
@@ -92,7 +92,7 @@ export class JobQueue implements KernelCalls {
     const at = offset * 4;
     const stateBytes = STATE_ELEMENT_BYTES[segment.format];
     const stateAt = offset * stateBytes;
-    const scaleAt = Math.floor(offset / STATE_BLOCK) * 4;
+    const scaleAt = scaleByteOffset(offset);
     const jobs = this.#pool.jobs;
     const j = this.#count++ * CALL_INTS;
     jobs[j + CALL_MODE] = mode;

@@ -601,6 +601,36 @@ describe('finding the calls of a chunk', () => {
     expect(visits).toBeLessThanOrEqual(chunks * (Math.ceil(Math.log2(lengths.length)) + 2) + lengths.length);
   });
 
+  // planChunks cuts the chunks only when the calls' length changes (a division, allocating while
+  // interpreted); a step's plan, reused or cut anew, is the one a fresh control block gets.
+  it('a plan reused for the same length, cut anew when the length or the state format changes', () => {
+    const threads = 3;
+    const plan = (ctl: Int32Array, jobs: Int32Array, calls: number) => {
+      planChunks(jobs, calls, ctl, threads);
+      const next = Array.from({ length: threads }, (_, t) => ctl[SLOTS.NEXT + SLOTS.LINE * t]);
+      return { chunk: ctl[SLOTS.CHUNK], chunks: ctl[SLOTS.CHUNKS], next };
+    };
+    const fresh = (jobs: Int32Array, calls: number) => plan(new Int32Array(16 * (1 + threads)), jobs, calls);
+    const ctl = new Int32Array(16 * (1 + threads));
+    const big = table([300_001, 7]).jobs;
+    const small = table([90_000]).jobs;
+    const compressedBig = table([300_001]).jobs;
+    compressedBig[SLOTS.CALL_MODE] = 3 | (1 << MODE.STATE_FORMAT_SHIFT);
+    for (const [jobs, calls] of [
+      [big, 2],
+      [big, 2],
+      [small, 1],
+      [big, 1],
+      [compressedBig, 1],
+      [big, 2],
+    ] as const) {
+      const expected = fresh(jobs, calls);
+      for (let t = 0; t < threads; t++) ctl[SLOTS.NEXT + SLOTS.LINE * t] = 99; // as a step leaves it: every chunk taken
+      expect(plan(ctl, jobs, calls)).toEqual(expected);
+    }
+    expect(fresh(compressedBig, 1).chunk).not.toBe(fresh(big, 1).chunk); // the same length, whole blocks
+  });
+
   // Compressed calls (8 bits) among float32 ones: every chunk of a compressed call starts on a block
   // boundary of it, with its codes, scales and thread's own scratch area at the matching place.
   it.each([2, 3])(
