@@ -187,9 +187,7 @@ export class AutoThreads {
     figures[TIMED_MS] += this.#now() - figures[RUN_START];
     figures[TIMED_ELEMENTS] += elements;
     figures[TIMED_STALL_MS] += stallMs;
-    // Stalls matter only to a trial (it may give up): on the kept choice they wait for the period's
-    // end, since #endPeriod runs cold (V8 leaves it interpreted, where each of its numbers is a heap
-    // number) and a busy machine's stalls would otherwise run it at every timed run.
+    // Stalls end a period early only in a trial (it may give up): #endPeriod runs interpreted, its numbers boxed.
     if (++this.#timedRuns >= this.#timedPerPeriod || (this.#stalls >= STALLS_TO_GIVE_UP && this.#keepLeft === -1))
       this.#endPeriod();
   }

@@ -15,9 +15,8 @@
 //   ctl[FAILED]      the index of a worker that threw inside a step (0: none)
 //   ctl[STALL], ctl[STALL_MS]  for tests: the worker that sleeps STALL_MS inside its next chunk
 //   ctl[STALL_WAIT]  for tests: the slot a stalled worker sleeps on (never notified)
-//   ctl[PLANNED_LENGTH], ctl[PLANNED_COMPRESSED]  what the chunks were last cut for (main thread only)
-//   ctl[NEXT + LINE·t] the next chunk of thread t's share, one cache line (LINE int32) per thread;
-//                    ctl[FIRST + LINE·t] the first chunk of its share
+//   ctl[PLANNED_LENGTH], ctl[PLANNED_COMPRESSED]  what the chunks were cut for (main thread only)
+//   ctl[NEXT + LINE·t], ctl[FIRST + LINE·t]  the next and first chunk of thread t's share (a cache line each)
 // A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
 // waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
 // waits for a worker that has not woken up yet: a late worker finds the step closed and sleeps on.
@@ -60,10 +59,9 @@ export const SLOTS = Object.freeze({
   STALL_MS: 12,
   /** The slot a stalled worker sleeps on (never notified). */
   STALL_WAIT: 13,
-  /** The calls' length laid end to end, and whether any was compressed, when the chunks were last cut (see planChunks). */
   PLANNED_LENGTH: 14,
   PLANNED_COMPRESSED: 15,
-  /** Thread t's next chunk is at NEXT + LINE·t: one cache line (LINE int32) per thread; its share's first chunk at FIRST + LINE·t. */
+  /** Thread t's next chunk is at NEXT + LINE·t: one cache line (LINE int32) per thread. */
   NEXT: 16,
   FIRST: 17,
   LINE: 16,
@@ -90,7 +88,7 @@ export const SLOTS = Object.freeze({
   CALL_E: 13,
   CALL_START: 14,
   CALL_INTS: 15,
-  /** Elements per 8-bit scale (src/generated/abi.ts) and its log2, and bytes of a thread's scratch area. */
+  /** Elements per 8-bit scale and its log2, and bytes of a thread's scratch area (src/generated/abi.ts). */
   STATE_BLOCK,
   STATE_BLOCK_SHIFT,
   STATE_SCRATCH_BYTES,
@@ -233,9 +231,7 @@ export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, thr
     jobs[j + CALL_START] = laidOut;
     laidOut += roundUp(jobs[j + CALL_N], 4);
   }
-  // Cut anew only when the calls' length changed (a step's calls are mostly the last one's): cutting
-  // divides, and a step runs this before V8 compiles it (a trial of threads: 'auto'), where a
-  // division that is not whole makes a heap number. Everything else here is small integers.
+  // Cut anew only for a new length: interpreted (a trial of threads: 'auto'), a division makes a heap number.
   if (ctl[CHUNK] === 0 || ctl[PLANNED_LENGTH] !== laidOut || ctl[PLANNED_COMPRESSED] !== compressed) {
     // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
     // taking one (an atomic add) costs nothing next to computing it. With compressed calls, whole blocks.
@@ -251,7 +247,7 @@ export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, thr
   for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, ctl[FIRST + LINE * t]);
 }
 
-/** `n` rounded up to a multiple of `unit` (a power of 2), in int32 arithmetic: n + unit stays below 2³¹ (a layout is at most 4 GiB of float32). */
+/** `n` rounded up to a multiple of `unit`, a power of 2 (int32: a layout's elements are far below 2³¹). */
 function roundUp(n: number, unit: number): number {
   return (n + unit - 1) & -unit;
 }

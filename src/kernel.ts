@@ -22,15 +22,10 @@ import { fromBits, roundingKey } from './state-codecs.js';
 
 /** @internal */
 export { K, MODE, REDUCTION_BLOCK, SLOT_FLOATS, STATE_BLOCK, STATE_SCRATCH_BYTES };
-/** log2(STATE_BLOCK): blocks are found by shifts (see scaleByteOffset). @internal */
+/** log2(STATE_BLOCK), a power of 2. @internal */
 export const STATE_BLOCK_SHIFT = 31 - Math.clz32(STATE_BLOCK);
-if (1 << STATE_BLOCK_SHIFT !== STATE_BLOCK) throw new Error(`STATE_BLOCK ${STATE_BLOCK} is not a power of 2`);
 
-/**
- * The byte offset, in an 8-bit scale array, of the scale of the block holding element `element`.
- * A shift, not a division: a step's code runs before V8 compiles it (a trial of threads: 'auto'),
- * where a division that is not whole makes a heap number. @internal
- */
+/** Byte offset of the 8-bit scale of `element`'s block: a shift, as interpreted a division makes a heap number. @internal */
 export function scaleByteOffset(element: number): number {
   return (element >>> STATE_BLOCK_SHIFT) << 2;
 }

@@ -10,7 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { RMSProp, type RMSPropOptions } from '../../src/index.js';
 import { AutoThreads } from '../../src/auto-threads.js';
 import { CALL_INTS, planChunks, runChunks, SCAN_MODE, SLOTS } from '../../src/chunks.js';
-import { MODE, STATE_BLOCK, STATE_SCRATCH_BYTES } from '../../src/kernel.js';
+import { MODE, STATE_BLOCK, STATE_BLOCK_SHIFT, STATE_SCRATCH_BYTES } from '../../src/kernel.js';
 import { moduleArgs, runForJson, runNode } from '../support/child.js';
 import {
   AUTO_THREADS,
@@ -629,6 +629,7 @@ describe('finding the calls of a chunk', () => {
       expect(plan(ctl, jobs, calls)).toEqual(expected);
     }
     expect(fresh(compressedBig, 1).chunk).not.toBe(fresh(big, 1).chunk); // the same length, whole blocks
+    expect(1 << STATE_BLOCK_SHIFT).toBe(STATE_BLOCK); // blocks are found by shifts (kernel.ts' scaleByteOffset)
   });
 
   // Compressed calls (8 bits) among float32 ones: every chunk of a compressed call starts on a block
