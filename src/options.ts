@@ -399,18 +399,26 @@ export function describe(value: unknown): string {
   }
 }
 
+/** Object.prototype.toString's tags of the builtins that hold no keys of their own. */
+const KEYLESS_TAGS = new Set(
+  ['Map', 'Set', 'WeakMap', 'WeakSet', 'Date', 'RegExp', 'Promise'].map((name) => `[object ${name}]`),
+);
+
 /**
  * Whether `value` is an object whose own keys are what it holds (an array's: its indices): not a
  * typed array, Map, Set, WeakMap, WeakSet, Date, RegExp or Promise (a forgotten `await`). Read as a
- * record, each would be empty: a step or a change of nothing, that counted. (No property is read:
- * options are read once each.) @internal
+ * record, each would be empty: a step or a change of nothing, that counted. By their tags, which
+ * hold in any realm (an iframe's, a vm context's), where instanceof says no. (No named property is
+ * read: options are read once each.) @internal
  */
-export const holdsKeys = (value: unknown): value is object =>
-  value !== null &&
-  typeof value === 'object' &&
-  !ArrayBuffer.isView(value) &&
-  !(value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) &&
-  !(value instanceof Date || value instanceof RegExp || value instanceof Promise);
+export const holdsKeys = (value: unknown): value is object => {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false;
+  try {
+    return !KEYLESS_TAGS.has(Object.prototype.toString.call(value));
+  } catch {
+    return true; // a Proxy whose trap throws: what reads it next says so
+  }
+};
 
 /** Whether `value` is a record of names (options, a saved state's objects): one that holds keys, not an array. @internal */
 export const isRecord = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);

@@ -35,7 +35,8 @@ export function describe(value: unknown): string {
   if (value === null || typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return 'an array';
   const name = value.constructor?.name ?? 'object';
-  return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}${value instanceof Promise ? ' (await it first)' : ''}`;
+  const thenable = typeof (value as { then?: unknown }).then === 'function'; // a Promise of any realm
+  return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}${thenable ? ' (await it first)' : ''}`;
 }
 
 /** @internal */
@@ -45,18 +46,24 @@ const isTensor = (value: unknown): value is tf.Tensor => value instanceof tf.Ten
 export const given = (options: object): Record<string, unknown> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 
+const KEYLESS_TAGS = new Set(
+  ['Map', 'Set', 'WeakMap', 'WeakSet', 'Date', 'RegExp', 'Promise'].map((name) => `[object ${name}]`),
+);
+
 /**
  * Whether `value` is an object whose own keys are what it holds, as the core's records and options
  * are: not a typed array, Map, Set, WeakMap, WeakSet, Date, RegExp or Promise (a forgotten `await`),
  * which would read as empty. The core's holdsKeys, copied: the drop-in imports only the public entry.
  * @internal
  */
-export const holdsKeys = (value: unknown): value is object =>
-  value !== null &&
-  typeof value === 'object' &&
-  !ArrayBuffer.isView(value) &&
-  !(value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) &&
-  !(value instanceof Date || value instanceof RegExp || value instanceof Promise);
+export const holdsKeys = (value: unknown): value is object => {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false;
+  try {
+    return !KEYLESS_TAGS.has(Object.prototype.toString.call(value));
+  } catch {
+    return true; // a Proxy whose trap throws: what reads it next says so
+  }
+};
 
 /** Whether `value` can be options: one that holds keys, not an array (the core's isRecord). @internal */
 export const isOptionsObject = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);

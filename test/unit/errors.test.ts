@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { sharedSpans, type Span } from '../../src/inputs.js';
 import { encodeState, PRESETS, RMSProp, type RMSPropOptions, schedules } from '../../src/index.js';
@@ -145,11 +146,17 @@ describe('create rejects bad options', () => {
     const before = snapshot([opt.params.w, opt.grads.w, opt.state.w.squareAvg]);
     const revision = opt.revision;
     const later = Promise.resolve({ w: new Float32Array(3) });
+    // and the same from another realm (a vm context's, an iframe's), where instanceof says no
+    const [otherLater, otherMap] = runInNewContext(
+      '[Promise.resolve({ w: new Float32Array(3) }), new Map([["w", 1]])]',
+    );
     for (const [bad, named] of [
       [later, 'a Promise (await it first)'],
       [new Date(0), 'a Date'],
       [new WeakMap(), 'a WeakMap'],
       [/w/, 'a RegExp'],
+      [otherLater, 'a Promise (await it first)'],
+      [otherMap, 'a Map'],
     ] as const) {
       expect(() => opt.step(bad as never)).toThrow(
         new TypeError(`grads must be a record or an array of Float32Arrays, got ${named}`),
@@ -171,6 +178,9 @@ describe('create rejects bad options', () => {
     );
     expect(() => encodeState(saved as never)).toThrow(
       new TypeError('encodeState needs a saved state object, got a Promise (await it first)'),
+    );
+    expect(() => opt.loadState(runInNewContext('Promise.resolve({})'))).toThrow(
+      new TypeError('saved state must be an object, got a Promise (await it first)'),
     );
     expect(snapshot([opt.params.w, opt.grads.w, opt.state.w.squareAvg])).toEqual(before);
     expect([opt.stepCount, opt.revision]).toEqual([1, revision]);

@@ -7,6 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RMSProp } from '../../src/index.js';
@@ -1109,6 +1110,15 @@ describe('options and config', () => {
     expect(() => optimizer.applyGradients(later as unknown as tf.NamedTensorMap)).toThrow(
       /applyGradients: variableGradients must be a map .* got a Promise/,
     );
+    // nor either from another realm (a vm context's, an iframe's), where instanceof says no
+    for (const [other, named] of [
+      [runInNewContext('Promise.resolve({})'), 'a Promise \\(await it first\\)'],
+      [runInNewContext('new Map([["w", 1]])'), 'a Map'],
+    ] as const) {
+      expect(() => optimizer.applyGradients(other as tf.NamedTensorMap)).toThrow(
+        new RegExp(`applyGradients: variableGradients must be a map .* got ${named}$`),
+      );
+    }
     expect(optimizer.iterations).toBe(0);
     tf.dispose([...asMap.values(), ...Object.values(await later)]);
     expect(() => optimizer.applyGradients({ [a.name]: [1, 2] as unknown as tf.Tensor })).toThrow(
