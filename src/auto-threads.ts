@@ -187,9 +187,11 @@ export class AutoThreads {
     figures[TIMED_MS] += this.#now() - figures[RUN_START];
     figures[TIMED_ELEMENTS] += elements;
     figures[TIMED_STALL_MS] += stallMs;
-    // Stalls end a period early only in a trial (it may give up): #endPeriod runs interpreted, its numbers boxed.
-    if (++this.#timedRuns >= this.#timedPerPeriod || (this.#stalls >= STALLS_TO_GIVE_UP && this.#keepLeft === -1))
-      this.#endPeriod();
+    // Stalls end a period early only in a trial (it may give up): #endPeriod runs interpreted, its
+    // numbers boxed. Both comparisons run at every timed run (see above).
+    const inTrial = this.#keepLeft === -1;
+    const stalled = this.#stalls >= STALLS_TO_GIVE_UP;
+    if (++this.#timedRuns >= this.#timedPerPeriod || (inTrial && stalled)) this.#endPeriod();
   }
 
   /** The period is over (its ordinary runs as sampled, plus every stall), or a trial stalled: it may give up. */

@@ -15,8 +15,8 @@
 //   ctl[FAILED]      the index of a worker that threw inside a step (0: none)
 //   ctl[STALL], ctl[STALL_MS]  for tests: the worker that sleeps STALL_MS inside its next chunk
 //   ctl[STALL_WAIT]  for tests: the slot a stalled worker sleeps on (never notified)
-//   ctl[PLANNED_LENGTH], ctl[PLANNED_COMPRESSED]  what the chunks were cut for (main thread only)
-//   ctl[NEXT + LINE·t], ctl[FIRST + LINE·t]  the next and first chunk of thread t's share (a cache line each)
+//   ctl[NEXT + LINE·t] the next chunk of thread t's share, one cache line (LINE int32) per thread
+//   ctl[FIRST + p + LINE·t], ctl[PLANS + PLAN_INTS·p …]  plan p's cut, kept by the main thread (planChunks)
 // A worker counts itself in WORKING before it looks at OPEN, and the caller clears OPEN before it
 // waits for WORKING to reach 0 (all atomics are sequentially consistent), so the caller never
 // waits for a worker that has not woken up yet: a late worker finds the step closed and sleeps on.
@@ -59,12 +59,13 @@ export const SLOTS = Object.freeze({
   STALL_MS: 12,
   /** The slot a stalled worker sleeps on (never notified). */
   STALL_WAIT: 13,
-  PLANNED_LENGTH: 14,
-  PLANNED_COMPRESSED: 15,
   /** Thread t's next chunk is at NEXT + LINE·t: one cache line (LINE int32) per thread. */
   NEXT: 16,
-  FIRST: 17,
   LINE: 16,
+  /** Plan p's first chunk of thread t's share (p: 0, 1), and its length, kind, chunk size and count (in thread 0's line). */
+  FIRST: 17,
+  PLANS: 20,
+  PLAN_INTS: 4,
   /**
    * A call's fields in the job table: the kernel's step arguments (see Kernel.step), its state's
    * element bytes and its average's address, then its start in the calls laid end to end.
@@ -103,7 +104,7 @@ export const SLOTS = Object.freeze({
 });
 /** @internal */
 export type Slots = typeof SLOTS;
-const { CHUNKS, CHUNK, NEXT, FIRST, LINE, CALL_MODE, CALL_N, CALL_START, PLANNED_LENGTH, PLANNED_COMPRESSED } = SLOTS;
+const { CHUNKS, CHUNK, NEXT, FIRST, PLANS, PLAN_INTS, LINE, CALL_MODE, CALL_N, CALL_START } = SLOTS;
 /** @internal */
 export const { CALL_INTS, SCAN_MODE, AVERAGE_MODE } = SLOTS;
 /** @internal */
@@ -215,10 +216,11 @@ export function runChunks(
 
 /**
  * Lays the job table's calls end to end (each call's start into its slot CALL_START) and cuts them
- * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT). Linear in the calls.
+ * into chunks for `threads` threads (CHUNK, CHUNKS and each thread's NEXT), as plan `plan` (0: a run
+ * that updates, 1: one that only scans; a step may run both). Linear in the calls.
  * @internal
  */
-export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number): void {
+export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, threads: number, plan = 0): void {
   let laidOut = 0;
   let compressed = 0;
   for (let j = 0; j < calls * CALL_INTS; j += CALL_INTS) {
@@ -231,21 +233,32 @@ export function planChunks(jobs: Int32Array, calls: number, ctl: Int32Array, thr
     jobs[j + CALL_START] = laidOut;
     laidOut += roundUp(jobs[j + CALL_N], 4);
   }
-  // Cut anew only for a new length: interpreted (a trial of threads: 'auto'), a division makes a heap number.
-  if (ctl[CHUNK] === 0 || ctl[PLANNED_LENGTH] !== laidOut || ctl[PLANNED_COMPRESSED] !== compressed) {
+  // The plan is cut anew only for another length or kind: interpreted (a trial of threads: 'auto'),
+  // a division makes a heap number.
+  const at = PLANS + PLAN_INTS * plan;
+  const kind = compressed + 2 * threads;
+  if (ctl[at + PLAN_CHUNK] === 0 || ctl[at + PLAN_LENGTH] !== laidOut || ctl[at + PLAN_KIND] !== kind) {
     // About CHUNKS_PER_THREAD chunks per thread: enough to even out unequal cores, few enough that
     // taking one (an atomic add) costs nothing next to computing it. With compressed calls, whole blocks.
     const unit = compressed === 1 ? STATE_BLOCK : 4;
     const size = Math.max(MIN_CHUNK, Math.ceil(laidOut / (threads * CHUNKS_PER_THREAD * unit)) * unit);
     const chunks = Math.ceil(laidOut / size);
-    for (let t = 0; t < threads; t++) ctl[FIRST + LINE * t] = Math.ceil((t * chunks) / threads);
-    ctl[PLANNED_LENGTH] = laidOut;
-    ctl[PLANNED_COMPRESSED] = compressed;
-    Atomics.store(ctl, CHUNK, size);
-    Atomics.store(ctl, CHUNKS, chunks);
+    for (let t = 0; t < threads; t++) ctl[FIRST + plan + LINE * t] = Math.ceil((t * chunks) / threads);
+    ctl[at + PLAN_LENGTH] = laidOut;
+    ctl[at + PLAN_KIND] = kind;
+    ctl[at + PLAN_CHUNK] = size;
+    ctl[at + PLAN_CHUNKS] = chunks;
   }
-  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, ctl[FIRST + LINE * t]);
+  Atomics.store(ctl, CHUNK, ctl[at + PLAN_CHUNK]);
+  Atomics.store(ctl, CHUNKS, ctl[at + PLAN_CHUNKS]);
+  for (let t = 0; t < threads; t++) Atomics.store(ctl, NEXT + LINE * t, ctl[FIRST + plan + LINE * t]);
 }
+
+/** A plan's fields, from PLANS + PLAN_INTS·plan. */
+const PLAN_LENGTH = 0;
+const PLAN_KIND = 1;
+const PLAN_CHUNK = 2;
+const PLAN_CHUNKS = 3;
 
 /** `n` rounded up to a multiple of `unit`, a power of 2 (int32: a layout's elements are far below 2³¹). */
 function roundUp(n: number, unit: number): number {

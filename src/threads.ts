@@ -383,7 +383,7 @@ export class ThreadPool {
    * its steps come back to back; otherwise only spinning workers take part.
    */
   run(calls: number, writes = true): boolean {
-    planChunks(this.#jobs, calls, this.#ctl, this.threads);
+    planChunks(this.#jobs, calls, this.#ctl, this.threads, writes ? 0 : 1);
     const ctl = this.#ctl;
     Atomics.store(ctl, FOUND_NON_FINITE, 0);
     Atomics.store(ctl, CALLS, calls);

@@ -601,34 +601,45 @@ describe('finding the calls of a chunk', () => {
     expect(visits).toBeLessThanOrEqual(chunks * (Math.ceil(Math.log2(lengths.length)) + 2) + lengths.length);
   });
 
-  // planChunks cuts the chunks only when the calls' length changes (a division, allocating while
-  // interpreted); a step's plan, reused or cut anew, is the one a fresh control block gets.
-  it('a plan reused for the same length, cut anew when the length or the state format changes', () => {
+  // planChunks cuts the chunks anew only for another length or kind (a division, allocating while
+  // interpreted), keeping one plan for runs that update and one for runs of scans only (a step with
+  // nonFinite checks runs both); a plan, reused or cut anew, is the one a fresh control block gets.
+  it('a plan per kind of run, reused for the same length, cut anew for another length or state format', () => {
     const threads = 3;
-    const plan = (ctl: Int32Array, jobs: Int32Array, calls: number) => {
-      planChunks(jobs, calls, ctl, threads);
-      const next = Array.from({ length: threads }, (_, t) => ctl[SLOTS.NEXT + SLOTS.LINE * t]);
-      return { chunk: ctl[SLOTS.CHUNK], chunks: ctl[SLOTS.CHUNKS], next };
+    const nexts = (ctl: Int32Array) => Array.from({ length: threads }, (_, t) => ctl[SLOTS.NEXT + SLOTS.LINE * t]);
+    const plan = (ctl: Int32Array, jobs: Int32Array, calls: number, kind: number) => {
+      planChunks(jobs, calls, ctl, threads, kind);
+      return { chunk: ctl[SLOTS.CHUNK], chunks: ctl[SLOTS.CHUNKS], next: nexts(ctl) };
     };
-    const fresh = (jobs: Int32Array, calls: number) => plan(new Int32Array(16 * (1 + threads)), jobs, calls);
+    const fresh = (jobs: Int32Array, calls: number) => plan(new Int32Array(16 * (1 + threads)), jobs, calls, 0);
     const ctl = new Int32Array(16 * (1 + threads));
     const big = table([300_001, 7]).jobs;
     const small = table([90_000]).jobs;
+    const scans = table([90_000], 1).jobs;
     const compressedBig = table([300_001]).jobs;
     compressedBig[SLOTS.CALL_MODE] = 3 | (1 << MODE.STATE_FORMAT_SHIFT);
-    for (const [jobs, calls] of [
-      [big, 2],
-      [big, 2],
-      [small, 1],
-      [big, 1],
-      [compressedBig, 1],
-      [big, 2],
-    ] as const) {
-      const expected = fresh(jobs, calls);
+    const runs = [
+      [big, 2, 0, 'cut'],
+      [big, 2, 0, 'reused'],
+      [scans, 1, 1, 'cut'],
+      [big, 2, 0, 'reused'], // the updates' plan outlives a run of scans
+      [scans, 1, 1, 'reused'],
+      [small, 1, 0, 'cut'],
+      [big, 1, 0, 'cut'],
+      [compressedBig, 1, 0, 'cut'], // the same length, in whole blocks
+      [big, 2, 0, 'cut'],
+    ] as const;
+    for (const [jobs, calls, kind, how] of runs) {
+      // a marker where the plan keeps thread 1's first chunk: a reused plan hands it out
+      const marker = 1_000 + kind;
+      ctl[SLOTS.FIRST + kind + SLOTS.LINE] = marker;
+      const planned = plan(ctl, jobs, calls, kind);
+      expect(planned.next[1] === marker ? 'reused' : 'cut').toBe(how);
+      if (how === 'cut') expect(planned).toEqual(fresh(jobs, calls));
+      ctl[SLOTS.FIRST + kind + SLOTS.LINE] = fresh(jobs, calls).next[1]; // undo the marker
       for (let t = 0; t < threads; t++) ctl[SLOTS.NEXT + SLOTS.LINE * t] = 99; // as a step leaves it: every chunk taken
-      expect(plan(ctl, jobs, calls)).toEqual(expected);
     }
-    expect(fresh(compressedBig, 1).chunk).not.toBe(fresh(big, 1).chunk); // the same length, whole blocks
+    expect(fresh(compressedBig, 1).chunk).not.toBe(fresh(big, 1).chunk);
     expect(1 << STATE_BLOCK_SHIFT).toBe(STATE_BLOCK); // blocks are found by shifts (kernel.ts' scaleByteOffset)
   });
 
