@@ -407,12 +407,15 @@ const KEYLESS_TAGS = new Set(
 /**
  * Whether `value` is an object whose own keys are what it holds (an array's: its indices): not a
  * typed array, Map, Set, WeakMap, WeakSet, Date, RegExp or Promise (a forgotten `await`). Read as a
- * record, each would be empty: a step or a change of nothing, that counted. By their tags, which
- * hold in any realm (an iframe's, a vm context's), where instanceof says no. (No named property is
- * read: options are read once each.) @internal
+ * record, each would be empty: a step or a change of nothing, that counted. By instanceof, and by
+ * their tags for another realm's (an iframe's, a vm context's). (No named property is read: options
+ * are read once each.) @internal
  */
 export const holdsKeys = (value: unknown): value is object => {
   if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false;
+  if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet)
+    return false;
+  if (value instanceof Date || value instanceof RegExp || value instanceof Promise) return false;
   try {
     return !KEYLESS_TAGS.has(Object.prototype.toString.call(value));
   } catch {

@@ -34,9 +34,13 @@ export function describe(value: unknown): string {
   if (Object.is(value, -0)) return '-0';
   if (value === null || typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return 'an array';
-  const name = value.constructor?.name ?? 'object';
-  const thenable = typeof (value as { then?: unknown }).then === 'function'; // a Promise of any realm
-  return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}${thenable ? ' (await it first)' : ''}`;
+  try {
+    const name = value.constructor?.name ?? 'object';
+    const thenable = typeof (value as { then?: unknown }).then === 'function'; // a Promise of any realm
+    return `${/^[AEIO]/i.test(name) ? 'an' : 'a'} ${name}${thenable ? ' (await it first)' : ''}`;
+  } catch {
+    return 'an object'; // a Proxy whose trap throws
+  }
 }
 
 /** @internal */
@@ -58,6 +62,9 @@ const KEYLESS_TAGS = new Set(
  */
 export const holdsKeys = (value: unknown): value is object => {
   if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return false;
+  if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet)
+    return false;
+  if (value instanceof Date || value instanceof RegExp || value instanceof Promise) return false;
   try {
     return !KEYLESS_TAGS.has(Object.prototype.toString.call(value));
   } catch {

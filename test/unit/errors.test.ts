@@ -147,6 +147,11 @@ describe('create rejects bad options', () => {
     const revision = opt.revision;
     const later = Promise.resolve({ w: new Float32Array(3) });
     // and the same from another realm (a vm context's, an iframe's), where instanceof says no
+    class TaggedMap extends Map {
+      get [Symbol.toStringTag]() {
+        return 'Grads';
+      }
+    }
     const [otherLater, otherMap] = runInNewContext(
       '[Promise.resolve({ w: new Float32Array(3) }), new Map([["w", 1]])]',
     );
@@ -157,6 +162,7 @@ describe('create rejects bad options', () => {
       [/w/, 'a RegExp'],
       [otherLater, 'a Promise (await it first)'],
       [otherMap, 'a Map'],
+      [new TaggedMap(), 'a Grads'], // a Map by instanceof, whatever its tag says
     ] as const) {
       expect(() => opt.step(bad as never)).toThrow(
         new TypeError(`grads must be a record or an array of Float32Arrays, got ${named}`),
