@@ -43,17 +43,7 @@ import {
   readVariables,
   sizeMismatch,
 } from './inputs.js';
-import {
-  bindJoining,
-  indexByName,
-  liveNames,
-  aliveIn,
-  matchLoaded,
-  ownerOf,
-  savedNames,
-  type Slot,
-  waitsFor,
-} from './slots.js';
+import { aliveIn, bindJoining, indexByName, liveNames, matchLoaded, placeLoaded, type Slot } from './slots.js';
 import { currentHeapView, readVariable, readVariablesInto, writeVariables } from './variables.js';
 import { StockWeights } from './weights.js';
 
@@ -455,44 +445,23 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     this.#live();
     // A variable may have joined while this call awaited: match and check again, synchronously.
     const order = this.#savedOrder();
-    const targets = matchLoaded(loaded.slots, order, tf.engine().registeredVariables, this.#knownNames());
+    const known = this.#knownNames();
+    const targets = matchLoaded(loaded.slots, order, tf.engine().registeredVariables, known);
     for (const [i, slot] of loaded.slots.entries()) {
       const target = targets[i];
       if (target && target.slot.length !== slot.length)
         throw sizeMismatch(slot.stateNames.squareAvg, slot.length, target, order);
     }
-    // Everything read and checked: now change the optimizer. The state of a variable disposed now is
-    // dropped (re-created under its name, it takes the state loaded for that name, or starts afresh).
+    // Everything read and checked: now change the optimizer.
     this.#weights.invalidate();
-    const live = liveNames(tf.engine().registeredVariables);
-    const known = this.#knownNames();
-    const kept = new Set(order);
-    this.#slots = this.#slots.filter((slot) => kept.has(slot));
-    const momentumOff = this.#resolved('momentum') === 0;
-    for (const [i, slot] of loaded.slots.entries()) {
-      if (momentumOff) delete slot.pending.momentum; // (as copyState drops it: getWeights gives zeros)
-      const existing = targets[i]?.slot;
-      if (existing?.name !== undefined && this.#core) {
-        copyState(slot.pending, this.#core, existing.name);
-        existing.stateNames = savedNames(targets[i]!.byName, slot.stateNames, existing.name);
-        continue;
-      }
-      // pending until its variable joins; kept meanwhile only while a variable of its name is alive, if it waits for one
-      const waits = waitsFor(ownerOf(slot), live, known);
-      if (existing) Object.assign(existing, slot, { waits });
-      else this.#slots.push({ name: undefined, variable: undefined, dataId: undefined, waits, ...slot });
-    }
-    // The variables beyond the weights loaded start afresh, as the stock optimizer's state is replaced whole.
-    const initial = this.#resolved('initialSquareAvg');
-    const matched = new Set(targets.map((target) => target?.slot));
-    for (const slot of order.filter((s) => !matched.has(s))) {
-      if (slot.name === undefined || !this.#core) {
-        this.#slots.splice(this.#slots.indexOf(slot), 1);
-        continue;
-      }
-      const zeros = new Float32Array(slot.length);
-      copyState({ squareAvg: zeros.slice().fill(initial), momentum: zeros, gradAvg: zeros }, this.#core, slot.name);
-    }
+    const core = this.#core;
+    this.#slots = placeLoaded(this.#slots, order, loaded.slots, targets, {
+      live: liveNames(tf.engine().registeredVariables),
+      known,
+      momentumOff: this.#resolved('momentum') === 0,
+      initialSquareAvg: this.#resolved('initialSquareAvg'),
+      write: core && ((state, name) => copyState(state, core, name)),
+    });
     this.#bySlotName = indexByName(this.#slots);
     this.#steps = loaded.iter;
     if (this.#core) this.#core.stepCount = loaded.iter;

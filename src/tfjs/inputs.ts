@@ -3,12 +3,12 @@
 // (each export @internal: no declarations shipped for a module the public types never name)
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensor } from './index.js';
-import { matchLoaded, ownerOf, STOCK, type Slot, type StateKind, stockNames } from './slots.js';
+import { type LoadedSlot, matchLoaded, ownerOf, STOCK, type Slot, type StateKind, stockNames } from './slots.js';
 
 /** What setWeights reads: the step count, and each variable's state with its names and shape. @internal */
 export interface LoadedWeights {
   iter: number;
-  slots: Array<Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }>;
+  slots: LoadedSlot[];
 }
 
 /** @internal */

@@ -215,3 +215,62 @@ export function matchLoaded(
     return slot && { slot, byName: false };
   });
 }
+
+/** A variable's state as setWeights read it: its names, shape and values. @internal */
+export type LoadedSlot = Pick<Slot, 'shape' | 'length' | 'stateNames'> & {
+  pending: Partial<Record<StateKind, Float32Array>>;
+};
+
+/** What `placeLoaded` needs besides the slots. @internal */
+export interface Placing {
+  /** liveNames now; the names the optimizer has seen. */
+  live: ReadonlySet<string>;
+  known: ReadonlySet<string>;
+  /** Momentum off: loaded momentum is dropped (as copyState drops it: getWeights gives zeros). */
+  momentumOff: boolean;
+  /** The square average a variable beyond the weights loaded starts from. */
+  initialSquareAvg: number;
+  /** Copies state into the core under a variable's name; undefined before the core exists. */
+  write: ((state: Partial<Record<StateKind, Float32Array>>, name: string) => void) | undefined;
+}
+
+/**
+ * setWeights' new slots, once everything is checked: those of `order` (a disposed variable's are
+ * dropped); each loaded state written to the variable `targets` matched (if seen and the core exists)
+ * or pending until its variable joins (while one of its name is alive, if it waits for one); the
+ * variables matched by nothing start afresh, as stock state is replaced whole. @internal
+ */
+export function placeLoaded(
+  slots: readonly Slot[],
+  order: readonly Slot[],
+  loaded: ReadonlyArray<
+    Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }
+  >,
+  targets: ReadonlyArray<{ slot: Slot; byName: boolean } | undefined>,
+  { live, known, momentumOff, initialSquareAvg, write }: Placing,
+): Slot[] {
+  const kept = new Set(order);
+  const placed = slots.filter((slot) => kept.has(slot));
+  for (const [i, slot] of loaded.entries()) {
+    if (momentumOff) delete slot.pending.momentum;
+    const target = targets[i];
+    if (target?.slot.name !== undefined && write) {
+      write(slot.pending, target.slot.name);
+      target.slot.stateNames = savedNames(target.byName, slot.stateNames, target.slot.name);
+      continue;
+    }
+    const waits = waitsFor(ownerOf(slot), live, known);
+    if (target) Object.assign(target.slot, slot, { waits });
+    else placed.push({ name: undefined, variable: undefined, dataId: undefined, waits, ...slot });
+  }
+  const matched = new Set(targets.map((target) => target?.slot));
+  for (const slot of order.filter((s) => !matched.has(s))) {
+    if (slot.name === undefined || !write) {
+      placed.splice(placed.indexOf(slot), 1);
+      continue;
+    }
+    const zeros = new Float32Array(slot.length);
+    write({ squareAvg: zeros.slice().fill(initialSquareAvg), momentum: zeros, gradAvg: zeros }, slot.name);
+  }
+  return placed;
+}
