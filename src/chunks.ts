@@ -89,8 +89,7 @@ export const SLOTS = Object.freeze({
   CALL_E: 13,
   CALL_START: 14,
   CALL_INTS: 15,
-  /** Elements per 8-bit scale and its log2, and bytes of a thread's scratch area (src/generated/abi.ts). */
-  STATE_BLOCK,
+  /** log2 of the elements per 8-bit scale, and bytes of a thread's scratch area (src/generated/abi.ts). */
   STATE_BLOCK_SHIFT,
   STATE_SCRATCH_BYTES,
   /** CALL_MODE of a call that scans for NaN and ±∞ instead of updating. */

@@ -243,9 +243,7 @@ export interface Placing {
 export function placeLoaded(
   slots: readonly Slot[],
   order: readonly Slot[],
-  loaded: ReadonlyArray<
-    Pick<Slot, 'shape' | 'length' | 'stateNames'> & { pending: Partial<Record<StateKind, Float32Array>> }
-  >,
+  loaded: readonly LoadedSlot[],
   targets: ReadonlyArray<{ slot: Slot; byName: boolean } | undefined>,
   { live, known, momentumOff, initialSquareAvg, write }: Placing,
 ): Slot[] {
