@@ -41,7 +41,7 @@ import {
   isOptionsObject,
   readStockWeights,
   readVariables,
-  sizeMismatch,
+  misfit,
 } from './inputs.js';
 import { aliveIn, bindJoining, indexByName, liveNames, matchLoaded, placeLoaded, type Slot } from './slots.js';
 import { currentHeapView, readVariable, readVariablesInto, writeVariables } from './variables.js';
@@ -291,11 +291,17 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         ? this.#cores.moved(old!, this.options.backend)
         : this.#layout(slots, carry)
       : old!;
+    let stepped: boolean;
     try {
-      this.#step(core, slots, bySlotName, entries);
+      stepped = this.#step(core, slots, bySlotName, entries);
     } catch (error) {
       if (core !== old) core.dispose();
       throw error;
+    }
+    // A skipped step (nonFinite: 'skip') changes nothing: no variable joins, the saved order stays.
+    if (!stepped) {
+      if (core !== old) core.dispose();
+      return;
     }
     if (core !== old) {
       this.#averagesRestart = false;
@@ -312,14 +318,14 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
   /**
    * Reads the gradients (and any variable assigned from outside) into `core`, steps, and gives each
    * stepped variable its new values (every variable, on a step that overwrote them with their
-   * averages); none on a step skipped for a non-finite gradient.
+   * averages); none on a step skipped for a non-finite gradient, which returns false.
    */
   #step(
     core: RMSProp,
     slots: readonly Slot[],
     bySlotName: ReadonlyMap<string, number>,
     entries: ReadonlyArray<readonly [string, tf.Tensor | null | undefined]>,
-  ): void {
+  ): boolean {
     const heapView = heapViewNow();
     const grads =
       core === this.#core ? this.#grads : Object.fromEntries(Object.keys(core.params).map((name) => [name, null]));
@@ -338,8 +344,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const stepped = core.step(grads);
     for (const name in grads) grads[name] = null; // hold no gradient's array between steps
     this.#weights.invalidate(); // the state changed (or may have: a new layout, a variable re-created)
-    if (!stepped) return;
-    writeVariables(core, core.overwroteWithAverages ? slots : updated);
+    if (stepped) writeVariables(core, core.overwroteWithAverages ? slots : updated);
+    return stepped;
   }
 
   /**
@@ -448,9 +454,8 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
     const known = this.#knownNames();
     const targets = matchLoaded(loaded.slots, order, tf.engine().registeredVariables, known);
     for (const [i, slot] of loaded.slots.entries()) {
-      const target = targets[i];
-      if (target && target.slot.length !== slot.length)
-        throw sizeMismatch(slot.stateNames.squareAvg, slot.length, target, order);
+      const error = targets[i] && misfit(slot.stateNames.squareAvg, slot, targets[i], order);
+      if (error) throw error;
     }
     // Everything read and checked: now change the optimizer.
     this.#weights.invalidate();

@@ -75,17 +75,21 @@ export const holdsKeys = (value: unknown): value is object => {
 /** Whether `value` can be options: one that holds keys, not an array (the core's isRecord). @internal */
 export const isOptionsObject = (value: unknown): value is object => holdsKeys(value) && !Array.isArray(value);
 
-/** setWeights' error for weight `name` (`size` elements) matched to a variable of another size. @internal */
-export function sizeMismatch(
+/** setWeights' error for weight `name` that does not fit its match: another size, or a seen variable's other shape. @internal */
+export function misfit(
   name: string,
-  size: number,
+  loaded: { readonly shape: readonly number[]; readonly length: number },
   { slot, byName }: { slot: Slot; byName: boolean },
   order: readonly Slot[],
-): RangeError {
+): RangeError | undefined {
   const which = slot.name === undefined ? 'state loaded earlier' : `variable '${slot.name}'`;
-  return new RangeError(
-    `setWeights: '${name}' has ${size} elements, the ${which} it goes to (${byName ? 'by name' : `by position, ${order.indexOf(slot)}`}) has ${slot.length}`,
-  );
+  const where = `the ${which} it goes to (${byName ? 'by name' : `by position, ${order.indexOf(slot)}`})`;
+  if (loaded.length !== slot.length)
+    return new RangeError(`setWeights: '${name}' has ${loaded.length} elements, ${where} has ${slot.length}`);
+  // (as stock TF.js, whose next step would fail on it; state still waiting for its variable has no shape to match)
+  if (slot.variable && `${loaded.shape}` !== `${slot.shape}`)
+    return new RangeError(`setWeights: '${name}' has shape [${loaded.shape}], ${where} has shape [${slot.shape}]`);
+  return undefined;
 }
 
 /** `applyGradients`' argument as [name, gradient] pairs, checked: names once each, tensors or null. @internal */
@@ -245,7 +249,8 @@ export async function readStockWeights(
         throw new RangeError(
           `setWeights: '${name}' has ${tensor.size} elements, '${first.name}' (the same variable's) has ${slot.length}`,
         );
-      if (existing && existing.slot.length !== slot.length) throw sizeMismatch(name, tensor.size, existing, order);
+      const error = existing && misfit(name, { shape: tensor.shape, length: tensor.size }, existing, order);
+      if (error) throw error;
       // a copy: the loader disposes the tensors at once
       const values = new Float32Array(await valuesOf(name, tensor, at));
       if (kind === 'squareAvg') {

@@ -114,6 +114,9 @@ function firstViolation(
   return agreedBound(ours, reference, k, momentum, lr);
 }
 
+/** A weight's values as float32 (`iter` is int32), for sameWeights. */
+const weightValues = (w: { tensor: tf.Tensor }) => Float32Array.from(w.tensor.dataSync());
+
 function sameWeights(a: Float32Array[], b: Float32Array[]): string | undefined {
   if (a.length !== b.length) return `${a.length} weights ≠ ${b.length}`;
   for (let t = 0; t < a.length; t++) {
@@ -2051,6 +2054,81 @@ describe('the adapter, where mutants survived', () => {
       const stock = await run(tf.train.rmsprop(0.01), 'gap3-stock');
       expect(ours).toEqual({ iterations: 10, saved: 10 });
       expect(ours).toEqual(stock);
+    });
+  });
+
+  describe('what a refused or skipped call leaves (audit of 2026-12-07)', () => {
+    // Stock TF.js takes [3, 2] state for a [2, 3] variable and fails at its next step: refused at once here.
+    it.each([
+      ['by name', 'shape-k'],
+      ['by position', 'elsewhere'],
+    ])(
+      'setWeights of state in another shape than its seen variable (%s): a RangeError naming both, nothing changed',
+      async (how, owner) => {
+        const v = tf.variable(tf.ones([2, 3]), true, 'shape-k');
+        const weights = (prefix: string) => [
+          { name: 'iter', tensor: tf.scalar(7, 'int32') },
+          { name: `${prefix}/rms`, tensor: tf.fill([3, 2], 4) },
+          { name: `${prefix}/momentum`, tensor: tf.zeros([3, 2]) },
+        ];
+        const stock = tf.train.rmsprop(0.01, 0.9, 0.5);
+        stock.applyGradients({ [v.name]: tf.ones([2, 3]) });
+        await stock.setWeights(weights(owner));
+        expect(() => stock.applyGradients({ [v.name]: tf.ones([2, 3]) })).toThrow(/3,2|2,3/);
+        const optimizer = await rmsprop({ lr: 0.01, momentum: 0.5 });
+        optimizer.applyGradients({ [v.name]: tf.ones([2, 3]) });
+        const before = await optimizer.getWeights();
+        const error = await errorOf(optimizer.setWeights(weights(owner)));
+        expect(error).toBeInstanceOf(RangeError);
+        expect(error!.message).toBe(
+          `setWeights: '${owner}/rms' has shape [3,2], the variable 'shape-k' it goes to (${how === 'by name' ? how : 'by position, 0'}) has shape [2,3]`,
+        );
+        const after = await optimizer.getWeights();
+        expect(after.map((w) => w.name)).toEqual(before.map((w) => w.name));
+        expect(sameWeights(after.map(weightValues), before.map(weightValues))).toBeUndefined();
+        expect(optimizer.iterations).toBe(1);
+        tf.dispose(v);
+        stock.dispose();
+        optimizer.dispose();
+      },
+    );
+
+    // The docs: a step skipped for a non-finite gradient changes nothing; a variable it names for the
+    // first time joined (with zero state, changing getWeights' names and order) before.
+    it("a step skipped by nonFinite: 'skip' binds no new variable and keeps getWeights' order; the next good step does", async () => {
+      const [a, b, late] = ['skip-a', 'skip-b', 'skip-late'].map((name) => tf.variable(tf.ones([2]), true, name));
+      const optimizer = await rmsprop({ lr: 0.01, nonFinite: 'skip' });
+      const step = (grads: Array<[tf.Variable, number[]]>) => {
+        const tensors = grads.map(([v, g]) => ({ name: v.name, tensor: tf.tensor1d(g) }));
+        optimizer.applyGradients(tensors);
+        tf.dispose(tensors.map((t) => t.tensor));
+      };
+      step([
+        [a, [1, 2]],
+        [b, [3, 4]],
+      ]);
+      const before = await optimizer.getWeights();
+      step([
+        [b, [1, 1]],
+        [a, [1, 1]],
+        [late, [Number.NaN, 1]],
+      ]);
+      const after = await optimizer.getWeights();
+      expect(after.map((w) => w.name)).toEqual([
+        'iter',
+        'skip-a/rms',
+        'skip-b/rms',
+        'skip-a/momentum',
+        'skip-b/momentum',
+      ]);
+      expect(sameWeights(after.map(weightValues), before.map(weightValues))).toBeUndefined();
+      expect(Object.keys(optimizer.core!.params)).toEqual([a.name, b.name]);
+      expect(optimizer.iterations).toBe(1);
+      step([[late, [2, 2]]]);
+      expect(Object.keys(optimizer.core!.params).sort()).toEqual([a.name, b.name, late.name].sort());
+      expect(optimizer.core!.state[late.name].squareAvg[0]).toBeCloseTo(0.1 * 4, 6); // ρ 0.9: (1 − ρ)·g²
+      tf.dispose([a, b, late]);
+      optimizer.dispose();
     });
   });
 
