@@ -53,17 +53,25 @@ import {
 // ḡ's and m's 8-bit format, sign + E3M4 (S's is in rounding.ts; M_SHIFT, M_TOP: the ABI table).
 const M_BIAS: i32 = (127 - M_TOP) << 23;
 
+/** The largest finite scale's field (2^127): also the scale of a block whose values overflow. */
+const SATURATED_FIELD: u32 = 254;
+
 // The scratch areas of one block, float32, bytes from the scratch pointer: S, ḡ, m.
 const S_AREA: usize = 0;
 const A_AREA: usize = STATE_BLOCK << 2;
 const M_AREA: usize = STATE_BLOCK << 3;
 
-/** The exponent field of a block's scale from its largest magnitude bits: 255 (NaN scale) when not finite. */
+/**
+ * The exponent field of a block's scale from its largest magnitude bits: 255 (NaN scale) for a NaN;
+ * 254 at most for ±∞ or a value near float32's largest, whose codes then saturate (an overflowing
+ * S keeps its block finite, as float32 state keeps the other elements: one huge gradient does not
+ * turn its 1 024 block-mates' steps into NaN).
+ */
 @inline
 function scaleField(max: u32, shift: u32): u32 {
   if (max > INFINITY_BITS) return 255;
   const field = ((max + ((<u32>1 << shift) - 1)) >>> shift) >>> (23 - shift);
-  return field >= 255 ? 255 : field;
+  return field >= 255 ? SATURATED_FIELD : field;
 }
 
 @inline
@@ -196,7 +204,7 @@ function decodeBytes(signed: bool, count: usize, codes: usize, scale: f32, out: 
  * Four float32 values → 8-bit codes (u32 lanes) in a regular block's scale (its field gives
  * `offset`), as encodeS and encodeM: S's format (from code 1, 0 only for 0) or ḡ's and m's (`signed`:
  * the magnitude and the sign of x < 0; 0 when rounded below 0). Regular: the scale is finite and not
- * tiny (31 ≤ field for S, 7 for ḡ and m), so the values are finite, |x| ≤ the block's largest, 0 rounds
+ * tiny (31 ≤ field for S, 7 for ḡ and m) nor saturated, so the values are finite, |x| ≤ the block's largest, 0 rounds
  * below code 1 and no code exceeds 255 (S) or 127; codes below 0 are left to store16's saturation.
  */
 @inline
@@ -225,7 +233,8 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
     return;
   }
   let i: usize = 0;
-  if (ASC_FEATURE_SIMD && field >= <u32>(signed ? M_TOP : S_TOP) && field < 255) {
+  // (a saturated scale's values can pass its largest code: the scalar loop clamps them)
+  if (ASC_FEATURE_SIMD && field >= <u32>(signed ? M_TOP : S_TOP) && field < SATURATED_FIELD) {
     const zero = zeroOf(k);
     const offset = held(heldAt, signed ? (<i32>field - M_TOP) << (23 - M_SHIFT) : (<i32>field - S_TOP) << (23 - S_SHIFT));
     const advance = held(heldAt, <i32>(4 * GOLDEN));

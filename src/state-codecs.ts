@@ -54,9 +54,9 @@ const encodeHalf = (x: number, random: number) => {
   return (b & ABS) > INFINITY_BITS ? NAN_BITS >>> 16 : (b + (random >>> 16)) >>> 16;
 };
 
-/** The exponent field of an 8-bit block's scale from its largest magnitude bits (255: NaN scale). */
+/** The exponent field of an 8-bit block's scale from its largest magnitude bits: 255 (NaN scale) for a NaN, 254 at most otherwise (codes saturate). */
 const scaleField = (max: number, shift: number) =>
-  max > INFINITY_BITS ? 255 : Math.min(((max + ((1 << shift) - 1)) >>> shift) >>> (23 - shift), 255);
+  max > INFINITY_BITS ? 255 : Math.min(((max + ((1 << shift) - 1)) >>> shift) >>> (23 - shift), 254);
 
 const scaleOf = (field: number) => fromBits(field === 255 ? NAN_BITS : field << 23);
 /** Whether float32 bits `b` (unsigned) are a scale scaleOf makes: +0, a positive power of two or the one NaN. */

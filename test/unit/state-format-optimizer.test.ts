@@ -444,14 +444,57 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
         withMomentum.loadState({ ...savedMomentum, state: { ...savedMomentum.state, big: badMomentum } }),
       ).toThrow(RangeError);
       expect(withMomentum.saveState()).toEqual(beforeMomentum);
-      // what the encoding writes loads: +0 (a fresh state), powers of two, NaN (the S = ∞ blocks of `saved`)
-      expect(new Uint32Array((saved.state.big.squareAvgScales as Float32Array).slice().buffer)).toContain(0x7fc00000);
+      // what the encoding writes loads: +0 (a fresh state), powers of two up to 2^127 (the saturated
+      // scale of the S = ∞ blocks of `saved`), NaN (a block that held a NaN)
+      expect(new Uint32Array((saved.state.big.squareAvgScales as Float32Array).slice().buffer)).toContain(0x7f000000);
       const fresh = await RMSProp.create(SIZES, { stateFormat });
       opt.loadState(fresh.saveState());
       expect(opt.state.big.squareAvg.every((x) => x === 0)).toBe(true);
+      opt.loadState(withScale('squareAvgScales', 0x7fc00000));
+      expect(opt.state.big.squareAvg.subarray(BLOCK, 2 * BLOCK).every(Number.isNaN)).toBe(true);
       opt.loadState(saved);
     }
     expect(opt.saveState()).toEqual(before);
+  });
+});
+
+// An audit (2026-12-07): under nonFinite: 'throw', one gradient of 1e30 (finite; its square is not)
+// made its 8-bit block's scale NaN, and the next step made the 1 024 parameters there NaN. The
+// reference is the same run with float32 state, where S = ∞ only freezes that element.
+describe.each(FORMATS)('one gradient whose square overflows, stateFormat %s', (stateFormat) => {
+  it('keeps every parameter finite, freezes its element as float32 state does, and its block-mates track float32 again', async () => {
+    const n = 5000;
+    const outlier = BLOCK + 10;
+    const options: RMSPropOptions = { lr: 1e-3, decay: 0.5, momentum: 0.9, nonFinite: 'throw' };
+    const [float32, compressed] = await Promise.all([
+      RMSProp.create({ w: n }, options),
+      RMSProp.create({ w: n }, { ...options, stateFormat }),
+    ]);
+    const random = rng(77);
+    for (let t = 1; t <= 160; t++) {
+      const g = Float32Array.from({ length: n }, () => normal(random) * 1e-2);
+      if (t === 1) g[outlier] = 1e30;
+      expect(float32.step({ w: g })).toBe(true);
+      expect(compressed.step({ w: g })).toBe(true);
+      const bad = compressed.params.w.findIndex((x) => !Number.isFinite(x));
+      expect(bad, `step ${t}: parameter ${bad}`).toBe(-1);
+      // float32: g/√∞ = 0, that element never steps again; 8 bits: its S saturates at 1.875·2^127 and
+      // decays (ρ 0.5), so its steps stay below lr·|g|·10⁻¹⁶ for 20 steps
+      expect(float32.params.w[outlier]).toBe(0);
+      if (t <= 20) expect(Math.abs(compressed.params.w[outlier])).toBeLessThan(1e-18);
+    }
+    const s = compressed.state.w.squareAvg;
+    const reference = float32.state.w.squareAvg;
+    expect(reference[outlier]).toBe(Infinity);
+    expect(Number.isFinite(s[outlier]) || stateFormat === 'bfloat16').toBe(true);
+    // the block-mates' S, raised to its smallest code while the outlier's S was far above them, follow float32's again
+    for (let i = BLOCK; i < 2 * BLOCK; i++) {
+      if (i === outlier) continue;
+      const ratio = s[i] / reference[i];
+      if (!(ratio > 0.75 && ratio < 1.25)) expect.fail(`S[${i}] = ${s[i]}, float32 state's ${reference[i]}`);
+    }
+    float32.dispose();
+    compressed.dispose();
   });
 });
 

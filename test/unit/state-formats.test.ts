@@ -129,6 +129,38 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
     }
   });
 
+  // ±∞ without a NaN beside it saturates its block's scale (2^127) rather than making it NaN, and its
+  // codes clamp to the largest: in the scalar loop, since the lanes would carry ∞'s magnitude into ḡ's sign bit.
+  it.each([
+    ['centered + momentum', { centered: true, momentum: 0.9 }],
+    ['seed', {}],
+  ] as const)(
+    'a block of finite values and ±∞ (a saturated scale): the same bits on every backend, %s',
+    async (_, options) => {
+      const n = 3 * STATE_BLOCK + 5;
+      const random = rng(31);
+      const w = Float32Array.from({ length: n }, () => normal(random));
+      const g = [1, 2, 3].map((step) => {
+        const values = Float32Array.from({ length: n }, () => normal(random) * 1e-2);
+        if (step === 1) [values[STATE_BLOCK + 5], values[STATE_BLOCK + 9]] = [Infinity, -Infinity];
+        return values;
+      });
+      const [simd, ...others] = await Promise.all(BACKENDS.map((backend) => run(backend, format, options, w, g)));
+      if (format === '8bit' && 'centered' in options) {
+        const gradAvgScales = new Float32Array(simd.heap.buffer, simd.at.aq, 4);
+        expect(gradAvgScales[1]).toBe(2 ** 127); // ḡ = ±∞ at two elements, no NaN
+      }
+      for (const [i, other] of others.entries()) {
+        const where = `${BACKENDS[i + 1]} vs simd`;
+        const weights = (r: Run) => new Float32Array(r.heap.buffer, r.at.w, n);
+        expect(sameBits(weights(other), weights(simd)), where).toBeUndefined();
+        const state = (r: Run) => r.heap.subarray(r.at.s, r.at.scratch);
+        const differs = state(other).findIndex((byte, j) => byte !== state(simd)[j]);
+        expect(differs, `${where}: state byte ${differs}`).toBe(-1);
+      }
+    },
+  );
+
   // The loads ahead only bring lines in (src/loads-ahead.ts picks them by timing): every byte of the
   // heap but the constants, the scratch too, is the same without them, over blocks whose next is
   // whole and the last two.
@@ -276,14 +308,18 @@ const decodeReference = {
   },
 };
 
-/** A block's scale: the power of two of its largest |value| rounded up to `mantissa` bits; NaN when not finite. */
+/**
+ * A block's scale: the power of two of its largest |value| rounded up to `mantissa` bits; NaN for a
+ * NaN; at most 2^127 (±∞ and values near float32's largest saturate).
+ */
 function expectedScale(values: number[], mantissa: number): number {
   const largest = Math.max(...values.map(Math.abs));
-  if (!(largest < Infinity)) return NaN;
+  if (Number.isNaN(largest)) return NaN;
   if (largest === 0) return 0;
+  if (largest === Infinity) return 2 ** 127;
   let e = binade(largest);
   if (Math.ceil(largest / 2 ** (e - mantissa)) >= 2 ** (mantissa + 1)) e++;
-  return e > 127 ? NaN : 2 ** e;
+  return 2 ** Math.min(e, 127);
 }
 
 /**
