@@ -291,18 +291,15 @@ export class RMSPropWasmOptimizer extends tf.Optimizer {
         ? this.#cores.moved(old!, this.options.backend)
         : this.#layout(slots, carry)
       : old!;
-    let stepped: boolean;
+    // A new core is kept only if its step ran: one that threw or was skipped (nonFinite: 'skip')
+    // changes nothing, no variable joins and the saved order stays.
+    let stepped = false;
     try {
       stepped = this.#step(core, slots, bySlotName, entries);
-    } catch (error) {
-      if (core !== old) core.dispose();
-      throw error;
+    } finally {
+      if (!stepped && core !== old) core.dispose();
     }
-    // A skipped step (nonFinite: 'skip') changes nothing: no variable joins, the saved order stays.
-    if (!stepped) {
-      if (core !== old) core.dispose();
-      return;
-    }
+    if (!stepped) return;
     if (core !== old) {
       this.#averagesRestart = false;
       old?.dispose();

@@ -2071,14 +2071,15 @@ describe('the adapter, where mutants survived', () => {
           { name: `${prefix}/rms`, tensor: tf.fill([3, 2], 4) },
           { name: `${prefix}/momentum`, tensor: tf.zeros([3, 2]) },
         ];
+        const [stockWeights, ourWeights, grad] = [weights(owner), weights(owner), tf.ones([2, 3])];
         const stock = tf.train.rmsprop(0.01, 0.9, 0.5);
-        stock.applyGradients({ [v.name]: tf.ones([2, 3]) });
-        await stock.setWeights(weights(owner));
-        expect(() => stock.applyGradients({ [v.name]: tf.ones([2, 3]) })).toThrow(/3,2|2,3/);
+        stock.applyGradients({ [v.name]: grad });
+        await stock.setWeights(stockWeights);
+        expect(() => stock.applyGradients({ [v.name]: grad })).toThrow(/3,2|2,3/);
         const optimizer = await rmsprop({ lr: 0.01, momentum: 0.5 });
-        optimizer.applyGradients({ [v.name]: tf.ones([2, 3]) });
+        optimizer.applyGradients({ [v.name]: grad });
         const before = await optimizer.getWeights();
-        const error = await errorOf(optimizer.setWeights(weights(owner)));
+        const error = await errorOf(optimizer.setWeights(ourWeights));
         expect(error).toBeInstanceOf(RangeError);
         expect(error!.message).toBe(
           `setWeights: '${owner}/rms' has shape [3,2], the variable 'shape-k' it goes to (${how === 'by name' ? how : 'by position, 0'}) has shape [2,3]`,
@@ -2087,7 +2088,7 @@ describe('the adapter, where mutants survived', () => {
         expect(after.map((w) => w.name)).toEqual(before.map((w) => w.name));
         expect(sameWeights(after.map(weightValues), before.map(weightValues))).toBeUndefined();
         expect(optimizer.iterations).toBe(1);
-        tf.dispose(v);
+        tf.dispose([v, grad, ...[...stockWeights, ...ourWeights].map((w) => w.tensor)]);
         stock.dispose();
         optimizer.dispose();
       },
