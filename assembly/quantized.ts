@@ -3,15 +3,17 @@
 //
 // bfloat16: the top half of the float32, stochastically rounded. 8 bits: blocks of STATE_BLOCK
 // elements, one float32 scale per block and array (a power of two, from the block's largest new
-// value rounded up), S as an unsigned E5M3 small float (code 0 = 0), ḡ and m as sign + E3M4; values
-// below a code's range go to 0 (ḡ, m) or to the smallest code (S, so the step never becomes g/√ε).
+// value rounded up), S as an unsigned E5M3 small float (code 0 = 0), m as sign + E3M4; values
+// below a code's range go to 0 (m) or to the smallest code (S, so the step never becomes g/√ε).
+// ḡ is bfloat16 in both formats: its rounding enters the next variance as (g − ḡ)², and 8 bits of it
+// outweigh the variance where a gradient's mean outweighs its noise (BENCHMARKS.md, "State formats").
 // The randomness of stochastic rounding is a hash of the code's byte address plus its array's key
 // (constant slots squareAvgKey, gradAvgKey, momentumKey) and its block's (the block keys, at
 // K.blockKeysOffset from sq), which cancel the address out (assembly/rounding.ts): the same in every
 // backend, thread and layout. bench/state-formats.ts measured why it is stochastic: rounding to
 // nearest freezes S (it can never decrease by less than half a step of its grid).
 // Decoding and encoding are integer shifts and adds, no table (wasm SIMD has no gather).
-// A NaN or ±∞ in a block's new state makes its scale NaN: the whole block decodes as NaN.
+// A NaN in a block's new 8-bit state makes its scale NaN (the whole block decodes as NaN); ±∞ saturates it.
 //
 // A call goes block by block through a scratch area JS lays out (STATE_SCRATCH_BYTES, one per
 // thread), which stays in L1: the block's state is decoded into float32 there, the float32 step of
@@ -34,6 +36,7 @@ import {
   decodeHalfLanes,
   decodeS,
   decodeSLanes,
+  encodeHalf,
   firstRandom,
   HELD_AT,
   halfCodes,
@@ -46,11 +49,10 @@ import {
   mix,
   NAN_BITS,
   S_BIAS,
-  storeHalf,
   zeroOf,
 } from './rounding';
 
-// ḡ's and m's 8-bit format, sign + E3M4 (S's is in rounding.ts; M_SHIFT, M_TOP: the ABI table).
+// m's 8-bit format, sign + E3M4 (S's is in rounding.ts; M_SHIFT, M_TOP: the ABI table).
 const M_BIAS: i32 = (127 - M_TOP) << 23;
 
 /** The largest finite scale's field (2^127): also the scale of a block whose values overflow. */
@@ -129,14 +131,20 @@ function decodeHalves(count: usize, codes: usize, out: usize, k: usize): void {
   for (; i < count; i++) store<f32>(out + (i << 2), loadHalf(codes + (i << 1)));
 }
 
-/** float32 values → bfloat16 codes of the array keyed `k0`, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
-function encodeHalves(count: usize, values: usize, codes: usize, k0: u32, heldAt: usize): void {
+/**
+ * float32 values → bfloat16 codes of the array keyed `k0`, stochastically rounded; NaN as one NaN (its
+ * payload is not the same on every backend). Each code's random word is drawn at its byte address,
+ * or, with `stride` 1 (ḡ in an 8-bit block), at half of it: there the block keys, made for 1-byte
+ * codes, cancel the tensor's offset from half addresses.
+ */
+function encodeHalves(count: usize, values: usize, codes: usize, k0: u32, heldAt: usize, stride: i32 = 2): void {
+  const randomAt = stride == 2 ? codes : codes >> 1;
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const nan = held(heldAt, NAN_BITS);
-    // four codes of 2 bytes further
-    const advance = held(heldAt, <i32>(8 * GOLDEN));
-    let random = firstRandom(codes, 2, k0);
+    // four codes further
+    const advance = held(heldAt, <i32>(4 * stride * GOLDEN));
+    let random = firstRandom(randomAt, stride, k0);
     for (; i + 8 <= count; i += 8) {
       const h0 = halfCodes(v128.load(values + (i << 2)), random, nan);
       random = i32x4.add(random, advance);
@@ -145,10 +153,13 @@ function encodeHalves(count: usize, values: usize, codes: usize, k0: u32, heldAt
       v128.store(codes + (i << 1), i16x8.narrow_i32x4_u(h0, h1));
     }
   }
-  for (; i < count; i++) storeHalf(codes + (i << 1), load<f32>(values + (i << 2)), k0);
+  for (; i < count; i++) {
+    const random = mix(<u32>(randomAt + i * <usize>stride) + k0);
+    store<u16>(codes + (i << 1), encodeHalf(load<f32>(values + (i << 2)), random));
+  }
 }
 
-/** The largest of `count` float32's bits under `mask` (all bits for S, which is never negative; |x| for ḡ, m). */
+/** The largest of `count` float32's bits under `mask` (all bits for S, which is never negative; |x| for m). */
 function largest(count: usize, values: usize, mask: u32): u32 {
   let i: usize = 0;
   let top: u32 = 0;
@@ -166,7 +177,7 @@ function largest(count: usize, values: usize, mask: u32): u32 {
   return top;
 }
 
-/** Four 8-bit codes (u32 lanes) → float32 values in the block's scale: S's format, or ḡ's and m's (`signed`). */
+/** Four 8-bit codes (u32 lanes) → float32 values in the block's scale: S's format, or m's (`signed`). */
 @inline
 function decodeLanes(signed: bool, code: v128, scale: v128, zero: v128, bias: v128, b7f: v128, b80: v128): v128 {
   if (!signed) return decodeSLanes(code, scale, zero, bias);
@@ -175,7 +186,7 @@ function decodeLanes(signed: bool, code: v128, scale: v128, zero: v128, bias: v1
   return f32x4.mul(v128.andnot(bits, i32x4.eq(magnitude, zero)), scale);
 }
 
-/** 8-bit codes → float32 values in the block's `scale`: S's format, or ḡ's and m's (`signed`). */
+/** 8-bit codes → float32 values in the block's `scale`: S's format, or m's (`signed`). */
 @inline
 function decodeBytes(signed: bool, count: usize, codes: usize, scale: f32, out: usize, k: usize, heldAt: usize): void {
   let i: usize = 0;
@@ -202,9 +213,9 @@ function decodeBytes(signed: bool, count: usize, codes: usize, scale: f32, out: 
 
 /**
  * Four float32 values → 8-bit codes (u32 lanes) in a regular block's scale (its field gives
- * `offset`), as encodeS and encodeM: S's format (from code 1, 0 only for 0) or ḡ's and m's (`signed`:
+ * `offset`), as encodeS and encodeM: S's format (from code 1, 0 only for 0) or m's (`signed`:
  * the magnitude and the sign of x < 0; 0 when rounded below 0). Regular: the scale is finite and not
- * tiny (31 ≤ field for S, 7 for ḡ and m) nor saturated, so the values are finite, |x| ≤ the block's largest, 0 rounds
+ * tiny (31 ≤ field for S, 7 for m) nor saturated, so the values are finite, |x| ≤ the block's largest, 0 rounds
  * below code 1 and no code exceeds 255 (S) or 127; codes below 0 are left to store16's saturation.
  */
 @inline
@@ -220,7 +231,7 @@ function encodeLanes(signed: bool, x: v128, random: v128, offset: v128, zero: v1
 
 /**
  * float32 values → 8-bit codes in the block's scale `field` (from `top`, their largest magnitude
- * bits), stochastically rounded: S's format or ḡ's and m's (`signed`). A block of zeros is all code 0;
+ * bits), stochastically rounded: S's format or m's (`signed`). A block of zeros is all code 0;
  * lanes take regular blocks (encodeLanes), the scalar loop the rest (NaN or tiny scales: rare).
  * Unless nextCodes is 0, the lanes also load the next block's `count` codes at nextCodes and, in S's
  * pass (the first of a block's encodings), its w and g at nextW and nextG, so that they come from
@@ -269,7 +280,7 @@ function encodeBytes(signed: bool, count: usize, values: usize, codes: usize, fi
   }
 }
 
-// one copy of each loop for S, one for ḡ and m
+// one copy of each loop for S, one for m
 function decodeS8(count: usize, codes: usize, scale: f32, out: usize, k: usize, heldAt: usize): void {
   decodeBytes(false, count, codes, scale, out, k, heldAt);
 }
@@ -282,7 +293,7 @@ function encodeS8(count: usize, values: usize, codes: usize, k: usize, k0: u32, 
   encodeBytes(false, count, values, codes, field, top, k, k0, heldAt, nextW, nextG, nextCodes);
   return field;
 }
-/** Encodes ḡ's or m's new values (their array and block keyed `k0`) in their new scale, which it returns (its exponent field). */
+/** Encodes m's new values (their array and block keyed `k0`) in their new scale, which it returns (its exponent field). */
 function encodeM8(count: usize, values: usize, codes: usize, k: usize, k0: u32, heldAt: usize, nextCodes: usize): u32 {
   const top = largest(count, values, ABS);
   const field = scaleField(top, M_SHIFT);
@@ -350,8 +361,9 @@ function fusedRuns(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, 
  * One step over `n` elements with bfloat16 or 8-bit state (the stateFormat field of `mode`): for each
  * block, decode into the scratch, run `step` with the mode's float32 options over it, encode (in the
  * simd builds, the seed family runs `update` over the codes instead: dispatchFused for the whole call
- * with bfloat16, dispatchFusedBlock per block with 8 bits, then encode). s, a, m point to the codes (2 or 1 bytes per element); for 8 bits, sq, aq,
- * mq to the float32 scales of blocks of STATE_BLOCK elements, the first block starting at element 0;
+ * with bfloat16, dispatchFusedBlock per block with 8 bits, then encode). s, a, m point to the codes (2 or
+ * 1 bytes per element; ḡ's always 2); for 8 bits, sq and mq to the float32 scales of blocks of
+ * STATE_BLOCK elements, the first block starting at element 0 (aq: unused, ḡ has none);
  * `scratch` to STATE_SCRATCH_BYTES of memory of this call's own.
  */
 export function updateQuantized(
@@ -397,7 +409,6 @@ export function updateQuantized(
     const nextCodes = start + ahead;
     // the next codes' addresses, or 0: no loads ahead
     const nextS = loadAhead ? s + nextCodes : 0;
-    const nextA = loadAhead ? a + nextCodes : 0;
     const nextM = loadAhead ? m + nextCodes : 0;
     // the simd builds' seed family: decoded and stepped in one loop, which finds S's largest too
     const fusedTop = dispatchFusedBlock(mode, count, w0, g0, s + start, k, heldAt, sValues, sq + block);
@@ -405,15 +416,17 @@ export function updateQuantized(
       store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, key(k, K.squareAvgKey) + bk, heldAt, <u32>fusedTop, nextW, nextG, nextS)));
       continue;
     }
+    // ḡ as bfloat16 (see the top of this file)
+    const aCodes = a + (start << 1);
     decodeS8(count, s + start, load<f32>(sq + block), sValues, k, heldAt);
-    if (centered) decodeM8(count, a + start, load<f32>(aq + block), aValues, k, heldAt);
+    if (centered) decodeHalves(count, aCodes, aValues, k);
     if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k, heldAt);
     if (centered) addSquares(count, sValues, aValues);
     step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
     if (centered) subtractSquares(count, sValues, aValues, k);
     const top = largest(count, sValues, 0xffffffff);
     store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, key(k, K.squareAvgKey) + bk, heldAt, top, nextW, nextG, nextS)));
-    if (centered) store<f32>(aq + block, scaleOf(encodeM8(count, aValues, a + start, k, key(k, K.gradAvgKey) + bk, heldAt, nextA)));
+    if (centered) encodeHalves(count, aValues, aCodes, key(k, K.gradAvgKey) + bk, heldAt, 1);
     if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, key(k, K.momentumKey) + bk, heldAt, nextM)));
   }
 }

@@ -70,7 +70,7 @@ export function firstRandom(p: usize, stride: i32, k0: u32): v128 {
 
 /** A float32 as a bfloat16 code, stochastically rounded; NaN as one NaN (its payload is not the same on every backend). */
 @inline
-function encodeHalf(x: f32, random: u32): u32 {
+export function encodeHalf(x: f32, random: u32): u32 {
   const b = reinterpret<u32>(x);
   return (b & ABS) > INFINITY_BITS ? NAN_BITS >>> 16 : (b + (random >>> 16)) >>> 16;
 }

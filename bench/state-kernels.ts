@@ -10,9 +10,11 @@ import {
   kernelMode,
   MODE,
   STATE_BLOCK,
+  STATE_ELEMENT_BYTES,
   STATE_SCRATCH_BYTES,
   writeStepConstants,
 } from '../src/kernel.js';
+import { arrayFormat } from '../src/layout.js';
 import { type RMSPropOptions, resolveOptions } from '../src/options.js';
 import { commit, environment } from './environment.js';
 import { FULL_PLAN, measure, QUICK_PLAN } from './measure.js';
@@ -37,7 +39,7 @@ const PRESETS: Array<[string, RMSPropOptions]> = [
 
 const align = (x: number) => Math.ceil(x / 64) * 64;
 
-/** One heap per size: w and g, then each format's three state arrays (and 8-bit scales), shared by both presets. */
+/** One heap per size: w and g, then each format's three state arrays (and 8-bit scales), shared by the presets. */
 async function variantsAt(n: number): Promise<Variant[]> {
   await compileBackend('simd');
   let next = 2 * PRESETS.length * CONSTANTS_BYTES; // a constants block per preset and K.loadAhead, then the arrays
@@ -53,7 +55,7 @@ async function variantsAt(n: number): Promise<Variant[]> {
   const state = FORMATS.map((format) => ({
     format,
     s: take(format.bytes * n),
-    a: take(format.bytes * n),
+    a: take(STATE_ELEMENT_BYTES[arrayFormat(format.name, 'gradAvg')] * n), // ḡ: bfloat16 with 8 bits too
     m: take(format.bytes * n),
     sq: take(4 * blocks),
     aq: take(4 * blocks),

@@ -25,7 +25,7 @@ export const MODE_FIELDS = [
   {
     name: 'stateFormat',
     values: ['float32', 'bfloat16', '8bit'],
-    doc: 'How S, ḡ and m are stored: float32; bfloat16 (stochastic rounding); 8 bits per element in blocks of STATE_BLOCK with a float32 power-of-two scale per block (S unsigned E5M3, ḡ and m signed E3M4, stochastic rounding).',
+    doc: 'How S, ḡ and m are stored: float32; bfloat16 (stochastic rounding); 8 bits per element in blocks of STATE_BLOCK with a float32 power-of-two scale per block (S unsigned E5M3, m signed E3M4, ḡ bfloat16; stochastic rounding).',
   },
 ] as const;
 
@@ -81,7 +81,7 @@ export const STATE_SCRATCH_BYTES = 3 * 4 * STATE_BLOCK + 16;
 
 /**
  * The 8-bit codes: small floats times their block's power-of-two scale, S unsigned E5M3 (code 0 is
- * 0), ḡ and m sign + E3M4. `shift`: the float32 bits below a code's mantissa; `top`: the code's
+ * 0), m sign + E3M4 (ḡ stays bfloat16: src/layout.ts' arrayFormat). `shift`: the float32 bits below a code's mantissa; `top`: the code's
  * exponent field in the block's top binade.
  */
 export const CODES = { S: { shift: 20, top: 31 }, M: { shift: 19, top: 7 } } as const;

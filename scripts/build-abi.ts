@@ -35,7 +35,7 @@ const SLOTS_DOC =
   "Slots of the step's constants block at `k`: slot i holds one float32 four times (one per SIMD lane) at k + 16·i.";
 
 const CODES_DOC =
-  "The 8-bit codes (S unsigned E5M3, ḡ and m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade.";
+  "The 8-bit codes (S unsigned E5M3, m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade.";
 const GOLDEN_DOC =
   "Stochastic rounding's random bits are an element's (address + keys) times this odd constant, the golden ratio's.";
 const codeConstants = () =>

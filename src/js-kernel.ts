@@ -67,7 +67,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
   };
   const float64 = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
   return {
-    step(mode, n, wp, gp, sp, ap, mp, kp, sq = 0, aq = 0, mq = 0) {
+    step(mode, n, wp, gp, sp, ap, mp, kp, sq = 0, _aq = 0, mq = 0) {
       const format = (mode >> STATE_FORMAT_SHIFT) & STATE_FORMAT_MASK;
       if (format === STATE_FORMAT_FLOAT32) {
         JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp));
@@ -78,11 +78,14 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
       // views are cached and the scratch made once, so a step allocates nothing.
       const isHalf = format === STATE_FORMAT_BFLOAT16;
       const codes: (pointer: number) => Codes = isHalf ? half : byte;
+      const stride = isHalf ? 2 : 1;
       const s = codes(sp);
-      const a = codes(ap);
       const m = codes(mp);
+      // ḡ is bfloat16 with 8 bits too (layout.ts' arrayFormat); its random bits there from half its address
+      const a = half(ap);
+      const aAddress = isHalf ? ap : ap / 2;
+      const aStride = isHalf ? 2 : 1;
       const sqv = isHalf ? NONE : at(sq);
-      const aqv = isHalf ? NONE : at(aq);
       const mqv = isHalf ? NONE : at(mq);
       const k = at(kp);
       const keys = word(kp);
@@ -97,15 +100,16 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
       for (let first = 0; first < n; first += CHUNK) {
         const count = Math.min(CHUNK, n - first);
         decodeChunk(sv, s, sqv, first, count, isHalf, true);
-        if (centered) decodeChunk(av, a, aqv, first, count, isHalf, false);
+        if (centered) decodeChunk(av, a, NONE, first, count, true, false);
         if (hasMomentum) decodeChunk(mv, m, mqv, first, count, isHalf, false);
         // a centered group stores v = S − ḡ² (assembly/quantized.ts): S rebuilt for the step, v after it
         if (centered) for (let j = 0; j < count; j++) sv[j] = fromVariance(sv[j], av[j]);
         float32Step(count, at(wp + first * 4), at(gp + first * 4), sv, av, mv, k);
         if (centered) for (let j = 0; j < count; j++) sv[j] = toVariance(sv[j], av[j]);
-        encodeChunk(sv, s, sp, sqv, first, count, isHalf, true, keys, K.squareAvgKey, blocks);
-        if (centered) encodeChunk(av, a, ap, aqv, first, count, isHalf, false, keys, K.gradAvgKey, blocks);
-        if (hasMomentum) encodeChunk(mv, m, mp, mqv, first, count, isHalf, false, keys, K.momentumKey, blocks);
+        encodeChunk(sv, s, sp, stride, sqv, first, count, isHalf, true, keys, K.squareAvgKey, blocks);
+        if (centered)
+          encodeChunk(av, a, aAddress, aStride, NONE, first, count, true, false, keys, K.gradAvgKey, blocks);
+        if (hasMomentum) encodeChunk(mv, m, mp, stride, mqv, first, count, isHalf, false, keys, K.momentumKey, blocks);
       }
     },
 

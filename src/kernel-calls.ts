@@ -6,7 +6,6 @@ import {
   K,
   type Kernel,
   SLOT_FLOATS,
-  STATE_ELEMENT_BYTES,
   scaleByteOffset,
   STEP_CLIP_SCALE,
   STEP_LR,
@@ -19,7 +18,7 @@ import type { Group, Tensor } from './tensors.js';
 import type { ThreadPool } from './threads.js';
 
 const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K } = SLOTS;
-const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_E } = SLOTS;
+const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_GRAD_AVG_BYTES, CALL_E } = SLOTS;
 
 /**
  * Where a step sends its kernel calls: DirectCalls runs each at once on this thread; JobQueue
@@ -49,7 +48,7 @@ export class DirectCalls implements KernelCalls {
   update(mode: number, segment: Segment, offset: number, length: number, constantsAt: number): void {
     const { base } = segment;
     const at = offset * 4;
-    const stateAt = offset * STATE_ELEMENT_BYTES[segment.format];
+    const stateAt = offset * segment.elementBytes.squareAvg;
     const scaleAt = scaleByteOffset(offset);
     this.#kernel.step(
       mode,
@@ -57,7 +56,7 @@ export class DirectCalls implements KernelCalls {
       base.param + at,
       base.grad + at,
       base.squareAvg + stateAt,
-      base.gradAvg + stateAt,
+      base.gradAvg + offset * segment.elementBytes.gradAvg,
       base.momentum + stateAt,
       constantsAt,
       base.squareAvgScales + scaleAt,
@@ -90,7 +89,8 @@ export class JobQueue implements KernelCalls {
     this.#writes = true;
     const { base } = segment;
     const at = offset * 4;
-    const stateBytes = STATE_ELEMENT_BYTES[segment.format];
+    const stateBytes = segment.elementBytes.squareAvg;
+    const gradAvgBytes = segment.elementBytes.gradAvg;
     const stateAt = offset * stateBytes;
     const scaleAt = scaleByteOffset(offset);
     const jobs = this.#pool.jobs;
@@ -100,7 +100,7 @@ export class JobQueue implements KernelCalls {
     jobs[j + CALL_W] = base.param + at;
     jobs[j + CALL_G] = base.grad + at;
     jobs[j + CALL_S] = base.squareAvg + stateAt;
-    jobs[j + CALL_A] = base.gradAvg + stateAt;
+    jobs[j + CALL_A] = base.gradAvg + offset * gradAvgBytes;
     jobs[j + CALL_M] = base.momentum + stateAt;
     jobs[j + CALL_K] = constantsAt;
     jobs[j + CALL_SQ] = base.squareAvgScales + scaleAt;
@@ -108,6 +108,7 @@ export class JobQueue implements KernelCalls {
     jobs[j + CALL_MQ] = base.momentumScales + scaleAt;
     jobs[j + CALL_SCRATCH] = this.#scratchAt;
     jobs[j + CALL_STATE_BYTES] = stateBytes;
+    jobs[j + CALL_GRAD_AVG_BYTES] = gradAvgBytes;
     jobs[j + CALL_E] = base.average === 0 ? 0 : base.average + at;
   }
 

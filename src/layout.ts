@@ -15,7 +15,7 @@ import type { TensorState } from './tensors.js';
 import { CALL_INTS, CONTROL_BYTES } from './chunks.js';
 
 export type Region = 'param' | 'grad' | 'squareAvg' | 'gradAvg' | 'momentum' | 'average';
-/** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S, ḡ and m. */
+/** The 8-bit state's block scales (float32, one per STATE_BLOCK elements) of S and m (ḡ's: saved states before version 5). */
 export type ScaleRegion = 'squareAvgScales' | 'gradAvgScales' | 'momentumScales';
 
 /** The kinds of state the update reads: S always, ḡ when centered, m with momentum. */
@@ -28,6 +28,15 @@ export const SCALES_OF: Readonly<Record<StateKind, ScaleRegion>> = {
   gradAvg: 'gradAvgScales',
   momentum: 'momentumScales',
 };
+
+/**
+ * The format a state array of `kind` is kept in, in a segment of state format `format`: ḡ is never
+ * 8 bits (bfloat16 instead), since its rounding enters a centered tensor's variance as (g − ḡ)² and,
+ * in 8 bits, outweighs it where a gradient's mean outweighs its noise (BENCHMARKS.md, "State formats").
+ * @internal
+ */
+export const arrayFormat = (format: StateFormat, kind: StateKind): StateFormat =>
+  format === '8bit' && kind === 'gradAvg' ? 'bfloat16' : format;
 
 /** The state kinds a group's options keep. @internal */
 export const keptKinds = (o: Pick<ResolvedOptions, 'centered' | 'momentum'>): StateKind[] =>
@@ -65,6 +74,8 @@ export interface Segment {
   readonly formatBits: number;
   /** Elements of its tensors back to back, each padded (to 4, or STATE_BLOCK when compressed). */
   readonly paddedLength: number;
+  /** Bytes of an element of each state array (arrayFormat's). */
+  readonly elementBytes: Readonly<Record<StateKind, number>>;
   /**
    * Byte offset of each region (codes for compressed S, ḡ, m), of the 8-bit block scales and of the
    * compressed blocks' rounding keys (Group.roundingKeys; u32 per block); 0 when none.
@@ -144,8 +155,11 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
       const offset = lengths[segment];
       lengths[segment] += compressed ? Math.ceil(length / STATE_BLOCK) * STATE_BLOCK : padded(length);
       stateValues += stateArrays * length;
-      stateBytes += stateArrays * length * STATE_ELEMENT_BYTES[compressed ? stateFormat : 'float32'];
-      if (compressed && stateFormat === '8bit') stateBytes += stateArrays * Math.ceil(length / STATE_BLOCK) * 4;
+      for (const kind of kinds) {
+        const format = arrayFormat(compressed ? stateFormat : 'float32', kind);
+        stateBytes += length * STATE_ELEMENT_BYTES[format];
+        if (format === '8bit') stateBytes += Math.ceil(length / STATE_BLOCK) * 4;
+      }
       return { segment, offset, length, ...tensors[g][i] };
     });
     const formats: StateFormat[] = ['float32', stateFormat];
@@ -160,7 +174,10 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
       const { base, end } = placeSegment(bytes, format, paddedLength, kinds, ema !== 0);
       bytes = end;
       segmentIndex[k] = segments.length;
-      segments.push({ format, formatBits: FORMAT_BITS[format], paddedLength, base });
+      const elementBytes = Object.fromEntries(
+        STATE_KINDS.map((kind) => [kind, STATE_ELEMENT_BYTES[arrayFormat(format, kind)]]),
+      ) as Record<StateKind, number>;
+      segments.push({ format, formatBits: FORMAT_BITS[format], paddedLength, elementBytes, base });
     }
     return {
       segments,
@@ -192,7 +209,7 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
 
 /**
  * A segment's regions placed from byte `at`, each 16-byte aligned with a gap after the arrays:
- * param, grad, S, ḡ (centered), m (momentum) at the format's width, the parameters' average (ema,
+ * param, grad, S, ḡ (centered), m (momentum) at their formats' widths (arrayFormat), the parameters' average (ema,
  * float32), then compressed state's block keys and 8-bit scales. Returns their byte offsets (0: none) and the first byte after them.
  */
 function placeSegment(
@@ -218,7 +235,7 @@ function placeSegment(
   const regions: Array<[Region, number]> = [
     ['param', 4],
     ['grad', 4],
-    ...kinds.map((kind): [Region, number] => [kind, STATE_ELEMENT_BYTES[format]]),
+    ...kinds.map((kind): [Region, number] => [kind, STATE_ELEMENT_BYTES[arrayFormat(format, kind)]]),
     ...(average ? [['average', 4] as [Region, number]] : []),
   ];
   for (const [region, elementBytes] of regions) {
@@ -230,11 +247,10 @@ function placeSegment(
     base.blockKeys = bytes;
     bytes += blockBytes;
   }
-  if (format === '8bit') {
-    for (const kind of kinds) {
-      base[SCALES_OF[kind]] = bytes;
-      bytes += blockBytes;
-    }
+  for (const kind of kinds) {
+    if (arrayFormat(format, kind) !== '8bit') continue;
+    base[SCALES_OF[kind]] = bytes;
+    bytes += blockBytes;
   }
   return { base, end: bytes };
 }

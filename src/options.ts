@@ -50,7 +50,8 @@ export interface RMSPropOptions {
   maximize?: boolean | undefined;
   /**
    * How S, ḡ and m are stored (default `'float32'`): `'bfloat16'` halves the state's memory, `'8bit'`
-   * quarters it; both round stochastically (a centered group stores its variance S − ḡ² for S).
+   * quarters it (ḡ stays bfloat16); both round stochastically (a centered group stores its variance
+   * S − ḡ² for S).
    * Tensors under 4 096 elements keep float32. Fixed at create (docs/state-formats.md).
    */
   stateFormat?: StateFormat | undefined;

@@ -6,7 +6,8 @@
 import { own } from './inputs.js';
 import { RMSProp } from './rmsprop.js';
 import { isGone, isPlainArrayBuffer, plainView, TYPED, typedArrayKind } from './typed-arrays.js';
-import { describe, isRecord, type StateFormat } from './options.js';
+import { type CompressedFormat, describe, isRecord, type StateFormat } from './options.js';
+import { STATE_KINDS } from './layout.js';
 import { FORMAT_OF_ELEMENT_BYTES, STATE_ARRAY, STATE_ELEMENT_BYTES } from './kernel.js';
 import {
   checkArrayName,
@@ -20,6 +21,7 @@ import {
   STATE_FORMAT,
   STATE_VERSION,
   type Typed,
+  savedArrayFormat,
 } from './state.js';
 import { checkArrayKind, checkStepCount, type ReadArray, readStateArray } from './state-load.js';
 
@@ -113,8 +115,10 @@ export function encodeState(source: SavedState | RMSProp): PlainBytes {
             checkArrayName(kind, `encodeState: state[${quote(name)}]`);
             const read = readStateArray(own(entry, kind), where);
             // codes of compressed state (bfloat16: 2 bytes, 8 bits: 1); scales and averages float32
+            const stateKind = STATE_KINDS.find((stateKind) => stateKind === kind);
             const format =
-              (kind.endsWith('Scales') || kind === 'average' ? undefined : own(compressed, name)) ?? 'float32';
+              (stateKind && savedArrayFormat(own(compressed, name) as CompressedFormat, stateKind, version)) ??
+              'float32';
             const elementBytes = STATE_ELEMENT_BYTES[format as StateFormat];
             checkArrayKind(read, STATE_ARRAY[format as StateFormat], where);
             if (read.bytes % elementBytes !== 0)

@@ -75,7 +75,7 @@ const encodeS = (x: number, field: number, random: number) => {
   return a === 0 ? 0 : Math.min(Math.max(magnitude, 1), 255);
 };
 
-/** ḡ and m: sign + E3M4 codes. */
+/** m (and ḡ in saved states before version 5): sign + E3M4 codes. */
 const decodeM = (c: number, scale: number) => {
   const magnitude = c & 0x7f;
   return f((magnitude === 0 ? 0 : fromBits(((magnitude << M_SHIFT) + M_BIAS) | ((c & 0x80) << 24))) * scale);
@@ -113,13 +113,16 @@ export function decodeChunk(
 
 /**
  * values[0 …] encoded into codes first … (8 bits: each block's new scale), with the random bits of
- * their addresses and their array's key (constant slot `slot` of `keys`) plus their block's (read
- * here, since a key past 2^30 passed as an argument would be boxed, an allocation per call).
+ * their random addresses (code i's: `address` + `stride`·i; the kernels': its byte address, or half
+ * of it for ḡ's 2-byte codes in an 8-bit call) and their array's key (constant slot `slot` of `keys`)
+ * plus their block's (read here, since a key past 2^30 passed as an argument would be boxed, an
+ * allocation per call).
  */
 export function encodeChunk(
   values: Float32Array,
   codes: Codes,
   address: number,
+  stride: number,
   scales: Float32Array,
   first: number,
   count: number,
@@ -134,14 +137,15 @@ export function encodeChunk(
     const block = (first + start) / STATE_BLOCK;
     const key = keys[slot * SLOT_FLOATS] + (blockKeys.length > 0 ? blockKeys[block] : 0);
     if (half) {
-      for (let j = start; j < end; j++) codes[first + j] = encodeHalf(values[j], mix(address + 2 * (first + j) + key));
+      for (let j = start; j < end; j++)
+        codes[first + j] = encodeHalf(values[j], mix(address + stride * (first + j) + key));
       continue;
     }
     let max = 0;
     for (let j = start; j < end; j++) max = Math.max(max, magnitudeBits(values[j]));
     const field = scaleField(max, isS ? S_SHIFT : M_SHIFT);
     for (let j = start; j < end; j++) {
-      const random = mix(address + first + j + key);
+      const random = mix(address + stride * (first + j) + key);
       codes[first + j] = isS ? encodeS(values[j], field, random) : encodeM(values[j], field, random);
     }
     scales[block] = scaleOf(field);

@@ -14,7 +14,7 @@ import {
   typedArrayKind,
 } from './typed-arrays.js';
 import { STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
-import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
+import { arrayFormat, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 import { addSquares, checkOwnArray, encodeCompressed, encodeInChunks } from './tensors.js';
 import {
   describe,
@@ -35,6 +35,8 @@ import {
   listNames,
   quote,
   readSavedFields,
+  HALF_GRAD_AVG_VERSION,
+  savedArrayFormat,
   savedGroup,
   record,
   stateArray,
@@ -196,8 +198,7 @@ export function readSavedState(
     });
     return { t, format, fields: record(fields) };
   });
-  for (const { t, format, fields } of entries)
-    writes.push(...tensorWrites(t, format, fields, idle, version >= VARIANCE_VERSION));
+  for (const { t, format, fields } of entries) writes.push(...tensorWrites(t, format, fields, idle, version));
   const averageStarts = entries.map(({ t, fields }) => t.average !== undefined && fields.average === undefined);
   return { stepCount: (stepCount as number) + 0, options, writes, averageStarts }; // (−0 as 0)
 }
@@ -223,19 +224,19 @@ function readGroupOptions(savedGroups: unknown[], groups: readonly GroupInfo[]):
 const VARIANCE_VERSION = 4;
 
 /**
- * The writes that load `fields` (one parameter's saved arrays, of `format`; a centered one's
- * compressed S as its variance if `savedVariance`) into tensor `t`: copied as stored, or converted
- * between formats; every array checked first.
+ * The writes that load `fields` (one parameter's saved arrays, of `format`, by a state of `version`)
+ * into tensor `t`: copied as stored, or converted between formats; every array checked first.
  */
 function tensorWrites(
   t: TensorArrays,
   format: CompressedFormat | undefined,
   fields: Record<string, unknown>,
   idle: Uint8Array | undefined,
-  savedVariance: boolean,
+  version: number,
 ): Array<() => void> {
   const writes: Array<() => void> = [];
   const target = t.compressed;
+  const savedVariance = version >= VARIANCE_VERSION;
   // A centered tensor's S is stored compressed as its variance v = S − ḡ² (tensors.ts): where the
   // saved S and ours mean different things, S and ḡ are decoded and written together.
   const centered = t.kinds.includes('gradAvg');
@@ -252,15 +253,22 @@ function tensorWrites(
     }
     const where = `saved state: ${kind} of '${t.name}'`;
     const read = readStateArray(value, where);
-    const elementBytes = STATE_ELEMENT_BYTES[format ?? 'float32'];
+    // this array's format as saved, and as we keep it
+    const saved = savedArrayFormat(format, kind, version);
+    const kept = target && arrayFormat(target.format, kind);
+    const elementBytes = STATE_ELEMENT_BYTES[saved ?? 'float32'];
     if (read.bytes !== t.length * elementBytes) {
       throw new RangeError(
-        `${where} has ${sizeText(read.bytes, elementBytes)}${format ? ` (${format} codes)` : ''}, the parameter has ${t.length} elements`,
+        `${where} has ${sizeText(read.bytes, elementBytes)}${saved ? ` (${saved} codes)` : ''}, the parameter has ${t.length} elements`,
       );
     }
-    const codes = copyOf(read, STATE_ARRAY[format ?? 'float32'], where, idle);
+    const codes = copyOf(read, STATE_ARRAY[saved ?? 'float32'], where, idle);
     let scales: Float32Array | undefined;
-    if (format === '8bit') {
+    if (saved !== '8bit' && fields[SCALES_OF[kind]] !== undefined)
+      throw new RangeError(
+        `saved state: state[${quote(t.name)}] has ${quote(SCALES_OF[kind])}, but its ${kind} is ${saved} codes, which have no scales (8-bit state keeps ḡ as bfloat16 from version ${HALF_GRAD_AVG_VERSION})`,
+      );
+    if (saved === '8bit') {
       const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
       const readScales = readStateArray(fields[SCALES_OF[kind]], scaleWhere);
       const blocks = Math.ceil(t.length / STATE_BLOCK);
@@ -273,14 +281,14 @@ function tensorWrites(
     }
     // The kernels rely on S ≥ 0 (its subnormal flush skips |S|); NaN is allowed, as a run can make it.
     // (8-bit S is unsigned, and its scales are checked.)
-    if (kind === 'squareAvg' && format === 'bfloat16') {
+    if (kind === 'squareAvg' && saved === 'bfloat16') {
       const negative = firstNegativeHalf(codes as Uint16Array);
       if (negative >= 0)
         refuseNegative('saved state', t.name, fromBits((codes as Uint16Array)[negative] << 16), negative);
     }
-    if (kind === 'squareAvg' && !format) checkNotNegative(codes as Float32Array, 'saved state', t.name);
-    const source = { half: format === 'bfloat16', codes: codes as Uint16Array | Uint8Array, scales: scales ?? NONE };
-    if (target && format === target.format && sameMeaning) {
+    if (kind === 'squareAvg' && !saved) checkNotNegative(codes as Float32Array, 'saved state', t.name);
+    const source = { half: saved === 'bfloat16', codes: codes as Uint16Array | Uint8Array, scales: scales ?? NONE };
+    if (target && saved === kept && sameMeaning) {
       // as stored, bit for bit
       const to = target.codes[kind]!;
       const toScales = target.scales[kind]!;
@@ -288,12 +296,12 @@ function tensorWrites(
         to.set(codes as typeof to);
         if (scales) toScales.set(scales);
       });
-    } else if (target && (!format || !sameMeaning)) {
+    } else if (target && (!saved || !sameMeaning)) {
       // float32 values into compressed state (rounded to nearest), decoded first if need be
-      decoded[kind] = format
+      decoded[kind] = saved
         ? decodeArray(source.half, kind === 'squareAvg', source.codes, source.scales, new Float32Array(t.length))
         : (codes as Float32Array);
-    } else if (!format) {
+    } else if (!saved) {
       const values = codes as Float32Array;
       writes.push(() => stateArray(t, kind)!.set(values));
     } else writes.push(() => convertInto(t, kind, source));

@@ -13,7 +13,7 @@ import {
   type ResolvedOptions,
   type StateFormat,
 } from './options.js';
-import { SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
+import { arrayFormat, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 import { STATE_FORMATS } from './kernel.js';
 import type { CompressedState } from './tensors.js';
 
@@ -24,9 +24,20 @@ const COMPRESSED_FORMATS = Object.keys(STATE_FORMATS).filter((format) => format 
 export const STATE_FORMAT = 'rmsprop-wasm-state';
 /**
  * The version of the saved-state format this package writes (3: compressed state saved as stored;
- * 4: a centered parameter's compressed squareAvg holds its variance S − ḡ²). It reads versions 1 to 4.
+ * 4: a centered parameter's compressed squareAvg holds its variance S − ḡ²; 5: an 8-bit parameter's
+ * gradAvg is bfloat16 codes, without scales). It reads versions 1 to 5.
  */
-export const STATE_VERSION = 4;
+export const STATE_VERSION = 5;
+
+/** The first version whose 8-bit parameters keep ḡ as bfloat16 (layout.ts' arrayFormat); before, as 8-bit codes. @internal */
+export const HALF_GRAD_AVG_VERSION = 5;
+
+/**
+ * The format of saved array `kind` of a parameter saved compressed in `format` (undefined: float32
+ * values) by a state of `version`. @internal
+ */
+export const savedArrayFormat = (format: CompressedFormat | undefined, kind: StateKind, version: number) =>
+  format === undefined ? undefined : version >= HALF_GRAD_AVG_VERSION ? arrayFormat(format, kind) : format;
 
 /**
  * Bytes per base64 piece of a state array in the JSON form: 48 MiB, whose base64 is 2^26 characters.
@@ -96,8 +107,9 @@ export interface SavedState {
   state: Record<string, { [K in ArrayKind]?: StateArray | undefined }>;
   /**
    * Version 3: the parameters whose state is saved compressed, as stored, with their format: their
-   * squareAvg, gradAvg, momentum hold codes (2 bytes an element for bfloat16, 1 for 8 bits) and, for
-   * 8 bits, squareAvgScales… one float32 per block of 1024 elements. Others hold float32 values.
+   * squareAvg, gradAvg, momentum hold codes (2 bytes an element for bfloat16, 1 for 8 bits; version
+   * 5 on, gradAvg is bfloat16 in both) and, for 8-bit arrays, squareAvgScales… one float32 per block
+   * of 1024 elements. Others hold float32 values.
    */
   compressed?: Record<string, Exclude<StateFormat, 'float32'>> | undefined;
 }
@@ -250,7 +262,7 @@ export function savedState(
           ...t.kinds.flatMap((kind) => {
             if (!c) return [[kind, save(stateArray(t, kind)!)] as const];
             const entries: Array<readonly [ArrayKind, StateArray]> = [[kind, save(c.codes[kind]!)]];
-            if (c.format === '8bit') entries.push([SCALES_OF[kind], save(c.scales[kind]!)]);
+            if (arrayFormat(c.format, kind) === '8bit') entries.push([SCALES_OF[kind], save(c.scales[kind]!)]);
             return entries;
           }),
           ...(t.average && !t.averageStarts ? [['average', save(t.average)] as const] : []),

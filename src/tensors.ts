@@ -7,7 +7,7 @@ import { arrayLength } from './typed-arrays.js';
 import { ARRAY_KEYS, type Codes, decodeArray, encodeArray, tensorKey } from './state-codecs.js';
 import type { CompressedFormat, GroupInfo, ResolvedOptions } from './options.js';
 import type { Layout, Region, Segment } from './layout.js';
-import { keptKinds, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
+import { arrayFormat, keptKinds, SCALES_OF, STATE_KINDS, type StateKind } from './layout.js';
 import { fromVariance, toVariance } from './float32.js';
 
 /**
@@ -30,8 +30,9 @@ export interface TensorState {
 /** A tensor's compressed state as stored: codes and (8 bits) block scales of each array it keeps. @internal */
 export interface CompressedState {
   readonly format: CompressedFormat;
+  /** Each array's codes, in its arrayFormat (layout.ts: ḡ's are bfloat16 with 8 bits too). */
   readonly codes: Readonly<Partial<Record<StateKind, Codes>>>;
-  /** 8 bits: one float32 scale per STATE_BLOCK elements; bfloat16: empty arrays. */
+  /** 8-bit arrays: one float32 scale per STATE_BLOCK elements; bfloat16 ones: empty arrays. */
   readonly scales: Readonly<Partial<Record<StateKind, Float32Array>>>;
 }
 
@@ -102,7 +103,7 @@ const storesVariance = (c: CompressedState) => c.codes.gradAvg !== undefined;
 /** A compressed tensor's array `kind` as stored (a centered one's S codes: v), decoded into a new Float32Array. */
 function decodeStored(c: CompressedState, kind: StateKind, length: number): Float32Array {
   return decodeArray(
-    c.format === 'bfloat16',
+    arrayFormat(c.format, kind) === 'bfloat16',
     kind === 'squareAvg',
     c.codes[kind]!,
     c.scales[kind]!,
@@ -137,7 +138,13 @@ export function encodeCompressed(c: CompressedState, given: Readonly<Partial<Rec
   for (const kind of STATE_KINDS) {
     const values = given[kind];
     if (values && !(asVariance && kind === 'squareAvg'))
-      encodeArray(c.format === 'bfloat16', kind === 'squareAvg', values, c.codes[kind]!, c.scales[kind]!);
+      encodeArray(
+        arrayFormat(c.format, kind) === 'bfloat16',
+        kind === 'squareAvg',
+        values,
+        c.codes[kind]!,
+        c.scales[kind]!,
+      );
   }
   if (squareAvg && gradAvg)
     encodeInChunks(c, 'squareAvg', length, (values, first) => {
@@ -165,7 +172,7 @@ export function encodeInChunks(
     fill(values, first);
     const codes = c.codes[kind]!.subarray(first, first + values.length);
     encodeArray(
-      c.format === 'bfloat16',
+      arrayFormat(c.format, kind) === 'bfloat16',
       kind === 'squareAvg',
       values,
       codes,
@@ -185,7 +192,7 @@ export function encodedConstant(
 ): [code: number, scale: number] {
   const codes = new Uint16Array(1);
   const scales = new Float32Array(1);
-  encodeArray(format === 'bfloat16', kind === 'squareAvg', Float32Array.of(value), codes, scales);
+  encodeArray(arrayFormat(format, kind) === 'bfloat16', kind === 'squareAvg', Float32Array.of(value), codes, scales);
   return [codes[0], scales[0]];
 }
 
@@ -253,7 +260,7 @@ export function placeTensors(
       count: tensors.length - first,
       segments,
       constantsAt,
-      roundingKeys: compressed && groupKeys(compressed.base),
+      roundingKeys: compressed && groupKeys(compressed),
     };
     setGroupOptions(group, spec.options);
     return group;
@@ -263,11 +270,15 @@ export function placeTensors(
 
 const NONE = new Float32Array(0);
 
-/** Group.roundingKeys of a compressed segment at `base`. */
-const groupKeys = (base: Segment['base']) =>
+/**
+ * Group.roundingKeys of a compressed segment. The block keys cancel offsets in bytes of S's codes, so
+ * a code's random bits are drawn at its byte address scaled to S's width: half of it for ḡ's 2-byte
+ * codes in an 8-bit segment (assembly/quantized.ts' encodeHalves).
+ */
+const groupKeys = ({ base, elementBytes }: Segment) =>
   Uint32Array.of(
     ARRAY_KEYS[0] - base.squareAvg,
-    ARRAY_KEYS[1] - base.gradAvg,
+    ARRAY_KEYS[1] - (base.gradAvg * elementBytes.squareAvg) / elementBytes.gradAvg,
     ARRAY_KEYS[2] - base.momentum,
     base.blockKeys - base.squareAvgScales,
   );
@@ -294,10 +305,19 @@ function tensorState(
     return { state, compressed: undefined };
   }
   const blocks = Math.ceil(length / STATE_BLOCK);
-  const CodeArray = TYPED[STATE_ARRAY[format]] as new (buffer: ArrayBufferLike, at: number, length: number) => Codes;
-  const codes = (kind: StateKind) => new CodeArray(buffer, base[kind] + offset * STATE_ELEMENT_BYTES[format], length);
+  const codes = (kind: StateKind) => {
+    const kindFormat = arrayFormat(format, kind);
+    const CodeArray = TYPED[STATE_ARRAY[kindFormat]] as new (
+      buffer: ArrayBufferLike,
+      at: number,
+      length: number,
+    ) => Codes;
+    return new CodeArray(buffer, base[kind] + offset * STATE_ELEMENT_BYTES[kindFormat], length);
+  };
   const scales = (kind: StateKind) =>
-    format === '8bit' ? new Float32Array(buffer, base[SCALES_OF[kind]] + (offset / STATE_BLOCK) * 4, blocks) : NONE;
+    arrayFormat(format, kind) === '8bit'
+      ? new Float32Array(buffer, base[SCALES_OF[kind]] + (offset / STATE_BLOCK) * 4, blocks)
+      : NONE;
   const compressed: CompressedState = {
     format,
     codes: Object.fromEntries(kinds.map((kind) => [kind, codes(kind)])),

@@ -20,7 +20,7 @@ export namespace MODE {
   export const TRANSFORMED: i32 = 32;
   // ε outside the root: √var + ε (else √(var + ε)).
   export const EPS_OUTSIDE: i32 = 64;
-  // How S, ḡ and m are stored: float32; bfloat16 (stochastic rounding); 8 bits per element in blocks of STATE_BLOCK with a float32 power-of-two scale per block (S unsigned E5M3, ḡ and m signed E3M4, stochastic rounding). 0 float32, 1 bfloat16, 2 8bit.
+  // How S, ḡ and m are stored: float32; bfloat16 (stochastic rounding); 8 bits per element in blocks of STATE_BLOCK with a float32 power-of-two scale per block (S unsigned E5M3, m signed E3M4, ḡ bfloat16; stochastic rounding). 0 float32, 1 bfloat16, 2 8bit.
   export const STATE_FORMAT_SHIFT: i32 = 7;
   export const STATE_FORMAT_MASK: i32 = 3;
   export const STATE_FORMAT_FLOAT32: i32 = 0;
@@ -58,7 +58,7 @@ export const SLOT_BYTES: usize = 16;
 export const REDUCTION_BLOCK: usize = 1024;
 export const STATE_BLOCK: usize = 1024;
 export const STATE_SCRATCH_BYTES: usize = 12304;
-// The 8-bit codes (S unsigned E5M3, ḡ and m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade.
+// The 8-bit codes (S unsigned E5M3, m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade.
 export const S_SHIFT: u32 = 20;
 export const S_TOP: i32 = 31;
 export const M_SHIFT: u32 = 19;

@@ -20,7 +20,7 @@ export const MODE = {
   TRANSFORMED: 32,
   /** ε outside the root: √var + ε (else √(var + ε)). */
   EPS_OUTSIDE: 64,
-  /** How S, ḡ and m are stored: float32; bfloat16 (stochastic rounding); 8 bits per element in blocks of STATE_BLOCK with a float32 power-of-two scale per block (S unsigned E5M3, ḡ and m signed E3M4, stochastic rounding). 0 float32, 1 bfloat16, 2 8bit. */
+  /** How S, ḡ and m are stored: float32; bfloat16 (stochastic rounding); 8 bits per element in blocks of STATE_BLOCK with a float32 power-of-two scale per block (S unsigned E5M3, m signed E3M4, ḡ bfloat16; stochastic rounding). 0 float32, 1 bfloat16, 2 8bit. */
   STATE_FORMAT_SHIFT: 7,
   STATE_FORMAT_MASK: 3,
   STATE_FORMAT_FLOAT32: 0,
@@ -64,7 +64,7 @@ export const REDUCTION_BLOCK = 1024;
 export const STATE_BLOCK = 1024;
 /** Bytes of scratch memory a kernel call with compressed state needs of its own. */
 export const STATE_SCRATCH_BYTES = 12304;
-/** The 8-bit codes (S unsigned E5M3, ḡ and m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade. */
+/** The 8-bit codes (S unsigned E5M3, m sign + E3M4): the float32 bits below a code's mantissa, and its exponent field in its block's top binade. */
 export const S_SHIFT = 20;
 export const S_TOP = 31;
 export const M_SHIFT = 19;

@@ -150,9 +150,11 @@ describe('files that cannot lie', () => {
       }
     }
     expect(accepted).toEqual([]);
-    // (version 4 with one bit flipped is 0, 5, 6, 12…: none reads as version 1, which had no CRC)
+    // (version 5 with one bit flipped is 4, 7, 1, 13…: read as version 1, which had no CRC, its CRC's
+    // 4 bytes belong to no array)
     expect([...messages].sort()).toEqual([
       'state bytes are corrupt: their CRC-N is …, the file says … (truncated, changed or damaged)',
+      'state bytes: data bytes N to N belong to no array',
       'state format version N is not supported; this library reads versions N to N',
       'these bytes are not an rmsprop-wasm state (the magic number is wrong)',
     ]);
@@ -513,8 +515,8 @@ describe('saved state', () => {
     const cases: Array<[string, (s: SavedState) => unknown, RegExp, typeof TypeError | typeof RangeError]> = [
       [
         'wrong version',
-        (s) => ({ ...s, version: 5 }),
-        /version 5 is not supported; this library reads versions 1 to 4/,
+        (s) => ({ ...s, version: 6 }),
+        /version 6 is not supported; this library reads versions 1 to 5/,
         RangeError,
       ],
       ['wrong format', (s) => ({ ...s, format: 'adam' }), /format/, TypeError],
@@ -1210,9 +1212,9 @@ describe('the binary form: malformed input names the field', () => {
     ],
     [
       'a version it does not read',
-      (s: SavedState) => ({ ...s, version: 5 }),
+      (s: SavedState) => ({ ...s, version: 6 }),
       RangeError,
-      /encodeState: format version 5 is not supported; this library reads versions 1 to 4/,
+      /encodeState: format version 6 is not supported; this library reads versions 1 to 5/,
     ],
     ['not an object', () => 'state', TypeError, /encodeState needs a saved state object, got "state"/],
     // written with a good CRC-32, such a file was refused only by the loadState that resumed it

@@ -145,7 +145,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
       lr: 0.01,
     });
     const code = stateFormat === 'bfloat16' ? 2 : 1 + 4 / BLOCK;
-    expect(opt.stateBytes).toBe(3 * n * code); // w: S (as its variance) and ḡ; v: S
+    expect(opt.stateBytes).toBe(2 * n * code + 2 * n); // w: S (as its variance) and ḡ (bfloat16 in both); v: S
     let seed = 7;
     const uniform = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const gaussian = () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
@@ -157,6 +157,32 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const distance = Math.sqrt(opt.params.w.reduce((sum, w, i) => sum + (w - target[i]) ** 2, 0) / n);
     expect(distance).toBeLessThan(0.05); // the noise's own scale: float32 settles at 0.024
     opt.dispose();
+  });
+
+  // Where the noise is 1 % of the mean, ḡ's rounding enters the next variance as (g − ḡ)²: ḡ in 8
+  // bits (2⁻⁵) made the variance 4.4× float32's and the steps half as long; bfloat16 (2⁻⁸) 1.15×.
+  it('centered, noise 1 % of the mean: the variance and the distance moved as float32 state gives them', async () => {
+    const n = 4096;
+    const run = async (format: StateFormat) => {
+      const opt = await RMSProp.create({ w: n }, { centered: true, lr: 1e-4, stateFormat: format });
+      const random = rng(21);
+      const g = new Float32Array(n);
+      for (let t = 0; t < 400; t++) {
+        for (let i = 0; i < n; i++) g[i] = (1 + (1.7 * i) / n) * (1 + 0.01 * normal(random));
+        opt.step({ w: g });
+      }
+      const { squareAvg, gradAvg } = opt.state.w;
+      const result = {
+        variance: Float64Array.from(squareAvg, (x, i) => x - gradAvg![i] ** 2),
+        moved: Float64Array.from(opt.params.w, Math.abs),
+      };
+      opt.dispose();
+      return result;
+    };
+    const [reference, compressed] = [await run('float32'), await run(stateFormat)];
+    const median = (a: Float64Array, b: Float64Array) => Array.from(a, (x, i) => x / b[i]).sort((x, y) => x - y)[n / 2];
+    expect(median(compressed.variance, reference.variance)).toBeLessThan(1.3);
+    expect(median(compressed.moved, reference.moved)).toBeGreaterThan(0.85);
   });
 
   // Stored as S, a variance a ten-thousandth of S would be lost in S's rounding (8 bits: 1/16 of S).
@@ -235,6 +261,60 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     for (const o of [plain, float32, fromBinary, compressed, again]) o.dispose();
   });
 
+  // Before version 5 an 8-bit centered group's ḡ was 8-bit codes with scales (now bfloat16): made here
+  // from a plain group's m codes and scales, beside S codes that hold the variance (version 4's meaning).
+  it.runIf(stateFormat === '8bit')(
+    "centered: version 4's 8-bit ḡ loads as the values its codes held (bfloat16 holds them exactly), its variance as stored; version 5 refuses ḡ scales",
+    async () => {
+      const n = 5000;
+      const random = rng(13);
+      const gradAvg = Float32Array.from({ length: n }, () => 2 + 0.5 * normal(random));
+      const variance = Float32Array.from(gradAvg, (a) => 1e-3 * a * a * Math.abs(normal(random)));
+      const plain = await RMSProp.create({ w: n }, { stateFormat, momentum: 0.9 });
+      plain.setState('w', { squareAvg: variance, momentum: gradAvg });
+      const codes = plain.saveState({ arrays: 'float32' }).state.w;
+      const version4 = {
+        ...plain.saveState(),
+        version: 4,
+        groups: [{ params: ['w'], options: { centered: true, momentum: 0 } }],
+        state: {
+          w: Object.fromEntries(
+            Object.entries(codes).map(([kind, value]) => [kind.replace('momentum', 'gradAvg'), value]),
+          ),
+        },
+      } as SavedState;
+      expect((version4.state.w.gradAvg as Uint8Array).BYTES_PER_ELEMENT).toBe(1);
+      const storedGradAvg = plain.state.w.momentum!;
+      const storedVariance = plain.state.w.squareAvg;
+      for (const form of [version4, decodeState(encodeState(version4))]) {
+        const compressed = await RMSProp.create({ w: n }, { centered: true, stateFormat });
+        compressed.loadState(form);
+        const { gradAvg: a, squareAvg: s } = compressed.state.w;
+        expect(firstDifference([a!], [storedGradAvg])).toBeUndefined();
+        // S's codes copied as stored: S reads as v + ḡ², each from its codes (float32 arithmetic)
+        const rebuilt = Float32Array.from(storedVariance, (v, i) => Math.fround(v + Math.fround(a![i] * a![i])));
+        expect(firstDifference([s], [rebuilt])).toBeUndefined();
+        const saved = compressed.saveState({ arrays: 'float32' });
+        expect(saved.version).toBe(5);
+        expect(saved.state.w.gradAvg).toBeInstanceOf(Uint16Array);
+        expect(saved.state.w.gradAvgScales).toBeUndefined();
+        const float32 = await RMSProp.create({ w: n }, { centered: true });
+        float32.loadState(form);
+        expect(firstDifference(Object.values(float32.state.w), [rebuilt, storedGradAvg])).toBeUndefined();
+        // version 5 with ḡ scales beside its bfloat16 codes: refused, nothing changed
+        const before = compressed.saveState();
+        const withScales = { ...saved, state: { w: { ...saved.state.w, gradAvgScales: new Float32Array(5) } } };
+        expect(() => compressed.loadState(withScales)).toThrow(
+          /state\['w'\] has 'gradAvgScales', but its gradAvg is bfloat16 codes, which have no scales/,
+        );
+        expect(JSON.stringify(compressed.saveState())).toBe(JSON.stringify(before));
+        compressed.dispose();
+        float32.dispose();
+      }
+      plain.dispose();
+    },
+  );
+
   it('small tensors keep float32 state (zero-copy views); the state bytes as create reports them', async () => {
     const sizes = { big: 64 * BLOCK, small: 4095 };
     const opt = await RMSProp.create(sizes, { stateFormat, momentum: 0.9 });
@@ -256,7 +336,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const options: RMSPropOptions = { stateFormat, momentum: 0.9, lr: 1e-2 };
     const opt = await run(options, 3);
     const saved = opt.saveState();
-    expect(saved.version).toBe(4);
+    expect(saved.version).toBe(5);
     expect(saved.compressed).toEqual({ big: stateFormat, exact: stateFormat, odd: stateFormat });
     const forms: SavedState[] = [
       JSON.parse(JSON.stringify(saved)),
@@ -285,6 +365,23 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const f32 = await run({ ...options, stateFormat: 'float32' }, 3);
     const ratio = encodeState(saved).length / encodeState(f32.saveState()).length;
     expect(ratio).toBeLessThan(stateFormat === 'bfloat16' ? 0.7 : 0.5);
+  });
+
+  it("centered: ḡ's random bits follow the tensor too, at another offset and on two threads", async () => {
+    const options: RMSPropOptions = { stateFormat, centered: true, momentum: 0.9, lr: 1e-2 };
+    const alone = await RMSProp.create({ a: 5000 }, options);
+    const after = await RMSProp.create({ extra: 7000, a: 5000 }, { ...options, threads: 2 });
+    const random = rng(5);
+    for (let t = 0; t < 4; t++) {
+      const g = Float32Array.from({ length: 5000 }, () => 1 + 0.1 * normal(random));
+      alone.step({ a: g });
+      after.step({ extra: new Float32Array(7000).fill(0.5), a: g });
+    }
+    const arrays = (opt: RMSProp<string>) => [opt.params.a, ...Object.values(opt.state.a)];
+    expect(firstDifference(arrays(after), arrays(alone))).toBeUndefined();
+    expect(new Set(alone.state.a.gradAvg).size).toBeGreaterThan(2); // ḡ's codes were rounded both ways
+    alone.dispose();
+    after.dispose();
   });
 
   it('a state moved into another layout (other tensors, another order, groups, threads) goes on bit for bit: the random bits follow the tensor, not its place', async () => {

@@ -20,6 +20,8 @@ const FORMAT_BITS: Record<Format, number> = {
   '8bit': MODE.STATE_FORMAT_8BIT << MODE.STATE_FORMAT_SHIFT,
 };
 const CODE_BYTES: Record<Format, number> = { bfloat16: 2, '8bit': 1 };
+/** ḡ's codes are bfloat16 in both formats (src/layout.ts' arrayFormat). */
+const GRAD_AVG_BYTES = 2;
 
 const align = (x: number) => Math.ceil(x / 16) * 16;
 
@@ -30,7 +32,7 @@ function layout(n: number, format: Format) {
   const codes = align(CODE_BYTES[format] * n);
   const s = g + align(4 * n);
   const a = s + codes;
-  const m = a + codes;
+  const m = a + align(GRAD_AVG_BYTES * n);
   const blocks = Math.ceil(n / STATE_BLOCK);
   const sq = m + codes;
   const aq = sq + align(4 * blocks);
@@ -146,9 +148,9 @@ describe.each(['bfloat16', '8bit'] as const)('%s state: the same bits on every b
         return values;
       });
       const [simd, ...others] = await Promise.all(BACKENDS.map((backend) => run(backend, format, options, w, g)));
-      if (format === '8bit' && 'centered' in options) {
-        const gradAvgScales = new Float32Array(simd.heap.buffer, simd.at.aq, 4);
-        expect(gradAvgScales[1]).toBe(2 ** 127); // ḡ = ±∞ at two elements, no NaN
+      if ('centered' in options) {
+        const gradAvg = new Uint16Array(simd.heap.buffer, simd.at.a, n);
+        expect([gradAvg[STATE_BLOCK + 5], gradAvg[STATE_BLOCK + 9]]).toEqual([0x7f80, 0xff80]); // ḡ = ±∞ as bfloat16
       }
       for (const [i, other] of others.entries()) {
         const where = `${BACKENDS[i + 1]} vs simd`;
@@ -249,7 +251,7 @@ describe('compressed state reads no byte past its arrays', () => {
     for (const n of [2048, 2053, 3072, 1029, 1020, 4]) {
       const blocks = Math.ceil(n / STATE_BLOCK);
       const codes = CODE_BYTES[format] * n;
-      const sizes = { w: 4 * n, g: 4 * n, s: codes, a: codes, m: codes };
+      const sizes = { w: 4 * n, g: 4 * n, s: codes, a: GRAD_AVG_BYTES * n, m: codes };
       for (const last of ARRAYS) {
         // constants, scales and scratch first, then the arrays, `last` ending at the memory's end
         let next = CONSTANTS_BYTES + 3 * align(4 * blocks) + STATE_SCRATCH_BYTES;
@@ -353,8 +355,10 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
       for (let i = 0; i < n; i++) floats[at.w / 4 + i] = normal(random);
       const resolved = resolveOptions({ centered: true, momentum: 0.9, lr: 0.01, decay: 0.9 });
       const mode = kernelMode(resolved) | FORMAT_BITS[format];
-      const codes = (p: number) =>
-        format === 'bfloat16' ? new Uint16Array(buffer, p, n).slice() : new Uint8Array(buffer, p, n).slice();
+      // ḡ's are bfloat16 in both formats
+      const isHalf = (x: 's' | 'a' | 'm') => format === 'bfloat16' || x === 'a';
+      const codes = (x: 's' | 'a' | 'm') =>
+        isHalf(x) ? new Uint16Array(buffer, at[x], n).slice() : new Uint8Array(buffer, at[x], n).slice();
       const scales = (p: number) => new Float32Array(buffer, p, at.blocks).slice();
       let fractionSum = 0;
       let roundedUp = 0;
@@ -367,9 +371,9 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
         const k = (slot: number) => floats[slot * 4];
         const [decay, oneMinusDecay, epsInSqrt, momentum, incrementScale, stepScale] = [4, 5, 7, 9, 10, 11].map(k);
         const before = {
-          s: codes(at.s),
-          a: codes(at.a),
-          m: codes(at.m),
+          s: codes('s'),
+          a: codes('a'),
+          m: codes('m'),
           sq: scales(at.sq),
           aq: scales(at.aq),
           mq: scales(at.mq),
@@ -377,7 +381,7 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
         const w = floats.slice(at.w / 4, at.w / 4 + n);
         const old = (x: 's' | 'a' | 'm', i: number) => {
           const c = before[x][i];
-          if (format === 'bfloat16') return decodeReference.half(c);
+          if (isHalf(x)) return decodeReference.half(c);
           const scale = before[`${x}q`][Math.floor(i / STATE_BLOCK)];
           return x === 's' ? decodeReference.s(c, scale) : decodeReference.m(c, scale);
         };
@@ -402,9 +406,9 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
         kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, at.scratch);
         expect(sameBits(floats.slice(at.w / 4, at.w / 4 + n), expected.w), `w, step ${step}`).toBeUndefined();
         for (const x of ['s', 'a', 'm'] as const) {
-          const after = codes(at[x]);
-          const mantissa = format === 'bfloat16' ? 7 : x === 's' ? 3 : 4;
-          const blockScales = format === '8bit' ? scales(at[`${x}q`]) : undefined;
+          const after = codes(x);
+          const mantissa = isHalf(x) ? 7 : x === 's' ? 3 : 4;
+          const blockScales = isHalf(x) ? undefined : scales(at[`${x}q`]);
           const wanted = Array.from({ length: at.blocks }, (_, block) =>
             expectedScale(expected[x].slice(block * STATE_BLOCK, (block + 1) * STATE_BLOCK), mantissa),
           );
