@@ -23,15 +23,15 @@ import { clampTo, clampVector } from './update';
  * `mode` selects the options (bits in scripts/abi.ts). The gradient entering the update is
  * clamp(g, ±clipValue)·gradScale (scale = clipping × ±1 for maximize); S, ḡ and m are flushed to
  * zero below the smallest normal float32. With bfloat16 or 8-bit state (assembly/quantized.ts), s, a,
- * m hold codes, sq, aq, mq the 8-bit blocks' scales and `scratch` STATE_SCRATCH_BYTES of the call's
- * own; float32 modes ignore sq, aq, mq and scratch.
+ * m hold codes (a: bfloat16 in both), sq and mq the 8-bit blocks' scales of S and m, and `scratch`
+ * STATE_SCRATCH_BYTES of the call's own; float32 modes ignore sq, mq and scratch.
  */
 export function step(
-  mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, aq: usize, mq: usize,
+  mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize, sq: usize, mq: usize,
   scratch: usize,
 ): void {
   if (((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) != MODE.STATE_FORMAT_FLOAT32) {
-    updateQuantized(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch);
+    updateQuantized(mode, n, w, g, s, a, m, k, sq, mq, scratch);
   } else dispatch(mode, n, w, g, s, a, m, k);
 }
 

@@ -363,12 +363,12 @@ function fusedRuns(mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, 
  * simd builds, the seed family runs `update` over the codes instead: dispatchFused for the whole call
  * with bfloat16, dispatchFusedBlock per block with 8 bits, then encode). s, a, m point to the codes (2 or
  * 1 bytes per element; ḡ's always 2); for 8 bits, sq and mq to the float32 scales of blocks of
- * STATE_BLOCK elements, the first block starting at element 0 (aq: unused, ḡ has none);
- * `scratch` to STATE_SCRATCH_BYTES of memory of this call's own.
+ * STATE_BLOCK elements of S and m, the first block starting at element 0; `scratch` to
+ * STATE_SCRATCH_BYTES of memory of this call's own.
  */
 export function updateQuantized(
   mode: i32, n: usize, w: usize, g: usize, s: usize, a: usize, m: usize, k: usize,
-  sq: usize, aq: usize, mq: usize, scratch: usize,
+  sq: usize, mq: usize, scratch: usize,
 ): void {
   const half = ((mode >> MODE.STATE_FORMAT_SHIFT) & MODE.STATE_FORMAT_MASK) == MODE.STATE_FORMAT_BFLOAT16;
   const centered = (mode & MODE.CENTERED) != 0;
@@ -390,7 +390,7 @@ export function updateQuantized(
       if (centered) decodeHalves(count, a + at, aValues, k);
       if (hasMomentum) decodeHalves(count, m + at, mValues, k);
       if (centered) addSquares(count, sValues, aValues);
-      step(float32Mode, count, w + (start << 2), g + (start << 2), sValues, aValues, mValues, k, 0, 0, 0, 0);
+      step(float32Mode, count, w + (start << 2), g + (start << 2), sValues, aValues, mValues, k, 0, 0, 0);
       if (centered) subtractSquares(count, sValues, aValues, k);
       encodeHalves(count, sValues, s + at, key(k, K.squareAvgKey) + bk, heldAt);
       if (centered) encodeHalves(count, aValues, a + at, key(k, K.gradAvgKey) + bk, heldAt);
@@ -422,7 +422,7 @@ export function updateQuantized(
     if (centered) decodeHalves(count, aCodes, aValues, k);
     if (hasMomentum) decodeM8(count, m + start, load<f32>(mq + block), mValues, k, heldAt);
     if (centered) addSquares(count, sValues, aValues);
-    step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0, 0);
+    step(float32Mode, count, w0, g0, sValues, aValues, mValues, k, 0, 0, 0);
     if (centered) subtractSquares(count, sValues, aValues, k);
     const top = largest(count, sValues, 0xffffffff);
     store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, key(k, K.squareAvgKey) + bk, heldAt, top, nextW, nextG, nextS)));

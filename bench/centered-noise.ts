@@ -47,7 +47,9 @@ const ratios = (a: Float64Array, b: Float64Array) => Array.from(a, (x, i) => x /
 
 console.log(`Centered, mean ≫ noise (issue 23) — ${environment()}${quick ? ', --quick' : ''}`);
 console.log(`\n${N} elements, ${STEPS} steps, lr 1e-4, gradients μ·(1 + r·N(0, 1)), μ 1–2.7.`);
-console.log("Each format against float32: the variance S − ḡ² (median / p99 of the ratio), the distance moved (median).\n");
+console.log(
+  'Each format against float32: the variance S − ḡ² (median / p99 of the ratio), the distance moved (median).\n',
+);
 console.log('| r | bfloat16 variance | bfloat16 moved | 8-bit variance | 8-bit moved |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const noise of NOISE) {

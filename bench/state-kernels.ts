@@ -58,7 +58,6 @@ async function variantsAt(n: number): Promise<Variant[]> {
     a: take(STATE_ELEMENT_BYTES[arrayFormat(format.name, 'gradAvg')] * n), // ḡ: bfloat16 with 8 bits too
     m: take(format.bytes * n),
     sq: take(4 * blocks),
-    aq: take(4 * blocks),
     mq: take(4 * blocks),
   }));
   const { buffer, kernel } = createBackend('simd', next);
@@ -77,13 +76,13 @@ async function variantsAt(n: number): Promise<Variant[]> {
       // float32 state has no loads ahead: timed once
       return state
         .filter(({ format }) => format.name !== 'float32' || loadAhead === 0)
-        .map(({ format, s, a, m, sq, aq, mq }): Variant => {
+        .map(({ format, s, a, m, sq, mq }): Variant => {
           const mode = kernelMode(resolved) | (format.bits << MODE.STATE_FORMAT_SHIFT);
           return {
             key: key(n, label, format.name, loadAhead),
             label: `${label}, ${format.name}${loadAhead ? ', loads ahead' : ''}`,
             bytes: 0,
-            step: () => kernel.step(mode, n, w, g, s, a, m, k, sq, aq, mq, scratch),
+            step: () => kernel.step(mode, n, w, g, s, a, m, k, sq, mq, scratch),
           };
         });
     });

@@ -26,7 +26,7 @@
 // during a step: step() is synchronous) or by an error, which it reports in FAILED before it
 // leaves the step, so the caller never waits for a worker that is gone.
 // The job table holds CALL_INTS int32 per call: mode, n, w, g, s, a, m, k, then, for compressed
-// state, sq, aq, mq, the scratch areas (one per thread) and the bytes of an element of S and m and
+// state, sq, mq, the scratch areas (one per thread) and the bytes of an element of S and m and
 // of ḡ, then the parameters' average (0: none), and start.
 // A call whose mode is SCAN_MODE scans the n gradients at g for NaN and ±∞ instead of updating; one
 // whose mode is AVERAGE_MODE only moves the average at e toward the n parameters at w.
@@ -79,18 +79,17 @@ export const SLOTS = Object.freeze({
   CALL_M: 6,
   CALL_K: 7,
   CALL_SQ: 8,
-  CALL_AQ: 9,
-  CALL_MQ: 10,
+  CALL_MQ: 9,
   /** The first thread's scratch area for compressed state; thread t's is STATE_SCRATCH_BYTES·t further. */
-  CALL_SCRATCH: 11,
+  CALL_SCRATCH: 10,
   /** Bytes per element of s and m: 4 (float32), 2 (bfloat16) or 1 (8 bits). */
-  CALL_STATE_BYTES: 12,
+  CALL_STATE_BYTES: 11,
   /** Bytes per element of a (ḡ): 4 (float32) or 2 (bfloat16, and with 8 bits: layout.ts' arrayFormat). */
-  CALL_GRAD_AVG_BYTES: 13,
+  CALL_GRAD_AVG_BYTES: 12,
   /** The parameters' average (the ema option), updated after them over the same elements; 0: none. */
-  CALL_E: 14,
-  CALL_START: 15,
-  CALL_INTS: 16,
+  CALL_E: 13,
+  CALL_START: 14,
+  CALL_INTS: 15,
   /** log2 of the elements per 8-bit scale, and bytes of a thread's scratch area (src/generated/abi.ts). */
   STATE_BLOCK_SHIFT,
   STATE_SCRATCH_BYTES,
@@ -144,7 +143,7 @@ export function runChunks(
 ): number {
   const { CHUNK, CHUNKS, NEXT, LINE, STALL, STALL_MS, STALL_WAIT, WORKER_CHUNKS, FOUND_NON_FINITE } = slots;
   const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K, CALL_START, CALL_INTS } = slots;
-  const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_GRAD_AVG_BYTES, CALL_E } = slots;
+  const { CALL_SQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_GRAD_AVG_BYTES, CALL_E } = slots;
   const { STATE_BLOCK_SHIFT, STATE_SCRATCH_BYTES } = slots;
   const scanMode = slots.SCAN_MODE;
   const averageMode = slots.AVERAGE_MODE;
@@ -202,7 +201,6 @@ export function runChunks(
             jobs[j + CALL_M] + stateAt,
             jobs[j + CALL_K],
             jobs[j + CALL_SQ] + scaleAt,
-            jobs[j + CALL_AQ] + scaleAt,
             jobs[j + CALL_MQ] + scaleAt,
             jobs[j + CALL_SCRATCH] + self * STATE_SCRATCH_BYTES,
           );

@@ -67,7 +67,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
   };
   const float64 = new Float64Array(buffer, 0, Math.floor(buffer.byteLength / 8));
   return {
-    step(mode, n, wp, gp, sp, ap, mp, kp, sq = 0, _aq = 0, mq = 0) {
+    step(mode, n, wp, gp, sp, ap, mp, kp, sq = 0, mq = 0) {
       const format = (mode >> STATE_FORMAT_SHIFT) & STATE_FORMAT_MASK;
       if (format === STATE_FORMAT_FLOAT32) {
         JS_STEPS[mode](n, at(wp), at(gp), at(sp), at(ap), at(mp), at(kp));

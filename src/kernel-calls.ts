@@ -18,7 +18,7 @@ import type { Group, Tensor } from './tensors.js';
 import type { ThreadPool } from './threads.js';
 
 const { CALL_MODE, CALL_N, CALL_W, CALL_G, CALL_S, CALL_A, CALL_M, CALL_K } = SLOTS;
-const { CALL_SQ, CALL_AQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_GRAD_AVG_BYTES, CALL_E } = SLOTS;
+const { CALL_SQ, CALL_MQ, CALL_SCRATCH, CALL_STATE_BYTES, CALL_GRAD_AVG_BYTES, CALL_E } = SLOTS;
 
 /**
  * Where a step sends its kernel calls: DirectCalls runs each at once on this thread; JobQueue
@@ -60,7 +60,6 @@ export class DirectCalls implements KernelCalls {
       base.momentum + stateAt,
       constantsAt,
       base.squareAvgScales + scaleAt,
-      base.gradAvgScales + scaleAt,
       base.momentumScales + scaleAt,
       this.#scratchAt,
     );
@@ -104,7 +103,6 @@ export class JobQueue implements KernelCalls {
     jobs[j + CALL_M] = base.momentum + stateAt;
     jobs[j + CALL_K] = constantsAt;
     jobs[j + CALL_SQ] = base.squareAvgScales + scaleAt;
-    jobs[j + CALL_AQ] = base.gradAvgScales + scaleAt;
     jobs[j + CALL_MQ] = base.momentumScales + scaleAt;
     jobs[j + CALL_SCRATCH] = this.#scratchAt;
     jobs[j + CALL_STATE_BYTES] = stateBytes;

@@ -72,9 +72,10 @@ export const CONSTANTS_BYTES = RESERVED_SLOTS * SLOT_FLOATS * 4;
 export interface Kernel {
   /**
    * With bfloat16 or 8-bit state (the mode's stateFormat), s, a, m point to codes (2 or 1 bytes per
-   * element) and, for 8 bits, sq, aq, mq to the float32 scales of blocks of STATE_BLOCK elements
-   * from element 0: a call starts at a block boundary. `scratch` points to STATE_SCRATCH_BYTES of
-   * memory of the call's own (16-byte aligned; one per thread). Float32 modes ignore sq, aq, mq, scratch.
+   * element; a's 2 in both: layout.ts' arrayFormat) and, for 8 bits, sq and mq to the float32 scales
+   * of S's and m's blocks of STATE_BLOCK elements from element 0: a call starts at a block boundary.
+   * `scratch` points to STATE_SCRATCH_BYTES of memory of the call's own (16-byte aligned; one per
+   * thread). Float32 modes ignore sq, mq, scratch.
    */
   step(
     mode: number,
@@ -86,7 +87,6 @@ export interface Kernel {
     m: number,
     k: number,
     sq?: number,
-    aq?: number,
     mq?: number,
     scratch?: number,
   ): void;

@@ -209,8 +209,9 @@ export function planLayout(specs: readonly GroupSpec[], threads = 1): Layout {
 
 /**
  * A segment's regions placed from byte `at`, each 16-byte aligned with a gap after the arrays:
- * param, grad, S, ḡ (centered), m (momentum) at their formats' widths (arrayFormat), the parameters' average (ema,
- * float32), then compressed state's block keys and 8-bit scales. Returns their byte offsets (0: none) and the first byte after them.
+ * param, grad, S, ḡ (centered), m (momentum) at their arrays' widths (arrayFormat), the parameters'
+ * average (ema, float32), then compressed state's block keys and 8-bit arrays' scales. Returns their
+ * byte offsets (0: none) and the first byte after them.
  */
 function placeSegment(
   at: number,

@@ -35,10 +35,9 @@ function layout(n: number, format: Format) {
   const m = a + align(GRAD_AVG_BYTES * n);
   const blocks = Math.ceil(n / STATE_BLOCK);
   const sq = m + codes;
-  const aq = sq + align(4 * blocks);
-  const mq = aq + align(4 * blocks);
+  const mq = sq + align(4 * blocks);
   const scratch = mq + align(4 * blocks);
-  return { w, g, s, a, m, sq, aq, mq, scratch, bytes: scratch + STATE_SCRATCH_BYTES, blocks };
+  return { w, g, s, a, m, sq, mq, scratch, bytes: scratch + STATE_SCRATCH_BYTES, blocks };
 }
 
 interface Run {
@@ -73,7 +72,7 @@ async function run(
   gradients.forEach((g, step) => {
     floats.set(g, at.g / 4);
     writeStepConstants(floats, 0, resolved, step + 1, Float64Array.of(resolved.lr as number, 1, loadAhead), 7);
-    kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, at.scratch);
+    kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.mq, at.scratch);
   });
   return { heap: heap.slice(), at };
 }
@@ -254,7 +253,7 @@ describe('compressed state reads no byte past its arrays', () => {
       const sizes = { w: 4 * n, g: 4 * n, s: codes, a: GRAD_AVG_BYTES * n, m: codes };
       for (const last of ARRAYS) {
         // constants, scales and scratch first, then the arrays, `last` ending at the memory's end
-        let next = CONSTANTS_BYTES + 3 * align(4 * blocks) + STATE_SCRATCH_BYTES;
+        let next = CONSTANTS_BYTES + 2 * align(4 * blocks) + STATE_SCRATCH_BYTES;
         const total = next + ARRAYS.reduce((sum, name) => sum + align(sizes[name]), 0);
         const end = Math.ceil(total / 65536) * 65536;
         const at = { w: 0, g: 0, s: 0, a: 0, m: 0 };
@@ -263,11 +262,11 @@ describe('compressed state reads no byte past its arrays', () => {
           next += align(sizes[name]);
         }
         at[last] = end - sizes[last];
-        const [sq, aq, mq, scratch] = [0, 1, 2, 3].map((k) => CONSTANTS_BYTES + k * align(4 * blocks));
+        const [sq, mq, scratch] = [0, 1, 2].map((k) => CONSTANTS_BYTES + k * align(4 * blocks));
         const { buffer, kernel } = createBackend('simd', end);
         expect(buffer.byteLength).toBe(end);
         prepareStep(new Float32Array(buffer), at, n, resolved);
-        const call = () => kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, sq, aq, mq, scratch);
+        const call = () => kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, sq, mq, scratch);
         expect(call, `n ${n}, ${last} last`).not.toThrow();
       }
     }
@@ -287,7 +286,7 @@ describe('compressed state writes nothing past its scratch', () => {
     const scratch = end - STATE_SCRATCH_BYTES;
     const { buffer, kernel } = createBackend('simd', end);
     prepareStep(new Float32Array(buffer), at, n, resolved);
-    const call = () => kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, scratch);
+    const call = () => kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.mq, scratch);
     expect(call).not.toThrow();
   });
 });
@@ -375,14 +374,13 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
           a: codes('a'),
           m: codes('m'),
           sq: scales(at.sq),
-          aq: scales(at.aq),
           mq: scales(at.mq),
         };
         const w = floats.slice(at.w / 4, at.w / 4 + n);
         const old = (x: 's' | 'a' | 'm', i: number) => {
           const c = before[x][i];
           if (isHalf(x)) return decodeReference.half(c);
-          const scale = before[`${x}q`][Math.floor(i / STATE_BLOCK)];
+          const scale = before[`${x as 's' | 'm'}q`][Math.floor(i / STATE_BLOCK)];
           return x === 's' ? decodeReference.s(c, scale) : decodeReference.m(c, scale);
         };
         const expected = { w: new Float32Array(n), s: [] as number[], a: [] as number[], m: [] as number[] };
@@ -403,12 +401,12 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
           expected.a.push(ai);
           expected.m.push(mi);
         }
-        kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.aq, at.mq, at.scratch);
+        kernel.step(mode, n, at.w, at.g, at.s, at.a, at.m, 0, at.sq, at.mq, at.scratch);
         expect(sameBits(floats.slice(at.w / 4, at.w / 4 + n), expected.w), `w, step ${step}`).toBeUndefined();
         for (const x of ['s', 'a', 'm'] as const) {
           const after = codes(x);
           const mantissa = isHalf(x) ? 7 : x === 's' ? 3 : 4;
-          const blockScales = isHalf(x) ? undefined : scales(at[`${x}q`]);
+          const blockScales = isHalf(x) ? undefined : scales(at[`${x as 's' | 'm'}q`]);
           const wanted = Array.from({ length: at.blocks }, (_, block) =>
             expectedScale(expected[x].slice(block * STATE_BLOCK, (block + 1) * STATE_BLOCK), mantissa),
           );
@@ -477,7 +475,6 @@ describe.each(['bfloat16', '8bit'] as const)('%s state against the reference', (
       at.m,
       0,
       at.sq,
-      at.aq,
       at.mq,
       at.scratch,
     );

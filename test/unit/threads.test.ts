@@ -660,10 +660,12 @@ describe('finding the calls of a chunk', () => {
         jobs[j + SLOTS.CALL_N] = n;
         jobs[j + SLOTS.CALL_W] = at * 4;
         jobs[j + SLOTS.CALL_S] = 1 << 28; // codes (1 byte each) and scales (one float32 per block) elsewhere
+        jobs[j + SLOTS.CALL_A] = 1 << 27; // ḡ's codes: 2 bytes each with 8 bits
         jobs[j + SLOTS.CALL_SQ] = 1 << 29;
         jobs[j + SLOTS.CALL_K] = c;
         jobs[j + SLOTS.CALL_SCRATCH] = SCRATCH;
         jobs[j + SLOTS.CALL_STATE_BYTES] = compressed ? 1 : 4;
+        jobs[j + SLOTS.CALL_GRAD_AVG_BYTES] = compressed ? 2 : 4;
         at += n + 5;
       });
       const ctl = new Int32Array(16 * (1 + threads));
@@ -679,12 +681,13 @@ describe('finding the calls of a chunk', () => {
         const step = (mode: number, n: number, w: number, _g: number, sp: number, ..._rest: number[]) => {
           if (first && self + 1 < threads) start(self + 1);
           first = false;
-          const [, , k, sq, , , scratch] = _rest;
+          const [a, , k, sq, , scratch] = _rest;
           const j = k * CALL_INTS;
           const from = (w - jobs[j + SLOTS.CALL_W]) / 4;
           if (mode === EIGHT_BIT) {
             if (from % STATE_BLOCK !== 0) problems.push(`call ${k} chunk from element ${from}`);
             if (sp !== (1 << 28) + from) problems.push(`call ${k}: codes at ${sp}`);
+            if (a !== (1 << 27) + from * 2) problems.push(`call ${k}: ḡ's codes at ${a}`);
             if (sq !== (1 << 29) + (from / STATE_BLOCK) * 4) problems.push(`call ${k}: scales at ${sq}`);
             if (scratch !== SCRATCH + self * STATE_SCRATCH_BYTES) problems.push(`thread ${self}: scratch ${scratch}`);
             compressedBy.add(self);
