@@ -81,6 +81,22 @@ const COMBOS: Array<[string, RMSPropOptions]> = [
   ],
 ];
 
+/**
+ * A saved state of format `version` for one centered parameter 'w', made from `plain`'s (a momentum
+ * group's) arrays as saved: its m's codes and scales become ḡ's, as 8-bit state stored ḡ before version 5.
+ */
+function asCenteredState(plain: RMSProp<'w'>, version: number): SavedState {
+  const codes = plain.saveState({ arrays: 'float32' }).state.w;
+  return {
+    ...plain.saveState(),
+    version,
+    groups: [{ params: ['w'], options: { centered: true, momentum: 0 } }],
+    state: {
+      w: Object.fromEntries(Object.entries(codes).map(([kind, value]) => [kind.replace('momentum', 'gradAvg'), value])),
+    },
+  } as SavedState;
+}
+
 describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
   it.each(COMBOS)('%s: simd, wasm and js give the same bits', async (_, options) => {
     const results = await Promise.all(
@@ -221,17 +237,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
     const squareAvg = Float32Array.from(gradAvg, (a) => a * a * (1 + Math.abs(normal(random))));
     const plain = await RMSProp.create({ w: n }, { stateFormat, momentum: 0.9 });
     plain.setState('w', { squareAvg, momentum: gradAvg });
-    const codes = plain.saveState({ arrays: 'float32' }).state.w;
-    const version3 = {
-      ...plain.saveState(),
-      version: 3,
-      groups: [{ params: ['w'], options: { centered: true, momentum: 0 } }],
-      state: {
-        w: Object.fromEntries(
-          Object.entries(codes).map(([kind, value]) => [kind.replace('momentum', 'gradAvg'), value]),
-        ),
-      },
-    } as SavedState;
+    const version3 = asCenteredState(plain, 3);
     const stored = { squareAvg: plain.state.w.squareAvg, gradAvg: plain.state.w.momentum! };
     const float32 = await RMSProp.create({ w: n }, { centered: true });
     float32.loadState(version3);
@@ -272,17 +278,7 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
       const variance = Float32Array.from(gradAvg, (a) => 1e-3 * a * a * Math.abs(normal(random)));
       const plain = await RMSProp.create({ w: n }, { stateFormat, momentum: 0.9 });
       plain.setState('w', { squareAvg: variance, momentum: gradAvg });
-      const codes = plain.saveState({ arrays: 'float32' }).state.w;
-      const version4 = {
-        ...plain.saveState(),
-        version: 4,
-        groups: [{ params: ['w'], options: { centered: true, momentum: 0 } }],
-        state: {
-          w: Object.fromEntries(
-            Object.entries(codes).map(([kind, value]) => [kind.replace('momentum', 'gradAvg'), value]),
-          ),
-        },
-      } as SavedState;
+      const version4 = asCenteredState(plain, 4);
       expect((version4.state.w.gradAvg as Uint8Array).BYTES_PER_ELEMENT).toBe(1);
       const storedGradAvg = plain.state.w.momentum!;
       const storedVariance = plain.state.w.squareAvg;
