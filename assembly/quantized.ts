@@ -1,4 +1,4 @@
-// RMSProp with compressed state: S, ḡ and m stored as bfloat16 or 8-bit codes, updated by
+// RMSProp with compressed state: S and m stored as bfloat16 or 8-bit codes, ḡ as bfloat16, updated by
 // the float32 step itself (a centered block stores its variance S − ḡ² rather than S: see addSquares).
 //
 // bfloat16: the top half of the float32, stochastically rounded. 8 bits: blocks of STATE_BLOCK
@@ -7,7 +7,8 @@
 // below a code's range go to 0 (m) or to the smallest code (S, so the step never becomes g/√ε).
 // ḡ is bfloat16 in both formats: its rounding enters the next variance as (g − ḡ)², and 8 bits of it
 // outweigh the variance where a gradient's mean outweighs its noise (BENCHMARKS.md, "State formats").
-// The randomness of stochastic rounding is a hash of the code's byte address plus its array's key
+// The randomness of stochastic rounding is a hash of the code's byte address (ḡ's in an 8-bit block:
+// half of it, encodeHalves) plus its array's key
 // (constant slots squareAvgKey, gradAvgKey, momentumKey) and its block's (the block keys, at
 // K.blockKeysOffset from sq), which cancel the address out (assembly/rounding.ts): the same in every
 // backend, thread and layout. bench/state-formats.ts measured why it is stochastic: rounding to
@@ -133,18 +134,17 @@ function decodeHalves(count: usize, codes: usize, out: usize, k: usize): void {
 
 /**
  * float32 values → bfloat16 codes of the array keyed `k0`, stochastically rounded; NaN as one NaN (its
- * payload is not the same on every backend). Each code's random word is drawn at its byte address,
- * or, with `stride` 1 (ḡ in an 8-bit block), at half of it: there the block keys, made for 1-byte
- * codes, cancel the tensor's offset from half addresses.
+ * payload is not the same on every backend). Code i's random word is drawn at its random address,
+ * `randomAt` + `randomStride`·i: its byte address (codes, 2), or in an 8-bit block (ḡ) half of it
+ * (codes >> 1, 1), where the block keys, made for 1-byte codes, cancel the tensor's offset.
  */
-function encodeHalves(count: usize, values: usize, codes: usize, k0: u32, heldAt: usize, stride: i32 = 2): void {
-  const randomAt = stride == 2 ? codes : codes >> 1;
+function encodeHalves(count: usize, values: usize, codes: usize, k0: u32, heldAt: usize, randomAt: usize, randomStride: i32): void {
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     const nan = held(heldAt, NAN_BITS);
     // four codes further
-    const advance = held(heldAt, <i32>(4 * stride * GOLDEN));
-    let random = firstRandom(randomAt, stride, k0);
+    const advance = held(heldAt, <i32>(4 * randomStride * GOLDEN));
+    let random = firstRandom(randomAt, randomStride, k0);
     for (; i + 8 <= count; i += 8) {
       const h0 = halfCodes(v128.load(values + (i << 2)), random, nan);
       random = i32x4.add(random, advance);
@@ -154,7 +154,7 @@ function encodeHalves(count: usize, values: usize, codes: usize, k0: u32, heldAt
     }
   }
   for (; i < count; i++) {
-    const random = mix(<u32>(randomAt + i * <usize>stride) + k0);
+    const random = mix(<u32>(randomAt + i * <usize>randomStride) + k0);
     store<u16>(codes + (i << 1), encodeHalf(load<f32>(values + (i << 2)), random));
   }
 }
@@ -392,9 +392,9 @@ export function updateQuantized(
       if (centered) addSquares(count, sValues, aValues);
       step(float32Mode, count, w + (start << 2), g + (start << 2), sValues, aValues, mValues, k, 0, 0, 0);
       if (centered) subtractSquares(count, sValues, aValues, k);
-      encodeHalves(count, sValues, s + at, key(k, K.squareAvgKey) + bk, heldAt);
-      if (centered) encodeHalves(count, aValues, a + at, key(k, K.gradAvgKey) + bk, heldAt);
-      if (hasMomentum) encodeHalves(count, mValues, m + at, key(k, K.momentumKey) + bk, heldAt);
+      encodeHalves(count, sValues, s + at, key(k, K.squareAvgKey) + bk, heldAt, s + at, 2);
+      if (centered) encodeHalves(count, aValues, a + at, key(k, K.gradAvgKey) + bk, heldAt, a + at, 2);
+      if (hasMomentum) encodeHalves(count, mValues, m + at, key(k, K.momentumKey) + bk, heldAt, m + at, 2);
       continue;
     }
     const block = (start / STATE_BLOCK) << 2;
@@ -426,7 +426,7 @@ export function updateQuantized(
     if (centered) subtractSquares(count, sValues, aValues, k);
     const top = largest(count, sValues, 0xffffffff);
     store<f32>(sq + block, scaleOf(encodeS8(count, sValues, s + start, k, key(k, K.squareAvgKey) + bk, heldAt, top, nextW, nextG, nextS)));
-    if (centered) encodeHalves(count, aValues, aCodes, key(k, K.gradAvgKey) + bk, heldAt, 1);
+    if (centered) encodeHalves(count, aValues, aCodes, key(k, K.gradAvgKey) + bk, heldAt, aCodes >> 1, 1);
     if (hasMomentum) store<f32>(mq + block, scaleOf(encodeM8(count, mValues, m + start, k, key(k, K.momentumKey) + bk, heldAt, nextM)));
   }
 }

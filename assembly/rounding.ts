@@ -7,7 +7,8 @@ export const ABS: u32 = 0x7fffffff;
 export const INFINITY_BITS: u32 = 0x7f800000;
 export const NAN_BITS: u32 = 0x7fc00000;
 
-// The random bits of an element: (its code's byte address + its array's key + its block's key) times
+// The random bits of an element: (its code's byte address, or half of it for ḡ's 2-byte codes in an
+// 8-bit call (assembly/quantized.ts' encodeHalves), + its array's key + its block's key) times
 // an odd constant (the golden ratio's): the top bits are uniform over the elements of a call, and a
 // fresh key per step (a full hash of step and seed, src/state-codecs.ts) varies them across steps;
 // the array's and block's keys cancel the address out (src/tensors.ts, Group.roundingKeys), so that

@@ -67,8 +67,8 @@ export const SLOTS = Object.freeze({
   PLANS: 20,
   PLAN_INTS: 4,
   /**
-   * A call's fields in the job table: the kernel's step arguments (see Kernel.step), its state's
-   * element bytes and its average's address, then its start in the calls laid end to end.
+   * A call's fields in the job table: the kernel's step arguments (see Kernel.step), the element
+   * bytes of its S and m and of its ḡ and its average's address, then its start in the calls laid end to end.
    */
   CALL_MODE: 0,
   CALL_N: 1,

@@ -78,13 +78,13 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
       // views are cached and the scratch made once, so a step allocates nothing.
       const isHalf = format === STATE_FORMAT_BFLOAT16;
       const codes: (pointer: number) => Codes = isHalf ? half : byte;
+      // codes' random addresses step by their width, or by 1 with 8 bits (ḡ's too: half its byte address)
       const stride = isHalf ? 2 : 1;
       const s = codes(sp);
       const m = codes(mp);
-      // ḡ is bfloat16 with 8 bits too (layout.ts' arrayFormat); its random bits there from half its address
+      // ḡ is bfloat16 with 8 bits too (layout.ts' arrayFormat), its random address there half its byte address
       const a = half(ap);
       const aAddress = isHalf ? ap : ap / 2;
-      const aStride = isHalf ? 2 : 1;
       const sqv = isHalf ? NONE : at(sq);
       const mqv = isHalf ? NONE : at(mq);
       const k = at(kp);
@@ -107,8 +107,7 @@ export function jsKernel(buffer: ArrayBuffer): Kernel {
         float32Step(count, at(wp + first * 4), at(gp + first * 4), sv, av, mv, k);
         if (centered) for (let j = 0; j < count; j++) sv[j] = toVariance(sv[j], av[j]);
         encodeChunk(sv, s, sp, stride, sqv, first, count, isHalf, true, keys, K.squareAvgKey, blocks);
-        if (centered)
-          encodeChunk(av, a, aAddress, aStride, NONE, first, count, true, false, keys, K.gradAvgKey, blocks);
+        if (centered) encodeChunk(av, a, aAddress, stride, NONE, first, count, true, false, keys, K.gradAvgKey, blocks);
         if (hasMomentum) encodeChunk(mv, m, mp, stride, mqv, first, count, isHalf, false, keys, K.momentumKey, blocks);
       }
     },

@@ -54,9 +54,12 @@ const byFormat = <Column extends keyof FormatRow>(column: Column) =>
   Object.fromEntries(Object.entries(STATE_FORMATS).map(([format, row]) => [format, row[column]])) as {
     readonly [F in StateFormat]: (typeof STATE_FORMATS)[F][Column];
   };
-/** Bytes per element of S, ḡ or m in each state format (a record: one property read in the step). @internal */
+/**
+ * Bytes per element of an array stored in each state format (a record: one property read in the step);
+ * which format each of S, ḡ, m takes in a segment is layout.ts' arrayFormat. @internal
+ */
 export const STATE_ELEMENT_BYTES = byFormat('elementBytes');
-/** The typed array that holds S, ḡ or m in each state format. @internal */
+/** The typed array that holds an array of each state format (values or codes). @internal */
 export const STATE_ARRAY = byFormat('array');
 /** The state format's field of the kernel's mode. @internal */
 export const FORMAT_BITS = byFormat('modeBits');

@@ -12,7 +12,7 @@ export type LearningRate = number | ((step: number) => number);
 export type NonFinitePolicy = 'propagate' | 'skip' | 'throw';
 /**
  * How the state (S, ḡ, m) is stored: float32 (4 bytes an element), bfloat16 (2) or 8 bits (1, and
- * a float32 scale per block of 1024 elements). Tensors under 4 096 elements stay float32.
+ * a float32 scale per block of 1024 elements; ḡ as bfloat16). Tensors under 4 096 elements stay float32.
  */
 export type StateFormat = 'float32' | 'bfloat16' | '8bit';
 /** A state format that stores codes rather than float32 values. @internal */

@@ -73,7 +73,8 @@ export class RMSProp<Name extends string = string> {
   readonly stateBytes: number;
   /**
    * `stateBytes` per value of state (per element of S, ḡ or m): 4 with float32 state, 2 with
-   * bfloat16, 1 + 4/1024 with 8 bits, between them when small tensors keep float32.
+   * bfloat16, 1 + 4/1024 with 8 bits (a centered group's ḡ: 2), between them when small tensors
+   * keep float32.
    */
   readonly stateBytesPerValue: number;
 

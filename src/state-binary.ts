@@ -19,13 +19,20 @@ import {
   record,
   type SavedState,
   STATE_FORMAT,
-  STATE_VERSION,
   type Typed,
   savedArrayFormat,
 } from './state.js';
 import { checkArrayKind, checkStepCount, type ReadArray, readStateArray } from './state-load.js';
 
 const MAGIC = [0x52, 0x4d, 0x53, 0x50];
+/**
+ * The binary layout's version, which the envelope carries (the JSON header keeps the saved state's
+ * own): 4 since version 3 added code arrays' [offset, count, bytes per code]; saved-state versions
+ * that change only what arrays mean (5: 8-bit ḡ as bfloat16) leave it, and no single flipped bit
+ * turns 4 into 1, the version without a CRC.
+ */
+const BINARY_VERSION = 4;
+
 /** Magic, version and header length. */
 const HEADER_BYTES = 12;
 const CRC_BYTES = 4;
@@ -148,7 +155,7 @@ export function encodeState(source: SavedState | RMSProp): PlainBytes {
   const out = new Uint8Array(dataStart + dataBytes + CRC_BYTES);
   out.set(MAGIC);
   const view = new DataView(out.buffer);
-  view.setUint32(4, STATE_VERSION, true);
+  view.setUint32(4, BINARY_VERSION, true);
   view.setUint32(8, header.length, true);
   out.set(header, HEADER_BYTES);
   for (const [at, read] of arrays) read.write(out, dataStart + at);

@@ -22,7 +22,7 @@ const ABS = 0x7fffffff;
 const INFINITY_BITS = 0x7f800000;
 const NAN_BITS = 0x7fc00000;
 
-/** An element's random bits as the kernels draw them from (byte address + its array's key): times the golden ratio's odd constant. */
+/** An element's random bits as the kernels draw them from (random address + its array's key: encodeChunk): times the golden ratio's odd constant. */
 const mix = (x: number) => Math.imul(x, GOLDEN | 0) >>> 0;
 
 /** lowbias32 (Chris Wellons), a full 32-bit mixing hash: the step's key from step and seed. */

@@ -256,6 +256,10 @@ function tensorWrites(
     // this array's format as saved, and as we keep it
     const saved = savedArrayFormat(format, kind, version);
     const kept = target && arrayFormat(target.format, kind);
+    if (saved !== '8bit' && fields[SCALES_OF[kind]] !== undefined)
+      throw new RangeError(
+        `saved state: state[${quote(t.name)}] has ${quote(SCALES_OF[kind])}, but its ${kind} is ${saved} codes, which have no scales (8-bit state keeps ḡ as bfloat16 from version ${HALF_GRAD_AVG_VERSION})`,
+      );
     const elementBytes = STATE_ELEMENT_BYTES[saved ?? 'float32'];
     if (read.bytes !== t.length * elementBytes) {
       throw new RangeError(
@@ -264,10 +268,6 @@ function tensorWrites(
     }
     const codes = copyOf(read, STATE_ARRAY[saved ?? 'float32'], where, idle);
     let scales: Float32Array | undefined;
-    if (saved !== '8bit' && fields[SCALES_OF[kind]] !== undefined)
-      throw new RangeError(
-        `saved state: state[${quote(t.name)}] has ${quote(SCALES_OF[kind])}, but its ${kind} is ${saved} codes, which have no scales (8-bit state keeps ḡ as bfloat16 from version ${HALF_GRAD_AVG_VERSION})`,
-      );
     if (saved === '8bit') {
       const scaleWhere = `saved state: ${SCALES_OF[kind]} of '${t.name}'`;
       const readScales = readStateArray(fields[SCALES_OF[kind]], scaleWhere);

@@ -86,10 +86,10 @@ export interface Group {
   readonly constantsAt: number;
   /**
    * With compressed state, what issueUpdates adds to the step's constants: the rounding keys of S,
-   * ḡ and m less the step's key (ARRAY_KEYS less the address of the segment's codes), and the bytes
-   * from the square scales to the block keys (Segment.base.blockKeys: each block's tensorKey less its
-   * tensor's offset in the codes). A code's random bits, a hash of its address plus these keys, so
-   * depend on its tensor's size and its index there, not on where the tensor lies.
+   * ḡ and m less the step's key (ARRAY_KEYS less the segment's codes' random address: groupKeys), and
+   * the bytes from the square scales to the block keys (Segment.base.blockKeys: each block's tensorKey
+   * less its tensor's offset in S's codes). A code's random bits, a hash of its random address plus
+   * these keys, so depend on its tensor's size and its index there, not on where the tensor lies.
    */
   readonly roundingKeys: Uint32Array | undefined;
 }

@@ -15,9 +15,9 @@ import { pack, root, run, tempDir, type Packed } from '../support/pack.js';
 // and the ravine figure are a third of it). They catch what nobody meant to ship: source maps with
 // their sources, a second copy of the wasm, a site screenshot (230 kB; they stay in the repository,
 // web/README.md). A raise says what it pays for in its commit message: `git log -p` of this file has
-// them all, from 77 kB of code and 230 kB packed. Now 160.8 kB of code and 365.4 kB packed.
-const CODE_BUDGET = 160_900;
-const BUDGET = 365_600;
+// them all, from 77 kB of code and 230 kB packed. Now 161.2 kB of code and 365.7 kB packed.
+const CODE_BUDGET = 161_300;
+const BUDGET = 365_900;
 /** What npm adds whatever `files` says. */
 const ALWAYS = ['package.json', 'README.md', 'LICENSE'];
 

@@ -303,6 +303,8 @@ describe.each(FORMATS)('stateFormat %s', (stateFormat) => {
         expect(() => compressed.loadState(withScales)).toThrow(
           /state\['w'\] has 'gradAvgScales', but its gradAvg is bfloat16 codes, which have no scales/,
         );
+        // and a version 4 state labelled 5 (1-byte ḡ codes and scales): the same reason, not a size
+        expect(() => compressed.loadState({ ...version4, version: 5 })).toThrow(/has 'gradAvgScales', but its gradAvg/);
         expect(JSON.stringify(compressed.saveState())).toBe(JSON.stringify(before));
         compressed.dispose();
         float32.dispose();
@@ -592,6 +594,36 @@ describe.each(FORMATS)('one gradient whose square overflows, stateFormat %s', (s
 });
 
 describe('the stateFormat option', () => {
+  // ḡ is bfloat16 in both compressed formats: a centered state moved between them copies ḡ's codes as
+  // stored and converts only S's (the variance's).
+  it.each([
+    ['bfloat16', '8bit'],
+    ['8bit', 'bfloat16'],
+  ] as const)(
+    'centered: a %s state loads into %s state, ḡ as stored, its variance within the rounding',
+    async (from, to) => {
+      const n = 5000;
+      const random = rng(14);
+      const gradAvg = Float32Array.from({ length: n }, () => 2 + 0.5 * normal(random));
+      const squareAvg = Float32Array.from(gradAvg, (a) => a * a * (1 + 0.01 * Math.abs(normal(random))));
+      const source = await RMSProp.create({ w: n }, { centered: true, stateFormat: from });
+      source.setState('w', { squareAvg, gradAvg });
+      const target = await RMSProp.create({ w: n }, { centered: true, stateFormat: to });
+      target.loadState(JSON.parse(JSON.stringify(source.saveState())));
+      const codes = (opt: RMSProp<'w'>) => opt.saveState({ arrays: 'float32' }).state.w.gradAvg as Uint16Array;
+      expect(codes(target)).toBeInstanceOf(Uint16Array);
+      expect(Buffer.compare(Buffer.from(codes(target).buffer), Buffer.from(codes(source).buffer))).toBe(0);
+      const [s, a, sourceS] = [target.state.w.squareAvg, target.state.w.gradAvg!, source.state.w.squareAvg];
+      for (let i = 0; i < n; i++) {
+        const variance = Math.max(sourceS[i] - a[i] * a[i], 0);
+        if (!(Math.abs(s[i] - a[i] * a[i] - variance) <= varianceBound(to, variance, sourceS[i])))
+          throw new Error(`S[${i}] = ${s[i]}, the ${from} state's ${sourceS[i]}, ḡ ${a[i]}`);
+      }
+      source.dispose();
+      target.dispose();
+    },
+  );
+
   // A conversion between the compressed formats decodes and encodes a chunk at a time (64 blocks):
   // it must write what the whole-array route writes (decoded into float32, encoded from there).
   it.each([
