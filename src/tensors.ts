@@ -1,6 +1,6 @@
 // The tensors placed in the planned memory (layout.ts): each one's views (parameter, gradient, state,
 // compressed state's codes and scales), its group's kernel mode, and the records handed out by name.
-import { kernelMode, STATE_ARRAY, STATE_BLOCK, STATE_ELEMENT_BYTES } from './kernel.js';
+import { kernelMode, STATE_ARRAY, STATE_BLOCK } from './kernel.js';
 import { TYPED } from './typed-arrays.js';
 import type { GroupSpec } from './inputs.js';
 import { arrayLength } from './typed-arrays.js';
@@ -289,7 +289,7 @@ const groupKeys = ({ base, elementBytes }: Segment) =>
  */
 function tensorState(
   buffer: ArrayBufferLike,
-  { base, format }: Segment,
+  { base, format, elementBytes }: Segment,
   offset: number,
   length: number,
   kinds: readonly StateKind[],
@@ -305,14 +305,12 @@ function tensorState(
     return { state, compressed: undefined };
   }
   const blocks = Math.ceil(length / STATE_BLOCK);
+  // each array at the width the layout gave it (Segment.elementBytes)
   const codes = (kind: StateKind) => {
-    const kindFormat = arrayFormat(format, kind);
-    const CodeArray = TYPED[STATE_ARRAY[kindFormat]] as new (
-      buffer: ArrayBufferLike,
-      at: number,
-      length: number,
+    const CodeArray = TYPED[STATE_ARRAY[arrayFormat(format, kind)]] as new (
+      ...at: [ArrayBufferLike, number, number]
     ) => Codes;
-    return new CodeArray(buffer, base[kind] + offset * STATE_ELEMENT_BYTES[kindFormat], length);
+    return new CodeArray(buffer, base[kind] + offset * elementBytes[kind], length);
   };
   const scales = (kind: StateKind) =>
     arrayFormat(format, kind) === '8bit'
@@ -339,7 +337,7 @@ function tensorState(
 /** Each block key of a compressed `segment`: its tensor's key less the tensor's offset in bytes of codes. */
 function writeBlockKeys(buffer: ArrayBufferLike, segment: Segment, tensors: readonly Tensor[]): void {
   const keys = new Uint32Array(buffer, segment.base.blockKeys, segment.paddedLength / STATE_BLOCK);
-  const stride = STATE_ELEMENT_BYTES[segment.format];
+  const stride = segment.elementBytes.squareAvg; // block keys cancel offsets in S's codes
   for (const t of tensors) {
     if (!t.compressed) continue;
     const first = t.offset / STATE_BLOCK;
